@@ -1,1 +1,15 @@
-export {};
+export * from "./tokens.js";
+export { defineAll, components, componentTags, type ComponentTag } from "./define.js";
+export { AnnexButton, type ButtonVariant, type ButtonSize } from "./components/button.js";
+export { AnnexInput } from "./components/input.js";
+export { AnnexSelect } from "./components/select.js";
+export { AnnexCheckbox } from "./components/checkbox.js";
+export { AnnexCard } from "./components/card.js";
+export { AnnexTable, type TableColumn, type TableRow, type SortDirection, type SortDetail } from "./components/table.js";
+export { AnnexBadge, type BadgeVariant } from "./components/badge.js";
+export { AnnexAlert, type AlertSeverity } from "./components/alert.js";
+export { AnnexTabs, AnnexTab, AnnexTabPanel, type TabChangeDetail } from "./components/tabs.js";
+export { AnnexDialog, type DialogCloseReason } from "./components/dialog.js";
+export { AnnexEmptyState } from "./components/empty-state.js";
+export { AnnexSpinner } from "./components/spinner.js";
+export { AnnexChart, MAX_CHART_POINTS, type ChartPoint, type ChartType } from "./components/chart.js";
