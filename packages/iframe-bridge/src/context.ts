@@ -1,0 +1,57 @@
+import * as z from "zod/mini";
+import { themeSchema, type Theme } from "./theme.js";
+import { parseOrThrow } from "./validate.js";
+
+/**
+ * What an extension page may know about where it runs. Deliberately small:
+ * a display name, not a user id or an email; the tenant the install belongs
+ * to; no tokens, no cookies.
+ */
+export interface ExtensionContext {
+  tenant: string;
+  user: { displayName: string };
+  locale: string;
+  theme: Theme;
+  extension: { id: string; version: string };
+}
+
+/** The context a host passes to mountExtensionFrame; the theme is passed and updated separately. */
+export type HostContext = Omit<ExtensionContext, "theme">;
+
+/** Same shape as EXTENSION_ID_PATTERN in @annex/manifest: "<publisher>.<name>", lowercase. */
+export const EXTENSION_ID = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*\.[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
+
+const text = (field: string, max: number) =>
+  z.string().check(
+    z.minLength(1, `${field} must not be empty`),
+    z.maxLength(max, `${field} must be at most ${max} characters`),
+    z.refine((value) => !/[\u0000-\u001f\u007f]/.test(value), `${field} must not contain control characters`),
+  );
+
+export const extensionIdSchema = z.string().check(
+  z.maxLength(57, "extension id must be at most 57 characters"),
+  z.regex(EXTENSION_ID, 'extension id must be "<publisher>.<name>" in lowercase letters, digits and single hyphens, e.g. acme.analytics'),
+);
+
+export const hostContextSchema = z.strictObject({
+  tenant: text("tenant", 128),
+  user: z.strictObject({ displayName: text("user.displayName", 128) }),
+  locale: z.string().check(z.regex(/^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$/, 'locale must be a BCP 47 tag such as "en" or "fr-CA"')),
+  extension: z.strictObject({
+    id: extensionIdSchema,
+    version: z.string().check(
+      z.maxLength(64, "extension.version must be at most 64 characters"),
+      z.regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, "extension.version must be a semantic version such as 1.2.0"),
+    ),
+  }),
+});
+
+export const extensionContextSchema = z.strictObject({ ...hostContextSchema.shape, theme: themeSchema });
+
+export function parseHostContext(value: unknown, field = "context"): HostContext {
+  return parseOrThrow(hostContextSchema, value, field);
+}
+
+export function parseExtensionContext(value: unknown, field = "context"): ExtensionContext {
+  return parseOrThrow(extensionContextSchema, value, field);
+}

@@ -1,0 +1,153 @@
+import { BridgeError } from "../errors.js";
+import { parseHostContext, type HostContext } from "../context.js";
+import { DEFAULT_MAX_BODY_BYTES } from "../protocol/fetch.js";
+import { parseTheme, type Theme } from "../theme.js";
+import { resolveFramePolicy, type ExtensionOrigin, type SandboxExtra } from "./frame-policy.js";
+import type { HostApi } from "./host-api.js";
+import { createNonce, withNonce } from "./nonce.js";
+import { HostSession, type BridgeConnection, type FrameState } from "./session.js";
+
+export interface MountOptions {
+  /** Where the iframe goes. */
+  container: HTMLElement;
+  /** The page to load, usually from buildExtUiSrc() (without a nonce: one is minted per mount). */
+  src: string;
+  /** "opaque" (the default sandbox) or the exact origin serving src when sandboxExtras has allow-same-origin. */
+  extensionOrigin: ExtensionOrigin;
+  /** Accessible name of the frame, e.g. "Acme Analytics: dashboard". */
+  title: string;
+  /** Host callbacks behind api.fetch, navigate and toast. */
+  hostApi?: HostApi;
+  /** Tenant, user display name, locale and extension id/version, as getContext() returns them. */
+  context: HostContext;
+  theme: Theme;
+  /** How long the extension has to say hello; default 10 000 ms. */
+  timeoutMs?: number;
+  /** How long each host API call may take on the host; default 25 000 ms. */
+  callTimeoutMs?: number;
+  /** Extra sandbox tokens, from SANDBOX_EXTRAS_ALLOWLIST only. */
+  sandboxExtras?: SandboxExtra[];
+  /** Origin (and optional path prefix) of the host API behind api.fetch; default: this page's origin. */
+  apiBase?: string;
+  /** Bounds for resize(); default 0 and 10 000 CSS pixels. */
+  minHeight?: number;
+  maxHeight?: number;
+  /** Largest api.fetch request body; default 10 MiB. */
+  maxBodyBytes?: number;
+  /** Host API calls one frame may have in flight; default 32. */
+  maxConcurrentCalls?: number;
+  /** Called after the iframe's height changed through resize(). */
+  onResize?: (height: number) => void;
+  /** Called for every message the bridge refused (wrong window, origin, nonce, protocol); for audit logs. */
+  onRejectedMessage?: (error: BridgeError) => void;
+}
+
+export interface ExtensionFrame {
+  readonly iframe: HTMLIFrameElement;
+  /** Resolves when the extension connected; rejects (and the frame is disposed) on timeout or version mismatch. */
+  readonly ready: Promise<BridgeConnection>;
+  readonly state: FrameState;
+  /** Sends a new theme; resolves when the extension applied it. */
+  setTheme(theme: Theme): Promise<void>;
+  /** Closes the port, removes listeners, rejects pending calls, releases proxies and removes the iframe. */
+  dispose(): void;
+}
+
+function positiveInt(value: unknown, field: string, fallback: number, max: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new BridgeError("E_BRIDGE_ARGS", `${field} must be an integer from ${min} to ${max}`, { field });
+  }
+  return value;
+}
+
+/**
+ * Mounts an extension page in a sandboxed iframe and runs the host side of
+ * the bridge for it. Returns at once; `ready` tells when the extension has
+ * connected.
+ */
+export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
+  const { container } = options;
+  const doc = container?.ownerDocument;
+  const win = doc?.defaultView;
+  if (!container || typeof container.appendChild !== "function" || !doc || !win) {
+    throw new BridgeError("E_BRIDGE_ARGS", "container must be an element attached to a document", { field: "container" });
+  }
+  if (typeof options.title !== "string" || options.title.trim() === "" || options.title.length > 200) {
+    throw new BridgeError("E_BRIDGE_ARGS", "title must be a non-empty string of at most 200 characters: it names the frame for screen readers", { field: "title" });
+  }
+  const context = parseHostContext(options.context);
+  const theme = parseTheme(options.theme);
+  const timeoutMs = positiveInt(options.timeoutMs, "timeoutMs", 10_000, 300_000);
+  const callTimeoutMs = positiveInt(options.callTimeoutMs, "callTimeoutMs", 25_000, 600_000);
+  const minHeight = positiveInt(options.minHeight, "minHeight", 0, 100_000, 0);
+  const maxHeight = positiveInt(options.maxHeight, "maxHeight", 10_000, 100_000, minHeight);
+  const maxBodyBytes = positiveInt(options.maxBodyBytes, "maxBodyBytes", DEFAULT_MAX_BODY_BYTES, 256 * 1024 * 1024);
+  const maxConcurrentCalls = positiveInt(options.maxConcurrentCalls, "maxConcurrentCalls", 32, 1024);
+
+  const hostOrigin = win.location.origin;
+  const policy = resolveFramePolicy({ src: options.src, extensionOrigin: options.extensionOrigin, sandboxExtras: options.sandboxExtras, hostOrigin });
+  let apiBase: URL;
+  try {
+    apiBase = new URL(options.apiBase ?? hostOrigin);
+  } catch {
+    throw new BridgeError("E_BRIDGE_ARGS", `apiBase ${JSON.stringify(String(options.apiBase))} is not an absolute URL`, { field: "apiBase" });
+  }
+  if ((apiBase.protocol !== "https:" && apiBase.protocol !== "http:") || apiBase.search !== "" || apiBase.hash !== "") {
+    throw new BridgeError("E_BRIDGE_ARGS", "apiBase must be an http(s) URL without query or fragment", { field: "apiBase" });
+  }
+
+  const nonce = createNonce();
+  const iframe = doc.createElement("iframe");
+  // Attributes before src and before insertion: sandbox flags are fixed when the frame navigates.
+  iframe.setAttribute("sandbox", policy.sandbox);
+  iframe.setAttribute("title", options.title);
+  iframe.setAttribute("referrerpolicy", "no-referrer");
+  iframe.setAttribute("allow", "");
+  iframe.style.setProperty("border", "0");
+  iframe.style.setProperty("width", "100%");
+  iframe.style.setProperty("display", "block");
+  if (minHeight > 0) iframe.style.setProperty("height", `${minHeight}px`);
+  iframe.src = withNonce(policy.src.href, nonce);
+
+  const session = new HostSession({
+    hostWindow: win,
+    frameWindow: () => iframe.contentWindow,
+    expectedOrigin: policy.expectedOrigin,
+    targetOrigin: policy.targetOrigin,
+    nonce,
+    scope: { apiBase, extensionId: context.extension.id },
+    context,
+    theme,
+    hostApi: options.hostApi ?? {},
+    timeoutMs,
+    callTimeoutMs,
+    minHeight,
+    maxHeight,
+    maxBodyBytes,
+    maxConcurrentCalls,
+    onResize: (height) => {
+      iframe.style.setProperty("height", `${height}px`);
+      options.onResize?.(height);
+    },
+    onRejectedMessage: options.onRejectedMessage,
+  });
+  container.appendChild(iframe);
+
+  const dispose = () => {
+    session.dispose();
+    iframe.remove();
+  };
+  // A frame that could not connect has nothing to show: take it down.
+  session.ready.catch(dispose);
+
+  return {
+    iframe,
+    ready: session.ready,
+    get state() {
+      return session.state;
+    },
+    setTheme: (next) => session.setTheme(next),
+    dispose,
+  };
+}

@@ -1,0 +1,231 @@
+import * as Comlink from "comlink";
+import { BridgeError } from "../errors.js";
+import type { ExtensionContext, HostContext } from "../context.js";
+import { guardEndpoint, methodCallFilter } from "../guard.js";
+import { PendingCalls } from "../pending.js";
+import { REJECT, WELCOME, type RejectMessage, type WelcomeMessage } from "../protocol/messages.js";
+import { WIRE_METHODS } from "../protocol/wire.js";
+import { parseTheme, type Theme } from "../theme.js";
+import type { ApiScope } from "./api-url.js";
+import { checkHello, type HelloEvent } from "./handshake.js";
+import { createWireHostApi, type HostApi } from "./host-api.js";
+import { OneTimeNonce } from "./nonce.js";
+
+/** What the host needs from the frame's window: a place to post the welcome. */
+export interface FrameWindow {
+  postMessage(message: unknown, targetOrigin: string, transfer?: Transferable[]): void;
+}
+
+export interface HostSessionOptions {
+  /** The host page's window: hellos arrive here. */
+  hostWindow: Pick<Window, "addEventListener" | "removeEventListener">;
+  /** The iframe's contentWindow, read when a hello arrives. */
+  frameWindow: () => FrameWindow | null;
+  expectedOrigin: string;
+  targetOrigin: string;
+  nonce: string;
+  scope: ApiScope;
+  context: HostContext;
+  theme: Theme;
+  hostApi: HostApi;
+  timeoutMs: number;
+  callTimeoutMs: number;
+  minHeight: number;
+  maxHeight: number;
+  maxBodyBytes: number;
+  maxConcurrentCalls: number;
+  onResize: (height: number) => void;
+  onRejectedMessage?: ((error: BridgeError) => void) | undefined;
+}
+
+export type FrameState = "connecting" | "ready" | "failed" | "disposed";
+
+export interface BridgeConnection {
+  /** The protocol version both sides agreed on. */
+  version: number;
+}
+
+type ThemeCallback = (theme: Theme) => Promise<void>;
+
+/** More than the client ever needs (it subscribes once); a bound on ports the frame can make the host hold. */
+const MAX_THEME_SUBSCRIBERS = 4;
+
+/**
+ * The host's half of one frame's bridge, independent of the DOM so it can be
+ * driven in tests: it listens for the hello, checks it (handshake.ts), hands
+ * over a private MessagePort, serves the host API on it through comlink
+ * behind a guard, pushes theme changes, and tears all of it down.
+ */
+export class HostSession {
+  readonly ready: Promise<BridgeConnection>;
+  #state: FrameState = "connecting";
+  readonly #options: HostSessionOptions;
+  readonly #nonce: OneTimeNonce;
+  readonly #pending = new PendingCalls();
+  readonly #themeCallbacks: Array<{ remote: Comlink.Remote<ThemeCallback>; port: MessagePort }> = [];
+  #theme: Theme;
+  #port: MessagePort | null = null;
+  #abortAll: () => void = () => undefined;
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  #settle: { resolve: (connection: BridgeConnection) => void; reject: (error: BridgeError) => void } | null = null;
+  readonly #listener = (event: MessageEvent) => this.#onWindowMessage(event);
+
+  constructor(options: HostSessionOptions) {
+    this.#options = options;
+    this.#nonce = new OneTimeNonce(options.nonce);
+    this.#theme = options.theme;
+    this.ready = new Promise<BridgeConnection>((resolve, reject) => {
+      this.#settle = { resolve, reject };
+    });
+    // Callers who never await `ready` still get dispose(); no unhandled rejection for them.
+    this.ready.catch(() => undefined);
+    options.hostWindow.addEventListener("message", this.#listener as EventListener);
+    this.#handshakeTimer = setTimeout(() => {
+      this.#fail(
+        new BridgeError(
+          "E_BRIDGE_TIMEOUT",
+          `the extension did not complete the handshake within ${options.timeoutMs} ms: check that its page calls connect() from @annex/iframe-bridge/client and that src loads`,
+          { timeoutMs: options.timeoutMs },
+        ),
+      );
+    }, options.timeoutMs);
+  }
+
+  get state(): FrameState {
+    return this.#state;
+  }
+
+  get theme(): Theme {
+    return this.#theme;
+  }
+
+  /** Validates and stores the theme, then delivers it to the extension; resolves once the extension applied it. */
+  async setTheme(theme: Theme): Promise<void> {
+    if (this.#state === "disposed" || this.#state === "failed") {
+      throw new BridgeError("E_BRIDGE_DISPOSED", "setTheme was called on a frame that is disposed or failed to connect", { state: this.#state });
+    }
+    const parsed = parseTheme(theme);
+    this.#theme = parsed;
+    await Promise.all(
+      this.#themeCallbacks.map(({ remote }) => this.#pending.run(Promise.resolve(remote(parsed)), this.#options.callTimeoutMs, "theme delivery")),
+    );
+  }
+
+  dispose(reason?: BridgeError): void {
+    // After a failed handshake everything is torn down already; "failed" stays the state.
+    if (this.#state === "disposed" || this.#state === "failed") return;
+    const wasConnecting = this.#state === "connecting";
+    this.#state = "disposed";
+    this.#teardown(reason ?? new BridgeError("E_BRIDGE_DISPOSED", "the frame was disposed"));
+    if (wasConnecting) this.#settle?.reject(reason ?? new BridgeError("E_BRIDGE_DISPOSED", "the frame was disposed before the extension connected"));
+    this.#settle = null;
+  }
+
+  #report(error: BridgeError): void {
+    try {
+      this.#options.onRejectedMessage?.(error);
+    } catch {
+      // A faulty audit hook must not break the bridge.
+    }
+  }
+
+  #fail(error: BridgeError): void {
+    if (this.#state !== "connecting") return;
+    this.#state = "failed";
+    this.#teardown(error);
+    this.#settle?.reject(error);
+    this.#settle = null;
+  }
+
+  #teardown(error: BridgeError): void {
+    clearTimeout(this.#handshakeTimer);
+    this.#nonce.burn();
+    this.#options.hostWindow.removeEventListener("message", this.#listener as EventListener);
+    this.#abortAll();
+    this.#pending.close(error.code === "E_BRIDGE_DISPOSED" ? error : new BridgeError("E_BRIDGE_DISPOSED", error.message, { cause: error.code }));
+    // The only place the host lets go of the extension's comlink proxies.
+    for (const { remote, port } of this.#themeCallbacks.splice(0)) {
+      try {
+        remote[Comlink.releaseProxy]();
+      } catch {
+        // Already released: nothing to do.
+      }
+      port.close();
+    }
+    this.#port?.close();
+    this.#port = null;
+  }
+
+  #onWindowMessage(event: MessageEvent): void {
+    const frame = this.#options.frameWindow();
+    const verdict = checkHello(event as HelloEvent, { source: frame, origin: this.#options.expectedOrigin, nonce: this.#nonce });
+    if (verdict.kind === "ignore") return;
+    if (verdict.kind === "refuse") {
+      this.#report(verdict.error);
+      return;
+    }
+    if (this.#state !== "connecting" || frame === null) return;
+    if (verdict.kind === "version-mismatch") {
+      const reject: RejectMessage = { type: REJECT, nonce: verdict.hello.nonce, error: { code: verdict.error.code, message: verdict.error.message } };
+      frame.postMessage(reject, this.#options.targetOrigin);
+      this.#fail(verdict.error);
+      return;
+    }
+    this.#connect(frame, verdict.hello.nonce, verdict.version);
+  }
+
+  /**
+   * Why targetOrigin may be "*" for an opaque frame: postMessage cannot name
+   * an opaque origin, so "*" is the only way to reach a sandboxed frame.
+   * What "*" gives up is the browser's check that the document in the frame
+   * is still the one that said hello. Here that check is already done by
+   * other means: the welcome goes to the iframe's own contentWindow, the
+   * hello proved (source identity + the nonce only that iframe's src
+   * carried) that the document in it is the one the host loaded, and no one
+   * else can navigate that frame in between — the host page is trusted, and
+   * every other extension frame is sandboxed without top or sibling
+   * navigation. A document the extension itself navigates to and hands its
+   * nonce can receive the port; that is the extension acting for itself,
+   * not an escalation. With a real extension origin the exact origin is used.
+   */
+  #connect(frame: FrameWindow, nonce: string, version: number): void {
+    const options = this.#options;
+    clearTimeout(this.#handshakeTimer);
+    const { api, abortAll } = createWireHostApi({
+      scope: options.scope,
+      hostApi: options.hostApi,
+      callTimeoutMs: options.callTimeoutMs,
+      maxBodyBytes: options.maxBodyBytes,
+      maxConcurrentCalls: options.maxConcurrentCalls,
+      context: (): ExtensionContext => ({ ...options.context, theme: this.#theme }),
+      resize: (height) => {
+        const clamped = Math.round(Math.min(options.maxHeight, Math.max(options.minHeight, height)));
+        options.onResize(clamped);
+        return clamped;
+      },
+      subscribeTheme: (port) => this.#subscribeTheme(port),
+      disposed: () => this.#state !== "ready",
+    });
+    this.#abortAll = abortAll;
+    const channel = new MessageChannel();
+    this.#port = channel.port1;
+    const endpoint = guardEndpoint(channel.port1, methodCallFilter(WIRE_METHODS, 2), (reason) =>
+      this.#report(new BridgeError("E_BRIDGE_PROTOCOL", `the extension sent a message the host API does not answer (${reason}); it was dropped`, { reason })),
+    );
+    Comlink.expose(api, endpoint);
+    const welcome: WelcomeMessage = { type: WELCOME, nonce, version };
+    frame.postMessage(welcome, options.targetOrigin, [channel.port2]);
+    this.#state = "ready";
+    this.#settle?.resolve({ version });
+    this.#settle = null;
+  }
+
+  #subscribeTheme(port: MessagePort): void {
+    if (this.#themeCallbacks.length >= MAX_THEME_SUBSCRIBERS) {
+      port.close();
+      throw new BridgeError("E_BRIDGE_DENIED", `a frame may register at most ${MAX_THEME_SUBSCRIBERS} theme callbacks`, { operation: "onThemeChange" });
+    }
+    this.#themeCallbacks.push({ remote: Comlink.wrap<ThemeCallback>(port), port });
+  }
+}
+

@@ -1,0 +1,18 @@
+import * as z from "zod/mini";
+
+export type ToastKind = "info" | "success" | "warning" | "error";
+
+export interface Toast {
+  kind: ToastKind;
+  message: string;
+}
+
+/** The host renders the message as text; it is still bounded and free of control characters. */
+export const toastSchema = z.strictObject({
+  kind: z.enum(["info", "success", "warning", "error"], 'kind must be "info", "success", "warning" or "error"'),
+  message: z.string().check(
+    z.minLength(1, "message must not be empty"),
+    z.maxLength(500, "message must be at most 500 characters"),
+    z.refine((value) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value), "message must not contain control characters"),
+  ),
+});
