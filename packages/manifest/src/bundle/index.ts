@@ -1,1 +1,7 @@
 export type * from "./types.js";
+export { BundleError, type BundleErrorCode } from "./errors.js";
+export { DEFAULT_BUNDLE_LIMITS, type BundleLimits } from "./limits.js";
+export { computeContentHash } from "./index-file.js";
+export { packBundle, type PackBundleOptions } from "./pack.js";
+export { readBundle, type ReadBundleOptions } from "./read.js";
+export { sha256, sha256Hex } from "../crypto/sha256.js";

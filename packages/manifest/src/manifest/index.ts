@@ -1,1 +1,39 @@
 export * from "./capabilities.js";
+export { ManifestError, type ManifestIssue } from "./errors.js";
+export {
+  manifestSchema,
+  type Manifest,
+  type ManifestInput,
+  RUNTIME_CLASSES,
+  type RuntimeClass,
+  UI_SLOTS,
+  type UiSlot,
+  STORAGE_KINDS,
+  type StorageKind,
+  LIMIT_MAXIMA,
+} from "./schema.js";
+export { ENDPOINT_CLASSES, type EndpointClass, HTTP_METHODS, type HttpMethod, type Endpoint } from "./endpoints.js";
+export { CONFIG_SETTING_TYPES, type ConfigSettingType, type ConfigSetting } from "./config.js";
+export { type Job } from "./jobs.js";
+export { normaliseRoutePath } from "./primitives.js";
+export { parseManifest, parseManifestText, type ParseManifestOptions, type ParseManifestTextOptions, MAX_MANIFEST_TEXT_LENGTH } from "./parse.js";
+export { type HostCapabilityRegistry, type HostCapabilityDefinition } from "./host-capabilities.js";
+export {
+  diffCapabilities,
+  missingGrants,
+  type CapabilityDiff,
+  type CapabilityParamsChange,
+  type WidenedCapability,
+  type NarrowedCapability,
+} from "./grants.js";
+export {
+  checkTrustPolicy,
+  assertTrustPolicy,
+  parseTrustPolicy,
+  trustPolicySchema,
+  PolicyError,
+  type TrustPolicy,
+  type TrustClassPolicy,
+  type TrustPolicyViolation,
+} from "./trust-policy.js";
+export { manifestJsonSchema, MANIFEST_JSON_SCHEMA_ID } from "./json-schema.js";

@@ -1,1 +1,16 @@
-export {};
+export { SignatureError, TrustStoreError, KeyError, type SignatureErrorCode } from "./errors.js";
+export {
+  generateKeyPair,
+  serializePrivateKey,
+  parsePrivateKey,
+  serializePublicKey,
+  parsePublicKey,
+  trustedKeyFromPublicKey,
+  type KeyPair,
+  type PrivateKey,
+  type PublicKey,
+} from "./keys.js";
+export { signBundle, parseSignature } from "./signature.js";
+export { parseTrustStore, type TrustStore, type TrustedKey } from "./trust-store.js";
+export { verifyBundle, isVerifiedBundle, type VerifyBundleOptions } from "./verify.js";
+export { SIGNATURE_DOMAIN } from "./message.js";

@@ -1,0 +1,157 @@
+import { utf8Length } from "../crypto/bytes.js";
+import { BundleError } from "./errors.js";
+import type { BundleLimits } from "./limits.js";
+
+/** The index's own path inside the archive; packBundle writes it, no input file may use it. */
+export const INDEX_PATH = "annex.index.json";
+export const MANIFEST_PATH = "annex.json";
+
+// C0 controls, DEL, C1 controls and lone surrogates. U+FFFD is what a tar
+// reader makes of bytes that are not UTF-8, so a name containing it was not
+// valid UTF-8 to begin with.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are exactly what is refused.
+const FORBIDDEN_CHARACTER = /[\u0000-\u001f\u007f-\u009f\ufffd]|\p{Cs}/u;
+const DRIVE_LETTER = /^[A-Za-z]:/;
+
+function pathError(path: string, rule: string, message: string): BundleError {
+  return new BundleError("E_BUNDLE_PATH", `Bundle path ${JSON.stringify(path)} ${message}`, { reason: rule, path });
+}
+
+/**
+ * Throws unless `path` is a relative POSIX path that means the same file on
+ * every filesystem an extension could be unpacked to: no leading "/", no
+ * drive letter, no backslash, no "." or ".." or empty segment, no control
+ * characters, no segment ending in "." or " " (Windows drops those, so
+ * "a." and "a" would be one file), and at most `maxPathLength` UTF-8 bytes.
+ */
+export function checkBundlePath(path: string, limits: Pick<BundleLimits, "maxPathLength">): void {
+  if (path.length === 0) throw pathError(path, "empty", "is empty; every entry needs a file name.");
+  const length = utf8Length(path);
+  if (length > limits.maxPathLength) {
+    throw new BundleError(
+      "E_BUNDLE_LIMIT",
+      `Bundle path ${JSON.stringify(path.slice(0, 64))}… is ${length} bytes long, over the limit of ${limits.maxPathLength} (maxPathLength); shorten it or raise the limit.`,
+      { reason: "path-too-long", path, limit: "maxPathLength", max: limits.maxPathLength, actual: length },
+    );
+  }
+  if (FORBIDDEN_CHARACTER.test(path)) {
+    throw pathError(path, "control-character", "contains a control character or bytes that are not UTF-8; rename the file.");
+  }
+  if (path.includes("\\")) throw pathError(path, "backslash", "contains a backslash; use '/' to separate folders.");
+  if (path.startsWith("/")) throw pathError(path, "absolute", "is absolute; bundle paths are relative to the bundle root.");
+  if (DRIVE_LETTER.test(path)) throw pathError(path, "absolute", "starts with a drive letter; bundle paths are relative to the bundle root.");
+  for (const segment of path.split("/")) {
+    if (segment === "") throw pathError(path, "empty-segment", "has an empty segment ('//' or a trailing '/').");
+    if (segment === "." || segment === "..") {
+      throw pathError(path, "dot-segment", `has a '${segment}' segment; bundle paths may not step out of or around folders.`);
+    }
+    if (segment.endsWith(".") || segment.endsWith(" ")) {
+      throw pathError(path, "trailing-dot-or-space", "has a segment ending in '.' or ' ', which Windows silently drops.");
+    }
+  }
+}
+
+/** The key two paths share when some filesystem would store them as one file (Unicode NFC, then case folded). */
+export function collisionKey(path: string): string {
+  return path.normalize("NFC").toLowerCase();
+}
+
+/** Sorting order of the index and the archive: UTF-16 code units of the NFC form. */
+export function comparePaths(a: string, b: string): number {
+  const x = a.normalize("NFC");
+  const y = b.normalize("NFC");
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Admits a bundle's entries one at a time, refusing bad paths, duplicates (by
+ * collision key) and a file that would sit where another entry needs a
+ * folder, and counting against the limits before any body is kept.
+ */
+export class EntryChecker {
+  readonly #limits: BundleLimits;
+  readonly #files = new Map<string, string>();
+  readonly #folders = new Map<string, string>();
+  #entries = 0;
+  #totalBytes = 0;
+
+  constructor(limits: BundleLimits) {
+    this.#limits = limits;
+  }
+
+  /** A directory entry: counted and path-checked, then forgotten (bundles list files only). */
+  directory(name: string): void {
+    this.#count(name);
+    checkBundlePath(name.endsWith("/") ? name.slice(0, -1) : name, this.#limits);
+  }
+
+  file(path: string, size: number): void {
+    this.#count(path);
+    checkBundlePath(path, this.#limits);
+    const limits = this.#limits;
+    if (size > limits.maxFileBytes) {
+      throw new BundleError(
+        "E_BUNDLE_LIMIT",
+        `Bundle file ${JSON.stringify(path)} is ${size} bytes, over the limit of ${limits.maxFileBytes} (maxFileBytes).`,
+        { reason: "file-too-large", path, limit: "maxFileBytes", max: limits.maxFileBytes, actual: size },
+      );
+    }
+    this.#totalBytes += size;
+    if (this.#totalBytes > limits.maxUncompressedBytes) {
+      throw new BundleError(
+        "E_BUNDLE_LIMIT",
+        `Bundle files add up to more than ${limits.maxUncompressedBytes} bytes (maxUncompressedBytes) at ${JSON.stringify(path)}.`,
+        { reason: "too-many-bytes", path, limit: "maxUncompressedBytes", max: limits.maxUncompressedBytes, actual: this.#totalBytes },
+      );
+    }
+    this.#admit(path);
+  }
+
+  #count(path: string): void {
+    this.#entries += 1;
+    if (this.#entries > this.#limits.maxFiles) {
+      throw new BundleError(
+        "E_BUNDLE_LIMIT",
+        `Bundle has more than ${this.#limits.maxFiles} entries (maxFiles); the limit was reached at ${JSON.stringify(path)}.`,
+        { reason: "too-many-files", path, limit: "maxFiles", max: this.#limits.maxFiles },
+      );
+    }
+  }
+
+  #admit(path: string): void {
+    const key = collisionKey(path);
+    const folderUser = this.#folders.get(key);
+    if (folderUser !== undefined) {
+      throw new BundleError(
+        "E_BUNDLE_PATH",
+        `Bundle path ${JSON.stringify(path)} is a file, but ${JSON.stringify(folderUser)} needs it to be a folder.`,
+        { reason: "file-folder-clash", path, other: folderUser },
+      );
+    }
+    const existing = this.#files.get(key);
+    if (existing !== undefined) {
+      const same = existing === path;
+      throw new BundleError(
+        "E_BUNDLE_PATH",
+        same
+          ? `Bundle path ${JSON.stringify(path)} appears twice.`
+          : `Bundle paths ${JSON.stringify(existing)} and ${JSON.stringify(path)} differ only by Unicode normalisation or case; one filesystem would store them as one file. Rename one.`,
+        { reason: "duplicate", path, other: existing },
+      );
+    }
+    this.#files.set(key, path);
+    const segments = key.split("/");
+    for (let i = 1; i < segments.length; i++) {
+      const folder = segments.slice(0, i).join("/");
+      const clash = this.#files.get(folder);
+      if (clash !== undefined) {
+        throw new BundleError(
+          "E_BUNDLE_PATH",
+          `Bundle path ${JSON.stringify(path)} needs ${JSON.stringify(clash)} to be a folder, but it is a file.`,
+          { reason: "file-folder-clash", path, other: clash },
+        );
+      }
+      if (!this.#folders.has(folder)) this.#folders.set(folder, path);
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import { z } from "zod";
+import { Cron, CronPattern } from "croner";
+import { handlerNameSchema } from "./primitives.js";
+
+/** Nicknames croner expands; anything else must be five fields. */
+const NICKNAMES = new Set(["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]);
+
+/** A fixed instant to look for a next run from, so validation does not depend on the clock. */
+const PROBE_FROM = new Date(Date.UTC(2025, 0, 1));
+
+/**
+ * Why a cron expression is refused, or undefined when it is fine. Jobs run at
+ * minute granularity: five fields (minute hour day-of-month month day-of-week)
+ * or one of croner's nicknames. `?` is refused because croner replaces it with
+ * the current time, which would make the schedule depend on when it was parsed.
+ */
+export function cronProblem(expression: string, timezone?: string): string | undefined {
+  // Croner with a time zone goes through Intl for every probe, which is slow;
+  // the same few expressions are validated over and over (lint, publish, install).
+  const key = `${timezone ?? ""}\u0000${expression}`;
+  if (cronCache.has(key)) return cronCache.get(key);
+  const problem = findCronProblem(expression, timezone);
+  remember(cronCache, key, problem);
+  return problem;
+}
+
+const CACHE_LIMIT = 512;
+const cronCache = new Map<string, string | undefined>();
+const zoneCache = new Map<string, boolean>();
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, value);
+}
+
+function findCronProblem(expression: string, timezone: string | undefined): string | undefined {
+  const trimmed = expression.trim();
+  if (trimmed !== expression) return "cron must not have leading or trailing spaces";
+  if (trimmed.includes("?")) return 'cron must not use "?"; use "*" instead';
+  if (!NICKNAMES.has(trimmed.toLowerCase()) && trimmed.split(/\s+/).length !== 5)
+    return 'cron must have five fields (minute hour day-of-month month day-of-week), e.g. "*/15 * * * *", or be @hourly, @daily, @weekly, @monthly or @yearly';
+  try {
+    new CronPattern(trimmed);
+  } catch (error) {
+    return `cron is not valid: ${(error as Error).message.replace(/^CronPattern: /, "")}`;
+  }
+  try {
+    // Without a callback croner schedules nothing; paused makes that explicit.
+    const job = new Cron(trimmed, { paused: true, ...(timezone === undefined ? {} : { timezone }) });
+    const next = job.nextRun(PROBE_FROM);
+    job.stop();
+    if (next === null) return "cron never fires (e.g. February 30th); check the day and month fields";
+  } catch (error) {
+    return `cron is not valid: ${(error as Error).message}`;
+  }
+  return undefined;
+}
+
+export function isTimeZone(name: string): boolean {
+  const known = zoneCache.get(name);
+  if (known !== undefined) return known;
+  let valid: boolean;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: name });
+    valid = true;
+  } catch {
+    valid = false;
+  }
+  remember(zoneCache, name, valid);
+  return valid;
+}
+
+export const JOB_NAME_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
+
+export const jobSchema = z
+  .strictObject({
+    name: z.string().regex(JOB_NAME_PATTERN, "job names are lowercase letters, digits and hyphens, starting with a letter, e.g. nightly-sync"),
+    cron: z.string().min(1, "cron must not be empty").max(128, "cron is at most 128 characters"),
+    handler: handlerNameSchema,
+    /** IANA time zone the cron is read in; UTC when absent. */
+    timezone: z
+      .string()
+      .max(64, "timezone is at most 64 characters")
+      .regex(/^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/, "timezone must be an IANA time zone name, e.g. Europe/Paris or UTC")
+      .refine(isTimeZone, { message: "timezone is not a time zone this runtime knows; use an IANA name such as Europe/Paris or UTC" })
+      .optional(),
+  })
+  .superRefine((job, ctx) => {
+    if (typeof job.cron !== "string") return;
+    // A bad timezone is reported on its own field; don't blame the cron for it.
+    const timezone = typeof job.timezone === "string" && isTimeZone(job.timezone) ? job.timezone : undefined;
+    const problem = cronProblem(job.cron, timezone);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["cron"], message: problem, input: job.cron });
+  });
+
+export type Job = z.output<typeof jobSchema>;

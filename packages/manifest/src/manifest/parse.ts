@@ -1,0 +1,128 @@
+import { ManifestError, type ManifestIssue } from "./errors.js";
+import { checkHostCapabilities, type HostCapabilityRegistry } from "./host-capabilities.js";
+import { fromZodIssues, manifestErrorMap, type RawIssue } from "./issues.js";
+import { locationOf, scanJson, type TextLocation } from "./json-text.js";
+import { pathToString } from "./paths.js";
+import { manifestSchema, type Manifest } from "./schema.js";
+
+export interface ParseManifestOptions {
+  /**
+   * The host's own capabilities. When given, `host:` capabilities must be
+   * registered and their params must satisfy the registered schema; when not,
+   * only their names' syntax is checked (the host checks again at publish).
+   */
+  hostCapabilities?: HostCapabilityRegistry;
+}
+
+export interface ParseManifestTextOptions extends ParseManifestOptions {
+  /** How the text is named in the error message, e.g. "extensions/hello/annex.json". Default "annex.json". */
+  source?: string;
+}
+
+/** Deeper than any real manifest; keeps hostile input (or a cyclic object) from exhausting the stack. */
+const MAX_DEPTH = 32;
+/** Values visited before giving up: a shared-reference "billion laughs" object must not take forever. */
+const MAX_NODES = 100_000;
+/** annex.json text larger than this is refused before parsing. */
+export const MAX_MANIFEST_TEXT_LENGTH = 1024 * 1024;
+
+/**
+ * Validates a manifest (already parsed from JSON) and returns it with
+ * defaults filled in. Throws `ManifestError` (E_MANIFEST) listing every
+ * problem at once.
+ */
+export function parseManifest(input: unknown, options: ParseManifestOptions = {}): Manifest {
+  const result = validate(input, options);
+  if (result.ok) return result.manifest;
+  throw new ManifestError(result.issues.map(finish));
+}
+
+/**
+ * Parses `annex.json` text. JSON syntax errors and duplicate keys are
+ * E_MANIFEST issues with a line and column; every other issue also carries
+ * the line and column of the field it names (or its nearest parent).
+ */
+export function parseManifestText(text: string, options: ParseManifestTextOptions = {}): Manifest {
+  const source = options.source === undefined ? {} : { source: options.source };
+  if (typeof text !== "string") throw new ManifestError([{ path: "", message: "the manifest text must be a string" }], source);
+  if (text.length > MAX_MANIFEST_TEXT_LENGTH)
+    throw new ManifestError([{ path: "", message: `the manifest is larger than ${MAX_MANIFEST_TEXT_LENGTH} characters; it holds settings, not data` }], source);
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const scan = scanJson(body);
+  if (!scan.ok) {
+    const { line, column } = scan.location;
+    throw new ManifestError([{ path: "", message: `invalid JSON at line ${line}, column ${column}: ${scan.message}`, line, column }], source);
+  }
+  const duplicateIssues: ManifestIssue[] = scan.duplicates.map(({ path, key, location }) => ({
+    path,
+    message: `duplicate key "${key}" at line ${location.line}, column ${location.column}; JSON keeps only the last one, so remove the other`,
+    ...location,
+  }));
+  const result = validate(JSON.parse(body) as unknown, options);
+  const located = (issue: RawIssue): ManifestIssue => withLocation(finish(issue), locationOf(scan.locations, issue.path));
+  if (result.ok && duplicateIssues.length === 0) return result.manifest;
+  throw new ManifestError([...duplicateIssues, ...(result.ok ? [] : result.issues.map(located))], source);
+}
+
+type Validation = { ok: true; manifest: Manifest } | { ok: false; issues: RawIssue[] };
+
+function validate(input: unknown, options: ParseManifestOptions): Validation {
+  if (input === undefined) return { ok: false, issues: [{ path: [], message: "no manifest given: must be an object (the contents of annex.json)" }] };
+  const shapeProblem = checkJsonShape(input);
+  if (shapeProblem !== undefined) return { ok: false, issues: [shapeProblem] };
+
+  const parsed = manifestSchema.safeParse(input, { error: manifestErrorMap, reportInput: true });
+  const issues = parsed.success ? [] : fromZodIssues(parsed.error.issues, input);
+
+  const registry = options.hostCapabilities;
+  let hostParams: Map<number, unknown> | undefined;
+  if (registry !== undefined) {
+    const capabilities = parsed.success ? parsed.data.capabilities : (input as { capabilities?: unknown }).capabilities;
+    const host = checkHostCapabilities(capabilities, registry);
+    issues.push(...host.issues);
+    hostParams = host.params;
+  }
+
+  if (!parsed.success || issues.length > 0) return { ok: false, issues: dedupe(issues) };
+  const manifest = parsed.data;
+  if (hostParams !== undefined)
+    for (const [index, params] of hostParams) {
+      const entry = manifest.capabilities[index];
+      // The host's schema may add defaults, even where the manifest gave no params.
+      if (entry !== undefined && params !== undefined) (entry as { params?: unknown }).params = params;
+    }
+  return { ok: true, manifest };
+}
+
+/** Refuses input nested too deeply or too large to walk, before zod recurses into it. */
+function checkJsonShape(input: unknown): RawIssue | undefined {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value: input, depth: 0 }];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop()!;
+    if (typeof value !== "object" || value === null) continue;
+    if (++nodes > MAX_NODES) return { path: [], message: `the manifest has more than ${MAX_NODES} values; it holds settings, not data` };
+    if (depth >= MAX_DEPTH) return { path: [], message: `the manifest nests deeper than ${MAX_DEPTH} levels (or refers to itself); flatten it` };
+    const children = Array.isArray(value) ? value : Object.values(value);
+    for (const child of children) stack.push({ value: child, depth: depth + 1 });
+  }
+  return undefined;
+}
+
+function dedupe(issues: RawIssue[]): RawIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((issue) => {
+    const key = `${pathToString(issue.path)}\u0000${issue.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function finish(issue: RawIssue): ManifestIssue {
+  return { path: pathToString(issue.path), message: issue.message };
+}
+
+function withLocation(issue: ManifestIssue, location: TextLocation | undefined): ManifestIssue {
+  return location === undefined ? issue : { ...issue, line: location.line, column: location.column };
+}

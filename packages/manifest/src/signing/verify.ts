@@ -1,0 +1,153 @@
+import { type ReadBundleOptions, readBundle } from "../bundle/read.js";
+import type { BundleSignature, Provenance, VerifiedBundle } from "../bundle/types.js";
+import { fromBase64 } from "../crypto/bytes.js";
+import { ed25519Verify } from "../crypto/ed25519.js";
+import { notAfterInstant } from "./dates.js";
+import { SignatureError } from "./errors.js";
+import { signedMessage } from "./message.js";
+import { parseSignature } from "./signature.js";
+import { type TrustStore, type TrustedKey, parseTrustStore } from "./trust-store.js";
+
+export interface VerifyBundleOptions extends ReadBundleOptions {
+  /** "strict" (default) requires a trusted signature; "dev" also accepts an unsigned bundle and says so in the provenance. */
+  mode?: "strict" | "dev";
+  /** The time to check key expiry against; defaults to now. */
+  now?: Date;
+}
+
+// The brand: only verifyBundle adds to it, and the set is not exported, so no
+// object built or copied elsewhere passes isVerifiedBundle.
+const verified = new WeakSet<object>();
+
+/** True only for a bundle returned by verifyBundle in this JavaScript realm (copies, clones and hand-built objects are not). */
+export function isVerifiedBundle(value: unknown): value is VerifiedBundle {
+  return typeof value === "object" && value !== null && verified.has(value);
+}
+
+function untrusted(message: string, details: Record<string, unknown>): SignatureError {
+  return new SignatureError("E_SIGNATURE_UNTRUSTED", message, details);
+}
+
+function trustedKeyFor(signature: BundleSignature, store: TrustStore, now: Date): TrustedKey {
+  const key = store.keys.find((candidate) => candidate.keyId === signature.keyId);
+  const details = { keyId: signature.keyId, publisher: signature.publisher };
+  if (!key) {
+    throw untrusted(`Key ${JSON.stringify(signature.keyId)} is not in the trust store; add the publisher's public key (annex trust add) if you trust it.`, details);
+  }
+  if (key.publisher !== signature.publisher) {
+    throw untrusted(
+      `Key ${JSON.stringify(key.keyId)} belongs to publisher ${JSON.stringify(key.publisher)} and cannot sign for ${JSON.stringify(signature.publisher)}.`,
+      { ...details, keyPublisher: key.publisher },
+    );
+  }
+  if (key.revoked === true) {
+    throw untrusted(`Key ${JSON.stringify(key.keyId)} has been revoked in the trust store; ask ${key.publisher} for a bundle signed with a current key.`, {
+      ...details,
+      revoked: true,
+    });
+  }
+  if (key.notAfter !== undefined && now.getTime() > notAfterInstant(key.notAfter)) {
+    throw new SignatureError(
+      "E_SIGNATURE_EXPIRED",
+      `Key ${JSON.stringify(key.keyId)} expired (notAfter ${key.notAfter}); ask ${key.publisher} to sign with a current key, or extend notAfter in the trust store.`,
+      { ...details, notAfter: key.notAfter },
+    );
+  }
+  return key;
+}
+
+/**
+ * Reads a bundle (every check of readBundle) and verifies its detached
+ * signature against the trust store: the signature must be for this
+ * bundle's content hash and this manifest's publisher, by a listed key of
+ * that same publisher that is neither revoked nor past notAfter, and the
+ * ed25519 signature must verify. Throws SignatureError (E_SIGNATURE_MISSING,
+ * E_SIGNATURE_INVALID, E_SIGNATURE_UNTRUSTED, E_SIGNATURE_EXPIRED),
+ * TrustStoreError, BundleError or ManifestError.
+ *
+ * In "dev" mode an unsigned bundle (signature null) is accepted with
+ * `provenance.signed: false`; a signature that is present is checked in full.
+ */
+export async function verifyBundle(
+  bytes: Uint8Array,
+  signature: BundleSignature | null,
+  trustStore: TrustStore,
+  options: VerifyBundleOptions = {},
+): Promise<VerifiedBundle> {
+  const mode = options.mode ?? "strict";
+  if (mode !== "strict" && mode !== "dev") {
+    throw new SignatureError("E_SIGNATURE_INVALID", `mode must be "strict" or "dev", got ${JSON.stringify(mode)}.`, { field: "mode" });
+  }
+  const now = options.now ?? new Date();
+  if (signature === null || signature === undefined) {
+    if (mode === "strict") {
+      throw new SignatureError(
+        "E_SIGNATURE_MISSING",
+        "The bundle has no signature; sign it with `annex sign` (or, for local development only, verify in dev mode).",
+        {},
+      );
+    }
+  }
+  const store = parseTrustStore(trustStore);
+  const checkedSignature = signature == null ? null : parseSignature(signature);
+  // A private copy: the caller's buffer could change while (or after) it is checked.
+  const own = bytes instanceof Uint8Array ? bytes.slice() : bytes;
+  const bundle = await readBundle(own, { limits: options.limits, hostCapabilities: options.hostCapabilities });
+
+  let provenance: Provenance;
+  if (checkedSignature === null) {
+    provenance = {
+      signed: false,
+      mode,
+      publisher: bundle.manifest.publisher,
+      keyId: null,
+      trustClass: null,
+      contentHash: bundle.contentHash,
+      verifiedAt: now.toISOString(),
+    };
+  } else {
+    if (checkedSignature.contentHash !== bundle.contentHash) {
+      throw new SignatureError(
+        "E_SIGNATURE_INVALID",
+        `The signature is for content hash ${checkedSignature.contentHash}, but this bundle's is ${bundle.contentHash}; it belongs to another bundle, or the bundle changed.`,
+        { expected: bundle.contentHash, actual: checkedSignature.contentHash },
+      );
+    }
+    if (checkedSignature.publisher !== bundle.manifest.publisher) {
+      throw untrusted(
+        `The signature is by publisher ${JSON.stringify(checkedSignature.publisher)}, but annex.json says ${JSON.stringify(bundle.manifest.publisher)}; a publisher signs only its own bundles.`,
+        { publisher: checkedSignature.publisher, manifestPublisher: bundle.manifest.publisher },
+      );
+    }
+    const key = trustedKeyFor(checkedSignature, store, now);
+    const ok = await ed25519Verify(
+      fromBase64(key.publicKey)!,
+      signedMessage(checkedSignature.publisher, checkedSignature.keyId, checkedSignature.contentHash),
+      fromBase64(checkedSignature.signature)!,
+    );
+    if (!ok) {
+      throw new SignatureError(
+        "E_SIGNATURE_INVALID",
+        `The ed25519 signature does not verify with key ${JSON.stringify(key.keyId)}; the signature was altered or made with another key.`,
+        { keyId: key.keyId },
+      );
+    }
+    provenance = {
+      signed: true,
+      mode,
+      publisher: key.publisher,
+      keyId: key.keyId,
+      trustClass: key.trustClass,
+      contentHash: bundle.contentHash,
+      verifiedAt: now.toISOString(),
+    };
+  }
+  const result: VerifiedBundle = Object.freeze({
+    ...bundle,
+    provenance: Object.freeze(provenance),
+    bytes: own,
+    signature: checkedSignature,
+  });
+  verified.add(result);
+  return result;
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { EntryChecker, checkBundlePath, collisionKey, comparePaths } from "../../src/bundle/paths.js";
+import { DEFAULT_BUNDLE_LIMITS } from "../../src/bundle/index.js";
+import { throwsWith } from "./support.js";
+
+describe("checkBundlePath", () => {
+  it.each(["annex.json", "ui/index.html", "ui/.well-known/x.json", "a/..b/c..d", "ui/café.txt", "日本語/ファイル.txt", "x-y_z~1.tar.gz", "a b/c d.txt"])(
+    "accepts %j",
+    (path) => {
+      expect(() => checkBundlePath(path, DEFAULT_BUNDLE_LIMITS)).not.toThrow();
+    },
+  );
+
+  it.each([
+    ["", "empty"],
+    ["/a", "absolute"],
+    ["c:x", "absolute"],
+    ["a/", "empty-segment"],
+    ["a/../b", "dot-segment"],
+    ["..", "dot-segment"],
+    [".", "dot-segment"],
+    ["a\\b", "backslash"],
+    ["a\u0000b", "control-character"],
+    ["a\u007fb", "control-character"],
+    ["a\ufffdb", "control-character"],
+    ["a\ud800b", "control-character"],
+    ["a./b", "trailing-dot-or-space"],
+  ])("refuses %j (%s)", (path, reason) => {
+    expect(throwsWith(() => checkBundlePath(path, DEFAULT_BUNDLE_LIMITS), "E_BUNDLE_PATH").details).toMatchObject({ reason, path });
+  });
+});
+
+describe("collisions and ordering", () => {
+  it("folds NFC/NFD and case to one key", () => {
+    expect(collisionKey("Caf\u00e9.TXT")).toBe(collisionKey("cafe\u0301.txt"));
+    expect(collisionKey("a.txt")).not.toBe(collisionKey("b.txt"));
+  });
+
+  it("sorts by UTF-16 code units of the NFC form", () => {
+    const paths = ["b", "B", "a/b", "a", "é", "e\u0301x", "Z"];
+    expect([...paths].sort(comparePaths)).toEqual(["B", "Z", "a", "a/b", "b", "é", "e\u0301x"]);
+  });
+
+  it("EntryChecker refuses a file under a path that is already a file, in either order", () => {
+    const first = new EntryChecker(DEFAULT_BUNDLE_LIMITS);
+    first.file("ui/a", 1);
+    expect(throwsWith(() => first.file("UI/A/b", 1), "E_BUNDLE_PATH").details).toMatchObject({ reason: "file-folder-clash" });
+    const second = new EntryChecker(DEFAULT_BUNDLE_LIMITS);
+    second.file("ui/a/b", 1);
+    expect(throwsWith(() => second.file("ui/a", 1), "E_BUNDLE_PATH").details).toMatchObject({ reason: "file-folder-clash" });
+  });
+});

@@ -1,0 +1,216 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import {
+  AnnexError,
+  isAnnexError,
+  ManifestError,
+  MAX_MANIFEST_TEXT_LENGTH,
+  parseManifest,
+  parseManifestText,
+  type HostCapabilityRegistry,
+} from "../../src/index.js";
+import { SERVICE_EXAMPLE, expectIssue, expectValid, issuesOf, reason, service } from "./fixtures.js";
+
+function textError(text: string, options?: Parameters<typeof parseManifestText>[1]): ManifestError {
+  try {
+    parseManifestText(text, options);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ManifestError);
+    return error as ManifestError;
+  }
+  throw new Error("expected parseManifestText to throw");
+}
+
+describe("ManifestError", () => {
+  it("is an AnnexError with code E_MANIFEST, every issue, and a message naming each path", () => {
+    let caught: unknown;
+    try {
+      parseManifest(service({ name: 1, version: "x" }));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ManifestError);
+    expect(caught).toBeInstanceOf(AnnexError);
+    expect(isAnnexError(caught, "E_MANIFEST")).toBe(true);
+    const error = caught as ManifestError;
+    expect(error.code).toBe("E_MANIFEST");
+    expect(error.name).toBe("ManifestError");
+    expect(error.issues.map((i) => i.path)).toEqual(["name", "version"]);
+    expect(error.message).toMatch(/2 problems/);
+    expect(error.message).toMatch(/- name: must be a string, not a number/);
+    expect(error.toJSON().details).toEqual({ issues: error.issues.map((i) => ({ ...i })) });
+  });
+
+  it("names the root when the input is not an object", () => {
+    for (const input of [null, undefined, 42, "annex.json", [SERVICE_EXAMPLE]]) {
+      const issues = issuesOf(input);
+      expect(issues).toHaveLength(1);
+      expect(issues[0]?.path).toBe("");
+      expect(issues[0]?.message).toMatch(/must be an object/);
+    }
+  });
+
+  it("says what is required when a field is missing", () => {
+    const { runtime: _omit, ...rest } = SERVICE_EXAMPLE;
+    expectIssue(rest, "runtime", /^required \(an object\)$/);
+  });
+});
+
+describe("hostile structures", () => {
+  it("refuses input nested deeper than any manifest instead of overflowing the stack", () => {
+    let deep: unknown = "x";
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expectIssue(service({ capabilities: [{ name: "host:a.b", reason, params: deep }] }), "", /nests deeper than 32 levels/);
+  });
+
+  it("refuses a cyclic object", () => {
+    const params: Record<string, unknown> = {};
+    params["self"] = params;
+    expectIssue(service({ capabilities: [{ name: "host:a.b", reason, params }] }), "", /refers to itself/);
+  });
+
+  it("refuses a shared-reference explosion quickly", () => {
+    let node: unknown[] = ["x"];
+    for (let i = 0; i < 24; i++) node = [node, node]; // 2^24 paths, 25 levels deep
+    expectIssue(service({ capabilities: [{ name: "host:a.b", reason, params: node }] }), "", /more than 100000 values/);
+  });
+
+  it("treats __proto__ as an unknown field, never as a prototype", () => {
+    const input = JSON.parse(JSON.stringify(SERVICE_EXAMPLE).replace("{", '{"__proto__":{"polluted":true},')) as unknown;
+    expectIssue(input, "__proto__", /unknown field/);
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
+  });
+});
+
+describe("parseManifestText", () => {
+  const text = JSON.stringify(SERVICE_EXAMPLE, null, 2);
+
+  it("parses valid text, with or without a byte-order mark", () => {
+    expect(parseManifestText(text).id).toBe("acme.hello");
+    expect(parseManifestText(`\uFEFF${text}`).id).toBe("acme.hello");
+  });
+
+  it.each([
+    ['{\n  "id": "acme.hello",\n}', 3, 1, /property name/],
+    ['{\n  "id": "acme.hello"\n  "name": "x"\n}', 3, 3, /',' or '}'/],
+    ["{\n  'id': 1\n}", 2, 3, /double quotes/],
+    ['{"a": [1, 2,]}', 1, 13, /JSON value/],
+    ['{"a": 01}', 1, 8, /',' or '}'/],
+    ['{"a": "tab\there"}', 1, 11, /control character/],
+    ['{"a": "\\x"}', 1, 8, /escape/],
+    ['{"a": "open', 1, 7, /unterminated string/],
+    ['{"a": 1} extra', 1, 10, /end of the text/],
+    ["", 1, 1, /JSON value/],
+    ["NaN", 1, 1, /JSON value/],
+  ])("reports the syntax error in %j at line %i, column %i", (input, line, column, message) => {
+    const error = textError(input);
+    expect(error.issues).toHaveLength(1);
+    expect(error.issues[0]).toMatchObject({ path: "", line, column });
+    expect(error.issues[0]?.message).toMatch(message);
+    expect(error.issues[0]?.message).toContain(`line ${line}, column ${column}`);
+  });
+
+  it("refuses duplicate keys, which JSON.parse would silently collapse", () => {
+    const duplicated = text.replace('"name": "Hello",', '"name": "Hello",\n  "id": "evil.hello",');
+    const error = textError(duplicated);
+    expect(error.issues[0]).toMatchObject({ path: "id", line: 5, column: 3 });
+    expect(error.issues[0]?.message).toMatch(/duplicate key "id"/);
+  });
+
+  it("refuses duplicate keys deep inside", () => {
+    const error = textError(text.replace('"name": "log",', '"name": "log", "name": "storage.sql",'));
+    expect(error.issues.map((i) => i.path)).toContain("capabilities[0].name");
+  });
+
+  it("locates every schema issue at its field (or nearest parent)", () => {
+    const broken = text.replace('"version": "1.0.0"', '"version": "one"').replace('"path": "/hello/:name"', '"path": "hello"');
+    const error = textError(broken, { source: "examples/hello/annex.json" });
+    expect(error.message).toMatch(/^examples\/hello\/annex\.json is not a valid Annex manifest/);
+    const version = error.issues.find((i) => i.path === "version");
+    expect(version).toMatchObject({ line: 5, column: 3 });
+    const path = error.issues.find((i) => i.path === "endpoints[0].path");
+    expect(path?.line).toBe(broken.split("\n").findIndex((l) => l.includes('"path": "hello"')) + 1);
+    const missing = textError(JSON.stringify({ ...SERVICE_EXAMPLE, runtime: { class: "service" } }, null, 2)).issues.find((i) => i.path === "runtime.entry");
+    expect(missing).toMatchObject({ line: 11, column: 3 }); // the "runtime" key: its parent
+  });
+
+  it("refuses nesting deeper than 64 levels while scanning", () => {
+    const error = textError(`${"[".repeat(100)}${"]".repeat(100)}`);
+    expect(error.issues[0]?.message).toMatch(/deeper than 64 levels/);
+  });
+
+  it("refuses text larger than the limit before scanning it", () => {
+    const error = textError(" ".repeat(MAX_MANIFEST_TEXT_LENGTH + 1));
+    expect(error.issues[0]?.message).toMatch(/larger than/);
+  });
+
+  it("refuses a non-string", () => {
+    expect(textError(Buffer.from(text) as unknown as string).issues[0]?.message).toMatch(/must be a string/);
+  });
+});
+
+describe("host capabilities", () => {
+  const registry = new Map([
+    [
+      "crm.contacts.read",
+      {
+        name: "crm.contacts.read",
+        description: "Read contacts",
+        params: z.strictObject({ fields: z.array(z.enum(["email", "phone", "name"])).min(1), limit: z.int().max(1000).default(100) }),
+      },
+    ],
+    ["tickets.write", { name: "tickets.write" }],
+  ]);
+  const manifest = (entry: Record<string, unknown>) => service({ capabilities: [{ reason, ...entry }] });
+
+  it("without a registry, checks host capabilities for syntax only", () => {
+    expectValid(manifest({ name: "host:anything.goes", params: { whatever: [1, 2, 3] } }));
+    expectIssue(manifest({ name: "host:NoDots" }), "capabilities[0]", /not a valid host capability name/);
+  });
+
+  it("with a registry, unknown host capabilities are issues listing what the host offers", () => {
+    expectIssue(manifest({ name: "host:crm.contacts.delete" }), "capabilities[0].name", /offers no capability "host:crm\.contacts\.delete".*host:crm\.contacts\.read, host:tickets\.write/, {
+      hostCapabilities: registry,
+    });
+  });
+
+  it("with a registry, params are checked against the registered schema, with paths", () => {
+    expectIssue(manifest({ name: "host:crm.contacts.read", params: { fields: ["ssn"] } }), "capabilities[0].params.fields[0]", /email.*phone.*name/, { hostCapabilities: registry });
+    expectIssue(manifest({ name: "host:crm.contacts.read", params: { fields: ["email"], extra: 1 } }), "capabilities[0].params.extra", /unknown field/, { hostCapabilities: registry });
+    expectIssue(manifest({ name: "host:crm.contacts.read" }), "capabilities[0].params", /required/, { hostCapabilities: registry });
+  });
+
+  it("returns params as the host's schema parsed them", () => {
+    const parsed = expectValid(manifest({ name: "host:crm.contacts.read", params: { fields: ["email"] } }), { hostCapabilities: registry });
+    expect(parsed.capabilities[0]).toEqual({ name: "host:crm.contacts.read", reason, params: { fields: ["email"], limit: 100 } });
+  });
+
+  it("applies the host schema's defaults when the manifest gives no params", () => {
+    const withDefaults = new Map([["a.b", { name: "a.b", params: z.strictObject({ scope: z.enum(["own", "all"]).default("own") }).default({ scope: "own" }) }]]);
+    const parsed = expectValid(manifest({ name: "host:a.b" }), { hostCapabilities: withDefaults });
+    expect(parsed.capabilities[0]).toEqual({ name: "host:a.b", reason, params: { scope: "own" } });
+    expect(parseManifest(structuredClone(parsed), { hostCapabilities: withDefaults })).toEqual(parsed);
+  });
+
+  it("a capability registered without params takes none", () => {
+    expectValid(manifest({ name: "host:tickets.write" }), { hostCapabilities: registry });
+    expectIssue(manifest({ name: "host:tickets.write", params: {} }), "capabilities[0].params", /takes no params/, { hostCapabilities: registry });
+  });
+
+  it("accepts a plain record as the registry, ignoring inherited keys", () => {
+    const record: HostCapabilityRegistry = { "tickets.write": { name: "tickets.write" } };
+    expectValid(manifest({ name: "host:tickets.write" }), { hostCapabilities: record });
+    expectIssue(manifest({ name: "host:to.string" }), "capabilities[0].name", /offers no capability/, { hostCapabilities: { ...record, toString: undefined } as never });
+    expectIssue(manifest({ name: "host:constructor.x" }), "capabilities[0].name", /offers no capability/, { hostCapabilities: record });
+  });
+
+  it("reports registry problems together with schema problems", () => {
+    const paths = issuesOf(service({ version: "x", capabilities: [{ name: "host:nope.nope", reason }] }), { hostCapabilities: registry }).map((i) => i.path);
+    expect(paths).toEqual(["version", "capabilities[0].name"]);
+  });
+
+  it("turns a host schema that throws or is async into an issue, never a pass", () => {
+    const throwing = new Map([["x.y", { name: "x.y", params: z.unknown().refine(async () => true) }]]);
+    expectIssue(manifest({ name: "host:x.y", params: 1 }), "capabilities[0].params", /could not check params of host:x\.y/, { hostCapabilities: throwing });
+  });
+});

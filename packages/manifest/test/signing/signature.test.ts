@@ -1,0 +1,65 @@
+import { createPublicKey, verify as nodeVerify } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { generateKeyPair, parseSignature, signBundle } from "../../src/signing/index.js";
+import { rejectsWith, throwsWith } from "../bundle/support.js";
+
+const key = await generateKeyPair({ publisher: "acme" });
+const contentHash = `sha256:${"ab".repeat(32)}` as const;
+
+describe("signBundle", () => {
+  it("returns the detached signature with its fields", async () => {
+    const signature = await signBundle(contentHash, key);
+    expect(signature).toMatchObject({ algorithm: "ed25519", keyId: key.keyId, publisher: "acme", contentHash });
+    expect(Buffer.from(signature.signature, "base64").length).toBe(64);
+    expect(Object.isFrozen(signature)).toBe(true);
+  });
+
+  it("signs exactly the domain, publisher, key id and content hash, one per line (checked with node:crypto)", async () => {
+    const signature = await signBundle(contentHash, key);
+    const message = Buffer.from(`annex-bundle-signature/v1\nacme\n${key.keyId}\n${contentHash}`, "utf8");
+    const publicKey = createPublicKey({
+      key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(key.publicKey, "base64").toString("base64url") },
+      format: "jwk",
+    });
+    const raw = Buffer.from(signature.signature, "base64");
+    expect(nodeVerify(null, message, publicKey, raw)).toBe(true);
+    // Without the domain line (a bare content hash) it must not verify.
+    expect(nodeVerify(null, Buffer.from(contentHash), publicKey, raw)).toBe(false);
+  });
+
+  it("is deterministic (ed25519) and differs per content hash", async () => {
+    const a = await signBundle(contentHash, key);
+    expect((await signBundle(contentHash, key)).signature).toBe(a.signature);
+    expect((await signBundle(`sha256:${"cd".repeat(32)}`, key)).signature).not.toBe(a.signature);
+  });
+
+  it("refuses a malformed content hash or key", async () => {
+    await rejectsWith(signBundle("sha256:xyz" as never, key), "E_SIGNATURE_INVALID");
+    await rejectsWith(signBundle(contentHash, { ...key, privateKey: "AAAA" }), "E_KEY_INVALID");
+    await rejectsWith(signBundle(contentHash, { ...key, publisher: "acme\nevil" }), "E_KEY_INVALID");
+  });
+});
+
+describe("parseSignature", () => {
+  it("accepts what signBundle makes, as a value or as JSON text", async () => {
+    const signature = await signBundle(contentHash, key);
+    expect(parseSignature(JSON.parse(JSON.stringify(signature)))).toEqual(signature);
+    expect(parseSignature(JSON.stringify(signature))).toEqual(signature);
+  });
+
+  it.each([
+    ["not JSON", () => "{", ""],
+    ["null", () => null, ""],
+    ["another algorithm", (s: object) => ({ ...s, algorithm: "rsa" }), "algorithm"],
+    ["no key id", (s: object) => ({ ...s, keyId: undefined }), "keyId"],
+    ["a bad publisher", (s: object) => ({ ...s, publisher: "ACME" }), "publisher"],
+    ["a bad content hash", (s: object) => ({ ...s, contentHash: `sha1:${"a".repeat(40)}` }), "contentHash"],
+    ["a short signature", (s: object) => ({ ...s, signature: Buffer.alloc(63).toString("base64") }), "signature"],
+    ["a non-canonical base64 signature", (s: { signature: string }) => ({ ...s, signature: `${s.signature}\n` }), "signature"],
+    ["an unknown field", (s: object) => ({ ...s, timestamp: 1 }), "timestamp"],
+  ])("refuses %s with E_SIGNATURE_INVALID naming the field", async (_, change, field) => {
+    const signature = await signBundle(contentHash, key);
+    const error = throwsWith(() => parseSignature(change(signature as never)), "E_SIGNATURE_INVALID");
+    expect(error.details).toMatchObject({ field });
+  });
+});
