@@ -1,0 +1,141 @@
+import { parseSignature, readBundle, type Bundle, type BundleSignature } from "@annex/manifest";
+import { parseCommandArgs } from "../args.js";
+import type { Command } from "../command.js";
+import { EXIT_OK } from "../errors.js";
+import { exists, readInput, readInputText } from "../fs-utils.js";
+import { formatBytes } from "../read-folder.js";
+
+const spec = {
+  name: "inspect",
+  positionals: ["bundle"],
+  options: {
+    json: { type: "boolean" },
+  },
+} as const;
+
+export const inspectCommand: Command = {
+  name: "inspect",
+  summary: "show a bundle's manifest, capabilities with reasons, endpoints, files and content hash",
+  help: `Usage: annex inspect <bundle> [--json]
+
+Reads the bundle (checking every file against its index) and prints what an admin
+is asked to consent to: the manifest summary, each capability with its reason, the
+endpoints, the UI pages, the files with their sizes, and the content hash. It does
+not check the signature: run annex verify for that.
+
+Options:
+      --json  print the same as JSON
+  -h, --help  show this help
+
+Example:
+  annex inspect acme.hello-1.0.0.annex`,
+
+  async run(argv, ctx) {
+    const args = parseCommandArgs(spec, argv);
+    if (args.help) {
+      ctx.out(this.help);
+      return EXIT_OK;
+    }
+    const bundleArg = args.positionals[0]!;
+    const bytes = await readInput(ctx.resolve(bundleArg), "bundle", bundleArg);
+    const bundle = await readBundle(bytes);
+    const sigPath = ctx.resolve(`${bundleArg}.sig`);
+    const signature = (await exists(sigPath)) ? await readSignatureQuietly(sigPath) : null;
+
+    if (args.values.json === true) {
+      ctx.out(JSON.stringify(summary(bundle, bytes.byteLength, signature), null, 2));
+      return EXIT_OK;
+    }
+    for (const line of describe(bundle, bytes.byteLength, signature)) ctx.out(line);
+    return EXIT_OK;
+  },
+};
+
+/** A signature beside the bundle is shown, not trusted; a malformed one is reported as such. */
+async function readSignatureQuietly(path: string): Promise<BundleSignature | "invalid"> {
+  try {
+    return parseSignature(JSON.parse(await readInputText(path, "signature file")));
+  } catch {
+    return "invalid";
+  }
+}
+
+function summary(bundle: Bundle, archiveBytes: number, signature: BundleSignature | "invalid" | null) {
+  const { manifest } = bundle;
+  return {
+    id: manifest.id,
+    name: manifest.name,
+    version: manifest.version,
+    publisher: manifest.publisher,
+    description: manifest.description,
+    engines: manifest.engines,
+    runtime: manifest.runtime,
+    contentHash: bundle.contentHash,
+    archiveBytes,
+    capabilities: manifest.capabilities,
+    endpoints: manifest.endpoints,
+    ui: manifest.ui,
+    storage: manifest.storage,
+    events: manifest.events,
+    jobs: manifest.jobs,
+    secrets: manifest.secrets,
+    files: bundle.index.files.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
+    signature: signature === null ? null : signature === "invalid" ? "invalid" : { keyId: signature.keyId, publisher: signature.publisher, verified: false },
+  };
+}
+
+function describe(bundle: Bundle, archiveBytes: number, signature: BundleSignature | "invalid" | null): string[] {
+  const { manifest } = bundle;
+  const lines: string[] = [];
+  lines.push(`${manifest.name} — ${manifest.id}@${manifest.version}`);
+  lines.push(`  ${manifest.description}`);
+  lines.push(`publisher: ${manifest.publisher}`);
+  lines.push(`runtime: ${manifest.runtime.class}${manifest.runtime.entry ? ` (entry ${manifest.runtime.entry})` : ""}`);
+  lines.push(`engines: annex ${manifest.engines.annex}`);
+  lines.push(`content hash: ${bundle.contentHash}`);
+
+  lines.push("", `capabilities (${manifest.capabilities.length}):`);
+  if (manifest.capabilities.length === 0) lines.push("  none");
+  for (const capability of manifest.capabilities) {
+    const { name, reason, ...params } = capability as { name: string; reason: string } & Record<string, unknown>;
+    const shown = Object.entries(params)
+      .map(([key, value]) => `${key}: ${Array.isArray(value) ? value.join(", ") : JSON.stringify(value)}`)
+      .join("; ");
+    lines.push(`  ${name}${shown ? ` [${shown}]` : ""}`);
+    lines.push(`    why: ${reason}`);
+  }
+
+  lines.push("", `endpoints (${manifest.endpoints.length}):`);
+  if (manifest.endpoints.length === 0) lines.push("  none");
+  for (const endpoint of manifest.endpoints) {
+    lines.push(`  ${endpoint.class.padEnd(7)} ${endpoint.method.padEnd(6)} ${endpoint.path} → ${endpoint.handler}`);
+  }
+
+  if (manifest.ui.pages.length > 0) {
+    lines.push("", `ui pages (${manifest.ui.pages.length}):`);
+    for (const page of manifest.ui.pages) lines.push(`  ${page.slot.padEnd(9)} ${page.path} → ${page.entry} "${page.title}"`);
+  }
+  if (manifest.storage.kind !== "none") lines.push("", `storage: ${manifest.storage.kind}`);
+  if (manifest.secrets.length > 0) lines.push("", `secrets (names only): ${manifest.secrets.join(", ")}`);
+  if (manifest.jobs.length > 0) {
+    lines.push("", `jobs (${manifest.jobs.length}):`);
+    for (const job of manifest.jobs) lines.push(`  ${job.name}  "${job.cron}"${job.timezone ? ` (${job.timezone})` : ""} → ${job.handler}`);
+  }
+  if (manifest.events.publishes.length + manifest.events.subscribes.length > 0) {
+    lines.push("", "events:");
+    for (const event of manifest.events.publishes) lines.push(`  publishes ${event.type}`);
+    for (const event of manifest.events.subscribes) lines.push(`  subscribes ${event.type} → ${event.handler}`);
+  }
+
+  const files = bundle.index.files;
+  const total = files.reduce((sum, file) => sum + file.size, 0);
+  const width = Math.max(...files.map((file) => formatBytes(file.size).length));
+  lines.push("", `files (${files.length}, ${formatBytes(total)}; archive ${formatBytes(archiveBytes)}):`);
+  for (const file of files) lines.push(`  ${formatBytes(file.size).padStart(width)}  ${file.path}`);
+
+  lines.push("");
+  if (signature === null) lines.push("signature: none beside the bundle");
+  else if (signature === "invalid") lines.push("signature: a file is beside the bundle but it is not a valid signature");
+  else lines.push(`signature: by ${signature.keyId} (publisher ${signature.publisher}), not checked here: run annex verify`);
+  return lines;
+}

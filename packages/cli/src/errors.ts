@@ -1,0 +1,51 @@
+import { AnnexError } from "@annex/manifest";
+
+/**
+ * Codes the CLI itself raises. Errors from @annex/manifest (E_MANIFEST,
+ * E_BUNDLE_*, E_SIGNATURE_*, E_TRUST_STORE …) pass through unchanged.
+ */
+export type CliErrorCode =
+  /** Bad command line: unknown command or option, missing argument. Exit code 2. */
+  | "E_USAGE"
+  /** A file or folder named on the command line or in annex.json does not exist. */
+  | "E_FILE_NOT_FOUND"
+  /** Reading or writing a file failed for another reason (permissions, a folder where a file was expected …). */
+  | "E_IO"
+  /** annex.json (or another JSON input) is not valid JSON. */
+  | "E_JSON_SYNTAX"
+  /** `annex init` was pointed at a folder that is not empty. */
+  | "E_INIT_NOT_EMPTY"
+  /** A private key file is readable by group or others. */
+  | "E_KEY_PERMISSIONS"
+  /** `annex keygen` would overwrite an existing key file. */
+  | "E_KEY_EXISTS"
+  /** The key's publisher is not the bundle's publisher. */
+  | "E_KEY_PUBLISHER"
+  /** `annex trust add` found the same key id with a different public key. */
+  | "E_TRUST_CONFLICT"
+  /** esbuild could not compile the server source. */
+  | "E_BUILD"
+  /** The server source imports something that cannot be bundled into one self-contained module. */
+  | "E_BUILD_IMPORT"
+  /** The extension folder holds something that cannot go into a bundle (symlink, special file, clashing names …). */
+  | "E_PACK_PATH"
+  /** annex.json names a file that the packed folder does not contain. */
+  | "E_PACK_MISSING_FILE"
+  /** `annex lint` found problems (the lines above it say which). */
+  | "E_LINT";
+
+/** A typed error raised by the CLI. Its message names the file, field or option at fault and says what to do next. */
+export class CliError extends AnnexError {
+  declare readonly code: CliErrorCode;
+
+  constructor(code: CliErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+
+/** Exit codes: documented in the README and `annex --help`. */
+export const EXIT_OK = 0;
+/** Invalid input, a failed check (verify, lint) or any other error. */
+export const EXIT_FAILURE = 1;
+/** The command line itself was wrong. */
+export const EXIT_USAGE = 2;

@@ -1,0 +1,23 @@
+/**
+ * What to do next, per error code, in terms of annex commands. Library errors
+ * (from @annex/manifest) say what is wrong; the CLI knows which command fixes it.
+ */
+const NEXT_STEPS: Record<string, string> = {
+  E_MANIFEST: "run `annex lint <dir>` to see each problem at its line and column in annex.json.",
+  E_BUNDLE_FORMAT: "the file is not a readable .annex bundle (truncated or corrupt): pack it again with `annex pack`.",
+  E_BUNDLE_LIMIT: "the bundle is over a size or count limit: leave build output and large assets out with .annexignore.",
+  E_BUNDLE_PATH: "rename the file to a plain relative path (letters, digits, . _ - @ + ~; no hidden files), or add it to .annexignore.",
+  E_HASH_MISMATCH: "the bundle was changed after it was packed: pack it again from its folder, and sign the new bundle.",
+  E_SIGNATURE_MISSING: "sign the bundle with `annex sign <bundle> --key <file.key>`, or pass --dev to accept an unsigned bundle while developing.",
+  E_SIGNATURE_INVALID:
+    "do not install this bundle: it changed after it was signed, or the .sig belongs to another one. If you changed it yourself, sign the new bundle with `annex sign`.",
+  E_SIGNATURE_UNTRUSTED:
+    "add the publisher's public key to the trust store with `annex trust add <trust.json> <key.pub> --class <class>`, or sign with a key it trusts.",
+  E_SIGNATURE_EXPIRED: "sign the bundle with a current key (annex keygen, then annex trust add), or extend notAfter in the trust store.",
+  E_TRUST_STORE: "fix the trust store at the field named, or recreate it with `annex trust add`.",
+  E_KEY_INVALID: "pass the .key file that annex keygen wrote (or the .pub file, where a public key is expected).",
+};
+
+export function nextStep(code: string): string | undefined {
+  return NEXT_STEPS[code];
+}

@@ -1,0 +1,132 @@
+import { execFile, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { parseSignature, parseTrustStore } from "@annex/manifest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
+const bin = join(root, "packages/cli/bin/annex.js");
+const exec = promisify(execFile);
+
+/** Runs the real `annex` binary; never throws, so that failures show their output. */
+async function annex(cwd: string, ...args: string[]) {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { cwd, env: { ...process.env, NO_COLOR: "1" } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+let work: string;
+
+beforeAll(async () => {
+  if (!existsSync(join(root, "packages/cli/dist/main.js")) || !existsSync(join(root, "packages/manifest/dist/index.js"))) {
+    const build = spawnSync("pnpm", ["--filter", "@annex/cli...", "build"], { cwd: root, encoding: "utf8" });
+    if (build.status !== 0) throw new Error(`building the CLI failed:\n${build.stdout}\n${build.stderr}`);
+  }
+  work = await mkdtemp(join(tmpdir(), "annex-roundtrip-"));
+}, 300_000);
+
+afterAll(async () => {
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+describe("the annex binary, end to end", () => {
+  it("init → lint → keygen → trust add → pack → sign → verify → inspect, then refuses a tampered bundle", async () => {
+    const init = await annex(work, "init", "hello", "--id", "acme.hello");
+    expect(init, init.stderr).toMatchObject({ code: 0 });
+    expect((await annex(work, "lint", "hello")).stdout).toBe("hello/annex.json: ok (acme.hello@0.1.0, service)\n");
+
+    const keygen = await annex(work, "keygen", "--publisher", "acme", "--out", "keys", "--key-id", "acme-1");
+    expect(keygen.code).toBe(0);
+    expect((await stat(join(work, "keys/acme-1.key"))).mode & 0o777).toBe(0o600);
+    const privateKey = JSON.parse(await readFile(join(work, "keys/acme-1.key"), "utf8")) as { privateKey: string };
+    expect(keygen.stdout + keygen.stderr).not.toContain(privateKey.privateKey);
+
+    expect((await annex(work, "trust", "add", "trust.json", "keys/acme-1.pub", "--class", "first-party")).code).toBe(0);
+    expect(parseTrustStore(await readFile(join(work, "trust.json"), "utf8")).keys).toHaveLength(1);
+
+    const pack = await annex(work, "pack", "hello", "-o", "hello.annex");
+    expect(pack, pack.stderr).toMatchObject({ code: 0 });
+    const contentHash = /^content hash: (sha256:[0-9a-f]{64})$/m.exec(pack.stdout)?.[1];
+    expect(contentHash).toBeDefined();
+    expect(pack.stdout).toMatch(/^files: 6$/m);
+    expect(pack.stderr).toContain("bundling src/server.ts with esbuild…");
+
+    const sign = await annex(work, "sign", "hello.annex", "--key", "keys/acme-1.key");
+    expect(sign.code).toBe(0);
+    expect(parseSignature(JSON.parse(await readFile(join(work, "hello.annex.sig"), "utf8"))).contentHash).toBe(contentHash);
+
+    const verify = await annex(work, "verify", "hello.annex", "--trust", "trust.json");
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain(`content hash: ${contentHash}`);
+    expect(verify.stdout).toContain("signed by: acme-1 (trust class first-party)");
+
+    const inspect = await annex(work, "inspect", "hello.annex");
+    expect(inspect.code).toBe(0);
+    expect(inspect.stdout).toContain("why: Writes a log line for each greeting, for debugging.");
+    expect(inspect.stdout).toContain("GET    /hello/:name → hello");
+    expect(inspect.stdout).toMatch(/server\/index\.js\n/);
+
+    const bytes = await readFile(join(work, "hello.annex"));
+    bytes[bytes.length - 12]! ^= 0x55;
+    await writeFile(join(work, "tampered.annex"), bytes);
+    await writeFile(join(work, "tampered.annex.sig"), await readFile(join(work, "hello.annex.sig")));
+    const tampered = await annex(work, "verify", "tampered.annex", "--trust", "trust.json");
+    expect(tampered.code).toBe(1);
+    expect(tampered.stderr).toMatch(/^E_[A-Z_]+: /m);
+  }, 180_000);
+
+  it("exits 2 on a usage error and prints the version", async () => {
+    expect((await annex(work, "pack")).code).toBe(2);
+    const version = await annex(work, "--version");
+    const pkg = JSON.parse(await readFile(join(root, "packages/cli/package.json"), "utf8")) as { version: string };
+    expect(version).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: "" });
+  }, 60_000);
+
+  it("refuses to sign with a key others can read", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "annex-perms-"));
+    try {
+      await mkdir(join(dir, "k"));
+      expect((await annex(dir, "keygen", "--publisher", "acme", "--out", "k", "--key-id", "a")).code).toBe(0);
+      await chmod(join(dir, "k/a.key"), 0o644);
+      const result = await annex(dir, "sign", "x.annex", "--key", "k/a.key");
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain("chmod 600 k/a.key");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe("the templates' own tests", () => {
+  // Generated inside the workspace so that vitest, typescript and @annex/manifest resolve as they would after `npm install`.
+  it.each(["service", "bundle"])("a fresh %s extension passes its own test and typecheck", async (template) => {
+    const scratch = join(root, "packages/cli/.annex-tmp");
+    await mkdir(scratch, { recursive: true });
+    const dir = await mkdtemp(join(scratch, `${template}-`));
+    try {
+      expect((await annex(dir, "init", "ext", "--template", template, "--id", "acme.ext")).code).toBe(0);
+      const ext = join(dir, "ext");
+      const vitest = spawnSync(process.execPath, [join(root, "node_modules/vitest/vitest.mjs"), "run", "--root", ext, "--config", join(ext, "vitest.config.ts")], {
+        cwd: ext,
+        encoding: "utf8",
+        env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+      });
+      expect(vitest.status, `${vitest.stdout}\n${vitest.stderr}`).toBe(0);
+      expect(vitest.stdout).toMatch(/Tests\s+\d+ passed/);
+      const tsc = spawnSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", join(ext, "tsconfig.json")], { cwd: ext, encoding: "utf8" });
+      expect(tsc.status, `${tsc.stdout}\n${tsc.stderr}`).toBe(0);
+      expect((await annex(ext, "pack", ".", "-o", join(dir, "ext.annex"))).code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await rmdir(scratch).catch(() => undefined); // only once empty
+    }
+  }, 180_000);
+});
