@@ -1,7 +1,8 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts", "src/guest.ts"],
+  // pool-worker: the worker thread script of createWorkerPoolRunner, found beside the bundle at run time.
+  entry: { index: "src/index.ts", guest: "src/guest.ts", "pool-worker": "src/pool/worker-entry.ts" },
   format: ["esm"],
   dts: true,
   sourcemap: true,

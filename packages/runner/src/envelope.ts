@@ -8,7 +8,7 @@ import type { CapabilityGrant } from "@annex/manifest";
  * `grants` with what the loaded manifest requests.
  */
 export interface ExecuteEnvelope {
-  /** Unique per execution; echoed in the result and in logs. */
+  /** Unique per execution, and never reused while that execution is in flight: runners route host calls by it and refuse duplicates. Echoed in the result and in logs. */
   requestId: string;
   extension: { id: string; version: string; contentHash: string };
   install: { id: string; tenant: string; config: Record<string, unknown> };

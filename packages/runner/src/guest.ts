@@ -1,1 +1,132 @@
-export {};
+/**
+ * Types for extension authors: `import type { Handler, Ctx } from "@annex/runner/guest"`.
+ * They describe what the sandbox passes to a handler; nothing here runs.
+ */
+
+/** A JSON-like value as it crosses the sandbox boundary (copied, never shared). Bytes travel as Uint8Array. */
+export type Json = null | boolean | number | string | Uint8Array | Json[] | { [key: string]: Json };
+
+export interface GuestRequest {
+  method: string;
+  path: string;
+  /** Path parameters named in the manifest's endpoint path (`/hello/:name` → `params.name`). */
+  params: Record<string, string>;
+  query: Record<string, string | string[]>;
+  /** Only the headers the host let through. */
+  headers: Record<string, string>;
+  /** Parsed JSON when the content type says so, a string for text, bytes otherwise, or null. */
+  body: Json;
+}
+
+export interface GuestJob {
+  name: string;
+  /** ISO 8601. */
+  scheduledAt: string;
+}
+
+export interface GuestEvent {
+  id: string;
+  type: string;
+  payload: Json;
+  /** ISO 8601. */
+  occurredAt: string;
+}
+
+export interface GuestPrincipal {
+  tenant: string;
+  user: { id: string; displayName?: string; email?: string };
+  roles: string[];
+}
+
+/** What a handler may return: a response, or any other JSON-like value (sent as the body of a 200). */
+export interface GuestResponse {
+  /** 100–599; default 200. */
+  status?: number;
+  headers?: Record<string, string>;
+  body?: Json;
+}
+
+/**
+ * An error raised by a host call. Codes: E_CAPABILITY_DENIED (not granted),
+ * E_EGRESS_DENIED (http.fetch target not allowed), E_HOST_CALL_LIMIT,
+ * E_PAYLOAD_TOO_LARGE, E_TIMEOUT, E_INVALID_ARGUMENT, E_HOST_CALL_FAILED,
+ * E_FETCH_FAILED, or a code the host's own implementation chose.
+ */
+export interface HostCallError extends Error {
+  code: string;
+}
+
+export interface FetchInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  /** "follow" (default, at most 5 hops, each re-checked), "manual" or "error". */
+  redirect?: "follow" | "manual" | "error";
+}
+
+export interface FetchResponse {
+  status: number;
+  statusText: string;
+  ok: boolean;
+  /** The final URL after redirects. */
+  url: string;
+  redirected: boolean;
+  /** Lowercase names. */
+  headers: Readonly<Record<string, string>>;
+  body: Uint8Array;
+  bytes(): Promise<Uint8Array>;
+  /** Rejects for non-text content types. */
+  text(): Promise<string>;
+  json<T = Json>(): Promise<T>;
+}
+
+export interface KvListPage {
+  keys: string[];
+  /** Pass back as `cursor` for the next page; null at the end. */
+  cursor: string | null;
+}
+
+export interface Ctx {
+  requestId: string;
+  install: { id: string; tenant: string; config: Readonly<Record<string, Json>> };
+  /** Present for `api` endpoints. */
+  principal?: GuestPrincipal;
+  /** Needs the `log` capability; throws E_CAPABILITY_DENIED otherwise. `console.*` writes here too (dropped silently without the grant). */
+  log: {
+    debug(...args: unknown[]): void;
+    info(...args: unknown[]): void;
+    warn(...args: unknown[]): void;
+    error(...args: unknown[]): void;
+  };
+  /** Needs `storage.kv`; keys are scoped to the install. */
+  kv: {
+    get<T = Json>(key: string): Promise<T | null>;
+    set(key: string, value: Json, options?: { ttlSeconds?: number }): Promise<null>;
+    delete(key: string): Promise<boolean | null>;
+    list(options?: { prefix?: string; limit?: number; cursor?: string }): Promise<KvListPage>;
+  };
+  /** Needs `storage.sql`; runs in the extension's own schema. */
+  sql: {
+    query<Row = Record<string, Json>>(text: string, params?: Json[]): Promise<{ rows: Row[]; rowCount: number }>;
+  };
+  /** Needs `http.fetch`; only to the granted hosts. */
+  http: {
+    fetch(url: string, init?: FetchInit): Promise<FetchResponse>;
+  };
+  /** Needs `secrets.read` naming the secret. */
+  secrets: {
+    get(name: string): Promise<string | null>;
+  };
+  /** Needs `events.publish` listing the type. */
+  events: {
+    publish(type: string, payload?: Json): Promise<{ id: string } | null>;
+  };
+  /** Host-defined capabilities (`host:<name>` in the manifest). */
+  host: {
+    call<R = Json>(name: string, args?: Json): Promise<R>;
+  };
+}
+
+export type Handler<Result = GuestResponse | Json> = (request: GuestRequest, ctx: Ctx) => Result | Promise<Result>;
+export type JobHandler = (job: GuestJob, ctx: Ctx) => unknown;
+export type EventHandler = (event: GuestEvent, ctx: Ctx) => unknown;

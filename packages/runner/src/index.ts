@@ -3,3 +3,32 @@ export type * from "./runner.js";
 export * from "./engine/index.js";
 export * from "./pool/index.js";
 export * from "./remote/index.js";
+export { createInMemoryRunner, type InMemoryRunner, type InMemoryRunnerOptions } from "./in-memory-runner.js";
+export { RunnerError, HostCallError, isRunnerError, type RunnerErrorCode, type HostCallErrorCode } from "./errors.js";
+export { DEFAULT_LIMITS, effectiveLimits, type ManifestLimits } from "./limits.js";
+export {
+  authorize,
+  capabilityOf,
+  createHostDispatch,
+  type EventsApi,
+  type HostApis,
+  type HostCall,
+  type HostCallScope,
+  type HostCapability,
+  type HostDispatch,
+  type HostDispatchContext,
+  type HostMethod,
+  type KvApi,
+  type KvListOptions,
+  type SchemaLike,
+  type SecretsApi,
+  type SqlApi,
+} from "./host-apis.js";
+export {
+  DEFAULT_EGRESS,
+  checkAddress,
+  hostMatchesPattern,
+  type EgressLookup,
+  type EgressOptions,
+  type EgressResponse,
+} from "./egress/index.js";

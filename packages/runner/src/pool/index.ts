@@ -1,1 +1,7 @@
-export {};
+export {
+  createWorkerPoolRunner,
+  type WorkerPoolOptions,
+  type WorkerPoolRunner,
+  type WorkerPoolStats,
+} from "./worker-pool.js";
+export type { PoolRunnerOptions } from "./worker-data.js";

@@ -1,0 +1,365 @@
+import { randomBytes } from "node:crypto";
+import type { ExecuteEnvelope, ExecuteError, ExecuteResult, ExecutionLimits, Usage } from "../envelope.js";
+import { RunnerError } from "../errors.js";
+import type { HostCallScope, HostDispatch } from "../host-apis.js";
+import { effectiveLimits } from "../limits.js";
+import { Budget } from "./budget.js";
+import { compileBundle, type BundleParts, type CompiledBundle } from "./compiled.js";
+import { Execution } from "./execution.js";
+import { computeEffectiveGrants } from "./grants.js";
+import { serialisedSize, PayloadTooLarge } from "./marshal.js";
+import { RealmImage } from "./realm-image.js";
+import { normaliseResponse } from "./response.js";
+import { Sandbox, type Settled } from "./sandbox.js";
+import { InstancePool, type EngineVariant, type InstancePoolStats, type WasmInstance } from "./wasm.js";
+
+export interface EngineOptions {
+  variant: EngineVariant;
+  /** The runner's limits: defaults and maximums. */
+  limits: ExecutionLimits;
+  dispatch: HostDispatch;
+  /** Idle WebAssembly instances kept per memory cap. Default 4. */
+  maxIdleInstances?: number | undefined;
+  /** Warm contexts kept per (bundle, install). Default 2. */
+  maxWarmPerInstall?: number | undefined;
+  /** Warm contexts kept in total; each holds a WebAssembly instance. Default 16. */
+  maxWarm?: number | undefined;
+}
+
+export interface EngineStats {
+  instances: InstancePoolStats;
+  /**
+   * Memory images of a ready realm (release build): `taken` once per new
+   * instance, `restored` after every sandbox that ran in one. `enabled` is
+   * false when sandboxes build their realm from scratch instead (the debug
+   * build, or a QuickJS build whose internals did not check out).
+   */
+  images: { enabled: boolean; taken: number; restored: number };
+  warmContexts: number;
+  inFlight: number;
+  loadedBundles: number;
+}
+
+/** Errors after which a warm context is not trusted for another call. */
+const POISONING: ReadonlySet<string> = new Set(["E_TIMEOUT", "E_MEMORY", "E_STACK", "E_SANDBOX_CRASHED", "E_HOST_CALL_LIMIT"]);
+
+function emptyUsage(): Usage {
+  return { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 };
+}
+
+/**
+ * Compiles bundles, leases WebAssembly instances and runs executions in
+ * fresh or warm sandboxes. Runner implementations wrap it (the in-memory runner
+ * directly; the worker pool inside each worker).
+ */
+export class Engine {
+  private readonly pool: InstancePool;
+  private readonly bundles = new Map<string, CompiledBundle>();
+  private readonly warm = new Map<string, Sandbox[]>();
+  private warmCount = 0;
+  private readonly inFlight = new Set<Execution>();
+  private readonly nonce = randomBytes(16).toString("hex");
+  private readonly images = new WeakMap<WasmInstance, RealmImage>();
+  private imagesTaken = 0;
+  private imagesRestored = 0;
+  /** Set once an image could not be taken: the engine then builds every realm from scratch, as the debug build always does. */
+  private imagesUnsupported = false;
+  private closed = false;
+
+  constructor(private readonly options: EngineOptions) {
+    this.pool = new InstancePool({
+      variant: options.variant,
+      maxIdle: options.maxIdleInstances ?? 4,
+      recycleAboveBytes: 32 * 1024 * 1024,
+      prepare: (instance) => this.takeImage(instance),
+    });
+  }
+
+  /** Builds a new instance's realm and images it, before anything else runs in the instance. */
+  private takeImage(instance: WasmInstance): void {
+    if (this.imagesUnsupported || instance.layout === undefined) return;
+    let image: RealmImage | undefined;
+    try {
+      image = RealmImage.capture(instance, this.nonce);
+    } catch {
+      image = undefined;
+    }
+    if (image === undefined) {
+      this.imagesUnsupported = true;
+      return;
+    }
+    this.images.set(instance, image);
+    this.imagesTaken++;
+  }
+
+  /**
+   * Leases an instance and opens a sandbox for `bundle` in it: in the
+   * instance's imaged realm when it has one (pristine: it was restored when
+   * last retired), else in a realm built for this sandbox alone.
+   */
+  private async open(bundle: CompiledBundle, limits: ExecutionLimits, budget: Budget): Promise<{ sandbox: Sandbox; failure?: ExecuteError }> {
+    const instance = await this.pool.acquire(limits.memoryBytes);
+    try {
+      return await Sandbox.create({
+        instance,
+        realm: this.images.get(instance)?.realm,
+        bundle,
+        memoryBytes: limits.memoryBytes,
+        stackBytes: limits.stackBytes,
+        nonce: this.nonce,
+        budget,
+      });
+    } catch (error) {
+      this.dropInstance(instance);
+      throw error;
+    }
+  }
+
+  get limits(): ExecutionLimits {
+    return this.options.limits;
+  }
+
+  getBundle(contentHash: string): CompiledBundle | undefined {
+    return this.bundles.get(contentHash);
+  }
+
+  /** Compiles a verified bundle's entry once, evaluating it in a throwaway sandbox to list its exports. */
+  async load(parts: BundleParts): Promise<CompiledBundle> {
+    this.assertOpen();
+    const cached = this.bundles.get(parts.contentHash);
+    if (cached !== undefined) return cached;
+    const bundle = compileBundle(parts);
+    const limits = effectiveLimits(this.options.limits, bundle.limits);
+    const { sandbox, failure } = await this.open(bundle, limits, new Budget(limits.cpuMs, limits.wallMs));
+    let exported: string[] = [];
+    try {
+      if (failure === undefined) exported = sandbox.exportedFunctions();
+    } finally {
+      this.retire(sandbox);
+    }
+    const label = `${bundle.extensionId}@${bundle.version}`;
+    if (failure !== undefined) {
+      throw new RunnerError("E_BUNDLE_INVALID", `bundle ${label}: ${failure.message}`, {
+        path: "runtime.entry",
+        cause: failure.code,
+        ...(failure.stack ? { stack: failure.stack } : {}),
+      });
+    }
+    const missing = [...bundle.declaredHandlers].filter((name) => !exported.includes(name));
+    if (missing.length > 0) {
+      throw new RunnerError(
+        "E_BUNDLE_INVALID",
+        `bundle ${label}: the manifest names handler${missing.length > 1 ? "s" : ""} ${missing.join(", ")} but ${bundle.entry} does not export ${missing.length > 1 ? "them" : "it"} as a function`,
+        { path: "runtime.entry", missing },
+      );
+    }
+    bundle.exportedHandlers = exported;
+    this.bundles.set(bundle.contentHash, bundle);
+    return bundle;
+  }
+
+  unload(contentHash: string): boolean {
+    this.dropWarm((key) => key.startsWith(`${contentHash}|`));
+    return this.bundles.delete(contentHash);
+  }
+
+  /** Runs one validated envelope against a loaded bundle. Never throws for guest failures. */
+  async execute(bundle: CompiledBundle, envelope: ExecuteEnvelope): Promise<ExecuteResult> {
+    const started = performance.now();
+    const fail = (error: ExecuteError, usage: Usage = emptyUsage()): ExecuteResult => ({
+      requestId: envelope.requestId,
+      ok: false,
+      error,
+      usage: { ...usage, wallMs: usage.wallMs || Math.round(performance.now() - started) },
+      logs: [],
+    });
+    if (this.closed) return fail({ code: "E_RUNNER_UNAVAILABLE", message: "the runner is closed" });
+    const { invocation } = envelope;
+    if (!bundle.declaredHandlers.has(invocation.handler)) {
+      return fail({
+        code: "E_HANDLER_NOT_FOUND",
+        message: `${bundle.extensionId}@${bundle.version} declares no endpoint, job or event handler named ${invocation.handler}`,
+      });
+    }
+    const limits = effectiveLimits(this.options.limits, bundle.limits, envelope.limits ?? undefined);
+    const payload = invocation.kind === "endpoint" ? invocation.request : invocation.kind === "job" ? invocation.job : invocation.event;
+    let size: number;
+    try {
+      size = serialisedSize(payload);
+    } catch (error) {
+      if (error instanceof PayloadTooLarge) size = error.size;
+      else return fail({ code: "E_BAD_ENVELOPE", message: `envelope.invocation cannot be serialised: ${(error as Error).message}` });
+    }
+    if (size > limits.requestBytes) {
+      return fail({
+        code: "E_PAYLOAD_TOO_LARGE",
+        message: `the request is ${size} bytes, more than the ${limits.requestBytes} allowed`,
+        details: { limit: limits.requestBytes, size },
+      });
+    }
+    const scope: HostCallScope = {
+      requestId: envelope.requestId,
+      extensionId: bundle.extensionId,
+      extensionVersion: bundle.version,
+      contentHash: bundle.contentHash,
+      installId: envelope.install.id,
+      tenant: envelope.install.tenant,
+      principal: envelope.principal ?? undefined,
+    };
+    const grants = computeEffectiveGrants(envelope.grants, bundle.capabilities);
+    const execution = new Execution(limits, grants, scope, this.options.dispatch);
+    const meta = {
+      requestId: envelope.requestId,
+      install: { id: envelope.install.id, tenant: envelope.install.tenant, config: envelope.install.config },
+      principal: envelope.principal ?? null,
+    };
+    this.inFlight.add(execution);
+    execution.startWallClock();
+    let settled: Settled;
+    try {
+      const useWarm = envelope.context === "warm" && bundle.warmContext;
+      settled = useWarm
+        ? await this.runWarm(bundle, envelope.install.id, execution, invocation.handler, payload, meta)
+        : await this.runFresh(bundle, execution, invocation.handler, payload, meta);
+    } catch (error) {
+      // Infrastructure failures (an instance that cannot be created) still come back as a result, never a throw.
+      settled = {
+        ok: false,
+        error: { code: "E_SANDBOX_CRASHED", message: `the sandbox could not run: ${error instanceof Error ? error.message : String(error)}` },
+      };
+    } finally {
+      execution.finish();
+      this.inFlight.delete(execution);
+    }
+    const usage: Usage = {
+      cpuMs: Math.round(execution.budget.cpuUsedMs * 1000) / 1000,
+      wallMs: Math.round((performance.now() - started) * 1000) / 1000,
+      memoryPeakBytes: settled.ok || settled.error.code !== "E_MEMORY" ? execution.memoryPeakBytes : Math.max(execution.memoryPeakBytes, limits.memoryBytes),
+      hostCalls: { ...execution.hostCalls },
+      logBytes: execution.logBytes,
+    };
+    if (!settled.ok) return { requestId: envelope.requestId, ok: false, error: settled.error, usage, logs: execution.logs };
+    const normalised = normaliseResponse(settled.value);
+    if (!normalised.ok) return { requestId: envelope.requestId, ok: false, error: normalised.error, usage, logs: execution.logs };
+    return { requestId: envelope.requestId, ok: true, response: normalised.response, usage, logs: execution.logs };
+  }
+
+  private async runFresh(
+    bundle: CompiledBundle,
+    execution: Execution,
+    handler: string,
+    payload: unknown,
+    meta: unknown,
+  ): Promise<Settled> {
+    const { sandbox, failure } = await this.open(bundle, execution.limits, execution.budget);
+    try {
+      if (failure !== undefined) return { ok: false, error: failure };
+      return await sandbox.run(execution, handler, payload, meta);
+    } finally {
+      this.retire(sandbox);
+    }
+  }
+
+  private async runWarm(
+    bundle: CompiledBundle,
+    installId: string,
+    execution: Execution,
+    handler: string,
+    payload: unknown,
+    meta: unknown,
+  ): Promise<Settled> {
+    // Warm contexts are kept per install: globals a guest leaves behind never reach another install's calls.
+    const key = `${bundle.contentHash}|${installId}|${InstancePool.hardCapBytes(execution.limits.memoryBytes)}`;
+    let sandbox = this.warm.get(key)?.pop();
+    if (sandbox !== undefined) {
+      this.warmCount--;
+      sandbox.applyLimits(execution.limits, execution.budget);
+    } else {
+      const created = await this.open(bundle, execution.limits, execution.budget);
+      sandbox = created.sandbox;
+      if (created.failure !== undefined) {
+        this.retire(sandbox);
+        return { ok: false, error: created.failure };
+      }
+    }
+    const settled = await sandbox.run(execution, handler, payload, meta);
+    const poisoned = !settled.ok && POISONING.has(settled.error.code);
+    const list = this.warm.get(key) ?? [];
+    if (
+      !poisoned &&
+      sandbox.reusable &&
+      !this.closed &&
+      this.bundles.has(bundle.contentHash) &&
+      list.length < (this.options.maxWarmPerInstall ?? 2) &&
+      this.warmCount < (this.options.maxWarm ?? 16)
+    ) {
+      list.push(sandbox);
+      this.warm.set(key, list);
+      this.warmCount++;
+    } else {
+      this.retire(sandbox);
+    }
+    return settled;
+  }
+
+  /**
+   * Disposes a sandbox and returns its instance to the pool, its imaged realm
+   * restored to pristine, or discards the instance when either is unsafe.
+   */
+  private retire(sandbox: Sandbox): void {
+    const { instance } = sandbox;
+    const image = this.images.get(instance);
+    if (!sandbox.dispose() || (image !== undefined && !image.reset())) {
+      this.dropInstance(instance);
+      return;
+    }
+    if (image !== undefined) this.imagesRestored++;
+    this.pool.release(instance);
+  }
+
+  private dropInstance(instance: WasmInstance): void {
+    this.images.delete(instance);
+    this.pool.discard(instance);
+  }
+
+  private dropWarm(match: (key: string) => boolean): void {
+    for (const [key, list] of this.warm) {
+      if (!match(key)) continue;
+      for (const sandbox of list) this.retire(sandbox);
+      this.warmCount -= list.length;
+      this.warm.delete(key);
+    }
+  }
+
+  stats(): EngineStats {
+    return { instances: this.pool.stats(), images: {
+        enabled: this.options.variant === "release" && !this.imagesUnsupported,
+        taken: this.imagesTaken,
+        restored: this.imagesRestored,
+      }, warmContexts: this.warmCount, inFlight: this.inFlight.size, loadedBundles: this.bundles.size };
+  }
+
+  /** Debug variant only: throws when an idle instance still holds QuickJS allocations. */
+  assertNoLeaks(): void {
+    this.pool.assertNoLeaks();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new RunnerError("E_RUNNER_UNAVAILABLE", "the runner is closed; create a new one");
+  }
+
+  /** Stops in-flight executions (they fail with E_RUNNER_UNAVAILABLE), frees warm contexts and instances. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const execution of this.inFlight) {
+      execution.budget.setAbort({ code: "E_RUNNER_UNAVAILABLE", message: "the runner was closed while the handler ran" });
+      execution.abort(() => new Error("runner closed"));
+      execution.wake();
+    }
+    while (this.inFlight.size > 0) await new Promise((resolve) => setImmediate(resolve));
+    this.dropWarm(() => true);
+    this.bundles.clear();
+    this.pool.close();
+  }
+}

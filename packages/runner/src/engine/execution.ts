@@ -1,0 +1,117 @@
+import { randomBytes } from "node:crypto";
+import type { ExecutionLimits, LogEntry } from "../envelope.js";
+import type { HostCallScope, HostDispatch } from "../host-apis.js";
+import { Budget, wallTimeout } from "./budget.js";
+import type { EffectiveGrants } from "./grants.js";
+
+const TOKEN_BYTES = 12;
+let tokenPool = Buffer.alloc(0);
+let tokenOffset = 0;
+
+/** An unguessable execution token. Drawn from a pooled CSPRNG buffer: one randomBytes call per execution costs more than a fresh sandbox. */
+function newToken(): string {
+  if (tokenOffset + TOKEN_BYTES > tokenPool.length) {
+    tokenPool = randomBytes(TOKEN_BYTES * 256);
+    tokenOffset = 0;
+  }
+  const token = tokenPool.toString("hex", tokenOffset, tokenOffset + TOKEN_BYTES);
+  tokenOffset += TOKEN_BYTES;
+  return token;
+}
+
+/**
+ * Everything one execution accumulates while it runs: its budget, its logs,
+ * its host-call counts and the host calls still in flight. A sandbox points at
+ * the execution it currently serves; host calls carry the execution's token,
+ * so a `ctx` kept in a warm context's globals cannot act for a later call.
+ */
+export class Execution {
+  readonly token = newToken();
+  readonly budget: Budget;
+  readonly logs: LogEntry[] = [];
+  logBytes = 0;
+  private logsTruncated = false;
+  readonly hostCalls: Record<string, number> = {};
+  hostCallCount = 0;
+  /** Host-call error codes raised into the guest during this execution. */
+  readonly raised = new Set<string>();
+  // Made on first use: most executions make no host call, and an AbortController and its abort event cost
+  // as much as the rest of a small execution.
+  private controller: AbortController | undefined;
+  private abortReason: (() => unknown) | undefined;
+  memoryPeakBytes = 0;
+  lastMemorySample = Number.NEGATIVE_INFINITY;
+  finished = false;
+  private wakeResolve: (() => void) | undefined;
+  private wallTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly limits: ExecutionLimits,
+    readonly grants: EffectiveGrants,
+    readonly scope: HostCallScope,
+    readonly dispatch: HostDispatch,
+  ) {
+    this.budget = new Budget(limits.cpuMs, limits.wallMs);
+  }
+
+  /** Aborted (with the first reason given to `abort`) when the execution ends, times out or the runner closes. */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.abortReason !== undefined && !this.controller.signal.aborted) this.controller.abort(this.abortReason());
+    return this.controller.signal;
+  }
+
+  /** Aborts the signal host calls received; `reason` makes the abort reason, only if someone holds the signal. */
+  abort(reason: () => unknown): void {
+    if (this.abortReason !== undefined) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason());
+  }
+
+  /** Starts the wall-clock timer; it wakes the driver so an execution parked on host calls still stops on time. */
+  startWallClock(): void {
+    this.wallTimer = setTimeout(() => {
+      const reason = wallTimeout(this.limits.wallMs);
+      this.budget.setAbort(reason);
+      this.abort(() => Object.assign(new Error(reason.message), { code: "E_TIMEOUT" }));
+      this.wake();
+    }, Math.max(0, this.budget.wallDeadline - performance.now()));
+  }
+
+  /** Waits until a host call settles or the execution is aborted. */
+  nextWake(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wakeResolve = resolve;
+    });
+  }
+
+  wake(): void {
+    const resolve = this.wakeResolve;
+    this.wakeResolve = undefined;
+    resolve?.();
+  }
+
+  addLog(level: LogEntry["level"], message: string): void {
+    if (this.logsTruncated) return;
+    const bytes = Buffer.byteLength(message);
+    if (this.logBytes + bytes > this.limits.logBytes) {
+      this.logsTruncated = true;
+      this.logs.push({
+        level: "warn",
+        message: `[annex] log limit of ${this.limits.logBytes} bytes reached; further log entries of this execution were dropped`,
+        at: new Date().toISOString(),
+      });
+      return;
+    }
+    this.logBytes += bytes;
+    this.logs.push({ level, message, at: new Date().toISOString() });
+  }
+
+  finish(): void {
+    this.finished = true;
+    if (this.wallTimer !== undefined) clearTimeout(this.wallTimer);
+    this.wallTimer = undefined;
+    this.abort(() => new Error("execution finished"));
+    this.wake();
+  }
+}

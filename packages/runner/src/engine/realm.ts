@@ -1,0 +1,115 @@
+import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten-core";
+import type { ExecuteErrorCode } from "../envelope.js";
+import { BOOTSTRAP_SOURCE } from "./bootstrap.js";
+
+export const HELPERS = ["decode", "encode", "makeError", "describeError", "makeCtx", "invoke", "setConsoleToken", "exportNames"] as const;
+export type HelperName = (typeof HELPERS)[number];
+
+/** Module specifiers the normaliser refused are renamed under this prefix so the loader can refuse them with a reason. */
+export const DENIED = "annex:denied/";
+
+/** Thrown when the sandbox itself failed (not the guest): the instance must be discarded. */
+export class SandboxBroken extends Error {
+  constructor(
+    readonly code: ExecuteErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** What a realm calls back into while it serves a sandbox. */
+export interface RealmHost {
+  shouldInterrupt(): boolean;
+  onHostCall(args: QuickJSHandle[]): QuickJSHandle | { error: QuickJSHandle };
+  onHostLog(args: QuickJSHandle[]): QuickJSHandle | { error: QuickJSHandle } | undefined;
+  loadModule(name: string): string | { error: Error };
+  normaliseModule(base: string, requested: string): string;
+}
+
+/**
+ * One QuickJS runtime and context with the bootstrap helpers installed, and
+ * nothing of any extension yet. Its native entry points (host calls, logs,
+ * the interrupt handler, the module loader) go to whichever sandbox it
+ * currently serves, so the same realm can serve one sandbox after another
+ * when a memory image puts it back in this state in between.
+ */
+export class Realm {
+  readonly context: QuickJSContext;
+  readonly runtime: QuickJSRuntime;
+  /** The sandbox being served; guest code only ever runs while one is attached. */
+  host: RealmHost | undefined;
+  private readonly helpers = new Map<HelperName, QuickJSHandle>();
+
+  private constructor(module: QuickJSWASMModule) {
+    // newContext() (rather than newRuntime().newContext()) ties the runtime to this context,
+    // so computeMemoryUsage needs no extra "system" context.
+    this.context = module.newContext();
+    this.runtime = this.context.runtime;
+    this.runtime.setInterruptHandler(() => this.host?.shouldInterrupt() ?? false);
+    this.runtime.setModuleLoader(
+      (name) => this.host?.loadModule(name) ?? { error: new Error(`import of "${name}" failed: no extension is running`) },
+      (base, requested) => this.host?.normaliseModule(base, requested) ?? `${DENIED}${requested}`,
+    );
+  }
+
+  /**
+   * Creates the runtime and context and runs the bootstrap in it. Throws
+   * (SandboxBroken when the bootstrap itself failed) after freeing what it
+   * could; the caller should discard the instance.
+   */
+  static create(module: QuickJSWASMModule, nonce: string): Realm {
+    const realm = new Realm(module);
+    try {
+      realm.installBootstrap(nonce);
+    } catch (error) {
+      try {
+        realm.dispose();
+      } catch {
+        // The instance is beyond use; the caller discards it.
+      }
+      throw error;
+    }
+    return realm;
+  }
+
+  private installBootstrap(nonce: string): void {
+    const { context } = this;
+    // The bootstrap is the runner's own code: it runs before any sandbox is attached, so it is never interrupted.
+    const hostCall = context.newFunction("hostCall", (...args) => this.host?.onHostCall(args));
+    const hostLog = context.newFunction("hostLog", (...args) => this.host?.onHostLog(args));
+    const nonceHandle = context.newString(nonce);
+    try {
+      const factory = context.evalCode(BOOTSTRAP_SOURCE, "annex:bootstrap", { type: "global", strict: true });
+      if (factory.error) throw this.failure(factory.error);
+      const helpers = context.callFunction(factory.value, context.undefined, [hostCall, hostLog, nonceHandle]);
+      factory.value.dispose();
+      if (helpers.error) throw this.failure(helpers.error);
+      for (const name of HELPERS) this.helpers.set(name, context.getProp(helpers.value, name));
+      helpers.value.dispose();
+    } finally {
+      hostCall.dispose();
+      hostLog.dispose();
+      nonceHandle.dispose();
+    }
+  }
+
+  private failure(errorHandle: QuickJSHandle): SandboxBroken {
+    const info = this.context.dump(errorHandle) as { message?: string };
+    errorHandle.dispose();
+    return new SandboxBroken("E_SANDBOX_CRASHED", `the sandbox bootstrap failed: ${String(info?.message ?? info)}`);
+  }
+
+  helper(name: HelperName): QuickJSHandle {
+    return this.helpers.get(name)!;
+  }
+
+  /** Frees the helpers, the context and its runtime. */
+  dispose(): void {
+    this.host = undefined;
+    for (const handle of this.helpers.values()) handle.dispose();
+    this.helpers.clear();
+    this.context.dispose();
+  }
+}

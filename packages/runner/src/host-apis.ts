@@ -1,0 +1,342 @@
+import type { Principal } from "./envelope.js";
+import { egressFetch, forbiddenRequestHeader, type EgressOptions, type EgressResponse } from "./egress/index.js";
+import type { EffectiveGrants } from "./engine/grants.js";
+import { HostCallError, toGuestError } from "./errors.js";
+
+/**
+ * Who a host call is for, built by the runner from the execute envelope —
+ * never from anything the guest says — so a guest can only ever reach its own
+ * install's kv, secrets and tables.
+ */
+export interface HostCallScope {
+  requestId: string;
+  extensionId: string;
+  extensionVersion: string;
+  contentHash: string;
+  installId: string;
+  tenant: string;
+  principal: Principal | undefined;
+}
+
+/** zod-compatible without depending on zod: anything with `safeParse`. */
+export interface SchemaLike<T = unknown> {
+  safeParse(value: unknown): { success: boolean; data?: T; error?: unknown };
+}
+
+export interface KvListOptions {
+  prefix?: string | undefined;
+  limit?: number | undefined;
+  cursor?: string | undefined;
+}
+
+export interface KvApi {
+  /** The stored value, or null/undefined when the key is absent. */
+  get(key: string, scope: HostCallScope): Promise<unknown> | unknown;
+  set(key: string, value: unknown, options: { ttlSeconds?: number | undefined }, scope: HostCallScope): Promise<void> | void;
+  /** Whether a value was deleted (optional). */
+  delete(key: string, scope: HostCallScope): Promise<boolean | void> | boolean | void;
+  list(options: KvListOptions, scope: HostCallScope): Promise<{ keys: string[]; cursor?: string | null | undefined }>;
+}
+
+export interface SqlApi {
+  query(text: string, params: unknown[], scope: HostCallScope): Promise<{ rows: unknown[]; rowCount?: number | undefined }>;
+}
+
+export interface SecretsApi {
+  /** The secret's value, or null/undefined when the install has not set it. */
+  get(name: string, scope: HostCallScope): Promise<string | null | undefined> | string | null | undefined;
+}
+
+export interface EventsApi {
+  publish(type: string, payload: unknown, scope: HostCallScope): Promise<void | { id?: string | undefined }> | void | { id?: string | undefined };
+}
+
+/** A capability the embedding app defines, called by guests as `ctx.host.call(name, args)`. */
+export interface HostCapability<A = unknown, R = unknown> {
+  args: SchemaLike<A>;
+  result: SchemaLike<R>;
+  /** `scope.params` carries the admin's grant parameters for this capability, if any. */
+  handler(args: A, scope: HostCallScope & { params?: unknown }): Promise<R> | R;
+}
+
+/**
+ * The implementations behind `ctx`, supplied by whoever creates the runner
+ * (the host package wires real ones; tests pass fakes). A capability with no
+ * implementation fails with E_HOST_CALL_FAILED even when granted.
+ * `fetch` is the egress policy for `ctx.http.fetch` (the runner does the
+ * fetching itself); `false` disables egress altogether.
+ */
+export interface HostApis {
+  kv?: KvApi | undefined;
+  sql?: SqlApi | undefined;
+  secrets?: SecretsApi | undefined;
+  events?: EventsApi | undefined;
+  hostCapabilities?: Record<string, HostCapability<any, any>> | undefined;
+  fetch?: EgressOptions | false | undefined;
+}
+
+export type HostMethod =
+  | "kv.get"
+  | "kv.set"
+  | "kv.delete"
+  | "kv.list"
+  | "sql.query"
+  | "http.fetch"
+  | "secrets.get"
+  | "events.publish"
+  | "host.call";
+
+const HOST_METHODS: ReadonlySet<string> = new Set<HostMethod>([
+  "kv.get",
+  "kv.set",
+  "kv.delete",
+  "kv.list",
+  "sql.query",
+  "http.fetch",
+  "secrets.get",
+  "events.publish",
+  "host.call",
+]);
+
+export function isHostMethod(value: unknown): value is HostMethod {
+  return typeof value === "string" && HOST_METHODS.has(value);
+}
+
+/** One call from a guest: the method and its arguments, already copied out of the sandbox. */
+export interface HostCall {
+  method: HostMethod;
+  args: unknown[];
+}
+
+export interface HostDispatchContext {
+  scope: HostCallScope;
+  grants: EffectiveGrants;
+  /** Aborted when the execution ends (timeout, limit, crash) before the call settles. */
+  signal: AbortSignal;
+}
+
+/** Runs a host call on the host side; resolves with a copyable value or rejects with a HostCallError. */
+export type HostDispatch = (call: HostCall, context: HostDispatchContext) => Promise<unknown>;
+
+/** The capability name a call is counted and checked under (`storage.kv`, `host:crm.contacts.read`, …). */
+export function capabilityOf(call: HostCall): string {
+  switch (call.method) {
+    case "kv.get":
+    case "kv.set":
+    case "kv.delete":
+    case "kv.list":
+      return "storage.kv";
+    case "sql.query":
+      return "storage.sql";
+    case "http.fetch":
+      return "http.fetch";
+    case "secrets.get":
+      return "secrets.read";
+    case "events.publish":
+      return "events.publish";
+    case "host.call":
+      return typeof call.args[0] === "string" ? `host:${call.args[0]}` : "host:?";
+  }
+}
+
+function deny(message: string): HostCallError {
+  return new HostCallError("E_CAPABILITY_DENIED", message);
+}
+
+/**
+ * Checks a call against the effective grants. Returns the error to raise in
+ * the guest, or undefined when the call may proceed. Deny by default: anything
+ * not explicitly granted (and requested) is refused.
+ */
+export function authorize(call: HostCall, grants: EffectiveGrants): HostCallError | undefined {
+  switch (call.method) {
+    case "kv.get":
+    case "kv.set":
+    case "kv.delete":
+    case "kv.list":
+      return grants.kv ? undefined : deny(`ctx.${call.method} needs the storage.kv capability, which this install was not granted`);
+    case "sql.query":
+      return grants.sql ? undefined : deny("ctx.sql.query needs the storage.sql capability, which this install was not granted");
+    case "http.fetch":
+      return grants.fetch !== null ? undefined : deny("ctx.http.fetch needs the http.fetch capability, which this install was not granted");
+    case "secrets.get": {
+      const name = call.args[0];
+      if (typeof name === "string" && grants.secrets.includes(name)) return undefined;
+      return deny(`ctx.secrets.get(${JSON.stringify(String(name).slice(0, 64))}) is not allowed: secrets.read grants ${grants.secrets.join(", ") || "no secret names"}`);
+    }
+    case "events.publish": {
+      const type = call.args[0];
+      if (typeof type === "string" && grants.publish.includes(type)) return undefined;
+      return deny(`ctx.events.publish(${JSON.stringify(String(type).slice(0, 128))}) is not allowed: events.publish grants ${grants.publish.join(", ") || "no event types"}`);
+    }
+    case "host.call": {
+      const name = call.args[0];
+      if (typeof name === "string" && Object.prototype.hasOwnProperty.call(grants.host, name)) return undefined;
+      return deny(`ctx.host.call(${JSON.stringify(String(name).slice(0, 128))}) is not allowed: host:${String(name).slice(0, 128)} was not granted`);
+    }
+  }
+}
+
+function invalid(message: string): HostCallError {
+  return new HostCallError("E_INVALID_ARGUMENT", message);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function kvKey(value: unknown, method: string): string {
+  if (typeof value !== "string" || value.length === 0 || value.length > 512) {
+    throw invalid(`ctx.${method}(key): key must be a non-empty string of at most 512 characters`);
+  }
+  return value;
+}
+
+function unavailable(what: string): HostCallError {
+  return new HostCallError("E_HOST_CALL_FAILED", `${what} is granted but this host provides no implementation for it`);
+}
+
+const METHOD_TOKEN = /^[A-Za-z]+$/;
+
+function fetchRequest(args: unknown[]) {
+  // Arguments arrive as JSON, where an omitted argument is null.
+  const url = args[0];
+  const init = args[1] ?? {};
+  if (typeof url !== "string") throw invalid("ctx.http.fetch(url, init): url must be a string");
+  if (!isPlainObject(init)) throw invalid("ctx.http.fetch(url, init): init must be an object");
+  const method = init["method"] ?? "GET";
+  if (typeof method !== "string" || !METHOD_TOKEN.test(method)) throw invalid("ctx.http.fetch: init.method must be an HTTP method such as GET or POST");
+  const headers: Record<string, string> = {};
+  const rawHeaders = init["headers"] ?? {};
+  if (!isPlainObject(rawHeaders)) throw invalid("ctx.http.fetch: init.headers must be an object of header names to string values");
+  for (const [name, value] of Object.entries(rawHeaders)) {
+    if (typeof value !== "string" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\n\0]/.test(value)) {
+      throw invalid(`ctx.http.fetch: header ${JSON.stringify(name.slice(0, 64))} must be a valid name with a string value`);
+    }
+    if (forbiddenRequestHeader(name)) throw invalid(`ctx.http.fetch: header ${name} is set by the runner and may not be given`);
+    headers[name] = value;
+  }
+  const body = init["body"];
+  if (body !== undefined && body !== null && typeof body !== "string" && !(body instanceof Uint8Array)) {
+    throw invalid("ctx.http.fetch: init.body must be a string or a Uint8Array");
+  }
+  const redirect = init["redirect"] ?? "follow";
+  if (redirect !== "follow" && redirect !== "manual" && redirect !== "error") {
+    throw invalid('ctx.http.fetch: init.redirect must be "follow", "manual" or "error"');
+  }
+  return { url, method: method.toUpperCase(), headers, body: body ?? undefined, redirect } as const;
+}
+
+function describeIssue(error: unknown): string {
+  const issues = (error as { issues?: { path?: unknown[]; message?: string }[] } | undefined)?.issues;
+  if (Array.isArray(issues) && issues.length > 0) {
+    return issues
+      .slice(0, 5)
+      .map((issue) => `${(issue.path ?? []).join(".") || "(root)"}: ${issue.message ?? "invalid"}`)
+      .join("; ");
+  }
+  return "does not match the schema";
+}
+
+/**
+ * Builds the host side of host calls from the embedding app's implementations:
+ * re-checks the grants (defence in depth: a worker or a remote peer asking is
+ * not trusted to have checked), validates arguments, runs the implementation
+ * with the runner-built scope, and turns failures into typed errors that do not
+ * leak host internals.
+ */
+export function createHostDispatch(apis: HostApis): HostDispatch {
+  return async (call, { scope, grants, signal }) => {
+    const refused = authorize(call, grants);
+    if (refused !== undefined) throw refused;
+    const { args } = call;
+    const what = call.method === "host.call" ? `host:${String(args[0])}` : `ctx.${call.method}`;
+    try {
+      switch (call.method) {
+        case "kv.get": {
+          if (!apis.kv) throw unavailable("storage.kv");
+          const value = await apis.kv.get(kvKey(args[0], call.method), scope);
+          return value ?? null;
+        }
+        case "kv.set": {
+          if (!apis.kv) throw unavailable("storage.kv");
+          const key = kvKey(args[0], call.method);
+          if (args[1] === undefined) throw invalid("ctx.kv.set(key, value): value must not be undefined; use ctx.kv.delete to remove a key");
+          const options = args[2] ?? {};
+          if (!isPlainObject(options)) throw invalid("ctx.kv.set(key, value, options): options must be an object");
+          const ttl = options["ttlSeconds"];
+          if (ttl !== undefined && !(typeof ttl === "number" && Number.isSafeInteger(ttl) && ttl > 0)) {
+            throw invalid("ctx.kv.set: options.ttlSeconds must be a positive integer");
+          }
+          await apis.kv.set(key, args[1], { ttlSeconds: ttl as number | undefined }, scope);
+          return null;
+        }
+        case "kv.delete": {
+          if (!apis.kv) throw unavailable("storage.kv");
+          const deleted = await apis.kv.delete(kvKey(args[0], call.method), scope);
+          return deleted ?? null;
+        }
+        case "kv.list": {
+          if (!apis.kv) throw unavailable("storage.kv");
+          const options = args[0] ?? {};
+          if (!isPlainObject(options)) throw invalid("ctx.kv.list(options): options must be an object");
+          const { prefix, limit, cursor } = options;
+          if (prefix !== undefined && (typeof prefix !== "string" || prefix.length > 512)) throw invalid("ctx.kv.list: options.prefix must be a string of at most 512 characters");
+          if (limit !== undefined && !(typeof limit === "number" && Number.isSafeInteger(limit) && limit > 0 && limit <= 1000)) {
+            throw invalid("ctx.kv.list: options.limit must be an integer from 1 to 1000");
+          }
+          if (cursor !== undefined && (typeof cursor !== "string" || cursor.length > 1024)) throw invalid("ctx.kv.list: options.cursor must be a string");
+          const page = await apis.kv.list({ prefix: prefix as string | undefined, limit: limit as number | undefined, cursor: cursor as string | undefined }, scope);
+          return { keys: [...page.keys], cursor: page.cursor ?? null };
+        }
+        case "sql.query": {
+          if (!apis.sql) throw unavailable("storage.sql");
+          const text = args[0];
+          const params = args[1] ?? [];
+          if (typeof text !== "string" || text.trim() === "") throw invalid("ctx.sql.query(text, params): text must be a non-empty SQL string");
+          if (!Array.isArray(params)) throw invalid("ctx.sql.query(text, params): params must be an array");
+          const result = await apis.sql.query(text, params, scope);
+          return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
+        }
+        case "secrets.get": {
+          if (!apis.secrets) throw unavailable("secrets.read");
+          const value = await apis.secrets.get(args[0] as string, scope);
+          return value ?? null;
+        }
+        case "events.publish": {
+          if (!apis.events) throw unavailable("events.publish");
+          const payload = args[1] ?? null;
+          const published = await apis.events.publish(args[0] as string, payload, scope);
+          return published && typeof published === "object" && typeof published.id === "string" ? { id: published.id } : null;
+        }
+        case "host.call": {
+          const name = args[0] as string;
+          const capability = apis.hostCapabilities?.[name] ?? apis.hostCapabilities?.[`host:${name}`];
+          if (!capability) throw unavailable(`host:${name}`);
+          const parsed = capability.args.safeParse(args[1]);
+          if (!parsed.success) throw invalid(`ctx.host.call("${name}", args): args ${describeIssue(parsed.error)}`);
+          const output = await capability.handler(parsed.data, { ...scope, ...grants.host[name] });
+          const checked = capability.result.safeParse(output);
+          if (!checked.success) {
+            throw new HostCallError("E_HOST_CALL_FAILED", `host:${name} returned a result that does not match its declared schema`);
+          }
+          return checked.data ?? null;
+        }
+        case "http.fetch": {
+          if (apis.fetch === false) throw unavailable("http.fetch");
+          const request = fetchRequest(args);
+          const response: EgressResponse = await egressFetch(
+            request,
+            [grants.fetch!.granted, grants.fetch!.requested],
+            apis.fetch,
+            signal,
+          );
+          return response;
+        }
+      }
+    } catch (error) {
+      const { code, message } = toGuestError(error, what);
+      throw error instanceof HostCallError ? error : new HostCallError(code, message);
+    }
+  };
+}

@@ -1,0 +1,100 @@
+import { isAnnexError, type AnnexError } from "@annex/manifest";
+import type { ExecuteEnvelope } from "../envelope.js";
+import { computeEffectiveGrants, type EffectiveGrants } from "../engine/grants.js";
+import { HostCallError } from "../errors.js";
+import { capabilityOf, isHostMethod, type HostCall, type HostCallScope, type HostDispatch } from "../host-apis.js";
+
+/**
+ * Host calls that cross a boundary (worker thread → main thread, runner server
+ * → host process) arrive as `{ method, args }` from a side that is not trusted
+ * to have checked anything. The receiving side answers them through a gate
+ * that it built itself from the envelope it sent: the scope (tenant, install,
+ * principal), the effective grants (envelope grants ∩ the manifest this side
+ * verified) and the host-call budget never come from the asking side.
+ */
+export interface WireError {
+  code: string;
+  message: string;
+  details?: Record<string, unknown> | undefined;
+}
+
+export function toWireError(error: unknown): WireError {
+  if (isAnnexError(error)) {
+    return { code: error.code, message: error.message, ...(error.details ? { details: { ...error.details } } : {}) };
+  }
+  return { code: "E_HOST_CALL_FAILED", message: "the host call failed on the host" };
+}
+
+export function fromWireError<E extends AnnexError>(
+  error: WireError,
+  Type: new (code: never, message: string, details?: Record<string, unknown>) => E,
+): E {
+  const code = typeof error?.code === "string" ? error.code : "E_HOST_CALL_FAILED";
+  const message = typeof error?.message === "string" ? error.message : "failed";
+  const details = error?.details !== null && typeof error?.details === "object" ? error.details : undefined;
+  return new Type(code as never, message, details);
+}
+
+export function scopeFromEnvelope(envelope: ExecuteEnvelope): HostCallScope {
+  return {
+    requestId: envelope.requestId,
+    extensionId: envelope.extension.id,
+    extensionVersion: envelope.extension.version,
+    contentHash: envelope.extension.contentHash,
+    installId: envelope.install.id,
+    tenant: envelope.install.tenant,
+    principal: envelope.principal,
+  };
+}
+
+/** The receiving side of one execution's host calls. */
+export class HostCallGate {
+  readonly #dispatch: HostDispatch;
+  readonly #scope: HostCallScope;
+  readonly #grants: EffectiveGrants;
+  readonly #limit: number;
+  readonly #abort = new AbortController();
+  readonly #counts: Record<string, number> = {};
+  #total = 0;
+
+  /**
+   * @param requested the capabilities of the manifest this side verified; when
+   *   unknown (a remote host that did not load the bundle itself) the envelope's
+   *   grants alone bound the calls.
+   */
+  constructor(dispatch: HostDispatch, envelope: ExecuteEnvelope, requested: readonly unknown[] | undefined, limit: number) {
+    this.#dispatch = dispatch;
+    this.#scope = scopeFromEnvelope(envelope);
+    const grants = Array.isArray(envelope.grants) ? envelope.grants : [];
+    this.#grants = computeEffectiveGrants(grants, requested ?? grants);
+    this.#limit = limit;
+  }
+
+  async call(method: unknown, args: unknown[]): Promise<unknown> {
+    if (this.#abort.signal.aborted) throw new HostCallError("E_TIMEOUT", "the execution already ended");
+    if (!isHostMethod(method)) throw new HostCallError("E_CAPABILITY_DENIED", `${String(method).slice(0, 64)} is not a host API`);
+    const call: HostCall = { method, args: Array.isArray(args) ? args : [] };
+    if (++this.#total > this.#limit) {
+      throw new HostCallError("E_HOST_CALL_LIMIT", `the execution made more than ${this.#limit} host calls`, { limit: this.#limit });
+    }
+    const capability = capabilityOf(call);
+    this.#counts[capability] = (this.#counts[capability] ?? 0) + 1;
+    return this.#dispatch(call, { scope: this.#scope, grants: this.#grants, signal: this.#abort.signal });
+  }
+
+  hostCalls(): Record<string, number> {
+    return { ...this.#counts };
+  }
+
+  /** Ends the execution: calls still running see an aborted signal. */
+  close(): void {
+    this.#abort.abort();
+  }
+}
+
+/** A dispatch that sends every call elsewhere and returns its answer: what a worker or a runner server hands its runner. */
+export function forwardingDispatch(
+  forward: (requestId: string, call: HostCall, signal: AbortSignal) => Promise<unknown>,
+): HostDispatch {
+  return (call, { scope, signal }) => forward(scope.requestId, { method: call.method, args: call.args }, signal);
+}

@@ -1,0 +1,23 @@
+import type { ExecuteEnvelope, ExecuteResult } from "../envelope.js";
+import type { LoadedBundle } from "../runner.js";
+import type { WireError } from "./host-bridge.js";
+import type { WorkerBundleParts } from "./worker-data.js";
+
+/**
+ * Messages between the pool's main thread and its workers. Everything here is
+ * structured-cloned: values cross by copy, never by reference.
+ */
+export type ToWorker =
+  | { type: "load"; id: number; parts: WorkerBundleParts }
+  | { type: "unload"; id: number; contentHash: string }
+  | { type: "execute"; id: number; envelope: ExecuteEnvelope }
+  | { type: "host-result"; callId: number; ok: true; value: unknown }
+  | { type: "host-result"; callId: number; ok: false; error: WireError };
+
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "loaded"; id: number; ok: true; loaded: LoadedBundle }
+  | { type: "loaded"; id: number; ok: false; error: WireError }
+  | { type: "unloaded"; id: number }
+  | { type: "result"; id: number; result: ExecuteResult }
+  | { type: "host-call"; callId: number; requestId: string; method: string; args: unknown[] };

@@ -1,0 +1,40 @@
+import type { VerifiedBundle } from "@annex/manifest";
+import type { InMemoryRunnerOptions } from "../in-memory-runner.js";
+
+/** What each worker's in-memory runner is created with: everything but the host APIs, which stay on the main thread. */
+export type PoolRunnerOptions = Omit<InMemoryRunnerOptions, "hostApis">;
+
+/** The parts of a verified bundle a worker needs to run it (the brand of a VerifiedBundle does not survive postMessage). */
+export interface WorkerBundleParts {
+  contentHash: string;
+  manifest: unknown;
+  files: Map<string, Uint8Array>;
+}
+
+export interface WorkerData {
+  runnerOptions: PoolRunnerOptions;
+  /** Bundles to load before the worker reports ready (a respawned worker replays every loaded bundle). */
+  bundles: WorkerBundleParts[];
+}
+
+export function workerRunnerOptions(options: PoolRunnerOptions): PoolRunnerOptions {
+  const out: PoolRunnerOptions = {};
+  if (options.limits !== undefined) out.limits = { ...options.limits };
+  if (options.variant !== undefined) out.variant = options.variant;
+  if (options.maxIdleInstances !== undefined) out.maxIdleInstances = options.maxIdleInstances;
+  if (options.maxWarmPerInstall !== undefined) out.maxWarmPerInstall = options.maxWarmPerInstall;
+  if (options.maxWarm !== undefined) out.maxWarm = options.maxWarm;
+  return out;
+}
+
+/**
+ * Server code only: UI assets (under `ui.root`) never run in a sandbox, so
+ * they are not copied into every worker.
+ */
+export function bundleParts(bundle: VerifiedBundle): WorkerBundleParts {
+  const ui = (bundle.manifest as { ui?: { root?: unknown } }).ui;
+  const uiRoot = `${typeof ui?.root === "string" ? ui.root.replace(/\/+$/, "") : "ui"}/`;
+  const files = new Map<string, Uint8Array>();
+  for (const [path, bytes] of bundle.files) if (!path.startsWith(uiRoot)) files.set(path, bytes);
+  return { contentHash: bundle.contentHash, manifest: bundle.manifest, files };
+}

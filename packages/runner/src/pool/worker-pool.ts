@@ -1,0 +1,482 @@
+import { Worker } from "node:worker_threads";
+import { isVerifiedBundle, type CapabilityRequest, type VerifiedBundle } from "@annex/manifest";
+import type { ExecuteEnvelope, ExecuteErrorCode, ExecuteResult, ExecutionLimits } from "../envelope.js";
+import { RunnerError } from "../errors.js";
+import { createHostDispatch, type HostApis, type HostDispatch } from "../host-apis.js";
+import { effectiveLimits, manifestLimitsToExecutionLimits, resolveRunnerLimits, type ManifestLimits } from "../limits.js";
+import type { LoadedBundle, Runner } from "../runner.js";
+import { HostCallGate, fromWireError, toWireError } from "./host-bridge.js";
+import type { FromWorker, ToWorker } from "./protocol.js";
+import { bundleParts, workerRunnerOptions, type PoolRunnerOptions, type WorkerBundleParts, type WorkerData } from "./worker-data.js";
+import { resolveWorkerUrl } from "./worker-url.js";
+
+export interface WorkerPoolOptions extends PoolRunnerOptions {
+  /** Worker threads. Default 2. */
+  workers?: number;
+  /**
+   * Executions one worker holds at once. Default 1: a worker the watchdog must
+   * kill then takes no other execution down with it. Raise it for extensions
+   * that spend their time awaiting host calls (see docs/pool-and-remote.md).
+   */
+  executionsPerWorker?: number;
+  /** The host's implementations (and egress policy, `hostApis.fetch`); they run on the main thread, never in a worker. */
+  hostApis?: HostApis;
+  /**
+   * Where host calls go instead of `hostApis` (advanced): a runner server
+   * passes one that forwards them to the calling host.
+   */
+  hostDispatch?: HostDispatch;
+  /** Added to an execution's wall limit before the watchdog kills its worker. Default 1000 ms. */
+  watchdogGraceMs?: number;
+  /** Executions waiting for a worker beyond this are refused with E_RUNNER_UNAVAILABLE. Default 10,000. */
+  maxQueue?: number;
+  /** Longest wait for a free worker before E_RUNNER_UNAVAILABLE. Default 30 s. */
+  queueTimeoutMs?: number;
+  /** V8 heap cap of each worker (the sandboxes' WebAssembly memories are capped separately). Default 256. */
+  maxOldGenerationSizeMb?: number;
+  /** Stack of each worker thread: room for QuickJS frames over Node's own. Default 8. */
+  stackSizeMb?: number;
+  /** A worker script other than the package's own (advanced: a custom build). */
+  workerUrl?: URL;
+}
+
+export interface WorkerPoolStats {
+  workers: number;
+  /** Worker threads started and not yet exited, including ones being replaced. */
+  liveWorkers: number;
+  busyWorkers: number;
+  queued: number;
+  inFlight: number;
+  loadedBundles: number;
+  restarts: { watchdog: number; crash: number };
+}
+
+export interface WorkerPoolRunner extends Runner {
+  stats(): WorkerPoolStats;
+}
+
+interface Pending {
+  id: number;
+  envelope: ExecuteEnvelope;
+  gate: HostCallGate;
+  wallMs: number;
+  enqueuedAt: number;
+  dispatchedAt: number;
+  timer: NodeJS.Timeout | undefined;
+  slot: Slot | undefined;
+  resolve(result: ExecuteResult): void;
+}
+
+interface Slot {
+  worker: Worker;
+  ready: boolean;
+  retired: boolean;
+  exited: Promise<void>;
+  isExited: boolean;
+  failuresBeforeReady: number;
+  lastError: Error | undefined;
+  held: Map<number, Pending>;
+  acks: Map<number, { resolve(message: FromWorker | undefined): void }>;
+}
+
+interface LoadedEntry {
+  parts: WorkerBundleParts;
+  loaded: LoadedBundle;
+  capabilities: readonly CapabilityRequest[];
+  limits: Partial<ExecutionLimits>;
+}
+
+/**
+ * The default runner: a pool of worker threads, each running the in-memory
+ * runner. The main thread is the trust boundary: it accepts only verified
+ * bundles, builds every host-call scope from the envelope it holds, runs the
+ * real host APIs, and watches every execution's wall clock, terminating a
+ * worker whose sandbox is stuck where QuickJS's interrupt handler cannot reach
+ * (a catastrophic regex, a huge sort).
+ */
+export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerPoolRunner {
+  const size = positiveInteger(options.workers ?? 2, "workers");
+  const perWorker = positiveInteger(options.executionsPerWorker ?? 1, "executionsPerWorker");
+  const watchdogGraceMs = positiveInteger(options.watchdogGraceMs ?? 1000, "watchdogGraceMs");
+  const maxQueue = positiveInteger(options.maxQueue ?? 10_000, "maxQueue");
+  const queueTimeoutMs = positiveInteger(options.queueTimeoutMs ?? 30_000, "queueTimeoutMs");
+  const runnerLimits = resolveRunnerLimits(options.limits);
+  const hostDispatch = options.hostDispatch ?? createHostDispatch(options.hostApis ?? {});
+  const runnerOptions = workerRunnerOptions(options);
+  const resourceLimits = {
+    maxOldGenerationSizeMb: positiveInteger(options.maxOldGenerationSizeMb ?? 256, "maxOldGenerationSizeMb"),
+    stackSizeMb: positiveInteger(options.stackSizeMb ?? 8, "stackSizeMb"),
+  };
+
+  const bundles = new Map<string, LoadedEntry>();
+  const loading = new Map<string, Promise<LoadedBundle>>();
+  const slots: Slot[] = [];
+  const everyWorker = new Set<Slot>();
+  const queue: Pending[] = [];
+  const inFlightIds = new Set<string>();
+  const respawnTimers = new Set<NodeJS.Timeout>();
+  const restarts = { watchdog: 0, crash: 0 };
+  let nextId = 0;
+  let closed = false;
+  const workerUrl = options.workerUrl ? Promise.resolve(options.workerUrl) : resolveWorkerUrl();
+  // Spawning waits for the URL (a build from source, in tests); a failure there fails loads and executions.
+  let startError: Error | undefined;
+  const started = workerUrl.then((url) => {
+    for (let i = 0; i < size; i++) slots.push(spawn(url, 0));
+  });
+  started.catch((error: Error) => {
+    startError = error;
+    for (const pending of [...queue]) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", `the pool could not start its workers: ${error.message}`));
+  });
+
+  function spawn(url: URL, failuresBeforeReady: number): Slot {
+    const data: WorkerData = { runnerOptions, bundles: [...bundles.values()].map((b) => b.parts) };
+    const worker = new Worker(url, { workerData: data, resourceLimits, execArgv: workerExecArgv(), stdout: false, stderr: false });
+    let markExited!: () => void;
+    const slot: Slot = {
+      worker,
+      ready: false,
+      retired: false,
+      exited: new Promise<void>((resolve) => (markExited = resolve)),
+      isExited: false,
+      failuresBeforeReady,
+      lastError: undefined,
+      held: new Map(),
+      acks: new Map(),
+    };
+    everyWorker.add(slot);
+    worker.on("message", (message: FromWorker) => onMessage(slot, message));
+    worker.on("error", (error) => (slot.lastError = error));
+    worker.on("exit", () => {
+      slot.isExited = true;
+      everyWorker.delete(slot);
+      markExited();
+      onWorkerGone(slot, url);
+    });
+    worker.unref();
+    return slot;
+  }
+
+  function send(slot: Slot, message: ToWorker): void {
+    if (!slot.isExited) slot.worker.postMessage(message);
+  }
+
+  function refreshRef(slot: Slot): void {
+    // A busy worker keeps the process alive; an idle one does not, so a host that forgets close() can still exit.
+    if (slot.held.size > 0 || slot.acks.size > 0) slot.worker.ref();
+    else slot.worker.unref();
+  }
+
+  function onMessage(slot: Slot, message: FromWorker): void {
+    switch (message.type) {
+      case "ready":
+        slot.ready = true;
+        slot.failuresBeforeReady = 0;
+        pump();
+        return;
+      case "loaded":
+      case "unloaded": {
+        const ack = slot.acks.get(message.id);
+        slot.acks.delete(message.id);
+        refreshRef(slot);
+        ack?.resolve(message);
+        return;
+      }
+      case "result": {
+        const pending = slot.held.get(message.id);
+        if (pending === undefined) return;
+        // The worker cannot answer for another execution: the result keeps the id the host sent.
+        finish(pending, { ...message.result, requestId: pending.envelope.requestId });
+        pump();
+        return;
+      }
+      case "host-call":
+        void answerHostCall(slot, message);
+        return;
+    }
+  }
+
+  async function answerHostCall(slot: Slot, message: Extract<FromWorker, { type: "host-call" }>): Promise<void> {
+    let pending: Pending | undefined;
+    for (const p of slot.held.values()) if (p.envelope.requestId === message.requestId) pending = p;
+    if (pending === undefined) {
+      send(slot, { type: "host-result", callId: message.callId, ok: false, error: { code: "E_CAPABILITY_DENIED", message: "no execution of this worker owns that host call" } });
+      return;
+    }
+    try {
+      const value = await pending.gate.call(message.method, Array.isArray(message.args) ? message.args : []);
+      send(slot, { type: "host-result", callId: message.callId, ok: true, value });
+    } catch (error) {
+      send(slot, { type: "host-result", callId: message.callId, ok: false, error: toWireError(error) });
+    }
+  }
+
+  function finish(pending: Pending, result: ExecuteResult): void {
+    clearTimeout(pending.timer);
+    pending.gate.close();
+    inFlightIds.delete(pending.envelope.requestId);
+    if (pending.slot) {
+      pending.slot.held.delete(pending.id);
+      refreshRef(pending.slot);
+    } else {
+      const i = queue.indexOf(pending);
+      if (i >= 0) queue.splice(i, 1);
+    }
+    pending.resolve(result);
+  }
+
+  function pump(): void {
+    while (queue.length > 0) {
+      let best: Slot | undefined;
+      for (const slot of slots) {
+        if (!slot.ready || slot.retired || slot.held.size >= perWorker) continue;
+        if (best === undefined || slot.held.size < best.held.size) best = slot;
+      }
+      if (best === undefined) return;
+      const pending = queue.shift()!;
+      dispatchTo(best, pending);
+    }
+  }
+
+  function dispatchTo(slot: Slot, pending: Pending): void {
+    clearTimeout(pending.timer);
+    pending.slot = slot;
+    pending.dispatchedAt = performance.now();
+    slot.held.set(pending.id, pending);
+    refreshRef(slot);
+    pending.timer = setTimeout(() => onWatchdog(slot, pending), pending.wallMs + watchdogGraceMs);
+    try {
+      slot.worker.postMessage({ type: "execute", id: pending.id, envelope: pending.envelope } satisfies ToWorker);
+    } catch (error) {
+      finish(pending, failure(pending, "E_BAD_ENVELOPE", `the envelope cannot be copied to a worker: ${(error as Error).message}`));
+    }
+  }
+
+  function onWatchdog(slot: Slot, pending: Pending): void {
+    if (slot.held.get(pending.id) !== pending) return;
+    restarts.watchdog++;
+    finish(pending, {
+      ...failure(pending, "E_TIMEOUT", `the execution exceeded its wall limit of ${pending.wallMs} ms and its worker was terminated`),
+    });
+    retire(slot, "E_SANDBOX_CRASHED", "its worker was terminated because another execution it held exceeded its wall limit");
+  }
+
+  /** Takes a slot out of service: its executions fail, a replacement starts. */
+  function retire(slot: Slot, code: ExecuteErrorCode, message: string): void {
+    if (slot.retired) return;
+    slot.retired = true;
+    for (const pending of [...slot.held.values()]) finish(pending, failure(pending, code, message));
+    for (const ack of slot.acks.values()) ack.resolve(undefined);
+    slot.acks.clear();
+    void slot.worker.terminate();
+    const i = slots.indexOf(slot);
+    if (i >= 0 && !closed) void workerUrl.then((url) => !closed && (slots[i] = spawn(url, 0)));
+  }
+
+  function onWorkerGone(slot: Slot, url: URL): void {
+    if (slot.retired || closed) return;
+    restarts.crash++;
+    const reason = slot.lastError ? `: ${slot.lastError.message}` : "";
+    const failures = slot.ready ? 0 : slot.failuresBeforeReady + 1;
+    slot.retired = true;
+    for (const pending of [...slot.held.values()]) finish(pending, failure(pending, "E_SANDBOX_CRASHED", `the sandbox's worker died${reason}`));
+    for (const ack of slot.acks.values()) ack.resolve(undefined);
+    slot.acks.clear();
+    const i = slots.indexOf(slot);
+    if (i < 0) return;
+    // A worker that keeps dying before it is ready (a broken build, no memory) is restarted with backoff.
+    const delay = failures === 0 ? 0 : Math.min(5_000, 100 * 2 ** (failures - 1));
+    const timer = setTimeout(() => {
+      respawnTimers.delete(timer);
+      if (!closed) slots[i] = spawn(url, failures);
+    }, delay);
+    timer.unref();
+    respawnTimers.add(timer);
+  }
+
+  function failure(pending: Pending, code: ExecuteErrorCode, message: string): ExecuteResult {
+    const wallMs = pending.slot ? Math.round(performance.now() - pending.dispatchedAt) : 0;
+    return {
+      requestId: pending.envelope.requestId,
+      ok: false,
+      error: { code, message },
+      usage: { cpuMs: 0, wallMs, memoryPeakBytes: 0, hostCalls: pending.gate.hostCalls(), logBytes: 0 },
+      logs: [],
+    };
+  }
+
+  async function broadcast(make: (id: number) => ToWorker, targets: Slot[]): Promise<(FromWorker | undefined)[]> {
+    return Promise.all(
+      targets.map(
+        (slot) =>
+          new Promise<FromWorker | undefined>((resolve) => {
+            if (slot.retired || slot.isExited) return resolve(undefined);
+            const id = ++nextId;
+            slot.acks.set(id, { resolve });
+            refreshRef(slot);
+            send(slot, make(id));
+          }),
+      ),
+    );
+  }
+
+  async function load(bundle: VerifiedBundle): Promise<LoadedBundle> {
+    if (closed) throw new RunnerError("E_RUNNER_UNAVAILABLE", "the worker pool is closed");
+    if (!isVerifiedBundle(bundle)) {
+      throw new RunnerError("E_BUNDLE_UNVERIFIED", "load: expects a VerifiedBundle returned by verifyBundle(); the pool loads nothing unverified");
+    }
+    const cached = bundles.get(bundle.contentHash);
+    if (cached) return cached.loaded;
+    const inProgress = loading.get(bundle.contentHash);
+    if (inProgress) return inProgress;
+    const attempt = (async () => {
+      await started;
+      const parts = bundleParts(bundle);
+      const targets = slots.filter((s) => !s.retired);
+      const acks = await broadcast((id) => ({ type: "load", id, parts }), targets);
+      const failed = acks.find((a) => a?.type === "loaded" && !a.ok);
+      const ok = acks.find((a): a is Extract<FromWorker, { type: "loaded"; ok: true }> => a?.type === "loaded" && a.ok);
+      if (failed?.type === "loaded" && !failed.ok) {
+        await broadcast((id) => ({ type: "unload", id, contentHash: bundle.contentHash }), targets);
+        throw fromWireError(failed.error, RunnerError);
+      }
+      if (ok === undefined) {
+        const cause = targets.find((s) => s.lastError)?.lastError;
+        throw new RunnerError(
+          "E_SANDBOX_CRASHED",
+          `every worker died while loading the bundle${cause ? ` (${cause.message})` : ""}; retry the load`,
+          undefined,
+          { cause },
+        );
+      }
+      const manifest = bundle.manifest as { capabilities?: CapabilityRequest[]; limits?: ManifestLimits };
+      bundles.set(bundle.contentHash, {
+        parts,
+        loaded: ok.loaded,
+        capabilities: manifest.capabilities ?? [],
+        limits: manifestLimitsToExecutionLimits(manifest.limits),
+      });
+      // Workers started while this load was in flight got no copy of it; send them one now.
+      const late = slots.filter((s) => !targets.includes(s) && !s.retired);
+      if (late.length > 0) await broadcast((id) => ({ type: "load", id, parts }), late);
+      return ok.loaded;
+    })();
+    loading.set(bundle.contentHash, attempt);
+    try {
+      return await attempt;
+    } finally {
+      loading.delete(bundle.contentHash);
+    }
+  }
+
+  async function execute(envelope: ExecuteEnvelope): Promise<ExecuteResult> {
+    const requestId = typeof envelope?.requestId === "string" ? envelope.requestId : "";
+    const early = (code: ExecuteErrorCode, message: string): ExecuteResult => ({
+      requestId,
+      ok: false,
+      error: { code, message },
+      usage: { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 },
+      logs: [],
+    });
+    if (closed) return early("E_RUNNER_UNAVAILABLE", "the worker pool is closed");
+    if (startError) return early("E_RUNNER_UNAVAILABLE", `the pool could not start its workers: ${startError.message}`);
+    if (requestId === "" || typeof envelope.extension?.contentHash !== "string") {
+      return early("E_BAD_ENVELOPE", "envelope: requestId and extension.contentHash are required strings");
+    }
+    const entry = bundles.get(envelope.extension.contentHash);
+    if (entry === undefined) {
+      return early("E_BUNDLE_NOT_LOADED", `extension.contentHash ${envelope.extension.contentHash} is not loaded: load its verified bundle first`);
+    }
+    if (inFlightIds.has(requestId)) {
+      return early("E_BAD_ENVELOPE", `requestId ${requestId} is already executing: every execution needs its own requestId`);
+    }
+    if (queue.length >= maxQueue) return early("E_RUNNER_UNAVAILABLE", `the pool's queue is full (${maxQueue} executions waiting)`);
+    const limits = effectiveLimits(runnerLimits, entry.limits, envelope.limits);
+    inFlightIds.add(requestId);
+    return new Promise<ExecuteResult>((resolve) => {
+      const pending: Pending = {
+        id: ++nextId,
+        envelope,
+        gate: new HostCallGate(hostDispatch, envelope, entry.capabilities, limits.hostCalls),
+        wallMs: limits.wallMs,
+        enqueuedAt: performance.now(),
+        dispatchedAt: 0,
+        timer: undefined,
+        slot: undefined,
+        resolve,
+      };
+      queue.push(pending);
+      pending.timer = setTimeout(
+        () => finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", `no worker became free within ${queueTimeoutMs} ms`)),
+        queueTimeoutMs,
+      );
+      pump();
+    });
+  }
+
+  return {
+    load,
+    execute,
+    async unload(contentHash: string): Promise<void> {
+      if (closed) return;
+      if (!bundles.delete(contentHash)) return;
+      await broadcast((id) => ({ type: "unload", id, contentHash }), slots.filter((s) => !s.retired));
+    },
+    async close(): Promise<void> {
+      if (closed) {
+        await Promise.all([...everyWorker].map((s) => s.exited));
+        return;
+      }
+      closed = true;
+      for (const timer of respawnTimers) clearTimeout(timer);
+      respawnTimers.clear();
+      for (const pending of [...queue]) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", "the worker pool was closed"));
+      await started.catch(() => {});
+      for (const slot of [...everyWorker]) {
+        for (const pending of [...slot.held.values()]) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", "the worker pool was closed"));
+        for (const ack of slot.acks.values()) ack.resolve(undefined);
+        slot.acks.clear();
+        slot.retired = true;
+        void slot.worker.terminate();
+      }
+      await Promise.all([...everyWorker].map((s) => s.exited));
+      slots.length = 0;
+      bundles.clear();
+    },
+    stats(): WorkerPoolStats {
+      let busy = 0;
+      let inFlight = 0;
+      for (const slot of slots) {
+        if (slot.held.size > 0) busy++;
+        inFlight += slot.held.size;
+      }
+      return {
+        workers: size,
+        liveWorkers: everyWorker.size,
+        busyWorkers: busy,
+        queued: queue.length,
+        inFlight,
+        loadedBundles: bundles.size,
+        restarts: { ...restarts },
+      };
+    },
+  };
+}
+
+/**
+ * Workers inherit the host's Node flags by default, and some of them break a
+ * worker or change what it loads (`--input-type`, `-e`, `--import`, `--loader`,
+ * `--require`, `--conditions`). Only diagnostic flags are passed on.
+ */
+const INHERITED_FLAGS = /^--(enable-source-maps|no-warnings|disable-warning|stack-trace-limit|trace-warnings|trace-uncaught|no-deprecation|trace-deprecation)(=|$)/;
+
+function workerExecArgv(): string[] {
+  return process.execArgv.filter((flag) => INHERITED_FLAGS.test(flag));
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RunnerError("E_BAD_OPTIONS", `${name} must be a positive integer, got ${String(value)}`, { path: name });
+  }
+  return value;
+}

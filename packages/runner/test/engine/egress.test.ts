@@ -1,0 +1,213 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { checkAddress, parseCidrList } from "../../src/egress/address.js";
+import { egressFetch, type EgressLookup, type EgressRequest } from "../../src/egress/fetch.js";
+import { hostAllowed, hostMatchesPattern } from "../../src/egress/hosts.js";
+import { createInMemoryRunner, type InMemoryRunner } from "../../src/in-memory-runner.js";
+import { buildBundle, envelopeFor } from "../support/fixtures.js";
+
+describe("host patterns", () => {
+  it.each([
+    ["api.example.com", "https://api.example.com/x", true],
+    ["api.example.com", "https://API.Example.com./x", true],
+    ["api.example.com", "https://api.example.com:8443/x", false],
+    ["api.example.com:8443", "https://api.example.com:8443/x", true],
+    ["api.example.com", "http://api.example.com/x", true],
+    ["*.example.com", "https://a.b.example.com/", true],
+    ["*.example.com", "https://example.com/", false],
+    ["*.example.com", "https://evilexample.com/", false],
+    ["example.com", "https://example.com.evil.test/", false],
+    ["127.0.0.1", "http://127.0.0.1/", true],
+  ])("%s against %s → %s", (pattern, url, expected) => {
+    expect(hostMatchesPattern(pattern, new URL(url))).toBe(expected);
+  });
+
+  it("denies everything when a list is empty, and needs a match in every list", () => {
+    expect(hostAllowed(new URL("https://api.example.com/"), [])).toBe(false);
+    expect(hostAllowed(new URL("https://api.example.com/"), ["*.example.com"], ["api.example.com"])).toBe(true);
+    expect(hostAllowed(new URL("https://www.example.com/"), ["*.example.com"], ["api.example.com"])).toBe(false);
+  });
+});
+
+describe("address policy", () => {
+  it.each([
+    "127.0.0.1",
+    "127.5.5.5",
+    "10.0.0.1",
+    "172.16.3.4",
+    "192.168.1.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "0.0.0.0",
+    "224.0.0.1",
+    "255.255.255.255",
+    "::1",
+    "::",
+    "fe80::1",
+    "fc00::1",
+    "fd12:3456::1",
+    "ff02::1",
+    "::ffff:127.0.0.1",
+    "::ffff:10.0.0.1",
+    "64:ff9b::7f00:1",
+    "2002:7f00:1::1",
+  ])("denies %s", (address) => {
+    const verdict = checkAddress(address, []);
+    expect(verdict.ok).toBe(false);
+  });
+
+  it.each(["93.184.216.34", "8.8.8.8", "2001:4860:4860::8888", "::ffff:8.8.8.8"])("allows public %s", (address) => {
+    expect(checkAddress(address, []).ok).toBe(true);
+  });
+
+  it("allows listed ranges when the runner's policy says so", () => {
+    const allowed = parseCidrList(["127.0.0.1/32", "10.1.0.0/16"], "allowAddresses");
+    expect(checkAddress("127.0.0.1", allowed).ok).toBe(true);
+    expect(checkAddress("10.1.2.3", allowed).ok).toBe(true);
+    expect(checkAddress("10.2.0.1", allowed).ok).toBe(false);
+    expect(() => parseCidrList(["nope"], "allowAddresses")).toThrow(/allowAddresses\[0\]/);
+  });
+});
+
+describe("egressFetch against a local server", () => {
+  let server: Server;
+  let port: number;
+  const seen: { host?: string | undefined; path?: string | undefined; authorization?: string | undefined }[] = [];
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      seen.push({ host: request.headers.host, path: request.url, authorization: request.headers.authorization });
+      const url = new URL(request.url ?? "/", "http://x");
+      if (url.pathname === "/json") {
+        response.setHeader("content-type", "application/json");
+        response.end(JSON.stringify({ hello: "world", method: request.method }));
+      } else if (url.pathname === "/redirect") {
+        response.statusCode = 302;
+        response.setHeader("location", url.searchParams.get("to") ?? "/json");
+        response.end();
+      } else if (url.pathname === "/loop") {
+        response.statusCode = 302;
+        response.setHeader("location", "/loop");
+        response.end();
+      } else if (url.pathname === "/big") {
+        response.setHeader("content-type", "application/octet-stream");
+        response.end(Buffer.alloc(200_000, 1));
+      } else {
+        response.statusCode = 404;
+        response.end("missing");
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+  afterEach(() => {
+    seen.length = 0;
+  });
+
+  // Names that exist only in this staged DNS: reaching the server through them proves the connection used the checked address.
+  const lookup: EgressLookup = async (hostname) => {
+    if (hostname === "api.test" || hostname === "other.test") return [{ address: "127.0.0.1", family: 4 }];
+    if (hostname === "rebind.test") return [{ address: "93.184.216.34", family: 4 }, { address: "127.0.0.1", family: 4 }];
+    throw Object.assign(new Error("not found"), { code: "ENOTFOUND" });
+  };
+  const options = () => ({ lookup, allowAddresses: ["127.0.0.1/32"] });
+  const request = (url: string, extra: Partial<EgressRequest> = {}): EgressRequest => ({ url, method: "GET", headers: {}, body: undefined, redirect: "follow", ...extra });
+  const signal = () => new AbortController().signal;
+
+  it("fetches from an allowed host, connecting to the checked address", async () => {
+    const response = await egressFetch(request(`http://api.test:${port}/json`), [[`api.test:${port}`]], options(), signal());
+    expect(response.status).toBe(200);
+    expect(response.text).toBe('{"hello":"world","method":"GET"}');
+    expect(seen[0]?.host).toBe(`api.test:${port}`);
+  });
+
+  it("denies a host outside the list before any connection", async () => {
+    await expect(egressFetch(request(`http://other.test:${port}/json`), [[`api.test:${port}`]], options(), signal())).rejects.toMatchObject({ code: "E_EGRESS_DENIED" });
+    expect(seen).toHaveLength(0);
+  });
+
+  it("denies loopback unless the policy allows it", async () => {
+    await expect(egressFetch(request(`http://api.test:${port}/json`), [[`api.test:${port}`]], { lookup }, signal())).rejects.toMatchObject({
+      code: "E_EGRESS_DENIED",
+      message: expect.stringMatching(/loopback/),
+    });
+    expect(seen).toHaveLength(0);
+  });
+
+  it("denies a listed IP literal in a private or loopback range", async () => {
+    for (const host of ["127.0.0.1", "[::ffff:127.0.0.1]", "[::1]", "169.254.169.254", "10.0.0.1"]) {
+      const url = new URL(`http://${host}:${port}/json`);
+      await expect(egressFetch(request(url.href), [[`${url.hostname}:${port}`, `127.0.0.1:${port}`, `169.254.169.254:${port}`, `10.0.0.1:${port}`]], {}, signal()), host).rejects.toMatchObject({
+        code: "E_EGRESS_DENIED",
+      });
+    }
+    expect(seen).toHaveLength(0);
+  });
+
+  it("checks every address a name resolves to", async () => {
+    await expect(egressFetch(request(`http://rebind.test:${port}/json`), [[`rebind.test:${port}`]], { lookup }, signal())).rejects.toMatchObject({
+      code: "E_EGRESS_DENIED",
+    });
+  });
+
+  it("re-checks each redirect hop and refuses one to a host outside the list", async () => {
+    const followed = await egressFetch(request(`http://api.test:${port}/redirect?to=/json`), [[`api.test:${port}`]], options(), signal());
+    expect(followed).toMatchObject({ status: 200, redirected: true, url: `http://api.test:${port}/json` });
+    const to = encodeURIComponent(`http://other.test:${port}/json`);
+    await expect(egressFetch(request(`http://api.test:${port}/redirect?to=${to}`), [[`api.test:${port}`]], options(), signal())).rejects.toMatchObject({
+      code: "E_EGRESS_DENIED",
+    });
+    expect(seen.map((s) => s.path)).toEqual(["/redirect?to=/json", "/json", `/redirect?to=${to}`]);
+  });
+
+  it("drops credentials on a cross-origin redirect and stops after the redirect limit", async () => {
+    const to = encodeURIComponent(`http://other.test:${port}/json`);
+    await egressFetch(
+      request(`http://api.test:${port}/redirect?to=${to}`, { headers: { authorization: "Bearer secret" } }),
+      [[`api.test:${port}`, `other.test:${port}`]],
+      options(),
+      signal(),
+    );
+    expect(seen.map((s) => s.authorization)).toEqual(["Bearer secret", undefined]);
+    await expect(egressFetch(request(`http://api.test:${port}/loop`), [[`api.test:${port}`]], { ...options(), maxRedirects: 3 }, signal())).rejects.toMatchObject({
+      code: "E_EGRESS_DENIED",
+      message: expect.stringMatching(/more than 3 redirects/),
+    });
+  });
+
+  it("caps the response size and refuses non-http schemes and credentials in URLs", async () => {
+    await expect(egressFetch(request(`http://api.test:${port}/big`), [[`api.test:${port}`]], { ...options(), maxResponseBytes: 100_000 }, signal())).rejects.toMatchObject({
+      code: "E_PAYLOAD_TOO_LARGE",
+    });
+    await expect(egressFetch(request(`file:///etc/passwd`), [["api.test"]], options(), signal())).rejects.toMatchObject({ code: "E_EGRESS_DENIED" });
+    await expect(egressFetch(request(`http://u:p@api.test:${port}/json`), [[`api.test:${port}`]], options(), signal())).rejects.toMatchObject({
+      code: "E_EGRESS_DENIED",
+    });
+  });
+
+  describe("through a guest", () => {
+    let runner: InMemoryRunner;
+    afterEach(async () => {
+      await runner.close();
+    });
+
+    it("returns a Response-like object to ctx.http.fetch", async () => {
+      runner = createInMemoryRunner({ hostApis: { fetch: options() } });
+      const bundle = await buildBundle({
+        source: `export async function h(req, ctx) {
+          const res = await ctx.http.fetch(req.body.url, { method: "POST", body: "hi", headers: { "x-extension": "yes" } });
+          return { status: res.status, ok: res.ok, type: res.headers["content-type"], data: await res.json(), size: res.body.length };
+        }`,
+        capabilities: [{ name: "http.fetch", hosts: [`api.test:${port}`], reason: "Reads the partner API." }],
+      });
+      await runner.load(bundle);
+      const result = await runner.execute(envelopeFor(bundle, "h", { body: { url: `http://api.test:${port}/json` } }));
+      expect(result.response?.body).toEqual({ status: 200, ok: true, type: "application/json", data: { hello: "world", method: "POST" }, size: 33 });
+      expect(result.usage.hostCalls).toEqual({ "http.fetch": 1 });
+    });
+  });
+});

@@ -1,0 +1,217 @@
+import type { VerifiedBundle } from "@annex/manifest";
+import { afterEach, describe, expect, it } from "vitest";
+import type { ExecuteEnvelope } from "../../src/envelope.js";
+import type { HostApis } from "../../src/host-apis.js";
+import { createWorkerPoolRunner, type WorkerPoolRunner } from "../../src/index.js";
+import { buildBundle, envelopeFor } from "../support/fixtures.js";
+
+const scripted = new URL("./fixtures/scripted-worker.mjs", import.meta.url);
+const pools: WorkerPoolRunner[] = [];
+
+function pool(options: Parameters<typeof createWorkerPoolRunner>[0]): WorkerPoolRunner {
+  const p = createWorkerPoolRunner(options);
+  pools.push(p);
+  return p;
+}
+
+afterEach(async () => {
+  for (const p of pools.splice(0)) {
+    await p.close();
+    expect(p.stats().liveWorkers, "workers left alive after close").toBe(0);
+  }
+});
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const kvApis = (reads: string[]): HostApis => ({
+  kv: {
+    get: (key, scope) => {
+      reads.push(`${scope.tenant}:${key}`);
+      return "secret-note";
+    },
+    set: () => {},
+    delete: () => true,
+    list: async () => ({ keys: [] }),
+  },
+});
+
+let scriptedBundle: Promise<VerifiedBundle> | undefined;
+const anyBundle = () => (scriptedBundle ??= buildBundle({ source: "export function echo() {}", capabilities: [{ name: "storage.kv", reason: "Keeps notes between requests." }], storage: { kind: "kv" } }));
+
+function scriptedEnvelope(bundle: VerifiedBundle, handler: string, body: unknown = null, overrides: Partial<ExecuteEnvelope> = {}): ExecuteEnvelope {
+  return envelopeFor(bundle, handler, { body, ...overrides });
+}
+
+describe("worker pool: watchdog", () => {
+  it("stops a built-in that never reaches the interrupt handler, and keeps serving", async () => {
+    const p = pool({ workers: 2, watchdogGraceMs: 300 });
+    // Joining a sparse array of 2^30 holes runs for about a minute and a half inside one
+    // native call (measured on this machine), without allocating: only worker.terminate() stops it.
+    // (This QuickJS build's regex engine does poll the interrupt handler, so a catastrophic
+    // regex is stopped by the CPU limit even without the watchdog.)
+    const bundle = await buildBundle({
+      source: `
+        export function native() { return new Array(2 ** 30).join("").length; }
+        export function hello() { return "still here"; }
+      `,
+    });
+    await p.load(bundle);
+    const stuck = p.execute(envelopeFor(bundle, "native", { limits: { wallMs: 800, cpuMs: 500 } }));
+    // The other worker keeps answering while one is stuck.
+    const meanwhile = await p.execute(envelopeFor(bundle, "hello"));
+    expect(meanwhile.response?.body).toBe("still here");
+    const result = await stuck;
+    expect(result.ok).toBe(false);
+    expect(result.error?.code).toBe("E_TIMEOUT");
+    expect(result.usage.wallMs).toBeGreaterThanOrEqual(800);
+    expect(p.stats().restarts.watchdog).toBe(1);
+    // The replacement worker gets the loaded bundles replayed and serves them.
+    await until(() => p.stats().liveWorkers === 2 && p.stats().busyWorkers === 0);
+    const after = await Promise.all([1, 2, 3, 4].map(() => p.execute(envelopeFor(bundle, "hello"))));
+    expect(after.map((r) => r.response?.body)).toEqual(["still here", "still here", "still here", "still here"]);
+  });
+
+  it("a hung worker fails only its own execution when workers hold one execution each", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 2, workerUrl: scripted, watchdogGraceMs: 200 });
+    await p.load(bundle);
+    const [hung, fine] = await Promise.all([
+      p.execute(scriptedEnvelope(bundle, "hang", null, { limits: { wallMs: 300 } })),
+      p.execute(scriptedEnvelope(bundle, "wait", 50)),
+    ]);
+    expect(hung.error?.code).toBe("E_TIMEOUT");
+    expect(fine.ok).toBe(true);
+  });
+
+  it("with several executions per worker, the watchdog's kill fails the others it held with E_SANDBOX_CRASHED", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 1, executionsPerWorker: 2, workerUrl: scripted, watchdogGraceMs: 200 });
+    await p.load(bundle);
+    const waiting = p.execute(scriptedEnvelope(bundle, "wait", 5_000));
+    const hung = p.execute(scriptedEnvelope(bundle, "hang", null, { limits: { wallMs: 300 } }));
+    expect((await hung).error?.code).toBe("E_TIMEOUT");
+    expect((await waiting).error?.code).toBe("E_SANDBOX_CRASHED");
+    expect((await p.execute(scriptedEnvelope(bundle, "echo"))).ok).toBe(true);
+  });
+});
+
+describe("worker pool: crash containment", () => {
+  for (const handler of ["crash", "exit", "oom"]) {
+    it(`a worker that dies (${handler}) fails only its execution with E_SANDBOX_CRASHED and is replaced`, async () => {
+      const bundle = await anyBundle();
+      const p = pool({ workers: 2, workerUrl: scripted, maxOldGenerationSizeMb: 32 });
+      await p.load(bundle);
+      const [dead, alive] = await Promise.all([p.execute(scriptedEnvelope(bundle, handler)), p.execute(scriptedEnvelope(bundle, "wait", 100))]);
+      expect(dead.ok).toBe(false);
+      expect(dead.error?.code).toBe("E_SANDBOX_CRASHED");
+      expect(alive.ok).toBe(true);
+      expect(p.stats().restarts.crash).toBe(1);
+      await until(() => p.stats().liveWorkers === 2);
+      // The replacement received the bundle loaded before it started.
+      const results = await Promise.all([1, 2, 3].map(() => p.execute(scriptedEnvelope(bundle, "echo"))));
+      for (const r of results) expect(r.response?.body).toMatchObject({ loaded: true });
+    });
+  }
+});
+
+describe("worker pool: the main thread is the trust boundary", () => {
+  it("refuses a worker's host call made in the name of another worker's execution", async () => {
+    const bundle = await anyBundle();
+    const reads: string[] = [];
+    const p = pool({ workers: 2, workerUrl: scripted, hostApis: kvApis(reads) });
+    await p.load(bundle);
+    const victim = scriptedEnvelope(bundle, "wait", 500, { requestId: "victim-1" });
+    const running = p.execute(victim);
+    await until(() => p.stats().busyWorkers === 1);
+    const thief = await p.execute(scriptedEnvelope(bundle, "steal", "victim-1"));
+    expect(thief.response?.body).toMatchObject({ ok: false, error: { code: "E_CAPABILITY_DENIED" } });
+    expect(reads).toEqual([]);
+    expect((await running).ok).toBe(true);
+  });
+
+  it("re-checks grants on the main thread, whatever the worker asks", async () => {
+    const bundle = await anyBundle();
+    const reads: string[] = [];
+    const p = pool({ workers: 1, workerUrl: scripted, hostApis: { ...kvApis(reads), secrets: { get: () => "leaked" } } });
+    await p.load(bundle);
+    // kv is requested by the manifest but not granted by this envelope; secrets are neither.
+    const noKv = await p.execute(scriptedEnvelope(bundle, "forge", { method: "kv.get", args: ["note"] }, { grants: [] }));
+    expect(noKv.response?.body).toMatchObject({ ok: false, error: { code: "E_CAPABILITY_DENIED" } });
+    const secret = await p.execute(
+      scriptedEnvelope(bundle, "forge", { method: "secrets.get", args: ["ROOT"] }, { grants: [{ name: "secrets.read", names: ["ROOT"] }] }),
+    );
+    expect(secret.response?.body).toMatchObject({ ok: false, error: { code: "E_CAPABILITY_DENIED" } });
+    const notAnApi = await p.execute(scriptedEnvelope(bundle, "forge", { method: "process.exit", args: [] }));
+    expect(notAnApi.response?.body).toMatchObject({ ok: false, error: { code: "E_CAPABILITY_DENIED" } });
+    expect(reads).toEqual([]);
+    // Granted and requested: allowed, with the scope the main thread built.
+    const allowed = await p.execute(scriptedEnvelope(bundle, "forge", { method: "kv.get", args: ["note"] }));
+    expect(allowed.response?.body).toMatchObject({ ok: true, value: "secret-note" });
+    expect(reads).toEqual(["tenant-a:note"]);
+  });
+
+  it("refuses bundles that did not come from verifyBundle", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 1, workerUrl: scripted });
+    await expect(p.load({ ...bundle })).rejects.toMatchObject({ code: "E_BUNDLE_UNVERIFIED" });
+    const result = await p.execute(scriptedEnvelope(bundle, "echo"));
+    expect(result.error?.code).toBe("E_BUNDLE_NOT_LOADED");
+  });
+});
+
+describe("worker pool: queueing and limits", () => {
+  it("queues executions beyond its workers and answers them all", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 2, workerUrl: scripted });
+    await p.load(bundle);
+    const all = Array.from({ length: 10 }, () => p.execute(scriptedEnvelope(bundle, "wait", 20)));
+    await until(() => p.stats().queued > 0);
+    expect(p.stats().inFlight).toBe(2);
+    const results = await Promise.all(all);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(p.stats()).toMatchObject({ queued: 0, inFlight: 0 });
+  });
+
+  it("refuses work beyond maxQueue with E_RUNNER_UNAVAILABLE", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 1, workerUrl: scripted, maxQueue: 2 });
+    await p.load(bundle);
+    const results = await Promise.all(Array.from({ length: 5 }, () => p.execute(scriptedEnvelope(bundle, "wait", 50))));
+    expect(results.filter((r) => r.error?.code === "E_RUNNER_UNAVAILABLE")).toHaveLength(2);
+    expect(results.filter((r) => r.ok)).toHaveLength(3);
+  });
+
+  it("refuses a requestId that is already executing", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 2, workerUrl: scripted });
+    await p.load(bundle);
+    const [a, b] = await Promise.all([
+      p.execute(scriptedEnvelope(bundle, "wait", 50, { requestId: "twice" })),
+      p.execute(scriptedEnvelope(bundle, "wait", 50, { requestId: "twice" })),
+    ]);
+    expect([a.ok, b.ok].sort()).toEqual([false, true]);
+    expect([a, b].find((r) => !r.ok)?.error?.code).toBe("E_BAD_ENVELOPE");
+  });
+
+  it("close fails queued and running executions with E_RUNNER_UNAVAILABLE and stops every worker", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 1, workerUrl: scripted });
+    await p.load(bundle);
+    const pending = [p.execute(scriptedEnvelope(bundle, "wait", 5_000)), p.execute(scriptedEnvelope(bundle, "wait", 5_000))];
+    await until(() => p.stats().inFlight === 1);
+    await p.close();
+    for (const r of await Promise.all(pending)) expect(r.error?.code).toBe("E_RUNNER_UNAVAILABLE");
+    expect(p.stats().liveWorkers).toBe(0);
+  });
+
+  it("refuses malformed options with E_BAD_OPTIONS", () => {
+    expect(() => createWorkerPoolRunner({ workers: 0 })).toThrow(expect.objectContaining({ code: "E_BAD_OPTIONS" }));
+    expect(() => createWorkerPoolRunner({ executionsPerWorker: 1.5 })).toThrow(expect.objectContaining({ code: "E_BAD_OPTIONS" }));
+  });
+});

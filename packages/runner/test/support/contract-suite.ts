@@ -1,0 +1,299 @@
+import type { VerifiedBundle } from "@annex/manifest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { ExecuteEnvelope, ExecutionLimits } from "../../src/envelope.js";
+import type { HostApis, HostCallScope } from "../../src/host-apis.js";
+import type { Runner } from "../../src/runner.js";
+import { buildBundle, envelopeFor } from "./fixtures.js";
+
+/**
+ * The contract every Runner implementation keeps (in-memory, worker pool,
+ * remote), run against each of them. A subject is a runner plus how to tear
+ * it down and how to count what it might leak (workers, servers).
+ */
+export interface ContractSubject {
+  runner: Runner;
+  /** Closes the runner and anything behind it (a server, a pool). */
+  dispose(): Promise<void>;
+  /** Threads, sockets or servers still alive; must be 0 after dispose. */
+  live?(): number;
+}
+
+export type MakeRunner = (options: { hostApis: HostApis; limits?: Partial<ExecutionLimits> }) => Promise<ContractSubject>;
+
+interface Recorded {
+  kv: Map<string, unknown>;
+  scopes: HostCallScope[];
+  events: { type: string; payload: unknown; tenant: string }[];
+}
+
+function fakeHostApis(recorded: Recorded): HostApis {
+  const key = (scope: HostCallScope, k: string) => `${scope.tenant}/${scope.installId}/${k}`;
+  return {
+    kv: {
+      get: (k, scope) => {
+        recorded.scopes.push(scope);
+        return recorded.kv.get(key(scope, k)) ?? null;
+      },
+      set: (k, value, _options, scope) => {
+        recorded.scopes.push(scope);
+        recorded.kv.set(key(scope, k), value);
+      },
+      delete: (k, scope) => recorded.kv.delete(key(scope, k)),
+      list: async (options, scope) => ({
+        keys: [...recorded.kv.keys()]
+          .filter((k) => k.startsWith(key(scope, options.prefix ?? "")))
+          .map((k) => k.slice(key(scope, "").length))
+          .sort(),
+      }),
+    },
+    secrets: { get: (name, scope) => (name === "API_TOKEN" ? `token-for-${scope.tenant}` : null) },
+    events: {
+      publish: (type, payload, scope) => {
+        recorded.events.push({ type, payload, tenant: scope.tenant });
+        return { id: `evt-${recorded.events.length}` };
+      },
+    },
+    hostCapabilities: {
+      "crm.contacts.read": {
+        args: { safeParse: (v: unknown) => (typeof (v as { id?: unknown })?.id === "string" ? { success: true, data: v } : { success: false, error: { issues: [{ path: ["id"], message: "must be a string" }] } }) },
+        result: { safeParse: (v: unknown) => ({ success: true, data: v }) },
+        handler: (args: { id: string }, scope) => ({ id: args.id, name: `Contact ${args.id}`, tenant: scope.tenant }),
+      },
+    },
+  };
+}
+
+const SOURCE = `
+export function hello(request, ctx) { return { hello: request.body?.name ?? "world", tenant: ctx.install.tenant }; }
+export function full() { return { status: 201, headers: { "x-made-by": "guest" }, body: "created" }; }
+export async function later() { await null; return [1, 2, 3]; }
+export function nothing() { }
+export function boom() { throw new Error("kaboom"); }
+export async function remember(request, ctx) {
+  await ctx.kv.set("note", request.body);
+  return { stored: await ctx.kv.get("note"), keys: (await ctx.kv.list({})).keys };
+}
+export async function secret(request, ctx) { return await ctx.secrets.get("API_TOKEN"); }
+export async function publish(request, ctx) { return await ctx.events.publish("order.created", { n: 1 }); }
+export async function contact(request, ctx) {
+  try { return await ctx.host.call("crm.contacts.read", request.body); } catch (e) { return { code: e.code, message: e.message }; }
+}
+export async function sneaky(request, ctx) {
+  const out = {};
+  for (const [name, fn] of [["kv", () => ctx.kv.get("x")], ["secret", () => ctx.secrets.get("OTHER")], ["sql", () => ctx.sql.query("select 1", [])]]) {
+    try { out[name] = { value: await fn() }; } catch (e) { out[name] = { code: e.code ?? String(e) }; }
+  }
+  return out;
+}
+export function bytes(request) { return { status: 200, headers: { "content-type": "application/octet-stream" }, body: new Uint8Array([104, 105]) }; }
+export async function slow(request) { for (let i = 0; i < 3; i++) await null; return request.body; }
+let counter = 0;
+export function count() { counter += 1; return counter; }
+`;
+
+const CAPABILITIES = [
+  { name: "log", reason: "Writes request logs for debugging." },
+  { name: "storage.kv", reason: "Keeps notes between requests." },
+  { name: "secrets.read", names: ["API_TOKEN"], reason: "Calls the partner API." },
+  { name: "events.publish", types: ["order.created"], reason: "Announces orders." },
+  { name: "host:crm.contacts.read", reason: "Shows contact names." },
+] as const;
+
+export function runnerContract(label: string, makeRunner: MakeRunner): void {
+  describe(`Runner contract: ${label}`, () => {
+    let subject: ContractSubject;
+    let runner: Runner;
+    let recorded: Recorded;
+    let bundle: VerifiedBundle;
+    let warmBundle: VerifiedBundle;
+
+    // One runner for the suite (starting worker threads costs seconds); the host
+    // APIs record into a fresh log per test.
+    const hostApis = fakeHostApis({
+      get kv() {
+        return recorded.kv;
+      },
+      get scopes() {
+        return recorded.scopes;
+      },
+      get events() {
+        return recorded.events;
+      },
+    });
+
+    beforeAll(async () => {
+      subject = await makeRunner({ hostApis });
+      runner = subject.runner;
+      bundle = await buildBundle({
+        source: SOURCE,
+        capabilities: CAPABILITIES.map((c) => ({ ...c })) as never,
+        storage: { kind: "kv" },
+        secrets: ["API_TOKEN"],
+        publishes: ["order.created"],
+      });
+      warmBundle = await buildBundle({ source: SOURCE, warmContext: true });
+      await runner.load(bundle);
+    });
+
+    beforeEach(() => {
+      recorded = { kv: new Map(), scopes: [], events: [] };
+    });
+
+    afterAll(async () => {
+      await subject.dispose();
+      if (subject.live) expect(subject.live(), "threads, servers or sockets left alive after dispose").toBe(0);
+    });
+
+    const run = (handler: string, overrides: Parameters<typeof envelopeFor>[2] = {}, target = bundle) =>
+      runner.execute(envelopeFor(target, handler, overrides));
+
+    it("load reports the bundle's identity and handlers", async () => {
+      const loaded = await runner.load(bundle);
+      expect(loaded.contentHash).toBe(bundle.contentHash);
+      expect(loaded.extensionId).toBe((bundle.manifest as { id: string }).id);
+      expect(loaded.version).toBe("1.0.0");
+      expect(loaded.handlers).toEqual(expect.arrayContaining(["hello", "full", "remember", "count"]));
+    });
+
+    it("runs a handler and answers with its result, echoing the requestId", async () => {
+      const envelope = envelopeFor(bundle, "hello", { body: { name: "Ada" } });
+      const result = await runner.execute(envelope);
+      expect(result.requestId).toBe(envelope.requestId);
+      expect(result.ok).toBe(true);
+      expect(result.response).toEqual({ status: 200, headers: expect.any(Object), body: { hello: "Ada", tenant: "tenant-a" } });
+    });
+
+    it("normalises handler results: full responses, async values, nothing, bytes", async () => {
+      const full = await run("full");
+      expect(full.response?.status).toBe(201);
+      expect(full.response?.headers["x-made-by"]).toBe("guest");
+      expect(full.response?.body).toBe("created");
+      expect((await run("later")).response).toMatchObject({ status: 200, body: [1, 2, 3] });
+      const nothing = await run("nothing");
+      expect(nothing.ok).toBe(true);
+      expect(nothing.response?.status).toBeGreaterThanOrEqual(200);
+      expect(nothing.response?.status).toBeLessThan(300);
+      const bytes = await run("bytes");
+      expect(bytes.response?.body).toBeInstanceOf(Uint8Array);
+      expect([...(bytes.response?.body as Uint8Array)]).toEqual([104, 105]);
+    });
+
+    it("reports usage for every execution", async () => {
+      const result = await run("hello");
+      expect(result.usage.wallMs).toBeGreaterThanOrEqual(0);
+      expect(result.usage.cpuMs).toBeGreaterThanOrEqual(0);
+      expect(result.usage.memoryPeakBytes).toBeGreaterThan(0);
+      expect(result.usage.hostCalls).toEqual({});
+      expect(Array.isArray(result.logs)).toBe(true);
+      const withCalls = await run("remember", { body: { a: 1 } });
+      expect(withCalls.usage.hostCalls["storage.kv"]).toBe(3);
+    });
+
+    it("answers a guest exception with E_HANDLER_ERROR and the guest's message", async () => {
+      const result = await run("boom");
+      expect(result.ok).toBe(false);
+      expect(result.error?.code).toBe("E_HANDLER_ERROR");
+      expect(result.error?.message).toContain("kaboom");
+    });
+
+    it("answers an unknown handler with E_HANDLER_NOT_FOUND", async () => {
+      const result = await run("doesNotExist");
+      expect(result.ok).toBe(false);
+      expect(result.error?.code).toBe("E_HANDLER_NOT_FOUND");
+    });
+
+    it("refuses an envelope whose content hash was never loaded", async () => {
+      const envelope = envelopeFor(bundle, "hello");
+      envelope.extension.contentHash = `sha256:${"0".repeat(64)}`;
+      const result = await runner.execute(envelope);
+      expect(result.ok).toBe(false);
+      expect(result.error?.code).toBe("E_BUNDLE_NOT_LOADED");
+    });
+
+    it("refuses to load anything verifyBundle did not produce", async () => {
+      const forged = { ...bundle, contentHash: bundle.contentHash } as VerifiedBundle;
+      await expect(runner.load(forged)).rejects.toMatchObject({ code: expect.stringMatching(/^E_BUNDLE_UNVERIFIED$/) });
+      const other = await buildBundle({ source: "export function x() { return 1 }" });
+      const result = await run("x", {}, other);
+      expect(result.error?.code).toBe("E_BUNDLE_NOT_LOADED");
+    });
+
+    it("unload makes the hash unknown again, and load brings it back", async () => {
+      await runner.unload(bundle.contentHash);
+      expect((await run("hello")).error?.code).toBe("E_BUNDLE_NOT_LOADED");
+      await runner.load(bundle);
+      expect((await run("hello")).ok).toBe(true);
+    });
+
+    it("runs host API round trips in the host, scoped by the envelope", async () => {
+      const remembered = await run("remember", { body: { note: "hi" } });
+      expect(remembered.response?.body).toEqual({ stored: { note: "hi" }, keys: ["note"] });
+      expect(recorded.kv.get("tenant-a/inst-1/note")).toEqual({ note: "hi" });
+      expect(recorded.scopes.every((s) => s.tenant === "tenant-a" && s.installId === "inst-1")).toBe(true);
+      expect((await run("secret")).response?.body).toBe("token-for-tenant-a");
+      expect((await run("publish")).response?.body).toEqual({ id: "evt-1" });
+      expect(recorded.events).toEqual([{ type: "order.created", payload: { n: 1 }, tenant: "tenant-a" }]);
+      expect((await run("contact", { body: { id: "c-7" } })).response?.body).toEqual({ id: "c-7", name: "Contact c-7", tenant: "tenant-a" });
+    });
+
+    it("validates host capability arguments on the host side, and the guest sees the typed error", async () => {
+      const result = await run("contact", { body: { id: 42 } });
+      expect(result.ok).toBe(true);
+      expect(result.response?.body).toMatchObject({ code: "E_INVALID_ARGUMENT", message: expect.stringContaining("id") });
+    });
+
+    it("grants are the envelope's grants intersected with the manifest's requests", async () => {
+      // The envelope grants more than the manifest asks (sql, another secret) and withholds kv.
+      const grants = [
+        { name: "log" },
+        { name: "storage.sql" },
+        { name: "secrets.read", names: ["API_TOKEN", "OTHER"] },
+      ] as ExecuteEnvelope["grants"];
+      const result = await run("sneaky", { grants });
+      expect(result.ok).toBe(true);
+      expect(result.response?.body).toEqual({
+        kv: { code: "E_CAPABILITY_DENIED" },
+        secret: { code: "E_CAPABILITY_DENIED" },
+        sql: { code: "E_CAPABILITY_DENIED" },
+      });
+      expect(recorded.scopes).toHaveLength(0);
+    });
+
+    it("runs many executions concurrently, each with its own answer", async () => {
+      const results = await Promise.all(Array.from({ length: 24 }, (_, i) => run(i % 2 === 0 ? "slow" : "hello", { body: { name: `n${i}` } })));
+      results.forEach((result, i) => {
+        expect(result.ok).toBe(true);
+        expect(result.response?.body).toEqual(i % 2 === 0 ? { name: `n${i}` } : { hello: `n${i}`, tenant: "tenant-a" });
+      });
+      expect(new Set(results.map((r) => r.requestId)).size).toBe(24);
+    });
+
+    it("fresh contexts keep no state between calls; warm ones may, where the manifest allows it", async () => {
+      const fresh = [];
+      for (let i = 0; i < 3; i++) fresh.push((await run("count")).response?.body);
+      expect(fresh).toEqual([1, 1, 1]);
+      // The manifest of `bundle` does not allow warm contexts: asking for one still gets a fresh one.
+      expect((await run("count", { context: "warm" })).response?.body).toBe(1);
+      await runner.load(warmBundle);
+      const warm = [];
+      for (let i = 0; i < 3; i++) warm.push((await run("count", { context: "warm" }, warmBundle)).response?.body as number);
+      expect(warm[0]).toBe(1);
+      expect(Math.max(...warm)).toBeGreaterThan(1);
+    });
+
+    it("after close, executions fail with E_RUNNER_UNAVAILABLE and nothing is left running", async () => {
+      const own = await makeRunner({ hostApis });
+      try {
+        await own.runner.load(bundle);
+        expect((await own.runner.execute(envelopeFor(bundle, "hello"))).ok).toBe(true);
+        await own.runner.close();
+        const result = await own.runner.execute(envelopeFor(bundle, "hello"));
+        expect(result.ok).toBe(false);
+        expect(result.error?.code).toBe("E_RUNNER_UNAVAILABLE");
+      } finally {
+        await own.dispose();
+      }
+      if (own.live) expect(own.live()).toBe(0);
+    });
+  });
+}

@@ -1,0 +1,404 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { CapabilityRequest, VerifiedBundle } from "@annex/manifest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { ExecuteEnvelope, ExecuteResult, ExecutionLimits } from "../../src/envelope.js";
+import type { HostApis } from "../../src/host-apis.js";
+import type { Runner } from "../../src/runner.js";
+import { buildBundle, envelopeFor, memoryKv, type FixtureOptions } from "./fixtures.js";
+
+export interface HostileRunnerOptions {
+  hostApis: HostApis;
+  limits?: Partial<ExecutionLimits> | undefined;
+}
+
+export interface HostileSuiteOptions {
+  /** True for runners with a watchdog (worker pool, remote): adds the cases only a watchdog can stop. */
+  watchdog: boolean;
+  /** Extra checks after each test, before the runner is closed (e.g. the debug variant's QuickJS leak check). */
+  afterEachCheck?: ((runner: Runner) => void | Promise<void>) | undefined;
+}
+
+const kvCap: CapabilityRequest = { name: "storage.kv", reason: "Keeps per-install state." };
+const logCap: CapabilityRequest = { name: "log", reason: "Writes request logs for debugging." };
+const MiB = 1024 * 1024;
+
+/**
+ * Hostile extensions, one test each, for any Runner: escapes, runaway code,
+ * resource bombs, floods and egress tricks. Every case also checks that the
+ * runner still serves a well-behaved call afterwards.
+ */
+export function hostileSuite(
+  label: string,
+  makeRunner: (options: HostileRunnerOptions) => Runner | Promise<Runner>,
+  suiteOptions: HostileSuiteOptions,
+): void {
+  describe(`hostile extensions: ${label}`, () => {
+    let runner: Runner | undefined;
+    let server: Server;
+    let port = 0;
+    const kv = memoryKv();
+    const secretsSeen: string[] = [];
+    // Staged DNS: names that resolve only here, so reaching the server proves the runner connected to the checked address.
+    const lookup = async (hostname: string) => {
+      if (hostname === "partner.test") return [{ address: "127.0.0.2", family: 4 }];
+      if (hostname === "loopback.test") return [{ address: "127.0.0.1", family: 4 }];
+      throw Object.assign(new Error("not found"), { code: "ENOTFOUND" });
+    };
+    const hostApis: HostApis = {
+      kv,
+      secrets: {
+        get: (name, scope) => {
+          secretsSeen.push(`${scope.installId}:${name}`);
+          return `${name}@${scope.installId}`;
+        },
+      },
+      fetch: { lookup, allowAddresses: ["127.0.0.2/32"], timeoutMs: 2000 },
+    };
+    let baselineTimers = 0;
+
+    beforeAll(async () => {
+      server = createServer((request, response) => {
+        const url = new URL(request.url ?? "/", "http://x");
+        if (url.pathname === "/redirect") {
+          response.statusCode = 302;
+          response.setHeader("location", url.searchParams.get("to") ?? "/");
+          response.end();
+          return;
+        }
+        response.setHeader("content-type", "text/plain");
+        response.end("partner says hi");
+      });
+      // 127.0.0.2 is loopback too; the runner's policy allows only it, so loopback via any other address stays denied.
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.2", resolve));
+      port = (server.address() as AddressInfo).port;
+    });
+    afterAll(async () => {
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    async function start(limits?: Partial<ExecutionLimits>): Promise<Runner> {
+      baselineTimers = timers();
+      secretsSeen.length = 0;
+      runner = await makeRunner({ hostApis, ...(limits ? { limits } : {}) });
+      return runner;
+    }
+
+    afterEach(async () => {
+      if (runner !== undefined) {
+        await suiteOptions.afterEachCheck?.(runner);
+        await runner.close();
+        runner = undefined;
+        // Nothing the runner started (wall-clock timers, fetch timeouts) may outlive it.
+        expect(timers()).toBeLessThanOrEqual(baselineTimers);
+      }
+    });
+
+    async function hostile(options: Omit<FixtureOptions, "source"> & { source: string }, limits?: Partial<ExecutionLimits>) {
+      const active = await start(limits);
+      const bundle = await buildBundle({
+        capabilities: [logCap],
+        ...options,
+        ...(options.handlers ? { handlers: [...options.handlers, "ping"] } : {}),
+        source: `${options.source}\nexport function ping() { return "pong"; }`,
+      });
+      await active.load(bundle);
+      return { runner: active, bundle };
+    }
+
+    async function stillServes(active: Runner, bundle: VerifiedBundle): Promise<void> {
+      const result = await active.execute(envelopeFor(bundle, "ping"));
+      expect(result.response?.body).toBe("pong");
+    }
+
+    async function exec(active: Runner, envelope: ExecuteEnvelope): Promise<ExecuteResult> {
+      return active.execute(envelope);
+    }
+
+    describe("escape attempts", () => {
+      it("finds no host objects through constructor chains", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export function h(req, ctx) {
+            const viaFn = (function () {}).constructor("return typeof process + typeof require + typeof Buffer")();
+            const viaThis = ({}).constructor.constructor("return globalThis")();
+            const viaCtx = ctx.kv.get.constructor("return typeof process")();
+            const viaReq = req.constructor.constructor("return typeof module")();
+            return { viaFn, viaCtx, viaReq, sameGlobal: viaThis === globalThis, globals: Object.getOwnPropertyNames(globalThis).filter((n) => /^(process|require|module|exports|Buffer|global|setTimeout|setInterval|setImmediate|fetch|WebAssembly|Deno|Bun)$/.test(n)) };
+          }`,
+        });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.response?.body).toEqual({ viaFn: "undefinedundefinedundefined", viaCtx: "undefined", viaReq: "undefined", sameGlobal: true, globals: [] });
+        await stillServes(r, bundle);
+      });
+
+      it("finds no host objects through eval and the Function constructor", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export function h() {
+            return [eval("typeof process"), new Function("return typeof require")(), (0, eval)("typeof globalThis.process"), typeof import.meta];
+          }`,
+        });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.response?.body).toEqual(["undefined", "undefined", "undefined", "object"]);
+      });
+
+      it("cannot pollute the host through the values it is given or returns", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export function h(req) {
+            req.__proto__.polluted = "yes";
+            Object.prototype.polluted2 = "yes";
+            req.body.nested.__proto__.admin = true;
+            req.headers["x-injected"] = "1";
+            return JSON.parse('{"__proto__": {"admin": true}, "ok": 1}');
+          }`,
+        });
+        const envelope = envelopeFor(bundle, "h", { body: { nested: { a: 1 } } });
+        const before = JSON.stringify(envelope);
+        const result = await exec(r, envelope);
+        expect(result.ok).toBe(true);
+        const body = result.response?.body as Record<string, unknown>;
+        expect(body).toEqual({ ok: 1 });
+        expect(Object.getPrototypeOf(body)).toBe(Object.prototype);
+        expect((body as { admin?: unknown }).admin).toBeUndefined();
+        expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
+        expect(({} as Record<string, unknown>)["polluted2"]).toBeUndefined();
+        expect(JSON.stringify(envelope)).toBe(before);
+      });
+
+      it("cannot import host modules, statically or dynamically, nor require them", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export async function h() {
+            const out = [];
+            for (const name of ["node:fs", "fs", "child_process", "/etc/passwd", "../../../package.json", "data:text/javascript,export default 1"]) {
+              try { await import(name); out.push(name + ": loaded"); } catch (e) { out.push(name + ": refused"); }
+            }
+            try { require("fs"); out.push("require: worked"); } catch (e) { out.push("require: " + e.name); }
+            return out;
+          }`,
+        });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.response?.body).toEqual([
+          "node:fs: refused",
+          "fs: refused",
+          "child_process: refused",
+          "/etc/passwd: refused",
+          "../../../package.json: refused",
+          "data:text/javascript,export default 1: refused",
+          "require: ReferenceError",
+        ]);
+      });
+
+      it("cannot read another install's kv or secrets", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export async function write(req, ctx) { await ctx.kv.set("token", req.body); return 1; }
+                   export async function read(req, ctx) {
+                     return { own: await ctx.kv.get("token"), traversal: await ctx.kv.get("../inst-victim/token"), listed: (await ctx.kv.list()).keys, secret: await ctx.secrets.get("API_KEY") };
+                   }`,
+          storage: { kind: "kv" },
+          secrets: ["API_KEY"],
+          capabilities: [logCap, kvCap, { name: "secrets.read", names: ["API_KEY"], reason: "Calls the partner API." }],
+        });
+        const asInstall = (envelope: ExecuteEnvelope, id: string, tenant: string): ExecuteEnvelope => ({ ...envelope, install: { ...envelope.install, id, tenant } });
+        await exec(r, asInstall(envelopeFor(bundle, "write", { body: "victim-secret" }), "inst-victim", "tenant-v"));
+        const result = await exec(r, asInstall(envelopeFor(bundle, "read"), "inst-attacker", "tenant-x"));
+        expect(result.response?.body).toEqual({ own: null, traversal: null, listed: [], secret: "API_KEY@inst-attacker" });
+        expect(kv.data.get("inst-victim/token")).toBe("victim-secret");
+      });
+    });
+
+    describe("runaway code", () => {
+      it("stops a synchronous infinite loop", async () => {
+        const { runner: r, bundle } = await hostile({ source: `export function h() { for (;;) {} }` }, { cpuMs: 200 });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error?.code).toBe("E_TIMEOUT");
+        await stillServes(r, bundle);
+      });
+
+      it("stops an infinite loop that try/catch tries to survive", async () => {
+        const { runner: r, bundle } = await hostile({ source: `export function h() { for (;;) { try { for (;;) {} } catch (e) {} } }` }, { cpuMs: 200 });
+        expect((await exec(r, envelopeFor(bundle, "h"))).error?.code).toBe("E_TIMEOUT");
+        await stillServes(r, bundle);
+      });
+
+      it("stops an infinite loop in promise jobs", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export function h() { const spin = () => Promise.resolve().then(spin); spin(); return new Promise(() => {}); }`,
+        }, { cpuMs: 200 });
+        expect((await exec(r, envelopeFor(bundle, "h"))).error?.code).toBe("E_TIMEOUT");
+        await stillServes(r, bundle);
+      });
+
+      it("stops an infinite loop in a host-call callback", async () => {
+        const { runner: r, bundle } = await hostile(
+          { source: `export async function h(req, ctx) { await ctx.kv.get("x"); for (;;) {} }`, storage: { kind: "kv" }, capabilities: [logCap, kvCap] },
+          { cpuMs: 200 },
+        );
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error?.code).toBe("E_TIMEOUT");
+        expect(result.usage.hostCalls).toEqual({ "storage.kv": 1 });
+        await stillServes(r, bundle);
+      });
+
+      it("stops a catastrophic regular expression", async () => {
+        const { runner: r, bundle } = await hostile({ source: `export function h() { return /(a+)+$/.test("a".repeat(40) + "b"); }` }, { cpuMs: 200 });
+        expect((await exec(r, envelopeFor(bundle, "h"))).error?.code).toBe("E_TIMEOUT");
+        await stillServes(r, bundle);
+      });
+
+      it("turns deep recursion into E_STACK without hurting the host", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export function recurse() { const f = (n) => f(n + 1) + 1; return f(0); }
+                   export function parse() { return JSON.parse("[".repeat(1000000)); }
+                   export function stringify() { let o = {}; for (let i = 0; i < 100000; i++) o = { o }; return JSON.stringify(o).length; }`,
+          handlers: ["recurse", "parse", "stringify"],
+        });
+        for (const handler of ["recurse", "parse", "stringify"]) {
+          expect((await exec(r, envelopeFor(bundle, handler))).error?.code, handler).toBe("E_STACK");
+        }
+        await stillServes(r, bundle);
+      });
+
+      if (suiteOptions.watchdog) {
+        it("stops a huge Array.prototype.sort, which never reaches the interrupt handler", async () => {
+          // A sparse array of 2^30 slots: the native sort walks every index without calling back into JS, so the
+          // interrupt handler never runs (measured: 2^27 slots took 9.7 s with one interrupt). It allocates almost
+          // nothing, so time, not memory, is what runs out, on any machine speed.
+          const { runner: r, bundle } = await hostile({ source: `export function h() { const a = new Array(2 ** 30); a.sort(); return a.length; }` }, {
+            cpuMs: 200,
+            wallMs: 1000,
+          });
+          expect((await exec(r, envelopeFor(bundle, "h"))).error?.code).toBe("E_TIMEOUT");
+          await stillServes(r, bundle);
+        });
+
+        it("stops a huge Array.prototype.join, which never reaches the interrupt handler", async () => {
+          const { runner: r, bundle } = await hostile({ source: `export function h() { return new Array(2 ** 30).join("").length; }` }, {
+            cpuMs: 200,
+            wallMs: 1000,
+          });
+          expect((await exec(r, envelopeFor(bundle, "h"))).error?.code).toBe("E_TIMEOUT");
+          await stillServes(r, bundle);
+        });
+
+        it("stops a quadratic built-in string search, which never reaches the interrupt handler", async () => {
+          const { runner: r, bundle } = await hostile(
+            { source: `export function h() { const hay = "a".repeat(300000); return hay.indexOf("a".repeat(150000) + "b"); }` },
+            { cpuMs: 200, wallMs: 1000 },
+          );
+          expect((await exec(r, envelopeFor(bundle, "h"))).error?.code).toBe("E_TIMEOUT");
+          await stillServes(r, bundle);
+        });
+      }
+    });
+
+    describe("resource bombs", () => {
+      it("caps a memory bomb at the memory limit, measured in process RSS", async () => {
+        const cap = 48 * MiB;
+        const { runner: r, bundle } = await hostile({ source: `export function h() { const a = []; for (;;) a.push(new Array(10000).fill({ x: 1 })); }` }, { memoryBytes: cap, cpuMs: 5000, wallMs: 20000 });
+        const before = process.memoryUsage().rss;
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        const grown = process.memoryUsage().rss - before;
+        expect(result.error?.code).toBe("E_MEMORY");
+        expect(result.usage.memoryPeakBytes).toBeGreaterThanOrEqual(cap);
+        // Without a capped linear memory this grew the host by gigabytes; allow the cap plus the sandbox's own overhead.
+        expect(grown).toBeLessThan(cap + 64 * MiB);
+        await stillServes(r, bundle);
+      });
+
+      it("caps a string bomb at the memory limit, measured in process RSS", async () => {
+        const cap = 48 * MiB;
+        const { runner: r, bundle } = await hostile({ source: `export function h() { let s = "ab"; for (;;) s = s.repeat(2) + "!"; }` }, { memoryBytes: cap, cpuMs: 5000, wallMs: 20000 });
+        const before = process.memoryUsage().rss;
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        const grown = process.memoryUsage().rss - before;
+        expect(result.error?.code).toBe("E_MEMORY");
+        expect(grown).toBeLessThan(cap + 64 * MiB);
+        await stillServes(r, bundle);
+      });
+
+      it("refuses an oversized response", async () => {
+        const { runner: r, bundle } = await hostile({ source: `export function h() { return "x".repeat(6 * 1024 * 1024); }` });
+        expect((await exec(r, envelopeFor(bundle, "h"))).error?.code).toBe("E_PAYLOAD_TOO_LARGE");
+        await stillServes(r, bundle);
+      });
+
+      it("stops a host-call flood at the host-call limit", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export async function h(req, ctx) { const calls = []; for (let i = 0; i < 5000; i++) calls.push(ctx.kv.get("k" + i).catch(() => null)); await Promise.all(calls); return "survived"; }`,
+          storage: { kind: "kv" },
+          capabilities: [logCap, kvCap],
+        }, { cpuMs: 10_000, wallMs: 30_000 });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error?.code).toBe("E_HOST_CALL_LIMIT");
+        expect(result.usage.hostCalls["storage.kv"]).toBe(1000);
+        await stillServes(r, bundle);
+      });
+
+      it("counts denied calls against the host-call limit too", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export async function h(req, ctx) { const calls = []; for (let i = 0; i < 5000; i++) calls.push(ctx.secrets.get("NOPE").catch(() => null)); await Promise.all(calls); return "survived"; }`,
+        }, { cpuMs: 10_000, wallMs: 30_000 });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error?.code).toBe("E_HOST_CALL_LIMIT");
+        expect(secretsSeen).toEqual([]);
+      });
+    });
+
+    describe("egress", () => {
+      const fetcher = `export async function h(req, ctx) {
+        try { const res = await ctx.http.fetch(req.body.url); return { status: res.status, text: await res.text() }; }
+        catch (e) { return { code: e.code, message: e.message }; }
+      }`;
+      const egress = (hosts: string[]) => ({
+        source: fetcher,
+        capabilities: [logCap, { name: "http.fetch", hosts, reason: "Talks to the partner API." } as CapabilityRequest],
+      });
+
+      it("reaches a listed host (control case)", async () => {
+        const { runner: r, bundle } = await hostile(egress([`partner.test:${port}`]));
+        const result = await exec(r, envelopeFor(bundle, "h", { body: { url: `http://partner.test:${port}/` } }));
+        expect(result.response?.body).toEqual({ status: 200, text: "partner says hi" });
+      });
+
+      it("denies a host that is not listed", async () => {
+        const { runner: r, bundle } = await hostile(egress([`partner.test:${port}`]));
+        const result = await exec(r, envelopeFor(bundle, "h", { body: { url: `http://evil.test:${port}/` } }));
+        expect(result.response?.body).toMatchObject({ code: "E_EGRESS_DENIED" });
+      });
+
+      // Manifests cannot list IP addresses, so IP literals fail the host list; the address check behind it
+      // (which also catches names resolving to loopback) is covered below and in the egress unit tests.
+      it("denies 127.0.0.1 and other loopback IP literal spellings", async () => {
+        const { runner: r, bundle } = await hostile(egress([`partner.test:${port}`]));
+        for (const host of ["127.0.0.1", "127.0.0.2", "2130706433", "0x7f.1", "127.1", "[::ffff:127.0.0.1]", "[::1]"]) {
+          const result = await exec(r, envelopeFor(bundle, "h", { body: { url: `http://${host}:${port}/` } }));
+          expect(result.response?.body, host).toMatchObject({ code: "E_EGRESS_DENIED" });
+        }
+      });
+
+      it("denies a listed DNS name that resolves to loopback", async () => {
+        const { runner: r, bundle } = await hostile(egress([`loopback.test:${port}`]));
+        const result = await exec(r, envelopeFor(bundle, "h", { body: { url: `http://loopback.test:${port}/` } }));
+        expect(result.response?.body).toMatchObject({ code: "E_EGRESS_DENIED", message: expect.stringMatching(/loopback/) });
+      });
+
+      it("denies a redirect to an unlisted host and to a listed name resolving to loopback", async () => {
+        const { runner: r, bundle } = await hostile(egress([`partner.test:${port}`, `loopback.test:${port}`]));
+        for (const target of [`http://127.0.0.1:${port}/`, `http://evil.test:${port}/`, `http://loopback.test:${port}/`]) {
+          const url = `http://partner.test:${port}/redirect?to=${encodeURIComponent(target)}`;
+          const result = await exec(r, envelopeFor(bundle, "h", { body: { url } }));
+          expect(result.response?.body, target).toMatchObject({ code: "E_EGRESS_DENIED" });
+        }
+      });
+
+      it("denies everything when the granted host list is empty", async () => {
+        const { runner: r, bundle } = await hostile(egress([`partner.test:${port}`]));
+        const result = await exec(r, envelopeFor(bundle, "h", { body: { url: `http://partner.test:${port}/` }, grants: [{ name: "log" }, { name: "http.fetch", hosts: [] }] }));
+        expect(result.response?.body).toMatchObject({ code: "E_EGRESS_DENIED" });
+      });
+    });
+  });
+}
+
+function timers(): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
+}
