@@ -1,0 +1,105 @@
+/**
+ * Annex's migrations, forward-only and append-only: a migration that has
+ * shipped is never edited (the ledger's checksum would refuse to start), a
+ * change is a new migration at the end. Each statement is run on its own so
+ * that both `pg` and PGlite's extended protocol accept it; statements are
+ * unqualified and run under `SET LOCAL search_path` to the host's schema.
+ */
+export interface Migration {
+  /** Sortable and unique: `0001_registry`. */
+  name: string;
+  statements: readonly string[];
+}
+
+const INSTALL_STATES = "'installing', 'active', 'disabled', 'upgrading', 'failed', 'uninstalled'";
+
+export const ANNEX_MIGRATIONS: readonly Migration[] = [
+  {
+    name: "0001_registry",
+    statements: [
+      `CREATE TABLE annex_extensions (
+        id text PRIMARY KEY,
+        publisher text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE annex_blobs (
+        hash text PRIMARY KEY,
+        bytes bytea NOT NULL,
+        size_bytes integer NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE annex_extension_versions (
+        extension_id text NOT NULL REFERENCES annex_extensions (id),
+        version text NOT NULL,
+        content_hash text NOT NULL UNIQUE,
+        manifest jsonb NOT NULL,
+        signature jsonb,
+        provenance jsonb NOT NULL,
+        size_bytes integer NOT NULL,
+        published_by text NOT NULL,
+        published_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (extension_id, version)
+      )`,
+    ],
+  },
+  {
+    name: "0002_installs",
+    statements: [
+      `CREATE TABLE annex_installs (
+        id text PRIMARY KEY,
+        tenant text NOT NULL,
+        extension_id text NOT NULL,
+        version text NOT NULL,
+        content_hash text NOT NULL,
+        state text NOT NULL CHECK (state IN (${INSTALL_STATES})),
+        resume_state text CHECK (resume_state IN (${INSTALL_STATES})),
+        target_version text,
+        grants jsonb NOT NULL,
+        config jsonb NOT NULL,
+        revision integer NOT NULL DEFAULT 0,
+        last_error jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (tenant, extension_id),
+        FOREIGN KEY (extension_id, version) REFERENCES annex_extension_versions (extension_id, version)
+      )`,
+      `CREATE TABLE annex_install_secrets (
+        install_id text NOT NULL REFERENCES annex_installs (id) ON DELETE CASCADE,
+        name text NOT NULL,
+        key_id text NOT NULL,
+        nonce bytea NOT NULL,
+        ciphertext bytea NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (install_id, name)
+      )`,
+      `CREATE INDEX annex_install_secrets_key_id ON annex_install_secrets (key_id)`,
+    ],
+  },
+  {
+    name: "0003_audit",
+    statements: [
+      `CREATE TABLE annex_audit (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        actor text NOT NULL,
+        tenant text,
+        action text NOT NULL,
+        target text NOT NULL,
+        decision text NOT NULL CHECK (decision IN ('allow', 'deny', 'error')),
+        details jsonb NOT NULL DEFAULT '{}'
+      )`,
+      `CREATE INDEX annex_audit_tenant ON annex_audit (tenant, id)`,
+      `CREATE INDEX annex_audit_target ON annex_audit (target, id)`,
+      // Append-only is enforced by the database, not by convention.
+      `CREATE FUNCTION annex_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'annex_audit is append-only: % is not allowed', TG_OP USING ERRCODE = '55000';
+      END
+      $$`,
+      `CREATE TRIGGER annex_audit_no_change BEFORE UPDATE OR DELETE ON annex_audit
+        FOR EACH ROW EXECUTE FUNCTION annex_audit_append_only()`,
+      `CREATE TRIGGER annex_audit_no_truncate BEFORE TRUNCATE ON annex_audit
+        FOR EACH STATEMENT EXECUTE FUNCTION annex_audit_append_only()`,
+    ],
+  },
+];

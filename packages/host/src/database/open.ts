@@ -1,0 +1,102 @@
+import type { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect } from "kysely";
+import { DatabaseError } from "./errors.js";
+import { PGliteDialect } from "./pglite-dialect.js";
+import { assertSchemaName } from "./schema-name.js";
+import type { AnnexTables } from "./tables.js";
+
+/**
+ * What `createHost({ database })` accepts:
+ * - a `Kysely` instance (PostgreSQL dialect) the embedding app owns;
+ * - a `postgres://` / `postgresql://` connection string (Annex opens and closes a `pg` pool);
+ * - a PGlite instance the caller owns, or `{ dataDir }` for a PGlite kept on disk;
+ * - nothing: PGlite in memory.
+ */
+export type DatabaseOption = Kysely<any> | string | PGlite | { dataDir: string } | undefined;
+
+export interface AnnexDatabase {
+  /** Queries Annex's tables, qualified with the host's schema when one is set. */
+  db: Kysely<AnnexTables>;
+  /** The same connection without the schema plugin, for DDL and raw statements. */
+  root: Kysely<any>;
+  schema: string | undefined;
+  kind: "postgres" | "pglite";
+  /** Closes what Annex opened itself; a Kysely or PGlite given by the caller is left open. */
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  schema?: string | undefined;
+  /** Connections of the `pg` pool Annex opens for a connection string. Default 10. */
+  poolSize?: number | undefined;
+}
+
+export async function openDatabase(option: DatabaseOption, options: OpenDatabaseOptions = {}): Promise<AnnexDatabase> {
+  const schema = options.schema === undefined ? undefined : assertSchemaName(options.schema);
+  const scoped = (root: Kysely<any>): Kysely<AnnexTables> =>
+    (schema === undefined ? root : root.withSchema(schema)) as Kysely<AnnexTables>;
+
+  if (isKysely(option)) {
+    return { db: scoped(option), root: option, schema, kind: "postgres", close: async () => {} };
+  }
+
+  if (typeof option === "string") {
+    if (!/^postgres(ql)?:\/\//.test(option)) {
+      throw new DatabaseError(
+        "E_DATABASE_CONFIG",
+        "database: a connection string must start with postgres:// or postgresql://; pass a Kysely instance, a PGlite instance, { dataDir } or nothing (in-memory PGlite) instead",
+        { scheme: option.split(":", 1)[0] ?? "" },
+      );
+    }
+    const { default: pg } = await import("pg");
+    const pool = new pg.Pool({ connectionString: option, max: options.poolSize ?? 10 });
+    const root = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+    return { db: scoped(root), root, schema, kind: "postgres", close: () => root.destroy() };
+  }
+
+  if (isPGlite(option)) {
+    const root = new Kysely<any>({ dialect: new PGliteDialect(option) });
+    return { db: scoped(root), root, schema, kind: "pglite", close: () => root.destroy() };
+  }
+
+  if (option !== undefined && (typeof option !== "object" || typeof option.dataDir !== "string" || option.dataDir === "")) {
+    throw new DatabaseError(
+      "E_DATABASE_CONFIG",
+      "database: expected a Kysely instance, a postgres:// connection string, a PGlite instance, { dataDir: string } or nothing",
+    );
+  }
+  const { PGlite } = await import("@electric-sql/pglite");
+  const pglite = await PGlite.create(option === undefined ? {} : { dataDir: option.dataDir });
+  const root = new Kysely<any>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db: scoped(root),
+    root,
+    schema,
+    kind: "pglite",
+    close: async () => {
+      await root.destroy();
+      await pglite.close();
+    },
+  };
+}
+
+function isKysely(value: unknown): value is Kysely<any> {
+  return (
+    value instanceof Kysely ||
+    (typeof value === "object" &&
+      value !== null &&
+      typeof (value as Kysely<any>).selectFrom === "function" &&
+      typeof (value as Kysely<any>).transaction === "function" &&
+      typeof (value as Kysely<any>).withSchema === "function")
+  );
+}
+
+function isPGlite(value: unknown): value is PGlite {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as PGlite).query === "function" &&
+    typeof (value as PGlite).exec === "function" &&
+    "waitReady" in value
+  );
+}

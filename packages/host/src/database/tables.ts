@@ -1,0 +1,98 @@
+import type { ColumnType, Insertable, Selectable } from "kysely";
+
+/**
+ * Annex's own tables, all prefixed `annex_`. JSON columns are written as JSON
+ * text (a JS array handed to `pg` would become a PostgreSQL array) and read
+ * back parsed.
+ */
+type Json<T> = ColumnType<T, string, string>;
+type CreatedAt = ColumnType<Date, Date | undefined, never>;
+type UpdatedAt = ColumnType<Date, Date | undefined, Date>;
+
+export interface MigrationsTable {
+  name: string;
+  checksum: string;
+  applied_at: ColumnType<Date, Date | undefined, never>;
+}
+
+export interface ExtensionsTable {
+  id: string;
+  publisher: string;
+  created_at: CreatedAt;
+}
+
+export interface ExtensionVersionsTable {
+  extension_id: string;
+  version: string;
+  content_hash: string;
+  manifest: Json<unknown>;
+  signature: Json<unknown> | null;
+  provenance: Json<unknown>;
+  size_bytes: number;
+  published_by: string;
+  published_at: CreatedAt;
+}
+
+export interface BlobsTable {
+  hash: string;
+  bytes: Uint8Array;
+  size_bytes: number;
+  created_at: CreatedAt;
+}
+
+export interface InstallsTable {
+  id: string;
+  tenant: string;
+  extension_id: string;
+  version: string;
+  /** Of `version`, kept here so that resolving an install is one indexed read. */
+  content_hash: string;
+  state: string;
+  /** While upgrading: the state to return to, whatever the outcome. */
+  resume_state: string | null;
+  /** While upgrading: the version being moved to. */
+  target_version: string | null;
+  grants: Json<unknown>;
+  config: Json<unknown>;
+  /** Bumped by every lifecycle change; callers may pass it back to refuse stale writes. */
+  revision: ColumnType<number, number | undefined, number>;
+  last_error: Json<unknown> | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface InstallSecretsTable {
+  install_id: string;
+  name: string;
+  key_id: string;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+  updated_at: UpdatedAt;
+}
+
+export interface AuditTable {
+  /** bigserial: `pg` returns it as a string, PGlite may not; read it through String(). */
+  id: ColumnType<string, never, never>;
+  at: ColumnType<Date, never, never>;
+  actor: string;
+  tenant: string | null;
+  action: string;
+  target: string;
+  decision: string;
+  details: Json<unknown>;
+}
+
+export interface AnnexTables {
+  annex_migrations: MigrationsTable;
+  annex_extensions: ExtensionsTable;
+  annex_extension_versions: ExtensionVersionsTable;
+  annex_blobs: BlobsTable;
+  annex_installs: InstallsTable;
+  annex_install_secrets: InstallSecretsTable;
+  annex_audit: AuditTable;
+}
+
+export type InstallRow = Selectable<InstallsTable>;
+export type NewInstallRow = Insertable<InstallsTable>;
+export type VersionRow = Selectable<ExtensionVersionsTable>;
+export type AuditRow = Selectable<AuditTable>;

@@ -1,0 +1,460 @@
+import { randomUUID } from "node:crypto";
+import { isAnnexError, type VerifiedBundle } from "@annex/manifest";
+import type { ExecuteEnvelope, ExecuteResult, Principal, SandboxRequest } from "@annex/runner";
+import type { AuditDecision } from "../audit/audit-log.js";
+import { parseAssetPath } from "../assets/asset-path.js";
+import { createAssetCsp } from "../assets/csp.js";
+import { assetResponse, findAsset } from "../assets/serve-asset.js";
+import { errorSummary } from "../errors.js";
+import type { ResolvedInstall } from "../installs/types.js";
+import { AuditWriter, insertAuditLines } from "./audit-writer.js";
+import { parseBody, parseQuery, readBody } from "./body.js";
+import { corsHeaders, preflight } from "./cors.js";
+import { buildEnvelope } from "./envelope.js";
+import { GatewayError } from "./errors.js";
+import { HeaderPolicy } from "./headers.js";
+import { InstallCache } from "./install-cache.js";
+import { parseGatewayPath, resolvePrefixes, type EndpointFamily } from "./paths.js";
+import { GatewayProblem, problem, problemResponse } from "./problem.js";
+import { RateLimiter, type RateLimit } from "./rate-limit.js";
+import { failureProblem, sandboxResponse } from "./response.js";
+import { RouteTable, type RoutableEndpoint } from "./routes.js";
+import type { Gateway, GatewayOptions, RequestInfo } from "./types.js";
+import { DEFAULT_WEBHOOK_TOLERANCE_SECONDS, ReplayCache, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, verifyWebhook } from "./webhook-signature.js";
+
+const DEFAULT_RATE_LIMITS: Record<EndpointFamily, RateLimit> = {
+  api: { requests: 6000, perSeconds: 60 },
+  public: { requests: 600, perSeconds: 60 },
+  webhook: { requests: 600, perSeconds: 60 },
+};
+const DEFAULT_MAX_BODY = 1024 * 1024;
+const MAX_CACHED = 512;
+
+/** Everything the audit line of one request needs, filled in as the pipeline learns it. */
+interface Trail {
+  requestId: string;
+  family: EndpointFamily | "ui" | "unknown";
+  extensionId: string | null;
+  tenant: string | null;
+  actor: string;
+  details: Record<string, unknown>;
+}
+
+/**
+ * The gateway: routes requests of the path families to the tenant's install
+ * of an extension and runs the endpoint's handler in the runner, on
+ * web-standard Request/Response. See docs/gateway.md for the pipeline.
+ */
+export function createGateway(options: GatewayOptions): Gateway {
+  const { host, runner } = options;
+  if (host === undefined || typeof host.resolve !== "function" || host.registry === undefined || host.database === undefined) {
+    throw new GatewayError("E_GATEWAY_OPTIONS", "createGateway: host must be a Host from createHost() (resolve, registry, database)", { field: "host" });
+  }
+  if (runner === undefined || typeof runner.execute !== "function" || typeof runner.load !== "function") {
+    throw new GatewayError("E_GATEWAY_OPTIONS", "createGateway: runner must be a Runner from @annex/runner (e.g. createInMemoryRunner())", { field: "runner" });
+  }
+  if (typeof options.authenticate !== "function") {
+    throw new GatewayError("E_GATEWAY_OPTIONS", "createGateway: authenticate(request) must be a function returning the principal or null", { field: "authenticate" });
+  }
+  const policy = options.policy ?? {};
+  const maxBody = positive(policy.maxBodyBytes, DEFAULT_MAX_BODY, "policy.maxBodyBytes");
+  const tolerance = positive(policy.webhookToleranceSeconds, DEFAULT_WEBHOOK_TOLERANCE_SECONDS, "policy.webhookToleranceSeconds");
+  const timeoutMs = positive(policy.timeoutMs, (policy.limits?.wallMs ?? 5000) + 1000, "policy.timeoutMs");
+  const rateLimits = { ...DEFAULT_RATE_LIMITS, ...policy.rateLimits };
+  for (const [family, limit] of Object.entries(rateLimits)) {
+    if (limit === false) continue;
+    if (!Number.isInteger(limit.requests) || limit.requests < 1 || !(limit.perSeconds > 0)) {
+      throw new GatewayError("E_GATEWAY_OPTIONS", `policy.rateLimits.${family} must be { requests: integer ≥ 1, perSeconds: > 0 } or false`, {
+        field: `policy.rateLimits.${family}`,
+      });
+    }
+  }
+  const auditAllowed = (policy.audit ?? "all") === "all";
+  const warm = policy.warmContexts ?? true;
+  const exposeErrors = policy.exposeErrors ?? false;
+  const prefixes = resolvePrefixes(options.prefixes);
+  const headers = new HeaderPolicy(policy);
+  const csp = createAssetCsp(options.assets);
+  const now = options.now ?? Date.now;
+  const limiter = new RateLimiter({ now });
+  const replays = new ReplayCache();
+  const audit = new AuditWriter(insertAuditLines(host.database.db, host.database.schema));
+  const routeTables = new Map<string, RouteTable>();
+  const loaded = new Map<string, Promise<void>>();
+  const installCacheMs = policy.installCacheMs === 0 ? 0 : positive(policy.installCacheMs, 1000, "policy.installCacheMs");
+  const installs = new InstallCache({ ttlMs: installCacheMs, now });
+
+  function routesOf(resolved: ResolvedInstall): RouteTable {
+    const hash = resolved.bundle.contentHash;
+    let table = routeTables.get(hash);
+    if (table === undefined) {
+      table = new RouteTable(resolved.manifest);
+      if (routeTables.size >= MAX_CACHED) routeTables.delete(routeTables.keys().next().value as string);
+      routeTables.set(hash, table);
+    }
+    return table;
+  }
+
+  function ensureLoaded(bundle: VerifiedBundle): Promise<void> {
+    let pending = loaded.get(bundle.contentHash);
+    if (pending === undefined) {
+      pending = runner.load(bundle).then(() => undefined);
+      if (loaded.size >= MAX_CACHED) loaded.delete(loaded.keys().next().value as string);
+      loaded.set(bundle.contentHash, pending);
+      pending.catch(() => {
+        if (loaded.get(bundle.contentHash) === pending) loaded.delete(bundle.contentHash);
+      });
+    }
+    return pending;
+  }
+
+  async function record(trail: Trail, decision: AuditDecision, extra: Record<string, unknown> = {}): Promise<void> {
+    await audit.write({
+      actor: trail.actor,
+      tenant: trail.tenant,
+      action: trail.family === "ui" ? "gateway.asset" : "gateway.request",
+      target: trail.extensionId ?? "-",
+      decision,
+      details: { requestId: trail.requestId, family: trail.family, ...trail.details, ...extra },
+    });
+  }
+
+  /** Writes the audit line of a refusal or failure; the answer goes out even if the audit log is down. */
+  async function refuse(trail: Trail, failure: GatewayProblem, decision: AuditDecision = "deny"): Promise<Response> {
+    try {
+      await record(trail, decision, { status: failure.problem.status, code: failure.problem.code, ...(failure.reason === undefined ? {} : { reason: failure.reason }) });
+    } catch {
+      // The caller is refused either way; a failing audit log must not turn a refusal into an acceptance.
+    }
+    return problemResponse(failure.problem, trail.requestId);
+  }
+
+  async function allow(trail: Trail, extra: Record<string, unknown> = {}): Promise<void> {
+    if (!auditAllowed) return;
+    try {
+      await record(trail, "allow", extra);
+    } catch (error) {
+      // Written before the effect, or no effect: the request does not run unaudited.
+      throw problem(503, "E_AUDIT_UNAVAILABLE", "the request cannot be recorded right now; retry later", {
+        headers: { "retry-after": "1" },
+        reason: errorSummary(error).message,
+      });
+    }
+  }
+
+  async function tenantFor(request: Request, extensionId: string, family: EndpointFamily): Promise<string | null> {
+    const resolver = options.resolveTenant;
+    if (resolver === undefined) return null;
+    const tenant = typeof resolver === "string" ? resolver : await resolver(request, { extensionId, family });
+    return typeof tenant === "string" && tenant !== "" ? tenant : null;
+  }
+
+  async function serveUi(request: Request, trail: Trail, rawHash: string, rawFile: string): Promise<Response> {
+    trail.details["method"] = request.method;
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      throw problem(405, "E_METHOD_NOT_ALLOWED", "UI assets are read with GET or HEAD", { headers: { allow: "GET, HEAD" } });
+    }
+    const parsed = parseAssetPath(rawHash, rawFile);
+    if (!parsed.ok) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: parsed.reason });
+    trail.details["contentHash"] = parsed.contentHash;
+    trail.details["path"] = parsed.path;
+    let bundle: VerifiedBundle;
+    try {
+      bundle = await host.registry.loadBundle(parsed.contentHash);
+    } catch (error) {
+      if (isAnnexError(error, "E_VERSION_NOT_FOUND")) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: "unknown content hash" });
+      throw bundleRejected(error);
+    }
+    if (bundle.manifest.id !== trail.extensionId) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: `content hash belongs to ${bundle.manifest.id}` });
+    const asset = findAsset(bundle, parsed.path);
+    if (!asset.ok) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: asset.reason });
+    await allow(trail, { version: bundle.manifest.version });
+    return assetResponse(asset, request, csp, bundle.manifest.ui.csp?.scriptHashes ?? []);
+  }
+
+  async function serveEndpoint(request: Request, info: RequestInfo, trail: Trail, url: URL, family: EndpointFamily, extensionId: string, route: string): Promise<Response> {
+    trail.details["method"] = request.method;
+    let principal: Principal | undefined;
+    let tenant: string | null;
+    if (family === "api") {
+      principal = sanitisePrincipal(await callHook(() => options.authenticate(request), "authenticate"));
+      if (principal === undefined) {
+        throw problem(401, "E_UNAUTHENTICATED", "this endpoint needs a signed-in user", { reason: "authenticate returned no principal" });
+      }
+      trail.actor = `user:${principal.user.id}`;
+      trail.tenant = principal.tenant;
+      const claimed = await callHook(() => tenantFor(request, extensionId, family), "resolveTenant");
+      if (claimed !== null && claimed !== principal.tenant) {
+        throw problem(403, "E_TENANT_MISMATCH", "the signed-in user belongs to another tenant than this request addresses", {
+          reason: `principal of tenant ${principal.tenant}, request for tenant ${claimed}`,
+        });
+      }
+      tenant = principal.tenant;
+    } else {
+      tenant = await callHook(() => tenantFor(request, extensionId, family), "resolveTenant");
+      if (tenant === null) throw problem(404, "E_NOT_FOUND", "no such extension endpoint", { reason: "no tenant resolved for an anonymous request" });
+      trail.tenant = tenant;
+    }
+
+    let resolved: ResolvedInstall | null;
+    try {
+      resolved = await installs.get(tenant, extensionId, () => host.resolve(tenant!, extensionId));
+    } catch (error) {
+      throw bundleRejected(error);
+    }
+    // Not installed, disabled, failed or uninstalled all look the same from outside: the audit line says which.
+    if (resolved === null) throw problem(404, "E_NOT_FOUND", "no such extension endpoint", { reason: "no serving install for this tenant" });
+    const { install, manifest, bundle } = resolved;
+    trail.details["installId"] = install.id;
+    trail.details["version"] = install.version;
+    const table = routesOf(resolved);
+
+    if (request.method === "OPTIONS" && family === "public") {
+      const candidates = table.at("public", route).filter((endpoint) => endpoint.class === "public" && endpoint.cors !== undefined);
+      if (candidates.length > 0) {
+        const answer = preflight(candidates, request, headers);
+        if (!answer.ok) throw problem(403, "E_CORS_ORIGIN", "this cross-origin request is not allowed", { reason: answer.reason });
+        await allow(trail, { preflight: true });
+        return new Response(null, { status: 204, headers: answer.headers });
+      }
+    }
+
+    const match = table.match(family, request.method, route);
+    if (match.kind === "malformed") throw problem(400, "E_BAD_REQUEST", "a path parameter is not valid percent-encoding");
+    if (match.kind === "none") throw problem(404, "E_NOT_FOUND", "no such extension endpoint", { reason: "no endpoint matches the path" });
+    if (match.kind === "method") {
+      throw problem(405, "E_METHOD_NOT_ALLOWED", `this endpoint answers ${match.allow.join(", ")}`, { headers: { allow: match.allow.join(", ") } });
+    }
+    const { endpoint } = match;
+    trail.details["route"] = endpoint.path;
+    trail.details["handler"] = endpoint.handler;
+
+    if (family === "api" && options.authorize !== undefined) {
+      const allowed = await callHook(() => options.authorize!(principal!, endpoint, install), "authorize");
+      if (allowed !== true) throw problem(403, "E_FORBIDDEN", "you may not call this endpoint", { reason: "authorize refused" });
+    }
+
+    rateLimit(install.id, family, endpoint, match.index, info.clientAddress);
+
+    const limit = Math.min(maxBody, manifest.limits.requestBytes ?? Infinity, policy.limits?.requestBytes ?? Infinity);
+    const bytes = await readBody(request, limit);
+    const webhook = endpoint.class === "webhook" ? endpoint : undefined;
+    if (webhook?.verify === "annex") await checkSignature(request, install, bytes);
+    const verifiedByExtension = webhook?.verify === "extension";
+
+    const sandboxRequest: SandboxRequest = {
+      method: request.method === "HEAD" ? "GET" : request.method,
+      path: route,
+      params: match.params,
+      query: parseQuery(url.searchParams),
+      headers: headers.toSandbox(request.headers, verifiedByExtension ? (webhook?.headers ?? []) : []),
+      body: parseBody(bytes, request.headers.get("content-type"), verifiedByExtension),
+    };
+    const envelope = buildEnvelope({ requestId: trail.requestId, resolved, endpoint, request: sandboxRequest, principal, limits: policy.limits, warm });
+
+    await allow(trail);
+    const result = await execute(envelope, bundle);
+    try {
+      options.onExecute?.({ requestId: trail.requestId, tenant, extensionId, version: install.version, installId: install.id, handler: endpoint.handler, family, result });
+    } catch {
+      // An observer must not change the answer.
+    }
+    if (!result.ok || result.response === undefined) {
+      const failure = failureProblem(result.error ?? { code: "E_SANDBOX_CRASHED", message: "the runner returned no response" }, {
+        authenticated: principal !== undefined,
+        exposeErrors,
+      });
+      return refuse(trail, failure, "error");
+    }
+    return sandboxResponse(result.response, headers, {
+      head: request.method === "HEAD",
+      extraHeaders: { ...corsHeaders(endpoint, request.headers.get("origin")), "x-request-id": trail.requestId },
+    });
+  }
+
+  function rateLimit(installId: string, family: EndpointFamily, endpoint: RoutableEndpoint, index: number, clientAddress: string | undefined): void {
+    const checks: Array<{ key: string; limit: RateLimit; scope: string }> = [];
+    const classLimit = rateLimits[family];
+    if (classLimit !== false && classLimit !== undefined) checks.push({ key: `${installId}|${family}`, limit: classLimit, scope: `${family} class` });
+    if (endpoint.rateLimit !== undefined) {
+      // Anonymous classes are limited per client as well, so one caller cannot use up everyone's allowance.
+      const client = family === "api" ? "" : `|${clientAddress ?? "?"}`;
+      checks.push({ key: `${installId}|${family}|${index}${client}`, limit: endpoint.rateLimit, scope: `endpoints[${index}]` });
+    }
+    for (const { key, limit, scope } of checks) {
+      const decision = limiter.take(key, limit);
+      if (decision.ok) continue;
+      const suppressed = decision.suppressed > 0 ? `; ${decision.suppressed} refusals not audited since the last line` : "";
+      const failure = problem(429, "E_RATE_LIMITED", `too many requests; retry in ${decision.retryAfterSeconds} s`, {
+        headers: { "retry-after": String(decision.retryAfterSeconds) },
+        reason: `${scope} limit ${limit.requests}/${limit.perSeconds}s${suppressed}`,
+      });
+      // Only the first refusal of a bucket each second is audited: a flood must not become a flood of audit lines.
+      throw decision.audit ? failure : new UnauditedProblem(failure);
+    }
+  }
+
+  async function checkSignature(request: Request, install: ResolvedInstall["install"], bytes: Uint8Array | null): Promise<void> {
+    const secrets = options.webhookSecrets === undefined ? [] : await callHook(() => options.webhookSecrets!.secrets({ id: install.id, tenant: install.tenant, extensionId: install.extensionId }), "webhookSecrets");
+    const nowSeconds = Math.floor(now() / 1000);
+    const verdict = verifyWebhook({
+      secrets,
+      timestampHeader: request.headers.get(WEBHOOK_TIMESTAMP_HEADER),
+      signatureHeader: request.headers.get(WEBHOOK_SIGNATURE_HEADER),
+      body: bytes,
+      nowSeconds,
+      toleranceSeconds: tolerance,
+    });
+    if (!verdict.ok) {
+      if (verdict.reason === "stale") {
+        throw problem(401, "E_WEBHOOK_TIMESTAMP", `the webhook timestamp is more than ${tolerance} s from now; sign deliveries when sending them`, { reason: "timestamp outside the skew window" });
+      }
+      const reason = verdict.reason === "no-secret" ? "no webhook secret is set for this install" : `signature ${verdict.reason}`;
+      throw problem(401, "E_WEBHOOK_SIGNATURE", `the webhook signature is missing or wrong: send ${WEBHOOK_TIMESTAMP_HEADER} and ${WEBHOOK_SIGNATURE_HEADER} (HMAC-SHA256 of timestamp + "." + body)`, { reason });
+    }
+    if (!replays.remember(install.id, verdict.signature, verdict.timestamp + tolerance, nowSeconds)) {
+      throw problem(409, "E_WEBHOOK_REPLAYED", "this webhook delivery was already accepted", { reason: "replayed signature" });
+    }
+  }
+
+  async function execute(envelope: ExecuteEnvelope, bundle: VerifiedBundle): Promise<ExecuteResult> {
+    const failed = (code: "E_RUNNER_UNAVAILABLE" | "E_TIMEOUT", message: string): ExecuteResult => ({
+      requestId: envelope.requestId,
+      ok: false,
+      error: { code, message },
+      usage: { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 },
+      logs: [],
+    });
+    const attempt = async (): Promise<ExecuteResult> => {
+      try {
+        await ensureLoaded(bundle);
+      } catch (error) {
+        if (isAnnexError(error) && error.code !== "E_RUNNER_UNAVAILABLE") throw bundleRejected(error);
+        return failed("E_RUNNER_UNAVAILABLE", `the runner could not load the bundle: ${errorSummary(error).message}`);
+      }
+      try {
+        return await runner.execute(envelope);
+      } catch (error) {
+        return failed("E_RUNNER_UNAVAILABLE", errorSummary(error).message);
+      }
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<ExecuteResult>((resolve) => {
+      timer = setTimeout(() => resolve(failed("E_TIMEOUT", `no answer from the runner within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      let result = await Promise.race([attempt(), deadline]);
+      // A runner that restarted forgot its bundles: load again, once.
+      if (!result.ok && result.error?.code === "E_BUNDLE_NOT_LOADED") {
+        loaded.delete(bundle.contentHash);
+        result = await Promise.race([attempt(), deadline]);
+      }
+      return result;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function handle(request: Request, info: RequestInfo = {}): Promise<Response> {
+    const response = await answer(request, info);
+    // Whatever produced it, a HEAD answer carries headers only.
+    return request.method === "HEAD" && response.body !== null ? new Response(null, { status: response.status, headers: response.headers }) : response;
+  }
+
+  async function answer(request: Request, info: RequestInfo): Promise<Response> {
+    const trail: Trail = { requestId: randomUUID(), family: "unknown", extensionId: null, tenant: null, actor: "anonymous", details: {} };
+    try {
+      let url: URL;
+      try {
+        url = new URL(request.url);
+      } catch {
+        throw problem(400, "E_BAD_REQUEST", "the request URL cannot be parsed");
+      }
+      const path = parseGatewayPath(url.pathname, prefixes);
+      if (path === null || path.kind === "unknown") {
+        trail.extensionId = path?.extensionId ?? null;
+        throw problem(404, "E_NOT_FOUND", "no such extension path", { reason: "not a path of any family" });
+      }
+      trail.family = path.kind;
+      trail.extensionId = path.extensionId;
+      if (path.kind === "ui") return await serveUi(request, trail, path.hash, path.file);
+      return await serveEndpoint(request, info, trail, url, path.kind, path.extensionId, path.route);
+    } catch (error) {
+      if (error instanceof UnauditedProblem) return problemResponse(error.failure.problem, trail.requestId);
+      if (error instanceof GatewayProblem) return refuse(trail, error, error.problem.status >= 500 ? "error" : "deny");
+      return refuse(trail, problem(500, "E_INTERNAL", "the gateway failed; the problem was recorded", { reason: errorSummary(error).message }), "error");
+    }
+  }
+
+  return {
+    handle,
+    owns(pathname) {
+      return parseGatewayPath(pathname, prefixes) !== null;
+    },
+    prefixes: Object.freeze({ ...prefixes }),
+    drain: () => audit.drain(),
+    invalidate: (tenant, extensionId) => installs.invalidate(tenant, extensionId),
+  };
+}
+
+/** A refusal whose audit line is skipped (rate-limit floods). */
+class UnauditedProblem extends Error {
+  constructor(readonly failure: GatewayProblem) {
+    super(failure.message);
+  }
+}
+
+function bundleRejected(error: unknown): GatewayProblem {
+  const summary = errorSummary(error);
+  return problem(500, "E_BUNDLE_REJECTED", "the extension's bundle failed verification and cannot run; an administrator must republish it", {
+    reason: `${summary.code}: ${summary.message}`,
+  });
+}
+
+/** Runs one of the embedding app's hooks; if it throws, the request fails with 500 and the audit line names the hook. */
+async function callHook<T>(fn: () => T | Promise<T>, name: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof GatewayProblem) throw error;
+    throw problem(500, "E_INTERNAL", "the gateway failed; the problem was recorded", { reason: `${name} threw: ${errorSummary(error).message}` });
+  }
+}
+
+/** Only the fields the envelope defines, so nothing else of the host's session object reaches a sandbox. */
+function sanitisePrincipal(value: unknown): Principal | undefined {
+  if (value === null || value === undefined) return undefined;
+  const candidate = value as Partial<Principal>;
+  const user = candidate.user;
+  if (
+    typeof candidate.tenant !== "string" ||
+    candidate.tenant === "" ||
+    typeof user !== "object" ||
+    user === null ||
+    typeof user.id !== "string" ||
+    user.id === "" ||
+    !Array.isArray(candidate.roles) ||
+    !candidate.roles.every((role) => typeof role === "string")
+  ) {
+    throw problem(500, "E_INTERNAL", "the gateway failed; the problem was recorded", {
+      reason: "authenticate returned something that is not a principal { tenant, user: { id }, roles }",
+    });
+  }
+  return {
+    tenant: candidate.tenant,
+    user: {
+      id: user.id,
+      ...(typeof user.displayName === "string" ? { displayName: user.displayName } : {}),
+      ...(typeof user.email === "string" ? { email: user.email } : {}),
+    },
+    roles: [...candidate.roles],
+  };
+}
+
+function positive(value: number | undefined, fallback: number, field: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new GatewayError("E_GATEWAY_OPTIONS", `${field} must be a positive number`, { field });
+  }
+  return value;
+}

@@ -1,0 +1,16 @@
+// The gateway's public API; src/index.ts re-exports this module.
+export { createGateway } from "./gateway.js";
+export type { Authenticate, Authorize, ExecuteEvent, Gateway, GatewayHost, GatewayOptions, GatewayPolicy, RequestInfo, ResolveTenant } from "./types.js";
+export { GatewayError } from "./errors.js";
+export type { GatewayErrorCode } from "./errors.js";
+export type { GatewayProblemCode } from "./problem.js";
+export { DEFAULT_PREFIXES } from "./paths.js";
+export type { EndpointFamily, GatewayPrefixes } from "./paths.js";
+export { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from "./headers.js";
+export type { HeaderPolicyOptions } from "./headers.js";
+export type { RateLimit } from "./rate-limit.js";
+export type { RoutableEndpoint } from "./routes.js";
+export { DEFAULT_WEBHOOK_TOLERANCE_SECONDS, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, signWebhook } from "./webhook-signature.js";
+export type { SignedWebhook } from "./webhook-signature.js";
+export { createMemoryWebhookSecrets, generateWebhookSecret } from "./webhook-secrets.js";
+export type { MemoryWebhookSecrets, WebhookInstall, WebhookSecretStore } from "./webhook-secrets.js";

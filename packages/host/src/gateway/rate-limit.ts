@@ -1,0 +1,83 @@
+/** `requests` per `perSeconds`, refilled continuously (a token bucket of `requests` tokens). */
+export interface RateLimit {
+  requests: number;
+  perSeconds: number;
+}
+
+export type RateDecision =
+  | { ok: true }
+  | {
+      ok: false;
+      /** Whole seconds until one request will be allowed again (the Retry-After value). */
+      retryAfterSeconds: number;
+      /** True for the first refusal of a bucket in each second: audit that one, not a flood of them. */
+      audit: boolean;
+      /** Refusals since the last audited one. */
+      suppressed: number;
+    };
+
+interface Bucket {
+  tokens: number;
+  updatedAt: number;
+  lastAuditAt: number;
+  suppressed: number;
+}
+
+/**
+ * Token buckets by key (install, endpoint class, endpoint, client address),
+ * in memory: each gateway process limits on its own, so a limit is per
+ * process. The map is bounded: when it is full, buckets idle for a minute go
+ * first, then the oldest.
+ */
+export class RateLimiter {
+  readonly #buckets = new Map<string, Bucket>();
+  readonly #now: () => number;
+  readonly #maxBuckets: number;
+
+  constructor(options: { now?: (() => number) | undefined; maxBuckets?: number | undefined } = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#maxBuckets = options.maxBuckets ?? 100_000;
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  take(key: string, limit: RateLimit): RateDecision {
+    const now = this.#now();
+    const perMs = limit.requests / (limit.perSeconds * 1000);
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      this.#makeRoom(now);
+      bucket = { tokens: limit.requests, updatedAt: now, lastAuditAt: -Infinity, suppressed: 0 };
+      this.#buckets.set(key, bucket);
+    } else {
+      bucket.tokens = Math.min(limit.requests, bucket.tokens + Math.max(0, now - bucket.updatedAt) * perMs);
+      bucket.updatedAt = now;
+    }
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return { ok: true };
+    }
+    const retryAfterSeconds = Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000));
+    const audit = now - bucket.lastAuditAt >= 1000;
+    const suppressed = bucket.suppressed;
+    if (audit) {
+      bucket.lastAuditAt = now;
+      bucket.suppressed = 0;
+    } else bucket.suppressed += 1;
+    return { ok: false, retryAfterSeconds, audit, suppressed };
+  }
+
+  #makeRoom(now: number): void {
+    if (this.#buckets.size < this.#maxBuckets) return;
+    for (const [key, bucket] of this.#buckets) {
+      // Dropping a bucket can only be lenient (its key starts full again): drop the idle ones first.
+      if (now - bucket.updatedAt > 60_000) this.#buckets.delete(key);
+    }
+    while (this.#buckets.size >= this.#maxBuckets) {
+      const oldest = this.#buckets.keys().next().value as string;
+      this.#buckets.delete(oldest);
+    }
+  }
+}

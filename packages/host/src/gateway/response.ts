@@ -1,0 +1,86 @@
+import type { ExecuteError, SandboxResponse } from "@annex/runner";
+import { bytesResponse } from "./body-bytes.js";
+import type { HeaderPolicy } from "./headers.js";
+import { BASE_SECURITY_HEADERS, problem, type GatewayProblem, type GatewayProblemCode } from "./problem.js";
+
+const encoder = new TextEncoder();
+
+/** Status and public code of each runner failure. */
+const FAILURES: Record<string, { status: number; code: GatewayProblemCode; detail: string }> = {
+  E_TIMEOUT: { status: 504, code: "E_TIMEOUT", detail: "the extension did not answer in time" },
+  E_RUNNER_UNAVAILABLE: { status: 503, code: "E_RUNNER_UNAVAILABLE", detail: "extensions cannot run right now; retry later" },
+  E_BUNDLE_NOT_LOADED: { status: 503, code: "E_RUNNER_UNAVAILABLE", detail: "extensions cannot run right now; retry later" },
+  E_SANDBOX_CRASHED: { status: 502, code: "E_SANDBOX_CRASHED", detail: "the extension's sandbox crashed" },
+  E_MEMORY: { status: 502, code: "E_MEMORY", detail: "the extension ran out of memory" },
+  E_STACK: { status: 502, code: "E_STACK", detail: "the extension overflowed its stack" },
+  E_PAYLOAD_TOO_LARGE: { status: 502, code: "E_BAD_RESPONSE", detail: "the extension's response or a host call result exceeded its size limit" },
+  E_HOST_CALL_LIMIT: { status: 500, code: "E_HOST_CALL_LIMIT", detail: "the extension made too many host calls" },
+  E_CAPABILITY_DENIED: { status: 500, code: "E_CAPABILITY_DENIED", detail: "the extension used a capability it was not granted" },
+  E_EGRESS_DENIED: { status: 500, code: "E_EGRESS_DENIED", detail: "the extension called a host it may not reach" },
+  E_HANDLER_NOT_FOUND: { status: 500, code: "E_HANDLER_NOT_FOUND", detail: "the extension does not export this endpoint's handler" },
+  E_HANDLER_ERROR: { status: 500, code: "E_HANDLER_ERROR", detail: "the extension failed while handling the request" },
+};
+
+/**
+ * A failed execution as a problem. Anonymous callers learn the code and a
+ * fixed sentence; authenticated callers also get the runner's message; the
+ * guest's stack only when the host opted in (`exposeErrors`, for
+ * development), and never to anonymous callers.
+ */
+export function failureProblem(error: ExecuteError, options: { authenticated: boolean; exposeErrors: boolean }): GatewayProblem {
+  // The runner sizes the whole serialised request (headers, query, body); it says so with details.size.
+  const requestTooLarge = error.code === "E_PAYLOAD_TOO_LARGE" && typeof error.details?.["size"] === "number";
+  const known = requestTooLarge
+    ? { status: 413, code: "E_PAYLOAD_TOO_LARGE" as const, detail: "the request is larger than this extension accepts; send less" }
+    : (FAILURES[error.code] ?? { status: 500, code: "E_INTERNAL" as const, detail: "the gateway could not run the extension" });
+  const detail = options.authenticated ? `${known.detail}: ${error.message.slice(0, 1000)}` : known.detail;
+  const extra: Record<string, unknown> = {};
+  if (options.exposeErrors && options.authenticated && error.stack !== undefined) extra["stack"] = error.stack.slice(0, 8000);
+  return problem(known.status, known.code, detail, {
+    extra,
+    ...(known.status === 503 ? { headers: { "retry-after": "1" } } : {}),
+    reason: `${error.code}: ${error.message.slice(0, 500)}`,
+  });
+}
+
+/**
+ * What a sandbox returned, as a Response: status kept (1xx refused), headers
+ * through the response allowlist, the body serialised by type. Security
+ * headers of the gateway always win.
+ */
+export function sandboxResponse(result: SandboxResponse, headers: HeaderPolicy, options: { head: boolean; extraHeaders?: Record<string, string> }): Response {
+  if (!Number.isInteger(result.status) || result.status < 200 || result.status > 599) {
+    throw problem(502, "E_BAD_RESPONSE", "the extension answered with a status the gateway does not forward", { reason: `status ${String(result.status)}` });
+  }
+  const out = new Headers(headers.fromSandbox(result.headers));
+  let body: Uint8Array | string | null;
+  const value = result.body;
+  if (value === null || value === undefined) body = null;
+  else if (value instanceof Uint8Array) {
+    body = value;
+    if (!out.has("content-type")) out.set("content-type", "application/octet-stream");
+  } else if (typeof value === "string") {
+    body = value;
+    if (!out.has("content-type")) out.set("content-type", "text/plain; charset=utf-8");
+  } else {
+    body = JSON.stringify(value);
+    if (!out.has("content-type")) out.set("content-type", "application/json");
+  }
+  for (const [name, value] of Object.entries(BASE_SECURITY_HEADERS)) {
+    if (name === "cache-control" && out.has("cache-control")) continue;
+    out.set(name, value);
+  }
+  for (const [name, value] of Object.entries(options.extraHeaders ?? {})) {
+    // Vary lists add up: the extension's (e.g. accept-language) and the gateway's (origin) both hold.
+    if (name === "vary" && out.has("vary")) out.set("vary", `${out.get("vary")}, ${value}`);
+    else out.set(name, value);
+  }
+  const noBody = result.status === 204 || result.status === 205 || result.status === 304;
+  if (noBody) body = null;
+  if (body !== null) {
+    const bytes = typeof body === "string" ? encoder.encode(body) : body;
+    out.set("content-length", String(bytes.byteLength));
+    return options.head ? new Response(null, { status: result.status, headers: out }) : bytesResponse(bytes, { status: result.status, headers: out });
+  }
+  return new Response(null, { status: result.status, headers: out });
+}

@@ -1,0 +1,121 @@
+import type { VerifiedBundle } from "@annex/manifest";
+import type { ExecuteResult, ExecutionLimits, Principal, Runner } from "@annex/runner";
+import type { Kysely } from "kysely";
+import type { AssetCspOptions } from "../assets/csp.js";
+import type { AnnexTables } from "../database/tables.js";
+import type { InstallInfo, ResolvedInstall } from "../installs/types.js";
+import type { HeaderPolicyOptions } from "./headers.js";
+import type { EndpointFamily, GatewayPrefixes } from "./paths.js";
+import type { RateLimit } from "./rate-limit.js";
+import type { RoutableEndpoint } from "./routes.js";
+import type { WebhookSecretStore } from "./webhook-secrets.js";
+
+/** What the gateway needs of the host: a `Host` from createHost() fits. */
+export interface GatewayHost {
+  resolve(tenant: string, extensionId: string): Promise<ResolvedInstall | null>;
+  registry: { loadBundle(contentHash: string): Promise<VerifiedBundle> };
+  database: { db: Kysely<AnnexTables>; schema?: string | undefined };
+}
+
+/**
+ * Who is calling an `api` endpoint, from the embedding app's own session or
+ * token. Return null (or undefined) for an anonymous or invalid caller: the
+ * gateway answers 401. Only `tenant`, `user.{id,displayName,email}` and
+ * `roles` reach the sandbox.
+ */
+export type Authenticate = (request: Request) => Principal | null | undefined | Promise<Principal | null | undefined>;
+
+/** Per-endpoint authorization of an authenticated principal. Default: every authenticated principal of the tenant. */
+export type Authorize = (principal: Principal, endpoint: RoutableEndpoint, install: InstallInfo) => boolean | Promise<boolean>;
+
+/**
+ * The tenant a request is for, from what the host knows without a session
+ * (its subdomain, a path prefix it stripped, a fixed tenant of a
+ * single-tenant app). Needed for `public` and `webhook` endpoints, which are
+ * anonymous. For `api` endpoints the principal's tenant is used; when this
+ * also names one and it differs, the request is refused (E_TENANT_MISMATCH).
+ */
+export type ResolveTenant =
+  | string
+  | ((request: Request, context: { extensionId: string; family: EndpointFamily }) => string | null | undefined | Promise<string | null | undefined>);
+
+export interface GatewayPolicy extends HeaderPolicyOptions {
+  /** Largest request body accepted, in bytes (a manifest's `limits.requestBytes` may lower it). Default 1 MiB. */
+  maxBodyBytes?: number | undefined;
+  /**
+   * Token buckets per install and endpoint class; `false` turns one off.
+   * Defaults: api 6000/60 s, public 600/60 s, webhook 600/60 s. An endpoint's
+   * own `rateLimit` applies on top (per client address for public and webhook).
+   */
+  rateLimits?: Partial<Record<EndpointFamily, RateLimit | false>> | undefined;
+  /** Quotas put in every execute envelope (the runner and the manifest may only lower them further). */
+  limits?: Partial<ExecutionLimits> | undefined;
+  /** Answer 504 after this long even if the runner never answers. Default: limits.wallMs (or 5000) + 1000 ms. */
+  timeoutMs?: number | undefined;
+  /** Use warm contexts for manifests that allow them (runtime.warmContext). Default true. */
+  warmContexts?: boolean | undefined;
+  /**
+   * How long a serving install is reused without reading it again, in ms
+   * (0: read it on every request). A lifecycle change made through another
+   * process reaches this gateway within this time; call
+   * `gateway.invalidate()` after changes made in this one. Default 1000.
+   */
+  installCacheMs?: number | undefined;
+  /** Webhook timestamp skew accepted, in seconds. Default 300. */
+  webhookToleranceSeconds?: number | undefined;
+  /** Include guest stacks in problem documents for authenticated callers (development only). Default false. */
+  exposeErrors?: boolean | undefined;
+  /** "all" (default): every decision is audited; "denials": refusals and failures only. */
+  audit?: "all" | "denials" | undefined;
+}
+
+/** What a finished execution reports, for the embedding app's logs and metrics. Never carries the request body. */
+export interface ExecuteEvent {
+  requestId: string;
+  tenant: string;
+  extensionId: string;
+  version: string;
+  installId: string;
+  handler: string;
+  family: EndpointFamily;
+  result: ExecuteResult;
+}
+
+export interface GatewayOptions {
+  host: GatewayHost;
+  runner: Runner;
+  authenticate: Authenticate;
+  authorize?: Authorize | undefined;
+  resolveTenant?: ResolveTenant | undefined;
+  prefixes?: Partial<GatewayPrefixes> | undefined;
+  policy?: GatewayPolicy | undefined;
+  /** Secrets of `verify: "annex"` webhooks. Without a store every such webhook is refused. */
+  webhookSecrets?: WebhookSecretStore | undefined;
+  /** CSP of UI assets: the host's origin(s) as frame ancestors, sandbox flags. */
+  assets?: AssetCspOptions | undefined;
+  /** Called after every execution (errors thrown by it are ignored). */
+  onExecute?: ((event: ExecuteEvent) => void) | undefined;
+  /** Clock in ms, for tests. Default Date.now. */
+  now?: (() => number) | undefined;
+}
+
+/** Facts about the connection that a web Request does not carry; adapters fill them in. */
+export interface RequestInfo {
+  /** The client's IP address, keying per-client rate limits of anonymous endpoints. */
+  clientAddress?: string | undefined;
+}
+
+export interface Gateway {
+  /** Answers one request of the gateway's families; never throws. */
+  handle(request: Request, info?: RequestInfo): Promise<Response>;
+  /** Whether a pathname is under one of the gateway's prefixes (adapters pass the rest on). */
+  owns(pathname: string): boolean;
+  readonly prefixes: Readonly<GatewayPrefixes>;
+  /** Resolves when every audit line queued so far is written (tests, graceful shutdown). */
+  drain(): Promise<void>;
+  /**
+   * Forgets cached installs (one, a tenant's, or all) so that a lifecycle
+   * change made in this process applies to the next request.
+   */
+  invalidate(tenant?: string, extensionId?: string): void;
+}

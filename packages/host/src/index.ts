@@ -1,0 +1,67 @@
+// Host
+export { createHost } from "./host.js";
+export type { Host, HostOptions, RotateSecretsKeyResult } from "./host.js";
+
+// Registry
+export { RegistryError } from "./registry/errors.js";
+export type { RegistryErrorCode } from "./registry/errors.js";
+export type { ActorOptions, PublishResult, PublishedVersion, Registry, TrustOptions } from "./registry/registry.js";
+
+// Installs and lifecycle
+export type { InstallManager } from "./installs/manager.js";
+export type {
+  InstallDataHook,
+  InstallExport,
+  InstallInfo,
+  InstallOptions,
+  LifecycleOptions,
+  ResolvedInstall,
+  UninstallOptions,
+  UninstallResult,
+  UpgradeOptions,
+} from "./installs/types.js";
+export { InstallError } from "./installs/errors.js";
+export type { InstallErrorCode } from "./installs/errors.js";
+export { ConfigError, validateConfig } from "./installs/config.js";
+export type { ConfigIssue } from "./installs/config.js";
+export { INSTALL_STATES, TRANSITIONS, LifecycleError, assertTransition, canTransition } from "./lifecycle/states.js";
+export type { InstallState } from "./lifecycle/states.js";
+
+// Secrets
+export { SecretsError } from "./secrets/errors.js";
+export type { SecretsErrorCode } from "./secrets/errors.js";
+export { generateSecretsKey } from "./secrets/keyring.js";
+export type { SecretsKey, SecretsKeyringOptions } from "./secrets/keyring.js";
+export { MAX_SECRET_BYTES } from "./secrets/vault.js";
+
+// Host capabilities
+export { HostCapabilities, HostCapabilityError, defineHostCapability } from "./capabilities/host-capabilities.js";
+export type { HostCapability, HostCapabilityContext, HostCapabilityErrorCode, InvokeHostCapability } from "./capabilities/host-capabilities.js";
+
+// Audit
+export { AuditError } from "./audit/audit-log.js";
+export type { AuditDecision, AuditEntry, AuditFilter, AuditLog } from "./audit/audit-log.js";
+
+// Blob stores
+export { BlobStoreError } from "./blobs/blob-store.js";
+export type { BlobStore, BlobStoreErrorCode } from "./blobs/blob-store.js";
+export { createDatabaseBlobStore } from "./blobs/database-blob-store.js";
+export { createFilesystemBlobStore } from "./blobs/filesystem-blob-store.js";
+export type { FilesystemBlobStoreOptions } from "./blobs/filesystem-blob-store.js";
+
+// Database
+export { DatabaseError, MigrationError } from "./database/errors.js";
+export type { DatabaseErrorCode, MigrationErrorCode } from "./database/errors.js";
+export { ANNEX_MIGRATIONS } from "./database/migrations.js";
+export type { Migration } from "./database/migrations.js";
+export { migrate, migrationChecksum, readLedger } from "./database/migrate.js";
+export type { LedgerEntry, MigrateOptions, MigrateResult } from "./database/migrate.js";
+export { openDatabase } from "./database/open.js";
+export type { AnnexDatabase, DatabaseOption, OpenDatabaseOptions } from "./database/open.js";
+export { PGliteDialect } from "./database/pglite-dialect.js";
+export type { AnnexTables } from "./database/tables.js";
+export type { ErrorSummary } from "./errors.js";
+
+// Gateway and UI assets
+export * from "./gateway/index.js";
+export * from "./assets/index.js";

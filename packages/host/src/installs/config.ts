@@ -1,0 +1,114 @@
+import { AnnexError, type Manifest } from "@annex/manifest";
+
+export type ConfigSetting = Manifest["config"][string];
+
+export interface ConfigIssue {
+  /** e.g. `config.apiBaseUrl`. */
+  path: string;
+  message: string;
+}
+
+/** Install config does not satisfy the manifest's settings. Lists every problem at once. */
+export class ConfigError extends AnnexError {
+  declare readonly code: "E_CONFIG_INVALID";
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(extension: string, issues: ConfigIssue[]) {
+    super(
+      "E_CONFIG_INVALID",
+      `config for ${extension} is not valid (${issues.length === 1 ? "1 problem" : `${issues.length} problems`}):\n${issues
+        .map((issue) => `  - ${issue.path}: ${issue.message}`)
+        .join("\n")}`,
+      { issues },
+    );
+    this.issues = issues;
+  }
+}
+
+/**
+ * Checks install config against the manifest's `config` settings and returns
+ * it with defaults applied. Unknown keys are errors (a typo must not be
+ * silently ignored); optional settings without a default stay absent.
+ */
+export function validateConfig(
+  extension: string,
+  settings: Manifest["config"],
+  input: unknown,
+): Record<string, unknown> {
+  const issues: ConfigIssue[] = [];
+  if (input !== undefined && (typeof input !== "object" || input === null || Array.isArray(input))) {
+    throw new ConfigError(extension, [{ path: "config", message: "config must be an object of setting values" }]);
+  }
+  const values = (input ?? {}) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+
+  for (const key of Object.keys(values)) {
+    if (!Object.hasOwn(settings, key)) {
+      const known = Object.keys(settings);
+      issues.push({
+        path: `config.${key}`,
+        message: `is not a setting of ${extension}${known.length === 0 ? " (it declares none)" : `; its settings are ${known.join(", ")}`}`,
+      });
+    }
+  }
+
+  for (const [key, setting] of Object.entries(settings)) {
+    const path = `config.${key}`;
+    const value = Object.hasOwn(values, key) ? values[key] : undefined;
+    if (value === undefined) {
+      if (setting.default !== undefined) out[key] = setting.default;
+      else if (setting.required) issues.push({ path, message: `is required (${setting.type})${setting.description ? `: ${setting.description}` : ""}` });
+      continue;
+    }
+    const problem = checkValue(setting, value);
+    if (problem === undefined) out[key] = value;
+    else issues.push({ path, message: problem });
+  }
+
+  if (issues.length > 0) throw new ConfigError(extension, issues);
+  return out;
+}
+
+function checkValue(setting: ConfigSetting, value: unknown): string | undefined {
+  switch (setting.type) {
+    case "string": {
+      if (typeof value !== "string") return `must be a string, got ${typeName(value)}`;
+      if (setting.minLength !== undefined && value.length < setting.minLength) return `must be at least ${setting.minLength} characters`;
+      if (setting.maxLength !== undefined && value.length > setting.maxLength) return `must be at most ${setting.maxLength} characters`;
+      if (value.length > 65_536) return "must be at most 65536 characters";
+      return undefined;
+    }
+    case "number":
+    case "integer": {
+      if (typeof value !== "number" || !Number.isFinite(value)) return `must be a finite number, got ${typeName(value)}`;
+      if (setting.type === "integer" && !Number.isInteger(value)) return "must be a whole number";
+      if (setting.min !== undefined && value < setting.min) return `must be at least ${setting.min}`;
+      if (setting.max !== undefined && value > setting.max) return `must be at most ${setting.max}`;
+      return undefined;
+    }
+    case "boolean":
+      return typeof value === "boolean" ? undefined : `must be true or false, got ${typeName(value)}`;
+    case "enum":
+      return typeof value === "string" && setting.values.includes(value)
+        ? undefined
+        : `must be one of ${setting.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "url":
+      return typeof value === "string" && isHttpUrl(value)
+        ? undefined
+        : "must be an absolute http(s) URL without credentials, e.g. https://api.example.com";
+  }
+}
+
+function isHttpUrl(value: string): boolean {
+  if (value.length > 2048 || !/^https?:\/\//i.test(value)) return false;
+  try {
+    const url = new URL(value);
+    return url.hostname !== "" && url.username === "" && url.password === "";
+  } catch {
+    return false;
+  }
+}
+
+function typeName(value: unknown): string {
+  return value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
+}

@@ -1,0 +1,305 @@
+import {
+  assertTrustPolicy,
+  verifyBundle,
+  type BundleLimits,
+  type BundleSignature,
+  type Manifest,
+  type Provenance,
+  type TrustPolicy,
+  type TrustStore,
+  type VerifiedBundle,
+} from "@annex/manifest";
+import type { Kysely } from "kysely";
+import { writeAudit } from "../audit/audit-log.js";
+import type { BlobStore } from "../blobs/blob-store.js";
+import type { HostCapabilities } from "../capabilities/host-capabilities.js";
+import type { AnnexTables, VersionRow } from "../database/tables.js";
+import { errorSummary } from "../errors.js";
+import { BundleCache } from "./bundle-cache.js";
+import { RegistryError } from "./errors.js";
+import { compareVersions } from "./versions.js";
+
+export interface TrustOptions {
+  /** Keys whose signatures this host accepts. */
+  store: TrustStore;
+  /** "strict" (default) refuses unsigned bundles; "dev" accepts them and records that they were unsigned. */
+  mode?: "strict" | "dev" | undefined;
+  /**
+   * Which capabilities and endpoint classes each trust class may be granted (deny by default for classes it
+   * does not list; unsigned bundles accepted in dev mode have the class "unsigned"). Absent: no class restriction.
+   */
+  policy?: TrustPolicy | undefined;
+}
+
+/** A published, immutable extension version. */
+export interface PublishedVersion {
+  extensionId: string;
+  version: string;
+  publisher: string;
+  contentHash: string;
+  manifest: Manifest;
+  provenance: Provenance;
+  signature: BundleSignature | null;
+  sizeBytes: number;
+  publishedBy: string;
+  publishedAt: Date;
+}
+
+export interface PublishResult extends PublishedVersion {
+  /** False when this exact content was already published (publishing is idempotent). */
+  created: boolean;
+}
+
+export interface ActorOptions {
+  /** Who is acting, for the audit log. Default "system". */
+  actor?: string | undefined;
+}
+
+export interface Registry {
+  publish(bytes: Uint8Array, signature: BundleSignature | null, options?: ActorOptions): Promise<PublishResult>;
+  getVersion(extensionId: string, version: string): Promise<PublishedVersion | null>;
+  /** Newest first (semver order). */
+  listVersions(extensionId: string): Promise<PublishedVersion[]>;
+  /** The highest version, preferring releases over pre-releases. */
+  latestVersion(extensionId: string): Promise<PublishedVersion | null>;
+  listExtensions(): Promise<Array<{ id: string; publisher: string; latestVersion: string }>>;
+  /**
+   * The verified bundle of a published content hash: read from the blob store
+   * and verified again against the host's current trust store (a key revoked
+   * since publish stops it loading), then cached by hash.
+   */
+  loadBundle(contentHash: string): Promise<VerifiedBundle>;
+  /** Forgets cached bundles, e.g. after the trust store changed. */
+  clearBundleCache(): void;
+}
+
+export interface RegistryDeps {
+  db: Kysely<AnnexTables>;
+  blobs: BlobStore;
+  trust: TrustOptions;
+  capabilities: HostCapabilities;
+  /** Verified bundles kept in memory. Default 64. */
+  bundleCacheSize?: number | undefined;
+  bundleLimits?: Partial<BundleLimits> | undefined;
+}
+
+export function createRegistry(deps: RegistryDeps): Registry {
+  const { db, blobs, trust, capabilities } = deps;
+  const cache = new BundleCache(deps.bundleCacheSize ?? 64);
+  const mode = trust.mode ?? "strict";
+  const hostCapabilities = capabilities.toManifestRegistry();
+
+  const verify = (bytes: Uint8Array, signature: BundleSignature | null) =>
+    verifyBundle(bytes, signature, trust.store, {
+      mode,
+      hostCapabilities,
+      ...(deps.bundleLimits === undefined ? {} : { limits: deps.bundleLimits }),
+    });
+
+  /** Publish-time checks beyond the signature: host capabilities and trust-class policy. */
+  const checkPolicy = (bundle: VerifiedBundle): void => {
+    const unknown = bundle.manifest.capabilities
+      .map((capability, index) => ({ name: capability.name, index }))
+      .filter(({ name }) => name.startsWith("host:") && !capabilities.has(name));
+    if (unknown.length > 0) {
+      throw new RegistryError(
+        "E_HOST_CAPABILITY_UNKNOWN",
+        `${bundle.manifest.id}@${bundle.manifest.version} asks for host capabilities this host does not offer: ${unknown
+          .map(({ name, index }) => `capabilities[${index}] ${name}`)
+          .join(", ")}; register them with createHost({ capabilities }) or remove them from the manifest`,
+        { capabilities: unknown.map(({ name }) => name), registered: capabilities.names().map((name) => `host:${name}`) },
+      );
+    }
+    if (trust.policy !== undefined) assertTrustPolicy(bundle.manifest, bundle.provenance.trustClass ?? "unsigned", trust.policy);
+  };
+
+  const registry: Registry = {
+    async publish(bytes, signature, options = {}) {
+      const actor = options.actor ?? "system";
+      const claimed = signature === null ? "unsigned bundle" : `bundle ${signature.contentHash}`;
+      let bundle: VerifiedBundle;
+      try {
+        bundle = await verify(bytes, signature);
+        checkPolicy(bundle);
+      } catch (error) {
+        await writeAudit(db, {
+          actor,
+          tenant: null,
+          action: "registry.publish",
+          target: claimed,
+          decision: "deny",
+          details: { error: errorSummary(error), sizeBytes: bytes.byteLength },
+        });
+        throw error;
+      }
+
+      const { manifest, contentHash } = bundle;
+      const target = `${manifest.id}@${manifest.version}`;
+      const existing = await selectVersion(db, manifest.id, manifest.version);
+      if (existing !== undefined) {
+        if (existing.content_hash === contentHash) {
+          // Same content again: nothing changes, except that a blob lost from the store is put back.
+          if (!(await blobs.has(contentHash))) await blobs.put(contentHash, bundle.bytes);
+          return { ...toPublished(existing), created: false };
+        }
+        const conflict = versionConflict(target, existing.content_hash, contentHash);
+        await writeAudit(db, { actor, tenant: null, action: "registry.publish", target, decision: "deny", details: { error: errorSummary(conflict) } });
+        throw conflict;
+      }
+
+      const storedBlob = await blobs.put(contentHash, bundle.bytes);
+      try {
+        const row = await db.transaction().execute(async (trx) => {
+          await writeAudit(trx, {
+            actor,
+            tenant: null,
+            action: "registry.publish",
+            target,
+            decision: "allow",
+            details: {
+              contentHash,
+              publisher: manifest.publisher,
+              keyId: bundle.provenance.keyId,
+              trustClass: bundle.provenance.trustClass,
+              signed: bundle.provenance.signed,
+              capabilities: manifest.capabilities.map((capability) => capability.name),
+            },
+          });
+          await trx
+            .insertInto("annex_extensions")
+            .values({ id: manifest.id, publisher: manifest.publisher })
+            .onConflict((conflict) => conflict.column("id").doNothing())
+            .execute();
+          return trx
+            .insertInto("annex_extension_versions")
+            .values({
+              extension_id: manifest.id,
+              version: manifest.version,
+              content_hash: contentHash,
+              manifest: JSON.stringify(manifest),
+              signature: bundle.signature === null ? null : JSON.stringify(bundle.signature),
+              provenance: JSON.stringify(bundle.provenance),
+              size_bytes: bundle.bytes.byteLength,
+              published_by: actor,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+        });
+        return { ...toPublished(row), created: true };
+      } catch (error) {
+        // A concurrent publish of the same version got there first: identical content is fine, other content a conflict.
+        const raced = await selectVersion(db, manifest.id, manifest.version);
+        if (storedBlob && raced?.content_hash !== contentHash) await blobs.delete(contentHash);
+        if (raced?.content_hash === contentHash) return { ...toPublished(raced), created: false };
+        if (raced !== undefined) throw versionConflict(target, raced.content_hash, contentHash);
+        throw error;
+      }
+    },
+
+    async getVersion(extensionId, version) {
+      const row = await selectVersion(db, extensionId, version);
+      return row === undefined ? null : toPublished(row);
+    },
+
+    async listVersions(extensionId) {
+      const rows = await db.selectFrom("annex_extension_versions").selectAll().where("extension_id", "=", extensionId).execute();
+      return rows.map(toPublished).sort((a, b) => compareVersions(b.version, a.version));
+    },
+
+    async latestVersion(extensionId) {
+      const versions = await registry.listVersions(extensionId);
+      return versions.find((version) => !version.version.includes("-")) ?? versions[0] ?? null;
+    },
+
+    async listExtensions() {
+      const rows = await db
+        .selectFrom("annex_extension_versions")
+        .innerJoin("annex_extensions", "annex_extensions.id", "annex_extension_versions.extension_id")
+        .select(["annex_extensions.id as id", "annex_extensions.publisher as publisher", "annex_extension_versions.version as version"])
+        .orderBy("annex_extensions.id")
+        .execute();
+      const byId = new Map<string, { id: string; publisher: string; versions: string[] }>();
+      for (const row of rows) {
+        const entry = byId.get(row.id) ?? { id: row.id, publisher: row.publisher, versions: [] };
+        entry.versions.push(row.version);
+        byId.set(row.id, entry);
+      }
+      return [...byId.values()].map(({ id, publisher, versions }) => {
+        const sorted = versions.sort((a, b) => compareVersions(b, a));
+        return { id, publisher, latestVersion: sorted.find((v) => !v.includes("-")) ?? sorted[0]! };
+      });
+    },
+
+    async loadBundle(contentHash) {
+      return cache.get(contentHash, async () => {
+        const row = await db.selectFrom("annex_extension_versions").selectAll().where("content_hash", "=", contentHash).executeTakeFirst();
+        if (row === undefined) {
+          throw new RegistryError("E_VERSION_NOT_FOUND", `no published version has content hash ${contentHash}; publish the bundle first`, {
+            contentHash,
+          });
+        }
+        const bytes = await blobs.get(contentHash);
+        if (bytes === null) {
+          throw new RegistryError(
+            "E_BUNDLE_MISSING",
+            `the blob store has no bundle for ${row.extension_id}@${row.version} (${contentHash}); publish the same bundle again to restore it`,
+            { extensionId: row.extension_id, version: row.version, contentHash },
+          );
+        }
+        const bundle = await verify(bytes, row.signature as BundleSignature | null);
+        if (bundle.contentHash !== contentHash || bundle.manifest.id !== row.extension_id || bundle.manifest.version !== row.version) {
+          throw new RegistryError(
+            "E_BUNDLE_MISMATCH",
+            `the blob stored as ${contentHash} verifies as ${bundle.manifest.id}@${bundle.manifest.version} (${bundle.contentHash}); the blob store was altered: publish the original bundle again`,
+            { contentHash, found: bundle.contentHash },
+          );
+        }
+        return bundle;
+      });
+    },
+
+    clearBundleCache() {
+      cache.clear();
+    },
+  };
+  return registry;
+}
+
+function versionConflict(target: string, existing: string, attempted: string): RegistryError {
+  return new RegistryError(
+    "E_VERSION_CONFLICT",
+    `${target} is already published with content ${existing}; versions are immutable: bump the version and publish again`,
+    { published: existing, attempted },
+  );
+}
+
+async function selectVersion(db: Kysely<AnnexTables>, extensionId: string, version: string): Promise<VersionRow | undefined> {
+  return db
+    .selectFrom("annex_extension_versions")
+    .selectAll()
+    .where("extension_id", "=", extensionId)
+    .where("version", "=", version)
+    .executeTakeFirst();
+}
+
+export function toPublished(row: VersionRow): PublishedVersion {
+  const manifest = row.manifest as Manifest;
+  return {
+    extensionId: row.extension_id,
+    version: row.version,
+    publisher: manifest.publisher,
+    contentHash: row.content_hash,
+    manifest,
+    provenance: row.provenance as Provenance,
+    signature: (row.signature ?? null) as BundleSignature | null,
+    sizeBytes: row.size_bytes,
+    publishedBy: row.published_by,
+    publishedAt: row.published_at,
+  };
+}
+
+/** One published version, read through `db` (pass the transaction when inside one). */
+export async function readVersion(db: Kysely<AnnexTables>, extensionId: string, version: string): Promise<PublishedVersion | null> {
+  const row = await selectVersion(db, extensionId, version);
+  return row === undefined ? null : toPublished(row);
+}

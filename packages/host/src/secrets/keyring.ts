@@ -1,0 +1,140 @@
+import { SecretsError } from "./errors.js";
+
+/** A host key for secrets at rest: AES-256, so 32 bytes (raw, or base64 of them). */
+export interface SecretsKey {
+  /** Stored beside every ciphertext, so old rows stay readable after a rotation. */
+  id: string;
+  key: Uint8Array | string;
+}
+
+export interface SecretsKeyringOptions {
+  keys: SecretsKey[];
+  /** Id of the key new secrets are encrypted with; default: the first of `keys`. */
+  current?: string | undefined;
+}
+
+export interface SealedSecret {
+  keyId: string;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+/**
+ * AES-256-GCM with a fresh 96-bit nonce per value. The additional data binds a
+ * ciphertext to its install and secret name, so a row copied to another
+ * install (or renamed) fails to decrypt instead of leaking across tenants.
+ */
+export class SecretsKeyring {
+  readonly #keys = new Map<string, Promise<CryptoKey>>();
+  #current: string | undefined;
+
+  constructor(options?: SecretsKeyringOptions) {
+    for (const key of options?.keys ?? []) this.add(key);
+    if (options?.current !== undefined) this.use(options.current);
+  }
+
+  /** Id of the key new secrets are sealed with, or undefined when the host has no key. */
+  get currentKeyId(): string | undefined {
+    return this.#current;
+  }
+
+  has(keyId: string): boolean {
+    return this.#keys.has(keyId);
+  }
+
+  /** Adds a key to the ring; the first key added becomes current. */
+  add(key: SecretsKey): void {
+    if (typeof key?.id !== "string" || !/^[A-Za-z0-9._:-]{1,64}$/.test(key.id)) {
+      throw new SecretsError(
+        "E_SECRETS_KEY_INVALID",
+        "secrets key id must be 1 to 64 letters, digits or . _ : - (it is stored beside each ciphertext)",
+      );
+    }
+    const raw = typeof key.key === "string" ? decodeBase64(key.key) : key.key;
+    if (!(raw instanceof Uint8Array) || raw.byteLength !== 32) {
+      throw new SecretsError(
+        "E_SECRETS_KEY_INVALID",
+        `secrets key "${key.id}" must be 32 random bytes (AES-256), raw or base64; generate one with generateSecretsKey()`,
+        { keyId: key.id },
+      );
+    }
+    const existing = this.#keys.get(key.id);
+    if (existing !== undefined) return;
+    this.#keys.set(key.id, crypto.subtle.importKey("raw", copy(raw), "AES-GCM", false, ["encrypt", "decrypt"]));
+    this.#current ??= key.id;
+  }
+
+  /** Makes a key already in the ring the one new secrets are sealed with. */
+  use(keyId: string): void {
+    if (!this.#keys.has(keyId)) {
+      throw new SecretsError("E_SECRETS_KEY_UNKNOWN", `secrets key "${keyId}" is not in the host's keyring; add it to createHost({ secrets: { keys } })`, {
+        keyId,
+      });
+    }
+    this.#current = keyId;
+  }
+
+  async seal(plaintext: string, additionalData: string): Promise<SealedSecret> {
+    const keyId = this.#current;
+    if (keyId === undefined) {
+      throw new SecretsError(
+        "E_SECRETS_KEY_MISSING",
+        "this host has no secrets key: pass createHost({ secrets: { keys: [{ id, key }] } }) with a 32-byte key (generateSecretsKey() makes one)",
+      );
+    }
+    const key = await this.#keys.get(keyId)!;
+    const nonce = crypto.getRandomValues(new Uint8Array(12));
+    const sealed = await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv: nonce, additionalData: new TextEncoder().encode(additionalData) },
+      key,
+      new TextEncoder().encode(plaintext),
+    );
+    return { keyId, nonce, ciphertext: new Uint8Array(sealed) };
+  }
+
+  async open(sealed: SealedSecret, additionalData: string, what: Record<string, unknown>): Promise<string> {
+    const key = this.#keys.get(sealed.keyId);
+    if (key === undefined) {
+      throw new SecretsError(
+        "E_SECRETS_KEY_UNKNOWN",
+        `a secret is sealed with key "${sealed.keyId}", which is not in the host's keyring; add that key to createHost({ secrets: { keys } }) (keep old keys until rotateSecretsKey has re-sealed everything)`,
+        { ...what, keyId: sealed.keyId },
+      );
+    }
+    try {
+      const plain = await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: copy(sealed.nonce), additionalData: new TextEncoder().encode(additionalData) },
+        await key,
+        copy(sealed.ciphertext),
+      );
+      return new TextDecoder().decode(plain);
+    } catch {
+      throw new SecretsError(
+        "E_SECRET_DECRYPT",
+        `a secret failed authentication under key "${sealed.keyId}": the row was altered, moved to another install, or the key material is wrong; set the secret again`,
+        { ...what, keyId: sealed.keyId },
+      );
+    }
+  }
+}
+
+/** 32 random bytes, base64: a fresh key for `createHost({ secrets: { keys: [{ id, key }] } })`. */
+export function generateSecretsKey(): string {
+  return encodeBase64(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+function decodeBase64(text: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
+  return Uint8Array.from(Buffer.from(text, "base64"));
+}
+
+function encodeBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64");
+}
+
+/** WebCrypto wants an ArrayBuffer-backed view it may keep; never hand it a Buffer slice of a shared pool. */
+function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(bytes.byteLength);
+  out.set(bytes);
+  return out;
+}

@@ -1,0 +1,118 @@
+import type { Kysely } from "kysely";
+import type { AnnexTables } from "../database/tables.js";
+import { SecretsError } from "./errors.js";
+import type { SecretsKeyring } from "./keyring.js";
+
+/** Bytes a secret value may have once UTF-8 encoded. */
+export const MAX_SECRET_BYTES = 16 * 1024;
+
+export interface SecretsVault {
+  /** Seals and stores values (insert or replace) for one install. Call inside the lifecycle transaction. */
+  put(trx: Kysely<AnnexTables>, installId: string, values: Record<string, string>): Promise<void>;
+  /** Names only, sorted. Values never leave the vault except through `reveal`. */
+  names(db: Kysely<AnnexTables>, installId: string): Promise<string[]>;
+  /** The plaintext of one secret, or undefined when not set. For the runner's `secrets.read`, nothing else. */
+  reveal(db: Kysely<AnnexTables>, installId: string, name: string): Promise<string | undefined>;
+  remove(trx: Kysely<AnnexTables>, installId: string, names?: readonly string[]): Promise<void>;
+  /** Re-seals every secret not under the keyring's current key; returns how many. */
+  reseal(db: Kysely<AnnexTables>): Promise<number>;
+}
+
+export function createSecretsVault(keyring: SecretsKeyring): SecretsVault {
+  const aad = (installId: string, name: string) => `annex:secret:v1|${installId}|${name}`;
+
+  return {
+    async put(trx, installId, values) {
+      for (const [name, value] of Object.entries(values)) {
+        if (typeof value !== "string" || new TextEncoder().encode(value).byteLength > MAX_SECRET_BYTES) {
+          throw new SecretsError(
+            "E_SECRET_INVALID",
+            `secrets.${name} must be a string of at most ${MAX_SECRET_BYTES} bytes`,
+            { secret: name },
+          );
+        }
+        const sealed = await keyring.seal(value, aad(installId, name));
+        await trx
+          .insertInto("annex_install_secrets")
+          .values({ install_id: installId, name, key_id: sealed.keyId, nonce: sealed.nonce, ciphertext: sealed.ciphertext })
+          .onConflict((conflict) =>
+            conflict.columns(["install_id", "name"]).doUpdateSet({
+              key_id: sealed.keyId,
+              nonce: sealed.nonce,
+              ciphertext: sealed.ciphertext,
+              updated_at: new Date(),
+            }),
+          )
+          .execute();
+      }
+    },
+
+    async names(db, installId) {
+      const rows = await db
+        .selectFrom("annex_install_secrets")
+        .select("name")
+        .where("install_id", "=", installId)
+        .orderBy("name")
+        .execute();
+      return rows.map((row) => row.name);
+    },
+
+    async reveal(db, installId, name) {
+      const row = await db
+        .selectFrom("annex_install_secrets")
+        .select(["key_id", "nonce", "ciphertext"])
+        .where("install_id", "=", installId)
+        .where("name", "=", name)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      return keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(installId, name), {
+        installId,
+        secret: name,
+      });
+    },
+
+    async remove(trx, installId, names) {
+      let query = trx.deleteFrom("annex_install_secrets").where("install_id", "=", installId);
+      if (names !== undefined) {
+        if (names.length === 0) return;
+        query = query.where("name", "in", names);
+      }
+      await query.execute();
+    },
+
+    async reseal(db) {
+      const current = keyring.currentKeyId;
+      if (current === undefined) {
+        throw new SecretsError("E_SECRETS_KEY_MISSING", "rotateSecretsKey needs a secrets key: pass one, or configure createHost({ secrets: { keys } })");
+      }
+      let count = 0;
+      // Batches under row locks: a concurrent put of the same secret waits, and is never overwritten by a stale value.
+      for (;;) {
+        const resealed = await db.transaction().execute(async (trx) => {
+          const rows = await trx
+            .selectFrom("annex_install_secrets")
+            .select(["install_id", "name", "key_id", "nonce", "ciphertext"])
+            .where("key_id", "<>", current)
+            .orderBy("install_id")
+            .orderBy("name")
+            .limit(100)
+            .forUpdate()
+            .execute();
+          for (const row of rows) {
+            const plain = await keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(row.install_id, row.name), { installId: row.install_id, secret: row.name });
+            const sealed = await keyring.seal(plain, aad(row.install_id, row.name));
+            await trx
+              .updateTable("annex_install_secrets")
+              .set({ key_id: sealed.keyId, nonce: sealed.nonce, ciphertext: sealed.ciphertext, updated_at: new Date() })
+              .where("install_id", "=", row.install_id)
+              .where("name", "=", row.name)
+              .execute();
+          }
+          return rows.length;
+        });
+        if (resealed === 0) return count;
+        count += resealed;
+      }
+    },
+  };
+}

@@ -1,0 +1,2 @@
+export * from "./databases.js";
+export * from "./test-host.js";

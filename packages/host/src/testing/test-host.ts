@@ -1,0 +1,339 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AnnexError, packBundle, parseManifestText, type BundleSignature, type CapabilityGrant, type Manifest } from "@annex/manifest";
+import { createInMemoryRunner, type HostApis, type HostCapability as RunnerHostCapability, type LogEntry, type Principal, type Runner } from "@annex/runner";
+import type { AuditLog } from "../audit/audit-log.js";
+import type { HostCapability } from "../capabilities/host-capabilities.js";
+import type { DatabaseOption } from "../database/open.js";
+import { createGateway } from "../gateway/gateway.js";
+import type { Gateway, GatewayPolicy, Authorize, ExecuteEvent } from "../gateway/types.js";
+import { createMemoryWebhookSecrets, type MemoryWebhookSecrets } from "../gateway/webhook-secrets.js";
+import { createHost, type Host } from "../host.js";
+import type { InstallInfo, UninstallResult } from "../installs/types.js";
+import type { PublishResult } from "../registry/registry.js";
+import { generateSecretsKey } from "../secrets/keyring.js";
+
+export type TestHostErrorCode = "E_TEST_HOST_SOURCE" | "E_TEST_HOST_REQUEST";
+
+/** A test host was handed something it cannot install or send. */
+export class TestHostError extends AnnexError {
+  declare readonly code: TestHostErrorCode;
+
+  constructor(code: TestHostErrorCode, message: string, details?: Record<string, unknown>) {
+    super(code, message, details);
+  }
+}
+
+export const TEST_TENANT = "test-tenant";
+
+export interface TestHostOptions {
+  /** Default: a fresh in-memory PGlite. Tests that share one database pass it with a fresh `schema`. */
+  database?: DatabaseOption;
+  schema?: string | undefined;
+  /** Host capabilities (fakes welcome): published manifests may ask for these. */
+  capabilities?: readonly HostCapability[] | undefined;
+  /** Extra implementations behind `ctx` (kv, events, fetch policy …). Secrets and host capabilities are wired to the host. */
+  hostApis?: HostApis | undefined;
+  /** Another runner (e.g. a worker pool). Default: an in-memory runner, closed by `close()`. */
+  runner?: Runner | undefined;
+  /** Gateway policy; rate limits are off unless given. */
+  policy?: GatewayPolicy | undefined;
+  authorize?: Authorize | undefined;
+  /** The tenant used when a call names none. Default "test-tenant". */
+  tenant?: string | undefined;
+  /** Frame ancestors of UI assets. */
+  frameAncestors?: readonly string[] | undefined;
+  now?: (() => number) | undefined;
+}
+
+/** The source of an extension: its folder (path or file: URL) with the server entry already built, or .annex bytes. */
+export type ExtensionSource = string | URL | Uint8Array;
+
+export interface TestInstallOptions {
+  /** Default: exactly what the manifest requests (the test consents to everything). */
+  grants?: CapabilityGrant[] | undefined;
+  config?: Record<string, unknown> | undefined;
+  secrets?: Record<string, string> | undefined;
+  tenant?: string | undefined;
+  /** A detached signature; unsigned bundles are accepted (dev trust). */
+  signature?: BundleSignature | null | undefined;
+}
+
+export interface TestRequestOptions {
+  /** The signed-in user for api endpoints: a principal, or a user id (tenant: the default, no roles). */
+  as?: Principal | { user: Principal["user"]; roles?: string[]; tenant?: string } | string | undefined;
+  /** Tenant of public and webhook requests. Default: the principal's, else the default tenant. */
+  tenant?: string | undefined;
+  /** A plain object or array is sent as JSON; a string as text; bytes as they are. */
+  body?: unknown;
+  headers?: Record<string, string> | undefined;
+  /** Client address for per-client rate limits. */
+  clientAddress?: string | undefined;
+}
+
+export interface TestLogEntry extends LogEntry {
+  requestId: string;
+  extensionId: string;
+  handler: string;
+}
+
+export interface TestHost {
+  host: Host;
+  gateway: Gateway;
+  runner: Runner;
+  audit: AuditLog;
+  /** Secrets of `verify: "annex"` webhooks; `webhookSecret()` is the shortcut. */
+  webhookSecrets: MemoryWebhookSecrets;
+  /** Every log line of every execution, oldest first. */
+  logs: TestLogEntry[];
+  /** Every execution's result, oldest first. */
+  executions: ExecuteEvent[];
+  publish(source: ExtensionSource, signature?: BundleSignature | null): Promise<PublishResult>;
+  /** Publishes the source and installs that version for a tenant. */
+  install(source: ExtensionSource, options?: TestInstallOptions): Promise<InstallInfo>;
+  /** Publishes the source and upgrades the tenant's install to it. */
+  upgrade(source: ExtensionSource, options?: TestInstallOptions): Promise<InstallInfo>;
+  enable(extensionId: string, options?: { tenant?: string }): Promise<InstallInfo>;
+  disable(extensionId: string, options?: { tenant?: string }): Promise<InstallInfo>;
+  uninstall(extensionId: string, options?: { tenant?: string; purge?: boolean }): Promise<UninstallResult>;
+  /** Sets (once) and returns the webhook secret of a tenant's install. */
+  webhookSecret(extensionId: string, options?: { tenant?: string }): Promise<string>;
+  /** Sends a request through the gateway, without a server. `path` is e.g. "/api/ext/acme.x/stats?days=7". */
+  request(method: string, path: string, options?: TestRequestOptions): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/**
+ * A whole Annex host in one call, for an extension's own tests and the
+ * host's: PGlite in memory, the in-memory runner, dev trust (unsigned bundles
+ * are accepted), and the gateway without a server.
+ *
+ * ```ts
+ * const t = await createTestHost();
+ * await t.install(new URL("..", import.meta.url)); // the folder holding annex.json and the built entry
+ * const res = await t.request("GET", "/api/ext/acme.hello/hello/Ada", { as: "u1" });
+ * expect(await res.json()).toEqual({ message: "Hello, Ada!" });
+ * await t.close();
+ * ```
+ */
+export async function createTestHost(options: TestHostOptions = {}): Promise<TestHost> {
+  const defaultTenant = options.tenant ?? TEST_TENANT;
+  const host = await createHost({
+    database: options.database,
+    schema: options.schema,
+    trust: { store: { trustStoreVersion: 1, keys: [] }, mode: "dev" },
+    // A throwaway key: secrets given to installs under test are sealed as in production.
+    secrets: { keys: [{ id: "test", key: generateSecretsKey() }] },
+    capabilities: options.capabilities,
+  });
+  const ownRunner = options.runner === undefined;
+  const runner = options.runner ?? createInMemoryRunner({ hostApis: wireHostApis(host, options.hostApis) });
+  const webhookSecrets = createMemoryWebhookSecrets(options.now === undefined ? {} : { now: options.now });
+  const principals = new WeakMap<Request, Principal>();
+  const tenants = new WeakMap<Request, string>();
+  const logs: TestLogEntry[] = [];
+  const executions: ExecuteEvent[] = [];
+
+  const gateway = createGateway({
+    host,
+    runner,
+    authenticate: (request) => principals.get(request) ?? null,
+    resolveTenant: (request) => tenants.get(request) ?? null,
+    authorize: options.authorize,
+    policy: { rateLimits: { api: false, public: false, webhook: false }, exposeErrors: true, ...options.policy },
+    webhookSecrets,
+    assets: options.frameAncestors === undefined ? undefined : { frameAncestors: options.frameAncestors },
+    now: options.now,
+    onExecute(event) {
+      executions.push(event);
+      for (const line of event.result.logs) logs.push({ ...line, requestId: event.requestId, extensionId: event.extensionId, handler: event.handler });
+    },
+  });
+
+  /** Lifecycle calls made here apply to the very next request. */
+  const changed = async <T>(tenant: string, extensionId: string, call: Promise<T>): Promise<T> => {
+    try {
+      return await call;
+    } finally {
+      gateway.invalidate(tenant, extensionId);
+    }
+  };
+
+  const publish = async (source: ExtensionSource, signature: BundleSignature | null = null): Promise<PublishResult> => {
+    const bytes = await bundleBytes(source);
+    return host.publish(bytes, signature, { actor: "test" });
+  };
+
+  const t: TestHost = {
+    host,
+    gateway,
+    runner,
+    audit: host.audit,
+    webhookSecrets,
+    logs,
+    executions,
+    publish: (source, signature) => publish(source, signature ?? null),
+    async install(source, installOptions = {}) {
+      const published = await publish(source, installOptions.signature ?? null);
+      return changed(installOptions.tenant ?? defaultTenant, published.extensionId, host.install(installOptions.tenant ?? defaultTenant, published.extensionId, {
+        version: published.version,
+        grants: installOptions.grants ?? requestedGrants(published.manifest),
+        config: installOptions.config,
+        secrets: installOptions.secrets,
+        actor: "test",
+      }));
+    },
+    async upgrade(source, upgradeOptions = {}) {
+      const published = await publish(source, upgradeOptions.signature ?? null);
+      return changed(upgradeOptions.tenant ?? defaultTenant, published.extensionId, host.upgrade(upgradeOptions.tenant ?? defaultTenant, published.extensionId, {
+        version: published.version,
+        grants: upgradeOptions.grants ?? requestedGrants(published.manifest),
+        config: upgradeOptions.config,
+        secrets: upgradeOptions.secrets,
+        actor: "test",
+      }));
+    },
+    enable: (extensionId, lifecycle = {}) => changed(lifecycle.tenant ?? defaultTenant, extensionId, host.enable(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test" })),
+    disable: (extensionId, lifecycle = {}) => changed(lifecycle.tenant ?? defaultTenant, extensionId, host.disable(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test" })),
+    uninstall: (extensionId, lifecycle = {}) =>
+      changed(lifecycle.tenant ?? defaultTenant, extensionId, host.uninstall(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test", purge: lifecycle.purge })),
+    async webhookSecret(extensionId, secretOptions = {}) {
+      const tenant = secretOptions.tenant ?? defaultTenant;
+      const install = await host.getInstall(tenant, extensionId);
+      if (install === null) {
+        throw new TestHostError("E_TEST_HOST_REQUEST", `${extensionId} is not installed for tenant ${tenant}; install it first`, { extensionId, tenant });
+      }
+      const [current] = await webhookSecrets.secrets({ id: install.id, tenant, extensionId });
+      return current ?? webhookSecrets.set(install.id);
+    },
+    async request(method, path, requestOptions = {}) {
+      if (typeof path !== "string" || !path.startsWith("/")) {
+        throw new TestHostError("E_TEST_HOST_REQUEST", `request path must start with "/", e.g. "/api/ext/acme.hello/hello/Ada"; got ${JSON.stringify(String(path)).slice(0, 100)}`);
+      }
+      const principal = toPrincipal(requestOptions.as, defaultTenant);
+      const headers = new Headers(requestOptions.headers);
+      const body = encodeBody(requestOptions.body, headers);
+      const request = new Request(`http://annex.test${path}`, { method: method.toUpperCase(), headers, ...(body === undefined ? {} : { body }) });
+      if (principal !== undefined) principals.set(request, principal);
+      tenants.set(request, requestOptions.tenant ?? principal?.tenant ?? defaultTenant);
+      return gateway.handle(request, { clientAddress: requestOptions.clientAddress ?? "127.0.0.1" });
+    },
+    async close() {
+      await gateway.drain();
+      if (ownRunner) await runner.close();
+      await host.close();
+    },
+  };
+  return t;
+}
+
+/** The grants that cover exactly what a manifest requests (its requests minus their reasons). */
+export function requestedGrants(manifest: Manifest): CapabilityGrant[] {
+  return manifest.capabilities.map(({ reason: _reason, ...grant }) => grant as CapabilityGrant);
+}
+
+function toPrincipal(as: TestRequestOptions["as"], tenant: string): Principal | undefined {
+  if (as === undefined) return undefined;
+  if (typeof as === "string") return { tenant, user: { id: as }, roles: [] };
+  return { tenant: as.tenant ?? tenant, user: as.user, roles: as.roles ?? [] };
+}
+
+function encodeBody(body: unknown, headers: Headers): BodyInit | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (body instanceof Uint8Array) {
+    if (!headers.has("content-type")) headers.set("content-type", "application/octet-stream");
+    return body as Uint8Array<ArrayBuffer>;
+  }
+  if (typeof body === "string") {
+    if (!headers.has("content-type")) headers.set("content-type", "text/plain; charset=utf-8");
+    return body;
+  }
+  if (!headers.has("content-type")) headers.set("content-type", "application/json");
+  return JSON.stringify(body);
+}
+
+/** Secrets and host capabilities served by the host, so extensions under test reach them as in production. */
+function wireHostApis(host: Host, extra: HostApis | undefined): HostApis {
+  const hostCapabilities: Record<string, RunnerHostCapability<any, any>> = {};
+  for (const name of host.capabilities.names()) {
+    const definition = host.capabilities.get(name)!;
+    hostCapabilities[name] = {
+      args: definition.args,
+      result: definition.result,
+      async handler(args, scope) {
+        const install = await host.getInstall(scope.tenant, scope.extensionId);
+        return definition.handler(args, {
+          install: { id: scope.installId, tenant: scope.tenant, extensionId: scope.extensionId, version: scope.extensionVersion, config: install?.config ?? {} },
+          principal: scope.principal,
+          params: scope.params,
+        });
+      },
+    };
+  }
+  return {
+    secrets: { get: (name, scope) => host.revealSecret(scope.tenant, scope.extensionId, name) },
+    hostCapabilities,
+    ...extra,
+  };
+}
+
+async function bundleBytes(source: ExtensionSource): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  const dir = source instanceof URL ? fileURLToPath(source) : source;
+  if (typeof dir !== "string") {
+    throw new TestHostError("E_TEST_HOST_SOURCE", "install() takes the extension's folder (a path or file: URL) or .annex bytes");
+  }
+  return packFolder(dir);
+}
+
+/**
+ * Packs what a bundle of the folder holds: annex.json, the built server entry
+ * (and its source map), the UI root and the migrations folder. Sources are not
+ * bundled here: run `annex pack` (or your build) first when runtime.entry is
+ * produced from runtime.source.
+ */
+export async function packFolder(dir: string): Promise<Uint8Array> {
+  const manifestPath = join(dir, "annex.json");
+  const manifestText = await readFile(manifestPath, "utf8").catch(() => {
+    throw new TestHostError("E_TEST_HOST_SOURCE", `${manifestPath} not found: pass the extension's folder (the one holding annex.json)`, { path: manifestPath });
+  });
+  const manifest = parseManifestText(manifestText);
+  const files = new Map<string, Uint8Array>([["annex.json", new TextEncoder().encode(manifestText)]]);
+  const entry = manifest.runtime.entry;
+  if (entry !== undefined) {
+    const code = await readFile(join(dir, entry)).catch(() => null);
+    if (code === null) {
+      throw new TestHostError(
+        "E_TEST_HOST_SOURCE",
+        `runtime.entry "${entry}" is not in ${dir}: build it first (\`annex pack\` bundles runtime.source into it); the test host does not bundle sources`,
+        { path: entry },
+      );
+    }
+    files.set(entry, code);
+    const map = await readFile(join(dir, `${entry}.map`)).catch(() => null);
+    if (map !== null) files.set(`${entry}.map`, map);
+  }
+  await addTree(dir, manifest.ui.root, files);
+  if (manifest.storage.kind === "owned-schema") await addTree(dir, manifest.storage.migrations, files);
+  manifest.ui.pages.forEach((page, index) => {
+    if (!files.has(page.entry)) {
+      throw new TestHostError("E_TEST_HOST_SOURCE", `ui.pages[${index}].entry "${page.entry}" is not in ${dir}: create it or fix the entry in annex.json`, {
+        path: page.entry,
+      });
+    }
+  });
+  return packBundle(files);
+}
+
+async function addTree(dir: string, relative: string, files: Map<string, Uint8Array>): Promise<void> {
+  const absolute = join(dir, relative);
+  const info = await stat(absolute).catch(() => null);
+  if (info === null || !info.isDirectory()) return;
+  for (const entry of await readdir(absolute, { withFileTypes: true })) {
+    if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
+    const path = `${relative}/${entry.name}`;
+    if (entry.isDirectory()) await addTree(dir, path, files);
+    else if (entry.isFile()) files.set(path.normalize("NFC"), await readFile(join(dir, path)));
+  }
+}

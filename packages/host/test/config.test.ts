@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, validateConfig } from "../src/index.js";
+
+const settings = {
+  name: { type: "string", required: false, minLength: 2, maxLength: 5 },
+  ratio: { type: "number", required: false, min: 0, max: 1, default: 0.5 },
+  count: { type: "integer", required: true, min: 1 },
+  on: { type: "boolean", required: false, default: false },
+  mode: { type: "enum", required: false, values: ["a", "b"], default: "a" },
+  site: { type: "url", required: false },
+} as never;
+
+function issues(input: unknown): Record<string, string> {
+  try {
+    validateConfig("acme.x@1.0.0", settings, input);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return Object.fromEntries((error as ConfigError).issues.map((issue) => [issue.path, issue.message]));
+  }
+  throw new Error("expected invalid config");
+}
+
+describe("validateConfig", () => {
+  it("applies defaults and keeps optional settings without a default absent", () => {
+    expect(validateConfig("acme.x@1.0.0", settings, { count: 3 })).toEqual({ ratio: 0.5, count: 3, on: false, mode: "a" });
+    expect(validateConfig("acme.x@1.0.0", settings, { count: 1, name: "ab", ratio: 1, on: true, mode: "b", site: "https://x.example.com/a" })).toEqual({
+      name: "ab",
+      ratio: 1,
+      count: 1,
+      on: true,
+      mode: "b",
+      site: "https://x.example.com/a",
+    });
+  });
+
+  it("names every bad field at once", () => {
+    expect(issues({ name: "a", ratio: 2, count: 1.5, on: "yes", mode: "c", site: "javascript:alert(1)", extra: 1 })).toEqual({
+      "config.name": expect.stringContaining("at least 2"),
+      "config.ratio": expect.stringContaining("at most 1"),
+      "config.count": expect.stringContaining("whole number"),
+      "config.on": expect.stringContaining("true or false"),
+      "config.mode": expect.stringContaining('"a", "b"'),
+      "config.site": expect.stringContaining("http(s) URL"),
+      "config.extra": expect.stringContaining("not a setting"),
+    });
+  });
+
+  it("requires required settings and refuses non-object config", () => {
+    expect(issues({})).toEqual({ "config.count": expect.stringContaining("required") });
+    expect(issues([1])).toEqual({ config: expect.stringContaining("object") });
+    expect(issues(null)).toEqual({ config: expect.stringContaining("object") });
+    expect(issues({ count: Number.NaN })).toEqual({ "config.count": expect.stringContaining("finite") });
+    expect(issues({ count: 1, site: "https://user:pw@x.example.com" })).toEqual({ "config.site": expect.stringContaining("without credentials") });
+  });
+
+  it("does not let prototype keys pass as settings", () => {
+    expect(issues(JSON.parse('{"count": 1, "__proto__": {"polluted": true}, "constructor": 1}'))).toEqual({
+      "config.__proto__": expect.any(String),
+      "config.constructor": expect.any(String),
+    });
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
+  });
+});

@@ -1,0 +1,195 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Kysely, sql } from "kysely";
+import { describe, expect, it } from "vitest";
+import {
+  ANNEX_MIGRATIONS,
+  createHost,
+  DatabaseError,
+  MigrationError,
+  PGliteDialect,
+  migrate,
+  migrationChecksum,
+  openDatabase,
+  readLedger,
+  type Migration,
+} from "../src/index.js";
+import { describeBackends, hostOn } from "./support/backends.js";
+
+function rootOf(connection: unknown): Kysely<any> {
+  return connection instanceof Kysely ? connection : new Kysely<any>({ dialect: new PGliteDialect(connection as never) });
+}
+
+describeBackends("migrations", (backend) => {
+  it("creates every annex_ table in the given schema and records each migration in the ledger", async () => {
+    const db = rootOf(await backend.connect());
+    const schema = backend.freshSchema();
+    const result = await migrate(db, { schema });
+    expect(result.applied).toEqual(ANNEX_MIGRATIONS.map((migration) => migration.name));
+
+    const tables = await sql<{ table_name: string }>`
+      SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`.execute(db);
+    const names = tables.rows.map((row) => row.table_name);
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.every((name) => name.startsWith("annex_"))).toBe(true);
+    expect(names).toEqual(
+      expect.arrayContaining(["annex_migrations", "annex_extensions", "annex_extension_versions", "annex_blobs", "annex_installs", "annex_install_secrets", "annex_audit"]),
+    );
+
+    const ledger = await readLedger(db, schema);
+    expect(ledger.map((entry) => entry.name)).toEqual(ANNEX_MIGRATIONS.map((migration) => migration.name));
+    for (const [index, entry] of ledger.entries()) {
+      expect(entry.checksum).toBe(await migrationChecksum(ANNEX_MIGRATIONS[index]!));
+      expect(entry.appliedAt).toBeInstanceOf(Date);
+    }
+  });
+
+  it("applies nothing the second time and only the new migration when one is appended", async () => {
+    const db = rootOf(await backend.connect());
+    const schema = backend.freshSchema();
+    await migrate(db, { schema });
+    expect((await migrate(db, { schema })).applied).toEqual([]);
+
+    const next: Migration = { name: "9999_extra", statements: ["CREATE TABLE annex_extra (id integer PRIMARY KEY)"] };
+    expect((await migrate(db, { schema, migrations: [...ANNEX_MIGRATIONS, next] })).applied).toEqual(["9999_extra"]);
+    const exists = await sql`SELECT 1 FROM information_schema.tables WHERE table_schema = ${schema} AND table_name = 'annex_extra'`.execute(db);
+    expect(exists.rows).toHaveLength(1);
+  });
+
+  it("refuses to start when an applied migration's checksum changed", async () => {
+    const db = rootOf(await backend.connect());
+    const schema = backend.freshSchema();
+    await migrate(db, { schema });
+    const edited = ANNEX_MIGRATIONS.map((migration, index) =>
+      index === 0 ? { ...migration, statements: [...migration.statements, "CREATE TABLE annex_sneaky (id integer)"] } : migration,
+    );
+    const error = await migrate(db, { schema, migrations: edited }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(MigrationError);
+    expect((error as MigrationError).code).toBe("E_MIGRATION_CHECKSUM");
+    expect((error as MigrationError).message).toContain(ANNEX_MIGRATIONS[0]!.name);
+    const sneaky = await sql`SELECT 1 FROM information_schema.tables WHERE table_schema = ${schema} AND table_name = 'annex_sneaky'`.execute(db);
+    expect(sneaky.rows).toHaveLength(0);
+  });
+
+  it("refuses a ledger that lists a migration this code does not ship, or one inserted before applied ones", async () => {
+    const db = rootOf(await backend.connect());
+    const schema = backend.freshSchema();
+    await migrate(db, { schema, migrations: [...ANNEX_MIGRATIONS, { name: "9999_future", statements: ["SELECT 1"] }] });
+    await expect(migrate(db, { schema })).rejects.toMatchObject({ code: "E_MIGRATION_UNKNOWN" });
+
+    const other = backend.freshSchema();
+    await migrate(db, { schema: other, migrations: [ANNEX_MIGRATIONS[0]!, ANNEX_MIGRATIONS[2]!] });
+    await expect(migrate(db, { schema: other })).rejects.toMatchObject({ code: "E_MIGRATION_UNKNOWN" });
+  });
+
+  it("rolls back a failing migration entirely, ledger included", async () => {
+    const db = rootOf(await backend.connect());
+    const schema = backend.freshSchema();
+    const broken: Migration = { name: "0001_broken", statements: ["CREATE TABLE annex_half (id integer)", "THIS IS NOT SQL"] };
+    await expect(migrate(db, { schema, migrations: [broken] })).rejects.toMatchObject({ code: "E_MIGRATION_FAILED" });
+    // Nothing survives: not the half-made table, not the ledger, not even the schema the call created.
+    const left = await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema}`.execute(db);
+    expect(left.rows).toEqual([]);
+    const schemas = await sql`SELECT 1 FROM information_schema.schemata WHERE schema_name = ${schema}`.execute(db);
+    expect(schemas.rows).toEqual([]);
+  });
+
+  it("applies each migration once when several hosts start on one schema at the same time", async () => {
+    const connection = await backend.connect();
+    const schema = backend.freshSchema();
+    const results = await Promise.all([0, 1, 2].map(() => migrate(rootOf(connection), { schema })));
+    const applied = results.flatMap((result) => result.applied);
+    expect(applied.sort()).toEqual(ANNEX_MIGRATIONS.map((migration) => migration.name).sort());
+  });
+
+  it("keeps hosts in different schemas apart", async () => {
+    const a = await hostOn(backend);
+    const b = await hostOn(backend);
+    await a.database.db.insertInto("annex_extensions").values({ id: "acme.only-a", publisher: "acme" }).execute();
+    expect(await b.database.db.selectFrom("annex_extensions").selectAll().execute()).toEqual([]);
+    expect(await a.database.db.selectFrom("annex_extensions").select("id").execute()).toEqual([{ id: "acme.only-a" }]);
+    await a.close();
+    await b.close();
+  });
+
+  it("makes annex_audit append-only in the database itself", async () => {
+    const host = await hostOn(backend);
+    const db = host.database.db;
+    await db.insertInto("annex_audit").values({ actor: "t", tenant: null, action: "test", target: "x", decision: "allow", details: "{}" }).execute();
+    await expect(db.updateTable("annex_audit").set({ actor: "forged" }).execute()).rejects.toThrow(/append-only/);
+    await expect(db.deleteFrom("annex_audit").execute()).rejects.toThrow(/append-only/);
+    await expect(sql`TRUNCATE ${sql.id(host.database.schema!, "annex_audit")}`.execute(host.database.root)).rejects.toThrow(/append-only/);
+    expect(await db.selectFrom("annex_audit").select("actor").execute()).toEqual([{ actor: "t" }]);
+    await host.close();
+  });
+
+  it("serialises transactions on one connection: a transaction's statements never interleave with another's", async () => {
+    const host = await hostOn(backend);
+    const db = host.database.db;
+    await db.insertInto("annex_extensions").values({ id: "acme.counter", publisher: "0" }).execute();
+    // Read-modify-write under a row lock, 10 at once: every increment must survive.
+    await Promise.all(
+      Array.from({ length: 10 }, () =>
+        db.transaction().execute(async (trx) => {
+          const row = await trx.selectFrom("annex_extensions").select("publisher").where("id", "=", "acme.counter").forUpdate().executeTakeFirstOrThrow();
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          await trx.updateTable("annex_extensions").set({ publisher: String(Number(row.publisher) + 1) }).where("id", "=", "acme.counter").execute();
+        }),
+      ),
+    );
+    expect(await db.selectFrom("annex_extensions").select("publisher").where("id", "=", "acme.counter").executeTakeFirst()).toEqual({ publisher: "10" });
+    await host.close();
+  });
+
+  it("rolls back a transaction that throws", async () => {
+    const host = await hostOn(backend);
+    const db = host.database.db;
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto("annex_extensions").values({ id: "acme.gone", publisher: "acme" }).execute();
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    expect(await db.selectFrom("annex_extensions").selectAll().execute()).toEqual([]);
+    await host.close();
+  });
+});
+
+describe("openDatabase", () => {
+  it("keeps a PGlite data directory across hosts, and closes the PGlite it opened", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "annex-pglite-"));
+    try {
+      const first = await createHost({ database: { dataDir } });
+      expect(first.database.kind).toBe("pglite");
+      await first.database.db.insertInto("annex_extensions").values({ id: "acme.kept", publisher: "acme" }).execute();
+      await first.close();
+      await expect(first.database.db.selectFrom("annex_extensions").selectAll().execute()).rejects.toThrow();
+
+      const second = await createHost({ database: { dataDir } });
+      expect(await second.database.db.selectFrom("annex_extensions").select("id").execute()).toEqual([{ id: "acme.kept" }]);
+      expect((await migrate(second.database.root)).applied).toEqual([]);
+      await second.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("refuses a connection string that is not postgres://", async () => {
+    const error = await openDatabase("mysql://localhost/db").catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect(error).toMatchObject({ code: "E_DATABASE_CONFIG" });
+    expect((error as Error).message).toContain("postgres://");
+  });
+
+  it("refuses a schema name that is not a plain identifier", async () => {
+    for (const schema of ['bad"name', "Upper", "pg_catalog", "a; DROP TABLE x", ""]) {
+      await expect(openDatabase("postgres://localhost/x", { schema })).rejects.toMatchObject({ code: "E_DATABASE_SCHEMA" });
+    }
+  });
+
+  it("refuses something that is neither a connection nor options", async () => {
+    await expect(openDatabase({ dataDir: "" } as never)).rejects.toMatchObject({ code: "E_DATABASE_CONFIG" });
+    await expect(openDatabase(42 as never)).rejects.toMatchObject({ code: "E_DATABASE_CONFIG" });
+  });
+});

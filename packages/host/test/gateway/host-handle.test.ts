@@ -1,0 +1,62 @@
+import { createInMemoryRunner } from "@annex/runner";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { Host } from "../../src/index.js";
+import { describeBackends, hostOn } from "../support/backends.js";
+import { makeBundle, makePublisher } from "../support/fixtures.js";
+import { GW_SERVER, UI_FILES, bearer, bearerPrincipal, gwManifest, problemOf, req } from "./support.js";
+
+describeBackends("host.handle", (backend) => {
+  const runner = createInMemoryRunner({ limits: { cpuMs: 200, wallMs: 1000 } });
+  let host: Host;
+  let bare: Host;
+
+  beforeAll(async () => {
+    const publisher = await makePublisher("acme", "community");
+    const trust = { store: publisher.trustStore };
+    const secrets = { keys: [{ id: "k1", key: Buffer.alloc(32, 7).toString("base64") }] };
+    // A long install cache: only the host's own invalidation can make a lifecycle change visible at once.
+    host = await hostOn(backend, { trust, secrets, gateway: { runner, authenticate: bearerPrincipal, policy: { installCacheMs: 60_000 } } });
+    bare = await hostOn(backend, { trust, secrets });
+    const bytes = await makeBundle(gwManifest(), { "server/index.js": GW_SERVER, ...UI_FILES });
+    await host.publish(bytes, await publisher.sign(bytes));
+    await host.install("t1", "acme.gw", {
+      grants: [{ name: "log" }, { name: "secrets.read", names: ["STRIPE_SECRET"] }],
+      secrets: { STRIPE_SECRET: "whsec_test" },
+    });
+  });
+  afterAll(async () => {
+    await runner.close();
+    await host.close();
+    await bare.close();
+  });
+
+  it("serves extension routes through the gateway createHost configured", async () => {
+    expect(host.gateway).not.toBeNull();
+    const response = await host.handle(req("GET", "/api/ext/acme.gw/hello/ada", { headers: bearer("ada", "t1") }));
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ hello: "ada" });
+  });
+
+  it("applies a lifecycle call made through the host to the very next request, despite the install cache", async () => {
+    const path = "/api/ext/acme.gw/hello/ada";
+    expect((await host.handle(req("GET", path, { headers: bearer("ada", "t1") }))).status).toBe(200);
+    await host.disable("t1", "acme.gw");
+    const disabled = await host.handle(req("GET", path, { headers: bearer("ada", "t1") }));
+    expect(disabled.status).toBe(404);
+    await host.enable("t1", "acme.gw");
+    expect((await host.handle(req("GET", path, { headers: bearer("ada", "t1") }))).status).toBe(200);
+  });
+
+  it("tells adapters which paths are its own, so the rest of the app keeps its routes", () => {
+    expect(host.owns("/api/ext/acme.gw/hello/ada")).toBe(true);
+    expect(host.owns("/account/settings")).toBe(false);
+    expect(bare.owns("/api/ext/acme.gw/hello/ada")).toBe(false);
+  });
+
+  it("answers 503 E_GATEWAY_NOT_CONFIGURED when the host has no gateway", async () => {
+    expect(bare.gateway).toBeNull();
+    const response = await bare.handle(req("GET", "/api/ext/acme.gw/hello/ada", { headers: bearer("ada", "t1") }));
+    expect(response.status).toBe(503);
+    expect((await problemOf(response)).code).toBe("E_GATEWAY_NOT_CONFIGURED");
+  });
+});

@@ -1,0 +1,278 @@
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKeyPair, isVerifiedBundle, parseTrustStore, readBundle, signBundle, type ContentHash } from "@annex/manifest";
+import { afterAll, expect, it } from "vitest";
+import { z } from "zod";
+import { createHost, defineHostCapability, RegistryError, type Host } from "../src/index.js";
+import { describeBackends, hostOn } from "./support/backends.js";
+import { makeBundle, makePublisher, serviceManifest, signedBundle, type Publisher } from "./support/fixtures.js";
+
+/** Everything the registry holds: what a rejected publish must leave exactly as it was. */
+async function registrySnapshot(host: Host) {
+  const db = host.database.db;
+  return {
+    extensions: await db.selectFrom("annex_extensions").select(["id", "publisher"]).orderBy("id").execute(),
+    versions: await db
+      .selectFrom("annex_extension_versions")
+      .select(["extension_id", "version", "content_hash", "manifest", "signature", "published_by"])
+      .orderBy("extension_id")
+      .orderBy("version")
+      .execute(),
+    blobs: await db.selectFrom("annex_blobs").select(["hash", "size_bytes"]).orderBy("hash").execute(),
+  };
+}
+
+const contacts = defineHostCapability({
+  name: "crm.contacts.read",
+  description: "Read contacts",
+  args: z.object({ query: z.string() }),
+  result: z.array(z.object({ id: z.string() })),
+  handler: () => [],
+});
+
+describeBackends("registry", (backend) => {
+  let acme: Publisher;
+  const hostFor = async (options: Parameters<typeof hostOn>[1] = {}) => {
+    acme ??= await makePublisher("acme", "community");
+    return hostOn(backend, { trust: { store: acme.trustStore }, ...options });
+  };
+
+  it("publishes a signed bundle: version recorded, blob stored by content hash, audit written", async () => {
+    const host = await hostFor();
+    const { bytes, signature } = await signedBundle(acme, serviceManifest());
+    const published = await host.publish(bytes, signature, { actor: "admin@acme" });
+
+    expect(published).toMatchObject({ extensionId: "acme.hello", version: "1.0.0", publisher: "acme", created: true, publishedBy: "admin@acme" });
+    expect(published.contentHash).toBe(signature.contentHash);
+    expect(published.provenance).toMatchObject({ signed: true, keyId: acme.key.keyId, trustClass: "community" });
+    expect(published.manifest.capabilities).toEqual([{ name: "log", reason: "Writes request logs for debugging." }]);
+
+    expect(await host.registry.getVersion("acme.hello", "1.0.0")).toMatchObject({ contentHash: published.contentHash });
+    expect((await host.database.db.selectFrom("annex_blobs").select("hash").execute()).map((row) => row.hash)).toEqual([published.contentHash]);
+
+    const audit = await host.audit.list({ action: "registry.publish" });
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ actor: "admin@acme", target: "acme.hello@1.0.0", decision: "allow", tenant: null });
+    expect(audit[0]!.details).toMatchObject({ contentHash: published.contentHash, keyId: acme.key.keyId });
+    await host.close();
+  });
+
+  it("is idempotent for identical content and refuses other content under the same version", async () => {
+    const host = await hostFor();
+    const first = await signedBundle(acme, serviceManifest());
+    await host.publish(first.bytes, first.signature);
+    const again = await host.publish(first.bytes, first.signature);
+    expect(again.created).toBe(false);
+    expect((await host.registry.listVersions("acme.hello")).length).toBe(1);
+
+    const before = await registrySnapshot(host);
+    const other = await signedBundle(acme, serviceManifest({ description: "Says hello, differently." }));
+    const error = await host.publish(other.bytes, other.signature).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(RegistryError);
+    expect(error).toMatchObject({ code: "E_VERSION_CONFLICT" });
+    expect((error as Error).message).toContain("acme.hello@1.0.0");
+    expect((error as Error).message).toContain("bump the version");
+    expect(await registrySnapshot(host)).toEqual(before);
+    expect(await host.audit.list({ action: "registry.publish", decision: "deny" })).toHaveLength(1);
+    await host.close();
+  });
+
+  it("lets exactly one of two concurrent publishes of one version with different content win, leaving no stray blob", async () => {
+    const host = await hostFor();
+    const a = await signedBundle(acme, serviceManifest({ description: "Variant A." }));
+    const b = await signedBundle(acme, serviceManifest({ description: "Variant B." }));
+    const results = await Promise.allSettled([host.publish(a.bytes, a.signature), host.publish(b.bytes, b.signature)]);
+    const won = results.filter((result) => result.status === "fulfilled");
+    const lost = results.filter((result): result is PromiseRejectedResult => result.status === "rejected");
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.reason).toMatchObject({ code: "E_VERSION_CONFLICT" });
+    const snapshot = await registrySnapshot(host);
+    expect(snapshot.versions).toHaveLength(1);
+    expect(snapshot.blobs.map((blob) => blob.hash)).toEqual([snapshot.versions[0]!.content_hash]);
+
+    // Identical content at once: both succeed, exactly one of them created the version.
+    const c = await signedBundle(acme, serviceManifest({ version: "3.0.0" }));
+    const same = await Promise.all([host.publish(c.bytes, c.signature), host.publish(c.bytes, c.signature), host.publish(c.bytes, c.signature)]);
+    expect(same.map((result) => result.created).sort()).toEqual([false, false, true]);
+    expect(new Set(same.map((result) => result.contentHash)).size).toBe(1);
+    await host.close();
+  });
+
+  it("refuses unsigned bundles in strict mode and accepts them in dev mode, saying so", async () => {
+    const strict = await hostFor();
+    const bytes = await makeBundle(serviceManifest());
+    await expect(strict.publish(bytes, null)).rejects.toMatchObject({ code: "E_SIGNATURE_MISSING" });
+    expect(await registrySnapshot(strict)).toEqual({ extensions: [], versions: [], blobs: [] });
+
+    const dev = await hostFor({ trust: { store: acme.trustStore, mode: "dev" } });
+    const published = await dev.publish(bytes, null);
+    expect(published.provenance).toMatchObject({ signed: false, mode: "dev", keyId: null });
+    expect(published.signature).toBeNull();
+    await strict.close();
+    await dev.close();
+  });
+
+  it("refuses tampered bundles and leaves the registry exactly as it was", async () => {
+    const host = await hostFor();
+    const good = await signedBundle(acme, serviceManifest({ version: "0.9.0" }));
+    await host.publish(good.bytes, good.signature);
+    const before = await registrySnapshot(host);
+    const auditBefore = (await host.audit.list()).length;
+
+    const flipped = good.bytes.slice();
+    flipped[Math.floor(flipped.length / 2)]! ^= 0xff;
+    const truncated = good.bytes.slice(0, good.bytes.length - 40);
+    const changedContent = await makeBundle(serviceManifest(), { "server/extra.js": "export const evil = 1;\n" });
+    const otherBundle = await signedBundle(acme, serviceManifest({ version: "2.0.0" }));
+    const forged = { ...good.signature, signature: otherBundle.signature.signature };
+    const mallory = await generateKeyPair({ publisher: "acme" });
+    const malloryHash = (await readBundle(changedContent)).contentHash;
+
+    const attempts: Array<[string, Uint8Array, Parameters<Host["publish"]>[1], string[]]> = [
+      ["a flipped byte", flipped, good.signature, ["E_BUNDLE_FORMAT", "E_HASH_MISMATCH", "E_BUNDLE_LIMIT"]],
+      ["a truncated archive", truncated, good.signature, ["E_BUNDLE_FORMAT"]],
+      ["other content under the first signature", changedContent, good.signature, ["E_SIGNATURE_INVALID"]],
+      ["a signature lifted from another bundle", good.bytes, forged, ["E_SIGNATURE_INVALID"]],
+      ["a signature by a key the host does not trust", changedContent, await signBundle(malloryHash as ContentHash, mallory), ["E_SIGNATURE_UNTRUSTED"]],
+    ];
+    for (const [what, bytes, signature, codes] of attempts) {
+      const error = await host.publish(bytes, signature).catch((caught: unknown) => caught);
+      expect(codes, `${what}: got ${(error as { code?: string }).code}`).toContain((error as { code?: string }).code);
+      expect(await registrySnapshot(host), what).toEqual(before);
+    }
+    const denials = await host.audit.list({ action: "registry.publish", decision: "deny" });
+    expect(denials).toHaveLength(attempts.length);
+    expect((await host.audit.list()).length).toBe(auditBefore + attempts.length);
+    await host.close();
+  });
+
+  it("refuses keys of another publisher, revoked keys, and bundles whose key was revoked after publish when loading", async () => {
+    const other = await makePublisher("globex", "community");
+    const store = parseTrustStore({ trustStoreVersion: 1, keys: [...acme.trustStore.keys, ...other.trustStore.keys] });
+    const host = await hostFor({ trust: { store } });
+    // globex's key signing an acme bundle.
+    const bytes = await makeBundle(serviceManifest());
+    const { contentHash } = await readBundle(bytes);
+    const crossSigned = await signBundle(contentHash as ContentHash, { ...other.key, publisher: "acme" });
+    await expect(host.publish(bytes, crossSigned)).rejects.toMatchObject({ code: "E_SIGNATURE_UNTRUSTED" });
+
+    const good = await signedBundle(acme, serviceManifest());
+    const published = await host.publish(good.bytes, good.signature);
+    expect(isVerifiedBundle(await host.registry.loadBundle(published.contentHash))).toBe(true);
+
+    // The same database seen by a host whose trust store revoked acme's key: the stored bundle no longer loads.
+    const revoked = parseTrustStore({ trustStoreVersion: 1, keys: [{ ...acme.trustStore.keys[0]!, revoked: true }] });
+    const later = await createHost({ database: await backend.connect(), schema: host.database.schema, trust: { store: revoked } });
+    await expect(later.registry.loadBundle(published.contentHash)).rejects.toMatchObject({ code: "E_SIGNATURE_UNTRUSTED" });
+    await host.close();
+    await later.close();
+  });
+
+  it("verifies blobs again at load: a blob altered in the store is refused", async () => {
+    const host = await hostFor();
+    const good = await signedBundle(acme, serviceManifest());
+    const published = await host.publish(good.bytes, good.signature);
+    const other = await makeBundle(serviceManifest({ description: "Swapped in the blob store." }));
+    await host.database.db.updateTable("annex_blobs").set({ bytes: other }).where("hash", "=", published.contentHash).execute();
+    const error = await host.registry.loadBundle(published.contentHash).catch((caught: unknown) => caught);
+    expect(["E_SIGNATURE_INVALID", "E_BUNDLE_MISMATCH"]).toContain((error as { code?: string }).code);
+
+    await host.database.db.deleteFrom("annex_blobs").execute();
+    await expect(host.registry.loadBundle(published.contentHash)).rejects.toMatchObject({ code: "E_BUNDLE_MISSING" });
+    await expect(host.registry.loadBundle(`sha256:${"0".repeat(64)}`)).rejects.toMatchObject({ code: "E_VERSION_NOT_FOUND" });
+    await host.close();
+  });
+
+  it("refuses manifests asking for host capabilities the host did not register, and accepts registered ones", async () => {
+    const manifest = serviceManifest({
+      capabilities: [
+        { name: "log", reason: "Writes request logs for debugging." },
+        { name: "host:crm.contacts.read", reason: "Shows the contact next to each ticket." },
+      ],
+    });
+    const { bytes, signature } = await signedBundle(acme, manifest);
+
+    const bare = await hostFor();
+    const error = await bare.publish(bytes, signature).catch((caught: unknown) => caught);
+    expect(["E_MANIFEST", "E_HOST_CAPABILITY_UNKNOWN"]).toContain((error as { code?: string }).code);
+    expect((error as Error).message).toContain("host:crm.contacts.read");
+    expect(await registrySnapshot(bare)).toEqual({ extensions: [], versions: [], blobs: [] });
+
+    const crm = await hostFor({ capabilities: [contacts] });
+    const published = await crm.publish(bytes, signature);
+    expect(published.manifest.capabilities.map((capability) => capability.name)).toContain("host:crm.contacts.read");
+    await bare.close();
+    await crm.close();
+  });
+
+  it("applies the trust-class policy at publish (deny by default for unlisted classes)", async () => {
+    const policy = { community: { capabilities: ["log"], endpointClasses: ["api" as const] } };
+    const host = await hostFor({ trust: { store: acme.trustStore, policy } });
+    const allowed = await signedBundle(acme, serviceManifest());
+    await host.publish(allowed.bytes, allowed.signature);
+
+    const egress = await signedBundle(
+      acme,
+      serviceManifest({
+        version: "1.1.0",
+        capabilities: [
+          { name: "log", reason: "Writes request logs for debugging." },
+          { name: "http.fetch", hosts: ["api.example.com"], reason: "Calls the example API." },
+        ],
+      }),
+    );
+    const error = await host.publish(egress.bytes, egress.signature).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: "E_POLICY" });
+    expect((error as Error).message).toContain("capabilities[1]");
+
+    const partnerOnly = await hostFor({ trust: { store: acme.trustStore, policy: { partner: { capabilities: ["*"], endpointClasses: ["api"] } } } });
+    await expect(partnerOnly.publish(allowed.bytes, allowed.signature)).rejects.toMatchObject({ code: "E_POLICY" });
+    await host.close();
+    await partnerOnly.close();
+  });
+
+  it("trusts nothing when given no trust store", async () => {
+    const host = await hostOn(backend);
+    const { bytes, signature } = await signedBundle(acme ?? (acme = await makePublisher()), serviceManifest());
+    await expect(host.publish(bytes, signature)).rejects.toMatchObject({ code: "E_SIGNATURE_UNTRUSTED" });
+    await expect(host.publish(bytes, null)).rejects.toMatchObject({ code: "E_SIGNATURE_MISSING" });
+    expect(await registrySnapshot(host)).toEqual({ extensions: [], versions: [], blobs: [] });
+    await host.close();
+  });
+
+  it("lists versions newest first and picks the latest release over a newer pre-release", async () => {
+    const host = await hostFor();
+    for (const version of ["1.0.0", "1.10.0", "1.2.0", "2.0.0-beta.1"]) {
+      const { bytes, signature } = await signedBundle(acme, serviceManifest({ version }));
+      await host.publish(bytes, signature);
+    }
+    expect((await host.registry.listVersions("acme.hello")).map((v) => v.version)).toEqual(["2.0.0-beta.1", "1.10.0", "1.2.0", "1.0.0"]);
+    expect((await host.registry.latestVersion("acme.hello"))?.version).toBe("1.10.0");
+    expect(await host.registry.listExtensions()).toEqual([{ id: "acme.hello", publisher: "acme", latestVersion: "1.10.0" }]);
+    expect(await host.registry.latestVersion("acme.nothing")).toBeNull();
+    await host.close();
+  });
+
+  const directories: string[] = [];
+  afterAll(async () => {
+    for (const directory of directories) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("works the same with the filesystem blob store, rejected bundles leaving no file", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "annex-registry-"));
+    directories.push(directory);
+    const host = await hostFor({ blobs: { directory } });
+    const good = await signedBundle(acme, serviceManifest());
+    const published = await host.publish(good.bytes, good.signature);
+    const hex = published.contentHash.slice("sha256:".length);
+    expect(await readdir(join(directory, "sha256", hex.slice(0, 2)))).toEqual([hex.slice(2)]);
+    expect(isVerifiedBundle(await host.registry.loadBundle(published.contentHash))).toBe(true);
+
+    const conflicting = await signedBundle(acme, serviceManifest({ description: "Other content." }));
+    await expect(host.publish(conflicting.bytes, conflicting.signature)).rejects.toMatchObject({ code: "E_VERSION_CONFLICT" });
+    expect((await readdir(join(directory, "sha256"))).length).toBe(1);
+    await host.close();
+  });
+});
