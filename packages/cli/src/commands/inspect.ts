@@ -1,4 +1,5 @@
-import { parseSignature, readBundle, type Bundle, type BundleSignature } from "@annex/manifest";
+import { parseSignature, type Bundle, type BundleSignature } from "@annex/manifest";
+import { readBundleNode as readBundle } from "@annex/manifest/node";
 import { parseCommandArgs } from "../args.js";
 import type { Command } from "../command.js";
 import { EXIT_OK } from "../errors.js";

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { packBundle, readBundle, type Manifest } from "@annex/manifest";
+import { packBundle, type Manifest } from "@annex/manifest";
+import { readBundleNode as readBundle } from "@annex/manifest/node";
 import { parseCommandArgs } from "../args.js";
 import { buildEntry } from "../build-entry.js";
 import type { Command } from "../command.js";

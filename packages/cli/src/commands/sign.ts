@@ -1,4 +1,5 @@
-import { readBundle, signBundle } from "@annex/manifest";
+import { signBundle } from "@annex/manifest";
+import { readBundleNode as readBundle } from "@annex/manifest/node";
 import { parseCommandArgs, requireOption } from "../args.js";
 import type { Command } from "../command.js";
 import { CliError, EXIT_OK } from "../errors.js";

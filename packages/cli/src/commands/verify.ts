@@ -1,4 +1,5 @@
-import { parseSignature, verifyBundle, type BundleSignature, type TrustStore } from "@annex/manifest";
+import { parseSignature, type BundleSignature, type TrustStore } from "@annex/manifest";
+import { verifyBundleNode as verifyBundle } from "@annex/manifest/node";
 import { parseCommandArgs } from "../args.js";
 import type { Command } from "../command.js";
 import { CliError, EXIT_OK } from "../errors.js";

@@ -1,6 +1,5 @@
 import {
   assertTrustPolicy,
-  verifyBundle,
   type BundleLimits,
   type BundleSignature,
   type Manifest,
@@ -9,6 +8,7 @@ import {
   type TrustStore,
   type VerifiedBundle,
 } from "@annex/manifest";
+import { verifyBundleNode as verifyBundle } from "@annex/manifest/node";
 import type { Kysely } from "kysely";
 import { writeAudit } from "../audit/audit-log.js";
 import type { BlobStore } from "../blobs/blob-store.js";

@@ -1,8 +1,9 @@
+import { toHex } from "../crypto/bytes.js";
 import { sha256HexAll } from "../crypto/hash-all.js";
 import { sha256Hex } from "../crypto/sha256.js";
 import { BundleError } from "./errors.js";
 import { FrozenMap, deepFreeze } from "./frozen.js";
-import { gunzipLimited } from "./gunzip.js";
+import { type Gunzip, gunzipWith } from "./gunzip.js";
 import { parseIndex } from "./index-file.js";
 import { type BundleLimits, maxTarBytes, resolveLimits } from "./limits.js";
 import { type ParseManifestOptions, manifestFromFiles } from "./manifest-file.js";
@@ -10,9 +11,66 @@ import { EntryChecker, INDEX_PATH } from "./paths.js";
 import { readTar } from "./tar.js";
 import type { Bundle, BundleIndex } from "./types.js";
 
+/**
+ * SHA-256 for `readBundle` and `verifyBundle` (the `sha256` option): the
+ * 32-byte digest of `bytes`. A synchronous function is best; the default
+ * uses WebCrypto for large files and @noble/hashes for small ones, and
+ * `@annex/manifest/node` exports node:crypto's.
+ */
+export type Sha256 = (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+
 export interface ReadBundleOptions {
   limits?: Partial<BundleLimits>;
   hostCapabilities?: ParseManifestOptions["hostCapabilities"];
+  /** The gzip decompressor; defaults to DecompressionStream (fflate where there is none). See `Gunzip`. */
+  decompress?: Gunzip;
+  /** The SHA-256 of every file and of the index; see `Sha256`. */
+  sha256?: Sha256;
+}
+
+function invalidOption(option: "decompress" | "sha256", message: string): BundleError {
+  return new BundleError("E_BUNDLE_FORMAT", `The ${option} option ${message}`, { reason: "invalid-option", option });
+}
+
+// "abc", FIPS 180-2 appendix B.1.
+const SHA256_ABC = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+const knownGood = new WeakSet<Sha256>();
+
+function hexOf(digest: unknown): string {
+  if (!(digest instanceof Uint8Array) || digest.length !== 32) {
+    throw invalidOption("sha256", "must return the 32-byte SHA-256 digest as a Uint8Array; pass nodeSha256 from @annex/manifest/node, or leave it out.");
+  }
+  return toHex(digest);
+}
+
+async function digestHex(sha256: Sha256, bytes: Uint8Array): Promise<string> {
+  return hexOf(await sha256(bytes));
+}
+
+/**
+ * A caller's sha256 is checked once against a known answer, so that passing
+ * the wrong function (another hash, a hex encoder) fails loudly instead of
+ * making every bundle's hashes disagree with its index.
+ */
+async function checkedSha256(sha256: Sha256 | undefined): Promise<Sha256 | undefined> {
+  if (sha256 === undefined || knownGood.has(sha256)) return sha256;
+  if (typeof sha256 !== "function") throw invalidOption("sha256", "must be a function from bytes to their SHA-256 digest.");
+  if ((await digestHex(sha256, new TextEncoder().encode("abc"))) !== SHA256_ABC) {
+    throw invalidOption("sha256", "does not compute SHA-256 (its digest of \"abc\" is wrong); pass nodeSha256 from @annex/manifest/node, or leave it out.");
+  }
+  knownGood.add(sha256);
+  return sha256;
+}
+
+async function hashAll(inputs: readonly Uint8Array[], sha256: Sha256 | undefined): Promise<string[]> {
+  if (sha256 === undefined) return sha256HexAll(inputs);
+  const out = new Array<string>(inputs.length);
+  for (let i = 0; i < inputs.length; i++) {
+    // Awaited only when asynchronous: a microtask per file adds up over thousands of small files.
+    const digest = sha256(inputs[i]!);
+    out[i] = hexOf(digest instanceof Uint8Array ? digest : await digest);
+  }
+  return out;
 }
 
 function mismatch(path: string, reason: string, message: string, extra: Record<string, unknown> = {}): BundleError {
@@ -24,7 +82,7 @@ function mismatch(path: string, reason: string, message: string, extra: Record<s
 }
 
 /** Checks that the archive's files and the index list exactly the same paths, sizes and hashes. */
-async function checkAgainstIndex(index: BundleIndex, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
+async function checkAgainstIndex(index: BundleIndex, files: ReadonlyMap<string, Uint8Array>, sha256: Sha256 | undefined): Promise<void> {
   const listed = new Set<string>();
   for (const entry of index.files) {
     if (entry.path === INDEX_PATH) {
@@ -54,7 +112,7 @@ async function checkAgainstIndex(index: BundleIndex, files: ReadonlyMap<string, 
   for (const path of files.keys()) {
     if (!listed.has(path)) throw mismatch(path, "not-in-index", `File ${JSON.stringify(path)} is in the archive but not in ${INDEX_PATH}.`);
   }
-  const digests = await sha256HexAll(index.files.map((entry) => files.get(entry.path)!));
+  const digests = await hashAll(index.files.map((entry) => files.get(entry.path)!), sha256);
   index.files.forEach((entry, i) => {
     const actual = digests[i]!;
     if (actual !== entry.sha256) {
@@ -85,7 +143,11 @@ export async function readBundle(bytes: Uint8Array, options: ReadBundleOptions =
       { reason: "bundle-too-large", limit: "maxCompressedBytes", max: limits.maxCompressedBytes, actual: bytes.length },
     );
   }
-  const tar = await gunzipLimited(bytes, maxTarBytes(limits));
+  if (options.decompress !== undefined && typeof options.decompress !== "function") {
+    throw invalidOption("decompress", "must be a function from gzip bytes and a size limit to the tar bytes (a Gunzip).");
+  }
+  const sha256 = await checkedSha256(options.sha256);
+  const tar = await gunzipWith(options.decompress, bytes, maxTarBytes(limits));
   const entries = await readTar(tar, new EntryChecker(limits));
   const indexBytes = entries.get(INDEX_PATH);
   if (indexBytes === undefined) {
@@ -96,9 +158,9 @@ export async function readBundle(bytes: Uint8Array, options: ReadBundleOptions =
   }
   entries.delete(INDEX_PATH);
   const index = parseIndex(indexBytes);
-  await checkAgainstIndex(index, entries);
+  await checkAgainstIndex(index, entries, sha256);
   const manifest = manifestFromFiles(entries, { hostCapabilities: options.hostCapabilities });
-  const contentHash = `sha256:${await sha256Hex(indexBytes)}` as const;
+  const contentHash = `sha256:${sha256 ? await digestHex(sha256, indexBytes) : await sha256Hex(indexBytes)}` as const;
   const files = new FrozenMap(index.files.map((entry) => [entry.path, entries.get(entry.path)!] as const));
   return Object.freeze({
     manifest: deepFreeze(structuredClone(manifest)),

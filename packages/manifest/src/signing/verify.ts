@@ -90,9 +90,15 @@ export async function verifyBundle(
   }
   const store = parseTrustStore(trustStore);
   const checkedSignature = signature == null ? null : parseSignature(signature);
-  // A private copy: the caller's buffer could change while (or after) it is checked.
-  const own = bytes instanceof Uint8Array ? bytes.slice() : bytes;
-  const bundle = await readBundle(own, { limits: options.limits, hostCapabilities: options.hostCapabilities });
+  // A private copy: the caller's buffer could change while (or after) it is
+  // checked. Not `bytes.slice()`: on a Node Buffer (what readFile returns) that is a view.
+  const own = bytes instanceof Uint8Array ? new Uint8Array(bytes) : bytes;
+  const bundle = await readBundle(own, {
+    limits: options.limits,
+    hostCapabilities: options.hostCapabilities,
+    decompress: options.decompress,
+    sha256: options.sha256,
+  });
 
   let provenance: Provenance;
   if (checkedSignature === null) {

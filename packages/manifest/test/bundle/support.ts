@@ -2,7 +2,33 @@ import { createHash } from "node:crypto";
 import { crc32, constants, deflateRawSync, gunzipSync, gzipSync } from "node:zlib";
 import { type TarEntry, packTar, unpackTar } from "modern-tar";
 import { expect } from "vitest";
+import { type Gunzip, gunzipFflate, gunzipStream } from "../../src/bundle/gunzip.js";
+import { type ReadBundleOptions, readBundle } from "../../src/bundle/read.js";
+import type { Bundle } from "../../src/bundle/types.js";
 import { isAnnexError } from "../../src/errors.js";
+import { nodeGunzip, readBundleNode } from "../../src/node.js";
+
+/**
+ * Every decompressor readBundle can be given, by name: the two behind the
+ * default (DecompressionStream, and fflate where there is none) and the
+ * node:zlib one from @annex/manifest/node. Hostile tests run against each.
+ */
+export const DECOMPRESSORS = {
+  DecompressionStream: gunzipStream,
+  fflate: gunzipFflate,
+  "node:zlib": nodeGunzip,
+} as const satisfies Record<string, Gunzip>;
+
+export const DECOMPRESSOR_CASES = Object.entries(DECOMPRESSORS) as [keyof typeof DECOMPRESSORS, Gunzip][];
+
+export type BundleReader = (bytes: Uint8Array, options?: ReadBundleOptions) => Promise<Bundle>;
+
+/** readBundle with each decompressor; the Node one is readBundleNode, so node:crypto's sha256 is under test too. */
+export const READER_CASES: [string, BundleReader][] = [
+  ["DecompressionStream", (bytes, options) => readBundle(bytes, { ...options, decompress: gunzipStream })],
+  ["fflate", (bytes, options) => readBundle(bytes, { ...options, decompress: gunzipFflate })],
+  ["node (readBundleNode)", (bytes, options) => readBundleNode(bytes, options)],
+];
 
 /** The canonical example manifests (briefs/examples.md). */
 export const SERVICE_MANIFEST = {

@@ -31,11 +31,18 @@ const validManifest: fc.Arbitrary<Record<string, unknown>> = fc
     name: label,
     version: fc.tuple(fc.nat(20), fc.nat(20), fc.nat(20)).map((parts) => parts.join(".")),
     service: fc.boolean(),
-    routes: fc.uniqueArray(fc.array(segment, { minLength: 1, maxLength: 4 }), {
+    routes: fc.uniqueArray(
+      // A route names each :param once (the parser rightly refuses /:a/:a).
+      fc.array(segment, { minLength: 1, maxLength: 4 }).filter((segments) => {
+        const params = segments.filter((s) => s.startsWith(":"));
+        return new Set(params).size === params.length;
+      }),
+      {
       maxLength: 6,
       // Unique by the normalised form, so no two collide.
       selector: (segments) => segments.map((s) => (s.startsWith(":") ? ":" : s.toLowerCase())).join("/"),
-    }),
+      },
+    ),
     hosts: fc.uniqueArray(fc.tuple(label, label).map(([a, b]) => `${a}.${b}.example`), { maxLength: 4 }),
     simple: fc.subarray(["log", "ui.toast", "user.read"]),
     kv: fc.boolean(),

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { isAnnexError, verifyBundle, type BundleSignature, type HostCapabilityRegistry, type TrustStore } from "@annex/manifest";
+import { verifyBundleNode as verifyBundle } from "@annex/manifest/node";
+import { isAnnexError, type BundleSignature, type HostCapabilityRegistry, type TrustStore } from "@annex/manifest";
 import type { ExecuteEnvelope, ExecuteResult } from "../envelope.js";
 import { HostCallError } from "../errors.js";
 import type { HostCall, HostDispatch } from "../host-apis.js";
