@@ -2,6 +2,7 @@ import { parseTrustStore } from "@annex/manifest";
 import { createAuditLog, writeAudit, type AuditLog } from "./audit/audit-log.js";
 import type { BlobStore } from "./blobs/blob-store.js";
 import { createDatabaseBlobStore } from "./blobs/database-blob-store.js";
+import { createDatabaseWebhookSecrets, type DatabaseWebhookSecrets } from "./gateway/database-webhook-secrets.js";
 import { createGateway } from "./gateway/gateway.js";
 import type { Gateway, GatewayOptions, RequestInfo } from "./gateway/types.js";
 import { createFilesystemBlobStore } from "./blobs/filesystem-blob-store.js";
@@ -69,6 +70,12 @@ export interface Host extends InstallManager {
    * Request/Response; adapters: `@annex/host/express`, `@annex/host/node`.
    */
   handle(request: Request, info?: RequestInfo): Promise<Response>;
+  /**
+   * Per-install secrets of `verify: "annex"` webhooks, in the database, sealed
+   * with the host's secrets keys; set and rotate are audited. The gateway uses
+   * them unless `createHost({ gateway: { webhookSecrets } })` names another store.
+   */
+  webhookSecrets: DatabaseWebhookSecrets;
   /** Whether a pathname is under one of the gateway's prefixes (false without a gateway): adapters pass the rest on. */
   owns(pathname: string): boolean;
   /** The gateway behind `handle`, when `createHost({ gateway })` configured one. */
@@ -122,6 +129,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     capabilities,
     database,
     gateway: null,
+    webhookSecrets: createDatabaseWebhookSecrets({ db, keyring }),
     owns: (pathname) => gateway?.owns(pathname) ?? false,
     handle: async (request, info) => (gateway === null ? gatewayNotConfigured() : gateway.handle(request, info)),
     async rotateSecretsKey(newKey, rotateOptions) {
@@ -144,7 +152,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       await database.close();
     },
   };
-  const gateway: Gateway | null = options.gateway === undefined ? null : createGateway({ ...options.gateway, host });
+  const gateway: Gateway | null = options.gateway === undefined ? null : createGateway({ webhookSecrets: host.webhookSecrets, ...options.gateway, host });
   host.gateway = gateway;
   return host;
 }

@@ -102,4 +102,22 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION annex_audit_append_only()`,
     ],
   },
+  {
+    name: "0004_webhook_secrets",
+    statements: [
+      // One row per secret an install accepts: the current one (valid_until null) and, during a rotation, the previous ones.
+      `CREATE TABLE annex_webhook_secrets (
+        id text PRIMARY KEY,
+        install_id text NOT NULL REFERENCES annex_installs (id) ON DELETE CASCADE,
+        key_id text NOT NULL,
+        nonce bytea NOT NULL,
+        ciphertext bytea NOT NULL,
+        valid_until timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE INDEX annex_webhook_secrets_install ON annex_webhook_secrets (install_id)`,
+      `CREATE UNIQUE INDEX annex_webhook_secrets_current ON annex_webhook_secrets (install_id) WHERE valid_until IS NULL`,
+      `CREATE INDEX annex_webhook_secrets_key_id ON annex_webhook_secrets (key_id)`,
+    ],
+  },
 ];

@@ -70,6 +70,18 @@ export interface InstallSecretsTable {
   updated_at: UpdatedAt;
 }
 
+export interface WebhookSecretsTable {
+  /** Random; part of the sealed value's additional data, so a row cannot be swapped for another. */
+  id: string;
+  install_id: string;
+  key_id: string;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+  /** Null for the current secret; the end of the grace period for one rotated out. */
+  valid_until: Date | null;
+  created_at: CreatedAt;
+}
+
 export interface AuditTable {
   /** bigserial: `pg` returns it as a string, PGlite may not; read it through String(). */
   id: ColumnType<string, never, never>;
@@ -90,6 +102,7 @@ export interface AnnexTables {
   annex_installs: InstallsTable;
   annex_install_secrets: InstallSecretsTable;
   annex_audit: AuditTable;
+  annex_webhook_secrets: WebhookSecretsTable;
 }
 
 export type InstallRow = Selectable<InstallsTable>;

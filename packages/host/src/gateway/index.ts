@@ -14,3 +14,4 @@ export { DEFAULT_WEBHOOK_TOLERANCE_SECONDS, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TI
 export type { SignedWebhook } from "./webhook-signature.js";
 export { createMemoryWebhookSecrets, generateWebhookSecret } from "./webhook-secrets.js";
 export type { MemoryWebhookSecrets, WebhookInstall, WebhookSecretStore } from "./webhook-secrets.js";
+export { createDatabaseWebhookSecrets, type DatabaseWebhookSecrets, type DatabaseWebhookSecretsOptions, type WebhookSecretActor } from "./database-webhook-secrets.js";

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Host } from "../../src/index.js";
 import { describeBackends, hostOn } from "../support/backends.js";
 import { makeBundle, makePublisher } from "../support/fixtures.js";
-import { GW_SERVER, UI_FILES, bearer, bearerPrincipal, gwManifest, problemOf, req } from "./support.js";
+import { GW_SERVER, UI_FILES, bearer, bearerPrincipal, gwManifest, problemOf, req, tenantFromHost } from "./support.js";
 
 describeBackends("host.handle", (backend) => {
   const runner = createInMemoryRunner({ limits: { cpuMs: 200, wallMs: 1000 } });
@@ -15,7 +15,7 @@ describeBackends("host.handle", (backend) => {
     const trust = { store: publisher.trustStore };
     const secrets = { keys: [{ id: "k1", key: Buffer.alloc(32, 7).toString("base64") }] };
     // A long install cache: only the host's own invalidation can make a lifecycle change visible at once.
-    host = await hostOn(backend, { trust, secrets, gateway: { runner, authenticate: bearerPrincipal, policy: { installCacheMs: 60_000 } } });
+    host = await hostOn(backend, { trust, secrets, gateway: { runner, authenticate: bearerPrincipal, resolveTenant: tenantFromHost, policy: { installCacheMs: 60_000 } } });
     bare = await hostOn(backend, { trust, secrets });
     const bytes = await makeBundle(gwManifest(), { "server/index.js": GW_SERVER, ...UI_FILES });
     await host.publish(bytes, await publisher.sign(bytes));
@@ -51,6 +51,23 @@ describeBackends("host.handle", (backend) => {
     expect(host.owns("/api/ext/acme.gw/hello/ada")).toBe(true);
     expect(host.owns("/account/settings")).toBe(false);
     expect(bare.owns("/api/ext/acme.gw/hello/ada")).toBe(false);
+  });
+
+  it("verifies annex-signed webhooks with the secret the admin set through host.webhookSecrets", async () => {
+    const { signWebhook } = await import("../../src/index.js");
+    const install = await host.getInstall("t1", "acme.gw");
+    const secret = await host.webhookSecrets.set(install!.id, undefined, { actor: "admin@example.com" });
+    const body = JSON.stringify({ event: "ping" });
+    const deliver = async (key: string) =>
+      host.handle(
+        new Request("http://t1.tenants.test/ext/acme.gw/hooks/events", {
+          method: "POST",
+          headers: { "content-type": "application/json", ...signWebhook(key, body).headers },
+          body,
+        }),
+      );
+    expect((await deliver(secret)).status).toBe(200);
+    expect((await deliver("not-the-secret-at-all-0123456789")).status).toBe(401);
   });
 
   it("answers 503 E_GATEWAY_NOT_CONFIGURED when the host has no gateway", async () => {
