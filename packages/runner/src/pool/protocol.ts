@@ -7,10 +7,18 @@ import type { WorkerBundleParts } from "./worker-data.js";
  * Messages between the pool's main thread and its workers. Everything here is
  * structured-cloned: values cross by copy, never by reference.
  */
+/** One execution sent to a worker: it runs only if the worker wins its claim cell (see claims.ts). */
+export interface ExecuteItem {
+  id: number;
+  cell: number;
+  token: number;
+  envelope: ExecuteEnvelope;
+}
+
 export type ToWorker =
   | { type: "load"; id: number; parts: WorkerBundleParts }
   | { type: "unload"; id: number; contentHash: string }
-  | { type: "execute"; id: number; envelope: ExecuteEnvelope }
+  | { type: "execute"; items: ExecuteItem[] }
   | { type: "host-result"; callId: number; ok: true; value: unknown }
   | { type: "host-result"; callId: number; ok: false; error: WireError };
 

@@ -15,6 +15,10 @@ export interface WorkerData {
   runnerOptions: PoolRunnerOptions;
   /** Bundles to load before the worker reports ready (a respawned worker replays every loaded bundle). */
   bundles: WorkerBundleParts[];
+  /** Executions the worker runs at once; more wait in its queue. */
+  concurrency: number;
+  /** The claim cells of the executions sent to this worker (claims.ts). */
+  claims: SharedArrayBuffer;
 }
 
 export function workerRunnerOptions(options: PoolRunnerOptions): PoolRunnerOptions {

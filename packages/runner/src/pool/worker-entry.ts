@@ -3,7 +3,8 @@ import type { ExecuteResult } from "../envelope.js";
 import { HostCallError } from "../errors.js";
 import { createInMemoryRunnerWithDispatch, loadVerifiedParts } from "../in-memory-runner.js";
 import { forwardingDispatch, fromWireError, toWireError } from "./host-bridge.js";
-import type { FromWorker, ToWorker } from "./protocol.js";
+import { claimToRun } from "./claims.js";
+import type { ExecuteItem, FromWorker, ToWorker } from "./protocol.js";
 import type { WorkerBundleParts, WorkerData } from "./worker-data.js";
 
 /**
@@ -70,6 +71,40 @@ async function load(parts: WorkerBundleParts) {
 let chain: Promise<unknown> = Promise.all(data.bundles.map((parts) => load(parts).catch(() => undefined)));
 void chain.then(() => post({ type: "ready" }));
 
+// Executions run `concurrency` at a time, in the order they came; the rest wait here.
+const cells = new Int32Array(data.claims);
+// Each remembers the loads and unloads posted before it, and waits for those only.
+const waiting: { item: ExecuteItem; after: Promise<unknown> }[] = [];
+let running = 0;
+
+function startWaiting(): void {
+  while (running < data.concurrency && waiting.length > 0) {
+    const next = waiting.shift()!;
+    // Lost claim: the pool took this one back to run it elsewhere.
+    if (!claimToRun(cells, next.item.cell, next.item.token)) continue;
+    running++;
+    void run(next.item, next.after);
+  }
+}
+
+async function run({ id, envelope }: ExecuteItem, after: Promise<unknown>): Promise<void> {
+  const result = await after
+    .then(() => runner.execute(envelope))
+    .catch(
+      (error: unknown): ExecuteResult => ({
+        requestId: envelope.requestId,
+        ok: false,
+        error: { code: "E_SANDBOX_CRASHED", message: `the runner failed: ${error instanceof Error ? error.message : String(error)}` },
+        usage: { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 },
+        logs: [],
+      }),
+    );
+  running--;
+  // Claim the next one before answering: when the pool reads this result, the claim is visible to it.
+  startWaiting();
+  post({ type: "result", id, result });
+}
+
 port.on("message", (message: ToWorker) => {
   switch (message.type) {
     case "load":
@@ -83,22 +118,10 @@ port.on("message", (message: ToWorker) => {
     case "unload":
       chain = chain.then(() => runner.unload(message.contentHash).finally(() => post({ type: "unloaded", id: message.id })));
       return;
-    case "execute": {
-      const { id, envelope } = message;
-      void chain
-        .then(() => runner.execute(envelope))
-        .catch(
-          (error: unknown): ExecuteResult => ({
-            requestId: envelope.requestId,
-            ok: false,
-            error: { code: "E_SANDBOX_CRASHED", message: `the runner failed: ${error instanceof Error ? error.message : String(error)}` },
-            usage: { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 },
-            logs: [],
-          }),
-        )
-        .then((result) => post({ type: "result", id, result }));
+    case "execute":
+      for (const item of message.items) waiting.push({ item, after: chain });
+      startWaiting();
       return;
-    }
     case "host-result": {
       const pending = calls.get(message.callId);
       if (pending === undefined) return;

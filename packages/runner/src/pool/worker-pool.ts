@@ -5,8 +5,9 @@ import { RunnerError } from "../errors.js";
 import { createHostDispatch, type HostApis, type HostDispatch } from "../host-apis.js";
 import { effectiveLimits, manifestLimitsToExecutionLimits, resolveRunnerLimits, type ManifestLimits } from "../limits.js";
 import type { LoadedBundle, Runner } from "../runner.js";
+import { isRunning, newClaimCells, offer, revoke, tokenOf, type ClaimCells } from "./claims.js";
 import { HostCallGate, fromWireError, toWireError } from "./host-bridge.js";
-import type { FromWorker, ToWorker } from "./protocol.js";
+import type { ExecuteItem, FromWorker, ToWorker } from "./protocol.js";
 import { bundleParts, workerRunnerOptions, type PoolRunnerOptions, type WorkerBundleParts, type WorkerData } from "./worker-data.js";
 import { resolveWorkerUrl } from "./worker-url.js";
 
@@ -19,6 +20,14 @@ export interface WorkerPoolOptions extends PoolRunnerOptions {
    * that spend their time awaiting host calls (see docs/pool-and-remote.md).
    */
   executionsPerWorker?: number;
+  /**
+   * Executions sent ahead to a busy worker, waiting there to start the moment
+   * it is free (no round trip to the main thread in between). One that has not
+   * started is never lost with its worker: when the watchdog kills the worker,
+   * or another worker frees up first, it is taken back and runs elsewhere, and
+   * an atomic claim makes sure it runs once. 0 turns this off. Default 2.
+   */
+  prefetch?: number;
   /** The host's implementations (and egress policy, `hostApis.fetch`); they run on the main thread, never in a worker. */
   hostApis?: HostApis;
   /**
@@ -45,7 +54,9 @@ export interface WorkerPoolStats {
   /** Worker threads started and not yet exited, including ones being replaced. */
   liveWorkers: number;
   busyWorkers: number;
+  /** Waiting to start: in the pool's queue, or sent ahead to a worker. */
   queued: number;
+  /** Running in a worker. */
   inFlight: number;
   loadedBundles: number;
   restarts: { watchdog: number; crash: number };
@@ -61,9 +72,16 @@ interface Pending {
   gate: HostCallGate;
   wallMs: number;
   enqueuedAt: number;
-  dispatchedAt: number;
+  /** When its worker started it (as far as the main thread can tell), for usage and the watchdog. */
+  startedAt: number;
+  /** The queue timeout while waiting in the pool, the watchdog once started. */
   timer: NodeJS.Timeout | undefined;
   slot: Slot | undefined;
+  /** Its claim cell in `slot.claims` and its token there (claims.ts). */
+  cell: number;
+  token: number;
+  /** Counted as running by the main thread, which mirrors the worker's first-come order. */
+  started: boolean;
   resolve(result: ExecuteResult): void;
 }
 
@@ -75,7 +93,12 @@ interface Slot {
   isExited: boolean;
   failuresBeforeReady: number;
   lastError: Error | undefined;
+  /** Executions sent to this worker, running or waiting there, in the order sent. */
   held: Map<number, Pending>;
+  /** How many of `held` run. */
+  running: number;
+  claims: ClaimCells;
+  freeCells: number[];
   acks: Map<number, { resolve(message: FromWorker | undefined): void }>;
 }
 
@@ -97,6 +120,7 @@ interface LoadedEntry {
 export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerPoolRunner {
   const size = positiveInteger(options.workers ?? 2, "workers");
   const perWorker = positiveInteger(options.executionsPerWorker ?? 1, "executionsPerWorker");
+  const capacity = perWorker + nonNegativeInteger(options.prefetch ?? 2, "prefetch");
   const watchdogGraceMs = positiveInteger(options.watchdogGraceMs ?? 1000, "watchdogGraceMs");
   const maxQueue = positiveInteger(options.maxQueue ?? 10_000, "maxQueue");
   const queueTimeoutMs = positiveInteger(options.queueTimeoutMs ?? 30_000, "queueTimeoutMs");
@@ -117,6 +141,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   const respawnTimers = new Set<NodeJS.Timeout>();
   const restarts = { watchdog: 0, crash: 0 };
   let nextId = 0;
+  let dispatches = 0;
   let closed = false;
   const workerUrl = options.workerUrl ? Promise.resolve(options.workerUrl) : resolveWorkerUrl();
   // Spawning waits for the URL (a build from source, in tests); a failure there fails loads and executions.
@@ -130,7 +155,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   });
 
   function spawn(url: URL, failuresBeforeReady: number): Slot {
-    const data: WorkerData = { runnerOptions, bundles: [...bundles.values()].map((b) => b.parts) };
+    const { buffer, cells } = newClaimCells(capacity);
+    const data: WorkerData = { runnerOptions, bundles: [...bundles.values()].map((b) => b.parts), concurrency: perWorker, claims: buffer };
     const worker = new Worker(url, { workerData: data, resourceLimits, execArgv: workerExecArgv(), stdout: false, stderr: false });
     let markExited!: () => void;
     const slot: Slot = {
@@ -142,6 +168,9 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       failuresBeforeReady,
       lastError: undefined,
       held: new Map(),
+      running: 0,
+      claims: cells,
+      freeCells: Array.from({ length: capacity }, (_, i) => capacity - 1 - i),
       acks: new Map(),
     };
     everyWorker.add(slot);
@@ -198,7 +227,9 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
 
   async function answerHostCall(slot: Slot, message: Extract<FromWorker, { type: "host-call" }>): Promise<void> {
     let pending: Pending | undefined;
-    for (const p of slot.held.values()) if (p.envelope.requestId === message.requestId) pending = p;
+    for (const p of slot.held.values()) {
+      if (p.envelope.requestId === message.requestId && isRunning(slot.claims, p.cell, p.token)) pending = p;
+    }
     if (pending === undefined) {
       send(slot, { type: "host-result", callId: message.callId, ok: false, error: { code: "E_CAPABILITY_DENIED", message: "no execution of this worker owns that host call" } });
       return;
@@ -215,9 +246,11 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     clearTimeout(pending.timer);
     pending.gate.close();
     inFlightIds.delete(pending.envelope.requestId);
-    if (pending.slot) {
-      pending.slot.held.delete(pending.id);
-      refreshRef(pending.slot);
+    const slot = pending.slot;
+    if (slot !== undefined) {
+      detach(pending);
+      refreshRef(slot);
+      startWaiting(slot);
     } else {
       const i = queue.indexOf(pending);
       if (i >= 0) queue.splice(i, 1);
@@ -225,47 +258,173 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     pending.resolve(result);
   }
 
+  function usable(slot: Slot): boolean {
+    return slot.ready && !slot.retired;
+  }
+
+  /** Sends queued executions to the least-loaded workers, several per message; then lets idle workers take waiting ones from busy workers. */
   function pump(): void {
+    const batches = new Map<Slot, Pending[]>();
     while (queue.length > 0) {
       let best: Slot | undefined;
       for (const slot of slots) {
-        if (!slot.ready || slot.retired || slot.held.size >= perWorker) continue;
+        if (!usable(slot) || slot.held.size >= capacity) continue;
         if (best === undefined || slot.held.size < best.held.size) best = slot;
       }
-      if (best === undefined) return;
+      if (best === undefined) break;
       const pending = queue.shift()!;
-      dispatchTo(best, pending);
+      attach(best, pending);
+      batch(batches, best, pending);
+    }
+    if (queue.length === 0) steal(batches);
+    for (const [slot, items] of batches) post(slot, items);
+  }
+
+  function batch(batches: Map<Slot, Pending[]>, slot: Slot, pending: Pending): void {
+    const items = batches.get(slot);
+    if (items === undefined) batches.set(slot, [pending]);
+    else items.push(pending);
+  }
+
+  /**
+   * A worker with room to start something and nothing waiting for it takes
+   * the newest execution waiting behind a busy worker, if it can revoke the
+   * claim before that worker starts it: nothing waits behind a slow execution
+   * while a worker idles.
+   */
+  function steal(batches: Map<Slot, Pending[]>): void {
+    for (const idle of slots) {
+      while (usable(idle) && idle.held.size < perWorker) {
+        let taken: Pending | undefined;
+        for (const busy of slots) {
+          if (busy === idle || busy.held.size <= busy.running) continue;
+          for (const p of busy.held.values()) if (!p.started) taken = p;
+          if (taken !== undefined) break;
+        }
+        if (taken === undefined) return;
+        const from = taken.slot!;
+        if (!revoke(from.claims, taken.cell, taken.token)) {
+          // Its worker started it a moment ago; the result that says so is on its way.
+          markStarted(from, taken);
+          continue;
+        }
+        detach(taken);
+        refreshRef(from);
+        attach(idle, taken);
+        batch(batches, idle, taken);
+      }
     }
   }
 
-  function dispatchTo(slot: Slot, pending: Pending): void {
+  function attach(slot: Slot, pending: Pending): void {
     clearTimeout(pending.timer);
+    pending.timer = undefined;
     pending.slot = slot;
-    pending.dispatchedAt = performance.now();
+    pending.cell = slot.freeCells.pop()!;
+    pending.token = tokenOf(++dispatches);
+    offer(slot.claims, pending.cell, pending.token);
     slot.held.set(pending.id, pending);
     refreshRef(slot);
+    // The worker starts it on arrival if it has room: so does the mirror.
+    if (slot.running < perWorker) markStarted(slot, pending);
+  }
+
+  function detach(pending: Pending): void {
+    const slot = pending.slot!;
+    clearTimeout(pending.timer);
+    pending.timer = undefined;
+    slot.held.delete(pending.id);
+    slot.freeCells.push(pending.cell);
+    if (pending.started) slot.running--;
+    pending.started = false;
+    pending.slot = undefined;
+  }
+
+  /**
+   * The main thread's view of which executions a worker runs: the worker
+   * starts them in the order sent, `executionsPerWorker` at a time, claiming
+   * each before it answers the previous one, so the next in line is started
+   * by the time that answer arrives. The watchdog's clock starts here.
+   */
+  function markStarted(slot: Slot, pending: Pending): void {
+    pending.started = true;
+    slot.running++;
+    pending.startedAt = performance.now();
     pending.timer = setTimeout(() => onWatchdog(slot, pending), pending.wallMs + watchdogGraceMs);
-    try {
-      slot.worker.postMessage({ type: "execute", id: pending.id, envelope: pending.envelope } satisfies ToWorker);
-    } catch (error) {
-      finish(pending, failure(pending, "E_BAD_ENVELOPE", `the envelope cannot be copied to a worker: ${(error as Error).message}`));
+  }
+
+  function startWaiting(slot: Slot): void {
+    if (slot.retired) return;
+    for (const pending of slot.held.values()) {
+      if (slot.running >= perWorker) return;
+      if (!pending.started) markStarted(slot, pending);
     }
+  }
+
+  function toItem(pending: Pending): ExecuteItem {
+    return { id: pending.id, cell: pending.cell, token: pending.token, envelope: pending.envelope };
+  }
+
+  function post(slot: Slot, items: Pending[]): void {
+    if (slot.isExited) return;
+    try {
+      slot.worker.postMessage({ type: "execute", items: items.map(toItem) } satisfies ToWorker);
+    } catch {
+      // One envelope that cannot be copied must not fail the others sent with it.
+      for (const pending of items) {
+        try {
+          slot.worker.postMessage({ type: "execute", items: [toItem(pending)] } satisfies ToWorker);
+        } catch (error) {
+          finish(pending, failure(pending, "E_BAD_ENVELOPE", `the envelope cannot be copied to a worker: ${(error as Error).message}`));
+        }
+      }
+    }
+  }
+
+  function enqueue(pending: Pending, front = false): void {
+    if (front) queue.unshift(pending);
+    else queue.push(pending);
+    const left = queueTimeoutMs - (performance.now() - pending.enqueuedAt);
+    pending.timer = setTimeout(
+      () => finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", `no worker became free within ${queueTimeoutMs} ms`)),
+      Math.max(0, left),
+    );
   }
 
   function onWatchdog(slot: Slot, pending: Pending): void {
     if (slot.held.get(pending.id) !== pending) return;
     restarts.watchdog++;
-    finish(pending, {
-      ...failure(pending, "E_TIMEOUT", `the execution exceeded its wall limit of ${pending.wallMs} ms and its worker was terminated`),
+    retire(slot, "E_SANDBOX_CRASHED", "its worker was terminated because another execution it held exceeded its wall limit", {
+      pending,
+      result: failure(pending, "E_TIMEOUT", `the execution exceeded its wall limit of ${pending.wallMs} ms and its worker was terminated`),
     });
-    retire(slot, "E_SANDBOX_CRASHED", "its worker was terminated because another execution it held exceeded its wall limit");
   }
 
-  /** Takes a slot out of service: its executions fail, a replacement starts. */
-  function retire(slot: Slot, code: ExecuteErrorCode, message: string): void {
+  /**
+   * Empties a worker that is going away: executions it had not started are
+   * revoked and go back to the front of the queue, in order; the ones it
+   * started fail with `code` (the culprit with its own result).
+   */
+  function evacuate(slot: Slot, code: ExecuteErrorCode, message: string, culprit?: { pending: Pending; result: ExecuteResult }): void {
+    const back: Pending[] = [];
+    for (const pending of [...slot.held.values()]) {
+      if (pending !== culprit?.pending && revoke(slot.claims, pending.cell, pending.token)) {
+        detach(pending);
+        back.push(pending);
+      }
+    }
+    if (culprit !== undefined) finish(culprit.pending, culprit.result);
+    for (const pending of [...slot.held.values()]) finish(pending, failure(pending, code, message));
+    for (const pending of back.reverse()) enqueue(pending, true);
+    refreshRef(slot);
+    if (back.length > 0) pump();
+  }
+
+  /** Takes a slot out of service: its executions fail or move, a replacement starts. */
+  function retire(slot: Slot, code: ExecuteErrorCode, message: string, culprit?: { pending: Pending; result: ExecuteResult }): void {
     if (slot.retired) return;
     slot.retired = true;
-    for (const pending of [...slot.held.values()]) finish(pending, failure(pending, code, message));
+    evacuate(slot, code, message, culprit);
     for (const ack of slot.acks.values()) ack.resolve(undefined);
     slot.acks.clear();
     void slot.worker.terminate();
@@ -279,7 +438,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     const reason = slot.lastError ? `: ${slot.lastError.message}` : "";
     const failures = slot.ready ? 0 : slot.failuresBeforeReady + 1;
     slot.retired = true;
-    for (const pending of [...slot.held.values()]) finish(pending, failure(pending, "E_SANDBOX_CRASHED", `the sandbox's worker died${reason}`));
+    evacuate(slot, "E_SANDBOX_CRASHED", `the sandbox's worker died${reason}`);
     for (const ack of slot.acks.values()) ack.resolve(undefined);
     slot.acks.clear();
     const i = slots.indexOf(slot);
@@ -295,7 +454,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   }
 
   function failure(pending: Pending, code: ExecuteErrorCode, message: string): ExecuteResult {
-    const wallMs = pending.slot ? Math.round(performance.now() - pending.dispatchedAt) : 0;
+    const wallMs = pending.started ? Math.round(performance.now() - pending.startedAt) : 0;
     return {
       requestId: pending.envelope.requestId,
       ok: false,
@@ -400,17 +559,21 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
         gate: new HostCallGate(hostDispatch, envelope, entry.capabilities, limits.hostCalls),
         wallMs: limits.wallMs,
         enqueuedAt: performance.now(),
-        dispatchedAt: 0,
+        startedAt: 0,
         timer: undefined,
         slot: undefined,
+        cell: -1,
+        token: 0,
+        started: false,
         resolve,
       };
       queue.push(pending);
-      pending.timer = setTimeout(
-        () => finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", `no worker became free within ${queueTimeoutMs} ms`)),
-        queueTimeoutMs,
-      );
       pump();
+      // Still here: no worker had room. (Most executions never need this timer.)
+      if (pending.slot === undefined && queue[queue.length - 1] === pending) {
+        queue.pop();
+        enqueue(pending);
+      }
     });
   }
 
@@ -433,10 +596,10 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       for (const pending of [...queue]) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", "the worker pool was closed"));
       await started.catch(() => {});
       for (const slot of [...everyWorker]) {
+        slot.retired = true;
         for (const pending of [...slot.held.values()]) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", "the worker pool was closed"));
         for (const ack of slot.acks.values()) ack.resolve(undefined);
         slot.acks.clear();
-        slot.retired = true;
         void slot.worker.terminate();
       }
       await Promise.all([...everyWorker].map((s) => s.exited));
@@ -446,15 +609,17 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     stats(): WorkerPoolStats {
       let busy = 0;
       let inFlight = 0;
+      let waiting = queue.length;
       for (const slot of slots) {
         if (slot.held.size > 0) busy++;
-        inFlight += slot.held.size;
+        inFlight += slot.running;
+        waiting += slot.held.size - slot.running;
       }
       return {
         workers: size,
         liveWorkers: everyWorker.size,
         busyWorkers: busy,
-        queued: queue.length,
+        queued: waiting,
         inFlight,
         loadedBundles: bundles.size,
         restarts: { ...restarts },
@@ -472,6 +637,13 @@ const INHERITED_FLAGS = /^--(enable-source-maps|no-warnings|disable-warning|stac
 
 function workerExecArgv(): string[] {
   return process.execArgv.filter((flag) => INHERITED_FLAGS.test(flag));
+}
+
+function nonNegativeInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RunnerError("E_BAD_OPTIONS", `${name} must be a non-negative integer, got ${String(value)}`, { path: name });
+  }
+  return value;
 }
 
 function positiveInteger(value: number, name: string): number {

@@ -101,6 +101,55 @@ describe("worker pool: watchdog", () => {
   });
 });
 
+describe("worker pool: executions sent ahead", () => {
+  it("never loses or repeats the executions waiting behind one the watchdog kills: they run on the next worker, once", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 1, prefetch: 3, workerUrl: scripted, watchdogGraceMs: 200 });
+    await p.load(bundle);
+    const hung = p.execute(scriptedEnvelope(bundle, "hang", null, { limits: { wallMs: 300 } }));
+    const behind = ["b-1", "b-2", "b-3"].map((requestId) => p.execute(scriptedEnvelope(bundle, "echo", null, { requestId })));
+    await until(() => p.stats().inFlight === 1);
+    expect(p.stats().queued).toBe(3);
+    expect((await hung).error?.code).toBe("E_TIMEOUT");
+    const results = await Promise.all(behind);
+    expect(results.map((r) => r.ok)).toEqual([true, true, true]);
+    // Each ran on the replacement worker (its workerData replays the loaded bundle), in order.
+    expect(results.map((r) => (r.response?.body as { ran: string; thread: number }).ran)).toEqual(["b-1", "b-2", "b-3"]);
+    expect(results.every((r) => (r.response?.body as { thread: number }).thread === 1)).toBe(true);
+    expect(p.stats().restarts.watchdog).toBe(1);
+  });
+
+  it("moves the executions waiting behind a worker that dies to another worker", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 2, prefetch: 2, workerUrl: scripted, maxOldGenerationSizeMb: 32 });
+    await p.load(bundle);
+    // The first goes to worker 1, the second to worker 2, the third waits behind the first.
+    const dying = p.execute(scriptedEnvelope(bundle, "exit"));
+    const slow = p.execute(scriptedEnvelope(bundle, "wait", 300));
+    const behind = p.execute(scriptedEnvelope(bundle, "echo"));
+    expect((await dying).error?.code).toBe("E_SANDBOX_CRASHED");
+    expect((await behind).ok).toBe(true);
+    expect((await slow).ok).toBe(true);
+  });
+
+  it("lets a free worker take an execution waiting behind a slow one", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 2, prefetch: 2, workerUrl: scripted });
+    await p.load(bundle);
+    const order: string[] = [];
+    const track = (name: string, run: Promise<unknown>) => run.then(() => order.push(name));
+    // slow → worker 1, quick → worker 2, stuck → sent ahead behind slow on worker 1.
+    const all = [
+      track("slow", p.execute(scriptedEnvelope(bundle, "wait", 1_500))),
+      track("quick", p.execute(scriptedEnvelope(bundle, "wait", 20))),
+      track("behind-slow", p.execute(scriptedEnvelope(bundle, "echo"))),
+    ];
+    await Promise.all(all);
+    // When worker 2 went idle it revoked the one waiting on worker 1 and ran it.
+    expect(order).toEqual(["quick", "behind-slow", "slow"]);
+  });
+});
+
 describe("worker pool: crash containment", () => {
   for (const handler of ["crash", "exit", "oom"]) {
     it(`a worker that dies (${handler}) fails only its execution with E_SANDBOX_CRASHED and is replaced`, async () => {
@@ -180,11 +229,24 @@ describe("worker pool: queueing and limits", () => {
 
   it("refuses work beyond maxQueue with E_RUNNER_UNAVAILABLE", async () => {
     const bundle = await anyBundle();
-    const p = pool({ workers: 1, workerUrl: scripted, maxQueue: 2 });
+    const p = pool({ workers: 1, workerUrl: scripted, maxQueue: 2, prefetch: 0 });
     await p.load(bundle);
     const results = await Promise.all(Array.from({ length: 5 }, () => p.execute(scriptedEnvelope(bundle, "wait", 50))));
     expect(results.filter((r) => r.error?.code === "E_RUNNER_UNAVAILABLE")).toHaveLength(2);
     expect(results.filter((r) => r.ok)).toHaveLength(3);
+  });
+
+  it("counts only the pool's own queue against maxQueue, not the executions sent ahead to workers", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 1, workerUrl: scripted, maxQueue: 2, prefetch: 2 });
+    await p.load(bundle);
+    // 1 running + 2 sent ahead + 2 queued are accepted; the last two are refused.
+    const all = Array.from({ length: 7 }, () => p.execute(scriptedEnvelope(bundle, "wait", 50)));
+    await until(() => p.stats().inFlight === 1);
+    expect(p.stats().queued).toBe(4);
+    const results = await Promise.all(all);
+    expect(results.filter((r) => r.error?.code === "E_RUNNER_UNAVAILABLE")).toHaveLength(2);
+    expect(results.filter((r) => r.ok)).toHaveLength(5);
   });
 
   it("refuses a requestId that is already executing", async () => {
@@ -213,5 +275,6 @@ describe("worker pool: queueing and limits", () => {
   it("refuses malformed options with E_BAD_OPTIONS", () => {
     expect(() => createWorkerPoolRunner({ workers: 0 })).toThrow(expect.objectContaining({ code: "E_BAD_OPTIONS" }));
     expect(() => createWorkerPoolRunner({ executionsPerWorker: 1.5 })).toThrow(expect.objectContaining({ code: "E_BAD_OPTIONS" }));
+    expect(() => createWorkerPoolRunner({ prefetch: -1 })).toThrow(expect.objectContaining({ code: "E_BAD_OPTIONS", details: { path: "prefetch" } }));
   });
 });
