@@ -46,8 +46,12 @@ export interface HostOptions {
 export interface RotateSecretsKeyResult {
   /** The key every secret is now sealed with. */
   keyId: string;
-  /** Secrets re-sealed by this call. */
+  /** Secrets re-sealed by this call: install secrets and webhook secrets together. */
   resealed: number;
+  /** Of which install secrets (`install(…, { secrets })`, `setSecrets`). */
+  installSecrets: number;
+  /** Of which webhook secrets (`host.webhookSecrets`). */
+  webhookSecrets: number;
 }
 
 /** An embedded Annex: registry, per-tenant installs and their lifecycle, audit. */
@@ -117,6 +121,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     bundleLimits: options.bundleLimits,
   });
   const vault = createSecretsVault(keyring);
+  const webhookSecrets = createDatabaseWebhookSecrets({ db, keyring });
   const installs = createInstallManager({ db, registry, vault, keyring, dataHooks: options.dataHooks });
   const audit = createAuditLog(db);
 
@@ -129,7 +134,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     capabilities,
     database,
     gateway: null,
-    webhookSecrets: createDatabaseWebhookSecrets({ db, keyring }),
+    webhookSecrets,
     owns: (pathname) => gateway?.owns(pathname) ?? false,
     handle: async (request, info) => (gateway === null ? gatewayNotConfigured() : gateway.handle(request, info)),
     async rotateSecretsKey(newKey, rotateOptions) {
@@ -144,8 +149,9 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
         details: { keyId: keyId ?? null },
       });
       if (keyId !== undefined) keyring.use(keyId);
-      const resealed = await vault.reseal(db);
-      return { keyId: keyId!, resealed };
+      const installSecrets = await vault.reseal(db);
+      const resealedWebhooks = await webhookSecrets.reseal();
+      return { keyId: keyId!, resealed: installSecrets + resealedWebhooks, installSecrets, webhookSecrets: resealedWebhooks };
     },
     close: async () => {
       await gateway?.drain();

@@ -135,11 +135,18 @@ describeBackends("install secrets", (backend) => {
     await host.install("tenant-b", EXT, { ...BASE, secrets: { API_TOKEN: "b1" } });
     const k2 = { id: "k2", key: generateSecretsKey() };
 
+    // Webhook secrets too: one current, one rotated out but still inside its grace period.
+    const a = (await host.getInstall("tenant-a", EXT))!;
+    const firstHook = await host.webhookSecrets.set(a.id, undefined, { actor: "ops" });
+    const secondHook = await host.webhookSecrets.rotate(a.id, { actor: "ops", graceSeconds: 3600 });
+
     const rotated = await host.rotateSecretsKey(k2, { actor: "ops" });
-    expect(rotated).toEqual({ keyId: "k2", resealed: 3 });
+    expect(rotated).toEqual({ keyId: "k2", resealed: 5, installSecrets: 3, webhookSecrets: 2 });
     const keyIds = await host.database.db.selectFrom("annex_install_secrets").select("key_id").distinct().execute();
     expect(keyIds).toEqual([{ key_id: "k2" }]);
-    expect((await host.rotateSecretsKey()).resealed).toBe(0);
+    const hookKeyIds = await host.database.db.selectFrom("annex_webhook_secrets").select("key_id").distinct().execute();
+    expect(hookKeyIds).toEqual([{ key_id: "k2" }]);
+    expect(await host.rotateSecretsKey()).toMatchObject({ resealed: 0, installSecrets: 0, webhookSecrets: 0 });
 
     // New secrets go under k2 as well.
     await host.setSecrets("tenant-b", EXT, { WEBHOOK_SECRET: "b2" });
@@ -149,10 +156,13 @@ describeBackends("install secrets", (backend) => {
     const newOnly = await createHost({ database, schema, trust: { store: acme.trustStore }, secrets: { keys: [k2] } });
     expect(await newOnly.revealSecret("tenant-a", EXT, "WEBHOOK_SECRET")).toBe("a2");
     expect(await newOnly.revealSecret("tenant-b", EXT, "WEBHOOK_SECRET")).toBe("b2");
+    // The gateway of a host holding only the new key still verifies both webhook secrets, newest first.
+    expect(await newOnly.webhookSecrets.secrets(a)).toEqual([secondHook, firstHook]);
     const oldOnly = await createHost({ database, schema, trust: { store: acme.trustStore }, secrets: { keys: [secretsKey] } });
     const error = await failure(oldOnly.revealSecret("tenant-b", EXT, "API_TOKEN"));
     expect(error.code).toBe("E_SECRETS_KEY_UNKNOWN");
     expect(error.message).toContain("k2");
+    await expect(oldOnly.webhookSecrets.secrets(a)).rejects.toMatchObject({ code: "E_SECRETS_KEY_UNKNOWN" });
 
     const audit = await host.audit.list({ action: "secrets.rotate" });
     expect(audit.map((entry) => entry.details)).toEqual([{ keyId: "k2" }, { keyId: "k2" }]);

@@ -31,6 +31,12 @@ export interface DatabaseWebhookSecrets extends WebhookSecretStore {
   rotate(install: string | { id: string }, options: WebhookSecretActor & { graceSeconds?: number | undefined }): Promise<string>;
   /** Forgets every secret of the install: its `verify: "annex"` webhooks are refused until one is set again. */
   remove(install: string | { id: string }, options?: WebhookSecretActor): Promise<void>;
+  /**
+   * Re-seals every stored secret not sealed with the keyring's current key and
+   * returns how many. `host.rotateSecretsKey()` calls it; call it yourself only
+   * for a store you created with `createDatabaseWebhookSecrets`.
+   */
+  reseal(): Promise<number>;
 }
 
 const MIN_SECRET_LENGTH = 16;
@@ -138,6 +144,42 @@ export function createDatabaseWebhookSecrets(options: DatabaseWebhookSecretsOpti
         });
         return value;
       });
+    },
+
+    async reseal() {
+      const current = keyring.currentKeyId;
+      if (current === undefined) {
+        throw new GatewayError("E_WEBHOOK_SECRET", "webhook secrets reseal: the keyring has no current key; configure createHost({ secrets: { keys } })");
+      }
+      let count = 0;
+      // Batches under row locks: a rotate or set of the same install waits instead of racing a stale copy.
+      for (;;) {
+        const resealed = await db.transaction().execute(async (trx) => {
+          const rows = await trx
+            .selectFrom("annex_webhook_secrets")
+            .select(["id", "install_id", "key_id", "nonce", "ciphertext"])
+            .where("key_id", "<>", current)
+            .orderBy("id")
+            .limit(100)
+            .forUpdate()
+            .execute();
+          for (const row of rows) {
+            const plain = await keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(row.install_id, row.id), {
+              installId: row.install_id,
+              secret: "webhook",
+            });
+            const sealed = await keyring.seal(plain, aad(row.install_id, row.id));
+            await trx
+              .updateTable("annex_webhook_secrets")
+              .set({ key_id: sealed.keyId, nonce: sealed.nonce, ciphertext: sealed.ciphertext })
+              .where("id", "=", row.id)
+              .execute();
+          }
+          return rows.length;
+        });
+        if (resealed === 0) return count;
+        count += resealed;
+      }
     },
 
     async remove(install, removeOptions) {
