@@ -51,9 +51,13 @@ export function scopeFromEnvelope(envelope: ExecuteEnvelope): HostCallScope {
 export class HostCallGate {
   readonly #dispatch: HostDispatch;
   readonly #scope: HostCallScope;
-  readonly #grants: EffectiveGrants;
+  readonly #granted: readonly unknown[];
+  readonly #requested: readonly unknown[];
+  #grants: EffectiveGrants | undefined;
   readonly #limit: number;
-  readonly #abort = new AbortController();
+  // Made on first call: most executions make none, and a controller costs ~2 % of pool throughput.
+  #abort: AbortController | undefined;
+  #closed = false;
   readonly #counts: Record<string, number> = {};
   #total = 0;
 
@@ -65,13 +69,13 @@ export class HostCallGate {
   constructor(dispatch: HostDispatch, envelope: ExecuteEnvelope, requested: readonly unknown[] | undefined, limit: number) {
     this.#dispatch = dispatch;
     this.#scope = scopeFromEnvelope(envelope);
-    const grants = Array.isArray(envelope.grants) ? envelope.grants : [];
-    this.#grants = computeEffectiveGrants(grants, requested ?? grants);
+    this.#granted = Array.isArray(envelope.grants) ? envelope.grants : [];
+    this.#requested = requested ?? this.#granted;
     this.#limit = limit;
   }
 
   async call(method: unknown, args: unknown[]): Promise<unknown> {
-    if (this.#abort.signal.aborted) throw new HostCallError("E_TIMEOUT", "the execution already ended");
+    if (this.#closed) throw new HostCallError("E_TIMEOUT", "the execution already ended");
     if (!isHostMethod(method)) throw new HostCallError("E_CAPABILITY_DENIED", `${String(method).slice(0, 64)} is not a host API`);
     const call: HostCall = { method, args: Array.isArray(args) ? args : [] };
     if (++this.#total > this.#limit) {
@@ -79,6 +83,8 @@ export class HostCallGate {
     }
     const capability = capabilityOf(call);
     this.#counts[capability] = (this.#counts[capability] ?? 0) + 1;
+    this.#abort ??= new AbortController();
+    this.#grants ??= computeEffectiveGrants(this.#granted, this.#requested);
     return this.#dispatch(call, { scope: this.#scope, grants: this.#grants, signal: this.#abort.signal });
   }
 
@@ -88,7 +94,8 @@ export class HostCallGate {
 
   /** Ends the execution: calls still running see an aborted signal. */
   close(): void {
-    this.#abort.abort();
+    this.#closed = true;
+    this.#abort?.abort();
   }
 }
 
