@@ -1,6 +1,6 @@
 import { execFile, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,8 +26,10 @@ async function annex(cwd: string, ...args: string[]) {
 let work: string;
 
 beforeAll(async () => {
-  if (!existsSync(join(root, "packages/cli/dist/main.js")) || !existsSync(join(root, "packages/manifest/dist/index.js"))) {
-    const build = spawnSync("pnpm", ["--filter", "@annex/cli...", "build"], { cwd: root, encoding: "utf8" });
+  // The service template's tests run @annex/host's test host from its build, as an extension project would.
+  const builds = ["packages/cli/dist/main.js", "packages/manifest/dist/index.js", "packages/host/dist/testing/index.js", "packages/runner/dist/index.js"];
+  if (!builds.every((file) => existsSync(join(root, file)))) {
+    const build = spawnSync("pnpm", ["--filter", "@annex/cli...", "--filter", "@annex/host...", "build"], { cwd: root, encoding: "utf8" });
     if (build.status !== 0) throw new Error(`building the CLI failed:\n${build.stdout}\n${build.stderr}`);
   }
   work = await mkdtemp(join(tmpdir(), "annex-roundtrip-"));
@@ -106,7 +108,8 @@ describe("the annex binary, end to end", () => {
 });
 
 describe("the templates' own tests", () => {
-  // Generated inside the workspace so that vitest, typescript and @annex/manifest resolve as they would after `npm install`.
+  // Generated inside the workspace so that vitest and typescript resolve, with the @annex packages its
+  // package.json names linked into its node_modules as `npm install` would put them there.
   it.each(["service", "bundle"])("a fresh %s extension passes its own test and typecheck", async (template) => {
     const scratch = join(root, "packages/cli/.annex-tmp");
     await mkdir(scratch, { recursive: true });
@@ -114,6 +117,11 @@ describe("the templates' own tests", () => {
     try {
       expect((await annex(dir, "init", "ext", "--template", template, "--id", "acme.ext")).code).toBe(0);
       const ext = join(dir, "ext");
+      const wanted = JSON.parse(await readFile(join(ext, "package.json"), "utf8")) as { devDependencies: Record<string, string> };
+      await mkdir(join(ext, "node_modules/@annex"), { recursive: true });
+      for (const name of Object.keys(wanted.devDependencies).filter((name) => name.startsWith("@annex/"))) {
+        await symlink(join(root, "packages", name.slice("@annex/".length)), join(ext, "node_modules", name), "dir");
+      }
       const vitest = spawnSync(process.execPath, [join(root, "node_modules/vitest/vitest.mjs"), "run", "--root", ext, "--config", join(ext, "vitest.config.ts")], {
         cwd: ext,
         encoding: "utf8",

@@ -47,7 +47,11 @@ export interface TestHostOptions {
   now?: (() => number) | undefined;
 }
 
-/** The source of an extension: its folder (path or file: URL) with the server entry already built, or .annex bytes. */
+/**
+ * The source of an extension: its folder (path or file: URL), or .annex bytes.
+ * A folder whose annex.json names `runtime.source` has it bundled on the fly
+ * (with `@annex/cli`, as `annex pack` does); otherwise `runtime.entry` must exist.
+ */
 export type ExtensionSource = string | URL | Uint8Array;
 
 export interface TestInstallOptions {
@@ -288,10 +292,11 @@ async function bundleBytes(source: ExtensionSource): Promise<Uint8Array> {
 }
 
 /**
- * Packs what a bundle of the folder holds: annex.json, the built server entry
- * (and its source map), the UI root and the migrations folder. Sources are not
- * bundled here: run `annex pack` (or your build) first when runtime.entry is
- * produced from runtime.source.
+ * Packs what a bundle of the folder holds: annex.json, the server entry (and
+ * its source map), the UI root and the migrations folder. When the manifest
+ * names `runtime.source`, the entry is bundled from it in memory with
+ * `@annex/cli`'s `buildEntry` (the same build as `annex pack`), so a test
+ * always runs the source it sits next to, never a stale build.
  */
 export async function packFolder(dir: string): Promise<Uint8Array> {
   const manifestPath = join(dir, "annex.json");
@@ -301,12 +306,17 @@ export async function packFolder(dir: string): Promise<Uint8Array> {
   const manifest = parseManifestText(manifestText);
   const files = new Map<string, Uint8Array>([["annex.json", new TextEncoder().encode(manifestText)]]);
   const entry = manifest.runtime.entry;
-  if (entry !== undefined) {
+  const source = manifest.runtime.source;
+  if (entry !== undefined && source !== undefined) {
+    const built = await buildFromSource(dir, source, entry);
+    files.set(entry, built.code);
+    files.set(`${entry}.map`, built.map);
+  } else if (entry !== undefined) {
     const code = await readFile(join(dir, entry)).catch(() => null);
     if (code === null) {
       throw new TestHostError(
         "E_TEST_HOST_SOURCE",
-        `runtime.entry "${entry}" is not in ${dir}: build it first (\`annex pack\` bundles runtime.source into it); the test host does not bundle sources`,
+        `runtime.entry "${entry}" is not in ${dir}: build it first, or name its source in runtime.source and the test host bundles it`,
         { path: entry },
       );
     }
@@ -324,6 +334,20 @@ export async function packFolder(dir: string): Promise<Uint8Array> {
     }
   });
   return packBundle(files);
+}
+
+async function buildFromSource(dir: string, source: string, entry: string): Promise<{ code: Uint8Array; map: Uint8Array }> {
+  let cli: typeof import("@annex/cli");
+  try {
+    cli = await import("@annex/cli");
+  } catch {
+    throw new TestHostError(
+      "E_TEST_HOST_SOURCE",
+      `annex.json names runtime.source "${source}": the test host bundles it with @annex/cli, which is not installed; add it to devDependencies (npm i -D @annex/cli), or remove runtime.source and build "${entry}" yourself`,
+      { path: source },
+    );
+  }
+  return cli.buildEntry({ dir, source, entry });
 }
 
 async function addTree(dir: string, relative: string, files: Map<string, Uint8Array>): Promise<void> {

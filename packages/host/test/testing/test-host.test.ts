@@ -149,11 +149,36 @@ describeBackends("createTestHost", (backend) => {
     expect((await t.request("GET", "/api/ext/acme.iso/who", { as: "u1" })).status).toBe(404);
   });
 
+  it("bundles runtime.source on the fly, the way annex pack does, ignoring a stale build beside it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "annex-source-"));
+    try {
+      const withSource = serviceManifest({ id: "acme.fromsource" });
+      await writeFile(join(dir, "annex.json"), JSON.stringify({ ...withSource, runtime: { ...(withSource["runtime"] as object), source: "src/server.ts" } }));
+      await mkdir(join(dir, "src"));
+      await writeFile(join(dir, "src/greeting.ts"), "export const greet = (name: string): string => `Hello from source, ${name}!`;\n");
+      await writeFile(
+        join(dir, "src/server.ts"),
+        'import { greet } from "./greeting.js";\nexport function hello(request: { params: Record<string, string> }) { return { message: greet(request.params.name ?? "") }; }\n',
+      );
+      await mkdir(join(dir, "server"));
+      await writeFile(join(dir, "server/index.js"), 'export function hello() { return { message: "stale build" }; }');
+      await t.install(dir);
+      const response = await t.request("GET", "/api/ext/acme.fromsource/hello/Ada", { as: "u1" });
+      expect(await response.json()).toEqual({ message: "Hello from source, Ada!" });
+
+      // A source that does not compile fails the install with the CLI's error, naming the file.
+      await writeFile(join(dir, "src/server.ts"), "export function hello( { return 1 }\n");
+      await expect(t.upgrade(dir)).rejects.toMatchObject({ code: "E_BUILD", message: expect.stringContaining("src/server.ts") });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("says what to do when a folder's entry is not built, or the path is not a folder of an extension", async () => {
     const unbuilt = await mkdtemp(join(tmpdir(), "annex-unbuilt-"));
     try {
       await writeFile(join(unbuilt, "annex.json"), JSON.stringify(serviceManifest({ id: "acme.unbuilt" })));
-      await expect(t.install(unbuilt)).rejects.toMatchObject({ code: "E_TEST_HOST_SOURCE", message: expect.stringContaining("annex pack") });
+      await expect(t.install(unbuilt)).rejects.toMatchObject({ code: "E_TEST_HOST_SOURCE", message: expect.stringContaining("runtime.source") });
       await expect(t.install(join(unbuilt, "nowhere"))).rejects.toMatchObject({ code: "E_TEST_HOST_SOURCE" });
       await writeFile(join(unbuilt, "annex.json"), JSON.stringify({ ...serviceManifest({ id: "acme.unbuilt" }), ui: { pages: [{ slot: "app", path: "/", entry: "ui/index.html", title: "X" }] } }));
       await mkdir(join(unbuilt, "server"));

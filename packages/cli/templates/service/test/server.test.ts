@@ -1,31 +1,33 @@
 import { readFileSync } from "node:fs";
+import { createTestHost, type TestHost } from "@annex/host/testing";
 import { parseManifest } from "@annex/manifest";
-import { describe, expect, it } from "vitest";
-import type { AnnexContext, AnnexRequest } from "../src/annex-types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as server from "../src/server.js";
 
-/** A small stand-in for the runner's ctx: records log lines instead of sending them. */
-function fakeContext() {
-  const logs: { level: string; message: string }[] = [];
-  const log = (level: string) => (message: string) => void logs.push({ level, message });
-  const ctx: AnnexContext = {
-    install: { id: "inst_test", tenant: "tenant_test", config: {} },
-    principal: { tenant: "tenant_test", user: { id: "u1", displayName: "Ada" }, roles: [] },
-    log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
-  };
-  return { ctx, logs };
-}
+// The whole platform in memory: src/server.ts is bundled as `annex pack` does and runs in
+// Annex's sandbox, behind its gateway, with only the capabilities annex.json requests.
+let t: TestHost;
 
-function request(init: Partial<AnnexRequest>): AnnexRequest {
-  return { method: "GET", path: "/", params: {}, query: {}, headers: {}, body: null, ...init };
-}
+beforeAll(async () => {
+  t = await createTestHost();
+  await t.install(new URL("..", import.meta.url));
+});
 
-describe("hello", () => {
-  it("greets the name from the path and logs it", () => {
-    const { ctx, logs } = fakeContext();
-    const response = server.hello(request({ path: "/hello/Ada", params: { name: "Ada" } }), ctx);
-    expect(response).toEqual({ status: 200, body: { message: "Hello, Ada!" } });
-    expect(logs).toEqual([{ level: "info", message: "saying hello to Ada" }]);
+afterAll(async () => {
+  await t?.close();
+});
+
+describe("GET /hello/:name", () => {
+  it("greets the name from the path and logs it", async () => {
+    const response = await t.request("GET", "/api/ext/{{id}}/hello/Ada", { as: "ada" });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ message: "Hello, Ada!" });
+    expect(t.logs.map(({ level, message }) => ({ level, message }))).toContainEqual({ level: "info", message: "saying hello to Ada" });
+  });
+
+  it("answers only signed-in users (an api endpoint)", async () => {
+    const response = await t.request("GET", "/api/ext/{{id}}/hello/Ada");
+    expect(response.status).toBe(401);
   });
 });
 
