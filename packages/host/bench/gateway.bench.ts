@@ -1,6 +1,6 @@
 /**
  * Gateway throughput: `GET /api/ext/{id}/ping` through the Express adapter
- * (authenticate → resolve install → route → policy → audit → in-memory runner
+ * (authenticate → resolve install → route → policy → audit → worker-pool runner
  * → response) against a bare Express route answering the same JSON, in one
  * run, on loopback. Plus the cold path: publish + install + first response.
  *
@@ -82,9 +82,12 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
     }
     const warm = totals.get("annex gateway (warm context)")!;
     const ratio = warm.requests / warm.seconds / bareRps;
-    console.log(`target: annex ≥ 40 % of bare express → ${(ratio * 100).toFixed(1)} % (warm context) ${ratio >= 0.4 ? "MET" : "NOT MET"}`);
+    console.log(`target: annex ≥ 40 % of bare express → ${(ratio * 100).toFixed(1)} % (warm context, every decision audited) ${ratio >= 0.4 ? "MET" : "NOT MET"}`);
+    const lean = totals.get("annex, audit denials only")!;
+    const leanRatio = lean.requests / lean.seconds / bareRps;
+    console.log(`                                   ${(leanRatio * 100).toFixed(1)} % with policy.audit "denials" (allowed requests not audited)`);
     console.log(
-      `cold path (in-memory runner): publish ${ready.cold.publishMs.toFixed(1)} ms + install ${ready.cold.installMs.toFixed(1)} ms + first response ${ready.cold.firstResponseMs.toFixed(1)} ms = ${ready.cold.totalMs.toFixed(1)} ms`,
+      `cold path (worker pool): publish ${ready.cold.publishMs.toFixed(1)} ms + install ${ready.cold.installMs.toFixed(1)} ms + first response ${ready.cold.firstResponseMs.toFixed(1)} ms = ${ready.cold.totalMs.toFixed(1)} ms`,
     );
   } finally {
     // Let the server clean up (close the runner, drop the bench schema) before the next backend starts.
@@ -118,8 +121,8 @@ async function serve(url: string | undefined): Promise<void> {
   const trustStore = manifest.parseTrustStore({ trustStoreVersion: 1, keys: [manifest.trustedKeyFromPublicKey(key, "partner")] });
   const schema = url === undefined ? undefined : `annex_bench_${process.pid}_${Date.now().toString(36)}`;
   const host = await hostModule.createHost({ trust: { store: trustStore }, database: url, schema });
-  // Sized for the load: with fewer idle instances than concurrent requests, every burst instantiates QuickJS anew.
-  const runner = runnerModule.createInMemoryRunner({ maxIdleInstances: CONNECTIONS * 2, maxWarmPerInstall: CONNECTIONS * 2, maxWarm: CONNECTIONS * 4 });
+  // The production default: the worker pool with its default options (2 workers, one execution each, prefetch 2).
+  const runner = runnerModule.createWorkerPoolRunner({});
   const gateway = createGateway({
     host,
     runner,
