@@ -340,3 +340,17 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
     }
   };
 }
+
+/** A dispatch whose calls wait for `after`; if it rejects, they fail without reaching the host. */
+export function dispatchAfter(dispatch: HostDispatch, after: Promise<unknown> | undefined): HostDispatch {
+  if (after === undefined) return dispatch;
+  // Observed once here, so a rejection nobody else awaits is never reported as unhandled.
+  const gate = after.then(
+    () => true,
+    () => false,
+  );
+  return async (call, context) => {
+    if (!(await gate)) throw new HostCallError("E_HOST_CALL_FAILED", "the host refused this execution's host calls (its request could not be recorded)");
+    return dispatch(call, context);
+  };
+}

@@ -3,7 +3,7 @@ import type { ExecuteEnvelope, ExecuteResult, ExecutionLimits } from "./envelope
 import { isRunnerError, RunnerError } from "./errors.js";
 import { createHostDispatch, type HostApis, type HostDispatch } from "./host-apis.js";
 import { resolveRunnerLimits } from "./limits.js";
-import type { LoadedBundle, Runner } from "./runner.js";
+import type { ExecuteOptions, LoadedBundle, Runner } from "./runner.js";
 import type { BundleParts, CompiledBundle } from "./engine/compiled.js";
 import { Engine, type EngineStats } from "./engine/engine.js";
 import { validateEnvelope } from "./engine/validate-envelope.js";
@@ -94,7 +94,7 @@ function build(options: InMemoryRunnerOptions, dispatch: HostDispatch): InMemory
       return loadParts({ contentHash: bundle.contentHash, manifest: bundle.manifest, files: bundle.files });
     },
 
-    async execute(envelope: ExecuteEnvelope): Promise<ExecuteResult> {
+    async execute(envelope: ExecuteEnvelope, options?: ExecuteOptions): Promise<ExecuteResult> {
       const requestId =
         envelope !== null && typeof envelope === "object" && typeof (envelope as { requestId?: unknown }).requestId === "string"
           ? envelope.requestId
@@ -132,7 +132,7 @@ function build(options: InMemoryRunnerOptions, dispatch: HostDispatch): InMemory
           ),
         );
       }
-      return engine.execute(bundle, envelope);
+      return engine.execute(bundle, envelope, options);
     },
 
     async unload(contentHash: string): Promise<void> {

@@ -9,10 +9,22 @@ export interface Runner {
   /** Compiles the bundle's server entry once; cached by content hash. Refuses bundles not produced by verification. */
   load(bundle: VerifiedBundle): Promise<LoadedBundle>;
   /** Runs one handler. Never throws for guest failures: they come back as `ok: false` with a typed error. */
-  execute(envelope: ExecuteEnvelope): Promise<ExecuteResult>;
+  execute(envelope: ExecuteEnvelope, options?: ExecuteOptions): Promise<ExecuteResult>;
   unload(contentHash: string): Promise<void>;
   /** Stops everything; further calls fail with E_RUNNER_UNAVAILABLE. */
   close(): Promise<void>;
+}
+
+/** What the caller of one execution decides beyond the envelope; never crosses to a worker or a runner server. */
+export interface ExecuteOptions {
+  /**
+   * Every host call of the execution waits until this settles, and fails with
+   * E_HOST_CALL_FAILED if it rejects. The handler may compute meanwhile, but
+   * has no effect (host calls are its only way to act) before this resolves:
+   * the gateway passes the write of the request's audit line, so the line is
+   * stored before any effect while the insert and the sandbox overlap.
+   */
+  hostCallsAfter?: Promise<unknown> | undefined;
 }
 
 export interface LoadedBundle {

@@ -252,8 +252,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     };
     const envelope = buildEnvelope({ requestId: trail.requestId, resolved, endpoint, request: sandboxRequest, principal, limits: policy.limits, warm });
 
-    await allow(trail);
-    const result = await execute(envelope, bundle);
+    // The audit line is written while the sandbox starts: the handler may compute meanwhile, but its
+    // host calls (its only effects) wait for the line, and so does the response.
+    const audited = allow(trail);
+    const execution = execute(envelope, bundle, audited);
+    try {
+      await audited;
+    } catch (error) {
+      // Answered 503 now; the execution's host calls fail, and its outcome is dropped.
+      execution.catch(() => {});
+      throw error;
+    }
+    const result = await execution;
     try {
       options.onExecute?.({ requestId: trail.requestId, tenant, extensionId, version: install.version, installId: install.id, handler: endpoint.handler, family, result });
     } catch {
@@ -317,7 +327,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   }
 
-  async function execute(envelope: ExecuteEnvelope, bundle: VerifiedBundle): Promise<ExecuteResult> {
+  async function execute(envelope: ExecuteEnvelope, bundle: VerifiedBundle, hostCallsAfter: Promise<unknown>): Promise<ExecuteResult> {
     const failed = (code: "E_RUNNER_UNAVAILABLE" | "E_TIMEOUT", message: string): ExecuteResult => ({
       requestId: envelope.requestId,
       ok: false,
@@ -333,7 +343,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         return failed("E_RUNNER_UNAVAILABLE", `the runner could not load the bundle: ${errorSummary(error).message}`);
       }
       try {
-        return await runner.execute(envelope);
+        return await runner.execute(envelope, { hostCallsAfter });
       } catch (error) {
         return failed("E_RUNNER_UNAVAILABLE", errorSummary(error).message);
       }

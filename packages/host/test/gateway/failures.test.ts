@@ -145,20 +145,36 @@ describeBackends("gateway failures", (backend) => {
     }
   });
 
-  it("does not run a request whose audit line cannot be written (503), and still refuses what it refuses", async () => {
+  it("lets a request whose audit line cannot be written have no effect (503): its host calls never reach the host", async () => {
     const own = await gatewayWorld(backend);
+    const reads: string[] = [];
+    const inner = createInMemoryRunner({ hostApis: { secrets: { get: (name) => (reads.push(name), "whsec_test") } } });
+    const runs: Promise<ExecuteResult>[] = [];
+    const runner = scriptedRunner(inner, (envelope, options) => {
+      const run = inner.execute(envelope, options);
+      runs.push(run);
+      return run;
+    });
     try {
       await own.installFor("t1");
-      const runner = scriptedRunner(own.runner, (envelope) => own.runner.execute(envelope));
       const gateway = own.gatewayWith({ runner });
+      // With the audit log up, the handler reads its secret.
+      const before = await gateway.handle(req("GET", "/api/ext/acme.gw/peek", { headers: auth }));
+      expect(await before.json()).toEqual({ secret: true });
+      expect(reads).toEqual(["STRIPE_SECRET"]);
+
       await own.host.database.root.schema.withSchema(own.host.database.schema!).dropTable("annex_audit").execute();
-      const allowed = await gateway.handle(req("GET", "/api/ext/acme.gw/hello/x", { headers: auth }));
+      const allowed = await gateway.handle(req("GET", "/api/ext/acme.gw/peek", { headers: auth }));
       expect(allowed.status).toBe(503);
       expect((await problemOf(allowed)).code).toBe("E_AUDIT_UNAVAILABLE");
-      expect(runner.envelopes).toHaveLength(0);
+      // The sandbox may have started alongside the insert, but its host call was refused.
+      const [, unaudited] = await Promise.all(runs);
+      expect(unaudited).toMatchObject({ ok: false, error: { message: expect.stringContaining("refused this execution's host calls") } });
+      expect(reads).toEqual(["STRIPE_SECRET"]);
       const refused = await gateway.handle(req("GET", "/api/ext/acme.gw/hello/x"));
       expect(refused.status).toBe(401);
     } finally {
+      await inner.close();
       await own.close();
     }
   });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ExecuteEnvelope, ExecuteResult, LoadedBundle, Principal, Runner } from "@annex/runner";
+import type { ExecuteEnvelope, ExecuteOptions, ExecuteResult, LoadedBundle, Principal, Runner } from "@annex/runner";
 import { createInMemoryRunner } from "@annex/runner";
 import type { VerifiedBundle } from "@annex/manifest";
 import { createGateway } from "../../src/gateway/gateway.js";
@@ -45,6 +45,7 @@ export function spin() { for (;;) {} }
 export function boom() { throw new Error("internal detail: db password is hunter2"); }
 export function text() { return { headers: { "content-type": "text/html" }, body: "<script>alert(1)</script>" }; }
 export function ping() { return { pong: true }; }
+export async function peek(request, ctx) { return { secret: (await ctx.secrets.get("STRIPE_SECRET")) !== null }; }
 export const itemDelete = item;
 export const echoPost = echo;
 export const limited = ping;
@@ -77,6 +78,7 @@ export function gwManifest(overrides: Record<string, unknown> = {}): Record<stri
       { class: "api", method: "GET", path: "/spin", handler: "spin" },
       { class: "api", method: "GET", path: "/boom", handler: "boom" },
       { class: "api", method: "GET", path: "/text", handler: "text" },
+      { class: "api", method: "GET", path: "/peek", handler: "peek" },
       { class: "api", method: "GET", path: "/limited", handler: "limited", rateLimit: { requests: 2, perSeconds: 60 } },
       { class: "public", method: "GET", path: "/ping", handler: "ping", cors: { origins: ["https://shop.example.com"] } },
       { class: "public", method: "POST", path: "/ingest", handler: "ingest" },
@@ -188,14 +190,17 @@ export async function gatewayWorld(backend: TestDatabaseBackend, options: Partia
 }
 
 /** A runner whose execute is replaced: to simulate crashes, outages and hangs the real one cannot be made to produce on demand. */
-export function scriptedRunner(inner: Runner, execute: (envelope: ExecuteEnvelope) => Promise<ExecuteResult>): Runner & { envelopes: ExecuteEnvelope[] } {
+export function scriptedRunner(
+  inner: Runner,
+  execute: (envelope: ExecuteEnvelope, options?: ExecuteOptions) => Promise<ExecuteResult>,
+): Runner & { envelopes: ExecuteEnvelope[] } {
   const envelopes: ExecuteEnvelope[] = [];
   return {
     envelopes,
     load: (bundle: VerifiedBundle): Promise<LoadedBundle> => inner.load(bundle),
-    execute: (envelope) => {
+    execute: (envelope, options) => {
       envelopes.push(envelope);
-      return execute(envelope);
+      return execute(envelope, options);
     },
     unload: (hash) => inner.unload(hash),
     close: async () => {},

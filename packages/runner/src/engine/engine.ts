@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { ExecuteEnvelope, ExecuteError, ExecuteResult, ExecutionLimits, Usage } from "../envelope.js";
 import { RunnerError } from "../errors.js";
-import type { HostCallScope, HostDispatch } from "../host-apis.js";
+import { dispatchAfter, type HostCallScope, type HostDispatch } from "../host-apis.js";
+import type { ExecuteOptions } from "../runner.js";
 import { effectiveLimits } from "../limits.js";
 import { Budget } from "./budget.js";
 import { compileBundle, type BundleParts, type CompiledBundle } from "./compiled.js";
@@ -164,7 +165,7 @@ export class Engine {
   }
 
   /** Runs one validated envelope against a loaded bundle. Never throws for guest failures. */
-  async execute(bundle: CompiledBundle, envelope: ExecuteEnvelope): Promise<ExecuteResult> {
+  async execute(bundle: CompiledBundle, envelope: ExecuteEnvelope, options: ExecuteOptions = {}): Promise<ExecuteResult> {
     const started = performance.now();
     const fail = (error: ExecuteError, usage: Usage = emptyUsage()): ExecuteResult => ({
       requestId: envelope.requestId,
@@ -207,7 +208,7 @@ export class Engine {
       principal: envelope.principal ?? undefined,
     };
     const grants = computeEffectiveGrants(envelope.grants, bundle.capabilities);
-    const execution = new Execution(limits, grants, scope, this.options.dispatch);
+    const execution = new Execution(limits, grants, scope, dispatchAfter(this.options.dispatch, options.hostCallsAfter));
     const meta = {
       requestId: envelope.requestId,
       install: { id: envelope.install.id, tenant: envelope.install.tenant, config: envelope.install.config },

@@ -2,9 +2,9 @@ import { Worker } from "node:worker_threads";
 import { isVerifiedBundle, type CapabilityRequest, type VerifiedBundle } from "@annex/manifest";
 import type { ExecuteEnvelope, ExecuteErrorCode, ExecuteResult, ExecutionLimits } from "../envelope.js";
 import { RunnerError } from "../errors.js";
-import { createHostDispatch, type HostApis, type HostDispatch } from "../host-apis.js";
+import { createHostDispatch, dispatchAfter, type HostApis, type HostDispatch } from "../host-apis.js";
 import { effectiveLimits, manifestLimitsToExecutionLimits, resolveRunnerLimits, type ManifestLimits } from "../limits.js";
-import type { LoadedBundle, Runner } from "../runner.js";
+import type { ExecuteOptions, LoadedBundle, Runner } from "../runner.js";
 import { isRunning, newClaimCells, offer, revoke, tokenOf, type ClaimCells } from "./claims.js";
 import { HostCallGate, fromWireError, toWireError } from "./host-bridge.js";
 import type { ExecuteItem, FromWorker, ToWorker } from "./protocol.js";
@@ -528,7 +528,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     }
   }
 
-  async function execute(envelope: ExecuteEnvelope): Promise<ExecuteResult> {
+  async function execute(envelope: ExecuteEnvelope, options?: ExecuteOptions): Promise<ExecuteResult> {
     const requestId = typeof envelope?.requestId === "string" ? envelope.requestId : "";
     const early = (code: ExecuteErrorCode, message: string): ExecuteResult => ({
       requestId,
@@ -556,7 +556,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       const pending: Pending = {
         id: ++nextId,
         envelope,
-        gate: new HostCallGate(hostDispatch, envelope, entry.capabilities, limits.hostCalls),
+        gate: new HostCallGate(dispatchAfter(hostDispatch, options?.hostCallsAfter), envelope, entry.capabilities, limits.hostCalls),
         wallMs: limits.wallMs,
         enqueuedAt: performance.now(),
         startedAt: 0,

@@ -2,8 +2,8 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isVerifiedBundle, type CapabilityRequest, type VerifiedBundle } from "@annex/manifest";
 import type { ExecuteEnvelope, ExecuteErrorCode, ExecuteResult, ExecutionLimits } from "../envelope.js";
-import { createHostDispatch, type HostApis } from "../host-apis.js";
-import type { LoadedBundle, Runner } from "../runner.js";
+import { createHostDispatch, dispatchAfter, type HostApis } from "../host-apis.js";
+import type { ExecuteOptions, LoadedBundle, Runner } from "../runner.js";
 import { HostCallGate, toWireError, type WireError } from "../pool/host-bridge.js";
 import { effectiveLimits, resolveRunnerLimits } from "../limits.js";
 import { RunnerError } from "../errors.js";
@@ -157,14 +157,14 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
     };
   }
 
-  async function execute(envelope: ExecuteEnvelope): Promise<ExecuteResult> {
+  async function execute(envelope: ExecuteEnvelope, options?: ExecuteOptions): Promise<ExecuteResult> {
     if (closed) return failure(envelope, "E_RUNNER_UNAVAILABLE", "this remote runner is closed");
     if (!isValidRequestId(envelope?.requestId)) {
       return failure(envelope, "E_BAD_ENVELOPE", "requestId: must be 1-128 characters of [A-Za-z0-9._:-] (it travels in URLs)");
     }
     const limits = effectiveLimits(runnerLimits, envelope.limits);
     const wallMs = limits.wallMs;
-    const gate = new HostCallGate(dispatch, envelope, manifests.get(envelope.extension?.contentHash), limits.hostCalls);
+    const gate = new HostCallGate(dispatchAfter(dispatch, options?.hostCallsAfter), envelope, manifests.get(envelope.extension?.contentHash), limits.hostCalls);
     const body = stringifyWire(envelope);
     let sent: Sent;
     try {

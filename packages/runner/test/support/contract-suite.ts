@@ -189,6 +189,33 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect(withCalls.usage.hostCalls["storage.kv"]).toBe(3);
     });
 
+    it("holds every host call until hostCallsAfter resolves, while the handler itself runs", async () => {
+      // A handler without host calls is not held.
+      const pure = await runner.execute(envelopeFor(bundle, "hello"), { hostCallsAfter: new Promise(() => {}) });
+      expect(pure.response?.body).toMatchObject({ hello: "world" });
+      let open!: () => void;
+      const after = new Promise<void>((resolve) => (open = resolve));
+      const running = runner.execute(envelopeFor(bundle, "publish"), { hostCallsAfter: after });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(recorded.events).toEqual([]);
+      open();
+      const result = await running;
+      expect(result.error).toBeUndefined();
+      expect(result.ok).toBe(true);
+      expect(recorded.events).toEqual([{ type: "order.created", payload: { n: 1 }, tenant: "tenant-a" }]);
+    });
+
+    it("fails every host call with E_HOST_CALL_FAILED when hostCallsAfter rejects, and none reaches the host", async () => {
+      const refused = Promise.reject(new Error("audit log down"));
+      const result = await runner.execute(envelopeFor(bundle, "contact", { body: { id: "c1" } }), { hostCallsAfter: refused });
+      expect(result.response?.body).toMatchObject({ code: "E_HOST_CALL_FAILED" });
+      const kv = await runner.execute(envelopeFor(bundle, "remember", { body: { a: 1 } }), { hostCallsAfter: refused });
+      expect(kv.ok).toBe(false);
+      expect(kv.error?.message).toContain("refused");
+      expect(recorded.kv.size).toBe(0);
+      expect(recorded.scopes).toEqual([]);
+    });
+
     it("answers a guest exception with E_HANDLER_ERROR and the guest's message", async () => {
       const result = await run("boom");
       expect(result.ok).toBe(false);
