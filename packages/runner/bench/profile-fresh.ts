@@ -102,21 +102,26 @@ function replayFresh(module: QuickJSWASMModule, step: (name: string) => void, op
   context.typeof(fn);
   const token = context.newString("tok");
   const cap = context.newNumber(65536);
-  check(context, context.callFunction(h.get("setConsoleToken")!, context.undefined, [token, cap])).dispose();
-  cap.dispose();
-  const json = context.newString(JSON.stringify({ method: "POST", path: "/hello", params: {}, query: {}, headers: {}, body: { name: "bench" } }));
+  // Request and meta cross in one copy, as the engine does.
+  const json = context.newString(
+    JSON.stringify([
+      { method: "POST", path: "/hello", params: {}, query: {}, headers: {}, body: { name: "bench" } },
+      { requestId: "r", install: { id: "i", tenant: "t", config: {} }, principal: null },
+    ]),
+  );
   const list = context.newArray();
-  const input = check(context, context.callFunction(h.get("decode")!, context.undefined, [json, list]));
+  const both = check(context, context.callFunction(h.get("decode")!, context.undefined, [json, list]));
   json.dispose();
-  const metaJson = context.newString(JSON.stringify({ requestId: "r", install: { id: "i", tenant: "t", config: {} }, principal: null }));
-  const meta = check(context, context.callFunction(h.get("decode")!, context.undefined, [metaJson, list]));
-  metaJson.dispose();
   list.dispose();
+  const input = context.getProp(both, 0);
+  const meta = context.getProp(both, 1);
+  both.dispose();
   step("marshal in (request, meta)");
   const limit = context.newNumber(5 * 1024 * 1024);
-  const ctx = check(context, context.callFunction(h.get("makeCtx")!, context.undefined, [token, meta, limit]));
+  const ctx = check(context, context.callFunction(h.get("makeCtx")!, context.undefined, [token, meta, limit, cap]));
   token.dispose();
   meta.dispose();
+  cap.dispose();
   step("makeCtx");
   const promise = check(context, context.callFunction(h.get("invoke")!, context.undefined, [fn, input, ctx]));
   fn.dispose();
@@ -164,21 +169,25 @@ function replayImaged(image: RealmImage, step: (name: string) => void): void {
   context.typeof(fn);
   const token = context.newString("tok");
   const cap = context.newNumber(65536);
-  check(context, context.callFunction(h("setConsoleToken"), context.undefined, [token, cap])).dispose();
-  cap.dispose();
-  const json = context.newString(JSON.stringify({ method: "POST", path: "/hello", params: {}, query: {}, headers: {}, body: { name: "bench" } }));
+  const json = context.newString(
+    JSON.stringify([
+      { method: "POST", path: "/hello", params: {}, query: {}, headers: {}, body: { name: "bench" } },
+      { requestId: "r", install: { id: "i", tenant: "t", config: {} }, principal: null },
+    ]),
+  );
   const list = context.newArray();
-  const input = check(context, context.callFunction(h("decode"), context.undefined, [json, list]));
+  const both = check(context, context.callFunction(h("decode"), context.undefined, [json, list]));
   json.dispose();
-  const metaJson = context.newString(JSON.stringify({ requestId: "r", install: { id: "i", tenant: "t", config: {} }, principal: null }));
-  const meta = check(context, context.callFunction(h("decode"), context.undefined, [metaJson, list]));
-  metaJson.dispose();
   list.dispose();
+  const input = context.getProp(both, 0);
+  const meta = context.getProp(both, 1);
+  both.dispose();
   step("marshal in (request, meta)");
   const limit = context.newNumber(5 * 1024 * 1024);
-  const ctx = check(context, context.callFunction(h("makeCtx"), context.undefined, [token, meta, limit]));
+  const ctx = check(context, context.callFunction(h("makeCtx"), context.undefined, [token, meta, limit, cap]));
   token.dispose();
   meta.dispose();
+  cap.dispose();
   step("makeCtx");
   const promise = check(context, context.callFunction(h("invoke"), context.undefined, [fn, input, ctx]));
   fn.dispose();

@@ -107,7 +107,10 @@ function deepFreeze(v) {
   return v;
 }
 
-function makeCtx(token, meta, argLimit) {
+function makeCtx(token, meta, argLimit, cap) {
+  // Arms console for this execution too: one call into the realm instead of two.
+  consoleToken = token;
+  logCap = cap;
   function call(method, args) {
     const packed = encode(args, argLimit);
     if (packed[0] === 1) return apply(promiseReject, P, [makeError("E_PAYLOAD_TOO_LARGE", "ctx." + method + " arguments are larger than " + argLimit + " bytes")]);
@@ -173,6 +176,5 @@ return freeze({
   makeCtx: makeCtx,
   invoke: invoke,
   exportNames: exportNames,
-  setConsoleToken: function (token, cap) { consoleToken = token; logCap = cap; },
 });
 })`;

@@ -40,7 +40,9 @@ export class Execution {
   private controller: AbortController | undefined;
   private abortReason: (() => unknown) | undefined;
   memoryPeakBytes = 0;
-  lastMemorySample = Number.NEGATIVE_INFINITY;
+  // Counted from the start: an execution shorter than the sampling interval is measured once, at its end
+  // (a heap walk right after the handler returns would see what the final one sees).
+  lastMemorySample = performance.now();
   finished = false;
   private wakeResolve: (() => void) | undefined;
   private wallTimer: ReturnType<typeof setTimeout> | undefined;

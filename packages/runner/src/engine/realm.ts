@@ -2,7 +2,7 @@ import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule }
 import type { ExecuteErrorCode } from "../envelope.js";
 import { BOOTSTRAP_SOURCE } from "./bootstrap.js";
 
-export const HELPERS = ["decode", "encode", "makeError", "describeError", "makeCtx", "invoke", "setConsoleToken", "exportNames"] as const;
+export const HELPERS = ["decode", "encode", "makeError", "describeError", "makeCtx", "invoke", "exportNames"] as const;
 export type HelperName = (typeof HELPERS)[number];
 
 /** Module specifiers the normaliser refused are renamed under this prefix so the loader can refuse them with a reason. */
