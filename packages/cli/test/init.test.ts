@@ -27,7 +27,6 @@ describe("annex init", () => {
       "README.md",
       "annex.json",
       "package.json",
-      "src/annex-types.ts",
       "src/server.ts",
       "test/server.test.ts",
       "tsconfig.json",
@@ -43,7 +42,7 @@ describe("annex init", () => {
       runtime: { class: "service", entry: "server/index.js", source: "src/server.ts" },
       endpoints: [{ method: "GET", path: "/hello/:name", handler: "hello" }],
     });
-    expect(await readFile(join(dir, "src/server.ts"), "utf8")).toContain("export function hello(request: AnnexRequest, ctx: AnnexContext)");
+    expect(await readFile(join(dir, "src/server.ts"), "utf8")).toContain('import type { Ctx, GuestRequest, GuestResponse } from "@annex/runner/guest";');
     expect(JSON.parse(await readFile(join(dir, "package.json"), "utf8"))).toMatchObject({ name: "hello", private: true, scripts: { test: "vitest run" } });
     expect(stdout).toContain("Created service extension acme.hello in hello:");
     expect(stdout).toContain("npx annex keygen --publisher acme");

@@ -3,13 +3,16 @@
  * endpoint's `handler`) is called with `(request, ctx)`; `annex pack` bundles
  * this file and what it imports into the single module `server/index.js`.
  */
-import type { AnnexContext, AnnexRequest, AnnexResponse } from "./annex-types.js";
+import type { Ctx, GuestRequest, GuestResponse, Json } from "@annex/runner/guest";
+
+/** What the handlers use of ctx: a test can hand them just this. */
+type HelloCtx = Pick<Ctx, "log" | "principal">;
 
 const MAX_NAME_LENGTH = 64;
 const GREETINGS = ["Hello", "Hi", "Good morning", "Good evening", "Welcome"] as const;
 type Greeting = (typeof GREETINGS)[number];
 
-function badRequest(message: string): AnnexResponse {
+function badRequest(message: string): GuestResponse {
   return { status: 400, body: { error: { code: "E_BAD_REQUEST", message } } };
 }
 
@@ -23,7 +26,7 @@ function checkName(value: unknown): string | null {
 }
 
 /** GET /hello/:name → 200 { message } */
-export function hello(request: AnnexRequest, ctx: AnnexContext): AnnexResponse {
+export function hello(request: GuestRequest, ctx: HelloCtx): GuestResponse {
   const name = checkName(request.params.name);
   if (name === null) return badRequest(`name must be 1 to ${MAX_NAME_LENGTH} characters of text`);
   ctx.log.info(`saying hello to ${name}`);
@@ -35,12 +38,12 @@ export function hello(request: AnnexRequest, ctx: AnnexContext): AnnexResponse {
  * → 201 { message, greeting, by }. The principal (the signed-in user of the
  * host application) is named as the sender.
  */
-export async function greet(request: AnnexRequest, ctx: AnnexContext): Promise<AnnexResponse> {
+export async function greet(request: GuestRequest, ctx: HelloCtx): Promise<GuestResponse> {
   const body = request.body;
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     return badRequest('send a JSON object such as { "name": "Ada" }');
   }
-  const fields = body as Record<string, unknown>;
+  const fields = body as Record<string, Json>;
   const name = checkName(fields.name);
   if (name === null) return badRequest(`name must be 1 to ${MAX_NAME_LENGTH} characters of text`);
   const greeting = fields.greeting ?? "Hello";

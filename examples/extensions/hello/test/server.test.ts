@@ -1,24 +1,24 @@
 import { readFileSync } from "node:fs";
 import { parseManifest } from "@annex/manifest";
 import { describe, expect, it } from "vitest";
-import type { AnnexContext, AnnexRequest } from "../src/annex-types.js";
+import type { Ctx, GuestPrincipal, GuestRequest } from "@annex/runner/guest";
 import * as server from "../src/server.js";
 
 /** A small stand-in for the runner's ctx: records log lines instead of sending them. */
 const GRACE = { tenant: "t1", user: { id: "u1", displayName: "Grace" }, roles: [] };
 
-function fakeContext(principal: AnnexContext["principal"] | null = GRACE) {
+function fakeContext(principal: GuestPrincipal | null = GRACE) {
   const logs: { level: string; message: string }[] = [];
   const log = (level: string) => (message: string) => void logs.push({ level, message });
-  const ctx: AnnexContext = {
-    install: { id: "inst_test", tenant: "t1", config: {} },
+  // Only what the handlers use (see HelloCtx in src/server.ts); test/through-host.test.ts runs them with the real ctx.
+  const ctx: Pick<Ctx, "log" | "principal"> = {
     ...(principal === null ? {} : { principal }),
     log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
   };
   return { ctx, logs };
 }
 
-function request(init: Partial<AnnexRequest>): AnnexRequest {
+function request(init: Partial<GuestRequest>): GuestRequest {
   return { method: "GET", path: "/", params: {}, query: {}, headers: {}, body: null, ...init };
 }
 

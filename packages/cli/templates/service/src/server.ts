@@ -2,11 +2,15 @@
  * The server code of {{name}}. Every export named in annex.json (an endpoint's
  * `handler`) is called with `(request, ctx)`; `annex pack` bundles this file
  * and what it imports into the single module `server/index.js`.
+ *
+ * The types come from `@annex/runner/guest` (type-only: nothing of it reaches
+ * the bundle). A handler names the part of `ctx` it uses, so a test can hand
+ * it just that.
  */
-import type { AnnexContext, AnnexRequest, AnnexResponse } from "./annex-types.js";
+import type { Ctx, GuestRequest, GuestResponse } from "@annex/runner/guest";
 
 /** GET /hello/:name */
-export function hello(request: AnnexRequest, ctx: AnnexContext): AnnexResponse {
+export function hello(request: GuestRequest, ctx: Pick<Ctx, "log">): GuestResponse {
   const name = request.params.name ?? "world";
   ctx.log.info(`saying hello to ${name}`);
   return { status: 200, body: { message: `Hello, ${name}!` } };
