@@ -4,6 +4,7 @@ import { writeAudit } from "../audit/audit-log.js";
 import type { AnnexTables } from "../database/tables.js";
 import { InstallError } from "../installs/errors.js";
 import { SecretsKeyring, type SecretsKeyringOptions } from "../secrets/keyring.js";
+import { RESEAL_BATCH, resealInBatches } from "../secrets/reseal.js";
 import { GatewayError } from "./errors.js";
 import { generateWebhookSecret, type WebhookSecretStore } from "./webhook-secrets.js";
 
@@ -147,39 +148,29 @@ export function createDatabaseWebhookSecrets(options: DatabaseWebhookSecretsOpti
     },
 
     async reseal() {
-      const current = keyring.currentKeyId;
-      if (current === undefined) {
-        throw new GatewayError("E_WEBHOOK_SECRET", "webhook secrets reseal: the keyring has no current key; configure createHost({ secrets: { keys } })");
-      }
-      let count = 0;
-      // Batches under row locks: a rotate or set of the same install waits instead of racing a stale copy.
-      for (;;) {
-        const resealed = await db.transaction().execute(async (trx) => {
-          const rows = await trx
-            .selectFrom("annex_webhook_secrets")
-            .select(["id", "install_id", "key_id", "nonce", "ciphertext"])
-            .where("key_id", "<>", current)
-            .orderBy("id")
-            .limit(100)
-            .forUpdate()
+      return resealInBatches(db, keyring, async (trx, current) => {
+        const rows = await trx
+          .selectFrom("annex_webhook_secrets")
+          .select(["id", "install_id", "key_id", "nonce", "ciphertext"])
+          .where("key_id", "<>", current)
+          .orderBy("id")
+          .limit(RESEAL_BATCH)
+          .forUpdate()
+          .execute();
+        for (const row of rows) {
+          const plain = await keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(row.install_id, row.id), {
+            installId: row.install_id,
+            secret: "webhook",
+          });
+          const sealed = await keyring.seal(plain, aad(row.install_id, row.id));
+          await trx
+            .updateTable("annex_webhook_secrets")
+            .set({ key_id: sealed.keyId, nonce: sealed.nonce, ciphertext: sealed.ciphertext })
+            .where("id", "=", row.id)
             .execute();
-          for (const row of rows) {
-            const plain = await keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(row.install_id, row.id), {
-              installId: row.install_id,
-              secret: "webhook",
-            });
-            const sealed = await keyring.seal(plain, aad(row.install_id, row.id));
-            await trx
-              .updateTable("annex_webhook_secrets")
-              .set({ key_id: sealed.keyId, nonce: sealed.nonce, ciphertext: sealed.ciphertext })
-              .where("id", "=", row.id)
-              .execute();
-          }
-          return rows.length;
-        });
-        if (resealed === 0) return count;
-        count += resealed;
-      }
+        }
+        return rows.length;
+      });
     },
 
     async remove(install, removeOptions) {

@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { AnnexTables } from "../database/tables.js";
 import { SecretsError } from "./errors.js";
 import type { SecretsKeyring } from "./keyring.js";
+import { RESEAL_BATCH, resealInBatches } from "./reseal.js";
 
 /** Bytes a secret value may have once UTF-8 encoded. */
 export const MAX_SECRET_BYTES = 16 * 1024;
@@ -81,38 +82,28 @@ export function createSecretsVault(keyring: SecretsKeyring): SecretsVault {
     },
 
     async reseal(db) {
-      const current = keyring.currentKeyId;
-      if (current === undefined) {
-        throw new SecretsError("E_SECRETS_KEY_MISSING", "rotateSecretsKey needs a secrets key: pass one, or configure createHost({ secrets: { keys } })");
-      }
-      let count = 0;
-      // Batches under row locks: a concurrent put of the same secret waits, and is never overwritten by a stale value.
-      for (;;) {
-        const resealed = await db.transaction().execute(async (trx) => {
-          const rows = await trx
-            .selectFrom("annex_install_secrets")
-            .select(["install_id", "name", "key_id", "nonce", "ciphertext"])
-            .where("key_id", "<>", current)
-            .orderBy("install_id")
-            .orderBy("name")
-            .limit(100)
-            .forUpdate()
+      return resealInBatches(db, keyring, async (trx, current) => {
+        const rows = await trx
+          .selectFrom("annex_install_secrets")
+          .select(["install_id", "name", "key_id", "nonce", "ciphertext"])
+          .where("key_id", "<>", current)
+          .orderBy("install_id")
+          .orderBy("name")
+          .limit(RESEAL_BATCH)
+          .forUpdate()
+          .execute();
+        for (const row of rows) {
+          const plain = await keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(row.install_id, row.name), { installId: row.install_id, secret: row.name });
+          const sealed = await keyring.seal(plain, aad(row.install_id, row.name));
+          await trx
+            .updateTable("annex_install_secrets")
+            .set({ key_id: sealed.keyId, nonce: sealed.nonce, ciphertext: sealed.ciphertext, updated_at: new Date() })
+            .where("install_id", "=", row.install_id)
+            .where("name", "=", row.name)
             .execute();
-          for (const row of rows) {
-            const plain = await keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(row.install_id, row.name), { installId: row.install_id, secret: row.name });
-            const sealed = await keyring.seal(plain, aad(row.install_id, row.name));
-            await trx
-              .updateTable("annex_install_secrets")
-              .set({ key_id: sealed.keyId, nonce: sealed.nonce, ciphertext: sealed.ciphertext, updated_at: new Date() })
-              .where("install_id", "=", row.install_id)
-              .where("name", "=", row.name)
-              .execute();
-          }
-          return rows.length;
-        });
-        if (resealed === 0) return count;
-        count += resealed;
-      }
+        }
+        return rows.length;
+      });
     },
   };
 }
