@@ -156,6 +156,49 @@ describeBackends("migrations", (backend) => {
   });
 });
 
+describeBackends("values through the dialect", (backend) => {
+  // On PGlite, statements whose parameters are all scalars go in one protocol message without asking
+  // the server for parameter types; the same statements on PostgreSQL (pg) say what the answer must be.
+  it("round-trips every scalar parameter type into typed columns and reads them back typed", async () => {
+    const db = rootOf(await backend.connect());
+    const schema = backend.freshSchema();
+    await sql`CREATE SCHEMA ${sql.id(schema)}`.execute(db);
+    const table = sql.id(schema, "values_roundtrip");
+    await sql`CREATE TABLE ${table} (t text, n integer, f double precision, b boolean, big bigint, at timestamptz, bytes bytea, doc jsonb, bt text)`.execute(db);
+    const at = new Date("2026-11-25T21:05:55.168Z");
+    const bytes = new Uint8Array([0, 1, 2, 253, 254, 255]);
+    await sql`INSERT INTO ${table} VALUES (${"it's \\ \"quoted\""}, ${42}, ${Infinity}, ${true}, ${2n ** 62n}, ${at}, ${bytes}, ${JSON.stringify({ a: [1, "x"] })}, ${false})`.execute(db);
+    await sql`INSERT INTO ${table} (t, doc) VALUES (${null}, ${sql`${JSON.stringify(null)}::jsonb`})`.execute(db);
+    const rows = (await sql<Record<string, unknown>>`SELECT * FROM ${table} ORDER BY t NULLS LAST`.execute(db)).rows;
+    expect(rows[0]).toEqual({ t: "it's \\ \"quoted\"", n: 42, f: Infinity, b: true, big: expect.anything(), at, bytes: expect.anything(), doc: { a: [1, "x"] }, bt: "false" });
+    expect(BigInt(rows[0]!["big"] as string | bigint)).toBe(2n ** 62n);
+    expect([...new Uint8Array(rows[0]!["bytes"] as Uint8Array)]).toEqual([...bytes]);
+    expect(rows[1]).toMatchObject({ t: null, doc: null });
+    // Parameters compared in a WHERE clause are typed by the server from their column.
+    const found = await sql<{ n: number }>`SELECT n FROM ${table} WHERE at = ${at} AND bytes = ${bytes} AND b = ${true}`.execute(db);
+    expect(found.rows).toEqual([{ n: 42 }]);
+    await sql`DROP SCHEMA ${sql.id(schema)} CASCADE`.execute(db);
+  });
+
+  it("reports a failing statement with its SQLSTATE and keeps the session usable, inside and outside transactions", async () => {
+    const host = await hostOn(backend);
+    const db = host.database.db;
+    await db.insertInto("annex_extensions").values({ id: "acme.once", publisher: "acme" }).execute();
+    await expect(db.insertInto("annex_extensions").values({ id: "acme.once", publisher: "acme" }).execute()).rejects.toMatchObject({ code: "23505" });
+    expect(await db.selectFrom("annex_extensions").select("id").where("id", "=", "acme.once").execute()).toEqual([{ id: "acme.once" }]);
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto("annex_extensions").values({ id: "acme.twice", publisher: "acme" }).execute();
+        await trx.insertInto("annex_extensions").values({ id: "acme.once", publisher: "acme" }).execute();
+      }),
+    ).rejects.toMatchObject({ code: "23505" });
+    expect((await db.selectFrom("annex_extensions").select("id").orderBy("id").execute()).map((row) => row.id)).toEqual(["acme.once"]);
+    const updated = await db.updateTable("annex_extensions").set({ publisher: "acme2" }).where("id", "=", "acme.once").executeTakeFirst();
+    expect(updated.numUpdatedRows).toBe(1n);
+    await host.close();
+  });
+});
+
 describe("openDatabase", () => {
   it("keeps a PGlite data directory across hosts, and closes the PGlite it opened", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "annex-pglite-"));

