@@ -180,6 +180,33 @@ describeBackends("values through the dialect", (backend) => {
     await sql`DROP SCHEMA ${sql.id(schema)} CASCADE`.execute(db);
   });
 
+  it("runs a repeated write the same after its table is dropped and made again with other columns, or a transaction around it rolls back", async () => {
+    // On PGlite a write seen twice becomes a named statement: later changes to its table must not break it.
+    const db = rootOf(await backend.connect());
+    const schema = backend.freshSchema();
+    await sql`CREATE SCHEMA ${sql.id(schema)}`.execute(db);
+    const table = sql.id(schema, "repeated");
+    const insert = (n: number) => sql`INSERT INTO ${table} (n) VALUES (${n})`.execute(db);
+    const all = async () => (await sql<{ n: number }>`SELECT n FROM ${table} ORDER BY n`.execute(db)).rows.map((row) => row.n);
+    await sql`CREATE TABLE ${table} (n integer PRIMARY KEY)`.execute(db);
+    for (let n = 1; n <= 4; n++) await insert(n);
+    await expect(insert(1)).rejects.toMatchObject({ code: "23505" });
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await sql`INSERT INTO ${table} (n) VALUES (${5})`.execute(trx);
+        throw new Error("roll back");
+      }),
+    ).rejects.toThrow("roll back");
+    await insert(6);
+    expect(await all()).toEqual([1, 2, 3, 4, 6]);
+    await sql`DROP TABLE ${table}`.execute(db);
+    await sql`CREATE TABLE ${table} (label text DEFAULT 'x', n integer)`.execute(db);
+    await insert(7);
+    await insert(8);
+    expect(await all()).toEqual([7, 8]);
+    await sql`DROP SCHEMA ${sql.id(schema)} CASCADE`.execute(db);
+  });
+
   it("reports a failing statement with its SQLSTATE and keeps the session usable, inside and outside transactions", async () => {
     const host = await hostOn(backend);
     const db = host.database.db;

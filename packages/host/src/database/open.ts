@@ -67,6 +67,10 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
   }
   const { PGlite } = await import("@electric-sql/pglite");
   const pglite = await PGlite.create(option === undefined ? {} : { dataDir: option.dataDir });
+  // The dialect prepares the writes a host repeats (see pglite-dialect.ts); with PostgreSQL's default
+  // it would still plan them anew each time, which is most of their cost. A PGlite the caller passes
+  // in is left with its own settings.
+  await pglite.exec("SET plan_cache_mode = force_generic_plan");
   const root = new Kysely<any>({ dialect: new PGliteDialect(pglite) });
   return {
     db: scoped(root),

@@ -204,17 +204,80 @@ function textParameters(parameters: readonly unknown[]): (string | null)[] | nul
 }
 
 async function oneTrip<R>(pglite: PGlite, { parse, protocol: { serialize } }: Wire, sql: string, values: (string | null)[]): Promise<Results<R>> {
-  const message = concatBytes([
-    serialize.parse({ text: sql, types: [] }),
-    serialize.bind({ values }),
-    serialize.describe({ type: "P" }),
-    serialize.execute({}),
-    // In the same message: after an error the server skips to this Sync, so the session is ready again either way.
-    serialize.sync(),
-  ]);
-  const { messages } = await pglite.execProtocol(message);
+  const cache = statementsOf(pglite);
+  const parts: Uint8Array[] = [];
+  for (const name of cache.closing.splice(0)) parts.push(serialize.close({ type: "S", name }));
+  let name = cache.names.get(sql);
+  let preparing = false;
+  if (name !== undefined) {
+    cache.names.delete(sql);
+    cache.names.set(sql, name);
+  } else if (PREPARABLE.test(sql) && !RETURNING.test(sql)) {
+    const seen = (cache.seen.get(sql) ?? 0) + 1;
+    if (seen >= 2) {
+      name = `annex_stmt_${++cache.counter}`;
+      preparing = true;
+      cache.seen.delete(sql);
+    } else {
+      if (cache.seen.size >= 1024) cache.seen.clear();
+      cache.seen.set(sql, seen);
+    }
+  }
+  if (name === undefined) parts.push(serialize.parse({ text: sql, types: [] }), serialize.bind({ values }));
+  else {
+    if (preparing) parts.push(serialize.parse({ name, text: sql, types: [] }));
+    parts.push(serialize.bind({ statement: name, values }));
+  }
+  // Sync in the same message: after an error the server skips to it, so the session is ready again either way.
+  parts.push(serialize.describe({ type: "P" }), serialize.execute({}), serialize.sync());
+  const { messages } = await pglite.execProtocol(concatBytes(parts), { throwOnError: false });
+  if (preparing && messages.some((message) => message.name === "parseComplete")) {
+    cache.names.set(sql, name!);
+    if (cache.names.size > MAX_PREPARED) {
+      const [oldestSql, oldestName] = cache.names.entries().next().value as [string, string];
+      cache.names.delete(oldestSql);
+      cache.closing.push(oldestName);
+    }
+  }
+  const failure = messages.find((message) => message.name === "error");
+  if (failure !== undefined) throw failure;
   const [result] = parse.parseResults(messages, (pglite as PGlite & { parsers: ParserOptions }).parsers) as Results<R>[];
   return result ?? { rows: [], fields: [] };
+}
+
+/**
+ * Named statements for the writes a host repeats (an audit line, a lease
+ * renewal): planning a statement costs PGlite more than running a small
+ * insert, so the second time the same text comes, it is prepared once and
+ * then only bound (with a generic plan when the session says
+ * `plan_cache_mode = force_generic_plan`, as the PGlite Annex opens itself
+ * does; otherwise PostgreSQL may keep planning it per call). Only INSERT,
+ * UPDATE and DELETE without RETURNING: their
+ * result has no columns, so a later change to a table can never make a cached
+ * plan's result type stale (PostgreSQL re-plans them by itself). Named
+ * statements outlive transactions, rolled back or not. Per PGlite session,
+ * shared by every dialect over it; the least recently used beyond
+ * MAX_PREPARED are closed with the next statement.
+ */
+interface Statements {
+  names: Map<string, string>;
+  seen: Map<string, number>;
+  closing: string[];
+  counter: number;
+}
+
+const MAX_PREPARED = 256;
+const PREPARABLE = /^\s*(?:insert|update|delete)\b/i;
+const RETURNING = /\breturning\b/i;
+const statements = new WeakMap<PGlite, Statements>();
+
+function statementsOf(pglite: PGlite): Statements {
+  let cache = statements.get(pglite);
+  if (cache === undefined) {
+    cache = { names: new Map(), seen: new Map(), closing: [], counter: 0 };
+    statements.set(pglite, cache);
+  }
+  return cache;
 }
 
 function concatBytes(parts: Uint8Array[]): Uint8Array {
