@@ -143,10 +143,33 @@ describe("AuditWriter", () => {
     const { insert, batches } = recorder();
     const writer = new AuditWriter(insert);
     const first = Array.from({ length: 5 }, () => writer.write(entry));
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    // The first insert has started (and takes 5 ms): what comes now waits for the next.
+    while (batches.length === 0) await new Promise((resolve) => setImmediate(resolve));
     const second = Array.from({ length: 3 }, () => writer.write(entry));
     await Promise.all([...first, ...second]);
     expect(batches).toEqual([5, 3]);
+  });
+
+  it("waits `turns` turns of the event loop, so lines written in the turns between share the insert", async () => {
+    const { insert, batches } = recorder(0);
+    const writer = new AuditWriter(insert, { turns: 3 });
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const written = [writer.write(entry), writer.write(entry)];
+    await turn();
+    written.push(writer.write(entry));
+    await turn();
+    written.push(writer.write(entry));
+    expect(batches).toEqual([]);
+    await Promise.all(written);
+    expect(batches).toEqual([4]);
+
+    // With one turn, the line of the next turn goes in the next insert.
+    const eager = recorder(0);
+    const one = new AuditWriter(eager.insert, { turns: 1 });
+    const first = one.write(entry);
+    await turn();
+    await Promise.all([first, one.write(entry)]);
+    expect(eager.batches).toEqual([1, 1]);
   });
 
   it("rejects the writes of a failed insert, and goes on with the next ones", async () => {
