@@ -121,7 +121,8 @@ async function serve(url: string | undefined): Promise<void> {
   const trustStore = manifest.parseTrustStore({ trustStoreVersion: 1, keys: [manifest.trustedKeyFromPublicKey(key, "partner")] });
   const schema = url === undefined ? undefined : `annex_bench_${process.pid}_${Date.now().toString(36)}`;
   const host = await hostModule.createHost({ trust: { store: trustStore }, database: url, schema });
-  // The production default: the worker pool with its default options (2 workers, one execution each, prefetch 2).
+  // The production default: the worker pool with its default options (one worker per core but one, so 1 on
+  // two cores; one execution each, prefetch 2).
   const runner = runnerModule.createWorkerPoolRunner({});
   const gateway = createGateway({
     host,
