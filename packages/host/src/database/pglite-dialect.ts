@@ -230,7 +230,7 @@ async function oneTrip<R>(pglite: PGlite, { parse, protocol: { serialize } }: Wi
   }
   // Sync in the same message: after an error the server skips to it, so the session is ready again either way.
   parts.push(serialize.describe({ type: "P" }), serialize.execute({}), serialize.sync());
-  const { messages } = await pglite.execProtocol(concatBytes(parts), { throwOnError: false });
+  const { messages } = await pglite.execProtocol(Buffer.concat(parts), { throwOnError: false });
   if (preparing && messages.some((message) => message.name === "parseComplete")) {
     cache.names.set(sql, name!);
     if (cache.names.size > MAX_PREPARED) {
@@ -280,14 +280,3 @@ function statementsOf(pglite: PGlite): Statements {
   return cache;
 }
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.byteLength;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
-}
