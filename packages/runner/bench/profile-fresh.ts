@@ -13,8 +13,9 @@
  * per call over many calls, plus wall-clock p50/p99 per step.
  */
 import { packBundle, parseTrustStore, verifyBundle } from "@annex/manifest";
-import type { QuickJSContext, QuickJSHandle, QuickJSWASMModule } from "quickjs-emscripten-core";
+import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten-core";
 import { BOOTSTRAP_SOURCE } from "../src/engine/bootstrap.js";
+import { HELPERS } from "../src/engine/realm.js";
 import { RealmImage } from "../src/engine/realm-image.js";
 import { InstancePool, type WasmInstance } from "../src/engine/wasm.js";
 import type { ExecuteEnvelope } from "../src/envelope.js";
@@ -88,65 +89,14 @@ function replayFresh(module: QuickJSWASMModule, step: (name: string) => void, op
   const helpers = check(context, context.callFunction(factory, context.undefined, [hostCall, hostLog, nonce]));
   factory.dispose();
   step("bootstrap: call factory");
-  const names = ["decode", "encode", "makeError", "describeError", "makeCtx", "invoke", "setConsoleToken", "exportNames"];
+  const names = HELPERS;
   const h = new Map(names.map((n) => [n, context.getProp(helpers, n)]));
   helpers.dispose();
   hostCall.dispose();
   hostLog.dispose();
   nonce.dispose();
   step("bootstrap: read helpers");
-  const namespace = check(context, context.evalCode(HANDLER, "server/index.js", { type: "module", strict: true }));
-  context.getPromiseState(namespace);
-  step("entry: compile + evaluate");
-  const fn = context.getProp(namespace, "hello");
-  context.typeof(fn);
-  const token = context.newString("tok");
-  const cap = context.newNumber(65536);
-  // Request and meta cross in one copy, as the engine does.
-  const json = context.newString(
-    JSON.stringify([
-      { method: "POST", path: "/hello", params: {}, query: {}, headers: {}, body: { name: "bench" } },
-      { requestId: "r", install: { id: "i", tenant: "t", config: {} }, principal: null },
-    ]),
-  );
-  const list = context.newArray();
-  const both = check(context, context.callFunction(h.get("decode")!, context.undefined, [json, list]));
-  json.dispose();
-  list.dispose();
-  const input = context.getProp(both, 0);
-  const meta = context.getProp(both, 1);
-  both.dispose();
-  step("marshal in (request, meta)");
-  const limit = context.newNumber(5 * 1024 * 1024);
-  const ctx = check(context, context.callFunction(h.get("makeCtx")!, context.undefined, [token, meta, limit, cap]));
-  token.dispose();
-  meta.dispose();
-  cap.dispose();
-  step("makeCtx");
-  const promise = check(context, context.callFunction(h.get("invoke")!, context.undefined, [fn, input, ctx]));
-  fn.dispose();
-  input.dispose();
-  ctx.dispose();
-  while (runtime.hasPendingJob()) {
-    const r = runtime.executePendingJobs(-1);
-    if (r.error) r.error.dispose();
-    else r.dispose();
-  }
-  const state = context.getPromiseState(promise);
-  promise.dispose();
-  step("invoke + run jobs");
-  if (state.type !== "fulfilled") throw new Error("handler did not fulfil");
-  const packed = check(context, context.callFunction(h.get("encode")!, context.undefined, [state.value, limit]));
-  state.value.dispose();
-  limit.dispose();
-  JSON.parse(context.getProp(packed, 1).consume((x) => context.getString(x)) as string);
-  context.getProp(packed, 2).consume((x) => context.getLength(x));
-  packed.dispose();
-  step("marshal out");
-  const usage = runtime.computeMemoryUsage();
-  context.getProp(usage, "memory_used_size").consume((x) => context.getNumber(x));
-  usage.dispose();
-  step("sample memory");
+  const namespace = replayCall(context, runtime, (name) => h.get(name)!, step);
   for (const handle of h.values()) handle.dispose();
   namespace.dispose();
   context.dispose();
@@ -161,58 +111,7 @@ function replayImaged(image: RealmImage, step: (name: string) => void): void {
   runtime.setMemoryLimit(64 * 1024 * 1024);
   runtime.setMaxStackSize(65536);
   step("set limits");
-  const h = (name: Parameters<typeof image.realm.helper>[0]) => image.realm.helper(name);
-  const namespace = check(context, context.evalCode(HANDLER, "server/index.js", { type: "module", strict: true }));
-  context.getPromiseState(namespace);
-  step("entry: compile + evaluate");
-  const fn = context.getProp(namespace, "hello");
-  context.typeof(fn);
-  const token = context.newString("tok");
-  const cap = context.newNumber(65536);
-  const json = context.newString(
-    JSON.stringify([
-      { method: "POST", path: "/hello", params: {}, query: {}, headers: {}, body: { name: "bench" } },
-      { requestId: "r", install: { id: "i", tenant: "t", config: {} }, principal: null },
-    ]),
-  );
-  const list = context.newArray();
-  const both = check(context, context.callFunction(h("decode"), context.undefined, [json, list]));
-  json.dispose();
-  list.dispose();
-  const input = context.getProp(both, 0);
-  const meta = context.getProp(both, 1);
-  both.dispose();
-  step("marshal in (request, meta)");
-  const limit = context.newNumber(5 * 1024 * 1024);
-  const ctx = check(context, context.callFunction(h("makeCtx"), context.undefined, [token, meta, limit, cap]));
-  token.dispose();
-  meta.dispose();
-  cap.dispose();
-  step("makeCtx");
-  const promise = check(context, context.callFunction(h("invoke"), context.undefined, [fn, input, ctx]));
-  fn.dispose();
-  input.dispose();
-  ctx.dispose();
-  while (runtime.hasPendingJob()) {
-    const r = runtime.executePendingJobs(-1);
-    if (r.error) r.error.dispose();
-    else r.dispose();
-  }
-  const state = context.getPromiseState(promise);
-  promise.dispose();
-  step("invoke + run jobs");
-  if (state.type !== "fulfilled") throw new Error("handler did not fulfil");
-  const packed = check(context, context.callFunction(h("encode"), context.undefined, [state.value, limit]));
-  state.value.dispose();
-  limit.dispose();
-  JSON.parse(context.getProp(packed, 1).consume((x) => context.getString(x)) as string);
-  context.getProp(packed, 2).consume((x) => context.getLength(x));
-  packed.dispose();
-  step("marshal out");
-  const usage = runtime.computeMemoryUsage();
-  context.getProp(usage, "memory_used_size").consume((x) => context.getNumber(x));
-  usage.dispose();
-  step("sample memory");
+  const namespace = replayCall(context, runtime, (name) => image.realm.helper(name), step);
   namespace.dispose();
   if (!image.reset()) throw new Error("the image could not be restored");
   step("restore image (replaces dispose)");
@@ -338,3 +237,65 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/** The guest-facing steps of one execution, the same on both paths: entry, marshal in, ctx, invoke, marshal out, memory. */
+function replayCall(
+  context: QuickJSContext,
+  runtime: QuickJSRuntime,
+  helper: (name: (typeof HELPERS)[number]) => QuickJSHandle,
+  step: (name: string) => void,
+): QuickJSHandle {
+  const namespace = check(context, context.evalCode(HANDLER, "server/index.js", { type: "module", strict: true }));
+  context.getPromiseState(namespace);
+  step("entry: compile + evaluate");
+  const fn = context.getProp(namespace, "hello");
+  context.typeof(fn);
+  const token = context.newString("tok");
+  const cap = context.newNumber(65536);
+  // Request and meta cross in one copy, as the engine does.
+  const json = context.newString(
+    JSON.stringify([
+      { method: "POST", path: "/hello", params: {}, query: {}, headers: {}, body: { name: "bench" } },
+      { requestId: "r", install: { id: "i", tenant: "t", config: {} }, principal: null },
+    ]),
+  );
+  const list = context.newArray();
+  const both = check(context, context.callFunction(helper("decode"), context.undefined, [json, list]));
+  json.dispose();
+  list.dispose();
+  const input = context.getProp(both, 0);
+  const meta = context.getProp(both, 1);
+  both.dispose();
+  step("marshal in (request, meta)");
+  const limit = context.newNumber(5 * 1024 * 1024);
+  const ctx = check(context, context.callFunction(helper("makeCtx"), context.undefined, [token, meta, limit, cap]));
+  token.dispose();
+  meta.dispose();
+  cap.dispose();
+  step("makeCtx");
+  const promise = check(context, context.callFunction(helper("invoke"), context.undefined, [fn, input, ctx]));
+  fn.dispose();
+  input.dispose();
+  ctx.dispose();
+  while (runtime.hasPendingJob()) {
+    const r = runtime.executePendingJobs(-1);
+    if (r.error) r.error.dispose();
+    else r.dispose();
+  }
+  const state = context.getPromiseState(promise);
+  promise.dispose();
+  step("invoke + run jobs");
+  if (state.type !== "fulfilled") throw new Error("handler did not fulfil");
+  const packed = check(context, context.callFunction(helper("encode"), context.undefined, [state.value, limit]));
+  state.value.dispose();
+  limit.dispose();
+  JSON.parse(context.getProp(packed, 1).consume((x) => context.getString(x)) as string);
+  context.getProp(packed, 2).consume((x) => context.getLength(x));
+  packed.dispose();
+  step("marshal out");
+  const usage = runtime.computeMemoryUsage();
+  context.getProp(usage, "memory_used_size").consume((x) => context.getNumber(x));
+  usage.dispose();
+  step("sample memory");
+  return namespace;
+}
