@@ -169,6 +169,19 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
     return host.publish(bytes, signature, { actor: "test" });
   };
 
+  /** Publishes the source, then installs or upgrades that version for the tenant, consenting to what it requests unless told otherwise. */
+  const publishAnd = async (action: "install" | "upgrade", source: ExtensionSource, options: TestInstallOptions): Promise<InstallInfo> => {
+    const published = await publish(source, options.signature ?? null);
+    const tenant = options.tenant ?? defaultTenant;
+    return changed(tenant, published.extensionId, host[action](tenant, published.extensionId, {
+      version: published.version,
+      grants: options.grants ?? requestedGrants(published.manifest),
+      config: options.config,
+      secrets: options.secrets,
+      actor: "test",
+    }));
+  };
+
   const t: TestHost = {
     host,
     gateway,
@@ -178,26 +191,8 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
     logs,
     executions,
     publish: (source, signature) => publish(source, signature ?? null),
-    async install(source, installOptions = {}) {
-      const published = await publish(source, installOptions.signature ?? null);
-      return changed(installOptions.tenant ?? defaultTenant, published.extensionId, host.install(installOptions.tenant ?? defaultTenant, published.extensionId, {
-        version: published.version,
-        grants: installOptions.grants ?? requestedGrants(published.manifest),
-        config: installOptions.config,
-        secrets: installOptions.secrets,
-        actor: "test",
-      }));
-    },
-    async upgrade(source, upgradeOptions = {}) {
-      const published = await publish(source, upgradeOptions.signature ?? null);
-      return changed(upgradeOptions.tenant ?? defaultTenant, published.extensionId, host.upgrade(upgradeOptions.tenant ?? defaultTenant, published.extensionId, {
-        version: published.version,
-        grants: upgradeOptions.grants ?? requestedGrants(published.manifest),
-        config: upgradeOptions.config,
-        secrets: upgradeOptions.secrets,
-        actor: "test",
-      }));
-    },
+    install: (source, installOptions = {}) => publishAnd("install", source, installOptions),
+    upgrade: (source, upgradeOptions = {}) => publishAnd("upgrade", source, upgradeOptions),
     enable: (extensionId, lifecycle = {}) => changed(lifecycle.tenant ?? defaultTenant, extensionId, host.enable(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test" })),
     disable: (extensionId, lifecycle = {}) => changed(lifecycle.tenant ?? defaultTenant, extensionId, host.disable(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test" })),
     uninstall: (extensionId, lifecycle = {}) =>
