@@ -184,6 +184,25 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
     return { install, config: install.config, secretNames: await vault.names(reader, row.id), data, exportedAt: new Date() };
   }
 
+  /**
+   * A lifecycle call on an existing install: audited (refusals too), the
+   * target checked, then one transaction holding the install's row lock, so
+   * concurrent calls on one install run one after another.
+   */
+  function onLockedInstall<T>(
+    action: string,
+    tenant: string,
+    extensionId: string,
+    options: LifecycleOptions | undefined,
+    body: (trx: Kysely<AnnexTables>, row: InstallRow, audit: AuditContext) => Promise<T>,
+  ): Promise<T> {
+    const audit = context(action, tenant, extensionId, options);
+    return withAudit(audit, async () => {
+      checkTarget(tenant, extensionId);
+      return db.transaction().execute(async (trx) => body(trx, await lockExisting(trx, tenant, extensionId, options), audit));
+    });
+  }
+
   async function setState(
     action: "enable" | "disable",
     to: InstallState,
@@ -191,15 +210,10 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
     extensionId: string,
     options?: LifecycleOptions,
   ): Promise<InstallInfo> {
-    const audit = context(`install.${action}`, tenant, extensionId, options);
-    return withAudit(audit, async () => {
-      checkTarget(tenant, extensionId);
-      return db.transaction().execute(async (trx) => {
-        const row = await lockExisting(trx, tenant, extensionId, options);
-        assertTransition(row.state as InstallState, to, { action, target: `${tenant}/${extensionId}` });
-        await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, from: row.state, to } });
-        return toInfo(await update(trx, row, { state: to }));
-      });
+    return onLockedInstall(`install.${action}`, tenant, extensionId, options, async (trx, row, audit) => {
+      assertTransition(row.state as InstallState, to, { action, target: `${tenant}/${extensionId}` });
+      await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, from: row.state, to } });
+      return toInfo(await update(trx, row, { state: to }));
     });
   }
 
@@ -395,85 +409,65 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
     },
 
     async uninstall(tenant, extensionId, options) {
-      const audit = context("install.uninstall", tenant, extensionId, options);
-      return withAudit(audit, async () => {
-        checkTarget(tenant, extensionId);
+      return onLockedInstall("install.uninstall", tenant, extensionId, options, async (trx, row, audit) => {
         const purge = options?.purge === true;
-        return db.transaction().execute(async (trx) => {
-          const row = await lockExisting(trx, tenant, extensionId, options);
-          const purgeOnly = purge && row.state === "uninstalled";
-          if (!purgeOnly) assertTransition(row.state as InstallState, "uninstalled", { action: "uninstall", target: `${tenant}/${extensionId}` });
-          await writeAudit(trx, {
-            ...audit,
-            action: purgeOnly ? "install.purge" : audit.action,
-            decision: "allow",
-            details: { installId: row.id, from: row.state, purge },
-          });
-          if (!purge) return { install: toInfo(await update(trx, row, { state: "uninstalled" })), purged: false };
-          const exported = await buildExport(trx, row);
-          const info = toInfo(await update(trx, row, { state: "uninstalled" }));
-          for (const hook of hooks) await hook.purge(trx, info);
-          await vault.remove(trx, row.id);
-          await trx.deleteFrom("annex_installs").where("id", "=", row.id).execute();
-          return { install: info, purged: true, export: exported };
-        });
+        const purgeOnly = purge && row.state === "uninstalled";
+        if (!purgeOnly) assertTransition(row.state as InstallState, "uninstalled", { action: "uninstall", target: `${tenant}/${extensionId}` });
+        await writeAudit(trx, {
+          ...audit,
+          action: purgeOnly ? "install.purge" : audit.action,
+          decision: "allow",
+          details: { installId: row.id, from: row.state, purge },
+      });
+      if (!purge) return { install: toInfo(await update(trx, row, { state: "uninstalled" })), purged: false };
+      const exported = await buildExport(trx, row);
+      const info = toInfo(await update(trx, row, { state: "uninstalled" }));
+      for (const hook of hooks) await hook.purge(trx, info);
+      await vault.remove(trx, row.id);
+      await trx.deleteFrom("annex_installs").where("id", "=", row.id).execute();
+      return { install: info, purged: true, export: exported };
       });
     },
 
     async exportData(tenant, extensionId, options) {
-      const audit = context("install.export", tenant, extensionId, options);
-      return withAudit(audit, async () => {
-        checkTarget(tenant, extensionId);
-        return db.transaction().execute(async (trx) => {
-          const row = await lockExisting(trx, tenant, extensionId, options);
-          await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, hooks: hooks.map((hook) => hook.name) } });
-          return buildExport(trx, row);
-        });
+      return onLockedInstall("install.export", tenant, extensionId, options, async (trx, row, audit) => {
+        await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, hooks: hooks.map((hook) => hook.name) } });
+        return buildExport(trx, row);
       });
     },
 
     async setSecrets(tenant, extensionId, secrets, options) {
-      const audit = context("install.secrets.set", tenant, extensionId, options);
-      return withAudit(audit, async () => {
-        checkTarget(tenant, extensionId);
-        return db.transaction().execute(async (trx) => {
-          const row = await lockExisting(trx, tenant, extensionId, options);
-          if (row.state === "uninstalled" || row.state === "installing" || row.state === "upgrading") {
-            throw new InstallError(
-              "E_INSTALL_CONFLICT",
-              `${tenant}/${extensionId} is ${row.state}; set secrets on an installed extension that no lifecycle call is changing`,
-              { state: row.state },
-            );
-          }
-          const version = await readVersion(trx, extensionId, row.version);
-          checkSecrets(version!.manifest, secrets, keyring);
-          await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, secretNames: Object.keys(secrets ?? {}) } });
-          await vault.put(trx, row.id, secrets ?? {});
-          return toInfo(await update(trx, row, {}));
-        });
+      return onLockedInstall("install.secrets.set", tenant, extensionId, options, async (trx, row, audit) => {
+        if (row.state === "uninstalled" || row.state === "installing" || row.state === "upgrading") {
+          throw new InstallError(
+            "E_INSTALL_CONFLICT",
+            `${tenant}/${extensionId} is ${row.state}; set secrets on an installed extension that no lifecycle call is changing`,
+            { state: row.state },
+          );
+        }
+        const version = await readVersion(trx, extensionId, row.version);
+        checkSecrets(version!.manifest, secrets, keyring);
+        await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, secretNames: Object.keys(secrets ?? {}) } });
+        await vault.put(trx, row.id, secrets ?? {});
+        return toInfo(await update(trx, row, {}));
       });
     },
 
     async recover(tenant, extensionId, options) {
-      const audit = context("install.recover", tenant, extensionId, options);
-      return withAudit(audit, async () => {
-        checkTarget(tenant, extensionId);
-        return db.transaction().execute(async (trx) => {
-          const row = await lockExisting(trx, tenant, extensionId, options);
-          const target = `${tenant}/${extensionId}`;
-          if (row.state !== "installing" && row.state !== "upgrading") {
-            throw new InstallError("E_INSTALL_CONFLICT", `${target} is ${row.state}: no lifecycle call to recover from; recover only installs left installing or upgrading`, {
-              state: row.state,
-            });
-          }
-          const to: InstallState = row.state === "installing" ? "failed" : ((row.resume_state ?? "active") as InstallState);
-          assertTransition(row.state as InstallState, to, { action: "recover", target });
-          const interrupted: ErrorSummary = { code: "E_INTERRUPTED", message: `the ${row.state === "installing" ? "install" : "upgrade"} did not finish; recovered by ${audit.actor}` };
-          await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, from: row.state, to, targetVersion: row.target_version } });
-          return toInfo(
-            await update(trx, row, { state: to, resume_state: null, target_version: null, last_error: interrupted as unknown as InstallRow["last_error"] }),
-          );
-        });
+      return onLockedInstall("install.recover", tenant, extensionId, options, async (trx, row, audit) => {
+        const target = `${tenant}/${extensionId}`;
+        if (row.state !== "installing" && row.state !== "upgrading") {
+          throw new InstallError("E_INSTALL_CONFLICT", `${target} is ${row.state}: no lifecycle call to recover from; recover only installs left installing or upgrading`, {
+            state: row.state,
+          });
+        }
+        const to: InstallState = row.state === "installing" ? "failed" : ((row.resume_state ?? "active") as InstallState);
+        assertTransition(row.state as InstallState, to, { action: "recover", target });
+        const interrupted: ErrorSummary = { code: "E_INTERRUPTED", message: `the ${row.state === "installing" ? "install" : "upgrade"} did not finish; recovered by ${audit.actor}` };
+        await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, from: row.state, to, targetVersion: row.target_version } });
+        return toInfo(
+          await update(trx, row, { state: to, resume_state: null, target_version: null, last_error: interrupted as unknown as InstallRow["last_error"] }),
+        );
       });
     },
 
