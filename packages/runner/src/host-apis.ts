@@ -345,7 +345,7 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
 export function dispatchAfter(dispatch: HostDispatch, after: Promise<unknown> | undefined): HostDispatch {
   if (after === undefined) return dispatch;
   // Observed once here, so a rejection nobody else awaits is never reported as unhandled.
-  const gate = after.then(
+  const gate = Promise.resolve(after).then(
     () => true,
     () => false,
   );

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import type { NewAuditEntry } from "../audit/audit-log.js";
 import type { AnnexTables } from "../database/tables.js";
+import { GatewayError } from "./errors.js";
 
 export type InsertBatch = (entries: NewAuditEntry[]) => Promise<void>;
 
@@ -58,7 +59,11 @@ export class AuditWriter {
   constructor(insert: InsertBatch, options: AuditWriterOptions = {}) {
     this.#insert = insert;
     this.#maxBatch = options.maxBatch ?? 256;
-    this.#turns = Math.max(1, Math.floor(options.turns ?? 3));
+    const turns = options.turns ?? 3;
+    if (!Number.isSafeInteger(turns) || turns < 1) {
+      throw new GatewayError("E_GATEWAY_OPTIONS", `audit writer: turns must be an integer of 1 or more, got ${String(turns)}`, { field: "turns" });
+    }
+    this.#turns = turns;
   }
 
   write(entry: NewAuditEntry): Promise<void> {

@@ -172,6 +172,12 @@ describe("AuditWriter", () => {
     expect(eager.batches).toEqual([1, 1]);
   });
 
+  it("refuses a turn count that is not a whole number of at least 1", () => {
+    for (const turns of [0, -1, 1.5, Number.NaN, Infinity]) {
+      expect(() => new AuditWriter(async () => {}, { turns })).toThrow(expect.objectContaining({ code: "E_GATEWAY_OPTIONS", details: { field: "turns" } }));
+    }
+  });
+
   it("rejects the writes of a failed insert, and goes on with the next ones", async () => {
     let fail = true;
     const writer = new AuditWriter(async () => {
