@@ -1,5 +1,6 @@
 import type { VerifiedBundle } from "@annex/manifest";
 import type { ExecuteEnvelope, ExecuteResult } from "./envelope.js";
+import type { HostDispatch } from "./host-apis.js";
 
 /**
  * What every runner implementation offers (in-memory, worker pool, remote).
@@ -25,6 +26,15 @@ export interface ExecuteOptions {
    * stored before any effect while the insert and the sandbox overlap.
    */
   hostCallsAfter?: Promise<unknown> | undefined;
+  /**
+   * Where this execution's host calls go, instead of the host APIs the runner
+   * was created with: `createHost` passes its own (secrets, host capabilities,
+   * kv, sql, events, egress) with every execution, so any runner it is given
+   * reaches the host's implementations. Build one with `createHostDispatch`;
+   * it re-checks every call against the grants the runner computed from the
+   * envelope and the verified manifest, never against anything the guest says.
+   */
+  dispatch?: HostDispatch | undefined;
 }
 
 export interface LoadedBundle {

@@ -208,7 +208,7 @@ export class Engine {
       principal: envelope.principal ?? undefined,
     };
     const grants = computeEffectiveGrants(envelope.grants, bundle.capabilities);
-    const execution = new Execution(limits, grants, scope, dispatchAfter(this.options.dispatch, options.hostCallsAfter));
+    const execution = new Execution(limits, grants, scope, dispatchAfter(options.dispatch ?? this.options.dispatch, options.hostCallsAfter));
     const meta = {
       requestId: envelope.requestId,
       install: { id: envelope.install.id, tenant: envelope.install.tenant, config: envelope.install.config },

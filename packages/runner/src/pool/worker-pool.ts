@@ -564,7 +564,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       const pending: Pending = {
         id: ++nextId,
         envelope,
-        gate: new HostCallGate(dispatchAfter(hostDispatch, options?.hostCallsAfter), envelope, entry.capabilities, limits.hostCalls),
+        gate: new HostCallGate(dispatchAfter(options?.dispatch ?? hostDispatch, options?.hostCallsAfter), envelope, entry.capabilities, limits.hostCalls),
         wallMs: limits.wallMs,
         enqueuedAt: performance.now(),
         startedAt: 0,

@@ -164,7 +164,7 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
     }
     const limits = effectiveLimits(runnerLimits, envelope.limits);
     const wallMs = limits.wallMs;
-    const gate = new HostCallGate(dispatchAfter(dispatch, options?.hostCallsAfter), envelope, manifests.get(envelope.extension?.contentHash), limits.hostCalls);
+    const gate = new HostCallGate(dispatchAfter(options?.dispatch ?? dispatch, options?.hostCallsAfter), envelope, manifests.get(envelope.extension?.contentHash), limits.hostCalls);
     const body = stringifyWire(envelope);
     let sent: Sent;
     try {

@@ -1,7 +1,7 @@
 import type { VerifiedBundle } from "@annex/manifest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ExecuteEnvelope, ExecutionLimits } from "../../src/envelope.js";
-import type { HostApis, HostCallScope } from "../../src/host-apis.js";
+import { createHostDispatch, type HostApis, type HostCallScope } from "../../src/host-apis.js";
 import type { Runner } from "../../src/runner.js";
 import { buildBundle, envelopeFor } from "./fixtures.js";
 
@@ -214,6 +214,25 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect(kv.error?.message).toContain("refused");
       expect(recorded.kv.size).toBe(0);
       expect(recorded.scopes).toEqual([]);
+    });
+
+    it("sends the host calls of an execution to its own dispatch, checked against the runner's grants first", async () => {
+      const other: Recorded = { kv: new Map(), scopes: [], events: [] };
+      const dispatch = createHostDispatch(fakeHostApis(other));
+      const published = await runner.execute(envelopeFor(bundle, "publish"), { dispatch });
+      expect(published.ok).toBe(true);
+      expect(other.events).toEqual([{ type: "order.created", payload: { n: 1 }, tenant: "tenant-a" }]);
+      // The runner's own host APIs saw nothing of that execution.
+      expect(recorded.events).toEqual([]);
+      // A dispatch is not a grant: a capability the envelope withholds is refused before the dispatch runs.
+      const grants = [{ name: "log" }, { name: "secrets.read", names: ["API_TOKEN"] }] as ExecuteEnvelope["grants"];
+      const sneaky = await runner.execute(envelopeFor(bundle, "sneaky", { grants }), { dispatch });
+      expect(sneaky.response?.body).toMatchObject({ kv: { code: "E_CAPABILITY_DENIED" }, sql: { code: "E_CAPABILITY_DENIED" } });
+      expect(other.scopes).toEqual([]);
+      // The next execution without one goes back to the runner's own.
+      expect((await run("publish")).ok).toBe(true);
+      expect(recorded.events).toHaveLength(1);
+      expect(other.events).toHaveLength(1);
     });
 
     it("answers a guest exception with E_HANDLER_ERROR and the guest's message", async () => {
