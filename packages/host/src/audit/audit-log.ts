@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { AnnexTables, AuditRow } from "../database/tables.js";
 import { AnnexError } from "@annex/manifest";
+import { auditEntry } from "./audit-text.js";
 
 export type AuditDecision = "allow" | "deny" | "error";
 
@@ -52,11 +53,13 @@ export class AuditError extends AnnexError {
 }
 
 /**
- * Appends one entry. Lifecycle code calls this first inside the transaction
+ * Appends one entry (sanitised and bounded by `auditEntry`). Lifecycle code calls this first inside the transaction
  * that carries the action's effects, so an effect never exists without its
  * audit line; denials (which have no effects) write it on their own.
  */
-export async function writeAudit(db: Kysely<AnnexTables>, entry: NewAuditEntry): Promise<void> {
+export async function writeAudit(db: Kysely<AnnexTables>, given: NewAuditEntry): Promise<void> {
+  // Text from outside (error messages, ids) is made storable and bounded first: see audit-text.ts.
+  const entry = auditEntry(given);
   await db
     .insertInto("annex_audit")
     .values({
