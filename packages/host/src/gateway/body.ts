@@ -16,8 +16,21 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      // The caller's connection broke (or its stream failed) mid-body: its fault, not the host's.
+      throw problem(400, "E_BAD_REQUEST", "the request body could not be read to its end; send it again", {
+        reason: `body stream failed: ${String((error as Error)?.message ?? error).slice(0, 200)}`,
+      });
+    }
+    const { done, value } = chunk;
     if (done) break;
+    if (!(value instanceof Uint8Array)) {
+      await reader.cancel().catch(() => {});
+      throw problem(400, "E_BAD_REQUEST", "the request body is not a byte stream", { reason: "body stream yielded something other than bytes" });
+    }
     total += value.byteLength;
     if (total > limit) {
       await reader.cancel().catch(() => {});
@@ -45,6 +58,32 @@ function tooLarge(limit: number, reason: string) {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * Deepest nesting of arrays and objects a JSON body may have. A body of a
+ * few kilobytes can nest thousands deep, which nothing downstream (the
+ * envelope's serialisation, the sandbox, the handler) is built for.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** How deep `text` nests, counted without parsing it (and without recursion): brackets outside strings. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c) i++; // backslash: skip the escaped character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x5b || char === 0x7b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+    } else if (char === 0x5d || char === 0x7d) depth--;
+  }
+  return deepest;
+}
+
 function decodeUtf8(bytes: Uint8Array): string | null {
   try {
     return utf8.decode(bytes);
@@ -66,6 +105,12 @@ export function parseBody(bytes: Uint8Array | null, contentType: string | null, 
   const type = (contentType ?? "").split(";", 1)[0]!.trim().toLowerCase();
   if (type === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(type)) {
     const text = decodeUtf8(bytes);
+    if (text !== null && jsonDepth(text) > MAX_JSON_DEPTH) {
+      throw problem(400, "E_JSON_TOO_DEEP", `the JSON request body nests arrays and objects more than ${MAX_JSON_DEPTH} deep; send a flatter body`, {
+        extra: { maxDepth: MAX_JSON_DEPTH },
+        reason: `JSON body nested more than ${MAX_JSON_DEPTH} levels`,
+      });
+    }
     try {
       if (text === null) throw new Error("not UTF-8");
       return JSON.parse(text) as unknown;

@@ -278,6 +278,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     return sandboxResponse(result.response, headers, {
       head: request.method === "HEAD",
+      requestUrl: url,
+      cacheable: family === "public",
       extraHeaders: { ...corsHeaders(endpoint, request.headers.get("origin")), "x-request-id": trail.requestId },
     });
   }

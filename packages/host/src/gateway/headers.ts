@@ -1,4 +1,5 @@
 import { GatewayError } from "./errors.js";
+import { problem } from "./problem.js";
 
 /** Request headers an extension sees by default. Everything else is dropped. */
 export const DEFAULT_REQUEST_HEADERS: readonly string[] = Object.freeze([
@@ -52,9 +53,12 @@ const NEVER_TO_SANDBOX = new Set([
 ]);
 
 /**
- * Never taken from a sandbox's response: cookies (an extension must not set
- * the host's cookies), hop-by-hop headers, and everything by which a response
- * decides what browsers allow (CORS, CSP, framing, HSTS): the host decides those.
+ * Never taken from a sandbox's response, whatever the policy says: cookies
+ * (an extension must not set the host's cookies), hop-by-hop headers, and
+ * everything by which a response decides what browsers allow or remember for
+ * the host's whole origin (CORS, CSP, framing, HSTS, referrer policy,
+ * reporting and error logging endpoints, client hints, login status, cache
+ * freshness): the host decides those.
  */
 const NEVER_FROM_SANDBOX = new Set([
   "set-cookie",
@@ -70,20 +74,70 @@ const NEVER_FROM_SANDBOX = new Set([
   "upgrade",
   "content-length",
   "content-encoding",
+  "content-location",
   "content-security-policy",
   "content-security-policy-report-only",
   "strict-transport-security",
   "x-frame-options",
   "x-content-type-options",
+  "x-xss-protection",
+  "x-dns-prefetch-control",
+  "x-download-options",
+  "x-permitted-cross-domain-policies",
+  "x-request-id",
   "permissions-policy",
+  "feature-policy",
+  "document-policy",
+  "require-document-policy",
+  "document-isolation-policy",
+  "origin-agent-cluster",
+  "referrer-policy",
+  "timing-allow-origin",
   "clear-site-data",
   "refresh",
   "link",
   "alt-svc",
   "service-worker-allowed",
   "www-authenticate",
+  "nel",
+  "report-to",
+  "reporting-endpoints",
+  "accept-ch",
+  "accept-ch-lifetime",
+  "critical-ch",
+  "set-login",
+  "activate-storage-access",
+  "observe-browsing-topics",
+  "supports-loading-mode",
+  "speculation-rules",
+  "no-vary-search",
+  "expect-ct",
+  "public-key-pins",
+  "public-key-pins-report-only",
+  "age",
+  "date",
 ]);
-const NEVER_FROM_SANDBOX_PREFIXES = ["access-control-", "cross-origin-", "x-annex-"];
+const NEVER_FROM_SANDBOX_PREFIXES = ["access-control-", "cross-origin-", "x-annex-", "sec-", "proxy-"];
+
+/**
+ * Caching decided by the gateway: on `api` and `webhook` responses (a signed-in
+ * user's data, a sender's delivery) the gateway's `Cache-Control: no-store`
+ * always holds and these are dropped; `public` endpoints may set them.
+ */
+const CACHING = new Set(["cache-control", "expires"]);
+
+/** What a header value may hold on the wire (RFC 9110 field-value: visible ASCII, space, tab, obs-text). */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Whitespace and controls a browser drops or skips in a Location (so `/\t/evil.example` would go off-site). */
+const LOCATION_UNSAFE = /[\u0000-\u0020\u007f-\u009f\s]/u;
+
+/** How a sandbox's response headers are taken for one request. */
+export interface FromSandboxOptions {
+  /** The request's URL: a Location must resolve against it to the same origin. */
+  requestUrl: URL;
+  /** Whether the extension may decide caching (`public` endpoints only). */
+  cacheable: boolean;
+}
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
@@ -154,19 +208,53 @@ export class HeaderPolicy {
     return out;
   }
 
-  /** What of a sandbox's response headers reaches the caller. */
-  fromSandbox(headers: Record<string, string>): Record<string, string> {
+  /**
+   * What of a sandbox's response headers reaches the caller. Headers outside
+   * the allowlist are dropped; an allowed header whose value cannot be sent
+   * (not a string, characters outside Latin-1, controls) is the extension's
+   * bug: 502 E_BAD_RESPONSE_HEADER naming it.
+   */
+  fromSandbox(headers: Record<string, unknown>, options: FromSandboxOptions): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [rawName, value] of Object.entries(headers)) {
       const name = rawName.toLowerCase();
       if (!this.#response.has(name) || neverFromSandbox(name) || this.isInternal(name)) continue;
-      if (/[\r\n\0]/.test(value)) continue;
-      // A redirect may only stay on this site: an absolute or protocol-relative URL would make the host an open redirector.
-      if (name === "location" && !/^\/(?![/\\])/.test(value)) continue;
+      if (!options.cacheable && CACHING.has(name)) continue;
+      if (name === "location") {
+        // A redirect may only stay on this site: anything else would make the host an open redirector.
+        const location = typeof value === "string" ? sameOriginLocation(value, options.requestUrl) : null;
+        if (location !== null) out[name] = location;
+        continue;
+      }
+      if (typeof value !== "string" || !FIELD_VALUE.test(value)) {
+        throw problem(502, "E_BAD_RESPONSE_HEADER", `the extension answered with a ${name} header that cannot be sent`, {
+          reason: `response header ${name}: ${typeof value !== "string" ? `a ${typeof value}, not a string` : "characters outside Latin-1 or control characters"}`,
+          extra: { header: name },
+        });
+      }
       out[name] = value;
     }
     return out;
   }
+}
+
+/**
+ * The Location to send for `value`, or null when it leaves the request's
+ * origin. Resolved as a browser resolves it (WHATWG URL against the request),
+ * after refusing whitespace and controls a browser would silently drop;
+ * sent as the resolved path, which no browser can read as another host.
+ */
+export function sameOriginLocation(value: string, requestUrl: URL): string | null {
+  if (value === "" || value.length > 8192 || LOCATION_UNSAFE.test(value)) return null;
+  let resolved: URL;
+  try {
+    resolved = new URL(value, requestUrl);
+  } catch {
+    return null;
+  }
+  if (resolved.origin !== requestUrl.origin || resolved.origin === "null") return null;
+  const path = `${resolved.pathname}${resolved.search}${resolved.hash}`;
+  return path.startsWith("/") && !path.startsWith("//") ? path : null;
 }
 
 function neverFromSandbox(name: string): boolean {

@@ -46,13 +46,18 @@ export function failureProblem(error: ExecuteError, options: { authenticated: bo
 /**
  * What a sandbox returned, as a Response: status kept (1xx refused), headers
  * through the response allowlist, the body serialised by type. Security
- * headers of the gateway always win.
+ * headers of the gateway always win; caching is the gateway's (`no-store`)
+ * except on `public` endpoints (`cacheable`).
  */
-export function sandboxResponse(result: SandboxResponse, headers: HeaderPolicy, options: { head: boolean; extraHeaders?: Record<string, string> }): Response {
+export function sandboxResponse(
+  result: SandboxResponse,
+  headers: HeaderPolicy,
+  options: { head: boolean; requestUrl: URL; cacheable: boolean; extraHeaders?: Record<string, string> },
+): Response {
   if (!Number.isInteger(result.status) || result.status < 200 || result.status > 599) {
     throw problem(502, "E_BAD_RESPONSE", "the extension answered with a status the gateway does not forward", { reason: `status ${String(result.status)}` });
   }
-  const out = new Headers(headers.fromSandbox(result.headers));
+  const out = new Headers(headers.fromSandbox(result.headers ?? {}, { requestUrl: options.requestUrl, cacheable: options.cacheable }));
   let body: Uint8Array | string | null;
   const value = result.body;
   if (value === null || value === undefined) body = null;
@@ -63,11 +68,11 @@ export function sandboxResponse(result: SandboxResponse, headers: HeaderPolicy, 
     body = value;
     if (!out.has("content-type")) out.set("content-type", "text/plain; charset=utf-8");
   } else {
-    body = JSON.stringify(value);
+    body = serialise(value);
     if (!out.has("content-type")) out.set("content-type", "application/json");
   }
   for (const [name, value] of Object.entries(BASE_SECURITY_HEADERS)) {
-    if (name === "cache-control" && out.has("cache-control")) continue;
+    if (name === "cache-control" && options.cacheable && out.has("cache-control")) continue;
     out.set(name, value);
   }
   for (const [name, value] of Object.entries(options.extraHeaders ?? {})) {
@@ -83,4 +88,15 @@ export function sandboxResponse(result: SandboxResponse, headers: HeaderPolicy, 
     return options.head ? new Response(null, { status: result.status, headers: out }) : bytesResponse(bytes, { status: result.status, headers: out });
   }
   return new Response(null, { status: result.status, headers: out });
+}
+
+/** A JSON body; a value JSON cannot hold (too deep, a cycle) is the extension's fault. */
+function serialise(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? "null";
+  } catch (error) {
+    throw problem(502, "E_BAD_RESPONSE", "the extension answered with a body that cannot be serialised as JSON", {
+      reason: `JSON.stringify: ${(error as Error).message}`.slice(0, 300),
+    });
+  }
 }

@@ -2,8 +2,33 @@ import type { ExecuteResult } from "@annex/runner";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { NewAuditEntry } from "../../src/audit/audit-log.js";
 import { AuditWriter, insertAuditLines } from "../../src/gateway/audit-writer.js";
+import { HeaderPolicy } from "../../src/gateway/headers.js";
 import { describeBackends } from "../support/backends.js";
+import { makeBundle, serviceManifest } from "../support/fixtures.js";
 import { bearer, gatewayWorld, problemOf, req, scriptedRunner, type GatewayWorld } from "./support.js";
+
+/** acme.hostile: handlers that answer whatever the request asks for, so tests can put any response through a real sandbox. */
+const HOSTILE_SERVER = `
+export function respond(request) { return request.body; }
+export const respondPublic = respond;
+export function fail(request) { throw new Error(String(request.body.message)); }
+export function ok() { return { ok: true }; }
+export const hook = ok;
+export function deep(request) { let value = []; for (let i = 0; i < request.query.depth; i++) value = [value]; return value; }
+`;
+
+const HOSTILE_MANIFEST = serviceManifest({
+  id: "acme.hostile",
+  name: "Hostile fixture",
+  endpoints: [
+    { class: "api", method: "POST", path: "/respond", handler: "respond" },
+    { class: "api", method: "POST", path: "/fail", handler: "fail" },
+    { class: "api", method: "GET", path: "/deep", handler: "deep" },
+    { class: "public", method: "POST", path: "/respond", handler: "respondPublic" },
+    { class: "public", method: "GET", path: "/ok", handler: "ok", cors: { origins: ["https://shop.example.com"] } },
+    { class: "webhook", method: "POST", path: "/hook", handler: "hook", verify: "annex" },
+  ],
+});
 
 const usage = { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 };
 
@@ -18,7 +43,19 @@ describeBackends("gateway against hostile input", (backend) => {
     world = await gatewayWorld(backend);
     await world.installFor("t1");
     await world.installFor("t2");
+    const bytes = await makeBundle(HOSTILE_MANIFEST, { "server/index.js": HOSTILE_SERVER });
+    await world.host.publish(bytes, await world.publisher.sign(bytes));
+    await world.host.install("t1", "acme.hostile", { grants: [{ name: "log" }] });
   });
+
+  /** What the api endpoint /respond of acme.hostile answers when its handler returns `response`. */
+  const respond = (response: unknown, family: "api" | "public" = "api") =>
+    world.gateway.handle(
+      req("POST", family === "api" ? "/api/ext/acme.hostile/respond" : "/ext/acme.hostile/public/respond", {
+        headers: { ...(family === "api" ? auth : {}), "content-type": "application/json" },
+        body: JSON.stringify(response),
+      }),
+    );
   afterAll(() => world.close());
 
   // ── Item 1: audit batch poisoning ──────────────────────────────────
@@ -86,5 +123,140 @@ describeBackends("gateway against hostile input", (backend) => {
     const [line] = await world.host.audit.list({ tenant: "t1", decision: "error", order: "desc", limit: 1 });
     expect(line?.details).toMatchObject({ code: "E_HANDLER_ERROR", handler: "boom" });
     expect(String(line?.details["reason"])).toContain("poison\ufffd \ufffd");
+  });
+
+  // ── Item 2: open redirect ──────────────────────────────────────────
+  /** Location values a browser could take off-site or read otherwise. */
+  const OFF_SITE = [
+    "/\t/evil.example/",
+    "/ /evil.example/",
+    " //evil.example/",
+    "/\\evil.example/",
+    "\\/evil.example/",
+    "//evil.example/",
+    "///evil.example/",
+    "https://evil.example/",
+    "https:evil.example",
+    "https:/\\evil.example",
+    "javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "http://t1.tenants.test.evil.example/",
+    "http://t1.tenants.test:8080/",
+    "https://t1.tenants.test/",
+    "/\u0085/evil.example",
+    "/\u00a0/evil.example",
+    "/\u3000/evil.example",
+    "/\u2028/evil.example",
+    "",
+  ];
+
+  it.each(OFF_SITE)("drops a Location that a browser could take off-site or read otherwise: %j", async (location) => {
+    const response = await respond({ status: 302, headers: { location }, body: null });
+    expect(response.status).toBe(302);
+    expect(response.headers.get("location")).toBeNull();
+  });
+
+  it("drops such a Location also with line breaks and NUL, which this runner already refuses but another runner might pass on", () => {
+    const policy = new HeaderPolicy();
+    const requestUrl = new URL("http://t1.tenants.test/api/ext/acme.hostile/respond");
+    for (const location of [...OFF_SITE, "/\n/evil.example/", "/\r\n/evil.example/", "/\u0000/evil.example", "\u0000//evil.example"]) {
+      expect(policy.fromSandbox({ location }, { requestUrl, cacheable: false }), JSON.stringify(location)).toEqual({});
+    }
+    for (const value of ["a\r\nset-cookie: x=1", "nul\u0000"]) {
+      expect(() => policy.fromSandbox({ etag: value }, { requestUrl, cacheable: false })).toThrow(expect.objectContaining({ problem: expect.objectContaining({ code: "E_BAD_RESPONSE_HEADER" }) }));
+    }
+  });
+
+  it.each([
+    ["/api/ext/acme.hostile/next", "/api/ext/acme.hostile/next"],
+    ["/a/../b?x=1#top", "/b?x=1#top"],
+    ["next", "/api/ext/acme.hostile/next"],
+    ["http://t1.tenants.test/same?site", "/same?site"],
+    // A scheme-relative reference of the request's own scheme is a relative path, for browsers as for the URL parser.
+    ["http:evil.example", "/api/ext/acme.hostile/evil.example"],
+    ["/caf\u00e9", "/caf%C3%A9"],
+    ["/%2F%2Fevil.example", "/%2F%2Fevil.example"],
+  ])("keeps a same-origin Location %j, sent as the path it resolves to", async (location, sent) => {
+    const response = await respond({ status: 303, headers: { location }, body: null });
+    expect(response.headers.get("location")).toBe(sent);
+  });
+
+  // ── Item 9: the gateway owns caching ───────────────────────────────
+  it("keeps no-store on authenticated and webhook responses whatever the extension says, and lets public endpoints decide", async () => {
+    const headers = { "cache-control": "public, max-age=600", expires: "Thu, 01 Jan 2099 00:00:00 GMT" };
+    const api = await respond({ status: 200, headers, body: { secret: "per user" } });
+    expect(api.status).toBe(200);
+    expect(api.headers.get("cache-control")).toBe("no-store");
+    expect(api.headers.get("expires")).toBeNull();
+
+    const anonymous = await respond({ status: 200, headers, body: { same: "for everyone" } }, "public");
+    expect(anonymous.headers.get("cache-control")).toBe("public, max-age=600");
+    expect(anonymous.headers.get("expires")).toBe(headers.expires);
+    const plain = await respond({ status: 200, headers: {}, body: {} }, "public");
+    expect(plain.headers.get("cache-control")).toBe("no-store");
+  });
+
+  it("never takes headers that act on the host's whole origin, even when the host lists them", async () => {
+    for (const name of ["nel", "report-to", "reporting-endpoints", "accept-ch", "set-login", "referrer-policy", "timing-allow-origin", "feature-policy", "sec-fetch-site", "age"]) {
+      expect(() => world.gatewayWith({ policy: { responseHeaders: [name] } }), name).toThrow(expect.objectContaining({ code: "E_GATEWAY_OPTIONS" }));
+    }
+    const response = await respond({ status: 200, headers: { nel: '{"report_to":"x","max_age":9999999}', "report-to": "{}", "referrer-policy": "unsafe-url" }, body: {} });
+    expect(response.headers.get("nel")).toBeNull();
+    expect(response.headers.get("report-to")).toBeNull();
+    expect(response.headers.get("referrer-policy")).toBeNull();
+  });
+
+  // ── Item 11: the caller's and the extension's faults are not the host's ──
+  it("answers 502 E_BAD_RESPONSE_HEADER for a response header the extension filled with characters outside Latin-1 or controls", async () => {
+    for (const value of ["日本語", "emoji 😀", "bell\u0007", "del\u007f"]) {
+      const response = await respond({ status: 200, headers: { "content-disposition": value }, body: {} });
+      expect(response.status, JSON.stringify(value)).toBe(502);
+      const problem = await problemOf(response);
+      expect(problem.code).toBe("E_BAD_RESPONSE_HEADER");
+      expect(problem.header).toBe("content-disposition");
+    }
+    // Latin-1 (obs-text) is a valid field value.
+    const latin1 = await respond({ status: 200, headers: { "content-disposition": 'attachment; filename="caf\u00e9.txt"' }, body: {} });
+    expect(latin1.status).toBe(200);
+    await world.gateway.drain();
+    const [line] = await world.host.audit.list({ tenant: "t1", decision: "error", order: "desc", limit: 1 });
+    expect(line?.details).toMatchObject({ code: "E_BAD_RESPONSE_HEADER", status: 502 });
+  });
+
+  it("answers 400 E_JSON_TOO_DEEP for a small JSON body nested thousands deep", async () => {
+    for (const depth of [5000, 129]) {
+      const body = `${"[".repeat(depth)}${"]".repeat(depth)}`;
+      const response = await world.gateway.handle(
+        req("POST", "/api/ext/acme.hostile/respond", { headers: { ...auth, "content-type": "application/json" }, body }),
+      );
+      expect(response.status, String(depth)).toBe(400);
+      expect(await problemOf(response)).toMatchObject({ code: "E_JSON_TOO_DEEP", maxDepth: 128 });
+    }
+    // Brackets inside strings do not count; 128 levels are fine.
+    const flat = await respond({ status: 200, headers: {}, body: { text: "[".repeat(10_000) } });
+    expect(flat.status).toBe(200);
+    const ok = `${"[".repeat(127)}{"status":200,"body":1}${"]".repeat(127)}`;
+    const nested = await world.gateway.handle(req("POST", "/api/ext/acme.hostile/respond", { headers: { ...auth, "content-type": "application/json" }, body: ok }));
+    expect(nested.status).not.toBe(400);
+  });
+
+  it("answers a response body nested too deep to send as the extension's fault, never 500 E_INTERNAL", async () => {
+    const response = await world.gateway.handle(req("GET", "/api/ext/acme.hostile/deep?depth=20000", { headers: auth }));
+    expect(response.status).toBeGreaterThanOrEqual(500);
+    expect((await problemOf(response)).code).not.toBe("E_INTERNAL");
+  });
+
+  it("answers 400, not 500, when the caller's body stream breaks mid-way", async () => {
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new TextEncoder().encode('{"a":'));
+        controller.error(new Error("socket hang up"));
+      },
+    });
+    const response = await world.gateway.handle(
+      new Request("http://t1.tenants.test/api/ext/acme.hostile/respond", { method: "POST", headers: { ...auth, "content-type": "application/json" }, body, duplex: "half" } as RequestInit),
+    );
+    expect(response.status).toBe(400);
+    expect((await problemOf(response)).code).toBe("E_BAD_REQUEST");
   });
 });
