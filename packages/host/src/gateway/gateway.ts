@@ -7,9 +7,11 @@ import { createAssetCsp } from "../assets/csp.js";
 import { assetResponse, findAsset } from "../assets/serve-asset.js";
 import { errorSummary } from "../errors.js";
 import type { ResolvedInstall } from "../installs/types.js";
+import { AuditSampler } from "./audit-sampler.js";
 import { AuditWriter, insertAuditLines } from "./audit-writer.js";
 import { parseBody, parseQuery, readBody } from "./body.js";
 import { corsHeaders, preflight } from "./cors.js";
+import { clientKey } from "./client-address.js";
 import { buildEnvelope } from "./envelope.js";
 import { GatewayError } from "./errors.js";
 import { HeaderPolicy } from "./headers.js";
@@ -19,13 +21,29 @@ import { GatewayProblem, problem, problemResponse } from "./problem.js";
 import { RateLimiter, type RateLimit } from "./rate-limit.js";
 import { failureProblem, sandboxResponse } from "./response.js";
 import { RouteTable, type RoutableEndpoint } from "./routes.js";
-import type { Gateway, GatewayOptions, RequestInfo } from "./types.js";
-import { DEFAULT_WEBHOOK_TOLERANCE_SECONDS, ReplayCache, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, verifyWebhook } from "./webhook-signature.js";
+import type { Gateway, GatewayOptions, GatewayStats, RequestInfo } from "./types.js";
+import {
+  DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
+  ReplayCache,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+  deliveryKey,
+  verifyWebhook,
+} from "./webhook-signature.js";
 
 const DEFAULT_RATE_LIMITS: Record<EndpointFamily, RateLimit> = {
   api: { requests: 6000, perSeconds: 60 },
   public: { requests: 600, perSeconds: 60 },
   webhook: { requests: 600, perSeconds: 60 },
+};
+/**
+ * Per client address, for the anonymous classes: one caller cannot use up the
+ * install's allowance alone. For `verify: "annex"` webhooks it counts only
+ * deliveries that fail the check, so strangers never touch the sender's budget.
+ */
+const DEFAULT_CLIENT_RATE_LIMITS: Record<"public" | "webhook", RateLimit> = {
+  public: { requests: 120, perSeconds: 60 },
+  webhook: { requests: 120, perSeconds: 60 },
 };
 const DEFAULT_MAX_BODY = 1024 * 1024;
 const MAX_CACHED = 512;
@@ -37,6 +55,10 @@ interface Trail {
   extensionId: string | null;
   tenant: string | null;
   actor: string;
+  /** Who the per-client audit budget counts this request against: the client's address key, or the signed-in user. */
+  client: string;
+  /** Whether the request's execution was allowed to start: its lines are then always written, never sampled. */
+  ran: boolean;
   details: Record<string, unknown>;
 }
 
@@ -61,12 +83,17 @@ export function createGateway(options: GatewayOptions): Gateway {
   const tolerance = positive(policy.webhookToleranceSeconds, DEFAULT_WEBHOOK_TOLERANCE_SECONDS, "policy.webhookToleranceSeconds");
   const timeoutMs = positive(policy.timeoutMs, (policy.limits?.wallMs ?? 5000) + 1000, "policy.timeoutMs");
   const rateLimits = { ...DEFAULT_RATE_LIMITS, ...policy.rateLimits };
-  for (const [family, limit] of Object.entries(rateLimits)) {
-    if (limit === false) continue;
-    if (!Number.isInteger(limit.requests) || limit.requests < 1 || !(limit.perSeconds > 0)) {
-      throw new GatewayError("E_GATEWAY_OPTIONS", `policy.rateLimits.${family} must be { requests: integer ≥ 1, perSeconds: > 0 } or false`, {
-        field: `policy.rateLimits.${family}`,
-      });
+  const clientRateLimits = { ...DEFAULT_CLIENT_RATE_LIMITS, ...policy.clientRateLimits };
+  const sampling = policy.auditSampling === false ? { perClient: false as const, anonymous: false as const } : (policy.auditSampling ?? {});
+  for (const [field, limit] of [
+    ...Object.entries(rateLimits).map(([family, limit]) => [`policy.rateLimits.${family}`, limit] as const),
+    ...Object.entries(clientRateLimits).map(([family, limit]) => [`policy.clientRateLimits.${family}`, limit] as const),
+    ["policy.auditSampling.perClient", sampling.perClient] as const,
+    ["policy.auditSampling.anonymous", sampling.anonymous] as const,
+  ]) {
+    if (limit === false || limit === undefined) continue;
+    if (typeof limit !== "object" || limit === null || !Number.isInteger(limit.requests) || limit.requests < 1 || !(limit.perSeconds > 0) || !Number.isFinite(limit.perSeconds)) {
+      throw new GatewayError("E_GATEWAY_OPTIONS", `${field} must be { requests: integer ≥ 1, perSeconds: > 0 } or false`, { field });
     }
   }
   const auditAllowed = (policy.audit ?? "all") === "all";
@@ -76,9 +103,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   const headers = new HeaderPolicy(policy);
   const csp = createAssetCsp(options.assets);
   const now = options.now ?? Date.now;
+  // Buckets keyed by what the registry says (install, class, endpoint) apart from those keyed by what callers say
+  // (their addresses): however many addresses a caller makes up, it cannot evict an install's bucket.
   const limiter = new RateLimiter({ now });
+  const clientLimiter = new RateLimiter({ now });
   const replays = new ReplayCache();
   const audit = new AuditWriter(insertAuditLines(host.database.db, host.database.schema));
+  const sampler = new AuditSampler({ ...sampling, now });
   const routeTables = new Map<string, RouteTable>();
   const loaded = new Map<string, Promise<void>>();
   const installCacheMs = policy.installCacheMs === 0 ? 0 : positive(policy.installCacheMs, 1000, "policy.installCacheMs");
@@ -119,18 +150,48 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
   }
 
+  /**
+   * Whether a line of a request that never ran is written (see AuditSampler):
+   * what strangers can cause for free must not grow the audit table without
+   * bound. Returns the extra details of a written line.
+   */
+  function sampled(trail: Trail): Record<string, unknown> | null {
+    if (trail.ran) return {};
+    const verdict = sampler.admit(trail.client, trail.actor === "anonymous");
+    if (!verdict.write) return null;
+    return verdict.skipped > 0 ? { skippedLines: verdict.skipped } : {};
+  }
+
   /** Writes the audit line of a refusal or failure; the answer goes out even if the audit log is down. */
   async function refuse(trail: Trail, failure: GatewayProblem, decision: AuditDecision = "deny"): Promise<Response> {
-    try {
-      await record(trail, decision, { status: failure.problem.status, code: failure.problem.code, ...(failure.reason === undefined ? {} : { reason: failure.reason }) });
-    } catch {
-      // The caller is refused either way; a failing audit log must not turn a refusal into an acceptance.
+    const extra = sampled(trail);
+    if (extra !== null) {
+      try {
+        await record(trail, decision, {
+          status: failure.problem.status,
+          code: failure.problem.code,
+          ...(failure.reason === undefined ? {} : { reason: failure.reason }),
+          ...extra,
+        });
+      } catch {
+        // The caller is refused either way; a failing audit log must not turn a refusal into an acceptance.
+      }
     }
     return problemResponse(failure.problem, trail.requestId);
   }
 
-  async function allow(trail: Trail, extra: Record<string, unknown> = {}): Promise<void> {
+  /**
+   * Writes the allow line; `effectFree` for requests that run nothing (a UI
+   * file, a preflight), whose lines are sampled like refusals. The line of an
+   * execution is written before its effects, or the request fails with 503.
+   */
+  async function allow(trail: Trail, extra: Record<string, unknown> = {}, options: { effectFree?: boolean } = {}): Promise<void> {
     if (!auditAllowed) return;
+    if (options.effectFree === true) {
+      const more = sampled(trail);
+      if (more === null) return;
+      extra = { ...extra, ...more };
+    } else trail.ran = true;
     try {
       await record(trail, "allow", extra);
     } catch (error) {
@@ -168,7 +229,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (bundle.manifest.id !== trail.extensionId) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: `content hash belongs to ${bundle.manifest.id}` });
     const asset = findAsset(bundle, parsed.path);
     if (!asset.ok) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: asset.reason });
-    await allow(trail, { version: bundle.manifest.version });
+    await allow(trail, { version: bundle.manifest.version }, { effectFree: true });
     return assetResponse(asset, request, csp, bundle.manifest.ui.csp?.scriptHashes ?? []);
   }
 
@@ -182,6 +243,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         throw problem(401, "E_UNAUTHENTICATED", "this endpoint needs a signed-in user", { reason: "authenticate returned no principal" });
       }
       trail.actor = `user:${principal.user.id}`;
+      trail.client = `user:${principal.tenant}/${principal.user.id}`;
       trail.tenant = principal.tenant;
       const claimed = await callHook(() => tenantFor(request, extensionId, family), "resolveTenant");
       if (claimed !== null && claimed !== principal.tenant) {
@@ -214,7 +276,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (candidates.length > 0) {
         const answer = preflight(candidates, request, headers);
         if (!answer.ok) throw problem(403, "E_CORS_ORIGIN", "this cross-origin request is not allowed", { reason: answer.reason });
-        await allow(trail, { preflight: true });
+        await allow(trail, { preflight: true }, { effectFree: true });
         return new Response(null, { status: 204, headers: answer.headers });
       }
     }
@@ -234,12 +296,30 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (allowed !== true) throw problem(403, "E_FORBIDDEN", "you may not call this endpoint", { reason: "authorize refused" });
     }
 
-    rateLimit(install.id, family, endpoint, match.index, info.clientAddress);
+    const client = clientKey(info.clientAddress);
+    const webhook = endpoint.class === "webhook" ? endpoint : undefined;
+    const checkedByGateway = webhook?.verify === "annex";
+    const clientLimit = family === "api" ? false : clientRateLimits[family];
+    const clientBucket = `${install.id}|${family}|${client}`;
+    // For gateway-checked webhooks the token is taken now (so that a burst in parallel cannot pass before the
+    // first failures count) and given back when the delivery verifies: only strangers spend it.
+    if (clientLimit !== false) charge(clientLimiter, clientBucket, clientLimit, checkedByGateway ? "webhook class per client (failed deliveries)" : `${family} class per client`);
+    // What the install as a whole may take: for gateway-checked webhooks only once the delivery proved it holds the secret.
+    if (!checkedByGateway) chargeInstall(install.id, family, endpoint, match.index, client);
 
     const limit = Math.min(maxBody, manifest.limits.requestBytes ?? Infinity, policy.limits?.requestBytes ?? Infinity);
     const bytes = await readBody(request, limit);
-    const webhook = endpoint.class === "webhook" ? endpoint : undefined;
-    if (webhook?.verify === "annex") await checkSignature(request, install, bytes);
+    if (checkedByGateway) {
+      const delivery = await checkSignature(request, install, bytes);
+      if (replays.seen(install.id, delivery.key, delivery.nowSeconds)) {
+        throw problem(409, "E_WEBHOOK_REPLAYED", "this webhook delivery was already accepted", { reason: "replayed delivery (same timestamp and body)" });
+      }
+      // Verified: not a stranger's, so it costs the client's budget nothing (a failure or a replay keeps the token).
+      if (clientLimit !== false) clientLimiter.refund(clientBucket, clientLimit);
+      chargeInstall(install.id, family, endpoint, match.index, client);
+      // Remembered only once it is certain to run: a delivery refused with 429 may be sent again.
+      replays.remember(install.id, delivery.key, delivery.expiresAtSeconds, delivery.nowSeconds);
+    }
     const verifiedByExtension = webhook?.verify === "extension";
 
     const sandboxRequest: SandboxRequest = {
@@ -284,29 +364,35 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
   }
 
-  function rateLimit(installId: string, family: EndpointFamily, endpoint: RoutableEndpoint, index: number, clientAddress: string | undefined): void {
-    const checks: Array<{ key: string; limit: RateLimit; scope: string }> = [];
+  /** The install's buckets: its class, and the endpoint's own `rateLimit` (per client for anonymous classes). */
+  function chargeInstall(installId: string, family: EndpointFamily, endpoint: RoutableEndpoint, index: number, client: string): void {
     const classLimit = rateLimits[family];
-    if (classLimit !== false && classLimit !== undefined) checks.push({ key: `${installId}|${family}`, limit: classLimit, scope: `${family} class` });
+    if (classLimit !== false && classLimit !== undefined) charge(limiter, `${installId}|${family}`, classLimit, `${family} class`);
     if (endpoint.rateLimit !== undefined) {
       // Anonymous classes are limited per client as well, so one caller cannot use up everyone's allowance.
-      const client = family === "api" ? "" : `|${clientAddress ?? "?"}`;
-      checks.push({ key: `${installId}|${family}|${index}${client}`, limit: endpoint.rateLimit, scope: `endpoints[${index}]` });
-    }
-    for (const { key, limit, scope } of checks) {
-      const decision = limiter.take(key, limit);
-      if (decision.ok) continue;
-      const suppressed = decision.suppressed > 0 ? `; ${decision.suppressed} refusals not audited since the last line` : "";
-      const failure = problem(429, "E_RATE_LIMITED", `too many requests; retry in ${decision.retryAfterSeconds} s`, {
-        headers: { "retry-after": String(decision.retryAfterSeconds) },
-        reason: `${scope} limit ${limit.requests}/${limit.perSeconds}s${suppressed}`,
-      });
-      // Only the first refusal of a bucket each second is audited: a flood must not become a flood of audit lines.
-      throw decision.audit ? failure : new UnauditedProblem(failure);
+      if (family === "api") charge(limiter, `${installId}|${family}|${index}`, endpoint.rateLimit, `endpoints[${index}]`);
+      else charge(clientLimiter, `${installId}|${family}|${index}|${client}`, endpoint.rateLimit, `endpoints[${index}] per client`);
     }
   }
 
-  async function checkSignature(request: Request, install: ResolvedInstall["install"], bytes: Uint8Array | null): Promise<void> {
+  function charge(buckets: RateLimiter, key: string, limit: RateLimit, scope: string): void {
+    const decision = buckets.take(key, limit);
+    if (decision.ok) return;
+    const suppressed = decision.suppressed > 0 ? `; ${decision.suppressed} refusals not audited since the last line` : "";
+    const failure = problem(429, "E_RATE_LIMITED", `too many requests; retry in ${decision.retryAfterSeconds} s`, {
+      headers: { "retry-after": String(decision.retryAfterSeconds) },
+      reason: `${scope} limit ${limit.requests}/${limit.perSeconds}s${suppressed}`,
+    });
+    // Only the first refusal of a bucket each second is audited: a flood must not become a flood of audit lines.
+    throw decision.audit ? failure : new UnauditedProblem(failure);
+  }
+
+  /** Checks a `verify: "annex"` delivery; returns what identifies it for the replay cache. */
+  async function checkSignature(
+    request: Request,
+    install: ResolvedInstall["install"],
+    bytes: Uint8Array | null,
+  ): Promise<{ key: string; nowSeconds: number; expiresAtSeconds: number }> {
     const secrets = options.webhookSecrets === undefined ? [] : await callHook(() => options.webhookSecrets!.secrets({ id: install.id, tenant: install.tenant, extensionId: install.extensionId }), "webhookSecrets");
     const nowSeconds = Math.floor(now() / 1000);
     const verdict = verifyWebhook({
@@ -324,9 +410,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const reason = verdict.reason === "no-secret" ? "no webhook secret is set for this install" : `signature ${verdict.reason}`;
       throw problem(401, "E_WEBHOOK_SIGNATURE", `the webhook signature is missing or wrong: send ${WEBHOOK_TIMESTAMP_HEADER} and ${WEBHOOK_SIGNATURE_HEADER} (HMAC-SHA256 of timestamp + "." + body)`, { reason });
     }
-    if (!replays.remember(install.id, verdict.signature, verdict.timestamp + tolerance, nowSeconds)) {
-      throw problem(409, "E_WEBHOOK_REPLAYED", "this webhook delivery was already accepted", { reason: "replayed signature" });
-    }
+    // Any signature over the same timestamp and body is the same delivery (a sender mid-rotation signs it with each secret).
+    return { key: deliveryKey(verdict.timestamp, bytes), nowSeconds, expiresAtSeconds: verdict.timestamp + tolerance };
   }
 
   async function execute(envelope: ExecuteEnvelope, bundle: VerifiedBundle, hostCallsAfter: Promise<unknown>): Promise<ExecuteResult> {
@@ -374,7 +459,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   async function answer(request: Request, info: RequestInfo): Promise<Response> {
-    const trail: Trail = { requestId: randomUUID(), family: "unknown", extensionId: null, tenant: null, actor: "anonymous", details: {} };
+    const trail: Trail = {
+      requestId: randomUUID(),
+      family: "unknown",
+      extensionId: null,
+      tenant: null,
+      actor: "anonymous",
+      client: clientKey(info.clientAddress),
+      ran: false,
+      details: {},
+    };
     try {
       let url: URL;
       try {
@@ -392,7 +486,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (path.kind === "ui") return await serveUi(request, trail, path.hash, path.file);
       return await serveEndpoint(request, info, trail, url, path.kind, path.extensionId, path.route);
     } catch (error) {
-      if (error instanceof UnauditedProblem) return problemResponse(error.failure.problem, trail.requestId);
+      if (error instanceof UnauditedProblem) {
+        sampler.skip(trail.client);
+        return problemResponse(error.failure.problem, trail.requestId);
+      }
       if (error instanceof GatewayProblem) return refuse(trail, error, error.problem.status >= 500 ? "error" : "deny");
       return refuse(trail, problem(500, "E_INTERNAL", "the gateway failed; the problem was recorded", { reason: errorSummary(error).message }), "error");
     }
@@ -405,6 +502,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     prefixes: Object.freeze({ ...prefixes }),
     drain: () => audit.drain(),
+    stats(): GatewayStats {
+      return { audit: { ...audit.stats(), skipped: sampler.skipped } };
+    },
     invalidate: (tenant, extensionId) => installs.invalidate(tenant, extensionId),
   };
 }

@@ -1,6 +1,8 @@
 // The gateway's public API; src/index.ts re-exports this module.
 export { createGateway } from "./gateway.js";
-export type { Authenticate, Authorize, ExecuteEvent, Gateway, GatewayHost, GatewayOptions, GatewayPolicy, RequestInfo, ResolveTenant } from "./types.js";
+export type { Authenticate, Authorize, ExecuteEvent, Gateway, GatewayHost, GatewayOptions, GatewayPolicy, GatewayStats, RequestInfo, ResolveTenant } from "./types.js";
+export { DEFAULT_AUDIT_SAMPLING } from "./audit-sampler.js";
+export type { AuditSamplingOptions } from "./audit-sampler.js";
 export { GatewayError } from "./errors.js";
 export type { GatewayErrorCode } from "./errors.js";
 export type { GatewayProblemCode } from "./problem.js";

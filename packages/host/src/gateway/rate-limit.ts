@@ -43,6 +43,20 @@ export class RateLimiter {
     return this.#buckets.size;
   }
 
+  /** Whether `take` would allow a request now, without using a token. */
+  peek(key: string, limit: RateLimit): boolean {
+    const bucket = this.#buckets.get(key);
+    if (bucket === undefined) return true;
+    const perMs = limit.requests / (limit.perSeconds * 1000);
+    return Math.min(limit.requests, bucket.tokens + Math.max(0, this.#now() - bucket.updatedAt) * perMs) >= 1;
+  }
+
+  /** Gives back the token of a request `take` allowed that turned out not to count (never above the bucket's size). */
+  refund(key: string, limit: RateLimit): void {
+    const bucket = this.#buckets.get(key);
+    if (bucket !== undefined) bucket.tokens = Math.min(limit.requests, bucket.tokens + 1);
+  }
+
   take(key: string, limit: RateLimit): RateDecision {
     const now = this.#now();
     const perMs = limit.requests / (limit.perSeconds * 1000);

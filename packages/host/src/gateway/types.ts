@@ -7,6 +7,7 @@ import type { InstallInfo, ResolvedInstall } from "../installs/types.js";
 import type { HeaderPolicyOptions } from "./headers.js";
 import type { EndpointFamily, GatewayPrefixes } from "./paths.js";
 import type { RateLimit } from "./rate-limit.js";
+import type { AuditSamplingOptions } from "./audit-sampler.js";
 import type { RoutableEndpoint } from "./routes.js";
 import type { WebhookSecretStore } from "./webhook-secrets.js";
 
@@ -48,6 +49,24 @@ export interface GatewayPolicy extends HeaderPolicyOptions {
    * own `rateLimit` applies on top (per client address for public and webhook).
    */
   rateLimits?: Partial<Record<EndpointFamily, RateLimit | false>> | undefined;
+  /**
+   * Token buckets per install, class and client address, for the anonymous
+   * classes, checked before the install's own (so one caller cannot use it up
+   * alone); `false` turns one off. Defaults: public 120/60 s, webhook 120/60 s.
+   * For `verify: "annex"` webhooks only deliveries that fail the signature
+   * check (or are replays) count, and the install's bucket is charged only
+   * once a delivery is verified: strangers without the secret cannot keep the
+   * real sender at 429. Adapters give the client address (IPv6 counts by /64).
+   */
+  clientRateLimits?: Partial<Record<"public" | "webhook", RateLimit | false>> | undefined;
+  /**
+   * Audit lines of requests that never ran (refusals, junk paths, preflights,
+   * UI files) are sampled per client and for anonymous callers together, so
+   * that strangers cannot grow the append-only audit table without bound;
+   * `gateway.stats().audit.skipped` counts what was not written. Defaults:
+   * perClient 60/60 s, anonymous 600/60 s; `false` writes them all.
+   */
+  auditSampling?: AuditSamplingOptions | false | undefined;
   /** Quotas put in every execute envelope (the runner and the manifest may only lower them further). */
   limits?: Partial<ExecutionLimits> | undefined;
   /** Answer 504 after this long even if the runner never answers. Default: limits.wallMs (or 5000) + 1000 ms. */
@@ -113,9 +132,29 @@ export interface Gateway {
   readonly prefixes: Readonly<GatewayPrefixes>;
   /** Resolves when every audit line queued so far is written (tests, graceful shutdown). */
   drain(): Promise<void>;
+  /** Counters since the gateway started, for the embedding app's metrics. */
+  stats(): GatewayStats;
   /**
    * Forgets cached installs (one, a tenant's, or all) so that a lifecycle
    * change made in this process applies to the next request.
    */
   invalidate(tenant?: string, extensionId?: string): void;
+}
+
+/** What `gateway.stats()` reports: counters since the gateway started. */
+export interface GatewayStats {
+  audit: {
+    /** Audit lines stored. */
+    written: number;
+    /** Of those, lines stored without their details (the database refused them; `details.unstorable` says so). */
+    reduced: number;
+    /** Lines that could not be stored (the database was down or refused even the reduced line). */
+    failed: number;
+    /**
+     * Lines not written by design: lines of requests that never ran past a
+     * client's or all anonymous callers' audit budget (`policy.auditSampling`),
+     * and repeated 429s of one bucket within a second.
+     */
+    skipped: number;
+  };
 }

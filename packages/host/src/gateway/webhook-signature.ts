@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 
 /** Unix time in seconds at which the sender signed. */
 export const WEBHOOK_TIMESTAMP_HEADER = "annex-webhook-timestamp";
@@ -32,7 +32,7 @@ export function signWebhook(secret: string, body: Uint8Array | string, timestamp
 }
 
 export type WebhookVerdict =
-  | { ok: true; /** The matching signature, for the replay cache. */ signature: string; timestamp: number }
+  | { ok: true; /** The matching signature. */ signature: string; timestamp: number }
   | { ok: false; reason: "missing" | "malformed" | "stale" | "no-secret" | "mismatch" };
 
 /** Checks headers and raw body against every secret the install currently accepts, in constant time per candidate. */
@@ -69,10 +69,25 @@ export function verifyWebhook(options: {
 }
 
 /**
- * Signatures already accepted, per install, until their timestamp leaves the
- * skew window (after which the timestamp check refuses them anyway). Only
- * correctly signed deliveries enter, so an attacker cannot flood it; when it
- * is full the oldest entries go first. In memory: one per gateway process.
+ * What identifies one delivery: its timestamp and a hash of its body, which
+ * is everything a signature covers. Any valid signature over them (with the
+ * old secret or the new one, during a rotation) is the same delivery.
+ */
+export function deliveryKey(timestamp: number, body: Uint8Array | null): string {
+  const hash = createHash("sha256")
+    .update(body ?? new Uint8Array(0))
+    .digest("base64url");
+  return `${timestamp}|${hash}`;
+}
+
+/**
+ * Deliveries already accepted, per install, keyed by `deliveryKey` (never by
+ * the signature: a delivery signed with two secrets during a rotation could
+ * otherwise be replayed once more with the other one), until their timestamp
+ * leaves the skew window (after which the timestamp check refuses them
+ * anyway). Only correctly signed deliveries enter, so an attacker cannot
+ * flood it; when it is full the oldest entries go first. In memory: one per
+ * gateway process.
  */
 export class ReplayCache {
   readonly #seen = new Map<string, number>();
@@ -82,11 +97,20 @@ export class ReplayCache {
     this.#maxEntries = maxEntries;
   }
 
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  /** Whether a delivery was accepted before and is still within its window. */
+  seen(installId: string, delivery: string, nowSeconds: number): boolean {
+    const expiry = this.#seen.get(`${installId}|${delivery}`);
+    return expiry !== undefined && expiry >= nowSeconds;
+  }
+
   /** Records a delivery; false when it was seen before. */
-  remember(installId: string, signature: string, expiresAtSeconds: number, nowSeconds: number): boolean {
-    const key = `${installId}|${signature}`;
-    const expiry = this.#seen.get(key);
-    if (expiry !== undefined && expiry >= nowSeconds) return false;
+  remember(installId: string, delivery: string, expiresAtSeconds: number, nowSeconds: number): boolean {
+    if (this.seen(installId, delivery, nowSeconds)) return false;
+    const key = `${installId}|${delivery}`;
     if (this.#seen.size >= this.#maxEntries) this.#sweep(nowSeconds);
     this.#seen.delete(key);
     this.#seen.set(key, expiresAtSeconds);

@@ -145,7 +145,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
     authenticate: (request) => principals.get(request) ?? null,
     resolveTenant: (request) => tenants.get(request) ?? null,
     authorize: options.authorize,
-    policy: { rateLimits: { api: false, public: false, webhook: false }, exposeErrors: true, ...options.policy },
+    policy: { rateLimits: { api: false, public: false, webhook: false }, clientRateLimits: { public: false, webhook: false }, exposeErrors: true, ...options.policy },
     webhookSecrets,
     assets: options.frameAncestors === undefined ? undefined : { frameAncestors: options.frameAncestors },
     now: options.now,

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { NewAuditEntry } from "../../src/audit/audit-log.js";
 import { AuditWriter, insertAuditLines } from "../../src/gateway/audit-writer.js";
 import { HeaderPolicy } from "../../src/gateway/headers.js";
+import { signWebhook } from "../../src/gateway/webhook-signature.js";
+import { createMemoryWebhookSecrets } from "../../src/gateway/webhook-secrets.js";
 import { describeBackends } from "../support/backends.js";
 import { makeBundle, serviceManifest } from "../support/fixtures.js";
 import { bearer, gatewayWorld, problemOf, req, scriptedRunner, type GatewayWorld } from "./support.js";
@@ -37,7 +39,11 @@ const POISON = "poison\u0000 \ud800 \u001b[31m\u202e\n";
 
 describeBackends("gateway against hostile input", (backend) => {
   let world: GatewayWorld;
+  let hostileInstall: string;
   const auth = bearer("ada", "t1");
+  const NOW = 1_750_000_000_000;
+  const clock = () => NOW;
+  const ts = Math.floor(NOW / 1000);
 
   beforeAll(async () => {
     world = await gatewayWorld(backend);
@@ -45,7 +51,7 @@ describeBackends("gateway against hostile input", (backend) => {
     await world.installFor("t2");
     const bytes = await makeBundle(HOSTILE_MANIFEST, { "server/index.js": HOSTILE_SERVER });
     await world.host.publish(bytes, await world.publisher.sign(bytes));
-    await world.host.install("t1", "acme.hostile", { grants: [{ name: "log" }] });
+    hostileInstall = (await world.host.install("t1", "acme.hostile", { grants: [{ name: "log" }] })).id;
   });
 
   /** What the api endpoint /respond of acme.hostile answers when its handler returns `response`. */
@@ -258,5 +264,135 @@ describeBackends("gateway against hostile input", (backend) => {
     );
     expect(response.status).toBe(400);
     expect((await problemOf(response)).code).toBe("E_BAD_REQUEST");
+  });
+
+  // ── Item 3: strangers cannot spend a webhook sender's budget ───────
+  it("charges the install's webhook bucket only for verified deliveries: strangers without the secret cannot keep the sender at 429", async () => {
+    const secrets = createMemoryWebhookSecrets({ now: clock });
+    const secret = secrets.set(hostileInstall);
+    const runner = scriptedRunner(world.runner, (envelope) => world.runner.execute(envelope));
+    const gateway = world.gatewayWith({ runner, now: clock, webhookSecrets: secrets, policy: { rateLimits: { webhook: { requests: 3, perSeconds: 60 } } } });
+    const deliver = (body: string, headers: Record<string, string>, clientAddress: string) =>
+      gateway.handle(req("POST", "/ext/acme.hostile/hooks/hook", { headers: { "content-type": "application/json", ...headers }, body }), { clientAddress });
+
+    // Strangers, from many addresses and one, send forged and unsigned deliveries.
+    const forged = signWebhook("not-the-secret-at-all", "{}", ts).headers;
+    const strangers = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => deliver("{}", forged, `198.51.100.${i + 1}`)),
+      ...Array.from({ length: 150 }, () => deliver("{}", {}, "203.0.113.7")),
+    ]);
+    expect(runner.envelopes).toHaveLength(0);
+
+    // The real sender still gets its install's whole allowance.
+    for (let i = 0; i < 3; i++) {
+      const body = JSON.stringify({ id: `evt_${i}` });
+      const response = await deliver(body, signWebhook(secret, body, ts).headers, "192.0.2.10");
+      expect(response.status, `delivery ${i}`).toBe(200);
+    }
+    // Strangers spent only their own addresses' budgets: one address is refused before its body is read once its
+    // failures pass that budget (120 per minute), even when it sends them all at once.
+    expect(strangers.slice(0, 20).every((response) => response.status === 401)).toBe(true);
+    expect(strangers.slice(20).filter((response) => response.status === 429).length).toBe(30);
+
+    const body = JSON.stringify({ id: "evt_over" });
+    const over = await deliver(body, signWebhook(secret, body, ts).headers, "192.0.2.10");
+    expect(over.status).toBe(429);
+    // Refused for the budget, not remembered as delivered: the sender may send it again later.
+    const later = world.gatewayWith({ now: clock, webhookSecrets: secrets });
+    const again = await later.handle(
+      req("POST", "/ext/acme.hostile/hooks/hook", { headers: { "content-type": "application/json", ...signWebhook(secret, body, ts).headers }, body }),
+      { clientAddress: "192.0.2.10" },
+    );
+    expect(again.status).toBe(200);
+  });
+
+  it("limits anonymous classes per client before the install's bucket, counting an IPv6 client by its /64", async () => {
+    const gateway = world.gatewayWith({
+      now: clock,
+      policy: { rateLimits: { public: { requests: 10, perSeconds: 60 } }, clientRateLimits: { public: { requests: 3, perSeconds: 60 } } },
+    });
+    const call = (clientAddress: string) => gateway.handle(req("GET", "/ext/acme.hostile/public/ok"), { clientAddress });
+    const greedy = [];
+    for (let i = 0; i < 6; i++) greedy.push((await call(`2001:db8:1:2::${i + 1}`)).status);
+    expect(greedy).toEqual([200, 200, 200, 429, 429, 429]);
+    expect((await call("::ffff:192.0.2.1")).status).toBe(200);
+    expect((await call("192.0.2.1")).status).toBe(200);
+    expect((await call("2001:db8:1:3::1")).status).toBe(200);
+  });
+
+  // ── Item 6: replay keyed on the delivery, not the signature ────────
+  it("refuses a delivery signed with two secrets during a rotation when it is replayed with the other signature", async () => {
+    const secrets = createMemoryWebhookSecrets({ now: clock });
+    const old = secrets.set(hostileInstall);
+    const current = secrets.rotate(hostileInstall, { graceSeconds: 3600 });
+    const gateway = world.gatewayWith({ now: clock, webhookSecrets: secrets });
+    const body = JSON.stringify({ id: "evt_rotating" });
+    const withNew = signWebhook(current, body, ts);
+    const withOld = signWebhook(old, body, ts);
+    const send = (signature: string) =>
+      gateway.handle(
+        req("POST", "/ext/acme.hostile/hooks/hook", { headers: { "content-type": "application/json", "annex-webhook-timestamp": String(ts), "annex-webhook-signature": signature }, body }),
+        { clientAddress: "192.0.2.20" },
+      );
+    expect((await send(`${withNew.signature},${withOld.signature}`)).status).toBe(200);
+    for (const signature of [withOld.signature, withNew.signature, `${withOld.signature},${withNew.signature}`]) {
+      const replay = await send(signature);
+      expect(replay.status, signature).toBe(409);
+      expect((await problemOf(replay)).code).toBe("E_WEBHOOK_REPLAYED");
+    }
+    // Another body at the same second is another delivery.
+    const other = JSON.stringify({ id: "evt_other" });
+    const fresh = await gateway.handle(
+      req("POST", "/ext/acme.hostile/hooks/hook", { headers: { "content-type": "application/json", ...signWebhook(current, other, ts).headers }, body: other }),
+      { clientAddress: "192.0.2.20" },
+    );
+    expect(fresh.status).toBe(200);
+  });
+
+  // ── Item 4: audit rows of anonymous denials are bounded and counted ─
+  it("samples audit lines of requests that never ran, per client and for anonymous callers together, and counts what it skipped", async () => {
+    const gateway = world.gatewayWith({ now: clock, policy: { auditSampling: { perClient: { requests: 5, perSeconds: 60 }, anonymous: { requests: 20, perSeconds: 60 } } } });
+    const lines = async () => (await world.host.audit.list({ action: "gateway.", limit: 1000, order: "desc" })).length;
+    await world.gateway.drain();
+    const before = await lines();
+
+    // One client: junk paths, unknown extensions, refused preflights, allowed preflights, UI misses.
+    const junk = [
+      req("GET", "/api/ext/not-an-id/x"),
+      req("GET", "/ext/acme.nothing/public/x"),
+      req("GET", "/ext-ui/acme.hostile/sha256:zz/index.html"),
+      new Request("http://t1.tenants.test/ext/acme.hostile/public/ok", { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "GET" } }),
+      new Request("http://t1.tenants.test/ext/acme.hostile/public/ok", { method: "OPTIONS", headers: { origin: "https://shop.example.com", "access-control-request-method": "GET" } }),
+    ];
+    for (let round = 0; round < 20; round++) {
+      for (const request of junk) await gateway.handle(request.clone(), { clientAddress: "198.51.100.99" });
+    }
+    await gateway.drain();
+    expect((await lines()) - before).toBe(5);
+    expect(gateway.stats().audit).toMatchObject({ written: 5, skipped: 95, failed: 0 });
+
+    // Many clients, one request each: all anonymous callers together get 20 lines (5 were used above).
+    for (let i = 0; i < 100; i++) await gateway.handle(req("GET", "/api/ext/not-an-id/x"), { clientAddress: `203.0.113.${i}` });
+    await gateway.drain();
+    expect((await lines()) - before).toBe(20);
+    expect(gateway.stats().audit).toMatchObject({ written: 20, skipped: 180 });
+
+    // Requests that run are always audited, whatever the budget says.
+    for (let i = 0; i < 3; i++) expect((await gateway.handle(req("GET", "/ext/acme.hostile/public/ok"), { clientAddress: "198.51.100.99" })).status).toBe(200);
+    await gateway.drain();
+    expect((await lines()) - before).toBe(23);
+
+    // A signed-in user has a budget of its own; its next written line says how many were skipped before it.
+    for (let i = 0; i < 8; i++) await gateway.handle(req("GET", "/api/ext/acme.hostile/nowhere", { headers: auth }));
+    await gateway.drain();
+    expect((await lines()) - before).toBe(28);
+    expect(gateway.stats().audit.skipped).toBe(183);
+  });
+
+  it("writes every line when sampling is turned off", async () => {
+    const gateway = world.gatewayWith({ policy: { auditSampling: false } });
+    for (let i = 0; i < 70; i++) await gateway.handle(req("GET", "/api/ext/not-an-id/x"), { clientAddress: "198.51.100.200" });
+    await gateway.drain();
+    expect(gateway.stats().audit).toMatchObject({ written: 70, skipped: 0 });
   });
 });
