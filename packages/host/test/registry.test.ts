@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { generateKeyPair, isVerifiedBundle, parseTrustStore, readBundle, signBundle, type ContentHash } from "@annex/manifest";
 import { afterAll, expect, it } from "vitest";
 import { z } from "zod";
-import { createHost, defineHostCapability, RegistryError, type Host } from "../src/index.js";
+import { createFilesystemBlobStore, createHost, defineHostCapability, RegistryError, type BlobStore, type Host } from "../src/index.js";
 import { describeBackends, hostOn } from "./support/backends.js";
 import { makeBundle, makePublisher, serviceManifest, signedBundle, type Publisher } from "./support/fixtures.js";
 
@@ -273,6 +273,38 @@ describeBackends("registry", (backend) => {
     const conflicting = await signedBundle(acme, serviceManifest({ description: "Other content." }));
     await expect(host.publish(conflicting.bytes, conflicting.signature)).rejects.toMatchObject({ code: "E_VERSION_CONFLICT" });
     expect((await readdir(join(directory, "sha256"))).length).toBe(1);
+    await host.close();
+  });
+
+  it("keeps verified bundles cached while strangers look up random hashes and scan other published versions", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "annex-registry-"));
+    directories.push(directory);
+    const files = createFilesystemBlobStore({ directory });
+    const reads: string[] = [];
+    const blobs: BlobStore = { ...files, get: (hash) => (reads.push(hash), files.get(hash)) };
+    const host = await hostFor({ blobs, bundleCacheSize: 4 });
+    const serving = await signedBundle(acme, serviceManifest());
+    const { contentHash } = await host.publish(serving.bytes, serving.signature);
+    const others: string[] = [];
+    for (let minor = 1; minor <= 8; minor++) {
+      const other = await signedBundle(acme, serviceManifest({ version: `1.${minor}.0` }));
+      others.push((await host.publish(other.bytes, other.signature)).contentHash);
+    }
+    // The serving bundle, as request after request uses it.
+    await host.registry.loadBundle(contentHash);
+    await host.registry.loadBundle(contentHash);
+    reads.length = 0;
+
+    // Hashes nobody published (what /ext-ui/<id>/<random hash>/… asks for) take no place at all.
+    for (let i = 0; i < 200; i++) {
+      const random = `sha256:${i.toString(16).padStart(64, "f")}`;
+      await expect(host.registry.loadBundle(random)).rejects.toMatchObject({ code: "E_VERSION_NOT_FOUND" });
+    }
+    // One-off loads of real versions churn among themselves.
+    for (const other of others) await host.registry.loadBundle(other);
+    reads.length = 0;
+    await host.registry.loadBundle(contentHash);
+    expect(reads).toEqual([]);
     await host.close();
   });
 });

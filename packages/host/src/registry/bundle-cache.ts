@@ -1,48 +1,112 @@
 import type { VerifiedBundle } from "@annex/manifest";
 
 /**
- * Verified bundles by content hash, least recently used evicted first.
- * Content hashes are immutable, so an entry never goes stale; what can change
- * (a key revoked in the trust store) is handled by `clear()` when the host's
- * trust changes. Loads in flight are shared, so a burst of first requests
- * verifies a bundle once.
+ * Verified bundles by content hash. Content hashes are immutable, so an
+ * entry never goes stale; what can change (a key revoked in the trust store)
+ * is handled by `clear()` when the host's trust changes. Loads in flight are
+ * shared, so a burst of first requests verifies a bundle once.
+ *
+ * Only a load that succeeded takes a place: a lookup of a hash that does not
+ * exist (anyone can ask for `/ext-ui/<id>/<random hash>/…`) never evicts a
+ * verified bundle. And the cache resists scans: a bundle enters on
+ * probation, and only a second use moves it to the protected part; eviction
+ * takes from probation first. A stream of one-off loads (random published
+ * hashes, old versions) churns probation and leaves the bundles that serve
+ * requests in place, where a plain LRU would evict them all and make the
+ * next real request verify its bundle again from scratch. No number of
+ * one-off loads can reach the protected part.
  */
 export class BundleCache {
-  readonly #entries = new Map<string, Promise<VerifiedBundle>>();
+  /** Used once since it entered; least recently used first. */
+  readonly #probation = new Map<string, VerifiedBundle>();
+  /** Used again after entering; least recently used first. */
+  readonly #protected = new Map<string, VerifiedBundle>();
+  readonly #pending = new Map<string, Promise<VerifiedBundle>>();
   readonly #capacity: number;
+  readonly #protectedCapacity: number;
+  #generation = 0;
 
   constructor(capacity: number) {
-    this.#capacity = Math.max(1, capacity);
+    this.#capacity = Math.max(1, Math.floor(capacity));
+    // Most of the room for bundles in use; probation keeps at least one place.
+    this.#protectedCapacity = Math.max(0, Math.min(this.#capacity - 1, Math.ceil(this.#capacity * 0.8)));
   }
 
+  /** Verified bundles held (loads in flight not counted). */
   get size(): number {
-    return this.#entries.size;
+    return this.#probation.size + this.#protected.size;
   }
 
   async get(contentHash: string, load: () => Promise<VerifiedBundle>): Promise<VerifiedBundle> {
-    const hit = this.#entries.get(contentHash);
-    if (hit !== undefined) {
-      this.#entries.delete(contentHash);
-      this.#entries.set(contentHash, hit);
-      return hit;
-    }
-    const pending = load();
-    this.#entries.set(contentHash, pending);
-    pending.catch(() => {
-      if (this.#entries.get(contentHash) === pending) this.#entries.delete(contentHash);
-    });
-    while (this.#entries.size > this.#capacity) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
-    }
+    const hit = this.#hit(contentHash);
+    if (hit !== undefined) return hit;
+    const shared = this.#pending.get(contentHash);
+    if (shared !== undefined) return shared;
+    const generation = this.#generation;
+    const pending = load().then(
+      (bundle) => {
+        if (this.#pending.get(contentHash) === pending) this.#pending.delete(contentHash);
+        // A clear() while this load ran (trust changed) may have been about it: do not keep what it verified.
+        if (generation === this.#generation) this.#admit(contentHash, bundle);
+        return bundle;
+      },
+      (error: unknown) => {
+        if (this.#pending.get(contentHash) === pending) this.#pending.delete(contentHash);
+        throw error;
+      },
+    );
+    this.#pending.set(contentHash, pending);
     return pending;
   }
 
   delete(contentHash: string): void {
-    this.#entries.delete(contentHash);
+    this.#probation.delete(contentHash);
+    this.#protected.delete(contentHash);
+    this.#pending.delete(contentHash);
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#generation += 1;
+    this.#probation.clear();
+    this.#protected.clear();
+    this.#pending.clear();
+  }
+
+  #hit(contentHash: string): VerifiedBundle | undefined {
+    const kept = this.#protected.get(contentHash);
+    if (kept !== undefined) {
+      this.#protected.delete(contentHash);
+      this.#protected.set(contentHash, kept);
+      return kept;
+    }
+    const trial = this.#probation.get(contentHash);
+    if (trial === undefined) return undefined;
+    // Used a second time: worth protecting. What protection overflows goes back on probation, not out.
+    this.#probation.delete(contentHash);
+    if (this.#protectedCapacity === 0) {
+      this.#probation.set(contentHash, trial);
+      return trial;
+    }
+    this.#protected.set(contentHash, trial);
+    while (this.#protected.size > this.#protectedCapacity) {
+      const [oldest, bundle] = this.#protected.entries().next().value as [string, VerifiedBundle];
+      this.#protected.delete(oldest);
+      this.#probation.set(oldest, bundle);
+    }
+    this.#evict();
+    return trial;
+  }
+
+  #admit(contentHash: string, bundle: VerifiedBundle): void {
+    if (this.#protected.has(contentHash) || this.#probation.has(contentHash)) return;
+    this.#probation.set(contentHash, bundle);
+    this.#evict();
+  }
+
+  #evict(): void {
+    while (this.size > this.#capacity) {
+      const victims = this.#probation.size > 0 ? this.#probation : this.#protected;
+      victims.delete(victims.keys().next().value as string);
+    }
   }
 }

@@ -1,0 +1,50 @@
+import type { VerifiedBundle } from "@annex/manifest";
+import { describe, expect, it } from "vitest";
+import { BundleCache } from "../src/registry/bundle-cache.js";
+
+const bundle = (hash: string) => ({ contentHash: hash }) as unknown as VerifiedBundle;
+
+describe("BundleCache", () => {
+  it("gives a failed load no place, and shares a load in flight", async () => {
+    const cache = new BundleCache(2);
+    let loads = 0;
+    const load = (hash: string) => async () => (loads++, bundle(hash));
+    await Promise.all([cache.get("a", load("a")), cache.get("a", load("a"))]);
+    expect(loads).toBe(1);
+    for (let i = 0; i < 10; i++) await expect(cache.get(`missing${i}`, async () => Promise.reject(new Error("no such hash")))).rejects.toThrow();
+    expect(cache.size).toBe(1);
+    await cache.get("a", load("a"));
+    expect(loads).toBe(1);
+  });
+
+  it("protects a bundle used twice from any number of one-off loads", async () => {
+    const cache = new BundleCache(4);
+    let loads = 0;
+    const load = (hash: string) => async () => (loads++, bundle(hash));
+    await cache.get("hot", load("hot"));
+    await cache.get("hot", load("hot"));
+    for (let i = 0; i < 100; i++) await cache.get(`scan${i}`, load(`scan${i}`));
+    loads = 0;
+    await cache.get("hot", load("hot"));
+    expect(loads).toBe(0);
+    expect(cache.size).toBe(4);
+  });
+
+  it("does not keep a load that finished after clear()", async () => {
+    const cache = new BundleCache(4);
+    let release!: (value: VerifiedBundle) => void;
+    const slow = cache.get("a", () => new Promise<VerifiedBundle>((resolve) => (release = resolve)));
+    cache.clear();
+    release(bundle("a"));
+    await slow;
+    expect(cache.size).toBe(0);
+  });
+
+  it("works with a capacity of one", async () => {
+    const cache = new BundleCache(1);
+    await cache.get("a", async () => bundle("a"));
+    await cache.get("a", async () => bundle("a"));
+    await cache.get("b", async () => bundle("b"));
+    expect(cache.size).toBe(1);
+  });
+});
