@@ -12,6 +12,8 @@ import { openDatabase, type AnnexDatabase, type DatabaseOption } from "./databas
 import { createInstallManager, type InstallManager } from "./installs/manager.js";
 import type { InstallDataHook } from "./installs/types.js";
 import { createRegistry, type ActorOptions, type Registry, type RegistryDeps, type TrustOptions } from "./registry/registry.js";
+import { errorSummary } from "./errors.js";
+import { SecretsError } from "./secrets/errors.js";
 import { SecretsKeyring, type SecretsKey, type SecretsKeyringOptions } from "./secrets/keyring.js";
 import { createSecretsVault } from "./secrets/vault.js";
 
@@ -138,20 +140,31 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     owns: (pathname) => gateway?.owns(pathname) ?? false,
     handle: async (request, info) => (gateway === null ? gatewayNotConfigured() : gateway.handle(request, info)),
     async rotateSecretsKey(newKey, rotateOptions) {
-      if (newKey !== undefined) keyring.add(newKey);
-      const keyId = newKey?.id ?? keyring.currentKeyId;
-      await writeAudit(db, {
-        actor: rotateOptions?.actor ?? "system",
-        tenant: null,
-        action: "secrets.rotate",
-        target: "secrets",
-        decision: keyId === undefined ? "deny" : "allow",
-        details: { keyId: keyId ?? null },
-      });
-      if (keyId !== undefined) keyring.use(keyId);
+      const actor = rotateOptions?.actor ?? "system";
+      const named = typeof newKey?.id === "string" ? newKey.id : undefined;
+      try {
+        if (newKey !== undefined) keyring.add(newKey);
+        if (keyring.currentKeyId === undefined) {
+          throw new SecretsError("E_SECRETS_KEY_MISSING", "rotateSecretsKey needs a secrets key: pass one, or configure createHost({ secrets: { keys } })");
+        }
+      } catch (error) {
+        // A refused rotation changes nothing, and says so in the audit log (never with key material).
+        await writeAudit(db, {
+          actor,
+          tenant: null,
+          action: "secrets.rotate",
+          target: "secrets",
+          decision: "deny",
+          details: { keyId: named ?? keyring.currentKeyId ?? null, error: errorSummary(error) },
+        }).catch(() => {});
+        throw error;
+      }
+      const keyId = named ?? keyring.currentKeyId!;
+      await writeAudit(db, { actor, tenant: null, action: "secrets.rotate", target: "secrets", decision: "allow", details: { keyId } });
+      keyring.use(keyId);
       const installSecrets = await vault.reseal(db);
       const resealedWebhooks = await webhookSecrets.reseal();
-      return { keyId: keyId!, resealed: installSecrets + resealedWebhooks, installSecrets, webhookSecrets: resealedWebhooks };
+      return { keyId, resealed: installSecrets + resealedWebhooks, installSecrets, webhookSecrets: resealedWebhooks };
     },
     close: async () => {
       await gateway?.drain();

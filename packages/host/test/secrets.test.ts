@@ -26,6 +26,15 @@ const contains = (haystack: Uint8Array, needle: Uint8Array): boolean => {
 };
 
 describe("SecretsKeyring", () => {
+  it("refuses one key id with two different keys, and takes the same key twice", () => {
+    const key = generateSecretsKey();
+    expect(() => new SecretsKeyring({ keys: [{ id: "k1", key }, { id: "k1", key: generateSecretsKey() }] })).toThrow(
+      expect.objectContaining({ code: "E_SECRETS_KEY_CONFLICT" }),
+    );
+    const ring = new SecretsKeyring({ keys: [{ id: "k1", key }, { id: "k1", key: Buffer.from(key, "base64") }] });
+    expect(ring.currentKeyId).toBe("k1");
+  });
+
   it("seals with a fresh nonce each time and opens only with the same additional data", async () => {
     const ring = new SecretsKeyring({ keys: [{ id: "k1", key: generateSecretsKey() }] });
     const a = await ring.seal("value", "install-1|TOKEN");
@@ -168,6 +177,30 @@ describeBackends("install secrets", (backend) => {
     expect(audit.map((entry) => entry.details)).toEqual([{ keyId: "k2" }, { keyId: "k2" }]);
     expect(JSON.stringify(audit)).not.toContain(k2.key);
     await Promise.all([host.close(), newOnly.close(), oldOnly.close()]);
+  });
+
+  it("refuses a rotation to other key material under a key id the host already has, and audits the refusal", async () => {
+    const { host, secretsKey } = await world(backend);
+    await host.install("tenant-a", EXT, { ...BASE, secrets: { API_TOKEN: "a1" } });
+    const impostor = { id: secretsKey.id, key: generateSecretsKey() };
+    const error = await failure(host.rotateSecretsKey(impostor, { actor: "ops" }));
+    expect(error.code).toBe("E_SECRETS_KEY_CONFLICT");
+    expect(error.message).toContain(`"${secretsKey.id}"`);
+    expect(error.message).not.toContain(impostor.key);
+    // Nothing changed: the secret opens with the original key, and the rotation is recorded as refused.
+    expect(await host.revealSecret("tenant-a", EXT, "API_TOKEN")).toBe("a1");
+    const audit = await host.audit.list({ action: "secrets.rotate" });
+    expect(audit.map((entry) => [entry.decision, entry.details["keyId"], (entry.details["error"] as { code?: string } | undefined)?.code])).toEqual([
+      ["deny", secretsKey.id, "E_SECRETS_KEY_CONFLICT"],
+    ]);
+    expect(JSON.stringify(audit)).not.toContain(impostor.key);
+
+    // The same material again is not a conflict: the rotation is idempotent.
+    expect(await host.rotateSecretsKey({ ...secretsKey }, { actor: "ops" })).toMatchObject({ keyId: secretsKey.id, resealed: 0 });
+    // An invalid key is refused and audited too.
+    expect((await failure(host.rotateSecretsKey({ id: "k9", key: "short" }, { actor: "ops" }))).code).toBe("E_SECRETS_KEY_INVALID");
+    expect((await host.audit.list({ action: "secrets.rotate", decision: "deny" })).length).toBe(2);
+    await host.close();
   });
 
   it("never lets a secret value reach an error, the audit log, the install rows or the console", async () => {

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import { SecretsError } from "./errors.js";
 
 /** A host key for secrets at rest: AES-256, so 32 bytes (raw, or base64 of them). */
@@ -26,6 +27,8 @@ export interface SealedSecret {
  */
 export class SecretsKeyring {
   readonly #keys = new Map<string, Promise<CryptoKey>>();
+  /** sha256 of each key's material: the CryptoKeys are not extractable, and an id must never change meaning. */
+  readonly #fingerprints = new Map<string, Buffer>();
   #current: string | undefined;
 
   constructor(options?: SecretsKeyringOptions) {
@@ -42,7 +45,13 @@ export class SecretsKeyring {
     return this.#keys.has(keyId);
   }
 
-  /** Adds a key to the ring; the first key added becomes current. */
+  /**
+   * Adds a key to the ring; the first key added becomes current. Adding an id
+   * the ring already holds is a no-op when the material is the same, and
+   * refused (E_SECRETS_KEY_CONFLICT) when it differs: each row names its key
+   * by id, so one id with two keys would leave rows nobody can open, and a
+   * rotation to "new" material under an old id would change nothing at all.
+   */
   add(key: SecretsKey): void {
     if (typeof key?.id !== "string" || !/^[A-Za-z0-9._:-]{1,64}$/.test(key.id)) {
       throw new SecretsError(
@@ -58,8 +67,17 @@ export class SecretsKeyring {
         { keyId: key.id },
       );
     }
-    const existing = this.#keys.get(key.id);
-    if (existing !== undefined) return;
+    const fingerprint = createHash("sha256").update(raw).digest();
+    const existing = this.#fingerprints.get(key.id);
+    if (existing !== undefined) {
+      if (timingSafeEqual(existing, fingerprint)) return;
+      throw new SecretsError(
+        "E_SECRETS_KEY_CONFLICT",
+        `secrets key "${key.id}" is already in the host's keyring with other key material; a key id names one key for good: give the new key a new id (e.g. "${key.id}-2")`,
+        { keyId: key.id },
+      );
+    }
+    this.#fingerprints.set(key.id, fingerprint);
     this.#keys.set(key.id, crypto.subtle.importKey("raw", copy(raw), "AES-GCM", false, ["encrypt", "decrypt"]));
     this.#current ??= key.id;
   }
