@@ -233,6 +233,46 @@ describeBackends("registry", (backend) => {
     await partnerOnly.close();
   });
 
+  it("applies the trust-class policy again at install, upgrade and load: a key moved to a narrower class stops earlier versions", async () => {
+    const policy = {
+      partner: { capabilities: ["log", "http.fetch"], endpointClasses: ["api" as const] },
+      community: { capabilities: ["log"], endpointClasses: ["api" as const] },
+    };
+    acme ??= await makePublisher("acme", "community");
+    const egress = { name: "http.fetch", hosts: ["api.example.com"], reason: "Calls the example API." };
+    const LOG = { name: "log", reason: "Writes request logs for debugging." };
+    const asPartner = parseTrustStore({ trustStoreVersion: 1, keys: [{ ...acme.trustStore.keys[0]!, trustClass: "partner" }] });
+    const before = await hostFor({ trust: { store: asPartner, policy } });
+    const v1 = await signedBundle(acme, serviceManifest({ version: "1.0.0", capabilities: [LOG, egress] }));
+    const v2 = await signedBundle(acme, serviceManifest({ version: "2.0.0", capabilities: [LOG, egress] }));
+    const quiet = await signedBundle(acme, serviceManifest({ version: "3.0.0" }));
+    const grants = [{ name: "log" }, { name: "http.fetch", hosts: ["api.example.com"] }];
+    const published = await before.publish(v1.bytes, v1.signature);
+    await before.publish(v2.bytes, v2.signature);
+    await before.publish(quiet.bytes, quiet.signature);
+    await before.install("tenant-a", "acme.hello", { version: "1.0.0", grants });
+    expect(await before.resolve("tenant-a", "acme.hello")).not.toBeNull();
+
+    // The same database, seen by a host whose trust store now puts acme's key in the community class.
+    const after = await createHost({ database: await backend.connect(), schema: before.database.schema, trust: { store: acme.trustStore, policy } });
+    await expect(after.registry.loadBundle(published.contentHash)).rejects.toMatchObject({ code: "E_POLICY" });
+    await expect(after.resolve("tenant-a", "acme.hello")).rejects.toMatchObject({ code: "E_POLICY" });
+
+    const installed = await after.install("tenant-b", "acme.hello", { version: "1.0.0", grants }).catch((error: unknown) => error);
+    expect(installed).toMatchObject({ code: "E_POLICY" });
+    expect(await after.getInstall("tenant-b", "acme.hello")).toMatchObject({ state: "failed", lastError: { code: "E_POLICY" } });
+
+    const upgraded = await after.upgrade("tenant-a", "acme.hello", { version: "2.0.0" }).catch((error: unknown) => error);
+    expect(upgraded).toMatchObject({ code: "E_POLICY" });
+    expect(await after.getInstall("tenant-a", "acme.hello")).toMatchObject({ state: "active", version: "1.0.0", lastError: { code: "E_POLICY" } });
+
+    // What the class may still run installs and serves.
+    await after.upgrade("tenant-a", "acme.hello", { version: "3.0.0", grants: [{ name: "log" }] });
+    expect((await after.resolve("tenant-a", "acme.hello"))?.install.version).toBe("3.0.0");
+    await before.close();
+    await after.close();
+  });
+
   it("trusts nothing when given no trust store", async () => {
     const host = await hostOn(backend);
     const { bytes, signature } = await signedBundle(acme ?? (acme = await makePublisher()), serviceManifest());

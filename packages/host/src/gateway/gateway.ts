@@ -518,9 +518,11 @@ class UnauditedProblem extends Error {
 
 function bundleRejected(error: unknown): GatewayProblem {
   const summary = errorSummary(error);
-  return problem(500, "E_BUNDLE_REJECTED", "the extension's bundle failed verification and cannot run; an administrator must republish it", {
-    reason: `${summary.code}: ${summary.message}`,
-  });
+  const byPolicy = summary.code === "E_POLICY" || summary.code === "E_HOST_CAPABILITY_UNKNOWN";
+  const detail = byPolicy
+    ? "this host's trust policy no longer allows the extension's bundle to run; an administrator must change the policy or install another version"
+    : "the extension's bundle failed verification and cannot run; an administrator must republish it";
+  return problem(500, "E_BUNDLE_REJECTED", detail, { reason: `${summary.code}: ${summary.message}` });
 }
 
 /** Runs one of the embedding app's hooks; if it throws, the request fails with 500 and the audit line names the hook. */

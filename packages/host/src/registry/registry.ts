@@ -66,7 +66,8 @@ export interface Registry {
   /**
    * The verified bundle of a published content hash: read from the blob store
    * and verified again against the host's current trust store (a key revoked
-   * since publish stops it loading), then cached by hash.
+   * since publish stops it loading) and trust policy (E_POLICY when the key's
+   * class may no longer be granted what the manifest asks), then cached by hash.
    */
   loadBundle(contentHash: string): Promise<VerifiedBundle>;
   /** Forgets cached bundles, e.g. after the trust store changed. */
@@ -96,7 +97,13 @@ export function createRegistry(deps: RegistryDeps): Registry {
       ...(deps.bundleLimits === undefined ? {} : { limits: deps.bundleLimits }),
     });
 
-  /** Publish-time checks beyond the signature: host capabilities and trust-class policy. */
+  /**
+   * Checks beyond the signature, at publish and again at every load (so at
+   * install, upgrade and before serving): host capabilities and trust-class
+   * policy. The key's trust class comes from today's trust store, so a key
+   * moved to a class that may not run a capability stops versions published
+   * earlier from installing and serving.
+   */
   const checkPolicy = (bundle: VerifiedBundle): void => {
     const unknown = bundle.manifest.capabilities
       .map((capability, index) => ({ name: capability.name, index }))
@@ -254,6 +261,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
             { contentHash, found: bundle.contentHash },
           );
         }
+        checkPolicy(bundle);
         return bundle;
       });
     },
