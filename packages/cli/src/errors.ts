@@ -2,7 +2,8 @@ import { AnnexError } from "@annex/manifest";
 
 /**
  * Codes the CLI itself raises. Errors from @annex/manifest (E_MANIFEST,
- * E_BUNDLE_*, E_SIGNATURE_*, E_TRUST_STORE …) pass through unchanged.
+ * E_BUNDLE_*, E_SIGNATURE_*, E_TRUST_STORE …) and from @annex/build
+ * (E_BUILD, E_BUILD_IMPORT, E_PACK_*, E_UI_* …) pass through unchanged.
  */
 export type CliErrorCode =
   /** Bad command line: unknown command or option, missing argument. Exit code 2. */
@@ -23,14 +24,6 @@ export type CliErrorCode =
   | "E_KEY_PUBLISHER"
   /** `annex trust add` found the same key id with a different public key. */
   | "E_TRUST_CONFLICT"
-  /** esbuild could not compile the server source. */
-  | "E_BUILD"
-  /** The server source imports something that cannot be bundled into one self-contained module. */
-  | "E_BUILD_IMPORT"
-  /** The extension folder holds something that cannot go into a bundle (symlink, special file, clashing names …). */
-  | "E_PACK_PATH"
-  /** annex.json names a file that the packed folder does not contain. */
-  | "E_PACK_MISSING_FILE"
   /** `annex lint` found problems (the lines above it say which). */
   | "E_LINT";
 

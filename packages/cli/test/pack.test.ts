@@ -1,5 +1,6 @@
 import { readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { packFolder } from "@annex/host/testing";
 import { readBundle } from "@annex/manifest";
 import { describe, expect, it } from "vitest";
 import { run, serviceFolder, serviceManifest, tempDir, writeTree } from "./helpers.js";
@@ -162,5 +163,38 @@ describe("annex pack", () => {
     const { code, stderr } = await run(cwd, "pack", "ext");
     expect(code).toBe(1);
     expect(stderr).toMatch(/^E_PACK_PATH: "ui\/passwd" is a symbolic link/m);
+  });
+
+  it("prints a UI page's refusal with its code and exits 1, writing no bundle", async () => {
+    const cwd = await tempDir();
+    const dir = await serviceFolder(join(cwd, "ext"));
+    await writeFile(join(dir, "ui/index.html"), '<!doctype html><link rel="stylesheet" href="../node_modules/@annex/ui-kit/dist/base.css">');
+    const { code, stderr } = await run(cwd, "pack", "ext", "-o", "out.annex");
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^E_UI_REFERENCE: ui\/index\.html:1:16: <link href> "\.\.\/node_modules\/@annex\/ui-kit\/dist\/base\.css" points into node_modules/m);
+    await expect(stat(join(cwd, "out.annex"))).rejects.toThrow();
+  });
+
+  it("writes the very bundle the test host installs for the same folder (one packing path)", async () => {
+    const cwd = await tempDir();
+    const dir = await serviceFolder(join(cwd, "ext"));
+    await writeTree(dir, {
+      "ui/index.html": '<!doctype html><link rel="stylesheet" href="style.css"><script type="module" src="main.ts"></script><p>Hello</p>',
+      "ui/style.css": "p { color: blue }\n",
+      "ui/main.ts": 'import { label } from "./label.js";\ndocument.title = label;\n',
+      "ui/label.ts": 'export const label: string = "Hello";\n',
+      "README.md": "packed too",
+    });
+    const { code, stdout } = await run(cwd, "pack", "ext", "-o", "out.annex");
+    expect(code).toBe(0);
+    const written = await readFile(join(cwd, "out.annex"));
+    const fromTestHost = await packFolder(dir);
+    expect(Buffer.compare(written, fromTestHost)).toBe(0);
+    const bundle = await packed(join(cwd, "out.annex"));
+    expect(stdout).toContain(`content hash: ${bundle.contentHash}\n`);
+    expect((await readBundle(fromTestHost)).contentHash).toBe(bundle.contentHash);
+    expect([...bundle.files.keys()]).toEqual(
+      expect.arrayContaining(["README.md", "ui/index.html", "ui/main.js", "ui/style.css"]),
+    );
   });
 });

@@ -4,7 +4,7 @@ import { parseCommandArgs } from "../args.js";
 import type { Command } from "../command.js";
 import { EXIT_OK } from "../errors.js";
 import { exists, readInput, readInputText } from "../fs-utils.js";
-import { formatBytes } from "../read-folder.js";
+import { formatBytes } from "../format.js";
 
 const spec = {
   name: "inspect",

@@ -1,7 +1,5 @@
-import { readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AnnexError, packBundle, parseManifestText, type BundleSignature, type CapabilityGrant, type Manifest } from "@annex/manifest";
+import { AnnexError, type BundleSignature, type CapabilityGrant, type Manifest } from "@annex/manifest";
 import { createInMemoryRunner, type HostApis, type HostCapability as RunnerHostCapability, type LogEntry, type Principal, type Runner } from "@annex/runner";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { HostCapability } from "../capabilities/host-capabilities.js";
@@ -13,6 +11,7 @@ import { createHost, type Host } from "../host.js";
 import type { InstallInfo, UninstallResult } from "../installs/types.js";
 import type { PublishResult } from "../registry/registry.js";
 import { generateSecretsKey } from "../secrets/keyring.js";
+import { loadBuild } from "./load-build.js";
 
 export type TestHostErrorCode = "E_TEST_HOST_SOURCE" | "E_TEST_HOST_REQUEST";
 
@@ -49,8 +48,8 @@ export interface TestHostOptions {
 
 /**
  * The source of an extension: its folder (path or file: URL), or .annex bytes.
- * A folder whose annex.json names `runtime.source` has it bundled on the fly
- * (with `@annex/cli`, as `annex pack` does); otherwise `runtime.entry` must exist.
+ * A folder is packed as `annex pack` packs it (with @annex/build, an optional
+ * peer dependency): `runtime.source` and the UI pages are built on the fly.
  */
 export type ExtensionSource = string | URL | Uint8Array;
 
@@ -279,7 +278,7 @@ function wireHostApis(host: Host, extra: HostApis | undefined): HostApis {
 
 async function bundleBytes(source: ExtensionSource): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;
-  const dir = source instanceof URL ? fileURLToPath(source) : source;
+  const dir = source instanceof URL && source.protocol === "file:" ? fileURLToPath(source) : source;
   if (typeof dir !== "string") {
     throw new TestHostError("E_TEST_HOST_SOURCE", "install() takes the extension's folder (a path or file: URL) or .annex bytes");
   }
@@ -287,72 +286,14 @@ async function bundleBytes(source: ExtensionSource): Promise<Uint8Array> {
 }
 
 /**
- * Packs what a bundle of the folder holds: annex.json, the server entry (and
- * its source map), the UI root and the migrations folder. When the manifest
- * names `runtime.source`, the entry is bundled from it in memory with
- * `@annex/cli`'s `buildEntry` (the same build as `annex pack`), so a test
- * always runs the source it sits next to, never a stale build.
+ * Packs an extension folder exactly as `annex pack` does, in memory, with
+ * @annex/build's `packExtension`: the server entry built from
+ * `runtime.source`, the UI pages built, the ignore rules and checks applied.
+ * A test always runs the sources it sits next to, never a stale build, and
+ * installs the very bytes `annex pack` would write (the same content hash).
+ * Errors are @annex/build's (E_BUILD, E_PACK_MISSING_FILE, E_UI_* …).
  */
 export async function packFolder(dir: string): Promise<Uint8Array> {
-  const manifestPath = join(dir, "annex.json");
-  const manifestText = await readFile(manifestPath, "utf8").catch(() => {
-    throw new TestHostError("E_TEST_HOST_SOURCE", `${manifestPath} not found: pass the extension's folder (the one holding annex.json)`, { path: manifestPath });
-  });
-  const manifest = parseManifestText(manifestText);
-  const files = new Map<string, Uint8Array>([["annex.json", new TextEncoder().encode(manifestText)]]);
-  const entry = manifest.runtime.entry;
-  const source = manifest.runtime.source;
-  if (entry !== undefined && source !== undefined) {
-    const built = await buildFromSource(dir, source, entry);
-    files.set(entry, built.code);
-    files.set(`${entry}.map`, built.map);
-  } else if (entry !== undefined) {
-    const code = await readFile(join(dir, entry)).catch(() => null);
-    if (code === null) {
-      throw new TestHostError(
-        "E_TEST_HOST_SOURCE",
-        `runtime.entry "${entry}" is not in ${dir}: build it first, or name its source in runtime.source and the test host bundles it`,
-        { path: entry },
-      );
-    }
-    files.set(entry, code);
-    const map = await readFile(join(dir, `${entry}.map`)).catch(() => null);
-    if (map !== null) files.set(`${entry}.map`, map);
-  }
-  await addTree(dir, manifest.ui.root, files);
-  if (manifest.storage.kind === "owned-schema") await addTree(dir, manifest.storage.migrations, files);
-  manifest.ui.pages.forEach((page, index) => {
-    if (!files.has(page.entry)) {
-      throw new TestHostError("E_TEST_HOST_SOURCE", `ui.pages[${index}].entry "${page.entry}" is not in ${dir}: create it or fix the entry in annex.json`, {
-        path: page.entry,
-      });
-    }
-  });
-  return packBundle(files);
-}
-
-async function buildFromSource(dir: string, source: string, entry: string): Promise<{ code: Uint8Array; map: Uint8Array }> {
-  let cli: typeof import("@annex/cli");
-  try {
-    cli = await import("@annex/cli");
-  } catch {
-    throw new TestHostError(
-      "E_TEST_HOST_SOURCE",
-      `annex.json names runtime.source "${source}": the test host bundles it with @annex/cli, which is not installed; add it to devDependencies (npm i -D @annex/cli), or remove runtime.source and build "${entry}" yourself`,
-      { path: source },
-    );
-  }
-  return cli.buildEntry({ dir, source, entry });
-}
-
-async function addTree(dir: string, relative: string, files: Map<string, Uint8Array>): Promise<void> {
-  const absolute = join(dir, relative);
-  const info = await stat(absolute).catch(() => null);
-  if (info === null || !info.isDirectory()) return;
-  for (const entry of await readdir(absolute, { withFileTypes: true })) {
-    if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
-    const path = `${relative}/${entry.name}`;
-    if (entry.isDirectory()) await addTree(dir, path, files);
-    else if (entry.isFile()) files.set(path.normalize("NFC"), await readFile(join(dir, path)));
-  }
+  const { packExtension } = await loadBuild();
+  return (await packExtension(dir)).bytes;
 }

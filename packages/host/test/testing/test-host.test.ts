@@ -82,10 +82,10 @@ describeBackends("createTestHost", (backend) => {
     expect(await response.json()).toEqual({ message: "Hello, Ada!", user: "u1", tenant: "test-tenant" });
   });
 
-  it("packs only what the bundle holds: annex.json, the built entry, the UI", async () => {
+  it("packs what annex pack packs: the folder with its ignore rules (node_modules never), the UI built", async () => {
     const { readBundle } = await import("@annex/manifest");
     const bundle = await readBundle(await packFolder(dir));
-    expect([...bundle.files.keys()].sort()).toEqual(["annex.json", "server/index.js", "ui/index.html"]);
+    expect([...bundle.files.keys()].sort()).toEqual(["annex.json", "server/index.js", "src/server.ts", "ui/index.html"]);
   });
 
   it("grants what the manifest requests by default and applies config defaults", async () => {
@@ -166,7 +166,7 @@ describeBackends("createTestHost", (backend) => {
       const response = await t.request("GET", "/api/ext/acme.fromsource/hello/Ada", { as: "u1" });
       expect(await response.json()).toEqual({ message: "Hello from source, Ada!" });
 
-      // A source that does not compile fails the install with the CLI's error, naming the file.
+      // A source that does not compile fails the install with the error annex pack gives, naming the file.
       await writeFile(join(dir, "src/server.ts"), "export function hello( { return 1 }\n");
       await expect(t.upgrade(dir)).rejects.toMatchObject({ code: "E_BUILD", message: expect.stringContaining("src/server.ts") });
     } finally {
@@ -178,12 +178,14 @@ describeBackends("createTestHost", (backend) => {
     const unbuilt = await mkdtemp(join(tmpdir(), "annex-unbuilt-"));
     try {
       await writeFile(join(unbuilt, "annex.json"), JSON.stringify(serviceManifest({ id: "acme.unbuilt" })));
-      await expect(t.install(unbuilt)).rejects.toMatchObject({ code: "E_TEST_HOST_SOURCE", message: expect.stringContaining("runtime.source") });
-      await expect(t.install(join(unbuilt, "nowhere"))).rejects.toMatchObject({ code: "E_TEST_HOST_SOURCE" });
+      // The errors of `annex pack` (from @annex/build), naming the field and what to do.
+      await expect(t.install(unbuilt)).rejects.toMatchObject({ code: "E_PACK_MISSING_FILE", message: expect.stringContaining("runtime.source") });
+      await expect(t.install(join(unbuilt, "nowhere"))).rejects.toMatchObject({ code: "E_FILE_NOT_FOUND" });
       await writeFile(join(unbuilt, "annex.json"), JSON.stringify({ ...serviceManifest({ id: "acme.unbuilt" }), ui: { pages: [{ slot: "app", path: "/", entry: "ui/index.html", title: "X" }] } }));
       await mkdir(join(unbuilt, "server"));
       await writeFile(join(unbuilt, "server/index.js"), "export function hello() { return 1; }");
-      await expect(t.install(unbuilt)).rejects.toMatchObject({ code: "E_TEST_HOST_SOURCE", message: expect.stringContaining("ui.pages[0].entry") });
+      await expect(t.install(unbuilt)).rejects.toMatchObject({ code: "E_PACK_MISSING_FILE", message: expect.stringContaining("ui.pages[0].entry") });
+      await expect(t.install(new URL("https://example.com/") as unknown as string)).rejects.toMatchObject({ code: "E_TEST_HOST_SOURCE" });
       await expect(t.request("GET", "api/ext/x")).rejects.toMatchObject({ code: "E_TEST_HOST_REQUEST" });
     } finally {
       await rm(unbuilt, { recursive: true, force: true });

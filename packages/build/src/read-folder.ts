@@ -1,7 +1,8 @@
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import ignore, { type Ignore } from "ignore";
-import { CliError } from "./errors.js";
+import { BuildError } from "./errors.js";
+import { formatBytes } from "./format-bytes.js";
 
 /**
  * Never packed, whatever .annexignore says: dependencies, hidden files and
@@ -47,10 +48,10 @@ export interface ReadFolderOptions {
 export async function readFolder(dir: string, options: ReadFolderOptions = {}): Promise<Map<string, Uint8Array>> {
   const stats = await lstat(dir).catch(() => null);
   if (stats === null) {
-    throw new CliError("E_FILE_NOT_FOUND", `folder ${dir} does not exist: check the path.`, { path: dir });
+    throw new BuildError("E_FILE_NOT_FOUND", `folder ${dir} does not exist: check the path.`, { path: dir });
   }
   if (!stats.isDirectory()) {
-    throw new CliError("E_IO", `${dir} is not a folder: pass the extension's folder (the one holding annex.json).`, { path: dir });
+    throw new BuildError("E_IO", `${dir} is not a folder: pass the extension's folder (the one holding annex.json).`, { path: dir });
   }
 
   const filter = await createFilter(dir, options);
@@ -70,7 +71,7 @@ export async function readFolder(dir: string, options: ReadFolderOptions = {}): 
       const clashKey = normalised.toLowerCase();
       const clash = seen.get(clashKey);
       if (clash !== undefined) {
-        throw new CliError(
+        throw new BuildError(
           "E_PACK_PATH",
           `"${path}" and "${clash}" differ only by case or Unicode normalisation, and a bundle must not hold both: rename one.`,
           { path, clash },
@@ -79,7 +80,7 @@ export async function readFolder(dir: string, options: ReadFolderOptions = {}): 
       seen.set(clashKey, path);
       const child = join(absolute, entry.name);
       if (entry.isSymbolicLink()) {
-        throw new CliError(
+        throw new BuildError(
           "E_PACK_PATH",
           `"${path}" is a symbolic link; bundles hold regular files only: replace it with a copy of its target, or add it to .annexignore.`,
           { path },
@@ -93,7 +94,7 @@ export async function readFolder(dir: string, options: ReadFolderOptions = {}): 
         bytes += content.byteLength;
         if (files.size % 500 === 0) options.onProgress?.(`read ${files.size} files (${formatBytes(bytes)})…`);
       } else {
-        throw new CliError(
+        throw new BuildError(
           "E_PACK_PATH",
           `"${path}" is not a regular file (socket, FIFO or device); add it to .annexignore.`,
           { path },
@@ -117,7 +118,7 @@ async function createFilter(dir: string, options: ReadFolderOptions): Promise<Pa
   if (ignoreFile !== false) {
     const text = await readFile(join(dir, ignoreFile), "utf8").catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return "";
-      throw new CliError("E_IO", `cannot read ${ignoreFile} in ${dir}: ${error.message}`, { path: ignoreFile }, { cause: error });
+      throw new BuildError("E_IO", `cannot read ${ignoreFile} in ${dir}: ${error.message}`, { path: ignoreFile }, { cause: error });
     });
     user.add(text);
   }
@@ -141,16 +142,10 @@ async function createFilter(dir: string, options: ReadFolderOptions): Promise<Pa
 
 function checkName(path: string): void {
   if (path.includes("\\")) {
-    throw new CliError("E_PACK_PATH", `"${path}" has a backslash in its name, which bundles forbid: rename it.`, { path });
+    throw new BuildError("E_PACK_PATH", `"${path}" has a backslash in its name, which bundles forbid: rename it.`, { path });
   }
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(path)) {
-    throw new CliError("E_PACK_PATH", `${JSON.stringify(path)} has a control character in its name: rename it.`, { path });
+    throw new BuildError("E_PACK_PATH", `${JSON.stringify(path)} has a control character in its name: rename it.`, { path });
   }
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }

@@ -1,8 +1,10 @@
 import { stat } from "node:fs/promises";
-import { isAbsolute, relative, resolve, sep } from "node:path";
-import type { BuildFailure, Message } from "esbuild";
-import { CliError } from "./errors.js";
-import { formatBytes } from "./read-folder.js";
+import { isAbsolute, resolve, sep } from "node:path";
+import type { Message } from "esbuild";
+import { BuildError } from "./errors.js";
+import { formatMessage, isBuildFailure } from "./esbuild-messages.js";
+import { formatBytes } from "./format-bytes.js";
+import { isInside } from "./paths.js";
 
 export interface BuildEntryOptions {
   /** The extension folder; `source` and `entry` are relative to it. */
@@ -38,13 +40,13 @@ export async function buildEntry(options: BuildEntryOptions): Promise<BuiltEntry
   const dir = resolve(options.dir);
   const sourcePath = resolve(dir, options.source);
   if (!isInside(dir, sourcePath)) {
-    throw new CliError("E_PACK_PATH", `runtime.source "${options.source}" points outside the extension folder: keep the server source inside it.`, {
+    throw new BuildError("E_PACK_PATH", `runtime.source "${options.source}" points outside the extension folder: keep the server source inside it.`, {
       path: options.source,
     });
   }
   const sourceStats = await stat(sourcePath).catch(() => null);
   if (sourceStats === null || !sourceStats.isFile()) {
-    throw new CliError(
+    throw new BuildError(
       "E_FILE_NOT_FOUND",
       `runtime.source "${options.source}" does not exist in ${dir}: create it, or fix runtime.source in annex.json.`,
       { path: options.source },
@@ -88,7 +90,7 @@ export async function buildEntry(options: BuildEntryOptions): Promise<BuiltEntry
   const external = output?.imports.filter((imported) => imported.external) ?? [];
   if (external.length > 0) {
     const names = external.map((imported) => `"${imported.path}"`).join(", ");
-    throw new CliError(
+    throw new BuildError(
       "E_BUILD_IMPORT",
       `${options.source} still imports ${names} after bundling; the sandbox loads one self-contained module: install the package so it can be bundled, or remove the import.`,
       { imports: external.map((imported) => imported.path) },
@@ -98,7 +100,7 @@ export async function buildEntry(options: BuildEntryOptions): Promise<BuiltEntry
   const code = result.outputFiles.find((file) => file.path === outfile);
   const map = result.outputFiles.find((file) => file.path === `${outfile}.map`);
   if (code === undefined || map === undefined) {
-    throw new CliError("E_BUILD", `esbuild produced no output for ${options.source}: run it again, and report a bug if it persists.`);
+    throw new BuildError("E_BUILD", `esbuild produced no output for ${options.source}: run it again, and report a bug if it persists.`);
   }
   await checkSelfContained(options.source, code.text);
   const inputs = Object.keys(result.metafile.inputs)
@@ -132,24 +134,15 @@ async function checkSelfContained(source: string, code: string): Promise<void> {
   }
   if (left.length === 0) return;
   const shown = left.map((name) => (/^[\w@./:-]+$/.test(name) ? `"${name}"` : name)).join(", ");
-  throw new CliError(
+  throw new BuildError(
     "E_BUILD_IMPORT",
     `${source} has an import that cannot be bundled: ${shown}; the sandbox loads one self-contained module: import modules statically, or with a string literal, so that they are bundled.`,
     { imports: left },
   );
 }
 
-function isBuildFailure(error: unknown): error is BuildFailure {
-  return error instanceof Error && Array.isArray((error as Partial<BuildFailure>).errors);
-}
-
-function isInside(dir: string, path: string): boolean {
-  const rel = relative(dir, path);
-  return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
-}
-
 /** esbuild's messages as `file:line:col: text` lines, and the one code that says what to fix. */
-function buildError(source: string, messages: Message[]): CliError {
+function buildError(source: string, messages: Message[]): BuildError {
   const unresolved = messages
     .map((message) => /^Could not resolve "(.+)"$/.exec(message.text)?.[1])
     .filter((name): name is string => name !== undefined);
@@ -165,13 +158,7 @@ function buildError(source: string, messages: Message[]): CliError {
         ? "use a string literal in import() so that the module can be bundled, or import it statically"
         : "install the package in the extension's folder, or fix the import path";
     const what = names === "" ? "an import that cannot be bundled" : `an import that cannot be bundled: ${names}`;
-    return new CliError("E_BUILD_IMPORT", `${source} has ${what}; ${advice}.\n${lines}`, { imports: unresolved });
+    return new BuildError("E_BUILD_IMPORT", `${source} has ${what}; ${advice}.\n${lines}`, { imports: unresolved });
   }
-  return new CliError("E_BUILD", `esbuild could not compile ${source}: fix the errors below and pack again.\n${lines}`);
-}
-
-function formatMessage(message: Message): string {
-  const where = message.location ? `${message.location.file}:${message.location.line}:${message.location.column + 1}: ` : "";
-  const notes = message.notes.map((note) => `\n    note: ${note.text}`).join("");
-  return `  ${where}${message.text}${notes}`;
+  return new BuildError("E_BUILD", `esbuild could not compile ${source}: fix the errors below and pack again.\n${lines}`);
 }
