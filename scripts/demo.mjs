@@ -6,7 +6,7 @@
 // did what it should. It becomes the reference host's demo when that lands.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,6 +50,9 @@ try {
 
   step("the example extension: examples/extensions/hello");
   await cp(example, join(work, "hello"), { recursive: true, filter: (source) => !source.includes("node_modules") });
+  // Its page imports @annex/ui-kit and @annex/iframe-bridge, which `annex pack` bundles: link them in as an install would.
+  await mkdir(join(work, "hello/node_modules/@annex"), { recursive: true });
+  for (const name of ["ui-kit", "iframe-bridge"]) await symlink(join(root, "packages", name), join(work, "hello/node_modules/@annex", name), "dir");
   annex(work, ["lint", "hello"]);
 
   step("a publisher key, and a trust store that accepts it");
@@ -64,7 +67,10 @@ try {
 
   step("tampering: a file changed after signing");
   const page = join(work, "hello/ui/index.html");
-  await writeFile(page, (await readFile(page, "utf8")).replace("Says hello.", "Says hello. <img src=https://evil.example/x>"));
+  const original = await readFile(page, "utf8");
+  const tampered = original.replace("Both run in Annex's sandbox", "<img src=https://evil.example/x> Both run in Annex's sandbox");
+  if (tampered === original) throw new Error("the demo's tampering found nothing to change in hello/ui/index.html");
+  await writeFile(page, tampered);
   annex(work, ["pack", "hello", "-o", "tampered.annex"]);
   await cp(join(work, "acme.hello-1.0.0.annex.sig"), join(work, "tampered.annex.sig"));
   const changed = annex(work, ["verify", "tampered.annex", "--trust", "trust.json"], { expect: 1 });

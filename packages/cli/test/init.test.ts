@@ -31,6 +31,7 @@ describe("annex init", () => {
       "test/server.test.ts",
       "tsconfig.json",
       "ui/index.html",
+      "ui/main.ts",
       "ui/style.css",
       "vitest.config.ts",
     ]);

@@ -23,13 +23,32 @@ async function annex(cwd: string, ...args: string[]) {
   }
 }
 
+/** Links the @annex packages a generated extension's package.json names into its node_modules, as `npm install` would. */
+async function installWorkspacePackages(ext: string): Promise<void> {
+  const wanted = JSON.parse(await readFile(join(ext, "package.json"), "utf8")) as { devDependencies: Record<string, string> };
+  await mkdir(join(ext, "node_modules/@annex"), { recursive: true });
+  for (const name of Object.keys(wanted.devDependencies).filter((name) => name.startsWith("@annex/"))) {
+    await symlink(join(root, "packages", name.slice("@annex/".length)), join(ext, "node_modules", name), "dir");
+  }
+}
+
 let work: string;
 
 beforeAll(async () => {
   // The service template's tests run @annex/host's test host from its build, as an extension project would.
-  const builds = ["packages/cli/dist/main.js", "packages/manifest/dist/index.js", "packages/host/dist/testing/index.js", "packages/runner/dist/index.js"];
+  // Its pages import @annex/ui-kit and @annex/iframe-bridge, which `annex pack` bundles from their builds.
+  const builds = [
+    "packages/cli/dist/main.js",
+    "packages/build/dist/index.js",
+    "packages/manifest/dist/index.js",
+    "packages/host/dist/testing/index.js",
+    "packages/runner/dist/index.js",
+    "packages/ui-kit/dist/index.js",
+    "packages/iframe-bridge/dist/client/index.js",
+  ];
   if (!builds.every((file) => existsSync(join(root, file)))) {
-    const build = spawnSync("pnpm", ["--filter", "@annex/cli...", "--filter", "@annex/host...", "build"], { cwd: root, encoding: "utf8" });
+    const filters = ["@annex/cli...", "@annex/host...", "@annex/ui-kit..."].flatMap((name) => ["--filter", name]);
+    const build = spawnSync("pnpm", [...filters, "build"], { cwd: root, encoding: "utf8" });
     if (build.status !== 0) throw new Error(`building the CLI failed:\n${build.stdout}\n${build.stderr}`);
   }
   work = await mkdtemp(join(tmpdir(), "annex-roundtrip-"));
@@ -44,6 +63,7 @@ describe("the annex binary, end to end", () => {
     const init = await annex(work, "init", "hello", "--id", "acme.hello");
     expect(init, init.stderr).toMatchObject({ code: 0 });
     expect((await annex(work, "lint", "hello")).stdout).toBe("hello/annex.json: ok (acme.hello@0.1.0, service)\n");
+    await installWorkspacePackages(join(work, "hello"));
 
     const keygen = await annex(work, "keygen", "--publisher", "acme", "--out", "keys", "--key-id", "acme-1");
     expect(keygen.code).toBe(0);
@@ -58,7 +78,8 @@ describe("the annex binary, end to end", () => {
     expect(pack, pack.stderr).toMatchObject({ code: 0 });
     const contentHash = /^content hash: (sha256:[0-9a-f]{64})$/m.exec(pack.stdout)?.[1];
     expect(contentHash).toBeDefined();
-    expect(pack.stdout).toMatch(/^files: 6$/m);
+    // annex.json, README.md, the server entry and its map, the page, its script and stylesheet with their maps.
+    expect(pack.stdout).toMatch(/^files: 9$/m);
     expect(pack.stderr).toContain("bundling src/server.ts with esbuild…");
 
     const sign = await annex(work, "sign", "hello.annex", "--key", "keys/acme-1.key");
@@ -117,11 +138,7 @@ describe("the templates' own tests", () => {
     try {
       expect((await annex(dir, "init", "ext", "--template", template, "--id", "acme.ext")).code).toBe(0);
       const ext = join(dir, "ext");
-      const wanted = JSON.parse(await readFile(join(ext, "package.json"), "utf8")) as { devDependencies: Record<string, string> };
-      await mkdir(join(ext, "node_modules/@annex"), { recursive: true });
-      for (const name of Object.keys(wanted.devDependencies).filter((name) => name.startsWith("@annex/"))) {
-        await symlink(join(root, "packages", name.slice("@annex/".length)), join(ext, "node_modules", name), "dir");
-      }
+      await installWorkspacePackages(ext);
       const vitest = spawnSync(process.execPath, [join(root, "node_modules/vitest/vitest.mjs"), "run", "--root", ext, "--config", join(ext, "vitest.config.ts")], {
         cwd: ext,
         encoding: "utf8",
