@@ -2,20 +2,33 @@ import * as z from "zod/mini";
 import { themeSchema, type Theme } from "./theme.js";
 import { parseOrThrow } from "./validate.js";
 
+/** The signed-in user, as the host knows them (the `user` of its principal). */
+export interface ContextUser {
+  id: string;
+  displayName?: string | undefined;
+  email?: string | undefined;
+}
+
 /**
  * What an extension page may know about where it runs. Deliberately small:
- * a display name, not a user id or an email; the tenant the install belongs
- * to; no tokens, no cookies.
+ * the tenant the install belongs to, the locale, the theme, and the
+ * signed-in user only when the install was granted `user.read`; no tokens,
+ * no cookies, no roles.
  */
 export interface ExtensionContext {
   tenant: string;
-  user: { displayName: string };
+  /** Present only when the install was granted `user.read` and the host passed a user. */
+  user?: ContextUser | undefined;
   locale: string;
   theme: Theme;
   extension: { id: string; version: string };
 }
 
-/** The context a host passes to mountExtensionFrame; the theme is passed and updated separately. */
+/**
+ * The context a host passes to mountExtensionFrame; the theme is passed and
+ * updated separately. Pass the user whatever the grants: the bridge hands it
+ * to the frame only when the install's grants include `user.read`.
+ */
 export type HostContext = Omit<ExtensionContext, "theme">;
 
 /** Same shape as EXTENSION_ID_PATTERN in @annex/manifest: "<publisher>.<name>", lowercase. */
@@ -35,7 +48,13 @@ export const extensionIdSchema = z.string().check(
 
 export const hostContextSchema = z.strictObject({
   tenant: text("tenant", 128),
-  user: z.strictObject({ displayName: text("user.displayName", 128) }),
+  user: z.optional(
+    z.strictObject({
+      id: text("user.id", 256),
+      displayName: z.optional(text("user.displayName", 128)),
+      email: z.optional(text("user.email", 254)),
+    }),
+  ),
   locale: z.string().check(z.regex(/^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$/, 'locale must be a BCP 47 tag such as "en" or "fr-CA"')),
   extension: z.strictObject({
     id: extensionIdSchema,

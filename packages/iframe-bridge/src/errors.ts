@@ -28,6 +28,8 @@ export const BRIDGE_ERROR_CODES = [
   "E_BRIDGE_SANDBOX",
   /** The host declined: no handler for the call, the handler said no, a redirect, too many calls. */
   "E_BRIDGE_DENIED",
+  /** The install was not granted the capability the call needs (`toast` without `ui.toast`); `details.capability` names it. */
+  "E_BRIDGE_CAPABILITY_DENIED",
   /** A message on the bridge did not follow the protocol. */
   "E_BRIDGE_PROTOCOL",
   /** The host failed while serving the call (network error, a handler threw); details stay on the host. */

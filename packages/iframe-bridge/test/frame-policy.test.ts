@@ -158,6 +158,9 @@ describe("mountExtensionFrame in a DOM", () => {
     expect(errorOf(() => mountExtensionFrame(options({ context: { ...CONTEXT, extension: { id: "Bad", version: "1.0.0" } } }))).code).toBe("E_BRIDGE_ARGS");
     expect(errorOf(() => mountExtensionFrame(options({ theme: { mode: "dark", tokens: { "--annex-x": "url(https://evil.example)" } } }))).code).toBe("E_BRIDGE_ARGS");
     expect(errorOf(() => mountExtensionFrame({ ...options(), container: null as unknown as HTMLElement })).details).toMatchObject({ field: "container" });
+    expect(errorOf(() => mountExtensionFrame(options({ grants: "ui.toast" as never }))).details).toMatchObject({ field: "grants" });
+    expect(errorOf(() => mountExtensionFrame(options({ grants: ["ui.toast" as never] }))).details).toMatchObject({ field: "grants[0]" });
+    expect(errorOf(() => mountExtensionFrame(options({ context: { ...CONTEXT, user: { displayName: "no id" } as never } }))).code).toBe("E_BRIDGE_ARGS");
     expect(document.querySelectorAll("iframe")).toHaveLength(0);
   });
 });

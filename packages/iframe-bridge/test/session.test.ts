@@ -208,6 +208,35 @@ describe("host API", () => {
     expect(error.message).not.toContain("token=abc");
   });
 
+  it("toast without ui.toast is refused with E_BRIDGE_CAPABILITY_DENIED before the host's handler or validation runs", async () => {
+    const toast = vi.fn<NonNullable<HostApi["toast"]>>();
+    const p = pair({ hostApi: { toast }, session: { grants: new Set(["user.read"] as const) } });
+    const client = await p.connect();
+    const error = (await client.toast({ kind: "info", message: "Saved" }).catch((e: unknown) => e)) as BridgeError;
+    expect(error).toBeInstanceOf(BridgeError);
+    expect(error).toMatchObject({ code: "E_BRIDGE_CAPABILITY_DENIED", details: { capability: "ui.toast", operation: "toast" } });
+    expect(error.message).toContain("ui.toast");
+    // A raw call with a bad argument gets the same answer: no probing of the host's validation.
+    const port = await rawHandshake(pair({ hostApi: { toast }, session: { grants: new Set() } }));
+    const answer = (await rawCall(port, { type: "APPLY", path: ["toast"], argumentList: [raw({ kind: "nope" })] })) as { value: unknown };
+    expect(answer.value).toMatchObject({ ok: false, error: { code: "E_BRIDGE_CAPABILITY_DENIED" } });
+    expect(toast).not.toHaveBeenCalled();
+  });
+
+  it("getContext carries the signed-in user only with user.read", async () => {
+    const withUser = await pair().connect();
+    expect((await withUser.getContext()).user).toEqual({ id: "user-1", displayName: "Ada Lovelace", email: "ada@example.com" });
+
+    const p = pair({ session: { grants: new Set(["ui.toast"] as const) } });
+    const client = await p.connect();
+    const { user: _user, ...rest } = CONTEXT;
+    expect(client.context).toEqual({ ...rest, theme: LIGHT });
+    const context = await client.getContext();
+    expect(context).toEqual({ ...rest, theme: LIGHT });
+    expect("user" in context).toBe(false);
+    expect(JSON.stringify(context)).not.toMatch(/user-1|Ada|ada@example/);
+  });
+
   it("resize clamps to [minHeight, maxHeight] and applies the result", async () => {
     const p = pair();
     const client = await p.connect();

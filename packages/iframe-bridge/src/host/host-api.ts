@@ -1,5 +1,6 @@
 import { BridgeError } from "../errors.js";
 import type { ExtensionContext } from "../context.js";
+import type { BridgeCapability } from "../grants.js";
 import { parseSafeRelativePath } from "../paths.js";
 import { bodyExceeds, fetchInitSchema, RESPONSE_HEADER_ALLOWLIST, type BridgeResponse } from "../protocol/fetch.js";
 import { toastSchema, type Toast } from "../protocol/toast.js";
@@ -28,6 +29,8 @@ export interface HostApiDeps {
   callTimeoutMs: number;
   maxBodyBytes: number;
   maxConcurrentCalls: number;
+  /** The bridge capabilities the install was granted. */
+  grants: ReadonlySet<BridgeCapability>;
   context: () => ExtensionContext;
   /** Clamps, applies and returns the height. */
   resize: (height: number) => number;
@@ -37,6 +40,15 @@ export interface HostApiDeps {
 }
 
 type Handler = (...args: unknown[]) => Promise<WireResult<unknown>>;
+
+function requireGrant(grants: ReadonlySet<BridgeCapability>, capability: BridgeCapability, operation: string): void {
+  if (grants.has(capability)) return;
+  throw new BridgeError(
+    "E_BRIDGE_CAPABILITY_DENIED",
+    `${operation} needs the ${capability} capability, which this install was not granted; add it to the manifest's capabilities and have an admin consent to it`,
+    { capability, operation },
+  );
+}
 
 /**
  * Builds the object the host exposes over the port. Each call is checked
@@ -129,6 +141,8 @@ export function createWireHostApi(deps: HostApiDeps): { api: WireHostApi; abortA
 
     toast: (input) =>
       serve("toast", async () => {
+        // Before validation: a frame without the grant learns nothing from the host but "not granted".
+        requireGrant(deps.grants, "ui.toast", "toast");
         const toast = parseOrThrow(toastSchema, input, "toast");
         const show = deps.hostApi.toast;
         if (!show) throw new BridgeError("E_BRIDGE_DENIED", "this host does not show toasts from extensions", { operation: "toast" });

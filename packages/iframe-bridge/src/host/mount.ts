@@ -1,5 +1,6 @@
 import { BridgeError } from "../errors.js";
 import { parseHostContext, type HostContext } from "../context.js";
+import { parseBridgeGrants, type BridgeGrant } from "../grants.js";
 import { DEFAULT_MAX_BODY_BYTES } from "../protocol/fetch.js";
 import { parseTheme, type Theme } from "../theme.js";
 import { resolveFramePolicy, type ExtensionOrigin, type SandboxExtra } from "./frame-policy.js";
@@ -18,8 +19,17 @@ export interface MountOptions {
   title: string;
   /** Host callbacks behind api.fetch, navigate and toast. */
   hostApi?: HostApi;
-  /** Tenant, user display name, locale and extension id/version, as getContext() returns them. */
+  /**
+   * Tenant, signed-in user, locale and extension id/version. getContext()
+   * returns them, except the user, which the frame sees only with `user.read`.
+   */
   context: HostContext;
+  /**
+   * The install's grants (`install.grants` from the host's registry), which
+   * the bridge enforces: `toast` needs `ui.toast`, the user in the context
+   * needs `user.read`. Deny by default: without grants the frame gets neither.
+   */
+  grants?: readonly BridgeGrant[] | undefined;
   theme: Theme;
   /** How long the extension has to say hello; default 10 000 ms. */
   timeoutMs?: number;
@@ -77,6 +87,7 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
     throw new BridgeError("E_BRIDGE_ARGS", "title must be a non-empty string of at most 200 characters: it names the frame for screen readers", { field: "title" });
   }
   const context = parseHostContext(options.context);
+  const grants = parseBridgeGrants(options.grants);
   const theme = parseTheme(options.theme);
   const timeoutMs = positiveInt(options.timeoutMs, "timeoutMs", 10_000, 300_000);
   const callTimeoutMs = positiveInt(options.callTimeoutMs, "callTimeoutMs", 25_000, 600_000);
@@ -118,6 +129,7 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
     nonce,
     scope: { apiBase, extensionId: context.extension.id },
     context,
+    grants,
     theme,
     hostApi: options.hostApi ?? {},
     timeoutMs,

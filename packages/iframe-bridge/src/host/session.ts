@@ -1,12 +1,14 @@
 import * as Comlink from "comlink";
 import { BridgeError } from "../errors.js";
 import type { ExtensionContext, HostContext } from "../context.js";
+import type { BridgeCapability } from "../grants.js";
 import { guardEndpoint, methodCallFilter } from "../guard.js";
 import { PendingCalls } from "../pending.js";
 import { REJECT, WELCOME, type RejectMessage, type WelcomeMessage } from "../protocol/messages.js";
 import { WIRE_METHODS } from "../protocol/wire.js";
 import { parseTheme, type Theme } from "../theme.js";
 import type { ApiScope } from "./api-url.js";
+import { frameContext } from "./frame-context.js";
 import { checkHello, type HelloEvent } from "./handshake.js";
 import { createWireHostApi, type HostApi } from "./host-api.js";
 import { OneTimeNonce } from "./nonce.js";
@@ -26,6 +28,8 @@ export interface HostSessionOptions {
   nonce: string;
   scope: ApiScope;
   context: HostContext;
+  /** The bridge capabilities the install was granted (parseBridgeGrants); deny by default. */
+  grants: ReadonlySet<BridgeCapability>;
   theme: Theme;
   hostApi: HostApi;
   timeoutMs: number;
@@ -197,7 +201,8 @@ export class HostSession {
       callTimeoutMs: options.callTimeoutMs,
       maxBodyBytes: options.maxBodyBytes,
       maxConcurrentCalls: options.maxConcurrentCalls,
-      context: (): ExtensionContext => ({ ...options.context, theme: this.#theme }),
+      grants: options.grants,
+      context: (): ExtensionContext => frameContext(options.context, options.grants, this.#theme),
       resize: (height) => {
         const clamped = Math.round(Math.min(options.maxHeight, Math.max(options.minHeight, height)));
         options.onResize(clamped);

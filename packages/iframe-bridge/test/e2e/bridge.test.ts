@@ -136,6 +136,13 @@ describe("host API", () => {
     expect(await frame.evaluate(() => annexExt.attempt(() => annexExt.api.getContext()))).toEqual({ ok: true, value: { ...CONTEXT, theme: LIGHT } });
   });
 
+  it("getContext carries the user's id, display name and email when the install has user.read", async () => {
+    const frame = await extFrame(page);
+    await frame.evaluate(() => connection);
+    const answer = await frame.evaluate(() => annexExt.attempt(() => annexExt.api.getContext()));
+    expect(answer).toMatchObject({ ok: true, value: { user: { id: "user-1", displayName: "Ada Lovelace", email: "ada@example.com" } } });
+  });
+
   it("resize is clamped, and auto-resize follows the content both ways", async () => {
     const frame = await extFrame(page);
     await frame.evaluate(() => connection);
@@ -239,5 +246,53 @@ describe("dispose", () => {
     expect(await page.locator("iframe").count()).toBe(0);
     expect(await eventually(async () => servers.aborted.includes("/api/ext/acme.analytics/slow"))).toBe(true);
     expect(page.frames()).toHaveLength(1);
+  });
+});
+
+describe("grants", () => {
+  const { user: _user, ...contextWithoutUser } = CONTEXT;
+
+  it("deny by default: a frame mounted without grants cannot toast (E_BRIDGE_CAPABILITY_DENIED) and never sees the user", async () => {
+    const { grants: _grants, ...options } = mountOptions(servers);
+    await mount(page, "a", options);
+    const frame = await extFrame(page);
+    const connected = await frame.evaluate(() => connection);
+    expect(connected).toEqual({ ok: true, value: { version: 1, context: { ...contextWithoutUser, theme: LIGHT } } });
+
+    const toast = await frame.evaluate(() =>
+      annexExt.attempt(async () => {
+        try {
+          await annexExt.api.toast({ kind: "success", message: "Saved" });
+          return "shown";
+        } catch (error) {
+          // The page sees a real BridgeError, not plain data.
+          return { isBridgeError: error instanceof Error && error.name === "BridgeError", code: (error as { code?: string }).code, details: (error as { details?: unknown }).details };
+        }
+      }),
+    );
+    expect(toast).toEqual({ ok: true, value: { isBridgeError: true, code: "E_BRIDGE_CAPABILITY_DENIED", details: { capability: "ui.toast", operation: "toast" } } });
+    const context = await frame.evaluate(() => annexExt.attempt(() => annexExt.api.getContext()));
+    expect(context).toEqual({ ok: true, value: { ...contextWithoutUser, theme: LIGHT } });
+    expect(JSON.stringify(context)).not.toMatch(/user-1|Ada Lovelace|ada@example\.com/);
+    expect((await page.evaluate(() => annexHost.log)).toasts).toEqual([]);
+  });
+
+  it("enforces each grant on its own, from the install's grants list as the registry stores it", async () => {
+    const installGrants = [{ name: "log" }, { name: "http.fetch", hosts: ["api.example.com"] }, { name: "user.read" }, { name: "host:crm.contacts.read", params: { fields: ["name"] } }];
+    await mount(page, "a", mountOptions(servers, { grants: installGrants }));
+    const frame = await extFrame(page);
+    await frame.evaluate(() => connection);
+    expect(await frame.evaluate(() => annexExt.attempt(() => annexExt.api.getContext()))).toEqual({ ok: true, value: { ...CONTEXT, theme: LIGHT } });
+    expect(await frame.evaluate(() => annexExt.attempt(() => annexExt.api.toast({ kind: "info", message: "hi" })))).toMatchObject({
+      ok: false,
+      code: "E_BRIDGE_CAPABILITY_DENIED",
+    });
+
+    await mount(page, "b", mountOptions(servers, { src: servers.extPage("manual.html"), grants: [{ name: "ui.toast" }] }));
+    const other = await extFrame(page, "manual.html");
+    const connected = await other.evaluate(() => annexExt.connect({ timeoutMs: 4_000 }));
+    expect(connected).toEqual({ ok: true, value: { version: 1, context: { ...contextWithoutUser, theme: LIGHT } } });
+    expect(await other.evaluate(() => annexExt.attempt(() => annexExt.api.toast({ kind: "info", message: "hi" })))).toEqual({ ok: true, value: undefined });
+    expect((await page.evaluate(() => annexHost.log)).toasts).toEqual([{ kind: "info", message: "hi" }]);
   });
 });

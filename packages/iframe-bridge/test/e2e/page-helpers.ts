@@ -1,11 +1,11 @@
 import type { Frame, Page } from "playwright-core";
-import { CONTEXT, LIGHT, type Servers } from "../support/browser-harness.js";
+import { ALL_GRANTS, CONTEXT, LIGHT, type Servers } from "../support/browser-harness.js";
 import type { AnnexHostPage } from "./fixtures/host-app.js";
 
 type MountInput = Parameters<AnnexHostPage["mount"]>[1];
 
 export function mountOptions(servers: Servers, overrides: Partial<MountInput> = {}): MountInput {
-  return { src: servers.extPage("index.html"), extensionOrigin: "opaque", title: "Acme Analytics", context: CONTEXT, theme: LIGHT, timeoutMs: 5_000, ...overrides };
+  return { src: servers.extPage("index.html"), extensionOrigin: "opaque", title: "Acme Analytics", context: CONTEXT, grants: ALL_GRANTS, theme: LIGHT, timeoutMs: 5_000, ...overrides };
 }
 
 export async function mount(page: Page, id: string, options: MountInput): Promise<void> {

@@ -1,6 +1,7 @@
 import { connectIn, type AnnexClient, type ClientEnvironment, type ConnectOptions } from "../../src/client/connect.js";
 import type { BridgeError } from "../../src/errors.js";
 import type { HostContext } from "../../src/context.js";
+import { BRIDGE_CAPABILITIES, type BridgeCapability } from "../../src/grants.js";
 import type { HostApi } from "../../src/host/host-api.js";
 import { createNonce } from "../../src/host/nonce.js";
 import { HostSession, type HostSessionOptions } from "../../src/host/session.js";
@@ -17,7 +18,7 @@ export const HOST_ORIGIN = "https://host.example";
 
 export const CONTEXT: HostContext = {
   tenant: "tenant-1",
-  user: { displayName: "Ada Lovelace" },
+  user: { id: "user-1", displayName: "Ada Lovelace", email: "ada@example.com" },
   locale: "en-GB",
   extension: { id: "acme.analytics", version: "1.2.0" },
 };
@@ -94,6 +95,8 @@ export function createPair(options: PairOptions = {}) {
     nonce,
     scope: { apiBase: new URL(HOST_ORIGIN), extensionId: CONTEXT.extension.id },
     context: CONTEXT,
+    // Everything the bridge enforces, unless a test says otherwise: the tests of refusals pass their own.
+    grants: new Set<BridgeCapability>(BRIDGE_CAPABILITIES),
     theme: LIGHT,
     hostApi: options.hostApi ?? {},
     timeoutMs: 2_000,

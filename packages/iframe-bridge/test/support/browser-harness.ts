@@ -20,10 +20,12 @@ export const CONTENT_HASH = `sha256:${"c0ffee".repeat(10)}abcd`;
 
 export const CONTEXT = {
   tenant: "tenant-1",
-  user: { displayName: "Ada Lovelace" },
+  user: { id: "user-1", displayName: "Ada Lovelace", email: "ada@example.com" },
   locale: "en-GB",
   extension: { id: EXTENSION_ID, version: "1.2.0" },
 };
+/** Both capabilities the bridge enforces, as an install's grants list them. */
+export const ALL_GRANTS = [{ name: "ui.toast" }, { name: "user.read" }];
 export const LIGHT = { mode: "light" as const, tokens: { "--annex-color-bg": "#ffffff", "--annex-color-text": "#1f2328" } };
 export const DARK = { mode: "dark" as const, tokens: { "--annex-color-bg": "#0d1117", "--annex-space-2": "8px" } };
 
