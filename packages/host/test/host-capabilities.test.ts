@@ -10,7 +10,7 @@ const lookup = defineHostCapability({
   params: z.object({ fields: z.array(z.string()) }),
   args: z.object({ id: z.string().min(1) }),
   result: z.object({ id: z.string(), name: z.string() }),
-  handler: (args, context) => ({ id: args.id, name: `${context.install.tenant}:${(context.params?.fields ?? []).join(",")}:${context.principal?.user.id ?? "-"}` }),
+  handler: (args, context) => ({ id: args.id, name: `${context.install.tenant}:${(context.params?.fields ?? []).join(",")}:${context.principal?.user?.id ?? "-"}` }),
 });
 
 const broken = defineHostCapability({

@@ -16,8 +16,13 @@ export interface ExecuteEnvelope {
   grants: CapabilityGrant[];
   /** What to run: a handler exported by the server entry, for an endpoint, a job or an event. */
   invocation: Invocation;
-  /** Present for `api` endpoints: the authenticated user. */
-  principal?: Principal | undefined;
+  /**
+   * Present for `api` endpoints: who is calling. `user` only when the
+   * install was granted `user.read` (the gateway strips it otherwise, and the
+   * runner drops it from `ctx.principal` unless the effective grants include
+   * `user.read`, whatever the caller sent).
+   */
+  principal?: EnvelopePrincipal | undefined;
   /** Host-chosen quotas for this execution; capped by the runner's own maximums. */
   limits?: Partial<ExecutionLimits> | undefined;
   /** Use a pooled warm context (only where the manifest allows it); default: a fresh context. */
@@ -29,10 +34,25 @@ export type Invocation =
   | { kind: "job"; handler: string; job: { name: string; scheduledAt: string } }
   | { kind: "event"; handler: string; event: { id: string; type: string; payload: unknown; occurredAt: string } };
 
-export interface Principal {
+export interface PrincipalUser {
+  id: string;
+  displayName?: string | undefined;
+  email?: string | undefined;
+}
+
+/**
+ * The caller of an `api` endpoint as an execution receives it: the tenant
+ * and roles always, the user's identity only with the `user.read` grant.
+ */
+export interface EnvelopePrincipal {
   tenant: string;
-  user: { id: string; displayName?: string | undefined; email?: string | undefined };
+  user?: PrincipalUser | undefined;
   roles: string[];
+}
+
+/** The authenticated caller as the embedding app knows it (what `authenticate` returns). */
+export interface Principal extends EnvelopePrincipal {
+  user: PrincipalUser;
 }
 
 /** The HTTP request as the sandbox sees it: headers already filtered by the host. */

@@ -32,9 +32,11 @@ export interface GuestEvent {
   occurredAt: string;
 }
 
+/** Who called an `api` endpoint. */
 export interface GuestPrincipal {
   tenant: string;
-  user: { id: string; displayName?: string; email?: string };
+  /** Only when the install was granted `user.read`; absent otherwise. */
+  user?: { id: string; displayName?: string; email?: string };
   roles: string[];
 }
 
@@ -89,7 +91,7 @@ export interface KvListPage {
 export interface Ctx {
   requestId: string;
   install: { id: string; tenant: string; config: Readonly<Record<string, Json>> };
-  /** Present for `api` endpoints. */
+  /** Present for `api` endpoints; `principal.user` only with the `user.read` capability. */
   principal?: GuestPrincipal;
   /** Needs the `log` capability; throws E_CAPABILITY_DENIED otherwise. `console.*` writes here too (dropped silently without the grant). */
   log: {

@@ -1,4 +1,4 @@
-import type { Principal } from "./envelope.js";
+import type { EnvelopePrincipal } from "./envelope.js";
 import { egressFetch, forbiddenRequestHeader, type EgressOptions, type EgressResponse } from "./egress/index.js";
 import type { EffectiveGrants } from "./engine/grants.js";
 import { HostCallError, toGuestError } from "./errors.js";
@@ -15,7 +15,8 @@ export interface HostCallScope {
   contentHash: string;
   installId: string;
   tenant: string;
-  principal: Principal | undefined;
+  /** As the envelope carries it: the user's identity only when the install was granted user.read. */
+  principal: EnvelopePrincipal | undefined;
 }
 
 /** zod-compatible without depending on zod: anything with `safeParse`. */

@@ -49,7 +49,8 @@ export async function greet(request: GuestRequest, ctx: HelloCtx): Promise<Guest
   const greeting = fields.greeting ?? "Hello";
   if (!GREETINGS.includes(greeting as Greeting)) return badRequest(`greeting must be one of ${GREETINGS.join(", ")}`);
 
-  const by = ctx.principal?.user.displayName ?? ctx.principal?.user.id ?? "someone";
+  // ctx.principal.user is there only because annex.json asks for user.read (and the admin granted it).
+  const by = ctx.principal?.user?.displayName ?? ctx.principal?.user?.id ?? "someone";
   ctx.log.info(`${by} greets ${name} with "${greeting as string}"`);
   return { status: 201, body: { message: `${greeting as string}, ${name}!`, greeting, by } };
 }

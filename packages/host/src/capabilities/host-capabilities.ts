@@ -1,12 +1,16 @@
 import { AnnexError, type CapabilityGrant } from "@annex/manifest";
-import type { Principal } from "@annex/runner";
+import type { EnvelopePrincipal } from "@annex/runner";
 import type { z } from "zod";
 
 /** What a host capability's implementation learns about its caller. */
 export interface HostCapabilityContext<Params = unknown> {
   install: { id: string; tenant: string; extensionId: string; version: string; config: Record<string, unknown> };
-  /** The authenticated user of the request being served (absent for jobs and events). */
-  principal: Principal | undefined;
+  /**
+   * Who the request being served is for (absent for jobs and events): tenant
+   * and roles, and the user's identity only when the install was granted
+   * `user.read` — what the extension itself may know.
+   */
+  principal: EnvelopePrincipal | undefined;
   /** The parameters the admin granted (validated against `params` when the capability declares them). */
   params: Params | undefined;
 }
@@ -56,7 +60,7 @@ export interface InvokeHostCapability {
   install: HostCapabilityContext["install"];
   /** The install's grants, from the registry. */
   grants: readonly CapabilityGrant[];
-  principal?: Principal | undefined;
+  principal?: EnvelopePrincipal | undefined;
 }
 
 /** The host's registered capabilities: what publish checks manifests against, and what the runner bridge calls. */

@@ -1,4 +1,4 @@
-import type { ExecuteEnvelope, ExecutionLimits, Principal, SandboxRequest } from "@annex/runner";
+import type { EnvelopePrincipal, ExecuteEnvelope, ExecutionLimits, Principal, SandboxRequest } from "@annex/runner";
 import type { ResolvedInstall } from "../installs/types.js";
 import type { RoutableEndpoint } from "./routes.js";
 
@@ -23,8 +23,21 @@ export function buildEnvelope(options: {
     install: { id: install.id, tenant: install.tenant, config: install.config },
     grants: install.grants,
     invocation: { kind: "endpoint", handler: options.endpoint.handler, request: options.request },
-    ...(options.endpoint.class === "api" && options.principal !== undefined ? { principal: options.principal } : {}),
+    ...(options.endpoint.class === "api" && options.principal !== undefined ? { principal: envelopePrincipal(options.principal, options.resolved) } : {}),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     context: options.warm && manifest.runtime.warmContext ? "warm" : "fresh",
   };
+}
+
+/**
+ * The principal an execution receives. Tenant and roles always; the user's
+ * identity (id, display name, email) only when the install was granted
+ * `user.read` and its manifest asks for it. The gateway keeps the whole
+ * principal for itself (authorize, the audit line's actor).
+ */
+export function envelopePrincipal(principal: Principal, resolved: Pick<ResolvedInstall, "install" | "manifest">): EnvelopePrincipal {
+  const granted = resolved.install.grants.some((grant) => grant.name === "user.read");
+  const requested = resolved.manifest.capabilities.some((request) => request.name === "user.read");
+  if (!granted || !requested) return { tenant: principal.tenant, roles: principal.roles };
+  return { tenant: principal.tenant, user: principal.user, roles: principal.roles };
 }

@@ -21,8 +21,8 @@ export interface GatewayHost {
 /**
  * Who is calling an `api` endpoint, from the embedding app's own session or
  * token. Return null (or undefined) for an anonymous or invalid caller: the
- * gateway answers 401. Only `tenant`, `user.{id,displayName,email}` and
- * `roles` reach the sandbox.
+ * gateway answers 401. Only `tenant`, `roles` and (with the install's
+ * `user.read` grant) `user.{id,displayName,email}` reach the sandbox.
  */
 export type Authenticate = (request: Request) => Principal | null | undefined | Promise<Principal | null | undefined>;
 

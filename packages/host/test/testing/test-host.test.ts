@@ -29,6 +29,7 @@ function manifest(version = "1.0.0") {
     version,
     capabilities: [
       { name: "log", reason: "Logs greetings." },
+      { name: "user.read", reason: "Greets the signed-in user by id." },
       { name: "secrets.read", names: ["API_TOKEN"], reason: "Calls the stats API." },
       { name: "host:crm.contacts.read", reason: "Shows contact names." },
     ],

@@ -8,6 +8,7 @@ import { Budget } from "./budget.js";
 import { compileBundle, type BundleParts, type CompiledBundle } from "./compiled.js";
 import { Execution } from "./execution.js";
 import { computeEffectiveGrants } from "./grants.js";
+import { guestPrincipal } from "./guest-principal.js";
 import { serialisedSize, PayloadTooLarge } from "./marshal.js";
 import { RealmImage } from "./realm-image.js";
 import { normaliseResponse } from "./response.js";
@@ -212,7 +213,7 @@ export class Engine {
     const meta = {
       requestId: envelope.requestId,
       install: { id: envelope.install.id, tenant: envelope.install.tenant, config: envelope.install.config },
-      principal: envelope.principal ?? null,
+      principal: guestPrincipal(envelope.principal, grants.user),
     };
     this.inFlight.add(execution);
     execution.startWallClock();

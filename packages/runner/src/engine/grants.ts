@@ -10,6 +10,8 @@ import type { CapabilityGrant } from "@annex/manifest";
  */
 export interface EffectiveGrants {
   log: boolean;
+  /** user.read: ctx.principal carries the user's identity. */
+  user: boolean;
   kv: boolean;
   sql: boolean;
   /** null: http.fetch not granted. Otherwise both lists must match a host. */
@@ -24,6 +26,7 @@ export interface EffectiveGrants {
 
 export const NO_GRANTS: EffectiveGrants = Object.freeze({
   log: false,
+  user: false,
   kv: false,
   sql: false,
   fetch: null,
@@ -67,6 +70,7 @@ export function computeEffectiveGrants(
   }
   return {
     log: both("log"),
+    user: both("user.read"),
     kv: both("storage.kv"),
     sql: both("storage.sql"),
     fetch: both("http.fetch")

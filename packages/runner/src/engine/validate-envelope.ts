@@ -63,10 +63,15 @@ export function validateEnvelope(envelope: unknown): asserts envelope is Execute
   }
   const principal = envelope["principal"];
   if (principal !== undefined && principal !== null) {
-    if (!isRecord(principal) || !isRecord(principal["user"]) || typeof principal["user"]["id"] !== "string") {
-      throw bad("principal", "an object with tenant, user.id and roles");
+    if (!isRecord(principal) || typeof principal["tenant"] !== "string") throw bad("principal", "an object with tenant, roles and (with user.read) user");
+    const user = principal["user"];
+    if (user !== undefined && user !== null) {
+      if (!isRecord(user) || typeof user["id"] !== "string") throw bad("principal.user", "an object with a string id");
+      for (const field of ["displayName", "email"] as const) {
+        if (user[field] !== undefined && typeof user[field] !== "string") throw bad(`principal.user.${field}`, "a string");
+      }
     }
-    if (!Array.isArray(principal["roles"])) throw bad("principal.roles", "an array of strings");
+    if (!Array.isArray(principal["roles"]) || !principal["roles"].every((role) => typeof role === "string")) throw bad("principal.roles", "an array of strings");
   }
   const limits = envelope["limits"];
   if (limits !== undefined && limits !== null) {

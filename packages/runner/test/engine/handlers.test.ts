@@ -112,6 +112,7 @@ describe("handler results", () => {
         try { ctx.install.config.greeting = "changed"; } catch (e) { mutated = false; }
         return { install: ctx.install, user: ctx.principal.user.id, requestId: ctx.requestId, mutated, frozen: Object.isFrozen(ctx) };
       }`,
+      capabilities: [{ name: "user.read", reason: "Names the caller." }],
     });
     await runner.load(bundle);
     const envelope = envelopeFor(bundle, "h");
@@ -124,6 +125,28 @@ describe("handler results", () => {
       frozen: true,
     });
     expect(envelope.install.config).toEqual({ greeting: "hello" });
+  });
+
+  it("shows ctx.principal's user only with user.read granted and requested; never fields the envelope added", async () => {
+    runner = createInMemoryRunner();
+    const source = `export function h(req, ctx) { return { principal: ctx.principal ?? null, frozen: Object.isFrozen(ctx.principal) }; }`;
+    const principal = { tenant: "tenant-a", user: { id: "user-1", displayName: "Ada", email: "ada@example.com", token: "s3cret" }, roles: ["admin"], session: "cookie" };
+    const requesting = await buildBundle({ source, capabilities: [{ name: "user.read", reason: "Names the caller." }] });
+    await runner.load(requesting);
+    const granted = await runner.execute(envelopeFor(requesting, "h", { principal } as never));
+    expect(granted.response?.body).toEqual({ principal: { tenant: "tenant-a", user: { id: "user-1", displayName: "Ada", email: "ada@example.com" }, roles: ["admin"] }, frozen: true });
+    // The manifest asks, the admin did not grant: an envelope that still carries the user (forged, or an old gateway) shows none.
+    const notGranted = await runner.execute(envelopeFor(requesting, "h", { principal, grants: [] } as never));
+    expect(notGranted.response?.body).toEqual({ principal: { tenant: "tenant-a", roles: ["admin"] }, frozen: true });
+
+    // Granted in the envelope, never requested by the signed manifest: no user either.
+    const silent = await buildBundle({ source, version: "1.0.1" });
+    await runner.load(silent);
+    const forged = await runner.execute(envelopeFor(silent, "h", { principal, grants: [{ name: "log" }, { name: "user.read" }] } as never));
+    expect(forged.response?.body).toEqual({ principal: { tenant: "tenant-a", roles: ["admin"] }, frozen: true });
+    // A principal without a user (what the gateway sends without user.read) is valid.
+    const stripped = await runner.execute(envelopeFor(silent, "h", { principal: { tenant: "tenant-a", roles: [] } }));
+    expect(stripped.response?.body).toEqual({ principal: { tenant: "tenant-a", roles: [] }, frozen: true });
   });
 
   it("lets the entry import other JavaScript files of the bundle, and nothing else", async () => {

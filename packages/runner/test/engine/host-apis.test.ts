@@ -142,15 +142,18 @@ describe("capability checks", () => {
         { name: "host:crm.read", params: { scope: "x" } },
         { name: "host:crm.write" },
         { name: "storage.sql" },
+        { name: "user.read" },
       ],
       [
         { name: "http.fetch", hosts: ["*.example.com"], reason: "r" },
         { name: "secrets.read", names: ["B", "C"], reason: "r" },
         { name: "host:crm.read", reason: "r" },
+        { name: "user.read", reason: "r" },
       ],
     );
     expect(grants).toEqual({
       log: false,
+      user: true,
       kv: false,
       sql: false,
       fetch: { granted: ["api.example.com", "evil.test"], requested: ["*.example.com"] },

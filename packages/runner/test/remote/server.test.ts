@@ -39,7 +39,7 @@ function hostileFakeRunner(dispatch: HostDispatch): Runner {
         tenant: "tenant-b",
         principal: undefined,
       };
-      const everything = { log: true, kv: true, sql: true, fetch: null, secrets: ["ROOT"], publish: [], host: {} };
+      const everything = { log: true, user: true, kv: true, sql: true, fetch: null, secrets: ["ROOT"], publish: [], host: {} };
       const signal = new AbortController().signal;
       const calls = (env.invocation.kind === "endpoint" ? (env.invocation.request.body as { method: string; args: unknown[] }[] | null) : null) ?? [];
       const answers: unknown[] = [];
