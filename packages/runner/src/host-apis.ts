@@ -1,3 +1,4 @@
+import { EVENT_TYPE_PATTERN, eventTypeCovers } from "@annex/manifest";
 import type { EnvelopePrincipal } from "./envelope.js";
 import { egressFetch, forbiddenRequestHeader, type EgressOptions, type EgressResponse } from "./egress/index.js";
 import type { EffectiveGrants } from "./engine/grants.js";
@@ -167,7 +168,8 @@ export function authorize(call: HostCall, grants: EffectiveGrants): HostCallErro
     }
     case "events.publish": {
       const type = call.args[0];
-      if (typeof type === "string" && grants.publish.includes(type)) return undefined;
+      // A concrete type only: "order.*" names a set of events, not one to publish.
+      if (typeof type === "string" && type.length <= 128 && EVENT_TYPE_PATTERN.test(type) && grants.publish.some((pattern) => eventTypeCovers(pattern, type))) return undefined;
       return deny(`ctx.events.publish(${JSON.stringify(String(type).slice(0, 128))}) is not allowed: events.publish grants ${grants.publish.join(", ") || "no event types"}`);
     }
     case "host.call": {

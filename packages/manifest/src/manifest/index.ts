@@ -16,6 +16,7 @@ export { ENDPOINT_CLASSES, type EndpointClass, HTTP_METHODS, type HttpMethod, ty
 export { CONFIG_SETTING_TYPES, type ConfigSettingType, type ConfigSetting } from "./config.js";
 export { type Job } from "./jobs.js";
 export { normaliseRoutePath } from "./primitives.js";
+export { eventTypeCovers, hostCovers } from "./coverage.js";
 export { parseManifest, parseManifestText, type ParseManifestOptions, type ParseManifestTextOptions, MAX_MANIFEST_TEXT_LENGTH } from "./parse.js";
 export { type HostCapabilityRegistry, type HostCapabilityDefinition } from "./host-capabilities.js";
 export {

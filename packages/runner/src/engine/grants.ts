@@ -1,4 +1,4 @@
-import type { CapabilityGrant } from "@annex/manifest";
+import { eventTypeCovers, type CapabilityGrant } from "@annex/manifest";
 
 /**
  * What one execution may actually use: the envelope's grants (the admin's
@@ -18,7 +18,10 @@ export interface EffectiveGrants {
   fetch: { granted: string[]; requested: string[] } | null;
   /** Secret names both granted and requested. */
   secrets: string[];
-  /** Event types both granted and requested for publishing. */
+  /**
+   * Event types and `prefix.*` patterns for publishing, each covered by both
+   * the grant and the request (the narrower of two nested patterns).
+   */
   publish: string[];
   /** Host capabilities by name without `host:`, with the admin's grant parameters. */
   host: Record<string, { params?: unknown }>;
@@ -77,7 +80,22 @@ export function computeEffectiveGrants(
       ? { granted: strings(granted.get("http.fetch")!.hosts), requested: strings(manifest.get("http.fetch")!.hosts) }
       : null,
     secrets: intersect("secrets.read", "names"),
-    publish: intersect("events.publish", "types"),
+    publish: both("events.publish") ? intersectPatterns(strings(granted.get("events.publish")!.types), strings(manifest.get("events.publish")!.types)) : [],
     host,
   };
+}
+
+/**
+ * Event type patterns are prefixes, so two of them are either nested or
+ * disjoint: their intersection is the narrower one, or nothing.
+ */
+function intersectPatterns(granted: readonly string[], requested: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const g of granted) {
+    for (const r of requested) {
+      if (eventTypeCovers(g, r)) out.add(r);
+      else if (eventTypeCovers(r, g)) out.add(g);
+    }
+  }
+  return [...out];
 }

@@ -134,6 +134,35 @@ describe("capability checks", () => {
     expect(published).toEqual([["order.created", { id: 1 }, "tenant-a"]]);
   });
 
+  it("lets events.publish patterns (order.*) cover concrete types, within both the grant and the request", async () => {
+    const published: string[] = [];
+    const types = ["order.created", "order.line.added", "invoice.sent", "order.*", "order"];
+    const bundle = await setup(
+      {
+        source: `export async function h(req, ctx) {
+          const out = {};
+          for (const type of ${JSON.stringify(types)}) { try { await ctx.events.publish(type, {}); out[type] = "published"; } catch (e) { out[type] = e.code; } }
+          return out;
+        }`,
+        publishes: ["order.created", "order.line.added"],
+        capabilities: [{ name: "events.publish", types: ["order.*"], reason: "Announces orders." }],
+      },
+      { events: { publish: (type) => void published.push(type) } },
+    );
+    const wide = await runner.execute(envelopeFor(bundle, "h"));
+    expect(wide.response?.body).toEqual({
+      "order.created": "published",
+      "order.line.added": "published",
+      "invoice.sent": "E_CAPABILITY_DENIED",
+      "order.*": "E_CAPABILITY_DENIED",
+      order: "E_CAPABILITY_DENIED",
+    });
+    // The admin granted less than the manifest asked for: only that part.
+    const narrow = await runner.execute(envelopeFor(bundle, "h", { grants: [{ name: "events.publish", types: ["order.line.*"] }] }));
+    expect(narrow.response?.body).toMatchObject({ "order.created": "E_CAPABILITY_DENIED", "order.line.added": "published" });
+    expect(published).toEqual(["order.created", "order.line.added", "order.line.added"]);
+  });
+
   it("computes effective grants as the intersection with the manifest", () => {
     const grants = computeEffectiveGrants(
       [
