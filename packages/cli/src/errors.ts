@@ -18,6 +18,10 @@ export type CliErrorCode =
   | "E_INIT_NOT_EMPTY"
   /** A private key file is readable by group or others. */
   | "E_KEY_PERMISSIONS"
+  /** A public key file (.pub) was given where the private key is needed (`sign --key`). */
+  | "E_KEY_PUBLIC"
+  /** A private key file (.key) was given where a public key belongs (`trust add`): it must never leave its owner. */
+  | "E_KEY_PRIVATE"
   /** `annex keygen` would overwrite an existing key file. */
   | "E_KEY_EXISTS"
   /** The key's publisher is not the bundle's publisher. */

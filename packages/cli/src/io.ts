@@ -24,19 +24,47 @@ export interface CommandContext {
 }
 
 export function createContext(io: CliIO): CommandContext {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
+  const stdout = writer(io.stdout ?? process.stdout);
+  const stderr = writer(io.stderr ?? process.stderr);
   const cwd = io.cwd ?? process.cwd();
   const line = (text: string) => (text.endsWith("\n") ? text : `${text}\n`);
   return {
     cwd,
-    out: (text) => void stdout.write(line(text)),
-    err: (text) => void stderr.write(line(text)),
-    progress: (text) => void stderr.write(line(text)),
+    out: (text) => stdout(line(text)),
+    err: (text) => stderr(line(text)),
+    progress: (text) => stderr(line(text)),
     resolve: (path) => resolve(cwd, path),
     show: (path) => {
       const rel = relative(cwd, resolve(cwd, path));
       return rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? resolve(cwd, path) : rel;
     },
+  };
+}
+
+/** Streams whose reader went away (`annex verify … | head -1`): writes to them are dropped. */
+const gone = new WeakSet<object>();
+const watched = new WeakSet<object>();
+
+/**
+ * Writes to `stream`, quietly dropping what nobody reads any more. A reader
+ * that closes the pipe early (`| head -1`) makes the next write fail with
+ * EPIPE, emitted as an 'error' event: unhandled, that crashed the CLI with a
+ * stack trace. The command goes on and exits with its own code; only its
+ * output past the reader's end is lost, as the reader asked.
+ */
+function writer(stream: { write(text: string): unknown }): (text: string) => void {
+  const emitter = stream as { on?: (event: string, listener: (error: unknown) => void) => unknown };
+  if (typeof emitter.on === "function" && !watched.has(stream)) {
+    watched.add(stream);
+    // Any write error (EPIPE, EIO on a closed terminal …) means the output cannot be delivered: stop writing.
+    emitter.on("error", () => gone.add(stream));
+  }
+  return (text) => {
+    if (gone.has(stream)) return;
+    try {
+      stream.write(text);
+    } catch {
+      gone.add(stream);
+    }
   };
 }

@@ -8,14 +8,38 @@ export function keyFileBase(keyId: string): string {
   return keyId.replace(/[<>:"/\\|?*]/g, "_");
 }
 
+/** What a key file holds, judged by its fields only (never echoing them): private keys have `privateKey`, public ones only `publicKey`. */
+export function keyFileKind(text: string): "private" | "public" | "unknown" {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return "unknown";
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "unknown";
+  if (Object.hasOwn(value, "privateKey")) return "private";
+  return Object.hasOwn(value, "publicKey") ? "public" : "unknown";
+}
+
 /**
  * Reads a private key file, refusing one that group or others can read: a
- * signing key that leaked to another account can sign as the publisher.
+ * signing key that leaked to another account can sign as the publisher. A
+ * public key file given where the private key belongs is named as such
+ * (rather than asking to chmod a file that may well be world-readable).
  */
 export async function readPrivateKeyFile(path: string, shown: string): Promise<PrivateKey> {
   const stats = await stat(path).catch((error: unknown) => {
     throw ioError(error, shown, "key file");
   });
+  const text = await readInputText(path, "key file", shown);
+  if (keyFileKind(text) === "public") {
+    const sibling = /\.pub$/i.test(shown) ? shown.replace(/\.pub$/i, ".key") : undefined;
+    throw new CliError(
+      "E_KEY_PUBLIC",
+      `${shown} is a public key: it lets hosts verify signatures but cannot sign; pass the private key file annex keygen wrote beside it${sibling === undefined ? " (<keyId>.key)" : ` (${sibling})`}.`,
+      { path: shown },
+    );
+  }
   if (process.platform !== "win32" && (stats.mode & 0o077) !== 0) {
     const mode = (stats.mode & 0o777).toString(8).padStart(4, "0");
     throw new CliError(
@@ -24,7 +48,7 @@ export async function readPrivateKeyFile(path: string, shown: string): Promise<P
       { path: shown, mode },
     );
   }
-  return parsePrivateKey(await readInputText(path, "key file", shown));
+  return parsePrivateKey(text);
 }
 
 /** Creates a file that must not exist yet with exactly `mode`, whatever the umask. */

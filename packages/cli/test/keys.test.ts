@@ -111,7 +111,7 @@ describe("annex trust", () => {
     const a = await keygen(cwd, "--publisher", "acme");
     const result = await run(cwd, "trust", "add", "trust.json", `${a.base}.key`, "--class", "partner");
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^E_KEY_INVALID: The public key file must have "type"/);
+    expect(result.stderr).toMatch(/^E_KEY_PRIVATE: acme_[0-9a-f]+\.key is a private key: never give it to a host or put it in a trust store; pass the public key file/);
     expect(result.stderr).not.toContain(parsePrivateKey(await readFile(join(cwd, `${a.base}.key`), "utf8")).privateKey);
   });
 

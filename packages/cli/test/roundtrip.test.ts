@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -155,3 +155,34 @@ describe("the templates' own tests", () => {
     }
   }, 180_000);
 });
+
+/** Runs the binary with its stdout read by nobody: the reader closed the pipe at once, as `| head -0` does. */
+function withClosedStdout(cwd: string, ...args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolvePromise({ code, signal, stderr }));
+  });
+}
+
+describe("the annex binary writing into a closed pipe", () => {
+  it("stops writing quietly and exits with the command's own code, never with an EPIPE stack trace", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "annex-epipe-"));
+    try {
+      expect((await annex(dir, "init", "hello", "--id", "acme.hello")).code).toBe(0);
+      expect((await annex(dir, "pack", "hello", "-o", "hello.annex")).code).toBe(0);
+      for (const args of [["inspect", "hello.annex"], ["--help"], ["lint", "hello"], ["verify", "hello.annex", "--dev"]]) {
+        const result = await withClosedStdout(dir, ...args);
+        expect(result.stderr, args.join(" ")).not.toMatch(/EPIPE|Unhandled 'error' event|at .*node:internal/);
+        expect(result.signal, args.join(" ")).toBeNull();
+        expect(result.code, `${args.join(" ")}: ${result.stderr}`).toBe(0);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+

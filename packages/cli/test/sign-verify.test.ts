@@ -39,6 +39,18 @@ describe("annex sign", () => {
     await expect(readFile(join(cwd, "hello.annex.sig"))).rejects.toThrow();
   });
 
+  it("says a .pub file passed as --key is a public key, whatever its mode, and names the .key beside it", async () => {
+    const cwd = await signedSetup();
+    for (const mode of [0o644, 0o600]) {
+      await chmod(join(cwd, "acme-1.pub"), mode);
+      const { code, stderr } = await run(cwd, "sign", "hello.annex", "--key", "acme-1.pub");
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/^E_KEY_PUBLIC: acme-1\.pub is a public key: it lets hosts verify signatures but cannot sign; pass the private key file annex keygen wrote beside it \(acme-1\.key\)\./);
+      expect(stderr).not.toContain("chmod");
+    }
+    await expect(readFile(join(cwd, "hello.annex.sig"))).rejects.toThrow();
+  });
+
   it("refuses a key of another publisher", async () => {
     const cwd = await signedSetup();
     await run(cwd, "keygen", "--publisher", "globex", "--key-id", "globex-1");
@@ -52,7 +64,7 @@ describe("annex sign", () => {
     await writeFile(join(cwd, "junk.annex"), "not a bundle");
     expect(await run(cwd, "sign", "junk.annex", "--key", "acme-1.key")).toMatchObject({ code: 1, stderr: expect.stringMatching(/^E_BUNDLE_FORMAT: /m) });
     await chmod(join(cwd, "acme-1.pub"), 0o600);
-    expect(await run(cwd, "sign", "hello.annex", "--key", "acme-1.pub")).toMatchObject({ code: 1, stderr: expect.stringMatching(/^E_KEY_INVALID: /m) });
+    expect(await run(cwd, "sign", "hello.annex", "--key", "acme-1.pub")).toMatchObject({ code: 1, stderr: expect.stringMatching(/^E_KEY_PUBLIC: /m) });
   });
 
   it("needs --key", async () => {

@@ -3,6 +3,7 @@ import { parseCommandArgs, requireOption } from "../args.js";
 import type { Command } from "../command.js";
 import { CliError, EXIT_OK } from "../errors.js";
 import { exists, readInputText, writeFileAtomic } from "../fs-utils.js";
+import { keyFileKind } from "../key-files.js";
 import type { CommandContext } from "../io.js";
 import { emptyTrustStore, readTrustStoreFile } from "../trust-file.js";
 
@@ -67,7 +68,16 @@ async function add(argv: readonly string[], ctx: CommandContext): Promise<number
   const storePath = ctx.resolve(args.positionals[0]!);
   const keyPath = ctx.resolve(args.positionals[1]!);
 
-  const publicKey = parsePublicKey(await readInputText(keyPath, "public key file", args.positionals[1]));
+  const keyText = await readInputText(keyPath, "public key file", args.positionals[1]);
+  if (keyFileKind(keyText) === "private") {
+    // Never echo it: the message names the file only.
+    throw new CliError(
+      "E_KEY_PRIVATE",
+      `${args.positionals[1]} is a private key: never give it to a host or put it in a trust store; pass the public key file annex keygen wrote beside it (<keyId>.pub).`,
+      { path: args.positionals[1] },
+    );
+  }
+  const publicKey = parsePublicKey(keyText);
   const notAfter = args.values["not-after"];
   const entry = trustedKeyFromPublicKey(publicKey, trustClass, notAfter === undefined ? {} : { notAfter });
 
