@@ -246,7 +246,7 @@ describeBackends("registry", (backend) => {
     const v1 = await signedBundle(acme, serviceManifest({ version: "1.0.0", capabilities: [LOG, egress] }));
     const v2 = await signedBundle(acme, serviceManifest({ version: "2.0.0", capabilities: [LOG, egress] }));
     const quiet = await signedBundle(acme, serviceManifest({ version: "3.0.0" }));
-    const grants = [{ name: "log" }, { name: "http.fetch", hosts: ["api.example.com"] }];
+    const grants = [{ name: "log" as const }, { name: "http.fetch" as const, hosts: ["api.example.com"] }];
     const published = await before.publish(v1.bytes, v1.signature);
     await before.publish(v2.bytes, v2.signature);
     await before.publish(quiet.bytes, quiet.signature);
