@@ -15,6 +15,13 @@ import { RemoteRunnerError } from "./errors.js";
 export const HEADER_TIMESTAMP = "x-annex-timestamp";
 export const HEADER_NONCE = "x-annex-nonce";
 export const HEADER_SIGNATURE = "x-annex-signature";
+/**
+ * The sha256 of the body, which the signature covers. Sent as a header so the
+ * server can check the signature, timestamp and nonce from the headers alone,
+ * before it reads a byte of the body: an unauthenticated client can then make
+ * it buffer nothing. The body is checked against it once read.
+ */
+export const HEADER_CONTENT_SHA256 = "x-annex-content-sha256";
 
 const SCHEME = "v1";
 export const MIN_KEY_BYTES = 32;
@@ -63,6 +70,7 @@ export interface SignedRequestHeaders {
   [HEADER_TIMESTAMP]: string;
   [HEADER_NONCE]: string;
   [HEADER_SIGNATURE]: string;
+  [HEADER_CONTENT_SHA256]: string;
 }
 
 /** Headers that authenticate one request. `path` includes the query string, exactly as sent. */
@@ -75,8 +83,14 @@ export function signRequest(
 ): SignedRequestHeaders {
   const timestamp = String(now);
   const nonce = randomBytes(16).toString("hex");
-  const signature = hmacHex(key, requestCanonical(method, path, timestamp, nonce, sha256Hex(body)));
-  return { [HEADER_TIMESTAMP]: timestamp, [HEADER_NONCE]: nonce, [HEADER_SIGNATURE]: `${SCHEME}=${signature}` };
+  const bodySha256 = sha256Hex(body);
+  const signature = hmacHex(key, requestCanonical(method, path, timestamp, nonce, bodySha256));
+  return {
+    [HEADER_TIMESTAMP]: timestamp,
+    [HEADER_NONCE]: nonce,
+    [HEADER_SIGNATURE]: `${SCHEME}=${signature}`,
+    [HEADER_CONTENT_SHA256]: bodySha256,
+  };
 }
 
 function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
@@ -125,32 +139,48 @@ export class ReplayCache {
   }
 }
 
-export interface VerifyRequestOptions {
+export interface VerifyRequestHeadOptions {
   key: Uint8Array;
   method: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
-  body: Uint8Array;
   replayCache: ReplayCache;
   maxClockSkewMs: number;
   now: number;
 }
 
-/** Checks one request's authentication; returns its nonce (responses are bound to it) or throws a typed error. */
-export function verifyRequest(o: VerifyRequestOptions): string {
+export interface VerifiedHead {
+  /** Responses are bound to it. */
+  nonce: string;
+  /** What the body must hash to (checked with `verifyBody` once it is read). */
+  bodySha256: string;
+}
+
+/**
+ * Checks one request's authentication from its headers alone, before its body
+ * is read: headers present, signature over the declared body hash, timestamp
+ * within the skew window, nonce not seen. Throws a typed error otherwise. Only
+ * a request with a valid signature has its nonce remembered, so a stranger
+ * cannot fill the replay cache.
+ */
+export function verifyRequestHead(o: VerifyRequestHeadOptions): VerifiedHead {
   const timestamp = headerValue(o.headers, HEADER_TIMESTAMP);
   const nonce = headerValue(o.headers, HEADER_NONCE);
   const signature = headerValue(o.headers, HEADER_SIGNATURE);
-  if (timestamp === undefined || nonce === undefined || signature === undefined) {
+  const bodySha256 = headerValue(o.headers, HEADER_CONTENT_SHA256);
+  if (timestamp === undefined || nonce === undefined || signature === undefined || bodySha256 === undefined) {
     throw new RemoteRunnerError(
       "E_AUTH_MISSING",
-      `request is not authenticated: send ${HEADER_TIMESTAMP}, ${HEADER_NONCE} and ${HEADER_SIGNATURE} (use createRemoteRunner, which signs every call)`,
+      `request is not authenticated: send ${HEADER_TIMESTAMP}, ${HEADER_NONCE}, ${HEADER_CONTENT_SHA256} and ${HEADER_SIGNATURE} (use createRemoteRunner, which signs every call)`,
     );
   }
-  if (!/^\d{1,16}$/.test(timestamp) || !/^[0-9a-f]{32}$/.test(nonce) || !signature.startsWith(`${SCHEME}=`)) {
-    throw new RemoteRunnerError("E_AUTH_INVALID", `request authentication headers are malformed (${SCHEME} scheme, ms timestamp, 32-hex nonce expected)`);
+  if (!/^\d{1,16}$/.test(timestamp) || !/^[0-9a-f]{32}$/.test(nonce) || !/^[0-9a-f]{64}$/.test(bodySha256) || !signature.startsWith(`${SCHEME}=`)) {
+    throw new RemoteRunnerError(
+      "E_AUTH_INVALID",
+      `request authentication headers are malformed (${SCHEME} scheme, ms timestamp, 32-hex nonce, 64-hex body sha256 expected)`,
+    );
   }
-  const expected = hmacHex(o.key, requestCanonical(o.method, o.path, timestamp, nonce, sha256Hex(o.body)));
+  const expected = hmacHex(o.key, requestCanonical(o.method, o.path, timestamp, nonce, bodySha256));
   if (!safeEqualHex(signature.slice(SCHEME.length + 1), expected)) {
     throw new RemoteRunnerError("E_AUTH_INVALID", "request signature does not match: check that host and runner share the same key");
   }
@@ -170,7 +200,25 @@ export function verifyRequest(o: VerifyRequestOptions): string {
       { reason: seen },
     );
   }
-  return nonce;
+  return { nonce, bodySha256 };
+}
+
+/** Checks a body read after `verifyRequestHead` against the hash its signature covers. */
+export function verifyBody(head: VerifiedHead, body: Uint8Array): void {
+  if (!safeEqualHex(sha256Hex(body), head.bodySha256)) {
+    throw new RemoteRunnerError("E_AUTH_INVALID", "request body does not match the sha256 its signature covers: it was altered or truncated on the way");
+  }
+}
+
+export interface VerifyRequestOptions extends VerifyRequestHeadOptions {
+  body: Uint8Array;
+}
+
+/** Checks a request whose body is already read (headers, then body); returns its nonce or throws a typed error. */
+export function verifyRequest(o: VerifyRequestOptions): string {
+  const head = verifyRequestHead(o);
+  verifyBody(head, o.body);
+  return head.nonce;
 }
 
 export function signResponse(key: Uint8Array, requestNonce: string, status: number, body: Uint8Array | string): string {

@@ -3,23 +3,18 @@ import { RemoteRunnerError } from "./errors.js";
 
 /**
  * Reads a request body into memory, refusing it as soon as it passes `limit`
- * (from Content-Length when the client sends one, else while streaming), so an
- * unauthenticated caller cannot make the server buffer more than the limit.
+ * (from Content-Length when the client sends one, else while streaming). It is
+ * called only once the request's headers authenticated it. A refused body is
+ * not drained: the caller answers and closes the connection.
  */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   const declared = req.headers["content-length"];
-  if (declared !== undefined && Number(declared) > limit) {
-    req.resume();
-    throw tooLarge(limit);
-  }
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.byteLength;
-    if (size > limit) {
-      req.resume();
-      throw tooLarge(limit);
-    }
+    if (size > limit) throw tooLarge(limit);
     chunks.push(chunk);
   }
   const body = Buffer.concat(chunks, size);

@@ -14,7 +14,8 @@ import {
   signFrame,
   signResponse,
   toKeyBytes,
-  verifyRequest,
+  verifyBody,
+  verifyRequestHead,
   type SharedKey,
 } from "./auth.js";
 import { REMOTE_ERROR_STATUS, RemoteRunnerError } from "./errors.js";
@@ -44,6 +45,14 @@ export interface RunnerServerOptions {
   maxLoadBytes?: number;
   /** Largest body of every other call. Default 16 MiB. */
   maxBodyBytes?: number;
+  /** Longest a client may take to send a request's headers. Default 10 s. */
+  headersTimeoutMs?: number;
+  /**
+   * Longest a client may take to send a whole request, body included (an
+   * execute's answer streams for as long as the execution runs; only the
+   * request is timed). Default 60 s: room for a 96 MiB load on a slow link.
+   */
+  requestTimeoutMs?: number;
   /** Serve GET /healthz (and/or /metrics) without authentication, e.g. for a load balancer. Default: both authenticated. */
   unauthenticated?: { healthz?: boolean; metrics?: boolean };
   /** Clock, for tests. */
@@ -83,6 +92,8 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
   const maxClockSkewMs = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
   const maxLoadBytes = options.maxLoadBytes ?? 96 * 1024 * 1024;
   const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
+  const headersTimeoutMs = positive(options.headersTimeoutMs ?? 10_000, "headersTimeoutMs");
+  const requestTimeoutMs = positive(options.requestTimeoutMs ?? 60_000, "requestTimeoutMs");
   const mode = options.mode ?? "strict";
   const replayCache = new ReplayCache(2 * maxClockSkewMs);
   const executions = new Map<string, Execution>();
@@ -127,7 +138,9 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
     res.writeHead(status, headers).end(body);
   }
 
-  function sendError(res: ServerResponse, nonce: string | undefined, error: unknown): void {
+  function sendError(res: ServerResponse, nonce: string | undefined, error: unknown, bodyUnread = false): void {
+    // A body the server refused to read is not drained either: the connection closes once the answer is out.
+    if (bodyUnread) res.shouldKeepAlive = false;
     if (isAnnexError(error)) {
       const status = error instanceof RemoteRunnerError ? REMOTE_ERROR_STATUS[error.code] : 422;
       if (error instanceof RemoteRunnerError && status === 401) metrics.recordRejection(error.code);
@@ -140,6 +153,7 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let nonce: string | undefined;
+    let bodyRead = false;
     try {
       const method = req.method ?? "GET";
       const path = req.url ?? "/";
@@ -149,8 +163,12 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
       if (method === "GET" && route === "/metrics" && options.unauthenticated?.metrics) {
         return send(res, undefined, 200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
       }
+      // Authenticated from the headers alone: a stranger's body is never read, whatever its size or pace.
+      const head = verifyRequestHead({ key, method, path, headers: req.headers, replayCache, maxClockSkewMs, now: now() });
+      nonce = head.nonce;
       const body = await readBody(req, method === "POST" && route === "/v1/load" ? maxLoadBytes : maxBodyBytes);
-      nonce = verifyRequest({ key, method, path, headers: req.headers, body, replayCache, maxClockSkewMs, now: now() });
+      bodyRead = true;
+      verifyBody(head, body);
 
       if (method === "GET" && route === "/healthz") return health(res, nonce);
       if (method === "GET" && route === "/metrics") return send(res, nonce, 200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
@@ -167,7 +185,7 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
       }
       throw new RemoteRunnerError("E_NOT_FOUND", `no route for ${method} ${route}`);
     } catch (error) {
-      if (!res.headersSent) sendError(res, nonce, error);
+      if (!res.headersSent) sendError(res, nonce, error, !bodyRead);
       else res.destroy();
     }
   }
@@ -236,9 +254,18 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
     send(res, nonce, 200, JSON.stringify({ accepted: true }));
   }
 
-  const server = createServer({ noDelay: true }, (req, res) => void handle(req, res));
-  // Execute streams live as long as their wall limit; do not let Node's defaults cut them.
-  server.requestTimeout = 0;
+  // Finite header and request timeouts: a client trickling its headers or its body is cut off (408) instead of
+  // holding a connection forever. They time the request only; an execute's answer streams for as long as the
+  // execution runs. Node checks them every `connectionsCheckingInterval`.
+  const server = createServer(
+    {
+      noDelay: true,
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs),
+    },
+    (req, res) => void handle(req, res),
+  );
   server.keepAliveTimeout = 5_000;
 
   return {
@@ -266,6 +293,13 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
       });
     },
   };
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RemoteRunnerError("E_BAD_REQUEST", `${name}: must be a positive integer of milliseconds, got ${String(value)}`);
+  }
+  return value;
 }
 
 function crashed(requestId: string, error: unknown): ExecuteResult {
