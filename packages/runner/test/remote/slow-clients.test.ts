@@ -2,14 +2,17 @@ import { connect, type Socket } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Runner } from "../../src/runner.js";
 import { signRequest, toKeyBytes } from "../../src/remote/auth.js";
-import { createRunnerServer, type RunnerServer } from "../../src/index.js";
+import { createRemoteRunner, createRunnerServer, type RunnerServer } from "../../src/index.js";
 
 const KEY = "slow-clients-key-0123456789abcdef-0123456789";
 
-/** A runner that is never reached: every request in this file is refused or times out before it. */
-const unreachable: Runner = {
+/** Reached only by the one well-behaved client below, whose execution outlives the request timeout. */
+const slowRunner: Runner = {
   load: () => Promise.reject(new Error("not reached")),
-  execute: () => Promise.reject(new Error("not reached")),
+  async execute(envelope) {
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    return { requestId: envelope.requestId, ok: true, response: { status: 200, headers: {}, body: "late" }, usage: { cpuMs: 0, wallMs: 2500, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 }, logs: [] };
+  },
   unload: async () => {},
   close: async () => {},
 };
@@ -20,7 +23,7 @@ const sockets: Socket[] = [];
 
 beforeEach(async () => {
   server = createRunnerServer({
-    runner: unreachable,
+    runner: slowRunner,
     key: KEY,
     trustStore: { trustStoreVersion: 1, keys: [] },
     headersTimeoutMs: 1_000,
@@ -151,5 +154,21 @@ describe("runner server against slow and oversized clients", () => {
     await talk.closed;
     expect(sent).toBeLessThan(body.length);
     expect(talk.received()).not.toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it("times only the request: an execution that outlives the request timeout still streams its answer", async () => {
+    const client = createRemoteRunner({ url: `http://127.0.0.1:${port}`, key: KEY, limits: { wallMs: 4_000 } });
+    try {
+      const result = await client.execute({
+        requestId: "slow-but-fine",
+        extension: { id: "acme.slow", version: "1.0.0", contentHash: `sha256:${"a".repeat(64)}` },
+        install: { id: "inst-1", tenant: "t", config: {} },
+        grants: [],
+        invocation: { kind: "endpoint", handler: "h", request: { method: "GET", path: "/", params: {}, query: {}, headers: {}, body: null } },
+      });
+      expect(result.response?.body).toBe("late");
+    } finally {
+      await client.close();
+    }
   });
 });
