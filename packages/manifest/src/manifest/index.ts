@@ -17,6 +17,7 @@ export { CONFIG_SETTING_TYPES, type ConfigSettingType, type ConfigSetting } from
 export { type Job } from "./jobs.js";
 export { normaliseRoutePath } from "./primitives.js";
 export { eventTypeCovers, hostCovers } from "./coverage.js";
+export { DEFAULT_UI_ROOT, isUiPath, uiRootOf } from "./ui-root.js";
 export { parseManifest, parseManifestText, type ParseManifestOptions, type ParseManifestTextOptions, MAX_MANIFEST_TEXT_LENGTH } from "./parse.js";
 export { type HostCapabilityRegistry, type HostCapabilityDefinition } from "./host-capabilities.js";
 export {

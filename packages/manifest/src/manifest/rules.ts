@@ -3,6 +3,7 @@ import { settingProblems } from "./config.js";
 import { eventTypeCovers } from "./coverage.js";
 import { pathToString } from "./paths.js";
 import { normaliseRoutePath, routeParams } from "./primitives.js";
+import { isUiPath } from "./ui-root.js";
 
 /**
  * Rules that span fields. They run even when parts of the manifest failed
@@ -67,6 +68,12 @@ export function checkManifestRules(value: unknown, ctx: z.RefinementCtx): void {
       if (SERVER_ONLY_CAPABILITIES.has(cap.name)) issue(["capabilities", cap.index, "name"], `${cap.name} is for server code: ${noServer}`);
   } else if (runtimeClass === "service" && field(runtime, "entry") === undefined) {
     issue(["runtime", "entry"], 'a service-class extension needs runtime.entry: the bundled ES module, e.g. "server/index.js"');
+  }
+  // Files under ui.root are served to browsers as the UI: server code there would be published, and runners never load it.
+  const entry = str(field(runtime, "entry"));
+  if (entry !== undefined && isUiPath(value, entry)) {
+    const root = str(field(field(value, "ui"), "root")) ?? "ui";
+    issue(["runtime", "entry"], `runtime.entry must not be under ui.root ("${root}/"): those files are served to browsers as the UI and never run as server code; build the server entry elsewhere, e.g. "server/index.js"`);
   }
 
   // Capability names are unique: one entry per capability, with all its parameters.

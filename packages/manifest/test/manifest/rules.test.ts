@@ -16,6 +16,12 @@ describe("runtime class", () => {
     expectIssue(service({ runtime: { class: "service" } }), "runtime.entry", /needs runtime\.entry/);
   });
 
+  it("the server entry is not under ui.root, whose files are served to browsers", () => {
+    expectValid(service({ ui: { root: "web", pages: [] }, runtime: { class: "service", entry: "ui/index.js" } }));
+    expectIssue(service({ runtime: { class: "service", entry: "ui/server.js" } }), "runtime.entry", /must not be under ui\.root \("ui\/"\)/);
+    expectIssue(service({ ui: { root: "web", pages: [] }, runtime: { class: "service", entry: "web/api/index.js" } }), "runtime.entry", /under ui\.root \("web\/"\)/);
+  });
+
   it("a bundle declares no entry, source or warm context", () => {
     expectValid(bundle({ runtime: { class: "bundle", warmContext: false } }));
     expectIssue(bundle({ runtime: { class: "bundle", entry: "server/index.js" } }), "runtime.entry", /bundle-class extension has no server code/);
