@@ -15,6 +15,7 @@
 import { packBundle, parseTrustStore, verifyBundle } from "@annex/manifest";
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten-core";
 import { BOOTSTRAP_SOURCE } from "../src/engine/bootstrap.js";
+import { encodeForGuest, readNative, writeNative } from "../src/engine/marshal.js";
 import { HELPERS } from "../src/engine/realm.js";
 import { RealmImage } from "../src/engine/realm-image.js";
 import { InstancePool, type WasmInstance } from "../src/engine/wasm.js";
@@ -82,11 +83,10 @@ function replayFresh(module: QuickJSWASMModule, step: (name: string) => void, op
   step("new context (intrinsics)");
   const hostCall = context.newFunction("hostCall", () => undefined);
   const hostLog = context.newFunction("hostLog", () => undefined);
-  const nonce = context.newString("0123456789abcdef0123456789abcdef");
   step("bootstrap: natives");
   const factory = check(context, context.evalCode(BOOTSTRAP_SOURCE, "annex:bootstrap", { type: "global", strict: true }));
   step("bootstrap: compile + eval");
-  const helpers = check(context, context.callFunction(factory, context.undefined, [hostCall, hostLog, nonce]));
+  const helpers = check(context, context.callFunction(factory, context.undefined, [hostCall, hostLog]));
   factory.dispose();
   step("bootstrap: call factory");
   const names = HELPERS;
@@ -94,7 +94,6 @@ function replayFresh(module: QuickJSWASMModule, step: (name: string) => void, op
   helpers.dispose();
   hostCall.dispose();
   hostLog.dispose();
-  nonce.dispose();
   step("bootstrap: read helpers");
   const namespace = replayCall(context, runtime, (name) => h.get(name)!, step);
   for (const handle of h.values()) handle.dispose();
@@ -178,7 +177,7 @@ async function main(): Promise<void> {
       recycleAboveBytes: Number.MAX_SAFE_INTEGER,
       prepare: (fresh: WasmInstance) => {
         const started = performance.now();
-        captured = RealmImage.capture(fresh, "0123456789abcdef0123456789abcdef");
+        captured = RealmImage.capture(fresh);
         imageMs.push(performance.now() - started);
       },
     });
@@ -251,32 +250,22 @@ function replayCall(
   const fn = context.getProp(namespace, "hello");
   context.typeof(fn);
   const token = context.newString("tok");
-  const cap = context.newNumber(65536);
+  const mode = context.newNumber(0);
   // Request and meta cross in one copy, as the engine does.
-  const json = context.newString(
-    JSON.stringify([
+  const input = encodeForGuest(
+    [
       { method: "POST", path: "/hello", params: {}, query: {}, headers: {}, body: { name: "bench" } },
-      { requestId: "r", install: { id: "i", tenant: "t", config: {} }, principal: null },
-    ]),
+      { requestId: "r", install: { id: "i", tenant: "t", config: {} }, principal: null, logCap: 65536 },
+    ],
+    1024 * 1024,
   );
-  const list = context.newArray();
-  const both = check(context, context.callFunction(helper("decode"), context.undefined, [json, list]));
-  json.dispose();
-  list.dispose();
-  const input = context.getProp(both, 0);
-  const meta = context.getProp(both, 1);
-  both.dispose();
+  const json = context.newString(input.json);
   step("marshal in (request, meta)");
-  const limit = context.newNumber(5 * 1024 * 1024);
-  const ctx = check(context, context.callFunction(helper("makeCtx"), context.undefined, [token, meta, limit, cap]));
+  const promise = check(context, context.callFunction(helper("run"), context.undefined, [fn, json, context.undefined, token, mode]));
+  json.dispose();
   token.dispose();
-  meta.dispose();
-  cap.dispose();
-  step("makeCtx");
-  const promise = check(context, context.callFunction(helper("invoke"), context.undefined, [fn, input, ctx]));
+  mode.dispose();
   fn.dispose();
-  input.dispose();
-  ctx.dispose();
   while (runtime.hasPendingJob()) {
     const r = runtime.executePendingJobs(-1);
     if (r.error) r.error.dispose();
@@ -284,14 +273,12 @@ function replayCall(
   }
   const state = context.getPromiseState(promise);
   promise.dispose();
-  step("invoke + run jobs");
+  step("decode + ctx + invoke + run jobs");
   if (state.type !== "fulfilled") throw new Error("handler did not fulfil");
-  const packed = check(context, context.callFunction(helper("encode"), context.undefined, [state.value, limit]));
+  const written = writeNative(context, state.value, 5 * 1024 * 1024);
   state.value.dispose();
-  limit.dispose();
-  JSON.parse(context.getProp(packed, 1).consume((x) => context.getString(x)) as string);
-  context.getProp(packed, 2).consume((x) => context.getLength(x));
-  packed.dispose();
+  if (!written.ok) throw new Error("the result could not be written");
+  readNative(written.bytes);
   step("marshal out");
   const usage = runtime.computeMemoryUsage();
   context.getProp(usage, "memory_used_size").consume((x) => context.getNumber(x));

@@ -79,8 +79,14 @@ export interface ExecutionLimits {
   requestBytes: number;
   /** Max serialized response size, in bytes. Default 5 MiB. */
   responseBytes: number;
-  /** Host calls per execution. Default 1000. */
+  /** Host calls per execution, log calls included. Default 1000. */
   hostCalls: number;
+  /**
+   * Bytes of host-call arguments and results in one execution, all calls
+   * together. Default 32 MiB. A quarter of it (at least one call's worth,
+   * `responseBytes`) may be in flight (arguments of calls not yet answered).
+   */
+  hostCallBytes: number;
   /** Log bytes per execution. Default 64 KiB. */
   logBytes: number;
 }

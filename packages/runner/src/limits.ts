@@ -22,6 +22,7 @@ export const DEFAULT_LIMITS: Readonly<ExecutionLimits> = Object.freeze({
   requestBytes: 1 * MiB,
   responseBytes: 5 * MiB,
   hostCalls: 1000,
+  hostCallBytes: 32 * MiB,
   logBytes: 64 * KiB,
 });
 

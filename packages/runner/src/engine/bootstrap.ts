@@ -2,179 +2,362 @@
  * The first script every sandbox context runs, before any extension code.
  * It is a function expression: the host calls it with its two native entry
  * points and gets back the helpers it needs, so neither the natives nor the
- * helpers are ever reachable from the guest's global scope. Every intrinsic
- * the helpers use is captured here, while the realm is still pristine, so a
- * guest that later replaces `JSON.parse`, `Reflect.apply` or
- * `Object.prototype` cannot subvert how values cross the boundary.
+ * helpers are ever reachable from the guest's global scope.
  *
- * Values cross by copy only: JSON text plus a side list of ArrayBuffers for
- * bytes, keyed by a marker that embeds a per-runner random nonce the guest
- * never sees, so neither host data nor guest output can forge a bytes slot.
+ * The helpers never call code the guest could have planted:
+ * - every intrinsic they use is captured here, while the realm is pristine,
+ *   so replacing `JSON.parse`, `Reflect.apply` or `Promise.resolve` later
+ *   changes nothing;
+ * - they read guest objects through property descriptors (never a getter),
+ *   write through `defineProperty` with descriptors that have no prototype
+ *   (an `Object.prototype.get` cannot turn them into accessors), build
+ *   objects and arrays without prototypes before `JSON.stringify` sees them
+ *   (no inherited `toJSON`), and never assign an array index (no setter on
+ *   `Array.prototype`);
+ * - values leave the sandbox through QuickJS's native binary writer, which
+ *   runs no JavaScript at all; `plain` below is the fallback for values it
+ *   refuses, and the log formatter.
+ * A Proxy's traps are the one kind of guest code a helper can still reach
+ * (JavaScript cannot tell a Proxy from its target): they run on the guest's
+ * CPU budget and see only the guest's own objects and keys.
+ *
+ * Values cross by copy only: JSON text plus bytes placed by path on the way in,
+ * QuickJS's binary form on the way out.
  */
-export const BOOTSTRAP_SOURCE = String.raw`(function (hostCall, hostLog, NONCE) {
+export const BOOTSTRAP_SOURCE = String.raw`(function (hostCall, hostLog) {
 "use strict";
-const O = Object, Rf = Reflect, apply = Rf.apply, freeze = O.freeze, defineProperty = O.defineProperty;
-const hasOwn = O.prototype.hasOwnProperty, getOwnDesc = O.getOwnPropertyDescriptor, getProto = O.getPrototypeOf;
-const isArray = Array.isArray, push = Array.prototype.push, join = Array.prototype.join, map = Array.prototype.map;
+const O = Object, Rf = Reflect, apply = Rf.apply, freeze = O.freeze, defineProperty = O.defineProperty, defineProperties = O.defineProperties, create = O.create;
+const ObjectProto = O.prototype, ArrayProto = Array.prototype;
+const getOwnDesc = O.getOwnPropertyDescriptor, getProto = O.getPrototypeOf, setProto = O.setPrototypeOf, keysOf = O.keys;
+const hasOwn = O.prototype.hasOwnProperty, isArray = Array.isArray;
 const JSONparse = JSON.parse, JSONstringify = JSON.stringify;
 const U8 = Uint8Array, AB = ArrayBuffer, isView = AB.isView, abSlice = AB.prototype.slice;
 const abLength = getOwnDesc(AB.prototype, "byteLength").get;
-const TA = getProto(U8.prototype);
-const taTag = getOwnDesc(TA, Symbol.toStringTag).get, taBuffer = getOwnDesc(TA, "buffer").get;
-const taOffset = getOwnDesc(TA, "byteOffset").get, taLength = getOwnDesc(TA, "byteLength").get;
+const TA = getProto(U8.prototype), taTag = getOwnDesc(TA, Symbol.toStringTag).get;
 const P = Promise, promiseResolve = P.resolve, promiseReject = P.reject, promiseThen = P.prototype.then;
 const ErrorCtor = Error, StringCtor = String;
-const MARK = "\u0000annex:" + NONCE;
-const TOO_LARGE = {};
+const dateTime = Date.prototype.getTime, dateIso = Date.prototype.toISOString;
+const numberValue = Number.prototype.valueOf, stringValue = String.prototype.valueOf, booleanValue = Boolean.prototype.valueOf;
+const WM = WeakMap, wmGet = WM.prototype.get, wmSet = WM.prototype.set;
+const SKIP = {};
 
-function bytesOf(v) {
-  if (v === null || typeof v !== "object") return undefined;
-  if (isView(v)) {
-    if (apply(taTag, v, []) !== "Uint8Array") return undefined;
-    const start = apply(taOffset, v, []);
-    return apply(abSlice, apply(taBuffer, v, []), [start, start + apply(taLength, v, [])]);
+// A descriptor with no prototype: Object.prototype.get or .set cannot make it an accessor.
+function data(value) {
+  const d = create(null);
+  d.value = value; d.writable = true; d.enumerable = true; d.configurable = true;
+  return d;
+}
+function put(target, key, value) { defineProperty(target, key, data(value)); }
+function list() { return setProto([], null); }
+function record() { return create(null); }
+function own(target, key) {
+  const d = getOwnDesc(target, key);
+  return d !== undefined && apply(hasOwn, d, ["value"]) ? d.value : undefined;
+}
+// A data property, own or inherited, without running a getter; undefined when absent or an accessor.
+function dataProp(target, key) {
+  for (let o = target, hops = 0; o !== null && hops < 64; o = getProto(o), hops++) {
+    const d = getOwnDesc(o, key);
+    if (d !== undefined) return apply(hasOwn, d, ["value"]) ? d.value : undefined;
   }
-  try { apply(abLength, v, []); } catch (e) { return undefined; }
-  return apply(abSlice, v, [0]);
+  return undefined;
+}
+function isBytes(v) {
+  if (!isView(v)) return false;
+  try { return apply(taTag, v, []) === "Uint8Array"; } catch (e) { return false; }
+}
+function isBuffer(v) {
+  try { apply(abLength, v, []); return true; } catch (e) { return false; }
+}
+function branded(fn, v) {
+  try { return [apply(fn, v, [])]; } catch (e) { return undefined; }
 }
 
-function decode(json, buffers) {
-  return JSONparse(json, function (k, v) {
-    if (v !== null && typeof v === "object" && !isArray(v) && apply(hasOwn, v, [MARK])) return new U8(buffers[v[MARK]]);
-    return v;
-  });
-}
-
-// Returns [0, json, buffers] or [1, size] when the value is larger than limit, or [2, error] when it cannot be serialised.
-function encode(value, limit) {
-  const buffers = [];
-  let total = 0;
-  let json;
-  try {
-    json = JSONstringify({ v: value }, function (k, v) {
-      const raw = this[k];
-      const bytes = bytesOf(raw);
-      if (bytes === undefined) return v;
-      total += apply(abLength, bytes, []);
-      if (total > limit) throw TOO_LARGE;
-      apply(push, buffers, [bytes]);
-      const slot = {};
-      slot[MARK] = buffers.length - 1;
-      return slot;
-    });
-  } catch (error) {
-    if (error === TOO_LARGE) return [1, total];
-    return [2, error];
+// A copy of v made of plain data only, with JSON's rules but without its hooks: own enumerable data
+// properties (accessors are skipped, never called), no toJSON, Dates as ISO strings, boxed primitives
+// unboxed, bytes kept as bytes. The copies have no prototype. Throws on cycles and BigInts, as JSON does.
+function plain(v) { return copy(v, list(), 0); }
+function copy(v, stack, depth) {
+  switch (typeof v) {
+    case "string": case "boolean": return v;
+    case "number": return v === v && v !== 1 / 0 && v !== -1 / 0 ? v : null;
+    case "bigint": throw new TypeError("a BigInt cannot be copied out of the sandbox (JSON has no BigInt)");
+    case "undefined": case "function": case "symbol": return SKIP;
   }
-  if (json.length > limit + 6) return [1, json.length];
-  return [0, json, buffers];
+  if (v === null) return null;
+  const proto = getProto(v);
+  // Brand checks throw for ordinary objects, which is slow: only objects of another prototype need them.
+  if (proto !== ObjectProto && proto !== ArrayProto && proto !== null) {
+    if (isBytes(v)) return v;
+    if (isBuffer(v)) return new U8(apply(abSlice, v, [0]));
+    let boxed = branded(dateTime, v);
+    if (boxed !== undefined) return boxed[0] === boxed[0] ? apply(dateIso, v, []) : null;
+    boxed = branded(numberValue, v) || branded(stringValue, v) || branded(booleanValue, v);
+    if (boxed !== undefined) return copy(boxed[0], stack, depth);
+  }
+  for (let i = 0; i < depth; i++) if (stack[i] === v) throw new TypeError("the value is circular (it contains itself); JSON cannot represent it");
+  stack[depth] = v;
+  let out;
+  if (isArray(v)) {
+    out = list();
+    const length = own(v, "length");
+    for (let i = 0; i < length; i++) {
+      const item = copy(own(v, i), stack, depth + 1);
+      put(out, i, item === SKIP ? null : item);
+    }
+  } else {
+    out = record();
+    const keys = keysOf(v);
+    for (let i = 0; i < keys.length; i++) {
+      const d = getOwnDesc(v, keys[i]);
+      if (d === undefined || !apply(hasOwn, d, ["value"])) continue;
+      const item = copy(d.value, stack, depth + 1);
+      if (item !== SKIP) put(out, keys[i], item);
+    }
+  }
+  stack[depth] = undefined;
+  return out;
+}
+function plainOrNull(v) { const out = plain(v); return out === SKIP ? null : out; }
+
+// Host to guest: JSON text, then each byte buffer (passed as extra arguments) placed at its path.
+function decode(json, paths, buffers, first) {
+  let root = JSONparse(json);
+  if (paths === undefined) return root;
+  const where = JSONparse(paths);
+  for (let i = 0; i < where.length; i++) {
+    const path = where[i], bytes = new U8(buffers[first + i]);
+    if (path.length === 0) { root = bytes; continue; }
+    let target = root;
+    for (let j = 0; j < path.length - 1; j++) target = own(target, path[j]);
+    put(target, path[path.length - 1], bytes);
+  }
+  return root;
 }
 
 function makeError(code, message) {
   const error = new ErrorCtor(message);
-  defineProperty(error, "code", { value: code, enumerable: true, configurable: true, writable: true });
+  put(error, "code", code);
   return error;
 }
 
 function str(v) {
-  try { return typeof v === "string" ? v : StringCtor(v); } catch (e) { return "[unprintable]"; }
+  if (typeof v === "string") return v;
+  if (v === null || (typeof v !== "object" && typeof v !== "function" && typeof v !== "symbol")) return StringCtor(v);
+  return typeof v === "symbol" ? "[symbol]" : typeof v === "function" ? "[function]" : "[object]";
 }
 
 function describeError(e) {
-  let name = "Error", message = "", stack = "", code;
+  const out = record();
+  out.name = "Error"; out.message = ""; out.stack = "";
   try {
     if (e !== null && (typeof e === "object" || typeof e === "function")) {
-      name = str(e.name); message = str(e.message); stack = typeof e.stack === "string" ? e.stack : "";
-      if (typeof e.code === "string") code = e.code;
-    } else { name = "Thrown"; message = str(e); }
-  } catch (inner) { message = "[error could not be read]"; }
-  return JSONstringify({ name: name.slice(0, 200), message: message.slice(0, 4000), stack: stack.slice(0, 16000), code: code === undefined ? undefined : code.slice(0, 100) });
+      out.name = str(dataProp(e, "name")); out.message = str(dataProp(e, "message"));
+      const stack = dataProp(e, "stack"), code = dataProp(e, "code");
+      if (typeof stack === "string") out.stack = stack;
+      if (typeof code === "string") out.code = code;
+    } else { out.name = "Thrown"; out.message = str(e); }
+  } catch (inner) { out.message = "[error could not be read]"; }
+  out.name = out.name.slice(0, 200); out.message = out.message.slice(0, 4000); out.stack = out.stack.slice(0, 16000);
+  if (out.code !== undefined) out.code = out.code.slice(0, 100);
+  return JSONstringify(out);
+}
+
+// JSON text of v with plain()'s rules (no getter, no toJSON), for logs: it stops once the text is longer than
+// room, so a huge argument costs no more than what can be logged. Cycles and BigInts print instead of failing.
+function jsonText(v, room) {
+  let s = "";
+  const stack = list();
+  function write(v, depth) {
+    if (s.length > room) return true;
+    switch (typeof v) {
+      case "string": s += JSONstringify(v); return true;
+      case "number": s += v === v && v !== 1 / 0 && v !== -1 / 0 ? JSONstringify(v) : "null"; return true;
+      case "boolean": s += v ? "true" : "false"; return true;
+      case "bigint": s += JSONstringify(StringCtor(v) + "n"); return true;
+      case "undefined": case "function": case "symbol": return false;
+    }
+    if (v === null) { s += "null"; return true; }
+    const proto = getProto(v);
+    if (proto !== ObjectProto && proto !== ArrayProto && proto !== null) {
+      if (isBytes(v)) { s += JSONstringify("[bytes]"); return true; }
+      let boxed = branded(dateTime, v);
+      if (boxed !== undefined) { s += boxed[0] === boxed[0] ? JSONstringify(apply(dateIso, v, [])) : "null"; return true; }
+      boxed = branded(numberValue, v) || branded(stringValue, v) || branded(booleanValue, v);
+      if (boxed !== undefined) return write(boxed[0], depth);
+    }
+    for (let i = 0; i < depth; i++) if (stack[i] === v) { s += JSONstringify("[circular]"); return true; }
+    stack[depth] = v;
+    if (isArray(v)) {
+      s += "[";
+      const length = own(v, "length");
+      for (let i = 0; i < length && s.length <= room; i++) {
+        if (i > 0) s += ",";
+        if (!write(own(v, i), depth + 1)) s += "null";
+      }
+      s += "]";
+    } else {
+      s += "{";
+      const keys = keysOf(v);
+      let first = true;
+      for (let i = 0; i < keys.length && s.length <= room; i++) {
+        const d = getOwnDesc(v, keys[i]);
+        if (d === undefined || !apply(hasOwn, d, ["value"])) continue;
+        const before = s;
+        s += (first ? "" : ",") + JSONstringify(keys[i]) + ":";
+        if (write(d.value, depth + 1)) first = false;
+        else s = before;
+      }
+      s += "}";
+    }
+    stack[depth] = undefined;
+    return true;
+  }
+  return write(v, 0) ? s : undefined;
 }
 
 let logCap = 65536;
+function formatOne(a, room) {
+  if (a === null || typeof a !== "object") return str(a);
+  const message = dataProp(a, "message"), stack = dataProp(a, "stack");
+  if (typeof message === "string" && typeof stack === "string") return str(dataProp(a, "name")) + ": " + message;
+  try { const text = jsonText(a, room); return text === undefined ? str(a) : text; }
+  catch (e) { return "[unserializable: " + str(dataProp(e, "message")) + "]"; }
+}
 function formatLogArgs(args) {
-  const text = apply(join, apply(map, args, [function (a) {
-    if (typeof a === "string") return a;
-    if (a !== null && typeof a === "object" && typeof a.message === "string" && typeof a.stack === "string") return str(a.name) + ": " + a.message;
-    try { const s = JSONstringify(a); return s === undefined ? str(a) : s; } catch (e) { return str(a); }
-  }]), [" "]);
+  let text = "";
+  for (let i = 0; i < args.length && text.length <= logCap; i++) text += (i === 0 ? "" : " ") + formatOne(args[i], logCap - text.length);
   // Cap before crossing: the host would otherwise copy whatever the guest built only to drop it.
   return text.length > logCap ? text.slice(0, logCap) : text;
 }
 
+// The execution's log state, shared by ctx.log and console: logMode 0 not granted, 1 granted, 2 granted but full.
+// Past the log limit a call still crosses (it counts as a host call) but formats nothing.
+let logMode = 0;
+function emit(token, level, args, soft) {
+  if (hostLog(token, level, logMode === 1 ? formatLogArgs(args) : "", soft) === 1) logMode = 2;
+}
+
 function deepFreeze(v) {
-  if (v !== null && typeof v === "object" && !isView(v)) { for (const k in v) deepFreeze(v[k]); freeze(v); }
+  if (v !== null && typeof v === "object" && !isView(v)) {
+    const keys = keysOf(v);
+    for (let i = 0; i < keys.length; i++) deepFreeze(own(v, keys[i]));
+    freeze(v);
+  }
   return v;
 }
 
-function makeCtx(token, meta, argLimit, cap) {
-  // Arms console for this execution too: one call into the realm instead of two.
-  consoleToken = token;
-  logCap = cap;
-  function call(method, args) {
-    const packed = encode(args, argLimit);
-    if (packed[0] === 1) return apply(promiseReject, P, [makeError("E_PAYLOAD_TOO_LARGE", "ctx." + method + " arguments are larger than " + argLimit + " bytes")]);
-    if (packed[0] === 2) return apply(promiseReject, P, [makeError("E_INVALID_ARGUMENT", "ctx." + method + " arguments cannot be copied to the host: " + str(packed[1] && packed[1].message))]);
-    return hostCall(token, method, packed[1], packed[2]);
-  }
-  // The host decodes textual bodies (text/*, JSON, XML, forms) so the sandbox needs no UTF-8 codec.
-  function respond(r) {
-    const body = r.body, text = r.text;
-    function asText() {
-      if (typeof text !== "string") throw makeError("E_INVALID_ARGUMENT", "the response is not text (content-type " + str(r.headers["content-type"]) + "); use bytes()");
-      return text;
-    }
-    return freeze({
-      status: r.status, statusText: r.statusText, ok: r.status >= 200 && r.status < 300, url: r.url, redirected: r.redirected, headers: freeze(r.headers), body: body,
-      bytes: function () { return apply(promiseResolve, P, [body]); },
-      text: function () { try { return apply(promiseResolve, P, [asText()]); } catch (e) { return apply(promiseReject, P, [e]); } },
-      json: function () { try { return apply(promiseResolve, P, [JSONparse(asText())]); } catch (e) { return apply(promiseReject, P, [e]); } },
-    });
-  }
-  function logger(level) { return function () { hostLog(token, level, formatLogArgs(arguments), false); }; }
+// Per-execution state of a ctx, kept out of the guest's reach. A ctx kept in a warm context's globals keeps
+// its own execution's token, which the host refuses once that execution ended.
+const states = new WM();
+function stateOf(ctx) {
+  const state = apply(wmGet, states, [ctx]);
+  if (state === undefined) throw makeError("E_CAPABILITY_DENIED", "this is not the ctx of an execution; use the ctx passed to the handler");
+  return state;
+}
+function call(token, method, args) { return hostCall(token, method, args); }
+function makeKv(t) {
   return freeze({
-    requestId: meta.requestId,
-    install: deepFreeze(meta.install),
-    principal: meta.principal === null ? undefined : deepFreeze(meta.principal),
-    log: freeze({ debug: logger("debug"), info: logger("info"), warn: logger("warn"), error: logger("error") }),
-    kv: freeze({
-      get: function (key) { return call("kv.get", [key]); },
-      set: function (key, value, options) { return call("kv.set", [key, value, options]); },
-      delete: function (key) { return call("kv.delete", [key]); },
-      list: function (options) { return call("kv.list", [options]); },
-    }),
-    sql: freeze({ query: function (text, params) { return call("sql.query", [text, params]); } }),
-    http: freeze({ fetch: function (url, init) { return apply(promiseThen, call("http.fetch", [url, init]), [respond]); } }),
-    secrets: freeze({ get: function (name) { return call("secrets.get", [name]); } }),
-    events: freeze({ publish: function (type, payload) { return call("events.publish", [type, payload]); } }),
-    host: freeze({ call: function (name, args) { return call("host.call", [name, args]); } }),
+    get: function (key) { return call(t, "kv.get", [key]); },
+    set: function (key, value, options) { return call(t, "kv.set", [key, value, options]); },
+    delete: function (key) { return call(t, "kv.delete", [key]); },
+    list: function (options) { return call(t, "kv.list", [options]); },
   });
 }
+// The host decodes textual bodies (text/*, JSON, XML, forms) so the sandbox needs no UTF-8 codec.
+function respond(r) {
+  const body = own(r, "body"), text = own(r, "text"), headers = own(r, "headers"), status = own(r, "status");
+  function asText() {
+    if (typeof text !== "string") throw makeError("E_INVALID_ARGUMENT", "the response is not text (content-type " + str(own(headers, "content-type")) + "); use bytes()");
+    return text;
+  }
+  return freeze({
+    status: status, statusText: own(r, "statusText"), ok: status >= 200 && status < 300, url: own(r, "url"), redirected: own(r, "redirected"), headers: freeze(headers), body: body,
+    bytes: function () { return apply(promiseResolve, P, [body]); },
+    text: function () { try { return apply(promiseResolve, P, [asText()]); } catch (e) { return apply(promiseReject, P, [e]); } },
+    json: function () { try { return apply(promiseResolve, P, [JSONparse(asText())]); } catch (e) { return apply(promiseReject, P, [e]); } },
+  });
+}
+function logger(state, level) {
+  const t = state.token;
+  return function () { emit(t, level, arguments, false); };
+}
+const makers = {
+  log: function (s) { return freeze({ debug: logger(s, "debug"), info: logger(s, "info"), warn: logger(s, "warn"), error: logger(s, "error") }); },
+  kv: function (s) { return makeKv(s.token); },
+  sql: function (s) { const t = s.token; return freeze({ query: function (text, params) { return call(t, "sql.query", [text, params]); } }); },
+  http: function (s) { const t = s.token; return freeze({ fetch: function (url, init) { return apply(promiseThen, call(t, "http.fetch", [url, init]), [respond]); } }); },
+  secrets: function (s) { const t = s.token; return freeze({ get: function (name) { return call(t, "secrets.get", [name]); } }); },
+  events: function (s) { const t = s.token; return freeze({ publish: function (type, payload) { return call(t, "events.publish", [type, payload]); } }); },
+  host: function (s) { const t = s.token; return freeze({ call: function (name, args) { return call(t, "host.call", [name, args]); } }); },
+};
+// One getter per member, shared by every ctx: a member is built the first time a handler reads it.
+const members = record();
+const memberNames = ["log", "kv", "sql", "http", "secrets", "events", "host"];
+for (let i = 0; i < memberNames.length; i++) {
+  const name = memberNames[i], make = makers[name], d = create(null);
+  d.enumerable = true; d.configurable = false;
+  d.get = function () {
+    const state = stateOf(this);
+    let made = state[name];
+    if (made === undefined) { made = make(state); state[name] = made; }
+    return made;
+  };
+  members[name] = d;
+}
+freeze(members);
 
-// console writes to the execution's log when the log capability is granted, and is silently dropped otherwise.
+function makeCtx(token, meta) {
+  const state = record();
+  state.token = token;
+  const ctx = create(ObjectProto);
+  put(ctx, "requestId", own(meta, "requestId"));
+  put(ctx, "install", deepFreeze(own(meta, "install")));
+  const principal = own(meta, "principal");
+  put(ctx, "principal", principal === null ? undefined : deepFreeze(principal));
+  defineProperties(ctx, members);
+  freeze(ctx);
+  apply(wmSet, states, [ctx, state]);
+  return ctx;
+}
+
+// console writes to the execution's log when the log capability is granted, and is dropped otherwise,
+// in the sandbox, without crossing to the host.
 let consoleToken = "";
-function consoleLogger(level) { return function () { hostLog(consoleToken, level, formatLogArgs(arguments), true); }; }
+function consoleLogger(level) {
+  return function () { if (logMode !== 0) emit(consoleToken, level, arguments, true); };
+}
 const consoleObject = freeze({ log: consoleLogger("info"), info: consoleLogger("info"), debug: consoleLogger("debug"), warn: consoleLogger("warn"), error: consoleLogger("error") });
-defineProperty(globalThis, "console", { value: consoleObject, writable: true, configurable: true, enumerable: false });
+defineProperty(globalThis, "console", { __proto__: null, value: consoleObject, writable: true, configurable: true, enumerable: false });
 
 function exportNames(ns) {
-  const keys = O.keys(ns), out = [];
-  for (let i = 0; i < keys.length; i++) if (typeof ns[keys[i]] === "function") out[out.length] = keys[i];
+  const keys = keysOf(ns), out = list();
+  let n = 0;
+  for (let i = 0; i < keys.length; i++) if (typeof own(ns, keys[i]) === "function") put(out, n++, keys[i]);
   return JSONstringify(out);
 }
 
-function invoke(fn, a, b) {
-  try { return apply(promiseResolve, P, [apply(fn, undefined, [a, b])]); }
-  catch (error) { return apply(promiseReject, P, [error]); }
+// Runs one handler: decodes [input, meta], builds ctx, arms console, calls fn. Always returns a promise.
+// logMode: 0 log not granted, 1 granted, 2 granted but the log is already full.
+function run(fn, json, paths, token, mode) {
+  try {
+    const both = decode(json, paths, arguments, 5);
+    const ctx = makeCtx(token, own(both, 1));
+    consoleToken = token; logMode = mode;
+    logCap = own(own(both, 1), "logCap");
+    return apply(promiseResolve, P, [apply(fn, undefined, [own(both, 0), ctx])]);
+  } catch (error) { return apply(promiseReject, P, [error]); }
 }
 
+// Decodes a host value for a host call's answer.
+function value(json, paths) { return decode(json, paths, arguments, 2); }
+
 return freeze({
-  decode: decode,
-  encode: encode,
+  run: run,
+  value: value,
+  plain: plainOrNull,
   makeError: makeError,
   describeError: describeError,
-  makeCtx: makeCtx,
-  invoke: invoke,
   exportNames: exportNames,
 });
 })`;

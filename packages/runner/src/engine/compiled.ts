@@ -1,4 +1,5 @@
 import { SourceMap } from "node:module";
+import { isUiPath, uiRootOf } from "@annex/manifest";
 import type { ExecutionLimits } from "../envelope.js";
 import { RunnerError } from "../errors.js";
 import { manifestLimitsToExecutionLimits, type ManifestLimits } from "../limits.js";
@@ -88,6 +89,14 @@ export function compileBundle(parts: BundleParts): CompiledBundle {
       path: "runtime.entry",
     });
   }
+  if (isUiPath(manifest, entry)) {
+    // The manifest refuses this at publish; a bundle published before that rule is refused here, by every runner alike.
+    throw new RunnerError(
+      "E_BUNDLE_INVALID",
+      `bundle ${label}: runtime.entry ${entry} is under ui.root ("${uiRootOf(manifest)}/"), whose files are served to browsers and never run as server code; build the entry elsewhere and publish a new version`,
+      { path: "runtime.entry" },
+    );
+  }
   const files = fileMap(parts.files);
   if (!files.has(entry)) {
     throw new RunnerError("E_BUNDLE_INVALID", `bundle ${label}: runtime.entry ${entry} is not a file in the bundle`, {
@@ -96,7 +105,8 @@ export function compileBundle(parts: BundleParts): CompiledBundle {
   }
   const modules = new Map<string, string>();
   for (const [path, bytes] of files) {
-    if (!/\.(m?js)$/.test(path) || path.startsWith("ui/")) continue;
+    // UI files (under ui.root) are never server code: not loaded, not importable.
+    if (!/\.(m?js)$/.test(path) || isUiPath(manifest, path)) continue;
     try {
       modules.set(path, decoder.decode(bytes));
     } catch {

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { ExecuteEnvelope, ExecuteError, ExecuteResult, ExecutionLimits, Usage } from "../envelope.js";
 import { RunnerError } from "../errors.js";
 import { dispatchAfter, type HostCallScope, type HostDispatch } from "../host-apis.js";
@@ -9,7 +8,7 @@ import { compileBundle, type BundleParts, type CompiledBundle } from "./compiled
 import { Execution } from "./execution.js";
 import { computeEffectiveGrants } from "./grants.js";
 import { guestPrincipal } from "./guest-principal.js";
-import { serialisedSize, PayloadTooLarge } from "./marshal.js";
+import { encodeForGuest, PayloadTooLarge, type GuestBound } from "./marshal.js";
 import { RealmImage } from "./realm-image.js";
 import { normaliseResponse } from "./response.js";
 import { Sandbox, type Settled } from "./sandbox.js";
@@ -45,6 +44,32 @@ export interface EngineStats {
 /** Errors after which a warm context is not trusted for another call. */
 const POISONING: ReadonlySet<string> = new Set(["E_TIMEOUT", "E_MEMORY", "E_STACK", "E_SANDBOX_CRASHED", "E_HOST_CALL_LIMIT"]);
 
+/** Why a bundle could not be loaded: the code's fault (E_BUNDLE_INVALID) or a limit the runner enforced while loading. */
+function loadFailure(label: string, failure: ExecuteError): RunnerError {
+  const limit = failure.code === "E_TIMEOUT" || failure.code === "E_MEMORY" || failure.code === "E_STACK" || failure.code === "E_SANDBOX_CRASHED";
+  if (limit) {
+    const what =
+      failure.code === "E_TIMEOUT"
+        ? "did not finish within its time limits"
+        : failure.code === "E_MEMORY"
+          ? "ran out of memory"
+          : failure.code === "E_STACK"
+            ? "exceeded its stack size"
+            : "crashed the sandbox";
+    return new RunnerError(failure.code, `bundle ${label}: the server entry's top-level code ${what} while loading (${failure.message}); the publisher must fix it and publish a new version`, {
+      phase: "load",
+      path: "runtime.entry",
+      ...(failure.details ?? {}),
+    });
+  }
+  return new RunnerError("E_BUNDLE_INVALID", `bundle ${label}: ${failure.message}`, {
+    phase: "load",
+    path: "runtime.entry",
+    cause: failure.code,
+    ...(failure.stack ? { stack: failure.stack } : {}),
+  });
+}
+
 function emptyUsage(): Usage {
   return { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 };
 }
@@ -60,7 +85,6 @@ export class Engine {
   private readonly warm = new Map<string, Sandbox[]>();
   private warmCount = 0;
   private readonly inFlight = new Set<Execution>();
-  private readonly nonce = randomBytes(16).toString("hex");
   private readonly images = new WeakMap<WasmInstance, RealmImage>();
   private imagesTaken = 0;
   private imagesRestored = 0;
@@ -73,6 +97,7 @@ export class Engine {
       variant: options.variant,
       maxIdle: options.maxIdleInstances ?? 4,
       recycleAboveBytes: 32 * 1024 * 1024,
+      collectAboveBytes: 16 * 1024 * 1024,
       prepare: (instance) => this.takeImage(instance),
     });
   }
@@ -82,7 +107,7 @@ export class Engine {
     if (this.imagesUnsupported || instance.layout === undefined) return;
     let image: RealmImage | undefined;
     try {
-      image = RealmImage.capture(instance, this.nonce);
+      image = RealmImage.capture(instance);
     } catch {
       image = undefined;
     }
@@ -108,7 +133,6 @@ export class Engine {
         bundle,
         memoryBytes: limits.memoryBytes,
         stackBytes: limits.stackBytes,
-        nonce: this.nonce,
         budget,
       });
     } catch (error) {
@@ -125,28 +149,33 @@ export class Engine {
     return this.bundles.get(contentHash);
   }
 
-  /** Compiles a verified bundle's entry once, evaluating it in a throwaway sandbox to list its exports. */
+  /**
+   * Compiles a verified bundle's entry once, evaluating it in a throwaway
+   * sandbox to list its exports. The entry's top-level code runs under the
+   * bundle's own CPU and wall limits (runner ∩ manifest), as it will before
+   * every fresh execution. Throws E_BUNDLE_INVALID when the code is wrong
+   * (syntax, top-level throw, forbidden import, missing export), and the
+   * engine's own code when loading hit a limit: E_TIMEOUT, E_MEMORY, E_STACK,
+   * E_SANDBOX_CRASHED, with `details.phase: "load"`.
+   */
   async load(parts: BundleParts): Promise<CompiledBundle> {
     this.assertOpen();
     const cached = this.bundles.get(parts.contentHash);
     if (cached !== undefined) return cached;
     const bundle = compileBundle(parts);
     const limits = effectiveLimits(this.options.limits, bundle.limits);
-    const { sandbox, failure } = await this.open(bundle, limits, new Budget(limits.cpuMs, limits.wallMs));
     let exported: string[] = [];
+    let failure: ExecuteError | undefined;
+    this.pool.collectDropped();
+    const opened = await this.open(bundle, limits, new Budget(limits.cpuMs, limits.wallMs));
+    failure = opened.failure;
     try {
-      if (failure === undefined) exported = sandbox.exportedFunctions();
+      if (failure === undefined) exported = opened.sandbox.exportedFunctions();
     } finally {
-      this.retire(sandbox);
+      this.retire(opened.sandbox);
     }
     const label = `${bundle.extensionId}@${bundle.version}`;
-    if (failure !== undefined) {
-      throw new RunnerError("E_BUNDLE_INVALID", `bundle ${label}: ${failure.message}`, {
-        path: "runtime.entry",
-        cause: failure.code,
-        ...(failure.stack ? { stack: failure.stack } : {}),
-      });
-    }
+    if (failure !== undefined) throw loadFailure(label, failure);
     const missing = [...bundle.declaredHandlers].filter((name) => !exported.includes(name));
     if (missing.length > 0) {
       throw new RunnerError(
@@ -176,6 +205,8 @@ export class Engine {
       logs: [],
     });
     if (this.closed) return fail({ code: "E_RUNNER_UNAVAILABLE", message: "the runner is closed" });
+    // Memory of an instance dropped by an earlier execution is freed before this one can add to it.
+    this.pool.collectDropped();
     const { invocation } = envelope;
     if (!bundle.declaredHandlers.has(invocation.handler)) {
       return fail({
@@ -185,19 +216,18 @@ export class Engine {
     }
     const limits = effectiveLimits(this.options.limits, bundle.limits, envelope.limits ?? undefined);
     const payload = invocation.kind === "endpoint" ? invocation.request : invocation.kind === "job" ? invocation.job : invocation.event;
-    let size: number;
+    let input: GuestBound;
     try {
-      size = serialisedSize(payload);
+      input = encodeForGuest(payload, limits.requestBytes);
     } catch (error) {
-      if (error instanceof PayloadTooLarge) size = error.size;
-      else return fail({ code: "E_BAD_ENVELOPE", message: `envelope.invocation cannot be serialised: ${(error as Error).message}` });
-    }
-    if (size > limits.requestBytes) {
-      return fail({
-        code: "E_PAYLOAD_TOO_LARGE",
-        message: `the request is ${size} bytes, more than the ${limits.requestBytes} allowed`,
-        details: { limit: limits.requestBytes, size },
-      });
+      if (error instanceof PayloadTooLarge) {
+        return fail({
+          code: "E_PAYLOAD_TOO_LARGE",
+          message: `the request is ${error.size} bytes, more than the ${limits.requestBytes} allowed`,
+          details: { limit: limits.requestBytes, size: error.size },
+        });
+      }
+      return fail({ code: "E_BAD_ENVELOPE", message: `envelope.invocation cannot be serialised: ${(error as Error).message}` });
     }
     const scope: HostCallScope = {
       requestId: envelope.requestId,
@@ -221,8 +251,8 @@ export class Engine {
     try {
       const useWarm = envelope.context === "warm" && bundle.warmContext;
       settled = useWarm
-        ? await this.runWarm(bundle, envelope.install.id, execution, invocation.handler, payload, meta)
-        : await this.runFresh(bundle, execution, invocation.handler, payload, meta);
+        ? await this.runWarm(bundle, envelope.install.id, execution, invocation.handler, input, meta)
+        : await this.runFresh(bundle, execution, invocation.handler, input, meta);
     } catch (error) {
       // Infrastructure failures (an instance that cannot be created) still come back as a result, never a throw.
       settled = {
@@ -250,13 +280,13 @@ export class Engine {
     bundle: CompiledBundle,
     execution: Execution,
     handler: string,
-    payload: unknown,
-    meta: unknown,
+    input: GuestBound,
+    meta: Record<string, unknown>,
   ): Promise<Settled> {
     const { sandbox, failure } = await this.open(bundle, execution.limits, execution.budget);
     try {
       if (failure !== undefined) return { ok: false, error: failure };
-      return await sandbox.run(execution, handler, payload, meta);
+      return await sandbox.run(execution, handler, input, meta);
     } finally {
       this.retire(sandbox);
     }
@@ -267,8 +297,8 @@ export class Engine {
     installId: string,
     execution: Execution,
     handler: string,
-    payload: unknown,
-    meta: unknown,
+    input: GuestBound,
+    meta: Record<string, unknown>,
   ): Promise<Settled> {
     // Warm contexts are kept per install: globals a guest leaves behind never reach another install's calls.
     const key = `${bundle.contentHash}|${installId}|${InstancePool.hardCapBytes(execution.limits.memoryBytes)}`;
@@ -284,7 +314,7 @@ export class Engine {
         return { ok: false, error: created.failure };
       }
     }
-    const settled = await sandbox.run(execution, handler, payload, meta);
+    const settled = await sandbox.run(execution, handler, input, meta);
     const poisoned = !settled.ok && POISONING.has(settled.error.code);
     const list = this.warm.get(key) ?? [];
     if (

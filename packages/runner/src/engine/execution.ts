@@ -33,6 +33,9 @@ export class Execution {
   private logsTruncated = false;
   readonly hostCalls: Record<string, number> = {};
   hostCallCount = 0;
+  /** Bytes of host-call arguments and results so far, and of arguments whose calls are not answered yet. */
+  hostCallBytes = 0;
+  inFlightBytes = 0;
   /** Host-call error codes raised into the guest during this execution. */
   readonly raised = new Set<string>();
   // Made on first use: most executions make no host call, and an AbortController and its abort event cost
@@ -91,6 +94,16 @@ export class Execution {
     const resolve = this.wakeResolve;
     this.wakeResolve = undefined;
     resolve?.();
+  }
+
+  /** Whether further log entries are dropped (the log limit was reached). */
+  get logsFull(): boolean {
+    return this.logsTruncated;
+  }
+
+  /** Bytes that may be in flight at once: a quarter of the execution's host-call bytes, at least one call's worth. */
+  get inFlightLimit(): number {
+    return Math.max(this.limits.responseBytes, Math.floor(this.limits.hostCallBytes / 4));
   }
 
   addLog(level: LogEntry["level"], message: string): void {

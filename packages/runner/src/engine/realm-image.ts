@@ -56,9 +56,9 @@ export class RealmImage {
    * layout or QuickJS internals other than expected); the realm, if one was
    * built, is then disposed so the instance stays clean for the ordinary path.
    */
-  static capture(instance: WasmInstance, nonce: string): RealmImage | undefined {
+  static capture(instance: WasmInstance): RealmImage | undefined {
     if (instance.memory === undefined || instance.layout === undefined) return undefined;
-    const realm = Realm.create(instance.module, nonce);
+    const realm = Realm.create(instance.module, { bounded: true });
     let image: RealmImage | undefined;
     try {
       const random = GuestRandom.locate(realm, instance.memory);

@@ -2,7 +2,7 @@ import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule }
 import type { ExecuteErrorCode } from "../envelope.js";
 import { BOOTSTRAP_SOURCE } from "./bootstrap.js";
 
-export const HELPERS = ["decode", "encode", "makeError", "describeError", "makeCtx", "invoke", "exportNames"] as const;
+export const HELPERS = ["run", "value", "plain", "makeError", "describeError", "exportNames"] as const;
 export type HelperName = (typeof HELPERS)[number];
 
 /** Module specifiers the normaliser refused are renamed under this prefix so the loader can refuse them with a reason. */
@@ -59,10 +59,15 @@ export class Realm {
    * (SandboxBroken when the bootstrap itself failed) after freeing what it
    * could; the caller should discard the instance.
    */
-  static create(module: QuickJSWASMModule, nonce: string): Realm {
+  static create(module: QuickJSWASMModule, options: { bounded: boolean }): Realm {
     const realm = new Realm(module);
     try {
-      realm.installBootstrap(nonce);
+      // A bounded WebAssembly memory is the one memory limit: every out-of-memory then goes through a refused
+      // memory.grow, which is how the engine tells a real one from a guest's `throw new InternalError("out of
+      // memory")`. (QuickJS's own limit counts 8 bytes per allocation in this build: malloc_usable_size is
+      // unavailable under Emscripten, so it only ever stopped single huge allocations.)
+      if (options.bounded) realm.runtime.setMemoryLimit(-1);
+      realm.installBootstrap();
     } catch (error) {
       try {
         realm.dispose();
@@ -74,16 +79,15 @@ export class Realm {
     return realm;
   }
 
-  private installBootstrap(nonce: string): void {
+  private installBootstrap(): void {
     const { context } = this;
     // The bootstrap is the runner's own code: it runs before any sandbox is attached, so it is never interrupted.
     const hostCall = context.newFunction("hostCall", (...args) => this.host?.onHostCall(args));
     const hostLog = context.newFunction("hostLog", (...args) => this.host?.onHostLog(args));
-    const nonceHandle = context.newString(nonce);
     try {
       const factory = context.evalCode(BOOTSTRAP_SOURCE, "annex:bootstrap", { type: "global", strict: true });
       if (factory.error) throw this.failure(factory.error);
-      const helpers = context.callFunction(factory.value, context.undefined, [hostCall, hostLog, nonceHandle]);
+      const helpers = context.callFunction(factory.value, context.undefined, [hostCall, hostLog]);
       factory.value.dispose();
       if (helpers.error) throw this.failure(helpers.error);
       for (const name of HELPERS) this.helpers.set(name, context.getProp(helpers.value, name));
@@ -91,7 +95,6 @@ export class Realm {
     } finally {
       hostCall.dispose();
       hostLog.dispose();
-      nonceHandle.dispose();
     }
   }
 

@@ -2,14 +2,14 @@ import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle, QuickJSRunt
 import type { ExecuteError, ExecuteErrorCode, LogEntry } from "../envelope.js";
 import { capabilityOf, authorize, isHostMethod, type HostCall } from "../host-apis.js";
 import { toGuestError } from "../errors.js";
-import type { Budget } from "./budget.js";
+import type { AbortReason, Budget } from "./budget.js";
 import { mapStack, type CompiledBundle } from "./compiled.js";
 import type { Execution } from "./execution.js";
-import { decodeFromGuest, encodeForGuest, PayloadTooLarge } from "./marshal.js";
+import { BjsonError, encodeForGuest, PayloadTooLarge, readNative, writeNative, type GuestBound } from "./marshal.js";
 import { DENIED, Realm, SandboxBroken, type HelperName, type RealmHost } from "./realm.js";
 import type { WasmInstance } from "./wasm.js";
 
-/** A guest exception, described on the guest side so no getter runs on the host. */
+/** A guest exception, described on the guest side through property descriptors, so no getter runs. */
 export interface GuestErrorInfo {
   name: string;
   message: string;
@@ -37,16 +37,39 @@ export interface SandboxOptions {
    */
   realm?: Realm | undefined;
   bundle: CompiledBundle;
+  /** QuickJS's own limit, used only where no bounded linear memory caps the instance (the debug build). */
   memoryBytes: number;
   stackBytes: number;
-  nonce: string;
   budget: Budget;
+}
+
+/** A value copied out of the sandbox, or why it could not be. */
+type CopiedOut = { ok: true; value: unknown; bytes: number } | { ok: false; tooLarge: number } | { ok: false; error: ExecuteError };
+
+function abortToError(reason: AbortReason): ExecuteError {
+  return { code: reason.code, message: reason.message, ...(reason.details ? { details: reason.details } : {}) };
+}
+
+function looksLikeStackOverflow(info: GuestErrorInfo): boolean {
+  return info.message === "stack overflow" && (info.name === "InternalError" || info.name === "SyntaxError" || info.name === "RangeError");
+}
+
+function looksLikeOutOfMemory(info: GuestErrorInfo): boolean {
+  return info.name === "Thrown" ? info.message === "null" : info.name === "InternalError" && (info.message === "out of memory" || info.message === "string too long");
+}
+
+function outOfMemory(message: string): ExecuteError {
+  return { code: "E_MEMORY", message };
 }
 
 /**
  * One QuickJS runtime and context inside a WebAssembly instance, with the
  * bootstrap helpers loaded and the bundle's entry evaluated. A fresh sandbox
  * serves one execution and is disposed; a warm one serves many, one at a time.
+ *
+ * Every call into the sandbox that can run guest code (and with a Proxy or a
+ * getter on a built-in prototype, almost any can) runs inside the budget, so
+ * its time counts against the CPU limit and the interrupt handler can stop it.
  */
 export class Sandbox implements RealmHost {
   readonly instance: WasmInstance;
@@ -60,23 +83,31 @@ export class Sandbox implements RealmHost {
   private budget: Budget;
   private current: Execution | undefined;
   private readonly pending = new Set<QuickJSDeferredPromise>();
-  private readonly nonce: string;
-  /** Set when the sandbox must not be reused or even disposed normally (OOM, abort, host-side failure). */
+  private stackBytes = 0;
+  private memoryBytes = 0;
+  /** Out-of-memory events of the instance before the current piece of guest work started. */
+  private oomBaseline: number;
+  /** Set when the sandbox failed (an abort, a host-side failure): it must not run on, be reused or even be disposed normally. */
   broken: string | undefined;
+  /**
+   * Set once memory ran out in it, even if the guest caught the error and went
+   * on: the C heap may be inconsistent, so the instance is never reused or
+   * disposed normally, but the execution under way may still finish.
+   */
+  outOfMemorySeen = false;
   executions = 0;
 
   private constructor(options: SandboxOptions, realm: Realm, ownsRealm: boolean) {
     this.instance = options.instance;
     this.bundle = options.bundle;
-    this.nonce = options.nonce;
     this.budget = options.budget;
     this.realm = realm;
     this.ownsRealm = ownsRealm;
     this.context = realm.context;
     this.runtime = realm.runtime;
+    this.oomBaseline = options.instance.watch.oomEvents;
     realm.host = this;
-    this.runtime.setMemoryLimit(options.memoryBytes);
-    this.runtime.setMaxStackSize(options.stackBytes);
+    this.applyLimits(options, options.budget);
   }
 
   /**
@@ -86,10 +117,11 @@ export class Sandbox implements RealmHost {
    * when no realm could be built at all; the instance must then be discarded.
    */
   static async create(options: SandboxOptions): Promise<{ sandbox: Sandbox; failure?: ExecuteError }> {
-    const realm = options.realm ?? Realm.create(options.instance.module, options.nonce);
+    const realm = options.realm ?? Realm.create(options.instance.module, { bounded: options.instance.memory !== undefined });
     const sandbox = new Sandbox(options, realm, options.realm === undefined);
     try {
       const failure = await sandbox.evaluateEntry();
+      sandbox.outOfMemory();
       return failure === undefined ? { sandbox } : { sandbox, failure };
     } catch (error) {
       sandbox.markBroken(error);
@@ -101,7 +133,33 @@ export class Sandbox implements RealmHost {
     return this.budget.shouldInterrupt();
   }
 
+  /** Starts a piece of guest work: what it does to memory and the stack is judged against this point. */
+  private arm(): void {
+    this.oomBaseline = this.instance.watch.oomEvents;
+    this.instance.watch.armStack(this.stackBytes);
+  }
+
+  private outOfMemory(): boolean {
+    const failed = this.instance.watch.oomEvents > this.oomBaseline;
+    // After an out-of-memory the C heap may be inconsistent: the instance is never reused, even if the guest caught it.
+    if (failed) this.outOfMemorySeen = true;
+    return failed;
+  }
+
+  /**
+   * How the guest's work ended as far as the runner's own state says: closed
+   * runner, out of memory, or a limit the budget recorded. Never from the
+   * guest's words.
+   */
+  private stateFailure(): ExecuteError | undefined {
+    const abort = this.budget.abort;
+    if (abort?.code === "E_RUNNER_UNAVAILABLE") return abortToError(abort);
+    if (this.outOfMemory()) return outOfMemory(`the handler ran out of memory (its limit is ${this.instance.capBytes} bytes)`);
+    return abort === undefined ? undefined : abortToError(abort);
+  }
+
   private async evaluateEntry(): Promise<ExecuteError | undefined> {
+    this.arm();
     const source = this.bundle.modules.get(this.bundle.entry)!;
     const result = this.budget.run(() => this.context.evalCode(source, this.bundle.entry, { type: "module", strict: true }));
     if (result.error) return this.classifyError(result.error, "evaluating the server entry failed");
@@ -114,10 +172,11 @@ export class Sandbox implements RealmHost {
       this.runJobs();
       const settled = this.context.getPromiseState(namespace);
       namespace.dispose();
-      if (this.budget.abort !== undefined) {
+      const failed = this.stateFailure();
+      if (failed !== undefined) {
         if (settled.type === "fulfilled") settled.value.dispose();
         if (settled.type === "rejected") settled.error.dispose();
-        return this.abortError();
+        return failed;
       }
       if (settled.type === "pending") {
         return { code: "E_HANDLER_ERROR", message: "the server entry's top-level await never settles (there are no timers or host calls at load time)" };
@@ -173,66 +232,46 @@ export class Sandbox implements RealmHost {
     return this.realm.helper(name);
   }
 
-  /** Calls a bootstrap helper; a guest-side exception comes back as `{ error }`. */
+  /** Calls a bootstrap helper inside the budget; a guest-side exception comes back as `{ error }`. */
   private callHelper(name: HelperName, args: QuickJSHandle[]): { value: QuickJSHandle; error?: undefined } | { error: QuickJSHandle } {
     const result = this.budget.run(() => this.context.callFunction(this.helper(name), this.context.undefined, args));
     return result.error ? { error: result.error } : { value: result.value };
   }
 
-  /** Copies a host value into the guest (JSON-like plus bytes). */
-  private toGuest(value: unknown, limit: number): { value: QuickJSHandle } | { error: QuickJSHandle } {
-    const { json, buffers } = encodeForGuest(value, this.nonce, limit);
-    const jsonHandle = this.context.newString(json);
-    const list = this.context.newArray();
-    try {
-      buffers.forEach((bytes, index) => {
-        const buffer = this.context.newArrayBuffer(bytes.slice().buffer);
-        this.context.setProp(list, index, buffer);
-        buffer.dispose();
-      });
-      return this.callHelper("decode", [jsonHandle, list]);
-    } finally {
-      jsonHandle.dispose();
-      list.dispose();
-    }
+  /** Makes the argument handles for a value going in: its JSON, its byte paths and each buffer. */
+  private inbound(value: GuestBound): QuickJSHandle[] {
+    const handles = [this.context.newString(value.json), value.paths === undefined ? this.context.undefined : this.context.newString(value.paths)];
+    for (const bytes of value.buffers) handles.push(this.context.newArrayBuffer(bytes.slice().buffer));
+    return handles;
   }
 
-  /** Copies a guest value out (JSON-like plus bytes), refusing more than `limit` bytes. */
-  private fromGuest(handle: QuickJSHandle, limit: number): { ok: true; value: unknown } | { ok: false; tooLarge: boolean; error?: QuickJSHandle } {
-    const limitHandle = this.context.newNumber(limit);
-    const packed = this.callHelper("encode", [handle, limitHandle]);
-    limitHandle.dispose();
-    if (packed.error) return { ok: false, tooLarge: false, error: packed.error };
+  private static release(handles: QuickJSHandle[]): void {
+    // The static `undefined` handle among them ignores dispose.
+    for (const handle of handles) if (handle.alive) handle.dispose();
+  }
+
+  /**
+   * Copies a guest value out: QuickJS's native writer first (no guest code
+   * runs), and for values it refuses (functions, accessors, Maps …) a plain
+   * copy made by the bootstrap (still no accessor called), then written
+   * natively. Bounded by `limit` bytes. Runs inside the budget.
+   */
+  private copyOut(handle: QuickJSHandle, limit: number, what: string): CopiedOut {
+    let written = this.budget.run(() => writeNative(this.context, handle, limit));
+    if (!written.ok && "error" in written) {
+      written.error.dispose();
+      const copied = this.callHelper("plain", [handle]);
+      if (copied.error !== undefined) return { ok: false, error: this.classifyError(copied.error, `${what} cannot be copied out of the sandbox`) };
+      written = copied.value.consume((h) => this.budget.run(() => writeNative(this.context, h, limit)));
+      if (!written.ok && "error" in written) return { ok: false, error: this.classifyError(written.error, `${what} cannot be copied out of the sandbox`) };
+    }
+    if (!written.ok) return { ok: false, tooLarge: written.tooLarge };
     try {
-      const status = this.context.getProp(packed.value, 0).consume((h) => this.context.getNumber(h));
-      if (status === 1) return { ok: false, tooLarge: true };
-      if (status === 2) return { ok: false, tooLarge: false, error: this.context.getProp(packed.value, 1) };
-      const json = this.context.getProp(packed.value, 1).consume((h) => this.context.getString(h));
-      const buffers = this.context.getProp(packed.value, 2).consume((list) => this.readBuffers(list));
-      const value = decodeFromGuest(json, buffers, this.nonce, limit);
-      return { ok: true, value };
+      return { ok: true, value: readNative(written.bytes), bytes: written.bytes.byteLength };
     } catch (error) {
-      if (error instanceof PayloadTooLarge) return { ok: false, tooLarge: true };
-      throw error;
-    } finally {
-      packed.value.dispose();
+      if (!(error instanceof BjsonError)) throw error;
+      return { ok: false, error: { code: "E_HANDLER_ERROR", message: `${what} cannot be copied out of the sandbox: ${error.message}` } };
     }
-  }
-
-  private readBuffers(list: QuickJSHandle): Uint8Array[] {
-    const length = this.context.getLength(list) ?? 0;
-    const out: Uint8Array[] = [];
-    for (let index = 0; index < length; index++) {
-      const item = this.context.getProp(list, index);
-      try {
-        const view = this.context.getArrayBuffer(item);
-        out.push(view.value.slice());
-        view.dispose();
-      } finally {
-        item.dispose();
-      }
-    }
-    return out;
   }
 
   private newGuestError(code: string, message: string): QuickJSHandle {
@@ -250,13 +289,13 @@ export class Sandbox implements RealmHost {
   private rejected(code: string, message: string): QuickJSHandle {
     const deferred = this.context.newPromise();
     const error = this.newGuestError(code, message);
-    deferred.reject(error);
+    this.budget.run(() => deferred.reject(error));
     error.dispose();
     return deferred.handle;
   }
 
   onHostCall(args: QuickJSHandle[]): QuickJSHandle | { error: QuickJSHandle } {
-    const [tokenHandle, methodHandle, jsonHandle, buffersHandle] = args;
+    const [tokenHandle, methodHandle, argsHandle] = args;
     const execution = this.current;
     const token = tokenHandle === undefined ? "" : this.context.getString(tokenHandle);
     if (execution === undefined || execution.finished || token !== execution.token) {
@@ -264,23 +303,23 @@ export class Sandbox implements RealmHost {
     }
     const method = methodHandle === undefined ? "" : this.context.getString(methodHandle);
     if (!isHostMethod(method)) return this.rejected("E_INVALID_ARGUMENT", `unknown host method ${method.slice(0, 64)}`);
-    execution.hostCallCount++;
-    if (execution.hostCallCount > execution.limits.hostCalls) {
-      const message = `the handler made more than ${execution.limits.hostCalls} host calls`;
-      execution.budget.setAbort({ code: "E_HOST_CALL_LIMIT", message, details: { hostCalls: execution.limits.hostCalls } });
+    const limited = this.countHostCall(execution);
+    if (limited !== undefined) return this.rejected("E_HOST_CALL_LIMIT", limited);
+    const copied = this.copyOut(argsHandle!, execution.limits.responseBytes, `ctx.${method} arguments`);
+    if (!copied.ok) {
+      if ("tooLarge" in copied) return this.rejected("E_PAYLOAD_TOO_LARGE", `ctx.${method} arguments are larger than ${execution.limits.responseBytes} bytes`);
+      return this.rejected("E_INVALID_ARGUMENT", copied.error.message);
+    }
+    const bytesRefused = this.chargeBytes(execution, copied.bytes);
+    if (bytesRefused !== undefined) return this.rejected("E_HOST_CALL_LIMIT", bytesRefused);
+    if (execution.inFlightBytes + copied.bytes > execution.inFlightLimit) {
       execution.raised.add("E_HOST_CALL_LIMIT");
-      return this.rejected("E_HOST_CALL_LIMIT", message);
+      return this.rejected(
+        "E_HOST_CALL_LIMIT",
+        `ctx.${method}: more than ${execution.inFlightLimit} bytes of host-call arguments would be in flight; await earlier calls first`,
+      );
     }
-    let call: HostCall;
-    try {
-      const json = this.context.getString(jsonHandle!);
-      const buffers = this.readBuffers(buffersHandle!);
-      const decoded = decodeFromGuest(json, buffers, this.nonce, execution.limits.responseBytes);
-      call = { method, args: Array.isArray(decoded) ? decoded : [] };
-    } catch (error) {
-      if (error instanceof PayloadTooLarge) return this.rejected("E_PAYLOAD_TOO_LARGE", `ctx.${method} arguments are too large`);
-      throw error;
-    }
+    const call: HostCall = { method, args: Array.isArray(copied.value) ? copied.value : [] };
     const capability = capabilityOf(call);
     execution.hostCalls[capability] = (execution.hostCalls[capability] ?? 0) + 1;
     const refused = authorize(call, execution.grants);
@@ -290,6 +329,7 @@ export class Sandbox implements RealmHost {
     }
     const deferred = this.context.newPromise();
     this.pending.add(deferred);
+    execution.inFlightBytes += copied.bytes;
     let dispatched: Promise<unknown>;
     try {
       dispatched = execution.dispatch(call, { scope: execution.scope, grants: execution.grants, signal: execution.signal });
@@ -297,50 +337,112 @@ export class Sandbox implements RealmHost {
       dispatched = Promise.reject(error);
     }
     dispatched.then(
-      (value) => this.settle(execution, deferred, { ok: true, value }),
-      (error: unknown) => this.settle(execution, deferred, { ok: false, error }),
+      (value) => this.settle(execution, deferred, copied.bytes, { ok: true, value }),
+      (error: unknown) => this.settle(execution, deferred, copied.bytes, { ok: false, error }),
     );
     return deferred.handle;
   }
 
-  private settle(execution: Execution, deferred: QuickJSDeferredPromise, outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void {
+  /** Counts one host call (log calls included); past the limit the execution stops. Returns the refusal, if any. */
+  private countHostCall(execution: Execution): string | undefined {
+    execution.hostCallCount++;
+    if (execution.hostCallCount <= execution.limits.hostCalls) return undefined;
+    const message = `the handler made more than ${execution.limits.hostCalls} host calls (log calls included)`;
+    execution.budget.setAbort({ code: "E_HOST_CALL_LIMIT", message, details: { limit: "hostCalls", hostCalls: execution.limits.hostCalls } });
+    execution.raised.add("E_HOST_CALL_LIMIT");
+    return message;
+  }
+
+  /** Charges host-call bytes to the execution; past its limit the execution stops. Returns the refusal, if any. */
+  private chargeBytes(execution: Execution, bytes: number): string | undefined {
+    execution.hostCallBytes += bytes;
+    if (execution.hostCallBytes <= execution.limits.hostCallBytes) return undefined;
+    const message = `the handler passed more than ${execution.limits.hostCallBytes} bytes through host calls`;
+    execution.budget.setAbort({ code: "E_HOST_CALL_LIMIT", message, details: { limit: "hostCallBytes", hostCallBytes: execution.limits.hostCallBytes } });
+    execution.raised.add("E_HOST_CALL_LIMIT");
+    return message;
+  }
+
+  private settle(
+    execution: Execution,
+    deferred: QuickJSDeferredPromise,
+    argumentBytes: number,
+    outcome: { ok: true; value: unknown } | { ok: false; error: unknown },
+  ): void {
+    execution.inFlightBytes -= argumentBytes;
     if (!this.pending.delete(deferred)) return;
     if (execution.finished || this.current !== execution || this.broken !== undefined) {
       deferred.dispose();
       return;
     }
     try {
-      if (outcome.ok) {
-        let copied: { value: QuickJSHandle } | { error: QuickJSHandle };
-        try {
-          copied = this.toGuest(outcome.value, execution.limits.responseBytes);
-        } catch (error) {
-          if (!(error instanceof PayloadTooLarge)) throw error;
-          copied = { error: this.newGuestError("E_PAYLOAD_TOO_LARGE", `a host call result is larger than ${execution.limits.responseBytes} bytes`) };
-          execution.raised.add("E_PAYLOAD_TOO_LARGE");
+      // Resolving reads `then` of the value, which a guest may have defined on Object.prototype: guest time.
+      this.budget.run(() => {
+        if (outcome.ok) this.resolveWith(execution, deferred, outcome.value);
+        else {
+          const { code, message } = toGuestError(outcome.error, "the host call");
+          execution.raised.add(code);
+          const error = this.newGuestError(code, message);
+          try {
+            deferred.reject(error);
+          } finally {
+            error.dispose();
+          }
         }
-        if ("value" in copied) {
-          deferred.resolve(copied.value);
-          copied.value.dispose();
-        } else {
-          deferred.reject(copied.error);
-          copied.error.dispose();
-        }
-      } else {
-        const { code, message } = toGuestError(outcome.error, "the host call");
-        execution.raised.add(code);
-        const error = this.newGuestError(code, message);
-        deferred.reject(error);
-        error.dispose();
-      }
+      });
     } catch (error) {
-      this.markBroken(error);
+      // An interrupt (a limit) while the guest's code ran inside resolve is the budget's business, not a crash.
+      if (this.stateFailure() === undefined) this.markBroken(error);
     } finally {
       deferred.dispose();
       execution.wake();
     }
   }
 
+  private resolveWith(execution: Execution, deferred: QuickJSDeferredPromise, value: unknown): void {
+    const limit = execution.limits.responseBytes;
+    let inbound: GuestBound;
+    try {
+      inbound = encodeForGuest(value, limit);
+    } catch (error) {
+      if (!(error instanceof PayloadTooLarge)) throw error;
+      execution.raised.add("E_PAYLOAD_TOO_LARGE");
+      return this.rejectWith(deferred, "E_PAYLOAD_TOO_LARGE", `a host call result is larger than ${limit} bytes`);
+    }
+    const refused = this.chargeBytes(execution, inbound.size);
+    if (refused !== undefined) return this.rejectWith(deferred, "E_HOST_CALL_LIMIT", refused);
+    const handles = this.inbound(inbound);
+    let made: { value: QuickJSHandle; error?: undefined } | { error: QuickJSHandle };
+    try {
+      made = this.callHelper("value", handles);
+    } finally {
+      Sandbox.release(handles);
+    }
+    if (made.error !== undefined) {
+      try {
+        deferred.reject(made.error);
+      } finally {
+        made.error.dispose();
+      }
+      return;
+    }
+    try {
+      deferred.resolve(made.value);
+    } finally {
+      made.value.dispose();
+    }
+  }
+
+  private rejectWith(deferred: QuickJSDeferredPromise, code: string, message: string): void {
+    const error = this.newGuestError(code, message);
+    try {
+      deferred.reject(error);
+    } finally {
+      error.dispose();
+    }
+  }
+
+  /** Returns 1 to the guest when the log is full, so that later calls stop formatting their arguments. */
   onHostLog(args: QuickJSHandle[]): QuickJSHandle | { error: QuickJSHandle } | undefined {
     const [tokenHandle, levelHandle, messageHandle, softHandle] = args;
     const soft = softHandle !== undefined && this.context.typeof(softHandle) === "boolean" && this.context.dump(softHandle) === true;
@@ -350,15 +452,19 @@ export class Sandbox implements RealmHost {
       if (soft) return undefined;
       return { error: this.newGuestError("E_CAPABILITY_DENIED", "this ctx belongs to an execution that has ended") };
     }
+    const limited = this.countHostCall(execution);
+    if (limited !== undefined) return { error: this.newGuestError("E_HOST_CALL_LIMIT", limited) };
+    execution.hostCalls["log"] = (execution.hostCalls["log"] ?? 0) + 1;
     if (!execution.grants.log) {
-      if (soft) return undefined;
       execution.raised.add("E_CAPABILITY_DENIED");
       return { error: this.newGuestError("E_CAPABILITY_DENIED", "ctx.log needs the log capability, which this install was not granted") };
     }
+    // Past the log limit nothing more is read: a dropped call costs a crossing and a count, nothing else.
+    if (execution.logsFull) return this.context.newNumber(1);
     const level = levelHandle === undefined ? "info" : this.context.getString(levelHandle);
     const message = messageHandle === undefined ? "" : this.context.getString(messageHandle);
     execution.addLog((["debug", "info", "warn", "error"].includes(level) ? level : "info") as LogEntry["level"], message);
-    return undefined;
+    return execution.logsFull ? this.context.newNumber(1) : undefined;
   }
 
   /** Runs queued promise jobs until none are left or the budget aborts. */
@@ -369,7 +475,7 @@ export class Sandbox implements RealmHost {
         if (result.error) {
           // A job threw past its promise (only uncatchable interrupts and OOM do that); the rest stay queued.
           result.error.dispose();
-          if (this.budget.abort !== undefined) return;
+          if (this.budget.abort !== undefined || this.instance.watch.oomEvents > this.oomBaseline) return;
         } else {
           result.dispose();
         }
@@ -379,36 +485,38 @@ export class Sandbox implements RealmHost {
   }
 
   /**
-   * Records QuickJS's memory use when the guest yields. computeMemoryUsage walks
-   * the heap, so while the guest runs it is sampled at most every 10 ms.
+   * Records the heap's extent when the guest yields. Read from the allocator's
+   * break (one word of linear memory); the debug build, which has no layout,
+   * walks QuickJS's heap instead, at most every 10 ms.
    */
   private sampleMemory(execution: Execution | undefined, force = false): void {
     if (execution === undefined) return;
+    const bytes = this.instance.watch.heapBytes();
+    if (bytes !== undefined) {
+      if (bytes > execution.memoryPeakBytes) execution.memoryPeakBytes = bytes;
+      return;
+    }
     const now = performance.now();
     if (!force && now - execution.lastMemorySample < 10) return;
     execution.lastMemorySample = now;
     try {
       const usage = this.runtime.computeMemoryUsage();
       const used = this.context.getProp(usage, "memory_used_size");
-      const bytes = this.context.getNumber(used);
+      const walked = this.context.getNumber(used);
       used.dispose();
       usage.dispose();
-      if (bytes > execution.memoryPeakBytes) execution.memoryPeakBytes = bytes;
+      if (walked > execution.memoryPeakBytes) execution.memoryPeakBytes = walked;
     } catch {
       // Sampling allocates inside the sandbox; at the memory cap it may fail, which the outcome already reports.
     }
   }
 
-  private abortError(): ExecuteError {
-    const reason = this.budget.abort!;
-    return { code: reason.code, message: reason.message, ...(reason.details ? { details: reason.details } : {}) };
-  }
-
   /** Turns a guest exception into a typed error (and disposes the handle). */
   private classifyError(errorHandle: QuickJSHandle, prefix?: string): ExecuteError {
-    if (this.budget.abort !== undefined) {
+    const before = this.stateFailure();
+    if (before !== undefined) {
       errorHandle.dispose();
-      return this.abortError();
+      return before;
     }
     let info: GuestErrorInfo;
     const described = this.callHelper("describeError", [errorHandle]);
@@ -419,16 +527,20 @@ export class Sandbox implements RealmHost {
     } else {
       info = JSON.parse(described.value.consume((h) => this.context.getString(h))) as GuestErrorInfo;
     }
+    // Describing may itself have run guest code (a Proxy trap) that hit a limit.
+    const after = this.stateFailure();
+    if (after !== undefined) return after;
     const message = `${info.name}: ${info.message}`;
-    if (info.name === "InternalError" && (info.message === "out of memory" || info.message === "string too long")) {
-      this.broken ??= "out of memory";
-      return { code: "E_MEMORY", message: `the handler ran out of memory (${info.message})`, details: { guestMessage: info.message } };
-    }
-    if (info.message === "stack overflow" && (info.name === "InternalError" || info.name === "SyntaxError" || info.name === "RangeError")) {
+    if (this.instance.watch.exact) {
+      if (looksLikeStackOverflow(info) && this.instance.watch.stackReached(this.stackBytes)) {
+        return { code: "E_STACK", message: "the handler exceeded its stack size", details: { guestMessage: message } };
+      }
+    } else if (looksLikeOutOfMemory(info)) {
+      // The debug build has no bounded memory to watch: its out-of-memory is known only from QuickJS's error.
+      this.outOfMemorySeen = true;
+      return outOfMemory(`the handler ran out of memory (${info.message})`);
+    } else if (looksLikeStackOverflow(info)) {
       return { code: "E_STACK", message: "the handler exceeded its stack size", details: { guestMessage: message } };
-    }
-    if (info.name === "InternalError" && info.message === "interrupted") {
-      return { code: "E_TIMEOUT", message: "the handler was interrupted" };
     }
     if (info.code !== undefined && SURFACED_CODES.has(info.code) && this.current?.raised.has(info.code)) {
       return { code: info.code as ExecuteErrorCode, message: info.message };
@@ -446,13 +558,14 @@ export class Sandbox implements RealmHost {
   }
 
   /**
-   * Runs one handler for one execution. `payload` is the first argument
-   * (request, job or event), `meta` what the guest's ctx describes.
+   * Runs one handler for one execution. `input` is the first argument
+   * (request, job or event) already serialised, `meta` what the guest's ctx describes.
    */
-  async run(execution: Execution, handler: string, payload: unknown, meta: unknown): Promise<Settled> {
+  async run(execution: Execution, handler: string, input: GuestBound, meta: Record<string, unknown>): Promise<Settled> {
     this.current = execution;
     this.budget = execution.budget;
     this.executions++;
+    this.arm();
     let promise: QuickJSHandle | undefined;
     try {
       if (this.namespace === undefined) return { ok: false, error: { code: "E_HANDLER_NOT_FOUND", message: "the server entry has no exports" } };
@@ -464,46 +577,35 @@ export class Sandbox implements RealmHost {
           error: { code: "E_HANDLER_NOT_FOUND", message: `the server entry does not export a function named ${handler}` },
         };
       }
+      const logMode = execution.grants.log ? (execution.logsFull ? 2 : 1) : 0;
+      const both = combine(input, encodeForGuest({ ...meta, logCap: execution.limits.logBytes }, Number.MAX_SAFE_INTEGER));
+      const data = this.inbound(both);
       const token = this.context.newString(execution.token);
-      // The request and ctx's data cross in one copy: one decode in the guest instead of two.
-      const copied = this.toGuest([payload, meta], Number.MAX_SAFE_INTEGER);
-      if ("error" in copied) {
+      const mode = this.context.newNumber(logMode);
+      let invoked: { value: QuickJSHandle; error?: undefined } | { error: QuickJSHandle };
+      try {
+        invoked = this.callHelper("run", [fn, data[0]!, data[1]!, token, mode, ...data.slice(2)]);
+      } finally {
         fn.dispose();
         token.dispose();
-        return { ok: false, error: this.classifyError(copied.error, "preparing the handler's arguments failed") };
+        mode.dispose();
+        Sandbox.release(data);
       }
-      const input = { value: this.context.getProp(copied.value, 0) };
-      const metaHandle = this.context.getProp(copied.value, 1);
-      copied.value.dispose();
-      const argLimit = this.context.newNumber(execution.limits.responseBytes);
-      const logCap = this.context.newNumber(execution.limits.logBytes);
-      const ctx = this.callHelper("makeCtx", [token, metaHandle, argLimit, logCap]);
-      token.dispose();
-      argLimit.dispose();
-      logCap.dispose();
-      metaHandle.dispose();
-      if ("error" in ctx && ctx.error !== undefined) {
-        fn.dispose();
-        input.value.dispose();
-        return { ok: false, error: this.classifyError(ctx.error, "preparing the handler's arguments failed") };
-      }
-      const invoked = this.callHelper("invoke", [fn, input.value, ctx.value!]);
-      fn.dispose();
-      input.value.dispose();
-      ctx.value!.dispose();
       if (invoked.error) return { ok: false, error: this.classifyError(invoked.error) };
       promise = invoked.value;
       for (;;) {
         this.runJobs();
         this.sampleMemory(execution);
-        if (this.budget.abort !== undefined) return { ok: false, error: this.abortError() };
+        // A limit ends the execution (an out-of-memory the guest caught does not: it may still answer).
+        if (this.budget.abort !== undefined) return { ok: false, error: this.stateFailure()! };
         if (this.broken !== undefined) throw new SandboxBroken("E_SANDBOX_CRASHED", `the sandbox failed: ${this.broken}`);
         const state = this.context.getPromiseState(promise);
         if (state.type === "fulfilled") {
-          const copied = this.fromGuest(state.value, execution.limits.responseBytes);
+          const copied = this.copyOut(state.value, execution.limits.responseBytes, "the handler's result");
           state.value.dispose();
+          if (this.budget.abort !== undefined) return { ok: false, error: this.stateFailure()! };
           if (copied.ok) return { ok: true, value: copied.value };
-          if (copied.tooLarge) {
+          if ("tooLarge" in copied) {
             return {
               ok: false,
               error: {
@@ -513,7 +615,7 @@ export class Sandbox implements RealmHost {
               },
             };
           }
-          return { ok: false, error: this.classifyError(copied.error!, "the handler's result cannot be copied out of the sandbox") };
+          return { ok: false, error: copied.error };
         }
         if (state.type === "rejected") return { ok: false, error: this.classifyError(state.error) };
         if (this.pending.size === 0 && !this.runtime.hasPendingJob()) {
@@ -540,6 +642,8 @@ export class Sandbox implements RealmHost {
         this.sampleMemory(execution, true);
         for (const deferred of this.pending) deferred.dispose();
         this.pending.clear();
+        // Whatever happened, an out-of-memory during this execution means the instance is not reused.
+        this.outOfMemory();
       } catch (error) {
         this.markBroken(error);
       }
@@ -547,16 +651,18 @@ export class Sandbox implements RealmHost {
     }
   }
 
-  /** Re-arms a warm sandbox for the next execution's limits and budget. */
+  /** Re-arms the sandbox for an execution's limits and budget (a warm sandbox between executions). */
   applyLimits(limits: { memoryBytes: number; stackBytes: number }, budget: Budget): void {
     this.budget = budget;
-    this.runtime.setMemoryLimit(limits.memoryBytes);
-    this.runtime.setMaxStackSize(limits.stackBytes);
+    if (this.instance.memory === undefined && limits.memoryBytes !== this.memoryBytes) this.runtime.setMemoryLimit(limits.memoryBytes);
+    this.memoryBytes = limits.memoryBytes;
+    if (limits.stackBytes !== this.stackBytes) this.runtime.setMaxStackSize(limits.stackBytes);
+    this.stackBytes = limits.stackBytes;
   }
 
   /** Whether the sandbox may serve another execution (warm reuse). */
   get reusable(): boolean {
-    return this.broken === undefined && this.context.alive;
+    return this.broken === undefined && !this.outOfMemorySeen && this.context.alive;
   }
 
   /**
@@ -569,7 +675,7 @@ export class Sandbox implements RealmHost {
    */
   dispose(): boolean {
     if (this.realm.host === this) this.realm.host = undefined;
-    if (this.broken !== undefined) return false;
+    if (this.broken !== undefined || this.outOfMemorySeen) return false;
     try {
       this.namespace?.dispose();
       this.namespace = undefined;
@@ -580,6 +686,19 @@ export class Sandbox implements RealmHost {
       return false;
     }
   }
+}
+
+/** [input, meta] as one value going in, without serialising the input twice. */
+function combine(input: GuestBound, meta: GuestBound): GuestBound {
+  const json = `[${input.json},${meta.json}]`;
+  if (input.paths === undefined && meta.paths === undefined) return { json, paths: undefined, buffers: [], size: input.size + meta.size };
+  const prefixed = (paths: string | undefined, index: string) => (paths === undefined ? [] : (JSON.parse(paths) as string[][]).map((path) => [index, ...path]));
+  return {
+    json,
+    paths: JSON.stringify([...prefixed(input.paths, "0"), ...prefixed(meta.paths, "1")]),
+    buffers: [...input.buffers, ...meta.buffers],
+    size: input.size + meta.size,
+  };
 }
 
 function brokenError(error: unknown): ExecuteError {

@@ -7,6 +7,8 @@ import {
   type QuickJSSyncVariant,
   type QuickJSWASMModule,
 } from "quickjs-emscripten-core";
+import { collectGarbage } from "./collect-garbage.js";
+import { InstanceWatch } from "./instance-watch.js";
 import { readMemoryLayout, type MemoryLayout } from "./memory-layout.js";
 
 /**
@@ -50,9 +52,10 @@ async function loadVariant(kind: EngineVariant): Promise<LoadedVariant> {
 
 /**
  * One WebAssembly instance of QuickJS with its own linear memory. The memory
- * has a hard maximum, which is what really bounds a guest: QuickJS's own
- * `setMemoryLimit` has been seen to let the module's memory grow to 2 GB. An
- * instance hosts one execution at a time, and is discarded (never reused)
+ * is created at its hard maximum and never grows (the OS commits its pages
+ * only as they are touched), which is what really bounds a guest: QuickJS's
+ * own `setMemoryLimit` has been seen to let the module's memory grow to 2 GB.
+ * An instance hosts one execution at a time, and is discarded (never reused)
  * after an out-of-memory, an abort or anything else that may have left the
  * C heap inconsistent.
  */
@@ -67,14 +70,22 @@ export interface WasmInstance {
   readonly test: TestQuickJSWASMModule | undefined;
   /** Where state lives in linear memory, when it can be imaged (release build only). */
   readonly layout: MemoryLayout | undefined;
+  /** Out-of-memory events, stack reach and heap extent, read from the instance itself. */
+  readonly watch: InstanceWatch;
 }
 
 export interface InstancePoolOptions {
   variant: EngineVariant;
   /** Idle instances kept per memory cap for reuse. */
   maxIdle: number;
-  /** Instances whose memory grew past this are discarded on release, returning the memory to the OS. */
+  /** Instances whose heap grew past this are discarded on release, returning the memory to the OS. */
   recycleAboveBytes: number;
+  /**
+   * A discarded instance whose heap reached this many bytes is collected at
+   * once (`collectGarbage`), rather than whenever the collector gets to it:
+   * otherwise a burst of memory bombs stacks up one dead linear memory each.
+   */
+  collectAboveBytes?: number | undefined;
   /** Runs once on every new instance before anything else uses it (the engine takes its realm image there). */
   prepare?: ((instance: WasmInstance) => void) | undefined;
 }
@@ -94,6 +105,7 @@ export class InstancePool {
   private created = 0;
   private discarded = 0;
   private closed = false;
+  private collectPending = false;
 
   constructor(private readonly options: InstancePoolOptions) {}
 
@@ -119,9 +131,9 @@ export class InstancePool {
     const { variant, wasm, layout } = await loadVariant(this.options.variant);
     const aborts: string[] = [];
     const memory =
-      this.options.variant === "release"
-        ? new WebAssembly.Memory({ initial: RELEASE_INITIAL_BYTES / PAGE, maximum: capBytes / PAGE })
-        : undefined;
+      this.options.variant === "release" ? new WebAssembly.Memory({ initial: capBytes / PAGE, maximum: capBytes / PAGE }) : undefined;
+    const watch = new InstanceWatch(memory, memory === undefined ? undefined : layout);
+    watch.hookGrow();
     const customised = newVariant(variant, {
       wasmModule: wasm,
       ...(memory === undefined ? {} : { wasmMemory: memory }),
@@ -141,7 +153,7 @@ export class InstancePool {
       module = test as unknown as QuickJSWASMModule;
     }
     this.created++;
-    const instance: WasmInstance = { id: nextInstanceId++, module, memory, capBytes, aborts, test, layout: memory === undefined ? undefined : layout };
+    const instance: WasmInstance = { id: nextInstanceId++, module, memory, capBytes, aborts, test, layout: memory === undefined ? undefined : layout, watch };
     this.options.prepare?.(instance);
     return instance;
   }
@@ -149,10 +161,11 @@ export class InstancePool {
   /** Returns a healthy instance for reuse (or drops it when the pool is full or it grew large). */
   release(instance: WasmInstance): void {
     if (!this.leased.delete(instance)) return;
-    const grown = instance.memory !== undefined && instance.memory.buffer.byteLength > this.options.recycleAboveBytes;
+    instance.watch.heapBytes();
+    const grown = instance.watch.highWater > this.options.recycleAboveBytes;
     const list = this.idle.get(instance.capBytes) ?? [];
     if (this.closed || grown || list.length >= this.options.maxIdle) {
-      this.discarded++;
+      this.dropped(instance);
       return;
     }
     list.push(instance);
@@ -161,7 +174,29 @@ export class InstancePool {
 
   /** Drops an instance for good: its memory goes with it once nothing references it. */
   discard(instance: WasmInstance): void {
-    if (this.leased.delete(instance)) this.discarded++;
+    if (this.leased.delete(instance)) this.dropped(instance);
+  }
+
+  private dropped(instance: WasmInstance): void {
+    this.discarded++;
+    instance.watch.heapBytes();
+    const { watch } = instance;
+    if (this.collectPending || (watch.oomEvents === 0 && watch.highWater < (this.options.collectAboveBytes ?? Infinity))) return;
+    this.collectPending = true;
+    // Once the execution that used it has returned (its frames still reference the instance now)…
+    setImmediate(() => this.collectDropped()).unref();
+  }
+
+  /**
+   * Collects garbage now if an instance holding a lot of memory was dropped
+   * since the last call: after the execution that used it returned, and at
+   * the latest before the next sandbox starts (…or before the next guest can
+   * touch memory of its own, whichever comes first).
+   */
+  collectDropped(): void {
+    if (!this.collectPending) return;
+    this.collectPending = false;
+    collectGarbage();
   }
 
   /** For the debug variant: throws if any idle instance still holds a runtime, a context or leaked C memory. */

@@ -1,5 +1,5 @@
 import { isAnnexError, type AnnexError } from "@annex/manifest";
-import type { ExecuteEnvelope } from "../envelope.js";
+import type { ExecuteEnvelope, ExecutionLimits } from "../envelope.js";
 import { computeEffectiveGrants, type EffectiveGrants } from "../engine/grants.js";
 import { HostCallError } from "../errors.js";
 import { capabilityOf, isHostMethod, type HostCall, type HostCallScope, type HostDispatch } from "../host-apis.js";
@@ -55,6 +55,8 @@ export class HostCallGate {
   readonly #requested: readonly unknown[];
   #grants: EffectiveGrants | undefined;
   readonly #limit: number;
+  readonly #byteLimit: number;
+  #bytes = 0;
   // Made on first call: most executions make none, and a controller costs ~2 % of pool throughput.
   #abort: AbortController | undefined;
   #closed = false;
@@ -66,12 +68,18 @@ export class HostCallGate {
    *   unknown (a remote host that did not load the bundle itself) the envelope's
    *   grants alone bound the calls.
    */
-  constructor(dispatch: HostDispatch, envelope: ExecuteEnvelope, requested: readonly unknown[] | undefined, limit: number) {
+  constructor(
+    dispatch: HostDispatch,
+    envelope: ExecuteEnvelope,
+    requested: readonly unknown[] | undefined,
+    limits: Pick<ExecutionLimits, "hostCalls" | "hostCallBytes">,
+  ) {
     this.#dispatch = dispatch;
     this.#scope = scopeFromEnvelope(envelope);
     this.#granted = Array.isArray(envelope.grants) ? envelope.grants : [];
     this.#requested = requested ?? this.#granted;
-    this.#limit = limit;
+    this.#limit = limits.hostCalls;
+    this.#byteLimit = limits.hostCallBytes;
   }
 
   async call(method: unknown, args: unknown[]): Promise<unknown> {
@@ -80,6 +88,11 @@ export class HostCallGate {
     const call: HostCall = { method, args: Array.isArray(args) ? args : [] };
     if (++this.#total > this.#limit) {
       throw new HostCallError("E_HOST_CALL_LIMIT", `the execution made more than ${this.#limit} host calls`, { limit: this.#limit });
+    }
+    // The sandbox bounds the bytes first; this holds if the asking side does not.
+    this.#bytes += valueBytes(call.args, this.#byteLimit - this.#bytes + 1);
+    if (this.#bytes > this.#byteLimit) {
+      throw new HostCallError("E_HOST_CALL_LIMIT", `the execution passed more than ${this.#byteLimit} bytes through host calls`, { limit: "hostCallBytes" });
     }
     const capability = capabilityOf(call);
     this.#counts[capability] = (this.#counts[capability] ?? 0) + 1;
@@ -97,6 +110,27 @@ export class HostCallGate {
     this.#closed = true;
     this.#abort?.abort();
   }
+}
+
+/** About how many bytes a value takes as JSON (bytes counted raw); stops counting past `cap`. */
+export function valueBytes(value: unknown, cap: number): number {
+  let total = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && total <= cap) {
+    const v = stack.pop();
+    if (typeof v === "string") total += v.length + 2;
+    else if (v instanceof Uint8Array) total += v.byteLength;
+    else if (Array.isArray(v)) {
+      total += 2;
+      for (const item of v) stack.push(item);
+    } else if (v !== null && typeof v === "object") {
+      for (const [key, item] of Object.entries(v)) {
+        total += key.length + 4;
+        stack.push(item);
+      }
+    } else total += 8;
+  }
+  return total;
 }
 
 /** A dispatch that sends every call elsewhere and returns its answer: what a worker or a runner server hands its runner. */

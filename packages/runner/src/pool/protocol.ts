@@ -24,6 +24,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: "ready" }
+  /** A load (id 0: one replayed at start-up) begins evaluating the bundle's top-level code: the load watchdog starts. */
+  | { type: "load-started"; id: number; contentHash: string }
   | { type: "loaded"; id: number; ok: true; loaded: LoadedBundle }
   | { type: "loaded"; id: number; ok: false; error: WireError }
   | { type: "unloaded"; id: number }

@@ -1,4 +1,4 @@
-import type { VerifiedBundle } from "@annex/manifest";
+import { isUiPath, type VerifiedBundle } from "@annex/manifest";
 import type { InMemoryRunnerOptions } from "../in-memory-runner.js";
 
 /** What each worker's in-memory runner is created with: everything but the host APIs, which stay on the main thread. */
@@ -36,9 +36,8 @@ export function workerRunnerOptions(options: PoolRunnerOptions): PoolRunnerOptio
  * they are not copied into every worker.
  */
 export function bundleParts(bundle: VerifiedBundle): WorkerBundleParts {
-  const ui = (bundle.manifest as { ui?: { root?: unknown } }).ui;
-  const uiRoot = `${typeof ui?.root === "string" ? ui.root.replace(/\/+$/, "") : "ui"}/`;
   const files = new Map<string, Uint8Array>();
-  for (const [path, bytes] of bundle.files) if (!path.startsWith(uiRoot)) files.set(path, bytes);
+  // The same rule the engine applies when it compiles: one definition (@annex/manifest's isUiPath) for all runners.
+  for (const [path, bytes] of bundle.files) if (!isUiPath(bundle.manifest, path)) files.set(path, bytes);
   return { contentHash: bundle.contentHash, manifest: bundle.manifest, files };
 }

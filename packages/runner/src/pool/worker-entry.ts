@@ -63,19 +63,33 @@ const dispatch = forwardingDispatch(
 
 const runner = createInMemoryRunnerWithDispatch(data.runnerOptions, dispatch);
 
-async function load(parts: WorkerBundleParts) {
+// A load runs alone: it waits for the executions already under way, and the ones posted after it wait for it
+// (the pool also sends a load only to a worker it has drained). The pool's watchdog times it from
+// "load-started", so a load never shares a worker, or a kill, with an execution.
+let running = 0;
+let active = 0;
+let idleWaiters: (() => void)[] = [];
+
+function whenIdle(): Promise<void> {
+  return active === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve));
+}
+
+async function load(parts: WorkerBundleParts, id: number) {
+  await whenIdle();
+  post({ type: "load-started", id, contentHash: parts.contentHash });
   return loadVerifiedParts(runner, parts);
 }
 
 // Loads and unloads run in order; an execution waits for the ones posted before it.
-let chain: Promise<unknown> = Promise.all(data.bundles.map((parts) => load(parts).catch(() => undefined)));
+let chain: Promise<unknown> = (async () => {
+  for (const parts of data.bundles) await load(parts, 0).catch(() => undefined);
+})();
 void chain.then(() => post({ type: "ready" }));
 
 // Executions run `concurrency` at a time, in the order they came; the rest wait here.
 const cells = new Int32Array(data.claims);
 // Each remembers the loads and unloads posted before it, and waits for those only.
 const waiting: { item: ExecuteItem; after: Promise<unknown> }[] = [];
-let running = 0;
 
 function startWaiting(): void {
   while (running < data.concurrency && waiting.length > 0) {
@@ -89,7 +103,19 @@ function startWaiting(): void {
 
 async function run({ id, envelope }: ExecuteItem, after: Promise<unknown>): Promise<void> {
   const result = await after
-    .then(() => runner.execute(envelope))
+    .then(async () => {
+      active++;
+      try {
+        return await runner.execute(envelope);
+      } finally {
+        active--;
+        if (active === 0 && idleWaiters.length > 0) {
+          const waiters = idleWaiters;
+          idleWaiters = [];
+          for (const resolve of waiters) resolve();
+        }
+      }
+    })
     .catch(
       (error: unknown): ExecuteResult => ({
         requestId: envelope.requestId,
@@ -109,7 +135,7 @@ port.on("message", (message: ToWorker) => {
   switch (message.type) {
     case "load":
       chain = chain.then(() =>
-        load(message.parts).then(
+        load(message.parts, message.id).then(
           (loaded) => post({ type: "loaded", id: message.id, ok: true, loaded }),
           (error: unknown) => post({ type: "loaded", id: message.id, ok: false, error: toWireError(error) }),
         ),

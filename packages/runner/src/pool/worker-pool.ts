@@ -108,6 +108,12 @@ interface Slot {
   claims: ClaimCells;
   freeCells: number[];
   acks: Map<number, { resolve(message: FromWorker | undefined): void }>;
+  /** Loads sent or waiting to be sent: the slot takes no execution meanwhile. */
+  loading: number;
+  /** Resolved when the slot holds no execution (a load waits for it). */
+  drained: (() => void)[];
+  /** The watchdog of the load the worker is evaluating. */
+  loadTimer: NodeJS.Timeout | undefined;
 }
 
 interface LoadedEntry {
@@ -115,6 +121,8 @@ interface LoadedEntry {
   loaded: LoadedBundle;
   capabilities: readonly CapabilityRequest[];
   limits: Partial<ExecutionLimits>;
+  /** Wall limit of the bundle's top-level code while loading (runner ∩ manifest). */
+  loadWallMs: number;
 }
 
 /**
@@ -142,6 +150,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
 
   const bundles = new Map<string, LoadedEntry>();
   const loading = new Map<string, Promise<LoadedBundle>>();
+  /** Wall limits of bundles being loaded, for the load watchdog. */
+  const loadWalls = new Map<string, number>();
   const slots: Slot[] = [];
   const everyWorker = new Set<Slot>();
   const queue: Pending[] = [];
@@ -180,6 +190,9 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       claims: cells,
       freeCells: Array.from({ length: capacity }, (_, i) => capacity - 1 - i),
       acks: new Map(),
+      loading: 0,
+      drained: [],
+      loadTimer: undefined,
     };
     everyWorker.add(slot);
     worker.on("message", (message: FromWorker) => onMessage(slot, message));
@@ -207,11 +220,21 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   function onMessage(slot: Slot, message: FromWorker): void {
     switch (message.type) {
       case "ready":
+        clearTimeout(slot.loadTimer);
         slot.ready = true;
         slot.failuresBeforeReady = 0;
         pump();
         return;
+      case "load-started":
+        clearTimeout(slot.loadTimer);
+        slot.loadTimer = setTimeout(
+          () => onLoadWatchdog(slot, message.id, message.contentHash),
+          (loadWalls.get(message.contentHash) ?? bundles.get(message.contentHash)?.loadWallMs ?? runnerLimits.wallMs) + watchdogGraceMs,
+        );
+        return;
       case "loaded":
+        clearTimeout(slot.loadTimer);
+      // falls through
       case "unloaded": {
         const ack = slot.acks.get(message.id);
         slot.acks.delete(message.id);
@@ -259,6 +282,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       detach(pending);
       refreshRef(slot);
       startWaiting(slot);
+      checkDrained(slot);
     } else {
       const i = queue.indexOf(pending);
       if (i >= 0) queue.splice(i, 1);
@@ -267,7 +291,45 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   }
 
   function usable(slot: Slot): boolean {
-    return slot.ready && !slot.retired;
+    return slot.ready && !slot.retired && slot.loading === 0;
+  }
+
+  /** Wakes the loads waiting for this slot to hold no execution. */
+  function checkDrained(slot: Slot): void {
+    if (slot.held.size > 0 || slot.drained.length === 0) return;
+    const waiters = slot.drained;
+    slot.drained = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /**
+   * The load watchdog: a bundle whose top-level code overran its wall limit
+   * while loading (a built-in looping where the interrupt handler cannot reach)
+   * fails its own load with E_TIMEOUT, and the worker is replaced. The pool
+   * sends a load only to a worker holding no execution, so no other
+   * extension's request goes down with it.
+   */
+  function onLoadWatchdog(slot: Slot, id: number, contentHash: string): void {
+    if (slot.retired || slot.isExited) return;
+    restarts.watchdog++;
+    if (!slot.ready) {
+      // Replaying loads at start-up: the worker is stopped and restarted with backoff, as one that keeps dying.
+      void slot.worker.terminate();
+      return;
+    }
+    const wall = loadWalls.get(contentHash) ?? runnerLimits.wallMs;
+    slot.acks.get(id)?.resolve({
+      type: "loaded",
+      id,
+      ok: false,
+      error: {
+        code: "E_TIMEOUT",
+        message: `the server entry's top-level code did not finish loading within its wall limit of ${wall} ms (a built-in that never yields to the interrupt handler); its worker was terminated. The publisher must fix it and publish a new version`,
+        details: { phase: "load", limit: "wallMs", wallMs: wall, path: "runtime.entry" },
+      },
+    });
+    slot.acks.delete(id);
+    retire(slot, "E_SANDBOX_CRASHED", "its worker was terminated because a bundle's top-level code overran its limits while loading");
   }
 
   /** Sends queued executions to the least-loaded workers, several per message; then lets idle workers take waiting ones from busy workers. */
@@ -318,6 +380,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
         }
         detach(taken);
         refreshRef(from);
+        checkDrained(from);
         attach(idle, taken);
         batch(batches, idle, taken);
       }
@@ -432,7 +495,9 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   function retire(slot: Slot, code: ExecuteErrorCode, message: string, culprit?: { pending: Pending; result: ExecuteResult }): void {
     if (slot.retired) return;
     slot.retired = true;
+    clearTimeout(slot.loadTimer);
     evacuate(slot, code, message, culprit);
+    checkDrained(slot);
     for (const ack of slot.acks.values()) ack.resolve(undefined);
     slot.acks.clear();
     void slot.worker.terminate();
@@ -446,7 +511,9 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     const reason = slot.lastError ? `: ${slot.lastError.message}` : "";
     const failures = slot.ready ? 0 : slot.failuresBeforeReady + 1;
     slot.retired = true;
+    clearTimeout(slot.loadTimer);
     evacuate(slot, "E_SANDBOX_CRASHED", `the sandbox's worker died${reason}`);
+    checkDrained(slot);
     for (const ack of slot.acks.values()) ack.resolve(undefined);
     slot.acks.clear();
     const i = slots.indexOf(slot);
@@ -487,6 +554,26 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     );
   }
 
+  /**
+   * Loads parts on these workers, each once it holds no execution (it takes
+   * none meanwhile): the load's watchdog then can only ever stop the load.
+   */
+  async function loadOn(targets: Slot[], parts: WorkerBundleParts): Promise<(FromWorker | undefined)[]> {
+    return Promise.all(
+      targets.map(async (slot) => {
+        slot.loading++;
+        try {
+          if (slot.held.size > 0) await new Promise<void>((resolve) => slot.drained.push(resolve));
+          const [ack] = await broadcast((id) => ({ type: "load", id, parts }), [slot]);
+          return ack;
+        } finally {
+          slot.loading--;
+          pump();
+        }
+      }),
+    );
+  }
+
   async function load(bundle: VerifiedBundle): Promise<LoadedBundle> {
     if (closed) throw new RunnerError("E_RUNNER_UNAVAILABLE", "the worker pool is closed");
     if (!isVerifiedBundle(bundle)) {
@@ -499,34 +586,47 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     const attempt = (async () => {
       await started;
       const parts = bundleParts(bundle);
-      const targets = slots.filter((s) => !s.retired);
-      const acks = await broadcast((id) => ({ type: "load", id, parts }), targets);
-      const failed = acks.find((a) => a?.type === "loaded" && !a.ok);
-      const ok = acks.find((a): a is Extract<FromWorker, { type: "loaded"; ok: true }> => a?.type === "loaded" && a.ok);
-      if (failed?.type === "loaded" && !failed.ok) {
-        await broadcast((id) => ({ type: "unload", id, contentHash: bundle.contentHash }), targets);
-        throw fromWireError(failed.error, RunnerError);
-      }
-      if (ok === undefined) {
-        const cause = targets.find((s) => s.lastError)?.lastError;
-        throw new RunnerError(
-          "E_SANDBOX_CRASHED",
-          `every worker died while loading the bundle${cause ? ` (${cause.message})` : ""}; retry the load`,
-          undefined,
-          { cause },
-        );
-      }
       const manifest = bundle.manifest as { capabilities?: CapabilityRequest[]; limits?: ManifestLimits };
-      bundles.set(bundle.contentHash, {
-        parts,
-        loaded: ok.loaded,
-        capabilities: manifest.capabilities ?? [],
-        limits: manifestLimitsToExecutionLimits(manifest.limits),
-      });
-      // Workers started while this load was in flight got no copy of it; send them one now.
-      const late = slots.filter((s) => !targets.includes(s) && !s.retired);
-      if (late.length > 0) await broadcast((id) => ({ type: "load", id, parts }), late);
-      return ok.loaded;
+      const limits = manifestLimitsToExecutionLimits(manifest.limits);
+      const loadWallMs = effectiveLimits(runnerLimits, limits).wallMs;
+      loadWalls.set(bundle.contentHash, loadWallMs);
+      try {
+        // One worker first: a bundle whose top-level code stalls costs one worker (and only this load), never all.
+        const candidates = slots.filter((s) => !s.retired);
+        const probe = candidates.find((s) => s.ready && s.held.size === 0) ?? candidates.find((s) => s.ready) ?? candidates[0];
+        const rest = candidates.filter((s) => s !== probe);
+        const first = probe === undefined ? [] : await loadOn([probe], parts);
+        const acks = first.some((a) => a?.type === "loaded" && !a.ok) ? first : [...first, ...(await loadOn(rest, parts))];
+        const targets = [...(probe === undefined ? [] : [probe]), ...rest];
+        const failed = acks.find((a) => a?.type === "loaded" && !a.ok);
+        const ok = acks.find((a): a is Extract<FromWorker, { type: "loaded"; ok: true }> => a?.type === "loaded" && a.ok);
+        if (failed?.type === "loaded" && !failed.ok) {
+          await broadcast((id) => ({ type: "unload", id, contentHash: bundle.contentHash }), targets);
+          throw fromWireError(failed.error, RunnerError);
+        }
+        if (ok === undefined) {
+          const cause = targets.find((s) => s.lastError)?.lastError;
+          throw new RunnerError(
+            "E_SANDBOX_CRASHED",
+            `every worker died while loading the bundle${cause ? ` (${cause.message})` : ""}; retry the load`,
+            undefined,
+            { cause },
+          );
+        }
+        bundles.set(bundle.contentHash, {
+          parts,
+          loaded: ok.loaded,
+          capabilities: manifest.capabilities ?? [],
+          limits,
+          loadWallMs,
+        });
+        // Workers started while this load was in flight got no copy of it; send them one now.
+        const late = slots.filter((s) => !targets.includes(s) && !s.retired);
+        if (late.length > 0) await loadOn(late, parts);
+        return ok.loaded;
+      } finally {
+        loadWalls.delete(bundle.contentHash);
+      }
     })();
     loading.set(bundle.contentHash, attempt);
     try {
@@ -564,7 +664,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       const pending: Pending = {
         id: ++nextId,
         envelope,
-        gate: new HostCallGate(dispatchAfter(options?.dispatch ?? hostDispatch, options?.hostCallsAfter), envelope, entry.capabilities, limits.hostCalls),
+        gate: new HostCallGate(dispatchAfter(options?.dispatch ?? hostDispatch, options?.hostCallsAfter), envelope, entry.capabilities, limits),
         wallMs: limits.wallMs,
         enqueuedAt: performance.now(),
         startedAt: 0,
@@ -605,6 +705,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       await started.catch(() => {});
       for (const slot of [...everyWorker]) {
         slot.retired = true;
+        clearTimeout(slot.loadTimer);
+        checkDrained(slot);
         for (const pending of [...slot.held.values()]) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", "the worker pool was closed"));
         for (const ack of slot.acks.values()) ack.resolve(undefined);
         slot.acks.clear();

@@ -164,7 +164,9 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
     }
     const limits = effectiveLimits(runnerLimits, envelope.limits);
     const wallMs = limits.wallMs;
-    const gate = new HostCallGate(dispatchAfter(options?.dispatch ?? dispatch, options?.hostCallsAfter), envelope, manifests.get(envelope.extension?.contentHash), limits.hostCalls);
+    const gate = new HostCallGate(dispatchAfter(options?.dispatch ?? dispatch, options?.hostCallsAfter), envelope, manifests.get(envelope.extension?.contentHash), limits);
+    // Host-call frames carry up to hostCallBytes of arguments (JSON and base64 add up to about as much again).
+    const streamCap = maxResponseBytes + 2 * limits.hostCallBytes;
     const body = stringifyWire(envelope);
     let sent: Sent;
     try {
@@ -230,8 +232,8 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => {
         received += chunk.length;
-        if (received > maxResponseBytes) {
-          finish(failure(envelope, "E_RUNNER_UNAVAILABLE", `the execute stream exceeds ${maxResponseBytes} bytes`));
+        if (received > streamCap) {
+          finish(failure(envelope, "E_RUNNER_UNAVAILABLE", `the execute stream exceeds ${streamCap} bytes`));
           return;
         }
         buffered += chunk;
@@ -240,6 +242,9 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
           const line = buffered.slice(0, nl);
           buffered = buffered.slice(nl + 1);
           if (line.length > 0) onLine(line);
+        }
+        if (!settled && buffered.length > maxResponseBytes) {
+          finish(failure(envelope, "E_RUNNER_UNAVAILABLE", `a frame of the execute stream exceeds ${maxResponseBytes} bytes`));
         }
       });
       res.on("error", () => finish(failure(envelope, "E_RUNNER_UNAVAILABLE", "the execute stream broke before its result")));

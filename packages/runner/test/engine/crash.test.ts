@@ -15,7 +15,7 @@ describe("a QuickJS abort is contained", () => {
       files: { "server/index.js": new TextEncoder().encode(source) },
     });
     const instance = await pool.acquire(16 * 1024 * 1024);
-    const { sandbox, failure } = await Sandbox.create({ instance, bundle, memoryBytes: 16 * 1024 * 1024, stackBytes: 65536, nonce: "n", budget: new Budget(1000, 1000) });
+    const { sandbox, failure } = await Sandbox.create({ instance, bundle, memoryBytes: 16 * 1024 * 1024, stackBytes: 65536, budget: new Budget(1000, 1000) });
     expect(failure).toBeUndefined();
     // A handle the host forgot to free makes JS_FreeRuntime fail its assertion, which aborts the C side.
     sandbox.context.newObject();

@@ -37,7 +37,7 @@ async function imagedInstance(): Promise<{ instance: WasmInstance; image: RealmI
     maxIdle: 1,
     recycleAboveBytes: Number.MAX_SAFE_INTEGER,
     prepare: (fresh) => {
-      image = RealmImage.capture(fresh, "0123456789abcdef0123456789abcdef");
+      image = RealmImage.capture(fresh);
     },
   });
   const instance = await pool.acquire(64 * MiB);
@@ -114,14 +114,14 @@ describe("a realm image", () => {
       maxIdle: 1,
       recycleAboveBytes: Number.MAX_SAFE_INTEGER,
       // A layout whose "break" is a word that does not track the heap.
-      prepare: (fresh) => (taken = RealmImage.capture({ ...fresh, layout: { ...fresh.layout!, breakPointer: 1024 } }, "n")),
+      prepare: (fresh) => (taken = RealmImage.capture({ ...fresh, layout: { ...fresh.layout!, breakPointer: 1024 } })),
     });
     const instance = await pool.acquire(16 * MiB);
     expect(taken).toBeUndefined();
     // The instance is left as it was, and serves a sandbox that builds its own realm.
     const source = "export function h() { return 6 * 7; }";
     const bundle = compileBundle({ contentHash: "sha256:layout", manifest: manifestFor({ source, handlers: ["h"] }), files: { "server/index.js": new TextEncoder().encode(source) } });
-    const { sandbox, failure } = await Sandbox.create({ instance, bundle, memoryBytes: 16 * MiB, stackBytes: 65536, nonce: "n", budget: new Budget(1000, 1000) });
+    const { sandbox, failure } = await Sandbox.create({ instance, bundle, memoryBytes: 16 * MiB, stackBytes: 65536, budget: new Budget(1000, 1000) });
     expect(failure).toBeUndefined();
     expect(sandbox.exportedFunctions()).toEqual(["h"]);
     expect(sandbox.dispose()).toBe(true);
@@ -130,7 +130,7 @@ describe("a realm image", () => {
 
   it("is never taken of the debug build, whose memory the pool does not bound", async () => {
     let taken: RealmImage | undefined | null = null;
-    pool = new InstancePool({ variant: "debug", maxIdle: 1, recycleAboveBytes: Number.MAX_SAFE_INTEGER, prepare: (fresh) => (taken = RealmImage.capture(fresh, "n")) });
+    pool = new InstancePool({ variant: "debug", maxIdle: 1, recycleAboveBytes: Number.MAX_SAFE_INTEGER, prepare: (fresh) => (taken = RealmImage.capture(fresh)) });
     const instance = await pool.acquire(16 * MiB);
     expect(taken).toBeUndefined();
     pool.release(instance);

@@ -327,6 +327,73 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect(Math.max(...warm)).toBeGreaterThan(1);
     });
 
+    it("copies values out with JSON's rules, without calling the guest's getters or toJSON", async () => {
+      const values = await buildBundle({
+        source: `export function h() {
+          return {
+            date: new Date(0), boxed: [new Number(1), new String("s"), new Boolean(false)], nums: [NaN, -0, Infinity, 1.5],
+            holes: [1, , 3], undef: undefined, fn() {}, sym: Symbol("x"), nested: { deep: [{ a: [1, { b: "c" }] }] },
+            get spin() { for (;;) {} }, own: { toJSON() { for (;;) {} }, kept: 1 }, typed: new Int16Array([-1, 2]),
+            bytes: new Uint8Array([1, 2, 3]), buffer: new Uint8Array([9, 8]).buffer, shared: [globalThis.s = { x: 1 }, globalThis.s],
+            "__proto__": { polluted: true }, wide: "é€𝄞",
+          };
+        }
+        export function circular() { const o = {}; o.self = o; return o; }
+        export function big() { return 10n; }`,
+      });
+      await runner.load(values);
+      const result = await run("h", {}, values);
+      expect(result.error).toBeUndefined();
+      expect(result.response?.body).toEqual({
+        date: "1970-01-01T00:00:00.000Z",
+        boxed: [1, "s", false],
+        nums: [null, 0, null, 1.5],
+        holes: [1, null, 3],
+        nested: { deep: [{ a: [1, { b: "c" }] }] },
+        own: { kept: 1 },
+        typed: { "0": -1, "1": 2 },
+        bytes: new Uint8Array([1, 2, 3]),
+        buffer: new Uint8Array([9, 8]),
+        shared: [{ x: 1 }, { x: 1 }],
+        wide: "é€𝄞",
+      });
+      expect(Object.getPrototypeOf(result.response?.body)).toBe(Object.prototype);
+      expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
+      for (const handler of ["circular", "big"]) {
+        const refused = await run(handler, {}, values);
+        expect(refused.error?.code, handler).toBe("E_HANDLER_ERROR");
+        expect(refused.error?.message, handler).toMatch(/cannot be copied/);
+      }
+    });
+
+    it("fails a load whose top-level code exceeds its CPU limit with E_TIMEOUT (phase load), and keeps serving", async () => {
+      const spinning = await buildBundle({ source: `for (;;) {}\nexport function h() { return 1; }`, limits: { cpuMs: 100 } });
+      await expect(runner.load(spinning)).rejects.toMatchObject({ code: "E_TIMEOUT", details: expect.objectContaining({ phase: "load" }) });
+      expect((await run("hello")).ok).toBe(true);
+    });
+
+    it("fails a load whose top-level code runs out of memory with E_MEMORY (phase load), and keeps serving", async () => {
+      const bomb = await buildBundle({ source: `const a = []; for (;;) a.push(new Array(10000).fill(1));\nexport function h() { return 1; }`, limits: { memoryMb: 16, cpuMs: 5000, wallMs: 20000 } });
+      await expect(runner.load(bomb)).rejects.toMatchObject({ code: "E_MEMORY", details: expect.objectContaining({ phase: "load" }) });
+      expect((await run("hello")).ok).toBe(true);
+    });
+
+    it("loads no server code from ui.root, whatever the root is called: importing it fails alike in every runner", async () => {
+      const importsUi = await buildBundle({
+        source: `import { x } from "../web/lib.js";\nexport function h() { return x; }`,
+        ui: { root: "web", pages: [] },
+        files: { "web/lib.js": "export const x = 1;" },
+      });
+      await expect(runner.load(importsUi)).rejects.toMatchObject({ code: "E_BUNDLE_INVALID", message: expect.stringContaining("web/lib.js") });
+      const outside = await buildBundle({
+        source: `import { x } from "./lib.js";\nexport function h() { return x; }`,
+        ui: { root: "web", pages: [] },
+        files: { "server/lib.js": "export const x = 2;", "web/lib.js": "export const x = 1;" },
+      });
+      await runner.load(outside);
+      expect((await run("h", {}, outside)).response?.body).toBe(2);
+    });
+
     it("after close, executions fail with E_RUNNER_UNAVAILABLE and nothing is left running", async () => {
       const own = await makeRunner({ hostApis });
       try {

@@ -30,6 +30,8 @@ export interface FixtureOptions {
   storage?: { kind: "none" } | { kind: "kv" };
   secrets?: string[];
   publishes?: string[];
+  /** The manifest's `ui` block, e.g. `{ root: "web", pages: [] }`. */
+  ui?: Record<string, unknown>;
   /** Extra files, e.g. a source map beside the entry or another module. */
   files?: Record<string, string | Uint8Array>;
   /** Sign with a fresh key and verify in strict mode (default: unsigned, dev mode). */
@@ -67,6 +69,7 @@ export function manifestFor(options: FixtureOptions): Record<string, unknown> {
     ...(options.secrets ? { secrets: options.secrets } : {}),
     ...(publishes.length > 0 ? { events: { publishes: publishes.map((type) => ({ type })), subscribes: [] } } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.ui ? { ui: options.ui } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { CapabilityRequest, VerifiedBundle } from "@annex/manifest";
@@ -281,6 +282,26 @@ export function hostileSuite(
           await stillServes(r, bundle);
         });
 
+        it("stops a load whose top-level code loops in a built-in, failing only that load", async () => {
+          const active = await start();
+          const good = await buildBundle({ capabilities: [logCap], source: `export function ping() { return "pong"; }` });
+          await active.load(good);
+          const stalling = await buildBundle({
+            capabilities: [logCap],
+            source: `const stalled = new Array(2 ** 30).join("").length;\nexport function h() { return stalled; }`,
+            limits: { cpuMs: 200, wallMs: 1000 },
+          });
+          const loading = active.load(stalling).then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+          // Another extension's request while the load is stuck: delayed at most, never failed.
+          const meanwhile = await exec(active, envelopeFor(good, "ping"));
+          expect(meanwhile.response?.body).toBe("pong");
+          expect(await loading).toMatchObject({ code: "E_TIMEOUT", details: expect.objectContaining({ phase: "load" }) });
+          await stillServes(active, good);
+        });
+
         it("stops a quadratic built-in string search, which never reaches the interrupt handler", async () => {
           const { runner: r, bundle } = await hostile(
             { source: `export function h() { const hay = "a".repeat(300000); return hay.indexOf("a".repeat(150000) + "b"); }` },
@@ -290,6 +311,135 @@ export function hostileSuite(
           await stillServes(r, bundle);
         });
       }
+    });
+
+    describe("engine codes come from the runner's state, never from the guest's words", () => {
+      it("answers forged engine errors as the handler errors they are", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export function interrupted() { throw new InternalError("interrupted"); }
+                   export function oom() { throw new InternalError("out of memory"); }
+                   export function tooLong() { throw new InternalError("string too long"); }
+                   export function stack() { throw new InternalError("stack overflow"); }
+                   export function rangeStack() { throw new RangeError("stack overflow"); }
+                   export function thrownNull() { throw null; }
+                   export function coded() { throw Object.assign(new Error("limit"), { code: "E_HOST_CALL_LIMIT" }); }
+                   export async function later() { await null; throw new InternalError("interrupted"); }`,
+          handlers: ["interrupted", "oom", "tooLong", "stack", "rangeStack", "thrownNull", "coded", "later"],
+        });
+        for (const handler of ["interrupted", "oom", "tooLong", "stack", "rangeStack", "thrownNull", "coded", "later"]) {
+          const result = await exec(r, envelopeFor(bundle, handler));
+          expect(result.error?.code, handler).toBe("E_HANDLER_ERROR");
+        }
+        await stillServes(r, bundle);
+      });
+
+      it("answers every kind of out-of-memory E_MEMORY, whatever the guest throws or catches", async () => {
+        const { runner: r, bundle } = await hostile(
+          {
+            source: `export function objects() { const a = []; for (;;) a.push(new Array(10000).fill({ x: 1 })); }
+                     export function huge() { return new ArrayBuffer(2 ** 30).byteLength; }
+                     export function strings() { let s = "ab"; for (;;) s = s.repeat(2) + "!"; }
+                     export function rethrown() { try { const a = []; for (;;) a.push(new Array(10000).fill(0)); } catch (e) { throw new Error("not me"); } }
+                     export function thrownNull() { try { const a = []; for (;;) a.push(new Array(10000).fill(0)); } catch (e) { throw null; } }
+                     export async function inJob() { await null; const a = []; for (;;) a.push(new Array(10000).fill(0)); }`,
+            handlers: ["objects", "huge", "strings", "rethrown", "thrownNull", "inJob"],
+          },
+          { memoryBytes: 32 * MiB, cpuMs: 5000, wallMs: 20000 },
+        );
+        for (const handler of ["objects", "huge", "strings", "rethrown", "thrownNull", "inJob"]) {
+          const result = await exec(r, envelopeFor(bundle, handler));
+          expect(result.error?.code, handler).toBe("E_MEMORY");
+        }
+        await stillServes(r, bundle);
+      });
+
+      it("never reuses a warm context after an out-of-memory, even one the guest caught", async () => {
+        const { runner: r, bundle } = await hostile(
+          {
+            source: `let calls = 0;
+                     export function h() { calls++; try { const a = []; for (;;) a.push(new Array(10000).fill(0)); } catch (e) {} return calls; }
+                     export function count() { calls++; return calls; }`,
+            handlers: ["h", "count"],
+            warmContext: true,
+          },
+          { memoryBytes: 32 * MiB, cpuMs: 5000, wallMs: 20000 },
+        );
+        const caught = await exec(r, envelopeFor(bundle, "h", { context: "warm" }));
+        expect(caught.response?.body).toBe(1);
+        // A fresh context: the one that ran out of memory was discarded.
+        expect((await exec(r, envelopeFor(bundle, "count", { context: "warm" }))).response?.body).toBe(1);
+        expect((await exec(r, envelopeFor(bundle, "count", { context: "warm" }))).response?.body).toBe(2);
+      });
+    });
+
+    describe("marshalling runs no guest code and leaks nothing", () => {
+      it("counts a guest getter on Object.prototype.then, run when a host call settles, against the CPU limit", async () => {
+        const { runner: r, bundle } = await hostile(
+          {
+            source: `export async function h(req, ctx) {
+              Object.defineProperty(Object.prototype, "then", { get() { for (;;) {} }, configurable: true });
+              return await ctx.kv.list({});
+            }`,
+            storage: { kind: "kv" },
+            capabilities: [logCap, kvCap],
+          },
+          { cpuMs: 200, wallMs: 4000 },
+        );
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error).toMatchObject({ code: "E_TIMEOUT", details: { limit: "cpuMs" } });
+        expect(result.usage.cpuMs).toBeGreaterThanOrEqual(200);
+        await stillServes(r, bundle);
+      });
+
+      it("never calls accessors, setters or toJSON the guest put on built-in prototypes, and reveals nothing private", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export async function h(req, ctx) {
+            // A string, not an array: the guest's own pushes would run its own Array.prototype setters.
+            let seen = "";
+            const note = (what, v) => { let keys = ""; try { keys = Object.keys(Object(v)).join(","); } catch (e) {} seen += what + ":" + keys + ";"; };
+            for (const i of ["0", "1", "2"]) {
+              Object.defineProperty(Array.prototype, i, { get() { note("get" + i, this); }, set(v) { note("set" + i, v); }, configurable: true });
+            }
+            Object.defineProperty(Object.prototype, "toJSON", { value: function () { note("toJSON", this); return this; }, configurable: true, writable: true });
+            Object.defineProperty(Object.prototype, "get", { get() { note("descriptor", this); return undefined; }, configurable: true });
+            await ctx.kv.set("k", { nested: { bytes: new Uint8Array([1, 2, 3]) }, list: [new Uint8Array([4])] });
+            const back = await ctx.kv.get("k");
+            ctx.log.info({ nested: { a: 1 } }, [1, 2]);
+            return { seen, back, body: req.body, bytes: new Uint8Array([5, 6]) };
+          }`,
+          storage: { kind: "kv" },
+          capabilities: [logCap, kvCap],
+        });
+        const result = await exec(r, envelopeFor(bundle, "h", { body: { raw: new Uint8Array([7, 8]) } }));
+        expect(result.error).toBeUndefined();
+        const body = result.response?.body as Record<string, unknown>;
+        expect(body["seen"]).toBe("");
+        expect(body["back"]).toEqual({ nested: { bytes: new Uint8Array([1, 2, 3]) }, list: [new Uint8Array([4])] });
+        expect(body["body"]).toEqual({ raw: new Uint8Array([7, 8]) });
+        expect(body["bytes"]).toEqual(new Uint8Array([5, 6]));
+        expect(kv.data.get("inst-1/k")).toEqual({ nested: { bytes: new Uint8Array([1, 2, 3]) }, list: [new Uint8Array([4])] });
+        expect(result.logs.map((l) => l.message)).toContain('{"nested":{"a":1}} [1,2]');
+      });
+
+      it("never calls a getter or toJSON of the value a handler returns", async () => {
+        const { runner: r, bundle } = await hostile(
+          { source: `export function h() { return { a: 1, get spin() { for (;;) {} }, inner: { toJSON() { for (;;) {} }, b: 2 } }; }` },
+          { cpuMs: 200, wallMs: 4000 },
+        );
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error).toBeUndefined();
+        expect(result.response?.body).toEqual({ a: 1, inner: { b: 2 } });
+      });
+
+      it("runs a Proxy's traps on the guest's CPU budget", async () => {
+        const { runner: r, bundle } = await hostile(
+          { source: `export function h() { return { p: new Proxy({}, { ownKeys() { for (;;) {} } }) }; }` },
+          { cpuMs: 200, wallMs: 4000 },
+        );
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error).toMatchObject({ code: "E_TIMEOUT", details: { limit: "cpuMs" } });
+        await stillServes(r, bundle);
+      });
     });
 
     describe("resource bombs", () => {
@@ -315,6 +465,99 @@ export function hostileSuite(
         expect(result.error?.code).toBe("E_MEMORY");
         expect(grown).toBeLessThan(cap + 64 * MiB);
         await stillServes(r, bundle);
+      });
+
+      it("keeps a burst of ten memory bombs within the cap plus 32 MB of RSS, and gives the memory back after each", async () => {
+        const cap = 64 * MiB;
+        const { runner: r, bundle } = await hostile(
+          { source: `export function h() { const a = []; for (;;) a.push(new Array(10000).fill({ x: 1 })); }` },
+          { memoryBytes: cap, cpuMs: 5000, wallMs: 20000 },
+        );
+        await stillServes(r, bundle);
+        await settleMemory();
+        const before = process.memoryUsage().rss;
+        const peak = rssPeakMeter();
+        const after: number[] = [];
+        for (let i = 0; i < 10; i++) {
+          expect((await exec(r, envelopeFor(bundle, "h"))).error?.code).toBe("E_MEMORY");
+          await settleMemory();
+          after.push(process.memoryUsage().rss - before);
+        }
+        const grown = peak.stop() - before;
+        expect(grown).toBeLessThan(cap + 32 * MiB);
+        // Back every time: no bomb leaves its memory behind for the next to stack on.
+        for (const left of after) expect(left).toBeLessThan(24 * MiB);
+        await stillServes(r, bundle);
+      });
+
+      it("bounds the bytes one execution passes through host calls", async () => {
+        const { runner: r, bundle } = await hostile(
+          {
+            source: `export async function h(req, ctx) { const big = "x".repeat(4 * 1024 * 1024 - 64); for (let i = 0; i < 32; i++) await ctx.kv.set("k" + i, big); return "all stored"; }`,
+            storage: { kind: "kv" },
+            capabilities: [logCap, kvCap],
+          },
+          { cpuMs: 10_000, wallMs: 30_000 },
+        );
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error).toMatchObject({ code: "E_HOST_CALL_LIMIT", details: { limit: "hostCallBytes" } });
+        expect(result.usage.hostCalls["storage.kv"]).toBeLessThan(10);
+        expect([...kv.data.keys()].filter((key) => key.startsWith("inst-1/k")).length).toBeLessThan(10);
+        await stillServes(r, bundle);
+      });
+
+      it("bounds the bytes of host calls in flight at once", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export async function h(req, ctx) {
+            const big = "y".repeat(3 * 1024 * 1024);
+            const settled = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => ctx.kv.set("f" + i, big)));
+            return settled.map((s) => (s.status === "fulfilled" ? "ok" : s.reason.code));
+          }`,
+          storage: { kind: "kv" },
+          capabilities: [logCap, kvCap],
+        });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.response?.body).toEqual(["ok", "ok", "E_HOST_CALL_LIMIT", "E_HOST_CALL_LIMIT", "E_HOST_CALL_LIMIT", "E_HOST_CALL_LIMIT"]);
+      });
+
+      it("drops log calls past the log limit without formatting them", async () => {
+        const { runner: r, bundle } = await hostile(
+          {
+            source: `export function h(req, ctx) {
+              ctx.log.info("x".repeat(200));
+              const big = new Array(200000).fill({ k: "value" });
+              for (let i = 0; i < 400; i++) { ctx.log.info(big); console.log(big); }
+              return "done";
+            }`,
+          },
+          { logBytes: 100, cpuMs: 1000, wallMs: 20000 },
+        );
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error).toBeUndefined();
+        expect(result.response?.body).toBe("done");
+        // The first line (cut to the limit) and the note that the rest was dropped.
+        expect(result.logs.map((l) => l.message)).toEqual(["x".repeat(100), expect.stringMatching(/log limit of 100 bytes reached/)]);
+        expect(result.usage.hostCalls["log"]).toBe(801);
+      });
+
+      it("counts log calls against the host-call limit, console included", async () => {
+        const { runner: r, bundle } = await hostile({ source: `export function h() { for (let i = 0; i < 100000; i++) console.log("flood " + i); return "survived"; }` });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error?.code).toBe("E_HOST_CALL_LIMIT");
+        expect(result.usage.hostCalls["log"]).toBe(1000);
+        await stillServes(r, bundle);
+      });
+
+      it("drops console calls without the log grant in the sandbox, without counting them", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export function h() { for (let i = 0; i < 100000; i++) console.log("quiet " + i); return "survived"; }`,
+          capabilities: [kvCap],
+          storage: { kind: "kv" },
+        });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.response?.body).toBe("survived");
+        expect(result.usage.hostCalls).toEqual({});
+        expect(result.logs).toEqual([]);
       });
 
       it("refuses an oversized response", async () => {
@@ -399,6 +642,34 @@ export function hostileSuite(
       });
     });
   });
+}
+
+/** Waits for the memory of dropped sandboxes to be returned (collections and frees happen off the critical path). */
+async function settleMemory(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/**
+ * The process's peak RSS from now until stop(): the kernel's high-water mark
+ * (VmHWM, reset through /proc/self/clear_refs) where Linux offers it, which
+ * also sees a peak inside a synchronous bomb; else sampled every few ms.
+ */
+function rssPeakMeter(): { stop(): number } {
+  try {
+    writeFileSync("/proc/self/clear_refs", "5");
+    const read = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))?.[1]) * 1024;
+    if (Number.isFinite(read()) && read() > 0) return { stop: read };
+  } catch {
+    // Not Linux, or not allowed: sample instead.
+  }
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, process.memoryUsage().rss);
+    },
+  };
 }
 
 function timers(): number {

@@ -1,0 +1,320 @@
+/**
+ * Reads the binary form QuickJS's `JS_WriteObject` produces (quickjs-emscripten's
+ * `QTS_bjson_encode`, no flags): how values leave a sandbox.
+ *
+ * Why this format: QuickJS writes it natively, walking the object graph in C
+ * without ever running guest code: no getter, setter, `toJSON` or Proxy trap
+ * is called, and an object whose shape it cannot copy as plain data (an
+ * accessor property, a function, a Proxy, a Map) makes it throw instead. JSON
+ * with a replacer, which this replaces, called guest code for every value.
+ *
+ * What comes out follows JSON's rules, so a value means the same whichever path
+ * it took: objects keep their own enumerable string-keyed properties (a
+ * `__proto__` key is dropped, so no host-side merge can be steered into a
+ * prototype); `undefined` properties are dropped and become `null` in arrays;
+ * non-finite numbers become `null` and -0 becomes 0; a Date becomes its ISO
+ * string (`null` when invalid); a Number, String or Boolean object becomes
+ * its primitive; `Uint8Array` and `ArrayBuffer` become bytes (`Uint8Array`);
+ * other typed arrays become objects of their elements, as JSON writes them.
+ * BigInts, SharedArrayBuffers and cycles are refused, as JSON refuses them.
+ *
+ * The format is QuickJS's own and versioned (the first byte); the engine checks
+ * at start-up that this build writes what this reader expects
+ * (`checkBjsonSupport`) and uses a slower, guest-side path otherwise.
+ */
+export const BJSON_VERSION = 5;
+
+const enum Tag {
+  Null = 1,
+  Undefined = 2,
+  False = 3,
+  True = 4,
+  Int32 = 5,
+  Float64 = 6,
+  String = 7,
+  Object = 8,
+  Array = 9,
+  BigInt = 10,
+  TypedArray = 14,
+  ArrayBuffer = 15,
+  SharedArrayBuffer = 16,
+  Date = 17,
+  ObjectValue = 18,
+  Reference = 19,
+}
+
+/** Typed array classes in the order QuickJS numbers them (`class_id - JS_CLASS_UINT8C_ARRAY`). */
+const TYPED_ARRAYS = ["Uint8Clamped", "Int8", "Uint8", "Int16", "Uint16", "Int32", "Uint32", "BigInt64", "BigUint64", "Float16", "Float32", "Float64"] as const;
+const ELEMENT_BYTES = [1, 1, 1, 2, 2, 4, 4, 8, 8, 2, 4, 8];
+const UINT8 = 2;
+
+/** Deeper values are refused rather than risk the host's own stack. */
+export const MAX_DEPTH = 5000;
+
+/** A value that cannot be copied out of the sandbox; the message says why. */
+export class BjsonError extends Error {}
+
+/** Bytes kept in the reference table, so they can serve both as a value and as a typed array's buffer. */
+class RawBuffer {
+  copy: Uint8Array | undefined;
+  constructor(readonly raw: Uint8Array) {}
+}
+
+const OPEN = Symbol("open");
+
+class Reader {
+  private offset = 1;
+  private readonly atoms: string[] = [];
+  /** Objects in the order the writer numbered them, for back-references; OPEN while still being read (a cycle). */
+  private readonly refs: unknown[] = [];
+  private readonly text: Buffer;
+
+  constructor(private readonly bytes: Uint8Array) {
+    this.text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  read(): unknown {
+    if (this.bytes[0] !== BJSON_VERSION) throw new BjsonError(`unsupported binary value version ${String(this.bytes[0])}`);
+    const count = this.leb();
+    for (let i = 0; i < count; i++) this.atoms.push(this.string());
+    const value = this.value(0);
+    if (this.offset !== this.bytes.length) throw new BjsonError("trailing bytes after the value");
+    return finish(value);
+  }
+
+  private byte(): number {
+    const value = this.bytes[this.offset++];
+    if (value === undefined) throw new BjsonError("the value ends early");
+    return value;
+  }
+
+  private leb(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7;
+      if (shift > 28) throw new BjsonError("a length is too long");
+    }
+  }
+
+  private string(): string {
+    const header = this.leb();
+    const length = Math.floor(header / 2);
+    const wide = header % 2 === 1;
+    const size = wide ? length * 2 : length;
+    const start = this.offset;
+    if (start + size > this.bytes.length) throw new BjsonError("a string runs past the end");
+    this.offset += size;
+    return wide ? this.text.toString("utf16le", start, start + size) : this.text.toString("latin1", start, start + size);
+  }
+
+  private atom(): string {
+    const v = this.leb();
+    if (v % 2 === 1) return String(Math.floor(v / 2));
+    const index = v / 2;
+    const atom = this.atoms[index - 1];
+    if (atom === undefined) throw new BjsonError("a property name is missing from the atom table");
+    return atom;
+  }
+
+  private register(): number {
+    this.refs.push(OPEN);
+    return this.refs.length - 1;
+  }
+
+  private value(depth: number): unknown {
+    if (depth > MAX_DEPTH) throw new BjsonError(`the value is nested deeper than ${MAX_DEPTH} levels`);
+    const tag = this.byte();
+    switch (tag) {
+      case Tag.Null:
+        return null;
+      case Tag.Undefined:
+        return undefined;
+      case Tag.False:
+        return false;
+      case Tag.True:
+        return true;
+      case Tag.Int32: {
+        const v = this.leb();
+        return v % 2 === 1 ? -(v - 1) / 2 - 1 : v / 2;
+      }
+      case Tag.Float64: {
+        if (this.offset + 8 > this.bytes.length) throw new BjsonError("a number runs past the end");
+        const n = this.text.readDoubleLE(this.offset);
+        this.offset += 8;
+        return n;
+      }
+      case Tag.String:
+        return this.string();
+      case Tag.Object: {
+        const slot = this.register();
+        const out: Record<string, unknown> = {};
+        const count = this.leb();
+        for (let i = 0; i < count; i++) {
+          const key = this.atom();
+          const v = this.value(depth + 1);
+          if (key !== "__proto__") out[key] = v;
+        }
+        this.refs[slot] = out;
+        return out;
+      }
+      case Tag.Array: {
+        const slot = this.register();
+        const length = this.leb();
+        if (length > this.bytes.length) throw new BjsonError("an array is longer than the value holds");
+        const out = new Array<unknown>(length);
+        for (let i = 0; i < length; i++) out[i] = this.value(depth + 1);
+        this.refs[slot] = out;
+        return out;
+      }
+      case Tag.TypedArray: {
+        const slot = this.register();
+        const kind = this.byte();
+        const length = this.leb();
+        const offset = this.leb();
+        const buffer = this.value(depth + 1);
+        if (!(buffer instanceof RawBuffer) || kind >= TYPED_ARRAYS.length) throw new BjsonError("a typed array is malformed");
+        const size = length * ELEMENT_BYTES[kind]!;
+        if (offset + size > buffer.raw.byteLength) throw new BjsonError("a typed array reaches past its buffer");
+        const view = buffer.raw.subarray(offset, offset + size);
+        const out = kind === UINT8 ? view.slice() : elements(kind, view, length);
+        this.refs[slot] = out;
+        return out;
+      }
+      case Tag.ArrayBuffer: {
+        const slot = this.register();
+        const length = this.leb();
+        this.leb(); // maximum length of a resizable buffer: irrelevant to a copy
+        if (this.offset + length > this.bytes.length) throw new BjsonError("an ArrayBuffer runs past the end");
+        const raw = new RawBuffer(this.bytes.subarray(this.offset, this.offset + length));
+        this.offset += length;
+        this.refs[slot] = raw;
+        return raw;
+      }
+      case Tag.Date: {
+        const slot = this.register();
+        const time = this.value(depth + 1);
+        const out = typeof time === "number" && Number.isFinite(time) && Math.abs(time) <= 8.64e15 ? new Date(time).toISOString() : null;
+        this.refs[slot] = out;
+        return out;
+      }
+      case Tag.ObjectValue: {
+        const slot = this.register();
+        const inner = this.value(depth + 1);
+        if (typeof inner !== "number" && typeof inner !== "string" && typeof inner !== "boolean") {
+          throw new BjsonError("a boxed value other than a number, string or boolean cannot be copied");
+        }
+        this.refs[slot] = inner;
+        return inner;
+      }
+      case Tag.Reference: {
+        const index = this.leb();
+        if (index >= this.refs.length) throw new BjsonError("a reference points nowhere");
+        const target = this.refs[index];
+        if (target === OPEN) throw new BjsonError("the value is circular (it contains itself); JSON cannot represent it");
+        return target;
+      }
+      case Tag.BigInt:
+        throw new BjsonError("a BigInt cannot be copied (JSON has no BigInt); convert it to a string or number");
+      case Tag.SharedArrayBuffer:
+        throw new BjsonError("a SharedArrayBuffer cannot be copied; use an ArrayBuffer or Uint8Array");
+      default:
+        throw new BjsonError(`unsupported binary value tag ${tag}`);
+    }
+  }
+}
+
+/** A typed array other than Uint8Array, as JSON writes it: an object of its elements by index. */
+function elements(kind: number, view: Uint8Array, length: number): Record<string, unknown> {
+  const name = TYPED_ARRAYS[kind]!;
+  if (name === "BigInt64" || name === "BigUint64") throw new BjsonError(`a ${name}Array cannot be copied (JSON has no BigInt)`);
+  const data = new DataView(view.buffer, view.byteOffset, view.byteLength);
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < length; i++) {
+    let v: number;
+    switch (name) {
+      case "Uint8Clamped":
+        v = data.getUint8(i);
+        break;
+      case "Int8":
+        v = data.getInt8(i);
+        break;
+      case "Uint8":
+        v = data.getUint8(i);
+        break;
+      case "Int16":
+        v = data.getInt16(i * 2, true);
+        break;
+      case "Uint16":
+        v = data.getUint16(i * 2, true);
+        break;
+      case "Int32":
+        v = data.getInt32(i * 4, true);
+        break;
+      case "Uint32":
+        v = data.getUint32(i * 4, true);
+        break;
+      case "Float16":
+        v = half(data.getUint16(i * 2, true));
+        break;
+      case "Float32":
+        v = data.getFloat32(i * 4, true);
+        break;
+      case "Float64":
+        v = data.getFloat64(i * 8, true);
+        break;
+    }
+    out[String(i)] = Number.isFinite(v) ? (Object.is(v, -0) ? 0 : v) : null;
+  }
+  return out;
+}
+
+function half(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : NaN;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}
+
+/**
+ * Applies JSON's rules to what was read: drops undefined properties, turns
+ * undefined array elements and non-finite numbers into null, -0 into 0, and
+ * raw buffers into bytes. Shared (non-circular) references stay shared.
+ */
+function finish(root: unknown): unknown {
+  const done = new Set<object>();
+  const fix = (value: unknown): unknown => {
+    if (typeof value === "number") return Number.isFinite(value) ? (value === 0 ? 0 : value) : null;
+    if (value === null || typeof value !== "object") return value;
+    if (value instanceof Uint8Array) return value;
+    if (value instanceof RawBuffer) return (value.copy ??= value.raw.slice());
+    if (done.has(value)) return value;
+    done.add(value);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const v = fix(value[i]);
+        value[i] = v === undefined ? null : v;
+      }
+    } else {
+      const record = value as Record<string, unknown>;
+      for (const key of Object.keys(record)) {
+        const v = fix(record[key]);
+        if (v === undefined) delete record[key];
+        else record[key] = v;
+      }
+    }
+    return value;
+  };
+  const out = fix(root);
+  return out === undefined ? null : out;
+}
+
+/** Reads a value QuickJS wrote with `JS_WriteObject`; throws BjsonError when it cannot be copied. */
+export function decodeBjson(bytes: Uint8Array): unknown {
+  return new Reader(bytes).read();
+}
