@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { isAnnexError, type VerifiedBundle } from "@annex/manifest";
-import type { ExecuteEnvelope, ExecuteResult, Principal, SandboxRequest } from "@annex/runner";
+import type { ExecuteEnvelope, ExecuteErrorCode, ExecuteResult, Principal, SandboxRequest } from "@annex/runner";
 import type { AuditDecision } from "../audit/audit-log.js";
 import { parseAssetPath } from "../assets/asset-path.js";
 import { createAssetCsp } from "../assets/csp.js";
@@ -415,7 +415,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   async function execute(envelope: ExecuteEnvelope, bundle: VerifiedBundle, hostCallsAfter: Promise<unknown>): Promise<ExecuteResult> {
-    const failed = (code: "E_RUNNER_UNAVAILABLE" | "E_TIMEOUT", message: string): ExecuteResult => ({
+    const failed = (code: ExecuteErrorCode, message: string): ExecuteResult => ({
       requestId: envelope.requestId,
       ok: false,
       error: { code, message },
@@ -426,6 +426,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       try {
         await ensureLoaded(bundle);
       } catch (error) {
+        // The runner's own load failures are the extension's (its code, or its code hitting a limit while it
+        // loads): answered like the same failure of a request. Anything else means the bundle itself was refused.
+        // (E_BUNDLE_INVALID is a load code, not an execution code: failureProblem knows it all the same.)
+        if (isAnnexError(error) && RUNNER_LOAD_FAILURES.has(error.code)) return failed(error.code as ExecuteErrorCode, error.message);
         if (isAnnexError(error) && error.code !== "E_RUNNER_UNAVAILABLE") throw bundleRejected(error);
         return failed("E_RUNNER_UNAVAILABLE", `the runner could not load the bundle: ${errorSummary(error).message}`);
       }
@@ -515,6 +519,9 @@ class UnauditedProblem extends Error {
     super(failure.message);
   }
 }
+
+/** Codes a runner's load() fails with when the extension's code is at fault (see @annex/runner's README). */
+const RUNNER_LOAD_FAILURES: ReadonlySet<string> = new Set(["E_BUNDLE_INVALID", "E_TIMEOUT", "E_MEMORY", "E_STACK", "E_SANDBOX_CRASHED"]);
 
 function bundleRejected(error: unknown): GatewayProblem {
   const summary = errorSummary(error);

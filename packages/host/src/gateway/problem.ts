@@ -33,6 +33,7 @@ export type GatewayProblemCode =
   | "E_CAPABILITY_DENIED"
   | "E_EGRESS_DENIED"
   | "E_BUNDLE_REJECTED"
+  | "E_BUNDLE_INVALID"
   | "E_AUDIT_UNAVAILABLE"
   | "E_INTERNAL";
 

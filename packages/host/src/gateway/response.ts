@@ -19,6 +19,7 @@ const FAILURES: Record<string, { status: number; code: GatewayProblemCode; detai
   E_EGRESS_DENIED: { status: 500, code: "E_EGRESS_DENIED", detail: "the extension called a host it may not reach" },
   E_HANDLER_NOT_FOUND: { status: 500, code: "E_HANDLER_NOT_FOUND", detail: "the extension does not export this endpoint's handler" },
   E_HANDLER_ERROR: { status: 500, code: "E_HANDLER_ERROR", detail: "the extension failed while handling the request" },
+  E_BUNDLE_INVALID: { status: 502, code: "E_BUNDLE_INVALID", detail: "the extension's server code cannot be loaded; its publisher must fix it and publish a new version" },
 };
 
 /**

@@ -1,4 +1,4 @@
-import { createInMemoryRunner, type ExecuteResult } from "@annex/runner";
+import { createInMemoryRunner, RunnerError, type ExecuteResult, type Runner } from "@annex/runner";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeBackends } from "../support/backends.js";
 import { tamperBlob } from "../support/world.js";
@@ -122,6 +122,25 @@ describeBackends("gateway failures", (backend) => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ hello: "again" });
     expect(calls).toBe(2);
+  });
+
+  it("answers a runner's load-time failures with their own codes, never as a failed verification", async () => {
+    const cases = [
+      { error: new RunnerError("E_TIMEOUT", "bundle acme.gw@1.0.0: the server entry's top-level code did not finish within its time limits while loading", { phase: "load" }), status: 504, code: "E_TIMEOUT" },
+      { error: new RunnerError("E_MEMORY", "bundle acme.gw@1.0.0: the server entry's top-level code ran out of memory while loading", { phase: "load" }), status: 502, code: "E_MEMORY" },
+      { error: new RunnerError("E_BUNDLE_INVALID", "bundle acme.gw@1.0.0: evaluating the server entry failed: SyntaxError", { phase: "load" }), status: 502, code: "E_BUNDLE_INVALID" },
+    ];
+    for (const { error, status, code } of cases) {
+      const failing: Runner = { ...world.runner, load: () => Promise.reject(error) };
+      const response = await world.gatewayWith({ runner: failing }).handle(req("GET", "/api/ext/acme.gw/hello/x", { headers: auth }));
+      expect(response.status, code).toBe(status);
+      const body = await problemOf(response);
+      expect(body.code).toBe(code);
+      expect(body.detail).not.toMatch(/verification|republish/);
+      expect(body.detail).toContain(error.message);
+      const [line] = await world.host.audit.list({ action: "gateway.request", order: "desc", limit: 1 });
+      expect(line).toMatchObject({ decision: "error", details: { code, status } });
+    }
   });
 
   it("refuses to run a bundle that fails verification at load (tampered blob): 500 E_BUNDLE_REJECTED, audited", async () => {
