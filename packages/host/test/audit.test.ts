@@ -48,7 +48,7 @@ describeBackends("audit log", (backend) => {
 
   it("refuses bad filters with a typed error", async () => {
     const { host } = await world(backend);
-    for (const filter of [{ limit: 0 }, { limit: 5000 }, { limit: 1.5 }, { afterId: "1 OR 1=1" }]) {
+    for (const filter of [{ limit: 0 }, { limit: 5000 }, { limit: 1.5 }, { afterId: "1 OR 1=1" }, { actor: "a\u0000" }, { tenant: "t\u0000" }, { target: "x".repeat(2000) }, { action: 5 as unknown as string }]) {
       const error = await host.audit.list(filter).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(AuditError);
       expect(error).toMatchObject({ code: "E_AUDIT_FILTER" });

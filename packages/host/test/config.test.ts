@@ -53,6 +53,16 @@ describe("validateConfig", () => {
     expect(issues({ count: 1, site: "https://user:pw@x.example.com" })).toEqual({ "config.site": expect.stringContaining("without credentials") });
   });
 
+  it("refuses text that could not be stored or would mean another URL: NUL, controls, unpaired surrogates, whitespace in URLs", () => {
+    expect(issues({ count: 1, name: "a\u0000b" })["config.name"]).toMatch(/control characters/);
+    expect(issues({ count: 1, name: "a\ud800b" })["config.name"]).toMatch(/unpaired surrogates/);
+    expect(issues({ count: 1, name: "a\u001bb" })["config.name"]).toMatch(/control characters/);
+    for (const site of ["https://x.example.com/\t", "https://x.exa\nmple.com/", "https://x.example.com/a b", "https://x.example.com/\u0000"]) {
+      expect(issues({ count: 1, site })["config.site"], JSON.stringify(site)).toMatch(/absolute http\(s\) URL/);
+    }
+    expect(validateConfig("acme.x@1.0.0", settings, { count: 1, name: "a\tb" })).toMatchObject({ name: "a\tb" });
+  });
+
   it("does not let prototype keys pass as settings", () => {
     expect(issues(JSON.parse('{"count": 1, "__proto__": {"polluted": true}, "constructor": 1}'))).toEqual({
       "config.__proto__": expect.any(String),

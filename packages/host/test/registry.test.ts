@@ -1,12 +1,42 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { generateKeyPair, isVerifiedBundle, parseTrustStore, readBundle, signBundle, type ContentHash } from "@annex/manifest";
 import { afterAll, expect, it } from "vitest";
 import { z } from "zod";
 import { createFilesystemBlobStore, createHost, defineHostCapability, RegistryError, type BlobStore, type Host } from "../src/index.js";
 import { describeBackends, hostOn } from "./support/backends.js";
 import { makeBundle, makePublisher, serviceManifest, signedBundle, type Publisher } from "./support/fixtures.js";
+
+/**
+ * A bundle whose annex.json says `replacement` where it said `placeholder`
+ * (same length), as a hostile publisher's own packer would write it: the
+ * annex packer refuses such manifests. The tar's headers keep their
+ * checksums (they do not cover contents); the index gets the new digest.
+ */
+async function withManifestText(bundle: Uint8Array, placeholder: string, replacement: string): Promise<Uint8Array> {
+  if (placeholder.length !== replacement.length) throw new Error("same length only");
+  const tar = Buffer.from(gunzipSync(bundle));
+  const before = tar.indexOf(`"description": "Says ${placeholder}`);
+  const oldHex = createHash("sha256").update(manifestBytes(tar)).digest("hex");
+  tar.write(replacement, tar.indexOf(placeholder, before), "latin1");
+  const newManifest = manifestBytes(tar);
+  tar.write(createHash("sha256").update(newManifest).digest("hex"), tar.indexOf(oldHex), "latin1");
+  return new Uint8Array(gzipSync(tar));
+}
+
+/** The annex.json entry of an uncompressed bundle tar (512-byte headers; name at 0, size in octal at 124). */
+function manifestBytes(tar: Buffer): Buffer {
+  for (let offset = 0; offset + 512 <= tar.length; ) {
+    const name = tar.subarray(offset, offset + 100).toString("latin1").replace(/\0.*$/s, "");
+    const size = Number.parseInt(tar.subarray(offset + 124, offset + 136).toString("latin1").replace(/\0.*$/s, "").trim() || "0", 8);
+    if (name === "annex.json") return tar.subarray(offset + 512, offset + 512 + size);
+    offset += 512 + Math.ceil(size / 512) * 512;
+  }
+  throw new Error("no annex.json in the bundle");
+}
 
 /** Everything the registry holds: what a rejected publish must leave exactly as it was. */
 async function registrySnapshot(host: Host) {
@@ -271,6 +301,39 @@ describeBackends("registry", (backend) => {
     expect((await after.resolve("tenant-a", "acme.hello"))?.install.version).toBe("3.0.0");
     await before.close();
     await after.close();
+  });
+
+  it("refuses a manifest holding NUL or an unpaired surrogate with E_MANIFEST, never a database error, and leaves the registry as it was", async () => {
+    // Dev mode: the publisher's own tools refuse to sign such a manifest, so it arrives unsigned.
+    const host = await hostFor({ trust: { store: (acme ??= await makePublisher("acme", "community")).trustStore, mode: "dev" } });
+    for (const [what, description] of [
+      ["NUL", "Says \u0000 hello."],
+      ["an unpaired surrogate", "Says \ud800 hello."],
+    ]) {
+      const bytes = await withManifestText(await makeBundle(serviceManifest({ description: "Says XXXXXX hello." })), "XXXXXX", JSON.stringify(description).slice(6, 12));
+      const error = await host.publish(bytes, null, { actor: "admin\u0000@acme" }).catch((caught: unknown) => caught);
+      expect(error, what).toMatchObject({ code: "E_MANIFEST" });
+      expect((error as Error).message).toContain("description");
+    }
+    expect(await registrySnapshot(host)).toEqual({ extensions: [], versions: [], blobs: [] });
+    const denials = await host.audit.list({ action: "registry.publish", decision: "deny" });
+    expect(denials.map((line) => [line.actor, (line.details["error"] as { code: string }).code])).toEqual([
+      ["admin\ufffd@acme", "E_MANIFEST"],
+      ["admin\ufffd@acme", "E_MANIFEST"],
+    ]);
+
+    // An actor holding NUL is recorded, made storable, as the version's publisher too.
+    const { bytes, signature } = await signedBundle(acme, serviceManifest());
+    expect(await host.publish(bytes, signature, { actor: "admin\u0000@acme" })).toMatchObject({ publishedBy: "admin\ufffd@acme" });
+
+    // Lookups by what no published version can be called answer "none", not a database error.
+    expect(await host.registry.getVersion("acme.hello\u0000", "1.0.0")).toBeNull();
+    expect(await host.registry.getVersion("acme.hello", "1.0.0\u0000")).toBeNull();
+    expect(await host.registry.listVersions("acme\u0000")).toEqual([]);
+    for (const hash of ["sha256:\u0000", "../../etc/passwd", `sha256:${"A".repeat(64)}`]) {
+      await expect(host.registry.loadBundle(hash)).rejects.toMatchObject({ code: "E_VERSION_NOT_FOUND" });
+    }
+    await host.close();
   });
 
   it("trusts nothing when given no trust store", async () => {

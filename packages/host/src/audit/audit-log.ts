@@ -83,6 +83,12 @@ export function createAuditLog(db: Kysely<AnnexTables>): AuditLog {
       if (filter.afterId !== undefined && !/^\d{1,19}$/.test(filter.afterId)) {
         throw new AuditError("audit.list: afterId must be the id of an audit entry (decimal digits)", { afterId: filter.afterId });
       }
+      for (const key of ["tenant", "actor", "action", "target"] as const) {
+        const value = filter[key];
+        if (value !== undefined && (typeof value !== "string" || value.length > 1024 || /\u0000/.test(value))) {
+          throw new AuditError(`audit.list: ${key} must be a string of at most 1024 characters without NUL`, { [key]: typeof value === "string" ? value.slice(0, 80) : typeof value });
+        }
+      }
       let query = db.selectFrom("annex_audit").selectAll();
       if (filter.tenant !== undefined) query = query.where("tenant", "=", filter.tenant);
       if (filter.actor !== undefined) query = query.where("actor", "=", filter.actor);

@@ -76,6 +76,7 @@ function checkValue(setting: ConfigSetting, value: unknown): string | undefined 
       if (setting.minLength !== undefined && value.length < setting.minLength) return `must be at least ${setting.minLength} characters`;
       if (setting.maxLength !== undefined && value.length > setting.maxLength) return `must be at most ${setting.maxLength} characters`;
       if (value.length > 65_536) return "must be at most 65536 characters";
+      if (UNSAFE_TEXT.test(value)) return "must not contain control characters (such as NUL) or unpaired surrogates; tabs and line breaks are fine";
       return undefined;
     }
     case "number":
@@ -99,8 +100,12 @@ function checkValue(setting: ConfigSetting, value: unknown): string | undefined 
   }
 }
 
+/** NUL and other C0 controls but tab and line breaks, DEL, unpaired surrogates: what no stored setting may hold. */
+const UNSAFE_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function isHttpUrl(value: string): boolean {
-  if (value.length > 2048 || !/^https?:\/\//i.test(value)) return false;
+  // The URL parser drops tabs and line breaks and trims controls: a stored URL holds none, so it means one thing.
+  if (value.length > 2048 || !/^https?:\/\//i.test(value) || /[\u0000-\u0020\u007f-\u009f\s]/u.test(value)) return false;
   try {
     const url = new URL(value);
     return url.hostname !== "" && url.username === "" && url.password === "";

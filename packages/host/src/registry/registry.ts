@@ -11,6 +11,7 @@ import {
 import { verifyBundleNode as verifyBundle } from "@annex/manifest/node";
 import type { Kysely } from "kysely";
 import { writeAudit } from "../audit/audit-log.js";
+import { AUDIT_LIMITS, auditText } from "../audit/audit-text.js";
 import type { BlobStore } from "../blobs/blob-store.js";
 import type { HostCapabilities } from "../capabilities/host-capabilities.js";
 import type { AnnexTables, VersionRow } from "../database/tables.js";
@@ -122,7 +123,8 @@ export function createRegistry(deps: RegistryDeps): Registry {
 
   const registry: Registry = {
     async publish(bytes, signature, options = {}) {
-      const actor = options.actor ?? "system";
+      // Stored as the version's published_by as well as in the audit log: the same storable, bounded text.
+      const actor = auditText(String(options.actor ?? "system"), AUDIT_LIMITS.column);
       const claimed = signature === null ? "unsigned bundle" : `bundle ${signature.contentHash}`;
       let bundle: VerifiedBundle;
       try {
@@ -204,11 +206,13 @@ export function createRegistry(deps: RegistryDeps): Registry {
     },
 
     async getVersion(extensionId, version) {
+      if (!plainText(extensionId) || !plainText(version)) return null;
       const row = await selectVersion(db, extensionId, version);
       return row === undefined ? null : toPublished(row);
     },
 
     async listVersions(extensionId) {
+      if (!plainText(extensionId)) return [];
       const rows = await db.selectFrom("annex_extension_versions").selectAll().where("extension_id", "=", extensionId).execute();
       return rows.map(toPublished).sort((a, b) => compareVersions(b.version, a.version));
     },
@@ -238,6 +242,12 @@ export function createRegistry(deps: RegistryDeps): Registry {
     },
 
     async loadBundle(contentHash) {
+      if (typeof contentHash !== "string" || !CONTENT_HASH.test(contentHash)) {
+        // Never a cache key or a query parameter: no published version can have it.
+        throw new RegistryError("E_VERSION_NOT_FOUND", `${JSON.stringify(String(contentHash).slice(0, 80))} is not a content hash (sha256: and 64 lowercase hex digits)`, {
+          contentHash: String(contentHash).slice(0, 80),
+        });
+      }
       return cache.get(contentHash, async () => {
         const row = await db.selectFrom("annex_extension_versions").selectAll().where("content_hash", "=", contentHash).executeTakeFirst();
         if (row === undefined) {
@@ -271,6 +281,13 @@ export function createRegistry(deps: RegistryDeps): Registry {
     },
   };
   return registry;
+}
+
+const CONTENT_HASH = /^sha256:[0-9a-f]{64}$/;
+
+/** What can name a published extension or version: ids and versions are plain printable text, never NUL (which PostgreSQL refuses). */
+function plainText(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= 256 && !/[\u0000-\u001f\u007f]/.test(value);
 }
 
 function versionConflict(target: string, existing: string, attempted: string): RegistryError {

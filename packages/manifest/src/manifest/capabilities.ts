@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { BIDI_CONTROLS } from "./primitives.js";
 
 /**
  * The closed vocabulary of Annex's built-in capabilities. Each entry in a
@@ -10,7 +11,8 @@ const reason = z
   .string()
   .trim()
   .min(3, "reason must say, in a sentence an admin can read, why the extension needs this")
-  .max(500, "reason must be at most 500 characters");
+  .max(500, "reason must be at most 500 characters")
+  .refine((value) => !BIDI_CONTROLS.test(value), "reason must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069): they can make text display as something else");
 
 /**
  * An egress host: a lowercase DNS name of at least two labels, optionally with

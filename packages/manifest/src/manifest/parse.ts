@@ -70,6 +70,8 @@ function validate(input: unknown, options: ParseManifestOptions): Validation {
   if (input === undefined) return { ok: false, issues: [{ path: [], message: "no manifest given: must be an object (the contents of annex.json)" }] };
   const shapeProblem = checkJsonShape(input);
   if (shapeProblem !== undefined) return { ok: false, issues: [shapeProblem] };
+  const textProblems = checkText(input);
+  if (textProblems.length > 0) return { ok: false, issues: textProblems };
 
   const parsed = manifestSchema.safeParse(input, { error: manifestErrorMap, reportInput: true });
   const issues = parsed.success ? [] : fromZodIssues(parsed.error.issues, input);
@@ -107,6 +109,38 @@ function checkJsonShape(input: unknown): RawIssue | undefined {
     for (const child of children) stack.push({ value: child, depth: depth + 1 });
   }
   return undefined;
+}
+
+/**
+ * Characters no manifest string may hold, keys included: NUL and the other
+ * C0 controls but tab and line breaks, DEL, and unpaired UTF-16 surrogates.
+ * PostgreSQL refuses NUL and unpaired surrogates in text and jsonb (a
+ * manifest holding one could not be published, only fail with a database
+ * error), and controls have no place in what admins read.
+ */
+const UNSAFE_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Every string (and key) of the manifest holding UNSAFE_TEXT, by path; walked without recursion (checkJsonShape bounded it). */
+function checkText(input: unknown): RawIssue[] {
+  const issues: RawIssue[] = [];
+  const message = "contains a control character (such as NUL) or an unpaired UTF-16 surrogate, which cannot be stored or shown; remove it";
+  const stack: Array<{ value: unknown; path: Array<string | number> }> = [{ value: input, path: [] }];
+  while (stack.length > 0 && issues.length < 20) {
+    const { value, path } = stack.pop()!;
+    if (typeof value === "string") {
+      if (UNSAFE_TEXT.test(value)) issues.push({ path, message });
+      continue;
+    }
+    if (typeof value !== "object" || value === null) continue;
+    if (Array.isArray(value)) value.forEach((child, index) => stack.push({ value: child, path: [...path, index] }));
+    else {
+      for (const [key, child] of Object.entries(value)) {
+        if (UNSAFE_TEXT.test(key)) issues.push({ path: [...path, key], message: `the key ${message}` });
+        else stack.push({ value: child, path: [...path, key] });
+      }
+    }
+  }
+  return issues;
 }
 
 function dedupe(issues: RawIssue[]): RawIssue[] {

@@ -60,12 +60,19 @@ export const semverRangeSchema = z
   });
 
 /** Human text shown to admins: trimmed, non-empty, bounded. */
+/**
+ * Bidirectional embedding, override and isolate controls: in text an admin
+ * reads before consenting they can make it display as something else.
+ */
+export const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+
 export function text(field: string, max: number) {
   return z
     .string()
     .trim()
     .min(1, `${field} must not be empty`)
-    .max(max, `${field} must be at most ${max} characters`);
+    .max(max, `${field} must be at most ${max} characters`)
+    .refine((value) => !BIDI_CONTROLS.test(value), `${field} must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069): they can make text display as something else`);
 }
 
 /** Words that cannot be used as a binding name, so cannot name a handler the entry module exports. */

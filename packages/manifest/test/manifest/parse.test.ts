@@ -75,6 +75,27 @@ describe("hostile structures", () => {
     expectIssue(service({ capabilities: [{ name: "host:a.b", reason, params: node }] }), "", /more than 100000 values/);
   });
 
+  it.each([
+    ["NUL", "Says\u0000 hello."],
+    ["an unpaired high surrogate", "Says \ud83d hello."],
+    ["an unpaired low surrogate", "Says \ude00 hello."],
+    ["an escape character", "Says \u001b[31m hello."],
+    ["DEL", "Says \u007f hello."],
+  ])("refuses a string holding %s, which could not be stored or shown", (_what, description) => {
+    expectIssue(service({ description }), "description", /control character \(such as NUL\) or an unpaired UTF-16 surrogate/);
+  });
+
+  it("refuses such characters anywhere, keys included, and keeps tabs, line breaks and paired surrogates", () => {
+    expectIssue(service({ config: { greeting: { type: "string", default: "hi\u0000" } } }), "config.greeting.default", /control character/);
+    expectIssue(service({ capabilities: [{ name: "host:a.b", reason, params: { ["k\u0000"]: 1 } }] }), `capabilities[0].params[${JSON.stringify("k\u0000")}]`, /key contains a control character/);
+    expectValid(service({ description: "Says hello 👋\n\tto everyone." }));
+  });
+
+  it("refuses bidirectional controls in text an admin reads before consenting", () => {
+    expectIssue(service({ name: "Hello \u202eolleH" }), "name", /bidirectional control/);
+    expectIssue(service({ capabilities: [{ name: "log", reason: "Logs \u2066nothing\u2069 at all." }] }), "capabilities[0].reason", /bidirectional control/);
+  });
+
   it("treats __proto__ as an unknown field, never as a prototype", () => {
     const input = JSON.parse(JSON.stringify(SERVICE_EXAMPLE).replace("{", '{"__proto__":{"polluted":true},')) as unknown;
     expectIssue(input, "__proto__", /unknown field/);
