@@ -186,12 +186,14 @@ export function createGateway(options: GatewayOptions): Gateway {
    * execution is written before its effects, or the request fails with 503.
    */
   async function allow(trail: Trail, extra: Record<string, unknown> = {}, options: { effectFree?: boolean } = {}): Promise<void> {
+    // An execution's lines are never sampled, also when allow lines are not written (policy.audit "denials").
+    if (options.effectFree !== true) trail.ran = true;
     if (!auditAllowed) return;
     if (options.effectFree === true) {
       const more = sampled(trail);
       if (more === null) return;
       extra = { ...extra, ...more };
-    } else trail.ran = true;
+    }
     try {
       await record(trail, "allow", extra);
     } catch (error) {

@@ -389,6 +389,16 @@ describeBackends("gateway against hostile input", (backend) => {
     expect(gateway.stats().audit.skipped).toBe(183);
   });
 
+  it("writes every failure line of requests that ran, also when allow lines are off", async () => {
+    const gateway = world.gatewayWith({ policy: { audit: "denials", auditSampling: { perClient: { requests: 1, perSeconds: 60 }, anonymous: { requests: 1, perSeconds: 60 } } } });
+    for (let i = 0; i < 5; i++) {
+      const response = await gateway.handle(req("POST", "/api/ext/acme.hostile/fail", { headers: { ...auth, "content-type": "application/json" }, body: '{"message":"no"}' }));
+      expect(response.status).toBe(500);
+    }
+    await gateway.drain();
+    expect(gateway.stats().audit).toMatchObject({ written: 5, skipped: 0 });
+  });
+
   it("writes every line when sampling is turned off", async () => {
     const gateway = world.gatewayWith({ policy: { auditSampling: false } });
     for (let i = 0; i < 70; i++) await gateway.handle(req("GET", "/api/ext/not-an-id/x"), { clientAddress: "198.51.100.200" });
