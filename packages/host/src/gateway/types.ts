@@ -88,7 +88,11 @@ export interface GatewayPolicy extends HeaderPolicyOptions {
   audit?: "all" | "denials" | undefined;
 }
 
-/** What a finished execution reports, for the embedding app's logs and metrics. Never carries the request body. */
+/**
+ * What a finished execution reports, for the embedding app's logs and metrics. Never carries the request body.
+ * `result.logs[].message` and `result.error.message` are the guest's own text, unfiltered (any length the
+ * runner allows, control characters, line breaks): escape them before writing them to a line-based log.
+ */
 export interface ExecuteEvent {
   requestId: string;
   tenant: string;
