@@ -1,0 +1,136 @@
+import { diffCapabilities, type CapabilityDiff, type CapabilityGrant, type CapabilityParamsChange, type Manifest } from "@annex/manifest";
+import { AdminElement, defineElement } from "../internal/element.js";
+import { capabilityItems, capabilityListStyles } from "../internal/capability-list.js";
+import { h } from "../internal/dom.js";
+import { baseStyles, v } from "../internal/styles.js";
+
+type Side = Manifest | CapabilityGrant[];
+
+const styles = `${baseStyles}${capabilityListStyles}
+section + section { margin-top: ${v("space-4")}; }
+section h3 { margin-bottom: ${v("space-2")}; }
+.verdict { margin: 0 0 ${v("space-3")}; }
+`;
+
+function changeParams(change: CapabilityParamsChange): Array<{ label: string; items: string[] }> {
+  const out: Array<{ label: string; items: string[] }> = [];
+  if (change.hosts) out.push({ label: "Hosts", items: change.hosts });
+  if (change.names) out.push({ label: "Secrets", items: change.names });
+  if (change.types) out.push({ label: "Event types", items: change.types });
+  if (change.params !== undefined) out.push({ label: "Parameters", items: [JSON.stringify(change.params)] });
+  return out;
+}
+
+function reasonsOf(side: Side | null): Map<string, string> {
+  const reasons = new Map<string, string>();
+  if (side !== null && !Array.isArray(side)) for (const request of side.capabilities) reasons.set(request.name, request.reason);
+  return reasons;
+}
+
+/**
+ * `<annex-capability-diff>`: what changes between two capability sets, e.g.
+ * an install's grants (`from`) and the manifest of the version it would
+ * upgrade to (`to`), computed with `diffCapabilities` of @annex/manifest.
+ * Lists added, widened (with exactly what was added), removed and narrowed
+ * capabilities, with the new version's reasons, and says whether an admin
+ * must consent again.
+ *
+ * Properties: `from`, `to` (a Manifest or a list of grants each),
+ * `hostCapabilities` (descriptions by name); read-only `diff` (the
+ * CapabilityDiff, or null until both sides are set).
+ * Attribute: `heading-level` (2–6, default 3) of the section headings.
+ */
+export class AnnexCapabilityDiff extends AdminElement {
+  static readonly tagName = "annex-capability-diff";
+  static readonly observedAttributes = ["heading-level"];
+
+  static define(): boolean {
+    return defineElement(AnnexCapabilityDiff.tagName, AnnexCapabilityDiff);
+  }
+
+  #from: Side | null = null;
+  #to: Side | null = null;
+  #hostCapabilities: Record<string, string> = {};
+  #diff: CapabilityDiff | null = null;
+
+  constructor() {
+    super(styles);
+  }
+
+  get from(): Side | null {
+    return this.#from;
+  }
+  set from(value: Side | null) {
+    this.#from = value;
+    this.render();
+  }
+
+  get to(): Side | null {
+    return this.#to;
+  }
+  set to(value: Side | null) {
+    this.#to = value;
+    this.render();
+  }
+
+  get hostCapabilities(): Record<string, string> {
+    return this.#hostCapabilities;
+  }
+  set hostCapabilities(value: Record<string, string>) {
+    this.#hostCapabilities = { ...value };
+    this.render();
+  }
+
+  get diff(): CapabilityDiff | null {
+    return this.#diff;
+  }
+
+  attributeChangedCallback(): void {
+    this.render();
+  }
+
+  protected render(): void {
+    this.#diff = this.#from !== null && this.#to !== null ? diffCapabilities(this.#from, this.#to) : null;
+    if (!this.isConnected) return;
+    const diff = this.#diff;
+    if (diff === null) {
+      this.replaceContent(h("p", { class: "muted" }, "Choose two versions to compare."));
+      return;
+    }
+    const level = Math.min(6, Math.max(2, Number(this.getAttribute("heading-level")) || 3));
+    const heading = `h${level}`;
+    const reasons = reasonsOf(this.#to);
+    const withReason = (grant: CapabilityGrant) => ({ ...grant, reason: reasons.get(grant.name) ?? (grant as { reason?: string }).reason ?? "" });
+    const section = (key: string, title: string, items: HTMLLIElement[]) =>
+      items.length === 0 ? null : h("section", { "data-change": key }, h(heading, {}, `${title} (${items.length})`), h("ul", { class: "caps" }, ...items));
+    const options = { hostDescriptions: this.#hostCapabilities };
+    const nothing = diff.added.length + diff.widened.length + diff.removed.length + diff.narrowed.length === 0;
+    this.replaceContent(
+      h(
+        "p",
+        { class: "verdict", role: "status" },
+        h("annex-badge", { variant: diff.requiresConsent ? "warning" : "success" }, diff.requiresConsent ? "Needs consent" : "No new consent"),
+        " ",
+        nothing ? "The capabilities do not change." : diff.requiresConsent ? "The new version asks for more than was granted." : "The new version asks for nothing new.",
+      ),
+      section("added", "Added", capabilityItems(diff.added.map(withReason), { ...options, marks: () => [{ text: "New", variant: "warning" }] })),
+      section(
+        "widened",
+        "Widened",
+        capabilityItems(
+          diff.widened.map((change) => withReason({ name: change.name } as CapabilityGrant)),
+          { ...options, marks: () => [{ text: "Wider", variant: "warning" }], paramsOverride: (entry) => changeParams(diff.widened.find((w) => w.name === entry.name)!.added).map((p) => ({ ...p, label: `Adds ${p.label.toLowerCase()}` })) },
+        ),
+      ),
+      section("removed", "Removed", capabilityItems(diff.removed.map((grant) => ({ ...grant, reason: "" })), { ...options, marks: () => [{ text: "Removed", variant: "neutral" }] })),
+      section(
+        "narrowed",
+        "Narrowed",
+        capabilityItems(
+          diff.narrowed.map((change) => ({ name: change.name, reason: "" }) as CapabilityGrant & { reason: string }),
+          { ...options, marks: () => [{ text: "Narrower", variant: "neutral" }], paramsOverride: (entry) => changeParams(diff.narrowed.find((n) => n.name === entry.name)!.removed).map((p) => ({ ...p, label: `Drops ${p.label.toLowerCase()}` })) },
+        ),
+      ),
+    );
+  }
+}

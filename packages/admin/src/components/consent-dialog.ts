@@ -1,0 +1,188 @@
+import { diffCapabilities, type CapabilityGrant } from "@annex/manifest";
+import type { AnnexDialog } from "@annex/ui-kit";
+import { grantsFor } from "../capability-text.js";
+import { AdminElement, defineElement } from "../internal/element.js";
+import { capabilityItems, capabilityListStyles, type CapabilityMark } from "../internal/capability-list.js";
+import { h, uid } from "../internal/dom.js";
+import { trustBadge } from "../internal/trust.js";
+import { baseStyles, v } from "../internal/styles.js";
+import type { AdminVersion } from "../types.js";
+
+/** `annex-consent`: the admin approved. `grants` is exactly what the version requests, ready for `host.install` / `host.upgrade`. */
+export interface ConsentDetail {
+  extensionId: string;
+  version: string;
+  grants: CapabilityGrant[];
+}
+
+/** `annex-consent-cancel`: the admin declined or dismissed the dialog. */
+export interface ConsentCancelDetail {
+  extensionId: string;
+  version: string;
+  reason: "escape" | "close-button" | "cancel-button";
+}
+
+const styles = `${baseStyles}${capabilityListStyles}
+:host { display: contents; }
+.meta { margin: 0; }
+.caps-region { max-height: min(50vh, 28rem); overflow: auto; padding: ${v("space-1")}; border-radius: ${v("radius-md")}; }
+.caps-region h3 { margin-bottom: ${v("space-2")}; }
+`;
+
+/**
+ * `<annex-consent-dialog>`: asks an admin to consent to what a version of an
+ * extension requests, before an install or an upgrade that widens grants.
+ * Each capability is listed with what it allows, its parameters and the
+ * extension's reason; for an upgrade (`grantedBefore` set) new and widened
+ * capabilities are marked. A modal on `<annex-dialog>`: keyboard only,
+ * focus trapped inside, Escape cancels, focus returns to where it was.
+ *
+ * Properties: `version` (an AdminVersion: `PublishedVersion` of @annex/host),
+ * `grantedBefore` (the install's current grants, for an upgrade),
+ * `hostCapabilities` (descriptions of host capabilities by name).
+ * Attributes: `approve-label`, `cancel-label`.
+ * Methods: `show()`, `close()`; property `open`.
+ * Events: `annex-consent` (ConsentDetail, cancelable: cancel to keep the
+ * dialog open), `annex-consent-cancel` (ConsentCancelDetail).
+ */
+export class AnnexConsentDialog extends AdminElement {
+  static readonly tagName = "annex-consent-dialog";
+  static readonly observedAttributes = ["approve-label", "cancel-label"];
+
+  static define(): boolean {
+    return defineElement(AnnexConsentDialog.tagName, AnnexConsentDialog);
+  }
+
+  #version: AdminVersion | null = null;
+  #grantedBefore: CapabilityGrant[] | null = null;
+  #hostCapabilities: Record<string, string> = {};
+  #dialog: AnnexDialog | null = null;
+  #wantOpen = false;
+
+  constructor() {
+    super(styles);
+  }
+
+  get version(): AdminVersion | null {
+    return this.#version;
+  }
+  set version(value: AdminVersion | null) {
+    this.#version = value;
+    this.render();
+  }
+
+  get grantedBefore(): CapabilityGrant[] | null {
+    return this.#grantedBefore;
+  }
+  set grantedBefore(value: CapabilityGrant[] | null) {
+    this.#grantedBefore = value;
+    this.render();
+  }
+
+  get hostCapabilities(): Record<string, string> {
+    return this.#hostCapabilities;
+  }
+  set hostCapabilities(value: Record<string, string>) {
+    this.#hostCapabilities = { ...value };
+    this.render();
+  }
+
+  get open(): boolean {
+    return this.#dialog?.open ?? false;
+  }
+
+  /** Opens the dialog; focus goes to the list of capabilities, so the admin reads before approving. */
+  show(): void {
+    this.#wantOpen = true;
+    if (this.#dialog === null) this.render();
+    this.#dialog?.show();
+  }
+
+  close(): void {
+    this.#wantOpen = false;
+    this.#dialog?.close();
+  }
+
+  attributeChangedCallback(): void {
+    if (this.isConnected) this.render();
+  }
+
+  protected render(): void {
+    if (!this.isConnected) return;
+    const wasOpen = this.#dialog?.open ?? false;
+    const version = this.#version;
+    const manifest = version?.manifest;
+    const upgrade = this.#grantedBefore !== null;
+    const dialog = h("annex-dialog", {
+      size: "lg",
+      heading: manifest === undefined ? "Consent" : `${upgrade ? "Upgrade" : "Install"} ${manifest.name} ${manifest.version}?`,
+    }) as AnnexDialog;
+    const listId = uid("caps");
+    const requests = manifest?.capabilities ?? [];
+    const diff = upgrade && manifest !== undefined ? diffCapabilities(this.#grantedBefore!, manifest) : null;
+    const marks = (entry: CapabilityGrant): CapabilityMark[] => {
+      if (diff === null) return [];
+      if (diff.added.some((added) => added.name === entry.name)) return [{ text: "New", variant: "warning" }];
+      if (diff.widened.some((widened) => widened.name === entry.name)) return [{ text: "Wider", variant: "warning" }];
+      return [];
+    };
+    const body = h(
+      "div",
+      { class: "stack" },
+      version === null
+        ? h("p", {}, "Nothing to consent to yet.")
+        : h(
+            "p",
+            { class: "meta row" },
+            h("span", {}, `${manifest!.id} by ${version.publisher}`),
+            trustBadge(version.provenance),
+          ),
+      manifest?.description ? h("p", { class: "meta muted" }, manifest.description) : null,
+      requests.length === 0
+        ? h("p", { autofocus: true, tabindex: -1 }, "It asks for no capabilities.")
+        : h(
+            "section",
+            { class: "caps-region", role: "region", tabindex: 0, autofocus: true, "aria-labelledby": listId },
+            h("h3", { id: listId }, upgrade ? `This version asks to (${diff?.requiresConsent ? "more than before" : "nothing new"})` : "It asks to"),
+            h("ul", { class: "caps" }, ...capabilityItems(requests, { hostDescriptions: this.#hostCapabilities, marks })),
+          ),
+    );
+    const cancel = h("annex-button", { slot: "footer", "data-action": "cancel" }, this.getAttribute("cancel-label") || "Cancel");
+    const approve = h("annex-button", { slot: "footer", variant: "primary", "data-action": "approve", disabled: version === null }, this.getAttribute("approve-label") || (upgrade ? "Approve and upgrade" : "Approve and install"));
+    dialog.append(body, cancel, approve);
+
+    cancel.addEventListener("click", () => this.#cancel("cancel-button"));
+    approve.addEventListener("click", () => this.#approve());
+    // The inner dialog's own events stay inside: the page hears annex-consent and annex-consent-cancel only.
+    dialog.addEventListener("annex-cancel", (event) => {
+      event.stopPropagation();
+      event.preventDefault();
+      this.#cancel((event as CustomEvent<{ reason: "escape" | "close-button" }>).detail.reason);
+    });
+    for (const type of ["annex-open", "annex-close"]) dialog.addEventListener(type, (event) => event.stopPropagation());
+
+    if (wasOpen) this.#dialog?.close();
+    this.#dialog = dialog;
+    this.replaceContent(dialog);
+    if (wasOpen || this.#wantOpen) dialog.show();
+  }
+
+  #detail(): { extensionId: string; version: string } {
+    return { extensionId: this.#version?.extensionId ?? "", version: this.#version?.version ?? "" };
+  }
+
+  #cancel(reason: ConsentCancelDetail["reason"]): void {
+    this.#wantOpen = false;
+    this.#dialog?.close("cancel");
+    this.emit<ConsentCancelDetail>("annex-consent-cancel", { ...this.#detail(), reason });
+  }
+
+  #approve(): void {
+    const version = this.#version;
+    if (version === null) return;
+    const detail: ConsentDetail = { ...this.#detail(), grants: grantsFor(version.manifest.capabilities) };
+    if (!this.emit<ConsentDetail>("annex-consent", detail, true)) return;
+    this.#wantOpen = false;
+    this.#dialog?.close("approve");
+  }
+}

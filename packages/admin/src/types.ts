@@ -1,0 +1,97 @@
+import type { CapabilityGrant, Manifest } from "@annex/manifest";
+
+/**
+ * The data the components take. Each is the subset of an @annex/host type
+ * that the console shows (this package runs in browsers and does not depend
+ * on the host), so a host passes its objects as they are: an `InstallInfo`
+ * is an `AdminInstall`, a `PublishedVersion` an `AdminVersion`, an
+ * `AuditEntry` an `AdminAuditEntry`. Dates may be `Date`s or ISO strings, as
+ * they arrive after a trip through JSON.
+ */
+export type DateLike = Date | string | number;
+
+/** An install's lifecycle state, as @annex/host names them. */
+export type AdminInstallState = "installing" | "active" | "disabled" | "upgrading" | "failed" | "uninstalled";
+
+/** `InstallInfo` of @annex/host: one extension installed for one tenant. */
+export interface AdminInstall {
+  id: string;
+  tenant: string;
+  extensionId: string;
+  version: string;
+  contentHash: string;
+  state: AdminInstallState;
+  targetVersion?: string | null | undefined;
+  grants: CapabilityGrant[];
+  config: Record<string, unknown>;
+  revision?: number | undefined;
+  lastError?: { code: string; message: string } | null | undefined;
+  updatedAt?: DateLike | undefined;
+}
+
+/** `PublishedVersion` of @annex/host: one published version of an extension, with its manifest and provenance. */
+export interface AdminVersion {
+  extensionId: string;
+  version: string;
+  publisher: string;
+  contentHash: string;
+  manifest: Manifest;
+  provenance: { signed: boolean; mode?: "strict" | "dev" | undefined; keyId?: string | null | undefined; trustClass: string | null };
+  publishedAt?: DateLike | undefined;
+}
+
+/** `AuditEntry` of @annex/host. */
+export interface AdminAuditEntry {
+  id: string;
+  at: DateLike;
+  actor: string;
+  tenant: string | null;
+  action: string;
+  target: string;
+  decision: "allow" | "deny" | "error";
+  details: Record<string, unknown>;
+}
+
+/** The filter fields of @annex/host's `AuditFilter` that the audit table offers. */
+export interface AdminAuditFilter {
+  actor?: string | undefined;
+  /** An exact action, or a prefix ending in "." (e.g. "install."). */
+  action?: string | undefined;
+  target?: string | undefined;
+  decision?: "allow" | "deny" | "error" | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+}
+
+/** One problem with a config value, as @annex/host's `ConfigError.issues` lists them (`path`: `config.<key>`). */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+/**
+ * One execution of an install, for the usage panel. @annex/host's
+ * `ExecuteEvent` (from `onExecute`) maps to it with `usageRecordOf(event)`.
+ */
+export interface UsageRecord {
+  at: DateLike;
+  ok: boolean;
+  /** The typed error code of a failed execution, e.g. E_TIMEOUT. */
+  errorCode?: string | undefined;
+  wallMs: number;
+  cpuMs: number;
+  memoryPeakBytes: number;
+}
+
+/** What the usage panel shows; `summarizeUsage(records)` computes it, or a host fills it from its metrics. */
+export interface UsageSummary {
+  executions: number;
+  errors: number;
+  /** Failed executions by error code. */
+  errorsByCode: Record<string, number>;
+  latencyMs: { p50: number; p95: number; max: number };
+  cpuMs: { total: number; p95: number };
+  memoryPeakBytes: { max: number };
+  /** Executions per time bucket, oldest first (for the chart); may be empty. */
+  series: Array<{ t: DateLike; executions: number; errors: number; p95Ms: number }>;
+}

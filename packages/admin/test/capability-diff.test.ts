@@ -1,0 +1,45 @@
+// @vitest-environment happy-dom
+import { describe, expect, it } from "vitest";
+import type { AnnexCapabilityDiff } from "../src/index.js";
+import { $, $$, create, textOf } from "./fixtures-dom.js";
+import { manifestOf } from "./fixtures.js";
+
+const next = manifestOf({
+  version: "2.0.0",
+  capabilities: [
+    { name: "http.fetch", hosts: ["api.acme.example", "files.acme.example"], reason: "Fetches charts and exports." },
+    { name: "secrets.read", names: ["API_TOKEN"], reason: "Signs its calls." },
+    { name: "ui.toast", reason: "Says when an export is ready." },
+  ],
+});
+const granted = [{ name: "log" }, { name: "http.fetch", hosts: ["api.acme.example"] }, { name: "secrets.read", names: ["API_TOKEN", "OLD_TOKEN"] }] as const;
+
+describe("<annex-capability-diff>", () => {
+  it("lists added, widened, removed and narrowed capabilities, with exactly what changed, and says consent is needed", () => {
+    const el = create<AnnexCapabilityDiff>("annex-capability-diff", { from: [...granted], to: next });
+    expect(el.diff?.requiresConsent).toBe(true);
+    expect(textOf($(el, ".verdict"))).toBe("Needs consent The new version asks for more than was granted.");
+    const section = (key: string) => $(el, `section[data-change="${key}"]`);
+    expect(textOf(section("added"))).toBe("Added (1) Show notifications ui.toast New Shows short notifications in this application. Why: Says when an export is ready.");
+    expect(textOf(section("widened"))).toContain("Adds hosts: files.acme.example");
+    expect(textOf(section("widened"))).toContain("Why: Fetches charts and exports.");
+    expect(textOf(section("removed"))).toContain("Write logs log Removed");
+    expect(textOf(section("narrowed"))).toContain("Drops secrets: OLD_TOKEN");
+    expect($$(el, "section h3").map((h) => h.textContent)).toEqual(["Added (1)", "Widened (1)", "Removed (1)", "Narrowed (1)"]);
+  });
+
+  it("an upgrade that widens nothing needs no consent", () => {
+    const el = create<AnnexCapabilityDiff>("annex-capability-diff", { from: next, to: next }, { "heading-level": "4" });
+    expect(el.diff?.requiresConsent).toBe(false);
+    expect(textOf(el)).toBe("No new consent The capabilities do not change.");
+    el.to = manifestOf({ version: "2.0.1", capabilities: [{ name: "http.fetch", hosts: ["api.acme.example"], reason: "Fetches charts." }] });
+    expect(el.diff?.requiresConsent).toBe(false);
+    expect($$(el, "section h4").map((h) => h.textContent)).toEqual(["Removed (2)", "Narrowed (1)"]);
+  });
+
+  it("waits for both sides", () => {
+    const el = create<AnnexCapabilityDiff>("annex-capability-diff", { to: next });
+    expect(el.diff).toBeNull();
+    expect(textOf(el)).toBe("Choose two versions to compare.");
+  });
+});

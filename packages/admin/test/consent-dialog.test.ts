@@ -1,0 +1,114 @@
+// @vitest-environment happy-dom
+import { describe, expect, it } from "vitest";
+import type { AnnexConsentDialog, ConsentCancelDetail, ConsentDetail } from "../src/index.js";
+import { $, $$, create, events, press, textOf } from "./fixtures-dom.js";
+import { manifestOf, versionOf } from "./fixtures.js";
+
+const version = versionOf(
+  manifestOf({
+    capabilities: [
+      { name: "log", reason: "Writes request logs for debugging." },
+      { name: "http.fetch", hosts: ["api.acme.example", "*.cdn.acme.example"], reason: "Fetches the charts from Acme's API." },
+      { name: "secrets.read", names: ["API_TOKEN"], reason: "Signs its calls to Acme." },
+      { name: "user.read", reason: "Shows who created a report." },
+      { name: "host:crm.contacts.read", params: { fields: ["name"] }, reason: "Shows contact names next to orders." },
+    ],
+  }),
+);
+
+function dialog(props: Record<string, unknown> = {}): AnnexConsentDialog {
+  return create<AnnexConsentDialog>("annex-consent-dialog", { version, hostCapabilities: { "crm.contacts.read": "Reads contacts of the CRM." }, ...props });
+}
+
+const inner = (el: AnnexConsentDialog) => $(el, "annex-dialog") as HTMLElement & { open: boolean };
+
+describe("<annex-consent-dialog>", () => {
+  it("lists every capability with what it allows, its parameters and the extension's reason", () => {
+    const el = dialog();
+    el.show();
+    expect(inner(el).getAttribute("heading")).toBe("Install Acme Analytics 1.0.0?");
+    const items = $$(el, "ul.caps > li");
+    expect(items.map((li) => li.getAttribute("data-capability"))).toEqual(["log", "http.fetch", "secrets.read", "user.read", "host:crm.contacts.read"]);
+    expect(textOf(items[1]!)).toBe("Call external services http.fetch Sends HTTP requests to these hosts only. Why: Fetches the charts from Acme's API. Hosts: api.acme.example, *.cdn.acme.example");
+    expect(textOf(items[3]!)).toContain("Learns the signed-in user's id, name and email address.");
+    expect(textOf(items[4]!)).toBe('Use crm.contacts.read host:crm.contacts.read Reads contacts of the CRM. Why: Shows contact names next to orders. Parameters: {"fields":["name"]}');
+    expect(textOf(el)).toContain("acme.analytics by acme");
+    expect(textOf(el)).toContain("Trust: verified");
+  });
+
+  it("opens modal with focus on the capability list, a named, focusable region", () => {
+    const el = dialog();
+    const opener = document.createElement("button");
+    document.body.append(opener);
+    opener.focus();
+    el.show();
+    expect(el.open).toBe(true);
+    const region = $(el, "section.caps-region");
+    expect(region.getAttribute("role")).toBe("region");
+    expect(region.getAttribute("tabindex")).toBe("0");
+    expect($(el, `#${region.getAttribute("aria-labelledby")}`).textContent).toBe("It asks to");
+    expect(el.shadowRoot!.activeElement).toBe(region);
+  });
+
+  it("approving emits exactly the grants the version requests, without reasons, and closes", () => {
+    const el = dialog();
+    const consents = events<ConsentDetail>(el, "annex-consent");
+    el.show();
+    press($(el, '[data-action="approve"]'));
+    expect(consents).toEqual([
+      {
+        extensionId: "acme.analytics",
+        version: "1.0.0",
+        grants: [
+          { name: "log" },
+          { name: "http.fetch", hosts: ["api.acme.example", "*.cdn.acme.example"] },
+          { name: "secrets.read", names: ["API_TOKEN"] },
+          { name: "user.read" },
+          { name: "host:crm.contacts.read", params: { fields: ["name"] } },
+        ],
+      },
+    ]);
+    expect(el.open).toBe(false);
+  });
+
+  it("a listener that cancels annex-consent keeps the dialog open", () => {
+    const el = dialog();
+    el.addEventListener("annex-consent", (event) => event.preventDefault());
+    el.show();
+    press($(el, '[data-action="approve"]'));
+    expect(el.open).toBe(true);
+  });
+
+  it("Escape, the close button and Cancel decline with their reason; nothing is granted", () => {
+    const el = dialog();
+    const consents = events<ConsentDetail>(el, "annex-consent");
+    const cancels = events<ConsentCancelDetail>(el, "annex-consent-cancel");
+    const leaked = events(el, "annex-close");
+    el.show();
+    $(el, "section.caps-region").dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true, composed: true, cancelable: true }));
+    expect(el.open).toBe(false);
+    el.show();
+    press($(el, '[data-action="cancel"]'));
+    el.show();
+    (inner(el).shadowRoot!.querySelector("#close") as HTMLButtonElement).click();
+    expect(cancels.map((c) => c.reason)).toEqual(["escape", "cancel-button", "close-button"]);
+    expect(cancels[0]).toEqual({ extensionId: "acme.analytics", version: "1.0.0", reason: "escape" });
+    expect(consents).toEqual([]);
+    expect(leaked).toEqual([]);
+  });
+
+  it("for an upgrade, marks what is new or wider than the install's grants", () => {
+    const el = dialog({ grantedBefore: [{ name: "log" }, { name: "http.fetch", hosts: ["api.acme.example"] }, { name: "secrets.read", names: ["API_TOKEN"] }] });
+    el.show();
+    expect(inner(el).getAttribute("heading")).toBe("Upgrade Acme Analytics 1.0.0?");
+    const marks = Object.fromEntries($$(el, "ul.caps > li").map((li) => [li.getAttribute("data-capability"), [...li.querySelectorAll("annex-badge")].map((b) => b.textContent)]));
+    expect(marks).toEqual({ log: [], "http.fetch": ["Wider"], "secrets.read": [], "user.read": ["New"], "host:crm.contacts.read": ["New"] });
+    expect($(el, '[data-action="approve"]').textContent).toBe("Approve and upgrade");
+  });
+
+  it("says so when a version asks for nothing", () => {
+    const el = dialog({ version: versionOf(manifestOf({ capabilities: [] })) });
+    el.show();
+    expect(textOf(el)).toContain("It asks for no capabilities.");
+  });
+});
