@@ -1,0 +1,5 @@
+import type { AdminTestPage } from "./fixtures/admin-page.js";
+
+declare global {
+  var adminTest: AdminTestPage;
+}
