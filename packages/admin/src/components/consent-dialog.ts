@@ -143,7 +143,8 @@ export class AnnexConsentDialog extends AdminElement {
         : h(
             "section",
             { class: "caps-region", role: "region", tabindex: 0, autofocus: true, "aria-labelledby": listId },
-            h("h3", { id: listId }, upgrade ? `This version asks to (${diff?.requiresConsent ? "more than before" : "nothing new"})` : "It asks to"),
+            h("h3", { id: listId }, "It asks to"),
+            diff === null ? null : h("p", { class: "muted" }, diff.requiresConsent ? "Marked: what the installed version was not granted." : "Nothing here is new: the installed version was granted all of it."),
             h("ul", { class: "caps" }, ...capabilityItems(requests, { hostDescriptions: this.#hostCapabilities, marks })),
           ),
     );
