@@ -56,8 +56,13 @@ export class BjsonError extends Error {}
 
 /** Bytes kept in the reference table, so they can serve both as a value and as a typed array's buffer. */
 class RawBuffer {
-  copy: Uint8Array | undefined;
+  private copy: Uint8Array | undefined;
   constructor(readonly raw: Uint8Array) {}
+
+  /** The bytes as a value: one copy, shared by every reference to this buffer. */
+  bytes(): Uint8Array {
+    return (this.copy ??= this.raw.slice());
+  }
 }
 
 const OPEN = Symbol("open");
@@ -67,19 +72,22 @@ class Reader {
   private readonly atoms: string[] = [];
   /** Objects in the order the writer numbered them, for back-references; OPEN while still being read (a cycle). */
   private readonly refs: unknown[] = [];
-  private readonly text: Buffer;
+  /** A Buffer over the bytes, for long strings and floats (made when first needed: small values need none). */
+  private buffer: Buffer | undefined;
 
-  constructor(private readonly bytes: Uint8Array) {
-    this.text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  constructor(private readonly bytes: Uint8Array) {}
+
+  private get text(): Buffer {
+    return (this.buffer ??= Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength));
   }
 
   read(): unknown {
     if (this.bytes[0] !== BJSON_VERSION) throw new BjsonError(`unsupported binary value version ${String(this.bytes[0])}`);
     const count = this.leb();
     for (let i = 0; i < count; i++) this.atoms.push(this.string());
-    const value = this.value(0);
+    const value = this.value(0, false);
     if (this.offset !== this.bytes.length) throw new BjsonError("trailing bytes after the value");
-    return finish(value);
+    return value === undefined ? null : value;
   }
 
   private byte(): number {
@@ -108,6 +116,11 @@ class Reader {
     const start = this.offset;
     if (start + size > this.bytes.length) throw new BjsonError("a string runs past the end");
     this.offset += size;
+    if (!wide && size <= 32) {
+      let out = "";
+      for (let i = start; i < start + size; i++) out += String.fromCharCode(this.bytes[i]!);
+      return out;
+    }
     return wide ? this.text.toString("utf16le", start, start + size) : this.text.toString("latin1", start, start + size);
   }
 
@@ -125,7 +138,11 @@ class Reader {
     return this.refs.length - 1;
   }
 
-  private value(depth: number): unknown {
+  /**
+   * One value, with JSON's rules applied as it is read (see the top of this
+   * file). `raw`: the caller is a typed array and wants its buffer as is.
+   */
+  private value(depth: number, raw: boolean): unknown {
     if (depth > MAX_DEPTH) throw new BjsonError(`the value is nested deeper than ${MAX_DEPTH} levels`);
     const tag = this.byte();
     switch (tag) {
@@ -145,7 +162,7 @@ class Reader {
         if (this.offset + 8 > this.bytes.length) throw new BjsonError("a number runs past the end");
         const n = this.text.readDoubleLE(this.offset);
         this.offset += 8;
-        return n;
+        return Number.isFinite(n) ? (n === 0 ? 0 : n) : null;
       }
       case Tag.String:
         return this.string();
@@ -155,8 +172,8 @@ class Reader {
         const count = this.leb();
         for (let i = 0; i < count; i++) {
           const key = this.atom();
-          const v = this.value(depth + 1);
-          if (key !== "__proto__") out[key] = v;
+          const v = this.value(depth + 1, false);
+          if (v !== undefined && key !== "__proto__") out[key] = v;
         }
         this.refs[slot] = out;
         return out;
@@ -166,7 +183,10 @@ class Reader {
         const length = this.leb();
         if (length > this.bytes.length) throw new BjsonError("an array is longer than the value holds");
         const out = new Array<unknown>(length);
-        for (let i = 0; i < length; i++) out[i] = this.value(depth + 1);
+        for (let i = 0; i < length; i++) {
+          const v = this.value(depth + 1, false);
+          out[i] = v === undefined ? null : v;
+        }
         this.refs[slot] = out;
         return out;
       }
@@ -175,7 +195,7 @@ class Reader {
         const kind = this.byte();
         const length = this.leb();
         const offset = this.leb();
-        const buffer = this.value(depth + 1);
+        const buffer = this.value(depth + 1, true);
         if (!(buffer instanceof RawBuffer) || kind >= TYPED_ARRAYS.length) throw new BjsonError("a typed array is malformed");
         const size = length * ELEMENT_BYTES[kind]!;
         if (offset + size > buffer.raw.byteLength) throw new BjsonError("a typed array reaches past its buffer");
@@ -189,22 +209,22 @@ class Reader {
         const length = this.leb();
         this.leb(); // maximum length of a resizable buffer: irrelevant to a copy
         if (this.offset + length > this.bytes.length) throw new BjsonError("an ArrayBuffer runs past the end");
-        const raw = new RawBuffer(this.bytes.subarray(this.offset, this.offset + length));
+        const buffer = new RawBuffer(this.bytes.subarray(this.offset, this.offset + length));
         this.offset += length;
-        this.refs[slot] = raw;
-        return raw;
+        this.refs[slot] = buffer;
+        return raw ? buffer : buffer.bytes();
       }
       case Tag.Date: {
         const slot = this.register();
-        const time = this.value(depth + 1);
+        const time = this.value(depth + 1, false);
         const out = typeof time === "number" && Number.isFinite(time) && Math.abs(time) <= 8.64e15 ? new Date(time).toISOString() : null;
         this.refs[slot] = out;
         return out;
       }
       case Tag.ObjectValue: {
         const slot = this.register();
-        const inner = this.value(depth + 1);
-        if (typeof inner !== "number" && typeof inner !== "string" && typeof inner !== "boolean") {
+        const inner = this.value(depth + 1, false);
+        if (inner !== null && typeof inner !== "number" && typeof inner !== "string" && typeof inner !== "boolean") {
           throw new BjsonError("a boxed value other than a number, string or boolean cannot be copied");
         }
         this.refs[slot] = inner;
@@ -215,7 +235,7 @@ class Reader {
         if (index >= this.refs.length) throw new BjsonError("a reference points nowhere");
         const target = this.refs[index];
         if (target === OPEN) throw new BjsonError("the value is circular (it contains itself); JSON cannot represent it");
-        return target;
+        return target instanceof RawBuffer && !raw ? target.bytes() : target;
       }
       case Tag.BigInt:
         throw new BjsonError("a BigInt cannot be copied (JSON has no BigInt); convert it to a string or number");
@@ -279,39 +299,6 @@ function half(bits: number): number {
   if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
   if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : NaN;
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
-
-/**
- * Applies JSON's rules to what was read: drops undefined properties, turns
- * undefined array elements and non-finite numbers into null, -0 into 0, and
- * raw buffers into bytes. Shared (non-circular) references stay shared.
- */
-function finish(root: unknown): unknown {
-  const done = new Set<object>();
-  const fix = (value: unknown): unknown => {
-    if (typeof value === "number") return Number.isFinite(value) ? (value === 0 ? 0 : value) : null;
-    if (value === null || typeof value !== "object") return value;
-    if (value instanceof Uint8Array) return value;
-    if (value instanceof RawBuffer) return (value.copy ??= value.raw.slice());
-    if (done.has(value)) return value;
-    done.add(value);
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        const v = fix(value[i]);
-        value[i] = v === undefined ? null : v;
-      }
-    } else {
-      const record = value as Record<string, unknown>;
-      for (const key of Object.keys(record)) {
-        const v = fix(record[key]);
-        if (v === undefined) delete record[key];
-        else record[key] = v;
-      }
-    }
-    return value;
-  };
-  const out = fix(root);
-  return out === undefined ? null : out;
 }
 
 /** Reads a value QuickJS wrote with `JS_WriteObject`; throws BjsonError when it cannot be copied. */

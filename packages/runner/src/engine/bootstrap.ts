@@ -28,7 +28,7 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (hostCall, hostLog) {
 "use strict";
 const O = Object, Rf = Reflect, apply = Rf.apply, freeze = O.freeze, defineProperty = O.defineProperty, defineProperties = O.defineProperties, create = O.create;
 const ObjectProto = O.prototype, ArrayProto = Array.prototype;
-const getOwnDesc = O.getOwnPropertyDescriptor, getProto = O.getPrototypeOf, setProto = O.setPrototypeOf, keysOf = O.keys;
+const isFrozen = O.isFrozen, getOwnDesc = O.getOwnPropertyDescriptor, getProto = O.getPrototypeOf, setProto = O.setPrototypeOf, keysOf = O.keys;
 const hasOwn = O.prototype.hasOwnProperty, isArray = Array.isArray;
 const JSONparse = JSON.parse, JSONstringify = JSON.stringify;
 const U8 = Uint8Array, AB = ArrayBuffer, isView = AB.isView, abSlice = AB.prototype.slice;
@@ -38,7 +38,9 @@ const P = Promise, promiseResolve = P.resolve, promiseReject = P.reject, promise
 const ErrorCtor = Error, StringCtor = String;
 const dateTime = Date.prototype.getTime, dateIso = Date.prototype.toISOString;
 const numberValue = Number.prototype.valueOf, stringValue = String.prototype.valueOf, booleanValue = Boolean.prototype.valueOf;
-const WM = WeakMap, wmGet = WM.prototype.get, wmSet = WM.prototype.set;
+const WM = WeakMap, wmGet = WM.prototype.get, wmSet = WM.prototype.set, bind = Function.prototype.bind;
+// Bound once: hot paths call these directly instead of through apply and an argument array.
+const resolved = apply(bind, promiseResolve, [P]), rejected = apply(bind, promiseReject, [P]);
 const SKIP = {};
 
 // A descriptor with no prototype: Object.prototype.get or .set cannot make it an accessor.
@@ -238,8 +240,9 @@ function emit(token, level, args, soft) {
   if (hostLog(token, level, logMode === 1 ? formatLogArgs(args) : "", soft) === 1) logMode = 2;
 }
 
+// Children are frozen before their parent, so a frozen object is frozen all the way down.
 function deepFreeze(v) {
-  if (v !== null && typeof v === "object" && !isView(v)) {
+  if (v !== null && typeof v === "object" && !isView(v) && !isFrozen(v)) {
     const keys = keysOf(v);
     for (let i = 0; i < keys.length; i++) deepFreeze(own(v, keys[i]));
     freeze(v);
@@ -250,8 +253,9 @@ function deepFreeze(v) {
 // Per-execution state of a ctx, kept out of the guest's reach. A ctx kept in a warm context's globals keeps
 // its own execution's token, which the host refuses once that execution ended.
 const states = new WM();
-function stateOf(ctx) {
-  const state = apply(wmGet, states, [ctx]);
+const stateOf = apply(bind, wmGet, [states]), setState = apply(bind, wmSet, [states]);
+function stateFor(ctx) {
+  const state = stateOf(ctx);
   if (state === undefined) throw makeError("E_CAPABILITY_DENIED", "this is not the ctx of an execution; use the ctx passed to the handler");
   return state;
 }
@@ -283,6 +287,8 @@ function logger(state, level) {
   return function () { emit(t, level, arguments, false); };
 }
 const makers = {
+  install: function (s) { return deepFreeze(s.fromInstall); },
+  principal: function (s) { const p = s.fromPrincipal; return p === null ? undefined : deepFreeze(p); },
   log: function (s) { return freeze({ debug: logger(s, "debug"), info: logger(s, "info"), warn: logger(s, "warn"), error: logger(s, "error") }); },
   kv: function (s) { return makeKv(s.token); },
   sql: function (s) { const t = s.token; return freeze({ query: function (text, params) { return call(t, "sql.query", [text, params]); } }); },
@@ -291,33 +297,38 @@ const makers = {
   events: function (s) { const t = s.token; return freeze({ publish: function (type, payload) { return call(t, "events.publish", [type, payload]); } }); },
   host: function (s) { const t = s.token; return freeze({ call: function (name, args) { return call(t, "host.call", [name, args]); } }); },
 };
-// One getter per member, shared by every ctx: a member is built the first time a handler reads it.
+// The members of every ctx are getters on one frozen prototype, shared by all: a member is built (install
+// and principal frozen) the first time a handler reads it, so a handler pays only for what it uses, and a
+// ctx costs one small object. A getter finds its execution through the ctx it is read on.
 const members = record();
-const memberNames = ["log", "kv", "sql", "http", "secrets", "events", "host"];
+const memberNames = ["install", "principal", "log", "kv", "sql", "http", "secrets", "events", "host"];
 for (let i = 0; i < memberNames.length; i++) {
   const name = memberNames[i], make = makers[name], d = create(null);
   d.enumerable = true; d.configurable = false;
   d.get = function () {
-    const state = stateOf(this);
-    let made = state[name];
-    if (made === undefined) { made = make(state); state[name] = made; }
+    const state = stateFor(this);
+    if (apply(hasOwn, state, [name])) return state[name];
+    const made = make(state);
+    state[name] = made;
     return made;
   };
   members[name] = d;
 }
-freeze(members);
+const CTX = freeze(defineProperties(create(ObjectProto), members));
 
-function makeCtx(token, meta) {
+// meta is the runner's own JSON, parsed here: its fields are own data properties, read directly. A warm
+// context serves one install, and often one user: install and principal come as 0 when they are the same
+// as in the previous execution here (the host knows what it sent), and the frozen copy is reused.
+let lastInstall = null, lastPrincipal = null;
+// Keys: r requestId, t token, m log mode, c log cap, i install, p principal.
+function makeCtx(meta) {
+  if (meta.i !== 0) lastInstall = meta.i;
+  if (meta.p !== 0) lastPrincipal = meta.p;
   const state = record();
-  state.token = token;
-  const ctx = create(ObjectProto);
-  put(ctx, "requestId", own(meta, "requestId"));
-  put(ctx, "install", deepFreeze(own(meta, "install")));
-  const principal = own(meta, "principal");
-  put(ctx, "principal", principal === null ? undefined : deepFreeze(principal));
-  defineProperties(ctx, members);
-  freeze(ctx);
-  apply(wmSet, states, [ctx, state]);
+  state.token = meta.t; state.fromInstall = lastInstall; state.fromPrincipal = lastPrincipal;
+  // An object literal defines its properties (and __proto__ there sets the prototype, no setter involved).
+  const ctx = freeze({ __proto__: CTX, requestId: meta.r });
+  setState(ctx, state);
   return ctx;
 }
 
@@ -337,16 +348,20 @@ function exportNames(ns) {
   return JSONstringify(out);
 }
 
-// Runs one handler: decodes [input, meta], builds ctx, arms console, calls fn. Always returns a promise.
-// logMode: 0 log not granted, 1 granted, 2 granted but the log is already full.
-function run(fn, json, paths, token, mode) {
+// Runs one handler: decodes [input, meta], builds ctx, arms console, calls fn. Returns a promise when the
+// handler's answer is one (or any thenable, adopted as Promise.resolve would), else the answer itself.
+// meta carries the execution's token and log state (logMode: 0 not granted, 1 granted, 2 granted but full);
+// it never reaches the guest itself.
+function run(fn, json, paths) {
   try {
-    const both = decode(json, paths, arguments, 5);
-    const ctx = makeCtx(token, own(both, 1));
-    consoleToken = token; logMode = mode;
-    logCap = own(own(both, 1), "logCap");
-    return apply(promiseResolve, P, [apply(fn, undefined, [own(both, 0), ctx])]);
-  } catch (error) { return apply(promiseReject, P, [error]); }
+    const both = paths === undefined ? JSONparse(json) : decode(json, paths, arguments, 3);
+    const meta = both[1];
+    const ctx = makeCtx(meta);
+    consoleToken = meta.t; logMode = meta.m; logCap = meta.c;
+    const answer = fn(both[0], ctx);
+    if (answer !== null && (typeof answer === "object" || typeof answer === "function") && typeof answer.then === "function") return resolved(answer);
+    return answer;
+  } catch (error) { return rejected(error); }
 }
 
 // Decodes a host value for a host call's answer.

@@ -36,6 +36,8 @@ export interface CompiledBundle {
   warmContext: boolean;
   /** The manifest's requested capabilities, as declared. */
   capabilities: readonly unknown[];
+  /** Their names. */
+  requested: ReadonlySet<string>;
   limits: Partial<ExecutionLimits>;
 }
 
@@ -137,6 +139,10 @@ export function compileBundle(parts: BundleParts): CompiledBundle {
     exportedHandlers: [],
     warmContext: runtime["warmContext"] === true,
     capabilities,
+    requested: new Set(capabilities.flatMap((capability) => {
+      const name = record(capability)?.["name"];
+      return typeof name === "string" ? [name] : [];
+    })),
     limits: manifestLimitsToExecutionLimits(record(manifest["limits"]) as ManifestLimits | undefined),
   };
 }

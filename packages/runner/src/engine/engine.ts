@@ -1,3 +1,4 @@
+import type { QuickJSHandle } from "quickjs-emscripten-core";
 import type { ExecuteEnvelope, ExecuteError, ExecuteResult, ExecutionLimits, Usage } from "../envelope.js";
 import { RunnerError } from "../errors.js";
 import { dispatchAfter, type HostCallScope, type HostDispatch } from "../host-apis.js";
@@ -9,9 +10,10 @@ import { Execution } from "./execution.js";
 import { computeEffectiveGrants } from "./grants.js";
 import { guestPrincipal } from "./guest-principal.js";
 import { encodeForGuest, PayloadTooLarge, type GuestBound } from "./marshal.js";
+import type { MemoryImage } from "./memory-image.js";
 import { RealmImage } from "./realm-image.js";
 import { normaliseResponse } from "./response.js";
-import { Sandbox, type Settled } from "./sandbox.js";
+import { Sandbox, type GuestMeta, type Settled } from "./sandbox.js";
 import { InstancePool, type EngineVariant, type InstancePoolStats, type WasmInstance } from "./wasm.js";
 
 export interface EngineOptions {
@@ -35,7 +37,7 @@ export interface EngineStats {
    * false when sandboxes build their realm from scratch instead (the debug
    * build, or a QuickJS build whose internals did not check out).
    */
-  images: { enabled: boolean; taken: number; restored: number };
+  images: { enabled: boolean; taken: number; restored: number; bundleStates: number };
   warmContexts: number;
   inFlight: number;
   loadedBundles: number;
@@ -75,6 +77,20 @@ function emptyUsage(): Usage {
 }
 
 /**
+ * An instance's realm with one bundle's entry evaluated and nothing run: its
+ * memory image, and the handles (namespace, handler functions) that live in
+ * that memory. A fresh execution of the same bundle on that instance starts
+ * from it, so the entry is not evaluated again; after the execution the
+ * instance goes back to it. The image holds nothing of any execution.
+ */
+interface BundleState {
+  contentHash: string;
+  image: MemoryImage;
+  namespace: QuickJSHandle;
+  handlers: ReadonlyMap<string, QuickJSHandle | null>;
+}
+
+/**
  * Compiles bundles, leases WebAssembly instances and runs executions in
  * fresh or warm sandboxes. Runner implementations wrap it (the in-memory runner
  * directly; the worker pool inside each worker).
@@ -86,8 +102,11 @@ export class Engine {
   private warmCount = 0;
   private readonly inFlight = new Set<Execution>();
   private readonly images = new WeakMap<WasmInstance, RealmImage>();
+  /** The bundle each imaged instance is specialised to, if any (see BundleState). */
+  private readonly states = new WeakMap<WasmInstance, BundleState>();
   private imagesTaken = 0;
   private imagesRestored = 0;
+  private statesTaken = 0;
   /** Set once an image could not be taken: the engine then builds every realm from scratch, as the debug build always does. */
   private imagesUnsupported = false;
   private closed = false;
@@ -120,25 +139,45 @@ export class Engine {
   }
 
   /**
-   * Leases an instance and opens a sandbox for `bundle` in it: in the
-   * instance's imaged realm when it has one (pristine: it was restored when
-   * last retired), else in a realm built for this sandbox alone.
+   * Leases an instance and opens a sandbox for `bundle` in it: from the
+   * instance's state for this bundle when it has one (the entry already
+   * evaluated, restored when last retired); else in the instance's imaged
+   * realm, evaluating the entry and taking a state for next time; else in a
+   * realm built for this sandbox alone.
    */
   private async open(bundle: CompiledBundle, limits: ExecutionLimits, budget: Budget): Promise<{ sandbox: Sandbox; failure?: ExecuteError }> {
-    const instance = await this.pool.acquire(limits.memoryBytes);
+    const instance = await this.pool.acquire(limits.memoryBytes, (candidate) => this.states.get(candidate)?.contentHash === bundle.contentHash);
+    const image = this.images.get(instance);
+    const state = this.states.get(instance);
+    const options = { instance, bundle, memoryBytes: limits.memoryBytes, stackBytes: limits.stackBytes, budget };
     try {
-      return await Sandbox.create({
-        instance,
-        realm: this.images.get(instance)?.realm,
-        bundle,
-        memoryBytes: limits.memoryBytes,
-        stackBytes: limits.stackBytes,
-        budget,
-      });
+      if (image !== undefined && state !== undefined) {
+        if (state.contentHash === bundle.contentHash) return { sandbox: Sandbox.resume({ ...options, realm: image.realm, namespace: state.namespace, handlers: state.handlers }) };
+        // Specialised to another bundle: back to the pristine realm (that state's handles go with it).
+        this.states.delete(instance);
+        if (!image.reset()) throw new Error("the instance's realm image no longer matches it");
+      }
+      const opened = await Sandbox.create({ ...options, realm: image?.realm });
+      if (image !== undefined && opened.failure === undefined && bundle.exportedHandlers.length > 0) this.specialise(instance, image, opened.sandbox, bundle.exportedHandlers);
+      return opened;
     } catch (error) {
       this.dropInstance(instance);
       throw error;
     }
+  }
+
+  /** Takes the state of an instance whose sandbox just evaluated its bundle's entry (before it runs anything). */
+  private specialise(instance: WasmInstance, image: RealmImage, sandbox: Sandbox, handlers: readonly string[]): void {
+    const handles = sandbox.handOver(handlers);
+    if (handles === undefined) return;
+    const memory = image.captureState();
+    if (memory === undefined) {
+      // Nothing imaged: the handles stay the sandbox's, freed with it.
+      sandbox.takeBack();
+      return;
+    }
+    this.states.set(instance, { contentHash: sandbox.bundle.contentHash, image: memory, ...handles });
+    this.statesTaken++;
   }
 
   get limits(): ExecutionLimits {
@@ -170,7 +209,13 @@ export class Engine {
     const opened = await this.open(bundle, limits, new Budget(limits.cpuMs, limits.wallMs));
     failure = opened.failure;
     try {
-      if (failure === undefined) exported = opened.sandbox.exportedFunctions();
+      if (failure === undefined) {
+        exported = opened.sandbox.exportedFunctions();
+        // The first execution on this instance then starts from the evaluated entry.
+        const { instance } = opened.sandbox;
+        const image = this.images.get(instance);
+        if (image !== undefined && !this.states.has(instance)) this.specialise(instance, image, opened.sandbox, exported.filter((name) => bundle.declaredHandlers.has(name)));
+      }
     } finally {
       this.retire(opened.sandbox);
     }
@@ -238,15 +283,21 @@ export class Engine {
       tenant: envelope.install.tenant,
       principal: envelope.principal ?? undefined,
     };
-    const grants = computeEffectiveGrants(envelope.grants, bundle.capabilities);
-    const execution = new Execution(limits, grants, scope, dispatchAfter(options.dispatch ?? this.options.dispatch, options.hostCallsAfter));
-    const meta = {
+    // The full intersection is only needed for host calls; what every execution needs is checked by name.
+    const granted = (name: string) => bundle.requested.has(name) && envelope.grants.some((grant) => grant?.name === name);
+    const execution = new Execution(
+      limits,
+      () => computeEffectiveGrants(envelope.grants, bundle.capabilities),
+      granted("log"),
+      scope,
+      dispatchAfter(options.dispatch ?? this.options.dispatch, options.hostCallsAfter),
+    );
+    const meta: GuestMeta = {
       requestId: envelope.requestId,
       install: { id: envelope.install.id, tenant: envelope.install.tenant, config: envelope.install.config },
-      principal: guestPrincipal(envelope.principal, grants.user),
+      principal: guestPrincipal(envelope.principal, granted("user.read")),
     };
     this.inFlight.add(execution);
-    execution.startWallClock();
     let settled: Settled;
     try {
       const useWarm = envelope.context === "warm" && bundle.warmContext;
@@ -281,7 +332,7 @@ export class Engine {
     execution: Execution,
     handler: string,
     input: GuestBound,
-    meta: Record<string, unknown>,
+    meta: GuestMeta,
   ): Promise<Settled> {
     const { sandbox, failure } = await this.open(bundle, execution.limits, execution.budget);
     try {
@@ -298,7 +349,7 @@ export class Engine {
     execution: Execution,
     handler: string,
     input: GuestBound,
-    meta: Record<string, unknown>,
+    meta: GuestMeta,
   ): Promise<Settled> {
     // Warm contexts are kept per install: globals a guest leaves behind never reach another install's calls.
     const key = `${bundle.contentHash}|${installId}|${InstancePool.hardCapBytes(execution.limits.memoryBytes)}`;
@@ -341,16 +392,21 @@ export class Engine {
   private retire(sandbox: Sandbox): void {
     const { instance } = sandbox;
     const image = this.images.get(instance);
-    if (!sandbox.dispose() || (image !== undefined && !image.reset())) {
+    const state = this.states.get(instance);
+    const target = state?.contentHash === sandbox.bundle.contentHash ? state.image : undefined;
+    if (!sandbox.dispose() || (image !== undefined && !image.reset(target))) {
       this.dropInstance(instance);
       return;
     }
+    // Restored to the pristine realm: a state of another bundle (and its handles) is gone.
+    if (state !== undefined && target === undefined) this.states.delete(instance);
     if (image !== undefined) this.imagesRestored++;
     this.pool.release(instance);
   }
 
   private dropInstance(instance: WasmInstance): void {
     this.images.delete(instance);
+    this.states.delete(instance);
     this.pool.discard(instance);
   }
 
@@ -368,6 +424,7 @@ export class Engine {
         enabled: this.options.variant === "release" && !this.imagesUnsupported,
         taken: this.imagesTaken,
         restored: this.imagesRestored,
+        bundleStates: this.statesTaken,
       }, warmContexts: this.warmCount, inFlight: this.inFlight.size, loadedBundles: this.bundles.size };
   }
 

@@ -36,8 +36,8 @@ export class Execution {
   /** Bytes of host-call arguments and results so far, and of arguments whose calls are not answered yet. */
   hostCallBytes = 0;
   inFlightBytes = 0;
-  /** Host-call error codes raised into the guest during this execution. */
-  readonly raised = new Set<string>();
+  /** Host-call error codes raised into the guest during this execution (made on first use). */
+  private raisedCodes: Set<string> | undefined;
   // Made on first use: most executions make no host call, and an AbortController and its abort event cost
   // as much as the rest of a small execution.
   private controller: AbortController | undefined;
@@ -50,13 +50,24 @@ export class Execution {
   private wakeResolve: (() => void) | undefined;
   private wallTimer: ReturnType<typeof setTimeout> | undefined;
 
+  private effective: EffectiveGrants | undefined;
+
+  /**
+   * @param grantsOf the effective grants (envelope ∩ manifest), computed on first use: most executions make no host call.
+   * @param logGranted whether `log` is among them, which every execution needs to know.
+   */
   constructor(
     readonly limits: ExecutionLimits,
-    readonly grants: EffectiveGrants,
+    private readonly grantsOf: () => EffectiveGrants,
+    readonly logGranted: boolean,
     readonly scope: HostCallScope,
     readonly dispatch: HostDispatch,
   ) {
     this.budget = new Budget(limits.cpuMs, limits.wallMs);
+  }
+
+  get grants(): EffectiveGrants {
+    return (this.effective ??= this.grantsOf());
   }
 
   /** Aborted (with the first reason given to `abort`) when the execution ends, times out or the runner closes. */
@@ -73,8 +84,14 @@ export class Execution {
     this.controller?.abort(reason());
   }
 
-  /** Starts the wall-clock timer; it wakes the driver so an execution parked on host calls still stops on time. */
-  startWallClock(): void {
+  /**
+   * Arms the wall-clock timer, which wakes the driver so an execution parked
+   * on host calls still stops on time. Only parked executions need it (the
+   * interrupt handler checks the wall clock while guest code runs), so it is
+   * armed the first time the execution waits.
+   */
+  private armWallClock(): void {
+    if (this.wallTimer !== undefined || this.finished) return;
     this.wallTimer = setTimeout(() => {
       const reason = wallTimeout(this.limits.wallMs);
       this.budget.setAbort(reason);
@@ -85,6 +102,7 @@ export class Execution {
 
   /** Waits until a host call settles or the execution is aborted. */
   nextWake(): Promise<void> {
+    this.armWallClock();
     return new Promise<void>((resolve) => {
       this.wakeResolve = resolve;
     });
@@ -94,6 +112,15 @@ export class Execution {
     const resolve = this.wakeResolve;
     this.wakeResolve = undefined;
     resolve?.();
+  }
+
+  /** Records a host-call error code raised into the guest: only those may name the execution's outcome. */
+  raise(code: string): void {
+    (this.raisedCodes ??= new Set()).add(code);
+  }
+
+  wasRaised(code: string): boolean {
+    return this.raisedCodes?.has(code) ?? false;
   }
 
   /** Whether further log entries are dropped (the log limit was reached). */

@@ -29,10 +29,17 @@ export class InstanceWatch {
   /** Largest heap extent (bytes above the heap base) seen so far. */
   highWater = 0;
 
+  /** Views of linear memory: it never grows, so they stay valid. */
+  private readonly bytes: Uint8Array | undefined;
+  private readonly words: DataView | undefined;
+
   constructor(
     private readonly memory: WebAssembly.Memory | undefined,
     private readonly layout: MemoryLayout | undefined,
-  ) {}
+  ) {
+    this.bytes = memory === undefined ? undefined : new Uint8Array(memory.buffer);
+    this.words = memory === undefined ? undefined : new DataView(memory.buffer);
+  }
 
   get exact(): boolean {
     return this.memory !== undefined && this.layout !== undefined;
@@ -40,8 +47,8 @@ export class InstanceWatch {
 
   /** Bytes of heap in use by the allocator (up to its break), or undefined when unknown. */
   heapBytes(): number | undefined {
-    if (this.memory === undefined || this.layout === undefined) return undefined;
-    const brk = new DataView(this.memory.buffer).getUint32(this.layout.breakPointer, true);
+    if (this.words === undefined || this.layout === undefined) return undefined;
+    const brk = this.words.getUint32(this.layout.breakPointer, true);
     const bytes = brk - this.layout.heapBase;
     if (bytes > this.highWater) this.highWater = bytes;
     return bytes;
@@ -57,16 +64,15 @@ export class InstanceWatch {
   /** Clears the window past the stack limit; call before guest code runs. */
   armStack(stackBytes: number): void {
     const range = this.window(stackBytes);
-    if (range === undefined || this.memory === undefined) return;
-    new Uint8Array(this.memory.buffer).fill(0, range[0], range[1]);
+    if (range === undefined || this.bytes === undefined) return;
+    this.bytes.fill(0, range[0], range[1]);
   }
 
   /** Whether guest frames reached the stack limit since `armStack`. */
   stackReached(stackBytes: number): boolean {
     const range = this.window(stackBytes);
-    if (range === undefined || this.memory === undefined) return false;
-    const bytes = new Uint8Array(this.memory.buffer, range[0], range[1] - range[0]);
-    for (let i = bytes.length - 1; i >= 0; i--) if (bytes[i] !== 0) return true;
+    if (range === undefined || this.bytes === undefined) return false;
+    for (let i = range[1] - 1; i >= range[0]; i--) if (this.bytes[i] !== 0) return true;
     return false;
   }
 

@@ -1,4 +1,3 @@
-import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten-core";
 import { BjsonError, decodeBjson } from "./bjson.js";
 
 /**
@@ -34,15 +33,19 @@ function asBytes(value: unknown): Uint8Array | undefined {
   return undefined;
 }
 
+/**
+ * Whether a host value holds bytes anywhere (then it takes the careful path).
+ * Errs on the side of yes (deep values, inherited properties): the careful
+ * path serialises exactly as JSON does, only slower.
+ */
 function containsBytes(value: unknown, depth: number): boolean {
   if (value === null || typeof value !== "object") return false;
-  if (value instanceof Uint8Array || value instanceof ArrayBuffer) return true;
-  if (depth > 64) return true; // deep values take the careful path, which serialises exactly as JSON does
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || depth > 64) return true;
   if (Array.isArray(value)) {
-    for (const item of value) if (containsBytes(item, depth + 1)) return true;
+    for (let i = 0; i < value.length; i++) if (containsBytes(value[i], depth + 1)) return true;
     return false;
   }
-  for (const key in value) if (Object.prototype.hasOwnProperty.call(value, key) && containsBytes((value as Record<string, unknown>)[key], depth + 1)) return true;
+  for (const key in value) if (containsBytes((value as Record<string, unknown>)[key], depth + 1)) return true;
   return false;
 }
 
@@ -85,53 +88,7 @@ export function encodeForGuest(value: unknown, limit: number): GuestBound {
   return { json, paths: JSON.stringify(slots), buffers, size };
 }
 
-/** The parts of quickjs-emscripten's context this module calls directly (they are not part of its public API). */
-interface ContextInternals {
-  ffi: {
-    QTS_bjson_encode(ctx: number, value: number): number;
-    QTS_ResolveException(ctx: number, value: number): number;
-    QTS_FreeValuePointer(ctx: number, value: number): void;
-    QTS_GetArrayBufferLength(ctx: number, value: number): number;
-    QTS_GetArrayBuffer(ctx: number, value: number): number;
-  };
-  ctx: { value: number };
-  module: { HEAPU8: Uint8Array; _free(pointer: number): void };
-  memory: { heapValueHandle(pointer: number): QuickJSHandle };
-}
-
-export type NativeCopy = { ok: true; bytes: Uint8Array } | { ok: false; error: QuickJSHandle } | { ok: false; tooLarge: number };
-
-/**
- * Writes a guest value in QuickJS's binary form, natively: no guest code runs.
- * The bytes are copied out of linear memory before anything else runs in it.
- * A guest exception (a value the writer refuses) comes back as its handle.
- */
-export function writeNative(context: QuickJSContext, handle: QuickJSHandle, limit: number): NativeCopy {
-  const internals = context as unknown as ContextInternals;
-  const { ffi } = internals;
-  const ctx = internals.ctx.value;
-  const pointer = ffi.QTS_bjson_encode(ctx, handle.value as unknown as number);
-  const errorPointer = ffi.QTS_ResolveException(ctx, pointer);
-  if (errorPointer) {
-    ffi.QTS_FreeValuePointer(ctx, pointer);
-    return { ok: false, error: internals.memory.heapValueHandle(errorPointer) };
-  }
-  try {
-    const length = ffi.QTS_GetArrayBufferLength(ctx, pointer);
-    if (length > limit) return { ok: false, tooLarge: length };
-    const data = ffi.QTS_GetArrayBuffer(ctx, pointer);
-    if (!data) return { ok: false, tooLarge: length };
-    try {
-      return { ok: true, bytes: internals.module.HEAPU8.slice(data, data + length) };
-    } finally {
-      internals.module._free(data);
-    }
-  } finally {
-    ffi.QTS_FreeValuePointer(ctx, pointer);
-  }
-}
-
-/** Reads what writeNative produced; throws BjsonError when it cannot be represented on the host. */
+/** Reads what writeNative (native.ts) produced; throws BjsonError when it cannot be represented on the host. */
 export function readNative(bytes: Uint8Array): unknown {
   return decodeBjson(bytes);
 }

@@ -40,6 +40,7 @@ import type { WasmInstance } from "./wasm.js";
 export class RealmImage {
   private constructor(
     readonly realm: Realm,
+    private readonly instance: WasmInstance,
     private readonly memory: MemoryImage,
     private readonly random: GuestRandom,
     private readonly fingerprint: readonly unknown[],
@@ -65,7 +66,7 @@ export class RealmImage {
       const fingerprint = jsSideState(realm);
       if (random !== undefined && fingerprint !== undefined && !realm.runtime.hasPendingJob()) {
         const memory = MemoryImage.capture(instance.memory, instance.layout);
-        if (memory !== undefined) image = new RealmImage(realm, memory, random, fingerprint);
+        if (memory !== undefined) image = new RealmImage(realm, instance, memory, random, fingerprint);
       }
     } finally {
       if (image === undefined) realm.dispose();
@@ -73,16 +74,31 @@ export class RealmImage {
     return image;
   }
 
-  /**
-   * Puts the realm back into its captured state with a fresh Math.random seed.
-   * Returns false, without touching memory, if quickjs-emscripten's own state
-   * no longer matches the image: the caller must then discard the instance.
-   */
-  reset(): boolean {
-    this.realm.host = undefined;
+  private jsSideUnchanged(): boolean {
     const now = jsSideState(this.realm);
-    if (now === undefined || now.length !== this.fingerprint.length || now.some((value, i) => value !== this.fingerprint[i])) return false;
-    this.memory.restore();
+    return now !== undefined && now.length === this.fingerprint.length && now.every((value, i) => value === this.fingerprint[i]);
+  }
+
+  /**
+   * An image of the realm's state now (a bundle's entry evaluated in it and
+   * nothing run yet), to restore instead of the pristine one. Undefined when
+   * quickjs-emscripten's own state no longer matches the realm's image.
+   */
+  captureState(): MemoryImage | undefined {
+    if (!this.jsSideUnchanged() || this.realm.runtime.hasPendingJob()) return undefined;
+    return MemoryImage.capture(this.instance.memory!, this.instance.layout!);
+  }
+
+  /**
+   * Puts the realm back into its captured state (or into `state`, taken by
+   * captureState) with a fresh Math.random seed. Returns false, without
+   * touching memory, if quickjs-emscripten's own state no longer matches the
+   * image: the caller must then discard the instance.
+   */
+  reset(state?: MemoryImage): boolean {
+    this.realm.host = undefined;
+    if (!this.jsSideUnchanged()) return false;
+    (state ?? this.memory).restore();
     this.random.reseed();
     return true;
   }

@@ -1,6 +1,7 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten-core";
 import type { ExecuteErrorCode } from "../envelope.js";
 import { BOOTSTRAP_SOURCE } from "./bootstrap.js";
+import { NativeCalls } from "./native.js";
 
 export const HELPERS = ["run", "value", "plain", "makeError", "describeError", "exportNames"] as const;
 export type HelperName = (typeof HELPERS)[number];
@@ -40,6 +41,8 @@ export class Realm {
   readonly runtime: QuickJSRuntime;
   /** The sandbox being served; guest code only ever runs while one is attached. */
   host: RealmHost | undefined;
+  /** Fast calls into the context (its scratch area is part of the realm, and of its image). */
+  readonly calls: NativeCalls;
   private readonly helpers = new Map<HelperName, QuickJSHandle>();
 
   private constructor(module: QuickJSWASMModule) {
@@ -47,6 +50,7 @@ export class Realm {
     // so computeMemoryUsage needs no extra "system" context.
     this.context = module.newContext();
     this.runtime = this.context.runtime;
+    this.calls = new NativeCalls(this.context);
     this.runtime.setInterruptHandler(() => this.host?.shouldInterrupt() ?? false);
     this.runtime.setModuleLoader(
       (name) => this.host?.loadModule(name) ?? { error: new Error(`import of "${name}" failed: no extension is running`) },
@@ -113,6 +117,7 @@ export class Realm {
     this.host = undefined;
     for (const handle of this.helpers.values()) handle.dispose();
     this.helpers.clear();
+    this.calls.free();
     this.context.dispose();
   }
 }

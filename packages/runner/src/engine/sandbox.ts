@@ -5,7 +5,8 @@ import { toGuestError } from "../errors.js";
 import type { AbortReason, Budget } from "./budget.js";
 import { mapStack, type CompiledBundle } from "./compiled.js";
 import type { Execution } from "./execution.js";
-import { BjsonError, encodeForGuest, PayloadTooLarge, readNative, writeNative, type GuestBound } from "./marshal.js";
+import { BjsonError, encodeForGuest, PayloadTooLarge, readNative, type GuestBound } from "./marshal.js";
+import { writeNative } from "./native.js";
 import { DENIED, Realm, SandboxBroken, type HelperName, type RealmHost } from "./realm.js";
 import type { WasmInstance } from "./wasm.js";
 
@@ -18,6 +19,13 @@ export interface GuestErrorInfo {
 }
 
 export type Settled = { ok: true; value: unknown } | { ok: false; error: ExecuteError };
+
+/** What the guest's ctx describes, from the envelope. */
+export interface GuestMeta {
+  requestId: string;
+  install: { id: string; tenant: string; config: Record<string, unknown> };
+  principal: unknown;
+}
 
 /** Codes a host call may raise that also name an execution outcome when the guest lets them escape. */
 const SURFACED_CODES: ReadonlySet<string> = new Set<ExecuteErrorCode>([
@@ -80,11 +88,22 @@ export class Sandbox implements RealmHost {
   /** Whether the realm was built for this sandbox alone (and is freed with it). */
   private readonly ownsRealm: boolean;
   private namespace: QuickJSHandle | undefined;
+  /** Handler functions read from the namespace, kept while the sandbox lives (a warm one serves many calls). */
+  private readonly handlers = new Map<string, QuickJSHandle | null>();
+  /**
+   * Whether the namespace and handler handles are this sandbox's to free. Not
+   * when they belong to a bundle state (a memory image of the realm with the
+   * entry evaluated, see Engine): restoring that image brings them back.
+   */
+  private ownsHandles = true;
   private budget: Budget;
   private current: Execution | undefined;
   private readonly pending = new Set<QuickJSDeferredPromise>();
   private stackBytes = 0;
   private memoryBytes = 0;
+  /** The install and principal JSON the guest's run() last received here (it keeps them). */
+  private lastInstall: string | undefined;
+  private lastPrincipal: string | undefined;
   /** Out-of-memory events of the instance before the current piece of guest work started. */
   private oomBaseline: number;
   /** Set when the sandbox failed (an abort, a host-side failure): it must not run on, be reused or even be disposed normally. */
@@ -127,6 +146,37 @@ export class Sandbox implements RealmHost {
       sandbox.markBroken(error);
       return { sandbox, failure: brokenError(error) };
     }
+  }
+
+  /**
+   * A sandbox on a realm restored to a bundle state: the entry was evaluated
+   * when the state was taken, so nothing is evaluated now. The state's
+   * handles stay the state's.
+   */
+  static resume(options: SandboxOptions & { realm: Realm; namespace: QuickJSHandle; handlers: ReadonlyMap<string, QuickJSHandle | null> }): Sandbox {
+    const sandbox = new Sandbox(options, options.realm, false);
+    sandbox.namespace = options.namespace;
+    for (const [name, fn] of options.handlers) sandbox.handlers.set(name, fn);
+    sandbox.ownsHandles = false;
+    return sandbox;
+  }
+
+  /**
+   * Hands the namespace and the handler functions named (read now) over to a
+   * bundle state about to be imaged, if this sandbox is in a state worth
+   * imaging: entry evaluated, nothing broken, no job or limit pending.
+   */
+  handOver(names: readonly string[]): { namespace: QuickJSHandle; handlers: Map<string, QuickJSHandle | null> } | undefined {
+    if (this.namespace === undefined || this.broken !== undefined || this.outOfMemorySeen || this.budget.abort !== undefined) return undefined;
+    for (const name of names) this.handlerFunction(name);
+    if (this.runtime.hasPendingJob()) return undefined;
+    this.ownsHandles = false;
+    return { namespace: this.namespace, handlers: new Map(this.handlers) };
+  }
+
+  /** Undoes handOver when no state could be imaged after all. */
+  takeBack(): void {
+    this.ownsHandles = true;
   }
 
   shouldInterrupt(): boolean {
@@ -234,13 +284,12 @@ export class Sandbox implements RealmHost {
 
   /** Calls a bootstrap helper inside the budget; a guest-side exception comes back as `{ error }`. */
   private callHelper(name: HelperName, args: QuickJSHandle[]): { value: QuickJSHandle; error?: undefined } | { error: QuickJSHandle } {
-    const result = this.budget.run(() => this.context.callFunction(this.helper(name), this.context.undefined, args));
-    return result.error ? { error: result.error } : { value: result.value };
+    return this.budget.run(() => this.realm.calls.call(this.helper(name), args));
   }
 
   /** Makes the argument handles for a value going in: its JSON, its byte paths and each buffer. */
   private inbound(value: GuestBound): QuickJSHandle[] {
-    const handles = [this.context.newString(value.json), value.paths === undefined ? this.context.undefined : this.context.newString(value.paths)];
+    const handles = [this.realm.calls.string(value.json), value.paths === undefined ? this.context.undefined : this.context.newString(value.paths)];
     for (const bytes of value.buffers) handles.push(this.context.newArrayBuffer(bytes.slice().buffer));
     return handles;
   }
@@ -313,7 +362,7 @@ export class Sandbox implements RealmHost {
     const bytesRefused = this.chargeBytes(execution, copied.bytes);
     if (bytesRefused !== undefined) return this.rejected("E_HOST_CALL_LIMIT", bytesRefused);
     if (execution.inFlightBytes + copied.bytes > execution.inFlightLimit) {
-      execution.raised.add("E_HOST_CALL_LIMIT");
+      execution.raise("E_HOST_CALL_LIMIT");
       return this.rejected(
         "E_HOST_CALL_LIMIT",
         `ctx.${method}: more than ${execution.inFlightLimit} bytes of host-call arguments would be in flight; await earlier calls first`,
@@ -324,7 +373,7 @@ export class Sandbox implements RealmHost {
     execution.hostCalls[capability] = (execution.hostCalls[capability] ?? 0) + 1;
     const refused = authorize(call, execution.grants);
     if (refused !== undefined) {
-      execution.raised.add(refused.code);
+      execution.raise(refused.code);
       return this.rejected(refused.code, refused.message);
     }
     const deferred = this.context.newPromise();
@@ -349,7 +398,7 @@ export class Sandbox implements RealmHost {
     if (execution.hostCallCount <= execution.limits.hostCalls) return undefined;
     const message = `the handler made more than ${execution.limits.hostCalls} host calls (log calls included)`;
     execution.budget.setAbort({ code: "E_HOST_CALL_LIMIT", message, details: { limit: "hostCalls", hostCalls: execution.limits.hostCalls } });
-    execution.raised.add("E_HOST_CALL_LIMIT");
+    execution.raise("E_HOST_CALL_LIMIT");
     return message;
   }
 
@@ -359,7 +408,7 @@ export class Sandbox implements RealmHost {
     if (execution.hostCallBytes <= execution.limits.hostCallBytes) return undefined;
     const message = `the handler passed more than ${execution.limits.hostCallBytes} bytes through host calls`;
     execution.budget.setAbort({ code: "E_HOST_CALL_LIMIT", message, details: { limit: "hostCallBytes", hostCallBytes: execution.limits.hostCallBytes } });
-    execution.raised.add("E_HOST_CALL_LIMIT");
+    execution.raise("E_HOST_CALL_LIMIT");
     return message;
   }
 
@@ -381,7 +430,7 @@ export class Sandbox implements RealmHost {
         if (outcome.ok) this.resolveWith(execution, deferred, outcome.value);
         else {
           const { code, message } = toGuestError(outcome.error, "the host call");
-          execution.raised.add(code);
+          execution.raise(code);
           const error = this.newGuestError(code, message);
           try {
             deferred.reject(error);
@@ -406,7 +455,7 @@ export class Sandbox implements RealmHost {
       inbound = encodeForGuest(value, limit);
     } catch (error) {
       if (!(error instanceof PayloadTooLarge)) throw error;
-      execution.raised.add("E_PAYLOAD_TOO_LARGE");
+      execution.raise("E_PAYLOAD_TOO_LARGE");
       return this.rejectWith(deferred, "E_PAYLOAD_TOO_LARGE", `a host call result is larger than ${limit} bytes`);
     }
     const refused = this.chargeBytes(execution, inbound.size);
@@ -455,8 +504,8 @@ export class Sandbox implements RealmHost {
     const limited = this.countHostCall(execution);
     if (limited !== undefined) return { error: this.newGuestError("E_HOST_CALL_LIMIT", limited) };
     execution.hostCalls["log"] = (execution.hostCalls["log"] ?? 0) + 1;
-    if (!execution.grants.log) {
-      execution.raised.add("E_CAPABILITY_DENIED");
+    if (!execution.logGranted) {
+      execution.raise("E_CAPABILITY_DENIED");
       return { error: this.newGuestError("E_CAPABILITY_DENIED", "ctx.log needs the log capability, which this install was not granted") };
     }
     // Past the log limit nothing more is read: a dropped call costs a crossing and a count, nothing else.
@@ -542,7 +591,7 @@ export class Sandbox implements RealmHost {
     } else if (looksLikeStackOverflow(info)) {
       return { code: "E_STACK", message: "the handler exceeded its stack size", details: { guestMessage: message } };
     }
-    if (info.code !== undefined && SURFACED_CODES.has(info.code) && this.current?.raised.has(info.code)) {
+    if (info.code !== undefined && SURFACED_CODES.has(info.code) && this.current?.wasRaised(info.code)) {
       return { code: info.code as ExecuteErrorCode, message: info.message };
     }
     return {
@@ -561,35 +610,40 @@ export class Sandbox implements RealmHost {
    * Runs one handler for one execution. `input` is the first argument
    * (request, job or event) already serialised, `meta` what the guest's ctx describes.
    */
-  async run(execution: Execution, handler: string, input: GuestBound, meta: Record<string, unknown>): Promise<Settled> {
+  async run(execution: Execution, handler: string, input: GuestBound, meta: GuestMeta): Promise<Settled> {
     this.current = execution;
     this.budget = execution.budget;
     this.executions++;
     this.arm();
     let promise: QuickJSHandle | undefined;
     try {
-      if (this.namespace === undefined) return { ok: false, error: { code: "E_HANDLER_NOT_FOUND", message: "the server entry has no exports" } };
-      const fn = this.context.getProp(this.namespace, handler);
-      if (this.context.typeof(fn) !== "function") {
-        fn.dispose();
+      const fn = this.handlerFunction(handler);
+      if (fn === undefined) {
         return {
           ok: false,
           error: { code: "E_HANDLER_NOT_FOUND", message: `the server entry does not export a function named ${handler}` },
         };
       }
-      const logMode = execution.grants.log ? (execution.logsFull ? 2 : 1) : 0;
-      const both = combine(input, encodeForGuest({ ...meta, logCap: execution.limits.logBytes }, Number.MAX_SAFE_INTEGER));
-      const data = this.inbound(both);
-      const token = this.context.newString(execution.token);
-      const mode = this.context.newNumber(logMode);
+      // The token and log state travel with the request, in one string: the guest's run() keeps them to itself.
+      const logMode = execution.logGranted ? (execution.logsFull ? 2 : 1) : 0;
+      const install = JSON.stringify(meta.install);
+      const principal = JSON.stringify(meta.principal ?? null);
+      const metaText =
+        `{"r":${JSON.stringify(meta.requestId)},"t":"${execution.token}","m":${logMode},"c":${execution.limits.logBytes},` +
+        `"i":${install === this.lastInstall ? "0" : install},"p":${principal === this.lastPrincipal ? "0" : principal}}`;
+      const data = this.inbound(combine(input, { json: metaText, paths: undefined, buffers: [], size: metaText.length }));
       let invoked: { value: QuickJSHandle; error?: undefined } | { error: QuickJSHandle };
       try {
-        invoked = this.callHelper("run", [fn, data[0]!, data[1]!, token, mode, ...data.slice(2)]);
+        invoked = this.callHelper("run", [fn, ...data]);
       } finally {
-        fn.dispose();
-        token.dispose();
-        mode.dispose();
         Sandbox.release(data);
+      }
+      // run() keeps what it parsed unless it failed before (then the next execution sends it in full).
+      if (invoked.error === undefined) {
+        this.lastInstall = install;
+        this.lastPrincipal = principal;
+      } else {
+        this.lastInstall = this.lastPrincipal = undefined;
       }
       if (invoked.error) return { ok: false, error: this.classifyError(invoked.error) };
       promise = invoked.value;
@@ -602,7 +656,8 @@ export class Sandbox implements RealmHost {
         const state = this.context.getPromiseState(promise);
         if (state.type === "fulfilled") {
           const copied = this.copyOut(state.value, execution.limits.responseBytes, "the handler's result");
-          state.value.dispose();
+          // A plain answer (no promise) is its own handle, disposed below with the others.
+          if (!state.notAPromise) state.value.dispose();
           if (this.budget.abort !== undefined) return { ok: false, error: this.stateFailure()! };
           if (copied.ok) return { ok: true, value: copied.value };
           if ("tooLarge" in copied) {
@@ -651,6 +706,22 @@ export class Sandbox implements RealmHost {
     }
   }
 
+  /** The exported function named `handler`, read once per sandbox; undefined when there is none. */
+  private handlerFunction(handler: string): QuickJSHandle | undefined {
+    let fn = this.handlers.get(handler);
+    if (fn === undefined) {
+      if (this.namespace === undefined) return undefined;
+      const read = this.context.getProp(this.namespace, handler);
+      if (this.context.typeof(read) === "function") fn = read;
+      else {
+        read.dispose();
+        fn = null;
+      }
+      this.handlers.set(handler, fn);
+    }
+    return fn ?? undefined;
+  }
+
   /** Re-arms the sandbox for an execution's limits and budget (a warm sandbox between executions). */
   applyLimits(limits: { memoryBytes: number; stackBytes: number }, budget: Budget): void {
     this.budget = budget;
@@ -677,7 +748,11 @@ export class Sandbox implements RealmHost {
     if (this.realm.host === this) this.realm.host = undefined;
     if (this.broken !== undefined || this.outOfMemorySeen) return false;
     try {
-      this.namespace?.dispose();
+      if (this.ownsHandles) {
+        for (const fn of this.handlers.values()) fn?.dispose();
+        this.namespace?.dispose();
+      }
+      this.handlers.clear();
       this.namespace = undefined;
       if (this.ownsRealm) this.realm.dispose();
       return true;

@@ -114,9 +114,20 @@ export class InstancePool {
     return Math.max(RELEASE_INITIAL_BYTES, Math.ceil(capBytes / PAGE) * PAGE);
   }
 
-  async acquire(capBytes: number): Promise<WasmInstance> {
+  /** An instance for this cap: an idle one (`prefer`red ones first), else a new one. */
+  async acquire(capBytes: number, prefer?: (instance: WasmInstance) => boolean): Promise<WasmInstance> {
     const hard = InstancePool.hardCapBytes(capBytes);
-    const reusable = this.idle.get(hard)?.pop();
+    const list = this.idle.get(hard);
+    let reusable: WasmInstance | undefined;
+    if (list !== undefined && prefer !== undefined) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        if (prefer(list[i]!)) {
+          reusable = list.splice(i, 1)[0];
+          break;
+        }
+      }
+    }
+    reusable ??= list?.pop();
     if (reusable !== undefined) {
       this.leased.add(reusable);
       return reusable;

@@ -30,4 +30,6 @@ export type FromWorker =
   | { type: "loaded"; id: number; ok: false; error: WireError }
   | { type: "unloaded"; id: number }
   | { type: "result"; id: number; result: ExecuteResult }
+  /** Results finished in the same turn of the worker, in the order they finished: one message instead of several. */
+  | { type: "results"; results: { id: number; result: ExecuteResult }[] }
   | { type: "host-call"; callId: number; requestId: string; method: string; args: unknown[] };

@@ -21,6 +21,27 @@ function post(message: FromWorker): void {
   port.postMessage(message);
 }
 
+// Results wait for the end of the worker's turn and leave together: a message costs more than a small
+// execution, and with executions sent ahead several finish in one turn. Nothing waits on a result longer
+// than that turn (the next one starts at once, claimed before the batch is posted).
+let outbox: { id: number; result: ExecuteResult }[] = [];
+let flushing = false;
+
+function postResult(id: number, result: ExecuteResult): void {
+  outbox.push({ id, result });
+  if (flushing) return;
+  flushing = true;
+  setImmediate(flushResults);
+}
+
+function flushResults(): void {
+  flushing = false;
+  const batch = outbox;
+  outbox = [];
+  if (batch.length === 1) post({ type: "result", id: batch[0]!.id, result: batch[0]!.result });
+  else if (batch.length > 1) post({ type: "results", results: batch });
+}
+
 // One abort listener per execution (not per call: a host-call flood would pile them up).
 const openCalls = new WeakMap<AbortSignal, Set<number>>();
 
@@ -128,7 +149,7 @@ async function run({ id, envelope }: ExecuteItem, after: Promise<unknown>): Prom
   running--;
   // Claim the next one before answering: when the pool reads this result, the claim is visible to it.
   startWaiting();
-  post({ type: "result", id, result });
+  postResult(id, result);
 }
 
 port.on("message", (message: ToWorker) => {

@@ -33,7 +33,9 @@ export interface WorkerPoolOptions extends PoolRunnerOptions {
    * it is free (no round trip to the main thread in between). One that has not
    * started is never lost with its worker: when the watchdog kills the worker,
    * or another worker frees up first, it is taken back and runs elsewhere, and
-   * an atomic claim makes sure it runs once. 0 turns this off. Default 2.
+   * an atomic claim makes sure it runs once. 0 turns this off. Default 8:
+   * a worker then rarely waits for the main thread, and results that finish in
+   * one turn leave in one message.
    */
   prefetch?: number;
   /** The host's implementations (and egress policy, `hostApis.fetch`); they run on the main thread, never in a worker. */
@@ -136,7 +138,7 @@ interface LoadedEntry {
 export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerPoolRunner {
   const size = positiveInteger(options.workers ?? defaultWorkers(), "workers");
   const perWorker = positiveInteger(options.executionsPerWorker ?? 1, "executionsPerWorker");
-  const capacity = perWorker + nonNegativeInteger(options.prefetch ?? 2, "prefetch");
+  const capacity = perWorker + nonNegativeInteger(options.prefetch ?? 8, "prefetch");
   const watchdogGraceMs = positiveInteger(options.watchdogGraceMs ?? 1000, "watchdogGraceMs");
   const maxQueue = positiveInteger(options.maxQueue ?? 10_000, "maxQueue");
   const queueTimeoutMs = positiveInteger(options.queueTimeoutMs ?? 30_000, "queueTimeoutMs");
@@ -242,18 +244,27 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
         ack?.resolve(message);
         return;
       }
-      case "result": {
-        const pending = slot.held.get(message.id);
-        if (pending === undefined) return;
-        // The worker cannot answer for another execution: the result keeps the id the host sent.
-        finish(pending, { ...message.result, requestId: pending.envelope.requestId });
-        pump();
+      case "result":
+        if (settle(slot, message.id, message.result)) pump();
+        return;
+      case "results": {
+        let any = false;
+        for (const { id, result } of message.results) any = settle(slot, id, result) || any;
+        if (any) pump();
         return;
       }
       case "host-call":
         void answerHostCall(slot, message);
         return;
     }
+  }
+
+  function settle(slot: Slot, id: number, result: ExecuteResult): boolean {
+    const pending = slot.held.get(id);
+    if (pending === undefined) return false;
+    // The worker cannot answer for another execution: the result keeps the id the host sent.
+    finish(pending, { ...result, requestId: pending.envelope.requestId });
+    return true;
   }
 
   async function answerHostCall(slot: Slot, message: Extract<FromWorker, { type: "host-call" }>): Promise<void> {

@@ -192,6 +192,22 @@ describe("fresh executions on imaged instances", () => {
     expect(stats.images.restored).toBe(6);
   });
 
+  it("starts fresh executions from the bundle's evaluated entry, imaged once per instance, and leaves nothing behind", async () => {
+    runner = createInMemoryRunner();
+    const bundle = await buildBundle({
+      source: `globalThis.evaluations = (globalThis.evaluations ?? 0) + 1;
+               let calls = 0;
+               export function h() { calls += 1; globalThis.leftover = (globalThis.leftover ?? 0) + 1; return { calls, evaluations, leftover, random: Math.random() }; }`,
+    });
+    await runner.load(bundle);
+    const bodies = [];
+    for (let i = 0; i < 4; i++) bodies.push((await runner.execute(envelopeFor(bundle, "h"))).response?.body as { random: number });
+    for (const body of bodies) expect(body).toMatchObject({ calls: 1, evaluations: 1, leftover: 1 });
+    expect(new Set(bodies.map((body) => body.random)).size).toBe(4);
+    expect(runner.stats().images).toMatchObject({ enabled: true, taken: 1, bundleStates: 1 });
+    expect(runner.stats().instances.created).toBe(1);
+  });
+
   it("keeps serving from the image after an execution grew the instance's memory", async () => {
     runner = createInMemoryRunner();
     const bundle = await buildBundle({
@@ -275,7 +291,7 @@ describe("fresh executions on imaged instances", () => {
     await runner.load(bundle);
     for (let i = 0; i < 3; i++) expect((await runner.execute(envelopeFor(bundle, "h"))).response?.body).toBe(1);
     expect(capture).toHaveBeenCalledTimes(1);
-    expect(runner.stats().images).toEqual({ enabled: false, taken: 0, restored: 0 });
+    expect(runner.stats().images).toEqual({ enabled: false, taken: 0, restored: 0, bundleStates: 0 });
   });
 
   it("builds every realm from scratch on the debug build, so its leak checks see each one freed", async () => {
@@ -283,6 +299,6 @@ describe("fresh executions on imaged instances", () => {
     const bundle = await buildBundle({ source: `export function h() { return 1; }` });
     await runner.load(bundle);
     expect((await runner.execute(envelopeFor(bundle, "h"))).response?.body).toBe(1);
-    expect(runner.stats().images).toEqual({ enabled: false, taken: 0, restored: 0 });
+    expect(runner.stats().images).toEqual({ enabled: false, taken: 0, restored: 0, bundleStates: 0 });
   });
 });

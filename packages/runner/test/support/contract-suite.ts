@@ -89,6 +89,7 @@ export function bytes(request) { return { status: 200, headers: { "content-type"
 export async function slow(request) { for (let i = 0; i < 3; i++) await null; return request.body; }
 let counter = 0;
 export function count() { counter += 1; return counter; }
+export function who(request, ctx) { return { config: ctx.install.config, principal: ctx.principal ?? null, frozen: Object.isFrozen(ctx.install.config) }; }
 `;
 
 const CAPABILITIES = [
@@ -392,6 +393,30 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       });
       await runner.load(outside);
       expect((await run("h", {}, outside)).response?.body).toBe(2);
+    });
+
+    it("gives each warm execution its own install config and principal", async () => {
+      await runner.load(warmBundle);
+      const call = (config: Record<string, unknown>, user: string | undefined) => {
+        const envelope = envelopeFor(warmBundle, "who", { context: "warm" });
+        return runner.execute({
+          ...envelope,
+          install: { ...envelope.install, config },
+          principal: user === undefined ? undefined : { tenant: "tenant-a", roles: [user] },
+        });
+      };
+      const seen = [];
+      for (const [config, user] of [[{ v: 1 }, "a"], [{ v: 1 }, "a"], [{ v: 2 }, "a"], [{ v: 2 }, "b"], [{ v: 2 }, undefined], [{ v: 3 }, "a"]] as const) {
+        seen.push((await call(config, user)).response?.body);
+      }
+      expect(seen).toEqual([
+        { config: { v: 1 }, principal: { tenant: "tenant-a", roles: ["a"] }, frozen: true },
+        { config: { v: 1 }, principal: { tenant: "tenant-a", roles: ["a"] }, frozen: true },
+        { config: { v: 2 }, principal: { tenant: "tenant-a", roles: ["a"] }, frozen: true },
+        { config: { v: 2 }, principal: { tenant: "tenant-a", roles: ["b"] }, frozen: true },
+        { config: { v: 2 }, principal: null, frozen: true },
+        { config: { v: 3 }, principal: { tenant: "tenant-a", roles: ["a"] }, frozen: true },
+      ]);
     });
 
     it("after close, executions fail with E_RUNNER_UNAVAILABLE and nothing is left running", async () => {
