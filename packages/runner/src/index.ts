@@ -32,3 +32,4 @@ export {
   type EgressOptions,
   type EgressResponse,
 } from "./egress/index.js";
+export { EXECUTION_METRIC_NAMES, createExecutionMetrics, type ExecutionLabels, type ExecutionMetrics } from "./metrics/execution-metrics.js";

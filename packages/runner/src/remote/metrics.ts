@@ -1,9 +1,6 @@
-/**
- * The runner server's Prometheus metrics, in the text exposition format
- * (version 0.0.4). Small on purpose: counters by outcome, one histogram, gauges
- * read at scrape time.
- */
-const DURATION_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+import { Counter, Gauge, Registry } from "prom-client";
+import type { ExecuteEnvelope, ExecuteResult } from "../envelope.js";
+import { createExecutionMetrics, type ExecutionLabels, type ExecutionMetrics } from "../metrics/execution-metrics.js";
 
 export interface MetricsGauges {
   loadedBundles(): number;
@@ -11,59 +8,65 @@ export interface MetricsGauges {
   inFlightExecutions(): number;
 }
 
+/**
+ * The runner server's Prometheus metrics: the per-install execution metrics
+ * under the names the host uses (`annex_executions_total` …), so one
+ * dashboard reads both, plus the server's own (refused calls, loaded
+ * bundles, in-flight executions, live workers).
+ */
 export class RunnerMetrics {
-  readonly #byCode = new Map<string, number>();
-  readonly #rejected = new Map<string, number>();
-  readonly #bucketCounts = new Array<number>(DURATION_BUCKETS_S.length).fill(0);
-  #durationSum = 0;
-  #durationCount = 0;
-  readonly #gauges: MetricsGauges;
+  readonly registry = new Registry();
+  readonly #executions: ExecutionMetrics;
+  readonly #rejected: Counter<"code">;
 
   constructor(gauges: MetricsGauges) {
-    this.#gauges = gauges;
+    this.#executions = createExecutionMetrics(this.registry);
+    this.#rejected = new Counter({
+      name: "annex_runner_requests_rejected_total",
+      help: "Calls refused before reaching the runner, by error code.",
+      labelNames: ["code"],
+      registers: [this.registry],
+    });
+    const gauge = (name: string, help: string, read: () => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const value = read();
+          if (value !== undefined) this.set(value);
+        },
+      });
+    gauge("annex_runner_loaded_bundles", "Bundles loaded (verified by this server) and not unloaded.", gauges.loadedBundles);
+    gauge("annex_runner_in_flight_executions", "Executions currently running.", gauges.inFlightExecutions);
+    gauge("annex_runner_live_workers", "Worker threads alive in the runner's pool.", gauges.liveWorkers);
   }
 
-  /** `code` is "ok" for a successful execution, else the result's error code. */
-  recordExecution(code: string, durationMs: number): void {
-    this.#byCode.set(code, (this.#byCode.get(code) ?? 0) + 1);
-    const seconds = durationMs / 1000;
-    this.#durationSum += seconds;
-    this.#durationCount++;
-    for (let i = 0; i < DURATION_BUCKETS_S.length; i++) {
-      if (seconds <= DURATION_BUCKETS_S[i]!) this.#bucketCounts[i]!++;
-    }
+  recordExecution(envelope: ExecuteEnvelope, result: ExecuteResult): void {
+    this.#executions.observe(labelsOf(envelope), result);
   }
 
   recordRejection(code: string): void {
-    this.#rejected.set(code, (this.#rejected.get(code) ?? 0) + 1);
+    this.#rejected.inc({ code });
   }
 
-  render(): string {
-    const lines: string[] = [];
-    lines.push("# HELP annex_runner_executions_total Executions by outcome (ok or the error code).");
-    lines.push("# TYPE annex_runner_executions_total counter");
-    for (const [code, n] of [...this.#byCode].sort()) lines.push(`annex_runner_executions_total{outcome="${code}"} ${n}`);
-    lines.push("# HELP annex_runner_execution_duration_seconds Wall time of executions as seen by the server.");
-    lines.push("# TYPE annex_runner_execution_duration_seconds histogram");
-    DURATION_BUCKETS_S.forEach((le, i) => lines.push(`annex_runner_execution_duration_seconds_bucket{le="${le}"} ${this.#bucketCounts[i]}`));
-    lines.push(`annex_runner_execution_duration_seconds_bucket{le="+Inf"} ${this.#durationCount}`);
-    lines.push(`annex_runner_execution_duration_seconds_sum ${this.#durationSum}`);
-    lines.push(`annex_runner_execution_duration_seconds_count ${this.#durationCount}`);
-    lines.push("# HELP annex_runner_requests_rejected_total Calls refused before reaching the runner, by error code.");
-    lines.push("# TYPE annex_runner_requests_rejected_total counter");
-    for (const [code, n] of [...this.#rejected].sort()) lines.push(`annex_runner_requests_rejected_total{code="${code}"} ${n}`);
-    lines.push("# HELP annex_runner_loaded_bundles Bundles loaded (verified by this server) and not unloaded.");
-    lines.push("# TYPE annex_runner_loaded_bundles gauge");
-    lines.push(`annex_runner_loaded_bundles ${this.#gauges.loadedBundles()}`);
-    lines.push("# HELP annex_runner_in_flight_executions Executions currently running.");
-    lines.push("# TYPE annex_runner_in_flight_executions gauge");
-    lines.push(`annex_runner_in_flight_executions ${this.#gauges.inFlightExecutions()}`);
-    const workers = this.#gauges.liveWorkers();
-    if (workers !== undefined) {
-      lines.push("# HELP annex_runner_live_workers Worker threads alive in the runner's pool.");
-      lines.push("# TYPE annex_runner_live_workers gauge");
-      lines.push(`annex_runner_live_workers ${workers}`);
-    }
-    return `${lines.join("\n")}\n`;
+  get contentType(): string {
+    return this.registry.contentType;
   }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+/** The envelope came from an authenticated host but is not validated yet: label what is there, as strings. */
+function labelsOf(envelope: ExecuteEnvelope): ExecutionLabels {
+  const text = (value: unknown) => (typeof value === "string" ? value.slice(0, 128) : "unknown");
+  const kind = envelope?.invocation?.kind;
+  return {
+    tenant: text(envelope?.install?.tenant),
+    extension: text(envelope?.extension?.id),
+    install: text(envelope?.install?.id),
+    trigger: kind === "job" || kind === "event" ? kind : "endpoint",
+  };
 }

@@ -161,7 +161,7 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
       if (closing) throw new RemoteRunnerError("E_RUNNER_UNAVAILABLE", "the runner server is shutting down");
       if (method === "GET" && route === "/healthz" && options.unauthenticated?.healthz) return health(res, undefined);
       if (method === "GET" && route === "/metrics" && options.unauthenticated?.metrics) {
-        return send(res, undefined, 200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+        return send(res, undefined, 200, await metrics.render(), metrics.contentType);
       }
       // Authenticated from the headers alone: a stranger's body is never read, whatever its size or pace.
       const head = verifyRequestHead({ key, method, path, headers: req.headers, replayCache, maxClockSkewMs, now: now() });
@@ -171,7 +171,7 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
       verifyBody(head, body);
 
       if (method === "GET" && route === "/healthz") return health(res, nonce);
-      if (method === "GET" && route === "/metrics") return send(res, nonce, 200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+      if (method === "GET" && route === "/metrics") return send(res, nonce, 200, await metrics.render(), metrics.contentType);
       if (method === "POST" && route === "/v1/load") return await load(res, nonce, body);
       if (method === "POST" && route === "/v1/execute") return await execute(req, res, nonce, body);
       const answer = /^\/v1\/executions\/([^/]+)\/host-calls\/([^/]+)$/.exec(route);
@@ -225,14 +225,13 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
     // Headers leave with the first frame: one packet fewer per execution.
     res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
     res.once("close", () => closeExecution(requestId, execution, "the host closed the execute stream"));
-    const started = performance.now();
     let result: ExecuteResult;
     try {
       result = await runner.execute(envelope);
     } catch (error) {
       result = crashed(requestId, error);
     }
-    metrics.recordExecution(result.ok ? "ok" : (result.error?.code ?? "E_SANDBOX_CRASHED"), performance.now() - started);
+    metrics.recordExecution(envelope, result);
     if (!execution.closed) {
       writeFrame(execution, { type: "result", result });
       res.end();

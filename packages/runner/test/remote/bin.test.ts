@@ -51,7 +51,8 @@ it("serves authenticated executions with a worker pool and stops on SIGTERM", as
     const result = await remote.execute(envelopeFor(bundle, "hello", { body: { name: "bin" } }));
     expect(result.response?.body).toEqual({ hello: "bin" });
     expect(await remote.health()).toMatchObject({ status: "ok", loadedBundles: 1, liveWorkers: 1 });
-    expect(await remote.metrics()).toContain('annex_runner_executions_total{outcome="ok"} 1');
+    // The same metric names as the host's, per install.
+    expect(await remote.metrics()).toMatch(/^annex_executions_total\{tenant="tenant-a",extension="[^"]+",install="inst-1",trigger="endpoint"\} 1$/m);
   } finally {
     await remote.close();
   }
