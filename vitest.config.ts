@@ -17,6 +17,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Hosts log to stdout by default; a suite's output stays readable. Tests that check logging pass their own logger.
+    env: { ANNEX_LOG_LEVEL: "silent" },
     reporters: ["default"],
   },
 });

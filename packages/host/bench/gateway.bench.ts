@@ -116,32 +116,42 @@ async function serve(url: string | undefined): Promise<void> {
     import("../src/index.js"),
     import("../src/adapters/express.js"),
   ]);
-  const { createGateway } = await import("../src/gateway/gateway.js");
   const key = await manifest.generateKeyPair({ publisher: "bench" });
   const trustStore = manifest.parseTrustStore({ trustStoreVersion: 1, keys: [manifest.trustedKeyFromPublicKey(key, "partner")] });
   const schema = url === undefined ? undefined : `annex_bench_${process.pid}_${Date.now().toString(36)}`;
-  const host = await hostModule.createHost({ trust: { store: trustStore }, database: url, schema });
   // The production default: the worker pool with its default options (one worker per core but one, so 1 on
-  // two cores; one execution each, prefetch 2).
+  // two cores; one execution each, prefetch 2), shared by both gateways below.
   const runner = runnerModule.createWorkerPoolRunner({});
-  const gateway = createGateway({
-    host,
+  const host = await hostModule.createHost({
+    trust: { store: trustStore },
+    database: url,
+    schema,
     runner,
-    authenticate: (request) => {
-      const match = /^Bearer ([a-z0-9-]+)@([a-z0-9-]+)$/.exec(request.headers.get("authorization") ?? "");
-      return match === null ? null : { tenant: match[2]!, user: { id: match[1]! }, roles: [] };
+    gateway: {
+      authenticate: (request) => {
+        const match = /^Bearer ([a-z0-9-]+)@([a-z0-9-]+)$/.exec(request.headers.get("authorization") ?? "");
+        return match === null ? null : { tenant: match[2]!, user: { id: match[1]! }, roles: [] };
+      },
+      // Rate limiting stays on (its cost is part of the figure), with a bucket the load cannot drain.
+      policy: { rateLimits: { api: { requests: 10_000_000, perSeconds: 1 } } },
     },
-    // Rate limiting stays on (its cost is part of the figure), with a bucket the load cannot drain.
-    policy: { rateLimits: { api: { requests: 10_000_000, perSeconds: 1 } } },
   });
+  const gateway = host.gateway!;
 
-  const lean = createGateway({
-    host,
+  // A second host over the same database, with only refusals audited.
+  const leanHost = await hostModule.createHost({
+    trust: { store: trustStore },
+    database: host.database.root,
+    schema: host.database.schema,
+    migrate: false,
     runner,
-    authenticate: (request) => ({ tenant: "tenant-1", user: { id: request.headers.has("authorization") ? "bench" : "anonymous" }, roles: [] }),
-    prefixes: { api: "/lean/api/ext", ext: "/lean/ext", ui: "/lean/ext-ui" },
-    policy: { rateLimits: { api: { requests: 10_000_000, perSeconds: 1 } }, audit: "denials" },
+    gateway: {
+      authenticate: (request) => ({ tenant: "tenant-1", user: { id: request.headers.has("authorization") ? "bench" : "anonymous" }, roles: [] }),
+      prefixes: { api: "/lean/api/ext", ext: "/lean/ext", ui: "/lean/ext-ui" },
+      policy: { rateLimits: { api: { requests: 10_000_000, perSeconds: 1 } }, audit: "denials" },
+    },
   });
+  const lean = leanHost.gateway!;
 
   const encoder = new TextEncoder();
   async function bundle(id: string, warm: boolean) {
@@ -198,8 +208,7 @@ async function serve(url: string | undefined): Promise<void> {
   const stop = async () => {
     server.closeAllConnections();
     server.close();
-    await gateway.drain();
-    await lean.drain();
+    await leanHost.close();
     await runner.close();
     if (schema !== undefined) await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(host.database.root);
     await host.close();

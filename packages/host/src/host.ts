@@ -1,8 +1,16 @@
 import { parseTrustStore } from "@annex/manifest";
+import { createHostDispatch, type EgressOptions, type Runner } from "@annex/runner";
 import { createAuditLog, writeAudit, type AuditLog } from "./audit/audit-log.js";
 import type { BlobStore } from "./blobs/blob-store.js";
 import { createDatabaseBlobStore } from "./blobs/database-blob-store.js";
 import { createDatabaseWebhookSecrets, type DatabaseWebhookSecrets } from "./gateway/database-webhook-secrets.js";
+import { lazyWorkerPool } from "./execution/default-runner.js";
+import { createExecutor, type ExecuteEvent, type Executor } from "./execution/executor.js";
+import { createHostApis } from "./execution/host-apis.js";
+import { logExecutions } from "./observability/extension-logs.js";
+import { defaultLogger, isLogger, type Logger } from "./observability/logger.js";
+import { createHostMetrics, type HostMetrics, type HostMetricsOptions } from "./observability/metrics.js";
+import { GatewayError } from "./gateway/errors.js";
 import { createGateway } from "./gateway/gateway.js";
 import type { Gateway, GatewayOptions, RequestInfo } from "./gateway/types.js";
 import { createFilesystemBlobStore } from "./blobs/filesystem-blob-store.js";
@@ -38,11 +46,47 @@ export interface HostOptions {
   /** Run Annex's migrations at start. Default true; turn off only when a deploy step runs `migrate` itself. */
   migrate?: boolean | undefined;
   /**
-   * Serve extension routes through `host.handle`: the runner that executes
-   * handlers and the embedding app's `authenticate` hook (see docs/gateway.md).
-   * Without it, `host.handle` answers 503 E_GATEWAY_NOT_CONFIGURED.
+   * Where extension handlers run. Default: a worker pool (one worker per core
+   * but one), started on first use and closed by `host.close()`. A runner you
+   * pass (in-memory for tests, a pool with other options, `createRemoteRunner`
+   * for a runner fleet) is yours to close. Whatever the runner, the host hands
+   * it its own host APIs with every execution (secrets, host capabilities,
+   * storage, events, egress): a runner's own `hostApis` are not used here.
    */
-  gateway?: Omit<GatewayOptions, "host"> | undefined;
+  runner?: Runner | undefined;
+  /**
+   * Egress policy of `ctx.http.fetch` (which hosts an install may reach is
+   * its `http.fetch` grant; this sets the address rules, timeouts and sizes).
+   * `false` turns egress off for every extension. Default: `DEFAULT_EGRESS`.
+   */
+  egress?: EgressOptions | false | undefined;
+  /**
+   * Called after every execution (endpoint, job or event) with its result,
+   * usage and log lines; errors thrown by it are ignored.
+   */
+  onExecute?: ((event: ExecuteEvent) => void) | undefined;
+  /**
+   * Where Annex logs each extension log line, each failed execution and each
+   * gateway decision, with request id, tenant, install, extension, version
+   * and handler: a pino logger or anything with pino's `debug/info/warn/error(fields, message)`.
+   * Default: pino to stdout at `ANNEX_LOG_LEVEL` (default "info"; "silent" for none).
+   */
+  logger?: Logger | undefined;
+  /**
+   * Prometheus metrics (prom-client) per install: executions, errors by code,
+   * latency, CPU, memory peak, host calls, rate-limit refusals; read them from
+   * `host.metrics`. `{ registry }` registers them in your own registry;
+   * `false` turns them off. Default: a registry of the host's own.
+   */
+  metrics?: HostMetricsOptions | false | undefined;
+  /** Clock in ms since the epoch (tests). Default `Date.now`. */
+  now?: (() => number) | undefined;
+  /**
+   * Serve extension routes through `host.handle` and the adapters: the
+   * embedding app's `authenticate` hook and the gateway's policies (see
+   * docs/gateway.md). Without it, `host.handle` answers 503 E_GATEWAY_NOT_CONFIGURED.
+   */
+  gateway?: GatewayOptions | undefined;
 }
 
 export interface RotateSecretsKeyResult {
@@ -86,11 +130,27 @@ export interface Host extends InstallManager {
   owns(pathname: string): boolean;
   /** The gateway behind `handle`, when `createHost({ gateway })` configured one. */
   gateway: Gateway | null;
+  /** The runner executions go to: the one given to `createHost`, or the host's own worker pool. */
+  runner: Runner;
+  /** The logger Annex writes to. */
+  logger: Logger;
+  /**
+   * Annex's Prometheus metrics (null with `metrics: false`): mount
+   * `await host.metrics.text()` (with `host.metrics.contentType`) on a route
+   * only your monitoring reaches, or merge `host.metrics.registry` into yours.
+   */
+  metrics: HostMetrics | null;
   /** Closes the database connection if the host opened it. */
   close(): Promise<void>;
 }
 
 export async function createHost(options: HostOptions = {}): Promise<Host> {
+  checkRunnerOption(options);
+  if (options.logger !== undefined && !isLogger(options.logger)) {
+    throw new GatewayError("E_GATEWAY_OPTIONS", "createHost({ logger }): logger must have debug, info, warn and error methods (a pino logger fits)", { field: "logger" });
+  }
+  const logger = options.logger ?? defaultLogger();
+  const metrics = options.metrics === false ? null : createHostMetrics(options.metrics ?? {});
   const capabilities = new HostCapabilities(options.capabilities ?? []);
   const keyring = new SecretsKeyring(options.secrets);
   const trust: TrustOptions = {
@@ -123,9 +183,29 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     bundleLimits: options.bundleLimits,
   });
   const vault = createSecretsVault(keyring);
-  const webhookSecrets = createDatabaseWebhookSecrets({ db, keyring });
+  const webhookSecrets = createDatabaseWebhookSecrets({ db, keyring, now: options.now });
   const installs = createInstallManager({ db, registry, vault, keyring, dataHooks: options.dataHooks });
   const audit = createAuditLog(db);
+
+  // The one assembly path: every execution, whatever triggers it, runs through this executor with the host's APIs.
+  const ownRunner = options.runner === undefined;
+  const runner = options.runner ?? lazyWorkerPool();
+  let executor: Executor | undefined;
+  const hostApis = createHostApis({
+    revealSecret: (tenant, extensionId, name) => installs.revealSecret(tenant, extensionId, name),
+    capabilities,
+    contextOf: (scope) => executor?.contextOf(scope),
+    egress: options.egress,
+  });
+  executor = createExecutor({
+    runner,
+    dispatch: createHostDispatch(hostApis),
+    reporters: [
+      logExecutions(logger),
+      ...(metrics === null ? [] : [(event: ExecuteEvent) => metrics.observe(event)]),
+      ...(options.onExecute === undefined ? [] : [options.onExecute]),
+    ],
+  });
 
   const host: Host = {
     ...installs,
@@ -136,6 +216,9 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     capabilities,
     database,
     gateway: null,
+    runner,
+    logger,
+    metrics,
     webhookSecrets,
     owns: (pathname) => gateway?.owns(pathname) ?? false,
     handle: async (request, info) => (gateway === null ? gatewayNotConfigured() : gateway.handle(request, info)),
@@ -168,10 +251,21 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     },
     close: async () => {
       await gateway?.drain();
+      if (ownRunner) await runner.close();
       await database.close();
     },
   };
-  const gateway: Gateway | null = options.gateway === undefined ? null : createGateway({ webhookSecrets: host.webhookSecrets, ...options.gateway, host });
+  let gateway: Gateway | null = null;
+  try {
+    gateway =
+      options.gateway === undefined
+        ? null
+        : createGateway({ webhookSecrets: host.webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now });
+  } catch (error) {
+    // Refused options leave nothing open behind them.
+    await database.close();
+    throw error;
+  }
   host.gateway = gateway;
   return host;
 }
@@ -212,4 +306,21 @@ function gatewayNotConfigured(): Response {
     }),
     { status: 503, headers: { "content-type": "application/problem+json" } },
   );
+}
+
+/** Catches the setup of earlier versions, where the runner was a gateway option. */
+function checkRunnerOption(options: HostOptions): void {
+  if (options.gateway !== undefined && "runner" in (options.gateway as object)) {
+    throw new GatewayError(
+      "E_GATEWAY_OPTIONS",
+      "createHost({ gateway: { runner } }): the runner is a host option now, since jobs and events run through it too; pass createHost({ runner, gateway: { authenticate } })",
+      { field: "gateway.runner" },
+    );
+  }
+  const runner = options.runner as Partial<Runner> | undefined;
+  if (runner !== undefined && (runner === null || typeof runner.execute !== "function" || typeof runner.load !== "function")) {
+    throw new GatewayError("E_GATEWAY_OPTIONS", "createHost({ runner }): runner must be a Runner from @annex/runner (createWorkerPoolRunner(), createInMemoryRunner(), createRemoteRunner())", {
+      field: "runner",
+    });
+  }
 }

@@ -62,6 +62,15 @@ export { PGliteDialect } from "./database/pglite-dialect.js";
 export type { AnnexTables } from "./database/tables.js";
 export type { ErrorSummary } from "./errors.js";
 
+// Executions (gateway, events, jobs all run through one executor)
+export { ExecutionError } from "./execution/errors.js";
+export type { ExecutionErrorCode } from "./execution/errors.js";
+export type { ExecuteEvent, ExecutionTrigger } from "./execution/executor.js";
+
+// Observability
+export type { Logger } from "./observability/logger.js";
+export type { HostMetrics, HostMetricsOptions } from "./observability/metrics.js";
+
 // Gateway and UI assets
 export * from "./gateway/index.js";
 export * from "./assets/index.js";

@@ -7,7 +7,7 @@ import { parseGatewayPath, resolvePrefixes, type GatewayPrefixes } from "../gate
 import { problem, problemResponse } from "../gateway/problem.js";
 import type { RequestInfo } from "../gateway/types.js";
 
-/** What the adapters serve: a Gateway from createGateway(), or a Host once it carries one (`host.handle`). */
+/** What the adapters serve: a Host from createHost({ gateway }) (or its `host.gateway`). */
 export interface GatewayLike {
   handle(request: Request, info?: RequestInfo): Promise<Response>;
   owns?(pathname: string): boolean;
@@ -16,7 +16,7 @@ export interface GatewayLike {
 
 export function checkGateway(gateway: GatewayLike, where: string): (pathname: string) => boolean {
   if (gateway === null || typeof gateway !== "object" || typeof gateway.handle !== "function") {
-    throw new GatewayError("E_GATEWAY_OPTIONS", `${where}: pass the gateway from createGateway() (or a host with handle())`, { field: "gateway" });
+    throw new GatewayError("E_GATEWAY_OPTIONS", `${where}: pass the host from createHost({ gateway: { authenticate } })`, { field: "gateway" });
   }
   if (typeof gateway.owns === "function") return (pathname) => gateway.owns!(pathname);
   const prefixes = resolvePrefixes(gateway.prefixes);

@@ -1,17 +1,17 @@
-import type { EnvelopePrincipal, ExecuteEnvelope, ExecutionLimits, Principal, SandboxRequest } from "@annex/runner";
+import type { EnvelopePrincipal, ExecuteEnvelope, ExecutionLimits, Invocation, Principal } from "@annex/runner";
 import type { ResolvedInstall } from "../installs/types.js";
-import type { RoutableEndpoint } from "./routes.js";
 
 /**
- * The execute envelope of one request. Identity, grants and config come from
- * the registry's install (never from the request); from the request only the
- * filtered HTTP part and, for api endpoints, the authenticated principal.
+ * The execute envelope of one execution. Identity, grants and config come
+ * from the registry's install (never from a request or an event); from the
+ * trigger only the invocation (the filtered HTTP request, the job, the event)
+ * and, for `api` endpoints, the authenticated principal, reduced to what the
+ * install may see.
  */
 export function buildEnvelope(options: {
   requestId: string;
   resolved: ResolvedInstall;
-  endpoint: RoutableEndpoint;
-  request: SandboxRequest;
+  invocation: Invocation;
   principal: Principal | undefined;
   limits: Partial<ExecutionLimits> | undefined;
   warm: boolean;
@@ -22,8 +22,8 @@ export function buildEnvelope(options: {
     extension: { id: manifest.id, version: manifest.version, contentHash: options.resolved.bundle.contentHash },
     install: { id: install.id, tenant: install.tenant, config: install.config },
     grants: install.grants,
-    invocation: { kind: "endpoint", handler: options.endpoint.handler, request: options.request },
-    ...(options.endpoint.class === "api" && options.principal !== undefined ? { principal: envelopePrincipal(options.principal, options.resolved) } : {}),
+    invocation: options.invocation,
+    ...(options.principal === undefined ? {} : { principal: envelopePrincipal(options.principal, options.resolved) }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     context: options.warm && manifest.runtime.warmContext ? "warm" : "fresh",
   };

@@ -1,7 +1,7 @@
 import { AnnexError } from "@annex/manifest";
 
 export type GatewayErrorCode =
-  /** createGateway / an adapter was given options it cannot use. */
+  /** createHost({ gateway }) or an adapter was given options it cannot use. */
   | "E_GATEWAY_OPTIONS"
   /** A webhook secret given to a secret store is unusable (too short, wrong type). */
   | "E_WEBHOOK_SECRET";

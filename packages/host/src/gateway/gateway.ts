@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { isAnnexError, type VerifiedBundle } from "@annex/manifest";
-import type { ExecuteEnvelope, ExecuteErrorCode, ExecuteResult, Principal, SandboxRequest } from "@annex/runner";
+import type { Principal, SandboxRequest } from "@annex/runner";
 import type { AuditDecision } from "../audit/audit-log.js";
 import { parseAssetPath } from "../assets/asset-path.js";
 import { createAssetCsp } from "../assets/csp.js";
@@ -12,7 +12,8 @@ import { AuditWriter, insertAuditLines } from "./audit-writer.js";
 import { parseBody, parseQuery, readBody } from "./body.js";
 import { corsHeaders, preflight } from "./cors.js";
 import { clientKey } from "./client-address.js";
-import { buildEnvelope } from "./envelope.js";
+import { CrossSiteCheck } from "./cross-site.js";
+import { ExecutionError } from "../execution/errors.js";
 import { GatewayError } from "./errors.js";
 import { HeaderPolicy } from "./headers.js";
 import { InstallCache } from "./install-cache.js";
@@ -21,7 +22,7 @@ import { GatewayProblem, problem, problemResponse } from "./problem.js";
 import { RateLimiter, type RateLimit } from "./rate-limit.js";
 import { failureProblem, sandboxResponse } from "./response.js";
 import { RouteTable, type RoutableEndpoint } from "./routes.js";
-import type { Gateway, GatewayOptions, GatewayStats, RequestInfo } from "./types.js";
+import type { Gateway, GatewayDeps, GatewayStats, RequestInfo } from "./types.js";
 import {
   DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
   ReplayCache,
@@ -60,23 +61,22 @@ interface Trail {
   /** Whether the request's execution was allowed to start: its lines are then always written, never sampled. */
   ran: boolean;
   details: Record<string, unknown>;
+  /** How the request ended, for the log line: set with the audit line. */
+  outcome?: { decision: AuditDecision; code?: string | undefined; reason?: string | undefined } | undefined;
 }
 
 /**
  * The gateway: routes requests of the path families to the tenant's install
- * of an extension and runs the endpoint's handler in the runner, on
- * web-standard Request/Response. See docs/gateway.md for the pipeline.
+ * of an extension and runs the endpoint's handler through the host's
+ * executor, on web-standard Request/Response. Internal: `createHost({ gateway })`
+ * is the one way to make one. See docs/gateway.md for the pipeline.
  */
-export function createGateway(options: GatewayOptions): Gateway {
-  const { host, runner } = options;
-  if (host === undefined || typeof host.resolve !== "function" || host.registry === undefined || host.database === undefined) {
-    throw new GatewayError("E_GATEWAY_OPTIONS", "createGateway: host must be a Host from createHost() (resolve, registry, database)", { field: "host" });
-  }
-  if (runner === undefined || typeof runner.execute !== "function" || typeof runner.load !== "function") {
-    throw new GatewayError("E_GATEWAY_OPTIONS", "createGateway: runner must be a Runner from @annex/runner (e.g. createInMemoryRunner())", { field: "runner" });
-  }
+export function createGateway(options: GatewayDeps): Gateway {
+  const { host, executor } = options;
   if (typeof options.authenticate !== "function") {
-    throw new GatewayError("E_GATEWAY_OPTIONS", "createGateway: authenticate(request) must be a function returning the principal or null", { field: "authenticate" });
+    throw new GatewayError("E_GATEWAY_OPTIONS", "createHost({ gateway }): gateway.authenticate(request) must be a function returning the principal or null", {
+      field: "gateway.authenticate",
+    });
   }
   const policy = options.policy ?? {};
   const maxBody = positive(policy.maxBodyBytes, DEFAULT_MAX_BODY, "policy.maxBodyBytes");
@@ -101,6 +101,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const exposeErrors = policy.exposeErrors ?? false;
   const prefixes = resolvePrefixes(options.prefixes);
   const headers = new HeaderPolicy(policy);
+  const crossSite = new CrossSiteCheck(options.origins);
   const csp = createAssetCsp(options.assets);
   const now = options.now ?? Date.now;
   // Buckets keyed by what the registry says (install, class, endpoint) apart from those keyed by what callers say
@@ -111,7 +112,6 @@ export function createGateway(options: GatewayOptions): Gateway {
   const audit = new AuditWriter(insertAuditLines(host.database.db, host.database.schema));
   const sampler = new AuditSampler({ ...sampling, now });
   const routeTables = new Map<string, RouteTable>();
-  const loaded = new Map<string, Promise<void>>();
   const installCacheMs = policy.installCacheMs === 0 ? 0 : positive(policy.installCacheMs, 1000, "policy.installCacheMs");
   const installs = new InstallCache({ ttlMs: installCacheMs, now });
 
@@ -124,19 +124,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       routeTables.set(hash, table);
     }
     return table;
-  }
-
-  function ensureLoaded(bundle: VerifiedBundle): Promise<void> {
-    let pending = loaded.get(bundle.contentHash);
-    if (pending === undefined) {
-      pending = runner.load(bundle).then(() => undefined);
-      if (loaded.size >= MAX_CACHED) loaded.delete(loaded.keys().next().value as string);
-      loaded.set(bundle.contentHash, pending);
-      pending.catch(() => {
-        if (loaded.get(bundle.contentHash) === pending) loaded.delete(bundle.contentHash);
-      });
-    }
-    return pending;
   }
 
   async function record(trail: Trail, decision: AuditDecision, extra: Record<string, unknown> = {}): Promise<void> {
@@ -164,6 +151,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   /** Writes the audit line of a refusal or failure; the answer goes out even if the audit log is down. */
   async function refuse(trail: Trail, failure: GatewayProblem, decision: AuditDecision = "deny"): Promise<Response> {
+    trail.outcome = { decision, code: failure.problem.code, reason: failure.reason };
     const extra = sampled(trail);
     if (extra !== null) {
       try {
@@ -254,6 +242,13 @@ export function createGateway(options: GatewayOptions): Gateway {
         });
       }
       tenant = principal.tenant;
+      // A browser sends the session cookie from any site: where the request comes from decides.
+      const verdict = await callHook(() => crossSite.check(request, url), "origins");
+      if (!verdict.ok) {
+        throw problem(403, "E_CROSS_SITE", "this request comes from another site than the host's; state-changing requests must come from the host's own pages", {
+          reason: verdict.reason,
+        });
+      }
     } else {
       tenant = await callHook(() => tenantFor(request, extensionId, family), "resolveTenant");
       if (tenant === null) throw problem(404, "E_NOT_FOUND", "no such extension endpoint", { reason: "no tenant resolved for an anonymous request" });
@@ -268,7 +263,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     // Not installed, disabled, failed or uninstalled all look the same from outside: the audit line says which.
     if (resolved === null) throw problem(404, "E_NOT_FOUND", "no such extension endpoint", { reason: "no serving install for this tenant" });
-    const { install, manifest, bundle } = resolved;
+    const { install, manifest } = resolved;
     trail.details["installId"] = install.id;
     trail.details["version"] = install.version;
     const table = routesOf(resolved);
@@ -332,12 +327,25 @@ export function createGateway(options: GatewayOptions): Gateway {
       headers: headers.toSandbox(request.headers, verifiedByExtension ? (webhook?.headers ?? []) : []),
       body: parseBody(bytes, request.headers.get("content-type"), verifiedByExtension),
     };
-    const envelope = buildEnvelope({ requestId: trail.requestId, resolved, endpoint, request: sandboxRequest, principal, limits: policy.limits, warm });
-
     // The audit line is written while the sandbox starts: the handler may compute meanwhile, but its
     // host calls (its only effects) wait for the line, and so does the response.
     const audited = allow(trail);
-    const execution = execute(envelope, bundle, audited);
+    const execution = executor
+      .run({
+        requestId: trail.requestId,
+        resolved,
+        invocation: { kind: "endpoint", handler: endpoint.handler, request: sandboxRequest },
+        principal: endpoint.class === "api" ? principal : undefined,
+        family,
+        limits: policy.limits,
+        warm,
+        hostCallsAfter: audited,
+        timeoutMs,
+      })
+      .catch((error: unknown) => {
+        if (error instanceof ExecutionError) throw bundleRejected(error.cause ?? error);
+        throw error;
+      });
     try {
       await audited;
     } catch (error) {
@@ -346,11 +354,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       throw error;
     }
     const result = await execution;
-    try {
-      options.onExecute?.({ requestId: trail.requestId, tenant, extensionId, version: install.version, installId: install.id, handler: endpoint.handler, family, result });
-    } catch {
-      // An observer must not change the answer.
-    }
     if (!result.ok || result.response === undefined) {
       const failure = failureProblem(result.error ?? { code: "E_SANDBOX_CRASHED", message: "the runner returned no response" }, {
         authenticated: principal !== undefined,
@@ -416,55 +419,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     return { key: deliveryKey(verdict.timestamp, bytes), nowSeconds, expiresAtSeconds: verdict.timestamp + tolerance };
   }
 
-  async function execute(envelope: ExecuteEnvelope, bundle: VerifiedBundle, hostCallsAfter: Promise<unknown>): Promise<ExecuteResult> {
-    const failed = (code: ExecuteErrorCode, message: string): ExecuteResult => ({
-      requestId: envelope.requestId,
-      ok: false,
-      error: { code, message },
-      usage: { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 },
-      logs: [],
-    });
-    const attempt = async (): Promise<ExecuteResult> => {
-      try {
-        await ensureLoaded(bundle);
-      } catch (error) {
-        // The runner's own load failures are the extension's (its code, or its code hitting a limit while it
-        // loads): answered like the same failure of a request. Anything else means the bundle itself was refused.
-        // (E_BUNDLE_INVALID is a load code, not an execution code: failureProblem knows it all the same.)
-        if (isAnnexError(error) && RUNNER_LOAD_FAILURES.has(error.code)) return failed(error.code as ExecuteErrorCode, error.message);
-        if (isAnnexError(error) && error.code !== "E_RUNNER_UNAVAILABLE") throw bundleRejected(error);
-        return failed("E_RUNNER_UNAVAILABLE", `the runner could not load the bundle: ${errorSummary(error).message}`);
-      }
-      try {
-        return await runner.execute(envelope, { hostCallsAfter });
-      } catch (error) {
-        return failed("E_RUNNER_UNAVAILABLE", errorSummary(error).message);
-      }
-    };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<ExecuteResult>((resolve) => {
-      timer = setTimeout(() => resolve(failed("E_TIMEOUT", `no answer from the runner within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      let result = await Promise.race([attempt(), deadline]);
-      // A runner that restarted forgot its bundles: load again, once.
-      if (!result.ok && result.error?.code === "E_BUNDLE_NOT_LOADED") {
-        loaded.delete(bundle.contentHash);
-        result = await Promise.race([attempt(), deadline]);
-      }
-      return result;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   async function handle(request: Request, info: RequestInfo = {}): Promise<Response> {
-    const response = await answer(request, info);
-    // Whatever produced it, a HEAD answer carries headers only.
-    return request.method === "HEAD" && response.body !== null ? new Response(null, { status: response.status, headers: response.headers }) : response;
-  }
-
-  async function answer(request: Request, info: RequestInfo): Promise<Response> {
+    const started = performance.now();
     const trail: Trail = {
       requestId: randomUUID(),
       family: "unknown",
@@ -475,6 +431,49 @@ export function createGateway(options: GatewayOptions): Gateway {
       ran: false,
       details: {},
     };
+    const response = await answer(request, info, trail);
+    report(trail, response.status, performance.now() - started);
+    // Whatever produced it, a HEAD answer carries headers only.
+    return request.method === "HEAD" && response.body !== null ? new Response(null, { status: response.status, headers: response.headers }) : response;
+  }
+
+  /** One log line per request for the operator, and the request counters; never changes the answer. */
+  function report(trail: Trail, status: number, ms: number): void {
+    try {
+      const outcome = trail.outcome ?? { decision: "allow" as const };
+      const { installId, version, handler, method, route } = trail.details;
+      if (options.metrics !== null) {
+        options.metrics.request(trail.family, status, outcome.code);
+        if (outcome.code === "E_RATE_LIMITED" && typeof installId === "string") {
+          options.metrics.rateLimited({ tenant: trail.tenant ?? "", extension: trail.extensionId ?? "", install: installId, family: trail.family });
+        }
+      }
+      const fields = {
+        requestId: trail.requestId,
+        family: trail.family,
+        tenant: trail.tenant,
+        extensionId: trail.extensionId,
+        installId,
+        version,
+        handler,
+        method,
+        route,
+        actor: trail.actor,
+        decision: outcome.decision,
+        status,
+        ...(outcome.code === undefined ? {} : { code: outcome.code }),
+        ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
+        ms: Math.round(ms * 100) / 100,
+      };
+      if (status >= 500 && outcome.code === "E_INTERNAL") options.logger.error(fields, "gateway.request");
+      else if (outcome.decision === "error") options.logger.warn(fields, "gateway.request");
+      else options.logger.info(fields, "gateway.request");
+    } catch {
+      // A failing logger must not fail the request.
+    }
+  }
+
+  async function answer(request: Request, info: RequestInfo, trail: Trail): Promise<Response> {
     try {
       let url: URL;
       try {
@@ -493,6 +492,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return await serveEndpoint(request, info, trail, url, path.kind, path.extensionId, path.route);
     } catch (error) {
       if (error instanceof UnauditedProblem) {
+        trail.outcome = { decision: "deny", code: error.failure.problem.code, reason: error.failure.reason };
         sampler.skip(trail.client);
         return problemResponse(error.failure.problem, trail.requestId);
       }
@@ -521,9 +521,6 @@ class UnauditedProblem extends Error {
     super(failure.message);
   }
 }
-
-/** Codes a runner's load() fails with when the extension's code is at fault (see @annex/runner's README). */
-const RUNNER_LOAD_FAILURES: ReadonlySet<string> = new Set(["E_BUNDLE_INVALID", "E_TIMEOUT", "E_MEMORY", "E_STACK", "E_SANDBOX_CRASHED"]);
 
 function bundleRejected(error: unknown): GatewayProblem {
   const summary = errorSummary(error);

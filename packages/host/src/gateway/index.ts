@@ -1,6 +1,5 @@
-// The gateway's public API; src/index.ts re-exports this module.
-export { createGateway } from "./gateway.js";
-export type { Authenticate, Authorize, ExecuteEvent, Gateway, GatewayHost, GatewayOptions, GatewayPolicy, GatewayStats, RequestInfo, ResolveTenant } from "./types.js";
+// The gateway's public API; src/index.ts re-exports this module. A gateway is made by createHost({ gateway }).
+export type { Authenticate, Authorize, Gateway, GatewayOptions, GatewayPolicy, GatewayStats, RequestInfo, ResolveTenant } from "./types.js";
 export { DEFAULT_AUDIT_SAMPLING } from "./audit-sampler.js";
 export type { AuditSamplingOptions } from "./audit-sampler.js";
 export { GatewayError } from "./errors.js";
@@ -17,3 +16,4 @@ export type { SignedWebhook } from "./webhook-signature.js";
 export { createMemoryWebhookSecrets, generateWebhookSecret } from "./webhook-secrets.js";
 export type { MemoryWebhookSecrets, WebhookInstall, WebhookSecretStore } from "./webhook-secrets.js";
 export { createDatabaseWebhookSecrets, type DatabaseWebhookSecrets, type DatabaseWebhookSecretsOptions, type WebhookSecretActor } from "./database-webhook-secrets.js";
+export type { TrustedOrigins } from "./cross-site.js";

@@ -14,6 +14,7 @@ export type GatewayProblemCode =
   | "E_UNAUTHENTICATED"
   | "E_FORBIDDEN"
   | "E_TENANT_MISMATCH"
+  | "E_CROSS_SITE"
   | "E_PAYLOAD_TOO_LARGE"
   | "E_RATE_LIMITED"
   | "E_WEBHOOK_SIGNATURE"

@@ -1,9 +1,13 @@
 import type { VerifiedBundle } from "@annex/manifest";
-import type { ExecuteResult, ExecutionLimits, Principal, Runner } from "@annex/runner";
+import type { ExecutionLimits, Principal } from "@annex/runner";
 import type { Kysely } from "kysely";
 import type { AssetCspOptions } from "../assets/csp.js";
 import type { AnnexTables } from "../database/tables.js";
+import type { Executor } from "../execution/executor.js";
+import type { Logger } from "../observability/logger.js";
+import type { MetricsRecorder } from "../observability/metrics.js";
 import type { InstallInfo, ResolvedInstall } from "../installs/types.js";
+import type { TrustedOrigins } from "./cross-site.js";
 import type { HeaderPolicyOptions } from "./headers.js";
 import type { EndpointFamily, GatewayPrefixes } from "./paths.js";
 import type { RateLimit } from "./rate-limit.js";
@@ -88,37 +92,38 @@ export interface GatewayPolicy extends HeaderPolicyOptions {
   audit?: "all" | "denials" | undefined;
 }
 
-/**
- * What a finished execution reports, for the embedding app's logs and metrics. Never carries the request body.
- * `result.logs[].message` and `result.error.message` are the guest's own text, unfiltered (any length the
- * runner allows, control characters, line breaks): escape them before writing them to a line-based log.
- */
-export interface ExecuteEvent {
-  requestId: string;
-  tenant: string;
-  extensionId: string;
-  version: string;
-  installId: string;
-  handler: string;
-  family: EndpointFamily;
-  result: ExecuteResult;
-}
-
+/** What the embedding app configures of the gateway: `createHost({ gateway })`. */
 export interface GatewayOptions {
-  host: GatewayHost;
-  runner: Runner;
+  /**
+   * Who is calling an `api` endpoint: your session or token → `{ tenant, user, roles }`,
+   * or null (401). Required.
+   */
   authenticate: Authenticate;
   authorize?: Authorize | undefined;
   resolveTenant?: ResolveTenant | undefined;
+  /**
+   * The host's own origins besides the request's own (`https://app.example.com`),
+   * or a function deciding per request. State-changing `api` requests
+   * (anything but GET, HEAD, OPTIONS) from any other origin are refused with
+   * 403 E_CROSS_SITE. Name your public origin here when a proxy in front
+   * changes the scheme or host the app sees. See docs/gateway.md.
+   */
+  origins?: TrustedOrigins | undefined;
   prefixes?: Partial<GatewayPrefixes> | undefined;
   policy?: GatewayPolicy | undefined;
-  /** Secrets of `verify: "annex"` webhooks. Without a store every such webhook is refused. */
+  /** Secrets of `verify: "annex"` webhooks. Default: the host's `host.webhookSecrets` (in its database). */
   webhookSecrets?: WebhookSecretStore | undefined;
   /** CSP of UI assets: the host's origin(s) as frame ancestors, sandbox flags. */
   assets?: AssetCspOptions | undefined;
-  /** Called after every execution (errors thrown by it are ignored). */
-  onExecute?: ((event: ExecuteEvent) => void) | undefined;
-  /** Clock in ms, for tests. Default Date.now. */
+}
+
+/** What createHost hands the gateway besides the app's options. Internal. */
+export interface GatewayDeps extends GatewayOptions {
+  host: GatewayHost;
+  executor: Executor;
+  logger: Logger;
+  metrics: MetricsRecorder | null;
+  /** Clock in ms. */
   now?: (() => number) | undefined;
 }
 

@@ -1,13 +1,15 @@
 import { fileURLToPath } from "node:url";
 import { AnnexError, type BundleSignature, type CapabilityGrant, type Manifest } from "@annex/manifest";
-import { createInMemoryRunner, type HostApis, type HostCapability as RunnerHostCapability, type LogEntry, type Principal, type Runner } from "@annex/runner";
+import { createInMemoryRunner, type EgressOptions, type LogEntry, type Principal, type Runner } from "@annex/runner";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { HostCapability } from "../capabilities/host-capabilities.js";
 import type { DatabaseOption } from "../database/open.js";
-import { createGateway } from "../gateway/gateway.js";
-import type { Gateway, GatewayPolicy, Authorize, ExecuteEvent } from "../gateway/types.js";
-import { createMemoryWebhookSecrets, type MemoryWebhookSecrets } from "../gateway/webhook-secrets.js";
+import type { ExecuteEvent } from "../execution/executor.js";
+import type { DatabaseWebhookSecrets } from "../gateway/database-webhook-secrets.js";
+import type { Gateway, GatewayPolicy, Authorize } from "../gateway/types.js";
 import { createHost, type Host } from "../host.js";
+import type { Logger } from "../observability/logger.js";
+import { pino } from "pino";
 import type { InstallInfo, UninstallResult } from "../installs/types.js";
 import type { PublishResult } from "../registry/registry.js";
 import { generateSecretsKey } from "../secrets/keyring.js";
@@ -32,9 +34,13 @@ export interface TestHostOptions {
   schema?: string | undefined;
   /** Host capabilities (fakes welcome): published manifests may ask for these. */
   capabilities?: readonly HostCapability[] | undefined;
-  /** Extra implementations behind `ctx` (kv, events, fetch policy …). Secrets and host capabilities are wired to the host. */
-  hostApis?: HostApis | undefined;
-  /** Another runner (e.g. a worker pool). Default: an in-memory runner, closed by `close()`. */
+  /** Egress policy of `ctx.http.fetch`, as `createHost({ egress })`. */
+  egress?: EgressOptions | false | undefined;
+  /**
+   * Another runner (e.g. a worker pool, to test as production runs). It gets
+   * the host's APIs with every execution, like any runner given to createHost.
+   * Default: an in-memory runner, closed by `close()`.
+   */
   runner?: Runner | undefined;
   /** Gateway policy; rate limits are off unless given. */
   policy?: GatewayPolicy | undefined;
@@ -44,7 +50,12 @@ export interface TestHostOptions {
   /** Frame ancestors of UI assets. */
   frameAncestors?: readonly string[] | undefined;
   now?: (() => number) | undefined;
+  /** Where the host logs. Default: a pino logger at "debug" that records into `t.logged` and prints nothing. */
+  logger?: Logger | undefined;
 }
+
+/** One line the host's logger wrote, as pino's JSON: `level` (number), `msg`, and the fields. */
+export type LoggedRecord = Record<string, unknown> & { level: number; msg: string };
 
 /**
  * The source of an extension: its folder (path or file: URL), or .annex bytes.
@@ -86,10 +97,12 @@ export interface TestHost {
   gateway: Gateway;
   runner: Runner;
   audit: AuditLog;
-  /** Secrets of `verify: "annex"` webhooks; `webhookSecret()` is the shortcut. */
-  webhookSecrets: MemoryWebhookSecrets;
+  /** Secrets of `verify: "annex"` webhooks (the host's own store); `webhookSecret()` is the shortcut. */
+  webhookSecrets: DatabaseWebhookSecrets;
   /** Every log line of every execution, oldest first. */
   logs: TestLogEntry[];
+  /** Everything the host's logger wrote (extension lines, failed executions, gateway decisions), oldest first; empty when `logger` was given. */
+  logged: LoggedRecord[];
   /** Every execution's result, oldest first. */
   executions: ExecuteEvent[];
   publish(source: ExtensionSource, signature?: BundleSignature | null): Promise<PublishResult>;
@@ -109,8 +122,10 @@ export interface TestHost {
 
 /**
  * A whole Annex host in one call, for an extension's own tests and the
- * host's: PGlite in memory, the in-memory runner, dev trust (unsigned bundles
- * are accepted), and the gateway without a server.
+ * host's: `createHost` with PGlite in memory, the in-memory runner, dev trust
+ * (unsigned bundles are accepted), a throwaway secrets key, and the gateway
+ * without a server. It is the production host with conveniences: the same
+ * wiring of host APIs, gateway and audit; only the defaults differ.
  *
  * ```ts
  * const t = await createTestHost();
@@ -122,46 +137,46 @@ export interface TestHost {
  */
 export async function createTestHost(options: TestHostOptions = {}): Promise<TestHost> {
   const defaultTenant = options.tenant ?? TEST_TENANT;
-  const host = await createHost({
-    database: options.database,
-    schema: options.schema,
-    trust: { store: { trustStoreVersion: 1, keys: [] }, mode: "dev" },
-    // A throwaway key: secrets given to installs under test are sealed as in production.
-    secrets: { keys: [{ id: "test", key: generateSecretsKey() }] },
-    capabilities: options.capabilities,
-  });
   const ownRunner = options.runner === undefined;
-  const runner = options.runner ?? createInMemoryRunner({ hostApis: wireHostApis(host, options.hostApis) });
-  const webhookSecrets = createMemoryWebhookSecrets(options.now === undefined ? {} : { now: options.now });
+  const runner = options.runner ?? createInMemoryRunner();
   const principals = new WeakMap<Request, Principal>();
   const tenants = new WeakMap<Request, string>();
   const logs: TestLogEntry[] = [];
   const executions: ExecuteEvent[] = [];
+  const logged: LoggedRecord[] = [];
+  const logger = options.logger ?? pino({ level: "debug" }, { write: (line: string) => void logged.push(JSON.parse(line) as LoggedRecord) });
 
-  const gateway = createGateway({
-    host,
-    runner,
-    authenticate: (request) => principals.get(request) ?? null,
-    resolveTenant: (request) => tenants.get(request) ?? null,
-    authorize: options.authorize,
-    policy: { rateLimits: { api: false, public: false, webhook: false }, clientRateLimits: { public: false, webhook: false }, exposeErrors: true, ...options.policy },
-    webhookSecrets,
-    assets: options.frameAncestors === undefined ? undefined : { frameAncestors: options.frameAncestors },
-    now: options.now,
-    onExecute(event) {
-      executions.push(event);
-      for (const line of event.result.logs) logs.push({ ...line, requestId: event.requestId, extensionId: event.extensionId, handler: event.handler });
-    },
-  });
-
-  /** Lifecycle calls made here apply to the very next request. */
-  const changed = async <T>(tenant: string, extensionId: string, call: Promise<T>): Promise<T> => {
-    try {
-      return await call;
-    } finally {
-      gateway.invalidate(tenant, extensionId);
-    }
-  };
+  let host: Host;
+  try {
+    host = await createHost({
+      database: options.database,
+      schema: options.schema,
+      trust: { store: { trustStoreVersion: 1, keys: [] }, mode: "dev" },
+      // A throwaway key: secrets given to installs under test are sealed as in production.
+      secrets: { keys: [{ id: "test", key: generateSecretsKey() }] },
+      capabilities: options.capabilities,
+      runner,
+      egress: options.egress,
+      logger,
+      now: options.now,
+      onExecute(event) {
+        executions.push(event);
+        for (const line of event.result.logs) logs.push({ ...line, requestId: event.requestId, extensionId: event.extensionId, handler: event.handler });
+      },
+      gateway: {
+        // t.request() says who is calling; production apps read their session here.
+        authenticate: (request) => principals.get(request) ?? null,
+        resolveTenant: (request) => tenants.get(request) ?? null,
+        authorize: options.authorize,
+        policy: { rateLimits: { api: false, public: false, webhook: false }, clientRateLimits: { public: false, webhook: false }, exposeErrors: true, ...options.policy },
+        assets: options.frameAncestors === undefined ? undefined : { frameAncestors: options.frameAncestors },
+      },
+    });
+  } catch (error) {
+    if (ownRunner) await runner.close();
+    throw error;
+  }
+  const gateway = host.gateway!;
 
   const publish = async (source: ExtensionSource, signature: BundleSignature | null = null): Promise<PublishResult> => {
     const bytes = await bundleBytes(source);
@@ -172,13 +187,13 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
   const publishAnd = async (action: "install" | "upgrade", source: ExtensionSource, options: TestInstallOptions): Promise<InstallInfo> => {
     const published = await publish(source, options.signature ?? null);
     const tenant = options.tenant ?? defaultTenant;
-    return changed(tenant, published.extensionId, host[action](tenant, published.extensionId, {
+    return host[action](tenant, published.extensionId, {
       version: published.version,
       grants: options.grants ?? requestedGrants(published.manifest),
       config: options.config,
       secrets: options.secrets,
       actor: "test",
-    }));
+    });
   };
 
   const t: TestHost = {
@@ -186,24 +201,24 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
     gateway,
     runner,
     audit: host.audit,
-    webhookSecrets,
+    webhookSecrets: host.webhookSecrets,
     logs,
+    logged,
     executions,
     publish: (source, signature) => publish(source, signature ?? null),
     install: (source, installOptions = {}) => publishAnd("install", source, installOptions),
     upgrade: (source, upgradeOptions = {}) => publishAnd("upgrade", source, upgradeOptions),
-    enable: (extensionId, lifecycle = {}) => changed(lifecycle.tenant ?? defaultTenant, extensionId, host.enable(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test" })),
-    disable: (extensionId, lifecycle = {}) => changed(lifecycle.tenant ?? defaultTenant, extensionId, host.disable(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test" })),
-    uninstall: (extensionId, lifecycle = {}) =>
-      changed(lifecycle.tenant ?? defaultTenant, extensionId, host.uninstall(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test", purge: lifecycle.purge })),
+    enable: (extensionId, lifecycle = {}) => host.enable(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test" }),
+    disable: (extensionId, lifecycle = {}) => host.disable(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test" }),
+    uninstall: (extensionId, lifecycle = {}) => host.uninstall(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test", purge: lifecycle.purge }),
     async webhookSecret(extensionId, secretOptions = {}) {
       const tenant = secretOptions.tenant ?? defaultTenant;
       const install = await host.getInstall(tenant, extensionId);
       if (install === null) {
         throw new TestHostError("E_TEST_HOST_REQUEST", `${extensionId} is not installed for tenant ${tenant}; install it first`, { extensionId, tenant });
       }
-      const [current] = await webhookSecrets.secrets({ id: install.id, tenant, extensionId });
-      return current ?? webhookSecrets.set(install.id);
+      const [current] = await host.webhookSecrets.secrets({ id: install.id, tenant, extensionId });
+      return current ?? host.webhookSecrets.set(install.id, undefined, { actor: "test" });
     },
     async request(method, path, requestOptions = {}) {
       if (typeof path !== "string" || !path.startsWith("/")) {
@@ -218,9 +233,8 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       return gateway.handle(request, { clientAddress: requestOptions.clientAddress ?? "127.0.0.1" });
     },
     async close() {
-      await gateway.drain();
-      if (ownRunner) await runner.close();
       await host.close();
+      if (ownRunner) await runner.close();
     },
   };
   return t;
@@ -249,31 +263,6 @@ function encodeBody(body: unknown, headers: Headers): BodyInit | undefined {
   }
   if (!headers.has("content-type")) headers.set("content-type", "application/json");
   return JSON.stringify(body);
-}
-
-/** Secrets and host capabilities served by the host, so extensions under test reach them as in production. */
-function wireHostApis(host: Host, extra: HostApis | undefined): HostApis {
-  const hostCapabilities: Record<string, RunnerHostCapability<any, any>> = {};
-  for (const name of host.capabilities.names()) {
-    const definition = host.capabilities.get(name)!;
-    hostCapabilities[name] = {
-      args: definition.args,
-      result: definition.result,
-      async handler(args, scope) {
-        const install = await host.getInstall(scope.tenant, scope.extensionId);
-        return definition.handler(args, {
-          install: { id: scope.installId, tenant: scope.tenant, extensionId: scope.extensionId, version: scope.extensionVersion, config: install?.config ?? {} },
-          principal: scope.principal,
-          params: scope.params,
-        });
-      },
-    };
-  }
-  return {
-    secrets: { get: (name, scope) => host.revealSecret(scope.tenant, scope.extensionId, name) },
-    hostCapabilities,
-    ...extra,
-  };
 }
 
 async function bundleBytes(source: ExtensionSource): Promise<Uint8Array> {

@@ -167,10 +167,12 @@ describeBackends("gateway failures", (backend) => {
   it("lets a request whose audit line cannot be written have no effect (503): its host calls never reach the host", async () => {
     const own = await gatewayWorld(backend);
     const reads: string[] = [];
-    const inner = createInMemoryRunner({ hostApis: { secrets: { get: (name) => (reads.push(name), "whsec_test") } } });
+    const inner = createInMemoryRunner();
     const runs: Promise<ExecuteResult>[] = [];
+    // Counts the host calls that reach the host's dispatch (the runner holds them back until the audit line is stored).
     const runner = scriptedRunner(inner, (envelope, options) => {
-      const run = inner.execute(envelope, options);
+      const dispatch = options!.dispatch!;
+      const run = inner.execute(envelope, { ...options, dispatch: (call, context) => (reads.push(String(call.args[0])), dispatch(call, context)) });
       runs.push(run);
       return run;
     });

@@ -15,7 +15,7 @@ describeBackends("host.handle", (backend) => {
     const trust = { store: publisher.trustStore };
     const secrets = { keys: [{ id: "k1", key: Buffer.alloc(32, 7).toString("base64") }] };
     // A long install cache: only the host's own invalidation can make a lifecycle change visible at once.
-    host = await hostOn(backend, { trust, secrets, gateway: { runner, authenticate: bearerPrincipal, resolveTenant: tenantFromHost, policy: { installCacheMs: 60_000 } } });
+    host = await hostOn(backend, { trust, secrets, runner, gateway: { authenticate: bearerPrincipal, resolveTenant: tenantFromHost, policy: { installCacheMs: 60_000 } } });
     bare = await hostOn(backend, { trust, secrets });
     const bytes = await makeBundle(gwManifest(), { "server/index.js": GW_SERVER, ...UI_FILES });
     await host.publish(bytes, await publisher.sign(bytes));
@@ -75,5 +75,31 @@ describeBackends("host.handle", (backend) => {
     const response = await bare.handle(req("GET", "/api/ext/acme.gw/hello/ada", { headers: bearer("ada", "t1") }));
     expect(response.status).toBe(503);
     expect((await problemOf(response)).code).toBe("E_GATEWAY_NOT_CONFIGURED");
+  });
+
+  it("runs handlers in a worker pool of its own when given no runner, and closes it with itself", async () => {
+    const publisher = await makePublisher("acme", "community");
+    const own = await hostOn(backend, {
+      trust: { store: publisher.trustStore },
+      gateway: { authenticate: bearerPrincipal, resolveTenant: tenantFromHost },
+    });
+    const bytes = await makeBundle(gwManifest(), { "server/index.js": GW_SERVER, ...UI_FILES });
+    await own.publish(bytes, await publisher.sign(bytes));
+    await own.install("t1", "acme.gw", { grants: [{ name: "log" }, { name: "secrets.read", names: ["STRIPE_SECRET"] }] });
+    const response = await own.handle(req("GET", "/api/ext/acme.gw/hello/pool", { headers: bearer("ada", "t1") }));
+    expect(await response.json()).toEqual({ hello: "pool" });
+    // The pool's watchdog is what stops a handler QuickJS's interrupt cannot: only a worker thread has one.
+    expect(own.runner).not.toBe(runner);
+    await own.close();
+    const after = await own.runner.execute({ requestId: "after-close" } as never);
+    expect(after.error?.code).toBe("E_RUNNER_UNAVAILABLE");
+  });
+
+  it("refuses a runner passed where earlier versions took it, naming the new place", async () => {
+    await expect(hostOn(backend, { gateway: { runner, authenticate: bearerPrincipal } as never })).rejects.toMatchObject({
+      code: "E_GATEWAY_OPTIONS",
+      details: { field: "gateway.runner" },
+    });
+    await expect(hostOn(backend, { runner: {} as never })).rejects.toMatchObject({ code: "E_GATEWAY_OPTIONS", details: { field: "runner" } });
   });
 });

@@ -2,12 +2,11 @@ import { createHash } from "node:crypto";
 import type { ExecuteEnvelope, ExecuteOptions, ExecuteResult, LoadedBundle, Principal, Runner } from "@annex/runner";
 import { createInMemoryRunner } from "@annex/runner";
 import type { VerifiedBundle } from "@annex/manifest";
-import { createGateway } from "../../src/gateway/gateway.js";
+import { parseGatewayPath, resolvePrefixes, type GatewayPrefixes } from "../../src/gateway/paths.js";
 import type { Gateway, GatewayOptions } from "../../src/gateway/types.js";
 import { createMemoryWebhookSecrets, type MemoryWebhookSecrets } from "../../src/gateway/webhook-secrets.js";
-import type { Host, PublishResult } from "../../src/index.js";
+import { createHost, type Host, type HostOptions, type PublishResult } from "../../src/index.js";
 import type { TestDatabaseBackend } from "../../src/testing/index.js";
-import { hostOn } from "../support/backends.js";
 import { makeBundle, makePublisher, serviceManifest, type Publisher } from "../support/fixtures.js";
 
 export const INLINE_SCRIPT = "window.booted = true;";
@@ -117,8 +116,10 @@ export interface GatewayWorld {
   webhookSecrets: MemoryWebhookSecrets;
   /** Installs acme.gw for a tenant with every grant it requests. */
   installFor(tenant: string): Promise<{ id: string }>;
-  /** Another gateway over the same host and runner. */
-  gatewayWith(options: Partial<GatewayOptions>): Gateway;
+  /** The gateway of another host over the same database (same schema), built by createHost with these options on top. */
+  gatewayWith(options: WorldOptions): Gateway;
+  /** Another host over the same database, as gatewayWith makes it (closed with the world). */
+  hostWith(options: WorldOptions): Promise<Host>;
   close(): Promise<void>;
 }
 
@@ -150,25 +151,50 @@ export function req(method: string, path: string, init: { tenant?: string; heade
   });
 }
 
-export async function gatewayWorld(backend: TestDatabaseBackend, options: Partial<GatewayOptions> = {}): Promise<GatewayWorld> {
+/** Gateway options plus the host options a gateway test varies (all through createHost). */
+export type WorldOptions = Partial<GatewayOptions> & Pick<HostOptions, "runner" | "now" | "onExecute" | "egress">;
+
+export async function gatewayWorld(backend: TestDatabaseBackend, options: WorldOptions = {}): Promise<GatewayWorld> {
   sharedPublisher ??= await makePublisher("acme", "community");
   const publisher = sharedPublisher;
-  const host = await hostOn(backend, { trust: { store: publisher.trustStore }, secrets: { keys: [{ id: "k1", key: Buffer.alloc(32, 7).toString("base64") }] } });
-  const bytes = await makeBundle(gwManifest(), { "server/index.js": GW_SERVER, ...UI_FILES });
-  const published = await host.publish(bytes, await publisher.sign(bytes));
+  const database = await backend.connect();
+  const schema = backend.freshSchema();
   const runner = createInMemoryRunner({ limits: { cpuMs: 200, wallMs: 1000 } });
   const webhookSecrets = createMemoryWebhookSecrets();
-  const base: GatewayOptions = {
-    host,
-    runner,
+  const base: WorldOptions = {
     authenticate: bearerPrincipal,
     resolveTenant: (request, { family }) => (family === "api" ? null : tenantFromHost(request)),
     webhookSecrets,
     ...options,
   };
+  const hostOptions = (more: WorldOptions, migrate: boolean): HostOptions => {
+    const { runner: ownRunner, now, onExecute, egress, authenticate, ...gateway } = { ...base, ...more };
+    return {
+      database,
+      schema,
+      migrate,
+      trust: { store: publisher.trustStore },
+      secrets: { keys: [{ id: "k1", key: Buffer.alloc(32, 7).toString("base64") }] },
+      runner: ownRunner ?? runner,
+      now,
+      onExecute,
+      egress,
+      gateway: { authenticate: authenticate ?? bearerPrincipal, ...gateway },
+    };
+  };
+  const host = await createHost(hostOptions({}, true));
+  const others: Promise<Host | null>[] = [];
+  const hostWith = (more: WorldOptions): Promise<Host> => {
+    const other = createHost(hostOptions(more, false));
+    // A host that failed to start has nothing to close.
+    others.push(other.catch(() => null));
+    return other;
+  };
+  const bytes = await makeBundle(gwManifest(), { "server/index.js": GW_SERVER, ...UI_FILES });
+  const published = await host.publish(bytes, await publisher.sign(bytes));
   return {
     host,
-    gateway: createGateway(base),
+    gateway: host.gateway!,
     runner,
     publisher,
     published,
@@ -179,10 +205,10 @@ export async function gatewayWorld(backend: TestDatabaseBackend, options: Partia
         secrets: { STRIPE_SECRET: "whsec_test" },
       });
     },
-    gatewayWith(more) {
-      return createGateway({ ...base, ...more });
-    },
+    gatewayWith: (more) => lazyGateway(hostWith(more), more.prefixes),
+    hostWith,
     async close() {
+      for (const other of await Promise.all(others)) await other?.close();
       await runner.close();
       await host.close();
     },
@@ -212,4 +238,23 @@ export async function problemOf(response: Response): Promise<{ code: string; sta
     throw new Error(`expected a problem document, got ${response.status} ${response.headers.get("content-type")}: ${await response.text()}`);
   }
   return (await response.json()) as { code: string; status: number; detail: string };
+}
+
+/** The gateway of a host still being created, so tests can build one inline. */
+function lazyGateway(host: Promise<Host>, given: Partial<GatewayPrefixes> | undefined): Gateway {
+  const gateway = async () => (await host).gateway!;
+  const prefixes = resolvePrefixes(given);
+  let ready: Host | undefined;
+  void host.then((h) => (ready = h), () => {});
+  return {
+    handle: async (request, info) => (await gateway()).handle(request, info),
+    owns: (pathname) => parseGatewayPath(pathname, prefixes) !== null,
+    prefixes,
+    drain: async () => (await gateway()).drain(),
+    stats: () => {
+      if (ready === undefined) throw new Error("lazyGateway: send a request (or await hostWith) before reading stats()");
+      return ready.gateway!.stats();
+    },
+    invalidate: (tenant, extensionId) => void gateway().then((g) => g.invalidate(tenant, extensionId)),
+  };
 }

@@ -1,0 +1,205 @@
+import { randomUUID } from "node:crypto";
+import { isAnnexError, type VerifiedBundle } from "@annex/manifest";
+import type { ExecuteErrorCode, ExecuteResult, ExecutionLimits, HostCallScope, HostDispatch, Invocation, Principal, Runner } from "@annex/runner";
+import { errorSummary } from "../errors.js";
+import type { ResolvedInstall } from "../installs/types.js";
+import { buildEnvelope } from "./envelope.js";
+import { ExecutionError } from "./errors.js";
+
+/** What started an execution. */
+export type ExecutionTrigger = "endpoint" | "job" | "event";
+
+/**
+ * What a finished execution reports, for the embedding app's logs and metrics. Never carries the request body.
+ * `result.logs[].message` and `result.error.message` are the guest's own text, unfiltered (any length the
+ * runner allows, control characters, line breaks): escape them before writing them to a line-based log.
+ */
+export interface ExecuteEvent {
+  requestId: string;
+  tenant: string;
+  extensionId: string;
+  version: string;
+  installId: string;
+  handler: string;
+  trigger: ExecutionTrigger;
+  /** For endpoints: the path family (`api`, `public`, `webhook`). */
+  family?: string | undefined;
+  result: ExecuteResult;
+}
+
+export interface ExecutionRequest {
+  resolved: ResolvedInstall;
+  invocation: Invocation;
+  /** Default: a fresh UUID. */
+  requestId?: string | undefined;
+  /** The signed-in user, for `api` endpoints only. */
+  principal?: Principal | undefined;
+  /** For endpoints: the path family, reported with the execution. */
+  family?: string | undefined;
+  /** Quotas of this execution (the runner and the manifest may only lower them). */
+  limits?: Partial<ExecutionLimits> | undefined;
+  /** Use a warm context where the manifest allows it. */
+  warm?: boolean | undefined;
+  /** Host calls wait for this (the gateway's audit line); see `ExecuteOptions.hostCallsAfter`. */
+  hostCallsAfter?: Promise<unknown> | undefined;
+  /** Answer E_TIMEOUT after this long even if the runner never answers. */
+  timeoutMs: number;
+}
+
+/** What a host API implementation learns about the execution behind a host call. */
+export interface ExecutionContext {
+  resolved: ResolvedInstall;
+  principal: Principal | undefined;
+  trigger: ExecutionTrigger;
+}
+
+export interface Executor {
+  /**
+   * Runs one invocation of an install's handler through the runner, with the
+   * host's own host APIs. Guest failures come back as `ok: false`; a bundle the
+   * runner cannot load throws ExecutionError E_BUNDLE_REJECTED.
+   */
+  run(request: ExecutionRequest): Promise<ExecuteResult>;
+  /**
+   * The execution a host call belongs to, from the runner-built scope: its
+   * install (manifest, config, grants) as the host resolved it. Undefined once
+   * the execution ended, or for a scope that names another install.
+   */
+  contextOf(scope: HostCallScope): ExecutionContext | undefined;
+  /** Loads a verified bundle into the runner (once per content hash). */
+  ensureLoaded(bundle: VerifiedBundle): Promise<void>;
+}
+
+export interface ExecutorOptions {
+  runner: Runner;
+  /** The host's implementations behind `ctx`, given to the runner with every execution. */
+  dispatch: HostDispatch;
+  /** Called after every execution; a reporter that throws is ignored. */
+  reporters: ReadonlyArray<(event: ExecuteEvent) => void>;
+}
+
+const MAX_LOADED = 512;
+
+/**
+ * Codes a runner's load() fails with when the extension's code is at fault
+ * (its top level threw or hit a limit): answered like the same failure of an
+ * execution. Anything else means the bundle itself was refused.
+ */
+const RUNNER_LOAD_FAILURES: ReadonlySet<string> = new Set(["E_BUNDLE_INVALID", "E_TIMEOUT", "E_MEMORY", "E_STACK", "E_SANDBOX_CRASHED"]);
+
+/**
+ * The one path from an install to the runner: the gateway, the event relay
+ * and the job scheduler all execute through it, so every execution gets the
+ * same envelope rules, the same host APIs and the same reports.
+ */
+export function createExecutor(options: ExecutorOptions): Executor {
+  const { runner, dispatch, reporters } = options;
+  const loaded = new Map<string, Promise<void>>();
+  const inFlight = new Map<string, ExecutionContext>();
+
+  function ensureLoaded(bundle: VerifiedBundle): Promise<void> {
+    let pending = loaded.get(bundle.contentHash);
+    if (pending === undefined) {
+      pending = runner.load(bundle).then(() => undefined);
+      if (loaded.size >= MAX_LOADED) loaded.delete(loaded.keys().next().value as string);
+      loaded.set(bundle.contentHash, pending);
+      pending.catch(() => {
+        if (loaded.get(bundle.contentHash) === pending) loaded.delete(bundle.contentHash);
+      });
+    }
+    return pending;
+  }
+
+  function report(event: ExecuteEvent): void {
+    for (const reporter of reporters) {
+      try {
+        reporter(event);
+      } catch {
+        // An observer must not change the outcome.
+      }
+    }
+  }
+
+  async function run(request: ExecutionRequest): Promise<ExecuteResult> {
+    const { resolved, invocation } = request;
+    const requestId = request.requestId ?? randomUUID();
+    const trigger: ExecutionTrigger = invocation.kind;
+    const envelope = buildEnvelope({
+      requestId,
+      resolved,
+      invocation,
+      principal: request.principal,
+      limits: request.limits,
+      warm: request.warm ?? false,
+    });
+    const failed = (code: ExecuteErrorCode, message: string): ExecuteResult => ({
+      requestId,
+      ok: false,
+      error: { code, message },
+      usage: { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 },
+      logs: [],
+    });
+    const attempt = async (): Promise<ExecuteResult> => {
+      try {
+        await ensureLoaded(resolved.bundle);
+      } catch (error) {
+        // E_BUNDLE_INVALID is a load code, not an execution code: the gateway's failure mapping knows it all the same.
+        if (isAnnexError(error) && RUNNER_LOAD_FAILURES.has(error.code)) return failed(error.code as ExecuteErrorCode, error.message);
+        if (isAnnexError(error) && error.code !== "E_RUNNER_UNAVAILABLE") {
+          const summary = errorSummary(error);
+          throw new ExecutionError("E_BUNDLE_REJECTED", `the runner refused the bundle of ${resolved.manifest.id}@${resolved.manifest.version}: ${summary.message}`, {
+            reason: `${summary.code}: ${summary.message}`,
+            code: summary.code,
+          }, { cause: error });
+        }
+        return failed("E_RUNNER_UNAVAILABLE", `the runner could not load the bundle: ${errorSummary(error).message}`);
+      }
+      try {
+        return await runner.execute(envelope, { dispatch, hostCallsAfter: request.hostCallsAfter });
+      } catch (error) {
+        return failed("E_RUNNER_UNAVAILABLE", errorSummary(error).message);
+      }
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<ExecuteResult>((resolve) => {
+      timer = setTimeout(() => resolve(failed("E_TIMEOUT", `no answer from the runner within ${request.timeoutMs} ms`)), request.timeoutMs);
+    });
+    inFlight.set(requestId, { resolved, principal: request.principal, trigger });
+    let result: ExecuteResult;
+    try {
+      result = await Promise.race([attempt(), deadline]);
+      // A runner that restarted forgot its bundles: load again, once.
+      if (!result.ok && result.error?.code === "E_BUNDLE_NOT_LOADED") {
+        loaded.delete(resolved.bundle.contentHash);
+        result = await Promise.race([attempt(), deadline]);
+      }
+    } finally {
+      clearTimeout(timer);
+      inFlight.delete(requestId);
+    }
+    const { install } = resolved;
+    report({
+      requestId,
+      tenant: install.tenant,
+      extensionId: install.extensionId,
+      version: install.version,
+      installId: install.id,
+      handler: invocation.handler,
+      trigger,
+      ...(request.family === undefined ? {} : { family: request.family }),
+      result,
+    });
+    return result;
+  }
+
+  return {
+    run,
+    ensureLoaded,
+    contextOf(scope) {
+      const context = inFlight.get(scope.requestId);
+      // The scope is the runner's; a mismatch means a stale or foreign call, which gets nothing.
+      if (context === undefined || context.resolved.install.id !== scope.installId || context.resolved.install.tenant !== scope.tenant) return undefined;
+      return context;
+    },
+  };
+}
