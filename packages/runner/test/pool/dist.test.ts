@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "tsup";
@@ -35,6 +35,10 @@ it("runs the worker pool from the built package under plain node", async () => {
     dts: false,
     silent: true,
     noExternal: [/^@annex\//],
+    // As `pnpm build` leaves them: the package's runtime dependencies are resolved from node_modules at run time.
+    external: Object.keys((JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {}).filter(
+      (name) => !name.startsWith("@annex/"),
+    ),
     esbuildOptions(options) {
       options.conditions = ["source"];
     },
