@@ -67,6 +67,11 @@ export { ExecutionError } from "./execution/errors.js";
 export type { ExecutionErrorCode } from "./execution/errors.js";
 export type { ExecuteEvent, ExecutionTrigger } from "./execution/executor.js";
 
+// Events: the bus between the outbox relay and the consumers that run deliveries
+export { BusError, parseBusMessage } from "./events/bus.js";
+export type { Bus, BusConsumer, BusErrorCode, BusHandler, BusMessage } from "./events/bus.js";
+export { createInProcessBus } from "./events/in-process-bus.js";
+
 // Observability
 export type { Logger } from "./observability/logger.js";
 export type { HostMetrics, HostMetricsOptions } from "./observability/metrics.js";
