@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// The interim demo (`npm run demo`, after the build): drives the real `annex`
+// The CLI walk-through (`pnpm cli-demo`, after the build): drives the real `annex`
 // binary end to end on examples/extensions/hello in a temporary folder —
 // init, lint, keygen, trust add, pack, sign, verify, inspect — then shows
 // verification refusing two tampered bundles. Exits 0 only if every step
-// did what it should. It becomes the reference host's demo when that lands.
+// did what it should. (`npm run demo` starts the reference host instead.)
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
@@ -16,7 +16,7 @@ const bin = join(root, "packages/cli/bin/annex.js");
 const example = join(root, "examples/extensions/hello");
 
 if (!existsSync(join(root, "packages/cli/dist/main.js"))) {
-  console.error("demo: packages/cli is not built; run `pnpm build` (or `npm run demo`, which builds first).");
+  console.error("demo: packages/cli is not built; run `pnpm build` (or `pnpm cli-demo`, which builds first).");
   process.exit(1);
 }
 

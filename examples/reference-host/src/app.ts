@@ -1,0 +1,308 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHost, type Host, type InstallInfo, type Logger } from "@annex/host";
+import { annexRouter } from "@annex/host/express";
+import { createRemoteRunner, type Runner } from "@annex/runner";
+import { baseCss } from "@annex/ui-kit";
+import { csrfSync } from "csrf-sync";
+import express, { type Express, type NextFunction, type Request, type Response } from "express";
+import session from "express-session";
+import helmet from "helmet";
+import { pino } from "pino";
+import { loadDemoKeys } from "./annex/demo-keys.js";
+import { findExamples, publishExamples, type PublishExamplesResult } from "./annex/example-extensions.js";
+import { InstallLogBuffer } from "./annex/install-logs.js";
+import { verifyPassword } from "./auth/passwords.js";
+import { principalOf, type SignedInUser } from "./auth/principal.js";
+import "./auth/middleware.js";
+import { requireUser } from "./auth/middleware.js";
+import { sessionUserReader } from "./auth/session-cookie.js";
+import { DatabaseSessionStore } from "./auth/session-store.js";
+import { openProductDatabase, type ProductDatabase } from "./data/database.js";
+import { migrateAppSchema } from "./data/migrate.js";
+import { SEED_USERS, seedProduct } from "./data/seed.js";
+import { packageRoot } from "./package-root.js";
+import { buildClientBundles } from "./web/client-bundles.js";
+import { APP_CSS } from "./web/app-css.js";
+import type { MenuEntry } from "./web/layout.js";
+import { dashboardPage, loginPage } from "./web/pages.js";
+import { hostThemeCss } from "./web/theme.js";
+
+export interface ReferenceHostOptions {
+  /** postgres://… (also `DATABASE_URL` in main.ts); absent: PGlite kept under `dataDir`. */
+  databaseUrl?: string | undefined;
+  /** Where the embedded database and the demo's keys live. Absent: a temporary folder removed by close(). */
+  dataDir?: string | undefined;
+  /** URL of a separate annex-runner (`ANNEX_RUNNER_URL`); absent: the host's own worker pool. */
+  runnerUrl?: string | undefined;
+  /** Shared key of that runner; default: the data folder's keys/runner.key. */
+  runnerKey?: string | undefined;
+  /** Port to listen on; 0 (the default) picks a free one. */
+  port?: number | undefined;
+  /** Address to listen on. Default 127.0.0.1. */
+  listenHost?: string | undefined;
+  /** The origin users reach the app at, when a proxy in front changes it (for Annex's cross-site check). */
+  publicOrigin?: string | undefined;
+  /** Express's "trust proxy" (set it behind a TLS-terminating proxy so that session cookies get Secure). */
+  trustProxy?: boolean | number | string | undefined;
+  /** Schemas of the product's tables and of Annex's (tests on PostgreSQL use unique ones). */
+  schemas?: { app?: string; annex?: string } | undefined;
+  /** The example extensions published on first start. Default: the repository's examples/extensions. */
+  extensionsDir?: string | undefined;
+  /** Password of the seeded users on a new database. Default "annex-demo". */
+  seedPassword?: string | undefined;
+  /** Where the product and Annex log. Default: pino to stdout at ANNEX_LOG_LEVEL. */
+  logger?: Logger | undefined;
+}
+
+export interface ReferenceHost {
+  /** http://host:port of the running app. */
+  url: string;
+  /** The embedded Annex (registry, installs, gateway …). */
+  annex: Host;
+  app: Express;
+  server: Server;
+  database: ProductDatabase;
+  /** The seeded sign-ins (all with `password`). */
+  signIns: readonly { email: string; tenant: string; role: string }[];
+  password: string;
+  examples: PublishExamplesResult;
+  logs: InstallLogBuffer;
+  close(): Promise<void>;
+}
+
+const SESSION_COOKIE = "refhost.sid";
+const SESSION_HOURS = 8;
+
+/**
+ * Starts the reference host: the product's database and seed data, Annex
+ * (createHost with the worker pool, or a remote runner), the example
+ * extensions published, and the Express app listening.
+ */
+export async function createReferenceHost(options: ReferenceHostOptions = {}): Promise<ReferenceHost> {
+  const root = packageRoot();
+  const ownDataDir = options.dataDir === undefined ? await mkdtemp(join(tmpdir(), "annex-refhost-")) : undefined;
+  const dataDir = options.dataDir ?? ownDataDir!;
+  const password = options.seedPassword ?? "annex-demo";
+  const baseLogger: Logger = options.logger ?? pino({ name: "refhost", level: process.env["ANNEX_LOG_LEVEL"] ?? "info" });
+  const logs = new InstallLogBuffer(baseLogger);
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch(() => {});
+    if (ownDataDir !== undefined) await rm(ownDataDir, { recursive: true, force: true });
+  };
+
+  try {
+    const database = await openProductDatabase({ databaseUrl: options.databaseUrl, dataDir: options.databaseUrl ? undefined : dataDir, appSchema: options.schemas?.app, annexSchema: options.schemas?.annex });
+    closers.push(() => database.close());
+    await migrateAppSchema(database.root, database.appSchema);
+    await seedProduct(database.app, password);
+
+    const examples = await findExamples(options.extensionsDir ?? join(root, "../extensions"));
+    const keys = await loadDemoKeys(dataDir, examples.map((e) => e.publisher));
+
+    let runner: Runner | undefined;
+    if (options.runnerUrl !== undefined && options.runnerUrl !== "") {
+      const remote = createRemoteRunner({ url: options.runnerUrl, key: options.runnerKey ?? keys.runnerKey });
+      runner = remote;
+      closers.push(() => remote.close());
+    }
+
+    const store = new DatabaseSessionStore(database.app);
+    const readUser = sessionUserReader({ cookieName: SESSION_COOKIE, secrets: [keys.sessionSecret], store });
+
+    const annex = await createHost({
+      database: database.annexOption,
+      schema: database.annexSchema,
+      trust: { store: keys.trustStore },
+      secrets: { keys: [{ id: "demo-1", key: keys.secretsKey }] },
+      runner,
+      logger: logs.logger,
+      gateway: {
+        // The product's session is the gateway's principal: tenant, user and role.
+        authenticate: async (request) => {
+          const user = await readUser(request);
+          return user === null ? null : principalOf(user);
+        },
+        // Anonymous families (public pages and endpoints, webhooks) name their tenant in the query: ?tenant=acme.
+        resolveTenant: (request) => new URL(request.url).searchParams.get("tenant"),
+        origins: options.publicOrigin === undefined ? undefined : [options.publicOrigin],
+      },
+    });
+    closers.push(() => annex.close());
+
+    const published = await publishExamples(annex, examples, keys.publisherKeys, baseLogger);
+    const bundles = await buildClientBundles(root, ["console", "extension-page"]);
+
+    const app = express();
+    app.disable("x-powered-by");
+    if (options.trustProxy !== undefined) app.set("trust proxy", options.trustProxy);
+
+    // Annex first: its families (/api/ext, /ext, /ext-ui) read their own bodies and set their own headers (the UI assets' CSP).
+    app.use(annexRouter(annex));
+
+    app.use(
+      helmet({
+        contentSecurityPolicy: {
+          directives: {
+            defaultSrc: ["'self'"],
+            scriptSrc: ["'self'"],
+            styleSrc: ["'self'"],
+            imgSrc: ["'self'", "data:"],
+            connectSrc: ["'self'"],
+            // Extension pages are framed from /ext-ui/ on this origin (each frame sandboxed without allow-same-origin).
+            frameSrc: ["'self'"],
+            frameAncestors: ["'none'"],
+            formAction: ["'self'"],
+            objectSrc: ["'none'"],
+            baseUri: ["'none'"],
+            // Only behind HTTPS: on plain http://localhost it would send the browser to an https:// that is not there.
+            upgradeInsecureRequests: options.publicOrigin?.startsWith("https://") ? [] : null,
+          },
+        },
+      }),
+    );
+    app.use(
+      session({
+        name: SESSION_COOKIE,
+        secret: [keys.sessionSecret],
+        store,
+        resave: false,
+        saveUninitialized: false,
+        rolling: true,
+        // httpOnly; Secure whenever the request came over HTTPS (set trustProxy behind a proxy); SameSite=Lax plus CSRF tokens.
+        cookie: { httpOnly: true, sameSite: "lax", secure: "auto", maxAge: SESSION_HOURS * 3_600_000 },
+      }),
+    );
+    const prune = setInterval(() => void store.prune().catch(() => {}), 3_600_000);
+    prune.unref();
+    closers.push(async () => clearInterval(prune));
+
+    app.use(express.urlencoded({ extended: false, limit: "16kb" }));
+    app.use(express.json({ limit: "256kb" }));
+
+    const csrf = csrfSync({
+      getTokenFromRequest: (req) => (typeof req.body?._csrf === "string" ? req.body._csrf : req.get("x-csrf-token")),
+      // Requests with an API token carry no cookie, so they cannot be forged cross-site.
+      skipCsrfProtection: (req) => req.authenticatedBy === "token",
+    });
+    const csrfToken = (req: Request) => csrf.generateToken(req);
+
+    app.get("/healthz", (_req, res) => void res.json({ ok: true }));
+    app.get("/assets/app.css", (_req, res) => void res.type("text/css").set("cache-control", "no-cache").send(`${hostThemeCss}\n${baseCss}\n${APP_CSS}`));
+    app.get("/assets/:file", (req, res, next) => {
+      const text = bundles.get(String(req.params["file"]));
+      if (text === undefined) return next();
+      res.type("text/javascript").set("cache-control", "no-cache").send(text);
+    });
+
+    const tenantName = async (id: string) => (await database.app.selectFrom("tenants").select("name").where("id", "=", id).executeTakeFirst())?.name ?? id;
+
+    /** Dashboard, the extension pages of the tenant's serving installs (ui.pages in the "app" slot), and the console for admins. */
+    async function menuFor(user: SignedInUser, current: string): Promise<{ menu: MenuEntry[]; installs: InstallInfo[] }> {
+      const installs = (await annex.listInstalls(user.tenant)).filter((i) => i.state !== "uninstalled");
+      const menu: MenuEntry[] = [{ href: "/", label: "Dashboard" }];
+      for (const install of installs) {
+        if (install.state !== "active") continue;
+        const version = await annex.registry.getVersion(install.extensionId, install.version);
+        for (const page of version?.manifest.ui.pages ?? []) {
+          if (page.slot !== "app") continue;
+          menu.push({ href: `/apps/${install.extensionId}${page.path === "/" ? "" : page.path}`, label: page.title ?? version!.manifest.name });
+        }
+      }
+      if (user.role === "admin") menu.push({ href: "/admin", label: "Admin console" });
+      return { menu: menu.map((entry) => ({ ...entry, current: entry.href === current })), installs };
+    }
+
+    app.get("/login", (req, res) => {
+      res.type("html").send(loginPage({ csrfToken: csrfToken(req), next: safeNext(req.query["next"]) }));
+    });
+    app.post("/login", csrf.csrfSynchronisedProtection, async (req, res, next) => {
+      try {
+        const email = typeof req.body?.email === "string" ? req.body.email.trim().toLowerCase() : "";
+        const given = typeof req.body?.password === "string" ? req.body.password : "";
+        const row = await database.app.selectFrom("users").selectAll().where("email", "=", email).executeTakeFirst();
+        if (row === undefined || !(await verifyPassword(given, row.password_hash))) {
+          res.status(401).type("html").send(loginPage({ csrfToken: csrfToken(req), next: safeNext(req.body?.next), error: "Unknown email or wrong password.", email }));
+          return;
+        }
+        const user: SignedInUser = { id: row.id, tenant: row.tenant, email: row.email, displayName: row.display_name, role: row.role };
+        // A new session id at sign-in (no fixation), with a new CSRF token.
+        req.session.regenerate((error) => {
+          if (error) return next(error);
+          req.session.user = user;
+          csrf.generateToken(req, true);
+          req.session.save((saveError) => (saveError ? next(saveError) : res.redirect(303, safeNext(req.body?.next))));
+        });
+      } catch (error) {
+        next(error);
+      }
+    });
+    app.post("/logout", csrf.csrfSynchronisedProtection, (req, res, next) => {
+      req.session.destroy((error) => {
+        if (error) return next(error);
+        res.clearCookie(SESSION_COOKIE).redirect(303, "/login");
+      });
+    });
+
+    app.get("/", requireUser, async (req, res) => {
+      const user = req.actor!;
+      const { menu, installs } = await menuFor(user, "/");
+      const extensions = [];
+      for (const install of installs) {
+        const version = await annex.registry.getVersion(install.extensionId, install.version);
+        extensions.push({ extensionId: install.extensionId, name: version?.manifest.name ?? install.extensionId, version: install.version, state: install.state });
+      }
+      res.type("html").send(dashboardPage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, extensions }));
+    });
+
+    app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+      if (error === csrf.invalidCsrfTokenError) {
+        res.status(403);
+        if (req.accepts(["json", "html"]) === "json") return void res.json({ code: "E_CSRF", message: "missing or invalid CSRF token: send the page's token as _csrf or x-csrf-token" });
+        return void res.type("html").send("<!doctype html><title>Forbidden</title><p>The form expired or did not come from this site. Go back, reload and try again.</p>");
+      }
+      baseLogger.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error), path: req.path }, "reference host: request failed");
+      if (!res.headersSent) res.status(500).json({ code: "E_INTERNAL", message: "internal error" });
+    });
+
+    const server = createServer(app);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 0, options.listenHost ?? "127.0.0.1", () => resolve());
+    });
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const address = server.address() as AddressInfo;
+    const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+
+    return {
+      url: `http://${shownHost}:${address.port}`,
+      annex,
+      app,
+      server,
+      database,
+      signIns: SEED_USERS.map((u) => ({ email: u.email, tenant: u.tenant, role: u.role })),
+      password,
+      examples: published,
+      logs,
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+/** Only paths on this site: an open redirect after sign-in would hand the session to a phishing page. */
+function safeNext(value: unknown): string {
+  return typeof value === "string" && value.startsWith("/") && !value.startsWith("//") && !value.startsWith("/\\") ? value : "/";
+}

@@ -1,0 +1,32 @@
+import { sql, type Kysely } from "kysely";
+
+/**
+ * The product's own schema. A real product has its own migration tool; the
+ * reference host keeps one idempotent step, run at every start in one
+ * transaction, so a restart (or a second process) changes nothing.
+ */
+export async function migrateAppSchema(root: Kysely<any>, schema: string): Promise<void> {
+  const s = sql.id(schema);
+  await root.transaction().execute(async (trx) => {
+    await sql`CREATE SCHEMA IF NOT EXISTS ${s}`.execute(trx);
+    await sql`CREATE TABLE IF NOT EXISTS ${s}.tenants (id text PRIMARY KEY, name text NOT NULL)`.execute(trx);
+    await sql`CREATE TABLE IF NOT EXISTS ${s}.users (
+      id text PRIMARY KEY,
+      tenant text NOT NULL REFERENCES ${s}.tenants(id),
+      email text NOT NULL UNIQUE,
+      display_name text NOT NULL,
+      password_hash text NOT NULL,
+      role text NOT NULL CHECK (role IN ('admin', 'member'))
+    )`.execute(trx);
+    await sql`CREATE TABLE IF NOT EXISTS ${s}.sessions (sid text PRIMARY KEY, data text NOT NULL, expires_at timestamptz NOT NULL)`.execute(trx);
+    await sql`CREATE INDEX IF NOT EXISTS sessions_expires_at ON ${s}.sessions (expires_at)`.execute(trx);
+    await sql`CREATE TABLE IF NOT EXISTS ${s}.api_tokens (
+      id text PRIMARY KEY,
+      token_hash text NOT NULL UNIQUE,
+      tenant text NOT NULL REFERENCES ${s}.tenants(id),
+      user_id text NOT NULL REFERENCES ${s}.users(id),
+      label text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`.execute(trx);
+  });
+}

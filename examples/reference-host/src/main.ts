@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// `npm run demo` ends here: starts the reference host on the data folder (or DATABASE_URL) and prints how to sign in.
+import { resolve } from "node:path";
+import { createReferenceHost } from "./app.js";
+import { packageRoot } from "./package-root.js";
+
+const env = process.env;
+const dataDir = resolve(env["ANNEX_DATA_DIR"] ?? `${packageRoot()}/data`);
+const port = env["PORT"] === undefined ? 3000 : Number(env["PORT"]);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`PORT must be a port number, got ${env["PORT"]}`);
+  process.exit(2);
+}
+
+const started = Date.now();
+const host = await createReferenceHost({
+  dataDir,
+  databaseUrl: env["DATABASE_URL"],
+  runnerUrl: env["ANNEX_RUNNER_URL"],
+  runnerKey: env["ANNEX_RUNNER_KEY"],
+  port,
+  listenHost: env["HOST"] ?? "127.0.0.1",
+  publicOrigin: env["PUBLIC_ORIGIN"],
+  trustProxy: env["TRUST_PROXY"],
+});
+
+const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[22m` : text);
+const lines = [
+  "",
+  bold(`Annex reference host: ${host.url}`),
+  `  database: ${env["DATABASE_URL"] ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${dataDir}/pglite`}; runner: ${env["ANNEX_RUNNER_URL"] ? `annex-runner at ${env["ANNEX_RUNNER_URL"]}` : "worker pool"}`,
+  `  extensions published now: ${host.examples.published.join(", ") || "none (already published)"}${host.examples.failed.length ? `; failed: ${host.examples.failed.map((f) => f.id).join(", ")}` : ""}`,
+  "",
+  "  Sign in with (password for all: " + bold(host.password) + "):",
+  ...host.signIns.map((s) => `    ${s.email.padEnd(18)} ${s.role.padEnd(7)} tenant ${s.tenant}`),
+  "",
+  `  Ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Ctrl+C stops it; the data folder keeps its state.`,
+  "",
+];
+console.log(lines.join("\n"));
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\nreference host: ${signal}, closing`);
+    host.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  });
+}

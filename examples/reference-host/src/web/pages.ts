@@ -1,0 +1,47 @@
+import type { SignedInUser } from "../auth/principal.js";
+import { html } from "./html.js";
+import { layout, type MenuEntry } from "./layout.js";
+
+export function loginPage(options: { csrfToken: string; next: string; error?: string | undefined; email?: string | undefined }): string {
+  return layout({
+    title: "Sign in",
+    csrfToken: options.csrfToken,
+    body: html`<section class="card narrow">
+<h1>Sign in</h1>
+${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ""}
+<form method="post" action="/login">
+  <input type="hidden" name="_csrf" value="${options.csrfToken}">
+  <input type="hidden" name="next" value="${options.next}">
+  <label>Email <input name="email" type="email" autocomplete="username" required value="${options.email ?? ""}"></label>
+  <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+  <button type="submit">Sign in</button>
+</form>
+</section>`,
+  });
+}
+
+export interface DashboardExtension {
+  extensionId: string;
+  name: string;
+  version: string;
+  state: string;
+}
+
+export function dashboardPage(options: { user: SignedInUser; tenantName: string; csrfToken: string; menu: MenuEntry[]; extensions: DashboardExtension[] }): string {
+  const { user } = options;
+  return layout({
+    title: "Dashboard",
+    user,
+    tenantName: options.tenantName,
+    csrfToken: options.csrfToken,
+    menu: options.menu,
+    body: html`<h1>Dashboard</h1>
+<p>Welcome, ${user.displayName}. You are signed in to <strong>${options.tenantName}</strong> as ${user.role === "admin" ? "an administrator" : "a member"}.</p>
+<section class="card">
+<h2>Extensions of ${options.tenantName}</h2>
+${options.extensions.length === 0
+  ? html`<p data-testid="no-extensions">No extension is installed for this tenant yet.${user.role === "admin" ? html` Install one from the <a href="/admin">admin console</a>.` : ""}</p>`
+  : html`<ul data-testid="installed">${options.extensions.map((e) => html`<li><strong>${e.name}</strong> <code>${e.extensionId}</code> ${e.version} · ${e.state}</li>`)}</ul>`}
+</section>`,
+  });
+}

@@ -1,0 +1,151 @@
+/**
+ * The reference host in-process on a random port, over HTTP: seed data,
+ * sign-in with sessions and CSRF, security headers, the examples published
+ * signed, the Annex gateway behind the product's session, and a restart
+ * that keeps everything. On PGlite, and on PostgreSQL when
+ * ANNEX_TEST_DATABASE_URL is set.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createReferenceHost, type ReferenceHost } from "../src/index.js";
+import { backends } from "./support/backends.js";
+import { Client } from "./support/http-client.js";
+
+describe.each(backends())("reference host on $name", (backend) => {
+  let host: ReferenceHost;
+
+  beforeAll(async () => {
+    host = await createReferenceHost(await backend.options());
+  }, 120_000);
+  afterAll(async () => {
+    await host?.close();
+    await backend.cleanup();
+  });
+
+  it("publishes the example extensions signed with the demo key, trusted as first-party", async () => {
+    expect(host.examples.published).toEqual(expect.arrayContaining(["acme.hello@1.0.0", "acme.docs@1.0.0"]));
+    expect(host.examples.failed).toEqual([]);
+    const hello = await host.annex.registry.getVersion("acme.hello", "1.0.0");
+    expect(hello?.provenance).toMatchObject({ signed: true, trustClass: "first-party", keyId: "acme-demo" });
+  });
+
+  it("sends anonymous visitors to the sign-in page and refuses a wrong password", async () => {
+    const client = new Client(host.url);
+    const dashboard = await client.get("/");
+    expect(dashboard.status).toBe(303);
+    expect(dashboard.headers.get("location")).toBe("/login?next=%2F");
+    const wrong = await client.signIn("ada@acme.test", "not-the-password");
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toContain("Unknown email or wrong password.");
+  });
+
+  it("refuses a sign-in form without its CSRF token", async () => {
+    const client = new Client(host.url);
+    await client.get("/login");
+    const forged = await client.request("POST", "/login", { form: { email: "ada@acme.test", password: "annex-demo" } });
+    expect(forged.status).toBe(403);
+    const wrongToken = await client.request("POST", "/login", { form: { _csrf: "0".repeat(64), email: "ada@acme.test", password: "annex-demo" } });
+    expect(wrongToken.status).toBe(403);
+  });
+
+  it("signs in with a fresh session id, an HttpOnly SameSite=Lax cookie, and never redirects off-site", async () => {
+    const client = new Client(host.url);
+    await client.get("/login");
+    const before = client.cookie("refhost.sid");
+    const token = await client.csrfFrom("/login");
+    const response = await client.request("POST", "/login", { form: { _csrf: token, email: "ada@acme.test", password: "annex-demo", next: "//evil.example/x" } });
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe("/");
+    const setCookie = response.headers.getSetCookie().join("\n");
+    expect(setCookie).toMatch(/refhost\.sid=.*HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Lax/);
+    expect(client.cookie("refhost.sid")).not.toBe(before);
+    const page = await client.get("/");
+    expect(page.status).toBe(200);
+    const text = await page.text();
+    expect(text).toContain("Acme Corp");
+    expect(text).toContain("Ada Lovelace");
+    expect(text).toContain('href="/admin"');
+  });
+
+  it("sets helmet's headers with a CSP that allows only this origin's scripts and frames", async () => {
+    const response = await new Client(host.url).get("/login");
+    const csp = response.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(response.headers.get("x-powered-by")).toBeNull();
+  });
+
+  it("signs out only with the form's CSRF token", async () => {
+    const client = new Client(host.url);
+    await client.signIn("max@acme.test");
+    expect((await client.request("POST", "/logout", { form: {} })).status).toBe(403);
+    expect((await client.get("/")).status).toBe(200);
+    const token = await client.csrfFrom("/");
+    expect((await client.request("POST", "/logout", { form: { _csrf: token } })).status).toBe(303);
+    expect((await client.get("/")).status).toBe(303);
+  });
+
+  it("serves extension endpoints through the gateway to the signed-in user's tenant only", async () => {
+    await host.annex.install("acme", "acme.hello", { grants: [{ name: "log" }, { name: "user.read" }], actor: "test" });
+    const ada = new Client(host.url);
+    await ada.signIn("ada@acme.test");
+    const answer = await ada.get("/api/ext/acme.hello/hello/Grace");
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({ message: "Hello, Grace!" });
+    expect(host.logs.recent((await host.annex.getInstall("acme", "acme.hello"))!.id).map((l) => l.message)).toContain("saying hello to Grace");
+
+    expect((await new Client(host.url).get("/api/ext/acme.hello/hello/Grace")).status).toBe(401);
+    const gus = new Client(host.url);
+    await gus.signIn("gus@globex.test");
+    const other = await gus.get("/api/ext/acme.hello/hello/Grace");
+    expect(other.status).toBe(404);
+  });
+
+  it("keeps its state across a restart: users stay signed in, installs stay, examples are not published again", async () => {
+    const ada = new Client(host.url);
+    await ada.signIn("ada@acme.test");
+    await host.close();
+    host = await createReferenceHost(await backend.options());
+    expect(host.examples.published).toEqual([]);
+    expect(host.examples.skipped).toEqual(expect.arrayContaining(["acme.hello@1.0.0", "acme.docs@1.0.0"]));
+    const again = new Client(host.url);
+    // The same cookie, against the restarted process (on another port).
+    const cookie = ada.cookie("refhost.sid")!;
+    const page = await again.get("/", { cookie: `refhost.sid=${cookie}` });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("acme.hello");
+  }, 120_000);
+});
+
+describe("reference host with a separate annex-runner", () => {
+  it("runs extension handlers in the runner process reached at runnerUrl, with the demo trust store and key", async () => {
+    const { createRunnerServer, createWorkerPoolRunner } = await import("@annex/runner");
+    const [backend] = backends();
+    const options = await backend!.options();
+    // The first start makes the data folder's keys; the runner is given the same trust store and key, as scripts/with-runner.mjs does.
+    const { loadDemoKeys } = await import("../src/index.js");
+    const keys = await loadDemoKeys(options.dataDir!, ["acme"]);
+    const runnerServer = createRunnerServer({ key: keys.runnerKey, trustStore: keys.trustStore, runner: (hostDispatch) => createWorkerPoolRunner({ workers: 1, hostDispatch }) });
+    const runnerUrl = await runnerServer.listen(0);
+    let executed = 0;
+    runnerServer.server.on("request", (req) => {
+      if (req.url?.startsWith("/v1/execute")) executed += 1;
+    });
+    const host = await createReferenceHost({ ...options, runnerUrl });
+    try {
+      expect(host.annex.runner).not.toBeUndefined();
+      await host.annex.install("acme", "acme.hello", { grants: [{ name: "log" }, { name: "user.read" }], actor: "test" });
+      const ada = new Client(host.url);
+      await ada.signIn("ada@acme.test");
+      const answer = await ada.get("/api/ext/acme.hello/hello/Runner");
+      expect(await answer.json()).toEqual({ message: "Hello, Runner!" });
+      expect(executed).toBe(1);
+    } finally {
+      await host.close();
+      await runnerServer.close();
+      await backend!.cleanup();
+    }
+  }, 120_000);
+});

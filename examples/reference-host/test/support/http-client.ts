@@ -1,0 +1,53 @@
+/**
+ * A small cookie-keeping HTTP client for the reference host's tests: what a
+ * browser would send, without the browser (the Chromium tests cover that).
+ */
+export class Client {
+  private readonly cookies = new Map<string, string>();
+
+  constructor(readonly base: string) {}
+
+  async request(method: string, path: string, init: { form?: Record<string, string>; json?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...init.headers };
+    if (this.cookies.size > 0) headers["cookie"] = [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    let body: string | undefined;
+    if (init.form !== undefined) {
+      headers["content-type"] = "application/x-www-form-urlencoded";
+      body = new URLSearchParams(init.form).toString();
+    } else if (init.json !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(init.json);
+    }
+    const response = await fetch(new URL(path, this.base), { method, headers, body, redirect: "manual" });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(";");
+      const index = pair!.indexOf("=");
+      const name = pair!.slice(0, index);
+      const value = pair!.slice(index + 1);
+      if (value === "" || /expires=Thu, 01 Jan 1970/i.test(line)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return response;
+  }
+
+  get(path: string, headers?: Record<string, string>): Promise<Response> {
+    return this.request("GET", path, { headers });
+  }
+
+  /** The CSRF token of a page (its hidden _csrf field or csrf-token meta). */
+  async csrfFrom(path: string): Promise<string> {
+    const text = await (await this.get(path)).text();
+    const match = /name="_csrf" value="([^"]+)"/.exec(text) ?? /name="csrf-token" content="([^"]+)"/.exec(text);
+    if (match === null) throw new Error(`no CSRF token on ${path}`);
+    return match[1]!;
+  }
+
+  async signIn(email: string, password = "annex-demo"): Promise<Response> {
+    const token = await this.csrfFrom("/login");
+    return this.request("POST", "/login", { form: { _csrf: token, email, password, next: "/" } });
+  }
+
+  cookie(name: string): string | undefined {
+    return this.cookies.get(name);
+  }
+}
