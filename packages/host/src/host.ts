@@ -6,7 +6,7 @@ import { createDatabaseBlobStore } from "./blobs/database-blob-store.js";
 import { createDatabaseWebhookSecrets, type DatabaseWebhookSecrets } from "./gateway/database-webhook-secrets.js";
 import { lazyWorkerPool } from "./execution/default-runner.js";
 import { createExecutor, type ExecuteEvent, type Executor } from "./execution/executor.js";
-import { createHostApis } from "./execution/host-apis.js";
+import { createHostApis, executionOf } from "./execution/host-apis.js";
 import { logExecutions } from "./observability/extension-logs.js";
 import { defaultLogger, isLogger, type Logger } from "./observability/logger.js";
 import { createHostMetrics, type HostMetrics, type HostMetricsOptions } from "./observability/metrics.js";
@@ -24,6 +24,7 @@ import { errorSummary } from "./errors.js";
 import { SecretsError } from "./secrets/errors.js";
 import { SecretsKeyring, type SecretsKey, type SecretsKeyringOptions } from "./secrets/keyring.js";
 import { createSecretsVault } from "./secrets/vault.js";
+import { createSqlStorage, type SqlLimits, type SqlStorage } from "./storage/sql/sql-storage.js";
 
 export interface HostOptions {
   /** A Kysely instance, a postgres:// URL, a PGlite instance, `{ dataDir }`, or nothing for in-memory PGlite. */
@@ -43,6 +44,12 @@ export interface HostOptions {
   bundleLimits?: RegistryDeps["bundleLimits"];
   /** Export and purge hooks for extension data kept outside the install (kv, owned schemas …). */
   dataHooks?: readonly InstallDataHook[] | undefined;
+  /**
+   * Owned schemas (`storage.sql`): limits of `ctx.sql.query` and, on
+   * PostgreSQL, whether each install's statements run as a role of its own
+   * (default true; the host's database user needs CREATEROLE). See docs/storage-sql.md.
+   */
+  sql?: { limits?: SqlLimits | undefined; roles?: boolean | undefined } | undefined;
   /** Run Annex's migrations at start. Default true; turn off only when a deploy step runs `migrate` itself. */
   migrate?: boolean | undefined;
   /**
@@ -108,6 +115,12 @@ export interface Host extends InstallManager {
   audit: AuditLog;
   capabilities: HostCapabilities;
   database: AnnexDatabase;
+  /**
+   * Installs' owned schemas: `sql.query(installId, text, params)` runs one
+   * statement through the same guard as `ctx.sql.query`; `sql.status(installId)`
+   * is the schema version and migration ledger.
+   */
+  sql: Pick<SqlStorage, "query" | "status">;
   /**
    * Re-seals every install secret under the current key, or under `newKey`
    * after adding it to the keyring and making it current. Keep old keys in
@@ -184,7 +197,8 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   });
   const vault = createSecretsVault(keyring);
   const webhookSecrets = createDatabaseWebhookSecrets({ db, keyring, now: options.now });
-  const installs = createInstallManager({ db, registry, vault, keyring, dataHooks: options.dataHooks });
+  const sqlStorage = createSqlStorage({ database, limits: options.sql?.limits, roles: options.sql?.roles });
+  const installs = createInstallManager({ db, registry, vault, keyring, dataHooks: [sqlStorage.hook, ...(options.dataHooks ?? [])] });
   const audit = createAuditLog(db);
 
   // The one assembly path: every execution, whatever triggers it, runs through this executor with the host's APIs.
@@ -196,6 +210,10 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     capabilities,
     contextOf: (scope) => executor?.contextOf(scope),
     egress: options.egress,
+    sql: {
+      // The install is the one the host resolved for this execution, never a name the guest gave.
+      query: (text, params, scope) => sqlStorage.query(executionOf({ contextOf: (s) => executor?.contextOf(s) }, scope).resolved.install.id, text, params),
+    },
   });
   executor = createExecutor({
     runner,
@@ -215,6 +233,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     audit,
     capabilities,
     database,
+    sql: { query: sqlStorage.query, status: sqlStorage.status },
     gateway: null,
     runner,
     logger,

@@ -62,6 +62,12 @@ export { PGliteDialect } from "./database/pglite-dialect.js";
 export type { AnnexTables } from "./database/tables.js";
 export type { ErrorSummary } from "./errors.js";
 
+// Owned schemas (storage.sql)
+export { SqlStorageError } from "./storage/sql/errors.js";
+export type { SqlErrorCode } from "./storage/sql/errors.js";
+export { installSchemaName } from "./storage/sql/schema-name.js";
+export type { SqlLimits, SqlQueryResult, SqlSchemaStatus } from "./storage/sql/sql-storage.js";
+
 // Executions (gateway, events, jobs all run through one executor)
 export { ExecutionError } from "./execution/errors.js";
 export type { ExecutionErrorCode } from "./execution/errors.js";

@@ -120,4 +120,30 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX annex_webhook_secrets_key_id ON annex_webhook_secrets (key_id)`,
     ],
   },
+  {
+    name: "0020_sql_schemas",
+    statements: [
+      // One row per install with an owned schema; kept on uninstall, removed with the install on purge.
+      `CREATE TABLE annex_sql_schemas (
+        install_id text PRIMARY KEY REFERENCES annex_installs (id) ON DELETE CASCADE,
+        schema_name text NOT NULL UNIQUE,
+        role_name text,
+        version text,
+        status text NOT NULL CHECK (status IN ('pending', 'ready', 'failed')),
+        last_error jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      // The per-install migration ledger: forward-only, one row per applied bundle migration.
+      `CREATE TABLE annex_sql_migrations (
+        install_id text NOT NULL REFERENCES annex_installs (id) ON DELETE CASCADE,
+        version text NOT NULL,
+        name text NOT NULL,
+        checksum text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now(),
+        duration_ms integer NOT NULL,
+        PRIMARY KEY (install_id, version)
+      )`,
+    ],
+  },
 ];

@@ -103,6 +103,30 @@ export interface AnnexTables {
   annex_install_secrets: InstallSecretsTable;
   annex_audit: AuditTable;
   annex_webhook_secrets: WebhookSecretsTable;
+  annex_sql_schemas: SqlSchemasTable;
+  annex_sql_migrations: SqlMigrationsTable;
+}
+
+export interface SqlSchemasTable {
+  install_id: string;
+  schema_name: string;
+  /** PostgreSQL: the install's role; null on PGlite, where roles are no boundary. */
+  role_name: string | null;
+  /** The last applied migration's version (`0003`), null before the first. */
+  version: string | null;
+  status: string;
+  last_error: Json<unknown> | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface SqlMigrationsTable {
+  install_id: string;
+  version: string;
+  name: string;
+  checksum: string;
+  applied_at: ColumnType<Date, Date | undefined, never>;
+  duration_ms: number;
 }
 
 export type InstallRow = Selectable<InstallsTable>;

@@ -217,6 +217,11 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
     });
   }
 
+  async function annotate(installs: InstallInfo[]): Promise<InstallInfo[]> {
+    for (const hook of hooks) await hook.annotate?.(db, installs);
+    return installs;
+  }
+
   const manager: InstallManager = {
     async install(tenant, extensionId, options) {
       const audit = context("install.install", tenant, extensionId, options);
@@ -294,19 +299,21 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
 
         try {
           // Verification at install: the stored blob, against today's trust store.
-          await registry.loadBundle(claimed.content_hash);
+          const bundle = await registry.loadBundle(claimed.content_hash);
+          for (const hook of hooks) await hook.prepare?.({ install: toInfo(claimed), manifest, bundle });
         } catch (error) {
           await recordFailure({ ...audit, action: "install.failed" }, claimed, error, () => ({ state: "failed" }));
           throw error;
         }
 
-        return db.transaction().execute(async (trx) => {
+        const installed = await db.transaction().execute(async (trx) => {
           const row = await lockExisting(trx, tenant, extensionId, { ifRevision: claimed.revision });
           const to: InstallState = options.enabled === false ? "disabled" : "active";
           assertTransition(row.state as InstallState, to, { action: "install", target: `${tenant}/${extensionId}` });
           await writeAudit(trx, { ...audit, action: "install.complete", decision: "allow", details: { installId: row.id, state: to } });
           return toInfo(await update(trx, row, { state: to }));
         });
+        return (await annotate([installed]))[0]!;
       });
     },
 
@@ -371,8 +378,9 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
         });
 
         try {
-          await registry.loadBundle(target.contentHash);
-          return await db.transaction().execute(async (trx) => {
+          const bundle = await registry.loadBundle(target.contentHash);
+          for (const hook of hooks) await hook.prepare?.({ install: toInfo(started.row), manifest: target.manifest, bundle });
+          const upgraded = await db.transaction().execute(async (trx) => {
             const row = await lockExisting(trx, tenant, extensionId, { ifRevision: started.row.revision });
             const resume = (row.resume_state ?? "active") as InstallState;
             assertTransition(row.state as InstallState, resume, { action: "upgrade", target: `${tenant}/${extensionId}` });
@@ -396,6 +404,7 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
             await vault.put(trx, row.id, options.secrets ?? {});
             return toInfo(upgraded);
           });
+          return (await annotate([upgraded]))[0]!;
         } catch (error) {
           // The old version keeps serving: back to the state the install was in, on the old version.
           await recordFailure({ ...audit, action: "install.upgrade.failed" }, started.row, error, (row) => ({
@@ -479,13 +488,13 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
         .where("tenant", "=", tenant)
         .where("extension_id", "=", extensionId)
         .executeTakeFirst();
-      return row === undefined ? null : toInfo(row);
+      return row === undefined ? null : (await annotate([toInfo(row)]))[0]!;
     },
 
     async listInstalls(tenant) {
       checkTenant(tenant);
       const rows = await db.selectFrom("annex_installs").selectAll().where("tenant", "=", tenant).orderBy("extension_id").execute();
-      return rows.map(toInfo);
+      return annotate(rows.map(toInfo));
     },
 
     async listSecretNames(tenant, extensionId) {

@@ -1,8 +1,9 @@
-import type { CapabilityGrant, Manifest, VerifiedBundle } from "@annex/manifest";
+import type { Bundle, CapabilityGrant, Manifest, VerifiedBundle } from "@annex/manifest";
 import type { Kysely } from "kysely";
 import type { AnnexTables } from "../database/tables.js";
 import type { ErrorSummary } from "../errors.js";
 import type { InstallState } from "../lifecycle/states.js";
+import type { SqlSchemaStatus } from "../storage/sql/sql-storage.js";
 
 /** One extension installed for one tenant. Carries no secret values. */
 export interface InstallInfo {
@@ -23,6 +24,8 @@ export interface InstallInfo {
   lastError: ErrorSummary | null;
   createdAt: Date;
   updatedAt: Date;
+  /** The install's owned schema (storage.sql): its schema version and migration status. Absent without one. */
+  sql?: SqlSchemaStatus | undefined;
 }
 
 /** What the gateway needs to serve a request: an install that serves, with its verified bundle. */
@@ -94,4 +97,12 @@ export interface InstallDataHook {
   export(db: Kysely<AnnexTables>, install: InstallInfo): Promise<unknown>;
   /** Runs inside the uninstall transaction. */
   purge(trx: Kysely<AnnexTables>, install: InstallInfo): Promise<void>;
+  /**
+   * Readies the data for a version at install and upgrade (e.g. runs an owned
+   * schema's migrations), after its bundle verified and before it serves. A
+   * throw fails the install, or ends the upgrade with the old version serving.
+   */
+  prepare?(context: { install: InstallInfo; manifest: Manifest; bundle: Bundle }): Promise<void>;
+  /** Adds this hook's status to installs as getInstall and listInstalls return them. */
+  annotate?(db: Kysely<AnnexTables>, installs: InstallInfo[]): Promise<void>;
 }

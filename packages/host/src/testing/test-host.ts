@@ -7,11 +7,12 @@ import type { DatabaseOption } from "../database/open.js";
 import type { ExecuteEvent } from "../execution/executor.js";
 import type { DatabaseWebhookSecrets } from "../gateway/database-webhook-secrets.js";
 import type { Gateway, GatewayPolicy, Authorize } from "../gateway/types.js";
-import { createHost, type Host } from "../host.js";
+import { createHost, type Host, type HostOptions } from "../host.js";
 import type { Logger } from "../observability/logger.js";
 import { pino } from "pino";
 import type { InstallInfo, UninstallResult } from "../installs/types.js";
 import type { PublishResult } from "../registry/registry.js";
+import type { SqlQueryResult, SqlSchemaStatus } from "../storage/sql/sql-storage.js";
 import { generateSecretsKey } from "../secrets/keyring.js";
 import { loadBuild } from "./load-build.js";
 
@@ -50,6 +51,8 @@ export interface TestHostOptions {
   /** Frame ancestors of UI assets. */
   frameAncestors?: readonly string[] | undefined;
   now?: (() => number) | undefined;
+  /** Owned-schema limits and roles, as `createHost({ sql })`. */
+  sql?: HostOptions["sql"];
   /** Where the host logs. Default: a pino logger at "debug" that records into `t.logged` and prints nothing. */
   logger?: Logger | undefined;
 }
@@ -115,6 +118,12 @@ export interface TestHost {
   uninstall(extensionId: string, options?: { tenant?: string; purge?: boolean }): Promise<UninstallResult>;
   /** Sets (once) and returns the webhook secret of a tenant's install. */
   webhookSecret(extensionId: string, options?: { tenant?: string }): Promise<string>;
+  /**
+   * An install's owned schema, for assertions on the extension's own data:
+   * `t.sql(install.id).query("SELECT …", params)` runs through the same guard
+   * and limits as `ctx.sql.query`; `status()` is the schema version and ledger.
+   */
+  sql(installId: string): { query(text: string, params?: unknown[]): Promise<SqlQueryResult>; status(): Promise<SqlSchemaStatus | null> };
   /** Sends a request through the gateway, without a server. `path` is e.g. "/api/ext/acme.x/stats?days=7". */
   request(method: string, path: string, options?: TestRequestOptions): Promise<Response>;
   close(): Promise<void>;
@@ -157,6 +166,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       capabilities: options.capabilities,
       runner,
       egress: options.egress,
+      sql: options.sql,
       logger,
       now: options.now,
       onExecute(event) {
@@ -220,6 +230,10 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       const [current] = await host.webhookSecrets.secrets({ id: install.id, tenant, extensionId });
       return current ?? host.webhookSecrets.set(install.id, undefined, { actor: "test" });
     },
+    sql: (installId) => ({
+      query: (text, params) => host.sql.query(installId, text, params ?? []),
+      status: () => host.sql.status(installId),
+    }),
     async request(method, path, requestOptions = {}) {
       if (typeof path !== "string" || !path.startsWith("/")) {
         throw new TestHostError("E_TEST_HOST_REQUEST", `request path must start with "/", e.g. "/api/ext/acme.hello/hello/Ada"; got ${JSON.stringify(String(path)).slice(0, 100)}`);

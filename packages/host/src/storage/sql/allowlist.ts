@@ -1,0 +1,124 @@
+/**
+ * What an extension's SQL may contain. Everything not listed here is refused:
+ * a new PostgreSQL release adds statement kinds, functions and settings, and
+ * none of them reaches an extension until someone reads it and adds it here.
+ */
+
+/** Statements `ctx.sql.query` may run (one per call). */
+export const QUERY_STATEMENTS: ReadonlySet<string> = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "TruncateStmt"]);
+
+/** Statements a bundle's migrations may run, on top of the query statements. */
+export const MIGRATION_STATEMENTS: ReadonlySet<string> = new Set([
+  ...QUERY_STATEMENTS,
+  "CreateStmt",
+  "IndexStmt",
+  "AlterTableStmt",
+  "DropStmt",
+  "ViewStmt",
+  "CreateSeqStmt",
+  "AlterSeqStmt",
+  "RenameStmt",
+  "CommentStmt",
+  "CreateEnumStmt",
+  "AlterEnumStmt",
+  "CompositeTypeStmt",
+]);
+
+/** Statements that may appear inside another (subqueries, CTEs, INSERT … SELECT, view bodies). */
+export const NESTED_STATEMENTS: ReadonlySet<string> = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
+
+/** ALTER TABLE subcommands of migrations: shape changes only (no owner, tablespace, triggers, rules, row security). */
+export const ALTER_TABLE_COMMANDS: ReadonlySet<string> = new Set([
+  "AT_AddColumn",
+  "AT_ColumnDefault",
+  "AT_DropNotNull",
+  "AT_SetNotNull",
+  "AT_DropColumn",
+  "AT_AddConstraint",
+  "AT_DropConstraint",
+  "AT_ValidateConstraint",
+  "AT_AlterColumnType",
+  "AT_AddIdentity",
+  "AT_SetIdentity",
+  "AT_DropIdentity",
+  "AT_SetStatistics",
+]);
+
+export const DROP_OBJECTS: ReadonlySet<string> = new Set(["OBJECT_TABLE", "OBJECT_INDEX", "OBJECT_VIEW", "OBJECT_SEQUENCE", "OBJECT_TYPE"]);
+
+export const RENAME_OBJECTS: ReadonlySet<string> = new Set([
+  "OBJECT_TABLE",
+  "OBJECT_COLUMN",
+  "OBJECT_INDEX",
+  "OBJECT_VIEW",
+  "OBJECT_SEQUENCE",
+  "OBJECT_TABCONSTRAINT",
+  "OBJECT_TYPE",
+  "OBJECT_ATTRIBUTE",
+]);
+
+export const COMMENT_OBJECTS: ReadonlySet<string> = new Set(["OBJECT_TABLE", "OBJECT_COLUMN", "OBJECT_INDEX", "OBJECT_VIEW", "OBJECT_SEQUENCE", "OBJECT_TYPE"]);
+
+export const INDEX_METHODS: ReadonlySet<string> = new Set(["btree", "hash", "gin", "gist", "brin", "spgist"]);
+
+/**
+ * Built-in functions an extension may call, unqualified or as `pg_catalog.…`:
+ * pure computations over the values a statement already has. Left out on
+ * purpose: anything that reads files, starts programs, changes settings or
+ * identity, takes session-level locks, sleeps, names another relation in a
+ * string (`nextval('…')`, `to_regclass`, `pg_relation_size`), runs SQL given
+ * as text (`query_to_xml`), or allocates without bound from a small input
+ * (`repeat`, `lpad`, `rpad`, `array_fill`).
+ */
+export const FUNCTIONS: ReadonlySet<string> = new Set([
+  // numbers
+  "abs", "ceil", "ceiling", "floor", "round", "trunc", "sign", "sqrt", "cbrt", "power", "pow", "exp", "ln", "log", "log10",
+  "mod", "div", "pi", "degrees", "radians", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "width_bucket", "gcd", "lcm",
+  "random", "scale", "trim_scale", "numeric", "int4", "int8", "float8", "text",
+  // text
+  "length", "char_length", "character_length", "octet_length", "bit_length", "lower", "upper", "initcap", "btrim", "ltrim",
+  "rtrim", "substr", "substring", "left", "right", "replace", "split_part", "strpos", "position", "concat", "concat_ws",
+  "format", "reverse", "starts_with", "md5", "sha224", "sha256", "sha384", "sha512", "encode", "decode", "to_hex", "ascii", "chr", "translate",
+  "regexp_replace", "regexp_match", "regexp_matches", "regexp_split_to_array", "regexp_split_to_table", "regexp_like",
+  "regexp_count", "regexp_substr", "regexp_instr", "quote_ident", "quote_literal", "quote_nullable", "string_to_array",
+  "array_to_string", "overlay", "normalize", "like_escape", "similar_to_escape", "to_char", "to_number", "to_date", "to_timestamp",
+  // date and time
+  "now", "clock_timestamp", "statement_timestamp", "transaction_timestamp", "date_trunc", "date_part", "extract", "age",
+  "make_date", "make_time", "make_timestamp", "make_timestamptz", "make_interval", "date_bin", "justify_days",
+  "justify_hours", "justify_interval", "isfinite", "timezone",
+  // aggregates
+  "count", "sum", "avg", "min", "max", "bool_and", "bool_or", "every", "array_agg", "string_agg", "json_agg", "jsonb_agg",
+  "json_object_agg", "jsonb_object_agg", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp",
+  "percentile_cont", "percentile_disc", "mode", "corr", "covar_pop", "covar_samp", "bit_and", "bit_or",
+  // window
+  "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead", "first_value", "last_value", "nth_value",
+  // json
+  "to_json", "to_jsonb", "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array", "jsonb_set",
+  "jsonb_insert", "jsonb_strip_nulls", "json_strip_nulls", "jsonb_pretty", "json_array_length", "jsonb_array_length", "json_each",
+  "jsonb_each", "json_each_text", "jsonb_each_text", "json_object_keys", "jsonb_object_keys", "json_array_elements",
+  "jsonb_array_elements", "json_array_elements_text", "jsonb_array_elements_text", "json_typeof", "jsonb_typeof",
+  "jsonb_path_query", "jsonb_path_exists", "jsonb_path_match", "jsonb_path_query_array", "jsonb_path_query_first",
+  "row_to_json", "json_extract_path", "jsonb_extract_path", "json_extract_path_text", "jsonb_extract_path_text",
+  "jsonb_to_record", "jsonb_to_recordset", "json_to_record", "json_to_recordset",
+  // arrays
+  "array_length", "array_upper", "array_lower", "cardinality", "array_append", "array_prepend", "array_cat", "array_remove",
+  "array_replace", "array_position", "array_positions", "unnest", "array_dims", "trim_array",
+  // misc
+  "gen_random_uuid", "num_nonnulls", "num_nulls",
+  // text search
+  "to_tsvector", "to_tsquery", "plainto_tsquery", "phraseto_tsquery", "websearch_to_tsquery", "ts_rank", "ts_rank_cd",
+  "ts_headline", "setweight",
+]);
+
+/**
+ * Functions allowed on PostgreSQL only. PGlite cannot interrupt a running
+ * statement (its engine ignores statement_timeout), and these make unbounded
+ * work out of a small statement whose size its planner cannot estimate.
+ */
+export const SERVER_ONLY_FUNCTIONS: ReadonlySet<string> = new Set(["generate_series"]);
+
+/** Types that turn a string into a catalog lookup (`'annex_installs'::regclass`), or parse untrusted documents. */
+export const REFUSED_TYPES: ReadonlySet<string> = new Set([
+  "regclass", "regproc", "regprocedure", "regoper", "regoperator", "regtype", "regconfig", "regdictionary",
+  "regnamespace", "regrole", "regcollation", "xml", "pg_node_tree", "pg_ndistinct", "pg_dependencies", "pg_mcv_list",
+]);

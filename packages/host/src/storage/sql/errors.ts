@@ -1,0 +1,36 @@
+import { AnnexError } from "@annex/manifest";
+
+export type SqlErrorCode =
+  /** The statement is outside what an extension may run (kind, relation, function, type, setting). */
+  | "E_SQL_REFUSED"
+  /** The text is not one statement PostgreSQL can parse. */
+  | "E_SQL_SYNTAX"
+  /** The statement ran past its timeout, waited past its lock timeout, or (on PGlite) was estimated to. */
+  | "E_SQL_TIMEOUT"
+  /** The result has more rows than the limit. */
+  | "E_SQL_TOO_MANY_ROWS"
+  /** The result is larger than the byte limit. */
+  | "E_SQL_RESULT_TOO_LARGE"
+  /** Parameters are not an array of JSON values within the limits. */
+  | "E_SQL_PARAMS"
+  /** PostgreSQL refused the statement (constraint, missing table …); the message is PostgreSQL's. */
+  | "E_SQL_FAILED"
+  /** The install has no owned schema (not granted storage.sql, or purged). */
+  | "E_SQL_NO_SCHEMA"
+  /** A migration file is misnamed, unreadable or contains a refused statement. */
+  | "E_SQL_MIGRATION_INVALID"
+  /** An applied migration's file changed since it ran. */
+  | "E_SQL_MIGRATION_CHECKSUM"
+  /** A migration failed and was rolled back. */
+  | "E_SQL_MIGRATION_FAILED"
+  /** The per-install database role could not be created (PostgreSQL: the host's user needs CREATEROLE). */
+  | "E_SQL_ROLE";
+
+/** A typed error of owned-schema storage. Branch on `code`, never on the message. */
+export class SqlStorageError extends AnnexError {
+  declare readonly code: SqlErrorCode;
+
+  constructor(code: SqlErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}

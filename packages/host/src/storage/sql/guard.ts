@@ -1,0 +1,283 @@
+import { loadModule, parseSync } from "libpg-query";
+import {
+  ALTER_TABLE_COMMANDS,
+  COMMENT_OBJECTS,
+  DROP_OBJECTS,
+  FUNCTIONS,
+  INDEX_METHODS,
+  MIGRATION_STATEMENTS,
+  NESTED_STATEMENTS,
+  QUERY_STATEMENTS,
+  REFUSED_TYPES,
+  RENAME_OBJECTS,
+  SERVER_ONLY_FUNCTIONS,
+} from "./allowlist.js";
+import { SqlStorageError } from "./errors.js";
+
+export interface GuardOptions {
+  /** The install's schema: the only schema a statement may name. */
+  schema: string;
+  /** `query`: one DML statement (ctx.sql.query); `migration`: DDL too, any number of statements. */
+  mode: "query" | "migration";
+  /** PGlite cannot interrupt a statement: refuse what the planner cannot bound (recursive CTEs, generate_series). */
+  interruptible: boolean;
+}
+
+export interface CheckedStatement {
+  /** The statement's own text, cut out of the input without its separator. */
+  text: string;
+  /** The parse node's kind, e.g. `SelectStmt`. */
+  kind: string;
+  /** A plain SELECT whose result may be capped with an outer LIMIT (no data-modifying CTE, no locking clause). */
+  cappable: boolean;
+}
+
+let loaded: Promise<void> | undefined;
+
+/** The parser is WebAssembly, compiled once per process on first use. */
+export function loadParser(): Promise<void> {
+  loaded ??= loadModule();
+  return loaded;
+}
+
+/**
+ * Parses `text` with PostgreSQL's own parser (libpg_query) and checks every
+ * node of every statement against the allowlist. What PostgreSQL will run is
+ * what was checked: comments, dollar quoting and string escapes are the
+ * parser's business, not a regular expression's. Throws E_SQL_SYNTAX or
+ * E_SQL_REFUSED; returns the statements, each cut out of the text.
+ */
+export function checkSql(text: string, options: GuardOptions): CheckedStatement[] {
+  let tree: { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
+  try {
+    tree = parseSync(text);
+  } catch (error) {
+    throw new SqlStorageError("E_SQL_SYNTAX", `SQL syntax error: ${(error as Error).message}`, {
+      position: (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails?.cursorPosition,
+    });
+  }
+  const statements = tree.stmts ?? [];
+  if (statements.length === 0) throw refused("the text holds no statement");
+  if (options.mode === "query" && statements.length > 1) {
+    throw refused(`ctx.sql.query runs exactly one statement; this text holds ${statements.length} (split it into several calls)`);
+  }
+  const bytes = Buffer.from(text, "utf8");
+  return statements.map((entry) => {
+    const [kind, node] = only(entry.stmt);
+    const allowed = options.mode === "query" ? QUERY_STATEMENTS : MIGRATION_STATEMENTS;
+    if (!allowed.has(kind)) throw refused(`${describeKind(kind)} is not allowed ${options.mode === "query" ? "in ctx.sql.query" : "in a migration"}`, { statement: kind });
+    const checker = new Checker(options);
+    checker.statement(kind, node);
+    checker.walk(node);
+    const start = entry.stmt_location ?? 0;
+    const end = entry.stmt_len === undefined || entry.stmt_len === 0 ? bytes.length : start + entry.stmt_len;
+    const cappable = kind === "SelectStmt" && !checker.modifies && !checker.locks && node["intoClause"] === undefined;
+    return { text: bytes.subarray(start, end).toString("utf8").trim(), kind, cappable };
+  });
+}
+
+function refused(message: string, details?: Record<string, unknown>): SqlStorageError {
+  return new SqlStorageError("E_SQL_REFUSED", message, details);
+}
+
+type Node = Record<string, unknown>;
+
+function only(wrapper: Node): [string, Node] {
+  const keys = Object.keys(wrapper);
+  return [keys[0]!, (wrapper[keys[0]!] ?? {}) as Node];
+}
+
+function describeKind(kind: string): string {
+  return kind.replace(/Stmt$/, "").replace(/([a-z])([A-Z])/g, "$1 $2").toUpperCase() + " (" + kind + ")";
+}
+
+function names(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((item) => {
+    const value = (item as { String?: { sval?: string } }).String?.sval;
+    return typeof value === "string" ? value : "";
+  });
+}
+
+class Checker {
+  /** A data-modifying statement nested in a SELECT (WITH … DELETE … RETURNING). */
+  modifies = false;
+  /** SELECT … FOR UPDATE and friends. */
+  locks = false;
+
+  constructor(private readonly options: GuardOptions) {}
+
+  /** Rules of the top-level statement that the node walk alone cannot see. */
+  statement(kind: string, node: Node): void {
+    switch (kind) {
+      case "SelectStmt":
+        if (node["intoClause"] !== undefined) throw refused("SELECT … INTO creates a table; use CREATE TABLE in a migration and INSERT … SELECT");
+        break;
+      case "CreateStmt":
+        if (node["tablespacename"] !== undefined) throw refused("tablespaces are the host's: leave TABLESPACE out");
+        if (node["accessMethod"] !== undefined) throw refused("table access methods are the host's: leave USING out");
+        break;
+      case "IndexStmt": {
+        if (node["tableSpace"] !== undefined) throw refused("tablespaces are the host's: leave TABLESPACE out");
+        const method = node["accessMethod"];
+        if (typeof method === "string" && !INDEX_METHODS.has(method)) throw refused(`index method ${method} is not allowed (use ${[...INDEX_METHODS].join(", ")})`);
+        break;
+      }
+      case "AlterTableStmt":
+        for (const command of (node["cmds"] as Node[] | undefined) ?? []) {
+          const subtype = String((command["AlterTableCmd"] as Node | undefined)?.["subtype"]);
+          if (!ALTER_TABLE_COMMANDS.has(subtype)) throw refused(`ALTER TABLE ${subtype.replace(/^AT_/, "")} is not allowed in a migration`, { command: subtype });
+        }
+        break;
+      case "DropStmt": {
+        const type = String(node["removeType"]);
+        if (!DROP_OBJECTS.has(type)) throw refused(`DROP ${type.replace(/^OBJECT_/, "")} is not allowed in a migration`);
+        for (const object of (node["objects"] as Node[] | undefined) ?? []) {
+          if (object["List"] !== undefined) this.qualified(names((object["List"] as Node)["items"]), 2);
+        }
+        break;
+      }
+      case "RenameStmt": {
+        const type = String(node["renameType"]);
+        if (!RENAME_OBJECTS.has(type)) throw refused(`ALTER … RENAME of ${type.replace(/^OBJECT_/, "")} is not allowed in a migration`);
+        const object = node["object"] as Node | undefined;
+        if (object?.["List"] !== undefined) this.qualified(names((object["List"] as Node)["items"]), 2);
+        break;
+      }
+      case "CommentStmt": {
+        const type = String(node["objtype"]);
+        if (!COMMENT_OBJECTS.has(type)) throw refused(`COMMENT ON ${type.replace(/^OBJECT_/, "")} is not allowed in a migration`);
+        const object = node["object"] as Node | undefined;
+        if (object?.["List"] !== undefined) this.qualified(names((object["List"] as Node)["items"]), type === "OBJECT_COLUMN" ? 3 : 2);
+        break;
+      }
+      case "CreateEnumStmt":
+      case "AlterEnumStmt":
+        this.qualified(names(node["typeName"]), 2);
+        break;
+      case "CreateSeqStmt":
+      case "AlterSeqStmt":
+        for (const option of (node["options"] as Node[] | undefined) ?? []) {
+          const name = (option["DefElem"] as Node | undefined)?.["defname"];
+          if (name === "owned_by") throw refused("sequence OWNED BY is not allowed; use an identity column (GENERATED … AS IDENTITY)");
+        }
+        break;
+    }
+  }
+
+  /** Walks every node below a statement; each kind of reference is checked wherever it appears. */
+  walk(value: unknown): void {
+    if (Array.isArray(value)) {
+      for (const item of value) this.walk(item);
+      return;
+    }
+    if (typeof value !== "object" || value === null) return;
+    const node = value as Node;
+    if (typeof node["relname"] === "string") this.relation(node);
+    if (Array.isArray(node["names"]) && "typemod" in node) this.type(node);
+    for (const [key, child] of Object.entries(node)) {
+      // Fields of a specific struct type come unwrapped (`withClause: { recursive }`); Node fields come as `{ Kind: {…} }`.
+      if (key === "withClause") this.node("WithClause", child as Node);
+      if (key === "intoClause") this.node("IntoClause", child as Node);
+      if (/^[A-Z]/.test(key) && typeof child === "object" && child !== null && !Array.isArray(child)) this.node(key, child as Node);
+      this.walk(child);
+    }
+  }
+
+  private node(kind: string, node: Node): void {
+    if (kind.endsWith("Stmt")) {
+      if (!NESTED_STATEMENTS.has(kind)) throw refused(`${describeKind(kind)} is not allowed inside another statement`);
+      if (kind !== "SelectStmt") this.modifies = true;
+      if (kind === "SelectStmt" && node["intoClause"] !== undefined) throw refused("SELECT … INTO creates a table; use CREATE TABLE in a migration");
+      return;
+    }
+    switch (kind) {
+      case "FuncCall":
+        return this.function(names(node["funcname"]));
+      case "A_Expr":
+        return this.operator(names(node["name"]));
+      case "SubLink":
+        return this.operator(names(node["operName"]));
+      case "ColumnRef": {
+        const fields = (node["fields"] as unknown[] | undefined) ?? [];
+        if (fields.length > 3) throw refused("column references name at most schema.table.column");
+        if (fields.length === 3) this.qualified(names(fields).slice(0, 2), 2);
+        return;
+      }
+      case "LockingClause":
+        this.locks = true;
+        return;
+      case "WithClause":
+        if (node["recursive"] === true && !this.options.interruptible) {
+          throw refused("WITH RECURSIVE is not allowed on PGlite, which cannot interrupt a statement that does not end; use a bounded query");
+        }
+        return;
+      case "IntoClause":
+        throw refused("SELECT … INTO creates a table; use CREATE TABLE in a migration");
+      case "XmlExpr":
+      case "XmlSerialize":
+      case "RangeTableFunc":
+        throw refused("XML functions are not allowed");
+      case "RangeTableSample":
+      case "RangeFunction":
+      case "CommonTableExpr":
+      case "ResTarget":
+        return;
+    }
+  }
+
+  private relation(node: Node): void {
+    const { schema } = this.options;
+    if (node["catalogname"] !== undefined) throw refused(`relations name no database: ${node["catalogname"]}.${node["schemaname"]}.${node["relname"]} is outside the extension's schema`);
+    const qualifier = node["schemaname"];
+    if (qualifier !== undefined && qualifier !== schema) {
+      throw refused(`relation ${String(qualifier)}.${String(node["relname"])} is outside the extension's schema; name your own tables unqualified`, {
+        relation: `${String(qualifier)}.${String(node["relname"])}`,
+      });
+    }
+    const name = String(node["relname"]);
+    // Unqualified names resolve through search_path (the install's schema, then pg_catalog): catalog relations all start with pg_.
+    if (name.startsWith("pg_")) throw refused(`relation ${name} is refused: names starting with pg_ are PostgreSQL's catalogs`, { relation: name });
+    if (node["relpersistence"] === "t") throw refused("temporary tables are not allowed; create tables in a migration");
+  }
+
+  private type(node: Node): void {
+    const parts = names(node["names"]);
+    const name = parts[parts.length - 1]!;
+    if (parts.length > 2) throw refused(`type ${parts.join(".")} names too many parts`);
+    if (parts.length === 2 && parts[0] !== "pg_catalog" && parts[0] !== this.options.schema) {
+      throw refused(`type ${parts.join(".")} is outside the extension's schema and pg_catalog`);
+    }
+    if (REFUSED_TYPES.has(name)) throw refused(`type ${name} is not allowed: it looks objects up by name in the catalogs`, { type: name });
+  }
+
+  private function(parts: string[]): void {
+    const name = parts[parts.length - 1]!;
+    if (parts.length > 2 || (parts.length === 2 && parts[0] !== "pg_catalog")) {
+      throw refused(`function ${parts.join(".")} is not allowed: call built-in functions unqualified`, { function: parts.join(".") });
+    }
+    const allowed = FUNCTIONS.has(name) || (this.options.interruptible && SERVER_ONLY_FUNCTIONS.has(name));
+    if (!allowed) {
+      throw refused(
+        SERVER_ONLY_FUNCTIONS.has(name)
+          ? `function ${name} is not allowed on PGlite, which cannot interrupt a statement that runs too long`
+          : `function ${name} is not on the allowlist of built-ins an extension may call (see the host docs, storage-sql.md)`,
+        { function: name },
+      );
+    }
+  }
+
+  private operator(parts: string[]): void {
+    if (parts.length > 1 && (parts.length > 2 || parts[0] !== "pg_catalog")) {
+      throw refused(`operator ${parts.join(".")} is not allowed: use built-in operators`, { operator: parts.join(".") });
+    }
+  }
+
+  /** A possibly qualified object name: `name` or `<own schema>.name` (`table.column` counts one more part). */
+  private qualified(parts: string[], maxParts: number): void {
+    if (parts.length > maxParts) throw refused(`${parts.join(".")} names too many parts`);
+    if (parts.length === maxParts && maxParts > 1 && parts[0] !== this.options.schema) {
+      throw refused(`${parts.join(".")} is outside the extension's schema; name your own objects unqualified`, { object: parts.join(".") });
+    }
+  }
+}

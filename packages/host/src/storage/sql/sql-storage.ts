@@ -1,0 +1,342 @@
+import type { Bundle, Manifest } from "@annex/manifest";
+import { CompiledQuery, sql, type Kysely } from "kysely";
+import type { AnnexDatabase } from "../../database/open.js";
+import type { AnnexTables } from "../../database/tables.js";
+import { errorSummary, type ErrorSummary } from "../../errors.js";
+import type { InstallDataHook, InstallInfo } from "../../installs/types.js";
+import { readBundleMigrations, type BundleMigration } from "./bundle-migrations.js";
+import { SqlStorageError } from "./errors.js";
+import { checkSql, loadParser } from "./guard.js";
+import { installRoleName, installSchemaName, quoteIdent } from "./schema-name.js";
+import { pinSession } from "./session.js";
+import { toGuestValue, toParams } from "./values.js";
+
+export interface SqlLimits {
+  /** Statement and lock timeout of `ctx.sql.query`, ms. Default 5000. */
+  timeoutMs?: number | undefined;
+  /** Rows one query may return. Default 1000. */
+  maxRows?: number | undefined;
+  /** Bytes (as JSON) one query's rows may take. Default 1 MiB. */
+  maxBytes?: number | undefined;
+  /** Parameters of one query. Default 1000. */
+  maxParams?: number | undefined;
+  /** Timeout of one migration, ms. Default 60000. */
+  migrationTimeoutMs?: number | undefined;
+  /**
+   * PGlite only, which cannot interrupt a running statement: the planner's
+   * estimated cost above which a query is refused before it runs. Default 1e6.
+   */
+  maxPlannerCost?: number | undefined;
+}
+
+export interface SqlStorageOptions {
+  database: AnnexDatabase;
+  limits?: SqlLimits | undefined;
+  /**
+   * PostgreSQL: run each install's statements as a role of its own that owns
+   * its schema and nothing else (the host's database user needs CREATEROLE).
+   * Default true on PostgreSQL; PGlite has no roles worth the name.
+   */
+  roles?: boolean | undefined;
+}
+
+/** An install's owned schema as the install listing shows it. */
+export interface SqlSchemaStatus {
+  schema: string;
+  /** The last applied migration (`0003`), null before the first. */
+  version: string | null;
+  /** `failed`: the last install or upgrade stopped at a migration; the schema stays at `version`. */
+  status: "pending" | "ready" | "failed";
+  /** Applied migrations, oldest first. */
+  migrations: Array<{ version: string; name: string; checksum: string; appliedAt: Date; durationMs: number }>;
+  lastError: ErrorSummary | null;
+}
+
+export interface SqlQueryResult {
+  rows: Record<string, unknown>[];
+  rowCount: number;
+}
+
+export interface SqlStorage {
+  /** Runs one guarded statement in an install's schema (what `ctx.sql.query` reaches). */
+  query(installId: string, text: string, params?: unknown[]): Promise<SqlQueryResult>;
+  status(installId: string): Promise<SqlSchemaStatus | null>;
+  /** Export, purge, migrations at install and upgrade, and the listing's status. */
+  hook: InstallDataHook;
+}
+
+interface Target {
+  schema: string;
+  role: string | null;
+}
+
+const DEFAULTS = { timeoutMs: 5000, maxRows: 1000, maxBytes: 1024 * 1024, maxParams: 1000, migrationTimeoutMs: 60_000, maxPlannerCost: 1e6 };
+
+export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
+  const { database } = options;
+  const db = database.db as Kysely<AnnexTables>;
+  const root = database.root;
+  const limits = { ...DEFAULTS, ...definedOnly(options.limits ?? {}) };
+  const interruptible = database.kind === "postgres";
+  const useRoles = database.kind === "postgres" && options.roles !== false;
+  const targets = new Map<string, Target>();
+
+  async function targetOf(installId: string): Promise<Target> {
+    const cached = targets.get(installId);
+    if (cached !== undefined) return cached;
+    const row = await db.selectFrom("annex_sql_schemas").select(["schema_name", "role_name"]).where("install_id", "=", installId).executeTakeFirst();
+    if (row === undefined) {
+      throw new SqlStorageError("E_SQL_NO_SCHEMA", "this install has no owned schema: declare storage { kind: \"owned-schema\", migrations } and the storage.sql capability", { installId });
+    }
+    const target = { schema: row.schema_name, role: row.role_name };
+    targets.set(installId, target);
+    return target;
+  }
+
+  async function query(installId: string, text: string, params: unknown[] = []): Promise<SqlQueryResult> {
+    if (typeof text !== "string" || text.length > 1_000_000) throw new SqlStorageError("E_SQL_PARAMS", "query text must be a string of at most 1,000,000 characters");
+    if (!Array.isArray(params)) throw new SqlStorageError("E_SQL_PARAMS", "params must be an array");
+    const target = await targetOf(installId);
+    const values = toParams(params, limits.maxParams);
+    await loadParser();
+    const [statement] = checkSql(text, { schema: target.schema, mode: "query", interruptible });
+    let run = statement!.text;
+    if (statement!.cappable) {
+      // Fetch one row past the limit, never the whole result; the wrapped text is checked again as it will run.
+      run = `SELECT * FROM (\n${run}\n) AS annex_capped LIMIT ${limits.maxRows + 1}`;
+      checkSql(run, { schema: target.schema, mode: "query", interruptible });
+    }
+    const result = await root
+      .transaction()
+      .execute(async (trx) => {
+        await pinSession(trx, { ...target, timeoutMs: limits.timeoutMs });
+        if (!interruptible) await checkCost(trx, run, values, limits.maxPlannerCost);
+        return trx.executeQuery(CompiledQuery.raw(run, values));
+      })
+      .catch((error: unknown) => {
+        throw toSqlError(error, limits.timeoutMs);
+      });
+    const rows = result.rows as Record<string, unknown>[];
+    if (rows.length > limits.maxRows) {
+      throw new SqlStorageError("E_SQL_TOO_MANY_ROWS", `the query returns more than ${limits.maxRows} rows; add a LIMIT and page with a cursor (WHERE key > $1)`, { maxRows: limits.maxRows });
+    }
+    const out = rows.map((row) => toGuestValue(row) as Record<string, unknown>);
+    const bytes = Buffer.byteLength(JSON.stringify(out));
+    if (bytes > limits.maxBytes) {
+      throw new SqlStorageError("E_SQL_RESULT_TOO_LARGE", `the result takes ${bytes} bytes, more than the limit of ${limits.maxBytes}; select fewer columns or rows`, {
+        bytes,
+        maxBytes: limits.maxBytes,
+      });
+    }
+    const affected = result.numAffectedRows;
+    return { rows: out, rowCount: statement!.kind === "SelectStmt" || affected === undefined ? out.length : Number(affected) };
+  }
+
+  async function status(installId: string, reader: Kysely<AnnexTables> = db): Promise<SqlSchemaStatus | null> {
+    const row = await reader.selectFrom("annex_sql_schemas").selectAll().where("install_id", "=", installId).executeTakeFirst();
+    if (row === undefined) return null;
+    const ledger = await reader.selectFrom("annex_sql_migrations").selectAll().where("install_id", "=", installId).orderBy("version").execute();
+    return {
+      schema: row.schema_name,
+      version: row.version,
+      status: row.status as SqlSchemaStatus["status"],
+      migrations: ledger.map((entry) => ({ version: entry.version, name: entry.name, checksum: entry.checksum, appliedAt: entry.applied_at, durationMs: entry.duration_ms })),
+      lastError: (row.last_error ?? null) as ErrorSummary | null,
+    };
+  }
+
+  /** Creates the schema (and role) when missing; returns where the install's statements run. */
+  async function ensureSchema(install: InstallInfo): Promise<Target> {
+    const existing = await db.selectFrom("annex_sql_schemas").select(["schema_name", "role_name"]).where("install_id", "=", install.id).executeTakeFirst();
+    const schema = existing?.schema_name ?? installSchemaName(install.extensionId, install.id);
+    const role = existing === undefined ? (useRoles ? installRoleName(schema) : null) : existing.role_name;
+    await root.transaction().execute(async (trx) => {
+      if (role !== null) await ensureRole(trx, role);
+      await sql.raw(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}${role === null ? "" : ` AUTHORIZATION ${quoteIdent(role)}`}`).execute(trx);
+      if (existing === undefined) {
+        await scoped(trx)
+          .insertInto("annex_sql_schemas")
+          .values({ install_id: install.id, schema_name: schema, role_name: role, version: null, status: "pending", last_error: null })
+          .execute();
+      }
+    });
+    const target = { schema, role };
+    targets.set(install.id, target);
+    return target;
+  }
+
+  function scoped(trx: Kysely<any>): Kysely<AnnexTables> {
+    return (database.schema === undefined ? trx : trx.withSchema(database.schema)) as Kysely<AnnexTables>;
+  }
+
+  async function setStatus(installId: string, status: SqlSchemaStatus["status"], error: unknown): Promise<void> {
+    await db
+      .updateTable("annex_sql_schemas")
+      .set({ status, last_error: error === null ? null : JSON.stringify(errorSummary(error)), updated_at: new Date() })
+      .where("install_id", "=", installId)
+      .execute();
+  }
+
+  /**
+   * Brings an install's schema up to the bundle's migrations: checks the
+   * ledger against the files first (a changed or missing applied migration
+   * stops everything), then runs each new migration in its own transaction,
+   * recording it in the same transaction. A failing migration rolls back
+   * alone: the ones before it stay applied, the install keeps its version.
+   */
+  async function prepare({ install, manifest, bundle }: { install: InstallInfo; manifest: Manifest; bundle: Bundle }): Promise<void> {
+    if (manifest.storage.kind !== "owned-schema") return;
+    await loadParser();
+    const target = await ensureSchema(install);
+    const migrations = readBundleMigrations(bundle, manifest.storage.migrations, target.schema, interruptible);
+    try {
+      const pending = await pendingMigrations(install.id, migrations);
+      for (const migration of pending) await apply(install.id, target, migration);
+      await setStatus(install.id, "ready", null);
+    } catch (error) {
+      await setStatus(install.id, "failed", error).catch(() => {});
+      throw error;
+    }
+  }
+
+  async function pendingMigrations(installId: string, migrations: BundleMigration[]): Promise<BundleMigration[]> {
+    const applied = await db.selectFrom("annex_sql_migrations").select(["version", "name", "checksum"]).where("install_id", "=", installId).orderBy("version").execute();
+    const byVersion = new Map(migrations.map((migration) => [migration.version, migration]));
+    for (const entry of applied) {
+      const file = byVersion.get(entry.version);
+      if (file === undefined) {
+        throw new SqlStorageError("E_SQL_MIGRATION_CHECKSUM", `migration ${entry.name} was applied to this install but is missing from the bundle; migrations are forward-only: keep every applied file`, {
+          version: entry.version,
+          name: entry.name,
+        });
+      }
+      if (file.checksum !== entry.checksum) {
+        throw new SqlStorageError(
+          "E_SQL_MIGRATION_CHECKSUM",
+          `migration ${file.name} changed since it was applied (ledger ${entry.checksum}, bundle ${file.checksum}); applied migrations are never edited: put the change in a new migration`,
+          { version: entry.version, name: file.name, applied: entry.checksum, bundle: file.checksum },
+        );
+      }
+    }
+    const last = applied.at(-1)?.version;
+    const pending = migrations.filter((migration) => !applied.some((entry) => entry.version === migration.version));
+    const early = pending.find((migration) => last !== undefined && migration.version < last);
+    if (early !== undefined) {
+      throw new SqlStorageError("E_SQL_MIGRATION_INVALID", `migration ${early.name} sorts before ${last}, which is already applied; number new migrations after the last applied one`, {
+        version: early.version,
+        lastApplied: last,
+      });
+    }
+    return pending;
+  }
+
+  async function apply(installId: string, target: Target, migration: BundleMigration): Promise<void> {
+    const started = performance.now();
+    try {
+      await root.transaction().execute(async (trx) => {
+        await pinSession(trx, { ...target, timeoutMs: limits.migrationTimeoutMs });
+        for (const statement of migration.statements) await sql.raw(statement.text).execute(trx);
+        // The ledger is Annex's: written as the host's own user, never as the install's role.
+        if (target.role !== null) await sql`RESET ROLE`.execute(trx);
+        await sql`RESET search_path`.execute(trx);
+        const ledger = scoped(trx);
+        await ledger
+          .insertInto("annex_sql_migrations")
+          .values({ install_id: installId, version: migration.version, name: migration.name, checksum: migration.checksum, duration_ms: Math.round(performance.now() - started) })
+          .execute();
+        await ledger.updateTable("annex_sql_schemas").set({ version: migration.version, updated_at: new Date() }).where("install_id", "=", installId).execute();
+      });
+    } catch (error) {
+      const cause = toSqlError(error, limits.migrationTimeoutMs);
+      throw new SqlStorageError("E_SQL_MIGRATION_FAILED", `migration ${migration.name} failed and was rolled back: ${cause.message}`, {
+        version: migration.version,
+        name: migration.name,
+        cause: cause.code,
+      });
+    }
+  }
+
+  async function purge(trx: Kysely<AnnexTables>, install: InstallInfo): Promise<void> {
+    const row = await trx.selectFrom("annex_sql_schemas").select(["schema_name", "role_name"]).where("install_id", "=", install.id).executeTakeFirst();
+    targets.delete(install.id);
+    if (row === undefined) return;
+    await sql.raw(`DROP SCHEMA IF EXISTS ${quoteIdent(row.schema_name)} CASCADE`).execute(trx);
+    if (row.role_name !== null) {
+      await sql.raw(`DROP OWNED BY ${quoteIdent(row.role_name)}`).execute(trx).catch(() => {});
+      await sql.raw(`DROP ROLE IF EXISTS ${quoteIdent(row.role_name)}`).execute(trx);
+    }
+  }
+
+  async function exportData(reader: Kysely<AnnexTables>, install: InstallInfo): Promise<unknown> {
+    const current = await status(install.id, reader);
+    if (current === null) return null;
+    const tables = await sql<{ table_name: string }>`SELECT table_name FROM information_schema.tables WHERE table_schema = ${current.schema} AND table_type = 'BASE TABLE' ORDER BY table_name`.execute(reader);
+    const data: Record<string, unknown[]> = {};
+    for (const { table_name } of tables.rows) {
+      const rows = await sql.raw(`SELECT * FROM ${quoteIdent(current.schema)}."${table_name.replace(/"/g, '""')}"`).execute(reader);
+      data[table_name] = rows.rows.map(toGuestValue);
+    }
+    return { schema: current.schema, version: current.version, migrations: current.migrations, tables: data };
+  }
+
+  const hook: InstallDataHook = {
+    name: "sql",
+    export: exportData,
+    purge,
+    prepare,
+    async annotate(reader, installs) {
+      for (const install of installs) {
+        const current = await status(install.id, reader);
+        if (current !== null) install.sql = current;
+      }
+    },
+  };
+
+  return { query, status: (installId) => status(installId), hook };
+}
+
+async function ensureRole(trx: Kysely<any>, role: string): Promise<void> {
+  const found = await sql<{ n: number }>`SELECT 1 AS n FROM pg_roles WHERE rolname = ${role}`.execute(trx);
+  try {
+    if (found.rows.length === 0) await sql.raw(`CREATE ROLE ${quoteIdent(role)} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`).execute(trx);
+    const me = await sql<{ rolsuper: boolean }>`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`.execute(trx);
+    // A superuser may SET ROLE to any role; anyone else must be a member of it.
+    if (me.rows[0]?.rolsuper !== true) await sql.raw(`GRANT ${quoteIdent(role)} TO CURRENT_USER`).execute(trx);
+  } catch (error) {
+    throw new SqlStorageError(
+      "E_SQL_ROLE",
+      `could not create the database role ${role} for the install's schema: ${(error as Error).message}; give the host's database user CREATEROLE, or pass createHost({ sql: { roles: false } }) to rely on the statement guard alone`,
+      { role },
+      { cause: error },
+    );
+  }
+}
+
+/** On PGlite, which cannot stop a statement once it runs: refuse one the planner expects to be too costly. */
+async function checkCost(trx: Kysely<any>, text: string, params: unknown[], maxCost: number): Promise<void> {
+  const plan = await trx.executeQuery<{ "QUERY PLAN": unknown }>(CompiledQuery.raw(`EXPLAIN (FORMAT JSON) ${text}`, params));
+  const raw = plan.rows[0]?.["QUERY PLAN"];
+  const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as Array<{ Plan?: { "Total Cost"?: number } }>;
+  const cost = parsed[0]?.Plan?.["Total Cost"] ?? 0;
+  if (cost > maxCost) {
+    throw new SqlStorageError("E_SQL_TIMEOUT", `the query's estimated cost (${Math.round(cost)}) is over this host's limit (${maxCost}): on PGlite a statement cannot be stopped once it runs; narrow it with indexes, WHERE and LIMIT`, {
+      cost: Math.round(cost),
+      maxCost,
+    });
+  }
+}
+
+function toSqlError(error: unknown, timeoutMs: number): SqlStorageError {
+  if (error instanceof SqlStorageError) return error;
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === "57014" || code === "55P03") {
+    return new SqlStorageError("E_SQL_TIMEOUT", `the statement was stopped after ${timeoutMs} ms (${code === "55P03" ? "waiting for a lock" : "statement timeout"})`, { timeoutMs, sqlstate: code });
+  }
+  if (code === "42501") return new SqlStorageError("E_SQL_REFUSED", `PostgreSQL refused: ${message}`, { sqlstate: code });
+  return new SqlStorageError("E_SQL_FAILED", message.slice(0, 1000), typeof code === "string" ? { sqlstate: code } : undefined);
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,34 @@
+import { SqlStorageError } from "./errors.js";
+
+/** Parameters cross from the guest as JSON: scalars as they are, objects and arrays as JSON text (for json/jsonb columns). */
+export function toParams(params: unknown[], maxParams: number): unknown[] {
+  if (params.length > maxParams) throw new SqlStorageError("E_SQL_PARAMS", `ctx.sql.query takes at most ${maxParams} parameters (got ${params.length})`);
+  return params.map((value, index) => {
+    if (value === null || typeof value === "string" || typeof value === "boolean") return value;
+    if (typeof value === "number") {
+      if (!Number.isFinite(value)) throw new SqlStorageError("E_SQL_PARAMS", `params[${index}] must be a finite number`, { index });
+      return value;
+    }
+    if (typeof value === "object") return JSON.stringify(value);
+    throw new SqlStorageError("E_SQL_PARAMS", `params[${index}] must be a JSON value (string, number, boolean, null, array or object)`, { index });
+  });
+}
+
+/**
+ * Rows as the guest receives them, the same on `pg` and PGlite: timestamps
+ * as ISO strings, bytea as PostgreSQL's `\x…` hex text, 64-bit integers as
+ * strings (as `pg` returns them) and JSON as parsed.
+ */
+export function toGuestValue(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (value instanceof Uint8Array) return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex")}`;
+  if (Array.isArray(value)) return value.map(toGuestValue);
+  if (typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value as Record<string, unknown>)) out[key] = toGuestValue(item);
+    return out;
+  }
+  return value;
+}

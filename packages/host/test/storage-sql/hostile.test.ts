@@ -1,0 +1,326 @@
+import { sql, type Kysely } from "kysely";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { describeBackends } from "../support/backends.js";
+import { makeBundle, serviceManifest } from "../support/fixtures.js";
+import { runSql, SQL_SERVER, sqlBundle, type SqlResult } from "./support.js";
+import { createTestHost, type TestHost } from "../../src/testing/index.js";
+import type { InstallInfo } from "../../src/index.js";
+
+/**
+ * Hostile SQL from a handler, one escape per test, on PGlite and PostgreSQL.
+ * Each test sends the statement through the gateway to an extension whose
+ * handler runs whatever it is given, and checks both the error the guest saw
+ * and that nothing outside its schema moved.
+ */
+describeBackends("owned schema boundary", (backend) => {
+  let t: TestHost;
+  let own: InstallInfo;
+  let other: InstallInfo;
+  let annexSchema: string;
+
+  const refused = (result: SqlResult) => {
+    expect(result.ok).toBe(false);
+    expect(result.code).toBe("E_SQL_REFUSED");
+    expect(result.rows).toBeUndefined();
+  };
+  /** The install's own data, read as the host (t.sql), to show nothing moved. */
+  const ownNames = async () => (await t.sql(own.id).query("SELECT name FROM items ORDER BY id")).rows.map((row) => row["name"]);
+
+  beforeAll(async () => {
+    annexSchema = backend.freshSchema("annex_sqlhostile");
+    t = await createTestHost({ database: await backend.connect(), schema: annexSchema, sql: { limits: { timeoutMs: 1500, maxRows: 50, maxBytes: 20_000 } } });
+    own = await t.install(await sqlBundle());
+    other = await t.install(await sqlBundle(), { tenant: "tenant-b" });
+    await t.sql(other.id).query("INSERT INTO items (id, name) VALUES ('secret', 'tenant b private')");
+  });
+  afterAll(async () => {
+    for (const [tenant, id] of [["test-tenant", "acme.notes"], ["tenant-b", "acme.notes"], ["test-tenant", "acme.plain"]] as const) {
+      if ((await t.host.getInstall(tenant, id)) !== null) await t.host.uninstall(tenant, id, { purge: true });
+    }
+    await t.close();
+  });
+
+  it("runs the extension's own statements, with parameters", async () => {
+    expect(await runSql(t, "SELECT id, name FROM items WHERE id = $1", ["a"])).toEqual({ ok: true, rows: [{ id: "a", name: "apple" }], rowCount: 1 });
+    const inserted = await runSql(t, "INSERT INTO items (id, name, n) VALUES ($1, $2, $3) RETURNING id, n", ["z", "zucchini", 7]);
+    expect(inserted).toEqual({ ok: true, rows: [{ id: "z", n: 7 }], rowCount: 1 });
+    expect((await runSql(t, "DELETE FROM items WHERE id = $1", ["z"])).rowCount).toBe(1);
+  });
+
+  it("refuses a call without the storage.sql grant", async () => {
+    const bytes = await makeBundle(
+      serviceManifest({ id: "acme.plain", capabilities: [], endpoints: [{ class: "api", method: "POST", path: "/run", handler: "noGrant" }] }),
+      { "server/index.js": SQL_SERVER },
+    );
+    await t.install(bytes);
+    const response = await t.request("POST", "/api/ext/acme.plain/run", { as: "u1", body: {} });
+    expect(await response.json()).toEqual({ ok: false, code: "E_CAPABILITY_DENIED" });
+  });
+
+  it("does not find Annex's tables by their plain names", async () => {
+    const result = await runSql(t, "SELECT * FROM annex_installs");
+    expect(result).toMatchObject({ ok: false, code: "E_SQL_FAILED" });
+    expect(result.message).toMatch(/does not exist/);
+  });
+
+  it("refuses Annex's tables named with their schema", async () => {
+    refused(await runSql(t, `SELECT * FROM ${annexSchema}.annex_installs`));
+    refused(await runSql(t, `DELETE FROM "${annexSchema}"."annex_audit"`));
+  });
+
+  it("refuses another tenant's schema, and its data stays put", async () => {
+    const schema = (await t.sql(other.id).status())!.schema;
+    refused(await runSql(t, `SELECT * FROM ${schema}.items`));
+    refused(await runSql(t, `UPDATE "${schema}".items SET name = 'stolen'`));
+    refused(await runSql(t, `SELECT ${schema}.items.name FROM items`));
+    expect((await t.sql(other.id).query("SELECT name FROM items WHERE id = 'secret'")).rows).toEqual([{ name: "tenant b private" }]);
+  });
+
+  it("keeps two tenants' installs of one extension apart with plain names", async () => {
+    const mine = await runSql(t, "SELECT id FROM items ORDER BY id");
+    const theirs = await runSql(t, "SELECT id FROM items ORDER BY id", [], "tenant-b");
+    expect(mine.rows!.map((row) => row["id"])).not.toContain("secret");
+    expect(theirs.rows!.map((row) => row["id"])).toContain("secret");
+  });
+
+  it("refuses pg_catalog, qualified or not", async () => {
+    refused(await runSql(t, "SELECT relname FROM pg_catalog.pg_class"));
+    refused(await runSql(t, "SELECT relname FROM pg_class"));
+    refused(await runSql(t, "SELECT rolname, rolpassword FROM pg_authid"));
+    refused(await runSql(t, "SELECT * FROM pg_roles"));
+  });
+
+  it("refuses information_schema", async () => {
+    refused(await runSql(t, "SELECT table_schema, table_name FROM information_schema.tables"));
+    refused(await runSql(t, "SELECT * FROM information_schema.columns WHERE table_name = 'items'"));
+  });
+
+  it("refuses SET ROLE", async () => {
+    refused(await runSql(t, "SET ROLE postgres"));
+    refused(await runSql(t, "SET LOCAL ROLE postgres"));
+  });
+
+  it("refuses RESET ROLE", async () => {
+    refused(await runSql(t, "RESET ROLE"));
+    refused(await runSql(t, "RESET ALL"));
+  });
+
+  it("refuses SET SESSION AUTHORIZATION", async () => {
+    refused(await runSql(t, "SET SESSION AUTHORIZATION postgres"));
+    refused(await runSql(t, "RESET SESSION AUTHORIZATION"));
+  });
+
+  it("refuses set_config('role', …) and other settings functions", async () => {
+    refused(await runSql(t, "SELECT set_config('role', 'postgres', false)"));
+    refused(await runSql(t, "SELECT pg_catalog.set_config('session_authorization', 'postgres', true)"));
+    refused(await runSql(t, "SELECT current_setting('data_directory')"));
+  });
+
+  it("refuses pg_read_file and the other file functions", async () => {
+    refused(await runSql(t, "SELECT pg_read_file('/etc/passwd')"));
+    refused(await runSql(t, "SELECT pg_catalog.pg_read_binary_file('postgresql.conf')"));
+    refused(await runSql(t, "SELECT * FROM pg_ls_dir('.')"));
+  });
+
+  it("refuses COPY … PROGRAM and COPY to or from files", async () => {
+    refused(await runSql(t, "COPY items TO PROGRAM 'id > /tmp/annex-pwned'"));
+    refused(await runSql(t, "COPY items FROM PROGRAM 'echo x'"));
+    refused(await runSql(t, "COPY items TO '/tmp/annex-items'"));
+  });
+
+  it("refuses lo_import and large objects", async () => {
+    refused(await runSql(t, "SELECT lo_import('/etc/passwd')"));
+    refused(await runSql(t, "SELECT lo_export(1, '/tmp/x')"));
+  });
+
+  it("refuses functions in any language, untrusted ones first", async () => {
+    refused(await runSql(t, "CREATE FUNCTION evil() RETURNS int LANGUAGE plpython3u AS 'import os; return 1'"));
+    refused(await runSql(t, "CREATE FUNCTION evil() RETURNS int LANGUAGE c AS '/lib/x.so', 'f'"));
+    refused(await runSql(t, "CREATE FUNCTION evil() RETURNS int LANGUAGE sql AS 'SELECT 1'"));
+    refused(await runSql(t, "CREATE OR REPLACE PROCEDURE evil() LANGUAGE plpgsql AS $$ BEGIN RESET ROLE; END $$"));
+  });
+
+  it("refuses DO blocks", async () => {
+    refused(await runSql(t, "DO $$ BEGIN EXECUTE 'RESET ROLE'; END $$"));
+    refused(await runSql(t, "DO LANGUAGE plpgsql 'BEGIN PERFORM 1; END'"));
+  });
+
+  it("refuses a second statement hidden after the first", async () => {
+    refused(await runSql(t, "SELECT 1; RESET ROLE"));
+    refused(await runSql(t, "SELECT name FROM items;SELECT * FROM pg_authid"));
+    refused(await runSql(t, "SELECT 1;\n;\nSET ROLE postgres;"));
+  });
+
+  it("reads comments as comments: what they hide never runs, what they split is still two statements", async () => {
+    refused(await runSql(t, "SELECT 1 /* harmless */; SET ROLE postgres"));
+    refused(await runSql(t, "-- a comment line\nRESET ROLE"));
+    refused(await runSql(t, "SELECT 1 /* nested /* comment */ still */; RESET ROLE"));
+    expect(await runSql(t, "SELECT 1 AS one -- ; RESET ROLE")).toEqual({ ok: true, rows: [{ one: 1 }], rowCount: 1 });
+  });
+
+  it("reads dollar quoting as a string, and refuses what follows it", async () => {
+    const quoted = await runSql(t, "SELECT $q$; RESET ROLE; SELECT $q$ AS text");
+    expect(quoted).toEqual({ ok: true, rows: [{ text: "; RESET ROLE; SELECT " }], rowCount: 1 });
+    refused(await runSql(t, "SELECT $$x$$; RESET ROLE"));
+    refused(await runSql(t, "SELECT $a$ $b$ $a$; SET ROLE postgres; SELECT $b$ $b$"));
+  });
+
+  it("decodes quoted and Unicode-escaped identifiers before checking them", async () => {
+    refused(await runSql(t, 'SELECT * FROM U&"pg\\005fclass"'));
+    refused(await runSql(t, 'SELECT * FROM "pg_catalog"."pg_class"'));
+    refused(await runSql(t, `SELECT * FROM U&"${annexSchema.replace(/a/g, "\\0061")}".annex_installs`));
+    refused(await runSql(t, 'SELECT * FROM U&"!0070g_authid" UESCAPE \'!\''));
+  });
+
+  it("treats look-alike and differently cased names as other names, never as the catalogs", async () => {
+    const fullwidth = await runSql(t, 'SELECT * FROM "ｐｇ_class"');
+    expect(fullwidth).toMatchObject({ ok: false, code: "E_SQL_FAILED" });
+    refused(await runSql(t, 'SELECT * FROM "PG_CATALOG".pg_class'));
+    const cased = await runSql(t, 'SELECT * FROM "PG_CLASS"');
+    expect(cased).toMatchObject({ ok: false, code: "E_SQL_FAILED" });
+    expect(cased.message).toMatch(/does not exist/);
+  });
+
+  it("refuses changing search_path, in any spelling", async () => {
+    refused(await runSql(t, `SET search_path = ${annexSchema}`));
+    refused(await runSql(t, `SET LOCAL search_path TO ${annexSchema}, public`));
+    refused(await runSql(t, `SELECT set_config('search_path', '${annexSchema}', true)`));
+    // And the pinned path does not reach Annex's schema after those attempts.
+    expect(await runSql(t, "SELECT count(*) AS n FROM annex_audit")).toMatchObject({ ok: false, code: "E_SQL_FAILED" });
+  });
+
+  it("refuses pg_sleep", async () => {
+    refused(await runSql(t, "SELECT pg_sleep(30)"));
+    refused(await runSql(t, "SELECT pg_catalog.pg_sleep_for('30 seconds')"));
+  });
+
+  if (backend.name === "postgres") {
+    it("stops a statement that runs past its timeout", async () => {
+      const started = Date.now();
+      const result = await runSql(t, "SELECT count(*) FROM generate_series(1, 1000000000)");
+      expect(result).toMatchObject({ ok: false, code: "E_SQL_TIMEOUT" });
+      expect(Date.now() - started).toBeLessThan(15_000);
+    });
+
+    it("stops a recursive query that never ends at its timeout", async () => {
+      const result = await runSql(t, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r");
+      expect(result).toMatchObject({ ok: false, code: "E_SQL_TIMEOUT" });
+    });
+
+    it("gives up waiting for a lock at its lock timeout, and holds none after its call", async () => {
+      const admin = (await backend.connect()) as Kysely<any>;
+      const schema = (await t.sql(own.id).status())!.schema;
+      const blocked = admin.transaction().execute(async (trx) => {
+        await sql.raw(`SELECT * FROM "${schema}".items WHERE id = 'a' FOR UPDATE`).execute(trx);
+        const result = await runSql(t, "UPDATE items SET n = n + 1 WHERE id = 'a'");
+        expect(result).toMatchObject({ ok: false, code: "E_SQL_TIMEOUT" });
+      });
+      await blocked;
+      // Its own FOR UPDATE ends with its call: the host takes the same row lock at once.
+      expect((await runSql(t, "SELECT id FROM items WHERE id = 'a' FOR UPDATE")).ok).toBe(true);
+      await admin.transaction().execute(async (trx) => {
+        await sql.raw(`SET LOCAL lock_timeout = '200ms'`).execute(trx);
+        await sql.raw(`SELECT * FROM "${schema}".items WHERE id = 'a' FOR UPDATE`).execute(trx);
+      });
+    });
+
+    it("runs as a role of the install's own, which owns its schema and reaches nothing of Annex's", async () => {
+      const admin = (await backend.connect()) as Kysely<any>;
+      const schema = (await t.sql(own.id).status())!.schema;
+      expect(await runSql(t, "SELECT current_user AS me")).toEqual({ ok: true, rows: [{ me: schema }], rowCount: 1 });
+      const role = await sql<{ rolsuper: boolean; rolcanlogin: boolean; rolcreaterole: boolean; owner: string; annex: boolean; theirs: boolean }>`
+        SELECT r.rolsuper, r.rolcanlogin, r.rolcreaterole,
+          (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = ${schema}) AS owner,
+          has_table_privilege(${schema}, ${`"${annexSchema}".annex_installs`}, 'SELECT') AS annex,
+          has_schema_privilege(${schema}, (SELECT schema_name FROM ${sql.table(`${annexSchema}.annex_sql_schemas`)} WHERE install_id = ${other.id}), 'USAGE') AS theirs
+        FROM pg_roles r WHERE r.rolname = ${schema}`.execute(admin);
+      expect(role.rows[0]).toEqual({ rolsuper: false, rolcanlogin: false, rolcreaterole: false, owner: schema, annex: false, theirs: false });
+    });
+  } else {
+    it("refuses on PGlite what it could not stop: generate_series and recursive queries", async () => {
+      refused(await runSql(t, "SELECT count(*) FROM generate_series(1, 1000000000)"));
+      refused(await runSql(t, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"));
+    });
+
+    it("refuses on PGlite a query the planner expects to run past its timeout", async () => {
+      const result = await runSql(t, "SELECT count(*) FROM items a, items b, items c, items d, items e, items f");
+      expect(result).toMatchObject({ ok: false, code: "E_SQL_TIMEOUT" });
+      expect(result.message).toMatch(/estimated cost/);
+    });
+
+    it("holds no lock past its call on PGlite: the next statement takes the same row at once", async () => {
+      expect((await runSql(t, "SELECT id FROM items WHERE id = 'a' FOR UPDATE")).ok).toBe(true);
+      expect(await runSql(t, "UPDATE items SET n = n WHERE id = 'a'")).toMatchObject({ ok: true, rowCount: 1 });
+    });
+  }
+
+  it("refuses LOCK TABLE and advisory locks", async () => {
+    refused(await runSql(t, "LOCK TABLE items IN ACCESS EXCLUSIVE MODE"));
+    refused(await runSql(t, "SELECT pg_advisory_lock(42)"));
+  });
+
+  it("refuses transaction control, which would end the host's transaction", async () => {
+    refused(await runSql(t, "COMMIT"));
+    refused(await runSql(t, "BEGIN"));
+    refused(await runSql(t, "SAVEPOINT s"));
+  });
+
+  it("refuses DDL at run time, temporary tables and SELECT INTO", async () => {
+    refused(await runSql(t, "CREATE TABLE x (a int)"));
+    refused(await runSql(t, "CREATE TEMP TABLE x (a int)"));
+    refused(await runSql(t, "SELECT * INTO copied FROM items"));
+    refused(await runSql(t, "DROP TABLE items"));
+    expect(await ownNames()).toEqual(["apple", "banana"]);
+  });
+
+  it("refuses names looked up from strings: regclass casts and sequence functions", async () => {
+    refused(await runSql(t, `SELECT '${annexSchema}.annex_installs'::regclass`));
+    refused(await runSql(t, `SELECT nextval('${annexSchema}.annex_audit_id_seq')`));
+    refused(await runSql(t, "SELECT to_regclass('pg_authid')"));
+  });
+
+  it("refuses functions that run SQL given as text", async () => {
+    refused(await runSql(t, `SELECT query_to_xml('SELECT * FROM ${annexSchema}.annex_installs', true, true, '')`));
+    refused(await runSql(t, "SELECT * FROM dblink('dbname=test', 'SELECT 1') AS x(a int)"));
+  });
+
+  it("refuses role, schema, grant and extension statements", async () => {
+    refused(await runSql(t, "CREATE ROLE evil SUPERUSER LOGIN"));
+    refused(await runSql(t, "ALTER ROLE CURRENT_USER SUPERUSER"));
+    refused(await runSql(t, "GRANT ALL ON items TO PUBLIC"));
+    refused(await runSql(t, "CREATE SCHEMA evil"));
+    refused(await runSql(t, "CREATE EXTENSION dblink"));
+  });
+
+  it("refuses prepared statements, cursors, LISTEN and NOTIFY", async () => {
+    refused(await runSql(t, "PREPARE p AS SELECT 1"));
+    refused(await runSql(t, "DECLARE c CURSOR FOR SELECT 1"));
+    refused(await runSql(t, "LISTEN annex"));
+    refused(await runSql(t, "NOTIFY annex, 'x'"));
+  });
+
+  it("hides nothing in a subquery or CTE", async () => {
+    refused(await runSql(t, "SELECT * FROM items WHERE id IN (SELECT rolname FROM pg_authid)"));
+    refused(await runSql(t, `WITH x AS (SELECT * FROM ${annexSchema}.annex_installs) SELECT * FROM x`));
+    refused(await runSql(t, "INSERT INTO items (id, name) SELECT usename, passwd FROM pg_shadow"));
+  });
+
+  it("caps the rows of a result with a typed error", async () => {
+    const result = await runSql(t, "SELECT a.id FROM items a, items b, items c, items d, items e, items f LIMIT 60");
+    expect(result).toMatchObject({ ok: false, code: "E_SQL_TOO_MANY_ROWS" });
+    expect((await runSql(t, "SELECT a.id FROM items a, items b LIMIT 4")).rows).toHaveLength(4);
+  });
+
+  it("caps the bytes of a result with a typed error", async () => {
+    await t.sql(own.id).query("INSERT INTO items (id, name) VALUES ('big', $1)", ["x".repeat(30_000)]);
+    try {
+      expect(await runSql(t, "SELECT name FROM items WHERE id = 'big'")).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE" });
+    } finally {
+      await t.sql(own.id).query("DELETE FROM items WHERE id = 'big'");
+    }
+  });
+
+  it("answers a syntax error with E_SQL_SYNTAX", async () => {
+    expect(await runSql(t, "SELEC 1")).toMatchObject({ ok: false, code: "E_SQL_SYNTAX" });
+  });
+});

@@ -1,0 +1,181 @@
+import { sql, type Kysely } from "kysely";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { describeBackends } from "../support/backends.js";
+import { FIRST_MIGRATION, runSql, sqlBundle } from "./support.js";
+import { createTestHost, type TestHost } from "../../src/testing/index.js";
+import { installSchemaName, openDatabase, SqlStorageError, type AnnexDatabase } from "../../src/index.js";
+
+const ADD_TAGS = "CREATE TABLE tags (item_id text NOT NULL REFERENCES items (id), tag text NOT NULL, PRIMARY KEY (item_id, tag));";
+const ADD_COLOR = "ALTER TABLE items ADD COLUMN color text NOT NULL DEFAULT 'green';";
+
+describeBackends("owned schema migrations", (backend) => {
+  let t: TestHost;
+  let admin: AnnexDatabase;
+  const EXT = "acme.notes";
+
+  const schemaExists = async (schema: string) =>
+    (await sql<{ n: number }>`SELECT 1 AS n FROM pg_namespace WHERE nspname = ${schema}`.execute(admin.root)).rows.length === 1;
+  const tableExists = async (schema: string, table: string) =>
+    (await sql<{ n: number }>`SELECT 1 AS n FROM information_schema.tables WHERE table_schema = ${schema} AND table_name = ${table}`.execute(admin.root)).rows.length === 1;
+  // Published versions are immutable: each test publishes its own majors (round 3's "1.1.0" is 31.1.0).
+  let round = 0;
+  const v = (version: string, migrations: Record<string, string>) => sqlBundle(migrations, { version: version.replace(/^(\d+)/, (major) => `${round}${major}`) });
+
+  beforeAll(async () => {
+    t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_sqlmig") });
+    admin = await openDatabase(await backend.connect());
+  });
+  beforeEach(() => {
+    round += 1;
+  });
+  afterEach(async () => {
+    if ((await t.host.getInstall("test-tenant", EXT)) !== null) await t.host.uninstall("test-tenant", EXT, { purge: true });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("creates the install's schema at install, named ext_<slug>_<short id>, and runs the migrations in order with a ledger", async () => {
+    const install = await t.install(await v("1.0.0", { "0002_tags.sql": ADD_TAGS, "0001_items.sql": FIRST_MIGRATION, "0010_color.sql": ADD_COLOR }));
+    const schema = installSchemaName(EXT, install.id);
+    expect(schema).toMatch(/^ext_acme_notes_[0-9a-f]{12}$/);
+    expect(await schemaExists(schema)).toBe(true);
+    expect(install.sql).toMatchObject({ schema, version: "0010", status: "ready", lastError: null });
+    expect(install.sql!.migrations.map((entry) => entry.name)).toEqual(["0001_items.sql", "0002_tags.sql", "0010_color.sql"]);
+    for (const entry of install.sql!.migrations) {
+      expect(entry.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(entry.durationMs).toBeGreaterThanOrEqual(0);
+      expect(entry.appliedAt).toBeInstanceOf(Date);
+    }
+    expect((await runSql(t, "SELECT id, color FROM items ORDER BY id")).rows).toEqual([{ id: "a", color: "green" }, { id: "b", color: "green" }]);
+    // The listing shows it too.
+    const [listed] = await t.host.listInstalls("test-tenant");
+    expect(listed!.sql).toMatchObject({ schema, version: "0010", status: "ready" });
+  });
+
+  it("keeps schema names within PostgreSQL's 63 bytes for long extension ids", () => {
+    const name = installSchemaName(`${"p".repeat(60)}.${"n".repeat(60)}`, "0d9e6a58-4f7b-4c39-9a8e-1b2c3d4e5f60");
+    expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63);
+    expect(name).toMatch(/^ext_p+_0d9e6a584f7b$/);
+  });
+
+  it("upgrades by running only the new migrations, keeping the data", async () => {
+    const install = await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION }));
+    await runSql(t, "INSERT INTO items (id, name) VALUES ('c', 'cherry')");
+    const first = install.sql!.migrations[0]!;
+    const upgraded = await t.upgrade(await v("1.1.0", { "0001_items.sql": FIRST_MIGRATION, "0002_tags.sql": ADD_TAGS }));
+    expect(upgraded.version).toBe(`${round}1.1.0`);
+    const status = (await t.sql(install.id).status())!;
+    expect(status.version).toBe("0002");
+    expect(status.migrations).toHaveLength(2);
+    // 0001 did not run again: same ledger row, and the seed rows were not inserted twice.
+    expect(status.migrations[0]).toEqual(first);
+    expect((await t.sql(install.id).query("SELECT id FROM items ORDER BY id")).rows).toEqual([{ id: "a" }, { id: "b" }, { id: "c" }]);
+    expect((await runSql(t, "INSERT INTO tags (item_id, tag) VALUES ('c', 'red') RETURNING tag")).rows).toEqual([{ tag: "red" }]);
+  });
+
+  it("refuses an applied migration whose file changed, and leaves the old version serving", async () => {
+    const install = await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION }));
+    const edited = FIRST_MIGRATION.replace("'apple'", "'apricot'");
+    const error = await t.upgrade(await v("1.1.0", { "0001_items.sql": edited, "0002_tags.sql": ADD_TAGS })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SqlStorageError);
+    expect((error as SqlStorageError).code).toBe("E_SQL_MIGRATION_CHECKSUM");
+    expect((error as SqlStorageError).message).toMatch(/0001_items\.sql changed since it was applied/);
+    const after = (await t.host.getInstall("test-tenant", EXT))!;
+    expect(after).toMatchObject({ version: `${round}1.0.0`, state: "active" });
+    expect(after.sql).toMatchObject({ version: "0001", status: "failed", lastError: { code: "E_SQL_MIGRATION_CHECKSUM" } });
+    expect(await tableExists(after.sql!.schema, "tags")).toBe(false);
+    expect((await runSql(t, "SELECT name FROM items WHERE id = 'a'")).rows).toEqual([{ name: "apple" }]);
+    expect(install.id).toBe(after.id);
+  });
+
+  it("refuses a bundle that dropped an applied migration", async () => {
+    await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION, "0002_tags.sql": ADD_TAGS }));
+    const error = await t.upgrade(await v("1.1.0", { "0001_items.sql": FIRST_MIGRATION })).catch((e: unknown) => e);
+    expect((error as SqlStorageError).code).toBe("E_SQL_MIGRATION_CHECKSUM");
+    expect((await t.host.getInstall("test-tenant", EXT))!.version).toBe(`${round}1.0.0`);
+  });
+
+  it("rolls a failing migration back alone; the install stays on its previous version, serving", async () => {
+    const install = await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION }));
+    const failing = "CREATE TABLE half (a int);\nINSERT INTO half VALUES (1);\nINSERT INTO items (id, name) VALUES ('a', 'duplicate key');";
+    const error = await t.upgrade(await v("1.1.0", { "0001_items.sql": FIRST_MIGRATION, "0002_tags.sql": ADD_TAGS, "0003_half.sql": failing })).catch((e: unknown) => e);
+    expect((error as SqlStorageError).code).toBe("E_SQL_MIGRATION_FAILED");
+    expect((error as SqlStorageError).message).toMatch(/0003_half\.sql failed and was rolled back/);
+    const after = (await t.host.getInstall("test-tenant", EXT))!;
+    expect(after).toMatchObject({ version: `${round}1.0.0`, state: "active", lastError: { code: "E_SQL_MIGRATION_FAILED" } });
+    // 0002 ran in its own transaction and stays; 0003 left nothing behind.
+    expect(after.sql).toMatchObject({ version: "0002", status: "failed" });
+    expect(await tableExists(after.sql!.schema, "tags")).toBe(true);
+    expect(await tableExists(after.sql!.schema, "half")).toBe(false);
+    expect((await runSql(t, "SELECT count(*)::int AS n FROM items")).rows).toEqual([{ n: 2 }]);
+    // A fixed release picks up from there.
+    const fixed = await t.upgrade(await v("1.2.0", { "0001_items.sql": FIRST_MIGRATION, "0002_tags.sql": ADD_TAGS, "0003_half.sql": "CREATE TABLE half (a int);" }));
+    expect(fixed.version).toBe(`${round}1.2.0`);
+    expect((await t.sql(install.id).status())).toMatchObject({ version: "0003", status: "ready", lastError: null });
+  });
+
+  it("fails an install whose first migration fails, with nothing of it left in the schema", async () => {
+    const error = await t.install(await v("1.0.0", { "0001_items.sql": "CREATE TABLE items (id text);\nINSERT INTO missing VALUES (1);" })).catch((e: unknown) => e);
+    expect((error as SqlStorageError).code).toBe("E_SQL_MIGRATION_FAILED");
+    const after = (await t.host.getInstall("test-tenant", EXT))!;
+    expect(after.state).toBe("failed");
+    expect(after.sql).toMatchObject({ version: null, status: "failed" });
+    expect(await tableExists(after.sql!.schema, "items")).toBe(false);
+  });
+
+  it("refuses a migration holding a statement outside the allowlist before running any", async () => {
+    const error = await t
+      .install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION, "0002_evil.sql": "CREATE TABLE ok (a int);\nDO $$ BEGIN EXECUTE 'RESET ROLE'; END $$;" }))
+      .catch((e: unknown) => e);
+    expect((error as SqlStorageError).code).toBe("E_SQL_MIGRATION_INVALID");
+    expect((error as SqlStorageError).message).toMatch(/migrations\/0002_evil\.sql: DO/);
+    const after = (await t.host.getInstall("test-tenant", EXT))!;
+    expect(after.state).toBe("failed");
+    expect(await tableExists(after.sql!.schema, "items")).toBe(false);
+  });
+
+  it("refuses migrations that reach outside the schema or change identity", async () => {
+    for (const [file, text] of [
+      ["0001_other.sql", "CREATE TABLE public.stolen (a int);"],
+      ["0001_role.sql", "SET ROLE postgres;"],
+      ["0001_func.sql", "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;"],
+      ["0001_grant.sql", "CREATE TABLE a (x int); GRANT ALL ON a TO PUBLIC;"],
+      ["0001_owner.sql", "CREATE TABLE a (x int); ALTER TABLE a OWNER TO postgres;"],
+    ] as const) {
+      round += 1;
+      const error = await t.install(await v("1.0.0", { [file]: text })).catch((e: unknown) => e);
+      expect((error as SqlStorageError).code, file).toBe("E_SQL_MIGRATION_INVALID");
+      await t.host.uninstall("test-tenant", EXT, { purge: true });
+    }
+  });
+
+  it("refuses misnamed migration files", async () => {
+    const error = await t.install(await v("1.0.0", { "1_items.sql": FIRST_MIGRATION })).catch((e: unknown) => e);
+    expect((error as SqlStorageError).code).toBe("E_SQL_MIGRATION_INVALID");
+    expect((error as SqlStorageError).message).toMatch(/NNNN_name\.sql/);
+  });
+
+  it("keeps the schema on uninstall without purge, and a reinstall finds its data", async () => {
+    const install = await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION }));
+    await runSql(t, "INSERT INTO items (id, name) VALUES ('kept', 'kept')");
+    await t.uninstall(EXT);
+    expect(await schemaExists(install.sql!.schema)).toBe(true);
+    const again = await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION }));
+    expect(again.id).toBe(install.id);
+    expect((await runSql(t, "SELECT name FROM items WHERE id = 'kept'")).rows).toEqual([{ name: "kept" }]);
+  });
+
+  it("drops the schema on uninstall with purge, after exporting its tables", async () => {
+    const install = await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION }));
+    const schema = install.sql!.schema;
+    const result = await t.uninstall(EXT, { purge: true });
+    expect(result.purged).toBe(true);
+    expect(result.export!.data["sql"]).toMatchObject({ schema, version: "0001", tables: { items: [{ id: "a", name: "apple", n: 1 }, { id: "b", name: "banana", n: 2 }] } });
+    expect(await schemaExists(schema)).toBe(false);
+    if (backend.name === "postgres") {
+      const roles = await sql<{ n: number }>`SELECT 1 AS n FROM pg_roles WHERE rolname = ${schema}`.execute(admin.root);
+      expect(roles.rows).toHaveLength(0);
+    }
+  });
+});
