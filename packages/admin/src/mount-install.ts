@@ -1,4 +1,4 @@
-import { buildExtUiSrc, mountExtensionFrame, type ContextUser, type ExtensionFrame, type MountOptions } from "@annex/iframe-bridge/host";
+import { buildExtUiSrc, mountExtensionFrame, type ConfigValues, type ContextUser, type ExtensionFrame, type MountOptions } from "@annex/iframe-bridge/host";
 import type { Manifest, UiSlot } from "@annex/manifest";
 import { AdminError } from "./errors.js";
 import type { AdminInstall } from "./types.js";
@@ -12,7 +12,7 @@ export function extensionPages(manifest: Manifest, slot?: UiSlot): ExtensionPage
 
 export interface MountInstallOptions extends Omit<MountOptions, "src" | "title" | "context" | "grants" | "extensionOrigin"> {
   /** The install to show (`InstallInfo` of @annex/host): its content hash, version, tenant and grants are used. */
-  install: Pick<AdminInstall, "extensionId" | "version" | "contentHash" | "tenant" | "grants" | "state">;
+  install: Pick<AdminInstall, "extensionId" | "version" | "contentHash" | "tenant" | "grants" | "state"> & Partial<Pick<AdminInstall, "config">>;
   /** The manifest of the installed version (`PublishedVersion.manifest`). */
   manifest: Manifest;
   /** Which page: by slot and/or path; default the first page of slot "app", else the first page. */
@@ -82,6 +82,8 @@ export function mountInstallFrame(options: MountInstallOptions): ExtensionFrame 
       ...(user === undefined ? {} : { user }),
       locale: locale ?? (doc?.documentElement.lang || "en"),
       extension: { id: install.extensionId, version: install.version },
+      // The install's settings reach its pages: a bundle-class extension has no other way to read them.
+      ...(install.config === undefined ? {} : { config: install.config as ConfigValues }),
     },
   });
 }

@@ -22,7 +22,22 @@ export interface ExtensionContext {
   locale: string;
   theme: Theme;
   extension: { id: string; version: string };
+  /**
+   * The install's settings (the values of the manifest's `config`, as the
+   * admin set them, defaults applied), when the host passed them: how a
+   * bundle-class extension, which has no server code, learns its settings.
+   * Never secrets (those are separate and reach only server code).
+   */
+  config?: ConfigValues | undefined;
 }
+
+/** Install settings: setting key → value, as the manifest's config types allow. */
+export type ConfigValues = Record<string, string | number | boolean>;
+
+/** Bounds of ConfigValues, those of the manifest's `config` (64 settings, keys of 64 characters, strings of 65536). */
+export const MAX_CONFIG_VALUES = 64;
+const MAX_CONFIG_STRING = 65_536;
+const CONFIG_KEY = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
 
 /**
  * The context a host passes to mountExtensionFrame; the theme is passed and
@@ -63,9 +78,29 @@ export const hostContextSchema = z.strictObject({
       z.regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, "extension.version must be a semantic version such as 1.2.0"),
     ),
   }),
+  config: z.optional(
+    z
+      .record(
+        z.string().check(z.regex(CONFIG_KEY, "config keys are letters, digits and _ (at most 64), starting with a letter")),
+        z.union([
+          z.string().check(z.maxLength(MAX_CONFIG_STRING, `config values are at most ${MAX_CONFIG_STRING} characters`)),
+          z.number().check(z.refine(Number.isFinite, "config numbers must be finite")),
+          z.boolean(),
+        ]),
+      )
+      .check(z.refine((values) => Object.keys(values).length <= MAX_CONFIG_VALUES, `config holds at most ${MAX_CONFIG_VALUES} settings`)),
+  ),
 });
 
 export const extensionContextSchema = z.strictObject({ ...hostContextSchema.shape, theme: themeSchema });
+
+/**
+ * The same shape as a page reads it from its host: fields it does not know
+ * are dropped, not refused, so that a page built with this client keeps
+ * working under a newer host whose context says more (as `config` was added).
+ * What it knows is checked as strictly as ever.
+ */
+const contextFromHostSchema = z.object({ ...hostContextSchema.shape, theme: themeSchema });
 
 export function parseHostContext(value: unknown, field = "context"): HostContext {
   return parseOrThrow(hostContextSchema, value, field);
@@ -73,4 +108,9 @@ export function parseHostContext(value: unknown, field = "context"): HostContext
 
 export function parseExtensionContext(value: unknown, field = "context"): ExtensionContext {
   return parseOrThrow(extensionContextSchema, value, field);
+}
+
+/** The context a page receives from its host, for connect(): unknown fields dropped (see contextFromHostSchema). */
+export function parseContextFromHost(value: unknown, field = "context from the host"): ExtensionContext {
+  return parseOrThrow(contextFromHostSchema, value, field);
 }

@@ -7,7 +7,7 @@
 export { BridgeError, isBridgeError, isBridgeErrorCode, BRIDGE_ERROR_CODES, type BridgeErrorCode, type BridgeErrorData } from "./errors.js";
 export { BRIDGE_VERSION, MIN_BRIDGE_VERSION, SUPPORTED_VERSIONS, negotiateVersion, type VersionRange } from "./version.js";
 export { parseTheme, themeSchema, themeValueProblem, THEME_TOKEN_NAME, MAX_THEME_TOKENS, type Theme, type ThemeMode } from "./theme.js";
-export { parseExtensionContext, parseHostContext, EXTENSION_ID, type ContextUser, type ExtensionContext, type HostContext } from "./context.js";
+export { parseExtensionContext, parseHostContext, EXTENSION_ID, MAX_CONFIG_VALUES, type ConfigValues, type ContextUser, type ExtensionContext, type HostContext } from "./context.js";
 export { BRIDGE_CAPABILITIES, parseBridgeGrants, type BridgeCapability, type BridgeGrant } from "./grants.js";
 export {
   REQUEST_HEADER_ALLOWLIST,

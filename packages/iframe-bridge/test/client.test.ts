@@ -134,3 +134,13 @@ describe("applyTheme", () => {
     expect(document.documentElement.style.getPropertyValue("--annex-font")).toBe('"Inter", system-ui, sans-serif');
   });
 });
+
+describe("the context a page reads from its host", () => {
+  it("drops fields this client does not know (a newer host may say more) and checks the ones it knows as strictly as ever", async () => {
+    const { parseContextFromHost } = await import("../src/context.js");
+    const base = { tenant: "t1", locale: "en", theme: { mode: "light", tokens: {} }, extension: { id: "acme.x", version: "1.0.0" } };
+    expect(parseContextFromHost({ ...base, config: { a: 1 }, somethingNew: { deep: true } })).toEqual({ ...base, config: { a: 1 } });
+    expect(() => parseContextFromHost({ ...base, tenant: "" })).toThrow(expect.objectContaining({ code: "E_BRIDGE_ARGS" }));
+    expect(() => parseContextFromHost({ ...base, config: { a: [1] } })).toThrow(expect.objectContaining({ code: "E_BRIDGE_ARGS" }));
+  });
+});

@@ -163,4 +163,18 @@ describe("mountExtensionFrame in a DOM", () => {
     expect(errorOf(() => mountExtensionFrame(options({ context: { ...CONTEXT, user: { displayName: "no id" } as never } }))).code).toBe("E_BRIDGE_ARGS");
     expect(document.querySelectorAll("iframe")).toHaveLength(0);
   });
+
+  it.each([
+    ["a nested object", { nested: { a: 1 } }],
+    ["an array", { list: [1, 2] }],
+    ["null", { none: null }],
+    ["a key that is no setting key", { "bad key": "x" }],
+    ["a string longer than a setting may be", { long: "x".repeat(65_537) }],
+    ["more settings than a manifest may declare", Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i]))],
+  ])("refuses context.config with %s (E_BRIDGE_ARGS), mounting nothing", (_label, config) => {
+    const error = errorOf(() => mountExtensionFrame(options({ context: { ...CONTEXT, config: config as never } })));
+    expect(error.code).toBe("E_BRIDGE_ARGS");
+    expect(error.message).toMatch(/config/);
+    expect(document.querySelectorAll("iframe")).toHaveLength(0);
+  });
 });

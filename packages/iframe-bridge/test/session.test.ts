@@ -237,6 +237,16 @@ describe("host API", () => {
     expect(JSON.stringify(context)).not.toMatch(/user-1|Ada|ada@example/);
   });
 
+  it("getContext carries the install's settings when the host passes them, whatever the grants, as a copy", async () => {
+    const config = { companyName: "Acme", openings: 3, remote: true };
+    const p = pair({ session: { grants: new Set(), context: { ...CONTEXT, config } } });
+    const client = await p.connect();
+    expect(client.context.config).toEqual(config);
+    await expect(client.getContext()).resolves.toMatchObject({ config });
+    // Without config from the host the field is absent, not an empty object.
+    expect("config" in (await pair().connect()).context).toBe(false);
+  });
+
   it("resize clamps to [minHeight, maxHeight] and applies the result", async () => {
     const p = pair();
     const client = await p.connect();

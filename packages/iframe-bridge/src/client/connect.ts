@@ -1,6 +1,6 @@
 import * as Comlink from "comlink";
 import { BridgeError } from "../errors.js";
-import { parseExtensionContext, type ExtensionContext } from "../context.js";
+import { parseContextFromHost, type ExtensionContext } from "../context.js";
 import { callbackFilter, guardEndpoint } from "../guard.js";
 import { PendingCalls } from "../pending.js";
 import { fetchInitSchema, type BridgeFetchInit, type BridgeResponse } from "../protocol/fetch.js";
@@ -200,7 +200,7 @@ export async function connectIn(env: ClientEnvironment, options: ConnectOptions 
     return unwrapResult<T>(await pending.run(send, callTimeoutMs, operation), operation);
   }
 
-  let context = parseExtensionContext(await call<unknown>("getContext", []), "context from the host");
+  let context = parseContextFromHost(await call<unknown>("getContext", []));
   const root = env.root;
   const applyThemes = options.applyTheme !== false && root !== null;
   if (applyThemes) applyThemeTo(context.theme, root);
@@ -240,7 +240,7 @@ export async function connectIn(env: ClientEnvironment, options: ConnectOptions 
     },
     resize: (height) => call<number>("resize", [height]),
     getContext: async () => {
-      context = parseExtensionContext(await call<unknown>("getContext", []), "context from the host");
+      context = parseContextFromHost(await call<unknown>("getContext", []));
       return context;
     },
     onThemeChange(listener) {

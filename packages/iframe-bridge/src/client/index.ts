@@ -6,6 +6,6 @@ export { connect, type AnnexClient, type ConnectOptions, type ThemeListener } fr
 export { applyTheme } from "./apply-theme.js";
 export { BridgeError, isBridgeError, type BridgeErrorCode } from "../errors.js";
 export type { Theme, ThemeMode } from "../theme.js";
-export type { ExtensionContext } from "../context.js";
+export type { ConfigValues, ExtensionContext } from "../context.js";
 export type { BridgeFetchInit, BridgeResponse } from "../protocol/fetch.js";
 export type { Toast, ToastKind } from "../protocol/toast.js";

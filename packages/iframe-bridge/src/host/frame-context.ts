@@ -15,6 +15,8 @@ export function frameContext(context: HostContext, grants: ReadonlySet<BridgeCap
     theme,
     extension: { id: context.extension.id, version: context.extension.version },
   };
+  // The install's own settings: the extension's admin set them for it, so every page of it may read them.
+  if (context.config !== undefined) visible.config = { ...context.config };
   const user = context.user;
   if (user !== undefined && grants.has("user.read")) {
     visible.user = {

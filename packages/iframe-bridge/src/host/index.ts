@@ -10,6 +10,6 @@ export type { FrameState, BridgeConnection } from "./session.js";
 export { createNonce } from "./nonce.js";
 export { BridgeError, isBridgeError, type BridgeErrorCode } from "../errors.js";
 export type { Theme, ThemeMode } from "../theme.js";
-export type { ContextUser, ExtensionContext, HostContext } from "../context.js";
+export type { ConfigValues, ContextUser, ExtensionContext, HostContext } from "../context.js";
 export { BRIDGE_CAPABILITIES, type BridgeCapability, type BridgeGrant } from "../grants.js";
 export type { Toast, ToastKind } from "../protocol/toast.js";
