@@ -12,7 +12,7 @@ import { defaultLogger, isLogger, type Logger } from "./observability/logger.js"
 import { createHostMetrics, type HostMetrics, type HostMetricsOptions } from "./observability/metrics.js";
 import { GatewayError } from "./gateway/errors.js";
 import { createGateway } from "./gateway/gateway.js";
-import type { Gateway, GatewayOptions, RequestInfo } from "./gateway/types.js";
+import type { Gateway, GatewayOptions, HostStores, RequestInfo } from "./gateway/types.js";
 import { createFilesystemBlobStore } from "./blobs/filesystem-blob-store.js";
 import { HostCapabilities, type HostCapability } from "./capabilities/host-capabilities.js";
 import { migrate } from "./database/migrate.js";
@@ -94,6 +94,13 @@ export interface HostOptions {
    * docs/gateway.md). Without it, `host.handle` answers 503 E_GATEWAY_NOT_CONFIGURED.
    */
   gateway?: GatewayOptions | undefined;
+  /**
+   * Where the gateway keeps rate-limit buckets and accepted webhook
+   * deliveries. Default: in this process's memory. When several host
+   * processes serve one database, give each the same shared stores (Redis:
+   * `@annex/bus-redis`) so that limits and replay protection hold across them.
+   */
+  stores?: HostStores | undefined;
 }
 
 export interface RotateSecretsKeyResult {
@@ -279,7 +286,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     gateway =
       options.gateway === undefined
         ? null
-        : createGateway({ webhookSecrets: host.webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now });
+        : createGateway({ webhookSecrets: host.webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores });
   } catch (error) {
     // Refused options leave nothing open behind them.
     await database.close();

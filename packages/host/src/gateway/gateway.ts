@@ -19,13 +19,13 @@ import { HeaderPolicy } from "./headers.js";
 import { InstallCache } from "./install-cache.js";
 import { parseGatewayPath, resolvePrefixes, type EndpointFamily } from "./paths.js";
 import { GatewayProblem, problem, problemResponse } from "./problem.js";
-import { RateLimiter, type RateLimit } from "./rate-limit.js";
+import { RateLimiter, type RateLimit, type RateLimitStore } from "./rate-limit.js";
+import { ReplayCache } from "./replay-store.js";
 import { failureProblem, sandboxResponse } from "./response.js";
 import { RouteTable, type RoutableEndpoint } from "./routes.js";
 import type { Gateway, GatewayDeps, GatewayStats, RequestInfo } from "./types.js";
 import {
   DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
-  ReplayCache,
   WEBHOOK_SIGNATURE_HEADER,
   WEBHOOK_TIMESTAMP_HEADER,
   deliveryKey,
@@ -106,9 +106,11 @@ export function createGateway(options: GatewayDeps): Gateway {
   const now = options.now ?? Date.now;
   // Buckets keyed by what the registry says (install, class, endpoint) apart from those keyed by what callers say
   // (their addresses): however many addresses a caller makes up, it cannot evict an install's bucket.
-  const limiter = new RateLimiter({ now });
-  const clientLimiter = new RateLimiter({ now });
-  const replays = new ReplayCache();
+  // A shared store (stores.rateLimits) keeps both kinds: its keys are disjoint, and it bounds itself.
+  const limiter: RateLimitStore = options.stores?.rateLimits ?? new RateLimiter({ now });
+  const clientLimiter: RateLimitStore = options.stores?.rateLimits ?? new RateLimiter({ now });
+  const replays = options.stores?.replays ?? new ReplayCache();
+  const storeTimeoutMs = positive(options.stores?.timeoutMs, 1000, "stores.timeoutMs");
   const audit = new AuditWriter(insertAuditLines(host.database.db, host.database.schema));
   const sampler = new AuditSampler({ ...sampling, now });
   const routeTables = new Map<string, RouteTable>();
@@ -300,22 +302,29 @@ export function createGateway(options: GatewayDeps): Gateway {
     const clientBucket = `${install.id}|${family}|${client}`;
     // For gateway-checked webhooks the token is taken now (so that a burst in parallel cannot pass before the
     // first failures count) and given back when the delivery verifies: only strangers spend it.
-    if (clientLimit !== false) charge(clientLimiter, clientBucket, clientLimit, checkedByGateway ? "webhook class per client (failed deliveries)" : `${family} class per client`);
+    if (clientLimit !== false) await charge(clientLimiter, clientBucket, clientLimit, checkedByGateway ? "webhook class per client (failed deliveries)" : `${family} class per client`);
     // What the install as a whole may take: for gateway-checked webhooks only once the delivery proved it holds the secret.
-    if (!checkedByGateway) chargeInstall(install.id, family, endpoint, match.index, client);
+    if (!checkedByGateway) await chargeInstall(install.id, family, endpoint, match.index, client);
 
     const limit = Math.min(maxBody, manifest.limits.requestBytes ?? Infinity, policy.limits?.requestBytes ?? Infinity);
     const bytes = await readBody(request, limit);
     if (checkedByGateway) {
       const delivery = await checkSignature(request, install, bytes);
-      if (replays.seen(install.id, delivery.key, delivery.nowSeconds)) {
+      // Claimed atomically (of two processes sharing the store, one wins), before anything else is charged.
+      if (!(await shared("replay store", () => replays.claim(install.id, delivery.key, delivery.expiresAtSeconds, delivery.nowSeconds)))) {
         throw problem(409, "E_WEBHOOK_REPLAYED", "this webhook delivery was already accepted", { reason: "replayed delivery (same timestamp and body)" });
       }
-      // Verified: not a stranger's, so it costs the client's budget nothing (a failure or a replay keeps the token).
-      if (clientLimit !== false) clientLimiter.refund(clientBucket, clientLimit);
-      chargeInstall(install.id, family, endpoint, match.index, client);
-      // Remembered only once it is certain to run: a delivery refused with 429 may be sent again.
-      replays.remember(install.id, delivery.key, delivery.expiresAtSeconds, delivery.nowSeconds);
+      try {
+        // Verified: not a stranger's, so it costs the client's budget nothing (a failure or a replay keeps the token).
+        if (clientLimit !== false) await shared("rate-limit store", () => clientLimiter.refund(clientBucket, clientLimit));
+        await chargeInstall(install.id, family, endpoint, match.index, client);
+      } catch (error) {
+        // Not accepted after all (429, or a store failure): the sender may send it again.
+        await Promise.resolve()
+          .then(() => replays.release(install.id, delivery.key))
+          .catch(() => {});
+        throw error;
+      }
     }
     const verifiedByExtension = webhook?.verify === "extension";
 
@@ -370,18 +379,18 @@ export function createGateway(options: GatewayDeps): Gateway {
   }
 
   /** The install's buckets: its class, and the endpoint's own `rateLimit` (per client for anonymous classes). */
-  function chargeInstall(installId: string, family: EndpointFamily, endpoint: RoutableEndpoint, index: number, client: string): void {
+  async function chargeInstall(installId: string, family: EndpointFamily, endpoint: RoutableEndpoint, index: number, client: string): Promise<void> {
     const classLimit = rateLimits[family];
-    if (classLimit !== false && classLimit !== undefined) charge(limiter, `${installId}|${family}`, classLimit, `${family} class`);
+    if (classLimit !== false && classLimit !== undefined) await charge(limiter, `${installId}|${family}`, classLimit, `${family} class`);
     if (endpoint.rateLimit !== undefined) {
       // Anonymous classes are limited per client as well, so one caller cannot use up everyone's allowance.
-      if (family === "api") charge(limiter, `${installId}|${family}|${index}`, endpoint.rateLimit, `endpoints[${index}]`);
-      else charge(clientLimiter, `${installId}|${family}|${index}|${client}`, endpoint.rateLimit, `endpoints[${index}] per client`);
+      if (family === "api") await charge(limiter, `${installId}|${family}|${index}`, endpoint.rateLimit, `endpoints[${index}]`);
+      else await charge(clientLimiter, `${installId}|${family}|${index}|${client}`, endpoint.rateLimit, `endpoints[${index}] per client`);
     }
   }
 
-  function charge(buckets: RateLimiter, key: string, limit: RateLimit, scope: string): void {
-    const decision = buckets.take(key, limit);
+  async function charge(buckets: RateLimitStore, key: string, limit: RateLimit, scope: string): Promise<void> {
+    const decision = await shared("rate-limit store", () => buckets.take(key, limit));
     if (decision.ok) return;
     const suppressed = decision.suppressed > 0 ? `; ${decision.suppressed} refusals not audited since the last line` : "";
     const failure = problem(429, "E_RATE_LIMITED", `too many requests; retry in ${decision.retryAfterSeconds} s`, {
@@ -390,6 +399,33 @@ export function createGateway(options: GatewayDeps): Gateway {
     });
     // Only the first refusal of a bucket each second is audited: a flood must not become a flood of audit lines.
     throw decision.audit ? failure : new UnauditedProblem(failure);
+  }
+
+  /**
+   * Calls a rate-limit or replay store: one that throws or does not answer
+   * within stores.timeoutMs refuses the request with 503 (a limit or a replay
+   * check is never skipped because its store is down). The memory stores
+   * answer synchronously and pay nothing for this.
+   */
+  async function shared<T>(what: string, call: () => T | Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const answer = call();
+      if (!(answer instanceof Promise)) return answer;
+      return await Promise.race([
+        answer,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${storeTimeoutMs} ms`)), storeTimeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      throw problem(503, "E_STORE_UNAVAILABLE", "the gateway cannot check its limits right now; retry later", {
+        headers: { "retry-after": "1" },
+        reason: `${what}: ${errorSummary(error).message}`,
+      });
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
   }
 
   /** Checks a `verify: "annex"` delivery; returns what identifies it for the replay cache. */

@@ -36,6 +36,7 @@ export type GatewayProblemCode =
   | "E_BUNDLE_REJECTED"
   | "E_BUNDLE_INVALID"
   | "E_AUDIT_UNAVAILABLE"
+  | "E_STORE_UNAVAILABLE"
   | "E_INTERNAL";
 
 const TITLES: Record<number, string> = {

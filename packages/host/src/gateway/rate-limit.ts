@@ -16,6 +16,22 @@ export type RateDecision =
       suppressed: number;
     };
 
+/**
+ * Where the gateway keeps its token buckets. The default keeps them in the
+ * process (`createMemoryRateLimitStore`), so a limit holds per process; a
+ * shared store (Redis: `@annex/bus-redis`) makes N host processes keep one
+ * budget. `take` must be atomic per key across every process that shares the
+ * store. Both methods may return a promise; a store that fails or does not
+ * answer in time makes the gateway refuse with 503 E_STORE_UNAVAILABLE (a
+ * limit is never skipped because its store is down).
+ */
+export interface RateLimitStore {
+  /** Takes one token from the bucket `key` (made full on first use), refilled continuously at `limit`. */
+  take(key: string, limit: RateLimit): RateDecision | Promise<RateDecision>;
+  /** Gives back the token of a request `take` allowed that turned out not to count (never above the bucket's size). */
+  refund(key: string, limit: RateLimit): void | Promise<void>;
+}
+
 interface Bucket {
   tokens: number;
   updatedAt: number;
@@ -29,7 +45,7 @@ interface Bucket {
  * process. The map is bounded: when it is full, buckets idle for a minute go
  * first, then the oldest.
  */
-export class RateLimiter {
+export class RateLimiter implements RateLimitStore {
   readonly #buckets = new Map<string, Bucket>();
   readonly #now: () => number;
   readonly #maxBuckets: number;
@@ -94,4 +110,16 @@ export class RateLimiter {
       this.#buckets.delete(oldest);
     }
   }
+}
+
+export interface MemoryRateLimitStoreOptions {
+  /** Clock in ms (tests). Default `Date.now`. */
+  now?: (() => number) | undefined;
+  /** Buckets kept before idle ones are dropped (dropping one is lenient: it starts full again). Default 100 000. */
+  maxBuckets?: number | undefined;
+}
+
+/** The default rate-limit store: buckets in this process's memory, so each host process limits on its own. */
+export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions = {}): RateLimitStore {
+  return new RateLimiter(options);
 }

@@ -10,7 +10,8 @@ import type { InstallInfo, ResolvedInstall } from "../installs/types.js";
 import type { TrustedOrigins } from "./cross-site.js";
 import type { HeaderPolicyOptions } from "./headers.js";
 import type { EndpointFamily, GatewayPrefixes } from "./paths.js";
-import type { RateLimit } from "./rate-limit.js";
+import type { RateLimit, RateLimitStore } from "./rate-limit.js";
+import type { ReplayStore } from "./replay-store.js";
 import type { AuditSamplingOptions } from "./audit-sampler.js";
 import type { RoutableEndpoint } from "./routes.js";
 import type { WebhookSecretStore } from "./webhook-secrets.js";
@@ -117,9 +118,26 @@ export interface GatewayOptions {
   assets?: AssetCspOptions | undefined;
 }
 
+/**
+ * Where the gateway keeps what it remembers between requests: `createHost({ stores })`.
+ * The defaults keep it in the process, so with several host processes a rate
+ * limit holds per process and a webhook replay sent to another process
+ * passes; give every process the same shared stores (Redis: `@annex/bus-redis`)
+ * to keep one budget and one replay record. See docs/scale-out.md.
+ */
+export interface HostStores {
+  /** Token buckets of the rate limits. Default: in memory (`createMemoryRateLimitStore`). */
+  rateLimits?: RateLimitStore | undefined;
+  /** Accepted `verify: "annex"` webhook deliveries. Default: in memory (`createMemoryReplayStore`). */
+  replays?: ReplayStore | undefined;
+  /** A store call that takes longer fails the request with 503 E_STORE_UNAVAILABLE. Default 1000 ms. */
+  timeoutMs?: number | undefined;
+}
+
 /** What createHost hands the gateway besides the app's options. Internal. */
 export interface GatewayDeps extends GatewayOptions {
   host: GatewayHost;
+  stores?: HostStores | undefined;
   executor: Executor;
   logger: Logger;
   metrics: MetricsRecorder | null;

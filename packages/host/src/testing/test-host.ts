@@ -6,7 +6,7 @@ import type { HostCapability } from "../capabilities/host-capabilities.js";
 import type { DatabaseOption } from "../database/open.js";
 import type { ExecuteEvent } from "../execution/executor.js";
 import type { DatabaseWebhookSecrets } from "../gateway/database-webhook-secrets.js";
-import type { Gateway, GatewayPolicy, Authorize } from "../gateway/types.js";
+import type { Gateway, GatewayPolicy, Authorize, HostStores } from "../gateway/types.js";
 import { createHost, type Host, type HostOptions } from "../host.js";
 import type { Logger } from "../observability/logger.js";
 import { pino } from "pino";
@@ -43,6 +43,8 @@ export interface TestHostOptions {
    * Default: an in-memory runner, closed by `close()`.
    */
   runner?: Runner | undefined;
+  /** Rate-limit and replay stores, as `createHost({ stores })` (e.g. Redis-backed ones shared with other hosts). Default: in memory. */
+  stores?: HostStores | undefined;
   /** Gateway policy; rate limits are off unless given. */
   policy?: GatewayPolicy | undefined;
   authorize?: Authorize | undefined;
@@ -169,6 +171,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       sql: options.sql,
       logger,
       now: options.now,
+      stores: options.stores,
       onExecute(event) {
         executions.push(event);
         for (const line of event.result.logs) logs.push({ ...line, requestId: event.requestId, extensionId: event.extensionId, handler: event.handler });

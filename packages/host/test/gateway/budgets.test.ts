@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { AuditSampler } from "../../src/gateway/audit-sampler.js";
 import { clientKey } from "../../src/gateway/client-address.js";
 import { RateLimiter } from "../../src/gateway/rate-limit.js";
-import { deliveryKey, ReplayCache } from "../../src/gateway/webhook-signature.js";
+import { deliveryKey } from "../../src/gateway/webhook-signature.js";
+import { ReplayCache } from "../../src/gateway/replay-store.js";
 
 describe("client keys", () => {
   it.each([

@@ -152,7 +152,7 @@ export function req(method: string, path: string, init: { tenant?: string; heade
 }
 
 /** Gateway options plus the host options a gateway test varies (all through createHost). */
-export type WorldOptions = Partial<GatewayOptions> & Pick<HostOptions, "runner" | "now" | "onExecute" | "egress">;
+export type WorldOptions = Partial<GatewayOptions> & Pick<HostOptions, "runner" | "now" | "onExecute" | "egress" | "stores">;
 
 export async function gatewayWorld(backend: TestDatabaseBackend, options: WorldOptions = {}): Promise<GatewayWorld> {
   sharedPublisher ??= await makePublisher("acme", "community");
@@ -168,7 +168,7 @@ export async function gatewayWorld(backend: TestDatabaseBackend, options: WorldO
     ...options,
   };
   const hostOptions = (more: WorldOptions, migrate: boolean): HostOptions => {
-    const { runner: ownRunner, now, onExecute, egress, authenticate, ...gateway } = { ...base, ...more };
+    const { runner: ownRunner, now, onExecute, egress, stores, authenticate, ...gateway } = { ...base, ...more };
     return {
       database,
       schema,
@@ -179,6 +179,7 @@ export async function gatewayWorld(backend: TestDatabaseBackend, options: WorldO
       now,
       onExecute,
       egress,
+      stores,
       gateway: { authenticate: authenticate ?? bearerPrincipal, ...gateway },
     };
   };

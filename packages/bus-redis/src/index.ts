@@ -1,0 +1,6 @@
+export { createRedisRateLimitStore } from "./rate-limit-store.js";
+export type { RedisRateLimitStoreOptions } from "./rate-limit-store.js";
+export { createRedisReplayStore } from "./replay-store.js";
+export type { RedisReplayStoreOptions } from "./replay-store.js";
+export { RedisStoreError } from "./errors.js";
+export type { RedisStoreErrorCode } from "./errors.js";
