@@ -17,6 +17,9 @@ import { createFilesystemBlobStore } from "./blobs/filesystem-blob-store.js";
 import { HostCapabilities, type HostCapability } from "./capabilities/host-capabilities.js";
 import { migrate } from "./database/migrate.js";
 import { openDatabase, type AnnexDatabase, type DatabaseOption } from "./database/open.js";
+import { DatabaseError } from "./database/errors.js";
+import { postgresNotifications, type NotificationSource } from "./database/notifications.js";
+import { listenInstallChanges } from "./gateway/install-changes.js";
 import { createInstallManager, type InstallManager } from "./installs/manager.js";
 import type { InstallDataHook } from "./installs/types.js";
 import { createRegistry, type ActorOptions, type Registry, type RegistryDeps, type TrustOptions } from "./registry/registry.js";
@@ -101,6 +104,16 @@ export interface HostOptions {
    * `@annex/bus-redis`) so that limits and replay protection hold across them.
    */
   stores?: HostStores | undefined;
+  /**
+   * How this host hears install changes made by other host processes, so
+   * that a disable, upgrade or uninstall made anywhere applies to its next
+   * request instead of after `gateway.policy.installCacheMs` (PostgreSQL
+   * LISTEN/NOTIFY: a trigger announces every change of an install row).
+   * Default: PGlite's own listen, or one connection of its own when
+   * `database` is a connection string. When `database` is a Kysely instance,
+   * pass a postgres:// URL for that connection; `false` does not listen.
+   */
+  notifications?: string | false | undefined;
 }
 
 export interface RotateSecretsKeyResult {
@@ -276,17 +289,31 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       return { keyId, resealed: installSecrets + resealedWebhooks, installSecrets, webhookSecrets: resealedWebhooks };
     },
     close: async () => {
+      await stopListening?.();
       await gateway?.drain();
       if (ownRunner) await runner.close();
       await database.close();
     },
   };
   let gateway: Gateway | null = null;
+  let stopListening: (() => Promise<void>) | undefined;
   try {
     gateway =
       options.gateway === undefined
         ? null
         : createGateway({ webhookSecrets: host.webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores });
+    const source = notificationSource(options.notifications, database);
+    if (gateway !== null && source !== undefined) {
+      const served = gateway;
+      // Changes made by other host processes (or by SQL) reach this gateway's install cache at once.
+      stopListening = await listenInstallChanges({
+        database,
+        source,
+        logger,
+        onChange: (change) => served.invalidate(change.tenant, change.extensionId),
+        onGap: () => served.invalidate(),
+      });
+    }
   } catch (error) {
     // Refused options leave nothing open behind them.
     await database.close();
@@ -332,6 +359,15 @@ function gatewayNotConfigured(): Response {
     }),
     { status: 503, headers: { "content-type": "application/problem+json" } },
   );
+}
+
+function notificationSource(option: HostOptions["notifications"], database: AnnexDatabase): NotificationSource | undefined {
+  if (option === false) return undefined;
+  if (option === undefined) return database.notifications;
+  if (typeof option !== "string" || !/^postgres(ql)?:\/\//.test(option)) {
+    throw new DatabaseError("E_DATABASE_CONFIG", "createHost({ notifications }): a postgres:// connection string for the LISTEN connection, or false", { field: "notifications" });
+  }
+  return postgresNotifications(option);
 }
 
 /** Catches the setup of earlier versions, where the runner was a gateway option. */

@@ -146,4 +146,23 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    name: "0040_install_changes",
+    statements: [
+      // Every change of an install row, by any process (a host, the admin API, the app's own SQL), is
+      // announced on commit, so that every host process forgets its cached copy at once (see
+      // gateway/install-changes.ts). A rolled-back change announces nothing.
+      `CREATE FUNCTION annex_install_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        changed record;
+      BEGIN
+        IF TG_OP = 'DELETE' THEN changed := OLD; ELSE changed := NEW; END IF;
+        PERFORM pg_notify('annex_install_changes', json_build_object('schema', TG_TABLE_SCHEMA, 'tenant', changed.tenant, 'extensionId', changed.extension_id)::text);
+        RETURN NULL;
+      END
+      $$`,
+      `CREATE TRIGGER annex_installs_changed AFTER INSERT OR UPDATE OR DELETE ON annex_installs
+        FOR EACH ROW EXECUTE FUNCTION annex_install_changed()`,
+    ],
+  },
 ];

@@ -4,6 +4,7 @@ import { DatabaseError } from "./errors.js";
 import { PGliteDialect } from "./pglite-dialect.js";
 import { assertSchemaName } from "./schema-name.js";
 import type { AnnexTables } from "./tables.js";
+import { pgliteNotifications, postgresNotifications, type NotificationSource } from "./notifications.js";
 
 /**
  * What `createHost({ database })` accepts:
@@ -21,6 +22,12 @@ export interface AnnexDatabase {
   root: Kysely<any>;
   schema: string | undefined;
   kind: "postgres" | "pglite";
+  /**
+   * Where this process hears NOTIFY: PGlite's own listen, or a dedicated `pg`
+   * connection when Annex opened the database from a connection string.
+   * Undefined for a Kysely instance the app passed (see `createHost({ notifications })`).
+   */
+  notifications?: NotificationSource | undefined;
   /** Closes what Annex opened itself; a Kysely or PGlite given by the caller is left open. */
   close(): Promise<void>;
 }
@@ -51,12 +58,12 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
     const { default: pg } = await import("pg");
     const pool = new pg.Pool({ connectionString: option, max: options.poolSize ?? 10 });
     const root = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
-    return { db: scoped(root), root, schema, kind: "postgres", close: () => root.destroy() };
+    return { db: scoped(root), root, schema, kind: "postgres", notifications: postgresNotifications(option), close: () => root.destroy() };
   }
 
   if (isPGlite(option)) {
     const root = new Kysely<any>({ dialect: new PGliteDialect(option) });
-    return { db: scoped(root), root, schema, kind: "pglite", close: () => root.destroy() };
+    return { db: scoped(root), root, schema, kind: "pglite", notifications: pgliteNotifications(option), close: () => root.destroy() };
   }
 
   if (option !== undefined && (typeof option !== "object" || typeof option.dataDir !== "string" || option.dataDir === "")) {
@@ -77,6 +84,7 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
     root,
     schema,
     kind: "pglite",
+    notifications: pgliteNotifications(pglite),
     close: async () => {
       await root.destroy();
       await pglite.close();

@@ -11,7 +11,8 @@ interface Entry {
  * that serve are kept: a lookup that finds none always asks the database
  * again, so a new install serves at once. What the cache costs is staleness:
  * a disable, upgrade or uninstall made elsewhere takes up to `ttlMs` to reach
- * this gateway; `invalidate()` makes it immediate in this process. Lookups
+ * this gateway unless the host hears it first (install-changes.ts: LISTEN/NOTIFY
+ * calls `invalidate()`). Lookups
  * for the same key while one is in flight share it.
  */
 export class InstallCache {

@@ -80,9 +80,10 @@ export interface GatewayPolicy extends HeaderPolicyOptions {
   warmContexts?: boolean | undefined;
   /**
    * How long a serving install is reused without reading it again, in ms
-   * (0: read it on every request). A lifecycle change made through another
-   * process reaches this gateway within this time; call
-   * `gateway.invalidate()` after changes made in this one. Default 1000.
+   * (0: read it on every request). Lifecycle calls through this host apply
+   * at once; changes made by other host processes (or by SQL) arrive at once
+   * through PostgreSQL LISTEN/NOTIFY (`createHost({ notifications })`), and
+   * within this time when the host does not listen. Default 1000.
    */
   installCacheMs?: number | undefined;
   /** Webhook timestamp skew accepted, in seconds. Default 300. */

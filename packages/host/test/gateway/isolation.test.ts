@@ -142,7 +142,8 @@ describeBackends("gateway tenants, principals and installs", (backend) => {
   it("reuses a serving install for installCacheMs: a change made elsewhere applies after it, or at once after invalidate()", async () => {
     await world.installFor("t5");
     let clock = 50_000_000;
-    const gateway = world.gatewayWith({ now: () => clock, policy: { installCacheMs: 2000 } });
+    // Not listening for install changes (see install-changes.test.ts for what listening changes).
+    const gateway = world.gatewayWith({ now: () => clock, policy: { installCacheMs: 2000 }, notifications: false });
     const call = async () => (await gateway.handle(req("GET", "/api/ext/acme.gw/hello/x", { headers: bearer("cy", "t5") }))).status;
     expect(await call()).toBe(200);
     await world.host.disable("t5", "acme.gw");
@@ -157,7 +158,7 @@ describeBackends("gateway tenants, principals and installs", (backend) => {
     expect(await call()).toBe(404);
     // With the cache off every request reads the install.
     await world.host.enable("t5", "acme.gw");
-    const uncached = world.gatewayWith({ policy: { installCacheMs: 0 } });
+    const uncached = world.gatewayWith({ policy: { installCacheMs: 0 }, notifications: false });
     expect((await uncached.handle(req("GET", "/api/ext/acme.gw/hello/x", { headers: bearer("cy", "t5") }))).status).toBe(200);
     await world.host.disable("t5", "acme.gw");
     expect((await uncached.handle(req("GET", "/api/ext/acme.gw/hello/x", { headers: bearer("cy", "t5") }))).status).toBe(404);
