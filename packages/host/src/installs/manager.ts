@@ -217,6 +217,13 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
     });
   }
 
+  /** The install row alone, without the data hooks' status: for the hot paths (secrets) that need only its id. */
+  async function findInstall(tenant: string, extensionId: string): Promise<InstallInfo | null> {
+    checkTarget(tenant, extensionId);
+    const row = await db.selectFrom("annex_installs").selectAll().where("tenant", "=", tenant).where("extension_id", "=", extensionId).executeTakeFirst();
+    return row === undefined ? null : toInfo(row);
+  }
+
   async function annotate(installs: InstallInfo[]): Promise<InstallInfo[]> {
     for (const hook of hooks) await hook.annotate?.(db, installs);
     return installs;
@@ -498,13 +505,13 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
     },
 
     async listSecretNames(tenant, extensionId) {
-      const install = await manager.getInstall(tenant, extensionId);
+      const install = await findInstall(tenant, extensionId);
       if (install === null) throw notInstalled(tenant, extensionId);
       return vault.names(db, install.id);
     },
 
     async revealSecret(tenant, extensionId, name) {
-      const install = await manager.getInstall(tenant, extensionId);
+      const install = await findInstall(tenant, extensionId);
       if (install === null) throw notInstalled(tenant, extensionId);
       return vault.reveal(db, install.id, name);
     },

@@ -262,7 +262,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     if (row === undefined) return;
     await sql.raw(`DROP SCHEMA IF EXISTS ${quoteIdent(row.schema_name)} CASCADE`).execute(trx);
     if (row.role_name !== null) {
-      await sql.raw(`DROP OWNED BY ${quoteIdent(row.role_name)}`).execute(trx).catch(() => {});
+      // The schema went with CASCADE; this removes whatever else the role holds in this database (grants), so the role can go.
+      await sql.raw(`DROP OWNED BY ${quoteIdent(row.role_name)}`).execute(trx);
       await sql.raw(`DROP ROLE IF EXISTS ${quoteIdent(row.role_name)}`).execute(trx);
     }
   }
