@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { checkSql, loadParser } from "../../src/storage/sql/guard.js";
+import { checkSql, loadParser, type GuardOptions } from "../../src/storage/sql/guard.js";
 import { SqlStorageError } from "../../src/index.js";
 
 const query = { schema: "ext_acme_notes_0123456789ab", mode: "query" as const, interruptible: true };
 const migration = { ...query, mode: "migration" as const };
 
-function refusal(text: string, options = query): SqlStorageError {
+function refusal(text: string, options: GuardOptions = query): SqlStorageError {
   try {
     checkSql(text, options);
   } catch (error) {
