@@ -1,0 +1,53 @@
+import type { BusMessage } from "@annex/host";
+import { Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
+import { createRedisBus } from "../src/index.js";
+import { tcpProxy } from "./support/proxy.js";
+import { REDIS_URL, SKIPPED, redisAvailable, testRedis } from "./support/redis.js";
+
+const available = await redisAvailable();
+
+const message = (i: number): BusMessage => ({
+  deliveryId: `d-${i}`,
+  lease: `l-${i}`,
+  eventId: `e-${i}`,
+  tenant: "t",
+  type: "order.created",
+  installId: "i-1",
+  attempt: 1,
+  occurredAt: new Date(0).toISOString(),
+  payload: { i },
+});
+
+describe.skipIf(!available)(`Redis Streams bus while Redis is down ${available ? "" : SKIPPED}`, () => {
+  it("refuses sends with E_BUS_UNAVAILABLE while Redis is away (the outbox keeps them), and carries on once it is back", async () => {
+    const url = new URL(REDIS_URL);
+    const proxy = await tcpProxy({ host: url.hostname, port: Number(url.port || 6379) });
+    const keys = testRedis();
+    const client = new Redis({ host: "127.0.0.1", port: proxy.port, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    client.on("error", () => {});
+    try {
+      const bus = await createRedisBus({ redis: client, stream: `${keys.prefix}bus`, blockMs: 200, sendTimeoutMs: 500 });
+      const got: string[] = [];
+      await bus.consume(async (m) => {
+        got.push(m.deliveryId);
+      });
+      await bus.send(message(1));
+      await expect.poll(() => got, { timeout: 5000 }).toContain("d-1");
+
+      await proxy.down();
+      await expect(bus.send(message(2))).rejects.toMatchObject({ code: "E_BUS_UNAVAILABLE" });
+
+      await proxy.up();
+      // The relay sends again what was refused: nothing was lost, only delayed.
+      await expect.poll(async () => bus.send(message(2)).then(() => true, () => false), { timeout: 10_000, interval: 100 }).toBe(true);
+      await bus.send(message(3));
+      await expect.poll(() => got, { timeout: 10_000 }).toEqual(expect.arrayContaining(["d-1", "d-2", "d-3"]));
+      await bus.close();
+    } finally {
+      client.disconnect();
+      await proxy.close();
+      await keys.dispose();
+    }
+  });
+});
