@@ -46,7 +46,8 @@ describe("annex init", () => {
     expect(await readFile(join(dir, "src/server.ts"), "utf8")).toContain('import type { Ctx, GuestRequest, GuestResponse } from "@annex/runner/guest";');
     expect(JSON.parse(await readFile(join(dir, "package.json"), "utf8"))).toMatchObject({ name: "hello", private: true, scripts: { test: "vitest run" } });
     expect(stdout).toContain("Created service extension acme.hello in hello:");
-    expect(stdout).toContain("npx annex keygen --publisher acme");
+    expect(stdout).toContain("npm exec -- annex keygen --publisher acme");
+    expect(stdout).not.toMatch(/npx annex\b/); // an unrelated package of that name is on the registry
     expect(await readFile(join(dir, "README.md"), "utf8")).not.toMatch(/\{\{\w+\}\}/);
   });
 

@@ -77,9 +77,10 @@ Example:
     ctx.out("Next:");
     ctx.out(`  cd ${shown}`);
     ctx.out("  npm install && npm test");
-    ctx.out("  npx annex lint .");
-    ctx.out(`  npx annex keygen --publisher ${publisher} --out ../keys    # keep keys outside the extension`);
-    ctx.out(`  npx annex pack . && npx annex sign ${id}-0.1.0.annex --key ../keys/<keyId>.key`);
+    // The project's own @annex/cli binary: an unscoped npx of the name would fetch an unrelated "annex" package from the registry.
+    ctx.out("  npm run lint");
+    ctx.out(`  npm exec -- annex keygen --publisher ${publisher} --out ../keys    # keep keys outside the extension`);
+    ctx.out(`  npm run build && npm exec -- annex sign ${id}-0.1.0.annex --key ../keys/<keyId>.key`);
     if (args.values.id === undefined) {
       ctx.out(`The publisher is "example": pass --id <your-publisher>.${slug}, or edit annex.json, before you sign it.`);
     }

@@ -2,6 +2,7 @@ import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import { DatabaseError } from "./errors.js";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { importPGlite } from "./pglite-module.js";
 import { assertSchemaName } from "./schema-name.js";
 import type { AnnexTables } from "./tables.js";
 import { pgliteNotifications, postgresNotifications, type NotificationSource } from "./notifications.js";
@@ -72,7 +73,7 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
       "database: expected a Kysely instance, a postgres:// connection string, a PGlite instance, { dataDir: string } or nothing",
     );
   }
-  const { PGlite } = await import("@electric-sql/pglite");
+  const { PGlite } = await importPGlite();
   const pglite = await PGlite.create(option === undefined ? {} : { dataDir: option.dataDir });
   // The dialect prepares the writes a host repeats (see pglite-dialect.ts); with PostgreSQL's default
   // it would still plan them anew each time, which is most of their cost. A PGlite the caller passes

@@ -1,5 +1,6 @@
 import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
+import { importPGlite } from "../database/pglite-module.js";
 
 /**
  * The databases a host test suite runs on: PGlite always, and PostgreSQL when
@@ -52,7 +53,7 @@ function pgliteBackend(): TestDatabaseBackend {
   return {
     name: "pglite",
     connect() {
-      instance ??= import("@electric-sql/pglite").then(({ PGlite }) => PGlite.create());
+      instance ??= importPGlite().then(({ PGlite }) => PGlite.create());
       return instance;
     },
     freshSchema(prefix = "annex_test") {
