@@ -92,7 +92,8 @@ describe("docs code", () => {
   });
 
   for (const { group, path } of modules.filter((m) => m.group.mode === "run")) {
-    it(`runs ${group.file}:${group.line}`, { timeout: 60_000 }, async () => {
+    // A block may start a host (PGlite, a worker pool): seconds on a quiet machine, minutes on a crowded one.
+    it(`runs ${group.file}:${group.line}`, { timeout: 240_000 }, async () => {
       // Each block runs in a scratch folder of its own (files it writes go there), where the repository's
       // examples are reachable as in the repository root.
       const scratch = mkdtempSync(join(tmpdir(), "annex-docs-"));
