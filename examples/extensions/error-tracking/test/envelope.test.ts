@@ -49,7 +49,7 @@ beforeAll(async () => {
     scope.setTags({ region: "eu", retries: 3 });
     Sentry.captureMessage("cache miss for user 4711", "info");
   });
-  await Sentry.flush(5_000);
+  await Sentry.flush(30_000);
 }, 60_000);
 
 afterAll(async () => {

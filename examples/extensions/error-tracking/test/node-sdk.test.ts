@@ -53,7 +53,7 @@ describe("@sentry/node sending to the DSN", () => {
         Sentry.captureException(error);
       }
     }
-    expect(await Sentry.flush(5_000)).toBe(true);
+    expect(await Sentry.flush(30_000)).toBe(true);
     const [issue, ...others] = await issues();
     expect(others).toEqual([]);
     expect(issue).toMatchObject({ project: "42", level: "error", status: "unresolved", event_count: 2, platform: "node" });
@@ -73,7 +73,7 @@ describe("@sentry/node sending to the DSN", () => {
     Sentry.captureMessage("Payment provider slow: 2300 ms", "warning");
     Sentry.captureMessage("Payment provider slow: 1870 ms", "warning");
     Sentry.captureException(new RangeError("quantity out of range"));
-    expect(await Sentry.flush(5_000)).toBe(true);
+    expect(await Sentry.flush(30_000)).toBe(true);
     const all = await issues();
     expect(all.map((issue) => [issue.title, issue.event_count])).toEqual(
       expect.arrayContaining([
@@ -93,7 +93,7 @@ describe("@sentry/node sending to the DSN", () => {
       scope.setFingerprint(["database-unavailable"]);
       Sentry.captureException(new TypeError("pool is closed"));
     });
-    expect(await Sentry.flush(5_000)).toBe(true);
+    expect(await Sentry.flush(30_000)).toBe(true);
     // Named after its first event, counting both.
     const grouped = (await issues()).filter((issue) => issue.title === "Error: connect ECONNREFUSED 10.0.0.1:5432");
     expect(grouped.map((issue) => issue.event_count)).toEqual([2]);
@@ -109,7 +109,7 @@ describe("@sentry/node sending to the DSN", () => {
         Sentry.captureException(new SyntaxError("Unexpected token < in JSON"));
       });
     }
-    expect(await Sentry.flush(5_000)).toBe(true);
+    expect(await Sentry.flush(30_000)).toBe(true);
     const issue = (await issues()).find((candidate) => candidate.title === "SyntaxError: Unexpected token < in JSON");
     expect(issue).toMatchObject({ event_count: 5 });
     const { rows } = await t.sql(install.id).query("SELECT tags FROM events WHERE issue_id = $1 ORDER BY occurred_at", [issue!.id as number]);
