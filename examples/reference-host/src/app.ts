@@ -3,7 +3,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createHost, type Host, type InstallInfo, type Logger } from "@annex/host";
+import { createHost, type Host, type InstallInfo, type Logger, type PublishResult } from "@annex/host";
+import type { BundleSignature, Manifest } from "@annex/manifest";
 import { annexRouter } from "@annex/host/express";
 import { createRemoteRunner, type Runner } from "@annex/runner";
 import { baseCss } from "@annex/ui-kit";
@@ -13,12 +14,16 @@ import session from "express-session";
 import helmet from "helmet";
 import { pino } from "pino";
 import { loadDemoKeys } from "./annex/demo-keys.js";
-import { findExamples, publishExamples, type PublishExamplesResult } from "./annex/example-extensions.js";
+import { findExampleFolders, findExamples, publishExamples, type PublishExamplesResult } from "./annex/example-extensions.js";
 import { InstallLogBuffer } from "./annex/install-logs.js";
+import { InstallUsage } from "./annex/install-usage.js";
+import { applyAutomaticUpgrades } from "./annex/upgrade-policy.js";
+import { adminApi, createApiToken } from "./admin/admin-api.js";
+import { consolePage, extensionPage } from "./web/console-page.js";
 import { verifyPassword } from "./auth/passwords.js";
 import { principalOf, type SignedInUser } from "./auth/principal.js";
 import "./auth/middleware.js";
-import { requireUser } from "./auth/middleware.js";
+import { requireAdminPage, requireUser } from "./auth/middleware.js";
 import { sessionUserReader } from "./auth/session-cookie.js";
 import { DatabaseSessionStore } from "./auth/session-store.js";
 import { openProductDatabase, type ProductDatabase } from "./data/database.js";
@@ -27,9 +32,10 @@ import { SEED_USERS, seedProduct } from "./data/seed.js";
 import { packageRoot } from "./package-root.js";
 import { buildClientBundles } from "./web/client-bundles.js";
 import { APP_CSS } from "./web/app-css.js";
-import type { MenuEntry } from "./web/layout.js";
+import { html } from "./web/html.js";
+import { layout, type MenuEntry } from "./web/layout.js";
 import { dashboardPage, loginPage } from "./web/pages.js";
-import { hostThemeCss } from "./web/theme.js";
+import { hostTheme, hostThemeCss } from "./web/theme.js";
 
 export interface ReferenceHostOptions {
   /** postgres://… (also `DATABASE_URL` in main.ts); absent: PGlite kept under `dataDir`. */
@@ -52,6 +58,8 @@ export interface ReferenceHostOptions {
   schemas?: { app?: string; annex?: string } | undefined;
   /** The example extensions published on first start. Default: the repository's examples/extensions. */
   extensionsDir?: string | undefined;
+  /** More extension folders to publish at start, besides those of `extensionsDir` (tests use fixtures). */
+  extraExtensions?: readonly string[] | undefined;
   /** Password of the seeded users on a new database. Default "annex-demo". */
   seedPassword?: string | undefined;
   /** Where the product and Annex log. Default: pino to stdout at ANNEX_LOG_LEVEL. */
@@ -71,6 +79,15 @@ export interface ReferenceHost {
   password: string;
   examples: PublishExamplesResult;
   logs: InstallLogBuffer;
+  usage: InstallUsage;
+  /**
+   * Publishes a signed bundle and applies the host's upgrade policy: every
+   * install of that extension moves to the new latest release at once when it
+   * widens nothing; otherwise it waits for an admin's consent in the console.
+   */
+  publish(bytes: Uint8Array, signature: BundleSignature, actor?: string): Promise<{ published: PublishResult; upgraded: { tenant: string; from: string; to: string; ok: boolean }[] }>;
+  /** A new admin API token for a user (what POST /admin/api/tokens does), e.g. for the CLI in tests. */
+  createApiToken(userId: string, label?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -89,6 +106,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
   const password = options.seedPassword ?? "annex-demo";
   const baseLogger: Logger = options.logger ?? pino({ name: "refhost", level: process.env["ANNEX_LOG_LEVEL"] ?? "info" });
   const logs = new InstallLogBuffer(baseLogger);
+  const usage = new InstallUsage();
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch(() => {});
@@ -101,7 +119,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     await migrateAppSchema(database.root, database.appSchema);
     await seedProduct(database.app, password);
 
-    const examples = await findExamples(options.extensionsDir ?? join(root, "../extensions"));
+    const examples = [...(await findExamples(options.extensionsDir ?? join(root, "../extensions"))), ...(await findExampleFolders(options.extraExtensions ?? []))];
     const keys = await loadDemoKeys(dataDir, examples.map((e) => e.publisher));
 
     let runner: Runner | undefined;
@@ -121,6 +139,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       secrets: { keys: [{ id: "demo-1", key: keys.secretsKey }] },
       runner,
       logger: logs.logger,
+      onExecute: usage.onExecute,
       gateway: {
         // The product's session is the gateway's principal: tenant, user and role.
         authenticate: async (request) => {
@@ -134,7 +153,9 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     });
     closers.push(() => annex.close());
 
+    const tenantIds = async () => (await database.app.selectFrom("tenants").select("id").execute()).map((t) => t.id);
     const published = await publishExamples(annex, examples, keys.publisherKeys, baseLogger);
+    for (const name of published.published) await applyAutomaticUpgrades(annex, await tenantIds(), name.slice(0, name.lastIndexOf("@")));
     const bundles = await buildClientBundles(root, ["console", "extension-page"]);
 
     const app = express();
@@ -259,6 +280,56 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       res.type("html").send(dashboardPage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, extensions }));
     });
 
+    app.get("/admin", requireAdminPage, async (req, res) => {
+      const user = req.actor!;
+      const { menu } = await menuFor(user, "/admin");
+      res.type("html").send(consolePage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, theme: hostTheme }));
+    });
+    app.use("/admin/api", adminApi({ annex, app: database.app, logs, usage, csrfProtection: csrf.csrfSynchronisedProtection, csrfToken }));
+
+    /** The install's page for `slot` at `path`, when the tenant's install serves; what the frame needs of it (its settings reach the page as context.config). */
+    async function pageOf(tenant: string, extensionId: string, slot: "app" | "public", path: string) {
+      const install = await annex.getInstall(tenant, extensionId);
+      if (install === null || install.state !== "active") return null;
+      const version = await annex.registry.getVersion(extensionId, install.version);
+      const page = version?.manifest.ui.pages.find((p) => p.slot === slot && p.path === path);
+      if (version === null || page === undefined) return null;
+      const { id: _id, lastError: _error, ...frameInstall } = install;
+      return { install: frameInstall, manifest: version.manifest as Manifest, page: { slot, path: page.path }, title: page.title ?? version.manifest.name };
+    }
+
+    // Extension pages (ui.pages, slot "app") in the product's layout, for the tenant's users.
+    app.get("/apps/:extensionId{/*rest}", requireUser, async (req, res) => {
+      const user = req.actor!;
+      const path = `/${([] as string[]).concat(req.params["rest"] ?? []).join("/")}`;
+      const found = await pageOf(user.tenant, String(req.params["extensionId"]), "app", path);
+      const current = `/apps/${String(req.params["extensionId"])}${path === "/" ? "" : path}`;
+      const { menu } = await menuFor(user, current);
+      if (found === null) return void res.status(404).type("html").send(notFoundPage(user, menu, await tenantName(user.tenant), csrfToken(req)));
+      res.type("html").send(
+        extensionPage({
+          user,
+          tenantName: await tenantName(user.tenant),
+          csrfToken: csrfToken(req),
+          menu,
+          title: found.title,
+          theme: hostTheme,
+          mount: { install: found.install, manifest: found.manifest, page: found.page, user: { id: user.id, displayName: user.displayName, email: user.email }, publicTenant: null },
+        }),
+      );
+    });
+
+    // Public pages (ui.pages, slot "public") for anyone: the frame's api.fetch is sent to the public family, /ext/{id}/public/…?tenant=.
+    app.get("/public/:tenant/:extensionId{/*rest}", async (req, res) => {
+      const tenant = String(req.params["tenant"]);
+      const path = `/${([] as string[]).concat(req.params["rest"] ?? []).join("/")}`;
+      const found = /^[a-z0-9-]{1,64}$/.test(tenant) ? await pageOf(tenant, String(req.params["extensionId"]), "public", path) : null;
+      if (found === null) return void res.status(404).type("html").send(notFoundPage(null, [], tenant, undefined));
+      res.type("html").send(
+        extensionPage({ user: null, tenantName: await tenantName(tenant), menu: [], title: found.title, theme: hostTheme, mount: { install: found.install, manifest: found.manifest, page: found.page, user: null, publicTenant: tenant } }),
+      );
+    });
+
     app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
       if (error === csrf.invalidCsrfTokenError) {
         res.status(403);
@@ -294,12 +365,25 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       password,
       examples: published,
       logs,
+      usage,
+      async publish(bytes, signature, actor = "system:reference-host") {
+        const result = await annex.publish(bytes, signature, { actor });
+        return { published: result, upgraded: await applyAutomaticUpgrades(annex, await tenantIds(), result.extensionId) };
+      },
+      async createApiToken(userId, label = "cli") {
+        const user = await database.app.selectFrom("users").select(["id", "tenant"]).where("id", "=", userId).executeTakeFirstOrThrow();
+        return (await createApiToken(database.app, user, label)).token;
+      },
       close: closeAll,
     };
   } catch (error) {
     await closeAll();
     throw error;
   }
+}
+
+function notFoundPage(user: SignedInUser | null, menu: MenuEntry[], tenantName: string, csrfToken: string | undefined): string {
+  return layout({ title: "Not found", user, tenantName, csrfToken, menu, body: html`<h1>Not found</h1><p>No such page here, or its extension is not installed and enabled for ${tenantName}.</p>` });
 }
 
 /** Only paths on this site: an open redirect after sign-in would hand the session to a phishing page. */

@@ -345,6 +345,7 @@ function invalidatingLifecycle(installs: InstallManager, gateway: () => Gateway 
     upgrade: wrap(installs.upgrade),
     uninstall: wrap(installs.uninstall),
     recover: wrap(installs.recover),
+    configure: wrap(installs.configure),
   };
 }
 

@@ -93,6 +93,30 @@ describeBackends("install lifecycle", (backend) => {
     await host.close();
   });
 
+  it("changes settings with configure: checked against the installed version, defaults applied, audited; bad values change nothing", async () => {
+    const { host } = await world(backend);
+    const installed = await host.install(T, EXT, { ...BASE, version: "1.0.0", actor: "admin@t" });
+    const changed = await host.configure(T, EXT, { region: "us", greeting: "Hi" }, { actor: "admin@t" });
+    expect(changed.config).toEqual({ greeting: "Hi", retries: 2, region: "us" });
+    expect(changed.revision).toBe(installed.revision + 1);
+    expect((await host.resolve(T, EXT))?.install.config).toEqual({ greeting: "Hi", retries: 2, region: "us" });
+
+    const invalid = await rejection(host.configure(T, EXT, { region: 42, unknown: true }, { actor: "admin@t" }));
+    expect(invalid).toBeInstanceOf(ConfigError);
+    expect((invalid as ConfigError).issues.map((issue) => issue.path).sort()).toEqual(["config.region", "config.unknown"]);
+    expect((await host.getInstall(T, EXT))?.config).toEqual({ greeting: "Hi", retries: 2, region: "us" });
+    expect((await rejection(host.configure(T, EXT, null as never))).code).toBe("E_INVALID_ARGUMENT");
+
+    const lines = await host.audit.list({ tenant: T, action: "install.configure" });
+    expect(lines.map((line) => line.decision)).toEqual(["allow", "deny", "deny"]);
+    expect(lines[0]!.details).toMatchObject({ installId: installed.id, configKeys: ["greeting", "region", "retries"] });
+
+    await host.uninstall(T, EXT);
+    expect((await rejection(host.configure(T, EXT, { region: "eu" }))).code).toBe("E_INSTALL_CONFLICT");
+    expect((await rejection(host.configure("tenant-b", EXT, { region: "eu" }))).code).toBe("E_INSTALL_NOT_FOUND");
+    await host.close();
+  });
+
   it("refuses a second install, unknown extensions and versions, and bad arguments with typed errors", async () => {
     const { host } = await world(backend);
     await host.install(T, EXT, { ...BASE, version: "1.0.0" });

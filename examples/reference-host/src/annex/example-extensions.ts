@@ -14,7 +14,6 @@ export interface ExampleFolder {
 
 /** The example extension folders (each with an annex.json), sorted by folder name. */
 export async function findExamples(extensionsDir: string): Promise<ExampleFolder[]> {
-  const found: ExampleFolder[] = [];
   let names: string[];
   try {
     names = (await readdir(extensionsDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
@@ -22,8 +21,13 @@ export async function findExamples(extensionsDir: string): Promise<ExampleFolder
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;
   }
-  for (const name of names) {
-    const dir = join(extensionsDir, name);
+  return findExampleFolders(names.map((name) => join(extensionsDir, name)));
+}
+
+/** Those of `dirs` that hold an annex.json with an id, a version and a publisher. */
+export async function findExampleFolders(dirs: readonly string[]): Promise<ExampleFolder[]> {
+  const found: ExampleFolder[] = [];
+  for (const dir of dirs) {
     let manifest: { id?: unknown; version?: unknown; publisher?: unknown };
     try {
       manifest = JSON.parse(await readFile(join(dir, "annex.json"), "utf8")) as typeof manifest;

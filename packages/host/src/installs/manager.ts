@@ -38,6 +38,13 @@ export interface InstallManager {
   exportData(tenant: string, extensionId: string, options?: LifecycleOptions): Promise<InstallExport>;
   /** Sets (or replaces) secret values of an install; names must be declared by its manifest. */
   setSecrets(tenant: string, extensionId: string, secrets: Record<string, string>, options?: LifecycleOptions): Promise<InstallInfo>;
+  /**
+   * Replaces the install's settings: `config` is checked against the
+   * installed version's `config` schema with its defaults applied, as at
+   * install (E_CONFIG_INVALID lists every problem; nothing changes then).
+   * The next execution sees the new values.
+   */
+  configure(tenant: string, extensionId: string, config: Record<string, unknown>, options?: LifecycleOptions): Promise<InstallInfo>;
   getInstall(tenant: string, extensionId: string): Promise<InstallInfo | null>;
   listInstalls(tenant: string): Promise<InstallInfo[]>;
   /** Names of the install's secrets, sorted. Values are never listed. */
@@ -466,6 +473,25 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
         await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, secretNames: Object.keys(secrets ?? {}) } });
         await vault.put(trx, row.id, secrets ?? {});
         return toInfo(await update(trx, row, {}));
+      });
+    },
+
+    async configure(tenant, extensionId, config, options) {
+      return onLockedInstall("install.configure", tenant, extensionId, options, async (trx, row, audit) => {
+        if (row.state === "uninstalled" || row.state === "installing" || row.state === "upgrading") {
+          throw new InstallError(
+            "E_INSTALL_CONFLICT",
+            `${tenant}/${extensionId} is ${row.state}; change settings of an installed extension that no lifecycle call is changing`,
+            { state: row.state },
+          );
+        }
+        if (typeof config !== "object" || config === null || Array.isArray(config)) {
+          throw new InstallError("E_INVALID_ARGUMENT", "configure: config must be an object of settings, e.g. { greeting: \"Hi\" }");
+        }
+        const version = await readVersion(trx, extensionId, row.version);
+        const checked = validateConfig(`${extensionId}@${row.version}`, version!.manifest.config, config);
+        await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, configKeys: Object.keys(checked).sort() } });
+        return toInfo(await update(trx, row, { config: checked as unknown }));
       });
     },
 

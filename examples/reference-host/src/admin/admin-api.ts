@@ -1,0 +1,285 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { AuditFilter, Host } from "@annex/host";
+import type { CapabilityGrant } from "@annex/manifest";
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from "express";
+import type { Kysely } from "kysely";
+import type { InstallLogBuffer } from "../annex/install-logs.js";
+import type { InstallUsage } from "../annex/install-usage.js";
+import { planUpgrade } from "../annex/upgrade-policy.js";
+import type { SignedInUser } from "../auth/principal.js";
+import type { AppTables } from "../data/tables.js";
+import { AdminApiError, sendError } from "./errors.js";
+
+export interface AdminApiDeps {
+  annex: Host;
+  app: Kysely<AppTables>;
+  logs: InstallLogBuffer;
+  usage: InstallUsage;
+  /** csrf-sync's middleware: state-changing calls with a session need the session's token. */
+  csrfProtection: RequestHandler;
+  csrfToken: (req: Request) => string;
+}
+
+/** sha256 of an API token: only the hash is stored. */
+export const tokenHash = (token: string): string => createHash("sha256").update(token).digest("hex");
+
+/** A new API token for an admin (shown once): `annex_<43 base64url chars>`. */
+export async function createApiToken(app: Kysely<AppTables>, user: { id: string; tenant: string }, label: string): Promise<{ id: string; token: string }> {
+  const token = `annex_${randomBytes(32).toString("base64url")}`;
+  const id = `tok_${randomBytes(8).toString("hex")}`;
+  await app.insertInto("api_tokens").values({ id, token_hash: tokenHash(token), tenant: user.tenant, user_id: user.id, label }).execute();
+  return { id, token };
+}
+
+const ID = /^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$/;
+
+function extensionIdOf(req: Request): string {
+  const id = String(req.params["extensionId"] ?? "");
+  if (!ID.test(id)) throw new AdminApiError(400, "E_BAD_REQUEST", `extensionId: ${JSON.stringify(id)} is not an extension id (publisher.name, lowercase)`, { field: "extensionId" });
+  return id;
+}
+
+function objectBody(req: Request): Record<string, unknown> {
+  const body: unknown = req.body;
+  if (body === undefined || body === null || (typeof body === "object" && Object.keys(body as object).length === 0)) return {};
+  if (typeof body !== "object" || Array.isArray(body)) throw new AdminApiError(400, "E_BAD_REQUEST", "the body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+function optionalRecord(body: Record<string, unknown>, field: string): Record<string, unknown> | undefined {
+  const value = body[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new AdminApiError(400, "E_BAD_REQUEST", `${field} must be an object`, { field });
+  return value as Record<string, unknown>;
+}
+
+function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (typeof value !== "string") throw new AdminApiError(400, "E_BAD_REQUEST", `${field} must be a string`, { field });
+  return value;
+}
+
+function optionalDate(value: unknown, field: string): Date | undefined {
+  const text = optionalString(value, field);
+  if (text === undefined) return undefined;
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw new AdminApiError(400, "E_BAD_REQUEST", `${field} must be an ISO 8601 date`, { field });
+  return date;
+}
+
+/**
+ * The admin API behind the console (and the `annex` CLI's admin commands):
+ * JSON, for the admins of one tenant. A call is authenticated either by the
+ * session of a signed-in admin (state-changing calls then need the
+ * session's CSRF token in `x-csrf-token`) or by `Authorization: Bearer
+ * <token>` (an API token an admin created; no cookie, so no CSRF token).
+ * Every call acts on the caller's own tenant only. Documented in README.md.
+ */
+export function adminApi(deps: AdminApiDeps): Router {
+  const { annex, app } = deps;
+  const router = express.Router();
+
+  // Who calls: a bearer token, else the session; admins only.
+  router.use(async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const header = req.get("authorization");
+      if (header !== undefined) {
+        const match = /^Bearer\s+(\S+)$/i.exec(header);
+        const row =
+          match === null
+            ? undefined
+            : await app
+                .selectFrom("api_tokens")
+                .innerJoin("users", "users.id", "api_tokens.user_id")
+                .select(["users.id", "users.tenant", "users.email", "users.display_name", "users.role"])
+                .where("api_tokens.token_hash", "=", tokenHash(match[1]!))
+                .executeTakeFirst();
+        if (row === undefined) return void res.status(401).json({ code: "E_UNAUTHENTICATED", message: "unknown or malformed API token (Authorization: Bearer annex_…)" });
+        req.actor = { id: row.id, tenant: row.tenant, email: row.email, displayName: row.display_name, role: row.role };
+        req.authenticatedBy = "token";
+      } else if (req.session.user !== undefined) {
+        req.actor = req.session.user;
+        req.authenticatedBy = "session";
+      } else {
+        return void res.status(401).json({ code: "E_UNAUTHENTICATED", message: "sign in as an admin, or send Authorization: Bearer <API token>" });
+      }
+      if (req.actor.role !== "admin") return void res.status(403).json({ code: "E_FORBIDDEN", message: "the admin API is for administrators of the tenant" });
+      next();
+    } catch (error) {
+      next(error);
+    }
+  });
+  router.use(deps.csrfProtection);
+
+  const actorName = (user: SignedInUser) => `user:${user.email}`;
+  /** Wraps a handler: typed errors answered with their status, the rest passed on. */
+  const route =
+    (handler: (req: Request, res: Response, user: SignedInUser) => Promise<unknown>) =>
+    async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+      try {
+        const result = await handler(req, res, req.actor!);
+        if (!res.headersSent) res.json(result);
+      } catch (error) {
+        if (!sendError(res, error)) next(error);
+      }
+    };
+  const requireInstall = async (tenant: string, extensionId: string) => {
+    const install = await annex.getInstall(tenant, extensionId);
+    if (install === null) throw new AdminApiError(404, "E_INSTALL_NOT_FOUND", `${extensionId} is not installed for this tenant`, { extensionId });
+    return install;
+  };
+
+  router.get(
+    "/session",
+    route(async (req, _res, user) => ({ user, authenticatedBy: req.authenticatedBy, csrfToken: req.authenticatedBy === "session" ? deps.csrfToken(req) : null })),
+  );
+
+  router.get(
+    "/catalogue",
+    route(async (_req, _res, user) => {
+      const versions = [];
+      for (const extension of await annex.registry.listExtensions()) versions.push(...(await annex.registry.listVersions(extension.id)));
+      return { versions, installs: await annex.listInstalls(user.tenant) };
+    }),
+  );
+  router.get("/extensions", route(async () => annex.registry.listExtensions()));
+  router.get("/extensions/:extensionId/versions", route(async (req) => annex.registry.listVersions(extensionIdOf(req))));
+
+  router.get("/installs", route(async (_req, _res, user) => annex.listInstalls(user.tenant)));
+  router.get(
+    "/installs/:extensionId",
+    route(async (req, _res, user) => {
+      const install = await requireInstall(user.tenant, extensionIdOf(req));
+      const version = await annex.registry.getVersion(install.extensionId, install.version);
+      return { install, manifest: version?.manifest ?? null, secretNames: await annex.listSecretNames(user.tenant, install.extensionId) };
+    }),
+  );
+  router.post(
+    "/installs",
+    route(async (req, res, user) => {
+      const body = objectBody(req);
+      const extensionId = String(body["extensionId"] ?? "");
+      if (!ID.test(extensionId)) throw new AdminApiError(400, "E_BAD_REQUEST", "extensionId is required (publisher.name)", { field: "extensionId" });
+      const install = await annex.install(user.tenant, extensionId, {
+        version: optionalString(body["version"], "version"),
+        grants: body["grants"] as CapabilityGrant[],
+        config: optionalRecord(body, "config"),
+        secrets: optionalRecord(body, "secrets") as Record<string, string> | undefined,
+        actor: actorName(user),
+      });
+      res.status(201);
+      return install;
+    }),
+  );
+  for (const action of ["enable", "disable"] as const) {
+    router.post(
+      `/installs/:extensionId/${action}`,
+      route(async (req, _res, user) => annex[action](user.tenant, extensionIdOf(req), { actor: actorName(user) })),
+    );
+  }
+  router.put(
+    "/installs/:extensionId/config",
+    route(async (req, _res, user) => {
+      const config = optionalRecord(objectBody(req), "config");
+      if (config === undefined) throw new AdminApiError(400, "E_BAD_REQUEST", "config is required: { config: { … } }", { field: "config" });
+      return annex.configure(user.tenant, extensionIdOf(req), config, { actor: actorName(user) });
+    }),
+  );
+  router.put(
+    "/installs/:extensionId/secrets",
+    route(async (req, _res, user) => {
+      const secrets = optionalRecord(objectBody(req), "secrets");
+      if (secrets === undefined) throw new AdminApiError(400, "E_BAD_REQUEST", "secrets is required: { secrets: { NAME: \"value\" } }", { field: "secrets" });
+      const extensionId = extensionIdOf(req);
+      await annex.setSecrets(user.tenant, extensionId, secrets as Record<string, string>, { actor: actorName(user) });
+      // Write-only: the answer names the secrets that have a value, never a value.
+      return { secretNames: await annex.listSecretNames(user.tenant, extensionId) };
+    }),
+  );
+  router.get(
+    "/installs/:extensionId/upgrade",
+    route(async (req, _res, user) => {
+      const version = optionalString(req.query["version"], "version");
+      const install = await requireInstall(user.tenant, extensionIdOf(req));
+      const target = version ?? (await annex.registry.latestVersion(install.extensionId))?.version;
+      if (target === undefined) throw new AdminApiError(404, "E_VERSION_NOT_FOUND", "nothing published to upgrade to");
+      return planUpgrade(annex, install, target);
+    }),
+  );
+  router.post(
+    "/installs/:extensionId/upgrade",
+    route(async (req, _res, user) => {
+      const body = objectBody(req);
+      const version = optionalString(body["version"], "version");
+      if (version === undefined) throw new AdminApiError(400, "E_BAD_REQUEST", "version is required", { field: "version" });
+      return annex.upgrade(user.tenant, extensionIdOf(req), {
+        version,
+        grants: body["grants"] as CapabilityGrant[] | undefined,
+        config: optionalRecord(body, "config"),
+        actor: actorName(user),
+      });
+    }),
+  );
+  router.post(
+    "/installs/:extensionId/uninstall",
+    route(async (req, _res, user) => {
+      const purge = objectBody(req)["purge"];
+      if (purge !== undefined && typeof purge !== "boolean") throw new AdminApiError(400, "E_BAD_REQUEST", "purge must be true or false", { field: "purge" });
+      return annex.uninstall(user.tenant, extensionIdOf(req), { purge: purge === true, actor: actorName(user) });
+    }),
+  );
+  router.get("/installs/:extensionId/export", route(async (req, _res, user) => annex.exportData(user.tenant, extensionIdOf(req), { actor: actorName(user) })));
+  router.get(
+    "/installs/:extensionId/usage",
+    route(async (req, _res, user) => {
+      const install = await requireInstall(user.tenant, extensionIdOf(req));
+      return deps.usage.summary(annex.metrics, install.id);
+    }),
+  );
+  router.get(
+    "/installs/:extensionId/logs",
+    route(async (req, _res, user) => {
+      const install = await requireInstall(user.tenant, extensionIdOf(req));
+      const limit = Math.min(200, Math.max(1, Number(req.query["limit"] ?? 100) || 100));
+      return deps.logs.recent(install.id, limit);
+    }),
+  );
+
+  router.get(
+    "/audit",
+    route(async (req, _res, user) => {
+      const q = req.query;
+      const decision = optionalString(q["decision"], "decision");
+      if (decision !== undefined && !["allow", "deny", "error"].includes(decision)) throw new AdminApiError(400, "E_BAD_REQUEST", "decision must be allow, deny or error", { field: "decision" });
+      const limit = Math.min(500, Math.max(1, Number(q["limit"] ?? 100) || 100));
+      const filter: AuditFilter = {
+        // Always the caller's tenant: an admin never reads another tenant's lines.
+        tenant: user.tenant,
+        actor: optionalString(q["actor"], "actor"),
+        action: optionalString(q["action"], "action"),
+        target: optionalString(q["target"], "target"),
+        decision: decision as AuditFilter["decision"],
+        since: optionalDate(q["since"], "since"),
+        until: optionalDate(q["until"], "until"),
+        afterId: optionalString(q["afterId"], "afterId"),
+        limit: limit + 1,
+        order: "desc",
+      };
+      const entries = await annex.audit.list(filter);
+      return { entries: entries.slice(0, limit), hasMore: entries.length > limit };
+    }),
+  );
+
+  router.post(
+    "/tokens",
+    route(async (req, res, user) => {
+      const label = optionalString(objectBody(req)["label"], "label") ?? "cli";
+      if (label.length > 100) throw new AdminApiError(400, "E_BAD_REQUEST", "label: at most 100 characters", { field: "label" });
+      res.status(201);
+      return { ...(await createApiToken(app, user, label)), label, tenant: user.tenant };
+    }),
+  );
+
+  router.use((_req: Request, res: Response) => void res.status(404).json({ code: "E_NOT_FOUND", message: "no such admin API endpoint; see examples/reference-host/README.md" }));
+  return router;
+}

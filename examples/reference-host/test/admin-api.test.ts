@@ -1,0 +1,130 @@
+/**
+ * The admin API over HTTP, as the console and the CLI call it: admins only,
+ * CSRF tokens for session calls, bearer tokens for the CLI, every call
+ * scoped to the caller's tenant, typed errors, and the upgrade policy
+ * (automatic when a version widens nothing, consent when it widens).
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createReferenceHost, loadDemoKeys, type ReferenceHost } from "../src/index.js";
+import { backends } from "./support/backends.js";
+import { Client } from "./support/http-client.js";
+import { releaseVariant } from "./support/variants.js";
+
+const GREETER = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures/greeter");
+
+describe("admin API", () => {
+  const [backend] = backends();
+  let host: ReferenceHost;
+  let ada: Client;
+  let csrf: string;
+
+  beforeAll(async () => {
+    host = await createReferenceHost({ ...(await backend!.options()), extraExtensions: [GREETER] });
+    ada = new Client(host.url);
+    await ada.signIn("ada@acme.test");
+    csrf = (await (await ada.get("/admin/api/session")).json()).csrfToken as string;
+  }, 180_000);
+  afterAll(async () => {
+    await host?.close();
+    await backend!.cleanup();
+  });
+
+  const call = (client: Client, method: string, path: string, json?: unknown, headers: Record<string, string> = {}) =>
+    client.request(method, `/admin/api${path}`, { json, headers: { accept: "application/json", ...headers } });
+
+  it("refuses anonymous callers, members, and session calls without the CSRF token", async () => {
+    expect((await call(new Client(host.url), "GET", "/catalogue")).status).toBe(401);
+    const max = new Client(host.url);
+    await max.signIn("max@acme.test");
+    expect((await call(max, "GET", "/catalogue")).status).toBe(403);
+    const forged = await call(ada, "POST", "/installs", { extensionId: "acme.hello", grants: [{ name: "log" }, { name: "user.read" }] });
+    expect(forged.status).toBe(403);
+    expect(await forged.json()).toMatchObject({ code: "E_CSRF" });
+    expect(await host.annex.getInstall("acme", "acme.hello")).toBeNull();
+  });
+
+  it("installs with the session and its CSRF token, answering typed errors with their status", async () => {
+    const missing = await call(ada, "POST", "/installs", { extensionId: "acme.greeter", grants: [] }, { "x-csrf-token": csrf });
+    expect(missing.status).toBe(422);
+    expect(await missing.json()).toMatchObject({ code: "E_GRANTS_MISSING" });
+    const created = await call(ada, "POST", "/installs", { extensionId: "acme.greeter", version: "1.0.0", grants: [{ name: "log" }] }, { "x-csrf-token": csrf });
+    expect(created.status).toBe(201);
+    const invalid = await call(ada, "PUT", "/installs/acme.greeter/config", { config: { greeting: "Hallo" } }, { "x-csrf-token": csrf });
+    expect(invalid.status).toBe(422);
+    expect((await invalid.json()).issues).toEqual([expect.objectContaining({ path: "config.greeting" })]);
+    const secrets = await call(ada, "PUT", "/installs/acme.greeter/secrets", { secrets: { SIGNING_KEY: "k-123" } }, { "x-csrf-token": csrf });
+    expect(await secrets.json()).toEqual({ secretNames: ["SIGNING_KEY"] });
+    const detail = await (await call(ada, "GET", "/installs/acme.greeter")).text();
+    expect(detail).not.toContain("k-123");
+  });
+
+  it("lets an admin's API token act for that tenant without a cookie or CSRF token", async () => {
+    const made = await call(ada, "POST", "/tokens", { label: "cli" }, { "x-csrf-token": csrf });
+    expect(made.status).toBe(201);
+    const { token } = (await made.json()) as { token: string };
+    const cli = new Client(host.url);
+    const auth = { authorization: `Bearer ${token}` };
+    const installs = (await (await call(cli, "GET", "/installs", undefined, auth)).json()) as { extensionId: string }[];
+    expect(installs.map((i) => i.extensionId)).toEqual(["acme.greeter"]);
+    expect((await call(cli, "POST", "/installs/acme.greeter/disable", undefined, auth)).status).toBe(200);
+    expect((await call(cli, "POST", "/installs/acme.greeter/enable", undefined, auth)).status).toBe(200);
+    expect((await call(cli, "GET", "/installs", undefined, { authorization: "Bearer annex_not-a-token" })).status).toBe(401);
+    const [line] = (await (await call(cli, "GET", "/audit?action=install.enable", undefined, auth)).json()).entries as { actor: string }[];
+    expect(line?.actor).toBe("user:ada@acme.test");
+  });
+
+  it("never shows or changes another tenant's installs or audit lines", async () => {
+    const gus = new Client(host.url);
+    await gus.signIn("gus@globex.test");
+    const token = (await (await call(gus, "GET", "/session")).json()).csrfToken as string;
+    expect(await (await call(gus, "GET", "/installs")).json()).toEqual([]);
+    expect((await call(gus, "GET", "/installs/acme.greeter")).status).toBe(404);
+    expect((await call(gus, "POST", "/installs/acme.greeter/disable", undefined, { "x-csrf-token": token })).status).toBe(404);
+    // Gus sees his own refused attempt, and nothing of acme's.
+    const audit = (await (await call(gus, "GET", "/audit?target=acme.greeter")).json()) as { entries: { tenant: string; actor: string }[] };
+    expect(audit.entries.map((e) => [e.tenant, e.actor])).toEqual([["globex", "user:gus@globex.test"]]);
+    expect((await host.annex.getInstall("acme", "acme.greeter"))?.state).toBe("active");
+  });
+
+  it("upgrades automatically when a version widens nothing, and waits for consent when it widens", async () => {
+    const key = (await loadDemoKeys((await backend!.options()).dataDir!, ["acme"])).publisherKeys.get("acme")!;
+    const patch = await releaseVariant(GREETER, key, (m) => {
+      m["version"] = "1.0.1";
+      m["description"] = "Greets people; now with fewer bugs.";
+    });
+    expect((await host.publish(patch.bytes, patch.signature)).upgraded).toEqual([{ tenant: "acme", from: "1.0.0", to: "1.0.1", ok: true }]);
+    expect((await host.annex.getInstall("acme", "acme.greeter"))?.version).toBe("1.0.1");
+
+    const wider = await releaseVariant(GREETER, key, (m) => {
+      m["version"] = "1.1.0";
+      (m["capabilities"] as unknown[]).push({ name: "ui.toast", reason: "Says when a greeting was sent." });
+    });
+    expect((await host.publish(wider.bytes, wider.signature)).upgraded).toEqual([]);
+    const plan = await (await call(ada, "GET", "/installs/acme.greeter/upgrade?version=1.1.0")).json();
+    expect(plan).toMatchObject({ from: "1.0.1", to: "1.1.0", policy: "consent", diff: { added: [expect.objectContaining({ name: "ui.toast" })] } });
+    const refused = await call(ada, "POST", "/installs/acme.greeter/upgrade", { version: "1.1.0" }, { "x-csrf-token": csrf });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ code: "E_CONSENT_REQUIRED" });
+    const consented = await call(ada, "POST", "/installs/acme.greeter/upgrade", { version: "1.1.0", grants: [{ name: "log" }, { name: "ui.toast" }] }, { "x-csrf-token": csrf });
+    expect(consented.status).toBe(200);
+    expect((await host.annex.getInstall("acme", "acme.greeter"))?.version).toBe("1.1.0");
+  });
+
+  it("reports per-install usage from the metrics and the install's recent log lines", async () => {
+    const answer = await ada.get("/api/ext/acme.greeter/greet/Usage");
+    expect(answer.status).toBe(200);
+    const usage = await (await call(ada, "GET", "/installs/acme.greeter/usage")).json();
+    expect(usage.executions).toBeGreaterThanOrEqual(1);
+    expect(usage.errors).toBe(0);
+    const logs = (await (await call(ada, "GET", "/installs/acme.greeter/logs")).json()) as { message: string }[];
+    expect(logs.map((l) => l.message)).toContain("greeting Usage");
+  });
+
+  it("uninstalls with purge and returns the export", async () => {
+    const result = await (await call(ada, "POST", "/installs/acme.greeter/uninstall", { purge: true }, { "x-csrf-token": csrf })).json();
+    expect(result.export).toMatchObject({ secretNames: ["SIGNING_KEY"], config: { greeting: "Hello" } });
+    expect(await host.annex.getInstall("acme", "acme.greeter")).toBeNull();
+  });
+});
