@@ -28,6 +28,8 @@ import { SecretsError } from "./secrets/errors.js";
 import { SecretsKeyring, type SecretsKey, type SecretsKeyringOptions } from "./secrets/keyring.js";
 import { createSecretsVault } from "./secrets/vault.js";
 import { createSqlStorage, type SqlLimits, type SqlStorage } from "./storage/sql/sql-storage.js";
+import { createEventsRuntime, type EventsOptions } from "./events/runtime.js";
+import type { HostEvents } from "./events/host-events.js";
 
 export interface HostOptions {
   /** A Kysely instance, a postgres:// URL, a PGlite instance, `{ dataDir }`, or nothing for in-memory PGlite. */
@@ -114,6 +116,12 @@ export interface HostOptions {
    * pass a postgres:// URL for that connection; `false` does not listen.
    */
   notifications?: string | false | undefined;
+  /**
+   * Events: the outbox relay that delivers published events to subscribed
+   * installs, and the bus it hands deliveries to (see docs/events.md).
+   * Default: the in-process bus, a relay polling in the background.
+   */
+  events?: EventsOptions | undefined;
 }
 
 export interface RotateSecretsKeyResult {
@@ -173,7 +181,12 @@ export interface Host extends InstallManager {
    * only your monitoring reaches, or merge `host.metrics.registry` into yours.
    */
   metrics: HostMetrics | null;
-  /** Closes the database connection if the host opened it. */
+  /**
+   * Events: `publish(tenant, type, payload, { trx })` from the app, the dead
+   * letters (`list`, `replay`, `discard`), `drain()`.
+   */
+  events: HostEvents;
+  /** Stops the relay, closes the runner and the bus the host made, and the database connection if the host opened it. */
   close(): Promise<void>;
 }
 
@@ -225,6 +238,16 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   const ownRunner = options.runner === undefined;
   const runner = options.runner ?? lazyWorkerPool();
   let executor: Executor | undefined;
+  const events = createEventsRuntime({
+    database,
+    registry,
+    logger,
+    metrics,
+    now: options.now ?? Date.now,
+    options: options.events,
+    gatewayLimits: options.gateway?.policy?.limits,
+    contextOf: (scope) => executor?.contextOf(scope),
+  });
   const hostApis = createHostApis({
     revealSecret: (tenant, extensionId, name) => installs.revealSecret(tenant, extensionId, name),
     capabilities,
@@ -234,6 +257,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       // The install is the one the host resolved for this execution, never a name the guest gave.
       query: (text, params, scope) => sqlStorage.query(executionOf({ contextOf: (s) => executor?.contextOf(s) }, scope).resolved.install.id, text, params),
     },
+    events: events.api,
   });
   executor = createExecutor({
     runner,
@@ -243,7 +267,16 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       ...(metrics === null ? [] : [(event: ExecuteEvent) => metrics.observe(event)]),
       ...(options.onExecute === undefined ? [] : [options.onExecute]),
     ],
+    settle: events.settle,
   });
+  let hostEvents: HostEvents;
+  try {
+    hostEvents = await events.start(executor);
+  } catch (error) {
+    if (ownRunner) await runner.close();
+    await database.close();
+    throw error;
+  }
 
   const host: Host = {
     ...installs,
@@ -259,6 +292,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     logger,
     metrics,
     webhookSecrets,
+    events: hostEvents,
     owns: (pathname) => gateway?.owns(pathname) ?? false,
     handle: async (request, info) => (gateway === null ? gatewayNotConfigured() : gateway.handle(request, info)),
     async rotateSecretsKey(newKey, rotateOptions) {
@@ -291,6 +325,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     close: async () => {
       await stopListening?.();
       await gateway?.drain();
+      await events.stop();
       if (ownRunner) await runner.close();
       await database.close();
     },
@@ -316,6 +351,8 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     }
   } catch (error) {
     // Refused options leave nothing open behind them.
+    await events.stop();
+    if (ownRunner) await runner.close();
     await database.close();
     throw error;
   }

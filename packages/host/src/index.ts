@@ -77,6 +77,13 @@ export type { ExecuteEvent, ExecutionTrigger } from "./execution/executor.js";
 export { BusError, parseBusMessage } from "./events/bus.js";
 export type { Bus, BusConsumer, BusErrorCode, BusHandler, BusMessage } from "./events/bus.js";
 export { createInProcessBus } from "./events/in-process-bus.js";
+export { EventsError } from "./events/errors.js";
+export type { EventsErrorCode } from "./events/errors.js";
+export { MAX_EVENT_PAYLOAD_BYTES } from "./events/event-types.js";
+export type { DeadLetter, DeadLetterFilter, DeadLetters, HostEvents, PublishOptions } from "./events/host-events.js";
+export type { DrainResult } from "./events/relay.js";
+export type { EventsOptions } from "./events/runtime.js";
+export type { BackoffOptions } from "./events/backoff.js";
 
 // Observability
 export type { Logger } from "./observability/logger.js";

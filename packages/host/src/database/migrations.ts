@@ -144,6 +144,48 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
         duration_ms integer NOT NULL,
         PRIMARY KEY (install_id, version)
       )`,
+      ],
+    },
+    {
+    name: "0030_events",
+    statements: [
+      // The outbox: one row per published event, written in the publisher's transaction. seq orders fan-out.
+      `CREATE TABLE annex_events (
+        seq bigserial PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        tenant text NOT NULL,
+        type text NOT NULL,
+        payload jsonb NOT NULL,
+        source text NOT NULL,
+        depth integer NOT NULL DEFAULT 0,
+        occurred_at timestamptz NOT NULL,
+        fanned_out_at timestamptz
+      )`,
+      `CREATE INDEX annex_events_unfanned ON annex_events (seq) WHERE fanned_out_at IS NULL`,
+      // One row per (event, subscribed install): its id is the idempotency key the handler sees. seq, assigned
+      // at fan-out (one relay at a time), orders the deliveries of one (install, type).
+      `CREATE TABLE annex_event_deliveries (
+        seq bigserial PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        event_id text NOT NULL REFERENCES annex_events (id) ON DELETE CASCADE,
+        tenant text NOT NULL,
+        install_id text NOT NULL,
+        type text NOT NULL,
+        state text NOT NULL CHECK (state IN ('pending', 'leased', 'done', 'dead', 'dropped')),
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz NOT NULL,
+        lease text,
+        lease_owner text,
+        lease_until timestamptz,
+        last_error jsonb,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        UNIQUE (event_id, install_id)
+      )`,
+      `CREATE INDEX annex_event_deliveries_open ON annex_event_deliveries (install_id, type, seq) WHERE state IN ('pending', 'leased')`,
+      `CREATE INDEX annex_event_deliveries_due ON annex_event_deliveries (seq) WHERE state IN ('pending', 'leased')`,
+      `CREATE INDEX annex_event_deliveries_dead ON annex_event_deliveries (tenant, seq) WHERE state = 'dead'`,
+      `CREATE INDEX annex_event_deliveries_done ON annex_event_deliveries (updated_at) WHERE state IN ('done', 'dropped')`,
     ],
   },
   {
@@ -166,3 +208,4 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
     ],
   },
 ];
+

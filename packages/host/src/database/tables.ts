@@ -94,6 +94,38 @@ export interface AuditTable {
   details: Json<unknown>;
 }
 
+export interface EventsTable {
+  seq: ColumnType<string, never, never>;
+  id: string;
+  tenant: string;
+  type: string;
+  payload: Json<unknown>;
+  /** `host`, or `install:<id>` for an event an extension published. */
+  source: string;
+  /** 0 for an event the app published; one more than the delivered event for one a handler published. */
+  depth: number;
+  occurred_at: Date;
+  fanned_out_at: Date | null;
+}
+
+export interface EventDeliveriesTable {
+  seq: ColumnType<string, never, never>;
+  id: string;
+  event_id: string;
+  tenant: string;
+  install_id: string;
+  type: string;
+  state: "pending" | "leased" | "done" | "dead" | "dropped";
+  attempts: number;
+  next_attempt_at: Date;
+  lease: string | null;
+  lease_owner: string | null;
+  lease_until: Date | null;
+  last_error: Json<unknown> | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
 export interface AnnexTables {
   annex_migrations: MigrationsTable;
   annex_extensions: ExtensionsTable;
@@ -105,6 +137,8 @@ export interface AnnexTables {
   annex_webhook_secrets: WebhookSecretsTable;
   annex_sql_schemas: SqlSchemasTable;
   annex_sql_migrations: SqlMigrationsTable;
+  annex_events: EventsTable;
+  annex_event_deliveries: EventDeliveriesTable;
 }
 
 export interface SqlSchemasTable {

@@ -27,6 +27,8 @@ export interface BusMessage {
   occurredAt: string;
   /** The event's payload (JSON). */
   payload: unknown;
+  /** How many deliveries led to this event (0: the app published it); bounds event loops. Default 0. */
+  depth?: number | undefined;
 }
 
 /**
@@ -96,6 +98,10 @@ export function parseBusMessage(value: unknown): BusMessage {
     const v = record[field];
     if (typeof v !== "string" || v === "" || v.length > 1024) throw bad(field, "a non-empty string of at most 1024 characters");
   }
+  const depthOf = (v: unknown): number => {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw bad("depth", "a whole number of at least 0");
+    return v;
+  };
   const attempt = record["attempt"];
   if (typeof attempt !== "number" || !Number.isInteger(attempt) || attempt < 1) throw bad("attempt", "a whole number of at least 1");
   return {
@@ -108,5 +114,6 @@ export function parseBusMessage(value: unknown): BusMessage {
     attempt,
     occurredAt: record["occurredAt"] as string,
     payload: record["payload"] ?? null,
+    ...(record["depth"] === undefined ? {} : { depth: depthOf(record["depth"]) }),
   };
 }

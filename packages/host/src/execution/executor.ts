@@ -76,6 +76,12 @@ export interface ExecutorOptions {
   dispatch: HostDispatch;
   /** Called after every execution; a reporter that throws is ignored. */
   reporters: ReadonlyArray<(event: ExecuteEvent) => void>;
+  /**
+   * Runs when an execution ended, before it is reported: writes what it left
+   * to write (the events it published) and may turn the result into a failure
+   * when that fails.
+   */
+  settle?: ((requestId: string, trigger: ExecutionTrigger, result: ExecuteResult) => Promise<ExecuteResult>) | undefined;
 }
 
 const MAX_LOADED = 512;
@@ -93,7 +99,7 @@ const RUNNER_LOAD_FAILURES: ReadonlySet<string> = new Set(["E_BUNDLE_INVALID", "
  * same envelope rules, the same host APIs and the same reports.
  */
 export function createExecutor(options: ExecutorOptions): Executor {
-  const { runner, dispatch, reporters } = options;
+  const { runner, dispatch, reporters, settle } = options;
   const loaded = new Map<string, Promise<void>>();
   const inFlight = new Map<string, ExecutionContext>();
 
@@ -177,6 +183,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       clearTimeout(timer);
       inFlight.delete(requestId);
     }
+    if (settle !== undefined) result = await settle(requestId, trigger, result);
     const { install } = resolved;
     report({
       requestId,

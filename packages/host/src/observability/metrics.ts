@@ -1,5 +1,5 @@
 import { createExecutionMetrics, type ExecutionMetrics } from "@annex/runner";
-import { Counter, Registry } from "prom-client";
+import { Counter, Histogram, Registry } from "prom-client";
 import type { ExecuteEvent } from "../execution/executor.js";
 
 /**
@@ -31,6 +31,14 @@ export interface MetricsRecorder extends HostMetrics {
   request(family: string, status: number, code: string | undefined): void;
   /** A request refused by a rate limit, per install. */
   rateLimited(labels: { tenant: string; extension: string; install: string; family: string }): void;
+  /** One delivery settled: delivered, failed (will retry), dead, dropped (reason uninstalled/unsubscribed/discarded), stale. */
+  eventDelivery(outcome: "delivered" | "failed" | "dead" | "dropped" | "stale", reason: string): void;
+  /** Events written to the outbox, by who published them (app or extension). */
+  eventsPublished(source: "app" | "extension", count: number): void;
+  /** One job run finished (or was skipped). */
+  jobRun(outcome: "ok" | "error" | "skipped"): void;
+  /** How late a scheduled job run started after its scheduled time, in seconds. */
+  jobDelay(seconds: number): void;
 }
 
 export function createHostMetrics(options: HostMetricsOptions = {}): MetricsRecorder {
@@ -46,6 +54,30 @@ export function createHostMetrics(options: HostMetricsOptions = {}): MetricsReco
     name: "annex_rate_limited_total",
     help: "Requests refused by a rate limit, per install and path family.",
     labelNames: ["tenant", "extension", "install", "family"],
+    registers: [registry],
+  });
+  const deliveries = new Counter({
+    name: "annex_event_deliveries_total",
+    help: "Event deliveries settled, by outcome (delivered, failed, dead, dropped, stale) and reason (error code, or why dropped).",
+    labelNames: ["outcome", "reason"],
+    registers: [registry],
+  });
+  const published = new Counter({
+    name: "annex_events_published_total",
+    help: "Events written to the outbox, by source (app, extension).",
+    labelNames: ["source"],
+    registers: [registry],
+  });
+  const jobRuns = new Counter({
+    name: "annex_job_runs_total",
+    help: "Scheduled job runs, by outcome (ok, error, skipped).",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  const jobDelay = new Histogram({
+    name: "annex_job_start_delay_seconds",
+    help: "How late scheduled job runs started after their scheduled time.",
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
     registers: [registry],
   });
   return {
@@ -65,6 +97,18 @@ export function createHostMetrics(options: HostMetricsOptions = {}): MetricsReco
     },
     rateLimited(labels) {
       limited.inc(labels);
+    },
+    eventDelivery(outcome, reason) {
+      deliveries.inc({ outcome, reason });
+    },
+    eventsPublished(source, count) {
+      published.inc({ source }, count);
+    },
+    jobRun(outcome) {
+      jobRuns.inc({ outcome });
+    },
+    jobDelay(seconds) {
+      jobDelay.observe(Math.max(0, seconds));
     },
   };
 }

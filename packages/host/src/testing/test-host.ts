@@ -11,6 +11,9 @@ import { createHost, type Host, type HostOptions } from "../host.js";
 import type { Logger } from "../observability/logger.js";
 import { pino } from "pino";
 import type { InstallInfo, UninstallResult } from "../installs/types.js";
+import type { DeadLetter, PublishOptions } from "../events/host-events.js";
+import type { DrainResult } from "../events/relay.js";
+import type { EventsOptions } from "../events/runtime.js";
 import type { PublishResult } from "../registry/registry.js";
 import type { SqlQueryResult, SqlSchemaStatus } from "../storage/sql/sql-storage.js";
 import { generateSecretsKey } from "../secrets/keyring.js";
@@ -57,6 +60,12 @@ export interface TestHostOptions {
   sql?: HostOptions["sql"];
   /** Where the host logs. Default: a pino logger at "debug" that records into `t.logged` and prints nothing. */
   logger?: Logger | undefined;
+  /**
+   * Event options as `createHost({ events })`. The test host runs no relay in
+   * the background (`relay: false`): `t.relay.drain()` delivers, so tests are
+   * deterministic. Default retries: 3 attempts, 1 s then 2 s (with jitter).
+   */
+  events?: EventsOptions | undefined;
 }
 
 /** One line the host's logger wrote, as pino's JSON: `level` (number), `msg`, and the fields. */
@@ -128,6 +137,16 @@ export interface TestHost {
   sql(installId: string): { query(text: string, params?: unknown[]): Promise<SqlQueryResult>; status(): Promise<SqlSchemaStatus | null> };
   /** Sends a request through the gateway, without a server. `path` is e.g. "/api/ext/acme.x/stats?days=7". */
   request(method: string, path: string, options?: TestRequestOptions): Promise<Response>;
+  events: {
+    /** Publishes an event from the app (`host.events.publish`), for the default tenant unless `tenant` is given. */
+    publish(type: string, payload?: unknown, options?: PublishOptions & { tenant?: string }): Promise<{ id: string }>;
+  };
+  relay: {
+    /** Delivers every event due now through the runner, and returns when done; move `now` forward for retries. */
+    drain(): Promise<DrainResult>;
+  };
+  /** The dead letters of every tenant, oldest first. */
+  deadLetters(): Promise<DeadLetter[]>;
   close(): Promise<void>;
 }
 
@@ -172,6 +191,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       logger,
       now: options.now,
       stores: options.stores,
+      events: { maxAttempts: 3, backoff: { baseMs: 1000, maxMs: 60_000 }, ...options.events, relay: false },
       onExecute(event) {
         executions.push(event);
         for (const line of event.result.logs) logs.push({ ...line, requestId: event.requestId, extensionId: event.extensionId, handler: event.handler });
@@ -248,6 +268,20 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       if (principal !== undefined) principals.set(request, principal);
       tenants.set(request, requestOptions.tenant ?? principal?.tenant ?? defaultTenant);
       return gateway.handle(request, { clientAddress: requestOptions.clientAddress ?? "127.0.0.1" });
+    },
+    events: {
+      publish: (type, payload = null, publishOptions = {}) => host.events.publish(publishOptions.tenant ?? defaultTenant, type, payload, publishOptions),
+    },
+    relay: { drain: () => host.events.drain() },
+    async deadLetters() {
+      const all: DeadLetter[] = [];
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await host.events.deadLetters.list({ limit: 1000, cursor });
+        all.push(...page.items);
+        if (page.cursor === null) return all;
+        cursor = page.cursor;
+      }
     },
     async close() {
       await host.close();

@@ -1,0 +1,65 @@
+import { EVENT_TYPE_PATTERN } from "@annex/manifest";
+import { EventsError } from "./errors.js";
+
+export const MAX_EVENT_TYPE = 128;
+/** Largest payload an event may carry, as JSON text. */
+export const MAX_EVENT_PAYLOAD_BYTES = 256 * 1024;
+
+const TENANT = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
+/**
+ * The type of an event an extension published: `ext.<extension id>.<type>`,
+ * so that no extension can publish in another's name or the app's.
+ */
+export function extensionEventType(extensionId: string, localType: string): string {
+  return `ext.${extensionId}.${localType}`;
+}
+
+/** The app publishes any concrete type outside `ext.` (which names extensions' events). */
+export function checkHostEventType(type: unknown): string {
+  if (typeof type !== "string" || type.length > MAX_EVENT_TYPE || !EVENT_TYPE_PATTERN.test(type)) {
+    throw new EventsError(
+      "E_EVENT_TYPE",
+      `event type must be lowercase dot-separated words of at most ${MAX_EVENT_TYPE} characters, e.g. "order.created"; got ${JSON.stringify(String(type).slice(0, 140))}`,
+      { field: "type" },
+    );
+  }
+  if (type.startsWith("ext.")) {
+    throw new EventsError("E_EVENT_TYPE", `event types under "ext." are extensions' own (ext.<id>.<type>) and are published by them only; pick another name than ${JSON.stringify(type)}`, {
+      field: "type",
+    });
+  }
+  return type;
+}
+
+export function checkTenant(tenant: unknown): string {
+  if (typeof tenant !== "string" || !TENANT.test(tenant)) {
+    throw new EventsError("E_EVENT_TENANT", "tenant must be 1 to 128 characters: letters, digits and . _ : @ -, starting with a letter or digit", {
+      field: "tenant",
+    });
+  }
+  return tenant;
+}
+
+/** The payload as the JSON text stored in the outbox; refuses what JSON cannot carry and what is too large. */
+export function encodePayload(payload: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload === undefined ? null : payload, (_key, value: unknown) => {
+      if (typeof value === "bigint" || typeof value === "function" || typeof value === "symbol") throw new TypeError(`a ${typeof value} is not JSON`);
+      if (value instanceof Uint8Array) throw new TypeError("bytes are not JSON; encode them (base64) first");
+      return value;
+    });
+  } catch (error) {
+    throw new EventsError("E_EVENT_PAYLOAD", `event payload must be JSON: ${(error as Error).message}`, { field: "payload" });
+  }
+  if (text === undefined) throw new EventsError("E_EVENT_PAYLOAD", "event payload must be JSON", { field: "payload" });
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_EVENT_PAYLOAD_BYTES) {
+    throw new EventsError("E_EVENT_PAYLOAD", `event payload is ${bytes} bytes of JSON; at most ${MAX_EVENT_PAYLOAD_BYTES} are allowed: publish an id and let subscribers fetch the rest`, {
+      field: "payload",
+      bytes,
+    });
+  }
+  return text;
+}

@@ -1,0 +1,321 @@
+import { randomUUID } from "node:crypto";
+import { sql, type Kysely, type RawBuilder } from "kysely";
+import type { ErrorSummary } from "../errors.js";
+
+/** An event about to be written to the outbox. */
+export interface NewEvent {
+  id: string;
+  tenant: string;
+  type: string;
+  /** JSON text (see encodePayload). */
+  payload: string;
+  source: string;
+  depth: number;
+  occurredAt: Date;
+}
+
+/** A delivery the relay leased, with its event. */
+export interface LeasedDelivery {
+  deliveryId: string;
+  eventId: string;
+  tenant: string;
+  type: string;
+  installId: string;
+  attempt: number;
+  occurredAt: Date;
+  payload: unknown;
+  depth: number;
+}
+
+/** An install that may receive events, as the fan-out reads it. */
+export interface CandidateInstall {
+  id: string;
+  tenant: string;
+  grants: unknown;
+  manifest: unknown;
+}
+
+export interface DeadLetterRow {
+  deliveryId: string;
+  eventId: string;
+  tenant: string;
+  type: string;
+  installId: string;
+  extensionId: string | null;
+  attempts: number;
+  lastError: ErrorSummary | null;
+  payload: unknown;
+  occurredAt: Date;
+  failedAt: Date;
+}
+
+/** Install states whose deliveries are kept (waiting, or delivered); the rest are dropped. */
+const KEEPING_STATES = ["active", "disabled", "upgrading", "installing"];
+
+/**
+ * The outbox's SQL: events, their deliveries, leases. Every statement takes
+ * its times from the caller (the host's clock), so tests can move time.
+ * Statements are raw and schema-qualified by hand so that they also run in
+ * a transaction the embedding app passes in.
+ */
+export class OutboxStore {
+  readonly #db: Kysely<any>;
+  readonly #schema: string | undefined;
+  readonly #lockKey: string;
+
+  constructor(db: Kysely<any>, schema: string | undefined) {
+    this.#db = db;
+    this.#schema = schema;
+    this.#lockKey = `annex_fanout:${schema ?? ""}`;
+  }
+
+  table(name: string): RawBuilder<unknown> {
+    return this.#schema === undefined ? sql.id(name) : sql.id(this.#schema, name);
+  }
+
+  /** Writes events in `target` (the app's transaction, a relay's ack transaction, or the host's connection). */
+  async insert(target: Kysely<any>, events: readonly NewEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const rows = events.map(
+      (e) => sql`(${e.id}, ${e.tenant}, ${e.type}, cast(${e.payload} as jsonb), ${e.source}, ${e.depth}, ${e.occurredAt})`,
+    );
+    await sql`INSERT INTO ${this.table("annex_events")} (id, tenant, type, payload, source, depth, occurred_at) VALUES ${sql.join(rows)}`.execute(target);
+  }
+
+  /**
+   * Turns up to `limit` events into one delivery per subscribed install, in
+   * publication order. One relay at a time (a transaction-scoped advisory
+   * lock), so deliveries are numbered in the order events were fanned out and
+   * two relays never fan out one event twice. Returns how many events it took;
+   * 0 also when another relay holds the lock.
+   */
+  async fanOut(now: Date, limit: number, route: (event: { tenant: string; type: string }, installs: readonly CandidateInstall[]) => string[]): Promise<number> {
+    return this.#db.transaction().execute(async (trx) => {
+      const locked = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(hashtext(${this.#lockKey})) AS locked`.execute(trx);
+      if (locked.rows[0]?.locked !== true) return 0;
+      const events = await sql<{ seq: string; id: string; tenant: string; type: string }>`
+        SELECT seq, id, tenant, type FROM ${this.table("annex_events")}
+        WHERE fanned_out_at IS NULL ORDER BY seq LIMIT ${limit}`.execute(trx);
+      if (events.rows.length === 0) return 0;
+      const tenants = [...new Set(events.rows.map((e) => e.tenant))];
+      const installs = await sql<CandidateInstall>`
+        SELECT i.id, i.tenant, i.grants, v.manifest FROM ${this.table("annex_installs")} i
+        JOIN ${this.table("annex_extension_versions")} v ON v.extension_id = i.extension_id AND v.version = i.version
+        WHERE i.tenant IN (${sql.join(tenants)}) AND i.state IN (${sql.join(KEEPING_STATES)})
+        ORDER BY i.id`.execute(trx);
+      const byTenant = new Map<string, CandidateInstall[]>();
+      for (const install of installs.rows) {
+        const list = byTenant.get(install.tenant) ?? [];
+        list.push({ ...install, grants: parseJson(install.grants), manifest: parseJson(install.manifest) });
+        byTenant.set(install.tenant, list);
+      }
+      const deliveries: RawBuilder<unknown>[] = [];
+      for (const event of events.rows) {
+        for (const installId of route(event, byTenant.get(event.tenant) ?? [])) {
+          deliveries.push(sql`(${randomUUID()}, ${event.id}, ${event.tenant}, ${installId}, ${event.type}, 'pending', ${now}, ${now}, ${now})`);
+        }
+      }
+      // Rows in statement order get ascending seq: publication order within the batch.
+      for (let i = 0; i < deliveries.length; i += 500) {
+        await sql`INSERT INTO ${this.table("annex_event_deliveries")} (id, event_id, tenant, install_id, type, state, next_attempt_at, created_at, updated_at)
+          VALUES ${sql.join(deliveries.slice(i, i + 500))} ON CONFLICT (event_id, install_id) DO NOTHING`.execute(trx);
+      }
+      await sql`UPDATE ${this.table("annex_events")} SET fanned_out_at = ${now} WHERE seq IN (${sql.join(events.rows.map((e) => e.seq))})`.execute(trx);
+      return events.rows.length;
+    });
+  }
+
+  /**
+   * Marks the open deliveries of installs that are gone (uninstalled, failed,
+   * purged) as dropped, and says whose they were.
+   */
+  async dropOrphans(now: Date): Promise<Array<{ tenant: string; installId: string }>> {
+    const result = await sql<{ tenant: string; install_id: string }>`
+      UPDATE ${this.table("annex_event_deliveries")} d SET state = 'dropped', lease = NULL, updated_at = ${now},
+        last_error = cast(${JSON.stringify({ code: "E_INSTALL_GONE", message: "the install was uninstalled before the event reached it" })} as jsonb)
+      WHERE d.state = 'pending' AND NOT EXISTS (
+        SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = d.install_id AND i.state IN (${sql.join(KEEPING_STATES)}))
+      RETURNING d.tenant, d.install_id`.execute(this.#db);
+    return result.rows.map((r) => ({ tenant: r.tenant, installId: r.install_id }));
+  }
+
+  /**
+   * Leases up to `limit` due deliveries to `owner` until `leaseUntil`: pending
+   * ones whose retry time has come and leased ones whose lease ran out (their
+   * relay died), each only when no earlier delivery of the same install and
+   * type is still open (ordering), and only for installs that serve (a
+   * disabled install's deliveries wait). Rows locked by another relay are
+   * skipped, never waited for.
+   */
+  async claim(owner: string, lease: string, now: Date, leaseUntil: Date, limit: number): Promise<LeasedDelivery[]> {
+    const d = this.table("annex_event_deliveries");
+    const result = await sql<{
+      id: string;
+      event_id: string;
+      tenant: string;
+      type: string;
+      install_id: string;
+      attempts: number;
+      occurred_at: Date | string;
+      payload: unknown;
+      depth: number;
+    }>`
+      WITH ready AS (
+        SELECT d.seq FROM ${d} d
+        WHERE d.state IN ('pending', 'leased')
+          AND ((d.state = 'pending' AND d.next_attempt_at <= ${now}) OR (d.state = 'leased' AND d.lease_until <= ${now}))
+          AND NOT EXISTS (
+            SELECT 1 FROM ${d} e
+            WHERE e.install_id = d.install_id AND e.type = d.type AND e.state IN ('pending', 'leased') AND e.seq < d.seq)
+          AND EXISTS (
+            SELECT 1 FROM ${this.table("annex_installs")} i
+            WHERE i.id = d.install_id AND (i.state = 'active' OR (i.state = 'upgrading' AND i.resume_state = 'active')))
+        ORDER BY d.seq
+        LIMIT ${limit}
+        FOR UPDATE OF d SKIP LOCKED
+      )
+      UPDATE ${d} d SET state = 'leased', lease = ${lease}, lease_owner = ${owner}, lease_until = ${leaseUntil},
+        attempts = d.attempts + 1, updated_at = ${now}
+      FROM ready, ${this.table("annex_events")} ev
+      WHERE d.seq = ready.seq AND ev.id = d.event_id
+      RETURNING d.id, d.event_id, d.tenant, d.type, d.install_id, d.attempts, ev.occurred_at, ev.payload, ev.depth`.execute(this.#db);
+    return result.rows.map((r) => ({
+      deliveryId: r.id,
+      eventId: r.event_id,
+      tenant: r.tenant,
+      type: r.type,
+      installId: r.install_id,
+      attempt: r.attempts,
+      occurredAt: new Date(r.occurred_at),
+      payload: r.payload,
+      depth: r.depth,
+    }));
+  }
+
+  /** Whether the delivery is still leased under `lease` (a message from a bus may be stale or a duplicate). */
+  async holds(deliveryId: string, lease: string): Promise<boolean> {
+    const result = await sql<{ one: number }>`
+      SELECT 1 AS one FROM ${this.table("annex_event_deliveries")} WHERE id = ${deliveryId} AND lease = ${lease} AND state = 'leased'`.execute(this.#db);
+    return result.rows.length > 0;
+  }
+
+  /**
+   * Records a delivery as done, and writes the events its handler published,
+   * in one transaction: a retry never publishes twice. False when the lease
+   * was no longer held (another relay took the delivery over); nothing is
+   * written then.
+   */
+  async ack(deliveryId: string, lease: string, now: Date, published: readonly NewEvent[]): Promise<boolean> {
+    const done = (target: Kysely<any>) =>
+      sql`UPDATE ${this.table("annex_event_deliveries")} SET state = 'done', lease = NULL, lease_until = NULL, last_error = NULL, updated_at = ${now}
+        WHERE id = ${deliveryId} AND lease = ${lease} AND state = 'leased'`.execute(target);
+    if (published.length === 0) return Number((await done(this.#db)).numAffectedRows ?? 0) === 1;
+    return this.#db.transaction().execute(async (trx) => {
+      if (Number((await done(trx)).numAffectedRows ?? 0) !== 1) return false;
+      await this.insert(trx, published);
+      return true;
+    });
+  }
+
+  /** Schedules another attempt at `retryAt`, or parks the delivery in the dead letters when `retryAt` is null. */
+  async fail(deliveryId: string, lease: string, now: Date, error: ErrorSummary, retryAt: Date | null): Promise<boolean> {
+    const result = await sql`
+      UPDATE ${this.table("annex_event_deliveries")}
+      SET state = ${retryAt === null ? "dead" : "pending"}, next_attempt_at = ${retryAt ?? now}, lease = NULL, lease_until = NULL,
+        last_error = cast(${JSON.stringify(error)} as jsonb), updated_at = ${now}
+      WHERE id = ${deliveryId} AND lease = ${lease} AND state = 'leased'`.execute(this.#db);
+    return Number(result.numAffectedRows ?? 0) === 1;
+  }
+
+  /** Gives a lease back without counting an attempt (the bus could not take it, or the install stopped serving). */
+  async release(deliveryId: string, lease: string, now: Date): Promise<void> {
+    await sql`
+      UPDATE ${this.table("annex_event_deliveries")} SET state = 'pending', attempts = greatest(attempts - 1, 0), lease = NULL, lease_until = NULL, updated_at = ${now}
+      WHERE id = ${deliveryId} AND lease = ${lease} AND state = 'leased'`.execute(this.#db);
+  }
+
+  /** Drops one leased delivery (its install stopped subscribing, or is gone). */
+  async drop(deliveryId: string, lease: string, now: Date, error: ErrorSummary): Promise<boolean> {
+    const result = await sql`
+      UPDATE ${this.table("annex_event_deliveries")} SET state = 'dropped', lease = NULL, lease_until = NULL,
+        last_error = cast(${JSON.stringify(error)} as jsonb), updated_at = ${now}
+      WHERE id = ${deliveryId} AND lease = ${lease} AND state = 'leased'`.execute(this.#db);
+    return Number(result.numAffectedRows ?? 0) === 1;
+  }
+
+  async listDead(filter: { tenant?: string | undefined; installId?: string | undefined; limit: number; afterSeq?: string | undefined }): Promise<Array<DeadLetterRow & { seq: string }>> {
+    const result = await sql<{
+      seq: string;
+      id: string;
+      event_id: string;
+      tenant: string;
+      type: string;
+      install_id: string;
+      extension_id: string | null;
+      attempts: number;
+      last_error: unknown;
+      payload: unknown;
+      occurred_at: Date | string;
+      updated_at: Date | string;
+    }>`
+      SELECT d.seq, d.id, d.event_id, d.tenant, d.type, d.install_id, i.extension_id, d.attempts, d.last_error, ev.payload, ev.occurred_at, d.updated_at
+      FROM ${this.table("annex_event_deliveries")} d
+      JOIN ${this.table("annex_events")} ev ON ev.id = d.event_id
+      LEFT JOIN ${this.table("annex_installs")} i ON i.id = d.install_id
+      WHERE d.state = 'dead'
+        ${filter.tenant === undefined ? sql`` : sql`AND d.tenant = ${filter.tenant}`}
+        ${filter.installId === undefined ? sql`` : sql`AND d.install_id = ${filter.installId}`}
+        ${filter.afterSeq === undefined ? sql`` : sql`AND d.seq > ${filter.afterSeq}`}
+      ORDER BY d.seq LIMIT ${filter.limit}`.execute(this.#db);
+    return result.rows.map((r) => ({
+      seq: String(r.seq),
+      deliveryId: r.id,
+      eventId: r.event_id,
+      tenant: r.tenant,
+      type: r.type,
+      installId: r.install_id,
+      extensionId: r.extension_id,
+      attempts: r.attempts,
+      lastError: (parseJson(r.last_error) ?? null) as ErrorSummary | null,
+      payload: r.payload,
+      occurredAt: new Date(r.occurred_at),
+      failedAt: new Date(r.updated_at),
+    }));
+  }
+
+  /** Moves a dead letter back to the queue (replay) or out of it (discard), in `trx`; null when it is not a dead letter. */
+  async settleDead(trx: Kysely<any>, deliveryId: string, action: "replay" | "discard", now: Date): Promise<{ tenant: string; installId: string; eventId: string; type: string; extensionId: string | null } | null> {
+    const set =
+      action === "replay"
+        ? sql`state = 'pending', attempts = 0, next_attempt_at = ${now}, updated_at = ${now}`
+        : sql`state = 'dropped', updated_at = ${now}`;
+    const result = await sql<{ tenant: string; install_id: string; event_id: string; type: string }>`
+      UPDATE ${this.table("annex_event_deliveries")} SET ${set}
+      WHERE id = ${deliveryId} AND state = 'dead'
+      RETURNING tenant, install_id, event_id, type`.execute(trx);
+    const row = result.rows[0];
+    if (row === undefined) return null;
+    const install = await sql<{ extension_id: string }>`SELECT extension_id FROM ${this.table("annex_installs")} WHERE id = ${row.install_id}`.execute(trx);
+    return { tenant: row.tenant, installId: row.install_id, eventId: row.event_id, type: row.type, extensionId: install.rows[0]?.extension_id ?? null };
+  }
+
+  /** Deletes finished deliveries older than `before`, then events none of whose deliveries is left. */
+  async sweep(before: Date): Promise<number> {
+    const gone = await sql`DELETE FROM ${this.table("annex_event_deliveries")} WHERE state IN ('done', 'dropped') AND updated_at < ${before}`.execute(this.#db);
+    await sql`
+      DELETE FROM ${this.table("annex_events")} ev
+      WHERE ev.fanned_out_at IS NOT NULL AND ev.fanned_out_at < ${before}
+        AND NOT EXISTS (SELECT 1 FROM ${this.table("annex_event_deliveries")} d WHERE d.event_id = ev.id)`.execute(this.#db);
+    return Number(gone.numAffectedRows ?? 0);
+  }
+}
+
+function parseJson(value: unknown): unknown {
+  // pg and PGlite parse jsonb already; a driver that hands text gets it parsed here.
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}

@@ -1,0 +1,299 @@
+import { randomUUID } from "node:crypto";
+import type { ExecutionLimits } from "@annex/runner";
+import { errorSummary, type ErrorSummary } from "../errors.js";
+import type { Executor } from "../execution/executor.js";
+import type { Logger } from "../observability/logger.js";
+import type { MetricsRecorder } from "../observability/metrics.js";
+import { backoffDelay, type BackoffOptions } from "./backoff.js";
+import type { Bus, BusConsumer, BusMessage } from "./bus.js";
+import type { OutboxStore, CandidateInstall, LeasedDelivery } from "./outbox.js";
+import type { PendingEvents } from "./pending-events.js";
+import type { InstallStanding } from "./resolve-install.js";
+import { subscribedHandler } from "./subscriptions.js";
+import type { CapabilityGrant } from "@annex/manifest";
+
+export interface RelaySettings {
+  /** Deliveries leased per round. Default 32. */
+  batchSize: number;
+  /** How long a lease holds before another relay may take the delivery over, in ms. */
+  leaseMs: number;
+  /** Attempts before a delivery is parked in the dead letters. Default 8. */
+  maxAttempts: number;
+  backoff: BackoffOptions;
+  /** Wait between polls when there was nothing to do, in ms. Default 1000. */
+  pollIntervalMs: number;
+  /** Messages the consumer of this process runs at once. Default 8. */
+  concurrency: number;
+  /** Quotas of event executions (the manifest and the runner may lower them). */
+  limits: Partial<ExecutionLimits> | undefined;
+  /** An execution that does not answer within this is a failure. */
+  timeoutMs: number;
+  /** Finished deliveries are kept this long (for inspection), then swept, in ms. Default one hour. */
+  retentionMs: number;
+}
+
+export interface RelayDeps {
+  store: OutboxStore;
+  bus: Bus;
+  executor: Executor;
+  pending: PendingEvents;
+  standing(installId: string): Promise<InstallStanding>;
+  logger: Logger;
+  metrics: MetricsRecorder | null;
+  now: () => number;
+  random?: (() => number) | undefined;
+  /** Records a delivery parked in the dead letters (audit). */
+  parked(delivery: LeasedDelivery, error: ErrorSummary): Promise<void>;
+  settings: RelaySettings;
+}
+
+/** What one `drain()` did. */
+export interface DrainResult {
+  /** Events turned into deliveries. */
+  fannedOut: number;
+  /** Deliveries handed to the bus (for the in-process bus: run). */
+  sent: number;
+  /** Deliveries dropped because their install is gone. */
+  dropped: number;
+}
+
+export interface Relay {
+  /** Delivers everything due now, then returns (deliveries waiting for a retry time or a disabled install stay). */
+  drain(): Promise<DrainResult>;
+  /** Polls in the background: at once when this process published, else every `pollIntervalMs`. */
+  start(): void;
+  /** Stops polling and consuming; waits for the round and the deliveries in flight. */
+  stop(): Promise<void>;
+  /** Asks the poller for a round now (this process just published). */
+  nudge(): void;
+  readonly owner: string;
+}
+
+/**
+ * The relay: fans events out into deliveries, leases due deliveries (FOR
+ * UPDATE SKIP LOCKED, so several relays on one database never take the same
+ * one) and hands them to the bus; and the consumer: runs each message's
+ * handler through the executor (the gateway's, with the same quotas) and
+ * records the outcome in the outbox. A relay that dies leaves its leases to
+ * run out, and another relay takes those deliveries over.
+ */
+export async function createRelay(deps: RelayDeps): Promise<Relay> {
+  const { store, bus, executor, pending, logger, metrics, settings } = deps;
+  const owner = `relay-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const random = deps.random ?? Math.random;
+  const now = () => new Date(deps.now());
+  /** Leases this process took and handed to the bus: their messages need no check against the database. */
+  const ownLeases = new Set<string>();
+
+  let consumer: BusConsumer | undefined = await bus.consume((message) => consume(message), { concurrency: settings.concurrency });
+  let round: Promise<DrainResult> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running = false;
+  let stopped = false;
+  let lastSweep = 0;
+  let again = false;
+
+  function route(event: { tenant: string; type: string }, installs: readonly CandidateInstall[]): string[] {
+    const out: string[] = [];
+    for (const install of installs) {
+      const manifest = install.manifest as Parameters<typeof subscribedHandler>[0];
+      if (subscribedHandler(manifest, install.grants as CapabilityGrant[], event.type) !== undefined) out.push(install.id);
+    }
+    return out;
+  }
+
+  async function pass(): Promise<DrainResult> {
+    const result: DrainResult = { fannedOut: 0, sent: 0, dropped: 0 };
+    for (;;) {
+      for (;;) {
+        const n = await store.fanOut(now(), 256, route);
+        result.fannedOut += n;
+        if (n < 256) break;
+      }
+      const dropped = await store.dropOrphans(now());
+      result.dropped += dropped.length;
+      for (const d of dropped) {
+        metrics?.eventDelivery("dropped", "uninstalled");
+        logger.info({ tenant: d.tenant, installId: d.installId }, "event delivery dropped: the install is gone");
+      }
+      const lease = `${owner}:${randomUUID()}`;
+      const at = now();
+      const leased = await store.claim(owner, lease, at, new Date(at.getTime() + settings.leaseMs), settings.batchSize);
+      if (leased.length === 0) break;
+      ownLeases.add(lease);
+      try {
+        await Promise.all(leased.map((delivery) => send(delivery, lease)));
+      } finally {
+        ownLeases.delete(lease);
+      }
+      result.sent += leased.length;
+    }
+    if (deps.now() - lastSweep > Math.min(settings.retentionMs, 60_000)) {
+      lastSweep = deps.now();
+      await store.sweep(new Date(deps.now() - settings.retentionMs)).catch((error: unknown) => logger.warn({ err: errorSummary(error) }, "event outbox sweep failed"));
+    }
+    return result;
+  }
+
+  async function send(delivery: LeasedDelivery, lease: string): Promise<void> {
+    const message: BusMessage = {
+      deliveryId: delivery.deliveryId,
+      lease,
+      eventId: delivery.eventId,
+      tenant: delivery.tenant,
+      type: delivery.type,
+      installId: delivery.installId,
+      attempt: delivery.attempt,
+      occurredAt: delivery.occurredAt.toISOString(),
+      payload: delivery.payload,
+      depth: delivery.depth,
+    };
+    try {
+      await bus.send(message);
+    } catch (error) {
+      // The bus could not take it: give the lease back so the next round (here or elsewhere) tries again.
+      logger.warn({ err: errorSummary(error), bus: bus.name, deliveryId: delivery.deliveryId }, "event bus refused a delivery; it stays in the outbox");
+      await store.release(delivery.deliveryId, lease, now()).catch(() => {});
+    }
+  }
+
+  async function consume(message: BusMessage): Promise<void> {
+    if (!ownLeases.has(message.lease) && !(await store.holds(message.deliveryId, message.lease))) {
+      // Already done, or taken over by another relay after the lease ran out: nothing to run.
+      metrics?.eventDelivery("stale", "");
+      return;
+    }
+    const fields = { deliveryId: message.deliveryId, eventId: message.eventId, tenant: message.tenant, installId: message.installId, type: message.type, attempt: message.attempt };
+    const standing = await deps.standing(message.installId);
+    if (standing.kind === "gone") {
+      await store.drop(message.deliveryId, message.lease, now(), { code: "E_INSTALL_GONE", message: "the install was uninstalled before the event reached it" });
+      metrics?.eventDelivery("dropped", "uninstalled");
+      logger.info(fields, "event delivery dropped: the install is gone");
+      return;
+    }
+    if (standing.kind === "waiting") {
+      await store.release(message.deliveryId, message.lease, now());
+      return;
+    }
+    const { resolved } = standing;
+    const handler = subscribedHandler(resolved.manifest, resolved.install.grants, message.type);
+    if (handler === undefined) {
+      await store.drop(message.deliveryId, message.lease, now(), {
+        code: "E_NOT_SUBSCRIBED",
+        message: `${resolved.install.extensionId}@${resolved.install.version} no longer subscribes to ${message.type}, or is no longer granted events.subscribe for it`,
+      });
+      metrics?.eventDelivery("dropped", "unsubscribed");
+      logger.info({ ...fields, extensionId: resolved.install.extensionId }, "event delivery dropped: the install no longer subscribes to this type");
+      return;
+    }
+    const requestId = randomUUID();
+    pending.setDepth(requestId, message.depth ?? 0);
+    let error: ErrorSummary | undefined;
+    try {
+      const result = await executor.run({
+        resolved,
+        requestId,
+        invocation: { kind: "event", handler, event: { id: message.deliveryId, type: message.type, payload: message.payload, occurredAt: message.occurredAt } },
+        limits: settings.limits,
+        timeoutMs: settings.timeoutMs,
+      });
+      if (!result.ok) error = { code: result.error?.code ?? "E_HANDLER_ERROR", message: result.error?.message ?? "the handler failed" };
+    } catch (thrown) {
+      error = errorSummary(thrown);
+    }
+    const published = pending.take(requestId);
+    if (error === undefined) {
+      // The ack: recorded with the events the handler published, in one transaction.
+      const acked = await store.ack(message.deliveryId, message.lease, now(), published);
+      if (acked) {
+        metrics?.eventDelivery("delivered", "");
+        if (published.length > 0) metrics?.eventsPublished("extension", published.length);
+        logger.debug({ ...fields, extensionId: resolved.install.extensionId, requestId }, "event delivered");
+      } else {
+        metrics?.eventDelivery("stale", "");
+        logger.warn({ ...fields, requestId }, "event delivered, but its lease had run out and another relay took it over; the handler may run again (ctx.event.id is the same)");
+      }
+      return;
+    }
+    const dead = message.attempt >= settings.maxAttempts;
+    const retryAt = dead ? null : new Date(deps.now() + backoffDelay(message.attempt, settings.backoff, random));
+    const recorded = await store.fail(message.deliveryId, message.lease, now(), error, retryAt);
+    if (!recorded) return;
+    if (dead) {
+      metrics?.eventDelivery("dead", error.code);
+      logger.error({ ...fields, extensionId: resolved.install.extensionId, requestId, err: error }, "event delivery failed for the last time; parked in the dead letters");
+      await deps
+        .parked(
+          {
+            deliveryId: message.deliveryId,
+            eventId: message.eventId,
+            tenant: message.tenant,
+            type: message.type,
+            installId: message.installId,
+            attempt: message.attempt,
+            occurredAt: new Date(message.occurredAt),
+            payload: message.payload,
+            depth: message.depth ?? 0,
+          },
+          error,
+        )
+        .catch(() => {});
+    } else {
+      metrics?.eventDelivery("failed", error.code);
+      logger.warn({ ...fields, extensionId: resolved.install.extensionId, requestId, err: error, retryAt: retryAt!.toISOString() }, "event delivery failed; will retry");
+    }
+  }
+
+  /** One round at a time in this process; a drain asked for during a round runs after it. */
+  function drain(): Promise<DrainResult> {
+    const previous = round ?? Promise.resolve(undefined);
+    const next = previous.catch(() => undefined).then(() => pass());
+    round = next;
+    void next.finally(() => {
+      if (round === next) round = undefined;
+    }).catch(() => {});
+    return next;
+  }
+
+  function schedule(delay: number): void {
+    if (stopped || !running) return;
+    clearTimeout(timer);
+    timer = setTimeout(tick, delay);
+    timer.unref?.();
+  }
+
+  async function tick(): Promise<void> {
+    timer = undefined;
+    again = false;
+    try {
+      await drain();
+    } catch (error) {
+      logger.warn({ err: errorSummary(error) }, "event relay round failed; retrying at the next poll");
+    }
+    schedule(again ? 0 : settings.pollIntervalMs);
+  }
+
+  return {
+    owner,
+    drain,
+    start() {
+      if (running || stopped) return;
+      running = true;
+      schedule(0);
+    },
+    nudge() {
+      if (!running || stopped) return;
+      if (timer !== undefined) schedule(0);
+      else again = true;
+    },
+    async stop() {
+      stopped = true;
+      running = false;
+      clearTimeout(timer);
+      await round?.catch(() => undefined);
+      const current = consumer;
+      consumer = undefined;
+      await current?.stop();
+    },
+  };
+}

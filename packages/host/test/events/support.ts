@@ -1,0 +1,109 @@
+import { z } from "zod";
+import { defineHostCapability } from "../../src/index.js";
+import { makeBundle, serviceManifest } from "../support/fixtures.js";
+
+/**
+ * A ledger the extensions under test write their effects to, through a host
+ * capability: each effect names the key it applies under (the handler passes
+ * ctx.event.id), and an effect whose key was seen is not applied again, as an
+ * idempotent consumer would do in its own store.
+ */
+export function createLedger() {
+  const calls: Array<{ key: string; note: string; tenant: string; install: string }> = [];
+  const applied = new Map<string, string>();
+  const capability = defineHostCapability({
+    name: "ledger.apply",
+    description: "Applies an effect once per key",
+    args: z.object({ key: z.string(), note: z.string() }),
+    result: z.object({ applied: z.boolean() }),
+    handler: ({ key, note }, { install }) => {
+      calls.push({ key, note, tenant: install.tenant, install: install.id });
+      if (applied.has(key)) return { applied: false };
+      applied.set(key, note);
+      return { applied: true };
+    },
+  });
+  return {
+    capability,
+    calls,
+    applied,
+    /** Notes applied, in order. */
+    notes: () => [...applied.values()],
+  };
+}
+
+/** Handles order events: applies an effect, fails on demand, publishes `shipped`. */
+export const ORDERS_SERVER = `
+export async function onOrder(event, ctx) {
+  const p = event.payload ?? {};
+  await ctx.host.call("ledger.apply", { key: event.id, note: "order:" + p.n });
+  if (p.poison) throw new Error("cannot handle order " + p.n);
+  if (p.ship) await ctx.events.publish("shipped", { n: p.n, by: ctx.install.tenant });
+  return { handled: p.n, id: event.id, type: event.type, occurredAt: event.occurredAt, ctxEventId: ctx.event ? ctx.event.id : null };
+}
+export async function onRefund(event, ctx) {
+  await ctx.host.call("ledger.apply", { key: event.id, note: "refund:" + event.payload.n });
+}
+export async function publishUngranted(event, ctx) {
+  await ctx.events.publish("not-declared", {});
+}
+`;
+
+export function ordersManifest(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return serviceManifest({
+    id: "acme.orders",
+    name: "Orders",
+    endpoints: [],
+    capabilities: [
+      { name: "events.subscribe", types: ["order.*"], reason: "Reacts to orders." },
+      { name: "events.publish", types: ["shipped"], reason: "Says when an order shipped." },
+      { name: "host:ledger.apply", reason: "Books orders." },
+    ],
+    events: {
+      publishes: [{ type: "shipped" }],
+      subscribes: [
+        { type: "order.created", handler: "onOrder" },
+        { type: "order.refunded", handler: "onRefund" },
+      ],
+    },
+    ...overrides,
+  });
+}
+
+export function ordersBundle(version = "1.0.0", server = ORDERS_SERVER, overrides: Record<string, unknown> = {}): Promise<Uint8Array> {
+  return makeBundle(ordersManifest({ version, ...overrides }), { "server/index.js": server });
+}
+
+/** Subscribes to what acme.orders publishes. */
+export const SHIPPING_SERVER = `
+export async function onShipped(event, ctx) {
+  await ctx.host.call("ledger.apply", { key: event.id, note: "shipped:" + event.payload.n + ":" + event.type });
+}
+`;
+
+export function shippingBundle(): Promise<Uint8Array> {
+  return makeBundle(
+    serviceManifest({
+      id: "acme.shipping",
+      name: "Shipping",
+      endpoints: [],
+      capabilities: [
+        { name: "events.subscribe", types: ["ext.acme.orders.shipped"], reason: "Ships orders." },
+        { name: "host:ledger.apply", reason: "Books shipments." },
+      ],
+      events: { subscribes: [{ type: "ext.acme.orders.shipped", handler: "onShipped" }] },
+    }),
+    { "server/index.js": SHIPPING_SERVER },
+  );
+}
+
+/** A clock tests move by hand. */
+export function manualClock(start = Date.UTC(2026, 0, 1, 12, 0, 0)) {
+  let now = start;
+  return {
+    now: () => now,
+    advance(ms: number) {
+      now += ms;
+    },
+  };
+}
