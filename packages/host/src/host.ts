@@ -30,6 +30,9 @@ import { createSecretsVault } from "./secrets/vault.js";
 import { createSqlStorage, type SqlLimits, type SqlStorage } from "./storage/sql/sql-storage.js";
 import { createEventsRuntime, type EventsOptions } from "./events/runtime.js";
 import type { HostEvents } from "./events/host-events.js";
+import { createKvApi } from "./storage/kv/host-kv.js";
+import { createHostKv, type HostKv } from "./storage/kv/install-kv.js";
+import { createKvStorage, type KvOptions, type KvStorage } from "./storage/kv/storage.js";
 
 export interface HostOptions {
   /** A Kysely instance, a postgres:// URL, a PGlite instance, `{ dataDir }`, or nothing for in-memory PGlite. */
@@ -47,7 +50,9 @@ export interface HostOptions {
   /** Verified bundles kept in memory. Default 64. */
   bundleCacheSize?: number | undefined;
   bundleLimits?: RegistryDeps["bundleLimits"];
-  /** Export and purge hooks for extension data kept outside the install (kv, owned schemas …). */
+  /** `ctx.kv` (`storage.kv`): quotas per install and how often expired keys are swept. See docs/kv.md. */
+  kv?: KvOptions | undefined;
+  /** Export and purge hooks for extension data kept outside the install (kv, owned schemas …); the host's own kv hook always runs first. */
   dataHooks?: readonly InstallDataHook[] | undefined;
   /**
    * Owned schemas (`storage.sql`): limits of `ctx.sql.query` and, on
@@ -175,6 +180,8 @@ export interface Host extends InstallManager {
   runner: Runner;
   /** The logger Annex writes to. */
   logger: Logger;
+  /** Extensions' kv (`ctx.kv`), for the app's own tools: `host.kv.install(installId).entries()`. */
+  kv: HostKv;
   /**
    * Annex's Prometheus metrics (null with `metrics: false`): mount
    * `await host.metrics.text()` (with `host.metrics.contentType`) on a route
@@ -228,10 +235,17 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     bundleCacheSize: options.bundleCacheSize,
     bundleLimits: options.bundleLimits,
   });
+  let kv: KvStorage;
+  try {
+    kv = createKvStorage({ db, options: options.kv, now: options.now, logger });
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
   const vault = createSecretsVault(keyring);
   const webhookSecrets = createDatabaseWebhookSecrets({ db, keyring, now: options.now });
   const sqlStorage = createSqlStorage({ database, limits: options.sql?.limits, roles: options.sql?.roles });
-  const installs = createInstallManager({ db, registry, vault, keyring, dataHooks: [sqlStorage.hook, ...(options.dataHooks ?? [])] });
+  const installs = createInstallManager({ db, registry, vault, keyring, dataHooks: [kv.dataHook, sqlStorage.hook, ...(options.dataHooks ?? [])] });
   const audit = createAuditLog(db);
 
   // The one assembly path: every execution, whatever triggers it, runs through this executor with the host's APIs.
@@ -258,6 +272,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       query: (text, params, scope) => sqlStorage.query(executionOf({ contextOf: (s) => executor?.contextOf(s) }, scope).resolved.install.id, text, params),
     },
     events: events.api,
+    kv: createKvApi(kv, { contextOf: (scope) => executor?.contextOf(scope) }),
   });
   executor = createExecutor({
     runner,
@@ -290,6 +305,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     gateway: null,
     runner,
     logger,
+    kv: createHostKv(kv, db),
     metrics,
     webhookSecrets,
     events: hostEvents,
@@ -327,6 +343,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       await gateway?.drain();
       await events.stop();
       if (ownRunner) await runner.close();
+      await kv.close();
       await database.close();
     },
   };

@@ -34,6 +34,9 @@ export { generateSecretsKey } from "./secrets/keyring.js";
 export type { SecretsKey, SecretsKeyringOptions } from "./secrets/keyring.js";
 export { MAX_SECRET_BYTES } from "./secrets/vault.js";
 
+// Extension storage: kv
+export * from "./storage/kv/index.js";
+
 // Host capabilities
 export { HostCapabilities, HostCapabilityError, defineHostCapability } from "./capabilities/host-capabilities.js";
 export type { HostCapability, HostCapabilityContext, HostCapabilityErrorCode, InvokeHostCapability } from "./capabilities/host-capabilities.js";

@@ -121,6 +121,35 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    name: "0010_kv",
+    statements: [
+      // Versions come from one sequence, so a key deleted and written again never repeats a version a
+      // compare-and-set could have read before (no ABA).
+      `CREATE SEQUENCE annex_kv_versions`,
+      // Keys sort in the "C" collation (UTF-8 byte order): listing by prefix is a range scan, the same on every locale.
+      `CREATE TABLE annex_kv (
+        tenant text NOT NULL,
+        install_id text NOT NULL REFERENCES annex_installs (id) ON DELETE CASCADE,
+        key text COLLATE "C" NOT NULL,
+        value text NOT NULL,
+        size_bytes integer NOT NULL,
+        version bigint NOT NULL DEFAULT nextval('annex_kv_versions'),
+        expires_at timestamptz,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, install_id, key)
+      )`,
+      `CREATE INDEX annex_kv_expiry ON annex_kv (expires_at) WHERE expires_at IS NOT NULL`,
+      // One row per install: its key count and bytes, locked by every write so quotas hold under concurrency.
+      `CREATE TABLE annex_kv_usage (
+        tenant text NOT NULL,
+        install_id text NOT NULL REFERENCES annex_installs (id) ON DELETE CASCADE,
+        keys integer NOT NULL,
+        bytes bigint NOT NULL,
+        PRIMARY KEY (tenant, install_id)
+      )`,
+    ],
+  },
+  {
     name: "0020_sql_schemas",
     statements: [
       // One row per install with an owned schema; kept on uninstall, removed with the install on purge.

@@ -126,6 +126,27 @@ export interface EventDeliveriesTable {
   updated_at: Date;
 }
 
+export interface KvTable {
+  tenant: string;
+  install_id: string;
+  key: string;
+  /** JSON text, stored as written. */
+  value: string;
+  /** UTF-8 bytes of key and value together. */
+  size_bytes: number;
+  /** bigint from one sequence: `pg` returns a string, PGlite a number; read it through Number(). */
+  version: ColumnType<string | number, never, never>;
+  expires_at: Date | null;
+  updated_at: Date;
+}
+
+export interface KvUsageTable {
+  tenant: string;
+  install_id: string;
+  keys: number;
+  bytes: ColumnType<string | number, number, number>;
+}
+
 export interface AnnexTables {
   annex_migrations: MigrationsTable;
   annex_extensions: ExtensionsTable;
@@ -135,6 +156,8 @@ export interface AnnexTables {
   annex_install_secrets: InstallSecretsTable;
   annex_audit: AuditTable;
   annex_webhook_secrets: WebhookSecretsTable;
+  annex_kv: KvTable;
+  annex_kv_usage: KvUsageTable;
   annex_sql_schemas: SqlSchemasTable;
   annex_sql_migrations: SqlMigrationsTable;
   annex_events: EventsTable;

@@ -17,6 +17,8 @@ import type { EventsOptions } from "../events/runtime.js";
 import type { PublishResult } from "../registry/registry.js";
 import type { SqlQueryResult, SqlSchemaStatus } from "../storage/sql/sql-storage.js";
 import { generateSecretsKey } from "../secrets/keyring.js";
+import type { InstallKv } from "../storage/kv/install-kv.js";
+import type { KvOptions } from "../storage/kv/storage.js";
 import { loadBuild } from "./load-build.js";
 
 export type TestHostErrorCode = "E_TEST_HOST_SOURCE" | "E_TEST_HOST_REQUEST";
@@ -38,6 +40,8 @@ export interface TestHostOptions {
   schema?: string | undefined;
   /** Host capabilities (fakes welcome): published manifests may ask for these. */
   capabilities?: readonly HostCapability[] | undefined;
+  /** kv quotas and sweeping, as `createHost({ kv })`. */
+  kv?: KvOptions | undefined;
   /** Egress policy of `ctx.http.fetch`, as `createHost({ egress })`. */
   egress?: EgressOptions | false | undefined;
   /**
@@ -127,6 +131,12 @@ export interface TestHost {
   enable(extensionId: string, options?: { tenant?: string }): Promise<InstallInfo>;
   disable(extensionId: string, options?: { tenant?: string }): Promise<InstallInfo>;
   uninstall(extensionId: string, options?: { tenant?: string; purge?: boolean }): Promise<UninstallResult>;
+  /**
+   * An install's own kv, for assertions on what its handlers stored (and for
+   * seeding it): the store `ctx.kv` writes to, in the same namespace.
+   * `t.kv(install.id).get("counter")`.
+   */
+  kv(installId: string): InstallKv;
   /** Sets (once) and returns the webhook secret of a tenant's install. */
   webhookSecret(extensionId: string, options?: { tenant?: string }): Promise<string>;
   /**
@@ -188,6 +198,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       runner,
       egress: options.egress,
       sql: options.sql,
+      kv: options.kv,
       logger,
       now: options.now,
       stores: options.stores,
@@ -244,6 +255,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
     enable: (extensionId, lifecycle = {}) => host.enable(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test" }),
     disable: (extensionId, lifecycle = {}) => host.disable(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test" }),
     uninstall: (extensionId, lifecycle = {}) => host.uninstall(lifecycle.tenant ?? defaultTenant, extensionId, { actor: "test", purge: lifecycle.purge }),
+    kv: (installId) => host.kv.install(installId),
     async webhookSecret(extensionId, secretOptions = {}) {
       const tenant = secretOptions.tenant ?? defaultTenant;
       const install = await host.getInstall(tenant, extensionId);

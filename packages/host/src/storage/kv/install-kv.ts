@@ -1,0 +1,88 @@
+import type { Kysely } from "kysely";
+import type { AnnexTables } from "../../database/tables.js";
+import { InstallError } from "../../installs/errors.js";
+import { readVersion } from "../../registry/registry.js";
+import { installKvLimits, type KvLimits } from "./policy.js";
+import type { KvStorage } from "./storage.js";
+import type { KvDeleteOptions, KvEntry, KvExportEntry, KvListOptions, KvNamespace, KvPage, KvSetOptions, KvUsage } from "./store.js";
+
+/**
+ * One install's kv as the embedding app (an admin tool, a test) sees it: the
+ * same store, namespace and quotas as the extension's `ctx.kv`, without the
+ * capability check (the app is not a guest).
+ */
+export interface InstallKv {
+  get(key: string): Promise<unknown>;
+  getEntry(key: string): Promise<KvEntry | null>;
+  set(key: string, value: unknown, options?: KvSetOptions): Promise<{ version: number }>;
+  delete(key: string, options?: KvDeleteOptions): Promise<boolean>;
+  list(options?: KvListOptions): Promise<KvPage>;
+  /** Every live entry, sorted by key, as the export has them. */
+  entries(): Promise<KvExportEntry[]>;
+  /** Keys and bytes counted against the quotas (expired keys count until swept). */
+  usage(): Promise<KvUsage>;
+  /** The install's quotas: its manifest's `storage.limits` capped by the host's policy. */
+  limits(): Promise<KvLimits>;
+}
+
+/** The host's kv as `host.kv` offers it. */
+export interface HostKv {
+  /** The host's policy: per-install quotas and the caps on what manifests ask. */
+  readonly policy: Readonly<KvLimits>;
+  /** An install's kv by install id (`host.getInstall(tenant, id).id`); unknown ids fail with E_INSTALL_NOT_FOUND on first use. */
+  install(installId: string): InstallKv;
+  /** Deletes expired keys now (kv calls also start a sweep now and then); returns how many went. */
+  sweepExpired(): Promise<number>;
+}
+
+export function createHostKv(storage: KvStorage, db: Kysely<AnnexTables>): HostKv {
+  const { store } = storage;
+  return {
+    policy: storage.policy,
+    sweepExpired: () => store.sweepExpired(),
+    install(installId) {
+      let resolved: Promise<{ ns: KvNamespace; limits: KvLimits }> | undefined;
+      const target = () => {
+        resolved ??= (async () => {
+          const row = typeof installId === "string" ? await db.selectFrom("annex_installs").select(["tenant", "extension_id", "version"]).where("id", "=", installId).executeTakeFirst() : undefined;
+          if (row === undefined) throw new InstallError("E_INSTALL_NOT_FOUND", `no install has the id ${JSON.stringify(String(installId).slice(0, 80))}; pass host.getInstall(tenant, extensionId).id`, { installId });
+          const version = await readVersion(db, row.extension_id, row.version);
+          return { ns: { tenant: row.tenant, installId }, limits: installKvLimits(version!.manifest, storage.policy) };
+        })();
+        resolved.catch(() => (resolved = undefined));
+        return resolved;
+      };
+      return {
+        async get(key) {
+          const { ns, limits } = await target();
+          return (await store.get(ns, key, limits))?.value ?? null;
+        },
+        async getEntry(key) {
+          const { ns, limits } = await target();
+          return store.get(ns, key, limits);
+        },
+        async set(key, value, options = {}) {
+          const { ns, limits } = await target();
+          return store.set(ns, key, value, options, limits);
+        },
+        async delete(key, options = {}) {
+          const { ns, limits } = await target();
+          return store.delete(ns, key, options, limits);
+        },
+        async list(options = {}) {
+          const { ns } = await target();
+          return store.list(ns, options);
+        },
+        async entries() {
+          return store.entries((await target()).ns);
+        },
+        async usage() {
+          return store.usage((await target()).ns);
+        },
+        async limits() {
+          return { ...(await target()).limits };
+        },
+      };
+    },
+  };
+}
