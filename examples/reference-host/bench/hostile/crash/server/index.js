@@ -1,0 +1,3 @@
+export function run() {
+  throw new Error("crashed on purpose");
+}
