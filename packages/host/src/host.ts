@@ -11,7 +11,8 @@ import { logExecutions } from "./observability/extension-logs.js";
 import { defaultLogger, isLogger, type Logger } from "./observability/logger.js";
 import { createHostMetrics, type HostMetrics, type HostMetricsOptions } from "./observability/metrics.js";
 import { GatewayError } from "./gateway/errors.js";
-import { createGateway } from "./gateway/gateway.js";
+import { ANSWER, type AnswerEntry } from "./gateway/answer.js";
+import { createGateway, type GatewayWithAnswer } from "./gateway/gateway.js";
 import type { Gateway, GatewayOptions, HostStores, RequestInfo } from "./gateway/types.js";
 import { createFilesystemBlobStore } from "./blobs/filesystem-blob-store.js";
 import { HostCapabilities, type HostCapability } from "./capabilities/host-capabilities.js";
@@ -347,7 +348,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       await database.close();
     },
   };
-  let gateway: Gateway | null = null;
+  let gateway: GatewayWithAnswer | null = null;
   let stopListening: (() => Promise<void>) | undefined;
   try {
     gateway =
@@ -374,6 +375,11 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     throw error;
   }
   host.gateway = gateway;
+  // The adapters' way in: the gateway's pipeline without the final web Response (see gateway/answer.ts).
+  (host as Host & { [ANSWER]: AnswerEntry })[ANSWER] = {
+    handle: host.handle,
+    answer: (request, info) => (gateway === null ? Promise.resolve(gatewayNotConfigured()) : gateway[ANSWER].answer(request, info)),
+  };
   return host;
 }
 

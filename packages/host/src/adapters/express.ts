@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request as ExpressRequest, type Response as ExpressResponse, type Router } from "express";
 import { problem, problemResponse } from "../gateway/problem.js";
 import { serve } from "./node.js";
-import { checkGateway, clientAddressOf, pathnameOf, writeWebResponse, type GatewayLike } from "./web.js";
+import { answerOf, checkGateway, clientAddressOf, pathnameOf, writeWebResponse, type GatewayLike } from "./web.js";
 
 export type { GatewayLike } from "./web.js";
 
@@ -24,6 +24,7 @@ export interface AnnexRouterOptions {
 export function annexRouter(gateway: GatewayLike, options: AnnexRouterOptions = {}): Router {
   const owns = checkGateway(gateway, "annexRouter");
   const addressOf = options.clientAddress ?? ((req: ExpressRequest) => req.ip ?? clientAddressOf(req));
+  const answer = answerOf(gateway);
   const router = express.Router();
   router.use((req: ExpressRequest, res: ExpressResponse, next: NextFunction) => {
     const url = req.originalUrl;
@@ -40,7 +41,7 @@ export function annexRouter(gateway: GatewayLike, options: AnnexRouterOptions = 
       ).catch(() => res.destroy());
       return;
     }
-    serve(gateway, req, res, url, addressOf(req), consumed ?? undefined).catch((error: unknown) => {
+    serve(answer, req, res, url, addressOf(req), consumed ?? undefined).catch((error: unknown) => {
       if (res.headersSent) res.destroy();
       else next(error);
     });

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { problem, problemResponse } from "../gateway/problem.js";
-import { BadRequest, bodyLeftUnread, checkGateway, clientAddressOf, pathnameOf, toWebRequest, writeBadRequest, writeWebResponse, type GatewayLike } from "./web.js";
+import type { AnswerFn } from "../gateway/answer.js";
+import { BadRequest, answerOf, bodyLeftUnread, checkGateway, clientAddressOf, pathnameOf, toWebRequest, writeAnswer, writeBadRequest, writeWebResponse, type GatewayLike } from "./web.js";
 
 export type { GatewayLike } from "./web.js";
 
@@ -21,6 +22,7 @@ export interface NodeHandlerOptions {
 export function createNodeHandler(gateway: GatewayLike, options: NodeHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const owns = checkGateway(gateway, "createNodeHandler");
   const addressOf = options.clientAddress ?? clientAddressOf;
+  const answer = answerOf(gateway);
   return (req, res) => {
     const pathname = pathnameOf(req.url);
     if (pathname === null || !owns(pathname)) {
@@ -28,11 +30,11 @@ export function createNodeHandler(gateway: GatewayLike, options: NodeHandlerOpti
       void writeWebResponse(problemResponse(problem(404, "E_NOT_FOUND", "no such path").problem), res, req.method === "HEAD").catch(() => res.destroy());
       return;
     }
-    void serve(gateway, req, res, req.url!, addressOf(req)).catch(() => res.destroy());
+    void serve(answer, req, res, req.url!, addressOf(req)).catch(() => res.destroy());
   };
 }
 
-export async function serve(gateway: GatewayLike, req: IncomingMessage, res: ServerResponse, url: string, clientAddress: string | undefined, body?: Uint8Array): Promise<void> {
+export async function serve(answer: AnswerFn, req: IncomingMessage, res: ServerResponse, url: string, clientAddress: string | undefined, body?: Uint8Array): Promise<void> {
   let request: Request;
   try {
     request = toWebRequest(req, url, body);
@@ -40,6 +42,5 @@ export async function serve(gateway: GatewayLike, req: IncomingMessage, res: Ser
     if (error instanceof BadRequest) return writeBadRequest(res, error.message);
     throw error;
   }
-  const response = await gateway.handle(request, { clientAddress });
-  await writeWebResponse(response, res, req.method === "HEAD", bodyLeftUnread(req));
+  await writeAnswer(await answer(request, { clientAddress }), res, req.method === "HEAD", bodyLeftUnread(req));
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { ANSWER, RawAnswer, type Answer, type AnswerEntry, type AnswerFn } from "../gateway/answer.js";
 import { knownBytes } from "../gateway/body-bytes.js";
 import { GatewayError } from "../gateway/errors.js";
 import { parseGatewayPath, resolvePrefixes, type GatewayPrefixes } from "../gateway/paths.js";
@@ -21,6 +22,14 @@ export function checkGateway(gateway: GatewayLike, where: string): (pathname: st
   if (typeof gateway.owns === "function") return (pathname) => gateway.owns!(pathname);
   const prefixes = resolvePrefixes(gateway.prefixes);
   return (pathname) => parseGatewayPath(pathname, prefixes) !== null;
+}
+
+/** The gateway's pipeline stopping short of a web Response where the gateway offers it (a host, its gateway), else `handle()`. */
+export function answerOf(gateway: GatewayLike): AnswerFn {
+  const entry = (gateway as { [ANSWER]?: AnswerEntry })[ANSWER];
+  // Only while `handle` is still the one it stands for: a replaced handle is the caller's and is called.
+  if (entry !== undefined && entry !== null && entry.handle === gateway.handle && typeof entry.answer === "function") return entry.answer;
+  return (request, info) => gateway.handle(request, info);
 }
 
 const HOST_HEADER = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
@@ -126,6 +135,25 @@ export function bodyLeftUnread(req: IncomingMessage): boolean {
 }
 
 const SMALL_BODY = 1024 * 1024;
+
+/**
+ * Writes what the gateway answered: an in-memory answer in one writeHead and
+ * one end (Node validates every header name and value there as it does in
+ * setHeader), a web Response as below.
+ */
+export async function writeAnswer(answer: Answer, res: ServerResponse, head: boolean, closeConnection = false): Promise<void> {
+  if (!(answer instanceof RawAnswer)) return writeWebResponse(answer, res, head, closeConnection);
+  const fields: string[] = [];
+  for (const [name, value] of answer.headers) {
+    if (name !== "set-cookie") fields.push(name, value);
+  }
+  for (const cookie of answer.headers.getSetCookie()) fields.push("set-cookie", cookie);
+  // The rest of an unread body would be parsed as the next request on a kept-alive connection.
+  if (closeConnection) fields.push("connection", "close");
+  res.writeHead(answer.status, fields);
+  if (head || answer.body === null) res.end();
+  else res.end(answer.body);
+}
 
 /** Streams a web Response into a Node response, honouring backpressure; stops when the client goes away. */
 export async function writeWebResponse(response: Response, res: ServerResponse, head: boolean, closeConnection = false): Promise<void> {

@@ -18,7 +18,8 @@ import { GatewayError } from "./errors.js";
 import { HeaderPolicy } from "./headers.js";
 import { InstallCache } from "./install-cache.js";
 import { parseGatewayPath, resolvePrefixes, type EndpointFamily } from "./paths.js";
-import { GatewayProblem, problem, problemResponse } from "./problem.js";
+import { ANSWER, RawAnswer, toResponse, type Answer, type AnswerEntry } from "./answer.js";
+import { GatewayProblem, problem, problemAnswer } from "./problem.js";
 import { RateLimiter, type RateLimit, type RateLimitStore } from "./rate-limit.js";
 import { ReplayCache } from "./replay-store.js";
 import { failureProblem, sandboxResponse } from "./response.js";
@@ -71,7 +72,7 @@ interface Trail {
  * executor, on web-standard Request/Response. Internal: `createHost({ gateway })`
  * is the one way to make one. See docs/gateway.md for the pipeline.
  */
-export function createGateway(options: GatewayDeps): Gateway {
+export function createGateway(options: GatewayDeps): GatewayWithAnswer {
   const { host, executor } = options;
   if (typeof options.authenticate !== "function") {
     throw new GatewayError("E_GATEWAY_OPTIONS", "createHost({ gateway }): gateway.authenticate(request) must be a function returning the principal or null", {
@@ -152,7 +153,7 @@ export function createGateway(options: GatewayDeps): Gateway {
   }
 
   /** Writes the audit line of a refusal or failure; the answer goes out even if the audit log is down. */
-  async function refuse(trail: Trail, failure: GatewayProblem, decision: AuditDecision = "deny"): Promise<Response> {
+  async function refuse(trail: Trail, failure: GatewayProblem, decision: AuditDecision = "deny"): Promise<Answer> {
     trail.outcome = { decision, code: failure.problem.code, reason: failure.reason };
     const extra = sampled(trail);
     if (extra !== null) {
@@ -167,7 +168,7 @@ export function createGateway(options: GatewayDeps): Gateway {
         // The caller is refused either way; a failing audit log must not turn a refusal into an acceptance.
       }
     }
-    return problemResponse(failure.problem, trail.requestId);
+    return problemAnswer(failure.problem, trail.requestId);
   }
 
   /**
@@ -225,7 +226,7 @@ export function createGateway(options: GatewayDeps): Gateway {
     return assetResponse(asset, request, csp, bundle.manifest.ui.csp?.scriptHashes ?? []);
   }
 
-  async function serveEndpoint(request: Request, info: RequestInfo, trail: Trail, url: URL, family: EndpointFamily, extensionId: string, route: string): Promise<Response> {
+  async function serveEndpoint(request: Request, info: RequestInfo, trail: Trail, url: URL, family: EndpointFamily, extensionId: string, route: string): Promise<Answer> {
     trail.details["method"] = request.method;
     let principal: Principal | undefined;
     let tenant: string | null;
@@ -455,7 +456,7 @@ export function createGateway(options: GatewayDeps): Gateway {
     return { key: deliveryKey(verdict.timestamp, bytes), nowSeconds, expiresAtSeconds: verdict.timestamp + tolerance };
   }
 
-  async function handle(request: Request, info: RequestInfo = {}): Promise<Response> {
+  async function handle(request: Request, info: RequestInfo = {}): Promise<Answer> {
     const started = performance.now();
     const trail: Trail = {
       requestId: randomUUID(),
@@ -470,7 +471,8 @@ export function createGateway(options: GatewayDeps): Gateway {
     const response = await answer(request, info, trail);
     report(trail, response.status, performance.now() - started);
     // Whatever produced it, a HEAD answer carries headers only.
-    return request.method === "HEAD" && response.body !== null ? new Response(null, { status: response.status, headers: response.headers }) : response;
+    if (request.method !== "HEAD" || response.body === null) return response;
+    return response instanceof RawAnswer ? new RawAnswer(response.status, response.headers, null) : new Response(null, { status: response.status, headers: response.headers });
   }
 
   /** One log line per request for the operator, and the request counters; never changes the answer. */
@@ -509,7 +511,7 @@ export function createGateway(options: GatewayDeps): Gateway {
     }
   }
 
-  async function answer(request: Request, info: RequestInfo, trail: Trail): Promise<Response> {
+  async function answer(request: Request, info: RequestInfo, trail: Trail): Promise<Answer> {
     try {
       let url: URL;
       try {
@@ -530,15 +532,17 @@ export function createGateway(options: GatewayDeps): Gateway {
       if (error instanceof UnauditedProblem) {
         trail.outcome = { decision: "deny", code: error.failure.problem.code, reason: error.failure.reason };
         sampler.skip(trail.client);
-        return problemResponse(error.failure.problem, trail.requestId);
+        return problemAnswer(error.failure.problem, trail.requestId);
       }
       if (error instanceof GatewayProblem) return refuse(trail, error, error.problem.status >= 500 ? "error" : "deny");
       return refuse(trail, problem(500, "E_INTERNAL", "the gateway failed; the problem was recorded", { reason: errorSummary(error).message }), "error");
     }
   }
 
+  const handleResponse = async (request: Request, info?: RequestInfo): Promise<Response> => toResponse(await handle(request, info));
   return {
-    handle,
+    handle: handleResponse,
+    [ANSWER]: { handle: handleResponse, answer: handle },
     owns(pathname) {
       return parseGatewayPath(pathname, prefixes) !== null;
     },
@@ -549,6 +553,11 @@ export function createGateway(options: GatewayDeps): Gateway {
     },
     invalidate: (tenant, extensionId) => installs.invalidate(tenant, extensionId),
   };
+}
+
+/** The gateway as createHost holds it: with the pipeline that stops short of a web Response, for the adapters. */
+export interface GatewayWithAnswer extends Gateway {
+  [ANSWER]: AnswerEntry;
 }
 
 /** A refusal whose audit line is skipped (rate-limit floods). */

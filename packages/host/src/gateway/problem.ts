@@ -1,4 +1,4 @@
-import { bytesResponse } from "./body-bytes.js";
+import { RawAnswer, toResponse } from "./answer.js";
 
 /**
  * Every answer the gateway decides itself (as opposed to one an extension
@@ -95,6 +95,10 @@ export const BASE_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.fr
 const encoder = new TextEncoder();
 
 export function problemResponse(p: Problem, requestId?: string): Response {
+  return toResponse(problemAnswer(p, requestId));
+}
+
+export function problemAnswer(p: Problem, requestId?: string): RawAnswer {
   const body = {
     type: `urn:annex:problem:${p.code}`,
     title: TITLES[p.status] ?? "Error",
@@ -109,5 +113,5 @@ export function problemResponse(p: Problem, requestId?: string): Response {
   headers.set("content-type", "application/problem+json");
   headers.set("content-length", String(bytes.byteLength));
   for (const [name, value] of Object.entries(p.headers ?? {})) headers.set(name, value);
-  return bytesResponse(bytes, { status: p.status, headers });
+  return new RawAnswer(p.status, headers, bytes);
 }

@@ -1,5 +1,5 @@
 import type { ExecuteError, SandboxResponse } from "@annex/runner";
-import { bytesResponse } from "./body-bytes.js";
+import { RawAnswer } from "./answer.js";
 import type { HeaderPolicy } from "./headers.js";
 import { BASE_SECURITY_HEADERS, problem, type GatewayProblem, type GatewayProblemCode } from "./problem.js";
 
@@ -45,7 +45,7 @@ export function failureProblem(error: ExecuteError, options: { authenticated: bo
 }
 
 /**
- * What a sandbox returned, as a Response: status kept (1xx refused), headers
+ * What a sandbox returned, as an answer: status kept (1xx refused), headers
  * through the response allowlist, the body serialised by type. Security
  * headers of the gateway always win; caching is the gateway's (`no-store`)
  * except on `public` endpoints (`cacheable`).
@@ -54,7 +54,7 @@ export function sandboxResponse(
   result: SandboxResponse,
   headers: HeaderPolicy,
   options: { head: boolean; requestUrl: URL; cacheable: boolean; extraHeaders?: Record<string, string> },
-): Response {
+): RawAnswer {
   if (!Number.isInteger(result.status) || result.status < 200 || result.status > 599) {
     throw problem(502, "E_BAD_RESPONSE", "the extension answered with a status the gateway does not forward", { reason: `status ${String(result.status)}` });
   }
@@ -86,9 +86,9 @@ export function sandboxResponse(
   if (body !== null) {
     const bytes = typeof body === "string" ? encoder.encode(body) : body;
     out.set("content-length", String(bytes.byteLength));
-    return options.head ? new Response(null, { status: result.status, headers: out }) : bytesResponse(bytes, { status: result.status, headers: out });
+    return new RawAnswer(result.status, out, options.head ? null : bytes);
   }
-  return new Response(null, { status: result.status, headers: out });
+  return new RawAnswer(result.status, out, null);
 }
 
 /** A JSON body; a value JSON cannot hold (too deep, a cycle) is the extension's fault. */

@@ -70,6 +70,40 @@ describeBackends("node:http adapter", (backend) => {
     expect(response.body.byteLength).toBe(0);
   });
 
+  it("answers HEAD of an endpoint with the headers of its GET answer and no body", async () => {
+    const get = await rawRequest(base, "GET", "/api/ext/acme.gw/hello/node", bearer("ada", "t1"));
+    const head = await rawRequest(base, "HEAD", "/api/ext/acme.gw/hello/node", bearer("ada", "t1"));
+    expect(head.status).toBe(200);
+    expect(head.headers["content-length"]).toBe(String(get.body.byteLength));
+    expect(head.headers["content-type"]).toBe(get.headers["content-type"]);
+    expect(head.headers["x-content-type-options"]).toBe("nosniff");
+    expect(head.body.byteLength).toBe(0);
+  });
+
+  it("serves a gateway whose handle was replaced through that handle, never around it", async () => {
+    const seen: string[] = [];
+    // A wrapper spreading the gateway copies its internal entry point too; the adapter must still call the wrapper.
+    const wrapped = {
+      ...world.gateway,
+      handle: async (request: Request, info?: { clientAddress?: string }) => {
+        seen.push(new URL(request.url).pathname);
+        const response = await world.gateway.handle(request, info);
+        return new Response(response.body, { status: response.status, headers: { ...Object.fromEntries(response.headers), "x-wrapped": "yes" } });
+      },
+    };
+    const wrapper = createServer(createNodeHandler(wrapped));
+    const wrapperBase = await listen(wrapper);
+    try {
+      const response = await fetch(`${wrapperBase}/api/ext/acme.gw/hello/wrapped`, { headers: bearer("ada", "t1") });
+      expect(response.status).toBe(200);
+      expect(response.headers.get("x-wrapped")).toBe("yes");
+      expect(await response.json()).toEqual({ hello: "wrapped" });
+      expect(seen).toEqual(["/api/ext/acme.gw/hello/wrapped"]);
+    } finally {
+      await close(wrapper);
+    }
+  });
+
   it("serves assets and refuses raw traversal spellings sent on the wire", async () => {
     const hash = world.published.contentHash;
     const ok = await rawRequest(base, "GET", `/ext-ui/acme.gw/${hash}/ui/style.css`);
