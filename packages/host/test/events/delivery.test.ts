@@ -86,7 +86,8 @@ describeBackends("event delivery", (backend) => {
     await t.events.publish("order.refunded", { n: 9 });
     await t.relay.drain();
     // The poison event failed once; the orders behind it wait; the refund (another type) went through.
-    expect(ledger.calls.map((c) => c.note)).toEqual(["order:0", "refund:9"]);
+    // Different types are delivered concurrently, so only the set is fixed across types.
+    expect(ledger.calls.map((c) => c.note).sort()).toEqual(["order:0", "refund:9"]);
     expect(await t.relay.drain()).toMatchObject({ sent: 0 }); // its retry is not due yet
     clock.advance(1000); // attempt 2 after 0.5–1 s
     await t.relay.drain();
@@ -95,7 +96,8 @@ describeBackends("event delivery", (backend) => {
     await t.relay.drain();
     expect(ledger.calls.filter((c) => c.note === "order:0")).toHaveLength(3);
     // Parked: the orders behind it are delivered, in order.
-    expect(ledger.notes()).toEqual(["order:0", "refund:9", "order:1", "order:2", "order:3"]);
+    expect(ledger.notes().filter((n) => n.startsWith("order:"))).toEqual(["order:0", "order:1", "order:2", "order:3"]);
+    expect(ledger.notes().filter((n) => n.startsWith("refund:"))).toEqual(["refund:9"]);
     const dead = await t.deadLetters();
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ type: "order.created", tenant: "test-tenant", extensionId: "acme.orders", attempts: 3, payload: { n: 0, poison: true } });
