@@ -93,6 +93,13 @@ export interface Ctx {
   install: { id: string; tenant: string; config: Readonly<Record<string, Json>> };
   /** Present for `api` endpoints; `principal.user` only with the `user.read` capability. */
   principal?: GuestPrincipal;
+  /**
+   * Present in an event handler: `id` is the delivery's idempotency key (the same on every retry of one
+   * event to one install; the same value as the handler's `event.id`), `type` the event type.
+   */
+  event?: { readonly id: string; readonly type: string };
+  /** Present in a job handler: the job's name and the time this run was scheduled for (ISO 8601). */
+  job?: { readonly name: string; readonly scheduledAt: string };
   /** Needs the `log` capability; throws E_CAPABILITY_DENIED otherwise. `console.*` writes here too (dropped silently without the grant). */
   log: {
     debug(...args: unknown[]): void;

@@ -40,6 +40,8 @@ describeBackends("event delivery", (backend) => {
     // The key is the delivery's, not the event's: another install gets another key for the same event.
     expect(body.id).not.toBe(id);
     expect(ledger.calls[0]!.key).toBe(body.id);
+    // ctx.event.id is the same key as the argument's event.id.
+    expect(body.ctxEventId).toBe(body.id);
     expect(body.occurredAt).toBe(new Date(Date.UTC(2026, 0, 1, 12, 0, 0)).toISOString());
     // A second drain finds nothing.
     expect(await t.relay.drain()).toMatchObject({ sent: 0 });

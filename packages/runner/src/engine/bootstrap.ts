@@ -296,12 +296,15 @@ const makers = {
   secrets: function (s) { const t = s.token; return freeze({ get: function (name) { return call(t, "secrets.get", [name]); } }); },
   events: function (s) { const t = s.token; return freeze({ publish: function (type, payload) { return call(t, "events.publish", [type, payload]); } }); },
   host: function (s) { const t = s.token; return freeze({ call: function (name, args) { return call(t, "host.call", [name, args]); } }); },
+  // What started the execution: undefined for an endpoint, { id, type } for an event, { name, scheduledAt } for a job.
+  event: function (s) { const e = s.fromEvent; return e === undefined ? undefined : freeze(e); },
+  job: function (s) { const j = s.fromJob; return j === undefined ? undefined : freeze(j); },
 };
 // The members of every ctx are getters on one frozen prototype, shared by all: a member is built (install
 // and principal frozen) the first time a handler reads it, so a handler pays only for what it uses, and a
 // ctx costs one small object. A getter finds its execution through the ctx it is read on.
 const members = record();
-const memberNames = ["install", "principal", "log", "kv", "sql", "http", "secrets", "events", "host"];
+const memberNames = ["install", "principal", "log", "kv", "sql", "http", "secrets", "events", "host", "event", "job"];
 for (let i = 0; i < memberNames.length; i++) {
   const name = memberNames[i], make = makers[name], d = create(null);
   d.enumerable = true; d.configurable = false;
@@ -320,12 +323,15 @@ const CTX = freeze(defineProperties(create(ObjectProto), members));
 // context serves one install, and often one user: install and principal come as 0 when they are the same
 // as in the previous execution here (the host knows what it sent), and the frozen copy is reused.
 let lastInstall = null, lastPrincipal = null;
-// Keys: r requestId, t token, m log mode, c log cap, i install, p principal.
+// Keys: r requestId, t token, m log mode, c log cap, i install, p principal, e event { id, type }, j job { name, scheduledAt }
+// (e and j only for the executions they describe, so an endpoint's meta is no longer for them).
 function makeCtx(meta) {
   if (meta.i !== 0) lastInstall = meta.i;
   if (meta.p !== 0) lastPrincipal = meta.p;
   const state = record();
   state.token = meta.t; state.fromInstall = lastInstall; state.fromPrincipal = lastPrincipal;
+  // Own properties only: a guest that set Object.prototype.e in a warm context must not invent an event.
+  state.fromEvent = own(meta, "e"); state.fromJob = own(meta, "j");
   // An object literal defines its properties (and __proto__ there sets the prototype, no setter involved).
   const ctx = freeze({ __proto__: CTX, requestId: meta.r });
   setState(ctx, state);

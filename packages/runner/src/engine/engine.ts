@@ -296,6 +296,12 @@ export class Engine {
       requestId: envelope.requestId,
       install: { id: envelope.install.id, tenant: envelope.install.tenant, config: envelope.install.config },
       principal: guestPrincipal(envelope.principal, granted("user.read")),
+      call:
+        invocation.kind === "event"
+          ? { kind: "event", id: String(invocation.event.id), type: String(invocation.event.type) }
+          : invocation.kind === "job"
+            ? { kind: "job", name: String(invocation.job.name), scheduledAt: String(invocation.job.scheduledAt) }
+            : undefined,
     };
     this.inFlight.add(execution);
     let settled: Settled;

@@ -25,6 +25,8 @@ export interface GuestMeta {
   requestId: string;
   install: { id: string; tenant: string; config: Record<string, unknown> };
   principal: unknown;
+  /** What started the execution, for `ctx.event` / `ctx.job`: absent for endpoints. */
+  call?: { kind: "event"; id: string; type: string } | { kind: "job"; name: string; scheduledAt: string } | undefined;
 }
 
 /** Codes a host call may raise that also name an execution outcome when the guest lets them escape. */
@@ -630,7 +632,7 @@ export class Sandbox implements RealmHost {
       const principal = JSON.stringify(meta.principal ?? null);
       const metaText =
         `{"r":${JSON.stringify(meta.requestId)},"t":"${execution.token}","m":${logMode},"c":${execution.limits.logBytes},` +
-        `"i":${install === this.lastInstall ? "0" : install},"p":${principal === this.lastPrincipal ? "0" : principal}}`;
+        `"i":${install === this.lastInstall ? "0" : install},"p":${principal === this.lastPrincipal ? "0" : principal}${callMeta(meta.call)}}`;
       const data = this.inbound(combine(input, { json: metaText, paths: undefined, buffers: [], size: metaText.length }));
       let invoked: { value: QuickJSHandle; error?: undefined } | { error: QuickJSHandle };
       try {
@@ -782,4 +784,11 @@ function brokenError(error: unknown): ExecuteError {
     return { code: "E_STACK", message: "the handler exhausted the host's stack; the sandbox was discarded" };
   }
   return { code: "E_SANDBOX_CRASHED", message: `the sandbox crashed and was discarded: ${message.slice(0, 500)}` };
+}
+
+/** The `e` (event) or `j` (job) key of the per-call meta: the guest's `ctx.event` / `ctx.job`. Endpoints send none. */
+function callMeta(call: GuestMeta["call"]): string {
+  if (call === undefined) return "";
+  if (call.kind === "event") return `,"e":${JSON.stringify({ id: call.id, type: call.type })}`;
+  return `,"j":${JSON.stringify({ name: call.name, scheduledAt: call.scheduledAt })}`;
 }

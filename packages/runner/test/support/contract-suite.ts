@@ -89,6 +89,7 @@ export function bytes(request) { return { status: 200, headers: { "content-type"
 export async function slow(request) { for (let i = 0; i < 3; i++) await null; return request.body; }
 let counter = 0;
 export function count() { counter += 1; return counter; }
+export function trigger(input, ctx) { return { event: ctx.event ?? null, job: ctx.job ?? null, argId: input?.id ?? null, frozen: ctx.event === undefined && ctx.job === undefined ? null : Object.isFrozen(ctx.event ?? ctx.job) }; }
 export function who(request, ctx) { return { config: ctx.install.config, principal: ctx.principal ?? null, frozen: Object.isFrozen(ctx.install.config) }; }
 `;
 
@@ -417,6 +418,28 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
         { config: { v: 2 }, principal: null, frozen: true },
         { config: { v: 3 }, principal: { tenant: "tenant-a", roles: ["a"] }, frozen: true },
       ]);
+    });
+
+    it("tells a handler what started it: ctx.event for an event, ctx.job for a job, neither for an endpoint, in fresh and warm contexts", async () => {
+      await runner.load(warmBundle);
+      const event = { kind: "event", handler: "trigger", event: { id: "delivery-1", type: "acme.order.created", payload: { n: 1 }, occurredAt: "2026-12-03T10:00:00.000Z" } } as const;
+      const job = { kind: "job", handler: "trigger", job: { name: "nightly", scheduledAt: "2026-12-03T02:00:00.000Z" } } as const;
+      for (const target of [bundle, warmBundle]) {
+        const context = target === warmBundle ? ("warm" as const) : ("fresh" as const);
+        // In a warm context the order matters: an endpoint after an event must not see the event.
+        const seen = [];
+        for (const invocation of [event, job, undefined, event]) {
+          const result = await run("trigger", { context, ...(invocation === undefined ? {} : { invocation }) }, target);
+          expect(result.ok, JSON.stringify(result.error)).toBe(true);
+          seen.push(result.response?.body);
+        }
+        expect(seen).toEqual([
+          { event: { id: "delivery-1", type: "acme.order.created" }, job: null, argId: "delivery-1", frozen: true },
+          { event: null, job: { name: "nightly", scheduledAt: "2026-12-03T02:00:00.000Z" }, argId: null, frozen: true },
+          { event: null, job: null, argId: null, frozen: null },
+          { event: { id: "delivery-1", type: "acme.order.created" }, job: null, argId: "delivery-1", frozen: true },
+        ]);
+      }
     });
 
     it("after close, executions fail with E_RUNNER_UNAVAILABLE and nothing is left running", async () => {

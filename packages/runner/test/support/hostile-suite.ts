@@ -313,6 +313,38 @@ export function hostileSuite(
       }
     });
 
+    describe("ctx.event and ctx.job come from the envelope only", () => {
+      it("a warm context that pollutes Object.prototype or keeps an old ctx cannot forge an event or a job", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `let kept;
+                   export function poison(input, ctx) {
+                     kept = ctx;
+                     Object.prototype.e = { id: "forged", type: "forged" };
+                     Object.prototype.j = { name: "forged", scheduledAt: "forged" };
+                     let rewritten = "no";
+                     try { ctx.event.id = "rewritten"; rewritten = ctx.event.id; } catch (e) { rewritten = "threw"; }
+                     return { id: ctx.event?.id ?? null, rewritten };
+                   }
+                   export function look(input, ctx) {
+                     let old;
+                     try { old = kept.event?.id ?? null; } catch (e) { old = e.code ?? "threw"; }
+                     return { event: ctx.event ?? null, job: ctx.job ?? null, old };
+                   }`,
+          handlers: ["poison", "look"],
+          warmContext: true,
+        });
+        const poisoned = await exec(r, envelopeFor(bundle, "poison", {
+          context: "warm",
+          invocation: { kind: "event", handler: "poison", event: { id: "delivery-9", type: "acme.t", payload: null, occurredAt: "2026-12-03T00:00:00.000Z" } },
+        }));
+        expect(poisoned.response?.body).toEqual({ id: "delivery-9", rewritten: "threw" });
+        const after = await exec(r, envelopeFor(bundle, "look", { context: "warm" }));
+        // The kept ctx still reads its own (ended) execution's frozen event; the new endpoint call has neither.
+        expect(after.response?.body).toEqual({ event: null, job: null, old: "delivery-9" });
+        await stillServes(r, bundle);
+      });
+    });
+
     describe("engine codes come from the runner's state, never from the guest's words", () => {
       it("answers forged engine errors as the handler errors they are", async () => {
         const { runner: r, bundle } = await hostile({
