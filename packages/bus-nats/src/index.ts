@@ -1,0 +1,4 @@
+export { createNatsBus } from "./nats-bus.js";
+export type { NatsBusOptions } from "./nats-bus.js";
+export { NatsBusError } from "./errors.js";
+export type { NatsBusErrorCode } from "./errors.js";
