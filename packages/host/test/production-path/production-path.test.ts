@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { EgressOptions } from "@annex/runner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeBackends } from "../support/backends.js";
-import { TENANT, startPartner, viaServer, viaTestHost, type Answer, type ProductionPath } from "./world.js";
+import { TENANT, notesRecorded, startPartner, viaServer, viaTestHost, type Answer, type ProductionPath } from "./world.js";
 
 /** Each request and what every path must answer. */
 const REQUESTS: Array<{ what: string; method: string; path: string; as?: string; body?: unknown; headers?: Record<string, string>; expected: Answer }> = [
@@ -67,6 +67,14 @@ const REQUESTS: Array<{ what: string; method: string; path: string; as?: string;
   },
   { what: "a guest exception", method: "GET", path: "/api/ext/acme.everything/boom", as: "ada", expected: { status: 500, body: { code: "E_HANDLER_ERROR", status: 500 } } },
   { what: "api endpoints need a signed-in user", method: "GET", path: "/api/ext/acme.everything/whoami", expected: { status: 401, body: { code: "E_UNAUTHENTICATED", status: 401 } } },
+  {
+    what: "events.publish: an endpoint publishes an event (delivered to the subscribed handler, below)",
+    method: "POST",
+    path: "/api/ext/acme.everything/publish",
+    as: "ada",
+    body: { note: "to be filed" },
+    expected: { status: 200, body: { published: true } },
+  },
   { what: "public endpoints never see a principal", method: "GET", path: "/ext/acme.everything/public/ping", expected: { status: 200, body: { pong: true, principal: null } } },
 ];
 
@@ -132,14 +140,36 @@ describeBackends("one production path", (backend) => {
       const text = await path.host.metrics!.text();
       const install = (await path.host.getInstall(TENANT, "acme.everything"))!.id;
       const labels = `tenant="${TENANT}",extension="acme.everything",install="${install}",trigger="endpoint"`;
-      // Nine requests reached the sandbox (the anonymous api call was refused before it).
-      expect(text, path.name).toContain(`annex_executions_total{${labels}} 9`);
+      // Ten requests reached the sandbox (the anonymous api call was refused before it).
+      expect(text, path.name).toContain(`annex_executions_total{${labels}} 10`);
       expect(text, path.name).toContain(`annex_execution_errors_total{${labels},code="E_HANDLER_ERROR"} 1`);
-      expect(text, path.name).toContain(`annex_execution_duration_seconds_count{${labels}} 9`);
-      expect(text, path.name).toMatch(new RegExp(`annex_execution_memory_peak_bytes_count\\{${labels.replace(/[.]/g, "\\.")}\\} 9`));
+      expect(text, path.name).toContain(`annex_execution_duration_seconds_count{${labels}} 10`);
+      expect(text, path.name).toMatch(new RegExp(`annex_execution_memory_peak_bytes_count\\{${labels.replace(/[.]/g, "\\.")}\\} 10`));
       expect(text, path.name).toContain(`annex_host_calls_total{${labels},capability="secrets.read"} 2`);
       expect(text, path.name).toContain(`annex_host_calls_total{${labels},capability="host:crm.contacts.read"} 2`);
       expect(text, path.name).toContain(`annex_gateway_requests_total{family="api",status="401",code="E_UNAUTHENTICATED"} 1`);
+    }
+  });
+
+  it("delivers the event the endpoint published to the subscribed install's handler, once, on every path (the servers' relays run in the background)", async () => {
+    for (const path of paths) {
+      const install = (await path.host.getInstall(TENANT, "acme.everything"))!.id;
+      const mine = () => notesRecorded.filter((n) => n.installId === install);
+      const deadline = Date.now() + 20_000;
+      while (mine().length === 0) {
+        if (Date.now() > deadline) throw new Error(`${path.name}: the event was not delivered within 20 s`);
+        // The test host runs no relay in the background: it delivers when asked, as its tests do.
+        if (path.name.startsWith("createTestHost")) await path.host.events.drain();
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      // A second run would come now, if the delivery were not recorded done.
+      if (path.name.startsWith("createTestHost")) await path.host.events.drain();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(mine(), path.name).toEqual([
+        { installId: install, tenant: TENANT, deliveryId: expect.any(String), ctxEventId: mine()[0]!.deliveryId, type: "ext.acme.everything.noted", note: "to be filed" },
+      ]);
+      const text = await path.host.metrics!.text();
+      expect(text, path.name).toContain(`annex_executions_total{tenant="${TENANT}",extension="acme.everything",install="${install}",trigger="event"} 1`);
     }
   });
 });

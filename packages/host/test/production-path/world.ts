@@ -40,6 +40,13 @@ export async function refusedFetch(request, ctx) {
 export function logged(request, ctx) { ctx.log.info("note", request.body.note); ctx.log.warn("careful"); return { logged: true }; }
 export function boom() { throw new Error("kaboom"); }
 export function ping(request, ctx) { return { pong: true, principal: ctx.principal ?? null }; }
+export async function publishNote(request, ctx) {
+  const { id } = await ctx.events.publish("noted", { note: request.body.note });
+  return { published: typeof id === "string" };
+}
+export async function onNoted(event, ctx) {
+  await ctx.host.call("notes.record", { deliveryId: event.id, ctxEventId: ctx.event.id, type: event.type, note: event.payload.note });
+}
 `;
 
 export interface Answer {
@@ -68,6 +75,20 @@ export const crm = defineHostCapability({
   handler: async ({ id }, { install }) => ({ id, name: `Contact ${id}`, tenant: install.tenant, greeting: String(install.config["greeting"]) }),
 });
 
+/** What the extension's event handler received, on every path: the effect a delivery leaves. */
+export const notesRecorded: Array<{ installId: string; tenant: string; deliveryId: string; ctxEventId: string; type: string; note: string }> = [];
+
+export const notes = defineHostCapability({
+  name: "notes.record",
+  description: "Records a note an event handler received",
+  args: z.object({ deliveryId: z.string(), ctxEventId: z.string(), type: z.string(), note: z.string() }),
+  result: z.object({ recorded: z.boolean() }),
+  handler: async (args, { install }) => {
+    notesRecorded.push({ ...args, installId: install.id, tenant: install.tenant });
+    return { recorded: true };
+  },
+});
+
 /** A partner API the extension may call, on loopback, reached by a DNS name the egress lookup resolves. */
 export async function startPartner(): Promise<{ server: Server; port: number; egress: EgressOptions }> {
   const server = createServer((req, res) => {
@@ -93,7 +114,14 @@ export function everythingManifest(port: number): Record<string, unknown> {
       { name: "secrets.read", names: ["API_TOKEN"], reason: "Calls the partner API." },
       { name: "http.fetch", hosts: [`api.partner.test:${port}`], reason: "Calls the partner API." },
       { name: "host:crm.contacts.read", reason: "Shows contact names." },
+      { name: "events.publish", types: ["noted"], reason: "Says when a note was taken." },
+      { name: "events.subscribe", types: ["ext.acme.everything.noted"], reason: "Files notes in the background." },
+      { name: "host:notes.record", reason: "Files notes." },
     ],
+    events: {
+      publishes: [{ type: "noted" }],
+      subscribes: [{ type: "ext.acme.everything.noted", handler: "onNoted" }],
+    },
     secrets: ["API_TOKEN", "OTHER_TOKEN"],
     config: { greeting: { type: "string", default: "Hello" }, partnerUrl: { type: "string" } },
     endpoints: [
@@ -106,6 +134,7 @@ export function everythingManifest(port: number): Record<string, unknown> {
       { class: "api", method: "POST", path: "/logged", handler: "logged" },
       { class: "api", method: "GET", path: "/boom", handler: "boom" },
       { class: "public", method: "GET", path: "/ping", handler: "ping" },
+      { class: "api", method: "POST", path: "/publish", handler: "publishNote" },
     ],
   });
 }
@@ -125,7 +154,7 @@ export function installOptions(port: number, manifest: Record<string, unknown>) 
 /** The test host: createHost with conveniences, in-memory runner, requests without a server. */
 export async function viaTestHost(backend: TestDatabaseBackend, port: number, egress: EgressOptions): Promise<ProductionPath> {
   const manifest = everythingManifest(port);
-  const t: TestHost = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("path_test"), capabilities: [crm], egress, tenant: TENANT });
+  const t: TestHost = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("path_test"), capabilities: [crm, notes], egress, tenant: TENANT });
   await t.install(await makeBundle(manifest, { "server/index.js": EVERYTHING_SERVER }), installOptions(port, manifest));
   return {
     name: "createTestHost (in-memory runner)",
@@ -172,7 +201,7 @@ export async function viaServer(
     schema: backend.freshSchema("path_prod"),
     trust: { store: publisher.trustStore },
     secrets: { keys: [{ id: "k1", key: SECRETS_KEY }] },
-    capabilities: [crm],
+    capabilities: [crm, notes],
     runner,
     egress,
     logger,
