@@ -203,7 +203,6 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   if (options.logger !== undefined && !isLogger(options.logger)) {
     throw new GatewayError("E_GATEWAY_OPTIONS", "createHost({ logger }): logger must have debug, info, warn and error methods (a pino logger fits)", { field: "logger" });
   }
-  const logger = options.logger ?? defaultLogger();
   const metrics = options.metrics === false ? null : createHostMetrics(options.metrics ?? {});
   const capabilities = new HostCapabilities(options.capabilities ?? []);
   const keyring = new SecretsKeyring(options.secrets);
@@ -213,10 +212,14 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   };
 
   const database = await openDatabase(options.database, { schema: options.schema });
+  // A logger the host made is the host's to flush and close; one passed in is the caller's.
+  const ownLogger = options.logger === undefined ? defaultLogger() : undefined;
+  const logger = options.logger ?? ownLogger!.logger;
   try {
     if (options.migrate !== false) await migrate(database.root, { schema: database.schema });
   } catch (error) {
     await database.close();
+    await ownLogger?.close();
     throw error;
   }
   const { db } = database;
@@ -241,6 +244,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     kv = createKvStorage({ db, options: options.kv, now: options.now, logger });
   } catch (error) {
     await database.close();
+    await ownLogger?.close();
     throw error;
   }
   const vault = createSecretsVault(keyring);
@@ -291,6 +295,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   } catch (error) {
     if (ownRunner) await runner.close();
     await database.close();
+    await ownLogger?.close();
     throw error;
   }
 
@@ -346,6 +351,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       if (ownRunner) await runner.close();
       await kv.close();
       await database.close();
+      await ownLogger?.close();
     },
   };
   let gateway: GatewayWithAnswer | null = null;
@@ -372,6 +378,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     await events.stop();
     if (ownRunner) await runner.close();
     await database.close();
+    await ownLogger?.close();
     throw error;
   }
   host.gateway = gateway;

@@ -10,6 +10,19 @@ import ipaddr from "ipaddr.js";
  */
 export function clientKey(address: string | undefined): string {
   if (address === undefined || address === "") return "?";
+  // Parsed twice per request, from the few addresses a server sees most: a small memo saves ipaddr's parse.
+  const known = memo.get(address);
+  if (known !== undefined) return known;
+  const key = keyOf(address);
+  if (memo.size >= MEMO_SIZE) memo.clear();
+  memo.set(address, key);
+  return key;
+}
+
+const MEMO_SIZE = 1024;
+const memo = new Map<string, string>();
+
+function keyOf(address: string): string {
   const bare = address.startsWith("[") && address.endsWith("]") ? address.slice(1, -1) : address;
   let parsed: ipaddr.IPv4 | ipaddr.IPv6;
   try {

@@ -21,6 +21,13 @@ describe("client keys", () => {
     expect(clientKey(address)).toBe(key);
   });
 
+  it("answers the same from its memo, and stays right after a flood of distinct addresses", () => {
+    expect(clientKey("2001:db8:1:2::1")).toBe("2001:db8:1:2::/64");
+    for (let i = 0; i < 3000; i++) expect(clientKey(`10.${(i >> 8) & 255}.${i & 255}.1`)).toBe(`10.${(i >> 8) & 255}.${i & 255}.1`);
+    expect(clientKey("2001:db8:1:2::1")).toBe("2001:db8:1:2::/64");
+    expect(clientKey("::ffff:192.0.2.1")).toBe("192.0.2.1");
+  });
+
   it("bounds a label", () => {
     expect(clientKey("x".repeat(1000))).toHaveLength("label:".length + 64);
   });

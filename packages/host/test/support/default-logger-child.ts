@@ -1,0 +1,20 @@
+// Run by default-logger.test.ts in a child process: its stdout is what is checked.
+import { writeSync } from "node:fs";
+import { createHost } from "../../src/index.js";
+import { defaultLogger } from "../../src/observability/logger.js";
+
+const mode = process.argv[2];
+const lines = Number(process.argv[3] ?? 200);
+
+if (mode === "host") {
+  const host = await createHost();
+  for (let i = 0; i < lines; i++) host.logger.info({ n: i }, "line");
+  await host.close();
+  // Written straight to fd 1: every line must be out before it if close() flushed.
+  writeSync(1, '{"msg":"closed"}\n');
+} else {
+  const { logger } = defaultLogger();
+  for (let i = 0; i < lines; i++) logger.info({ n: i }, "line");
+  if (mode === "exit") process.exit(0);
+  if (mode === "crash") setTimeout(() => { throw new Error("crash on purpose"); }, 0);
+}
