@@ -1,0 +1,193 @@
+/**
+ * Issue 12's event rows: events per second delivered end to end — published
+ * through `host.events.publish` (one outbox insert each), fanned out, leased,
+ * run by a handler in the sandbox (a worker pool per host, as production
+ * runs) and acked — with one relay and with two (two hosts on one database,
+ * each with its own relay and worker pool), against the floor: a bare outbox
+ * with kysely on the same database — the same rows inserted one by one, then
+ * selected in batches (`FOR UPDATE SKIP LOCKED`) and deleted.
+ *
+ * Events go to TENANTS tenants with one subscribed install each: deliveries of
+ * one (install, type) run one at a time (order is kept), so a single install
+ * would measure one queue, not the relay. Rounds alternate (floor first, then
+ * Annex first …); medians over the rounds.
+ *
+ * Runs on PGlite; ANNEX_TEST_DATABASE_URL adds a PostgreSQL pass. BENCH_ROUNDS,
+ * BENCH_EVENTS_TENANTS and BENCH_EVENTS_PER_TENANT change the sizes.
+ *
+ * Run: pnpm bench -- events
+ */
+import { availableParallelism, loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
+import { createWorkerPoolRunner, type Runner } from "@annex/runner";
+import { Kysely, PostgresDialect, sql } from "kysely";
+import { pino } from "pino";
+import { makeBundle, serviceManifest } from "../test/support/fixtures.js";
+import { createTestHost, type TestHost } from "../src/testing/index.js";
+
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3);
+const TENANTS = Number(process.env["BENCH_EVENTS_TENANTS"] ?? 16);
+const PER_TENANT = Number(process.env["BENCH_EVENTS_PER_TENANT"] ?? 25);
+const N = TENANTS * PER_TENANT;
+
+const SERVER = `
+export async function onTick(event, ctx) { return { seen: event.payload.i }; }
+`;
+
+async function main(backend: "pglite" | "postgres"): Promise<void> {
+  const loadAtStart = loadavg()[0]!;
+  let database: Kysely<any> | import("@electric-sql/pglite").PGlite;
+  let close: () => Promise<void>;
+  const schema = `annex_bench_events_${process.pid}_${backend}`;
+  if (backend === "postgres") {
+    const { default: pg } = await import("pg");
+    const pool = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: process.env["ANNEX_TEST_DATABASE_URL"], max: 8 }) }) });
+    database = pool;
+    close = async () => {
+      await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(pool);
+      await pool.destroy();
+    };
+  } else {
+    const { PGlite } = await import("@electric-sql/pglite");
+    const pglite = await PGlite.create();
+    database = pglite;
+    close = () => pglite.close();
+  }
+
+  const runners: Runner[] = [];
+  const hosts: TestHost[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const runner = createWorkerPoolRunner({ workers: 1 });
+      runners.push(runner);
+      hosts.push(await createTestHost({ runner, database, schema, logger: pino({ level: "silent" }), events: { batchSize: 32, concurrency: 8 } }));
+    }
+    const bytes = await makeBundle(
+      serviceManifest({
+        id: "bench.events",
+        publisher: "bench",
+        capabilities: [{ name: "events.subscribe", types: ["bench.tick"], reason: "bench" }],
+        endpoints: [],
+        events: { subscribes: [{ type: "bench.tick", handler: "onTick" }] },
+      }),
+      { "server/index.js": SERVER },
+    );
+    const tenants = Array.from({ length: TENANTS }, (_, i) => `bench-${i}`);
+    for (const tenant of tenants) await hosts[0]!.install(bytes, { tenant });
+    // The floor goes through the same connection (pool) as Annex.
+    const floorDb = hosts[0]!.host.database.root;
+    await sql`CREATE TABLE ${sql.id(schema, "bench_outbox")} (seq bigserial PRIMARY KEY, id text NOT NULL, tenant text NOT NULL, type text NOT NULL, payload jsonb NOT NULL, occurred_at timestamptz NOT NULL)`.execute(floorDb);
+    const db = hosts[0]!.host.database.db;
+
+    const open = async () => Number((await db.selectFrom("annex_event_deliveries").select((eb) => eb.fn.countAll().as("n")).where("state", "in", ["pending", "leased"]).executeTakeFirstOrThrow()).n);
+    const unfanned = async () => Number((await db.selectFrom("annex_events").select((eb) => eb.fn.countAll().as("n")).where("fanned_out_at", "is", null).executeTakeFirstOrThrow()).n);
+    const delivered = async () => Number((await db.selectFrom("annex_event_deliveries").select((eb) => eb.fn.countAll().as("n")).where("state", "=", "done").executeTakeFirstOrThrow()).n);
+
+    let round = 0;
+    /** Publishes N events and delivers them all with `relays` hosts' relays; events per second. */
+    const viaAnnex = async (relays: number): Promise<number> => {
+      round++;
+      const before = await delivered();
+      const started = performance.now();
+      for (let i = 0; i < N; i++) await hosts[i % relays]!.host.events.publish(tenants[i % TENANTS]!, "bench.tick", { i, round });
+      await Promise.all(
+        hosts.slice(0, relays).map(async (t) => {
+          for (;;) {
+            const { sent } = await t.relay.drain();
+            if (sent > 0) continue;
+            if ((await open()) === 0 && (await unfanned()) === 0) return;
+            // What is left is leased by the other relay, or waits behind it (order per install): look again shortly.
+            await new Promise((resolve) => setTimeout(resolve, 2));
+          }
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const got = (await delivered()) - before;
+      if (got !== N) throw new Error(`delivered ${got} of ${N}`);
+      return N / seconds;
+    };
+    /** The same rows through a bare outbox: inserted one by one, selected in batches of 32 with SKIP LOCKED, deleted. */
+    const floor = async (): Promise<number> => {
+      const started = performance.now();
+      for (let i = 0; i < N; i++) {
+        await floorDb
+          .withSchema(schema)
+          .insertInto("bench_outbox")
+          .values({ id: crypto.randomUUID(), tenant: tenants[i % TENANTS]!, type: "bench.tick", payload: JSON.stringify({ i }), occurred_at: new Date() })
+          .execute();
+      }
+      let taken = 0;
+      for (;;) {
+        const batch = await floorDb.transaction().execute(async (trx) => {
+          const rows = await trx.withSchema(schema).selectFrom("bench_outbox").select(["seq", "id", "tenant", "type", "payload"]).orderBy("seq").limit(32).forUpdate().skipLocked().execute();
+          if (rows.length > 0) await trx.withSchema(schema).deleteFrom("bench_outbox").where("seq", "in", rows.map((r) => r.seq)).execute();
+          return rows.length;
+        });
+        if (batch === 0) break;
+        taken += batch;
+      }
+      if (taken !== N) throw new Error(`floor took ${taken} of ${N}`);
+      return N / ((performance.now() - started) / 1000);
+    };
+
+    progress(`${backend}: ${TENANTS} installs; warming up`);
+    // Warm-up: JIT, the workers' contexts, bundles loaded in both pools, plans.
+    await viaAnnex(2);
+    await floor();
+
+    const floors: number[] = [];
+    const one: number[] = [];
+    const two: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      progress(`${backend}: round ${r + 1} of ${ROUNDS}`);
+      if (r % 2 === 0) {
+        floors.push(await floor());
+        one.push(await viaAnnex(1));
+        two.push(await viaAnnex(2));
+      } else {
+        two.push(await viaAnnex(2));
+        one.push(await viaAnnex(1));
+        floors.push(await floor());
+      }
+    }
+    const f = median(floors);
+    console.log(
+      `\n${backend === "pglite" ? "in-memory PGlite (one connection shared by both hosts)" : "PostgreSQL (ANNEX_TEST_DATABASE_URL)"}; ${N} events per round (${TENANTS} tenants × ${PER_TENANT}, one subscribed install each), ` +
+        `${ROUNDS} alternating rounds, medians. Node ${process.version}, ${availableParallelism()} cores, 1-minute load average ${loadAtStart.toFixed(1)} at the start.\n`,
+    );
+    table(
+      ["row", "events/s", "floor events/s (same run)", "floor / Annex"],
+      [
+        ["delivered end to end, 1 relay (1 host, worker pool of 1)", median(one).toFixed(0), f.toFixed(0), `${(f / median(one)).toFixed(1)}×`],
+        ["delivered end to end, 2 relays (2 hosts, a pool of 1 each)", median(two).toFixed(0), f.toFixed(0), `${(f / median(two)).toFixed(1)}×`],
+        ["floor: bare outbox insert + select (SKIP LOCKED, 32) + delete, kysely", f.toFixed(0), "", "1×"],
+      ],
+    );
+    console.log(`per round: 1 relay ${one.map((v) => v.toFixed(0)).join(" ")}; 2 relays ${two.map((v) => v.toFixed(0)).join(" ")}; floor ${floors.map((v) => v.toFixed(0)).join(" ")}`);
+  } finally {
+    for (const t of hosts) await t.close();
+    for (const runner of runners) await runner.close();
+    await close();
+  }
+}
+
+function progress(text: string): void {
+  process.stderr.write(`events bench: ${text}\n`);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function table(headers: string[], rows: string[][]): void {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ");
+  console.log(line(headers));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const row of rows) console.log(line(row));
+}
+
+await main("pglite");
+if (process.env["ANNEX_TEST_DATABASE_URL"]) await main("postgres");
