@@ -29,7 +29,23 @@ export type CliErrorCode =
   /** `annex trust add` found the same key id with a different public key. */
   | "E_TRUST_CONFLICT"
   /** `annex lint` found problems (the lines above it say which). */
-  | "E_LINT";
+  | "E_LINT"
+  /** `annex admin`/`annex dev`: the host could not be reached (refused, unknown name, no answer in time). */
+  | "E_HOST_UNREACHABLE"
+  /** The host refused the admin token (401). */
+  | "E_HOST_UNAUTHENTICATED"
+  /** The token's user may not use the admin API (403: not an administrator). */
+  | "E_HOST_FORBIDDEN"
+  /** The host has no admin API at --host (404 on the API itself). */
+  | "E_HOST_NOT_FOUND"
+  /** The host answered something else than the admin API's JSON. */
+  | "E_HOST_RESPONSE"
+  /** An install or upgrade asks for capabilities that --accept does not name (and no --yes): nothing was changed. */
+  | "E_CONSENT_REQUIRED"
+  /** `--tenant` names another tenant than the token's. */
+  | "E_TENANT_MISMATCH"
+  /** The extension (or that version of it) is not published on the host. */
+  | "E_NOT_PUBLISHED";
 
 /** A typed error raised by the CLI. Its message names the file, field or option at fault and says what to do next. */
 export class CliError extends AnnexError {

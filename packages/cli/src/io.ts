@@ -6,6 +6,8 @@ export interface CliIO {
   stderr?: { write(text: string): unknown };
   /** Relative paths on the command line resolve against this folder. Default: process.cwd(). */
   cwd?: string;
+  /** Environment variables the commands read (ANNEX_ADMIN_TOKEN, ANNEX_HOST). Default: process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** What a command gets: output channels and path resolution, never the process itself. */
@@ -21,6 +23,8 @@ export interface CommandContext {
   /** A path for messages: relative to the working folder when inside it, absolute otherwise. */
   show(path: string): string;
   readonly cwd: string;
+  /** The environment the commands read. */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 export function createContext(io: CliIO): CommandContext {
@@ -30,6 +34,7 @@ export function createContext(io: CliIO): CommandContext {
   const line = (text: string) => (text.endsWith("\n") ? text : `${text}\n`);
   return {
     cwd,
+    env: io.env ?? process.env,
     out: (text) => stdout(line(text)),
     err: (text) => stderr(line(text)),
     progress: (text) => stderr(line(text)),

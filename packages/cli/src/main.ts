@@ -1,6 +1,7 @@
 import { isAnnexError } from "@annex/manifest";
 import pkg from "../package.json" with { type: "json" };
 import type { Command } from "./command.js";
+import { adminCommand } from "./commands/admin.js";
 import { initCommand } from "./commands/init.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { keygenCommand } from "./commands/keygen.js";
@@ -26,11 +27,12 @@ const COMMANDS: readonly Command[] = [
   signCommand,
   verifyCommand,
   inspectCommand,
+  adminCommand,
 ];
 
 function generalHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));
-  return `annex ${VERSION}: build, sign and check Annex extensions
+  return `annex ${VERSION}: build, sign and check Annex extensions, and manage them on a host
 
 Usage: annex <command> [options]
 

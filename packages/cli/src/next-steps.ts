@@ -16,6 +16,20 @@ const NEXT_STEPS: Record<string, string> = {
   E_SIGNATURE_EXPIRED: "sign the bundle with a current key (annex keygen, then annex trust add), or extend notAfter in the trust store.",
   E_TRUST_STORE: "fix the trust store at the field named, or recreate it with `annex trust add`.",
   E_KEY_INVALID: "pass the .key file that annex keygen wrote (or the .pub file, where a public key is expected).",
+  E_HOST_UNREACHABLE: "check --host (scheme, address and port) and that the host is running; the reference host prints its URL when it starts.",
+  E_HOST_UNAUTHENTICATED: "make a new token as an admin of the tenant (POST /admin/api/tokens, shown once) and pass it as --token or ANNEX_ADMIN_TOKEN.",
+  E_HOST_FORBIDDEN: "use a token made by an administrator of the tenant; members may not manage extensions.",
+  E_HOST_NOT_FOUND: "pass the address of the app that embeds Annex with the admin API (the reference host: http://127.0.0.1:3000), without a path.",
+  E_HOST_RESPONSE: "pass the address of the app that embeds Annex with the admin API (the reference host: http://127.0.0.1:3000).",
+  E_TENANT_MISMATCH: "use a token made by an admin of the tenant you mean, or drop --tenant.",
+  E_NOT_PUBLISHED: "run `annex admin list` to see what the host has published.",
+  E_INSTALL_NOT_FOUND: "run `annex admin list` to see this tenant's installs, or `annex admin install <id>`.",
+  E_EXTENSION_NOT_FOUND: "run `annex admin list` to see what the host has published.",
+  E_VERSION_NOT_FOUND: "run `annex admin list` to see the latest version, or leave out --version.",
+  E_INSTALL_EXISTS: "it is installed already: `annex admin upgrade <id>` moves it to another version, `annex admin enable <id>` turns it back on.",
+  E_ILLEGAL_TRANSITION: "run `annex admin list` to see the install's state; a disabled install is enabled first, an uninstalled one installed again.",
+  E_UPGRADE_SAME_VERSION: "the install is on that version already; `annex admin list` shows the latest.",
+  E_GRANTS_MISSING: "the host wants every requested capability granted: run again with --accept naming all of them (or --yes).",
 };
 
 export function nextStep(code: string): string | undefined {
