@@ -121,12 +121,16 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       const leased = await store.claim(owner, lease, at, new Date(at.getTime() + settings.leaseMs), settings.batchSize);
       if (leased.length === 0) break;
       ownLeases.add(lease);
+      let handedOver: boolean[];
       try {
-        await Promise.all(leased.map((delivery) => send(delivery, lease)));
+        handedOver = await Promise.all(leased.map((delivery) => send(delivery, lease)));
       } finally {
         ownLeases.delete(lease);
       }
-      result.sent += leased.length;
+      result.sent += handedOver.filter(Boolean).length;
+      // The bus refused (a broker outage): end the round rather than lease the same deliveries again at
+      // once; they wait in the outbox for the next poll.
+      if (handedOver.includes(false)) break;
     }
     if (deps.now() - lastSweep > Math.min(settings.retentionMs, 60_000)) {
       lastSweep = deps.now();
@@ -135,7 +139,8 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
     return result;
   }
 
-  async function send(delivery: LeasedDelivery, lease: string): Promise<void> {
+  /** Hands one delivery to the bus; false when the bus refused it (the lease is given back). */
+  async function send(delivery: LeasedDelivery, lease: string): Promise<boolean> {
     const message: BusMessage = {
       deliveryId: delivery.deliveryId,
       lease,
@@ -150,10 +155,12 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
     };
     try {
       await bus.send(message);
+      return true;
     } catch (error) {
       // The bus could not take it: give the lease back so the next round (here or elsewhere) tries again.
       logger.warn({ err: errorSummary(error), bus: bus.name, deliveryId: delivery.deliveryId }, "event bus refused a delivery; it stays in the outbox");
       await store.release(delivery.deliveryId, lease, now()).catch(() => {});
+      return false;
     }
   }
 
