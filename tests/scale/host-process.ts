@@ -10,7 +10,7 @@ import { createNodeHandler } from "@annex/host/node";
 import { createWorkerPoolRunner } from "@annex/runner";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
-import { effectsCapability } from "./app.js";
+import { effectsCapability, startCapability } from "./app.js";
 
 export interface ChildSettings {
   database: string;
@@ -18,6 +18,8 @@ export interface ChildSettings {
   secretsKey: string;
   redis?: { url: string; prefix: string } | undefined;
   nats?: { servers: string; stream: string; subject: string } | undefined;
+  /** events.leaseMs: how soon another process takes over a delivery whose process died. */
+  leaseMs?: number | undefined;
 }
 
 export type ToChild = { op: "disable" | "enable"; tenant: string; extensionId: string } | { op: "close" };
@@ -42,10 +44,10 @@ try {
     schema: settings.schema,
     trust: { store: { trustStoreVersion: 1, keys: [] }, mode: "dev" },
     secrets: { keys: [{ id: "k1", key: settings.secretsKey }] },
-    capabilities: [effectsCapability(settings.schema, () => host!.database.root)],
+    capabilities: [effectsCapability(settings.schema, () => host!.database.root), startCapability(settings.schema, () => host!.database.root)],
     runner,
     stores: redis === undefined ? undefined : { rateLimits: createRedisRateLimitStore({ redis, prefix: settings.redis!.prefix }) },
-    events: { pollIntervalMs: 50, ...(bus === undefined ? {} : { bus }) },
+    events: { pollIntervalMs: 50, ...(settings.leaseMs === undefined ? {} : { leaseMs: settings.leaseMs }), ...(bus === undefined ? {} : { bus }) },
     gateway: {
       // The app's session, here two headers its login would have set.
       authenticate: (request) => {

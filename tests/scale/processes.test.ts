@@ -9,7 +9,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { effectsCapability } from "./app.js";
+import { HANGS_ON_FIRST_RUN, effectsCapability, startCapability } from "./app.js";
 import type { ChildSettings, FromChild, ToChild } from "./host-process.js";
 
 // Several real host processes (child_process.fork of host-process.ts) on one PostgreSQL: what a deployment
@@ -24,6 +24,7 @@ const root = resolve(here, "../..");
 const SERVER = `
 export function ping(request, ctx) { return { pong: ctx.install.tenant }; }
 export async function onOrder(event, ctx) {
+  await ctx.host.call("effects.start", { deliveryId: event.id, n: event.payload.n });
   await ctx.host.call("effects.record", { deliveryId: event.id, n: event.payload.n });
 }
 export async function onRefund(event, ctx) {
@@ -42,6 +43,7 @@ const MANIFEST = {
   capabilities: [
     { name: "events.subscribe", types: ["order.*"], reason: "Books orders." },
     { name: "host:effects.record", reason: "Books orders." },
+    { name: "host:effects.start", reason: "Books orders." },
   ],
   endpoints: [{ class: "api", method: "GET", path: "/ping", handler: "ping" }],
   events: { subscribes: [{ type: "order.created", handler: "onOrder" }, { type: "order.refunded", handler: "onRefund" }] },
@@ -143,7 +145,7 @@ async function until<T>(what: string, ms: number, check: () => Promise<T | undef
  * One deployment: the parent's own host (it publishes and installs, and runs no relay) and `count` forked
  * host processes on one schema. With `nats`, deliveries travel between processes on a JetStream stream.
  */
-async function deployment(count: number, options: { nats?: boolean } = {}) {
+async function deployment(count: number, options: { nats?: boolean; leaseMs?: number } = {}) {
   const schema = `annex_scale_${process.pid}_${Date.now().toString(36)}`;
   const secretsKey = generateSecretsKey();
   const id = randomUUID().replace(/-/g, "");
@@ -154,22 +156,24 @@ async function deployment(count: number, options: { nats?: boolean } = {}) {
     schema,
     trust: { store: { trustStoreVersion: 1, keys: [] }, mode: "dev" },
     secrets: { keys: [{ id: "k1", key: secretsKey }] },
-    capabilities: [effectsCapability(schema, () => parent.database.root)],
+    capabilities: [effectsCapability(schema, () => parent.database.root), startCapability(schema, () => parent.database.root)],
     events: { relay: false },
     gateway: { authenticate: () => null },
   });
-  await sql`CREATE TABLE ${sql.id(schema, "scale_effects")} (delivery_id text NOT NULL, n integer NOT NULL, pid integer NOT NULL)`.execute(parent.database.root);
+  for (const table of ["scale_effects", "scale_starts"]) {
+    await sql`CREATE TABLE ${sql.id(schema, table)} (delivery_id text NOT NULL, n integer NOT NULL, pid integer NOT NULL)`.execute(parent.database.root);
+  }
   const bytes = await packBundle({ "annex.json": new TextEncoder().encode(JSON.stringify(MANIFEST)), "server/index.js": new TextEncoder().encode(SERVER) });
   await parent.publish(bytes, null, { actor: "test" });
   const children: Child[] = [];
-  for (let i = 0; i < count; i++) children.push(await startChild({ database: DATABASE_URL!, schema, secretsKey, redis: redisSettings, nats: natsSettings }));
+  for (let i = 0; i < count; i++) children.push(await startChild({ database: DATABASE_URL!, schema, secretsKey, redis: redisSettings, nats: natsSettings, leaseMs: options.leaseMs }));
   return {
     parent,
     children,
     schema,
     async install(tenant: string) {
       await parent.install(tenant, "acme.scale", {
-        grants: [{ name: "events.subscribe", types: ["order.*"] }, { name: "host:effects.record" }],
+        grants: [{ name: "events.subscribe", types: ["order.*"] }, { name: "host:effects.record" }, { name: "host:effects.start" }],
         actor: "test",
       });
     },
@@ -269,6 +273,40 @@ if (DATABASE_URL === undefined || DATABASE_URL === "") {
       await until("process b serves the enabled install", 3000, async () => (await ping(b, "cache")) === 200);
       expect(took).toBeLessThan(3000);
     }, 60_000);
+  });
+
+  describe("a host process killed mid-delivery", () => {
+    let d: Deployment;
+    beforeAll(async () => {
+      // Leases of 8 s (the execution timeout is 6 s): the survivor takes over soon after the kill.
+      d = await deployment(2, { leaseMs: 8000 });
+    }, 400_000);
+    afterAll(async () => {
+      await d?.close();
+    }, 60_000);
+
+    it("loses nothing: another process takes the delivery over when the lease runs out, and its effect applies once", async () => {
+      await d.install("k");
+      await d.parent.events.publish("k", "order.created", { n: HANGS_ON_FIRST_RUN });
+      // The first run starts in one of the processes and hangs there; kill that process outright.
+      const started = await until("the first run starts", 60_000, async () => (await sql<{ pid: number }>`SELECT pid FROM ${sql.id(d.schema, "scale_starts")}`.execute(d.parent.database.root)).rows[0]);
+      const victim = d.children.find((c) => c.pid === started.pid)!;
+      const survivor = d.children.find((c) => c.pid !== started.pid)!;
+      expect(victim).toBeDefined();
+      victim.process.kill("SIGKILL");
+      await until("the delivery is done", 90_000, async () => {
+        const rows = await sql<{ state: string }>`SELECT state FROM ${sql.id(d.schema, "annex_event_deliveries")}`.execute(d.parent.database.root);
+        return rows.rows.length === 1 && rows.rows[0]!.state === "done";
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const starts = (await sql<{ pid: number }>`SELECT pid FROM ${sql.id(d.schema, "scale_starts")}`.execute(d.parent.database.root)).rows.map((r) => r.pid);
+      expect(starts).toEqual([victim.pid, survivor.pid]);
+      const effects = await d.effects();
+      expect(effects.map((e) => ({ n: e.n, pid: e.pid }))).toEqual([{ n: HANGS_ON_FIRST_RUN, pid: survivor.pid }]);
+      const [delivery] = (await sql<{ attempts: number; id: string }>`SELECT id, attempts FROM ${sql.id(d.schema, "annex_event_deliveries")}`.execute(d.parent.database.root)).rows;
+      expect(Number(delivery!.attempts)).toBe(2);
+      expect(effects[0]!.delivery_id).toBe(delivery!.id); // the same key on both runs
+    }, 240_000);
   });
 
   describe.skipIf(!natsUp)(`two host processes on one PostgreSQL with the NATS JetStream bus${natsUp ? "" : ` (skipped: no NATS at ${NATS_URL})`}`, () => {
