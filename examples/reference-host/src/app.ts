@@ -52,6 +52,13 @@ export interface ReferenceHostOptions {
   listenHost?: string | undefined;
   /** The origin users reach the app at, when a proxy in front changes it (for Annex's cross-site check). */
   publicOrigin?: string | undefined;
+  /**
+   * Dev trust mode, for an extension author's own machine (`ANNEX_DEV=1` in
+   * main.ts): Annex accepts unsigned bundles, and admins may publish through
+   * the admin API (`POST /admin/api/extensions`, what `annex dev` calls).
+   * Off by default; never for a host others use.
+   */
+  dev?: boolean | undefined;
   /** Express's "trust proxy" (set it behind a TLS-terminating proxy so that session cookies get Secure). */
   trustProxy?: boolean | number | string | undefined;
   /** Schemas of the product's tables and of Annex's (tests on PostgreSQL use unique ones). */
@@ -135,7 +142,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     const annex = await createHost({
       database: database.annexOption,
       schema: database.annexSchema,
-      trust: { store: keys.trustStore },
+      trust: { store: keys.trustStore, mode: options.dev === true ? "dev" : "strict" },
       secrets: { keys: [{ id: "demo-1", key: keys.secretsKey }] },
       runner,
       logger: logs.logger,
@@ -285,7 +292,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       const { menu } = await menuFor(user, "/admin");
       res.type("html").send(consolePage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, theme: hostTheme }));
     });
-    app.use("/admin/api", adminApi({ annex, app: database.app, logs, usage, csrfProtection: csrf.csrfSynchronisedProtection, csrfToken }));
+    app.use("/admin/api", adminApi({ annex, app: database.app, logs, usage, csrfProtection: csrf.csrfSynchronisedProtection, csrfToken, dev: options.dev === true }));
 
     /** The install's page for `slot` at `path`, when the tenant's install serves; what the frame needs of it (its settings reach the page as context.config). */
     async function pageOf(tenant: string, extensionId: string, slot: "app" | "public", path: string) {

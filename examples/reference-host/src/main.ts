@@ -22,6 +22,7 @@ const host = await createReferenceHost({
   listenHost: env["HOST"] ?? "127.0.0.1",
   publicOrigin: env["PUBLIC_ORIGIN"],
   trustProxy: env["TRUST_PROXY"],
+  dev: env["ANNEX_DEV"] === "1",
 });
 
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[22m` : text);
@@ -29,6 +30,7 @@ const lines = [
   "",
   bold(`Annex reference host: ${host.url}`),
   `  database: ${env["DATABASE_URL"] ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${dataDir}/pglite`}; runner: ${env["ANNEX_RUNNER_URL"] ? `annex-runner at ${env["ANNEX_RUNNER_URL"]}` : "worker pool"}`,
+  ...(env["ANNEX_DEV"] === "1" ? ["  DEV MODE (ANNEX_DEV=1): unsigned bundles accepted, admins may publish with `annex dev`; never expose this host"] : []),
   `  extensions published now: ${host.examples.published.join(", ") || "none (already published)"}${host.examples.failed.length ? `; failed: ${host.examples.failed.map((f) => f.id).join(", ")}` : ""}`,
   "",
   "  Sign in with (password for all: " + bold(host.password) + "):",

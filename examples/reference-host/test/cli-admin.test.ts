@@ -179,6 +179,25 @@ describe.each(backends())("annex admin against the reference host on $name", (ba
     expect(touch.stderr).toMatch(/^E_INSTALL_NOT_FOUND: /m);
   });
 
+  it("refuses publishing through the admin API and annex dev: this host is not in dev trust mode", async () => {
+    const key = (await loadDemoKeys((await backend.options()).dataDir!, ["acme"])).publisherKeys.get("acme")!;
+    const signed = await releaseVariant(GREETER, key, (m) => {
+      m["version"] = "1.9.0";
+    });
+    const response = await fetch(`${host.url}/admin/api/extensions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/octet-stream", "x-annex-signature": Buffer.from(JSON.stringify(signed.signature)).toString("base64") },
+      body: signed.bytes as Uint8Array<ArrayBuffer>,
+    });
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { code: string }).code).toBe("E_DEV_MODE_REQUIRED");
+    expect((await host.annex.registry.listVersions("acme.greeter")).map((v) => v.manifest.version)).not.toContain("1.9.0");
+    const dev = await annex(["dev", GREETER, "--once", "--yes", "--host", host.url, "--token", token]);
+    expect(dev.code).toBe(1);
+    expect(dev.stderr).toMatch(/^E_DEV_MODE_REQUIRED: .*\n {2}next: `annex dev` publishes only to a host in dev trust mode/m);
+    expect((await host.annex.registry.listVersions("acme.greeter")).some((v) => v.manifest.version.includes("-dev."))).toBe(false);
+  });
+
   it("refuses a bad command line before any network call", async () => {
     const none = await annex(["admin", "list", "--host", host.url]);
     expect(none.code).toBe(2);

@@ -8,6 +8,8 @@ export interface CliIO {
   cwd?: string;
   /** Environment variables the commands read (ANNEX_ADMIN_TOKEN, ANNEX_HOST). Default: process.env. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Stops a long-running command (`annex dev`) when aborted; it then resolves with its exit code. */
+  signal?: AbortSignal;
 }
 
 /** What a command gets: output channels and path resolution, never the process itself. */
@@ -25,6 +27,8 @@ export interface CommandContext {
   readonly cwd: string;
   /** The environment the commands read. */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Aborted when the caller wants a long-running command to stop. */
+  readonly signal: AbortSignal | undefined;
 }
 
 export function createContext(io: CliIO): CommandContext {
@@ -35,6 +39,7 @@ export function createContext(io: CliIO): CommandContext {
   return {
     cwd,
     env: io.env ?? process.env,
+    signal: io.signal,
     out: (text) => stdout(line(text)),
     err: (text) => stderr(line(text)),
     progress: (text) => stderr(line(text)),

@@ -2,6 +2,7 @@ import { isAnnexError } from "@annex/manifest";
 import pkg from "../package.json" with { type: "json" };
 import type { Command } from "./command.js";
 import { adminCommand } from "./commands/admin.js";
+import { devCommand } from "./commands/dev.js";
 import { initCommand } from "./commands/init.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { keygenCommand } from "./commands/keygen.js";
@@ -28,6 +29,7 @@ const COMMANDS: readonly Command[] = [
   verifyCommand,
   inspectCommand,
   adminCommand,
+  devCommand,
 ];
 
 function generalHelp(): string {

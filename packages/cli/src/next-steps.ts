@@ -29,6 +29,7 @@ const NEXT_STEPS: Record<string, string> = {
   E_INSTALL_EXISTS: "it is installed already: `annex admin upgrade <id>` moves it to another version, `annex admin enable <id>` turns it back on.",
   E_ILLEGAL_TRANSITION: "run `annex admin list` to see the install's state; a disabled install is enabled first, an uninstalled one installed again.",
   E_UPGRADE_SAME_VERSION: "the install is on that version already; `annex admin list` shows the latest.",
+  E_DEV_MODE_REQUIRED: "`annex dev` publishes only to a host in dev trust mode: start the reference host with ANNEX_DEV=1 (never a host others use).",
   E_GRANTS_MISSING: "the host wants every requested capability granted: run again with --accept naming all of them (or --yes).",
 };
 

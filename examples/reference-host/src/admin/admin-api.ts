@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { AuditFilter, Host } from "@annex/host";
-import type { CapabilityGrant } from "@annex/manifest";
+import { parseSignature, type BundleSignature, type CapabilityGrant } from "@annex/manifest";
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from "express";
 import type { Kysely } from "kysely";
 import type { InstallLogBuffer } from "../annex/install-logs.js";
@@ -18,7 +18,12 @@ export interface AdminApiDeps {
   /** csrf-sync's middleware: state-changing calls with a session need the session's token. */
   csrfProtection: RequestHandler;
   csrfToken: (req: Request) => string;
+  /** Dev trust mode: admins may publish bundles here (`POST /extensions`, for `annex dev`). */
+  dev?: boolean | undefined;
 }
+
+/** Largest bundle `POST /extensions` reads (the bundle format's own limits apply after). */
+export const MAX_DEV_BUNDLE_BYTES = 32 * 1024 * 1024;
 
 /** sha256 of an API token: only the hash is stored. */
 export const tokenHash = (token: string): string => createHash("sha256").update(token).digest("hex");
@@ -144,6 +149,46 @@ export function adminApi(deps: AdminApiDeps): Router {
   );
   router.get("/extensions", route(async () => annex.registry.listExtensions()));
   router.get("/extensions/:extensionId/versions", route(async (req) => annex.registry.listVersions(extensionIdOf(req))));
+
+  // Publishing from the admin API is a dev-host feature (`annex dev`): a production host publishes from its
+  // release pipeline, with host.publish and bundles signed by keys it trusts. Refused before the body is read.
+  router.post(
+    "/extensions",
+    (_req: Request, res: Response, next: NextFunction) => {
+      if (deps.dev === true) return next();
+      res.status(403).json({
+        code: "E_DEV_MODE_REQUIRED",
+        message: "publishing through the admin API is only for a host in dev trust mode (start the reference host with ANNEX_DEV=1); publish releases with host.publish",
+        details: {},
+      });
+    },
+    (req: Request, res: Response, next: NextFunction) =>
+      express.raw({ type: () => true, limit: MAX_DEV_BUNDLE_BYTES })(req, res, (error?: unknown) => {
+        if (error === undefined || error === null) return next();
+        const status = (error as { status?: number }).status;
+        if (status === 413) return void res.status(413).json({ code: "E_BODY_TOO_LARGE", message: `a bundle of at most ${MAX_DEV_BUNDLE_BYTES} bytes`, details: {} });
+        next(error);
+      }),
+    route(async (req, res, user) => {
+      if (!Buffer.isBuffer(req.body) || req.body.byteLength === 0) {
+        throw new AdminApiError(400, "E_BAD_REQUEST", "send the .annex bundle's bytes as the body (content-type: application/octet-stream), its signature (if any) in x-annex-signature", { field: "body" });
+      }
+      let signature: BundleSignature | null = null;
+      const header = req.get("x-annex-signature");
+      if (header !== undefined && header !== "") {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(Buffer.from(header, "base64").toString("utf8"));
+        } catch {
+          throw new AdminApiError(400, "E_BAD_REQUEST", "x-annex-signature must be the .sig file's JSON, base64-encoded", { field: "x-annex-signature" });
+        }
+        signature = parseSignature(parsed);
+      }
+      const published = await annex.publish(new Uint8Array(req.body), signature, { actor: actorName(user) });
+      res.status(published.created ? 201 : 200);
+      return published;
+    }),
+  );
 
   router.get("/installs", route(async (_req, _res, user) => annex.listInstalls(user.tenant)));
   router.get(

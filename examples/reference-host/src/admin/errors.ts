@@ -16,6 +16,7 @@ const STATUS: Record<string, number> = {
   E_ILLEGAL_TRANSITION: 409,
   E_UPGRADE_SAME_VERSION: 409,
   E_POLICY: 403,
+  E_VERSION_CONFLICT: 409,
 };
 
 /** Problems the admin API itself finds in a request. */

@@ -36,9 +36,9 @@ interface ErrorBody {
  * something else than JSON (E_HOST_RESPONSE), or refuses the call with its
  * own code (HostApiError).
  */
-export async function adminCall<T>(connection: AdminConnection, method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown, options: { timeoutMs?: number; raw?: Uint8Array; contentType?: string } = {}): Promise<T> {
+export async function adminCall<T>(connection: AdminConnection, method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown, options: { timeoutMs?: number; raw?: Uint8Array; contentType?: string; headers?: Record<string, string> } = {}): Promise<T> {
   const url = `${connection.host}/admin/api${path}`;
-  const headers: Record<string, string> = { accept: "application/json", authorization: `Bearer ${connection.token}` };
+  const headers: Record<string, string> = { ...options.headers, accept: "application/json", authorization: `Bearer ${connection.token}` };
   let payload: BodyInit | undefined;
   if (options.raw !== undefined) {
     headers["content-type"] = options.contentType ?? "application/octet-stream";

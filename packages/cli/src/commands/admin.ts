@@ -9,7 +9,7 @@ import { resolveConnection, type AdminConnection } from "../admin/connection.js"
 import { grantsOf, parseAccept, requireConsent } from "../admin/consent.js";
 
 /** What the CLI reads of the admin API's answers (examples/reference-host/README.md, "Admin API"). */
-interface InstallInfo {
+export interface InstallInfo {
   extensionId: string;
   version: string;
   state: string;
@@ -26,7 +26,7 @@ interface ExtensionSummary {
   publisher: string;
   latestVersion: string;
 }
-interface Session {
+export interface Session {
   user: { email: string; tenant: string; role: string };
 }
 interface UpgradePlan {
@@ -133,7 +133,7 @@ export const adminCommand: Command = {
 };
 
 /** Who the token is; with --tenant, refuses to go on for another tenant than the one meant. */
-async function checkTenant(connection: AdminConnection): Promise<Session> {
+export async function checkTenant(connection: AdminConnection): Promise<Session> {
   const session = await adminCall<Session>(connection, "GET", "/session");
   if (connection.tenant !== undefined && session.user.tenant !== connection.tenant) {
     throw new CliError(
