@@ -52,7 +52,9 @@ export interface GuestResponse {
  * An error raised by a host call. Codes: E_CAPABILITY_DENIED (not granted),
  * E_EGRESS_DENIED (http.fetch target not allowed), E_HOST_CALL_LIMIT,
  * E_PAYLOAD_TOO_LARGE, E_TIMEOUT, E_INVALID_ARGUMENT, E_HOST_CALL_FAILED,
- * E_FETCH_FAILED, or a code the host's own implementation chose.
+ * E_FETCH_FAILED, or a code the host's own implementation chose (the kv of
+ * @annex/host: E_KV_VERSION_CONFLICT, E_KV_QUOTA_EXCEEDED, E_KV_INVALID_KEY,
+ * E_KV_INVALID_VALUE, E_KV_INVALID_CURSOR, E_KV_OPTIONS).
  */
 export interface HostCallError extends Error {
   code: string;
@@ -88,6 +90,25 @@ export interface KvListPage {
   cursor: string | null;
 }
 
+export interface KvEntry<T = Json> {
+  value: T;
+  /** Changes with every write of the key; pass it back as `ifVersion`. */
+  version: number;
+}
+
+export interface KvSetOptions {
+  /** The key disappears this many seconds after the write. */
+  ttlSeconds?: number;
+  /**
+   * Compare-and-set: write only if the key is still at this version (from
+   * `getEntry`), else fail with code E_KV_VERSION_CONFLICT and write nothing.
+   * `0`, `null` or `undefined` given explicitly mean "only if the key does not
+   * exist", so `{ ifVersion: entry?.version }` is right whether or not there
+   * was an entry. Leave the option out for an unconditional write.
+   */
+  ifVersion?: number | null | undefined;
+}
+
 export interface Ctx {
   requestId: string;
   install: { id: string; tenant: string; config: Readonly<Record<string, Json>> };
@@ -110,7 +131,13 @@ export interface Ctx {
   /** Needs `storage.kv`; keys are scoped to the install. */
   kv: {
     get<T = Json>(key: string): Promise<T | null>;
-    set(key: string, value: Json, options?: { ttlSeconds?: number }): Promise<null>;
+    /** The value with its version, for a compare-and-set with `set(key, value, { ifVersion })`; null when absent. */
+    getEntry<T = Json>(key: string): Promise<KvEntry<T> | null>;
+    /**
+     * Resolves with the version written (null from a host that keeps no versions).
+     * With `ifVersion`, fails with code E_KV_VERSION_CONFLICT when someone wrote first.
+     */
+    set(key: string, value: Json, options?: KvSetOptions): Promise<{ version: number } | null>;
     delete(key: string): Promise<boolean | null>;
     list(options?: { prefix?: string; limit?: number; cursor?: string }): Promise<KvListPage>;
   };

@@ -31,10 +31,36 @@ export interface KvListOptions {
   cursor?: string | undefined;
 }
 
+/** A kv value with the version compare-and-set checks against. */
+export interface KvVersionedEntry {
+  value: unknown;
+  /** A positive whole number that changes with every write of the key. */
+  version: number;
+}
+
+export interface KvSetCallOptions {
+  ttlSeconds?: number | undefined;
+  /**
+   * Compare-and-set: write only if the key is still at this version; 0 means
+   * "only if the key does not exist". Absent: write unconditionally. Passed
+   * only to an implementation that has `getEntry`; a mismatch must fail with
+   * the code E_KV_VERSION_CONFLICT, which the guest catches by code.
+   */
+  ifVersion?: number | undefined;
+}
+
 export interface KvApi {
   /** The stored value, or null/undefined when the key is absent. */
   get(key: string, scope: HostCallScope): Promise<unknown> | unknown;
-  set(key: string, value: unknown, options: { ttlSeconds?: number | undefined }, scope: HostCallScope): Promise<void> | void;
+  /**
+   * The value and its version, or null when the key is absent. Implementing
+   * it is how a host says it keeps versions: without it, `ctx.kv.getEntry`
+   * and `ifVersion` fail with E_HOST_CALL_FAILED rather than write
+   * unconditionally.
+   */
+  getEntry?(key: string, scope: HostCallScope): Promise<KvVersionedEntry | null | undefined> | KvVersionedEntry | null | undefined;
+  /** May return the version written, which the guest gets back for its next compare-and-set. */
+  set(key: string, value: unknown, options: KvSetCallOptions, scope: HostCallScope): Promise<void | { version: number }> | void | { version: number };
   /** Whether a value was deleted (optional). */
   delete(key: string, scope: HostCallScope): Promise<boolean | void> | boolean | void;
   list(options: KvListOptions, scope: HostCallScope): Promise<{ keys: string[]; cursor?: string | null | undefined }>;
@@ -79,6 +105,7 @@ export interface HostApis {
 
 export type HostMethod =
   | "kv.get"
+  | "kv.getEntry"
   | "kv.set"
   | "kv.delete"
   | "kv.list"
@@ -90,6 +117,7 @@ export type HostMethod =
 
 const HOST_METHODS: ReadonlySet<string> = new Set<HostMethod>([
   "kv.get",
+  "kv.getEntry",
   "kv.set",
   "kv.delete",
   "kv.list",
@@ -124,6 +152,7 @@ export type HostDispatch = (call: HostCall, context: HostDispatchContext) => Pro
 export function capabilityOf(call: HostCall): string {
   switch (call.method) {
     case "kv.get":
+    case "kv.getEntry":
     case "kv.set":
     case "kv.delete":
     case "kv.list":
@@ -153,6 +182,7 @@ function deny(message: string): HostCallError {
 export function authorize(call: HostCall, grants: EffectiveGrants): HostCallError | undefined {
   switch (call.method) {
     case "kv.get":
+    case "kv.getEntry":
     case "kv.set":
     case "kv.delete":
     case "kv.list":
@@ -193,6 +223,31 @@ function kvKey(value: unknown, method: string): string {
     throw invalid(`ctx.${method}(key): key must be a non-empty string of at most 512 characters`);
   }
   return value;
+}
+
+/**
+ * `options.ifVersion` of ctx.kv.set: undefined when the write is unconditional,
+ * else the version the key must be at (0: must not exist). `note` is the
+ * sandbox's account of the options before they were copied out (1: they name
+ * ifVersion, 2: as NaN or an infinity), so that `{ ifVersion: entry?.version }`
+ * with no entry (undefined, dropped on the way out) still means "must not
+ * exist" and never an unconditional write, and NaN (null on a JSON wire) is
+ * refused by every runner alike. A forged note could only make a write more
+ * conditional or refuse it.
+ */
+function ifVersionOf(options: Record<string, unknown>, note: unknown, method: string): number | undefined {
+  const value = options["ifVersion"];
+  const refuse = () =>
+    invalid(`ctx.${method}: options.ifVersion must be a version from ctx.kv.getEntry (a whole number up to ${Number.MAX_SAFE_INTEGER}), or 0 / null for a key that must not exist yet`);
+  if (note === 2) throw refuse();
+  if (value === undefined) return note === 1 ? 0 : undefined;
+  if (value === null) return 0;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw refuse();
+  return value;
+}
+
+function versionOf(value: unknown): number | null {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : null;
 }
 
 function unavailable(what: string): HostCallError {
@@ -261,6 +316,15 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
           const value = await apis.kv.get(kvKey(args[0], call.method), scope);
           return value ?? null;
         }
+        case "kv.getEntry": {
+          if (!apis.kv) throw unavailable("storage.kv");
+          if (!apis.kv.getEntry) throw unavailable("ctx.kv.getEntry (versioned kv)");
+          const entry = await apis.kv.getEntry(kvKey(args[0], call.method), scope);
+          if (entry === null || entry === undefined) return null;
+          const version = versionOf(entry.version);
+          if (version === null) throw new HostCallError("E_HOST_CALL_FAILED", "ctx.kv.getEntry: the host's kv returned an entry without a valid version");
+          return { value: entry.value ?? null, version };
+        }
         case "kv.set": {
           if (!apis.kv) throw unavailable("storage.kv");
           const key = kvKey(args[0], call.method);
@@ -271,8 +335,16 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
           if (ttl !== undefined && !(typeof ttl === "number" && Number.isSafeInteger(ttl) && ttl > 0)) {
             throw invalid("ctx.kv.set: options.ttlSeconds must be a positive integer");
           }
-          await apis.kv.set(key, args[1], { ttlSeconds: ttl as number | undefined }, scope);
-          return null;
+          const ifVersion = ifVersionOf(options, args[3], call.method);
+          const setOptions: KvSetCallOptions = { ttlSeconds: ttl as number | undefined };
+          if (ifVersion !== undefined) {
+            // An implementation without versions would ignore ifVersion and write anyway: refuse instead.
+            if (!apis.kv.getEntry) throw unavailable("ctx.kv.set with ifVersion (versioned kv)");
+            setOptions.ifVersion = ifVersion;
+          }
+          const written = await apis.kv.set(key, args[1], setOptions, scope);
+          const version = written && typeof written === "object" ? versionOf(written.version) : null;
+          return version === null ? null : { version };
         }
         case "kv.delete": {
           if (!apis.kv) throw unavailable("storage.kv");

@@ -20,6 +20,8 @@ export {
   type HostMethod,
   type KvApi,
   type KvListOptions,
+  type KvSetCallOptions,
+  type KvVersionedEntry,
   type SchemaLike,
   type SecretsApi,
   type SqlApi,

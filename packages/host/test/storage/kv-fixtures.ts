@@ -8,6 +8,17 @@ export async function op(request, ctx) {
   const { op, args } = request.body;
   try { return { result: await ctx.kv[op](...args) }; } catch (e) { return { code: e.code ?? null, message: String(e.message) }; }
 }
+export async function increment(request, ctx) {
+  let conflicts = 0;
+  for (let i = 0; i < request.body.times; i++) {
+    for (;;) {
+      const entry = await ctx.kv.getEntry("counter");
+      try { await ctx.kv.set("counter", (entry?.value ?? 0) + 1, { ifVersion: entry?.version }); break; }
+      catch (e) { if (e.code !== "E_KV_VERSION_CONFLICT") throw e; conflicts += 1; }
+    }
+  }
+  return { conflicts };
+}
 export async function deep(request, ctx) {
   let value = 1;
   for (let i = 0; i < request.body.depth; i++) value = [value];
@@ -26,6 +37,7 @@ export function kvManifest(overrides: Record<string, unknown> = {}): Record<stri
     endpoints: [
       { class: "api", method: "POST", path: "/op", handler: "op" },
       { class: "api", method: "POST", path: "/deep", handler: "deep" },
+      { class: "api", method: "POST", path: "/increment", handler: "increment" },
     ],
     ...overrides,
   });

@@ -24,7 +24,7 @@ describeBackends("ctx.kv", (backend) => {
 
   it("sets, gets, lists and deletes JSON values, and the test host sees what the handler stored", async () => {
     const { call, kv } = await installFresh();
-    expect(await call("set", "profile", { name: "Ada", tags: ["x"], n: 1.5, ok: true, none: null })).toEqual({ result: null });
+    expect(await call("set", "profile", { name: "Ada", tags: ["x"], n: 1.5, ok: true, none: null })).toEqual({ result: { version: expect.any(Number) } });
     expect(await call("get", "profile")).toEqual({ result: { name: "Ada", tags: ["x"], n: 1.5, ok: true, none: null } });
     expect(await call("get", "missing")).toEqual({ result: null });
     expect(await kv.get("profile")).toEqual({ name: "Ada", tags: ["x"], n: 1.5, ok: true, none: null });
@@ -108,7 +108,7 @@ describeBackends("ctx.kv", (backend) => {
       expect(answer.code, JSON.stringify(key)).toBe("E_KV_INVALID_KEY");
     }
     expect((await call("list", { prefix: "a\u0000" })).code).toBe("E_KV_INVALID_KEY");
-    expect(await call("set", "text", "nul\u0000 and \u0001 and \uD800 and 😀")).toEqual({ result: null });
+    expect(await call("set", "text", "nul\u0000 and \u0001 and \uD800 and 😀")).toEqual({ result: { version: expect.any(Number) } });
     expect(await call("get", "text")).toEqual({ result: "nul\u0000 and \u0001 and \uD800 and 😀" });
     expect(await kv.list()).toEqual({ keys: ["text"], cursor: null });
   });
@@ -175,6 +175,53 @@ describeBackends("ctx.kv", (backend) => {
     expect(await kv.get("counter")).toBe(1);
   });
 
+  it("compare-and-set from the sandbox: getEntry and set with ifVersion, a conflict the handler catches by code", async () => {
+    const { call, kv } = await installFresh();
+    expect(await call("getEntry", "doc")).toEqual({ result: null });
+    const created = (await call("set", "doc", { v: 1 }, { ifVersion: 0 })).result as { version: number };
+    expect(await call("getEntry", "doc")).toEqual({ result: { value: { v: 1 }, version: created.version } });
+    expect(await kv.getEntry("doc")).toMatchObject({ value: { v: 1 }, version: created.version });
+    for (const ifVersion of [0, null]) expect(await call("set", "doc", "lost", { ifVersion })).toMatchObject({ code: "E_KV_VERSION_CONFLICT", message: expect.stringContaining("already exists") });
+    const second = (await call("set", "doc", { v: 2 }, { ifVersion: created.version })).result as { version: number };
+    expect(second.version).toBeGreaterThan(created.version);
+    expect(await call("set", "doc", "lost", { ifVersion: created.version })).toMatchObject({ code: "E_KV_VERSION_CONFLICT", message: expect.stringContaining(`not ${created.version}`) });
+    // The app writes in between: the handler's version is stale.
+    await kv.set("doc", { v: "app" });
+    expect(await call("set", "doc", "lost", { ifVersion: second.version })).toMatchObject({ code: "E_KV_VERSION_CONFLICT" });
+    expect(await kv.get("doc")).toEqual({ v: "app" });
+    // An expired key no longer exists: ifVersion 0 may create it again.
+    await call("set", "session", 1, { ttlSeconds: 1 });
+    clock += 2000;
+    expect(await call("getEntry", "session")).toEqual({ result: null });
+    expect((await call("set", "session", 2, { ifVersion: 0 })).result).toEqual({ version: expect.any(Number) });
+  });
+
+  it("compare-and-set from the sandbox: hostile versions are refused before the store and write nothing", async () => {
+    const { call, kv } = await installFresh();
+    for (const ifVersion of [-1, 1.5, "1", { v: 1 }, [1], true, 2 ** 53, 1e300, Number.MAX_SAFE_INTEGER + 2]) {
+      expect(await call("set", "bad", 1, { ifVersion }), JSON.stringify(ifVersion)).toMatchObject({ code: "E_INVALID_ARGUMENT", message: expect.stringContaining("ifVersion") });
+    }
+    // The largest version there is: a conflict (no key has it), not an error.
+    expect(await call("set", "bad", 1, { ifVersion: Number.MAX_SAFE_INTEGER })).toMatchObject({ code: "E_KV_VERSION_CONFLICT" });
+    expect(await call("getEntry", "")).toMatchObject({ code: "E_INVALID_ARGUMENT" });
+    expect(await call("getEntry", "bad\u0000key")).toMatchObject({ code: "E_KV_INVALID_KEY" });
+    expect(await kv.list()).toEqual({ keys: [], cursor: null });
+  });
+
+  it("compare-and-set from the sandbox: concurrent handlers incrementing one counter with retries lose no update", async () => {
+    const { tenant, kv } = await installFresh();
+    const times = 8;
+    const increment = async () => {
+      const response = await t.request("POST", "/api/ext/acme.store/increment", { as: { user: { id: "u1" }, tenant }, tenant, body: { times } });
+      expect(response.status, await response.clone().text()).toBe(200);
+      return ((await response.json()) as { conflicts: number }).conflicts;
+    };
+    const conflicts = await Promise.all([increment(), increment(), increment()]);
+    expect(await kv.get("counter")).toBe(3 * times);
+    // The handlers did interleave: every conflict is an update a plain get/set would have lost.
+    expect(conflicts.reduce((sum, n) => sum + n, 0)).toBeGreaterThan(0);
+  });
+
   it("keeps the data on uninstall, exports it, and removes it on purge", async () => {
     const { tenant, call, kv, install } = await installFresh();
     await call("set", "kept", { a: 1 });
@@ -216,7 +263,7 @@ describeBackends("kv quotas", (backend) => {
     const key = await call("set", "k".repeat(17), 1);
     expect(key).toMatchObject({ code: "E_KV_QUOTA_EXCEEDED", message: expect.stringContaining("keyBytes limit of 16") });
     // Bytes, not characters: 6 × "é" is 12 bytes, 9 × is 18.
-    expect((await call("set", "é".repeat(6), 1)).result).toBeNull();
+    expect((await call("set", "é".repeat(6), 1)).result).toEqual({ version: expect.any(Number) });
     expect((await call("set", "é".repeat(9), 1)).code).toBe("E_KV_QUOTA_EXCEEDED");
     const value = await call("set", "v", "x".repeat(63));
     expect(value).toMatchObject({ code: "E_KV_QUOTA_EXCEEDED", message: expect.stringContaining("valueBytes limit of 64") });
@@ -225,7 +272,7 @@ describeBackends("kv quotas", (backend) => {
     const keys = await call("set", "c", 1);
     expect(keys).toMatchObject({ code: "E_KV_QUOTA_EXCEEDED", message: expect.stringContaining("keys limit") });
     // Overwriting an existing key adds no key.
-    expect((await call("set", "b", 2)).result).toBeNull();
+    expect((await call("set", "b", 2)).result).toEqual({ version: expect.any(Number) });
     const total = await call("set", "b", "y".repeat(62));
     expect(total).toMatchObject({ code: "E_KV_QUOTA_EXCEEDED", message: expect.stringContaining("totalBytes limit of 120") });
     expect(await kv.get("b")).toBe(2);

@@ -260,10 +260,22 @@ function stateFor(ctx) {
   return state;
 }
 function call(token, method, args) { return hostCall(token, method, args); }
+// The 4th argument of kv.set, for the host's check of options.ifVersion: 0 the options do not name it, 1 they
+// do, 2 they do with NaN or an infinity. { ifVersion: entry?.version } with no entry loses its undefined on the
+// way out and must still mean "must not exist", never an unconditional write; and NaN would become null on a
+// JSON wire, so every runner refuses it the same way.
+function ifVersionNote(options) {
+  if (options === null || typeof options !== "object") return 0;
+  const d = getOwnDesc(options, "ifVersion");
+  if (d === undefined) return 0;
+  const v = d.value;
+  return typeof v === "number" && (v !== v || v === 1 / 0 || v === -1 / 0) ? 2 : 1;
+}
 function makeKv(t) {
   return freeze({
     get: function (key) { return call(t, "kv.get", [key]); },
-    set: function (key, value, options) { return call(t, "kv.set", [key, value, options]); },
+    getEntry: function (key) { return call(t, "kv.getEntry", [key]); },
+    set: function (key, value, options) { return call(t, "kv.set", [key, value, options, ifVersionNote(options)]); },
     delete: function (key) { return call(t, "kv.delete", [key]); },
     list: function (options) { return call(t, "kv.list", [options]); },
   });

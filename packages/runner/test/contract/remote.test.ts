@@ -11,7 +11,8 @@ runnerContract("remote (server over loopback, worker pool inside)", async ({ hos
     // The fixtures' bundles are unsigned: the server accepts them only in dev mode.
     trustStore: parseTrustStore({ trustStoreVersion: 1, keys: [] }),
     mode: "dev",
-    runner: (hostDispatch) => (pool = createWorkerPoolRunner({ workers: 1, hostDispatch, limits })),
+    // Two workers, so that executions overlap (the compare-and-set race needs it) as in the pool subject.
+    runner: (hostDispatch) => (pool = createWorkerPoolRunner({ workers: 2, hostDispatch, limits })),
   });
   const url = await server.listen(0);
   const runner = createRemoteRunner({ url, key: KEY, hostApis });

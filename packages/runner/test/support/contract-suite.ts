@@ -1,6 +1,7 @@
 import type { VerifiedBundle } from "@annex/manifest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ExecuteEnvelope, ExecutionLimits } from "../../src/envelope.js";
+import { HostCallError } from "../../src/errors.js";
 import { createHostDispatch, type HostApis, type HostCallScope } from "../../src/host-apis.js";
 import type { Runner } from "../../src/runner.js";
 import { buildBundle, envelopeFor } from "./fixtures.js";
@@ -22,9 +23,13 @@ export type MakeRunner = (options: { hostApis: HostApis; limits?: Partial<Execut
 
 interface Recorded {
   kv: Map<string, unknown>;
+  /** Versions of the keys in `kv`, as a host that keeps them (compare-and-set) would. */
+  versions: Map<string, number>;
   scopes: HostCallScope[];
   events: { type: string; payload: unknown; tenant: string }[];
 }
+
+let nextVersion = 0;
 
 function fakeHostApis(recorded: Recorded): HostApis {
   const key = (scope: HostCallScope, k: string) => `${scope.tenant}/${scope.installId}/${k}`;
@@ -34,11 +39,26 @@ function fakeHostApis(recorded: Recorded): HostApis {
         recorded.scopes.push(scope);
         return recorded.kv.get(key(scope, k)) ?? null;
       },
-      set: (k, value, _options, scope) => {
+      // Reads at once and answers a little later, as a database would: concurrent handlers interleave.
+      getEntry: async (k, scope) => {
         recorded.scopes.push(scope);
-        recorded.kv.set(key(scope, k), value);
+        const version = recorded.versions.get(key(scope, k));
+        const entry = version === undefined ? null : { value: recorded.kv.get(key(scope, k)), version };
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        return entry;
       },
-      delete: (k, scope) => recorded.kv.delete(key(scope, k)),
+      set: (k, value, options, scope) => {
+        recorded.scopes.push(scope);
+        const actual = recorded.versions.get(key(scope, k)) ?? 0;
+        if (options.ifVersion !== undefined && options.ifVersion !== actual) {
+          throw new HostCallError("E_KV_VERSION_CONFLICT", `kv key ${k} is at version ${actual}, not ${options.ifVersion}`);
+        }
+        nextVersion += 1;
+        recorded.kv.set(key(scope, k), value);
+        recorded.versions.set(key(scope, k), nextVersion);
+        return { version: nextVersion };
+      },
+      delete: (k, scope) => (recorded.versions.delete(key(scope, k)), recorded.kv.delete(key(scope, k))),
       list: async (options, scope) => ({
         keys: [...recorded.kv.keys()]
           .filter((k) => k.startsWith(key(scope, options.prefix ?? "")))
@@ -85,6 +105,43 @@ export async function sneaky(request, ctx) {
   }
   return out;
 }
+export async function kvEntry(request, ctx) {
+  try { return { result: await ctx.kv.getEntry(request.body.key) }; } catch (e) { return { code: e.code ?? null, message: String(e.message) }; }
+}
+export async function kvSet(request, ctx) {
+  const { key, value, options } = request.body;
+  try { return { result: await ctx.kv.set(key, value, options) }; } catch (e) { return { code: e.code ?? null, message: String(e.message) }; }
+}
+export async function kvSetAfterRead(request, ctx) {
+  const entry = await ctx.kv.getEntry(request.body.read ?? request.body.key);
+  try { return { result: await ctx.kv.set(request.body.key, "written", { ifVersion: entry?.version }) }; } catch (e) { return { code: e.code ?? null }; }
+}
+export async function increment(request, ctx) {
+  let conflicts = 0;
+  for (let i = 0; i < request.body.times; i++) {
+    for (;;) {
+      const entry = await ctx.kv.getEntry("counter");
+      try { await ctx.kv.set("counter", (entry?.value ?? 0) + 1, { ifVersion: entry?.version ?? 0 }); break; }
+      catch (e) { if (e.code !== "E_KV_VERSION_CONFLICT") throw e; conflicts += 1; }
+    }
+  }
+  return conflicts;
+}
+export async function badVersions(request, ctx) {
+  const cases = [["nan", NaN], ["infinity", Infinity], ["minusInfinity", -Infinity], ["unsafe", 2 ** 53], ["huge", 1e300], ["negative", -1],
+    ["fraction", 1.5], ["string", "1"], ["object", { version: 1 }], ["boolean", true], ["array", [1]], ["bigint", 10n], ["negativeFraction", -0.5]];
+  const out = {};
+  for (const [name, version] of cases) {
+    try { out[name] = { result: await ctx.kv.set("bad", 1, { ifVersion: version }) }; } catch (e) { out[name] = { code: e.code ?? String(e) }; }
+  }
+  for (const [name, options] of [["stringOptions", "ifVersion"], ["arrayOptions", [0]]]) {
+    try { out[name] = { result: await ctx.kv.set("bad", 1, options) }; } catch (e) { out[name] = { code: e.code ?? String(e) }; }
+  }
+  for (const [name, key] of [["numberKey", 1], ["emptyKey", ""], ["longKey", "k".repeat(513)]]) {
+    try { out[name] = { result: await ctx.kv.getEntry(key) }; } catch (e) { out[name] = { code: e.code ?? String(e) }; }
+  }
+  return out;
+}
 export function bytes(request) { return { status: 200, headers: { "content-type": "application/octet-stream" }, body: new Uint8Array([104, 105]) }; }
 export async function slow(request) { for (let i = 0; i < 3; i++) await null; return request.body; }
 let counter = 0;
@@ -115,6 +172,9 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       get kv() {
         return recorded.kv;
       },
+      get versions() {
+        return recorded.versions;
+      },
       get scopes() {
         return recorded.scopes;
       },
@@ -138,7 +198,7 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
     });
 
     beforeEach(() => {
-      recorded = { kv: new Map(), scopes: [], events: [] };
+      recorded = { kv: new Map(), versions: new Map(), scopes: [], events: [] };
     });
 
     afterAll(async () => {
@@ -219,7 +279,7 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
     });
 
     it("sends the host calls of an execution to its own dispatch, checked against the runner's grants first", async () => {
-      const other: Recorded = { kv: new Map(), scopes: [], events: [] };
+      const other: Recorded = { kv: new Map(), versions: new Map(), scopes: [], events: [] };
       const dispatch = createHostDispatch(fakeHostApis(other));
       const published = await runner.execute(envelopeFor(bundle, "publish"), { dispatch });
       expect(published.ok).toBe(true);
@@ -282,6 +342,71 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect((await run("publish")).response?.body).toEqual({ id: "evt-1" });
       expect(recorded.events).toEqual([{ type: "order.created", payload: { n: 1 }, tenant: "tenant-a" }]);
       expect((await run("contact", { body: { id: "c-7" } })).response?.body).toEqual({ id: "c-7", name: "Contact c-7", tenant: "tenant-a" });
+    });
+
+    it("kv compare-and-set: getEntry gives the version, set with ifVersion writes only at that version, a conflict is caught by code", async () => {
+      expect((await run("kvEntry", { body: { key: "doc" } })).response?.body).toEqual({ result: null });
+      const created = (await run("kvSet", { body: { key: "doc", value: { v: 1 }, options: { ifVersion: 0 } } })).response?.body as { result: { version: number } };
+      expect(created).toEqual({ result: { version: expect.any(Number) } });
+      const first = created.result.version;
+      expect((await run("kvEntry", { body: { key: "doc" } })).response?.body).toEqual({ result: { value: { v: 1 }, version: first } });
+      // 0 and null both mean "must not exist": the key exists now.
+      for (const ifVersion of [0, null]) {
+        const refused = await run("kvSet", { body: { key: "doc", value: "lost", options: { ifVersion } } });
+        expect(refused.ok).toBe(true);
+        expect(refused.response?.body).toMatchObject({ code: "E_KV_VERSION_CONFLICT" });
+      }
+      const second = (await run("kvSet", { body: { key: "doc", value: { v: 2 }, options: { ifVersion: first } } })).response?.body as { result: { version: number } };
+      expect(second.result.version).toBeGreaterThan(first);
+      const stale = await run("kvSet", { body: { key: "doc", value: "lost", options: { ifVersion: first } } });
+      expect(stale.response?.body).toMatchObject({ code: "E_KV_VERSION_CONFLICT", message: expect.stringContaining("version") });
+      expect(recorded.kv.get("tenant-a/inst-1/doc")).toEqual({ v: 2 });
+      // Without ifVersion a write is unconditional.
+      expect((await run("kvSet", { body: { key: "doc", value: { v: 3 } } })).response?.body).toEqual({ result: { version: expect.any(Number) } });
+      expect(recorded.scopes.every((scope) => scope.tenant === "tenant-a" && scope.installId === "inst-1")).toBe(true);
+    });
+
+    it("kv compare-and-set: { ifVersion: entry?.version } with no entry means \"must not exist\", never an unconditional write", async () => {
+      expect((await run("kvSetAfterRead", { body: { key: "fresh" } })).response?.body).toEqual({ result: { version: expect.any(Number) } });
+      // The key exists when the handler writes with the undefined version of an entry it did not find: a conflict.
+      recorded.kv.set("tenant-a/inst-1/raced", "theirs");
+      recorded.versions.set("tenant-a/inst-1/raced", 999_999);
+      const raced = await run("kvSetAfterRead", { body: { key: "raced", read: "absent" } });
+      expect(raced.response?.body).toEqual({ code: "E_KV_VERSION_CONFLICT" });
+      expect(recorded.kv.get("tenant-a/inst-1/raced")).toBe("theirs");
+    });
+
+    it("kv compare-and-set: two handlers incrementing one counter with retries lose no update", async () => {
+      const times = 10;
+      const results = await Promise.all([run("increment", { body: { times } }), run("increment", { body: { times } }), run("increment", { body: { times } })]);
+      for (const result of results) expect(result.error).toBeUndefined();
+      expect(recorded.kv.get("tenant-a/inst-1/counter")).toBe(3 * times);
+      // The handlers did interleave (a conflict is an update that would have been lost without ifVersion).
+      expect(results.reduce((sum, result) => sum + (result.response?.body as number), 0)).toBeGreaterThan(0);
+    });
+
+    it("kv compare-and-set: hostile versions, options and keys are refused with E_INVALID_ARGUMENT and write nothing", async () => {
+      const result = await run("badVersions");
+      expect(result.error).toBeUndefined();
+      const body = result.response?.body as Record<string, { code?: string }>;
+      const names = ["nan", "infinity", "minusInfinity", "unsafe", "huge", "negative", "fraction", "string", "object", "boolean", "array", "bigint", "negativeFraction", "stringOptions", "arrayOptions", "numberKey", "emptyKey", "longKey"];
+      expect(Object.keys(body).sort()).toEqual([...names].sort());
+      for (const name of names) expect(body[name], name).toEqual({ code: "E_INVALID_ARGUMENT" });
+      expect(recorded.kv.has("tenant-a/inst-1/bad")).toBe(false);
+    });
+
+    it("kv compare-and-set: a host whose kv keeps no versions refuses getEntry and ifVersion instead of writing unconditionally", async () => {
+      const other: Recorded = { kv: new Map(), versions: new Map(), scopes: [], events: [] };
+      const { getEntry: _versions, ...unversioned } = fakeHostApis(other).kv!;
+      const dispatch = createHostDispatch({ kv: { ...unversioned, set: (...args) => void unversioned.set(...args) } });
+      const entry = await runner.execute(envelopeFor(bundle, "kvEntry", { body: { key: "doc" } }), { dispatch });
+      expect(entry.response?.body).toMatchObject({ code: "E_HOST_CALL_FAILED" });
+      const conditional = await runner.execute(envelopeFor(bundle, "kvSet", { body: { key: "doc", value: 1, options: { ifVersion: 0 } } }), { dispatch });
+      expect(conditional.response?.body).toMatchObject({ code: "E_HOST_CALL_FAILED" });
+      expect(other.kv.size).toBe(0);
+      const plain = await runner.execute(envelopeFor(bundle, "kvSet", { body: { key: "doc", value: 1 } }), { dispatch });
+      expect(plain.response?.body).toEqual({ result: null });
+      expect(other.kv.get("tenant-a/inst-1/doc")).toBe(1);
     });
 
     it("validates host capability arguments on the host side, and the guest sees the typed error", async () => {

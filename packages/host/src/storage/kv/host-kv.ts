@@ -25,9 +25,15 @@ export function createKvApi(storage: KvStorage, parts: Pick<HostApiParts, "conte
       const { ns, limits } = target(scope);
       return (await store.get(ns, key, limits))?.value ?? null;
     },
+    async getEntry(key, scope) {
+      const { ns, limits } = target(scope);
+      const entry = await store.get(ns, key, limits);
+      return entry === null ? null : { value: entry.value, version: entry.version };
+    },
     async set(key, value, options, scope) {
       const { ns, limits } = target(scope);
-      await store.set(ns, key, value, options, limits);
+      // ifVersion comes checked by the runner's dispatch (undefined: unconditional, 0: must not exist).
+      return store.set(ns, key, value, { ttlSeconds: options.ttlSeconds, ifVersion: options.ifVersion }, limits);
     },
     async delete(key, scope) {
       const { ns, limits } = target(scope);
