@@ -31,6 +31,8 @@ import { createSecretsVault } from "./secrets/vault.js";
 import { createSqlStorage, type SqlLimits, type SqlStorage } from "./storage/sql/sql-storage.js";
 import { createEventsRuntime, type EventsOptions } from "./events/runtime.js";
 import type { HostEvents } from "./events/host-events.js";
+import { createJobsRuntime, type JobsOptions } from "./jobs/runtime.js";
+import type { HostJobs } from "./jobs/host-jobs.js";
 import { createKvApi } from "./storage/kv/host-kv.js";
 import { createHostKv, type HostKv } from "./storage/kv/install-kv.js";
 import { createKvStorage, type KvOptions, type KvStorage } from "./storage/kv/storage.js";
@@ -128,6 +130,13 @@ export interface HostOptions {
    * Default: the in-process bus, a relay polling in the background.
    */
   events?: EventsOptions | undefined;
+  /**
+   * Jobs: the scheduler that runs each active install's `jobs[]` on their
+   * cron schedules, at most one run of a job at a time across every host
+   * process on the database (see docs/jobs.md). Default: a scheduler in the
+   * background; `{ scheduler: false }` leaves runs to `host.jobs.tick()` and `runNow`.
+   */
+  jobs?: JobsOptions | undefined;
 }
 
 export interface RotateSecretsKeyResult {
@@ -194,7 +203,12 @@ export interface Host extends InstallManager {
    * letters (`list`, `replay`, `discard`), `drain()`.
    */
   events: HostEvents;
-  /** Stops the relay, closes the runner and the bus the host made, and the database connection if the host opened it. */
+  /**
+   * Jobs: `list({ tenant?, installId? })`, `runNow(installId, name, { actor })`,
+   * `runs({ installId, name?, limit?, cursor? })`, `tick()`.
+   */
+  jobs: HostJobs;
+  /** Stops the scheduler and the relay, closes the runner and the bus the host made, and the database connection if the host opened it. */
   close(): Promise<void>;
 }
 
@@ -267,6 +281,21 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     gatewayLimits: options.gateway?.policy?.limits,
     contextOf: (scope) => executor?.contextOf(scope),
   });
+  let jobs: ReturnType<typeof createJobsRuntime>;
+  try {
+    jobs = createJobsRuntime({
+      database,
+      registry,
+      logger,
+      metrics,
+      now: options.now ?? Date.now,
+      options: options.jobs,
+      gatewayLimits: options.gateway?.policy?.limits,
+    });
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
   const hostApis = createHostApis({
     revealSecret: (tenant, extensionId, name) => installs.revealSecret(tenant, extensionId, name),
     capabilities,
@@ -290,9 +319,13 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     settle: events.settle,
   });
   let hostEvents: HostEvents;
+  let hostJobs: HostJobs;
   try {
     hostEvents = await events.start(executor);
+    hostJobs = jobs.start(executor);
   } catch (error) {
+    await jobs.stop();
+    await events.stop();
     if (ownRunner) await runner.close();
     await database.close();
     await ownLogger?.close();
@@ -301,7 +334,10 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
 
   const host: Host = {
     ...installs,
-    ...invalidatingLifecycle(installs, () => gateway),
+    ...invalidatingLifecycle(installs, (tenant, extensionId) => {
+      gateway?.invalidate(tenant, extensionId);
+      jobs.invalidate({ tenant, extensionId });
+    }),
     publish: registry.publish,
     registry,
     audit,
@@ -315,6 +351,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     metrics,
     webhookSecrets,
     events: hostEvents,
+    jobs: hostJobs,
     owns: (pathname) => gateway?.owns(pathname) ?? false,
     handle: async (request, info) => (gateway === null ? gatewayNotConfigured() : gateway.handle(request, info)),
     async rotateSecretsKey(newKey, rotateOptions) {
@@ -347,6 +384,8 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     close: async () => {
       await stopListening?.();
       await gateway?.drain();
+      // Jobs first: a run that ends writes what it published to the outbox.
+      await jobs.stop();
       await events.stop();
       if (ownRunner) await runner.close();
       await kv.close();
@@ -362,19 +401,26 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
         ? null
         : createGateway({ webhookSecrets: host.webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores });
     const source = notificationSource(options.notifications, database);
-    if (gateway !== null && source !== undefined) {
+    if ((gateway !== null || jobs.background) && source !== undefined) {
       const served = gateway;
-      // Changes made by other host processes (or by SQL) reach this gateway's install cache at once.
+      // Changes made by other host processes (or by SQL) reach this gateway's install cache and this scheduler at once.
       stopListening = await listenInstallChanges({
         database,
         source,
         logger,
-        onChange: (change) => served.invalidate(change.tenant, change.extensionId),
-        onGap: () => served.invalidate(),
+        onChange: (change) => {
+          served?.invalidate(change.tenant, change.extensionId);
+          jobs.invalidate({ tenant: change.tenant, extensionId: change.extensionId });
+        },
+        onGap: () => {
+          served?.invalidate();
+          jobs.invalidate();
+        },
       });
     }
   } catch (error) {
     // Refused options leave nothing open behind them.
+    await jobs.stop();
     await events.stop();
     if (ownRunner) await runner.close();
     await database.close();
@@ -391,18 +437,19 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
 }
 
 /**
- * The gateway caches serving installs briefly; a lifecycle call made through
- * this host must apply to the very next request, so each one forgets the
- * cached install when it settles, whether it succeeded or not.
+ * The gateway caches serving installs briefly, and the scheduler keeps
+ * schedules: a lifecycle call made through this host must apply to the very
+ * next request and the next claim (even without notifications), so each one
+ * forgets the install when it settles, whether it succeeded or not.
  */
-function invalidatingLifecycle(installs: InstallManager, gateway: () => Gateway | null): Partial<InstallManager> {
+function invalidatingLifecycle(installs: InstallManager, invalidate: (tenant: string, extensionId: string) => void): Partial<InstallManager> {
   const wrap =
     <A extends [string, string, ...unknown[]], R>(call: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       try {
         return await call(...args);
       } finally {
-        gateway()?.invalidate(args[0], args[1]);
+        invalidate(args[0], args[1]);
       }
     };
   return {

@@ -87,6 +87,14 @@ export type { DeadLetter, DeadLetterFilter, DeadLetters, HostEvents, PublishOpti
 export type { DrainResult } from "./events/relay.js";
 export type { EventsOptions } from "./events/runtime.js";
 export type { BackoffOptions } from "./events/backoff.js";
+export { JobsError } from "./jobs/errors.js";
+export type { JobsErrorCode } from "./jobs/errors.js";
+export type { HostJobs, JobRunsFilter, JobsListFilter } from "./jobs/host-jobs.js";
+export type { JobInfo, JobRun } from "./jobs/job-store.js";
+export type { JobRunResult } from "./jobs/run-job.js";
+export type { TickResult } from "./jobs/scheduler.js";
+export type { JobsOptions } from "./jobs/runtime.js";
+export { TIMEZONE_CONFIG_KEY } from "./jobs/schedule.js";
 
 // Observability
 export type { Logger } from "./observability/logger.js";

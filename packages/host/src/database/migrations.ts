@@ -236,5 +236,55 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
         FOR EACH ROW EXECUTE FUNCTION annex_install_changed()`,
     ],
   },
+  {
+    name: "0050_jobs",
+    statements: [
+      // One row per (install, job) of an install that serves or is disabled: its schedule as the scheduler last
+      // read it from the manifest and config, when it is next due (NULL while the install is disabled), and the
+      // lease of the run in progress. A run is claimed by a conditional UPDATE under FOR UPDATE SKIP LOCKED, so
+      // two host processes never both run one job; a lease that ran out (its process died) is taken over.
+      `CREATE TABLE annex_jobs (
+        install_id text NOT NULL REFERENCES annex_installs (id) ON DELETE CASCADE,
+        name text NOT NULL,
+        tenant text NOT NULL,
+        extension_id text NOT NULL,
+        handler text NOT NULL,
+        cron text NOT NULL,
+        timezone text NOT NULL,
+        next_run_at timestamptz,
+        run_id text,
+        run_scheduled_at timestamptz,
+        lease text,
+        lease_owner text,
+        lease_until timestamptz,
+        last_run_id text,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (install_id, name)
+      )`,
+      `CREATE INDEX annex_jobs_due ON annex_jobs (next_run_at) WHERE next_run_at IS NOT NULL`,
+      `CREATE INDEX annex_jobs_tenant ON annex_jobs (tenant, extension_id)`,
+      // Every run, scheduled or started by an admin: the history host.jobs.runs() pages through (seq is the cursor).
+      `CREATE TABLE annex_job_runs (
+        seq bigserial PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        install_id text NOT NULL REFERENCES annex_installs (id) ON DELETE CASCADE,
+        tenant text NOT NULL,
+        extension_id text NOT NULL,
+        version text NOT NULL,
+        name text NOT NULL,
+        trigger text NOT NULL CHECK (trigger IN ('schedule', 'manual')),
+        actor text NOT NULL,
+        owner text NOT NULL,
+        scheduled_at timestamptz NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz,
+        duration_ms integer,
+        outcome text NOT NULL CHECK (outcome IN ('running', 'ok', 'error')),
+        error jsonb
+      )`,
+      `CREATE INDEX annex_job_runs_job ON annex_job_runs (install_id, name, seq)`,
+      `CREATE INDEX annex_job_runs_finished ON annex_job_runs (finished_at) WHERE finished_at IS NOT NULL`,
+    ],
+  },
 ];
 

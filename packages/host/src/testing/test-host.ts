@@ -14,6 +14,9 @@ import type { InstallInfo, UninstallResult } from "../installs/types.js";
 import type { DeadLetter, PublishOptions } from "../events/host-events.js";
 import type { DrainResult } from "../events/relay.js";
 import type { EventsOptions } from "../events/runtime.js";
+import type { JobsOptions } from "../jobs/runtime.js";
+import type { JobRunResult } from "../jobs/run-job.js";
+import type { TickResult } from "../jobs/scheduler.js";
 import type { PublishResult } from "../registry/registry.js";
 import type { SqlQueryResult, SqlSchemaStatus } from "../storage/sql/sql-storage.js";
 import { generateSecretsKey } from "../secrets/keyring.js";
@@ -70,6 +73,12 @@ export interface TestHostOptions {
    * deterministic. Default retries: 3 attempts, 1 s then 2 s (with jitter).
    */
   events?: EventsOptions | undefined;
+  /**
+   * Job options as `createHost({ jobs })`. The test host runs no scheduler in
+   * the background unless `scheduler: true` is given: `t.jobs.run()` runs a
+   * job now and `t.jobs.tick()` runs what is due at `now`, so tests are deterministic.
+   */
+  jobs?: JobsOptions | undefined;
 }
 
 /** One line the host's logger wrote, as pino's JSON: `level` (number), `msg`, and the fields. */
@@ -157,6 +166,12 @@ export interface TestHost {
   };
   /** The dead letters of every tenant, oldest first. */
   deadLetters(): Promise<DeadLetter[]>;
+  jobs: {
+    /** Runs an install's job now, through the same path as a scheduled run (`host.jobs.runNow`, actor "test"), and returns its result. */
+    run(installId: string, name: string): Promise<JobRunResult>;
+    /** Runs every job due at the host's `now` (one catch-up each), and returns when they finished. */
+    tick(): Promise<TickResult>;
+  };
   close(): Promise<void>;
 }
 
@@ -203,6 +218,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       now: options.now,
       stores: options.stores,
       events: { maxAttempts: 3, backoff: { baseMs: 1000, maxMs: 60_000 }, ...options.events, relay: false },
+      jobs: { ...options.jobs, scheduler: options.jobs?.scheduler === true },
       onExecute(event) {
         executions.push(event);
         for (const line of event.result.logs) logs.push({ ...line, requestId: event.requestId, extensionId: event.extensionId, handler: event.handler });
@@ -285,6 +301,10 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       publish: (type, payload = null, publishOptions = {}) => host.events.publish(publishOptions.tenant ?? defaultTenant, type, payload, publishOptions),
     },
     relay: { drain: () => host.events.drain() },
+    jobs: {
+      run: (installId, name) => host.jobs.runNow(installId, name, { actor: "test" }),
+      tick: () => host.jobs.tick(),
+    },
     async deadLetters() {
       const all: DeadLetter[] = [];
       let cursor: string | undefined;

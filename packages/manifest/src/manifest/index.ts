@@ -14,7 +14,7 @@ export {
 } from "./schema.js";
 export { ENDPOINT_CLASSES, type EndpointClass, HTTP_METHODS, type HttpMethod, type Endpoint } from "./endpoints.js";
 export { CONFIG_SETTING_TYPES, type ConfigSettingType, type ConfigSetting } from "./config.js";
-export { type Job } from "./jobs.js";
+export { type Job, nextCronRun, isTimeZone } from "./jobs.js";
 export { normaliseRoutePath } from "./primitives.js";
 export { eventTypeCovers, hostCovers } from "./coverage.js";
 export { DEFAULT_UI_ROOT, isUiPath, uiRootOf } from "./ui-root.js";

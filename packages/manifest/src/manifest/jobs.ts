@@ -56,6 +56,24 @@ function findCronProblem(expression: string, timezone: string | undefined): stri
   return undefined;
 }
 
+const scheduleCache = new Map<string, Cron>();
+
+/**
+ * The first time after `after` (exclusive) that a job's cron fires, read in
+ * `timezone` (an IANA name; UTC when absent), or null when it never does.
+ * Hosts schedule with this, so a schedule means the same thing wherever the
+ * manifest was validated. Expressions are the ones `jobs[].cron` accepts.
+ */
+export function nextCronRun(expression: string, after: Date, timezone?: string): Date | null {
+  const key = `${timezone ?? ""}\u0000${expression}`;
+  let cron = scheduleCache.get(key);
+  if (cron === undefined) {
+    cron = new Cron(expression, { paused: true, ...(timezone === undefined ? {} : { timezone }) });
+    remember(scheduleCache, key, cron);
+  }
+  return cron.nextRun(after);
+}
+
 export function isTimeZone(name: string): boolean {
   const known = zoneCache.get(name);
   if (known !== undefined) return known;

@@ -1,0 +1,290 @@
+import { sql } from "kysely";
+import { afterEach, expect, it } from "vitest";
+import { createHost, JobsError } from "../../src/index.js";
+import { JobStore } from "../../src/jobs/job-store.js";
+import { createTestHost, type TestHost } from "../../src/testing/index.js";
+import { describeBackends } from "../support/backends.js";
+import { createLedger, manualClock, REPORT_JOBS, reportsBundle } from "./support.js";
+
+const at = (iso: string) => new Date(iso).getTime();
+const jobs = (...names: string[]) => REPORT_JOBS.filter((job) => names.includes(job.name));
+
+describeBackends("jobs", (backend) => {
+  const open: TestHost[] = [];
+  afterEach(async () => {
+    for (const t of open.splice(0)) await t.close();
+  });
+
+  async function world(options: { schema?: string; clock?: ReturnType<typeof manualClock>; ledger?: ReturnType<typeof createLedger>; limits?: { cpuMs?: number; wallMs?: number } } = {}) {
+    const ledger = options.ledger ?? createLedger();
+    const clock = options.clock ?? manualClock();
+    const schema = options.schema ?? backend.freshSchema("annex_jobs");
+    const t = await createTestHost({
+      database: await backend.connect(),
+      schema,
+      capabilities: [ledger.capability],
+      now: clock.now,
+      ...(options.limits === undefined ? {} : { jobs: { limits: options.limits, timeoutMs: 5000 } }),
+    });
+    open.push(t);
+    return { t, ledger, clock, schema };
+  }
+
+  it("runs a job when its time comes, with ctx.job, audits it and moves it to its next time", async () => {
+    const { t, ledger, clock } = await world();
+    const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly") }));
+    expect(await t.jobs.tick()).toEqual({ ran: 0, ok: 0, failed: 0 });
+    const [before] = await t.host.jobs.list({ installId: install.id });
+    expect(before).toMatchObject({ installId: install.id, tenant: "test-tenant", extensionId: "acme.reports", name: "hourly", cron: "0 * * * *", timezone: "UTC", running: false });
+    expect(before!.nextRunAt).toEqual(new Date("2026-01-01T13:00:00.000Z"));
+    expect(before!.lastRun).toBeUndefined();
+
+    clock.advance(59 * 60_000); // 12:59: not yet
+    expect((await t.jobs.tick()).ran).toBe(0);
+    clock.advance(60_000 + 250); // 13:00:00.250
+    expect(await t.jobs.tick()).toEqual({ ran: 1, ok: 1, failed: 0 });
+    expect(ledger.notes()).toEqual(["hourly@2026-01-01T13:00:00.000Z"]);
+    const execution = t.executions.find((e) => e.handler === "hourly")!;
+    expect(execution.trigger).toBe("job");
+    expect(execution.result.response?.body).toEqual({ name: "hourly", scheduledAt: "2026-01-01T13:00:00.000Z", arg: "2026-01-01T13:00:00.000Z", requestId: execution.requestId });
+
+    const [after] = await t.host.jobs.list({ installId: install.id });
+    expect(after!.nextRunAt).toEqual(new Date("2026-01-01T14:00:00.000Z"));
+    expect(after!.lastRun).toMatchObject({ runId: execution.requestId, outcome: "ok", scheduledAt: new Date("2026-01-01T13:00:00.000Z"), startedAt: new Date(clock.now()) });
+    const audit = await t.audit.list({ action: "job.run" });
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ actor: "system", tenant: "test-tenant", target: "test-tenant/acme.reports", decision: "allow" });
+    expect(audit[0]!.details).toMatchObject({ runId: execution.requestId, job: "hourly", trigger: "schedule", outcome: "ok", version: "1.0.0", scheduledAt: "2026-01-01T13:00:00.000Z" });
+    expect(typeof audit[0]!.details["durationMs"]).toBe("number");
+    // Nothing more is due at 13:00.
+    expect((await t.jobs.tick()).ran).toBe(0);
+    const metrics = await t.host.metrics!.text();
+    expect(metrics).toMatch(/annex_job_runs_total\{outcome="ok"\} 1/);
+    expect(metrics).toMatch(/annex_job_start_delay_seconds_count 1/);
+  });
+
+  it("reads the cron in the install's timezone setting, else the job's own timezone, else UTC", async () => {
+    const { t } = await world();
+    const bundle = await reportsBundle("1.0.0", { jobs: [...jobs("nightly"), { name: "tokyo", cron: "0 9 * * *", handler: "hourly", timezone: "Asia/Tokyo" }] });
+    const ny = await t.install(bundle, { config: { timezone: "America/New_York" } });
+    const utc = await t.install(bundle, { tenant: "tenant-utc" });
+    const odd = await t.install(bundle, { tenant: "tenant-odd", config: { timezone: "Mars/Olympus_Mons" } });
+    await t.jobs.tick();
+    const next = async (installId: string) => Object.fromEntries((await t.host.jobs.list({ installId })).map((job) => [job.name, [job.timezone, job.nextRunAt?.toISOString()]]));
+    // 02:00 in New York in January is 07:00 UTC; the install's setting also wins over the job's own zone.
+    expect(await next(ny.id)).toEqual({ nightly: ["America/New_York", "2026-01-02T07:00:00.000Z"], tokyo: ["America/New_York", "2026-01-01T14:00:00.000Z"] });
+    // No setting: the job's own zone (09:00 in Tokyo is 00:00 UTC), else UTC.
+    expect(await next(utc.id)).toEqual({ nightly: ["UTC", "2026-01-02T02:00:00.000Z"], tokyo: ["Asia/Tokyo", "2026-01-02T00:00:00.000Z"] });
+    // A setting that is not a time zone is ignored.
+    expect(await next(odd.id)).toEqual({ nightly: ["UTC", "2026-01-02T02:00:00.000Z"], tokyo: ["Asia/Tokyo", "2026-01-02T00:00:00.000Z"] });
+    // Changing the setting reschedules.
+    await t.host.configure("test-tenant", "acme.reports", { timezone: "Europe/Paris" }, { actor: "test" });
+    await t.jobs.tick();
+    expect((await next(ny.id))["nightly"]).toEqual(["Europe/Paris", "2026-01-02T01:00:00.000Z"]);
+  });
+
+  it("two hosts on one database run each due run exactly once", async () => {
+    const ledger = createLedger();
+    const clock = manualClock();
+    const a = await world({ ledger, clock });
+    const b = await world({ ledger, clock, schema: a.schema });
+    const bundle = await reportsBundle("1.0.0", { jobs: jobs("hourly") });
+    const tenants = ["tenant-1", "tenant-2", "tenant-3"];
+    for (const tenant of tenants) await a.t.install(bundle, { tenant });
+    await b.t.jobs.tick(); // the schedule starts when a scheduler first reads it: next at 13:00
+    for (let hour = 0; hour < 4; hour++) {
+      clock.advance(60 * 60_000);
+      const ticks = await Promise.all([a.t.jobs.tick(), b.t.jobs.tick(), a.t.jobs.tick(), b.t.jobs.tick()]);
+      expect(ticks.reduce((sum, tick) => sum + tick.failed, 0)).toBe(0);
+      expect(ticks.reduce((sum, tick) => sum + tick.ran, 0)).toBe(tenants.length);
+    }
+    const expected = tenants.flatMap((tenant) => [13, 14, 15, 16].map((h) => `${tenant}:hourly@2026-01-01T${h}:00:00.000Z`));
+    expect(ledger.calls.map((c) => `${c.tenant}:${c.note}`).sort()).toEqual(expected.sort());
+    const listed = await a.t.host.jobs.list({ tenant: "tenant-2" });
+    expect(listed).toHaveLength(1);
+    const runs = await a.t.host.jobs.runs({ installId: listed[0]!.installId });
+    expect(runs.items).toHaveLength(4);
+    expect(new Set(runs.items.map((r) => r.scheduledAt.toISOString())).size).toBe(4);
+  });
+
+  it("takes over a job whose lease ran out (its process died), and records the dead run as failed", async () => {
+    const { t, ledger, clock, schema } = await world();
+    const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly") }));
+    await t.jobs.tick();
+    clock.advance(60 * 60_000); // 13:00: due
+    // Another process claims the run, then dies without finishing it.
+    const dead = new JobStore(t.host.database.db, schema);
+    const now = new Date(clock.now());
+    const [claimed] = await dead.claimDue("dead-process", "dead-lease", now, new Date(now.getTime() + 30_000), 10);
+    expect(claimed).toMatchObject({ installId: install.id, name: "hourly", scheduledAt: new Date("2026-01-01T13:00:00.000Z") });
+    // While its lease holds, nobody runs the job, and runNow says it is running.
+    expect((await t.jobs.tick()).ran).toBe(0);
+    expect((await t.host.jobs.list())[0]!.running).toBe(true);
+    await expect(t.host.jobs.runNow(install.id, "hourly", { actor: "admin" })).rejects.toMatchObject({ code: "E_JOB_RUNNING", details: { runId: claimed!.runId } });
+    clock.advance(30_001);
+    expect(await t.jobs.tick()).toEqual({ ran: 1, ok: 1, failed: 0 });
+    expect(ledger.notes()).toEqual(["hourly@2026-01-01T13:00:00.000Z"]);
+    const { items } = await t.host.jobs.runs({ installId: install.id });
+    expect(items.map((r) => [r.outcome, r.error?.code ?? null])).toEqual([
+      ["ok", null],
+      ["error", "E_JOB_LEASE_EXPIRED"],
+    ]);
+    expect(t.logged.some((line) => line.msg.startsWith("job run taken over"))).toBe(true);
+    expect((await t.host.jobs.list())[0]!.nextRunAt).toEqual(new Date("2026-01-01T14:00:00.000Z"));
+  });
+
+  it("after downtime runs one catch-up run, not one per missed time, then resumes the schedule", async () => {
+    const { t, ledger, clock } = await world();
+    const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly") }));
+    await t.jobs.tick();
+    clock.advance(5 * 60 * 60_000 + 30 * 60_000); // 17:30: 13, 14, 15, 16 and 17 were missed
+    expect(await t.jobs.tick()).toEqual({ ran: 1, ok: 1, failed: 0 });
+    expect(await t.jobs.tick()).toEqual({ ran: 0, ok: 0, failed: 0 });
+    // The catch-up run carries the first missed time; the next one is the next time after now.
+    expect(ledger.notes()).toEqual(["hourly@2026-01-01T13:00:00.000Z"]);
+    expect((await t.host.jobs.list({ installId: install.id }))[0]!.nextRunAt).toEqual(new Date("2026-01-01T18:00:00.000Z"));
+    clock.advance(30 * 60_000);
+    expect((await t.jobs.tick()).ran).toBe(1);
+    expect(ledger.notes()).toEqual(["hourly@2026-01-01T13:00:00.000Z", "hourly@2026-01-01T18:00:00.000Z"]);
+  });
+
+  it("a disabled install runs nothing, and resumes from now when enabled (what it missed is not run)", async () => {
+    const { t, ledger, clock } = await world();
+    const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly") }));
+    await t.jobs.tick();
+    await t.disable("acme.reports");
+    clock.advance(3 * 60 * 60_000);
+    expect((await t.jobs.tick()).ran).toBe(0);
+    expect((await t.host.jobs.list())[0]).toMatchObject({ nextRunAt: null, running: false });
+    const refused = await t.host.jobs.runNow(install.id, "hourly", { actor: "admin@acme" }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(JobsError);
+    expect(refused).toMatchObject({ code: "E_JOB_INSTALL_NOT_ACTIVE", details: { state: "disabled" } });
+    const denied = await t.audit.list({ action: "job.run", decision: "deny" });
+    expect(denied[0]).toMatchObject({ actor: "admin@acme", target: "test-tenant/acme.reports" });
+    expect(ledger.calls).toEqual([]);
+    await t.enable("acme.reports");
+    expect((await t.jobs.tick()).ran).toBe(0);
+    expect((await t.host.jobs.list())[0]!.nextRunAt).toEqual(new Date("2026-01-01T16:00:00.000Z"));
+    // Uninstalled: the schedule is gone.
+    await t.uninstall("acme.reports");
+    clock.advance(2 * 60 * 60_000);
+    expect((await t.jobs.tick()).ran).toBe(0);
+    expect(await t.host.jobs.list()).toEqual([]);
+  });
+
+  it("runNow runs a job at once, audited with the actor, leaves the schedule alone, and refuses with typed errors", async () => {
+    const { t, ledger } = await world();
+    const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly", "nightly") }));
+    const result = await t.host.jobs.runNow(install.id, "nightly", { actor: "admin@acme" });
+    expect(result).toMatchObject({ installId: install.id, name: "nightly", trigger: "manual", actor: "admin@acme", outcome: "ok", version: "1.0.0" });
+    expect(result.scheduledAt).toEqual(new Date("2026-01-01T12:00:00.000Z"));
+    expect(ledger.notes()).toEqual(["nightly@2026-01-01T12:00:00.000Z"]);
+    const [audit] = await t.audit.list({ action: "job.run" });
+    expect(audit).toMatchObject({ actor: "admin@acme", decision: "allow", details: { runId: result.runId, trigger: "manual", job: "nightly" } });
+    const nightly = (await t.host.jobs.list()).find((job) => job.name === "nightly")!;
+    expect(nightly.nextRunAt).toEqual(new Date("2026-01-02T02:00:00.000Z"));
+    expect(nightly.lastRun).toMatchObject({ runId: result.runId, outcome: "ok" });
+
+    const t1 = await t.jobs.run(install.id, "hourly");
+    expect(t1.output).toMatchObject({ name: "hourly", scheduledAt: "2026-01-01T12:00:00.000Z" });
+
+    await expect(t.host.jobs.runNow(install.id, "weekly")).rejects.toMatchObject({ code: "E_JOB_NOT_FOUND", details: { field: "name", jobs: ["hourly", "nightly"] } });
+    await expect(t.host.jobs.runNow("00000000-0000-4000-8000-000000000000", "hourly")).rejects.toMatchObject({ code: "E_JOB_NOT_FOUND", details: { field: "installId" } });
+    await expect(t.host.jobs.runNow("../etc", "hourly")).rejects.toMatchObject({ code: "E_JOB_NOT_FOUND", details: { field: "installId" } });
+    await expect(t.host.jobs.runs({ installId: install.id, limit: 0 })).rejects.toMatchObject({ code: "E_JOBS_OPTIONS", details: { field: "limit" } });
+    await expect(t.host.jobs.runs({ installId: install.id, cursor: "x" })).rejects.toMatchObject({ code: "E_JOBS_OPTIONS", details: { field: "cursor" } });
+
+    // History, newest first, in pages.
+    const first = await t.host.jobs.runs({ installId: install.id, limit: 1 });
+    expect(first.items.map((r) => r.name)).toEqual(["hourly"]);
+    const second = await t.host.jobs.runs({ installId: install.id, limit: 1, cursor: first.cursor! });
+    expect(second.items.map((r) => r.runId)).toEqual([result.runId]);
+    expect(second.cursor).toBeNull();
+    expect((await t.host.jobs.runs({ installId: install.id, name: "hourly" })).items).toHaveLength(1);
+  });
+
+  it("records a job that throws or runs out of time as an error, and keeps its schedule", async () => {
+    const { t, clock } = await world({ limits: { cpuMs: 50, wallMs: 500 } });
+    const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("boom", "spin") }));
+    await t.jobs.tick();
+    clock.advance(30 * 60_000); // 12:30: boom is due
+    expect(await t.jobs.tick()).toEqual({ ran: 1, ok: 0, failed: 1 });
+    const boom = (await t.host.jobs.list()).find((job) => job.name === "boom")!;
+    expect(boom.lastRun).toMatchObject({ outcome: "error", error: { code: "E_HANDLER_ERROR" } });
+    expect(boom.lastRun!.error!.message).toContain("the report could not be built");
+    expect(boom.nextRunAt).toEqual(new Date("2026-01-01T13:00:00.000Z"));
+    const spin = await t.host.jobs.runNow(install.id, "spin");
+    expect(spin).toMatchObject({ outcome: "error", error: { code: "E_TIMEOUT" } });
+    const audit = await t.audit.list({ action: "job.run", decision: "error" });
+    expect(audit.map((entry) => (entry.details["error"] as { code: string }).code)).toEqual(["E_HANDLER_ERROR", "E_TIMEOUT"]);
+    expect(t.logged.filter((line) => line.msg === "job run failed")).toHaveLength(2);
+    // The schedule goes on.
+    clock.advance(30 * 60_000);
+    expect(await t.jobs.tick()).toEqual({ ran: 1, ok: 0, failed: 1 });
+    expect((await t.host.jobs.runs({ installId: install.id, name: "boom" })).items).toHaveLength(2);
+    expect(await t.host.metrics!.text()).toMatch(/annex_job_runs_total\{outcome="error"\} 3/);
+  });
+
+  it("writes what a job published to the outbox only when the job succeeded", async () => {
+    const { t, schema } = await world();
+    const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("announce", "announce-fail") }));
+    const events = async () =>
+      (await sql<{ type: string; payload: { failed?: boolean } }>`SELECT type, payload FROM ${sql.id(schema, "annex_events")} ORDER BY seq`.execute(t.host.database.root)).rows;
+    const failed = await t.jobs.run(install.id, "announce-fail");
+    expect(failed.outcome).toBe("error");
+    expect(await events()).toEqual([]);
+    const ok = await t.jobs.run(install.id, "announce");
+    expect(ok.outcome).toBe("ok");
+    expect(await events()).toEqual([{ type: "ext.acme.reports.report.ready", payload: { at: "2026-01-01T12:00:00.000Z" } }]);
+  });
+
+  it("an upgrade reschedules changed jobs and drops removed ones", async () => {
+    const { t } = await world();
+    const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly", "nightly") }));
+    await t.jobs.tick();
+    await t.upgrade(await reportsBundle("1.1.0", { jobs: [{ name: "hourly", cron: "30 * * * *", handler: "hourly" }] }));
+    await t.jobs.tick();
+    const listed = await t.host.jobs.list({ installId: install.id });
+    expect(listed.map((job) => [job.name, job.cron, job.nextRunAt?.toISOString()])).toEqual([["hourly", "30 * * * *", "2026-01-01T12:30:00.000Z"]]);
+    await expect(t.host.jobs.runNow(install.id, "nightly")).rejects.toMatchObject({ code: "E_JOB_NOT_FOUND", details: { field: "name" } });
+  });
+
+  it("the background scheduler runs a job at its time, in another host than the one that installed it", async () => {
+    // A clock moving in real time from 12:59:30, set to just before 13:00 once everything is in place: the background scheduler's own timers fire.
+    let offset = at("2026-01-01T12:59:30.000Z") - Date.now();
+    const clock = { now: () => Date.now() + offset, advance: () => {} };
+    const ledger = createLedger();
+    const a = await world({ ledger, clock: clock as ReturnType<typeof manualClock> });
+    const background = await createTestHost({
+      database: await backend.connect(),
+      schema: a.schema,
+      capabilities: [ledger.capability],
+      now: clock.now,
+      jobs: { scheduler: true, pollIntervalMs: 100 },
+    });
+    open.push(background);
+    await a.t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly") }));
+    offset = at("2026-01-01T12:59:59.500Z") - Date.now();
+    await a.t.jobs.tick(); // nothing is due yet; the row says 13:00, and the background host's next look finds it
+    expect(ledger.calls).toEqual([]);
+    const deadline = Date.now() + 10_000;
+    while (ledger.calls.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(ledger.notes()).toEqual(["hourly@2026-01-01T13:00:00.000Z"]);
+    const [run] = (await a.t.host.jobs.runs({ installId: (await a.t.host.jobs.list())[0]!.installId })).items;
+    expect(run!.startedAt.getTime() - run!.scheduledAt.getTime()).toBeLessThan(2000);
+  });
+
+  it("refuses options that cannot work, naming the field", async () => {
+    const database = await backend.connect();
+    for (const [jobsOptions, field] of [
+      [{ pollIntervalMs: 0 }, "jobs.pollIntervalMs"],
+      [{ leaseMs: 1000, timeoutMs: 2000 }, "jobs.leaseMs"],
+      [{ scheduler: "yes" }, "jobs.scheduler"],
+      [{ concurrency: 1.5 }, "jobs.concurrency"],
+    ] as const) {
+      const refused = await createHost({ database, schema: backend.freshSchema("annex_jobs_opts"), jobs: jobsOptions as never }).catch((error: unknown) => error);
+      expect(refused, field).toBeInstanceOf(JobsError);
+      expect(refused).toMatchObject({ code: "E_JOBS_OPTIONS", details: { field } });
+    }
+  });
+});
