@@ -306,10 +306,17 @@ export class JobStore {
     });
   }
 
-  /** The earliest next time of a job no live lease holds (when to look again), or null. */
+  /**
+   * The earliest next time of a job that a claim could take (no live lease, an install that serves): when to
+   * look again. Rows a claim would skip are left out, or a process would wake at once, over and over.
+   */
   async nextDue(now: Date): Promise<Date | null> {
     const result = await sql<{ at: Date | string | null }>`
-      SELECT min(next_run_at) AS at FROM ${this.table("annex_jobs")} WHERE next_run_at IS NOT NULL AND (lease IS NULL OR lease_until <= ${now})`.execute(this.#db);
+      SELECT min(j.next_run_at) AS at FROM ${this.table("annex_jobs")} j
+      WHERE j.next_run_at IS NOT NULL AND (j.lease IS NULL OR j.lease_until <= ${now})
+        AND EXISTS (SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = j.install_id AND (i.state = 'active' OR (i.state = 'upgrading' AND i.resume_state = 'active')))`.execute(
+      this.#db,
+    );
     const at = result.rows[0]?.at ?? null;
     return at === null ? null : new Date(at);
   }

@@ -4,6 +4,9 @@ import type { Logger } from "../observability/logger.js";
 import type { ClaimedRun, JobStore } from "./job-store.js";
 import type { JobRunResult } from "./run-job.js";
 
+/** The shortest wait between two background rounds (unless a run finished or an install changed). */
+const RECHECK_MS = 5;
+
 export interface SchedulerSettings {
   /** Longest wait between looks at the table, in ms (other processes' changes, missed notifications). */
   pollIntervalMs: number;
@@ -122,7 +125,8 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     await sweep();
     const next = await store.nextDue(now());
     if (next === null) return settings.pollIntervalMs;
-    return Math.min(settings.pollIntervalMs, Math.max(0, next.getTime() - deps.now()));
+    // A job due now that this round could not claim is being claimed by another process: look again shortly, not at once.
+    return Math.min(settings.pollIntervalMs, Math.max(RECHECK_MS, next.getTime() - deps.now()));
   }
 
   function schedule(delay: number): void {

@@ -225,6 +225,20 @@ describeBackends("jobs", (backend) => {
     expect(await t.host.metrics!.text()).toMatch(/annex_job_runs_total\{outcome="error"\} 3/);
   });
 
+  it("hostile: a runaway job is stopped at its quota and does not keep another install's job from running", async () => {
+    const { t, ledger, clock } = await world({ limits: { cpuMs: 50, wallMs: 500 } });
+    await t.install(await reportsBundle("1.0.0", { jobs: [{ name: "spin", cron: "0 13 * * *", handler: "spin" }] }), { tenant: "tenant-evil" });
+    await t.install(await reportsBundle("1.0.1", { jobs: jobs("hourly") }), { tenant: "tenant-good" });
+    await t.jobs.tick();
+    clock.advance(60 * 60_000); // 13:00: both due
+    expect(await t.jobs.tick()).toEqual({ ran: 2, ok: 1, failed: 1 });
+    expect(ledger.calls.map((call) => [call.tenant, call.note])).toEqual([["tenant-good", "hourly@2026-01-01T13:00:00.000Z"]]);
+    const [evil] = await t.host.jobs.list({ tenant: "tenant-evil" });
+    expect(evil!.lastRun).toMatchObject({ outcome: "error", error: { code: "E_TIMEOUT" } });
+    expect(evil!.running).toBe(false);
+    expect(evil!.nextRunAt).toEqual(new Date("2026-01-02T13:00:00.000Z"));
+  });
+
   it("writes what a job published to the outbox only when the job succeeded", async () => {
     const { t, schema } = await world();
     const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("announce", "announce-fail") }));
