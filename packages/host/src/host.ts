@@ -294,6 +294,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     });
   } catch (error) {
     await database.close();
+    await ownLogger?.close();
     throw error;
   }
   const hostApis = createHostApis({
