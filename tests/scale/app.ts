@@ -40,3 +40,17 @@ export function startCapability(schema: string, database: () => Kysely<any>): Ho
     },
   });
 }
+
+/** The cron job's effect: one row per run, with its due time and the process that ran it. */
+export function jobRunsCapability(schema: string, database: () => Kysely<any>): HostCapability {
+  return defineHostCapability({
+    name: "jobs.record",
+    description: "Records that a job ran, for which due time, and where",
+    args: z.object({ scheduledAt: z.string() }),
+    result: z.object({ recorded: z.boolean() }),
+    handler: async ({ scheduledAt }) => {
+      await sql`INSERT INTO ${sql.id(schema, "scale_job_runs")} (scheduled_at, pid) VALUES (${scheduledAt}, ${process.pid})`.execute(database());
+      return { recorded: true };
+    },
+  });
+}

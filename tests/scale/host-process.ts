@@ -10,7 +10,7 @@ import { createNodeHandler } from "@annex/host/node";
 import { createWorkerPoolRunner } from "@annex/runner";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
-import { effectsCapability, startCapability } from "./app.js";
+import { effectsCapability, jobRunsCapability, startCapability } from "./app.js";
 
 export interface ChildSettings {
   database: string;
@@ -44,7 +44,7 @@ try {
     schema: settings.schema,
     trust: { store: { trustStoreVersion: 1, keys: [] }, mode: "dev" },
     secrets: { keys: [{ id: "k1", key: settings.secretsKey }] },
-    capabilities: [effectsCapability(settings.schema, () => host!.database.root), startCapability(settings.schema, () => host!.database.root)],
+    capabilities: [effectsCapability(settings.schema, () => host!.database.root), startCapability(settings.schema, () => host!.database.root), jobRunsCapability(settings.schema, () => host!.database.root)],
     runner,
     stores: redis === undefined ? undefined : { rateLimits: createRedisRateLimitStore({ redis, prefix: settings.redis!.prefix }) },
     events: { pollIntervalMs: 50, ...(settings.leaseMs === undefined ? {} : { leaseMs: settings.leaseMs }), ...(bus === undefined ? {} : { bus }) },

@@ -9,7 +9,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HANGS_ON_FIRST_RUN, effectsCapability, startCapability } from "./app.js";
+import { HANGS_ON_FIRST_RUN, effectsCapability, jobRunsCapability, startCapability } from "./app.js";
 import type { ChildSettings, FromChild, ToChild } from "./host-process.js";
 
 // Several real host processes (child_process.fork of host-process.ts) on one PostgreSQL: what a deployment
@@ -47,6 +47,26 @@ const MANIFEST = {
   ],
   endpoints: [{ class: "api", method: "GET", path: "/ping", handler: "ping" }],
   events: { subscribes: [{ type: "order.created", handler: "onOrder" }, { type: "order.refunded", handler: "onRefund" }] },
+};
+
+// A second extension with nothing but a job due every minute, installed in one tenant only.
+const CRON_SERVER = `
+export async function tick(job, ctx) {
+  await ctx.host.call("jobs.record", { scheduledAt: job.scheduledAt });
+}
+`;
+const CRON_MANIFEST = {
+  manifestVersion: 2,
+  id: "acme.cron",
+  name: "Cron",
+  version: "1.0.0",
+  publisher: "acme",
+  description: "Ticks every minute.",
+  engines: { annex: "^0.1.0" },
+  runtime: { class: "service", entry: "server/index.js" },
+  capabilities: [{ name: "host:jobs.record", reason: "Records its runs." }],
+  endpoints: [],
+  jobs: [{ name: "tick", cron: "* * * * *", handler: "tick" }],
 };
 
 async function probe(what: string, check: () => Promise<unknown>): Promise<boolean> {
@@ -156,15 +176,20 @@ async function deployment(count: number, options: { nats?: boolean; leaseMs?: nu
     schema,
     trust: { store: { trustStoreVersion: 1, keys: [] }, mode: "dev" },
     secrets: { keys: [{ id: "k1", key: secretsKey }] },
-    capabilities: [effectsCapability(schema, () => parent.database.root), startCapability(schema, () => parent.database.root)],
+    capabilities: [effectsCapability(schema, () => parent.database.root), startCapability(schema, () => parent.database.root), jobRunsCapability(schema, () => parent.database.root)],
+    // The parent only publishes and installs: every delivery and job run happens in the forked processes.
     events: { relay: false },
+    jobs: { scheduler: false },
     gateway: { authenticate: () => null },
   });
   for (const table of ["scale_effects", "scale_starts"]) {
     await sql`CREATE TABLE ${sql.id(schema, table)} (delivery_id text NOT NULL, n integer NOT NULL, pid integer NOT NULL)`.execute(parent.database.root);
   }
+  await sql`CREATE TABLE ${sql.id(schema, "scale_job_runs")} (scheduled_at text NOT NULL, pid integer NOT NULL)`.execute(parent.database.root);
   const bytes = await packBundle({ "annex.json": new TextEncoder().encode(JSON.stringify(MANIFEST)), "server/index.js": new TextEncoder().encode(SERVER) });
   await parent.publish(bytes, null, { actor: "test" });
+  const cron = await packBundle({ "annex.json": new TextEncoder().encode(JSON.stringify(CRON_MANIFEST)), "server/index.js": new TextEncoder().encode(CRON_SERVER) });
+  await parent.publish(cron, null, { actor: "test" });
   const children: Child[] = [];
   for (let i = 0; i < count; i++) children.push(await startChild({ database: DATABASE_URL!, schema, secretsKey, redis: redisSettings, nats: natsSettings, leaseMs: options.leaseMs }));
   return {
@@ -260,6 +285,19 @@ if (DATABASE_URL === undefined || DATABASE_URL === "") {
       expect(statuses.filter((s) => s === 429)).toHaveLength(7);
       expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
     }, 60_000);
+
+    it("runs each due time of a cron job once across the processes (their schedulers race for it)", async () => {
+      await d.parent.install("jobs", "acme.cron", { grants: [{ name: "host:jobs.record" }], actor: "test" });
+      const runs = async () => (await sql<{ scheduled_at: string; pid: number }>`SELECT scheduled_at, pid FROM ${sql.id(d.schema, "scale_job_runs")}`.execute(d.parent.database.root)).rows;
+      // Due at the next minute boundary: within 60 s, plus room for a crowded machine.
+      await until("the job's first run", 90_000, async () => (await runs()).length > 0);
+      await new Promise((resolve) => setTimeout(resolve, 3000)); // the other schedulers' runs would show now
+      const got = await runs();
+      expect(new Set(got.map((r) => r.scheduled_at)).size).toBe(got.length);
+      for (const run of got) expect(d.children.map((c) => c.pid)).toContain(run.pid);
+      const history = await d.parent.jobs.runs({ installId: (await d.parent.getInstall("jobs", "acme.cron"))!.id });
+      expect(history.items.filter((r) => r.outcome === "ok").length).toBe(got.length);
+    }, 150_000);
 
     it("an install disabled in one process is refused by another at once, though its cache holds installs for 10 minutes", async () => {
       await d.install("cache");
