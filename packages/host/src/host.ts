@@ -28,7 +28,8 @@ import { errorSummary } from "./errors.js";
 import { SecretsError } from "./secrets/errors.js";
 import { SecretsKeyring, type SecretsKey, type SecretsKeyringOptions } from "./secrets/keyring.js";
 import { createSecretsVault } from "./secrets/vault.js";
-import { createSqlStorage, type SqlLimits, type SqlStorage } from "./storage/sql/sql-storage.js";
+import { readVersion } from "./registry/registry.js";
+import { createSqlStorage, sqlLimitsOf, type SqlLimits, type SqlQueryResult, type SqlStorage } from "./storage/sql/sql-storage.js";
 import { createEventsRuntime, type EventsOptions } from "./events/runtime.js";
 import type { HostEvents } from "./events/host-events.js";
 import { createJobsRuntime, type JobsOptions } from "./jobs/runtime.js";
@@ -163,7 +164,7 @@ export interface Host extends InstallManager {
    * statement through the same guard as `ctx.sql.query`; `sql.status(installId)`
    * is the schema version and migration ledger.
    */
-  sql: Pick<SqlStorage, "query" | "status">;
+  sql: { query(installId: string, text: string, params?: unknown[]): Promise<SqlQueryResult>; status: SqlStorage["status"] };
   /**
    * Re-seals every install secret under the current key, or under `newKey`
    * after adding it to the keyring and making it current. Keep old keys in
@@ -304,7 +305,10 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     egress: options.egress,
     sql: {
       // The install is the one the host resolved for this execution, never a name the guest gave.
-      query: (text, params, scope) => sqlStorage.query(executionOf({ contextOf: (s) => executor?.contextOf(s) }, scope).resolved.install.id, text, params),
+      query: (text, params, scope) => {
+        const { install, manifest } = executionOf({ contextOf: (s) => executor?.contextOf(s) }, scope).resolved;
+        return sqlStorage.query(install.id, text, params, sqlLimitsOf(manifest));
+      },
     },
     events: events.api,
     kv: createKvApi(kv, { contextOf: (scope) => executor?.contextOf(scope) }),
@@ -344,7 +348,15 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     audit,
     capabilities,
     database,
-    sql: { query: sqlStorage.query, status: sqlStorage.status },
+    sql: {
+      // The app's queries get the install's limits too (its manifest's, capped by the policy), as ctx.sql.query does.
+      query: async (installId, text, params) => {
+        const row = typeof installId === "string" ? await db.selectFrom("annex_installs").select(["extension_id", "version"]).where("id", "=", installId).executeTakeFirst() : undefined;
+        const version = row === undefined ? undefined : await readVersion(db, row.extension_id, row.version);
+        return sqlStorage.query(installId, text, params, version === undefined || version === null ? undefined : sqlLimitsOf(version.manifest));
+      },
+      status: sqlStorage.status,
+    },
     gateway: null,
     runner,
     logger,

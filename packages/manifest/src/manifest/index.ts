@@ -11,6 +11,9 @@ export {
   STORAGE_KINDS,
   type StorageKind,
   LIMIT_MAXIMA,
+  STORAGE_LIMIT_MAXIMA,
+  type KvStorageLimits,
+  type SqlStorageLimits,
 } from "./schema.js";
 export { ENDPOINT_CLASSES, type EndpointClass, HTTP_METHODS, type HttpMethod, type Endpoint } from "./endpoints.js";
 export { CONFIG_SETTING_TYPES, type ConfigSettingType, type ConfigSetting } from "./config.js";

@@ -68,15 +68,74 @@ export const uiSchema = z.strictObject({
 export const STORAGE_KINDS = ["none", "kv", "owned-schema"] as const;
 export type StorageKind = (typeof STORAGE_KINDS)[number];
 
+/**
+ * The most a manifest may ask for in `storage.limits`; the host caps each
+ * again by its own policy (`createHost({ kv: { limits } })`, `createHost({ sql:
+ * { limits } })`), whose names these mirror.
+ */
+export const STORAGE_LIMIT_MAXIMA = {
+  kv: {
+    /** The runner passes keys of at most 512 characters; no policy allows longer. */
+    keyBytes: 512,
+    valueBytes: 32 * 1024 * 1024,
+    keys: 100_000_000,
+    totalBytes: 2 ** 40,
+  },
+  sql: {
+    timeoutMs: 300_000,
+    maxRows: 1_000_000,
+    maxBytes: 32 * 1024 * 1024,
+  },
+} as const;
+
+function storageLimit(kind: "kv" | "sql", name: string, max: number) {
+  const path = `storage.limits.${name}`;
+  return z
+    .int(`${path} must be a whole number`)
+    .min(1, `${path} must be at least 1`)
+    .max(max, `${path} must be at most ${max}`)
+    .optional()
+    .describe(`Asked for by the extension (${kind}); the host caps it by its policy.`);
+}
+
+/** Quotas of a kv store the extension asks for: per install, sizes in UTF-8 bytes. */
+export const kvStorageLimitsSchema = z.strictObject({
+  /** Longest key. */
+  keyBytes: storageLimit("kv", "keyBytes", STORAGE_LIMIT_MAXIMA.kv.keyBytes),
+  /** Largest value, as JSON text. */
+  valueBytes: storageLimit("kv", "valueBytes", STORAGE_LIMIT_MAXIMA.kv.valueBytes),
+  /** Most keys held. */
+  keys: storageLimit("kv", "keys", STORAGE_LIMIT_MAXIMA.kv.keys),
+  /** Most bytes of keys and values together. */
+  totalBytes: storageLimit("kv", "totalBytes", STORAGE_LIMIT_MAXIMA.kv.totalBytes),
+});
+
+/** Limits of `ctx.sql.query` in an owned schema the extension asks for. */
+export const sqlStorageLimitsSchema = z.strictObject({
+  /** Statement and lock timeout of one query, ms. */
+  timeoutMs: storageLimit("sql", "timeoutMs", STORAGE_LIMIT_MAXIMA.sql.timeoutMs),
+  /** Rows one query may return. */
+  maxRows: storageLimit("sql", "maxRows", STORAGE_LIMIT_MAXIMA.sql.maxRows),
+  /** Bytes (as JSON) one query's rows may take. */
+  maxBytes: storageLimit("sql", "maxBytes", STORAGE_LIMIT_MAXIMA.sql.maxBytes),
+});
+
+export type KvStorageLimits = z.output<typeof kvStorageLimitsSchema>;
+export type SqlStorageLimits = z.output<typeof sqlStorageLimitsSchema>;
+
 export const storageSchema = z.discriminatedUnion(
   "kind",
   [
     z.strictObject({ kind: z.literal("none") }),
-    z.strictObject({ kind: z.literal("kv") }),
+    z.strictObject({
+      kind: z.literal("kv"),
+      limits: kvStorageLimitsSchema.optional().describe("Quotas the kv store asks for (keyBytes, valueBytes, keys, totalBytes); the host caps each by its policy."),
+    }),
     z.strictObject({
       kind: z.literal("owned-schema"),
       /** Folder of forward-only SQL migrations inside the bundle, applied in file-name order. */
       migrations: bundlePath("migrations"),
+      limits: sqlStorageLimitsSchema.optional().describe("Limits of ctx.sql.query the extension asks for (timeoutMs, maxRows, maxBytes); the host caps each by its policy."),
     }),
   ],
   {

@@ -36,6 +36,14 @@ describe("canonical examples", () => {
   });
 });
 
+function kvWith(limits: Record<string, unknown>): Record<string, unknown> {
+  return service({ storage: { kind: "kv", limits }, capabilities: [{ name: "storage.kv", reason }] });
+}
+
+function sqlWith(limits: Record<string, unknown>): Record<string, unknown> {
+  return service({ storage: { kind: "owned-schema", migrations: "migrations", limits }, capabilities: [{ name: "storage.sql", reason }] });
+}
+
 type Case = [label: string, valid: Record<string, unknown>, invalid: Record<string, unknown>, path: string, message: RegExp];
 
 const top: Case[] = [
@@ -117,6 +125,16 @@ const storage: Case[] = [
   ["one spelling: owned_schema is refused", service(), service({ storage: { kind: "owned_schema", migrations: "migrations" } }), "storage.kind", /owned-schema/],
   ["owned-schema requires migrations", service({ storage: { kind: "owned-schema", migrations: "migrations" }, capabilities: [{ name: "storage.sql", reason }] }), service({ storage: { kind: "owned-schema" }, capabilities: [{ name: "storage.sql", reason }] }), "storage.migrations", /required/],
   ["migrations only with owned-schema", service(), service({ storage: { kind: "kv", migrations: "migrations" }, capabilities: [{ name: "storage.kv", reason }] }), "storage.migrations", /unknown field/],
+  ["kv limits are positive whole numbers", kvWith({ keyBytes: 64, valueBytes: 1024, keys: 10, totalBytes: 4096 }), kvWith({ keys: 0 }), "storage.limits.keys", /storage\.limits\.keys must be at least 1/],
+  ["kv limits are whole numbers", kvWith({ valueBytes: 1 }), kvWith({ valueBytes: 1.5 }), "storage.limits.valueBytes", /whole number/],
+  ["kv limits are numbers", kvWith({ totalBytes: 1 }), kvWith({ totalBytes: "1000" }), "storage.limits.totalBytes", /whole number|number/],
+  ["kv keys are at most 512 bytes", kvWith({ keyBytes: 512 }), kvWith({ keyBytes: 513 }), "storage.limits.keyBytes", /at most 512/],
+  ["kv limits have sane maxima", kvWith({ totalBytes: 2 ** 40 }), kvWith({ totalBytes: 2 ** 40 + 1 }), "storage.limits.totalBytes", /at most/],
+  ["kv limits are a closed set", kvWith({}), kvWith({ maxRows: 10 }), "storage.limits.maxRows", /unknown field/],
+  ["sql limits are positive whole numbers", sqlWith({ timeoutMs: 1000, maxRows: 50, maxBytes: 65536 }), sqlWith({ maxRows: -1 }), "storage.limits.maxRows", /at least 1/],
+  ["sql timeout has a sane maximum", sqlWith({ timeoutMs: 300_000 }), sqlWith({ timeoutMs: 300_001 }), "storage.limits.timeoutMs", /at most 300000/],
+  ["sql limits are a closed set", sqlWith({}), sqlWith({ keys: 10 }), "storage.limits.keys", /unknown field/],
+  ["no limits for storage none", service({ storage: { kind: "none" } }), service({ storage: { kind: "none", limits: { keys: 1 } } }), "storage.limits", /unknown field/],
 ];
 
 const events: Case[] = [

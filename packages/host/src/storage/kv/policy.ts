@@ -53,8 +53,7 @@ export function resolveKvPolicy(limits: Partial<KvLimits> | undefined): Readonly
  * capped by the host's policy; the policy where the manifest is silent.
  */
 export function installKvLimits(manifest: Manifest, policy: Readonly<KvLimits>): KvLimits {
-  const storage = manifest.storage as { kind: string; limits?: Partial<KvLimits> | undefined };
-  const requested = storage.kind === "kv" ? (storage.limits ?? {}) : {};
+  const requested: Partial<KvLimits> = manifest.storage.kind === "kv" ? (manifest.storage.limits ?? {}) : {};
   const limits = { ...policy };
   for (const name of LIMIT_NAMES) {
     const asked = requested[name];

@@ -1,4 +1,4 @@
-import type { Bundle, Manifest } from "@annex/manifest";
+import type { Bundle, Manifest, SqlStorageLimits } from "@annex/manifest";
 import { CompiledQuery, sql, type Kysely } from "kysely";
 import type { AnnexDatabase } from "../../database/open.js";
 import type { AnnexTables } from "../../database/tables.js";
@@ -58,8 +58,12 @@ export interface SqlQueryResult {
 }
 
 export interface SqlStorage {
-  /** Runs one guarded statement in an install's schema (what `ctx.sql.query` reaches). */
-  query(installId: string, text: string, params?: unknown[]): Promise<SqlQueryResult>;
+  /**
+   * Runs one guarded statement in an install's schema (what `ctx.sql.query`
+   * reaches). `asked`: the install's manifest's `storage.limits`, each capped
+   * here by the host's policy.
+   */
+  query(installId: string, text: string, params?: unknown[], asked?: SqlStorageLimits | undefined): Promise<SqlQueryResult>;
   status(installId: string): Promise<SqlSchemaStatus | null>;
   /** Export, purge, migrations at install and upgrade, and the listing's status. */
   hook: InstallDataHook;
@@ -72,11 +76,34 @@ interface Target {
 
 const DEFAULTS = { timeoutMs: 5000, maxRows: 1000, maxBytes: 1024 * 1024, maxParams: 1000, migrationTimeoutMs: 60_000, maxPlannerCost: 1e6 };
 
+type ResolvedSqlLimits = typeof DEFAULTS;
+
+/**
+ * The limits of one install's queries: what its manifest asks for
+ * (`storage.limits` of an owned schema), each capped by the host's policy;
+ * the policy where the manifest is silent.
+ */
+export function installSqlLimits(asked: SqlStorageLimits | undefined, policy: ResolvedSqlLimits): ResolvedSqlLimits {
+  if (asked === undefined) return policy;
+  const limits = { ...policy };
+  for (const name of ["timeoutMs", "maxRows", "maxBytes"] as const) {
+    const value = asked[name];
+    if (typeof value === "number" && Number.isSafeInteger(value) && value > 0) limits[name] = Math.min(value, policy[name]);
+  }
+  return limits;
+}
+
+/** The `storage.limits` an install's manifest asks for its owned schema, if any. */
+export function sqlLimitsOf(manifest: Manifest): SqlStorageLimits | undefined {
+  return manifest.storage.kind === "owned-schema" ? manifest.storage.limits : undefined;
+}
+
 export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   const { database } = options;
   const db = database.db as Kysely<AnnexTables>;
   const root = database.root;
   const limits = { ...DEFAULTS, ...definedOnly(options.limits ?? {}) };
+  const policy = limits;
   const interruptible = database.kind === "postgres";
   const useRoles = database.kind === "postgres" && options.roles !== false;
   const targets = new Map<string, Target>();
@@ -93,7 +120,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     return target;
   }
 
-  async function query(installId: string, text: string, params: unknown[] = []): Promise<SqlQueryResult> {
+  async function query(installId: string, text: string, params: unknown[] = [], asked?: SqlStorageLimits): Promise<SqlQueryResult> {
+    const limits = installSqlLimits(asked, policy);
     if (typeof text !== "string" || text.length > 1_000_000) throw new SqlStorageError("E_SQL_PARAMS", "query text must be a string of at most 1,000,000 characters");
     if (!Array.isArray(params)) throw new SqlStorageError("E_SQL_PARAMS", "params must be an array");
     const target = await targetOf(installId);
