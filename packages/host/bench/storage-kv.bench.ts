@@ -1,0 +1,162 @@
+/**
+ * Issue 11's kv rows: `ctx.kv.get` and `ctx.kv.set` of one key, from a handler
+ * running in the sandbox (the worker pool, as production runs), against the
+ * floor: a direct kysely select, and a direct kysely upsert, of the same row of
+ * `annex_kv` on the same database. Reported as operations per second and the
+ * ratio Annex / floor (time per operation).
+ *
+ * The handler runs N calls in one execution; the cost of one call is
+ * (time of an execution with N calls − time of one with none) / N, so the
+ * execution's own overhead (gateway, dispatch, context) is not counted as kv.
+ * Rounds alternate (floor, Annex, then Annex, floor …); medians over the rounds.
+ *
+ * Runs on PGlite; ANNEX_TEST_DATABASE_URL adds a PostgreSQL pass. BENCH_ROUNDS
+ * and BENCH_KV_N change rounds and calls per round.
+ *
+ * Run: pnpm bench -- storage-kv
+ */
+import { availableParallelism, loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
+import { createWorkerPoolRunner } from "@annex/runner";
+import { Kysely, PostgresDialect, sql } from "kysely";
+import { makeBundle, serviceManifest } from "../test/support/fixtures.js";
+import { createTestHost } from "../src/testing/index.js";
+
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 6);
+const N = Number(process.env["BENCH_KV_N"] ?? 200);
+
+const SERVER = `
+export async function get(request, ctx) {
+  const n = Number(request.query.n);
+  let last = null;
+  for (let i = 0; i < n; i++) last = await ctx.kv.get("k" + (i % 100));
+  return { last };
+}
+export async function set(request, ctx) {
+  const n = Number(request.query.n);
+  for (let i = 0; i < n; i++) await ctx.kv.set("k" + (i % 100), { name: "name " + i, n: i });
+  return { done: n };
+}
+`;
+
+async function main(backend: "pglite" | "postgres"): Promise<void> {
+  const loadAtStart = loadavg()[0]!;
+  const url = process.env["ANNEX_TEST_DATABASE_URL"];
+  let pool: Kysely<any> | undefined;
+  let schema: string | undefined;
+  if (backend === "postgres") {
+    const { default: pg } = await import("pg");
+    pool = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 4 }) }) });
+    schema = `annex_bench_kv_${process.pid}`;
+  }
+  const runner = createWorkerPoolRunner({ workers: 1 });
+  const t = await createTestHost({ runner, database: pool, schema, logger: (await import("pino")).pino({ level: "silent" }) });
+  try {
+    const bytes = await makeBundle(
+      serviceManifest({
+        id: "bench.kv",
+        publisher: "bench",
+        capabilities: [{ name: "storage.kv", reason: "bench" }],
+        storage: { kind: "kv" },
+        endpoints: [
+          { class: "api", method: "GET", path: "/get", handler: "get" },
+          { class: "api", method: "GET", path: "/set", handler: "set" },
+        ],
+      }),
+      { "server/index.js": SERVER },
+    );
+    const install = await t.install(bytes);
+    for (let i = 0; i < 100; i++) await t.kv(install.id).set(`k${i}`, { name: `name ${i}`, n: i });
+    const db = t.host.database.db as Kysely<any>;
+    const ns = { tenant: install.tenant, install_id: install.id };
+
+    const viaSandbox = async (op: "get" | "set", n: number) => {
+      const started = performance.now();
+      const response = await t.request("GET", `/api/ext/bench.kv/${op}?n=${n}`, { as: "u1" });
+      if (response.status !== 200) throw new Error(`${op} answered ${response.status}: ${await response.text()}`);
+      await response.json();
+      return performance.now() - started;
+    };
+    const direct = async (op: "get" | "set", n: number) => {
+      const started = performance.now();
+      for (let i = 0; i < n; i++) {
+        const key = `floor${i % 100}`;
+        if (op === "get") {
+          await db.selectFrom("annex_kv").select(["value", "version", "expires_at"]).where("tenant", "=", ns.tenant).where("install_id", "=", ns.install_id).where("key", "=", key).executeTakeFirst();
+        } else {
+          const value = JSON.stringify({ name: `name ${i}`, n: i });
+          await db
+            .insertInto("annex_kv")
+            .values({ ...ns, key, value, size_bytes: value.length + key.length, expires_at: null, updated_at: new Date() })
+            .onConflict((c) => c.columns(["tenant", "install_id", "key"]).doUpdateSet({ value, size_bytes: value.length + key.length, updated_at: new Date() }))
+            .execute();
+        }
+      }
+      return performance.now() - started;
+    };
+    await direct("set", 100);
+    // Warm-up: JIT, the worker's context, plans.
+    for (const op of ["get", "set"] as const) {
+      await viaSandbox(op, 50);
+      await direct(op, 50);
+    }
+
+    const rows: string[][] = [];
+    const perRound: string[] = [];
+    for (const op of ["get", "set"] as const) {
+      const floor: number[] = [];
+      const annex: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const measureAnnex = async () => annex.push(((await viaSandbox(op, N)) - (await viaSandbox(op, 0))) / N);
+        const measureFloor = async () => floor.push((await direct(op, N)) / N);
+        if (round % 2 === 0) {
+          await measureFloor();
+          await measureAnnex();
+        } else {
+          await measureAnnex();
+          await measureFloor();
+        }
+      }
+      const ratios = annex.map((value, i) => value / floor[i]!);
+      rows.push([
+        `ctx.kv.${op}, one key, worker pool`,
+        op === "get" ? "direct kysely select of the same row" : "direct kysely upsert of the same row",
+        (1000 / median(floor)).toFixed(0),
+        (1000 / median(annex)).toFixed(0),
+        `${median(ratios).toFixed(2)}×`,
+      ]);
+      perRound.push(`${op}: ${ratios.map((r) => r.toFixed(2)).join(" ")}`);
+    }
+    console.log(
+      `\n${backend === "pglite" ? "in-memory PGlite" : "PostgreSQL (ANNEX_TEST_DATABASE_URL)"}; ${N} calls per round, ${ROUNDS} alternating rounds, medians. ` +
+        `Node ${process.version}, ${availableParallelism()} cores, 1-minute load average ${loadAtStart.toFixed(1)} at the start.\n`,
+    );
+    table(["row", "floor (same run)", "floor ops/s", "Annex ops/s", "Annex / floor (time per op)"], rows);
+    console.log(`ratios per round: ${perRound.join("; ")}`);
+  } finally {
+    if ((await t.host.getInstall("test-tenant", "bench.kv")) !== null) await t.host.uninstall("test-tenant", "bench.kv", { purge: true });
+    await t.close();
+    await runner.close();
+    if (pool !== undefined) {
+      await sql`DROP SCHEMA IF EXISTS ${sql.id(schema!)} CASCADE`.execute(pool);
+      await pool.destroy();
+    }
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function table(headers: string[], rows: string[][]): void {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ");
+  console.log(line(headers));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const row of rows) console.log(line(row));
+}
+
+await main("pglite");
+if (process.env["ANNEX_TEST_DATABASE_URL"]) await main("postgres");
