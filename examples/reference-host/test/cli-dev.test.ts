@@ -132,6 +132,17 @@ describe.each(backends())("annex dev against the reference host in dev mode on $
     }
   }, 180_000);
 
+  it("signs each build with --key when given (a dev host records it as signed)", async () => {
+    const keyFile = join((await backend.options()).dataDir!, "keys", "acme.key");
+    let err = "";
+    const code = await main(["dev", dir, "--once", "--accept", "log", "--key", keyFile, "--host", host.url, "--token", token], { stdout: { write: () => true }, stderr: { write: (t: string) => (err += t) } });
+    expect(code, err).toBe(0);
+    const install = await host.annex.getInstall("acme", "acme.devloop");
+    const version = await host.annex.registry.getVersion("acme.devloop", install!.version);
+    expect(version?.signature?.keyId).toBe("acme-demo");
+    expect(await answer()).toBe("five");
+  });
+
   it("takes publishes only from admins, and only bundles", async () => {
     const member = await host.createApiToken("u-max");
     const asMember = await fetch(`${host.url}/admin/api/extensions`, { method: "POST", headers: { authorization: `Bearer ${member}`, "content-type": "application/octet-stream" }, body: new Uint8Array([1, 2, 3]) });

@@ -15,6 +15,13 @@ export interface PackExtensionOptions {
   onProgress?: ((message: string) => void) | undefined;
   /** How messages name the folder, e.g. relative to the user's working folder. Default: `dir` as given. */
   displayDir?: string | undefined;
+  /**
+   * Pack under this version instead of annex.json's: the bundle's annex.json
+   * says it (checked like any version). `annex dev` publishes each build as a
+   * pre-release of its own, since a published version never changes; doing it
+   * here packs and hashes once per build, not twice.
+   */
+  version?: string | undefined;
 }
 
 export interface PackedExtension {
@@ -40,7 +47,7 @@ export async function packExtension(dir: string, options: PackExtensionOptions =
   const absolute = resolve(dir);
   const shown = options.displayDir ?? dir;
   const progress = options.onProgress;
-  const manifest = await readManifest(absolute, shown);
+  let manifest = await readManifest(absolute, shown);
 
   const roots = neededRoots(manifest);
   const { entry, source } = manifest.runtime;
@@ -58,6 +65,7 @@ export async function packExtension(dir: string, options: PackExtensionOptions =
     files.set(entry, built.code);
     files.set(`${entry}.map`, built.map);
   }
+  if (options.version !== undefined) manifest = withVersion(files, options.version, shown);
   checkReferencedFiles(manifest, files);
 
   if (manifest.ui.pages.length > 0) {
@@ -104,6 +112,19 @@ async function readManifest(dir: string, shown: string): Promise<Manifest> {
     throw new BuildError("E_IO", `cannot read ${label}: ${message}`, { path: label }, { cause: error });
   }
   return parseManifestText(text, { source: label });
+}
+
+/**
+ * The folder's annex.json as the author wrote it, but for its version, put
+ * back into `files`; parsed again so that the version is checked as any
+ * annex.json's would be.
+ */
+function withVersion(files: Map<string, Uint8Array>, version: string, shown: string): Manifest {
+  const json = JSON.parse(new TextDecoder().decode(files.get("annex.json"))) as Record<string, unknown>;
+  const text = `${JSON.stringify({ ...json, version }, null, 2)}\n`;
+  const manifest = parseManifestText(text, { source: `${join(shown, "annex.json")} (packed as version ${JSON.stringify(version)})` });
+  files.set("annex.json", new TextEncoder().encode(text));
+  return manifest;
 }
 
 /** Files under the folders the manifest needs are packed even from dist/ and even when they sit in the source folder. */

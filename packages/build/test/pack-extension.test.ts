@@ -1,4 +1,4 @@
-import { symlink, writeFile } from "node:fs/promises";
+import { readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readBundle } from "@annex/manifest";
 import { describe, expect, it } from "vitest";
@@ -23,6 +23,18 @@ describe("packExtension", () => {
     expect(lines).toContain("reading ext…");
     expect(lines).toContain("left out 2 source files (src): bundled into server/index.js");
     expect(lines.at(-1)).toBe("hashing and checking the bundle…");
+  });
+
+  it("packs under another version when asked (annex dev), checking it, and leaves annex.json on disk alone", async () => {
+    const dir = await serviceFolder(await tempDir());
+    const packed = await packExtension(dir, { version: "1.0.0-dev.42" });
+    expect(packed.manifest.version).toBe("1.0.0-dev.42");
+    const bundle = await readBundle(packed.bytes);
+    expect(bundle.manifest.version).toBe("1.0.0-dev.42");
+    expect(JSON.parse(decode(bundle.files.get("annex.json")!))).toEqual({ ...serviceManifest(), ui: expect.anything(), version: "1.0.0-dev.42" });
+    expect(bundle.contentHash).not.toBe((await packExtension(dir)).contentHash);
+    expect(JSON.parse(await readFile(join(dir, "annex.json"), "utf8")).version).toBe("1.0.0");
+    await expect(packExtension(dir, { version: "v2" })).rejects.toMatchObject({ code: "E_MANIFEST" });
   });
 
   it("packs the same folder into identical bytes twice", async () => {

@@ -1,5 +1,7 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { packExtension } from "@annex/build";
-import { packBundle, readBundle, signBundle, type BundleSignature, type Manifest, type PrivateKey } from "@annex/manifest";
+import { signBundle, type BundleSignature, type Manifest, type PrivateKey } from "@annex/manifest";
 
 export interface DevBundle {
   manifest: Manifest;
@@ -10,6 +12,11 @@ export interface DevBundle {
   signature: BundleSignature | null;
 }
 
+/** `1.2.0` → `1.2.0-dev.<stamp>`; `1.2.0-beta.1` → `1.2.0-beta.1.dev.<stamp>`. */
+export function devVersion(version: string, stamp: number): string {
+  return `${version}${version.includes("-") ? "." : "-"}dev.${stamp}`;
+}
+
 /**
  * The folder packed as `annex pack` packs it, under a dev version of its own.
  * A published version is immutable on a host, so each rebuild is a new
@@ -17,15 +24,14 @@ export interface DevBundle {
  * so a host's latest release (and its automatic upgrades) never moves to one.
  */
 export async function buildDevBundle(dir: string, stamp: number, key: PrivateKey | undefined, onProgress?: (line: string) => void): Promise<DevBundle> {
-  const packed = await packExtension(dir, onProgress === undefined ? {} : { onProgress });
-  const files: Record<string, Uint8Array> = Object.fromEntries(packed.files);
-  const manifest = JSON.parse(new TextDecoder().decode(files["annex.json"])) as Record<string, unknown>;
-  const base = String(manifest["version"]);
-  const version = `${base}${base.includes("-") ? "." : "-"}dev.${stamp}`;
-  manifest["version"] = version;
-  files["annex.json"] = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
-  const bytes = await packBundle(files);
-  const read = await readBundle(bytes);
-  const signature = key === undefined ? null : await signBundle(read.contentHash, key);
-  return { manifest: read.manifest, version, bytes, contentHash: read.contentHash, signature };
+  let base: unknown;
+  try {
+    base = (JSON.parse(await readFile(join(dir, "annex.json"), "utf8")) as { version?: unknown }).version;
+  } catch {
+    base = undefined; // packExtension reports a missing or broken annex.json precisely
+  }
+  const version = typeof base === "string" ? devVersion(base, stamp) : undefined;
+  const packed = await packExtension(dir, { version, ...(onProgress === undefined ? {} : { onProgress }) });
+  const signature = key === undefined ? null : await signBundle(packed.contentHash as `sha256:${string}`, key);
+  return { manifest: packed.manifest, version: packed.manifest.version, bytes: packed.bytes, contentHash: packed.contentHash, signature };
 }
