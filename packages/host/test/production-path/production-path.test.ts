@@ -75,6 +75,18 @@ const REQUESTS: Array<{ what: string; method: string; path: string; as?: string;
     body: { note: "to be filed" },
     expected: { status: 200, body: { published: true } },
   },
+  { what: "storage.kv: a compare-and-set increment", method: "POST", path: "/api/ext/acme.tally/bump", as: "ada", body: {}, expected: { status: 200, body: { count: 1 } } },
+  { what: "storage.kv: a second increment sees the first", method: "POST", path: "/api/ext/acme.tally/bump", as: "bob", body: {}, expected: { status: 200, body: { count: 2 } } },
+  { what: "storage.kv: ifVersion 0 on an existing key is a conflict the handler catches", method: "POST", path: "/api/ext/acme.tally/stale", as: "ada", body: {}, expected: { status: 200, body: { code: "E_KV_VERSION_CONFLICT" } } },
+  {
+    what: "storage.sql: insert and select in the install's own schema",
+    method: "POST",
+    path: "/api/ext/acme.ledger/add",
+    as: "ada",
+    body: { id: "a", amount: 5 },
+    expected: { status: 200, body: [{ id: "a", amount: 5 }] },
+  },
+  { what: "storage.sql: files are out of reach (the guard refuses pg_read_file)", method: "GET", path: "/api/ext/acme.ledger/peek", as: "ada", expected: { status: 200, body: { code: "E_SQL_REFUSED" } } },
   { what: "public endpoints never see a principal", method: "GET", path: "/ext/acme.everything/public/ping", expected: { status: 200, body: { pong: true, principal: null } } },
 ];
 

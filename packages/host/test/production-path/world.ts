@@ -139,6 +139,72 @@ export function everythingManifest(port: number): Record<string, unknown> {
   });
 }
 
+/** kv (with compare-and-set) and an owned SQL schema: storage is one kind per extension, so two more extensions. */
+export const TALLY_SERVER = `
+export async function bump(request, ctx) {
+  for (;;) {
+    const entry = await ctx.kv.getEntry("count");
+    try { await ctx.kv.set("count", (entry?.value ?? 0) + 1, { ifVersion: entry?.version ?? 0 }); return { count: (entry?.value ?? 0) + 1 }; }
+    catch (e) { if (e.code !== "E_KV_VERSION_CONFLICT") throw e; }
+  }
+}
+export async function stale(request, ctx) {
+  try { await ctx.kv.set("count", 0, { ifVersion: 0 }); return { written: true }; } catch (e) { return { code: e.code }; }
+}
+`;
+export const LEDGER_SERVER = `
+export async function add(request, ctx) {
+  await ctx.sql.query("INSERT INTO entries (id, amount) VALUES ($1, $2)", [request.body.id, request.body.amount]);
+  return (await ctx.sql.query("SELECT id, amount FROM entries ORDER BY id", [])).rows;
+}
+export async function peek(request, ctx) {
+  try { await ctx.sql.query("SELECT pg_read_file($1)", ["/etc/passwd"]); return { read: true }; } catch (e) { return { code: e.code }; }
+}
+`;
+export const STORAGE_EXTENSIONS = [
+  {
+    id: "acme.tally",
+    server: TALLY_SERVER,
+    files: {} as Record<string, string>,
+    manifest: serviceManifest({
+      id: "acme.tally",
+      name: "Tally",
+      capabilities: [{ name: "storage.kv", reason: "Counts." }],
+      storage: { kind: "kv", limits: { keys: 10 } },
+      endpoints: [
+        { class: "api", method: "POST", path: "/bump", handler: "bump" },
+        { class: "api", method: "POST", path: "/stale", handler: "stale" },
+      ],
+    }),
+  },
+  {
+    id: "acme.ledger",
+    server: LEDGER_SERVER,
+    files: { "migrations/0001_entries.sql": "CREATE TABLE entries (id text PRIMARY KEY, amount integer NOT NULL);" } as Record<string, string>,
+    manifest: serviceManifest({
+      id: "acme.ledger",
+      name: "Ledger",
+      capabilities: [{ name: "storage.sql", reason: "Keeps entries." }],
+      storage: { kind: "owned-schema", migrations: "migrations", limits: { maxRows: 100 } },
+      endpoints: [
+        { class: "api", method: "POST", path: "/add", handler: "add" },
+        { class: "api", method: "GET", path: "/peek", handler: "peek" },
+      ],
+    }),
+  },
+];
+
+export function storageBundle(extension: (typeof STORAGE_EXTENSIONS)[number]): Promise<Uint8Array> {
+  return makeBundle(extension.manifest, { "server/index.js": extension.server, ...extension.files });
+}
+
+/** Uninstalls the storage extensions with purge, so that owned schemas (and their roles) go with the test. */
+async function purgeStorage(host: Host): Promise<void> {
+  for (const extension of STORAGE_EXTENSIONS) {
+    if ((await host.getInstall(TENANT, extension.id)) !== null) await host.uninstall(TENANT, extension.id, { purge: true });
+  }
+}
+
 export function everythingGrants(manifest: Record<string, unknown>): CapabilityGrant[] {
   return (manifest["capabilities"] as Array<Record<string, unknown>>).map(({ reason: _reason, ...grant }) => grant as CapabilityGrant);
 }
@@ -156,6 +222,7 @@ export async function viaTestHost(backend: TestDatabaseBackend, port: number, eg
   const manifest = everythingManifest(port);
   const t: TestHost = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("path_test"), capabilities: [crm, notes], egress, tenant: TENANT });
   await t.install(await makeBundle(manifest, { "server/index.js": EVERYTHING_SERVER }), installOptions(port, manifest));
+  for (const extension of STORAGE_EXTENSIONS) await t.install(await storageBundle(extension), { grants: everythingGrants(extension.manifest) });
   return {
     name: "createTestHost (in-memory runner)",
     host: t.host,
@@ -164,7 +231,10 @@ export async function viaTestHost(backend: TestDatabaseBackend, port: number, eg
       return { status: response.status, body: await bodyOf(response) };
     },
     logged: () => t.logged,
-    close: () => t.close(),
+    async close() {
+      await purgeStorage(t.host);
+      await t.close();
+    },
   };
 }
 
@@ -217,6 +287,11 @@ export async function viaServer(
   const bytes = await makeBundle(manifest, { "server/index.js": EVERYTHING_SERVER });
   await host.publish(bytes, await publisher.sign(bytes), { actor: "admin@example.com" });
   await host.install(TENANT, "acme.everything", { ...installOptions(port, manifest), actor: "admin@example.com" });
+  for (const extension of STORAGE_EXTENSIONS) {
+    const storageBytes = await storageBundle(extension);
+    await host.publish(storageBytes, await publisher.sign(storageBytes), { actor: "admin@example.com" });
+    await host.install(TENANT, extension.id, { grants: everythingGrants(extension.manifest), actor: "admin@example.com" });
+  }
 
   let server: Server;
   if (kind === "express + worker pool") {
@@ -245,6 +320,7 @@ export async function viaServer(
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await purgeStorage(host);
       await host.close();
       for (const close of closers) await close();
     },
