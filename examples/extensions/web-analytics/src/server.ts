@@ -44,7 +44,7 @@ export async function stats(request: GuestRequest, ctx: Pick<Ctx, "sql">): Promi
   if (!Number.isInteger(top) || top < 1 || top > 100) {
     return { status: 400, body: { error: { code: "E_BAD_REQUEST", field: "top", message: "top must be an integer from 1 to 100" } } };
   }
-  return { status: 200, body: { ...(await readStats(ctx.sql, hours, top)) } };
+  return { status: 200, body: await readStats(ctx.sql, hours, top) };
 }
 
 /** The `rollup` job (hourly at :02): finished hours' page views into hourly counts; counts older than keepDays deleted. */

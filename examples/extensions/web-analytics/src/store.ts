@@ -12,12 +12,13 @@ export async function insertPageView(sql: Sql, view: PageView): Promise<void> {
   await sql.query("INSERT INTO page_views (path, referrer, session) VALUES ($1, $2, $3)", [view.path, view.referrer, view.session]);
 }
 
-export interface RollupResult {
+// Types, not interfaces: what a handler answers must be assignable to the guest's Json.
+export type RollupResult = {
   /** Page views moved into hourly counts. */
   moved: number;
   /** Hours of counts deleted for being older than keepDays. */
   expired: number;
-}
+};
 
 /**
  * Moves every page view of a finished hour into `hourly_counts`, in one
@@ -45,24 +46,24 @@ export async function rollup(sql: Sql, keepDays: number): Promise<RollupResult> 
   await sql.query("DELETE FROM hourly_counts WHERE hour < now() - make_interval(days => $1::int)", [keepDays]);
   return { moved: moved.rows[0]?.moved ?? 0, expired: expired.rowCount };
 }
-export interface HourCount {
+export type HourCount = {
   /** The hour's start, ISO 8601 UTC. */
   hour: string;
   views: number;
   sessions: number;
-}
+};
 
-export interface PageCount {
+export type PageCount = {
   path: string;
   views: number;
-}
+};
 
-export interface Stats {
+export type Stats = {
   from: string;
   hours: HourCount[];
   topPages: PageCount[];
   totals: { views: number; sessions: number };
-}
+};
 
 /**
  * The last `hours` hours, from the hourly counts and the page views not yet

@@ -140,7 +140,8 @@ describe("the rollup job", () => {
     const before = await stats();
 
     const result = await t.jobs.run(install.id, "rollup");
-    expect(result.ok).toBe(true);
+    expect(result.outcome).toBe("ok");
+    expect(result.output).toEqual({ moved: 5, expired: 0 });
 
     const counts = await t.sql(install.id).query("SELECT path, views, sessions FROM hourly_counts ORDER BY hour, path");
     expect(counts.rows).toEqual([
