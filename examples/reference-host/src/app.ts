@@ -37,6 +37,9 @@ import { layout, type MenuEntry } from "./web/layout.js";
 import { dashboardPage, loginPage } from "./web/pages.js";
 import { hostTheme, hostThemeCss } from "./web/theme.js";
 
+
+/** The example extension whose page-view snippet the product's pages include once a tenant installs it. */
+const ANALYTICS_EXTENSION = "acme.web-analytics";
 export interface ReferenceHostOptions {
   /** postgres://… (also `DATABASE_URL` in main.ts); absent: PGlite kept under `dataDir`. */
   databaseUrl?: string | undefined;
@@ -245,6 +248,16 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       return { menu: menu.map((entry) => ({ ...entry, current: entry.href === current })), installs };
     }
 
+    /**
+     * The page-view snippet of the web-analytics example, when the tenant has it installed and
+     * active: the product's own pages (dashboard, extension pages, public pages) include it; the
+     * admin console and sign-in do not. Its query names the tenant, as anonymous requests do here.
+     */
+    async function trackerFor(tenant: string): Promise<string | undefined> {
+      const install = await annex.getInstall(tenant, ANALYTICS_EXTENSION);
+      return install?.state === "active" ? `/ext/${ANALYTICS_EXTENSION}/public/snippet.js?tenant=${encodeURIComponent(tenant)}` : undefined;
+    }
+
     app.get("/login", (req, res) => {
       res.type("html").send(loginPage({ csrfToken: csrfToken(req), next: safeNext(req.query["next"]) }));
     });
@@ -284,7 +297,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
         const version = await annex.registry.getVersion(install.extensionId, install.version);
         extensions.push({ extensionId: install.extensionId, name: version?.manifest.name ?? install.extensionId, version: install.version, state: install.state });
       }
-      res.type("html").send(dashboardPage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, extensions }));
+      res.type("html").send(dashboardPage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, extensions, tracker: await trackerFor(user.tenant) }));
     });
 
     app.get("/admin", requireAdminPage, async (req, res) => {
@@ -322,6 +335,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
           title: found.title,
           theme: hostTheme,
           mount: { install: found.install, manifest: found.manifest, page: found.page, user: { id: user.id, displayName: user.displayName, email: user.email }, publicTenant: null },
+          tracker: await trackerFor(user.tenant),
         }),
       );
     });
@@ -333,7 +347,15 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       const found = /^[a-z0-9-]{1,64}$/.test(tenant) ? await pageOf(tenant, String(req.params["extensionId"]), "public", path) : null;
       if (found === null) return void res.status(404).type("html").send(notFoundPage(null, [], tenant, undefined));
       res.type("html").send(
-        extensionPage({ user: null, tenantName: await tenantName(tenant), menu: [], title: found.title, theme: hostTheme, mount: { install: found.install, manifest: found.manifest, page: found.page, user: null, publicTenant: tenant } }),
+        extensionPage({
+          user: null,
+          tenantName: await tenantName(tenant),
+          menu: [],
+          title: found.title,
+          theme: hostTheme,
+          mount: { install: found.install, manifest: found.manifest, page: found.page, user: null, publicTenant: tenant },
+          tracker: await trackerFor(tenant),
+        }),
       );
     });
 

@@ -103,6 +103,36 @@ describe.each(backends())("reference host on $name", (backend) => {
     expect(other.status).toBe(404);
   });
 
+  it("includes web-analytics' snippet in the product's pages once a tenant installs it, and counts what it sends", async () => {
+    const ada = new Client(host.url);
+    await ada.signIn("ada@acme.test");
+    const snippetTag = '<script src="/ext/acme.web-analytics/public/snippet.js?tenant=acme" defer></script>';
+    expect(await (await ada.get("/")).text()).not.toContain("snippet.js");
+    await host.annex.install("acme", "acme.web-analytics", { grants: [{ name: "log" }, { name: "storage.sql" }], actor: "test" });
+    expect(await (await ada.get("/")).text()).toContain(snippetTag);
+    // Not in the admin console, and not in another tenant's pages.
+    expect(await (await ada.get("/admin")).text()).not.toContain("snippet.js");
+    const gus = new Client(host.url);
+    await gus.signIn("gus@globex.test");
+    expect(await (await gus.get("/")).text()).not.toContain("snippet.js");
+
+    const snippet = await new Client(host.url).get("/ext/acme.web-analytics/public/snippet.js?tenant=acme");
+    expect(snippet.status).toBe(200);
+    expect(snippet.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    // What sendBeacon sends: a text/plain JSON body, no cookie needed.
+    const beacon = await fetch(`${host.url}/ext/acme.web-analytics/public/collect?tenant=acme`, {
+      method: "POST",
+      headers: { "content-type": "text/plain;charset=UTF-8", "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0" },
+      body: JSON.stringify({ path: "/", referrer: null, session: "0123456789abcdef01234567" }),
+    });
+    expect(beacon.status).toBe(204);
+    const stats = await ada.get("/api/ext/acme.web-analytics/stats");
+    expect(stats.status).toBe(200);
+    expect(((await stats.json()) as { totals: { views: number } }).totals.views).toBe(1);
+    const run = await host.annex.jobs.runNow((await host.annex.getInstall("acme", "acme.web-analytics"))!.id, "rollup", { actor: "test" });
+    expect(run.outcome).toBe("ok");
+  });
+
   it("keeps its state across a restart: users stay signed in, installs stay, examples are not published again", async () => {
     const ada = new Client(host.url);
     await ada.signIn("ada@acme.test");

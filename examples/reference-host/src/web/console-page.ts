@@ -67,6 +67,7 @@ export function extensionPage(options: {
   title: string;
   theme: Theme;
   mount: { install: unknown; manifest: unknown; page: { slot: "app" | "public"; path: string }; user: unknown; publicTenant: string | null };
+  tracker?: string | undefined;
 }): string {
   return layout({
     title: options.title,
@@ -75,6 +76,7 @@ export function extensionPage(options: {
     csrfToken: options.csrfToken,
     menu: options.menu,
     scripts: ["/assets/extension-page.js"],
+    tracker: options.tracker,
     data: { theme: options.theme, ...options.mount },
     body: html`<h1>${options.title}</h1>
 <p id="toast" role="status" aria-live="polite"></p>

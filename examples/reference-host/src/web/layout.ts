@@ -15,6 +15,11 @@ export interface LayoutOptions {
   /** Extension pages (from ui.pages slots) and the host's own entries. */
   menu?: readonly MenuEntry[] | undefined;
   scripts?: readonly string[] | undefined;
+  /**
+   * A page-view snippet (web-analytics' snippet.js) loaded as a classic, deferred script: it reads
+   * `document.currentScript`, which module scripts do not have.
+   */
+  tracker?: string | undefined;
   /** JSON for the page's script, in a non-executed <script type="application/json" id="page-data">. */
   data?: unknown;
   body: Raw;
@@ -52,6 +57,7 @@ ${options.body}
 </div>
 ${data === "" ? "" : html`<script type="application/json" id="page-data">${raw(data)}</script>`}
 ${(options.scripts ?? []).map((src) => html`<script type="module" src="${src}"></script>`)}
+${options.tracker === undefined ? "" : html`<script src="${options.tracker}" defer></script>`}
 </body>
 </html>`.text;
 }

@@ -27,7 +27,7 @@ export interface DashboardExtension {
   state: string;
 }
 
-export function dashboardPage(options: { user: SignedInUser; tenantName: string; csrfToken: string; menu: MenuEntry[]; extensions: DashboardExtension[] }): string {
+export function dashboardPage(options: { user: SignedInUser; tenantName: string; csrfToken: string; menu: MenuEntry[]; extensions: DashboardExtension[]; tracker?: string | undefined }): string {
   const { user } = options;
   return layout({
     title: "Dashboard",
@@ -35,6 +35,7 @@ export function dashboardPage(options: { user: SignedInUser; tenantName: string;
     tenantName: options.tenantName,
     csrfToken: options.csrfToken,
     menu: options.menu,
+    tracker: options.tracker,
     body: html`<h1>Dashboard</h1>
 <p>Welcome, ${user.displayName}. You are signed in to <strong>${options.tenantName}</strong> as ${user.role === "admin" ? "an administrator" : "a member"}.</p>
 <section class="card">
