@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createHost, type Host, type InstallInfo, type Logger, type PublishResult } from "@annex/host";
+import { createHost, type EventsOptions, type Host, type InstallInfo, type Logger, type PublishResult } from "@annex/host";
 import type { BundleSignature, Manifest } from "@annex/manifest";
 import { annexRouter } from "@annex/host/express";
 import { createRemoteRunner, type Runner } from "@annex/runner";
@@ -72,6 +72,8 @@ export interface ReferenceHostOptions {
   extraExtensions?: readonly string[] | undefined;
   /** Password of the seeded users on a new database. Default "annex-demo". */
   seedPassword?: string | undefined;
+  /** Annex's event delivery (attempts, backoff, poll interval); tests shorten the retries. Default: Annex's. */
+  events?: EventsOptions | undefined;
   /** Where the product and Annex log. Default: pino to stdout at ANNEX_LOG_LEVEL. */
   logger?: Logger | undefined;
 }
@@ -150,6 +152,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       runner,
       logger: logs.logger,
       onExecute: usage.onExecute,
+      events: options.events,
       gateway: {
         // The product's session is the gateway's principal: tenant, user and role.
         authenticate: async (request) => {

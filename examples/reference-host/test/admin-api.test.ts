@@ -13,6 +13,9 @@ import { Client } from "./support/http-client.js";
 import { releaseVariant } from "./support/variants.js";
 
 const GREETER = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures/greeter");
+const ORDER_SYNC = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures/order-sync");
+/** A busy machine answers slowly: poll for up to 20 s. */
+const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 20_000, interval: 100 });
 
 describe("admin API", () => {
   const [backend] = backends();
@@ -21,7 +24,8 @@ describe("admin API", () => {
   let csrf: string;
 
   beforeAll(async () => {
-    host = await createReferenceHost({ ...(await backend!.options()), extraExtensions: [GREETER] });
+    // Two attempts, 50 ms apart: a failing handler reaches the dead letters in a moment.
+    host = await createReferenceHost({ ...(await backend!.options()), extraExtensions: [GREETER, ORDER_SYNC], events: { maxAttempts: 2, backoff: { baseMs: 50, maxMs: 100 }, pollIntervalMs: 50 } });
     ada = new Client(host.url);
     await ada.signIn("ada@acme.test");
     csrf = (await (await ada.get("/admin/api/session")).json()).csrfToken as string;
@@ -120,6 +124,56 @@ describe("admin API", () => {
     expect(usage.errors).toBe(0);
     const logs = (await (await call(ada, "GET", "/installs/acme.greeter/logs")).json()) as { message: string }[];
     expect(logs.map((l) => l.message)).toContain("greeting Usage");
+  });
+
+  it("lists the tenant's dead letters, replays one after the fix and discards another, audited with the admin as actor; never another tenant's", async () => {
+    await host.annex.install("acme", "acme.order-sync", { grants: [{ name: "log" }, { name: "events.subscribe", types: ["order.created"] }], actor: "test" });
+    await host.annex.events.publish("acme", "order.created", { order: 1 });
+    await host.annex.events.publish("acme", "order.created", { order: 2 });
+    type Letters = { items: { deliveryId: string; type: string; extensionId: string; attempts: number; lastError: { code: string; message: string }; payload: { order: number } }[]; cursor: string | null };
+    const letters = async (query = "") => (await (await call(ada, "GET", `/dead-letters${query}`)).json()) as Letters;
+    await poll(async () => (await letters()).items.length).toBe(2);
+    const { items, cursor } = await letters("?extensionId=acme.order-sync");
+    expect(cursor).toBeNull();
+    expect(items.map((l) => [l.type, l.extensionId, l.attempts, l.payload.order])).toEqual([
+      ["order.created", "acme.order-sync", 2, 1],
+      ["order.created", "acme.order-sync", 2, 2],
+    ]);
+    expect(items[0]!.lastError.message).toContain("no warehouse configured");
+    expect((await letters("?limit=1")).cursor).not.toBeNull();
+    expect((await call(ada, "GET", "/dead-letters?extensionId=acme.nothing")).status).toBe(404);
+    expect((await call(ada, "GET", "/dead-letters?cursor=abc")).status).toBe(400);
+
+    // Another tenant's admin sees none of them and can touch none of them.
+    const gus = new Client(host.url);
+    await gus.signIn("gus@globex.test");
+    const gusCsrf = (await (await call(gus, "GET", "/session")).json()).csrfToken as string;
+    expect((await (await call(gus, "GET", "/dead-letters")).json()).items).toEqual([]);
+    const stolen = await call(gus, "POST", `/dead-letters/${items[0]!.deliveryId}/discard`, undefined, { "x-csrf-token": gusCsrf });
+    expect(stolen.status).toBe(404);
+    expect(await stolen.json()).toMatchObject({ code: "E_DEAD_LETTER_NOT_FOUND" });
+    // Without the CSRF token, nothing happens either.
+    expect((await call(ada, "POST", `/dead-letters/${items[0]!.deliveryId}/replay`)).status).toBe(403);
+    expect((await letters()).items).toHaveLength(2);
+
+    // The fix (a warehouse), then a replay: delivered. The other is discarded.
+    await call(ada, "PUT", "/installs/acme.order-sync/config", { config: { warehouse: "Berlin" } }, { "x-csrf-token": csrf });
+    const replayed = await call(ada, "POST", `/dead-letters/${items[0]!.deliveryId}/replay`, undefined, { "x-csrf-token": csrf });
+    expect(await replayed.json()).toEqual({ deliveryId: items[0]!.deliveryId, replayed: true });
+    expect((await call(ada, "POST", `/dead-letters/${items[1]!.deliveryId}/discard`, undefined, { "x-csrf-token": csrf })).status).toBe(200);
+    const install = (await host.annex.getInstall("acme", "acme.order-sync"))!;
+    await poll(() => host.logs.recent(install.id, 50).map((l) => l.message)).toContain("order 1 sent to Berlin");
+    expect(host.logs.recent(install.id, 50).map((l) => l.message)).not.toContain("order 2 sent to Berlin");
+    expect((await letters()).items).toEqual([]);
+    expect((await call(ada, "POST", `/dead-letters/${items[1]!.deliveryId}/discard`, undefined, { "x-csrf-token": csrf })).status).toBe(404);
+    const audit = (await (await call(ada, "GET", "/audit?action=event.dead-letter.")).json()) as { entries: { action: string; actor: string }[] };
+    expect(audit.entries.map((e) => [e.action, e.actor])).toEqual(
+      expect.arrayContaining([
+        ["event.dead-letter.replay", "user:ada@acme.test"],
+        ["event.dead-letter.discard", "user:ada@acme.test"],
+      ]),
+    );
+    expect(audit.entries.some((e) => e.actor === "user:gus@globex.test")).toBe(false);
   });
 
   it("uninstalls with purge and returns the export", async () => {

@@ -21,6 +21,7 @@ import { releaseVariant } from "./support/variants.js";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const GREETER = join(HERE, "fixtures/greeter");
+const ORDER_SYNC = join(HERE, "fixtures/order-sync");
 const ARTIFACTS = join(HERE, "../test-artifacts");
 /** A busy machine answers slowly: poll for up to 15 s. */
 const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
@@ -31,7 +32,12 @@ describe.each(backends())("reference host console in Chromium on $name", (backen
   let shots: string;
 
   beforeAll(async () => {
-    host = await createReferenceHost({ ...(await backend.options()), extraExtensions: [GREETER] });
+    // Two attempts, 100 ms apart: a failing handler reaches the dead letters in a moment.
+    host = await createReferenceHost({
+      ...(await backend.options()),
+      extraExtensions: [GREETER, ORDER_SYNC],
+      events: { maxAttempts: 2, backoff: { baseMs: 100, maxMs: 200 }, pollIntervalMs: 100 },
+    });
     browser = await launchChromium();
     shots = join(ARTIFACTS, backend.name);
     mkdirSync(shots, { recursive: true });
@@ -221,6 +227,48 @@ describe.each(backends())("reference host console in Chromium on $name", (backen
     expect(await host.annex.getInstall("globex", "acme.docs")).toMatchObject({ state: "active" });
     await page.close();
   }, 60_000);
+
+  it("shows an event its handler failed as a dead letter, and delivers it after the fix and a replay", async () => {
+    await host.annex.install("acme", "acme.order-sync", { grants: [{ name: "log" }, { name: "events.subscribe", types: ["order.created"] }], actor: "test" });
+    const install = (await host.annex.getInstall("acme", "acme.order-sync"))!;
+    // The product publishes an order; the extension has no warehouse yet, so both attempts fail.
+    await host.annex.events.publish("acme", "order.created", { order: 7 });
+    await poll(async () => (await host.annex.events.deadLetters.list({ tenant: "acme" })).items.length).toBe(1);
+
+    const page = await signedIn("ada@acme.test");
+    await openConsole(page);
+    const letters = page.locator("#dead-letters");
+    const shown = () => letters.evaluate((el) => (el as HTMLElement & { letters: { type: string; extensionId: string; attempts: number; lastError: { message: string } }[] }).letters);
+    expect(await shown()).toEqual([expect.objectContaining({ type: "order.created", extensionId: "acme.order-sync", attempts: 2, lastError: expect.objectContaining({ message: expect.stringContaining("no warehouse configured") }) })]);
+    const row = letters.locator("tbody tr[data-delivery]");
+    expect(await row.textContent()).toContain("Order sync");
+    await letters.scrollIntoViewIfNeeded();
+    await shot(page, "12-dead-letter");
+
+    // The fix: a warehouse in the settings.
+    await page.getByRole("button", { name: "Settings Order sync" }).click();
+    await page.locator("#config").getByLabel("Warehouse").fill("Berlin");
+    await page.locator("#config").getByRole("button", { name: "Save settings" }).click();
+    await poll(() => statusText(page)).toBe("Settings saved.");
+
+    // Replay asks first; Cancel changes nothing.
+    await page.getByRole("button", { name: "Replay order.created for Order sync" }).click();
+    const confirm = letters.locator("annex-dialog");
+    await poll(() => confirm.evaluate((el) => (el as HTMLElement & { open: boolean }).open)).toBe(true);
+    await shot(page, "13-dead-letter-replay-confirm");
+    await confirm.getByRole("button", { name: "Cancel" }).click();
+    expect(await host.annex.events.deadLetters.list({ tenant: "acme" }).then((p) => p.items.length)).toBe(1);
+    await page.getByRole("button", { name: "Replay order.created for Order sync" }).click();
+    await poll(() => confirm.evaluate((el) => (el as HTMLElement & { open: boolean }).open)).toBe(true);
+    await confirm.getByRole("button", { name: "Replay" }).click();
+    await poll(() => statusText(page)).toBe("Replayed order.created to acme.order-sync: it is delivered again now.");
+    await poll(() => host.logs.recent(install.id, 50).map((l) => l.message)).toContain("order 7 sent to Berlin");
+    expect((await host.annex.events.deadLetters.list({ tenant: "acme" })).items).toEqual([]);
+    await openConsole(page);
+    expect(await shown()).toEqual([]);
+    expect(await page.locator("#audit").evaluate((el) => (el as HTMLElement & { entries: { action: string; actor: string }[] }).entries.filter((e) => e.action === "event.dead-letter.replay").map((e) => e.actor))).toEqual(["user:ada@acme.test"]);
+    await page.close();
+  }, 120_000);
 
   it("serves an extension's public page to anyone, under the public family of its tenant", async () => {
     if ((await host.annex.getInstall("acme", "acme.greeter")) !== null) await host.annex.uninstall("acme", "acme.greeter", { purge: true });

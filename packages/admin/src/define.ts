@@ -4,6 +4,7 @@ import { AnnexAuditTable } from "./components/audit-table.js";
 import { AnnexCapabilityDiff } from "./components/capability-diff.js";
 import { AnnexConfigForm } from "./components/config-form.js";
 import { AnnexConsentDialog } from "./components/consent-dialog.js";
+import { AnnexDeadLetters } from "./components/dead-letters.js";
 import { AnnexExtensionList } from "./components/extension-list.js";
 import { AnnexSecretsForm } from "./components/secrets-form.js";
 import { AnnexUsagePanel } from "./components/usage-panel.js";
@@ -17,6 +18,7 @@ export const adminComponents = {
   "annex-secrets-form": AnnexSecretsForm,
   "annex-audit-table": AnnexAuditTable,
   "annex-usage-panel": AnnexUsagePanel,
+  "annex-dead-letters": AnnexDeadLetters,
 } as const;
 
 export type AdminComponentTag = keyof typeof adminComponents;

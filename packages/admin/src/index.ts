@@ -12,6 +12,7 @@ export { AnnexCapabilityDiff } from "./components/capability-diff.js";
 export { AnnexConfigForm, type ConfigSubmitDetail, type ConfigInvalidDetail } from "./components/config-form.js";
 export { AnnexSecretsForm, type SecretsSubmitDetail } from "./components/secrets-form.js";
 export { AnnexAuditTable, matchesAuditFilter, type AuditFilterDetail, type AuditMoreDetail } from "./components/audit-table.js";
+export { AnnexDeadLetters, type DeadLetterAction, type DeadLetterActionDetail, type DeadLettersMoreDetail } from "./components/dead-letters.js";
 export { AnnexUsagePanel } from "./components/usage-panel.js";
 export { mountInstallFrame, extensionPages, type MountInstallOptions, type ExtensionPage } from "./mount-install.js";
 export { summarizeUsage, usageRecordOf } from "./usage.js";
@@ -24,6 +25,7 @@ export type {
   AdminVersion,
   AdminAuditEntry,
   AdminAuditFilter,
+  AdminDeadLetter,
   ConfigIssue,
   UsageRecord,
   UsageSummary,

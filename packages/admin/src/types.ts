@@ -52,6 +52,24 @@ export interface AdminAuditEntry {
   details: Record<string, unknown>;
 }
 
+/** `DeadLetter` of @annex/host: a delivery of an event to an install that failed every attempt. */
+export interface AdminDeadLetter {
+  /** What replay and discard take (the handler's `event.id`). */
+  deliveryId: string;
+  eventId: string;
+  tenant: string;
+  type: string;
+  installId: string;
+  /** Null when the install has been purged since. */
+  extensionId: string | null;
+  attempts: number;
+  lastError: { code: string; message: string } | null;
+  payload: unknown;
+  occurredAt: DateLike;
+  /** When the last attempt failed. */
+  failedAt: DateLike;
+}
+
 /** The filter fields of @annex/host's `AuditFilter` that the audit table offers. */
 export interface AdminAuditFilter {
   actor?: string | undefined;

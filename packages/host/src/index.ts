@@ -83,7 +83,7 @@ export { createInProcessBus } from "./events/in-process-bus.js";
 export { EventsError } from "./events/errors.js";
 export type { EventsErrorCode } from "./events/errors.js";
 export { MAX_EVENT_PAYLOAD_BYTES } from "./events/event-types.js";
-export type { DeadLetter, DeadLetterFilter, DeadLetters, HostEvents, PublishOptions } from "./events/host-events.js";
+export type { DeadLetter, DeadLetterActionOptions, DeadLetterFilter, DeadLetters, HostEvents, PublishOptions } from "./events/host-events.js";
 export type { DrainResult } from "./events/relay.js";
 export type { EventsOptions } from "./events/runtime.js";
 export type { BackoffOptions } from "./events/backoff.js";

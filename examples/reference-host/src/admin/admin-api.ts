@@ -290,6 +290,30 @@ export function adminApi(deps: AdminApiDeps): Router {
     }),
   );
 
+  // Dead letters: deliveries of events that failed every attempt. Always the caller's tenant: the host
+  // answers E_DEAD_LETTER_NOT_FOUND for another tenant's delivery, as for one that does not exist.
+  router.get(
+    "/dead-letters",
+    route(async (req, _res, user) => {
+      const extensionId = optionalString(req.query["extensionId"], "extensionId");
+      if (extensionId !== undefined && !ID.test(extensionId)) throw new AdminApiError(400, "E_BAD_REQUEST", "extensionId must be an extension id (publisher.name)", { field: "extensionId" });
+      const installId = extensionId === undefined ? undefined : (await requireInstall(user.tenant, extensionId)).id;
+      const limit = Math.min(200, Math.max(1, Number(req.query["limit"] ?? 50) || 50));
+      return annex.events.deadLetters.list({ tenant: user.tenant, installId, limit, cursor: optionalString(req.query["cursor"], "cursor") });
+    }),
+  );
+  for (const action of ["replay", "discard"] as const) {
+    router.post(
+      `/dead-letters/:deliveryId/${action}`,
+      route(async (req, _res, user) => {
+        const deliveryId = String(req.params["deliveryId"] ?? "");
+        // The host audits it (event.dead-letter.replay / .discard) with the admin as the actor.
+        await annex.events.deadLetters[action](deliveryId, { actor: actorName(user), tenant: user.tenant });
+        return { deliveryId, [action === "replay" ? "replayed" : "discarded"]: true };
+      }),
+    );
+  }
+
   router.get(
     "/audit",
     route(async (req, _res, user) => {

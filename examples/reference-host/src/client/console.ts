@@ -8,12 +8,14 @@ import {
   defineAdmin,
   type AdminAuditEntry,
   type AdminAuditFilter,
+  type AdminDeadLetter,
   type AdminInstall,
   type AdminVersion,
   type AnnexAuditTable,
   type AnnexCapabilityDiff,
   type AnnexConfigForm,
   type AnnexConsentDialog,
+  type AnnexDeadLetters,
   type AnnexExtensionList,
   type AnnexSecretsForm,
   type AnnexUsagePanel,
@@ -21,6 +23,7 @@ import {
   type AuditMoreDetail,
   type ConfigSubmitDetail,
   type ConsentDetail,
+  type DeadLetterActionDetail,
   type ExtensionActionDetail,
   type SecretsSubmitDetail,
   type UsageSummary,
@@ -72,6 +75,7 @@ const usagePanel = $<AnnexUsagePanel>("usage");
 const upgradeDiff = $<AnnexCapabilityDiff>("upgrade-diff");
 const uninstallDialog = $<HTMLElement & { show(): void; close(): void }>("uninstall-dialog");
 const auditTable = $<AnnexAuditTable>("audit");
+const deadLetters = $<AnnexDeadLetters>("dead-letters");
 const status = $<HTMLElement>("status");
 
 let versions: AdminVersion[] = [];
@@ -98,6 +102,8 @@ async function refresh(): Promise<void> {
   catalogue.versions = versions;
   catalogue.installs = installs;
   if (selected !== null) await showDetail(selected);
+  deadLetters.extensionNames = Object.fromEntries(versions.map((v) => [v.extensionId, v.manifest.name]));
+  await loadDeadLetters();
   await loadAudit();
 }
 
@@ -255,6 +261,32 @@ $<HTMLElement>("uninstall-confirm").addEventListener("click", () => {
   })();
 });
 $<HTMLElement>("uninstall-cancel").addEventListener("click", () => uninstallDialog.close());
+
+let deadLetterCursor: string | null = null;
+async function loadDeadLetters(more = false): Promise<void> {
+  const query = more && deadLetterCursor !== null ? `?cursor=${encodeURIComponent(deadLetterCursor)}` : "";
+  const answer = await api<{ items: AdminDeadLetter[]; cursor: string | null }>("GET", `/dead-letters${query}`);
+  deadLetters.letters = more ? [...deadLetters.letters, ...answer.items] : answer.items;
+  deadLetterCursor = answer.cursor;
+  deadLetters.toggleAttribute("has-more", answer.cursor !== null);
+}
+deadLetters.addEventListener("annex-dead-letter-action", (event) => {
+  const { action, deliveryId, letter } = (event as CustomEvent<DeadLetterActionDetail>).detail;
+  deadLetters.toggleAttribute("busy", true);
+  void (async () => {
+    try {
+      await api("POST", `/dead-letters/${encodeURIComponent(deliveryId)}/${action}`);
+      say(action === "replay" ? `Replayed ${letter.type} to ${letter.extensionId}: it is delivered again now.` : `Discarded ${letter.type} for ${letter.extensionId ?? letter.installId}.`);
+      await refresh();
+    } catch (error) {
+      failed(error);
+    } finally {
+      deadLetters.toggleAttribute("busy", false);
+    }
+  })();
+});
+// The component's "Load more": the next page after the host's cursor.
+deadLetters.addEventListener("annex-dead-letters-more", () => void loadDeadLetters(true).catch(failed));
 
 function auditQuery(filter: AdminAuditFilter, afterId?: string): string {
   const params = new URLSearchParams();

@@ -7,7 +7,8 @@ import type { Theme } from "@annex/ui-kit";
  * The admin console: @annex/admin's elements in the product's layout;
  * src/client/console.ts feeds them from the admin API. Every screen of the
  * console is one of the package's components: catalogue, consent dialog,
- * capability diff, settings and secrets forms, usage panel, audit table.
+ * capability diff, settings and secrets forms, usage panel, dead letters,
+ * audit table.
  */
 export function consolePage(options: { user: SignedInUser; tenantName: string; csrfToken: string; menu: MenuEntry[]; theme: Theme }): string {
   return layout({
@@ -53,6 +54,12 @@ export function consolePage(options: { user: SignedInUser; tenantName: string; c
     <annex-button id="uninstall-confirm" variant="danger">Uninstall</annex-button>
   </div>
 </annex-dialog>
+
+<section id="dead-letters-section" class="card" aria-labelledby="dead-letters-title">
+  <h2 id="dead-letters-title">Dead letters</h2>
+  <p>Events an extension failed to handle after every retry wait here until you replay them (after fixing the cause: its settings, or an upgrade) or discard them.</p>
+  <annex-dead-letters id="dead-letters" caption="Dead letters of ${options.tenantName}"></annex-dead-letters>
+</section>
 
 <annex-audit-table id="audit" caption="Audit log of ${options.tenantName}"></annex-audit-table>`,
   });

@@ -47,6 +47,16 @@ export interface DeadLetterFilter {
   cursor?: string | undefined;
 }
 
+/** Who acts on a dead letter, and (for an admin API acting for one tenant) whose it must be. */
+export interface DeadLetterActionOptions extends ActorOptions {
+  /**
+   * Acts only on a dead letter of this tenant: another tenant's delivery
+   * answers E_DEAD_LETTER_NOT_FOUND, exactly as one that does not exist
+   * (so an admin of one tenant learns nothing of another's).
+   */
+  tenant?: string | undefined;
+}
+
 export interface DeadLetters {
   /** Oldest first; `cursor` (null on the last page) fetches the next page. */
   list(filter?: DeadLetterFilter): Promise<{ items: DeadLetter[]; cursor: string | null }>;
@@ -54,9 +64,9 @@ export interface DeadLetters {
    * Queues the delivery again with fresh attempts (audited). It goes to the
    * install's current version: upgrade first when the fix is a new version.
    */
-  replay(deliveryId: string, options?: ActorOptions): Promise<void>;
+  replay(deliveryId: string, options?: DeadLetterActionOptions): Promise<void>;
   /** Drops the delivery for good (audited). */
-  discard(deliveryId: string, options?: ActorOptions): Promise<void>;
+  discard(deliveryId: string, options?: DeadLetterActionOptions): Promise<void>;
 }
 
 export interface HostEvents {
@@ -83,13 +93,14 @@ export function createHostEvents(deps: {
 }): HostEvents {
   const { db, store, relay, metrics } = deps;
 
-  async function settle(action: "replay" | "discard", deliveryId: string, options: ActorOptions | undefined): Promise<void> {
+  async function settle(action: "replay" | "discard", deliveryId: string, options: DeadLetterActionOptions | undefined): Promise<void> {
     if (typeof deliveryId !== "string" || deliveryId === "" || deliveryId.length > 128) {
       throw new EventsError("E_DEAD_LETTER_NOT_FOUND", `dead letter ${action}: deliveryId must be the deliveryId of a dead letter (see deadLetters.list())`, { field: "deliveryId" });
     }
     const actor = options?.actor ?? "system";
+    const tenant = options?.tenant === undefined ? undefined : checkTenant(options.tenant);
     await db.transaction().execute(async (trx) => {
-      const settled = await store.settleDead(trx, deliveryId, action, new Date(deps.now()));
+      const settled = await store.settleDead(trx, deliveryId, action, new Date(deps.now()), tenant);
       if (settled === null) {
         throw new EventsError("E_DEAD_LETTER_NOT_FOUND", `no dead letter ${JSON.stringify(deliveryId)}: it was replayed or discarded already, or never failed`, { deliveryId });
       }

@@ -284,7 +284,7 @@ export class OutboxStore {
   }
 
   /** Moves a dead letter back to the queue (replay) or out of it (discard), in `trx`; null when it is not a dead letter. */
-  async settleDead(trx: Kysely<any>, deliveryId: string, action: "replay" | "discard", now: Date): Promise<{ tenant: string; installId: string; eventId: string; type: string; extensionId: string | null } | null> {
+  async settleDead(trx: Kysely<any>, deliveryId: string, action: "replay" | "discard", now: Date, tenant?: string): Promise<{ tenant: string; installId: string; eventId: string; type: string; extensionId: string | null } | null> {
     const set =
       action === "replay"
         ? sql`state = 'pending', attempts = 0, next_attempt_at = ${now}, updated_at = ${now}`
@@ -292,6 +292,7 @@ export class OutboxStore {
     const result = await sql<{ tenant: string; install_id: string; event_id: string; type: string }>`
       UPDATE ${this.table("annex_event_deliveries")} SET ${set}
       WHERE id = ${deliveryId} AND state = 'dead'
+        ${tenant === undefined ? sql`` : sql`AND tenant = ${tenant}`}
       RETURNING tenant, install_id, event_id, type`.execute(trx);
     const row = result.rows[0];
     if (row === undefined) return null;

@@ -130,7 +130,11 @@ describeBackends("event delivery", (backend) => {
       export async function onOrder(event, ctx) { await ctx.host.call("ledger.apply", { key: event.id, note: "fixed:" + event.payload.n }); }
       export async function onRefund() {}
     `));
-    await t.host.events.deadLetters.replay(first!.deliveryId, { actor: "ops@example.com" });
+    // Scoped to another tenant (an admin API acting for that tenant), the letters are not found and stay parked.
+    await expect(t.host.events.deadLetters.replay(first!.deliveryId, { actor: "intruder", tenant: "other-tenant" })).rejects.toMatchObject({ code: "E_DEAD_LETTER_NOT_FOUND" });
+    await expect(t.host.events.deadLetters.discard(second!.deliveryId, { actor: "intruder", tenant: "other-tenant" })).rejects.toMatchObject({ code: "E_DEAD_LETTER_NOT_FOUND" });
+    expect(await t.deadLetters()).toHaveLength(2);
+    await t.host.events.deadLetters.replay(first!.deliveryId, { actor: "ops@example.com", tenant: "test-tenant" });
     await t.host.events.deadLetters.discard(second!.deliveryId, { actor: "ops@example.com" });
     await t.relay.drain();
     // The first attempt's effect was applied under the same key, so the fixed handler's is refused: effects apply once.
