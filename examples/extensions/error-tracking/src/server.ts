@@ -4,12 +4,26 @@
  * schema, and its admin page lists them. Exports are the handlers annex.json
  * names.
  */
-import type { Ctx, GuestRequest, GuestResponse } from "@annex/runner/guest";
+import type { Ctx, GuestRequest, GuestResponse, Json } from "@annex/runner/guest";
 import { IngestError } from "./errors.js";
 import { checkProject, readEnvelope } from "./ingest.js";
 import { getIssue, listIssues, recordEvent, setStatus, STATUSES, type IssueStatus } from "./store.js";
 
-type IngestCtx = Pick<Ctx, "sql" | "log" | "install">;
+type IngestCtx = Pick<Ctx, "sql" | "log" | "install" | "events">;
+
+/** The payload of `issue.created` (published as `ext.acme.error-tracking.issue.created`). */
+export interface IssueCreated {
+  issueId: number;
+  project: string;
+  title: string;
+  culprit: string | null;
+  level: string;
+  platform: string | null;
+  /** The event that made the issue. */
+  eventId: string;
+  /** ISO 8601: when that event occurred. */
+  firstSeen: string;
+}
 
 function refuse(error: IngestError): GuestResponse {
   // Sentry's relay answers refusals with { detail }; the SDKs log it and drop the envelope.
@@ -30,8 +44,22 @@ export async function ingest(request: GuestRequest, ctx: IngestCtx): Promise<Gue
     const envelope = readEnvelope(request.body, request.query, publicKey, new Date());
     for (const { event, fingerprint } of envelope.events) {
       const recorded = await recordEvent(ctx.sql, project, fingerprint, event, setting(ctx, "keepEventsPerIssue", 100));
-      if (recorded.created) ctx.log.info(`new issue ${recorded.issueId} in project ${project}: ${event.title}`);
-      else if (recorded.regressed) ctx.log.info(`issue ${recorded.issueId} in project ${project} regressed`);
+      if (recorded.created) {
+        ctx.log.info(`new issue ${recorded.issueId} in project ${project}: ${event.title}`);
+        // Only a new issue is announced: more events of it, SDK retries and regressions are not. The host writes
+        // the event to its outbox once this execution has succeeded (a failed ingest announces nothing).
+        const created: IssueCreated = {
+          issueId: recorded.issueId,
+          project,
+          title: event.title,
+          culprit: event.culprit,
+          level: event.level,
+          platform: event.platform,
+          eventId: event.eventId,
+          firstSeen: event.occurredAt,
+        };
+        await ctx.events.publish("issue.created", created as unknown as Json);
+      } else if (recorded.regressed) ctx.log.info(`issue ${recorded.issueId} in project ${project} regressed`);
     }
     const dropped = Object.entries(envelope.dropped);
     if (dropped.length > 0) ctx.log.debug(`dropped items: ${dropped.map(([type, count]) => `${type}×${count}`).join(", ")}`);

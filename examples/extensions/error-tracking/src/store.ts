@@ -11,7 +11,7 @@ export type Sql = Ctx["sql"];
 
 export interface Recorded {
   issueId: number;
-  /** The event made a new issue. */
+  /** The event made a new issue (exactly one event per issue ever has this). */
   created: boolean;
   /** The event id was seen before (an SDK retry): nothing was written. */
   duplicate: boolean;
@@ -34,14 +34,14 @@ export async function recordEvent(sql: Sql, project: string, fingerprint: string
          event_count = issues.event_count + 1,
          level = EXCLUDED.level,
          status = CASE WHEN issues.status = 'resolved' THEN 'unresolved' ELSE issues.status END
-       RETURNING id, event_count
+       RETURNING id, event_count, (xmax = 0) AS inserted
      ), stored AS (
        INSERT INTO events (event_id, issue_id, occurred_at, level, platform, environment, release, message, exception, tags, user_id, sdk)
        SELECT $8, issue.id, $7, $5, $6, $9, $10, $11, $12, $13, $14, $15 FROM issue
        ON CONFLICT (event_id) DO NOTHING
        RETURNING event_id
      )
-     SELECT issue.id, issue.event_count, (SELECT status FROM before) AS status_before, (SELECT count(*) FROM stored) AS stored FROM issue`,
+     SELECT issue.id, issue.event_count, issue.inserted, (SELECT status FROM before) AS status_before, (SELECT count(*) FROM stored) AS stored FROM issue`,
     [
       project,
       fingerprint,
@@ -69,7 +69,9 @@ export async function recordEvent(sql: Sql, project: string, fingerprint: string
       [issueId, keepPerIssue],
     );
   }
-  return { issueId, created: row.status_before === null, duplicate: false, regressed: row.status_before === "resolved" };
+  // xmax = 0: this statement inserted the row. Two events of one new issue arriving together both see no issue
+  // "before" (each statement's snapshot), but only one of them inserts it: only that one made a new issue.
+  return { issueId, created: row.inserted === true, duplicate: false, regressed: row.status_before === "resolved" };
 }
 
 export const STATUSES = ["unresolved", "resolved", "ignored"] as const;
