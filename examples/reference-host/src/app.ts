@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHost, type EventsOptions, type Host, type InstallInfo, type Logger, type PublishResult } from "@annex/host";
-import type { BundleSignature, Manifest } from "@annex/manifest";
+import type { BundleSignature, Manifest, UiSlot } from "@annex/manifest";
 import { annexRouter } from "@annex/host/express";
 import { createRemoteRunner, type Runner } from "@annex/runner";
 import { baseCss } from "@annex/ui-kit";
@@ -34,7 +34,7 @@ import { buildClientBundles } from "./web/client-bundles.js";
 import { APP_CSS } from "./web/app-css.js";
 import { html } from "./web/html.js";
 import { layout, type MenuEntry } from "./web/layout.js";
-import { dashboardPage, loginPage } from "./web/pages.js";
+import { dashboardPage, loginPage, type DashboardWidget } from "./web/pages.js";
 import { hostTheme, hostThemeCss } from "./web/theme.js";
 
 
@@ -169,7 +169,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     const tenantIds = async () => (await database.app.selectFrom("tenants").select("id").execute()).map((t) => t.id);
     const published = await publishExamples(annex, examples, keys.publisherKeys, baseLogger);
     for (const name of published.published) await applyAutomaticUpgrades(annex, await tenantIds(), name.slice(0, name.lastIndexOf("@")));
-    const bundles = await buildClientBundles(root, ["console", "extension-page"]);
+    const bundles = await buildClientBundles(root, ["console", "extension-page", "dashboard"]);
 
     const app = express();
     app.disable("x-powered-by");
@@ -235,20 +235,16 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
 
     const tenantName = async (id: string) => (await database.app.selectFrom("tenants").select("name").where("id", "=", id).executeTakeFirst())?.name ?? id;
 
-    /** Dashboard, the extension pages of the tenant's serving installs (ui.pages in the "app" slot), and the console for admins. */
-    async function menuFor(user: SignedInUser, current: string): Promise<{ menu: MenuEntry[]; installs: InstallInfo[] }> {
-      const installs = (await annex.listInstalls(user.tenant)).filter((i) => i.state !== "uninstalled");
-      const menu: MenuEntry[] = [{ href: "/", label: "Dashboard" }];
+    /** The tenant's serving installs (state active) with the manifest of the installed version. */
+    async function servingInstalls(tenant: string): Promise<{ installs: InstallInfo[]; serving: { install: InstallInfo; manifest: Manifest }[] }> {
+      const installs = (await annex.listInstalls(tenant)).filter((i) => i.state !== "uninstalled");
+      const serving = [];
       for (const install of installs) {
         if (install.state !== "active") continue;
         const version = await annex.registry.getVersion(install.extensionId, install.version);
-        for (const page of version?.manifest.ui.pages ?? []) {
-          if (page.slot !== "app") continue;
-          menu.push({ href: `/apps/${install.extensionId}${page.path === "/" ? "" : page.path}`, label: page.title ?? version!.manifest.name });
-        }
+        if (version !== null) serving.push({ install, manifest: version.manifest as Manifest });
       }
-      if (user.role === "admin") menu.push({ href: "/admin", label: "Admin console" });
-      return { menu: menu.map((entry) => ({ ...entry, current: entry.href === current })), installs };
+      return { installs, serving };
     }
 
     /**
@@ -260,6 +256,28 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       const install = await annex.getInstall(tenant, ANALYTICS_EXTENSION);
       return install?.state === "active" ? `/ext/${ANALYTICS_EXTENSION}/public/snippet.js?tenant=${encodeURIComponent(tenant)}` : undefined;
     }
+
+    /**
+     * The menu: the dashboard, the extension pages of the tenant's serving installs (ui.pages in the "app"
+     * slot), and for admins the console followed by the installs' pages in the "admin" slot.
+     */
+    async function menuFor(user: SignedInUser, current: string): Promise<{ menu: MenuEntry[]; installs: InstallInfo[]; serving: { install: InstallInfo; manifest: Manifest }[] }> {
+      const { installs, serving } = await servingInstalls(user.tenant);
+      const menu: MenuEntry[] = [{ href: "/", label: "Dashboard" }];
+      const pagesOf = (slot: UiSlot, base: string) =>
+        serving.flatMap(({ install, manifest }) =>
+          manifest.ui.pages.filter((page) => page.slot === slot).map((page) => ({ href: `${base}/${install.extensionId}${page.path === "/" ? "" : page.path}`, label: page.title ?? manifest.name })),
+        );
+      menu.push(...pagesOf("app", "/apps"));
+      if (user.role === "admin") menu.push({ href: "/admin", label: "Admin console" }, ...pagesOf("admin", "/admin/apps").map((entry) => ({ ...entry, sub: true })));
+      return { menu: menu.map((entry) => ({ ...entry, current: entry.href === current })), installs, serving };
+    }
+
+    /** What a frame needs of an install: everything but its id and last error (its settings reach the page as context.config). */
+    const frameInstall = (install: InstallInfo) => {
+      const { id: _id, lastError: _error, ...rest } = install;
+      return rest;
+    };
 
     app.get("/login", (req, res) => {
       res.type("html").send(loginPage({ csrfToken: csrfToken(req), next: safeNext(req.query["next"]) }));
@@ -294,13 +312,21 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
 
     app.get("/", requireUser, async (req, res) => {
       const user = req.actor!;
-      const { menu, installs } = await menuFor(user, "/");
+      const { menu, installs, serving } = await menuFor(user, "/");
       const extensions = [];
       for (const install of installs) {
         const version = await annex.registry.getVersion(install.extensionId, install.version);
         extensions.push({ extensionId: install.extensionId, name: version?.manifest.name ?? install.extensionId, version: install.version, state: install.state });
       }
-      res.type("html").send(dashboardPage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, extensions, tracker: await trackerFor(user.tenant) }));
+      // Widgets: every "dashboard.widget" page of a serving install, mounted through the bridge by src/client/dashboard.ts.
+      const widgets: DashboardWidget[] = serving.flatMap(({ install, manifest }) =>
+        manifest.ui.pages
+          .filter((page) => page.slot === "dashboard.widget")
+          .map((page) => ({ install: frameInstall(install), manifest, page: { slot: "dashboard.widget" as const, path: page.path }, title: page.title ?? manifest.name })),
+      );
+      res.type("html").send(
+        dashboardPage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, extensions, widgets, theme: hostTheme, frameUser: { id: user.id, displayName: user.displayName, email: user.email }, tracker: await trackerFor(user.tenant) }),
+      );
     });
 
     app.get("/admin", requireAdminPage, async (req, res) => {
@@ -311,14 +337,13 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     app.use("/admin/api", adminApi({ annex, app: database.app, logs, usage, csrfProtection: csrf.csrfSynchronisedProtection, csrfToken, dev: options.dev === true }));
 
     /** The install's page for `slot` at `path`, when the tenant's install serves; what the frame needs of it (its settings reach the page as context.config). */
-    async function pageOf(tenant: string, extensionId: string, slot: "app" | "public", path: string) {
+    async function pageOf(tenant: string, extensionId: string, slot: UiSlot, path: string) {
       const install = await annex.getInstall(tenant, extensionId);
       if (install === null || install.state !== "active") return null;
       const version = await annex.registry.getVersion(extensionId, install.version);
       const page = version?.manifest.ui.pages.find((p) => p.slot === slot && p.path === path);
       if (version === null || page === undefined) return null;
-      const { id: _id, lastError: _error, ...frameInstall } = install;
-      return { install: frameInstall, manifest: version.manifest as Manifest, page: { slot, path: page.path }, title: page.title ?? version.manifest.name };
+      return { install: frameInstall(install), manifest: version.manifest as Manifest, page: { slot, path: page.path }, title: page.title ?? version.manifest.name };
     }
 
     // Extension pages (ui.pages, slot "app") in the product's layout, for the tenant's users.
@@ -339,6 +364,27 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
           theme: hostTheme,
           mount: { install: found.install, manifest: found.manifest, page: found.page, user: { id: user.id, displayName: user.displayName, email: user.email }, publicTenant: null },
           tracker: await trackerFor(user.tenant),
+        }),
+      );
+    });
+
+    // Extension pages in the "admin" slot, inside the console's layout: for the tenant's admins only.
+    app.get("/admin/apps/:extensionId{/*rest}", requireAdminPage, async (req, res) => {
+      const user = req.actor!;
+      const path = `/${([] as string[]).concat(req.params["rest"] ?? []).join("/")}`;
+      const found = await pageOf(user.tenant, String(req.params["extensionId"]), "admin", path);
+      const current = `/admin/apps/${String(req.params["extensionId"])}${path === "/" ? "" : path}`;
+      const { menu } = await menuFor(user, current);
+      if (found === null) return void res.status(404).type("html").send(notFoundPage(user, menu, await tenantName(user.tenant), csrfToken(req)));
+      res.type("html").send(
+        extensionPage({
+          user,
+          tenantName: await tenantName(user.tenant),
+          csrfToken: csrfToken(req),
+          menu,
+          title: found.title,
+          theme: hostTheme,
+          mount: { install: found.install, manifest: found.manifest, page: found.page, user: { id: user.id, displayName: user.displayName, email: user.email }, publicTenant: null },
         }),
       );
     });

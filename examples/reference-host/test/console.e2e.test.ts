@@ -270,6 +270,49 @@ describe.each(backends())("reference host console in Chromium on $name", (backen
     await page.close();
   }, 120_000);
 
+  it("shows installed extensions' widgets on the dashboard and their admin pages in the console, through the bridge", async () => {
+    await host.annex.install("acme", "acme.ats", { grants: [{ name: "ui.toast" }], config: { companyName: "Acme Robotics" }, actor: "test" });
+
+    // A member: the widget on the dashboard, in its sandboxed frame, with the install's settings; no admin page.
+    const max = await signedIn("max@acme.test");
+    await max.waitForSelector("body[data-widgets=ready]");
+    const widget = max.locator('[data-widget="acme.ats/open-roles"]');
+    expect(await widget.getByRole("heading").textContent()).toBe("Open roles");
+    expect(await widget.locator(".widget-frame").getAttribute("data-frame")).toBe("ready");
+    expect(await widget.locator("iframe").getAttribute("sandbox")).toBe("allow-scripts");
+    const inside = max.frameLocator('[data-widget="acme.ats/open-roles"] iframe');
+    await poll(() => inside.locator(".figure").textContent()).toBe("3");
+    expect(await inside.locator(".label").textContent()).toBe("open roles in 3 teams at Acme Robotics");
+    await shot(max, "14-dashboard-widget");
+    expect(await max.getByRole("link", { name: "Careers page" }).count()).toBe(0);
+    expect((await max.goto(`${host.url}/admin/apps/acme.ats`))?.status()).toBe(403);
+    await max.close();
+
+    // An admin: the install's "admin" page under the console in the menu, mounted like every page.
+    const ada = await signedIn("ada@acme.test");
+    const menu = ada.getByRole("navigation", { name: "Main" });
+    expect(await menu.getByRole("listitem").allTextContents()).toEqual(expect.arrayContaining(["Admin console", "Careers page"]));
+    await menu.getByRole("link", { name: "Careers page" }).click();
+    await ada.waitForURL(`${host.url}/admin/apps/acme.ats`);
+    await ada.waitForSelector("body[data-frame=ready]");
+    expect(await ada.getByRole("link", { name: "Careers page" }).getAttribute("aria-current")).toBe("page");
+    const admin = ada.frameLocator("#extension-frame iframe");
+    // Its preview of the careers page, from the install's settings handed over the bridge.
+    await poll(() => admin.locator("#preview").textContent()).toContain("Acme Robotics");
+    await shot(ada, "15-admin-slot-page");
+    // Another tenant's admin has no such page.
+    const gus = await signedIn("gus@globex.test");
+    expect((await gus.goto(`${host.url}/admin/apps/acme.ats`))?.status()).toBe(404);
+    expect(await gus.locator("[data-widget]").count()).toBe(0);
+    await gus.close();
+    // Disabled: the widget and the page are gone.
+    await host.annex.disable("acme", "acme.ats", { actor: "test" });
+    await ada.goto(`${host.url}/`);
+    expect(await ada.locator("[data-widget]").count()).toBe(0);
+    expect((await ada.goto(`${host.url}/admin/apps/acme.ats`))?.status()).toBe(404);
+    await ada.close();
+  }, 120_000);
+
   it("serves an extension's public page to anyone, under the public family of its tenant", async () => {
     if ((await host.annex.getInstall("acme", "acme.greeter")) !== null) await host.annex.uninstall("acme", "acme.greeter", { purge: true });
     await host.annex.install("acme", "acme.greeter", { grants: [{ name: "log" }, { name: "user.read" }], config: { greeting: "Hola" }, actor: "test" });

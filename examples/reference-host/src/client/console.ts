@@ -163,7 +163,11 @@ catalogue.addEventListener("annex-extension-action", (event) => {
           consent.show();
         }
       } else if (action === "open") {
-        location.assign(`/apps/${extensionId}`);
+        // Its page in the product's layout: the first "app" page, else the first "admin" page (in the console).
+        const pages = versionOf(extensionId, install!.version)?.manifest.ui.pages ?? [];
+        const page = pages.find((p) => p.slot === "app") ?? pages.find((p) => p.slot === "admin");
+        if (page === undefined) say(`${extensionId} has no page to open: it works through its endpoints and events.`);
+        else location.assign(`${page.slot === "app" ? "/apps" : "/admin/apps"}/${extensionId}${page.path === "/" ? "" : page.path}`);
       } else if (action === "configure") {
         await showDetail(extensionId);
         detail.scrollIntoView();

@@ -5,14 +5,14 @@
  * the install's user.read grant, enforced by the bridge) the signed-in user.
  */
 import { mountInstallFrame, type AdminInstall } from "@annex/admin";
-import type { Manifest } from "@annex/manifest";
+import type { Manifest, UiSlot } from "@annex/manifest";
 import { applyTheme, type Theme } from "@annex/ui-kit";
 
 interface PageData {
   theme: Theme;
   install: AdminInstall;
   manifest: Manifest;
-  page: { slot: "app" | "public"; path: string };
+  page: { slot: UiSlot; path: string };
   user: { id: string; displayName?: string; email?: string } | null;
   /** Set on public pages: the frame's api.fetch goes to the public family of that tenant. */
   publicTenant: string | null;

@@ -2,6 +2,7 @@ import type { SignedInUser } from "../auth/principal.js";
 import { html } from "./html.js";
 import { layout, type MenuEntry } from "./layout.js";
 import type { Theme } from "@annex/ui-kit";
+import type { UiSlot } from "@annex/manifest";
 
 /**
  * The admin console: @annex/admin's elements in the product's layout;
@@ -73,7 +74,7 @@ export function extensionPage(options: {
   menu: MenuEntry[];
   title: string;
   theme: Theme;
-  mount: { install: unknown; manifest: unknown; page: { slot: "app" | "public"; path: string }; user: unknown; publicTenant: string | null };
+  mount: { install: unknown; manifest: unknown; page: { slot: UiSlot; path: string }; user: unknown; publicTenant: string | null };
   tracker?: string | undefined;
 }): string {
   return layout({

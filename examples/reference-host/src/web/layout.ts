@@ -5,6 +5,8 @@ export interface MenuEntry {
   href: string;
   label: string;
   current?: boolean;
+  /** Shown indented under the entry before it (an extension's admin page under "Admin console"). */
+  sub?: boolean;
 }
 
 export interface LayoutOptions {
@@ -49,7 +51,7 @@ ${options.csrfToken === undefined ? "" : html`<meta name="csrf-token" content="$
 </header>
 <div class="shell">
 ${options.menu && options.menu.length > 0
-    ? html`<nav class="menu" aria-label="Main"><ul>${options.menu.map((entry) => html`<li><a href="${entry.href}"${entry.current ? html` aria-current="page"` : ""}>${entry.label}</a></li>`)}</ul></nav>`
+    ? html`<nav class="menu" aria-label="Main"><ul>${options.menu.map((entry) => html`<li${entry.sub ? html` class="sub"` : ""}><a href="${entry.href}"${entry.current ? html` aria-current="page"` : ""}>${entry.label}</a></li>`)}</ul></nav>`
     : ""}
 <main id="main">
 ${options.body}

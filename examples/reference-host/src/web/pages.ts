@@ -1,3 +1,5 @@
+import type { Manifest } from "@annex/manifest";
+import type { Theme } from "@annex/ui-kit";
 import type { SignedInUser } from "../auth/principal.js";
 import { html } from "./html.js";
 import { layout, type MenuEntry } from "./layout.js";
@@ -27,7 +29,26 @@ export interface DashboardExtension {
   state: string;
 }
 
-export function dashboardPage(options: { user: SignedInUser; tenantName: string; csrfToken: string; menu: MenuEntry[]; extensions: DashboardExtension[]; tracker?: string | undefined }): string {
+/** A "dashboard.widget" page of a serving install, as src/client/dashboard.ts mounts it. */
+export interface DashboardWidget {
+  install: unknown;
+  manifest: Manifest;
+  page: { slot: "dashboard.widget"; path: string };
+  title: string;
+}
+
+export function dashboardPage(options: {
+  user: SignedInUser;
+  tenantName: string;
+  csrfToken: string;
+  menu: MenuEntry[];
+  extensions: DashboardExtension[];
+  widgets: DashboardWidget[];
+  theme: Theme;
+  /** Handed to a widget over the bridge only when its install was granted user.read. */
+  frameUser: { id: string; displayName?: string; email?: string };
+  tracker?: string | undefined;
+}): string {
   const { user } = options;
   return layout({
     title: "Dashboard",
@@ -36,8 +57,16 @@ export function dashboardPage(options: { user: SignedInUser; tenantName: string;
     csrfToken: options.csrfToken,
     menu: options.menu,
     tracker: options.tracker,
+    scripts: options.widgets.length === 0 ? [] : ["/assets/dashboard.js"],
+    data: options.widgets.length === 0 ? undefined : { theme: options.theme, widgets: options.widgets, user: options.frameUser },
     body: html`<h1>Dashboard</h1>
 <p>Welcome, ${user.displayName}. You are signed in to <strong>${options.tenantName}</strong> as ${user.role === "admin" ? "an administrator" : "a member"}.</p>
+${options.widgets.length === 0
+  ? ""
+  : html`<p id="toast" role="status" aria-live="polite"></p>
+<section class="widgets" aria-label="Widgets">${options.widgets.map(
+      (widget, index) => html`<article class="card widget" data-widget="${widget.manifest.id}${widget.page.path}" aria-labelledby="widget-${index}-title"><h3 id="widget-${index}-title">${widget.title}</h3><div class="widget-frame" id="widget-${index}"></div></article>`,
+    )}</section>`}
 <section class="card">
 <h2>Extensions of ${options.tenantName}</h2>
 ${options.extensions.length === 0
