@@ -29,7 +29,7 @@ const host = await createReferenceHost({
 
 try {
   const actor = { actor: "soak" };
-  await host.annex.install("acme", "acme.hello", { grants: [{ name: "log" }, { name: "user.read" }], ...actor });
+  await host.annex.install("acme", "acme.hello", { version: "1.0.0", grants: [{ name: "log" }, { name: "user.read" }], ...actor });
   await host.annex.install("acme", "acme.greeter", { grants: [{ name: "log" }], ...actor });
   for (const name of hostile) {
     const manifest = (await host.annex.registry.latestVersion(`hostile.${name}`)).manifest;

@@ -15,6 +15,7 @@ import helmet from "helmet";
 import { pino } from "pino";
 import { loadDemoKeys } from "./annex/demo-keys.js";
 import { findExampleFolders, findExamples, publishExamples, type PublishExamplesResult } from "./annex/example-extensions.js";
+import { seedDemoInstalls } from "./annex/demo-installs.js";
 import { InstallLogBuffer } from "./annex/install-logs.js";
 import { InstallUsage } from "./annex/install-usage.js";
 import { applyAutomaticUpgrades } from "./annex/upgrade-policy.js";
@@ -70,6 +71,11 @@ export interface ReferenceHostOptions {
   extensionsDir?: string | undefined;
   /** More extension folders to publish at start, besides those of `extensionsDir` (tests use fixtures). */
   extraExtensions?: readonly string[] | undefined;
+  /**
+   * On a new database, also install Hello 1.0.0 for Acme (`npm run demo` does), so that the console has an
+   * upgrade to show: Hello 1.1.0, published beside it, widens a capability and waits for consent.
+   */
+  demoInstalls?: boolean | undefined;
   /** Password of the seeded users on a new database. Default "annex-demo". */
   seedPassword?: string | undefined;
   /** Annex's event delivery (attempts, backoff, poll interval); tests shorten the retries. Default: Annex's. */
@@ -129,7 +135,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     const database = await openProductDatabase({ databaseUrl: options.databaseUrl, dataDir: options.databaseUrl ? undefined : dataDir, appSchema: options.schemas?.app, annexSchema: options.schemas?.annex });
     closers.push(() => database.close());
     await migrateAppSchema(database.root, database.appSchema);
-    await seedProduct(database.app, password);
+    const newDatabase = await seedProduct(database.app, password);
 
     const examples = [...(await findExamples(options.extensionsDir ?? join(root, "../extensions"))), ...(await findExampleFolders(options.extraExtensions ?? []))];
     const keys = await loadDemoKeys(dataDir, examples.map((e) => e.publisher));
@@ -169,6 +175,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     const tenantIds = async () => (await database.app.selectFrom("tenants").select("id").execute()).map((t) => t.id);
     const published = await publishExamples(annex, examples, keys.publisherKeys, baseLogger);
     for (const name of published.published) await applyAutomaticUpgrades(annex, await tenantIds(), name.slice(0, name.lastIndexOf("@")));
+    if (options.demoInstalls === true && newDatabase) await seedDemoInstalls(annex, baseLogger);
     const bundles = await buildClientBundles(root, ["console", "extension-page", "dashboard"]);
 
     const app = express();

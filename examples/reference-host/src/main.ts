@@ -23,6 +23,8 @@ const host = await createReferenceHost({
   publicOrigin: env["PUBLIC_ORIGIN"],
   trustProxy: env["TRUST_PROXY"],
   dev: env["ANNEX_DEV"] === "1",
+  // A new demo starts with Hello 1.0.0 installed for Acme, so the console shows the upgrade to 1.1.0 and its consent.
+  demoInstalls: true,
 });
 
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[22m` : text);

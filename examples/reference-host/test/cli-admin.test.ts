@@ -59,17 +59,18 @@ describe.each(backends())("annex admin against the reference host on $name", (ba
   });
 
   it("installs only after explicit consent: without it the capabilities are printed and nothing changes", async () => {
-    const refused = await as(["install", "acme.hello"]);
+    // 1.0.0: the host also publishes Hello 1.1.0 (examples/extensions/hello-1.1), which asks for one capability more.
+    const refused = await as(["install", "acme.hello", "--version", "1.0.0"]);
     expect(refused.code).toBe(1);
     expect(refused.stdout).toContain("acme.hello@1.0.0 asks for these 2 capabilities:");
     expect(refused.stdout).toContain("  user.read\n      why: Names the signed-in user");
     expect(refused.stderr).toMatch(/^E_CONSENT_REQUIRED: not accepted: log, user.read\. .*--accept log,user.read/m);
-    const partly = await as(["install", "acme.hello", "--accept", "log"]);
+    const partly = await as(["install", "acme.hello", "--version", "1.0.0", "--accept", "log"]);
     expect(partly.code).toBe(1);
     expect(partly.stderr).toContain("E_CONSENT_REQUIRED: not accepted: user.read.");
     expect(await host.annex.getInstall("acme", "acme.hello")).toBeNull();
 
-    const done = await as(["install", "acme.hello", "--accept", "log,user.read"]);
+    const done = await as(["install", "acme.hello", "--version", "1.0.0", "--accept", "log,user.read"]);
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout).toContain("installed acme.hello@1.0.0 for tenant acme (active)\ngranted: log, user.read");
     const install = await host.annex.getInstall("acme", "acme.hello");

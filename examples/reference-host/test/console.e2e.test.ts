@@ -180,7 +180,7 @@ describe.each(backends())("reference host console in Chromium on $name", (backen
   }, 60_000);
 
   it("shows the second tenant nothing of the first", async () => {
-    await host.annex.install("acme", "acme.hello", { grants: [{ name: "log" }, { name: "user.read" }], actor: "test" });
+    await host.annex.install("acme", "acme.hello", { version: "1.0.0", grants: [{ name: "log" }, { name: "user.read" }], actor: "test" });
     const page = await signedIn("gus@globex.test");
     await openConsole(page);
     const installs = await page.locator("#catalogue").evaluate((el) => (el as HTMLElement & { installs: unknown[] }).installs);
@@ -194,6 +194,40 @@ describe.each(backends())("reference host console in Chromium on $name", (backen
     await shot(page, "09-other-tenant");
     await page.close();
   }, 60_000);
+
+  it("offers Hello 1.1.0, published at start beside 1.0.0, as an upgrade with its diff and consent; the widened capability then works", async () => {
+    // acme.hello 1.0.0 was installed for Acme by the previous test (as `npm run demo` installs it on a new database).
+    expect(host.examples.published).toEqual(expect.arrayContaining(["acme.hello@1.0.0", "acme.hello@1.1.0"]));
+    expect((await host.annex.getInstall("acme", "acme.hello"))?.version).toBe("1.0.0");
+    const page = await signedIn("ada@acme.test");
+    await openConsole(page);
+    await page.getByRole("button", { name: "Upgrade to 1.1.0 Hello" }).click();
+    const consent = page.locator("#consent");
+    await poll(() => consent.evaluate((el) => (el as HTMLElement & { open: boolean }).open)).toBe(true);
+    const diff = await page.locator("#upgrade-diff").evaluate((el) => (el as HTMLElement & { diff: { added: { name: string }[]; widened: unknown[]; requiresConsent: boolean } }).diff);
+    expect(diff.added.map((a) => a.name)).toEqual(["ui.toast"]);
+    expect(diff.requiresConsent).toBe(true);
+    const marked = await consent.evaluate((el) => [...el.shadowRoot!.querySelectorAll("ul.caps > li")].map((li) => li.textContent ?? "").filter((text) => text.includes("New")));
+    expect(marked).toHaveLength(1);
+    expect(marked[0]).toContain("Confirms each greeting in the host's own notifications.");
+    await shot(page, "16-hello-1.1-upgrade-consent");
+    await page.getByRole("button", { name: "Approve and continue" }).click();
+    await poll(() => statusText(page)).toBe("Upgraded acme.hello to 1.1.0 with your consent.");
+    expect((await host.annex.getInstall("acme", "acme.hello"))?.grants.map((g) => g.name).sort()).toEqual(["log", "ui.toast", "user.read"]);
+
+    // 1.1.0's page confirms a greeting in the product's notifications: the bridge lets it, now that ui.toast is granted.
+    await page.goto(`${host.url}/apps/acme.hello`);
+    await page.waitForSelector("body[data-frame=ready]");
+    const frame = page.frameLocator("#extension-frame iframe");
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await frame.getByRole("button", { name: "Say hello" }).click();
+      await poll(() => frame.locator("#answer").textContent()).toMatch(/^(Hello, Ada!|status 504)$/);
+      if ((await frame.locator("#answer").textContent()) === "Hello, Ada!") break;
+      await frame.locator("#answer").evaluate((el) => (el.textContent = ""));
+    }
+    await poll(() => page.locator("#toast").textContent()).toBe('Said "Hello, Ada!"');
+    await page.close();
+  }, 120_000);
 
   it("operates the consent dialog with the keyboard alone", async () => {
     const page = await signedIn("gus@globex.test");

@@ -14,7 +14,7 @@ describe.each(backends())("reference host on $name", (backend) => {
   let host: ReferenceHost;
 
   beforeAll(async () => {
-    host = await createReferenceHost(await backend.options());
+    host = await createReferenceHost({ ...(await backend.options()), demoInstalls: true });
   }, 120_000);
   afterAll(async () => {
     await host?.close();
@@ -26,6 +26,18 @@ describe.each(backends())("reference host on $name", (backend) => {
     expect(host.examples.failed).toEqual([]);
     const hello = await host.annex.registry.getVersion("acme.hello", "1.0.0");
     expect(hello?.provenance).toMatchObject({ signed: true, trustClass: "first-party", keyId: "acme-demo" });
+  });
+
+  it("publishes Hello 1.1.0 beside 1.0.0 and, on a new demo database, installs 1.0.0 for Acme: the upgrade waits for consent", async () => {
+    expect(host.examples.published).toEqual(expect.arrayContaining(["acme.hello@1.0.0", "acme.hello@1.1.0"]));
+    expect((await host.annex.registry.latestVersion("acme.hello"))?.version).toBe("1.1.0");
+    const install = await host.annex.getInstall("acme", "acme.hello");
+    expect(install).toMatchObject({ version: "1.0.0", state: "active", grants: [{ name: "log" }, { name: "user.read" }] });
+    expect(await host.annex.getInstall("globex", "acme.hello")).toBeNull();
+    const ada = new Client(host.url);
+    await ada.signIn("ada@acme.test");
+    const plan = await (await ada.get("/admin/api/installs/acme.hello/upgrade")).json();
+    expect(plan).toMatchObject({ from: "1.0.0", to: "1.1.0", policy: "consent", diff: { requiresConsent: true, added: [expect.objectContaining({ name: "ui.toast" })] } });
   });
 
   it("sends anonymous visitors to the sign-in page and refuses a wrong password", async () => {
@@ -88,7 +100,7 @@ describe.each(backends())("reference host on $name", (backend) => {
   });
 
   it("serves extension endpoints through the gateway to the signed-in user's tenant only", async () => {
-    await host.annex.install("acme", "acme.hello", { grants: [{ name: "log" }, { name: "user.read" }], actor: "test" });
+    // acme.hello 1.0.0, installed for Acme by the demo seed.
     const ada = new Client(host.url);
     await ada.signIn("ada@acme.test");
     const answer = await ada.get("/api/ext/acme.hello/hello/Grace");
@@ -137,7 +149,7 @@ describe.each(backends())("reference host on $name", (backend) => {
     const ada = new Client(host.url);
     await ada.signIn("ada@acme.test");
     await host.close();
-    host = await createReferenceHost(await backend.options());
+    host = await createReferenceHost({ ...(await backend.options()), demoInstalls: true });
     expect(host.examples.published).toEqual([]);
     expect(host.examples.skipped).toEqual(expect.arrayContaining(["acme.hello@1.0.0", "acme.docs@1.0.0"]));
     const again = new Client(host.url);
@@ -166,7 +178,7 @@ describe("reference host with a separate annex-runner", () => {
     const host = await createReferenceHost({ ...options, runnerUrl });
     try {
       expect(host.annex.runner).not.toBeUndefined();
-      await host.annex.install("acme", "acme.hello", { grants: [{ name: "log" }, { name: "user.read" }], actor: "test" });
+      await host.annex.install("acme", "acme.hello", { version: "1.0.0", grants: [{ name: "log" }, { name: "user.read" }], actor: "test" });
       const ada = new Client(host.url);
       await ada.signIn("ada@acme.test");
       const answer = await ada.get("/api/ext/acme.hello/hello/Runner");
