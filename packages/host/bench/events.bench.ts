@@ -24,6 +24,7 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import { pino } from "pino";
 import { makeBundle, serviceManifest } from "../test/support/fixtures.js";
 import { createTestHost, type TestHost } from "../src/testing/index.js";
+import { median, table } from "./support/report.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3);
 const TENANTS = Number(process.env["BENCH_EVENTS_TENANTS"] ?? 16);
@@ -173,20 +174,6 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
 
 function progress(text: string): void {
   process.stderr.write(`events bench: ${text}\n`);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function table(headers: string[], rows: string[][]): void {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ");
-  console.log(line(headers));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const row of rows) console.log(line(row));
 }
 
 await main("pglite");

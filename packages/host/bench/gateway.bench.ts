@@ -35,6 +35,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { sql } from "kysely";
+import { median, table } from "./support/report.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 4);
 const ROUND_SECONDS = Number(process.env["BENCH_ROUND_S"] ?? 2);
@@ -156,21 +157,7 @@ function load(url: string, headers: Record<string, string> | undefined, seconds:
   });
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
-
-function table(headers: string[], rows: string[][]): void {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ");
-  console.log(line(headers));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const row of rows) console.log(line(row));
-}
 
 async function listen(server: import("node:http").Server): Promise<string> {
   server.listen(0, "127.0.0.1");

@@ -31,6 +31,7 @@ import { pino } from "pino";
 import { generateKeyPair, packBundle, parseTrustStore, readBundle, signBundle, trustedKeyFromPublicKey } from "@annex/manifest";
 import { createHost } from "../src/index.js";
 import { createNodeHandler } from "../src/adapters/node.js";
+import { median, table } from "./support/report.js";
 
 const LEVELS = [1, 10, 100, 1000].filter((n) => n <= Number(process.env["GROWTH_MAX"] ?? 1000));
 const IN_FLIGHT = 10;
@@ -53,20 +54,6 @@ interface Level {
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function table(headers: string[], rows: string[][]): void {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ");
-  console.log(line(headers));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const row of rows) console.log(line(row));
 }
 
 const settle = async () => {

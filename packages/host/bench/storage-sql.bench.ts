@@ -20,6 +20,7 @@ import { createWorkerPoolRunner } from "@annex/runner";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import { makeBundle, serviceManifest } from "../test/support/fixtures.js";
 import { createTestHost } from "../src/testing/index.js";
+import { median, table } from "./support/report.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 6);
 const N = Number(process.env["BENCH_SQL_N"] ?? 300);
@@ -121,20 +122,6 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
       await pool.destroy();
     }
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function table(headers: string[], rows: string[][]): void {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ");
-  console.log(line(headers));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const row of rows) console.log(line(row));
 }
 
 await main("pglite");
