@@ -26,6 +26,29 @@ const BUFFER_BYTES = 4096;
 /** …or this often, whichever comes first. */
 const FLUSH_MS = 100;
 
+/** What the exit flush needs of a buffered destination. */
+interface Flushable {
+  flushSync(): void;
+}
+
+/** Destinations of hosts not yet closed: one `exit` listener flushes them all (not one listener per host). */
+const unflushed = new Set<Flushable>();
+let exitListener: (() => void) | undefined;
+
+function flushOnExit(destination: Flushable): void {
+  unflushed.add(destination);
+  exitListener ??= () => {
+    for (const each of unflushed) {
+      try {
+        each.flushSync();
+      } catch {
+        // stdout gone (EPIPE) or already ended: nothing left to save.
+      }
+    }
+  };
+  if (!process.listeners("exit").includes(exitListener)) process.on("exit", exitListener);
+}
+
 /**
  * The logger a host uses when given none: pino writing JSON lines to stdout,
  * named "annex", at `ANNEX_LOG_LEVEL` (default "info"; "silent" turns it off).
@@ -33,24 +56,30 @@ const FLUSH_MS = 100;
  * Lines are buffered (written in 4 KiB batches, at least every 100 ms) rather
  * than written one system call per line: with one line per request, the
  * unbuffered write was ~11 % of the gateway's main thread (BENCHMARKS.md).
- * The price: a line reaches stdout up to 100 ms late, and a process killed
- * with SIGKILL loses up to 100 ms of lines. `host.close()`, a normal exit and
- * an uncaught exception flush them (pino registers the exit flush for an
- * asynchronous destination). `ANNEX_LOG_SYNC=1` writes every line at once.
+ * The batches are written synchronously, not by pino's asynchronous mode:
+ * there, a batch in flight on libuv's thread pool when the process exits is
+ * written after (or lost behind) what the exit flush writes, so lines came out
+ * of order. The price of buffering: a line reaches stdout up to 100 ms late,
+ * and a process killed by a signal it does not handle (SIGKILL, or SIGTERM
+ * without a handler) loses up to 100 ms of lines. `host.close()`, a normal exit,
+ * `process.exit()` and an uncaught exception flush them. `ANNEX_LOG_SYNC=1`
+ * writes every line at once.
  */
 export function defaultLogger(): DefaultLogger {
   const level = process.env["ANNEX_LOG_LEVEL"] ?? "info";
   if (process.env["ANNEX_LOG_SYNC"] === "1" || level === "silent") {
     return { logger: pino({ name: "annex", level }), close: async () => {} };
   }
-  const destination = pino.destination({ dest: 1, sync: false, minLength: BUFFER_BYTES, periodicFlush: FLUSH_MS });
+  const destination = pino.destination({ dest: 1, sync: true, minLength: BUFFER_BYTES, periodicFlush: FLUSH_MS });
+  flushOnExit(destination);
   const logger = pino({ name: "annex", level }, destination);
   let closed: Promise<void> | undefined;
   return {
     logger,
     close: () =>
       (closed ??= new Promise<void>((resolve) => {
-        // end() flushes, then stops the timer; for fd 1 it does not close stdout.
+        unflushed.delete(destination);
+        // end() writes what is buffered, then stops the timer; for fd 1 it does not close stdout.
         const done = (): void => resolve();
         destination.once("close", done);
         destination.once("error", done);

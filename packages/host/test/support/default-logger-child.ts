@@ -12,6 +12,17 @@ if (mode === "host") {
   await host.close();
   // Written straight to fd 1: every line must be out before it if close() flushed.
   writeSync(1, '{"msg":"closed"}\n');
+} else if (mode === "exit-busy") {
+  // Lines written in rounds with the event loop turning between them, so that a batch can be on its way
+  // out when process.exit() comes: pino's asynchronous mode wrote that batch after the exit flush's lines.
+  const { logger } = defaultLogger();
+  let n = 0;
+  while (n < lines - 100) {
+    for (let i = 0; i < 100; i++) logger.info({ n: n++ }, "line");
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  while (n < lines) logger.info({ n: n++ }, "line");
+  process.exit(0);
 } else {
   const { logger } = defaultLogger();
   for (let i = 0; i < lines; i++) logger.info({ n: i }, "line");
