@@ -5,6 +5,7 @@ import { AnnexCapabilityDiff } from "./components/capability-diff.js";
 import { AnnexConfigForm } from "./components/config-form.js";
 import { AnnexConsentDialog } from "./components/consent-dialog.js";
 import { AnnexDeadLetters } from "./components/dead-letters.js";
+import { AnnexJobs } from "./components/jobs.js";
 import { AnnexExtensionList } from "./components/extension-list.js";
 import { AnnexSecretsForm } from "./components/secrets-form.js";
 import { AnnexUsagePanel } from "./components/usage-panel.js";
@@ -19,6 +20,7 @@ export const adminComponents = {
   "annex-audit-table": AnnexAuditTable,
   "annex-usage-panel": AnnexUsagePanel,
   "annex-dead-letters": AnnexDeadLetters,
+  "annex-jobs": AnnexJobs,
 } as const;
 
 export type AdminComponentTag = keyof typeof adminComponents;

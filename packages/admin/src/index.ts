@@ -1,7 +1,7 @@
 /**
  * @annex/admin: the admin console's building blocks as framework-free web
  * components on @annex/ui-kit. They take plain data (the shapes of
- * @annex/host's InstallInfo, PublishedVersion and AuditEntry) and emit DOM
+ * @annex/host's InstallInfo, PublishedVersion, AuditEntry, DeadLetter, JobInfo and JobRun) and emit DOM
  * events with typed details; they never fetch, so the host decides how to
  * talk to its admin API.
  */
@@ -13,6 +13,7 @@ export { AnnexConfigForm, type ConfigSubmitDetail, type ConfigInvalidDetail } fr
 export { AnnexSecretsForm, type SecretsSubmitDetail } from "./components/secrets-form.js";
 export { AnnexAuditTable, matchesAuditFilter, type AuditFilterDetail, type AuditMoreDetail } from "./components/audit-table.js";
 export { AnnexDeadLetters, type DeadLetterAction, type DeadLetterActionDetail, type DeadLettersMoreDetail } from "./components/dead-letters.js";
+export { AnnexJobs, type JobRunDetail, type JobRunsDetail } from "./components/jobs.js";
 export { AnnexUsagePanel } from "./components/usage-panel.js";
 export { mountInstallFrame, extensionPages, type MountInstallOptions, type ExtensionPage } from "./mount-install.js";
 export { summarizeUsage, usageRecordOf } from "./usage.js";
@@ -26,6 +27,10 @@ export type {
   AdminAuditEntry,
   AdminAuditFilter,
   AdminDeadLetter,
+  AdminJob,
+  AdminJobError,
+  AdminJobRun,
+  AdminJobRunResult,
   ConfigIssue,
   UsageRecord,
   UsageSummary,

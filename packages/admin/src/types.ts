@@ -70,6 +70,60 @@ export interface AdminDeadLetter {
   failedAt: DateLike;
 }
 
+/** A job's error as @annex/host records it (`ErrorSummary`): a code and a message. */
+export interface AdminJobError {
+  code: string;
+  message: string;
+}
+
+/** `JobInfo` of @annex/host (`host.jobs.list()`): one job of one install and its schedule. */
+export interface AdminJob {
+  installId: string;
+  tenant: string;
+  extensionId: string;
+  name: string;
+  cron: string;
+  /** The time zone the cron is read in. */
+  timezone: string;
+  /** Null while the install is disabled (the schedule is paused). */
+  nextRunAt: DateLike | null;
+  /** A run holds the job now, in some host process. */
+  running: boolean;
+  /** The last finished run. */
+  lastRun?: { runId: string; scheduledAt: DateLike; startedAt: DateLike; finishedAt: DateLike; outcome: "ok" | "error"; error?: AdminJobError | null | undefined } | null | undefined;
+}
+
+/** `JobRun` of @annex/host (`host.jobs.runs()`): one run in a job's history. */
+export interface AdminJobRun {
+  runId: string;
+  installId: string;
+  extensionId: string;
+  version: string;
+  name: string;
+  /** `schedule` for the scheduler's runs, `manual` for Run now. */
+  trigger: "schedule" | "manual";
+  actor: string;
+  scheduledAt: DateLike;
+  startedAt: DateLike;
+  finishedAt: DateLike | null;
+  durationMs: number | null;
+  outcome: "running" | "ok" | "error";
+  error?: AdminJobError | null | undefined;
+}
+
+/**
+ * What a Run now came to, as the host passes it to `runFinished()`: a
+ * `JobRunResult` of `host.jobs.runNow()` (the run's outcome, its error and
+ * duration), or a refusal (`E_JOB_RUNNING`, `E_JOB_INSTALL_NOT_ACTIVE` …)
+ * as `{ outcome: "error", error }`, nothing having run.
+ */
+export interface AdminJobRunResult {
+  outcome: "ok" | "error";
+  error?: AdminJobError | null | undefined;
+  durationMs?: number | null | undefined;
+  runId?: string | undefined;
+}
+
 /** The filter fields of @annex/host's `AuditFilter` that the audit table offers. */
 export interface AdminAuditFilter {
   actor?: string | undefined;
