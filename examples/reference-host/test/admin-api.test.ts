@@ -179,6 +179,54 @@ describe("admin API", () => {
     expect(audit.entries.some((e) => e.actor === "user:gus@globex.test")).toBe(false);
   });
 
+  it("lists the tenant's jobs, runs one now with the CSRF token and shows its runs; admins of the tenant only", async () => {
+    const install = await host.annex.install("acme", "acme.web-analytics", { grants: [{ name: "log" }, { name: "storage.sql" }], actor: "test" });
+    type Job = { installId: string; extensionId: string; name: string; cron: string; timezone: string; nextRunAt: string | null; lastRun?: { outcome: string } };
+    const jobs = (await (await call(ada, "GET", "/jobs")).json()) as Job[];
+    expect(jobs).toEqual([expect.objectContaining({ installId: install.id, extensionId: "acme.web-analytics", name: "rollup", cron: "2 * * * *", timezone: "UTC", nextRunAt: expect.any(String) })]);
+    const path = `/jobs/${install.id}/rollup`;
+
+    // A member, another tenant's admin, and a session call without the CSRF token run nothing.
+    const max = new Client(host.url);
+    await max.signIn("max@acme.test");
+    expect((await call(max, "GET", "/jobs")).status).toBe(403);
+    const gus = new Client(host.url);
+    await gus.signIn("gus@globex.test");
+    const gusCsrf = (await (await call(gus, "GET", "/session")).json()).csrfToken as string;
+    expect(await (await call(gus, "GET", "/jobs")).json()).toEqual([]);
+    const stolen = await call(gus, "POST", `${path}/run`, undefined, { "x-csrf-token": gusCsrf });
+    expect(stolen.status).toBe(404);
+    expect(await stolen.json()).toMatchObject({ code: "E_JOB_NOT_FOUND", details: { field: "installId" } });
+    expect((await call(gus, "GET", `${path}/runs`)).status).toBe(404);
+    expect((await call(ada, "POST", `${path}/run`)).status).toBe(403);
+    expect((await host.annex.jobs.runs({ installId: install.id })).items).toEqual([]);
+
+    // Typed refusals: no such job (404), a disabled install (409).
+    expect(await (await call(ada, "POST", `/jobs/${install.id}/nope/run`, undefined, { "x-csrf-token": csrf })).json()).toMatchObject({ code: "E_JOB_NOT_FOUND", details: { field: "name", jobs: ["rollup"] } });
+    expect((await call(ada, "GET", `/jobs/${install.id}/nope/runs`)).status).toBe(404);
+    await host.annex.disable("acme", "acme.web-analytics", { actor: "test" });
+    const paused = await call(ada, "POST", `${path}/run`, undefined, { "x-csrf-token": csrf });
+    expect(paused.status).toBe(409);
+    expect(await paused.json()).toMatchObject({ code: "E_JOB_INSTALL_NOT_ACTIVE" });
+    await host.annex.enable("acme", "acme.web-analytics", { actor: "test" });
+
+    const ran = await call(ada, "POST", `${path}/run`, undefined, { "x-csrf-token": csrf });
+    expect(ran.status).toBe(200);
+    const run = (await ran.json()) as { runId: string; outcome: string; trigger: string; actor: string; durationMs: number };
+    expect(run).toMatchObject({ outcome: "ok", trigger: "manual", actor: "user:ada@acme.test", durationMs: expect.any(Number) });
+    const runs = (await (await call(ada, "GET", `${path}/runs`)).json()) as { items: { runId: string; outcome: string }[]; cursor: string | null };
+    expect(runs).toEqual({ items: [expect.objectContaining({ runId: run.runId, outcome: "ok" })], cursor: null });
+    const [listed] = (await (await call(ada, "GET", "/jobs")).json()) as Job[];
+    expect(listed!.lastRun).toMatchObject({ outcome: "ok" });
+    const audit = (await (await call(ada, "GET", "/audit?action=job.run")).json()) as { entries: { actor: string; decision: string; details: { runId?: string } }[] };
+    expect(audit.entries.map((e) => [e.actor, e.decision])).toEqual([
+      ["user:ada@acme.test", "allow"],
+      ["user:ada@acme.test", "deny"],
+      ["user:ada@acme.test", "deny"],
+    ]);
+    await host.annex.uninstall("acme", "acme.web-analytics", { purge: true, actor: "test" });
+  });
+
   it("uninstalls with purge and returns the export", async () => {
     const result = await (await call(ada, "POST", "/installs/acme.greeter/uninstall", { purge: true }, { "x-csrf-token": csrf })).json();
     expect(result.export).toMatchObject({ secretNames: ["SIGNING_KEY"], config: { greeting: "Hello" } });

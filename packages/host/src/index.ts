@@ -89,7 +89,7 @@ export type { EventsOptions } from "./events/runtime.js";
 export type { BackoffOptions } from "./events/backoff.js";
 export { JobsError } from "./jobs/errors.js";
 export type { JobsErrorCode } from "./jobs/errors.js";
-export type { HostJobs, JobRunsFilter, JobsListFilter } from "./jobs/host-jobs.js";
+export type { HostJobs, JobRunNowOptions, JobRunsFilter, JobsListFilter } from "./jobs/host-jobs.js";
 export type { JobInfo, JobRun } from "./jobs/job-store.js";
 export type { JobRunResult } from "./jobs/run-job.js";
 export type { TickResult } from "./jobs/scheduler.js";

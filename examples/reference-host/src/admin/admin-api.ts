@@ -314,6 +314,31 @@ export function adminApi(deps: AdminApiDeps): Router {
     );
   }
 
+  // Jobs: every job of the tenant's installs, Run now and each job's history. The install is named by its id
+  // (what host.jobs.list answers), so each call passes the caller's tenant to the host, which answers
+  // E_JOB_NOT_FOUND for another tenant's install exactly as for one that does not exist.
+  router.get("/jobs", route(async (_req, _res, user) => annex.jobs.list({ tenant: user.tenant })));
+  router.post(
+    "/jobs/:installId/:job/run",
+    route(async (req, _res, user) =>
+      // Answers when the run finished: a run that failed is a 200 with outcome "error" (it did run); refusals
+      // (not found, disabled, already running) are typed errors. The host audits it (job.run) with the admin as actor.
+      annex.jobs.runNow(String(req.params["installId"] ?? ""), String(req.params["job"] ?? ""), { actor: actorName(user), tenant: user.tenant }),
+    ),
+  );
+  router.get(
+    "/jobs/:installId/:job/runs",
+    route(async (req, _res, user) => {
+      const installId = String(req.params["installId"] ?? "");
+      const name = String(req.params["job"] ?? "");
+      // Another tenant's job (or none by that name) is a 404, not an empty history: the same answer as Run now's.
+      const job = (await annex.jobs.list({ tenant: user.tenant })).find((j) => j.installId === installId && j.name === name);
+      if (job === undefined) throw new AdminApiError(404, "E_JOB_NOT_FOUND", `no job ${JSON.stringify(name)} of install ${JSON.stringify(installId)} for this tenant`, { installId, name });
+      const limit = Math.min(100, Math.max(1, Number(req.query["limit"] ?? 20) || 20));
+      return annex.jobs.runs({ installId, name, tenant: user.tenant, limit, cursor: optionalString(req.query["cursor"], "cursor") });
+    }),
+  );
+
   router.get(
     "/audit",
     route(async (req, _res, user) => {

@@ -15,11 +15,27 @@ export interface JobsListFilter {
 
 export interface JobRunsFilter {
   installId: string;
+  /**
+   * Only runs of an install of this tenant: another tenant's install has no
+   * runs, exactly as one that does not exist (an admin API acting for one
+   * tenant passes it).
+   */
+  tenant?: string | undefined;
   name?: string | undefined;
   /** 1–1000, default 50. */
   limit?: number | undefined;
   /** The `cursor` of the previous page. */
   cursor?: string | undefined;
+}
+
+/** Who runs a job now, and (for an admin API acting for one tenant) whose install it must be. */
+export interface JobRunNowOptions extends ActorOptions {
+  /**
+   * Runs only a job of an install of this tenant: another tenant's install
+   * answers E_JOB_NOT_FOUND (`details.field` "installId"), exactly as one
+   * that does not exist, and nothing is audited under the other tenant.
+   */
+  tenant?: string | undefined;
 }
 
 export interface HostJobs {
@@ -32,7 +48,7 @@ export interface HostJobs {
    * `installId` or `name`), E_JOB_INSTALL_NOT_ACTIVE, or E_JOB_RUNNING when a
    * run is in progress in any host process. The schedule is left as it was.
    */
-  runNow(installId: string, name: string, options?: ActorOptions): Promise<JobRunResult>;
+  runNow(installId: string, name: string, options?: JobRunNowOptions): Promise<JobRunResult>;
   /** The run history of an install (one job with `name`), newest first; `cursor` (null on the last page) fetches the next page. */
   runs(filter: JobRunsFilter): Promise<{ items: JobRun[]; cursor: string | null }>;
   /** Reads every schedule again and runs every job due now, and returns when they finished (the scheduler also runs in the background unless `jobs.scheduler` is false). */
@@ -40,6 +56,11 @@ export interface HostJobs {
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+function checkTenant(tenant: unknown, where: string): string {
+  if (typeof tenant !== "string" || tenant === "" || tenant.length > 128) throw new JobsError("E_JOBS_OPTIONS", `${where}: tenant must be a tenant name`, { field: "tenant" });
+  return tenant;
+}
 
 export function createHostJobs(deps: {
   db: Kysely<AnnexTables>;
@@ -60,9 +81,7 @@ export function createHostJobs(deps: {
 
   return {
     async list(filter = {}) {
-      if (filter.tenant !== undefined && (typeof filter.tenant !== "string" || filter.tenant === "" || filter.tenant.length > 128)) {
-        throw new JobsError("E_JOBS_OPTIONS", "jobs.list: tenant must be a tenant name", { field: "tenant" });
-      }
+      if (filter.tenant !== undefined) checkTenant(filter.tenant, "jobs.list");
       if (filter.installId !== undefined && (typeof filter.installId !== "string" || !ID_PATTERN.test(filter.installId))) {
         throw new JobsError("E_JOBS_OPTIONS", "jobs.list: installId must be an install id", { field: "installId" });
       }
@@ -79,11 +98,14 @@ export function createHostJobs(deps: {
       if (typeof name !== "string" || name === "" || name.length > 64) {
         throw new JobsError("E_JOB_NOT_FOUND", `jobs.runNow: name must be the name of one of the install's jobs, got ${JSON.stringify(String(name)).slice(0, 80)}`, { field: "name" });
       }
+      const onlyTenant = options.tenant === undefined ? undefined : checkTenant(options.tenant, "jobs.runNow");
+      const notFound = () => new JobsError("E_JOB_NOT_FOUND", `jobs.runNow: no install ${installId} that could run jobs (it does not exist, or was uninstalled)`, { field: "installId", installId });
       const standing = await deps.standing(installId);
-      if (standing.kind === "gone") {
-        throw new JobsError("E_JOB_NOT_FOUND", `jobs.runNow: no install ${installId} that could run jobs (it does not exist, or was uninstalled)`, { field: "installId", installId });
-      }
+      if (standing.kind === "gone") throw notFound();
       const row = await db.selectFrom("annex_installs").select(["tenant", "extension_id"]).where("id", "=", installId).executeTakeFirst();
+      // Another tenant's install is refused as one that does not exist, before anything that would tell them
+      // apart (its state, its jobs) and without an audit line in the other tenant's log.
+      if (onlyTenant !== undefined && row?.tenant !== onlyTenant) throw notFound();
       const tenant = row?.tenant ?? null;
       const target = row === undefined ? `install:${installId}` : `${row.tenant}/${row.extension_id}`;
       const details = { installId, job: name, trigger: "manual" };
@@ -122,6 +144,7 @@ export function createHostJobs(deps: {
       if (filter.name !== undefined && (typeof filter.name !== "string" || filter.name === "" || filter.name.length > 64)) {
         throw new JobsError("E_JOBS_OPTIONS", "jobs.runs: name must be a job name", { field: "name" });
       }
+      if (filter.tenant !== undefined) checkTenant(filter.tenant, "jobs.runs");
       const limit = filter.limit ?? 50;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
         throw new JobsError("E_JOBS_OPTIONS", "jobs.runs: limit must be a whole number from 1 to 1000", { field: "limit" });
@@ -129,7 +152,7 @@ export function createHostJobs(deps: {
       if (filter.cursor !== undefined && (typeof filter.cursor !== "string" || !/^\d{1,19}$/.test(filter.cursor))) {
         throw new JobsError("E_JOBS_OPTIONS", "jobs.runs: cursor must be the cursor of a previous page", { field: "cursor" });
       }
-      const rows = await store.runs({ installId: filter.installId, name: filter.name, limit: limit + 1, beforeSeq: filter.cursor });
+      const rows = await store.runs({ installId: filter.installId, tenant: filter.tenant, name: filter.name, limit: limit + 1, beforeSeq: filter.cursor });
       const page = rows.slice(0, limit);
       return { items: page.map(({ seq: _seq, ...run }) => run), cursor: rows.length > limit ? page[page.length - 1]!.seq : null };
     },

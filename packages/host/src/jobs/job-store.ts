@@ -367,8 +367,9 @@ export class JobStore {
   }
 
   /** Runs of one install (and job), newest first, after the `beforeSeq` cursor. */
-  async runs(filter: { installId: string; name?: string | undefined; limit: number; beforeSeq?: string | undefined }): Promise<Array<JobRun & { seq: string }>> {
+  async runs(filter: { installId: string; tenant?: string | undefined; name?: string | undefined; limit: number; beforeSeq?: string | undefined }): Promise<Array<JobRun & { seq: string }>> {
     const conditions: RawBuilder<unknown>[] = [sql`install_id = ${filter.installId}`];
+    if (filter.tenant !== undefined) conditions.push(sql`tenant = ${filter.tenant}`);
     if (filter.name !== undefined) conditions.push(sql`name = ${filter.name}`);
     if (filter.beforeSeq !== undefined) conditions.push(sql`seq < ${filter.beforeSeq}`);
     const result = await sql<RunRow & { seq: string }>`

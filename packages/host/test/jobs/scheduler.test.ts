@@ -203,6 +203,38 @@ describeBackends("jobs", (backend) => {
     expect((await t.host.jobs.runs({ installId: install.id, name: "hourly" })).items).toHaveLength(1);
   });
 
+  it("runNow and runs scoped to a tenant refuse another tenant's install as one that does not exist", async () => {
+    const { t, ledger } = await world();
+    const theirs = await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly") }), { tenant: "tenant-a" });
+    await t.host.jobs.runNow(theirs.id, "hourly", { actor: "admin@a", tenant: "tenant-a" });
+    expect(ledger.calls).toHaveLength(1);
+    const auditBefore = await t.audit.list({ action: "job.run" });
+
+    // An admin of tenant-b names tenant-a's install: the same refusal as for an install that does not exist,
+    // whatever the job name (its jobs are not listed), and even when it is disabled (its state is not told).
+    const missing = await t.host.jobs.runNow("00000000-0000-4000-8000-000000000000", "hourly", { actor: "admin@b", tenant: "tenant-b" }).catch((error: unknown) => error);
+    for (const name of ["hourly", "nope"]) {
+      const refused = await t.host.jobs.runNow(theirs.id, name, { actor: "admin@b", tenant: "tenant-b" }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(JobsError);
+      expect(refused).toMatchObject({ code: "E_JOB_NOT_FOUND", details: { field: "installId", installId: theirs.id } });
+      expect((refused as Error).message).toBe((missing as Error).message.replace("00000000-0000-4000-8000-000000000000", theirs.id));
+    }
+    await t.host.disable("tenant-a", "acme.reports", { actor: "admin@a" });
+    await expect(t.host.jobs.runNow(theirs.id, "hourly", { actor: "admin@b", tenant: "tenant-b" })).rejects.toMatchObject({ code: "E_JOB_NOT_FOUND", details: { field: "installId" } });
+    await t.host.enable("tenant-a", "acme.reports", { actor: "admin@a" });
+    // Nothing ran, and nothing was written in tenant-a's audit log for the attempts.
+    expect(ledger.calls).toHaveLength(1);
+    expect(await t.audit.list({ action: "job.run" })).toEqual(auditBefore);
+
+    // Its history reads empty for tenant-b, as an unknown install's would; tenant-a (and no tenant) see the run.
+    expect(await t.host.jobs.runs({ installId: theirs.id, tenant: "tenant-b" })).toEqual({ items: [], cursor: null });
+    expect((await t.host.jobs.runs({ installId: theirs.id, tenant: "tenant-a" })).items).toHaveLength(1);
+    expect((await t.host.jobs.runs({ installId: theirs.id })).items).toHaveLength(1);
+    expect(await t.host.jobs.list({ tenant: "tenant-b" })).toEqual([]);
+    await expect(t.host.jobs.runNow(theirs.id, "hourly", { tenant: "" })).rejects.toMatchObject({ code: "E_JOBS_OPTIONS", details: { field: "tenant" } });
+    await expect(t.host.jobs.runs({ installId: theirs.id, tenant: 7 as unknown as string })).rejects.toMatchObject({ code: "E_JOBS_OPTIONS", details: { field: "tenant" } });
+  });
+
   it("records a job that throws or runs out of time as an error, and keeps its schedule", async () => {
     const { t, clock } = await world({ limits: { cpuMs: 50, wallMs: 500 } });
     const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("boom", "spin") }));
