@@ -10,6 +10,9 @@ import {
   type AdminAuditFilter,
   type AdminDeadLetter,
   type AdminInstall,
+  type AdminJob,
+  type AdminJobRun,
+  type AdminJobRunResult,
   type AdminVersion,
   type AnnexAuditTable,
   type AnnexCapabilityDiff,
@@ -17,6 +20,7 @@ import {
   type AnnexConsentDialog,
   type AnnexDeadLetters,
   type AnnexExtensionList,
+  type AnnexJobs,
   type AnnexSecretsForm,
   type AnnexUsagePanel,
   type AuditFilterDetail,
@@ -25,6 +29,8 @@ import {
   type ConsentDetail,
   type DeadLetterActionDetail,
   type ExtensionActionDetail,
+  type JobRunDetail,
+  type JobRunsDetail,
   type SecretsSubmitDetail,
   type UsageSummary,
 } from "@annex/admin";
@@ -76,6 +82,7 @@ const upgradeDiff = $<AnnexCapabilityDiff>("upgrade-diff");
 const uninstallDialog = $<HTMLElement & { show(): void; close(): void }>("uninstall-dialog");
 const auditTable = $<AnnexAuditTable>("audit");
 const deadLetters = $<AnnexDeadLetters>("dead-letters");
+const jobsPanel = $<AnnexJobs>("jobs");
 const status = $<HTMLElement>("status");
 
 let versions: AdminVersion[] = [];
@@ -102,8 +109,11 @@ async function refresh(): Promise<void> {
   catalogue.versions = versions;
   catalogue.installs = installs;
   if (selected !== null) await showDetail(selected);
-  deadLetters.extensionNames = Object.fromEntries(versions.map((v) => [v.extensionId, v.manifest.name]));
+  const names = Object.fromEntries(versions.map((v) => [v.extensionId, v.manifest.name]));
+  deadLetters.extensionNames = names;
   await loadDeadLetters();
+  jobsPanel.extensionNames = names;
+  await loadJobs();
   await loadAudit();
 }
 
@@ -218,8 +228,10 @@ configForm.addEventListener("annex-config-submit", (event) => {
   void (async () => {
     try {
       await api("PUT", `/installs/${selected}/config`, { config: values });
-      say("Settings saved.");
+      // Said once the page shows the saved state: refresh() re-renders the detail (the secrets form among it,
+      // emptying its fields), so an admin (or a test) who goes on typing after the message loses nothing.
       await refresh();
+      say("Settings saved.");
     } catch (error) {
       if (error instanceof ApiError && error.problem.issues) configForm.errors = error.problem.issues;
       failed(error);
@@ -291,6 +303,39 @@ deadLetters.addEventListener("annex-dead-letter-action", (event) => {
 });
 // The component's "Load more": the next page after the host's cursor.
 deadLetters.addEventListener("annex-dead-letters-more", () => void loadDeadLetters(true).catch(failed));
+
+const jobPath = (installId: string, name: string) => `/jobs/${encodeURIComponent(installId)}/${encodeURIComponent(name)}`;
+async function loadJobs(): Promise<void> {
+  jobsPanel.jobs = await api<AdminJob[]>("GET", "/jobs");
+  // The open job's history follows (a run just finished, or the schedule ran it).
+  const open = jobsPanel.expanded;
+  if (open !== null) await loadRuns(open.installId, open.name);
+}
+async function loadRuns(installId: string, name: string): Promise<void> {
+  const { items } = await api<{ items: AdminJobRun[] }>("GET", `${jobPath(installId, name)}/runs?limit=20`);
+  const open = jobsPanel.expanded;
+  // An answer for a job the admin closed meanwhile is dropped.
+  if (open !== null && open.installId === installId && open.name === name) jobsPanel.runs = items;
+}
+jobsPanel.addEventListener("annex-job-run", (event) => {
+  const { installId, name } = (event as CustomEvent<JobRunDetail>).detail;
+  void (async () => {
+    let result: AdminJobRunResult;
+    try {
+      result = await api<AdminJobRunResult>("POST", `${jobPath(installId, name)}/run`);
+    } catch (error) {
+      // A refusal (already running, install disabled, gone) is shown beside the button like a failed run.
+      result = { outcome: "error", error: error instanceof ApiError ? { code: error.problem.code, message: error.problem.message } : { code: "E_NETWORK", message: String(error) } };
+    }
+    jobsPanel.runFinished(installId, name, result);
+    await loadJobs();
+    await loadAudit();
+  })().catch(failed);
+});
+jobsPanel.addEventListener("annex-job-runs", (event) => {
+  const { installId, name } = (event as CustomEvent<JobRunsDetail>).detail;
+  void loadRuns(installId, name).catch(failed);
+});
 
 function auditQuery(filter: AdminAuditFilter, afterId?: string): string {
   const params = new URLSearchParams();

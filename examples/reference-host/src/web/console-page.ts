@@ -9,7 +9,7 @@ import type { UiSlot } from "@annex/manifest";
  * src/client/console.ts feeds them from the admin API. Every screen of the
  * console is one of the package's components: catalogue, consent dialog,
  * capability diff, settings and secrets forms, usage panel, dead letters,
- * audit table.
+ * jobs, audit table.
  */
 export function consolePage(options: { user: SignedInUser; tenantName: string; csrfToken: string; menu: MenuEntry[]; theme: Theme }): string {
   return layout({
@@ -60,6 +60,12 @@ export function consolePage(options: { user: SignedInUser; tenantName: string; c
   <h2 id="dead-letters-title">Dead letters</h2>
   <p>Events an extension failed to handle after every retry wait here until you replay them (after fixing the cause: its settings, or an upgrade) or discard them.</p>
   <annex-dead-letters id="dead-letters" caption="Dead letters of ${options.tenantName}"></annex-dead-letters>
+</section>
+
+<section id="jobs-section" class="card" aria-labelledby="jobs-title">
+  <h2 id="jobs-title">Jobs</h2>
+  <p>Background jobs of your extensions run on their schedules. Run now runs one at once, whatever its schedule, and shows how it went; Recent runs shows its history.</p>
+  <annex-jobs id="jobs" caption="Jobs of ${options.tenantName}"></annex-jobs>
 </section>
 
 <annex-audit-table id="audit" caption="Audit log of ${options.tenantName}"></annex-audit-table>`,
