@@ -163,6 +163,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   let nextId = 0;
   let dispatches = 0;
   let closed = false;
+  let pumpScheduled = false;
   const workerUrl = options.workerUrl ? Promise.resolve(options.workerUrl) : resolveWorkerUrl();
   // Spawning waits for the URL (a build from source, in tests); a failure there fails loads and executions.
   let startError: Error | undefined;
@@ -466,6 +467,10 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   function enqueue(pending: Pending, front = false): void {
     if (front) queue.unshift(pending);
     else queue.push(pending);
+    startQueueTimer(pending);
+  }
+
+  function startQueueTimer(pending: Pending): void {
     const left = queueTimeoutMs - (performance.now() - pending.enqueuedAt);
     pending.timer = setTimeout(
       () => finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", `no worker became free within ${queueTimeoutMs} ms`)),
@@ -668,7 +673,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     if (inFlightIds.has(requestId)) {
       return early("E_BAD_ENVELOPE", `requestId ${requestId} is already executing: every execution needs its own requestId`);
     }
-    if (queue.length >= maxQueue) return early("E_RUNNER_UNAVAILABLE", `the pool's queue is full (${maxQueue} executions waiting)`);
+    // Executions of this turn are still in the queue until the pump runs: those that will go straight to a worker do not count.
+    if (queue.length >= maxQueue + room()) return early("E_RUNNER_UNAVAILABLE", `the pool's queue is full (${maxQueue} executions waiting)`);
     const limits = effectiveLimits(runnerLimits, entry.limits, envelope.limits);
     inFlightIds.add(requestId);
     return new Promise<ExecuteResult>((resolve) => {
@@ -687,13 +693,33 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
         resolve,
       };
       queue.push(pending);
-      pump();
-      // Still here: no worker had room. (Most executions never need this timer.)
-      if (pending.slot === undefined && queue[queue.length - 1] === pending) {
-        queue.pop();
-        enqueue(pending);
-      }
+      schedulePump();
     });
+  }
+
+  /**
+   * Executions that arrive in one turn of the event loop leave in one message
+   * per worker: the pump runs once, at the end of the turn (setImmediate), not
+   * once per execution. Under load (several requests read from their sockets
+   * in one turn) this saves a postMessage and a wake-up of the worker per
+   * execution; an idle pool waits microseconds. What is still queued after
+   * that pump gets its queue timeout (most executions never need the timer).
+   */
+  function schedulePump(): void {
+    if (pumpScheduled) return;
+    pumpScheduled = true;
+    setImmediate(() => {
+      pumpScheduled = false;
+      pump();
+      for (const pending of queue) if (pending.timer === undefined) startQueueTimer(pending);
+    });
+  }
+
+  /** How many more executions the usable workers take now (sent ahead included). */
+  function room(): number {
+    let free = 0;
+    for (const slot of slots) if (usable(slot)) free += Math.max(0, capacity - slot.held.size);
+    return free;
   }
 
   return {

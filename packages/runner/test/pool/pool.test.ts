@@ -1,5 +1,6 @@
 import type { VerifiedBundle } from "@annex/manifest";
-import { afterEach, describe, expect, it } from "vitest";
+import { Worker } from "node:worker_threads";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ExecuteEnvelope } from "../../src/envelope.js";
 import type { HostApis } from "../../src/host-apis.js";
 import { createWorkerPoolRunner, type WorkerPoolRunner } from "../../src/index.js";
@@ -220,11 +221,29 @@ describe("worker pool: queueing and limits", () => {
     const p = pool({ workers: 2, workerUrl: scripted });
     await p.load(bundle);
     const all = Array.from({ length: 10 }, () => p.execute(scriptedEnvelope(bundle, "wait", 20)));
-    await until(() => p.stats().queued > 0);
+    // The executions of one turn leave at the end of it: wait for that pump.
+    await until(() => p.stats().inFlight > 0);
     expect(p.stats().inFlight).toBe(2);
+    expect(p.stats().queued).toBeGreaterThan(0);
     const results = await Promise.all(all);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(p.stats()).toMatchObject({ queued: 0, inFlight: 0 });
+  });
+
+  it("sends the executions that arrive in one turn to a worker in one message", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 1, workerUrl: scripted });
+    await p.load(bundle);
+    const posted = vi.spyOn(Worker.prototype, "postMessage");
+    try {
+      const all = Array.from({ length: 5 }, () => p.execute(scriptedEnvelope(bundle, "wait", 5)));
+      const results = await Promise.all(all);
+      expect(results.every((r) => r.ok)).toBe(true);
+      const executes = posted.mock.calls.map(([message]) => message as { type: string; items?: unknown[] }).filter((m) => m.type === "execute");
+      expect(executes.map((m) => m.items?.length)).toEqual([5]);
+    } finally {
+      posted.mockRestore();
+    }
   });
 
   it("refuses work beyond maxQueue with E_RUNNER_UNAVAILABLE", async () => {
