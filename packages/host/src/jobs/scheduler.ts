@@ -75,16 +75,27 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   let round: Promise<void> | undefined;
   let again = false;
 
+  /** Syncs in progress: each took its changes out of `dirty` before its rows were written. */
+  const syncing = new Set<Promise<void>>();
+
   async function syncDirty(force: boolean): Promise<void> {
-    if (force || dirty === "all" || deps.now() - lastResync >= settings.resyncMs) {
+    const work = (async () => {
+      if (force || dirty === "all" || deps.now() - lastResync >= settings.resyncMs) {
+        dirty = new Map();
+        lastResync = deps.now();
+        await store.sync(now());
+        return;
+      }
+      const changes = [...dirty.values()];
       dirty = new Map();
-      lastResync = deps.now();
-      await store.sync(now());
-      return;
+      for (const change of changes) await store.sync(now(), change);
+    })();
+    syncing.add(work);
+    try {
+      await work;
+    } finally {
+      syncing.delete(work);
     }
-    const changes = [...dirty.values()];
-    dirty = new Map();
-    for (const change of changes) await store.sync(now(), change);
   }
 
   function claimDue(limit: number): Promise<ClaimedRun[]> {
@@ -184,6 +195,9 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       return store.claimOne(owner, `${owner}:${randomUUID()}`, at, new Date(at.getTime() + settings.leaseMs), installId, name, actor);
     },
     async syncPending() {
+      // A background round may have taken the changes out of `dirty` and still be writing their rows: a listing
+      // that did not wait would read the table before them (on PostgreSQL, whose pool runs both at once).
+      await Promise.all([...syncing].map((work) => work.catch(() => {})));
       if (dirty !== "all" && dirty.size === 0) return;
       await syncDirty(false);
     },

@@ -320,6 +320,18 @@ describeBackends("jobs", (backend) => {
     expect(run!.startedAt.getTime() - run!.scheduledAt.getTime()).toBeLessThan(2000);
   });
 
+  it("a listing right after an install shows its jobs, also when the background scheduler took the change first", async () => {
+    const t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_jobs"), capabilities: [createLedger().capability], now: manualClock().now, jobs: { scheduler: true, pollIntervalMs: 60_000 } });
+    open.push(t);
+    for (const tenant of ["tenant-1", "tenant-2", "tenant-3"]) {
+      await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly", "nightly") }), { tenant });
+      // One macrotask: the scheduler's round (woken at once by the change) starts reading the new schedules,
+      // and the listing must wait for it rather than find nothing left to read and answer from the table before it.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      expect((await t.host.jobs.list({ tenant })).map((job) => job.name)).toEqual(["hourly", "nightly"]);
+    }
+  });
+
   it("refuses options that cannot work, naming the field", async () => {
     const database = await backend.connect();
     for (const [jobsOptions, field] of [
