@@ -1,7 +1,7 @@
 import type { PGlite } from "@electric-sql/pglite";
-import { Kysely, PostgresDialect } from "kysely";
+import { Kysely, PostgresDialect, type CompiledQuery, type QueryResult } from "kysely";
 import { DatabaseError } from "./errors.js";
-import { PGliteDialect } from "./pglite-dialect.js";
+import { PGliteDialect, pglitePipeline } from "./pglite-dialect.js";
 import { importPGlite } from "./pglite-module.js";
 import { assertSchemaName } from "./schema-name.js";
 import type { AnnexTables } from "./tables.js";
@@ -29,6 +29,11 @@ export interface AnnexDatabase {
    * Undefined for a Kysely instance the app passed (see `createHost({ notifications })`).
    */
   notifications?: NotificationSource | undefined;
+  /**
+   * PGlite only: runs statements in one exchange, as one implicit transaction
+   * (see pglitePipeline). Must not be called inside a transaction on `root`.
+   */
+  pipeline?: ((queries: readonly CompiledQuery[]) => Promise<QueryResult<unknown>[]>) | undefined;
   /** Closes what Annex opened itself; a Kysely or PGlite given by the caller is left open. */
   close(): Promise<void>;
 }
@@ -64,7 +69,7 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
 
   if (isPGlite(option)) {
     const root = new Kysely<any>({ dialect: new PGliteDialect(option) });
-    return { db: scoped(root), root, schema, kind: "pglite", notifications: pgliteNotifications(option), close: () => root.destroy() };
+    return { db: scoped(root), root, schema, kind: "pglite", notifications: pgliteNotifications(option), pipeline: pglitePipeline(option), close: () => root.destroy() };
   }
 
   if (option !== undefined && (typeof option !== "object" || typeof option.dataDir !== "string" || option.dataDir === "")) {
@@ -86,6 +91,7 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
     schema,
     kind: "pglite",
     notifications: pgliteNotifications(pglite),
+    pipeline: pglitePipeline(pglite),
     close: async () => {
       await root.destroy();
       await pglite.close();

@@ -57,6 +57,71 @@ export class PGliteDialect implements Dialect {
  */
 const turnstiles = new WeakMap<PGlite, { queue: Promise<void> }>();
 
+function turnstileOf(pglite: PGlite): { queue: Promise<void> } {
+  let turnstile = turnstiles.get(pglite);
+  if (turnstile === undefined) {
+    turnstile = { queue: Promise.resolve() };
+    turnstiles.set(pglite, turnstile);
+  }
+  return turnstile;
+}
+
+/** Waits for the turnstile; resolves with the function that lets the next holder in. */
+async function takeTurn(turnstile: { queue: Promise<void> }): Promise<() => void> {
+  const previous = turnstile.queue;
+  let release!: () => void;
+  turnstile.queue = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await previous;
+  return release;
+}
+
+/**
+ * Runs statements in one exchange with PGlite: each parsed, bound, described
+ * and executed in order, then a single Sync. Up to the Sync they are one
+ * implicit transaction (PostgreSQL's extended protocol): a `set_config(…,
+ * true)` in the first holds for the next ones and ends at the Sync, and
+ * after an error the server skips the rest, rolls the transaction back, and
+ * the error is thrown. Takes its turn at the same turnstile as every
+ * connection over this PGlite, so it never lands inside someone's BEGIN …
+ * COMMIT — and must not be called from inside a transaction on it (it would
+ * wait for the connection that transaction holds).
+ *
+ * Parameters must be scalars (see textParameters); one Parse per statement,
+ * so each text is exactly one statement.
+ */
+export function pglitePipeline(pglite: PGlite): (queries: readonly CompiledQuery[]) => Promise<QueryResult<unknown>[]> {
+  const turnstile = turnstileOf(pglite);
+  let wire: Wire | undefined;
+  return async (queries) => {
+    wire ??= await import("@electric-sql/pglite");
+    const { parse, protocol: { serialize } } = wire;
+    const parts: Uint8Array[] = [];
+    for (const query of queries) {
+      const values = textParameters(query.parameters);
+      if (values === null) throw new Error("pglitePipeline: parameters must be scalars (string, number, boolean, bigint, Date, bytes or null)");
+      parts.push(serialize.parse({ text: query.sql, types: [] }), serialize.bind({ values }), serialize.describe({ type: "P" }), serialize.execute({}));
+    }
+    parts.push(serialize.sync());
+    const release = await takeTurn(turnstile);
+    let messages: Awaited<ReturnType<PGlite["execProtocol"]>>["messages"];
+    try {
+      ({ messages } = await pglite.runExclusive(() => pglite.execProtocol(Buffer.concat(parts), { throwOnError: false })));
+    } finally {
+      release();
+    }
+    const failure = messages.find((message) => message.name === "error");
+    if (failure !== undefined) throw failure;
+    const results = parse.parseResults(messages, (pglite as PGlite & { parsers: ParserOptions }).parsers) as Results<unknown>[];
+    return results.map((result) => {
+      const command = result.command?.toUpperCase();
+      const changes = command === "INSERT" || command === "UPDATE" || command === "DELETE" || command === "MERGE";
+      return changes ? { rows: result.rows, numAffectedRows: BigInt(result.rowCount ?? 0) } : { rows: result.rows };
+    });
+  };
+}
+
 class PGliteDriver implements Driver {
   readonly #connection: PGliteConnection;
   readonly #turnstile: { queue: Promise<void> };
@@ -64,12 +129,7 @@ class PGliteDriver implements Driver {
 
   constructor(pglite: PGlite) {
     this.#connection = new PGliteConnection(pglite);
-    let turnstile = turnstiles.get(pglite);
-    if (turnstile === undefined) {
-      turnstile = { queue: Promise.resolve() };
-      turnstiles.set(pglite, turnstile);
-    }
-    this.#turnstile = turnstile;
+    this.#turnstile = turnstileOf(pglite);
   }
 
   async init(): Promise<void> {
@@ -79,13 +139,7 @@ class PGliteDriver implements Driver {
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const previous = this.#turnstile.queue;
-    let release!: () => void;
-    this.#turnstile.queue = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await previous;
-    this.#release = release;
+    this.#release = await takeTurn(this.#turnstile);
     return this.#connection;
   }
 

@@ -1,14 +1,15 @@
 import type { Bundle, Manifest, SqlStorageLimits } from "@annex/manifest";
-import { CompiledQuery, sql, type Kysely } from "kysely";
+import { CompiledQuery, sql, type Kysely, type QueryResult } from "kysely";
 import type { AnnexDatabase } from "../../database/open.js";
 import type { AnnexTables } from "../../database/tables.js";
 import { errorSummary, type ErrorSummary } from "../../errors.js";
 import type { InstallDataHook, InstallInfo } from "../../installs/types.js";
 import { readBundleMigrations, type BundleMigration } from "./bundle-migrations.js";
 import { SqlStorageError } from "./errors.js";
-import { checkSql, loadParser } from "./guard.js";
+import { loadParser } from "./guard.js";
 import { installRoleName, installSchemaName, quoteIdent } from "./schema-name.js";
-import { pinSession } from "./session.js";
+import { pinSession, pinStatement } from "./session.js";
+import { createVerdictCache } from "./verdicts.js";
 import { toGuestValue, toParams } from "./values.js";
 
 export interface SqlLimits {
@@ -107,6 +108,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   const interruptible = database.kind === "postgres";
   const useRoles = database.kind === "postgres" && options.roles !== false;
   const targets = new Map<string, Target>();
+  const verdicts = createVerdictCache({ interruptible });
+  const pipeline = database.kind === "pglite" ? database.pipeline : undefined;
 
   async function targetOf(installId: string): Promise<Target> {
     const cached = targets.get(installId);
@@ -127,23 +130,26 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const target = await targetOf(installId);
     const values = toParams(params, limits.maxParams);
     await loadParser();
-    const [statement] = checkSql(text, { schema: target.schema, mode: "query", interruptible });
-    let run = statement!.text;
-    if (statement!.cappable) {
-      // Fetch one row past the limit, never the whole result; the wrapped text is checked again as it will run.
-      run = `SELECT * FROM (\n${run}\n) AS annex_capped LIMIT ${limits.maxRows + 1}`;
-      checkSql(run, { schema: target.schema, mode: "query", interruptible });
-    }
-    const result = await root
-      .transaction()
-      .execute(async (trx) => {
-        await pinSession(trx, { ...target, timeoutMs: limits.timeoutMs });
-        if (!interruptible) await checkCost(trx, run, values, limits.maxPlannerCost);
-        return trx.executeQuery(CompiledQuery.raw(run, values));
-      })
-      .catch((error: unknown) => {
-        throw toSqlError(error, limits.timeoutMs);
-      });
+    const { run, kind } = verdicts.verdict(target.schema, text, limits.maxRows);
+    const pin = pinStatement({ ...target, timeoutMs: limits.timeoutMs });
+    const statement = CompiledQuery.raw(run, values);
+    const result = await (pipeline !== undefined
+      ? // PGlite: two exchanges instead of five (BEGIN, pin, EXPLAIN, statement, COMMIT), each pinned
+        // on its own: the pin holds up to the exchange's Sync, like SET LOCAL up to a COMMIT.
+        (async () => {
+          const [, plan] = await pipeline([pin, explain(statement)]);
+          checkCost(plan!, limits.maxPlannerCost);
+          const [, ran] = await pipeline([pin, statement]);
+          return ran!;
+        })()
+      : root.transaction().execute(async (trx) => {
+          await trx.executeQuery(pin);
+          if (!interruptible) checkCost(await trx.executeQuery(explain(statement)), limits.maxPlannerCost);
+          return trx.executeQuery(statement);
+        })
+    ).catch((error: unknown) => {
+      throw toSqlError(error, limits.timeoutMs);
+    });
     const rows = result.rows as Record<string, unknown>[];
     if (rows.length > limits.maxRows) {
       throw new SqlStorageError("E_SQL_TOO_MANY_ROWS", `the query returns more than ${limits.maxRows} rows; add a LIMIT and page with a cursor (WHERE key > $1)`, { maxRows: limits.maxRows });
@@ -157,7 +163,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
       });
     }
     const affected = result.numAffectedRows;
-    return { rows: out, rowCount: statement!.kind === "SelectStmt" || affected === undefined ? out.length : Number(affected) };
+    return { rows: out, rowCount: kind === "SelectStmt" || affected === undefined ? out.length : Number(affected) };
   }
 
   async function status(installId: string, reader: Kysely<AnnexTables> = db): Promise<SqlSchemaStatus | null> {
@@ -341,10 +347,13 @@ async function ensureRole(trx: Kysely<any>, role: string): Promise<void> {
   }
 }
 
+function explain(statement: CompiledQuery): CompiledQuery {
+  return CompiledQuery.raw(`EXPLAIN (FORMAT JSON) ${statement.sql}`, [...statement.parameters]);
+}
+
 /** On PGlite, which cannot stop a statement once it runs: refuse one the planner expects to be too costly. */
-async function checkCost(trx: Kysely<any>, text: string, params: unknown[], maxCost: number): Promise<void> {
-  const plan = await trx.executeQuery<{ "QUERY PLAN": unknown }>(CompiledQuery.raw(`EXPLAIN (FORMAT JSON) ${text}`, params));
-  const raw = plan.rows[0]?.["QUERY PLAN"];
+function checkCost(plan: QueryResult<unknown>, maxCost: number): void {
+  const raw = (plan.rows[0] as { "QUERY PLAN"?: unknown } | undefined)?.["QUERY PLAN"];
   const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as Array<{ Plan?: { "Total Cost"?: number } }>;
   const cost = parsed[0]?.Plan?.["Total Cost"] ?? 0;
   if (cost > maxCost) {

@@ -1,0 +1,75 @@
+import { checkSql } from "./guard.js";
+
+/** What ctx.sql.query runs for one accepted text: the statement as cut by the parser, capped when it can be. */
+export interface Verdict {
+  /** The text sent to PostgreSQL (the statement, wrapped in `SELECT * FROM (…) LIMIT maxRows + 1` when cappable). */
+  run: string;
+  /** The parse node's kind, e.g. `SelectStmt`. */
+  kind: string;
+}
+
+export interface VerdictCacheOptions {
+  /** PGlite: refuse what it cannot interrupt (see GuardOptions). Fixed per cache: one cache per storage, one storage per database. */
+  interruptible: boolean;
+  /** Accepted texts kept; the least recently used beyond it are forgotten. Default 1024. */
+  maxEntries?: number;
+  /** Longer texts are checked every time and never kept, so the cache stays small (≤ maxEntries × ~2 × maxTextLength). Default 8192. */
+  maxTextLength?: number;
+}
+
+/**
+ * The guard's verdict on a query text, remembered per install schema.
+ *
+ * Parsing and walking a statement is pure: its outcome depends only on the
+ * text, the schema the statement may name, the row cap written into the
+ * wrapped text, and two things fixed for the cache's life (the mode, always
+ * `query` here, and whether the database can interrupt a statement). So the
+ * key is exactly (schema, maxRows, text), the text compared code unit for
+ * code unit: a text that differs in a comment, a space, a letter's case or
+ * Unicode form is another key and goes through the parser again. Only
+ * accepted texts are kept; a refused or unparsable one is checked (and
+ * refused) again each time, so nothing a refusal leaves behind can turn
+ * into an acceptance. A hit costs one Map lookup instead of two parses.
+ *
+ * What the cache does not cover, on purpose: the per-call work that depends
+ * on more than the text — parameters, the session pin, and on PGlite the
+ * planner's cost estimate, which depends on the data and runs on every call.
+ */
+export function createVerdictCache(options: VerdictCacheOptions): { verdict(schema: string, text: string, maxRows: number): Verdict; readonly size: number } {
+  const maxEntries = options.maxEntries ?? 1024;
+  const maxTextLength = options.maxTextLength ?? 8192;
+  const entries = new Map<string, Verdict>();
+
+  function check(schema: string, text: string, maxRows: number): Verdict {
+    const guard = { schema, mode: "query", interruptible: options.interruptible } as const;
+    const [statement] = checkSql(text, guard);
+    let run = statement!.text;
+    if (statement!.cappable) {
+      // Fetch one row past the limit, never the whole result; the wrapped text is checked again as it will run.
+      run = `SELECT * FROM (\n${run}\n) AS annex_capped LIMIT ${maxRows + 1}`;
+      checkSql(run, guard);
+    }
+    return Object.freeze({ run, kind: statement!.kind });
+  }
+
+  return {
+    verdict(schema, text, maxRows) {
+      if (text.length > maxTextLength) return check(schema, text, maxRows);
+      // Schema names are [a-z0-9_] and maxRows an integer: the NUL separators cannot be forged from either side.
+      const key = `${schema}\u0000${maxRows}\u0000${text}`;
+      const hit = entries.get(key);
+      if (hit !== undefined) {
+        entries.delete(key);
+        entries.set(key, hit);
+        return hit;
+      }
+      const fresh = check(schema, text, maxRows);
+      entries.set(key, fresh);
+      if (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
+      return fresh;
+    },
+    get size() {
+      return entries.size;
+    },
+  };
+}
