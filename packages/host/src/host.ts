@@ -272,18 +272,20 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   const ownRunner = options.runner === undefined;
   const runner = options.runner ?? lazyWorkerPool();
   let executor: Executor | undefined;
-  const events = createEventsRuntime({
-    database,
-    registry,
-    logger,
-    metrics,
-    now: options.now ?? Date.now,
-    options: options.events,
-    gatewayLimits: options.gateway?.policy?.limits,
-    contextOf: (scope) => executor?.contextOf(scope),
-  });
+  let events: ReturnType<typeof createEventsRuntime>;
   let jobs: ReturnType<typeof createJobsRuntime>;
   try {
+    // Both refuse bad options by throwing: the database opened above must not be left open behind the error.
+    events = createEventsRuntime({
+      database,
+      registry,
+      logger,
+      metrics,
+      now: options.now ?? Date.now,
+      options: options.events,
+      gatewayLimits: options.gateway?.policy?.limits,
+      contextOf: (scope) => executor?.contextOf(scope),
+    });
     jobs = createJobsRuntime({
       database,
       registry,
