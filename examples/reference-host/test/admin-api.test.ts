@@ -17,22 +17,21 @@ const ORDER_SYNC = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures/
 /** A busy machine answers slowly: poll for up to 20 s. */
 const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 20_000, interval: 100 });
 
-describe("admin API", () => {
-  const [backend] = backends();
+describe.each(backends())("admin API on $name", (backend) => {
   let host: ReferenceHost;
   let ada: Client;
   let csrf: string;
 
   beforeAll(async () => {
     // Two attempts, 50 ms apart: a failing handler reaches the dead letters in a moment.
-    host = await createReferenceHost({ ...(await backend!.options()), extraExtensions: [GREETER, ORDER_SYNC], events: { maxAttempts: 2, backoff: { baseMs: 50, maxMs: 100 }, pollIntervalMs: 50 } });
+    host = await createReferenceHost({ ...(await backend.options()), extraExtensions: [GREETER, ORDER_SYNC], events: { maxAttempts: 2, backoff: { baseMs: 50, maxMs: 100 }, pollIntervalMs: 50 } });
     ada = new Client(host.url);
     await ada.signIn("ada@acme.test");
     csrf = (await (await ada.get("/admin/api/session")).json()).csrfToken as string;
   }, 180_000);
   afterAll(async () => {
     await host?.close();
-    await backend!.cleanup();
+    await backend.cleanup();
   });
 
   const call = (client: Client, method: string, path: string, json?: unknown, headers: Record<string, string> = {}) =>
@@ -93,7 +92,7 @@ describe("admin API", () => {
   });
 
   it("upgrades automatically when a version widens nothing, and waits for consent when it widens", async () => {
-    const key = (await loadDemoKeys((await backend!.options()).dataDir!, ["acme"])).publisherKeys.get("acme")!;
+    const key = (await loadDemoKeys((await backend.options()).dataDir!, ["acme"])).publisherKeys.get("acme")!;
     const patch = await releaseVariant(GREETER, key, (m) => {
       m["version"] = "1.0.1";
       m["description"] = "Greets people; now with fewer bugs.";
