@@ -109,6 +109,11 @@ export interface KvSetOptions {
   ifVersion?: number | null | undefined;
 }
 
+export interface KvDeleteOptions {
+  /** Compare-and-delete: the rules of `KvSetOptions.ifVersion`. Leave it out for an unconditional delete. */
+  ifVersion?: number | null | undefined;
+}
+
 export interface Ctx {
   requestId: string;
   install: { id: string; tenant: string; config: Readonly<Record<string, Json>> };
@@ -138,7 +143,12 @@ export interface Ctx {
      * With `ifVersion`, fails with code E_KV_VERSION_CONFLICT when someone wrote first.
      */
     set(key: string, value: Json, options?: KvSetOptions): Promise<{ version: number } | null>;
-    delete(key: string): Promise<boolean | null>;
+    /**
+     * Whether a live key was deleted (null from a host that does not say). With `ifVersion` (as in `set`:
+     * from `getEntry`; 0 / null: only if the key does not exist, which deletes nothing), deletes only if
+     * nobody wrote the key since, else fails with code E_KV_VERSION_CONFLICT and deletes nothing.
+     */
+    delete(key: string, options?: KvDeleteOptions): Promise<boolean | null>;
     list(options?: { prefix?: string; limit?: number; cursor?: string }): Promise<KvListPage>;
   };
   /** Needs `storage.sql`; runs in the extension's own schema. */

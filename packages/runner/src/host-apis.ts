@@ -63,6 +63,15 @@ export interface KvApi {
   set(key: string, value: unknown, options: KvSetCallOptions, scope: HostCallScope): Promise<void | { version: number }> | void | { version: number };
   /** Whether a value was deleted (optional). */
   delete(key: string, scope: HostCallScope): Promise<boolean | void> | boolean | void;
+  /**
+   * Compare-and-delete (`ctx.kv.delete(key, { ifVersion })`): delete only if
+   * the key is still at `ifVersion` (0: only if it does not exist, which
+   * deletes nothing); a mismatch must fail with E_KV_VERSION_CONFLICT and
+   * delete nothing. A method of its own, not an option of `delete`: a host
+   * written before it existed would ignore an option and delete
+   * unconditionally; without this method the call is refused instead.
+   */
+  deleteIfVersion?(key: string, ifVersion: number, scope: HostCallScope): Promise<boolean> | boolean;
   list(options: KvListOptions, scope: HostCallScope): Promise<{ keys: string[]; cursor?: string | null | undefined }>;
 }
 
@@ -226,7 +235,7 @@ function kvKey(value: unknown, method: string): string {
 }
 
 /**
- * `options.ifVersion` of ctx.kv.set: undefined when the write is unconditional,
+ * `options.ifVersion` of ctx.kv.set and ctx.kv.delete: undefined when the write is unconditional,
  * else the version the key must be at (0: must not exist). `note` is the
  * sandbox's account of the options before they were copied out (1: they name
  * ifVersion, 2: as NaN or an infinity), so that `{ ifVersion: entry?.version }`
@@ -348,7 +357,16 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
         }
         case "kv.delete": {
           if (!apis.kv) throw unavailable("storage.kv");
-          const deleted = await apis.kv.delete(kvKey(args[0], call.method), scope);
+          const key = kvKey(args[0], call.method);
+          const options = args[1] ?? {};
+          if (!isPlainObject(options)) throw invalid("ctx.kv.delete(key, options): options must be an object");
+          // The same rules as set's ifVersion (the 3rd argument is the sandbox's note, see ifVersionOf).
+          const ifVersion = ifVersionOf(options, args[2], call.method);
+          if (ifVersion !== undefined) {
+            if (!apis.kv.deleteIfVersion) throw unavailable("ctx.kv.delete with ifVersion (versioned kv)");
+            return (await apis.kv.deleteIfVersion(key, ifVersion, scope)) === true;
+          }
+          const deleted = await apis.kv.delete(key, scope);
           return deleted ?? null;
         }
         case "kv.list": {

@@ -196,6 +196,28 @@ describeBackends("ctx.kv", (backend) => {
     expect((await call("set", "session", 2, { ifVersion: 0 })).result).toEqual({ version: expect.any(Number) });
   });
 
+  it("compare-and-delete from the sandbox: delete with ifVersion deletes only at that version; a conflict deletes nothing", async () => {
+    const { call, kv } = await installFresh();
+    const first = (await call("set", "doc", { v: 1 })).result as { version: number };
+    // The app writes in between: the handler's version is stale.
+    await kv.set("doc", { v: "app" });
+    expect(await call("delete", "doc", { ifVersion: first.version })).toMatchObject({ code: "E_KV_VERSION_CONFLICT", message: expect.stringContaining(`not ${first.version}`) });
+    for (const ifVersion of [0, null]) expect(await call("delete", "doc", { ifVersion })).toMatchObject({ code: "E_KV_VERSION_CONFLICT" });
+    expect(await kv.get("doc")).toEqual({ v: "app" });
+    const current = (await kv.getEntry("doc"))!.version;
+    expect(await call("delete", "doc", { ifVersion: current })).toEqual({ result: true });
+    expect(await kv.get("doc")).toBeNull();
+    // "Must not exist" on an absent key: nothing to delete, no conflict; hostile versions refused before the store.
+    expect(await call("delete", "doc", { ifVersion: 0 })).toEqual({ result: false });
+    await kv.set("kept", 1);
+    for (const ifVersion of [-1, 1.5, "1", { v: 1 }, true, 2 ** 53]) {
+      expect(await call("delete", "kept", { ifVersion }), JSON.stringify(ifVersion)).toMatchObject({ code: "E_INVALID_ARGUMENT", message: expect.stringContaining("ifVersion") });
+    }
+    expect(await kv.get("kept")).toBe(1);
+    // Without ifVersion a delete stays unconditional.
+    expect(await call("delete", "kept")).toEqual({ result: true });
+  });
+
   it("compare-and-set from the sandbox: hostile versions are refused before the store and write nothing", async () => {
     const { call, kv } = await installFresh();
     for (const ifVersion of [-1, 1.5, "1", { v: 1 }, [1], true, 2 ** 53, 1e300, Number.MAX_SAFE_INTEGER + 2]) {

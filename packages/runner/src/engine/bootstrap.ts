@@ -260,7 +260,7 @@ function stateFor(ctx) {
   return state;
 }
 function call(token, method, args) { return hostCall(token, method, args); }
-// The 4th argument of kv.set, for the host's check of options.ifVersion: 0 the options do not name it, 1 they
+// The 4th argument of kv.set (3rd of kv.delete), for the host's check of options.ifVersion: 0 the options do not name it, 1 they
 // do, 2 they do with NaN or an infinity. { ifVersion: entry?.version } with no entry loses its undefined on the
 // way out and must still mean "must not exist", never an unconditional write; and NaN would become null on a
 // JSON wire, so every runner refuses it the same way.
@@ -276,7 +276,7 @@ function makeKv(t) {
     get: function (key) { return call(t, "kv.get", [key]); },
     getEntry: function (key) { return call(t, "kv.getEntry", [key]); },
     set: function (key, value, options) { return call(t, "kv.set", [key, value, options, ifVersionNote(options)]); },
-    delete: function (key) { return call(t, "kv.delete", [key]); },
+    delete: function (key, options) { return call(t, "kv.delete", [key, options, ifVersionNote(options)]); },
     list: function (options) { return call(t, "kv.list", [options]); },
   });
 }

@@ -59,6 +59,13 @@ function fakeHostApis(recorded: Recorded): HostApis {
         return { version: nextVersion };
       },
       delete: (k, scope) => (recorded.versions.delete(key(scope, k)), recorded.kv.delete(key(scope, k))),
+      deleteIfVersion: (k, ifVersion, scope) => {
+        recorded.scopes.push(scope);
+        const actual = recorded.versions.get(key(scope, k)) ?? 0;
+        if (ifVersion !== actual) throw new HostCallError("E_KV_VERSION_CONFLICT", `kv key ${k} is at version ${actual}, not ${ifVersion}`);
+        recorded.versions.delete(key(scope, k));
+        return recorded.kv.delete(key(scope, k));
+      },
       list: async (options, scope) => ({
         keys: [...recorded.kv.keys()]
           .filter((k) => k.startsWith(key(scope, options.prefix ?? "")))
@@ -111,6 +118,21 @@ export async function kvEntry(request, ctx) {
 export async function kvSet(request, ctx) {
   const { key, value, options } = request.body;
   try { return { result: await ctx.kv.set(key, value, options) }; } catch (e) { return { code: e.code ?? null, message: String(e.message) }; }
+}
+export async function kvDelete(request, ctx) {
+  const { key, options } = request.body;
+  try { return { result: await ctx.kv.delete(key, options) }; } catch (e) { return { code: e.code ?? null, message: String(e.message) }; }
+}
+export async function kvDeleteAfterRead(request, ctx) {
+  const entry = await ctx.kv.getEntry(request.body.read ?? request.body.key);
+  try { return { result: await ctx.kv.delete(request.body.key, { ifVersion: entry?.version }) }; } catch (e) { return { code: e.code ?? null }; }
+}
+export async function badDeleteVersions(request, ctx) {
+  const out = {};
+  for (const [name, options] of [["nan", { ifVersion: NaN }], ["negative", { ifVersion: -1 }], ["fraction", { ifVersion: 1.5 }], ["string", { ifVersion: "1" }], ["stringOptions", "ifVersion"], ["arrayOptions", [0]]]) {
+    try { out[name] = { result: await ctx.kv.delete("victim", options) }; } catch (e) { out[name] = { code: e.code ?? String(e) }; }
+  }
+  return out;
 }
 export async function kvSetAfterRead(request, ctx) {
   const entry = await ctx.kv.getEntry(request.body.read ?? request.body.key);
@@ -395,9 +417,43 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect(recorded.kv.has("tenant-a/inst-1/bad")).toBe(false);
     });
 
+    it("kv compare-and-delete: delete with ifVersion deletes only at that version, a conflict is caught by code and deletes nothing", async () => {
+      const created = (await run("kvSet", { body: { key: "doc", value: { v: 1 } } })).response?.body as { result: { version: number } };
+      const first = created.result.version;
+      const second = ((await run("kvSet", { body: { key: "doc", value: { v: 2 } } })).response?.body as { result: { version: number } }).result.version;
+      // A stale version, and 0 / null ("must not exist") while it exists: conflicts, the key stays.
+      for (const ifVersion of [first, 0, null]) {
+        expect((await run("kvDelete", { body: { key: "doc", options: { ifVersion } } })).response?.body).toMatchObject({ code: "E_KV_VERSION_CONFLICT" });
+      }
+      expect(recorded.kv.get("tenant-a/inst-1/doc")).toEqual({ v: 2 });
+      expect((await run("kvDelete", { body: { key: "doc", options: { ifVersion: second } } })).response?.body).toEqual({ result: true });
+      expect(recorded.kv.has("tenant-a/inst-1/doc")).toBe(false);
+      // "Must not exist" on an absent key: nothing to delete, no conflict.
+      expect((await run("kvDelete", { body: { key: "doc", options: { ifVersion: 0 } } })).response?.body).toEqual({ result: false });
+      // Without ifVersion a delete is unconditional, as before.
+      await run("kvSet", { body: { key: "doc", value: 3 } });
+      expect((await run("kvDelete", { body: { key: "doc" } })).response?.body).toEqual({ result: true });
+      expect(recorded.scopes.every((scope) => scope.tenant === "tenant-a" && scope.installId === "inst-1")).toBe(true);
+    });
+
+    it("kv compare-and-delete: { ifVersion: entry?.version } with no entry means \"must not exist\", never an unconditional delete", async () => {
+      recorded.kv.set("tenant-a/inst-1/raced", "theirs");
+      recorded.versions.set("tenant-a/inst-1/raced", 999_999);
+      expect((await run("kvDeleteAfterRead", { body: { key: "raced", read: "absent" } })).response?.body).toEqual({ code: "E_KV_VERSION_CONFLICT" });
+      expect(recorded.kv.get("tenant-a/inst-1/raced")).toBe("theirs");
+    });
+
+    it("kv compare-and-delete: hostile versions and options are refused with E_INVALID_ARGUMENT and delete nothing", async () => {
+      recorded.kv.set("tenant-a/inst-1/victim", "kept");
+      recorded.versions.set("tenant-a/inst-1/victim", 1);
+      const body = (await run("badDeleteVersions")).response?.body as Record<string, { code?: string }>;
+      for (const name of ["nan", "negative", "fraction", "string", "stringOptions", "arrayOptions"]) expect(body[name], name).toEqual({ code: "E_INVALID_ARGUMENT" });
+      expect(recorded.kv.get("tenant-a/inst-1/victim")).toBe("kept");
+    });
+
     it("kv compare-and-set: a host whose kv keeps no versions refuses getEntry and ifVersion instead of writing unconditionally", async () => {
       const other: Recorded = { kv: new Map(), versions: new Map(), scopes: [], events: [] };
-      const { getEntry: _versions, ...unversioned } = fakeHostApis(other).kv!;
+      const { getEntry: _versions, deleteIfVersion: _conditionalDelete, ...unversioned } = fakeHostApis(other).kv!;
       const dispatch = createHostDispatch({ kv: { ...unversioned, set: (...args) => void unversioned.set(...args) } });
       const entry = await runner.execute(envelopeFor(bundle, "kvEntry", { body: { key: "doc" } }), { dispatch });
       expect(entry.response?.body).toMatchObject({ code: "E_HOST_CALL_FAILED" });
@@ -406,6 +462,10 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect(other.kv.size).toBe(0);
       const plain = await runner.execute(envelopeFor(bundle, "kvSet", { body: { key: "doc", value: 1 } }), { dispatch });
       expect(plain.response?.body).toEqual({ result: null });
+      expect(other.kv.get("tenant-a/inst-1/doc")).toBe(1);
+      // A delete with ifVersion is refused too (a host without deleteIfVersion), never done unconditionally.
+      const conditionalDelete = await runner.execute(envelopeFor(bundle, "kvDelete", { body: { key: "doc", options: { ifVersion: 1 } } }), { dispatch });
+      expect(conditionalDelete.response?.body).toMatchObject({ code: "E_HOST_CALL_FAILED" });
       expect(other.kv.get("tenant-a/inst-1/doc")).toBe(1);
     });
 

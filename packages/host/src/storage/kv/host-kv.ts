@@ -39,6 +39,11 @@ export function createKvApi(storage: KvStorage, parts: Pick<HostApiParts, "conte
       const { ns, limits } = target(scope);
       return store.delete(ns, key, {}, limits);
     },
+    async deleteIfVersion(key, ifVersion, scope) {
+      const { ns, limits } = target(scope);
+      // ifVersion comes checked by the runner's dispatch (0: must not exist); a mismatch throws E_KV_VERSION_CONFLICT.
+      return store.delete(ns, key, { ifVersion }, limits);
+    },
     async list(options, scope) {
       const { ns } = target(scope);
       return store.list(ns, options);
