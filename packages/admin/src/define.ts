@@ -6,6 +6,7 @@ import { AnnexConfigForm } from "./components/config-form.js";
 import { AnnexConsentDialog } from "./components/consent-dialog.js";
 import { AnnexDeadLetters } from "./components/dead-letters.js";
 import { AnnexJobs } from "./components/jobs.js";
+import { AnnexStorage } from "./components/storage.js";
 import { AnnexExtensionList } from "./components/extension-list.js";
 import { AnnexSecretsForm } from "./components/secrets-form.js";
 import { AnnexUsagePanel } from "./components/usage-panel.js";
@@ -21,6 +22,7 @@ export const adminComponents = {
   "annex-usage-panel": AnnexUsagePanel,
   "annex-dead-letters": AnnexDeadLetters,
   "annex-jobs": AnnexJobs,
+  "annex-storage": AnnexStorage,
 } as const;
 
 export type AdminComponentTag = keyof typeof adminComponents;

@@ -1,7 +1,7 @@
 /**
  * @annex/admin: the admin console's building blocks as framework-free web
  * components on @annex/ui-kit. They take plain data (the shapes of
- * @annex/host's InstallInfo, PublishedVersion, AuditEntry, DeadLetter, JobInfo and JobRun) and emit DOM
+ * @annex/host's InstallInfo, PublishedVersion, AuditEntry, DeadLetter, JobInfo, JobRun and SqlSchemaStatus) and emit DOM
  * events with typed details; they never fetch, so the host decides how to
  * talk to its admin API.
  */
@@ -14,6 +14,7 @@ export { AnnexSecretsForm, type SecretsSubmitDetail } from "./components/secrets
 export { AnnexAuditTable, matchesAuditFilter, type AuditFilterDetail, type AuditMoreDetail } from "./components/audit-table.js";
 export { AnnexDeadLetters, type DeadLetterAction, type DeadLetterActionDetail, type DeadLettersMoreDetail } from "./components/dead-letters.js";
 export { AnnexJobs, type JobRunDetail, type JobRunsDetail } from "./components/jobs.js";
+export { AnnexStorage } from "./components/storage.js";
 export { AnnexUsagePanel } from "./components/usage-panel.js";
 export { mountInstallFrame, extensionPages, type MountInstallOptions, type ExtensionPage } from "./mount-install.js";
 export { summarizeUsage, usageRecordOf } from "./usage.js";
@@ -31,6 +32,10 @@ export type {
   AdminJobError,
   AdminJobRun,
   AdminJobRunResult,
+  AdminInstallStorage,
+  AdminKvStorage,
+  AdminSqlMigration,
+  AdminSqlSchema,
   ConfigIssue,
   UsageRecord,
   UsageSummary,

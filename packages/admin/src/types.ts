@@ -124,6 +124,49 @@ export interface AdminJobRunResult {
   runId?: string | undefined;
 }
 
+/** One applied migration of an owned schema (`SqlSchemaStatus.migrations` of @annex/host). */
+export interface AdminSqlMigration {
+  version: string;
+  name: string;
+  /** sha256 of the migration's text, hex. */
+  checksum: string;
+  appliedAt: DateLike;
+  durationMs: number;
+}
+
+/** `SqlSchemaStatus` of @annex/host (`InstallInfo.sql`): an install's owned schema and its migrations. */
+export interface AdminSqlSchema {
+  schema: string;
+  /** The last applied migration (`0003`), null before the first. */
+  version: string | null;
+  /** `failed`: the last install or upgrade stopped at a migration; the schema stays at `version`. */
+  status: "pending" | "ready" | "failed";
+  /** Applied migrations, oldest first. */
+  migrations: AdminSqlMigration[];
+  lastError: { code: string; message: string } | null;
+}
+
+/**
+ * An install's kv (`storage.kv`): what it uses (`host.kv.install(id).usage()`,
+ * a `KvUsage`) against its quotas (`host.kv.install(id).limits()`, a
+ * `KvLimits`: the manifest's `storage.limits` capped by the host's policy).
+ */
+export interface AdminKvStorage {
+  usage: { keys: number; bytes: number };
+  limits: { keys: number; totalBytes: number; keyBytes?: number | undefined; valueBytes?: number | undefined };
+}
+
+/** One install's storage as `<annex-storage>` shows it: its kv, its owned schema, or both. */
+export interface AdminInstallStorage {
+  installId: string;
+  extensionId: string;
+  version: string;
+  /** The install's lifecycle state. */
+  state?: AdminInstallState | undefined;
+  kv?: AdminKvStorage | null | undefined;
+  sql?: AdminSqlSchema | null | undefined;
+}
+
 /** The filter fields of @annex/host's `AuditFilter` that the audit table offers. */
 export interface AdminAuditFilter {
   actor?: string | undefined;
