@@ -226,6 +226,52 @@ describe.each(backends())("admin API on $name", (backend) => {
     await host.annex.uninstall("acme", "acme.web-analytics", { purge: true, actor: "test" });
   });
 
+  it("shows each install's storage: the owned schema's migrations and the kv's usage against its quotas; admins of the tenant only", async () => {
+    type Storage = { installId: string; extensionId: string; state: string; kv: { usage: { keys: number; bytes: number }; limits: Record<string, number> } | null; sql: { schema: string; version: string | null; status: string; migrations: { version: string; name: string; checksum: string; durationMs: number }[]; lastError: unknown } | null };
+    const analytics = await host.annex.install("acme", "acme.web-analytics", { grants: [{ name: "log" }, { name: "storage.sql" }], actor: "test" });
+    // A kv extension asking for fewer keys than the host's policy allows, and more bytes than it allows (capped).
+    const key = (await loadDemoKeys((await backend.options()).dataDir!, ["acme"])).publisherKeys.get("acme")!;
+    const notes = await releaseVariant(GREETER, key, (m) => {
+      Object.assign(m, { id: "acme.notes", name: "Notes", version: "1.0.0" });
+      (m["capabilities"] as unknown[]).push({ name: "storage.kv", reason: "Keeps notes." });
+      m["storage"] = { kind: "kv", limits: { keys: 50, totalBytes: 2 ** 40 } };
+    });
+    await host.publish(notes.bytes, notes.signature);
+    const kvInstall = await host.annex.install("acme", "acme.notes", { grants: [{ name: "log" }, { name: "storage.kv" }], actor: "test" });
+    await host.annex.kv.install(kvInstall.id).set("a", { text: "hello" });
+    await host.annex.kv.install(kvInstall.id).set("b", "<script>alert(1)</script>");
+
+    const listed = (await (await call(ada, "GET", "/storage")).json()) as Storage[];
+    // Installs without storage (the greeter) are left out.
+    expect(listed.map((entry) => entry.extensionId).sort()).toEqual(["acme.notes", "acme.web-analytics"]);
+    const sql = listed.find((entry) => entry.installId === analytics.id)!;
+    expect(sql).toMatchObject({ extensionId: "acme.web-analytics", state: "active", kv: null, sql: { status: "ready", version: "0001", lastError: null } });
+    expect(sql.sql!.migrations).toEqual([expect.objectContaining({ version: "0001", name: "0001_page_views.sql", checksum: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), durationMs: expect.any(Number) })]);
+    const kv = listed.find((entry) => entry.installId === kvInstall.id)!;
+    const usage = await host.annex.kv.install(kvInstall.id).usage();
+    expect(usage.keys).toBe(2);
+    expect(kv).toMatchObject({ sql: null, kv: { usage, limits: { keys: 50, totalBytes: host.annex.kv.policy.totalBytes, valueBytes: host.annex.kv.policy.valueBytes } } });
+    // One install by extension id: the same entry.
+    expect(await (await call(ada, "GET", "/installs/acme.notes/storage")).json()).toEqual(kv);
+
+    // A member is refused; another tenant's admin sees none of it, and acme's install is a 404 as if it did not exist.
+    const max = new Client(host.url);
+    await max.signIn("max@acme.test");
+    expect((await call(max, "GET", "/storage")).status).toBe(403);
+    expect((await call(max, "GET", "/installs/acme.notes/storage")).status).toBe(403);
+    const gus = new Client(host.url);
+    await gus.signIn("gus@globex.test");
+    expect(await (await call(gus, "GET", "/storage")).json()).toEqual([]);
+    const hidden = await call(gus, "GET", "/installs/acme.notes/storage");
+    expect(hidden.status).toBe(404);
+    expect(await hidden.json()).toMatchObject({ code: "E_INSTALL_NOT_FOUND" });
+    expect((await call(gus, "GET", "/installs/acme.nothing/storage")).status).toBe(404);
+
+    await host.annex.uninstall("acme", "acme.notes", { purge: true, actor: "test" });
+    await host.annex.uninstall("acme", "acme.web-analytics", { purge: true, actor: "test" });
+    expect(await (await call(ada, "GET", "/storage")).json()).toEqual([]);
+  });
+
   it("uninstalls with purge and returns the export", async () => {
     const result = await (await call(ada, "POST", "/installs/acme.greeter/uninstall", { purge: true }, { "x-csrf-token": csrf })).json();
     expect(result.export).toMatchObject({ secretNames: ["SIGNING_KEY"], config: { greeting: "Hello" } });

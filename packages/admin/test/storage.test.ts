@@ -9,8 +9,8 @@ function schemaOf(overrides: Partial<AdminSqlSchema> = {}): AdminSqlSchema {
     version: "0002",
     status: "ready",
     migrations: [
-      { version: "0001", name: "page_views", checksum: "a3f1c2d4e5b6978812345678deadbeef", appliedAt: "2026-01-01T12:00:00.000Z", durationMs: 42 },
-      { version: "0002", name: "hourly", checksum: "b4e2d3c4f5a6070912345678cafebabe", appliedAt: "2026-01-02T12:00:00.000Z", durationMs: 1500 },
+      { version: "0001", name: "0001_page_views.sql", checksum: "sha256:a3f1c2d4e5b6978812345678deadbeef", appliedAt: "2026-01-01T12:00:00.000Z", durationMs: 42 },
+      { version: "0002", name: "0002_hourly.sql", checksum: "sha256:b4e2d3c4f5a6070912345678cafebabe", appliedAt: "2026-01-02T12:00:00.000Z", durationMs: 1500 },
     ],
     lastError: null,
     ...overrides,
@@ -40,10 +40,10 @@ describe("<annex-storage>", () => {
     expect($$(el, "thead th").map((th) => th.textContent)).toEqual(["Version", "Name", "Applied at", "Duration", "Checksum"]);
     expect($$(el, "tr[data-migration]").map((tr) => tr.getAttribute("data-migration"))).toEqual(["0001", "0002"]);
     const second = $(el, 'tr[data-migration="0002"]');
-    expect(textOf(second)).toMatch(/^0002 hourly .+ 1\.5 s b4e2d3c4f5a6$/);
+    expect(textOf(second)).toMatch(/^0002 0002_hourly\.sql .+ 1\.5 s b4e2d3c4f5a6$/);
     expect(textOf($(el, 'tr[data-migration="0001"]'))).toMatch(/ 42 ms a3f1c2d4e5b6$/);
     // The whole checksum is still there, for comparing with the bundle's.
-    expect(second.lastElementChild!.getAttribute("title")).toBe("b4e2d3c4f5a6070912345678cafebabe");
+    expect(second.lastElementChild!.getAttribute("title")).toBe("sha256:b4e2d3c4f5a6070912345678cafebabe");
     expect(s.querySelector("[data-error]")).toBeNull();
     expect(s.querySelector('[data-part="kv"]')).toBeNull();
   });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { AuditFilter, Host } from "@annex/host";
+import type { AuditFilter, Host, InstallInfo, KvLimits, KvUsage, SqlSchemaStatus } from "@annex/host";
 import { parseSignature, type BundleSignature, type CapabilityGrant } from "@annex/manifest";
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from "express";
 import type { Kysely } from "kysely";
@@ -70,6 +70,31 @@ function optionalDate(value: unknown, field: string): Date | undefined {
   const date = new Date(text);
   if (Number.isNaN(date.getTime())) throw new AdminApiError(400, "E_BAD_REQUEST", `${field} must be an ISO 8601 date`, { field });
   return date;
+}
+
+/**
+ * What one install keeps, as `GET /admin/api/storage` answers it (the shape
+ * of @annex/admin's `AdminInstallStorage`): its kv's usage against its
+ * quotas when it holds `storage.kv`, and its owned schema's status.
+ */
+export interface InstallStorage {
+  installId: string;
+  extensionId: string;
+  version: string;
+  state: InstallInfo["state"];
+  kv: { usage: KvUsage; limits: KvLimits } | null;
+  sql: SqlSchemaStatus | null;
+}
+
+/** The storage of an install the caller already found in its own tenant (never by an id from the request). */
+async function storageOf(annex: Host, install: InstallInfo): Promise<InstallStorage> {
+  let kv: InstallStorage["kv"] = null;
+  if (install.grants.some((grant) => grant.name === "storage.kv")) {
+    const store = annex.kv.install(install.id);
+    const [usage, limits] = await Promise.all([store.usage(), store.limits()]);
+    kv = { usage, limits };
+  }
+  return { installId: install.id, extensionId: install.extensionId, version: install.version, state: install.state, kv, sql: install.sql ?? null };
 }
 
 /**
@@ -337,6 +362,21 @@ export function adminApi(deps: AdminApiDeps): Router {
       const limit = Math.min(100, Math.max(1, Number(req.query["limit"] ?? 20) || 20));
       return annex.jobs.runs({ installId, name, tenant: user.tenant, limit, cursor: optionalString(req.query["cursor"], "cursor") });
     }),
+  );
+
+  // Storage: each install's kv usage against its quotas and its owned schema's migrations. Installs come from the
+  // caller's tenant (listInstalls, getInstall), so another tenant's install is a 404 like one that does not exist.
+  router.get(
+    "/storage",
+    route(async (_req, _res, user) => {
+      const installs = await annex.listInstalls(user.tenant);
+      const storage = await Promise.all(installs.map((install) => storageOf(annex, install)));
+      return storage.filter((entry) => entry.kv !== null || entry.sql !== null);
+    }),
+  );
+  router.get(
+    "/installs/:extensionId/storage",
+    route(async (req, _res, user) => storageOf(annex, await requireInstall(user.tenant, extensionIdOf(req)))),
   );
 
   router.get(

@@ -32,6 +32,9 @@ const STATUS_BADGE = { ready: "success", pending: "warning", failed: "danger" } 
 /** Digits of a checksum shown; the whole one is in the cell's title. */
 const CHECKSUM_DIGITS = 12;
 
+/** "sha256:aec98fcfa114df0d…" → "aec98fcfa114": the host writes the algorithm first; the digits tell migrations apart. */
+const shortChecksum = (checksum: string) => checksum.replace(/^sha256:/, "").slice(0, CHECKSUM_DIGITS);
+
 const number = (value: number) => value.toLocaleString("en-US", { maximumFractionDigits: 0 });
 
 /** "512 B", "1.5 KiB", "64 MiB". */
@@ -211,7 +214,7 @@ export class AnnexStorage extends AdminElement {
         h("td", {}, m.name),
         h("td", { class: "when" }, formatDateTime(m.appliedAt)),
         h("td", { class: "num" }, formatDuration(m.durationMs)),
-        h("td", { title: m.checksum }, h("code", {}, m.checksum.slice(0, CHECKSUM_DIGITS))),
+        h("td", { title: m.checksum }, h("code", {}, shortChecksum(m.checksum))),
       ),
     );
     return h(
