@@ -2,6 +2,7 @@ import { sql, type Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadParser } from "../../src/storage/sql/guard.js";
 import { createVerdictCache } from "../../src/storage/sql/verdicts.js";
+import { importPGlite } from "../../src/database/pglite-module.js";
 import { describeBackends } from "../support/backends.js";
 import { runSql, sqlBundle, sqlTestHost } from "./support.js";
 import type { TestHost } from "../../src/testing/index.js";
@@ -134,5 +135,24 @@ describeBackends("SQL verdict cache in ctx.sql.query", (backend) => {
     expect(await runSql(t, "INSERT INTO items (id, name) VALUES ('a', 'dup')")).toMatchObject({ ok: false, code: "E_SQL_FAILED" });
     const failed = await sql<{ path: string }>`SELECT current_setting('search_path') AS path`.execute(root);
     expect(failed.rows[0]!.path).not.toContain(own.sql!.schema);
+  });
+});
+
+/**
+ * Why the PGlite pin leaves statement_timeout and lock_timeout out (session.ts): PGlite ignores
+ * statement_timeout, and has one session, so no lock wait. A canary: if a PGlite upgrade starts
+ * honouring the timeout, this fails — then pin the timeouts on PGlite again (timeouts: true).
+ */
+describe("PGlite and statement_timeout", () => {
+  it("lets a statement run to its end past a statement_timeout (so the pin does not set one there)", async () => {
+    const { PGlite } = await importPGlite();
+    const pglite = await PGlite.create();
+    try {
+      await pglite.exec("SET statement_timeout = '1ms'");
+      const result = await pglite.query<{ n: number }>("SELECT count(*)::int AS n FROM generate_series(1, 300000)");
+      expect(result.rows).toEqual([{ n: 300000 }]);
+    } finally {
+      await pglite.close();
+    }
   });
 });

@@ -131,7 +131,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const values = toParams(params, limits.maxParams);
     await loadParser();
     const { run, kind } = verdicts.verdict(target.schema, text, limits.maxRows);
-    const pin = pinStatement({ ...target, timeoutMs: limits.timeoutMs });
+    const pin = pinStatement({ ...target, timeoutMs: limits.timeoutMs, timeouts: interruptible });
     const statement = CompiledQuery.raw(run, values);
     const result = await (pipeline !== undefined
       ? // PGlite: two exchanges instead of five (BEGIN, pin, EXPLAIN, statement, COMMIT), each pinned
