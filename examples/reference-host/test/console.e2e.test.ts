@@ -6,10 +6,10 @@
  * purge and sees the export; a member cannot reach the console; the second
  * tenant sees nothing of the first; the consent dialog works from the
  * keyboard alone; a dead letter replayed; a job run now from the jobs
- * panel. Screenshots of each step go to test-artifacts/ (gitignored).
+ * panel; an owned schema in the storage panel. Screenshots of each step go to test-artifacts/ (gitignored).
  * On PGlite, and on PostgreSQL when ANNEX_TEST_DATABASE_URL is set.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
@@ -23,6 +23,7 @@ import { releaseVariant } from "./support/variants.js";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const GREETER = join(HERE, "fixtures/greeter");
 const ORDER_SYNC = join(HERE, "fixtures/order-sync");
+const WEB_ANALYTICS_MIGRATIONS = join(HERE, "../../extensions/web-analytics/migrations");
 const ARTIFACTS = join(HERE, "../test-artifacts");
 /** A busy machine answers slowly: poll for up to 15 s. */
 const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
@@ -305,7 +306,7 @@ describe.each(backends())("reference host console in Chromium on $name", (backen
     await page.close();
   }, 120_000);
 
-  it("runs an extension's job now from the jobs panel and shows the run in its recent runs", async () => {
+  it("runs an extension's job now from the jobs panel and shows the run in its recent runs; its owned schema in the storage panel", async () => {
     const install = await host.annex.install("acme", "acme.web-analytics", { grants: [{ name: "log" }, { name: "storage.sql" }], actor: "test" });
     const page = await signedIn("ada@acme.test");
     await openConsole(page);
@@ -326,6 +327,21 @@ describe.each(backends())("reference host console in Chromium on $name", (backen
     await shot(page, "16-jobs-run-now");
     const { items } = await host.annex.jobs.runs({ installId: install.id });
     expect(items.map((r) => [r.trigger, r.actor, r.outcome])).toEqual([["manual", "user:ada@acme.test", "ok"]]);
+
+    // The same install in the storage panel: its owned schema ready at its latest migration (no example uses kv).
+    const storage = page.locator(`#storage section[data-install="${install.id}"]`);
+    expect(await storage.locator("h4").textContent()).toBe("Web analytics");
+    const migrations = readdirSync(WEB_ANALYTICS_MIGRATIONS).filter((file) => file.endsWith(".sql")).sort();
+    const versionOf = (file: string) => file.split("_")[0]!;
+    const latest = versionOf(migrations.at(-1)!);
+    expect(await storage.locator('[data-field="version"]').textContent()).toBe(latest);
+    expect(await storage.locator("annex-badge[data-status]").getAttribute("data-status")).toBe("ready");
+    expect(await storage.locator('[data-field="schema"]').textContent()).toBe((await host.annex.getInstall("acme", "acme.web-analytics"))!.sql!.schema);
+    // The applied migrations, oldest first: version and name (the migration's file).
+    expect(await storage.locator("tr[data-migration] td:nth-child(1)").allTextContents()).toEqual(migrations.map(versionOf));
+    expect(await storage.locator("tr[data-migration] td:nth-child(2)").allTextContents()).toEqual(migrations);
+    await storage.scrollIntoViewIfNeeded();
+    await shot(page, "17-storage");
     await page.close();
     // The product's pages carry the snippet while it is installed; the steps after this one do not expect it.
     await host.annex.uninstall("acme", "acme.web-analytics", { purge: true, actor: "test" });

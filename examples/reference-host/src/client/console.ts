@@ -10,6 +10,7 @@ import {
   type AdminAuditFilter,
   type AdminDeadLetter,
   type AdminInstall,
+  type AdminInstallStorage,
   type AdminJob,
   type AdminJobRun,
   type AdminJobRunResult,
@@ -22,6 +23,7 @@ import {
   type AnnexExtensionList,
   type AnnexJobs,
   type AnnexSecretsForm,
+  type AnnexStorage,
   type AnnexUsagePanel,
   type AuditFilterDetail,
   type AuditMoreDetail,
@@ -83,6 +85,7 @@ const uninstallDialog = $<HTMLElement & { show(): void; close(): void }>("uninst
 const auditTable = $<AnnexAuditTable>("audit");
 const deadLetters = $<AnnexDeadLetters>("dead-letters");
 const jobsPanel = $<AnnexJobs>("jobs");
+const storagePanel = $<AnnexStorage>("storage");
 const status = $<HTMLElement>("status");
 
 let versions: AdminVersion[] = [];
@@ -114,6 +117,9 @@ async function refresh(): Promise<void> {
   await loadDeadLetters();
   jobsPanel.extensionNames = names;
   await loadJobs();
+  storagePanel.extensionNames = names;
+  // Read-only: what each install keeps (kv usage against its quotas, its owned schema's migrations).
+  storagePanel.installs = await api<AdminInstallStorage[]>("GET", "/storage");
   await loadAudit();
 }
 

@@ -9,7 +9,7 @@ import type { UiSlot } from "@annex/manifest";
  * src/client/console.ts feeds them from the admin API. Every screen of the
  * console is one of the package's components: catalogue, consent dialog,
  * capability diff, settings and secrets forms, usage panel, dead letters,
- * jobs, audit table.
+ * jobs, storage, audit table.
  */
 export function consolePage(options: { user: SignedInUser; tenantName: string; csrfToken: string; menu: MenuEntry[]; theme: Theme }): string {
   return layout({
@@ -66,6 +66,12 @@ export function consolePage(options: { user: SignedInUser; tenantName: string; c
   <h2 id="jobs-title">Jobs</h2>
   <p>Background jobs of your extensions run on their schedules. Run now runs one at once, whatever its schedule, and shows how it went; Recent runs shows its history.</p>
   <annex-jobs id="jobs" caption="Jobs of ${options.tenantName}"></annex-jobs>
+</section>
+
+<section id="storage-section" class="card" aria-labelledby="storage-title">
+  <h2 id="storage-title">Storage</h2>
+  <p>What your extensions keep: a key-value store's keys and bytes against its quotas, an owned database schema's version and the migrations applied to it.</p>
+  <annex-storage id="storage" caption="Storage of ${options.tenantName}"></annex-storage>
 </section>
 
 <annex-audit-table id="audit" caption="Audit log of ${options.tenantName}"></annex-audit-table>`,
