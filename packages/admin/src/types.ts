@@ -128,7 +128,7 @@ export interface AdminJobRunResult {
 export interface AdminSqlMigration {
   version: string;
   name: string;
-  /** sha256 of the migration's text, hex. */
+  /** `sha256:<hex>` of the migration file's bytes (the component shows the first 12 hex digits). */
   checksum: string;
   appliedAt: DateLike;
   durationMs: number;
