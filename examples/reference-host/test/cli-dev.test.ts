@@ -103,6 +103,10 @@ describe.each(backends())("annex dev against the reference host in dev mode on $
       stdout: { write: (t: string) => ((out += t), lines.push(t)) },
       stderr: { write: (t: string) => (err += t) },
     });
+    // A wait that fails says what annex dev printed meanwhile (its rounds, errors and figures).
+    const withOutput = (error: Error): never => {
+      throw new Error(`${error.message}\nannex dev printed:\n${out.slice(-1500)}\n${err.slice(-1500)}`);
+    };
     try {
       const watching = performance.now();
       while (!out.includes("watching")) {
@@ -120,7 +124,7 @@ describe.each(backends())("annex dev against the reference host in dev mode on $
         const before = await liveVersion();
         const saved = performance.now();
         await writeFile(join(dir, "src/server.ts"), handler(text));
-        await until(text, before);
+        await until(text, before).catch(withOutput);
         figures.push(performance.now() - saved);
       }
       // The save-to-answer figures (reported in the summary of the session that built this).
@@ -141,7 +145,7 @@ describe.each(backends())("annex dev against the reference host in dev mode on $
       expect(await host.annex.registry.listVersions("acme.devloop")).toHaveLength(before);
       const lastGood = await liveVersion();
       await writeFile(join(dir, "src/server.ts"), handler("five"));
-      await until("five", lastGood);
+      await until("five", lastGood).catch(withOutput);
 
       // Every build is its own pre-release: the folder's release version is never taken.
       const versions = (await host.annex.registry.listVersions("acme.devloop")).map((v) => v.manifest.version);
