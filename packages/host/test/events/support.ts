@@ -8,7 +8,8 @@ import { makeBundle, serviceManifest } from "../support/fixtures.js";
  * ctx.event.id), and an effect whose key was seen is not applied again, as an
  * idempotent consumer would do in its own store.
  */
-export function createLedger() {
+/** `delayMs`: each effect takes this long (a handler that works), so that one relay cannot finish a round of many before another starts. */
+export function createLedger(options: { delayMs?: number } = {}) {
   const calls: Array<{ key: string; note: string; tenant: string; install: string }> = [];
   const applied = new Map<string, string>();
   const capability = defineHostCapability({
@@ -16,7 +17,8 @@ export function createLedger() {
     description: "Applies an effect once per key",
     args: z.object({ key: z.string(), note: z.string() }),
     result: z.object({ applied: z.boolean() }),
-    handler: ({ key, note }, { install }) => {
+    handler: async ({ key, note }, { install }) => {
+      if (options.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
       calls.push({ key, note, tenant: install.tenant, install: install.id });
       if (applied.has(key)) return { applied: false };
       applied.set(key, note);
