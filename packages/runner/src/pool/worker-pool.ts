@@ -92,6 +92,8 @@ interface Pending {
   token: number;
   /** Counted as running by the main thread, which mirrors the worker's first-come order. */
   started: boolean;
+  /** Answered: nothing may time it out or answer it again. */
+  finished: boolean;
   resolve(result: ExecuteResult): void;
 }
 
@@ -164,6 +166,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   let dispatches = 0;
   let closed = false;
   let pumpScheduled = false;
+  /** Executions that arrived in this turn of the event loop, for the pump at its end (schedulePump). */
+  const arrivals: Pending[] = [];
   const workerUrl = options.workerUrl ? Promise.resolve(options.workerUrl) : resolveWorkerUrl();
   // Spawning waits for the URL (a build from source, in tests); a failure there fails loads and executions.
   let startError: Error | undefined;
@@ -286,6 +290,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   }
 
   function finish(pending: Pending, result: ExecuteResult): void {
+    pending.finished = true;
     clearTimeout(pending.timer);
     pending.gate.close();
     inFlightIds.delete(pending.envelope.requestId);
@@ -690,9 +695,11 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
         cell: -1,
         token: 0,
         started: false,
+        finished: false,
         resolve,
       };
       queue.push(pending);
+      arrivals.push(pending);
       schedulePump();
     });
   }
@@ -702,8 +709,12 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
    * per worker: the pump runs once, at the end of the turn (setImmediate), not
    * once per execution. Under load (several requests read from their sockets
    * in one turn) this saves a postMessage and a wake-up of the worker per
-   * execution; an idle pool waits microseconds. What is still queued after
-   * that pump gets its queue timeout (most executions never need the timer).
+   * execution; an idle pool waits microseconds. What of this turn's arrivals
+   * is still queued after that pump gets its queue timeout (most executions
+   * never need the timer): only the arrivals are looked at, not the whole
+   * queue, which under overload holds up to maxQueue executions that already
+   * have theirs. An arrival another pump took meanwhile has a worker, and
+   * one it already answered is finished; neither gets a timer.
    */
   function schedulePump(): void {
     if (pumpScheduled) return;
@@ -711,7 +722,10 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     setImmediate(() => {
       pumpScheduled = false;
       pump();
-      for (const pending of queue) if (pending.timer === undefined) startQueueTimer(pending);
+      for (const pending of arrivals) {
+        if (!pending.finished && pending.slot === undefined && pending.timer === undefined) startQueueTimer(pending);
+      }
+      arrivals.length = 0;
     });
   }
 
@@ -739,6 +753,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       for (const timer of respawnTimers) clearTimeout(timer);
       respawnTimers.clear();
       for (const pending of [...queue]) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", "the worker pool was closed"));
+      arrivals.length = 0;
       await started.catch(() => {});
       for (const slot of [...everyWorker]) {
         slot.retired = true;

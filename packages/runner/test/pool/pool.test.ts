@@ -268,6 +268,24 @@ describe("worker pool: queueing and limits", () => {
     expect(results.filter((r) => r.ok)).toHaveLength(5);
   });
 
+  it("fails what waits in the queue past queueTimeoutMs, once each, and leaves the executions that got a worker alone", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 1, workerUrl: scripted, prefetch: 0, queueTimeoutMs: 150 });
+    await p.load(bundle);
+    // One turn: the first goes to the worker at the end of it, the other three wait for it (400 ms) and time out first.
+    const results = await Promise.all(Array.from({ length: 4 }, () => p.execute(scriptedEnvelope(bundle, "wait", 400))));
+    expect(results[0]!.ok).toBe(true);
+    for (const r of results.slice(1)) {
+      expect(r.error?.code).toBe("E_RUNNER_UNAVAILABLE");
+      expect(r.error?.message).toMatch(/no worker became free within 150 ms/);
+    }
+    // A late arrival, in a turn of its own, is timed from its own arrival.
+    const late = await Promise.all([p.execute(scriptedEnvelope(bundle, "wait", 300)), new Promise((r) => setTimeout(r, 20)).then(() => p.execute(scriptedEnvelope(bundle, "wait", 10)))]);
+    expect(late[0].ok).toBe(true);
+    expect(late[1].error?.message).toMatch(/no worker became free within 150 ms/);
+    expect(p.stats().queued).toBe(0);
+  });
+
   it("refuses a requestId that is already executing", async () => {
     const bundle = await anyBundle();
     const p = pool({ workers: 2, workerUrl: scripted });
