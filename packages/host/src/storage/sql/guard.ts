@@ -13,6 +13,7 @@ import {
   SERVER_ONLY_FUNCTIONS,
 } from "./allowlist.js";
 import { SqlStorageError } from "./errors.js";
+import { valueFreeEstimate } from "./plan-costs.js";
 
 export interface GuardOptions {
   /** The install's schema: the only schema a statement may name. */
@@ -30,6 +31,8 @@ export interface CheckedStatement {
   kind: string;
   /** A plain SELECT whose result may be capped with an outer LIMIT (no data-modifying CTE, no locking clause). */
   cappable: boolean;
+  /** Its planner estimate cannot depend on its parameter values (see plan-costs.ts). */
+  valueFreeEstimate: boolean;
 }
 
 let loaded: Promise<void> | undefined;
@@ -72,7 +75,7 @@ export function checkSql(text: string, options: GuardOptions): CheckedStatement[
     const start = entry.stmt_location ?? 0;
     const end = entry.stmt_len === undefined || entry.stmt_len === 0 ? bytes.length : start + entry.stmt_len;
     const cappable = kind === "SelectStmt" && !checker.modifies && !checker.locks && node["intoClause"] === undefined;
-    return { text: bytes.subarray(start, end).toString("utf8").trim(), kind, cappable };
+    return { text: bytes.subarray(start, end).toString("utf8").trim(), kind, cappable, valueFreeEstimate: valueFreeEstimate(node) };
   });
 }
 

@@ -1,4 +1,5 @@
 import { CompiledQuery, type Kysely } from "kysely";
+import { quoteIdent } from "./schema-name.js";
 
 export interface SessionSettings {
   schema: string;
@@ -37,6 +38,22 @@ export function pinStatement(settings: SessionSettings): CompiledQuery {
     text += `, set_config('role', $${params.length}, true)`;
   }
   return CompiledQuery.raw(text, params);
+}
+
+/**
+ * PostgreSQL through Annex's own pool: `BEGIN` and the same settings as
+ * pinStatement, as one simple-protocol message (several statements, one
+ * round trip, parsed without the extended protocol's per-statement
+ * Parse/Bind/Describe). Values are inlined: the schema and role are
+ * plain identifiers Annex made itself (checked again by quoteIdent), the
+ * timeout an integer. Nothing here comes from the extension.
+ */
+export function pinScript(settings: SessionSettings): string {
+  const timeout = `'${Math.max(1, Math.floor(settings.timeoutMs))}ms'`;
+  const parts = ["BEGIN", `SET LOCAL search_path TO ${quoteIdent(settings.schema)}, pg_catalog, pg_temp`, "SET LOCAL standard_conforming_strings TO on"];
+  if (settings.timeouts !== false) parts.push(`SET LOCAL statement_timeout TO ${timeout}`, `SET LOCAL lock_timeout TO ${timeout}`);
+  if (settings.role !== null) parts.push(`SET LOCAL ROLE ${quoteIdent(settings.role)}`);
+  return parts.join("; ");
 }
 
 /** Pins an open transaction (see pinStatement). */

@@ -8,8 +8,10 @@ import { readBundleMigrations, type BundleMigration } from "./bundle-migrations.
 import { SqlStorageError } from "./errors.js";
 import { loadParser } from "./guard.js";
 import { installRoleName, installSchemaName, quoteIdent } from "./schema-name.js";
-import { pinSession, pinStatement } from "./session.js";
-import { createVerdictCache } from "./verdicts.js";
+import { postgresPinned } from "../../database/postgres-pinned.js";
+import { createPlanCostCache } from "./plan-costs.js";
+import { pinScript, pinSession, pinStatement } from "./session.js";
+import { createVerdictCache, type Verdict } from "./verdicts.js";
 import { toGuestValue, toParams } from "./values.js";
 
 export interface SqlLimits {
@@ -110,6 +112,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   const targets = new Map<string, Target>();
   const verdicts = createVerdictCache({ interruptible });
   const pipeline = database.kind === "pglite" ? database.pipeline : undefined;
+  const pinned = database.kind === "postgres" ? postgresPinned(root) : undefined;
+  const costs = createPlanCostCache();
 
   async function targetOf(installId: string): Promise<Target> {
     const cached = targets.get(installId);
@@ -123,6 +127,33 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     return target;
   }
 
+  /**
+   * PGlite, which cannot stop a statement once it runs: the planner's cost
+   * estimate first, then the statement, each in one exchange pinned on its
+   * own (the pin holds up to the exchange's Sync, like SET LOCAL up to a
+   * COMMIT). The estimate of a read whose estimate no parameter value can
+   * move is remembered (see plan-costs.ts), so repeating it is one exchange;
+   * anything that is not a read drops the schema's estimates before it runs
+   * and after.
+   */
+  async function runOnPGlite(schema: string, pin: CompiledQuery, statement: CompiledQuery, verdict: Verdict, maxCost: number): Promise<QueryResult<unknown>> {
+    const { readOnly, rememberCost } = verdict;
+    if (!readOnly) costs.invalidate(schema);
+    try {
+      let cost = rememberCost ? costs.get(schema, statement.sql) : undefined;
+      if (cost === undefined) {
+        const [, plan] = await pipeline!([pin, explain(statement, rememberCost)]);
+        cost = costOf(plan!);
+        if (rememberCost) costs.set(schema, statement.sql, cost);
+      }
+      checkCost(cost, maxCost);
+      const [, ran] = await pipeline!([pin, statement]);
+      return ran!;
+    } finally {
+      if (!readOnly) costs.invalidate(schema);
+    }
+  }
+
   async function query(installId: string, text: string, params: unknown[] = [], asked?: SqlStorageLimits): Promise<SqlQueryResult> {
     const limits = installSqlLimits(asked, policy);
     if (typeof text !== "string" || text.length > 1_000_000) throw new SqlStorageError("E_SQL_PARAMS", "query text must be a string of at most 1,000,000 characters");
@@ -130,24 +161,14 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const target = await targetOf(installId);
     const values = toParams(params, limits.maxParams);
     await loadParser();
-    const { run, kind } = verdicts.verdict(target.schema, text, limits.maxRows);
-    const pin = pinStatement({ ...target, timeoutMs: limits.timeoutMs, timeouts: interruptible });
+    const verdict = verdicts.verdict(target.schema, text, limits.maxRows);
+    const { run, kind } = verdict;
+    const settings = { ...target, timeoutMs: limits.timeoutMs, timeouts: interruptible };
     const statement = CompiledQuery.raw(run, values);
-    const result = await (pipeline !== undefined
-      ? // PGlite: two exchanges instead of five (BEGIN, pin, EXPLAIN, statement, COMMIT), each pinned
-        // on its own: the pin holds up to the exchange's Sync, like SET LOCAL up to a COMMIT.
-        (async () => {
-          const [, plan] = await pipeline([pin, explain(statement)]);
-          checkCost(plan!, limits.maxPlannerCost);
-          const [, ran] = await pipeline([pin, statement]);
-          return ran!;
-        })()
-      : root.transaction().execute(async (trx) => {
-          await trx.executeQuery(pin);
-          if (!interruptible) checkCost(await trx.executeQuery(explain(statement)), limits.maxPlannerCost);
-          return trx.executeQuery(statement);
-        })
-    ).catch((error: unknown) => {
+    const result = await (async () => {
+      if (pipeline !== undefined) return runOnPGlite(target.schema, pinStatement(settings), statement, verdict, limits.maxPlannerCost);
+      return pinned!(pinScript(settings), statement);
+    })().catch((error: unknown) => {
       throw toSqlError(error, limits.timeoutMs);
     });
     const rows = result.rows as Record<string, unknown>[];
@@ -266,6 +287,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
 
   async function apply(installId: string, target: Target, migration: BundleMigration): Promise<void> {
     const started = performance.now();
+    // A migration changes tables: estimates made before it (or while it ran) are not about them.
+    costs.invalidate(target.schema);
     try {
       await root.transaction().execute(async (trx) => {
         await pinSession(trx, { ...target, timeoutMs: limits.migrationTimeoutMs });
@@ -280,7 +303,9 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
           .execute();
         await ledger.updateTable("annex_sql_schemas").set({ version: migration.version, updated_at: new Date() }).where("install_id", "=", installId).execute();
       });
+      costs.invalidate(target.schema);
     } catch (error) {
+      costs.invalidate(target.schema);
       const cause = toSqlError(error, limits.migrationTimeoutMs);
       throw new SqlStorageError("E_SQL_MIGRATION_FAILED", `migration ${migration.name} failed and was rolled back: ${cause.message}`, {
         version: migration.version,
@@ -294,6 +319,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const row = await trx.selectFrom("annex_sql_schemas").select(["schema_name", "role_name"]).where("install_id", "=", install.id).executeTakeFirst();
     targets.delete(install.id);
     if (row === undefined) return;
+    costs.invalidate(row.schema_name);
     await sql.raw(`DROP SCHEMA IF EXISTS ${quoteIdent(row.schema_name)} CASCADE`).execute(trx);
     if (row.role_name !== null) {
       // The schema went with CASCADE; this removes whatever else the role holds in this database (grants), so the role can go.
@@ -347,15 +373,25 @@ async function ensureRole(trx: Kysely<any>, role: string): Promise<void> {
   }
 }
 
-function explain(statement: CompiledQuery): CompiledQuery {
-  return CompiledQuery.raw(`EXPLAIN (FORMAT JSON) ${statement.sql}`, [...statement.parameters]);
+/**
+ * The planner's estimate of a statement: a generic plan's when it is to be
+ * remembered for the text (its parameters are bound, as the protocol
+ * needs, and not looked at), otherwise one made with the values.
+ */
+function explain(statement: CompiledQuery, generic: boolean): CompiledQuery {
+  return CompiledQuery.raw(`EXPLAIN (FORMAT JSON${generic ? ", GENERIC_PLAN" : ""}) ${statement.sql}`, [...statement.parameters]);
+}
+
+function costOf(plan: QueryResult<unknown>): number {
+  const raw = (plan.rows[0] as { "QUERY PLAN"?: unknown } | undefined)?.["QUERY PLAN"];
+  const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as Array<{ Plan?: { "Total Cost"?: number } }>;
+  const cost = parsed[0]?.Plan?.["Total Cost"];
+  // No estimate is no permission: a plan without a cost is refused as if it cost too much.
+  return typeof cost === "number" && Number.isFinite(cost) ? cost : Number.POSITIVE_INFINITY;
 }
 
 /** On PGlite, which cannot stop a statement once it runs: refuse one the planner expects to be too costly. */
-function checkCost(plan: QueryResult<unknown>, maxCost: number): void {
-  const raw = (plan.rows[0] as { "QUERY PLAN"?: unknown } | undefined)?.["QUERY PLAN"];
-  const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as Array<{ Plan?: { "Total Cost"?: number } }>;
-  const cost = parsed[0]?.Plan?.["Total Cost"] ?? 0;
+function checkCost(cost: number, maxCost: number): void {
   if (cost > maxCost) {
     throw new SqlStorageError("E_SQL_TIMEOUT", `the query's estimated cost (${Math.round(cost)}) is over this host's limit (${maxCost}): on PGlite a statement cannot be stopped once it runs; narrow it with indexes, WHERE and LIMIT`, {
       cost: Math.round(cost),

@@ -6,6 +6,17 @@ export interface Verdict {
   run: string;
   /** The parse node's kind, e.g. `SelectStmt`. */
   kind: string;
+  /**
+   * A plain SELECT that changes nothing: no data-modifying CTE, no locking
+   * clause (the guard's `cappable`). Anything else may change the schema's
+   * tables, so it drops the schema's remembered cost estimates (plan-costs.ts).
+   */
+  readOnly: boolean;
+  /**
+   * A read whose planner estimate is the same for every parameter value, so
+   * that PGlite may remember it for the text (plan-costs.ts).
+   */
+  rememberCost: boolean;
 }
 
 export interface VerdictCacheOptions {
@@ -49,7 +60,7 @@ export function createVerdictCache(options: VerdictCacheOptions): { verdict(sche
       run = `SELECT * FROM (\n${run}\n) AS annex_capped LIMIT ${maxRows + 1}`;
       checkSql(run, guard);
     }
-    return Object.freeze({ run, kind: statement!.kind });
+    return Object.freeze({ run, kind: statement!.kind, readOnly: statement!.cappable, rememberCost: statement!.cappable && statement!.valueFreeEstimate });
   }
 
   return {
