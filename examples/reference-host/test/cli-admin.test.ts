@@ -199,6 +199,48 @@ describe.each(backends())("annex admin against the reference host on $name", (ba
     expect((await host.annex.registry.listVersions("acme.greeter")).some((v) => v.manifest.version.includes("-dev."))).toBe(false);
   });
 
+  it("lists the tenant's jobs, runs one now and shows its runs; typed errors for a missing job, a disabled install, another tenant", async () => {
+    const installed = await as(["install", "acme.web-analytics", "--yes"]);
+    expect(installed.code, installed.stderr).toBe(0);
+    const jobs = await as(["jobs"]);
+    expect(jobs.code, jobs.stderr).toBe(0);
+    expect(jobs.stdout).toMatch(/^acme\.web-analytics\s+rollup\s+2 \* \* \* \*\s+UTC\s+\d{4}-\d\d-\d\dT\S+\s+-$/m);
+    const listed = JSON.parse((await as(["jobs", "--json"])).stdout) as Array<{ extensionId: string; name: string; installId: string }>;
+    expect(listed.filter((job) => job.extensionId === "acme.web-analytics").map((job) => job.name)).toEqual(["rollup"]);
+
+    const ran = await as(["run", "acme.web-analytics", "rollup"]);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toMatch(/^ran acme\.web-analytics rollup: ok in \d+ ms \(run \S+, version 1\.0\.0\)$/m);
+    const runs = await as(["runs", "acme.web-analytics", "rollup"]);
+    expect(runs.code, runs.stderr).toBe(0);
+    expect(runs.stdout).toMatch(/^\S+\s+manual \(\S+\)\s+1\.0\.0\s+ok\s+\d+ ms$/m);
+    const asJson = JSON.parse((await as(["runs", "acme.web-analytics", "rollup", "--limit", "1", "--json"])).stdout) as Array<{ outcome: string; trigger: string }>;
+    expect(asJson).toHaveLength(1);
+    expect(asJson[0]).toMatchObject({ outcome: "ok", trigger: "manual" });
+    expect((await as(["jobs"])).stdout).toMatch(/^acme\.web-analytics\s+rollup.*\sok at \S+$/m);
+
+    const missing = await as(["run", "acme.web-analytics", "nightly"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^E_JOB_NOT_FOUND: annex admin run: acme\.web-analytics has no job "nightly" \(its jobs: rollup\)\.\n {2}next: run `annex admin jobs`/m);
+    const notInstalled = await as(["runs", "acme.docs", "rollup"]);
+    expect(notInstalled.stderr).toMatch(/^E_JOB_NOT_FOUND: annex admin runs: this tenant has no install of acme\.docs with jobs/m);
+
+    expect((await as(["disable", "acme.web-analytics"])).code).toBe(0);
+    const paused = await as(["run", "acme.web-analytics", "rollup"]);
+    expect(paused.code).toBe(1);
+    expect(paused.stderr).toMatch(/^E_JOB_INSTALL_NOT_ACTIVE: .*\n {2}next: the install is disabled or changing/m);
+    expect((await as(["enable", "acme.web-analytics"])).code).toBe(0);
+
+    // Gus (globex) sees none of acme's jobs and cannot run them.
+    const gus = await host.createApiToken("u-gus");
+    const theirs = await annex(["admin", "jobs", "--json", "--host", host.url, "--token", gus]);
+    expect(JSON.parse(theirs.stdout)).toEqual([]);
+    const run = await annex(["admin", "run", "acme.web-analytics", "rollup", "--host", host.url, "--token", gus]);
+    expect(run.stderr).toMatch(/^E_JOB_NOT_FOUND: /m);
+    const installId = listed.find((job) => job.extensionId === "acme.web-analytics")!.installId;
+    expect((await host.annex.jobs.runs({ installId, name: "rollup", tenant: "acme" })).items).toHaveLength(1);
+  });
+
   it("refuses a bad command line before any network call", async () => {
     const none = await annex(["admin", "list", "--host", host.url]);
     expect(none.code).toBe(2);
@@ -213,6 +255,11 @@ describe.each(backends())("annex admin against the reference host on $name", (ba
     expect(badConfig.code).toBe(2);
     const exportAlone = await as(["uninstall", "acme.greeter", "--export", "x.json"]);
     expect(exportAlone.code).toBe(2);
+    const noJob = await as(["run", "acme.web-analytics"]);
+    expect(noJob.code).toBe(2);
+    const badLimit = await annex(["admin", "runs", "acme.web-analytics", "rollup", "--limit", "0", "--host", "http://127.0.0.1:1", "--token", token]);
+    expect(badLimit.code).toBe(2);
+    expect(badLimit.stderr).toMatch(/^E_USAGE: annex admin runs: --limit must be a whole number from 1 to 100, got "0"/m);
   });
 });
 

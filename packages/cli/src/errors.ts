@@ -45,7 +45,9 @@ export type CliErrorCode =
   /** `--tenant` names another tenant than the token's. */
   | "E_TENANT_MISMATCH"
   /** The extension (or that version of it) is not published on the host. */
-  | "E_NOT_PUBLISHED";
+  | "E_NOT_PUBLISHED"
+  /** `annex admin run`/`runs`: the tenant has no install of that extension with a job of that name. */
+  | "E_JOB_NOT_FOUND";
 
 /** A typed error raised by the CLI. Its message names the file, field or option at fault and says what to do next. */
 export class CliError extends AnnexError {

@@ -30,6 +30,9 @@ const NEXT_STEPS: Record<string, string> = {
   E_ILLEGAL_TRANSITION: "run `annex admin list` to see the install's state; a disabled install is enabled first, an uninstalled one installed again.",
   E_UPGRADE_SAME_VERSION: "the install is on that version already; `annex admin list` shows the latest.",
   E_DEV_MODE_REQUIRED: "`annex dev` publishes only to a host in dev trust mode: start the reference host with ANNEX_DEV=1 (never a host others use).",
+  E_JOB_NOT_FOUND: "run `annex admin jobs` to see the jobs of this tenant's installs, by extension and name.",
+  E_JOB_INSTALL_NOT_ACTIVE: "the install is disabled or changing: `annex admin enable <id>` turns it back on, then run the job again.",
+  E_JOB_RUNNING: "a run of this job is under way (here or in another host process): wait for it, then see `annex admin runs <id> <job>`.",
   E_GRANTS_MISSING: "the host wants every requested capability granted: run again with --accept naming all of them (or --yes).",
 };
 

@@ -7,6 +7,8 @@ import type { CommandContext } from "../io.js";
 import { adminCall } from "../admin/admin-client.js";
 import { resolveConnection, type AdminConnection } from "../admin/connection.js";
 import { grantsOf, parseAccept, requireConsent } from "../admin/consent.js";
+import { formatTable } from "../format.js";
+import { listJobs, listRuns, runJob, runsLimit } from "./admin-jobs.js";
 
 /** What the CLI reads of the admin API's answers (examples/reference-host/README.md, "Admin API"). */
 export interface InstallInfo {
@@ -51,6 +53,9 @@ const SUBCOMMANDS = {
   disable: { positionals: ["extensionId"], options: { ...CONNECTION_OPTIONS } },
   enable: { positionals: ["extensionId"], options: { ...CONNECTION_OPTIONS } },
   uninstall: { positionals: ["extensionId"], options: { ...CONNECTION_OPTIONS, purge: { type: "boolean" }, export: { type: "string" } } },
+  jobs: { positionals: [], options: { ...CONNECTION_OPTIONS } },
+  run: { positionals: ["extensionId", "job"], options: { ...CONNECTION_OPTIONS } },
+  runs: { positionals: ["extensionId", "job"], options: { ...CONNECTION_OPTIONS, limit: { type: "string" } } },
 } as const;
 type Subcommand = keyof typeof SUBCOMMANDS;
 
@@ -69,6 +74,10 @@ Commands:
   disable <id> | enable <id>         stop and start serving, keeping everything
   uninstall <id> [--purge]           uninstall, keeping config and data for a reinstall;
           [--export <file>]          --purge deletes them, printing (or writing) their export first
+  jobs                               the background jobs of this tenant's installs: schedule,
+                                     next run, last outcome
+  run <id> <job>                     run a job now and wait for its outcome (exit 1 if it failed)
+  runs <id> <job> [--limit <n>]      a job's recent runs, newest first (default 20, at most 100)
 
 Connection:
   --host <url>        the host's address, e.g. http://127.0.0.1:3000 (or ANNEX_HOST);
@@ -85,11 +94,12 @@ Examples:
   export ANNEX_ADMIN_TOKEN=annex_…
   annex admin list --host http://127.0.0.1:3000
   annex admin install acme.hello --host http://127.0.0.1:3000 --accept log,user.read
-  annex admin uninstall acme.hello --host http://127.0.0.1:3000 --purge --export hello-export.json`;
+  annex admin uninstall acme.hello --host http://127.0.0.1:3000 --purge --export hello-export.json
+  annex admin run acme.web-analytics rollup --host http://127.0.0.1:3000`;
 
 export const adminCommand: Command = {
     name: "admin",
-    summary: "list, install, upgrade, disable, enable and uninstall extensions through a host's admin API",
+    summary: "list, install, upgrade, disable, enable and uninstall extensions, and run their jobs, through a host's admin API",
     help: HELP,
     async run(argv, ctx) {
       const [sub, ...rest] = argv;
@@ -108,6 +118,7 @@ export const adminCommand: Command = {
         return EXIT_OK;
       }
       const values = args.values as Record<string, string | boolean | undefined>;
+      const limit = name === "runs" ? runsLimit(values["limit"] as string | undefined) : 0;
       const connection = resolveConnection(`admin ${name}`, values as Parameters<typeof resolveConnection>[1], ctx.env);
       const tenant = await checkTenant(connection);
       const json = values["json"] === true;
@@ -128,6 +139,12 @@ export const adminCommand: Command = {
         }
         case "uninstall":
           return uninstall(connection, tenant, id!, values, json, ctx);
+        case "jobs":
+          return listJobs(connection, tenant.user.tenant, json, ctx);
+        case "run":
+          return runJob(connection, id!, args.positionals[1]!, json, ctx);
+        case "runs":
+          return listRuns(connection, id!, args.positionals[1]!, limit, json, ctx);
       }
     },
 };
@@ -159,10 +176,8 @@ async function list(connection: AdminConnection, session: Session, json: boolean
     const latest = extensions.find((e) => e.id === id)?.latestVersion ?? "-";
     return [id, install?.version ?? "-", install?.state ?? "-", latest];
   });
-  const header = ["EXTENSION", "INSTALLED", "STATE", "LATEST"];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   ctx.out(`tenant ${session.user.tenant}, as ${session.user.email}`);
-  for (const row of [header, ...rows]) ctx.out(row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join("  "));
+  for (const line of formatTable(["EXTENSION", "INSTALLED", "STATE", "LATEST"], rows)) ctx.out(line);
   return EXIT_OK;
 }
 
