@@ -29,7 +29,8 @@ import { SecretsError } from "./secrets/errors.js";
 import { SecretsKeyring, type SecretsKey, type SecretsKeyringOptions } from "./secrets/keyring.js";
 import { createSecretsVault } from "./secrets/vault.js";
 import { readVersion } from "./registry/registry.js";
-import { createSqlStorage, sqlLimitsOf, type SqlLimits, type SqlQueryResult, type SqlStorage } from "./storage/sql/sql-storage.js";
+import { createSqlStorage, sqlLimitsOf, type SqlLimits, type SqlQueryResult, type SqlSchemaStatus } from "./storage/sql/sql-storage.js";
+import { InstallError } from "./installs/errors.js";
 import { createEventsRuntime, type EventsOptions } from "./events/runtime.js";
 import type { HostEvents } from "./events/host-events.js";
 import { createJobsRuntime, type JobsOptions } from "./jobs/runtime.js";
@@ -162,9 +163,15 @@ export interface Host extends InstallManager {
   /**
    * Installs' owned schemas: `sql.query(installId, text, params)` runs one
    * statement through the same guard as `ctx.sql.query`; `sql.status(installId)`
-   * is the schema version and migration ledger.
+   * is the schema version and migration ledger. Acting for one tenant (an
+   * admin API), pass `{ tenant }`: another tenant's install is then refused
+   * by `query` with E_INSTALL_NOT_FOUND, as if it did not exist, and `status`
+   * answers null.
    */
-  sql: { query(installId: string, text: string, params?: unknown[]): Promise<SqlQueryResult>; status: SqlStorage["status"] };
+  sql: {
+    query(installId: string, text: string, params?: unknown[], options?: { tenant?: string | undefined }): Promise<SqlQueryResult>;
+    status(installId: string, options?: { tenant?: string | undefined }): Promise<SqlSchemaStatus | null>;
+  };
   /**
    * Re-seals every install secret under the current key, or under `newKey`
    * after adding it to the keyring and making it current. Keep old keys in
@@ -352,12 +359,21 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     database,
     sql: {
       // The app's queries get the install's limits too (its manifest's, capped by the policy), as ctx.sql.query does.
-      query: async (installId, text, params) => {
-        const row = typeof installId === "string" ? await db.selectFrom("annex_installs").select(["extension_id", "version"]).where("id", "=", installId).executeTakeFirst() : undefined;
+      query: async (installId, text, params, options = {}) => {
+        const row = typeof installId === "string" ? await db.selectFrom("annex_installs").select(["tenant", "extension_id", "version"]).where("id", "=", installId).executeTakeFirst() : undefined;
+        if (options.tenant !== undefined && row?.tenant !== options.tenant) {
+          throw new InstallError("E_INSTALL_NOT_FOUND", `no install has the id ${JSON.stringify(String(installId).slice(0, 80))}; pass host.getInstall(tenant, extensionId).id`, { installId });
+        }
         const version = row === undefined ? undefined : await readVersion(db, row.extension_id, row.version);
         return sqlStorage.query(installId, text, params, version === undefined || version === null ? undefined : sqlLimitsOf(version.manifest));
       },
-      status: sqlStorage.status,
+      status: async (installId, options = {}) => {
+        if (options.tenant !== undefined) {
+          const row = typeof installId === "string" ? await db.selectFrom("annex_installs").select("tenant").where("id", "=", installId).executeTakeFirst() : undefined;
+          if (row?.tenant !== options.tenant) return null;
+        }
+        return sqlStorage.status(installId);
+      },
     },
     gateway: null,
     runner,

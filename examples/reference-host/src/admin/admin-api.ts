@@ -90,7 +90,7 @@ export interface InstallStorage {
 async function storageOf(annex: Host, install: InstallInfo): Promise<InstallStorage> {
   let kv: InstallStorage["kv"] = null;
   if (install.grants.some((grant) => grant.name === "storage.kv")) {
-    const store = annex.kv.install(install.id);
+    const store = annex.kv.install(install.id, { tenant: install.tenant });
     const [usage, limits] = await Promise.all([store.usage(), store.limits()]);
     kv = { usage, limits };
   }

@@ -76,6 +76,18 @@ describeBackends("owned schema boundary", (backend) => {
     expect((await t.sql(other.id).query("SELECT name FROM items WHERE id = 'secret'")).rows).toEqual([{ name: "tenant b private" }]);
   });
 
+  it("host.sql with { tenant } treats another tenant's install as missing: no query runs, no status shows", async () => {
+    const missing = await t.host.sql.query("no-such-install", "SELECT 1", [], { tenant: "test-tenant" }).catch((error: unknown) => error);
+    expect(missing).toMatchObject({ code: "E_INSTALL_NOT_FOUND" });
+    for (const text of ["SELECT name FROM items WHERE id = 'secret'", "UPDATE items SET name = 'stolen' WHERE id = 'secret'"]) {
+      const crossed = await t.host.sql.query(other.id, text, [], { tenant: "test-tenant" }).catch((error: unknown) => error);
+      expect(crossed).toMatchObject({ code: "E_INSTALL_NOT_FOUND", message: (missing as Error).message.replace("no-such-install", other.id) });
+    }
+    expect(await t.host.sql.status(other.id, { tenant: "test-tenant" })).toBeNull();
+    expect((await t.host.sql.status(other.id, { tenant: "tenant-b" }))?.schema).toMatch(/^ext_acme_notes_/);
+    expect((await t.host.sql.query(other.id, "SELECT name FROM items WHERE id = 'secret'", [], { tenant: "tenant-b" })).rows).toEqual([{ name: "tenant b private" }]);
+  });
+
   it("keeps two tenants' installs of one extension apart with plain names", async () => {
     const mine = await runSql(t, "SELECT id FROM items ORDER BY id");
     const theirs = await runSql(t, "SELECT id FROM items ORDER BY id", [], "tenant-b");

@@ -266,6 +266,22 @@ describeBackends("ctx.kv", (backend) => {
   it("gives t.kv a clear error for an unknown install id", async () => {
     await expect(t.kv("no-such-install").get("x")).rejects.toMatchObject({ code: "E_INSTALL_NOT_FOUND" });
   });
+
+  it("host.kv.install(id, { tenant }) treats another tenant's install as missing: nothing of it is read or written", async () => {
+    const a = await installFresh();
+    const b = await installFresh();
+    await b.kv.set("secret", "of tenant b");
+    const missing = await t.host.kv.install("no-such-install", { tenant: a.tenant }).get("x").catch((error: unknown) => error);
+    expect(missing).toMatchObject({ code: "E_INSTALL_NOT_FOUND" });
+    const crossed = t.host.kv.install(b.install.id, { tenant: a.tenant });
+    for (const attempt of [crossed.get("secret"), crossed.getEntry("secret"), crossed.set("secret", "overwritten"), crossed.delete("secret"), crossed.list(), crossed.entries(), crossed.usage(), crossed.limits()]) {
+      const error = await attempt.then(() => null, (e: unknown) => e);
+      expect(error).toMatchObject({ code: "E_INSTALL_NOT_FOUND", message: (missing as Error).message.replace("no-such-install", b.install.id) });
+    }
+    // Its own tenant, and the app's tools without a tenant, still reach it; the value was not touched.
+    expect(await t.host.kv.install(b.install.id, { tenant: b.tenant }).get("secret")).toBe("of tenant b");
+    expect(await t.host.kv.install(b.install.id).entries()).toEqual([{ key: "secret", value: "of tenant b", version: expect.any(Number), expiresAt: null }]);
+  });
 });
 
 describeBackends("kv quotas", (backend) => {

@@ -29,8 +29,13 @@ export interface InstallKv {
 export interface HostKv {
   /** The host's policy: per-install quotas and the caps on what manifests ask. */
   readonly policy: Readonly<KvLimits>;
-  /** An install's kv by install id (`host.getInstall(tenant, id).id`); unknown ids fail with E_INSTALL_NOT_FOUND on first use. */
-  install(installId: string): InstallKv;
+  /**
+   * An install's kv by install id (`host.getInstall(tenant, id).id`); unknown
+   * ids fail with E_INSTALL_NOT_FOUND on first use. Acting for one tenant (an
+   * admin API), pass it: another tenant's install then fails the same way, as
+   * if it did not exist, and nothing of it is read or written.
+   */
+  install(installId: string, options?: { tenant?: string | undefined }): InstallKv;
   /** Deletes expired keys now (kv calls also start a sweep now and then); returns how many went. */
   sweepExpired(): Promise<number>;
 }
@@ -40,12 +45,13 @@ export function createHostKv(storage: KvStorage, db: Kysely<AnnexTables>): HostK
   return {
     policy: storage.policy,
     sweepExpired: () => store.sweepExpired(),
-    install(installId) {
+    install(installId, options = {}) {
+      const { tenant } = options;
       let resolved: Promise<{ ns: KvNamespace; limits: KvLimits }> | undefined;
       const target = () => {
         resolved ??= (async () => {
           const row = typeof installId === "string" ? await db.selectFrom("annex_installs").select(["tenant", "extension_id", "version"]).where("id", "=", installId).executeTakeFirst() : undefined;
-          if (row === undefined) throw new InstallError("E_INSTALL_NOT_FOUND", `no install has the id ${JSON.stringify(String(installId).slice(0, 80))}; pass host.getInstall(tenant, extensionId).id`, { installId });
+          if (row === undefined || (tenant !== undefined && row.tenant !== tenant)) throw new InstallError("E_INSTALL_NOT_FOUND", `no install has the id ${JSON.stringify(String(installId).slice(0, 80))}; pass host.getInstall(tenant, extensionId).id`, { installId });
           const version = await readVersion(db, row.extension_id, row.version);
           return { ns: { tenant: row.tenant, installId }, limits: installKvLimits(version!.manifest, storage.policy) };
         })();
