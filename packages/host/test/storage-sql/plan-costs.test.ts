@@ -227,3 +227,22 @@ describeBackends("ctx.sql.query's cost check and session pin", (backend) => {
     });
   }
 });
+
+describeBackends("TRUNCATE in ctx.sql.query", (backend) => {
+  let t: TestHost;
+  beforeAll(async () => {
+    t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_sqltrunc") });
+  });
+  afterAll(async () => {
+    if ((await t?.host.getInstall("tenant-truncate", "acme.notes")) !== null) await t.host.uninstall("tenant-truncate", "acme.notes", { purge: true });
+    await t?.close();
+  });
+
+  it("empties the extension's own table (PGlite has no plan to estimate for it), and reads see it empty", async () => {
+    const install = await t.install(await sqlBundle(), { tenant: "tenant-truncate" });
+    expect(await runSql(t, "SELECT count(*)::int AS n FROM items", [], "tenant-truncate")).toMatchObject({ ok: true, rows: [{ n: 2 }] });
+    expect(await runSql(t, "TRUNCATE items", [], "tenant-truncate")).toMatchObject({ ok: true });
+    expect(await runSql(t, "SELECT count(*)::int AS n FROM items", [], "tenant-truncate")).toMatchObject({ ok: true, rows: [{ n: 0 }] });
+    expect((await t.sql(install.id).query("SELECT count(*)::int AS n FROM items")).rows).toEqual([{ n: 0 }]);
+  });
+});

@@ -141,6 +141,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     if (!readOnly) costs.invalidate(schema);
     try {
       let cost = rememberCost ? costs.get(schema, statement.sql) : undefined;
+      // TRUNCATE has no plan to estimate (EXPLAIN refuses it) and scans nothing: it swaps each table's files for empty ones.
+      if (verdict.kind === "TruncateStmt") cost = 0;
       if (cost === undefined) {
         const [, plan] = await pipeline!([pin, explain(statement, rememberCost)]);
         cost = costOf(plan!);
