@@ -59,6 +59,24 @@ describe("<annex-jobs>", () => {
     expect(textOf(row(el, "i-2/digest"))).toMatch(/^acme\.ats digest 0 8 \* \* 1 Europe\/Paris Paused Never ran/);
   });
 
+  it("offers no Run now the host would refuse: a paused schedule or a run under way; it comes back with the next list", async () => {
+    const el = create<AnnexJobs>("annex-jobs", { jobs: [jobOf({ nextRunAt: null }), jobOf({ name: "purge", running: true })] });
+    const asked = events<JobRunDetail>(el, "annex-job-run");
+    const paused = button(el, "Run rollup of acme.web-analytics now");
+    const running = button(el, "Run purge of acme.web-analytics now");
+    expect([paused.hasAttribute("disabled"), running.hasAttribute("disabled")]).toEqual([true, true]);
+    press(paused);
+    press(running);
+    await tick();
+    expect(asked).toEqual([]);
+    expect(textOf(row(el, "i-1/purge"))).toContain("running");
+    el.jobs = [jobOf(), jobOf({ name: "purge" })];
+    expect(button(el, "Run rollup of acme.web-analytics now").hasAttribute("disabled")).toBe(false);
+    press(button(el, "Run purge of acme.web-analytics now"));
+    await tick();
+    expect(asked.map((a) => a.name)).toEqual(["purge"]);
+  });
+
   it("says so when no install has a job", () => {
     const el = create<AnnexJobs>("annex-jobs", { jobs: [] });
     expect(textOf($(el, "tbody"))).toBe("No jobs: no installed extension declares one.");

@@ -177,7 +177,10 @@ export class AnnexJobs extends AdminElement {
       const extension = this.#names[job.extensionId] ?? job.extensionId;
       const busy = this.#busy.has(key);
       const open = this.#expanded !== null && keyOf(this.#expanded.installId, this.#expanded.name) === key;
-      const run = h("annex-button", { size: "sm", variant: "primary", "data-job": key, "data-action": "run", label: `Run ${job.name} of ${extension} now`, loading: busy, "loading-label": `Running ${job.name}…` }, "Run now");
+      // The host would refuse it: a paused schedule (the install is disabled or changing) with E_JOB_INSTALL_NOT_ACTIVE,
+      // a run under way (scheduled, or from another console) with E_JOB_RUNNING. The row says which.
+      const blocked = !busy && isBlocked(job);
+      const run = h("annex-button", { size: "sm", variant: "primary", "data-job": key, "data-action": "run", label: `Run ${job.name} of ${extension} now`, loading: busy, "loading-label": `Running ${job.name}…`, disabled: blocked }, "Run now");
       const toggle = h("annex-button", { size: "sm", variant: "ghost", "data-job": key, "data-action": "runs", pressed: String(open), label: `Recent runs of ${job.name} of ${extension}` }, "Recent runs");
       run.addEventListener("click", () => this.#run(job));
       toggle.addEventListener("click", () => this.#toggle(job));
@@ -255,7 +258,7 @@ export class AnnexJobs extends AdminElement {
   #run(job: AdminJob): void {
     const key = keyOf(job.installId, job.name);
     // One Run now at a time per job from this console; the host refuses a second anyway (E_JOB_RUNNING).
-    if (this.#busy.has(key)) return;
+    if (this.#busy.has(key) || isBlocked(job)) return;
     this.#busy.add(key);
     this.#results.delete(key);
     this.render();
@@ -269,4 +272,9 @@ export class AnnexJobs extends AdminElement {
     this.render();
     if (!open) this.emit<JobRunsDetail>("annex-job-runs", { installId: job.installId, name: job.name, job });
   }
+}
+
+/** Run now would be refused: the schedule is paused (no next run) or a run holds the job. */
+function isBlocked(job: AdminJob): boolean {
+  return job.running || job.nextRunAt === null || job.nextRunAt === undefined;
 }
