@@ -1,7 +1,8 @@
 import type { AnnexDialog } from "@annex/ui-kit";
 import { AdminError } from "../errors.js";
 import { formatDateTime } from "../internal/dates.js";
-import { AdminElement, defineElement } from "../internal/element.js";
+import { defineElement } from "../internal/element.js";
+import { checkedList, ExtensionNamesElement } from "../internal/named-element.js";
 import { h } from "../internal/dom.js";
 import { baseStyles, v } from "../internal/styles.js";
 import type { AdminDeadLetter } from "../types.js";
@@ -45,9 +46,9 @@ const CONFIRM_TEXT: Record<DeadLetterAction, { heading: string; button: string; 
 };
 
 /** What the install column shows: the extension, or the install id when the install was purged since. */
-function installLabel(letter: AdminDeadLetter, names: Record<string, string>): string {
+function installLabel(letter: AdminDeadLetter, nameOf: (extensionId: string) => string): string {
   if (letter.extensionId === null) return `install ${letter.installId} (purged)`;
-  return names[letter.extensionId] ?? letter.extensionId;
+  return nameOf(letter.extensionId);
 }
 
 function checkLetter(letter: unknown, index: number): void {
@@ -81,7 +82,7 @@ function checkLetter(letter: unknown, index: number): void {
  * Events: `annex-dead-letter-action` (DeadLetterActionDetail),
  * `annex-dead-letters-more` (DeadLettersMoreDetail).
  */
-export class AnnexDeadLetters extends AdminElement {
+export class AnnexDeadLetters extends ExtensionNamesElement {
   static readonly tagName = "annex-dead-letters";
   static readonly observedAttributes = ["caption", "empty-text", "has-more", "busy"];
 
@@ -90,7 +91,6 @@ export class AnnexDeadLetters extends AdminElement {
   }
 
   #letters: AdminDeadLetter[] = [];
-  #names: Record<string, string> = {};
   #pending: { action: DeadLetterAction; letter: AdminDeadLetter } | null = null;
   #dialog: AnnexDialog | null = null;
 
@@ -102,19 +102,9 @@ export class AnnexDeadLetters extends AdminElement {
     return this.#letters;
   }
   set letters(value: AdminDeadLetter[]) {
-    if (!Array.isArray(value)) throw new AdminError("E_ADMIN_INVALID_DATA", "letters must be an array of dead letters", { field: "letters" });
-    value.forEach(checkLetter);
-    this.#letters = [...value];
+    this.#letters = checkedList(value, "letters", "dead letters", checkLetter);
     // A confirmation for a letter that is gone (replayed elsewhere) must not go on.
     if (this.#pending !== null && !value.some((l) => l.deliveryId === this.#pending!.letter.deliveryId)) this.#pending = null;
-    this.render();
-  }
-
-  get extensionNames(): Record<string, string> {
-    return { ...this.#names };
-  }
-  set extensionNames(value: Record<string, string>) {
-    this.#names = { ...value };
     this.render();
   }
 
@@ -130,7 +120,7 @@ export class AnnexDeadLetters extends AdminElement {
     if (!this.isConnected) return;
     const busy = this.hasAttribute("busy");
     const rows = this.#letters.map((letter) => {
-      const what = `${letter.type} for ${installLabel(letter, this.#names)}`;
+      const what = `${letter.type} for ${installLabel(letter, (id) => this.nameOf(id))}`;
       const replay = h("annex-button", { size: "sm", "data-action": "replay", label: `Replay ${what}`, disabled: busy || letter.extensionId === null }, "Replay");
       const discard = h("annex-button", { size: "sm", "data-action": "discard", variant: "danger", label: `Discard ${what}`, disabled: busy }, "Discard");
       replay.addEventListener("click", () => this.#ask("replay", letter));
@@ -139,7 +129,7 @@ export class AnnexDeadLetters extends AdminElement {
         "tr",
         { "data-delivery": letter.deliveryId },
         h("td", {}, h("code", {}, letter.type), h("details", {}, h("summary", {}, "Payload"), h("pre", {}, JSON.stringify(letter.payload, null, 2) ?? "null"))),
-        h("td", {}, installLabel(letter, this.#names)),
+        h("td", {}, installLabel(letter, (id) => this.nameOf(id))),
         h("td", { class: "num" }, String(letter.attempts)),
         h(
           "td",
@@ -177,7 +167,7 @@ export class AnnexDeadLetters extends AdminElement {
       h(
         "div",
         { class: "stack" },
-        h("p", {}, h("code", {}, letter.type), ` for ${installLabel(letter, this.#names)}, after ${letter.attempts} attempt${letter.attempts === 1 ? "" : "s"}.`),
+        h("p", {}, h("code", {}, letter.type), ` for ${installLabel(letter, (id) => this.nameOf(id))}, after ${letter.attempts} attempt${letter.attempts === 1 ? "" : "s"}.`),
         letter.lastError === null ? null : h("p", {}, "Last error: ", h("span", { class: "code" }, letter.lastError.code), " ", letter.lastError.message),
         h("p", { class: "muted" }, text.explain),
       ),

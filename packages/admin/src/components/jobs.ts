@@ -1,6 +1,7 @@
 import { AdminError } from "../errors.js";
 import { formatDateTime, toDate } from "../internal/dates.js";
-import { AdminElement, defineElement } from "../internal/element.js";
+import { defineElement } from "../internal/element.js";
+import { checkedList, ExtensionNamesElement } from "../internal/named-element.js";
 import { h } from "../internal/dom.js";
 import { baseStyles, v } from "../internal/styles.js";
 import type { AdminJob, AdminJobError, AdminJobRun, AdminJobRunResult } from "../types.js";
@@ -92,7 +93,7 @@ function outcomeOf(outcome: "ok" | "error" | "running", error: AdminJobError | n
  * Attributes: `caption` (default "Jobs"), `empty-text`.
  * Events: `annex-job-run` (JobRunDetail), `annex-job-runs` (JobRunsDetail).
  */
-export class AnnexJobs extends AdminElement {
+export class AnnexJobs extends ExtensionNamesElement {
   static readonly tagName = "annex-jobs";
   static readonly observedAttributes = ["caption", "empty-text"];
 
@@ -101,7 +102,6 @@ export class AnnexJobs extends AdminElement {
   }
 
   #jobs: AdminJob[] = [];
-  #names: Record<string, string> = {};
   /** Jobs whose Run now the host has not answered yet. */
   #busy = new Set<string>();
   /** The last Run now answer per job, kept across new `jobs` lists. */
@@ -118,9 +118,7 @@ export class AnnexJobs extends AdminElement {
     return this.#jobs;
   }
   set jobs(value: AdminJob[]) {
-    if (!Array.isArray(value)) throw new AdminError("E_ADMIN_INVALID_DATA", "jobs must be an array of jobs", { field: "jobs" });
-    value.forEach(checkJob);
-    this.#jobs = [...value];
+    this.#jobs = checkedList(value, "jobs", "jobs", checkJob);
     // The runs of a job that went away (its install was uninstalled) close.
     if (this.#expanded !== null && !value.some((job) => job.installId === this.#expanded!.installId && job.name === this.#expanded!.name)) {
       this.#expanded = null;
@@ -129,21 +127,11 @@ export class AnnexJobs extends AdminElement {
     this.render();
   }
 
-  get extensionNames(): Record<string, string> {
-    return { ...this.#names };
-  }
-  set extensionNames(value: Record<string, string>) {
-    this.#names = { ...value };
-    this.render();
-  }
-
   get runs(): AdminJobRun[] {
     return this.#runs ?? [];
   }
   set runs(value: AdminJobRun[]) {
-    if (!Array.isArray(value)) throw new AdminError("E_ADMIN_INVALID_DATA", "runs must be an array of job runs", { field: "runs" });
-    value.forEach(checkRun);
-    this.#runs = [...value];
+    this.#runs = checkedList(value, "runs", "job runs", checkRun);
     this.render();
   }
 
@@ -174,7 +162,7 @@ export class AnnexJobs extends AdminElement {
 
     const rows = this.#jobs.flatMap((job) => {
       const key = keyOf(job.installId, job.name);
-      const extension = this.#names[job.extensionId] ?? job.extensionId;
+      const extension = this.nameOf(job.extensionId);
       const busy = this.#busy.has(key);
       const open = this.#expanded !== null && keyOf(this.#expanded.installId, this.#expanded.name) === key;
       // The host would refuse it: a paused schedule (the install is disabled or changing) with E_JOB_INSTALL_NOT_ACTIVE,

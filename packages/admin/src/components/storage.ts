@@ -1,6 +1,7 @@
 import { AdminError } from "../errors.js";
 import { formatDateTime } from "../internal/dates.js";
-import { AdminElement, defineElement } from "../internal/element.js";
+import { defineElement } from "../internal/element.js";
+import { checkedList, ExtensionNamesElement } from "../internal/named-element.js";
 import { h } from "../internal/dom.js";
 import { baseStyles, v } from "../internal/styles.js";
 import type { AdminInstallStorage, AdminKvStorage, AdminSqlSchema } from "../types.js";
@@ -123,7 +124,7 @@ function meter(key: string, label: string, used: number, limit: number, format: 
  * names by extension id). Attributes: `caption` (default "Storage"),
  * `empty-text`.
  */
-export class AnnexStorage extends AdminElement {
+export class AnnexStorage extends ExtensionNamesElement {
   static readonly tagName = "annex-storage";
   static readonly observedAttributes = ["caption", "empty-text"];
 
@@ -132,7 +133,6 @@ export class AnnexStorage extends AdminElement {
   }
 
   #installs: AdminInstallStorage[] = [];
-  #names: Record<string, string> = {};
 
   constructor() {
     super(styles);
@@ -142,17 +142,7 @@ export class AnnexStorage extends AdminElement {
     return this.#installs;
   }
   set installs(value: AdminInstallStorage[]) {
-    if (!Array.isArray(value)) throw new AdminError("E_ADMIN_INVALID_DATA", "installs must be an array of install storage", { field: "installs" });
-    value.forEach(checkInstall);
-    this.#installs = [...value];
-    this.render();
-  }
-
-  get extensionNames(): Record<string, string> {
-    return { ...this.#names };
-  }
-  set extensionNames(value: Record<string, string>) {
-    this.#names = { ...value };
+    this.#installs = checkedList(value, "installs", "install storage", checkInstall);
     this.render();
   }
 
@@ -173,7 +163,7 @@ export class AnnexStorage extends AdminElement {
   }
 
   #section(install: AdminInstallStorage): HTMLElement {
-    const name = this.#names[install.extensionId] ?? install.extensionId;
+    const name = this.nameOf(install.extensionId);
     const headingId = `storage-${install.installId}`;
     return h(
       "section",
