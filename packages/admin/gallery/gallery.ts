@@ -6,11 +6,14 @@ import {
   type AnnexCapabilityDiff,
   type AnnexConfigForm,
   type AnnexConsentDialog,
+  type AnnexDeadLetters,
+  type AnnexJobs,
+  type AnnexStorage,
   type AnnexExtensionList,
   type AnnexSecretsForm,
   type AnnexUsagePanel,
 } from "../src/index.js";
-import { analytics1, analytics2, audit, installs, usageRecords, versions } from "./sample-data.js";
+import { analytics1, analytics2, audit, deadLetters, installs, jobRuns, jobs, storage, usageRecords, versions } from "./sample-data.js";
 
 const style = document.createElement("style");
 style.textContent = `${baseCss}\n.row { display: flex; gap: var(--annex-space-2); }`;
@@ -54,6 +57,31 @@ byId<AnnexUsagePanel>("usage").records = usageRecords();
 const auditTable = byId<AnnexAuditTable>("audit");
 auditTable.entries = audit;
 for (const type of ["annex-audit-filter", "annex-audit-more"]) auditTable.addEventListener(type, show("audit-out"));
+
+const names = { "acme.analytics": "Acme Analytics", "acme.crm-sync": "CRM sync" };
+
+const jobsPanel = byId<AnnexJobs>("jobs");
+jobsPanel.extensionNames = names;
+jobsPanel.jobs = jobs;
+jobsPanel.addEventListener("annex-job-run", (event) => {
+  show("jobs-out")(event);
+  const { installId, name } = (event as CustomEvent<{ installId: string; name: string }>).detail;
+  // The gallery's "host" answers at once.
+  setTimeout(() => jobsPanel.runFinished(installId, name, { outcome: "ok", durationMs: 38, runId: "r-42" }), 300);
+});
+jobsPanel.addEventListener("annex-job-runs", (event) => {
+  show("jobs-out")(event);
+  jobsPanel.runs = jobRuns;
+});
+
+const letters = byId<AnnexDeadLetters>("dead-letters");
+letters.extensionNames = names;
+letters.letters = deadLetters;
+for (const type of ["annex-dead-letter-action", "annex-dead-letters-more"]) letters.addEventListener(type, show("dead-letters-out"));
+
+const storagePanel = byId<AnnexStorage>("storage");
+storagePanel.extensionNames = names;
+storagePanel.installs = storage;
 
 function setTheme(mode: "light" | "dark"): void {
   applyTheme(mode === "dark" ? darkTheme : lightTheme);

@@ -1,6 +1,6 @@
 /** Sample data for the gallery: what a host's admin API would hand the components. */
 import { parseManifest, type Manifest } from "@annex/manifest";
-import type { AdminAuditEntry, AdminInstall, AdminVersion, UsageRecord } from "../src/index.js";
+import type { AdminAuditEntry, AdminDeadLetter, AdminInstall, AdminInstallStorage, AdminJob, AdminJobRun, AdminVersion, UsageRecord } from "../src/index.js";
 
 function manifest(overrides: Record<string, unknown>): Manifest {
   return parseManifest({
@@ -96,3 +96,110 @@ export function usageRecords(): UsageRecord[] {
   }
   return records;
 }
+
+/** Background jobs as `host.jobs.list({ tenant })` lists them: one with a failed last run, one paused. */
+export const jobs: AdminJob[] = [
+  {
+    installId: "i-analytics",
+    tenant: "acme",
+    extensionId: "acme.analytics",
+    name: "rollup",
+    cron: "5 * * * *",
+    timezone: "UTC",
+    nextRunAt: "2026-01-02T13:05:00.000Z",
+    running: false,
+    lastRun: { runId: "r-41", scheduledAt: "2026-01-02T12:05:00.000Z", startedAt: "2026-01-02T12:05:00.012Z", finishedAt: "2026-01-02T12:05:00.054Z", outcome: "ok" },
+  },
+  {
+    installId: "i-analytics",
+    tenant: "acme",
+    extensionId: "acme.analytics",
+    name: "digest",
+    cron: "0 8 * * 1",
+    timezone: "Europe/Paris",
+    nextRunAt: "2026-01-05T07:00:00.000Z",
+    running: false,
+    lastRun: {
+      runId: "r-40",
+      scheduledAt: "2025-12-29T07:00:00.000Z",
+      startedAt: "2025-12-29T07:00:00.020Z",
+      finishedAt: "2025-12-29T07:00:06.020Z",
+      outcome: "error",
+      error: { code: "E_TIMEOUT", message: "the execution exceeded its wall limit of 6000 ms" },
+    },
+  },
+  { installId: "i-crm", tenant: "acme", extensionId: "acme.crm-sync", name: "sync", cron: "*/15 * * * *", timezone: "UTC", nextRunAt: null, running: false },
+];
+
+/** The recent runs of acme.analytics' rollup, newest first. */
+export const jobRuns: AdminJobRun[] = [41, 40, 39].map((n, i) => ({
+  runId: `r-${n}`,
+  installId: "i-analytics",
+  extensionId: "acme.analytics",
+  version: "1.4.0",
+  name: "rollup",
+  trigger: i === 1 ? "manual" : "schedule",
+  actor: i === 1 ? "ada@acme.test" : "system",
+  scheduledAt: `2026-01-02T${String(12 - i).padStart(2, "0")}:05:00.000Z`,
+  startedAt: `2026-01-02T${String(12 - i).padStart(2, "0")}:05:00.012Z`,
+  finishedAt: `2026-01-02T${String(12 - i).padStart(2, "0")}:05:00.054Z`,
+  durationMs: 42,
+  outcome: "ok",
+}));
+
+/** Event deliveries parked after their last attempt. */
+export const deadLetters: AdminDeadLetter[] = [
+  {
+    deliveryId: "d-7",
+    eventId: "e-7",
+    tenant: "acme",
+    type: "order.created",
+    installId: "i-analytics",
+    extensionId: "acme.analytics",
+    attempts: 8,
+    lastError: { code: "E_HANDLER_FAILED", message: "Error: Acme's API answered 503" },
+    payload: { orderId: "o-1042", total: 129.9, currency: "EUR" },
+    occurredAt: "2026-01-02T09:14:00.000Z",
+    failedAt: "2026-01-02T11:02:00.000Z",
+  },
+  {
+    deliveryId: "d-9",
+    eventId: "e-9",
+    tenant: "acme",
+    type: "customer.deleted",
+    installId: "i-gone",
+    extensionId: null,
+    attempts: 1,
+    lastError: { code: "E_INSTALL_GONE", message: "the install was purged" },
+    payload: { customerId: "c-77" },
+    occurredAt: "2026-01-02T10:00:00.000Z",
+    failedAt: "2026-01-02T10:00:01.000Z",
+  },
+];
+
+/** Each install's kv usage against its quotas and its owned schema. */
+export const storage: AdminInstallStorage[] = [
+  {
+    installId: "i-analytics",
+    extensionId: "acme.analytics",
+    version: "1.4.0",
+    state: "active",
+    sql: {
+      schema: "ext_acme_analytics_3f9a1c2d4e5b",
+      version: "0002",
+      status: "ready",
+      migrations: [
+        { version: "0001", name: "0001_page_views.sql", checksum: "sha256:a3f1c2d4e5b6978812345678deadbeef", appliedAt: "2025-12-01T12:00:00.000Z", durationMs: 42 },
+        { version: "0002", name: "0002_hourly.sql", checksum: "sha256:b4e2d3c4f5a6070912345678cafebabe", appliedAt: "2025-12-20T12:00:00.000Z", durationMs: 1500 },
+      ],
+      lastError: null,
+    },
+  },
+  {
+    installId: "i-crm",
+    extensionId: "acme.crm-sync",
+    version: "0.9.2",
+    state: "disabled",
+    kv: { usage: { keys: 8_600, bytes: 21 * 1024 * 1024 }, limits: { keys: 10_000, totalBytes: 64 * 1024 * 1024, keyBytes: 512, valueBytes: 262_144 } },
+  },
+];

@@ -46,7 +46,7 @@ describe("the admin gallery", () => {
       }),
     );
     expect(rendered).toEqual(
-      ["extension-list", "consent-dialog", "capability-diff", "config-form", "secrets-form", "usage-panel", "audit-table"].map((demo) => ({ demo, defined: true, content: true })),
+      ["extension-list", "consent-dialog", "capability-diff", "config-form", "secrets-form", "usage-panel", "jobs", "dead-letters", "storage", "audit-table"].map((demo) => ({ demo, defined: true, content: true })),
     );
     expect(await page.evaluate(() => document.documentElement.getAttribute("data-annex-theme"))).toBe(theme);
     expect(errors).toEqual([]);
