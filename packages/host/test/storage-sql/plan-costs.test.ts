@@ -136,6 +136,15 @@ describeBackends("ctx.sql.query's cost check and session pin", (backend) => {
       expect(again.message).toMatch(/estimated cost/);
     });
 
+    it("counts a SELECT whose WITH inserts as the write it is", async () => {
+      const { schema } = await fresh("tenant-cte");
+      expect(await runSql(t, CROSS, [], "tenant-cte")).toMatchObject({ ok: true, rows: [{ n: 4 }] });
+      const grow = `WITH added AS (${BULK_INSERT} RETURNING 1) SELECT count(*)::int AS n FROM added`;
+      expect(await runSql(t, grow, [numbers(20_000)], "tenant-cte")).toMatchObject({ ok: true, rows: [{ n: 20_000 }] });
+      expect(await estimate(schema)).toBeGreaterThan(LIMIT);
+      expect(await runSql(t, CROSS, [], "tenant-cte")).toMatchObject({ ok: false, code: "E_SQL_TIMEOUT" });
+    });
+
     it("checks it again after a write that failed: its rolled-back rows still take pages", async () => {
       const { schema } = await fresh("tenant-failed");
       expect(await runSql(t, CROSS, [], "tenant-failed")).toMatchObject({ ok: true, rows: [{ n: 4 }] });
