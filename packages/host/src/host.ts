@@ -28,9 +28,8 @@ import { errorSummary } from "./errors.js";
 import { SecretsError } from "./secrets/errors.js";
 import { SecretsKeyring, type SecretsKey, type SecretsKeyringOptions } from "./secrets/keyring.js";
 import { createSecretsVault } from "./secrets/vault.js";
-import { readVersion } from "./registry/registry.js";
 import { createSqlStorage, sqlLimitsOf, type SqlLimits, type SqlQueryResult, type SqlSchemaStatus } from "./storage/sql/sql-storage.js";
-import { InstallError } from "./installs/errors.js";
+import { findInstallById, installNotFound } from "./installs/install-by-id.js";
 import { createEventsRuntime, type EventsOptions } from "./events/runtime.js";
 import type { HostEvents } from "./events/host-events.js";
 import { createJobsRuntime, type JobsOptions } from "./jobs/runtime.js";
@@ -360,18 +359,13 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     sql: {
       // The app's queries get the install's limits too (its manifest's, capped by the policy), as ctx.sql.query does.
       query: async (installId, text, params, options = {}) => {
-        const row = typeof installId === "string" ? await db.selectFrom("annex_installs").select(["tenant", "extension_id", "version"]).where("id", "=", installId).executeTakeFirst() : undefined;
-        if (options.tenant !== undefined && row?.tenant !== options.tenant) {
-          throw new InstallError("E_INSTALL_NOT_FOUND", `no install has the id ${JSON.stringify(String(installId).slice(0, 80))}; pass host.getInstall(tenant, extensionId).id`, { installId });
-        }
-        const version = row === undefined ? undefined : await readVersion(db, row.extension_id, row.version);
-        return sqlStorage.query(installId, text, params, version === undefined || version === null ? undefined : sqlLimitsOf(version.manifest));
+        const found = await findInstallById(db, installId, options.tenant);
+        // Without a tenant an unknown id is sqlStorage's to refuse; acting for a tenant, another tenant's install does not exist.
+        if (found === null && options.tenant !== undefined) throw installNotFound(installId);
+        return sqlStorage.query(installId, text, params, found?.version ? sqlLimitsOf(found.version.manifest) : undefined);
       },
       status: async (installId, options = {}) => {
-        if (options.tenant !== undefined) {
-          const row = typeof installId === "string" ? await db.selectFrom("annex_installs").select("tenant").where("id", "=", installId).executeTakeFirst() : undefined;
-          if (row?.tenant !== options.tenant) return null;
-        }
+        if (options.tenant !== undefined && (await findInstallById(db, installId, options.tenant)) === null) return null;
         return sqlStorage.status(installId);
       },
     },

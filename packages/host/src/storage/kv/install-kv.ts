@@ -1,7 +1,6 @@
 import type { Kysely } from "kysely";
 import type { AnnexTables } from "../../database/tables.js";
-import { InstallError } from "../../installs/errors.js";
-import { readVersion } from "../../registry/registry.js";
+import { findInstallById, installNotFound } from "../../installs/install-by-id.js";
 import { installKvLimits, type KvLimits } from "./policy.js";
 import type { KvStorage } from "./storage.js";
 import type { KvDeleteOptions, KvEntry, KvExportEntry, KvListOptions, KvNamespace, KvPage, KvSetOptions, KvUsage } from "./store.js";
@@ -50,10 +49,9 @@ export function createHostKv(storage: KvStorage, db: Kysely<AnnexTables>): HostK
       let resolved: Promise<{ ns: KvNamespace; limits: KvLimits }> | undefined;
       const target = () => {
         resolved ??= (async () => {
-          const row = typeof installId === "string" ? await db.selectFrom("annex_installs").select(["tenant", "extension_id", "version"]).where("id", "=", installId).executeTakeFirst() : undefined;
-          if (row === undefined || (tenant !== undefined && row.tenant !== tenant)) throw new InstallError("E_INSTALL_NOT_FOUND", `no install has the id ${JSON.stringify(String(installId).slice(0, 80))}; pass host.getInstall(tenant, extensionId).id`, { installId });
-          const version = await readVersion(db, row.extension_id, row.version);
-          return { ns: { tenant: row.tenant, installId }, limits: installKvLimits(version!.manifest, storage.policy) };
+          const found = await findInstallById(db, installId, tenant);
+          if (found === null) throw installNotFound(installId);
+          return { ns: { tenant: found.tenant, installId }, limits: installKvLimits(found.version!.manifest, storage.policy) };
         })();
         resolved.catch(() => (resolved = undefined));
         return resolved;
