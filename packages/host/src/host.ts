@@ -262,7 +262,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   });
   let kv: KvStorage;
   try {
-    kv = createKvStorage({ db, options: options.kv, now: options.now, logger });
+    kv = createKvStorage({ db, schema: database.schema, singleSession: database.kind === "pglite", options: options.kv, now: options.now, logger });
   } catch (error) {
     await database.close();
     await ownLogger?.close();

@@ -337,6 +337,29 @@ describeBackends("kv quotas", (backend) => {
     expect((await kv.list()).keys).toEqual(["keep", "new"]);
   });
 
+  it("keeps usage equal to the rows through new keys, overwrites, an expired key written again, deletes and concurrent writes", async () => {
+    const install = await t.install(await kvBundle(), { tenant: "q3" });
+    const kv = t.kv(install.id);
+    const rows = async () => {
+      const entries = (await t.host.database.db.selectFrom("annex_kv").select(["key", "size_bytes"]).where("install_id", "=", install.id).execute());
+      return { keys: entries.length, bytes: entries.reduce((sum, row) => sum + row.size_bytes, 0) };
+    };
+    await kv.set("a", "x".repeat(10));
+    await kv.set("b", 1, { ttlSeconds: 5 });
+    await kv.set("a", "y");
+    expect(await kv.usage()).toEqual(await rows());
+    clock += 5_000;
+    // "b" is expired but still a row: writing it again replaces that row, it adds no key.
+    await kv.set("b", "z".repeat(20));
+    expect(await kv.usage()).toEqual(await rows());
+    expect(await kv.usage()).toEqual({ keys: 2, bytes: 1 + 3 + 1 + 22 });
+    await kv.delete("a");
+    // Five writers at once on two keys, within the quotas (3 keys, 120 bytes): every one lands, usage stays exact.
+    await Promise.all([kv.set("c", 1), kv.set("c", 22), kv.set("d", "w"), kv.set("d", 4), kv.set("c", 333)]);
+    expect(await kv.usage()).toEqual(await rows());
+    expect(await rows()).toMatchObject({ keys: 3 });
+  });
+
   it("caps a manifest's requested quotas by the host's policy", async () => {
     expect(DEFAULT_KV_LIMITS).toEqual({ keyBytes: 512, valueBytes: 256 * 1024, keys: 10_000, totalBytes: 64 * 1024 * 1024 });
     expect(t.host.kv.policy).toEqual(limits);

@@ -28,11 +28,19 @@ export interface KvStorage {
   close(): Promise<void>;
 }
 
-export function createKvStorage(deps: { db: Kysely<AnnexTables>; options?: KvOptions | undefined; now?: (() => number) | undefined; logger: Logger }): KvStorage {
+export function createKvStorage(deps: {
+  db: Kysely<AnnexTables>;
+  /** See KvStoreOptions. */
+  schema?: string | undefined;
+  singleSession?: boolean | undefined;
+  options?: KvOptions | undefined;
+  now?: (() => number) | undefined;
+  logger: Logger;
+}): KvStorage {
   const policy = resolveKvPolicy(deps.options?.limits);
   const interval = deps.options?.sweepIntervalMs ?? 60_000;
   const clock = deps.now ?? Date.now;
-  const store = createKvStore({ db: deps.db, now: deps.now });
+  const store = createKvStore({ db: deps.db, schema: deps.schema, singleSession: deps.singleSession, now: deps.now });
   let lastSweep = clock();
   let sweeping: Promise<void> | undefined;
   let closed = false;

@@ -80,6 +80,15 @@ export interface KvStore {
 
 export interface KvStoreOptions {
   db: Kysely<AnnexTables>;
+  /** The schema of Annex's tables (the raw statement of `singleSession` names them itself). */
+  schema?: string | undefined;
+  /**
+   * True when every statement on `db` runs in one session, one at a time (the
+   * embedded PGlite): nothing can come between the reads and the writes of one
+   * statement, so a write that needs no sweep is that one statement instead of
+   * a transaction of six (see `setAlone`).
+   */
+  singleSession?: boolean | undefined;
   /** Clock in ms since the epoch: expiry is decided by the host's clock, not the database's. */
   now?: (() => number) | undefined;
 }
@@ -143,6 +152,65 @@ export function createKvStore(options: KvStoreOptions): KvStore {
     );
   }
 
+  const table = (name: "annex_kv" | "annex_kv_usage") => (options.schema === undefined ? sql.id(name) : sql.id(options.schema, name));
+
+  /**
+   * The whole of a `set` in one statement, for a single session only: with
+   * another session between its reads and its writes the quotas would not
+   * hold (the transaction's lock on the usage row is what serialises
+   * sessions). It writes only when the write passes the quotas as they stand
+   * and `ifVersion` matches; otherwise it writes nothing and says what it
+   * found (`version` null), and the caller throws the conflict or falls back
+   * to the transaction, which sweeps expired keys first. Same reads, same
+   * arithmetic and same rows as that transaction.
+   */
+  async function setAlone(
+    ns: KvNamespace,
+    key: string,
+    json: string,
+    size: number,
+    expiresAt: Date | null,
+    now: Date,
+    ifVersion: number | undefined,
+    limits: KvLimits,
+  ): Promise<{ version: number | null; actual: number }> {
+    const kv = table("annex_kv");
+    const usage = table("annex_kv_usage");
+    const { rows } = await sql<{ version: string | number | null; actual: string | number }>`
+      WITH used AS (
+        SELECT coalesce(max(keys), 0) AS keys, coalesce(max(bytes), 0) AS bytes
+        FROM ${usage} WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId}
+      ), current AS (
+        SELECT size_bytes, version, expires_at FROM ${kv}
+        WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId} AND key = ${key}
+      ), next AS (
+        SELECT used.keys + CASE WHEN current.version IS NULL THEN 1 ELSE 0 END AS keys,
+               used.bytes - coalesce(current.size_bytes, 0) + ${size}::integer AS bytes,
+               CASE WHEN current.version IS NOT NULL AND (current.expires_at IS NULL OR current.expires_at > ${now}::timestamptz)
+                    THEN current.version ELSE 0 END AS actual
+        FROM used LEFT JOIN current ON true
+      ), allowed AS (
+        SELECT keys, bytes FROM next
+        WHERE keys <= ${limits.keys}::integer AND bytes <= ${limits.totalBytes}::bigint
+          AND (${ifVersion ?? null}::bigint IS NULL OR actual = ${ifVersion ?? null}::bigint)
+      ), written AS (
+        INSERT INTO ${kv} (tenant, install_id, key, value, size_bytes, expires_at, updated_at)
+        SELECT ${ns.tenant}, ${ns.installId}, ${key}, ${json}, ${size}::integer, ${expiresAt}::timestamptz, ${now}::timestamptz FROM allowed
+        ON CONFLICT (tenant, install_id, key) DO UPDATE SET
+          value = excluded.value, size_bytes = excluded.size_bytes, expires_at = excluded.expires_at,
+          -- A fresh number from the sequence, as for a new row.
+          updated_at = excluded.updated_at, version = DEFAULT
+        RETURNING version
+      ), counted AS (
+        INSERT INTO ${usage} (tenant, install_id, keys, bytes)
+        SELECT ${ns.tenant}, ${ns.installId}, keys, bytes FROM allowed
+        ON CONFLICT (tenant, install_id) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes
+      )
+      SELECT (SELECT version FROM written) AS version, next.actual FROM next`.execute(db);
+    const row = rows[0]!;
+    return { version: row.version === null ? null : Number(row.version), actual: Number(row.actual) };
+  }
+
   const store: KvStore = {
     async get(ns, key, limits) {
       const checked = checkKey(key, limits);
@@ -168,6 +236,12 @@ export function createKvStore(options: KvStoreOptions): KvStore {
       if (size > limits.totalBytes) throw overQuota("totalBytes", limits.totalBytes, size);
       const now = new Date(clock());
       const expiresAt = ttl === undefined ? null : new Date(now.getTime() + ttl * 1000);
+      if (options.singleSession === true) {
+        const alone = await setAlone(ns, checked, encoded.json, size, expiresAt, now, ifVersion, limits);
+        if (alone.version !== null) return { version: alone.version };
+        if (ifVersion !== undefined && alone.actual !== ifVersion) throw conflict(checked, ifVersion, alone.actual);
+        // Over a quota before expired keys are swept: the transaction below sweeps and decides.
+      }
       return db.transaction().execute(async (trx) => {
         const usage = await lockUsage(trx, ns);
         const current = await inNamespace(trx.selectFrom("annex_kv"), ns)
