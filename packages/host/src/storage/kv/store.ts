@@ -211,6 +211,36 @@ export function createKvStore(options: KvStoreOptions): KvStore {
     return { version: row.version === null ? null : Number(row.version), actual: Number(row.actual) };
   }
 
+  /**
+   * The whole of a `delete` in one statement, for a single session only (see
+   * `setAlone`): the row goes, and the usage row with it, only when
+   * `ifVersion` matches; `actual` is the live version found (0: none).
+   */
+  async function deleteAlone(ns: KvNamespace, key: string, now: Date, ifVersion: number | undefined): Promise<{ actual: number }> {
+    const kv = table("annex_kv");
+    const usage = table("annex_kv_usage");
+    const { rows } = await sql<{ actual: string | number }>`
+      WITH current AS (
+        SELECT size_bytes, version, expires_at FROM ${kv}
+        WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId} AND key = ${key}
+      ), found AS (
+        SELECT current.version IS NOT NULL AS present,
+               CASE WHEN current.version IS NOT NULL AND (current.expires_at IS NULL OR current.expires_at > ${now}::timestamptz)
+                    THEN current.version ELSE 0 END AS actual
+        FROM (SELECT 1) AS one LEFT JOIN current ON true
+      ), gone AS (
+        DELETE FROM ${kv}
+        WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId} AND key = ${key}
+          AND EXISTS (SELECT 1 FROM found WHERE present AND (${ifVersion ?? null}::bigint IS NULL OR actual = ${ifVersion ?? null}::bigint))
+        RETURNING size_bytes
+      ), counted AS (
+        UPDATE ${usage} SET keys = keys - 1, bytes = bytes - (SELECT size_bytes FROM gone)
+        WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId} AND EXISTS (SELECT 1 FROM gone)
+      )
+      SELECT actual FROM found`.execute(db);
+    return { actual: Number(rows[0]!.actual) };
+  }
+
   const store: KvStore = {
     async get(ns, key, limits) {
       const checked = checkKey(key, limits);
@@ -287,6 +317,11 @@ export function createKvStore(options: KvStoreOptions): KvStore {
       const checked = checkKey(key, limits);
       const ifVersion = checkIfVersion(deleteOptions.ifVersion);
       const now = new Date(clock());
+      if (options.singleSession === true) {
+        const alone = await deleteAlone(ns, checked, now, ifVersion);
+        if (ifVersion !== undefined && alone.actual !== ifVersion) throw conflict(checked, ifVersion, alone.actual);
+        return alone.actual !== 0;
+      }
       return db.transaction().execute(async (trx) => {
         const usage = await lockUsage(trx, ns);
         const gone = await inNamespace(trx.deleteFrom("annex_kv"), ns)
