@@ -11,6 +11,7 @@ import { adminCall, HostApiError } from "../admin/admin-client.js";
 import { resolveConnection, type AdminConnection } from "../admin/connection.js";
 import { grantsOf, parseAccept, requireConsent, type ConsentAnswer } from "../admin/consent.js";
 import { buildDevBundle } from "../dev/dev-bundle.js";
+import { folderFingerprint } from "../dev/folder-fingerprint.js";
 import { checkTenant, type InstallInfo, type Session } from "./admin.js";
 
 const spec = {
@@ -33,6 +34,16 @@ const DEBOUNCE_MS = 25;
 
 /** What is never watched: dependencies, hidden files, bundles and keys (what `annex pack` leaves out anyway). */
 const IGNORED = /(^|[/\\])(node_modules|\.[^/\\]+)([/\\]|$)|\.annex(\.sig)?$|\.(key|pub|pem)$/;
+const ignoredPath = (pathBelowDir: string): boolean => IGNORED.test(pathBelowDir);
+
+/**
+ * How long after a change or a round the folder is compared with what the last
+ * round built. The watcher drops a file's change events that come within 50 ms
+ * of the one before (chokidar throttles them), so a save made just after
+ * another (or just after a round read the files) can raise no event at all:
+ * this check is what notices it.
+ */
+const VERIFY_MS = 100;
 
 export const devCommand: Command = {
   name: "dev",
@@ -84,7 +95,7 @@ Example:
     await loop.round("start", performance.now());
     if (args.values.once === true) return EXIT_OK;
 
-    const watcher = watch(dir, { ignoreInitial: true, ignored: (path) => IGNORED.test(path.slice(dir.length)) });
+    const watcher = watch(dir, { ignoreInitial: true, ignored: (path) => ignoredPath(path.slice(dir.length)) });
     watcher.on("all", () => loop.changed());
     watcher.on("error", (error) => ctx.err(`watching ${ctx.show(dir)} failed: ${error instanceof Error ? error.message : String(error)}`));
     await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
@@ -107,6 +118,10 @@ class DevLoop {
   /** When the first change not yet built happened (performance.now()), or null. */
   private pendingSince: number | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private verifyTimer: NodeJS.Timeout | null = null;
+  /** The fingerprint of the sources the last round read (see VERIFY_MS). */
+  private built: string | null = null;
+  private stopped = false;
   /** The last round failed (reported; the host keeps the version before). */
   failed = false;
 
@@ -120,17 +135,36 @@ class DevLoop {
   ) {}
 
   changed(): void {
+    if (this.stopped) return;
     this.pendingSince ??= performance.now();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.kick();
     }, DEBOUNCE_MS);
+    this.verifyLater();
   }
 
+  /** Stops watching for more rounds and waits for the one running. */
   async idle(): Promise<void> {
+    this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
+    if (this.verifyTimer !== null) clearTimeout(this.verifyTimer);
     while (this.running !== null) await this.running;
+  }
+
+  /** Compares the folder with what the last round built, VERIFY_MS from now; a difference is a change. */
+  private verifyLater(): void {
+    if (this.stopped) return;
+    if (this.verifyTimer !== null) clearTimeout(this.verifyTimer);
+    this.verifyTimer = setTimeout(() => {
+      this.verifyTimer = null;
+      // A round is coming or running: it reads the folder itself, and checks again when it ends.
+      if (this.stopped || this.running !== null || this.pendingSince !== null) return;
+      void folderFingerprint(this.dir, ignoredPath).then((now) => {
+        if (now !== this.built && this.running === null && this.pendingSince === null) this.changed();
+      });
+    }, VERIFY_MS);
   }
 
   private kick(): void {
@@ -150,6 +184,8 @@ class DevLoop {
       .finally(() => {
         this.running = null;
         this.kick();
+        // A save made while this round ran may have raised no event (see VERIFY_MS).
+        this.verifyLater();
       });
   }
 
@@ -157,6 +193,8 @@ class DevLoop {
   async round(reason: "start" | "change", since: number): Promise<void> {
     const stamp = Math.max(Date.now(), this.lastStamp + 1);
     this.lastStamp = stamp;
+    // Taken before the build reads the files: a save in between makes the check after the round see a difference.
+    this.built = await folderFingerprint(this.dir, ignoredPath);
     const built = await buildDevBundle(this.dir, stamp, this.key);
     const id = built.manifest.id;
     const afterBuild = performance.now();
