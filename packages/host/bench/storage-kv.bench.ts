@@ -17,11 +17,10 @@
  */
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
-import { createWorkerPoolRunner } from "@annex/runner";
-import { Kysely, PostgresDialect, sql } from "kysely";
+import type { Kysely } from "kysely";
 import { makeBundle, serviceManifest } from "../test/support/fixtures.js";
-import { createTestHost } from "../src/testing/index.js";
 import { median, table } from "./support/report.js";
+import { openStorageBenchHost } from "./support/storage-host.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 6);
 const N = Number(process.env["BENCH_KV_N"] ?? 200);
@@ -42,16 +41,7 @@ export async function set(request, ctx) {
 
 async function main(backend: "pglite" | "postgres"): Promise<void> {
   const loadAtStart = loadavg()[0]!;
-  const url = process.env["ANNEX_TEST_DATABASE_URL"];
-  let pool: Kysely<any> | undefined;
-  let schema: string | undefined;
-  if (backend === "postgres") {
-    const { default: pg } = await import("pg");
-    pool = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 4 }) }) });
-    schema = `annex_bench_kv_${process.pid}`;
-  }
-  const runner = createWorkerPoolRunner({ workers: 1 });
-  const t = await createTestHost({ runner, database: pool, schema, logger: (await import("pino")).pino({ level: "silent" }) });
+  const { t, close } = await openStorageBenchHost(backend, "kv");
   try {
     const bytes = await makeBundle(
       serviceManifest({
@@ -135,13 +125,7 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
     table(["row", "floor (same run)", "floor ops/s", "Annex ops/s", "Annex / floor (time per op)"], rows);
     console.log(`ratios per round: ${perRound.join("; ")}`);
   } finally {
-    if ((await t.host.getInstall("test-tenant", "bench.kv")) !== null) await t.host.uninstall("test-tenant", "bench.kv", { purge: true });
-    await t.close();
-    await runner.close();
-    if (pool !== undefined) {
-      await sql`DROP SCHEMA IF EXISTS ${sql.id(schema!)} CASCADE`.execute(pool);
-      await pool.destroy();
-    }
+    await close("bench.kv");
   }
 }
 

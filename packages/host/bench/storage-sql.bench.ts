@@ -16,11 +16,9 @@
  */
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
-import { createWorkerPoolRunner } from "@annex/runner";
-import { Kysely, PostgresDialect, sql } from "kysely";
 import { makeBundle, serviceManifest } from "../test/support/fixtures.js";
-import { createTestHost } from "../src/testing/index.js";
 import { median, table } from "./support/report.js";
+import { openStorageBenchHost } from "./support/storage-host.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 6);
 const N = Number(process.env["BENCH_SQL_N"] ?? 300);
@@ -38,16 +36,7 @@ INSERT INTO items (id, name, n) SELECT 'k' || i, 'name ' || i, i FROM unnest(ARR
 
 async function main(backend: "pglite" | "postgres"): Promise<void> {
   const loadAtStart = loadavg()[0]!;
-  const url = process.env["ANNEX_TEST_DATABASE_URL"];
-  let pool: Kysely<any> | undefined;
-  let schema: string | undefined;
-  if (backend === "postgres") {
-    const { default: pg } = await import("pg");
-    pool = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 4 }) }) });
-    schema = `annex_bench_sql_${process.pid}`;
-  }
-  const runner = createWorkerPoolRunner({ workers: 1 });
-  const t = await createTestHost({ runner, database: pool, schema, logger: (await import("pino")).pino({ level: "silent" }) });
+  const { t, close } = await openStorageBenchHost(backend, "sql");
   try {
     const bytes = await makeBundle(
       serviceManifest({
@@ -114,13 +103,7 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
     );
     console.log(`ratios per round: ${ratios.map((r) => r.toFixed(2)).join(" ")}`);
   } finally {
-    if ((await t.host.getInstall("test-tenant", "bench.sql")) !== null) await t.host.uninstall("test-tenant", "bench.sql", { purge: true });
-    await t.close();
-    await runner.close();
-    if (pool !== undefined) {
-      await sql`DROP SCHEMA IF EXISTS ${sql.id(schema!)} CASCADE`.execute(pool);
-      await pool.destroy();
-    }
+    await close("bench.sql");
   }
 }
 

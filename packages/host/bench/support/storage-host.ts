@@ -1,0 +1,36 @@
+import { createWorkerPoolRunner } from "@annex/runner";
+import { Kysely, PostgresDialect, sql } from "kysely";
+import { createTestHost, type TestHost } from "../../src/testing/index.js";
+
+/**
+ * The host the storage benches measure through: createTestHost on a worker
+ * pool of one worker (as production runs), silent, on in-memory PGlite or, for
+ * "postgres", on ANNEX_TEST_DATABASE_URL in a schema of its own. `close`
+ * purges the extension, closes everything and drops that schema.
+ */
+export async function openStorageBenchHost(backend: "pglite" | "postgres", name: string): Promise<{ t: TestHost; close(extensionId: string): Promise<void> }> {
+  let pool: Kysely<any> | undefined;
+  let schema: string | undefined;
+  if (backend === "postgres") {
+    const { default: pg } = await import("pg");
+    pool = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: process.env["ANNEX_TEST_DATABASE_URL"], max: 4 }) }) });
+    schema = `annex_bench_${name}_${process.pid}`;
+  }
+  const runner = createWorkerPoolRunner({ workers: 1 });
+  const t = await createTestHost({ runner, database: pool, schema, logger: (await import("pino")).pino({ level: "silent" }) });
+  return {
+    t,
+    async close(extensionId) {
+      try {
+        if ((await t.host.getInstall("test-tenant", extensionId)) !== null) await t.host.uninstall("test-tenant", extensionId, { purge: true });
+      } finally {
+        await t.close();
+        await runner.close();
+        if (pool !== undefined) {
+          await sql`DROP SCHEMA IF EXISTS ${sql.id(schema!)} CASCADE`.execute(pool);
+          await pool.destroy();
+        }
+      }
+    },
+  };
+}
