@@ -153,6 +153,14 @@ export function createKvStore(options: KvStoreOptions): KvStore {
   }
 
   const table = (name: "annex_kv" | "annex_kv_usage") => (options.schema === undefined ? sql.id(name) : sql.id(options.schema, name));
+  /** The key's row (live or expired), for the one-statement writes. */
+  const keyRow = (ns: KvNamespace, key: string) =>
+    sql`SELECT size_bytes, version, expires_at FROM ${table("annex_kv")} WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId} AND key = ${key}`;
+  /** Over `current` (a LEFT JOINed keyRow): its version if it is live at `now`, else 0 — what ifVersion is compared with. */
+  const liveVersion = (now: Date) =>
+    sql`CASE WHEN current.version IS NOT NULL AND (current.expires_at IS NULL OR current.expires_at > ${now}::timestamptz) THEN current.version ELSE 0 END`;
+  /** Whether `actual` passes `ifVersion` (no ifVersion: always). */
+  const versionMatches = (ifVersion: number | undefined) => sql`(${ifVersion ?? null}::bigint IS NULL OR actual = ${ifVersion ?? null}::bigint)`;
 
   /**
    * The whole of a `set` in one statement, for a single session only: with
@@ -180,19 +188,15 @@ export function createKvStore(options: KvStoreOptions): KvStore {
       WITH used AS (
         SELECT coalesce(max(keys), 0) AS keys, coalesce(max(bytes), 0) AS bytes
         FROM ${usage} WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId}
-      ), current AS (
-        SELECT size_bytes, version, expires_at FROM ${kv}
-        WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId} AND key = ${key}
+      ), current AS (${keyRow(ns, key)}
       ), next AS (
         SELECT used.keys + CASE WHEN current.version IS NULL THEN 1 ELSE 0 END AS keys,
                used.bytes - coalesce(current.size_bytes, 0) + ${size}::integer AS bytes,
-               CASE WHEN current.version IS NOT NULL AND (current.expires_at IS NULL OR current.expires_at > ${now}::timestamptz)
-                    THEN current.version ELSE 0 END AS actual
+               ${liveVersion(now)} AS actual
         FROM used LEFT JOIN current ON true
       ), allowed AS (
         SELECT keys, bytes FROM next
-        WHERE keys <= ${limits.keys}::integer AND bytes <= ${limits.totalBytes}::bigint
-          AND (${ifVersion ?? null}::bigint IS NULL OR actual = ${ifVersion ?? null}::bigint)
+        WHERE keys <= ${limits.keys}::integer AND bytes <= ${limits.totalBytes}::bigint AND ${versionMatches(ifVersion)}
       ), written AS (
         INSERT INTO ${kv} (tenant, install_id, key, value, size_bytes, expires_at, updated_at)
         SELECT ${ns.tenant}, ${ns.installId}, ${key}, ${json}, ${size}::integer, ${expiresAt}::timestamptz, ${now}::timestamptz FROM allowed
@@ -220,18 +224,14 @@ export function createKvStore(options: KvStoreOptions): KvStore {
     const kv = table("annex_kv");
     const usage = table("annex_kv_usage");
     const { rows } = await sql<{ actual: string | number }>`
-      WITH current AS (
-        SELECT size_bytes, version, expires_at FROM ${kv}
-        WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId} AND key = ${key}
+      WITH current AS (${keyRow(ns, key)}
       ), found AS (
-        SELECT current.version IS NOT NULL AS present,
-               CASE WHEN current.version IS NOT NULL AND (current.expires_at IS NULL OR current.expires_at > ${now}::timestamptz)
-                    THEN current.version ELSE 0 END AS actual
+        SELECT current.version IS NOT NULL AS present, ${liveVersion(now)} AS actual
         FROM (SELECT 1) AS one LEFT JOIN current ON true
       ), gone AS (
         DELETE FROM ${kv}
         WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId} AND key = ${key}
-          AND EXISTS (SELECT 1 FROM found WHERE present AND (${ifVersion ?? null}::bigint IS NULL OR actual = ${ifVersion ?? null}::bigint))
+          AND EXISTS (SELECT 1 FROM found WHERE present AND ${versionMatches(ifVersion)})
         RETURNING size_bytes
       ), counted AS (
         UPDATE ${usage} SET keys = keys - 1, bytes = bytes - (SELECT size_bytes FROM gone)
