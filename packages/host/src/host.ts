@@ -29,7 +29,7 @@ import { SecretsError } from "./secrets/errors.js";
 import { SecretsKeyring, type SecretsKey, type SecretsKeyringOptions } from "./secrets/keyring.js";
 import { createSecretsVault } from "./secrets/vault.js";
 import { createSqlStorage, sqlLimitsOf, type SqlLimits, type SqlQueryResult, type SqlSchemaStatus } from "./storage/sql/sql-storage.js";
-import { findInstallById, installNotFound } from "./installs/install-by-id.js";
+import { findInstallById, installExists, installNotFound } from "./installs/install-by-id.js";
 import { createEventsRuntime, type EventsOptions } from "./events/runtime.js";
 import type { HostEvents } from "./events/host-events.js";
 import { createJobsRuntime, type JobsOptions } from "./jobs/runtime.js";
@@ -365,7 +365,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
         return sqlStorage.query(installId, text, params, found?.version ? sqlLimitsOf(found.version.manifest) : undefined);
       },
       status: async (installId, options = {}) => {
-        if (options.tenant !== undefined && (await findInstallById(db, installId, options.tenant)) === null) return null;
+        if (options.tenant !== undefined && !(await installExists(db, installId, options.tenant))) return null;
         return sqlStorage.status(installId);
       },
     },

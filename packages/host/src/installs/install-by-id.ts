@@ -18,10 +18,19 @@ export interface InstallById {
  * not own. Null when there is none; `installNotFound` is the error to throw.
  */
 export async function findInstallById(db: Kysely<AnnexTables>, installId: unknown, tenant?: string): Promise<InstallById | null> {
+  const row = await installRow(db, installId, tenant);
+  return row === null ? null : { tenant: row.tenant, extensionId: row.extension_id, version: await readVersion(db, row.extension_id, row.version) };
+}
+
+/** Whether the install exists (for `tenant`, when given), without reading its version. */
+export async function installExists(db: Kysely<AnnexTables>, installId: unknown, tenant?: string): Promise<boolean> {
+  return (await installRow(db, installId, tenant)) !== null;
+}
+
+async function installRow(db: Kysely<AnnexTables>, installId: unknown, tenant: string | undefined) {
   if (typeof installId !== "string") return null;
   const row = await db.selectFrom("annex_installs").select(["tenant", "extension_id", "version"]).where("id", "=", installId).executeTakeFirst();
-  if (row === undefined || (tenant !== undefined && row.tenant !== tenant)) return null;
-  return { tenant: row.tenant, extensionId: row.extension_id, version: await readVersion(db, row.extension_id, row.version) };
+  return row === undefined || (tenant !== undefined && row.tenant !== tenant) ? null : row;
 }
 
 /** The same message for an id that does not exist and for another tenant's. */
