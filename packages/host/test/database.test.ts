@@ -207,6 +207,57 @@ describeBackends("values through the dialect", (backend) => {
     await sql`DROP SCHEMA ${sql.id(schema)} CASCADE`.execute(db);
   });
 
+  it("answers a repeated read or RETURNING write the same after its table's columns change, inside transactions and out", async () => {
+    // On PGlite a statement with result columns seen twice outside a transaction becomes a named one, whose
+    // result type PostgreSQL then refuses to see change: the dialect must prepare it anew, and never let that
+    // refusal abort a transaction.
+    const db = rootOf(await backend.connect());
+    const schema = backend.freshSchema();
+    await sql`CREATE SCHEMA ${sql.id(schema)}`.execute(db);
+    const table = sql.id(schema, "reshaped");
+    await sql`CREATE TABLE ${table} (n integer PRIMARY KEY, label text)`.execute(db);
+    await sql`INSERT INTO ${table} VALUES (1, 'a')`.execute(db);
+    const read = async (on: Kysely<any> = db) => (await sql<{ n: number; label: unknown }>`SELECT n, label FROM ${table} WHERE n = ${1}`.execute(on)).rows;
+    const relabel = async (value: string, on: Kysely<any> = db) =>
+      (await sql<{ label: unknown }>`UPDATE ${table} SET label = ${value} WHERE n = ${1} RETURNING label`.execute(on)).rows;
+    const all = async () => (await sql<Record<string, unknown>>`SELECT * FROM ${table} WHERE n = ${1}`.execute(db)).rows;
+    const write = (value: string) => sql`UPDATE ${table} SET label = ${value} WHERE n = ${1}`.execute(db);
+    for (let i = 0; i < 3; i++) {
+      await write("a");
+      expect(await read()).toEqual([{ n: 1, label: "a" }]);
+      expect(await relabel("a")).toEqual([{ label: "a" }]);
+      expect(await all()).toEqual([{ n: 1, label: "a" }]);
+    }
+    if (backend.name === "pglite") {
+      const named = await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements WHERE statement LIKE ${"%reshaped%"}`.execute(db);
+      expect(named.rows.map((row) => row.statement).sort()).toEqual([
+        expect.stringMatching(/^SELECT n, label FROM/),
+        expect.stringMatching(/^UPDATE .* WHERE n = \$2$/),
+        expect.stringMatching(/^UPDATE .* RETURNING label$/),
+      ]);
+    }
+
+    await sql`ALTER TABLE ${table} ALTER COLUMN label TYPE integer USING 7`.execute(db);
+    expect(await read()).toEqual([{ n: 1, label: 7 }]);
+    // A write prepared when label was text: its parameter was typed text then.
+    await write("6");
+    expect(await read()).toEqual([{ n: 1, label: 6 }]);
+    expect(await relabel("8")).toEqual([{ label: 8 }]);
+    for (let i = 0; i < 2; i++) expect(await read()).toEqual([{ n: 1, label: 8 }]);
+
+    await sql`ALTER TABLE ${table} ALTER COLUMN label TYPE text USING 'b'`.execute(db);
+    await sql`ALTER TABLE ${table} ADD COLUMN extra boolean DEFAULT true`.execute(db);
+    const inTransaction = await db.transaction().execute(async (trx) => {
+      await sql`INSERT INTO ${table} VALUES (2, 'c')`.execute(trx);
+      return { read: await read(trx), relabel: await relabel("d", trx) };
+    });
+    expect(inTransaction).toEqual({ read: [{ n: 1, label: "b" }], relabel: [{ label: "d" }] });
+    expect(await read()).toEqual([{ n: 1, label: "d" }]);
+    expect(await all()).toEqual([{ n: 1, label: "d", extra: true }]);
+    expect((await sql<{ n: number }>`SELECT n FROM ${table} ORDER BY n`.execute(db)).rows).toEqual([{ n: 1 }, { n: 2 }]);
+    await sql`DROP SCHEMA ${sql.id(schema)} CASCADE`.execute(db);
+  });
+
   it("reports a failing statement with its SQLSTATE and keeps the session usable, inside and outside transactions", async () => {
     const host = await hostOn(backend);
     const db = host.database.db;

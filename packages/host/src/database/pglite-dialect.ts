@@ -257,16 +257,21 @@ function textParameters(parameters: readonly unknown[]): (string | null)[] | nul
   return out;
 }
 
-async function oneTrip<R>(pglite: PGlite, { parse, protocol: { serialize } }: Wire, sql: string, values: (string | null)[]): Promise<Results<R>> {
+async function oneTrip<R>(pglite: PGlite, wire: Wire, sql: string, values: (string | null)[]): Promise<Results<R>> {
+  const { parse, protocol: { serialize } } = wire;
   const cache = statementsOf(pglite);
   const parts: Uint8Array[] = [];
   for (const name of cache.closing.splice(0)) parts.push(serialize.close({ type: "S", name }));
-  let name = cache.names.get(sql);
+  const kind = statementKind(sql);
+  // A statement with result columns is named only outside transactions: should its plan have gone stale, the
+  // error then aborts nothing and the statement runs again (below); in a transaction it would abort the transaction.
+  const nameable = kind === "no-rows" || (kind === "rows" && cache.status === "I");
+  let name = nameable ? cache.names.get(sql) : undefined;
   let preparing = false;
   if (name !== undefined) {
     cache.names.delete(sql);
     cache.names.set(sql, name);
-  } else if (PREPARABLE.test(sql) && !RETURNING.test(sql)) {
+  } else if (nameable) {
     const seen = (cache.seen.get(sql) ?? 0) + 1;
     if (seen >= 2) {
       name = `annex_stmt_${++cache.counter}`;
@@ -285,6 +290,8 @@ async function oneTrip<R>(pglite: PGlite, { parse, protocol: { serialize } }: Wi
   // Sync in the same message: after an error the server skips to it, so the session is ready again either way.
   parts.push(serialize.describe({ type: "P" }), serialize.execute({}), serialize.sync());
   const { messages } = await pglite.execProtocol(Buffer.concat(parts), { throwOnError: false });
+  const ready = messages.findLast((message) => message.name === "readyForQuery") as { status?: string } | undefined;
+  if (ready?.status !== undefined) cache.status = ready.status;
   if (preparing && messages.some((message) => message.name === "parseComplete")) {
     cache.names.set(sql, name!);
     if (cache.names.size > MAX_PREPARED) {
@@ -294,41 +301,77 @@ async function oneTrip<R>(pglite: PGlite, { parse, protocol: { serialize } }: Wi
     }
   }
   const failure = messages.find((message) => message.name === "error");
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) {
+    if (name !== undefined && !preparing && mayBeStale(failure)) {
+      // Its tables may have changed since it was prepared (a column's type, the columns it returns): it is
+      // dropped, to be prepared anew. Run once more, unnamed, only when the failed run was its own implicit
+      // transaction (the session is idle again): then nothing of it stayed, and a real error comes back again.
+      if (cache.names.get(sql) === name) cache.names.delete(sql);
+      cache.closing.push(name);
+      if (ready?.status === "I") return oneTrip(pglite, wire, sql, values);
+    }
+    throw failure;
+  }
   const [result] = parse.parseResults(messages, (pglite as PGlite & { parsers: ParserOptions }).parsers) as Results<R>[];
   return result ?? { rows: [], fields: [] };
 }
 
 /**
- * Named statements for the writes a host repeats (an audit line, a lease
- * renewal): planning a statement costs PGlite more than running a small
- * insert, so the second time the same text comes, it is prepared once and
- * then only bound (with a generic plan when the session says
+ * Which statements may become named ones: writes without RETURNING ("no-rows": no result columns, so no
+ * later change to a table can make their plan's result stale); reads and RETURNING writes ("rows") when
+ * no `*` stands for their columns (a column added would change the result; `count(*)` is one bigint).
+ * Anything else, DDL and the like, is never named.
+ */
+function statementKind(sql: string): "no-rows" | "rows" | null {
+  const returning = RETURNING.test(sql);
+  if (WRITE.test(sql) && !returning) return "no-rows";
+  if ((READ.test(sql) || (WRITE.test(sql) && returning)) && !STAR.test(sql.replace(COUNT_STAR, ""))) return "rows";
+  return null;
+}
+
+/**
+ * Errors a named statement can meet after its tables changed: PostgreSQL's refusal to let its result
+ * columns change (0A000), and the analysis errors of class 42 (its parameters keep the types they were
+ * prepared with: 42804 when a column's type no longer matches them, 42883 when no operator takes them).
+ */
+function mayBeStale(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (code === "0A000") return typeof message === "string" && message.includes("cached plan must not change result type");
+  return typeof code === "string" && code.startsWith("42");
+}
+
+const MAX_PREPARED = 256;
+const WRITE = /^\s*(?:insert|update|delete)\b/i;
+const READ = /^\s*(?:select|with)\b/i;
+const RETURNING = /\breturning\b/i;
+const STAR = /\*/;
+const COUNT_STAR = /\bcount\(\*\)/gi;
+/**
+ * Named statements for the statements a host repeats (an audit line, a kv
+ * read, a lease renewal): planning a statement costs PGlite more than running
+ * a small one, so the second time the same text comes, it is prepared once
+ * and then only bound (with a generic plan when the session says
  * `plan_cache_mode = force_generic_plan`, as the PGlite Annex opens itself
- * does; otherwise PostgreSQL may keep planning it per call). Only INSERT,
- * UPDATE and DELETE without RETURNING: their
- * result has no columns, so a later change to a table can never make a cached
- * plan's result type stale (PostgreSQL re-plans them by itself). Named
- * statements outlive transactions, rolled back or not. Per PGlite session,
- * shared by every dialect over it; the least recently used beyond
- * MAX_PREPARED are closed with the next statement.
+ * does; otherwise PostgreSQL may keep planning it per call). Which statements
+ * qualify, see statementKind. Named statements outlive transactions, rolled
+ * back or not. Per PGlite session, shared by every dialect over it; the least
+ * recently used beyond MAX_PREPARED are closed with the next statement.
  */
 interface Statements {
   names: Map<string, string>;
   seen: Map<string, number>;
   closing: string[];
   counter: number;
+  /** The session's transaction status after the last exchange here: "I" idle, "T" in a transaction, "E" in a failed one. */
+  status: string;
 }
 
-const MAX_PREPARED = 256;
-const PREPARABLE = /^\s*(?:insert|update|delete)\b/i;
-const RETURNING = /\breturning\b/i;
 const statements = new WeakMap<PGlite, Statements>();
 
 function statementsOf(pglite: PGlite): Statements {
   let cache = statements.get(pglite);
   if (cache === undefined) {
-    cache = { names: new Map(), seen: new Map(), closing: [], counter: 0 };
+    cache = { names: new Map(), seen: new Map(), closing: [], counter: 0, status: "I" };
     statements.set(pglite, cache);
   }
   return cache;
