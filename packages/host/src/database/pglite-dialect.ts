@@ -262,24 +262,32 @@ async function oneTrip<R>(pglite: PGlite, wire: Wire, sql: string, values: (stri
   const cache = statementsOf(pglite);
   const parts: Uint8Array[] = [];
   for (const name of cache.closing.splice(0)) parts.push(serialize.close({ type: "S", name }));
-  const kind = statementKind(sql);
   // A statement with result columns is named only outside transactions: should its plan have gone stale, the
   // error then aborts nothing and the statement runs again (below); in a transaction it would abort the transaction.
-  const nameable = kind === "no-rows" || (kind === "rows" && cache.status === "I");
-  let name = nameable ? cache.names.get(sql) : undefined;
+  const named = cache.names.get(sql);
+  let name: string | undefined;
+  let rows = false;
   let preparing = false;
-  if (name !== undefined) {
-    cache.names.delete(sql);
-    cache.names.set(sql, name);
-  } else if (nameable) {
-    const seen = (cache.seen.get(sql) ?? 0) + 1;
-    if (seen >= 2) {
-      name = `annex_stmt_${++cache.counter}`;
-      preparing = true;
-      cache.seen.delete(sql);
-    } else {
-      if (cache.seen.size >= 1024) cache.seen.clear();
-      cache.seen.set(sql, seen);
+  if (named !== undefined) {
+    if (!named.rows || cache.status === "I") {
+      name = named.name;
+      cache.names.delete(sql);
+      cache.names.set(sql, named);
+    }
+  } else {
+    // Classified only until the statement is named: a named one carries its kind.
+    const kind = statementKind(sql);
+    rows = kind === "rows";
+    if (kind === "no-rows" || (rows && cache.status === "I")) {
+      const seen = (cache.seen.get(sql) ?? 0) + 1;
+      if (seen >= 2) {
+        name = `annex_stmt_${++cache.counter}`;
+        preparing = true;
+        cache.seen.delete(sql);
+      } else {
+        if (cache.seen.size >= 1024) cache.seen.clear();
+        cache.seen.set(sql, seen);
+      }
     }
   }
   if (name === undefined) parts.push(serialize.parse({ text: sql, types: [] }), serialize.bind({ values }));
@@ -293,11 +301,11 @@ async function oneTrip<R>(pglite: PGlite, wire: Wire, sql: string, values: (stri
   const ready = messages.findLast((message) => message.name === "readyForQuery") as { status?: string } | undefined;
   if (ready?.status !== undefined) cache.status = ready.status;
   if (preparing && messages.some((message) => message.name === "parseComplete")) {
-    cache.names.set(sql, name!);
+    cache.names.set(sql, { name: name!, rows });
     if (cache.names.size > MAX_PREPARED) {
-      const [oldestSql, oldestName] = cache.names.entries().next().value as [string, string];
+      const [oldestSql, oldest] = cache.names.entries().next().value as [string, NamedStatement];
       cache.names.delete(oldestSql);
-      cache.closing.push(oldestName);
+      cache.closing.push(oldest.name);
     }
   }
   const failure = messages.find((message) => message.name === "error");
@@ -306,7 +314,7 @@ async function oneTrip<R>(pglite: PGlite, wire: Wire, sql: string, values: (stri
       // Its tables may have changed since it was prepared (a column's type, the columns it returns): it is
       // dropped, to be prepared anew. Run once more, unnamed, only when the failed run was its own implicit
       // transaction (the session is idle again): then nothing of it stayed, and a real error comes back again.
-      if (cache.names.get(sql) === name) cache.names.delete(sql);
+      if (cache.names.get(sql)?.name === name) cache.names.delete(sql);
       cache.closing.push(name);
       if (ready?.status === "I") return oneTrip(pglite, wire, sql, values);
     }
@@ -323,9 +331,10 @@ async function oneTrip<R>(pglite: PGlite, wire: Wire, sql: string, values: (stri
  * Anything else, DDL and the like, is never named.
  */
 function statementKind(sql: string): "no-rows" | "rows" | null {
+  const write = WRITE.test(sql);
   const returning = RETURNING.test(sql);
-  if (WRITE.test(sql) && !returning) return "no-rows";
-  if ((READ.test(sql) || (WRITE.test(sql) && returning)) && !STAR.test(sql.replace(COUNT_STAR, ""))) return "rows";
+  if (write && !returning) return "no-rows";
+  if ((write || READ.test(sql)) && !STAR.test(sql.replace(COUNT_STAR, ""))) return "rows";
   return null;
 }
 
@@ -346,6 +355,7 @@ const READ = /^\s*(?:select|with)\b/i;
 const RETURNING = /\breturning\b/i;
 const STAR = /\*/;
 const COUNT_STAR = /\bcount\(\*\)/gi;
+
 /**
  * Named statements for the statements a host repeats (an audit line, a kv
  * read, a lease renewal): planning a statement costs PGlite more than running
@@ -358,12 +368,18 @@ const COUNT_STAR = /\bcount\(\*\)/gi;
  * recently used beyond MAX_PREPARED are closed with the next statement.
  */
 interface Statements {
-  names: Map<string, string>;
+  names: Map<string, NamedStatement>;
   seen: Map<string, number>;
   closing: string[];
   counter: number;
   /** The session's transaction status after the last exchange here: "I" idle, "T" in a transaction, "E" in a failed one. */
   status: string;
+}
+
+/** A prepared statement's name, and whether it has result columns (then it is used outside transactions only). */
+interface NamedStatement {
+  name: string;
+  rows: boolean;
 }
 
 const statements = new WeakMap<PGlite, Statements>();
