@@ -23,7 +23,7 @@ import { createWorkerPoolRunner, type Runner } from "@annex/runner";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import { pino } from "pino";
 import { makeBundle, serviceManifest } from "../test/support/fixtures.js";
-import { createTestHost, type TestHost } from "../src/testing/index.js";
+import { createTestHost, type TestHost } from "@annex/host/testing";
 import { median, table } from "./support/report.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3);

@@ -204,9 +204,9 @@ async function serveHost(url: string | undefined): Promise<void> {
   const [{ default: express }, manifest, hostModule, expressAdapter, nodeAdapter] = await Promise.all([
     import("express"),
     import("@annex/manifest"),
-    import("../src/index.js"),
-    import("../src/adapters/express.js"),
-    import("../src/adapters/node.js"),
+    import("@annex/host"),
+    import("@annex/host/express"),
+    import("@annex/host/node"),
   ]);
   const key = await manifest.generateKeyPair({ publisher: "bench" });
   const trustStore = manifest.parseTrustStore({ trustStoreVersion: 1, keys: [manifest.trustedKeyFromPublicKey(key, "partner")] });

@@ -29,8 +29,8 @@ import { performance } from "node:perf_hooks";
 import autocannon from "autocannon";
 import { pino } from "pino";
 import { generateKeyPair, packBundle, parseTrustStore, readBundle, signBundle, trustedKeyFromPublicKey } from "@annex/manifest";
-import { createHost } from "../src/index.js";
-import { createNodeHandler } from "../src/adapters/node.js";
+import { createHost } from "@annex/host";
+import { createNodeHandler } from "@annex/host/node";
 import { median, table } from "./support/report.js";
 
 const LEVELS = [1, 10, 100, 1000].filter((n) => n <= Number(process.env["GROWTH_MAX"] ?? 1000));

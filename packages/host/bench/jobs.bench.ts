@@ -20,7 +20,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { pino } from "pino";
 import { z } from "zod";
 import { packBundle } from "@annex/manifest";
-import { createHost, defineHostCapability, type Host } from "../src/index.js";
+import { createHost, defineHostCapability, type Host } from "@annex/host";
 
 const RUNS = Number(process.env["JOBS_RUNS"] ?? 30);
 const BURSTS = Number(process.env["JOBS_BURSTS"] ?? 5);

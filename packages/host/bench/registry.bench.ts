@@ -8,8 +8,8 @@
  */
 import { performance } from "node:perf_hooks";
 import { generateKeyPair, packBundle, parseTrustStore, readBundle, signBundle, trustedKeyFromPublicKey } from "@annex/manifest";
-import { createHost } from "../src/index.js";
-import { testDatabaseBackends } from "../src/testing/index.js";
+import { createHost } from "@annex/host";
+import { testDatabaseBackends } from "@annex/host/testing";
 
 const ITERATIONS = 3000;
 const ROUNDS = 6;

@@ -10,8 +10,8 @@
  * execution's own overhead (gateway, dispatch, context) is not counted as kv.
  * Rounds alternate (floor, Annex, then Annex, floor …); medians over the rounds.
  *
- * Runs on PGlite; ANNEX_TEST_DATABASE_URL adds a PostgreSQL pass. BENCH_ROUNDS
- * and BENCH_KV_N change rounds and calls per round.
+ * Runs on PGlite; ANNEX_TEST_DATABASE_URL adds a PostgreSQL pass. BENCH_ROUNDS,
+ * BENCH_KV_N and BENCH_WARMUP_S change rounds, calls per round and the warm-up (default 3 s).
  *
  * Run: pnpm bench -- storage-kv
  */
@@ -20,7 +20,7 @@ import { performance } from "node:perf_hooks";
 import type { Kysely } from "kysely";
 import { makeBundle, serviceManifest } from "../test/support/fixtures.js";
 import { median, table } from "./support/report.js";
-import { openStorageBenchHost } from "./support/storage-host.js";
+import { openStorageBenchHost, warmUp } from "./support/storage-host.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 6);
 const N = Number(process.env["BENCH_KV_N"] ?? 200);
@@ -87,10 +87,7 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
     };
     await direct("set", 100);
     // Warm-up: JIT, the worker's context, plans.
-    for (const op of ["get", "set"] as const) {
-      await viaSandbox(op, 50);
-      await direct(op, 50);
-    }
+    await warmUp([() => viaSandbox("get", 50), () => direct("get", 50), () => viaSandbox("set", 50), () => direct("set", 50)]);
 
     const rows: string[][] = [];
     const perRound: string[] = [];

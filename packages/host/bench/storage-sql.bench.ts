@@ -9,8 +9,8 @@
  * execution's own overhead (gateway, dispatch, context) is not counted as SQL.
  * Rounds alternate (floor, Annex, then Annex, floor …); medians over the rounds.
  *
- * Runs on PGlite; ANNEX_TEST_DATABASE_URL adds a PostgreSQL pass. BENCH_ROUNDS
- * and BENCH_SQL_N change rounds and queries per round.
+ * Runs on PGlite; ANNEX_TEST_DATABASE_URL adds a PostgreSQL pass. BENCH_ROUNDS,
+ * BENCH_SQL_N and BENCH_WARMUP_S change rounds, queries per round and the warm-up (default 3 s).
  *
  * Run: pnpm bench -- storage-sql
  */
@@ -18,7 +18,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { makeBundle, serviceManifest } from "../test/support/fixtures.js";
 import { median, table } from "./support/report.js";
-import { openStorageBenchHost } from "./support/storage-host.js";
+import { openStorageBenchHost, warmUp } from "./support/storage-host.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 6);
 const N = Number(process.env["BENCH_SQL_N"] ?? 300);
@@ -65,8 +65,7 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
       return performance.now() - started;
     };
     // Warm-up: JIT, the worker's context, plans, the parser's WebAssembly.
-    await viaSandbox(50);
-    await direct(50);
+    await warmUp([() => viaSandbox(50), () => direct(50)]);
 
     const floor: number[] = [];
     const annex: number[] = [];
