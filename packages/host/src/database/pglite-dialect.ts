@@ -90,29 +90,98 @@ async function takeTurn(turnstile: { queue: Promise<void> }): Promise<() => void
  *
  * Parameters must be scalars (see textParameters); one Parse per statement,
  * so each text is exactly one statement.
+ *
+ * `keys`, one per query: a query given a key becomes a named statement the
+ * second time its key comes, and is then only bound (see PipelineStatements).
+ * The caller promises that one key always stands for one text run in one
+ * search_path, and calls `forget` when the tables behind a key change; Annex
+ * keys an install's statement by its schema and text, and forgets the
+ * schema's keys in the transaction of each of its migrations.
  */
-export function pglitePipeline(pglite: PGlite): (queries: readonly CompiledQuery[]) => Promise<QueryResult<unknown>[]> {
+export interface Pipeline {
+  (queries: readonly CompiledQuery[], keys?: readonly (string | undefined)[]): Promise<QueryResult<unknown>[]>;
+  /**
+   * Drops the names of every key starting with `prefix` (closed with the next
+   * exchange). Called while holding the session (inside a transaction on it),
+   * no exchange can bind one of them in between.
+   */
+  forget(prefix: string): void;
+}
+
+export function pglitePipeline(pglite: PGlite): Pipeline {
   const turnstile = turnstileOf(pglite);
+  const cache = pipelineStatementsOf(pglite);
   let wire: Wire | undefined;
-  return async (queries) => {
+  const run = async (queries: readonly CompiledQuery[], keys: readonly (string | undefined)[], naming: boolean): Promise<QueryResult<unknown>[]> => {
     wire ??= await import("@electric-sql/pglite");
     const { parse, protocol: { serialize } } = wire;
     const parts: Uint8Array[] = [];
-    for (const query of queries) {
-      const values = textParameters(query.parameters);
-      if (values === null) throw new Error("pglitePipeline: parameters must be scalars (string, number, boolean, bigint, Date, bytes or null)");
-      parts.push(serialize.parse({ text: query.sql, types: [] }), serialize.bind({ values }), serialize.describe({ type: "P" }), serialize.execute({}));
-    }
-    parts.push(serialize.sync());
+    // Chosen inside the turn: the cache is the session's, shared with every other pipeline over this PGlite.
     const release = await takeTurn(turnstile);
+    const bound = new Map<number, { key: string; name: string }>();
+    const preparing: { key: string; name: string }[] = [];
     let messages: Awaited<ReturnType<PGlite["execProtocol"]>>["messages"];
+    let again = false;
     try {
+      for (const name of cache.closing.splice(0)) parts.push(serialize.close({ type: "S", name }));
+      for (let index = 0; index < queries.length; index++) {
+        const query = queries[index]!;
+        const values = textParameters(query.parameters);
+        if (values === null) throw new Error("pglitePipeline: parameters must be scalars (string, number, boolean, bigint, Date, bytes or null)");
+        const key = naming ? keys[index] : undefined;
+        const name = key === undefined ? undefined : cache.names.get(key);
+        if (key !== undefined && name !== undefined) {
+          cache.names.delete(key);
+          cache.names.set(key, name);
+          bound.set(index, { key, name });
+          parts.push(serialize.bind({ statement: name, values }));
+        } else if (key !== undefined && cache.seen.delete(key)) {
+          const fresh = `annex_pipe_${++cache.counter}`;
+          preparing.push({ key, name: fresh });
+          parts.push(serialize.parse({ name: fresh, text: query.sql, types: [] }), serialize.bind({ statement: fresh, values }));
+        } else {
+          if (key !== undefined) {
+            if (cache.seen.size >= MAX_SEEN) cache.seen.clear();
+            cache.seen.add(key);
+          }
+          parts.push(serialize.parse({ text: query.sql, types: [] }), serialize.bind({ values }));
+        }
+        parts.push(serialize.describe({ type: "P" }), serialize.execute({}));
+      }
+      parts.push(serialize.sync());
       ({ messages } = await pglite.runExclusive(() => pglite.execProtocol(Buffer.concat(parts), { throwOnError: false })));
+      const at = messages.findIndex((message) => message.name === "error");
+      if (at === -1) {
+        for (const { key, name } of preparing) {
+          cache.names.set(key, name);
+          if (cache.names.size > MAX_PIPELINE_PREPARED) {
+            const [oldestKey, oldest] = cache.names.entries().next().value as [string, string];
+            cache.names.delete(oldestKey);
+            cache.closing.push(oldest);
+          }
+        }
+      } else {
+        const failure = messages[at]!;
+        // Whether a Parse that completed before the error left its name behind is not ours to guess: closed either
+        // way (closing a name that does not exist is no error).
+        for (const { name } of preparing) cache.closing.push(name);
+        // Statements before the failing one each ended with CommandComplete: their count is the failing one's index.
+        const failed = bound.get(messages.slice(0, at).filter((message) => message.name === "commandComplete").length);
+        if (failed !== undefined && mayBeStale(failure, true)) {
+          // Its table changed since it was prepared, behind Annex's back (a migration forgets its schema's names):
+          // the name goes, to be prepared anew. The exchange was its own implicit transaction, rolled back whole at
+          // the error, so running it once more, unnamed, repeats nothing; a real error comes back from that run.
+          if (cache.names.get(failed.key) === failed.name) cache.names.delete(failed.key);
+          cache.closing.push(failed.name);
+          const ready = messages.findLast((message) => message.name === "readyForQuery") as { status?: string } | undefined;
+          again = ready?.status === "I";
+        }
+        if (!again) throw failure;
+      }
     } finally {
       release();
     }
-    const failure = messages.find((message) => message.name === "error");
-    if (failure !== undefined) throw failure;
+    if (again) return run(queries, keys, false);
     const results = parse.parseResults(messages, (pglite as PGlite & { parsers: ParserOptions }).parsers) as Results<unknown>[];
     return results.map((result) => {
       const command = result.command?.toUpperCase();
@@ -120,6 +189,43 @@ export function pglitePipeline(pglite: PGlite): (queries: readonly CompiledQuery
       return changes ? { rows: result.rows, numAffectedRows: BigInt(result.rowCount ?? 0) } : { rows: result.rows };
     });
   };
+  const pipeline = (queries: readonly CompiledQuery[], keys: readonly (string | undefined)[] = []) => run(queries, keys, true);
+  return Object.assign(pipeline, {
+    forget(prefix: string) {
+      for (const [key, name] of cache.names) {
+        if (!key.startsWith(prefix)) continue;
+        cache.names.delete(key);
+        cache.closing.push(name);
+      }
+    },
+  });
+}
+
+/**
+ * The pipelines' named statements, per PGlite session and apart from the
+ * dialect's (Statements): an install sending many different texts turns over
+ * these, never the host's own (its audit line, its kv statements). A key is
+ * named at its second sighting; the least recently used beyond
+ * MAX_PIPELINE_PREPARED are closed with the next exchange.
+ */
+interface PipelineStatements {
+  names: Map<string, string>;
+  seen: Set<string>;
+  closing: string[];
+  counter: number;
+}
+
+const MAX_PIPELINE_PREPARED = 512;
+const MAX_SEEN = 4096;
+const pipelineStatements = new WeakMap<PGlite, PipelineStatements>();
+
+function pipelineStatementsOf(pglite: PGlite): PipelineStatements {
+  let cache = pipelineStatements.get(pglite);
+  if (cache === undefined) {
+    cache = { names: new Map(), seen: new Set(), closing: [], counter: 0 };
+    pipelineStatements.set(pglite, cache);
+  }
+  return cache;
 }
 
 class PGliteDriver implements Driver {
@@ -342,11 +448,13 @@ function statementKind(sql: string): "no-rows" | "rows" | null {
  * Errors a named statement can meet after its tables changed: PostgreSQL's refusal to let its result
  * columns change (0A000), and the analysis errors of class 42 (its parameters keep the types they were
  * prepared with: 42804 when a column's type no longer matches them, 42883 when no operator takes them).
+ * With `values`, also the data exceptions of class 22: a value read as the parameter's old type
+ * (22P02 "invalid input syntax for type integer" once the column became text).
  */
-function mayBeStale(error: unknown): boolean {
+function mayBeStale(error: unknown, values = false): boolean {
   const { code, message } = error as { code?: unknown; message?: unknown };
   if (code === "0A000") return typeof message === "string" && message.includes("cached plan must not change result type");
-  return typeof code === "string" && code.startsWith("42");
+  return typeof code === "string" && (code.startsWith("42") || (values && code.startsWith("22")));
 }
 
 const MAX_PREPARED = 256;

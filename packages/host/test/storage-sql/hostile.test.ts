@@ -95,6 +95,20 @@ describeBackends("owned schema boundary", (backend) => {
     expect(theirs.rows!.map((row) => row["id"])).toContain("secret");
   });
 
+  it("keeps two tenants' installs apart when one statement repeats, alternating, long enough to be prepared", async () => {
+    // On PGlite a statement seen twice is prepared once and then only bound: per install schema, never shared.
+    const read = "SELECT id, n FROM items WHERE id = $1";
+    const bump = "UPDATE items SET n = n + 1 WHERE id = $1 RETURNING id, n";
+    const before = (await runSql(t, read, ["secret"], "tenant-b")).rows![0]!["n"] as number;
+    for (let i = 1; i <= 4; i++) {
+      expect(await runSql(t, read, ["secret"])).toEqual({ ok: true, rows: [], rowCount: 0 });
+      expect((await runSql(t, read, ["secret"], "tenant-b")).rows).toEqual([{ id: "secret", n: before + i - 1 }]);
+      expect(await runSql(t, bump, ["secret"])).toEqual({ ok: true, rows: [], rowCount: 0 });
+      expect((await runSql(t, bump, ["secret"], "tenant-b")).rows).toEqual([{ id: "secret", n: before + i }]);
+    }
+    expect(await ownNames()).not.toContain("tenant b private");
+  });
+
   it("refuses pg_catalog, qualified or not", async () => {
     refused(await runSql(t, "SELECT relname FROM pg_catalog.pg_class"));
     refused(await runSql(t, "SELECT relname FROM pg_class"));

@@ -74,6 +74,39 @@ describeBackends("owned schema migrations", (backend) => {
     expect((await runSql(t, "INSERT INTO tags (item_id, tag) VALUES ('c', 'red') RETURNING tag")).rows).toEqual([{ tag: "red" }]);
   });
 
+  it("answers repeated statements with the table's new shape after an upgrade changes it", async () => {
+    // On PGlite they are prepared statements by then, planned for the old columns.
+    await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION }));
+    const all = "SELECT * FROM items WHERE id = $1";
+    const insert = "INSERT INTO items (id, name, n) VALUES ($1, $2, $3) RETURNING n";
+    for (let i = 0; i < 3; i++) {
+      expect((await runSql(t, all, ["a"])).rows).toEqual([{ id: "a", name: "apple", n: 1 }]);
+      expect((await runSql(t, insert, [`old${i}`, "old", String(i)])).rows).toEqual([{ n: i }]);
+    }
+    await t.upgrade(await v("1.1.0", { "0001_items.sql": FIRST_MIGRATION, "0002_reshape.sql": `${ADD_COLOR}\nALTER TABLE items ALTER COLUMN n TYPE text USING n::text;` }));
+    for (let i = 0; i < 3; i++) {
+      expect((await runSql(t, all, ["a"])).rows).toEqual([{ id: "a", name: "apple", n: "1", color: "green" }]);
+      expect(await runSql(t, insert, [`new${i}`, "new", `many ${i}`])).toEqual({ ok: true, rows: [{ n: `many ${i}` }], rowCount: 1 });
+    }
+    // Each write ran once.
+    expect((await runSql(t, "SELECT count(*)::int AS rows FROM items")).rows).toEqual([{ rows: 8 }]);
+  });
+
+  it("reads a repeated statement's parameters as the upgraded column's type, even where the old type would still parse them", async () => {
+    // A parameter typed `timestamp` when prepared reads '…+02:00' without its offset: no error would say that the
+    // column is `timestamptz` now, so an install's prepared statements must not outlive its migration.
+    const created = "CREATE TABLE events (id integer PRIMARY KEY, at timestamp NOT NULL);";
+    await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION, "0002_events.sql": created }));
+    const insert = "INSERT INTO events (id, at) VALUES ($1, $2)";
+    for (let id = 1; id <= 3; id++) expect((await runSql(t, insert, [id, "2026-01-01T10:00:00"])).ok).toBe(true);
+    await t.upgrade(
+      await v("1.1.0", { "0001_items.sql": FIRST_MIGRATION, "0002_events.sql": created, "0003_zoned.sql": "ALTER TABLE events ALTER COLUMN at TYPE timestamptz USING at AT TIME ZONE 'UTC';" }),
+    );
+    for (let id = 4; id <= 6; id++) expect((await runSql(t, insert, [id, "2026-01-01T10:00:00+02:00"])).ok).toBe(true);
+    const check = await runSql(t, "SELECT id, at = '2026-01-01T08:00:00Z'::timestamptz AS eight_utc FROM events WHERE id > 3 ORDER BY id");
+    expect(check.rows).toEqual([4, 5, 6].map((id) => ({ id, eight_utc: true })));
+  });
+
   it("refuses an applied migration whose file changed, and leaves the old version serving", async () => {
     const install = await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION }));
     const edited = FIRST_MIGRATION.replace("'apple'", "'apricot'");

@@ -77,6 +77,9 @@ interface Target {
   role: string | null;
 }
 
+/** The statements an install's query may be: a plain read or write is named on PGlite, anything else is parsed every time. */
+const NAMED_KINDS = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
+
 const DEFAULTS = { timeoutMs: 5000, maxRows: 1000, maxBytes: 1024 * 1024, maxParams: 1000, migrationTimeoutMs: 60_000, maxPlannerCost: 1e6 };
 
 type ResolvedSqlLimits = typeof DEFAULTS;
@@ -144,12 +147,16 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
       // TRUNCATE has no plan to estimate (EXPLAIN refuses it) and scans nothing: it swaps each table's files for empty ones.
       if (verdict.kind === "TruncateStmt") cost = 0;
       if (cost === undefined) {
-        const [, plan] = await pipeline!([pin, explain(statement, rememberCost)]);
+        const [, plan] = await pipeline!([pin, explain(statement, rememberCost)], [pin.sql]);
         cost = costOf(plan!);
         if (rememberCost) costs.set(schema, statement.sql, cost);
       }
       checkCost(cost, maxCost);
-      const [, ran] = await pipeline!([pin, statement]);
+      // Both named from their second run (see pglitePipeline). The pin's text is the same for every install (the
+      // schema is its parameter). The statement is keyed by its schema and text (schema names have no NUL, the pin's
+      // text has none either), so a name is only ever bound in the search_path it was prepared in — and PostgreSQL
+      // would analyse it again in any other. A migration forgets the schema's names (see apply).
+      const [, ran] = await pipeline!([pin, statement], [pin.sql, NAMED_KINDS.has(verdict.kind) ? statementKeyPrefix(schema) + statement.sql : undefined]);
       return ran!;
     } finally {
       if (!readOnly) costs.invalidate(schema);
@@ -304,6 +311,9 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
           .values({ install_id: installId, version: migration.version, name: migration.name, checksum: migration.checksum, duration_ms: Math.round(performance.now() - started) })
           .execute();
         await ledger.updateTable("annex_sql_schemas").set({ version: migration.version, updated_at: new Date() }).where("install_id", "=", installId).execute();
+        // The schema's prepared statements were planned, and their parameters typed, for the tables as they were.
+        // Forgotten while this transaction holds PGlite's one session, so no query binds one between the commit and here.
+        pipeline?.forget(statementKeyPrefix(target.schema));
       });
       costs.invalidate(target.schema);
     } catch (error) {
@@ -322,6 +332,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     targets.delete(install.id);
     if (row === undefined) return;
     costs.invalidate(row.schema_name);
+    pipeline?.forget(statementKeyPrefix(row.schema_name));
     await sql.raw(`DROP SCHEMA IF EXISTS ${quoteIdent(row.schema_name)} CASCADE`).execute(trx);
     if (row.role_name !== null) {
       // The schema went with CASCADE; this removes whatever else the role holds in this database (grants), so the role can go.
@@ -380,6 +391,11 @@ async function ensureRole(trx: Kysely<any>, role: string): Promise<void> {
  * remembered for the text (its parameters are bound, as the protocol
  * needs, and not looked at), otherwise one made with the values.
  */
+/** Where an install's statements' keys start (see runOnPGlite): schema names have no NUL, so no schema's keys start another's. */
+function statementKeyPrefix(schema: string): string {
+  return `${schema}\u0000`;
+}
+
 function explain(statement: CompiledQuery, generic: boolean): CompiledQuery {
   return CompiledQuery.raw(`EXPLAIN (FORMAT JSON${generic ? ", GENERIC_PLAN" : ""}) ${statement.sql}`, [...statement.parameters]);
 }
