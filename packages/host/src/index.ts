@@ -62,6 +62,7 @@ export type { LedgerEntry, MigrateOptions, MigrateResult } from "./database/migr
 export { openDatabase } from "./database/open.js";
 export type { AnnexDatabase, DatabaseOption, OpenDatabaseOptions } from "./database/open.js";
 export { PGliteDialect } from "./database/pglite-dialect.js";
+export type { PGlitePipeline } from "./database/pglite-dialect.js";
 export type { AnnexTables } from "./database/tables.js";
 export type { ErrorSummary } from "./errors.js";
 

@@ -1,7 +1,7 @@
 import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import { DatabaseError } from "./errors.js";
-import { PGliteDialect, pglitePipeline, type Pipeline } from "./pglite-dialect.js";
+import { PGliteDialect, pglitePipeline, type PGlitePipeline } from "./pglite-dialect.js";
 import { importPGlite } from "./pglite-module.js";
 import { assertSchemaName } from "./schema-name.js";
 import type { AnnexTables } from "./tables.js";
@@ -33,7 +33,7 @@ export interface AnnexDatabase {
    * PGlite only: runs statements in one exchange, as one implicit transaction
    * (see pglitePipeline). Must not be called inside a transaction on `root`.
    */
-  pipeline?: Pipeline | undefined;
+  pipeline?: PGlitePipeline | undefined;
   /** Closes what Annex opened itself; a Kysely or PGlite given by the caller is left open. */
   close(): Promise<void>;
 }

@@ -98,7 +98,7 @@ async function takeTurn(turnstile: { queue: Promise<void> }): Promise<() => void
  * keys an install's statement by its schema and text, and forgets the
  * schema's keys in the transaction of each of its migrations.
  */
-export interface Pipeline {
+export interface PGlitePipeline {
   (queries: readonly CompiledQuery[], keys?: readonly (string | undefined)[]): Promise<QueryResult<unknown>[]>;
   /**
    * Drops the names of every key starting with `prefix` (closed with the next
@@ -108,7 +108,7 @@ export interface Pipeline {
   forget(prefix: string): void;
 }
 
-export function pglitePipeline(pglite: PGlite): Pipeline {
+export function pglitePipeline(pglite: PGlite): PGlitePipeline {
   const turnstile = turnstileOf(pglite);
   const cache = pipelineStatementsOf(pglite);
   let wire: Wire | undefined;
