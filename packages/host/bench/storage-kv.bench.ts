@@ -21,18 +21,12 @@ import { performance } from "node:perf_hooks";
 import type { Kysely } from "kysely";
 import { makeBundle, serviceManifest } from "../test/support/fixtures.js";
 import { median, table } from "./support/report.js";
-import { openStorageBenchHost, warmUp } from "./support/storage-host.js";
+import { openStorageBenchHost, perCall, warmUp } from "./support/storage-host.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 6);
 const N = Number(process.env["BENCH_KV_N"] ?? 200);
 const REPEATS = Number(process.env["BENCH_REPEATS"] ?? 5);
 
-/** ms per call over REPEATS runs of N: a round of one run (~20 ms for the floor) moved ±50 % with a GC pause. */
-async function repeated(runOnce: () => Promise<number>): Promise<number> {
-  let total = 0;
-  for (let i = 0; i < REPEATS; i++) total += await runOnce();
-  return total / (N * REPEATS);
-}
 
 const SERVER = `
 export async function get(request, ctx) {
@@ -104,8 +98,8 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
       const floor: number[] = [];
       const annex: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
-        const measureAnnex = async () => annex.push(await repeated(async () => (await viaSandbox(op, N)) - (await viaSandbox(op, 0))));
-        const measureFloor = async () => floor.push(await repeated(() => direct(op, N)));
+        const measureAnnex = async () => annex.push(await perCall(REPEATS, N, async () => (await viaSandbox(op, N)) - (await viaSandbox(op, 0))));
+        const measureFloor = async () => floor.push(await perCall(REPEATS, N, () => direct(op, N)));
         if (round % 2 === 0) {
           await measureFloor();
           await measureAnnex();

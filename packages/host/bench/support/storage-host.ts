@@ -45,3 +45,13 @@ export async function warmUp(steps: Array<() => Promise<unknown>>, seconds = Num
   do for (const step of steps) await step();
   while (performance.now() < until);
 }
+
+/**
+ * ms per call over `runs` runs of `n` calls (`runOnce` answers a run's ms): one run of a fast floor (~25 ms)
+ * moved by ±50 % with a single GC pause.
+ */
+export async function perCall(runs: number, n: number, runOnce: () => Promise<number>): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < runs; i++) total += await runOnce();
+  return total / (n * runs);
+}
