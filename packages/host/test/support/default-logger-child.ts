@@ -23,6 +23,12 @@ if (mode === "host") {
   }
   while (n < lines) logger.info({ n: n++ }, "line");
   process.exit(0);
+} else if (mode === "at-once") {
+  const { logger } = defaultLogger();
+  for (let i = 0; i < lines; i++) logger.info({ n: i }, "line");
+  // Written straight to fd 1: with every line written at once, every line is out before it.
+  writeSync(1, '{"msg":"closed"}\n');
+  process.exit(0);
 } else {
   const { logger } = defaultLogger();
   for (let i = 0; i < lines; i++) logger.info({ n: i }, "line");
