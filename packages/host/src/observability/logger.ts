@@ -67,8 +67,7 @@ function flushOnExit(destination: Flushable): void {
  */
 export function defaultLogger(): DefaultLogger {
   const level = process.env["ANNEX_LOG_LEVEL"] ?? "info";
-  if (level === "silent") return { logger: pino({ name: "annex", level }), close: async () => {} };
-  if (process.env["ANNEX_LOG_SYNC"] === "1") {
+  if (process.env["ANNEX_LOG_SYNC"] === "1" || level === "silent") {
     // Named explicitly: pino's default destination writes asynchronously, so a line in flight when the
     // process exits came out after the lines the exit flush wrote.
     return { logger: pino({ name: "annex", level }, pino.destination({ dest: 1, sync: true })), close: async () => {} };
