@@ -21,7 +21,8 @@ import { openDatabase, type AnnexDatabase, type DatabaseOption } from "./databas
 import { DatabaseError } from "./database/errors.js";
 import { postgresNotifications, type NotificationSource } from "./database/notifications.js";
 import { listenInstallChanges } from "./gateway/install-changes.js";
-import { createInstallManager, type InstallManager } from "./installs/manager.js";
+import { INSTALL_MANAGER_METHODS, createInstallManager, type InstallManager } from "./installs/manager.js";
+import { refuseAfterClose } from "./host-closed.js";
 import type { InstallDataHook } from "./installs/types.js";
 import { createRegistry, type ActorOptions, type Registry, type RegistryDeps, type TrustOptions } from "./registry/registry.js";
 import { errorSummary } from "./errors.js";
@@ -215,7 +216,11 @@ export interface Host extends InstallManager {
    * `runs({ installId, name?, limit?, cursor? })`, `tick()`.
    */
   jobs: HostJobs;
-  /** Stops the scheduler and the relay, closes the runner and the bus the host made, and the database connection if the host opened it. */
+  /**
+   * Stops the scheduler and the relay, closes the runner and the bus the host made, and the database
+   * connection if the host opened it. Runs once: later calls get the same promise. From the moment it is
+   * called the host's methods reject with HostClosedError (E_HOST_CLOSED) and the gateway answers 503.
+   */
   close(): Promise<void>;
 }
 
@@ -345,6 +350,9 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     throw error;
   }
 
+  // Set when close() begins: from then on the host's methods refuse with E_HOST_CLOSED and the gateway answers 503.
+  let closing: Promise<void> | undefined;
+  const isClosed = (): boolean => closing !== undefined;
   const host: Host = {
     ...installs,
     ...invalidatingLifecycle(installs, (tenant, extensionId) => {
@@ -406,25 +414,29 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       const resealedWebhooks = await webhookSecrets.reseal();
       return { keyId, resealed: installSecrets + resealedWebhooks, installSecrets, webhookSecrets: resealedWebhooks };
     },
-    close: async () => {
-      await stopListening?.();
-      await gateway?.drain();
-      // Jobs first: a run that ends writes what it published to the outbox.
-      await jobs.stop();
-      await events.stop();
-      if (ownRunner) await runner.close();
-      await kv.close();
-      await database.close();
-      await ownLogger?.close();
-    },
+    // Once: a second call (a signal handler and a test's cleanup both closing) gets the same promise.
+    close: () =>
+      (closing ??= (async () => {
+        await stopListening?.();
+        await gateway?.drain();
+        // Jobs first: a run that ends writes what it published to the outbox.
+        await jobs.stop();
+        await events.stop();
+        if (ownRunner) await runner.close();
+        await kv.close();
+        await database.close();
+        await ownLogger?.close();
+      })()),
   };
+  refuseAfterClose(host, isClosed, [...INSTALL_MANAGER_METHODS, "publish", "rotateSecretsKey"]);
+  refuseAfterClose(host.sql, isClosed, ["query", "status"]);
   let gateway: GatewayWithAnswer | null = null;
   let stopListening: (() => Promise<void>) | undefined;
   try {
     gateway =
       options.gateway === undefined
         ? null
-        : createGateway({ webhookSecrets: host.webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores });
+        : createGateway({ webhookSecrets: host.webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores, closed: isClosed });
     const source = notificationSource(options.notifications, database);
     if ((gateway !== null || jobs.background) && source !== undefined) {
       const served = gateway;

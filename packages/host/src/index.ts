@@ -46,6 +46,8 @@ export { AuditError } from "./audit/audit-log.js";
 export type { AuditDecision, AuditEntry, AuditFilter, AuditLog } from "./audit/audit-log.js";
 
 // Blob stores
+export { HostClosedError } from "./host-closed.js";
+export type { HostClosedErrorCode } from "./host-closed.js";
 export { BlobStoreError } from "./blobs/blob-store.js";
 export type { BlobStore, BlobStoreErrorCode } from "./blobs/blob-store.js";
 export { createDatabaseBlobStore } from "./blobs/database-blob-store.js";

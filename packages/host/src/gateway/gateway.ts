@@ -217,7 +217,7 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
       bundle = await host.registry.loadBundle(parsed.contentHash);
     } catch (error) {
       if (isAnnexError(error, "E_VERSION_NOT_FOUND")) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: "unknown content hash" });
-      throw bundleRejected(error);
+      throw unreadable(error);
     }
     if (bundle.manifest.id !== trail.extensionId) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: `content hash belongs to ${bundle.manifest.id}` });
     const asset = findAsset(bundle, parsed.path);
@@ -262,7 +262,7 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     try {
       resolved = await installs.get(tenant, extensionId, () => host.resolve(tenant!, extensionId));
     } catch (error) {
-      throw bundleRejected(error);
+      throw unreadable(error);
     }
     // Not installed, disabled, failed or uninstalled all look the same from outside: the audit line says which.
     if (resolved === null) throw problem(404, "E_NOT_FOUND", "no such extension endpoint", { reason: "no serving install for this tenant" });
@@ -526,6 +526,8 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
       }
       trail.family = path.kind;
       trail.extensionId = path.extensionId;
+      // Shutting down: the runner and the database are going away. Not audited: the audit log is one of them.
+      if (options.closed?.() === true) throw new UnauditedProblem(hostClosed());
       if (path.kind === "ui") return await serveUi(request, trail, path.hash, path.file);
       return await serveEndpoint(request, info, trail, url, path.kind, path.extensionId, path.route);
     } catch (error) {
@@ -565,6 +567,26 @@ class UnauditedProblem extends Error {
   constructor(readonly failure: GatewayProblem) {
     super(failure.message);
   }
+}
+
+/**
+ * Why an install or its bundle could not be read. The registry's typed errors
+ * are about the bundle (tampered, revoked, missing): an administrator must act.
+ * Anything else is the database or the blob store failing (down, closed): the
+ * caller may retry, and "republish the bundle" would send the administrator
+ * the wrong way.
+ */
+function unreadable(error: unknown): GatewayProblem {
+  if (isAnnexError(error, "E_HOST_CLOSED")) return hostClosed();
+  if (isAnnexError(error)) return bundleRejected(error);
+  return problem(503, "E_REGISTRY_UNAVAILABLE", "the extension's install or bundle cannot be read right now; retry later", {
+    headers: { "retry-after": "1" },
+    reason: errorSummary(error).message,
+  });
+}
+
+function hostClosed(): GatewayProblem {
+  return problem(503, "E_HOST_CLOSED", "this server is shutting down; retry the request", { headers: { "retry-after": "1" }, reason: "host.close() was called" });
 }
 
 function bundleRejected(error: unknown): GatewayProblem {

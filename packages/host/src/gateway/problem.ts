@@ -37,6 +37,8 @@ export type GatewayProblemCode =
   | "E_BUNDLE_INVALID"
   | "E_AUDIT_UNAVAILABLE"
   | "E_STORE_UNAVAILABLE"
+  | "E_REGISTRY_UNAVAILABLE"
+  | "E_HOST_CLOSED"
   | "E_INTERNAL";
 
 const TITLES: Record<number, string> = {

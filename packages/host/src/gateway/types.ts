@@ -144,6 +144,8 @@ export interface GatewayDeps extends GatewayOptions {
   metrics: MetricsRecorder | null;
   /** Clock in ms. */
   now?: (() => number) | undefined;
+  /** True once the host's close() has begun: requests are then refused with 503 E_HOST_CLOSED. */
+  closed?: (() => boolean) | undefined;
 }
 
 /** Facts about the connection that a web Request does not carry; adapters fill them in. */

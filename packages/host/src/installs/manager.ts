@@ -67,6 +67,27 @@ export interface InstallManager {
   resolve(tenant: string, extensionId: string): Promise<ResolvedInstall | null>;
 }
 
+/** Every method of InstallManager, for wrapping them all (the host refuses them after close()). */
+export const INSTALL_MANAGER_METHODS = [
+  "install",
+  "enable",
+  "disable",
+  "upgrade",
+  "uninstall",
+  "exportData",
+  "setSecrets",
+  "configure",
+  "getInstall",
+  "listInstalls",
+  "listSecretNames",
+  "revealSecret",
+  "recover",
+  "resolve",
+] as const satisfies readonly (keyof InstallManager)[];
+// A method added to InstallManager and not to the list fails to compile here.
+const listsEveryMethod: [Exclude<keyof InstallManager, (typeof INSTALL_MANAGER_METHODS)[number]>] extends [never] ? true : false = true;
+void listsEveryMethod;
+
 export interface InstallManagerDeps {
   db: Kysely<AnnexTables>;
   registry: Registry;

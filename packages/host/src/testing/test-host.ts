@@ -237,6 +237,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
     throw error;
   }
   const gateway = host.gateway!;
+  let closing: Promise<void> | undefined;
 
   const publish = async (source: ExtensionSource, signature: BundleSignature | null = null): Promise<PublishResult> => {
     const bytes = await bundleBytes(source);
@@ -315,9 +316,13 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
         cursor = page.cursor;
       }
     },
-    async close() {
-      await host.close();
-      if (ownRunner) await runner.close();
+    close() {
+      // Once, as host.close(): a second call gets the same promise.
+      closing ??= (async () => {
+        await host.close();
+        if (ownRunner) await runner.close();
+      })();
+      return closing;
     },
   };
   return t;
