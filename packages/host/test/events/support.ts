@@ -9,24 +9,40 @@ import { makeBundle, serviceManifest } from "../support/fixtures.js";
  * idempotent consumer would do in its own store.
  */
 /** `delayMs`: each effect takes this long (a handler that works), so that one relay cannot finish a round of many before another starts. */
-export function createLedger(options: { delayMs?: number } = {}) {
+/**
+ * Records every `ledger.apply` call and applies each key once. `capabilityOf(relay)` is the same
+ * capability for one of several hosts: with `shareAmong: n`, the first calls wait (at most
+ * `shareWaitMs`) until n hosts have made one, so that "the relays share the work" holds by
+ * construction and not by the scheduler's luck (one relay used to finish every delivery before the
+ * other's first lease under CI's load).
+ */
+export function createLedger(options: { delayMs?: number; shareAmong?: number; shareWaitMs?: number } = {}) {
   const calls: Array<{ key: string; note: string; tenant: string; install: string }> = [];
   const applied = new Map<string, string>();
-  const capability = defineHostCapability({
-    name: "ledger.apply",
-    description: "Applies an effect once per key",
-    args: z.object({ key: z.string(), note: z.string() }),
-    result: z.object({ applied: z.boolean() }),
-    handler: async ({ key, note }, { install }) => {
-      if (options.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
-      calls.push({ key, note, tenant: install.tenant, install: install.id });
-      if (applied.has(key)) return { applied: false };
-      applied.set(key, note);
-      return { applied: true };
-    },
-  });
+  const hostsSeen = new Set<number>();
+  let allSeen!: () => void;
+  const shared = new Promise<void>((resolve) => (allSeen = resolve));
+  const capabilityOf = (relay: number) =>
+    defineHostCapability({
+      name: "ledger.apply",
+      description: "Applies an effect once per key",
+      args: z.object({ key: z.string(), note: z.string() }),
+      result: z.object({ applied: z.boolean() }),
+      handler: async ({ key, note }, { install }) => {
+        hostsSeen.add(relay);
+        if (hostsSeen.size >= (options.shareAmong ?? 1)) allSeen();
+        // Below the execution's 5 s wall limit: a relay that never gets work fails the test's own assertion, not a timeout.
+        else await Promise.race([shared, new Promise((resolve) => setTimeout(resolve, options.shareWaitMs ?? 3000))]);
+        if (options.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
+        calls.push({ key, note, tenant: install.tenant, install: install.id });
+        if (applied.has(key)) return { applied: false };
+        applied.set(key, note);
+        return { applied: true };
+      },
+    });
   return {
-    capability,
+    capability: capabilityOf(0),
+    capabilityOf,
     calls,
     applied,
     /** Notes applied, in order. */
