@@ -217,9 +217,10 @@ export interface Host extends InstallManager {
    */
   jobs: HostJobs;
   /**
-   * Stops the scheduler and the relay, closes the runner and the bus the host made, and the database
-   * connection if the host opened it. Runs once: later calls get the same promise. From the moment it is
-   * called the host's methods reject with HostClosedError (E_HOST_CLOSED) and the gateway answers 503.
+   * Lets the requests already inside the gateway finish, stops the scheduler and the relay, closes the
+   * runner and the bus the host made, and the database connection if the host opened it. Runs once: later
+   * calls get the same promise. From the moment it is called the host's methods reject with
+   * HostClosedError (E_HOST_CLOSED) and the gateway answers new requests 503.
    */
   close(): Promise<void>;
 }
@@ -418,6 +419,9 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     close: () =>
       (closing ??= (async () => {
         await stopListening?.();
+        // Requests already inside the gateway run to their answer (new ones are refused with 503) before the
+        // runner and the database go: closing under them answered 502 "the sandbox crashed".
+        await gateway?.idle();
         await gateway?.drain();
         // Jobs first: a run that ends writes what it published to the outbox.
         await jobs.stop();

@@ -4,7 +4,8 @@ import { createInMemoryRunner } from "@annex/runner";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isAnnexError } from "@annex/manifest";
-import { createHost, HostClosedError, type BlobStore, type Host } from "../src/index.js";
+import { z } from "zod";
+import { createHost, defineHostCapability, HostClosedError, type BlobStore, type Host } from "../src/index.js";
 import { createNodeHandler } from "../src/adapters/node.js";
 import { testDatabaseBackends, type TestDatabaseBackend } from "../src/testing/index.js";
 import { describeBackends, hostOn } from "./support/backends.js";
@@ -120,6 +121,36 @@ describeBackends("a closed host", (backend) => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it("lets a request already in flight run to its answer before closing the worker pool and the database", async () => {
+    let calls = 0;
+    const slow = defineHostCapability({
+      name: "slow.wait",
+      description: "Answers after 300 ms",
+      args: z.object({}),
+      result: z.object({ ok: z.boolean() }),
+      handler: async () => {
+        calls += 1;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return { ok: true };
+      },
+    });
+    // The host's own worker pool (no runner given): the one close() closes.
+    const host = await hostOn(backend, { capabilities: [slow], trust: { store: publisher.trustStore }, gateway: { authenticate: bearerPrincipal } });
+    const source = "export async function hello(request, ctx) { await ctx.host.call('slow.wait', {}); return { hello: request.params.name }; }\n";
+    const { bytes, signature } = await signedBundle(publisher, serviceManifest({ capabilities: [{ name: "host:slow.wait", reason: "Waits a while." }] }), { "server/index.js": source });
+    await host.publish(bytes, signature);
+    await host.install("t1", "acme.hello", { grants: [{ name: "host:slow.wait" }] });
+    const inFlight = host.handle(req("GET", "/api/ext/acme.hello/hello/ada", { headers: auth }));
+    // Inside the sandbox, waiting on its host call, when close() comes (it used to answer 502 E_SANDBOX_CRASHED).
+    while (calls === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await host.close();
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ hello: "ada" });
+    const [line] = await rowsOf(`SELECT decision FROM "${host.database.schema!}".annex_audit WHERE action = 'gateway.request' ORDER BY id DESC LIMIT 1`);
+    expect(line).toEqual({ decision: "allow" });
   });
 
   it("answers 503 E_REGISTRY_UNAVAILABLE, never E_BUNDLE_REJECTED, while the blob store fails, and serves again once it is back", async () => {

@@ -456,7 +456,25 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     return { key: deliveryKey(verdict.timestamp, bytes), nowSeconds, expiresAtSeconds: verdict.timestamp + tolerance };
   }
 
+  // Requests inside the pipeline, so that close() can let them finish before the runner and the database go.
+  let active = 0;
+  let idleWaiters: Array<() => void> = [];
+
   async function handle(request: Request, info: RequestInfo = {}): Promise<Answer> {
+    active += 1;
+    try {
+      return await handleOne(request, info);
+    } finally {
+      active -= 1;
+      if (active === 0 && idleWaiters.length > 0) {
+        const waiting = idleWaiters;
+        idleWaiters = [];
+        for (const resolve of waiting) resolve();
+      }
+    }
+  }
+
+  async function handleOne(request: Request, info: RequestInfo): Promise<Answer> {
     const started = performance.now();
     const trail: Trail = {
       requestId: randomUUID(),
@@ -550,6 +568,17 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     },
     prefixes: Object.freeze({ ...prefixes }),
     drain: () => audit.drain(),
+    idle() {
+      if (active === 0) return Promise.resolve();
+      // Each request ends by its execution's deadline; the bound covers what comes before it (a body still arriving).
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs + 1000);
+        idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
     stats(): GatewayStats {
       return { audit: { ...audit.stats(), skipped: sampler.skipped } };
     },
@@ -560,6 +589,8 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
 /** The gateway as createHost holds it: with the pipeline that stops short of a web Response, for the adapters. */
 export interface GatewayWithAnswer extends Gateway {
   [ANSWER]: AnswerEntry;
+  /** Resolves when no request is inside the pipeline, or after the gateway's timeout and a second more. */
+  idle(): Promise<void>;
 }
 
 /** A refusal whose audit line is skipped (rate-limit floods). */
