@@ -11,23 +11,83 @@ export class HostClosedError extends AnnexError {
   }
 }
 
+/** The names of T's methods that return a promise: the ones a closed host refuses. */
+export type AsyncMethodsOf<T> = {
+  [K in keyof T]-?: T[K] extends (...args: never[]) => Promise<unknown> ? K : never;
+}[keyof T] &
+  string;
+
+/** Every async method of T, checked by the compiler: a method added to T and not listed here fails the build. */
+export function asyncMethods<T>(listed: Record<AsyncMethodsOf<T>, true>): AsyncMethodsOf<T>[] {
+  return Object.keys(listed) as AsyncMethodsOf<T>[];
+}
+
 /**
- * Makes each named method reject with E_HOST_CLOSED once `closed()` says so,
- * instead of failing somewhere inside with whatever the closed database or
- * runner throws ("PGlite is closed", "driver has already been destroyed"),
- * which tells the caller neither what happened nor what to do. Replaces the
- * methods on `target` itself: internal parts that hold the originals (the
- * jobs, the relay) are not affected, so shutting down never trips over it.
+ * The host's shutdown: from `close()` on, the guarded methods reject with
+ * E_HOST_CLOSED instead of failing somewhere inside with whatever the closed
+ * database or runner throws ("PGlite is closed", "driver has already been
+ * destroyed"), which tells the caller neither what happened nor what to do;
+ * and `idle()` lets the calls made before it finish, so that a manual job
+ * run or an app's publish is not cut off by the runner or the database
+ * closing under it.
  */
-export function refuseAfterClose<T extends object>(target: T, closed: () => boolean, methods: readonly (keyof T & string)[]): void {
-  for (const name of methods) {
-    const original = target[name];
-    if (typeof original !== "function") continue;
-    const guarded = function (this: unknown, ...args: unknown[]): unknown {
-      if (closed()) return Promise.reject(new HostClosedError(name));
-      return (original as (...a: unknown[]) => unknown).apply(this, args);
-    };
-    Object.defineProperty(guarded, "name", { value: name });
-    (target as Record<string, unknown>)[name] = guarded;
+export interface ShutdownGate {
+  isClosed(): boolean;
+  /** Refuses every later call of a guarded method. */
+  close(): void;
+  /**
+   * Replaces each named method on `target` itself; `prefix` names the object
+   * in the error ("jobs." → `host.jobs.runNow()`). Internal parts that hold the
+   * originals (the jobs, the relay, the gateway) are not affected, so shutting
+   * down never trips over it: guard a copy of an object they share.
+   */
+  guard<T extends object>(target: T, methods: readonly AsyncMethodsOf<T>[], prefix?: string): T;
+  /** Resolves when no guarded call is running, or after `boundMs` (each ends by its own deadline; the bound is for one that hangs). */
+  idle(boundMs: number): Promise<void>;
+}
+
+export function createShutdownGate(): ShutdownGate {
+  let closed = false;
+  const running = new Set<Promise<unknown>>();
+
+  function track(result: unknown): unknown {
+    if (result === null || typeof (result as { then?: unknown })?.then !== "function") return result;
+    const settled = Promise.resolve(result as Promise<unknown>).then(
+      () => undefined,
+      () => undefined,
+    );
+    running.add(settled);
+    void settled.then(() => running.delete(settled));
+    return result;
   }
+
+  return {
+    isClosed: () => closed,
+    close() {
+      closed = true;
+    },
+    guard(target, methods, prefix = "") {
+      for (const name of methods) {
+        const original = target[name];
+        if (typeof original !== "function") continue;
+        const guarded = function (this: unknown, ...args: unknown[]): unknown {
+          if (closed) return Promise.reject(new HostClosedError(`${prefix}${name}`));
+          return track((original as (...a: unknown[]) => unknown).apply(this, args));
+        };
+        Object.defineProperty(guarded, "name", { value: name });
+        (target as Record<string, unknown>)[name] = guarded;
+      }
+      return target;
+    },
+    async idle(boundMs) {
+      if (running.size === 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, boundMs);
+      });
+      // Calls made while waiting (by the calls being waited for: a capability's handler) are refused, so this ends.
+      await Promise.race([Promise.all([...running]), bound]);
+      clearTimeout(timer);
+    },
+  };
 }

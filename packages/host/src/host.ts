@@ -22,7 +22,7 @@ import { DatabaseError } from "./database/errors.js";
 import { postgresNotifications, type NotificationSource } from "./database/notifications.js";
 import { listenInstallChanges } from "./gateway/install-changes.js";
 import { INSTALL_MANAGER_METHODS, createInstallManager, type InstallManager } from "./installs/manager.js";
-import { refuseAfterClose } from "./host-closed.js";
+import { asyncMethods, createShutdownGate } from "./host-closed.js";
 import type { InstallDataHook } from "./installs/types.js";
 import { createRegistry, type ActorOptions, type Registry, type RegistryDeps, type TrustOptions } from "./registry/registry.js";
 import { errorSummary } from "./errors.js";
@@ -32,11 +32,11 @@ import { createSecretsVault } from "./secrets/vault.js";
 import { createSqlStorage, sqlLimitsOf, type SqlLimits, type SqlQueryResult, type SqlSchemaStatus } from "./storage/sql/sql-storage.js";
 import { findInstallById, installExists, installNotFound } from "./installs/install-by-id.js";
 import { createEventsRuntime, type EventsOptions } from "./events/runtime.js";
-import type { HostEvents } from "./events/host-events.js";
+import type { DeadLetters, HostEvents } from "./events/host-events.js";
 import { createJobsRuntime, type JobsOptions } from "./jobs/runtime.js";
 import type { HostJobs } from "./jobs/host-jobs.js";
 import { createKvApi } from "./storage/kv/host-kv.js";
-import { createHostKv, type HostKv } from "./storage/kv/install-kv.js";
+import { createHostKv, type HostKv, type InstallKv } from "./storage/kv/install-kv.js";
 import { createKvStorage, type KvOptions, type KvStorage } from "./storage/kv/storage.js";
 
 export interface HostOptions {
@@ -217,13 +217,19 @@ export interface Host extends InstallManager {
    */
   jobs: HostJobs;
   /**
-   * Lets the requests already inside the gateway finish, stops the scheduler and the relay, closes the
-   * runner and the bus the host made, and the database connection if the host opened it. Runs once: later
-   * calls get the same promise. From the moment it is called the host's methods reject with
-   * HostClosedError (E_HOST_CLOSED) and the gateway answers new requests 503.
+   * Lets the requests already inside the gateway and the calls already made on the host (a manual job run)
+   * finish, stops the scheduler and the relay (each lets its runs finish), closes the runner and the bus the
+   * host made, and the database connection if the host opened it. Runs once: later calls get the same
+   * promise. From the moment it is called the host's methods, and those of its objects (`host.jobs`,
+   * `host.events`, `host.kv` …), reject with HostClosedError (E_HOST_CLOSED) and the gateway answers new
+   * requests 503.
    */
   close(): Promise<void>;
 }
+
+// What a closed host refuses on its nested objects (the compiler checks each list is complete).
+const REGISTRY_METHODS = asyncMethods<Registry>({ publish: true, getVersion: true, listVersions: true, latestVersion: true, listExtensions: true, loadBundle: true });
+const INSTALL_KV_METHODS = asyncMethods<InstallKv>({ get: true, getEntry: true, set: true, delete: true, list: true, entries: true, usage: true, limits: true });
 
 export async function createHost(options: HostOptions = {}): Promise<Host> {
   checkRunnerOption(options);
@@ -351,9 +357,13 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     throw error;
   }
 
-  // Set when close() begins: from then on the host's methods refuse with E_HOST_CLOSED and the gateway answers 503.
+  // Closed when close() begins: from then on the host's methods refuse with E_HOST_CLOSED and the gateway answers 503.
+  const gate = createShutdownGate();
+  const isClosed = gate.isClosed;
   let closing: Promise<void> | undefined;
-  const isClosed = (): boolean => closing !== undefined;
+  const hostKv = createHostKv(kv, db);
+  const installKv = hostKv.install;
+  hostKv.install = (installId, kvOptions) => gate.guard(installKv(installId, kvOptions), INSTALL_KV_METHODS, "kv.install(…).");
   const host: Host = {
     ...installs,
     ...invalidatingLifecycle(installs, (tenant, extensionId) => {
@@ -361,8 +371,9 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       jobs.invalidate({ tenant, extensionId });
     }),
     publish: registry.publish,
-    registry,
-    audit,
+    // Copies: the gateway and the install manager hold the originals, and a request let finish by close() may still use them.
+    registry: gate.guard({ ...registry }, REGISTRY_METHODS, "registry."),
+    audit: gate.guard({ ...audit }, asyncMethods<AuditLog>({ list: true }), "audit."),
     capabilities,
     database,
     sql: {
@@ -381,11 +392,16 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     gateway: null,
     runner,
     logger,
-    kv: createHostKv(kv, db),
+    kv: gate.guard(hostKv, asyncMethods<HostKv>({ sweepExpired: true }), "kv."),
     metrics,
-    webhookSecrets,
-    events: hostEvents,
-    jobs: hostJobs,
+    webhookSecrets: gate.guard({ ...webhookSecrets }, asyncMethods<DatabaseWebhookSecrets>({ set: true, rotate: true, remove: true, reseal: true }), "webhookSecrets."),
+    events: gate.guard(
+      { ...hostEvents, deadLetters: gate.guard({ ...hostEvents.deadLetters }, asyncMethods<DeadLetters>({ list: true, replay: true, discard: true }), "events.deadLetters.") },
+      asyncMethods<HostEvents>({ publish: true, drain: true }),
+      "events.",
+    ),
+    // runNow included: close() lets a manual run that started before it finish, as the scheduler's own.
+    jobs: gate.guard({ ...hostJobs }, asyncMethods<HostJobs>({ list: true, runNow: true, runs: true, tick: true }), "jobs."),
     owns: (pathname) => gateway?.owns(pathname) ?? false,
     handle: async (request, info) => (gateway === null ? gatewayNotConfigured() : gateway.handle(request, info)),
     async rotateSecretsKey(newKey, rotateOptions) {
@@ -418,10 +434,13 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     // Once: a second call (a signal handler and a test's cleanup both closing) gets the same promise.
     close: () =>
       (closing ??= (async () => {
+        gate.close();
         await stopListening?.();
         // Requests already inside the gateway run to their answer (new ones are refused with 503) before the
         // runner and the database go: closing under them answered 502 "the sandbox crashed".
         await gateway?.idle();
+        // So do the calls made on the host before close(): a manual job run, an app's publish, an upgrade.
+        await gate.idle(jobs.timeoutMs + 1000);
         await gateway?.drain();
         // Jobs first: a run that ends writes what it published to the outbox.
         await jobs.stop();
@@ -432,15 +451,15 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
         await ownLogger?.close();
       })()),
   };
-  refuseAfterClose(host, isClosed, [...INSTALL_MANAGER_METHODS, "publish", "rotateSecretsKey"]);
-  refuseAfterClose(host.sql, isClosed, ["query", "status"]);
+  gate.guard(host, [...INSTALL_MANAGER_METHODS, "publish", "rotateSecretsKey"]);
+  gate.guard(host.sql, ["query", "status"], "sql.");
   let gateway: GatewayWithAnswer | null = null;
   let stopListening: (() => Promise<void>) | undefined;
   try {
     gateway =
       options.gateway === undefined
         ? null
-        : createGateway({ webhookSecrets: host.webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores, closed: isClosed });
+        : createGateway({ webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores, closed: isClosed });
     const source = notificationSource(options.notifications, database);
     if ((gateway !== null || jobs.background) && source !== undefined) {
       const served = gateway;

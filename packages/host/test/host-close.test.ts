@@ -91,10 +91,115 @@ describeBackends("a closed host", (backend) => {
     await expectClosed(host.getInstall("t1", "acme.hello"), "getInstall");
     await expectClosed(host.resolve("t1", "acme.hello"), "resolve");
     await expectClosed(host.rotateSecretsKey(), "rotateSecretsKey");
-    await expectClosed(host.sql.status("any"), "status");
+    await expectClosed(host.sql.status("any"), "sql.status");
     // Nothing changed behind the refusals, and the connection the app passed in is still the app's.
     const rows = await rowsOf(`SELECT state FROM "${schema}".annex_installs`);
     expect(rows.map((r) => r["state"])).toEqual(["active"]);
+  });
+
+  it("refuses the methods of its nested objects too, naming each, and keeps its sync ones", async () => {
+    const { host } = await servingHost();
+    const installId = (await host.getInstall("t1", "acme.hello"))!.id;
+    const kv = host.kv.install(installId);
+    const { bytes, signature } = await signedBundle(publisher, serviceManifest({ version: "1.0.2" }));
+    await host.close();
+    const refused: Array<[Promise<unknown>, string]> = [
+      [host.registry.publish(bytes, signature), "registry.publish"],
+      [host.registry.getVersion("acme.hello", "1.0.0"), "registry.getVersion"],
+      [host.registry.listVersions("acme.hello"), "registry.listVersions"],
+      [host.registry.latestVersion("acme.hello"), "registry.latestVersion"],
+      [host.registry.listExtensions(), "registry.listExtensions"],
+      [host.registry.loadBundle("0".repeat(64)), "registry.loadBundle"],
+      [host.audit.list(), "audit.list"],
+      [host.kv.sweepExpired(), "kv.sweepExpired"],
+      // An InstallKv taken before close() and one taken after are both refused.
+      [kv.get("k"), "kv.install(…).get"],
+      [kv.set("k", 1), "kv.install(…).set"],
+      [host.kv.install(installId).entries(), "kv.install(…).entries"],
+      [host.webhookSecrets.set(installId, undefined, { actor: "ada" }), "webhookSecrets.set"],
+      [host.webhookSecrets.rotate(installId, { actor: "ada" }), "webhookSecrets.rotate"],
+      [host.webhookSecrets.remove(installId), "webhookSecrets.remove"],
+      [host.webhookSecrets.reseal(), "webhookSecrets.reseal"],
+      [host.events.publish("t1", "order.created", {}), "events.publish"],
+      [host.events.drain(), "events.drain"],
+      [host.events.deadLetters.list(), "events.deadLetters.list"],
+      [host.events.deadLetters.replay("d1"), "events.deadLetters.replay"],
+      [host.events.deadLetters.discard("d1"), "events.deadLetters.discard"],
+      [host.jobs.list(), "jobs.list"],
+      [host.jobs.runNow(installId, "any"), "jobs.runNow"],
+      [host.jobs.runs({ installId }), "jobs.runs"],
+      [host.jobs.tick(), "jobs.tick"],
+    ];
+    for (const [call, method] of refused) await expectClosed(call, method);
+    // Sync reads of what the host already holds still answer.
+    expect(() => host.registry.clearBundleCache()).not.toThrow();
+    expect(host.kv.policy.keys).toBeGreaterThan(0);
+  });
+
+  /**
+   * A host on its own worker pool (the one close() closes) serving an install whose job and event handler each
+   * make a host call that waits until the test lets it go.
+   */
+  async function waitingHost(): Promise<{ host: Host; installId: string; arrived(who: string): Promise<void>; release(who: string): void }> {
+    const waiting = new Map<string, () => void>();
+    const slow = defineHostCapability({
+      name: "slow.wait",
+      description: "Answers when the test lets it",
+      args: z.object({ who: z.string() }),
+      result: z.object({ ok: z.boolean() }),
+      handler: async ({ who }) => {
+        await new Promise<void>((resolve) => waiting.set(who, resolve));
+        return { ok: true };
+      },
+    });
+    // The background relay on, the background scheduler off (runNow only).
+    const host = await hostOn(backend, { capabilities: [slow], trust: { store: publisher.trustStore }, events: { pollIntervalMs: 20 }, jobs: { scheduler: false } });
+    const source = `
+      export async function report(job, ctx) { await ctx.host.call("slow.wait", { who: "job" }); return { done: true }; }
+      export async function onOrder(event, ctx) { await ctx.host.call("slow.wait", { who: "delivery" }); }
+    `;
+    const manifest = serviceManifest({
+      endpoints: [],
+      capabilities: [
+        { name: "host:slow.wait", reason: "Waits a while." },
+        { name: "events.subscribe", types: ["order.created"], reason: "Hears of orders." },
+      ],
+      jobs: [{ name: "report", cron: "0 0 1 1 *", handler: "report" }],
+      events: { subscribes: [{ type: "order.created", handler: "onOrder" }] },
+    });
+    const { bytes, signature } = await signedBundle(publisher, manifest, { "server/index.js": source });
+    await host.publish(bytes, signature);
+    const install = await host.install("t1", "acme.hello", { grants: [{ name: "host:slow.wait" }, { name: "events.subscribe", types: ["order.created"] }] });
+    return {
+      host,
+      installId: install.id,
+      async arrived(who) {
+        while (!waiting.has(who)) await new Promise((resolve) => setTimeout(resolve, 5));
+      },
+      release: (who) => waiting.get(who)!(),
+    };
+  }
+
+  it("lets a manual job run under way when close() comes finish, and records it", async () => {
+    const { host, installId, arrived, release } = await waitingHost();
+    const run = host.jobs.runNow(installId, "report", { actor: "ada" });
+    await arrived("job");
+    const closing = host.close();
+    // Let go 300 ms into the close: the scheduler's stop does not cover a manual run; close() must wait for it itself.
+    setTimeout(() => release("job"), 300);
+    await closing;
+    expect(await run).toMatchObject({ outcome: "ok", output: { done: true } });
+    expect(await rowsOf(`SELECT outcome, actor FROM "${host.database.schema!}".annex_job_runs`)).toEqual([{ outcome: "ok", actor: "ada" }]);
+  });
+
+  it("lets an event delivery under way when close() comes finish, and records it delivered", async () => {
+    const { host, arrived, release } = await waitingHost();
+    await host.events.publish("t1", "order.created", { id: 1 });
+    await arrived("delivery");
+    const closing = host.close();
+    setTimeout(() => release("delivery"), 300);
+    await closing;
+    expect(await rowsOf(`SELECT state, attempts FROM "${host.database.schema!}".annex_event_deliveries`)).toEqual([{ state: "done", attempts: 1 }]);
   });
 
   it("answers 503 E_HOST_CLOSED with Retry-After from the moment close() is called, through handle and the node adapter, unaudited", async () => {
@@ -102,7 +207,8 @@ describeBackends("a closed host", (backend) => {
     const server = createServer(createNodeHandler(host));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
-      const closing = host.close();
+      console.error("CLOSE", Date.now());
+    const closing = host.close();
       // Called in the same turn as close(): nothing of the request may reach the runner or the database going away.
       const during = await host.handle(req("GET", "/api/ext/acme.hello/hello/ada", { headers: auth }));
       await closing;

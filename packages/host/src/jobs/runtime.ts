@@ -35,6 +35,8 @@ export interface JobsRuntime {
   invalidate(change?: { tenant: string; extensionId: string }): void;
   /** Whether the scheduler runs in the background (and so wants to hear install changes). */
   readonly background: boolean;
+  /** How long one run may take before it is given up, in ms (close() waits for a manual run at most this long). */
+  readonly timeoutMs: number;
   stop(): Promise<void>;
 }
 
@@ -88,6 +90,7 @@ export function createJobsRuntime(deps: {
 
   return {
     background,
+    timeoutMs,
     start(executor) {
       const run = (claimed: Parameters<typeof runClaimedJob>[1]) =>
         runClaimedJob({ store, executor, standing, logger, metrics, now: deps.now, limits, timeoutMs }, claimed);
