@@ -28,6 +28,7 @@ import { requireAdminPage, requireUser } from "./auth/middleware.js";
 import { sessionUserReader } from "./auth/session-cookie.js";
 import { DatabaseSessionStore } from "./auth/session-store.js";
 import { openProductDatabase, type ProductDatabase } from "./data/database.js";
+import { closeGracefully } from "./close-server.js";
 import { migrateAppSchema } from "./data/migrate.js";
 import { SEED_USERS, seedProduct } from "./data/seed.js";
 import { packageRoot } from "./package-root.js";
@@ -106,10 +107,13 @@ export interface ReferenceHost {
   publish(bytes: Uint8Array, signature: BundleSignature, actor?: string): Promise<{ published: PublishResult; upgraded: { tenant: string; from: string; to: string; ok: boolean }[] }>;
   /** A new admin API token for a user (what POST /admin/api/tokens does), e.g. for the CLI in tests. */
   createApiToken(userId: string, label?: string): Promise<string>;
+  /** Stops accepting, lets the requests under way answer (at most 10 s), then closes Annex and the databases. */
   close(): Promise<void>;
 }
 
 const SESSION_COOKIE = "refhost.sid";
+/** How long close() lets the requests under way run: longer than an execution's 5 s wall limit. */
+const SHUTDOWN_GRACE_MS = 10_000;
 const SESSION_HOURS = 8;
 
 /**
@@ -430,13 +434,8 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       server.once("error", reject);
       server.listen(options.port ?? 0, options.listenHost ?? "127.0.0.1", () => resolve());
     });
-    closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
+    // Closed first (closers run in reverse): the requests under way get their answers before Annex closes.
+    closers.push(() => closeGracefully(server, SHUTDOWN_GRACE_MS));
     const address = server.address() as AddressInfo;
     const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
 

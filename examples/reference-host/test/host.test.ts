@@ -5,6 +5,7 @@
  * that keeps everything. On PGlite, and on PostgreSQL when
  * ANNEX_TEST_DATABASE_URL is set.
  */
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createReferenceHost, type ReferenceHost } from "../src/index.js";
 import { backends } from "./support/backends.js";
@@ -144,6 +145,44 @@ describe.each(backends())("reference host on $name", (backend) => {
     const run = await host.annex.jobs.runNow((await host.annex.getInstall("acme", "acme.web-analytics"))!.id, "rollup", { actor: "test" });
     expect(run.outcome).toBe("ok");
   });
+
+  it("closes gracefully: a request under way when close() is called gets its answer, then Annex closes", async () => {
+    const ada = new Client(host.url);
+    await ada.signIn("ada@acme.test");
+    const { port, hostname } = new URL(host.url);
+    const body = JSON.stringify({ name: "Grace" });
+    // A request whose headers have arrived and whose body has not: under way at the HTTP level when close() comes.
+    const socket = connect(Number(port), hostname);
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    const ended = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    socket.write(
+      [
+        "POST /api/ext/acme.hello/greetings HTTP/1.1",
+        `Host: ${new URL(host.url).host}`,
+        `Origin: ${host.url}`,
+        `Cookie: refhost.sid=${ada.cookie("refhost.sid")!}`,
+        "Content-Type: application/json",
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        "",
+        "",
+      ].join("\r\n"),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    let closed = false;
+    const closing = host.close().then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Not accepting anymore, and still open behind the request: Annex has not closed.
+    await expect(fetch(`${host.url}/login`)).rejects.toThrow();
+    expect(closed).toBe(false);
+    socket.write(body);
+    await closing;
+    await ended;
+    expect(received).toMatch(/^HTTP\/1\.1 201 /);
+    expect(received).toContain('"message":"Hello, Grace!"');
+    host = await createReferenceHost({ ...(await backend.options()), demoInstalls: true });
+  }, 120_000);
 
   it("keeps its state across a restart: users stay signed in, installs stay, examples are not published again", async () => {
     const ada = new Client(host.url);

@@ -21,6 +21,8 @@ const STATUS: Record<string, number> = {
   E_UPGRADE_SAME_VERSION: 409,
   E_POLICY: 403,
   E_VERSION_CONFLICT: 409,
+  // The host is shutting down: another process (or this one, restarted) answers the retry.
+  E_HOST_CLOSED: 503,
 };
 
 /** Problems the admin API itself finds in a request. */
@@ -46,7 +48,9 @@ export function sendError(res: Response, error: unknown): boolean {
     const body: Record<string, unknown> = { code: error.code, message: error.message, details: (error as { details?: unknown }).details ?? {} };
     const issues = (error as { issues?: unknown }).issues;
     if (Array.isArray(issues)) body["issues"] = issues;
-    res.status(STATUS[error.code] ?? 400).json(body);
+    const status = STATUS[error.code] ?? 400;
+    if (status === 503) res.setHeader("retry-after", "1");
+    res.status(status).json(body);
     return true;
   }
   return false;
