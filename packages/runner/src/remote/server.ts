@@ -55,6 +55,12 @@ export interface RunnerServerOptions {
   requestTimeoutMs?: number;
   /** Serve GET /healthz (and/or /metrics) without authentication, e.g. for a load balancer. Default: both authenticated. */
   unauthenticated?: { healthz?: boolean; metrics?: boolean };
+  /**
+   * How long `close()` lets the executions under way finish (each ends by its own wall limit; their host calls
+   * are still answered meanwhile) before it fails what is left. Default 10 s: longer than the default 5 s wall
+   * limit, shorter than a typical orchestrator's 30 s between SIGTERM and SIGKILL.
+   */
+  shutdownGraceMs?: number;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -64,7 +70,11 @@ export interface RunnerServer {
   readonly runner: Runner;
   /** Starts listening; resolves to the base URL, e.g. `http://127.0.0.1:8787`. Port 0 picks a free port. */
   listen(port?: number, host?: string): Promise<string>;
-  /** Stops accepting calls, fails in-flight host calls, closes the runner. */
+  /**
+   * Refuses new executions and loads with 503 E_RUNNER_UNAVAILABLE (so does /healthz: a load balancer stops
+   * sending here), lets the executions under way finish and answers their host calls, for at most
+   * `shutdownGraceMs`; then fails what is left, closes the runner and the HTTP server. Runs once.
+   */
   close(): Promise<void>;
 }
 
@@ -98,7 +108,10 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
   const replayCache = new ReplayCache(2 * maxClockSkewMs);
   const executions = new Map<string, Execution>();
   const loaded = new Set<string>();
-  let closing = false;
+  const shutdownGraceMs = nonNegative(options.shutdownGraceMs ?? 10_000, "shutdownGraceMs");
+  let closing: Promise<void> | undefined;
+  /** Resolved when the last execution under way ends (close() waits on it). */
+  let drained: (() => void) | undefined;
 
   const hostDispatch = forwardingDispatch((requestId, call) => callHost(requestId, call));
   const runner = typeof options.runner === "function" ? options.runner(hostDispatch) : options.runner;
@@ -130,6 +143,7 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
     if (executions.get(requestId) === execution) executions.delete(requestId);
     for (const p of execution.pending.values()) p.reject(new HostCallError("E_HOST_CALL_FAILED", reason));
     execution.pending.clear();
+    if (executions.size === 0) drained?.();
   }
 
   function send(res: ServerResponse, nonce: string | undefined, status: number, body: string, type = JSON_TYPE): void {
@@ -158,7 +172,10 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
       const method = req.method ?? "GET";
       const path = req.url ?? "/";
       const route = path.split("?")[0]!;
-      if (closing) throw new RemoteRunnerError("E_RUNNER_UNAVAILABLE", "the runner server is shutting down");
+      // Shutting down: only the answers to the host calls of executions under way are still taken.
+      if (closing !== undefined && !(method === "POST" && HOST_CALL_ANSWER.test(route))) {
+        throw new RemoteRunnerError("E_RUNNER_UNAVAILABLE", "the runner server is shutting down; send executions to another runner");
+      }
       if (method === "GET" && route === "/healthz" && options.unauthenticated?.healthz) return health(res, undefined);
       if (method === "GET" && route === "/metrics" && options.unauthenticated?.metrics) {
         return send(res, undefined, 200, await metrics.render(), metrics.contentType);
@@ -174,7 +191,7 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
       if (method === "GET" && route === "/metrics") return send(res, nonce, 200, await metrics.render(), metrics.contentType);
       if (method === "POST" && route === "/v1/load") return await load(res, nonce, body);
       if (method === "POST" && route === "/v1/execute") return await execute(req, res, nonce, body);
-      const answer = /^\/v1\/executions\/([^/]+)\/host-calls\/([^/]+)$/.exec(route);
+      const answer = HOST_CALL_ANSWER.exec(route);
       if (method === "POST" && answer) return answerHostCall(res, nonce, decodeURIComponent(answer[1]!), decodeURIComponent(answer[2]!), body);
       const bundle = /^\/v1\/bundles\/([^/]+)$/.exec(route);
       if (method === "DELETE" && bundle) {
@@ -281,17 +298,35 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
         });
       });
     },
-    async close() {
-      if (closing) return;
-      closing = true;
-      for (const [requestId, execution] of executions) closeExecution(requestId, execution, "the runner server is shutting down");
-      await runner.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+    close() {
+      closing ??= (async () => {
+        if (executions.size > 0) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await new Promise<void>((resolve) => {
+            drained = resolve;
+            timer = setTimeout(resolve, shutdownGraceMs);
+          });
+          clearTimeout(timer);
+        }
+        for (const [requestId, execution] of executions) closeExecution(requestId, execution, "the runner server is shutting down");
+        await runner.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+      })();
+      return closing;
     },
   };
+}
+
+const HOST_CALL_ANSWER = /^\/v1\/executions\/([^/]+)\/host-calls\/([^/]+)$/;
+
+function nonNegative(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RemoteRunnerError("E_BAD_REQUEST", `${name}: must be a whole number of milliseconds, 0 or more, got ${String(value)}`);
+  }
+  return value;
 }
 
 function positive(value: number, name: string): number {

@@ -276,3 +276,92 @@ describe("remote execution", () => {
     }
   });
 });
+
+describe("closing the runner server", () => {
+  /** A runner whose executions wait until the test lets them go, then read one kv key through the host. */
+  function heldRunner() {
+    const held: Array<() => void> = [];
+    const make = (dispatch: HostDispatch): Runner => ({
+      async load() {
+        throw new Error("not used");
+      },
+      async execute(env): Promise<ExecuteResult> {
+        await new Promise<void>((resolve) => held.push(resolve));
+        const scope: HostCallScope = {
+          requestId: env.requestId,
+          extensionId: env.extension.id,
+          extensionVersion: env.extension.version,
+          contentHash: env.extension.contentHash,
+          installId: env.install.id,
+          tenant: env.install.tenant,
+          principal: undefined,
+        };
+        const grants = { log: true, user: false, kv: true, sql: false, fetch: null, secrets: [], publish: [], host: {} };
+        const value = await dispatch({ method: "kv.get", args: ["after-close"] } as never, { scope, grants, signal: new AbortController().signal });
+        return {
+          requestId: env.requestId,
+          ok: true,
+          response: { status: 200, headers: {}, body: { value } },
+          usage: { cpuMs: 1, wallMs: 1, memoryPeakBytes: 1, hostCalls: {}, logBytes: 0 },
+          logs: [],
+        };
+      },
+      async unload() {},
+      async close() {},
+    });
+    return { make, held };
+  }
+
+  it("lets an execution under way finish and answers its host calls, while refusing new executions with 503", async () => {
+    const { make, held } = heldRunner();
+    const draining = createRunnerServer({ runner: make, key: KEY, trustStore });
+    const drainingUrl = await draining.listen(0);
+    const host = createRemoteRunner({ url: drainingUrl, key: KEY, hostApis: { kv: { get: (key) => `value-of-${key}`, set: () => {}, delete: () => true, list: async () => ({ keys: [] }) } } });
+    try {
+      const underWay = host.execute(envelope("under-way"));
+      while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      let closed = false;
+      const closing = draining.close().then(() => (closed = true));
+      // A second close() is the same one.
+      expect(draining.close()).toBe(draining.close());
+      const refused = await host.execute(envelope("too-late"));
+      expect(refused.ok).toBe(false);
+      expect(refused.error).toMatchObject({ code: "E_RUNNER_UNAVAILABLE" });
+      expect(refused.error?.message).toMatch(/shutting down/);
+      expect(closed).toBe(false);
+      // Let it go 200 ms into the close: its host call (a request of its own to this server) is still answered.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      held[0]!();
+      const result = await underWay;
+      expect(result).toMatchObject({ ok: true, response: { status: 200, body: { value: "value-of-after-close" } } });
+      await closing;
+      expect(closed).toBe(true);
+    } finally {
+      await host.close();
+      await draining.close();
+    }
+  });
+
+  it("fails what is still running after shutdownGraceMs, and closes", async () => {
+    const { make, held } = heldRunner();
+    const draining = createRunnerServer({ runner: make, key: KEY, trustStore, shutdownGraceMs: 100 });
+    const drainingUrl = await draining.listen(0);
+    const host = createRemoteRunner({ url: drainingUrl, key: KEY });
+    try {
+      const underWay = host.execute(envelope("never-ends"));
+      while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      // Without the bound this would wait for an execution that never ends (and the test time out).
+      await draining.close();
+      const result = await underWay;
+      expect(result.ok).toBe(false);
+      expect(result.error?.code).toBe("E_RUNNER_UNAVAILABLE");
+    } finally {
+      held[0]?.();
+      await host.close();
+    }
+  });
+
+  it("refuses a shutdownGraceMs that is not a whole number of milliseconds", () => {
+    expect(() => createRunnerServer({ runner: hostileFakeRunner, key: KEY, trustStore, shutdownGraceMs: -1 })).toThrow(/shutdownGraceMs/);
+  });
+});
