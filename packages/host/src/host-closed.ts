@@ -1,4 +1,5 @@
 import { AnnexError } from "@annex/manifest";
+import { createInFlight } from "./in-flight.js";
 
 export type HostClosedErrorCode = "E_HOST_CLOSED";
 
@@ -48,18 +49,7 @@ export interface ShutdownGate {
 
 export function createShutdownGate(): ShutdownGate {
   let closed = false;
-  const running = new Set<Promise<unknown>>();
-
-  function track(result: unknown): unknown {
-    if (result === null || typeof (result as { then?: unknown })?.then !== "function") return result;
-    const settled = Promise.resolve(result as Promise<unknown>).then(
-      () => undefined,
-      () => undefined,
-    );
-    running.add(settled);
-    void settled.then(() => running.delete(settled));
-    return result;
-  }
+  const calls = createInFlight();
 
   return {
     isClosed: () => closed,
@@ -72,22 +62,14 @@ export function createShutdownGate(): ShutdownGate {
         if (typeof original !== "function") continue;
         const guarded = function (this: unknown, ...args: unknown[]): unknown {
           if (closed) return Promise.reject(new HostClosedError(`${prefix}${name}`));
-          return track((original as (...a: unknown[]) => unknown).apply(this, args));
+          return calls.track((original as (...a: unknown[]) => unknown).apply(this, args));
         };
         Object.defineProperty(guarded, "name", { value: name });
         (target as Record<string, unknown>)[name] = guarded;
       }
       return target;
     },
-    async idle(boundMs) {
-      if (running.size === 0) return;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const bound = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, boundMs);
-      });
-      // Calls made while waiting (by the calls being waited for: a capability's handler) are refused, so this ends.
-      await Promise.race([Promise.all([...running]), bound]);
-      clearTimeout(timer);
-    },
+    // Calls made while waiting (by the calls being waited for: a capability's handler) are refused, so this ends.
+    idle: (boundMs) => calls.idle(boundMs),
   };
 }

@@ -359,7 +359,6 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
 
   // Closed when close() begins: from then on the host's methods refuse with E_HOST_CLOSED and the gateway answers 503.
   const gate = createShutdownGate();
-  const isClosed = gate.isClosed;
   let closing: Promise<void> | undefined;
   const hostKv = createHostKv(kv, db);
   const installKv = hostKv.install;
@@ -459,7 +458,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     gateway =
       options.gateway === undefined
         ? null
-        : createGateway({ webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores, closed: isClosed });
+        : createGateway({ webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores, closed: gate.isClosed });
     const source = notificationSource(options.notifications, database);
     if ((gateway !== null || jobs.background) && source !== undefined) {
       const served = gateway;

@@ -18,6 +18,7 @@ import { GatewayError } from "./errors.js";
 import { HeaderPolicy } from "./headers.js";
 import { InstallCache } from "./install-cache.js";
 import { parseGatewayPath, resolvePrefixes, type EndpointFamily } from "./paths.js";
+import { createInFlight } from "../in-flight.js";
 import { ANSWER, RawAnswer, toResponse, type Answer, type AnswerEntry } from "./answer.js";
 import { GatewayProblem, problem, problemAnswer } from "./problem.js";
 import { RateLimiter, type RateLimit, type RateLimitStore } from "./rate-limit.js";
@@ -457,21 +458,10 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
   }
 
   // Requests inside the pipeline, so that close() can let them finish before the runner and the database go.
-  let active = 0;
-  let idleWaiters: Array<() => void> = [];
+  const requests = createInFlight();
 
-  async function handle(request: Request, info: RequestInfo = {}): Promise<Answer> {
-    active += 1;
-    try {
-      return await handleOne(request, info);
-    } finally {
-      active -= 1;
-      if (active === 0 && idleWaiters.length > 0) {
-        const waiting = idleWaiters;
-        idleWaiters = [];
-        for (const resolve of waiting) resolve();
-      }
-    }
+  function handle(request: Request, info: RequestInfo = {}): Promise<Answer> {
+    return requests.run(() => handleOne(request, info));
   }
 
   async function handleOne(request: Request, info: RequestInfo): Promise<Answer> {
@@ -568,17 +558,8 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     },
     prefixes: Object.freeze({ ...prefixes }),
     drain: () => audit.drain(),
-    idle() {
-      if (active === 0) return Promise.resolve();
-      // Each request ends by its execution's deadline; the bound covers what comes before it (a body still arriving).
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs + 1000);
-        idleWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    },
+    // Each request ends by its execution's deadline; the bound covers what comes before it (a body still arriving).
+    idle: () => requests.idle(timeoutMs + 1000),
     stats(): GatewayStats {
       return { audit: { ...audit.stats(), skipped: sampler.skipped } };
     },
