@@ -51,9 +51,15 @@ export function checkBundlePath(path: string, limits: Pick<BundleLimits, "maxPat
   }
 }
 
-/** The key two paths share when some filesystem would store them as one file (Unicode NFC, then case folded). */
+/**
+ * The key two paths share when some filesystem would store them as one file:
+ * Unicode NFC, then case folded. Lower-casing alone is not a fold: "ſ", "ı",
+ * "µ" and "ς" stay apart from "s", "i", "μ" and "σ" though case-insensitive
+ * filesystems merge them, so the path goes through upper case first (which
+ * also folds "ß" into "ss": a stricter check than NTFS, never a looser one).
+ */
 export function collisionKey(path: string): string {
-  return path.normalize("NFC").toLowerCase();
+  return path.normalize("NFC").toUpperCase().toLowerCase().normalize("NFC");
 }
 
 /** Sorting order of the index and the archive: UTF-16 code units of the NFC form. */

@@ -3,6 +3,7 @@ import { checkHostCapabilities, type HostCapabilityRegistry } from "./host-capab
 import { fromZodIssues, manifestErrorMap, type RawIssue } from "./issues.js";
 import { locationOf, scanJson, type TextLocation } from "./json-text.js";
 import { pathToString } from "./paths.js";
+import { PROTO_KEY_MESSAGE, protoKeyPaths } from "./proto-keys.js";
 import { manifestSchema, type Manifest } from "./schema.js";
 
 export interface ParseManifestOptions {
@@ -70,7 +71,7 @@ function validate(input: unknown, options: ParseManifestOptions): Validation {
   if (input === undefined) return { ok: false, issues: [{ path: [], message: "no manifest given: must be an object (the contents of annex.json)" }] };
   const shapeProblem = checkJsonShape(input);
   if (shapeProblem !== undefined) return { ok: false, issues: [shapeProblem] };
-  const textProblems = checkText(input);
+  const textProblems = [...checkText(input), ...protoKeyPaths(input).map((path) => ({ path, message: PROTO_KEY_MESSAGE }))];
   if (textProblems.length > 0) return { ok: false, issues: textProblems };
 
   const parsed = manifestSchema.safeParse(input, { error: manifestErrorMap, reportInput: true });

@@ -3,6 +3,7 @@ import { AnnexError } from "../errors.js";
 import { ENDPOINT_CLASSES, type EndpointClass } from "./endpoints.js";
 import { fromZodIssues } from "./issues.js";
 import { pathToString } from "./paths.js";
+import { PROTO_KEY_MESSAGE, protoKeyPaths } from "./proto-keys.js";
 import type { Manifest } from "./schema.js";
 
 /**
@@ -51,9 +52,10 @@ export const trustPolicySchema = z.record(
 
 /** Validates a policy loaded from configuration. Throws PolicyError (E_POLICY_INVALID) naming each bad field. */
 export function parseTrustPolicy(json: unknown): TrustPolicy {
+  const protoKeys = protoKeyPaths(json).map((path) => ({ path: pathToString(path), message: PROTO_KEY_MESSAGE }));
   const result = trustPolicySchema.safeParse(json);
-  if (result.success) return result.data;
-  const violations = fromZodIssues(result.error.issues, json).map((issue) => ({ path: pathToString(issue.path), message: issue.message }));
+  if (result.success && protoKeys.length === 0) return result.data;
+  const violations = [...protoKeys, ...(result.success ? [] : fromZodIssues(result.error.issues, json).map((issue) => ({ path: pathToString(issue.path), message: issue.message })))];
   throw new PolicyError(
     "E_POLICY_INVALID",
     `the trust policy is malformed; fix it before checking manifests against it:\n${violations.map((v) => `  - ${v.path || "(policy)"}: ${v.message}`).join("\n")}`,

@@ -110,6 +110,11 @@ describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
       ["NFC and NFD spellings", "ui/caf\u00e9.txt", "ui/cafe\u0301.txt"],
       ["case variants", "README.md", "readme.MD"],
       ["case variants of a folder", "ui/index.html", "UI/index.html"],
+      // Lower-casing alone leaves these apart; case-insensitive filesystems fold them together.
+      ["long s and s", "ui/s.txt", "ui/\u017f.txt"],
+      ["dotless i and i", "ui/i.txt", "ui/\u0131.txt"],
+      ["micro sign and mu", "ui/\u03bc.txt", "ui/\u00b5.txt"],
+      ["final sigma and sigma", "ui/\u03c3.txt", "ui/\u03c2.txt"],
     ])("%s", async (_, first, second) => {
       const files = serviceFiles();
       files.set(first, text("first"));

@@ -36,6 +36,13 @@ describe("collisions and ordering", () => {
     expect(collisionKey("a.txt")).not.toBe(collisionKey("b.txt"));
   });
 
+  it("folds case fully, not only by lower-casing", () => {
+    for (const [a, b] of [["\u017f", "S"], ["\u0131", "I"], ["\u00b5", "\u039c"], ["\u03c2", "\u03a3"], ["stra\u00dfe", "STRASSE"]]) {
+      expect(collisionKey(a!), `${a} vs ${b}`).toBe(collisionKey(b!));
+    }
+    expect(collisionKey("\u00e9")).not.toBe(collisionKey("e"));
+  });
+
   it("sorts by UTF-16 code units of the NFC form", () => {
     const paths = ["b", "B", "a/b", "a", "é", "e\u0301x", "Z"];
     expect([...paths].sort(comparePaths)).toEqual(["B", "Z", "a", "a/b", "b", "é", "e\u0301x"]);

@@ -91,14 +91,25 @@ describe("hostile structures", () => {
     expectValid(service({ description: "Says hello 👋\n\tto everyone." }));
   });
 
+  it('refuses a "__proto__" key anywhere, which zod\'s records would drop without a word', () => {
+    // Only JSON.parse makes "__proto__" an own key: built here the same way annex.json is read.
+    const read = (json: string) => JSON.parse(json) as Record<string, unknown>;
+    const config = read('{"__proto__": {"type": "nonsense", "required": true}, "greeting": {"type": "string"}}');
+    expectIssue(service({ config }), "config.__proto__", /"__proto__" is not allowed/);
+    const params = read('{"__proto__": {"admin": true}, "fields": ["email"]}');
+    expectIssue(service({ capabilities: [{ name: "host:a.b", reason, params }] }), "capabilities[0].params.__proto__", /"__proto__" is not allowed/);
+    const text = JSON.stringify(service({})).replace("{", '{"config": {"__proto__": {"type": "string"}},');
+    expect(textError(text).issues.map((issue) => issue.path)).toEqual(["config.__proto__"]);
+  });
+
   it("refuses bidirectional controls in text an admin reads before consenting", () => {
     expectIssue(service({ name: "Hello \u202eolleH" }), "name", /bidirectional control/);
     expectIssue(service({ capabilities: [{ name: "log", reason: "Logs \u2066nothing\u2069 at all." }] }), "capabilities[0].reason", /bidirectional control/);
   });
 
-  it("treats __proto__ as an unknown field, never as a prototype", () => {
+  it("refuses a top-level __proto__, never treating it as a prototype", () => {
     const input = JSON.parse(JSON.stringify(SERVICE_EXAMPLE).replace("{", '{"__proto__":{"polluted":true},')) as unknown;
-    expectIssue(input, "__proto__", /unknown field/);
+    expectIssue(input, "__proto__", /"__proto__" is not allowed/);
     expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
   });
 });

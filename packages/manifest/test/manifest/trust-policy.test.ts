@@ -97,4 +97,15 @@ describe("parseTrustPolicy", () => {
       expect((error as PolicyError).violations.map((v) => v.path).sort()).toEqual(["partner.endpointClasses[0]", "partner.extra"]);
     }
   });
+
+  it('refuses a "__proto__" trust class rather than dropping it', () => {
+    const json = JSON.parse('{"__proto__": {"capabilities": ["*"], "endpointClasses": ["api"]}, "partner": {"capabilities": ["log"], "endpointClasses": []}}') as unknown;
+    try {
+      parseTrustPolicy(json);
+      expect.unreachable();
+    } catch (error) {
+      expect((error as PolicyError).code).toBe("E_POLICY_INVALID");
+      expect((error as PolicyError).violations).toEqual([{ path: "__proto__", message: expect.stringMatching(/"__proto__" is not allowed/) }]);
+    }
+  });
 });
