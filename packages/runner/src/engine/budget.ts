@@ -10,7 +10,8 @@ export interface AbortReason {
  * CPU and wall-clock accounting for one execution. Guest CPU is the time spent
  * inside synchronous calls into the sandbox (evaluating, calling the handler,
  * running promise jobs); the interrupt handler, which QuickJS calls every few
- * thousand instructions, compares it with the limit. Once an abort reason is set
+ * thousand instructions, compares it with the limit, and so does the end of
+ * each call into the sandbox. Once an abort reason is set
  * the interrupt fires at the next check: QuickJS makes that interruption
  * uncatchable, so a guest cannot swallow it with try/catch.
  */
@@ -34,13 +35,22 @@ export class Budget {
     return performance.now() - this.startedAt;
   }
 
-  /** Runs synchronous guest work, charging its time to the CPU budget. Re-entrant. */
+  /**
+   * Runs synchronous guest work, charging its time to the CPU budget. Re-entrant.
+   * The limits are checked again when the outermost slice ends: QuickJS asks
+   * the interrupt handler by count of bytecode steps, not by time, and a native
+   * call (BigInt arithmetic, a long string operation) takes none, so a few
+   * of them can overrun cpuMs and return before the handler is asked.
+   */
   run<T>(fn: () => T): T {
     if (this.depth++ === 0) this.sliceStart = performance.now();
     try {
       return fn();
     } finally {
-      if (--this.depth === 0) this.cpuUsedMs += performance.now() - this.sliceStart;
+      if (--this.depth === 0) {
+        this.cpuUsedMs += performance.now() - this.sliceStart;
+        this.shouldInterrupt();
+      }
     }
   }
 

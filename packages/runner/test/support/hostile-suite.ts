@@ -241,6 +241,19 @@ export function hostileSuite(
         await stillServes(r, bundle);
       });
 
+      it("fails an execution whose native calls ran past cpuMs between two interrupt checks", async () => {
+        // QuickJS polls the interrupt handler by count of bytecode steps, and a native BigInt operation runs
+        // without any: a loop of a few such calls spends its CPU and returns before the handler is asked.
+        // The budget must still see the overrun when the guest hands control back, and not answer ok.
+        const { runner: r, bundle } = await hostile(
+          { source: `export function h() { const x = (1n << 200000n) - 1n; const t = Date.now(); let n = 0; while (Date.now() - t < 700) { n += x.toString().length > 0 ? 1 : 0; } return n; }` },
+          { cpuMs: 200 },
+        );
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error).toMatchObject({ code: "E_TIMEOUT", details: { limit: "cpuMs" } });
+        await stillServes(r, bundle);
+      });
+
       it("stops a catastrophic regular expression", async () => {
         const { runner: r, bundle } = await hostile({ source: `export function h() { return /(a+)+$/.test("a".repeat(40) + "b"); }` }, { cpuMs: 200 });
         expect((await exec(r, envelopeFor(bundle, "h"))).error?.code).toBe("E_TIMEOUT");
