@@ -1,4 +1,4 @@
-import { BjsonError, decodeBjson } from "./bjson.js";
+import { BjsonError, BjsonTooLarge, decodeBjson } from "./bjson.js";
 
 /**
  * The host half of copying values across the sandbox boundary. Nothing
@@ -88,9 +88,13 @@ export function encodeForGuest(value: unknown, limit: number): GuestBound {
   return { json, paths: JSON.stringify(slots), buffers, size };
 }
 
-/** Reads what writeNative (native.ts) produced; throws BjsonError when it cannot be represented on the host. */
-export function readNative(bytes: Uint8Array): unknown {
-  return decodeBjson(bytes);
+/**
+ * Reads what writeNative (native.ts) produced; throws BjsonError when it
+ * cannot be represented on the host, BjsonTooLarge when it would take more
+ * than `maxJsonBytes` as JSON.
+ */
+export function readNative(bytes: Uint8Array, maxJsonBytes?: number): unknown {
+  return decodeBjson(bytes, maxJsonBytes);
 }
 
-export { BjsonError };
+export { BjsonError, BjsonTooLarge };

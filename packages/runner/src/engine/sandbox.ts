@@ -5,7 +5,7 @@ import { toGuestError } from "../errors.js";
 import type { AbortReason, Budget } from "./budget.js";
 import { mapStack, type CompiledBundle } from "./compiled.js";
 import type { Execution } from "./execution.js";
-import { BjsonError, encodeForGuest, PayloadTooLarge, readNative, type GuestBound } from "./marshal.js";
+import { BjsonError, BjsonTooLarge, encodeForGuest, PayloadTooLarge, readNative, type GuestBound } from "./marshal.js";
 import { writeNative } from "./native.js";
 import { DENIED, Realm, SandboxBroken, type HelperName, type RealmHost } from "./realm.js";
 import type { WasmInstance } from "./wasm.js";
@@ -318,8 +318,11 @@ export class Sandbox implements RealmHost {
     }
     if (!written.ok) return { ok: false, tooLarge: written.tooLarge };
     try {
-      return { ok: true, value: readNative(written.bytes), bytes: written.bytes.byteLength };
+      // Bounded again as JSON, which is how the value leaves the host: its binary form can be far smaller.
+      const bytes = written.bytes;
+      return { ok: true, value: this.budget.run(() => readNative(bytes, limit)), bytes: bytes.byteLength };
     } catch (error) {
+      if (error instanceof BjsonTooLarge) return { ok: false, tooLarge: error.size };
       if (!(error instanceof BjsonError)) throw error;
       return { ok: false, error: { code: "E_HANDLER_ERROR", message: `${what} cannot be copied out of the sandbox: ${error.message}` } };
     }

@@ -553,6 +553,32 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       }
     });
 
+    it("bounds the result by responseBytes as JSON, not only in its binary form, which can be far smaller", async () => {
+      // Each of these is a few KB in QuickJS's binary form and several times that as JSON, which is how a
+      // result leaves the host (an HTTP body, the remote wire): a byte of an Int8Array is ~6 characters,
+      // a control character 6, a shared object once per place it appears.
+      const amplified = await buildBundle({
+        source: `export function typed() { return new Int8Array(2000).fill(-1); }
+        export function escaped() { return { text: "\\u0001\\n".repeat(1500), wide: "é€𝄞" }; }
+        export function shared() { const o = { text: "x".repeat(1000), n: [1.5, -0, 2e-7] }; return [o, o, o, o, o, o, o, o]; }`,
+      });
+      await runner.load(amplified);
+      const expected: Record<string, unknown> = {
+        typed: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [String(i), -1])),
+        escaped: { text: "\u0001\n".repeat(1500), wide: "é€𝄞" },
+        shared: Array.from({ length: 8 }, () => ({ text: "x".repeat(1000), n: [1.5, 0, 2e-7] })),
+      };
+      for (const [handler, body] of Object.entries(expected)) {
+        const size = Buffer.byteLength(JSON.stringify(body));
+        const fits = await run(handler, { limits: { responseBytes: size } }, amplified);
+        expect(fits.error, handler).toBeUndefined();
+        expect(fits.response?.body, handler).toEqual(body);
+        const over = await run(handler, { limits: { responseBytes: size - 1 } }, amplified);
+        expect(over.error?.code, handler).toBe("E_PAYLOAD_TOO_LARGE");
+      }
+      expect((await run("hello")).ok).toBe(true);
+    });
+
     it("fails a load whose top-level code exceeds its CPU limit with E_TIMEOUT (phase load), and keeps serving", async () => {
       const spinning = await buildBundle({ source: `for (;;) {}\nexport function h() { return 1; }`, limits: { cpuMs: 100 } });
       await expect(runner.load(spinning)).rejects.toMatchObject({ code: "E_TIMEOUT", details: expect.objectContaining({ phase: "load" }) });

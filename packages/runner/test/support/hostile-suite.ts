@@ -611,6 +611,20 @@ export function hostileSuite(
         await stillServes(r, bundle);
       });
 
+      it("refuses host-call arguments that would pass responseBytes as JSON, though their binary form is within it", async () => {
+        const { runner: r, bundle } = await hostile(
+          {
+            source: `export async function h(req, ctx) { try { await ctx.kv.set("typed", new Int8Array(200000).fill(-1)); return "stored"; } catch (e) { return e.code; } }`,
+            storage: { kind: "kv" },
+            capabilities: [logCap, kvCap],
+          },
+          { responseBytes: 512 * 1024 },
+        );
+        expect((await exec(r, envelopeFor(bundle, "h"))).response?.body).toBe("E_PAYLOAD_TOO_LARGE");
+        expect([...kv.data.keys()].filter((key) => key.endsWith("/typed"))).toEqual([]);
+        await stillServes(r, bundle);
+      });
+
       it("stops a host-call flood at the host-call limit", async () => {
         const { runner: r, bundle } = await hostile({
           source: `export async function h(req, ctx) { const calls = []; for (let i = 0; i < 5000; i++) calls.push(ctx.kv.get("k" + i).catch(() => null)); await Promise.all(calls); return "survived"; }`,
