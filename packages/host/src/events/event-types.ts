@@ -41,13 +41,19 @@ export function checkTenant(tenant: unknown): string {
   return tenant;
 }
 
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /** The payload as the JSON text stored in the outbox; refuses what JSON cannot carry and what is too large. */
 export function encodePayload(payload: unknown): string {
   let text: string | undefined;
   try {
-    text = JSON.stringify(payload === undefined ? null : payload, (_key, value: unknown) => {
+    text = JSON.stringify(payload === undefined ? null : payload, (key, value: unknown) => {
       if (typeof value === "bigint" || typeof value === "function" || typeof value === "symbol") throw new TypeError(`a ${typeof value} is not JSON`);
       if (value instanceof Uint8Array) throw new TypeError("bytes are not JSON; encode them (base64) first");
+      // PostgreSQL refuses these in jsonb: accepted, the event would fail the transaction that stores it.
+      if (UNSTORABLE.test(key) || (typeof value === "string" && UNSTORABLE.test(value))) {
+        throw new TypeError(`${key === "" ? "the payload" : `the value at key ${JSON.stringify(key)}`} holds NUL or an unpaired UTF-16 surrogate, which cannot be stored`);
+      }
       return value;
     });
   } catch (error) {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { sql, type Kysely, type RawBuilder } from "kysely";
-import type { ErrorSummary } from "../errors.js";
+import { storableError, type ErrorSummary } from "../errors.js";
 
 /** An event about to be written to the outbox. */
 export interface NewEvent {
@@ -222,7 +222,7 @@ export class OutboxStore {
     const result = await sql`
       UPDATE ${this.table("annex_event_deliveries")}
       SET state = ${retryAt === null ? "dead" : "pending"}, next_attempt_at = ${retryAt ?? now}, lease = NULL, lease_until = NULL,
-        last_error = cast(${JSON.stringify(error)} as jsonb), updated_at = ${now}
+        last_error = cast(${JSON.stringify(storableError(error))} as jsonb), updated_at = ${now}
       WHERE id = ${deliveryId} AND lease = ${lease} AND state = 'leased'`.execute(this.#db);
     return Number(result.numAffectedRows ?? 0) === 1;
   }
@@ -238,7 +238,7 @@ export class OutboxStore {
   async drop(deliveryId: string, lease: string, now: Date, error: ErrorSummary): Promise<boolean> {
     const result = await sql`
       UPDATE ${this.table("annex_event_deliveries")} SET state = 'dropped', lease = NULL, lease_until = NULL,
-        last_error = cast(${JSON.stringify(error)} as jsonb), updated_at = ${now}
+        last_error = cast(${JSON.stringify(storableError(error))} as jsonb), updated_at = ${now}
       WHERE id = ${deliveryId} AND lease = ${lease} AND state = 'leased'`.execute(this.#db);
     return Number(result.numAffectedRows ?? 0) === 1;
   }

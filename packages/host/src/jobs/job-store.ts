@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { writeAudit, type NewAuditEntry } from "../audit/audit-log.js";
 import type { AnnexTables } from "../database/tables.js";
-import type { ErrorSummary } from "../errors.js";
+import { storableError, type ErrorSummary } from "../errors.js";
 import { jobTimezone, nextRun } from "./schedule.js";
 
 /** A run this process claimed: the lease it holds and what to run. */
@@ -291,7 +291,7 @@ export class JobStore {
     return this.#db.transaction().execute(async (trx) => {
       await sql`UPDATE ${this.table("annex_job_runs")} SET finished_at = ${now}, duration_ms = ${durationMs},
           outcome = ${outcome.error === undefined ? "ok" : "error"},
-          error = ${outcome.error === undefined ? null : sql`cast(${JSON.stringify(outcome.error)} as jsonb)`}
+          error = ${outcome.error === undefined ? null : sql`cast(${JSON.stringify(storableError(outcome.error))} as jsonb)`}
         WHERE id = ${run.runId} AND outcome = 'running'`.execute(trx);
       // The schedule moves only if it is still the one this run was claimed under (an upgrade may have changed it) and not paused.
       const moved =

@@ -112,6 +112,34 @@ describeBackends("event delivery", (backend) => {
     expect(metrics).toMatch(/annex_event_deliveries_total\{outcome="failed",reason="E_HANDLER_ERROR"\} 2/);
   });
 
+  it("parks a delivery whose handler throws text PostgreSQL cannot store (NUL), and acks one whose published event holds it", async () => {
+    // A guest's error message is written to the delivery's last_error (jsonb): with a NUL in it, that write used to
+    // fail, so the delivery was neither retried nor parked and ran again every lease period, blocking those behind it.
+    const { t, ledger, clock } = await world();
+    await t.install(
+      await ordersBundle(
+        "1.0.0",
+        `export async function onOrder(event, ctx) {
+          await ctx.host.call("ledger.apply", { key: event.id + ":" + Math.random(), note: "order:" + event.payload.n });
+          if (event.payload.n === 0) throw new Error("bad\\u0000news\\ud800");
+          try { await ctx.events.publish("shipped", { s: "a\\u0000b" }); } catch (e) { await ctx.host.call("ledger.apply", { key: event.id, note: e.code }); }
+        }
+        export async function onRefund() {}`,
+      ),
+    );
+    await t.events.publish("order.created", { n: 0 });
+    await t.events.publish("order.created", { n: 1 });
+    for (let i = 0; i < 6; i++) {
+      await t.relay.drain();
+      clock.advance(5000);
+    }
+    // The guest's publish is refused at once (a host-call argument error), so the delivery can be acked.
+    expect(ledger.notes()).toEqual(["order:0", "order:0", "order:0", "order:1", "E_INVALID_ARGUMENT"]);
+    const dead = await t.deadLetters();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.lastError).toMatchObject({ code: "E_HANDLER_ERROR", message: expect.stringContaining("bad\ufffdnews\ufffd") });
+  });
+
   it("replays a dead letter after the fix ships as an upgrade, with the same key; discard drops one for good; both audited", async () => {
     const { t, ledger, clock } = await world();
     await t.install(await ordersBundle());
@@ -217,6 +245,9 @@ describeBackends("event delivery", (backend) => {
     await expect(t.events.publish("order.*", {})).rejects.toMatchObject({ code: "E_EVENT_TYPE" });
     await expect(t.events.publish("order.created", { big: "x".repeat(300 * 1024) })).rejects.toMatchObject({ code: "E_EVENT_PAYLOAD" });
     await expect(t.events.publish("order.created", { n: 10n })).rejects.toMatchObject({ code: "E_EVENT_PAYLOAD" });
+    // PostgreSQL cannot store these in jsonb: refused here, not as a database error from the insert.
+    await expect(t.events.publish("order.created", { s: "a\u0000b" })).rejects.toMatchObject({ code: "E_EVENT_PAYLOAD", message: /key "s" holds NUL/ });
+    await expect(t.events.publish("order.created", { ["k\ud800"]: 1 })).rejects.toMatchObject({ code: "E_EVENT_PAYLOAD" });
     await expect(t.host.events.publish("bad tenant!", "order.created", {})).rejects.toMatchObject({ code: "E_EVENT_TENANT" });
   });
 

@@ -4,7 +4,8 @@ import { createHost, JobsError } from "../../src/index.js";
 import { JobStore } from "../../src/jobs/job-store.js";
 import { createTestHost, type TestHost } from "../../src/testing/index.js";
 import { describeBackends } from "../support/backends.js";
-import { createLedger, manualClock, REPORT_JOBS, reportsBundle } from "./support.js";
+import { makeBundle } from "../support/fixtures.js";
+import { createLedger, manualClock, REPORT_JOBS, reportsBundle, reportsManifest } from "./support.js";
 
 const at = (iso: string) => new Date(iso).getTime();
 const jobs = (...names: string[]) => REPORT_JOBS.filter((job) => names.includes(job.name));
@@ -255,6 +256,22 @@ describeBackends("jobs", (backend) => {
     expect(await t.jobs.tick()).toEqual({ ran: 1, ok: 0, failed: 1 });
     expect((await t.host.jobs.runs({ installId: install.id, name: "boom" })).items).toHaveLength(2);
     expect(await t.host.metrics!.text()).toMatch(/annex_job_runs_total\{outcome="error"\} 3/);
+  });
+
+  it("hostile: records and audits a run whose error text PostgreSQL cannot store (NUL, a lone surrogate), and moves on", async () => {
+    // The run's error is written to jsonb: with a NUL in the guest's message that write failed, the run stayed
+    // "running" until its lease ran out, unaudited, and runNow was refused meanwhile.
+    const { t, clock } = await world();
+    const server = `export async function nul() { throw new Error("x\\u0000y\\udc00"); }`;
+    const install = await t.install(await makeBundle(reportsManifest({ jobs: [{ name: "nul", cron: "*/30 * * * *", handler: "nul" }] }), { "server/index.js": server }));
+    await t.jobs.tick();
+    clock.advance(30 * 60_000);
+    expect(await t.jobs.tick()).toEqual({ ran: 1, ok: 0, failed: 1 });
+    const [job] = await t.host.jobs.list({ installId: install.id });
+    expect(job).toMatchObject({ running: false, nextRunAt: new Date("2026-01-01T13:00:00.000Z") });
+    expect(job!.lastRun).toMatchObject({ outcome: "error", error: { code: "E_HANDLER_ERROR", message: expect.stringContaining("x\ufffdy\ufffd") } });
+    expect(await t.audit.list({ action: "job.run", decision: "error" })).toHaveLength(1);
+    await expect(t.host.jobs.runNow(install.id, "nul")).resolves.toMatchObject({ outcome: "error" });
   });
 
   it("hostile: a runaway job is stopped at its quota and does not keep another install's job from running", async () => {
