@@ -55,6 +55,39 @@ describe("SQL guard", () => {
     expect(refusal("CREATE SEQUENCE s OWNED BY public.users.id", migration).code).toBe("E_SQL_REFUSED");
   });
 
+  it("refuses a migration's changes to catalog objects, and names an identity column's sequence only in the own schema", () => {
+    for (const text of [
+      "DROP VIEW pg_roles CASCADE",
+      "COMMENT ON VIEW pg_roles IS 'x'",
+      "COMMENT ON COLUMN pg_roles.rolname IS 'x'",
+      "COMMENT ON TYPE pg_catalog.int4 IS 'x'",
+      "DROP TYPE pg_catalog.int4",
+      "ALTER TYPE pg_catalog.int4 RENAME TO x",
+      "ALTER TYPE pg_catalog.anyenum ADD VALUE 'x'",
+      "CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY (SEQUENCE NAME annex_x.annex_evil))",
+      "CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY (SEQUENCE NAME pg_evil))",
+      "ALTER TABLE items ALTER COLUMN n ADD GENERATED ALWAYS AS IDENTITY (SEQUENCE NAME ext_acme_notes_ffffffffffff.s)",
+    ]) {
+      expect(refusal(text, migration).code, text).toBe("E_SQL_REFUSED");
+    }
+    // An unqualified type may be the install's own or PostgreSQL's: the syntax cannot tell, so it is looked up at run time.
+    expect(checkSql("ALTER TYPE int4 RENAME TO gone; COMMENT ON TYPE mood IS 'x'; DROP TYPE mood, int8", migration).map((statement) => statement.typeTargets)).toEqual([
+      ["int4"],
+      ["mood"],
+      ["mood", "int8"],
+    ]);
+    expect(checkSql(`CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY (SEQUENCE NAME ${query.schema}.t_seq))`, migration)[0]!.typeTargets).toEqual([]);
+  });
+
+  it("checks the text that runs: trailing Unicode spaces, which PostgreSQL reads as part of a name, are kept", () => {
+    // JS trim() would strip U+FEFF after the guard saw the type "regrole\ufeff" (not refused), and run "::regrole".
+    for (const space of ["\ufeff", "\u00a0", "\u3000"]) {
+      const [statement] = checkSql(`DELETE FROM items WHERE false RETURNING name::regrole${space}`, query);
+      expect(statement!.text.endsWith(space)).toBe(true);
+    }
+    expect(checkSql("  SELECT 1 \n\t", query)[0]!.text).toBe("SELECT 1");
+  });
+
   it("refuses what PGlite could not stop, and allows it where the server can", () => {
     const pglite = { ...query, interruptible: false };
     expect(checkSql("SELECT * FROM generate_series(1, 10)", query)).toHaveLength(1);

@@ -305,6 +305,17 @@ describeBackends("owned schema boundary", (backend) => {
     refused(await runSql(t, "SELECT to_regclass('pg_authid')"));
   });
 
+  it("runs the text it checked: a refused type followed by a Unicode space is not trimmed into the refused type", async () => {
+    // PostgreSQL reads U+FEFF as part of the name: "regrole\ufeff" is no type, so the statement fails as such.
+    for (const text of [`UPDATE items SET name = name WHERE id = 'a' RETURNING '${annexSchema}.annex_installs'::regclass\ufeff`, "DELETE FROM items WHERE false RETURNING 'postgres'::regrole\u00a0"]) {
+      const result = await runSql(t, text);
+      expect(result.ok, text).toBe(false);
+      expect(result.rows).toBeUndefined();
+      expect(result.message).toMatch(/type .* does not exist/);
+    }
+    expect(await ownNames()).toEqual(["apple", "banana"]);
+  });
+
   it("refuses functions that run SQL given as text", async () => {
     refused(await runSql(t, `SELECT query_to_xml('SELECT * FROM ${annexSchema}.annex_installs', true, true, '')`));
     refused(await runSql(t, "SELECT * FROM dblink('dbname=test', 'SELECT 1') AS x(a int)"));

@@ -33,6 +33,14 @@ export interface CheckedStatement {
   cappable: boolean;
   /** Its planner estimate cannot depend on its parameter values (see plan-costs.ts). */
   valueFreeEstimate: boolean;
+  /**
+   * Unqualified names of types the statement drops, renames, alters or
+   * comments on. search_path puts the install's schema first, but a name it
+   * does not hold resolves to pg_catalog (`ALTER TYPE int4 RENAME …`): the
+   * syntax cannot tell which, so the migration runner looks each one up
+   * before the statement runs (an owned type or none at all is allowed).
+   */
+  typeTargets: string[];
 }
 
 let loaded: Promise<void> | undefined;
@@ -75,9 +83,14 @@ export function checkSql(text: string, options: GuardOptions): CheckedStatement[
     const start = entry.stmt_location ?? 0;
     const end = entry.stmt_len === undefined || entry.stmt_len === 0 ? bytes.length : start + entry.stmt_len;
     const cappable = kind === "SelectStmt" && !checker.modifies && !checker.locks && node["intoClause"] === undefined;
-    return { text: bytes.subarray(start, end).toString("utf8").trim(), kind, cappable, valueFreeEstimate: valueFreeEstimate(node) };
+    // Only what PostgreSQL's scanner skips as whitespace: JS trim() also strips U+FEFF, U+00A0 …, which the scanner
+    // reads as identifier characters ("::regrole\ufeff" is checked as another type than the "::regrole" it would run).
+    const own = bytes.subarray(start, end).toString("utf8").replace(SQL_SPACE_AROUND, "");
+    return { text: own, kind, cappable, valueFreeEstimate: valueFreeEstimate(node), typeTargets: checker.typeTargets };
   });
 }
+
+const SQL_SPACE_AROUND = /^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g;
 
 function refused(message: string, details?: Record<string, unknown>): SqlStorageError {
   return new SqlStorageError("E_SQL_REFUSED", message, details);
@@ -107,6 +120,8 @@ class Checker {
   modifies = false;
   /** SELECT … FOR UPDATE and friends. */
   locks = false;
+  /** See CheckedStatement.typeTargets. */
+  readonly typeTargets: string[] = [];
 
   constructor(private readonly options: GuardOptions) {}
 
@@ -136,7 +151,8 @@ class Checker {
         const type = String(node["removeType"]);
         if (!DROP_OBJECTS.has(type)) throw refused(`DROP ${type.replace(/^OBJECT_/, "")} is not allowed in a migration`);
         for (const object of (node["objects"] as Node[] | undefined) ?? []) {
-          if (object["List"] !== undefined) this.qualified(names((object["List"] as Node)["items"]), 2);
+          if (object["List"] !== undefined) this.target(names((object["List"] as Node)["items"]), type);
+          if (object["TypeName"] !== undefined) this.target(names((object["TypeName"] as Node)["names"]), type);
         }
         break;
       }
@@ -144,19 +160,22 @@ class Checker {
         const type = String(node["renameType"]);
         if (!RENAME_OBJECTS.has(type)) throw refused(`ALTER … RENAME of ${type.replace(/^OBJECT_/, "")} is not allowed in a migration`);
         const object = node["object"] as Node | undefined;
-        if (object?.["List"] !== undefined) this.qualified(names((object["List"] as Node)["items"]), 2);
+        if (object?.["List"] !== undefined) this.target(names((object["List"] as Node)["items"]), type);
         break;
       }
       case "CommentStmt": {
         const type = String(node["objtype"]);
         if (!COMMENT_OBJECTS.has(type)) throw refused(`COMMENT ON ${type.replace(/^OBJECT_/, "")} is not allowed in a migration`);
         const object = node["object"] as Node | undefined;
-        if (object?.["List"] !== undefined) this.qualified(names((object["List"] as Node)["items"]), type === "OBJECT_COLUMN" ? 3 : 2);
+        if (object?.["List"] !== undefined) this.target(names((object["List"] as Node)["items"]), type);
+        if (object?.["TypeName"] !== undefined) this.target(names((object["TypeName"] as Node)["names"]), type);
         break;
       }
       case "CreateEnumStmt":
-      case "AlterEnumStmt":
         this.qualified(names(node["typeName"]), 2);
+        break;
+      case "AlterEnumStmt":
+        this.target(names(node["typeName"]), "OBJECT_TYPE");
         break;
       case "CreateSeqStmt":
       case "AlterSeqStmt":
@@ -209,6 +228,11 @@ class Checker {
       }
       case "LockingClause":
         this.locks = true;
+        return;
+      case "DefElem":
+        // An identity column's sequence is created under the name given (`SEQUENCE NAME other_schema.seq`).
+        if (node["defname"] === "sequence_name") this.target(names(((node["arg"] as Node | undefined)?.["List"] as Node | undefined)?.["items"]), "OBJECT_SEQUENCE");
+        if (node["defname"] === "owned_by") throw refused("sequence OWNED BY is not allowed; use an identity column (GENERATED … AS IDENTITY)");
         return;
       case "WithClause":
         if (node["recursive"] === true && !this.options.interruptible) {
@@ -274,6 +298,20 @@ class Checker {
     if (parts.length > 1 && (parts.length > 2 || parts[0] !== "pg_catalog")) {
       throw refused(`operator ${parts.join(".")} is not allowed: use built-in operators`, { operator: parts.join(".") });
     }
+  }
+
+  /**
+   * The name of an existing object a migration changes (drops, renames,
+   * comments on, alters) or names for a new sequence: the install's own
+   * schema or unqualified, never a catalog's (`pg_…`). An unqualified type
+   * is looked up before the statement runs (typeTargets).
+   */
+  private target(parts: string[], objectType: string): void {
+    const column = objectType === "OBJECT_COLUMN";
+    this.qualified(parts, column ? 3 : 2);
+    const name = parts[parts.length - (column ? 2 : 1)] ?? "";
+    if (name.startsWith("pg_")) throw refused(`${parts.join(".")} is refused: names starting with pg_ are PostgreSQL's catalogs`, { object: parts.join(".") });
+    if (objectType === "OBJECT_TYPE" && parts.length === 1) this.typeTargets.push(name);
   }
 
   /** A possibly qualified object name: `name` or `<own schema>.name` (`table.column` counts one more part). */

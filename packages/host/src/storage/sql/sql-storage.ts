@@ -301,7 +301,10 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     try {
       await root.transaction().execute(async (trx) => {
         await pinSession(trx, { ...target, timeoutMs: limits.migrationTimeoutMs });
-        for (const statement of migration.statements) await sql.raw(statement.text).execute(trx);
+        for (const statement of migration.statements) {
+          for (const name of statement.typeTargets) await ownType(trx, target.schema, name);
+          await sql.raw(statement.text).execute(trx);
+        }
         // The ledger is Annex's: written as the host's own user, never as the install's role.
         if (target.role !== null) await sql`RESET ROLE`.execute(trx);
         await sql`RESET search_path`.execute(trx);
@@ -415,6 +418,23 @@ function checkCost(cost: number, maxCost: number): void {
       cost: Math.round(cost),
       maxCost,
     });
+  }
+}
+
+/**
+ * Refuses a migration statement that would change a type outside the
+ * install's schema: an unqualified name the schema does not hold resolves to
+ * pg_catalog (ALTER TYPE int4 RENAME … renamed int4 for every install on
+ * PGlite, where migrations run as a superuser). Looked up as the statement
+ * will resolve it, in the pinned transaction; a type that does not exist yet
+ * is left to the statement.
+ */
+async function ownType(trx: Kysely<any>, schema: string, name: string): Promise<void> {
+  const { rows } = await sql<{ nspname: string }>`SELECT n.nspname FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+    WHERE t.oid = pg_catalog.to_regtype(pg_catalog.quote_ident(${name}))`.execute(trx);
+  const owner = rows[0]?.nspname;
+  if (owner !== undefined && owner !== schema) {
+    throw new SqlStorageError("E_SQL_REFUSED", `type ${name} is ${owner}.${name}, not one of the extension's own: a migration changes only the types it created`, { type: `${owner}.${name}` });
   }
 }
 
