@@ -151,6 +151,10 @@ describeBackends("ctx.kv", (backend) => {
     clock += 10_000;
     expect(await call("get", "later")).toEqual({ result: 4 });
     expect((await call("set", "bad", 1, { ttlSeconds: -1 })).code).toBe("E_INVALID_ARGUMENT");
+    // A whole number the runner lets through, but an expiry no date can hold: a typed refusal, nothing written.
+    expect((await call("set", "far", 1, { ttlSeconds: 1e15 })).code).toBe("E_KV_OPTIONS");
+    await expect(kv.set("far", 1, { ttlSeconds: 1e15 })).rejects.toMatchObject({ code: "E_KV_OPTIONS", details: { field: "ttlSeconds" } });
+    expect(await kv.get("far")).toBeNull();
   });
 
   it("compare-and-set: a write with a stale version is refused, and exactly one of many concurrent writers wins", async () => {

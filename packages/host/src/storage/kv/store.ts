@@ -95,6 +95,8 @@ export interface KvStoreOptions {
 
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
+/** 100 years: beyond it an expiry date leaves what PostgreSQL and Date can hold long before the key matters. */
+const MAX_TTL_SECONDS = 100 * 366 * 24 * 3600;
 
 export function createKvStore(options: KvStoreOptions): KvStore {
   const { db } = options;
@@ -259,8 +261,8 @@ export function createKvStore(options: KvStoreOptions): KvStore {
       const encoded = encodeValue(value, limits);
       const ifVersion = checkIfVersion(setOptions.ifVersion);
       const ttl = setOptions.ttlSeconds;
-      if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl > 0)) {
-        throw new KvError("E_KV_OPTIONS", "kv set: ttlSeconds must be a positive whole number of seconds");
+      if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl > 0 && ttl <= MAX_TTL_SECONDS)) {
+        throw new KvError("E_KV_OPTIONS", `kv set: ttlSeconds must be a positive whole number of seconds, at most ${MAX_TTL_SECONDS} (100 years)`, { field: "ttlSeconds" });
       }
       const size = utf8Bytes(checked) + encoded.bytes;
       if (size > limits.totalBytes) throw overQuota("totalBytes", limits.totalBytes, size);
