@@ -1,10 +1,11 @@
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHost, type EventsOptions, type Host, type InstallInfo, type Logger, type PublishResult } from "@annex/host";
-import type { BundleSignature, Manifest, UiSlot } from "@annex/manifest";
+import { isAnnexError, type BundleSignature, type Manifest, type UiSlot } from "@annex/manifest";
 import { annexRouter } from "@annex/host/express";
 import { createRemoteRunner, type Runner } from "@annex/runner";
 import { baseCss } from "@annex/ui-kit";
@@ -21,10 +22,12 @@ import { InstallUsage } from "./annex/install-usage.js";
 import { applyAutomaticUpgrades } from "./annex/upgrade-policy.js";
 import { adminApi, createApiToken } from "./admin/admin-api.js";
 import { consolePage, extensionPage } from "./web/console-page.js";
-import { verifyPassword } from "./auth/passwords.js";
+import { hashPassword, verifyPassword } from "./auth/passwords.js";
 import { principalOf, type SignedInUser } from "./auth/principal.js";
 import "./auth/middleware.js";
-import { requireAdminPage, requireUser } from "./auth/middleware.js";
+import { currentUser } from "./auth/current-user.js";
+import { pageGuards } from "./auth/middleware.js";
+import { AddressBudget, DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from "./auth/sign-in-throttle.js";
 import { sessionUserReader } from "./auth/session-cookie.js";
 import { DatabaseSessionStore } from "./auth/session-store.js";
 import { openProductDatabase, type ProductDatabase } from "./data/database.js";
@@ -66,6 +69,8 @@ export interface ReferenceHostOptions {
   dev?: boolean | undefined;
   /** Express's "trust proxy" (set it behind a TLS-terminating proxy so that session cookies get Secure). */
   trustProxy?: boolean | number | string | undefined;
+  /** Sign-in throttling per client address (wrong passwords; sign-in pages opened without a session). Default: DEFAULT_SIGN_IN_LIMITS. */
+  signInLimits?: Partial<SignInLimits> | undefined;
   /** Schemas of the product's tables and of Annex's (tests on PostgreSQL use unique ones). */
   schemas?: { app?: string; annex?: string } | undefined;
   /** The example extensions published on first start. Default: the repository's examples/extensions. */
@@ -152,7 +157,8 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     }
 
     const store = new DatabaseSessionStore(database.app);
-    const readUser = sessionUserReader({ cookieName: SESSION_COOKIE, secrets: [keys.sessionSecret], store });
+    const readUser = sessionUserReader({ cookieName: SESSION_COOKIE, secrets: [keys.sessionSecret], store, lookup: (id) => currentUser(database.app, id) });
+    const { requireUser, requireAdminPage } = pageGuards(database.app);
 
     const annex = await createHost({
       database: database.annexOption,
@@ -235,6 +241,8 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       skipCsrfProtection: (req) => req.authenticatedBy === "token",
     });
     const csrfToken = (req: Request) => csrf.generateToken(req);
+    // What a sign-in with an unknown email is checked against (see POST /login): a hash no password matches.
+    const unknownUserHash = hashPassword(randomBytes(32).toString("base64url"));
 
     app.get("/healthz", (_req, res) => void res.json({ ok: true }));
     app.get("/assets/app.css", (_req, res) => void res.type("text/css").set("cache-control", "no-cache").send(`${hostThemeCss}\n${baseCss}\n${APP_CSS}`));
@@ -290,15 +298,33 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       return rest;
     };
 
+    const signInLimits = { ...DEFAULT_SIGN_IN_LIMITS, ...options.signInLimits };
+    const failedSignIns = new AddressBudget(signInLimits.failures);
+    const signInPages = new AddressBudget(signInLimits.pages);
+    const tooMany = (res: Response, seconds: number, what: string) =>
+      void res.status(429).set("retry-after", String(seconds)).type("html").send(`<!doctype html><title>Too many requests</title><p>${what} Try again in ${Math.ceil(seconds / 60)} minute(s).</p>`);
+
     app.get("/login", (req, res) => {
+      // The page's CSRF token is kept in a session: a visit without one makes a new session row.
+      if (req.session.csrfToken === undefined) {
+        const wait = signInPages.retryAfter(req.ip ?? "");
+        if (wait > 0) return tooMany(res, wait, "Too many sign-in pages were opened from your address.");
+        signInPages.spend(req.ip ?? "");
+      }
       res.type("html").send(loginPage({ csrfToken: csrfToken(req), next: safeNext(req.query["next"]) }));
     });
     app.post("/login", csrf.csrfSynchronisedProtection, async (req, res, next) => {
       try {
+        const address = req.ip ?? "";
+        const wait = failedSignIns.retryAfter(address);
+        if (wait > 0) return tooMany(res, wait, "Too many wrong passwords were tried from your address.");
         const email = typeof req.body?.email === "string" ? req.body.email.trim().toLowerCase() : "";
         const given = typeof req.body?.password === "string" ? req.body.password : "";
         const row = await database.app.selectFrom("users").selectAll().where("email", "=", email).executeTakeFirst();
-        if (row === undefined || !(await verifyPassword(given, row.password_hash))) {
+        // An unknown email costs the same scrypt as a wrong password: the answer's timing must not say which emails have accounts.
+        const verified = await verifyPassword(given, row?.password_hash ?? (await unknownUserHash));
+        if (row === undefined || !verified) {
+          failedSignIns.spend(address);
           res.status(401).type("html").send(loginPage({ csrfToken: csrfToken(req), next: safeNext(req.body?.next), error: "Unknown email or wrong password.", email }));
           return;
         }
@@ -349,7 +375,14 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
 
     /** The install's page for `slot` at `path`, when the tenant's install serves; what the frame needs of it (its settings reach the page as context.config). */
     async function pageOf(tenant: string, extensionId: string, slot: UiSlot, path: string) {
-      const install = await annex.getInstall(tenant, extensionId);
+      let install: InstallInfo | null;
+      try {
+        install = await annex.getInstall(tenant, extensionId);
+      } catch (error) {
+        // A path segment that is no extension id (anyone can type one): no such page, not a failure.
+        if (isAnnexError(error, "E_INVALID_ARGUMENT")) return null;
+        throw error;
+      }
       if (install === null || install.state !== "active") return null;
       const version = await annex.registry.getVersion(extensionId, install.version);
       const page = version?.manifest.ui.pages.find((p) => p.slot === slot && p.path === path);
@@ -420,6 +453,14 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     });
 
     app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+      const refused = requestError(error);
+      if (refused !== null) {
+        // The caller's mistake (a body that is not JSON, too large, too many fields): theirs to fix, not an error of this server.
+        baseLogger.debug({ path: req.path, code: refused.code, reason: refused.reason }, "reference host: request refused");
+        res.status(refused.status);
+        if (req.accepts(["json", "html"]) === "html") return void res.type("html").send(`<!doctype html><title>Bad request</title><p>${refused.message}</p>`);
+        return void res.json({ code: refused.code, message: refused.message });
+      }
       if (error === csrf.invalidCsrfTokenError) {
         res.status(403);
         if (req.accepts(["json", "html"]) === "json") return void res.json({ code: "E_CSRF", message: "missing or invalid CSRF token: send the page's token as _csrf or x-csrf-token" });
@@ -468,6 +509,20 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
 
 function notFoundPage(user: SignedInUser | null, menu: MenuEntry[], tenantName: string, csrfToken: string | undefined): string {
   return layout({ title: "Not found", user, tenantName, csrfToken, menu, body: html`<h1>Not found</h1><p>No such page here, or its extension is not installed and enabled for ${tenantName}.</p>` });
+}
+
+/**
+ * body-parser's refusals (express.json, express.urlencoded): a 4xx with a
+ * `type` such as entity.parse.failed or entity.too.large. They reached the
+ * final handler as 500 E_INTERNAL with a stack in the error log, for any
+ * anonymous caller. Null for anything else.
+ */
+function requestError(error: unknown): { status: number; code: string; message: string; reason: string } | null {
+  const { status, type } = (error ?? {}) as { status?: unknown; type?: unknown };
+  if (typeof status !== "number" || status < 400 || status > 499 || typeof type !== "string") return null;
+  if (status === 413) return { status, code: "E_PAYLOAD_TOO_LARGE", message: "the request body is too large", reason: type };
+  if (status === 415) return { status, code: "E_UNSUPPORTED_MEDIA_TYPE", message: "the request body's encoding or character set is not supported", reason: type };
+  return { status: 400, code: "E_BAD_REQUEST", message: "the request body cannot be read: send JSON (or a form) of the expected shape", reason: type };
 }
 
 /** Only paths on this site: an open redirect after sign-in would hand the session to a phishing page. */

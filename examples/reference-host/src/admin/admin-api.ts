@@ -6,6 +6,7 @@ import type { Kysely } from "kysely";
 import type { InstallLogBuffer } from "../annex/install-logs.js";
 import type { InstallUsage } from "../annex/install-usage.js";
 import { planUpgrade } from "../annex/upgrade-policy.js";
+import { sessionActor } from "../auth/middleware.js";
 import type { SignedInUser } from "../auth/principal.js";
 import type { AppTables } from "../data/tables.js";
 import { AdminApiError, sendError } from "./errors.js";
@@ -127,11 +128,11 @@ export function adminApi(deps: AdminApiDeps): Router {
         if (row === undefined) return void res.status(401).json({ code: "E_UNAUTHENTICATED", message: "unknown or malformed API token (Authorization: Bearer annex_…)" });
         req.actor = { id: row.id, tenant: row.tenant, email: row.email, displayName: row.display_name, role: row.role };
         req.authenticatedBy = "token";
-      } else if (req.session.user !== undefined) {
-        req.actor = req.session.user;
-        req.authenticatedBy = "session";
       } else {
-        return void res.status(401).json({ code: "E_UNAUTHENTICATED", message: "sign in as an admin, or send Authorization: Bearer <API token>" });
+        const user = await sessionActor(app, req);
+        if (user === null) return void res.status(401).json({ code: "E_UNAUTHENTICATED", message: "sign in as an admin, or send Authorization: Bearer <API token>" });
+        req.actor = user;
+        req.authenticatedBy = "session";
       }
       if (req.actor.role !== "admin") return void res.status(403).json({ code: "E_FORBIDDEN", message: "the admin API is for administrators of the tenant" });
       next();

@@ -1,4 +1,7 @@
-import type { NextFunction, Request, Response } from "express";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { Kysely } from "kysely";
+import type { AppTables } from "../data/tables.js";
+import { currentUser } from "./current-user.js";
 import type { SignedInUser } from "./principal.js";
 
 declare global {
@@ -13,24 +16,34 @@ declare global {
   }
 }
 
-/** Pages for signed-in users: anyone else is sent to the sign-in page. */
-export function requireUser(req: Request, res: Response, next: NextFunction): void {
-  const user = req.session.user;
-  if (user === undefined) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
-  req.actor = user;
-  req.authenticatedBy = "session";
-  next();
+/** The session's user as they are now (see currentUser), or null when no one is signed in or they were deleted. */
+export async function sessionActor(app: Kysely<AppTables>, req: Request): Promise<SignedInUser | null> {
+  const signedIn = req.session.user;
+  return signedIn === undefined ? null : currentUser(app, signedIn.id);
 }
 
-/** The console's pages: admins only; a member gets 403 and a page saying so. */
-export function requireAdminPage(req: Request, res: Response, next: NextFunction): void {
-  const user = req.session.user;
-  if (user === undefined) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
-  if (user.role !== "admin") {
-    res.status(403).type("html").send("<!doctype html><title>Forbidden</title><h1>Forbidden</h1><p>The admin console is for administrators of this tenant.</p><p><a href=\"/\">Back to the dashboard</a></p>");
-    return;
-  }
-  req.actor = user;
-  req.authenticatedBy = "session";
-  next();
+/**
+ * The page guards: `requireUser` for signed-in users (anyone else is sent to
+ * the sign-in page), `requireAdminPage` for the console (a member gets 403
+ * and a page saying so).
+ */
+export function pageGuards(app: Kysely<AppTables>): { requireUser: RequestHandler; requireAdminPage: RequestHandler } {
+  const guard =
+    (adminOnly: boolean): RequestHandler =>
+    async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const user = await sessionActor(app, req);
+        if (user === null) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
+        if (adminOnly && user.role !== "admin") {
+          res.status(403).type("html").send("<!doctype html><title>Forbidden</title><h1>Forbidden</h1><p>The admin console is for administrators of this tenant.</p><p><a href=\"/\">Back to the dashboard</a></p>");
+          return;
+        }
+        req.actor = user;
+        req.authenticatedBy = "session";
+        next();
+      } catch (error) {
+        next(error);
+      }
+    };
+  return { requireUser: guard(false), requireAdminPage: guard(true) };
 }

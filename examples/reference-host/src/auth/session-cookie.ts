@@ -10,7 +10,13 @@ import type { SignedInUser } from "./principal.js";
  * the Annex gateway's `authenticate`, which sees a web Request rather than
  * Express's req.
  */
-export function sessionUserReader(options: { cookieName: string; secrets: readonly string[]; store: DatabaseSessionStore }) {
+export function sessionUserReader(options: {
+  cookieName: string;
+  secrets: readonly string[];
+  store: DatabaseSessionStore;
+  /** The user as they are now, by id (currentUser): the session only says who signed in. */
+  lookup: (id: string) => Promise<SignedInUser | null>;
+}) {
   return async (request: Request): Promise<SignedInUser | null> => {
     const header = request.headers.get("cookie");
     if (header === null) return null;
@@ -23,6 +29,6 @@ export function sessionUserReader(options: { cookieName: string; secrets: readon
     }
     if (sid === false) return null;
     const data = await options.store.read(sid);
-    return data?.user ?? null;
+    return data?.user === undefined ? null : options.lookup(data.user.id);
   };
 }

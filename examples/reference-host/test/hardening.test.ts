@@ -1,0 +1,119 @@
+/**
+ * What an anonymous or a formerly privileged caller can do to the reference
+ * host over HTTP: bodies it cannot read are the caller's 4xx (never a 500
+ * with a stack in the error log), paths that name no extension are 404, a
+ * user's role is read on every request (a demoted admin loses the console at
+ * once), and sign-in is throttled per client address. On PGlite, and on
+ * PostgreSQL when ANNEX_TEST_DATABASE_URL is set.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createReferenceHost, type ReferenceHost } from "../src/index.js";
+import { backends } from "./support/backends.js";
+import { Client } from "./support/http-client.js";
+
+/** A client whose requests come from `address` (the host trusts X-Forwarded-For here, as behind a proxy). */
+class ClientAt extends Client {
+  constructor(
+    base: string,
+    private readonly address: string,
+  ) {
+    super(base);
+  }
+
+  override request(method: string, path: string, init: Parameters<Client["request"]>[2] = {}): Promise<Response> {
+    return super.request(method, path, { ...init, headers: { "x-forwarded-for": this.address, ...init.headers } });
+  }
+}
+
+describe.each(backends())("reference host hardening on $name", (backend) => {
+  let host: ReferenceHost;
+  let addresses = 0;
+  /** Each test's requests from an address of its own, so that the throttles of one do not reach another. */
+  const client = () => new ClientAt(host.url, `203.0.113.${(addresses += 1)}`);
+
+  beforeAll(async () => {
+    host = await createReferenceHost({
+      ...(await backend.options()),
+      demoInstalls: true,
+      trustProxy: true,
+      signInLimits: { failures: { count: 3, windowMs: 60_000 }, pages: { count: 5, windowMs: 60_000 } },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await host?.close();
+    await backend.cleanup();
+  });
+
+  it("answers a body it cannot read with 400 or 413, for anyone, before anything else runs", async () => {
+    for (const [body, status, code] of [
+      ["{", 400, "E_BAD_REQUEST"],
+      [JSON.stringify({ text: "x".repeat(300 * 1024) }), 413, "E_PAYLOAD_TOO_LARGE"],
+    ] as const) {
+      const answer = await fetch(`${host.url}/admin/api/installs`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body });
+      expect(answer.status, body.slice(0, 20)).toBe(status);
+      expect(await answer.json()).toMatchObject({ code });
+    }
+    const form = await fetch(`${host.url}/login`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", accept: "text/html" }, body: `email=${"a".repeat(20_000)}` });
+    expect(form.status).toBe(413);
+    expect(await form.text()).toContain("too large");
+  });
+
+  it("answers 404 for a path segment that is no extension id, signed in or not", async () => {
+    for (const path of ["/public/acme/x", "/public/acme/ACME.HELLO", "/public/acme/a..b"]) {
+      expect((await fetch(`${host.url}${path}`)).status, path).toBe(404);
+    }
+    const ada = client();
+    await ada.signIn("ada@acme.test");
+    for (const path of ["/apps/acme.hello%00", `/apps/${"a".repeat(8000)}`, "/admin/apps/not-an-id"]) {
+      expect((await ada.get(path)).status, path).toBe(404);
+    }
+  });
+
+  it("reads the user's role and existence on every request: a demoted admin loses the console at once, a deleted user everything", async () => {
+    const { password_hash } = await host.database.app.selectFrom("users").select("password_hash").where("id", "=", "u-ada").executeTakeFirstOrThrow();
+    await host.database.app.insertInto("users").values({ id: "u-eve", tenant: "acme", email: "eve@acme.test", display_name: "Eve", password_hash, role: "admin" }).execute();
+    const eve = client();
+    expect((await eve.signIn("eve@acme.test")).status).toBe(303);
+    expect((await eve.get("/admin/api/installs")).status).toBe(200);
+    expect((await eve.get("/admin")).status).toBe(200);
+
+    await host.database.app.updateTable("users").set({ role: "member" }).where("id", "=", "u-eve").execute();
+    expect((await eve.get("/admin/api/installs")).status).toBe(403);
+    expect((await eve.get("/admin")).status).toBe(403);
+    expect((await eve.get("/")).status).toBe(200);
+    expect((await eve.get("/api/ext/acme.hello/hello/Eve")).status).toBe(200);
+
+    await host.database.app.deleteFrom("users").where("id", "=", "u-eve").execute();
+    expect((await eve.get("/admin/api/installs")).status).toBe(401);
+    expect((await eve.get("/")).status).toBe(303);
+    expect((await eve.get("/api/ext/acme.hello/hello/Eve")).status).toBe(401);
+  });
+
+  it("throttles wrong passwords per client address: past the limit even the right one waits, other addresses do not", async () => {
+    const guesser = client();
+    for (let i = 0; i < 3; i++) expect((await guesser.signIn("ada@acme.test", `guess-${i}`)).status).toBe(401);
+    const blocked = await guesser.signIn("ada@acme.test");
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await client().signIn("ada@acme.test")).status).toBe(303);
+  });
+
+  it("throttles sign-in pages opened without a session per address (each would store one), not the reloads of a session that has its token", async () => {
+    const address = `203.0.113.${(addresses += 1)}`;
+    const visitor = new ClientAt(host.url, address);
+    expect((await visitor.get("/login")).status).toBe(200);
+    // Fresh clients from the same address, no cookie: a new session each, up to the limit (5, one spent above).
+    const statuses = [];
+    for (let i = 0; i < 6; i++) statuses.push((await new ClientAt(host.url, address).get("/login")).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+    const countSessions = async () => Number((await host.database.app.selectFrom("sessions").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow()).n);
+    const before = await countSessions();
+    const refused = await new ClientAt(host.url, address).get("/login");
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await countSessions()).toBe(before);
+    // The visitor's own session has its token: a reload costs nothing and is served, and it can still sign in.
+    expect((await visitor.get("/login")).status).toBe(200);
+    expect((await visitor.signIn("max@acme.test")).status).toBe(303);
+  });
+});
