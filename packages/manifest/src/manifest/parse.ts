@@ -3,6 +3,7 @@ import { checkHostCapabilities, type HostCapabilityRegistry } from "./host-capab
 import { fromZodIssues, manifestErrorMap, type RawIssue } from "./issues.js";
 import { locationOf, scanJson, type TextLocation } from "./json-text.js";
 import { pathToString } from "./paths.js";
+import { BIDI_CONTROLS } from "./primitives.js";
 import { PROTO_KEY_MESSAGE, protoKeyPaths } from "./proto-keys.js";
 import { manifestSchema, type Manifest } from "./schema.js";
 
@@ -121,7 +122,15 @@ function checkJsonShape(input: unknown): RawIssue | undefined {
  */
 const UNSAFE_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/** Every string (and key) of the manifest holding UNSAFE_TEXT, by path; walked without recursion (checkJsonShape bounded it). */
+/**
+ * Everything in a manifest is shown to an admin somewhere (a host capability's
+ * params, a config setting's enum values and default, as well as names and
+ * reasons): an override character can make any of it display as something
+ * else, e.g. "admin" as "nimda" in the consent dialog.
+ */
+const BIDI_MESSAGE = "contains bidirectional control characters (U+202A–U+202E, U+2066–U+2069), which can make what admins read display as something else; remove them";
+
+/** Every string (and key) of the manifest holding UNSAFE_TEXT or bidirectional controls, by path; walked without recursion (checkJsonShape bounded it). */
 function checkText(input: unknown): RawIssue[] {
   const issues: RawIssue[] = [];
   const message = "contains a control character (such as NUL) or an unpaired UTF-16 surrogate, which cannot be stored or shown; remove it";
@@ -130,6 +139,7 @@ function checkText(input: unknown): RawIssue[] {
     const { value, path } = stack.pop()!;
     if (typeof value === "string") {
       if (UNSAFE_TEXT.test(value)) issues.push({ path, message });
+      else if (BIDI_CONTROLS.test(value)) issues.push({ path, message: BIDI_MESSAGE });
       continue;
     }
     if (typeof value !== "object" || value === null) continue;
@@ -137,6 +147,7 @@ function checkText(input: unknown): RawIssue[] {
     else {
       for (const [key, child] of Object.entries(value)) {
         if (UNSAFE_TEXT.test(key)) issues.push({ path: [...path, key], message: `the key ${message}` });
+        else if (BIDI_CONTROLS.test(key)) issues.push({ path: [...path, key], message: `the key ${BIDI_MESSAGE}` });
         else stack.push({ value: child, path: [...path, key] });
       }
     }

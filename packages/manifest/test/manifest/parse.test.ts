@@ -105,6 +105,10 @@ describe("hostile structures", () => {
   it("refuses bidirectional controls in text an admin reads before consenting", () => {
     expectIssue(service({ name: "Hello \u202eolleH" }), "name", /bidirectional control/);
     expectIssue(service({ capabilities: [{ name: "log", reason: "Logs \u2066nothing\u2069 at all." }] }), "capabilities[0].reason", /bidirectional control/);
+    // Anywhere an admin reads it: a host capability's params (the consent dialog showed "admin" as "nimda"), a setting's values.
+    expectIssue(service({ capabilities: [{ name: "host:crm.read", reason, params: { note: "\u202e", scope: "admin" } }] }), "capabilities[0].params.note", /bidirectional control/);
+    expectIssue(service({ capabilities: [{ name: "host:crm.read", reason, params: { ["k\u2067"]: 1 } }] }), `capabilities[0].params[${JSON.stringify("k\u2067")}]`, /key contains bidirectional control/);
+    expectIssue(service({ config: { mode: { type: "enum", values: ["safe", "\u202eefas"] } } }), "config.mode.values[1]", /bidirectional control/);
   });
 
   it("refuses a top-level __proto__, never treating it as a prototype", () => {
