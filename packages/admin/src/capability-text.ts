@@ -1,4 +1,5 @@
 import type { CapabilityGrant } from "@annex/manifest";
+import { shownJson } from "./internal/shown-json.js";
 
 /** How one capability is shown to an admin: a plain title, what it allows, and its parameters. */
 export interface CapabilityText {
@@ -44,7 +45,7 @@ export function describeCapability(grant: CapabilityGrant | { name: string; [key
       name,
       title: `Use ${bare}`,
       summary: hostDescriptions[bare] ?? hostDescriptions[name] ?? "A capability this application offers to extensions.",
-      params: params === undefined ? [] : [{ label: "Parameters", items: [JSON.stringify(params)] }],
+      params: params === undefined ? [] : [{ label: "Parameters", items: [shownJson(params)] }],
     };
   }
   return { name, title: name, summary: "A capability this console does not know; check the manifest.", params: [] };

@@ -28,6 +28,16 @@ describe("<annex-capability-diff>", () => {
     expect($$(el, "section h3").map((h) => h.textContent)).toEqual(["Added (1)", "Widened (1)", "Removed (1)", "Narrowed (1)"]);
   });
 
+  it("shows each widened variant of a host capability with its own parameters", () => {
+    const from = [{ name: "host:crm.contacts.read", params: { scope: "own" } }];
+    const to = [...from, { name: "host:crm.contacts.read", params: { scope: "team" } }, { name: "host:crm.contacts.read", params: { scope: "everything-including-deleted" } }];
+    const el = create<AnnexCapabilityDiff>("annex-capability-diff", { from, to });
+    const widened = $$(el, 'section[data-change="widened"] ul.caps > li').map(textOf);
+    expect(widened).toHaveLength(2);
+    expect(widened[0]).toContain('Adds parameters: {"scope":"team"}');
+    expect(widened[1]).toContain('Adds parameters: {"scope":"everything-including-deleted"}');
+  });
+
   it("an upgrade that widens nothing needs no consent", () => {
     const el = create<AnnexCapabilityDiff>("annex-capability-diff", { from: next, to: next }, { "heading-level": "4" });
     expect(el.diff?.requiresConsent).toBe(false);

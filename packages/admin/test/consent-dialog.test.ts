@@ -36,6 +36,29 @@ describe("<annex-consent-dialog>", () => {
     expect(textOf(el)).toContain("Trust: verified");
   });
 
+  it("refuses a version it cannot show, keeping the one on screen: Approve consents to what the admin sees, never to the refused one", () => {
+    const el = dialog();
+    const consents = events<ConsentDetail>(el, "annex-consent");
+    el.show();
+    const other = versionOf(manifestOf({ id: "evil.exfil", publisher: "evil", capabilities: [{ name: "http.fetch", hosts: ["*.evil.example"], reason: "Sends your data away." }] }));
+    const { provenance: _missing, ...noProvenance } = other;
+    expect(() => (el.version = noProvenance as never)).toThrowError(expect.objectContaining({ code: "E_ADMIN_INVALID_DATA", details: { field: "version" } }));
+    expect(() => (el.version = { ...other, manifest: { ...other.manifest, capabilities: "all" } } as never)).toThrowError(expect.objectContaining({ code: "E_ADMIN_INVALID_DATA" }));
+    expect(() => (el.grantedBefore = [{}] as never)).toThrowError(expect.objectContaining({ code: "E_ADMIN_INVALID_DATA", details: { field: "grantedBefore" } }));
+    expect(textOf(el)).toContain("acme.analytics by acme");
+    press($(el, '[data-action="approve"]'));
+    expect(consents.map((detail) => detail.extensionId)).toEqual(["acme.analytics"]);
+  });
+
+  it("shows parameters with bidirectional and invisible characters escaped, so they cannot display as something else", () => {
+    // Manifests refuse these now; one published before that, or an admin API answer, may still hold them.
+    const manifest = manifestOf({ capabilities: [{ name: "host:crm.contacts.read", params: { note: "x", scope: "admin" }, reason: "Reads contacts." }] });
+    const hostile = { ...manifest, capabilities: [{ ...manifest.capabilities[0]!, params: { note: "\u202e", scope: "adm\u200bin" } }] };
+    const el = dialog({ version: versionOf(hostile as never) });
+    el.show();
+    expect(textOf($(el, "ul.caps > li"))).toContain('Parameters: {"note":"\\u202e","scope":"adm\\u200bin"}');
+  });
+
   it("opens modal with focus on the capability list, a named, focusable region", () => {
     const el = dialog();
     const opener = document.createElement("button");

@@ -4,6 +4,7 @@ import { AdminElement, defineElement } from "../internal/element.js";
 import { h } from "../internal/dom.js";
 import { baseStyles, v } from "../internal/styles.js";
 import type { AdminAuditEntry, AdminAuditFilter } from "../types.js";
+import { shownJson } from "../internal/shown-json.js";
 
 /** `annex-audit-filter`: the admin applied (or cleared) filters; a host that pages on the server re-queries with them. */
 export interface AuditFilterDetail {
@@ -142,7 +143,7 @@ export class AnnexAuditTable extends AdminElement {
         h("td", {}, h("code", {}, entry.action)),
         h("td", {}, entry.target),
         h("td", {}, h("annex-badge", { variant: DECISION_BADGE[entry.decision] ?? "neutral" }, entry.decision)),
-        h("td", {}, Object.keys(entry.details ?? {}).length === 0 ? h("span", { class: "muted" }, "—") : h("details", {}, h("summary", {}, "Details"), h("pre", {}, JSON.stringify(entry.details, null, 2)))),
+        h("td", {}, Object.keys(entry.details ?? {}).length === 0 ? h("span", { class: "muted" }, "—") : h("details", {}, h("summary", {}, "Details"), h("pre", {}, shownJson(entry.details, 2)))),
       ),
     );
     const table = h(

@@ -3,6 +3,7 @@ import { AdminElement, defineElement } from "../internal/element.js";
 import { capabilityItems, capabilityListStyles } from "../internal/capability-list.js";
 import { h } from "../internal/dom.js";
 import { baseStyles, v } from "../internal/styles.js";
+import { shownJson } from "../internal/shown-json.js";
 
 type Side = Manifest | CapabilityGrant[];
 
@@ -17,7 +18,7 @@ function changeParams(change: CapabilityParamsChange): Array<{ label: string; it
   if (change.hosts) out.push({ label: "Hosts", items: change.hosts });
   if (change.names) out.push({ label: "Secrets", items: change.names });
   if (change.types) out.push({ label: "Event types", items: change.types });
-  if (change.params !== undefined) out.push({ label: "Parameters", items: [JSON.stringify(change.params)] });
+  if (change.params !== undefined) out.push({ label: "Parameters", items: [shownJson(change.params)] });
   return out;
 }
 
@@ -104,6 +105,10 @@ export class AnnexCapabilityDiff extends AdminElement {
     const section = (key: string, title: string, items: HTMLLIElement[]) =>
       items.length === 0 ? null : h("section", { "data-change": key }, h(heading, {}, `${title} (${items.length})`), h("ul", { class: "caps" }, ...items));
     const options = { hostDescriptions: this.#hostCapabilities };
+    // Each entry keeps its own change: a name can appear several times (host: capabilities with other params),
+    // and looking the change up by name showed the first one's parameters for every one of them.
+    const changes = new Map<object, CapabilityParamsChange>();
+    const changed = <T extends object>(entry: T, change: CapabilityParamsChange): T => (changes.set(entry, change), entry);
     const nothing = diff.added.length + diff.widened.length + diff.removed.length + diff.narrowed.length === 0;
     this.replaceContent(
       h(
@@ -118,8 +123,8 @@ export class AnnexCapabilityDiff extends AdminElement {
         "widened",
         "Widened",
         capabilityItems(
-          diff.widened.map((change) => withReason({ name: change.name } as CapabilityGrant)),
-          { ...options, marks: () => [{ text: "Wider", variant: "warning" }], paramsOverride: (entry) => changeParams(diff.widened.find((w) => w.name === entry.name)!.added).map((p) => ({ ...p, label: `Adds ${p.label.toLowerCase()}` })) },
+          diff.widened.map((change) => changed(withReason({ name: change.name } as CapabilityGrant), change.added)),
+          { ...options, marks: () => [{ text: "Wider", variant: "warning" }], paramsOverride: (entry) => changeParams(changes.get(entry)!).map((p) => ({ ...p, label: `Adds ${p.label.toLowerCase()}` })) },
         ),
       ),
       section("removed", "Removed", capabilityItems(diff.removed.map((grant) => ({ ...grant, reason: "" })), { ...options, marks: () => [{ text: "Removed", variant: "neutral" }] })),
@@ -127,8 +132,8 @@ export class AnnexCapabilityDiff extends AdminElement {
         "narrowed",
         "Narrowed",
         capabilityItems(
-          diff.narrowed.map((change) => ({ name: change.name, reason: "" }) as CapabilityGrant & { reason: string }),
-          { ...options, marks: () => [{ text: "Narrower", variant: "neutral" }], paramsOverride: (entry) => changeParams(diff.narrowed.find((n) => n.name === entry.name)!.removed).map((p) => ({ ...p, label: `Drops ${p.label.toLowerCase()}` })) },
+          diff.narrowed.map((change) => changed({ name: change.name, reason: "" } as CapabilityGrant & { reason: string }, change.removed)),
+          { ...options, marks: () => [{ text: "Narrower", variant: "neutral" }], paramsOverride: (entry) => changeParams(changes.get(entry)!).map((p) => ({ ...p, label: `Drops ${p.label.toLowerCase()}` })) },
         ),
       ),
     );

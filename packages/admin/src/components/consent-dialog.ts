@@ -4,7 +4,9 @@ import { grantsFor } from "../capability-text.js";
 import { AdminElement, defineElement } from "../internal/element.js";
 import { capabilityItems, capabilityListStyles, type CapabilityMark } from "../internal/capability-list.js";
 import { h, uid } from "../internal/dom.js";
+import { isAdminVersion } from "../internal/check-version.js";
 import { trustBadge } from "../internal/trust.js";
+import { AdminError } from "../errors.js";
 import { baseStyles, v } from "../internal/styles.js";
 import type { AdminVersion } from "../types.js";
 
@@ -24,7 +26,7 @@ export interface ConsentCancelDetail {
 
 const styles = `${baseStyles}${capabilityListStyles}
 :host { display: contents; }
-.meta { margin: 0; }
+.meta { margin: 0; overflow-wrap: anywhere; }
 .caps-region { max-height: min(50vh, 28rem); overflow: auto; padding: ${v("space-1")}; border-radius: ${v("radius-md")}; }
 .caps-region h3 { margin-bottom: ${v("space-2")}; }
 `;
@@ -54,6 +56,8 @@ export class AnnexConsentDialog extends AdminElement {
   }
 
   #version: AdminVersion | null = null;
+  /** The version the dialog on screen shows: Approve consents to it, whatever was set since (a render that failed shows the last one). */
+  #shown: AdminVersion | null = null;
   #grantedBefore: CapabilityGrant[] | null = null;
   #hostCapabilities: Record<string, string> = {};
   #dialog: AnnexDialog | null = null;
@@ -67,6 +71,9 @@ export class AnnexConsentDialog extends AdminElement {
     return this.#version;
   }
   set version(value: AdminVersion | null) {
+    if (value !== null && !isAdminVersion(value)) {
+      throw new AdminError("E_ADMIN_INVALID_DATA", "version must be a published version { extensionId, version, publisher, manifest: { id, name, version, capabilities }, provenance }", { field: "version" });
+    }
     this.#version = value;
     this.render();
   }
@@ -75,7 +82,10 @@ export class AnnexConsentDialog extends AdminElement {
     return this.#grantedBefore;
   }
   set grantedBefore(value: CapabilityGrant[] | null) {
-    this.#grantedBefore = value;
+    if (value !== null && !(Array.isArray(value) && value.every((grant) => typeof grant === "object" && grant !== null && typeof grant.name === "string"))) {
+      throw new AdminError("E_ADMIN_INVALID_DATA", "grantedBefore must be the install's grants: a list of { name, … }", { field: "grantedBefore" });
+    }
+    this.#grantedBefore = value === null ? null : [...value];
     this.render();
   }
 
@@ -165,11 +175,12 @@ export class AnnexConsentDialog extends AdminElement {
     if (wasOpen) this.#dialog?.close();
     this.#dialog = dialog;
     this.replaceContent(dialog);
+    this.#shown = version;
     if (wasOpen || this.#wantOpen) dialog.show();
   }
 
   #detail(): { extensionId: string; version: string } {
-    return { extensionId: this.#version?.extensionId ?? "", version: this.#version?.version ?? "" };
+    return { extensionId: this.#shown?.extensionId ?? "", version: this.#shown?.version ?? "" };
   }
 
   #cancel(reason: ConsentCancelDetail["reason"]): void {
@@ -179,7 +190,7 @@ export class AnnexConsentDialog extends AdminElement {
   }
 
   #approve(): void {
-    const version = this.#version;
+    const version = this.#shown;
     if (version === null) return;
     const detail: ConsentDetail = { ...this.#detail(), grants: grantsFor(version.manifest.capabilities) };
     if (!this.emit<ConsentDetail>("annex-consent", detail, true)) return;

@@ -6,6 +6,7 @@ import { checkedList, ExtensionNamesElement } from "../internal/named-element.js
 import { h } from "../internal/dom.js";
 import { baseStyles, v } from "../internal/styles.js";
 import type { AdminDeadLetter } from "../types.js";
+import { shownJson } from "../internal/shown-json.js";
 
 export type DeadLetterAction = "replay" | "discard";
 
@@ -128,7 +129,7 @@ export class AnnexDeadLetters extends ExtensionNamesElement {
       return h(
         "tr",
         { "data-delivery": letter.deliveryId },
-        h("td", {}, h("code", {}, letter.type), h("details", {}, h("summary", {}, "Payload"), h("pre", {}, JSON.stringify(letter.payload, null, 2) ?? "null"))),
+        h("td", {}, h("code", {}, letter.type), h("details", {}, h("summary", {}, "Payload"), h("pre", {}, shownJson(letter.payload, 2)))),
         h("td", {}, installLabel(letter, (id) => this.nameOf(id))),
         h("td", { class: "num" }, String(letter.attempts)),
         h(

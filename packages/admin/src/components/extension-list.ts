@@ -5,6 +5,7 @@ import { baseStyles, v } from "../internal/styles.js";
 import { trustBadge } from "../internal/trust.js";
 import { compareVersions, isPrerelease } from "../internal/versions.js";
 import type { AdminInstall, AdminInstallState, AdminVersion } from "../types.js";
+import { isAdminVersion } from "../internal/check-version.js";
 
 export type ExtensionAction = "install" | "upgrade" | "open" | "configure" | "enable" | "disable" | "uninstall";
 
@@ -112,7 +113,7 @@ export class AnnexExtensionList extends AdminElement {
     return this.#versions;
   }
   set versions(value: AdminVersion[]) {
-    this.#versions = checkList<AdminVersion>(value, "versions", (v) => typeof v.extensionId === "string" && typeof v.version === "string" && typeof v.manifest === "object" && v.manifest !== null && typeof v.provenance === "object" && v.provenance !== null);
+    this.#versions = checkList<AdminVersion>(value, "versions", isAdminVersion);
     this.render();
   }
 

@@ -5,7 +5,7 @@ import { v } from "./styles.js";
 
 export const capabilityListStyles = `
 ul.caps { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: ${v("space-3")}; }
-ul.caps > li { padding: ${v("space-3")}; border: 1px solid ${v("color-border")}; border-radius: ${v("radius-md")}; background: ${v("color-surface")}; }
+ul.caps > li { padding: ${v("space-3")}; border: 1px solid ${v("color-border")}; border-radius: ${v("radius-md")}; background: ${v("color-surface")}; overflow-wrap: anywhere; }
 .cap-head { display: flex; flex-wrap: wrap; align-items: center; gap: ${v("space-2")}; }
 .cap-title { font-weight: ${v("font-weight-bold")}; }
 .cap-summary, .cap-reason, .cap-params { margin: ${v("space-1")} 0 0; }
