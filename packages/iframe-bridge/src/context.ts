@@ -53,7 +53,7 @@ const text = (field: string, max: number) =>
   z.string().check(
     z.minLength(1, `${field} must not be empty`),
     z.maxLength(max, `${field} must be at most ${max} characters`),
-    z.refine((value) => !/[\u0000-\u001f\u007f]/.test(value), `${field} must not contain control characters`),
+    z.refine((value) => !/[\u0000-\u001f\u007f-\u009f]/.test(value), `${field} must not contain control characters`),
   );
 
 export const extensionIdSchema = z.string().check(

@@ -18,7 +18,7 @@ export interface Theme {
 export const THEME_TOKEN_NAME = /^--annex-[a-z0-9-]+$/;
 export const MAX_THEME_TOKENS = 256;
 
-const FORBIDDEN_VALUE_CHARS = /[;{}<>\\\u0000-\u001f\u007f]/;
+const FORBIDDEN_VALUE_CHARS = /[;{}<>\\\u0000-\u001f\u007f-\u009f]/;
 const URL_LOADERS = /(?:url|image-set|image|cross-fade|src|expression|element)\s*\(|@import/i;
 
 /** Why a token value is unsafe, or null when it is fine. */

@@ -102,6 +102,23 @@ describe("mountExtensionFrame in a DOM", () => {
     expect(frame.state).toBe("connecting");
   });
 
+  it("lets one extension at a time hold a real origin (allow-same-origin): frames of one origin can script each other", () => {
+    const sameOrigin = (id: string) =>
+      options({ extensionOrigin: "https://ext.example", sandboxExtras: ["allow-same-origin"], context: { ...CONTEXT, extension: { ...CONTEXT.extension, id } } });
+    const first = mountExtensionFrame(sameOrigin("acme.analytics"));
+    const again = mountExtensionFrame(sameOrigin("acme.analytics"));
+    mounted.push(first, again);
+    const error = errorOf(() => mountExtensionFrame(sameOrigin("other.ext")));
+    expect(error).toMatchObject({ code: "E_BRIDGE_ORIGIN", details: { origin: "https://ext.example", heldBy: "acme.analytics" } });
+    expect(document.querySelectorAll("iframe")).toHaveLength(2);
+    // Opaque frames of any extension share nothing and need no claim.
+    mounted.push(mountExtensionFrame(options({ context: { ...CONTEXT, extension: { ...CONTEXT.extension, id: "other.ext" } } })));
+    first.dispose();
+    expect(() => mountExtensionFrame(sameOrigin("other.ext"))).toThrowError(expect.objectContaining({ code: "E_BRIDGE_ORIGIN" }));
+    again.dispose();
+    mounted.push(mountExtensionFrame(sameOrigin("other.ext")));
+  });
+
   it("mints a new nonce for every mount", () => {
     const a = mountExtensionFrame(options());
     const b = mountExtensionFrame(options());

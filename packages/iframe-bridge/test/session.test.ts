@@ -200,6 +200,8 @@ describe("host API", () => {
     expect(toasts).toEqual([{ toast: { kind: "success", message: "Saved" }, meta: { extensionId: "acme.analytics" } }]);
     await expect(client.toast({ kind: "shout" as "info", message: "x" })).rejects.toMatchObject({ code: "E_BRIDGE_ARGS" });
     await expect(client.toast({ kind: "info", message: "" })).rejects.toMatchObject({ code: "E_BRIDGE_ARGS" });
+    // C1 controls too (U+009B is a terminal's CSI, should a host log toasts).
+    await expect(client.toast({ kind: "info", message: "\u009b31m red \u0085" })).rejects.toMatchObject({ code: "E_BRIDGE_ARGS" });
     behaviour = "typed";
     await expect(client.toast({ kind: "info", message: "x" })).rejects.toMatchObject({ code: "E_BRIDGE_DENIED", message: "toasts are muted for this tenant" });
     behaviour = "crash";

@@ -4,6 +4,7 @@ import { parseBridgeGrants, type BridgeGrant } from "../grants.js";
 import { DEFAULT_MAX_BODY_BYTES } from "../protocol/fetch.js";
 import { parseTheme, type Theme } from "../theme.js";
 import { resolveFramePolicy, type ExtensionOrigin, type SandboxExtra } from "./frame-policy.js";
+import { claimOrigin } from "./origin-claims.js";
 import type { HostApi } from "./host-api.js";
 import { createNonce, withNonce } from "./nonce.js";
 import { HostSession, type BridgeConnection, type FrameState } from "./session.js";
@@ -108,6 +109,9 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
     throw new BridgeError("E_BRIDGE_ARGS", "apiBase must be an http(s) URL without query or fragment", { field: "apiBase" });
   }
 
+  // A real origin (allow-same-origin) serves one extension at a time on this page (origin-claims.ts).
+  const release = policy.expectedOrigin === "null" ? () => {} : claimOrigin(win, policy.expectedOrigin, context.extension.id);
+
   const nonce = createNonce();
   const iframe = doc.createElement("iframe");
   // Attributes before src and before insertion: sandbox flags are fixed when the frame navigates.
@@ -121,34 +125,41 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
   if (minHeight > 0) iframe.style.setProperty("height", `${minHeight}px`);
   iframe.src = withNonce(policy.src.href, nonce);
 
-  const session = new HostSession({
-    hostWindow: win,
-    frameWindow: () => iframe.contentWindow,
-    expectedOrigin: policy.expectedOrigin,
-    targetOrigin: policy.targetOrigin,
-    nonce,
-    scope: { apiBase, extensionId: context.extension.id },
-    context,
-    grants,
-    theme,
-    hostApi: options.hostApi ?? {},
-    timeoutMs,
-    callTimeoutMs,
-    minHeight,
-    maxHeight,
-    maxBodyBytes,
-    maxConcurrentCalls,
-    onResize: (height) => {
-      iframe.style.setProperty("height", `${height}px`);
-      options.onResize?.(height);
-    },
-    onRejectedMessage: options.onRejectedMessage,
-  });
+  let session: HostSession;
+  try {
+    session = new HostSession({
+      hostWindow: win,
+      frameWindow: () => iframe.contentWindow,
+      expectedOrigin: policy.expectedOrigin,
+      targetOrigin: policy.targetOrigin,
+      nonce,
+      scope: { apiBase, extensionId: context.extension.id },
+      context,
+      grants,
+      theme,
+      hostApi: options.hostApi ?? {},
+      timeoutMs,
+      callTimeoutMs,
+      minHeight,
+      maxHeight,
+      maxBodyBytes,
+      maxConcurrentCalls,
+      onResize: (height) => {
+        iframe.style.setProperty("height", `${height}px`);
+        options.onResize?.(height);
+      },
+      onRejectedMessage: options.onRejectedMessage,
+    });
+  } catch (error) {
+    release();
+    throw error;
+  }
   container.appendChild(iframe);
 
   const dispose = () => {
     session.dispose();
     iframe.remove();
+    release();
   };
   // A frame that could not connect has nothing to show: take it down.
   session.ready.catch(dispose);

@@ -13,6 +13,6 @@ export const toastSchema = z.strictObject({
   message: z.string().check(
     z.minLength(1, "message must not be empty"),
     z.maxLength(500, "message must be at most 500 characters"),
-    z.refine((value) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value), "message must not contain control characters"),
+    z.refine((value) => !/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(value), "message must not contain control characters (C0 but tab and line feed, DEL, C1)"),
   ),
 });
