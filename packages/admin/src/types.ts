@@ -174,8 +174,9 @@ export interface AdminAuditFilter {
   action?: string | undefined;
   target?: string | undefined;
   decision?: "allow" | "deny" | "error" | undefined;
-  since?: Date | undefined;
-  until?: Date | undefined;
+  /** A Date, or an ISO string or epoch milliseconds as they arrive through JSON. */
+  since?: DateLike | undefined;
+  until?: DateLike | undefined;
 }
 
 /** One problem with a config value, as @annex/host's `ConfigError.issues` lists them (`path`: `config.<key>`). */

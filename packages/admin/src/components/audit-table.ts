@@ -35,8 +35,10 @@ export function matchesAuditFilter(entry: AdminAuditEntry, filter: AdminAuditFil
   if (filter.target && entry.target !== filter.target) return false;
   if (filter.decision && entry.decision !== filter.decision) return false;
   const at = toDate(entry.at);
-  if (filter.since && (at === null || at < filter.since)) return false;
-  if (filter.until && (at === null || at > filter.until)) return false;
+  const since = toDate(filter.since);
+  const until = toDate(filter.until);
+  if (since && (at === null || at < since)) return false;
+  if (until && (at === null || at > until)) return false;
   return true;
 }
 
@@ -87,7 +89,15 @@ export class AnnexAuditTable extends AdminElement {
     return { ...this.#filter };
   }
   set filter(value: AdminAuditFilter) {
-    this.#filter = { ...value };
+    if (typeof value !== "object" || value === null) throw new AdminError("E_ADMIN_INVALID_DATA", "filter must be an object { actor?, action?, target?, decision?, since?, until? }", { field: "filter" });
+    const next: AdminAuditFilter = { ...value };
+    for (const key of ["since", "until"] as const) {
+      if (next[key] === undefined) continue;
+      const date = toDate(next[key]);
+      if (date === null) throw new AdminError("E_ADMIN_INVALID_DATA", `filter.${key} must be a date (a Date, an ISO string or epoch milliseconds)`, { field: `filter.${key}` });
+      next[key] = date;
+    }
+    this.#filter = next;
     this.render();
   }
 
@@ -103,7 +113,10 @@ export class AnnexAuditTable extends AdminElement {
     this.#shown = this.#entries.filter((entry) => matchesAuditFilter(entry, this.#filter));
     if (!this.isConnected) return;
     const f = this.#filter;
-    const local = (date: Date | undefined) => (date === undefined ? null : new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16));
+    const local = (value: AdminAuditFilter["since"]) => {
+      const date = toDate(value);
+      return date === null ? null : new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    };
     const actor = h("annex-input", { label: "Actor", name: "actor", value: f.actor ?? null, placeholder: "user:ada" }) as Input;
     const action = h("annex-input", { label: "Action", name: "action", value: f.action ?? null, hint: 'Exact, or a prefix ending in "."', placeholder: "install." }) as Input;
     const target = h("annex-input", { label: "Target", name: "target", value: f.target ?? null }) as Input;

@@ -97,7 +97,10 @@ export class AnnexConfigForm extends AdminElement {
     return this.#errors;
   }
   set errors(value: ConfigIssue[]) {
-    this.#errors = Array.isArray(value) ? [...value] : [];
+    if (!Array.isArray(value) || !value.every((issue) => typeof issue === "object" && issue !== null && typeof issue.path === "string" && typeof issue.message === "string")) {
+      throw new AdminError("E_ADMIN_INVALID_DATA", "errors must be the host's config issues: a list of { path, message }", { field: "errors" });
+    }
+    this.#errors = [...value];
     this.#show(this.#errors);
   }
 

@@ -61,7 +61,8 @@ function checkLetter(letter: unknown, index: number): void {
     typeof l.type !== "string" ||
     typeof l.installId !== "string" ||
     typeof l.attempts !== "number" ||
-    (l.extensionId !== null && typeof l.extensionId !== "string")
+    (l.extensionId !== null && typeof l.extensionId !== "string") ||
+    !(l.lastError === null || (typeof l.lastError === "object" && typeof l.lastError.code === "string" && typeof l.lastError.message === "string"))
   ) {
     throw new AdminError("E_ADMIN_INVALID_DATA", `letters[${index}] is not a dead letter { deliveryId, type, installId, extensionId, attempts, lastError, … }`, { field: `letters[${index}]` });
   }

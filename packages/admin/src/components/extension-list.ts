@@ -177,7 +177,7 @@ export class AnnexExtensionList extends AdminElement {
     const manifest = latest.manifest;
     const nameId = uid("ext");
     const serving = install !== null && install.state !== "uninstalled";
-    const state = install === null ? null : STATE_BADGE[install.state] ?? { text: install.state, variant: "neutral" };
+    const state = install === null ? null : (Object.hasOwn(STATE_BADGE, install.state) ? STATE_BADGE[install.state] : undefined) ?? { text: install.state, variant: "neutral" };
     return h(
       "tr",
       { "data-extension": entry.extensionId },

@@ -70,7 +70,7 @@ function checkKv(kv: AdminKvStorage, index: number): void {
 }
 
 function checkSql(sql: AdminSqlSchema, index: number): void {
-  if (typeof sql !== "object" || typeof sql.schema !== "string" || !(sql.status in STATUS_BADGE) || !Array.isArray(sql.migrations) || (sql.version !== null && typeof sql.version !== "string")) {
+  if (typeof sql !== "object" || typeof sql.schema !== "string" || !(typeof sql.status === "string" && Object.hasOwn(STATUS_BADGE, sql.status)) || !Array.isArray(sql.migrations) || (sql.version !== null && typeof sql.version !== "string")) {
     invalid(index, ".sql is not an owned schema { schema, version, status: pending | ready | failed, migrations, lastError }");
   }
   sql.migrations.forEach((m, i) => {

@@ -68,6 +68,9 @@ export class AnnexUsagePanel extends AdminElement {
     return this.#summary;
   }
   set summary(value: UsageSummary | null) {
+    if (value !== null && !isUsageSummary(value)) {
+      throw new AdminError("E_ADMIN_INVALID_DATA", "summary must be a usage summary { executions, errors, errorsByCode, latencyMs, cpuMs, memoryPeakBytes, series }", { field: "summary" });
+    }
     this.#summary = value;
     this.render();
   }
@@ -124,4 +127,22 @@ export class AnnexUsagePanel extends AdminElement {
       latencyChart.points = series.map((point) => ({ t: point.t, v: point.p95Ms }));
     }
   }
+}
+
+function isUsageSummary(value: unknown): value is UsageSummary {
+  const s = value as Partial<UsageSummary> | null;
+  const numbers = (object: unknown, keys: string[]) => typeof object === "object" && object !== null && keys.every((key) => typeof (object as Record<string, unknown>)[key] === "number");
+  return (
+    typeof s === "object" &&
+    s !== null &&
+    typeof s.executions === "number" &&
+    typeof s.errors === "number" &&
+    typeof s.errorsByCode === "object" &&
+    s.errorsByCode !== null &&
+    numbers(s.latencyMs, ["p50", "p95", "max"]) &&
+    numbers(s.cpuMs, ["total", "p95"]) &&
+    numbers(s.memoryPeakBytes, ["max"]) &&
+    Array.isArray(s.series) &&
+    s.series.every((point) => numbers(point, ["executions", "errors", "p95Ms"]))
+  );
 }

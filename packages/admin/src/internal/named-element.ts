@@ -19,7 +19,7 @@ export abstract class ExtensionNamesElement extends AdminElement {
 
   /** The extension's display name, or its id when the host gave none. */
   protected nameOf(extensionId: string): string {
-    return this.#names[extensionId] ?? extensionId;
+    return (Object.hasOwn(this.#names, extensionId) ? this.#names[extensionId] : undefined) ?? extensionId;
   }
 }
 
