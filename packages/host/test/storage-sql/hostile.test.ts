@@ -268,6 +268,40 @@ describeBackends("owned schema boundary", (backend) => {
       refused(await runSql(t, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"));
     });
 
+    it("refuses on PGlite a product of set-returning functions, however it is written", async () => {
+      // Estimated at 7 whatever the array; ran 4.7 s at 200 elements (n³ rows), blocking every install.
+      const elements = JSON.stringify(Array.from({ length: 200 }, (_, i) => i));
+      const attempts = [
+        "SELECT 1 FROM jsonb_array_elements($1) a, jsonb_array_elements($1) b, jsonb_array_elements($1) c WHERE a::text || b::text || c::text = 'x' LIMIT 1",
+        "SELECT count(*) FROM (SELECT jsonb_array_elements($1) AS v) a CROSS JOIN LATERAL jsonb_array_elements_text($1) b",
+        "SELECT count(*) FROM ROWS FROM (jsonb_array_elements($1)) a, ROWS FROM (jsonb_array_elements_text($1), jsonb_array_elements($1)) b",
+        "SELECT jsonb_array_elements($1), x FROM jsonb_array_elements_text($1) AS x",
+      ];
+      for (const text of attempts) {
+        const result = await runSql(t, text, [elements]);
+        expect([text, result.code]).toEqual([text, "E_SQL_REFUSED"]);
+        expect(result.message).toMatch(/at most one set-returning function/);
+      }
+      refused(await runSql(t, "SELECT * FROM JSON_TABLE($1::jsonb, '$[*]' COLUMNS (v int PATH '$')) AS jt", [elements]));
+    });
+
+    it("bounds a set-returning function on PGlite by its input, wherever its rows are read again", async () => {
+      // One function, its rows read three times through a CTE: 2,000³ rows if it ran. The planner guesses 100 each.
+      const elements = JSON.stringify(Array.from({ length: 2000 }, (_, i) => i));
+      const cube = await runSql(t, "WITH e AS (SELECT value FROM jsonb_array_elements($1)) SELECT count(*) FROM e a, e b, e c WHERE a.value = b.value AND b.value <> c.value LIMIT 1", [elements]);
+      expect(cube).toMatchObject({ ok: false, code: "E_SQL_TIMEOUT" });
+      expect(cube.message).toMatch(/estimated cost/);
+      // What set-returning functions are for still runs: a bulk insert, a lookup by a list of keys, a small cross join.
+      const rows = Array.from({ length: 1000 }, (_, i) => ({ id: `bulk-${i}`, name: `item ${i}` }));
+      const inserted = await runSql(t, "INSERT INTO items (id, name) SELECT id, name FROM jsonb_to_recordset($1) AS r(id text, name text)", [rows]);
+      expect(inserted).toMatchObject({ ok: true, rowCount: 1000 });
+      const found = await runSql(t, "SELECT count(*)::int AS n FROM items WHERE id IN (SELECT value FROM jsonb_array_elements_text($1))", [rows.map((row) => row.id)]);
+      expect(found).toMatchObject({ ok: true, rows: [{ n: 1000 }] });
+      const pairs = await runSql(t, "SELECT count(*)::int AS n FROM jsonb_array_elements($1) e, items i WHERE i.id IN ('a', 'b')", [[1, 2, 3]]);
+      expect(pairs).toMatchObject({ ok: true, rows: [{ n: 6 }] });
+      expect((await runSql(t, "DELETE FROM items WHERE id LIKE 'bulk-%'")).rowCount).toBe(1000);
+    });
+
     it("refuses on PGlite a query the planner expects to run past its timeout", async () => {
       const result = await runSql(t, "SELECT count(*) FROM items a, items b, items c, items d, items e, items f");
       expect(result).toMatchObject({ ok: false, code: "E_SQL_TIMEOUT" });

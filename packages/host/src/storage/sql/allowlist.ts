@@ -117,6 +117,19 @@ export const FUNCTIONS: ReadonlySet<string> = new Set([
  */
 export const SERVER_ONLY_FUNCTIONS: ReadonlySet<string> = new Set(["generate_series"]);
 
+/**
+ * The allowlisted functions that return a set of rows (`proretset` in
+ * pg_proc; a test checks this list against the catalog). The planner guesses
+ * their row counts (100 or 1,000, whatever the input), so on PGlite a plan
+ * may read one of them at most and its cost is scaled by its input's size
+ * (plan-bounds.ts).
+ */
+export const SET_RETURNING_FUNCTIONS: ReadonlySet<string> = new Set([
+  "json_each", "jsonb_each", "json_each_text", "jsonb_each_text", "json_object_keys", "jsonb_object_keys",
+  "json_array_elements", "jsonb_array_elements", "json_array_elements_text", "jsonb_array_elements_text",
+  "jsonb_path_query", "json_to_recordset", "jsonb_to_recordset", "unnest", "regexp_matches", "regexp_split_to_table",
+]);
+
 /** Types that turn a string into a catalog lookup (`'annex_installs'::regclass`), or parse untrusted documents. */
 export const REFUSED_TYPES: ReadonlySet<string> = new Set([
   "regclass", "regproc", "regprocedure", "regoper", "regoperator", "regtype", "regconfig", "regdictionary",

@@ -20,7 +20,7 @@ export interface GuardOptions {
   schema: string;
   /** `query`: one DML statement (ctx.sql.query); `migration`: DDL too, any number of statements. */
   mode: "query" | "migration";
-  /** PGlite cannot interrupt a statement: refuse what the planner cannot bound (recursive CTEs, generate_series). */
+  /** PGlite cannot interrupt a statement: refuse what the planner cannot bound (recursive CTEs, generate_series, JSON_TABLE). */
   interruptible: boolean;
 }
 
@@ -241,6 +241,10 @@ class Checker {
         return;
       case "IntoClause":
         throw refused("SELECT … INTO creates a table; use CREATE TABLE in a migration");
+      case "JsonTable":
+        // Its rows, nested paths multiplying them, are the planner's guess: see plan-bounds.ts.
+        if (!this.options.interruptible) throw refused("JSON_TABLE is not allowed on PGlite, which cannot interrupt a statement: use jsonb_to_recordset or jsonb_array_elements");
+        return;
       case "XmlExpr":
       case "XmlSerialize":
       case "RangeTableFunc":

@@ -9,6 +9,7 @@ import { SqlStorageError } from "./errors.js";
 import { loadParser } from "./guard.js";
 import { installRoleName, installSchemaName, quoteIdent } from "./schema-name.js";
 import { postgresPinned } from "../../database/postgres-pinned.js";
+import { boundPlan, inputSize } from "./plan-bounds.js";
 import { createPlanCostCache } from "./plan-costs.js";
 import { pinScript, pinSession, pinStatement } from "./session.js";
 import { createVerdictCache, type Verdict } from "./verdicts.js";
@@ -148,8 +149,10 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
       if (verdict.kind === "TruncateStmt") cost = 0;
       if (cost === undefined) {
         const [, plan] = await pipeline!([pin, explain(statement, rememberCost)], [pin.sql]);
-        cost = costOf(plan!);
-        if (rememberCost) costs.set(schema, statement.sql, cost);
+        const bound = boundPlan(planOf(plan!), inputSize(statement.sql, statement.parameters));
+        cost = bound.cost;
+        // A set-returning function's bound is its input's size: it belongs to these parameters, not to the text.
+        if (rememberCost && !bound.setReturning) costs.set(schema, statement.sql, cost);
       }
       checkCost(cost, maxCost);
       // Both named from their second run (see pglitePipeline). The pin's text is the same for every install (the
@@ -403,12 +406,9 @@ function explain(statement: CompiledQuery, generic: boolean): CompiledQuery {
   return CompiledQuery.raw(`EXPLAIN (FORMAT JSON${generic ? ", GENERIC_PLAN" : ""}) ${statement.sql}`, [...statement.parameters]);
 }
 
-function costOf(plan: QueryResult<unknown>): number {
+function planOf(plan: QueryResult<unknown>): unknown {
   const raw = (plan.rows[0] as { "QUERY PLAN"?: unknown } | undefined)?.["QUERY PLAN"];
-  const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as Array<{ Plan?: { "Total Cost"?: number } }>;
-  const cost = parsed[0]?.Plan?.["Total Cost"];
-  // No estimate is no permission: a plan without a cost is refused as if it cost too much.
-  return typeof cost === "number" && Number.isFinite(cost) ? cost : Number.POSITIVE_INFINITY;
+  return typeof raw === "string" ? JSON.parse(raw) : raw;
 }
 
 /** On PGlite, which cannot stop a statement once it runs: refuse one the planner expects to be too costly. */

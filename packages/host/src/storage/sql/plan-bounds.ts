@@ -1,0 +1,107 @@
+import { FUNCTIONS, SET_RETURNING_FUNCTIONS } from "./allowlist.js";
+import { SqlStorageError } from "./errors.js";
+
+/**
+ * PGlite only: the cost a statement is checked against, read from its
+ * `EXPLAIN (FORMAT JSON)` plan.
+ *
+ * PGlite cannot stop a statement once it runs, so the planner's estimate is
+ * the only bound. It is a fair one for tables (the planner knows their
+ * size), but not for set-returning functions: `jsonb_array_elements($1)`,
+ * `unnest($1)`, `regexp_split_to_table($1, '')` are estimated at a fixed 100
+ * or 1,000 rows whatever their input. Three of them over one 200-element
+ * parameter, cross-joined under `LIMIT 1`, were estimated at 7 and ran 4.7 s
+ * (n³ rows), blocking every install on the host. So, when a plan reads a
+ * set-returning function:
+ *
+ * - One per plan at most. Their product is where the work grows faster than
+ *   the input; a view or a subquery hides nothing here, since this reads the
+ *   plan, not the text.
+ * - The rows it returns are taken to be as many as the statement's input has
+ *   characters (its text and its parameters): each element, key, match or
+ *   piece it yields takes at least one of them. Every node that reads it
+ *   (the function's scan, a CTE scan of its rows, each counted once per
+ *   reference) scales the estimate by that input over the planner's guess.
+ * - The cost is the plan's costliest node, not its top one: `LIMIT 1` over a
+ *   filter that never matches still runs its whole input.
+ *
+ * A plan without a set-returning function keeps the planner's own estimate
+ * (its top node's total cost), as before.
+ */
+export interface PlanBound {
+  /** The cost to compare with `maxPlannerCost` (Infinity when the plan carries none). */
+  cost: number;
+  /** The plan reads a set-returning function: its bound depends on the parameters, so it is never remembered. */
+  setReturning: boolean;
+}
+
+interface PlanNode {
+  "Node Type"?: unknown;
+  "Total Cost"?: unknown;
+  "Plan Rows"?: unknown;
+  "Function Name"?: unknown;
+  Plans?: unknown;
+}
+
+/** Nodes that produce a set-returning function's rows. */
+const PRODUCERS = new Set(["Function Scan", "ProjectSet", "Table Function Scan"]);
+/** Nodes that read rows already produced once more (a CTE referenced twice is scanned twice). */
+const REREADERS = new Set(["CTE Scan", "WorkTable Scan"]);
+
+export function boundPlan(explained: unknown, inputSize: number): PlanBound {
+  const root = (explained as Array<{ Plan?: PlanNode }> | undefined)?.[0]?.Plan;
+  if (root === undefined) return { cost: Number.POSITIVE_INFINITY, setReturning: false };
+  const nodes: PlanNode[] = [];
+  const visit = (node: PlanNode): void => {
+    nodes.push(node);
+    if (Array.isArray(node.Plans)) for (const child of node.Plans as PlanNode[]) visit(child);
+  };
+  visit(root);
+
+  const producers = nodes.filter(isProducer);
+  if (producers.length > 1) {
+    throw new SqlStorageError(
+      "E_SQL_REFUSED",
+      `on PGlite a statement may read at most one set-returning function (jsonb_array_elements, unnest …); this one reads ${producers.length}: their rows multiply and PGlite cannot stop a statement once it runs. Split it into several statements (or call unnest with several arrays at once); on PostgreSQL the statement timeout bounds it instead`,
+      { setReturning: producers.length },
+    );
+  }
+  if (producers.length === 0) return { cost: finite(root["Total Cost"]), setReturning: false };
+
+  let cost = Math.max(...nodes.map((node) => finite(node["Total Cost"])));
+  for (const node of nodes) {
+    if (!isProducer(node) && !REREADERS.has(String(node["Node Type"]))) continue;
+    const guessed = typeof node["Plan Rows"] === "number" && node["Plan Rows"] >= 1 ? node["Plan Rows"] : 1;
+    cost *= Math.max(1, inputSize / guessed);
+  }
+  return { cost: Number.isFinite(cost) ? cost : Number.POSITIVE_INFINITY, setReturning: true };
+}
+
+/**
+ * A function scan of a function known to return one row (`FROM lower($1)`)
+ * is not a producer; one of a set-returning function, of several functions
+ * (`ROWS FROM (…)`, no single name), or of a name not on the allowlist is.
+ */
+function isProducer(node: PlanNode): boolean {
+  const type = String(node["Node Type"]);
+  if (!PRODUCERS.has(type)) return false;
+  if (type !== "Function Scan") return true;
+  const name = node["Function Name"];
+  return typeof name !== "string" || SET_RETURNING_FUNCTIONS.has(name) || !FUNCTIONS.has(name);
+}
+
+function finite(value: unknown): number {
+  // No estimate is no permission: a plan without a cost is refused as if it cost too much.
+  return typeof value === "number" && Number.isFinite(value) ? value : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * What bounds a set-returning function's rows: the characters of the
+ * statement's text and of its parameters (after `toParams`, every value is a
+ * string, number, boolean or null).
+ */
+export function inputSize(text: string, params: readonly unknown[]): number {
+  let size = text.length;
+  for (const value of params) size += value === null ? 0 : String(value).length;
+  return Math.max(1, size);
+}
