@@ -46,7 +46,8 @@ function isHttpUrl(value: string): boolean {
 /**
  * Turns what the fields hold (text, or a boolean for a checkbox) into config
  * values and the problems with them. An empty optional field is left out, so
- * the host applies the default; an empty required field is a problem.
+ * the host applies the default; an empty required field is a problem. Text
+ * is blank when it is only whitespace; an enum's choice only when it is "".
  */
 export function configFromFields(settings: Readonly<Record<string, ConfigSetting>>, raw: Readonly<Record<string, string | boolean>>): { values: Record<string, unknown>; issues: ConfigIssue[] } {
   const values: Record<string, unknown> = {};
@@ -59,7 +60,8 @@ export function configFromFields(settings: Readonly<Record<string, ConfigSetting
       continue;
     }
     const text = typeof input === "string" ? input : "";
-    if (text.trim() === "") {
+    // An enum's value is taken as written: " " may be one of its values, and only the empty choice sends nothing.
+    if (setting.type === "enum" ? text === "" : text.trim() === "") {
       if (setting.required) issues.push({ path, message: "is required" });
       continue;
     }

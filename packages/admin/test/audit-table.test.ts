@@ -64,6 +64,51 @@ describe("<annex-audit-table>", () => {
     expect(more).toEqual([{ lastId: "4", filter: {} }]);
   });
 
+  it("renders a page of lines at a time, says how many of how many it shows, and shows the next page on request", () => {
+    const many = Array.from({ length: 20_000 }, (_, i) => auditOf(i + 1));
+    const el = create<AnnexAuditTable>("annex-audit-table", { entries: many }, { "has-more": "" });
+    expect(ids(el)).toHaveLength(200);
+    expect(el.pageSize).toBe(200);
+    expect(textOf($(el, ".paging"))).toBe("Showing 200 of 20000 lines.");
+    expect(textOf($(el, "caption"))).toBe("Audit log , 200 of 20000 lines shown");
+    // The host's next page comes after the last line given: Load more waits until every line given is shown.
+    expect($$(el, "annex-button.more")).toEqual([]);
+    press($(el, "annex-button.show-more"));
+    expect(ids(el)).toHaveLength(400);
+    expect(ids(el).slice(199, 201)).toEqual(["200", "201"]);
+    expect(textOf($(el, ".paging"))).toBe("Showing 400 of 20000 lines.");
+    expect(el.shownEntries).toHaveLength(20_000);
+    // New filters start again from the first page.
+    el.filter = { actor: "user:ada" };
+    expect(ids(el)).toHaveLength(200);
+  });
+
+  it("takes another page size from page-size or pageSize, refusing one that is not a whole number from 1 to 5000", () => {
+    const el = create<AnnexAuditTable>("annex-audit-table", { entries: Array.from({ length: 250 }, (_, i) => auditOf(i + 1)) }, { "page-size": "100", "has-more": "" });
+    expect(ids(el)).toHaveLength(100);
+    press($(el, "annex-button.show-more"));
+    press($(el, "annex-button.show-more"));
+    expect(ids(el)).toHaveLength(250);
+    expect($$(el, "annex-button.show-more")).toEqual([]);
+    const more = events<AuditMoreDetail>(el, "annex-audit-more");
+    press($(el, "annex-button.more"));
+    expect(more).toEqual([{ lastId: "250", filter: {} }]);
+    // The host's next page, appended, is rendered at once rather than behind another Show more.
+    el.entries = [...el.entries, ...Array.from({ length: 100 }, (_, i) => auditOf(251 + i))];
+    expect(ids(el)).toHaveLength(350);
+    el.pageSize = 50;
+    expect(el.getAttribute("page-size")).toBe("50");
+    expect(ids(el)).toHaveLength(50);
+    for (const bad of [0, 2.5, 5001, Number.NaN, "10"]) {
+      expect(() => (el.pageSize = bad as never)).toThrowError(expect.objectContaining({ code: "E_ADMIN_INVALID_DATA", details: { field: "pageSize" } }));
+    }
+    expect(ids(el)).toHaveLength(50);
+    // An attribute cannot throw: one that is no page size means the default.
+    el.setAttribute("page-size", "lots");
+    expect(el.pageSize).toBe(200);
+    expect(ids(el)).toHaveLength(200);
+  });
+
   it("refuses entries that are not audit lines", () => {
     const el = create<AnnexAuditTable>("annex-audit-table", { entries });
     expect(() => (el.entries = [{ id: "1" } as never])).toThrow(AdminError);

@@ -1,5 +1,6 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
+import type { Manifest } from "@annex/manifest";
 import type { AnnexCapabilityDiff } from "../src/index.js";
 import { $, $$, create, textOf } from "./fixtures-dom.js";
 import { manifestOf } from "./fixtures.js";
@@ -36,6 +37,21 @@ describe("<annex-capability-diff>", () => {
     expect(widened).toHaveLength(2);
     expect(widened[0]).toContain('Adds parameters: {"scope":"team"}');
     expect(widened[1]).toContain('Adds parameters: {"scope":"everything-including-deleted"}');
+  });
+
+  it("shows each variant of a host capability with its own reason, added or widened", () => {
+    const variants = [
+      { name: "host:crm.contacts.read", params: { scope: "own" }, reason: "Shows your own contacts." },
+      { name: "host:crm.contacts.read", params: { scope: "team" }, reason: "Shows your team's contacts." },
+      { name: "host:crm.contacts.read", params: { scope: "all" }, reason: "Exports every contact." },
+    ];
+    // parseManifest asks for one entry per name; a manifest from an admin API is not parsed again and may hold several.
+    const to = { ...manifestOf({ version: "2.0.0" }), capabilities: variants } as Manifest;
+    const reasons = (el: Element, key: string) => $$(el, `section[data-change="${key}"] ul.caps > li .cap-reason`).map(textOf);
+    const added = create<AnnexCapabilityDiff>("annex-capability-diff", { from: [], to });
+    expect(reasons(added, "added")).toEqual(["Why: Shows your own contacts.", "Why: Shows your team's contacts.", "Why: Exports every contact."]);
+    const widened = create<AnnexCapabilityDiff>("annex-capability-diff", { from: [{ name: "host:crm.contacts.read", params: { scope: "own" } }], to });
+    expect(reasons(widened, "widened")).toEqual(["Why: Shows your team's contacts.", "Why: Exports every contact."]);
   });
 
   it("an upgrade that widens nothing needs no consent", () => {

@@ -83,6 +83,27 @@ describe("<annex-config-form>", () => {
     expect($(el, ".summary").textContent).toBe("");
   });
 
+  it("an optional enum's empty choice is never mistaken for one of its values, even one written \"(not set)\" or blank", async () => {
+    const el = create<AnnexConfigForm>("annex-config-form", { settings: { mode: { type: "enum", values: ["(not set)", "on", " "], required: false } } });
+    const submitted = events<ConfigSubmitDetail>(el, "annex-config-submit");
+    const select = field(el, "mode");
+    const options = [...select.querySelectorAll("option")];
+    const labels = options.map((option) => option.textContent);
+    expect(new Set(labels).size).toBe(labels.length);
+    const written = options.filter((option) => option.textContent === "(not set)");
+    expect(written).toHaveLength(1);
+    select.value = written[0]!.value;
+    await submit(el);
+    expect(submitted.at(-1)).toEqual({ values: { mode: "(not set)" } });
+    select.value = options[0]!.value;
+    await submit(el);
+    expect(submitted.at(-1)).toEqual({ values: {} });
+    // A blank value is one of the enum's, not an empty field.
+    select.value = " ";
+    await submit(el);
+    expect(submitted.at(-1)).toEqual({ values: { mode: " " } });
+  });
+
   it("shows the host's own errors (ConfigError.issues) at their fields", () => {
     const el = form();
     el.errors = [{ path: "config.apiBaseUrl", message: "is not reachable from this host" }];

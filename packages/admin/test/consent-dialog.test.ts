@@ -36,6 +36,20 @@ describe("<annex-consent-dialog>", () => {
     expect(textOf(el)).toContain("Trust: verified");
   });
 
+  it("shows each variant of a host capability with its own reason and parameters", () => {
+    // parseManifest asks for one entry per name; a version from an admin API is not parsed again and may hold several.
+    const variants = [
+      { name: "host:crm.contacts.read", params: { scope: "own" }, reason: "Shows your own contacts." },
+      { name: "host:crm.contacts.read", params: { scope: "all" }, reason: "Exports every contact." },
+    ];
+    const el = dialog({ version: versionOf({ ...manifestOf(), capabilities: variants } as never) });
+    el.show();
+    expect($$(el, "ul.caps > li").map((li) => textOf(li.querySelector(".cap-reason")!) + " " + textOf(li.querySelector(".cap-params")!))).toEqual([
+      'Why: Shows your own contacts. Parameters: {"scope":"own"}',
+      'Why: Exports every contact. Parameters: {"scope":"all"}',
+    ]);
+  });
+
   it("refuses a version it cannot show, keeping the one on screen: Approve consents to what the admin sees, never to the refused one", () => {
     const el = dialog();
     const consents = events<ConsentDetail>(el, "annex-consent");

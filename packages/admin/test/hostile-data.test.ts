@@ -7,8 +7,8 @@
  * none throws a raw TypeError half-way or stays stuck afterwards.
  */
 import { describe, expect, it } from "vitest";
-import type { AdminAuditEntry, AnnexAuditTable, AnnexConfigForm, AnnexDeadLetters, AnnexExtensionList, AnnexUsagePanel } from "../src/index.js";
-import { $$, create, textOf } from "./fixtures-dom.js";
+import type { AdminAuditEntry, AdminJob, AnnexAuditTable, AnnexConfigForm, AnnexDeadLetters, AnnexExtensionList, AnnexJobs, AnnexUsagePanel } from "../src/index.js";
+import { $, $$, create, textOf } from "./fixtures-dom.js";
 import { manifestOf, versionOf } from "./fixtures.js";
 
 const invalid = (field: string) => expect.objectContaining({ code: "E_ADMIN_INVALID_DATA", details: expect.objectContaining({ field }) });
@@ -41,6 +41,18 @@ describe("hostile data from an admin API", () => {
     expect(() => (form.errors = [{}] as never)).toThrowError(invalid("errors"));
     form.values = { greeting: "hi" };
     expect(textOf(form)).toContain("Greeting");
+  });
+
+  it("jobs: refuses a running that is not true or false (the string \"false\" is truthy), and keeps showing the job as it was", () => {
+    const job: AdminJob = { installId: "i-1", tenant: "acme", extensionId: "acme.analytics", name: "rollup", cron: "5 * * * *", timezone: "UTC", nextRunAt: "2026-01-01T13:05:00.000Z", running: false };
+    const el = create<AnnexJobs>("annex-jobs", { jobs: [job] });
+    for (const running of ["false", "true", 0, null, undefined]) {
+      expect(() => (el.jobs = [{ ...job, running } as never])).toThrowError(invalid("jobs[0].running"));
+    }
+    const { running: _running, ...without } = job;
+    expect(() => (el.jobs = [without as never])).toThrowError(invalid("jobs[0].running"));
+    expect(textOf($(el, 'tr[data-job="i-1/rollup"]'))).not.toContain("running");
+    expect($(el, 'annex-button[data-action="run"]').hasAttribute("disabled")).toBe(false);
   });
 
   it("extension list: refuses a manifest without a name; shows an install state named like Object's members as plain text", () => {

@@ -25,8 +25,32 @@ form { display: grid; grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr)
 td.when { white-space: nowrap; }
 details summary { cursor: pointer; color: ${v("color-primary")}; }
 pre { margin: ${v("space-1")} 0 0; white-space: pre-wrap; word-break: break-word; font-family: ${v("font-family-mono")}; font-size: ${v("font-size-xs")}; }
-.more { margin-top: ${v("space-3")}; }
+.footer { margin-top: ${v("space-3")}; }
+.paging { margin: 0; }
+.footer > :empty { display: none; }
 `;
+
+/** Rows rendered at once unless `page-size` says otherwise: every row costs layout, and 20 000 at once took seconds. */
+const AUDIT_PAGE_SIZE = 200;
+/** The largest page: past a few thousand rows a page stalls the browser as a whole list did. */
+const AUDIT_MAX_PAGE_SIZE = 5000;
+
+function isPageSize(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= AUDIT_MAX_PAGE_SIZE;
+}
+
+function rowOf(entry: AdminAuditEntry): HTMLTableRowElement {
+  return h(
+    "tr",
+    { "data-id": entry.id },
+    h("td", { class: "when" }, formatDateTime(entry.at)),
+    h("td", {}, entry.actor),
+    h("td", {}, h("code", {}, entry.action)),
+    h("td", {}, entry.target),
+    h("td", {}, h("annex-badge", { variant: DECISION_BADGE[entry.decision] ?? "neutral" }, entry.decision)),
+    h("td", {}, Object.keys(entry.details ?? {}).length === 0 ? h("span", { class: "muted" }, "—") : h("details", {}, h("summary", {}, "Details"), h("pre", {}, shownJson(entry.details, 2)))),
+  );
+}
 
 /** Whether an entry passes a filter, with @annex/host's AuditFilter semantics (an action ending in "." is a prefix). */
 export function matchesAuditFilter(entry: AdminAuditEntry, filter: AdminAuditFilter): boolean {
@@ -48,16 +72,21 @@ type Input = HTMLElement & { value: string };
  * `<annex-audit-table>`: audit lines with filters (actor, action or action
  * prefix, target, decision, time range). Filters apply to the lines given at
  * once and are also emitted, so a host that pages on the server can
- * re-query; details expand per line.
+ * re-query; details expand per line. Lines are rendered a page at a time
+ * ("Showing 200 of 20000 lines.", and a button for the next page).
  *
  * Properties: `entries` (AdminAuditEntry[]: `AuditEntry` of @annex/host),
- * `filter` (AdminAuditFilter, shown in the fields); read-only `shownEntries`.
- * Attributes: `caption` (default "Audit log"), `has-more` (shows "Load more").
+ * `filter` (AdminAuditFilter, shown in the fields), `pageSize` (reflects
+ * `page-size`); read-only `shownEntries` (every line that passes the filter,
+ * rendered or not).
+ * Attributes: `caption` (default "Audit log"), `has-more` (shows "Load more"
+ * once every line given is rendered), `page-size` (lines rendered at once, 1
+ * to 5000, default 200).
  * Events: `annex-audit-filter` (AuditFilterDetail), `annex-audit-more` (AuditMoreDetail).
  */
 export class AnnexAuditTable extends AdminElement {
   static readonly tagName = "annex-audit-table";
-  static readonly observedAttributes = ["caption", "has-more"];
+  static readonly observedAttributes = ["caption", "has-more", "page-size"];
 
   static define(): boolean {
     return defineElement(AnnexAuditTable.tagName, AnnexAuditTable);
@@ -66,6 +95,8 @@ export class AnnexAuditTable extends AdminElement {
   #entries: AdminAuditEntry[] = [];
   #filter: AdminAuditFilter = {};
   #shown: AdminAuditEntry[] = [];
+  /** How many of the shown lines are rendered; null for one page. New filters or a new page size start again from one page. */
+  #limit: number | null = null;
 
   constructor() {
     super(styles);
@@ -98,6 +129,7 @@ export class AnnexAuditTable extends AdminElement {
       next[key] = date;
     }
     this.#filter = next;
+    this.#limit = null;
     this.render();
   }
 
@@ -105,7 +137,19 @@ export class AnnexAuditTable extends AdminElement {
     return [...this.#shown];
   }
 
-  attributeChangedCallback(): void {
+  /** Lines rendered at once: the `page-size` attribute, or the default when it is absent or no page size. */
+  get pageSize(): number {
+    const attribute = this.getAttribute("page-size");
+    const size = attribute === null || attribute.trim() === "" ? Number.NaN : Number(attribute);
+    return isPageSize(size) ? size : AUDIT_PAGE_SIZE;
+  }
+  set pageSize(value: number) {
+    if (!isPageSize(value)) throw new AdminError("E_ADMIN_INVALID_DATA", `pageSize must be a whole number from 1 to ${AUDIT_MAX_PAGE_SIZE}`, { field: "pageSize" });
+    this.setAttribute("page-size", String(value));
+  }
+
+  attributeChangedCallback(name: string): void {
+    if (name === "page-size") this.#limit = null;
     this.render();
   }
 
@@ -147,32 +191,53 @@ export class AnnexAuditTable extends AdminElement {
     });
     clear.addEventListener("click", () => this.#apply({}));
 
-    const rows = this.#shown.map((entry) =>
-      h(
-        "tr",
-        { "data-id": entry.id },
-        h("td", { class: "when" }, formatDateTime(entry.at)),
-        h("td", {}, entry.actor),
-        h("td", {}, h("code", {}, entry.action)),
-        h("td", {}, entry.target),
-        h("td", {}, h("annex-badge", { variant: DECISION_BADGE[entry.decision] ?? "neutral" }, entry.decision)),
-        h("td", {}, Object.keys(entry.details ?? {}).length === 0 ? h("span", { class: "muted" }, "—") : h("details", {}, h("summary", {}, "Details"), h("pre", {}, shownJson(entry.details, 2)))),
-      ),
-    );
+    const shown = this.#shown;
+    const pageSize = this.pageSize;
+    const count = h("span", { class: "visually-hidden" });
+    const tbody = h("tbody", {}, ...(shown.length > 0 ? [] : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No audit lines match."))]));
     const table = h(
       "table",
       {},
-      h("caption", {}, this.getAttribute("caption") || "Audit log", h("span", { class: "visually-hidden" }, `, ${this.#shown.length} of ${this.#entries.length} lines shown`)),
+      h("caption", {}, this.getAttribute("caption") || "Audit log", count),
       h("thead", {}, h("tr", {}, ...["Time", "Actor", "Action", "Target", "Decision", "Details"].map((label) => h("th", { scope: "col" }, label)))),
-      h("tbody", {}, ...(rows.length > 0 ? rows : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No audit lines match."))])),
+      tbody,
     );
-    const more = this.hasAttribute("has-more") ? h("annex-button", { class: "more" }, "Load more") : null;
-    more?.addEventListener("click", () => this.emit<AuditMoreDetail>("annex-audit-more", { lastId: this.#entries.at(-1)?.id ?? null, filter: this.filter }));
-    this.replaceContent(form, h("div", { class: "scroll" }, table), ...(more ? [more] : []));
+    // Announced as a page is added, so a screen reader hears what Show more did.
+    const status = h("p", { class: "paging", role: "status" });
+    const showMore = h("annex-button", { class: "show-more" });
+    const loadMore = this.hasAttribute("has-more") ? h("annex-button", { class: "more" }, "Load more") : null;
+    const actions = h("div", { class: "row" });
+    let rendered = 0;
+    // Pages are appended to the rows already there, so Show more keeps its focus and the filter fields what was typed.
+    const paint = () => {
+      const limit = Math.min(this.#limit ?? pageSize, shown.length);
+      tbody.append(...shown.slice(rendered, limit).map(rowOf));
+      rendered = limit;
+      const left = shown.length - rendered;
+      count.textContent = `, ${rendered} of ${this.#entries.length} lines shown`;
+      status.textContent = shown.length > pageSize ? `Showing ${rendered} of ${shown.length} lines${shown.length < this.#entries.length ? " that match" : ""}.` : "";
+      showMore.textContent = `Show ${Math.min(pageSize, left)} more`;
+      // The host's next page comes after the last line given, so Load more waits until every line given is rendered.
+      const focused = this.root.activeElement === showMore;
+      actions.replaceChildren(...(left > 0 ? [showMore] : loadMore !== null ? [loadMore] : []));
+      if (focused && left === 0) loadMore?.focus();
+    };
+    showMore.addEventListener("click", () => {
+      this.#limit = rendered + pageSize;
+      paint();
+    });
+    loadMore?.addEventListener("click", () => {
+      // The lines the host adds next are rendered at once, not behind another Show more.
+      this.#limit = rendered + pageSize;
+      this.emit<AuditMoreDetail>("annex-audit-more", { lastId: this.#entries.at(-1)?.id ?? null, filter: this.filter });
+    });
+    paint();
+    this.replaceContent(form, h("div", { class: "scroll" }, table), h("div", { class: "footer stack" }, status, actions));
   }
 
   #apply(filter: AdminAuditFilter): void {
     this.#filter = filter;
+    this.#limit = null;
     this.render();
     this.emit<AuditFilterDetail>("annex-audit-filter", { filter: this.filter });
   }

@@ -1,4 +1,4 @@
-import { diffCapabilities, type CapabilityDiff, type CapabilityGrant, type CapabilityParamsChange, type Manifest } from "@annex/manifest";
+import { diffCapabilities, type CapabilityDiff, type CapabilityGrant, type CapabilityParamsChange, type Manifest, type WidenedCapability } from "@annex/manifest";
 import { AdminElement, defineElement } from "../internal/element.js";
 import { capabilityItems, capabilityListStyles } from "../internal/capability-list.js";
 import { h } from "../internal/dom.js";
@@ -22,10 +22,31 @@ function changeParams(change: CapabilityParamsChange): Array<{ label: string; it
   return out;
 }
 
-function reasonsOf(side: Side | null): Map<string, string> {
-  const reasons = new Map<string, string>();
-  if (side !== null && !Array.isArray(side)) for (const request of side.capabilities) reasons.set(request.name, request.reason);
-  return reasons;
+type Entry = CapabilityGrant & { reason?: string };
+
+/**
+ * The reason of the `to` entry a widening comes from. Reasons belong to
+ * entries, not names: a manifest from an admin API (not parsed again) can
+ * hold several variants of one host capability, and a lookup by name gave
+ * each of them the last one's reason. A host variant is the entry whose
+ * params the diff reports (the same object, or equal JSON); a built-in is
+ * the first entry listing an item it adds.
+ */
+function widenedReason(to: Side | null, change: WidenedCapability): string {
+  if (to === null || Array.isArray(to)) return "";
+  const named: readonly Entry[] = to.capabilities.filter((entry) => entry.name === change.name);
+  const field = (entry: Entry, key: string): unknown => (entry as unknown as Record<string, unknown>)[key];
+  if ("params" in change.added) {
+    const params = change.added.params;
+    const source = named.find((entry) => field(entry, "params") === params) ?? named.find((entry) => JSON.stringify(field(entry, "params")) === JSON.stringify(params));
+    return source?.reason ?? "";
+  }
+  const added = (["hosts", "names", "types"] as const).flatMap((key) => (change.added[key] ?? []).map((item) => [key, item] as const));
+  const lists = (entry: Entry, key: string, item: string) => {
+    const listed = field(entry, key);
+    return Array.isArray(listed) && listed.includes(item);
+  };
+  return named.find((entry) => added.some(([key, item]) => lists(entry, key, item)))?.reason ?? "";
 }
 
 /**
@@ -100,8 +121,8 @@ export class AnnexCapabilityDiff extends AdminElement {
     }
     const level = Math.min(6, Math.max(2, Number(this.getAttribute("heading-level")) || 3));
     const heading = `h${level}`;
-    const reasons = reasonsOf(this.#to);
-    const withReason = (grant: CapabilityGrant) => ({ ...grant, reason: reasons.get(grant.name) ?? (grant as { reason?: string }).reason ?? "" });
+    // Added entries are the `to` side's own (variants of a host capability included), each with its reason.
+    const withReason = (entry: Entry) => ({ ...entry, reason: entry.reason ?? "" });
     const section = (key: string, title: string, items: HTMLLIElement[]) =>
       items.length === 0 ? null : h("section", { "data-change": key }, h(heading, {}, `${title} (${items.length})`), h("ul", { class: "caps" }, ...items));
     const options = { hostDescriptions: this.#hostCapabilities };
@@ -123,7 +144,7 @@ export class AnnexCapabilityDiff extends AdminElement {
         "widened",
         "Widened",
         capabilityItems(
-          diff.widened.map((change) => changed(withReason({ name: change.name } as CapabilityGrant), change.added)),
+          diff.widened.map((change) => changed({ name: change.name, reason: widenedReason(this.#to, change) } as Entry, change.added)),
           { ...options, marks: () => [{ text: "Wider", variant: "warning" }], paramsOverride: (entry) => changeParams(changes.get(entry)!).map((p) => ({ ...p, label: `Adds ${p.label.toLowerCase()}` })) },
         ),
       ),

@@ -42,6 +42,17 @@ function hintOf(setting: ConfigSetting): string {
 }
 
 /**
+ * The label of an optional enum's empty choice: "(not set)", unless the enum
+ * offers that text as a value of its own (a manifest may), where two options
+ * reading "(not set)" would leave the admin guessing which one sends nothing.
+ */
+function unsetLabel(values: readonly string[]): string {
+  let label = values.includes("(not set)") ? "(leave unset)" : "(not set)";
+  while (values.includes(label)) label = `(${label})`;
+  return label;
+}
+
+/**
  * `<annex-config-form>`: the settings form of an install, generated from the
  * manifest's `config` schema: a typed field per setting (text, number, whole
  * number, switch, choice, URL) with its description, bounds and default,
@@ -158,7 +169,10 @@ export class AnnexConfigForm extends AdminElement {
       case "boolean":
         return h("annex-checkbox", { ...common, label: null, checked: current === true }, labelOf(key)) as Field;
       case "enum": {
-        const select = h("annex-select", common, ...(setting.required ? [] : [h("option", { value: "" }, "(not set)")]), ...setting.values.map((value) => h("option", { value, selected: value === current }, value)));
+        // The empty choice's value is "", which no enum value can be (manifests refuse empty values), and
+        // configFromFields reads exactly "" as unset for an enum, so a blank value such as " " stays a value.
+        const unset = setting.required ? [] : [h("option", { value: "" }, unsetLabel(setting.values))];
+        const select = h("annex-select", common, ...unset, ...setting.values.map((value) => h("option", { value, selected: value === current }, value)));
         return select as Field;
       }
       case "number":

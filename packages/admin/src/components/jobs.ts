@@ -62,6 +62,10 @@ function checkJob(job: unknown, index: number): void {
   ) {
     throw new AdminError("E_ADMIN_INVALID_DATA", `jobs[${index}] is not a job { installId, extensionId, name, cron, timezone, nextRunAt, running, lastRun? }`, { field: `jobs[${index}]` });
   }
+  // Read as a truth value, the string "false" showed a job as running and disabled its Run now.
+  if (typeof j.running !== "boolean") {
+    throw new AdminError("E_ADMIN_INVALID_DATA", `jobs[${index}].running must be true or false`, { field: `jobs[${index}].running` });
+  }
 }
 
 function checkRun(run: unknown, index: number): void {
