@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -377,6 +377,40 @@ describeBackends("registry", (backend) => {
     await expect(host.publish(conflicting.bytes, conflicting.signature)).rejects.toMatchObject({ code: "E_VERSION_CONFLICT" });
     expect((await readdir(join(directory, "sha256"))).length).toBe(1);
     await host.close();
+  });
+
+  it("publishing the same bundle again repairs a blob the store lost or holds damaged, on either store, and audits the repair", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "annex-registry-"));
+    directories.push(directory);
+    const onDisk = await hostFor({ blobs: { directory } });
+    const inDatabase = await hostFor();
+    const other = await makeBundle(serviceManifest({ description: "Swapped in the blob store." }));
+    const cases = [
+      // What a power loss after the rename left before the file was flushed: an empty file under the right name.
+      ["emptied file", onDisk, (hash: string) => writeFile(join(directory, "sha256", hash.slice(7, 9), hash.slice(9)), new Uint8Array())],
+      ["swapped row", inDatabase, (hash: string) => inDatabase.database.db.updateTable("annex_blobs").set({ bytes: other }).where("hash", "=", hash).execute()],
+      ["deleted row", inDatabase, (hash: string) => inDatabase.database.db.deleteFrom("annex_blobs").where("hash", "=", hash).execute()],
+    ] as const;
+    for (const [index, [name, host, damage]] of cases.entries()) {
+      const good = await signedBundle(acme, serviceManifest({ version: `3.0.${index}` }));
+      const operator = `operator-${index}`;
+      const published = await host.publish(good.bytes, good.signature);
+      await damage(published.contentHash);
+      host.registry.clearBundleCache();
+      const broken = await host.registry.loadBundle(published.contentHash).catch((error: unknown) => error);
+      expect([name, (broken as { code?: string }).code]).toEqual([name, expect.stringMatching(/^E_(BUNDLE_FORMAT|BUNDLE_MISMATCH|SIGNATURE_INVALID|BUNDLE_MISSING)$/)]);
+
+      const again = await host.publish(good.bytes, good.signature, { actor: operator });
+      expect(again.created).toBe(false);
+      expect([name, isVerifiedBundle(await host.registry.loadBundle(published.contentHash))]).toEqual([name, true]);
+      const lines = await host.audit.list({ action: "registry.publish", actor: operator });
+      expect(lines.map((line) => line.details)).toEqual([{ contentHash: published.contentHash, restored: name === "deleted row" ? "missing" : "unverifiable" }]);
+      // An intact blob is left alone, and nothing more is audited.
+      await host.publish(good.bytes, good.signature, { actor: operator });
+      expect(await host.audit.list({ action: "registry.publish", actor: operator })).toHaveLength(1);
+    }
+    await onDisk.close();
+    await inDatabase.close();
   });
 
   it("keeps verified bundles cached while strangers look up random hashes and scan other published versions", async () => {

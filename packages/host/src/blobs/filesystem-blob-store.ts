@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { assertBlobKey, type BlobStore } from "./blob-store.js";
 
@@ -12,6 +12,9 @@ export interface FilesystemBlobStoreOptions {
  * Blobs as files, for hosts that keep large bundles out of the database.
  * Writes go to a temporary file renamed into place, so a reader never sees a
  * half-written blob and two writers of one hash both end with the same bytes.
+ * The file is flushed to disk before the rename and the folder after it:
+ * without that, a power loss soon after a publish can leave the name holding
+ * an empty file (the rename reached the disk before the data did).
  */
 export function createFilesystemBlobStore(options: FilesystemBlobStoreOptions): BlobStore {
   const pathOf = (hash: string): { dir: string; file: string } => {
@@ -36,8 +39,15 @@ export function createFilesystemBlobStore(options: FilesystemBlobStoreOptions): 
       await mkdir(dir, { recursive: true });
       const temporary = `${file}.${randomUUID()}.tmp`;
       try {
-        await writeFile(temporary, bytes, { flag: "wx" });
+        const handle = await open(temporary, "wx");
+        try {
+          await handle.writeFile(bytes);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
         await rename(temporary, file);
+        await syncDirectory(dir);
       } finally {
         await rm(temporary, { force: true });
       }
@@ -64,4 +74,18 @@ export function createFilesystemBlobStore(options: FilesystemBlobStoreOptions): 
 
 function isNotFound(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "ENOENT";
+}
+
+/** Makes a rename in `dir` durable. Some platforms (Windows) cannot open a folder for that: the rename stands there as the OS keeps it. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(dir, "r");
+    await handle.sync();
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code !== "EISDIR" && code !== "EPERM" && code !== "EINVAL") throw error;
+  } finally {
+    await handle?.close();
+  }
 }

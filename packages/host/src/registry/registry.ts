@@ -147,8 +147,15 @@ export function createRegistry(deps: RegistryDeps): Registry {
       const existing = await selectVersion(db, manifest.id, manifest.version);
       if (existing !== undefined) {
         if (existing.content_hash === contentHash) {
-          // Same content again: nothing changes, except that a blob lost from the store is put back.
-          if (!(await blobs.has(contentHash))) await blobs.put(contentHash, bundle.bytes);
+          // Same content again: nothing changes, except that a blob the store lost, or one that no longer verifies as
+          // this version (cut short by a crash, altered), is put back: the load errors tell the operator to do this.
+          const damage = await storedBlobDamage(existing);
+          if (damage !== null) {
+            await blobs.delete(contentHash);
+            await blobs.put(contentHash, bundle.bytes);
+            cache.delete(contentHash);
+            await writeAudit(db, { actor, tenant: null, action: "registry.publish", target, decision: "allow", details: { contentHash, restored: damage } });
+          }
           return { ...toPublished(existing), created: false };
         }
         const conflict = versionConflict(target, existing.content_hash, contentHash);
@@ -280,6 +287,20 @@ export function createRegistry(deps: RegistryDeps): Registry {
       cache.clear();
     },
   };
+
+  /** Why the stored blob of a published version cannot be loaded ("missing", "unverifiable"), or null when it loads. */
+  async function storedBlobDamage(row: VersionRow): Promise<"missing" | "unverifiable" | null> {
+    const bytes = await blobs.get(row.content_hash);
+    if (bytes === null) return "missing";
+    try {
+      const stored = await verify(bytes, row.signature as BundleSignature | null);
+      const same = stored.contentHash === row.content_hash && stored.manifest.id === row.extension_id && stored.manifest.version === row.version;
+      return same ? null : "unverifiable";
+    } catch {
+      return "unverifiable";
+    }
+  }
+
   return registry;
 }
 
