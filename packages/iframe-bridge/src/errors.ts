@@ -28,6 +28,8 @@ export const BRIDGE_ERROR_CODES = [
   "E_BRIDGE_SANDBOX",
   /** The host declined: no handler for the call, the handler said no, a redirect, too many calls. */
   "E_BRIDGE_DENIED",
+  /** The frame called the host faster than its rate limit allows; slow down or batch calls. */
+  "E_BRIDGE_RATE_LIMITED",
   /** The install was not granted the capability the call needs (`toast` without `ui.toast`); `details.capability` names it. */
   "E_BRIDGE_CAPABILITY_DENIED",
   /** A message on the bridge did not follow the protocol. */

@@ -15,17 +15,26 @@ import type { Endpoint } from "comlink";
  */
 export type Filter = (data: unknown) => string | null;
 
+/**
+ * Runs before the filter on every message; false means the message was
+ * dealt with (answered, counted) and goes no further. The host's rate limit
+ * sits here so that a refused message costs no filtering at all.
+ */
+export type Admit = (data: unknown) => boolean;
+
 type Listener = EventListenerOrEventListenerObject;
 
-export function guardEndpoint(port: MessagePort, filter: Filter, onRefused: (reason: string, data: unknown) => void): Endpoint {
+export function guardEndpoint(port: MessagePort, filter: Filter, onRefused: (reason: string, data: unknown) => void, admit?: Admit): Endpoint {
   const wrapped = new Map<Listener, EventListener>();
   return {
     postMessage: (message: unknown, transfer?: Transferable[]) => port.postMessage(message, transfer ?? []),
     addEventListener(type: string, listener: Listener) {
       const guarded: EventListener = (event) => {
-        const reason = filter((event as MessageEvent).data);
+        const data = (event as MessageEvent).data;
+        if (admit !== undefined && !admit(data)) return;
+        const reason = filter(data);
         if (reason !== null) {
-          onRefused(reason, (event as MessageEvent).data);
+          onRefused(reason, data);
           return;
         }
         if (typeof listener === "function") listener(event);
@@ -48,7 +57,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function validId(id: unknown): boolean {
+/** A comlink message id as the guard accepts it: a non-empty string of at most 128 characters. */
+export function validId(id: unknown): boolean {
   return typeof id === "string" && id.length > 0 && id.length <= 128;
 }
 

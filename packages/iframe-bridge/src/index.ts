@@ -17,6 +17,7 @@ export {
   type BridgeFetchMethod,
   type BridgeResponse,
 } from "./protocol/fetch.js";
+export { DEFAULT_RATE_LIMITS, type BridgeRateLimits } from "./protocol/rate-limits.js";
 export type { Toast, ToastKind } from "./protocol/toast.js";
 export { HELLO, WELCOME, REJECT, NONCE_PARAM, type HelloMessage, type WelcomeMessage, type RejectMessage } from "./protocol/messages.js";
 export type { WireHostApi, WireResult } from "./protocol/wire.js";

@@ -364,7 +364,8 @@ describe("timeouts and dispose", () => {
 
 describe("a hostile frame on the port", () => {
   it("cannot GET, SET, CONSTRUCT, open endpoints, release the host's port, or smuggle proxies; real calls keep working", async () => {
-    const p = pair();
+    // Every refusal reported one by one: more than the default cap of 10 reports a second (rate-limit.test.ts).
+    const p = pair({ session: { maxReportsPerSecond: 100 } });
     const port = await rawHandshake(p);
     const hostile = [
       { type: "GET", path: ["__proto__"] },

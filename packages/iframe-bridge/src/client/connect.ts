@@ -12,6 +12,7 @@ import { parseOrThrow } from "../validate.js";
 import { SUPPORTED_VERSIONS } from "../version.js";
 import { applyTheme as applyThemeTo } from "./apply-theme.js";
 import { watchHeight } from "./auto-resize.js";
+import { paceResizes } from "./resize-pacer.js";
 
 export interface ConnectOptions {
   /** How long to wait for the host's welcome; default 5 000 ms. */
@@ -260,9 +261,12 @@ export async function connectIn(env: ClientEnvironment, options: ConnectOptions 
   };
 
   if (options.autoResize !== false && root !== null) {
-    stopResize = watchHeight(root, (height) => {
-      client.resize(height).catch(() => undefined);
-    });
+    const resizes = paceResizes((height) => client.resize(height));
+    const unwatch = watchHeight(root, (height) => resizes.report(height));
+    stopResize = () => {
+      unwatch();
+      resizes.stop();
+    };
   }
   return client;
 }

@@ -13,3 +13,4 @@ export type { Theme, ThemeMode } from "../theme.js";
 export type { ConfigValues, ContextUser, ExtensionContext, HostContext } from "../context.js";
 export { BRIDGE_CAPABILITIES, type BridgeCapability, type BridgeGrant } from "../grants.js";
 export type { Toast, ToastKind } from "../protocol/toast.js";
+export { DEFAULT_RATE_LIMITS, type BridgeRateLimits } from "../protocol/rate-limits.js";

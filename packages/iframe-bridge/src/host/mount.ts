@@ -4,9 +4,11 @@ import { parseBridgeGrants, type BridgeGrant } from "../grants.js";
 import { DEFAULT_MAX_BODY_BYTES } from "../protocol/fetch.js";
 import { parseTheme, type Theme } from "../theme.js";
 import { resolveFramePolicy, type ExtensionOrigin, type SandboxExtra } from "./frame-policy.js";
+import { positiveInt } from "./positive-int.js";
 import { claimOrigin } from "./origin-claims.js";
 import type { HostApi } from "./host-api.js";
 import { createNonce, withNonce } from "./nonce.js";
+import { resolveRateLimits } from "./rate-limit.js";
 import { HostSession, type BridgeConnection, type FrameState } from "./session.js";
 
 export interface MountOptions {
@@ -47,9 +49,21 @@ export interface MountOptions {
   maxBodyBytes?: number;
   /** Host API calls one frame may have in flight; default 32. */
   maxConcurrentCalls?: number;
+  /**
+   * Host API calls one frame may make per second, sustained; default 100.
+   * Calls over it are refused with E_BRIDGE_RATE_LIMITED before any other check.
+   */
+  maxCallsPerSecond?: number;
+  /** Calls one frame may make at once after a quiet spell; default twice maxCallsPerSecond (200). */
+  maxCallBurst?: number;
+  /** Refused messages reported to onRejectedMessage per second for one frame, then one summary; default 10. */
+  maxReportsPerSecond?: number;
   /** Called after the iframe's height changed through resize(). */
   onResize?: (height: number) => void;
-  /** Called for every message the bridge refused (wrong window, origin, nonce, protocol); for audit logs. */
+  /**
+   * Called for messages the bridge refused (wrong window, origin, nonce, protocol, rate limit); for
+   * audit logs. At most maxReportsPerSecond a second per frame, then one summary of the rest.
+   */
   onRejectedMessage?: (error: BridgeError) => void;
 }
 
@@ -62,14 +76,6 @@ export interface ExtensionFrame {
   setTheme(theme: Theme): Promise<void>;
   /** Closes the port, removes listeners, rejects pending calls, releases proxies and removes the iframe. */
   dispose(): void;
-}
-
-function positiveInt(value: unknown, field: string, fallback: number, max: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new BridgeError("E_BRIDGE_ARGS", `${field} must be an integer from ${min} to ${max}`, { field });
-  }
-  return value;
 }
 
 /**
@@ -96,6 +102,7 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
   const maxHeight = positiveInt(options.maxHeight, "maxHeight", 10_000, 100_000, minHeight);
   const maxBodyBytes = positiveInt(options.maxBodyBytes, "maxBodyBytes", DEFAULT_MAX_BODY_BYTES, 256 * 1024 * 1024);
   const maxConcurrentCalls = positiveInt(options.maxConcurrentCalls, "maxConcurrentCalls", 32, 1024);
+  const { maxCallsPerSecond, maxCallBurst, maxReportsPerSecond } = resolveRateLimits(options);
 
   const hostOrigin = win.location.origin;
   const policy = resolveFramePolicy({ src: options.src, extensionOrigin: options.extensionOrigin, sandboxExtras: options.sandboxExtras, hostOrigin });
@@ -144,6 +151,9 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
       maxHeight,
       maxBodyBytes,
       maxConcurrentCalls,
+      maxCallsPerSecond,
+      maxCallBurst,
+      maxReportsPerSecond,
       onResize: (height) => {
         iframe.style.setProperty("height", `${height}px`);
         options.onResize?.(height);

@@ -12,6 +12,8 @@ import { frameContext } from "./frame-context.js";
 import { checkHello, type HelloEvent } from "./handshake.js";
 import { createWireHostApi, type HostApi } from "./host-api.js";
 import { OneTimeNonce } from "./nonce.js";
+import { createCallRateGate } from "./rate-limit.js";
+import { ReportThrottle } from "./report-throttle.js";
 
 /** What the host needs from the frame's window: a place to post the welcome. */
 export interface FrameWindow {
@@ -38,8 +40,15 @@ export interface HostSessionOptions {
   maxHeight: number;
   maxBodyBytes: number;
   maxConcurrentCalls: number;
+  /** Sustained calls per second and burst for this frame (rate-limit.ts). */
+  maxCallsPerSecond: number;
+  maxCallBurst: number;
+  /** Refused messages reported per second, for the port and for hellos each (report-throttle.ts). */
+  maxReportsPerSecond: number;
   onResize: (height: number) => void;
   onRejectedMessage?: ((error: BridgeError) => void) | undefined;
+  /** Milliseconds from a monotonic clock, for the rate limit and the report cap; default performance.now. */
+  now?: (() => number) | undefined;
 }
 
 export type FrameState = "connecting" | "ready" | "failed" | "disposed";
@@ -73,9 +82,17 @@ export class HostSession {
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #settle: { resolve: (connection: BridgeConnection) => void; reject: (error: BridgeError) => void } | null = null;
   readonly #listener = (event: MessageEvent) => this.#onWindowMessage(event);
+  readonly #now: () => number;
+  // Hellos reach every session on the page, so a flood of them from another frame gets its own
+  // allowance: it cannot use up the one that reports what this frame does on its port.
+  readonly #windowReports: ReportThrottle;
+  readonly #portReports: ReportThrottle;
 
   constructor(options: HostSessionOptions) {
     this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
+    this.#windowReports = new ReportThrottle((error) => this.#report(error), options.maxReportsPerSecond, this.#now);
+    this.#portReports = new ReportThrottle((error) => this.#report(error), options.maxReportsPerSecond, this.#now);
     this.#nonce = new OneTimeNonce(options.nonce);
     this.#theme = options.theme;
     this.ready = new Promise<BridgeConnection>((resolve, reject) => {
@@ -158,6 +175,9 @@ export class HostSession {
     }
     this.#port?.close();
     this.#port = null;
+    // What a flood left uncounted reaches the audit log before the frame goes.
+    this.#windowReports.flush();
+    this.#portReports.flush();
   }
 
   #onWindowMessage(event: MessageEvent): void {
@@ -165,7 +185,7 @@ export class HostSession {
     const verdict = checkHello(event as HelloEvent, { source: frame, origin: this.#options.expectedOrigin, nonce: this.#nonce });
     if (verdict.kind === "ignore") return;
     if (verdict.kind === "refuse") {
-      this.#report(verdict.error);
+      this.#windowReports.report(verdict.error.code, () => verdict.error);
       return;
     }
     if (this.#state !== "connecting" || frame === null) return;
@@ -213,9 +233,24 @@ export class HostSession {
     });
     this.#abortAll = abortAll;
     const channel = new MessageChannel();
-    this.#port = channel.port1;
-    const endpoint = guardEndpoint(channel.port1, methodCallFilter(WIRE_METHODS, 2), (reason) =>
-      this.#report(new BridgeError("E_BRIDGE_PROTOCOL", `the extension sent a message the host API does not answer (${reason}); it was dropped`, { reason })),
+    const port = channel.port1;
+    this.#port = port;
+    const admit = createCallRateGate({
+      limits: options,
+      now: this.#now,
+      reply: (message) => port.postMessage(message),
+      report: (code, build) => this.#portReports.report(code, build),
+    });
+    // expose() adds a single listener, so each message spends a single token.
+    const endpoint = guardEndpoint(
+      port,
+      methodCallFilter(WIRE_METHODS, 2),
+      (reason) =>
+        this.#portReports.report(
+          "E_BRIDGE_PROTOCOL",
+          () => new BridgeError("E_BRIDGE_PROTOCOL", `the extension sent a message the host API does not answer (${reason}); it was dropped`, { reason }),
+        ),
+      admit,
     );
     Comlink.expose(api, endpoint);
     const welcome: WelcomeMessage = { type: WELCOME, nonce, version };

@@ -4,6 +4,7 @@ import type { HostContext } from "../../src/context.js";
 import { BRIDGE_CAPABILITIES, type BridgeCapability } from "../../src/grants.js";
 import type { HostApi } from "../../src/host/host-api.js";
 import { createNonce } from "../../src/host/nonce.js";
+import { DEFAULT_RATE_LIMITS } from "../../src/protocol/rate-limits.js";
 import { HostSession, type HostSessionOptions } from "../../src/host/session.js";
 import type { Theme } from "../../src/theme.js";
 
@@ -105,6 +106,7 @@ export function createPair(options: PairOptions = {}) {
     maxHeight: 800,
     maxBodyBytes: 1024 * 1024,
     maxConcurrentCalls: 8,
+    ...DEFAULT_RATE_LIMITS,
     onResize: (height) => resizes.push(height),
     onRejectedMessage: (error) => rejected.push(error),
     ...options.session,

@@ -1,0 +1,66 @@
+import { BridgeError, type BridgeErrorCode } from "../errors.js";
+import { validId } from "../guard.js";
+import { DEFAULT_RATE_LIMITS, type BridgeRateLimits } from "../protocol/rate-limits.js";
+import type { WireResult } from "../protocol/wire.js";
+import { positiveInt } from "./positive-int.js";
+import { TokenBucket } from "./token-bucket.js";
+
+const MAX_RATE = 100_000;
+
+/**
+ * The host's options for one frame's rate limit, validated and defaulted.
+ * No option turns the limit off: a host that trusts a frame more raises it.
+ */
+export function resolveRateLimits(options: { [K in keyof BridgeRateLimits]?: unknown }): BridgeRateLimits {
+  const maxCallsPerSecond = positiveInt(options.maxCallsPerSecond, "maxCallsPerSecond", DEFAULT_RATE_LIMITS.maxCallsPerSecond, MAX_RATE);
+  // Twice the rate: a second's worth of calls made in one go (a page loading) passes with room to spare.
+  const maxCallBurst = positiveInt(options.maxCallBurst, "maxCallBurst", Math.min(2 * maxCallsPerSecond, MAX_RATE), MAX_RATE);
+  // 0 is allowed: only the once-a-second summaries are reported.
+  const maxReportsPerSecond = positiveInt(options.maxReportsPerSecond, "maxReportsPerSecond", DEFAULT_RATE_LIMITS.maxReportsPerSecond, 1_000, 0);
+  return { maxCallsPerSecond, maxCallBurst, maxReportsPerSecond };
+}
+
+export interface CallRateGateOptions {
+  limits: Pick<BridgeRateLimits, "maxCallsPerSecond" | "maxCallBurst">;
+  /** Milliseconds from a monotonic clock. */
+  now: () => number;
+  /** Posts a comlink answer on the frame's port. */
+  reply: (message: unknown) => void;
+  /** Reports a refusal; `build` runs only when the report is actually sent (report-throttle.ts). */
+  report: (code: BridgeErrorCode, build: () => BridgeError) => void;
+}
+
+/**
+ * The first check on every message a frame posts to the host's port, before
+ * the guard's filter, argument validation, comlink and the handlers: a
+ * message over the frame's rate is answered here and goes no further. Every
+ * message spends a token, well-formed or not, so garbage cannot flood either.
+ *
+ * A refused call is still answered, because the client's promise for it
+ * waits for an answer (or its own timeout, 30 s by default) and an honest
+ * page that bursts should learn at once to slow down. The answer is made
+ * cheap: one result envelope per frame, built once and reused for every
+ * refusal, no stack, only the comlink id differs. Messages that are not calls
+ * get no answer, as no one waits for one.
+ */
+export function createCallRateGate(options: CallRateGateOptions): (data: unknown) => boolean {
+  const { maxCallsPerSecond, maxCallBurst } = options.limits;
+  const bucket = new TokenBucket(maxCallsPerSecond, maxCallBurst, options.now);
+  const message = `this frame called the host more than ${maxCallsPerSecond} times a second (bursts up to ${maxCallBurst}), so the call was refused: slow down, or batch the work into fewer calls`;
+  const refusal: WireResult<never> = { ok: false, error: { code: "E_BRIDGE_RATE_LIMITED", message, details: { maxCallsPerSecond, maxCallBurst } } };
+  const build = () => new BridgeError("E_BRIDGE_RATE_LIMITED", message, { maxCallsPerSecond, maxCallBurst });
+  return (data) => {
+    if (bucket.take()) return true;
+    const id = callId(data);
+    if (id !== null) options.reply({ type: "RAW", value: refusal, id });
+    options.report("E_BRIDGE_RATE_LIMITED", build);
+    return false;
+  };
+}
+
+/** The comlink id of a call (APPLY), or null for anything no one waits an answer to. */
+function callId(data: unknown): string | null {
+  if (typeof data !== "object" || data === null) return null;
+  const { id, type } = data as { id?: unknown; type?: unknown };
+  return type === "APPLY" && validId(id) ? (id as string) : null;
+}
