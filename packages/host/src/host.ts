@@ -29,6 +29,7 @@ import { errorSummary } from "./errors.js";
 import { SecretsError } from "./secrets/errors.js";
 import { SecretsKeyring, type SecretsKey, type SecretsKeyringOptions } from "./secrets/keyring.js";
 import { createSecretsVault } from "./secrets/vault.js";
+import type { ResealResult, UnreadableSecret } from "./secrets/reseal.js";
 import { createSqlStorage, sqlLimitsOf, type SqlLimits, type SqlQueryResult, type SqlSchemaStatus } from "./storage/sql/sql-storage.js";
 import { findInstallById, installExists, installNotFound } from "./installs/install-by-id.js";
 import { createEventsRuntime, type EventsOptions } from "./events/runtime.js";
@@ -150,6 +151,13 @@ export interface RotateSecretsKeyResult {
   installSecrets: number;
   /** Of which webhook secrets (`host.webhookSecrets`). */
   webhookSecrets: number;
+  /**
+   * Secrets left under their old key because their ciphertext fails
+   * authentication (altered, cut short, moved): no key opens them. Set them
+   * again or remove them; the old key keeps rows until then. Also audited
+   * (`secrets.rotate`, decision "error").
+   */
+  unreadable: UnreadableSecret[];
 }
 
 /** An embedded Annex: registry, per-tenant installs and their lifecycle, audit. */
@@ -426,9 +434,29 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       const keyId = named ?? keyring.currentKeyId!;
       await writeAudit(db, { actor, tenant: null, action: "secrets.rotate", target: "secrets", decision: "allow", details: { keyId } });
       keyring.use(keyId);
-      const installSecrets = await vault.reseal(db);
-      const resealedWebhooks = await webhookSecrets.reseal();
-      return { keyId, resealed: installSecrets + resealedWebhooks, installSecrets, webhookSecrets: resealedWebhooks };
+      let installSecrets: ResealResult;
+      let resealedWebhooks: ResealResult;
+      try {
+        installSecrets = await vault.reseal(db);
+        resealedWebhooks = await webhookSecrets.reseal();
+      } catch (error) {
+        // New writes already use the new key; what was re-sealed stays re-sealed. Running it again resumes.
+        await writeAudit(db, { actor, tenant: null, action: "secrets.rotate", target: "secrets", decision: "error", details: { keyId, error: errorSummary(error) } }).catch(() => {});
+        throw error;
+      }
+      const unreadable = [...installSecrets.unreadable, ...resealedWebhooks.unreadable];
+      if (unreadable.length > 0) {
+        // Named, never shown; the first 50 in the line, all of them in the result.
+        const rows = unreadable.slice(0, 50).map(({ kind, installId, name, keyId: under }) => ({ kind, installId, name, keyId: under }));
+        await writeAudit(db, { actor, tenant: null, action: "secrets.rotate", target: "secrets", decision: "error", details: { keyId, unreadable: unreadable.length, rows } });
+      }
+      return {
+        keyId,
+        resealed: installSecrets.resealed + resealedWebhooks.resealed,
+        installSecrets: installSecrets.resealed,
+        webhookSecrets: resealedWebhooks.resealed,
+        unreadable,
+      };
     },
     // Once: a second call (a signal handler and a test's cleanup both closing) gets the same promise.
     close: () =>

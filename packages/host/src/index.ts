@@ -33,6 +33,7 @@ export type { SecretsErrorCode } from "./secrets/errors.js";
 export { generateSecretsKey } from "./secrets/keyring.js";
 export type { SecretsKey, SecretsKeyringOptions } from "./secrets/keyring.js";
 export { MAX_SECRET_BYTES } from "./secrets/vault.js";
+export type { ResealResult, UnreadableSecret } from "./secrets/reseal.js";
 
 // Extension storage: kv
 export * from "./storage/kv/index.js";

@@ -150,7 +150,7 @@ describeBackends("install secrets", (backend) => {
     const secondHook = await host.webhookSecrets.rotate(a.id, { actor: "ops", graceSeconds: 3600 });
 
     const rotated = await host.rotateSecretsKey(k2, { actor: "ops" });
-    expect(rotated).toEqual({ keyId: "k2", resealed: 5, installSecrets: 3, webhookSecrets: 2 });
+    expect(rotated).toEqual({ keyId: "k2", resealed: 5, installSecrets: 3, webhookSecrets: 2, unreadable: [] });
     const keyIds = await host.database.db.selectFrom("annex_install_secrets").select("key_id").distinct().execute();
     expect(keyIds).toEqual([{ key_id: "k2" }]);
     const hookKeyIds = await host.database.db.selectFrom("annex_webhook_secrets").select("key_id").distinct().execute();
@@ -177,6 +177,46 @@ describeBackends("install secrets", (backend) => {
     expect(audit.map((entry) => entry.details)).toEqual([{ keyId: "k2" }, { keyId: "k2" }]);
     expect(JSON.stringify(audit)).not.toContain(k2.key);
     await Promise.all([host.close(), newOnly.close(), oldOnly.close()]);
+  });
+
+  it("rotates past a secret no key opens: it is skipped, named in the result and the audit log, and the rest are re-sealed", async () => {
+    const { host } = await world(backend);
+    const installs = [];
+    for (const tenant of ["tenant-a", "tenant-b", "tenant-c", "tenant-d"]) installs.push(await host.install(tenant, EXT, { ...BASE, secrets: { API_TOKEN: `${tenant}-token` } }));
+    const hook = await host.webhookSecrets.set(installs[0]!.id, undefined, { actor: "ops" });
+    // The row that sorts first, cut short (what a torn write or a tamperer leaves); and a webhook secret altered.
+    const [first] = [...installs].sort((x, y) => (x.id < y.id ? -1 : 1));
+    await host.database.db.updateTable("annex_install_secrets").set({ ciphertext: new Uint8Array(3) }).where("install_id", "=", first!.id).execute();
+    const hookRow = await host.database.db.selectFrom("annex_webhook_secrets").select(["id", "ciphertext"]).executeTakeFirstOrThrow();
+    const altered = Uint8Array.from(hookRow.ciphertext);
+    altered[0] = altered[0]! ^ 1;
+    await host.database.db.updateTable("annex_webhook_secrets").set({ ciphertext: altered }).where("id", "=", hookRow.id).execute();
+
+    const rotated = await host.rotateSecretsKey({ id: "k2", key: generateSecretsKey() }, { actor: "ops" });
+    expect(rotated).toEqual({
+      keyId: "k2",
+      resealed: 3,
+      installSecrets: 3,
+      webhookSecrets: 0,
+      unreadable: [
+        { kind: "install", installId: first!.id, name: "API_TOKEN", keyId: "k1" },
+        { kind: "webhook", installId: installs[0]!.id, name: hookRow.id, keyId: "k1" },
+      ],
+    });
+    const under = await host.database.db.selectFrom("annex_install_secrets").select(["install_id", "key_id"]).orderBy("install_id").execute();
+    expect(under.map((row) => [row.install_id === first!.id, row.key_id])).toEqual(expect.arrayContaining([[true, "k1"], [false, "k2"]]));
+    expect(under.filter((row) => row.key_id === "k2")).toHaveLength(3);
+    for (const [index, install] of installs.entries()) {
+      if (install.id !== first!.id) expect(await host.revealSecret(install.tenant, EXT, "API_TOKEN")).toBe(`tenant-${"abcd"[index]}-token`);
+    }
+    const lines = await host.audit.list({ action: "secrets.rotate" });
+    expect(lines.map((line) => [line.decision, line.details["unreadable"] ?? null])).toEqual([["allow", null], ["error", 2]]);
+    expect(JSON.stringify(lines)).not.toContain(hook);
+    // Setting the broken secret again heals it; the next rotation has nothing left behind.
+    await host.setSecrets(first!.tenant, EXT, { API_TOKEN: "fresh" });
+    await host.webhookSecrets.remove(installs[0]!.id, { actor: "ops" });
+    expect(await host.rotateSecretsKey()).toMatchObject({ resealed: 0, unreadable: [] });
+    await host.close();
   });
 
   it("refuses a rotation to other key material under a key id the host already has, and audits the refusal", async () => {

@@ -4,7 +4,7 @@ import { writeAudit } from "../audit/audit-log.js";
 import type { AnnexTables } from "../database/tables.js";
 import { InstallError } from "../installs/errors.js";
 import { SecretsKeyring, type SecretsKeyringOptions } from "../secrets/keyring.js";
-import { RESEAL_BATCH, resealInBatches } from "../secrets/reseal.js";
+import { openOrSkip, RESEAL_BATCH, resealInBatches, type ResealResult, type UnreadableSecret } from "../secrets/reseal.js";
 import { GatewayError } from "./errors.js";
 import { generateWebhookSecret, type WebhookSecretStore } from "./webhook-secrets.js";
 
@@ -33,11 +33,12 @@ export interface DatabaseWebhookSecrets extends WebhookSecretStore {
   /** Forgets every secret of the install: its `verify: "annex"` webhooks are refused until one is set again. */
   remove(install: string | { id: string }, options?: WebhookSecretActor): Promise<void>;
   /**
-   * Re-seals every stored secret not sealed with the keyring's current key and
-   * returns how many. `host.rotateSecretsKey()` calls it; call it yourself only
-   * for a store you created with `createDatabaseWebhookSecrets`.
+   * Re-seals every stored secret not sealed with the keyring's current key;
+   * says how many, and which no key opens (left as they were).
+   * `host.rotateSecretsKey()` calls it; call it yourself only for a store you
+   * created with `createDatabaseWebhookSecrets`.
    */
-  reseal(): Promise<number>;
+  reseal(): Promise<ResealResult>;
 }
 
 const MIN_SECRET_LENGTH = 16;
@@ -148,20 +149,18 @@ export function createDatabaseWebhookSecrets(options: DatabaseWebhookSecretsOpti
     },
 
     async reseal() {
-      return resealInBatches(db, keyring, async (trx, current) => {
-        const rows = await trx
-          .selectFrom("annex_webhook_secrets")
-          .select(["id", "install_id", "key_id", "nonce", "ciphertext"])
-          .where("key_id", "<>", current)
-          .orderBy("id")
-          .limit(RESEAL_BATCH)
-          .forUpdate()
-          .execute();
+      return resealInBatches<string>(db, keyring, async (trx, current, after) => {
+        let query = trx.selectFrom("annex_webhook_secrets").select(["id", "install_id", "key_id", "nonce", "ciphertext"]).where("key_id", "<>", current);
+        if (after !== null) query = query.where("id", ">", after);
+        const rows = await query.orderBy("id").limit(RESEAL_BATCH).forUpdate().execute();
+        const unreadable: UnreadableSecret[] = [];
         for (const row of rows) {
-          const plain = await keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(row.install_id, row.id), {
-            installId: row.install_id,
-            secret: "webhook",
-          });
+          const what = { installId: row.install_id, secret: "webhook" };
+          const plain = await openOrSkip(() => keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(row.install_id, row.id), what));
+          if (plain === undefined) {
+            unreadable.push({ kind: "webhook", installId: row.install_id, name: String(row.id), keyId: row.key_id });
+            continue;
+          }
           const sealed = await keyring.seal(plain, aad(row.install_id, row.id));
           await trx
             .updateTable("annex_webhook_secrets")
@@ -169,7 +168,8 @@ export function createDatabaseWebhookSecrets(options: DatabaseWebhookSecretsOpti
             .where("id", "=", row.id)
             .execute();
         }
-        return rows.length;
+        const last = rows.at(-1);
+        return { resealed: rows.length - unreadable.length, unreadable, next: rows.length < RESEAL_BATCH || last === undefined ? null : last.id };
       });
     },
 

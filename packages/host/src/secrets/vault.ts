@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import type { AnnexTables } from "../database/tables.js";
 import { SecretsError } from "./errors.js";
 import type { SecretsKeyring } from "./keyring.js";
-import { RESEAL_BATCH, resealInBatches } from "./reseal.js";
+import { openOrSkip, RESEAL_BATCH, resealInBatches, type ResealResult, type UnreadableSecret } from "./reseal.js";
 
 /** Bytes a secret value may have once UTF-8 encoded. */
 export const MAX_SECRET_BYTES = 16 * 1024;
@@ -15,8 +15,8 @@ export interface SecretsVault {
   /** The plaintext of one secret, or undefined when not set. For the runner's `secrets.read`, nothing else. */
   reveal(db: Kysely<AnnexTables>, installId: string, name: string): Promise<string | undefined>;
   remove(trx: Kysely<AnnexTables>, installId: string, names?: readonly string[]): Promise<void>;
-  /** Re-seals every secret not under the keyring's current key; returns how many. */
-  reseal(db: Kysely<AnnexTables>): Promise<number>;
+  /** Re-seals every secret not under the keyring's current key; says how many, and which no key opens. */
+  reseal(db: Kysely<AnnexTables>): Promise<ResealResult>;
 }
 
 export function createSecretsVault(keyring: SecretsKeyring): SecretsVault {
@@ -82,18 +82,21 @@ export function createSecretsVault(keyring: SecretsKeyring): SecretsVault {
     },
 
     async reseal(db) {
-      return resealInBatches(db, keyring, async (trx, current) => {
-        const rows = await trx
+      return resealInBatches<{ installId: string; name: string }>(db, keyring, async (trx, current, after) => {
+        let query = trx
           .selectFrom("annex_install_secrets")
           .select(["install_id", "name", "key_id", "nonce", "ciphertext"])
-          .where("key_id", "<>", current)
-          .orderBy("install_id")
-          .orderBy("name")
-          .limit(RESEAL_BATCH)
-          .forUpdate()
-          .execute();
+          .where("key_id", "<>", current);
+        if (after !== null) query = query.where((eb) => eb(eb.refTuple("install_id", "name"), ">", eb.tuple(after.installId, after.name)));
+        const rows = await query.orderBy("install_id").orderBy("name").limit(RESEAL_BATCH).forUpdate().execute();
+        const unreadable: UnreadableSecret[] = [];
         for (const row of rows) {
-          const plain = await keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(row.install_id, row.name), { installId: row.install_id, secret: row.name });
+          const what = { installId: row.install_id, secret: row.name };
+          const plain = await openOrSkip(() => keyring.open({ keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext }, aad(row.install_id, row.name), what));
+          if (plain === undefined) {
+            unreadable.push({ kind: "install", installId: row.install_id, name: row.name, keyId: row.key_id });
+            continue;
+          }
           const sealed = await keyring.seal(plain, aad(row.install_id, row.name));
           await trx
             .updateTable("annex_install_secrets")
@@ -102,7 +105,8 @@ export function createSecretsVault(keyring: SecretsKeyring): SecretsVault {
             .where("name", "=", row.name)
             .execute();
         }
-        return rows.length;
+        const last = rows.at(-1);
+        return { resealed: rows.length - unreadable.length, unreadable, next: rows.length < RESEAL_BATCH || last === undefined ? null : { installId: last.install_id, name: last.name } };
       });
     },
   };
