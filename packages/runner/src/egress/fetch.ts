@@ -115,7 +115,8 @@ async function checkHop(
   }
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   let addresses: readonly { address: string; family: number }[];
-  if (/^[\d.]+$/.test(hostname) || hostname.includes(":")) {
+  const literal = /^[\d.]+$/.test(hostname) || hostname.includes(":");
+  if (literal) {
     addresses = [{ address: hostname, family: hostname.includes(":") ? 6 : 4 }];
   } else {
     try {
@@ -131,7 +132,12 @@ async function checkHop(
   let first: { address: string; family: 4 | 6 } | undefined;
   for (const { address } of addresses) {
     const verdict = checkAddress(address, allowed);
-    if (!verdict.ok) throw denied(`http.fetch to ${url.host} is not allowed: ${verdict.reason}`, { host: url.host, address });
+    if (!verdict.ok) {
+      // An address the guest wrote is its own; one a name resolved to is the network's, and naming it would let an
+      // extension granted *.example.com map the internal names under it (split-horizon DNS).
+      if (literal) throw denied(`http.fetch to ${url.host} is not allowed: ${verdict.reason}`, { host: url.host, address });
+      throw denied(`http.fetch to ${url.host} is not allowed: the name resolves to an address outside the public internet (private, loopback, link-local or reserved), which extensions may not reach`, { host: url.host });
+    }
     first ??= { address: verdict.address, family: verdict.family };
   }
   return first!;

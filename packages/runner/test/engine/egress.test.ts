@@ -138,6 +138,17 @@ describe("egressFetch against a local server", () => {
     expect(seen).toHaveLength(0);
   });
 
+  it("never tells the guest which address a name resolved to (a wildcard grant must not map internal DNS)", async () => {
+    const internal: EgressLookup = async (hostname) => [{ address: hostname === "db.corp.test" ? "10.20.30.40" : "169.254.169.254", family: 4 }];
+    for (const name of ["db.corp.test", "meta.corp.test"]) {
+      const error = await egressFetch(request(`http://${name}/`), [["*.corp.test"]], { lookup: internal }, signal()).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ code: "E_EGRESS_DENIED", message: expect.stringContaining("outside the public internet") });
+      expect(JSON.stringify({ message: (error as Error).message, details: (error as { details?: unknown }).details })).not.toMatch(/10\.20\.30\.40|169\.254|private range|linkLocal/);
+    }
+    // An address the guest wrote itself is named back: it learns nothing it did not say.
+    await expect(egressFetch(request("http://10.20.30.40/"), [["10.20.30.40"]], {}, signal())).rejects.toMatchObject({ message: expect.stringContaining("10.20.30.40 is in the private range") });
+  });
+
   it("denies a listed IP literal in a private or loopback range", async () => {
     for (const host of ["127.0.0.1", "[::ffff:127.0.0.1]", "[::1]", "169.254.169.254", "10.0.0.1"]) {
       const url = new URL(`http://${host}:${port}/json`);
