@@ -206,6 +206,46 @@ describe("the port under attack", () => {
     expect((await eventually(async () => ((await rejections()).length >= 5 ? rejections() : null)))?.filter((r) => r.code === "E_BRIDGE_PROTOCOL")).toHaveLength(5);
   });
 
+  it("a flood of calls on the port is cut to the frame's rate: refused at once, few reach a handler, reports capped", async () => {
+    await mount(page, "a", mountOptions(servers, { src: servers.extPage("manual.html") }));
+    const frame = await extFrame(page, "manual.html");
+    const flood = await frame.evaluate(async () => {
+      const port = await new Promise<MessagePort>((resolve) => {
+        window.addEventListener("message", (event) => {
+          if ((event.data as { type?: string })?.type === "annex:welcome") resolve(event.ports[0]!);
+        });
+        window.parent.postMessage({ type: "annex:hello", nonce: new URLSearchParams(location.hash.slice(1)).get("annex-nonce"), versions: { min: 1, max: 1 } }, "*");
+      });
+      const codes = new Map<string, number>();
+      let answers = 0;
+      port.onmessage = (event) => {
+        answers++;
+        const value = (event.data as { value?: { ok?: boolean; error?: { code?: string } } }).value;
+        const code = value?.ok === true ? "ok" : (value?.error?.code ?? "other");
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      };
+      const started = performance.now();
+      for (let i = 0; i < 30_000; i++) {
+        port.postMessage({ type: "APPLY", id: `flood-${i}`, path: ["toast"], argumentList: [{ type: "RAW", value: { kind: "info", message: `n${i}` } }] });
+      }
+      const deadline = performance.now() + 20_000;
+      while (answers < 30_000 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      return { answers, seconds: (performance.now() - started) / 1000, codes: Object.fromEntries(codes) };
+    });
+    // Every call is answered, nearly all of them refused for the rate; served ones stay within burst + rate × time.
+    expect(flood.answers).toBe(30_000);
+    const served = flood.codes["ok"] ?? 0;
+    expect(served).toBeGreaterThanOrEqual(200);
+    expect(served).toBeLessThanOrEqual(200 + Math.ceil(100 * flood.seconds) + 10);
+    expect(flood.codes["E_BRIDGE_RATE_LIMITED"]).toBe(30_000 - served);
+    const toasts = await page.evaluate(() => annexHost.log.toasts.length);
+    expect(toasts).toBe(served);
+    // Reports: at most 10 a second, plus one summary a second naming how many more were refused.
+    const summary = await eventually(async () => (await rejections()).find((r) => (r.details as { reason?: string }).reason === "summary") ?? null);
+    expect(summary).toMatchObject({ code: "E_BRIDGE_RATE_LIMITED", details: { reason: "summary" } });
+    expect((await rejections()).length).toBeLessThanOrEqual(11 * Math.ceil(flood.seconds + 2));
+  });
+
   it("api.fetch cannot reach another extension's API by any spelling, nor by redirect", async () => {
     const frame = await connectedFrame();
     const attempts = [
