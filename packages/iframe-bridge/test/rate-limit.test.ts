@@ -7,18 +7,12 @@ import { resolveRateLimits } from "../src/host/rate-limit.js";
 import { ReportThrottle } from "../src/host/report-throttle.js";
 import { TokenBucket } from "../src/host/token-bucket.js";
 import { DEFAULT_RATE_LIMITS } from "../src/protocol/rate-limits.js";
-import { CONTEXT, createPair, LIGHT, raw, rawHandshake, tick } from "./support/bridge-pair.js";
+import { CONTEXT, pairTracker, LIGHT, raw, rawHandshake, tick } from "./support/bridge-pair.js";
 import { serveIframesLocally } from "./support/happy-dom.js";
 
-type Pair = ReturnType<typeof createPair>;
-const pairs: Pair[] = [];
-function pair(options: Parameters<typeof createPair>[0] = {}): Pair {
-  const created = createPair(options);
-  pairs.push(created);
-  return created;
-}
+const { pair, closeAll } = pairTracker();
 afterEach(() => {
-  for (const p of pairs.splice(0)) p.close();
+  closeAll();
   vi.useRealTimers();
 });
 

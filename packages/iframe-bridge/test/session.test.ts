@@ -2,17 +2,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BridgeError } from "../src/errors.js";
 import type { HostApi } from "../src/host/host-api.js";
-import { CONTEXT, createPair, DARK, HOST_ORIGIN, LIGHT, raw, rawCall, rawHandshake, tick } from "./support/bridge-pair.js";
+import { CONTEXT, pairTracker, DARK, HOST_ORIGIN, LIGHT, raw, rawCall, rawHandshake, tick } from "./support/bridge-pair.js";
 
-type Pair = ReturnType<typeof createPair>;
-const pairs: Pair[] = [];
-function pair(options: Parameters<typeof createPair>[0] = {}): Pair {
-  const created = createPair(options);
-  pairs.push(created);
-  return created;
-}
+const { pair, closeAll } = pairTracker();
 afterEach(() => {
-  for (const p of pairs.splice(0)) p.close();
+  closeAll();
   document.documentElement.removeAttribute("style");
   document.documentElement.removeAttribute("data-annex-theme");
 });

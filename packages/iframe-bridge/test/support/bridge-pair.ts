@@ -183,3 +183,18 @@ export function rawCall(port: MessagePort, message: Record<string, unknown>, wai
 export function raw(value: unknown) {
   return { type: "RAW", value };
 }
+
+/** `pair()` makes pairs that `closeAll()` (an afterEach) closes: a test that fails half-way leaves no port open. */
+export function pairTracker(): { pair(options?: PairOptions): ReturnType<typeof createPair>; closeAll(): void } {
+  const pairs: Array<ReturnType<typeof createPair>> = [];
+  return {
+    pair(options = {}) {
+      const created = createPair(options);
+      pairs.push(created);
+      return created;
+    },
+    closeAll() {
+      for (const p of pairs.splice(0)) p.close();
+    },
+  };
+}
