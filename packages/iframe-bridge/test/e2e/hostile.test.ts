@@ -172,12 +172,7 @@ describe("the port under attack", () => {
     await mount(page, "a", mountOptions(servers, { src: servers.extPage("manual.html") }));
     const frame = await extFrame(page, "manual.html");
     const answers = await frame.evaluate(async () => {
-      const port = await new Promise<MessagePort>((resolve) => {
-        window.addEventListener("message", (event) => {
-          if ((event.data as { type?: string })?.type === "annex:welcome") resolve(event.ports[0]!);
-        });
-        window.parent.postMessage({ type: "annex:hello", nonce: new URLSearchParams(location.hash.slice(1)).get("annex-nonce"), versions: { min: 1, max: 1 } }, "*");
-      });
+      const port = await annexExt.rawPort();
       port.start();
       const call = (message: Record<string, unknown>, waitMs = 300) =>
         new Promise((resolve) => {
@@ -210,12 +205,7 @@ describe("the port under attack", () => {
     await mount(page, "a", mountOptions(servers, { src: servers.extPage("manual.html") }));
     const frame = await extFrame(page, "manual.html");
     const flood = await frame.evaluate(async () => {
-      const port = await new Promise<MessagePort>((resolve) => {
-        window.addEventListener("message", (event) => {
-          if ((event.data as { type?: string })?.type === "annex:welcome") resolve(event.ports[0]!);
-        });
-        window.parent.postMessage({ type: "annex:hello", nonce: new URLSearchParams(location.hash.slice(1)).get("annex-nonce"), versions: { min: 1, max: 1 } }, "*");
-      });
+      const port = await annexExt.rawPort();
       const codes = new Map<string, number>();
       let answers = 0;
       port.onmessage = (event) => {
