@@ -115,12 +115,14 @@ function checkJsonShape(input: unknown): RawIssue | undefined {
 
 /**
  * Characters no manifest string may hold, keys included: NUL and the other
- * C0 controls but tab and line breaks, DEL, and unpaired UTF-16 surrogates.
- * PostgreSQL refuses NUL and unpaired surrogates in text and jsonb (a
- * manifest holding one could not be published, only fail with a database
- * error), and controls have no place in what admins read.
+ * C0 controls but tab and line breaks, DEL, the C1 controls (U+0080–U+009F:
+ * U+009B is CSI and U+009D OSC on terminals that read them, so a description
+ * could drive the admin's terminal through `annex inspect`), and unpaired
+ * UTF-16 surrogates. PostgreSQL refuses NUL and unpaired surrogates in text
+ * and jsonb (a manifest holding one could not be published, only fail with a
+ * database error), and controls have no place in what admins read.
  */
-const UNSAFE_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSAFE_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
  * Everything in a manifest is shown to an admin somewhere (a host capability's

@@ -91,6 +91,14 @@ describe("hostile structures", () => {
     expectValid(service({ description: "Says hello 👋\n\tto everyone." }));
   });
 
+  it("refuses C1 controls, which some terminals read as CSI and OSC (annex inspect prints descriptions)", () => {
+    expectIssue(service({ description: "Clears \u009b2J the screen" }), "description", /control character/);
+    expectIssue(service({ capabilities: [{ name: "log", reason: "Sets \u009d52;c;aGk=\u009c the clipboard." }] }), "capabilities[0].reason", /control character/);
+    expectIssue(service({ config: { ["k\u0085"]: { type: "string" } } }), `config[${JSON.stringify("k\u0085")}]`, /key contains a control character/);
+    // Latin-1 letters right after the C1 block stay text.
+    expectValid(service({ description: "Café, naïve, ÿ — \u00a0non-breaking." }));
+  });
+
   it('refuses a "__proto__" key anywhere, which zod\'s records would drop without a word', () => {
     // Only JSON.parse makes "__proto__" an own key: built here the same way annex.json is read.
     const read = (json: string) => JSON.parse(json) as Record<string, unknown>;
