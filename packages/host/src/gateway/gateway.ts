@@ -288,7 +288,8 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     if (match.kind === "method") {
       throw problem(405, "E_METHOD_NOT_ALLOWED", `this endpoint answers ${match.allow.join(", ")}`, { headers: { allow: match.allow.join(", ") } });
     }
-    const { endpoint } = match;
+    const { endpoint, params } = match;
+    const serving = resolved;
     trail.details["route"] = endpoint.path;
     trail.details["handler"] = endpoint.handler;
 
@@ -310,74 +311,87 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
 
     const limit = Math.min(maxBody, manifest.limits.requestBytes ?? Infinity, policy.limits?.requestBytes ?? Infinity);
     const bytes = await readBody(request, limit);
-    if (checkedByGateway) {
-      const delivery = await checkSignature(request, install, bytes);
-      // Claimed atomically (of two processes sharing the store, one wins), before anything else is charged.
-      if (!(await shared("replay store", () => replays.claim(install.id, delivery.key, delivery.expiresAtSeconds, delivery.nowSeconds)))) {
-        throw problem(409, "E_WEBHOOK_REPLAYED", "this webhook delivery was already accepted", { reason: "replayed delivery (same timestamp and body)" });
-      }
-      try {
-        // Verified: not a stranger's, so it costs the client's budget nothing (a failure or a replay keeps the token).
-        if (clientLimit !== false) await shared("rate-limit store", () => clientLimiter.refund(clientBucket, clientLimit));
-        await chargeInstall(install.id, family, endpoint, match.index, client);
-      } catch (error) {
-        // Not accepted after all (429, or a store failure): the sender may send it again.
-        await Promise.resolve()
-          .then(() => replays.release(install.id, delivery.key))
-          .catch(() => {});
-        throw error;
-      }
+    if (!checkedByGateway) return execute(bytes);
+    const delivery = await checkSignature(request, install, bytes);
+    // Claimed atomically (of two processes sharing the store, one wins), before anything else is charged.
+    if (!(await shared("replay store", () => replays.claim(install.id, delivery.key, delivery.expiresAtSeconds, delivery.nowSeconds)))) {
+      throw problem(409, "E_WEBHOOK_REPLAYED", "this webhook delivery was already accepted", { reason: "replayed delivery (same timestamp and body)" });
     }
-    const verifiedByExtension = webhook?.verify === "extension";
-
-    const sandboxRequest: SandboxRequest = {
-      method: request.method === "HEAD" ? "GET" : request.method,
-      path: route,
-      params: match.params,
-      query: parseQuery(url.searchParams),
-      headers: headers.toSandbox(request.headers, verifiedByExtension ? (webhook?.headers ?? []) : []),
-      body: parseBody(bytes, request.headers.get("content-type"), verifiedByExtension),
-    };
-    // The audit line is written while the sandbox starts: the handler may compute meanwhile, but its
-    // host calls (its only effects) wait for the line, and so does the response.
-    const audited = allow(trail);
-    const execution = executor
-      .run({
-        requestId: trail.requestId,
-        resolved,
-        invocation: { kind: "endpoint", handler: endpoint.handler, request: sandboxRequest },
-        principal: endpoint.class === "api" ? principal : undefined,
-        family,
-        limits: policy.limits,
-        warm,
-        hostCallsAfter: audited,
-        timeoutMs,
-      })
-      .catch((error: unknown) => {
-        if (error instanceof ExecutionError) throw bundleRejected(error.cause ?? error);
-        throw error;
-      });
+    // A delivery counts as accepted once its handler may have had an effect: it answered, or it made a host call
+    // (its only effects). Refused or failed before that (429, a body it cannot read, 503, a runner that could not
+    // start it, a handler that failed without a host call), the claim is given back so the sender's retry runs.
+    const outcome = { effects: false };
     try {
-      await audited;
+      // Verified: not a stranger's, so it costs the client's budget nothing (a failure or a replay keeps the token).
+      if (clientLimit !== false) await shared("rate-limit store", () => clientLimiter.refund(clientBucket, clientLimit));
+      await chargeInstall(install.id, family, endpoint, match.index, client);
+      const answer = await execute(bytes, outcome);
+      if (!outcome.effects) await releaseClaim(install.id, delivery.key);
+      return answer;
     } catch (error) {
-      // Answered 503 now; the execution's host calls fail, and its outcome is dropped.
-      execution.catch(() => {});
+      if (!outcome.effects) await releaseClaim(install.id, delivery.key);
       throw error;
     }
-    const result = await execution;
-    if (!result.ok || result.response === undefined) {
-      const failure = failureProblem(result.error ?? { code: "E_SANDBOX_CRASHED", message: "the runner returned no response" }, {
-        authenticated: principal !== undefined,
-        exposeErrors,
+
+    async function execute(bytes: Uint8Array | null, outcome?: { effects: boolean }): Promise<Answer> {
+      const verifiedByExtension = webhook?.verify === "extension";
+      const sandboxRequest: SandboxRequest = {
+        method: request.method === "HEAD" ? "GET" : request.method,
+        path: route,
+        params,
+        query: parseQuery(url.searchParams),
+        headers: headers.toSandbox(request.headers, verifiedByExtension ? (webhook?.headers ?? []) : []),
+        body: parseBody(bytes, request.headers.get("content-type"), verifiedByExtension),
+      };
+      // The audit line is written while the sandbox starts: the handler may compute meanwhile, but its
+      // host calls (its only effects) wait for the line, and so does the response.
+      const audited = allow(trail);
+      const execution = executor
+        .run({
+          requestId: trail.requestId,
+          resolved: serving,
+          invocation: { kind: "endpoint", handler: endpoint.handler, request: sandboxRequest },
+          principal: endpoint.class === "api" ? principal : undefined,
+          family,
+          limits: policy.limits,
+          warm,
+          hostCallsAfter: audited,
+          timeoutMs,
+        })
+        .catch((error: unknown) => {
+          if (error instanceof ExecutionError) throw bundleRejected(error.cause ?? error);
+          throw error;
+        });
+      try {
+        await audited;
+      } catch (error) {
+        // Answered 503 now; the execution's host calls fail, and its outcome is dropped.
+        execution.catch(() => {});
+        throw error;
+      }
+      const result = await execution;
+      if (outcome !== undefined) outcome.effects = result.ok || Object.values(result.usage?.hostCalls ?? {}).some((count) => count > 0);
+      if (!result.ok || result.response === undefined) {
+        const failure = failureProblem(result.error ?? { code: "E_SANDBOX_CRASHED", message: "the runner returned no response" }, {
+          authenticated: principal !== undefined,
+          exposeErrors,
+        });
+        return refuse(trail, failure, "error");
+      }
+      return sandboxResponse(result.response, headers, {
+        head: request.method === "HEAD",
+        requestUrl: url,
+        cacheable: family === "public",
+        extraHeaders: { ...corsHeaders(endpoint, request.headers.get("origin")), "x-request-id": trail.requestId },
       });
-      return refuse(trail, failure, "error");
     }
-    return sandboxResponse(result.response, headers, {
-      head: request.method === "HEAD",
-      requestUrl: url,
-      cacheable: family === "public",
-      extraHeaders: { ...corsHeaders(endpoint, request.headers.get("origin")), "x-request-id": trail.requestId },
-    });
+  }
+
+  /** Gives a webhook delivery's claim back (see serveEndpoint); a store that fails here only means the retry is refused as a replay. */
+  async function releaseClaim(installId: string, key: string): Promise<void> {
+    await Promise.resolve()
+      .then(() => replays.release(installId, key))
+      .catch(() => {});
   }
 
   /** The install's buckets: its class, and the endpoint's own `rateLimit` (per client for anonymous classes). */

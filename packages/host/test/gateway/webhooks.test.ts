@@ -71,6 +71,42 @@ describeBackends("gateway webhooks", (backend) => {
     clock = NOW;
   });
 
+  it("gives a delivery back when it was refused or failed before its handler could have an effect, so the sender's retry runs", async () => {
+    const usage = { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, logBytes: 0 };
+    let mode: "unavailable" | "failed after a host call" | "real" = "unavailable";
+    const runner = scriptedRunner(world.runner, async (envelope) => {
+      if (mode === "unavailable") return { requestId: envelope.requestId, ok: false, error: { code: "E_RUNNER_UNAVAILABLE", message: "busy" }, usage: { ...usage, hostCalls: {} }, logs: [] };
+      if (mode === "failed after a host call") return { requestId: envelope.requestId, ok: false, error: { code: "E_TIMEOUT", message: "late" }, usage: { ...usage, hostCalls: { "kv.set": 1 } }, logs: [] };
+      return world.runner.execute(envelope);
+    });
+    const gateway = world.gatewayWith({ runner, now: () => clock });
+    const send = (body: string, headers: Record<string, string>, type = "application/json") =>
+      gateway.handle(req("POST", "/ext/acme.gw/hooks/events", { headers: { "content-type": type, ...headers }, body }));
+    const ts = Math.floor(clock / 1000);
+
+    // The runner could not start it: 503 with Retry-After, and the retry runs.
+    const body = JSON.stringify({ id: "evt_retry" });
+    const signed = signWebhook(secret, body, ts).headers;
+    expect((await problemOf(await send(body, signed))).code).toBe("E_RUNNER_UNAVAILABLE");
+    mode = "real";
+    expect((await send(body, signed)).status).toBe(200);
+    expect((await problemOf(await send(body, signed))).code).toBe("E_WEBHOOK_REPLAYED");
+
+    // A body the gateway could not read never reached a handler: sent again readable, it runs.
+    const deep = "[".repeat(200) + "]".repeat(200);
+    const deepSigned = signWebhook(secret, deep, ts).headers;
+    expect((await problemOf(await send(deep, deepSigned))).code).toBe("E_JSON_TOO_DEEP");
+    expect((await send(deep, deepSigned, "text/plain")).status).toBe(200);
+
+    // A handler that failed after a host call may have had its effect: that delivery stays accepted.
+    mode = "failed after a host call";
+    const done = JSON.stringify({ id: "evt_effect" });
+    const doneSigned = signWebhook(secret, done, ts).headers;
+    expect((await send(done, doneSigned)).status).toBeGreaterThanOrEqual(500);
+    mode = "real";
+    expect((await problemOf(await send(done, doneSigned))).code).toBe("E_WEBHOOK_REPLAYED");
+  });
+
   it("accepts the previous secret during a rotation's grace period, and only the new one after", async () => {
     const body = '{"rotated":true}';
     const before = secret;
