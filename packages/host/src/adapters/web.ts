@@ -76,8 +76,20 @@ export function toWebRequest(req: IncomingMessage, url: string, body?: Uint8Arra
       init.duplex = "half";
     }
   }
+  let target: URL;
   try {
-    return new Request(`${scheme}://${host}${url}`, init);
+    target = new URL(`${scheme}://${host}${url}`);
+  } catch {
+    throw new BadRequest("the request cannot be represented");
+  }
+  // What the app's own middleware matched in front of the adapter (a guard on /api/ext/acme.crm) is the raw path;
+  // URL parsing resolves dot segments, encoded dots and backslashes ('/api/ext/x/../acme.crm/…'), and the gateway
+  // would route that. A path that parsing changes is refused, so both always see the same one.
+  if (target.pathname !== pathnameOf(url)) {
+    throw new BadRequest("the path is not in normal form (dot segments, encoded dots, backslashes or characters that must be percent-encoded): send the path it stands for");
+  }
+  try {
+    return new Request(target, init);
   } catch {
     throw new BadRequest("the request cannot be represented");
   }

@@ -103,6 +103,27 @@ describeBackends("express adapter", (backend) => {
     expect([first.status, second.status]).toEqual([200, 429]);
   });
 
+  it("refuses a path URL parsing would change, so an app guard in front sees the path the gateway routes", async () => {
+    const guarded = express();
+    // What an app mounts before annexRouter: an admin-only rule on one extension's API.
+    guarded.use("/api/ext/acme.gw", (_req, res) => void res.status(403).json({ blocked: "by the app" }));
+    guarded.use(annexRouter(world.gateway));
+    const base = await serve(guarded);
+    expect((await rawRequest(base, "GET", "/api/ext/acme.gw/hello/x", bearer("ada", "t1"))).status).toBe(403);
+    for (const target of [
+      "/api/ext/acme.other/../acme.gw/hello/x",
+      "/api/ext/acme.other/%2e%2e/acme.gw/hello/x",
+      "/api/ext/acme.other/.%2E/acme.gw/hello/x",
+      "/api/ext/acme.other\\..\\acme.gw\\hello\\x",
+      "/api/ext/./acme.gw/hello/x",
+      "/ext/acme.other/public/../../../api/ext/acme.gw/hello/x",
+    ]) {
+      const response = await rawRequest(base, "GET", target, bearer("ada", "t1"));
+      expect([target, response.status]).toEqual([target, 400]);
+      expect(response.body.toString()).not.toContain('"hello"');
+    }
+  });
+
   it("refuses something that is not a gateway", () => {
     expect(() => annexRouter({} as never)).toThrow(expect.objectContaining({ code: "E_GATEWAY_OPTIONS" }));
   });
