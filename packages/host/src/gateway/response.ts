@@ -22,9 +22,13 @@ const FAILURES: Record<string, { status: number; code: GatewayProblemCode; detai
   E_BUNDLE_INVALID: { status: 502, code: "E_BUNDLE_INVALID", detail: "the extension's server code cannot be loaded; its publisher must fix it and publish a new version" },
 };
 
+/** Failures of the machinery rather than of the extension: their messages describe the host's own setup. */
+const INFRASTRUCTURE: ReadonlySet<string> = new Set(["E_RUNNER_UNAVAILABLE", "E_BUNDLE_NOT_LOADED", "E_SANDBOX_CRASHED"]);
+
 /**
  * A failed execution as a problem. Anonymous callers learn the code and a
- * fixed sentence; authenticated callers also get the runner's message; the
+ * fixed sentence; authenticated callers also get the runner's message when
+ * it is about the extension (not for the runner's own failures); the
  * guest's stack only when the host opted in (`exposeErrors`, for
  * development), and never to anonymous callers.
  */
@@ -34,7 +38,10 @@ export function failureProblem(error: ExecuteError, options: { authenticated: bo
   const known = requestTooLarge
     ? { status: 413, code: "E_PAYLOAD_TOO_LARGE" as const, detail: "the request is larger than this extension accepts; send less" }
     : (FAILURES[error.code] ?? { status: 500, code: "E_INTERNAL" as const, detail: "the gateway could not run the extension" });
-  const detail = options.authenticated ? `${known.detail}: ${error.message.slice(0, 1000)}` : known.detail;
+  // What the extension did is its caller's business; how the host runs it is not: a runner's message names its
+  // address and network errors ("the runner at http://10.0.0.7:8787 is unreachable"), for the audit line only.
+  const aboutTheGuest = known.code !== "E_INTERNAL" && !INFRASTRUCTURE.has(error.code);
+  const detail = options.authenticated && aboutTheGuest ? `${known.detail}: ${error.message.slice(0, 1000)}` : known.detail;
   const extra: Record<string, unknown> = {};
   if (options.exposeErrors && options.authenticated && error.stack !== undefined) extra["stack"] = error.stack.slice(0, 8000);
   return problem(known.status, known.code, detail, {

@@ -52,7 +52,21 @@ describeBackends("gateway failures", (backend) => {
     });
     const response = await world.gatewayWith({ runner }).handle(req("GET", "/api/ext/acme.gw/hello/x", { headers: auth }));
     expect(response.status).toBe(503);
-    expect((await problemOf(response)).code).toBe("E_RUNNER_UNAVAILABLE");
+    const answer = await problemOf(response);
+    expect(answer.code).toBe("E_RUNNER_UNAVAILABLE");
+    // How the host runs extensions is not the caller's business, signed in or not; the audit line keeps it.
+    expect(JSON.stringify(answer)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|7070/);
+    const [line] = await world.host.audit.list({ decision: "error", order: "desc", limit: 1 });
+    expect(String(line?.details["reason"])).toContain("ECONNREFUSED 127.0.0.1:7070");
+  });
+
+  it("names the runner's own failures to a signed-in caller without their message, and the extension's with it", async () => {
+    const messages: Record<string, string> = { E_SANDBOX_CRASHED: "worker 3 exited with code 134 at /srv/annex/pool.js", E_BUNDLE_NOT_LOADED: "runner r-7 lost it", E_HANDLER_ERROR: "TypeError: x is undefined" };
+    for (const [code, message] of Object.entries(messages)) {
+      const runner = scriptedRunner(world.runner, async (envelope) => failed(envelope.requestId, code as "E_SANDBOX_CRASHED", message));
+      const answer = await problemOf(await world.gatewayWith({ runner }).handle(req("GET", "/api/ext/acme.gw/hello/x", { headers: auth })));
+      expect([code, answer.detail.includes(message)]).toEqual([code, code === "E_HANDLER_ERROR"]);
+    }
   });
 
   it("answers 502 for a crashed sandbox, out of memory or stack", async () => {
