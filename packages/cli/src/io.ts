@@ -1,4 +1,5 @@
 import { isAbsolute, relative, resolve } from "node:path";
+import { terminalSafe } from "./format.js";
 
 /** Where a CLI run writes and what it resolves relative paths against; tests pass their own. */
 export interface CliIO {
@@ -35,7 +36,12 @@ export function createContext(io: CliIO): CommandContext {
   const stdout = writer(io.stdout ?? process.stdout);
   const stderr = writer(io.stderr ?? process.stderr);
   const cwd = io.cwd ?? process.cwd();
-  const line = (text: string) => (text.endsWith("\n") ? text : `${text}\n`);
+  // The last line of defence: whatever a command prints, no escape sequence reaches the terminal
+  // (fields from outside are escaped where they are printed, newlines included; see terminalSafe).
+  const line = (text: string) => {
+    const safe = terminalSafe(text, { multiline: true });
+    return safe.endsWith("\n") ? safe : `${safe}\n`;
+  };
   return {
     cwd,
     env: io.env ?? process.env,

@@ -13,7 +13,7 @@ import { trustCommand } from "./commands/trust.js";
 import { verifyCommand } from "./commands/verify.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./errors.js";
 import { createContext, type CliIO, type CommandContext } from "./io.js";
-import { nextStep } from "./next-steps.js";
+import { errorLines } from "./error-lines.js";
 
 export type { CliIO } from "./io.js";
 
@@ -97,9 +97,7 @@ function unknownCommand(name: string, ctx: CommandContext): number {
 /** `E_CODE: message`, then what to do next when the CLI knows better than the library that threw. */
 function report(error: unknown, ctx: CommandContext): number {
   if (isAnnexError(error)) {
-    ctx.err(`${error.code}: ${error.message}`);
-    const hint = nextStep(error.code);
-    if (hint !== undefined) ctx.err(`  next: ${hint}`);
+    for (const line of errorLines(error)) ctx.err(line);
     return error.code === "E_USAGE" ? EXIT_USAGE : EXIT_FAILURE;
   }
   const message = error instanceof Error ? (error.stack ?? error.message) : String(error);

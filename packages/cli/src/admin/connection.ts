@@ -1,4 +1,5 @@
 import { CliError } from "../errors.js";
+import { terminalSafe } from "../format.js";
 
 /** Where the admin commands send their calls, and as whom. */
 export interface AdminConnection {
@@ -31,13 +32,13 @@ export function resolveConnection(
   try {
     url = new URL(hostText);
   } catch {
-    throw new CliError("E_USAGE", `annex ${command}: --host must be a URL such as https://app.example.com (got "${hostText}").`, { field: "host" });
+    throw new CliError("E_USAGE", `annex ${command}: --host must be a URL such as https://app.example.com (got "${redactUrl(hostText)}").`, { field: "host" });
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new CliError("E_USAGE", `annex ${command}: --host must be an http:// or https:// URL (got "${hostText}").`, { field: "host" });
+    throw new CliError("E_USAGE", `annex ${command}: --host must be an http:// or https:// URL (got "${redactUrl(hostText)}").`, { field: "host" });
   }
   if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
-    throw new CliError("E_USAGE", `annex ${command}: --host is the host's address only, without credentials, query or fragment (got "${hostText}"); the token goes in --token.`, { field: "host" });
+    throw new CliError("E_USAGE", `annex ${command}: --host is the host's address only, without credentials, query or fragment (got "${redactUrl(hostText)}"); the token goes in --token.`, { field: "host" });
   }
   if (url.protocol === "http:" && !LOOPBACK.has(url.hostname) && values["insecure-http"] !== true) {
     throw new CliError(
@@ -57,4 +58,20 @@ export function resolveConnection(
   if (!/^[\x21-\x7e]+$/.test(token)) throw new CliError("E_USAGE", `annex ${command}: --token must be printable ASCII without spaces (copy it again).`, { field: "token" });
   const tenant = values.tenant === "" ? undefined : values.tenant;
   return { host: `${url.origin}${url.pathname.replace(/\/+$/, "")}`, token, tenant };
+}
+
+/**
+ * `--host` as messages may echo it: a user name, password, query or fragment
+ * can hold a secret (`https://ada:annex_…@host`, `?token=…`), and error
+ * output ends up in terminals' scrollback, CI logs and bug reports. Works on
+ * text that is not a valid URL too, since that is echoed as well.
+ */
+export function redactUrl(text: string): string {
+  return terminalSafe(
+    text
+      // Up to the last "@": a password may hold "/", "?" or "#" too (and then the text is no valid URL).
+      .replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/i, "$1***@")
+      .replace(/\?[^#]*/, (query) => (query === "?" ? query : "?…"))
+      .replace(/#.*/, (hash) => (hash === "#" ? hash : "#…")),
+  );
 }

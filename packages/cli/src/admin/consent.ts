@@ -1,5 +1,6 @@
 import type { CapabilityGrant } from "@annex/manifest";
 import { CliError } from "../errors.js";
+import { terminalSafe } from "../format.js";
 
 type Requested = CapabilityGrant & { reason?: string };
 
@@ -17,14 +18,19 @@ export function parseAccept(accept: string | undefined, yes: boolean | undefined
   return { yes: yes === true, accept: new Set(names) };
 }
 
-/** One line per capability: its name, its parameters, and the extension's reason for asking. */
+/**
+ * One line per capability: its name, its parameters, and the extension's
+ * reason for asking. All of it is the extension's text, shown where the admin
+ * consents: each field stays on its line, without control sequences.
+ */
 export function describeCapabilities(capabilities: readonly Requested[]): string[] {
   return capabilities.map((capability) => {
     const { name, reason, ...params } = capability as Requested & Record<string, unknown>;
     const shown = Object.entries(params)
       .map(([key, value]) => `${key}: ${Array.isArray(value) ? value.join(", ") : JSON.stringify(value)}`)
       .join("; ");
-    return `  ${name}${shown === "" ? "" : ` (${shown})`}${typeof reason === "string" ? `\n      why: ${reason}` : ""}`;
+    const head = terminalSafe(`  ${name}${shown === "" ? "" : ` (${shown})`}`);
+    return typeof reason === "string" ? `${head}\n      why: ${terminalSafe(reason)}` : head;
   });
 }
 
@@ -38,7 +44,7 @@ export function requireConsent(action: string, asked: readonly Requested[], answ
   const names = [...new Set(asked.map((capability) => capability.name))];
   const missing = names.filter((name) => !answer.accept.has(name));
   if (missing.length === 0) return;
-  print(`${action} asks for ${names.length === 1 ? "this capability" : `these ${names.length} capabilities`}:`);
+  print(terminalSafe(`${action} asks for ${names.length === 1 ? "this capability" : `these ${names.length} capabilities`}:`));
   print(describeCapabilities(asked).join("\n"));
   throw new CliError(
     "E_CONSENT_REQUIRED",

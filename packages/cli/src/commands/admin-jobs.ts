@@ -1,7 +1,7 @@
 import { adminCall } from "../admin/admin-client.js";
 import type { AdminConnection } from "../admin/connection.js";
 import { CliError, EXIT_FAILURE, EXIT_OK } from "../errors.js";
-import { formatTable } from "../format.js";
+import { formatJson, formatTable, terminalSafe } from "../format.js";
 import type { CommandContext } from "../io.js";
 
 /** What the CLI reads of the admin API's jobs answers (examples/reference-host/README.md, "Admin API"). */
@@ -40,10 +40,10 @@ interface JobRunResult extends JobRun {
 export async function listJobs(connection: AdminConnection, tenant: string, json: boolean, ctx: CommandContext): Promise<number> {
   const jobs = await adminCall<JobInfo[]>(connection, "GET", "/jobs");
   if (json) {
-    ctx.out(JSON.stringify(jobs, null, 2));
+    ctx.out(formatJson(jobs));
     return EXIT_OK;
   }
-  ctx.out(`tenant ${tenant}: ${jobs.length === 0 ? "no jobs (no install of this tenant declares one)" : `${jobs.length} job${jobs.length === 1 ? "" : "s"}`}`);
+  ctx.out(terminalSafe(`tenant ${tenant}: ${jobs.length === 0 ? "no jobs (no install of this tenant declares one)" : `${jobs.length} job${jobs.length === 1 ? "" : "s"}`}`));
   if (jobs.length === 0) return EXIT_OK;
   const rows = jobs.map((job) => [
     job.extensionId,
@@ -65,9 +65,10 @@ export async function listJobs(connection: AdminConnection, tenant: string, json
 export async function runJob(connection: AdminConnection, extensionId: string, name: string, json: boolean, ctx: CommandContext): Promise<number> {
   const job = await findJob(connection, extensionId, name, "run");
   const result = await adminCall<JobRunResult>(connection, "POST", `/jobs/${encodeURIComponent(job.installId)}/${encodeURIComponent(name)}/run`, {});
-  if (json) ctx.out(JSON.stringify(result, null, 2));
-  else if (result.outcome === "ok") ctx.out(`ran ${extensionId} ${name}: ok in ${result.durationMs} ms (run ${result.runId}, version ${result.version})`);
-  else ctx.out(`ran ${extensionId} ${name}: error in ${result.durationMs} ms (run ${result.runId}): ${result.error?.code ?? "E_UNKNOWN"}: ${result.error?.message ?? "no message"}`);
+  if (json) ctx.out(formatJson(result));
+  else if (result.outcome === "ok") ctx.out(terminalSafe(`ran ${extensionId} ${name}: ok in ${result.durationMs} ms (run ${result.runId}, version ${result.version})`));
+  // The message is the handler's own error text, passed through by the host: one line, no escape sequences.
+  else ctx.out(terminalSafe(`ran ${extensionId} ${name}: error in ${result.durationMs} ms (run ${result.runId}): ${result.error?.code ?? "E_UNKNOWN"}: ${result.error?.message ?? "no message"}`));
   return result.outcome === "ok" ? EXIT_OK : EXIT_FAILURE;
 }
 
@@ -76,7 +77,7 @@ export async function listRuns(connection: AdminConnection, extensionId: string,
   const job = await findJob(connection, extensionId, name, "runs");
   const page = await adminCall<{ items: JobRun[]; cursor: string | null }>(connection, "GET", `/jobs/${encodeURIComponent(job.installId)}/${encodeURIComponent(name)}/runs?limit=${count}`);
   if (json) {
-    ctx.out(JSON.stringify(page.items, null, 2));
+    ctx.out(formatJson(page.items));
     return EXIT_OK;
   }
   ctx.out(`${extensionId} ${name}: ${page.items.length === 0 ? "no runs yet" : `the last ${page.items.length} run${page.items.length === 1 ? "" : "s"}, newest first`}`);

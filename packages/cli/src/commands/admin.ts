@@ -1,4 +1,3 @@
-import { writeFile } from "node:fs/promises";
 import type { CapabilityDiff, CapabilityGrant, Manifest } from "@annex/manifest";
 import { parseCommandArgs } from "../args.js";
 import type { Command } from "../command.js";
@@ -7,7 +6,8 @@ import type { CommandContext } from "../io.js";
 import { adminCall } from "../admin/admin-client.js";
 import { resolveConnection, type AdminConnection } from "../admin/connection.js";
 import { grantsOf, parseAccept, requireConsent } from "../admin/consent.js";
-import { formatTable } from "../format.js";
+import { createExportFile } from "../admin/export-file.js";
+import { formatJson, formatTable, terminalSafe } from "../format.js";
 import { listJobs, listRuns, runJob, runsLimit } from "./admin-jobs.js";
 
 /** What the CLI reads of the admin API's answers (examples/reference-host/README.md, "Admin API"). */
@@ -73,7 +73,8 @@ Commands:
           [--accept <caps>] [--yes]  a version that widens capabilities needs consent again
   disable <id> | enable <id>         stop and start serving, keeping everything
   uninstall <id> [--purge]           uninstall, keeping config and data for a reinstall;
-          [--export <file>]          --purge deletes them, printing (or writing) their export first
+          [--export <file>]          --purge deletes them, printing (or writing) their export first;
+                                     --export creates a new file (mode 0600) before the purge
   jobs                               the background jobs of this tenant's installs: schedule,
                                      next run, last outcome
   run <id> <job>                     run a job now and wait for its outcome (exit 1 if it failed)
@@ -133,8 +134,8 @@ export const adminCommand: Command = {
         case "disable":
         case "enable": {
           const install = await adminCall<InstallInfo>(connection, "POST", `/installs/${encodeURIComponent(id!)}/${name}`);
-          if (json) ctx.out(JSON.stringify(install, null, 2));
-          else ctx.out(`${name}d ${install.extensionId}@${install.version} for tenant ${tenant.user.tenant} (${install.state})`);
+          if (json) ctx.out(formatJson(install));
+          else ctx.out(terminalSafe(`${name}d ${install.extensionId}@${install.version} for tenant ${tenant.user.tenant} (${install.state})`));
           return EXIT_OK;
         }
         case "uninstall":
@@ -166,7 +167,7 @@ async function list(connection: AdminConnection, session: Session, json: boolean
   const extensions = await adminCall<ExtensionSummary[]>(connection, "GET", "/extensions");
   const installs = await adminCall<InstallInfo[]>(connection, "GET", "/installs");
   if (json) {
-    ctx.out(JSON.stringify({ tenant: session.user.tenant, extensions, installs }, null, 2));
+    ctx.out(formatJson({ tenant: session.user.tenant, extensions, installs }));
     return EXIT_OK;
   }
   const byId = new Map(installs.map((install) => [install.extensionId, install]));
@@ -176,7 +177,7 @@ async function list(connection: AdminConnection, session: Session, json: boolean
     const latest = extensions.find((e) => e.id === id)?.latestVersion ?? "-";
     return [id, install?.version ?? "-", install?.state ?? "-", latest];
   });
-  ctx.out(`tenant ${session.user.tenant}, as ${session.user.email}`);
+  ctx.out(terminalSafe(`tenant ${session.user.tenant}, as ${session.user.email}`));
   for (const line of formatTable(["EXTENSION", "INSTALLED", "STATE", "LATEST"], rows)) ctx.out(line);
   return EXIT_OK;
 }
@@ -212,11 +213,12 @@ async function install(connection: AdminConnection, session: Session, id: string
   requireConsent(`${manifest.id}@${manifest.version}`, manifest.capabilities, answer, (text) => ctx.out(text), `annex admin install ${id} …`);
   const grants = grantsOf(manifest.capabilities);
   const installed = await adminCall<InstallInfo>(connection, "POST", "/installs", { extensionId: id, version: manifest.version, grants, ...(config === undefined ? {} : { config }) });
-  if (json) ctx.out(JSON.stringify(installed, null, 2));
+  if (json) ctx.out(formatJson(installed));
   else {
-    ctx.out(`installed ${installed.extensionId}@${installed.version} for tenant ${session.user.tenant} (${installed.state})`);
-    ctx.out(`granted: ${grants.map((g) => g.name).join(", ") || "nothing"}`);
-    if (installed.lastError) ctx.out(`last error: ${installed.lastError.code}: ${installed.lastError.message}`);
+    // Result lines are one line each; the host's fields (lastError quotes the extension's own error) cannot add lines or escapes.
+    ctx.out(terminalSafe(`installed ${installed.extensionId}@${installed.version} for tenant ${session.user.tenant} (${installed.state})`));
+    ctx.out(terminalSafe(`granted: ${grants.map((g) => g.name).join(", ") || "nothing"}`));
+    if (installed.lastError) ctx.out(terminalSafe(`last error: ${installed.lastError.code}: ${installed.lastError.message}`));
   }
   return EXIT_OK;
 }
@@ -235,35 +237,56 @@ async function upgrade(connection: AdminConnection, session: Session, id: string
     grants = grantsOf(target.manifest.capabilities);
   }
   const upgraded = await adminCall<InstallInfo>(connection, "POST", `/installs/${encodeURIComponent(id)}/upgrade`, { version: plan.to, ...(grants === undefined ? {} : { grants }) });
-  if (json) ctx.out(JSON.stringify(upgraded, null, 2));
+  if (json) ctx.out(formatJson(upgraded));
   else {
-    ctx.out(`upgraded ${id} ${plan.from} → ${upgraded.version} for tenant ${session.user.tenant} (${upgraded.state})`);
-    if (upgraded.version !== plan.to && upgraded.lastError) ctx.out(`the host kept ${upgraded.version}: ${upgraded.lastError.code}: ${upgraded.lastError.message}`);
+    ctx.out(terminalSafe(`upgraded ${id} ${plan.from} → ${upgraded.version} for tenant ${session.user.tenant} (${upgraded.state})`));
+    if (upgraded.version !== plan.to && upgraded.lastError) ctx.out(terminalSafe(`the host kept ${upgraded.version}: ${upgraded.lastError.code}: ${upgraded.lastError.message}`));
   }
   return upgraded.version === plan.to ? EXIT_OK : 1;
 }
 
 async function uninstall(connection: AdminConnection, session: Session, id: string, values: Record<string, string | boolean | undefined>, json: boolean, ctx: CommandContext): Promise<number> {
   const purge = values["purge"] === true;
-  const exportFile = values["export"] as string | undefined;
-  if (exportFile !== undefined && !purge) throw new CliError("E_USAGE", "annex admin uninstall: --export <file> goes with --purge (without it the data stays for a reinstall).", { field: "export" });
-  const result = await adminCall<{ install?: InstallInfo; export?: unknown }>(connection, "POST", `/installs/${encodeURIComponent(id)}/uninstall`, { purge });
+  const exportPath = values["export"] as string | undefined;
+  if (exportPath !== undefined && !purge) throw new CliError("E_USAGE", "annex admin uninstall: --export <file> goes with --purge (without it the data stays for a reinstall).", { field: "export" });
+  const exportFile = exportPath === undefined ? undefined : await createExportFile(ctx.resolve(exportPath), ctx.show(exportPath));
+  let result: { install?: InstallInfo; export?: unknown };
+  try {
+    result = await adminCall<{ install?: InstallInfo; export?: unknown }>(connection, "POST", `/installs/${encodeURIComponent(id)}/uninstall`, { purge });
+  } catch (error) {
+    await exportFile?.discard();
+    throw error;
+  }
+  const tenant = terminalSafe(session.user.tenant);
+  if (exportFile !== undefined) {
+    try {
+      await exportFile.write(`${formatJson(result.export ?? null)}\n`);
+    } catch (error) {
+      // The data is gone from the host now: stdout is the last place its only copy can go.
+      ctx.out(formatJson(json ? result : (result.export ?? null)));
+      const reason = (error as NodeJS.ErrnoException | undefined)?.code ?? (error instanceof Error ? error.message : String(error));
+      throw new CliError(
+        "E_IO",
+        `uninstalled and purged ${id} for tenant ${tenant}, but writing its export to ${exportFile.shown} failed (${reason}), so it was printed on stdout above instead: save it now, it is the only copy (${exportFile.shown} may hold part of it).`,
+        { path: exportFile.shown },
+        { cause: error },
+      );
+    }
+  }
   if (json) {
-    ctx.out(JSON.stringify(result, null, 2));
+    // With --export the export is in the file, for the owner alone: not on stdout as well.
+    ctx.out(formatJson(exportFile === undefined ? result : { ...result, export: undefined, exportFile: exportFile.shown }));
     return EXIT_OK;
   }
   if (!purge) {
-    ctx.out(`uninstalled ${id} for tenant ${session.user.tenant}; its config, secrets and data are kept for a reinstall (--purge deletes them)`);
+    ctx.out(`uninstalled ${id} for tenant ${tenant}; its config, secrets and data are kept for a reinstall (--purge deletes them)`);
     return EXIT_OK;
   }
-  const exported = `${JSON.stringify(result.export ?? null, null, 2)}\n`;
   if (exportFile !== undefined) {
-    // The data is gone from the host now: this file is the only copy, so it is written for the owner alone.
-    await writeFile(ctx.resolve(exportFile), exported, { mode: 0o600 });
-    ctx.out(`uninstalled and purged ${id} for tenant ${session.user.tenant}; its export is in ${ctx.show(exportFile)}`);
+    ctx.out(`uninstalled and purged ${id} for tenant ${tenant}; its export is in ${exportFile.shown}`);
   } else {
-    ctx.err(`uninstalled and purged ${id} for tenant ${session.user.tenant}; its export follows on stdout`);
-    ctx.out(exported);
+    ctx.err(`uninstalled and purged ${id} for tenant ${tenant}; its export follows on stdout`);
+    ctx.out(`${formatJson(result.export ?? null)}\n`);
   }
   return EXIT_OK;
 }

@@ -6,7 +6,8 @@ import type { Command } from "../command.js";
 import { EXIT_FAILURE, EXIT_OK } from "../errors.js";
 import type { CommandContext } from "../io.js";
 import { readPrivateKeyFile } from "../key-files.js";
-import { nextStep } from "../next-steps.js";
+import { errorLines } from "../error-lines.js";
+import { terminalSafe } from "../format.js";
 import { adminCall, HostApiError } from "../admin/admin-client.js";
 import { resolveConnection, type AdminConnection } from "../admin/connection.js";
 import { grantsOf, parseAccept, requireConsent, type ConsentAnswer } from "../admin/consent.js";
@@ -95,10 +96,20 @@ Example:
     await loop.round("start", performance.now());
     if (args.values.once === true) return EXIT_OK;
 
-    const watcher = watch(dir, { ignoreInitial: true, ignored: (path) => ignoredPath(path.slice(dir.length)) });
-    watcher.on("all", () => loop.changed());
+    // A symlink is never followed: pack refuses one (or leaves it out when ignored), so what lies behind it,
+    // possibly outside the project, is no source of the extension, and a change there is no reason to publish.
+    const watcher = watch(dir, { ignoreInitial: true, followSymlinks: false, ignored: (path) => ignoredPath(path.slice(dir.length)) });
+    // Not following them, chokidar reports each symlink as added during its first scan, ignoreInitial or not:
+    // events before "ready" are dropped, and a comparison with what the first round built catches a real
+    // change made during the scan.
+    let scanned = false;
+    watcher.on("all", () => {
+      if (scanned) loop.changed();
+    });
     watcher.on("error", (error) => ctx.err(`watching ${ctx.show(dir)} failed: ${error instanceof Error ? error.message : String(error)}`));
     await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+    scanned = true;
+    loop.verifyLater();
     ctx.out(`watching ${ctx.show(dir)} for changes (Ctrl+C stops)`);
     await new Promise<void>((resolve) => {
       if (ctx.signal === undefined) return; // the binary runs until Ctrl+C ends the process
@@ -154,7 +165,7 @@ class DevLoop {
   }
 
   /** Compares the folder with what the last round built, VERIFY_MS from now; a difference is a change. */
-  private verifyLater(): void {
+  verifyLater(): void {
     if (this.stopped) return;
     if (this.verifyTimer !== null) clearTimeout(this.verifyTimer);
     this.verifyTimer = setTimeout(() => {
@@ -176,9 +187,7 @@ class DevLoop {
         // Reported, and the loop goes on: the host keeps serving the last version that went live.
         this.failed = true;
         if (!isAnnexError(error)) throw error;
-        this.ctx.err(`${error.code}: ${error.message}`);
-        const hint = nextStep(error.code);
-        if (hint !== undefined) this.ctx.err(`  next: ${hint}`);
+        for (const line of errorLines(error)) this.ctx.err(line);
         this.ctx.err("the host keeps serving the last version that went live; fix it and save again");
       })
       .finally(() => {
@@ -226,7 +235,8 @@ class DevLoop {
         ? await adminCall<InstallInfo>(this.connection, "POST", "/installs", { extensionId: id, version: built.version, grants })
         : await adminCall<InstallInfo>(this.connection, "POST", `/installs/${encodeURIComponent(id)}/upgrade`, { version: built.version, ...(grants === undefined ? {} : { grants }) });
     if (install.version !== built.version) {
-      const why = install.lastError ? `${install.lastError.code}: ${install.lastError.message}` : `the install is ${install.state}`;
+      // The host's record of the failure quotes the extension's own error text.
+      const why = terminalSafe(install.lastError ? `${install.lastError.code}: ${install.lastError.message}` : `the install is ${install.state}`);
       throw new HostApiError("E_DEV_UPGRADE_FAILED", `${id} stayed on ${install.version}: ${why}`, 200, { version: built.version });
     }
     const done = performance.now();

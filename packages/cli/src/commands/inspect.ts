@@ -4,7 +4,7 @@ import { parseCommandArgs } from "../args.js";
 import type { Command } from "../command.js";
 import { EXIT_OK } from "../errors.js";
 import { exists, readInput, readInputText } from "../fs-utils.js";
-import { formatBytes } from "../format.js";
+import { formatBytes, formatJson, terminalSafe } from "../format.js";
 
 const spec = {
   name: "inspect",
@@ -44,7 +44,7 @@ Example:
     const signature = (await exists(sigPath)) ? await readSignatureQuietly(sigPath) : null;
 
     if (args.values.json === true) {
-      ctx.out(JSON.stringify(summary(bundle, bytes.byteLength, signature), null, 2));
+      ctx.out(formatJson(summary(bundle, bytes.byteLength, signature)));
       return EXIT_OK;
     }
     for (const line of describe(bundle, bytes.byteLength, signature)) ctx.out(line);
@@ -138,5 +138,8 @@ function describe(bundle: Bundle, archiveBytes: number, signature: BundleSignatu
   if (signature === null) lines.push("signature: none beside the bundle");
   else if (signature === "invalid") lines.push("signature: a file is beside the bundle but it is not a valid signature");
   else lines.push(`signature: by ${signature.keyId} (publisher ${signature.publisher}), not checked here: run annex verify`);
-  return lines;
+  // Each entry is one line of what an admin consents to, quoting an untrusted bundle: a description or a
+  // reason holding a line break or a CR must not add or overwrite lines (a fake "signature:" line, a
+  // reason hidden behind another), and no control sequence may reach the terminal.
+  return lines.map((line) => terminalSafe(line));
 }

@@ -4,6 +4,7 @@ import { parseCommandArgs } from "../args.js";
 import type { Command } from "../command.js";
 import { CliError, EXIT_OK } from "../errors.js";
 import { exists, parseJsonText, readInput, readInputText } from "../fs-utils.js";
+import { formatJson } from "../format.js";
 import { emptyTrustStore, readTrustStoreFile } from "../trust-file.js";
 
 const spec = {
@@ -66,7 +67,7 @@ Example:
     const verified = await verifyBundle(bytes, signature, trustStore, { mode: dev ? "dev" : "strict" });
     const { provenance, manifest } = verified;
     if (args.values.json === true) {
-      ctx.out(JSON.stringify({ id: manifest.id, version: manifest.version, ...provenance }, null, 2));
+      ctx.out(formatJson({ id: manifest.id, version: manifest.version, ...provenance }));
       return EXIT_OK;
     }
     ctx.out(`verified ${manifest.id}@${manifest.version}`);
