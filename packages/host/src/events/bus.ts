@@ -8,6 +8,14 @@ import { AnnexError } from "@annex/manifest";
  * in the bus. A message the bus loses, duplicates or delays loses nothing:
  * the lease runs out and the relay hands the delivery out again.
  *
+ * A message is a pointer to its delivery (`deliveryId` and `lease`); the
+ * other fields travel for adapters and logs. The consumer runs what the
+ * leased row and its event say (install, tenant, type, payload, depth,
+ * attempt), and drops a message any of whose fields disagrees with them
+ * (counted as `stale`, reason `mismatch`): whoever can write to the broker
+ * cannot make a handler run for another install, with another payload, or
+ * outside the retry and event-loop limits.
+ *
  * Every field is plain JSON, so a broker adapter may `JSON.stringify` it.
  */
 export interface BusMessage {

@@ -12,7 +12,9 @@ export type EventsErrorCode =
   /** `createHost({ events })` options that cannot work. */
   | "E_EVENTS_OPTIONS"
   /** No dead letter with that id (it was replayed, discarded, or never was). */
-  | "E_DEAD_LETTER_NOT_FOUND";
+  | "E_DEAD_LETTER_NOT_FOUND"
+  /** A replay of a dead letter whose install was uninstalled: it would be dropped; discard it instead. */
+  | "E_DEAD_LETTER_INSTALL_GONE";
 
 /** Publishing or administering events was refused; nothing was written. */
 export class EventsError extends AnnexError {

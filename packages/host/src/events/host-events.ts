@@ -36,6 +36,11 @@ export interface DeadLetter {
   occurredAt: Date;
   /** When the last attempt failed. */
   failedAt: Date;
+  /**
+   * True when the install has been uninstalled (or failed, or purged) since: still listed so that an
+   * admin sees it and discards it, but `replay` answers E_DEAD_LETTER_INSTALL_GONE.
+   */
+  installGone: boolean;
 }
 
 export interface DeadLetterFilter {
@@ -63,6 +68,8 @@ export interface DeadLetters {
   /**
    * Queues the delivery again with fresh attempts (audited). It goes to the
    * install's current version: upgrade first when the fix is a new version.
+   * A dead letter of an install that is gone (`installGone`) is refused with
+   * E_DEAD_LETTER_INSTALL_GONE: discard it.
    */
   replay(deliveryId: string, options?: DeadLetterActionOptions): Promise<void>;
   /** Drops the delivery for good (audited). */
@@ -101,8 +108,16 @@ export function createHostEvents(deps: {
     const tenant = options?.tenant === undefined ? undefined : checkTenant(options.tenant);
     await db.transaction().execute(async (trx) => {
       const settled = await store.settleDead(trx, deliveryId, action, new Date(deps.now()), tenant);
-      if (settled === null) {
+      if (settled.kind === "not-found") {
         throw new EventsError("E_DEAD_LETTER_NOT_FOUND", `no dead letter ${JSON.stringify(deliveryId)}: it was replayed or discarded already, or never failed`, { deliveryId });
+      }
+      if (settled.kind === "install-gone") {
+        // Accepting it would audit a replay that the next drain silently drops.
+        throw new EventsError(
+          "E_DEAD_LETTER_INSTALL_GONE",
+          `dead letter ${JSON.stringify(deliveryId)} cannot be replayed: its install ${settled.installId}${settled.extensionId === null ? "" : ` (${settled.extensionId})`} was uninstalled, so nothing would run it; discard it with deadLetters.discard()`,
+          { deliveryId, installId: settled.installId },
+        );
       }
       await writeAudit(trx, {
         actor,

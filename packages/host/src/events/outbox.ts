@@ -47,7 +47,16 @@ export interface DeadLetterRow {
   payload: unknown;
   occurredAt: Date;
   failedAt: Date;
+  /** The install no longer serves (uninstalled, failed, purged): a replay would only be dropped. */
+  installGone: boolean;
 }
+
+/** What `settleDead` did: settled, or why not. */
+export type SettleDeadResult =
+  | { kind: "settled"; tenant: string; installId: string; eventId: string; type: string; extensionId: string | null }
+  /** A replay of a dead letter whose install is gone: refused, since the next drain would drop it. */
+  | { kind: "install-gone"; tenant: string; installId: string; extensionId: string | null }
+  | { kind: "not-found" };
 
 /** Install states whose deliveries are kept (waiting, or delivered); the rest are dropped. */
 const KEEPING_STATES = ["active", "disabled", "upgrading", "installing"];
@@ -149,17 +158,7 @@ export class OutboxStore {
    */
   async claim(owner: string, lease: string, now: Date, leaseUntil: Date, limit: number): Promise<LeasedDelivery[]> {
     const d = this.table("annex_event_deliveries");
-    const result = await sql<{
-      id: string;
-      event_id: string;
-      tenant: string;
-      type: string;
-      install_id: string;
-      attempts: number;
-      occurred_at: Date | string;
-      payload: unknown;
-      depth: number;
-    }>`
+    const result = await sql<DeliveryRow>`
       WITH ready AS (
         SELECT d.seq FROM ${d} d
         WHERE d.state IN ('pending', 'leased')
@@ -179,24 +178,20 @@ export class OutboxStore {
       FROM ready, ${this.table("annex_events")} ev
       WHERE d.seq = ready.seq AND ev.id = d.event_id
       RETURNING d.id, d.event_id, d.tenant, d.type, d.install_id, d.attempts, ev.occurred_at, ev.payload, ev.depth`.execute(this.#db);
-    return result.rows.map((r) => ({
-      deliveryId: r.id,
-      eventId: r.event_id,
-      tenant: r.tenant,
-      type: r.type,
-      installId: r.install_id,
-      attempt: r.attempts,
-      occurredAt: new Date(r.occurred_at),
-      payload: r.payload,
-      depth: r.depth,
-    }));
+    return result.rows.map(leasedDelivery);
   }
 
-  /** Whether the delivery is still leased under `lease` (a message from a bus may be stale or a duplicate). */
-  async holds(deliveryId: string, lease: string): Promise<boolean> {
-    const result = await sql<{ one: number }>`
-      SELECT 1 AS one FROM ${this.table("annex_event_deliveries")} WHERE id = ${deliveryId} AND lease = ${lease} AND state = 'leased'`.execute(this.#db);
-    return result.rows.length > 0;
+  /**
+   * The delivery leased under `lease`, with its event, as `claim` returned it; null when it is not (done,
+   * or taken over after the lease ran out). What a consumer runs: a bus message only points at it.
+   */
+  async leased(deliveryId: string, lease: string): Promise<LeasedDelivery | null> {
+    const result = await sql<DeliveryRow>`
+      SELECT d.id, d.event_id, d.tenant, d.type, d.install_id, d.attempts, ev.occurred_at, ev.payload, ev.depth
+      FROM ${this.table("annex_event_deliveries")} d JOIN ${this.table("annex_events")} ev ON ev.id = d.event_id
+      WHERE d.id = ${deliveryId} AND d.lease = ${lease} AND d.state = 'leased'`.execute(this.#db);
+    const row = result.rows[0];
+    return row === undefined ? null : leasedDelivery(row);
   }
 
   /**
@@ -257,8 +252,10 @@ export class OutboxStore {
       payload: unknown;
       occurred_at: Date | string;
       updated_at: Date | string;
+      install_keeps: boolean;
     }>`
-      SELECT d.seq, d.id, d.event_id, d.tenant, d.type, d.install_id, i.extension_id, d.attempts, d.last_error, ev.payload, ev.occurred_at, d.updated_at
+      SELECT d.seq, d.id, d.event_id, d.tenant, d.type, d.install_id, i.extension_id, d.attempts, d.last_error, ev.payload, ev.occurred_at, d.updated_at,
+        coalesce(i.state IN (${sql.join(KEEPING_STATES)}), false) AS install_keeps
       FROM ${this.table("annex_event_deliveries")} d
       JOIN ${this.table("annex_events")} ev ON ev.id = d.event_id
       LEFT JOIN ${this.table("annex_installs")} i ON i.id = d.install_id
@@ -280,24 +277,32 @@ export class OutboxStore {
       payload: r.payload,
       occurredAt: new Date(r.occurred_at),
       failedAt: new Date(r.updated_at),
+      installGone: !r.install_keeps,
     }));
   }
 
-  /** Moves a dead letter back to the queue (replay) or out of it (discard), in `trx`; null when it is not a dead letter. */
-  async settleDead(trx: Kysely<any>, deliveryId: string, action: "replay" | "discard", now: Date, tenant?: string): Promise<{ tenant: string; installId: string; eventId: string; type: string; extensionId: string | null } | null> {
+  /**
+   * Moves a dead letter back to the queue (replay) or out of it (discard), in `trx`. Only a dead letter
+   * (of `tenant`, when given) is settled; a replay is refused when the install is gone, since the next
+   * drain would drop the delivery again (discarding is what is left to do).
+   */
+  async settleDead(trx: Kysely<any>, deliveryId: string, action: "replay" | "discard", now: Date, tenant?: string): Promise<SettleDeadResult> {
+    const d = this.table("annex_event_deliveries");
+    const found = await sql<{ tenant: string; install_id: string; event_id: string; type: string; extension_id: string | null; install_keeps: boolean }>`
+      SELECT d.tenant, d.install_id, d.event_id, d.type, i.extension_id, coalesce(i.state IN (${sql.join(KEEPING_STATES)}), false) AS install_keeps
+      FROM ${d} d LEFT JOIN ${this.table("annex_installs")} i ON i.id = d.install_id
+      WHERE d.id = ${deliveryId} AND d.state = 'dead'
+        ${tenant === undefined ? sql`` : sql`AND d.tenant = ${tenant}`}
+      FOR UPDATE OF d`.execute(trx);
+    const row = found.rows[0];
+    if (row === undefined) return { kind: "not-found" };
+    if (action === "replay" && !row.install_keeps) return { kind: "install-gone", tenant: row.tenant, installId: row.install_id, extensionId: row.extension_id };
     const set =
       action === "replay"
         ? sql`state = 'pending', attempts = 0, next_attempt_at = ${now}, updated_at = ${now}`
         : sql`state = 'dropped', updated_at = ${now}`;
-    const result = await sql<{ tenant: string; install_id: string; event_id: string; type: string }>`
-      UPDATE ${this.table("annex_event_deliveries")} SET ${set}
-      WHERE id = ${deliveryId} AND state = 'dead'
-        ${tenant === undefined ? sql`` : sql`AND tenant = ${tenant}`}
-      RETURNING tenant, install_id, event_id, type`.execute(trx);
-    const row = result.rows[0];
-    if (row === undefined) return null;
-    const install = await sql<{ extension_id: string }>`SELECT extension_id FROM ${this.table("annex_installs")} WHERE id = ${row.install_id}`.execute(trx);
-    return { tenant: row.tenant, installId: row.install_id, eventId: row.event_id, type: row.type, extensionId: install.rows[0]?.extension_id ?? null };
+    await sql`UPDATE ${d} SET ${set} WHERE id = ${deliveryId} AND state = 'dead'`.execute(trx);
+    return { kind: "settled", tenant: row.tenant, installId: row.install_id, eventId: row.event_id, type: row.type, extensionId: row.extension_id };
   }
 
   /** Deletes finished deliveries older than `before`, then events none of whose deliveries is left. */
@@ -309,6 +314,33 @@ export class OutboxStore {
         AND NOT EXISTS (SELECT 1 FROM ${this.table("annex_event_deliveries")} d WHERE d.event_id = ev.id)`.execute(this.#db);
     return Number(gone.numAffectedRows ?? 0);
   }
+}
+
+/** A leased delivery joined with its event, as `claim` and `leased` select it. */
+interface DeliveryRow {
+  id: string;
+  event_id: string;
+  tenant: string;
+  type: string;
+  install_id: string;
+  attempts: number;
+  occurred_at: Date | string;
+  payload: unknown;
+  depth: number;
+}
+
+function leasedDelivery(r: DeliveryRow): LeasedDelivery {
+  return {
+    deliveryId: r.id,
+    eventId: r.event_id,
+    tenant: r.tenant,
+    type: r.type,
+    installId: r.install_id,
+    attempt: r.attempts,
+    occurredAt: new Date(r.occurred_at),
+    payload: r.payload,
+    depth: r.depth,
+  };
 }
 
 function parseJson(value: unknown): unknown {

@@ -82,8 +82,13 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
   const owner = `relay-${process.pid}-${randomUUID().slice(0, 8)}`;
   const random = deps.random ?? Math.random;
   const now = () => new Date(deps.now());
-  /** Leases this process took and handed to the bus: their messages need no check against the database. */
-  const ownLeases = new Set<string>();
+  /**
+   * The deliveries this process leased and is handing to the bus right now, as the outbox returned them
+   * when it leased them. A message for one of them under the same lease (the in-process bus, or a broker
+   * quick to hand a message back to this process) is checked against this copy of the row instead of
+   * reading it again: one query per delivery saved, and the message is still trusted for nothing.
+   */
+  const handing = new Map<string, { lease: string; leaseUntil: number; delivery: LeasedDelivery }>();
 
   let consumer: BusConsumer | undefined = await bus.consume((message) => consume(message), { concurrency: settings.concurrency });
   let round: Promise<DrainResult> | undefined;
@@ -118,14 +123,15 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       }
       const lease = `${owner}:${randomUUID()}`;
       const at = now();
-      const leased = await store.claim(owner, lease, at, new Date(at.getTime() + settings.leaseMs), settings.batchSize);
+      const leaseUntil = at.getTime() + settings.leaseMs;
+      const leased = await store.claim(owner, lease, at, new Date(leaseUntil), settings.batchSize);
       if (leased.length === 0) break;
-      ownLeases.add(lease);
+      for (const delivery of leased) handing.set(delivery.deliveryId, { lease, leaseUntil, delivery });
       let handedOver: boolean[];
       try {
         handedOver = await Promise.all(leased.map((delivery) => send(delivery, lease)));
       } finally {
-        ownLeases.delete(lease);
+        for (const delivery of leased) if (handing.get(delivery.deliveryId)?.lease === lease) handing.delete(delivery.deliveryId);
       }
       result.sent += handedOver.filter(Boolean).length;
       // The bus refused (a broker outage): end the round rather than lease the same deliveries again at
@@ -164,43 +170,73 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
     }
   }
 
+  /**
+   * The delivery a message points at, read from the outbox (or from this process's copy of what it just
+   * leased): null when it is no longer leased under the message's lease (done, or taken over after the
+   * lease ran out).
+   */
+  async function leasedDelivery(message: BusMessage): Promise<LeasedDelivery | null> {
+    const own = handing.get(message.deliveryId);
+    // Past its lease time the copy may be out of date (another relay may have taken the delivery over): ask the outbox.
+    if (own !== undefined && own.lease === message.lease && deps.now() < own.leaseUntil) return own.delivery;
+    return store.leased(message.deliveryId, message.lease);
+  }
+
+  /**
+   * Runs the delivery a message points at. The message is only a pointer (deliveryId and lease): whoever
+   * can write to the broker can put anything in it, so what runs (install, tenant, type, payload, depth,
+   * attempt) is what the outbox holds. A message that says otherwise is dropped without running anything.
+   */
   async function consume(message: BusMessage): Promise<void> {
-    if (!ownLeases.has(message.lease) && !(await store.holds(message.deliveryId, message.lease))) {
+    const delivery = await leasedDelivery(message);
+    if (delivery === null) {
       // Already done, or taken over by another relay after the lease ran out: nothing to run.
       metrics?.eventDelivery("stale", "");
       return;
     }
-    const fields = { deliveryId: message.deliveryId, eventId: message.eventId, tenant: message.tenant, installId: message.installId, type: message.type, attempt: message.attempt };
-    const standing = await deps.standing(message.installId);
+    const disagreeing = disagreement(message, delivery);
+    if (disagreeing.length > 0) {
+      // Not a relay's message (a relay sends what it leased), so a forged or corrupted one. The real message
+      // of this delivery, or the lease running out, still delivers it; this one must not.
+      metrics?.eventDelivery("stale", "mismatch");
+      logger.warn(
+        { deliveryId: delivery.deliveryId, tenant: delivery.tenant, installId: delivery.installId, type: delivery.type, fields: disagreeing, bus: bus.name },
+        "event bus message disagrees with its delivery in the outbox; dropped without running it (check who can write to the bus)",
+      );
+      return;
+    }
+    const fields = { deliveryId: delivery.deliveryId, eventId: delivery.eventId, tenant: delivery.tenant, installId: delivery.installId, type: delivery.type, attempt: delivery.attempt };
+    const lease = message.lease;
+    const standing = await deps.standing(delivery.installId);
     if (standing.kind === "gone") {
-      await store.drop(message.deliveryId, message.lease, now(), { code: "E_INSTALL_GONE", message: "the install was uninstalled before the event reached it" });
+      await store.drop(delivery.deliveryId, lease, now(), { code: "E_INSTALL_GONE", message: "the install was uninstalled before the event reached it" });
       metrics?.eventDelivery("dropped", "uninstalled");
       logger.info(fields, "event delivery dropped: the install is gone");
       return;
     }
     if (standing.kind === "waiting") {
-      await store.release(message.deliveryId, message.lease, now());
+      await store.release(delivery.deliveryId, lease, now());
       return;
     }
     const { resolved } = standing;
-    const handler = subscribedHandler(resolved.manifest, resolved.install.grants, message.type);
+    const handler = subscribedHandler(resolved.manifest, resolved.install.grants, delivery.type);
     if (handler === undefined) {
-      await store.drop(message.deliveryId, message.lease, now(), {
+      await store.drop(delivery.deliveryId, lease, now(), {
         code: "E_NOT_SUBSCRIBED",
-        message: `${resolved.install.extensionId}@${resolved.install.version} no longer subscribes to ${message.type}, or is no longer granted events.subscribe for it`,
+        message: `${resolved.install.extensionId}@${resolved.install.version} no longer subscribes to ${delivery.type}, or is no longer granted events.subscribe for it`,
       });
       metrics?.eventDelivery("dropped", "unsubscribed");
       logger.info({ ...fields, extensionId: resolved.install.extensionId }, "event delivery dropped: the install no longer subscribes to this type");
       return;
     }
     const requestId = randomUUID();
-    pending.setDepth(requestId, message.depth ?? 0);
+    pending.setDepth(requestId, delivery.depth);
     let error: ErrorSummary | undefined;
     try {
       const result = await executor.run({
         resolved,
         requestId,
-        invocation: { kind: "event", handler, event: { id: message.deliveryId, type: message.type, payload: message.payload, occurredAt: message.occurredAt } },
+        invocation: { kind: "event", handler, event: { id: delivery.deliveryId, type: delivery.type, payload: delivery.payload, occurredAt: delivery.occurredAt.toISOString() } },
         limits: settings.limits,
         timeoutMs: settings.timeoutMs,
       });
@@ -211,7 +247,7 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
     const published = pending.take(requestId);
     if (error === undefined) {
       // The ack: recorded with the events the handler published, in one transaction.
-      const acked = await store.ack(message.deliveryId, message.lease, now(), published);
+      const acked = await store.ack(delivery.deliveryId, lease, now(), published);
       if (acked) {
         metrics?.eventDelivery("delivered", "");
         if (published.length > 0) metrics?.eventsPublished("extension", published.length);
@@ -222,29 +258,14 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       }
       return;
     }
-    const dead = message.attempt >= settings.maxAttempts;
-    const retryAt = dead ? null : new Date(deps.now() + backoffDelay(message.attempt, settings.backoff, random));
-    const recorded = await store.fail(message.deliveryId, message.lease, now(), error, retryAt);
+    const dead = delivery.attempt >= settings.maxAttempts;
+    const retryAt = dead ? null : new Date(deps.now() + backoffDelay(delivery.attempt, settings.backoff, random));
+    const recorded = await store.fail(delivery.deliveryId, lease, now(), error, retryAt);
     if (!recorded) return;
     if (dead) {
       metrics?.eventDelivery("dead", error.code);
       logger.error({ ...fields, extensionId: resolved.install.extensionId, requestId, err: error }, "event delivery failed for the last time; parked in the dead letters");
-      await deps
-        .parked(
-          {
-            deliveryId: message.deliveryId,
-            eventId: message.eventId,
-            tenant: message.tenant,
-            type: message.type,
-            installId: message.installId,
-            attempt: message.attempt,
-            occurredAt: new Date(message.occurredAt),
-            payload: message.payload,
-            depth: message.depth ?? 0,
-          },
-          error,
-        )
-        .catch(() => {});
+      await deps.parked(delivery, error).catch(() => {});
     } else {
       metrics?.eventDelivery("failed", error.code);
       logger.warn({ ...fields, extensionId: resolved.install.extensionId, requestId, err: error, retryAt: retryAt!.toISOString() }, "event delivery failed; will retry");
@@ -303,4 +324,48 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       await current?.stop();
     },
   };
+}
+
+/**
+ * The fields of a message that disagree with its leased delivery (none for a message the relay sent). The
+ * payload is compared as JSON values, so a broker's round trip through JSON text changes nothing.
+ */
+function disagreement(message: BusMessage, delivery: LeasedDelivery): string[] {
+  const out: string[] = [];
+  if (message.eventId !== delivery.eventId) out.push("eventId");
+  if (message.tenant !== delivery.tenant) out.push("tenant");
+  if (message.type !== delivery.type) out.push("type");
+  if (message.installId !== delivery.installId) out.push("installId");
+  if (message.attempt !== delivery.attempt) out.push("attempt");
+  // `depth` is optional on the wire, where absent means 0 (an event the app published).
+  if ((message.depth ?? 0) !== delivery.depth) out.push("depth");
+  if (Date.parse(message.occurredAt) !== delivery.occurredAt.getTime()) out.push("occurredAt");
+  if (!sameJson(message.payload, delivery.payload)) out.push("payload");
+  return out;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  // A loop, not recursion: a payload nested thousands deep must not overflow the stack of the consumer.
+  const pairs: Array<[unknown, unknown]> = [[a, b]];
+  for (let pair = pairs.pop(); pair !== undefined; pair = pairs.pop()) {
+    const [x, y] = pair;
+    if (x === y) continue;
+    if (x === null || y === null || typeof x !== "object" || typeof y !== "object" || Array.isArray(x) !== Array.isArray(y)) return false;
+    if (Array.isArray(x)) {
+      const other = y as unknown[];
+      if (x.length !== other.length) return false;
+      for (let i = 0; i < x.length; i++) pairs.push([x[i], other[i]]);
+      continue;
+    }
+    // jsonb orders keys its own way, and a broker may too: compare them as sets.
+    const left = x as Record<string, unknown>;
+    const right = y as Record<string, unknown>;
+    const keys = Object.keys(left);
+    if (keys.length !== Object.keys(right).length) return false;
+    for (const key of keys) {
+      if (!Object.prototype.hasOwnProperty.call(right, key)) return false;
+      pairs.push([left[key], right[key]]);
+    }
+  }
+  return true;
 }

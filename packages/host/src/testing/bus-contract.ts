@@ -1,5 +1,11 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { packBundle } from "@annex/manifest";
+import { createInMemoryRunner } from "@annex/runner";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { defineHostCapability } from "../capabilities/host-capabilities.js";
 import { BusError, type Bus, type BusHandler, type BusMessage } from "../events/bus.js";
+import { testDatabaseBackends } from "./databases.js";
+import { createTestHost } from "./test-host.js";
 
 /**
  * One test's world for a bus implementation: a fresh channel (a stream, a
@@ -12,6 +18,15 @@ export interface BusContractWorld {
   connect(): Promise<Bus> | Bus;
   /** Called after each test, after every bus of the world was closed. */
   dispose?(): Promise<void> | void;
+  /**
+   * Puts a message on the world's channel as any client of the broker could,
+   * without going through a bus (the host test writes forged copies of a
+   * delivery in flight with it). Default: `send` on another bus of the world
+   * (`shared`), else on the host's own bus. A bus whose `send` drops a second
+   * message of one delivery and lease (JetStream's message id does) passes
+   * this, or the forged copies would never reach the consumer.
+   */
+  write?(message: unknown): Promise<void> | void;
 }
 
 export interface BusContractOptions {
@@ -19,6 +34,13 @@ export interface BusContractOptions {
   shared?: boolean | undefined;
   /** How long a test waits for a message to arrive, in ms. Default 5000. */
   timeoutMs?: number | undefined;
+  /**
+   * Also runs a test host on the bus (PGlite, and PostgreSQL when
+   * `ANNEX_TEST_DATABASE_URL` is set) and checks that what a message on the
+   * bus says cannot change what runs. Default true; it needs
+   * `@electric-sql/pglite` installed.
+   */
+  host?: boolean | undefined;
 }
 
 /**
@@ -176,6 +198,105 @@ export function busContract(name: string, world: () => Promise<BusContractWorld>
       await expect(bus.consume(async () => {})).rejects.toMatchObject({ code: "E_BUS_CLOSED" });
     });
 
+    if (options.host !== false) {
+      describe.each(testDatabaseBackends())("a host on this bus, on $name", (backend) => {
+        beforeAll(async () => {
+          await backend.connect();
+        });
+        afterAll(() => backend.cleanup());
+
+        // Whoever can write to the broker can copy a message of a delivery in flight (its deliveryId and lease)
+        // and change the rest. The host must run the delivery as its outbox row says, and drop the copy.
+        it("runs a delivery as its outbox row says: a copy forged on the bus with other fields is dropped, not run", async () => {
+          const bus = await connect();
+          const seen: BusMessage[] = [];
+          // What a reader of the broker sees: the relay's messages.
+          const tapped: Bus = {
+            name: bus.name,
+            send: async (m) => {
+              seen.push(structuredClone(m));
+              await bus.send(m);
+            },
+            consume: (handler, consumeOptions) => bus.consume(handler, consumeOptions),
+            close: () => bus.close(),
+          };
+          const runs: Array<{ id: string; type: string; payload: string; tenant: string; installId: string }> = [];
+          const entered = deferred();
+          const gate = deferred();
+          const record = defineHostCapability({
+            name: "contract.record",
+            description: "Records what an event handler ran with",
+            args: z.object({ id: z.string(), type: z.string(), payload: z.string() }),
+            result: z.object({ ok: z.boolean() }),
+            handler: async (args, { install }) => {
+              runs.push({ ...args, tenant: install.tenant, installId: install.id });
+              // The first run holds its lease until the forged copies were handled.
+              if (runs.length === 1) {
+                entered.resolve();
+                await gate.promise;
+              }
+              return { ok: true };
+            },
+          });
+          // Room for the first run to wait on the gate; the event executions' limits follow the runner's.
+          const runner = createInMemoryRunner({ limits: { wallMs: 30_000 } });
+          const t = await createTestHost({
+            database: await backend.connect(),
+            schema: backend.freshSchema("annex_bus_contract"),
+            runner,
+            capabilities: [record],
+            events: { bus: tapped, limits: { wallMs: 30_000 } },
+          });
+          let draining: Promise<unknown> | undefined;
+          try {
+            const a = await t.install(await forgeBundle(), { tenant: "contract-a" });
+            const b = await t.install(await forgeBundle(), { tenant: "contract-b" });
+            await t.host.events.publish("contract-a", "contract.tested", { n: 1, nested: { b: 2, a: [1, { z: null }] } });
+            // A drain on the in-process bus returns once the consumer ran the delivery: not awaited here.
+            draining = t.relay.drain();
+            await withTimeout(entered.promise, timeoutMs, "the delivery never reached its handler");
+            const legit = seen[0]!;
+            expect(legit).toMatchObject({ tenant: "contract-a", installId: a.id, type: "contract.tested", attempt: 1 });
+            const forgeries: BusMessage[] = [
+              { ...legit, tenant: "contract-b", installId: b.id, payload: { forged: "another tenant's install" }, depth: 0 },
+              { ...legit, installId: b.id },
+              { ...legit, payload: { forged: "payload" } },
+              { ...legit, type: "contract.other" },
+              { ...legit, depth: 5 },
+              { ...legit, attempt: legit.attempt + 7 },
+              { ...legit, eventId: "forged-event" },
+              { ...legit, occurredAt: new Date(0).toISOString() },
+            ];
+            // Another client of the broker, or (the in-process bus) anything holding this process's bus.
+            const world = current!;
+            const forger = world.write === undefined ? (options.shared ? await connect() : bus) : undefined;
+            for (const forged of forgeries) await (forger === undefined ? world.write!(forged) : forger.send(forged));
+            const mismatches = async () => Number(/annex_event_deliveries_total\{outcome="stale",reason="mismatch"\} (\d+)/.exec(await t.host.metrics!.text())?.[1] ?? 0);
+            const deadline = Date.now() + timeoutMs;
+            while ((await mismatches()) < forgeries.length && Date.now() < deadline) await sleep(20);
+            gate.resolve();
+            await draining;
+            const state = async () => t.host.database.db.selectFrom("annex_event_deliveries").select(["install_id", "state", "attempts"]).execute();
+            while ((await state()).some((d) => d.state !== "done") && Date.now() < deadline + timeoutMs) await sleep(20);
+            await sleep(100); // a forged copy run late would show now
+
+            expect(runs.map((run) => ({ ...run, payload: JSON.parse(run.payload) as unknown }))).toEqual([
+              { id: legit.deliveryId, type: "contract.tested", payload: { n: 1, nested: { b: 2, a: [1, { z: null }] } }, tenant: "contract-a", installId: a.id },
+            ]);
+            expect(await mismatches()).toBe(forgeries.length);
+            expect(await state()).toEqual([{ install_id: a.id, state: "done", attempts: 1 }]);
+            expect(await t.deadLetters()).toEqual([]);
+            expect(t.logged.filter((line) => /disagrees with its delivery/.test(String(line.msg)))).toHaveLength(forgeries.length);
+          } finally {
+            gate.resolve();
+            await draining?.catch(() => undefined);
+            await t.close();
+            await runner.close();
+          }
+        }, 60_000);
+      });
+    }
+
     if (options.shared) {
       it("carries a message sent by one process to a consumer of another", async () => {
         const sender = await connect();
@@ -192,6 +313,38 @@ export function busContract(name: string, world: () => Promise<BusContractWorld>
 }
 
 let runId = 0;
+
+/** An extension that records what each of its event handler runs was given (the contract's host test). */
+function forgeBundle(): Promise<Uint8Array> {
+  const manifest = {
+    manifestVersion: 2,
+    id: "contract.forge",
+    name: "Forge",
+    version: "1.0.0",
+    publisher: "contract",
+    description: "Records the events it handles.",
+    engines: { annex: "^0.1.0" },
+    runtime: { class: "service", entry: "server/index.js" },
+    capabilities: [
+      { name: "events.subscribe", types: ["contract.*"], reason: "Records the events it handles." },
+      { name: "host:contract.record", reason: "Records the events it handles." },
+    ],
+    endpoints: [],
+    events: {
+      subscribes: [
+        { type: "contract.tested", handler: "onEvent" },
+        { type: "contract.other", handler: "onOther" },
+      ],
+    },
+  };
+  const server = `export async function onEvent(event, ctx) {
+  await ctx.host.call("contract.record", { id: event.id, type: event.type, payload: JSON.stringify(event.payload) });
+}
+export const onOther = onEvent;
+`;
+  const encode = (text: string) => new TextEncoder().encode(text);
+  return packBundle({ "annex.json": encode(JSON.stringify(manifest)), "server/index.js": encode(server) });
+}
 
 function message(i: number, payload: unknown = { i }): BusMessage {
   runId++;

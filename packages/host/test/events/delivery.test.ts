@@ -181,6 +181,35 @@ describeBackends("event delivery", (backend) => {
     );
   });
 
+  it("refuses to replay a dead letter of an uninstalled install (E_DEAD_LETTER_INSTALL_GONE, nothing audited), lists it marked installGone, and discards it", async () => {
+    const { t, clock } = await world();
+    const install = await t.install(await ordersBundle());
+    await t.events.publish("order.created", { n: 1, poison: true });
+    for (let i = 0; i < 3; i++) {
+      await t.relay.drain();
+      clock.advance(5000);
+    }
+    const [letter] = await t.deadLetters();
+    expect(letter).toMatchObject({ installId: install.id, installGone: false });
+    await t.uninstall("acme.orders");
+
+    // Still listed (an admin has to see it to discard it), and marked.
+    expect(await t.deadLetters()).toEqual([expect.objectContaining({ deliveryId: letter!.deliveryId, installGone: true, extensionId: "acme.orders" })]);
+    const refused = await t.host.events.deadLetters.replay(letter!.deliveryId, { actor: "ops@example.com", tenant: "test-tenant" }).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: "E_DEAD_LETTER_INSTALL_GONE", details: { deliveryId: letter!.deliveryId, installId: install.id } });
+    expect((refused as Error).message).toMatch(/uninstalled.*discard it/);
+    // Another tenant learns nothing of it: not found, as before.
+    await expect(t.host.events.deadLetters.replay(letter!.deliveryId, { actor: "intruder", tenant: "other-tenant" })).rejects.toMatchObject({ code: "E_DEAD_LETTER_NOT_FOUND" });
+    await t.relay.drain();
+    const rows = await t.host.database.db.selectFrom("annex_event_deliveries").select(["id", "state"]).execute();
+    expect(rows).toEqual([{ id: letter!.deliveryId, state: "dead" }]);
+    const replays = await t.audit.list({ action: "event.dead-letter.replay" } as never);
+    expect(replays.filter((entry) => entry.action === "event.dead-letter.replay")).toEqual([]);
+
+    await t.host.events.deadLetters.discard(letter!.deliveryId, { actor: "ops@example.com", tenant: "test-tenant" });
+    expect(await t.deadLetters()).toEqual([]);
+  });
+
   it("holds a disabled install's deliveries until it is enabled again, and drops (and counts) an uninstalled one's", async () => {
     const { t, ledger } = await world();
     await t.install(await ordersBundle());
