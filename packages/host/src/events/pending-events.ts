@@ -3,6 +3,7 @@ import { HostCallError, type EventsApi, type HostCallScope } from "@annex/runner
 import { EventsError } from "./errors.js";
 import { encodePayload, extensionEventType } from "./event-types.js";
 import type { NewEvent } from "./outbox.js";
+import { RateLimiter, type RateLimit } from "../gateway/rate-limit.js";
 
 /** Events one execution may publish. */
 export const MAX_EVENTS_PER_EXECUTION = 256;
@@ -13,6 +14,12 @@ export interface PendingEventsOptions {
   maxDepth: number;
   /** Whether the host call belongs to a live execution (throws otherwise). */
   checkLive(scope: HostCallScope): void;
+  /**
+   * Events one install's handlers may publish, in this process: a token
+   * bucket of `requests` refilled over `perSeconds`. Past it a publish is
+   * refused with E_EVENT_RATE_LIMITED. false: no budget.
+   */
+  publishRate: RateLimit | false;
 }
 
 /**
@@ -26,9 +33,11 @@ export class PendingEvents {
   readonly #byRequest = new Map<string, NewEvent[]>();
   readonly #depths = new Map<string, number>();
   readonly #options: PendingEventsOptions;
+  readonly #budgets: RateLimiter;
 
   constructor(options: PendingEventsOptions) {
     this.#options = options;
+    this.#budgets = new RateLimiter({ now: options.now });
   }
 
   /** The depth of the event an execution was started for (relay executions only). */
@@ -66,6 +75,20 @@ export class PendingEvents {
         const list = this.#byRequest.get(scope.requestId) ?? [];
         if (list.length >= MAX_EVENTS_PER_EXECUTION) {
           throw new HostCallError("E_HOST_CALL_LIMIT", `ctx.events.publish: at most ${MAX_EVENTS_PER_EXECUTION} events per execution`);
+        }
+        // The depth limit bounds a chain, not its width: a handler of its own events publishing two of them per
+        // delivery made 511 executions of one event at depth 8, and up to 256 per execution is allowed. A budget
+        // per install bounds how fast any loop or fan-out can grow the outbox, whatever its shape.
+        const rate = this.#options.publishRate;
+        if (rate !== false) {
+          const decision = this.#budgets.take(scope.installId, rate);
+          if (!decision.ok) {
+            throw new HostCallError(
+              "E_EVENT_RATE_LIMITED",
+              `ctx.events.publish: this install published more than ${rate.requests} events in ${rate.perSeconds} s; retry in ${decision.retryAfterSeconds} s, publish fewer events (one event can carry a list), or check for an event loop`,
+              { retryAfterSeconds: decision.retryAfterSeconds },
+            );
+          }
         }
         const event: NewEvent = {
           id: randomUUID(),

@@ -45,6 +45,13 @@ export interface EventsOptions {
   retentionMs?: number | undefined;
   /** Longest chain of events published by handlers of events. Default 8. */
   maxDepth?: number | undefined;
+  /**
+   * Events one install's handlers may publish, per host process: a token
+   * bucket of `events` refilled over `perSeconds`. Default 6,000 per 60 s
+   * (100 a second sustained, 6,000 at once); false turns it off. Past it,
+   * `ctx.events.publish` throws E_EVENT_RATE_LIMITED.
+   */
+  publishRate?: { events: number; perSeconds: number } | false | undefined;
 }
 
 export interface EventsRuntime {
@@ -63,6 +70,18 @@ function whole(value: number | undefined, fallback: number, field: string, min: 
     throw new EventsError("E_EVENTS_OPTIONS", `createHost({ events: { ${field} } }) must be a whole number of at least ${min}, got ${String(value)}`, { field: `events.${field}` });
   }
   return value;
+}
+
+function publishRateOf(value: EventsOptions["publishRate"]): { requests: number; perSeconds: number } | false {
+  if (value === false) return false;
+  if (value === undefined) return { requests: 6000, perSeconds: 60 };
+  const valid = (n: unknown) => typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= 10_000_000;
+  if (typeof value !== "object" || value === null || !valid(value.events) || !valid(value.perSeconds)) {
+    throw new EventsError("E_EVENTS_OPTIONS", "createHost({ events: { publishRate } }) must be { events, perSeconds } with whole numbers from 1 to 10,000,000, or false", {
+      field: "events.publishRate",
+    });
+  }
+  return { requests: value.events, perSeconds: value.perSeconds };
 }
 
 /** Events in one host: the outbox, the publish buffer, the relay and its consumer, wired once in createHost. */
@@ -101,7 +120,8 @@ export function createEventsRuntime(deps: {
   const maxDepth = whole(options.maxDepth, 8, "maxDepth", 0);
   const { database, logger, metrics } = deps;
   const store = new OutboxStore(database.root, database.schema);
-  const pending = new PendingEvents({ now: deps.now, maxDepth, checkLive: (scope) => void executionOf(deps, scope) });
+  const publishRate = publishRateOf(options.publishRate);
+  const pending = new PendingEvents({ now: deps.now, maxDepth, publishRate, checkLive: (scope) => void executionOf(deps, scope) });
   const ownBus = options.bus === undefined;
   const bus = options.bus ?? createInProcessBus();
   let relay: Relay | undefined;

@@ -11,7 +11,7 @@ describeBackends("event delivery", (backend) => {
     t = undefined;
   });
 
-  async function world(options: { tenant?: string } = {}) {
+  async function world(options: { tenant?: string; publishRate?: { events: number; perSeconds: number } } = {}) {
     const ledger = createLedger();
     const clock = manualClock();
     t = await createTestHost({
@@ -20,6 +20,7 @@ describeBackends("event delivery", (backend) => {
       capabilities: [ledger.capability],
       now: clock.now,
       tenant: options.tenant,
+      ...(options.publishRate === undefined ? {} : { events: { publishRate: options.publishRate } }),
     });
     return { t, ledger, clock };
   }
@@ -311,6 +312,42 @@ describeBackends("event delivery", (backend) => {
     const dead = await t.deadLetters();
     expect(dead).toHaveLength(1);
     expect(dead[0]!.lastError!.message).toContain("a chain of 9 events");
+  });
+
+  it("bounds how fast an install's handlers can grow the outbox: a widening loop meets its publish budget", async () => {
+    const { t, ledger, clock } = await world({ publishRate: { events: 20, perSeconds: 3600 } });
+    // Two events per delivery of its own event: 2^9 - 1 executions by depth 8 without a budget.
+    const STORM = `
+      async function twice(event, ctx) {
+        await ctx.host.call("ledger.apply", { key: event.id, note: "run" });
+        for (const n of [1, 2]) {
+          try { await ctx.events.publish("shipped", { n }); }
+          catch (e) { await ctx.host.call("ledger.apply", { key: event.id + ":" + n, note: e.code }); }
+        }
+      }
+      export const onOrder = twice;
+      export const onLoop = twice;
+      export async function onRefund() {}
+    `;
+    await t.install(await ordersBundle("1.0.0", STORM, {
+      events: { publishes: [{ type: "shipped" }], subscribes: [{ type: "order.created", handler: "onOrder" }, { type: "ext.acme.orders.shipped", handler: "onLoop" }, { type: "order.refunded", handler: "onRefund" }] },
+      capabilities: [
+        { name: "events.subscribe", types: ["order.*", "ext.acme.orders.shipped"], reason: "Storms." },
+        { name: "events.publish", types: ["shipped"], reason: "Storms." },
+        { name: "host:ledger.apply", reason: "Counts." },
+      ],
+    }));
+    await t.events.publish("order.created", {});
+    for (let i = 0; i < 12; i++) {
+      await t.relay.drain();
+      clock.advance(1_000);
+    }
+    const notes = ledger.notes();
+    // The app's event, then exactly the 20 events the budget allowed: 21 runs, however the loop widens.
+    expect(notes.filter((note) => note === "run")).toHaveLength(21);
+    expect(notes.filter((note) => note === "E_EVENT_RATE_LIMITED").length).toBeGreaterThan(0);
+    const published = await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(`${t.host.database.schema}.annex_events`)} WHERE source LIKE 'install:%'`.execute(t.host.database.root);
+    expect(Number(published.rows[0]!.n)).toBe(20);
   });
 
   it("loses nothing when the relay dies between the handler's effects and the ack: redelivered with the same key, applied once", async () => {

@@ -11,6 +11,9 @@ describeBackends("events options", (backend) => {
       [{ backoff: { baseMs: -1 } }, "events.backoff.baseMs"],
       [{ concurrency: Number.NaN }, "events.concurrency"],
       [{ leaseMs: 1000, timeoutMs: 2000 }, "events.leaseMs"],
+      [{ publishRate: { events: 0, perSeconds: 60 } }, "events.publishRate"],
+      [{ publishRate: { events: 10, perSeconds: 1.5 } }, "events.publishRate"],
+      [{ publishRate: true }, "events.publishRate"],
     ] as const) {
       const refused = await createHost({ database, schema: backend.freshSchema("annex_events_opts"), events: events as never }).catch((error: unknown) => error);
       expect(refused, field).toBeInstanceOf(EventsError);
