@@ -68,6 +68,8 @@ export interface AdminDeadLetter {
   occurredAt: DateLike;
   /** When the last attempt failed. */
   failedAt: DateLike;
+  /** The install was uninstalled since (`DeadLetter.installGone` of @annex/host): nothing would run a replay. */
+  installGone?: boolean | undefined;
 }
 
 /** A job's error as @annex/host records it (`ErrorSummary`): a code and a message. */

@@ -43,6 +43,13 @@ describe("<annex-dead-letters>", () => {
     expect(button(el, "Discard ext.acme.shop.shipped for install i-gone (purged)").hasAttribute("disabled")).toBe(false);
   });
 
+  it("offers only Discard for a letter whose install was uninstalled (the host refuses its replay)", () => {
+    const el = create<AnnexDeadLetters>("annex-dead-letters", { letters: [letterOf(3, { installGone: true })], extensionNames: { "acme.analytics": "Acme Analytics" } });
+    expect(textOf($(el, 'tr[data-delivery="d-3"]'))).toContain("Acme Analytics (uninstalled)");
+    expect(button(el, "Replay order.created for Acme Analytics (uninstalled)").hasAttribute("disabled")).toBe(true);
+    expect(button(el, "Discard order.created for Acme Analytics (uninstalled)").hasAttribute("disabled")).toBe(false);
+  });
+
   it("says so when nothing is parked", () => {
     const el = create<AnnexDeadLetters>("annex-dead-letters", { letters: [] });
     expect(textOf($(el, "tbody"))).toBe("No dead letters: every event was delivered.");

@@ -49,6 +49,7 @@ const CONFIRM_TEXT: Record<DeadLetterAction, { heading: string; button: string; 
 /** What the install column shows: the extension, or the install id when the install was purged since. */
 function installLabel(letter: AdminDeadLetter, nameOf: (extensionId: string) => string): string {
   if (letter.extensionId === null) return `install ${letter.installId} (purged)`;
+  if (letter.installGone === true) return `${nameOf(letter.extensionId)} (uninstalled)`;
   return nameOf(letter.extensionId);
 }
 
@@ -123,7 +124,7 @@ export class AnnexDeadLetters extends ExtensionNamesElement {
     const busy = this.hasAttribute("busy");
     const rows = this.#letters.map((letter) => {
       const what = `${letter.type} for ${installLabel(letter, (id) => this.nameOf(id))}`;
-      const replay = h("annex-button", { size: "sm", "data-action": "replay", label: `Replay ${what}`, disabled: busy || letter.extensionId === null }, "Replay");
+      const replay = h("annex-button", { size: "sm", "data-action": "replay", label: `Replay ${what}`, disabled: busy || letter.extensionId === null || letter.installGone === true }, "Replay");
       const discard = h("annex-button", { size: "sm", "data-action": "discard", variant: "danger", label: `Discard ${what}`, disabled: busy }, "Discard");
       replay.addEventListener("click", () => this.#ask("replay", letter));
       discard.addEventListener("click", () => this.#ask("discard", letter));
