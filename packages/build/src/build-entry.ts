@@ -1,8 +1,10 @@
-import { stat } from "node:fs/promises";
 import { isAbsolute, resolve, sep } from "node:path";
 import type { Message } from "esbuild";
+import { checkFolderFile, realFolder } from "./confine.js";
+import { checkInputs } from "./confine-imports.js";
+import { confinePlugin } from "./confine-plugin.js";
 import { BuildError } from "./errors.js";
-import { formatMessage, isBuildFailure } from "./esbuild-messages.js";
+import { formatMessage, isBuildFailure, pluginError } from "./esbuild-messages.js";
 import { formatBytes } from "./format-bytes.js";
 import { isInside } from "./paths.js";
 
@@ -34,21 +36,24 @@ const UNBUNDLED_IMPORT_WARNINGS = new Set(["unsupported-dynamic-import", "unsupp
  * Bundles the server source into one ES module for the sandbox: format esm,
  * platform neutral, target es2022, everything inlined. An import that cannot
  * be inlined (a Node built-in, a missing package, a computed `import()`) is
- * an E_BUILD_IMPORT naming it; any other compile error is E_BUILD.
+ * an E_BUILD_IMPORT naming it; any other compile error is E_BUILD. A file
+ * outside the folder, reached through a symbolic link, or not a regular file
+ * is E_PACK_PATH (see checkInputs and confinePlugin), runtime.source included.
  */
 export async function buildEntry(options: BuildEntryOptions): Promise<BuiltEntry> {
-  const dir = resolve(options.dir);
+  const given = resolve(options.dir);
+  // Real, as esbuild reports every path with links resolved.
+  const dir = await realFolder(given);
   const sourcePath = resolve(dir, options.source);
   if (!isInside(dir, sourcePath)) {
     throw new BuildError("E_PACK_PATH", `runtime.source "${options.source}" points outside the extension folder: keep the server source inside it.`, {
       path: options.source,
     });
   }
-  const sourceStats = await stat(sourcePath).catch(() => null);
-  if (sourceStats === null || !sourceStats.isFile()) {
+  if (!(await checkFolderFile(dir, options.source, `runtime.source "${options.source}"`))) {
     throw new BuildError(
       "E_FILE_NOT_FOUND",
-      `runtime.source "${options.source}" does not exist in ${dir}: create it, or fix runtime.source in annex.json.`,
+      `runtime.source "${options.source}" does not exist in ${given}: create it, or fix runtime.source in annex.json.`,
       { path: options.source },
     );
   }
@@ -77,12 +82,14 @@ export async function buildEntry(options: BuildEntryOptions): Promise<BuiltEntry
       write: false,
       logLevel: "silent",
       charset: "utf8",
+      plugins: [confinePlugin(dir)],
     });
   } catch (error) {
-    if (isBuildFailure(error)) throw buildError(options.source, error.errors);
+    if (isBuildFailure(error)) throw pluginError(error.errors) ?? buildError(options.source, error.errors);
     throw error;
   }
 
+  await checkInputs(dir, result.metafile);
   const unbundled = result.warnings.filter((warning) => UNBUNDLED_IMPORT_WARNINGS.has(warning.id));
   if (unbundled.length > 0) throw buildError(options.source, unbundled);
 
@@ -103,6 +110,7 @@ export async function buildEntry(options: BuildEntryOptions): Promise<BuiltEntry
     throw new BuildError("E_BUILD", `esbuild produced no output for ${options.source}: run it again, and report a bug if it persists.`);
   }
   await checkSelfContained(options.source, code.text);
+  // Files outside the folder (checkInputs let through only packages' files) are not the folder's to leave out.
   const inputs = Object.keys(result.metafile.inputs)
     .filter((input) => !input.includes(":") && !isAbsolute(input) && !input.startsWith("../"))
     .map((input) => input.split(sep).join("/"));

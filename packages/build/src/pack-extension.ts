@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { lstat, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { packBundle, parseManifestText, type Manifest } from "@annex/manifest";
 import { readBundleNode } from "@annex/manifest/node";
@@ -92,8 +92,18 @@ async function readManifest(dir: string, shown: string): Promise<Manifest> {
   const label = join(shown, "annex.json");
   let text: string;
   try {
+    // Looked at before it is opened: reading a FIFO would wait forever. A link is refused
+    // here as readFolder would refuse it, since annex.json is packed as it is.
+    const info = await lstat(path);
+    if (!info.isFile()) {
+      const what = info.isSymbolicLink()
+        ? "a symbolic link; bundles hold regular files only: replace it with a copy of its target"
+        : "not a regular file (a folder, FIFO, socket or device): make it the extension's manifest, a JSON file";
+      throw new BuildError("E_PACK_PATH", `${label} is ${what}.`, { path: label });
+    }
     text = await readFile(path, "utf8");
   } catch (error) {
+    if (error instanceof BuildError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") {
       const folder = await stat(dir).catch(() => null);

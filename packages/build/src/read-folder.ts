@@ -1,5 +1,6 @@
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { lstat, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { BundleError, DEFAULT_BUNDLE_LIMITS } from "@annex/manifest";
 import ignore, { type Ignore } from "ignore";
 import { BuildError } from "./errors.js";
 import { formatBytes } from "./format-bytes.js";
@@ -7,17 +8,43 @@ import { formatBytes } from "./format-bytes.js";
 /**
  * Never packed, whatever .annexignore says: dependencies, hidden files and
  * folders (.git, .env, .annexignore itself — bundle paths cannot be hidden
- * anyway), previous bundles and signatures, and key material. A user's
- * negation (`!…`) cannot bring these back.
+ * anyway), previous bundles and signatures, and what is named like key
+ * material or credentials. A user's negation (`!…`) cannot bring these back.
+ * Matched without regard to case (ACME.KEY too).
+ *
+ * Certificates alone (`*.crt`, `*.cer`, `*.der`) are public and stay packable,
+ * for an extension that ships a CA; `*.pem` is not, as it often holds the
+ * private key too. `*.pub` stays out as before: it is mostly found next to
+ * its private half (id_rsa.pub, acme_1.pub), and left out with it.
  */
 export const DEFAULT_IGNORES: readonly string[] = [
   "node_modules/",
   ".*",
   "*.annex",
   "*.annex.sig",
+  // Private keys and the containers that hold them.
   "*.key",
+  "*.key.*",
   "*.pub",
   "*.pem",
+  "*.p12",
+  "*.pfx",
+  "*.ppk",
+  "*.jks",
+  "*.keystore",
+  "id_rsa",
+  "id_dsa",
+  "id_ecdsa",
+  "id_ecdsa_sk",
+  "id_ed25519",
+  "id_ed25519_sk",
+  // Environment files not hidden by a leading dot (prod.env, env.local), and cloud credentials.
+  "*.env",
+  "env.local",
+  "*.env.local",
+  "credentials.json",
+  "service-account*.json",
+  "client_secret*.json",
   "Thumbs.db",
 ];
 
@@ -43,7 +70,11 @@ export interface ReadFolderOptions {
  * honouring DEFAULT_IGNORES, the folder's `.annexignore` and `options.ignore`.
  * Refuses what a bundle cannot hold, with E_PACK_PATH naming the path:
  * symlinks, special files, backslashes or control characters in names, and
- * two names that differ only by case or Unicode normalisation.
+ * two names that differ only by case or Unicode normalisation. A file over
+ * the bundle's per-file limit, or one that takes the total over it, is
+ * E_BUNDLE_LIMIT from its size, before any file is read: a folder with a
+ * stray video or disk image is refused at once, not after reading gigabytes
+ * (Node cannot even read a file over 2 GiB into one buffer).
  */
 export async function readFolder(dir: string, options: ReadFolderOptions = {}): Promise<Map<string, Uint8Array>> {
   const stats = await lstat(dir).catch(() => null);
@@ -55,9 +86,10 @@ export async function readFolder(dir: string, options: ReadFolderOptions = {}): 
   }
 
   const filter = await createFilter(dir, options);
-  const files = new Map<string, Uint8Array>();
   const seen = new Map<string, string>();
-  let bytes = 0;
+  // The whole folder is checked (names, types, sizes) before any file is read.
+  const found: { path: string; absolute: string }[] = [];
+  let total = 0;
 
   const walk = async (absolute: string, relative: string): Promise<void> => {
     const entries = await readdir(absolute, { withFileTypes: true });
@@ -89,10 +121,10 @@ export async function readFolder(dir: string, options: ReadFolderOptions = {}): 
       if (isDir) {
         await walk(child, path);
       } else if (entry.isFile()) {
-        const content = new Uint8Array(await readFile(child));
-        files.set(normalised, content);
-        bytes += content.byteLength;
-        if (files.size % 500 === 0) options.onProgress?.(`read ${files.size} files (${formatBytes(bytes)})…`);
+        const { size } = await lstat(child);
+        checkSize(path, size, total);
+        total += size;
+        found.push({ path: normalised, absolute: child });
       } else {
         throw new BuildError(
           "E_PACK_PATH",
@@ -104,6 +136,14 @@ export async function readFolder(dir: string, options: ReadFolderOptions = {}): 
   };
 
   await walk(dir, "");
+  const files = new Map<string, Uint8Array>();
+  let bytes = 0;
+  for (const { path, absolute } of found) {
+    const content = new Uint8Array(await readFile(absolute));
+    files.set(path, content);
+    bytes += content.byteLength;
+    if (files.size % 500 === 0) options.onProgress?.(`read ${files.size} files (${formatBytes(bytes)})…`);
+  }
   return new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
@@ -116,11 +156,7 @@ async function createFilter(dir: string, options: ReadFolderOptions): Promise<Pa
   const user: Ignore = ignore();
   const ignoreFile = options.ignoreFile ?? ".annexignore";
   if (ignoreFile !== false) {
-    const text = await readFile(join(dir, ignoreFile), "utf8").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return "";
-      throw new BuildError("E_IO", `cannot read ${ignoreFile} in ${dir}: ${error.message}`, { path: ignoreFile }, { cause: error });
-    });
-    user.add(text);
+    user.add(await readIgnoreFile(dir, ignoreFile));
   }
   if (options.ignore) user.add([...options.ignore]);
   const keep = (options.keep ?? []).map((path) => path.replace(/^\.?\/+/, "").replace(/\/+$/, ""));
@@ -138,6 +174,47 @@ async function createFilter(dir: string, options: ReadFolderOptions): Promise<Pa
       return user.ignores(subject);
     },
   };
+}
+
+/**
+ * The ignore file's text; "" when there is none. A link to a regular file is
+ * read (its text is only patterns, never packed: `.annexignore -> .gitignore`
+ * is fine); anything else is refused before it is opened, as reading a FIFO
+ * or a device would hang or never end.
+ */
+async function readIgnoreFile(dir: string, name: string): Promise<string> {
+  const path = join(dir, name);
+  const fail = (error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return null;
+    throw new BuildError("E_IO", `cannot read ${name} in ${dir}: ${error.message}`, { path: name }, { cause: error });
+  };
+  const info = await stat(path).catch(fail);
+  if (info === null) return "";
+  if (!info.isFile()) {
+    throw new BuildError("E_PACK_PATH", `${name} in ${dir} is not a regular file (a folder, FIFO, socket or device): make it a text file of ignore patterns, or remove it.`, {
+      path: name,
+    });
+  }
+  return (await readFile(path, "utf8").catch(fail)) ?? "";
+}
+
+/** The bundle limits, checked from the file's size before its bytes are read: `total` is the size of the files found before it. */
+function checkSize(path: string, size: number, total: number): void {
+  const { maxFileBytes, maxUncompressedBytes } = DEFAULT_BUNDLE_LIMITS;
+  if (size > maxFileBytes) {
+    throw new BundleError(
+      "E_BUNDLE_LIMIT",
+      `"${path}" is ${formatBytes(size)}, over the limit of ${formatBytes(maxFileBytes)} for one file of a bundle (maxFileBytes): add it to .annexignore, or make it smaller.`,
+      { reason: "file-too-large", path, limit: "maxFileBytes", max: maxFileBytes, actual: size },
+    );
+  }
+  if (total + size > maxUncompressedBytes) {
+    throw new BundleError(
+      "E_BUNDLE_LIMIT",
+      `the folder's files add up to more than ${formatBytes(maxUncompressedBytes)} (maxUncompressedBytes) at "${path}": add large files to .annexignore.`,
+      { reason: "too-many-bytes", path, limit: "maxUncompressedBytes", max: maxUncompressedBytes, actual: total + size },
+    );
+  }
 }
 
 function checkName(path: string): void {

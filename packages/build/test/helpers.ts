@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { constants, existsSync, readdirSync, statSync } from "node:fs";
+import { mkdir, mkdtemp, open, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -106,4 +106,27 @@ function newest(dir: string): number {
 export async function linkPackages(dir: string, names: string[] = ["ui-kit", "iframe-bridge"]): Promise<void> {
   await mkdir(join(dir, "node_modules", "@annex"), { recursive: true });
   for (const name of names) await symlink(join(repoRoot, "packages", name), join(dir, "node_modules", "@annex", name), "dir");
+}
+
+/** Makes a FIFO (named pipe) at `path`: reading one waits for a writer, so a build that opens it would hang. */
+export function mkfifo(path: string): void {
+  execFileSync("mkfifo", [path]);
+}
+
+/**
+ * `promise`, settled; if it has not settled after `ms` (something opened the
+ * FIFO and waits on it), the FIFO is opened for writing and closed, so the
+ * reader sees end-of-file and the test fails on its assertion instead of
+ * hanging the run. `hung` says whether that was needed.
+ */
+export async function settleBeforeHang<T>(promise: Promise<T>, fifo: string, ms = 5_000): Promise<{ hung: boolean; result: PromiseSettledResult<T> }> {
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    // Non-blocking: it opens only when a reader waits, and never waits itself.
+    void open(fifo, constants.O_WRONLY | constants.O_NONBLOCK).then((handle) => handle.close(), () => undefined);
+  }, ms);
+  const [result] = await Promise.allSettled([promise]);
+  clearTimeout(timer);
+  return { hung, result: result! };
 }

@@ -1,8 +1,17 @@
-import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { packExtension } from "../src/pack-extension.js";
 import { DEFAULT_IGNORES, readFolder } from "../src/read-folder.js";
-import { tempDir, writeTree } from "./helpers.js";
+import { serviceFolder, tempDir, writeTree } from "./helpers.js";
+
+/** A file of `size` bytes that takes no disk space and is never read: sparse. */
+async function sparse(path: string, size: number): Promise<void> {
+  await writeFile(path, "");
+  await truncate(path, size);
+}
+
+const MiB = 1024 * 1024;
 
 const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));
 
@@ -143,7 +152,67 @@ describe("readFolder", () => {
     expect(lines).toEqual([expect.stringMatching(/^read 500 files/), expect.stringMatching(/^read 1000 files/)]);
   });
 
+  it("leaves out private keys, key stores, environment files and cloud credentials that are not hidden, and keeps certificates and look-alike names", async () => {
+    const dir = await tempDir();
+    const secrets = [
+      "id_rsa",
+      "id_ed25519",
+      "keys/id_ecdsa",
+      "id_dsa",
+      "cert.p12",
+      "cert.PFX",
+      "putty.ppk",
+      "store.jks",
+      "release.keystore",
+      "ACME.KEY",
+      "acme.key.json",
+      "keys/acme_1.key.bak",
+      "prod.env",
+      "config/staging.env",
+      "env.local",
+      "app.env.local",
+      "credentials.json",
+      "service-account.json",
+      "service-account-prod.json",
+      "client_secret_123.apps.googleusercontent.com.json",
+      "sub/.ssh/id_rsa",
+      "ui/.env",
+    ];
+    const kept = ["server.crt", "ca.cer", "src/env.ts", "environment.json", "id_rsa_check.md", "monkey.ts", "keyboard.key-map.json"];
+    await writeTree(dir, Object.fromEntries([...secrets, ...kept].map((path) => [path, "x"])));
+    expect([...(await readFolder(dir)).keys()]).toEqual([...kept].sort());
+  });
+
+  it("refuses a file over the per-file limit from its size, before reading it, naming it (E_BUNDLE_LIMIT, not a RangeError past 2 GiB)", async () => {
+    const dir = await serviceFolder(await tempDir());
+    await sparse(join(dir, "video.bin"), 2 ** 31 + 1);
+    await expect(packExtension(dir)).rejects.toMatchObject({
+      name: "BundleError",
+      code: "E_BUNDLE_LIMIT",
+      message: expect.stringMatching(/^"video\.bin" is 2048\.0 MB, over the limit of 64\.0 MB for one file of a bundle \(maxFileBytes\): add it to \.annexignore/),
+      details: { reason: "file-too-large", path: "video.bin", limit: "maxFileBytes", actual: 2 ** 31 + 1 },
+    });
+    await sparse(join(dir, "video.bin"), 64 * MiB + 1);
+    await expect(readFolder(dir)).rejects.toMatchObject({ code: "E_BUNDLE_LIMIT", details: { path: "video.bin", limit: "maxFileBytes" } });
+    expect((await readFolder(dir, { ignore: ["video.bin"] })).has("video.bin")).toBe(false);
+  });
+
+  it("refuses files that add up to more than the bundle's total limit at the first one over it, before reading it", async () => {
+    const dir = await tempDir();
+    for (const name of ["a", "b", "c", "d", "e"]) await sparse(join(dir, `${name}.bin`), 52 * MiB);
+    // Not `rejects`: a failure would print the 260 MB it read.
+    const outcome = await readFolder(dir).then(
+      (files) => `read ${files.size} files`,
+      (error: unknown) => error,
+    );
+    expect(outcome).toMatchObject({
+      code: "E_BUNDLE_LIMIT",
+      message: expect.stringContaining('(maxUncompressedBytes) at "e.bin": add large files to .annexignore'),
+      details: { reason: "too-many-bytes", path: "e.bin", limit: "maxUncompressedBytes" },
+    });
+  });
+
   it("documents its defaults", () => {
-    expect(DEFAULT_IGNORES).toEqual(expect.arrayContaining(["node_modules/", ".*", "*.annex", "*.annex.sig", "*.key"]));
+    expect(DEFAULT_IGNORES).toEqual(expect.arrayContaining(["node_modules/", ".*", "*.annex", "*.annex.sig", "*.key", "*.key.*", "id_rsa", "*.p12", "*.pfx", "*.env", "credentials.json"]));
   });
 });

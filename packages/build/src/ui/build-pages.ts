@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
-import { stat } from "node:fs/promises";
 import { resolve, sep } from "node:path";
 import type { Manifest } from "@annex/manifest";
 import type { Message, Metafile, Plugin } from "esbuild";
+import { checkFolderFile, realFolder } from "../confine.js";
+import { checkInputs } from "../confine-imports.js";
+import { confinePlugin } from "../confine-plugin.js";
 import { BuildError } from "../errors.js";
-import { formatMessage, isBuildFailure } from "../esbuild-messages.js";
+import { formatMessage, isBuildFailure, pluginError } from "../esbuild-messages.js";
 import { formatBytes } from "../format-bytes.js";
 import { isUnder } from "../paths.js";
 import { relativeUrl } from "./references.js";
@@ -60,11 +62,14 @@ interface PagePlan {
  * @annex/iframe-bridge are inlined, TypeScript is compiled, CSS `@import`s
  * are followed, and the page is rewritten to load the built files. The result
  * refers to nothing outside `ui.root` and needs no inline code, so the frame's
- * strict Content-Security-Policy holds.
+ * strict Content-Security-Policy holds. What esbuild reads must be the
+ * folder's own regular files or installed packages (E_PACK_PATH otherwise:
+ * see checkInputs and confinePlugin).
  */
 export async function buildUiPages(options: BuildUiPagesOptions): Promise<BuiltUiPages> {
   const { manifest, files } = options;
-  const dir = resolve(options.dir);
+  // Real, as esbuild reports every path with links resolved.
+  const dir = await realFolder(resolve(options.dir));
   const root = manifest.ui.root;
   const isHashAllowed = scriptHashCheck(manifest.ui.csp?.scriptHashes ?? []);
   const entries = new Map<string, Entry>();
@@ -138,8 +143,7 @@ export async function buildUiPages(options: BuildUiPagesOptions): Promise<BuiltU
 }
 
 async function checkSourceExists(dir: string, page: string, source: string): Promise<void> {
-  const info = await stat(resolve(dir, source)).catch(() => null);
-  if (info === null || !info.isFile()) {
+  if (!(await checkFolderFile(dir, source, `${page} loads "${source}", which`))) {
     throw new BuildError("E_UI_REFERENCE", `${page} loads "${source}", which does not exist in the extension folder: create it, or fix the path in ${page}.`, {
       page,
       reference: source,
@@ -206,12 +210,21 @@ async function bundle(dir: string, root: string, entries: [string, Entry][], onP
       allowOverwrite: true,
       logLevel: "silent",
       charset: "utf8",
-      plugins: [inline],
+      plugins: [inline, confinePlugin(dir)],
     });
   } catch (error) {
-    if (isBuildFailure(error)) throw new EsbuildMessages(error.errors);
+    // A refusal is the same whichever page caused it: it names the file that imports.
+    if (isBuildFailure(error)) throw pluginError(error.errors) ?? new EsbuildMessages(error.errors);
     throw error;
   }
+  // Inline code resolves its imports from its page's folder, and is named after its page.
+  await checkInputs(dir, result.metafile, {
+    virtual: (input) => {
+      const key = input.startsWith(`${INLINE_NAMESPACE}:`) ? input.slice(INLINE_NAMESPACE.length + 1) : null;
+      const entry = key === null ? undefined : inlineCode.get(key);
+      return entry === undefined ? undefined : { resolveDir: resolve(dir, entry.source, ".."), name: key! };
+    },
+  });
   const unbundled = result.warnings.filter((warning) => warning.id === "unsupported-dynamic-import" || warning.id === "unsupported-require-call");
   if (unbundled.length > 0) throw new EsbuildMessages(unbundled);
 
@@ -228,6 +241,7 @@ async function bundle(dir: string, root: string, entries: [string, Entry][], onP
   for (const [path, meta] of Object.entries(result.metafile.outputs)) {
     if (meta.cssBundle !== undefined) cssBundles.set(path, meta.cssBundle);
   }
+  // Files outside the folder (checkInputs let through only packages' files) are not the folder's to leave out.
   const inputs = Object.keys(result.metafile.inputs)
     .filter((input) => !input.includes(":") && !input.startsWith("../") && !input.startsWith("/"))
     .map((input) => input.split(sep).join("/"));
