@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { packExtension } from "@annex/build";
 import { signBundle, type BundleSignature, type Manifest, type PrivateKey } from "@annex/manifest";
@@ -26,7 +26,9 @@ export function devVersion(version: string, stamp: number): string {
 export async function buildDevBundle(dir: string, stamp: number, key: PrivateKey | undefined, onProgress?: (line: string) => void): Promise<DevBundle> {
   let base: unknown;
   try {
-    base = (JSON.parse(await readFile(join(dir, "annex.json"), "utf8")) as { version?: unknown }).version;
+    // Only a regular file: reading a FIFO named annex.json would wait forever. packExtension refuses anything else.
+    const path = join(dir, "annex.json");
+    if ((await lstat(path)).isFile()) base = (JSON.parse(await readFile(path, "utf8")) as { version?: unknown }).version;
   } catch {
     base = undefined; // packExtension reports a missing or broken annex.json precisely
   }
