@@ -45,6 +45,8 @@ export interface HostOptions {
   database?: DatabaseOption;
   /** PostgreSQL schema for Annex's tables (created when missing). Default: the connection's search_path. */
   schema?: string | undefined;
+  /** Connections of the `pg` pool Annex opens when `database` is a connection string. Default 10. */
+  poolSize?: number | undefined;
   /** Trust store, mode and trust-class policy. Default: an empty trust store in strict mode, which accepts nothing. */
   trust?: TrustOptions | undefined;
   /** The embedding app's own APIs offered to extensions as `host:<name>`. */
@@ -252,7 +254,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     store: parseTrustStore(options.trust?.store ?? { trustStoreVersion: 1, keys: [] }),
   };
 
-  const database = await openDatabase(options.database, { schema: options.schema });
+  const database = await openDatabase(options.database, { schema: options.schema, poolSize: options.poolSize });
   // A logger the host made is the host's to flush and close; one passed in is the caller's.
   const ownLogger = options.logger === undefined ? defaultLogger() : undefined;
   const logger = options.logger ?? ownLogger!.logger;
@@ -557,7 +559,7 @@ function gatewayNotConfigured(): Response {
       title: "Extension gateway not configured",
       status: 503,
       code: "E_GATEWAY_NOT_CONFIGURED",
-      detail: "Pass createHost({ gateway: { runner, authenticate } }) to serve extension routes.",
+      detail: "Pass createHost({ gateway: { authenticate } }) to serve extension routes (see docs/gateway.md).",
     }),
     { status: 503, headers: { "content-type": "application/problem+json" } },
   );

@@ -309,6 +309,13 @@ describe("openDatabase", () => {
     }
   });
 
+  it("refuses a pool size that is not a whole number of connections, and createHost passes it on", async () => {
+    for (const poolSize of [0, -1, 1.5, 1001, Number.NaN, "10"]) {
+      await expect(openDatabase("postgres://localhost/x", { poolSize: poolSize as number }), String(poolSize)).rejects.toMatchObject({ code: "E_DATABASE_CONFIG", details: { field: "poolSize" } });
+    }
+    await expect(createHost({ database: "postgres://localhost/x", poolSize: 0 })).rejects.toMatchObject({ code: "E_DATABASE_CONFIG", details: { field: "poolSize" } });
+  });
+
   it("refuses something that is neither a connection nor options", async () => {
     await expect(openDatabase({ dataDir: "" } as never)).rejects.toMatchObject({ code: "E_DATABASE_CONFIG" });
     await expect(openDatabase(42 as never)).rejects.toMatchObject({ code: "E_DATABASE_CONFIG" });

@@ -80,7 +80,8 @@ Example:
     // The project's own @annex/cli binary: an unscoped npx of the name would fetch an unrelated "annex" package from the registry.
     ctx.out("  npm run lint");
     ctx.out(`  npm exec -- annex keygen --publisher ${publisher} --out ../keys    # keep keys outside the extension`);
-    ctx.out(`  npm run build && npm exec -- annex sign ${id}-0.1.0.annex --key ../keys/<keyId>.key`);
+    // keygen prints the key's file: the key id with ":" written "_" (acme:80ae… → acme_80ae….key).
+    ctx.out(`  npm run build && npm exec -- annex sign ${id}-0.1.0.annex --key ../keys/${publisher}_<key id hex>.key`);
     if (args.values.id === undefined) {
       ctx.out(`The publisher is "example": pass --id <your-publisher>.${slug}, or edit annex.json, before you sign it.`);
     }

@@ -46,6 +46,10 @@ export interface OpenDatabaseOptions {
 
 export async function openDatabase(option: DatabaseOption, options: OpenDatabaseOptions = {}): Promise<AnnexDatabase> {
   const schema = options.schema === undefined ? undefined : assertSchemaName(options.schema);
+  const poolSize = options.poolSize;
+  if (poolSize !== undefined && (typeof poolSize !== "number" || !Number.isInteger(poolSize) || poolSize < 1 || poolSize > 1000)) {
+    throw new DatabaseError("E_DATABASE_CONFIG", `poolSize must be a whole number of connections from 1 to 1000, got ${JSON.stringify(poolSize)}`, { field: "poolSize" });
+  }
   const scoped = (root: Kysely<any>): Kysely<AnnexTables> =>
     (schema === undefined ? root : root.withSchema(schema)) as Kysely<AnnexTables>;
 
@@ -62,7 +66,7 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
       );
     }
     const { default: pg } = await import("pg");
-    const pool = new pg.Pool({ connectionString: option, max: options.poolSize ?? 10 });
+    const pool = new pg.Pool({ connectionString: option, max: poolSize ?? 10 });
     const root = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
     return { db: scoped(root), root, schema, kind: "postgres", notifications: postgresNotifications(option), close: () => root.destroy() };
   }

@@ -15,11 +15,19 @@ const answer = document.getElementById("answer") as HTMLParagraphElement;
 // Applies the host's theme and hands over the scoped API: api.fetch reaches only /api/ext/{{id}}/….
 const annex = await connect({ timeoutMs: 5_000 });
 
-form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  void (async () => {
-    const response = await annex.api.fetch(`hello/${encodeURIComponent(input.value.trim())}`);
-    const body = JSON.parse(response.body as string) as { message?: string };
-    answer.textContent = body.message ?? `status ${response.status}`;
-  })();
+async function greet(): Promise<void> {
+  const response = await annex.api.fetch(`hello/${encodeURIComponent(input.value.trim())}`);
+  const body = JSON.parse(response.body as string) as { message?: string; error?: { message: string } };
+  answer.textContent = body.message ?? body.error?.message ?? `status ${response.status}`;
+}
+
+// The frame is sandboxed without allow-forms (the iframe's sandbox and the CSP the host serves the page
+// with), so the browser never submits a form here, nor fires its submit event: the button and Enter act.
+form.addEventListener("submit", (event) => event.preventDefault());
+document.getElementById("say")!.addEventListener("click", () => void greet());
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter") {
+    event.preventDefault();
+    void greet();
+  }
 });
