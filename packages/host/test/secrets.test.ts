@@ -52,6 +52,9 @@ describe("SecretsKeyring", () => {
   it("refuses bad keys, unknown key ids, and sealing without a key", async () => {
     expect(() => new SecretsKeyring({ keys: [{ id: "k1", key: "c2hvcnQ=" }] })).toThrow(SecretsError);
     expect(() => new SecretsKeyring({ keys: [{ id: "k1", key: new Uint8Array(16) }] })).toThrow(/32 random bytes/);
+    // process.env.ANNEX_SECRETS_KEY! when the variable is not set: the message says there is nothing, not a wrong size.
+    expect(() => new SecretsKeyring({ keys: [{ id: "k1", key: undefined as unknown as string }] })).toThrow(/has no key material \(undefined\): is the variable/);
+    expect(() => new SecretsKeyring({ keys: [{ id: "k1", key: "" }] })).toThrow(/an empty string/);
     expect(() => new SecretsKeyring({ keys: [{ id: "bad id!", key: generateSecretsKey() }] })).toThrow(/key id/);
     expect(() => new SecretsKeyring({ keys: [{ id: "k1", key: generateSecretsKey() }], current: "k2" })).toThrow(/k2/);
     await expect(new SecretsKeyring().seal("x", "aad")).rejects.toMatchObject({ code: "E_SECRETS_KEY_MISSING" });

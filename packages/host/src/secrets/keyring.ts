@@ -59,6 +59,14 @@ export class SecretsKeyring {
         "secrets key id must be 1 to 64 letters, digits or . _ : - (it is stored beside each ciphertext)",
       );
     }
+    if (key.key === undefined || key.key === null || key.key === "") {
+      // Most often an environment variable that is not set: say so rather than "must be 32 bytes".
+      throw new SecretsError(
+        "E_SECRETS_KEY_INVALID",
+        `secrets key "${key.id}" has no key material (${key.key === "" ? "an empty string" : String(key.key)}): is the variable or secret it is read from set? Generate one with generateSecretsKey()`,
+        { keyId: key.id },
+      );
+    }
     const raw = typeof key.key === "string" ? decodeBase64(key.key) : key.key;
     if (!(raw instanceof Uint8Array) || raw.byteLength !== 32) {
       throw new SecretsError(
