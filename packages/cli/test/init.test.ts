@@ -16,6 +16,13 @@ async function listFiles(dir: string, prefix = ""): Promise<string[]> {
 }
 
 describe("annex init", () => {
+  it("writes the page script of examples/extensions/hello, whose page is clicked through in Chromium (admin and console e2e)", async () => {
+    // The template's page once waited for a form submit a sandboxed frame never fires; the example caught it in a browser.
+    const template = await readFile(new URL("../templates/service/ui/main.ts", import.meta.url), "utf8");
+    const example = await readFile(new URL("../../../examples/extensions/hello/ui/main.ts", import.meta.url), "utf8");
+    expect(template.replaceAll("{{id}}", "acme.hello")).toBe(example);
+  });
+
   it("creates a service extension whose manifest parses, with server code, a UI page, a test and an ignore file", async () => {
     const cwd = await tempDir();
     const { code, stdout } = await run(cwd, "init", "hello", "--id", "acme.hello");

@@ -1,7 +1,7 @@
 /**
- * The page's script. `annex pack` bundles it, with @annex/ui-kit and
- * @annex/iframe-bridge, into ui/main.js: the page loads nothing from
- * node_modules and runs no inline code, as the frame's CSP requires.
+ * The page's script: `annex pack` bundles it (with @annex/ui-kit and
+ * @annex/iframe-bridge) into ui/main.js, so the page loads nothing from
+ * node_modules and runs no inline code, as the frame's security policy requires.
  */
 import { connect } from "@annex/iframe-bridge/client";
 import { defineAll, type AnnexInput } from "@annex/ui-kit";
