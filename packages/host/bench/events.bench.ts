@@ -172,9 +172,99 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
   }
 }
 
+/**
+ * How a parked backlog weighs on everyone else: one delivery of a live tenant, drained while a disabled
+ * install of another tenant holds 0, 10,000 and 100,000 open deliveries (older than it, so first in
+ * publication order). A drain that looked at the backlog row by row grew with it (144 ms at 100,000 on
+ * PGlite before the claim read queue heads); it should stay flat.
+ */
+async function parkedBacklog(backend: "pglite" | "postgres"): Promise<void> {
+  const sizes = [0, 10_000, 100_000];
+  const drains = Number(process.env["BENCH_BACKLOG_DRAINS"] ?? 9);
+  const schema = `annex_bench_backlog_${process.pid}_${backend}`;
+  let database: Kysely<any> | import("@electric-sql/pglite").PGlite;
+  let close: () => Promise<void>;
+  if (backend === "postgres") {
+    const { default: pg } = await import("pg");
+    const pool = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: process.env["ANNEX_TEST_DATABASE_URL"], max: 4 }) }) });
+    database = pool;
+    close = async () => {
+      await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(pool);
+      await pool.destroy();
+    };
+  } else {
+    const { PGlite } = await import("@electric-sql/pglite");
+    const pglite = await PGlite.create();
+    database = pglite;
+    close = () => pglite.close();
+  }
+  const runner = createWorkerPoolRunner({ workers: 1 });
+  const t = await createTestHost({ runner, database, schema, logger: pino({ level: "silent" }) });
+  try {
+    const bytes = await makeBundle(
+      serviceManifest({
+        id: "bench.events",
+        publisher: "bench",
+        capabilities: [{ name: "events.subscribe", types: ["bench.tick"], reason: "bench" }],
+        endpoints: [],
+        events: { subscribes: [{ type: "bench.tick", handler: "onTick" }] },
+      }),
+      { "server/index.js": SERVER },
+    );
+    await t.install(bytes, { tenant: "live" });
+    const parked = await t.install(bytes, { tenant: "parked" });
+    await t.disable("bench.events", { tenant: "parked" });
+    const root = t.host.database.root;
+    const rows: string[][] = [];
+    let have = 0;
+    for (const size of sizes) {
+      progress(`${backend}: parked backlog of ${size}`);
+      if (size > have) {
+        const at = new Date();
+        await sql`INSERT INTO ${sql.id(schema, "annex_events")} (id, tenant, type, payload, source, depth, occurred_at, fanned_out_at)
+          SELECT 'parked-' || g, 'parked', 'bench.tick', '{"i":0}'::jsonb, 'app', 0, ${at}, ${at} FROM generate_series(cast(${have + 1} as integer), cast(${size} as integer)) g`.execute(root);
+        await sql`INSERT INTO ${sql.id(schema, "annex_event_deliveries")} (id, event_id, tenant, install_id, type, state, next_attempt_at, created_at, updated_at)
+          SELECT 'parked-' || g, 'parked-' || g, 'parked', ${parked.id}, 'bench.tick', 'pending', ${at}, ${at}, ${at} FROM generate_series(cast(${have + 1} as integer), cast(${size} as integer)) g`.execute(root);
+        // A backlog that built up over time has been vacuumed (PostgreSQL's autovacuum; PGlite runs none).
+        await sql`VACUUM ANALYZE ${sql.id(schema, "annex_event_deliveries")}`.execute(root);
+        await sql`VACUUM ANALYZE ${sql.id(schema, "annex_events")}`.execute(root);
+        have = size;
+      }
+      const one: number[] = [];
+      const empty: number[] = [];
+      const warmUp = 3;
+      for (let i = 0; i < drains + warmUp; i++) {
+        await t.host.events.publish("live", "bench.tick", { i });
+        let started = performance.now();
+        const { sent } = await t.relay.drain();
+        const oneMs = performance.now() - started;
+        if (sent !== 1) throw new Error(`drained ${sent} deliveries, expected 1`);
+        started = performance.now();
+        await t.relay.drain();
+        const emptyMs = performance.now() - started;
+        if (i >= warmUp) {
+          one.push(oneMs);
+          empty.push(emptyMs);
+        }
+      }
+      rows.push([size.toLocaleString("en-US"), median(one).toFixed(1), median(empty).toFixed(1)]);
+    }
+    console.log(`\n${backend === "pglite" ? "in-memory PGlite" : "PostgreSQL (ANNEX_TEST_DATABASE_URL)"}: one live tenant's delivery drained behind a disabled install's open deliveries; medians of ${drains} drains (worker pool of 1).\n`);
+    table(["open deliveries of the disabled install", "drain of one delivery, ms", "empty drain, ms"], rows);
+  } finally {
+    await t.close();
+    await runner.close();
+    await close();
+  }
+}
+
 function progress(text: string): void {
   process.stderr.write(`events bench: ${text}\n`);
 }
 
 await main("pglite");
-if (process.env["ANNEX_TEST_DATABASE_URL"]) await main("postgres");
+await parkedBacklog("pglite");
+if (process.env["ANNEX_TEST_DATABASE_URL"]) {
+  await main("postgres");
+  await parkedBacklog("postgres");
+}

@@ -61,6 +61,21 @@ export type SettleDeadResult =
 /** Install states whose deliveries are kept (waiting, or delivered); the rest are dropped. */
 const KEEPING_STATES = ["active", "disabled", "upgrading", "installing"];
 
+/** Open deliveries `claim` looks at in publication order before it looks up queue heads by index. */
+const CLAIM_WINDOW = 128;
+
+/** A delivery that may be leased at `now`: pending and its retry time come, or leased and its lease run out. */
+function dueDelivery(alias: string, now: Date): RawBuilder<unknown> {
+  const d = sql.id(alias);
+  return sql`${d}.state IN ('pending', 'leased') AND ((${d}.state = 'pending' AND ${d}.next_attempt_at <= ${now}) OR (${d}.state = 'leased' AND ${d}.lease_until <= ${now}))`;
+}
+
+/** An install whose deliveries run now: active, or upgrading from active. */
+function servingInstall(alias: string): RawBuilder<unknown> {
+  const i = sql.id(alias);
+  return sql`(${i}.state = 'active' OR (${i}.state = 'upgrading' AND ${i}.resume_state = 'active'))`;
+}
+
 /**
  * The outbox's SQL: events, their deliveries, leases. Every statement takes
  * its times from the caller (the host's clock), so tests can move time.
@@ -139,13 +154,34 @@ export class OutboxStore {
    * purged) as dropped, and says whose they were.
    */
   async dropOrphans(now: Date): Promise<Array<{ tenant: string; installId: string }>> {
+    // Per install with open deliveries, not per delivery: a parked backlog (a disabled install's) is
+    // one index probe here, not a scan of its rows on every drain.
     const result = await sql<{ tenant: string; install_id: string }>`
+      WITH RECURSIVE ${this.#openInstalls()},
+      gone AS (
+        SELECT o.install_id FROM open_installs o
+        WHERE o.install_id IS NOT NULL AND NOT EXISTS (
+          SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = o.install_id AND i.state IN (${sql.join(KEEPING_STATES)})))
       UPDATE ${this.table("annex_event_deliveries")} d SET state = 'dropped', lease = NULL, updated_at = ${now},
         last_error = cast(${JSON.stringify({ code: "E_INSTALL_GONE", message: "the install was uninstalled before the event reached it" })} as jsonb)
-      WHERE d.state = 'pending' AND NOT EXISTS (
-        SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = d.install_id AND i.state IN (${sql.join(KEEPING_STATES)}))
+      FROM gone
+      WHERE d.install_id = gone.install_id AND d.state = 'pending'
       RETURNING d.tenant, d.install_id`.execute(this.#db);
     return result.rows.map((r) => ({ tenant: r.tenant, installId: r.install_id }));
+  }
+
+  /**
+   * `open_installs(install_id)`: each install with an open (pending or leased) delivery once, and a
+   * last row of null. A loose index scan (one probe of the open index per install), since
+   * PostgreSQL before 18 reads every row for a DISTINCT.
+   */
+  #openInstalls(): RawBuilder<unknown> {
+    const d = this.table("annex_event_deliveries");
+    return sql`open_installs AS (
+        (SELECT d.install_id FROM ${d} d WHERE d.state IN ('pending', 'leased') ORDER BY d.install_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT d.install_id FROM ${d} d WHERE d.state IN ('pending', 'leased') AND d.install_id > o.install_id ORDER BY d.install_id LIMIT 1)
+        FROM open_installs o WHERE o.install_id IS NOT NULL)`;
   }
 
   /**
@@ -155,20 +191,71 @@ export class OutboxStore {
    * type is still open (ordering), and only for installs that serve (a
    * disabled install's deliveries wait). Rows locked by another relay are
    * skipped, never waited for.
+   *
+   * Only the head of each (install, type) queue can be due, so a backlog
+   * (a disabled install's, or one install's deliveries waiting on a failing
+   * head) holds one claimable row among many. The oldest `CLAIM_WINDOW` open
+   * deliveries are looked at first, which is all of them on a healthy outbox;
+   * when there are more and the window did not fill the batch, the heads of
+   * the serving installs' queues are looked up by index instead, so a claim
+   * costs the number of queues, not of deliveries.
    */
   async claim(owner: string, lease: string, now: Date, leaseUntil: Date, limit: number): Promise<LeasedDelivery[]> {
     const d = this.table("annex_event_deliveries");
+    const window = Math.max(CLAIM_WINDOW, limit * 4);
+    const first = await this.#claimFrom(
+      sql`candidates AS (SELECT d.seq FROM ${d} d WHERE d.state IN ('pending', 'leased') ORDER BY d.seq LIMIT ${window})`,
+      owner, lease, now, leaseUntil, limit,
+    );
+    if (first.length >= limit) return first;
+    const beyond = await sql`SELECT 1 FROM ${d} d WHERE d.state IN ('pending', 'leased') ORDER BY d.seq OFFSET ${window} LIMIT 1`.execute(this.#db);
+    if (beyond.rows.length === 0) return first;
+    const rest = await this.#claimFrom(
+      sql`RECURSIVE ${this.#openInstalls()},
+      serving AS (
+        SELECT o.install_id FROM open_installs o JOIN ${this.table("annex_installs")} i ON i.id = o.install_id
+        WHERE ${servingInstall("i")}),
+      queues AS (
+        SELECT s.install_id, (SELECT d.type FROM ${d} d WHERE d.state IN ('pending', 'leased') AND d.install_id = s.install_id ORDER BY d.type LIMIT 1) AS type
+        FROM serving s
+        UNION ALL
+        SELECT q.install_id, (SELECT d.type FROM ${d} d WHERE d.state IN ('pending', 'leased') AND d.install_id = q.install_id AND d.type > q.type ORDER BY d.type LIMIT 1)
+        FROM queues q WHERE q.type IS NOT NULL),
+      candidates AS (
+        SELECT (${this.#queueHead(sql`q.install_id`, sql`q.type`)}) AS seq FROM queues q WHERE q.type IS NOT NULL)`,
+      owner, lease, now, leaseUntil, limit - first.length,
+    );
+    return [...first, ...rest];
+  }
+
+  /**
+   * The seq of the oldest open delivery of one (install, type): the one `claim` may lease (ordering).
+   * Written as "the first open row at or after (install, type, 0) in the open index's order" so that
+   * the planner reads that index: with equalities it reduces the order to seq, reads the seq index
+   * instead, and walks it past a backlog of other installs' rows.
+   */
+  #queueHead(installId: RawBuilder<unknown>, type: RawBuilder<unknown>): RawBuilder<unknown> {
+    return sql`SELECT h.seq FROM (
+        SELECT e.seq, e.install_id, e.type FROM ${this.table("annex_event_deliveries")} e
+        WHERE e.state IN ('pending', 'leased') AND (e.install_id, e.type, e.seq) >= (${installId}, ${type}, 0)
+        ORDER BY e.install_id, e.type, e.seq LIMIT 1) h
+      WHERE h.install_id = ${installId} AND h.type = ${type}`;
+  }
+
+  /** Leases the due deliveries among `candidates(seq)`, oldest first: every rule of `claim` is checked here, whatever the candidates. */
+  async #claimFrom(candidates: RawBuilder<unknown>, owner: string, lease: string, now: Date, leaseUntil: Date, limit: number): Promise<LeasedDelivery[]> {
+    const d = this.table("annex_event_deliveries");
     const result = await sql<DeliveryRow>`
-      WITH ready AS (
-        SELECT d.seq FROM ${d} d
-        WHERE d.state IN ('pending', 'leased')
-          AND ((d.state = 'pending' AND d.next_attempt_at <= ${now}) OR (d.state = 'leased' AND d.lease_until <= ${now}))
-          AND NOT EXISTS (
-            SELECT 1 FROM ${d} e
-            WHERE e.install_id = d.install_id AND e.type = d.type AND e.state IN ('pending', 'leased') AND e.seq < d.seq)
-          AND EXISTS (
-            SELECT 1 FROM ${this.table("annex_installs")} i
-            WHERE i.id = d.install_id AND (i.state = 'active' OR (i.state = 'upgrading' AND i.resume_state = 'active')))
+      WITH ${candidates},
+      -- Due and serving first: the head check below costs an index probe a row, and a window can be all backlog.
+      due AS MATERIALIZED (
+        SELECT d.seq FROM ${d} d JOIN candidates c ON c.seq = d.seq JOIN ${this.table("annex_installs")} i ON i.id = d.install_id
+        WHERE ${dueDelivery("d", now)} AND ${servingInstall("i")}),
+      ready AS (
+        SELECT d.seq FROM ${d} d JOIN due c ON c.seq = d.seq
+        WHERE ${dueDelivery("d", now)}
+          AND d.seq = (${this.#queueHead(sql`d.install_id`, sql`d.type`)})
+          AND EXISTS (SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = d.install_id AND ${servingInstall("i")})
         ORDER BY d.seq
         LIMIT ${limit}
         FOR UPDATE OF d SKIP LOCKED

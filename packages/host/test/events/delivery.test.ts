@@ -211,6 +211,33 @@ describeBackends("event delivery", (backend) => {
     expect(await t.deadLetters()).toEqual([]);
   });
 
+  it("claims past backlogs longer than the claim window (a disabled install's, and the deliveries behind a failing head), keeping each queue's order", async () => {
+    const { t, ledger, clock } = await world();
+    for (const tenant of ["parked", "stuck", "small"]) await t.install(await ordersBundle(), { tenant });
+    await t.disable("acme.orders", { tenant: "parked" });
+    // Oldest first: 150 deliveries that cannot run, then a poison head with 140 behind it, then one of each type.
+    for (let n = 0; n < 150; n++) await t.events.publish("order.created", { n }, { tenant: "parked" });
+    await t.events.publish("order.created", { n: 0, poison: true }, { tenant: "stuck" });
+    for (let n = 1; n <= 140; n++) await t.events.publish("order.created", { n }, { tenant: "stuck" });
+    await t.events.publish("order.created", { n: 7 }, { tenant: "small" });
+    await t.events.publish("order.refunded", { n: 8 }, { tenant: "small" });
+    const of = (tenant: string) => ledger.calls.filter((c) => c.tenant === tenant).map((c) => c.note);
+
+    await t.relay.drain();
+    expect(of("small").sort()).toEqual(["order:7", "refund:8"]);
+    expect(of("stuck")).toEqual(["order:0"]);
+    expect(of("parked")).toEqual([]);
+
+    await t.enable("acme.orders", { tenant: "parked" });
+    clock.advance(1000);
+    await t.relay.drain();
+    clock.advance(2000);
+    await t.relay.drain(); // the poison head's last attempt: parked in the dead letters, the rest delivered
+    expect(of("parked")).toEqual(Array.from({ length: 150 }, (_, n) => `order:${n}`));
+    expect(of("stuck")).toEqual(["order:0", "order:0", "order:0", ...Array.from({ length: 140 }, (_, n) => `order:${n + 1}`)]);
+    expect(await t.deadLetters()).toHaveLength(1);
+  }, 60_000);
+
   it("holds a disabled install's deliveries until it is enabled again, and drops (and counts) an uninstalled one's", async () => {
     const { t, ledger } = await world();
     await t.install(await ordersBundle());
