@@ -26,7 +26,7 @@ import { hashPassword, verifyPassword } from "./auth/passwords.js";
 import { principalOf, type SignedInUser } from "./auth/principal.js";
 import "./auth/middleware.js";
 import { currentUser } from "./auth/current-user.js";
-import { pageGuards } from "./auth/middleware.js";
+import { noStore, pageGuards } from "./auth/middleware.js";
 import { AddressBudget, DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from "./auth/sign-in-throttle.js";
 import { sessionUserReader } from "./auth/session-cookie.js";
 import { DatabaseSessionStore } from "./auth/session-store.js";
@@ -304,7 +304,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     const tooMany = (res: Response, seconds: number, what: string) =>
       void res.status(429).set("retry-after", String(seconds)).type("html").send(`<!doctype html><title>Too many requests</title><p>${what} Try again in ${Math.ceil(seconds / 60)} minute(s).</p>`);
 
-    app.get("/login", (req, res) => {
+    app.get("/login", noStore, (req, res) => {
       // The page's CSRF token is kept in a session: a visit without one makes a new session row.
       if (req.session.csrfToken === undefined) {
         const wait = signInPages.retryAfter(req.ip ?? "");
@@ -313,21 +313,25 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       }
       res.type("html").send(loginPage({ csrfToken: csrfToken(req), next: safeNext(req.query["next"]) }));
     });
-    app.post("/login", csrf.csrfSynchronisedProtection, async (req, res, next) => {
+    app.post("/login", noStore, csrf.csrfSynchronisedProtection, async (req, res, next) => {
+      // Counted as a failure before the password is checked (scrypt is slow): attempts under way count against the
+      // address's budget, so that wrong passwords sent in parallel cannot all pass the check before the first one is
+      // counted. A right password gives its attempt back; so does an attempt this server failed to check.
+      const attempt = failedSignIns.reserve(req.ip ?? "");
+      if (attempt.wait > 0) return tooMany(res, attempt.wait, "Too many wrong passwords were tried from your address.");
+      let wrong = false;
       try {
-        const address = req.ip ?? "";
-        const wait = failedSignIns.retryAfter(address);
-        if (wait > 0) return tooMany(res, wait, "Too many wrong passwords were tried from your address.");
         const email = typeof req.body?.email === "string" ? req.body.email.trim().toLowerCase() : "";
         const given = typeof req.body?.password === "string" ? req.body.password : "";
         const row = await database.app.selectFrom("users").selectAll().where("email", "=", email).executeTakeFirst();
         // An unknown email costs the same scrypt as a wrong password: the answer's timing must not say which emails have accounts.
         const verified = await verifyPassword(given, row?.password_hash ?? (await unknownUserHash));
         if (row === undefined || !verified) {
-          failedSignIns.spend(address);
+          wrong = true;
           res.status(401).type("html").send(loginPage({ csrfToken: csrfToken(req), next: safeNext(req.body?.next), error: "Unknown email or wrong password.", email }));
           return;
         }
+        attempt.giveBack();
         const user: SignedInUser = { id: row.id, tenant: row.tenant, email: row.email, displayName: row.display_name, role: row.role };
         // A new session id at sign-in (no fixation), with a new CSRF token.
         req.session.regenerate((error) => {
@@ -337,10 +341,11 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
           req.session.save((saveError) => (saveError ? next(saveError) : res.redirect(303, safeNext(req.body?.next))));
         });
       } catch (error) {
+        if (!wrong) attempt.giveBack();
         next(error);
       }
     });
-    app.post("/logout", csrf.csrfSynchronisedProtection, (req, res, next) => {
+    app.post("/logout", noStore, csrf.csrfSynchronisedProtection, (req, res, next) => {
       req.session.destroy((error) => {
         if (error) return next(error);
         res.clearCookie(SESSION_COOKIE).redirect(303, "/login");
@@ -453,18 +458,19 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     });
 
     app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-      const refused = requestError(error);
-      if (refused !== null) {
-        // The caller's mistake (a body that is not JSON, too large, too many fields): theirs to fix, not an error of this server.
-        baseLogger.debug({ path: req.path, code: refused.code, reason: refused.reason }, "reference host: request refused");
-        res.status(refused.status);
-        if (req.accepts(["json", "html"]) === "html") return void res.type("html").send(`<!doctype html><title>Bad request</title><p>${refused.message}</p>`);
-        return void res.json({ code: refused.code, message: refused.message });
-      }
+      // Before requestError: csrf-sync's error is an http-errors 403 too, answered with its own code.
       if (error === csrf.invalidCsrfTokenError) {
         res.status(403);
         if (req.accepts(["json", "html"]) === "json") return void res.json({ code: "E_CSRF", message: "missing or invalid CSRF token: send the page's token as _csrf or x-csrf-token" });
         return void res.type("html").send("<!doctype html><title>Forbidden</title><p>The form expired or did not come from this site. Go back, reload and try again.</p>");
+      }
+      const refused = requestError(error);
+      if (refused !== null) {
+        // The caller's mistake (a body that is not JSON, too large, too many fields; a path that cannot be decoded): theirs to fix, not an error of this server.
+        baseLogger.debug({ path: req.path, code: refused.code, reason: refused.reason }, "reference host: request refused");
+        res.status(refused.status);
+        if (req.accepts(["json", "html"]) === "html") return void res.type("html").send(`<!doctype html><title>Bad request</title><p>${refused.message}</p>`);
+        return void res.json({ code: refused.code, message: refused.message });
       }
       baseLogger.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error), path: req.path }, "reference host: request failed");
       if (!res.headersSent) res.status(500).json({ code: "E_INTERNAL", message: "internal error" });
@@ -512,18 +518,37 @@ function notFoundPage(user: SignedInUser | null, menu: MenuEntry[], tenantName: 
 }
 
 /**
- * body-parser's refusals (express.json, express.urlencoded): a 4xx with a
- * `type` such as entity.parse.failed or entity.too.large. They reached the
- * final handler as 500 E_INTERNAL with a stack in the error log, for any
- * anonymous caller. Null for anything else.
+ * Errors that are the caller's 4xx, not this server's 500 (which would also
+ * write an error-level log line with a stack, for any anonymous caller). Null
+ * for anything else. The messages are fixed texts: nothing of the request is
+ * echoed back (the HTML answer would carry it).
+ *
+ * - body-parser's refusals (express.json, express.urlencoded): a 4xx with a
+ *   `type` such as entity.parse.failed or entity.too.large;
+ * - the router's: a path parameter with a malformed percent-escape
+ *   (`/apps/%ff`) is a URIError with status 400 ("Failed to decode param");
+ * - any other error that carries a 4xx `status` or `statusCode` (http-errors'
+ *   convention), answered with that status.
  */
 function requestError(error: unknown): { status: number; code: string; message: string; reason: string } | null {
-  const { status, type } = (error ?? {}) as { status?: unknown; type?: unknown };
-  if (typeof status !== "number" || status < 400 || status > 499 || typeof type !== "string") return null;
-  if (status === 413) return { status, code: "E_PAYLOAD_TOO_LARGE", message: "the request body is too large", reason: type };
-  if (status === 415) return { status, code: "E_UNSUPPORTED_MEDIA_TYPE", message: "the request body's encoding or character set is not supported", reason: type };
-  return { status: 400, code: "E_BAD_REQUEST", message: "the request body cannot be read: send JSON (or a form) of the expected shape", reason: type };
+  const { status: given, statusCode, type } = (error ?? {}) as { status?: unknown; statusCode?: unknown; type?: unknown };
+  const status = typeof given === "number" ? given : statusCode;
+  const is4xx = typeof status === "number" && Number.isInteger(status) && status >= 400 && status <= 499;
+  if (typeof type === "string" && is4xx) {
+    if (status === 413) return { status, code: "E_PAYLOAD_TOO_LARGE", message: "the request body is too large", reason: type };
+    if (status === 415) return { status, code: "E_UNSUPPORTED_MEDIA_TYPE", message: "the request body's encoding or character set is not supported", reason: type };
+    return { status: 400, code: "E_BAD_REQUEST", message: "the request body cannot be read: send JSON (or a form) of the expected shape", reason: type };
+  }
+  if (error instanceof URIError) return { status: 400, code: "E_BAD_REQUEST", message: "the URL cannot be decoded: it holds a malformed percent-escape", reason: "uri.decode.failed" };
+  if (is4xx) {
+    const name = error instanceof Error ? error.name : typeof error;
+    return { status, code: HTTP_4XX_CODES[status] ?? "E_BAD_REQUEST", message: "the request cannot be served as it is", reason: `${name} ${status}` };
+  }
+  return null;
 }
+
+/** Codes of the 4xx statuses an error from Express's stack may carry (see requestError). */
+const HTTP_4XX_CODES: Record<number, string> = { 401: "E_UNAUTHENTICATED", 403: "E_FORBIDDEN", 404: "E_NOT_FOUND", 405: "E_METHOD_NOT_ALLOWED", 413: "E_PAYLOAD_TOO_LARGE", 415: "E_UNSUPPORTED_MEDIA_TYPE" };
 
 /** Only paths on this site: an open redirect after sign-in would hand the session to a phishing page. */
 function safeNext(value: unknown): string {

@@ -91,6 +91,22 @@ describe.each(backends())("admin API on $name", (backend) => {
     expect((await host.annex.getInstall("acme", "acme.greeter"))?.state).toBe("active");
   });
 
+  it("filters the audit log by dates from 1970 to 9999 and refuses others with 400 naming the parameter", async () => {
+    expect((await call(ada, "GET", "/audit?since=1970-01-01&until=9999-12-31T23:59:59.999Z")).status).toBe(200);
+    expect((await (await call(ada, "GET", `/audit?since=${new Date(Date.now() + 3_600_000).toISOString()}`)).json()).entries).toEqual([]);
+    for (const [field, value] of [
+      ["since", "99999-01-01"],
+      ["until", "+010000-01-01T00:00:00Z"],
+      ["since", "1969-12-31T23:59:59Z"],
+      ["until", "-000001-01-01"],
+      ["since", "tomorrow"],
+    ] as const) {
+      const refused = await call(ada, "GET", `/audit?${field}=${encodeURIComponent(value)}`);
+      expect(refused.status, `${field}=${value}`).toBe(400);
+      expect(await refused.json(), `${field}=${value}`).toMatchObject({ code: "E_BAD_REQUEST", message: expect.stringContaining(field), details: { field } });
+    }
+  });
+
   it("upgrades automatically when a version widens nothing, and waits for consent when it widens", async () => {
     const key = (await loadDemoKeys((await backend.options()).dataDir!, ["acme"])).publisherKeys.get("acme")!;
     const patch = await releaseVariant(GREETER, key, (m) => {

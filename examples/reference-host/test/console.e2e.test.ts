@@ -4,7 +4,8 @@
  * through the bridge, changes its settings and secrets, upgrades it with
  * re-consent, disables it and sees the gateway refuse, uninstalls it with
  * purge and sees the export; a member cannot reach the console; the second
- * tenant sees nothing of the first; the consent dialog works from the
+ * tenant sees nothing of the first; after sign-out, Back shows nothing
+ * signed-in from the cache; the consent dialog works from the
  * keyboard alone; a dead letter replayed; a job run now from the jobs
  * panel; an owned schema in the storage panel. Screenshots of each step go to test-artifacts/ (gitignored).
  * On PGlite, and on PostgreSQL when ANNEX_TEST_DATABASE_URL is set.
@@ -178,6 +179,21 @@ describe.each(backends())("reference host console in Chromium on $name", (backen
     await shot(page, "08-member-forbidden");
     const api = await page.evaluate(async () => (await fetch("/admin/api/catalogue")).status);
     expect(api).toBe(403);
+    await page.close();
+  }, 60_000);
+
+  it("shows nothing signed-in from the browser's cache after signing out: Back reloads and lands on the sign-in page", async () => {
+    const page = await signedIn("ada@acme.test");
+    await openConsole(page);
+    await page.goto(`${host.url}/`);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(`${host.url}/login`);
+    // As the next person at a shared computer would: Back to the dashboard, Back to the console.
+    await page.goBack();
+    await page.goBack();
+    await page.waitForLoadState();
+    expect(await page.locator("[data-testid=user]").count()).toBe(0);
+    expect(new URL(page.url()).pathname).toBe("/login");
     await page.close();
   }, 60_000);
 

@@ -1,12 +1,14 @@
 /**
  * What an anonymous or a formerly privileged caller can do to the reference
- * host over HTTP: bodies it cannot read are the caller's 4xx (never a 500
- * with a stack in the error log), paths that name no extension are 404, a
- * user's role is read on every request (a demoted admin loses the console at
- * once), and sign-in is throttled per client address. On PGlite, and on
+ * host over HTTP: bodies it cannot read and paths with a malformed
+ * percent-escape are the caller's 4xx (never a 500 with a stack in the error
+ * log), paths that name no extension are 404, a user's role is read on every
+ * request (a demoted admin loses the console at once), and sign-in is
+ * throttled per client address, parallel bursts included. On PGlite, and on
  * PostgreSQL when ANNEX_TEST_DATABASE_URL is set.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AddressBudget } from "../src/auth/sign-in-throttle.js";
 import { createReferenceHost, type ReferenceHost } from "../src/index.js";
 import { backends } from "./support/backends.js";
 import { Client } from "./support/http-client.js";
@@ -28,12 +30,17 @@ class ClientAt extends Client {
 describe.each(backends())("reference host hardening on $name", (backend) => {
   let host: ReferenceHost;
   let addresses = 0;
+  /** The host's error-level log lines: a caller's mistake must never write one. */
+  const errorLines: string[] = [];
+  const noop = () => {};
+  const logger = { debug: noop, info: noop, warn: noop, error: (obj: unknown, msg?: string) => void errorLines.push(`${msg ?? ""} ${JSON.stringify(obj).slice(0, 300)}`) };
   /** Each test's requests from an address of its own, so that the throttles of one do not reach another. */
   const client = () => new ClientAt(host.url, `203.0.113.${(addresses += 1)}`);
 
   beforeAll(async () => {
     host = await createReferenceHost({
       ...(await backend.options()),
+      logger,
       demoInstalls: true,
       trustProxy: true,
       signInLimits: { failures: { count: 3, windowMs: 60_000 }, pages: { count: 5, windowMs: 60_000 } },
@@ -56,6 +63,23 @@ describe.each(backends())("reference host hardening on $name", (backend) => {
     const form = await fetch(`${host.url}/login`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", accept: "text/html" }, body: `email=${"a".repeat(20_000)}` });
     expect(form.status).toBe(413);
     expect(await form.text()).toContain("too large");
+  });
+
+  it("answers a malformed percent-escape in a path parameter with 400 E_BAD_REQUEST, without an error log line", async () => {
+    const ada = client();
+    await ada.signIn("ada@acme.test");
+    const before = errorLines.length;
+    for (const path of ["/public/%ff/acme.hello", "/public/acme/%E0%A4%A", "/assets/%ff", "/apps/%ff", "/admin/apps/%ff", "/admin/api/installs/%ff", "/admin/api/extensions/%ff/versions"]) {
+      const caller = path.startsWith("/public") || path.startsWith("/assets") ? client() : ada;
+      const answer = await caller.get(path, { accept: "application/json" });
+      expect(answer.status, path).toBe(400);
+      expect(await answer.json(), path).toEqual({ code: "E_BAD_REQUEST", message: expect.any(String) });
+    }
+    // A browser gets a page, which does not echo the path back.
+    const page = await client().get("/public/%3Cb%3E%ff/acme.hello", { accept: "text/html" });
+    expect(page.status).toBe(400);
+    expect(await page.text()).not.toContain("<b>");
+    expect(errorLines.slice(before)).toEqual([]);
   });
 
   it("answers 404 for a path segment that is no extension id, signed in or not", async () => {
@@ -98,6 +122,37 @@ describe.each(backends())("reference host hardening on $name", (backend) => {
     expect((await client().signIn("ada@acme.test")).status).toBe(303);
   });
 
+  it("counts wrong passwords sent at once against the budget before checking them: past it the rest wait unchecked", async () => {
+    const guesser = client();
+    const token = await guesser.csrfFrom("/login");
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => guesser.request("POST", "/login", { form: { _csrf: token, email: "ada@acme.test", password: `burst-${i}`, next: "/" } })),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([...Array<number>(3).fill(401), ...Array<number>(9).fill(429)]);
+    // The budget is spent: the right password waits too.
+    expect((await guesser.signIn("ada@acme.test")).status).toBe(429);
+  });
+
+  it("refuses the right password sent in a burst of wrong ones once the burst has taken the budget", async () => {
+    const guesser = client();
+    const token = await guesser.csrfFrom("/login");
+    const wrong = Array.from({ length: 8 }, (_, i) => guesser.request("POST", "/login", { form: { _csrf: token, email: "ada@acme.test", password: `nope-${i}`, next: "/" } }));
+    // Sent while the wrong ones are still being checked (scrypt): it must not slip in before they count.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const right = await guesser.request("POST", "/login", { form: { _csrf: token, email: "ada@acme.test", password: "annex-demo", next: "/" } });
+    const statuses = (await Promise.all(wrong)).map((a) => a.status);
+    expect(right.status).toBe(429);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(3);
+  });
+
+  it("gives a right password's attempt back: signing in again and again does not use up the budget", async () => {
+    const user = client();
+    for (let i = 0; i < 5; i++) expect((await user.signIn("max@acme.test")).status).toBe(303);
+    for (let i = 0; i < 3; i++) expect((await user.signIn("max@acme.test", `guess-${i}`)).status).toBe(401);
+    expect((await user.signIn("max@acme.test")).status).toBe(429);
+  });
+
   it("throttles sign-in pages opened without a session per address (each would store one), not the reloads of a session that has its token", async () => {
     const address = `203.0.113.${(addresses += 1)}`;
     const visitor = new ClientAt(host.url, address);
@@ -115,5 +170,32 @@ describe.each(backends())("reference host hardening on $name", (backend) => {
     // The visitor's own session has its token: a reload costs nothing and is served, and it can still sign in.
     expect((await visitor.get("/login")).status).toBe(200);
     expect((await visitor.signIn("max@acme.test")).status).toBe(303);
+  });
+});
+
+describe("AddressBudget", () => {
+  it("reserves an attempt at once, so that attempts under way count; a reservation given back is not spent", () => {
+    let now = 1_000;
+    const budget = new AddressBudget({ count: 2, windowMs: 60_000 }, () => now);
+    const first = budget.reserve("a");
+    const second = budget.reserve("a");
+    expect([first, second].map((r) => r.wait)).toEqual([0, 0]);
+    // Both still under way: a third is refused before anything is checked.
+    expect(budget.reserve("a").wait).toBe(60);
+    expect(budget.reserve("b").wait).toBe(0);
+    first.giveBack();
+    first.giveBack(); // twice is once
+    expect(budget.retryAfter("a")).toBe(0);
+    expect(budget.reserve("a").wait).toBe(0);
+    expect(budget.retryAfter("a")).toBe(60);
+    now += 60_000;
+    expect(budget.retryAfter("a")).toBe(0);
+    // A reservation of an expired window given back does not touch the new one.
+    const late = budget.reserve("a");
+    second.giveBack();
+    expect(budget.reserve("a").wait).toBe(0);
+    expect(budget.reserve("a").wait).toBeGreaterThan(0);
+    late.giveBack();
+    expect(budget.reserve("a").wait).toBe(0);
   });
 });

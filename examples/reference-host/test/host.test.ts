@@ -1,6 +1,7 @@
 /**
  * The reference host in-process on a random port, over HTTP: seed data,
- * sign-in with sessions and CSRF, security headers, the examples published
+ * sign-in with sessions and CSRF, security headers (no-store on everything
+ * that depends on the session), the examples published
  * signed, the Annex gateway behind the product's session, and a restart
  * that keeps everything. On PGlite, and on PostgreSQL when
  * ANNEX_TEST_DATABASE_URL is set.
@@ -88,6 +89,33 @@ describe.each(backends())("reference host on $name", (backend) => {
     expect(csp).toContain("frame-ancestors 'none'");
     expect(response.headers.get("x-content-type-options")).toBe("nosniff");
     expect(response.headers.get("x-powered-by")).toBeNull();
+  });
+
+  it("answers everything that depends on the session with Cache-Control: no-store (Back after sign-out shows nothing from the cache); assets keep theirs", async () => {
+    const cacheControl = async (answer: Promise<Response>) => (await answer).headers.get("cache-control");
+    const ada = new Client(host.url);
+    // The sign-in page (its CSRF token is the session's), its refusal and its redirect.
+    expect(await cacheControl(ada.get("/login"))).toBe("no-store");
+    expect(await cacheControl(ada.signIn("ada@acme.test", "not-the-password"))).toBe("no-store");
+    expect(await cacheControl(ada.signIn("ada@acme.test"))).toBe("no-store");
+    for (const path of ["/", "/admin", "/apps/acme.hello", "/apps/acme.nope", "/admin/apps/acme.nope", "/admin/api/session", "/admin/api/installs", "/admin/api/audit", "/admin/api/nope"]) {
+      expect(await cacheControl(ada.get(path)), path).toBe("no-store");
+    }
+    // The gateway's answers for the signed-in user: Annex's own no-store.
+    expect(await cacheControl(ada.get("/api/ext/acme.hello/hello/Grace"))).toBe("no-store");
+    // Refusals that depend on who calls: a member at the console, anyone without a session.
+    const max = new Client(host.url);
+    await max.signIn("max@acme.test");
+    expect(await cacheControl(max.get("/admin"))).toBe("no-store");
+    expect(await cacheControl(max.get("/admin/api/installs"))).toBe("no-store");
+    const anonymous = new Client(host.url);
+    expect(await cacheControl(anonymous.get("/"))).toBe("no-store");
+    expect(await cacheControl(anonymous.get("/admin/api/installs"))).toBe("no-store");
+    const token = await ada.csrfFrom("/");
+    expect(await cacheControl(ada.request("POST", "/logout", { form: { _csrf: token } }))).toBe("no-store");
+    // Static assets are the same for everyone: revalidated, not refused to caches.
+    expect(await cacheControl(anonymous.get("/assets/console.js"))).toBe("no-cache");
+    expect(await cacheControl(anonymous.get("/assets/app.css"))).toBe("no-cache");
   });
 
   it("signs out only with the form's CSRF token", async () => {

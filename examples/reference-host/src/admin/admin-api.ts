@@ -6,7 +6,7 @@ import type { Kysely } from "kysely";
 import type { InstallLogBuffer } from "../annex/install-logs.js";
 import type { InstallUsage } from "../annex/install-usage.js";
 import { planUpgrade } from "../annex/upgrade-policy.js";
-import { sessionActor } from "../auth/middleware.js";
+import { noStore, sessionActor } from "../auth/middleware.js";
 import type { SignedInUser } from "../auth/principal.js";
 import type { AppTables } from "../data/tables.js";
 import { AdminApiError, sendError } from "./errors.js";
@@ -65,11 +65,19 @@ function optionalString(value: unknown, field: string): string | undefined {
   return value;
 }
 
+/** The dates a filter may name: 1970-01-01 to 9999-12-31 (UTC), well inside PostgreSQL's timestamptz (4713 BC to 294276 AD). */
+const EARLIEST_DATE = Date.UTC(1970, 0, 1);
+const LATEST_DATE = Date.UTC(10_000, 0, 1) - 1;
+
 function optionalDate(value: unknown, field: string): Date | undefined {
   const text = optionalString(value, field);
   if (text === undefined) return undefined;
   const date = new Date(text);
-  if (Number.isNaN(date.getTime())) throw new AdminApiError(400, "E_BAD_REQUEST", `${field} must be an ISO 8601 date`, { field });
+  const time = date.getTime();
+  // Out of range, the database itself refuses the date (a 500): e.g. new Date("99999-01-01") is a valid Date.
+  if (Number.isNaN(time) || time < EARLIEST_DATE || time > LATEST_DATE) {
+    throw new AdminApiError(400, "E_BAD_REQUEST", `${field} must be an ISO 8601 date from 1970-01-01 to 9999-12-31`, { field });
+  }
   return date;
 }
 
@@ -109,6 +117,9 @@ async function storageOf(annex: Host, install: InstallInfo): Promise<InstallStor
 export function adminApi(deps: AdminApiDeps): Router {
   const { annex, app } = deps;
   const router = express.Router();
+
+  // Every answer is the caller's (their tenant's data, their session's CSRF token): never kept by a cache.
+  router.use(noStore);
 
   // Who calls: a bearer token, else the session; admins only.
   router.use(async (req: Request, res: Response, next: NextFunction) => {

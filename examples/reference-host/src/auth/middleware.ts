@@ -23,14 +23,26 @@ export async function sessionActor(app: Kysely<AppTables>, req: Request): Promis
 }
 
 /**
+ * `Cache-Control: no-store` on an answer that depends on the session (a signed-in page with its CSRF token,
+ * an admin API answer, the sign-in page whose token is the session's): neither the browser's cache nor a
+ * shared one keeps it, so that after sign-out Back shows nothing of the signed-in pages (it asks again and
+ * is sent to the sign-in page) and no proxy hands one user's page to another.
+ */
+export const noStore: RequestHandler = (_req: Request, res: Response, next: NextFunction) => {
+  res.set("cache-control", "no-store");
+  next();
+};
+
+/**
  * The page guards: `requireUser` for signed-in users (anyone else is sent to
  * the sign-in page), `requireAdminPage` for the console (a member gets 403
- * and a page saying so).
+ * and a page saying so). Every answer behind them is `no-store` (see noStore).
  */
 export function pageGuards(app: Kysely<AppTables>): { requireUser: RequestHandler; requireAdminPage: RequestHandler } {
   const guard =
     (adminOnly: boolean): RequestHandler =>
     async (req: Request, res: Response, next: NextFunction) => {
+      res.set("cache-control", "no-store");
       try {
         const user = await sessionActor(app, req);
         if (user === null) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);

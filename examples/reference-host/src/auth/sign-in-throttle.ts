@@ -3,7 +3,10 @@
  * many wrong passwords may be tried, in fixed windows. Without it anyone
  * could try passwords as fast as scrypt allows, and every anonymous visit
  * to /login (which keeps its CSRF token in a new session row) grew the
- * database without bound. In memory, per process: behind a proxy set
+ * database without bound. A sign-in counts from the moment it arrives
+ * (`reserve`, given back when the password was right), so that a parallel
+ * burst cannot pass the check before its first wrong password is counted.
+ * In memory, per process: behind a proxy set
  * `trustProxy`, or every client is the proxy's one address.
  */
 export interface SignInLimits {
@@ -21,6 +24,14 @@ export const DEFAULT_SIGN_IN_LIMITS: SignInLimits = {
 /** Addresses tracked at most per budget; the oldest window is dropped first (a flood of addresses cannot grow memory). */
 const MAX_ADDRESSES = 10_000;
 
+/** An attempt counted against an address's budget while it is under way (see AddressBudget.reserve). */
+export interface Reservation {
+  /** Seconds until the address may go on; 0 when the attempt was counted and may proceed. */
+  wait: number;
+  /** Uncounts the attempt (a right password is no failure); at most once, and only within the window it was counted in. */
+  giveBack(): void;
+}
+
 export class AddressBudget {
   readonly #windows = new Map<string, { used: number; resetAt: number }>();
 
@@ -36,6 +47,35 @@ export class AddressBudget {
   }
 
   spend(address: string): void {
+    this.#spend(address);
+  }
+
+  /**
+   * Checks and counts one attempt at once, before the caller awaits anything:
+   * attempts under way count, so that a burst sent in parallel cannot all pass
+   * the check before the first of them is counted. Refused (`wait` > 0): nothing
+   * counted. A caller whose attempt turns out not to be a failure gives it back.
+   */
+  reserve(address: string): Reservation {
+    const wait = this.retryAfter(address);
+    if (wait > 0) return { wait, giveBack: () => {} };
+    const window = this.#spend(address);
+    let given = false;
+    return {
+      wait: 0,
+      giveBack: () => {
+        if (given) return;
+        given = true;
+        // The window may have ended (and a new one begun) while the attempt was under way: that one is not this attempt's.
+        if (this.#windows.get(address) !== window || window.resetAt <= this.now()) return;
+        window.used -= 1;
+        // Nothing counted in it: as if it had never begun (the first failure opens the window, as with spend).
+        if (window.used <= 0) this.#windows.delete(address);
+      },
+    };
+  }
+
+  #spend(address: string): { used: number; resetAt: number } {
     let window = this.#current(address);
     if (window === undefined) {
       if (this.#windows.size >= MAX_ADDRESSES) this.#windows.delete(this.#windows.keys().next().value as string);
@@ -43,6 +83,7 @@ export class AddressBudget {
       this.#windows.set(address, window);
     }
     window.used += 1;
+    return window;
   }
 
   #current(address: string): { used: number; resetAt: number } | undefined {
