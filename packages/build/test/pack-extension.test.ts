@@ -37,6 +37,16 @@ describe("packExtension", () => {
     await expect(packExtension(dir, { version: "v2" })).rejects.toMatchObject({ code: "E_MANIFEST" });
   });
 
+  it("packs a file whose name the filesystem lists decomposed (NFD, as macOS may) under its NFC name, which bundles require", async () => {
+    const dir = await serviceFolder(await tempDir());
+    await writeFile(join(dir, "ui", "cafe\u0301.css"), "body{}");
+    const packed = await packExtension(dir);
+    const bundle = await readBundle(packed.bytes);
+    expect([...bundle.files.keys()]).toContain("ui/caf\u00e9.css");
+    expect([...bundle.files.keys()]).not.toContain("ui/cafe\u0301.css");
+    expect(decode(bundle.files.get("ui/caf\u00e9.css"))).toBe("body{}");
+  });
+
   it("packs the same folder into identical bytes twice", async () => {
     const dir = await serviceFolder(await tempDir());
     const [a, b] = [await packExtension(dir), await packExtension(dir)];

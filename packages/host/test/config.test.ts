@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { isHttpUrl } from "@annex/manifest";
 import { ConfigError, validateConfig } from "../src/index.js";
 
 const settings = {
@@ -61,6 +62,40 @@ describe("validateConfig", () => {
       expect(issues({ count: 1, site })["config.site"], JSON.stringify(site)).toMatch(/absolute http\(s\) URL/);
     }
     expect(validateConfig("acme.x@1.0.0", settings, { count: 1, name: "a\tb" })).toMatchObject({ name: "a\tb" });
+  });
+
+  it("checks defaults too: a stored version's default the host would refuse is reported, not stored, and a value given instead is fine", () => {
+    // Published before the manifest refused it: "https://api.example.com<TAB>.evil.test/" means api.example.com.evil.test.
+    const sneaky = { endpoint: { type: "url", required: false, default: "https://api.example.com\t.evil.test/" }, greeting: { type: "string", required: false, default: "hi\u0000" } } as never;
+    let caught: unknown;
+    try {
+      validateConfig("acme.x@1.0.0", sneaky, {});
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect(Object.fromEntries((caught as ConfigError).issues.map((issue) => [issue.path, issue.message]))).toEqual({
+      "config.endpoint": expect.stringMatching(/default .*absolute http\(s\) URL.*give a value/),
+      "config.greeting": expect.stringMatching(/default .*control characters.*give a value/),
+    });
+    expect(validateConfig("acme.x@1.0.0", sneaky, { endpoint: "https://api.example.com/", greeting: "hello" })).toEqual({
+      endpoint: "https://api.example.com/",
+      greeting: "hello",
+    });
+  });
+
+  it("uses the manifest's URL rule, so what publishes also installs", () => {
+    for (const site of ["https://api.example.com\t.evil.test/", "https://x.example.com/\u00a0", "https://x.example.com/\u0085", "https://x.example.com/ok"]) {
+      const accepted = (() => {
+        try {
+          validateConfig("acme.x@1.0.0", settings, { count: 1, site });
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      expect(accepted, JSON.stringify(site)).toBe(isHttpUrl(site));
+    }
   });
 
   it("does not let prototype keys pass as settings", () => {

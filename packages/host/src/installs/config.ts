@@ -1,4 +1,6 @@
-import { AnnexError, type Manifest } from "@annex/manifest";
+// isHttpUrl is the manifest's own rule for url defaults: what publishes also installs. The URL parser drops
+// tabs and line breaks and trims controls, so a stored URL holds none and means one thing.
+import { AnnexError, isHttpUrl, type Manifest } from "@annex/manifest";
 
 export type ConfigSetting = Manifest["config"][string];
 
@@ -28,7 +30,10 @@ export class ConfigError extends AnnexError {
 /**
  * Checks install config against the manifest's `config` settings and returns
  * it with defaults applied. Unknown keys are errors (a typo must not be
- * silently ignored); optional settings without a default stay absent.
+ * silently ignored); optional settings without a default stay absent. A
+ * default is checked like a value (defence in depth for versions stored
+ * before the manifest refused it): a bad one is an issue naming the
+ * setting, which the admin clears by giving a value.
  */
 export function validateConfig(
   extension: string,
@@ -56,8 +61,13 @@ export function validateConfig(
     const path = `config.${key}`;
     const value = Object.hasOwn(values, key) ? values[key] : undefined;
     if (value === undefined) {
-      if (setting.default !== undefined) out[key] = setting.default;
-      else if (setting.required) issues.push({ path, message: `is required (${setting.type})${setting.description ? `: ${setting.description}` : ""}` });
+      if (setting.default !== undefined) {
+        // Checked like a value: a version stored before the manifest refused such a
+        // default must not put into the install what configure would then refuse.
+        const problem = checkValue(setting, setting.default);
+        if (problem === undefined) out[key] = setting.default;
+        else issues.push({ path, message: `the extension's default ${JSON.stringify(setting.default)} is refused (${problem}); give a value for it` });
+      } else if (setting.required) issues.push({ path, message: `is required (${setting.type})${setting.description ? `: ${setting.description}` : ""}` });
       continue;
     }
     const problem = checkValue(setting, value);
@@ -102,17 +112,6 @@ function checkValue(setting: ConfigSetting, value: unknown): string | undefined 
 
 /** NUL and other C0 controls but tab and line breaks, DEL, unpaired surrogates: what no stored setting may hold. */
 const UNSAFE_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-function isHttpUrl(value: string): boolean {
-  // The URL parser drops tabs and line breaks and trims controls: a stored URL holds none, so it means one thing.
-  if (value.length > 2048 || !/^https?:\/\//i.test(value) || /[\u0000-\u0020\u007f-\u009f\s]/u.test(value)) return false;
-  try {
-    const url = new URL(value);
-    return url.hostname !== "" && url.username === "" && url.password === "";
-  } catch {
-    return false;
-  }
-}
 
 function typeName(value: unknown): string {
   return value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;

@@ -22,7 +22,8 @@ function pathError(path: string, rule: string, message: string): BundleError {
  * every filesystem an extension could be unpacked to: no leading "/", no
  * drive letter, no backslash, no "." or ".." or empty segment, no control
  * characters, no segment ending in "." or " " (Windows drops those, so
- * "a." and "a" would be one file), and at most `maxPathLength` UTF-8 bytes.
+ * "a." and "a" would be one file), in Unicode NFC (the form hosts look
+ * assets up by), and at most `maxPathLength` UTF-8 bytes.
  */
 export function checkBundlePath(path: string, limits: Pick<BundleLimits, "maxPathLength">): void {
   if (path.length === 0) throw pathError(path, "empty", "is empty; every entry needs a file name.");
@@ -36,6 +37,15 @@ export function checkBundlePath(path: string, limits: Pick<BundleLimits, "maxPat
   }
   if (FORBIDDEN_CHARACTER.test(path)) {
     throw pathError(path, "control-character", "contains a control character or bytes that are not UTF-8; rename the file.");
+  }
+  const nfc = path.normalize("NFC");
+  if (nfc !== path) {
+    // Hosts look assets up by the NFC form of the requested path, so an NFD name could never be served.
+    throw new BundleError(
+      "E_BUNDLE_PATH",
+      `Bundle path ${JSON.stringify(path)} is not in Unicode NFC form (it holds decomposed characters, as macOS file names often do), so hosts, which look files up by their NFC name, could never serve it. Store it under path.normalize("NFC"); \`annex pack\` does this for you.`,
+      { reason: "not-nfc", path, nfc },
+    );
   }
   if (path.includes("\\")) throw pathError(path, "backslash", "contains a backslash; use '/' to separate folders.");
   if (path.startsWith("/")) throw pathError(path, "absolute", "is absolute; bundle paths are relative to the bundle root.");
@@ -83,6 +93,11 @@ export class EntryChecker {
 
   constructor(limits: BundleLimits) {
     this.#limits = limits;
+  }
+
+  /** The limits this checker counts against. */
+  get limits(): Readonly<BundleLimits> {
+    return this.#limits;
   }
 
   /** A directory entry: counted and path-checked, then forgotten (bundles list files only). */

@@ -1,5 +1,6 @@
 import { type TarEntry, type TarHeader, packTar, unpackTar } from "modern-tar";
 import { BundleError } from "./errors.js";
+import type { BundleLimits } from "./limits.js";
 import type { EntryChecker } from "./paths.js";
 
 // Every entry written with the same metadata, so that the archive depends on
@@ -29,8 +30,145 @@ function entryTypeError(header: TarHeader): BundleError {
   );
 }
 
+// ---------------------------------------------------------------------------
+// Tar metadata (PAX 'x'/'g', GNU 'L'/'K' entries) is consumed by modern-tar
+// itself: it parses each such entry (up to 8 MiB of it, one tiny record at a
+// time) before `filter` sees the entry it applies to, and never shows it to
+// the EntryChecker. So the archive's headers are walked here first, exactly
+// as modern-tar will walk them, and metadata is bounded before anything parses it.
+
+const BLOCK = 512;
 /**
- * The regular files of a tar, by path. Each header goes through `checker`
+ * Link, device and FIFO type flags, which readTar refuses. modern-tar gives these and
+ * directories no body whatever their size field says (its isBodyless); any other type
+ * flag, known or not, is a file with a body of its size.
+ */
+const REFUSED_TYPES = new Set(["1", "2", "3", "4", "6"]);
+const DIRECTORY_TYPE = "5";
+/** The one PAX key a bundle needs: a path too long for ustar. Any other (size, linkpath, xattrs…) is refused. */
+const ALLOWED_PAX_KEYS = new Set(["path"]);
+const utf8 = new TextDecoder();
+
+/** The most bytes one metadata entry may hold: a PAX path record or GNU long name for a path of maxPathLength, with room to spare. */
+export function maxMetadataBytes(limits: Pick<BundleLimits, "maxPathLength">): number {
+  return limits.maxPathLength + 1024;
+}
+
+function metadataError(entry: string, type: string, offset: number, message: string, extra: Record<string, unknown> = {}): BundleError {
+  return new BundleError(
+    "E_BUNDLE_FORMAT",
+    `Tar metadata entry ${JSON.stringify(entry)} (type '${type}', at byte ${offset}) ${message} Bundles made by \`annex pack\` hold at most a PAX path per file.`,
+    { reason: "tar-metadata", entry, entryType: type, offset, ...extra },
+  );
+}
+
+/** modern-tar's readOctal/readNumeric (octal, or base-256 when the top bit is set); null where modern-tar would throw. */
+function readNumber(block: Uint8Array, offset: number, size: number): number | null {
+  if ((block[offset]! & 0x80) !== 0) {
+    let value = block[offset]! & 0x7f;
+    for (let i = 1; i < size; i++) value = value * 256 + block[offset + i]!;
+    return Number.isSafeInteger(value) ? value : null;
+  }
+  let value = 0;
+  for (let i = offset; i < offset + size; i++) {
+    const c = block[i]!;
+    if (c === 0) break;
+    if (c === 0x20) continue;
+    if (c < 0x30 || c > 0x37) return null;
+    value = value * 8 + (c - 0x30);
+  }
+  return value;
+}
+
+function checksumIsValid(block: Uint8Array): boolean {
+  const stored = readNumber(block, 148, 8);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  return stored === sum;
+}
+
+function headerName(block: Uint8Array): string {
+  const end = block.indexOf(0);
+  return utf8.decode(block.subarray(0, end === -1 || end > 100 ? 100 : end));
+}
+
+/** Checks a PAX body: well-formed "<length> <key>=<value>\n" records, allowed keys only, none twice. */
+function checkPaxRecords(body: Uint8Array, entry: string, offset: number): void {
+  const seen = new Set<string>();
+  let at = 0;
+  while (at < body.length) {
+    const space = body.indexOf(0x20, at);
+    const digits = space === -1 ? "" : utf8.decode(body.subarray(at, space));
+    const length = /^[1-9][0-9]{0,5}$/.test(digits) ? Number(digits) : Number.NaN;
+    const end = at + length;
+    const equals = space === -1 ? -1 : body.indexOf(0x3d, space + 1);
+    if (!(end <= body.length) || body[end - 1] !== 0x0a || equals === -1 || equals >= end - 1 || equals === space + 1) {
+      throw metadataError(entry, "x", offset, "holds a PAX record that does not parse.");
+    }
+    const key = utf8.decode(body.subarray(space + 1, equals));
+    if (!ALLOWED_PAX_KEYS.has(key)) {
+      throw metadataError(entry, "x", offset, `sets PAX key ${JSON.stringify(key.slice(0, 64))}; only ${[...ALLOWED_PAX_KEYS].join(", ")} is allowed.`, { key });
+    }
+    if (seen.has(key)) throw metadataError(entry, "x", offset, `sets PAX key ${JSON.stringify(key)} twice.`, { key });
+    seen.add(key);
+    at = end;
+  }
+}
+
+/**
+ * Walks the tar's headers as modern-tar will, refusing metadata it should
+ * not be handed: a global header ('g') or long link name ('K'), an entry
+ * over `maxMetadataBytes`, a PAX record that does not parse or sets a key
+ * other than `path`, two entries of one kind for one file, or metadata with
+ * no file after it. Stops, leaving the error to modern-tar, wherever
+ * modern-tar (strict) would itself stop: a bad checksum or number, a zero
+ * block, truncation. Costs one pass over the headers, no copy.
+ */
+export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "maxPathLength" | "maxFiles">): void {
+  const max = maxMetadataBytes(limits);
+  let entries = 0;
+  let pending: { entry: string; type: string; offset: number } | null = null;
+  const pendingTypes = new Set<string>();
+  let offset = 0;
+  while (offset + BLOCK <= tar.length) {
+    const block = tar.subarray(offset, offset + BLOCK);
+    if (block.every((byte) => byte === 0)) break;
+    if (!checksumIsValid(block)) return;
+    const size = readNumber(block, 124, 12);
+    if (size === null) return;
+    const type = String.fromCharCode(block[156]!);
+    const bodyAt = offset + BLOCK;
+    if (type === "x" || type === "g" || type === "L" || type === "K") {
+      const entry = headerName(block);
+      if (type === "g") throw metadataError(entry, type, offset, "is a PAX global header, which would apply to every later entry.");
+      if (type === "K") throw metadataError(entry, type, offset, "is a GNU long link name; bundles hold no links.");
+      if (size > max) {
+        throw metadataError(entry, type, offset, `is ${size} bytes, over the limit of ${max} for tar metadata (maxPathLength + 1 KiB).`, { max, actual: size });
+      }
+      if (bodyAt + size > tar.length) return;
+      if (pendingTypes.has(type)) throw metadataError(entry, type, offset, "follows another entry of its kind with no file between them.");
+      if (type === "x") checkPaxRecords(tar.subarray(bodyAt, bodyAt + size), entry, offset);
+      pendingTypes.add(type);
+      pending = { entry, type, offset };
+      offset = bodyAt + Math.ceil(size / BLOCK) * BLOCK;
+      continue;
+    }
+    // modern-tar stops here too: the filter refuses links, devices and FIFOs, and the
+    // EntryChecker refuses the entry after maxFiles. Nothing past it is parsed.
+    if (REFUSED_TYPES.has(type)) return;
+    entries += 1;
+    if (entries > limits.maxFiles) return;
+    pending = null;
+    pendingTypes.clear();
+    const bodySize = type === DIRECTORY_TYPE ? 0 : size;
+    offset = bodyAt + Math.ceil(bodySize / BLOCK) * BLOCK;
+  }
+  if (pending !== null) throw metadataError(pending.entry, pending.type, pending.offset, "has no file after it.");
+}
+
+/**
+ * The regular files of a tar, by path. Tar metadata is bounded first
+ * (`checkTarMetadata`); then each header goes through `checker`
  * (path rules, duplicates, limits) before its body is copied out, and
  * anything but a regular file or a directory is refused. The tar is parsed
  * in strict mode: bad header checksums, truncation and non-zero bytes after
@@ -49,6 +187,7 @@ export async function readTar(tar: Uint8Array, checker: EntryChecker): Promise<M
         throw entryTypeError(header);
     }
   };
+  checkTarMetadata(tar, checker.limits);
   let entries: Awaited<ReturnType<typeof unpackTar>>;
   try {
     entries = await unpackTar(tar, { strict: true, filter });

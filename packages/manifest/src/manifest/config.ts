@@ -10,6 +10,9 @@ import { text } from "./primitives.js";
 export const CONFIG_SETTING_TYPES = ["string", "number", "integer", "boolean", "enum", "url"] as const;
 export type ConfigSettingType = (typeof CONFIG_SETTING_TYPES)[number];
 
+/** The longest URL a `url` setting holds, as a default or as an install's value. */
+export const MAX_URL_LENGTH = 2048;
+
 export const CONFIG_KEY_PATTERN = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
 export const MAX_CONFIG_SETTINGS = 64;
 
@@ -64,7 +67,7 @@ export const enumSettingSchema = z.strictObject({
 export const urlSettingSchema = z.strictObject({
   type: z.literal("url"),
   ...base,
-  default: z.string().max(2048, "URLs are at most 2048 characters").optional(),
+  default: z.string().max(MAX_URL_LENGTH, `URLs are at most ${MAX_URL_LENGTH} characters`).optional(),
 });
 
 export const configSettingSchema = z.discriminatedUnion(
@@ -89,8 +92,20 @@ export const configSchema = z
 
 export type ConfigSetting = z.output<typeof configSettingSchema>;
 
+// C0 controls, space, DEL, C1 controls and any other Unicode whitespace (NBSP, U+2028, U+3000…).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are exactly what is refused.
+const URL_UNSAFE = /[\u0000-\u0020\u007f-\u009f\s]/u;
+
+/**
+ * The one rule for a `url` setting, its manifest default and an install's
+ * value alike (hosts use it too): an absolute http(s) URL with a host name,
+ * no credentials, at most MAX_URL_LENGTH characters, and no whitespace or
+ * control characters anywhere. The URL parser silently drops tabs and line
+ * breaks and trims controls, so "https://api.example.com<TAB>.evil.test/"
+ * would be shown as one host and mean another; a URL holding none means one thing.
+ */
 export function isHttpUrl(value: string): boolean {
-  if (!/^https?:\/\//i.test(value)) return false;
+  if (typeof value !== "string" || value.length > MAX_URL_LENGTH || !/^https?:\/\//i.test(value) || URL_UNSAFE.test(value)) return false;
   try {
     const url = new URL(value);
     return (url.protocol === "https:" || url.protocol === "http:") && url.hostname !== "" && url.username === "" && url.password === "";

@@ -16,7 +16,7 @@ export {
   type SqlStorageLimits,
 } from "./schema.js";
 export { ENDPOINT_CLASSES, type EndpointClass, HTTP_METHODS, type HttpMethod, type Endpoint } from "./endpoints.js";
-export { CONFIG_SETTING_TYPES, type ConfigSettingType, type ConfigSetting } from "./config.js";
+export { CONFIG_SETTING_TYPES, type ConfigSettingType, type ConfigSetting, isHttpUrl, MAX_URL_LENGTH } from "./config.js";
 export { type Job, nextCronRun, isTimeZone } from "./jobs.js";
 export { normaliseRoutePath } from "./primitives.js";
 export { eventTypeCovers, hostCovers } from "./coverage.js";

@@ -56,9 +56,28 @@ function trustedKeyFor(signature: BundleSignature, store: TrustStore, now: Date)
   return key;
 }
 
+/** The trusted key that made `signature`: listed, of the signature's publisher, not revoked or expired, and the ed25519 signature verifies. */
+async function checkSignature(signature: BundleSignature, store: TrustStore, now: Date): Promise<TrustedKey> {
+  const key = trustedKeyFor(signature, store, now);
+  const ok = await ed25519Verify(
+    fromBase64(key.publicKey)!,
+    signedMessage(signature.publisher, signature.keyId, signature.contentHash),
+    fromBase64(signature.signature)!,
+  );
+  if (!ok) {
+    throw new SignatureError(
+      "E_SIGNATURE_INVALID",
+      `The ed25519 signature does not verify with key ${JSON.stringify(key.keyId)}; the signature was altered or made with another key.`,
+      { keyId: key.keyId },
+    );
+  }
+  return key;
+}
+
 /**
- * Reads a bundle (every check of readBundle) and verifies its detached
- * signature against the trust store: the signature must be for this
+ * Verifies a bundle's detached signature against the trust store and reads
+ * the bundle (every check of readBundle). The signature's key and ed25519
+ * signature are checked first, before the bundle is decompressed: the signature must be for this
  * bundle's content hash and this manifest's publisher, by a listed key of
  * that same publisher that is neither revoked nor past notAfter, and the
  * ed25519 signature must verify. Throws SignatureError (E_SIGNATURE_MISSING,
@@ -90,6 +109,11 @@ export async function verifyBundle(
   }
   const store = parseTrustStore(trustStore);
   const checkedSignature = signature == null ? null : parseSignature(signature);
+  // The signature covers publisher, key id and content hash, none of which needs the
+  // bundle: so the key is looked up and the signature checked before a byte is
+  // decompressed, and an untrusted signer cannot make the host parse anything.
+  // What does need the bundle (its content hash and publisher) is compared after.
+  const key = checkedSignature === null ? null : await checkSignature(checkedSignature, store, now);
   // A private copy: the caller's buffer could change while (or after) it is
   // checked. Not `bytes.slice()`: on a Node Buffer (what readFile returns) that is a view.
   const own = bytes instanceof Uint8Array ? new Uint8Array(bytes) : bytes;
@@ -101,7 +125,7 @@ export async function verifyBundle(
   });
 
   let provenance: Provenance;
-  if (checkedSignature === null) {
+  if (checkedSignature === null || key === null) {
     provenance = {
       signed: false,
       mode,
@@ -123,19 +147,6 @@ export async function verifyBundle(
       throw untrusted(
         `The signature is by publisher ${JSON.stringify(checkedSignature.publisher)}, but annex.json says ${JSON.stringify(bundle.manifest.publisher)}; a publisher signs only its own bundles.`,
         { publisher: checkedSignature.publisher, manifestPublisher: bundle.manifest.publisher },
-      );
-    }
-    const key = trustedKeyFor(checkedSignature, store, now);
-    const ok = await ed25519Verify(
-      fromBase64(key.publicKey)!,
-      signedMessage(checkedSignature.publisher, checkedSignature.keyId, checkedSignature.contentHash),
-      fromBase64(checkedSignature.signature)!,
-    );
-    if (!ok) {
-      throw new SignatureError(
-        "E_SIGNATURE_INVALID",
-        `The ed25519 signature does not verify with key ${JSON.stringify(key.keyId)}; the signature was altered or made with another key.`,
-        { keyId: key.keyId },
       );
     }
     provenance = {

@@ -1,6 +1,6 @@
 import type { TarEntry } from "modern-tar";
 import { describe, expect, it } from "vitest";
-import { packBundle } from "../../src/bundle/index.js";
+import { DEFAULT_BUNDLE_LIMITS, packBundle } from "../../src/bundle/index.js";
 import {
   READER_CASES,
   SERVICE_MANIFEST,
@@ -13,6 +13,7 @@ import {
   indexEntries,
   json,
   rawEntry,
+  rawHeader,
   rawTar,
   rejectsWith,
   serviceFiles,
@@ -28,6 +29,37 @@ import {
  */
 
 const withExtra = (...extra: TarEntry[]) => tarGz(bundleEntries(serviceFiles(), { extra }));
+
+/** PAX records ("<length> <key>=<value>\n", the length counting itself) as the body of an 'x' or 'g' entry. */
+function paxRecords(...records: [string, string][]): Uint8Array {
+  return text(
+    records
+      .map(([key, value]) => {
+        const rest = ` ${key}=${value}\n`;
+        const restBytes = text(rest).length;
+        let length = restBytes + 1;
+        while (String(length).length + restBytes !== length) length = String(length).length + restBytes;
+        return `${length}${rest}`;
+      })
+      .join(""),
+  );
+}
+
+/** The service bundle written by hand, with raw tar pieces (metadata entries) in front of README.md, or at the end. */
+function bundleWith(options: { beforeReadme?: Uint8Array[]; atEnd?: Uint8Array[] }): Uint8Array {
+  const files = serviceFiles();
+  const pieces = [rawEntry({ name: "annex.index.json" }, canonicalIndex(indexEntries(files)))];
+  for (const [name, bytes] of files) {
+    if (name === "README.md") pieces.push(...(options.beforeReadme ?? []));
+    pieces.push(rawEntry({ name }, bytes));
+  }
+  return gzip(rawTar(...pieces, ...(options.atEnd ?? [])));
+}
+
+/** 8 MiB of "5 a=\n": the most modern-tar would parse as one PAX header, one tiny record at a time. */
+const PAX_BOMB = bundleWith({
+  beforeReadme: [rawEntry({ name: "PaxHeader", typeflag: "x" }, text("5 a=\n".repeat((8 * 1024 * 1024 - 16) / 5)))],
+});
 
 describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
   describe("readBundle refuses entries that are not regular files (E_BUNDLE_PATH)", () => {
@@ -104,10 +136,81 @@ describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
     });
   });
 
+  describe("readBundle bounds tar metadata (PAX and GNU headers) before anything parses it (E_BUNDLE_FORMAT)", () => {
+    const metadataError = async (bundle: Uint8Array, message: RegExp | string) => {
+      const error = await rejectsWith(readBundle(bundle), "E_BUNDLE_FORMAT");
+      expect(error.details).toMatchObject({ reason: "tar-metadata" });
+      expect(error.message).toMatch(message);
+      return error;
+    };
+
+    it("a PAX header holding just a path, and a GNU long name, are read as before", async () => {
+      const pax = rawEntry({ name: "PaxHeader/README.md", typeflag: "x" }, paxRecords(["path", "README.md"]));
+      await expect(readBundle(bundleWith({ beforeReadme: [pax] }))).resolves.toMatchObject({ manifest: { id: "acme.hello" } });
+      const gnu = rawEntry({ name: "././@LongLink", typeflag: "L" }, text("README.md\0"));
+      await expect(readBundle(bundleWith({ beforeReadme: [gnu, pax] }))).resolves.toMatchObject({ manifest: { id: "acme.hello" } });
+      const long = `ui/${"x".repeat(240)}.txt`;
+      const files = serviceFiles();
+      files.set(long, text("x"));
+      await expect(readBundle(await tarGz(bundleEntries(files)))).resolves.toMatchObject({ index: { files: expect.arrayContaining([expect.objectContaining({ path: long })]) } });
+    });
+
+    it("a PAX bomb (8 MiB of tiny records in one header) is refused at its header, without parsing it", async () => {
+      const started = performance.now();
+      const error = await metadataError(PAX_BOMB, /"PaxHeader".*\d+ bytes/);
+      expect(error.details).toMatchObject({ entry: "PaxHeader", entryType: "x", max: DEFAULT_BUNDLE_LIMITS.maxPathLength + 1024 });
+      expect(performance.now() - started).toBeLessThan(1000);
+    });
+
+    it("a GNU long name over the metadata limit", async () => {
+      const gnu = rawEntry({ name: "././@LongLink", typeflag: "L" }, text(`${"a/".repeat(1000)}x\0`));
+      await metadataError(bundleWith({ beforeReadme: [gnu] }), /"\.\/\.\/@LongLink"/);
+    });
+
+    it("a PAX global header, however small", async () => {
+      const global = rawEntry({ name: "pax_global_header", typeflag: "g" }, paxRecords(["comment", "hi"]));
+      await metadataError(bundleWith({ beforeReadme: [global] }), /"pax_global_header".*global/);
+    });
+
+    it("a GNU long link name (bundles hold no links)", async () => {
+      const link = rawEntry({ name: "././@LongLink", typeflag: "K" }, text("target\0"));
+      await metadataError(bundleWith({ beforeReadme: [link] }), /"\.\/\.\/@LongLink"/);
+    });
+
+    it.each(["size", "mtime", "linkpath", "uname", "SCHILY.xattr.user.x", "comment"])("a PAX key other than path: %s", async (key) => {
+      const pax = rawEntry({ name: "PaxHeader/README.md", typeflag: "x" }, paxRecords(["path", "README.md"], [key, "1"]));
+      const error = await metadataError(bundleWith({ beforeReadme: [pax] }), new RegExp(`"PaxHeader/README\\.md".*"${key.replace(/\./g, "\\.")}"`));
+      expect(error.details).toMatchObject({ entry: "PaxHeader/README.md", key });
+    });
+
+    it("a PAX header with a path twice, or records that do not parse", async () => {
+      const twice = rawEntry({ name: "PaxHeader", typeflag: "x" }, paxRecords(["path", "README.md"], ["path", "README.md"]));
+      await metadataError(bundleWith({ beforeReadme: [twice] }), /"PaxHeader"/);
+      for (const body of ["9 path=README.md\n", "15 path=README.md", "x path=README.md\n", "14 README.md\n"]) {
+        await metadataError(bundleWith({ beforeReadme: [rawEntry({ name: "PaxHeader", typeflag: "x" }, text(body))] }), /"PaxHeader"/);
+      }
+    });
+
+    it("two metadata entries of one kind for one file, or one with no file after it", async () => {
+      const pax = rawEntry({ name: "PaxHeader/README.md", typeflag: "x" }, paxRecords(["path", "README.md"]));
+      await metadataError(bundleWith({ beforeReadme: [pax, pax] }), /"PaxHeader\/README\.md"/);
+      const gnu = rawEntry({ name: "././@LongLink", typeflag: "L" }, text("README.md\0"));
+      await metadataError(bundleWith({ beforeReadme: [gnu, gnu] }), /"\.\/\.\/@LongLink"/);
+      await metadataError(bundleWith({ atEnd: [pax] }), /"PaxHeader\/README\.md"/);
+    });
+
+    it("a bodyless entry whose size field would hide the next header from a scanner that trusted it", async () => {
+      // modern-tar gives directories (and links, devices, FIFOs) no body whatever their size field says,
+      // so the header right after is the next entry: the bomb there must not be skipped over.
+      const directory = rawHeader({ name: "ui/", typeflag: "5", size: 8 * 1024 * 1024 + 512 });
+      const bomb = rawEntry({ name: "PaxHeader", typeflag: "x" }, text("5 a=\n".repeat(1000)));
+      await metadataError(bundleWith({ beforeReadme: [directory, bomb] }), /"PaxHeader"/);
+    });
+  });
+
   describe("readBundle refuses duplicate paths (E_BUNDLE_PATH)", () => {
     it.each([
       ["the same path twice", "README.md", "README.md"],
-      ["NFC and NFD spellings", "ui/caf\u00e9.txt", "ui/cafe\u0301.txt"],
       ["case variants", "README.md", "readme.MD"],
       ["case variants of a folder", "ui/index.html", "UI/index.html"],
       // Lower-casing alone leaves these apart; case-insensitive filesystems fold them together.
@@ -120,6 +223,14 @@ describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
       files.set(first, text("first"));
       const bundle = await tarGz(bundleEntries(files, { extra: [fileEntry(second, "second")] }));
       expect((await rejectsWith(readBundle(bundle), "E_BUNDLE_PATH")).details).toMatchObject({ reason: "duplicate", path: second });
+    });
+
+    it("an NFD spelling, alone or beside its NFC one: bundle paths are NFC (E_BUNDLE_PATH, not-nfc)", async () => {
+      for (const files of [serviceFiles(), new Map([...serviceFiles(), ["ui/caf\u00e9.txt", text("nfc")]])]) {
+        const bundle = await tarGz(bundleEntries(files, { extra: [fileEntry("ui/cafe\u0301.txt", "nfd")] }));
+        const error = await rejectsWith(readBundle(bundle), "E_BUNDLE_PATH");
+        expect(error.details).toMatchObject({ reason: "not-nfc", path: "ui/cafe\u0301.txt" });
+      }
     });
 
     it("the index itself twice (a second index would be a second opinion)", async () => {

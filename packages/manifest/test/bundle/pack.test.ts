@@ -145,11 +145,14 @@ describe("packBundle", () => {
     expect(error.details).toMatchObject({ reason, path });
   });
 
-  it("refuses paths that collide after Unicode normalisation or case folding", async () => {
+  it("refuses a path that is not NFC (alone or beside its NFC spelling), and paths that collide after case folding", async () => {
     const files = serviceFiles();
-    files.set("ui/caf\u00e9.txt", text("nfc"));
     files.set("ui/cafe\u0301.txt", text("nfd"));
-    expect((await rejectsWith(packBundle(files), "E_BUNDLE_PATH")).details).toMatchObject({ reason: "duplicate" });
+    const nfd = await rejectsWith(packBundle(files), "E_BUNDLE_PATH");
+    expect(nfd.details).toMatchObject({ reason: "not-nfc", path: "ui/cafe\u0301.txt", nfc: "ui/caf\u00e9.txt" });
+    expect(nfd.message).toMatch(/normalize\("NFC"\)/);
+    files.set("ui/caf\u00e9.txt", text("nfc"));
+    expect((await rejectsWith(packBundle(files), "E_BUNDLE_PATH")).details).toMatchObject({ reason: "not-nfc" });
     const cased = serviceFiles();
     cased.set("readme.md", text("lower"));
     expect((await rejectsWith(packBundle(cased), "E_BUNDLE_PATH")).details).toMatchObject({ reason: "duplicate" });

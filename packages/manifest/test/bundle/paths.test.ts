@@ -25,8 +25,22 @@ describe("checkBundlePath", () => {
     ["a\ufffdb", "control-character"],
     ["a\ud800b", "control-character"],
     ["a./b", "trailing-dot-or-space"],
+    ["ui/cafe\u0301.css", "not-nfc"],
+    ["\u212b.txt", "not-nfc"],
   ])("refuses %j (%s)", (path, reason) => {
     expect(throwsWith(() => checkBundlePath(path, DEFAULT_BUNDLE_LIMITS), "E_BUNDLE_PATH").details).toMatchObject({ reason, path });
+  });
+});
+
+describe("Unicode normalisation", () => {
+  it("requires NFC, the form asset requests are looked up in, naming the path and its NFC spelling", () => {
+    expect("ui/caf\u00e9.css".normalize("NFC")).toBe("ui/caf\u00e9.css");
+    expect(() => checkBundlePath("ui/caf\u00e9.css", DEFAULT_BUNDLE_LIMITS)).not.toThrow();
+    const error = throwsWith(() => checkBundlePath("ui/cafe\u0301.css", DEFAULT_BUNDLE_LIMITS), "E_BUNDLE_PATH");
+    expect(error.details).toMatchObject({ reason: "not-nfc", path: "ui/cafe\u0301.css", nfc: "ui/caf\u00e9.css" });
+    expect(error.message).toContain(JSON.stringify("ui/cafe\u0301.css"));
+    expect(error.message).toMatch(/NFC/);
+    expect(throwsWith(() => new EntryChecker(DEFAULT_BUNDLE_LIMITS).file("ui/cafe\u0301.css", 1), "E_BUNDLE_PATH").details).toMatchObject({ reason: "not-nfc" });
   });
 });
 

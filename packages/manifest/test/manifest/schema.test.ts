@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BUILTIN_CAPABILITY_NAMES, parseManifest } from "../../src/index.js";
+import { BUILTIN_CAPABILITY_NAMES, isHttpUrl, parseManifest } from "../../src/index.js";
 import { BUNDLE_EXAMPLE, SERVICE_EXAMPLE, bundle, expectIssue, expectValid, reason, service } from "./fixtures.js";
 
 describe("canonical examples", () => {
@@ -165,6 +165,7 @@ const config: Case[] = [
   ["enum defaults are among the values", service({ config: { size: { type: "enum", values: ["s", "m"], default: "m" } } }), service({ config: { size: { type: "enum", values: ["s", "m"], default: "xl" } } }), "config.size.default", /not one of the values/],
   ["enum values are unique", service(), service({ config: { size: { type: "enum", values: ["s", "s"] } } }), "config.size.values[1]", /duplicate enum value/],
   ["url defaults are http(s) URLs", service({ config: { api: { type: "url", default: "https://api.example.com/v1" } } }), service({ config: { api: { type: "url", default: "javascript:alert(1)" } } }), "config.api.default", /http\(s\) URL/],
+  ["url defaults hold no whitespace or controls (the URL parser drops a tab: this means api.example.com.evil.test)", service({ config: { api: { type: "url", default: "https://api.example.com/v1" } } }), service({ config: { api: { type: "url", default: "https://api.example.com\t.evil.test/" } } }), "config.api.default", /http\(s\) URL/],
   ["required settings have no default", service({ config: { token: { type: "string", required: true, description: "API token." } } }), service({ config: { token: { type: "string", required: true, default: "x" } } }), "config.token.default", /required setting has no default/],
   ["numbers are finite", service(), service({ config: { n: { type: "number", default: Number.POSITIVE_INFINITY } } }), "config.n.default", /finite|number/],
 ];
@@ -192,6 +193,37 @@ describe.each([
   it.each(cases)("%s", (_label, valid, invalid, path, message) => {
     expectValid(valid);
     expectIssue(invalid, path, message);
+  });
+});
+
+describe("url settings", () => {
+  // One rule with the host's validateConfig, which stores nothing a URL parser would reinterpret.
+  it.each([
+    ["tab", "https://api.example.com\t.evil.test/"],
+    ["line feed", "https://api.example.com/\n"],
+    ["carriage return", "https://api.\rexample.com/"],
+    ["space", "https://api.example.com/a b"],
+    ["leading space", " https://api.example.com/"],
+    ["NUL", "https://api.example.com/\u0000"],
+    ["DEL", "https://api.example.com/\u007f"],
+    ["C1 control", "https://api.example.com/\u0085"],
+    ["no-break space", "https://api.example.com/\u00a0"],
+    ["line separator", "https://api.example.com/\u2028"],
+    ["ideographic space", "https://api.example.com/\u3000"],
+    ["credentials", "https://user:pw@api.example.com/"],
+    ["over 2048 characters", `https://api.example.com/${"a".repeat(2048)}`],
+  ])("refuses a default with %s, naming config.<key>.default", (_label, url) => {
+    expect(isHttpUrl(url)).toBe(false);
+    // NUL, DEL and C1 controls are refused in every manifest string already, with their own message.
+    expectIssue(service({ config: { endpoint: { type: "url", default: url } } }), "config.endpoint.default", /http\(s\) URL|control character/);
+  });
+
+  it("accepts ordinary URLs, and exports the rule for hosts", () => {
+    for (const url of ["https://api.example.com", "http://localhost:8080/a?b=c#d", "HTTPS://API.EXAMPLE.COM/%20x", "https://xn--caf-dma.example/"]) {
+      expect(isHttpUrl(url), url).toBe(true);
+      expectValid(service({ config: { endpoint: { type: "url", default: url } } }));
+    }
+    for (const url of ["javascript:alert(1)", "ftp://x.example.com/", "https://", "//x.example.com", 5 as never]) expect(isHttpUrl(url), String(url)).toBe(false);
   });
 });
 

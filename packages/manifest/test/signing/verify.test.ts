@@ -172,6 +172,28 @@ describe("verifyBundle refuses", () => {
     await rejectsWith(verifyBundle(bytes, signature, store, { mode: "lenient" as never }), "E_SIGNATURE_INVALID");
   });
 
+  it("checks the signature before reading the bundle: an untrusted, revoked, expired or forged signer gets nothing decompressed", async () => {
+    const calls: number[] = [];
+    const decompress = (compressed: Uint8Array, maxBytes: number) => {
+      calls.push(maxBytes);
+      return gunzip(compressed);
+    };
+    const stranger = await acmeKey();
+    const notABundle = new Uint8Array(64).fill(0x1f);
+    await rejectsWith(verifyBundle(notABundle, await signBundle(contentHash, stranger), store, { decompress }), "E_SIGNATURE_UNTRUSTED");
+    await rejectsWith(verifyBundle(bytes, await signBundle(contentHash, stranger), store, { decompress }), "E_SIGNATURE_UNTRUSTED");
+    await rejectsWith(verifyBundle(bytes, signature, storeOf(trusted(key, "partner", { revoked: true })), { decompress }), "E_SIGNATURE_UNTRUSTED");
+    const expired = storeOf(trusted(key, "partner", { notAfter: "2020-01-01" }));
+    await rejectsWith(verifyBundle(bytes, signature, expired, { decompress, mode: "dev" }), "E_SIGNATURE_EXPIRED");
+    const impostor = await generateKeyPair({ publisher: "acme", keyId: key.keyId });
+    await rejectsWith(verifyBundle(bytes, await signBundle(contentHash, impostor), store, { decompress }), "E_SIGNATURE_INVALID");
+    expect(calls).toEqual([]);
+    // A good signature still reads the bundle, and every later check still runs.
+    await expect(verifyBundle(bytes, signature, store, { decompress })).resolves.toMatchObject({ contentHash });
+    expect(calls).toHaveLength(1);
+    await rejectsWith(verifyBundle(notABundle, signature, store, { decompress }), "E_BUNDLE_FORMAT");
+  });
+
   it("a bundle over the limits it is given", async () => {
     const error = await rejectsWith(verifyBundle(bytes, signature, store, { limits: { maxFiles: 2 } }), "E_BUNDLE_LIMIT");
     expect(error.details).toMatchObject({ limit: "maxFiles" });
