@@ -131,6 +131,28 @@ describe.each(backends())("admin API on $name", (backend) => {
     expect((await host.annex.getInstall("acme", "acme.greeter"))?.version).toBe("1.1.0");
   });
 
+  it("waits for consent when a version with the same capabilities exposes the install to anonymous callers; the endpoint stays closed meanwhile", async () => {
+    const key = (await loadDemoKeys((await backend.options()).dataDir!, ["acme"])).publisherKeys.get("acme")!;
+    const exposing = await releaseVariant(GREETER, key, (m) => {
+      m["version"] = "1.1.1";
+      m["capabilities"] = [...(m["capabilities"] as unknown[]), { name: "ui.toast", reason: "Says when a greeting was sent." }];
+      // Same capabilities as 1.1.0; the member-only `api` greeting becomes reachable by anyone on the internet.
+      (m["endpoints"] as Record<string, unknown>[])[0]!["class"] = "public";
+    });
+    expect((await host.publish(exposing.bytes, exposing.signature)).upgraded).toEqual([]);
+    expect((await host.annex.getInstall("acme", "acme.greeter"))?.version).toBe("1.1.0");
+    const anonymous = await fetch(`${host.url}/ext/acme.greeter/public/greet/x?tenant=acme`);
+    expect(anonymous.status).toBe(404);
+
+    const plan = await (await call(ada, "GET", "/installs/acme.greeter/upgrade?version=1.1.1")).json();
+    expect(plan).toMatchObject({ from: "1.1.0", to: "1.1.1", policy: "consent", diff: { added: [], widened: [] }, exposure: { requiresConsent: true, widened: [expect.objectContaining({ change: "class", from: "api", to: "public", path: "/greet/:name" })] } });
+    const refused = await call(ada, "POST", "/installs/acme.greeter/upgrade", { version: "1.1.1" }, { "x-csrf-token": csrf });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ code: "E_CONSENT_REQUIRED", details: { exposed: [expect.objectContaining({ to: "public" })] } });
+    // Not consented to here: the install stays on 1.1.0, its greeting for signed-in users only.
+    expect((await host.annex.getInstall("acme", "acme.greeter"))?.version).toBe("1.1.0");
+  });
+
   it("reports per-install usage from the metrics and the install's recent log lines", async () => {
     // The first execution of the version just upgraded to loads its bundle in a pool worker; on a machine loaded
     // far past its cores that can outlast the gateway's timeout (504 E_TIMEOUT): ask again, as a user would.

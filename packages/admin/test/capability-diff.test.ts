@@ -68,4 +68,22 @@ describe("<annex-capability-diff>", () => {
     expect(el.diff).toBeNull();
     expect(textOf(el)).toBe("Choose two versions to compare.");
   });
+
+  it("with the installed manifest, lists what is newly exposed and needs consent for it, though the capabilities are the same", () => {
+    const installed = manifestOf();
+    const wider = manifestOf({ version: "1.1.0", endpoints: [{ class: "public", method: "GET", path: "/stats", handler: "stats" }] });
+    const grants = installed.capabilities.map(({ reason: _r, ...grant }) => grant);
+    const el = create<AnnexCapabilityDiff>("annex-capability-diff", { from: grants, to: wider, installedManifest: installed });
+    expect(el.diff?.requiresConsent).toBe(false);
+    expect(el.exposure?.requiresConsent).toBe(true);
+    expect(el.requiresConsent).toBe(true);
+    expect(textOf($(el, ".verdict"))).toBe("Needs consent The new version lets more callers reach it.");
+    expect(textOf($(el, 'section[data-change="exposed"]'))).toBe("Newly exposed (1) Wider GET /stats: api → public endpoint (anyone, without signing in)");
+    // Manifests on both sides compare exposure without installedManifest; the way back only narrows.
+    const back = create<AnnexCapabilityDiff>("annex-capability-diff", { from: wider, to: installed });
+    expect(back.requiresConsent).toBe(false);
+    expect(textOf($(back, 'section[data-change="less-exposed"]'))).toBe("Less exposed (1) Narrower GET /stats: public → api endpoint (was anyone, without signing in)");
+    // Grants alone say nothing of exposure.
+    expect(create<AnnexCapabilityDiff>("annex-capability-diff", { from: grants, to: wider }).exposure).toBeNull();
+  });
 });

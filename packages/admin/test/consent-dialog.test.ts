@@ -148,4 +148,60 @@ describe("<annex-consent-dialog>", () => {
     el.show();
     expect(textOf(el)).toContain("It asks for no capabilities.");
   });
+
+  it("at install, shows who can reach it without signing in: public endpoints, webhooks and public pages", () => {
+    const closed = dialog();
+    closed.show();
+    expect(textOf($(closed, "section.exposure-region"))).toBe("Who can reach it Only signed-in users of this application: it has no public endpoints, webhooks or public pages.");
+    closed.close();
+
+    const open = dialog({
+      version: versionOf(
+        manifestOf({
+          endpoints: [
+            { class: "api", method: "GET", path: "/stats", handler: "stats" },
+            { class: "public", method: "GET", path: "/badge", handler: "badge", cors: { origins: ["*"] } },
+            { class: "webhook", method: "POST", path: "/stripe", handler: "stripe", verify: "annex" },
+          ],
+          ui: { pages: [{ slot: "public", path: "/", entry: "ui/public.html", title: "Status" }] },
+        }),
+      ),
+    });
+    open.show();
+    expect($$(open, "ul.exposure > li").map(textOf)).toEqual([
+      "public endpoint GET /badge (anyone, without signing in, readable from any website)",
+      "webhook endpoint POST /stripe (anyone with a valid signature, signature checked by Annex)",
+      'public page / "Status" (anyone, without signing in)',
+    ]);
+  });
+
+  it("for an upgrade that turns an api endpoint public with the same capabilities, marks the exposure change the admin consents to", () => {
+    const installed = manifestOf();
+    const wider = manifestOf({ version: "1.1.0", endpoints: [{ class: "public", method: "GET", path: "/stats", handler: "stats" }] });
+    const el = dialog({ version: versionOf(wider, 2), grantedBefore: installed.capabilities.map(({ reason: _r, ...grant }) => grant), installedManifest: installed });
+    el.show();
+    expect(inner(el).getAttribute("heading")).toBe("Upgrade Acme Analytics 1.1.0?");
+    // No capability is new ...
+    expect($$(el, "ul.caps annex-badge")).toHaveLength(0);
+    // ... but who can reach it is.
+    const region = $(el, "section.exposure-region");
+    expect(region.hasAttribute("data-requires-consent")).toBe(true);
+    const [change] = $$(el, "ul.exposure > li");
+    expect(change!.getAttribute("data-exposure-change")).toBe("class");
+    expect(textOf(change!)).toBe("Wider GET /stats: api → public endpoint (anyone, without signing in)");
+    expect(textOf(region)).toContain("Marked: who can reach it that could not reach the installed version.");
+    el.close();
+
+    // Back to api: narrower, nothing marked; and without the installed manifest the exposure is listed with a note.
+    const narrower = dialog({ version: versionOf(installed, 3), grantedBefore: [], installedManifest: wider });
+    narrower.show();
+    expect($(narrower, "section.exposure-region").hasAttribute("data-requires-consent")).toBe(false);
+    expect(textOf($(narrower, "section.exposure-region"))).toContain("Nothing here is new");
+    narrower.close();
+    const unknown = dialog({ version: versionOf(wider, 2), grantedBefore: [] });
+    unknown.show();
+    expect($$(unknown, "ul.exposure > li").map(textOf)).toEqual(["public endpoint GET /stats (anyone, without signing in)"]);
+    expect(textOf($(unknown, "section.exposure-region"))).toContain("The installed version's exposure is not known here");
+    expect(() => (unknown.installedManifest = "1.0.0" as never)).toThrowError(expect.objectContaining({ code: "E_ADMIN_INVALID_DATA", details: { field: "installedManifest" } }));
+  });
 });

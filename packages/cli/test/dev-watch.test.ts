@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../src/main.js";
 import { fakeAdminHost } from "./fake-admin-host.js";
-import { serviceFolder, tempDir } from "./helpers.js";
+import { parseManifest } from "@annex/manifest";
+import { serviceFolder, serviceManifest, tempDir } from "./helpers.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -53,5 +54,48 @@ describe("annex dev (watching)", () => {
       controller.abort();
       await done;
     }
+  }, 40_000);
+});
+
+describe("annex dev (consent to exposure)", () => {
+  it("a change that turns an api endpoint public needs --accept exposure (or --yes) before anything is published", async () => {
+    const cwd = await tempDir();
+    await serviceFolder(join(cwd, "ext"), { endpoints: [{ class: "public", method: "GET", path: "/hello/:name", handler: "hello" }] });
+    // Installed: the same capabilities, the endpoint for signed-in users only.
+    const installed = parseManifest(serviceManifest({ runtime: { class: "service", entry: "server/index.js" } }));
+    const calls: { method: string; path: string; body: string }[] = [];
+    const host = await fakeAdminHost(({ method, path, body }) => {
+      calls.push({ method, path, body: body.toString() });
+      if (method === "GET" && path === "/installs/acme.hello")
+        return { status: 200, json: { install: { extensionId: "acme.hello", version: "1.0.0", state: "active", grants: [{ name: "log" }] }, manifest: installed } };
+      if (method === "POST" && path === "/extensions") return { status: 201, json: {} };
+      if (method === "POST" && path === "/installs/acme.hello/upgrade") {
+        const { version } = JSON.parse(body.toString()) as { version: string };
+        return { status: 200, json: { extensionId: "acme.hello", version, state: "active", grants: [{ name: "log" }] } };
+      }
+      return undefined;
+    });
+    const run = async (...accept: string[]) => {
+      let stdout = "";
+      let stderr = "";
+      const code = await main(["dev", "ext", "--once", "--host", host.url, "--token", "annex_t", ...accept], {
+        cwd,
+        stdout: { write: (text: string) => (stdout += text) },
+        stderr: { write: (text: string) => (stderr += text) },
+      });
+      return { code, stdout, stderr };
+    };
+
+    const refused = await run("--accept", "log");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toContain("exposes the install to more callers:\n  GET /hello/:name: api → public endpoint (anyone, without signing in)");
+    expect(refused.stderr).toMatch(/E_CONSENT_REQUIRED: not accepted: exposure/);
+    expect(calls.filter((call) => call.method === "POST")).toEqual([]);
+
+    const accepted = await run("--accept", "log,exposure");
+    expect(accepted.code, accepted.stderr).toBe(0);
+    const upgrade = calls.find((call) => call.path === "/installs/acme.hello/upgrade");
+    // The grants are the consent the host asks for.
+    expect(JSON.parse(upgrade!.body)).toMatchObject({ grants: [{ name: "log" }] });
   }, 40_000);
 });

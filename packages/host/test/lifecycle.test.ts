@@ -2,7 +2,8 @@ import { expect, it } from "vitest";
 import { isVerifiedBundle } from "@annex/manifest";
 import { ConfigError, InstallError, LifecycleError, type InstallDataHook, type InstallInfo, type InstallOptions } from "../src/index.js";
 import { describeBackends } from "./support/backends.js";
-import { FETCH_V2, FETCH_V21, tamperBlob, world } from "./support/world.js";
+import { serviceManifest, signedBundle } from "./support/fixtures.js";
+import { CONFIG, FETCH_V2, FETCH_V21, tamperBlob, world } from "./support/world.js";
 
 const T = "tenant-a";
 const EXT = "acme.hello";
@@ -202,6 +203,30 @@ describeBackends("install lifecycle", (backend) => {
     const { reason: _r, ...grant } = FETCH_V21;
     expect((await host.upgrade(T, EXT, { version: "2.1.0", grants: [{ name: "log" }, grant as never] })).version).toBe("2.1.0");
     expect(FETCH_V2.hosts).toEqual(["api.example.com"]);
+    await host.close();
+  });
+
+  it("refuses an upgrade that exposes the install to anonymous callers without new consent, though its capabilities are the same; with grants it upgrades, audited", async () => {
+    const { host, acme } = await world(backend);
+    await host.install(T, EXT, { ...BASE, version: "1.0.0" });
+    // 1.2.0: the same capabilities, but the member-only api endpoint becomes public (anyone, without signing in).
+    const wider = serviceManifest({ version: "1.2.0", config: CONFIG, secrets: ["API_TOKEN", "WEBHOOK_SECRET"], endpoints: [{ class: "public", method: "GET", path: "/hello/:name", handler: "hello" }] });
+    const { bytes, signature } = await signedBundle(acme, wider);
+    await host.publish(bytes, signature, { actor: "publisher" });
+
+    const noConsent = await rejection(host.upgrade(T, EXT, { version: "1.2.0", actor: "system:upgrade-policy" }));
+    expect(noConsent.code).toBe("E_CONSENT_REQUIRED");
+    expect(noConsent.message).toContain("GET /hello/:name: api → public");
+    expect(noConsent.details).toMatchObject({ from: "1.0.0", to: "1.2.0", added: [], widened: [], exposed: [expect.objectContaining({ kind: "endpoint", change: "class", from: "api", to: "public", path: "/hello/:name" })] });
+    expect(await host.getInstall(T, EXT)).toMatchObject({ version: "1.0.0", state: "active" });
+    expect((await host.resolve(T, EXT))?.manifest.endpoints[0]?.class).toBe("api");
+
+    const consented = await host.upgrade(T, EXT, { version: "1.2.0", grants: [{ name: "log" }], actor: "admin" });
+    expect(consented.version).toBe("1.2.0");
+    const [line] = await host.audit.list({ tenant: T, action: "install.upgrade", decision: "allow" });
+    expect(line?.details).toMatchObject({ from: "1.0.0", to: "1.2.0", exposed: ["GET /hello/:name: api → public endpoint (anyone, without signing in)"] });
+    // Back to api: narrower, no consent needed.
+    expect((await host.upgrade(T, EXT, { version: "1.1.0" })).version).toBe("1.1.0");
     await host.close();
   });
 

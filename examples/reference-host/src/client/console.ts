@@ -158,13 +158,17 @@ catalogue.addEventListener("annex-extension-action", (event) => {
         pending = { kind: "install", extensionId };
         consent.version = versionOf(extensionId, version)!;
         consent.grantedBefore = null;
+        consent.installedManifest = null;
         consent.show();
       } else if (action === "upgrade") {
         const plan = await api<{ policy: "consent" | "automatic"; diff: CapabilityDiff; from: string; to: string }>("GET", `/installs/${extensionId}/upgrade?version=${encodeURIComponent(version)}`);
         const target = versionOf(extensionId, version)!;
         selected = extensionId;
         await showDetail(extensionId);
+        // The installed version's manifest too: what the new version newly exposes is marked against it.
+        const installed = versionOf(extensionId, install!.version)?.manifest ?? null;
         upgradeDiff.from = install!.grants;
+        upgradeDiff.installedManifest = installed;
         upgradeDiff.to = target.manifest;
         $<HTMLElement>("upgrade").hidden = false;
         if (plan.policy === "automatic") {
@@ -176,6 +180,7 @@ catalogue.addEventListener("annex-extension-action", (event) => {
           pending = { kind: "upgrade", extensionId };
           consent.version = target;
           consent.grantedBefore = install!.grants;
+          consent.installedManifest = installed;
           consent.show();
         }
       } else if (action === "open") {

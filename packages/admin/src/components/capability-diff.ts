@@ -1,13 +1,23 @@
-import { diffCapabilities, type CapabilityDiff, type CapabilityGrant, type CapabilityParamsChange, type Manifest, type WidenedCapability } from "@annex/manifest";
+import {
+  diffCapabilities,
+  diffExposure,
+  type CapabilityDiff,
+  type CapabilityGrant,
+  type CapabilityParamsChange,
+  type ExposureDiff,
+  type Manifest,
+  type WidenedCapability,
+} from "@annex/manifest";
 import { AdminElement, defineElement } from "../internal/element.js";
 import { capabilityItems, capabilityListStyles } from "../internal/capability-list.js";
+import { exposureChangeItems, exposureListStyles } from "../internal/exposure-list.js";
 import { h } from "../internal/dom.js";
 import { baseStyles, v } from "../internal/styles.js";
 import { shownJson } from "../internal/shown-json.js";
 
 type Side = Manifest | CapabilityGrant[];
 
-const styles = `${baseStyles}${capabilityListStyles}
+const styles = `${baseStyles}${capabilityListStyles}${exposureListStyles}
 section + section { margin-top: ${v("space-4")}; }
 section h3 { margin-bottom: ${v("space-2")}; }
 .verdict { margin: 0 0 ${v("space-3")}; }
@@ -55,11 +65,18 @@ function widenedReason(to: Side | null, change: WidenedCapability): string {
  * upgrade to (`to`), computed with `diffCapabilities` of @annex/manifest.
  * Lists added, widened (with exactly what was added), removed and narrowed
  * capabilities, with the new version's reasons, and says whether an admin
- * must consent again.
+ * must consent again. When the installed version's manifest is known (`from`
+ * is a Manifest, or `installedManifest` is set) and `to` is a Manifest, it
+ * also compares their exposure (`diffExposure`: who can reach the install)
+ * and lists what is newly exposed and what less: a wider exposure needs
+ * consent as a new capability does.
  *
  * Properties: `from`, `to` (a Manifest or a list of grants each),
- * `hostCapabilities` (descriptions by name); read-only `diff` (the
- * CapabilityDiff, or null until both sides are set).
+ * `installedManifest` (the installed version's manifest, when `from` is its
+ * grants), `hostCapabilities` (descriptions by name); read-only `diff` (the
+ * CapabilityDiff, or null until both sides are set), `exposure` (the
+ * ExposureDiff, or null when either manifest is unknown) and
+ * `requiresConsent` (either needs consent).
  * Attribute: `heading-level` (2–6, default 3) of the section headings.
  */
 export class AnnexCapabilityDiff extends AdminElement {
@@ -74,6 +91,8 @@ export class AnnexCapabilityDiff extends AdminElement {
   #to: Side | null = null;
   #hostCapabilities: Record<string, string> = {};
   #diff: CapabilityDiff | null = null;
+  #installedManifest: Manifest | null = null;
+  #exposure: ExposureDiff | null = null;
 
   constructor() {
     super(styles);
@@ -95,6 +114,14 @@ export class AnnexCapabilityDiff extends AdminElement {
     this.render();
   }
 
+  get installedManifest(): Manifest | null {
+    return this.#installedManifest;
+  }
+  set installedManifest(value: Manifest | null) {
+    this.#installedManifest = value;
+    this.render();
+  }
+
   get hostCapabilities(): Record<string, string> {
     return this.#hostCapabilities;
   }
@@ -107,12 +134,23 @@ export class AnnexCapabilityDiff extends AdminElement {
     return this.#diff;
   }
 
+  get exposure(): ExposureDiff | null {
+    return this.#exposure;
+  }
+
+  /** True when the capabilities or the exposure widen: an admin must consent to the upgrade. */
+  get requiresConsent(): boolean {
+    return (this.#diff?.requiresConsent ?? false) || (this.#exposure?.requiresConsent ?? false);
+  }
+
   attributeChangedCallback(): void {
     this.render();
   }
 
   protected render(): void {
     this.#diff = this.#from !== null && this.#to !== null ? diffCapabilities(this.#from, this.#to) : null;
+    const installed = this.#installedManifest ?? (this.#from !== null && !Array.isArray(this.#from) ? this.#from : null);
+    this.#exposure = this.#diff !== null && installed !== null && this.#to !== null && !Array.isArray(this.#to) ? diffExposure(installed, this.#to) : null;
     if (!this.isConnected) return;
     const diff = this.#diff;
     if (diff === null) {
@@ -130,15 +168,30 @@ export class AnnexCapabilityDiff extends AdminElement {
     // and looking the change up by name showed the first one's parameters for every one of them.
     const changes = new Map<object, CapabilityParamsChange>();
     const changed = <T extends object>(entry: T, change: CapabilityParamsChange): T => (changes.set(entry, change), entry);
+    const exposure = this.#exposure;
     const nothing = diff.added.length + diff.widened.length + diff.removed.length + diff.narrowed.length === 0;
+    const exposes = exposure?.requiresConsent ?? false;
+    const needs = diff.requiresConsent || exposes;
+    const verdict = diff.requiresConsent
+      ? `The new version asks for more than was granted${exposes ? ", and more callers can reach it" : ""}.`
+      : exposes
+        ? "The new version lets more callers reach it."
+        : nothing
+          ? "The capabilities do not change."
+          : "The new version asks for nothing new.";
+    const exposureSection = (key: string, title: string, changes: ExposureDiff["widened"], mark: { text: string; variant: "warning" | "neutral" }) =>
+      changes.length === 0
+        ? null
+        : h("section", { "data-change": key }, h(heading, {}, `${title} (${changes.length})`), h("ul", { class: "exposure" }, ...exposureChangeItems(changes, () => [mark])));
     this.replaceContent(
       h(
         "p",
         { class: "verdict", role: "status" },
-        h("annex-badge", { variant: diff.requiresConsent ? "warning" : "success" }, diff.requiresConsent ? "Needs consent" : "No new consent"),
+        h("annex-badge", { variant: needs ? "warning" : "success" }, needs ? "Needs consent" : "No new consent"),
         " ",
-        nothing ? "The capabilities do not change." : diff.requiresConsent ? "The new version asks for more than was granted." : "The new version asks for nothing new.",
+        verdict,
       ),
+      exposureSection("exposed", "Newly exposed", exposure?.widened ?? [], { text: "Wider", variant: "warning" }),
       section("added", "Added", capabilityItems(diff.added.map(withReason), { ...options, marks: () => [{ text: "New", variant: "warning" }] })),
       section(
         "widened",
@@ -157,6 +210,7 @@ export class AnnexCapabilityDiff extends AdminElement {
           { ...options, marks: () => [{ text: "Narrower", variant: "neutral" }], paramsOverride: (entry) => changeParams(changes.get(entry)!).map((p) => ({ ...p, label: `Drops ${p.label.toLowerCase()}` })) },
         ),
       ),
+      exposureSection("less-exposed", "Less exposed", exposure?.narrowed ?? [], { text: "Narrower", variant: "neutral" }),
     );
   }
 }

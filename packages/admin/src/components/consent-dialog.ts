@@ -1,8 +1,9 @@
-import { diffCapabilities, type CapabilityGrant } from "@annex/manifest";
+import { diffCapabilities, diffExposure, type CapabilityGrant, type Manifest } from "@annex/manifest";
 import type { AnnexDialog } from "@annex/ui-kit";
 import { grantsFor } from "../capability-text.js";
 import { AdminElement, defineElement } from "../internal/element.js";
 import { capabilityItems, capabilityListStyles, type CapabilityMark } from "../internal/capability-list.js";
+import { exposureItems, exposureListStyles } from "../internal/exposure-list.js";
 import { h, uid } from "../internal/dom.js";
 import { isAdminVersion } from "../internal/check-version.js";
 import { trustBadge } from "../internal/trust.js";
@@ -24,11 +25,11 @@ export interface ConsentCancelDetail {
   reason: "escape" | "close-button" | "cancel-button";
 }
 
-const styles = `${baseStyles}${capabilityListStyles}
+const styles = `${baseStyles}${capabilityListStyles}${exposureListStyles}
 :host { display: contents; }
 .meta { margin: 0; overflow-wrap: anywhere; }
 .caps-region { max-height: min(50vh, 28rem); overflow: auto; padding: ${v("space-1")}; border-radius: ${v("radius-md")}; }
-.caps-region h3 { margin-bottom: ${v("space-2")}; }
+.caps-region h3, .exposure-region h3 { margin-bottom: ${v("space-2")}; }
 `;
 
 /**
@@ -36,11 +37,18 @@ const styles = `${baseStyles}${capabilityListStyles}
  * extension requests, before an install or an upgrade that widens grants.
  * Each capability is listed with what it allows, its parameters and the
  * extension's reason; for an upgrade (`grantedBefore` set) new and widened
- * capabilities are marked. A modal on `<annex-dialog>`: keyboard only,
- * focus trapped inside, Escape cancels, focus returns to where it was.
+ * capabilities are marked. Below them, who can reach the install without
+ * signing in (its exposure: public endpoints, webhooks, public pages); for an
+ * upgrade with `installedManifest` set, what the new version newly exposes
+ * (a new public route or page, an endpoint moved to a wider class, …) is
+ * listed first and marked, since the admin consents to it as to a
+ * capability. A modal on `<annex-dialog>`: keyboard only, focus trapped
+ * inside, Escape cancels, focus returns to where it was.
  *
  * Properties: `version` (an AdminVersion: `PublishedVersion` of @annex/host),
  * `grantedBefore` (the install's current grants, for an upgrade),
+ * `installedManifest` (the manifest of the installed version, for an upgrade:
+ * without it the exposure is listed unmarked, with a note),
  * `hostCapabilities` (descriptions of host capabilities by name).
  * Attributes: `approve-label`, `cancel-label`.
  * Methods: `show()`, `close()`; property `open`.
@@ -59,6 +67,7 @@ export class AnnexConsentDialog extends AdminElement {
   /** The version the dialog on screen shows: Approve consents to it, whatever was set since (a render that failed shows the last one). */
   #shown: AdminVersion | null = null;
   #grantedBefore: CapabilityGrant[] | null = null;
+  #installedManifest: Manifest | null = null;
   #hostCapabilities: Record<string, string> = {};
   #dialog: AnnexDialog | null = null;
   #wantOpen = false;
@@ -86,6 +95,17 @@ export class AnnexConsentDialog extends AdminElement {
       throw new AdminError("E_ADMIN_INVALID_DATA", "grantedBefore must be the install's grants: a list of { name, … }", { field: "grantedBefore" });
     }
     this.#grantedBefore = value === null ? null : [...value];
+    this.render();
+  }
+
+  get installedManifest(): Manifest | null {
+    return this.#installedManifest;
+  }
+  set installedManifest(value: Manifest | null) {
+    if (value !== null && (typeof value !== "object" || Array.isArray(value))) {
+      throw new AdminError("E_ADMIN_INVALID_DATA", "installedManifest must be the installed version's manifest (an object), or null", { field: "installedManifest" });
+    }
+    this.#installedManifest = value;
     this.render();
   }
 
@@ -130,6 +150,16 @@ export class AnnexConsentDialog extends AdminElement {
     const listId = uid("caps");
     const requests = manifest?.capabilities ?? [];
     const diff = upgrade && manifest !== undefined ? diffCapabilities(this.#grantedBefore!, manifest) : null;
+    const exposureDiff = upgrade && manifest !== undefined && this.#installedManifest !== null ? diffExposure(this.#installedManifest, manifest) : null;
+    const exposureId = uid("exposure");
+    const exposed = manifest === undefined ? [] : exposureItems(manifest, exposureDiff?.widened ?? []);
+    const exposureNote = !upgrade
+      ? null
+      : exposureDiff === null
+        ? "The installed version's exposure is not known here: check this list for anything new."
+        : exposureDiff.requiresConsent
+          ? "Marked: who can reach it that could not reach the installed version."
+          : "Nothing here is new: the installed version was as reachable.";
     const marks = (entry: CapabilityGrant): CapabilityMark[] => {
       if (diff === null) return [];
       if (diff.added.some((added) => added.name === entry.name)) return [{ text: "New", variant: "warning" }];
@@ -156,6 +186,17 @@ export class AnnexConsentDialog extends AdminElement {
             h("h3", { id: listId }, "It asks to"),
             diff === null ? null : h("p", { class: "muted" }, diff.requiresConsent ? "Marked: what the installed version was not granted." : "Nothing here is new: the installed version was granted all of it."),
             h("ul", { class: "caps" }, ...capabilityItems(requests, { hostDescriptions: this.#hostCapabilities, marks })),
+          ),
+      manifest === undefined
+        ? null
+        : h(
+            "section",
+            { class: "exposure-region", "aria-labelledby": exposureId, "data-requires-consent": exposureDiff?.requiresConsent ? "" : null },
+            h("h3", { id: exposureId }, "Who can reach it"),
+            exposed.length === 0
+              ? h("p", { class: "muted" }, "Only signed-in users of this application: it has no public endpoints, webhooks or public pages.")
+              : h("ul", { class: "exposure" }, ...exposed),
+            exposureNote === null ? null : h("p", { class: "muted" }, exposureNote),
           ),
     );
     const cancel = h("annex-button", { slot: "footer", "data-action": "cancel" }, this.getAttribute("cancel-label") || "Cancel");

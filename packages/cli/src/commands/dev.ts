@@ -1,9 +1,9 @@
 import { performance } from "node:perf_hooks";
-import { diffCapabilities, isAnnexError, type CapabilityGrant, type PrivateKey } from "@annex/manifest";
+import { diffUpgrade, isAnnexError, type CapabilityGrant, type Manifest, type PrivateKey } from "@annex/manifest";
 import { watch } from "chokidar";
 import { parseCommandArgs } from "../args.js";
 import type { Command } from "../command.js";
-import { EXIT_FAILURE, EXIT_OK } from "../errors.js";
+import { CliError, EXIT_FAILURE, EXIT_OK } from "../errors.js";
 import type { CommandContext } from "../io.js";
 import { readPrivateKeyFile } from "../key-files.js";
 import { errorLines } from "../error-lines.js";
@@ -62,12 +62,16 @@ serving the last good version.
 Consent is explicit, as with \`annex admin install\`: the first install, and a
 change to annex.json that widens capabilities, need each capability named in
 --accept (or --yes); otherwise the list is printed and nothing is published.
+A change that exposes the install to more callers (a new public or webhook
+endpoint, an endpoint moved to a wider class, a new public page) needs
+"exposure" in --accept (or --yes) in the same way.
 
 Options:
   --host <url>        the dev host (or ANNEX_HOST), e.g. http://127.0.0.1:3000
   --token <token>     an admin API token (or ANNEX_ADMIN_TOKEN)
   --tenant <id>       refuse to act unless the token's tenant is this one
-  --accept <caps>     capabilities consented to, comma-separated (e.g. log,user.read)
+  --accept <caps>     capabilities consented to, comma-separated (e.g. log,user.read);
+                      "exposure" consents to a wider exposure
   -y, --yes           consent to whatever the manifest asks for
   --key <file.key>    sign each build (a dev host also accepts unsigned bundles)
   --once              build, publish and upgrade once, then exit
@@ -209,19 +213,33 @@ class DevLoop {
     const afterBuild = performance.now();
 
     // Consent before anything changes on the host: a refused round publishes nothing.
-    const current = await this.currentInstall(id);
+    const found = await this.currentInstall(id);
+    const current = found?.install ?? null;
     let grants: CapabilityGrant[] | undefined;
     if (current === null || current.state === "uninstalled") {
       requireConsent(`${id}@${built.version}`, built.manifest.capabilities, this.consent, (text) => this.ctx.out(text), `annex dev … --accept …`);
       grants = grantsOf(built.manifest.capabilities);
     } else {
-      const diff = diffCapabilities(current.grants, built.manifest);
-      if (diff.requiresConsent) {
+      // Capabilities against the grants, exposure against the installed version's manifest (unknown: every
+      // public route and page counts as new). The host refuses either widening without grants: consent here.
+      const installed = found?.manifest ?? ({ ...built.manifest, endpoints: [], ui: { ...built.manifest.ui, pages: [] } } as Manifest);
+      const diff = diffUpgrade(installed, built.manifest, current.grants);
+      const action = `${id} ${current.version} → ${built.version}`;
+      if (diff.added.length > 0 || diff.widened.length > 0) {
         const widened = new Set(diff.widened.map((w) => w.name));
         const asked = [...diff.added, ...built.manifest.capabilities.filter((c) => widened.has(c.name))];
-        requireConsent(`${id} ${current.version} → ${built.version}`, asked, this.consent, (text) => this.ctx.out(text), `annex dev … --accept …`);
-        grants = grantsOf(built.manifest.capabilities);
+        requireConsent(action, asked, this.consent, (text) => this.ctx.out(text), `annex dev … --accept …`);
       }
+      if (diff.exposure.requiresConsent && !this.consent.yes && !this.consent.accept.has("exposure")) {
+        this.ctx.out(terminalSafe(`${action} exposes the install to more callers:`));
+        this.ctx.out(diff.exposure.widened.map((change) => terminalSafe(`  ${change.text}`)).join("\n"));
+        throw new CliError(
+          "E_CONSENT_REQUIRED",
+          `not accepted: exposure. Read the list above, then run again with --accept exposure (with the capabilities you accept, or --yes): annex dev … --accept …`,
+          { missing: ["exposure"], exposed: diff.exposure.widened.map((change) => change.text) },
+        );
+      }
+      if (diff.requiresConsent) grants = grantsOf(built.manifest.capabilities);
     }
 
     await adminCall(this.connection, "POST", "/extensions", undefined, {
@@ -248,9 +266,11 @@ class DevLoop {
     );
   }
 
-  private async currentInstall(id: string): Promise<InstallInfo | null> {
+  /** The tenant's install of `id` and the manifest of the version it runs (null when the host does not say). */
+  private async currentInstall(id: string): Promise<{ install: InstallInfo; manifest: Manifest | null } | null> {
     try {
-      return (await adminCall<{ install: InstallInfo }>(this.connection, "GET", `/installs/${encodeURIComponent(id)}`)).install;
+      const found = await adminCall<{ install: InstallInfo; manifest?: Manifest | null }>(this.connection, "GET", `/installs/${encodeURIComponent(id)}`);
+      return { install: found.install, manifest: found.manifest ?? null };
     } catch (error) {
       if (error instanceof HostApiError && error.code === "E_INSTALL_NOT_FOUND") return null;
       throw error;

@@ -1,9 +1,10 @@
 import {
-  diffCapabilities,
+  diffUpgrade,
   isAnnexError,
   missingGrants,
   type CapabilityGrant,
   type Manifest,
+  type UpgradeDiff,
 } from "@annex/manifest";
 import type { Kysely } from "kysely";
 import { writeAudit, type AuditDecision } from "../audit/audit-log.js";
@@ -380,13 +381,14 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
           }
           assertTransition(row.state as InstallState, "upgrading", { action: "upgrade", target: `${tenant}/${extensionId}` });
           const current = await readVersion(trx, extensionId, row.version);
-          const diff = diffCapabilities(current!.manifest, target.manifest);
+          // Capabilities and exposure (who can reach the install: public and webhook endpoints, public pages) both need consent.
+          const diff = diffUpgrade(current!.manifest, target.manifest);
           const currentGrants = row.grants as CapabilityGrant[];
           if (offered === undefined && diff.requiresConsent) {
             throw new InstallError(
               "E_CONSENT_REQUIRED",
               `${extensionId}@${target.version} asks for more than ${row.version} was granted (${describeDiff(diff)}); an admin must consent: upgrade again with grants covering it`,
-              { from: row.version, to: target.version, added: diff.added, widened: diff.widened },
+              { from: row.version, to: target.version, added: diff.added, widened: diff.widened, exposed: diff.exposure.widened },
             );
           }
           const grants = offered ?? currentGrants;
@@ -404,6 +406,7 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
               to: target.version,
               added: diff.added.map((grant: { name: string }) => grant.name),
               widened: diff.widened.map((grant: { name: string }) => grant.name),
+              exposed: diff.exposure.widened.map((change) => change.text),
               grants: grantNames(grants),
               secretNames: Object.keys(options.secrets ?? {}),
             },
@@ -689,10 +692,11 @@ function describeGrant(grant: { name: string } & Record<string, unknown>): strin
   return shown.length === 0 ? name : `${name} ${JSON.stringify(Object.fromEntries(shown))}`;
 }
 
-function describeDiff(diff: { added: Array<{ name: string }>; widened: Array<{ name: string }> }): string {
+function describeDiff(diff: UpgradeDiff): string {
   const parts = [
     ...diff.added.map((grant) => `new ${grant.name}`),
     ...diff.widened.map((grant) => `wider ${grant.name}`),
+    ...diff.exposure.widened.map((change) => `exposed: ${change.text}`),
   ];
   return parts.length === 0 ? "changed grants" : parts.join(", ");
 }

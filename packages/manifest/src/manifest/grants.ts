@@ -1,12 +1,15 @@
 import { isHostCapabilityName, type CapabilityGrant, type CapabilityRequest } from "./capabilities.js";
 import { canonicalJson, eventTypeCovers, hostCovers } from "./coverage.js";
+import { diffExposure, type ExposureDiff } from "./exposure.js";
 import type { Manifest } from "./schema.js";
 
 /**
  * Comparing what an extension asks for with what it was granted: at install
  * (`missingGrants`: what the admin must consent to) and at upgrade
- * (`diffCapabilities`: did the new version ask for more?). Both take a parsed
- * manifest or a list of grants as the host stored them.
+ * (`diffUpgrade`: does the new version ask for more capabilities, or expose
+ * the install to more callers?). `diffCapabilities` compares capabilities
+ * alone; both it and `missingGrants` take a parsed manifest or a list of
+ * grants as the host stored them.
  */
 
 /** The list-valued parameters of built-in capabilities, and how one item covers another. */
@@ -47,7 +50,15 @@ export interface CapabilityDiff {
   widened: WidenedCapability[];
   /** Capabilities in both whose parameters now allow less. */
   narrowed: NarrowedCapability[];
-  /** True when `to` needs an admin's consent that `from` did not have: anything added or widened. */
+  /** True when `to` needs an admin's consent that `from` did not have: anything added or widened. Capabilities only: an upgrade also asks `diffUpgrade`, which counts exposure. */
+  requiresConsent: boolean;
+}
+
+/** What an upgrade changes that an admin may have to consent to: the capability diff, and the exposure diff beside it. */
+export interface UpgradeDiff extends CapabilityDiff {
+  /** Who can reach the install: public and webhook endpoints, public pages, endpoint classes and slots (see exposure.ts). */
+  exposure: ExposureDiff;
+  /** True when capabilities were added or widened, or the exposure widened: the upgrade needs an admin's consent. */
   requiresConsent: boolean;
 }
 
@@ -112,6 +123,20 @@ export function diffCapabilities(from: Manifest | readonly CapabilityGrant[], to
   }
 
   return { added, removed, widened, narrowed, requiresConsent: added.length > 0 || widened.length > 0 };
+}
+
+/**
+ * Everything an upgrade from `installed` to `target` widens, in one answer:
+ * the capability diff (against `grants` when given, i.e. what the admin
+ * consented to, else against the installed manifest's requests) and the
+ * exposure diff (always manifest to manifest). `requiresConsent` is true
+ * when either widens; a caller that decides whether an upgrade may happen
+ * without an admin asks this, not `diffCapabilities` alone.
+ */
+export function diffUpgrade(installed: Manifest, target: Manifest, grants?: readonly CapabilityGrant[]): UpgradeDiff {
+  const capabilities = diffCapabilities(grants ?? installed, target);
+  const exposure = diffExposure(installed, target);
+  return { ...capabilities, exposure, requiresConsent: capabilities.requiresConsent || exposure.requiresConsent };
 }
 
 /** Keep the first entry per name, except that host capabilities keep one entry per distinct params. */

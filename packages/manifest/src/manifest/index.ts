@@ -25,12 +25,27 @@ export { parseManifest, parseManifestText, type ParseManifestOptions, type Parse
 export { type HostCapabilityRegistry, type HostCapabilityDefinition } from "./host-capabilities.js";
 export {
   diffCapabilities,
+  diffUpgrade,
   missingGrants,
   type CapabilityDiff,
+  type UpgradeDiff,
   type CapabilityParamsChange,
   type WidenedCapability,
   type NarrowedCapability,
 } from "./grants.js";
+export {
+  describeExposure,
+  describeExposedEndpoint,
+  describeExposedPage,
+  diffExposure,
+  EXPOSURE_AUDIENCES,
+  type ExposureAudience,
+  type Exposure,
+  type ExposedEndpoint,
+  type ExposedPage,
+  type ExposureChange,
+  type ExposureDiff,
+} from "./exposure.js";
 export {
   checkTrustPolicy,
   assertTrustPolicy,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { diffCapabilities, missingGrants, parseManifest, type CapabilityGrant } from "../../src/index.js";
+import { describeExposure, diffCapabilities, diffExposure, diffUpgrade, missingGrants, parseManifest, type CapabilityGrant } from "../../src/index.js";
 import { reason, service } from "./fixtures.js";
 
 const fetch = (...hosts: string[]): CapabilityGrant => ({ name: "http.fetch", hosts });
@@ -131,5 +131,119 @@ describe("missingGrants", () => {
       { name: "host:crm.contacts.read", params: { fields: ["email", "phone"] } },
     ]);
     expect(missing.map((c) => c.name)).toEqual(["host:crm.contacts.read"]);
+  });
+});
+
+describe("exposure", () => {
+  const API = { class: "api", method: "GET", path: "/greet/:name", handler: "greet" };
+  const HEALTH = { class: "health", method: "GET", path: "/status", handler: "status" };
+  const HOOK = { class: "webhook", method: "POST", path: "/hooks/stripe", handler: "stripe", verify: "annex" };
+  const PUBLIC = { class: "public", method: "GET", path: "/motto", handler: "motto" };
+  const page = (slot: string, path: string, entry = `ui/${slot}.html`) => ({ slot, path, entry, title: `${slot} ${path}` });
+  const v = (endpoints: unknown[], pages: unknown[] = [], extra: Record<string, unknown> = {}) => parseManifest(service({ endpoints, ui: { pages }, ...extra }));
+  const changes = (from: ReturnType<typeof v>, to: ReturnType<typeof v>) => diffExposure(from, to).widened.map((c) => [c.kind, c.change, c.path, c.from ?? null, c.to ?? null]);
+
+  it("describes public endpoints, webhooks and public pages; api endpoints, health and member pages are not anonymous", () => {
+    const exposure = describeExposure(v([API, HEALTH, HOOK, { ...PUBLIC, cors: { origins: ["https://shop.example.com"] } }], [page("app", "/"), page("public", "/")]));
+    expect(exposure.public).toEqual([{ class: "public", method: "GET", path: "/motto", audience: "anyone", corsOrigins: ["https://shop.example.com"] }]);
+    expect(exposure.webhooks).toEqual([{ class: "webhook", method: "POST", path: "/hooks/stripe", audience: "signed", verify: "annex" }]);
+    expect(exposure.publicPages).toEqual([{ slot: "public", path: "/", entry: "ui/public.html", title: "public /", audience: "anyone" }]);
+    expect(exposure.anonymous).toBe(true);
+    expect(describeExposure(v([API, HEALTH], [page("app", "/"), page("admin", "/")])).anonymous).toBe(false);
+    // A partial manifest (an admin API's answer) has no exposure rather than a failure.
+    expect(describeExposure({} as never)).toEqual({ public: [], webhooks: [], publicPages: [], anonymous: false });
+  });
+
+  it("an api endpoint turned public widens, though the capabilities are the same", () => {
+    const from = v([API, PUBLIC]);
+    const to = v([{ ...API, class: "public" }, PUBLIC]);
+    expect(diffCapabilities(from, to).requiresConsent).toBe(false);
+    const diff = diffExposure(from, to);
+    expect(diff.requiresConsent).toBe(true);
+    expect(diff.widened).toEqual([
+      expect.objectContaining({ kind: "endpoint", change: "class", method: "GET", path: "/greet/:name", class: "public", from: "api", to: "public", audience: "anyone", text: "GET /greet/:name: api → public endpoint (anyone, without signing in)" }),
+    ]);
+    // The other way is narrower: no consent, reported as narrowed.
+    const back = diffExposure(to, from);
+    expect(back.requiresConsent).toBe(false);
+    expect(back.narrowed).toEqual([expect.objectContaining({ change: "class", from: "public", to: "api", text: "GET /greet/:name: public → api endpoint (was anyone, without signing in)" })]);
+  });
+
+  it("new public and webhook endpoints widen; a new api endpoint does not", () => {
+    expect(changes(v([API]), v([API, PUBLIC, HOOK, { ...API, path: "/other", handler: "other" }]))).toEqual([
+      ["endpoint", "added", "/motto", null, null],
+      ["endpoint", "added", "/hooks/stripe", null, null],
+    ]);
+    // The same route is the same method and normalised path: case, trailing slash and parameter names aside.
+    expect(diffExposure(v([PUBLIC]), v([{ ...PUBLIC, path: "/Motto/", handler: "renamed" }])).requiresConsent).toBe(false);
+    expect(changes(v([PUBLIC]), v([{ ...PUBLIC, method: "POST" }]))).toEqual([["endpoint", "added", "/motto", null, null]]);
+  });
+
+  it("moves to a wider class widen (health → api, api → webhook, webhook → public); to a narrower class never", () => {
+    expect(changes(v([HEALTH]), v([{ ...HEALTH, class: "api" }]))).toEqual([["endpoint", "class", "/status", "health", "api"]]);
+    const { verify: _v, ...asPublic } = HOOK;
+    expect(changes(v([{ ...asPublic, class: "api" }]), v([HOOK]))).toEqual([["endpoint", "class", "/hooks/stripe", "api", "webhook"]]);
+    expect(changes(v([HOOK]), v([{ ...asPublic, class: "public" }]))).toEqual([["endpoint", "class", "/hooks/stripe", "webhook", "public"]]);
+    expect(diffExposure(v([{ ...asPublic, class: "public" }]), v([HOOK])).requiresConsent).toBe(false);
+    expect(diffExposure(v([{ ...API, class: "public" }]), v([API])).requiresConsent).toBe(false);
+    expect(diffExposure(v([API]), v([{ ...API, class: "health" }])).requiresConsent).toBe(false);
+    // A route that was public and api both stays covered when only the api endpoint goes.
+    expect(diffExposure(v([API, { ...API, class: "public", handler: "open" }]), v([{ ...API, class: "public", handler: "open" }])).requiresConsent).toBe(false);
+  });
+
+  it("a webhook whose signature the extension checks instead of Annex widens; the reverse narrows", () => {
+    const own = { ...HOOK, verify: "extension", secret: "STRIPE", headers: ["stripe-signature"] };
+    const extra = { secrets: ["STRIPE"], capabilities: [{ name: "log", reason }, { name: "secrets.read", names: ["STRIPE"], reason }] };
+    const annexChecks = v([HOOK], [], extra);
+    const extensionChecks = v([own], [], extra);
+    expect(diffExposure(annexChecks, extensionChecks).widened).toEqual([expect.objectContaining({ change: "verify", from: "annex", to: "extension" })]);
+    const back = diffExposure(extensionChecks, annexChecks);
+    expect(back.requiresConsent).toBe(false);
+    expect(back.narrowed).toEqual([expect.objectContaining({ change: "verify", from: "extension", to: "annex" })]);
+  });
+
+  it("more CORS origins on a public endpoint widen; fewer do not", () => {
+    const cors = (...origins: string[]) => v([{ ...PUBLIC, cors: { origins } }]);
+    expect(diffExposure(v([PUBLIC]), cors("https://a.example.com")).widened).toEqual([expect.objectContaining({ change: "cors", origins: ["https://a.example.com"] })]);
+    expect(diffExposure(cors("https://a.example.com"), cors("*")).widened).toEqual([expect.objectContaining({ change: "cors", origins: ["*"] })]);
+    expect(diffExposure(cors("*"), cors("https://a.example.com")).requiresConsent).toBe(false);
+    expect(diffExposure(cors("https://a.example.com", "https://b.example.com"), cors("https://b.example.com")).narrowed).toEqual([expect.objectContaining({ change: "cors", origins: ["https://a.example.com"] })]);
+  });
+
+  it("a new public page widens, as does a page moved to the public slot or from the admins' slots to members'; new member pages do not", () => {
+    expect(changes(v([API], [page("app", "/")]), v([API], [page("app", "/"), page("public", "/")]))).toEqual([["page", "added", "/", null, null]]);
+    expect(changes(v([API], [page("app", "/", "ui/index.html")]), v([API], [page("public", "/", "ui/index.html")]))).toEqual([["page", "slot", "/", "app", "public"]]);
+    expect(changes(v([API], [page("admin", "/reports", "ui/reports.html")]), v([API], [page("app", "/reports", "ui/reports.html")]))).toEqual([["page", "slot", "/reports", "admin", "app"]]);
+    expect(diffExposure(v([API], [page("app", "/")]), v([API], [page("app", "/"), page("dashboard.widget", "/w"), page("admin", "/a")])).requiresConsent).toBe(false);
+    // The same public path with another file is the same page; moving it out of public, or removing it, narrows.
+    expect(diffExposure(v([API], [page("public", "/", "ui/a.html")]), v([API], [page("public", "/", "ui/b.html")])).requiresConsent).toBe(false);
+    const gone = diffExposure(v([API], [page("public", "/")]), v([API], []));
+    expect(gone).toMatchObject({ requiresConsent: false, narrowed: [expect.objectContaining({ kind: "page", change: "removed", slot: "public" })] });
+    expect(diffExposure(v([API], [page("public", "/", "ui/x.html")]), v([API], [page("app", "/", "ui/x.html")])).narrowed).toEqual([expect.objectContaining({ change: "slot", from: "public", to: "app" })]);
+  });
+
+  it("removing anonymous endpoints only narrows", () => {
+    const diff = diffExposure(v([API, PUBLIC, HOOK]), v([API]));
+    expect(diff.requiresConsent).toBe(false);
+    expect(diff.widened).toEqual([]);
+    expect(diff.narrowed.map((c) => [c.change, c.path])).toEqual([["removed", "/motto"], ["removed", "/hooks/stripe"]]);
+  });
+});
+
+describe("diffUpgrade", () => {
+  const from = parseManifest(service({ endpoints: [{ class: "api", method: "GET", path: "/hello/:name", handler: "hello" }] }));
+
+  it("requires consent when the exposure widens, with the capabilities unchanged", () => {
+    const to = parseManifest(service({ version: "1.0.1", endpoints: [{ class: "public", method: "GET", path: "/hello/:name", handler: "hello" }] }));
+    const diff = diffUpgrade(from, to);
+    expect(diff).toMatchObject({ added: [], widened: [], requiresConsent: true, exposure: { requiresConsent: true, widened: [expect.objectContaining({ change: "class" })] } });
+    expect(diffUpgrade(to, from).requiresConsent).toBe(false);
+  });
+
+  it("compares capabilities with the grants when given, and still counts exposure", () => {
+    const to = parseManifest(service({ version: "1.1.0", capabilities: [{ name: "log", reason }, { name: "user.read", reason }] }));
+    expect(diffUpgrade(from, to).added.map((c) => c.name)).toEqual(["user.read"]);
+    const granted = diffUpgrade(from, to, [{ name: "log" }, { name: "user.read" }]);
+    expect(granted).toMatchObject({ added: [], requiresConsent: false, exposure: { widened: [], requiresConsent: false } });
   });
 });
