@@ -133,6 +133,29 @@ describe.each(backends())("annex admin against the reference host on $name", (ba
     expect(missing.stderr).toMatch(/^E_VERSION_NOT_FOUND: .*\n {2}next: run `annex admin list`/m);
   });
 
+  it("upgrades: a version that only exposes the install to more callers waits for --accept exposure", async () => {
+    const key = (await loadDemoKeys((await backend.options()).dataDir!, ["acme"])).publisherKeys.get("acme")!;
+    const open = await releaseVariant(GREETER, key, (m) => {
+      m["version"] = "1.3.0";
+      for (const endpoint of m["endpoints"] as Array<Record<string, unknown>>) if (endpoint["path"] === "/greet/:name") endpoint["class"] = "public";
+    });
+    await host.annex.publish(open.bytes, open.signature);
+    const greet = () => fetch(`${host.url}/ext/acme.greeter/public/greet/x?tenant=acme`).then((r) => r.status);
+    const refused = await as(["upgrade", "acme.greeter", "--version", "1.3.0"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain("acme.greeter 1.0.0 → 1.3.0 exposes the install to more callers:\n  ");
+    expect(refused.stdout).toContain("/greet/:name");
+    expect(refused.stderr).toContain("E_CONSENT_REQUIRED: not accepted: exposure.");
+    expect((await host.annex.getInstall("acme", "acme.greeter"))?.version).toBe("1.0.0");
+    expect(await greet()).toBe(404);
+
+    const done = await as(["upgrade", "acme.greeter", "--version", "1.3.0", "--accept", "exposure"]);
+    expect(done.code, done.stderr).toBe(0);
+    expect((await host.annex.getInstall("acme", "acme.greeter"))?.version).toBe("1.3.0");
+    expect(await greet()).toBe(200);
+    expect((await as(["upgrade", "acme.greeter", "--version", "1.0.0"])).code).toBe(0);
+  });
+
   it("uninstalls keeping the data, or purges and writes the export (mode 0600) first", async () => {
     const kept = await as(["uninstall", "acme.hello"]);
     expect(kept.code, kept.stderr).toBe(0);

@@ -53,6 +53,23 @@ export function requireConsent(action: string, asked: readonly Requested[], answ
   );
 }
 
+/**
+ * Consent to a wider exposure (who can reach the install: a new public or
+ * webhook route, a public page…) is explicit too: `exposure` in `--accept`,
+ * or `--yes`. Otherwise the changes are printed (the extension's paths, so
+ * made terminal-safe) and the call stops with E_CONSENT_REQUIRED.
+ */
+export function requireExposureConsent(action: string, exposed: readonly string[], answer: ConsentAnswer, print: (text: string) => void, retry: string): void {
+  if (exposed.length === 0 || answer.yes || answer.accept.has("exposure")) return;
+  print(terminalSafe(`${action} exposes the install to more callers:`));
+  print(exposed.map((text) => terminalSafe(`  ${text}`)).join("\n"));
+  throw new CliError(
+    "E_CONSENT_REQUIRED",
+    `not accepted: exposure. Read the list above, then run again with --accept exposure (with the capabilities you accept, or --yes): ${retry}`,
+    { missing: ["exposure"], exposed: [...exposed] },
+  );
+}
+
 /** What is granted: the manifest's requests without their reasons. */
 export function grantsOf(requests: readonly Requested[]): CapabilityGrant[] {
   return requests.map(({ reason: _reason, ...grant }) => grant as CapabilityGrant);

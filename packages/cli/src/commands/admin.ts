@@ -5,7 +5,7 @@ import { CliError, EXIT_OK, EXIT_USAGE } from "../errors.js";
 import type { CommandContext } from "../io.js";
 import { adminCall } from "../admin/admin-client.js";
 import { resolveConnection, type AdminConnection } from "../admin/connection.js";
-import { grantsOf, parseAccept, requireConsent } from "../admin/consent.js";
+import { grantsOf, parseAccept, requireConsent, requireExposureConsent } from "../admin/consent.js";
 import { createExportFile } from "../admin/export-file.js";
 import { formatJson, formatTable, terminalSafe } from "../format.js";
 import { listJobs, listRuns, runJob, runsLimit } from "./admin-jobs.js";
@@ -35,6 +35,8 @@ interface UpgradePlan {
   from: string;
   to: string;
   diff: CapabilityDiff;
+  /** Who can reach the install, the installed version against the target (hosts that plan exposure send it). */
+  exposure?: { widened: Array<{ text: string }> };
   policy: "consent" | "automatic";
 }
 
@@ -227,13 +229,17 @@ async function upgrade(connection: AdminConnection, session: Session, id: string
   const wanted = values["version"] as string | undefined;
   const plan = await adminCall<UpgradePlan>(connection, "GET", `/installs/${encodeURIComponent(id)}/upgrade${wanted === undefined ? "" : `?version=${encodeURIComponent(wanted)}`}`);
   let grants: CapabilityGrant[] | undefined;
-  if (plan.diff.requiresConsent) {
+  const exposed = (plan.exposure?.widened ?? []).map((change) => String(change.text));
+  if (plan.diff.requiresConsent || exposed.length > 0) {
     const target = await versionOf(connection, id, plan.to);
     // What needs consent: every capability the target adds, and each one whose parameters it widens (as the target asks for it).
     const widened = new Set(plan.diff.widened.map((w) => w.name));
     const asked = [...plan.diff.added, ...target.manifest.capabilities.filter((c) => widened.has(c.name))];
     const answer = parseAccept(values["accept"] as string | undefined, values["yes"] as boolean | undefined);
-    requireConsent(`${id} ${plan.from} → ${plan.to}`, asked, answer, (text) => ctx.out(text), `annex admin upgrade ${id} …`);
+    const action = `${id} ${plan.from} → ${plan.to}`;
+    requireConsent(action, asked, answer, (text) => ctx.out(text), `annex admin upgrade ${id} …`);
+    // The host refuses a wider exposure without grants, naming it: consent here, then send the grants.
+    requireExposureConsent(action, exposed, answer, (text) => ctx.out(text), `annex admin upgrade ${id} …`);
     grants = grantsOf(target.manifest.capabilities);
   }
   const upgraded = await adminCall<InstallInfo>(connection, "POST", `/installs/${encodeURIComponent(id)}/upgrade`, { version: plan.to, ...(grants === undefined ? {} : { grants }) });

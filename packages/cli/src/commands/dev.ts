@@ -10,7 +10,7 @@ import { errorLines } from "../error-lines.js";
 import { terminalSafe } from "../format.js";
 import { adminCall, HostApiError } from "../admin/admin-client.js";
 import { resolveConnection, type AdminConnection } from "../admin/connection.js";
-import { grantsOf, parseAccept, requireConsent, type ConsentAnswer } from "../admin/consent.js";
+import { grantsOf, parseAccept, requireConsent, requireExposureConsent, type ConsentAnswer } from "../admin/consent.js";
 import { buildDevBundle } from "../dev/dev-bundle.js";
 import { folderFingerprint } from "../dev/folder-fingerprint.js";
 import { checkTenant, type InstallInfo, type Session } from "./admin.js";
@@ -230,15 +230,7 @@ class DevLoop {
         const asked = [...diff.added, ...built.manifest.capabilities.filter((c) => widened.has(c.name))];
         requireConsent(action, asked, this.consent, (text) => this.ctx.out(text), `annex dev … --accept …`);
       }
-      if (diff.exposure.requiresConsent && !this.consent.yes && !this.consent.accept.has("exposure")) {
-        this.ctx.out(terminalSafe(`${action} exposes the install to more callers:`));
-        this.ctx.out(diff.exposure.widened.map((change) => terminalSafe(`  ${change.text}`)).join("\n"));
-        throw new CliError(
-          "E_CONSENT_REQUIRED",
-          `not accepted: exposure. Read the list above, then run again with --accept exposure (with the capabilities you accept, or --yes): annex dev … --accept …`,
-          { missing: ["exposure"], exposed: diff.exposure.widened.map((change) => change.text) },
-        );
-      }
+      requireExposureConsent(action, diff.exposure.widened.map((change) => change.text), this.consent, (text) => this.ctx.out(text), `annex dev … --accept …`);
       if (diff.requiresConsent) grants = grantsOf(built.manifest.capabilities);
     }
 
