@@ -335,9 +335,10 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     egress: options.egress,
     sql: {
       // The install is the one the host resolved for this execution, never a name the guest gave.
-      query: (text, params, scope) => {
+      // The execution's signal (aborted when it ends) drops its queued statements and cancels a running one.
+      query: (text, params, scope, options) => {
         const { install, manifest } = executionOf({ contextOf: (s) => executor?.contextOf(s) }, scope).resolved;
-        return sqlStorage.query(install.id, text, params, sqlLimitsOf(manifest));
+        return sqlStorage.query(install.id, text, params, sqlLimitsOf(manifest), { signal: options?.signal });
       },
     },
     events: events.api,

@@ -76,7 +76,12 @@ export interface KvApi {
 }
 
 export interface SqlApi {
-  query(text: string, params: unknown[], scope: HostCallScope): Promise<{ rows: unknown[]; rowCount?: number | undefined }>;
+  /**
+   * `options.signal` is the execution's (HostDispatchContext.signal): it aborts
+   * when the execution ends before the call settles, so an implementation can
+   * drop a statement still waiting and cancel one still running.
+   */
+  query(text: string, params: unknown[], scope: HostCallScope, options?: { signal?: AbortSignal | undefined }): Promise<{ rows: unknown[]; rowCount?: number | undefined }>;
 }
 
 export interface SecretsApi {
@@ -388,7 +393,7 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
           const params = args[1] ?? [];
           if (typeof text !== "string" || text.trim() === "") throw invalid("ctx.sql.query(text, params): text must be a non-empty SQL string");
           if (!Array.isArray(params)) throw invalid("ctx.sql.query(text, params): params must be an array");
-          const result = await apis.sql.query(text, params, scope);
+          const result = await apis.sql.query(text, params, scope, { signal });
           return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
         }
         case "secrets.get": {

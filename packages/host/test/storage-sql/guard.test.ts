@@ -1,4 +1,7 @@
+import { Kysely, sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
+import { describeBackends } from "../support/backends.js";
+import { REFUSED_TYPES } from "../../src/storage/sql/allowlist.js";
 import { checkSql, loadParser, type GuardOptions } from "../../src/storage/sql/guard.js";
 import { SqlStorageError } from "../../src/index.js";
 
@@ -95,6 +98,87 @@ describe("SQL guard", () => {
     expect(refusal("WITH RECURSIVE r(n) AS (SELECT 1) SELECT * FROM r", pglite).message).toMatch(/PGlite/);
   });
 
+  it("refuses format with a width, or with a format string that is not a literal: it pads to any size", () => {
+    for (const text of [
+      "SELECT format('%400000000s', '')",
+      "SELECT format('%*s', $1, '')",
+      "SELECT format('%1$*2$s', 'x', $1)",
+      "SELECT format('%-10s|', name) FROM items",
+      "SELECT format('%s %0s', 'a', 'b')",
+      "SELECT format($1, 'x')",
+      "SELECT format(name, 'x') FROM items",
+      "SELECT pg_catalog.format(E'%\\x31\\x30s', 'x')",
+      "SELECT format(U&'%\\0031\\0030s', 'x')",
+    ]) {
+      expect(refusal(text).message, text).toMatch(/format/);
+    }
+    // No width: each conversion repeats an argument once, for at least two characters of the statement.
+    expect(checkSql("SELECT format('%s-%2$s %1$I %L %-s 100%%', id, name, n, id) FROM items", query)).toHaveLength(1);
+    expect(refusal("SELECT format('%s' || $1, id) FROM items").message).toMatch(/string literal/);
+  });
+
+  it("multiplies once: no growing function (replace, regexp_replace, aggregates …) reads another's result", () => {
+    for (const text of [
+      // The red team's bombs: each level multiplies the last.
+      "SELECT length(replace(replace(replace($1, 'a', 'aaaaaaaa'), 'a', 'aaaaaaaa'), 'a', 'aaaaaaaa'))",
+      "SELECT regexp_replace(replace(name, 'a', $1), 'a', $1, 'g') FROM items",
+      "SELECT string_agg(replace(name, 'a', $1), '') FROM items",
+      "SELECT array_to_string(array_agg(name), $1) FROM items",
+      // Through a subquery in the arguments, a FROM subquery, a CTE, a function in FROM, RETURNING, INSERT's rows.
+      "SELECT replace((SELECT string_agg(name, '') FROM items), 'a', $1)",
+      "SELECT replace(x, 'a', $1) FROM (SELECT replace(name, 'a', $1) AS x FROM items) s",
+      "WITH s AS (SELECT string_agg(name, $1) AS x FROM items) SELECT replace(x, 'a', $1) FROM s",
+      "SELECT string_agg(r, '') FROM items, LATERAL replace($1, 'a', $2) AS r",
+      "SELECT array_agg(r) FROM items CROSS JOIN LATERAL (SELECT replace(name, 'a', $1) AS r) s",
+      "UPDATE items SET name = replace(name, 'a', $1) RETURNING replace(name, 'a', $1)",
+      "INSERT INTO items (id, name) VALUES ('x', replace($1, 'a', $2)) ON CONFLICT (id) DO UPDATE SET name = replace(excluded.name, 'a', $2)",
+      "SELECT ARRAY(SELECT array_agg(name) FROM items)",
+      "SELECT JSON_ARRAYAGG(x) FROM (SELECT replace(name, 'a', $1) AS x FROM items) s",
+      "SELECT concat_ws($1, VARIADIC (SELECT array_agg(name) FROM items))",
+      // A window aggregate returns a growing prefix per row.
+      "SELECT string_agg(name, '') OVER (ORDER BY id) FROM items",
+    ]) {
+      expect(refusal(text).code, text).toBe("E_SQL_REFUSED");
+    }
+    // One multiplication per value, side by side, is what these functions are for.
+    for (const text of [
+      "SELECT replace(name, 'a', 'A'), regexp_replace(name, '([aeiou])', '<\\1>', 'g'), translate(name, 'ab', 'AB') FROM items",
+      "SELECT id, string_agg(name, ', ' ORDER BY name), array_agg(n), json_agg(json_build_object('n', n)) FROM items GROUP BY id",
+      "SELECT replace(concat(name, '-', id), '-', $1) || format('%s/%s', id, name) FROM items",
+      "SELECT (SELECT json_agg(i) FROM items i), (SELECT jsonb_agg(n) FROM items)",
+      "UPDATE items SET name = replace(name, 'a', $1) WHERE id = $2 RETURNING id, name",
+      "INSERT INTO items (id, name) SELECT id || '-copy', replace(name, 'a', 'b') FROM items RETURNING id",
+    ]) {
+      expect(checkSql(text, query), text).toHaveLength(1);
+    }
+    // Stored expressions apply it again to what a statement grew: not in views, defaults, generated columns, checks, indexes.
+    for (const text of [
+      "CREATE VIEW v AS SELECT string_agg(name, ',') AS s FROM items",
+      "CREATE TABLE t (a text, b text GENERATED ALWAYS AS (replace(a, 'x', 'yyyy')) STORED)",
+      "CREATE INDEX i ON items (replace(name, 'a', 'bbbb'))",
+      "ALTER TABLE items ADD CONSTRAINT c CHECK (length(regexp_replace(name, 'a', 'bb', 'g')) < 100)",
+    ]) {
+      expect(refusal(text, migration).message, text).toMatch(/stored expression/);
+    }
+    expect(checkSql("UPDATE items SET name = replace(name, 'a', 'b');\nCREATE VIEW v AS SELECT upper(name) FROM items", migration)).toHaveLength(2);
+    expect(refusal("SELECT jsonb_pretty($1::jsonb)").message).toMatch(/allowlist/);
+  });
+
+  it("refuses the array forms of the catalog-lookup types, aclitem, and the keywords naming the host's database identity", () => {
+    for (const type of ["_regclass", "_regnamespace", "_regrole", "_regproc", "_regprocedure", "_regoper", "_regoperator", "_regtype", "_regconfig", "_regdictionary", "_regcollation", "_xml", "aclitem", "_aclitem", "pg_catalog._regclass", '"_regrole"', "regclass[]", "_REGROLE"]) {
+      expect(refusal(`SELECT '{x}'::${type}`).message, type).toMatch(/is not allowed: it looks objects up/);
+      expect(refusal(`CREATE TABLE t (c ${type})`, migration).code, type).toBe("E_SQL_REFUSED");
+    }
+    for (const keyword of ["session_user", "current_catalog"]) {
+      expect(refusal(`SELECT ${keyword}`).message, keyword).toMatch(/host's database user or database/);
+    }
+    for (const call of ["current_database()", "inet_server_addr()", "inet_server_port()", "version()", "system_user", "pg_backend_pid()"]) {
+      expect(refusal(`SELECT ${call}`).message, call).toMatch(/allowlist/);
+    }
+    // The install's own schema and role (PGlite: its fixed "postgres"), and the clock.
+    expect(checkSql("SELECT current_schema, current_user, current_role, user, current_date, current_timestamp(3), localtimestamp, now()", query)).toHaveLength(1);
+  });
+
   it("answers a syntax error with its position", () => {
     const error = refusal("SELECT FROM WHERE");
     expect(error.code).toBe("E_SQL_SYNTAX");
@@ -103,5 +187,34 @@ describe("SQL guard", () => {
 
   it("refuses an empty text", () => {
     expect(refusal("  -- nothing\n").code).toBe("E_SQL_REFUSED");
+  });
+});
+
+describeBackends("the refused types against the catalog", (backend) => {
+  it("refuses every type whose input or output reads the catalogs (reg*, aclitem), xml, and each one's array", async () => {
+    await loadParser();
+    const db = await backend.connect();
+    // Every pg_catalog type with its array (typarray) and element (typelem) names, and its input and output functions.
+    const text = `SELECT t.typname AS name, a.typname AS array, e.typname AS element, t.typinput::text AS input, t.typoutput::text AS output
+      FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type a ON a.oid = t.typarray LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
+      WHERE t.typnamespace = 'pg_catalog'::regnamespace`;
+    type Row = { name: string; array: string | null; element: string | null; input: string; output: string };
+    const { rows } = db instanceof Kysely ? await sql.raw<Row>(text).execute(db) : await db.query<Row>(text);
+    const isRefused = (type: string): boolean => {
+      try {
+        checkSql(`SELECT NULL::pg_catalog."${type}"`, { schema: "ext_x_1", mode: "query", interruptible: true });
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    const lookups = rows.filter((row) => /^(reg|aclitem)/.test(row.input) || /^(reg|aclitem)/.test(row.output) || REFUSED_TYPES.has(row.name));
+    expect(lookups.map((row) => row.name)).toEqual(expect.arrayContaining(["regclass", "regrole", "regnamespace", "aclitem", "xml"]));
+    for (const row of lookups) {
+      expect(isRefused(row.name), row.name).toBe(true);
+      if (row.array !== null) expect(isRefused(row.array), row.array).toBe(true);
+    }
+    // And, whatever the list says, no array of a refused type is let through.
+    for (const row of rows) if (row.element !== null && isRefused(row.element)) expect(isRefused(row.name), row.name).toBe(true);
   });
 });

@@ -2,9 +2,10 @@ import { sql, type Kysely } from "kysely";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeBackends } from "../support/backends.js";
 import { makeBundle, serviceManifest } from "../support/fixtures.js";
-import { runSql, SQL_SERVER, sqlBundle, type SqlResult } from "./support.js";
+import { callSql, runSql, SQL_SERVER, sqlBundle, type SqlResult } from "./support.js";
 import { createTestHost, type TestHost } from "../../src/testing/index.js";
 import type { InstallInfo } from "../../src/index.js";
+import { createSqlStorage } from "../../src/storage/sql/sql-storage.js";
 
 /**
  * Hostile SQL from a handler, one escape per test, on PGlite and PostgreSQL.
@@ -339,6 +340,44 @@ describeBackends("owned schema boundary", (backend) => {
     refused(await runSql(t, "SELECT to_regclass('pg_authid')"));
   });
 
+  it("refuses the array forms of the catalog-lookup types, aclitem, and the keywords that name the host's database identity", async () => {
+    const otherSchema = (await t.sql(other.id).status())!.schema;
+    // regclassout, regnamespaceout, regroleout print any OID's name with no privilege check: other tenants' schemas and tables, the roles.
+    refused(await runSql(t, `SELECT '{${otherSchema}.items, ${annexSchema}.annex_kv}'::_regclass::text[] AS r`));
+    refused(await runSql(t, "SELECT (('{' || current_schema || '}')::_regnamespace::oid[])[1]::int AS o"));
+    refused(await runSql(t, "SELECT (('{10}')::pg_catalog._regrole::text[])[1] AS r"));
+    refused(await runSql(t, `SELECT '{x}'::"_regproc", '{int4}'::_regtype, '{}'::_xml`));
+    refused(await runSql(t, "SELECT 'postgres=r/postgres'::aclitem"));
+    for (const keyword of ["session_user", "current_catalog"]) refused(await runSql(t, `SELECT ${keyword} AS v`));
+    refused(await runSql(t, "SELECT current_database() AS v"));
+    refused(await runSql(t, "SELECT inet_server_addr() AS v"));
+    // The install's own schema is no secret.
+    expect(await runSql(t, "SELECT current_schema AS s")).toMatchObject({ ok: true, rows: [{ s: (await t.sql(own.id).status())!.schema }] });
+  });
+
+  it("refuses format widths and a growing function over another's result; one replace or regexp_replace still runs", async () => {
+    // 400 MB from a statement of 40 characters; with a parameter width, the format string checked tells nothing.
+    refused(await runSql(t, "SELECT octet_length(format('%400000000s', '')) AS n"));
+    refused(await runSql(t, "SELECT octet_length(format('%*s', $1::int, '')) AS n", [100_000_000]));
+    refused(await runSql(t, "SELECT octet_length(format($1, '')) AS n", ["%100000000s"]));
+    // The red team's CPU bomb (8.9 s on PGlite's, which is the host's, thread) and nested replaces: each level multiplies the last.
+    refused(await runSql(t, "SELECT length(regexp_replace(format('%*s', $1::int, ''), ' ', 'xy', 'g')) AS n", [20_000_000]));
+    refused(await runSql(t, "SELECT length(replace(replace(replace($1, 'a', 'aaaaaaaa'), 'a', 'aaaaaaaa'), 'a', 'aaaaaaaa')) AS n", ["a"]));
+    refused(await runSql(t, "SELECT length(replace(x, 'a', $2)) AS n FROM (SELECT string_agg(name, $2) AS x FROM items) s", ["a", "aaaa"]));
+    refused(await runSql(t, "SELECT length(string_agg(r, '')) AS n FROM items, LATERAL regexp_replace($1, 'a', $2, 'g') AS r", ["a", "bb"]));
+    const single = await runSql(t, "SELECT replace(name, 'an', 'AN') AS r, regexp_replace(name, '([aeiou])', '<\\1>', 'g') AS x, format('%s:%s %L', id, name, n) AS f FROM items ORDER BY id");
+    expect(single).toEqual({
+      ok: true,
+      rows: [
+        { r: "apple", x: "<a>ppl<e>", f: "a:apple '1'" },
+        { r: "bANANa", x: "b<a>n<a>n<a>", f: "b:banana '2'" },
+      ],
+      rowCount: 2,
+    });
+    expect(await runSql(t, "SELECT string_agg(replace(id, 'a', 'A'), ',' ORDER BY id) AS s FROM items")).toMatchObject({ ok: false, code: "E_SQL_REFUSED" });
+    expect(await runSql(t, "SELECT string_agg(id, ',' ORDER BY id) AS s, array_agg(upper(name) ORDER BY id) AS a FROM items")).toMatchObject({ ok: true, rows: [{ s: "a,b", a: ["APPLE", "BANANA"] }] });
+  });
+
   it("runs the text it checked: a refused type followed by a Unicode space is not trimmed into the refused type", async () => {
     // PostgreSQL reads U+FEFF as part of the name: "regrole\ufeff" is no type, so the statement fails as such.
     for (const text of [`UPDATE items SET name = name WHERE id = 'a' RETURNING '${annexSchema}.annex_installs'::regclass\ufeff`, "DELETE FROM items WHERE false RETURNING 'postgres'::regrole\u00a0"]) {
@@ -394,4 +433,152 @@ describeBackends("owned schema boundary", (backend) => {
   it("answers a syntax error with E_SQL_SYNTAX", async () => {
     expect(await runSql(t, "SELEC 1")).toMatchObject({ ok: false, code: "E_SQL_SYNTAX" });
   });
+});
+
+/**
+ * Every statement that returns rows fetches at most maxRows + 1 of them, and a
+ * result stops at the first row past maxBytes where the database can stream
+ * it. Rows past the limit are made to fail when they are evaluated
+ * (`100 / (n - k)`), so a statement that read them would answer E_SQL_FAILED.
+ */
+describeBackends("owned schema result limits", (backend) => {
+  let t: TestHost;
+  let own: InstallInfo;
+  const names = async (pattern: string) => (await t.sql(own.id).query("SELECT count(*)::int AS n FROM items WHERE name = $1", [pattern])).rows[0]!["n"];
+
+  beforeAll(async () => {
+    t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_sqllimits"), sql: { limits: { timeoutMs: 3000, maxRows: 50, maxBytes: 20_000 } } });
+    own = await t.install(await sqlBundle());
+    // One statement into a fresh table: a sequential scan reads a, b, r1 … r60, then zz.
+    const values = Array.from({ length: 60 }, (_, i) => `('r${i + 1}', 'row', ${i + 1})`).join(", ");
+    await t.sql(own.id).query(`INSERT INTO items (id, name, n) VALUES ${values}, ('zz', 'row', 1000)`);
+  });
+  afterAll(async () => {
+    await t.host.uninstall("test-tenant", "acme.notes", { purge: true });
+    await t.close();
+  });
+
+  it("reads a locking SELECT (FOR UPDATE) only up to maxRows + 1 rows", async () => {
+    // zz, the 63rd row, divides by zero: reading every row fails with E_SQL_FAILED. (First: an UPDATE moves rows after it.)
+    const result = await runSql(t, "SELECT id, 100 / (n - 1000) AS x FROM items FOR UPDATE");
+    expect(result).toMatchObject({ ok: false, code: "E_SQL_TOO_MANY_ROWS" });
+    expect(await runSql(t, "SELECT id FROM items WHERE id IN ('a', 'b') ORDER BY id FOR UPDATE")).toEqual({ ok: true, rows: [{ id: "a" }, { id: "b" }], rowCount: 2 });
+  });
+
+  it("caps a write's RETURNING at maxRows and rolls the whole write back, with a data-modifying WITH too", async () => {
+    expect(await runSql(t, "UPDATE items SET name = 'changed' WHERE id LIKE 'r%' RETURNING id")).toMatchObject({ ok: false, code: "E_SQL_TOO_MANY_ROWS" });
+    expect(await names("changed")).toBe(0);
+    const withWrite = await runSql(t, "WITH u AS (UPDATE items SET name = 'changed' WHERE id LIKE 'r%' RETURNING id) SELECT id FROM u");
+    expect(withWrite).toMatchObject({ ok: false, code: "E_SQL_TOO_MANY_ROWS" });
+    expect(withWrite.message).toMatch(/more than 50 rows/);
+    expect(await names("changed")).toBe(0);
+    // Within the limit, the rows and the count are the write's.
+    const some = await runSql(t, "UPDATE items SET name = 'row' WHERE id LIKE 'r1%' RETURNING id, id AS again");
+    expect(some).toMatchObject({ ok: true, rowCount: 11 });
+    expect(some.rows).toHaveLength(11);
+    expect(some.rows![0]).toEqual({ id: expect.any(String), again: expect.any(String) });
+    expect(await runSql(t, "WITH u AS (UPDATE items SET n = n WHERE id = 'a' RETURNING id) SELECT id FROM u")).toEqual({ ok: true, rows: [{ id: "a" }], rowCount: 1 });
+  });
+
+  if (backend.name === "postgres") {
+    it("stops reading a result (through a cursor, in small batches) at the first batch past maxBytes", async () => {
+      // 5,000 bytes a row: past 20,000 at the 4th; r40 divides by zero, so reading up to the row cap (51) would fail.
+      const result = await runSql(t, "SELECT id, $1::text AS pad, 100 / (n - 40) AS x FROM items WHERE id LIKE 'r%'", ["x".repeat(5000)]);
+      expect(result).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE" });
+      expect(result.message).toMatch(/limit of 20000 bytes/);
+      // A result within both limits reads whole, in several batches (16, then as many as the bytes allow).
+      const many = await runSql(t, "SELECT id FROM items WHERE id LIKE 'r%' AND n <= 50 ORDER BY n");
+      expect(many).toMatchObject({ ok: true, rowCount: 50 });
+      expect(many.rows!.map((row) => row["id"])).toEqual(Array.from({ length: 50 }, (_, i) => `r${i + 1}`));
+    });
+  }
+});
+
+/**
+ * One install's statements hold at most `maxConcurrent` of the host's pooled
+ * connections, however many calls its handlers start; `maxQueued` more wait,
+ * the rest fail at once with E_SQL_BUSY; the statements of an execution that
+ * ended are dropped (and on PostgreSQL a running one is cancelled).
+ */
+describeBackends("owned schema statements share the host's pool", (backend) => {
+  let t: TestHost;
+  let own: InstallInfo;
+  let other: InstallInfo;
+
+  beforeAll(async () => {
+    t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_sqlpool"), sql: { limits: { timeoutMs: 1000, maxConcurrent: 2, maxQueued: 4 } } });
+    own = await t.install(await sqlBundle());
+    other = await t.install(await sqlBundle(), { tenant: "tenant-b" });
+  });
+  afterAll(async () => {
+    for (const tenant of ["test-tenant", "tenant-b"]) await t.host.uninstall(tenant, "acme.notes", { purge: true });
+    await t.close();
+  });
+
+  it("drops the statements an execution left waiting when it ended: only those that had a place ran", async () => {
+    expect(await callSql(t, "/fire", { text: "INSERT INTO items (id, name) VALUES ($1, 'fired')", n: 10, prefix: "f" })).toEqual({ fired: 10 });
+    // Behind whatever of the install's statements still held a place: these two run once those are done.
+    await Promise.all([t.sql(own.id).query("SELECT 1 AS one"), t.sql(own.id).query("SELECT 1 AS one")]);
+    const ran = (await t.sql(own.id).query("SELECT count(*)::int AS n FROM items WHERE name = 'fired'")).rows[0]!["n"] as number;
+    // The first (awaited), the second (running beside it) and the third (given the first's place as the handler answered).
+    expect(ran).toBeGreaterThanOrEqual(1);
+    expect(ran).toBeLessThanOrEqual(3);
+    await t.sql(own.id).query("DELETE FROM items WHERE name = 'fired'");
+  });
+
+  if (backend.name === "postgres") {
+    it("runs at most maxConcurrent statements of one install at once, refuses past maxQueued with E_SQL_BUSY, and another tenant's SQL, kv and the host's own queries go on", async () => {
+      const admin = (await backend.connect()) as Kysely<any>;
+      const marker = `burst_${Math.random().toString(36).slice(2)}`;
+      // Runs until its 1 s timeout; the comment finds it in pg_stat_activity.
+      const text = `UPDATE /* ${marker} */ items SET n = n WHERE (SELECT count(*) FROM generate_series(1, 10000000000)) < 0`;
+      const active = async () =>
+        (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE ${`%${marker}%`}`.execute(admin)).rows[0]!.n;
+      const burst = callSql(t, "/burst", { text, n: 12 });
+      let most = 0;
+      for (let poll = 0; poll < 100 && most === 0; poll++) {
+        most = await active();
+        if (most === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const others = Promise.all([
+        runSql(t, "SELECT 1 AS one", [], "tenant-b"),
+        t.kv(other.id).set("k", 1),
+        t.host.listInstalls("tenant-b"),
+      ]);
+      for (let sample = 0; sample < 10; sample++) {
+        most = Math.max(most, await active());
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const [otherSql, , listed] = await others;
+      expect(otherSql).toEqual({ ok: true, rows: [{ one: 1 }], rowCount: 1 });
+      expect(listed).toHaveLength(1);
+      expect(most).toBeGreaterThanOrEqual(1);
+      expect(most).toBeLessThanOrEqual(2);
+      const { settled } = (await burst) as { settled: string[] };
+      // 2 ran, 4 waited and ran after them (each to its timeout); the other 6 were refused at once.
+      expect(settled.filter((code) => code === "E_SQL_BUSY")).toHaveLength(6);
+      expect(settled.filter((code) => code === "E_SQL_TIMEOUT")).toHaveLength(6);
+    }, 30_000);
+
+    it("cancels a running statement when its execution's signal aborts, long before its own timeout", async () => {
+      const admin = (await backend.connect()) as Kysely<any>;
+      const storage = createSqlStorage({ database: t.host.database, limits: { timeoutMs: 120_000 } });
+      const marker = `cancel_${Math.random().toString(36).slice(2)}`;
+      const text = `UPDATE /* ${marker} */ items SET n = n WHERE (SELECT count(*) FROM generate_series(1, 10000000000)) < 0`;
+      const active = async () =>
+        (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE ${`%${marker}%`}`.execute(admin)).rows[0]!.n;
+      const execution = new AbortController();
+      const running = storage.query(own.id, text, [], undefined, { signal: execution.signal }).catch((error: unknown) => error);
+      let seen = 0;
+      for (let poll = 0; poll < 200 && seen === 0; poll++) {
+        seen = await active();
+        if (seen === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(seen).toBe(1);
+      execution.abort();
+      expect(await running).toMatchObject({ code: "E_SQL_TIMEOUT", details: { reason: "execution-ended" } });
+      expect(await active()).toBe(0);
+      expect((await storage.query(own.id, "SELECT count(*)::int AS n FROM items")).rows).toEqual([{ n: 2 }]);
+    }, 30_000);
+  }
 });

@@ -148,6 +148,30 @@ describeBackends("owned schema migrations", (backend) => {
     expect((await t.sql(install.id).status())).toMatchObject({ version: "0003", status: "ready", lastError: null });
   });
 
+  it("names the failing statement, and on PGlite refuses one the planner expects to run too long before it runs; the install stays as it was", async () => {
+    const install = await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION }));
+    // 400 rows, then a three-way join of them: 64 million rows. PGlite cannot stop it (nor honour migrationTimeoutMs): it froze the host 4.9 s.
+    const rows = Array.from({ length: 400 }, (_, i) => `(${i})`).join(", ");
+    const heavy = `CREATE TABLE a (x int);\nINSERT INTO a VALUES ${rows};\nSELECT count(*) FROM a a1, a a2, a a3 WHERE a1.x + a2.x + a3.x < 0;`;
+    const failing = backend.name === "pglite" ? heavy : "CREATE TABLE a (x int);\nINSERT INTO a VALUES (1);\nINSERT INTO items (id, name) VALUES ('a', 'duplicate key');";
+    const error = await t.upgrade(await v("1.1.0", { "0001_items.sql": FIRST_MIGRATION, "0002_heavy.sql": failing })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SqlStorageError);
+    expect((error as SqlStorageError).code).toBe("E_SQL_MIGRATION_FAILED");
+    expect((error as SqlStorageError).message).toMatch(/0002_heavy\.sql failed and was rolled back: statement 3 \((SELECT count|INSERT INTO items)/);
+    expect((error as SqlStorageError).details).toMatchObject({ version: "0002", statement: 3, cause: backend.name === "pglite" ? "E_SQL_TIMEOUT" : "E_SQL_FAILED" });
+    if (backend.name === "pglite") expect((error as SqlStorageError).message).toMatch(/estimated cost/);
+    const after = (await t.host.getInstall("test-tenant", EXT))!;
+    expect(after).toMatchObject({ version: `${round}1.0.0`, state: "active" });
+    expect(after.sql).toMatchObject({ version: "0001", status: "failed" });
+    expect(await tableExists(after.sql!.schema, "a")).toBe(false);
+    expect((await runSql(t, "SELECT count(*)::int AS n FROM items")).rows).toEqual([{ n: 2 }]);
+    // Plain DDL, and a backfill the planner bounds, still run.
+    const backfill = `CREATE TABLE a (x int);\nCREATE INDEX a_x ON a (x);\nINSERT INTO a VALUES ${rows};\nUPDATE items SET n = n + (SELECT count(*) FROM a WHERE x < 10);\nDELETE FROM a WHERE x >= 200;`;
+    await t.upgrade(await v("1.2.0", { "0001_items.sql": FIRST_MIGRATION, "0002_heavy.sql": backfill }));
+    expect(await t.sql(install.id).status()).toMatchObject({ version: "0002", status: "ready", lastError: null });
+    expect((await runSql(t, "SELECT (SELECT count(*)::int FROM a) AS a, (SELECT sum(n)::int FROM items) AS n")).rows).toEqual([{ a: 200, n: 23 }]);
+  });
+
   it("fails an install whose first migration fails, with nothing of it left in the schema", async () => {
     const error = await t.install(await v("1.0.0", { "0001_items.sql": "CREATE TABLE items (id text);\nINSERT INTO missing VALUES (1);" })).catch((e: unknown) => e);
     expect((error as SqlStorageError).code).toBe("E_SQL_MIGRATION_FAILED");

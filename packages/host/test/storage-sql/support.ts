@@ -14,6 +14,19 @@ export async function run(request, ctx) {
 export async function noGrant(request, ctx) {
   try { await ctx.sql.query("SELECT 1"); return { ok: true }; } catch (e) { return { ok: false, code: e.code }; }
 }
+export async function burst(request, ctx) {
+  // n calls at once, awaited together: the code each one ended with.
+  const calls = [];
+  for (let i = 0; i < request.body.n; i++) calls.push(ctx.sql.query(request.body.text, request.body.params ?? []).then(() => "ok", (e) => e.code));
+  return { settled: await Promise.all(calls) };
+}
+export async function fire(request, ctx) {
+  // n calls, the i-th with [prefix + i]; the handler answers once the first is done, leaving the others to the host.
+  const calls = [];
+  for (let i = 0; i < request.body.n; i++) calls.push(ctx.sql.query(request.body.text, [request.body.prefix + i]).catch(() => {}));
+  await calls[0];
+  return { fired: request.body.n };
+}
 `;
 
 export const FIRST_MIGRATION = `-- the items of a note list
@@ -27,7 +40,11 @@ export function sqlManifest(overrides: Record<string, unknown> = {}): Record<str
     name: "Notes",
     capabilities: [{ name: "storage.sql", reason: "Keeps notes in its own tables." }],
     storage: { kind: "owned-schema", migrations: "migrations" },
-    endpoints: [{ class: "api", method: "POST", path: "/run", handler: "run" }],
+    endpoints: [
+      { class: "api", method: "POST", path: "/run", handler: "run" },
+      { class: "api", method: "POST", path: "/burst", handler: "burst" },
+      { class: "api", method: "POST", path: "/fire", handler: "fire" },
+    ],
     ...overrides,
   });
 }
@@ -52,6 +69,13 @@ export async function runSql(t: TestHost, text: string, params: unknown[] = [], 
   const response = await t.request("POST", `/api/ext/${extensionId}/run`, { as: { user: { id: "u1" }, tenant }, tenant, body: { text, params } });
   if (response.status !== 200) throw new Error(`run answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as SqlResult;
+}
+
+/** POSTs a body to one of the extension's endpoints (`/burst`, `/fire` …) for a tenant; answers the handler's JSON. */
+export async function callSql(t: TestHost, path: string, body: unknown, tenant?: string, extensionId = "acme.notes"): Promise<any> {
+  const response = await t.request("POST", `/api/ext/${extensionId}${path}`, { as: { user: { id: "u1" }, tenant }, tenant, body });
+  if (response.status !== 200) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
+  return response.json();
 }
 
 /** A test host on the backend, in a fresh Annex schema; `purgeAll` removes every install's schema (and role) it made. */

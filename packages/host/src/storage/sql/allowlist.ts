@@ -68,7 +68,11 @@ export const INDEX_METHODS: ReadonlySet<string> = new Set(["btree", "hash", "gin
  * identity, takes session-level locks, sleeps, names another relation in a
  * string (`nextval('…')`, `to_regclass`, `pg_relation_size`), runs SQL given
  * as text (`query_to_xml`), or allocates without bound from a small input
- * (`repeat`, `lpad`, `rpad`, `array_fill`).
+ * (`repeat`, `lpad`, `rpad`, `array_fill`, `jsonb_pretty`: its indentation
+ * grows with the square of the nesting, 4 KB of brackets made 16 MB in 5.8 s
+ * on PGlite). `format` is allowed only with a literal format string without
+ * widths (growth.ts); the functions of GROWING_FUNCTIONS only under the
+ * nesting rule of growth.ts.
  */
 export const FUNCTIONS: ReadonlySet<string> = new Set([
   // numbers
@@ -94,7 +98,7 @@ export const FUNCTIONS: ReadonlySet<string> = new Set([
   "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead", "first_value", "last_value", "nth_value",
   // json
   "to_json", "to_jsonb", "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array", "jsonb_set",
-  "jsonb_insert", "jsonb_strip_nulls", "json_strip_nulls", "jsonb_pretty", "json_array_length", "jsonb_array_length", "json_each",
+  "jsonb_insert", "jsonb_strip_nulls", "json_strip_nulls", "json_array_length", "jsonb_array_length", "json_each",
   "jsonb_each", "json_each_text", "jsonb_each_text", "json_object_keys", "jsonb_object_keys", "json_array_elements",
   "jsonb_array_elements", "json_array_elements_text", "jsonb_array_elements_text", "json_typeof", "jsonb_typeof",
   "jsonb_path_query", "jsonb_path_exists", "jsonb_path_match", "jsonb_path_query_array", "jsonb_path_query_first",
@@ -130,8 +134,48 @@ export const SET_RETURNING_FUNCTIONS: ReadonlySet<string> = new Set([
   "jsonb_path_query", "json_to_recordset", "jsonb_to_recordset", "unnest", "regexp_matches", "regexp_split_to_table",
 ]);
 
-/** Types that turn a string into a catalog lookup (`'annex_installs'::regclass`), or parse untrusted documents. */
+/**
+ * Types that turn a string into a catalog lookup (`'annex_installs'::regclass`)
+ * or an OID into a name (`'{10}'::_regrole`, `aclitem`'s role names), or parse
+ * untrusted documents. Element names: the guard refuses each one's array type
+ * too (`_regclass`, PostgreSQL's name for `regclass[]`), and a test checks this
+ * list against pg_type (every type whose input or output reads the catalogs).
+ */
 export const REFUSED_TYPES: ReadonlySet<string> = new Set([
   "regclass", "regproc", "regprocedure", "regoper", "regoperator", "regtype", "regconfig", "regdictionary",
-  "regnamespace", "regrole", "regcollation", "xml", "pg_node_tree", "pg_ndistinct", "pg_dependencies", "pg_mcv_list",
+  "regnamespace", "regrole", "regcollation", "aclitem", "xml", "pg_node_tree", "pg_ndistinct", "pg_dependencies", "pg_mcv_list",
+]);
+
+/**
+ * The SQL keywords that read a value of the session (`SQLValueFunction`
+ * nodes) an extension may use: the clock; its own schema (`current_schema`);
+ * `current_user` and its synonyms `current_role` and `user`, which name the
+ * install's own role on PostgreSQL (the schema's name) and PGlite's fixed
+ * `postgres`. Left out: `session_user` (the host's login user, whatever the
+ * role) and `current_catalog` (the database's name). The functions that say
+ * the same (`current_database()`, `inet_server_addr()`, `version()` …) are
+ * not on the function allowlist.
+ */
+export const SQL_VALUE_FUNCTIONS: ReadonlySet<string> = new Set([
+  "SVFOP_CURRENT_DATE", "SVFOP_CURRENT_TIME", "SVFOP_CURRENT_TIME_N", "SVFOP_CURRENT_TIMESTAMP", "SVFOP_CURRENT_TIMESTAMP_N",
+  "SVFOP_LOCALTIME", "SVFOP_LOCALTIME_N", "SVFOP_LOCALTIMESTAMP", "SVFOP_LOCALTIMESTAMP_N", "SVFOP_CURRENT_SCHEMA",
+  "SVFOP_CURRENT_USER", "SVFOP_CURRENT_ROLE", "SVFOP_USER",
+]);
+
+/**
+ * Allowlisted functions whose result can be far larger than their arguments:
+ * a product of two of them (`replace(s, from, to)`: every `from` in `s`
+ * becomes `to`; `regexp_replace` likewise, back-references included;
+ * `array_to_string`: the delimiter once per element), or of a value and the
+ * rows it is read for (the aggregates below). growth.ts lets a statement
+ * multiply once: none of these may take another's result as input.
+ * Not here, because their result is at most a fixed multiple of their input:
+ * `translate` (one character for one), `overlay` (the sum of its two texts),
+ * `concat`, `||`, `format` without widths (each repetition of a value costs
+ * characters of the statement), `encode`, `quote_*`, `upper`, `normalize`,
+ * `to_json`.
+ */
+export const GROWING_FUNCTIONS: ReadonlySet<string> = new Set([
+  "replace", "regexp_replace", "array_to_string", "ts_headline",
+  "string_agg", "array_agg", "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg",
 ]);

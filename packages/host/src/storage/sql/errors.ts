@@ -11,6 +11,8 @@ export type SqlErrorCode =
   | "E_SQL_TOO_MANY_ROWS"
   /** The result is larger than the byte limit. */
   | "E_SQL_RESULT_TOO_LARGE"
+  /** The install already has as many statements running and waiting as the host allows (`maxConcurrent` + `maxQueued`). */
+  | "E_SQL_BUSY"
   /** Parameters are not an array of JSON values within the limits. */
   | "E_SQL_PARAMS"
   /** PostgreSQL refused the statement (constraint, missing table …); the message is PostgreSQL's. */

@@ -11,8 +11,10 @@ import {
   REFUSED_TYPES,
   RENAME_OBJECTS,
   SERVER_ONLY_FUNCTIONS,
+  SQL_VALUE_FUNCTIONS,
 } from "./allowlist.js";
 import { SqlStorageError } from "./errors.js";
+import { checkGrowth } from "./growth.js";
 import { valueFreeEstimate } from "./plan-costs.js";
 
 export interface GuardOptions {
@@ -80,6 +82,7 @@ export function checkSql(text: string, options: GuardOptions): CheckedStatement[
     const checker = new Checker(options);
     checker.statement(kind, node);
     checker.walk(node);
+    checkGrowth(kind, node);
     const start = entry.stmt_location ?? 0;
     const end = entry.stmt_len === undefined || entry.stmt_len === 0 ? bytes.length : start + entry.stmt_len;
     const cappable = kind === "SelectStmt" && !checker.modifies && !checker.locks && node["intoClause"] === undefined;
@@ -245,6 +248,13 @@ class Checker {
         // Its rows, nested paths multiplying them, are the planner's guess: see plan-bounds.ts.
         if (!this.options.interruptible) throw refused("JSON_TABLE is not allowed on PGlite, which cannot interrupt a statement: use jsonb_to_recordset or jsonb_array_elements");
         return;
+      case "SQLValueFunction":
+        // session_user and current_catalog name the host's login user and its database (see SQL_VALUE_FUNCTIONS).
+        if (!SQL_VALUE_FUNCTIONS.has(String(node["op"]))) {
+          const keyword = String(node["op"]).replace(/^SVFOP_/, "").replace(/_N$/, "").toLowerCase();
+          throw refused(`${keyword} is not allowed: it names the host's database user or database`, { keyword });
+        }
+        return;
       case "XmlExpr":
       case "XmlSerialize":
       case "RangeTableFunc":
@@ -279,7 +289,11 @@ class Checker {
     if (parts.length === 2 && parts[0] !== "pg_catalog" && parts[0] !== this.options.schema) {
       throw refused(`type ${parts.join(".")} is outside the extension's schema and pg_catalog`);
     }
-    if (REFUSED_TYPES.has(name)) throw refused(`type ${name} is not allowed: it looks objects up by name in the catalogs`, { type: name });
+    // PostgreSQL names each array type after its element with a leading underscore: `_regclass` is `regclass[]`.
+    const element = name.startsWith("_") ? name.slice(1) : name;
+    if (REFUSED_TYPES.has(name) || REFUSED_TYPES.has(element)) {
+      throw refused(`type ${name} is not allowed: it looks objects up by name, or names them by OID, in the catalogs`, { type: name });
+    }
   }
 
   private function(parts: string[]): void {

@@ -43,6 +43,13 @@ interface PlanNode {
   Plans?: unknown;
 }
 
+/**
+ * Statements PostgreSQL plans (what EXPLAIN accepts): a migration's are
+ * checked against the same bound before they run on PGlite; its DDL is not
+ * (a table or an index is created in O(n log n) of its rows at most).
+ */
+export const PLANNED_STATEMENTS: ReadonlySet<string> = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
+
 /** Nodes that produce a set-returning function's rows. */
 const PRODUCERS = new Set(["Function Scan", "ProjectSet", "Table Function Scan"]);
 /** Nodes that read rows already produced once more (a CTE referenced twice is scanned twice). */

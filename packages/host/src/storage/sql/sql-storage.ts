@@ -6,10 +6,11 @@ import { errorSummary, type ErrorSummary } from "../../errors.js";
 import type { InstallDataHook, InstallInfo } from "../../installs/types.js";
 import { readBundleMigrations, type BundleMigration } from "./bundle-migrations.js";
 import { SqlStorageError } from "./errors.js";
-import { loadParser } from "./guard.js";
+import { checkSql, loadParser } from "./guard.js";
+import { parseSync } from "libpg-query";
 import { installRoleName, installSchemaName, quoteIdent } from "./schema-name.js";
-import { postgresPinned } from "../../database/postgres-pinned.js";
-import { boundPlan, inputSize } from "./plan-bounds.js";
+import { PinnedAbortError, postgresPinned } from "../../database/postgres-pinned.js";
+import { boundPlan, inputSize, PLANNED_STATEMENTS } from "./plan-bounds.js";
 import { createPlanCostCache } from "./plan-costs.js";
 import { pinScript, pinSession, pinStatement } from "./session.js";
 import { createVerdictCache, type Verdict } from "./verdicts.js";
@@ -31,6 +32,23 @@ export interface SqlLimits {
    * estimated cost above which a query is refused before it runs. Default 1e6.
    */
   maxPlannerCost?: number | undefined;
+  /**
+   * Statements of one install that may run at once, across all its
+   * executions (and `host.sql.query`): each holds a connection of the host's
+   * pool while it runs. Default 2.
+   */
+  maxConcurrent?: number | undefined;
+  /**
+   * Statements of one install that may wait for one of those places; a
+   * statement past them fails at once with E_SQL_BUSY. Default 32.
+   */
+  maxQueued?: number | undefined;
+}
+
+/** Per call: `signal` aborts when the execution that sent the statement ends (see createHostDispatch). */
+export interface SqlQueryOptions {
+  /** Aborted: a queued statement is dropped; on PostgreSQL a running one is cancelled and rolled back. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface SqlStorageOptions {
@@ -67,7 +85,7 @@ export interface SqlStorage {
    * reaches). `asked`: the install's manifest's `storage.limits`, each capped
    * here by the host's policy.
    */
-  query(installId: string, text: string, params?: unknown[], asked?: SqlStorageLimits | undefined): Promise<SqlQueryResult>;
+  query(installId: string, text: string, params?: unknown[], asked?: SqlStorageLimits | undefined, options?: SqlQueryOptions): Promise<SqlQueryResult>;
   status(installId: string): Promise<SqlSchemaStatus | null>;
   /** Export, purge, migrations at install and upgrade, and the listing's status. */
   hook: InstallDataHook;
@@ -81,7 +99,7 @@ interface Target {
 /** The statements an install's query may be: a plain read or write is named on PGlite, anything else is parsed every time. */
 const NAMED_KINDS = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
 
-const DEFAULTS = { timeoutMs: 5000, maxRows: 1000, maxBytes: 1024 * 1024, maxParams: 1000, migrationTimeoutMs: 60_000, maxPlannerCost: 1e6 };
+const DEFAULTS = { timeoutMs: 5000, maxRows: 1000, maxBytes: 1024 * 1024, maxParams: 1000, migrationTimeoutMs: 60_000, maxPlannerCost: 1e6, maxConcurrent: 2, maxQueued: 32 };
 
 type ResolvedSqlLimits = typeof DEFAULTS;
 
@@ -118,6 +136,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   const pipeline = database.kind === "pglite" ? database.pipeline : undefined;
   const pinned = database.kind === "postgres" ? postgresPinned(root) : undefined;
   const costs = createPlanCostCache();
+  const lanes = createLanes(Math.max(1, Math.floor(limits.maxConcurrent) || 1), Math.max(0, Math.floor(limits.maxQueued) || 0));
+  const shapes = new WeakMap<Verdict, Shape>();
 
   async function targetOf(installId: string): Promise<Target> {
     const cached = targets.get(installId);
@@ -140,7 +160,14 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
    * anything that is not a read drops the schema's estimates before it runs
    * and after.
    */
-  async function runOnPGlite(schema: string, pin: CompiledQuery, statement: CompiledQuery, verdict: Verdict, maxCost: number): Promise<QueryResult<unknown>> {
+  async function runOnPGlite(
+    schema: string,
+    pin: CompiledQuery,
+    statement: CompiledQuery,
+    verdict: Verdict,
+    maxCost: number,
+    check?: (result: QueryResult<unknown>) => void,
+  ): Promise<QueryResult<unknown>> {
     const { readOnly, rememberCost } = verdict;
     if (!readOnly) costs.invalidate(schema);
     try {
@@ -155,6 +182,17 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
         if (rememberCost && !bound.setReturning) costs.set(schema, statement.sql, cost);
       }
       checkCost(cost, maxCost);
+      if (check !== undefined) {
+        // A write whose rows cannot be capped in SQL (see shapeOf): an explicit transaction (which holds PGlite's one
+        // session to its end, like an exchange), so that rows past the limit roll the write back instead of being
+        // refused after it committed. Rare, so not worth naming.
+        return await root.transaction().execute(async (trx) => {
+          await trx.executeQuery(pin);
+          const ran = await trx.executeQuery(statement);
+          check(ran);
+          return ran;
+        });
+      }
       // Both named from their second run (see pglitePipeline). The pin's text is the same for every install (the
       // schema is its parameter). The statement is keyed by its schema and text (schema names have no NUL, the pin's
       // text has none either), so a name is only ever bound in the search_path it was prepared in — and PostgreSQL
@@ -166,7 +204,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     }
   }
 
-  async function query(installId: string, text: string, params: unknown[] = [], asked?: SqlStorageLimits): Promise<SqlQueryResult> {
+  async function query(installId: string, text: string, params: unknown[] = [], asked?: SqlStorageLimits, options: SqlQueryOptions = {}): Promise<SqlQueryResult> {
     const limits = installSqlLimits(asked, policy);
     if (typeof text !== "string" || text.length > 1_000_000) throw new SqlStorageError("E_SQL_PARAMS", "query text must be a string of at most 1,000,000 characters");
     if (!Array.isArray(params)) throw new SqlStorageError("E_SQL_PARAMS", "params must be an array");
@@ -174,29 +212,58 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const values = toParams(params, limits.maxParams);
     await loadParser();
     const verdict = verdicts.verdict(target.schema, text, limits.maxRows);
-    const { run, kind } = verdict;
+    const { kind } = verdict;
+    const shape = shapeOf(verdict, target.schema, limits.maxRows);
     const settings = { ...target, timeoutMs: limits.timeoutMs, timeouts: interruptible };
-    const statement = CompiledQuery.raw(run, values);
-    const result = await (async () => {
-      if (pipeline !== undefined) return runOnPGlite(target.schema, pinStatement(settings), statement, verdict, limits.maxPlannerCost);
-      return pinned!(pinScript(settings), statement);
-    })().catch((error: unknown) => {
+    const statement = CompiledQuery.raw(shape.run, values);
+    const reader = rowReader(limits.maxRows, limits.maxBytes);
+    const check = shape.atomic ? (ran: QueryResult<unknown>) => reader.take(ran.rows) : undefined;
+    const { signal } = options;
+    // One install holds at most maxConcurrent of the pool's connections; the statement waits here, not in the pool.
+    const release = await lanes.acquire(installId, signal, limits);
+    let result: QueryResult<unknown>;
+    try {
+      if (pipeline !== undefined) result = await runOnPGlite(target.schema, pinStatement(settings), statement, verdict, limits.maxPlannerCost, check);
+      else result = await pinned!(pinScript(settings), statement, { signal, deadlineMs: limits.timeoutMs, check, cursor: shape.cursor ? reader.cursor : undefined });
+    } catch (error) {
+      if (error instanceof PinnedAbortError) throw executionEnded();
+      // The SQL cap of a write's rows (shapeOf) fails the statement, rolling the write back.
+      if ((error as { code?: unknown }).code === "22P02" && String((error as Error).message).includes(TOO_MANY_MARK)) throw tooManyRows(limits.maxRows);
       throw toSqlError(error, limits.timeoutMs);
-    });
-    const rows = result.rows as Record<string, unknown>[];
-    if (rows.length > limits.maxRows) {
-      throw new SqlStorageError("E_SQL_TOO_MANY_ROWS", `the query returns more than ${limits.maxRows} rows; add a LIMIT and page with a cursor (WHERE key > $1)`, { maxRows: limits.maxRows });
+    } finally {
+      release();
     }
-    const out = rows.map((row) => toGuestValue(row) as Record<string, unknown>);
-    const bytes = Buffer.byteLength(JSON.stringify(out));
-    if (bytes > limits.maxBytes) {
-      throw new SqlStorageError("E_SQL_RESULT_TOO_LARGE", `the result takes ${bytes} bytes, more than the limit of ${limits.maxBytes}; select fewer columns or rows`, {
-        bytes,
-        maxBytes: limits.maxBytes,
-      });
-    }
+    if (!shape.cursor && !shape.atomic) reader.take(result.rows);
+    const out = reader.rows;
     const affected = result.numAffectedRows;
     return { rows: out, rowCount: kind === "SelectStmt" || affected === undefined ? out.length : Number(affected) };
+  }
+
+  /**
+   * How a statement's rows are bounded, remembered with its verdict (which is
+   * per schema, row cap and text). Every statement that returns rows fetches
+   * at most maxRows + 1 of them:
+   * - a plain SELECT is already wrapped in `LIMIT maxRows + 1` (verdicts.ts);
+   * - a locking SELECT (`FOR UPDATE`) is wrapped as a CTE under the same LIMIT:
+   *   the CTE is read lazily, so rows past it are neither read nor locked;
+   * - a write with RETURNING is wrapped as a data-modifying CTE, which
+   *   PostgreSQL always runs to its end whatever reads it; a count of its rows
+   *   over maxRows fails the statement (a cast of a marked text), so the write
+   *   rolls back whole with E_SQL_TOO_MANY_ROWS instead of being kept behind
+   *   the error;
+   * - a statement holding a data-modifying WITH cannot be nested (PostgreSQL
+   *   wants those WITHs at the top level): a SELECT without LIMIT or OFFSET of
+   *   its own gets `LIMIT maxRows + 1` appended, and it runs `atomic`: its
+   *   rows are checked before the commit, so rows past the limit roll it back.
+   * On PostgreSQL the two SELECT forms are read through a cursor in small
+   * batches (rowReader), so a result stops at the first row past maxBytes.
+   */
+  function shapeOf(verdict: Verdict, schema: string, maxRows: number): Shape {
+    const known = shapes.get(verdict);
+    if (known !== undefined) return known;
+    const shape = Object.freeze(boundRows(verdict, schema, maxRows, interruptible));
+    shapes.set(verdict, shape);
+    return shape;
   }
 
   async function status(installId: string, reader: Kysely<AnnexTables> = db): Promise<SqlSchemaStatus | null> {
@@ -301,13 +368,23 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const started = performance.now();
     // A migration changes tables: estimates made before it (or while it ran) are not about them.
     costs.invalidate(target.schema);
+    // The statement running, to name in the error (1-based); undefined outside the statements.
+    let at: number | undefined;
     try {
       await root.transaction().execute(async (trx) => {
         await pinSession(trx, { ...target, timeoutMs: limits.migrationTimeoutMs });
-        for (const statement of migration.statements) {
+        for (const [index, statement] of migration.statements.entries()) {
+          at = index + 1;
           for (const name of statement.typeTargets) await ownType(trx, target.schema, name);
+          // PGlite can neither stop a statement nor honour migrationTimeoutMs: the query path's plan bound, before each
+          // statement that has a plan (after the ones before it ran, so it sees the rows they wrote). DDL runs as it is.
+          if (pipeline !== undefined && PLANNED_STATEMENTS.has(statement.kind)) {
+            const plan = await sql.raw(`EXPLAIN (FORMAT JSON) ${statement.text}`).execute(trx);
+            checkCost(boundPlan(planOf(plan), inputSize(statement.text, [])).cost, limits.maxPlannerCost);
+          }
           await sql.raw(statement.text).execute(trx);
         }
+        at = undefined;
         // The ledger is Annex's: written as the host's own user, never as the install's role.
         if (target.role !== null) await sql`RESET ROLE`.execute(trx);
         await sql`RESET search_path`.execute(trx);
@@ -325,9 +402,12 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     } catch (error) {
       costs.invalidate(target.schema);
       const cause = toSqlError(error, limits.migrationTimeoutMs);
-      throw new SqlStorageError("E_SQL_MIGRATION_FAILED", `migration ${migration.name} failed and was rolled back: ${cause.message}`, {
+      const statement = at === undefined ? undefined : migration.statements[at - 1]!.text.replace(/\s+/g, " ").slice(0, 80);
+      const where = statement === undefined ? "" : `statement ${at} (${statement}): `;
+      throw new SqlStorageError("E_SQL_MIGRATION_FAILED", `migration ${migration.name} failed and was rolled back: ${where}${cause.message}`, {
         version: migration.version,
         name: migration.name,
+        ...(statement === undefined ? {} : { statement: at, text: statement }),
         cause: cause.code,
       });
     }
@@ -451,4 +531,159 @@ function toSqlError(error: unknown, timeoutMs: number): SqlStorageError {
 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as Partial<T>;
+}
+
+/** How one accepted text runs so that its rows stay bounded (see shapeOf). */
+interface Shape {
+  /** The text sent to the database. */
+  run: string;
+  /** PostgreSQL: read it through a cursor, in batches (a SELECT without data-modifying WITH). */
+  cursor: boolean;
+  /** Its rows are checked before it commits: past the limits, it rolls back. */
+  atomic: boolean;
+}
+
+/** Marks the cast that fails a write returning too many rows (see shapeOf): its error is read back as E_SQL_TOO_MANY_ROWS. */
+const TOO_MANY_MARK = "annex_too_many_rows:";
+const ROW_KINDS = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
+
+function boundRows(verdict: Verdict, schema: string, maxRows: number, interruptible: boolean): Shape {
+  const { run, kind } = verdict;
+  if (verdict.readOnly) return { run, cursor: interruptible, atomic: false };
+  if (!ROW_KINDS.has(kind)) return { run, cursor: false, atomic: false };
+  const stmt = (parseSync(run) as { stmts: Array<{ stmt: Record<string, Record<string, unknown>> }> }).stmts[0]!.stmt[kind]!;
+  const returning = stmt["returningList"];
+  if (kind !== "SelectStmt" && !(Array.isArray(returning) && returning.length > 0)) return { run, cursor: false, atomic: false };
+  const cap = maxRows + 1;
+  let wrapped: string;
+  let shape: Shape;
+  if (!hasModifyingCte(stmt)) {
+    wrapped =
+      kind === "SelectStmt"
+        ? `WITH annex_rows AS (\n${run}\n) SELECT annex_rows.* FROM annex_rows LIMIT ${cap}`
+        : `WITH annex_rows AS (\n${run}\n) SELECT annex_rows.* FROM annex_rows WHERE (SELECT count(*) FROM annex_rows) <= ${maxRows} ` +
+          `OR CAST('${TOO_MANY_MARK}' || (SELECT count(*) FROM annex_rows) AS integer) IS NULL LIMIT ${cap}`;
+    shape = { run: wrapped, cursor: interruptible && kind === "SelectStmt", atomic: false };
+  } else {
+    wrapped = kind === "SelectStmt" && stmt["limitCount"] === undefined && stmt["limitOffset"] === undefined ? `${run}\nLIMIT ${cap}` : run;
+    shape = { run: wrapped, cursor: false, atomic: true };
+  }
+  // As verdicts.ts does with its LIMIT: the text that runs is checked again as it will run.
+  if (wrapped !== run) checkSql(wrapped, { schema, mode: "query", interruptible });
+  return shape;
+}
+
+/** Whether a data-modifying statement sits in a WITH anywhere in the tree (PostgreSQL allows one only at the top). */
+function hasModifyingCte(node: unknown): boolean {
+  if (Array.isArray(node)) return node.some(hasModifyingCte);
+  if (node === null || typeof node !== "object") return false;
+  const cte = (node as { CommonTableExpr?: { ctequery?: Record<string, unknown> } }).CommonTableExpr;
+  if (cte?.ctequery !== undefined && Object.keys(cte.ctequery)[0] !== "SelectStmt") return true;
+  return Object.values(node).some(hasModifyingCte);
+}
+
+/** Rows per FETCH on PostgreSQL: the first batch, and the most of any (fewer as the byte budget runs out). */
+const FIRST_BATCH = 16;
+const MAX_BATCH = 128;
+
+/**
+ * Converts rows for the guest one at a time, counting rows and JSON bytes as
+ * they come, and fails at the first row past either limit. `cursor` sizes the
+ * FETCHes of a PostgreSQL cursor by the bytes left and the widest row so far,
+ * so the host holds at most one batch past the limit.
+ */
+function rowReader(maxRows: number, maxBytes: number) {
+  const rows: Record<string, unknown>[] = [];
+  let bytes = 2; // the JSON array's brackets
+  let widest = 0;
+  function take(batch: readonly unknown[]): void {
+    for (const raw of batch) {
+      if (rows.length >= maxRows) throw tooManyRows(maxRows);
+      const row = toGuestValue(raw) as Record<string, unknown>;
+      const size = Buffer.byteLength(JSON.stringify(row)) + (rows.length > 0 ? 1 : 0);
+      bytes += size;
+      widest = Math.max(widest, size);
+      if (bytes > maxBytes) {
+        throw new SqlStorageError(
+          "E_SQL_RESULT_TOO_LARGE",
+          `the result takes more than the limit of ${maxBytes} bytes (${bytes} by its row ${rows.length + 1}, where the host stopped reading); select fewer columns or rows`,
+          { bytes, maxBytes },
+        );
+      }
+      rows.push(row);
+    }
+  }
+  const cursor = {
+    first: Math.min(maxRows + 1, FIRST_BATCH),
+    next(batch: unknown[]): number {
+      take(batch);
+      const left = maxRows + 1 - rows.length;
+      const affordable = widest === 0 ? MAX_BATCH : Math.floor((maxBytes - bytes) / widest) + 1;
+      return Math.max(1, Math.min(left, MAX_BATCH, affordable));
+    },
+  };
+  return { rows, take, cursor };
+}
+
+function tooManyRows(maxRows: number): SqlStorageError {
+  return new SqlStorageError("E_SQL_TOO_MANY_ROWS", `the query returns more than ${maxRows} rows; add a LIMIT and page with a cursor (WHERE key > $1)`, { maxRows });
+}
+
+function executionEnded(): SqlStorageError {
+  return new SqlStorageError("E_SQL_TIMEOUT", "the statement was dropped or cancelled: the execution that sent it ended", { reason: "execution-ended" });
+}
+
+/**
+ * At most `maxConcurrent` statements of one install run at once, and at most
+ * `maxQueued` wait for a place, in order; past those a statement fails at once
+ * with E_SQL_BUSY. A waiting statement whose signal aborts (its execution
+ * ended) leaves the queue without running.
+ */
+function createLanes(maxConcurrent: number, maxQueued: number) {
+  const lanes = new Map<string, { running: number; waiting: Array<() => void> }>();
+  return {
+    async acquire(key: string, signal: AbortSignal | undefined, limits: { maxConcurrent: number; maxQueued: number }): Promise<() => void> {
+      if (signal?.aborted) throw executionEnded();
+      let lane = lanes.get(key);
+      if (lane === undefined) {
+        lane = { running: 0, waiting: [] };
+        lanes.set(key, lane);
+      }
+      const own = lane;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        const next = own.waiting.shift();
+        // The place passes to the next in line; the lane goes when nobody holds or wants one.
+        if (next !== undefined) next();
+        else if (--own.running === 0) lanes.delete(key);
+      };
+      if (own.running < maxConcurrent) {
+        own.running++;
+        return release;
+      }
+      if (own.waiting.length >= maxQueued) {
+        throw new SqlStorageError(
+          "E_SQL_BUSY",
+          `this install already has ${limits.maxConcurrent} statements running and ${limits.maxQueued} waiting, the most this host allows; await some before sending more`,
+          { maxConcurrent: limits.maxConcurrent, maxQueued: limits.maxQueued },
+        );
+      }
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal?.removeEventListener("abort", drop);
+          resolve();
+        };
+        const drop = () => {
+          const at = own.waiting.indexOf(go);
+          if (at >= 0) own.waiting.splice(at, 1);
+          reject(executionEnded());
+        };
+        own.waiting.push(go);
+        signal?.addEventListener("abort", drop, { once: true });
+      });
+      return release;
+    },
+  };
 }
