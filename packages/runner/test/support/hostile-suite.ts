@@ -295,6 +295,23 @@ export function hostileSuite(
           await stillServes(r, bundle);
         });
 
+        it("stops a copy out of the sandbox that loops natively: a sparse array of huge length as the result or a host call's argument", async () => {
+          // The runner's own serialiser visits every index up to length (holes too) in C: ~45 s for 2^32 - 1 on a
+          // thread no interrupt reaches. A guest-side pre-check cost 4x on a 100-row result, so the watchdog stops it.
+          const { runner: r, bundle } = await hostile(
+            {
+              storage: { kind: "kv" },
+              capabilities: [logCap, kvCap],
+              source: `export function result() { const a = [1]; a.length = 2 ** 32 - 1; return { a }; }
+                       export async function argument(request, ctx) { const a = []; a[2 ** 32 - 2] = 1; await ctx.kv.set("k", { a }); return "sent"; }`,
+              handlers: ["result", "argument"],
+            },
+            { cpuMs: 200, wallMs: 1000 },
+          );
+          for (const handler of ["result", "argument"]) expect((await exec(r, envelopeFor(bundle, handler))).error?.code, handler).toBe("E_TIMEOUT");
+          await stillServes(r, bundle);
+        });
+
         it("stops a load whose top-level code loops in a built-in, failing only that load", async () => {
           const active = await start();
           const good = await buildBundle({ capabilities: [logCap], source: `export function ping() { return "pong"; }` });
