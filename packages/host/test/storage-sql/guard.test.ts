@@ -179,6 +179,56 @@ describe("SQL guard", () => {
     expect(checkSql("SELECT current_schema, current_user, current_role, user, current_date, current_timestamp(3), localtimestamp, now()", query)).toHaveLength(1);
   });
 
+  it("takes every jsonpath as a checked string literal: no **, like_regex, $ in filters or subscripts, subscript lists", () => {
+    for (const [text, pattern] of [
+      ["SELECT jsonb_path_query($1::jsonb, '$.**')", /\*\* accessor/],
+      ["SELECT jsonb_path_query_array(d, '$.**{2 to last}') FROM t", /\*\* accessor/],
+      ["SELECT jsonb_path_query_first(d, '$.\\u002a\\u002a') FROM t", /\*\* accessor/],
+      ["SELECT jsonb_path_exists(d, '$ ? (@ like_regex \"(a+)+$\")') FROM t", /like_regex/],
+      ["SELECT jsonb_path_match(d, 'exists($ ? (@ LIK\\E_REGEX \"a\"))') FROM t", /like_regex/],
+      ["SELECT jsonb_path_query(d, $1) FROM t", /must be a string literal/],
+      ["SELECT jsonb_path_query(d, $1::jsonpath) FROM t", /must be a string literal/],
+      ["SELECT jsonb_path_query(path => $1, target => d) FROM t", /must be a string literal/],
+      ["SELECT jsonb_path_query(d, p) FROM t", /must be a string literal/],
+      ["SELECT d @? $1 FROM t", /@\? operator's path must be a string literal/],
+      ["SELECT d OPERATOR(pg_catalog.@?) '$.**' FROM t", /\*\* accessor/],
+      ["SELECT d @? ANY(ARRAY['$.a']) FROM t", /must be a string literal/],
+      ["SELECT d @? ANY(SELECT p FROM t) FROM t", /over a subquery/],
+      ["SELECT d @@ $1 FROM t", /text search/],
+      ["SELECT d @@ '$.** == 1' FROM t", /\*\* accessor/],
+      ["SELECT $1::jsonpath", /cast to jsonpath must be a string literal/],
+      ["SELECT '{}'::jsonpath[]", /jsonpath arrays/],
+      ["SELECT JSON_QUERY(d, $1) FROM t", /JSON_QUERY's path must be a string literal/],
+      ["SELECT JSON_EXISTS(d, '$.**') FROM t", /\*\* accessor/],
+      ["SELECT * FROM JSON_TABLE(d, '$[*]' COLUMNS (a int PATH '$.**')) jt", /\*\* accessor/],
+      // Each re-reads a whole sequence per item (n³ at two levels), or repeats items per level.
+      ["SELECT jsonb_path_query(d, '$[*] ? (@ == $[*] ? (@ == -1))') FROM t", /inside a filter/],
+      ["SELECT jsonb_path_query(d, '$[*] ? (@ == $v[*])', $1) FROM t", /inside a filter/],
+      ["SELECT jsonb_path_query(d, '$[*][$[*] ? (@ == 5)]') FROM t", /inside a filter/],
+      ["SELECT jsonb_path_query(d, '$[0,0,0,0,0,0,0,0,0,0][0,0,0,0,0,0,0,0,0,0]') FROM t", /subscript list/],
+      ["SELECT jsonb_path_query(d, '$.a /* x */') FROM t", /comments/],
+    ] as const) {
+      const error = refusal(text);
+      expect([text, error.code]).toEqual([text, "E_SQL_REFUSED"]);
+      expect(error.message, text).toMatch(pattern);
+    }
+    for (const text of [
+      "SELECT jsonb_path_query(d, '$.a[*] ? (@ > 1)'), d @? '$.a ? (@ == \"x\")', d @@ '$.a == 1' FROM t",
+      "SELECT jsonb_path_query_array(d, '$.items[*].tags[*] ? (@ starts with \"a\")'), '$.a'::jsonpath, jsonpath '$[0 to 2]' FROM t",
+      "SELECT jsonb_path_exists(target => d, path => '$.a ? (@ == \")\" || @ == \"$[\")') FROM t",
+      "SELECT jsonb_path_match(d, '$[*] == $.b[*]', '{}', true) FROM t",
+      "SELECT JSON_VALUE(d, '$.a' PASSING 1 AS x), JSON_EXISTS(d, '$.b') FROM t",
+      // Text search: an operand visibly tsvector or tsquery.
+      "SELECT to_tsvector('english', name) @@ to_tsquery('english', $1), tsv @@ websearch_to_tsquery($1), tsv @@ $1::tsquery, $1::tsvector @@ q FROM t",
+      "SELECT tsv @@ 'cat & dog' FROM t",
+      "SELECT @@ box '((0,0),(1,1))'",
+    ]) {
+      expect(checkSql(text, query), text).toHaveLength(1);
+    }
+    // Stored expressions too.
+    expect(refusal("CREATE INDEX i ON t ((d @? '$.**'))", migration).message).toMatch(/\*\* accessor/);
+  });
+
   it("answers a syntax error with its position", () => {
     const error = refusal("SELECT FROM WHERE");
     expect(error.code).toBe("E_SQL_SYNTAX");

@@ -15,6 +15,7 @@ import {
 } from "./allowlist.js";
 import { SqlStorageError } from "./errors.js";
 import { checkGrowth } from "./growth.js";
+import { checkJsonPathUse } from "./jsonpath.js";
 import { valueFreeEstimate } from "./plan-costs.js";
 
 export interface GuardOptions {
@@ -216,6 +217,8 @@ class Checker {
       if (kind === "SelectStmt" && node["intoClause"] !== undefined) throw refused("SELECT … INTO creates a table; use CREATE TABLE in a migration");
       return;
     }
+    // Every place a jsonpath is evaluated takes a checked string literal (jsonpath.ts).
+    checkJsonPathUse(kind, node);
     switch (kind) {
       case "FuncCall":
         return this.function(names(node["funcname"]));
