@@ -63,6 +63,8 @@ const KEEPING_STATES = ["active", "disabled", "upgrading", "installing"];
 
 /** Open deliveries `claim` looks at in publication order before it looks up queue heads by index. */
 const CLAIM_WINDOW = 128;
+/** The largest seq (bigserial): the window's bound when fewer deliveries than the window are open. */
+const MAX_SEQ = "9223372036854775807";
 
 /** A delivery that may be leased at `now`: pending and its retry time come, or leased and its lease run out. */
 function dueDelivery(alias: string, now: Date): RawBuilder<unknown> {
@@ -203,9 +205,11 @@ export class OutboxStore {
   async claim(owner: string, lease: string, now: Date, leaseUntil: Date, limit: number): Promise<LeasedDelivery[]> {
     const d = this.table("annex_event_deliveries");
     const window = Math.max(CLAIM_WINDOW, limit * 4);
+    // The window as a bound on seq (the window-th open delivery's), not a set to join: on a table whose statistics are
+    // stale (PGlite runs no autovacuum) a join planned as a nested loop read the window once per open row.
     const first = await this.#claimFrom(
-      sql`candidates AS (SELECT d.seq FROM ${d} d WHERE d.state IN ('pending', 'leased') ORDER BY d.seq LIMIT ${window})`,
-      owner, lease, now, leaseUntil, limit,
+      sql`bound AS (SELECT coalesce((SELECT d.seq FROM ${d} d WHERE d.state IN ('pending', 'leased') ORDER BY d.seq OFFSET ${window - 1} LIMIT 1), ${MAX_SEQ}::bigint) AS seq)`,
+      false, owner, lease, now, leaseUntil, limit,
     );
     if (first.length >= limit) return first;
     const beyond = await sql`SELECT 1 FROM ${d} d WHERE d.state IN ('pending', 'leased') ORDER BY d.seq OFFSET ${window} LIMIT 1`.execute(this.#db);
@@ -223,7 +227,7 @@ export class OutboxStore {
         FROM queues q WHERE q.type IS NOT NULL),
       candidates AS (
         SELECT (${this.#queueHead(sql`q.install_id`, sql`q.type`)}) AS seq FROM queues q WHERE q.type IS NOT NULL)`,
-      owner, lease, now, leaseUntil, limit - first.length,
+      true, owner, lease, now, leaseUntil, limit - first.length,
     );
     return [...first, ...rest];
   }
@@ -242,24 +246,36 @@ export class OutboxStore {
       WHERE h.install_id = ${installId} AND h.type = ${type}`;
   }
 
-  /** Leases the due deliveries among `candidates(seq)`, oldest first: every rule of `claim` is checked here, whatever the candidates. */
-  async #claimFrom(candidates: RawBuilder<unknown>, owner: string, lease: string, now: Date, leaseUntil: Date, limit: number): Promise<LeasedDelivery[]> {
+  /**
+   * Leases due deliveries, oldest first: every rule of `claim` is checked here, whatever the candidates. Without
+   * `heads`, those up to `bound(seq)` (the window), with an anti-join on an earlier open delivery of the queue (the
+   * rows are few and in seq order). With `heads`, the seqs of `candidates(seq)`, queue heads found by index (the
+   * fallback): due and serving first, then the head check by row comparison in the open index (see #queueHead).
+   */
+  async #claimFrom(candidates: RawBuilder<unknown>, heads: boolean, owner: string, lease: string, now: Date, leaseUntil: Date, limit: number): Promise<LeasedDelivery[]> {
     const d = this.table("annex_event_deliveries");
+    const serving = sql`EXISTS (SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = d.install_id AND ${servingInstall("i")})`;
+    const ready = heads
+      ? sql`due AS MATERIALIZED (
+          SELECT d.seq FROM ${d} d JOIN ${this.table("annex_installs")} i ON i.id = d.install_id
+          WHERE d.seq = ANY (ARRAY(SELECT seq FROM candidates)) AND ${dueDelivery("d", now)} AND ${servingInstall("i")}),
+        ready AS (
+          SELECT d.seq FROM ${d} d JOIN due c ON c.seq = d.seq
+          WHERE ${dueDelivery("d", now)} AND d.seq = (${this.#queueHead(sql`d.install_id`, sql`d.type`)}) AND ${serving}
+          ORDER BY d.seq LIMIT ${limit}
+          FOR UPDATE OF d SKIP LOCKED)`
+      : sql`ready AS (
+          SELECT d.seq FROM ${d} d
+          WHERE d.seq <= (SELECT seq FROM bound) AND ${dueDelivery("d", now)}
+            AND NOT EXISTS (
+              SELECT 1 FROM ${d} e
+              WHERE e.install_id = d.install_id AND e.type = d.type AND e.state IN ('pending', 'leased') AND e.seq < d.seq)
+            AND ${serving}
+          ORDER BY d.seq LIMIT ${limit}
+          FOR UPDATE OF d SKIP LOCKED)`;
     const result = await sql<DeliveryRow>`
       WITH ${candidates},
-      -- Due and serving first: the head check below costs an index probe a row, and a window can be all backlog.
-      due AS MATERIALIZED (
-        SELECT d.seq FROM ${d} d JOIN candidates c ON c.seq = d.seq JOIN ${this.table("annex_installs")} i ON i.id = d.install_id
-        WHERE ${dueDelivery("d", now)} AND ${servingInstall("i")}),
-      ready AS (
-        SELECT d.seq FROM ${d} d JOIN due c ON c.seq = d.seq
-        WHERE ${dueDelivery("d", now)}
-          AND d.seq = (${this.#queueHead(sql`d.install_id`, sql`d.type`)})
-          AND EXISTS (SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = d.install_id AND ${servingInstall("i")})
-        ORDER BY d.seq
-        LIMIT ${limit}
-        FOR UPDATE OF d SKIP LOCKED
-      )
+      ${ready}
       UPDATE ${d} d SET state = 'leased', lease = ${lease}, lease_owner = ${owner}, lease_until = ${leaseUntil},
         attempts = d.attempts + 1, updated_at = ${now}
       FROM ready, ${this.table("annex_events")} ev
