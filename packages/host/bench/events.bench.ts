@@ -35,14 +35,13 @@ const SERVER = `
 export async function onTick(event, ctx) { return { seen: event.payload.i }; }
 `;
 
-async function main(backend: "pglite" | "postgres"): Promise<void> {
-  const loadAtStart = loadavg()[0]!;
+/** A fresh in-memory PGlite, or a pool on ANNEX_TEST_DATABASE_URL whose `close` also drops `schema`. */
+async function openDatabase(backend: "pglite" | "postgres", schema: string, connections: number) {
   let database: Kysely<any> | import("@electric-sql/pglite").PGlite;
   let close: () => Promise<void>;
-  const schema = `annex_bench_events_${process.pid}_${backend}`;
   if (backend === "postgres") {
     const { default: pg } = await import("pg");
-    const pool = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: process.env["ANNEX_TEST_DATABASE_URL"], max: 8 }) }) });
+    const pool = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: process.env["ANNEX_TEST_DATABASE_URL"], max: connections }) }) });
     database = pool;
     close = async () => {
       await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(pool);
@@ -54,6 +53,13 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
     database = pglite;
     close = () => pglite.close();
   }
+  return { database, close };
+}
+
+async function main(backend: "pglite" | "postgres"): Promise<void> {
+  const loadAtStart = loadavg()[0]!;
+  const schema = `annex_bench_events_${process.pid}_${backend}`;
+  const { database, close } = await openDatabase(backend, schema, 8);
 
   const runners: Runner[] = [];
   const hosts: TestHost[] = [];
@@ -182,22 +188,7 @@ async function parkedBacklog(backend: "pglite" | "postgres"): Promise<void> {
   const sizes = [0, 10_000, 100_000];
   const drains = Number(process.env["BENCH_BACKLOG_DRAINS"] ?? 9);
   const schema = `annex_bench_backlog_${process.pid}_${backend}`;
-  let database: Kysely<any> | import("@electric-sql/pglite").PGlite;
-  let close: () => Promise<void>;
-  if (backend === "postgres") {
-    const { default: pg } = await import("pg");
-    const pool = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: process.env["ANNEX_TEST_DATABASE_URL"], max: 4 }) }) });
-    database = pool;
-    close = async () => {
-      await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(pool);
-      await pool.destroy();
-    };
-  } else {
-    const { PGlite } = await import("@electric-sql/pglite");
-    const pglite = await PGlite.create();
-    database = pglite;
-    close = () => pglite.close();
-  }
+  const { database, close } = await openDatabase(backend, schema, 4);
   const runner = createWorkerPoolRunner({ workers: 1 });
   const t = await createTestHost({ runner, database, schema, logger: pino({ level: "silent" }) });
   try {

@@ -245,7 +245,7 @@ function widenings(before: ManifestLike, after: ManifestLike, direction: Directi
       }
       continue;
     }
-    const widest = peers.reduce<ExposedEndpoint | undefined>((best, old) => (best === undefined || rank(old.audience) > rank(best.audience) ? old : best), undefined);
+    const widest = widestOf(peers);
     if (widest !== undefined && rank(widest.audience) >= rank(endpoint.audience)) continue;
     if (widest !== undefined) {
       changes.push({
@@ -273,7 +273,7 @@ function widenings(before: ManifestLike, after: ManifestLike, direction: Directi
     if (samePath !== undefined) continue;
     const sameEntry = olderPages.filter((old) => page.entry !== "" && old.entry === page.entry);
     if (sameEntry.some((old) => rank(old.audience) >= rank(page.audience))) continue;
-    const widest = sameEntry.reduce<ExposedPage | undefined>((best, old) => (best === undefined || rank(old.audience) > rank(best.audience) ? old : best), undefined);
+    const widest = widestOf(sameEntry);
     if (widest !== undefined) {
       changes.push({
         ...base,
@@ -300,4 +300,9 @@ export function diffExposure(from: ManifestLike, to: ManifestLike): ExposureDiff
   const widened = widenings(from, to, "widened");
   const narrowed = widenings(to, from, "narrowed");
   return { widened, narrowed, requiresConsent: widened.length > 0 };
+}
+
+/** The item whose audience is widest (the first of equals); undefined for none. */
+function widestOf<T extends { audience: ExposureAudience }>(items: readonly T[]): T | undefined {
+  return items.reduce<T | undefined>((best, item) => (best === undefined || rank(item.audience) > rank(best.audience) ? item : best), undefined);
 }
