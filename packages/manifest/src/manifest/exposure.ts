@@ -21,8 +21,10 @@ import type { Manifest, UiSlot } from "./schema.js";
  *
  * An endpoint is the same route across versions when its method and
  * normalised path are (`normaliseRoutePath`: case, trailing slash and
- * parameter names ignored), whatever its handler; a page is the same page in
- * its slot by normalised path, and follows its `entry` file to another slot.
+ * parameter names ignored), whatever its handler. A page is traced to the
+ * installed version two ways, each alone, since the author names both: by its
+ * `entry` file (in any slot, at any path) and by its normalised path (in any
+ * slot).
  *
  * What widens (each needs consent, as a new capability does):
  * - a `public` or `webhook` endpoint on a route that had none of that class or
@@ -32,14 +34,27 @@ import type { Manifest, UiSlot } from "./schema.js";
  *   now verifies itself (`"extension"`): the handler runs for any caller;
  * - a `public` endpoint whose CORS origins now let more sites read its answers
  *   from a browser (a new origin, or `"*"`);
- * - a `public`-slot page on a path that had none (new, or moved from a slot
- *   of signed-in users);
- * - an `app`/`dashboard.widget` page whose entry file was shown only in the
- *   `admin`/`settings` slots before (admins only → every signed-in user).
+ * - a page in the `app`, `dashboard.widget` or `public` slot whose entry file
+ *   was shown before only in slots of a narrower audience, whatever its path
+ *   and whatever else was at that path (e.g. the admin page's file now served
+ *   at an existing app or public page's path);
+ * - such a page whose normalised path was shown before only in slots of a
+ *   narrower audience, whatever its entry file (e.g. an admin page moved to
+ *   `app` at the same path with its file renamed): `"slot"`, or `"added"`
+ *   when the narrower page is still at that path in its slot;
+ * - a `public`-slot page whose entry file and path were both unknown before
+ *   (a new public page): `"added"`.
+ * A page is not widened when each of its entry file and its path that the
+ * installed version showed was shown there to its audience or wider; pages in
+ * the `admin`/`settings` slots never widen.
  *
- * Anything else is not a widening: a new `api` endpoint or `app` page (the
- * same signed-in audience as before), removed routes and pages, a move to a
- * narrower class or slot, fewer CORS origins, a rate limit changed.
+ * Anything else is not a widening: a new `api` endpoint, or a new `app` or
+ * `dashboard.widget` page whose file and path are both new (the same
+ * signed-in audience as an `api` endpoint), a new file at a path already
+ * shown to that audience or wider, removed routes and pages, a move to a
+ * narrower class or slot, fewer CORS origins, a rate limit changed. A page
+ * whose path and file were both renamed is a new page: exposure compares
+ * declarations, not the files' content.
  */
 
 export const EXPOSURE_AUDIENCES = ["internal", "admins", "members", "signed", "anyone"] as const;
@@ -267,25 +282,41 @@ function widenings(before: ManifestLike, after: ManifestLike, direction: Directi
   }
 
   const olderPages = pagesOf(before);
-  for (const page of pagesOf(after)) {
+  const newerPages = pagesOf(after);
+  for (const page of newerPages) {
+    // Pages in the admins' slots reach no one new: no page audience is narrower.
+    if (rank(page.audience) <= rank("admins")) continue;
     const base = { kind: "page" as const, path: page.path, slot: page.slot, entry: page.entry, audience: page.audience };
-    const samePath = olderPages.find((old) => old.slot === page.slot && normaliseRoutePath(old.path) === normaliseRoutePath(page.path));
-    if (samePath !== undefined) continue;
-    const sameEntry = olderPages.filter((old) => page.entry !== "" && old.entry === page.entry);
-    if (sameEntry.some((old) => rank(old.audience) >= rank(page.audience))) continue;
-    const widest = widestOf(sameEntry);
+    // Where this page's content may come from in the installed version: its entry file, in any slot and at any
+    // path, and its normalised path, in any slot. Either may be renamed by the author, so each is checked alone.
+    const sameEntry = page.entry === "" ? [] : olderPages.filter((old) => old.entry === page.entry);
+    const samePath = olderPages.filter((old) => normaliseRoutePath(old.path) === normaliseRoutePath(page.path));
+    const widerBefore = (peers: ExposedPage[]) => peers.some((old) => rank(old.audience) >= rank(page.audience));
+    // The file, or the path, was shown before, but only to a narrower audience: the page moved to a wider one.
+    const narrower = [sameEntry, samePath].find((peers) => peers.length > 0 && !widerBefore(peers));
+    const widest = narrower === undefined ? undefined : widestOf(narrower);
+    // A new page at a path whose narrower page is still there, in its slot: an addition beside it, not a move.
+    const beside = widest !== undefined && narrower === samePath && newerPages.some((other) => other.slot === widest.slot && normaliseRoutePath(other.path) === normaliseRoutePath(widest.path));
+    if (widest !== undefined && beside) {
+      const shown = `, at a path shown to ${AUDIENCE_TEXT[widest.audience]} only`;
+      changes.push({ ...base, change: widened ? "added" : "removed", text: widened ? `new ${describeExposedPage(page)}${shown}` : `no more ${describeExposedPage(page)}${shown}` });
+      continue;
+    }
     if (widest !== undefined) {
+      const what = narrower === sameEntry ? `page ${page.entry}` : `page ${page.path}`;
+      const where = narrower === sameEntry ? (normaliseRoutePath(widest.path) === normaliseRoutePath(page.path) ? "" : ` at ${page.path}`) : page.entry === widest.entry ? "" : ` (now ${page.entry})`;
       changes.push({
         ...base,
         change: "slot",
         from: widened ? widest.slot : page.slot,
         to: widened ? page.slot : widest.slot,
-        text: `page ${page.entry}: ${arrow(`${widest.slot} slot`, `${page.slot} slot`)} (${widened ? AUDIENCE_TEXT[page.audience] : `was ${AUDIENCE_TEXT[page.audience]}`})`,
+        text: `${what}${where}: ${arrow(`${widest.slot} slot`, `${page.slot} slot`)} (${widened ? AUDIENCE_TEXT[page.audience] : `was ${AUDIENCE_TEXT[page.audience]}`})`,
       });
       continue;
     }
-    // A new page: widening only in the public slot.
-    if (page.slot !== "public") continue;
+    // Neither its file nor its path was shown before: a new page, a widening only in the public slot (a new
+    // members' page reaches the same signed-in users as an api endpoint).
+    if (sameEntry.length > 0 || samePath.length > 0 || page.slot !== "public") continue;
     changes.push({ ...base, change: widened ? "added" : "removed", text: widened ? `new ${describeExposedPage(page)}` : `no more ${describeExposedPage(page)}` });
   }
   return changes;

@@ -222,6 +222,46 @@ describe("exposure", () => {
     expect(diffExposure(v([API], [page("public", "/", "ui/x.html")]), v([API], [page("app", "/", "ui/x.html")])).narrowed).toEqual([expect.objectContaining({ change: "slot", from: "public", to: "app" })]);
   });
 
+  it("a page widens when its entry file or its path was shown only to a narrower audience, whatever else was renamed", () => {
+    const admin = page("admin", "/admin", "ui/admin.html");
+    // E1: the admin page's file served at an existing app page's path (same slot and path as before).
+    expect(changes(v([API], [page("app", "/", "ui/app.html"), admin]), v([API], [page("app", "/", "ui/admin.html")]))).toEqual([["page", "slot", "/", "admin", "app"]]);
+    expect(changes(v([API], [page("dashboard.widget", "/w", "ui/w.html"), admin]), v([API], [page("dashboard.widget", "/w", "ui/admin.html"), admin]))).toEqual([["page", "slot", "/w", "admin", "dashboard.widget"]]);
+    // E2: a page moved from admin to app at the same path, its entry renamed.
+    expect(changes(v([API], [page("admin", "/reports", "ui/reports.html")]), v([API], [page("app", "/Reports/", "ui/reports-v2.html")]))).toEqual([["page", "slot", "/Reports/", "admin", "app"]]);
+    expect(changes(v([API], [page("settings", "/prefs", "ui/prefs.html")]), v([API], [page("dashboard.widget", "/prefs", "ui/widget.html")]))).toEqual([["page", "slot", "/prefs", "settings", "dashboard.widget"]]);
+    // The same file at an admins-only path (one entry serving several paths): the path decides.
+    expect(changes(v([API], [page("app", "/", "ui/index.html"), page("admin", "/admin", "ui/index.html")]), v([API], [page("app", "/admin", "ui/index.html")]))).toEqual([["page", "slot", "/admin", "admin", "app"]]);
+    // E3: an existing public path now serving a file shown only to admins, or only to signed-in users.
+    expect(changes(v([API], [page("public", "/", "ui/public.html"), admin]), v([API], [page("public", "/", "ui/admin.html")]))).toEqual([["page", "slot", "/", "admin", "public"]]);
+    expect(changes(v([API], [page("public", "/", "ui/public.html"), page("app", "/x", "ui/x.html")]), v([API], [page("public", "/", "ui/x.html")]))).toEqual([["page", "slot", "/", "app", "public"]]);
+    // A new public page at a path that was a members' page, with a new file: moved, or beside it.
+    expect(changes(v([API], [page("app", "/", "ui/app.html")]), v([API], [page("public", "/", "ui/landing.html")]))).toEqual([["page", "slot", "/", "app", "public"]]);
+    expect(changes(v([API], [page("admin", "/reports", "ui/reports.html")]), v([API], [page("admin", "/reports", "ui/reports.html"), page("app", "/reports", "ui/new.html")]))).toEqual([["page", "added", "/reports", null, null]]);
+  });
+
+  it("a page whose file and path were already shown to its audience or wider, or a new member page, does not widen", () => {
+    const admin = page("admin", "/admin", "ui/admin.html");
+    const none = (from: ReturnType<typeof v>, to: ReturnType<typeof v>) => expect(diffExposure(from, to)).toMatchObject({ widened: [], requiresConsent: false });
+    // A new app page (new path, new file), with and without admin pages installed.
+    none(v([API], [page("app", "/", "ui/app.html")]), v([API], [page("app", "/", "ui/app.html"), page("app", "/stats", "ui/stats.html")]));
+    none(v([API], []), v([API], [page("app", "/stats", "ui/stats.html")]));
+    none(v([API], [page("app", "/", "ui/app.html"), admin]), v([API], [page("app", "/", "ui/app.html"), page("app", "/stats", "ui/stats.html"), admin]));
+    // A new file at an existing members' or public path; an admin page's file changed.
+    none(v([API], [page("app", "/", "ui/app.html"), admin]), v([API], [page("app", "/", "ui/app-v2.html"), admin]));
+    none(v([API], [page("public", "/", "ui/a.html"), admin]), v([API], [page("public", "/", "ui/b.html"), admin]));
+    none(v([API], [page("admin", "/reports", "ui/reports.html")]), v([API], [page("admin", "/reports", "ui/reports-v2.html")]));
+    // A members' file at another members' path or slot; a public file at another public path.
+    none(v([API], [page("app", "/x", "ui/x.html")]), v([API], [page("dashboard.widget", "/x", "ui/x.html"), page("app", "/y", "ui/x.html")]));
+    none(v([API], [page("public", "/", "ui/p.html")]), v([API], [page("public", "/home", "ui/p.html")]));
+    // A public file now also shown to members; any move to admins only.
+    none(v([API], [page("public", "/", "ui/p.html")]), v([API], [page("public", "/", "ui/p.html"), page("app", "/p", "ui/p.html")]));
+    none(v([API], [page("app", "/", "ui/app.html"), page("public", "/p", "ui/p.html")]), v([API], [page("admin", "/", "ui/p.html"), page("settings", "/p", "ui/app.html")]));
+    // The reverse of each widening above narrows without consent.
+    none(v([API], [page("app", "/", "ui/admin.html")]), v([API], [page("app", "/", "ui/app.html"), admin]));
+    none(v([API], [page("app", "/reports", "ui/reports-v2.html")]), v([API], [page("admin", "/reports", "ui/reports.html")]));
+  });
+
   it("removing anonymous endpoints only narrows", () => {
     const diff = diffExposure(v([API, PUBLIC, HOOK]), v([API]));
     expect(diff.requiresConsent).toBe(false);
