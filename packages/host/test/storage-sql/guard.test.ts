@@ -216,7 +216,7 @@ describe("SQL guard", () => {
       "SELECT jsonb_path_query(d, '$.a[*] ? (@ > 1)'), d @? '$.a ? (@ == \"x\")', d @@ '$.a == 1' FROM t",
       "SELECT jsonb_path_query_array(d, '$.items[*].tags[*] ? (@ starts with \"a\")'), '$.a'::jsonpath, jsonpath '$[0 to 2]' FROM t",
       "SELECT jsonb_path_exists(target => d, path => '$.a ? (@ == \")\" || @ == \"$[\")') FROM t",
-      "SELECT jsonb_path_match(d, '$[*] == $.b[*]', '{}', true) FROM t",
+      "SELECT jsonb_path_match(d, '$[*] == 1', '{}', true) FROM t",
       "SELECT JSON_VALUE(d, '$.a' PASSING 1 AS x), JSON_EXISTS(d, '$.b') FROM t",
       // Text search: an operand visibly tsvector or tsquery.
       "SELECT to_tsvector('english', name) @@ to_tsquery('english', $1), tsv @@ websearch_to_tsquery($1), tsv @@ $1::tsquery, $1::tsvector @@ q FROM t",
@@ -227,6 +227,80 @@ describe("SQL guard", () => {
     }
     // Stored expressions too.
     expect(refusal("CREATE INDEX i ON t ((d @? '$.**'))", migration).message).toMatch(/\*\* accessor/);
+  });
+
+  it("keeps every size-increasing operation in one query level, and escapes once", () => {
+    const chain = (levels: number) => {
+      const ctes = ["a0 AS (SELECT $1::text AS v)"];
+      for (let i = 1; i <= levels; i++) ctes.push(`a${i} AS (SELECT v || v AS v FROM a${i - 1})`);
+      return `WITH ${ctes.join(", ")} SELECT length(v) AS n FROM a${levels}`;
+    };
+    let quoted = "$1::text";
+    for (let i = 0; i < 22; i++) quoted = `quote_literal(${quoted})`;
+    for (const [text, pattern] of [
+      // The red team's G1 (a CTE chain doubling per level) and G2 (quote_literal doubling the quotes per call).
+      [chain(22), /different query levels/],
+      [chain(2), /different query levels/],
+      ["SELECT x || x FROM (SELECT concat(name, name) AS x FROM items) s", /different query levels/],
+      ["WITH a AS (SELECT t::text AS v FROM items t) SELECT t::text FROM a t", /whole-row reference/],
+      ["WITH a AS (SELECT ARRAY[name, name] AS v FROM items) SELECT array_cat(v, v) FROM a", /different query levels/],
+      ["UPDATE items SET name = name || name RETURNING name || name", /different query levels/],
+      [`SELECT length(${quoted})`, /quote_literal over the result of quote_literal/],
+      ["SELECT jsonb_build_array(jsonb_build_array(name)::text) FROM items", /over the result of jsonb_build_array/],
+      ["SELECT to_jsonb(to_jsonb(name)::text) FROM items", /over the result of to_jsonb/],
+      ["SELECT ARRAY[ARRAY[name]::text]::text FROM items", /over the result of ARRAY/],
+      ["SELECT format('%L', quote_ident(name)) FROM items", /over the result of quote_ident/],
+      ["SELECT quote_literal(string_agg(name, '')) FROM items", /over the result of string_agg/],
+    ] as const) {
+      const error = refusal(text);
+      expect([text.slice(0, 80), error.code]).toEqual([text.slice(0, 80), "E_SQL_REFUSED"]);
+      expect(error.message, text).toMatch(pattern);
+    }
+    for (const text of [
+      "SELECT first || ' ' || last AS full, concat_ws(', ', a, b), quote_ident(name), format('%s %L', a, b) FROM people",
+      "SELECT json_build_object('a', json_build_object('b', col)), jsonb_build_object('n', to_jsonb(n), 'a', ARRAY[1, 2]) FROM t",
+      "SELECT json_build_object('id', o.id, 'lines', (SELECT json_agg(json_build_object('n', l.n)) FROM lines l WHERE l.o = o.id)) FROM orders o",
+      "SELECT json_build_object('tags', array_agg(tag), 'names', string_agg(name, ', ')), string_agg(quote_literal(name), ',') FROM t",
+      // A condition's value never leaves its level.
+      "WITH m AS (SELECT * FROM items WHERE name ILIKE '%' || $1 || '%') SELECT id || ': ' || name FROM m",
+      "INSERT INTO items (id, name) SELECT id || '-copy', name || ' (copy)' FROM items RETURNING id, name",
+    ]) {
+      expect(checkSql(text, query), text).toHaveLength(1);
+    }
+  });
+
+  it("refuses a jsonpath comparison between two paths (every pair), and takes scalar variables in filters", () => {
+    for (const [text, pattern] of [
+      // The red team's J1: n² from one parameter (3.65 s on PGlite at n = 10,000); lax mode unwraps arrays without [*] too.
+      ["SELECT jsonb_path_exists($1::jsonb, '$ ? (@.a[*] == @.b[*])')", /both read the data/],
+      ["SELECT jsonb_path_exists($1::jsonb, '$ ? (@.a == @.b)')", /both read the data/],
+      ["SELECT jsonb_path_match(d, '$[*] == $.b[*]') FROM t", /both read the data/],
+      ["SELECT d @? '$.a ? (@.keyvalue().value > @.b.*)' FROM t", /both read the data/],
+      // A variable that is not visibly a scalar, or that iterates, or the root.
+      ["SELECT jsonb_path_query(d, '$.items[*] ? (@.price > $min)', $1::jsonb) FROM t", /variable \$min/],
+      ["SELECT jsonb_path_query(d, '$.items[*] ? (@.price > $min)', jsonb_build_object('min', $1::jsonb)) FROM t", /variable \$min/],
+      ["SELECT jsonb_path_query(d, '$.items[*] ? (@.price > $min.x)', jsonb_build_object('min', $1::int)) FROM t", /inside a filter/],
+      ["SELECT jsonb_path_query(d, '$.items[*] ? (@.price > $min[*])', jsonb_build_object('min', $1::int)) FROM t", /inside a filter/],
+      ["SELECT jsonb_path_query(d, '$.items[*] ? (@.price > $.x)', jsonb_build_object('min', $1::int)) FROM t", /inside a filter/],
+    ] as const) {
+      const error = refusal(text);
+      expect([text, error.code]).toEqual([text, "E_SQL_REFUSED"]);
+      expect(error.message, text).toMatch(pattern);
+    }
+    for (const text of [
+      "SELECT jsonb_path_query(doc, '$.items[*] ? (@.price > $min)', jsonb_build_object('min', $1::int)) FROM docs",
+      "SELECT jsonb_path_query(doc, '$.items[*] ? (@.price > $min && @.name == $\"the name\")', jsonb_build_object('min', 10, 'the name', $1::text)) FROM docs",
+      "SELECT jsonb_path_exists(d, '$.a[*] ? (@ == 1 || @.x > 2 && exists(@.y ? (@ starts with \"a\")))'), d @@ '$.a[*] > 2' FROM t",
+    ]) {
+      expect(checkSql(text, query), text).toHaveLength(1);
+    }
+  });
+
+  it("shows the text-search rewrite when @@ reads a tsquery from FROM", () => {
+    const error = refusal("SELECT id, ts_rank(tsv, query) AS rank FROM docs, to_tsquery('simple', $1) query WHERE tsv @@ query");
+    expect(error.code).toBe("E_SQL_REFUSED");
+    expect(error.message).toContain("WHERE tsv @@ to_tsquery('simple', $1)");
+    expect(checkSql("SELECT id, ts_rank(tsv, to_tsquery('simple', $1)) AS rank FROM docs WHERE tsv @@ to_tsquery('simple', $1)", query)).toHaveLength(1);
   });
 
   it("answers a syntax error with its position", () => {

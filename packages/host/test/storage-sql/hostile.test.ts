@@ -394,6 +394,26 @@ describeBackends("owned schema boundary", (backend) => {
     expect(search).toEqual({ ok: true, rows: [{ id: "b" }], rowCount: 1 });
   });
 
+  it("refuses a value doubled per query level or per escaping call (the red team's G1, G2); concatenation in one level still runs", async () => {
+    // 22 levels ran PGlite out of memory (2.5 GB); 22 nested quote_literal calls built 277 MB. Kept at sizes that would run.
+    const ctes = ["a0 AS (SELECT $1::text AS v)"];
+    for (let i = 1; i <= 4; i++) ctes.push(`a${i} AS (SELECT v || v AS v FROM a${i - 1})`);
+    refused(await runSql(t, `WITH ${ctes.join(", ")} SELECT length(v) AS n FROM a4`, ["x"]));
+    let quoted = "$1::text";
+    for (let i = 0; i < 4; i++) quoted = `quote_literal(${quoted})`;
+    refused(await runSql(t, `SELECT length(${quoted}) AS n`, ["''"]));
+    const one = await runSql(t, "SELECT id || ' ' || name AS full, concat_ws(', ', id, name) AS list, quote_ident(name) AS q, json_build_object('a', json_build_object('b', name)) AS j FROM items WHERE id = $1", ["a"]);
+    expect(one).toEqual({ ok: true, rows: [{ full: "a apple", list: "a, apple", q: "apple", j: { a: { b: "apple" } } }], rowCount: 1 });
+  });
+
+  it("refuses a jsonpath comparison between two paths (the red team's J1); a comparison with a literal or a scalar variable still runs", async () => {
+    const doc = JSON.stringify({ a: [1, 2, 3], b: [-1, -2, -3] });
+    refused(await runSql(t, "SELECT jsonb_path_exists($1::jsonb, '$ ? (@.a[*] == @.b[*])') AS x", [doc]));
+    refused(await runSql(t, "SELECT jsonb_path_exists($1::jsonb, '$ ? (@.a == @.b)') AS x", [doc]));
+    const ok = await runSql(t, "SELECT jsonb_path_query_array($1::jsonb, '$.a[*] ? (@ > $min)', jsonb_build_object('min', $2::int)) AS q, jsonb_path_exists($1::jsonb, '$ ? (@.a[*] == 3)') AS e", [doc, 1]);
+    expect(ok).toEqual({ ok: true, rows: [{ q: [2, 3], e: true }], rowCount: 1 });
+  });
+
   it("runs the text it checked: a refused type followed by a Unicode space is not trimmed into the refused type", async () => {
     // PostgreSQL reads U+FEFF as part of the name: "regrole\ufeff" is no type, so the statement fails as such.
     for (const text of [`UPDATE items SET name = name WHERE id = 'a' RETURNING '${annexSchema}.annex_installs'::regclass\ufeff`, "DELETE FROM items WHERE false RETURNING 'postgres'::regrole\u00a0"]) {

@@ -26,6 +26,15 @@ import { SqlStorageError } from "./errors.js";
  *   each a place of their own; a scalar or ARRAY subquery is part of the
  *   level it is written in (its value leaves it only where it is written,
  *   which the first half of the rule checks).
+ * - Size-increasing operations (concatenation, building arrays, rows and
+ *   json, escaping, whole-row references; see LARGER_FUNCTIONS,
+ *   ESCAPING_FUNCTIONS) each return a fixed multiple of their input, but one
+ *   per level of a CTE chain is a tower (22 levels of `v || v` ran PGlite out
+ *   of memory): they and the growing calls all sit at one query level, except
+ *   where a value never leaves its level (SINK_FIELDS: WHERE, ON, ORDER BY …).
+ * - Escape once: no escaping call takes another escaping or growing call's
+ *   result (22 nested quote_literal built 277 MB), except a json, array or
+ *   row value handed as it is to a builder (EMBEDDING), which embeds it.
  * - A growing aggregate is not a window function: `string_agg(…) OVER
  *   (ORDER BY …)` returns a prefix of the whole per row, n² in all.
  * - Not in migrations' stored expressions (views, column defaults, generated
@@ -34,49 +43,197 @@ import { SqlStorageError } from "./errors.js";
  */
 export function checkGrowth(kind: string, statement: Node): void {
   const stored = !DML_STATEMENTS.has(kind);
+  const relations = relationNames(statement);
   let first: { name: string; place: object } | undefined;
 
-  const visit = (value: unknown, place: object, inside: string | undefined, field: string): void => {
+  const visit = (value: unknown, at: Context, field: string): void => {
     if (Array.isArray(value)) {
-      for (const item of value) visit(item, place, inside, field);
+      for (const item of value) visit(item, at, field);
       return;
     }
     if (typeof value !== "object" || value === null) return;
     for (const [key, child] of Object.entries(value as Node)) {
       if (key === "returningList") {
-        visit(child, {}, inside, key);
+        visit(child, { ...at, place: {}, sink: false }, key);
         continue;
       }
       if (!/^[A-Z]/.test(key) || typeof child !== "object" || child === null || Array.isArray(child)) {
-        visit(child, place, inside, key);
+        // A value computed in a condition, ordering or limit never leaves its query level.
+        visit(child, SINK_FIELDS.has(key) ? { ...at, sink: true } : at, key);
         continue;
       }
       const node = child as Node;
       if (key === "FuncCall" && lastName(node["funcname"]) === "format") checkFormat(node);
       // A statement read as a relation is a place of its own; a sublink's query is part of the expression it sits in.
-      const here = (LEVELS.has(key) && field !== "subselect" && field !== "query") || key === "RangeFunction" ? {} : place;
+      const level = (LEVELS.has(key) && field !== "subselect" && field !== "query") || key === "RangeFunction";
+      const here: Context = level ? { ...at, place: {}, sink: false } : at;
       const name = growingName(key, node);
+      const escaping = escapingName(key, node);
+      const larger = name ?? escaping ?? largerName(key, node, field, relations);
+      // Inside an escaping call's arguments, what the path passes through: only embedding (json, arrays, rows) keeps it clean.
+      const clean = here.escaping !== undefined && here.clean && (EMBEDDING.has(key === "FuncCall" ? lastName(node["funcname"]) ?? "" : key) || (key === "TypeCast" && JSON_TYPES.has(lastName((node["typeName"] as Node | undefined)?.["names"]) ?? "")) || key === "CoalesceExpr" || (key === "SubLink" && node["subLinkType"] === "EXPR_SUBLINK") || key === "SelectStmt" || key === "ResTarget");
+      if (here.escaping !== undefined && (escaping !== undefined || name !== undefined) && !(here.clean && (name !== undefined || EMBEDDING.has(escapingKey(key, node))))) {
+        const what = escaping ?? name!;
+        throw refused(`${here.escaping} over the result of ${what} is not allowed: ${here.escaping} escapes or quotes its input (which can double it) and ${what} can return more than it is given, so nesting them doubles a value per call; escape once (quote_literal(x), to_jsonb(x)), or embed json values directly (json_build_object('a', json_build_object('b', col)))`, { function: what, inside: here.escaping });
+      }
+      if (larger !== undefined && name === undefined && !here.sink) {
+        if (first !== undefined && first.place !== here.place) {
+          throw refused(`${first.name} and ${larger} in different query levels of one statement are not allowed: each can return more than it is given, and one level would read what the other produced (through a subquery, CTE, function in FROM or RETURNING), so a chain of levels doubles a value per level; build the value in one query level, or split the statement`, { function: larger, other: first.name });
+        }
+        first ??= { name: larger, place: here.place };
+      }
+      const next: Context = escaping !== undefined
+        ? { ...here, escaping, clean: EMBEDDING.has(escapingKey(key, node)) }
+        : here.escaping !== undefined ? { ...here, clean } : here;
       if (name === undefined) {
-        visit(node, here, inside, key);
+        visit(node, next, key);
         continue;
       }
       if (stored) {
         throw refused(`${name} is not allowed in ${kind.replace(/Stmt$/, "")} statements of a migration: a stored expression (view, default, generated column, check, index) would apply it to what a statement's own ${name} already grew; call it in the statement that reads or writes the data`, { function: name });
       }
-      if (inside !== undefined) {
-        throw refused(`${name} over the result of ${inside} is not allowed: each can return far more than it is given, so one inside the other multiplies without bound; compute the inner one in a separate statement`, { function: name, inside });
+      if (here.inside !== undefined) {
+        throw refused(`${name} over the result of ${here.inside} is not allowed: each can return far more than it is given, so one inside the other multiplies without bound; compute the inner one in a separate statement`, { function: name, inside: here.inside });
       }
       if (isWindow(key, node)) {
         throw refused(`${name} as a window function is not allowed: each row's value grows with the rows before it; aggregate with GROUP BY instead`, { function: name });
       }
-      if (first !== undefined && first.place !== here) {
+      if (first !== undefined && first.place !== here.place) {
         throw refused(`${first.name} and ${name} in different query levels of one statement are not allowed: one would read what the other grew (through a subquery, CTE, function in FROM or RETURNING); split the statement`, { function: name, other: first.name });
       }
-      first ??= { name, place: here };
-      visit(node, here, name, key);
+      first ??= { name, place: here.place };
+      visit(node, { ...next, inside: name }, key);
     }
   };
-  visit(statement, {}, undefined, "");
+  visit(statement, { place: {}, inside: undefined, sink: false, escaping: undefined, clean: false }, "");
+}
+
+interface Context {
+  /** The query level (an identity). */
+  place: object;
+  /** The growing call whose arguments these are. */
+  inside: string | undefined;
+  /** In a condition, ordering or limit: the value does not leave its level. */
+  sink: boolean;
+  /** The escaping call whose arguments these are, and whether only embedding (json, array, row) lies between. */
+  escaping: string | undefined;
+  clean: boolean;
+}
+
+/** Fields whose values never leave their query level: conditions, orderings, limits. */
+const SINK_FIELDS: ReadonlySet<string> = new Set([
+  "whereClause", "havingClause", "quals", "sortClause", "limitCount", "limitOffset", "distinctClause", "partitionClause",
+  "orderClause", "startOffset", "endOffset", "agg_filter", "agg_order", "joinCondition", "condition",
+]);
+
+/**
+ * Calls and syntax whose result can be larger than their input by a factor (concatenation, building arrays, rows
+ * and json, splitting text into an array, whose text form quotes each element). Harmless in one query level: the
+ * factor is bounded by the statement's text. Across levels each level could double again what the last produced.
+ */
+const LARGER_FUNCTIONS: ReadonlySet<string> = new Set([
+  "concat", "concat_ws", "textcat", "format", "overlay", "array_cat", "array_append", "array_prepend", "jsonb_set",
+  "jsonb_insert", "jsonb_set_lax", "string_to_array", "regexp_split_to_array", "regexp_match", "regexp_matches", "to_tsvector",
+  "json_object", "jsonb_object",
+]);
+
+/** Calls that escape or quote their input (its quotes, backslashes or bytes take more room in the result). */
+const ESCAPING_FUNCTIONS: ReadonlySet<string> = new Set([
+  "quote_literal", "quote_ident", "quote_nullable", "encode", "to_json", "to_jsonb", "row_to_json", "array_to_json",
+  "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array",
+]);
+
+/** Calls and syntax that embed a json, array or row value as it is: one of them as a direct argument is not escaped again. */
+const EMBEDDING: ReadonlySet<string> = new Set([
+  "to_json", "to_jsonb", "row_to_json", "array_to_json", "json_build_object", "jsonb_build_object", "json_build_array",
+  "jsonb_build_array", "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "array_agg", "jsonb_set", "jsonb_insert",
+  "jsonb_strip_nulls", "json_strip_nulls", "A_ArrayExpr", "RowExpr", "JsonObjectConstructor", "JsonArrayConstructor",
+  "JsonArrayAgg", "JsonObjectAgg", "JsonArrayQueryConstructor",
+]);
+const JSON_TYPES: ReadonlySet<string> = new Set(["json", "jsonb"]);
+
+/** The name of an escaping call (its text says what it is), else undefined. */
+function escapingName(kind: string, node: Node): string | undefined {
+  switch (kind) {
+    case "FuncCall": {
+      const name = lastName(node["funcname"]) ?? "";
+      if (ESCAPING_FUNCTIONS.has(name)) return name;
+      if (name === "format" && /%(?:[1-9][0-9]*\$)?-*[IL]/.test(formatText(node) ?? "")) return "format (%L / %I)";
+      return undefined;
+    }
+    case "A_ArrayExpr":
+      return "ARRAY[…]";
+    case "RowExpr":
+      return "ROW(…)";
+    case "JsonObjectConstructor":
+      return "JSON_OBJECT";
+    case "JsonArrayConstructor":
+      return "JSON_ARRAY";
+    default:
+      return undefined;
+  }
+}
+
+function escapingKey(kind: string, node: Node): string {
+  return kind === "FuncCall" ? lastName(node["funcname"]) ?? "" : kind;
+}
+
+/** The name of an operation that makes a value larger by a factor (not growing, not escaping), else undefined. */
+function largerName(kind: string, node: Node, field: string, relations: ReadonlySet<string>): string | undefined {
+  switch (kind) {
+    case "FuncCall": {
+      const name = lastName(node["funcname"]) ?? "";
+      return LARGER_FUNCTIONS.has(name) ? name : undefined;
+    }
+    case "A_Expr":
+      return lastName(node["name"]) === "||" ? "||" : undefined;
+    case "ColumnRef": {
+      // A whole row (t, or t.* as an argument), whose text form quotes each column again.
+      const fields = (node["fields"] as Node[] | undefined) ?? [];
+      const last = fields.at(-1);
+      if (last !== undefined && "A_Star" in last) return field === "val" ? undefined : "a whole-row reference";
+      const only = fields.length === 1 ? (fields[0]?.["String"] as { sval?: string } | undefined)?.sval : undefined;
+      return only !== undefined && relations.has(only) ? `the whole-row reference ${only}` : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Every name a FROM entry or CTE of the statement goes by: a bare column reference with one of them may be a whole row. */
+function relationNames(statement: unknown): ReadonlySet<string> {
+  const names = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(walk);
+    if (typeof value !== "object" || value === null) return;
+    const node = value as Node;
+    for (const key of ["relname", "ctename"]) if (typeof node[key] === "string") names.add(node[key] as string);
+    const range = node["RangeFunction"] as Node | undefined;
+    // A function in FROM names a row only when it returns several columns (jsonb_each, unnest(a, b), WITH ORDINALITY …).
+    const alias = ((range ?? node)["alias"] as Node | undefined)?.["aliasname"];
+    if (typeof alias === "string" && (range === undefined || recordFunction(range))) names.add(alias);
+    Object.values(range ?? node).forEach((child) => (child === range?.["alias"] ? undefined : walk(child)));
+    if (range !== undefined) Object.entries(node).forEach(([key, child]) => (key === "RangeFunction" ? undefined : walk(child)));
+  };
+  walk(statement);
+  return names;
+}
+
+const RECORD_FUNCTIONS: ReadonlySet<string> = new Set(["json_each", "jsonb_each", "json_each_text", "jsonb_each_text", "json_to_record", "jsonb_to_record", "json_to_recordset", "jsonb_to_recordset"]);
+
+function recordFunction(range: Node): boolean {
+  const functions = (range["functions"] as Node[] | undefined) ?? [];
+  if (range["ordinality"] === true || range["coldeflist"] !== undefined || functions.length !== 1) return true;
+  const call = ((functions[0]?.["List"] as Node | undefined)?.["items"] as Node[] | undefined)?.[0]?.["FuncCall"] as Node | undefined;
+  if (call === undefined) return true;
+  const name = lastName(call["funcname"]) ?? "";
+  return RECORD_FUNCTIONS.has(name) || (name === "unnest" && ((call["args"] as unknown[] | undefined)?.length ?? 0) > 1);
+}
+
+function formatText(node: Node): string | undefined {
+  const first = (node["args"] as Node[] | undefined)?.[0];
+  const text = ((first?.["A_Const"] as Node | undefined)?.["sval"] as { sval?: unknown } | undefined)?.sval;
+  return typeof text === "string" ? text : undefined;
 }
 
 type Node = Record<string, unknown>;

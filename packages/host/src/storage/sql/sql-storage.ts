@@ -606,7 +606,7 @@ function rowReader(maxRows: number, maxBytes: number) {
       if (bytes > maxBytes) {
         throw new SqlStorageError(
           "E_SQL_RESULT_TOO_LARGE",
-          `the result takes more than the limit of ${maxBytes} bytes (${bytes} by its row ${rows.length + 1}, where the host stopped reading); select fewer columns or rows`,
+          `the result takes more than the limit of ${maxBytes} bytes (${bytes} by its row ${rows.length + 1}, where counting stopped); select fewer columns or rows`,
           { bytes, maxBytes },
         );
       }
