@@ -35,6 +35,20 @@ const SERVER = `
 export async function onTick(event, ctx) { return { seen: event.payload.i }; }
 `;
 
+/** The bench's extension: one handler subscribed to bench.tick. */
+function benchBundle(): Promise<Uint8Array> {
+  return makeBundle(
+    serviceManifest({
+      id: "bench.events",
+      publisher: "bench",
+      capabilities: [{ name: "events.subscribe", types: ["bench.tick"], reason: "bench" }],
+      endpoints: [],
+      events: { subscribes: [{ type: "bench.tick", handler: "onTick" }] },
+    }),
+    { "server/index.js": SERVER },
+  );
+}
+
 /** A fresh in-memory PGlite, or a pool on ANNEX_TEST_DATABASE_URL whose `close` also drops `schema`. */
 async function openDatabase(backend: "pglite" | "postgres", schema: string, connections: number) {
   let database: Kysely<any> | import("@electric-sql/pglite").PGlite;
@@ -69,16 +83,7 @@ async function main(backend: "pglite" | "postgres"): Promise<void> {
       runners.push(runner);
       hosts.push(await createTestHost({ runner, database, schema, logger: pino({ level: "silent" }), events: { batchSize: 32, concurrency: 8 } }));
     }
-    const bytes = await makeBundle(
-      serviceManifest({
-        id: "bench.events",
-        publisher: "bench",
-        capabilities: [{ name: "events.subscribe", types: ["bench.tick"], reason: "bench" }],
-        endpoints: [],
-        events: { subscribes: [{ type: "bench.tick", handler: "onTick" }] },
-      }),
-      { "server/index.js": SERVER },
-    );
+    const bytes = await benchBundle();
     const tenants = Array.from({ length: TENANTS }, (_, i) => `bench-${i}`);
     for (const tenant of tenants) await hosts[0]!.install(bytes, { tenant });
     // The floor goes through the same connection (pool) as Annex.
@@ -192,16 +197,7 @@ async function parkedBacklog(backend: "pglite" | "postgres"): Promise<void> {
   const runner = createWorkerPoolRunner({ workers: 1 });
   const t = await createTestHost({ runner, database, schema, logger: pino({ level: "silent" }) });
   try {
-    const bytes = await makeBundle(
-      serviceManifest({
-        id: "bench.events",
-        publisher: "bench",
-        capabilities: [{ name: "events.subscribe", types: ["bench.tick"], reason: "bench" }],
-        endpoints: [],
-        events: { subscribes: [{ type: "bench.tick", handler: "onTick" }] },
-      }),
-      { "server/index.js": SERVER },
-    );
+    const bytes = await benchBundle();
     await t.install(bytes, { tenant: "live" });
     const parked = await t.install(bytes, { tenant: "parked" });
     await t.disable("bench.events", { tenant: "parked" });
