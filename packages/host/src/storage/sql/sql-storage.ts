@@ -13,6 +13,7 @@ import { PinnedAbortError, postgresPinned } from "../../database/postgres-pinned
 import { boundPlan, inputSize, PLANNED_STATEMENTS } from "./plan-bounds.js";
 import { createPlanCostCache } from "./plan-costs.js";
 import { pinScript, pinSession, pinStatement } from "./session.js";
+import { createStatementLanes, executionEnded } from "./statement-lanes.js";
 import { createVerdictCache, type Verdict } from "./verdicts.js";
 import { toGuestValue, toParams } from "./values.js";
 
@@ -136,7 +137,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   const pipeline = database.kind === "pglite" ? database.pipeline : undefined;
   const pinned = database.kind === "postgres" ? postgresPinned(root) : undefined;
   const costs = createPlanCostCache();
-  const lanes = createLanes(Math.max(1, Math.floor(limits.maxConcurrent) || 1), Math.max(0, Math.floor(limits.maxQueued) || 0));
+  const lanes = createStatementLanes(Math.max(1, Math.floor(limits.maxConcurrent) || 1), Math.max(0, Math.floor(limits.maxQueued) || 0));
   const shapes = new WeakMap<Verdict, Shape>();
 
   async function targetOf(installId: string): Promise<Target> {
@@ -220,7 +221,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const check = shape.atomic ? (ran: QueryResult<unknown>) => reader.take(ran.rows) : undefined;
     const { signal } = options;
     // One install holds at most maxConcurrent of the pool's connections; the statement waits here, not in the pool.
-    const release = await lanes.acquire(installId, signal, limits);
+    const release = await lanes.acquire(installId, signal);
     let result: QueryResult<unknown>;
     try {
       if (pipeline !== undefined) result = await runOnPGlite(target.schema, pinStatement(settings), statement, verdict, limits.maxPlannerCost, check);
@@ -627,63 +628,4 @@ function rowReader(maxRows: number, maxBytes: number) {
 
 function tooManyRows(maxRows: number): SqlStorageError {
   return new SqlStorageError("E_SQL_TOO_MANY_ROWS", `the query returns more than ${maxRows} rows; add a LIMIT and page with a cursor (WHERE key > $1)`, { maxRows });
-}
-
-function executionEnded(): SqlStorageError {
-  return new SqlStorageError("E_SQL_TIMEOUT", "the statement was dropped or cancelled: the execution that sent it ended", { reason: "execution-ended" });
-}
-
-/**
- * At most `maxConcurrent` statements of one install run at once, and at most
- * `maxQueued` wait for a place, in order; past those a statement fails at once
- * with E_SQL_BUSY. A waiting statement whose signal aborts (its execution
- * ended) leaves the queue without running.
- */
-function createLanes(maxConcurrent: number, maxQueued: number) {
-  const lanes = new Map<string, { running: number; waiting: Array<() => void> }>();
-  return {
-    async acquire(key: string, signal: AbortSignal | undefined, limits: { maxConcurrent: number; maxQueued: number }): Promise<() => void> {
-      if (signal?.aborted) throw executionEnded();
-      let lane = lanes.get(key);
-      if (lane === undefined) {
-        lane = { running: 0, waiting: [] };
-        lanes.set(key, lane);
-      }
-      const own = lane;
-      let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        const next = own.waiting.shift();
-        // The place passes to the next in line; the lane goes when nobody holds or wants one.
-        if (next !== undefined) next();
-        else if (--own.running === 0) lanes.delete(key);
-      };
-      if (own.running < maxConcurrent) {
-        own.running++;
-        return release;
-      }
-      if (own.waiting.length >= maxQueued) {
-        throw new SqlStorageError(
-          "E_SQL_BUSY",
-          `this install already has ${limits.maxConcurrent} statements running and ${limits.maxQueued} waiting, the most this host allows; await some before sending more`,
-          { maxConcurrent: limits.maxConcurrent, maxQueued: limits.maxQueued },
-        );
-      }
-      await new Promise<void>((resolve, reject) => {
-        const go = () => {
-          signal?.removeEventListener("abort", drop);
-          resolve();
-        };
-        const drop = () => {
-          const at = own.waiting.indexOf(go);
-          if (at >= 0) own.waiting.splice(at, 1);
-          reject(executionEnded());
-        };
-        own.waiting.push(go);
-        signal?.addEventListener("abort", drop, { once: true });
-      });
-      return release;
-    },
-  };
 }
