@@ -241,6 +241,9 @@ describe("SQL guard", () => {
       // The red team's G1 (a CTE chain doubling per level) and G2 (quote_literal doubling the quotes per call).
       [chain(22), /different query levels/],
       [chain(2), /different query levels/],
+      // A literal next to a column or parameter is not spelled out: the column's value grows.
+      ["SELECT v || v FROM (SELECT ARRAY['a', $1] AS v) s", /different query levels/],
+      ["SELECT v || v FROM (SELECT 'a' || name AS v FROM items) s", /different query levels/],
       ["SELECT x || x FROM (SELECT concat(name, name) AS x FROM items) s", /different query levels/],
       ["WITH a AS (SELECT t::text AS v FROM items t) SELECT t::text FROM a t", /whole-row reference/],
       ["WITH a AS (SELECT ARRAY[name, name] AS v FROM items) SELECT array_cat(v, v) FROM a", /different query levels/],
@@ -264,6 +267,9 @@ describe("SQL guard", () => {
       // A condition's value never leaves its level.
       "WITH m AS (SELECT * FROM items WHERE name ILIKE '%' || $1 || '%') SELECT id || ': ' || name FROM m",
       "INSERT INTO items (id, name) SELECT id || '-copy', name || ' (copy)' FROM items RETURNING id, name",
+      // Seed data spelled out in the text is as large as the text, in any level (the storage-sql bench's migration).
+      "INSERT INTO items (id, name) SELECT 'k' || i, 'name ' || i FROM unnest(ARRAY[1, 2, 3]) AS i",
+      "SELECT v || v FROM (SELECT ARRAY['a', 'b'] || ARRAY['c']::text[] AS v) s",
     ]) {
       expect(checkSql(text, query), text).toHaveLength(1);
     }

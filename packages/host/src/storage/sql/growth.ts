@@ -68,8 +68,10 @@ export function checkGrowth(kind: string, statement: Node): void {
       const level = (LEVELS.has(key) && field !== "subselect" && field !== "query") || key === "RangeFunction";
       const here: Context = level ? { ...at, place: {}, sink: false } : at;
       const name = growingName(key, node);
-      const escaping = escapingName(key, node);
-      const larger = name ?? escaping ?? largerName(key, node, field, relations);
+      // A value spelled out in the text (ARRAY[1, 2, 3], 'a' || 'b') is as large as its text wherever it sits: seed data in a migration.
+      const literal = name === undefined && spelledOut(key, node);
+      const escaping = literal ? undefined : escapingName(key, node);
+      const larger = name ?? escaping ?? (literal ? undefined : largerName(key, node, field, relations));
       // Inside an escaping call's arguments, what the path passes through: only embedding (json, arrays, rows) keeps it clean.
       const clean = here.escaping !== undefined && here.clean && (EMBEDDING.has(key === "FuncCall" ? lastName(node["funcname"]) ?? "" : key) || (key === "TypeCast" && JSON_TYPES.has(lastName((node["typeName"] as Node | undefined)?.["names"]) ?? "")) || key === "CoalesceExpr" || (key === "SubLink" && node["subLinkType"] === "EXPR_SUBLINK") || key === "SelectStmt" || key === "ResTarget");
       if (here.escaping !== undefined && (escaping !== undefined || name !== undefined) && !(here.clean && (name !== undefined || EMBEDDING.has(escapingKey(key, node))))) {
@@ -198,6 +200,33 @@ function largerName(kind: string, node: Node, field: string, relations: Readonly
     default:
       return undefined;
   }
+}
+
+/**
+ * Whether a node is a value spelled out in the statement's text: literals, and casts, arrays, rows and operators of
+ * literals only (no column, parameter, call or subquery). Its size is bounded by the text, so it grows nothing.
+ */
+function spelledOut(kind: string, node: Node): boolean {
+  switch (kind) {
+    case "A_Const":
+      return true;
+    case "TypeCast":
+      return literalValue(node["arg"]);
+    case "A_ArrayExpr":
+      return ((node["elements"] as unknown[] | undefined) ?? []).every(literalValue);
+    case "RowExpr":
+      return ((node["args"] as unknown[] | undefined) ?? []).every(literalValue);
+    case "A_Expr":
+      return node["kind"] === "AEXPR_OP" && (node["lexpr"] === undefined || literalValue(node["lexpr"])) && literalValue(node["rexpr"]);
+    default:
+      return false;
+  }
+}
+
+function literalValue(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const entries = Object.entries(value as Node);
+  return entries.length === 1 && spelledOut(entries[0]![0], entries[0]![1] as Node);
 }
 
 /** Every name a FROM entry or CTE of the statement goes by: a bare column reference with one of them may be a whole row. */
