@@ -26,7 +26,7 @@ describe("<annex-consent-dialog>", () => {
   it("lists every capability with what it allows, its parameters and the extension's reason", () => {
     const el = dialog();
     el.show();
-    expect(inner(el).getAttribute("heading")).toBe("Install Acme Analytics 1.0.0?");
+    expect(inner(el).getAttribute("heading")).toBe("Install \u2068Acme Analytics\u2069 1.0.0?");
     const items = $$(el, "ul.caps > li");
     expect(items.map((li) => li.getAttribute("data-capability"))).toEqual(["log", "http.fetch", "secrets.read", "user.read", "host:crm.contacts.read"]);
     expect(textOf(items[1]!)).toBe("Call external services http.fetch Sends HTTP requests to these hosts only. Why: Fetches the charts from Acme's API. Hosts: api.acme.example, *.cdn.acme.example");
@@ -137,7 +137,7 @@ describe("<annex-consent-dialog>", () => {
   it("for an upgrade, marks what is new or wider than the install's grants", () => {
     const el = dialog({ grantedBefore: [{ name: "log" }, { name: "http.fetch", hosts: ["api.acme.example"] }, { name: "secrets.read", names: ["API_TOKEN"] }] });
     el.show();
-    expect(inner(el).getAttribute("heading")).toBe("Upgrade Acme Analytics 1.0.0?");
+    expect(inner(el).getAttribute("heading")).toBe("Upgrade \u2068Acme Analytics\u2069 1.0.0?");
     const marks = Object.fromEntries($$(el, "ul.caps > li").map((li) => [li.getAttribute("data-capability"), [...li.querySelectorAll("annex-badge")].map((b) => b.textContent)]));
     expect(marks).toEqual({ log: [], "http.fetch": ["Wider"], "secrets.read": [], "user.read": ["New"], "host:crm.contacts.read": ["New"] });
     expect($(el, '[data-action="approve"]').textContent).toBe("Approve and upgrade");
@@ -171,7 +171,7 @@ describe("<annex-consent-dialog>", () => {
     expect($$(open, "ul.exposure > li").map(textOf)).toEqual([
       "public endpoint GET /badge (anyone, without signing in, readable from any website)",
       "webhook endpoint POST /stripe (anyone with a valid signature, signature checked by Annex)",
-      'public page / "Status" (anyone, without signing in)',
+      'public page / (anyone, without signing in), titled "Status"',
     ]);
   });
 
@@ -180,7 +180,7 @@ describe("<annex-consent-dialog>", () => {
     const wider = manifestOf({ version: "1.1.0", endpoints: [{ class: "public", method: "GET", path: "/stats", handler: "stats" }] });
     const el = dialog({ version: versionOf(wider, 2), grantedBefore: installed.capabilities.map(({ reason: _r, ...grant }) => grant), installedManifest: installed });
     el.show();
-    expect(inner(el).getAttribute("heading")).toBe("Upgrade Acme Analytics 1.1.0?");
+    expect(inner(el).getAttribute("heading")).toBe("Upgrade \u2068Acme Analytics\u2069 1.1.0?");
     // No capability is new ...
     expect($$(el, "ul.caps annex-badge")).toHaveLength(0);
     // ... but who can reach it is.

@@ -145,7 +145,8 @@ export class AnnexConsentDialog extends AdminElement {
     const upgrade = this.#grantedBefore !== null;
     const dialog = h("annex-dialog", {
       size: "lg",
-      heading: manifest === undefined ? "Consent" : `${upgrade ? "Upgrade" : "Install"} ${manifest.name} ${manifest.version}?`,
+      // The name in a first-strong isolate (U+2068 … U+2069): a right-to-left name cannot reorder the version after it.
+      heading: manifest === undefined ? "Consent" : `${upgrade ? "Upgrade" : "Install"} \u2068${manifest.name}\u2069 ${manifest.version}?`,
     }) as AnnexDialog;
     const listId = uid("caps");
     const requests = manifest?.capabilities ?? [];

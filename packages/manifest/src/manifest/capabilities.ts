@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BIDI_CONTROLS } from "./primitives.js";
+import { BIDI_CONTROLS, BIDI_CONTROLS_TEXT, STACKED_MARKS } from "./primitives.js";
 
 /**
  * The closed vocabulary of Annex's built-in capabilities. Each entry in a
@@ -12,7 +12,8 @@ const reason = z
   .trim()
   .min(3, "reason must say, in a sentence an admin can read, why the extension needs this")
   .max(500, "reason must be at most 500 characters")
-  .refine((value) => !BIDI_CONTROLS.test(value), "reason must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069): they can make text display as something else");
+  .refine((value) => !BIDI_CONTROLS.test(value), `reason must not contain bidirectional control characters (${BIDI_CONTROLS_TEXT}): they can make text display as something else`)
+  .refine((value) => !STACKED_MARKS.test(value), "reason must not stack more than 8 combining marks on one character: they draw over the text around it");
 
 /**
  * An egress host: a lowercase DNS name of at least two labels, optionally with

@@ -214,7 +214,8 @@ export function describeExposedEndpoint(endpoint: ExposedEndpoint): string {
 }
 
 export function describeExposedPage(page: ExposedPage): string {
-  return `${page.slot} page ${page.path}${page.title === "" ? "" : ` "${page.title}"`} (${AUDIENCE_TEXT[page.audience]})`;
+  // The audience before the title, and the title escaped: a title cannot close its quotes and name another audience.
+  return `${page.slot} page ${page.path} (${AUDIENCE_TEXT[page.audience]})${page.title === "" ? "" : `, titled ${JSON.stringify(page.title)}`}`;
 }
 
 const routeKey = (endpoint: ExposedEndpoint) => `${endpoint.method} ${normaliseRoutePath(endpoint.path)}`;

@@ -3,7 +3,7 @@ import { checkHostCapabilities, type HostCapabilityRegistry } from "./host-capab
 import { fromZodIssues, manifestErrorMap, type RawIssue } from "./issues.js";
 import { locationOf, scanJson, type TextLocation } from "./json-text.js";
 import { pathToString } from "./paths.js";
-import { BIDI_CONTROLS } from "./primitives.js";
+import { BIDI_CONTROLS, BIDI_CONTROLS_TEXT, STACKED_MARKS } from "./primitives.js";
 import { PROTO_KEY_MESSAGE, protoKeyPaths } from "./proto-keys.js";
 import { manifestSchema, type Manifest } from "./schema.js";
 
@@ -130,7 +130,8 @@ const UNSAFE_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|[\ud8
  * reasons): an override character can make any of it display as something
  * else, e.g. "admin" as "nimda" in the consent dialog.
  */
-const BIDI_MESSAGE = "contains bidirectional control characters (U+202A–U+202E, U+2066–U+2069), which can make what admins read display as something else; remove them";
+const BIDI_MESSAGE = `contains bidirectional control characters (${BIDI_CONTROLS_TEXT}), which can make what admins read display as something else; remove them`;
+const MARKS_MESSAGE = "stacks more than 8 combining marks on one character, which draw over the text around it where admins read it; remove them";
 
 /** Every string (and key) of the manifest holding UNSAFE_TEXT or bidirectional controls, by path; walked without recursion (checkJsonShape bounded it). */
 function checkText(input: unknown): RawIssue[] {
@@ -142,6 +143,7 @@ function checkText(input: unknown): RawIssue[] {
     if (typeof value === "string") {
       if (UNSAFE_TEXT.test(value)) issues.push({ path, message });
       else if (BIDI_CONTROLS.test(value)) issues.push({ path, message: BIDI_MESSAGE });
+      else if (STACKED_MARKS.test(value)) issues.push({ path, message: MARKS_MESSAGE });
       continue;
     }
     if (typeof value !== "object" || value === null) continue;
@@ -150,6 +152,7 @@ function checkText(input: unknown): RawIssue[] {
       for (const [key, child] of Object.entries(value)) {
         if (UNSAFE_TEXT.test(key)) issues.push({ path: [...path, key], message: `the key ${message}` });
         else if (BIDI_CONTROLS.test(key)) issues.push({ path: [...path, key], message: `the key ${BIDI_MESSAGE}` });
+        else if (STACKED_MARKS.test(key)) issues.push({ path: [...path, key], message: `the key ${MARKS_MESSAGE}` });
         else stack.push({ value: child, path: [...path, key] });
       }
     }

@@ -61,10 +61,22 @@ export const semverRangeSchema = z
 
 /** Human text shown to admins: trimmed, non-empty, bounded. */
 /**
- * Bidirectional embedding, override and isolate controls: in text an admin
- * reads before consenting they can make it display as something else.
+ * Bidirectional embedding, override and isolate controls, and the marks that
+ * act like them (LRM, RLM, ALM): in text an admin reads before consenting
+ * they can make it display as something else (an RLM next to Hebrew letters
+ * reorders a heading's name and version).
  */
-export const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+export const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/** Which characters BIDI_CONTROLS refuses, for messages. */
+export const BIDI_CONTROLS_TEXT = "U+202A–U+202E, U+2066–U+2069 and the marks U+200E, U+200F, U+061C";
+
+/**
+ * More combining marks on one character than any script needs (Vietnamese
+ * and Indic stacks take 2–4): a pile of them draws over the text around it,
+ * past its card in a consent dialog.
+ */
+export const STACKED_MARKS = /\p{M}{9,}/u;
 
 export function text(field: string, max: number) {
   return z
@@ -72,7 +84,8 @@ export function text(field: string, max: number) {
     .trim()
     .min(1, `${field} must not be empty`)
     .max(max, `${field} must be at most ${max} characters`)
-    .refine((value) => !BIDI_CONTROLS.test(value), `${field} must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069): they can make text display as something else`);
+    .refine((value) => !BIDI_CONTROLS.test(value), `${field} must not contain bidirectional control characters (${BIDI_CONTROLS_TEXT}): they can make text display as something else`)
+    .refine((value) => !STACKED_MARKS.test(value), `${field} must not stack more than 8 combining marks on one character: they draw over the text around it`);
 }
 
 /** Words that cannot be used as a binding name, so cannot name a handler the entry module exports. */

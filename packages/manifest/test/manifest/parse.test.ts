@@ -117,6 +117,18 @@ describe("hostile structures", () => {
     expectIssue(service({ capabilities: [{ name: "host:crm.read", reason, params: { note: "\u202e", scope: "admin" } }] }), "capabilities[0].params.note", /bidirectional control/);
     expectIssue(service({ capabilities: [{ name: "host:crm.read", reason, params: { ["k\u2067"]: 1 } }] }), `capabilities[0].params[${JSON.stringify("k\u2067")}]`, /key contains bidirectional control/);
     expectIssue(service({ config: { mode: { type: "enum", values: ["safe", "\u202eefas"] } } }), "config.mode.values[1]", /bidirectional control/);
+    // The marks act like controls: an RLM next to Hebrew letters reordered "Install Probe ‏אב 1.0" around its version.
+    expectIssue(service({ name: "Probe \u200f\u05d0\u05d1 1.0" }), "name", /bidirectional control/);
+    expectIssue(service({ description: "Counts \u200eviews." }), "description", /bidirectional control/);
+    expectIssue(service({ capabilities: [{ name: "log", reason: "Logs \u061cnothing at all." }] }), "capabilities[0].reason", /bidirectional control/);
+  });
+
+  it("refuses piles of combining marks, which draw over the text around them", () => {
+    const pile = "a" + "\u0301\u0302\u0303\u0304".repeat(3);
+    expectIssue(service({ capabilities: [{ name: "log", reason: `Logs ${pile} things.` }] }), "capabilities[0].reason", /combining marks/);
+    expectIssue(service({ config: { mode: { type: "enum", values: ["safe", pile] } } }), "config.mode.values[1]", /combining marks/);
+    // What scripts need passes: Vietnamese stacks two, Devanagari conjuncts a few.
+    expect(parseManifest(service({ name: "Tiếng Việt क्षत्रिय" })).name).toBe("Tiếng Việt क्षत्रिय");
   });
 
   it("refuses a top-level __proto__, never treating it as a prototype", () => {
