@@ -13,6 +13,7 @@ import { parseBody, parseQuery, readBody } from "./body.js";
 import { corsHeaders, preflight } from "./cors.js";
 import { clientKey } from "./client-address.js";
 import { CrossSiteCheck } from "./cross-site.js";
+import { hostPageLoad } from "./host-page-loads.js";
 import { ExecutionError } from "../execution/errors.js";
 import { GatewayError } from "./errors.js";
 import { HeaderPolicy } from "./headers.js";
@@ -101,6 +102,7 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
   const auditAllowed = (policy.audit ?? "all") === "all";
   const warm = policy.warmContexts ?? true;
   const exposeErrors = policy.exposeErrors ?? false;
+  const hostPageScripts = policy.hostPageScripts ?? false;
   const prefixes = resolvePrefixes(options.prefixes);
   const headers = new HeaderPolicy(policy);
   const crossSite = new CrossSiteCheck(options.origins);
@@ -550,6 +552,12 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
       trail.extensionId = path.extensionId;
       // Shutting down: the runner and the database are going away. Not audited: the audit log is one of them.
       if (options.closed?.() === true) throw new UnauditedProblem(hostClosed());
+      if (!hostPageScripts) {
+        const load = hostPageLoad(request);
+        if (load !== null) {
+          throw problem(403, "E_HOST_PAGE_LOAD", "extension content is not loaded as a script, stylesheet or worker by the host's own pages: it would run as the signed-in user; frame the extension's UI instead", { reason: load });
+        }
+      }
       if (path.kind === "ui") return await serveUi(request, trail, path.hash, path.file);
       return await serveEndpoint(request, info, trail, url, path.kind, path.extensionId, path.route);
     } catch (error) {

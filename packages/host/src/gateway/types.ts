@@ -90,6 +90,15 @@ export interface GatewayPolicy extends HeaderPolicyOptions {
   webhookToleranceSeconds?: number | undefined;
   /** Include guest stacks in problem documents for authenticated callers (development only). Default false. */
   exposeErrors?: boolean | undefined;
+  /**
+   * Let the host's own pages load extension answers and UI files as scripts,
+   * stylesheets or workers (Fetch Metadata `Sec-Fetch-Dest` script, style,
+   * worker … from a same-origin or same-site page). Default false: they are
+   * refused with 403 E_HOST_PAGE_LOAD, since such code would run as the
+   * signed-in user, outside any sandbox, and change with any release without
+   * consent. Sandboxed extension frames and other sites are not affected.
+   */
+  hostPageScripts?: boolean | undefined;
   /** "all" (default): every decision is audited; "denials": refusals and failures only. */
   audit?: "all" | "denials" | undefined;
 }

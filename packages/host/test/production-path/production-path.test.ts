@@ -65,6 +65,14 @@ const REQUESTS: Array<{ what: string; method: string; path: string; as?: string;
     headers: { origin: "https://evil.test" },
     expected: { status: 403, body: { code: "E_CROSS_SITE", status: 403 } },
   },
+  {
+    what: "a host page loading an extension answer as a script (HTML injection, or a page including extension code)",
+    method: "GET",
+    path: "/api/ext/acme.everything/whoami",
+    as: "ada",
+    headers: { "sec-fetch-dest": "script", "sec-fetch-site": "same-origin" },
+    expected: { status: 403, body: { code: "E_HOST_PAGE_LOAD", status: 403 } },
+  },
   { what: "a guest exception", method: "GET", path: "/api/ext/acme.everything/boom", as: "ada", expected: { status: 500, body: { code: "E_HANDLER_ERROR", status: 500 } } },
   { what: "api endpoints need a signed-in user", method: "GET", path: "/api/ext/acme.everything/whoami", expected: { status: 401, body: { code: "E_UNAUTHENTICATED", status: 401 } } },
   {
