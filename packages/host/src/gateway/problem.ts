@@ -15,6 +15,7 @@ export type GatewayProblemCode =
   | "E_FORBIDDEN"
   | "E_TENANT_MISMATCH"
   | "E_CROSS_SITE"
+  | "E_HOST_PAGE_LOAD"
   | "E_PAYLOAD_TOO_LARGE"
   | "E_RATE_LIMITED"
   | "E_WEBHOOK_SIGNATURE"

@@ -36,7 +36,7 @@ describeBackends("gateway: the host's own pages do not load extension content as
 
   it("serves sandboxed frames (opaque origin: cross-site), other sites, documents, fetches and clients without Fetch Metadata", async () => {
     for (const { path, headers } of paths()) {
-      for (const meta of [
+      for (const meta of <Array<Record<string, string>>>[
         { "sec-fetch-dest": "script", "sec-fetch-site": "cross-site" },
         { "sec-fetch-dest": "style", "sec-fetch-site": "cross-site" },
         { "sec-fetch-dest": "empty", "sec-fetch-site": "same-origin" },
