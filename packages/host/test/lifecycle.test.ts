@@ -367,6 +367,56 @@ describeBackends("install lifecycle", (backend) => {
     await host.close();
   });
 
+  it("refuses enable and disable while another call is installing or upgrading: only that call moves the install on", async () => {
+    // A red team enabled an install whose migration then failed: it stayed active, serving an unmigrated schema.
+    let release: (fail: boolean) => void = () => {};
+    let entered: () => void = () => {};
+    const hook: InstallDataHook = {
+      name: "slow",
+      async export() {
+        return null;
+      },
+      async purge() {},
+      prepare: () =>
+        new Promise<void>((resolve, reject) => {
+          release = (fail) => (fail ? reject(new Error("migration 0001 failed")) : resolve());
+          entered();
+        }),
+    };
+    const { host } = await world(backend, { dataHooks: [hook] });
+    const inPrepare = () => new Promise<void>((resolve) => (entered = resolve));
+
+    let preparing = inPrepare();
+    const installing = host.install(T, EXT, { ...BASE, version: "1.0.0" }).then(
+      () => "installed",
+      (error: { message: string }) => error.message,
+    );
+    await preparing;
+    for (const call of [() => host.enable(T, EXT), () => host.disable(T, EXT)]) {
+      const error = await rejection(call());
+      expect(error.code).toBe("E_ILLEGAL_TRANSITION");
+      expect(error.message).toMatch(/installing.*another lifecycle call is in progress/);
+    }
+    release(true);
+    expect(await installing).toMatch(/migration 0001 failed/);
+    expect(await host.getInstall(T, EXT)).toMatchObject({ state: "failed", lastError: { message: expect.stringMatching(/migration 0001 failed/) } });
+    expect(await host.resolve(T, EXT)).toBeNull();
+
+    preparing = inPrepare();
+    const reinstalling = host.install(T, EXT, { ...BASE, version: "1.0.0" });
+    await preparing;
+    release(false);
+    expect((await reinstalling).state).toBe("active");
+
+    preparing = inPrepare();
+    const upgrading = host.upgrade(T, EXT, { version: "1.1.0" });
+    await preparing;
+    expect((await rejection(host.disable(T, EXT))).code).toBe("E_ILLEGAL_TRANSITION");
+    release(false);
+    expect(await upgrading).toMatchObject({ state: "active", version: "1.1.0", targetVersion: null });
+    await host.close();
+  });
+
   it("uninstalls keeping data for a reinstall, or purging it after returning an export", async () => {
     const exported: string[] = [];
     const purged: string[] = [];

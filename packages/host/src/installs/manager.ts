@@ -10,7 +10,7 @@ import type { Kysely } from "kysely";
 import { writeAudit, type AuditDecision } from "../audit/audit-log.js";
 import type { AnnexTables, InstallRow } from "../database/tables.js";
 import { errorSummary, type ErrorSummary } from "../errors.js";
-import { assertTransition, type InstallState } from "../lifecycle/states.js";
+import { assertTransition, LifecycleError, type InstallState } from "../lifecycle/states.js";
 import { RegistryError } from "../registry/errors.js";
 import { readVersion, type PublishedVersion, type Registry } from "../registry/registry.js";
 import { SecretsError } from "../secrets/errors.js";
@@ -240,7 +240,18 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
     options?: LifecycleOptions,
   ): Promise<InstallInfo> {
     return onLockedInstall(`install.${action}`, tenant, extensionId, options, async (trx, row, audit) => {
-      assertTransition(row.state as InstallState, to, { action, target: `${tenant}/${extensionId}` });
+      const target = `${tenant}/${extensionId}`;
+      // installing → active and upgrading → disabled are the owning call's own completions: an admin's enable or
+      // disable there would end that call's work for it (an install whose migration then failed stayed active).
+      if (row.state === "installing" || row.state === "upgrading") {
+        throw new LifecycleError(`${action} ${target}: the install is ${row.state}; another lifecycle call is in progress on this install; retry when it finishes (recover it if that call died)`, {
+          from: row.state,
+          to,
+          action,
+          target,
+        });
+      }
+      assertTransition(row.state as InstallState, to, { action, target });
       await writeAudit(trx, { ...audit, decision: "allow", details: { installId: row.id, from: row.state, to } });
       return toInfo(await update(trx, row, { state: to }));
     });
