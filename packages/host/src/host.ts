@@ -292,7 +292,15 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   }
   const vault = createSecretsVault(keyring);
   const webhookSecrets = createDatabaseWebhookSecrets({ db, keyring, now: options.now });
-  const sqlStorage = createSqlStorage({ database, limits: options.sql?.limits, roles: options.sql?.roles });
+  let sqlStorage: ReturnType<typeof createSqlStorage>;
+  try {
+    // poolSize: the pool openDatabase made for a connection string (default 10), which maxConcurrentTotal's default follows.
+    sqlStorage = createSqlStorage({ database, limits: options.sql?.limits, roles: options.sql?.roles, poolSize: typeof options.database === "string" ? (options.poolSize ?? 10) : undefined });
+  } catch (error) {
+    await database.close();
+    await ownLogger?.close();
+    throw error;
+  }
   const installs = createInstallManager({ db, registry, vault, keyring, dataHooks: [kv.dataHook, sqlStorage.hook, ...(options.dataHooks ?? [])] });
   const audit = createAuditLog(db);
 

@@ -13,6 +13,14 @@ export type SqlErrorCode =
   | "E_SQL_RESULT_TOO_LARGE"
   /** The install already has as many statements running and waiting as the host allows (`maxConcurrent` + `maxQueued`). */
   | "E_SQL_BUSY"
+  /**
+   * The install's tables take as much disk as the host allows (`maxSchemaBytes`, with their indexes and TOAST):
+   * a statement that can grow them (INSERT, UPDATE, MERGE …) is refused, or rolled back when it took them past the
+   * quota. Reads, DELETE and TRUNCATE still run; free space (TRUNCATE, DELETE, a migration's DROP) to write again.
+   */
+  | "E_SQL_QUOTA"
+  /** `createHost({ sql: { limits } })` holds a limit outside its range. */
+  | "E_SQL_OPTIONS"
   /** Parameters are not an array of JSON values within the limits. */
   | "E_SQL_PARAMS"
   /** PostgreSQL refused the statement (constraint, missing table …); the message is PostgreSQL's. */

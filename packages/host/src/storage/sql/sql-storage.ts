@@ -14,6 +14,7 @@ import { boundPlan, inputSize, PLANNED_STATEMENTS } from "./plan-bounds.js";
 import { createPlanCostCache } from "./plan-costs.js";
 import { pinScript, pinSession, pinStatement } from "./session.js";
 import { createStatementLanes, executionEnded } from "./statement-lanes.js";
+import { createSchemaQuota } from "./quota.js";
 import { createVerdictCache, type Verdict } from "./verdicts.js";
 import { toGuestValue, toParams } from "./values.js";
 
@@ -44,6 +45,23 @@ export interface SqlLimits {
    * statement past them fails at once with E_SQL_BUSY. Default 32.
    */
   maxQueued?: number | undefined;
+  /**
+   * Statements of all installs together that may run at once (each holds a
+   * pooled connection); past it they wait in their install's queue, a freed
+   * place going to the installs in turn. Default: on a connection string,
+   * 60 % of `poolSize` (6 of the default 10), leaving the rest to Annex's own
+   * queries and to cancelling statements; 6 on a Kysely instance (its pool's
+   * size is not known); 4 on PGlite (one session: it only bounds what is
+   * queued there).
+   */
+  maxConcurrentTotal?: number | undefined;
+  /**
+   * Disk one install's owned schema may take: its tables with their indexes
+   * and TOAST, as PostgreSQL counts them. At or over it, statements that can
+   * grow the schema fail with E_SQL_QUOTA (see quota.ts). Default 256 MiB.
+   * Host policy only: a manifest cannot ask for another.
+   */
+  maxSchemaBytes?: number | undefined;
 }
 
 /** Per call: `signal` aborts when the execution that sent the statement ends (see createHostDispatch). */
@@ -61,6 +79,10 @@ export interface SqlStorageOptions {
    * Default true on PostgreSQL; PGlite has no roles worth the name.
    */
   roles?: boolean | undefined;
+  /** Connections of the `pg` pool Annex opened for a connection string, when it did: the default of `maxConcurrentTotal` follows it. */
+  poolSize?: number | undefined;
+  /** How often a schema below 75 % of its quota is measured after writes, ms (quota.ts). Default 1000; tests set 0. */
+  quotaIntervalMs?: number | undefined;
 }
 
 /** An install's owned schema as the install listing shows it. */
@@ -73,6 +95,10 @@ export interface SqlSchemaStatus {
   /** Applied migrations, oldest first. */
   migrations: Array<{ version: string; name: string; checksum: string; appliedAt: Date; durationMs: number }>;
   lastError: ErrorSummary | null;
+  /** Disk its tables take with their indexes and TOAST, bytes (measured when asked, or the host's measurement of the last 5 s); absent when it could not be measured. */
+  bytes?: number | undefined;
+  /** The host's quota for `bytes` (`maxSchemaBytes`): at or over it, writes that can grow the schema fail with E_SQL_QUOTA. */
+  maxBytes?: number | undefined;
 }
 
 export interface SqlQueryResult {
@@ -100,9 +126,43 @@ interface Target {
 /** The statements an install's query may be: a plain read or write is named on PGlite, anything else is parsed every time. */
 const NAMED_KINDS = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
 
-const DEFAULTS = { timeoutMs: 5000, maxRows: 1000, maxBytes: 1024 * 1024, maxParams: 1000, migrationTimeoutMs: 60_000, maxPlannerCost: 1e6, maxConcurrent: 2, maxQueued: 32 };
+const DEFAULTS = {
+  timeoutMs: 5000,
+  maxRows: 1000,
+  maxBytes: 1024 * 1024,
+  maxParams: 1000,
+  migrationTimeoutMs: 60_000,
+  maxPlannerCost: 1e6,
+  maxConcurrent: 2,
+  maxQueued: 32,
+  maxConcurrentTotal: 6,
+  maxSchemaBytes: 256 * 1024 * 1024,
+};
 
 type ResolvedSqlLimits = typeof DEFAULTS;
+
+/** Statements that can only make an install's schema smaller: always measured after (quota.ts). Without a data-modifying WITH. */
+const SHRINKING_KINDS = new Set(["DeleteStmt", "TruncateStmt", "DropStmt"]);
+
+/** Refuses a limit of the host's policy outside its range (the newer ones; the others are read as given). */
+function validateLimits(limits: SqlLimits): void {
+  const ranges = { maxConcurrentTotal: [1, 1000], maxSchemaBytes: [64 * 1024, Number.MAX_SAFE_INTEGER] } as const;
+  for (const [name, [min, max]] of Object.entries(ranges) as Array<[keyof typeof ranges, readonly [number, number]]>) {
+    const value = limits[name];
+    if (value !== undefined && (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max)) {
+      throw new SqlStorageError("E_SQL_OPTIONS", `createHost({ sql: { limits } }): ${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`, {
+        field: `sql.limits.${name}`,
+      });
+    }
+  }
+}
+
+/** The default of maxConcurrentTotal (see SqlLimits): 60 % of a known pool, the rest kept for the host's own queries. */
+function defaultTotal(database: AnnexDatabase, poolSize: number | undefined): number {
+  if (database.kind === "pglite") return 4;
+  if (poolSize === undefined) return DEFAULTS.maxConcurrentTotal;
+  return Math.max(1, Math.floor(poolSize * 0.6));
+}
 
 /**
  * The limits of one install's queries: what its manifest asks for
@@ -128,7 +188,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   const { database } = options;
   const db = database.db as Kysely<AnnexTables>;
   const root = database.root;
-  const limits = { ...DEFAULTS, ...definedOnly(options.limits ?? {}) };
+  validateLimits(options.limits ?? {});
+  const limits = { ...DEFAULTS, maxConcurrentTotal: defaultTotal(database, options.poolSize), ...definedOnly(options.limits ?? {}) };
   const policy = limits;
   const interruptible = database.kind === "postgres";
   const useRoles = database.kind === "postgres" && options.roles !== false;
@@ -137,7 +198,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   const pipeline = database.kind === "pglite" ? database.pipeline : undefined;
   const pinned = database.kind === "postgres" ? postgresPinned(root) : undefined;
   const costs = createPlanCostCache();
-  const lanes = createStatementLanes(Math.max(1, Math.floor(limits.maxConcurrent) || 1), Math.max(0, Math.floor(limits.maxQueued) || 0));
+  const lanes = createStatementLanes(Math.max(1, Math.floor(limits.maxConcurrent) || 1), Math.max(0, Math.floor(limits.maxQueued) || 0), limits.maxConcurrentTotal);
+  const quota = createSchemaQuota(root, limits.maxSchemaBytes, options.quotaIntervalMs);
   const shapes = new WeakMap<Verdict, Shape>();
 
   async function targetOf(installId: string): Promise<Target> {
@@ -150,6 +212,56 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const target = { schema: row.schema_name, role: row.role_name };
     targets.set(installId, target);
     return target;
+  }
+
+  /**
+   * PostgreSQL, a write near the install's quota (quota.ts): the statement and
+   * the host's measurement in one transaction, rolled back when the schema
+   * went past its quota. Not the pinned runner, whose transaction ends without
+   * a query of the host's between the statement and its COMMIT; so the
+   * cancellation of an ended execution's statement is done here the same way
+   * (pg_cancel_backend from another pooled connection, sent only while the
+   * statement runs, the next message waiting for it), by the backend's pid
+   * read with the pin. The deadline is the pin's statement_timeout.
+   */
+  async function runMeasuredOnPostgres(
+    settings: Parameters<typeof pinStatement>[0],
+    statement: CompiledQuery,
+    signal: AbortSignal | undefined,
+    check: ((result: QueryResult<unknown>) => void) | undefined,
+    measure: (trx: Kysely<any>) => Promise<void>,
+  ): Promise<QueryResult<unknown>> {
+    if (signal?.aborted) throw new PinnedAbortError();
+    const pin = pinStatement(settings);
+    try {
+      return await root.transaction().execute(async (trx) => {
+        const pinnedRow = await trx.executeQuery(CompiledQuery.raw(`${pin.sql}, pg_catalog.pg_backend_pid() AS annex_pid`, [...pin.parameters]));
+        const pid = Number((pinnedRow.rows[0] as { annex_pid: unknown }).annex_pid);
+        let running = true;
+        let cancelling: Promise<unknown> | undefined;
+        const stop = () => {
+          if (running && cancelling === undefined) cancelling = sql`SELECT pg_catalog.pg_cancel_backend(${pid})`.execute(root).catch(() => undefined);
+        };
+        signal?.addEventListener("abort", stop, { once: true });
+        let ran: QueryResult<unknown>;
+        try {
+          ran = await trx.executeQuery(statement);
+        } finally {
+          running = false;
+          signal?.removeEventListener("abort", stop);
+          if (cancelling !== undefined) await cancelling;
+        }
+        if (signal?.aborted) throw new PinnedAbortError();
+        check?.(ran);
+        // Measured as the host's own user, never as the install's role (as the migrations' ledger is written).
+        if (settings.role !== null) await sql`RESET ROLE`.execute(trx);
+        await measure(trx);
+        return ran;
+      });
+    } catch (error) {
+      if (signal?.aborted) throw new PinnedAbortError();
+      throw error;
+    }
   }
 
   /**
@@ -168,6 +280,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     verdict: Verdict,
     maxCost: number,
     check?: (result: QueryResult<unknown>) => void,
+    measure?: (trx: Kysely<any>) => Promise<void>,
   ): Promise<QueryResult<unknown>> {
     const { readOnly, rememberCost } = verdict;
     if (!readOnly) costs.invalidate(schema);
@@ -183,14 +296,16 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
         if (rememberCost && !bound.setReturning) costs.set(schema, statement.sql, cost);
       }
       checkCost(cost, maxCost);
-      if (check !== undefined) {
-        // A write whose rows cannot be capped in SQL (see shapeOf): an explicit transaction (which holds PGlite's one
-        // session to its end, like an exchange), so that rows past the limit roll the write back instead of being
-        // refused after it committed. Rare, so not worth naming.
+      if (check !== undefined || measure !== undefined) {
+        // A write whose rows cannot be capped in SQL (see shapeOf), or one near the install's quota (quota.ts): an
+        // explicit transaction (which holds PGlite's one session to its end, like an exchange), so that rows past the
+        // limit, or a schema past its quota, roll the write back instead of being refused after it committed. Rare,
+        // so not worth naming.
         return await root.transaction().execute(async (trx) => {
           await trx.executeQuery(pin);
           const ran = await trx.executeQuery(statement);
-          check(ran);
+          check?.(ran);
+          await measure?.(trx);
           return ran;
         });
       }
@@ -220,17 +335,30 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const reader = rowReader(limits.maxRows, limits.maxBytes);
     const check = shape.atomic ? (ran: QueryResult<unknown>) => reader.take(ran.rows) : undefined;
     const { signal } = options;
-    // One install holds at most maxConcurrent of the pool's connections; the statement waits here, not in the pool.
+    // One install holds at most maxConcurrent of the pool's connections, all installs together maxConcurrentTotal; the
+    // statement waits here, not in the pool.
     const release = await lanes.acquire(installId, signal);
     let result: QueryResult<unknown>;
     try {
-      if (pipeline !== undefined) result = await runOnPGlite(target.schema, pinStatement(settings), statement, verdict, limits.maxPlannerCost, check);
-      else result = await pinned!(pinScript(settings), statement, { signal, deadlineMs: limits.timeoutMs, check, cursor: shape.cursor ? reader.cursor : undefined });
-    } catch (error) {
-      if (error instanceof PinnedAbortError) throw executionEnded();
-      // The SQL cap of a write's rows (shapeOf) fails the statement, rolling the write back.
-      if ((error as { code?: unknown }).code === "22P02" && String((error as Error).message).includes(TOO_MANY_MARK)) throw tooManyRows(limits.maxRows);
-      throw toSqlError(error, limits.timeoutMs);
+      let measure: ((trx: Kysely<any>) => Promise<void>) | undefined;
+      try {
+        // The quota (quota.ts): refused up front at or over it; measured inside the write's transaction near it.
+        if (shape.grows && (await quota.admit(target.schema))) measure = (trx) => quota.check(trx, target.schema);
+        if (pipeline !== undefined) result = await runOnPGlite(target.schema, pinStatement(settings), statement, verdict, limits.maxPlannerCost, check, measure);
+        else if (measure !== undefined) result = await runMeasuredOnPostgres(settings, statement, signal, check, measure);
+        else result = await pinned!(pinScript(settings), statement, { signal, deadlineMs: limits.timeoutMs, check, cursor: shape.cursor ? reader.cursor : undefined });
+      } catch (error) {
+        if (error instanceof PinnedAbortError) throw executionEnded();
+        // The SQL cap of a write's rows (shapeOf) fails the statement, rolling the write back.
+        if ((error as { code?: unknown }).code === "22P02" && String((error as Error).message).includes(TOO_MANY_MARK)) throw tooManyRows(limits.maxRows);
+        throw toSqlError(error, limits.timeoutMs);
+      }
+      if (!verdict.readOnly && measure === undefined) {
+        // Committed: a failed measurement must not turn it into an error; the next statement measures again.
+        // A DELETE … RETURNING runs wrapped in a SELECT (shapeOf), which reports rows rather than affected rows.
+        const deleted = kind === "DeleteStmt" && Number(result.numAffectedRows ?? result.rows.length) > 0;
+        await quota.after(target.schema, { shrinks: shape.shrinks, deleted }).catch(() => {});
+      }
     } finally {
       release();
     }
@@ -262,7 +390,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   function shapeOf(verdict: Verdict, schema: string, maxRows: number): Shape {
     const known = shapes.get(verdict);
     if (known !== undefined) return known;
-    const shape = Object.freeze(boundRows(verdict, schema, maxRows, interruptible));
+    const shape = Object.freeze({ ...boundRows(verdict, schema, maxRows, interruptible), ...quotaClass(verdict) });
     shapes.set(verdict, shape);
     return shape;
   }
@@ -271,12 +399,16 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const row = await reader.selectFrom("annex_sql_schemas").selectAll().where("install_id", "=", installId).executeTakeFirst();
     if (row === undefined) return null;
     const ledger = await reader.selectFrom("annex_sql_migrations").selectAll().where("install_id", "=", installId).orderBy("version").execute();
+    // What the listing shows of the quota: a measurement of the last seconds, or a new one (one catalog query).
+    const bytes = await quota.current(row.schema_name, reader).catch(() => undefined);
     return {
       schema: row.schema_name,
       version: row.version,
       status: row.status as SqlSchemaStatus["status"],
       migrations: ledger.map((entry) => ({ version: entry.version, name: entry.name, checksum: entry.checksum, appliedAt: entry.applied_at, durationMs: entry.duration_ms })),
       lastError: (row.last_error ?? null) as ErrorSummary | null,
+      ...(bytes === undefined ? {} : { bytes }),
+      maxBytes: limits.maxSchemaBytes,
     };
   }
 
@@ -327,6 +459,9 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     try {
       const pending = await pendingMigrations(install.id, migrations);
       for (const migration of pending) await apply(install.id, target, migration);
+      // Migrations are not held to the quota (the admin consented to them): one that leaves the schema over it
+      // succeeds, and the install's growing writes are refused from then on (quota.ts).
+      if (pending.length > 0) await quota.measure(target.schema);
       await setStatus(install.id, "ready", null);
     } catch (error) {
       await setStatus(install.id, "failed", error).catch(() => {});
@@ -419,6 +554,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     targets.delete(install.id);
     if (row === undefined) return;
     costs.invalidate(row.schema_name);
+    quota.forget(row.schema_name);
     pipeline?.forget(statementKeyPrefix(row.schema_name));
     await sql.raw(`DROP SCHEMA IF EXISTS ${quoteIdent(row.schema_name)} CASCADE`).execute(trx);
     if (row.role_name !== null) {
@@ -542,13 +678,35 @@ interface Shape {
   cursor: boolean;
   /** Its rows are checked before it commits: past the limits, it rolls back. */
   atomic: boolean;
+  /** It can make the install's schema larger (quota.ts): refused at or over the quota, measured in its transaction near it. */
+  grows: boolean;
+  /** It can only make the schema smaller (DELETE, TRUNCATE, DROP): measured after it, always. */
+  shrinks: boolean;
+}
+
+type RowShape = Omit<Shape, "grows" | "shrinks">;
+
+/**
+ * Whether a statement can grow the schema, by its kind: a plain read cannot,
+ * nor can a locking SELECT, DELETE, TRUNCATE or DROP — unless it carries a
+ * data-modifying WITH (which may INSERT); anything else (INSERT, UPDATE,
+ * MERGE, and whatever else the guard lets through) is taken to grow it.
+ */
+function quotaClass(verdict: Verdict): { grows: boolean; shrinks: boolean } {
+  if (verdict.readOnly) return { grows: false, shrinks: false };
+  const { kind } = verdict;
+  if (kind === "TruncateStmt" || kind === "DropStmt") return { grows: false, shrinks: true };
+  if (kind !== "DeleteStmt" && kind !== "SelectStmt") return { grows: true, shrinks: false };
+  const stmt = (parseSync(verdict.run) as { stmts: Array<{ stmt: Record<string, unknown> }> }).stmts[0]!.stmt[kind];
+  if (hasModifyingCte(stmt)) return { grows: true, shrinks: false };
+  return { grows: false, shrinks: SHRINKING_KINDS.has(kind) };
 }
 
 /** Marks the cast that fails a write returning too many rows (see shapeOf): its error is read back as E_SQL_TOO_MANY_ROWS. */
 const TOO_MANY_MARK = "annex_too_many_rows:";
 const ROW_KINDS = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
 
-function boundRows(verdict: Verdict, schema: string, maxRows: number, interruptible: boolean): Shape {
+function boundRows(verdict: Verdict, schema: string, maxRows: number, interruptible: boolean): RowShape {
   const { run, kind } = verdict;
   if (verdict.readOnly) return { run, cursor: interruptible, atomic: false };
   if (!ROW_KINDS.has(kind)) return { run, cursor: false, atomic: false };
@@ -557,7 +715,7 @@ function boundRows(verdict: Verdict, schema: string, maxRows: number, interrupti
   if (kind !== "SelectStmt" && !(Array.isArray(returning) && returning.length > 0)) return { run, cursor: false, atomic: false };
   const cap = maxRows + 1;
   let wrapped: string;
-  let shape: Shape;
+  let shape: RowShape;
   if (!hasModifyingCte(stmt)) {
     wrapped =
       kind === "SelectStmt"

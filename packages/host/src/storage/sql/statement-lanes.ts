@@ -5,20 +5,80 @@ export function executionEnded(): SqlStorageError {
   return new SqlStorageError("E_SQL_TIMEOUT", "the statement was dropped or cancelled: the execution that sent it ended", { reason: "execution-ended" });
 }
 
+export interface StatementLanes {
+  /** Waits for a place for one statement of `key` (an install); answers the function that gives it back (once; later calls do nothing). */
+  acquire(key: string, signal: AbortSignal | undefined): Promise<() => void>;
+  /** Statements holding a place now, across all lanes. */
+  readonly running: number;
+}
+
+interface Lane {
+  running: number;
+  /** When it last got a place (a count of places given), 0 when never since it was made. */
+  servedAt: number;
+  /** Its statements waiting for a place, oldest first. */
+  waiting: Array<() => void>;
+}
+
 /**
  * At most `maxConcurrent` statements of one install run at once, and at most
- * `maxQueued` wait for a place, in order; past those a statement fails at once
- * with E_SQL_BUSY. A waiting statement whose signal aborts (its execution
- * ended) leaves the queue without running.
+ * `maxConcurrentTotal` of all installs together (each holds a connection of
+ * the host's pool, which Annex's own queries need too); at most `maxQueued`
+ * of one install wait for a place, in order; past those a statement fails at
+ * once with E_SQL_BUSY. A waiting statement whose signal aborts (its
+ * execution ended) leaves the queue without running.
+ *
+ * A freed place goes to the installs with a statement waiting in turn
+ * (round robin: the one that got a place longest ago first), each install's
+ * statements in their order: an install that keeps its queue full gets one
+ * place per turn like any other, so another install's lone statement waits
+ * for at most one statement of each install ahead of it, never for a whole
+ * queue.
  */
-export function createStatementLanes(maxConcurrent: number, maxQueued: number) {
-  const lanes = new Map<string, { running: number; waiting: Array<() => void> }>();
+export function createStatementLanes(maxConcurrent: number, maxQueued: number, maxConcurrentTotal = Number.POSITIVE_INFINITY): StatementLanes {
+  const lanes = new Map<string, Lane>();
+  /** Keys whose lane has a statement waiting, in the order they began to wait; each at most once. */
+  const turns: string[] = [];
+  let running = 0;
+  let given = 0;
+
+  /**
+   * Gives free places to waiting statements while the host-wide cap allows:
+   * each to the install below its own limit that got a place longest ago
+   * (the one that began to wait first among equals).
+   */
+  function dispatch(): void {
+    while (running < maxConcurrentTotal) {
+      let at = -1;
+      for (let index = 0; index < turns.length; index++) {
+        const lane = lanes.get(turns[index]!)!;
+        if (lane.running < maxConcurrent && (at < 0 || lane.servedAt < lanes.get(turns[at]!)!.servedAt)) at = index;
+      }
+      if (at < 0) return;
+      const key = turns[at]!;
+      const lane = lanes.get(key)!;
+      const go = lane.waiting.shift()!;
+      if (lane.waiting.length === 0) turns.splice(at, 1);
+      lane.running++;
+      lane.servedAt = ++given;
+      running++;
+      go();
+    }
+  }
+
+  function settle(key: string, lane: Lane): void {
+    if (lane.running === 0 && lane.waiting.length === 0) lanes.delete(key);
+  }
+
   return {
-    async acquire(key: string, signal: AbortSignal | undefined): Promise<() => void> {
+    get running() {
+      return running;
+    },
+    async acquire(key, signal) {
       if (signal?.aborted) throw executionEnded();
       let lane = lanes.get(key);
       if (lane === undefined) {
-        lane = { running: 0, waiting: [] };
+        lane = { running: 0, servedAt: 0, waiting: [] };
         lanes.set(key, lane);
       }
       const own = lane;
@@ -26,20 +86,24 @@ export function createStatementLanes(maxConcurrent: number, maxQueued: number) {
       const release = () => {
         if (released) return;
         released = true;
-        const next = own.waiting.shift();
-        // The place passes to the next in line; the lane goes when nobody holds or wants one.
-        if (next !== undefined) next();
-        else if (--own.running === 0) lanes.delete(key);
+        own.running--;
+        running--;
+        settle(key, own);
+        dispatch();
       };
-      if (own.running < maxConcurrent) {
+      // Nobody waits for a place this statement could take (dispatch gives every free place it can), so it runs now.
+      if (own.running < maxConcurrent && running < maxConcurrentTotal && own.waiting.length === 0) {
         own.running++;
+        own.servedAt = ++given;
+        running++;
         return release;
       }
       if (own.waiting.length >= maxQueued) {
+        settle(key, own);
         throw new SqlStorageError(
           "E_SQL_BUSY",
-          `this install already has ${maxConcurrent} statements running and ${maxQueued} waiting, the most this host allows; await some before sending more`,
-          { maxConcurrent, maxQueued },
+          `this install already has ${maxQueued} statements waiting (and ${own.running} running; at most ${maxConcurrent} run at once), the most this host allows; await some before sending more`,
+          { maxConcurrent, maxQueued, running: own.running },
         );
       }
       await new Promise<void>((resolve, reject) => {
@@ -49,9 +113,13 @@ export function createStatementLanes(maxConcurrent: number, maxQueued: number) {
         };
         const drop = () => {
           const at = own.waiting.indexOf(go);
-          if (at >= 0) own.waiting.splice(at, 1);
+          if (at < 0) return;
+          own.waiting.splice(at, 1);
+          if (own.waiting.length === 0) turns.splice(turns.indexOf(key), 1);
+          settle(key, own);
           reject(executionEnded());
         };
+        if (own.waiting.length === 0) turns.push(key);
         own.waiting.push(go);
         signal?.addEventListener("abort", drop, { once: true });
       });
