@@ -39,11 +39,15 @@ import { buildClientBundles } from "./web/client-bundles.js";
 import { APP_CSS } from "./web/app-css.js";
 import { html } from "./web/html.js";
 import { layout, type MenuEntry } from "./web/layout.js";
+import { PAGE_VIEW_SCRIPT, PAGE_VIEW_SCRIPT_PATH } from "./web/page-view.js";
 import { dashboardPage, loginPage, type DashboardWidget } from "./web/pages.js";
 import { hostTheme, hostThemeCss } from "./web/theme.js";
 
 
-/** The example extension whose page-view snippet the product's pages include once a tenant installs it. */
+/**
+ * The example extension whose collect endpoint the product's own page-view script (src/web/page-view.ts)
+ * sends to once a tenant installs it. Never its snippet.js: see page-view.ts.
+ */
 const ANALYTICS_EXTENSION = "acme.web-analytics";
 export interface ReferenceHostOptions {
   /** postgres://… (also `DATABASE_URL` in main.ts); absent: PGlite kept under `dataDir`. */
@@ -195,12 +199,20 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     // Annex first: its families (/api/ext, /ext, /ext-ui) read their own bodies and set their own headers (the UI assets' CSP).
     app.use(annexRouter(annex));
 
+    // A fresh nonce per response: the only scripts the product's pages run are those it rendered with it
+    // (its own /assets bundles and page-view script). Not 'self': extensions answer on this origin
+    // (/ext/{id}/public/…, /api/ext/…) with whatever content type they like, so 'self' would let any of
+    // them run as this site's script wherever markup can be injected.
+    app.use((_req, res, next) => {
+      res.locals["cspNonce"] = randomBytes(16).toString("base64");
+      next();
+    });
     app.use(
       helmet({
         contentSecurityPolicy: {
           directives: {
             defaultSrc: ["'self'"],
-            scriptSrc: ["'self'"],
+            scriptSrc: [(_req, res) => `'nonce-${(res as Response).locals["cspNonce"] as string}'`],
             styleSrc: ["'self'"],
             imgSrc: ["'self'", "data:"],
             connectSrc: ["'self'"],
@@ -246,6 +258,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
 
     app.get("/healthz", (_req, res) => void res.json({ ok: true }));
     app.get("/assets/app.css", (_req, res) => void res.type("text/css").set("cache-control", "no-cache").send(`${hostThemeCss}\n${baseCss}\n${APP_CSS}`));
+    app.get(PAGE_VIEW_SCRIPT_PATH, (_req, res) => void res.type("text/javascript").set("cache-control", "no-cache").send(PAGE_VIEW_SCRIPT));
     app.get("/assets/:file", (req, res, next) => {
       const text = bundles.get(String(req.params["file"]));
       if (text === undefined) return next();
@@ -267,13 +280,14 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     }
 
     /**
-     * The page-view snippet of the web-analytics example, when the tenant has it installed and
-     * active: the product's own pages (dashboard, extension pages, public pages) include it; the
-     * admin console and sign-in do not. Its query names the tenant, as anonymous requests do here.
+     * Where the host's page-view script sends a page view of `tenant`: the web-analytics example's
+     * collect endpoint, when the tenant has it installed and active (else undefined: no script). The
+     * product's own pages (dashboard, extension pages, public pages) include the script; the admin
+     * console and sign-in do not. Its query names the tenant, as anonymous requests do here.
      */
-    async function trackerFor(tenant: string): Promise<string | undefined> {
+    async function pageViewsFor(tenant: string): Promise<string | undefined> {
       const install = await annex.getInstall(tenant, ANALYTICS_EXTENSION);
-      return install?.state === "active" ? `/ext/${ANALYTICS_EXTENSION}/public/snippet.js?tenant=${encodeURIComponent(tenant)}` : undefined;
+      return install?.state === "active" ? `/ext/${ANALYTICS_EXTENSION}/public/collect?tenant=${encodeURIComponent(tenant)}` : undefined;
     }
 
     /**
@@ -311,7 +325,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
         if (wait > 0) return tooMany(res, wait, "Too many sign-in pages were opened from your address.");
         signInPages.spend(req.ip ?? "");
       }
-      res.type("html").send(loginPage({ csrfToken: csrfToken(req), next: safeNext(req.query["next"]) }));
+      res.type("html").send(loginPage({ nonce: nonceOf(res), csrfToken: csrfToken(req), next: safeNext(req.query["next"]) }));
     });
     app.post("/login", noStore, csrf.csrfSynchronisedProtection, async (req, res, next) => {
       // Counted as a failure before the password is checked (scrypt is slow): attempts under way count against the
@@ -328,7 +342,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
         const verified = await verifyPassword(given, row?.password_hash ?? (await unknownUserHash));
         if (row === undefined || !verified) {
           wrong = true;
-          res.status(401).type("html").send(loginPage({ csrfToken: csrfToken(req), next: safeNext(req.body?.next), error: "Unknown email or wrong password.", email }));
+          res.status(401).type("html").send(loginPage({ nonce: nonceOf(res), csrfToken: csrfToken(req), next: safeNext(req.body?.next), error: "Unknown email or wrong password.", email }));
           return;
         }
         attempt.giveBack();
@@ -367,14 +381,14 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
           .map((page) => ({ install: frameInstall(install), manifest, page: { slot: "dashboard.widget" as const, path: page.path }, title: page.title ?? manifest.name })),
       );
       res.type("html").send(
-        dashboardPage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, extensions, widgets, theme: hostTheme, frameUser: { id: user.id, displayName: user.displayName, email: user.email }, tracker: await trackerFor(user.tenant) }),
+        dashboardPage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, extensions, widgets, theme: hostTheme, frameUser: { id: user.id, displayName: user.displayName, email: user.email }, nonce: nonceOf(res), pageViews: await pageViewsFor(user.tenant) }),
       );
     });
 
     app.get("/admin", requireAdminPage, async (req, res) => {
       const user = req.actor!;
       const { menu } = await menuFor(user, "/admin");
-      res.type("html").send(consolePage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, theme: hostTheme }));
+      res.type("html").send(consolePage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, theme: hostTheme, nonce: nonceOf(res) }));
     });
     app.use("/admin/api", adminApi({ annex, app: database.app, logs, usage, csrfProtection: csrf.csrfSynchronisedProtection, csrfToken, dev: options.dev === true }));
 
@@ -402,7 +416,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       const found = await pageOf(user.tenant, String(req.params["extensionId"]), "app", path);
       const current = `/apps/${String(req.params["extensionId"])}${path === "/" ? "" : path}`;
       const { menu } = await menuFor(user, current);
-      if (found === null) return void res.status(404).type("html").send(notFoundPage(user, menu, await tenantName(user.tenant), csrfToken(req)));
+      if (found === null) return void res.status(404).type("html").send(notFoundPage(nonceOf(res), user, menu, await tenantName(user.tenant), csrfToken(req)));
       res.type("html").send(
         extensionPage({
           user,
@@ -412,7 +426,8 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
           title: found.title,
           theme: hostTheme,
           mount: { install: found.install, manifest: found.manifest, page: found.page, user: { id: user.id, displayName: user.displayName, email: user.email }, publicTenant: null },
-          tracker: await trackerFor(user.tenant),
+          nonce: nonceOf(res),
+          pageViews: await pageViewsFor(user.tenant),
         }),
       );
     });
@@ -424,7 +439,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       const found = await pageOf(user.tenant, String(req.params["extensionId"]), "admin", path);
       const current = `/admin/apps/${String(req.params["extensionId"])}${path === "/" ? "" : path}`;
       const { menu } = await menuFor(user, current);
-      if (found === null) return void res.status(404).type("html").send(notFoundPage(user, menu, await tenantName(user.tenant), csrfToken(req)));
+      if (found === null) return void res.status(404).type("html").send(notFoundPage(nonceOf(res), user, menu, await tenantName(user.tenant), csrfToken(req)));
       res.type("html").send(
         extensionPage({
           user,
@@ -434,6 +449,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
           title: found.title,
           theme: hostTheme,
           mount: { install: found.install, manifest: found.manifest, page: found.page, user: { id: user.id, displayName: user.displayName, email: user.email }, publicTenant: null },
+          nonce: nonceOf(res),
         }),
       );
     });
@@ -443,7 +459,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       const tenant = String(req.params["tenant"]);
       const path = `/${([] as string[]).concat(req.params["rest"] ?? []).join("/")}`;
       const found = /^[a-z0-9-]{1,64}$/.test(tenant) ? await pageOf(tenant, String(req.params["extensionId"]), "public", path) : null;
-      if (found === null) return void res.status(404).type("html").send(notFoundPage(null, [], tenant, undefined));
+      if (found === null) return void res.status(404).type("html").send(notFoundPage(nonceOf(res), null, [], tenant, undefined));
       res.type("html").send(
         extensionPage({
           user: null,
@@ -452,7 +468,8 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
           title: found.title,
           theme: hostTheme,
           mount: { install: found.install, manifest: found.manifest, page: found.page, user: null, publicTenant: tenant },
-          tracker: await trackerFor(tenant),
+          nonce: nonceOf(res),
+          pageViews: await pageViewsFor(tenant),
         }),
       );
     });
@@ -513,8 +530,15 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
   }
 }
 
-function notFoundPage(user: SignedInUser | null, menu: MenuEntry[], tenantName: string, csrfToken: string | undefined): string {
-  return layout({ title: "Not found", user, tenantName, csrfToken, menu, body: html`<h1>Not found</h1><p>No such page here, or its extension is not installed and enabled for ${tenantName}.</p>` });
+/** The response's CSP nonce, set for every request past the Annex router (see the middleware before helmet). */
+function nonceOf(res: Response): string {
+  const nonce: unknown = res.locals["cspNonce"];
+  if (typeof nonce !== "string") throw new Error("no CSP nonce for this response");
+  return nonce;
+}
+
+function notFoundPage(nonce: string, user: SignedInUser | null, menu: MenuEntry[], tenantName: string, csrfToken: string | undefined): string {
+  return layout({ title: "Not found", nonce, user, tenantName, csrfToken, menu, body: html`<h1>Not found</h1><p>No such page here, or its extension is not installed and enabled for ${tenantName}.</p>` });
 }
 
 /**

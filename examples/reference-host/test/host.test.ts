@@ -9,6 +9,7 @@
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createReferenceHost, type ReferenceHost } from "../src/index.js";
+import { PAGE_VIEW_SCRIPT } from "../src/web/page-view.js";
 import { backends } from "./support/backends.js";
 import { Client } from "./support/http-client.js";
 
@@ -81,14 +82,74 @@ describe.each(backends())("reference host on $name", (backend) => {
     expect(text).toContain('href="/admin"');
   });
 
-  it("sets helmet's headers with a CSP that allows only this origin's scripts and frames", async () => {
+  it("sets helmet's headers with a CSP whose scripts are only those the page carries with its nonce (no 'self'), and this origin's frames", async () => {
     const response = await new Client(host.url).get("/login");
     const csp = response.headers.get("content-security-policy") ?? "";
-    expect(csp).toContain("script-src 'self'");
+    expect(csp).toMatch(/(?:^|;)script-src 'nonce-[A-Za-z0-9+/]{22}=='(?:;|$)/);
+    expect(csp).toContain("default-src 'self'");
     expect(csp).toContain("frame-src 'self'");
     expect(csp).toContain("frame-ancestors 'none'");
     expect(response.headers.get("x-content-type-options")).toBe("nosniff");
     expect(response.headers.get("x-powered-by")).toBeNull();
+  });
+
+  it("gives every HTML page a fresh CSP nonce that each of its scripts carries, and no script from an extension's endpoints", async () => {
+    // A public page (ats' careers page for Globex) and a dashboard with a widget (its module script): pages with scripts.
+    await host.annex.install("globex", "acme.ats", { grants: [{ name: "ui.toast" }], config: { companyName: "Globex" }, actor: "test" });
+    await host.annex.install("acme", "acme.web-analytics", { grants: [{ name: "log" }, { name: "storage.sql" }], actor: "test" });
+    try {
+      const ada = new Client(host.url);
+      await ada.signIn("ada@acme.test");
+      const gus = new Client(host.url);
+      await gus.signIn("gus@globex.test");
+      const anonymous = new Client(host.url);
+      const pages: Array<[Client, string, number]> = [
+        [anonymous, "/login", 200],
+        [ada, "/", 200],
+        [ada, "/admin", 200],
+        [ada, "/apps/acme.hello", 200],
+        [ada, "/apps/acme.nope", 404],
+        [ada, "/admin/apps/acme.web-analytics", 200],
+        [ada, "/admin/apps/acme.nope", 404],
+        [gus, "/", 200],
+        [anonymous, "/public/globex/acme.ats/careers", 200],
+        [anonymous, "/public/acme/acme.nope", 404],
+      ];
+      const nonces = new Set<string>();
+      const seen = new Set<string>();
+      for (const [client, path, status] of pages) {
+        const response = await client.get(path);
+        expect(response.status, path).toBe(status);
+        const csp = response.headers.get("content-security-policy") ?? "";
+        const scriptSrc = /(?:^|;)script-src ([^;]*)/.exec(csp)?.[1] ?? "";
+        expect(scriptSrc, path).not.toContain("'self'");
+        expect(scriptSrc, path).not.toContain("'unsafe-inline'");
+        const nonce = /^'nonce-([A-Za-z0-9+/]{22}==)'$/.exec(scriptSrc)?.[1];
+        expect(nonce, `${path}: ${scriptSrc}`).toBeDefined();
+        expect(nonces.has(nonce!), path).toBe(false);
+        nonces.add(nonce!);
+        for (const tag of (await response.text()).match(/<script\b[^>]*>/g) ?? []) {
+          const src = /\ssrc="([^"]*)"/.exec(tag)?.[1];
+          if (src === undefined) {
+            // No inline script runs on the product's pages: only the page's JSON, which is not executed.
+            expect(tag, path).toBe('<script type="application/json" id="page-data">');
+            continue;
+          }
+          seen.add(src);
+          expect(src, path).toMatch(/^\/assets\/[a-z-]+\.js$/);
+          expect(/\snonce="([^"]*)"/.exec(tag)?.[1], `${path}: ${tag}`).toBe(nonce);
+        }
+      }
+      // Every script the product renders was among those checked.
+      expect([...seen].sort()).toEqual(["/assets/console.js", "/assets/dashboard.js", "/assets/extension-page.js", "/assets/page-view.js"]);
+      // Two answers for the same page: two nonces.
+      const first = (await ada.get("/")).headers.get("content-security-policy");
+      const second = (await ada.get("/")).headers.get("content-security-policy");
+      expect(first).not.toBe(second);
+    } finally {
+      await host.annex.uninstall("globex", "acme.ats", { purge: true, actor: "test" });
+      await host.annex.uninstall("acme", "acme.web-analytics", { purge: true, actor: "test" });
+    }
   });
 
   it("answers everything that depends on the session with Cache-Control: no-store (Back after sign-out shows nothing from the cache); assets keep theirs", async () => {
@@ -144,19 +205,28 @@ describe.each(backends())("reference host on $name", (backend) => {
     expect(other.status).toBe(404);
   });
 
-  it("includes web-analytics' snippet in the product's pages once a tenant installs it, and counts what it sends", async () => {
+  it("includes the host's own page-view script, sending to web-analytics' collect, in the product's pages once a tenant installs it (never the extension's snippet), and counts what it sends", async () => {
     const ada = new Client(host.url);
     await ada.signIn("ada@acme.test");
-    const snippetTag = '<script src="/ext/acme.web-analytics/public/snippet.js?tenant=acme" defer></script>';
-    expect(await (await ada.get("/")).text()).not.toContain("snippet.js");
+    const scriptTag = /<script src="\/assets\/page-view\.js" data-collect="\/ext\/acme\.web-analytics\/public\/collect\?tenant=acme" nonce="[A-Za-z0-9+/=]+" defer><\/script>/;
+    expect(await (await ada.get("/")).text()).not.toContain("page-view.js");
     await host.annex.install("acme", "acme.web-analytics", { grants: [{ name: "log" }, { name: "storage.sql" }], actor: "test" });
-    expect(await (await ada.get("/")).text()).toContain(snippetTag);
+    const dashboard = await (await ada.get("/")).text();
+    expect(dashboard).toMatch(scriptTag);
+    expect(dashboard).not.toContain("snippet.js");
     // Not in the admin console, and not in another tenant's pages.
-    expect(await (await ada.get("/admin")).text()).not.toContain("snippet.js");
+    expect(await (await ada.get("/admin")).text()).not.toContain("page-view.js");
     const gus = new Client(host.url);
     await gus.signIn("gus@globex.test");
-    expect(await (await gus.get("/")).text()).not.toContain("snippet.js");
+    expect(await (await gus.get("/")).text()).not.toContain("page-view.js");
 
+    // The script is the host's, the same for everyone, whatever the extension serves.
+    const script = await new Client(host.url).get("/assets/page-view.js");
+    expect(script.status).toBe(200);
+    expect(script.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(script.headers.get("cache-control")).toBe("no-cache");
+    expect(await script.text()).toBe(PAGE_VIEW_SCRIPT);
+    // The extension's snippet stays, for sites on other origins.
     const snippet = await new Client(host.url).get("/ext/acme.web-analytics/public/snippet.js?tenant=acme");
     expect(snippet.status).toBe(200);
     expect(snippet.headers.get("content-type")).toBe("text/javascript; charset=utf-8");

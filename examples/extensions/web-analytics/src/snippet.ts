@@ -1,8 +1,12 @@
 /**
- * The tracking snippet a page includes with
- * `<script src="/ext/acme.web-analytics/public/snippet.js" defer></script>`
+ * The tracking snippet a page of another site includes with
+ * `<script src="https://host.example/ext/acme.web-analytics/public/snippet.js" defer></script>`
  * (plus whatever query the host needs to name the tenant, e.g. `?tenant=…`;
- * the snippet sends its page view to `collect` with the same query).
+ * the snippet sends its page view to `collect` with the same query). Never
+ * the host's own pages: there it would run as the host's code, as the
+ * signed-in user, and change with any release of this server code (the
+ * README says why; the reference host sends the same page view with a
+ * script of its own).
  *
  * What it sends: the page's path (never its query or fragment), the host of an
  * external referrer, and a random session id kept in the tab's sessionStorage

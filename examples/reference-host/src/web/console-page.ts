@@ -11,9 +11,10 @@ import type { UiSlot } from "@annex/manifest";
  * capability diff, settings and secrets forms, usage panel, dead letters,
  * jobs, storage, audit table.
  */
-export function consolePage(options: { user: SignedInUser; tenantName: string; csrfToken: string; menu: MenuEntry[]; theme: Theme }): string {
+export function consolePage(options: { user: SignedInUser; tenantName: string; csrfToken: string; menu: MenuEntry[]; theme: Theme; nonce: string }): string {
   return layout({
     title: "Admin console",
+    nonce: options.nonce,
     user: options.user,
     tenantName: options.tenantName,
     csrfToken: options.csrfToken,
@@ -87,7 +88,9 @@ export function extensionPage(options: {
   title: string;
   theme: Theme;
   mount: { install: unknown; manifest: unknown; page: { slot: UiSlot; path: string }; user: unknown; publicTenant: string | null };
-  tracker?: string | undefined;
+  nonce: string;
+  /** web-analytics' collect URL, when the tenant has it active: the host's page-view script sends there. */
+  pageViews?: string | undefined;
 }): string {
   return layout({
     title: options.title,
@@ -96,7 +99,8 @@ export function extensionPage(options: {
     csrfToken: options.csrfToken,
     menu: options.menu,
     scripts: ["/assets/extension-page.js"],
-    tracker: options.tracker,
+    nonce: options.nonce,
+    pageViews: options.pageViews,
     data: { theme: options.theme, ...options.mount },
     body: html`<h1>${options.title}</h1>
 <p id="toast" role="status" aria-live="polite"></p>

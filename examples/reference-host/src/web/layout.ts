@@ -1,5 +1,6 @@
 import type { SignedInUser } from "../auth/principal.js";
 import { html, raw, type Raw } from "./html.js";
+import { PAGE_VIEW_SCRIPT_PATH } from "./page-view.js";
 
 export interface MenuEntry {
   href: string;
@@ -18,10 +19,17 @@ export interface LayoutOptions {
   menu?: readonly MenuEntry[] | undefined;
   scripts?: readonly string[] | undefined;
   /**
-   * A page-view snippet (web-analytics' snippet.js) loaded as a classic, deferred script: it reads
-   * `document.currentScript`, which module scripts do not have.
+   * The response's CSP nonce (res.locals.cspNonce, see cspNonce in app.ts): every script this page runs
+   * carries it, and the CSP's script-src allows nothing else.
    */
-  tracker?: string | undefined;
+  nonce: string;
+  /**
+   * Where the host's own page-view script (/assets/page-view.js, src/web/page-view.ts) sends this page's
+   * view: web-analytics' collect endpoint, `/ext/acme.web-analytics/public/collect?tenant=…`. Set only
+   * when the tenant has the extension installed and active. The script is the host's, not the
+   * extension's: no code an extension serves ever runs on the host's pages.
+   */
+  pageViews?: string | undefined;
   /** JSON for the page's script, in a non-executed <script type="application/json" id="page-data">. */
   data?: unknown;
   body: Raw;
@@ -58,8 +66,8 @@ ${options.body}
 </main>
 </div>
 ${data === "" ? "" : html`<script type="application/json" id="page-data">${raw(data)}</script>`}
-${(options.scripts ?? []).map((src) => html`<script type="module" src="${src}"></script>`)}
-${options.tracker === undefined ? "" : html`<script src="${options.tracker}" defer></script>`}
+${(options.scripts ?? []).map((src) => html`<script type="module" src="${src}" nonce="${options.nonce}"></script>`)}
+${options.pageViews === undefined ? "" : html`<script src="${PAGE_VIEW_SCRIPT_PATH}" data-collect="${options.pageViews}" nonce="${options.nonce}" defer></script>`}
 </body>
 </html>`.text;
 }

@@ -4,9 +4,10 @@ import type { SignedInUser } from "../auth/principal.js";
 import { html } from "./html.js";
 import { layout, type MenuEntry } from "./layout.js";
 
-export function loginPage(options: { csrfToken: string; next: string; error?: string | undefined; email?: string | undefined }): string {
+export function loginPage(options: { nonce: string; csrfToken: string; next: string; error?: string | undefined; email?: string | undefined }): string {
   return layout({
     title: "Sign in",
+    nonce: options.nonce,
     csrfToken: options.csrfToken,
     body: html`<section class="card narrow">
 <h1>Sign in</h1>
@@ -47,7 +48,9 @@ export function dashboardPage(options: {
   theme: Theme;
   /** Handed to a widget over the bridge only when its install was granted user.read. */
   frameUser: { id: string; displayName?: string; email?: string };
-  tracker?: string | undefined;
+  nonce: string;
+  /** web-analytics' collect URL, when the tenant has it active: the host's page-view script sends there. */
+  pageViews?: string | undefined;
 }): string {
   const { user } = options;
   return layout({
@@ -56,7 +59,8 @@ export function dashboardPage(options: {
     tenantName: options.tenantName,
     csrfToken: options.csrfToken,
     menu: options.menu,
-    tracker: options.tracker,
+    nonce: options.nonce,
+    pageViews: options.pageViews,
     scripts: options.widgets.length === 0 ? [] : ["/assets/dashboard.js"],
     data: options.widgets.length === 0 ? undefined : { theme: options.theme, widgets: options.widgets, user: options.frameUser },
     body: html`<h1>Dashboard</h1>
