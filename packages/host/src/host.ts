@@ -185,7 +185,8 @@ export interface Host extends InstallManager {
   /**
    * Re-seals every install secret under the current key, or under `newKey`
    * after adding it to the keyring and making it current. Keep old keys in
-   * the host's configuration until this has run everywhere.
+   * the host's configuration until this has run everywhere. Calls run one at
+   * a time in a process; the switch waits for writes sealing with the old key.
    */
   rotateSecretsKey(newKey?: SecretsKey, options?: ActorOptions): Promise<RotateSecretsKeyResult>;
   /**
@@ -290,6 +291,8 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     await ownLogger?.close();
     throw error;
   }
+  // rotateSecretsKey switches the current key while writers seal: they take a lock on the schema the switch waits for.
+  keyring.guardSwitches(database.schema);
   const vault = createSecretsVault(keyring);
   const webhookSecrets = createDatabaseWebhookSecrets({ db, keyring, now: options.now });
   let sqlStorage: ReturnType<typeof createSqlStorage>;
@@ -422,52 +425,57 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     jobs: gate.guard({ ...hostJobs }, asyncMethods<HostJobs>({ list: true, runNow: true, runs: true, tick: true }), "jobs."),
     owns: (pathname) => gateway?.owns(pathname) ?? false,
     handle: async (request, info) => (gateway === null ? gatewayNotConfigured() : gateway.handle(request, info)),
-    async rotateSecretsKey(newKey, rotateOptions) {
-      const actor = rotateOptions?.actor ?? "system";
-      const named = typeof newKey?.id === "string" ? newKey.id : undefined;
-      try {
-        if (newKey !== undefined) keyring.add(newKey);
-        if (keyring.currentKeyId === undefined) {
-          throw new SecretsError("E_SECRETS_KEY_MISSING", "rotateSecretsKey needs a secrets key: pass one, or configure createHost({ secrets: { keys } })");
+    rotateSecretsKey(newKey, rotateOptions) {
+      // One rotation at a time: a second call waits, then rotates from the key the first left current,
+      // so each reports (and audits) the key it sealed every secret with.
+      return keyring.serialize(async () => {
+        const actor = rotateOptions?.actor ?? "system";
+        const named = typeof newKey?.id === "string" ? newKey.id : undefined;
+        try {
+          if (newKey !== undefined) keyring.add(newKey);
+          if (keyring.currentKeyId === undefined) {
+            throw new SecretsError("E_SECRETS_KEY_MISSING", "rotateSecretsKey needs a secrets key: pass one, or configure createHost({ secrets: { keys } })");
+          }
+        } catch (error) {
+          // A refused rotation changes nothing, and says so in the audit log (never with key material).
+          await writeAudit(db, {
+            actor,
+            tenant: null,
+            action: "secrets.rotate",
+            target: "secrets",
+            decision: "deny",
+            details: { keyId: named ?? keyring.currentKeyId ?? null, error: errorSummary(error) },
+          }).catch(() => {});
+          throw error;
         }
-      } catch (error) {
-        // A refused rotation changes nothing, and says so in the audit log (never with key material).
-        await writeAudit(db, {
-          actor,
-          tenant: null,
-          action: "secrets.rotate",
-          target: "secrets",
-          decision: "deny",
-          details: { keyId: named ?? keyring.currentKeyId ?? null, error: errorSummary(error) },
-        }).catch(() => {});
-        throw error;
-      }
-      const keyId = named ?? keyring.currentKeyId!;
-      await writeAudit(db, { actor, tenant: null, action: "secrets.rotate", target: "secrets", decision: "allow", details: { keyId } });
-      keyring.use(keyId);
-      let installSecrets: ResealResult;
-      let resealedWebhooks: ResealResult;
-      try {
-        installSecrets = await vault.reseal(db);
-        resealedWebhooks = await webhookSecrets.reseal();
-      } catch (error) {
-        // New writes already use the new key; what was re-sealed stays re-sealed. Running it again resumes.
-        await writeAudit(db, { actor, tenant: null, action: "secrets.rotate", target: "secrets", decision: "error", details: { keyId, error: errorSummary(error) } }).catch(() => {});
-        throw error;
-      }
-      const unreadable = [...installSecrets.unreadable, ...resealedWebhooks.unreadable];
-      if (unreadable.length > 0) {
-        // Named, never shown; the first 50 in the line, all of them in the result.
-        const rows = unreadable.slice(0, 50).map(({ kind, installId, name, keyId: under }) => ({ kind, installId, name, keyId: under }));
-        await writeAudit(db, { actor, tenant: null, action: "secrets.rotate", target: "secrets", decision: "error", details: { keyId, unreadable: unreadable.length, rows } });
-      }
-      return {
-        keyId,
-        resealed: installSecrets.resealed + resealedWebhooks.resealed,
-        installSecrets: installSecrets.resealed,
-        webhookSecrets: resealedWebhooks.resealed,
-        unreadable,
-      };
+        const keyId = named ?? keyring.currentKeyId!;
+        await writeAudit(db, { actor, tenant: null, action: "secrets.rotate", target: "secrets", decision: "allow", details: { keyId } });
+        let installSecrets: ResealResult;
+        let resealedWebhooks: ResealResult;
+        try {
+          // Once no writer is between sealing with the old key and its commit; new writes then seal with keyId.
+          await keyring.switchTo(db, keyId);
+          installSecrets = await vault.reseal(db);
+          resealedWebhooks = await webhookSecrets.reseal();
+        } catch (error) {
+          // Once switched, new writes use the new key; what was re-sealed stays re-sealed. Running it again resumes.
+          await writeAudit(db, { actor, tenant: null, action: "secrets.rotate", target: "secrets", decision: "error", details: { keyId, error: errorSummary(error) } }).catch(() => {});
+          throw error;
+        }
+        const unreadable = [...installSecrets.unreadable, ...resealedWebhooks.unreadable];
+        if (unreadable.length > 0) {
+          // Named, never shown; the first 50 in the line, all of them in the result.
+          const rows = unreadable.slice(0, 50).map(({ kind, installId, name, keyId: under }) => ({ kind, installId, name, keyId: under }));
+          await writeAudit(db, { actor, tenant: null, action: "secrets.rotate", target: "secrets", decision: "error", details: { keyId, unreadable: unreadable.length, rows } });
+        }
+        return {
+          keyId,
+          resealed: installSecrets.resealed + resealedWebhooks.resealed,
+          installSecrets: installSecrets.resealed,
+          webhookSecrets: resealedWebhooks.resealed,
+          unreadable,
+        };
+      });
     },
     // Once: a second call (a signal handler and a test's cleanup both closing) gets the same promise.
     close: () =>

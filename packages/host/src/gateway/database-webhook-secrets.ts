@@ -69,6 +69,8 @@ export function createDatabaseWebhookSecrets(options: DatabaseWebhookSecretsOpti
 
   const insertCurrent = async (trx: Kysely<AnnexTables>, installId: string, secret: string) => {
     const id = randomUUID();
+    // Until this transaction ends the current key stays as it is (a rotation's switch waits).
+    await keyring.sealing(trx);
     const sealed = await keyring.seal(secret, aad(installId, id));
     await trx
       .insertInto("annex_webhook_secrets")
@@ -161,7 +163,7 @@ export function createDatabaseWebhookSecrets(options: DatabaseWebhookSecretsOpti
             unreadable.push({ kind: "webhook", installId: row.install_id, name: String(row.id), keyId: row.key_id });
             continue;
           }
-          const sealed = await keyring.seal(plain, aad(row.install_id, row.id));
+          const sealed = await keyring.seal(plain, aad(row.install_id, row.id), current);
           await trx
             .updateTable("annex_webhook_secrets")
             .set({ key_id: sealed.keyId, nonce: sealed.nonce, ciphertext: sealed.ciphertext })

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { sql, type Kysely } from "kysely";
 import { SecretsError } from "./errors.js";
 
 /** A host key for secrets at rest: AES-256, so 32 bytes (raw, or base64 of them). */
@@ -30,10 +31,63 @@ export class SecretsKeyring {
   /** sha256 of each key's material: the CryptoKeys are not extractable, and an id must never change meaning. */
   readonly #fingerprints = new Map<string, Buffer>();
   #current: string | undefined;
+  /** The advisory lock sealing writers share and a key switch takes alone (see guardSwitches); undefined: the current key never changes. */
+  #switchLock: string | undefined;
+  /** The rotation running in this process, which the next one waits for. */
+  #rotation: Promise<unknown> = Promise.resolve();
 
   constructor(options?: SecretsKeyringOptions) {
     for (const key of options?.keys ?? []) this.add(key);
     if (options?.current !== undefined) this.use(options.current);
+  }
+
+  /**
+   * Makes the current key switchable while the host runs (rotateSecretsKey):
+   * writers then call `sealing(trx)` before they seal, and `switchTo` waits
+   * for them. `schema` names the lock, so hosts on other schemas of one
+   * database do not wait for each other.
+   */
+  guardSwitches(schema: string | undefined): void {
+    this.#switchLock = `annex_secrets_key:${schema ?? ""}`;
+  }
+
+  /**
+   * Call in a writer's transaction before sealing with the current key: until
+   * that transaction ends, the key cannot switch (a shared advisory lock). So
+   * a row is either committed before a switch, where the re-seal that follows
+   * sees it, or sealed with the new key; never sealed with the old key and
+   * committed behind the re-seal's back.
+   */
+  async sealing(trx: Kysely<any>): Promise<void> {
+    if (this.#switchLock === undefined) return;
+    await sql`SELECT pg_advisory_xact_lock_shared(hashtext(${this.#switchLock}))`.execute(trx);
+  }
+
+  /**
+   * Makes `keyId` current once no writer is between sealing and commit (the
+   * advisory lock of `sealing`, taken exclusively for the switch alone).
+   */
+  async switchTo(db: Kysely<any>, keyId: string): Promise<void> {
+    if (keyId === this.#current) return;
+    if (this.#switchLock === undefined || !this.#keys.has(keyId)) {
+      this.use(keyId); // an unknown key: E_SECRETS_KEY_UNKNOWN
+      return;
+    }
+    const lock = this.#switchLock;
+    await db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(hashtext(${lock}))`.execute(trx);
+      this.use(keyId);
+    });
+  }
+
+  /**
+   * Runs key rotations one at a time in this process: a second waits for the
+   * first to end (however it ends), then runs from the key it left current.
+   */
+  serialize<T>(run: () => Promise<T>): Promise<T> {
+    const result = this.#rotation.then(run);
+    this.#rotation = result.catch(() => {});
+    return result;
   }
 
   /** Id of the key new secrets are sealed with, or undefined when the host has no key. */
@@ -100,15 +154,19 @@ export class SecretsKeyring {
     this.#current = keyId;
   }
 
-  async seal(plaintext: string, additionalData: string): Promise<SealedSecret> {
-    const keyId = this.#current;
+  /** Seals with the current key, or with `keyId` (a re-seal names the key its rotation is for). */
+  async seal(plaintext: string, additionalData: string, keyId: string | undefined = this.#current): Promise<SealedSecret> {
     if (keyId === undefined) {
       throw new SecretsError(
         "E_SECRETS_KEY_MISSING",
         "this host has no secrets key: pass createHost({ secrets: { keys: [{ id, key }] } }) with a 32-byte key (generateSecretsKey() makes one)",
       );
     }
-    const key = await this.#keys.get(keyId)!;
+    const pending = this.#keys.get(keyId);
+    if (pending === undefined) {
+      throw new SecretsError("E_SECRETS_KEY_UNKNOWN", `secrets key "${keyId}" is not in the host's keyring`, { keyId });
+    }
+    const key = await pending;
     const nonce = crypto.getRandomValues(new Uint8Array(12));
     const sealed = await crypto.subtle.encrypt(
       { name: "AES-GCM", iv: nonce, additionalData: new TextEncoder().encode(additionalData) },

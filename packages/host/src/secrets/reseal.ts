@@ -34,15 +34,25 @@ export interface ResealBatch<Cursor> {
   next: Cursor | null;
 }
 
+/** Passes over the table a re-seal makes at most (see resealInBatches). */
+export const RESEAL_PASSES = 3;
+
 /**
  * Re-seals stored secrets until none is left under an older key. Each batch
  * runs in its own transaction and locks its rows (`batch` selects up to
  * RESEAL_BATCH rows not under `currentKeyId` after `cursor`, FOR UPDATE, and
- * re-seals them), so a concurrent write of the same secret waits and is never
+ * re-seals them with that key, named: never with whatever key is current by
+ * then), so a concurrent write of the same secret waits and is never
  * overwritten by a stale value, and a long rotation never holds one huge
  * transaction. The cursor moves past every row seen: one unreadable row is
  * skipped and reported, instead of failing its batch and every retry (it
  * sorted first, so a rotation could never get past it).
+ *
+ * A pass that re-sealed something is followed by another from the start, up
+ * to RESEAL_PASSES: in this process no row can be sealed with an older key
+ * once the key switched (SecretsKeyring.sealing), but another host process
+ * still configured with the older key as current may have written one behind
+ * the cursor. `unreadable` is what the last pass found.
  */
 export async function resealInBatches<Cursor>(
   db: Kysely<AnnexTables>,
@@ -54,14 +64,21 @@ export async function resealInBatches<Cursor>(
     throw new SecretsError("E_SECRETS_KEY_MISSING", "rotateSecretsKey needs a secrets key: pass one, or configure createHost({ secrets: { keys } })");
   }
   const result: ResealResult = { resealed: 0, unreadable: [] };
-  let cursor: Cursor | null = null;
-  do {
-    const after: Cursor | null = cursor;
-    const done: ResealBatch<Cursor> = await db.transaction().execute((trx) => batch(trx, current, after));
-    result.resealed += done.resealed;
-    result.unreadable.push(...done.unreadable);
-    cursor = done.next;
-  } while (cursor !== null);
+  for (let pass = 0; pass < RESEAL_PASSES; pass++) {
+    let resealed = 0;
+    const unreadable: UnreadableSecret[] = [];
+    let cursor: Cursor | null = null;
+    do {
+      const after: Cursor | null = cursor;
+      const done: ResealBatch<Cursor> = await db.transaction().execute((trx) => batch(trx, current, after));
+      resealed += done.resealed;
+      unreadable.push(...done.unreadable);
+      cursor = done.next;
+    } while (cursor !== null);
+    result.resealed += resealed;
+    result.unreadable = unreadable;
+    if (resealed === 0) break;
+  }
   return result;
 }
 

@@ -8,7 +8,10 @@ import { openOrSkip, RESEAL_BATCH, resealInBatches, type ResealResult, type Unre
 export const MAX_SECRET_BYTES = 16 * 1024;
 
 export interface SecretsVault {
-  /** Seals and stores values (insert or replace) for one install. Call inside the lifecycle transaction. */
+  /**
+   * Seals and stores values (insert or replace) for one install. Call inside
+   * the lifecycle transaction: the key cannot switch until it ends.
+   */
   put(trx: Kysely<AnnexTables>, installId: string, values: Record<string, string>): Promise<void>;
   /** Names only, sorted. Values never leave the vault except through `reveal`. */
   names(db: Kysely<AnnexTables>, installId: string): Promise<string[]>;
@@ -24,7 +27,11 @@ export function createSecretsVault(keyring: SecretsKeyring): SecretsVault {
 
   return {
     async put(trx, installId, values) {
-      for (const [name, value] of Object.entries(values)) {
+      const entries = Object.entries(values);
+      if (entries.length === 0) return;
+      // Until this transaction ends the current key stays as it is (a rotation's switch waits).
+      await keyring.sealing(trx);
+      for (const [name, value] of entries) {
         if (typeof value !== "string" || new TextEncoder().encode(value).byteLength > MAX_SECRET_BYTES) {
           throw new SecretsError(
             "E_SECRET_INVALID",
@@ -97,7 +104,7 @@ export function createSecretsVault(keyring: SecretsKeyring): SecretsVault {
             unreadable.push({ kind: "install", installId: row.install_id, name: row.name, keyId: row.key_id });
             continue;
           }
-          const sealed = await keyring.seal(plain, aad(row.install_id, row.name));
+          const sealed = await keyring.seal(plain, aad(row.install_id, row.name), current);
           await trx
             .updateTable("annex_install_secrets")
             .set({ key_id: sealed.keyId, nonce: sealed.nonce, ciphertext: sealed.ciphertext, updated_at: new Date() })
