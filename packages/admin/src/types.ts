@@ -146,6 +146,10 @@ export interface AdminSqlSchema {
   /** Applied migrations, oldest first. */
   migrations: AdminSqlMigration[];
   lastError: { code: string; message: string } | null;
+  /** Disk its tables take with their indexes, bytes (absent when the host could not measure it). */
+  bytes?: number | undefined;
+  /** The host's quota for `bytes` (`maxSchemaBytes`): at it, writes that can grow the schema fail with E_SQL_QUOTA. */
+  maxBytes?: number | undefined;
 }
 
 /**

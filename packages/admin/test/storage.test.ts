@@ -102,6 +102,18 @@ describe("<annex-storage>", () => {
     expect(textOf(el)).toBe("Data Nothing stored.");
   });
 
+  it("shows an owned schema's disk against its quota when the host measured it, and warns near it", () => {
+    const el = create<AnnexStorage>("annex-storage", {
+      installs: [analytics({ sql: schemaOf({ bytes: 230 * 1024 * 1024, maxBytes: 256 * 1024 * 1024 }) }), analytics({ installId: "i-3", sql: schemaOf() })],
+      extensionNames: { "acme.web-analytics": "Web analytics" },
+    });
+    const disk = bar(el, "i-1", "disk");
+    expect([disk.getAttribute("aria-label"), disk.getAttribute("aria-valuetext"), disk.getAttribute("data-level")]).toEqual(["Disk of Web analytics's tables", "230 MiB of 256 MiB (90 %)", "high"]);
+    // No measurement (an older host, or one that could not measure): no meter.
+    expect(section(el, "i-3").querySelector('[data-meter="disk"]')).toBeNull();
+    expect(() => (el.installs = [analytics({ sql: schemaOf({ bytes: -1, maxBytes: 1 }) })])).toThrow(/\.sql\.bytes/);
+  });
+
   it("refuses data that is not install storage, naming the install, and keeps what it showed", () => {
     const el = create<AnnexStorage>("annex-storage", { installs: [analytics()] });
     expect(() => (el.installs = "nope" as unknown as AdminInstallStorage[])).toThrow(expect.objectContaining({ code: "E_ADMIN_INVALID_DATA", details: { field: "installs" } }));

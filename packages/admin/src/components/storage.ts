@@ -73,6 +73,9 @@ function checkSql(sql: AdminSqlSchema, index: number): void {
   if (typeof sql !== "object" || typeof sql.schema !== "string" || !(typeof sql.status === "string" && Object.hasOwn(STATUS_BADGE, sql.status)) || !Array.isArray(sql.migrations) || (sql.version !== null && typeof sql.version !== "string")) {
     invalid(index, ".sql is not an owned schema { schema, version, status: pending | ready | failed, migrations, lastError }");
   }
+  for (const field of ["bytes", "maxBytes"] as const) {
+    if (sql[field] !== undefined && !count(sql[field])) invalid(index, `.sql.${field} must be a number of bytes (0 or more) when given`);
+  }
   sql.migrations.forEach((m, i) => {
     if (typeof m !== "object" || m === null || typeof m.version !== "string" || typeof m.name !== "string" || typeof m.checksum !== "string" || !count(m.durationMs)) {
       invalid(index, `.sql.migrations[${i}] is not a migration { version, name, checksum, appliedAt, durationMs }`);
@@ -221,6 +224,10 @@ export class AnnexStorage extends ExtensionNamesElement {
         h("dt", {}, "Status"),
         h("dd", {}, h("annex-badge", { variant: STATUS_BADGE[sql.status], "data-status": sql.status }, sql.status)),
       ),
+      // The disk quota (maxSchemaBytes), when the host measured it: at it, writes that can grow the schema are refused.
+      typeof sql.bytes === "number" && typeof sql.maxBytes === "number" && sql.maxBytes > 0
+        ? h("div", { class: "meters" }, meter("disk", `Disk of ${name}'s tables`, sql.bytes, sql.maxBytes, formatBytes))
+        : null,
       // The error of a failed migration; a pending or ready schema may still carry the last one (shown too: it is why).
       error === null || error === undefined
         ? null
