@@ -13,7 +13,7 @@ import { parseBody, parseQuery, readBody } from "./body.js";
 import { corsHeaders, preflight } from "./cors.js";
 import { clientKey } from "./client-address.js";
 import { CrossSiteCheck } from "./cross-site.js";
-import { hostPageLoad } from "./host-page-loads.js";
+import { hostPageLoad, varyOnFetchMetadata } from "./host-page-loads.js";
 import { ExecutionError } from "../execution/errors.js";
 import { GatewayError } from "./errors.js";
 import { HeaderPolicy } from "./headers.js";
@@ -493,6 +493,9 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
       details: {},
     };
     const response = await answer(request, info, trail);
+    // What the browser loaded an answer as decides whether it is served (hostPageLoad): a cache must not hand an
+    // answer fetched as an image or by fetch() to a script tag of the host's page later.
+    if (!hostPageScripts) varyOnFetchMetadata(response.headers);
     report(trail, response.status, performance.now() - started);
     // Whatever produced it, a HEAD answer carries headers only.
     if (request.method !== "HEAD" || response.body === null) return response;

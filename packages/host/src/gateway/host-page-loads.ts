@@ -29,3 +29,18 @@ export function hostPageLoad(request: Request): string | null {
   if (site !== "same-origin" && site !== "same-site") return null;
   return `Sec-Fetch-Dest: ${destination} from a ${site} page`;
 }
+
+const FETCH_METADATA_VARY = "Sec-Fetch-Dest, Sec-Fetch-Site";
+
+/**
+ * Adds the Fetch Metadata headers to an answer's `Vary`. Without it, a UI
+ * file (cached a year, immutable) or a cacheable public answer that a host
+ * page first loaded as an image or with fetch() (allowed) would come from the
+ * browser's cache when the page then loads it as a script or stylesheet, and
+ * the gateway would never see the request it refuses.
+ */
+export function varyOnFetchMetadata(headers: Headers): void {
+  const vary = headers.get("vary");
+  if (vary === null || vary.trim() === "") headers.set("vary", FETCH_METADATA_VARY);
+  else if (vary.trim() !== "*") headers.set("vary", `${vary}, ${FETCH_METADATA_VARY}`);
+}

@@ -50,6 +50,18 @@ describeBackends("gateway: the host's own pages do not load extension content as
     }
   });
 
+  it("has every answer vary on Fetch Metadata, so no cache hands an answer loaded as an image to a script tag", async () => {
+    const asset = `/ext-ui/acme.gw/${world.published.contentHash}/ui/app.js`;
+    const first = await world.gateway.handle(req("GET", asset));
+    const etag = first.headers.get("etag")!;
+    const revalidated = await world.gateway.handle(req("GET", asset, { headers: { "if-none-match": etag } }));
+    expect(revalidated.status).toBe(304);
+    const refused = await world.gateway.handle(req("GET", asset, { headers: { "sec-fetch-dest": "script", "sec-fetch-site": "same-origin" } }));
+    for (const response of [first, revalidated, refused, ...(await Promise.all(paths().map(({ path, headers }) => world.gateway.handle(req("GET", path, { headers })))))]) {
+      expect(response.headers.get("vary")).toMatch(/Sec-Fetch-Dest, Sec-Fetch-Site$/);
+    }
+  });
+
   it("lets a host that opts in (policy.hostPageScripts) load them", async () => {
     const open = world.gatewayWith({ policy: { hostPageScripts: true } });
     const response = await open.handle(req("GET", "/ext/acme.gw/public/ping", { headers: { "sec-fetch-dest": "script", "sec-fetch-site": "same-origin" } }));

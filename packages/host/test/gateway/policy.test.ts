@@ -253,6 +253,6 @@ describeBackends("gateway policy", (backend) => {
       logs: [],
     }));
     const response = await world.gatewayWith({ runner }).handle(req("GET", "/ext/acme.gw/public/ping", { headers: { origin: "https://shop.example.com" } }));
-    expect(response.headers.get("vary")).toBe("accept-language, origin");
+    expect(response.headers.get("vary")).toBe("accept-language, origin, Sec-Fetch-Dest, Sec-Fetch-Site");
   });
 });
