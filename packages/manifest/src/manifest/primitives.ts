@@ -74,9 +74,11 @@ export const BIDI_CONTROLS_TEXT = "U+202A–U+202E, U+2066–U+2069 and the mark
 /**
  * More combining marks on one character than any script needs (Vietnamese
  * and Indic stacks take 2–4): a pile of them draws over the text around it,
- * past its card in a consent dialog.
+ * past its card in a consent dialog. Zero-width joiners and non-joiners
+ * between the marks do not end the pile (Chromium stacks groups of 8 marks
+ * split by U+200C on one letter, 950 px high), so they count as part of it.
  */
-export const STACKED_MARKS = /\p{M}{9,}/u;
+export const STACKED_MARKS = /(?:[\u200c\u200d]*\p{M}){9,}/u;
 
 export function text(field: string, max: number) {
   return z

@@ -127,6 +127,10 @@ describe("hostile structures", () => {
     const pile = "a" + "\u0301\u0302\u0303\u0304".repeat(3);
     expectIssue(service({ capabilities: [{ name: "log", reason: `Logs ${pile} things.` }] }), "capabilities[0].reason", /combining marks/);
     expectIssue(service({ config: { mode: { type: "enum", values: ["safe", pile] } } }), "config.mode.values[1]", /combining marks/);
+    // Split by zero-width (non-)joiners, which Chromium stacks on the same letter all the same.
+    const split = "a" + Array.from({ length: 6 }, () => "\u0301".repeat(8)).join("\u200c");
+    expectIssue(service({ name: `Probe ${split}` }), "name", /combining marks/);
+    expectIssue(service({ description: "a" + "\u0301\u200d".repeat(9) }), "description", /combining marks/);
     // What scripts need passes: Vietnamese stacks two, Devanagari conjuncts a few.
     expect(parseManifest(service({ name: "Tiếng Việt क्षत्रिय" })).name).toBe("Tiếng Việt क्षत्रिय");
   });
