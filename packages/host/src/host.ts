@@ -255,10 +255,16 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     store: parseTrustStore(options.trust?.store ?? { trustStoreVersion: 1, keys: [] }),
   };
 
-  const database = await openDatabase(options.database, { schema: options.schema, poolSize: options.poolSize });
   // A logger the host made is the host's to flush and close; one passed in is the caller's.
-  const ownLogger = options.logger === undefined ? defaultLogger() : undefined;
-  const logger = options.logger ?? ownLogger!.logger;
+  let ownLogger: ReturnType<typeof defaultLogger> | undefined;
+  let logger: Logger;
+  const database = await openDatabase(options.database, {
+    schema: options.schema,
+    poolSize: options.poolSize,
+    onConnectionError: (error) => logger.warn({ err: errorSummary(error) }, "database: a pooled connection failed outside a query; the pool replaces it"),
+  });
+  ownLogger = options.logger === undefined ? defaultLogger() : undefined;
+  logger = options.logger ?? ownLogger!.logger;
   try {
     if (options.migrate !== false) await migrate(database.root, { schema: database.schema });
   } catch (error) {

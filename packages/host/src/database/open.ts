@@ -42,6 +42,13 @@ export interface OpenDatabaseOptions {
   schema?: string | undefined;
   /** Connections of the `pg` pool Annex opens for a connection string. Default 10. */
   poolSize?: number | undefined;
+  /**
+   * A connection of the pool Annex opened failed outside a query (terminated
+   * by an admin, a restart, a failover, idle_session_timeout): the pool drops
+   * it and opens another when needed; this hears of it. Without a listener
+   * such an error would end the process.
+   */
+  onConnectionError?: ((error: Error) => void) | undefined;
 }
 
 export async function openDatabase(option: DatabaseOption, options: OpenDatabaseOptions = {}): Promise<AnnexDatabase> {
@@ -67,6 +74,18 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
     }
     const { default: pg } = await import("pg");
     const pool = new pg.Pool({ connectionString: option, max: poolSize ?? 10 });
+    // `pg` emits a connection's failure as an 'error' event: on the pool for an idle connection, on the client for
+    // one in use (pg-pool takes its own listener off while a client is checked out), where the query that was
+    // running also fails. An 'error' event nobody listens to throws, and would take the whole host down.
+    const heard = (error: Error) => {
+      try {
+        options.onConnectionError?.(error);
+      } catch {
+        // A failing listener must not bring back what it stands in for.
+      }
+    };
+    pool.on("error", heard);
+    pool.on("connect", (client) => void client.on("error", heard));
     const root = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
     return { db: scoped(root), root, schema, kind: "postgres", notifications: postgresNotifications(option), close: () => root.destroy() };
   }
