@@ -7,6 +7,7 @@ import { createDatabaseWebhookSecrets, type DatabaseWebhookSecrets } from "./gat
 import { lazyWorkerPool } from "./execution/default-runner.js";
 import { createExecutor, type ExecuteEvent, type Executor } from "./execution/executor.js";
 import { createHostApis, executionOf } from "./execution/host-apis.js";
+import { readInstallStanding } from "./execution/install-standing.js";
 import { logExecutions } from "./observability/extension-logs.js";
 import { defaultLogger, isLogger, type Logger } from "./observability/logger.js";
 import { createHostMetrics, type HostMetrics, type HostMetricsOptions } from "./observability/metrics.js";
@@ -370,6 +371,8 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       ...(options.onExecute === undefined ? [] : [options.onExecute]),
     ],
     settle: events.settle,
+    // An execution that outlived a change of its install reads where it stands before its next host call.
+    standing: (installId) => readInstallStanding(db, installId),
   });
   let hostEvents: HostEvents;
   let hostJobs: HostJobs;
@@ -394,6 +397,8 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   const host: Host = {
     ...installs,
     ...invalidatingLifecycle(installs, (tenant, extensionId) => {
+      // Before the call returns: executions already running check the install before their next host call.
+      executor?.installChanged(tenant, extensionId);
       gateway?.invalidate(tenant, extensionId);
       jobs.invalidate({ tenant, extensionId });
     }),
@@ -513,18 +518,23 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
         ? null
         : createGateway({ webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores, closed: gate.isClosed });
     const source = notificationSource(options.notifications, database);
-    if ((gateway !== null || jobs.background) && source !== undefined) {
+    // The relay runs executions too, whose host calls must hear of changes made elsewhere.
+    if ((gateway !== null || jobs.background || options.events?.relay !== false) && source !== undefined) {
       const served = gateway;
-      // Changes made by other host processes (or by SQL) reach this gateway's install cache and this scheduler at once.
+      const running = executor;
+      // Changes made by other host processes (or by SQL) reach this gateway's install cache, this scheduler
+      // and the executions running here at once.
       stopListening = await listenInstallChanges({
         database,
         source,
         logger,
         onChange: (change) => {
+          running.installChanged(change.tenant, change.extensionId);
           served?.invalidate(change.tenant, change.extensionId);
           jobs.invalidate({ tenant: change.tenant, extensionId: change.extensionId });
         },
         onGap: () => {
+          running.installChanged();
           served?.invalidate();
           jobs.invalidate();
         },

@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { isAnnexError, type VerifiedBundle } from "@annex/manifest";
-import type { ExecuteErrorCode, ExecuteResult, ExecutionLimits, HostCallScope, HostDispatch, Invocation, Principal, Runner } from "@annex/runner";
+import { HostCallError, type ExecuteErrorCode, type ExecuteResult, type ExecutionLimits, type HostCallScope, type HostDispatch, type Invocation, type Principal, type Runner } from "@annex/runner";
 import { errorSummary } from "../errors.js";
 import type { ResolvedInstall } from "../installs/types.js";
 import { buildEnvelope } from "./envelope.js";
 import { ExecutionError } from "./errors.js";
+import { installChangedError, type InstallStandingRow } from "./install-standing.js";
 
 /** What started an execution. */
 export type ExecutionTrigger = "endpoint" | "job" | "event";
@@ -68,6 +69,16 @@ export interface Executor {
   contextOf(scope: HostCallScope): ExecutionContext | undefined;
   /** Loads a verified bundle into the runner (once per content hash). */
   ensureLoaded(bundle: VerifiedBundle): Promise<void>;
+  /**
+   * An install may have changed (a lifecycle call settled, here or in another
+   * process); without arguments, every install may have. The executions of it
+   * already running read its standing again before their next host call, and
+   * from then on refuse their host calls with E_INSTALL_CHANGED if it no
+   * longer serves, or serves another version, bundle or grants than they were
+   * authorised with. Executions that start within a short while after also
+   * check once (they may run on a resolve read before the change).
+   */
+  installChanged(tenant?: string, extensionId?: string): void;
 }
 
 export interface ExecutorOptions {
@@ -82,7 +93,33 @@ export interface ExecutorOptions {
    * when that fails.
    */
   settle?: ((requestId: string, trigger: ExecutionTrigger, result: ExecuteResult) => Promise<ExecuteResult>) | undefined;
+  /**
+   * The install's row as it is now (null: gone), read at most once per change
+   * by an execution that outlived a change of its install. Without it, changes
+   * refuse nothing.
+   */
+  standing?: ((installId: string) => Promise<InstallStandingRow | null>) | undefined;
 }
+
+/** An execution between its start and its end, with what its host calls may still do. */
+interface LiveExecution {
+  context: ExecutionContext;
+  /** Its install changed since it started (or since its last check): the next host call reads its standing. */
+  stale: boolean;
+  /** Once set, every host call of the execution is refused with it, without another read. */
+  refused: HostCallError | undefined;
+  /** The standing read in progress, shared by the host calls waiting for it. */
+  checking: Promise<void> | undefined;
+}
+
+/**
+ * How long after a change of an install a new execution of it still checks
+ * its standing once: the gateway, the relay and the scheduler resolve the
+ * install before the execution starts, so a read made just before the change
+ * may start an execution just after it.
+ */
+const RECENT_CHANGE_MS = 10_000;
+const RECENT_CHANGES_KEPT = 1024;
 
 const MAX_LOADED = 512;
 
@@ -99,9 +136,77 @@ const RUNNER_LOAD_FAILURES: ReadonlySet<string> = new Set(["E_BUNDLE_INVALID", "
  * same envelope rules, the same host APIs and the same reports.
  */
 export function createExecutor(options: ExecutorOptions): Executor {
-  const { runner, dispatch, reporters, settle } = options;
+  const { runner, dispatch, reporters, settle, standing } = options;
+  // Real elapsed time, never the host's clock option: the window covers a resolve read racing a change.
+  const now = (): number => performance.now();
   const loaded = new Map<string, Promise<void>>();
-  const inFlight = new Map<string, ExecutionContext>();
+  const inFlight = new Map<string, LiveExecution>();
+  // When each install last changed (tenant + NUL + extension id), and when every install last may have.
+  const recentChanges = new Map<string, number>();
+  let everyInstallChangedAt = -Infinity;
+
+  const installKey = (tenant: string, extensionId: string): string => `${tenant}\u0000${extensionId}`;
+
+  function installChanged(tenant?: string, extensionId?: string): void {
+    if (standing === undefined) return;
+    const at = now();
+    const key = tenant === undefined || extensionId === undefined ? undefined : installKey(tenant, extensionId);
+    if (key === undefined) {
+      everyInstallChangedAt = at;
+      recentChanges.clear();
+    } else {
+      recentChanges.delete(key);
+      recentChanges.set(key, at);
+      // Oldest first: drop what is out of the window, and never keep more than the cap.
+      for (const [old, changedAt] of recentChanges) {
+        if (recentChanges.size <= RECENT_CHANGES_KEPT && at - changedAt < RECENT_CHANGE_MS) break;
+        recentChanges.delete(old);
+      }
+    }
+    for (const execution of inFlight.values()) {
+      const { install } = execution.context.resolved;
+      if (key === undefined || (install.tenant === tenant && install.extensionId === extensionId)) execution.stale = true;
+    }
+  }
+
+  function changedRecently(tenant: string, extensionId: string): boolean {
+    if (standing === undefined) return false;
+    const at = now();
+    if (at - everyInstallChangedAt < RECENT_CHANGE_MS) return true;
+    const changedAt = recentChanges.get(installKey(tenant, extensionId));
+    return changedAt !== undefined && at - changedAt < RECENT_CHANGE_MS;
+  }
+
+  /** Reads the install's standing for an execution that outlived a change of it; sets `refused` when it may no longer act. */
+  async function recheck(execution: LiveExecution): Promise<void> {
+    while (execution.stale && execution.refused === undefined) {
+      execution.checking ??= (async () => {
+        // Cleared before the read: a change heard while it runs marks the execution again, and it reads again.
+        execution.stale = false;
+        let row: InstallStandingRow | null;
+        try {
+          row = await standing!(execution.context.resolved.install.id);
+        } catch {
+          execution.stale = true;
+          throw new HostCallError("E_HOST_CALL_FAILED", "the host could not confirm that this execution's install still serves; try again");
+        }
+        execution.refused ??= installChangedError(execution.context.resolved, row);
+      })().finally(() => {
+        execution.checking = undefined;
+      });
+      await execution.checking;
+    }
+    if (execution.refused !== undefined) throw execution.refused;
+  }
+
+  /** This execution's host calls: refused once its install changed under it, else the host's dispatch (no cost until a change). */
+  function guarded(execution: LiveExecution): HostDispatch {
+    return (call, context) => {
+      if (execution.refused !== undefined) return Promise.reject(execution.refused);
+      if (!execution.stale) return dispatch(call, context);
+      return recheck(execution).then(() => dispatch(call, context));
+    };
+  }
 
   function ensureLoaded(bundle: VerifiedBundle): Promise<void> {
     let pending = loaded.get(bundle.contentHash);
@@ -145,6 +250,13 @@ export function createExecutor(options: ExecutorOptions): Executor {
       usage: { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 },
       logs: [],
     });
+    const execution: LiveExecution = {
+      context: { resolved, principal: request.principal, trigger },
+      stale: changedRecently(resolved.install.tenant, resolved.install.extensionId),
+      refused: undefined,
+      checking: undefined,
+    };
+    const executionDispatch = guarded(execution);
     const attempt = async (): Promise<ExecuteResult> => {
       try {
         await ensureLoaded(resolved.bundle);
@@ -161,7 +273,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
         return failed("E_RUNNER_UNAVAILABLE", `the runner could not load the bundle: ${errorSummary(error).message}`);
       }
       try {
-        return await runner.execute(envelope, { dispatch, hostCallsAfter: request.hostCallsAfter });
+        return await runner.execute(envelope, { dispatch: executionDispatch, hostCallsAfter: request.hostCallsAfter });
       } catch (error) {
         return failed("E_RUNNER_UNAVAILABLE", errorSummary(error).message);
       }
@@ -170,7 +282,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     const deadline = new Promise<ExecuteResult>((resolve) => {
       timer = setTimeout(() => resolve(failed("E_TIMEOUT", `no answer from the runner within ${request.timeoutMs} ms`)), request.timeoutMs);
     });
-    inFlight.set(requestId, { resolved, principal: request.principal, trigger });
+    inFlight.set(requestId, execution);
     let result: ExecuteResult;
     try {
       result = await Promise.race([attempt(), deadline]);
@@ -202,8 +314,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
   return {
     run,
     ensureLoaded,
+    installChanged,
     contextOf(scope) {
-      const context = inFlight.get(scope.requestId);
+      const context = inFlight.get(scope.requestId)?.context;
       // The scope is the runner's; a mismatch means a stale or foreign call, which gets nothing.
       if (context === undefined || context.resolved.install.id !== scope.installId || context.resolved.install.tenant !== scope.tenant) return undefined;
       return context;
