@@ -179,8 +179,15 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   /** Reads the install's standing for an execution that outlived a change of it; sets `refused` when it may no longer act. */
   async function recheck(execution: LiveExecution): Promise<void> {
-    while (execution.stale && execution.refused === undefined) {
-      execution.checking ??= (async () => {
+    for (;;) {
+      if (execution.refused !== undefined) throw execution.refused;
+      // A read under way decides for every call made meanwhile too (they wait for it, and keep their order).
+      if (execution.checking !== undefined) {
+        await execution.checking.catch(() => {});
+        continue;
+      }
+      if (!execution.stale) return;
+      execution.checking = (async () => {
         // Cleared before the read: a change heard while it runs marks the execution again, and it reads again.
         execution.stale = false;
         let row: InstallStandingRow | null;
@@ -196,14 +203,13 @@ export function createExecutor(options: ExecutorOptions): Executor {
       });
       await execution.checking;
     }
-    if (execution.refused !== undefined) throw execution.refused;
   }
 
   /** This execution's host calls: refused once its install changed under it, else the host's dispatch (no cost until a change). */
   function guarded(execution: LiveExecution): HostDispatch {
     return (call, context) => {
       if (execution.refused !== undefined) return Promise.reject(execution.refused);
-      if (!execution.stale) return dispatch(call, context);
+      if (!execution.stale && execution.checking === undefined) return dispatch(call, context);
       return recheck(execution).then(() => dispatch(call, context));
     };
   }

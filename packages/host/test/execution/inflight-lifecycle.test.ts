@@ -38,6 +38,7 @@ function manifest(version: string, overrides: Record<string, unknown> = {}) {
     endpoints: [
       { class: "api", method: "GET", path: "/slow", handler: "slow" },
       { class: "api", method: "GET", path: "/quick", handler: "quick" },
+      { class: "api", method: "GET", path: "/burst", handler: "burst" },
     ],
     jobs: [{ name: "report", cron: "0 0 1 1 *", handler: "report" }],
     events: { subscribes: [{ type: "order.created", handler: "onOrder" }] },
@@ -55,6 +56,12 @@ async function after(ctx, key) {
 }
 export async function slow(req, ctx) { await ctx.host.call("gate.wait", { who: "req" }); return after(ctx, "late-req"); }
 export async function quick(req, ctx) { return { ok: true }; }
+export async function burst(req, ctx) {
+  await ctx.host.call("gate.wait", { who: "req" });
+  // Five at once: those made while the first one's read of the install is under way wait for its verdict.
+  const codes = await Promise.all([0, 1, 2, 3, 4].map((i) => ctx.kv.set("burst-" + i, i).then(() => "ok", (e) => e.code)));
+  return { codes };
+}
 export async function report(job, ctx) { await ctx.host.call("gate.wait", { who: "job" }); return after(ctx, "late-job"); }
 export async function onOrder(event, ctx) {
   await ctx.host.call("gate.wait", { who: "event" });
@@ -160,6 +167,22 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
       }
     });
   }
+
+  it("refuses the host calls made while the install's standing is being read, not only the one that started the read", async () => {
+    const t = await gatedHost(backend);
+    try {
+      await publishV1(t.host);
+      const install = await t.host.install(T, EXT, { grants: GRANTS });
+      const answer = request(t.host, "/burst");
+      await t.arrived("req");
+      await t.host.disable(T, EXT);
+      t.release("req");
+      expect((await answer).body).toEqual({ codes: Array(5).fill("E_INSTALL_CHANGED") });
+      expect(await kvKeys(t.host, install.id)).toEqual({});
+    } finally {
+      await t.close();
+    }
+  });
 
   it("the worker pool (createHost's default runner) refuses the same way", async () => {
     const t = await gatedHost(backend, { runner: "pool" });
