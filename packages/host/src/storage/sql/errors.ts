@@ -33,6 +33,11 @@ export type SqlErrorCode =
   | "E_SQL_MIGRATION_CHECKSUM"
   /** A migration failed and was rolled back. */
   | "E_SQL_MIGRATION_FAILED"
+  /**
+   * A migration would leave the install's schema with more relations (tables, indexes, sequences, views,
+   * constraints, types) than the host allows (`maxSchemaRelations`); it was rolled back.
+   */
+  | "E_SQL_TOO_MANY_RELATIONS"
   /** The per-install database role could not be created (PostgreSQL: the host's user needs CREATEROLE). */
   | "E_SQL_ROLE";
 

@@ -62,6 +62,16 @@ export interface SqlLimits {
    * Host policy only: a manifest cannot ask for another.
    */
   maxSchemaBytes?: number | undefined;
+  /**
+   * Relations one install's owned schema may hold after a migration: its
+   * tables, indexes, sequences, views and composite types (`pg_class`), with
+   * its constraints and enum types — what `DROP SCHEMA … CASCADE` at purge has
+   * to lock, one lock each and up to five a table (its TOAST and row types),
+   * in PostgreSQL's shared lock table; and what each quota measurement walks.
+   * A migration that leaves more fails with E_SQL_TOO_MANY_RELATIONS and rolls
+   * back. Default 500. Host policy only.
+   */
+  maxSchemaRelations?: number | undefined;
 }
 
 /** Per call: `signal` aborts when the execution that sent the statement ends (see createHostDispatch). */
@@ -137,16 +147,38 @@ const DEFAULTS = {
   maxQueued: 32,
   maxConcurrentTotal: 6,
   maxSchemaBytes: 256 * 1024 * 1024,
+  maxSchemaRelations: 500,
 };
 
 type ResolvedSqlLimits = typeof DEFAULTS;
+
+/** Migration statements that may create relations (SqlLimits.maxSchemaRelations): the count is checked every RELATIONS_CHECK_EVERY of them. */
+const CREATING_KINDS = new Set(["CreateStmt", "IndexStmt", "AlterTableStmt", "ViewStmt", "CreateSeqStmt", "CompositeTypeStmt", "CreateEnumStmt"]);
+const RELATIONS_CHECK_EVERY = 50;
+/** PostgreSQL: how long a purge waits for a lock another session holds on the install's tables. */
+const PURGE_LOCK_TIMEOUT_MS = 5000;
+
+/**
+ * What SqlLimits.maxSchemaRelations counts in a schema: its pg_class entries
+ * (all kinds; TOAST tables live in pg_toast), its constraints but NOT NULL
+ * (PostgreSQL 18 records one per column), and its enum types. One catalog
+ * query, readable by any role.
+ */
+export async function schemaRelations(executor: Kysely<any>, schema: string): Promise<number> {
+  const { rows } = await sql<{ n: number | string }>`SELECT
+      (SELECT count(*) FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid)
+      + (SELECT count(*) FROM pg_catalog.pg_constraint k WHERE k.connamespace = n.oid AND k.contype <> 'n')
+      + (SELECT count(*) FROM pg_catalog.pg_type t WHERE t.typnamespace = n.oid AND t.typtype = 'e') AS n
+    FROM pg_catalog.pg_namespace n WHERE n.nspname = ${schema}`.execute(executor);
+  return Number(rows[0]?.n ?? 0);
+}
 
 /** Statements that can only make an install's schema smaller: always measured after (quota.ts). Without a data-modifying WITH. */
 const SHRINKING_KINDS = new Set(["DeleteStmt", "TruncateStmt", "DropStmt"]);
 
 /** Refuses a limit of the host's policy outside its range (the newer ones; the others are read as given). */
 function validateLimits(limits: SqlLimits): void {
-  const ranges = { maxConcurrentTotal: [1, 1000], maxSchemaBytes: [64 * 1024, Number.MAX_SAFE_INTEGER] } as const;
+  const ranges = { maxConcurrentTotal: [1, 1000], maxSchemaBytes: [64 * 1024, Number.MAX_SAFE_INTEGER], maxSchemaRelations: [1, 1_000_000] } as const;
   for (const [name, [min, max]] of Object.entries(ranges) as Array<[keyof typeof ranges, readonly [number, number]]>) {
     const value = limits[name];
     if (value !== undefined && (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max)) {
@@ -341,23 +373,38 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     let result: QueryResult<unknown>;
     try {
       let measure: ((trx: Kysely<any>) => Promise<void>) | undefined;
+      // Whether the statement was sent (or may have been): from then on, a failure is measured.
+      let sent = false;
       try {
-        // The quota (quota.ts): refused up front at or over it; measured inside the write's transaction near it.
-        if (shape.grows && (await quota.admit(target.schema))) measure = (trx) => quota.check(trx, target.schema);
+        // The quota (quota.ts): a growing write is refused up front at or over it; near it, it runs measured inside its
+        // transaction, and so does a DELETE (whose foreign keys' actions can write), rolled back only if it grew it.
+        if (shape.grows || kind === "DeleteStmt") {
+          const admitted = await quota.admit(target.schema, shape.grows);
+          if (admitted.measured) measure = shape.grows ? (trx) => quota.check(trx, target.schema) : (trx) => quota.check(trx, target.schema, admitted.bytes);
+        }
+        sent = true;
         if (pipeline !== undefined) result = await runOnPGlite(target.schema, pinStatement(settings), statement, verdict, limits.maxPlannerCost, check, measure);
         else if (measure !== undefined) result = await runMeasuredOnPostgres(settings, statement, signal, check, measure);
         else result = await pinned!(pinScript(settings), statement, { signal, deadlineMs: limits.timeoutMs, check, cursor: shape.cursor ? reader.cursor : undefined });
       } catch (error) {
-        if (error instanceof PinnedAbortError) throw executionEnded();
-        // The SQL cap of a write's rows (shapeOf) fails the statement, rolling the write back.
-        if ((error as { code?: unknown }).code === "22P02" && String((error as Error).message).includes(TOO_MANY_MARK)) throw tooManyRows(limits.maxRows);
-        throw toSqlError(error, limits.timeoutMs);
+        const failure =
+          error instanceof PinnedAbortError
+            ? executionEnded()
+            : // The SQL cap of a write's rows (shapeOf) fails the statement, rolling the write back.
+              (error as { code?: unknown }).code === "22P02" && String((error as Error).message).includes(TOO_MANY_MARK)
+              ? tooManyRows(limits.maxRows)
+              : toSqlError(error, limits.timeoutMs);
+        // Failed (an error, a timeout, a cancel, a rollback of the host's own): PostgreSQL keeps the pages its rows
+        // took, so it is measured, and over the quota vacuumed (quota.ts). Its own error is the answer, whatever that
+        // measurement meets.
+        if (sent && !verdict.readOnly) await quota.failed(target.schema).catch(() => {});
+        throw failure;
       }
-      if (!verdict.readOnly && measure === undefined) {
+      if (!verdict.readOnly) {
         // Committed: a failed measurement must not turn it into an error; the next statement measures again.
         // A DELETE … RETURNING runs wrapped in a SELECT (shapeOf), which reports rows rather than affected rows.
         const deleted = kind === "DeleteStmt" && Number(result.numAffectedRows ?? result.rows.length) > 0;
-        await quota.after(target.schema, { shrinks: shape.shrinks, deleted }).catch(() => {});
+        await quota.after(target.schema, { shrinks: shape.shrinks, deleted, measured: measure !== undefined }).catch(() => {});
       }
     } finally {
       release();
@@ -506,6 +553,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     costs.invalidate(target.schema);
     // The statement running, to name in the error (1-based); undefined outside the statements.
     let at: number | undefined;
+    // Statements run so far that may create relations.
+    let created = 0;
     try {
       await root.transaction().execute(async (trx) => {
         await pinSession(trx, { ...target, timeoutMs: limits.migrationTimeoutMs });
@@ -519,8 +568,12 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
             checkCost(boundPlan(planOf(plan), inputSize(statement.text, [])).cost, limits.maxPlannerCost);
           }
           await sql.raw(statement.text).execute(trx);
+          // A runaway migration stops early, before it holds a lock for each of thousands of new relations.
+          if (CREATING_KINDS.has(statement.kind) && ++created % RELATIONS_CHECK_EVERY === 0) await checkRelations(trx, target.schema, migration, true);
         }
         at = undefined;
+        // Before the commit: a migration that leaves too many relations rolls back whole (see SqlLimits.maxSchemaRelations).
+        await checkRelations(trx, target.schema, migration);
         // The ledger is Annex's: written as the host's own user, never as the install's role.
         if (target.role !== null) await sql`RESET ROLE`.execute(trx);
         await sql`RESET search_path`.execute(trx);
@@ -537,6 +590,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
       costs.invalidate(target.schema);
     } catch (error) {
       costs.invalidate(target.schema);
+      if (error instanceof SqlStorageError && error.code === "E_SQL_TOO_MANY_RELATIONS") throw error;
       const cause = toSqlError(error, limits.migrationTimeoutMs);
       const statement = at === undefined ? undefined : migration.statements[at - 1]!.text.replace(/\s+/g, " ").slice(0, 80);
       const where = statement === undefined ? "" : `statement ${at} (${statement}): `;
@@ -549,6 +603,17 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     }
   }
 
+  /** Fails the migration (rolling it back) when the schema holds more relations than maxSchemaRelations. */
+  async function checkRelations(trx: Kysely<any>, schema: string, migration: BundleMigration, midway = false): Promise<void> {
+    const relations = await schemaRelations(trx, schema);
+    if (relations <= limits.maxSchemaRelations) return;
+    throw new SqlStorageError(
+      "E_SQL_TOO_MANY_RELATIONS",
+      `migration ${migration.name} would leave the install's schema with ${midway ? "at least " : ""}${relations} relations (tables, indexes, sequences, views, constraints and types), over this host's limit of ${limits.maxSchemaRelations} (maxSchemaRelations); it was rolled back and the schema stays at its previous migration: keep the data in fewer tables (one table with a kind column rather than one table per kind), with fewer indexes and constraints, or ask the host's admin for a larger maxSchemaRelations`,
+      { version: migration.version, name: migration.name, relations, maxSchemaRelations: limits.maxSchemaRelations },
+    );
+  }
+
   async function purge(trx: Kysely<AnnexTables>, install: InstallInfo): Promise<void> {
     const row = await trx.selectFrom("annex_sql_schemas").select(["schema_name", "role_name"]).where("install_id", "=", install.id).executeTakeFirst();
     targets.delete(install.id);
@@ -556,7 +621,19 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     costs.invalidate(row.schema_name);
     quota.forget(row.schema_name);
     pipeline?.forget(statementKeyPrefix(row.schema_name));
-    await sql.raw(`DROP SCHEMA IF EXISTS ${quoteIdent(row.schema_name)} CASCADE`).execute(trx);
+    // Another session holding a lock on one of its tables (a pg_dump, a long report) would keep the purge, and the
+    // install's row it holds locked, waiting without end: past PURGE_LOCK_TIMEOUT it fails, and nothing is purged.
+    if (interruptible) await sql.raw(`SET LOCAL lock_timeout = '${PURGE_LOCK_TIMEOUT_MS}ms'`).execute(trx);
+    try {
+      await sql.raw(`DROP SCHEMA IF EXISTS ${quoteIdent(row.schema_name)} CASCADE`).execute(trx);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "55P03") throw error;
+      throw new SqlStorageError(
+        "E_SQL_BUSY",
+        `purge: another session holds a lock on a table of ${row.schema_name} (waited ${PURGE_LOCK_TIMEOUT_MS / 1000} s); nothing was purged: retry when it ends, or end it (pg_stat_activity, pg_locks)`,
+        { schema: row.schema_name, lockTimeoutMs: PURGE_LOCK_TIMEOUT_MS },
+      );
+    }
     if (row.role_name !== null) {
       // The schema went with CASCADE; this removes whatever else the role holds in this database (grants), so the role can go.
       await sql.raw(`DROP OWNED BY ${quoteIdent(row.role_name)}`).execute(trx);
