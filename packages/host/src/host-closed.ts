@@ -7,9 +7,20 @@ export type HostClosedErrorCode = "E_HOST_CLOSED";
 export class HostClosedError extends AnnexError {
   declare readonly code: HostClosedErrorCode;
 
-  constructor(method: string) {
-    super("E_HOST_CLOSED", `host.${method}(): the host is closed (host.close() was called); create a new one with createHost()`, { method });
+  constructor(method: string, cut?: { cause: string }) {
+    super(
+      "E_HOST_CLOSED",
+      cut === undefined
+        ? `host.${method}(): the host is closed (host.close() was called); create a new one with createHost()`
+        : `host.${method}(): the host was closed while this call ran (it took longer than close() waits for it) and the database went from under it: ${cut.cause}; an install it was changing may be left installing or upgrading: host.recover() it on a new host, then retry`,
+      cut === undefined ? { method } : { method, cutOff: true, cause: cut.cause },
+    );
   }
+}
+
+/** An error that says nothing typed (no `code`): what a closed database or runner throws ("driver has already been destroyed"). */
+function untyped(error: unknown): boolean {
+  return typeof (error as { code?: unknown } | null)?.code !== "string";
 }
 
 /** The names of T's methods that return a promise: the ones a closed host refuses. */
@@ -62,7 +73,15 @@ export function createShutdownGate(): ShutdownGate {
         if (typeof original !== "function") continue;
         const guarded = function (this: unknown, ...args: unknown[]): unknown {
           if (closed) return Promise.reject(new HostClosedError(`${prefix}${name}`));
-          return calls.track((original as (...a: unknown[]) => unknown).apply(this, args));
+          const running = (original as (...a: unknown[]) => unknown).apply(this, args);
+          // Cut off by close() (past its bound), a call fails with whatever the closed database throws: say what happened.
+          const answered =
+            running instanceof Promise
+              ? running.catch((error: unknown) => {
+                  throw closed && untyped(error) ? new HostClosedError(`${prefix}${name}`, { cause: String((error as Error)?.message ?? error).slice(0, 200) }) : error;
+                })
+              : running;
+          return calls.track(answered);
         };
         Object.defineProperty(guarded, "name", { value: name });
         (target as Record<string, unknown>)[name] = guarded;

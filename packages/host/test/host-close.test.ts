@@ -58,6 +58,44 @@ describe.each(testDatabaseBackends())("host.close() of a host that opened its ow
     await expect(Promise.all([first, second])).resolves.toBeDefined();
     await expect(host.close()).resolves.toBeUndefined();
   });
+
+  it("fails a call that close() had to cut off with E_HOST_CLOSED saying so, not with what the closed database throws", async () => {
+    // A red team: an install whose data hook ran past close()'s bound got "driver has already been destroyed".
+    const url = process.env["ANNEX_TEST_DATABASE_URL"];
+    const publisher = await makePublisher("acme", "community");
+    let entered: () => void = () => {};
+    const preparing = new Promise<void>((resolve) => (entered = resolve));
+    const host = await createHost({
+      runner: createInMemoryRunner(),
+      trust: { store: publisher.trustStore },
+      // close() waits for calls on the host up to the jobs' timeout + 1 s.
+      jobs: { scheduler: false, timeoutMs: 100 },
+      dataHooks: [
+        {
+          name: "slow",
+          export: async () => null,
+          purge: async () => {},
+          prepare: async () => {
+            entered();
+            await new Promise((resolve) => setTimeout(resolve, 2500));
+          },
+        },
+      ],
+      ...(backend.name === "postgres" ? { database: url, schema: backend.freshSchema("annex_cut") } : {}),
+    });
+    const { bytes, signature } = await signedBundle(publisher, serviceManifest());
+    await host.publish(bytes, signature);
+    const installing = host.install("t1", "acme.hello", { grants: [{ name: "log" }] }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    await preparing;
+    await host.close();
+    const error = await installing;
+    expect(error).toBeInstanceOf(HostClosedError);
+    expect(error).toMatchObject({ code: "E_HOST_CLOSED", details: { method: "install", cutOff: true } });
+    expect((error as Error).message).toMatch(/closed while this call ran.*recover/);
+  }, 30_000);
 });
 
 describeBackends("a closed host", (backend) => {
