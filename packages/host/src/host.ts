@@ -5,7 +5,7 @@ import type { BlobStore } from "./blobs/blob-store.js";
 import { createDatabaseBlobStore } from "./blobs/database-blob-store.js";
 import { createDatabaseWebhookSecrets, type DatabaseWebhookSecrets } from "./gateway/database-webhook-secrets.js";
 import { lazyWorkerPool } from "./execution/default-runner.js";
-import { createExecutor, type ExecuteEvent, type Executor } from "./execution/executor.js";
+import { createExecutor, type ExecuteEvent, type Executor, type InstallRevocation } from "./execution/executor.js";
 import { createHostApis, executionOf } from "./execution/host-apis.js";
 import { readInstallStanding } from "./execution/install-standing.js";
 import { logExecutions } from "./observability/extension-logs.js";
@@ -396,9 +396,9 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   hostKv.install = (installId, kvOptions) => gate.guard(installKv(installId, kvOptions), INSTALL_KV_METHODS, "kv.install(…).");
   const host: Host = {
     ...installs,
-    ...invalidatingLifecycle(installs, (tenant, extensionId) => {
-      // Before the call returns: executions already running check the install before their next host call.
-      executor?.installChanged(tenant, extensionId);
+    ...invalidatingLifecycle(installs, (tenant, extensionId, revoked) => {
+      // Before the call returns: executions already running are refused (revoked) or check the install before their next host call.
+      executor?.installChanged(tenant, extensionId, revoked);
       gateway?.invalidate(tenant, extensionId);
       jobs.invalidate({ tenant, extensionId });
     }),
@@ -564,22 +564,26 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
  * next request and the next claim (even without notifications), so each one
  * forgets the install when it settles, whether it succeeded or not.
  */
-function invalidatingLifecycle(installs: InstallManager, invalidate: (tenant: string, extensionId: string) => void): Partial<InstallManager> {
+function invalidatingLifecycle(installs: InstallManager, invalidate: (tenant: string, extensionId: string, revoked?: InstallRevocation) => void): Partial<InstallManager> {
   const wrap =
-    <A extends [string, string, ...unknown[]], R>(call: (...args: A) => Promise<R>) =>
+    <A extends [string, string, ...unknown[]], R>(call: (...args: A) => Promise<R>, revokes?: InstallRevocation) =>
     async (...args: A): Promise<R> => {
+      let done = false;
       try {
-        return await call(...args);
+        const result = await call(...args);
+        done = true;
+        return result;
       } finally {
-        invalidate(args[0], args[1]);
+        // A disable, uninstall or upgrade that happened takes the authority of the install's running executions.
+        invalidate(args[0], args[1], done ? revokes : undefined);
       }
     };
   return {
     install: wrap(installs.install),
     enable: wrap(installs.enable),
-    disable: wrap(installs.disable),
-    upgrade: wrap(installs.upgrade),
-    uninstall: wrap(installs.uninstall),
+    disable: wrap(installs.disable, "disable"),
+    upgrade: wrap(installs.upgrade, "upgrade"),
+    uninstall: wrap(installs.uninstall, "uninstall"),
     recover: wrap(installs.recover),
     configure: wrap(installs.configure),
   };

@@ -5,7 +5,7 @@ import { errorSummary } from "../errors.js";
 import type { ResolvedInstall } from "../installs/types.js";
 import { buildEnvelope } from "./envelope.js";
 import { ExecutionError } from "./errors.js";
-import { installChangedError, type InstallStandingRow } from "./install-standing.js";
+import { installChangedError, installRevokedError, type InstallStandingRow } from "./install-standing.js";
 
 /** What started an execution. */
 export type ExecutionTrigger = "endpoint" | "job" | "event";
@@ -45,6 +45,13 @@ export interface ExecutionRequest {
   hostCallsAfter?: Promise<unknown> | undefined;
   /** Answer E_TIMEOUT after this long even if the runner never answers. */
   timeoutMs: number;
+  /**
+   * `executor.generation` read before `resolved` was: an execution whose
+   * install changed since (however long ago: a slow request body) reads its
+   * standing before its first host call. Without it, one that starts within
+   * 10 s of a change of its install does.
+   */
+  resolvedAt?: number | undefined;
 }
 
 /** What a host API implementation learns about the execution behind a host call. */
@@ -78,8 +85,17 @@ export interface Executor {
    * authorised with. Executions that start within a short while after also
    * check once (they may run on a resolve read before the change).
    */
-  installChanged(tenant?: string, extensionId?: string): void;
+  installChanged(tenant?: string, extensionId?: string, revoked?: InstallRevocation): void;
+  /** A count of the install changes heard so far: read it before resolving an install, pass it as `resolvedAt`. */
+  readonly generation: number;
 }
+
+/**
+ * A lifecycle call on this host that took an install's authority (it
+ * succeeded): its running executions are refused at once, without a read, so
+ * that no change back (enable, a reinstall, a rollback) gives it back.
+ */
+export type InstallRevocation = "disable" | "uninstall" | "upgrade";
 
 export interface ExecutorOptions {
   runner: Runner;
@@ -120,6 +136,8 @@ interface LiveExecution {
  */
 const RECENT_CHANGE_MS = 10_000;
 const RECENT_CHANGES_KEPT = 1024;
+/** Installs whose last change's generation is kept; past it the oldest go, and everything resolved before them re-checks. */
+const CHANGE_GENERATIONS_KEPT = 4096;
 
 const MAX_LOADED = 512;
 
@@ -144,13 +162,31 @@ export function createExecutor(options: ExecutorOptions): Executor {
   // When each install last changed (tenant + NUL + extension id), and when every install last may have.
   const recentChanges = new Map<string, number>();
   let everyInstallChangedAt = -Infinity;
+  // The generation of each install's last change, oldest first; a change of every install, and the newest one
+  // dropped from the map, are floors: anything resolved before them is stale.
+  let generation = 0;
+  const changedGeneration = new Map<string, number>();
+  let floorGeneration = 0;
 
   const installKey = (tenant: string, extensionId: string): string => `${tenant}\u0000${extensionId}`;
 
-  function installChanged(tenant?: string, extensionId?: string): void {
+  function installChanged(tenant?: string, extensionId?: string, revoked?: InstallRevocation): void {
     if (standing === undefined) return;
     const at = now();
     const key = tenant === undefined || extensionId === undefined ? undefined : installKey(tenant, extensionId);
+    generation += 1;
+    if (key === undefined) {
+      floorGeneration = generation;
+      changedGeneration.clear();
+    } else {
+      changedGeneration.delete(key);
+      changedGeneration.set(key, generation);
+      if (changedGeneration.size > CHANGE_GENERATIONS_KEPT) {
+        const [oldest, at] = changedGeneration.entries().next().value as [string, number];
+        changedGeneration.delete(oldest);
+        floorGeneration = Math.max(floorGeneration, at);
+      }
+    }
     if (key === undefined) {
       everyInstallChangedAt = at;
       recentChanges.clear();
@@ -165,8 +201,14 @@ export function createExecutor(options: ExecutorOptions): Executor {
     }
     for (const execution of inFlight.values()) {
       const { install } = execution.context.resolved;
-      if (key === undefined || (install.tenant === tenant && install.extensionId === extensionId)) execution.stale = true;
+      if (key !== undefined && (install.tenant !== tenant || install.extensionId !== extensionId)) continue;
+      execution.stale = true;
+      if (revoked !== undefined) execution.refused ??= installRevokedError(execution.context.resolved, revoked);
     }
+  }
+
+  function changedSince(tenant: string, extensionId: string, since: number): boolean {
+    return floorGeneration > since || (changedGeneration.get(installKey(tenant, extensionId)) ?? 0) > since;
   }
 
   function changedRecently(tenant: string, extensionId: string): boolean {
@@ -258,7 +300,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
     });
     const execution: LiveExecution = {
       context: { resolved, principal: request.principal, trigger },
-      stale: changedRecently(resolved.install.tenant, resolved.install.extensionId),
+      stale:
+        request.resolvedAt === undefined
+          ? changedRecently(resolved.install.tenant, resolved.install.extensionId)
+          : changedSince(resolved.install.tenant, resolved.install.extensionId, request.resolvedAt),
       refused: undefined,
       checking: undefined,
     };
@@ -321,6 +366,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
     run,
     ensureLoaded,
     installChanged,
+    get generation() {
+      return generation;
+    },
     contextOf(scope) {
       const context = inFlight.get(scope.requestId)?.context;
       // The scope is the runner's; a mismatch means a stale or foreign call, which gets nothing.

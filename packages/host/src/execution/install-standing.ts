@@ -61,3 +61,18 @@ function canonical(value: unknown): string {
       : inner,
   );
 }
+
+/**
+ * The refusal of an execution whose install a lifecycle call on this host
+ * changed (disable, uninstall, upgrade): decided without a read, so no later
+ * change back (enable, a reinstall, a rollback to the same version) gives the
+ * execution its authority back.
+ */
+export function installRevokedError(resolved: ResolvedInstall, how: "disable" | "uninstall" | "upgrade"): HostCallError {
+  const done = { disable: "disabled", uninstall: "uninstalled", upgrade: "upgraded" }[how];
+  return new HostCallError(
+    "E_INSTALL_CHANGED",
+    `the install was disabled, uninstalled or upgraded while this execution ran; its host calls are refused (${resolved.install.extensionId} was ${done}; this execution runs ${resolved.install.version})`,
+    { change: how, version: resolved.install.version },
+  );
+}

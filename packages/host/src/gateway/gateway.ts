@@ -262,6 +262,8 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     }
 
     let resolved: ResolvedInstall | null;
+    // Read before the install: a change heard after it (while a slow body arrives, say) makes the execution check.
+    const resolvedAt = executor.generation;
     try {
       resolved = await installs.get(tenant, extensionId, () => host.resolve(tenant!, extensionId));
     } catch (error) {
@@ -358,6 +360,7 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
           limits: policy.limits,
           warm,
           hostCallsAfter: audited,
+          resolvedAt,
           timeoutMs,
         })
         .catch((error: unknown) => {

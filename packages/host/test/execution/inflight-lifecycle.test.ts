@@ -39,6 +39,7 @@ function manifest(version: string, overrides: Record<string, unknown> = {}) {
       { class: "api", method: "GET", path: "/slow", handler: "slow" },
       { class: "api", method: "GET", path: "/quick", handler: "quick" },
       { class: "api", method: "GET", path: "/burst", handler: "burst" },
+      { class: "api", method: "POST", path: "/write", handler: "write" },
     ],
     jobs: [{ name: "report", cron: "0 0 1 1 *", handler: "report" }],
     events: { subscribes: [{ type: "order.created", handler: "onOrder" }] },
@@ -56,6 +57,7 @@ async function after(ctx, key) {
 }
 export async function slow(req, ctx) { await ctx.host.call("gate.wait", { who: "req" }); return after(ctx, "late-req"); }
 export async function quick(req, ctx) { return { ok: true }; }
+export async function write(req, ctx) { return after(ctx, "late-body"); }
 export async function burst(req, ctx) {
   await ctx.host.call("gate.wait", { who: "req" });
   // Five at once: those made while the first one's read of the install is under way wait for its verdict.
@@ -184,6 +186,71 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
     }
   });
 
+  for (const [what, back] of [
+    ["uninstall, then install again (the same id, version and grants)", async (h: Host) => {
+      await h.uninstall(T, EXT);
+      await h.install(T, EXT, { version: "1.0.0", grants: GRANTS });
+    }],
+    ["disable, upgrade, upgrade back to the same version, enable", async (h: Host) => {
+      await h.disable(T, EXT);
+      await h.upgrade(T, EXT, { version: "1.1.0", grants: GRANTS });
+      await h.upgrade(T, EXT, { version: "1.0.0", grants: GRANTS });
+      await h.enable(T, EXT);
+    }],
+  ] as const) {
+    it(`stays refused after ${what}: a change back does not give an execution its authority back`, async () => {
+      const t = await gatedHost(backend);
+      try {
+        await publishV1(t.host);
+        await t.host.publish(await makeBundle(manifest("1.1.0"), { "server/index.js": SERVER }), null);
+        const install = await t.host.install(T, EXT, { version: "1.0.0", grants: GRANTS });
+        const answer = request(t.host, "/slow");
+        await t.arrived("req");
+        await back(t.host);
+        expect(await t.host.getInstall(T, EXT)).toMatchObject({ id: install.id, state: "active", version: "1.0.0" });
+        t.release("req");
+        expect((await answer).body).toMatchObject({ wrote: false, code: "E_INSTALL_CHANGED" });
+        expect(await kvKeys(t.host, install.id)).toEqual({});
+      } finally {
+        await t.close();
+      }
+    });
+  }
+
+  it("a request whose body arrives after a disable returned runs with no authority, however long the body took", async () => {
+    // A red team: the gateway resolved the install, then waited for a slow body past the 10 s a change was
+    // remembered for; the handler then ran as if nothing had happened.
+    const t = await gatedHost(backend);
+    try {
+      await publishV1(t.host);
+      const install = await t.host.install(T, EXT, { grants: GRANTS });
+      let push: (chunk: string) => void = () => {};
+      let end: () => void = () => {};
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          push = (chunk) => controller.enqueue(new TextEncoder().encode(chunk));
+          end = () => controller.close();
+        },
+      });
+      const answer = t.host
+        .handle(new Request(`http://x/api/ext/${EXT}/write`, { method: "POST", headers: { "content-type": "application/json" }, body, duplex: "half" } as RequestInit))
+        .then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> }));
+      push('{"half": ');
+      // The gateway has resolved the install and waits for the rest of the body.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await t.host.disable(T, EXT);
+      await new Promise((resolve) => setTimeout(resolve, 10_500));
+      push("1}");
+      end();
+      const { status, body: answered } = await answer;
+      expect(status).toBe(200);
+      expect(answered).toMatchObject({ wrote: false, code: "E_INSTALL_CHANGED" });
+      expect(await kvKeys(t.host, install.id)).toEqual({});
+    } finally {
+      await t.close();
+    }
+  }, 30_000);
+
   it("the worker pool (createHost's default runner) refuses the same way", async () => {
     const t = await gatedHost(backend, { runner: "pool" });
     try {
@@ -247,7 +314,7 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
       t.release("job");
       const result = await run;
       expect(result.output).toMatchObject({ wrote: false, code: "E_INSTALL_CHANGED" });
-      expect(String((result.output as { message: string }).message)).toContain("2.0.0");
+      expect(String((result.output as { message: string }).message)).toMatch(/was upgraded; this execution runs 1\.0\.0/);
       expect(await kvKeys(t.host, install.id)).toEqual({});
     } finally {
       await t.close();
