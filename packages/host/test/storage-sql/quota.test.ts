@@ -6,7 +6,7 @@ import { createTestHost, type TestHost } from "../../src/testing/index.js";
 import type { InstallInfo } from "../../src/index.js";
 import { createSqlStorage, type SqlStorage } from "../../src/storage/sql/sql-storage.js";
 import { schemaBytes } from "../../src/storage/sql/quota.js";
-import { describeBackends } from "../support/backends.js";
+import { describeBackends, describePostgres } from "../support/backends.js";
 import { FIRST_MIGRATION, runSql, sqlBundle } from "./support.js";
 import type { SqlStorageError } from "../../src/storage/sql/errors.js";
 
@@ -281,12 +281,8 @@ INSERT INTO parent (id) VALUES (1);`;
  * installs send statements, at most that many hold a pooled connection at
  * once, and a freed place goes to the installs in turn.
  */
-describeBackends("owned schema statements across installs", (backend) => {
-  if (backend.name !== "postgres") {
-    // PGlite runs one statement at a time whatever the cap; the lanes' own test covers the order there.
-    it.skip("needs PostgreSQL (statements that run until their timeout, seen in pg_stat_activity)", () => {});
-    return;
-  }
+// PostgreSQL only: PGlite runs one statement at a time whatever the cap; the lanes' own test covers the order there.
+describePostgres("owned schema statements across installs", (backend) => {
   let t: TestHost;
   const installs: InstallInfo[] = [];
 
@@ -340,4 +336,43 @@ describeBackends("owned schema statements across installs", (backend) => {
     expect(at("lone")).toBeLessThan(at("flood4"));
     expect(at("lone")).toBeLessThan(6);
   }, 60_000);
+});
+
+// PostgreSQL only: PGlite has one session, so no other session can hold a lock.
+describePostgres("purging an owned schema another session holds a lock in", (backend) => {
+  it(
+    "fails with E_SQL_BUSY after its lock timeout instead of waiting without end, purges nothing, and succeeds once the lock is gone",
+    async () => {
+      // A red team: a session holding ACCESS SHARE on one of the install's tables (pg_dump, a report) kept the purge,
+      // and getInstall of the install, waiting for as long as it lasted.
+      const t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_purgelock") });
+      const install = await t.install(await sqlBundle());
+      const schema = install.sql!.schema;
+      const admin = (await backend.connect()) as Kysely<any>;
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked: () => void = () => {};
+      const holding = new Promise<void>((resolve) => (locked = resolve));
+      const session = admin.transaction().execute(async (trx) => {
+        await sql`LOCK TABLE ${sql.id(schema, "items")} IN ACCESS SHARE MODE`.execute(trx);
+        locked();
+        await held;
+      });
+      try {
+        await holding;
+        const started = Date.now();
+        await expect(t.host.uninstall("test-tenant", "acme.notes", { purge: true })).rejects.toMatchObject({ code: "E_SQL_BUSY", message: expect.stringMatching(/holds a lock/) });
+        expect(Date.now() - started).toBeLessThan(15_000);
+        expect(await t.host.getInstall("test-tenant", "acme.notes")).toMatchObject({ state: "active" });
+        const still = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ${schema}`.execute(admin);
+        expect(still.rows[0]!.n).toBe(1);
+      } finally {
+        release();
+        await session;
+      }
+      await expect(t.host.uninstall("test-tenant", "acme.notes", { purge: true })).resolves.toMatchObject({ purged: true });
+      await t.close();
+    },
+    30_000,
+  );
 });

@@ -18,6 +18,22 @@ export function describeBackends(title: string, body: (backend: TestDatabaseBack
   });
 }
 
+/**
+ * As describeBackends, on PostgreSQL alone (when ANNEX_TEST_DATABASE_URL is
+ * set): for what PGlite cannot show (other sessions, locks, a pool). Without
+ * it no suite is made at all, rather than an empty or a skipped one.
+ */
+export function describePostgres(title: string, body: (backend: TestDatabaseBackend) => void): void {
+  const postgres = testDatabaseBackends().filter((backend) => backend.name === "postgres");
+  describe.each(postgres)(`${title} on $name`, (backend) => {
+    beforeAll(async () => {
+      await backend.connect();
+    });
+    afterAll(() => backend.cleanup());
+    body(backend);
+  });
+}
+
 /** A host in a fresh schema of `backend`. */
 export async function hostOn(backend: TestDatabaseBackend, options: Omit<HostOptions, "database" | "schema"> = {}): Promise<Host> {
   return createHost({ ...options, database: await backend.connect(), schema: backend.freshSchema() });
