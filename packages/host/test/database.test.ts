@@ -83,6 +83,31 @@ describeBackends("migrations", (backend) => {
     await expect(migrate(db, { schema: other })).rejects.toMatchObject({ code: "E_MIGRATION_UNKNOWN" });
   });
 
+  it("0060 gives each install its own kv version count, above every version the shared sequence handed out", async () => {
+    const db = rootOf(await backend.connect());
+    const schema = backend.freshSchema();
+    await migrate(db, { schema, migrations: ANNEX_MIGRATIONS.filter((migration) => migration.name < "0060") });
+    await db.transaction().execute(async (trx) => {
+      await sql`SET LOCAL search_path TO ${sql.id(schema)}`.execute(trx);
+      // Rows as an older host left them; the install rows they point at do not matter here.
+      await sql`SET LOCAL session_replication_role = replica`.execute(trx);
+      for (const install of ["i-1", "i-2"]) {
+        await sql`INSERT INTO annex_kv (tenant, install_id, key, value, size_bytes, updated_at) VALUES ('t', ${install}, 'k', '1', 2, now())`.execute(trx);
+        await sql`INSERT INTO annex_kv_usage (tenant, install_id, keys, bytes) VALUES ('t', ${install}, 1, 2)`.execute(trx);
+      }
+      await sql`SELECT setval('annex_kv_versions', 41)`.execute(trx);
+    });
+    expect((await migrate(db, { schema })).applied).toEqual(["0060_kv_versions_per_install"]);
+    const usage = await sql<{ install_id: string; last_version: string | number }>`
+      SELECT install_id, last_version FROM ${sql.id(schema, "annex_kv_usage")} ORDER BY install_id`.execute(db);
+    expect(usage.rows.map((row) => [row.install_id, Number(row.last_version)])).toEqual([["i-1", 41], ["i-2", 41]]);
+    const sequence = await sql<{ found: string | null }>`SELECT to_regclass(${`"${schema}".annex_kv_versions`})::text AS found`.execute(db);
+    expect(sequence.rows[0]!.found).toBeNull();
+    const column = await sql<{ column_default: string | null }>`
+      SELECT column_default FROM information_schema.columns WHERE table_schema = ${schema} AND table_name = 'annex_kv' AND column_name = 'version'`.execute(db);
+    expect(column.rows).toEqual([{ column_default: null }]);
+  });
+
   it("rolls back a failing migration entirely, ledger included", async () => {
     const db = rootOf(await backend.connect());
     const schema = backend.freshSchema();

@@ -123,7 +123,7 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
   {
     name: "0010_kv",
     statements: [
-      // Versions come from one sequence, so a key deleted and written again never repeats a version a
+      // (0060 replaced this sequence with a count per install.) Versions come from one sequence, so a key deleted and written again never repeats a version a
       // compare-and-set could have read before (no ABA).
       `CREATE SEQUENCE annex_kv_versions`,
       // Keys sort in the "C" collation (UTF-8 byte order): listing by prefix is a range scan, the same on every locale.
@@ -284,6 +284,20 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
       )`,
       `CREATE INDEX annex_job_runs_job ON annex_job_runs (install_id, name, seq)`,
       `CREATE INDEX annex_job_runs_finished ON annex_job_runs (finished_at) WHERE finished_at IS NOT NULL`,
+    ],
+  },
+  {
+    name: "0060_kv_versions_per_install",
+    statements: [
+      // One sequence for every install let an install count other tenants' kv writes from the gaps
+      // between its own versions. Each install now numbers its own writes, on the usage row every
+      // write already locks. Starting from the shared sequence's last value keeps every version an
+      // install is handed above any it was handed before, so a key deleted and written again still
+      // never repeats a version (no ABA).
+      `ALTER TABLE annex_kv_usage ADD COLUMN last_version bigint NOT NULL DEFAULT 0`,
+      `UPDATE annex_kv_usage SET last_version = (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM annex_kv_versions)`,
+      `ALTER TABLE annex_kv ALTER COLUMN version DROP DEFAULT`,
+      `DROP SEQUENCE annex_kv_versions`,
     ],
   },
 ];

@@ -134,8 +134,8 @@ export interface KvTable {
   value: string;
   /** UTF-8 bytes of key and value together. */
   size_bytes: number;
-  /** bigint from one sequence: `pg` returns a string, PGlite a number; read it through Number(). */
-  version: ColumnType<string | number, never, never>;
+  /** bigint, the install's own count of kv writes (annex_kv_usage.last_version): `pg` returns a string, PGlite a number; read it through Number(). */
+  version: ColumnType<string | number, number, number>;
   expires_at: Date | null;
   updated_at: Date;
 }
@@ -145,6 +145,8 @@ export interface KvUsageTable {
   install_id: string;
   keys: number;
   bytes: ColumnType<string | number, number, number>;
+  /** The last kv version handed to this install: each write takes the next one. */
+  last_version: ColumnType<string | number, number | undefined, number>;
 }
 
 export interface AnnexTables {

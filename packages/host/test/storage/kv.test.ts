@@ -179,6 +179,31 @@ describeBackends("ctx.kv", (backend) => {
     expect(await kv.get("counter")).toBe(1);
   });
 
+  it("numbers each install's writes on its own: another tenant's writes leave no gap, and no version comes back after a delete", async () => {
+    const a = await installFresh();
+    const b = await installFresh();
+    const first = (await a.call("set", "k", 1)).result as { version: number };
+    // Another tenant writes in between, from its handler and from the app, concurrently too.
+    for (let i = 0; i < 5; i++) await b.call("set", `other-${i}`, i);
+    await Promise.all(Array.from({ length: 5 }, (_, i) => b.kv.set(`app-${i}`, i)));
+    const second = (await a.call("set", "k", 2)).result as { version: number };
+    // Nothing of b's ten writes shows in a's numbers: an install cannot count other tenants' writes.
+    expect(second.version).toBe(first.version + 1);
+    expect((await a.call("set", "other", 3)).result).toEqual({ version: first.version + 2 });
+    // A key deleted and written again gets a number never handed out before, so an old version never matches again.
+    await a.call("delete", "k");
+    const again = (await a.call("set", "k", 4)).result as { version: number };
+    expect(again.version).toBe(first.version + 3);
+    for (const old of [first.version, second.version]) {
+      expect(await a.call("set", "k", "lost", { ifVersion: old })).toMatchObject({ code: "E_KV_VERSION_CONFLICT" });
+    }
+    // Concurrent writes of one install each get their own number.
+    const versions = await Promise.all(Array.from({ length: 6 }, (_, i) => a.kv.set(`c-${i}`, i)));
+    expect(new Set(versions.map((written) => written.version)).size).toBe(6);
+    expect(Math.min(...versions.map((written) => written.version))).toBe(again.version + 1);
+    expect(Math.max(...versions.map((written) => written.version))).toBe(again.version + 6);
+  });
+
   it("compare-and-set from the sandbox: getEntry and set with ifVersion, a conflict the handler catches by code", async () => {
     const { call, kv } = await installFresh();
     expect(await call("getEntry", "doc")).toEqual({ result: null });

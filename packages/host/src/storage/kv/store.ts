@@ -106,14 +106,14 @@ export function createKvStore(options: KvStoreOptions): KvStore {
     (query.where as any)("tenant", "=", ns.tenant).where("install_id", "=", ns.installId) as Q;
 
   /** Takes the install's usage row (creating it), which serializes the install's writes until commit. */
-  async function lockUsage(trx: Kysely<AnnexTables>, ns: KvNamespace): Promise<KvUsage> {
+  async function lockUsage(trx: Kysely<AnnexTables>, ns: KvNamespace): Promise<KvUsage & { lastVersion: number }> {
     const row = await trx
       .insertInto("annex_kv_usage")
       .values({ tenant: ns.tenant, install_id: ns.installId, keys: 0, bytes: 0 })
       .onConflict((conflict) => conflict.columns(["tenant", "install_id"]).doUpdateSet({ keys: (eb) => eb.ref("annex_kv_usage.keys") }))
-      .returning(["keys", "bytes"])
+      .returning(["keys", "bytes", "last_version"])
       .executeTakeFirstOrThrow();
-    return { keys: Number(row.keys), bytes: Number(row.bytes) };
+    return { keys: Number(row.keys), bytes: Number(row.bytes), lastVersion: Number(row.last_version) };
   }
 
   /** Inside a write: deletes the install's expired keys (but `keep`), returning what they held. */
@@ -188,29 +188,30 @@ export function createKvStore(options: KvStoreOptions): KvStore {
     const usage = table("annex_kv_usage");
     const { rows } = await sql<{ version: string | number | null; actual: string | number }>`
       WITH used AS (
-        SELECT coalesce(max(keys), 0) AS keys, coalesce(max(bytes), 0) AS bytes
+        SELECT coalesce(max(keys), 0) AS keys, coalesce(max(bytes), 0) AS bytes, coalesce(max(last_version), 0) AS last_version
         FROM ${usage} WHERE tenant = ${ns.tenant} AND install_id = ${ns.installId}
       ), current AS (${keyRow(ns, key)}
       ), next AS (
         SELECT used.keys + CASE WHEN current.version IS NULL THEN 1 ELSE 0 END AS keys,
                used.bytes - coalesce(current.size_bytes, 0) + ${size}::integer AS bytes,
+               used.last_version + 1 AS version,
                ${liveVersion(now)} AS actual
         FROM used LEFT JOIN current ON true
       ), allowed AS (
-        SELECT keys, bytes FROM next
+        SELECT keys, bytes, version FROM next
         WHERE keys <= ${limits.keys}::integer AND bytes <= ${limits.totalBytes}::bigint AND ${versionMatches(ifVersion)}
       ), written AS (
-        INSERT INTO ${kv} (tenant, install_id, key, value, size_bytes, expires_at, updated_at)
-        SELECT ${ns.tenant}, ${ns.installId}, ${key}, ${json}, ${size}::integer, ${expiresAt}::timestamptz, ${now}::timestamptz FROM allowed
+        INSERT INTO ${kv} (tenant, install_id, key, value, size_bytes, version, expires_at, updated_at)
+        SELECT ${ns.tenant}, ${ns.installId}, ${key}, ${json}, ${size}::integer, version, ${expiresAt}::timestamptz, ${now}::timestamptz FROM allowed
         ON CONFLICT (tenant, install_id, key) DO UPDATE SET
           value = excluded.value, size_bytes = excluded.size_bytes, expires_at = excluded.expires_at,
-          -- A fresh number from the sequence, as for a new row.
-          updated_at = excluded.updated_at, version = DEFAULT
+          -- The install's next number, as for a new row.
+          updated_at = excluded.updated_at, version = excluded.version
         RETURNING version
       ), counted AS (
-        INSERT INTO ${usage} (tenant, install_id, keys, bytes)
-        SELECT ${ns.tenant}, ${ns.installId}, keys, bytes FROM allowed
-        ON CONFLICT (tenant, install_id) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes
+        INSERT INTO ${usage} (tenant, install_id, keys, bytes, last_version)
+        SELECT ${ns.tenant}, ${ns.installId}, keys, bytes, version FROM allowed
+        ON CONFLICT (tenant, install_id) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes, last_version = excluded.last_version
       )
       SELECT (SELECT version FROM written) AS version, next.actual FROM next`.execute(db);
     const row = rows[0]!;
@@ -295,23 +296,17 @@ export function createKvStore(options: KvStoreOptions): KvStore {
           if (keys > limits.keys) throw overQuota("keys", limits.keys, keys);
           if (bytes > limits.totalBytes) throw overQuota("totalBytes", limits.totalBytes, bytes);
         }
-        const written = await trx
+        // The install's next number (its usage row is locked above), for a new row and an overwrite alike.
+        const version = usage.lastVersion + 1;
+        await trx
           .insertInto("annex_kv")
-          .values({ tenant: ns.tenant, install_id: ns.installId, key: checked, value: encoded.json, size_bytes: size, expires_at: expiresAt, updated_at: now })
+          .values({ tenant: ns.tenant, install_id: ns.installId, key: checked, value: encoded.json, size_bytes: size, version, expires_at: expiresAt, updated_at: now })
           .onConflict((onConflict) =>
-            onConflict.columns(["tenant", "install_id", "key"]).doUpdateSet({
-              value: encoded.json,
-              size_bytes: size,
-              expires_at: expiresAt,
-              updated_at: now,
-              // A fresh number from the sequence, as for a new row.
-              version: sql`DEFAULT`,
-            } as never),
+            onConflict.columns(["tenant", "install_id", "key"]).doUpdateSet({ value: encoded.json, size_bytes: size, version, expires_at: expiresAt, updated_at: now }),
           )
-          .returning("version")
-          .executeTakeFirstOrThrow();
-        await inNamespace(trx.updateTable("annex_kv_usage").set({ keys, bytes }), ns).execute();
-        return { version: Number(written.version) };
+          .execute();
+        await inNamespace(trx.updateTable("annex_kv_usage").set({ keys, bytes, last_version: version }), ns).execute();
+        return { version };
       });
     },
 
