@@ -147,13 +147,31 @@ function request(host: Host, path: string) {
   return host.handle(new Request(`http://x/api/ext/${EXT}${path}`)).then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> }));
 }
 
+type Installed = Awaited<ReturnType<Host["install"]>>;
+
+/**
+ * The setting of most cases: a gated host with 1.0.0 (and `versions`)
+ * published and 1.0.0 installed; closed after `test`, whatever it throws.
+ */
+async function withInstall(
+  backend: TestDatabaseBackend,
+  test: (t: Gated & { schema: string }, install: Installed) => Promise<void>,
+  options: { host?: Parameters<typeof gatedHost>[1]; versions?: Record<string, unknown>[] } = {},
+): Promise<void> {
+  const t = await gatedHost(backend, options.host);
+  try {
+    await publishV1(t.host);
+    for (const version of options.versions ?? []) await t.host.publish(await makeBundle(version, { "server/index.js": SERVER }), null);
+    await test(t, await t.host.install(T, EXT, { version: "1.0.0", grants: GRANTS }));
+  } finally {
+    await t.close();
+  }
+}
+
 describeBackends("in-flight executions across lifecycle calls", (backend) => {
   for (const op of ["disable", "uninstall"] as const) {
     it(`a request in flight when ${op} returns: its next host calls are refused with E_INSTALL_CHANGED and write nothing`, async () => {
-      const t = await gatedHost(backend);
-      try {
-        await publishV1(t.host);
-        const install = await t.host.install(T, EXT, { grants: GRANTS });
+      await withInstall(backend, async (t, install) => {
         const answer = request(t.host, "/slow");
         await t.arrived("req");
         await (op === "disable" ? t.host.disable(T, EXT) : t.host.uninstall(T, EXT));
@@ -164,26 +182,19 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
         expect(body["message"]).toMatch(/disabled, uninstalled or upgraded while this execution ran/);
         expect(body["message"]).toContain(op === "disable" ? "disabled" : "uninstalled");
         expect(await kvKeys(t.host, install.id)).toEqual({});
-      } finally {
-        await t.close();
-      }
+      });
     });
   }
 
   it("refuses the host calls made while the install's standing is being read, not only the one that started the read", async () => {
-    const t = await gatedHost(backend);
-    try {
-      await publishV1(t.host);
-      const install = await t.host.install(T, EXT, { grants: GRANTS });
+    await withInstall(backend, async (t, install) => {
       const answer = request(t.host, "/burst");
       await t.arrived("req");
       await t.host.disable(T, EXT);
       t.release("req");
       expect((await answer).body).toEqual({ codes: Array(5).fill("E_INSTALL_CHANGED") });
       expect(await kvKeys(t.host, install.id)).toEqual({});
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   for (const [what, back] of [
@@ -199,11 +210,7 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
     }],
   ] as const) {
     it(`stays refused after ${what}: a change back does not give an execution its authority back`, async () => {
-      const t = await gatedHost(backend);
-      try {
-        await publishV1(t.host);
-        await t.host.publish(await makeBundle(manifest("1.1.0"), { "server/index.js": SERVER }), null);
-        const install = await t.host.install(T, EXT, { version: "1.0.0", grants: GRANTS });
+      await withInstall(backend, async (t, install) => {
         const answer = request(t.host, "/slow");
         await t.arrived("req");
         await back(t.host);
@@ -211,19 +218,14 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
         t.release("req");
         expect((await answer).body).toMatchObject({ wrote: false, code: "E_INSTALL_CHANGED" });
         expect(await kvKeys(t.host, install.id)).toEqual({});
-      } finally {
-        await t.close();
-      }
+      }, { versions: [manifest("1.1.0")] });
     });
   }
 
   it("a request whose body arrives after a disable returned runs with no authority, however long the body took", async () => {
     // A red team: the gateway resolved the install, then waited for a slow body past the 10 s a change was
     // remembered for; the handler then ran as if nothing had happened.
-    const t = await gatedHost(backend);
-    try {
-      await publishV1(t.host);
-      const install = await t.host.install(T, EXT, { grants: GRANTS });
+    await withInstall(backend, async (t, install) => {
       let push: (chunk: string) => void = () => {};
       let end: () => void = () => {};
       const body = new ReadableStream<Uint8Array>({
@@ -246,48 +248,33 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
       expect(status).toBe(200);
       expect(answered).toMatchObject({ wrote: false, code: "E_INSTALL_CHANGED" });
       expect(await kvKeys(t.host, install.id)).toEqual({});
-    } finally {
-      await t.close();
-    }
+    });
   }, 30_000);
 
   it("the worker pool (createHost's default runner) refuses the same way", async () => {
-    const t = await gatedHost(backend, { runner: "pool" });
-    try {
-      await publishV1(t.host);
-      const install = await t.host.install(T, EXT, { grants: GRANTS });
+    await withInstall(backend, async (t, install) => {
       const answer = request(t.host, "/slow");
       await t.arrived("req");
       await t.host.disable(T, EXT);
       t.release("req");
       expect((await answer).body).toMatchObject({ wrote: false, code: "E_INSTALL_CHANGED", second: "E_INSTALL_CHANGED" });
       expect(await kvKeys(t.host, install.id)).toEqual({});
-    } finally {
-      await t.close();
-    }
+    }, { host: { runner: "pool" } });
   });
 
   it("a job run (runNow) in flight when disable returns is refused", async () => {
-    const t = await gatedHost(backend);
-    try {
-      await publishV1(t.host);
-      const install = await t.host.install(T, EXT, { grants: GRANTS });
+    await withInstall(backend, async (t, install) => {
       const run = t.host.jobs.runNow(install.id, "report");
       await t.arrived("job");
       await t.host.disable(T, EXT);
       t.release("job");
       expect((await run).output).toMatchObject({ wrote: false, code: "E_INSTALL_CHANGED", second: "E_INSTALL_CHANGED" });
       expect(await kvKeys(t.host, install.id)).toEqual({});
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   it("an event delivery in flight when disable returns is refused", async () => {
-    const t = await gatedHost(backend);
-    try {
-      await publishV1(t.host);
-      const install = await t.host.install(T, EXT, { grants: GRANTS });
+    await withInstall(backend, async (t, install) => {
       await t.host.events.publish(T, "order.created", { n: 1 });
       const drained = t.host.events.drain();
       await t.arrived("event");
@@ -295,18 +282,12 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
       t.release("event");
       await drained;
       expect(await kvKeys(t.host, install.id)).toEqual({});
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   it("a v1 job in flight when an upgrade dropping storage.kv returns is refused (it does not keep v1's grants)", async () => {
-    const t = await gatedHost(backend);
-    try {
-      await publishV1(t.host);
-      const v2 = manifest("2.0.0", { capabilities: CAPABILITIES.filter((c) => c.name !== "storage.kv"), storage: { kind: "none" } });
-      await t.host.publish(await makeBundle(v2, { "server/index.js": SERVER }), null);
-      const install = await t.host.install(T, EXT, { version: "1.0.0", grants: GRANTS });
+    const v2 = manifest("2.0.0", { capabilities: CAPABILITIES.filter((c) => c.name !== "storage.kv"), storage: { kind: "none" } });
+    await withInstall(backend, async (t, install) => {
       const run = t.host.jobs.runNow(install.id, "report");
       await t.arrived("job");
       const upgraded = await t.host.upgrade(T, EXT, { version: "2.0.0", grants: GRANTS.filter((g) => g.name !== "storage.kv") });
@@ -316,16 +297,11 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
       expect(result.output).toMatchObject({ wrote: false, code: "E_INSTALL_CHANGED" });
       expect(String((result.output as { message: string }).message)).toMatch(/was upgraded; this execution runs 1\.0\.0/);
       expect(await kvKeys(t.host, install.id)).toEqual({});
-    } finally {
-      await t.close();
-    }
+    }, { versions: [v2] });
   });
 
   it("configure and setSecrets during an in-flight execution refuse nothing", async () => {
-    const t = await gatedHost(backend);
-    try {
-      await publishV1(t.host);
-      const install = await t.host.install(T, EXT, { grants: GRANTS });
+    await withInstall(backend, async (t, install) => {
       const answer = request(t.host, "/slow");
       await t.arrived("req");
       await t.host.configure(T, EXT, { greeting: "hello" });
@@ -333,16 +309,11 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
       t.release("req");
       expect((await answer).body).toMatchObject({ wrote: true, second: "ok" });
       expect(await kvKeys(t.host, install.id)).toEqual({ "late-req": "written" });
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   it("an execution that starts after the install was enabled again is served as usual", async () => {
-    const t = await gatedHost(backend);
-    try {
-      await publishV1(t.host);
-      const install = await t.host.install(T, EXT, { grants: GRANTS });
+    await withInstall(backend, async (t, install) => {
       await t.host.disable(T, EXT);
       await t.host.enable(T, EXT);
       const answer = request(t.host, "/slow");
@@ -350,9 +321,7 @@ describeBackends("in-flight executions across lifecycle calls", (backend) => {
       t.release("req");
       expect((await answer).body).toMatchObject({ wrote: true, second: "ok" });
       expect(await kvKeys(t.host, install.id)).toEqual({ "late-req": "written" });
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   it("a disable made by another host process on the same database refuses this host's in-flight execution (notifications)", async () => {
