@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { isAnnexError, type VerifiedBundle } from "@annex/manifest";
-import { HostCallError, type ExecuteErrorCode, type ExecuteResult, type ExecutionLimits, type HostCallScope, type HostDispatch, type Invocation, type Principal, type Runner } from "@annex/runner";
+import { HostCallError, type ExecuteErrorCode, type ExecuteResult, type ExecutionLimits, type HostCall, type HostCallScope, type HostDispatch, type HostDispatchContext, type Invocation, type Principal, type Runner } from "@annex/runner";
 import { errorSummary } from "../errors.js";
 import type { ResolvedInstall } from "../installs/types.js";
 import { buildEnvelope } from "./envelope.js";
@@ -126,7 +126,17 @@ interface LiveExecution {
   refused: HostCallError | undefined;
   /** The standing read in progress, shared by the host calls waiting for it. */
   checking: Promise<void> | undefined;
+  /**
+   * The host calls that can wait (sql.query: in its install's statement
+   * lane, then running), each with a signal that aborts when the runner's
+   * does or when this host revokes the execution: a statement still queued
+   * behind others when disable returns must not run after it.
+   */
+  waiting: Set<AbortController> | undefined;
 }
+
+/** Host calls that may wait for a place before they act (statement lanes). */
+const WAITING_CALLS: ReadonlySet<string> = new Set(["sql.query"]);
 
 /**
  * How long after a change of an install a new execution of it still checks
@@ -203,7 +213,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
       const { install } = execution.context.resolved;
       if (key !== undefined && (install.tenant !== tenant || install.extensionId !== extensionId)) continue;
       execution.stale = true;
-      if (revoked !== undefined) execution.refused ??= installRevokedError(execution.context.resolved, revoked);
+      if (revoked !== undefined) {
+        execution.refused ??= installRevokedError(execution.context.resolved, revoked);
+        for (const call of execution.waiting ?? []) call.abort();
+      }
     }
   }
 
@@ -249,11 +262,29 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   /** This execution's host calls: refused once its install changed under it, else the host's dispatch (no cost until a change). */
   function guarded(execution: LiveExecution): HostDispatch {
+    const send: HostDispatch = (call, context) => (WAITING_CALLS.has(call.method) ? revocable(execution, call, context) : dispatch(call, context));
     return (call, context) => {
       if (execution.refused !== undefined) return Promise.reject(execution.refused);
-      if (!execution.stale && execution.checking === undefined) return dispatch(call, context);
-      return recheck(execution).then(() => dispatch(call, context));
+      if (!execution.stale && execution.checking === undefined) return send(call, context);
+      return recheck(execution).then(() => send(call, context));
     };
+  }
+
+  /** A call that may wait, dispatched with a signal this host's revocation aborts too; revoked, it fails with the revocation. */
+  async function revocable(execution: LiveExecution, call: HostCall, context: HostDispatchContext): Promise<unknown> {
+    const controller = new AbortController();
+    const follow = () => controller.abort();
+    if (context.signal.aborted) controller.abort();
+    else context.signal.addEventListener("abort", follow, { once: true });
+    (execution.waiting ??= new Set()).add(controller);
+    try {
+      return await dispatch(call, { ...context, signal: controller.signal });
+    } catch (error) {
+      throw execution.refused ?? error;
+    } finally {
+      execution.waiting.delete(controller);
+      context.signal.removeEventListener("abort", follow);
+    }
   }
 
   function ensureLoaded(bundle: VerifiedBundle): Promise<void> {
@@ -306,6 +337,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
           : changedSince(resolved.install.tenant, resolved.install.extensionId, request.resolvedAt),
       refused: undefined,
       checking: undefined,
+      waiting: undefined,
     };
     const executionDispatch = guarded(execution);
     const attempt = async (): Promise<ExecuteResult> => {

@@ -616,5 +616,45 @@ describeBackends("owned schema statements share the host's pool", (backend) => {
       expect(await active()).toBe(0);
       expect((await storage.query(own.id, "SELECT count(*)::int AS n FROM items")).rows).toEqual([{ n: 2 }]);
     }, 30_000);
+
+    it("a disable on this host cancels the statements an execution has running and drops those it has queued: none of them writes after it", async () => {
+      const annexSchema = backend.freshSchema("annex_sqlrevoke");
+      const host = await createTestHost({ database: await backend.connect(), schema: annexSchema, sql: { limits: { timeoutMs: 20_000, maxConcurrent: 2, maxQueued: 4 } } });
+      const admin = (await backend.connect()) as Kysely<any>;
+      try {
+        const install = await host.install(await sqlBundle(), { tenant: "tenant-revoke" });
+        const { schema_name: schema } = await admin.selectFrom(`${annexSchema}.annex_sql_schemas`).select("schema_name").where("install_id", "=", install.id).executeTakeFirstOrThrow();
+        const marker = `revoke_${Math.random().toString(36).slice(2)}`;
+        let unlock: () => void = () => {};
+        const unlocked = new Promise<void>((resolve) => (unlock = resolve));
+        let locked: () => void = () => {};
+        const lockHeld = new Promise<void>((resolve) => (locked = resolve));
+        // Another session holds the table, so the install's statements wait on it: two with a place, one queued behind them.
+        const holder = admin.connection().execute(async (connection) => {
+          await sql`BEGIN`.execute(connection);
+          await sql.raw(`LOCK TABLE "${schema}".items IN ACCESS EXCLUSIVE MODE`).execute(connection);
+          locked();
+          await unlocked;
+          await sql`COMMIT`.execute(connection);
+        });
+        await lockHeld;
+        const waiting = async () =>
+          (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE ${`%${marker}%`} AND pid <> pg_backend_pid()`.execute(admin)).rows[0]!.n;
+        const burst = callSql(host, "/burst", { text: `UPDATE /* ${marker} */ items SET n = n + 1 WHERE id = 'a'`, n: 3 }, "tenant-revoke");
+        for (let poll = 0; poll < 250 && (await waiting()) < 2; poll++) await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(await waiting()).toBe(2);
+        await host.host.disable("tenant-revoke", "acme.notes");
+        unlock();
+        await holder;
+        expect(await burst).toEqual({ settled: ["E_INSTALL_CHANGED", "E_INSTALL_CHANGED", "E_INSTALL_CHANGED"] });
+        // Neither the two cancelled nor the queued one wrote.
+        const row = await admin.selectFrom(`${schema}.items`).select("n").where("id", "=", "a").executeTakeFirstOrThrow();
+        expect(row.n).toBe(1);
+        expect(await waiting()).toBe(0);
+      } finally {
+        await host.host.uninstall("tenant-revoke", "acme.notes", { purge: true }).catch(() => {});
+        await host.close();
+      }
+    }, 60_000);
   }
 });
