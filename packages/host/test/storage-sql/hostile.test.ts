@@ -516,6 +516,22 @@ describeBackends("owned schema result limits", (backend) => {
     expect(await runSql(t, "WITH u AS (UPDATE items SET n = n WHERE id = 'a' RETURNING id) SELECT id FROM u")).toEqual({ ok: true, rows: [{ id: "a" }], rowCount: 1 });
   });
 
+  it("a write whose RETURNING passes maxBytes fails with E_SQL_RESULT_TOO_LARGE and writes nothing, in every shape", async () => {
+    const big = "x".repeat(8_000);
+    for (const text of [
+      "UPDATE items SET name = $1 WHERE id LIKE 'r%' AND n <= 5 RETURNING id, name",
+      "INSERT INTO items (id, name) VALUES ('new1', $1), ('new2', $1), ('new3', $1) RETURNING name",
+      "WITH u AS (UPDATE items SET name = $1 WHERE id LIKE 'r%' AND n <= 5 RETURNING name) SELECT name FROM u",
+      "DELETE FROM items WHERE id LIKE 'r%' AND n <= 5 RETURNING id, $1::text AS pad",
+    ]) {
+      expect(await runSql(t, text, [big]), text).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE" });
+      expect(await names(big), text).toBe(0);
+      expect((await t.sql(own.id).query("SELECT count(*)::int AS n FROM items WHERE id LIKE 'new%' OR (id LIKE 'r%' AND n <= 5)")).rows, text).toEqual([{ n: 5 }]);
+    }
+    // Within the limit it writes, and answers its rows.
+    expect(await runSql(t, "UPDATE items SET name = 'row' WHERE id = 'r1' RETURNING id, name", [])).toEqual({ ok: true, rows: [{ id: "r1", name: "row" }], rowCount: 1 });
+  });
+
   if (backend.name === "postgres") {
     it("stops reading a result (through a cursor, in small batches) at the first batch past maxBytes", async () => {
       // 5,000 bytes a row: past 20,000 at the 4th; r40 divides by zero, so reading up to the row cap (51) would fail.

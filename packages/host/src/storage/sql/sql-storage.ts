@@ -426,7 +426,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
    *   PostgreSQL always runs to its end whatever reads it; a count of its rows
    *   over maxRows fails the statement (a cast of a marked text), so the write
    *   rolls back whole with E_SQL_TOO_MANY_ROWS instead of being kept behind
-   *   the error;
+   *   the error; it runs `atomic` (below) too, so rows past maxBytes roll it
+   *   back as well;
    * - a statement holding a data-modifying WITH cannot be nested (PostgreSQL
    *   wants those WITHs at the top level): a SELECT without LIMIT or OFFSET of
    *   its own gets `LIMIT maxRows + 1` appended, and it runs `atomic`: its
@@ -799,7 +800,9 @@ function boundRows(verdict: Verdict, schema: string, maxRows: number, interrupti
         ? `WITH annex_rows AS (\n${run}\n) SELECT annex_rows.* FROM annex_rows LIMIT ${cap}`
         : `WITH annex_rows AS (\n${run}\n) SELECT annex_rows.* FROM annex_rows WHERE (SELECT count(*) FROM annex_rows) <= ${maxRows} ` +
           `OR CAST('${TOO_MANY_MARK}' || (SELECT count(*) FROM annex_rows) AS integer) IS NULL LIMIT ${cap}`;
-    shape = { run: wrapped, cursor: interruptible && kind === "SelectStmt", atomic: false };
+    // A write's RETURNING rows are checked before it commits (atomic), so a result past maxBytes rolls the write back
+    // rather than failing after it was kept; a locking SELECT writes nothing and streams through the cursor.
+    shape = { run: wrapped, cursor: interruptible && kind === "SelectStmt", atomic: kind !== "SelectStmt" };
   } else {
     wrapped = kind === "SelectStmt" && stmt["limitCount"] === undefined && stmt["limitOffset"] === undefined ? `${run}\nLIMIT ${cap}` : run;
     shape = { run: wrapped, cursor: false, atomic: true };
