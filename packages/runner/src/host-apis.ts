@@ -188,6 +188,11 @@ function deny(message: string): HostCallError {
   return new HostCallError("E_CAPABILITY_DENIED", message);
 }
 
+/** What to do about a call refused for want of a grant: the manifest asks, an admin grants (what the guest's error ends with). */
+function askFor(capability: string, detail: string): string {
+  return `request ${capability} in annex.json's capabilities${detail}, with a reason, and have an admin grant it (at install or upgrade)`;
+}
+
 /**
  * Checks a call against the effective grants. Returns the error to raise in
  * the guest, or undefined when the call may proceed. Deny by default: anything
@@ -200,26 +205,26 @@ export function authorize(call: HostCall, grants: EffectiveGrants): HostCallErro
     case "kv.set":
     case "kv.delete":
     case "kv.list":
-      return grants.kv ? undefined : deny(`ctx.${call.method} needs the storage.kv capability, which this install was not granted`);
+      return grants.kv ? undefined : deny(`ctx.${call.method} needs the storage.kv capability, which this install was not granted: ${askFor("storage.kv", ' with storage: { "kind": "kv" }')}`);
     case "sql.query":
-      return grants.sql ? undefined : deny("ctx.sql.query needs the storage.sql capability, which this install was not granted");
+      return grants.sql ? undefined : deny(`ctx.sql.query needs the storage.sql capability, which this install was not granted: ${askFor("storage.sql", ' with storage: { "kind": "owned-schema" }')}`);
     case "http.fetch":
-      return grants.fetch !== null ? undefined : deny("ctx.http.fetch needs the http.fetch capability, which this install was not granted");
+      return grants.fetch !== null ? undefined : deny(`ctx.http.fetch needs the http.fetch capability, which this install was not granted: ${askFor("http.fetch", " with the hosts it may reach")}`);
     case "secrets.get": {
       const name = call.args[0];
       if (typeof name === "string" && grants.secrets.includes(name)) return undefined;
-      return deny(`ctx.secrets.get(${JSON.stringify(String(name).slice(0, 64))}) is not allowed: secrets.read grants ${grants.secrets.join(", ") || "no secret names"}`);
+      return deny(`ctx.secrets.get(${JSON.stringify(String(name).slice(0, 64))}) is not allowed: secrets.read grants ${grants.secrets.join(", ") || "no secret names"}; ${askFor("secrets.read", " naming this secret")}`);
     }
     case "events.publish": {
       const type = call.args[0];
       // A concrete type only: "order.*" names a set of events, not one to publish.
       if (typeof type === "string" && type.length <= 128 && EVENT_TYPE_PATTERN.test(type) && grants.publish.some((pattern) => eventTypeCovers(pattern, type))) return undefined;
-      return deny(`ctx.events.publish(${JSON.stringify(String(type).slice(0, 128))}) is not allowed: events.publish grants ${grants.publish.join(", ") || "no event types"}`);
+      return deny(`ctx.events.publish(${JSON.stringify(String(type).slice(0, 128))}) is not allowed: events.publish grants ${grants.publish.join(", ") || "no event types"}; ${askFor("events.publish", " covering this type")}`);
     }
     case "host.call": {
       const name = call.args[0];
       if (typeof name === "string" && Object.prototype.hasOwnProperty.call(grants.host, name)) return undefined;
-      return deny(`ctx.host.call(${JSON.stringify(String(name).slice(0, 128))}) is not allowed: host:${String(name).slice(0, 128)} was not granted`);
+      return deny(`ctx.host.call(${JSON.stringify(String(name).slice(0, 128))}) is not allowed: host:${String(name).slice(0, 128)} was not granted; ${askFor(`host:${String(name).slice(0, 128)}`, "")}`);
     }
   }
 }

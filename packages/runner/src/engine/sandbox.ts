@@ -511,7 +511,7 @@ export class Sandbox implements RealmHost {
     execution.hostCalls["log"] = (execution.hostCalls["log"] ?? 0) + 1;
     if (!execution.logGranted) {
       execution.raise("E_CAPABILITY_DENIED");
-      return { error: this.newGuestError("E_CAPABILITY_DENIED", "ctx.log needs the log capability, which this install was not granted") };
+      return { error: this.newGuestError("E_CAPABILITY_DENIED", "ctx.log needs the log capability, which this install was not granted: request log in annex.json's capabilities, with a reason, and have an admin grant it (at install or upgrade)") };
     }
     // Past the log limit nothing more is read: a dropped call costs a crossing and a count, nothing else.
     if (execution.logsFull) return this.context.newNumber(1);
@@ -670,7 +670,7 @@ export class Sandbox implements RealmHost {
               ok: false,
               error: {
                 code: "E_PAYLOAD_TOO_LARGE",
-                message: `the handler's response is larger than ${execution.limits.responseBytes} bytes`,
+                message: `the handler's response is larger than ${execution.limits.responseBytes} bytes (limits.responseBytes): send less per response (page the result, or return a link to it)`,
                 details: { limit: execution.limits.responseBytes },
               },
             };

@@ -14,7 +14,7 @@ export function createKvApi(storage: KvStorage, parts: Pick<HostApiParts, "conte
   const target = (scope: HostCallScope) => {
     const { install, manifest } = executionOf(parts, scope).resolved;
     const granted = install.grants.some((grant) => grant.name === "storage.kv") && manifest.capabilities.some((request) => request.name === "storage.kv");
-    if (!granted) throw new HostCallError("E_CAPABILITY_DENIED", "ctx.kv needs the storage.kv capability, which this install was not granted");
+    if (!granted) throw new HostCallError("E_CAPABILITY_DENIED", "ctx.kv needs the storage.kv capability, which this install was not granted: request storage.kv in annex.json's capabilities with storage: { \"kind\": \"kv\" }, with a reason, and have an admin grant it (at install or upgrade)");
     storage.maybeSweep();
     const ns: KvNamespace = { tenant: install.tenant, installId: install.id };
     return { ns, limits: installKvLimits(manifest, storage.policy) };
