@@ -1,10 +1,9 @@
 import { isAbsolute, resolve, sep } from "node:path";
 import type { Message } from "esbuild";
 import { checkFolderFile, realFolder } from "./confine.js";
-import { checkInputs } from "./confine-imports.js";
-import { confinePlugin } from "./confine-plugin.js";
+import { Confinement } from "./confine-plugin.js";
 import { BuildError } from "./errors.js";
-import { formatMessage, isBuildFailure, pluginError } from "./esbuild-messages.js";
+import { formatMessage, isBuildFailure } from "./esbuild-messages.js";
 import { formatBytes } from "./format-bytes.js";
 import { isInside } from "./paths.js";
 
@@ -38,7 +37,8 @@ const UNBUNDLED_IMPORT_WARNINGS = new Set(["unsupported-dynamic-import", "unsupp
  * be inlined (a Node built-in, a missing package, a computed `import()`) is
  * an E_BUILD_IMPORT naming it; any other compile error is E_BUILD. A file
  * outside the folder, reached through a symbolic link, or not a regular file
- * is E_PACK_PATH (see checkInputs and confinePlugin), runtime.source included.
+ * is E_PACK_PATH (see Confinement and checkInputs), runtime.source included;
+ * one outside is refused without being read.
  */
 export async function buildEntry(options: BuildEntryOptions): Promise<BuiltEntry> {
   const given = resolve(options.dir);
@@ -63,6 +63,7 @@ export async function buildEntry(options: BuildEntryOptions): Promise<BuiltEntry
   const { build } = await import("esbuild");
   const started = performance.now();
   const outfile = resolve(dir, options.entry);
+  const confinement = await Confinement.create(dir);
   let result;
   try {
     result = await build({
@@ -82,14 +83,14 @@ export async function buildEntry(options: BuildEntryOptions): Promise<BuiltEntry
       write: false,
       logLevel: "silent",
       charset: "utf8",
-      plugins: [confinePlugin(dir)],
+      plugins: [confinement.plugin()],
     });
   } catch (error) {
-    if (isBuildFailure(error)) throw pluginError(error.errors) ?? buildError(options.source, error.errors);
+    if (isBuildFailure(error)) throw (await confinement.failure(error.errors)) ?? buildError(options.source, error.errors);
     throw error;
   }
 
-  await checkInputs(dir, result.metafile);
+  await confinement.checkBuild(result.metafile);
   const unbundled = result.warnings.filter((warning) => UNBUNDLED_IMPORT_WARNINGS.has(warning.id));
   if (unbundled.length > 0) throw buildError(options.source, unbundled);
 

@@ -17,7 +17,7 @@ export interface CheckInputsOptions {
 }
 
 /** One import as esbuild resolved it. */
-interface Import {
+export interface Import {
   /** The importing file, as messages name it. */
   from: string;
   /** The folder its relative imports resolve from; null when unknown. */
@@ -29,10 +29,14 @@ interface Import {
   file: string;
 }
 
+/** Where an import was written, before it is resolved: what the paths and packages it may reach are worked out from. */
+export type ImportSite = Pick<Import, "resolveDir" | "kind" | "path">;
+
 /**
  * esbuild reads whatever an import resolves to, links followed, wherever it
  * is, and apart from readFolder's rules (it reads hidden and ignored folders
- * too). So, before anything a build produced is used, every import in its
+ * too). Confinement keeps it from reading a file outside (it loads it
+ * empty); and before anything a build produced is used, every import in its
  * metafile (`import`, `require`, CSS `@import` and `url()`) is checked, and
  * the first that reached one of these is E_PACK_PATH, naming the importing
  * file, the import and the link:
@@ -49,7 +53,7 @@ interface Import {
  * Links under node_modules are trusted as the package manager made them:
  * they are how pnpm and workspaces install packages. The entry points are
  * checked before the build (checkFolderFile); special files are refused
- * while it runs (confinePlugin).
+ * while it runs (Confinement).
  */
 export async function checkInputs(root: string, metafile: Metafile, options: CheckInputsOptions = {}): Promise<void> {
   const imports: Import[] = [];
@@ -57,13 +61,56 @@ export async function checkInputs(root: string, metafile: Metafile, options: Che
     const importer = importerOf(root, input, options);
     for (const imported of meta.imports) {
       if (imported.external === true || hasNamespace(imported.path)) continue;
-      imports.push({ ...importer, kind: imported.kind, path: imported.original ?? imported.path, file: resolve(root, imported.path) });
+      const file = resolve(root, withoutAttributes(imported.path, imported.with));
+      imports.push({ ...importer, kind: imported.kind, path: imported.original ?? imported.path, file });
     }
   }
+  await checkImports(root, imports);
+}
+
+/** checkInputs for imports already listed (those Confinement kept from esbuild, when the build failed without a metafile). */
+export async function checkImports(root: string, imports: readonly Import[]): Promise<void> {
   const check = new InputCheck(root, await repositoryOf(root));
   // The linked packages first: a package's own relative imports may come before the import that went into it.
   for (const imported of imports) await check.learnPackage(imported);
   for (const imported of imports) await check.import(imported);
+}
+
+/**
+ * A metafile names an import with attributes by its path and the attributes
+ * (`x.txt with { type: 'text' }`): the file is the path alone.
+ */
+function withoutAttributes(path: string, attributes: Record<string, string> | undefined): string {
+  if (attributes === undefined || Object.keys(attributes).length === 0) return path;
+  const at = path.lastIndexOf(" with {");
+  return at > 0 && path.endsWith("}") ? path.slice(0, at) : path;
+}
+
+/**
+ * The real folders of the packages an import may go into through a
+ * `node_modules/<name>` link (or folder): each one that holds a package.json.
+ * What learnPackage chooses from, once the file the import reached is known.
+ */
+export async function packageFolders(fs: FsProbe, site: ImportSite): Promise<string[]> {
+  const folders: string[] = [];
+  for (const entry of packageEntries(site, logicalPaths(site))) {
+    const folder = await fs.realpath(entry);
+    if (folder !== null && !folders.includes(folder) && (await fs.isFile(join(folder, "package.json")))) folders.push(folder);
+  }
+  return folders;
+}
+
+/** A file inside `<…>/node_modules/<name>/` (or `@scope/name`), that folder holding a package.json: a package as npm or pnpm installs it. */
+export async function isInstalledFile(fs: FsProbe, file: string): Promise<boolean> {
+  const segments = file.split(sep);
+  const at = segments.lastIndexOf("node_modules");
+  const name = segments[at + 1];
+  if (at < 0 || name === undefined || name.startsWith(".")) return false;
+  return isPackageFolder(fs, segments.slice(0, at + (name.startsWith("@") ? 3 : 2)).join(sep), file);
+}
+
+async function isPackageFolder(fs: FsProbe, folder: string | null, file: string): Promise<boolean> {
+  return folder !== null && isInside(folder, file) && (await fs.isFile(join(folder, "package.json")));
 }
 
 class InputCheck {
@@ -82,13 +129,8 @@ class InputCheck {
   async learnPackage(imported: Import): Promise<void> {
     const file = await this.#real(imported.file);
     if (isInside(this.#root, file)) return;
-    for (const entry of packageEntries(imported, logicalPaths(imported))) {
-      const folder = await this.#fs.realpath(entry);
-      if (folder !== null && (await this.#isPackageFolder(folder, file))) {
-        this.#packages.add(folder);
-        return;
-      }
-    }
+    const folder = (await packageFolders(this.#fs, imported)).find((candidate) => isInside(candidate, file));
+    if (folder !== undefined) this.#packages.add(folder);
   }
 
   async import(imported: Import): Promise<void> {
@@ -101,7 +143,7 @@ class InputCheck {
       if (link !== null) throw throughLink(root, imported, link);
       return;
     }
-    if ([...this.#packages].some((folder) => isInside(folder, file)) || (await this.#isInstalledFile(file))) return;
+    if ([...this.#packages].some((folder) => isInside(folder, file)) || (await isInstalledFile(this.#fs, file))) return;
     // Code the repository shares between its extensions (`../../hello/src/server.ts` in a workspace): the file's real
     // path is inside the repository being packed, so no link led out of it to the packer's own files.
     if (this.#repository !== root && isInside(this.#repository, file)) return;
@@ -110,19 +152,6 @@ class InputCheck {
 
   async #real(path: string): Promise<string> {
     return (await this.#fs.realpath(path)) ?? path;
-  }
-
-  async #isPackageFolder(folder: string | null, file: string): Promise<boolean> {
-    return folder !== null && isInside(folder, file) && (await this.#fs.isFile(join(folder, "package.json")));
-  }
-
-  /** A file inside `<…>/node_modules/<name>/` (or `@scope/name`), that folder holding a package.json. */
-  async #isInstalledFile(file: string): Promise<boolean> {
-    const segments = file.split(sep);
-    const at = segments.lastIndexOf("node_modules");
-    const name = segments[at + 1];
-    if (at < 0 || name === undefined || name.startsWith(".")) return false;
-    return this.#isPackageFolder(segments.slice(0, at + (name.startsWith("@") ? 3 : 2)).join(sep), file);
   }
 
   /** The link that took an import elsewhere than the path it names, if any. */
@@ -152,11 +181,11 @@ class InputCheck {
 }
 
 /** Metafile paths of other namespaces read `namespace:path` (annex-inline:…, dataurl:…); the folder's files are relative paths. */
-function hasNamespace(path: string): boolean {
+export function hasNamespace(path: string): boolean {
   return /^[\w-]+:/.test(path);
 }
 
-function importerOf(root: string, input: string, options: CheckInputsOptions): Pick<Import, "from" | "resolveDir"> {
+export function importerOf(root: string, input: string, options: CheckInputsOptions): Pick<Import, "from" | "resolveDir"> {
   if (hasNamespace(input)) {
     const virtual = options.virtual?.(input);
     return virtual === undefined ? { from: input, resolveDir: null } : { from: virtual.name, resolveDir: virtual.resolveDir };
@@ -171,7 +200,7 @@ function importerOf(root: string, input: string, options: CheckInputsOptions): P
  * and without a `?query` or `#hash` (esbuild drops one that names no file).
  * A bare package name has none: packageEntries finds its folder.
  */
-function logicalPaths(imported: Import): string[] {
+export function logicalPaths(imported: ImportSite): string[] {
   const { path, resolveDir, kind } = imported;
   const variants = [...new Set([path, path.replace(/[?#].*$/, "")])].filter((variant) => variant !== "");
   if (isAbsolute(path)) return variants;
@@ -188,7 +217,7 @@ function isPathLike(path: string): boolean {
  * package name, each node_modules from the importer's folder up (how Node and
  * esbuild look it up); for a path, the node_modules entries along it.
  */
-function packageEntries(imported: Import, logical: readonly string[]): string[] {
+function packageEntries(imported: ImportSite, logical: readonly string[]): string[] {
   const entries: string[] = [];
   const name = isPathLike(imported.path) ? null : packageName(imported.path);
   if (name !== null && imported.resolveDir !== null) {
@@ -208,7 +237,7 @@ function packageEntries(imported: Import, logical: readonly string[]): string[] 
 }
 
 /** `pkg` of `pkg/sub/path`, `@scope/pkg` of `@scope/pkg/sub`; null for what cannot be a package name. */
-function packageName(path: string): string | null {
+export function packageName(path: string): string | null {
   const segments = path.split("/");
   const scoped = path.startsWith("@");
   const name = scoped ? segments.slice(0, 2).join("/") : segments[0]!;
@@ -247,7 +276,7 @@ function throughLink(root: string, imported: Import, link: string): BuildError {
  * project cloned to be packed cannot reach the packer's home, its keys or
  * another checkout through `../..` or an absolute path.
  */
-async function repositoryOf(root: string): Promise<string> {
+export async function repositoryOf(root: string): Promise<string> {
   for (let folder = root; ; folder = dirname(folder)) {
     for (const marker of [".git", "pnpm-workspace.yaml"]) {
       if ((await lstat(join(folder, marker)).catch(() => null)) !== null) return folder;

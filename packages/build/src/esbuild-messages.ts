@@ -7,7 +7,7 @@ export function isBuildFailure(error: unknown): error is BuildFailure {
 }
 
 /**
- * The BuildError a plugin threw (confinePlugin's E_PACK_PATH): esbuild keeps
+ * The BuildError a plugin threw (Confinement's E_PACK_PATH): esbuild keeps
  * the thrown value as the message's detail, and it names the file and what to
  * do better than the message esbuild made of it.
  */

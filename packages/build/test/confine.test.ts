@@ -1,6 +1,9 @@
-import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, realpath, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
+import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
+import { Confinement } from "../src/confine-plugin.js";
 import { buildEntry, packExtension } from "../src/index.js";
 import { decode, mkfifo, serviceFolder, serviceManifest, settleBeforeHang, tempDir, uiManifest, writeTree } from "./helpers.js";
 
@@ -254,5 +257,293 @@ describe("special files", () => {
     await writeTree(linked, { "real.json": JSON.stringify(serviceManifest()) });
     await symlink("real.json", join(linked, "annex.json"));
     await expect(packExtension(linked, { displayDir: "ext" })).rejects.toMatchObject({ code: "E_PACK_PATH", message: expect.stringMatching(/^ext\/annex\.json is a symbolic link/) });
+  });
+});
+
+/** A token each outside file below holds where a parser stops, so an error quoting what it found would show it. */
+const LEAK = "LEAKED_SECRET_7f3a";
+
+/** Files outside the extension that a build must refuse without reading: their content, once read, would show. */
+async function secrets() {
+  const dir = await tempDir("annex-build-secrets-");
+  await writeTree(dir, {
+    "secret.json": `{"token": ${LEAK}}\n`,
+    "secret.js": `export const token = "x" ${LEAK};\n`,
+    "secret.css": `p { color: red } /* ${LEAK} */\n`,
+    "logo.png": `PNG ${LEAK}`,
+    ".aws/credentials": `${LEAK} = 1\n`,
+    ".ssh/id_rsa": `-----BEGIN ${LEAK}-----\n`,
+    "app.js.map": JSON.stringify({ version: 3, sources: ["private.ts"], sourcesContent: [`export const ${LEAK} = 1;`], mappings: "AAAA", names: [] }),
+    "bad.map": `${LEAK} = 1\n`,
+    "base.json": `{ "compilerOptions": ${LEAK} }\n`,
+  });
+  const at = (path: string) => join(dir, path);
+  return {
+    dir,
+    json: at("secret.json"),
+    js: at("secret.js"),
+    css: at("secret.css"),
+    png: at("logo.png"),
+    credentials: at(".aws/credentials"),
+    key: at(".ssh/id_rsa"),
+    map: at("app.js.map"),
+    badMap: at("bad.map"),
+    tsconfig: at("base.json"),
+  };
+}
+
+/** Whether an error, as a log would print it (message, details, stack, cause), shows any of what the secrets hold. */
+function leaks(error: unknown): boolean {
+  return `${inspect(error, { depth: null })}${JSON.stringify(error)}`.includes(LEAK);
+}
+
+const LONG_AGO = new Date("2001-01-01T00:00:00Z");
+let atimeShowsReads: Promise<boolean> | undefined;
+
+/**
+ * Sets the files' access time long ago (their modification time kept): on a
+ * relatime mount, the usual one, reading a file moves it to now. The returned
+ * function lists those read since. On a noatime mount nothing shows, and the
+ * check passes without proving anything.
+ */
+async function watchReads(...paths: string[]): Promise<() => Promise<string[]>> {
+  atimeShowsReads ??= (async () => {
+    const probe = join(await tempDir(), "probe");
+    await writeFile(probe, "x");
+    await utimes(probe, LONG_AGO, (await stat(probe)).mtime);
+    await readFile(probe);
+    return (await stat(probe)).atimeMs > LONG_AGO.getTime();
+  })();
+  for (const path of paths) await utimes(path, LONG_AGO, (await stat(path)).mtime);
+  const visible = await atimeShowsReads;
+  return async () => {
+    const read = await Promise.all(paths.map(async (path) => ((await stat(path)).atimeMs > LONG_AGO.getTime() ? path : null)));
+    return visible ? read.filter((path): path is string => path !== null) : [];
+  };
+}
+
+describe("files outside the folder are refused before they are read", () => {
+  it("refuses an import of a file outside without reading it: malformed JSON or JS there never reaches the error", async () => {
+    const secret = await secrets();
+    const read = await watchReads(secret.json, secret.js, secret.credentials);
+    const dir = await serviceFolder(await tempDir());
+    const cases = [
+      { line: `import x from ${JSON.stringify(secret.json)};`, path: secret.json, file: secret.json },
+      { line: `import * as x from ${JSON.stringify(relative(join(dir, "src"), secret.js))};`, path: relative(join(dir, "src"), secret.js), file: secret.js },
+      { line: `import x from ${JSON.stringify(secret.credentials)} with { type: "json" };`, path: secret.credentials, file: secret.credentials },
+    ];
+    for (const { line, path, file } of cases) {
+      await writeFile(join(dir, "src/server.ts"), `${line}\nexport function hello() { return { body: JSON.stringify(x) }; }\n`);
+      const error = await packExtension(dir).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({
+        code: "E_PACK_PATH",
+        message: expect.stringContaining(`src/server.ts imports ${JSON.stringify(path)}, which resolves to ${file}, outside the extension folder and its repository`),
+        details: { importer: "src/server.ts", path, resolved: file },
+      });
+      expect(leaks(error)).toBe(false);
+    }
+    expect(await read()).toEqual([]);
+  });
+
+  it("reports the refusal, not esbuild's errors, when the build also fails for another reason", async () => {
+    const secret = await secrets();
+    const dir = await serviceFolder(await tempDir());
+    await writeTree(dir, {
+      "src/broken.ts": "export const broken = ;\n",
+      "src/server.ts": `import s from ${JSON.stringify(secret.json)};\nimport { broken } from "./broken.js";\nexport function hello() { return { body: JSON.stringify([s, broken]) }; }\n`,
+    });
+    const error = await packExtension(dir).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: "E_PACK_PATH", details: { importer: "src/server.ts", path: secret.json, resolved: secret.json } });
+    expect(leaks(error)).toBe(false);
+  });
+
+  it("refuses the build all the same when the check of its imports lets through a file kept unread: nothing is built with a file emptied", async () => {
+    const secret = await secrets();
+    const dir = await realpath(await serviceFolder(await tempDir()));
+    await writeFile(join(dir, "src/server.ts"), `import s from ${JSON.stringify(secret.json)};\nexport const token = s;\n`);
+    const confinement = await Confinement.create(dir);
+    const { build } = await import("esbuild");
+    const result = await build({ absWorkingDir: dir, entryPoints: [join(dir, "src/server.ts")], bundle: true, format: "esm", write: false, metafile: true, logLevel: "silent", plugins: [confinement.plugin()] });
+    await expect(confinement.checkBuild(result.metafile)).rejects.toMatchObject({ code: "E_PACK_PATH", details: { importer: "src/server.ts", resolved: secret.json } });
+    // As if checkInputs had found nothing wrong with the import.
+    const server = result.metafile.inputs["src/server.ts"]!;
+    const metafile = { ...result.metafile, inputs: { "src/server.ts": { ...server, imports: [] } } };
+    await expect(confinement.checkBuild(metafile)).rejects.toMatchObject({
+      code: "E_PACK_PATH",
+      message: expect.stringMatching(/^\/.*secret\.json, which the build was to read, is outside the extension folder and its repository, and no installed package's file; it was not read/),
+      details: { path: secret.json },
+    });
+  });
+
+  it("refuses a text or bytes import (with { type: \"text\" }) of a key outside, named by its own path, without reading it", async () => {
+    const secret = await secrets();
+    const read = await watchReads(secret.key);
+    const dir = await serviceFolder(await tempDir());
+    const up = relative(join(dir, "src"), secret.key);
+    for (const type of ["text", "bytes"]) {
+      await writeFile(join(dir, "src/server.ts"), `import key from ${JSON.stringify(up)} with { type: "${type}" };\nexport function hello() { return { body: String(key) }; }\n`);
+      const error = await buildEntry({ dir, source: "src/server.ts", entry: "server/index.js" }).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({
+        code: "E_PACK_PATH",
+        message: expect.stringContaining(`src/server.ts imports ${JSON.stringify(up)}, which resolves to ${secret.key}, outside the extension folder`),
+        details: { path: up, resolved: secret.key },
+      });
+      expect(leaks(error)).toBe(false);
+    }
+    expect(await read()).toEqual([]);
+  });
+
+  it("refuses a FIFO outside the folder as a file outside, without opening it: imported, or as the package.json of a folder an import goes into", async () => {
+    const elsewhere = await tempDir("annex-build-outside-");
+    const pipe = join(elsewhere, "pipe.txt");
+    mkfifo(pipe);
+    const dir = await serviceFolder(await tempDir());
+    await writeFile(join(dir, "src/server.ts"), `import p from ${JSON.stringify(pipe)} with { type: "text" };\nexport function hello() { return { body: p }; }\n`);
+    const first = await settleBeforeHang(packExtension(dir), pipe);
+    expect(first).toMatchObject({
+      hung: false,
+      result: { status: "rejected", reason: { code: "E_PACK_PATH", message: expect.stringContaining(`src/server.ts imports "${pipe}", which resolves to ${pipe}, outside the extension folder`) } },
+    });
+
+    await writeTree(elsewhere, { "lib/x.js": "export const x = 1;\n" });
+    mkfifo(join(elsewhere, "lib/package.json"));
+    const up = relative(join(dir, "src"), join(elsewhere, "lib/x.js"));
+    await writeFile(join(dir, "src/server.ts"), `import { x } from ${JSON.stringify(up)};\nexport function hello() { return { body: String(x) }; }\n`);
+    const second = await settleBeforeHang(packExtension(dir), join(elsewhere, "lib/package.json"));
+    expect(second).toMatchObject({ hung: false, result: { status: "rejected", reason: { code: "E_PACK_PATH", details: { path: up, resolved: join(elsewhere, "lib/x.js") } } } });
+  });
+
+  it("refuses a sourceMappingURL naming a file outside before esbuild reads it into the bundle's map, and still composes a package's own map", async () => {
+    const secret = await secrets();
+    const read = await watchReads(secret.map, secret.badMap);
+    const dir = await serviceFolder(await tempDir());
+    await writeTree(dir, {
+      "node_modules/mapped/package.json": JSON.stringify({ name: "mapped", version: "1.0.0", main: "index.js" }),
+      "node_modules/mapped/index.js": 'exports.mapped = () => "mapped";\n//# sourceMappingURL=index.js.map\n',
+      "node_modules/mapped/index.js.map": JSON.stringify({ version: 3, sources: ["index.ts"], sourcesContent: ["export const mapped = () => 'FROM-THE-PACKAGE-MAP';"], mappings: "AAAA", names: [] }),
+      "src/server.ts": 'import { mapped } from "mapped";\nimport { lib } from "./lib.js";\nexport function hello() { return { body: mapped() + lib }; }\n',
+      "src/lib.js": 'export const lib = "lib";\n',
+    });
+    expect(decode((await packExtension(dir)).files.get("server/index.js.map"))).toContain("FROM-THE-PACKAGE-MAP");
+
+    for (const [url, file] of [
+      [relative(join(dir, "src"), secret.map), secret.map],
+      [pathToFileURL(secret.badMap).href, secret.badMap],
+    ] as const) {
+      await writeFile(join(dir, "src/lib.js"), `export const lib = "lib";\n//# sourceMappingURL=${url}\n`);
+      const error = await packExtension(dir).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({
+        code: "E_PACK_PATH",
+        message: expect.stringContaining(`src/lib.js names the source map ${JSON.stringify(url)} (sourceMappingURL), which resolves to ${file}, outside the extension folder and its repository`),
+        details: { path: "src/lib.js", sourceMappingURL: url, resolved: file },
+      });
+      expect(leaks(error)).toBe(false);
+    }
+    expect(await read()).toEqual([]);
+
+    const pipe = join(secret.dir, "pipe.map");
+    mkfifo(pipe);
+    await writeFile(join(dir, "src/lib.js"), `export const lib = "lib";\n/*# sourceMappingURL=${relative(join(dir, "src"), pipe)} */\n`);
+    const piped = await settleBeforeHang(packExtension(dir), pipe);
+    expect(piped).toMatchObject({ hung: false, result: { status: "rejected", reason: { code: "E_PACK_PATH", details: { resolved: pipe } } } });
+  });
+
+  it("follows a tsconfig.json's extends only inside the repository or to an installed package: one reaching outside, a link out or a FIFO is refused before esbuild reads it", async () => {
+    const secret = await secrets();
+    const read = await watchReads(secret.tsconfig);
+    const dir = await serviceFolder(await tempDir());
+    await writeTree(dir, {
+      "tsconfig.base.json": JSON.stringify({ compilerOptions: { strict: true } }),
+      "node_modules/@tsconfig/strictest/package.json": JSON.stringify({ name: "@tsconfig/strictest", version: "1.0.0" }),
+      "node_modules/@tsconfig/strictest/tsconfig.json": JSON.stringify({ compilerOptions: { strict: true } }),
+      "tsconfig.json": JSON.stringify({ extends: ["./tsconfig.base.json", "@tsconfig/strictest/tsconfig.json"] }),
+    });
+    expect((await packExtension(dir)).files.has("server/index.js")).toBe(true);
+
+    const up = relative(dir, secret.tsconfig);
+    await writeFile(join(dir, "tsconfig.json"), `// tsconfig.json may hold comments and trailing commas\n{ "compilerOptions": {}, "extends": ${JSON.stringify(up)}, }\n`);
+    const error = await packExtension(dir).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({
+      code: "E_PACK_PATH",
+      message: expect.stringContaining(`tsconfig.json extends ${JSON.stringify(up)}, which resolves to ${secret.tsconfig}, outside the extension folder and its repository`),
+      details: { path: "tsconfig.json", extends: up, resolved: secret.tsconfig },
+    });
+    expect(leaks(error)).toBe(false);
+    expect(await read()).toEqual([]);
+
+    // A configuration file esbuild looks for (tsconfig.json, package.json) that is a link out of the folder.
+    await rm(join(dir, "tsconfig.json"));
+    for (const name of ["tsconfig.json", "package.json"]) {
+      await symlink(secret.tsconfig, join(dir, "src", name));
+      const linked = await packExtension(dir).catch((caught: unknown) => caught);
+      expect(linked).toMatchObject({ code: "E_PACK_PATH", details: { path: `src/${name}`, resolved: secret.tsconfig } });
+      expect(leaks(linked)).toBe(false);
+      await rm(join(dir, "src", name));
+    }
+    expect(await read()).toEqual([]);
+
+    // And a FIFO where esbuild would read one, in a folder an import goes into.
+    await writeTree(dir, { "src/lib/x.ts": "export const x = 1;\n", "src/server.ts": 'import { x } from "./lib/x.js";\nexport function hello() { return { body: String(x) }; }\n' });
+    mkfifo(join(dir, "src/lib/tsconfig.json"));
+    const piped = await settleBeforeHang(packExtension(dir), join(dir, "src/lib/tsconfig.json"));
+    expect(piped).toMatchObject({ hung: false, result: { status: "rejected", reason: { code: "E_PACK_PATH", details: { path: "src/lib/tsconfig.json" } } } });
+  });
+
+  it("refuses, without reading them, files outside that a page's script imports (JSON, JS, text) or its stylesheet @imports or url() names", async () => {
+    const secret = await secrets();
+    const read = await watchReads(secret.json, secret.js, secret.key, secret.css, secret.png);
+    const dir = await tempDir();
+    const ui = join(dir, "ui");
+    const harmless = { "ui/main.ts": "console.log(1);\n", "ui/style.css": "p { color: red; }\n" };
+    await writeTree(dir, {
+      "annex.json": JSON.stringify(uiManifest(["ui/index.html"])),
+      "ui/index.html": '<!doctype html><title>x</title><link rel="stylesheet" href="style.css"><script type="module" src="main.ts"></script><p>x</p>\n',
+      ...harmless,
+    });
+    const cases = [
+      { file: "ui/main.ts", text: `import s from ${JSON.stringify(secret.json)};\nconsole.log(s);\n`, importer: "ui/main.ts imports", path: secret.json, resolved: secret.json },
+      { file: "ui/main.ts", text: `import * as s from ${JSON.stringify(relative(ui, secret.js))};\nconsole.log(s);\n`, importer: "ui/main.ts imports", path: relative(ui, secret.js), resolved: secret.js },
+      { file: "ui/main.ts", text: `import k from ${JSON.stringify(relative(ui, secret.key))} with { type: "text" };\nconsole.log(k);\n`, importer: "ui/main.ts imports", path: relative(ui, secret.key), resolved: secret.key },
+      { file: "ui/style.css", text: `@import ${JSON.stringify(relative(ui, secret.css))};\n`, importer: "ui/style.css @imports", path: relative(ui, secret.css), resolved: secret.css },
+      { file: "ui/style.css", text: `p { background: url(${relative(ui, secret.png)}); }\n`, importer: "ui/style.css refers to", path: relative(ui, secret.png), resolved: secret.png },
+    ];
+    for (const { file, text, importer, path, resolved } of cases) {
+      await writeTree(dir, { ...harmless, [file]: text });
+      const error = await packExtension(dir).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({
+        code: "E_PACK_PATH",
+        message: expect.stringContaining(`${importer} ${JSON.stringify(path)}, which resolves to ${resolved}, outside the extension folder`),
+      });
+      expect(leaks(error)).toBe(false);
+    }
+    await writeTree(dir, { ...harmless, "ui/index.html": `<!doctype html><title>x</title><script type="module">import s from ${JSON.stringify(secret.json)}; console.log(s);</script><p>x</p>\n` });
+    const inline = await packExtension(dir).catch((caught: unknown) => caught);
+    expect(inline).toMatchObject({ code: "E_PACK_PATH", details: { importer: "ui/index.html#1", resolved: secret.json } });
+    expect(leaks(inline)).toBe(false);
+    expect(await read()).toEqual([]);
+  });
+
+  it("refuses a page's stylesheet or inline script naming a source map outside (sourceMappingURL), before esbuild reads it", async () => {
+    const secret = await secrets();
+    const read = await watchReads(secret.map);
+    const dir = await tempDir();
+    const url = pathToFileURL(secret.map).href;
+    await writeTree(dir, {
+      "annex.json": JSON.stringify(uiManifest(["ui/index.html"])),
+      "ui/index.html": STYLED_PAGE,
+      "ui/style.css": `p { color: red; }\n/*# sourceMappingURL=${relative(join(dir, "ui"), secret.map)} */\n`,
+    });
+    const styled = await packExtension(dir).catch((caught: unknown) => caught);
+    expect(styled).toMatchObject({ code: "E_PACK_PATH", details: { path: "ui/style.css", resolved: secret.map } });
+    expect(leaks(styled)).toBe(false);
+
+    await writeTree(dir, { "ui/index.html": `<!doctype html><title>x</title><script type="module">console.log(1);\n//# sourceMappingURL=${url}\n</script><p>x</p>\n` });
+    const inline = await packExtension(dir).catch((caught: unknown) => caught);
+    expect(inline).toMatchObject({
+      code: "E_PACK_PATH",
+      message: expect.stringContaining(`ui/index.html#1 names the source map ${JSON.stringify(url)} (sourceMappingURL), which resolves to ${secret.map}, outside`),
+    });
+    expect(leaks(inline)).toBe(false);
+    expect(await read()).toEqual([]);
   });
 });

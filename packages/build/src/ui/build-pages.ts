@@ -3,10 +3,10 @@ import { resolve, sep } from "node:path";
 import type { Manifest } from "@annex/manifest";
 import type { Message, Metafile, Plugin } from "esbuild";
 import { checkFolderFile, realFolder } from "../confine.js";
-import { checkInputs } from "../confine-imports.js";
-import { confinePlugin } from "../confine-plugin.js";
+import type { CheckInputsOptions } from "../confine-imports.js";
+import { Confinement } from "../confine-plugin.js";
 import { BuildError } from "../errors.js";
-import { formatMessage, isBuildFailure, pluginError } from "../esbuild-messages.js";
+import { formatMessage, isBuildFailure } from "../esbuild-messages.js";
 import { formatBytes } from "../format-bytes.js";
 import { isUnder } from "../paths.js";
 import { relativeUrl } from "./references.js";
@@ -63,8 +63,8 @@ interface PagePlan {
  * are followed, and the page is rewritten to load the built files. The result
  * refers to nothing outside `ui.root` and needs no inline code, so the frame's
  * strict Content-Security-Policy holds. What esbuild reads must be the
- * folder's own regular files or installed packages (E_PACK_PATH otherwise:
- * see checkInputs and confinePlugin).
+ * folder's own regular files or installed packages (E_PACK_PATH otherwise,
+ * before anything outside is read: see Confinement and checkInputs).
  */
 export async function buildUiPages(options: BuildUiPagesOptions): Promise<BuiltUiPages> {
   const { manifest, files } = options;
@@ -173,15 +173,25 @@ async function bundle(dir: string, root: string, entries: [string, Entry][], onP
   onProgress?.(`building the UI pages with esbuild (${scripts} script${scripts === 1 ? "" : "s"}, ${entries.length - scripts} stylesheet${entries.length - scripts === 1 ? "" : "s"})…`);
   const started = performance.now();
   const inlineCode = new Map(entries.filter(([, entry]) => entry.code !== undefined).map(([key, entry]) => [key, entry]));
+  // Inline code resolves its imports from its page's folder, and is named after its page.
+  const virtual: CheckInputsOptions["virtual"] = (input) => {
+    const key = input.startsWith(`${INLINE_NAMESPACE}:`) ? input.slice(INLINE_NAMESPACE.length + 1) : null;
+    const entry = key === null ? undefined : inlineCode.get(key);
+    return entry === undefined ? undefined : { resolveDir: resolve(dir, entry.source, ".."), name: key! };
+  };
+  const confinement = await Confinement.create(dir, { virtual });
 
   // Inline code is a virtual module resolved from the folder of the page that held it.
   const inline: Plugin = {
     name: "annex-inline",
     setup(build) {
       build.onResolve({ filter: /#\d+$/ }, (args) => (args.kind === "entry-point" && inlineCode.has(args.path) ? { path: args.path, namespace: INLINE_NAMESPACE } : undefined));
-      build.onLoad({ filter: /.*/, namespace: INLINE_NAMESPACE }, (args) => {
+      build.onLoad({ filter: /.*/, namespace: INLINE_NAMESPACE }, async (args) => {
         const entry = inlineCode.get(args.path)!;
-        return { contents: entry.code!.text, loader: entry.code!.loader, resolveDir: resolve(dir, entry.source, "..") };
+        const resolveDir = resolve(dir, entry.source, "..");
+        // esbuild parses it as a file of that folder: a sourceMappingURL comment in it is read like one in a file.
+        await confinement.checkCode(entry.code!.text, resolveDir, args.path);
+        return { contents: entry.code!.text, loader: entry.code!.loader, resolveDir };
       });
     },
   };
@@ -210,21 +220,14 @@ async function bundle(dir: string, root: string, entries: [string, Entry][], onP
       allowOverwrite: true,
       logLevel: "silent",
       charset: "utf8",
-      plugins: [inline, confinePlugin(dir)],
+      plugins: [inline, confinement.plugin()],
     });
   } catch (error) {
     // A refusal is the same whichever page caused it: it names the file that imports.
-    if (isBuildFailure(error)) throw pluginError(error.errors) ?? new EsbuildMessages(error.errors);
+    if (isBuildFailure(error)) throw (await confinement.failure(error.errors)) ?? new EsbuildMessages(error.errors);
     throw error;
   }
-  // Inline code resolves its imports from its page's folder, and is named after its page.
-  await checkInputs(dir, result.metafile, {
-    virtual: (input) => {
-      const key = input.startsWith(`${INLINE_NAMESPACE}:`) ? input.slice(INLINE_NAMESPACE.length + 1) : null;
-      const entry = key === null ? undefined : inlineCode.get(key);
-      return entry === undefined ? undefined : { resolveDir: resolve(dir, entry.source, ".."), name: key! };
-    },
-  });
+  await confinement.checkBuild(result.metafile);
   const unbundled = result.warnings.filter((warning) => warning.id === "unsupported-dynamic-import" || warning.id === "unsupported-require-call");
   if (unbundled.length > 0) throw new EsbuildMessages(unbundled);
 
