@@ -151,6 +151,9 @@ async function checkSelfContained(source: string, code: string): Promise<void> {
 }
 
 /** esbuild's messages as `file:line:col: text` lines, and the one code that says what to fix. */
+/** esbuild's notes on an unresolved import that suggest a way out the sandbox does not have. */
+const MISLEADING_NOTE = /platform: 'node'|platform=node|as external|--external/;
+
 function buildError(source: string, messages: Message[]): BuildError {
   const unresolved = messages
     .map((message) => /^Could not resolve "(.+)"$/.exec(message.text)?.[1])
@@ -159,6 +162,8 @@ function buildError(source: string, messages: Message[]): BuildError {
   const lines = messages.map(formatMessage).join("\n");
 
   if (unresolved.length > 0 || unbundled) {
+    // esbuild's own notes there advise platform "node" or marking the import external: both leave a module the sandbox cannot load.
+    const shown = messages.map((message) => formatMessage({ ...message, notes: message.notes.filter((note) => !MISLEADING_NOTE.test(note.text)) })).join("\n");
     const names = unresolved.map((name) => `"${name}"`).join(", ");
     const builtin = unresolved.some((name) => name.startsWith("node:") || messages.some((m) => m.notes.some((n) => /built into node/.test(n.text))));
     const advice = builtin
@@ -167,7 +172,7 @@ function buildError(source: string, messages: Message[]): BuildError {
         ? "use a string literal in import() so that the module can be bundled, or import it statically"
         : "install the package in the extension's folder, or fix the import path";
     const what = names === "" ? "an import that cannot be bundled" : `an import that cannot be bundled: ${names}`;
-    return new BuildError("E_BUILD_IMPORT", `${source} has ${what}; ${advice}.\n${lines}`, { imports: unresolved });
+    return new BuildError("E_BUILD_IMPORT", `${source} has ${what}; ${advice}.\n${shown}`, { imports: unresolved });
   }
   return new BuildError("E_BUILD", `esbuild could not compile ${source}: fix the errors below and pack again.\n${lines}`);
 }
