@@ -23,7 +23,7 @@ export const initCommand: Command = {
   help: `Usage: annex init <dir> [--template service|bundle] [--id <publisher.name>] [--name <text>] [--description <text>]
 
 Creates a working extension in <dir>, which must not exist or be empty:
-  service (default)  annex.json, src/server.ts (handlers), ui/index.html, a vitest test with a fake ctx
+  service (default)  annex.json, src/server.ts (handlers), ui/index.html, a vitest test that runs it in createTestHost()
   bundle             annex.json, static pages under ui/, a test that checks them
 
 Options:

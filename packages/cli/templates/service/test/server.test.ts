@@ -34,10 +34,15 @@ describe("GET /hello/:name", () => {
 describe("annex.json", () => {
   const manifest = parseManifest(JSON.parse(readFileSync(new URL("../annex.json", import.meta.url), "utf8")));
 
-  it("names only handlers that src/server.ts exports", () => {
+  it("names only handlers that src/server.ts exports (endpoints, jobs, event subscriptions)", () => {
     const exported = server as Record<string, unknown>;
-    for (const endpoint of manifest.endpoints) {
-      expect(typeof exported[endpoint.handler], `handler ${endpoint.handler}`).toBe("function");
+    const handlers = [
+      ...manifest.endpoints.map((endpoint) => ({ handler: endpoint.handler, of: `endpoint ${endpoint.method} ${endpoint.path}` })),
+      ...manifest.jobs.map((job) => ({ handler: job.handler, of: `job ${job.name}` })),
+      ...manifest.events.subscribes.map((subscription) => ({ handler: subscription.handler, of: `subscription to ${subscription.type}` })),
+    ];
+    for (const { handler, of } of handlers) {
+      expect(typeof exported[handler], `handler ${handler} (${of})`).toBe("function");
     }
   });
 
