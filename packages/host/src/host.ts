@@ -1,4 +1,4 @@
-import { parseTrustStore } from "@annex/manifest";
+import { isAnnexError, parseTrustStore, type VerifiedBundle } from "@annex/manifest";
 import { createHostDispatch, type EgressOptions, type Runner } from "@annex/runner";
 import { createAuditLog, writeAudit, type AuditLog } from "./audit/audit-log.js";
 import type { BlobStore } from "./blobs/blob-store.js";
@@ -311,7 +311,18 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     await ownLogger?.close();
     throw error;
   }
-  const installs = createInstallManager({ db, registry, vault, keyring, dataHooks: [kv.dataHook, sqlStorage.hook, ...(options.dataHooks ?? [])] });
+  // A version whose server code does not load (its top level throws, a handler the manifest names is not exported)
+  // fails its install or upgrade, rather than serving 502s; a runner that cannot be reached now leaves it to the first
+  // execution (it answers E_RUNNER_UNAVAILABLE then, as any other).
+  const loadCode = async (bundle: VerifiedBundle): Promise<void> => {
+    if (bundle.manifest.runtime.class !== "service" || executor === undefined) return;
+    try {
+      await executor.ensureLoaded(bundle);
+    } catch (error) {
+      if (isAnnexError(error) && error.code !== "E_RUNNER_UNAVAILABLE") throw error;
+    }
+  };
+  const installs = createInstallManager({ db, registry, vault, keyring, loadCode, dataHooks: [kv.dataHook, sqlStorage.hook, ...(options.dataHooks ?? [])] });
   const audit = createAuditLog(db);
 
   // The one assembly path: every execution, whatever triggers it, runs through this executor with the host's APIs.

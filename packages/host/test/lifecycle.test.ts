@@ -3,7 +3,7 @@ import { isVerifiedBundle } from "@annex/manifest";
 import { ConfigError, InstallError, LifecycleError, type InstallDataHook, type InstallInfo, type InstallOptions } from "../src/index.js";
 import { describeBackends } from "./support/backends.js";
 import { serviceManifest, signedBundle } from "./support/fixtures.js";
-import { CONFIG, FETCH_V2, FETCH_V21, tamperBlob, world } from "./support/world.js";
+import { CONFIG, FETCH_V2, FETCH_V21, LOG, tamperBlob, world } from "./support/world.js";
 
 const T = "tenant-a";
 const EXT = "acme.hello";
@@ -248,6 +248,49 @@ describeBackends("install lifecycle", (backend) => {
     expect(await host.audit.list({ tenant: T, action: "install.upgrade", decision: "deny" })).toHaveLength(0);
     await host.close();
   });
+
+  it("refuses to install or upgrade to a version whose server code does not load, before its migrations run; the old version keeps serving", async () => {
+    // createHost's own worker pool: the version's module is evaluated there before the version may serve.
+    const { host, acme } = await world(backend);
+    await host.install(T, EXT, { ...BASE, version: "1.0.0" });
+    const broken = {
+      "1.2.0": { "server/index.js": 'throw new Error("boom at load");\nexport function hello() { return {}; }\n' },
+      "1.3.0": { "server/index.js": "export function other() { return {}; }\n" },
+      "1.4.0": { "server/index.js": "while (true) {}\nexport function hello() { return {}; }\n" },
+    };
+    for (const [version, files] of Object.entries(broken)) {
+      const { bytes, signature } = await signedBundle(acme, serviceManifest({ version, config: CONFIG, secrets: ["API_TOKEN", "WEBHOOK_SECRET"] }), files);
+      await host.publish(bytes, signature);
+      const error = await rejection(host.upgrade(T, EXT, { version }));
+      expect(["E_BUNDLE_INVALID", "E_TIMEOUT"], version).toContain(error.code);
+      if (version === "1.2.0") expect(error.message).toContain("boom at load");
+      if (version === "1.3.0") expect(error.message).toMatch(/hello/);
+      expect(await host.getInstall(T, EXT)).toMatchObject({ version: "1.0.0", state: "active", targetVersion: null, lastError: { code: error.code } });
+      expect((await host.resolve(T, EXT))?.manifest.version).toBe("1.0.0");
+    }
+    // A first install of such a version fails, and a later good version installs.
+    const other = "tenant-b";
+    const error = await rejection(host.install(other, EXT, { ...BASE, version: "1.2.0" }));
+    expect(error.code).toBe("E_BUNDLE_INVALID");
+    expect(await host.getInstall(other, EXT)).toMatchObject({ state: "failed", lastError: { code: "E_BUNDLE_INVALID" } });
+    expect(await host.install(other, EXT, { ...BASE, version: "1.1.0" })).toMatchObject({ state: "active", version: "1.1.0" });
+    // An owned schema's migrations never run for code that does not load.
+    const sqlManifest = serviceManifest({
+      id: "acme.brokensql",
+      capabilities: [LOG, { name: "storage.sql", reason: "Keeps rows." }],
+      storage: { kind: "owned-schema", migrations: "migrations" },
+    });
+    const sqlBundle = await signedBundle(acme, sqlManifest, {
+      "server/index.js": 'throw new Error("boom at load");\nexport function hello() { return {}; }\n',
+      "migrations/0001_items.sql": "CREATE TABLE items (id text PRIMARY KEY);\n",
+    });
+    await host.publish(sqlBundle.bytes, sqlBundle.signature);
+    expect((await rejection(host.install(T, "acme.brokensql", { grants: [{ name: "log" }, { name: "storage.sql" }] }))).code).toBe("E_BUNDLE_INVALID");
+    const failedSql = await host.getInstall(T, "acme.brokensql");
+    expect(failedSql).toMatchObject({ state: "failed" });
+    expect(await host.database.db.selectFrom("annex_sql_schemas").selectAll().where("install_id", "=", failedSql!.id).execute()).toEqual([]);
+    await host.close();
+  }, 30_000);
 
   it("upgrades a disabled install and leaves it disabled", async () => {
     const { host } = await world(backend);

@@ -5,6 +5,7 @@ import {
   type CapabilityGrant,
   type Manifest,
   type UpgradeDiff,
+  type VerifiedBundle,
 } from "@annex/manifest";
 import type { Kysely } from "kysely";
 import { writeAudit, type AuditDecision } from "../audit/audit-log.js";
@@ -95,6 +96,13 @@ export interface InstallManagerDeps {
   vault: SecretsVault;
   keyring: SecretsKeyring;
   dataHooks?: readonly InstallDataHook[] | undefined;
+  /**
+   * Loads a version's server code in the runner (its top level runs, its
+   * handlers are found) after its bundle verified and before anything else
+   * readies it: a throw fails the install, or ends the upgrade with the old
+   * version serving, before any migration of the version runs.
+   */
+  loadCode?: ((bundle: VerifiedBundle) => Promise<void>) | undefined;
 }
 
 const TENANT = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
@@ -347,6 +355,7 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
         try {
           // Verification at install: the stored blob, against today's trust store.
           const bundle = await registry.loadBundle(claimed.content_hash);
+          await deps.loadCode?.(bundle);
           for (const hook of hooks) await hook.prepare?.({ install: toInfo(claimed), manifest, bundle });
         } catch (error) {
           await recordFailure({ ...audit, action: "install.failed" }, claimed, error, () => ({ state: "failed" }));
@@ -428,6 +437,7 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
 
         try {
           const bundle = await registry.loadBundle(target.contentHash);
+          await deps.loadCode?.(bundle);
           for (const hook of hooks) await hook.prepare?.({ install: toInfo(started.row), manifest: target.manifest, bundle });
           const upgraded = await db.transaction().execute(async (trx) => {
             const row = await lockExisting(trx, tenant, extensionId, { ifRevision: started.row.revision });
