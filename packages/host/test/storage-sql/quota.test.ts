@@ -302,8 +302,9 @@ describePostgres("owned schema statements across installs", (backend) => {
   it("runs at most maxConcurrentTotal statements of all installs at once, and a lone install's statement runs before a flooding install's queue drains", async () => {
     const admin = (await backend.connect()) as Kysely<any>;
     const marker = `total_${Math.random().toString(36).slice(2)}`;
-    // Runs until its 600 ms timeout; the comment finds it in pg_stat_activity.
-    const text = `SELECT /* ${marker} */ count(*) FROM generate_series(1, 10000000000)`;
+    // Runs until its 600 ms timeout; the comment finds it in pg_stat_activity (a write: a SELECT is read through a
+    // cursor, which pg_stat_activity shows as its FETCH, without the text).
+    const text = `UPDATE /* ${marker} */ items SET n = n WHERE (SELECT count(*) FROM generate_series(1, 10000000000)) < 0`;
     const active = async () =>
       (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE ${`%${marker}%`}`.execute(admin)).rows[0]!.n;
     const [flood, b, c, lone] = installs as [InstallInfo, InstallInfo, InstallInfo, InstallInfo];
