@@ -17,6 +17,7 @@ import { SqlStorageError } from "./errors.js";
 import { checkGrowth } from "./growth.js";
 import { checkJsonPathUse } from "./jsonpath.js";
 import { valueFreeEstimate } from "./plan-costs.js";
+import { checkRegexUse, type RegexParameter } from "./regex.js";
 
 export interface GuardOptions {
   /** The install's schema: the only schema a statement may name. */
@@ -44,6 +45,12 @@ export interface CheckedStatement {
    * before the statement runs (an owned type or none at all is allowed).
    */
   typeTargets: string[];
+  /**
+   * The parameters used as regular-expression patterns (regex.ts): their
+   * values are checked on every call, before the statement is sent
+   * (checkRegexParameters); literal patterns were checked here.
+   */
+  regexParams: RegexParameter[];
 }
 
 let loaded: Promise<void> | undefined;
@@ -90,7 +97,7 @@ export function checkSql(text: string, options: GuardOptions): CheckedStatement[
     // Only what PostgreSQL's scanner skips as whitespace: JS trim() also strips U+FEFF, U+00A0 …, which the scanner
     // reads as identifier characters ("::regrole\ufeff" is checked as another type than the "::regrole" it would run).
     const own = bytes.subarray(start, end).toString("utf8").replace(SQL_SPACE_AROUND, "");
-    return { text: own, kind, cappable, valueFreeEstimate: valueFreeEstimate(node), typeTargets: checker.typeTargets };
+    return { text: own, kind, cappable, valueFreeEstimate: valueFreeEstimate(node), typeTargets: checker.typeTargets, regexParams: checker.regexParams };
   });
 }
 
@@ -126,6 +133,8 @@ class Checker {
   locks = false;
   /** See CheckedStatement.typeTargets. */
   readonly typeTargets: string[] = [];
+  /** See CheckedStatement.regexParams. */
+  readonly regexParams: RegexParameter[] = [];
 
   constructor(private readonly options: GuardOptions) {}
 
@@ -219,6 +228,8 @@ class Checker {
     }
     // Every place a jsonpath is evaluated takes a checked string literal (jsonpath.ts).
     checkJsonPathUse(kind, node);
+    // Every place a regular expression is evaluated takes a checked literal, or a parameter checked per call (regex.ts).
+    this.regexParams.push(...checkRegexUse(kind, node));
     switch (kind) {
       case "FuncCall":
         return this.function(names(node["funcname"]));

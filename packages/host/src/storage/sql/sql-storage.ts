@@ -12,6 +12,7 @@ import { installRoleName, installSchemaName, quoteIdent } from "./schema-name.js
 import { PinnedAbortError, postgresPinned } from "../../database/postgres-pinned.js";
 import { boundPlan, inputSize, PLANNED_STATEMENTS } from "./plan-bounds.js";
 import { createPlanCostCache } from "./plan-costs.js";
+import { checkRegexParameters } from "./regex.js";
 import { pinScript, pinSession, pinStatement } from "./session.js";
 import { createStatementLanes, executionEnded } from "./statement-lanes.js";
 import { createSchemaQuota } from "./quota.js";
@@ -360,6 +361,8 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const values = toParams(params, limits.maxParams);
     await loadParser();
     const verdict = verdicts.verdict(target.schema, text, limits.maxRows);
+    // The verdict is the text's; the values of its pattern parameters are checked here, on every call (regex.ts).
+    if (verdict.regexParams.length > 0) checkRegexParameters(verdict.regexParams, values);
     const { kind } = verdict;
     const shape = shapeOf(verdict, target.schema, limits.maxRows);
     const settings = { ...target, timeoutMs: limits.timeoutMs, timeouts: interruptible };

@@ -1,4 +1,5 @@
 import { checkSql } from "./guard.js";
+import type { RegexParameter } from "./regex.js";
 
 /** What ctx.sql.query runs for one accepted text: the statement as cut by the parser, capped when it can be. */
 export interface Verdict {
@@ -17,6 +18,12 @@ export interface Verdict {
    * that PGlite may remember it for the text (plan-costs.ts).
    */
   rememberCost: boolean;
+  /**
+   * The parameters used as regular-expression patterns: part of the verdict
+   * (they depend on the text only), but their values are checked on every
+   * call (regex.ts's checkRegexParameters), before the statement is sent.
+   */
+  regexParams: readonly RegexParameter[];
 }
 
 export interface VerdictCacheOptions {
@@ -43,8 +50,10 @@ export interface VerdictCacheOptions {
  * into an acceptance. A hit costs one Map lookup instead of two parses.
  *
  * What the cache does not cover, on purpose: the per-call work that depends
- * on more than the text — parameters, the session pin, and on PGlite the
- * planner's cost estimate, which depends on the data and runs on every call.
+ * on more than the text — parameters (among them the values of pattern
+ * parameters, checked on every call: regexParams), the session pin, and on
+ * PGlite the planner's cost estimate, which depends on the data and runs on
+ * every call.
  */
 export function createVerdictCache(options: VerdictCacheOptions): { verdict(schema: string, text: string, maxRows: number): Verdict; readonly size: number } {
   const maxEntries = options.maxEntries ?? 1024;
@@ -60,7 +69,13 @@ export function createVerdictCache(options: VerdictCacheOptions): { verdict(sche
       run = `SELECT * FROM (\n${run}\n) AS annex_capped LIMIT ${maxRows + 1}`;
       checkSql(run, guard);
     }
-    return Object.freeze({ run, kind: statement!.kind, readOnly: statement!.cappable, rememberCost: statement!.cappable && statement!.valueFreeEstimate });
+    return Object.freeze({
+      run,
+      kind: statement!.kind,
+      readOnly: statement!.cappable,
+      rememberCost: statement!.cappable && statement!.valueFreeEstimate,
+      regexParams: Object.freeze(statement!.regexParams),
+    });
   }
 
   return {
