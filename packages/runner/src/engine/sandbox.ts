@@ -599,10 +599,13 @@ export class Sandbox implements RealmHost {
     if (info.code !== undefined && SURFACED_CODES.has(info.code) && this.current?.wasRaised(info.code)) {
       return { code: info.code as ExecuteErrorCode, message: info.message };
     }
+    // A host call's error keeps its code in the text (an author reading the log sees E_SQL_FAILED, not just "Error"),
+    // and the platform's own frames (the bootstrap that made the error) are no lead to the author's line.
+    const shown = info.code === undefined ? message : `${info.name} (${String(info.code).slice(0, 64)}): ${info.message}`;
     return {
       code: "E_HANDLER_ERROR",
-      message: prefix === undefined ? message : `${prefix}: ${message}`,
-      stack: mapStack(info.stack, this.bundle),
+      message: prefix === undefined ? shown : `${prefix}: ${shown}`,
+      stack: mapStack(withoutPlatformFrames(info.stack), this.bundle),
       ...(info.code === undefined ? {} : { details: { guestCode: info.code } }),
     };
   }
@@ -794,4 +797,12 @@ function callMeta(call: GuestMeta["call"]): string {
   if (call === undefined) return "";
   if (call.kind === "event") return `,"e":${JSON.stringify({ id: call.id, type: call.type })}`;
   return `,"j":${JSON.stringify({ name: call.name, scheduledAt: call.scheduledAt })}`;
+}
+
+/** A guest stack without the lines of the platform's bootstrap script (`annex:bootstrap`), which only made the error. */
+function withoutPlatformFrames(stack: string): string {
+  return stack
+    .split("\n")
+    .filter((line) => !line.includes("annex:bootstrap"))
+    .join("\n");
 }

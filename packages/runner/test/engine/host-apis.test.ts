@@ -1,6 +1,7 @@
 import { AnnexError } from "@annex/manifest";
 import { afterEach, describe, expect, it } from "vitest";
 import { createInMemoryRunner, type InMemoryRunner } from "../../src/in-memory-runner.js";
+import { HostCallError } from "../../src/errors.js";
 import type { HostApis, HostCallScope, SchemaLike } from "../../src/host-apis.js";
 import { computeEffectiveGrants } from "../../src/engine/grants.js";
 import { buildBundle, envelopeFor, memoryKv, type FixtureOptions } from "../support/fixtures.js";
@@ -93,6 +94,15 @@ describe("capability checks", () => {
     const bundle = await setup({ source: `export function h() { const e = new Error("fake"); e.code = "E_CAPABILITY_DENIED"; throw e; }` });
     const result = await runner.execute(envelopeFor(bundle, "h"));
     expect(result.error).toMatchObject({ code: "E_HANDLER_ERROR", details: { guestCode: "E_CAPABILITY_DENIED" } });
+  });
+
+  it("names an escaped host-call error's code in E_HANDLER_ERROR's message, and leaves the platform's frames out of its stack", async () => {
+    const kv = memoryKv();
+    const failing = { ...kv, get: () => Promise.reject(new HostCallError("E_KV_QUOTA_EXCEEDED", "the install's kv is full")) };
+    const bundle = await setup({ source: `export async function h(req, ctx) { await ctx.kv.get("a"); return "reached"; }`, storage: { kind: "kv" }, capabilities: [kvCap] }, { kv: failing });
+    const result = await runner.execute(envelopeFor(bundle, "h", { grants: [{ name: "storage.kv" }] }));
+    expect(result.error).toMatchObject({ code: "E_HANDLER_ERROR", message: expect.stringContaining("(E_KV_QUOTA_EXCEEDED): the install's kv is full"), details: { guestCode: "E_KV_QUOTA_EXCEEDED" } });
+    expect(result.error?.stack ?? "").not.toContain("annex:bootstrap");
   });
 
   it("allows only the secret names and event types both granted and requested", async () => {
