@@ -192,6 +192,15 @@ describeBackends("owned schema migrations", (backend) => {
     expect(await tableExists(after.sql!.schema, "items")).toBe(false);
   });
 
+  it("names the line and column of a syntax error in a migration file", async () => {
+    const error = await t
+      .install(await v("1.0.0", { "0001_items.sql": "-- the items\nCREATE TABLE items (\n  id text PRIMARY KEY,\n  name text NOT NULL,\n);\n" }))
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "E_SQL_MIGRATION_INVALID", details: { file: "migrations/0001_items.sql", line: 5, column: 1, reason: "E_SQL_SYNTAX" } });
+    expect((error as SqlStorageError).message).toMatch(/^migrations\/0001_items\.sql:5:1: SQL syntax error: syntax error at or near "\)"/);
+    await t.host.uninstall("test-tenant", EXT, { purge: true });
+  });
+
   it("refuses migrations that reach outside the schema or change identity", async () => {
     for (const [file, text] of [
       ["0001_other.sql", "CREATE TABLE public.stolen (a int);"],

@@ -52,9 +52,24 @@ export function readBundleMigrations(bundle: Bundle, folder: string, schema: str
       statements = checkSql(text, { schema, mode: "migration", interruptible });
     } catch (error) {
       const reason = error instanceof SqlStorageError ? error.message : String(error);
-      throw new SqlStorageError("E_SQL_MIGRATION_INVALID", `${path}: ${reason}`, { file: path, version, reason: (error as SqlStorageError).code });
+      // A syntax error says where, as an editor would: the file's line and column.
+      const position = (error as SqlStorageError).details?.["position"];
+      const at = typeof position === "number" && position >= 0 ? lineAndColumn(text, position) : undefined;
+      throw new SqlStorageError("E_SQL_MIGRATION_INVALID", `${path}${at === undefined ? "" : `:${at.line}:${at.column}`}: ${reason}`, {
+        file: path,
+        version,
+        reason: (error as SqlStorageError).code,
+        ...(at === undefined ? {} : { line: at.line, column: at.column }),
+      });
     }
     migrations.push({ version, name, checksum: `sha256:${createHash("sha256").update(bytes).digest("hex")}`, statements });
   }
   return migrations.sort((a, b) => a.version.localeCompare(b.version));
+}
+
+/** Line and column (both from 1) of the parser's cursor position (libpg-query's: from 0, in characters). */
+function lineAndColumn(text: string, position: number): { line: number; column: number } {
+  const before = [...text].slice(0, position).join("");
+  const lines = before.split("\n");
+  return { line: lines.length, column: [...lines[lines.length - 1]!].length + 1 };
 }
