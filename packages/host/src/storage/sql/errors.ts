@@ -49,3 +49,8 @@ export class SqlStorageError extends AnnexError {
     super(code, message, details, options);
   }
 }
+
+/** The guard's refusal of a statement (E_SQL_REFUSED), as every one of its checks words it. */
+export function refused(message: string, details?: Record<string, unknown>): SqlStorageError {
+  return new SqlStorageError("E_SQL_REFUSED", message, details);
+}

@@ -1,5 +1,6 @@
 import { GROWING_FUNCTIONS } from "./allowlist.js";
-import { SqlStorageError } from "./errors.js";
+import { refused, SqlStorageError } from "./errors.js";
+import { lastName, type Node } from "./parse-tree.js";
 
 /**
  * How large a statement's values may grow from its input.
@@ -265,19 +266,9 @@ function formatText(node: Node): string | undefined {
   return typeof text === "string" ? text : undefined;
 }
 
-type Node = Record<string, unknown>;
 
 const DML_STATEMENTS = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
 const LEVELS = DML_STATEMENTS;
-
-function refused(message: string, details: Record<string, unknown>): SqlStorageError {
-  return new SqlStorageError("E_SQL_REFUSED", message, details);
-}
-
-function lastName(list: unknown): string | undefined {
-  if (!Array.isArray(list)) return undefined;
-  return (list.at(-1) as { String?: { sval?: string } } | undefined)?.String?.sval;
-}
 
 /** The name of a growing call (a function of GROWING_FUNCTIONS, or its SQL syntax), else undefined. */
 function growingName(kind: string, node: Node): string | undefined {

@@ -13,7 +13,8 @@ import {
   SERVER_ONLY_FUNCTIONS,
   SQL_VALUE_FUNCTIONS,
 } from "./allowlist.js";
-import { SqlStorageError } from "./errors.js";
+import { refused, SqlStorageError } from "./errors.js";
+import type { Node } from "./parse-tree.js";
 import { checkGrowth } from "./growth.js";
 import { checkJsonPathUse } from "./jsonpath.js";
 import { valueFreeEstimate } from "./plan-costs.js";
@@ -103,11 +104,6 @@ export function checkSql(text: string, options: GuardOptions): CheckedStatement[
 
 const SQL_SPACE_AROUND = /^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g;
 
-function refused(message: string, details?: Record<string, unknown>): SqlStorageError {
-  return new SqlStorageError("E_SQL_REFUSED", message, details);
-}
-
-type Node = Record<string, unknown>;
 
 function only(wrapper: Node): [string, Node] {
   const keys = Object.keys(wrapper);

@@ -1,4 +1,5 @@
-import { SqlStorageError } from "./errors.js";
+import { refused, SqlStorageError } from "./errors.js";
+import { lastName, type Node } from "./parse-tree.js";
 
 /**
  * Where a jsonpath is evaluated, and what it may say.
@@ -52,7 +53,6 @@ import { SqlStorageError } from "./errors.js";
  * refused (write `$1::tsquery` or `to_tsquery($1)`).
  */
 
-type Node = Record<string, unknown>;
 
 /** The functions that evaluate a jsonpath given as their second (`path`) argument. */
 export const JSONPATH_FUNCTIONS: ReadonlySet<string> = new Set([
@@ -63,16 +63,6 @@ export const JSONPATH_FUNCTIONS: ReadonlySet<string> = new Set([
 /** Calls whose result is a tsvector or tsquery: an `@@` with one of them as an operand is text search. */
 const TEXT_SEARCH_FUNCTIONS: ReadonlySet<string> = new Set(["to_tsvector", "to_tsquery", "plainto_tsquery", "phraseto_tsquery", "websearch_to_tsquery", "setweight"]);
 const TEXT_SEARCH_TYPES: ReadonlySet<string> = new Set(["tsvector", "tsquery"]);
-
-function refused(message: string, details?: Record<string, unknown>): SqlStorageError {
-  return new SqlStorageError("E_SQL_REFUSED", message, details);
-}
-
-function lastName(list: unknown): string {
-  if (!Array.isArray(list)) return "";
-  const value = (list.at(-1) as { String?: { sval?: unknown } } | undefined)?.String?.sval;
-  return typeof value === "string" ? value : "";
-}
 
 /** Checks one parse node (its kind and body, as guard.ts's walk hands them) wherever a jsonpath is evaluated. */
 export function checkJsonPathUse(kind: string, node: Node): void {

@@ -1,4 +1,5 @@
-import { SqlStorageError } from "./errors.js";
+import { refused, SqlStorageError } from "./errors.js";
+import { lastName, type Node } from "./parse-tree.js";
 
 /**
  * Where a regular expression is evaluated, and what it may say.
@@ -93,7 +94,6 @@ import { SqlStorageError } from "./errors.js";
  * adversarial 20 KB inputs, stayed linear (at most 0.17 s, noise included).
  */
 
-type Node = Record<string, unknown>;
 
 /** `match`: only whether the pattern matches (one DFA pass). `locate`: where, or what each part matched. */
 export type RegexUse = "match" | "locate";
@@ -150,16 +150,6 @@ export const REGEX_FUNCTIONS: ReadonlyMap<string, { use: RegexUse; flags: number
   ["regexp_instr", { use: "locate", flags: 5 }],
   ["regexp_substr", { use: "locate", flags: 4 }],
 ]);
-
-function refused(message: string, details?: Record<string, unknown>): SqlStorageError {
-  return new SqlStorageError("E_SQL_REFUSED", message, details);
-}
-
-function lastName(list: unknown): string {
-  if (!Array.isArray(list)) return "";
-  const value = (list.at(-1) as { String?: { sval?: unknown } } | undefined)?.String?.sval;
-  return typeof value === "string" ? value : "";
-}
 
 /**
  * Checks one parse node (its kind and body, as guard.ts's walk hands them)
