@@ -22,9 +22,10 @@ const node = (type: string, cost: number, rows: number, children: Node[] = [], n
 const plan = (root: Node) => [{ Plan: root }];
 
 describe("boundPlan (PGlite's cost bound, read from the plan)", () => {
-  it("keeps the planner's top estimate for a plan without a set-returning function", () => {
-    const limited = plan(node("Limit", 7, 1, [node("Seq Scan", 35_000, 5000)]));
-    expect(boundPlan(limited, 1_000_000)).toEqual({ cost: 7, setReturning: false });
+  it("takes the costliest node of a plan without a set-returning function too: a LIMIT's scaled cost hides nothing", () => {
+    // The host's own LIMIT maxRows + 1 over a join whose filter never matches runs the whole join.
+    const limited = plan(node("Limit", 7, 1, [node("Nested Loop", 35_000, 5000, [node("Seq Scan", 20, 2), node("Seq Scan", 20, 2)])]));
+    expect(boundPlan(limited, 1_000_000)).toEqual({ cost: 35_000, setReturning: false });
     // A function scan of a function that returns one value is not a set.
     expect(boundPlan(plan(node("Function Scan", 0.01, 1, [], "lower")), 1_000_000)).toEqual({ cost: 0.01, setReturning: false });
   });
