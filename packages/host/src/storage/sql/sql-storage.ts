@@ -17,6 +17,7 @@ import { pinScript, pinSession, pinStatement } from "./session.js";
 import { createStatementLanes, executionEnded } from "./statement-lanes.js";
 import { createSchemaQuota } from "./quota.js";
 import { createVerdictCache, type Verdict } from "./verdicts.js";
+import { createTextBudget } from "./text-budget.js";
 import { toGuestValue, toParams } from "./values.js";
 
 export interface SqlLimits {
@@ -28,6 +29,15 @@ export interface SqlLimits {
   maxBytes?: number | undefined;
   /** Parameters of one query. Default 1000. */
   maxParams?: number | undefined;
+  /** Characters of one query's text. Default 100,000. */
+  maxTextLength?: number | undefined;
+  /**
+   * Characters of new statement text (a text the guard has no verdict for)
+   * one install may have checked per second, on the host's main thread; up
+   * to 4 × as much at once (at least maxTextLength). Past it a query fails
+   * with E_SQL_BUSY before it is parsed. Default 50,000.
+   */
+  checkedTextPerSecond?: number | undefined;
   /** Timeout of one migration, ms. Default 60000. */
   migrationTimeoutMs?: number | undefined;
   /**
@@ -142,6 +152,8 @@ const DEFAULTS = {
   maxRows: 1000,
   maxBytes: 1024 * 1024,
   maxParams: 1000,
+  maxTextLength: 100_000,
+  checkedTextPerSecond: 50_000,
   migrationTimeoutMs: 60_000,
   maxPlannerCost: 1e6,
   maxConcurrent: 2,
@@ -179,7 +191,13 @@ const SHRINKING_KINDS = new Set(["DeleteStmt", "TruncateStmt", "DropStmt"]);
 
 /** Refuses a limit of the host's policy outside its range (the newer ones; the others are read as given). */
 function validateLimits(limits: SqlLimits): void {
-  const ranges = { maxConcurrentTotal: [1, 1000], maxSchemaBytes: [64 * 1024, Number.MAX_SAFE_INTEGER], maxSchemaRelations: [1, 1_000_000] } as const;
+  const ranges = {
+    maxConcurrentTotal: [1, 1000],
+    maxSchemaBytes: [64 * 1024, Number.MAX_SAFE_INTEGER],
+    maxSchemaRelations: [1, 1_000_000],
+    maxTextLength: [1000, 10_000_000],
+    checkedTextPerSecond: [1000, Number.MAX_SAFE_INTEGER],
+  } as const;
   for (const [name, [min, max]] of Object.entries(ranges) as Array<[keyof typeof ranges, readonly [number, number]]>) {
     const value = limits[name];
     if (value !== undefined && (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max)) {
@@ -228,6 +246,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   const useRoles = database.kind === "postgres" && options.roles !== false;
   const targets = new Map<string, Target>();
   const verdicts = createVerdictCache({ interruptible });
+  const textBudget = createTextBudget(limits.checkedTextPerSecond, Math.max(4 * limits.checkedTextPerSecond, limits.maxTextLength));
   const pipeline = database.kind === "pglite" ? database.pipeline : undefined;
   const pinned = database.kind === "postgres" ? postgresPinned(root) : undefined;
   const costs = createPlanCostCache();
@@ -355,12 +374,14 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
 
   async function query(installId: string, text: string, params: unknown[] = [], asked?: SqlStorageLimits, options: SqlQueryOptions = {}): Promise<SqlQueryResult> {
     const limits = installSqlLimits(asked, policy);
-    if (typeof text !== "string" || text.length > 1_000_000) throw new SqlStorageError("E_SQL_PARAMS", "query text must be a string of at most 1,000,000 characters");
+    if (typeof text !== "string" || text.length > limits.maxTextLength) {
+      throw new SqlStorageError("E_SQL_PARAMS", `query text must be a string of at most ${limits.maxTextLength} characters (sql.limits.maxTextLength): pass values as parameters ($1 …)`, { maxTextLength: limits.maxTextLength });
+    }
     if (!Array.isArray(params)) throw new SqlStorageError("E_SQL_PARAMS", "params must be an array");
     const target = await targetOf(installId);
     const values = toParams(params, limits.maxParams);
     await loadParser();
-    const verdict = verdicts.verdict(target.schema, text, limits.maxRows);
+    const verdict = verdicts.verdict(target.schema, text, limits.maxRows, (characters) => textBudget.spend(installId, characters));
     // The verdict is the text's; the values of its pattern parameters are checked here, on every call (regex.ts).
     if (verdict.regexParams.length > 0) checkRegexParameters(verdict.regexParams, values);
     const { kind } = verdict;

@@ -55,7 +55,11 @@ export interface VerdictCacheOptions {
  * PGlite the planner's cost estimate, which depends on the data and runs on
  * every call.
  */
-export function createVerdictCache(options: VerdictCacheOptions): { verdict(schema: string, text: string, maxRows: number): Verdict; readonly size: number } {
+export function createVerdictCache(options: VerdictCacheOptions): {
+  /** The text's verdict; `spend` is called with the text's length first when the text has to be checked (not in the cache), and may throw. */
+  verdict(schema: string, text: string, maxRows: number, spend?: (characters: number) => void): Verdict;
+  readonly size: number;
+} {
   const maxEntries = options.maxEntries ?? 1024;
   const maxTextLength = options.maxTextLength ?? 8192;
   const entries = new Map<string, Verdict>();
@@ -79,8 +83,11 @@ export function createVerdictCache(options: VerdictCacheOptions): { verdict(sche
   }
 
   return {
-    verdict(schema, text, maxRows) {
-      if (text.length > maxTextLength) return check(schema, text, maxRows);
+    verdict(schema, text, maxRows, spend) {
+      if (text.length > maxTextLength) {
+        spend?.(text.length);
+        return check(schema, text, maxRows);
+      }
       // Schema names are [a-z0-9_] and maxRows an integer: the NUL separators cannot be forged from either side.
       const key = `${schema}\u0000${maxRows}\u0000${text}`;
       const hit = entries.get(key);
@@ -89,6 +96,7 @@ export function createVerdictCache(options: VerdictCacheOptions): { verdict(sche
         entries.set(key, hit);
         return hit;
       }
+      spend?.(text.length);
       const fresh = check(schema, text, maxRows);
       entries.set(key, fresh);
       if (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
