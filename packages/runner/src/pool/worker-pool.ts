@@ -7,6 +7,7 @@ import { createHostDispatch, dispatchAfter, type HostApis, type HostDispatch } f
 import { effectiveLimits, manifestLimitsToExecutionLimits, resolveRunnerLimits, type ManifestLimits } from "../limits.js";
 import type { ExecuteOptions, LoadedBundle, Runner } from "../runner.js";
 import { isRunning, newClaimCells, offer, revoke, tokenOf, type ClaimCells } from "./claims.js";
+import { FairQueue } from "./fair-queue.js";
 import { HostCallGate, fromWireError, toWireError } from "./host-bridge.js";
 import type { ExecuteItem, FromWorker, ToWorker } from "./protocol.js";
 import { bundleParts, workerRunnerOptions, type PoolRunnerOptions, type WorkerBundleParts, type WorkerData } from "./worker-data.js";
@@ -97,6 +98,12 @@ interface Pending {
   resolve(result: ExecuteResult): void;
 }
 
+/** Whose turn an execution waits for: the install it runs for (a malformed envelope is refused later, by the runner). */
+function installOf(pending: Pending): string {
+  const id = pending.envelope.install?.id;
+  return typeof id === "string" ? id : "";
+}
+
 interface Slot {
   worker: Worker;
   ready: boolean;
@@ -158,7 +165,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   const loadWalls = new Map<string, number>();
   const slots: Slot[] = [];
   const everyWorker = new Set<Slot>();
-  const queue: Pending[] = [];
+  const queue = new FairQueue<Pending>(installOf);
   const inFlightIds = new Set<string>();
   const respawnTimers = new Set<NodeJS.Timeout>();
   const restarts = { watchdog: 0, crash: 0 };
@@ -176,7 +183,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   });
   started.catch((error: Error) => {
     startError = error;
-    for (const pending of [...queue]) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", `the pool could not start its workers: ${error.message}`));
+    for (const pending of queue.values()) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", `the pool could not start its workers: ${error.message}`));
   });
 
   function spawn(url: URL, failuresBeforeReady: number): Slot {
@@ -301,8 +308,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       startWaiting(slot);
       checkDrained(slot);
     } else {
-      const i = queue.indexOf(pending);
-      if (i >= 0) queue.splice(i, 1);
+      queue.remove(pending);
     }
     pending.resolve(result);
   }
@@ -349,7 +355,11 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     retire(slot, "E_SANDBOX_CRASHED", "its worker was terminated because a bundle's top-level code overran its limits while loading");
   }
 
-  /** Sends queued executions to the least-loaded workers, several per message; then lets idle workers take waiting ones from busy workers. */
+  /**
+   * Sends queued executions to the least-loaded workers, several per message,
+   * installs in turn (FairQueue); then lets idle workers take waiting ones
+   * from busy workers.
+   */
   function pump(): void {
     const batches = new Map<Slot, Pending[]>();
     while (queue.length > 0) {
@@ -359,12 +369,70 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
         if (best === undefined || slot.held.size < best.held.size) best = slot;
       }
       if (best === undefined) break;
+      if (outOfTurn(best, installOf(queue.peek()!))) {
+        takeBack(best, batches);
+        continue;
+      }
       const pending = queue.shift()!;
       attach(best, pending);
       batch(batches, best, pending);
     }
     if (queue.length === 0) steal(batches);
     for (const [slot, items] of batches) post(slot, items);
+  }
+
+  /**
+   * A worker starts what it was sent in the order sent, so the turns of the
+   * queue hold only if what waits in a worker keeps them: sending `install`'s
+   * execution behind more than one extra of another install's (a burst sent
+   * ahead before it came) would not.
+   */
+  function outOfTurn(slot: Slot, install: string): boolean {
+    let mixed = false;
+    for (const p of slot.held.values()) {
+      if (!p.started && installOf(p) !== install) {
+        mixed = true;
+        break;
+      }
+    }
+    if (!mixed) return false;
+    let mine = 0;
+    const others = new Map<string, number>();
+    for (const p of slot.held.values()) {
+      if (p.started) continue;
+      const key = installOf(p);
+      if (key === install) mine++;
+      else others.set(key, (others.get(key) ?? 0) + 1);
+    }
+    for (const count of others.values()) if (count > mine + 1) return true;
+    return false;
+  }
+
+  /**
+   * Takes back every execution waiting in a worker that it has not started
+   * (an atomic claim decides, as for stealing) into the queue, in the order
+   * they had, for the pump to send again in turn. What the worker started
+   * meanwhile stays there.
+   */
+  function takeBack(slot: Slot, batches: Map<Slot, Pending[]>): void {
+    const back: Pending[] = [];
+    for (const pending of [...slot.held.values()]) {
+      if (pending.started) continue;
+      if (!revoke(slot.claims, pending.cell, pending.token)) {
+        markStarted(slot, pending);
+        continue;
+      }
+      detach(pending);
+      back.push(pending);
+    }
+    const running = new Set<string>();
+    for (const pending of slot.held.values()) running.add(installOf(pending));
+    // Not posted yet: the worker need not see them at all.
+    const unsent = batches.get(slot)?.filter((p) => p.slot === slot);
+    if (unsent !== undefined) batches.set(slot, unsent);
+    // An install with one running here has had its turn: the others go first.
+    queue.requeue(back, running);
+    for (const pending of back) startQueueTimer(pending);
   }
 
   function batch(batches: Map<Slot, Pending[]>, slot: Slot, pending: Pending): void {
@@ -469,12 +537,6 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     }
   }
 
-  function enqueue(pending: Pending, front = false): void {
-    if (front) queue.unshift(pending);
-    else queue.push(pending);
-    startQueueTimer(pending);
-  }
-
   function startQueueTimer(pending: Pending): void {
     const left = queueTimeoutMs - (performance.now() - pending.enqueuedAt);
     pending.timer = setTimeout(
@@ -507,7 +569,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     }
     if (culprit !== undefined) finish(culprit.pending, culprit.result);
     for (const pending of [...slot.held.values()]) finish(pending, failure(pending, code, message));
-    for (const pending of back.reverse()) enqueue(pending, true);
+    queue.requeue(back);
+    for (const pending of back) startQueueTimer(pending);
     refreshRef(slot);
     if (back.length > 0) pump();
   }
@@ -752,7 +815,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       closed = true;
       for (const timer of respawnTimers) clearTimeout(timer);
       respawnTimers.clear();
-      for (const pending of [...queue]) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", "the worker pool was closed"));
+      for (const pending of queue.values()) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", "the worker pool was closed"));
       arrivals.length = 0;
       await started.catch(() => {});
       for (const slot of [...everyWorker]) {
