@@ -239,6 +239,40 @@ describe("annex inspect", () => {
     expect(stdout).toContain("  secrets.read [names: API_TOKEN]\n    why: Calls the partner API with its token.\n");
   });
 
+  it("lists the settings an admin fills in, the limits asked for and the migrations in the order the host applies them", async () => {
+    const cwd = await tempDir();
+    await serviceFolder(join(cwd, "ext"), {
+      capabilities: [{ name: "storage.sql", reason: "Keeps the greetings sent." }],
+      config: {
+        greeting: { type: "string", default: "Hello", maxLength: 40, description: "What each greeting starts with." },
+        tone: { type: "enum", values: ["warm", "formal"], required: true },
+        retries: { type: "integer", min: 0, max: 5 },
+      },
+      limits: { cpuMs: 50, wallMs: 2000 },
+      storage: { kind: "owned-schema", migrations: "migrations", limits: { maxRows: 500 } },
+    });
+    await writeTree(join(cwd, "ext"), {
+      "migrations/0002_index.sql": "CREATE INDEX greetings_at ON greetings (at);\n",
+      "migrations/0001_greetings.sql": "CREATE TABLE greetings (id serial PRIMARY KEY, at timestamptz NOT NULL);\n",
+    });
+    const pack = await run(cwd, "pack", "ext", "-o", "x.annex");
+    expect(pack.code, pack.stderr).toBe(0);
+    const { stdout } = await run(cwd, "inspect", "x.annex");
+    expect(stdout).toContain(
+      'settings (3), filled in by the admin at install:\n  greeting  string, default "Hello", at most 40 characters\n    What each greeting starts with.\n  tone      enum (warm | formal), required\n  retries   integer, min 0, max 5\n',
+    );
+    expect(stdout).toContain("limits asked per request: cpuMs 50, wallMs 2000 (the host caps each)\n");
+    expect(stdout).toMatch(
+      /storage: owned-schema\n  limits asked: maxRows 500 \(the host caps each\)\n  migrations in migrations \(2, applied in this order, checked by the host at install\):\n    migrations\/0001_greetings\.sql  \d+ B\n    migrations\/0002_index\.sql  \d+ B\n/,
+    );
+    const json = JSON.parse((await run(cwd, "inspect", "x.annex", "--json")).stdout) as Record<string, unknown>;
+    expect(json).toMatchObject({
+      config: { tone: { type: "enum", values: ["warm", "formal"], required: true } },
+      limits: { cpuMs: 50, wallMs: 2000 },
+      migrations: [{ path: "migrations/0001_greetings.sql" }, { path: "migrations/0002_index.sql" }],
+    });
+  });
+
   it("refuses a file that is not a bundle", async () => {
     const cwd = await tempDir();
     await writeTree(cwd, { "x.annex": "garbage" });

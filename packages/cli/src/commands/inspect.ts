@@ -16,13 +16,14 @@ const spec = {
 
 export const inspectCommand: Command = {
   name: "inspect",
-  summary: "show a bundle's manifest, capabilities with reasons, endpoints, files and content hash",
+  summary: "show a bundle's manifest, capabilities with reasons, endpoints, settings, migrations, files and content hash",
   help: `Usage: annex inspect <bundle> [--json]
 
 Reads the bundle (checking every file against its index) and prints what an admin
 is asked to consent to: the manifest summary, each capability with its reason, the
-endpoints, the UI pages, the files with their sizes, and the content hash. It does
-not check the signature: run annex verify for that.
+endpoints, the UI pages, the install settings (config) an admin fills in, the
+limits asked for, the SQL migrations, the files with their sizes, and the content
+hash. It does not check the signature: run annex verify for that.
 
 Options:
       --json  print the same as JSON
@@ -76,13 +77,40 @@ function summary(bundle: Bundle, archiveBytes: number, signature: BundleSignatur
     capabilities: manifest.capabilities,
     endpoints: manifest.endpoints,
     ui: manifest.ui,
+    config: manifest.config,
+    limits: manifest.limits,
     storage: manifest.storage,
+    migrations: migrationFiles(bundle).map(({ path, size }) => ({ path, size })),
     events: manifest.events,
     jobs: manifest.jobs,
     secrets: manifest.secrets,
     files: bundle.index.files.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
     signature: signature === null ? null : signature === "invalid" ? "invalid" : { keyId: signature.keyId, publisher: signature.publisher, verified: false },
   };
+}
+
+type Setting = Bundle["manifest"]["config"][string];
+
+function describeSetting(setting: Setting): string {
+  const parts: string[] = [setting.type === "enum" ? `enum (${setting.values.join(" | ")})` : setting.type];
+  if (setting.required) parts.push("required");
+  if (setting.default !== undefined) parts.push(`default ${JSON.stringify(setting.default)}`);
+  if ("minLength" in setting && setting.minLength !== undefined) parts.push(`at least ${setting.minLength} characters`);
+  if ("maxLength" in setting && setting.maxLength !== undefined) parts.push(`at most ${setting.maxLength} characters`);
+  if ("min" in setting && setting.min !== undefined) parts.push(`min ${setting.min}`);
+  if ("max" in setting && setting.max !== undefined) parts.push(`max ${setting.max}`);
+  return parts.join(", ");
+}
+
+/** The files of the owned schema's migrations folder, in the order the host applies them (file name). */
+function migrationFiles(bundle: Bundle): { path: string; size: number }[] {
+  const storage = bundle.manifest.storage;
+  if (storage.kind !== "owned-schema") return [];
+  const prefix = `${storage.migrations.replace(/\/+$/, "")}/`;
+  return bundle.index.files
+    .filter((file) => file.path.startsWith(prefix))
+    .map(({ path, size }) => ({ path, size }))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 function describe(bundle: Bundle, archiveBytes: number, signature: BundleSignature | "invalid" | null): string[] {
@@ -116,7 +144,27 @@ function describe(bundle: Bundle, archiveBytes: number, signature: BundleSignatu
     lines.push("", `ui pages (${manifest.ui.pages.length}):`);
     for (const page of manifest.ui.pages) lines.push(`  ${page.slot.padEnd(9)} ${page.path} → ${page.entry} "${page.title}"`);
   }
-  if (manifest.storage.kind !== "none") lines.push("", `storage: ${manifest.storage.kind}`);
+  const settings = Object.entries(manifest.config);
+  if (settings.length > 0) {
+    lines.push("", `settings (${settings.length}), filled in by the admin at install:`);
+    const width = Math.max(...settings.map(([key]) => key.length));
+    for (const [key, setting] of settings) {
+      lines.push(`  ${key.padEnd(width)}  ${describeSetting(setting)}`);
+      if (setting.description !== undefined) lines.push(`    ${setting.description}`);
+    }
+  }
+  const limits = Object.entries(manifest.limits).filter(([, value]) => value !== undefined);
+  if (limits.length > 0) lines.push("", `limits asked per request: ${limits.map(([name, value]) => `${name} ${value}`).join(", ")} (the host caps each)`);
+  if (manifest.storage.kind !== "none") {
+    lines.push("", `storage: ${manifest.storage.kind}`);
+    const asked = Object.entries(manifest.storage.limits ?? {}).filter(([, value]) => value !== undefined);
+    if (asked.length > 0) lines.push(`  limits asked: ${asked.map(([name, value]) => `${name} ${value}`).join(", ")} (the host caps each)`);
+    if (manifest.storage.kind === "owned-schema") {
+      const migrations = migrationFiles(bundle);
+      lines.push(`  migrations in ${manifest.storage.migrations} (${migrations.length}, applied in this order, checked by the host at install):`);
+      for (const file of migrations) lines.push(`    ${file.path}  ${formatBytes(file.size)}`);
+    }
+  }
   if (manifest.secrets.length > 0) lines.push("", `secrets (names only): ${manifest.secrets.join(", ")}`);
   if (manifest.jobs.length > 0) {
     lines.push("", `jobs (${manifest.jobs.length}):`);
