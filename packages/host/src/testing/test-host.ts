@@ -9,6 +9,7 @@ import type { DatabaseWebhookSecrets } from "../gateway/database-webhook-secrets
 import type { Gateway, GatewayPolicy, Authorize, HostStores } from "../gateway/types.js";
 import { createHost, type Host, type HostOptions } from "../host.js";
 import type { Logger } from "../observability/logger.js";
+import { sql } from "kysely";
 import { pino } from "pino";
 import type { InstallInfo, UninstallResult } from "../installs/types.js";
 import type { DeadLetter, PublishOptions } from "../events/host-events.js";
@@ -119,6 +120,28 @@ export interface TestLogEntry extends LogEntry {
   handler: string;
 }
 
+/** An event the outbox holds, as `t.events.published()` lists it. */
+export interface PublishedEvent {
+  id: string;
+  tenant: string;
+  type: string;
+  payload: unknown;
+  /** The install whose handler published it, or "app" for `host.events.publish` (and `t.events.publish`). */
+  publisher: { installId: string; extensionId: string | null } | "app";
+  /** 0 for the app's events; one more than the event being handled for one a handler published. */
+  depth: number;
+  occurredAt: string;
+}
+
+/** Which events `t.events.published()` lists; every field narrows. */
+export interface PublishedFilter {
+  type?: string | undefined;
+  tenant?: string | undefined;
+  /** Events published by this extension's handlers (any tenant's install unless `tenant` is given). */
+  extensionId?: string | undefined;
+  installId?: string | undefined;
+}
+
 export interface TestHost {
   host: Host;
   gateway: Gateway;
@@ -159,6 +182,13 @@ export interface TestHost {
   events: {
     /** Publishes an event from the app (`host.events.publish`), for the default tenant unless `tenant` is given. */
     publish(type: string, payload?: unknown, options?: PublishOptions & { tenant?: string }): Promise<{ id: string }>;
+    /**
+     * The events the outbox holds, oldest first, for assertions on what a
+     * handler published (`ctx.events.publish`): what it wrote, whether or
+     * not anything subscribes. Delivered events stay listed until the
+     * outbox's retention removes them (by the host's `now`).
+     */
+    published(filter?: PublishedFilter): Promise<PublishedEvent[]>;
   };
   relay: {
     /** Delivers every event due now through the runner, and returns when done; move `now` forward for retries. */
@@ -300,6 +330,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
     },
     events: {
       publish: (type, payload = null, publishOptions = {}) => host.events.publish(publishOptions.tenant ?? defaultTenant, type, payload, publishOptions),
+      published: (filter = {}) => listPublished(host, filter),
     },
     relay: { drain: () => host.events.drain() },
     jobs: {
@@ -331,6 +362,28 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
 /** The grants that cover exactly what a manifest requests (its requests minus their reasons). */
 export function requestedGrants(manifest: Manifest): CapabilityGrant[] {
   return manifest.capabilities.map(({ reason: _reason, ...grant }) => grant as CapabilityGrant);
+}
+
+async function listPublished(host: Host, filter: PublishedFilter): Promise<PublishedEvent[]> {
+  let query = host.database.db
+    .selectFrom("annex_events as e")
+    .leftJoin("annex_installs as i", (join) => join.on((eb) => eb("e.source", "=", eb.fn<string>("concat", [sql.lit("install:"), eb.ref("i.id")]))))
+    .select(["e.id", "e.tenant", "e.type", "e.payload", "e.source", "e.depth", "e.occurred_at", "i.extension_id"])
+    .orderBy("e.seq");
+  if (filter.type !== undefined) query = query.where("e.type", "=", filter.type);
+  if (filter.tenant !== undefined) query = query.where("e.tenant", "=", filter.tenant);
+  if (filter.installId !== undefined) query = query.where("e.source", "=", `install:${filter.installId}`);
+  if (filter.extensionId !== undefined) query = query.where("i.extension_id", "=", filter.extensionId);
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    id: row.id,
+    tenant: row.tenant,
+    type: row.type,
+    payload: row.payload,
+    publisher: row.source.startsWith("install:") ? { installId: row.source.slice("install:".length), extensionId: row.extension_id ?? null } : "app",
+    depth: row.depth,
+    occurredAt: new Date(row.occurred_at).toISOString(),
+  }));
 }
 
 function toPrincipal(as: TestRequestOptions["as"], tenant: string): Principal | undefined {

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { defineHostCapability } from "../../src/index.js";
 import { signWebhook } from "../../src/gateway/webhook-signature.js";
 import { createTestHost, packFolder, type TestHost } from "../../src/testing/test-host.js";
+import { createLedger, ordersBundle } from "../events/support.js";
 import { describeBackends } from "../support/backends.js";
 import { makeBundle, serviceManifest } from "../support/fixtures.js";
 
@@ -190,6 +191,48 @@ describeBackends("createTestHost", (backend) => {
       await expect(t.request("GET", "api/ext/x")).rejects.toMatchObject({ code: "E_TEST_HOST_REQUEST" });
     } finally {
       await rm(unbuilt, { recursive: true, force: true });
+    }
+  });
+});
+
+describeBackends("createTestHost: what handlers published", (backend) => {
+  it("lists the events the outbox holds, the app's and those a handler published, oldest first, narrowed by type, tenant, extension or install", async () => {
+    const ledger = createLedger();
+    const t = await createTestHost({ capabilities: [ledger.capability], database: await backend.connect(), schema: backend.freshSchema("annex_published") });
+    try {
+      const orders = await t.install(await ordersBundle());
+      const elsewhere = await t.install(await ordersBundle(), { tenant: "other-tenant" });
+      await t.events.publish("order.created", { n: 7, ship: true });
+      await t.events.publish("order.created", { n: 8, ship: true }, { tenant: "other-tenant" });
+      await t.events.publish("order.created", { n: 9 });
+      expect(await t.events.published({ installId: orders.id })).toEqual([]);
+      await t.relay.drain();
+
+      const all = await t.events.published();
+      expect(all.map((e) => [e.tenant, e.type, e.payload])).toEqual([
+        ["test-tenant", "order.created", { n: 7, ship: true }],
+        ["other-tenant", "order.created", { n: 8, ship: true }],
+        ["test-tenant", "order.created", { n: 9 }],
+        // Published by the handlers, after the app's three, in the order the relay ran them.
+        ...(all[3]!.tenant === "test-tenant"
+          ? [["test-tenant", "ext.acme.orders.shipped", { n: 7, by: "test-tenant" }], ["other-tenant", "ext.acme.orders.shipped", { n: 8, by: "other-tenant" }]]
+          : [["other-tenant", "ext.acme.orders.shipped", { n: 8, by: "other-tenant" }], ["test-tenant", "ext.acme.orders.shipped", { n: 7, by: "test-tenant" }]]),
+      ]);
+      expect(all[0]).toMatchObject({ publisher: "app", depth: 0 });
+      expect(all[0]!.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+
+      const mine = await t.events.published({ installId: orders.id });
+      expect(mine).toEqual([
+        expect.objectContaining({ type: "ext.acme.orders.shipped", payload: { n: 7, by: "test-tenant" }, publisher: { installId: orders.id, extensionId: "acme.orders" }, depth: 1 }),
+      ]);
+      expect((await t.events.published({ extensionId: "acme.orders" })).map((e) => e.publisher)).toEqual(
+        expect.arrayContaining([{ installId: orders.id, extensionId: "acme.orders" }, { installId: elsewhere.id, extensionId: "acme.orders" }]),
+      );
+      expect(await t.events.published({ extensionId: "acme.orders", tenant: "other-tenant" })).toHaveLength(1);
+      expect(await t.events.published({ type: "order.created", tenant: "test-tenant" })).toHaveLength(2);
+      expect(await t.events.published({ extensionId: "acme.nobody" })).toEqual([]);
+    } finally {
+      await t.close();
     }
   });
 });
