@@ -1,2 +1,3 @@
 export * from "./databases.js";
 export * from "./test-host.js";
+export * from "./frame-server.js";

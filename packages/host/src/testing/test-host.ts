@@ -23,6 +23,7 @@ import type { SqlQueryResult, SqlSchemaStatus } from "../storage/sql/sql-storage
 import { generateSecretsKey } from "../secrets/keyring.js";
 import type { InstallKv } from "../storage/kv/install-kv.js";
 import type { KvOptions } from "../storage/kv/storage.js";
+import { startTestServer, type TestServer, type TestServerOptions } from "./frame-server.js";
 import { loadBuild } from "./load-build.js";
 
 export type TestHostErrorCode = "E_TEST_HOST_SOURCE" | "E_TEST_HOST_REQUEST";
@@ -177,6 +178,13 @@ export interface TestHost {
    * and limits as `ctx.sql.query`; `status()` is the schema version and ledger.
    */
   sql(installId: string): { query(text: string, params?: unknown[]): Promise<SqlQueryResult>; status(): Promise<SqlSchemaStatus | null> };
+  /**
+   * Serves the test host over HTTP on 127.0.0.1, with frame pages that mount
+   * an install's UI page through the bridge, for browser tests:
+   * `(await t.listen()).framePage("acme.hello", { as: "u1" })`. Closed by
+   * `t.close()`. Needs @annex/build and @annex/iframe-bridge (dev dependencies).
+   */
+  listen(options?: TestServerOptions): Promise<TestServer>;
   /** Sends a request through the gateway, without a server. `path` is e.g. "/api/ext/acme.x/stats?days=7". */
   request(method: string, path: string, options?: TestRequestOptions): Promise<Response>;
   events: {
@@ -268,6 +276,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
   }
   const gateway = host.gateway!;
   let closing: Promise<void> | undefined;
+  const servers: TestServer[] = [];
 
   const publish = async (source: ExtensionSource, signature: BundleSignature | null = null): Promise<PublishResult> => {
     const bytes = await bundleBytes(source);
@@ -316,6 +325,11 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       query: (text, params) => host.sql.query(installId, text, params ?? []),
       status: () => host.sql.status(installId),
     }),
+    async listen(serverOptions) {
+      const server = await startTestServer(t, defaultTenant, serverOptions);
+      servers.push(server);
+      return server;
+    },
     async request(method, path, requestOptions = {}) {
       if (typeof path !== "string" || !path.startsWith("/")) {
         throw new TestHostError("E_TEST_HOST_REQUEST", `request path must start with "/", e.g. "/api/ext/acme.hello/hello/Ada"; got ${JSON.stringify(String(path)).slice(0, 100)}`);
@@ -350,6 +364,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
     close() {
       // Once, as host.close(): a second call gets the same promise.
       closing ??= (async () => {
+        await Promise.all(servers.map((server) => server.close()));
         await host.close();
         if (ownRunner) await runner.close();
       })();
