@@ -274,6 +274,12 @@ function unavailable(what: string): HostCallError {
 }
 
 const METHOD_TOKEN = /^[A-Za-z]+$/;
+// fetch()'s forbidden methods: CONNECT asks the granted host to open a tunnel on to somewhere else (and its answer
+// is a raw socket, not a response); TRACE and TRACK echo the request back.
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+// What Node's HTTP client accepts in a header value (tab, visible ASCII, Latin-1); anything else made it throw
+// inside the host, which reached the guest as an unexplained E_HOST_CALL_FAILED.
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 function fetchRequest(args: unknown[]) {
   // Arguments arrive as JSON, where an omitted argument is null.
@@ -283,6 +289,9 @@ function fetchRequest(args: unknown[]) {
   if (!isPlainObject(init)) throw invalid("ctx.http.fetch(url, init): init must be an object");
   const method = init["method"] ?? "GET";
   if (typeof method !== "string" || !METHOD_TOKEN.test(method)) throw invalid("ctx.http.fetch: init.method must be an HTTP method such as GET or POST");
+  if (FORBIDDEN_METHODS.has(method.toUpperCase())) {
+    throw invalid(`ctx.http.fetch: init.method ${method.toUpperCase()} is not allowed (CONNECT, TRACE and TRACK are refused, as fetch() does); use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS`);
+  }
   const headers: Record<string, string> = {};
   const rawHeaders = init["headers"] ?? {};
   if (!isPlainObject(rawHeaders)) throw invalid("ctx.http.fetch: init.headers must be an object of header names to string values");
@@ -291,6 +300,9 @@ function fetchRequest(args: unknown[]) {
       throw invalid(`ctx.http.fetch: header ${JSON.stringify(name.slice(0, 64))} must be a valid name with a string value`);
     }
     if (forbiddenRequestHeader(name)) throw invalid(`ctx.http.fetch: header ${name} is set by the runner and may not be given`);
+    if (!HEADER_VALUE.test(value)) {
+      throw invalid(`ctx.http.fetch: header ${name} has a character HTTP header values cannot carry (a control character, or one beyond U+00FF); percent-encode or base64 the value`);
+    }
     headers[name] = value;
   }
   const body = init["body"];

@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from "node:dns/promises";
 import http from "node:http";
 import https from "node:https";
 import type { LookupFunction } from "node:net";
+import type { Duplex } from "node:stream";
 import { HostCallError } from "../errors.js";
 import { checkAddress, parseCidrList } from "./address.js";
 import { hostAllowed } from "./hosts.js";
@@ -100,6 +101,7 @@ async function checkHop(
   allowlists: readonly (readonly string[])[],
   lookup: EgressLookup,
   allowed: ReturnType<typeof parseCidrList>,
+  signal: AbortSignal,
 ): Promise<{ address: string; family: 4 | 6 }> {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw denied(`http.fetch only speaks http and https, not ${url.protocol}`, { url: url.href });
@@ -120,8 +122,11 @@ async function checkHop(
     addresses = [{ address: hostname, family: hostname.includes(":") ? 6 : 4 }];
   } else {
     try {
-      addresses = await lookup(hostname);
+      // Raced with the signal: a resolver that never answers (a name server that drops queries, a custom lookup)
+      // would otherwise hold the fetch past its timeout and the execution's end.
+      addresses = await untilAborted(lookup(hostname), signal);
     } catch (error) {
+      if (signal.aborted) throw fetchFailed(url, error as Error, signal);
       throw new HostCallError("E_FETCH_FAILED", `http.fetch could not resolve ${hostname}`, {
         host: hostname,
         cause: (error as { code?: string }).code ?? "EAI_FAIL",
@@ -141,6 +146,15 @@ async function checkHop(
     first ??= { address: verdict.address, family: verdict.family };
   }
   return first!;
+}
+
+function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    Promise.resolve(work).then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function redact(url: URL): string {
@@ -224,6 +238,21 @@ function sendHop(
       },
     );
     request.on("error", (error) => reject(fetchFailed(url, error, signal)));
+    // A 101 answer, and any answer to CONNECT, comes as an 'upgrade' or 'connect' event with the raw socket, never
+    // as a response. With no listener Node destroys the socket and the request emits nothing more, so the fetch
+    // would never settle, past its timeout. http.fetch speaks plain request/response only.
+    const switched = (response: http.IncomingMessage, socket: Duplex) => {
+      socket.destroy();
+      reject(
+        new HostCallError(
+          "E_FETCH_FAILED",
+          `http.fetch to ${url.host} got a ${response.statusCode ?? 0} answer that switches to another protocol (an upgrade or a tunnel); http.fetch speaks plain HTTP requests and responses only`,
+          { host: url.host, status: response.statusCode ?? 0 },
+        ),
+      );
+    };
+    request.on("upgrade", switched);
+    request.on("connect", switched);
     if (body !== undefined) request.end(body);
     else request.end();
   });
@@ -288,9 +317,10 @@ export async function egressFetch(
 
   async function follow(): Promise<EgressResponse> {
   for (let hop = 0; ; hop++) {
-    const pin = await checkHop(url, allowlists, lookup, allowed);
+    let pin: { address: string; family: 4 | 6 };
     let result: HopResult;
     try {
+      pin = await checkHop(url, allowlists, lookup, allowed, combined);
       result = await sendHop(url, pin, method, headers, body, maxResponseBytes, combined);
     } catch (error) {
       if (timedOut()) throw new HostCallError("E_TIMEOUT", `http.fetch to ${url.host} took longer than ${timeoutMs} ms`);

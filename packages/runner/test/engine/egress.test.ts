@@ -1,8 +1,9 @@
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { checkAddress, parseCidrList } from "../../src/egress/address.js";
 import { egressFetch, type EgressLookup, type EgressRequest } from "../../src/egress/fetch.js";
+import { createHostDispatch } from "../../src/host-apis.js";
 import { hostAllowed, hostMatchesPattern } from "../../src/egress/hosts.js";
 import { createInMemoryRunner, type InMemoryRunner } from "../../src/in-memory-runner.js";
 import { buildBundle, envelopeFor } from "../support/fixtures.js";
@@ -198,6 +199,44 @@ describe("egressFetch against a local server", () => {
     await expect(egressFetch(request(`http://u:p@api.test:${port}/json`), [[`api.test:${port}`]], options(), signal())).rejects.toMatchObject({
       code: "E_EGRESS_DENIED",
     });
+  });
+
+  // Before, each of these left the fetch pending for good: past timeoutMs, until the execution's wall clock ran out.
+  it("settles when the server switches protocols (a 101 answer, or a tunnel opened for CONNECT)", async () => {
+    const raw = createNetServer((socket) => socket.once("data", () => socket.end("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")));
+    await new Promise<void>((resolve) => raw.listen(0, "127.0.0.1", resolve));
+    const rawPort = (raw.address() as AddressInfo).port;
+    try {
+      await expect(egressFetch(request(`http://api.test:${rawPort}/`), [[`api.test:${rawPort}`]], options(), signal())).rejects.toMatchObject({
+        code: "E_FETCH_FAILED",
+        message: expect.stringContaining("switches to another protocol"),
+      });
+    } finally {
+      await new Promise((resolve) => raw.close(resolve));
+    }
+    server.once("connect", (_request, socket) => socket.end("HTTP/1.1 200 Connection Established\r\n\r\n"));
+    await expect(egressFetch(request(`http://api.test:${port}/`, { method: "CONNECT" }), [[`api.test:${port}`]], options(), signal())).rejects.toMatchObject({
+      code: "E_FETCH_FAILED",
+    });
+  });
+
+  it("stops waiting for a resolver that never answers when the fetch times out", async () => {
+    const silent: EgressLookup = () => new Promise(() => {});
+    await expect(egressFetch(request("http://api.test/"), [["api.test"]], { lookup: silent, timeoutMs: 50 }, signal())).rejects.toMatchObject({ code: "E_TIMEOUT" });
+  });
+
+  it("refuses CONNECT, TRACE and TRACK, and header values Node cannot send, as invalid arguments naming them", async () => {
+    const dispatch = createHostDispatch({ fetch: options() });
+    const context = { scope: { tenant: "t", installId: "i", extensionId: "e" }, grants: { fetch: { granted: [`api.test:${port}`], requested: [`api.test:${port}`] } }, signal: signal() } as unknown as Parameters<typeof dispatch>[1];
+    const fetch = (init: Record<string, unknown>) => dispatch({ method: "http.fetch", args: [`http://api.test:${port}/json`, init] } as Parameters<typeof dispatch>[0], context);
+    for (const method of ["CONNECT", "trace", "TRACK"]) {
+      await expect(fetch({ method }), method).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT", message: expect.stringContaining(`init.method ${method.toUpperCase()}`) });
+    }
+    for (const value of ["a\u0001b", "\u20ac", "\u007f"]) {
+      await expect(fetch({ headers: { "x-note": value } }), JSON.stringify(value)).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT", message: expect.stringContaining("header x-note") });
+    }
+    expect(seen).toHaveLength(0);
+    await expect(fetch({ headers: { "x-note": "caf\u00e9\tok" } })).resolves.toMatchObject({ status: 200 });
   });
 
   describe("through a guest", () => {
