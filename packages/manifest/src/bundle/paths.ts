@@ -17,13 +17,17 @@ function pathError(path: string, rule: string, message: string): BundleError {
   return new BundleError("E_BUNDLE_PATH", `Bundle path ${JSON.stringify(path)} ${message}`, { reason: rule, path });
 }
 
+/** Folders deep a bundle path may be, its file name included. */
+export const MAX_PATH_SEGMENTS = 32;
+
 /**
  * Throws unless `path` is a relative POSIX path that means the same file on
  * every filesystem an extension could be unpacked to: no leading "/", no
  * drive letter, no backslash, no "." or ".." or empty segment, no control
  * characters, no segment ending in "." or " " (Windows drops those, so
  * "a." and "a" would be one file), in Unicode NFC (the form hosts look
- * assets up by), and at most `maxPathLength` UTF-8 bytes.
+ * assets up by), at most `maxPathLength` UTF-8 bytes and at most
+ * MAX_PATH_SEGMENTS segments.
  */
 export function checkBundlePath(path: string, limits: Pick<BundleLimits, "maxPathLength">): void {
   if (path.length === 0) throw pathError(path, "empty", "is empty; every entry needs a file name.");
@@ -50,7 +54,12 @@ export function checkBundlePath(path: string, limits: Pick<BundleLimits, "maxPat
   if (path.includes("\\")) throw pathError(path, "backslash", "contains a backslash; use '/' to separate folders.");
   if (path.startsWith("/")) throw pathError(path, "absolute", "is absolute; bundle paths are relative to the bundle root.");
   if (DRIVE_LETTER.test(path)) throw pathError(path, "absolute", "starts with a drive letter; bundle paths are relative to the bundle root.");
-  for (const segment of path.split("/")) {
+  const segments = path.split("/");
+  if (segments.length > MAX_PATH_SEGMENTS) {
+    // What a reader keeps per file grows with its depth: 10,000 paths of 127 segments each, within every other limit, held ~180 MB.
+    throw pathError(path, "too-deep", `has ${segments.length} segments, over the ${MAX_PATH_SEGMENTS} a bundle path may have; flatten its folders.`);
+  }
+  for (const segment of segments) {
     if (segment === "") throw pathError(path, "empty-segment", "has an empty segment ('//' or a trailing '/').");
     if (segment === "." || segment === "..") {
       throw pathError(path, "dot-segment", `has a '${segment}' segment; bundle paths may not step out of or around folders.`);
@@ -86,8 +95,12 @@ export function comparePaths(a: string, b: string): number {
  */
 export class EntryChecker {
   readonly #limits: BundleLimits;
-  readonly #files = new Map<string, string>();
-  readonly #folders = new Map<string, string>();
+  /**
+   * Files and folders by `<parent folder's number>/<segment>` (collision keys; the root is 0): a folder's
+   * number n > 0, a file's -n; `#users[n - 1]` is the file's path, or the first path that needed the folder.
+   */
+  readonly #nodes = new Map<string, number>();
+  readonly #users: string[] = [];
   #entries = 0;
   #totalBytes = 0;
 
@@ -139,18 +152,45 @@ export class EntryChecker {
     }
   }
 
+  /**
+   * Records a file and the folders its path needs, refusing duplicates and a
+   * name used as both a file and a folder. Each folder is known by its
+   * parent's number and its own segment, so a path costs its own length
+   * whatever its depth (prefix strings cost depth × length: 7 s for 10,000
+   * paths of 127 segments).
+   */
   #admit(path: string): void {
-    const key = collisionKey(path);
-    const folderUser = this.#folders.get(key);
-    if (folderUser !== undefined) {
+    const segments = collisionKey(path).split("/");
+    let parent = 0;
+    for (let i = 0; i < segments.length - 1; i++) {
+      const key = `${parent}/${segments[i]}`;
+      const node = this.#nodes.get(key);
+      if (node === undefined) {
+        parent = this.#users.push(path);
+        this.#nodes.set(key, parent);
+      } else if (node < 0) {
+        const clash = this.#users[-node - 1]!;
+        throw new BundleError("E_BUNDLE_PATH", `Bundle path ${JSON.stringify(path)} needs ${JSON.stringify(clash)} to be a folder, but it is a file.`, {
+          reason: "file-folder-clash",
+          path,
+          other: clash,
+        });
+      } else {
+        parent = node;
+      }
+    }
+    const key = `${parent}/${segments[segments.length - 1]}`;
+    const node = this.#nodes.get(key);
+    if (node !== undefined && node > 0) {
+      const folderUser = this.#users[node - 1]!;
       throw new BundleError(
         "E_BUNDLE_PATH",
         `Bundle path ${JSON.stringify(path)} is a file, but ${JSON.stringify(folderUser)} needs it to be a folder.`,
         { reason: "file-folder-clash", path, other: folderUser },
       );
     }
-    const existing = this.#files.get(key);
-    if (existing !== undefined) {
+    if (node !== undefined) {
+      const existing = this.#users[-node - 1]!;
       const same = existing === path;
       throw new BundleError(
         "E_BUNDLE_PATH",
@@ -160,19 +200,6 @@ export class EntryChecker {
         { reason: "duplicate", path, other: existing },
       );
     }
-    this.#files.set(key, path);
-    const segments = key.split("/");
-    for (let i = 1; i < segments.length; i++) {
-      const folder = segments.slice(0, i).join("/");
-      const clash = this.#files.get(folder);
-      if (clash !== undefined) {
-        throw new BundleError(
-          "E_BUNDLE_PATH",
-          `Bundle path ${JSON.stringify(path)} needs ${JSON.stringify(clash)} to be a folder, but it is a file.`,
-          { reason: "file-folder-clash", path, other: clash },
-        );
-      }
-      if (!this.#folders.has(folder)) this.#folders.set(folder, path);
-    }
+    this.#nodes.set(key, -this.#users.push(path));
   }
 }

@@ -96,6 +96,7 @@ describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
       ["ui/x\u009by", "control-character"],
       ["ui/con.", "trailing-dot-or-space"],
       ["ui/x ", "trailing-dot-or-space"],
+      [`${"d/".repeat(40)}x`, "too-deep"],
     ])("%j", async (name, reason) => {
       const error = await rejectsWith(readBundle(await withExtra(fileEntry(name, "x"))), "E_BUNDLE_PATH");
       expect(error.details).toMatchObject({ reason });

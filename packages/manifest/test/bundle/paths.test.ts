@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EntryChecker, checkBundlePath, collisionKey, comparePaths } from "../../src/bundle/paths.js";
+import { EntryChecker, MAX_PATH_SEGMENTS, checkBundlePath, collisionKey, comparePaths } from "../../src/bundle/paths.js";
 import { DEFAULT_BUNDLE_LIMITS } from "../../src/bundle/index.js";
 import { throwsWith } from "./support.js";
 
@@ -69,5 +69,27 @@ describe("collisions and ordering", () => {
     const second = new EntryChecker(DEFAULT_BUNDLE_LIMITS);
     second.file("ui/a/b", 1);
     expect(throwsWith(() => second.file("ui/a", 1), "E_BUNDLE_PATH").details).toMatchObject({ reason: "file-folder-clash" });
+  });
+
+  it("EntryChecker tells folders of the same name apart by where they are, and names who needed a folder", () => {
+    const checker = new EntryChecker(DEFAULT_BUNDLE_LIMITS);
+    // "x/a" and "a" are different folders: a file may sit at one and a folder at the other.
+    checker.file("x/a/b", 1);
+    checker.file("a", 1);
+    checker.file("a.txt", 1);
+    checker.file("x/ab/c", 1);
+    expect(throwsWith(() => checker.file("x/a", 1), "E_BUNDLE_PATH").details).toMatchObject({ reason: "file-folder-clash", other: "x/a/b" });
+    expect(throwsWith(() => checker.file("a/b", 1), "E_BUNDLE_PATH").details).toMatchObject({ reason: "file-folder-clash", other: "a" });
+    expect(throwsWith(() => checker.file("X/A/B", 1), "E_BUNDLE_PATH").details).toMatchObject({ reason: "duplicate", other: "x/a/b" });
+    checker.file("x/a/c/d", 1);
+  });
+
+  it("refuses a path of more than MAX_PATH_SEGMENTS segments, and takes one of exactly that many", () => {
+    const checker = new EntryChecker(DEFAULT_BUNDLE_LIMITS);
+    checker.file(`${"d/".repeat(MAX_PATH_SEGMENTS - 1)}f`, 1);
+    const deep = `${"d/".repeat(MAX_PATH_SEGMENTS)}f`;
+    const error = throwsWith(() => checker.file(deep, 1), "E_BUNDLE_PATH");
+    expect(error.details).toMatchObject({ reason: "too-deep", path: deep });
+    expect(error.message).toContain(`has ${MAX_PATH_SEGMENTS + 1} segments, over the ${MAX_PATH_SEGMENTS}`);
   });
 });
