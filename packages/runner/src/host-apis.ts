@@ -1,8 +1,9 @@
 import { EVENT_TYPE_PATTERN, eventTypeCovers } from "@annex/manifest";
 import type { EnvelopePrincipal } from "./envelope.js";
-import { egressFetch, forbiddenRequestHeader, type EgressOptions, type EgressResponse } from "./egress/index.js";
+import { DEFAULT_EGRESS, egressFetch, forbiddenRequestHeader, type EgressOptions, type EgressResponse } from "./egress/index.js";
+import { InFlightLimit } from "./egress/in-flight-limit.js";
 import type { EffectiveGrants } from "./engine/grants.js";
-import { HostCallError, toGuestError } from "./errors.js";
+import { HostCallError, RunnerError, toGuestError } from "./errors.js";
 
 /**
  * Who a host call is for, built by the runner from the execute envelope —
@@ -335,6 +336,11 @@ function describeIssue(error: unknown): string {
  * leak host internals.
  */
 export function createHostDispatch(apis: HostApis): HostDispatch {
+  const maxFetches = apis.fetch === false ? 1 : (apis.fetch?.maxConcurrent ?? DEFAULT_EGRESS.maxConcurrent);
+  if (!Number.isSafeInteger(maxFetches) || maxFetches < 1) {
+    throw new RunnerError("E_BAD_OPTIONS", `hostApis.fetch.maxConcurrent must be a positive integer (fetches one execution may have in flight), got ${String(maxFetches)}`);
+  }
+  const fetches = new InFlightLimit(maxFetches);
   return async (call, { scope, grants, signal }) => {
     const refused = authorize(call, grants);
     if (refused !== undefined) throw refused;
@@ -440,11 +446,8 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
         case "http.fetch": {
           if (apis.fetch === false) throw unavailable("http.fetch");
           const request = fetchRequest(args);
-          const response: EgressResponse = await egressFetch(
-            request,
-            [grants.fetch!.granted, grants.fetch!.requested],
-            apis.fetch,
-            signal,
+          const response: EgressResponse = await fetches.run(scope.requestId, signal, () =>
+            egressFetch(request, [grants.fetch!.granted, grants.fetch!.requested], apis.fetch as EgressOptions | undefined, signal),
           );
           return response;
         }

@@ -26,6 +26,8 @@ export interface EgressOptions {
   timeoutMs?: number | undefined;
   /** Sent when the guest sets none. */
   userAgent?: string | undefined;
+  /** Fetches one execution may have in flight at once; the others wait their turn. Default 8. */
+  maxConcurrent?: number | undefined;
 }
 
 export const DEFAULT_EGRESS = Object.freeze({
@@ -34,6 +36,7 @@ export const DEFAULT_EGRESS = Object.freeze({
   maxRequestBytes: 1024 * 1024,
   timeoutMs: 10_000,
   userAgent: "annex-extension",
+  maxConcurrent: 8,
 });
 
 /** What a guest asks for (already validated for shape). */

@@ -75,6 +75,7 @@ describe("egressFetch against a local server", () => {
   let server: Server;
   let port: number;
   const seen: { host?: string | undefined; path?: string | undefined; authorization?: string | undefined }[] = [];
+  const held: (() => void)[] = [];
 
   beforeAll(async () => {
     server = createServer((request, response) => {
@@ -87,6 +88,9 @@ describe("egressFetch against a local server", () => {
         response.statusCode = 302;
         response.setHeader("location", url.searchParams.get("to") ?? "/json");
         response.end();
+      } else if (url.pathname === "/hold") {
+        // Answered when the test says: held.shift()!() answers the oldest.
+        held.push(() => response.setHeader("content-type", "text/plain").end(url.searchParams.get("n") ?? ""));
       } else if (url.pathname === "/loop") {
         response.statusCode = 302;
         response.setHeader("location", "/loop");
@@ -237,6 +241,39 @@ describe("egressFetch against a local server", () => {
     }
     expect(seen).toHaveLength(0);
     await expect(fetch({ headers: { "x-note": "caf\u00e9\tok" } })).resolves.toMatchObject({ status: 200 });
+  });
+
+  it("runs at most maxConcurrent fetches of one execution at once, the others in turn; another execution's do not wait behind them", async () => {
+    const until = async (condition: () => boolean) => {
+      while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    const dispatch = createHostDispatch({ fetch: { ...options(), maxConcurrent: 3 } });
+    const grants = { fetch: { granted: [`api.test:${port}`], requested: [`api.test:${port}`] } };
+    const contextOf = (requestId: string, signal: AbortSignal) =>
+      ({ scope: { requestId, tenant: "t", installId: "i", extensionId: "e" }, grants, signal }) as unknown as Parameters<typeof dispatch>[1];
+    const fetchAs = (context: Parameters<typeof dispatch>[1], n: number) =>
+      dispatch({ method: "http.fetch", args: [`http://api.test:${port}/hold?n=${n}`, {}] } as Parameters<typeof dispatch>[0], context) as Promise<{ text: string }>;
+    const a = new AbortController();
+    const contextA = contextOf("exec-a", a.signal);
+    const fetchesA = Array.from({ length: 7 }, (_, n) => fetchAs(contextA, n).then((r) => r.text, (error: { code?: string }) => `failed ${error.code ?? "?"}`));
+    await until(() => held.length === 3);
+    // Answering one lets exactly the next one in, in the order they were asked.
+    held.shift()!();
+    await until(() => seen.length === 4);
+    expect(held).toHaveLength(3);
+    expect(seen.map((s) => s.path)).toEqual(["/hold?n=0", "/hold?n=1", "/hold?n=2", "/hold?n=3"]);
+    // Another execution's fetch goes out at once, past a's three running and three waiting.
+    const b = fetchAs(contextOf("exec-b", new AbortController().signal), 99);
+    await until(() => seen.length === 5);
+    expect(seen[4]!.path).toBe("/hold?n=99");
+    // a ends: what waited never goes out; what ran is cut by the signal.
+    a.abort(new Error("the execution ended"));
+    while (held.length > 0) held.shift()!();
+    expect(await b).toMatchObject({ text: "99" });
+    const outcomes = await Promise.all(fetchesA);
+    expect(outcomes[0]).toBe("0");
+    expect(outcomes.slice(4).every((o) => o.startsWith("failed"))).toBe(true);
+    expect(seen).toHaveLength(5);
   });
 
   describe("through a guest", () => {
