@@ -58,6 +58,8 @@ export interface HostOptions {
   blobs?: BlobStore | { directory: string } | undefined;
   /** Verified bundles kept in memory. Default 64. */
   bundleCacheSize?: number | undefined;
+  /** Bytes of the files of the verified bundles kept in memory. Default 512 MiB; a larger bundle is served without being kept. */
+  bundleCacheBytes?: number | undefined;
   bundleLimits?: RegistryDeps["bundleLimits"];
   /** `ctx.kv` (`storage.kv`): quotas per install and how often expired keys are swept. See docs/kv.md. */
   kv?: KvOptions | undefined;
@@ -288,6 +290,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     trust,
     capabilities,
     bundleCacheSize: options.bundleCacheSize,
+    bundleCacheBytes: options.bundleCacheBytes,
     bundleLimits: options.bundleLimits,
   });
   let kv: KvStorage;

@@ -2,7 +2,8 @@ import type { VerifiedBundle } from "@annex/manifest";
 import { describe, expect, it } from "vitest";
 import { BundleCache } from "../src/registry/bundle-cache.js";
 
-const bundle = (hash: string) => ({ contentHash: hash }) as unknown as VerifiedBundle;
+/** A bundle whose files add up to `bytes`. */
+const bundle = (hash: string, bytes = 1) => ({ contentHash: hash, files: new Map([["annex.json", new Uint8Array(bytes)]]) }) as unknown as VerifiedBundle;
 
 describe("BundleCache", () => {
   it("gives a failed load no place, and shares a load in flight", async () => {
@@ -28,6 +29,30 @@ describe("BundleCache", () => {
     await cache.get("hot", load("hot"));
     expect(loads).toBe(0);
     expect(cache.size).toBe(4);
+  });
+
+  it("holds at most maxBytes of bundle files, evicting one-off loads first, and serves without keeping a bundle larger than that", async () => {
+    const cache = new BundleCache(64, 100);
+    let loads = 0;
+    const load = (hash: string, bytes: number) => async () => (loads++, bundle(hash, bytes));
+    await cache.get("hot", load("hot", 40));
+    await cache.get("hot", load("hot", 40));
+    // Within the count, past the bytes: the one-off loads go, the bundle in use stays.
+    for (let i = 0; i < 5; i++) await cache.get(`big${i}`, load(`big${i}`, 30));
+    expect(cache.bytes).toBeLessThanOrEqual(100);
+    expect(cache.size).toBe(3);
+    loads = 0;
+    await cache.get("hot", load("hot", 40));
+    expect(loads).toBe(0);
+    const huge = await cache.get("huge", load("huge", 101));
+    expect(huge.contentHash).toBe("huge");
+    expect(cache.bytes).toBeLessThanOrEqual(100);
+    await cache.get("huge", load("huge", 101));
+    expect(loads).toBe(2);
+    cache.delete("hot");
+    expect(cache.bytes).toBe(60);
+    cache.clear();
+    expect([cache.size, cache.bytes]).toEqual([0, 0]);
   });
 
   it("does not keep a load that finished after clear()", async () => {

@@ -15,6 +15,11 @@ import type { VerifiedBundle } from "@annex/manifest";
  * requests in place, where a plain LRU would evict them all and make the
  * next real request verify its bundle again from scratch. No number of
  * one-off loads can reach the protected part.
+ *
+ * The cache holds at most `capacity` bundles and `maxBytes` of their files: a
+ * bundle of a few hundred kilobytes can unpack to hundreds of megabytes (files
+ * of zeros compress well), so a count alone would let 64 of them hold 12 GiB.
+ * A bundle larger than `maxBytes` is served without being kept.
  */
 export class BundleCache {
   /** Used once since it entered; least recently used first. */
@@ -22,12 +27,17 @@ export class BundleCache {
   /** Used again after entering; least recently used first. */
   readonly #protected = new Map<string, VerifiedBundle>();
   readonly #pending = new Map<string, Promise<VerifiedBundle>>();
+  /** The bytes of each bundle held, and their sum. */
+  readonly #weights = new Map<string, number>();
+  #bytes = 0;
   readonly #capacity: number;
+  readonly #maxBytes: number;
   readonly #protectedCapacity: number;
   #generation = 0;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, maxBytes = Number.POSITIVE_INFINITY) {
     this.#capacity = Math.max(1, Math.floor(capacity));
+    this.#maxBytes = Math.max(1, maxBytes);
     // Most of the room for bundles in use; probation keeps at least one place.
     this.#protectedCapacity = Math.max(0, Math.min(this.#capacity - 1, Math.ceil(this.#capacity * 0.8)));
   }
@@ -35,6 +45,11 @@ export class BundleCache {
   /** Verified bundles held (loads in flight not counted). */
   get size(): number {
     return this.#probation.size + this.#protected.size;
+  }
+
+  /** The bytes of the files of the bundles held. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   async get(contentHash: string, load: () => Promise<VerifiedBundle>): Promise<VerifiedBundle> {
@@ -63,6 +78,7 @@ export class BundleCache {
     this.#probation.delete(contentHash);
     this.#protected.delete(contentHash);
     this.#pending.delete(contentHash);
+    this.#forget(contentHash);
   }
 
   clear(): void {
@@ -70,6 +86,8 @@ export class BundleCache {
     this.#probation.clear();
     this.#protected.clear();
     this.#pending.clear();
+    this.#weights.clear();
+    this.#bytes = 0;
   }
 
   #hit(contentHash: string): VerifiedBundle | undefined {
@@ -99,14 +117,26 @@ export class BundleCache {
 
   #admit(contentHash: string, bundle: VerifiedBundle): void {
     if (this.#protected.has(contentHash) || this.#probation.has(contentHash)) return;
+    let weight = 0;
+    for (const bytes of bundle.files.values()) weight += bytes.byteLength;
+    if (weight > this.#maxBytes) return;
     this.#probation.set(contentHash, bundle);
+    this.#weights.set(contentHash, weight);
+    this.#bytes += weight;
     this.#evict();
   }
 
   #evict(): void {
-    while (this.size > this.#capacity) {
+    while (this.size > this.#capacity || this.#bytes > this.#maxBytes) {
       const victims = this.#probation.size > 0 ? this.#probation : this.#protected;
-      victims.delete(victims.keys().next().value as string);
+      const victim = victims.keys().next().value as string;
+      victims.delete(victim);
+      this.#forget(victim);
     }
+  }
+
+  #forget(contentHash: string): void {
+    this.#bytes -= this.#weights.get(contentHash) ?? 0;
+    this.#weights.delete(contentHash);
   }
 }

@@ -82,12 +82,14 @@ export interface RegistryDeps {
   capabilities: HostCapabilities;
   /** Verified bundles kept in memory. Default 64. */
   bundleCacheSize?: number | undefined;
+  /** Bytes of the files of the verified bundles kept in memory. Default 512 MiB. */
+  bundleCacheBytes?: number | undefined;
   bundleLimits?: Partial<BundleLimits> | undefined;
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {
   const { db, blobs, trust, capabilities } = deps;
-  const cache = new BundleCache(deps.bundleCacheSize ?? 64);
+  const cache = new BundleCache(deps.bundleCacheSize ?? 64, deps.bundleCacheBytes ?? 512 * 1024 * 1024);
   const mode = trust.mode ?? "strict";
   const hostCapabilities = capabilities.toManifestRegistry();
 
