@@ -97,7 +97,7 @@ describeBackends("migrations", (backend) => {
       }
       await sql`SELECT setval('annex_kv_versions', 41)`.execute(trx);
     });
-    expect((await migrate(db, { schema })).applied).toEqual(["0060_kv_versions_per_install"]);
+    expect((await migrate(db, { schema, migrations: ANNEX_MIGRATIONS.filter((migration) => migration.name < "0070") })).applied).toEqual(["0060_kv_versions_per_install"]);
     const usage = await sql<{ install_id: string; last_version: string | number }>`
       SELECT install_id, last_version FROM ${sql.id(schema, "annex_kv_usage")} ORDER BY install_id`.execute(db);
     expect(usage.rows.map((row) => [row.install_id, Number(row.last_version)])).toEqual([["i-1", 41], ["i-2", 41]]);

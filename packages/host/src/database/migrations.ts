@@ -300,5 +300,22 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
       `DROP SEQUENCE annex_kv_versions`,
     ],
   },
+  {
+    name: "0070_event_holdings",
+    statements: [
+      // What the outbox holds per publisher, kept by the statements that write and sweep events, so that a
+      // publish reads one row to check its install's budget instead of summing the install's events.
+      // payload_bytes: the payload's JSON bytes as published; null for the app's events and for rows from
+      // before, which nothing counts.
+      `ALTER TABLE annex_events ADD COLUMN payload_bytes integer`,
+      `CREATE TABLE annex_event_holdings (
+        source text PRIMARY KEY,
+        events bigint NOT NULL,
+        bytes bigint NOT NULL
+      )`,
+      // Dead letters are swept after a retention period, by the time their last attempt failed.
+      `CREATE INDEX annex_event_deliveries_dead_since ON annex_event_deliveries (updated_at) WHERE state = 'dead'`,
+    ],
+  },
 ];
 

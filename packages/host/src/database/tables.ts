@@ -106,6 +106,15 @@ export interface EventsTable {
   depth: number;
   occurred_at: Date;
   fanned_out_at: Date | null;
+  /** The payload's JSON bytes as an extension published it; null for the app's events (not budgeted). */
+  payload_bytes: number | null;
+}
+
+/** What the outbox holds per publisher (`install:<id>`): the events counted in `payload_bytes`, and their sum. */
+export interface EventHoldingsTable {
+  source: string;
+  events: string;
+  bytes: string;
 }
 
 export interface EventDeliveriesTable {
@@ -164,6 +173,7 @@ export interface AnnexTables {
   annex_sql_migrations: SqlMigrationsTable;
   annex_events: EventsTable;
   annex_event_deliveries: EventDeliveriesTable;
+  annex_event_holdings: EventHoldingsTable;
 }
 
 export interface SqlSchemasTable {

@@ -12,6 +12,16 @@ export interface NewEvent {
   source: string;
   depth: number;
   occurredAt: Date;
+  /** The payload's JSON bytes, counted against the publisher's holdings (extensions' events); absent for the app's. */
+  bytes?: number | undefined;
+}
+
+/** What `sweep` deleted. */
+export interface SweepResult {
+  /** Finished (done, dropped) deliveries past the retention. */
+  finished: number;
+  /** Dead letters past their retention. */
+  expired: number;
 }
 
 /** A delivery the relay leased, with its event. */
@@ -102,10 +112,30 @@ export class OutboxStore {
   /** Writes events in `target` (the app's transaction, a relay's ack transaction, or the host's connection). */
   async insert(target: Kysely<any>, events: readonly NewEvent[]): Promise<void> {
     if (events.length === 0) return;
+    if (events.every((e) => e.bytes === undefined)) {
+      const rows = events.map(
+        (e) => sql`(${e.id}, ${e.tenant}, ${e.type}, cast(${e.payload} as jsonb), ${e.source}, ${e.depth}, ${e.occurredAt})`,
+      );
+      await sql`INSERT INTO ${this.table("annex_events")} (id, tenant, type, payload, source, depth, occurred_at) VALUES ${sql.join(rows)}`.execute(target);
+      return;
+    }
     const rows = events.map(
-      (e) => sql`(${e.id}, ${e.tenant}, ${e.type}, cast(${e.payload} as jsonb), ${e.source}, ${e.depth}, ${e.occurredAt})`,
+      (e) => sql`(${e.id}, ${e.tenant}, ${e.type}, cast(${e.payload} as jsonb), ${e.source}, ${e.depth}, ${e.occurredAt}, cast(${e.bytes ?? null} as integer))`,
     );
-    await sql`INSERT INTO ${this.table("annex_events")} (id, tenant, type, payload, source, depth, occurred_at) VALUES ${sql.join(rows)}`.execute(target);
+    // One statement: the events and what their publishers hold are written together, or neither.
+    await sql`
+      WITH added AS (
+        INSERT INTO ${this.table("annex_events")} (id, tenant, type, payload, source, depth, occurred_at, payload_bytes) VALUES ${sql.join(rows)}
+        RETURNING source, payload_bytes)
+      INSERT INTO ${this.table("annex_event_holdings")} AS h (source, events, bytes)
+      SELECT source, count(*), sum(payload_bytes) FROM added WHERE payload_bytes IS NOT NULL GROUP BY source
+      ON CONFLICT (source) DO UPDATE SET events = h.events + excluded.events, bytes = h.bytes + excluded.bytes`.execute(target);
+  }
+
+  /** Bytes of payload the outbox holds for events of `source` (`install:<id>`): counted when written, until swept. */
+  async heldBytes(source: string): Promise<number> {
+    const result = await sql<{ bytes: string }>`SELECT bytes FROM ${this.table("annex_event_holdings")} WHERE source = ${source}`.execute(this.#db);
+    return Number(result.rows[0]?.bytes ?? 0);
   }
 
   /**
@@ -408,14 +438,28 @@ export class OutboxStore {
     return { kind: "settled", tenant: row.tenant, installId: row.install_id, eventId: row.event_id, type: row.type, extensionId: row.extension_id };
   }
 
-  /** Deletes finished deliveries older than `before`, then events none of whose deliveries is left. */
-  async sweep(before: Date): Promise<number> {
-    const gone = await sql`DELETE FROM ${this.table("annex_event_deliveries")} WHERE state IN ('done', 'dropped') AND updated_at < ${before}`.execute(this.#db);
+  /**
+   * Deletes finished deliveries older than `before` and dead letters that failed before `deadBefore`, then
+   * events none of whose deliveries is left, and takes those events off what their publishers hold.
+   */
+  async sweep(before: Date, deadBefore: Date): Promise<SweepResult> {
+    const d = this.table("annex_event_deliveries");
+    const finished = await sql`DELETE FROM ${d} WHERE state IN ('done', 'dropped') AND updated_at < ${before}`.execute(this.#db);
+    const expired = await sql`DELETE FROM ${d} WHERE state = 'dead' AND updated_at < ${deadBefore}`.execute(this.#db);
+    const h = this.table("annex_event_holdings");
+    // One statement, as the insert: an event is gone from the outbox and from its publisher's holdings together.
     await sql`
-      DELETE FROM ${this.table("annex_events")} ev
-      WHERE ev.fanned_out_at IS NOT NULL AND ev.fanned_out_at < ${before}
-        AND NOT EXISTS (SELECT 1 FROM ${this.table("annex_event_deliveries")} d WHERE d.event_id = ev.id)`.execute(this.#db);
-    return Number(gone.numAffectedRows ?? 0);
+      WITH gone AS (
+        DELETE FROM ${this.table("annex_events")} ev
+        WHERE ev.fanned_out_at IS NOT NULL AND ev.fanned_out_at < ${before}
+          AND NOT EXISTS (SELECT 1 FROM ${d} d WHERE d.event_id = ev.id)
+        RETURNING ev.source, ev.payload_bytes),
+      released AS (
+        SELECT source, count(*) AS events, sum(payload_bytes) AS bytes FROM gone WHERE payload_bytes IS NOT NULL GROUP BY source)
+      UPDATE ${h} h SET events = h.events - released.events, bytes = h.bytes - released.bytes
+      FROM released WHERE h.source = released.source`.execute(this.#db);
+    await sql`DELETE FROM ${h} WHERE events <= 0`.execute(this.#db);
+    return { finished: Number(finished.numAffectedRows ?? 0), expired: Number(expired.numAffectedRows ?? 0) };
   }
 }
 

@@ -30,6 +30,8 @@ export interface RelaySettings {
   timeoutMs: number;
   /** Finished deliveries are kept this long (for inspection), then swept, in ms. Default one hour. */
   retentionMs: number;
+  /** Dead letters are kept this long after their last attempt failed (to be replayed or discarded), then swept, in ms. Default 7 days. */
+  deadLetterRetentionMs: number;
 }
 
 export interface RelayDeps {
@@ -138,9 +140,16 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       // once; they wait in the outbox for the next poll.
       if (handedOver.includes(false)) break;
     }
-    if (deps.now() - lastSweep > Math.min(settings.retentionMs, 60_000)) {
+    if (deps.now() - lastSweep > Math.min(settings.retentionMs, settings.deadLetterRetentionMs, 60_000)) {
       lastSweep = deps.now();
-      await store.sweep(new Date(deps.now() - settings.retentionMs)).catch((error: unknown) => logger.warn({ err: errorSummary(error) }, "event outbox sweep failed"));
+      try {
+        const swept = await store.sweep(new Date(deps.now() - settings.retentionMs), new Date(deps.now() - settings.deadLetterRetentionMs));
+        if (swept.expired > 0) {
+          logger.info({ expired: swept.expired, deadLetterRetentionMs: settings.deadLetterRetentionMs }, "dead letters swept: they were neither replayed nor discarded within events.deadLetterRetentionMs");
+        }
+      } catch (error) {
+        logger.warn({ err: errorSummary(error) }, "event outbox sweep failed");
+      }
     }
     return result;
   }

@@ -43,6 +43,11 @@ export interface EventsOptions {
   timeoutMs?: number | undefined;
   /** How long finished deliveries are kept before they are swept, in ms. Default 3600000. */
   retentionMs?: number | undefined;
+  /**
+   * How long a dead letter is kept after its last attempt failed, for an admin
+   * to replay or discard it, before it is swept, in ms. Default 604800000 (7 days).
+   */
+  deadLetterRetentionMs?: number | undefined;
   /** Longest chain of events published by handlers of events. Default 8. */
   maxDepth?: number | undefined;
   /**
@@ -52,6 +57,15 @@ export interface EventsOptions {
    * `ctx.events.publish` throws E_EVENT_RATE_LIMITED.
    */
   publishRate?: { events: number; perSeconds: number } | false | undefined;
+  /**
+   * JSON bytes of payload one install's published events may hold in the
+   * outbox at once, across host processes: events count from the moment they
+   * are published until they are swept (delivered and kept `retentionMs`, or
+   * a dead letter replayed and delivered, discarded, or kept
+   * `deadLetterRetentionMs`). Default 67108864 (64 MiB); false turns it off.
+   * Past it, `ctx.events.publish` throws E_EVENT_OUTBOX_FULL.
+   */
+  outboxBytes?: number | false | undefined;
 }
 
 export interface EventsRuntime {
@@ -63,6 +77,9 @@ export interface EventsRuntime {
   start(executor: Executor): Promise<HostEvents>;
   stop(): Promise<void>;
 }
+
+/** 256 events of the largest payload (256 KiB) at once; what 4,800 of them did to an in-memory PGlite host is 2.9 GB. */
+const DEFAULT_OUTBOX_BYTES = 64 * 1024 * 1024;
 
 function whole(value: number | undefined, fallback: number, field: string, min: number): number {
   if (value === undefined) return fallback;
@@ -82,6 +99,17 @@ function publishRateOf(value: EventsOptions["publishRate"]): { requests: number;
     });
   }
   return { requests: value.events, perSeconds: value.perSeconds };
+}
+
+function outboxBytesOf(value: EventsOptions["outboxBytes"]): number | false {
+  if (value === false) return false;
+  if (value === undefined) return DEFAULT_OUTBOX_BYTES;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new EventsError("E_EVENTS_OPTIONS", `createHost({ events: { outboxBytes } }) must be a whole number of bytes of at least 1, or false; got ${String(value)}`, {
+      field: "events.outboxBytes",
+    });
+  }
+  return value;
 }
 
 /** Events in one host: the outbox, the publish buffer, the relay and its consumer, wired once in createHost. */
@@ -111,6 +139,7 @@ export function createEventsRuntime(deps: {
     limits,
     timeoutMs,
     retentionMs: whole(options.retentionMs, 3_600_000, "retentionMs", 0),
+    deadLetterRetentionMs: whole(options.deadLetterRetentionMs, 7 * 24 * 3_600_000, "deadLetterRetentionMs", 0),
   };
   if (settings.leaseMs <= timeoutMs) {
     throw new EventsError("E_EVENTS_OPTIONS", `createHost({ events: { leaseMs } }) must be longer than timeoutMs (${timeoutMs} ms), or a slow delivery would be taken over while it runs`, {
@@ -121,7 +150,15 @@ export function createEventsRuntime(deps: {
   const { database, logger, metrics } = deps;
   const store = new OutboxStore(database.root, database.schema);
   const publishRate = publishRateOf(options.publishRate);
-  const pending = new PendingEvents({ now: deps.now, maxDepth, publishRate, checkLive: (scope) => void executionOf(deps, scope) });
+  const outboxBytes = outboxBytesOf(options.outboxBytes);
+  const pending = new PendingEvents({
+    now: deps.now,
+    maxDepth,
+    publishRate,
+    outboxBytes,
+    heldBytes: (source) => store.heldBytes(source),
+    checkLive: (scope) => void executionOf(deps, scope),
+  });
   const ownBus = options.bus === undefined;
   const bus = options.bus ?? createInProcessBus();
   let relay: Relay | undefined;

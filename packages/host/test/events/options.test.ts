@@ -14,6 +14,10 @@ describeBackends("events options", (backend) => {
       [{ publishRate: { events: 0, perSeconds: 60 } }, "events.publishRate"],
       [{ publishRate: { events: 10, perSeconds: 1.5 } }, "events.publishRate"],
       [{ publishRate: true }, "events.publishRate"],
+      [{ outboxBytes: 0 }, "events.outboxBytes"],
+      [{ outboxBytes: 1.5 }, "events.outboxBytes"],
+      [{ outboxBytes: true }, "events.outboxBytes"],
+      [{ deadLetterRetentionMs: -1 }, "events.deadLetterRetentionMs"],
     ] as const) {
       const refused = await createHost({ database, schema: backend.freshSchema("annex_events_opts"), events: events as never }).catch((error: unknown) => error);
       expect(refused, field).toBeInstanceOf(EventsError);
