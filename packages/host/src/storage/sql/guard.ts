@@ -18,6 +18,7 @@ import type { Node } from "./parse-tree.js";
 import { checkGrowth } from "./growth.js";
 import { checkJsonPathUse } from "./jsonpath.js";
 import { valueFreeEstimate } from "./plan-costs.js";
+import { checkNeedleUse, type NeedleCheck } from "./needles.js";
 import { checkRegexUse, type RegexParameter } from "./regex.js";
 
 export interface GuardOptions {
@@ -52,6 +53,12 @@ export interface CheckedStatement {
    * (checkRegexParameters); literal patterns were checked here.
    */
   regexParams: RegexParameter[];
+  /**
+   * The search strings, patterns and compared operands with parameters
+   * (needles.ts): their values' lengths are checked on every call, before
+   * the statement is sent (checkNeedleParameters); literal ones were checked here.
+   */
+  needleParams: NeedleCheck[];
 }
 
 let loaded: Promise<void> | undefined;
@@ -98,7 +105,7 @@ export function checkSql(text: string, options: GuardOptions): CheckedStatement[
     // Only what PostgreSQL's scanner skips as whitespace: JS trim() also strips U+FEFF, U+00A0 …, which the scanner
     // reads as identifier characters ("::regrole\ufeff" is checked as another type than the "::regrole" it would run).
     const own = bytes.subarray(start, end).toString("utf8").replace(SQL_SPACE_AROUND, "");
-    return { text: own, kind, cappable, valueFreeEstimate: valueFreeEstimate(node), typeTargets: checker.typeTargets, regexParams: checker.regexParams };
+    return { text: own, kind, cappable, valueFreeEstimate: valueFreeEstimate(node), typeTargets: checker.typeTargets, regexParams: checker.regexParams, needleParams: checker.needleParams };
   });
 }
 
@@ -131,6 +138,8 @@ class Checker {
   readonly typeTargets: string[] = [];
   /** See CheckedStatement.regexParams. */
   readonly regexParams: RegexParameter[] = [];
+  /** See CheckedStatement.needleParams. */
+  readonly needleParams: NeedleCheck[] = [];
 
   constructor(private readonly options: GuardOptions) {}
 
@@ -226,6 +235,8 @@ class Checker {
     checkJsonPathUse(kind, node);
     // Every place a regular expression is evaluated takes a checked literal, or a parameter checked per call (regex.ts).
     this.regexParams.push(...checkRegexUse(kind, node));
+    // Every search string, pattern or compared operand whose work is a product is bounded (needles.ts).
+    this.needleParams.push(...checkNeedleUse(kind, node));
     switch (kind) {
       case "FuncCall":
         return this.function(names(node["funcname"]));

@@ -38,8 +38,8 @@ import { lastName, type Node } from "./parse-tree.js";
  *   is a match: one DFA pass, linear in the input, for every pattern without
  *   back-references and lookaround (the same `\s*,x`: 8 ms at 10 KB, 0.7 ms
  *   at 30 KB).
- * Not a problem, and left alone: LIKE / ILIKE (their own matcher: 30 `%a`
- * over 10 KB of `a`: < 7 ms), nested quantifiers over captures in a `~`
+ * Not a problem, and left alone: many `%` in LIKE / ILIKE (their own matcher:
+ * 30 `%a` over 10 KB of `a`: < 7 ms; a long pattern is bounded by needles.ts), nested quantifiers over captures in a `~`
  * (`^(a+)+$`, `(a|aa)+`, `(x+x+)+y`: < 1 ms at 10 KB), case-insensitive
  * matching as such.
  *

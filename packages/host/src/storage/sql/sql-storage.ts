@@ -13,6 +13,7 @@ import { PinnedAbortError, postgresPinned } from "../../database/postgres-pinned
 import { boundPlan, inputSize, PLANNED_STATEMENTS } from "./plan-bounds.js";
 import { createPlanCostCache } from "./plan-costs.js";
 import { checkRegexParameters } from "./regex.js";
+import { checkNeedleParameters } from "./needles.js";
 import { pinScript, pinSession, pinStatement } from "./session.js";
 import { createStatementLanes, executionEnded } from "./statement-lanes.js";
 import { createSchemaQuota } from "./quota.js";
@@ -384,6 +385,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     const verdict = verdicts.verdict(target.schema, text, limits.maxRows, (characters) => textBudget.spend(installId, characters));
     // The verdict is the text's; the values of its pattern parameters are checked here, on every call (regex.ts).
     if (verdict.regexParams.length > 0) checkRegexParameters(verdict.regexParams, values);
+    if (verdict.needleParams.length > 0) checkNeedleParameters(verdict.needleParams, values);
     const { kind } = verdict;
     const shape = shapeOf(verdict, target.schema, limits.maxRows);
     const settings = { ...target, timeoutMs: limits.timeoutMs, timeouts: interruptible };

@@ -1,4 +1,5 @@
 import { checkSql } from "./guard.js";
+import type { NeedleCheck } from "./needles.js";
 import type { RegexParameter } from "./regex.js";
 
 /** What ctx.sql.query runs for one accepted text: the statement as cut by the parser, capped when it can be. */
@@ -24,6 +25,8 @@ export interface Verdict {
    * call (regex.ts's checkRegexParameters), before the statement is sent.
    */
   regexParams: readonly RegexParameter[];
+  /** The needles with parameters: their values' lengths are checked on every call likewise (needles.ts's checkNeedleParameters). */
+  needleParams: readonly NeedleCheck[];
 }
 
 export interface VerdictCacheOptions {
@@ -51,7 +54,7 @@ export interface VerdictCacheOptions {
  *
  * What the cache does not cover, on purpose: the per-call work that depends
  * on more than the text — parameters (among them the values of pattern
- * parameters, checked on every call: regexParams), the session pin, and on
+ * parameters and needles, checked on every call: regexParams, needleParams), the session pin, and on
  * PGlite the planner's cost estimate, which depends on the data and runs on
  * every call.
  */
@@ -79,6 +82,7 @@ export function createVerdictCache(options: VerdictCacheOptions): {
       readOnly: statement!.cappable,
       rememberCost: statement!.cappable && statement!.valueFreeEstimate,
       regexParams: Object.freeze(statement!.regexParams),
+      needleParams: Object.freeze(statement!.needleParams),
     });
   }
 
