@@ -21,7 +21,8 @@ const slow = defineHostCapability({
   result: z.object({ waited: z.boolean() }),
   handler: async () => {
     started++;
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Long enough that the first is still waiting when the bystander comes, however late the poll wakes under load.
+    await new Promise((resolve) => setTimeout(resolve, 300));
     return { waited: true };
   },
 });

@@ -47,7 +47,8 @@ describe("worker pool: installs take turns", () => {
         expect(r.ok).toBe(true);
         order.push(name);
       });
-    const burst = Array.from({ length: 6 }, (_, i) => run(`a${i + 1}`, "a", 60));
+    // Long enough that a1 is still running when b1 comes, however late the poll below wakes under load.
+    const burst = Array.from({ length: 6 }, (_, i) => run(`a${i + 1}`, "a", 300));
     // a1 runs; a2-a6 are sent ahead to the same worker, which starts them in the order sent.
     await until(() => p.stats().inFlight === 1);
     // b2 comes the moment b1 is answered, while a2 runs.
@@ -91,7 +92,7 @@ describe("worker pool: installs take turns", () => {
       workers: 1,
       hostApis: {
         kv: {
-          get: (_key, scope) => (scope.tenant === "tenant-hog" ? slowKv(150) : "quick"),
+          get: (_key, scope) => (scope.tenant === "tenant-hog" ? slowKv(300) : "quick"),
           set: () => {},
           delete: () => true,
           list: async () => ({ keys: [] }),
