@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import { DatabaseError } from "./errors.js";
 import { PGliteDialect, pglitePipeline, type PGlitePipeline } from "./pglite-dialect.js";
 import { importPGlite } from "./pglite-module.js";
+import type { PinnedPool } from "./postgres-pinned.js";
 import { assertSchemaName } from "./schema-name.js";
 import type { AnnexTables } from "./tables.js";
 import { pgliteNotifications, postgresNotifications, type NotificationSource } from "./notifications.js";
@@ -34,6 +35,13 @@ export interface AnnexDatabase {
    * (see pglitePipeline). Must not be called inside a transaction on `root`.
    */
   pipeline?: PGlitePipeline | undefined;
+  /**
+   * The `pg` pool Annex opened for a connection string (undefined for a
+   * Kysely instance the app passed): the SQL storage takes the connections of
+   * extensions' statements from it, so that it can close one whose statement
+   * PostgreSQL does not stop (see postgres-pinned.ts).
+   */
+  pool?: PinnedPool | undefined;
   /** Closes what Annex opened itself; a Kysely or PGlite given by the caller is left open. */
   close(): Promise<void>;
 }
@@ -87,7 +95,7 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
     pool.on("error", heard);
     pool.on("connect", (client) => void client.on("error", heard));
     const root = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
-    return { db: scoped(root), root, schema, kind: "postgres", notifications: postgresNotifications(option), close: () => root.destroy() };
+    return { db: scoped(root), root, schema, kind: "postgres", notifications: postgresNotifications(option), pool: pool as PinnedPool, close: () => root.destroy() };
   }
 
   if (isPGlite(option)) {

@@ -492,7 +492,7 @@ describeBackends("owned schema result limits", (backend) => {
   const names = async (pattern: string) => (await t.sql(own.id).query("SELECT count(*)::int AS n FROM items WHERE name = $1", [pattern])).rows[0]!["n"];
 
   beforeAll(async () => {
-    t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_sqllimits"), sql: { limits: { timeoutMs: 3000, maxRows: 50, maxBytes: 20_000 } } });
+    t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_sqllimits"), sql: { limits: { timeoutMs: 3000, maxRows: 50, maxBytes: 20_000, maxParamBytes: 50_000 } } });
     own = await t.install(await sqlBundle());
     // One statement into a fresh table: a sequential scan reads a, b, r1 … r60, then zz.
     const values = Array.from({ length: 60 }, (_, i) => `('r${i + 1}', 'row', ${i + 1})`).join(", ");
@@ -541,18 +541,56 @@ describeBackends("owned schema result limits", (backend) => {
     expect(await runSql(t, "UPDATE items SET name = 'row' WHERE id = 'r1' RETURNING id, name", [])).toEqual({ ok: true, rows: [{ id: "r1", name: "row" }], rowCount: 1 });
   });
 
-  if (backend.name === "postgres") {
-    it("stops reading a result (through a cursor, in small batches) at the first batch past maxBytes", async () => {
-      // 5,000 bytes a row: past 20,000 at the 4th; r40 divides by zero, so reading up to the row cap (51) would fail.
-      const result = await runSql(t, "SELECT id, $1::text AS pad, 100 / (n - 40) AS x FROM items WHERE id LIKE 'r%'", ["x".repeat(5000)]);
-      expect(result).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE" });
-      expect(result.message).toMatch(/limit of 20000 bytes/);
-      // A result within both limits reads whole, in several batches (16, then as many as the bytes allow).
-      const many = await runSql(t, "SELECT id FROM items WHERE id LIKE 'r%' AND n <= 50 ORDER BY n");
-      expect(many).toMatchObject({ ok: true, rowCount: 50 });
-      expect(many.rows!.map((row) => row["id"])).toEqual(Array.from({ length: 50 }, (_, i) => `r${i + 1}`));
-    });
-  }
+  it("stops a result soon past maxBytes, rows after it never computed (the database past twice the limit; on PostgreSQL a cursor's batches first)", async () => {
+    // 5,000 bytes a row: past 20,000 at the 4th; r40 divides by zero, so reading up to the row cap (51) would fail.
+    const result = await runSql(t, "SELECT id, $1::text AS pad, 100 / (n - 40) AS x FROM items WHERE id LIKE 'r%'", ["x".repeat(5000)]);
+    expect(result).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE" });
+    expect(result.message).toMatch(/limit of 20000 bytes/);
+    // A result within both limits reads whole (on PostgreSQL in several batches: 16, then as many as the bytes allow).
+    const many = await runSql(t, "SELECT id FROM items WHERE id LIKE 'r%' AND n <= 50 ORDER BY n");
+    expect(many).toMatchObject({ ok: true, rowCount: 50 });
+    expect(many.rows!.map((row) => row["id"])).toEqual(Array.from({ length: 50 }, (_, i) => `r${i + 1}`));
+    // A locking SELECT reads the same way; the rows after the stop are neither read nor locked.
+    expect(await runSql(t, "SELECT id, $1::text AS pad, 100 / (n - 40) AS x FROM items WHERE id LIKE 'r%' FOR UPDATE", ["x".repeat(5000)])).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE" });
+  });
+
+  it("stops in the database rows that turn wide after narrow ones, not after a batch sized by the narrow ones", async () => {
+    // r1 … r20 take a few bytes (on PostgreSQL the whole first FETCH), the 40 rows after them 5,000 each: 200 kB, ten
+    // times maxBytes, which the next FETCH, sized by the narrow rows, would have held before the host counted them.
+    const result = await runSql(t, "SELECT id, CASE WHEN n > 20 THEN $1::text ELSE '' END AS pad FROM items WHERE id LIKE 'r%' ORDER BY n", ["x".repeat(5000)]);
+    expect(result).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE", message: expect.stringMatching(/its rows take at least \d+ bytes as PostgreSQL's text/) });
+  });
+
+  it("refuses in the database a single row far over maxBytes, before it is sent (each column repeating a parameter)", async () => {
+    // 300 columns of 10,000 bytes: a 3 MB row, 150 times maxBytes; the database sums the rows' sizes before sending each.
+    const columns = Array.from({ length: 300 }, (_, i) => `$1::text AS c${i}`).join(", ");
+    const result = await runSql(t, `SELECT ${columns} FROM items WHERE id = 'a'`, ["x".repeat(10_000)]);
+    expect(result).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE", message: expect.stringMatching(/limit of 20000 bytes: its rows take at least \d+ bytes as PostgreSQL's text/) });
+    // So does a locking SELECT; a row within the limit still reads (a column named as the check's own alias is only a column).
+    expect(await runSql(t, `SELECT ${columns} FROM items WHERE id = 'a' FOR UPDATE`, ["x".repeat(10_000)])).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE" });
+    expect(await runSql(t, "SELECT id, $1::text AS annex_capped, $1::text AS annex_rows FROM items WHERE id = 'a'", ["x".repeat(8000)])).toMatchObject({ ok: true, rowCount: 1 });
+  });
+
+  it("sums a write's RETURNING rows in the database: far over maxBytes, the write fails before any row is sent and rolls back", async () => {
+    const before = (await t.sql(own.id).query("SELECT sum(n)::int AS n FROM items")).rows[0]!["n"];
+    // 40 rows of 5,000 bytes: 200 kB, ten times maxBytes.
+    const result = await runSql(t, "UPDATE items SET n = n + 1 WHERE id LIKE 'r%' AND n <= 40 RETURNING id, $1::text AS pad", ["x".repeat(5000)]);
+    expect(result).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE", message: expect.stringMatching(/its rows take at least \d+ bytes as PostgreSQL's text, and the database stopped/) });
+    expect((await t.sql(own.id).query("SELECT sum(n)::int AS n FROM items")).rows[0]!["n"]).toBe(before);
+  });
+
+  it("refuses parameters past maxParamBytes (UTF-8 bytes of all of them together) with E_SQL_PARAMS before the query runs", async () => {
+    expect(await runSql(t, "SELECT length($1) AS n", ["x".repeat(50_000)])).toEqual({ ok: true, rows: [{ n: 50_000 }], rowCount: 1 });
+    const one = await runSql(t, "SELECT length($1) AS n", ["x".repeat(50_001)]);
+    expect(one).toMatchObject({ ok: false, code: "E_SQL_PARAMS", message: expect.stringMatching(/at most 50000 bytes together \(sql\.limits\.maxParamBytes\); params\[0\] brings them to 50001/) });
+    // Counted together, in UTF-8 (2 bytes a character here), objects as their JSON.
+    expect(await runSql(t, "SELECT length($1) + length($2) AS n", ["x".repeat(30_000), "x".repeat(30_000)])).toMatchObject({ ok: false, code: "E_SQL_PARAMS", message: expect.stringMatching(/params\[1\] brings them to 60000/) });
+    expect(await runSql(t, "SELECT length($1) AS n", ["é".repeat(25_001)])).toMatchObject({ ok: false, code: "E_SQL_PARAMS" });
+    expect(await runSql(t, "SELECT jsonb_array_length($1::jsonb) AS n", [Array.from({ length: 10_001 }, () => "abc")])).toMatchObject({ ok: false, code: "E_SQL_PARAMS" });
+    // A write of one too-large value changes nothing.
+    expect(await runSql(t, "UPDATE items SET name = $1 WHERE id = 'a'", ["x".repeat(50_001)])).toMatchObject({ ok: false, code: "E_SQL_PARAMS" });
+    expect((await t.sql(own.id).query("SELECT name FROM items WHERE id = 'a'")).rows).toEqual([{ name: "apple" }]);
+  });
 });
 
 /**
@@ -641,6 +679,47 @@ describeBackends("owned schema statements share the host's pool", (backend) => {
       expect(await active()).toBe(0);
       expect((await storage.query(own.id, "SELECT count(*)::int AS n FROM items")).rows).toEqual([{ n: 2 }]);
     }, 30_000);
+
+    it("stops waiting for a statement PostgreSQL does not stop: the call fails, its connection is closed, and another install's statement runs meanwhile", async () => {
+      // A host on a connection string: only a connection of a pool it opened itself can Annex close.
+      const annexSchema = backend.freshSchema("annex_sqlstuck");
+      const host = await createTestHost({ database: process.env["ANNEX_TEST_DATABASE_URL"]!, schema: annexSchema });
+      const admin = (await backend.connect()) as Kysely<any>;
+      const marker = `stuck_${Math.random().toString(36).slice(2)}`;
+      const running = async () =>
+        (await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE ${`%${marker}%`} AND pid <> pg_backend_pid()`.execute(admin)).rows.map((row) => row.pid);
+      try {
+        const stuckInstall = await host.install(await sqlBundle(), { tenant: "tenant-stuck" });
+        const bystander = await host.install(await sqlBundle(), { tenant: "tenant-bystander" });
+        const { schema_name: schema } = await admin.selectFrom(`${annexSchema}.annex_sql_schemas`).select("schema_name").where("install_id", "=", stuckInstall.id).executeTakeFirstOrThrow();
+        // translate walks its 64-character `from` for each of 8 million characters and looks at no cancel request
+        // meanwhile: a couple of seconds in one call. (The guard caps `from`, not the text it is applied to.)
+        await sql.raw(`UPDATE "${schema}".items SET name = repeat('a', 8000000) WHERE id = 'a'`).execute(admin);
+        // One place for all installs, and a short grace: the bystander's statement runs only once the host gave up the other.
+        const storage = createSqlStorage({ database: host.host.database, limits: { timeoutMs: 200, maxConcurrentTotal: 1 }, cancelGraceMs: 300 });
+        const from = Array.from({ length: 64 }, (_, i) => String.fromCharCode(256 + i)).join("");
+        const stuck = storage.query(stuckInstall.id, `UPDATE /* ${marker} */ items SET n = length(translate(name, $1, 'x')) WHERE id = 'a'`, [from]).catch((error: unknown) => error);
+        for (let poll = 0; poll < 250 && (await running()).length === 0; poll++) await new Promise((resolve) => setTimeout(resolve, 10));
+        const [pid] = await running();
+        expect(pid).toBeDefined();
+        expect(await storage.query(bystander.id, "SELECT 1 AS one")).toEqual({ rows: [{ one: 1 }], rowCount: 1 });
+        // The bystander ran while the database still runs the other statement: the host did not wait for it to end.
+        expect(await running()).toEqual([pid]);
+        expect(await stuck).toMatchObject({ code: "E_SQL_TIMEOUT", details: { reason: "not-interrupted", timeoutMs: 200, graceMs: 300 } });
+        // Once its call returns the backend goes: its connection was closed, not given back to the pool (where it would wait, idle).
+        let gone = false;
+        for (let poll = 0; poll < 1000 && !gone; poll++) {
+          gone = (await sql`SELECT 1 FROM pg_stat_activity WHERE pid = ${pid}`.execute(admin)).rows.length === 0;
+          if (!gone) await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(gone).toBe(true);
+        expect(await storage.query(stuckInstall.id, "SELECT n FROM items WHERE id = 'a'")).toEqual({ rows: [{ n: 1 }], rowCount: 1 });
+      } finally {
+        for (let poll = 0; poll < 1000 && (await running()).length > 0; poll++) await new Promise((resolve) => setTimeout(resolve, 20));
+        for (const tenant of ["tenant-stuck", "tenant-bystander"]) await host.host.uninstall(tenant, "acme.notes", { purge: true }).catch(() => {});
+        await host.close();
+      }
+    }, 60_000);
 
     it("a disable on this host cancels the statements an execution has running and drops those it has queued: none of them writes after it", async () => {
       const annexSchema = backend.freshSchema("annex_sqlrevoke");

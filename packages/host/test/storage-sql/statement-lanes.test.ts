@@ -126,4 +126,36 @@ describe("statement lanes", () => {
     await settle();
     expect(lanes.running).toBe(10);
   });
+
+  it("detach gives the host-wide place back at once, and the install's own place only once the database ended the statement", async () => {
+    // Two places in all, one per install: a's first statement is given up while the database still runs it.
+    const lanes = createStatementLanes(1, 8, 2);
+    const log: string[] = [];
+    const a0 = await start(lanes, "a", log);
+    await start(lanes, "b", log);
+    const a1 = start(lanes, "a", log);
+    const c0 = start(lanes, "c", log);
+    await settle();
+    expect(log).toEqual(["a0", "b0"]);
+    let ended!: () => void;
+    a0.detach(new Promise<void>((resolve) => (ended = resolve)));
+    await settle();
+    // c had no statement running: it takes the freed place; a's next waits for a's own place.
+    expect(log).toEqual(["a0", "b0", "c0"]);
+    expect(lanes.running).toBe(2);
+    (await c0)();
+    await settle();
+    expect(log).toEqual(["a0", "b0", "c0"]);
+    ended();
+    await settle();
+    expect(log).toEqual(["a0", "b0", "c0", "a1"]);
+    // Giving back a detached place again does nothing.
+    a0();
+    a0.detach(Promise.resolve());
+    await settle();
+    expect(lanes.running).toBe(2);
+    (await a1)();
+    await settle();
+    expect(lanes.running).toBe(1);
+  });
 });

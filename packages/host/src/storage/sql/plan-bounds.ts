@@ -1,6 +1,11 @@
 import { FUNCTIONS, SET_RETURNING_FUNCTIONS } from "./allowlist.js";
 import { SqlStorageError } from "./errors.js";
 
+/** The alias of the statement's rows under the host's byte bound (verdicts.ts's boundedSelect). */
+export const ROW_BOUND_ALIAS = "annex_capped";
+/** The alias of the level of boundedSelect that sums the rows' bytes. */
+const BOUND_LEVEL_ALIAS = "annex_w";
+
 /**
  * PGlite only: the cost a statement is checked against, read from its
  * `EXPLAIN (FORMAT JSON)` plan.
@@ -39,6 +44,7 @@ export interface PlanBound {
 
 interface PlanNode {
   "Node Type"?: unknown;
+  Alias?: unknown;
   "Total Cost"?: unknown;
   "Plan Rows"?: unknown;
   "Function Name"?: unknown;
@@ -61,11 +67,24 @@ export function boundPlan(explained: unknown, inputSize: number): PlanBound {
   const root = (explained as Array<{ Plan?: PlanNode }> | undefined)?.[0]?.Plan;
   if (root === undefined) return { cost: Number.POSITIVE_INFINITY, setReturning: false };
   const nodes: PlanNode[] = [];
-  const visit = (node: PlanNode): void => {
-    nodes.push(node);
-    if (Array.isArray(node.Plans)) for (const child of node.Plans as PlanNode[]) visit(child);
+  // The host's byte bound (verdicts.ts's boundedSelect) scans the rows the statement returns, at most maxRows + 1 of
+  // them, but the planner prices its nodes as if they read every row below: they are left out, so the statement is
+  // bounded as it was before the host wrapped it. Everything under them is the statement's, and counts.
+  const wrapper = new Set<PlanNode>();
+  const visit = (node: PlanNode, parent: PlanNode | undefined): void => {
+    const type = node["Node Type"];
+    if (
+      (type === "Subquery Scan" && node.Alias === BOUND_LEVEL_ALIAS) ||
+      (type === "WindowAgg" && parent !== undefined && wrapper.has(parent) && parent.Alias === BOUND_LEVEL_ALIAS) ||
+      (type === "Subquery Scan" && node.Alias === ROW_BOUND_ALIAS && parent !== undefined && wrapper.has(parent))
+    ) {
+      wrapper.add(node);
+    } else {
+      nodes.push(node);
+    }
+    if (Array.isArray(node.Plans)) for (const child of node.Plans as PlanNode[]) visit(child, node);
   };
-  visit(root);
+  visit(root, undefined);
 
   const producers = nodes.filter(isProducer);
   if (producers.length > 1) {

@@ -9,7 +9,7 @@ import { SqlStorageError } from "./errors.js";
 import { checkSql, loadParser } from "./guard.js";
 import { parseSync } from "libpg-query";
 import { installRoleName, installSchemaName, quoteIdent } from "./schema-name.js";
-import { PinnedAbortError, postgresPinned } from "../../database/postgres-pinned.js";
+import { PinnedAbortError, PinnedStuckError, postgresPinned } from "../../database/postgres-pinned.js";
 import { boundPlan, inputSize, PLANNED_STATEMENTS } from "./plan-bounds.js";
 import { createPlanCostCache } from "./plan-costs.js";
 import { checkRegexParameters } from "./regex.js";
@@ -17,7 +17,7 @@ import { checkNeedleParameters } from "./needles.js";
 import { pinScript, pinSession, pinStatement } from "./session.js";
 import { createStatementLanes, executionEnded } from "./statement-lanes.js";
 import { createSchemaQuota } from "./quota.js";
-import { createVerdictCache, type Verdict } from "./verdicts.js";
+import { assertWraps, boundedSelect, createVerdictCache, RESULT_TOO_LARGE_MARK, type Verdict } from "./verdicts.js";
 import { createTextBudget } from "./text-budget.js";
 import { toGuestValue, toParams } from "./values.js";
 
@@ -30,6 +30,12 @@ export interface SqlLimits {
   maxBytes?: number | undefined;
   /** Parameters of one query. Default 1000. */
   maxParams?: number | undefined;
+  /**
+   * Bytes one query's parameters may take together (UTF-8; an object or array
+   * as its JSON text). Past it the query fails with E_SQL_PARAMS before it is
+   * sent. Default 1 MiB. Host policy only.
+   */
+  maxParamBytes?: number | undefined;
   /** Characters of one query's text. Default 100,000. */
   maxTextLength?: number | undefined;
   /**
@@ -105,6 +111,12 @@ export interface SqlStorageOptions {
   poolSize?: number | undefined;
   /** How often a schema below 75 % of its quota is measured after writes, ms (quota.ts). Default 1000; tests set 0. */
   quotaIntervalMs?: number | undefined;
+  /**
+   * PostgreSQL through a pool Annex opened: how long a statement has to stop
+   * after the host's cancel before the host closes its connection and stops
+   * waiting (postgres-pinned.ts's PinnedStuckError), ms. Default 2000; tests set less.
+   */
+  cancelGraceMs?: number | undefined;
 }
 
 /** An install's owned schema as the install listing shows it. */
@@ -153,6 +165,7 @@ const DEFAULTS = {
   maxRows: 1000,
   maxBytes: 1024 * 1024,
   maxParams: 1000,
+  maxParamBytes: 1024 * 1024,
   maxTextLength: 100_000,
   checkedTextPerSecond: 50_000,
   migrationTimeoutMs: 60_000,
@@ -197,6 +210,7 @@ function validateLimits(limits: SqlLimits): void {
     maxSchemaBytes: [64 * 1024, Number.MAX_SAFE_INTEGER],
     maxSchemaRelations: [1, 1_000_000],
     maxTextLength: [1000, 10_000_000],
+    maxParamBytes: [1024, 1024 * 1024 * 1024],
     checkedTextPerSecond: [1000, Number.MAX_SAFE_INTEGER],
   } as const;
   for (const [name, [min, max]] of Object.entries(ranges) as Array<[keyof typeof ranges, readonly [number, number]]>) {
@@ -246,10 +260,14 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   const interruptible = database.kind === "postgres";
   const useRoles = database.kind === "postgres" && options.roles !== false;
   const targets = new Map<string, Target>();
-  const verdicts = createVerdictCache({ interruptible });
+  // The database refuses a result whose rows take more than this as text before sending the row that passes it (see
+  // boundedSelect): the host's policy, so a text's verdict stays one for every install; each install's own maxBytes
+  // is then counted exactly, as JSON, by rowReader.
+  const maxResultText = textBound(limits.maxBytes, limits.maxRows);
+  const verdicts = createVerdictCache({ interruptible, maxResultText });
   const textBudget = createTextBudget(limits.checkedTextPerSecond, Math.max(4 * limits.checkedTextPerSecond, limits.maxTextLength));
   const pipeline = database.kind === "pglite" ? database.pipeline : undefined;
-  const pinned = database.kind === "postgres" ? postgresPinned(root) : undefined;
+  const pinned = database.kind === "postgres" ? postgresPinned(root, { pool: database.pool, graceMs: options.cancelGraceMs ?? CANCEL_GRACE_MS }) : undefined;
   const costs = createPlanCostCache();
   const lanes = createStatementLanes(Math.max(1, Math.floor(limits.maxConcurrent) || 1), Math.max(0, Math.floor(limits.maxQueued) || 0), limits.maxConcurrentTotal);
   const quota = createSchemaQuota(root, limits.maxSchemaBytes, options.quotaIntervalMs);
@@ -380,7 +398,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     }
     if (!Array.isArray(params)) throw new SqlStorageError("E_SQL_PARAMS", "params must be an array");
     const target = await targetOf(installId);
-    const values = toParams(params, limits.maxParams);
+    const values = toParams(params, limits.maxParams, limits.maxParamBytes);
     await loadParser();
     const verdict = verdicts.verdict(target.schema, text, limits.maxRows, (characters) => textBudget.spend(installId, characters));
     // The verdict is the text's; the values of its pattern parameters are checked here, on every call (regex.ts).
@@ -413,13 +431,15 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
         else if (measure !== undefined) result = await runMeasuredOnPostgres(settings, statement, signal, check, measure);
         else result = await pinned!(pinScript(settings), statement, { signal, deadlineMs: limits.timeoutMs, check, cursor: shape.cursor ? reader.cursor : undefined });
       } catch (error) {
+        // PostgreSQL did not stop it: the host no longer waits, and other installs may have its place at once; the
+        // install's own place stays taken while the database still runs it (statement-lanes.ts).
+        if (error instanceof PinnedStuckError) release.detach(error.ended);
         const failure =
           error instanceof PinnedAbortError
             ? executionEnded()
-            : // The SQL cap of a write's rows (shapeOf) fails the statement, rolling the write back.
-              (error as { code?: unknown }).code === "22P02" && String((error as Error).message).includes(TOO_MANY_MARK)
-              ? tooManyRows(limits.maxRows)
-              : toSqlError(error, limits.timeoutMs);
+            : error instanceof PinnedStuckError
+              ? notInterrupted(limits.timeoutMs, error.graceMs)
+              : markedFailure(error, limits) ?? toSqlError(error, limits.timeoutMs);
         // Failed (an error, a timeout, a cancel, a rollback of the host's own): PostgreSQL keeps the pages its rows
         // took, so it is measured, and over the quota vacuumed (quota.ts). Its own error is the answer, whatever that
         // measurement meets.
@@ -458,13 +478,16 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
    *   wants those WITHs at the top level): a SELECT without LIMIT or OFFSET of
    *   its own gets `LIMIT maxRows + 1` appended, and it runs `atomic`: its
    *   rows are checked before the commit, so rows past the limit roll it back.
-   * On PostgreSQL the two SELECT forms are read through a cursor in small
-   * batches (rowReader), so a result stops at the first row past maxBytes.
+   * The database stops both SELECT forms at the first row past textBound of
+   * the host's maxBytes (boundedSelect), and a write whose RETURNING rows
+   * together pass it; on PostgreSQL the SELECTs are read through a cursor in
+   * small batches (rowReader), so a result stops at the first row past
+   * maxBytes.
    */
   function shapeOf(verdict: Verdict, schema: string, maxRows: number): Shape {
     const known = shapes.get(verdict);
     if (known !== undefined) return known;
-    const shape = Object.freeze({ ...boundRows(verdict, schema, maxRows, interruptible), ...quotaClass(verdict) });
+    const shape = Object.freeze({ ...boundRows(verdict, schema, maxRows, interruptible, maxResultText), ...quotaClass(verdict) });
     shapes.set(verdict, shape);
     return shape;
   }
@@ -759,6 +782,21 @@ async function ownType(trx: Kysely<any>, schema: string, name: string): Promise<
   }
 }
 
+/**
+ * PostgreSQL only: how long a statement past its timeout (or whose execution
+ * ended) has to stop after the host's cancel before the host closes its
+ * connection and stops waiting (postgres-pinned.ts's PinnedStuckError).
+ */
+const CANCEL_GRACE_MS = 2000;
+
+function notInterrupted(timeoutMs: number, graceMs: number): SqlStorageError {
+  return new SqlStorageError(
+    "E_SQL_TIMEOUT",
+    `the statement ran past its ${timeoutMs} ms and PostgreSQL did not stop it within ${graceMs} ms of the host's cancel (a built-in such as translate or strpos over long texts checks for none): the host closed its connection and stopped waiting; the database runs that call to its end, and until then it counts among this install's statements running at once. Pass shorter texts, or split the work`,
+    { timeoutMs, graceMs, reason: "not-interrupted" },
+  );
+}
+
 function toSqlError(error: unknown, timeoutMs: number): SqlStorageError {
   if (error instanceof SqlStorageError) return error;
   const code = (error as { code?: unknown }).code;
@@ -810,7 +848,35 @@ function quotaClass(verdict: Verdict): { grows: boolean; shrinks: boolean } {
 const TOO_MANY_MARK = "annex_too_many_rows:";
 const ROW_KINDS = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]);
 
-function boundRows(verdict: Verdict, schema: string, maxRows: number, interruptible: boolean): RowShape {
+/**
+ * Bytes of PostgreSQL's text form of rows whose JSON takes at most `maxBytes`:
+ * a record's quoting at most doubles what its JSON takes (see boundedSelect),
+ * two bytes a row, and some room (a json column keeps the spaces it was
+ * written with).
+ */
+function textBound(maxBytes: number, maxRows: number): number {
+  return 2 * maxBytes + 2 * (maxRows + 1) + 1024;
+}
+
+/**
+ * The SQL caps of a statement's errors (boundedSelect and boundRows) read back
+ * as the host's typed errors; undefined for any other error.
+ */
+function markedFailure(error: unknown, limits: ResolvedSqlLimits): SqlStorageError | undefined {
+  if ((error as { code?: unknown }).code !== "22P02") return undefined;
+  const message = String((error as Error).message);
+  if (message.includes(TOO_MANY_MARK)) return tooManyRows(limits.maxRows);
+  const at = message.indexOf(RESULT_TOO_LARGE_MARK);
+  if (at < 0) return undefined;
+  const text = Number.parseInt(message.slice(at + RESULT_TOO_LARGE_MARK.length), 10);
+  return new SqlStorageError(
+    "E_SQL_RESULT_TOO_LARGE",
+    `the result takes more than the limit of ${limits.maxBytes} bytes: its rows take at least ${text} bytes as PostgreSQL's text, and the database stopped before sending the row that passed it (a write rolled back whole); select fewer columns or rows, or narrower values`,
+    { maxBytes: limits.maxBytes, textBytes: text },
+  );
+}
+
+function boundRows(verdict: Verdict, schema: string, maxRows: number, interruptible: boolean, maxResultText: number): RowShape {
   const { run, kind } = verdict;
   if (verdict.readOnly) return { run, cursor: interruptible, atomic: false };
   if (!ROW_KINDS.has(kind)) return { run, cursor: false, atomic: false };
@@ -821,14 +887,23 @@ function boundRows(verdict: Verdict, schema: string, maxRows: number, interrupti
   let wrapped: string;
   let shape: RowShape;
   if (!hasModifyingCte(stmt)) {
+    if (kind === "SelectStmt") {
+      // Its rows are read one by one, their bytes summed as they come (boundedSelect), the CTE read no further.
+      const wrap = (inner: string) => boundedSelect(`WITH annex_rows AS (\n${inner}\n) `, "annex_rows", "annex_rows", maxResultText, cap);
+      wrapped = wrap(run);
+      assertWraps(wrapped, run, wrap);
+      return { run: wrapped, cursor: interruptible, atomic: false };
+    }
+    // A write's rows are all made before the first is read (a data-modifying CTE runs to its end): their count and
+    // their bytes as text are taken first, and either past its bound fails the statement, rolling the write back.
+    const size = `(SELECT pg_catalog.sum(pg_catalog.octet_length(CAST(annex_rows.* AS text))) FROM annex_rows)`;
     wrapped =
-      kind === "SelectStmt"
-        ? `WITH annex_rows AS (\n${run}\n) SELECT annex_rows.* FROM annex_rows LIMIT ${cap}`
-        : `WITH annex_rows AS (\n${run}\n) SELECT annex_rows.* FROM annex_rows WHERE (SELECT count(*) FROM annex_rows) <= ${maxRows} ` +
-          `OR CAST('${TOO_MANY_MARK}' || (SELECT count(*) FROM annex_rows) AS integer) IS NULL LIMIT ${cap}`;
-    // A write's RETURNING rows are checked before it commits (atomic), so a result past maxBytes rolls the write back
-    // rather than failing after it was kept; a locking SELECT writes nothing and streams through the cursor.
-    shape = { run: wrapped, cursor: interruptible && kind === "SelectStmt", atomic: kind !== "SelectStmt" };
+      `WITH annex_rows AS (\n${run}\n) SELECT annex_rows.* FROM annex_rows WHERE ((SELECT count(*) FROM annex_rows) <= ${maxRows} ` +
+      `OR CAST('${TOO_MANY_MARK}' || (SELECT count(*) FROM annex_rows) AS integer) IS NULL) ` +
+      `AND (${size} <= ${maxResultText} OR CAST('${RESULT_TOO_LARGE_MARK}' || ${size} AS integer) IS NULL) LIMIT ${cap}`;
+    // Its rows are checked before it commits (atomic), so a result past maxBytes rolls the write back rather than
+    // failing after it was kept.
+    shape = { run: wrapped, cursor: false, atomic: true };
   } else {
     wrapped = kind === "SelectStmt" && stmt["limitCount"] === undefined && stmt["limitOffset"] === undefined ? `${run}\nLIMIT ${cap}` : run;
     shape = { run: wrapped, cursor: false, atomic: true };
@@ -847,7 +922,11 @@ function hasModifyingCte(node: unknown): boolean {
   return Object.values(node).some(hasModifyingCte);
 }
 
-/** Rows per FETCH on PostgreSQL: the first batch, and the most of any (fewer as the byte budget runs out). */
+/**
+ * Rows per FETCH on PostgreSQL: the first batch, and the most of any (fewer as
+ * the byte budget runs out). Whatever their widths, the rows the database
+ * sends take at most textBound's bytes together (boundedSelect).
+ */
 const FIRST_BATCH = 16;
 const MAX_BATCH = 128;
 

@@ -5,9 +5,22 @@ export function executionEnded(): SqlStorageError {
   return new SqlStorageError("E_SQL_TIMEOUT", "the statement was dropped or cancelled: the execution that sent it ended", { reason: "execution-ended" });
 }
 
+/** Gives back a statement's place (once; later calls, and calls after `detach`, do nothing). */
+export interface LanePlace {
+  (): void;
+  /**
+   * Gives back the host-wide place now, and the install's own place only once
+   * `until` settles: for a statement the host stopped waiting for while the
+   * database still runs it (see postgres-pinned.ts), so that other installs'
+   * statements run meanwhile but the install cannot have more than
+   * maxConcurrent statements running in the database.
+   */
+  detach(until: Promise<unknown>): void;
+}
+
 export interface StatementLanes {
-  /** Waits for a place for one statement of `key` (an install); answers the function that gives it back (once; later calls do nothing). */
-  acquire(key: string, signal: AbortSignal | undefined): Promise<() => void>;
+  /** Waits for a place for one statement of `key` (an install); answers the function that gives it back. */
+  acquire(key: string, signal: AbortSignal | undefined): Promise<LanePlace>;
   /** Statements holding a place now, across all lanes. */
   readonly running: number;
 }
@@ -83,14 +96,30 @@ export function createStatementLanes(maxConcurrent: number, maxQueued: number, m
       }
       const own = lane;
       let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        own.running--;
-        running--;
-        settle(key, own);
-        dispatch();
-      };
+      const release = Object.assign(
+        () => {
+          if (released) return;
+          released = true;
+          own.running--;
+          running--;
+          settle(key, own);
+          dispatch();
+        },
+        {
+          detach(until: Promise<unknown>) {
+            if (released) return;
+            released = true;
+            running--;
+            dispatch();
+            const end = () => {
+              own.running--;
+              settle(key, own);
+              dispatch();
+            };
+            until.then(end, end);
+          },
+        },
+      );
       // Nobody waits for a place this statement could take (dispatch gives every free place it can), so it runs now.
       if (own.running < maxConcurrent && running < maxConcurrentTotal && own.waiting.length === 0) {
         own.running++;

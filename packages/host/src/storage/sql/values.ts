@@ -1,16 +1,30 @@
 import { SqlStorageError } from "./errors.js";
 
-/** Parameters cross from the guest as JSON: scalars as they are, objects and arrays as JSON text (for json/jsonb columns). */
-export function toParams(params: unknown[], maxParams: number): unknown[] {
+/**
+ * Parameters cross from the guest as JSON: scalars as they are, objects and arrays as JSON text (for json/jsonb columns).
+ * Together they take at most `maxParamBytes` (UTF-8, as sent): a statement can repeat a parameter in every column of
+ * every row it returns, so its size is what the database and the host's result could be multiplied from.
+ */
+export function toParams(params: unknown[], maxParams: number, maxParamBytes = Number.POSITIVE_INFINITY): unknown[] {
   if (params.length > maxParams) throw new SqlStorageError("E_SQL_PARAMS", `ctx.sql.query takes at most ${maxParams} parameters (got ${params.length})`);
+  let bytes = 0;
   return params.map((value, index) => {
-    if (value === null || typeof value === "string" || typeof value === "boolean") return value;
-    if (typeof value === "number") {
+    let out: unknown;
+    if (value === null || typeof value === "string" || typeof value === "boolean") out = value;
+    else if (typeof value === "number") {
       if (!Number.isFinite(value)) throw new SqlStorageError("E_SQL_PARAMS", `params[${index}] must be a finite number`, { index });
-      return value;
+      out = value;
+    } else if (typeof value === "object") out = JSON.stringify(value);
+    else throw new SqlStorageError("E_SQL_PARAMS", `params[${index}] must be a JSON value (string, number, boolean, null, array or object)`, { index });
+    bytes += typeof out === "string" ? Buffer.byteLength(out) : String(out).length;
+    if (bytes > maxParamBytes) {
+      throw new SqlStorageError(
+        "E_SQL_PARAMS",
+        `the parameters of one query take at most ${maxParamBytes} bytes together (sql.limits.maxParamBytes); params[${index}] brings them to ${bytes}: store a large value in parts (several rows or calls), or ask the host's admin for a larger maxParamBytes`,
+        { index, bytes, maxParamBytes },
+      );
     }
-    if (typeof value === "object") return JSON.stringify(value);
-    throw new SqlStorageError("E_SQL_PARAMS", `params[${index}] must be a JSON value (string, number, boolean, null, array or object)`, { index });
+    return out;
   });
 }
 

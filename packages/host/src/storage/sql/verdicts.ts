@@ -1,4 +1,7 @@
+import { parseSync } from "libpg-query";
+import { SqlStorageError } from "./errors.js";
 import { checkSql } from "./guard.js";
+import { ROW_BOUND_ALIAS } from "./plan-bounds.js";
 import type { NeedleCheck } from "./needles.js";
 import type { RegexParameter } from "./regex.js";
 
@@ -36,6 +39,8 @@ export interface VerdictCacheOptions {
   maxEntries?: number;
   /** Longer texts are checked every time and never kept, so the cache stays small (≤ maxEntries × ~2 × maxTextLength). Default 8192. */
   maxTextLength?: number;
+  /** Bytes of PostgreSQL's text form past which the rows of a capped SELECT fail in the database (see boundedSelect); none when absent. */
+  maxResultText?: number;
 }
 
 /**
@@ -73,8 +78,15 @@ export function createVerdictCache(options: VerdictCacheOptions): {
     let run = statement!.text;
     if (statement!.cappable) {
       // Fetch one row past the limit, never the whole result; the wrapped text is checked again as it will run.
-      run = `SELECT * FROM (\n${run}\n) AS annex_capped LIMIT ${maxRows + 1}`;
-      checkSql(run, guard);
+      const { maxResultText } = options;
+      if (maxResultText === undefined) {
+        run = `SELECT * FROM (\n${run}\n) AS annex_capped LIMIT ${maxRows + 1}`;
+        checkSql(run, guard);
+      } else {
+        const wrap = (inner: string) => boundedSelect("", `(SELECT * FROM (\n${inner}\n) AS annex_inner OFFSET 0) AS ${ROW_BOUND_ALIAS}`, ROW_BOUND_ALIAS, maxResultText, maxRows + 1);
+        run = wrap(run);
+        assertWraps(run, statement!.text, wrap);
+      }
     }
     return Object.freeze({
       run,
@@ -110,4 +122,54 @@ export function createVerdictCache(options: VerdictCacheOptions): {
       return entries.size;
     },
   };
+}
+
+/** Marks the cast that fails a result past boundedSelect's bytes: its error is read back as E_SQL_RESULT_TOO_LARGE. */
+export const RESULT_TOO_LARGE_MARK = "annex_result_too_large:";
+
+/**
+ * A SELECT of the rows of `from` (named `alias`; after `prefix`, a WITH) that
+ * fails in the database at the first row where the rows so far take more
+ * than `maxText` bytes as text (`CAST(alias.* AS text)`: a qualified star, so
+ * that a column of the same name cannot stand in for the row), so that row
+ * and those after it are neither sent nor computed; at most `cap` rows.
+ *
+ * The host counts a result's bytes as JSON only as rows reach it, and a
+ * driver holds a whole row, or a whole batch of rows, before that: one row
+ * can be far larger than the limit (300 columns each repeating a 1 MB
+ * parameter, a value grown by `||`, or one stored that way), and rows that
+ * start narrow can turn wide in the batch sized by them. A row's text takes
+ * at most twice its JSON plus two bytes (the record's quotes double those
+ * inside it), so twice the host's limit refuses nothing it would accept.
+ *
+ * The running sum is a window over the rows in the order they come (which
+ * reads them one by one, so `cap` still stops the statement early), and the
+ * row leaves it whole (`CAST(alias.* AS record)`, its columns with their
+ * names and types again through `(r).*`). A subquery in `from` sits behind
+ * `OFFSET 0`: PostgreSQL would otherwise fold the user's query into this one
+ * and evaluate its output expressions twice, once for the sum.
+ */
+export function boundedSelect(prefix: string, from: string, alias: string, maxText: number, cap: number): string {
+  const size = `pg_catalog.octet_length(CAST(${alias}.* AS text))`;
+  return (
+    `${prefix}SELECT (annex_w.r).* FROM (SELECT CAST(${alias}.* AS record) AS r, pg_catalog.sum(${size}) OVER (ROWS UNBOUNDED PRECEDING) AS annex_total ` +
+    `FROM ${from}) AS annex_w WHERE CASE WHEN annex_total <= ${maxText} THEN true ELSE CAST('${RESULT_TOO_LARGE_MARK}' || annex_total AS integer) IS NULL END LIMIT ${cap}`
+  );
+}
+
+/**
+ * Checks that `wrapped` is `wrap(inner)` as PostgreSQL parses it: one
+ * statement, the checked `inner` in it unchanged, everything around it the
+ * host's own text. Stands in for checking the wrapped text again with the
+ * guard, whose growth rule would refuse the whole-row references the host's
+ * own level makes beside any `||` or json builder of the statement's.
+ */
+export function assertWraps(wrapped: string, inner: string, wrap: (inner: string) => string): void {
+  const tree = (text: string) => JSON.stringify((parseSync(text) as { stmts: unknown[] }).stmts, (key, value) => (key === "location" || key === "stmt_len" || key === "stmt_location" ? undefined : value));
+  const statement = (text: string) => JSON.stringify((parseSync(text) as { stmts: Array<{ stmt: unknown }> }).stmts[0]!.stmt, (key, value) => (key === "location" ? undefined : value));
+  const placeholder = "SELECT 1";
+  const parts = tree(wrapped).split(statement(inner));
+  if (parts.length !== 2 || parts.join(statement(placeholder)) !== tree(wrap(placeholder))) {
+    throw new SqlStorageError("E_SQL_REFUSED", "the statement cannot be wrapped in the host's row and byte limits: write it as one plain statement", {});
+  }
 }
