@@ -139,7 +139,7 @@ export async function startTestServer(t: TestHost, defaultTenant: string, option
   const sessions = new Map<string, FrameSession>();
   const pageIds = new Map<string, string>();
 
-  async function framePage(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+  async function framePage(res: ServerResponse, id: string): Promise<void> {
     const session = sessions.get(id);
     if (session === undefined) return text(res, 404, "no such frame page: get its URL from server.framePage(extensionId)");
     const install = await t.host.getInstall(session.tenant, session.extensionId);
@@ -176,7 +176,6 @@ export async function startTestServer(t: TestHost, defaultTenant: string, option
         `<script type="application/json" id="annex-frame-config">${scriptJson(config)}</script>` +
         `<script type="module" src="/__annex/frame.js"></script></head><body><div id="annex-frame"></div></body></html>`,
     );
-    void req;
   }
 
   async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -213,7 +212,7 @@ export async function startTestServer(t: TestHost, defaultTenant: string, option
             res.end(code);
           })
         : path.startsWith("/__annex/frame/")
-          ? framePage(req, res, path.slice("/__annex/frame/".length))
+          ? framePage(res, path.slice("/__annex/frame/".length))
           : forward(req, res);
     handled.catch((error: Error) => {
       if (!res.headersSent) text(res, 500, `${(error as { code?: string }).code ?? "Error"}: ${error.message}`);

@@ -6,23 +6,13 @@
  * sits awaiting a slow host call, as in the red team's finding (one install's
  * eight concurrent requests made another's time out behind them).
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ExecuteEnvelope } from "../../src/envelope.js";
-import { createWorkerPoolRunner, type WorkerPoolRunner } from "../../src/index.js";
 import { buildBundle, envelopeFor } from "../support/fixtures.js";
+import { usePools } from "../support/pools.js";
 
 const scripted = new URL("./fixtures/scripted-worker.mjs", import.meta.url);
-const pools: WorkerPoolRunner[] = [];
-
-function pool(options: Parameters<typeof createWorkerPoolRunner>[0]): WorkerPoolRunner {
-  const p = createWorkerPoolRunner(options);
-  pools.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  for (const p of pools.splice(0)) await p.close();
-});
+const pool = usePools();
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

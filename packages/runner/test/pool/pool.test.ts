@@ -1,26 +1,14 @@
 import type { VerifiedBundle } from "@annex/manifest";
 import { Worker } from "node:worker_threads";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { ExecuteEnvelope } from "../../src/envelope.js";
 import type { HostApis } from "../../src/host-apis.js";
-import { createWorkerPoolRunner, type WorkerPoolRunner } from "../../src/index.js";
+import { createWorkerPoolRunner } from "../../src/index.js";
 import { buildBundle, envelopeFor } from "../support/fixtures.js";
+import { usePools } from "../support/pools.js";
 
 const scripted = new URL("./fixtures/scripted-worker.mjs", import.meta.url);
-const pools: WorkerPoolRunner[] = [];
-
-function pool(options: Parameters<typeof createWorkerPoolRunner>[0]): WorkerPoolRunner {
-  const p = createWorkerPoolRunner(options);
-  pools.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  for (const p of pools.splice(0)) {
-    await p.close();
-    expect(p.stats().liveWorkers, "workers left alive after close").toBe(0);
-  }
-});
+const pool = usePools();
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
