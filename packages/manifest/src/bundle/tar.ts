@@ -92,8 +92,28 @@ function headerName(block: Uint8Array): string {
   return utf8.decode(block.subarray(0, end === -1 || end > 100 ? 100 : end));
 }
 
-/** Checks a PAX body: well-formed "<length> <key>=<value>\n" records, allowed keys only, none twice. */
-function checkPaxRecords(body: Uint8Array, entry: string, offset: number): void {
+/** The name modern-tar gives an entry from its own header: `prefix/name` in a ustar header with a prefix. */
+function ustarName(block: Uint8Array): string {
+  const name = headerName(block);
+  const magic = block.subarray(257, 263);
+  if (!(magic.length === 6 && utf8.decode(magic) === "ustar\0")) return name;
+  const prefixEnd = block.indexOf(0, 345);
+  const prefix = utf8.decode(block.subarray(345, prefixEnd === -1 || prefixEnd > 500 ? 500 : prefixEnd));
+  return prefix === "" ? name : `${prefix}/${name}`;
+}
+
+/** A GNU long name: its body up to the first NUL, as modern-tar reads it. */
+function longName(body: Uint8Array): string {
+  const end = body.indexOf(0);
+  return utf8.decode(end === -1 ? body : body.subarray(0, end));
+}
+
+/**
+ * Checks a PAX body: well-formed "<length> <key>=<value>\n" records, allowed keys only, none twice.
+ * Returns the path it sets, if any.
+ */
+function checkPaxRecords(body: Uint8Array, entry: string, offset: number): string | undefined {
+  let path: string | undefined;
   const seen = new Set<string>();
   let at = 0;
   while (at < body.length) {
@@ -111,8 +131,10 @@ function checkPaxRecords(body: Uint8Array, entry: string, offset: number): void 
     }
     if (seen.has(key)) throw metadataError(entry, "x", offset, `sets PAX key ${JSON.stringify(key)} twice.`, { key });
     seen.add(key);
+    if (key === "path") path = utf8.decode(body.subarray(equals + 1, end - 1));
     at = end;
   }
+  return path;
 }
 
 /**
@@ -120,7 +142,9 @@ function checkPaxRecords(body: Uint8Array, entry: string, offset: number): void 
  * not be handed: a global header ('g') or long link name ('K'), an entry
  * over `maxMetadataBytes`, a PAX record that does not parse or sets a key
  * other than `path`, two entries of one kind for one file, or metadata with
- * no file after it. Stops, leaving the error to modern-tar, wherever
+ * no file after it; and a file whose name ends in "/" with a body, which
+ * modern-tar takes for a folder, skipping its bytes unread (and so unsigned).
+ * Stops, leaving the error to modern-tar, wherever
  * modern-tar (strict) would itself stop: a bad checksum or number, a zero
  * block, truncation. Costs one pass over the headers, no copy.
  */
@@ -129,6 +153,8 @@ export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "ma
   let entries = 0;
   let pending: { entry: string; type: string; offset: number } | null = null;
   const pendingTypes = new Set<string>();
+  /** The name the pending metadata gives the next entry (the last one wins, as in modern-tar). */
+  let pendingName: string | undefined;
   let offset = 0;
   while (offset + BLOCK <= tar.length) {
     const block = tar.subarray(offset, offset + BLOCK);
@@ -147,7 +173,9 @@ export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "ma
       }
       if (bodyAt + size > tar.length) return;
       if (pendingTypes.has(type)) throw metadataError(entry, type, offset, "follows another entry of its kind with no file between them.");
-      if (type === "x") checkPaxRecords(tar.subarray(bodyAt, bodyAt + size), entry, offset);
+      const body = tar.subarray(bodyAt, bodyAt + size);
+      const name = type === "x" ? checkPaxRecords(body, entry, offset) : longName(body);
+      if (name !== undefined) pendingName = name;
       pendingTypes.add(type);
       pending = { entry, type, offset };
       offset = bodyAt + Math.ceil(size / BLOCK) * BLOCK;
@@ -158,7 +186,16 @@ export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "ma
     if (REFUSED_TYPES.has(type)) return;
     entries += 1;
     if (entries > limits.maxFiles) return;
+    const name = pendingName ?? ustarName(block);
+    if (type !== DIRECTORY_TYPE && size > 0 && name.endsWith("/")) {
+      throw new BundleError(
+        "E_BUNDLE_FORMAT",
+        `Bundle entry ${JSON.stringify(name)} (at byte ${offset}) is a file named like a folder with a body of ${size} bytes: tar readers take it for a folder and skip its bytes, which no signature would cover. Repack the bundle with \`annex pack\`.`,
+        { reason: "folder-with-body", path: name, offset, size },
+      );
+    }
     pending = null;
+    pendingName = undefined;
     pendingTypes.clear();
     const bodySize = type === DIRECTORY_TYPE ? 0 : size;
     offset = bodyAt + Math.ceil(bodySize / BLOCK) * BLOCK;

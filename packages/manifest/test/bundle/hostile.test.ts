@@ -209,6 +209,38 @@ describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
     });
   });
 
+  describe("readBundle refuses a file named like a folder that has a body (E_BUNDLE_FORMAT)", () => {
+    // modern-tar reads a file entry whose name ends in "/" as a folder and skips its body unread:
+    // bytes in the archive that no signature covers. A folder's name on an empty entry is still a folder.
+    const hidden = text("bytes outside the signature");
+    const folderWithBody = async (bundle: Uint8Array, path: string) => {
+      const error = await rejectsWith(readBundle(bundle), "E_BUNDLE_FORMAT");
+      expect(error.details).toMatchObject({ reason: "folder-with-body", path, size: hidden.length });
+      expect(error.message).toContain(JSON.stringify(path));
+    };
+
+    it("named so in its own header", async () => {
+      await folderWithBody(bundleWith({ beforeReadme: [rawEntry({ name: "ui/hidden/" }, hidden)] }), "ui/hidden/");
+    });
+
+    it("named so by a ustar prefix and an empty name", async () => {
+      await folderWithBody(bundleWith({ beforeReadme: [rawEntry({ name: "", prefix: "ui/hidden" }, hidden)] }), "ui/hidden/");
+    });
+
+    it("renamed so by a PAX path or a GNU long name", async () => {
+      const pax = rawEntry({ name: "PaxHeader/x", typeflag: "x" }, paxRecords(["path", "ui/hidden/"]));
+      await folderWithBody(bundleWith({ beforeReadme: [pax, rawEntry({ name: "ui/plain.txt" }, hidden)] }), "ui/hidden/");
+      const gnu = rawEntry({ name: "././@LongLink", typeflag: "L" }, text("ui/hidden/\0"));
+      await folderWithBody(bundleWith({ beforeReadme: [gnu, rawEntry({ name: "ui/plain.txt" }, hidden)] }), "ui/hidden/");
+    });
+
+    it("an empty file entry named like a folder is a folder, and read as before", async () => {
+      await expect(readBundle(bundleWith({ beforeReadme: [rawEntry({ name: "ui/empty/" })] }))).resolves.toMatchObject({
+        manifest: { id: "acme.hello" },
+      });
+    });
+  });
+
   describe("readBundle refuses duplicate paths (E_BUNDLE_PATH)", () => {
     it.each([
       ["the same path twice", "README.md", "README.md"],

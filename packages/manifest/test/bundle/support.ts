@@ -135,12 +135,14 @@ export interface RawHeader {
   size?: number;
   typeflag?: string;
   linkname?: string;
+  /** The ustar prefix field (a reader joins it to the name with "/"). */
+  prefix?: string;
   /** Store this instead of the correct checksum. */
   checksum?: number;
 }
 
 /** One 512-byte ustar header, written byte by byte. */
-export function rawHeader({ name, size = 0, typeflag = "0", linkname = "", checksum }: RawHeader): Uint8Array {
+export function rawHeader({ name, size = 0, typeflag = "0", linkname = "", prefix = "", checksum }: RawHeader): Uint8Array {
   const block = new Uint8Array(512);
   const nameBytes = typeof name === "string" ? text(name) : name;
   block.set(nameBytes.subarray(0, 100), 0);
@@ -153,6 +155,7 @@ export function rawHeader({ name, size = 0, typeflag = "0", linkname = "", check
   writeAscii(block, 157, 100, linkname);
   writeAscii(block, 257, 6, "ustar\0");
   writeAscii(block, 263, 2, "00");
+  writeAscii(block, 345, 155, prefix);
   block.fill(0x20, 148, 156);
   let sum = 0;
   for (const byte of block) sum += byte;
