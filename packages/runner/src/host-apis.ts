@@ -447,7 +447,7 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
           if (apis.fetch === false) throw unavailable("http.fetch");
           const request = fetchRequest(args);
           const response: EgressResponse = await fetches.run(scope.requestId, signal, () =>
-            egressFetch(request, [grants.fetch!.granted, grants.fetch!.requested], apis.fetch as EgressOptions | undefined, signal),
+            egressFetch(request, [grants.fetch!.granted, grants.fetch!.requested], apis.fetch as EgressOptions | undefined, signal, scope.installId),
           );
           return response;
         }

@@ -1,4 +1,3 @@
-import { lookup as dnsLookup } from "node:dns/promises";
 import http from "node:http";
 import https from "node:https";
 import type { LookupFunction } from "node:net";
@@ -6,6 +5,7 @@ import type { Duplex } from "node:stream";
 import { HostCallError } from "../errors.js";
 import { checkAddress, parseCidrList } from "./address.js";
 import { hostAllowed } from "./hosts.js";
+import { systemLookups } from "./system-lookups.js";
 
 /** Resolves a host name to every address it has. Injectable so tests can stage DNS answers (rebinding, loopback). */
 export type EgressLookup = (hostname: string) => Promise<readonly { address: string; family: number }[]>;
@@ -14,7 +14,10 @@ export type EgressLookup = (hostname: string) => Promise<readonly { address: str
 export interface EgressOptions {
   /** Address ranges allowed although not public (CIDR). Default: none. */
   allowAddresses?: string[] | undefined;
-  /** Default: the system resolver (`dns.lookup` with `all: true`). */
+  /**
+   * Default: the system resolver (`dns.lookup` with `all: true`), at most half of libuv's thread pool at once and
+   * one lookup at a time per install (see system-lookups.ts). A lookup given here is called as it is.
+   */
   lookup?: EgressLookup | undefined;
   /** Redirects followed, each re-checked. Default 5. */
   maxRedirects?: number | undefined;
@@ -87,8 +90,6 @@ export function forbiddenRequestHeader(name: string): boolean {
   return FORBIDDEN_REQUEST_HEADERS.has(name.toLowerCase());
 }
 
-const defaultLookup: EgressLookup = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
-
 function denied(message: string, details?: Record<string, unknown>): HostCallError {
   return new HostCallError("E_EGRESS_DENIED", message, details);
 }
@@ -102,7 +103,7 @@ function denied(message: string, details?: Record<string, unknown>): HostCallErr
 async function checkHop(
   url: URL,
   allowlists: readonly (readonly string[])[],
-  lookup: EgressLookup,
+  lookup: (hostname: string, signal: AbortSignal) => Promise<readonly { address: string; family: number }[]>,
   allowed: ReturnType<typeof parseCidrList>,
   signal: AbortSignal,
 ): Promise<{ address: string; family: 4 | 6 }> {
@@ -127,7 +128,7 @@ async function checkHop(
     try {
       // Raced with the signal: a resolver that never answers (a name server that drops queries, a custom lookup)
       // would otherwise hold the fetch past its timeout and the execution's end.
-      addresses = await untilAborted(lookup(hostname), signal);
+      addresses = await lookup(hostname, signal);
     } catch (error) {
       if (signal.aborted) throw fetchFailed(url, error as Error, signal);
       throw new HostCallError("E_FETCH_FAILED", `http.fetch could not resolve ${hostname}`, {
@@ -282,12 +283,18 @@ export async function egressFetch(
   allowlists: readonly (readonly string[])[],
   options: EgressOptions | undefined,
   signal: AbortSignal,
+  /** Whose fetch this is (an install): the system resolver's share is counted by it. */
+  requester = "",
 ): Promise<EgressResponse> {
   const maxRedirects = options?.maxRedirects ?? DEFAULT_EGRESS.maxRedirects;
   const maxResponseBytes = options?.maxResponseBytes ?? DEFAULT_EGRESS.maxResponseBytes;
   const maxRequestBytes = options?.maxRequestBytes ?? DEFAULT_EGRESS.maxRequestBytes;
   const timeoutMs = options?.timeoutMs ?? DEFAULT_EGRESS.timeoutMs;
-  const lookup = options?.lookup ?? defaultLookup;
+  const given = options?.lookup;
+  const lookup =
+    given === undefined
+      ? (hostname: string, hopSignal: AbortSignal) => systemLookups.lookup(hostname, requester, hopSignal)
+      : (hostname: string, hopSignal: AbortSignal) => untilAborted(given(hostname), hopSignal);
   const allowed = parseCidrList(options?.allowAddresses, "hostApis.fetch.allowAddresses");
 
   let url: URL;
