@@ -71,6 +71,14 @@ describe("address policy", () => {
   });
 });
 
+/** 3 MiB of JSON after a BOM, with 2-, 3- and 4-byte characters: over half the 5 MiB result limit, within maxResponseBytes. */
+const LARGE_TEXT = Buffer.concat([
+  Buffer.from([0xef, 0xbb, 0xbf]),
+  Buffer.from(JSON.stringify({ words: Array.from({ length: 3 * 1024 * 1024 / 32 }, (_, n) => `caf\u00e9 \u20ac${n % 10} \u{1F600} abcdefgh`) })),
+]);
+/** Latin-1 sent as text/plain: not UTF-8, so the guest gets the bytes as they came and a text with U+FFFD. */
+const NOT_UTF8 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0xff, 0x21]);
+
 describe("egressFetch against a local server", () => {
   let server: Server;
   let port: number;
@@ -95,6 +103,12 @@ describe("egressFetch against a local server", () => {
         response.statusCode = 302;
         response.setHeader("location", "/loop");
         response.end();
+      } else if (url.pathname === "/large-text") {
+        response.setHeader("content-type", "application/json; charset=utf-8");
+        response.end(LARGE_TEXT);
+      } else if (url.pathname === "/not-utf8") {
+        response.setHeader("content-type", "text/plain");
+        response.end(NOT_UTF8);
       } else if (url.pathname === "/big") {
         response.setHeader("content-type", "application/octet-stream");
         response.end(Buffer.alloc(200_000, 1));
@@ -295,6 +309,71 @@ describe("egressFetch against a local server", () => {
       const result = await runner.execute(envelopeFor(bundle, "h", { body: { url: `http://api.test:${port}/json` } }));
       expect(result.response?.body).toEqual({ status: 200, ok: true, type: "application/json", data: { hello: "world", method: "POST" }, size: 33 });
       expect(result.usage.hostCalls).toEqual({ "http.fetch": 1 });
+    });
+
+    const digest = `function digest(bytes) {
+      let sum = 0;
+      for (let i = 0; i < bytes.length; i++) sum = (sum * 31 + bytes[i]) >>> 0;
+      return { length: bytes.length, sum, head: [bytes[0], bytes[1], bytes[2], bytes[3]] };
+    }`;
+    const hostDigest = (bytes: Buffer) => {
+      let sum = 0;
+      for (const byte of bytes) sum = (sum * 31 + byte) >>> 0;
+      return { length: bytes.length, sum, head: [...bytes.subarray(0, 4)] };
+    };
+
+    it("gives a textual response of several MiB whole, as text and as bytes: each form counts once against the result limit, not their sum", async () => {
+      runner = createInMemoryRunner({ hostApis: { fetch: options() }, limits: { cpuMs: 20_000, wallMs: 30_000 } });
+      const bundle = await buildBundle({
+        source: `${digest}
+        export async function h(req, ctx) {
+          const res = await ctx.http.fetch(req.body.url);
+          const text = await res.text();
+          const data = await res.json();
+          const bytes = await res.bytes();
+          return { textLength: text.length, first: text.slice(0, 12), words: data.words.length, sameBody: res.body === bytes, bytes: digest(bytes) };
+        }`,
+        capabilities: [{ name: "http.fetch", hosts: [`api.test:${port}`], reason: "Reads the partner API." }],
+      });
+      await runner.load(bundle);
+      const result = await runner.execute(envelopeFor(bundle, "h", { body: { url: `http://api.test:${port}/large-text` } }));
+      const text = LARGE_TEXT.subarray(3).toString("utf8");
+      expect(result.error).toBeUndefined();
+      expect(result.response?.body).toEqual({
+        textLength: text.length,
+        first: text.slice(0, 12),
+        words: (JSON.parse(text) as { words: unknown[] }).words.length,
+        sameBody: true,
+        bytes: hostDigest(LARGE_TEXT),
+      });
+    });
+
+    it("still refuses a fetch answer either of whose forms is over the result limit (E_PAYLOAD_TOO_LARGE)", async () => {
+      runner = createInMemoryRunner({ hostApis: { fetch: options() }, limits: { responseBytes: 1024 * 1024 } });
+      const bundle = await buildBundle({
+        source: `export async function h(req, ctx) {
+          try { await ctx.http.fetch(req.body.url); return "fetched"; } catch (e) { return e.code; }
+        }`,
+        capabilities: [{ name: "http.fetch", hosts: [`api.test:${port}`], reason: "Reads the partner API." }],
+      });
+      await runner.load(bundle);
+      const result = await runner.execute(envelopeFor(bundle, "h", { body: { url: `http://api.test:${port}/large-text` } }));
+      expect(result.response?.body).toBe("E_PAYLOAD_TOO_LARGE");
+    });
+
+    it("gives a textual response that is not UTF-8 as its bytes, and its text with U+FFFD where bytes were bad", async () => {
+      runner = createInMemoryRunner({ hostApis: { fetch: options() } });
+      const bundle = await buildBundle({
+        source: `${digest}
+        export async function h(req, ctx) {
+          const res = await ctx.http.fetch(req.body.url);
+          return { text: await res.text(), bytes: digest(res.body) };
+        }`,
+        capabilities: [{ name: "http.fetch", hosts: [`api.test:${port}`], reason: "Reads the partner API." }],
+      });
+      await runner.load(bundle);
+      const result = await runner.execute(envelopeFor(bundle, "h", { body: { url: `http://api.test:${port}/not-utf8` } }));
+      expect(result.response?.body).toEqual({ text: "caf\ufffd \ufffd!", bytes: hostDigest(NOT_UTF8) });
     });
   });
 });
