@@ -200,6 +200,40 @@ describeBackends("registry", (backend) => {
     await later.close();
   });
 
+  it("takes a new signature for the same content once the stored one no longer verifies, and keeps one that still does", async () => {
+    acme ??= await makePublisher("acme", "community");
+    const rotated = await makePublisher("acme", "community");
+    const bothKeys = parseTrustStore({ trustStoreVersion: 1, keys: [...acme.trustStore.keys, ...rotated.trustStore.keys] });
+    const host = await hostFor({ trust: { store: bothKeys } });
+    const good = await signedBundle(acme, serviceManifest());
+    const published = await host.publish(good.bytes, good.signature);
+    const newSignature = await rotated.sign(good.bytes);
+
+    // Both keys trusted: the stored signature stands, whichever key signs again.
+    const again = await host.publish(good.bytes, newSignature);
+    expect(again).toMatchObject({ created: false, signature: { keyId: good.signature.keyId } });
+    expect(again.resigned).toBeUndefined();
+
+    // The first key revoked: the version no longer loads, until the same content is published with the new key's signature.
+    const revokedFirst = parseTrustStore({ trustStoreVersion: 1, keys: [{ ...acme.trustStore.keys[0]!, revoked: true }, ...rotated.trustStore.keys] });
+    const later = await createHost({ database: await backend.connect(), schema: host.database.schema, trust: { store: revokedFirst } });
+    await expect(later.registry.loadBundle(published.contentHash)).rejects.toMatchObject({ code: "E_SIGNATURE_UNTRUSTED" });
+    await expect(later.publish(good.bytes, good.signature)).rejects.toMatchObject({ code: "E_SIGNATURE_UNTRUSTED" });
+    const resigned = await later.publish(good.bytes, newSignature, { actor: "ops@acme" });
+    expect(resigned).toMatchObject({ created: false, resigned: true, contentHash: published.contentHash, signature: { keyId: newSignature.keyId } });
+    expect(resigned.provenance).toMatchObject({ keyId: newSignature.keyId, signed: true });
+    expect(isVerifiedBundle(await later.registry.loadBundle(published.contentHash))).toBe(true);
+    expect(await later.registry.getVersion("acme.hello", "1.0.0")).toMatchObject({ signature: { keyId: newSignature.keyId } });
+    const [entry] = await later.audit.list({ action: "registry.resign" });
+    expect(entry).toMatchObject({ actor: "ops@acme", decision: "allow", target: "acme.hello@1.0.0" });
+    expect(entry!.details).toMatchObject({ contentHash: published.contentHash, keyId: newSignature.keyId, previousKeyId: good.signature.keyId });
+    // Once more with the same signature: nothing changes, nothing more is audited.
+    expect((await later.publish(good.bytes, newSignature)).resigned).toBeUndefined();
+    expect(await later.audit.list({ action: "registry.resign" })).toHaveLength(1);
+    await host.close();
+    await later.close();
+  });
+
   it("verifies blobs again at load: a blob altered in the store is refused", async () => {
     const host = await hostFor();
     const good = await signedBundle(acme, serviceManifest());

@@ -49,6 +49,12 @@ export interface PublishedVersion {
 export interface PublishResult extends PublishedVersion {
   /** False when this exact content was already published (publishing is idempotent). */
   created: boolean;
+  /**
+   * True when this exact content was already published under a signature
+   * today's trust store no longer accepts (its key revoked, removed or
+   * expired), and the new signature, verified in full, replaced it.
+   */
+  resigned?: boolean;
 }
 
 export interface ActorOptions {
@@ -157,6 +163,39 @@ export function createRegistry(deps: RegistryDeps): Registry {
             await blobs.put(contentHash, bundle.bytes);
             cache.delete(contentHash);
             await writeAudit(db, { actor, tenant: null, action: "registry.publish", target, decision: "allow", details: { contentHash, restored: damage } });
+          }
+          // Signed again, by a key trusted today, while the stored signature no longer is (its key revoked, say): the
+          // new one takes its place, so the version loads again without a version bump. A stored signature that still
+          // verifies stays, whatever key signed again: which key vouches for a version is not changed in passing.
+          const stored = (existing.signature ?? null) as BundleSignature | null;
+          const differs = bundle.signature !== null && (stored === null || stored.keyId !== bundle.signature.keyId || stored.signature !== bundle.signature.signature);
+          if (differs && (await verify(bundle.bytes, stored).then(() => false, () => true))) {
+            const storedProvenance = existing.provenance as Provenance;
+            const row = await db.transaction().execute(async (trx) => {
+              await writeAudit(trx, {
+                actor,
+                tenant: null,
+                action: "registry.resign",
+                target,
+                decision: "allow",
+                details: {
+                  contentHash,
+                  keyId: bundle.provenance.keyId,
+                  trustClass: bundle.provenance.trustClass,
+                  previousKeyId: storedProvenance?.keyId ?? null,
+                },
+              });
+              return trx
+                .updateTable("annex_extension_versions")
+                .set({ signature: JSON.stringify(bundle.signature), provenance: JSON.stringify(bundle.provenance) })
+                .where("extension_id", "=", manifest.id)
+                .where("version", "=", manifest.version)
+                .where("content_hash", "=", contentHash)
+                .returningAll()
+                .executeTakeFirstOrThrow();
+            });
+            cache.delete(contentHash);
+            return { ...toPublished(row), created: false, resigned: true };
           }
           return { ...toPublished(existing), created: false };
         }
