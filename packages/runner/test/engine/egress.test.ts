@@ -7,6 +7,7 @@ import { createHostDispatch } from "../../src/host-apis.js";
 import { hostAllowed, hostMatchesPattern } from "../../src/egress/hosts.js";
 import { createInMemoryRunner, type InMemoryRunner } from "../../src/in-memory-runner.js";
 import { buildBundle, envelopeFor } from "../support/fixtures.js";
+import { until } from "../support/until.js";
 
 describe("host patterns", () => {
   it.each([
@@ -258,9 +259,6 @@ describe("egressFetch against a local server", () => {
   });
 
   it("runs at most maxConcurrent fetches of one execution at once, the others in turn; another execution's do not wait behind them", async () => {
-    const until = async (condition: () => boolean) => {
-      while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
-    };
     const dispatch = createHostDispatch({ fetch: { ...options(), maxConcurrent: 3 } });
     const grants = { fetch: { granted: [`api.test:${port}`], requested: [`api.test:${port}`] } };
     const contextOf = (requestId: string, signal: AbortSignal) =>

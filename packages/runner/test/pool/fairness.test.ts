@@ -10,17 +10,11 @@ import { describe, expect, it } from "vitest";
 import type { ExecuteEnvelope } from "../../src/envelope.js";
 import { buildBundle, envelopeFor } from "../support/fixtures.js";
 import { usePools } from "../support/pools.js";
+import { until } from "../support/until.js";
 
 const scripted = new URL("./fixtures/scripted-worker.mjs", import.meta.url);
 const pool = usePools();
 
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const install = (id: string): Pick<ExecuteEnvelope, "install"> => ({ install: { id, tenant: `tenant-${id}`, config: {} } });
 

@@ -6,17 +6,11 @@ import type { HostApis } from "../../src/host-apis.js";
 import { createWorkerPoolRunner } from "../../src/index.js";
 import { buildBundle, envelopeFor } from "../support/fixtures.js";
 import { usePools } from "../support/pools.js";
+import { until } from "../support/until.js";
 
 const scripted = new URL("./fixtures/scripted-worker.mjs", import.meta.url);
 const pool = usePools();
 
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const kvApis = (reads: string[]): HostApis => ({
   kv: {
