@@ -18,9 +18,14 @@ export class HostClosedError extends AnnexError {
   }
 }
 
-/** An error that says nothing typed (no `code`): what a closed database or runner throws ("driver has already been destroyed"). */
+/**
+ * An error that says nothing typed: what a closed database or runner throws ("driver has already been destroyed"),
+ * with no `code`, or wrapped by the SQL storage as E_SQL_FAILED without a SQLSTATE (PostgreSQL did not send it).
+ */
 function untyped(error: unknown): boolean {
-  return typeof (error as { code?: unknown } | null)?.code !== "string";
+  const { code, details } = (error ?? {}) as { code?: unknown; details?: { sqlstate?: unknown } };
+  if (typeof code !== "string") return true;
+  return code === "E_SQL_FAILED" && details?.sqlstate === undefined;
 }
 
 /** The names of T's methods that return a promise: the ones a closed host refuses. */
