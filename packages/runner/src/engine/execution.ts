@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { ExecutionLimits, LogEntry } from "../envelope.js";
 import type { HostCallScope, HostDispatch } from "../host-apis.js";
 import { Budget, wallTimeout } from "./budget.js";
@@ -72,7 +73,12 @@ export class Execution {
 
   /** Aborted (with the first reason given to `abort`) when the execution ends, times out or the runner closes. */
   get signal(): AbortSignal {
-    this.controller ??= new AbortController();
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      // Its listeners are the host's own, one per host call waiting for a turn (fetches past maxConcurrent,
+      // statements in their lane), at most the execution's hostCalls: not the leak Node's warning past 10 looks for.
+      setMaxListeners(0, this.controller.signal);
+    }
     if (this.abortReason !== undefined && !this.controller.signal.aborted) this.controller.abort(this.abortReason());
     return this.controller.signal;
   }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { isAnnexError, type AnnexError } from "@annex/manifest";
 import type { ExecuteEnvelope, ExecutionLimits } from "../envelope.js";
 import { computeEffectiveGrants, type EffectiveGrants } from "../engine/grants.js";
@@ -96,7 +97,11 @@ export class HostCallGate {
     }
     const capability = capabilityOf(call);
     this.#counts[capability] = (this.#counts[capability] ?? 0) + 1;
-    this.#abort ??= new AbortController();
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      // Its listeners are the host's own, one per host call waiting for a turn, at most the execution's hostCalls.
+      setMaxListeners(0, this.#abort.signal);
+    }
     this.#grants ??= computeEffectiveGrants(this.#granted, this.#requested);
     return this.#dispatch(call, { scope: this.#scope, grants: this.#grants, signal: this.#abort.signal });
   }

@@ -5,7 +5,9 @@ import { checkAddress, parseCidrList } from "../../src/egress/address.js";
 import { egressFetch, type EgressLookup, type EgressRequest } from "../../src/egress/fetch.js";
 import { createHostDispatch } from "../../src/host-apis.js";
 import { hostAllowed, hostMatchesPattern } from "../../src/egress/hosts.js";
-import { createInMemoryRunner, type InMemoryRunner } from "../../src/in-memory-runner.js";
+import { createInMemoryRunner } from "../../src/in-memory-runner.js";
+import { createWorkerPoolRunner } from "../../src/index.js";
+import type { Runner } from "../../src/runner.js";
 import { buildBundle, envelopeFor } from "../support/fixtures.js";
 import { until } from "../support/until.js";
 
@@ -289,7 +291,7 @@ describe("egressFetch against a local server", () => {
   });
 
   describe("through a guest", () => {
-    let runner: InMemoryRunner;
+    let runner: Runner;
     afterEach(async () => {
       await runner.close();
     });
@@ -344,6 +346,33 @@ describe("egressFetch against a local server", () => {
         sameBody: true,
         bytes: hostDigest(LARGE_TEXT),
       });
+    });
+
+    it.each([
+      ["in-memory", createInMemoryRunner],
+      ["worker pool", createWorkerPoolRunner],
+    ] as const)("lets a guest start forty fetches at once (%s runner): they take turns, and Node warns of no listener leak on the execution's signal", async (_, create) => {
+      runner = create({ hostApis: { fetch: { ...options(), maxConcurrent: 3 } }, limits: { wallMs: 20_000 } });
+      const bundle = await buildBundle({
+        source: `export async function h(req, ctx) {
+          const all = [];
+          for (let i = 0; i < 40; i++) all.push(ctx.http.fetch(req.body.url).then((r) => r.status));
+          return await Promise.all(all);
+        }`,
+        capabilities: [{ name: "http.fetch", hosts: [`api.test:${port}`], reason: "Reads the partner API." }],
+      });
+      await runner.load(bundle);
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+      process.on("warning", onWarning);
+      try {
+        const result = await runner.execute(envelopeFor(bundle, "h", { body: { url: `http://api.test:${port}/json` } }));
+        expect(result.response?.body).toEqual(Array(40).fill(200));
+        await new Promise((resolve) => setImmediate(resolve));
+      } finally {
+        process.off("warning", onWarning);
+      }
+      expect(warnings.filter((warning) => warning.startsWith("MaxListenersExceededWarning"))).toEqual([]);
     });
 
     it("still refuses a fetch answer either of whose forms is over the result limit (E_PAYLOAD_TOO_LARGE)", async () => {
