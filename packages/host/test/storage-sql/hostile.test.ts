@@ -48,6 +48,21 @@ describeBackends("owned schema boundary", (backend) => {
     expect((await runSql(t, "DELETE FROM items WHERE id = $1", ["z"])).rowCount).toBe(1);
   });
 
+  it("answers thirty statements one execution starts at once, queued in its lane, without Node warning of a listener leak", async () => {
+    // They wait on one signal of the execution's (it aborts them on a revocation): thirty listeners, all the host's own.
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on("warning", onWarning);
+    try {
+      const { settled } = (await callSql(t, "/burst", { text: "SELECT 1 AS one", n: 30 })) as { settled: string[] };
+      expect(settled).toEqual(Array(30).fill("ok"));
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((warning) => warning.startsWith("MaxListenersExceededWarning"))).toEqual([]);
+  });
+
   it("refuses a call without the storage.sql grant", async () => {
     const bytes = await makeBundle(
       serviceManifest({ id: "acme.plain", capabilities: [], endpoints: [{ class: "api", method: "POST", path: "/run", handler: "noGrant" }] }),
