@@ -63,6 +63,45 @@ describe("SystemLookups: the system resolver's share of libuv's thread pool", ()
     expect(await Promise.all(slow)).toHaveLength(3);
   });
 
+  it("gives a freed slot to the install served least recently, not to installs that queued their slow names first", async () => {
+    const dns = scriptedResolver();
+    const lookups = new SystemLookups(dns.resolve, 2);
+    // Two installs of one hostile extension queue three slow names each, ahead of a bystander's one name.
+    const hostile = ["h1", "h2"].flatMap((install) => [1, 2, 3].map((n) => lookups.lookup(`${n}.${install}.slow.test`, install, live())));
+    const bystander = lookups.lookup("api.partner.test", "bystander", live());
+    await settle();
+    expect(dns.asked).toEqual(["1.h1.slow.test", "1.h2.slow.test"]);
+    await dns.answer("1.h1.slow.test");
+    expect(dns.asked.at(-1)).toBe("api.partner.test");
+    await dns.answer("api.partner.test");
+    await expect(bystander).resolves.toHaveLength(1);
+    // Then the hostile installs take turns: h2 was served before h1's second name.
+    expect(dns.asked.at(-1)).toBe("2.h1.slow.test");
+    for (const name of ["1.h2.slow.test", "2.h1.slow.test", "2.h2.slow.test", "3.h1.slow.test", "3.h2.slow.test"]) await dns.answer(name);
+    await expect(Promise.all(hostile)).resolves.toHaveLength(6);
+    expect(lookups.size).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it("starts a shared name under the share of any install waiting for it: asking first for a popular name does not hold it behind the asker's slow one", async () => {
+    const dns = scriptedResolver();
+    const lookups = new SystemLookups(dns.resolve, 2);
+    const hostile = new AbortController();
+    const hung = lookups.lookup("1.hang.slow.test", "hostile", hostile.signal);
+    const asked = lookups.lookup("api.partner.test", "hostile", hostile.signal);
+    await settle();
+    // Queued under the hostile install's share, which its hung name holds.
+    expect(dns.asked).toEqual(["1.hang.slow.test"]);
+    const bystander = lookups.lookup("api.partner.test", "bystander", live());
+    await settle();
+    expect(dns.asked).toEqual(["1.hang.slow.test", "api.partner.test"]);
+    hostile.abort(new Error("the hostile fetch ended"));
+    await expect(Promise.allSettled([hung, asked])).resolves.toMatchObject([{ status: "rejected" }, { status: "rejected" }]);
+    await dns.answer("api.partner.test");
+    await expect(bystander).resolves.toHaveLength(1);
+    await dns.answer("1.hang.slow.test");
+    expect(lookups.size).toEqual({ running: 0, waiting: 0 });
+  });
+
   it("shares one lookup between the fetches that ask for the same name while it runs or waits", async () => {
     const dns = scriptedResolver();
     const lookups = new SystemLookups(dns.resolve, 1);
