@@ -224,6 +224,9 @@ describeBackends("registry", (backend) => {
     expect(resigned.provenance).toMatchObject({ keyId: newSignature.keyId, signed: true });
     expect(isVerifiedBundle(await later.registry.loadBundle(published.contentHash))).toBe(true);
     expect(await later.registry.getVersion("acme.hello", "1.0.0")).toMatchObject({ signature: { keyId: newSignature.keyId } });
+    // The intact blob was left as it was: no restore was audited (its check used the new signature, not the revoked one).
+    const restores = (await later.audit.list({ action: "registry.publish" })).filter((line) => (line.details as Record<string, unknown>)["restored"] !== undefined);
+    expect(restores).toEqual([]);
     const [entry] = await later.audit.list({ action: "registry.resign" });
     expect(entry).toMatchObject({ actor: "ops@acme", decision: "allow", target: "acme.hello@1.0.0" });
     expect(entry!.details).toMatchObject({ contentHash: published.contentHash, keyId: newSignature.keyId, previousKeyId: good.signature.keyId });

@@ -157,7 +157,9 @@ export function createRegistry(deps: RegistryDeps): Registry {
         if (existing.content_hash === contentHash) {
           // Same content again: nothing changes, except that a blob the store lost, or one that no longer verifies as
           // this version (cut short by a crash, altered), is put back: the load errors tell the operator to do this.
-          const damage = await storedBlobDamage(existing);
+          // Checked with the signature just verified when there is one: it covers this same content hash, and the
+          // stored one may be the revoked signature a re-sign replaces below (which judged an intact blob unverifiable).
+          const damage = await storedBlobDamage(existing, bundle.signature ?? ((existing.signature ?? null) as BundleSignature | null));
           if (damage !== null) {
             await blobs.delete(contentHash);
             await blobs.put(contentHash, bundle.bytes);
@@ -330,11 +332,11 @@ export function createRegistry(deps: RegistryDeps): Registry {
   };
 
   /** Why the stored blob of a published version cannot be loaded ("missing", "unverifiable"), or null when it loads. */
-  async function storedBlobDamage(row: VersionRow): Promise<"missing" | "unverifiable" | null> {
+  async function storedBlobDamage(row: VersionRow, signature: BundleSignature | null): Promise<"missing" | "unverifiable" | null> {
     const bytes = await blobs.get(row.content_hash);
     if (bytes === null) return "missing";
     try {
-      const stored = await verify(bytes, row.signature as BundleSignature | null);
+      const stored = await verify(bytes, signature);
       const same = stored.contentHash === row.content_hash && stored.manifest.id === row.extension_id && stored.manifest.version === row.version;
       return same ? null : "unverifiable";
     } catch {
