@@ -237,6 +237,26 @@ describeBackends("registry", (backend) => {
     await later.close();
   });
 
+  it("of two re-signs at once, one replaces the revoked signature and the other finds it replaced: one audit line, naming the revoked key", async () => {
+    acme ??= await makePublisher("acme", "community");
+    const [second, third] = [await makePublisher("acme", "community"), await makePublisher("acme", "community")];
+    const host = await hostFor();
+    const good = await signedBundle(acme, serviceManifest());
+    await host.publish(good.bytes, good.signature);
+    const store = parseTrustStore({ trustStoreVersion: 1, keys: [{ ...acme.trustStore.keys[0]!, revoked: true }, ...second.trustStore.keys, ...third.trustStore.keys] });
+    const later = await createHost({ database: await backend.connect(), schema: host.database.schema, trust: { store } });
+    const results = await Promise.all([later.publish(good.bytes, await second.sign(good.bytes)), later.publish(good.bytes, await third.sign(good.bytes))]);
+    expect(results.filter((result) => result.resigned === true)).toHaveLength(1);
+    const winner = results.find((result) => result.resigned === true)!;
+    expect((await later.registry.getVersion("acme.hello", "1.0.0"))!.signature).toMatchObject({ keyId: winner.signature!.keyId });
+    const lines = await later.audit.list({ action: "registry.resign" });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.details).toMatchObject({ keyId: winner.signature!.keyId, previousKeyId: good.signature.keyId });
+    expect(isVerifiedBundle(await later.registry.loadBundle(winner.contentHash))).toBe(true);
+    await host.close();
+    await later.close();
+  });
+
   it("verifies blobs again at load: a blob altered in the store is refused", async () => {
     const host = await hostFor();
     const good = await signedBundle(acme, serviceManifest());

@@ -9,7 +9,7 @@ import {
   type VerifiedBundle,
 } from "@annex/manifest";
 import { verifyBundleNode as verifyBundle } from "@annex/manifest/node";
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import { writeAudit } from "../audit/audit-log.js";
 import { AUDIT_LIMITS, auditText } from "../audit/audit-text.js";
 import type { BlobStore } from "../blobs/blob-store.js";
@@ -173,7 +173,19 @@ export function createRegistry(deps: RegistryDeps): Registry {
           const differs = bundle.signature !== null && (stored === null || stored.keyId !== bundle.signature.keyId || stored.signature !== bundle.signature.signature);
           if (differs && (await verify(bundle.bytes, stored).then(() => false, () => true))) {
             const storedProvenance = existing.provenance as Provenance;
+            // Compare-and-set on the stored signature: of two re-signs at once, one replaces it and the other finds it
+            // replaced, so the audit's previousKeyId is always the signature that was there.
             const row = await db.transaction().execute(async (trx) => {
+              const updated = await trx
+                .updateTable("annex_extension_versions")
+                .set({ signature: JSON.stringify(bundle.signature), provenance: JSON.stringify(bundle.provenance) })
+                .where("extension_id", "=", manifest.id)
+                .where("version", "=", manifest.version)
+                .where("content_hash", "=", contentHash)
+                .where(stored === null ? sql<boolean>`signature IS NULL` : sql<boolean>`signature = ${JSON.stringify(stored)}::jsonb`)
+                .returningAll()
+                .executeTakeFirst();
+              if (updated === undefined) return undefined;
               await writeAudit(trx, {
                 actor,
                 tenant: null,
@@ -187,15 +199,12 @@ export function createRegistry(deps: RegistryDeps): Registry {
                   previousKeyId: storedProvenance?.keyId ?? null,
                 },
               });
-              return trx
-                .updateTable("annex_extension_versions")
-                .set({ signature: JSON.stringify(bundle.signature), provenance: JSON.stringify(bundle.provenance) })
-                .where("extension_id", "=", manifest.id)
-                .where("version", "=", manifest.version)
-                .where("content_hash", "=", contentHash)
-                .returningAll()
-                .executeTakeFirstOrThrow();
+              return updated;
             });
+            if (row === undefined) {
+              const current = await selectVersion(db, manifest.id, manifest.version);
+              return { ...toPublished(current ?? existing), created: false };
+            }
             cache.delete(contentHash);
             return { ...toPublished(row), created: false, resigned: true };
           }
