@@ -157,9 +157,10 @@ export function createRegistry(deps: RegistryDeps): Registry {
         if (existing.content_hash === contentHash) {
           // Same content again: nothing changes, except that a blob the store lost, or one that no longer verifies as
           // this version (cut short by a crash, altered), is put back: the load errors tell the operator to do this.
+          const stored = (existing.signature ?? null) as BundleSignature | null;
           // Checked with the signature just verified when there is one: it covers this same content hash, and the
           // stored one may be the revoked signature a re-sign replaces below (which judged an intact blob unverifiable).
-          const damage = await storedBlobDamage(existing, bundle.signature ?? ((existing.signature ?? null) as BundleSignature | null));
+          const damage = await storedBlobDamage(existing, bundle.signature ?? stored);
           if (damage !== null) {
             await blobs.delete(contentHash);
             await blobs.put(contentHash, bundle.bytes);
@@ -169,7 +170,6 @@ export function createRegistry(deps: RegistryDeps): Registry {
           // Signed again, by a key trusted today, while the stored signature no longer is (its key revoked, say): the
           // new one takes its place, so the version loads again without a version bump. A stored signature that still
           // verifies stays, whatever key signed again: which key vouches for a version is not changed in passing.
-          const stored = (existing.signature ?? null) as BundleSignature | null;
           const differs = bundle.signature !== null && (stored === null || stored.keyId !== bundle.signature.keyId || stored.signature !== bundle.signature.signature);
           if (differs && (await verify(bundle.bytes, stored).then(() => false, () => true))) {
             const storedProvenance = existing.provenance as Provenance;

@@ -5,10 +5,10 @@ import type { Duplex } from "node:stream";
 import { HostCallError } from "../errors.js";
 import { checkAddress, parseCidrList } from "./address.js";
 import { hostAllowed } from "./hosts.js";
-import { systemLookups } from "./system-lookups.js";
+import { systemLookups, type Addresses } from "./system-lookups.js";
 
 /** Resolves a host name to every address it has. Injectable so tests can stage DNS answers (rebinding, loopback). */
-export type EgressLookup = (hostname: string) => Promise<readonly { address: string; family: number }[]>;
+export type EgressLookup = (hostname: string) => Promise<Addresses>;
 
 /** The runner-wide egress policy, set by whoever creates the runner (`hostApis.fetch`). */
 export interface EgressOptions {
@@ -103,7 +103,7 @@ function denied(message: string, details?: Record<string, unknown>): HostCallErr
 async function checkHop(
   url: URL,
   allowlists: readonly (readonly string[])[],
-  lookup: (hostname: string, signal: AbortSignal) => Promise<readonly { address: string; family: number }[]>,
+  lookup: (hostname: string, signal: AbortSignal) => Promise<Addresses>,
   allowed: ReturnType<typeof parseCidrList>,
   signal: AbortSignal,
 ): Promise<{ address: string; family: 4 | 6 }> {
@@ -120,7 +120,7 @@ async function checkHop(
     );
   }
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
-  let addresses: readonly { address: string; family: number }[];
+  let addresses: Addresses;
   const literal = /^[\d.]+$/.test(hostname) || hostname.includes(":");
   if (literal) {
     addresses = [{ address: hostname, family: hostname.includes(":") ? 6 : 4 }];
