@@ -586,6 +586,22 @@ describeBackends("owned schema result limits", (backend) => {
     expect(await runSql(t, "SELECT id, $1::text AS annex_capped, $1::text AS annex_rows FROM items WHERE id = 'a'", ["x".repeat(8000)])).toMatchObject({ ok: true, rowCount: 1 });
   });
 
+  it("fails a row far over the bound on its own size, before the running sum holds it (a 300 MB row took PGlite 97 s and 4.5 GB)", async () => {
+    // Row a (30,000 bytes) fits the database's bound (41,126 here), row b (60,000) does not even alone. The sum
+    // used to take b into its window first, and report a and b together; PGlite spilled such rows to its in-memory
+    // files, which is what took the time. Now b is measured alone, under the window, and refused at its own size.
+    const result = await runSql(t, "SELECT id, CASE WHEN id = 'a' THEN $1 ELSE $2 || $2 || $2 END AS pad FROM items WHERE id IN ('a', 'b') ORDER BY id", [
+      "x".repeat(30_000),
+      "y".repeat(20_000),
+    ]);
+    expect(result).toMatchObject({ ok: false, code: "E_SQL_RESULT_TOO_LARGE" });
+    const measured = Number(/its rows take at least (\d+) bytes/.exec(result.message!)?.[1]);
+    expect(measured).toBeGreaterThan(60_000);
+    expect(measured).toBeLessThan(61_000);
+    // Both within the bound together still read.
+    expect(await runSql(t, "SELECT id, $1::text AS pad FROM items WHERE id IN ('a', 'b') ORDER BY id", ["x".repeat(9_000)])).toMatchObject({ ok: true, rowCount: 2 });
+  });
+
   it("sums a write's RETURNING rows in the database: far over maxBytes, the write fails before any row is sent and rolls back", async () => {
     const before = (await t.sql(own.id).query("SELECT sum(n)::int AS n FROM items")).rows[0]!["n"];
     // 40 rows of 5,000 bytes: 200 kB, ten times maxBytes.

@@ -5,6 +5,8 @@ import { SqlStorageError } from "./errors.js";
 export const ROW_BOUND_ALIAS = "annex_capped";
 /** The alias of the level of boundedSelect that sums the rows' bytes. */
 const BOUND_LEVEL_ALIAS = "annex_w";
+/** The alias of the level of boundedSelect that measures each row once, under the sum. */
+export const ROW_SIZE_ALIAS = "annex_s";
 
 /**
  * PGlite only: the cost a statement is checked against, read from its
@@ -76,6 +78,7 @@ export function boundPlan(explained: unknown, inputSize: number): PlanBound {
     if (
       (type === "Subquery Scan" && node.Alias === BOUND_LEVEL_ALIAS) ||
       (type === "WindowAgg" && parent !== undefined && wrapper.has(parent) && parent.Alias === BOUND_LEVEL_ALIAS) ||
+      (type === "Subquery Scan" && node.Alias === ROW_SIZE_ALIAS && parent !== undefined && wrapper.has(parent)) ||
       (type === "Subquery Scan" && node.Alias === ROW_BOUND_ALIAS && parent !== undefined && wrapper.has(parent))
     ) {
       wrapper.add(node);

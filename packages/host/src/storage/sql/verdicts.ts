@@ -1,7 +1,7 @@
 import { parseSync } from "libpg-query";
 import { SqlStorageError } from "./errors.js";
 import { checkSql } from "./guard.js";
-import { ROW_BOUND_ALIAS } from "./plan-bounds.js";
+import { ROW_BOUND_ALIAS, ROW_SIZE_ALIAS } from "./plan-bounds.js";
 import type { NeedleCheck } from "./needles.js";
 import type { RegexParameter } from "./regex.js";
 
@@ -150,10 +150,11 @@ export const RESULT_TOO_LARGE_MARK = "annex_result_too_large:";
  * and evaluate its output expressions twice, once for the sum.
  */
 export function boundedSelect(prefix: string, from: string, alias: string, maxText: number, cap: number): string {
-  const size = `pg_catalog.octet_length(CAST(${alias}.* AS text))`;
+  const fail = (bytes: string) => `CASE WHEN ${bytes} <= ${maxText} THEN true ELSE CAST('${RESULT_TOO_LARGE_MARK}' || ${bytes} AS integer) IS NULL END`;
   return (
-    `${prefix}SELECT (annex_w.r).* FROM (SELECT CAST(${alias}.* AS record) AS r, pg_catalog.sum(${size}) OVER (ROWS UNBOUNDED PRECEDING) AS annex_total ` +
-    `FROM ${from}) AS annex_w WHERE CASE WHEN annex_total <= ${maxText} THEN true ELSE CAST('${RESULT_TOO_LARGE_MARK}' || annex_total AS integer) IS NULL END LIMIT ${cap}`
+    `${prefix}SELECT (annex_w.r).* FROM (SELECT ${ROW_SIZE_ALIAS}.r, pg_catalog.sum(${ROW_SIZE_ALIAS}.annex_size) OVER (ROWS UNBOUNDED PRECEDING) AS annex_total ` +
+    `FROM (SELECT CAST(${alias}.* AS record) AS r, pg_catalog.octet_length(CAST(${alias}.* AS text)) AS annex_size FROM ${from} OFFSET 0) AS ${ROW_SIZE_ALIAS} ` +
+    `WHERE ${fail(`${ROW_SIZE_ALIAS}.annex_size`)}) AS annex_w WHERE ${fail("annex_total")} LIMIT ${cap}`
   );
 }
 
