@@ -48,6 +48,29 @@ describeBackends("owned schema boundary", (backend) => {
     expect((await runSql(t, "DELETE FROM items WHERE id = $1", ["z"])).rowCount).toBe(1);
   });
 
+  it("refuses statements nested past the bound before PGlite plans them (≈280 nested `+` left PGlite answering nothing, then hung), and serves the next", async () => {
+    const deep: Record<string, string> = {
+      "a chain of 300 ||": `SELECT ${Array(300).fill("$1").join(" || ")} AS v`,
+      "150 nested scalar subqueries": `SELECT ${"(SELECT ".repeat(150)}1${")".repeat(150)} AS v`,
+      "200 nested CASE": `SELECT ${"CASE WHEN true THEN ".repeat(200)}1${" END".repeat(200)} AS v`,
+      // Each level is shallow, but PostgreSQL folds subqueries in FROM into their reader: the depths add up.
+      "40 subqueries in FROM, each adding 3": `SELECT x FROM ${"(SELECT x + 1 + 1 + 1 AS x FROM ".repeat(40)}(SELECT 1 AS x) AS s0${") AS s".repeat(40)}`,
+      "a chain of 40 CTEs, each adding 3": `WITH c0 AS (SELECT 1 AS x), ${Array.from({ length: 40 }, (_, i) => `c${i + 1} AS (SELECT x + 1 + 1 + 1 AS x FROM c${i})`).join(", ")} SELECT x FROM c40`,
+      // Deeper than libpg_query's own stack: refused, not a syntax error.
+      "2,700 nested subqueries": `SELECT ${"(SELECT ".repeat(2700)}1${")".repeat(2700)}`,
+    };
+    for (const [name, text] of Object.entries(deep)) {
+      const result = await runSql(t, text, text.includes("$1") ? ["ab"] : []);
+      expect({ name, ...result }).toMatchObject({ name, ok: false, code: "E_SQL_REFUSED", message: expect.stringMatching(/nests .*deep/) });
+    }
+    // Within the bound, the same shapes run, and give PostgreSQL's answers.
+    expect(await runSql(t, `SELECT ${Array(70).fill("$1").join(" || ")} AS v`, ["ab"])).toEqual({ ok: true, rows: [{ v: "ab".repeat(70) }], rowCount: 1 });
+    expect(await runSql(t, `SELECT ${"(SELECT ".repeat(25)}7${")".repeat(25)} AS v`)).toEqual({ ok: true, rows: [{ v: 7 }], rowCount: 1 });
+    const ctes = `WITH c0 AS (SELECT 1 AS x), ${Array.from({ length: 20 }, (_, i) => `c${i + 1} AS (SELECT x + 1 AS x FROM c${i})`).join(", ")} SELECT x FROM c20`;
+    expect(await runSql(t, ctes)).toEqual({ ok: true, rows: [{ x: 21 }], rowCount: 1 });
+    expect(await runSql(t, "SELECT name FROM items WHERE id = $1", ["a"])).toEqual({ ok: true, rows: [{ name: "apple" }], rowCount: 1 });
+  });
+
   it("answers thirty statements one execution starts at once, queued in its lane, without Node warning of a listener leak", async () => {
     // They wait on one signal of the execution's (it aborts them on a revocation): thirty listeners, all the host's own.
     const warnings: string[] = [];

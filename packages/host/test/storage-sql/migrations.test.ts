@@ -192,6 +192,25 @@ describeBackends("owned schema migrations", (backend) => {
     expect(await tableExists(after.sql!.schema, "items")).toBe(false);
   });
 
+  it("refuses a view that reads another view, and a statement nested past the bound; the install stays as it was", async () => {
+    await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION }));
+    // Three such views of 120 nested + each broke PGlite's planner on a SELECT of the last: the folds add up.
+    const chained = "CREATE VIEW totals AS SELECT id, n + 1 AS n FROM items;\nCREATE VIEW totals2 AS SELECT id, n + 1 AS n FROM totals;\n";
+    const error = await t.upgrade(await v("1.1.0", { "0001_items.sql": FIRST_MIGRATION, "0002_views.sql": chained })).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "E_SQL_MIGRATION_FAILED", details: { statement: 2, cause: "E_SQL_REFUSED" } });
+    expect((error as SqlStorageError).message).toMatch(/view totals2 reads view totals: a view may read tables only/);
+    const after = (await t.host.getInstall("test-tenant", EXT))!;
+    expect(after.state).toBe("active");
+    expect(await tableExists(after.sql!.schema, "totals")).toBe(false);
+    // A view over tables is fine; so is a query joining two of them.
+    await t.upgrade(await v("1.2.0", { "0001_items.sql": FIRST_MIGRATION, "0002_views.sql": "CREATE VIEW plus AS SELECT id, n + 1 AS n FROM items;\nCREATE VIEW minus AS SELECT id, n - 1 AS n FROM items;\n" }));
+    expect((await t.sql(after.id).query("SELECT p.n AS p, m.n AS m FROM plus p JOIN minus m USING (id) WHERE id = 'a'")).rows).toEqual([{ p: 2, m: 0 }]);
+    const deep = `CREATE VIEW deep AS SELECT ${Array(200).fill("n").join(" + ")} AS n FROM items;\n`;
+    const refusedDeep = await t.upgrade(await v("1.3.0", { "0001_items.sql": FIRST_MIGRATION, "0002_views.sql": "CREATE VIEW plus AS SELECT id, n + 1 AS n FROM items;\nCREATE VIEW minus AS SELECT id, n - 1 AS n FROM items;\n", "0003_deep.sql": deep })).catch((e: unknown) => e);
+    expect(refusedDeep).toMatchObject({ code: "E_SQL_MIGRATION_INVALID", details: { file: "migrations/0003_deep.sql", reason: "E_SQL_REFUSED" } });
+    expect((refusedDeep as SqlStorageError).message).toMatch(/nests \d+ levels deep/);
+  });
+
   it("names the line and column of a syntax error in a migration file", async () => {
     const error = await t
       .install(await v("1.0.0", { "0001_items.sql": "-- the items\nCREATE TABLE items (\n  id text PRIMARY KEY,\n  name text NOT NULL,\n);\n" }))

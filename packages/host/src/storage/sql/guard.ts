@@ -16,6 +16,7 @@ import {
 import { refused, SqlStorageError } from "./errors.js";
 import type { Node } from "./parse-tree.js";
 import { checkGrowth } from "./growth.js";
+import { checkNesting, MAX_NESTING } from "./nesting.js";
 import { checkJsonPathUse } from "./jsonpath.js";
 import { valueFreeEstimate } from "./plan-costs.js";
 import { checkNeedleUse, type NeedleCheck } from "./needles.js";
@@ -81,6 +82,8 @@ export function checkSql(text: string, options: GuardOptions): CheckedStatement[
   try {
     tree = parseSync(text);
   } catch (error) {
+    // libpg_query's own recursion runs out of V8's stack (as PGlite's would): the text nests too deeply, it is not wrong.
+    if (error instanceof RangeError) throw refused(`the statement nests too deeply to be parsed (more than the ${MAX_NESTING} levels allowed)`, { maxNesting: MAX_NESTING });
     throw new SqlStorageError("E_SQL_SYNTAX", `SQL syntax error: ${(error as Error).message}`, {
       position: (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails?.cursorPosition,
     });
@@ -95,6 +98,8 @@ export function checkSql(text: string, options: GuardOptions): CheckedStatement[
     const [kind, node] = only(entry.stmt);
     const allowed = options.mode === "query" ? QUERY_STATEMENTS : MIGRATION_STATEMENTS;
     if (!allowed.has(kind)) throw refused(`${describeKind(kind)} is not allowed ${options.mode === "query" ? "in ctx.sql.query" : "in a migration"}`, { statement: kind });
+    // First: the walks below recurse, and PGlite's planner would run out of stack on what they let through.
+    checkNesting(node, kind);
     const checker = new Checker(options);
     checker.statement(kind, node);
     checker.walk(node);

@@ -5,7 +5,7 @@ import type { AnnexTables } from "../../database/tables.js";
 import { errorSummary, type ErrorSummary } from "../../errors.js";
 import type { InstallDataHook, InstallInfo } from "../../installs/types.js";
 import { readBundleMigrations, type BundleMigration } from "./bundle-migrations.js";
-import { SqlStorageError } from "./errors.js";
+import { refused, SqlStorageError } from "./errors.js";
 import { checkSql, loadParser } from "./guard.js";
 import { parseSync } from "libpg-query";
 import { installRoleName, installSchemaName, quoteIdent } from "./schema-name.js";
@@ -618,6 +618,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
             checkCost(boundPlan(planOf(plan), inputSize(statement.text, [])).cost, limits.maxPlannerCost);
           }
           await sql.raw(statement.text).execute(trx);
+          if (statement.kind === "ViewStmt") await checkViewReadsNoView(trx, target.schema);
           // A runaway migration stops early, before it holds a lock for each of thousands of new relations.
           if (CREATING_KINDS.has(statement.kind) && ++created % RELATIONS_CHECK_EVERY === 0) await checkRelations(trx, target.schema, migration, true);
         }
@@ -651,6 +652,32 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
         cause: cause.code,
       });
     }
+  }
+
+  /**
+   * Fails the migration when one of the schema's views reads another view.
+   * PostgreSQL folds a view's query into the statement reading it, so a chain
+   * of views adds their nesting up past what the guard bounds per statement
+   * (nesting.ts): three views of 120 nested `+` each broke PGlite's planner.
+   * One view over tables keeps a statement on it within twice the bound.
+   */
+  async function checkViewReadsNoView(trx: Kysely<any>, schema: string): Promise<void> {
+    const { rows } = await sql<{ view: string; reads: string }>`
+      SELECT v.relname AS view, r.relname AS reads
+      FROM pg_catalog.pg_rewrite AS rw
+      JOIN pg_catalog.pg_class AS v ON v.oid = rw.ev_class
+      JOIN pg_catalog.pg_depend AS d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = rw.oid
+        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      JOIN pg_catalog.pg_class AS r ON r.oid = d.refobjid
+      JOIN pg_catalog.pg_namespace AS n ON n.oid = v.relnamespace
+      WHERE n.nspname = ${schema} AND r.relkind IN ('v', 'm') AND r.oid <> v.oid
+      LIMIT 1`.execute(trx);
+    const found = rows[0];
+    if (found === undefined) return;
+    throw refused(
+      `view ${found.view} reads view ${found.reads}: a view may read tables only (PostgreSQL folds each view into the query that reads it, and a chain of them nests deeper than a statement may). Select from the tables in ${found.view}, or join the views in the query instead`,
+      { view: found.view, reads: found.reads },
+    );
   }
 
   /** Fails the migration (rolling it back) when the schema holds more relations than maxSchemaRelations. */
