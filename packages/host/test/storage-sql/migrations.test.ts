@@ -211,6 +211,21 @@ describeBackends("owned schema migrations", (backend) => {
     expect((refusedDeep as SqlStorageError).message).toMatch(/nests \d+ levels deep/);
   });
 
+  it("refuses row types nested more than 3 deep (a json record reader would build them in one step, printed 2ⁿ times its size)", async () => {
+    const types = (levels: number) =>
+      Array.from({ length: levels }, (_, i) => (i === 0 ? "CREATE TYPE t0 AS (v text);" : `CREATE TYPE t${i} AS (v t${i - 1}[]);`)).join("\n") + "\n";
+    const error = await t.install(await v("1.0.0", { "0001_items.sql": FIRST_MIGRATION, "0002_types.sql": types(4) })).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "E_SQL_MIGRATION_FAILED", details: { cause: "E_SQL_REFUSED" } });
+    expect((error as SqlStorageError).message).toMatch(/t3 nests row types more than 3 deep/);
+    const after = (await t.host.getInstall("test-tenant", EXT))!;
+    expect(after.state).toBe("failed");
+    // Three levels, a table with a column of such a type included, install and read.
+    await t.host.uninstall("test-tenant", EXT, { purge: true });
+    const ok = await t.install(await v("2.0.0", { "0001_items.sql": FIRST_MIGRATION, "0002_types.sql": `${types(2)}CREATE TABLE boxes (id text PRIMARY KEY, b t1);\n` }));
+    await t.sql(ok.id).query("INSERT INTO boxes (id, b) SELECT 'x', x.b FROM jsonb_to_record($1::jsonb) AS x(b t1)", [JSON.stringify({ b: { v: [{ v: "in" }] } })]);
+    expect((await t.sql(ok.id).query("SELECT (((b).v)[1]).v AS v FROM boxes")).rows).toEqual([{ v: "in" }]);
+  });
+
   it("names the line and column of a syntax error in a migration file", async () => {
     const error = await t
       .install(await v("1.0.0", { "0001_items.sql": "-- the items\nCREATE TABLE items (\n  id text PRIMARY KEY,\n  name text NOT NULL,\n);\n" }))

@@ -625,6 +625,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
         at = undefined;
         // Before the commit: a migration that leaves too many relations rolls back whole (see SqlLimits.maxSchemaRelations).
         await checkRelations(trx, target.schema, migration);
+        await checkRowTypeNesting(trx, target.schema);
         // The ledger is Annex's: written as the host's own user, never as the install's role.
         if (target.role !== null) await sql`RESET ROLE`.execute(trx);
         await sql`RESET search_path`.execute(trx);
@@ -677,6 +678,37 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     throw refused(
       `view ${found.view} reads view ${found.reads}: a view may read tables only (PostgreSQL folds each view into the query that reads it, and a chain of them nests deeper than a statement may). Select from the tables in ${found.view}, or join the views in the query instead`,
       { view: found.view, reads: found.reads },
+    );
+  }
+
+  /**
+   * Fails the migration when one of the schema's row types (a table's, a
+   * view's, a composite type's) nests rows more than MAX_ROW_TYPE_NESTING
+   * deep, through fields of a composite type or an array of one. The text
+   * form of a row quotes each row in it again (growth.ts, MAX_QUOTING), and
+   * a nested value can be built from json in one step (`jsonb_to_record($1)
+   * AS x(v deep_type)`): 30 declared levels would print 2³⁰ times its json.
+   */
+  async function checkRowTypeNesting(trx: Kysely<any>, schema: string): Promise<void> {
+    const { rows } = await sql<{ name: string; depth: number }>`
+      WITH RECURSIVE nest(top, relid, depth) AS (
+        SELECT c.oid, c.oid, 1 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname = ${schema} AND c.relkind IN ('r', 'p', 'v', 'c', 'f')
+        UNION ALL
+        SELECT nest.top, COALESCE(NULLIF(t.typrelid, 0), e.typrelid), nest.depth + 1
+        FROM nest
+        JOIN pg_catalog.pg_attribute AS a ON a.attrelid = nest.relid AND a.attnum > 0 AND NOT a.attisdropped
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        LEFT JOIN pg_catalog.pg_type AS e ON e.oid = t.typelem
+        WHERE COALESCE(NULLIF(t.typrelid, 0), e.typrelid, 0) <> 0 AND nest.depth <= ${MAX_ROW_TYPE_NESTING}
+      )
+      SELECT c.relname AS name, max(nest.depth)::int AS depth FROM nest JOIN pg_catalog.pg_class AS c ON c.oid = nest.top
+      GROUP BY c.relname ORDER BY 2 DESC, 1 LIMIT 1`.execute(trx);
+    const deepest = rows[0];
+    if (deepest === undefined || deepest.depth <= MAX_ROW_TYPE_NESTING) return;
+    throw refused(
+      `${deepest.name} nests row types more than ${MAX_ROW_TYPE_NESTING} deep (a field of a composite type, or an array of one, whose own fields are rows …): PostgreSQL's text form of a row quotes each row in it again, doubling per level; keep composite fields at most ${MAX_ROW_TYPE_NESTING - 1} levels deep, or store the nested part as jsonb`,
+      { relation: deepest.name, maxRowTypeNesting: MAX_ROW_TYPE_NESTING },
     );
   }
 
@@ -881,6 +913,9 @@ const ROW_KINDS = new Set(["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt
  * two bytes a row, and some room (a json column keeps the spaces it was
  * written with).
  */
+/** How deep a row type of an install's schema may nest rows (see checkRowTypeNesting): a table with a composite column is 2. */
+const MAX_ROW_TYPE_NESTING = 3;
+
 function textBound(maxBytes: number, maxRows: number): number {
   return 2 * maxBytes + 2 * (maxRows + 1) + 1024;
 }
