@@ -71,6 +71,22 @@ describeBackends("owned schema boundary", (backend) => {
     expect(await runSql(t, "SELECT name FROM items WHERE id = $1", ["a"])).toEqual({ ok: true, rows: [{ name: "apple" }], rowCount: 1 });
   });
 
+  it("refuses a parameter nested past 1,000 brackets (PGlite's json reader ran out of stack at 8,000 and answered nothing), and serves the next", async () => {
+    const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
+    const deep = await runSql(t, "SELECT jsonb_typeof($1::jsonb) AS v", [nested(8000)]);
+    expect(deep).toMatchObject({ ok: false, code: "E_SQL_PARAMS", message: expect.stringMatching(/params\[0\] nests brackets 8000 deep .* more than the 1000 allowed/) });
+    // A value passed as an array is sent as its JSON text, and counted the same way (a request body nests 128 deep at
+    // most, so this one is the host's own call).
+    let array: unknown = [];
+    for (let i = 0; i < 1200; i++) array = [array];
+    await expect(t.sql(own.id).query("SELECT jsonb_typeof($1::jsonb) AS v", [array])).rejects.toMatchObject({ code: "E_SQL_PARAMS", details: { index: 0, nesting: 1201 } });
+    expect(await runSql(t, "SELECT $1::tsquery IS NOT NULL AS v", ["(".repeat(5000) + "a" + ")".repeat(5000)])).toMatchObject({ ok: false, code: "E_SQL_PARAMS" });
+    // Within the bound (and brackets that never close count only as deep as they go).
+    expect(await runSql(t, "SELECT jsonb_typeof($1::jsonb) AS v", [nested(900)])).toEqual({ ok: true, rows: [{ v: "array" }], rowCount: 1 });
+    expect(await runSql(t, "SELECT length($1) AS n", [")".repeat(5000) + "(".repeat(900)])).toEqual({ ok: true, rows: [{ n: 5900 }], rowCount: 1 });
+    expect(await runSql(t, "SELECT name FROM items WHERE id = $1", ["a"])).toEqual({ ok: true, rows: [{ name: "apple" }], rowCount: 1 });
+  });
+
   it("answers thirty statements one execution starts at once, queued in its lane, without Node warning of a listener leak", async () => {
     // They wait on one signal of the execution's (it aborts them on a revocation): thirty listeners, all the host's own.
     const warnings: string[] = [];

@@ -17,6 +17,7 @@ export function toParams(params: unknown[], maxParams: number, maxParamBytes = N
     } else if (typeof value === "object") out = JSON.stringify(value);
     else throw new SqlStorageError("E_SQL_PARAMS", `params[${index}] must be a JSON value (string, number, boolean, null, array or object)`, { index });
     bytes += typeof out === "string" ? Buffer.byteLength(out) : String(out).length;
+    if (typeof out === "string") checkParamNesting(out, index);
     if (bytes > maxParamBytes) {
       throw new SqlStorageError(
         "E_SQL_PARAMS",
@@ -26,6 +27,40 @@ export function toParams(params: unknown[], maxParams: number, maxParamBytes = N
     }
     return out;
   });
+}
+
+/**
+ * How deeply a text parameter may nest brackets. PostgreSQL reads json,
+ * jsonb, tsquery, regular expressions and row and array literals
+ * recursively, and under PGlite that recursion runs out of V8's stack before
+ * PostgreSQL's own `max_stack_depth` notices (see nesting.ts): `$1::jsonb`
+ * of 8,000 nested `[` (16 KB) left PGlite answering no rows, half-way
+ * through a statement. At 4,000 it still answered; 1,000 leaves a margin,
+ * and no JSON document or query text a person writes comes near it.
+ */
+export const MAX_PARAM_NESTING = 1000;
+
+/**
+ * Counts brackets of any kind, inside strings too: a closing one of any kind
+ * closes one level, an unbalanced one only raises the count. So the depth is
+ * never under what a reader of json, tsquery or a pattern would see.
+ */
+function checkParamNesting(text: string, index: number): void {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b || c === 0x28) {
+      if (++depth > deepest) deepest = depth;
+    } else if ((c === 0x5d || c === 0x7d || c === 0x29) && depth > 0) depth--;
+  }
+  if (deepest > MAX_PARAM_NESTING) {
+    throw new SqlStorageError(
+      "E_SQL_PARAMS",
+      `params[${index}] nests brackets ${deepest} deep (json arrays and objects, parentheses …), more than the ${MAX_PARAM_NESTING} allowed: PostgreSQL reads such values recursively, and PGlite runs out of stack; flatten the value, or keep its deep part as text the query does not parse`,
+      { index, nesting: deepest, maxParamNesting: MAX_PARAM_NESTING },
+    );
+  }
 }
 
 /**
