@@ -144,11 +144,6 @@ interface Context {
  * builders convert rows structurally (no quoting), so they start again.
  */
 const MAX_QUOTING = 2;
-const JSON_BUILDERS: ReadonlySet<string> = new Set([
-  "to_json", "to_jsonb", "row_to_json", "array_to_json", "json_build_object", "jsonb_build_object", "json_build_array",
-  "jsonb_build_array", "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "JsonObjectConstructor",
-  "JsonArrayConstructor", "JsonArrayAgg", "JsonObjectAgg", "JsonArrayQueryConstructor",
-]);
 
 /** Fields whose values never leave their query level: conditions, orderings, limits. */
 const SINK_FIELDS: ReadonlySet<string> = new Set([
@@ -180,6 +175,8 @@ const EMBEDDING: ReadonlySet<string> = new Set([
   "jsonb_strip_nulls", "json_strip_nulls", "A_ArrayExpr", "RowExpr", "JsonObjectConstructor", "JsonArrayConstructor",
   "JsonArrayAgg", "JsonObjectAgg", "JsonArrayQueryConstructor",
 ]);
+/** The embedding calls that return json: they convert a row structurally, so the rows around it count from zero (MAX_QUOTING). */
+const JSON_BUILDERS: ReadonlySet<string> = new Set([...EMBEDDING].filter((name) => name !== "array_agg" && name !== "A_ArrayExpr" && name !== "RowExpr"));
 const JSON_TYPES: ReadonlySet<string> = new Set(["json", "jsonb"]);
 
 /** The name of an escaping call (its text says what it is), else undefined. */
