@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import { DatabaseError } from "./errors.js";
 import { PGliteDialect, pglitePipeline, type PGlitePipeline } from "./pglite-dialect.js";
 import { importPGlite } from "./pglite-module.js";
+import { guardStackOverflow } from "./pglite-overflow.js";
 import type { PinnedPool } from "./postgres-pinned.js";
 import { assertSchemaName } from "./schema-name.js";
 import type { AnnexTables } from "./tables.js";
@@ -12,7 +13,9 @@ import { pgliteNotifications, postgresNotifications, type NotificationSource } f
  * What `createHost({ database })` accepts:
  * - a `Kysely` instance (PostgreSQL dialect) the embedding app owns;
  * - a `postgres://` / `postgresql://` connection string (Annex opens and closes a `pg` pool);
- * - a PGlite instance the caller owns, or `{ dataDir }` for a PGlite kept on disk;
+ * - a PGlite instance the caller owns (Annex makes a statement that runs out of
+ *   stack fail alone on it, see pglite-overflow.ts), or `{ dataDir }` for a
+ *   PGlite kept on disk;
  * - nothing: PGlite in memory.
  */
 export type DatabaseOption = Kysely<any> | string | PGlite | { dataDir: string } | undefined;
@@ -99,6 +102,10 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
   }
 
   if (isPGlite(option)) {
+    // The one change made to a PGlite the caller owns: a statement that runs out of stack fails alone instead of
+    // leaving the session broken (see pglite-overflow.ts).
+    await option.waitReady;
+    guardStackOverflow(option);
     const root = new Kysely<any>({ dialect: new PGliteDialect(option) });
     return { db: scoped(root), root, schema, kind: "pglite", notifications: pgliteNotifications(option), pipeline: pglitePipeline(option), close: () => root.destroy() };
   }
@@ -115,6 +122,7 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
   // it would still plan them anew each time, which is most of their cost. A PGlite the caller passes
   // in is left with its own settings.
   await pglite.exec("SET plan_cache_mode = force_generic_plan");
+  guardStackOverflow(pglite);
   const root = new Kysely<any>({ dialect: new PGliteDialect(pglite) });
   return {
     db: scoped(root),
