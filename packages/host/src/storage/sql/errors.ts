@@ -11,6 +11,8 @@ export type SqlErrorCode =
   | "E_SQL_TOO_MANY_ROWS"
   /** The result is larger than the byte limit. */
   | "E_SQL_RESULT_TOO_LARGE"
+  /** A value in the result nests deeper than 1,000 levels (see MAX_RESULT_NESTING); its text or its parts can be read. */
+  | "E_SQL_RESULT_TOO_DEEP"
   /** The install already has as many statements running and waiting as the host allows (`maxConcurrent` + `maxQueued`). */
   | "E_SQL_BUSY"
   /**

@@ -755,11 +755,32 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     if (current === null) return null;
     const tables = await sql<{ table_name: string }>`SELECT table_name FROM information_schema.tables WHERE table_schema = ${current.schema} AND table_type = 'BASE TABLE' ORDER BY table_name`.execute(reader);
     const data: Record<string, unknown[]> = {};
+    const jsonAsText: Record<string, string[]> = {};
     for (const { table_name } of tables.rows) {
-      const rows = await sql.raw(`SELECT * FROM ${quoteIdent(current.schema)}."${table_name.replace(/"/g, '""')}"`).execute(reader);
-      data[table_name] = rows.rows.map(toGuestValue);
+      const table = `${quoteIdent(current.schema)}.${quoteIdent(table_name)}`;
+      const rows = await sql.raw(`SELECT * FROM ${table}`).execute(reader);
+      try {
+        data[table_name] = rows.rows.map((row) => toGuestValue(row));
+      } catch (error) {
+        if (!(error instanceof SqlStorageError && error.code === "E_SQL_RESULT_TOO_DEEP")) throw error;
+        // A json value nested past what the host converts (an extension can build one over many statements): an
+        // export must not fail on it (a purge exports first), nor drop it. This table's json columns go as their
+        // text, named in jsonAsText for whoever reads the export.
+        const columns = await sql<{ column_name: string; udt_name: string }>`SELECT column_name, udt_name FROM information_schema.columns WHERE table_schema = ${current.schema} AND table_name = ${table_name} ORDER BY ordinal_position`.execute(reader);
+        const json = columns.rows.filter((column) => JSON_TYPES.has(column.udt_name)).map((column) => column.column_name);
+        const list = columns.rows.map(({ column_name }) => (json.includes(column_name) ? `${quoteIdent(column_name)}::text AS ${quoteIdent(column_name)}` : quoteIdent(column_name)));
+        const text = await sql.raw(`SELECT ${list.join(", ")} FROM ${table}`).execute(reader);
+        data[table_name] = text.rows.map((row) => toGuestValue(row));
+        jsonAsText[table_name] = json;
+      }
     }
-    return { schema: current.schema, version: current.version, migrations: current.migrations, tables: data };
+    return {
+      schema: current.schema,
+      version: current.version,
+      migrations: current.migrations,
+      tables: data,
+      ...(Object.keys(jsonAsText).length > 0 ? { jsonAsText } : {}),
+    };
   }
 
   const hook: InstallDataHook = {
@@ -989,6 +1010,9 @@ function hasModifyingCte(node: unknown): boolean {
  * the byte budget runs out). Whatever their widths, the rows the database
  * sends take at most textBound's bytes together (boundedSelect).
  */
+/** Column types whose values can nest (json, jsonb, and arrays of them), as information_schema names them. */
+const JSON_TYPES = new Set(["json", "jsonb", "_json", "_jsonb"]);
+
 const FIRST_BATCH = 16;
 const MAX_BATCH = 128;
 

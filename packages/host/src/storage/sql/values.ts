@@ -64,20 +64,39 @@ function checkParamNesting(text: string, index: number): void {
 }
 
 /**
- * Rows as the guest receives them, the same on `pg` and PGlite: timestamps
- * as ISO strings, bytea as PostgreSQL's `\x…` hex text, 64-bit integers as
- * strings (as `pg` returns them) and JSON as parsed.
+ * How deeply a value in a result row may nest (a row is one level, its json
+ * arrays and objects one each). The same bound as a parameter's: a jsonb built
+ * deeper over many statements (each within the guard's rules) reached 6,000
+ * levels, and converting it overflowed the host's own stack (and so would
+ * JSON.stringify, at 5,000, and the sandbox's copy, at 5,000).
  */
-export function toGuestValue(value: unknown): unknown {
+export const MAX_RESULT_NESTING = MAX_PARAM_NESTING;
+
+/**
+ * Rows as the guest receives them, the same on `pg` and PGlite: timestamps
+ * as ISO strings, bytea as PostgreSQL's `\\x…` hex text, 64-bit integers as
+ * strings (as `pg` returns them) and JSON as parsed. A value nested past
+ * MAX_RESULT_NESTING fails with E_SQL_RESULT_TOO_DEEP.
+ */
+export function toGuestValue(value: unknown, depth = 0): unknown {
   if (value === null || value === undefined) return null;
   if (typeof value === "bigint") return value.toString();
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
   if (value instanceof Uint8Array) return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex")}`;
-  if (Array.isArray(value)) return value.map(toGuestValue);
-  if (typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value as Record<string, unknown>)) out[key] = toGuestValue(item);
+  if (typeof value !== "object") return value;
+  if (depth >= MAX_RESULT_NESTING) {
+    throw new SqlStorageError(
+      "E_SQL_RESULT_TOO_DEEP",
+      `a value in the result nests deeper than ${MAX_RESULT_NESTING} levels (json arrays and objects); read its parts (-> and #> on jsonb) or its text (d::text), which is not nested`,
+      { maxResultNesting: MAX_RESULT_NESTING },
+    );
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = toGuestValue(value[i], depth + 1);
     return out;
   }
-  return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) out[key] = toGuestValue(item, depth + 1);
+  return out;
 }
