@@ -14,7 +14,6 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from "kysely";
-import { PORTAL_PREFIX } from "./pglite-overflow.js";
 
 /**
  * A kysely dialect over PGlite's query API. PGlite is a single PostgreSQL
@@ -129,26 +128,25 @@ export function pglitePipeline(pglite: PGlite): PGlitePipeline {
         const query = queries[index]!;
         const values = textParameters(query.parameters);
         if (values === null) throw new Error("pglitePipeline: parameters must be scalars (string, number, boolean, bigint, Date, bytes or null)");
-        const portal = portalName(pglite);
         const key = naming ? keys[index] : undefined;
         const name = key === undefined ? undefined : cache.names.get(key);
         if (key !== undefined && name !== undefined) {
           cache.names.delete(key);
           cache.names.set(key, name);
           bound.set(index, { key, name });
-          parts.push(serialize.bind({ portal, statement: name, values }));
+          parts.push(serialize.bind({ statement: name, values }));
         } else if (key !== undefined && cache.seen.delete(key)) {
           const fresh = `annex_pipe_${++cache.counter}`;
           preparing.push({ key, name: fresh });
-          parts.push(serialize.parse({ name: fresh, text: query.sql, types: [] }), serialize.bind({ portal, statement: fresh, values }));
+          parts.push(serialize.parse({ name: fresh, text: query.sql, types: [] }), serialize.bind({ statement: fresh, values }));
         } else {
           if (key !== undefined) {
             if (cache.seen.size >= MAX_SEEN) cache.seen.clear();
             cache.seen.add(key);
           }
-          parts.push(serialize.parse({ text: query.sql, types: [] }), serialize.bind({ portal, values }));
+          parts.push(serialize.parse({ text: query.sql, types: [] }), serialize.bind({ values }));
         }
-        parts.push(...runInPortal(serialize, portal));
+        parts.push(serialize.describe({ type: "P" }), serialize.execute({}));
       }
       parts.push(serialize.sync());
       ({ messages } = await pglite.runExclusive(() => pglite.execProtocol(Buffer.concat(parts), { throwOnError: false })));
@@ -398,14 +396,13 @@ async function oneTrip<R>(pglite: PGlite, wire: Wire, sql: string, values: (stri
       }
     }
   }
-  const portal = portalName(pglite);
-  if (name === undefined) parts.push(serialize.parse({ text: sql, types: [] }), serialize.bind({ portal, values }));
+  if (name === undefined) parts.push(serialize.parse({ text: sql, types: [] }), serialize.bind({ values }));
   else {
     if (preparing) parts.push(serialize.parse({ name, text: sql, types: [] }));
-    parts.push(serialize.bind({ portal, statement: name, values }));
+    parts.push(serialize.bind({ statement: name, values }));
   }
   // Sync in the same message: after an error the server skips to it, so the session is ready again either way.
-  parts.push(...runInPortal(serialize, portal), serialize.sync());
+  parts.push(serialize.describe({ type: "P" }), serialize.execute({}), serialize.sync());
   const { messages } = await pglite.execProtocol(Buffer.concat(parts), { throwOnError: false });
   const ready = messages.findLast((message) => message.name === "readyForQuery") as { status?: string } | undefined;
   if (ready?.status !== undefined) cache.status = ready.status;
@@ -431,25 +428,6 @@ async function oneTrip<R>(pglite: PGlite, wire: Wire, sql: string, values: (stri
   }
   const [result] = parse.parseResults(messages, (pglite as PGlite & { parsers: ParserOptions }).parsers) as Results<R>[];
   return result ?? { rows: [], fields: [] };
-}
-
-/**
- * Each statement runs in a portal of its own name, closed once it has run,
- * instead of the unnamed portal every Bind drops first: when a statement runs
- * out of PGlite's stack, the guard (pglite-overflow.ts) finds the portal it
- * was running in by that name, to mark it failed. A failed statement's portal
- * inside a transaction block goes with the block.
- */
-function portalName(pglite: PGlite): string {
-  const next = (portalCounters.get(pglite) ?? 0) + 1;
-  portalCounters.set(pglite, next);
-  return `${PORTAL_PREFIX}${next}`;
-}
-
-const portalCounters = new WeakMap<PGlite, number>();
-
-function runInPortal(serialize: Wire["protocol"]["serialize"], portal: string): Uint8Array[] {
-  return [serialize.describe({ type: "P", name: portal }), serialize.execute({ portal }), serialize.close({ type: "P", name: portal })];
 }
 
 /**

@@ -31,14 +31,11 @@ import type { PGlite } from "@electric-sql/pglite";
  * - the portal that was running would have been marked failed by its own
  *   handler. Left active, PostgreSQL never drops it nor frees what it holds
  *   (its executor's memory: a few MB per overflow here, until PGlite ran out
- *   of memory), and a later Bind of its name fails with "cannot drop active
- *   portal". So the dialect runs every statement in a portal of its own name
- *   (PORTAL_PREFIX, see pglite-dialect.ts), and this finds an active one by
- *   that name in PostgreSQL's portal table and marks it failed, as
- *   PostgreSQL's own handler does, after checking the structure around it
- *   (see markRunningPortalFailed). PGlite's own `query()` binds the unnamed
- *   portal, which cannot be found this way: it never runs an extension's
- *   statement.
+ *   of memory), and the next Bind of its name fails with "cannot drop active
+ *   portal" (for the unnamed portal: every later statement). So this finds
+ *   it in PostgreSQL's memory and marks it failed, as PostgreSQL's own
+ *   handler does, after checking the structure around it (see
+ *   markRunningPortalFailed).
  *
  * Inside a critical section PostgreSQL turns an ERROR into a PANIC, and so it
  * does here; statements do not recurse inside one.
@@ -47,15 +44,12 @@ export interface OverflowGuard {
   /** Statements stopped here so far (a count for tests and metrics). */
   readonly overflows: number;
   /**
-   * Of those, how many ran in no portal of the dialect's that this could find:
-   * a statement outside the dialect, or a PGlite of another layout. If such a
-   * statement had a portal running, its memory stays until PGlite closes.
+   * Of those, how many ran in no portal this could find: one that overflowed
+   * while being parsed (before it has a portal), or a PGlite of another
+   * layout (then the portal and its memory stay until PGlite closes).
    */
   readonly portalsLeft: number;
 }
-
-/** The names the dialect gives its portals (a counter follows); what the guard looks for after an overflow. */
-export const PORTAL_PREFIX = "annex_portal_";
 
 /** The SQLSTATE PostgreSQL gives "stack depth limit exceeded". */
 export const STACK_DEPTH_SQLSTATE = "54001";
@@ -101,7 +95,7 @@ export function guardStackOverflow(pglite: PGlite): OverflowGuard | undefined {
   const sqlstate = makeSqlState(STACK_DEPTH_SQLSTATE);
 
   const state = { overflows: 0, portalsLeft: 0 };
-  const slots: number[] = [];
+  const found: Found = { entries: [], contextNames: undefined };
   const loopOnce = mod._PostgresMainLoopOnce.bind(mod);
   mod._PostgresMainLoopOnce = () => {
     const sp = mod.stackSave();
@@ -113,7 +107,7 @@ export function guardStackOverflow(pglite: PGlite): OverflowGuard | undefined {
       mod.stackRestore(sp);
       words()[mod._error_context_stack >> 2] = 0;
       words()[mod._PG_exception_stack >> 2] = loopHandler;
-      if (!markRunningPortalFailed(mod.wasmMemory, slots)) state.portalsLeft++;
+      if (!markRunningPortalFailed(mod.wasmMemory, found)) state.portalsLeft++;
       // errfinish does not return for an ERROR: PostgreSQL's longjmp to its loop becomes PGlite's exit(100),
       // which PGlite's own catch answers with PostgreSQL's recovery.
       mod._errstart(ERROR, 0);
@@ -138,62 +132,92 @@ export function guardStackOverflow(pglite: PGlite): OverflowGuard | undefined {
 
 /*
  * PostgreSQL 18's layout on wasm32 (PGlite 0.5): a portal table entry is the
- * name (NAMEDATALEN bytes) then the Portal; PortalData starts with its name
- * (a pointer back to that entry), has its memory context at 8 and its status
- * at 80; a MemoryContextData has its name at 32 and its identifier at 36 (a
- * portal's context is named "PortalContext" and identified by the portal's
- * name). Nothing is written unless all of that holds, so a PGlite with
- * another layout is left as it was (and counted in portalsLeft).
+ * portal's name (NAMEDATALEN bytes) then the Portal; PortalData starts with
+ * its name (a pointer back to that entry), has its memory context at 8 and
+ * its status at 80; a portal's MemoryContextData has at 32 the address of the
+ * constant "PortalContext". Nothing is written unless all of that holds, so a
+ * PGlite with another layout is left as it was (and counted in portalsLeft).
  */
 const NAMEDATALEN = 64;
 const PORTAL_CONTEXT = 8;
 const PORTAL_STATUS = 80;
 const CONTEXT_NAME = 32;
-const CONTEXT_IDENT = 36;
 const PORTAL_ACTIVE = 3;
 const PORTAL_FAILED = 5;
-const PREFIX_BYTES = Buffer.from(PORTAL_PREFIX, "latin1");
 const PORTAL_CONTEXT_NAME = Buffer.from("PortalContext\0", "latin1");
 
+/** What a guard remembers between overflows: portal table entries it found, and where the context name lies. */
+interface Found {
+  entries: number[];
+  contextNames: number[] | undefined;
+}
+
 /**
- * Marks the dialect's running portal failed if it was active; answers whether
- * it found the portal (one that was not active yet, only bound, needs nothing:
- * PostgreSQL drops it with the transaction). Only one can be open: PGlite is
- * one session, and the dialect closes each portal after its statement and
- * never runs one inside another. Looking for it reads PGlite's whole memory
- * (~85 ms for 500 MB), so the table slots where one was found before are
- * tried first: PostgreSQL's hash table reuses freed entries, so the next
- * overflow's portal is nearly always in one of them.
+ * Marks the running portal failed if it was active; answers whether it found
+ * the portal (one only bound, not active yet, needs nothing: PostgreSQL drops
+ * it with the transaction).
+ *
+ * PostgreSQL keeps no pointer to it that Annex can read (ActivePortal is not
+ * exported), so it is found in memory: every portal's context holds the
+ * address of one constant, "PortalContext"; the portal holds its context's
+ * address; the portal's table entry and the portal point at each other.
+ * Reading PGlite's memory for those took ~30 ms (500 MB) here, so the entries
+ * found before are tried first: PGlite runs one statement at a time, nearly
+ * always in the unnamed portal, and PostgreSQL's hash table hands a dropped
+ * entry to the next portal created, so the next overflow's portal is nearly
+ * always in an entry found before.
  */
-function markRunningPortalFailed(memory: WebAssembly.Memory, slots: number[]): boolean {
+function markRunningPortalFailed(memory: WebAssembly.Memory, found: Found): boolean {
   const bytes = Buffer.from(memory.buffer);
   const words = new Int32Array(memory.buffer);
-  const word = (address: number): number => (address >= 0 && address + 4 <= bytes.length && address % 4 === 0 ? words[address >> 2]! : 0);
-  /** The Portal whose table entry's name starts at `key`, when it is one of the dialect's, not done nor failed. */
-  const openPortalAt = (key: number): number => {
-    if (key % 4 !== 0 || !bytes.subarray(key, key + PREFIX_BYTES.length).equals(PREFIX_BYTES)) return 0;
-    const portal = word(key + NAMEDATALEN);
-    if (portal === 0 || word(portal) !== key) return 0;
-    if (word(portal + PORTAL_STATUS) > PORTAL_ACTIVE || word(portal + PORTAL_STATUS) < 0) return 0;
-    const context = word(portal + PORTAL_CONTEXT);
-    if (context === 0 || word(context + CONTEXT_IDENT) !== key) return 0;
-    const name = word(context + CONTEXT_NAME);
-    if (name === 0 || !bytes.subarray(name, name + PORTAL_CONTEXT_NAME.length).equals(PORTAL_CONTEXT_NAME)) return 0;
-    return portal;
+  const word = (address: number): number => (address > 0 && address + 4 <= bytes.length && address % 4 === 0 ? words[address >> 2]! : 0);
+  found.contextNames ??= occurrences(bytes, PORTAL_CONTEXT_NAME);
+  const contextNames = found.contextNames;
+  /** The Portal in the table entry at `entry`, when it is open (not done nor failed) and all around it holds. */
+  const openPortalIn = (entry: number): number => {
+    const portal = word(entry + NAMEDATALEN);
+    if (portal === 0 || word(portal) !== entry) return 0;
+    const status = word(portal + PORTAL_STATUS);
+    if (status < 0 || status > PORTAL_ACTIVE) return 0;
+    return contextNames.includes(word(word(portal + PORTAL_CONTEXT) + CONTEXT_NAME)) ? portal : 0;
   };
-  let portal = 0;
-  for (const key of slots) if ((portal = openPortalAt(key)) !== 0) break;
-  if (portal === 0) {
-    for (let key = bytes.indexOf(PREFIX_BYTES); key !== -1; key = bytes.indexOf(PREFIX_BYTES, key + 1)) {
-      if ((portal = openPortalAt(key)) === 0) continue;
-      slots.unshift(key);
-      slots.length = Math.min(slots.length, 8);
-      break;
+  const mark = (portal: number): true => {
+    if (words[(portal + PORTAL_STATUS) >> 2] === PORTAL_ACTIVE) words[(portal + PORTAL_STATUS) >> 2] = PORTAL_FAILED;
+    return true;
+  };
+
+  for (const entry of found.entries) {
+    const portal = openPortalIn(entry);
+    if (portal !== 0) return mark(portal);
+  }
+  for (const name of contextNames) {
+    for (const at of occurrences(bytes, int32(name))) {
+      if (at % 4 !== 0) continue;
+      for (const reference of occurrences(bytes, int32(at - CONTEXT_NAME))) {
+        const portal = reference - PORTAL_CONTEXT;
+        const entry = word(portal);
+        if (reference % 4 !== 0 || openPortalIn(entry) !== portal) continue;
+        found.entries.unshift(entry);
+        found.entries.length = Math.min(found.entries.length, 8);
+        return mark(portal);
+      }
     }
   }
-  if (portal === 0) return false;
-  if (words[(portal + PORTAL_STATUS) >> 2] === PORTAL_ACTIVE) words[(portal + PORTAL_STATUS) >> 2] = PORTAL_FAILED;
-  return true;
+  return false;
+}
+
+function* occurrencesOf(bytes: Buffer, needle: Buffer): Generator<number> {
+  for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) yield at;
+}
+
+function occurrences(bytes: Buffer, needle: Buffer): number[] {
+  return [...occurrencesOf(bytes, needle)];
+}
+
+function int32(value: number): Buffer {
+  const buffer = Buffer.alloc(4);
+  buffer.writeInt32LE(value);
+  return buffer;
 }
 
 /** The guard installed on this PGlite, if any (installs none). */
