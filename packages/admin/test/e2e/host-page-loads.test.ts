@@ -86,7 +86,9 @@ it("no cache hands a file first loaded as an image or by fetch to a script tag l
   const page = await pageWith(`<!doctype html><link rel=stylesheet href="${css}"><script type=module src="${js}" onload="window.ran=1" onerror="window.failed=1"></script>`, "run");
   await page.waitForFunction(() => (window as { failed?: number }).failed === 1 || (window as { ran?: number }).ran === 1);
   expect(await state(page)).toEqual({ ran: null, failed: 1, elements: "undefined", rules: 0 });
-  // Both reached the gateway (not the cache), which refused them.
-  expect(seen.slice(before).filter((r) => r.dest === "script" || r.dest === "style").map((r) => [r.dest, r.status]).sort()).toEqual([["script", 403], ["style", 403]]);
+  // Both reached the gateway (not the cache), which refused them. Chromium may ask for a refused file more than once
+  // (the preload scanner and the parser; seen once in CI for the stylesheet), so each destination is counted once.
+  const reached = seen.slice(before).filter((r) => r.dest === "script" || r.dest === "style");
+  expect([...new Set(reached.map((r) => `${r.dest} ${r.status}`))].sort()).toEqual(["script 403", "style 403"]);
   await page.close();
 });
