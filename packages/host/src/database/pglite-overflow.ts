@@ -206,12 +206,10 @@ function markRunningPortalFailed(memory: WebAssembly.Memory, found: Found): bool
   return false;
 }
 
-function* occurrencesOf(bytes: Buffer, needle: Buffer): Generator<number> {
-  for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) yield at;
-}
-
 function occurrences(bytes: Buffer, needle: Buffer): number[] {
-  return [...occurrencesOf(bytes, needle)];
+  const found: number[] = [];
+  for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) found.push(at);
+  return found;
 }
 
 function int32(value: number): Buffer {

@@ -996,6 +996,9 @@ function boundRows(verdict: Verdict, schema: string, maxRows: number, interrupti
   return shape;
 }
 
+/** Column types whose values can nest (json, jsonb, and arrays of them), as information_schema names them. */
+const JSON_TYPES = new Set(["json", "jsonb", "_json", "_jsonb"]);
+
 /** Whether a data-modifying statement sits in a WITH anywhere in the tree (PostgreSQL allows one only at the top). */
 function hasModifyingCte(node: unknown): boolean {
   if (Array.isArray(node)) return node.some(hasModifyingCte);
@@ -1010,9 +1013,6 @@ function hasModifyingCte(node: unknown): boolean {
  * the byte budget runs out). Whatever their widths, the rows the database
  * sends take at most textBound's bytes together (boundedSelect).
  */
-/** Column types whose values can nest (json, jsonb, and arrays of them), as information_schema names them. */
-const JSON_TYPES = new Set(["json", "jsonb", "_json", "_jsonb"]);
-
 const FIRST_BATCH = 16;
 const MAX_BATCH = 128;
 

@@ -74,7 +74,7 @@ export const MAX_RESULT_NESTING = MAX_PARAM_NESTING;
 
 /**
  * Rows as the guest receives them, the same on `pg` and PGlite: timestamps
- * as ISO strings, bytea as PostgreSQL's `\\x…` hex text, 64-bit integers as
+ * as ISO strings, bytea as PostgreSQL's `\x…` hex text, 64-bit integers as
  * strings (as `pg` returns them) and JSON as parsed. A value nested past
  * MAX_RESULT_NESTING fails with E_SQL_RESULT_TOO_DEEP.
  */
