@@ -31,6 +31,45 @@ describe("BundleCache", () => {
     expect(cache.size).toBe(4);
   });
 
+  it("lets no number of non-promoting uses (strangers asking for UI files by hash) protect a bundle, or push out one in use", async () => {
+    const cache = new BundleCache(4);
+    let loads = 0;
+    const load = (hash: string) => async () => (loads++, bundle(hash));
+    await cache.get("hot", load("hot"));
+    await cache.get("hot", load("hot"));
+    // Old versions, each asked for twice without vouching: they churn probation only.
+    for (let i = 0; i < 20; i++) {
+      await cache.get(`old${i}`, load(`old${i}`), { promote: false });
+      await cache.get(`old${i}`, load(`old${i}`), { promote: false });
+    }
+    loads = 0;
+    await cache.get("hot", load("hot"));
+    expect(loads).toBe(0);
+    // A non-promoting use of a bundle a promoting use vouched for does protect it (a serving version's UI files).
+    await cache.get("served", load("served"));
+    await cache.get("served", load("served"), { promote: false });
+    for (let i = 0; i < 20; i++) await cache.get(`scan${i}`, load(`scan${i}`), { promote: false });
+    loads = 0;
+    await cache.get("served", load("served"), { promote: false });
+    await cache.get("hot", load("hot"));
+    expect(loads).toBe(0);
+  });
+
+  it("lets a promoting use that joins a non-promoting load in flight vouch for it", async () => {
+    const cache = new BundleCache(4);
+    let release!: (value: VerifiedBundle) => void;
+    const first = cache.get("a", () => new Promise<VerifiedBundle>((resolve) => (release = resolve)), { promote: false });
+    const joined = cache.get("a", async () => bundle("a"));
+    release(bundle("a"));
+    await Promise.all([first, joined]);
+    await cache.get("a", async () => bundle("a"), { promote: false });
+    let loads = 0;
+    for (let i = 0; i < 10; i++) await cache.get(`scan${i}`, async () => (loads++, bundle(`scan${i}`)), { promote: false });
+    loads = 0;
+    await cache.get("a", async () => (loads++, bundle("a")));
+    expect(loads).toBe(0);
+  });
+
   it("holds at most maxBytes of bundle files, evicting one-off loads first, and serves without keeping a bundle larger than that", async () => {
     const cache = new BundleCache(64, 100);
     let loads = 0;

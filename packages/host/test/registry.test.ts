@@ -501,4 +501,33 @@ describeBackends("registry", (backend) => {
     expect(reads).toEqual([]);
     await host.close();
   });
+
+  it("keeps an installed version's bundle cached while a stranger asks twice for the UI files of every old version", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "annex-registry-"));
+    directories.push(directory);
+    const files = createFilesystemBlobStore({ directory });
+    const reads: string[] = [];
+    const blobs: BlobStore = { ...files, get: (hash) => (reads.push(hash), files.get(hash)) };
+    const host = await hostFor({ blobs, bundleCacheSize: 8, gateway: { authenticate: () => null, policy: { auditSampling: false } } });
+    const hashes: string[] = [];
+    for (let minor = 0; minor <= 20; minor++) {
+      const manifest = serviceManifest({ version: `1.${minor}.0`, ui: { root: "ui", pages: [{ slot: "app", path: "/", entry: "ui/index.html", title: "UI" }] } });
+      const bundle = await signedBundle(acme, manifest, { "ui/index.html": `<!doctype html><p>v${minor}</p>` });
+      hashes.push((await host.publish(bundle.bytes, bundle.signature)).contentHash);
+    }
+    const serving = hashes.at(-1)!;
+    host.registry.clearBundleCache();
+    await host.install("t1", "acme.hello", { version: "1.20.0", grants: [{ name: "log" }] });
+    const ui = async (hash: string) => (await host.handle(new Request(`http://host.test/ext-ui/acme.hello/${hash}/ui/index.html`))).status;
+    // The tenant's pages load the installed version's files, again and again.
+    expect([await ui(serving), await ui(serving)]).toEqual([200, 200]);
+    reads.length = 0;
+    // A stranger: every old version, twice each (what promoted them before), then random hashes.
+    for (const old of hashes.slice(0, -1)) expect([await ui(old), await ui(old)]).toEqual([200, 200]);
+    expect(reads.length).toBe(20);
+    reads.length = 0;
+    expect(await ui(serving)).toBe(200);
+    expect(reads).toEqual([]);
+    await host.close();
+  });
 });

@@ -57,6 +57,8 @@ function tooLarge(limit: number, reason: string) {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+/** For `raw`: a leading byte order mark stays in the text, which must re-encode to the very bytes a provider signed. */
+const utf8Exact = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Deepest nesting of arrays and objects a JSON body may have. A body of a
@@ -84,9 +86,9 @@ export function jsonDepth(text: string): number {
   return deepest;
 }
 
-function decodeUtf8(bytes: Uint8Array): string | null {
+function decodeUtf8(bytes: Uint8Array, decoder = utf8): string | null {
   try {
-    return utf8.decode(bytes);
+    return decoder.decode(bytes);
   } catch {
     return null;
   }
@@ -101,7 +103,7 @@ function decodeUtf8(bytes: Uint8Array): string | null {
  */
 export function parseBody(bytes: Uint8Array | null, contentType: string | null, raw = false): unknown {
   if (bytes === null || bytes.byteLength === 0) return null;
-  if (raw) return decodeUtf8(bytes) ?? bytes;
+  if (raw) return decodeUtf8(bytes, utf8Exact) ?? bytes;
   const type = (contentType ?? "").split(";", 1)[0]!.trim().toLowerCase();
   if (type === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(type)) {
     const text = decodeUtf8(bytes);

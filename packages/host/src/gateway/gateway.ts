@@ -217,7 +217,8 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     trail.details["path"] = parsed.path;
     let bundle: VerifiedBundle;
     try {
-      bundle = await host.registry.loadBundle(parsed.contentHash);
+      // Anyone can ask for any published version's files, as often as they like: never a use that protects a bundle in the cache.
+      bundle = await host.registry.loadBundle(parsed.contentHash, { promote: false });
     } catch (error) {
       if (isAnnexError(error, "E_VERSION_NOT_FOUND")) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: "unknown content hash" });
       throw unreadable(error);
@@ -387,7 +388,14 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
         head: request.method === "HEAD",
         requestUrl: url,
         cacheable: family === "public",
-        extraHeaders: { ...corsHeaders(endpoint, request.headers.get("origin")), "x-request-id": trail.requestId },
+        method: request.method,
+        ownPaths: [`${prefixes.api}/${extensionId}/`, `${prefixes.ext}/${extensionId}/`],
+        extraHeaders: {
+          ...corsHeaders(endpoint, request.headers.get("origin")),
+          // A signed-in user's answer, whatever type the extension gives it: another site's <script> or <link> must not read it.
+          ...(family === "public" ? {} : { "cross-origin-resource-policy": "same-origin" }),
+          "x-request-id": trail.requestId,
+        },
       });
     }
   }

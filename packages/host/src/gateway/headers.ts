@@ -124,7 +124,18 @@ const NEVER_FROM_SANDBOX_PREFIXES = ["access-control-", "cross-origin-", "x-anne
  * user's data, a sender's delivery) the gateway's `Cache-Control: no-store`
  * always holds and these are dropped; `public` endpoints may set them.
  */
-const CACHING = new Set(["cache-control", "expires"]);
+const CACHING = new Set([
+  "cache-control",
+  "expires",
+  // What CDNs and proxies read before Cache-Control (RFC 9213 and vendors'): on api answers they would put a user's data in a shared cache.
+  "cdn-cache-control",
+  "surrogate-control",
+  "cloudflare-cdn-cache-control",
+  "vercel-cdn-cache-control",
+  "fastly-surrogate-control",
+  "edge-control",
+  "x-accel-expires",
+]);
 
 /** What a header value may hold on the wire (RFC 9110 field-value: visible ASCII, space, tab, obs-text). */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -137,6 +148,30 @@ export interface FromSandboxOptions {
   requestUrl: URL;
   /** Whether the extension may decide caching (`public` endpoints only). */
   cacheable: boolean;
+  /**
+   * The answer's status and the request's method: a redirect that makes the
+   * browser send the request again, method and body included, may only point
+   * inside `ownPaths`. Without them, every status is taken as such a redirect.
+   */
+  status?: number | undefined;
+  method?: string | undefined;
+  /** The extension's own path prefixes, each ending in "/" (`/api/ext/acme.x/`, `/ext/acme.x/`, `/ext-ui/acme.x/`). */
+  ownPaths?: readonly string[] | undefined;
+}
+
+/**
+ * Whether a browser follows a redirect of `status` to `method` by sending the
+ * same method and body again (Fetch, HTTP-redirect fetch): 307 and 308
+ * always; 301 and 302 for every method but GET, HEAD and POST (POST becomes
+ * GET there, as for 303). A same-origin redirect keeps the request's
+ * headers too: the host SPA's Authorization or CSRF header would reach a
+ * route of the extension's choosing.
+ */
+export function resendsRequest(status: number | undefined, method: string | undefined): boolean {
+  if (status === undefined || method === undefined) return true;
+  if (status === 307 || status === 308) return true;
+  if (status === 301 || status === 302) return !["GET", "HEAD", "POST"].includes(method.toUpperCase());
+  return false;
 }
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -223,7 +258,10 @@ export class HeaderPolicy {
       if (name === "location") {
         // A redirect may only stay on this site: anything else would make the host an open redirector.
         const location = typeof value === "string" ? sameOriginLocation(value, options.requestUrl) : null;
-        if (location !== null) out[name] = location;
+        if (location === null) continue;
+        // One the browser follows by sending the request again stays inside the extension: the host's own routes would take it as the user's.
+        if (resendsRequest(options.status, options.method) && !insideOwnPaths(location, options.ownPaths ?? [])) continue;
+        out[name] = location;
         continue;
       }
       if (typeof value !== "string" || !FIELD_VALUE.test(value)) {
@@ -255,6 +293,13 @@ export function sameOriginLocation(value: string, requestUrl: URL): string | nul
   if (resolved.origin !== requestUrl.origin || resolved.origin === "null") return null;
   const path = `${resolved.pathname}${resolved.search}${resolved.hash}`;
   return path.startsWith("/") && !path.startsWith("//") ? path : null;
+}
+
+/** Whether a path `sameOriginLocation` made lies under one of `prefixes` (each ending in "/"), by its path alone. */
+function insideOwnPaths(location: string, prefixes: readonly string[]): boolean {
+  const end = location.search(/[?#]/);
+  const path = end === -1 ? location : location.slice(0, end);
+  return prefixes.some((prefix) => path.startsWith(prefix));
 }
 
 function neverFromSandbox(name: string): boolean {

@@ -60,12 +60,20 @@ export function failureProblem(error: ExecuteError, options: { authenticated: bo
 export function sandboxResponse(
   result: SandboxResponse,
   headers: HeaderPolicy,
-  options: { head: boolean; requestUrl: URL; cacheable: boolean; extraHeaders?: Record<string, string> },
+  options: { head: boolean; requestUrl: URL; cacheable: boolean; method?: string; ownPaths?: readonly string[]; extraHeaders?: Record<string, string> },
 ): RawAnswer {
   if (!Number.isInteger(result.status) || result.status < 200 || result.status > 599) {
     throw problem(502, "E_BAD_RESPONSE", "the extension answered with a status the gateway does not forward", { reason: `status ${String(result.status)}` });
   }
-  const out = new Headers(headers.fromSandbox(result.headers ?? {}, { requestUrl: options.requestUrl, cacheable: options.cacheable }));
+  const out = new Headers(
+    headers.fromSandbox(result.headers ?? {}, {
+      requestUrl: options.requestUrl,
+      cacheable: options.cacheable,
+      status: result.status,
+      method: options.method,
+      ownPaths: options.ownPaths,
+    }),
+  );
   let body: Uint8Array | string | null;
   const value = result.body;
   if (value === null || value === undefined) body = null;

@@ -19,7 +19,7 @@ import type { WebhookSecretStore } from "./webhook-secrets.js";
 /** What the gateway needs of the host: a `Host` from createHost() fits. */
 export interface GatewayHost {
   resolve(tenant: string, extensionId: string): Promise<ResolvedInstall | null>;
-  registry: { loadBundle(contentHash: string): Promise<VerifiedBundle> };
+  registry: { loadBundle(contentHash: string, options?: { promote?: boolean }): Promise<VerifiedBundle> };
   database: { db: Kysely<AnnexTables>; schema?: string | undefined };
 }
 

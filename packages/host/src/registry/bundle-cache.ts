@@ -14,7 +14,12 @@ import type { VerifiedBundle } from "@annex/manifest";
  * hashes, old versions) churns probation and leaves the bundles that serve
  * requests in place, where a plain LRU would evict them all and make the
  * next real request verify its bundle again from scratch. No number of
- * one-off loads can reach the protected part.
+ * one-off loads can reach the protected part. Nor can uses that anyone can
+ * repeat at will (`{ promote: false }`: the UI files the gateway serves to
+ * strangers by content hash, of any version ever published): asking twice
+ * for 60 old versions' files would otherwise promote them all and push out
+ * the bundles that serve installs. Such a use promotes only a bundle that a
+ * promoting use (an install, an upgrade, serving an install) has vouched for.
  *
  * The cache holds at most `capacity` bundles and `maxBytes` of their files: a
  * bundle of a few hundred kilobytes can unpack to hundreds of megabytes (files
@@ -27,6 +32,8 @@ export class BundleCache {
   /** Used again after entering; least recently used first. */
   readonly #protected = new Map<string, VerifiedBundle>();
   readonly #pending = new Map<string, Promise<VerifiedBundle>>();
+  /** Held bundles a promoting use has asked for: a non-promoting use may promote these. */
+  readonly #vouched = new Set<string>();
   /** The bytes of each bundle held, and their sum. */
   readonly #weights = new Map<string, number>();
   #bytes = 0;
@@ -52,21 +59,27 @@ export class BundleCache {
     return this.#bytes;
   }
 
-  async get(contentHash: string, load: () => Promise<VerifiedBundle>): Promise<VerifiedBundle> {
-    const hit = this.#hit(contentHash);
+  async get(contentHash: string, load: () => Promise<VerifiedBundle>, options: { promote?: boolean } = {}): Promise<VerifiedBundle> {
+    const promote = options.promote ?? true;
+    const hit = this.#hit(contentHash, promote);
     if (hit !== undefined) return hit;
     const shared = this.#pending.get(contentHash);
-    if (shared !== undefined) return shared;
+    if (shared !== undefined) {
+      // Joining another's load: a promoting use vouches for what it will admit.
+      if (promote) this.#vouched.add(contentHash);
+      return shared;
+    }
     const generation = this.#generation;
     const pending = load().then(
       (bundle) => {
         if (this.#pending.get(contentHash) === pending) this.#pending.delete(contentHash);
         // A clear() while this load ran (trust changed) may have been about it: do not keep what it verified.
-        if (generation === this.#generation) this.#admit(contentHash, bundle);
+        if (generation === this.#generation) this.#admit(contentHash, bundle, promote);
         return bundle;
       },
       (error: unknown) => {
         if (this.#pending.get(contentHash) === pending) this.#pending.delete(contentHash);
+        if (!this.#probation.has(contentHash) && !this.#protected.has(contentHash)) this.#vouched.delete(contentHash);
         throw error;
       },
     );
@@ -86,11 +99,12 @@ export class BundleCache {
     this.#probation.clear();
     this.#protected.clear();
     this.#pending.clear();
+    this.#vouched.clear();
     this.#weights.clear();
     this.#bytes = 0;
   }
 
-  #hit(contentHash: string): VerifiedBundle | undefined {
+  #hit(contentHash: string, promote: boolean): VerifiedBundle | undefined {
     const kept = this.#protected.get(contentHash);
     if (kept !== undefined) {
       this.#protected.delete(contentHash);
@@ -99,6 +113,12 @@ export class BundleCache {
     }
     const trial = this.#probation.get(contentHash);
     if (trial === undefined) return undefined;
+    if (promote) this.#vouched.add(contentHash);
+    else if (!this.#vouched.has(contentHash)) {
+      this.#probation.delete(contentHash);
+      this.#probation.set(contentHash, trial);
+      return trial;
+    }
     // Used a second time: worth protecting. What protection overflows goes back on probation, not out.
     this.#probation.delete(contentHash);
     if (this.#protectedCapacity === 0) {
@@ -115,12 +135,13 @@ export class BundleCache {
     return trial;
   }
 
-  #admit(contentHash: string, bundle: VerifiedBundle): void {
+  #admit(contentHash: string, bundle: VerifiedBundle, vouched: boolean): void {
     if (this.#protected.has(contentHash) || this.#probation.has(contentHash)) return;
     let weight = 0;
     for (const bytes of bundle.files.values()) weight += bytes.byteLength;
     if (weight > this.#maxBytes) return;
     this.#probation.set(contentHash, bundle);
+    if (vouched) this.#vouched.add(contentHash);
     this.#weights.set(contentHash, weight);
     this.#bytes += weight;
     this.#evict();
@@ -136,6 +157,7 @@ export class BundleCache {
   }
 
   #forget(contentHash: string): void {
+    this.#vouched.delete(contentHash);
     this.#bytes -= this.#weights.get(contentHash) ?? 0;
     this.#weights.delete(contentHash);
   }

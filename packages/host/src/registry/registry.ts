@@ -75,8 +75,10 @@ export interface Registry {
    * and verified again against the host's current trust store (a key revoked
    * since publish stops it loading) and trust policy (E_POLICY when the key's
    * class may no longer be granted what the manifest asks), then cached by hash.
+   * `promote: false` for a use anyone can repeat at will (a stranger asking for
+   * UI files by hash): it never moves the bundle into the cache's protected part.
    */
-  loadBundle(contentHash: string): Promise<VerifiedBundle>;
+  loadBundle(contentHash: string, options?: { promote?: boolean }): Promise<VerifiedBundle>;
   /** Forgets cached bundles, e.g. after the trust store changed. */
   clearBundleCache(): void;
 }
@@ -300,7 +302,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       });
     },
 
-    async loadBundle(contentHash) {
+    async loadBundle(contentHash, options) {
       if (typeof contentHash !== "string" || !CONTENT_HASH.test(contentHash)) {
         // Never a cache key or a query parameter: no published version can have it.
         throw new RegistryError("E_VERSION_NOT_FOUND", `${JSON.stringify(String(contentHash).slice(0, 80))} is not a content hash (sha256: and 64 lowercase hex digits)`, {
@@ -332,7 +334,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
         }
         checkPolicy(bundle);
         return bundle;
-      });
+      }, { promote: options?.promote ?? true });
     },
 
     clearBundleCache() {

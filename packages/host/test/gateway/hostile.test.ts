@@ -187,6 +187,46 @@ describeBackends("gateway against hostile input", (backend) => {
     expect(response.headers.get("location")).toBe(sent);
   });
 
+  // A same-origin redirect that resends the request keeps its method, body and headers: the host SPA's session and CSRF header.
+  it.each([307, 308])("keeps a %i redirect inside the extension's own paths: elsewhere on the origin its Location is dropped", async (status) => {
+    for (const [location, sent] of [
+      ["/app/account/transfer", null],
+      ["/api/ext/acme.other/x", null],
+      ["/api/ext/acme.hostile/../acme.other/x", null],
+      ["/api/ext/acme.hostile%2F..%2Facme.other/x", null],
+      ["/api/ext/acme.hostile", null],
+      ["/api/ext/acme.hostile-2/x", null],
+      ["/ext-ui/acme.hostile/x", null],
+      ["/api/ext/acme.hostile/next?step=2", "/api/ext/acme.hostile/next?step=2"],
+      ["next", "/api/ext/acme.hostile/next"],
+      ["/ext/acme.hostile/public/landing", "/ext/acme.hostile/public/landing"],
+    ] as const) {
+      const response = await respond({ status, headers: { location }, body: null });
+      expect({ location, status: response.status, sent: response.headers.get("location") }).toEqual({ location, status, sent });
+    }
+  });
+
+  it("lets a redirect the browser turns into a GET (303, and 301/302 of GET, HEAD and POST) go anywhere on the origin, and holds 301/302 of other methods to the extension's paths", () => {
+    const policy = new HeaderPolicy();
+    const requestUrl = new URL("http://t1.tenants.test/api/ext/acme.hostile/respond");
+    const ownPaths = ["/api/ext/acme.hostile/", "/ext/acme.hostile/"];
+    const location = (status: number, method: string, value = "/app/settings") =>
+      policy.fromSandbox({ location: value }, { requestUrl, cacheable: false, status, method, ownPaths })["location"] ?? null;
+    for (const method of ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]) expect(location(303, method)).toBe("/app/settings");
+    for (const method of ["GET", "HEAD", "POST", "post"]) {
+      expect(location(301, method)).toBe("/app/settings");
+      expect(location(302, method)).toBe("/app/settings");
+    }
+    for (const method of ["PUT", "DELETE", "PATCH", "delete"]) {
+      expect(location(301, method)).toBeNull();
+      expect(location(302, method)).toBeNull();
+      expect(location(302, method, "/ext/acme.hostile/public/done")).toBe("/ext/acme.hostile/public/done");
+    }
+    for (const method of ["GET", "POST"]) expect(location(307, method)).toBeNull();
+    // Told neither status nor method (another caller of the policy), every redirect is held to the extension's paths.
+    expect(policy.fromSandbox({ location: "/app/settings" }, { requestUrl, cacheable: false, ownPaths })).toEqual({});
+  });
+
   // ── Item 9: the gateway owns caching ───────────────────────────────
   it("keeps no-store on authenticated and webhook responses whatever the extension says, and lets public endpoints decide", async () => {
     const headers = { "cache-control": "public, max-age=600", expires: "Thu, 01 Jan 2099 00:00:00 GMT" };

@@ -80,6 +80,21 @@ describe("RateLimiter", () => {
     expect(limiter.take("k", limit).ok).toBe(true);
   });
 
+  it("when full, drops the bucket used least recently: a stream of new keys does not free a client that keeps asking", () => {
+    let now = 0;
+    const limit = { requests: 2, perSeconds: 60 };
+    const limiter = new RateLimiter({ now: () => now, maxBuckets: 1000 });
+    // The first key in: it has used its budget and keeps asking, refused each time.
+    expect([limiter.take("persistent", limit).ok, limiter.take("persistent", limit).ok]).toEqual([true, true]);
+    for (let i = 0; i < 5000; i++) {
+      now += 1;
+      limiter.take(`new-address-${i}`, limit);
+      if (i % 100 === 0) expect(limiter.take("persistent", limit).ok).toBe(false);
+    }
+    expect(limiter.size).toBe(1000);
+    expect(limiter.take("persistent", limit).ok).toBe(false);
+  });
+
   it("stays bounded under many keys, dropping idle buckets first", () => {
     let now = 0;
     const limiter = new RateLimiter({ now: () => now, maxBuckets: 100 });
