@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { nextRun } from "../../src/jobs/schedule.js";
 import { createTestHost, type TestHost } from "../../src/testing/index.js";
 import { describeBackends } from "../support/backends.js";
@@ -82,6 +82,36 @@ describe("job schedules across daylight-saving changes", () => {
     expect(next("*/15 * * * *", "America/New_York", "2026-03-08T07:00:00Z")).toBe("2026-03-08T07:15:00.000Z");
     expect(next("@daily", "Europe/Paris", "2026-03-28T23:00:00Z")).toBe("2026-03-29T22:00:00.000Z");
     expect(next("0 0 29 2 *", "Europe/Paris", "2026-03-01T00:00:00Z")).toBe("2028-02-28T23:00:00.000Z");
+  });
+
+  it("passes a gap in one step, however many of the cron's times fall in it, and finds the first time after it", () => {
+    // Every minute of 02:00-03:59 on the second Sunday of March: 02:xx does not exist in New York that day.
+    expect(next("* 2-3 * 3 0#2", "America/New_York", "2026-03-01T00:00:00Z")).toBe("2026-03-08T07:00:00.000Z"); // 03:00 EDT
+    expect(next("30 3 * 3 0#2", "America/New_York", "2026-03-01T00:00:00Z")).toBe("2026-03-08T07:30:00.000Z");
+    // Samoa skipped the whole of 2011-12-30: noon that day does not exist, the next is noon on the 31st.
+    expect(next("0 12 * * *", "Pacific/Apia", "2011-12-29T23:30:00Z")).toBe("2011-12-30T22:00:00.000Z");
+    expect(runs("0 */6 * * *", "Pacific/Apia", "2011-12-29T20:00:00Z", "2011-12-31T00:00:00Z")).toEqual([
+      "2011-12-29T22:00:00.000Z", // 12:00 on the 29th (-10)
+      "2011-12-30T04:00:00.000Z", // 18:00
+      "2011-12-30T10:00:00.000Z", // 00:00 on the 31st (+14): the 30th never was
+      "2011-12-30T16:00:00.000Z",
+      "2011-12-30T22:00:00.000Z",
+    ]);
+  });
+
+  it("bounds the work of finding that a cron never fires: one step per gap, ten years ahead at most", () => {
+    const formats = vi.spyOn(Intl.DateTimeFormat.prototype, "formatToParts");
+    try {
+      // Each names only times in New York's spring gap: searched to croner's year 3000 before, ~1,000 steps and 5,000 formats
+      // for the first, 1,500 steps for the second (every minute of the gap, 60 a year), on the host's one thread.
+      for (const cron of ["17 2 * 3 0#2", "* 2 * 3 0#2", "*/7 2 * 3 0#2"]) {
+        formats.mockClear();
+        expect(next(cron, "America/New_York", "2026-01-01T00:00:00Z")).toBeNull();
+        expect({ cron, formats: formats.mock.calls.length < 2_000 }).toEqual({ cron, formats: true });
+      }
+    } finally {
+      formats.mockRestore();
+    }
   });
 
   it("ends a cron that only ever names a time that does not exist as never again, quickly", () => {
