@@ -1,7 +1,7 @@
 import { EVENT_TYPE_PATTERN, eventTypeCovers } from "@annex/manifest";
 import type { EnvelopePrincipal } from "./envelope.js";
 import { DEFAULT_EGRESS, egressFetch, forbiddenRequestHeader, type EgressOptions, type EgressResponse } from "./egress/index.js";
-import { InFlightLimit } from "./egress/in-flight-limit.js";
+import { InFlightLimit } from "./in-flight-limit.js";
 import type { EffectiveGrants } from "./engine/grants.js";
 import { HostCallError, RunnerError, toGuestError } from "./errors.js";
 
@@ -329,6 +329,13 @@ function describeIssue(error: unknown): string {
 }
 
 /**
+ * ctx.kv calls of one execution the host works on at once; the rest wait
+ * their turn and are dropped when the execution ends (see InFlightLimit).
+ * Each waits for the database anyway (PGlite is one connection).
+ */
+export const KV_CALLS_IN_FLIGHT = 8;
+
+/**
  * Builds the host side of host calls from the embedding app's implementations:
  * re-checks the grants (defence in depth: a worker or a remote peer asking is
  * not trusted to have checked), validates arguments, runs the implementation
@@ -341,7 +348,16 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
     throw new RunnerError("E_BAD_OPTIONS", `hostApis.fetch.maxConcurrent must be a positive integer (fetches one execution may have in flight), got ${String(maxFetches)}`);
   }
   const fetches = new InFlightLimit(maxFetches);
-  return async (call, { scope, grants, signal }) => {
+  const storageCalls = new InFlightLimit(KV_CALLS_IN_FLIGHT);
+  const dispatch: HostDispatch = (call, context) => {
+    if (!call.method.startsWith("kv.")) return perform(call, context);
+    return storageCalls.run(context.scope.requestId, context.signal, () => perform(call, context)).catch((error: unknown) => {
+      throw error instanceof HostCallError ? error : new HostCallError("E_TIMEOUT", "the execution ended before this kv call's turn");
+    });
+  };
+  return dispatch;
+
+  async function perform(call: HostCall, { scope, grants, signal }: HostDispatchContext): Promise<unknown> {
     const refused = authorize(call, grants);
     if (refused !== undefined) throw refused;
     const { args } = call;
@@ -456,7 +472,7 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
       const { code, message } = toGuestError(error, what);
       throw error instanceof HostCallError ? error : new HostCallError(code, message);
     }
-  };
+  }
 }
 
 /** A dispatch whose calls wait for `after`; if it rejects, they fail without reaching the host. */

@@ -103,11 +103,15 @@ describeBackends("ctx.kv", (backend) => {
 
   it("refuses keys with NUL or control characters and lone surrogates; values keep them", async () => {
     const { call, kv } = await installFresh();
-    for (const key of ["a\u0000b", "\u0000", "line\nbreak", "tab\t", "del\u007f", "c1\u0085", "\uD800", "x\uDC00y"]) {
+    const invisible = ["line\u2028sep", "para\u2029sep", "admin\u202Etxt.exe", "iso\u2066late", "zw\u200Bspace", "\uFEFFbom", "lrm\u200E"];
+    for (const key of ["a\u0000b", "\u0000", "line\nbreak", "tab\t", "del\u007f", "c1\u0085", "\uD800", "x\uDC00y", ...invisible]) {
       const answer = await call("set", key, 1);
       expect(answer.code, JSON.stringify(key)).toBe("E_KV_INVALID_KEY");
     }
     expect((await call("list", { prefix: "a\u0000" })).code).toBe("E_KV_INVALID_KEY");
+    // Joiners stay: an emoji sequence is a key like any other.
+    expect(await call("set", "family \u{1F468}\u200D\u{1F469}\u200D\u{1F467}", 1)).toEqual({ result: { version: expect.any(Number) } });
+    expect(await call("delete", "family \u{1F468}\u200D\u{1F469}\u200D\u{1F467}")).toEqual({ result: true });
     expect(await call("set", "text", "nul\u0000 and \u0001 and \uD800 and 😀")).toEqual({ result: { version: expect.any(Number) } });
     expect(await call("get", "text")).toEqual({ result: "nul\u0000 and \u0001 and \uD800 and 😀" });
     expect(await kv.list()).toEqual({ keys: ["text"], cursor: null });
@@ -398,5 +402,10 @@ describeBackends("kv quotas", (backend) => {
     await expect(createTestHost({ database: await backend.connect(), schema: backend.freshSchema("kvbad"), kv: { limits: { keys: 0 } } })).rejects.toMatchObject({ code: "E_KV_OPTIONS" });
     await expect(createTestHost({ database: await backend.connect(), schema: backend.freshSchema("kvbad"), kv: { limits: { keyBytes: 4096 } } })).rejects.toMatchObject({ code: "E_KV_OPTIONS" });
     await expect(createTestHost({ database: await backend.connect(), schema: backend.freshSchema("kvbad"), kv: { limits: { rows: 1 } as never } })).rejects.toMatchObject({ code: "E_KV_OPTIONS" });
+    // The key count is an integer column: a policy above it would accept installs whose every write fails.
+    await expect(createTestHost({ database: await backend.connect(), schema: backend.freshSchema("kvbad"), kv: { limits: { keys: 2 ** 31 } } })).rejects.toMatchObject({
+      code: "E_KV_OPTIONS",
+      details: { field: "kv.limits.keys" },
+    });
   });
 });

@@ -110,6 +110,11 @@ export class HostCallGate {
     return { ...this.#counts };
   }
 
+  /** Whether the execution ended: an answer to one of its calls has nobody left to read it. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Ends the execution: calls still running see an aborted signal. */
   close(): void {
     this.#closed = true;

@@ -259,6 +259,8 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
     } catch (error) {
       outcome = { ok: false, error: toWireError(error) };
     }
+    // Ended meanwhile: the runner server dropped the call with its execution.
+    if (gate.closed) return;
     try {
       const path = `/v1/executions/${encodeURIComponent(requestId)}/host-calls/${encodeURIComponent(String(frame.callId))}`;
       const { res } = await post("POST", path, stringifyWire(outcome), requestTimeoutMs);

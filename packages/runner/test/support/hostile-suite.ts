@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { CapabilityRequest, VerifiedBundle } from "@annex/manifest";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ExecuteEnvelope, ExecuteResult, ExecutionLimits } from "../../src/envelope.js";
-import type { HostApis } from "../../src/host-apis.js";
+import { KV_CALLS_IN_FLIGHT, type HostApis } from "../../src/host-apis.js";
 import type { Runner } from "../../src/runner.js";
 import { buildBundle, envelopeFor, memoryKv, type FixtureOptions } from "./fixtures.js";
 
@@ -46,8 +46,17 @@ export function hostileSuite(
       if (hostname === "loopback.test") return [{ address: "127.0.0.1", family: 4 }];
       throw Object.assign(new Error("not found"), { code: "ENOTFOUND" });
     };
+    // kv reads as a host sees them: how many it started, each taking `delayMs` (a database read).
+    const kvReads = { started: 0, delayMs: 0 };
     const hostApis: HostApis = {
-      kv,
+      kv: {
+        ...kv,
+        get: async (key, scope) => {
+          kvReads.started++;
+          if (kvReads.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, kvReads.delayMs));
+          return kv.get(key, scope);
+        },
+      },
       secrets: {
         get: (name, scope) => {
           secretsSeen.push(`${scope.installId}:${name}`);
@@ -651,6 +660,33 @@ export function hostileSuite(
         const result = await exec(r, envelopeFor(bundle, "h"));
         expect(result.error?.code).toBe("E_HOST_CALL_LIMIT");
         expect(result.usage.hostCalls["storage.kv"]).toBe(1000);
+        await stillServes(r, bundle);
+      });
+
+      it("does no host work for the kv calls an execution started and left behind: at most KV_CALLS_IN_FLIGHT run, the rest are dropped", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export function h(req, ctx) { for (let i = 0; i < 200; i++) ctx.kv.get("k").catch(() => null); return "left"; }
+            export async function all(req, ctx) { return (await Promise.all(Array.from({ length: 40 }, (_, i) => ctx.kv.get("k")))).length; }`,
+          handlers: ["h", "all"],
+          storage: { kind: "kv" },
+          capabilities: [logCap, kvCap],
+        });
+        // Reads slower than the execution: none ends, so none frees a turn, before the execution does.
+        kvReads.delayMs = 1000;
+        kvReads.started = 0;
+        try {
+          expect((await exec(r, envelopeFor(bundle, "h"))).response?.body).toBe("left");
+          await new Promise((resolve) => setTimeout(resolve, 1300));
+          // Before, all 200 ran after the guest was done: each a read, a parse and a copy on the host's thread.
+          expect(kvReads.started).toBe(KV_CALLS_IN_FLIGHT);
+          // Awaited, every call is answered, KV_CALLS_IN_FLIGHT at a time.
+          kvReads.delayMs = 5;
+          kvReads.started = 0;
+          expect((await exec(r, envelopeFor(bundle, "all"))).response?.body).toBe(40);
+          expect(kvReads.started).toBe(40);
+        } finally {
+          kvReads.delayMs = 0;
+        }
         await stillServes(r, bundle);
       });
 

@@ -2,7 +2,10 @@ import { KvError } from "./errors.js";
 import type { KvLimits } from "./policy.js";
 
 // C0 controls, DEL and C1 controls: invisible in logs and exports, NUL is not even storable in PostgreSQL text.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Also Unicode's line and paragraph separators (line breaks too), the bidirectional controls (which reorder what
+// an admin reads: "admin\u202Etxt.exe"), and the zero-width space and no-break space (a key that looks like
+// another). Joiners (U+200C, U+200D) stay: emoji sequences and several scripts need them.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff]/;
 // A surrogate half without its partner has no UTF-8 form: two such keys would be stored as one (U+FFFD).
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -18,7 +21,7 @@ function checkText(text: unknown, what: string): string {
   if (control !== null) {
     throw new KvError(
       "E_KV_INVALID_KEY",
-      `${what} contains the control character U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")} at index ${control.index}; keys are printable text`,
+      `${what} contains the invisible or control character U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")} at index ${control.index}; keys are printable text`,
       { index: control.index },
     );
   }

@@ -29,6 +29,9 @@ export const DEFAULT_KV_LIMITS: Readonly<KvLimits> = Object.freeze({
 
 const LIMIT_NAMES = ["keyBytes", "valueBytes", "keys", "totalBytes"] as const;
 
+/** The most keys an install's quota can count: PostgreSQL's integer. */
+export const KV_MAX_KEYS = 2_147_483_647;
+
 /** The host's policy: defaults overlaid with `createHost({ kv: { limits } })`, each checked. */
 export function resolveKvPolicy(limits: Partial<KvLimits> | undefined): Readonly<KvLimits> {
   const resolved: KvLimits = { ...DEFAULT_KV_LIMITS };
@@ -39,7 +42,8 @@ export function resolveKvPolicy(limits: Partial<KvLimits> | undefined): Readonly
       throw new KvError("E_KV_OPTIONS", `createHost({ kv: { limits } }): unknown kv limit "${name}"; the limits are ${LIMIT_NAMES.join(", ")}`, { field: `kv.limits.${name}` });
     }
     if (value === undefined) continue;
-    const max = name === "keyBytes" ? KV_MAX_KEY_BYTES : Number.MAX_SAFE_INTEGER;
+    // keys is counted in an integer column (annex_kv_usage.keys): a policy above it made every write fail.
+    const max = name === "keyBytes" ? KV_MAX_KEY_BYTES : name === "keys" ? KV_MAX_KEYS : Number.MAX_SAFE_INTEGER;
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > max) {
       throw new KvError("E_KV_OPTIONS", `createHost({ kv: { limits } }): ${name} must be a whole number from 1 to ${max}`, { field: `kv.limits.${name}` });
     }
