@@ -30,7 +30,8 @@ export interface HostKv {
   readonly policy: Readonly<KvLimits>;
   /**
    * An install's kv by install id (`host.getInstall(tenant, id).id`); unknown
-   * ids fail with E_INSTALL_NOT_FOUND on first use. Acting for one tenant (an
+   * ids fail with E_INSTALL_NOT_FOUND, at every call (a handle kept across a
+   * purge fails from then on; one kept across an upgrade has the new quotas). Acting for one tenant (an
    * admin API), pass it: another tenant's install then fails the same way, as
    * if it did not exist, and nothing of it is read or written.
    */
@@ -46,15 +47,12 @@ export function createHostKv(storage: KvStorage, db: Kysely<AnnexTables>): HostK
     sweepExpired: () => store.sweepExpired(),
     install(installId, options = {}) {
       const { tenant } = options;
-      let resolved: Promise<{ ns: KvNamespace; limits: KvLimits }> | undefined;
-      const target = () => {
-        resolved ??= (async () => {
-          const found = await findInstallById(db, installId, tenant);
-          if (found === null) throw installNotFound(installId);
-          return { ns: { tenant: found.tenant, installId }, limits: installKvLimits(found.version!.manifest, storage.policy) };
-        })();
-        resolved.catch(() => (resolved = undefined));
-        return resolved;
+      // Read at every call, not once per handle: a handle kept across a purge wrote into a namespace that was gone
+      // (a raw foreign-key error) and read it as empty, and one kept across an upgrade kept the old version's quotas.
+      const target = async (): Promise<{ ns: KvNamespace; limits: KvLimits }> => {
+        const found = await findInstallById(db, installId, tenant);
+        if (found === null) throw installNotFound(installId);
+        return { ns: { tenant: found.tenant, installId }, limits: installKvLimits(found.version!.manifest, storage.policy) };
       };
       return {
         async get(key) {
