@@ -41,8 +41,9 @@ export function createHostApis(parts: HostApiParts): HostApis {
   return {
     secrets: {
       get: async (name, scope) => {
-        executionOf(parts, scope);
-        return parts.revealSecret(scope.tenant, scope.extensionId, name);
+        // The install the host resolved, as kv and sql use: not the extension id the runner's scope names.
+        const { install } = executionOf(parts, scope).resolved;
+        return parts.revealSecret(install.tenant, install.extensionId, name);
       },
     },
     hostCapabilities,
