@@ -10,6 +10,7 @@ export {
   authorize,
   capabilityOf,
   createHostDispatch,
+  KV_CALLS_IN_FLIGHT,
   type EventsApi,
   type HostApis,
   type HostCall,
