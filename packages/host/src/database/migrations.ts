@@ -317,5 +317,31 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX annex_event_deliveries_dead_since ON annex_event_deliveries (updated_at) WHERE state = 'dead'`,
     ],
   },
+  {
+    name: "0080_jobs_follow_installs",
+    statements: [
+      // An install that stops serving pauses its jobs (disabled, or an upgrade of a disabled install) or loses
+      // them (uninstalled, failed) in the same transaction, by whatever path it changed. Left to the scheduler's
+      // next sync, a disable and an enable (or an uninstall and a reinstall, which keeps the install's id) with
+      // no sync between them kept the old next time, and the first tick ran what was missed meanwhile. The
+      // schema is the changed table's: the host may live in a schema that is not on search_path.
+      `CREATE FUNCTION annex_install_jobs_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.state = 'active' OR (NEW.state = 'upgrading' AND NEW.resume_state = 'active') THEN
+          RETURN NULL;
+        END IF;
+        IF NEW.state IN ('disabled', 'upgrading', 'installing') THEN
+          EXECUTE format('UPDATE %I.annex_jobs SET next_run_at = NULL WHERE install_id = $1 AND next_run_at IS NOT NULL', TG_TABLE_SCHEMA) USING NEW.id;
+        ELSE
+          EXECUTE format('DELETE FROM %I.annex_jobs WHERE install_id = $1', TG_TABLE_SCHEMA) USING NEW.id;
+        END IF;
+        RETURN NULL;
+      END
+      $$`,
+      `CREATE TRIGGER annex_installs_jobs AFTER UPDATE OF state, resume_state ON annex_installs
+        FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.resume_state IS DISTINCT FROM NEW.resume_state)
+        EXECUTE FUNCTION annex_install_jobs_follow()`,
+    ],
+  },
 ];
 

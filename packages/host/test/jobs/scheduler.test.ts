@@ -173,6 +173,32 @@ describeBackends("jobs", (backend) => {
     expect(await t.host.jobs.list()).toEqual([]);
   });
 
+  it("pauses a job when its install stops serving, by itself: a disable and an enable, or an uninstall and a reinstall, with no sync between run nothing missed meanwhile", async () => {
+    const { t, ledger, clock, schema } = await world();
+    // The rows as they are, without the sync that listing does.
+    const rows = async () => (await sql<{ next_run_at: Date | null }>`SELECT next_run_at FROM ${sql.table(`${schema}.annex_jobs`)}`.execute(t.host.database.db)).rows;
+    await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly") }));
+    await t.jobs.tick(); // 12:00: next at 13:00
+    clock.advance(30 * 60_000);
+    await t.disable("acme.reports"); // 12:30
+    expect(await rows()).toEqual([{ next_run_at: null }]);
+    clock.advance(3 * 60 * 60_000);
+    await t.enable("acme.reports"); // 15:30: 13:00, 14:00 and 15:00 were missed while disabled
+    expect((await t.jobs.tick()).ran).toBe(0);
+    expect((await t.host.jobs.list())[0]!.nextRunAt).toEqual(new Date("2026-01-01T16:00:00.000Z"));
+
+    await t.uninstall("acme.reports"); // 15:30
+    expect(await rows()).toEqual([]);
+    clock.advance(3 * 60 * 60_000);
+    await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly") })); // 18:30, the same install id
+    expect((await t.jobs.tick()).ran).toBe(0);
+    expect((await t.host.jobs.list())[0]!.nextRunAt).toEqual(new Date("2026-01-01T19:00:00.000Z"));
+    // A change made by SQL, as by another tool, pauses too.
+    await sql`UPDATE ${sql.table(`${schema}.annex_installs`)} SET state = 'disabled'`.execute(t.host.database.db);
+    expect(await rows()).toEqual([{ next_run_at: null }]);
+    expect(ledger.calls).toEqual([]);
+  });
+
   it("runNow runs a job at once, audited with the actor, leaves the schedule alone, and refuses with typed errors", async () => {
     const { t, ledger } = await world();
     const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("hourly", "nightly") }));
