@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { storableError, type ErrorSummary } from "../errors.js";
+import { quoteSchema } from "../database/schema-name.js";
 
 /** An event about to be written to the outbox. */
 export interface NewEvent {
@@ -430,9 +431,12 @@ export class OutboxStore {
     const row = found.rows[0];
     if (row === undefined) return { kind: "not-found" };
     if (action === "replay" && !row.install_keeps) return { kind: "install-gone", tenant: row.tenant, installId: row.install_id, extensionId: row.extension_id };
+    // A replay goes to the back of its queue (a new seq): it runs after the deliveries that were behind it, as
+    // events.md says, rather than heading the queue again and blocking them for another maxAttempts.
+    const qualified = this.#schema === undefined ? "annex_event_deliveries" : `${quoteSchema(this.#schema)}.annex_event_deliveries`;
     const set =
       action === "replay"
-        ? sql`state = 'pending', attempts = 0, next_attempt_at = ${now}, updated_at = ${now}`
+        ? sql`seq = nextval(pg_get_serial_sequence(${qualified}, 'seq')), state = 'pending', attempts = 0, next_attempt_at = ${now}, updated_at = ${now}`
         : sql`state = 'dropped', updated_at = ${now}`;
     await sql`UPDATE ${d} SET ${set} WHERE id = ${deliveryId} AND state = 'dead'`.execute(trx);
     return { kind: "settled", tenant: row.tenant, installId: row.install_id, eventId: row.event_id, type: row.type, extensionId: row.extension_id };
