@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { annexRouter } from "../../src/adapters/express.js";
 import { describeBackends } from "../support/backends.js";
 import { bearer } from "./support.js";
-import { raw, wireWorld, type WireWorld } from "./support-wire.js";
+import { rawRequest as raw } from "../adapters/servers.js";
+import { wireWorld, type WireWorld } from "./support-wire.js";
 
 /**
  * What an extension's answer may do to the host's users, through both

@@ -1,8 +1,8 @@
-import { createServer, request as httpRequest, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:http";
 import express from "express";
 import { annexRouter } from "../../src/adapters/express.js";
 import { createNodeHandler } from "../../src/adapters/node.js";
+import { close as closeServer, listen } from "../adapters/servers.js";
 import { makeBundle, serviceManifest } from "../support/fixtures.js";
 import { gatewayWorld, type GatewayWorld, type WorldOptions } from "./support.js";
 import type { TestDatabaseBackend } from "../../src/testing/index.js";
@@ -34,18 +34,6 @@ export interface WireWorld {
   close(): Promise<void>;
 }
 
-function listen(server: Server): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
 export async function wireWorld(backend: TestDatabaseBackend, options: WorldOptions = {}): Promise<WireWorld> {
   const world = await gatewayWorld(backend, { resolveTenant: (request, { family }) => (family === "api" ? null : "t1"), ...options });
   await world.installFor("t1");
@@ -68,25 +56,4 @@ export async function wireWorld(backend: TestDatabaseBackend, options: WorldOpti
       await world.close();
     },
   };
-}
-
-export interface RawResult {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-/** A request with the path sent exactly as given. */
-export function raw(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<RawResult> {
-  const url = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
 }
