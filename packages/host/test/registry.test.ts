@@ -530,4 +530,28 @@ describeBackends("registry", (backend) => {
     expect(reads).toEqual([]);
     await host.close();
   });
+
+  it("charges a client for the UI files it asks of bundles the cache does not hold, and never for the ones it holds", async () => {
+    const host = await hostFor({ bundleCacheSize: 2, gateway: { authenticate: () => null, policy: { auditSampling: false, clientRateLimits: { ui: { requests: 3, perSeconds: 60 } } } } });
+    const hashes: string[] = [];
+    for (let minor = 0; minor < 6; minor++) {
+      const manifest = serviceManifest({ version: `1.${minor}.0`, ui: { root: "ui", pages: [{ slot: "app", path: "/", entry: "ui/index.html", title: "UI" }] } });
+      const bundle = await signedBundle(acme, manifest, { "ui/index.html": `<!doctype html><p>v${minor}</p>` });
+      hashes.push((await host.publish(bundle.bytes, bundle.signature)).contentHash);
+    }
+    host.registry.clearBundleCache();
+    const ui = (hash: string, clientAddress: string) => host.handle(new Request(`http://host.test/ext-ui/acme.hello/${hash}/ui/index.html`), { clientAddress });
+    // A stranger cycling through old versions: each is read and verified whole, three of them and no more.
+    const statuses = [];
+    for (const hash of hashes.slice(0, 4)) statuses.push((await ui(hash, "203.0.113.7")).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const refused = await ui(hashes[4]!, "203.0.113.7");
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    // What the cache holds costs nothing, however often.
+    for (let i = 0; i < 10; i++) expect((await ui(hashes[2]!, "203.0.113.7")).status).toBe(200);
+    // Another client has its own budget.
+    expect((await ui(hashes[5]!, "198.51.100.9")).status).toBe(200);
+    await host.close();
+  });
 });

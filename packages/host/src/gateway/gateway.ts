@@ -45,9 +45,10 @@ const DEFAULT_RATE_LIMITS: Record<EndpointFamily, RateLimit> = {
  * install's allowance alone. For `verify: "annex"` webhooks it counts only
  * deliveries that fail the check, so strangers never touch the sender's budget.
  */
-const DEFAULT_CLIENT_RATE_LIMITS: Record<"public" | "webhook", RateLimit> = {
+const DEFAULT_CLIENT_RATE_LIMITS: Record<"public" | "webhook" | "ui", RateLimit> = {
   public: { requests: 120, perSeconds: 60 },
   webhook: { requests: 120, perSeconds: 60 },
+  ui: { requests: 60, perSeconds: 60 },
 };
 const DEFAULT_MAX_BODY = 1024 * 1024;
 const MAX_CACHED = 512;
@@ -215,6 +216,11 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     if (!parsed.ok) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: parsed.reason });
     trail.details["contentHash"] = parsed.contentHash;
     trail.details["path"] = parsed.path;
+    // A bundle the cache does not hold is read and verified whole to serve one file: that costs the asker's budget.
+    const coldLimit = clientRateLimits.ui;
+    if (coldLimit !== false && host.registry.holdsBundle?.(parsed.contentHash) === false) {
+      await charge(clientLimiter, `ui|${trail.client}`, coldLimit, "UI loads of bundles not in the cache, per client");
+    }
     let bundle: VerifiedBundle;
     try {
       // Anyone can ask for any published version's files, as often as they like: never a use that protects a bundle in the cache.

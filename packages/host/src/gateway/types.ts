@@ -19,7 +19,7 @@ import type { WebhookSecretStore } from "./webhook-secrets.js";
 /** What the gateway needs of the host: a `Host` from createHost() fits. */
 export interface GatewayHost {
   resolve(tenant: string, extensionId: string): Promise<ResolvedInstall | null>;
-  registry: { loadBundle(contentHash: string, options?: { promote?: boolean }): Promise<VerifiedBundle> };
+  registry: { loadBundle(contentHash: string, options?: { promote?: boolean }): Promise<VerifiedBundle>; holdsBundle?(contentHash: string): boolean };
   database: { db: Kysely<AnnexTables>; schema?: string | undefined };
 }
 
@@ -62,8 +62,13 @@ export interface GatewayPolicy extends HeaderPolicyOptions {
    * check (or are replays) count, and the install's bucket is charged only
    * once a delivery is verified: strangers without the secret cannot keep the
    * real sender at 429. Adapters give the client address (IPv6 counts by /64).
+   * `ui` (default 60/60 s) counts only the UI file requests that must read and
+   * verify a bundle the cache does not hold (anyone may ask for the files of
+   * any published version): a stranger cycling through old versions of a
+   * large bundle made every request of theirs a whole unpack and
+   * verification; files of bundles in the cache are never counted.
    */
-  clientRateLimits?: Partial<Record<"public" | "webhook", RateLimit | false>> | undefined;
+  clientRateLimits?: Partial<Record<"public" | "webhook" | "ui", RateLimit | false>> | undefined;
   /**
    * Audit lines of requests that never ran (refusals, junk paths, preflights,
    * UI files) are sampled per client and for anonymous callers together, so

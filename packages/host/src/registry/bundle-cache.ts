@@ -54,6 +54,11 @@ export class BundleCache {
     return this.#probation.size + this.#protected.size;
   }
 
+  /** Whether `get` would answer without a load of its own: held, or being loaded by another use. */
+  holds(contentHash: string): boolean {
+    return this.#probation.has(contentHash) || this.#protected.has(contentHash) || this.#pending.has(contentHash);
+  }
+
   /** The bytes of the files of the bundles held. */
   get bytes(): number {
     return this.#bytes;

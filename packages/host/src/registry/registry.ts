@@ -79,6 +79,8 @@ export interface Registry {
    * UI files by hash): it never moves the bundle into the cache's protected part.
    */
   loadBundle(contentHash: string, options?: { promote?: boolean }): Promise<VerifiedBundle>;
+  /** Whether `loadBundle` would answer from the cache (or a load in flight), without reading and verifying the bundle. */
+  holdsBundle(contentHash: string): boolean;
   /** Forgets cached bundles, e.g. after the trust store changed. */
   clearBundleCache(): void;
 }
@@ -335,6 +337,10 @@ export function createRegistry(deps: RegistryDeps): Registry {
         checkPolicy(bundle);
         return bundle;
       }, { promote: options?.promote ?? true });
+    },
+
+    holdsBundle(contentHash) {
+      return cache.holds(contentHash);
     },
 
     clearBundleCache() {
