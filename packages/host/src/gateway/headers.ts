@@ -155,7 +155,7 @@ export interface FromSandboxOptions {
    */
   status?: number | undefined;
   method?: string | undefined;
-  /** The extension's own path prefixes, each ending in "/" (`/api/ext/acme.x/`, `/ext/acme.x/`, `/ext-ui/acme.x/`). */
+  /** The extension's own path prefixes, each ending in "/" (the gateway gives `/api/ext/acme.x/` and `/ext/acme.x/`). */
   ownPaths?: readonly string[] | undefined;
 }
 
@@ -167,7 +167,7 @@ export interface FromSandboxOptions {
  * headers too: the host SPA's Authorization or CSRF header would reach a
  * route of the extension's choosing.
  */
-export function resendsRequest(status: number | undefined, method: string | undefined): boolean {
+function resendsRequest(status: number | undefined, method: string | undefined): boolean {
   if (status === undefined || method === undefined) return true;
   if (status === 307 || status === 308) return true;
   if (status === 301 || status === 302) return !["GET", "HEAD", "POST"].includes(method.toUpperCase());
