@@ -470,12 +470,17 @@ describeBackends("registry", (backend) => {
     await inDatabase.close();
   });
 
-  it("keeps verified bundles cached while strangers look up random hashes and scan other published versions", async () => {
+  /** A filesystem blob store that records every hash read from it. */
+  async function readCountingBlobs(): Promise<{ blobs: BlobStore; reads: string[] }> {
     const directory = await mkdtemp(join(tmpdir(), "annex-registry-"));
     directories.push(directory);
     const files = createFilesystemBlobStore({ directory });
     const reads: string[] = [];
-    const blobs: BlobStore = { ...files, get: (hash) => (reads.push(hash), files.get(hash)) };
+    return { blobs: { ...files, get: (hash) => (reads.push(hash), files.get(hash)) }, reads };
+  }
+
+  it("keeps verified bundles cached while strangers look up random hashes and scan other published versions", async () => {
+    const { blobs, reads } = await readCountingBlobs();
     const host = await hostFor({ blobs, bundleCacheSize: 4 });
     const serving = await signedBundle(acme, serviceManifest());
     const { contentHash } = await host.publish(serving.bytes, serving.signature);
@@ -503,11 +508,7 @@ describeBackends("registry", (backend) => {
   });
 
   it("keeps an installed version's bundle cached while a stranger asks twice for the UI files of every old version", async () => {
-    const directory = await mkdtemp(join(tmpdir(), "annex-registry-"));
-    directories.push(directory);
-    const files = createFilesystemBlobStore({ directory });
-    const reads: string[] = [];
-    const blobs: BlobStore = { ...files, get: (hash) => (reads.push(hash), files.get(hash)) };
+    const { blobs, reads } = await readCountingBlobs();
     const host = await hostFor({ blobs, bundleCacheSize: 8, gateway: { authenticate: () => null, policy: { auditSampling: false } } });
     const hashes: string[] = [];
     for (let minor = 0; minor <= 20; minor++) {

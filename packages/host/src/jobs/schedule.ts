@@ -99,8 +99,8 @@ function gapEnd(wall: number, timezone: string): number {
   const offsetBefore = wallClock(wall - DAY_MS, timezone) - (wall - DAY_MS);
   let before = wall - offsetAfter;
   let after = wall - offsetBefore;
-  if (!(wallClock(after, timezone) > wall) || wallClock(before, timezone) > wall) return wall;
   const shows = (instant: number) => wallClock(instant, timezone) > wall;
+  if (!shows(after) || shows(before)) return wall;
   // Whole minutes back from `after` first; then, if the transition is not on one, to the millisecond.
   // Throughout, `before` shows no more than `wall` and `after` more: the transition is in (before, after].
   for (const step of [MINUTE_MS, 1]) {

@@ -288,13 +288,12 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       send(slot, { type: "host-result", callId: message.callId, ok: false, error: { code: "E_CAPABILITY_DENIED", message: "no execution of this worker owns that host call" } });
       return;
     }
-    const execution = pending;
     try {
-      const value = await execution.gate.call(message.method, Array.isArray(message.args) ? message.args : []);
+      const value = await pending.gate.call(message.method, Array.isArray(message.args) ? message.args : []);
       // Ended meanwhile: the worker dropped the call with its execution, and copying the answer over would be this thread's work for nobody.
-      if (!execution.finished) send(slot, { type: "host-result", callId: message.callId, ok: true, value });
+      if (!pending.finished) send(slot, { type: "host-result", callId: message.callId, ok: true, value });
     } catch (error) {
-      if (!execution.finished) send(slot, { type: "host-result", callId: message.callId, ok: false, error: toWireError(error) });
+      if (!pending.finished) send(slot, { type: "host-result", callId: message.callId, ok: false, error: toWireError(error) });
     }
   }
 
