@@ -58,9 +58,12 @@ export function createDatabaseWebhookSecrets(options: DatabaseWebhookSecretsOpti
   const now = options.now ?? Date.now;
   const aad = (installId: string, rowId: string) => `annex:webhook-secret:v1|${installId}|${rowId}`;
 
-  /** Locks the install row, so concurrent changes to one install's secrets run one after another. */
+  /**
+   * Locks the install row, so concurrent changes to one install's secrets run one after another (and after
+   * lifecycle calls, which take the same lock). The lock lets foreign-key checks of rows pointing at the install through.
+   */
   const lockInstall = async (trx: Kysely<AnnexTables>, installId: string) => {
-    const row = await trx.selectFrom("annex_installs").select(["id", "tenant"]).where("id", "=", installId).forUpdate().executeTakeFirst();
+    const row = await trx.selectFrom("annex_installs").select(["id", "tenant"]).where("id", "=", installId).forNoKeyUpdate().executeTakeFirst();
     if (row === undefined) {
       throw new InstallError("E_INSTALL_NOT_FOUND", `webhook secrets: install ${installId} does not exist; pass the id returned by host.install`, { installId });
     }

@@ -160,14 +160,23 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
     );
   }
 
-  /** Inside a lifecycle transaction: the install row, locked until commit. */
+  /**
+   * Inside a lifecycle transaction: the install row, locked until commit.
+   * FOR NO KEY UPDATE, not FOR UPDATE: lifecycle calls still run one after
+   * another on one install, but the foreign-key checks of rows that point at
+   * it (a job run, a kv key, a delivery) do not wait for them. They did, and
+   * a job claim holding its job row while its run's check waited for a
+   * disable whose trigger waited for that job row was a deadlock, which
+   * PostgreSQL broke by failing the admin's disable. A purge's final DELETE
+   * takes the stronger lock then, after its trigger has the install's job rows.
+   */
   async function lock(trx: Kysely<AnnexTables>, tenant: string, extensionId: string): Promise<InstallRow | undefined> {
     return trx
       .selectFrom("annex_installs")
       .selectAll()
       .where("tenant", "=", tenant)
       .where("extension_id", "=", extensionId)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirst();
   }
 
@@ -204,7 +213,7 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
   ): Promise<void> {
     const summary = errorSummary(error);
     await db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom("annex_installs").selectAll().where("id", "=", claimed.id).forUpdate().executeTakeFirst();
+      const row = await trx.selectFrom("annex_installs").selectAll().where("id", "=", claimed.id).forNoKeyUpdate().executeTakeFirst();
       await writeAudit(trx, { ...audit, decision: "error", details: { installId: claimed.id, error: summary } });
       // Only the call that moved the install into its transient state may move it out.
       if (row !== undefined && row.revision === claimed.revision) {

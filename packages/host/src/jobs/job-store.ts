@@ -289,10 +289,7 @@ export class JobStore {
     const durationMs = Math.max(0, Math.round(now.getTime() - run.startedAt.getTime()));
     const next = run.trigger === "schedule" ? nextRun(run.cron, run.timezone, new Date(Math.max(now.getTime(), run.scheduledAt.getTime()))) : undefined;
     return this.#db.transaction().execute(async (trx) => {
-      await sql`UPDATE ${this.table("annex_job_runs")} SET finished_at = ${now}, duration_ms = ${durationMs},
-          outcome = ${outcome.error === undefined ? "ok" : "error"},
-          error = ${outcome.error === undefined ? null : sql`cast(${JSON.stringify(storableError(outcome.error))} as jsonb)`}
-        WHERE id = ${run.runId} AND outcome = 'running'`.execute(trx);
+      // The job's row before its run's, the order a claim and an uninstall (its trigger, then the cascade) take them in.
       // The schedule moves only if it is still the one this run was claimed under (an upgrade may have changed it) and not paused.
       const moved =
         next === undefined
@@ -301,6 +298,10 @@ export class JobStore {
       const released = await sql`UPDATE ${this.table("annex_jobs")} SET lease = NULL, lease_owner = NULL, lease_until = NULL, run_id = NULL, run_scheduled_at = NULL,
           last_run_id = ${run.runId}, updated_at = ${now} ${moved}
         WHERE install_id = ${run.installId} AND name = ${run.name} AND lease = ${run.lease}`.execute(trx);
+      await sql`UPDATE ${this.table("annex_job_runs")} SET finished_at = ${now}, duration_ms = ${durationMs},
+          outcome = ${outcome.error === undefined ? "ok" : "error"},
+          error = ${outcome.error === undefined ? null : sql`cast(${JSON.stringify(storableError(outcome.error))} as jsonb)`}
+        WHERE id = ${run.runId} AND outcome = 'running'`.execute(trx);
       await writeAudit(trx, { ...audit, details: { ...audit.details, durationMs } });
       return Number(released.numAffectedRows ?? 0) === 1;
     });
