@@ -193,8 +193,13 @@ export class JobStore {
    * process died) is taken over, and the run it belonged to is recorded as
    * failed. Each claim writes the run's history row in the same transaction.
    */
-  async claimDue(owner: string, lease: string, now: Date, leaseUntil: Date, limit: number): Promise<ClaimedRun[]> {
-    return this.#claim(owner, lease, now, leaseUntil, { limit }, "schedule", "system");
+  /**
+   * Leases up to `limit` due jobs, at most `perInstall` running of one install at once (live leases of every
+   * process counted), each install's earliest before any install's second: one install's many due jobs
+   * wait for each other, not for other tenants' slots.
+   */
+  async claimDue(owner: string, lease: string, now: Date, leaseUntil: Date, limit: number, perInstall: number): Promise<ClaimedRun[]> {
+    return this.#claim(owner, lease, now, leaseUntil, { limit, perInstall }, "schedule", "system");
   }
 
   /** Leases one job for `runNow`, whether due or not; null when a live lease holds it (or there is no such row). */
@@ -208,7 +213,7 @@ export class JobStore {
     lease: string,
     now: Date,
     leaseUntil: Date,
-    target: { limit: number } | { installId: string; name: string },
+    target: { limit: number; perInstall: number } | { installId: string; name: string },
     trigger: "schedule" | "manual",
     actor: string,
   ): Promise<ClaimedRun[]> {
@@ -216,7 +221,7 @@ export class JobStore {
     const i = this.table("annex_installs");
     const which =
       "limit" in target
-        ? sql`j.next_run_at IS NOT NULL AND j.next_run_at <= ${now} ORDER BY j.next_run_at LIMIT ${target.limit}`
+        ? sql`(j.install_id, j.name) IN (${this.#fairlyDue(now, target.limit, target.perInstall)}) AND j.next_run_at IS NOT NULL AND j.next_run_at <= ${now}`
         : sql`j.install_id = ${target.installId} AND j.name = ${target.name}`;
     return this.#db.transaction().execute(async (trx) => {
       const claimed = await sql<{
@@ -234,9 +239,7 @@ export class JobStore {
       }>`
         WITH due AS (
           SELECT j.install_id, j.name, j.run_id AS stale_run_id FROM ${j} j
-          WHERE (j.lease IS NULL OR j.lease_until <= ${now})
-            AND EXISTS (SELECT 1 FROM ${i} i WHERE i.id = j.install_id AND (i.state = 'active' OR (i.state = 'upgrading' AND i.resume_state = 'active')))
-            AND ${which}
+          WHERE (j.lease IS NULL OR j.lease_until <= ${now}) AND ${this.#serves(sql`j`)} AND ${which}
           FOR UPDATE OF j SKIP LOCKED
         )
         UPDATE ${j} j SET run_id = gen_random_uuid()::text,
@@ -277,6 +280,32 @@ export class JobStore {
     });
   }
 
+  /** Whether the install of the job row `alias` serves (active, or upgrading from active): only then are its jobs claimed. */
+  #serves(alias: RawBuilder<unknown>): RawBuilder<unknown> {
+    return sql`EXISTS (SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = ${alias}.install_id AND (i.state = 'active' OR (i.state = 'upgrading' AND i.resume_state = 'active')))`;
+  }
+
+  /**
+   * The due jobs a claim of `limit` takes, ranked within their install by due time, rank first: every install's
+   * earliest due job comes before any install's second. An install already running `perInstall` jobs (a live
+   * lease, any process's) gets none, one running fewer gets that many fewer. Read without locks; the claim then
+   * locks what is still free (SKIP LOCKED), so two processes claiming at the same instant may together pass
+   * `perInstall` by what each took.
+   */
+  #fairlyDue(now: Date, limit: number, perInstall: number): RawBuilder<unknown> {
+    const j = this.table("annex_jobs");
+    return sql`SELECT ranked.install_id, ranked.name FROM (
+        SELECT d.install_id, d.name, d.next_run_at,
+          row_number() OVER (PARTITION BY d.install_id ORDER BY d.next_run_at, d.name)
+            + (SELECT count(*) FROM ${j} l WHERE l.install_id = d.install_id AND l.lease IS NOT NULL AND l.lease_until > ${now}) AS place
+        FROM ${j} d
+        WHERE d.next_run_at IS NOT NULL AND d.next_run_at <= ${now} AND (d.lease IS NULL OR d.lease_until <= ${now}) AND ${this.#serves(sql`d`)}
+      ) ranked
+      WHERE ranked.place <= ${perInstall}
+      ORDER BY ranked.place, ranked.next_run_at, ranked.install_id, ranked.name
+      LIMIT ${limit}`;
+  }
+
   /**
    * Records a run's outcome, its audit line, and gives the lease back, in one
    * transaction. A scheduled run moves the job to its next time after `now`
@@ -311,13 +340,12 @@ export class JobStore {
    * The earliest next time of a job that a claim could take (no live lease, an install that serves): when to
    * look again. Rows a claim would skip are left out, or a process would wake at once, over and over.
    */
-  async nextDue(now: Date): Promise<Date | null> {
+  async nextDue(now: Date, perInstall: number): Promise<Date | null> {
+    const j = this.table("annex_jobs");
     const result = await sql<{ at: Date | string | null }>`
-      SELECT min(j.next_run_at) AS at FROM ${this.table("annex_jobs")} j
-      WHERE j.next_run_at IS NOT NULL AND (j.lease IS NULL OR j.lease_until <= ${now})
-        AND EXISTS (SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = j.install_id AND (i.state = 'active' OR (i.state = 'upgrading' AND i.resume_state = 'active')))`.execute(
-      this.#db,
-    );
+      SELECT min(j.next_run_at) AS at FROM ${j} j
+      WHERE j.next_run_at IS NOT NULL AND (j.lease IS NULL OR j.lease_until <= ${now}) AND ${this.#serves(sql`j`)}
+        AND (SELECT count(*) FROM ${j} l WHERE l.install_id = j.install_id AND l.lease IS NOT NULL AND l.lease_until > ${now}) < ${perInstall}`.execute(this.#db);
     const at = result.rows[0]?.at ?? null;
     return at === null ? null : new Date(at);
   }

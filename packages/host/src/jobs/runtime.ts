@@ -24,6 +24,11 @@ export interface JobsOptions {
   timeoutMs?: number | undefined;
   /** Runs this process executes at once. Default 4. */
   concurrency?: number | undefined;
+  /**
+   * Runs of one install at once, counted over every process on the database (live leases). Default 2: an
+   * install with many slow jobs due together waits for its own runs instead of taking every slot from other tenants.
+   */
+  perInstall?: number | undefined;
   /** How long finished runs are kept in the history (each job's last one always), in ms. Default 7 days. */
   historyMs?: number | undefined;
 }
@@ -74,6 +79,7 @@ export function createJobsRuntime(deps: {
     pollIntervalMs: whole(options.pollIntervalMs, 1000, "pollIntervalMs", 1),
     leaseMs: whole(options.leaseMs, Math.max(30_000, 2 * timeoutMs), "leaseMs", 1),
     concurrency: whole(options.concurrency, 4, "concurrency", 1),
+    perInstall: whole(options.perInstall, 2, "perInstall", 1),
     historyMs: whole(options.historyMs, 7 * 24 * 3_600_000, "historyMs", 0),
     resyncMs: 60_000,
   };

@@ -14,6 +14,8 @@ export interface SchedulerSettings {
   leaseMs: number;
   /** Runs this process executes at once. */
   concurrency: number;
+  /** Runs of one install at once, over every process on the database. */
+  perInstall: number;
   /** Finished runs are kept this long (each job's last one always), in ms. */
   historyMs: number;
   /** How often every schedule is read again from the installs, whatever was heard, in ms. */
@@ -100,7 +102,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
 
   function claimDue(limit: number): Promise<ClaimedRun[]> {
     const at = now();
-    return store.claimDue(owner, `${owner}:${randomUUID()}`, at, new Date(at.getTime() + settings.leaseMs), limit);
+    return store.claimDue(owner, `${owner}:${randomUUID()}`, at, new Date(at.getTime() + settings.leaseMs), limit, settings.perInstall);
   }
 
   function launch(claimed: ClaimedRun): Promise<JobRunResult | undefined> {
@@ -134,7 +136,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       if (claimed.length < free) break;
     }
     await sweep();
-    const next = await store.nextDue(now());
+    const next = await store.nextDue(now(), settings.perInstall);
     if (next === null) return settings.pollIntervalMs;
     // A job due now that this round could not claim is being claimed by another process: look again shortly, not at once.
     return Math.min(settings.pollIntervalMs, Math.max(RECHECK_MS, next.getTime() - deps.now()));

@@ -5,7 +5,7 @@ import { JobStore } from "../../src/jobs/job-store.js";
 import { createTestHost, type TestHost } from "../../src/testing/index.js";
 import { describeBackends } from "../support/backends.js";
 import { makeBundle } from "../support/fixtures.js";
-import { createLedger, manualClock, REPORT_JOBS, reportsBundle, reportsManifest } from "./support.js";
+import { createLedger, manualClock, REPORT_JOBS, REPORTS_SERVER, reportsBundle, reportsManifest } from "./support.js";
 
 const at = (iso: string) => new Date(iso).getTime();
 const jobs = (...names: string[]) => REPORT_JOBS.filter((job) => names.includes(job.name));
@@ -116,7 +116,7 @@ describeBackends("jobs", (backend) => {
     // Another process claims the run, then dies without finishing it.
     const dead = new JobStore(t.host.database.db, schema);
     const now = new Date(clock.now());
-    const [claimed] = await dead.claimDue("dead-process", "dead-lease", now, new Date(now.getTime() + 30_000), 10);
+    const [claimed] = await dead.claimDue("dead-process", "dead-lease", now, new Date(now.getTime() + 30_000), 10, 2);
     expect(claimed).toMatchObject({ installId: install.id, name: "hourly", scheduledAt: new Date("2026-01-01T13:00:00.000Z") });
     // While its lease holds, nobody runs the job, and runNow says it is running.
     expect((await t.jobs.tick()).ran).toBe(0);
@@ -314,6 +314,33 @@ describeBackends("jobs", (backend) => {
     expect(evil!.nextRunAt).toEqual(new Date("2026-01-02T13:00:00.000Z"));
   });
 
+  it("hostile: one install's many due jobs take at most jobs.perInstall slots (2), each install's earliest first, also counting other processes' runs", async () => {
+    const { t, clock, schema } = await world();
+    // Eight jobs due at 12:59, before the other tenant's one at 13:00: by due time alone they took every slot first.
+    const many = Array.from({ length: 8 }, (_, i) => ({ name: `many-${i}`, cron: "59 12 * * *", handler: `many${i}` }));
+    const server = REPORTS_SERVER + many.map((job) => `export async function ${job.handler}() {}\n`).join("");
+    const noisy = await t.install(await makeBundle(reportsManifest({ version: "1.0.0", jobs: many }), { "server/index.js": server }), { tenant: "tenant-noisy" });
+    const quiet = await t.install(await reportsBundle("1.0.1", { jobs: jobs("hourly") }), { tenant: "tenant-quiet" });
+    await t.jobs.tick();
+    clock.advance(60 * 60_000); // 13:00: all due
+    expect(await t.jobs.tick()).toEqual({ ran: 9, ok: 9, failed: 0 });
+    const runs = await sql<{ install_id: string; name: string }>`SELECT install_id, name FROM ${sql.table(`${schema}.annex_job_runs`)} ORDER BY seq`.execute(t.host.database.db);
+    const order = runs.rows.map((run) => (run.install_id === quiet.id ? "quiet" : "noisy"));
+    // Claims of 4 (jobs.concurrency): the noisy install's first two and the quiet one's (in any order), then the noisy ones two at a time.
+    expect(order.slice(0, 3).sort()).toEqual(["noisy", "noisy", "quiet"]);
+    expect(order.slice(3)).toEqual(Array(6).fill("noisy"));
+
+    // Another process holds two of the noisy install's jobs (live leases): this one claims none of its others.
+    clock.advance(24 * 60 * 60_000);
+    await sql`UPDATE ${sql.table(`${schema}.annex_jobs`)} SET lease = 'elsewhere', lease_owner = 'elsewhere', lease_until = ${new Date(clock.now() + 60_000)}, run_id = NULL
+      WHERE install_id = ${noisy.id} AND name IN ('many-0', 'many-1')`.execute(t.host.database.db);
+    expect(await t.jobs.tick()).toEqual({ ran: 1, ok: 1, failed: 0 });
+    const [quietJob] = await t.host.jobs.list({ installId: quiet.id });
+    expect(quietJob!.lastRun).toMatchObject({ outcome: "ok", scheduledAt: new Date("2026-01-01T14:00:00.000Z") }); // its catch-up run
+    const waiting = (await t.host.jobs.list({ installId: noisy.id })).filter((job) => !job.running);
+    expect(waiting.map((job) => job.nextRunAt)).toEqual(Array(6).fill(new Date("2026-01-02T12:59:00.000Z")));
+  });
+
   it("writes what a job published to the outbox only when the job succeeded", async () => {
     const { t, schema } = await world();
     const install = await t.install(await reportsBundle("1.0.0", { jobs: jobs("announce", "announce-fail") }));
@@ -382,6 +409,7 @@ describeBackends("jobs", (backend) => {
       [{ leaseMs: 1000, timeoutMs: 2000 }, "jobs.leaseMs"],
       [{ scheduler: "yes" }, "jobs.scheduler"],
       [{ concurrency: 1.5 }, "jobs.concurrency"],
+      [{ perInstall: 0 }, "jobs.perInstall"],
     ] as const) {
       const refused = await createHost({ database, schema: backend.freshSchema("annex_jobs_opts"), jobs: jobsOptions as never }).catch((error: unknown) => error);
       expect(refused, field).toBeInstanceOf(JobsError);
