@@ -307,23 +307,48 @@ export class OutboxStore {
     const result = await sql<DeliveryRow>`
       WITH ${candidates},
       ${ready}
-      UPDATE ${d} d SET state = 'leased', lease = ${lease}, lease_owner = ${owner}, lease_until = ${leaseUntil},
-        attempts = d.attempts + 1, updated_at = ${now}
+      UPDATE ${d} d SET state = 'leased', lease = ${lease}, lease_owner = ${owner}, lease_until = ${leaseUntil}, updated_at = ${now}
       FROM ready, ${this.table("annex_events")} ev
       WHERE d.seq = ready.seq AND ev.id = d.event_id
-      RETURNING d.id, d.event_id, d.tenant, d.type, d.install_id, d.attempts, ev.occurred_at, ev.payload, ev.depth`.execute(this.#db);
+      RETURNING d.id, d.event_id, d.tenant, d.type, d.install_id, d.attempts + 1 AS attempts, ev.occurred_at, ev.payload, ev.depth`.execute(this.#db);
     return result.rows.map(leasedDelivery);
   }
 
   /**
-   * The delivery leased under `lease`, with its event, as `claim` returned it; null when it is not (done,
-   * or taken over after the lease ran out). What a consumer runs: a bus message only points at it.
+   * Takes the delivery leased under `lease` for one run, with its event, as the outbox holds them: in one
+   * statement, only while that lease holds (`lease_until` after `now`), it moves to `runLease` until
+   * `runUntil` and counts the attempt. Null when it is not so leased: done, taken over after the lease ran
+   * out, or already taken (a second copy of the message). What a consumer runs: a bus message only points
+   * at it, and a message that waited past its lease, or came twice, runs nothing. `leasedUntil` is the
+   * lease's end before the take, for `restore`.
    */
-  async leased(deliveryId: string, lease: string): Promise<LeasedDelivery | null> {
+  async take(deliveryId: string, lease: string, runLease: string, now: Date, runUntil: Date): Promise<{ delivery: LeasedDelivery; leasedUntil: Date } | null> {
+    const d = this.table("annex_event_deliveries");
+    const result = await sql<DeliveryRow & { leased_until: Date | string }>`
+      UPDATE ${d} d SET lease = ${runLease}, lease_until = ${runUntil}, attempts = d.attempts + 1, updated_at = ${now}
+      FROM ${this.table("annex_events")} ev, (SELECT lease_until FROM ${d} WHERE id = ${deliveryId}) AS before
+      WHERE d.id = ${deliveryId} AND d.lease = ${lease} AND d.state = 'leased' AND d.lease_until > ${now} AND ev.id = d.event_id
+      RETURNING d.id, d.event_id, d.tenant, d.type, d.install_id, d.attempts, ev.occurred_at, ev.payload, ev.depth, before.lease_until AS leased_until`.execute(this.#db);
+    const row = result.rows[0];
+    return row === undefined ? null : { delivery: leasedDelivery(row), leasedUntil: new Date(row.leased_until) };
+  }
+
+  /** Undoes a `take` (the message turned out not to be the relay's): the delivery is leased as before, its attempt not counted. */
+  async restore(deliveryId: string, runLease: string, lease: string, leasedUntil: Date): Promise<void> {
+    await sql`
+      UPDATE ${this.table("annex_event_deliveries")} SET lease = ${lease}, lease_until = ${leasedUntil}, attempts = greatest(attempts - 1, 0)
+      WHERE id = ${deliveryId} AND lease = ${runLease} AND state = 'leased'`.execute(this.#db);
+  }
+
+  /**
+   * The delivery while a run taken from `lease` holds it (its run lease starts with `lease` and `/run:`),
+   * with its event: what a copy of that lease's message that came too late is compared with.
+   */
+  async takenFrom(deliveryId: string, lease: string): Promise<LeasedDelivery | null> {
     const result = await sql<DeliveryRow>`
       SELECT d.id, d.event_id, d.tenant, d.type, d.install_id, d.attempts, ev.occurred_at, ev.payload, ev.depth
       FROM ${this.table("annex_event_deliveries")} d JOIN ${this.table("annex_events")} ev ON ev.id = d.event_id
-      WHERE d.id = ${deliveryId} AND d.lease = ${lease} AND d.state = 'leased'`.execute(this.#db);
+      WHERE d.id = ${deliveryId} AND d.state = 'leased' AND starts_with(d.lease, ${`${lease}/run:`})`.execute(this.#db);
     const row = result.rows[0];
     return row === undefined ? null : leasedDelivery(row);
   }
@@ -356,10 +381,13 @@ export class OutboxStore {
     return Number(result.numAffectedRows ?? 0) === 1;
   }
 
-  /** Gives a lease back without counting an attempt (the bus could not take it, or the install stopped serving). */
-  async release(deliveryId: string, lease: string, now: Date): Promise<void> {
+  /**
+   * Gives a lease back without counting an attempt: the bus could not take it (`taken` false), or the
+   * install stopped serving once a consumer had taken it (`taken` true: the take's count is undone).
+   */
+  async release(deliveryId: string, lease: string, now: Date, taken: boolean): Promise<void> {
     await sql`
-      UPDATE ${this.table("annex_event_deliveries")} SET state = 'pending', attempts = greatest(attempts - 1, 0), lease = NULL, lease_until = NULL, updated_at = ${now}
+      UPDATE ${this.table("annex_event_deliveries")} SET state = 'pending', ${taken ? sql`attempts = greatest(attempts - 1, 0), ` : sql``}lease = NULL, lease_until = NULL, updated_at = ${now}
       WHERE id = ${deliveryId} AND lease = ${lease} AND state = 'leased'`.execute(this.#db);
   }
 

@@ -84,14 +84,6 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
   const owner = `relay-${process.pid}-${randomUUID().slice(0, 8)}`;
   const random = deps.random ?? Math.random;
   const now = () => new Date(deps.now());
-  /**
-   * The deliveries this process leased and is handing to the bus right now, as the outbox returned them
-   * when it leased them. A message for one of them under the same lease (the in-process bus, or a broker
-   * quick to hand a message back to this process) is checked against this copy of the row instead of
-   * reading it again: one query per delivery saved, and the message is still trusted for nothing.
-   */
-  const handing = new Map<string, { lease: string; leaseUntil: number; delivery: LeasedDelivery }>();
-
   let consumer: BusConsumer | undefined = await bus.consume((message) => consume(message), { concurrency: settings.concurrency });
   let round: Promise<DrainResult> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -125,16 +117,9 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       }
       const lease = `${owner}:${randomUUID()}`;
       const at = now();
-      const leaseUntil = at.getTime() + settings.leaseMs;
-      const leased = await store.claim(owner, lease, at, new Date(leaseUntil), settings.batchSize);
+      const leased = await store.claim(owner, lease, at, new Date(at.getTime() + settings.leaseMs), settings.batchSize);
       if (leased.length === 0) break;
-      for (const delivery of leased) handing.set(delivery.deliveryId, { lease, leaseUntil, delivery });
-      let handedOver: boolean[];
-      try {
-        handedOver = await Promise.all(leased.map((delivery) => send(delivery, lease)));
-      } finally {
-        for (const delivery of leased) if (handing.get(delivery.deliveryId)?.lease === lease) handing.delete(delivery.deliveryId);
-      }
+      const handedOver = await Promise.all(leased.map((delivery) => send(delivery, lease)));
       result.sent += handedOver.filter(Boolean).length;
       // The bus refused (a broker outage): end the round rather than lease the same deliveries again at
       // once; they wait in the outbox for the next poll.
@@ -174,48 +159,44 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
     } catch (error) {
       // The bus could not take it: give the lease back so the next round (here or elsewhere) tries again.
       logger.warn({ err: errorSummary(error), bus: bus.name, deliveryId: delivery.deliveryId }, "event bus refused a delivery; it stays in the outbox");
-      await store.release(delivery.deliveryId, lease, now()).catch(() => {});
+      await store.release(delivery.deliveryId, lease, now(), false).catch(() => {});
       return false;
     }
   }
 
   /**
-   * The delivery a message points at, read from the outbox (or from this process's copy of what it just
-   * leased): null when it is no longer leased under the message's lease (done, or taken over after the
-   * lease ran out).
-   */
-  async function leasedDelivery(message: BusMessage): Promise<LeasedDelivery | null> {
-    const own = handing.get(message.deliveryId);
-    // Past its lease time the copy may be out of date (another relay may have taken the delivery over): ask the outbox.
-    if (own !== undefined && own.lease === message.lease && deps.now() < own.leaseUntil) return own.delivery;
-    return store.leased(message.deliveryId, message.lease);
-  }
-
-  /**
    * Runs the delivery a message points at. The message is only a pointer (deliveryId and lease): whoever
    * can write to the broker can put anything in it, so what runs (install, tenant, type, payload, depth,
-   * attempt) is what the outbox holds. A message that says otherwise is dropped without running anything.
+   * attempt) is what the outbox holds. The consumer first takes the delivery under a lease of its own,
+   * for as long as a run may take, and only while the relay's lease still holds: a message that waited
+   * past that lease (another relay may have leased the delivery again) or a second copy of one runs
+   * nothing. A message that disagrees with the outbox is dropped without running anything.
    */
   async function consume(message: BusMessage): Promise<void> {
-    const delivery = await leasedDelivery(message);
-    if (delivery === null) {
-      // Already done, or taken over by another relay after the lease ran out: nothing to run.
-      metrics?.eventDelivery("stale", "");
+    const at = deps.now();
+    // Never on the bus, so neither a copy of the message nor anyone who read it there can take the run over;
+    // its prefix says which lease it was taken from.
+    const lease = `${message.lease}/run:${randomUUID()}`;
+    const taken = await store.take(message.deliveryId, message.lease, lease, new Date(at), new Date(at + settings.leaseMs));
+    if (taken === null) {
+      // Done, taken over by another relay after the lease ran out, or taken by another copy of this message: nothing
+      // to run. A copy that also disagrees with the delivery its lease's run holds is a forgery, and is reported so.
+      const running = await store.takenFrom(message.deliveryId, message.lease).catch(() => null);
+      const disagreeing = running === null ? [] : disagreement(message, running);
+      if (running !== null && disagreeing.length > 0) forged(running, disagreeing);
+      else metrics?.eventDelivery("stale", "");
       return;
     }
+    const { delivery } = taken;
     const disagreeing = disagreement(message, delivery);
     if (disagreeing.length > 0) {
-      // Not a relay's message (a relay sends what it leased), so a forged or corrupted one. The real message
-      // of this delivery, or the lease running out, still delivers it; this one must not.
-      metrics?.eventDelivery("stale", "mismatch");
-      logger.warn(
-        { deliveryId: delivery.deliveryId, tenant: delivery.tenant, installId: delivery.installId, type: delivery.type, fields: disagreeing, bus: bus.name },
-        "event bus message disagrees with its delivery in the outbox; dropped without running it (check who can write to the bus)",
-      );
+      // Not a relay's message (a relay sends what it leased), so a forged or corrupted one. It must not run nor
+      // count as an attempt; the relay's own message, or the lease running out, still delivers the delivery.
+      await store.restore(delivery.deliveryId, lease, message.lease, taken.leasedUntil).catch(() => {});
+      forged(delivery, disagreeing);
       return;
     }
     const fields = { deliveryId: delivery.deliveryId, eventId: delivery.eventId, tenant: delivery.tenant, installId: delivery.installId, type: delivery.type, attempt: delivery.attempt };
-    const lease = message.lease;
     const standing = await deps.standing(delivery.installId);
     if (standing.kind === "gone") {
       await store.drop(delivery.deliveryId, lease, now(), { code: "E_INSTALL_GONE", message: "the install was uninstalled before the event reached it" });
@@ -224,7 +205,7 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       return;
     }
     if (standing.kind === "waiting") {
-      await store.release(delivery.deliveryId, lease, now());
+      await store.release(delivery.deliveryId, lease, now(), true);
       return;
     }
     const { resolved } = standing;
@@ -279,6 +260,14 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       metrics?.eventDelivery("failed", error.code);
       logger.warn({ ...fields, extensionId: resolved.install.extensionId, requestId, err: error, retryAt: retryAt!.toISOString() }, "event delivery failed; will retry");
     }
+  }
+
+  function forged(delivery: LeasedDelivery, fields: string[]): void {
+    metrics?.eventDelivery("stale", "mismatch");
+    logger.warn(
+      { deliveryId: delivery.deliveryId, tenant: delivery.tenant, installId: delivery.installId, type: delivery.type, fields, bus: bus.name },
+      "event bus message disagrees with its delivery in the outbox; dropped without running it (check who can write to the bus)",
+    );
   }
 
   /** One round at a time in this process; a drain asked for during a round runs after it. */

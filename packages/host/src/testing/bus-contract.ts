@@ -294,6 +294,79 @@ export function busContract(name: string, world: () => Promise<BusContractWorld>
             await runner.close();
           }
         }, 60_000);
+
+        // A broker may hand a message over late (its consumers were busy past the lease) or twice (a send retried
+        // after a lost reply, a message claimed from a consumer still running it). The outbox decides: a consumer
+        // takes the delivery only while the message's lease holds, and only once.
+        it("runs a delivery once whatever the bus does with its message: a copy past its lease runs nothing, two copies at once run it once", async () => {
+          const bus = await connect();
+          const held: BusMessage[] = [];
+          // The relay's sends are kept here; the test hands them to the bus when it chooses.
+          const holding: Bus = {
+            name: bus.name,
+            send: async (m) => {
+              held.push(structuredClone(m));
+            },
+            consume: (handler, consumeOptions) => bus.consume(handler, consumeOptions),
+            close: () => bus.close(),
+          };
+          const runs: string[] = [];
+          const record = defineHostCapability({
+            name: "contract.record",
+            description: "Records what an event handler ran with",
+            args: z.object({ id: z.string(), type: z.string(), payload: z.string() }),
+            result: z.object({ ok: z.boolean() }),
+            handler: async (args) => {
+              runs.push(args.id);
+              await sleep(50); // long enough for a second copy to arrive while it runs
+              return { ok: true };
+            },
+          });
+          let now = Date.UTC(2026, 0, 1);
+          const t = await createTestHost({
+            database: await backend.connect(),
+            schema: backend.freshSchema("annex_bus_contract"),
+            capabilities: [record],
+            now: () => now,
+            events: { bus: holding },
+          });
+          const counted = async (outcome: string, reason: string) =>
+            Number(new RegExp(`annex_event_deliveries_total\\{outcome="${outcome}",reason="${reason}"\\} (\\d+)`).exec(await t.host.metrics!.text())?.[1] ?? 0);
+          const deliveries = () => t.host.database.db.selectFrom("annex_event_deliveries").select(["id", "state", "attempts"]).execute();
+          const until = async (check: () => Promise<boolean>, what: string) => {
+            const deadline = Date.now() + timeoutMs;
+            while (!(await check())) {
+              if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms: ${what}`);
+              await sleep(20);
+            }
+          };
+          try {
+            await t.install(await forgeBundle(), { tenant: "contract-a" });
+            await t.host.events.publish("contract-a", "contract.tested", { n: 1 });
+            await t.relay.drain();
+            expect(held).toHaveLength(1);
+            now += 10 * 60_000; // the message reaches a consumer after its lease ran out
+            await bus.send(held[0]!);
+            await until(async () => (await counted("stale", "")) >= 1, "the late message was never consumed");
+            expect(runs).toEqual([]);
+            // Not an attempt: the delivery is leased again, as if the message had been lost.
+            expect(await deliveries()).toEqual([{ id: held[0]!.deliveryId, state: "leased", attempts: 0 }]);
+
+            now += 10 * 60_000;
+            await t.relay.drain();
+            expect(held).toHaveLength(2);
+            expect(held[1]).toMatchObject({ deliveryId: held[0]!.deliveryId, attempt: 1 });
+            expect(held[1]!.lease).not.toBe(held[0]!.lease);
+            await Promise.all([bus.send(held[1]!), bus.send(held[1]!)]);
+            await until(async () => (await deliveries())[0]?.state === "done", "the delivery never ran");
+            await sleep(200); // a second run would show now
+            expect(runs).toEqual([held[0]!.deliveryId]);
+            expect(await deliveries()).toEqual([{ id: held[0]!.deliveryId, state: "done", attempts: 1 }]);
+            expect(await t.deadLetters()).toEqual([]);
+          } finally {
+            await t.close();
+          }
+        }, 60_000);
       });
     }
 
