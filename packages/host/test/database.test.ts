@@ -1,5 +1,6 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kysely, sql } from "kysely";
 import { describe, expect, it } from "vitest";
@@ -318,6 +319,36 @@ describe("openDatabase", () => {
       await second.close();
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("holds a PGlite data directory for one host at a time: a second one is refused until the first closes, a lock left by a dead process is taken over", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "annex-pglite-lock-"));
+    const lock = `${dataDir}.lock`;
+    const sleeper = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+    try {
+      const first = await createHost({ database: { dataDir } });
+      // Two PGlite instances on one directory both answered and overwrote each other's pages: writes were lost without an error.
+      const second = await createHost({ database: { dataDir } }).catch((error: unknown) => error);
+      expect(second).toBeInstanceOf(DatabaseError);
+      expect(second).toMatchObject({ code: "E_DATABASE_LOCKED", details: { dataDir, lock, pid: process.pid } });
+      expect((second as Error).message).toContain("PostgreSQL for several processes");
+      await first.close();
+      await expect(stat(lock)).rejects.toMatchObject({ code: "ENOENT" });
+
+      // Another live process holds it.
+      await writeFile(lock, JSON.stringify({ pid: sleeper.pid, host: hostname(), since: new Date().toISOString() }));
+      await expect(createHost({ database: { dataDir } })).rejects.toMatchObject({ code: "E_DATABASE_LOCKED", details: { pid: sleeper.pid } });
+      // That process died without removing it (a crash): the lock is stale.
+      sleeper.kill("SIGKILL");
+      await new Promise((resolve) => sleeper.once("exit", resolve));
+      const third = await createHost({ database: { dataDir } });
+      expect(JSON.parse(await readFile(lock, "utf8"))).toMatchObject({ pid: process.pid });
+      await third.close();
+    } finally {
+      sleeper.kill("SIGKILL");
+      await rm(dataDir, { recursive: true, force: true });
+      await rm(lock, { force: true });
     }
   }, 120_000);
 

@@ -1,6 +1,6 @@
 import { AnnexError } from "@annex/manifest";
 
-export type DatabaseErrorCode = "E_DATABASE_CONFIG" | "E_DATABASE_SCHEMA" | "E_PGLITE_MISSING";
+export type DatabaseErrorCode = "E_DATABASE_CONFIG" | "E_DATABASE_SCHEMA" | "E_DATABASE_LOCKED" | "E_PGLITE_MISSING";
 
 /** The database option given to the host cannot be used. */
 export class DatabaseError extends AnnexError {

@@ -2,6 +2,7 @@ import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import { DatabaseError } from "./errors.js";
 import { PGliteDialect, pglitePipeline, type PGlitePipeline } from "./pglite-dialect.js";
+import { lockDataDir } from "./data-dir-lock.js";
 import { importPGlite } from "./pglite-module.js";
 import { guardStackOverflow } from "./pglite-overflow.js";
 import type { PinnedPool } from "./postgres-pinned.js";
@@ -117,11 +118,18 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
     );
   }
   const { PGlite } = await importPGlite();
-  const pglite = await PGlite.create(option === undefined ? {} : { dataDir: option.dataDir });
-  // The dialect prepares the writes a host repeats (see pglite-dialect.ts); with PostgreSQL's default
-  // it would still plan them anew each time, which is most of their cost. A PGlite the caller passes
-  // in is left with its own settings.
-  await pglite.exec("SET plan_cache_mode = force_generic_plan");
+  const lock = option === undefined ? undefined : await lockDataDir(option.dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(option === undefined ? {} : { dataDir: option.dataDir });
+    // The dialect prepares the writes a host repeats (see pglite-dialect.ts); with PostgreSQL's default
+    // it would still plan them anew each time, which is most of their cost. A PGlite the caller passes
+    // in is left with its own settings.
+    await pglite.exec("SET plan_cache_mode = force_generic_plan");
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
   guardStackOverflow(pglite);
   const root = new Kysely<any>({ dialect: new PGliteDialect(pglite) });
   return {
@@ -132,8 +140,12 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
     notifications: pgliteNotifications(pglite),
     pipeline: pglitePipeline(pglite),
     close: async () => {
-      await root.destroy();
-      await pglite.close();
+      try {
+        await root.destroy();
+        await pglite.close();
+      } finally {
+        await lock?.release();
+      }
     },
   };
 }
