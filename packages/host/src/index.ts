@@ -63,6 +63,7 @@ export type { Migration } from "./database/migrations.js";
 export { migrate, migrationChecksum, readLedger } from "./database/migrate.js";
 export type { LedgerEntry, MigrateOptions, MigrateResult } from "./database/migrate.js";
 export { openDatabase } from "./database/open.js";
+export { lockDataDir, type DataDirLock } from "./database/data-dir-lock.js";
 export type { AnnexDatabase, DatabaseOption, OpenDatabaseOptions } from "./database/open.js";
 export { PGliteDialect } from "./database/pglite-dialect.js";
 export type { PGlitePipeline } from "./database/pglite-dialect.js";

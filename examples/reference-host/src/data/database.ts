@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { PGliteDialect } from "@annex/host";
+import { lockDataDir, PGliteDialect } from "@annex/host";
 import { Kysely, PostgresDialect } from "kysely";
 import type { PGlite } from "@electric-sql/pglite";
 import type { AppTables } from "./tables.js";
@@ -62,8 +62,17 @@ export async function openProductDatabase(options: OpenProductDatabaseOptions): 
     dataDir = join(options.dataDir, "pglite");
     await mkdir(dataDir, { recursive: true });
   }
-  const pglite = await PGlite.create(dataDir === undefined ? {} : { dataDir });
-  await pglite.exec("SET plan_cache_mode = force_generic_plan");
+  // The PGlite is the app's own, so the lock Annex takes for `{ dataDir }` is the app's to take: a second demo on
+  // the same folder is refused instead of overwriting this one's writes.
+  const lock = dataDir === undefined ? undefined : await lockDataDir(dataDir);
+  let pglite: InstanceType<typeof PGlite>;
+  try {
+    pglite = await PGlite.create(dataDir === undefined ? {} : { dataDir });
+    await pglite.exec("SET plan_cache_mode = force_generic_plan");
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
   const root = new Kysely<any>({ dialect: new PGliteDialect(pglite) });
   return {
     annexOption: pglite,
@@ -73,8 +82,12 @@ export async function openProductDatabase(options: OpenProductDatabaseOptions): 
     annexSchema,
     kind: "pglite",
     async close() {
-      await root.destroy();
-      await pglite.close();
+      try {
+        await root.destroy();
+        await pglite.close();
+      } finally {
+        await lock?.release();
+      }
     },
   };
 }
