@@ -362,6 +362,8 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   }
   const hostApis = createHostApis({
     revealSecret: (tenant, extensionId, name) => installs.revealSecret(tenant, extensionId, name),
+    hostFault: (error, what, install) =>
+      logger.error({ err: errorSummary(error), installId: install.id, tenant: install.tenant, extensionId: install.extensionId }, `${what} failed on the host; the extension was told only that`),
     capabilities,
     contextOf: (scope) => executor?.contextOf(scope),
     egress: options.egress,

@@ -13,6 +13,8 @@ export interface HostApiParts {
   kv?: KvApi | undefined;
   sql?: SqlApi | undefined;
   events?: EventsApi | undefined;
+  /** Hears a host-side failure the guest is told only that it happened (its message describes the host's setup). */
+  hostFault?: ((error: unknown, what: string, install: { id: string; tenant: string; extensionId: string }) => void) | undefined;
 }
 
 /**
@@ -43,7 +45,14 @@ export function createHostApis(parts: HostApiParts): HostApis {
       get: async (name, scope) => {
         // The install the host resolved, as kv and sql use: not the extension id the runner's scope names.
         const { install } = executionOf(parts, scope).resolved;
-        return parts.revealSecret(install.tenant, install.extensionId, name);
+        try {
+          return await parts.revealSecret(install.tenant, install.extensionId, name);
+        } catch (error) {
+          // A secret the host cannot open (a keyring without its key, a tampered row) is the host's setup, not the
+          // extension's: its message names the host's options and keys, and reached the extension and its callers.
+          parts.hostFault?.(error, "ctx.secrets.get", install);
+          throw new HostCallError("E_HOST_CALL_FAILED", "ctx.secrets.get failed on the host");
+        }
       },
     },
     hostCapabilities,
