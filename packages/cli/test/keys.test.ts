@@ -156,4 +156,24 @@ describe("annex trust", () => {
     const after = parseTrustStore(await readFile(join(cwd, "trust.json"), "utf8"));
     expect(after.keys[0]).toMatchObject({ trustClass: "first-party", revoked: true });
   });
+
+  it("keeps a revoked public key revoked when a .pub file hands it in again under another key id", async () => {
+    const cwd = await tempDir();
+    const a = await keygen(cwd, "--publisher", "acme");
+    await run(cwd, "trust", "add", "trust.json", `${a.base}.pub`, "--class", "partner");
+    const store = JSON.parse(await readFile(join(cwd, "trust.json"), "utf8")) as { keys: Record<string, unknown>[] };
+    store.keys[0]!.revoked = true;
+    await writeFile(join(cwd, "trust.json"), JSON.stringify(store));
+    const renamed = { ...(JSON.parse(await readFile(join(cwd, `${a.base}.pub`), "utf8")) as Record<string, unknown>), keyId: "acme:rotated-2026" };
+    await writeFile(join(cwd, "renamed.pub"), JSON.stringify(renamed));
+
+    const result = await run(cwd, "trust", "add", "trust.json", "renamed.pub", "--class", "partner");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`acme:rotated-2026 stays REVOKED: its public key is revoked as ${a.keyId}`);
+    const after = parseTrustStore(await readFile(join(cwd, "trust.json"), "utf8"));
+    expect(after.keys.map(({ keyId, revoked }) => ({ keyId, revoked }))).toEqual([
+      { keyId: a.keyId, revoked: true },
+      { keyId: "acme:rotated-2026", revoked: true },
+    ]);
+  });
 });

@@ -58,7 +58,7 @@ export interface HostOptions {
   blobs?: BlobStore | { directory: string } | undefined;
   /** Verified bundles kept in memory. Default 64. */
   bundleCacheSize?: number | undefined;
-  /** Bytes of the files of the verified bundles kept in memory. Default 512 MiB; a larger bundle is served without being kept. */
+  /** Bytes the verified bundles kept in memory may hold: files, archives and a per-file overhead (see bundleWeight). Default 512 MiB; a heavier bundle is served without being kept. */
   bundleCacheBytes?: number | undefined;
   bundleLimits?: RegistryDeps["bundleLimits"];
   /** `ctx.kv` (`storage.kv`): quotas per install and how often expired keys are swept. See docs/kv.md. */

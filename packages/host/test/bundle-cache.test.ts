@@ -1,9 +1,13 @@
 import type { VerifiedBundle } from "@annex/manifest";
 import { describe, expect, it } from "vitest";
-import { BundleCache } from "../src/registry/bundle-cache.js";
+import { BUNDLE_FILE_OVERHEAD, BundleCache, bundleWeight } from "../src/registry/bundle-cache.js";
 
-/** A bundle whose files add up to `bytes`. */
-const bundle = (hash: string, bytes = 1) => ({ contentHash: hash, files: new Map([["annex.json", new Uint8Array(bytes)]]) }) as unknown as VerifiedBundle;
+/** A bundle that weighs `bytes`: an archive of that size, and no files. */
+const bundle = (hash: string, bytes = 1) => ({ contentHash: hash, bytes: new Uint8Array(bytes), files: new Map<string, Uint8Array>() }) as unknown as VerifiedBundle;
+
+/** A bundle of `files` (path to size) read from an archive of `archive` bytes. */
+const bundleOf = (hash: string, archive: number, files: Record<string, number>) =>
+  ({ contentHash: hash, bytes: new Uint8Array(archive), files: new Map(Object.entries(files).map(([path, size]) => [path, new Uint8Array(size)])) }) as unknown as VerifiedBundle;
 
 describe("BundleCache", () => {
   it("gives a failed load no place, and shares a load in flight", async () => {
@@ -70,7 +74,7 @@ describe("BundleCache", () => {
     expect(loads).toBe(0);
   });
 
-  it("holds at most maxBytes of bundle files, evicting one-off loads first, and serves without keeping a bundle larger than that", async () => {
+  it("holds at most maxBytes of bundle weight, evicting one-off loads first, and serves without keeping a bundle larger than that", async () => {
     const cache = new BundleCache(64, 100);
     let loads = 0;
     const load = (hash: string, bytes: number) => async () => (loads++, bundle(hash, bytes));
@@ -110,5 +114,26 @@ describe("BundleCache", () => {
     await cache.get("a", async () => bundle("a"));
     await cache.get("b", async () => bundle("b"));
     expect(cache.size).toBe(1);
+  });
+
+  it("weighs a bundle by its files, the archive it keeps, and each file's path and overhead", () => {
+    const weight = bundleWeight(bundleOf("a", 1000, { "annex.json": 300, "ui/index.html": 0 }));
+    expect(weight).toBe(1000 + 300 + 2 * "annex.json".length + 2 * "ui/index.html".length + 2 * BUNDLE_FILE_OVERHEAD);
+  });
+
+  it("does not keep a bundle whose archive is over maxBytes, however small its files (a gzip header may carry megabytes the content hash ignores)", async () => {
+    const cache = new BundleCache(64, 1024 * 1024);
+    for (let i = 0; i < 4; i++) await cache.get(`padded${i}`, async () => bundleOf(`padded${i}`, 3 * 1024 * 1024, { "annex.json": 500, "server/index.js": 500 }), { promote: false });
+    expect([cache.size, cache.bytes]).toEqual([0, 0]);
+  });
+
+  it("does not keep a bundle of thousands of empty files under long paths: they weigh their paths and overhead, not nothing", async () => {
+    const cache = new BundleCache(64, 1024 * 1024);
+    for (let minor = 0; minor < 3; minor++) {
+      const files: Record<string, number> = { "annex.json": 500 };
+      for (let i = 0; i < 9_000; i++) files[`ui/${"a".repeat(200)}${minor}-${i}.txt`] = 0;
+      await cache.get(`empty${minor}`, async () => bundleOf(`empty${minor}`, 100_000, files), { promote: false });
+    }
+    expect([cache.size, cache.bytes]).toEqual([0, 0]);
   });
 });

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { generateKeyPair, isVerifiedBundle, parseTrustStore, readBundle, signBundle, type ContentHash } from "@annex/manifest";
+import { generateKeyPair, isVerifiedBundle, parseTrustStore, readBundle, signBundle, trustedKeyFromPublicKey, type ContentHash } from "@annex/manifest";
 import { afterAll, expect, it } from "vitest";
 import { z } from "zod";
 import { createFilesystemBlobStore, createHost, defineHostCapability, RegistryError, type BlobStore, type Host } from "../src/index.js";
@@ -358,6 +358,58 @@ describeBackends("registry", (backend) => {
     expect((await after.resolve("tenant-a", "acme.hello"))?.install.version).toBe("3.0.0");
     await before.close();
     await after.close();
+  });
+
+  // Every parse checks each string for piles of combining marks; the pattern it used backtracked quadratically on runs of
+  // zero-width joiners: ~50 s of blocked event loop for this valid manifest, at publish and again at every cold load.
+  it("publishes and loads cold a bundle whose string setting defaults to 65,536 zero-width non-joiners", async () => {
+    const host = await hostFor();
+    const manifest = serviceManifest({ config: { note: { type: "string", default: "\u200c".repeat(65_536) } } });
+    const { bytes, signature } = await signedBundle(acme, manifest);
+    const { contentHash } = await host.publish(bytes, signature);
+    host.registry.clearBundleCache();
+    expect((await host.registry.loadBundle(contentHash, { promote: false })).manifest.config["note"]).toMatchObject({ type: "string" });
+    await host.close();
+  }, 20_000);
+
+  it("refuses a bundle signed by a revoked public key under another key id the trust store also lists it as", async () => {
+    const compromised = await generateKeyPair({ publisher: "acme" });
+    const renamed = { ...compromised, keyId: "acme:rotated-2026" };
+    const store = parseTrustStore({
+      trustStoreVersion: 1,
+      keys: [{ ...trustedKeyFromPublicKey(compromised, "partner"), revoked: true }, trustedKeyFromPublicKey(renamed, "partner")],
+    });
+    const host = await hostFor({ trust: { store } });
+    const bytes = await makeBundle(serviceManifest());
+    const { contentHash } = await readBundle(bytes);
+    await expect(host.publish(bytes, await signBundle(contentHash as ContentHash, compromised))).rejects.toMatchObject({ code: "E_SIGNATURE_UNTRUSTED" });
+    await expect(host.publish(bytes, await signBundle(contentHash as ContentHash, renamed))).rejects.toMatchObject({
+      code: "E_SIGNATURE_UNTRUSTED",
+      details: expect.objectContaining({ keyId: "acme:rotated-2026", revokedKeyId: compromised.keyId }),
+    });
+    expect(await registrySnapshot(host)).toEqual({ extensions: [], versions: [], blobs: [] });
+    await host.close();
+  });
+
+  it("refuses what verifyBundle refuses with its typed error, audited, however malformed the arguments: no signature given, bytes that are not bytes", async () => {
+    const dev = await hostFor({ trust: { store: parseTrustStore({ trustStoreVersion: 1, keys: [] }), mode: "dev" } });
+    // Left out (undefined) is no signature: dev mode takes the bundle unsigned.
+    expect(await dev.publish(await makeBundle(serviceManifest()), undefined as never)).toMatchObject({ created: true, signature: null });
+    await expect(dev.publish(null as never, null)).rejects.toMatchObject({ code: "E_BUNDLE_FORMAT", details: expect.objectContaining({ reason: "not-bytes" }) });
+    await expect(dev.publish("not bytes" as never, undefined as never)).rejects.toMatchObject({ code: "E_BUNDLE_FORMAT", details: expect.objectContaining({ reason: "not-bytes" }) });
+    await expect(dev.publish({ byteLength: 3 } as never, { contentHash: 42 } as never)).rejects.toMatchObject({ code: "E_SIGNATURE_INVALID" });
+    const strict = await hostFor();
+    await expect(strict.publish(await makeBundle(serviceManifest()), undefined as never)).rejects.toMatchObject({ code: "E_SIGNATURE_MISSING" });
+    const denials = async (host: Host) =>
+      (await host.audit.list({ action: "registry.publish", decision: "deny" })).map((line) => [line.target, (line.details["error"] as { code: string }).code, line.details["sizeBytes"]]);
+    expect(await denials(dev)).toEqual([
+      ["unsigned bundle", "E_BUNDLE_FORMAT", null],
+      ["unsigned bundle", "E_BUNDLE_FORMAT", null],
+      ["bundle with an unreadable signature", "E_SIGNATURE_INVALID", null],
+    ]);
+    expect(await denials(strict)).toEqual([["unsigned bundle", "E_SIGNATURE_MISSING", expect.any(Number)]]);
+    await dev.close();
+    await strict.close();
   });
 
   it("refuses a manifest holding NUL or an unpaired surrogate with E_MANIFEST, never a database error, and leaves the registry as it was", async () => {

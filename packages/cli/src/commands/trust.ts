@@ -24,6 +24,7 @@ const help = `Usage: annex trust add <trust.json> <key.pub> --class <trustClass>
 add   Adds the public key in <key.pub> (from annex keygen) to the trust store <trust.json>,
       creating the file when it does not exist. Adding a key id that is already there
       updates its class and date; the same key id with a different public key is refused.
+      A public key revoked in the store stays revoked, whatever key id the file names.
 list  Prints the keys of a trust store.
 
 A host accepts a bundle only when its signature is made by a key in its trust store,
@@ -91,14 +92,21 @@ async function add(argv: readonly string[], ctx: CommandContext): Promise<number
       { keyId: entry.keyId },
     );
   }
-  const keys: TrustedKey[] = store.keys.map((key) => (key.keyId === entry.keyId ? { ...entry, ...(key.revoked ? { revoked: true } : {}) } : key));
-  if (existing === undefined) keys.push(entry);
+  // Revoking is of the public key: the same key from a .pub file naming another key id must not come back trusted.
+  const revokedAs = store.keys.find((key) => key.revoked === true && key.publicKey === entry.publicKey);
+  const added: TrustedKey = revokedAs === undefined ? entry : { ...entry, revoked: true };
+  const keys: TrustedKey[] = store.keys.map((key) => (key.keyId === entry.keyId ? added : key));
+  if (existing === undefined) keys.push(added);
   // Check the result with the same parser hosts use before it replaces the file.
   const next = parseTrustStore({ trustStoreVersion: 1, keys });
   await writeFileAtomic(storePath, `${JSON.stringify(next, null, 2)}\n`);
 
   const verb = existing === undefined ? "added" : "updated";
   ctx.out(`${verb} ${entry.keyId} (publisher ${entry.publisher}, class ${entry.trustClass}) in ${ctx.show(storePath)}${created ? " (new file)" : ""}`);
+  if (revokedAs !== undefined) {
+    const as = revokedAs.keyId === entry.keyId ? "" : ` as ${revokedAs.keyId}`;
+    ctx.out(`${entry.keyId} stays REVOKED: its public key is revoked${as} in this trust store; it verifies nothing under any key id`);
+  }
   ctx.out(`${next.keys.length} key${next.keys.length === 1 ? "" : "s"} trusted`);
   return EXIT_OK;
 }

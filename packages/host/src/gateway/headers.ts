@@ -1,3 +1,4 @@
+import { HOST_HEADER_PREFIX, NEVER_FORWARDED_REQUEST_HEADERS } from "@annex/manifest";
 import { GatewayError } from "./errors.js";
 import { problem } from "./problem.js";
 
@@ -31,26 +32,11 @@ export const DEFAULT_RESPONSE_HEADERS: readonly string[] = Object.freeze([
 
 /**
  * Never sent to a sandbox, whatever the policy or the manifest says: the
- * user's credentials, and what only proxies and the host may set.
+ * user's credentials, hop-by-hop headers, and what only proxies and the host
+ * may set. Defined by @annex/manifest, which refuses a webhook that asks for
+ * one of them, so what a manifest may name and what reaches it agree.
  */
-const NEVER_TO_SANDBOX = new Set([
-  "cookie",
-  "authorization",
-  "proxy-authorization",
-  "host",
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-  "forwarded",
-  "x-real-ip",
-  "x-forwarded-for",
-  "x-forwarded-host",
-  "x-forwarded-proto",
-]);
+const NEVER_TO_SANDBOX = new Set(NEVER_FORWARDED_REQUEST_HEADERS);
 
 /**
  * Never taken from a sandbox's response, whatever the policy says: cookies
@@ -193,7 +179,7 @@ export class HeaderPolicy {
   readonly #request: Set<string>;
   readonly #response: Set<string>;
   readonly #internalNames = new Set<string>();
-  readonly #internalPrefixes: string[] = ["x-annex-"];
+  readonly #internalPrefixes: string[] = [HOST_HEADER_PREFIX];
 
   constructor(options: HeaderPolicyOptions = {}) {
     for (const entry of options.internalHeaders ?? []) {

@@ -92,9 +92,16 @@ export interface RegistryDeps {
   capabilities: HostCapabilities;
   /** Verified bundles kept in memory. Default 64. */
   bundleCacheSize?: number | undefined;
-  /** Bytes of the files of the verified bundles kept in memory. Default 512 MiB. */
+  /** Bytes the verified bundles kept in memory may hold: files, archives and a per-file overhead (see bundleWeight). Default 512 MiB. */
   bundleCacheBytes?: number | undefined;
   bundleLimits?: Partial<BundleLimits> | undefined;
+}
+
+/** The audit target of a publish: the content hash its signature claims, if it has a readable one. */
+function describeClaim(signature: unknown): string {
+  if (signature === null || signature === undefined) return "unsigned bundle";
+  const contentHash = typeof signature === "object" ? (signature as { contentHash?: unknown }).contentHash : undefined;
+  return typeof contentHash === "string" ? `bundle ${contentHash}` : "bundle with an unreadable signature";
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {
@@ -137,7 +144,9 @@ export function createRegistry(deps: RegistryDeps): Registry {
     async publish(bytes, signature, options = {}) {
       // Stored as the version's published_by as well as in the audit log: the same storable, bounded text.
       const actor = auditText(String(options.actor ?? "system"), AUDIT_LIMITS.column);
-      const claimed = signature === null ? "unsigned bundle" : `bundle ${signature.contentHash}`;
+      // Read from what the caller passed, before anything is checked: verifyBundle refuses a bad signature or bytes
+      // with a typed error, and this refusal is audited like any other, so neither may throw here first.
+      const claimed = describeClaim(signature);
       let bundle: VerifiedBundle;
       try {
         bundle = await verify(bytes, signature);
@@ -149,7 +158,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
           action: "registry.publish",
           target: claimed,
           decision: "deny",
-          details: { error: errorSummary(error), sizeBytes: bytes.byteLength },
+          details: { error: errorSummary(error), sizeBytes: bytes instanceof Uint8Array ? bytes.byteLength : null },
         });
         throw error;
       }

@@ -1,6 +1,7 @@
-import { parseManifest } from "@annex/manifest";
+import { HOST_HEADER_PREFIX, NEVER_FORWARDED_REQUEST_HEADERS, parseManifest } from "@annex/manifest";
 import { describe, expect, it } from "vitest";
 import { AuditWriter } from "../../src/gateway/audit-writer.js";
+import { HeaderPolicy } from "../../src/gateway/headers.js";
 import { InstallCache } from "../../src/gateway/install-cache.js";
 import { parseGatewayPath, DEFAULT_PREFIXES } from "../../src/gateway/paths.js";
 import { RateLimiter } from "../../src/gateway/rate-limit.js";
@@ -52,6 +53,29 @@ describe("RouteTable", () => {
     const odd = new RouteTable(parseManifest(serviceManifest({ endpoints: [{ class: "api", method: "GET", path: "/:constructor", handler: "odd" }] })));
     const match = odd.match("api", "GET", "/x");
     expect(match.kind === "match" && match.params).toEqual({ constructor: "x" });
+  });
+});
+
+describe("HeaderPolicy and the manifest agree on what never reaches a sandbox", () => {
+  const webhook = (header: string) =>
+    serviceManifest({
+      secrets: ["HOOK_SECRET"],
+      capabilities: [{ name: "secrets.read", reason: "Checks the provider's signature.", names: ["HOOK_SECRET"] }],
+      endpoints: [{ class: "webhook", method: "POST", path: "/in", handler: "incoming", verify: "extension", secret: "HOOK_SECRET", headers: [header] }],
+    });
+
+  it("drops every header a webhook manifest may not ask for, and forwards the ones it may", () => {
+    const policy = new HeaderPolicy();
+    const never = [...NEVER_FORWARDED_REQUEST_HEADERS, `${HOST_HEADER_PREFIX}tenant`];
+    const headers = new Headers(never.filter((name) => name !== "host").map((name) => [name, "x"] as [string, string]));
+    headers.set("stripe-signature", "t=1,v1=abc");
+    expect(policy.toSandbox(headers, [...never, "stripe-signature"])).toEqual({ "stripe-signature": "t=1,v1=abc" });
+    for (const header of never) {
+      expect(() => parseManifest(webhook(header)), header).toThrow(expect.objectContaining({ code: "E_MANIFEST", message: expect.stringContaining("endpoints[0].headers[0]") }));
+      expect(policy.forwards(header), header).toBe(false);
+      expect(() => new HeaderPolicy({ requestHeaders: [header] }), header).toThrow(expect.objectContaining({ code: "E_GATEWAY_OPTIONS" }));
+    }
+    expect(() => parseManifest(webhook("stripe-signature"))).not.toThrow();
   });
 });
 

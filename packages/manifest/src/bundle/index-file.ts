@@ -1,6 +1,7 @@
 import { bytesEqual, decodeUtf8, utf8 } from "../crypto/bytes.js";
 import { sha256Hex } from "../crypto/sha256.js";
 import { BundleError } from "./errors.js";
+import type { BundleLimits } from "./limits.js";
 import { INDEX_PATH, comparePaths } from "./paths.js";
 import type { BundleIndex, BundleIndexEntry, ContentHash } from "./types.js";
 
@@ -41,11 +42,43 @@ function hasExactly(value: Record<string, unknown>, keys: string[]): boolean {
 }
 
 /**
+ * The longest canonical index of `entries` files under paths of at most
+ * `maxPathLength` UTF-8 bytes: per entry the fixed keys, the path (a byte at
+ * most escaped to two: control characters and "\\" are not allowed in bundle
+ * paths, '"' is), a size of up to 16 digits and the hash.
+ */
+function maxIndexBytes(entries: number, maxPathLength: number): number {
+  const envelope = '{"indexVersion":1,"files":[]}'.length;
+  const entry = '{"path":"","size":,"sha256":""},'.length + 2 * maxPathLength + 16 + 64;
+  return envelope + entries * entry;
+}
+
+function tooManyFiles(message: string, limits: Pick<BundleLimits, "maxFiles">, details: Record<string, unknown>): BundleError {
+  return new BundleError("E_BUNDLE_LIMIT", `${INDEX_PATH} ${message} (maxFiles ${limits.maxFiles}, the index included).`, {
+    reason: "too-many-files",
+    path: INDEX_PATH,
+    limit: "maxFiles",
+    max: limits.maxFiles,
+    ...details,
+  });
+}
+
+/**
  * Parses the index stored in a bundle and refuses any spelling other than
  * the canonical one: a reader that accepted two spellings of one index
  * would give one set of files two content hashes.
+ *
+ * With `limits`, an index listing more files than maxFiles allows (or longer
+ * than any such index can be) is refused before it is parsed or sorted: the
+ * index is one file of up to maxFileBytes, which could otherwise list
+ * hundreds of thousands of files, each parsed and NFC-compared in the
+ * canonical sort before the first missing one is noticed.
  */
-export function parseIndex(bytes: Uint8Array): BundleIndex {
+export function parseIndex(bytes: Uint8Array, limits?: Pick<BundleLimits, "maxFiles" | "maxPathLength">): BundleIndex {
+  const maxEntries = limits === undefined ? Number.POSITIVE_INFINITY : limits.maxFiles - 1;
+  if (limits !== undefined && bytes.length > maxIndexBytes(maxEntries, limits.maxPathLength)) {
+    throw tooManyFiles(`is ${bytes.length} bytes, longer than an index of as many files as a bundle may hold can be`, limits, { actualBytes: bytes.length });
+  }
   let value: unknown;
   try {
     value = JSON.parse(decodeUtf8(bytes));
@@ -60,6 +93,9 @@ export function parseIndex(bytes: Uint8Array): BundleIndex {
   }
   if (value.indexVersion !== 1) throw formatError(`has indexVersion ${JSON.stringify(value.indexVersion)}; this reader knows only 1`);
   if (!Array.isArray(value.files)) throw formatError('has "files" that is not an array');
+  if (limits !== undefined && value.files.length > maxEntries) {
+    throw tooManyFiles(`lists ${value.files.length} files, more than a bundle may hold`, limits, { actual: value.files.length });
+  }
   const files: BundleIndexEntry[] = value.files.map((entry: unknown, i: number) => {
     const at = `files[${i}]`;
     if (!isRecord(entry) || !hasExactly(entry, ["path", "size", "sha256"])) {

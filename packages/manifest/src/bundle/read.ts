@@ -157,7 +157,7 @@ export async function readBundle(bytes: Uint8Array, options: ReadBundleOptions =
     });
   }
   entries.delete(INDEX_PATH);
-  const index = parseIndex(indexBytes);
+  const index = parseIndex(indexBytes, limits);
   await checkAgainstIndex(index, entries, sha256);
   const manifest = manifestFromFiles(entries, { hostCapabilities: options.hostCapabilities });
   const contentHash = `sha256:${sha256 ? await digestHex(sha256, indexBytes) : await sha256Hex(indexBytes)}` as const;

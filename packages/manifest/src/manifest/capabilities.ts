@@ -11,7 +11,7 @@ const reason = z
   .string()
   .trim()
   .min(3, "reason must say, in a sentence an admin can read, why the extension needs this")
-  .max(500, "reason must be at most 500 characters")
+  .max(500, { message: "reason must be at most 500 characters", abort: true })
   .refine((value) => !BIDI_CONTROLS.test(value), `reason must not contain bidirectional control characters (${BIDI_CONTROLS_TEXT}): they can make text display as something else`)
   .refine((value) => !STACKED_MARKS.test(value), "reason must not stack more than 8 combining marks on one character: they draw over the text around it");
 
@@ -37,7 +37,7 @@ function hostProblem(host: string): string | undefined {
 
 const hostPattern = z
   .string()
-  .max(260, "host patterns are at most 260 characters")
+  .max(260, { message: "host patterns are at most 260 characters", abort: true })
   .regex(
     HOST_PATTERN,
     "must be a lowercase host name with at least two labels, optionally with a leading '*.' wildcard and a :port (no scheme, no path), e.g. api.example.com or *.example.com",
@@ -54,12 +54,12 @@ export const EVENT_TYPE_PATTERN_PATTERN = /^[a-z][a-z0-9_-]*(?:\.[a-z][a-z0-9_-]
 
 const eventType = z
   .string()
-  .max(128, "event types are at most 128 characters")
+  .max(128, { message: "event types are at most 128 characters", abort: true })
   .regex(EVENT_TYPE_PATTERN, "must be dot-separated lowercase words, e.g. order.created");
 
 const eventTypePattern = z
   .string()
-  .max(130, "event types are at most 128 characters")
+  .max(130, { message: "event types are at most 128 characters", abort: true })
   .regex(EVENT_TYPE_PATTERN_PATTERN, "must be dot-separated lowercase words, optionally ending in .* (e.g. order.created or order.*)");
 
 export const SECRET_NAME_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
@@ -107,7 +107,7 @@ export const HOST_CAPABILITY_PATTERN = /^host:[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)
 
 const hostCapabilityName = z
   .string()
-  .max(128, "host capability names are at most 128 characters")
+  .max(128, { message: "host capability names are at most 128 characters", abort: true })
   .regex(HOST_CAPABILITY_PATTERN, "host capabilities are named host:<namespace>.<name>, e.g. host:crm.contacts.read");
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };

@@ -48,14 +48,46 @@ export const corsSchema = z.strictObject({
     }),
 });
 
-/** Headers a webhook endpoint may ask the gateway to forward; credentials of the host's own users never are. */
-const FORBIDDEN_WEBHOOK_HEADERS = new Set(["cookie", "set-cookie", "authorization", "proxy-authorization", "host", "connection", "transfer-encoding", "upgrade"]);
+/**
+ * Request headers a host's gateway never passes to an extension, whatever its
+ * policy or a manifest says: the user's credentials, the hop-by-hop headers
+ * (RFC 9110 §7.6.1, RFC 2616 §13.5.1) and what only proxies and the host set.
+ * The gateway drops exactly these, and a webhook may not name one in its
+ * `headers`: it would wait for a header it can never get.
+ */
+export const NEVER_FORWARDED_REQUEST_HEADERS: readonly string[] = Object.freeze([
+  "cookie",
+  "set-cookie",
+  "authorization",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "host",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "forwarded",
+  "x-real-ip",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+]);
+
+/** The prefix of the host's own headers: a gateway never forwards them to an extension, nor takes them from one. */
+export const HOST_HEADER_PREFIX = "x-annex-";
+
+const NEVER_FORWARDED = new Set(NEVER_FORWARDED_REQUEST_HEADERS);
 
 const webhookHeader = z
   .string()
-  .max(64, "header names are at most 64 characters")
+  .max(64, { message: "header names are at most 64 characters", abort: true })
   .regex(/^[a-z0-9][a-z0-9-]*$/, "header names are lowercase letters, digits and hyphens, e.g. stripe-signature")
-  .refine((name) => !FORBIDDEN_WEBHOOK_HEADERS.has(name), { message: "this header is never forwarded to extensions" });
+  .refine((name) => !NEVER_FORWARDED.has(name) && !name.startsWith(HOST_HEADER_PREFIX), {
+    message: `this header is never forwarded to extensions (credentials, hop-by-hop and proxy headers, ${HOST_HEADER_PREFIX}*); name the provider's own header, e.g. stripe-signature`,
+  });
 
 const common = {
   path: routePathSchema,

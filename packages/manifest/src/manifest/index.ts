@@ -15,7 +15,7 @@ export {
   type KvStorageLimits,
   type SqlStorageLimits,
 } from "./schema.js";
-export { ENDPOINT_CLASSES, type EndpointClass, HTTP_METHODS, type HttpMethod, type Endpoint } from "./endpoints.js";
+export { ENDPOINT_CLASSES, type EndpointClass, HTTP_METHODS, type HttpMethod, type Endpoint, NEVER_FORWARDED_REQUEST_HEADERS, HOST_HEADER_PREFIX } from "./endpoints.js";
 export { CONFIG_SETTING_TYPES, type ConfigSettingType, type ConfigSetting, isHttpUrl, MAX_URL_LENGTH } from "./config.js";
 export { type Job, nextCronRun, isTimeZone } from "./jobs.js";
 export { normaliseRoutePath } from "./primitives.js";

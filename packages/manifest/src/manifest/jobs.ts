@@ -8,6 +8,8 @@ const NICKNAMES = new Set(["@yearly", "@annually", "@monthly", "@weekly", "@dail
 /** A fixed instant to look for a next run from, so validation does not depend on the clock. */
 const PROBE_FROM = new Date(Date.UTC(2025, 0, 1));
 
+const NEVER_FIRES = "cron never fires (e.g. February 30th); check the day and month fields";
+
 /**
  * Why a cron expression is refused, or undefined when it is fine. Jobs run at
  * minute granularity: five fields (minute hour day-of-month month day-of-week)
@@ -49,8 +51,11 @@ function findCronProblem(expression: string, timezone: string | undefined): stri
     const job = new Cron(trimmed, { paused: true, ...(timezone === undefined ? {} : { timezone }) });
     const next = job.nextRun(PROBE_FROM);
     job.stop();
-    if (next === null) return "cron never fires (e.g. February 30th); check the day and month fields";
+    if (next === null) return NEVER_FIRES;
   } catch (error) {
+    // Croner looks for the next run by recursion, a month or so a step, up to its year 3000: a cron that never fires
+    // over several months a year ("0 0 31 2,4,6,9,11 *") runs out of stack before it can answer null.
+    if (error instanceof RangeError) return NEVER_FIRES;
     return `cron is not valid: ${(error as Error).message}`;
   }
   return undefined;
@@ -88,23 +93,26 @@ export function isTimeZone(name: string): boolean {
   return valid;
 }
 
+const MAX_CRON_LENGTH = 128;
+
 export const JOB_NAME_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
 
 export const jobSchema = z
   .strictObject({
     name: z.string().regex(JOB_NAME_PATTERN, "job names are lowercase letters, digits and hyphens, starting with a letter, e.g. nightly-sync"),
-    cron: z.string().min(1, "cron must not be empty").max(128, "cron is at most 128 characters"),
+    cron: z.string().min(1, "cron must not be empty").max(MAX_CRON_LENGTH, `cron is at most ${MAX_CRON_LENGTH} characters`),
     handler: handlerNameSchema,
     /** IANA time zone the cron is read in; UTC when absent. */
     timezone: z
       .string()
-      .max(64, "timezone is at most 64 characters")
+      .max(64, { message: "timezone is at most 64 characters", abort: true })
       .regex(/^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/, "timezone must be an IANA time zone name, e.g. Europe/Paris or UTC")
       .refine(isTimeZone, { message: "timezone is not a time zone this runtime knows; use an IANA name such as Europe/Paris or UTC" })
       .optional(),
   })
   .superRefine((job, ctx) => {
-    if (typeof job.cron !== "string") return;
+    // Over its length, the cron is refused already: croner is not asked about a string of any length.
+    if (typeof job.cron !== "string" || job.cron.length > MAX_CRON_LENGTH) return;
     // A bad timezone is reported on its own field; don't blame the cron for it.
     const timezone = typeof job.timezone === "string" && isTimeZone(job.timezone) ? job.timezone : undefined;
     const problem = cronProblem(job.cron, timezone);

@@ -5,6 +5,11 @@ import semver from "semver";
  * Small string schemas shared by the manifest's sections. Every regex here is
  * also emitted into the generated JSON Schema, so they avoid syntax that
  * JSON Schema validators do not share with JavaScript (lookbehind, flags).
+ *
+ * A string's `.max()` is `abort: true` wherever later checks follow it: zod
+ * runs every check even after one failed, so a regex or semver.validRange
+ * would otherwise run over whatever length is sent (up to the 1 MiB a whole
+ * manifest may be), to report a value the length check already refused.
  */
 
 /** A publisher or extension-name label: lowercase, starts with a letter, single hyphens between words. */
@@ -22,12 +27,12 @@ export const MAX_EXTENSION_NAME_LENGTH = 32;
 export const publisherSchema = z
   .string()
   .min(2, "publisher must be 2 to 24 characters")
-  .max(MAX_PUBLISHER_LENGTH, "publisher must be 2 to 24 characters")
+  .max(MAX_PUBLISHER_LENGTH, { message: "publisher must be 2 to 24 characters", abort: true })
   .regex(PUBLISHER_PATTERN, "publisher must be lowercase letters, digits and single hyphens, starting with a letter, e.g. acme");
 
 export const extensionIdSchema = z
   .string()
-  .max(MAX_PUBLISHER_LENGTH + 1 + MAX_EXTENSION_NAME_LENGTH, "id must be at most 57 characters (publisher ≤ 24, name ≤ 32)")
+  .max(MAX_PUBLISHER_LENGTH + 1 + MAX_EXTENSION_NAME_LENGTH, { message: "id must be at most 57 characters (publisher ≤ 24, name ≤ 32)", abort: true })
   .regex(EXTENSION_ID_PATTERN, 'id must be "<publisher>.<name>" in lowercase letters, digits and single hyphens, e.g. acme.hello')
   .refine((id) => (id.split(".")[1] ?? "").length <= MAX_EXTENSION_NAME_LENGTH, {
     message: `the name part of the id (after the publisher) must be at most ${MAX_EXTENSION_NAME_LENGTH} characters`,
@@ -40,7 +45,7 @@ export const extensionIdSchema = z
  */
 export const versionSchema = z
   .string()
-  .max(64, "version must be at most 64 characters")
+  .max(64, { message: "version must be at most 64 characters", abort: true })
   .superRefine((value, ctx) => {
     if (semver.valid(value) === value) return;
     const message =
@@ -50,11 +55,13 @@ export const versionSchema = z
     ctx.addIssue({ code: "custom", message, input: value });
   });
 
+const MAX_RANGE_LENGTH = 128;
+
 export const semverRangeSchema = z
   .string()
   .trim()
   .min(1, 'must be a semver range of the Annex host API, e.g. "^0.1.0"')
-  .max(128, "must be at most 128 characters")
+  .max(MAX_RANGE_LENGTH, { message: `must be at most ${MAX_RANGE_LENGTH} characters`, abort: true })
   .refine((value) => semver.validRange(value) !== null, {
     message: 'must be a valid semver range, e.g. "^0.1.0" or ">=0.1.0 <0.3.0"',
   });
@@ -77,15 +84,19 @@ export const BIDI_CONTROLS_TEXT = "U+202A–U+202E, U+2066–U+2069 and the mark
  * past its card in a consent dialog. Zero-width joiners and non-joiners
  * between the marks do not end the pile (Chromium stacks groups of 8 marks
  * split by U+200C on one letter, 950 px high), so they count as part of it.
+ *
+ * Anchored on a mark: `(?:[\u200c\u200d]*\p{M}){9,}` matches the same strings
+ * but tries every joiner of a long run of them as a start and backtracks over
+ * the rest, quadratic in the run's length (seconds for 24,000 of them).
  */
-export const STACKED_MARKS = /(?:[\u200c\u200d]*\p{M}){9,}/u;
+export const STACKED_MARKS = /\p{M}(?:[\u200c\u200d]*\p{M}){8}/u;
 
 export function text(field: string, max: number) {
   return z
     .string()
     .trim()
     .min(1, `${field} must not be empty`)
-    .max(max, `${field} must be at most ${max} characters`)
+    .max(max, { message: `${field} must be at most ${max} characters`, abort: true })
     .refine((value) => !BIDI_CONTROLS.test(value), `${field} must not contain bidirectional control characters (${BIDI_CONTROLS_TEXT}): they can make text display as something else`)
     .refine((value) => !STACKED_MARKS.test(value), `${field} must not stack more than 8 combining marks on one character: they draw over the text around it`);
 }
@@ -102,7 +113,7 @@ const RESERVED_WORDS = new Set(
 /** A handler is a named export of the service entry module, so it must be a plain JS identifier. */
 export const handlerNameSchema = z
   .string()
-  .max(64, "handler names are at most 64 characters")
+  .max(64, { message: "handler names are at most 64 characters", abort: true })
   .regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, "handler must be a JavaScript identifier (letters, digits, _ and $; not starting with a digit), the name the entry module exports")
   .refine((value) => !RESERVED_WORDS.has(value), { message: "handler must not be a JavaScript reserved word; pick another export name" });
 
@@ -116,7 +127,7 @@ export const BUNDLE_PATH_PATTERN = new RegExp(`^${SEGMENT}(?:/${SEGMENT})*$`);
 export function bundlePath(what: string, extensions?: readonly string[]) {
   const base = z
     .string()
-    .max(255, `${what} must be at most 255 characters`)
+    .max(255, { message: `${what} must be at most 255 characters`, abort: true })
     .regex(
       BUNDLE_PATH_PATTERN,
       `${what} must be a relative path inside the bundle ("/"-separated; no leading "/", no "." or ".." segments, no hidden files, no backslashes)`,
@@ -135,7 +146,7 @@ export const ROUTE_PATH_PATTERN = /^\/(?:(?:[A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-
 
 export const routePathSchema = z
   .string()
-  .max(256, "path must be at most 256 characters")
+  .max(256, { message: "path must be at most 256 characters", abort: true })
   .regex(
     ROUTE_PATH_PATTERN,
     'path must start with "/" and use only letters, digits, "._~-" and ":param" segments, e.g. /items/:id',

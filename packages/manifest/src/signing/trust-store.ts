@@ -13,7 +13,10 @@ export interface TrustedKey {
   trustClass: string;
   /** ISO 8601 date or date-time; signatures are refused (E_SIGNATURE_EXPIRED) once verification happens after it. */
   notAfter?: string;
-  /** A revoked key verifies nothing (E_SIGNATURE_UNTRUSTED); keep it listed so that the refusal says why. */
+  /**
+   * A revoked key verifies nothing (E_SIGNATURE_UNTRUSTED); keep it listed so that the refusal says why. It is the
+   * public key that is revoked: listed again under another key id, it verifies nothing there either.
+   */
   revoked?: boolean;
 }
 

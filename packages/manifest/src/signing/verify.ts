@@ -46,6 +46,15 @@ function trustedKeyFor(signature: BundleSignature, store: TrustStore, now: Date)
       revoked: true,
     });
   }
+  // Revoking is of the key pair, not of a name for it: the same public key listed again under another id (what a
+  // renamed .pub file would make) must not let the compromised private key sign again.
+  const revokedAs = store.keys.find((candidate) => candidate.revoked === true && candidate.publicKey === key.publicKey);
+  if (revokedAs !== undefined) {
+    throw untrusted(
+      `Key ${JSON.stringify(key.keyId)} has the public key of ${JSON.stringify(revokedAs.keyId)}, which has been revoked in the trust store; a revoked key is revoked under every key id. Ask ${key.publisher} for a bundle signed with a current key.`,
+      { ...details, revoked: true, revokedKeyId: revokedAs.keyId },
+    );
+  }
   if (key.notAfter !== undefined && now.getTime() > notAfterInstant(key.notAfter)) {
     throw new SignatureError(
       "E_SIGNATURE_EXPIRED",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_BUNDLE_LIMITS, packBundle, readBundle } from "../../src/bundle/index.js";
-import { READER_CASES, bundleEntries, fileEntry, rawHeader, rejectsWith, serviceFiles, tarGz, zeroBomb } from "./support.js";
+import { READER_CASES, bundleEntries, fileEntry, rawHeader, rejectsWith, serviceFiles, tarGz, text, zeroBomb } from "./support.js";
 
 const MiB = 1024 * 1024;
 
@@ -29,6 +29,22 @@ describe("readBundle limits (E_BUNDLE_LIMIT, details naming the limit)", () => {
     expect(error.details).toMatchObject({ limit: "maxFiles", max: 4 });
     await expect(readBundle(bytes, { limits: { maxFiles: 5 } })).resolves.toBeDefined();
   });
+
+  it("maxFiles bounds the index too: one listing more files than a bundle may hold is refused before it is parsed or sorted", async () => {
+    const entry = (i: number) => `{"path":"é${String(i).padStart(7, "0")}","size":0,"sha256":"${"0".repeat(64)}"}`;
+    const indexOf = (n: number, order = (i: number) => i) => text(`{"indexVersion":1,"files":[${Array.from({ length: n }, (_, i) => entry(order(i))).join(",")}]}`);
+    // Four files and the index fit maxFiles 5; an index listing five is over it, whatever the archive holds.
+    const listed = await rejectsWith(readBundle(await tarGz([fileEntry("annex.index.json", indexOf(5))]), { limits: { maxFiles: 5 } }), "E_BUNDLE_LIMIT");
+    expect(listed.details).toMatchObject({ reason: "too-many-files", path: "annex.index.json", limit: "maxFiles", max: 5, actual: 5 });
+    const four = await rejectsWith(readBundle(await tarGz([fileEntry("annex.index.json", indexOf(4))]), { limits: { maxFiles: 5 } }), "E_HASH_MISMATCH");
+    expect(four.details).toMatchObject({ reason: "missing-file" });
+    // 600,000 entries out of order: 60 MiB of index in 2.5 MB of archive, refused on its length before JSON.parse
+    // (it used to be parsed and NFC-sorted first: seconds of CPU).
+    const n = 600_000;
+    const huge = indexOf(n, (i) => (i * 7_919) % n);
+    const error = await rejectsWith(readBundle(await tarGz([fileEntry("annex.index.json", huge)])), "E_BUNDLE_LIMIT");
+    expect(error.details).toMatchObject({ reason: "too-many-files", limit: "maxFiles", max: 10_000, actualBytes: huge.length });
+  }, 60_000);
 
   it("maxFileBytes, naming the file", async () => {
     const files = serviceFiles();

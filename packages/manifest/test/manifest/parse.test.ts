@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import semver from "semver";
+import { describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import {
   AnnexError,
@@ -9,6 +10,7 @@ import {
   parseManifestText,
   type HostCapabilityRegistry,
 } from "../../src/index.js";
+import { STACKED_MARKS } from "../../src/manifest/primitives.js";
 import { SERVICE_EXAMPLE, expectIssue, expectValid, issuesOf, reason, service } from "./fixtures.js";
 
 function textError(text: string, options?: Parameters<typeof parseManifestText>[1]): ManifestError {
@@ -133,6 +135,43 @@ describe("hostile structures", () => {
     expectIssue(service({ description: "a" + "\u0301\u200d".repeat(9) }), "description", /combining marks/);
     // What scripts need passes: Vietnamese stacks two, Devanagari conjuncts a few.
     expect(parseManifest(service({ name: "Tiếng Việt क्षत्रिय" })).name).toBe("Tiếng Việt क्षत्रिय");
+  });
+
+  it("finds a pile of marks the way the earlier pattern (quadratic on runs of joiners) did, on random strings", () => {
+    const EARLIER = /(?:[\u200c\u200d]*\p{M}){9,}/u;
+    const alphabet = ["a", " ", "\u200b", "\u200c", "\u200d", "\u0301", "\u0300", "\u093f", "\u{1d167}"];
+    let seed = 7;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    let piles = 0;
+    for (let i = 0; i < 20_000; i++) {
+      // Mostly marks and joiners, so that piles of 8, 9 and 10 marks all come up.
+      const weight = random();
+      let value = "";
+      for (let length = 1 + Math.floor(random() * 40); length > 0; length--) value += alphabet[random() < weight ? 3 + Math.floor(random() * 6) : Math.floor(random() * 9)];
+      expect(STACKED_MARKS.test(value), JSON.stringify(value)).toBe(EARLIER.test(value));
+      if (EARLIER.test(value)) piles++;
+    }
+    expect(piles).toBeGreaterThan(1000);
+  });
+
+  // The earlier pattern took ~7 s for 24,000 joiners, ~50 s for the 65,536 a setting may default to: every parse, publish and cold load.
+  it("checks a long run of zero-width joiners in time linear in its length, wherever it is", () => {
+    expect(expectValid(service({ config: { note: { type: "string", default: "\u200c".repeat(65_536) } } })).config["note"]).toMatchObject({ type: "string" });
+    expectIssue(service({ notes: "\u200d".repeat(500_000) }), "notes", /unknown field/);
+    expectIssue(service({ description: "\u200c".repeat(500_000) }), "description", /at most/);
+    expect(textError(JSON.stringify(service({ name: "\u200c".repeat(500_000) }))).issues).toContainEqual(expect.objectContaining({ path: "name", message: expect.stringMatching(/at most 64/) }));
+  }, 10_000);
+
+  it("checks nothing but the length of a string over its field's maximum: engines.annex is not read as a range", () => {
+    const validRange = vi.spyOn(semver, "validRange");
+    try {
+      expectIssue(service({ engines: { annex: "1 ".repeat(450_000) } }), "engines.annex", /at most 128 characters/);
+      expect(validRange).not.toHaveBeenCalled();
+      expectIssue(service({ engines: { annex: "not a range" } }), "engines.annex", /semver range/);
+      expect(validRange).toHaveBeenCalledTimes(1);
+    } finally {
+      validRange.mockRestore();
+    }
   });
 
   it("refuses a top-level __proto__, never treating it as a prototype", () => {

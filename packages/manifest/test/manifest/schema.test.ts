@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BUILTIN_CAPABILITY_NAMES, isHttpUrl, parseManifest } from "../../src/index.js";
+import { BUILTIN_CAPABILITY_NAMES, isHttpUrl, NEVER_FORWARDED_REQUEST_HEADERS, parseManifest } from "../../src/index.js";
 import { BUNDLE_EXAMPLE, SERVICE_EXAMPLE, bundle, expectIssue, expectValid, reason, service } from "./fixtures.js";
 
 describe("canonical examples", () => {
@@ -107,6 +107,13 @@ const endpoints: Case[] = [
   ["webhooks say who verifies", service({ endpoints: [{ class: "webhook", method: "POST", path: "/hook", handler: "hook", verify: "annex" }] }), service({ endpoints: [{ class: "webhook", method: "POST", path: "/hook", handler: "hook", verify: "none" }] }), "endpoints[0].verify", /"annex".*"extension"/],
   ["webhook headers are lowercase names", service(), service({ secrets: ["S"], capabilities: [{ name: "secrets.read", names: ["S"], reason }], endpoints: [{ class: "webhook", method: "POST", path: "/h", handler: "h", verify: "extension", secret: "S", headers: ["Stripe-Signature"] }] }), "endpoints[0].headers[0]", /lowercase/],
   ["webhooks never receive cookies", service(), service({ secrets: ["S"], capabilities: [{ name: "secrets.read", names: ["S"], reason }], endpoints: [{ class: "webhook", method: "POST", path: "/h", handler: "h", verify: "extension", secret: "S", headers: ["cookie"] }] }), "endpoints[0].headers[0]", /never forwarded/],
+  ...[...NEVER_FORWARDED_REQUEST_HEADERS, "x-annex-tenant"].map((header): Case => [
+    `webhooks never ask for ${header}, which the gateway drops`,
+    service({ secrets: ["S"], capabilities: [{ name: "secrets.read", names: ["S"], reason }], endpoints: [{ class: "webhook", method: "POST", path: "/h", handler: "h", verify: "extension", secret: "S", headers: ["stripe-signature"] }] }),
+    service({ secrets: ["S"], capabilities: [{ name: "secrets.read", names: ["S"], reason }], endpoints: [{ class: "webhook", method: "POST", path: "/h", handler: "h", verify: "extension", secret: "S", headers: ["stripe-signature", header] }] }),
+    "endpoints[0].headers[1]",
+    /never forwarded/,
+  ]),
   ["health endpoints are GET only", service({ endpoints: [{ class: "health", method: "GET", path: "/health", handler: "health" }] }), service({ endpoints: [{ class: "health", method: "POST", path: "/health", handler: "health" }] }), "endpoints[0].method", /GET only/],
   ["health endpoints take no rate limit", service(), service({ endpoints: [{ class: "health", method: "GET", path: "/health", handler: "health", rateLimit: { requests: 1, perSeconds: 1 } }] }), "endpoints[0].rateLimit", /unknown field/],
 ];
@@ -147,6 +154,8 @@ const jobs: Case[] = [
   ["cron nicknames are accepted", service({ jobs: [{ name: "sync", cron: "@daily", handler: "sync" }] }), service({ jobs: [{ name: "sync", cron: "@reboot", handler: "sync" }] }), "jobs[0].cron", /five fields/],
   ["cron values are in range", service(), service({ jobs: [{ name: "sync", cron: "61 * * * *", handler: "sync" }] }), "jobs[0].cron", /not valid.*minute/],
   ["cron must fire some day", service(), service({ jobs: [{ name: "sync", cron: "0 0 30 2 *", handler: "sync" }] }), "jobs[0].cron", /never fires/],
+  // Croner recurses month by month to its year 3000 looking for a run: five months a year overflowed the stack.
+  ["cron must fire in some month it names", service({ jobs: [{ name: "sync", cron: "0 0 30 4,6,9,11 *", handler: "sync" }] }), service({ jobs: [{ name: "sync", cron: "0 0 31 2,4,6,9,11 *", handler: "sync" }] }), "jobs[0].cron", /^cron never fires/],
   ["cron has no seconds field", service(), service({ jobs: [{ name: "sync", cron: "*/5 * * * * *", handler: "sync" }] }), "jobs[0].cron", /five fields/],
   ["cron has no clock-dependent '?'", service(), service({ jobs: [{ name: "sync", cron: "0 0 ? * *", handler: "sync" }] }), "jobs[0].cron", /"\?"/],
   ["timezone is IANA", service({ jobs: [{ name: "sync", cron: "0 9 * * MON-FRI", handler: "sync", timezone: "Europe/Paris" }] }), service({ jobs: [{ name: "sync", cron: "0 9 * * *", handler: "sync", timezone: "Mars/Olympus_Mons" }] }), "jobs[0].timezone", /time zone/],

@@ -150,6 +150,21 @@ describe("verifyBundle refuses", () => {
     expect(error.details).toMatchObject({ revoked: true });
   });
 
+  it("a revoked public key under any other key id the trust store also lists it as (a .pub file renamed)", async () => {
+    const renamed = { ...key, keyId: "acme:rotated-2026" };
+    const both = storeOf(trusted(key, "partner", { revoked: true }), trusted(renamed, "partner"));
+    const error = await rejectsWith(verifyBundle(bytes, await signBundle(contentHash, renamed), both), "E_SIGNATURE_UNTRUSTED");
+    expect(error.message).toMatch(/revoked under every key id/);
+    expect(error.details).toMatchObject({ keyId: "acme:rotated-2026", revoked: true, revokedKeyId: key.keyId });
+    // Listed the other way round, the same.
+    const reversed = storeOf(trusted(renamed, "partner"), trusted(key, "partner", { revoked: true }));
+    await rejectsWith(verifyBundle(bytes, await signBundle(contentHash, renamed), reversed), "E_SIGNATURE_UNTRUSTED");
+    // Another key of the same publisher is not touched by it.
+    const other = await generateKeyPair({ publisher: "acme" });
+    const withOther = storeOf(trusted(key, "partner", { revoked: true }), trusted(other, "partner"));
+    await expect(verifyBundle(bytes, await signBundle(contentHash, other), withOther, { now: NOW })).resolves.toBeDefined();
+  });
+
   it("an expired key", async () => {
     const expired = storeOf(trusted(key, "partner", { notAfter: "2026-02-28T23:59:59Z" }));
     const error = await rejectsWith(verifyBundle(bytes, signature, expired, { now: NOW }), "E_SIGNATURE_EXPIRED");
