@@ -43,9 +43,16 @@ export function checkTenant(tenant: unknown): string {
 
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/** The payload as the JSON text stored in the outbox; refuses what JSON cannot carry and what is too large. */
-export function encodePayload(payload: unknown): string {
+/**
+ * The payload as the JSON text stored in the outbox, and what it weighs there; refuses what JSON cannot
+ * carry and what is too large. The weight is the JSON's bytes with every number as PostgreSQL writes it
+ * back: jsonb keeps numbers as numeric, printed in full, so `1e308` (6 bytes here) comes back from every
+ * read as its 309 digits. Counted as sent, 37,000 of them passed the 256 KiB limit as 259 KB and cost
+ * 11.5 MB at each claim, consumer read and dead-letter listing.
+ */
+export function encodePayload(payload: unknown): { text: string; bytes: number } {
   let text: string | undefined;
+  let widened = 0;
   try {
     text = JSON.stringify(payload === undefined ? null : payload, (key, value: unknown) => {
       if (typeof value === "bigint" || typeof value === "function" || typeof value === "symbol") throw new TypeError(`a ${typeof value} is not JSON`);
@@ -54,18 +61,36 @@ export function encodePayload(payload: unknown): string {
       if (UNSTORABLE.test(key) || (typeof value === "string" && UNSTORABLE.test(value))) {
         throw new TypeError(`${key === "" ? "the payload" : `the value at key ${JSON.stringify(key)}`} holds NUL or an unpaired UTF-16 surrogate, which cannot be stored`);
       }
+      if (typeof value === "number") widened += numericWidening(value);
       return value;
     });
   } catch (error) {
     throw new EventsError("E_EVENT_PAYLOAD", `event payload must be JSON: ${(error as Error).message}`, { field: "payload" });
   }
   if (text === undefined) throw new EventsError("E_EVENT_PAYLOAD", "event payload must be JSON", { field: "payload" });
-  const bytes = Buffer.byteLength(text);
+  const bytes = Buffer.byteLength(text) + widened;
   if (bytes > MAX_EVENT_PAYLOAD_BYTES) {
-    throw new EventsError("E_EVENT_PAYLOAD", `event payload is ${bytes} bytes of JSON; at most ${MAX_EVENT_PAYLOAD_BYTES} are allowed: publish an id and let subscribers fetch the rest`, {
-      field: "payload",
-      bytes,
-    });
+    throw new EventsError(
+      "E_EVENT_PAYLOAD",
+      `event payload is ${bytes} bytes of JSON${widened > 0 ? ` (its numbers written out in full, as the outbox keeps them: ${widened} bytes more than sent)` : ""}; at most ${MAX_EVENT_PAYLOAD_BYTES} are allowed: publish an id and let subscribers fetch the rest`,
+      { field: "payload", bytes },
+    );
   }
-  return text;
+  return { text, bytes };
+}
+
+/**
+ * How many more characters PostgreSQL's numeric prints for `value` than JSON does: none unless JSON used an
+ * exponent (at 1e21 and above, below 1e-6), which numeric writes out in full (1e+21 → 22 digits, 1.5e-7 → 0.00000015).
+ */
+function numericWidening(value: number): number {
+  if (!Number.isFinite(value)) return 0; // JSON writes null
+  const json = String(value);
+  if (!json.includes("e")) return 0;
+  const [mantissa, exponentText] = value.toExponential().split("e") as [string, string];
+  const digits = mantissa.replace(/[-.]/g, "").length;
+  const exponent = Number(exponentText);
+  const sign = value < 0 ? 1 : 0;
+  const printed = exponent >= 0 ? (digits > exponent + 1 ? digits + 1 : exponent + 1) : 2 + (-exponent - 1) + digits;
+  return Math.max(0, sign + printed - json.length);
 }

@@ -139,7 +139,7 @@ export function createHostEvents(deps: {
         id: randomUUID(),
         tenant: checkTenant(tenant),
         type: checkHostEventType(type),
-        payload: encodePayload(payload),
+        payload: encodePayload(payload).text,
         source: "app",
         depth: 0,
         occurredAt: new Date(deps.now()),

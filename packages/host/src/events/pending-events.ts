@@ -84,8 +84,9 @@ export class PendingEvents {
           );
         }
         let text: string;
+        let bytes: number;
         try {
-          text = encodePayload(payload);
+          ({ text, bytes } = encodePayload(payload));
         } catch (error) {
           const message = error instanceof EventsError ? error.message : String(error);
           throw new HostCallError(/too large|at most/.test(message) ? "E_PAYLOAD_TOO_LARGE" : "E_INVALID_ARGUMENT", `ctx.events.publish: ${message}`);
@@ -111,7 +112,6 @@ export class PendingEvents {
           }
         }
         const source = `install:${scope.installId}`;
-        const bytes = Buffer.byteLength(text);
         // The rate bounds events, not what they weigh, nor how long the outbox keeps them (a disabled subscriber's
         // backlog, dead letters): 4,800 events of 250 KB within the rate grew an in-memory PGlite host by 2.9 GB.
         // This budget bounds what one install's events hold at once, in every process.

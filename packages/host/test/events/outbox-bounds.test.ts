@@ -24,6 +24,10 @@ async function publishBlobs(ctx, count, size, together) {
 export async function publish(request, ctx) {
   return publishBlobs(ctx, request.body.count, request.body.size, request.body.together === true);
 }
+export async function numbers(request, ctx) {
+  try { return { id: (await ctx.events.publish("blob", { xs: request.body.xs })).id }; }
+  catch (e) { return { refused: e.code, message: e.message }; }
+}
 export async function burst(job, ctx) { return publishBlobs(ctx, 5, 2989, false); }
 export async function onBlob(event) { throw new Error("this subscriber always fails"); }
 `;
@@ -38,7 +42,10 @@ function blobsBundle(options: { id?: string; subscribe?: boolean } = {}): Promis
     serviceManifest({
       id,
       name: "Blobs",
-      endpoints: [{ class: "api", method: "POST", path: "/publish", handler: "publish" }],
+      endpoints: [
+        { class: "api", method: "POST", path: "/publish", handler: "publish" },
+        { class: "api", method: "POST", path: "/numbers", handler: "numbers" },
+      ],
       capabilities: [
         { name: "events.publish", types: ["blob"], reason: "Publishes blobs to fill the outbox." },
         { name: "events.subscribe", types: ["ext.acme.blobs.blob"], reason: "Fails on every blob, to park them." },
@@ -126,6 +133,25 @@ describeBackends("event outbox bounds", (backend) => {
     await t.relay.drain();
     expect(await held(t.host)).toEqual({ events: 0, bytes: 0 });
     expect((await publish(4)).published).toBe(3);
+  });
+
+  it("counts a payload's numbers as the outbox writes them back, so what every read of an event costs stays within its 256 KiB", async () => {
+    const { t } = await world();
+    await t.install(await blobsBundle());
+    const numbers = async (xs: number[]) =>
+      (await (await t.request("POST", "/api/ext/acme.blobs/numbers", { as: { user: { id: "u1" }, tenant: "test-tenant" }, body: { xs } })).json()) as { id?: string; refused?: string; message?: string };
+    const xs = [1e308, -2.5e22, 1.5e-7, 1e21, 123.5, 0, 1e-300, -7.25e-10, 12345678901234567890];
+    const { id } = await numbers(xs);
+    expect(id).toBeDefined();
+    const table = sql.table(`${t.host.database.schema}.annex_events`);
+    const stored = await sql<{ counted: number; printed: number }>`SELECT payload_bytes AS counted, octet_length(payload::text) AS printed FROM ${table} WHERE id = ${id}`.execute(t.host.database.root);
+    // jsonb's text puts a space after the key's colon and after each comma: one per element of xs. The rest is the
+    // numbers in full (1e308 is 309 digits), which is what the count is of.
+    expect(stored.rows).toEqual([{ counted: stored.rows[0]!.printed - xs.length, printed: expect.any(Number) }]);
+    expect(stored.rows[0]!.counted).toBeGreaterThan(309 + 302);
+    // 37,000 of 1e308: 259 KB as sent, 11.5 MB at every read of it. Refused, saying why.
+    const refused = await numbers(Array(37_000).fill(1e308));
+    expect(refused).toMatchObject({ refused: "E_PAYLOAD_TOO_LARGE", message: expect.stringContaining("numbers written out in full") });
   });
 
   it("counts an install's dead letters against its budget until they are discarded or swept after deadLetterRetentionMs", async () => {
