@@ -10,15 +10,34 @@ export interface RedisReplayStoreOptions {
   prefix?: string | undefined;
 }
 
-// The value is the delivery's expiry (s), compared with the gateway's clock like the memory store does;
-// the key's TTL only cleans up after it.
+// The value is the delivery's expiry (s), compared with the gateway's clock like the memory store does, then
+// "|" and the claimant; the key's TTL only cleans up after it. A claim found under the caller's own claimant
+// answers 1: ioredis sends a command again after a reconnect, and the first run may have been the one that
+// landed, its reply lost.
 const CLAIM = new LuaScript(`
 local expires = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
 local seen = redis.call('GET', KEYS[1])
-if seen and tonumber(seen) >= now then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, expires - now + 1) * 1000)
+if seen then
+  local bar = string.find(seen, '|', 1, true)
+  local until_ = tonumber(bar and string.sub(seen, 1, bar - 1) or seen)
+  if until_ and until_ >= now then
+    if ARGV[3] ~= '' and bar and string.sub(seen, bar + 1) == ARGV[3] then return 1 end
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[3], 'PX', math.max(1, expires - now + 1) * 1000)
 return 1
+`);
+
+// Forgets a claim only if it is the caller's (or, with no claimant given, whoever's).
+const RELEASE = new LuaScript(`
+if ARGV[1] == '' then return redis.call('DEL', KEYS[1]) end
+local seen = redis.call('GET', KEYS[1])
+if not seen then return 0 end
+local bar = string.find(seen, '|', 1, true)
+if bar and string.sub(seen, bar + 1) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `);
 
 /**
@@ -33,11 +52,11 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): Replay
   // Length-prefixed: no two (install, delivery) pairs share a key.
   const keyOf = (installId: string, delivery: string): string => `${prefix}${installId.length}:${installId}|${delivery}`;
   return {
-    async claim(installId, delivery, expiresAtSeconds, nowSeconds) {
-      return (await CLAIM.run(redis, [keyOf(installId, delivery)], [expiresAtSeconds, nowSeconds])) === 1;
+    async claim(installId, delivery, expiresAtSeconds, nowSeconds, claimant) {
+      return (await CLAIM.run(redis, [keyOf(installId, delivery)], [expiresAtSeconds, nowSeconds, claimant ?? ""])) === 1;
     },
-    async release(installId, delivery) {
-      await redis.del(keyOf(installId, delivery));
+    async release(installId, delivery, claimant) {
+      await RELEASE.run(redis, [keyOf(installId, delivery)], [claimant ?? ""]);
     },
   };
 }

@@ -324,8 +324,19 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     const bytes = await readBody(request, limit);
     if (!checkedByGateway) return execute(bytes);
     const delivery = await checkSignature(request, install, bytes);
-    // Claimed atomically (of two processes sharing the store, one wins), before anything else is charged.
-    if (!(await shared("replay store", () => replays.claim(install.id, delivery.key, delivery.expiresAtSeconds, delivery.nowSeconds)))) {
+    // Claimed atomically (of two processes sharing the store, one wins), before anything else is charged, under a
+    // claimant of this request's own: a store's client that sends the claim again (its reply lost) finds its own.
+    const claimant = randomUUID();
+    let claimed: boolean;
+    try {
+      claimed = await shared("replay store", () => replays.claim(install.id, delivery.key, delivery.expiresAtSeconds, delivery.nowSeconds, claimant));
+    } catch (error) {
+      // Answered 503 before any effect, so the sender's retry must run: the claim may have landed all the same. Not
+      // awaited: the store is the one that just failed to answer, and the answer must not wait for it again.
+      void releaseClaim(install.id, delivery.key, claimant);
+      throw error;
+    }
+    if (!claimed) {
       throw problem(409, "E_WEBHOOK_REPLAYED", "this webhook delivery was already accepted", { reason: "replayed delivery (same timestamp and body)" });
     }
     // A delivery counts as accepted once its handler may have had an effect: it answered, or it made a host call
@@ -337,10 +348,10 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
       if (clientLimit !== false) await shared("rate-limit store", () => clientLimiter.refund(clientBucket, clientLimit));
       await chargeInstall(install.id, family, endpoint, match.index, client);
       const answer = await execute(bytes, outcome);
-      if (!outcome.effects) await releaseClaim(install.id, delivery.key);
+      if (!outcome.effects) await releaseClaim(install.id, delivery.key, claimant);
       return answer;
     } catch (error) {
-      if (!outcome.effects) await releaseClaim(install.id, delivery.key);
+      if (!outcome.effects) await releaseClaim(install.id, delivery.key, claimant);
       throw error;
     }
 
@@ -407,9 +418,9 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
   }
 
   /** Gives a webhook delivery's claim back (see serveEndpoint); a store that fails here only means the retry is refused as a replay. */
-  async function releaseClaim(installId: string, key: string): Promise<void> {
+  async function releaseClaim(installId: string, key: string, claimant: string): Promise<void> {
     await Promise.resolve()
-      .then(() => replays.release(installId, key))
+      .then(() => replays.release(installId, key, claimant))
       .catch(() => {});
   }
 

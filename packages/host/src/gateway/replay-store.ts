@@ -12,11 +12,19 @@ export interface ReplayStore {
   /**
    * Records a delivery of an install until `expiresAtSeconds` (after which the
    * timestamp check refuses it anyway); false when it was recorded before and
-   * `nowSeconds` is not past that record's expiry.
+   * `nowSeconds` is not past that record's expiry. `claimant` names the one
+   * request claiming (the gateway gives a random one per request): a claim
+   * recorded under the same claimant answers true again, so a call retried
+   * after its answer was lost (a client that sends a command again on
+   * reconnect) does not find its own claim and refuse the delivery it made.
    */
-  claim(installId: string, delivery: string, expiresAtSeconds: number, nowSeconds: number): boolean | Promise<boolean>;
-  /** Forgets a claimed delivery that was not accepted after all (it was refused with 429): its sender may send it again. */
-  release(installId: string, delivery: string): void | Promise<void>;
+  claim(installId: string, delivery: string, expiresAtSeconds: number, nowSeconds: number, claimant?: string): boolean | Promise<boolean>;
+  /**
+   * Forgets a claimed delivery that was not accepted after all (refused with 429, a store that did not answer in
+   * time, a handler that failed before any effect): its sender may send it again. With `claimant`, only a claim
+   * recorded under it is forgotten, never another request's.
+   */
+  release(installId: string, delivery: string, claimant?: string): void | Promise<void>;
 }
 
 /**
@@ -29,7 +37,8 @@ export interface ReplayStore {
  * gateway process.
  */
 export class ReplayCache implements ReplayStore {
-  readonly #seen = new Map<string, number>();
+  /** Expiry (s) and claimant of each accepted delivery. */
+  readonly #seen = new Map<string, { expires: number; claimant: string | undefined }>();
   readonly #maxEntries: number;
 
   constructor(maxEntries = 100_000) {
@@ -42,30 +51,33 @@ export class ReplayCache implements ReplayStore {
 
   /** Whether a delivery was accepted before and is still within its window. */
   seen(installId: string, delivery: string, nowSeconds: number): boolean {
-    const expiry = this.#seen.get(entryKey(installId, delivery));
-    return expiry !== undefined && expiry >= nowSeconds;
+    const entry = this.#seen.get(entryKey(installId, delivery));
+    return entry !== undefined && entry.expires >= nowSeconds;
   }
 
-  /** Records a delivery; false when it was seen before. */
-  remember(installId: string, delivery: string, expiresAtSeconds: number, nowSeconds: number): boolean {
-    if (this.seen(installId, delivery, nowSeconds)) return false;
+  /** Records a delivery; false when it was seen before (under another claimant). */
+  remember(installId: string, delivery: string, expiresAtSeconds: number, nowSeconds: number, claimant?: string): boolean {
     const key = entryKey(installId, delivery);
+    const entry = this.#seen.get(key);
+    if (entry !== undefined && entry.expires >= nowSeconds) return claimant !== undefined && entry.claimant === claimant;
     if (this.#seen.size >= this.#maxEntries) this.#sweep(nowSeconds);
     this.#seen.delete(key);
-    this.#seen.set(key, expiresAtSeconds);
+    this.#seen.set(key, { expires: expiresAtSeconds, claimant });
     return true;
   }
 
-  claim(installId: string, delivery: string, expiresAtSeconds: number, nowSeconds: number): boolean {
-    return this.remember(installId, delivery, expiresAtSeconds, nowSeconds);
+  claim(installId: string, delivery: string, expiresAtSeconds: number, nowSeconds: number, claimant?: string): boolean {
+    return this.remember(installId, delivery, expiresAtSeconds, nowSeconds, claimant);
   }
 
-  release(installId: string, delivery: string): void {
-    this.#seen.delete(entryKey(installId, delivery));
+  release(installId: string, delivery: string, claimant?: string): void {
+    const key = entryKey(installId, delivery);
+    if (claimant !== undefined && this.#seen.get(key)?.claimant !== claimant) return;
+    this.#seen.delete(key);
   }
 
   #sweep(nowSeconds: number): void {
-    for (const [key, expiry] of this.#seen) if (expiry < nowSeconds) this.#seen.delete(key);
+    for (const [key, entry] of this.#seen) if (entry.expires < nowSeconds) this.#seen.delete(key);
     while (this.#seen.size >= this.#maxEntries) this.#seen.delete(this.#seen.keys().next().value as string);
   }
 }

@@ -158,6 +158,23 @@ export function replayStoreContract(name: string, factory: StoreFactory<ReplaySt
       await store.release("i1", "never-claimed");
     });
 
+    it("answers a claim sent again by its own claimant as won (a reply lost on the way), another's as a replay", async () => {
+      const [store] = await open();
+      expect(await store.claim("i1", "d", 400, 100, "request-a")).toBe(true);
+      expect(await store.claim("i1", "d", 400, 101, "request-a")).toBe(true);
+      expect(await store.claim("i1", "d", 400, 101, "request-b")).toBe(false);
+      expect(await store.claim("i1", "d", 400, 101)).toBe(false);
+    });
+
+    it("releases a claim only for its own claimant, so a request that gave up cannot free another's", async () => {
+      const [store] = await open();
+      expect(await store.claim("i1", "d", 400, 100, "request-a")).toBe(true);
+      await store.release("i1", "d", "request-b");
+      expect(await store.claim("i1", "d", 400, 101, "request-c")).toBe(false);
+      await store.release("i1", "d", "request-a");
+      expect(await store.claim("i1", "d", 400, 102, "request-c")).toBe(true);
+    });
+
     it("keeps installs and deliveries apart, however alike the ids", async () => {
       const [store] = await open();
       expect(await store.claim("i1|x", "d", 400, 100)).toBe(true);
