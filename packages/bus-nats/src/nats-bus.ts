@@ -84,29 +84,54 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
     throw new NatsBusError("E_NATS_OPTIONS", `subject must be dotted tokens of letters, digits, "_" or "-" without wildcards (e.g. "annex.bus"), got ${JSON.stringify(subject)}`, { field: "subject" });
   }
 
-  let jsm: JetStreamManager;
-  try {
-    jsm = await jetstreamManager(nc, { timeout: sendTimeoutMs });
+  const setUp = async (): Promise<void> => {
+    const jsm = await jetstreamManager(nc, { timeout: sendTimeoutMs });
     await ensureStream(jsm, { stream, subject, maxAgeMs });
     await ensureConsumer(jsm, { stream, subject, durable, ackWaitMs });
+  };
+  try {
+    await setUp();
   } catch (error) {
     if (error instanceof NatsBusError) throw error;
     throw new BusError("E_BUS_UNAVAILABLE", `NATS JetStream did not set up the stream ${stream}: ${describe(error)}`, { stream }, { cause: error });
   }
   const js = jetstream(nc, { timeout: sendTimeoutMs });
 
+  // A server lost without replicas comes back without the stream and its consumer, and an operator may delete
+  // them: set up again what is missing when a send or a pull fails, once a second at most, one attempt shared
+  // by every caller meanwhile. Until then every send failed and nothing was delivered until each process restarted.
+  let settingUp: Promise<void> | undefined;
+  let lastSetUp = Date.now();
+  const setUpAgain = (): Promise<void> => {
+    if (settingUp !== undefined) return settingUp;
+    if (Date.now() - lastSetUp < 1000) return Promise.resolve();
+    lastSetUp = Date.now();
+    settingUp = setUp()
+      .catch(() => {})
+      .finally(() => (settingUp = undefined));
+    return settingUp;
+  };
+
   let closed = false;
   const consumers = new Set<NatsConsumer>();
+
+  const publish = (m: BusMessage) =>
+    // The message id makes a send retried within JetStream's duplicate window (2 min) one message.
+    js.publish(subject, JSON.stringify(m), { msgID: `${m.deliveryId}/${m.lease}`, expect: { streamName: stream }, timeout: sendTimeoutMs });
 
   return {
     name: "nats",
     async send(m: BusMessage): Promise<void> {
       if (closed) throw new BusError("E_BUS_CLOSED", "this bus is closed", { stream });
       try {
-        // The message id makes a send retried within JetStream's duplicate window (2 min) one message.
-        await js.publish(subject, JSON.stringify(m), { msgID: `${m.deliveryId}/${m.lease}`, expect: { streamName: stream }, timeout: sendTimeoutMs });
-      } catch (error) {
-        throw new BusError("E_BUS_UNAVAILABLE", `the NATS stream ${stream} did not take the message: ${describe(error)}`, { stream, deliveryId: m.deliveryId }, { cause: error });
+        await publish(m);
+      } catch (first) {
+        await setUpAgain();
+        try {
+          await publish(m);
+        } catch (error) {
+          throw new BusError("E_BUS_UNAVAILABLE", `the NATS stream ${stream} did not take the message: ${describePublishError(error, stream, subject)}`, { stream, deliveryId: m.deliveryId }, { cause: first });
+        }
       }
     },
     async consume(handler, consumeOptions = {}): Promise<BusConsumer> {
@@ -115,7 +140,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
       if (!Number.isInteger(concurrency) || concurrency < 1) {
         throw new BusError("E_BUS_MESSAGE", "consume: concurrency must be a whole number of at least 1", { field: "concurrency" });
       }
-      const consumer = new NatsConsumer({ js, stream, durable, handler, concurrency, ackWaitMs, retryDelayMs, pullMs });
+      const consumer = new NatsConsumer({ js, stream, durable, handler, concurrency, ackWaitMs, retryDelayMs, pullMs, setUpAgain });
       consumers.add(consumer);
       consumer.start(() => consumers.delete(consumer));
       return { stop: () => consumer.stop() };
@@ -181,6 +206,8 @@ interface ConsumerOptions {
   ackWaitMs: number;
   retryDelayMs: number;
   pullMs: number;
+  /** Sets up the stream and the durable consumer again if they are gone. */
+  setUpAgain(): Promise<void>;
 }
 
 /** One consumer: a loop of pulls from the durable consumer, running at most `concurrency` handlers. */
@@ -232,7 +259,10 @@ class NatsConsumer {
         }
       } catch {
         if (this.#stopped) break;
-        // NATS away: wait a little and pull again (the connection reconnects meanwhile).
+        // NATS away (the connection reconnects meanwhile), or the stream or its consumer gone: look the consumer up
+        // again, set up what is missing, and pull again after a little while.
+        this.#consumer = undefined;
+        await this.#o.setUpAgain();
         await new Promise((resolve) => setTimeout(resolve, 500));
       } finally {
         this.#batch = undefined;
@@ -293,4 +323,11 @@ function isNatsConnection(value: unknown): value is NatsConnection {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** JetStream answers a publish no stream takes with "no responders", which nats.js reports as JetStream not being enabled. */
+function describePublishError(error: unknown, stream: string, subject: string): string {
+  const text = describe(error);
+  if (/no responders|not enabled/i.test(text)) return `no JetStream stream takes the subject ${subject} (is the stream ${stream} gone, and could it not be created again?): ${text}`;
+  return text;
 }

@@ -1,4 +1,5 @@
 import type { BusMessage } from "@annex/host";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { createNatsBus } from "../src/index.js";
 import { tcpProxy } from "./support/proxy.js";
@@ -84,4 +85,44 @@ describe.skipIf(!available)(`NATS JetStream bus while NATS is down ${available ?
       await nats.dispose();
     }
   });
+
+  it("sets up a lost stream and its consumer again, so that sends and consumers resume without a restart", async () => {
+    const nats = testNats();
+    try {
+      const nc = await nats.connection();
+      const bus = await createNatsBus({ nats: nc, stream: nats.stream, subject: nats.subject, sendTimeoutMs: 500 });
+      const got: string[] = [];
+      await bus.consume(async (m) => {
+        got.push(m.deliveryId);
+      });
+      await bus.send(message(1));
+      await expect.poll(() => got, { timeout: 5000 }).toContain("d-1");
+
+      // The server is replaced by one without the stream (no replicas), or an operator deleted it. Before, every
+      // send failed with "jetstream is not enabled" and nothing was delivered until each process restarted.
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(nats.stream);
+
+      // The relay sends again each poll (the outbox keeps the delivery). Give it 8 s of rounds.
+      const errors: string[] = [];
+      const sent = await (async () => {
+        const until = Date.now() + 8000;
+        while (Date.now() < until) {
+          try {
+            await bus.send(message(2));
+            return true;
+          } catch (error) {
+            errors.push(`${(error as { code?: string }).code}: ${(error as Error).message}`);
+            await new Promise((resolve) => setTimeout(resolve, 500));
+          }
+        }
+        return false;
+      })();
+      expect(sent, `every send refused: ${errors.slice(-1)[0]}`).toBe(true);
+      await expect.poll(() => got, { timeout: 10_000 }).toContain("d-2");
+      await bus.close();
+    } finally {
+      await nats.dispose();
+    }
+  }, 40_000);
 });
