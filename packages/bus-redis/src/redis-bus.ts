@@ -122,6 +122,8 @@ class RedisConsumer {
   readonly #o: ConsumerOptions;
   readonly #name = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   readonly #running = new Set<Promise<void>>();
+  /** Ids of the entries whose handler runs here now. */
+  readonly #inHand = new Set<string>();
   #stopped = false;
   #loop: Promise<void> | undefined;
   #slot: (() => void) | undefined;
@@ -182,7 +184,8 @@ class RedisConsumer {
     this.#lastClaim = now;
     const { redis, stream, group, claimIdleMs } = this.#o;
     const reply = (await redis.xautoclaim(stream, group, this.#name, claimIdleMs, "0", "COUNT", count)) as [string, Entry[]];
-    return (reply[1] ?? []).filter((entry): entry is Entry => Array.isArray(entry) && entry[1] !== null);
+    // One of this consumer's own, idle only because its keep-alive came late: it is running here already.
+    return (reply[1] ?? []).filter((entry): entry is Entry => Array.isArray(entry) && entry[1] !== null && !this.#inHand.has(entry[0]));
   }
 
   #dispatch([id, fields]: Entry): void {
@@ -198,10 +201,18 @@ class RedisConsumer {
         await redis.xdel(stream, id).catch(() => {});
         return;
       }
+      // A handler may run longer than claimIdleMs (an execution's timeout): the entry's idle time is reset while it
+      // runs (XCLAIM to itself, JUSTID: its delivery count unchanged), so no consumer takes over a message still in
+      // hand. It did, and one message ran four times with claimIdleMs 1 s and a 3.5 s handler.
+      this.#inHand.add(id);
+      const keepAlive = setInterval(() => void redis.xclaim(stream, group, this.#name, 0, id, "JUSTID").catch(() => {}), Math.max(200, this.#o.claimIdleMs / 3));
       try {
         await handler(parsed);
       } catch {
         return; // Left unacked: another consumer claims it after claimIdleMs, or the outbox lease hands it out again.
+      } finally {
+        clearInterval(keepAlive);
+        this.#inHand.delete(id);
       }
       await redis.xack(stream, group, id).catch(() => {});
       await redis.xdel(stream, id).catch(() => {});
