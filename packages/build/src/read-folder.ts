@@ -97,7 +97,9 @@ export async function readFolder(dir: string, options: ReadFolderOptions = {}): 
     for (const entry of entries) {
       const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
       const isDir = entry.isDirectory();
-      if (filter.ignores(path, isDir)) continue;
+      // A link is left out by the patterns of a folder too: a workspace links node_modules (pnpm, npm link), and
+      // "node_modules/" matched only a real folder, so the link was refused although node_modules is never packed.
+      if (filter.ignores(path, isDir) || (entry.isSymbolicLink() && filter.ignores(path, true))) continue;
       checkName(path);
       const normalised = path.normalize("NFC");
       const clashKey = normalised.toLowerCase();

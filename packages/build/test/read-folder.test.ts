@@ -118,6 +118,17 @@ describe("readFolder", () => {
     expect([...(await readFolder(dir, { ignore: ["link.txt"] })).keys()]).toEqual(["real.txt"]);
   });
 
+  it("leaves out a node_modules that is a link (a workspace's), as any folder a pattern of folders names", async () => {
+    const dir = await tempDir();
+    const outside = await tempDir();
+    await writeTree(dir, { "real.txt": "x" });
+    await writeTree(outside, { "pkg/index.js": "x" });
+    await symlink(outside, join(dir, "node_modules"));
+    await symlink(outside, join(dir, "cache"));
+    await writeFile(join(dir, ".annexignore"), "cache/\n");
+    expect([...(await readFolder(dir)).keys()]).toEqual(["real.txt"]);
+  });
+
   it("refuses a symlinked folder (a path out of the extension)", async () => {
     const dir = await tempDir();
     const outside = await tempDir();
