@@ -13,7 +13,7 @@ import { nextStep } from "./next-steps.js";
 export function errorLines(error: AnnexError): string[] {
   const message = terminalSafe(error.message, { multiline: !(error instanceof HostApiError) });
   const lines = [`${terminalSafe(error.code)}: ${message}`];
-  const hint = nextStep(error.code);
+  const hint = nextStep(error.code, error.details);
   if (hint !== undefined) lines.push(`  next: ${hint}`);
   return lines;
 }

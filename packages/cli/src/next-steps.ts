@@ -36,6 +36,15 @@ const NEXT_STEPS: Record<string, string> = {
   E_GRANTS_MISSING: "the host wants every requested capability granted: run again with --accept naming all of them (or --yes).",
 };
 
-export function nextStep(code: string): string | undefined {
-  return NEXT_STEPS[code];
+/** Where one code has causes that want different steps, the error's `details.field` tells them apart. */
+const BY_FIELD: Record<string, Record<string, string>> = {
+  E_KEY_INVALID: {
+    publisher: "pass --publisher your publisher id in lowercase letters, digits and single hyphens (e.g. acme): the id your manifests name.",
+    keyId: "pass --key-id up to 128 letters, digits and . _ : @ + -, starting with a letter or digit (or leave it out: annex keygen makes one).",
+  },
+};
+
+export function nextStep(code: string, details?: Record<string, unknown>): string | undefined {
+  const field = typeof details?.["field"] === "string" ? details["field"] : undefined;
+  return (field === undefined ? undefined : BY_FIELD[code]?.[field]) ?? NEXT_STEPS[code];
 }

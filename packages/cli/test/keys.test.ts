@@ -55,7 +55,11 @@ describe("annex keygen", () => {
   it("requires --publisher (usage error) and a valid one (E_KEY_INVALID)", async () => {
     const cwd = await tempDir();
     expect(await keygen(cwd)).toMatchObject({ code: 2, stderr: expect.stringContaining("--publisher <value> is required") });
-    expect(await keygen(cwd, "--publisher", "Not Valid")).toMatchObject({ code: 1, stderr: expect.stringMatching(/^E_KEY_INVALID: publisher must be/m) });
+    const badPublisher = await keygen(cwd, "--publisher", "Not Valid");
+    expect(badPublisher).toMatchObject({ code: 1, stderr: expect.stringMatching(/^E_KEY_INVALID: publisher must be/m) });
+    // What to do about this field, not about a key file (keygen reads none).
+    expect(badPublisher.stderr).toMatch(/next: pass --publisher your publisher id/);
+    expect(badPublisher.stderr).not.toContain(".key file");
     expect(await keygen(cwd, "--publisher", "acme", "--class", "Bad Class")).toMatchObject({ code: 1, stderr: expect.stringMatching(/^E_KEY_INVALID: trustClass/m) });
   });
 });
