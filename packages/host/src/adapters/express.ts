@@ -29,7 +29,24 @@ export function annexRouter(gateway: GatewayLike, options: AnnexRouterOptions = 
   router.use((req: ExpressRequest, res: ExpressResponse, next: NextFunction) => {
     const url = req.originalUrl;
     const pathname = pathnameOf(url);
-    if (pathname === null || !owns(pathname)) return next();
+    if (pathname === null || !owns(pathname)) {
+      // Mounted under a path (app.use("/annex", annexRouter(host))): the gateway's prefixes are full paths, so its
+      // requests passed by as the app's, silently. Say so to the ones meant for it.
+      const below = req.baseUrl === "" ? null : pathnameOf(req.url);
+      if (below === null || below === undefined || !owns(below)) return next();
+      void writeWebResponse(
+        problemResponse(
+          problem(
+            500,
+            "E_INTERNAL",
+            `annexRouter is mounted under ${req.baseUrl}, where it never sees its paths (they are full paths): mount it at the app's root, app.use(annexRouter(host)), and set createHost({ gateway: { prefixes } }) to serve the gateway under ${req.baseUrl}`,
+          ).problem,
+        ),
+        res,
+        req.method === "HEAD",
+      ).catch(() => res.destroy());
+      return;
+    }
     const consumed = bodyAlreadyRead(req);
     if (consumed === "unusable") {
       void writeWebResponse(

@@ -85,6 +85,19 @@ describeBackends("express adapter", (backend) => {
     expect(((await response.json()) as { detail: string }).detail).toContain("mount annexRouter before express.json()");
   });
 
+  it("says so when mounted under a path, where its full-path prefixes never match, instead of passing the gateway's requests to the app", async () => {
+    const mounted = express();
+    mounted.use("/annex", annexRouter(world.gateway));
+    mounted.get("/annex/app/status", (_req, res) => void res.json({ app: "ok" }));
+    mounted.use((_req, res) => void res.status(418).end());
+    const base = await serve(mounted);
+    const response = await fetch(`${base}/annex/api/ext/acme.gw/hello/express`, { headers: bearer("ada", "t1") });
+    expect(response.status).toBe(500);
+    expect(((await response.json()) as { detail: string }).detail).toContain("annexRouter is mounted under /annex");
+    // The app's own paths below the mount point go on to the app.
+    expect(await (await fetch(`${base}/annex/app/status`)).json()).toEqual({ app: "ok" });
+  });
+
   it("uses the bytes express.raw() buffered", async () => {
     const raw = express();
     raw.use(express.raw({ type: "*/*" }));
