@@ -27,6 +27,7 @@ import { asyncMethods, createShutdownGate } from "./host-closed.js";
 import type { InstallDataHook } from "./installs/types.js";
 import { createRegistry, type ActorOptions, type Registry, type RegistryDeps, type TrustOptions } from "./registry/registry.js";
 import { errorSummary } from "./errors.js";
+import { checkHostOptions } from "./host-options.js";
 import { SecretsError } from "./secrets/errors.js";
 import { SecretsKeyring, type SecretsKey, type SecretsKeyringOptions } from "./secrets/keyring.js";
 import { createSecretsVault } from "./secrets/vault.js";
@@ -75,7 +76,7 @@ export interface HostOptions {
   migrate?: boolean | undefined;
   /**
    * Where extension handlers run. Default: a worker pool (one worker per core
-   * but one), started on first use and closed by `host.close()`. A runner you
+   * but one, at most 4), started on first use and closed by `host.close()`. A runner you
    * pass (in-memory for tests, a pool with other options, `createRemoteRunner`
    * for a runner fleet) is yours to close. Whatever the runner, the host hands
    * it its own host APIs with every execution (secrets, host capabilities,
@@ -129,7 +130,8 @@ export interface HostOptions {
    * LISTEN/NOTIFY: a trigger announces every change of an install row).
    * Default: PGlite's own listen, or one connection of its own when
    * `database` is a connection string. When `database` is a Kysely instance,
-   * pass a postgres:// URL for that connection; `false` does not listen.
+   * pass a postgres:// URL for that connection; `false` does not listen
+   * (leaving it unset there logs a warning at start and does not listen).
    */
   notifications?: string | false | undefined;
   /**
@@ -247,6 +249,8 @@ const INSTALL_KV_METHODS = asyncMethods<InstallKv>({ get: true, getEntry: true, 
 
 export async function createHost(options: HostOptions = {}): Promise<Host> {
   checkRunnerOption(options);
+  // Unknown or misshapen options are refused before anything opens: a misspelt `databse` would leave the host on an in-memory database.
+  checkHostOptions(options);
   if (options.logger !== undefined && !isLogger(options.logger)) {
     throw new GatewayError("E_GATEWAY_OPTIONS", "createHost({ logger }): logger must have debug, info, warn and error methods (a pino logger fits)", { field: "logger" });
   }
@@ -535,7 +539,15 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
         : createGateway({ webhookSecrets, ...options.gateway, host, executor, logger, metrics, now: options.now, stores: options.stores, closed: gate.isClosed });
     const source = notificationSource(options.notifications, database);
     // The relay runs executions too, whose host calls must hear of changes made elsewhere.
-    if ((gateway !== null || jobs.background || options.events?.relay !== false) && source !== undefined) {
+    const listens = gateway !== null || jobs.background || options.events?.relay !== false;
+    if (listens && source === undefined && options.notifications === undefined && database.kind === "postgres") {
+      // A Kysely instance of the app's: Annex has no connection of its own to LISTEN on, and not choosing is easy to miss.
+      logger.warn(
+        { option: "notifications" },
+        'createHost({ notifications }): database is a Kysely instance and notifications is not set, so this host does not hear install changes made by other host processes (they apply here after gateway.policy.installCacheMs); pass notifications: "postgres://…" for the one connection Annex opens to LISTEN on, or notifications: false when this is the only host process (docs/scale-out.md)',
+      );
+    }
+    if (listens && source !== undefined) {
       const served = gateway;
       const running = executor;
       // Changes made by other host processes (or by SQL) reach this gateway's install cache, this scheduler
@@ -629,7 +641,9 @@ function notificationSource(option: HostOptions["notifications"], database: Anne
 
 /** Catches the setup of earlier versions, where the runner was a gateway option. */
 function checkRunnerOption(options: HostOptions): void {
-  if (options.gateway !== undefined && "runner" in (options.gateway as object)) {
+  // Anything but an object is checkHostOptions' to refuse.
+  if (typeof options !== "object" || options === null) return;
+  if (typeof options.gateway === "object" && options.gateway !== null && "runner" in options.gateway) {
     throw new GatewayError(
       "E_GATEWAY_OPTIONS",
       "createHost({ gateway: { runner } }): the runner is a host option now, since jobs and events run through it too; pass createHost({ runner, gateway: { authenticate } })",

@@ -1,6 +1,8 @@
 // Host
 export { createHost } from "./host.js";
 export type { Host, HostOptions, RotateSecretsKeyResult } from "./host.js";
+export { HostOptionsError } from "./host-options.js";
+export type { HostOptionsErrorCode } from "./host-options.js";
 
 // Registry
 export { RegistryError } from "./registry/errors.js";

@@ -439,6 +439,8 @@ describeBackends("install lifecycle", (backend) => {
       const error = await rejection(call());
       expect(error.code).toBe("E_ILLEGAL_TRANSITION");
       expect(error.message).toMatch(/installing.*another lifecycle call is in progress/);
+      // A call whose process died never finishes: the message says how to move the install on.
+      expect(error.message).toContain(`if the process that made that call died (a crash, a kill, a deploy), it never will: host.recover(${JSON.stringify(T)}, ${JSON.stringify(EXT)}) moves the install on`);
     }
     release(true);
     expect(await installing).toMatch(/migration 0001 failed/);

@@ -31,6 +31,24 @@ describe("install state machine", () => {
     expect(TRANSITIONS.upgrading).not.toContain("upgrading");
   });
 
+  it("names host.recover for an install left installing or upgrading, in case the call that owns it died", () => {
+    for (const [from, to] of [
+      ["installing", "uninstalled"],
+      ["installing", "installing"],
+      ["upgrading", "upgrading"],
+    ] as Array<[InstallState, InstallState]>) {
+      let caught: unknown;
+      try {
+        assertTransition(from, to, { action: "uninstall", target: "acme/acme.x" });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toMatchObject({ code: "E_ILLEGAL_TRANSITION" });
+      expect((caught as Error).message).toContain("another lifecycle call is in progress on this install; retry when it finishes; if the process that made that call died");
+      expect((caught as Error).message).toContain('host.recover("acme", "acme.x") moves the install on (installing → failed, upgrading → the state it came from)');
+    }
+  });
+
   it("throws a typed error naming both states and what to do", () => {
     const cases: Array<[InstallState, InstallState, RegExp]> = [
       ["active", "active", /from active an install can go to: disabled, upgrading, uninstalled/],

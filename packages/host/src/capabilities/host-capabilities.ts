@@ -68,6 +68,14 @@ export class HostCapabilities {
   readonly #definitions = new Map<string, HostCapability>();
 
   constructor(definitions: readonly HostCapability[] = []) {
+    if (!Array.isArray(definitions)) {
+      const got = definitions === null ? "null" : typeof definitions === "object" ? "an object" : `a ${typeof definitions}`;
+      throw new HostCapabilityError(
+        "E_HOST_CAPABILITY_DEFINITION",
+        `createHost({ capabilities }): capabilities must be an array of defineHostCapability(…) definitions, got ${got}; pass capabilities: [crmContactsRead, …] (or [] for none)`,
+        { field: "capabilities" },
+      );
+    }
     for (const definition of definitions) {
       const name = definition?.name?.startsWith("host:") ? definition.name.slice(5) : definition?.name;
       if (typeof name !== "string" || !NAME.test(name)) {

@@ -676,22 +676,42 @@ async function callHook<T>(fn: () => T | Promise<T>, name: string): Promise<T> {
 /** Only the fields the envelope defines, so nothing else of the host's session object reaches a sandbox. */
 function sanitisePrincipal(value: unknown): Principal | undefined {
   if (value === null || value === undefined) return undefined;
-  const candidate = value as Partial<Principal>;
-  const user = candidate.user;
-  if (
-    typeof candidate.tenant !== "string" ||
-    candidate.tenant === "" ||
-    typeof user !== "object" ||
-    user === null ||
-    typeof user.id !== "string" ||
-    user.id === "" ||
-    !Array.isArray(candidate.roles) ||
-    !candidate.roles.every((role) => typeof role === "string")
-  ) {
+  // The reason names each field at fault and its kind, never its value (the app's session data); the client sees a bare 500.
+  const kind = (field: unknown): string =>
+    field === null ? "null" : Array.isArray(field) ? "an array" : field === "" ? "an empty string" : `a ${typeof field}`;
+  const fault = (name: string, expected: string, field: unknown, hint = ""): string =>
+    field === undefined ? `${name} is missing (${expected})${hint}` : `${name} must be ${expected}, got ${kind(field)}${hint}`;
+  const faults: string[] = [];
+  if (typeof value !== "object" || Array.isArray(value)) {
+    faults.push(`it returned ${kind(value)}, not an object (return null for an anonymous caller)`);
+  } else {
+    const given = value as Record<string, unknown>;
+    if (typeof given["tenant"] !== "string" || given["tenant"] === "") {
+      const alias = ["tenantId", "tenant_id", "tenantID"].find((key) => key in given);
+      faults.push(fault("tenant", "a non-empty string", given["tenant"], alias === undefined ? "" : `: it has "${alias}", name it "tenant"`));
+    }
+    const user = given["user"];
+    if (typeof user !== "object" || user === null || Array.isArray(user)) {
+      faults.push(fault("user", "an object { id, displayName?, email? }", user));
+    } else {
+      const id = (user as { id?: unknown }).id;
+      if (typeof id !== "string" || id === "") faults.push(fault("user.id", "a non-empty string", id, typeof id === "number" ? ": convert it with String(id)" : ""));
+    }
+    const roles = given["roles"];
+    if (!Array.isArray(roles)) {
+      faults.push(fault("roles", "an array of strings, [] for none", roles));
+    } else {
+      const bad = roles.findIndex((role) => typeof role !== "string");
+      if (bad !== -1) faults.push(`roles must be an array of strings, but roles[${bad}] is ${kind(roles[bad])}`);
+    }
+  }
+  if (faults.length > 0) {
     throw problem(500, "E_INTERNAL", "the gateway failed; the problem was recorded", {
-      reason: "authenticate returned something that is not a principal { tenant, user: { id }, roles }",
+      reason: `authenticate returned something that is not a principal { tenant, user: { id }, roles }: ${faults.join("; ")}`,
     });
   }
+  const candidate = value as Principal;
+  const user = candidate.user;
   return {
     tenant: candidate.tenant,
     user: {

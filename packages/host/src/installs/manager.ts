@@ -11,7 +11,7 @@ import type { Kysely } from "kysely";
 import { writeAudit, type AuditDecision } from "../audit/audit-log.js";
 import type { AnnexTables, InstallRow } from "../database/tables.js";
 import { errorSummary, type ErrorSummary } from "../errors.js";
-import { assertTransition, LifecycleError, type InstallState } from "../lifecycle/states.js";
+import { assertTransition, LifecycleError, recoverHint, type InstallState } from "../lifecycle/states.js";
 import { RegistryError } from "../registry/errors.js";
 import { readVersion, type PublishedVersion, type Registry } from "../registry/registry.js";
 import { SecretsError } from "../secrets/errors.js";
@@ -261,7 +261,7 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
       // installing → active and upgrading → disabled are the owning call's own completions: an admin's enable or
       // disable there would end that call's work for it (an install whose migration then failed stayed active).
       if (row.state === "installing" || row.state === "upgrading") {
-        throw new LifecycleError(`${action} ${target}: the install is ${row.state}; another lifecycle call is in progress on this install; retry when it finishes (recover it if that call died)`, {
+        throw new LifecycleError(`${action} ${target}: the install is ${row.state}; another lifecycle call is in progress on this install; retry when it finishes${recoverHint(target)}`, {
           from: row.state,
           to,
           action,

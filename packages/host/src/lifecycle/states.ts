@@ -34,12 +34,22 @@ export class LifecycleError extends AnnexError {
   }
 }
 
+/**
+ * What to do when the call that left an install `installing` or `upgrading`
+ * will never finish it; `target` is `tenant/extensionId`.
+ */
+export function recoverHint(target: string): string {
+  const [tenant, extensionId, ...rest] = target.split("/");
+  const call = extensionId !== undefined && rest.length === 0 ? `host.recover(${JSON.stringify(tenant)}, ${JSON.stringify(extensionId)})` : "host.recover(tenant, extensionId)";
+  return `; if the process that made that call died (a crash, a kill, a deploy), it never will: ${call} moves the install on (installing → failed, upgrading → the state it came from), then retry`;
+}
+
 /** Throws E_ILLEGAL_TRANSITION naming both states and what the caller can do from `from`. */
 export function assertTransition(from: InstallState, to: InstallState, context: { action: string; target: string }): void {
   if (canTransition(from, to)) return;
   const hint =
     from === "installing" || from === "upgrading"
-      ? "another lifecycle call is in progress on this install; retry when it finishes"
+      ? `another lifecycle call is in progress on this install; retry when it finishes${recoverHint(context.target)}`
       : `from ${from} an install can go to: ${TRANSITIONS[from].join(", ")}`;
   throw new LifecycleError(`${context.action} ${context.target}: an install cannot go from ${from} to ${to}; ${hint}`, {
     from,

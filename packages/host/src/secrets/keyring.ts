@@ -37,7 +37,23 @@ export class SecretsKeyring {
   #rotation: Promise<unknown> = Promise.resolve();
 
   constructor(options?: SecretsKeyringOptions) {
-    for (const key of options?.keys ?? []) this.add(key);
+    // null stays "no key", as it always was; a string or an array is a key where { keys } belongs.
+    if (options !== undefined && options !== null && (typeof options !== "object" || Array.isArray(options))) {
+      throw new SecretsError(
+        "E_SECRETS_KEY_INVALID",
+        `createHost({ secrets }): secrets must be { keys: [{ id, key }], current? }, got ${kindOf(options)}; pass { id, key } objects, e.g. secrets: { keys: [{ id: "2026-01", key: process.env.ANNEX_SECRETS_KEY }] }`,
+        { field: "secrets" },
+      );
+    }
+    const keys: unknown = options?.keys ?? [];
+    if (!Array.isArray(keys)) {
+      throw new SecretsError(
+        "E_SECRETS_KEY_INVALID",
+        `createHost({ secrets: { keys } }): keys must be an array of { id, key } objects, got ${kindOf(keys)}; pass { id, key } objects, e.g. keys: [{ id: "2026-01", key: process.env.ANNEX_SECRETS_KEY }] (the id is stored beside each ciphertext)`,
+        { field: "secrets.keys" },
+      );
+    }
+    for (const key of keys as SecretsKey[]) this.add(key);
     if (options?.current !== undefined) this.use(options.current);
   }
 
@@ -107,7 +123,14 @@ export class SecretsKeyring {
    * rotation to "new" material under an old id would change nothing at all.
    */
   add(key: SecretsKey): void {
-    if (typeof key?.id !== "string" || !/^[A-Za-z0-9._:-]{1,64}$/.test(key.id)) {
+    if (typeof key !== "object" || key === null || key instanceof Uint8Array || Array.isArray(key)) {
+      // Most often the key material itself (a base64 string) where its { id, key } belongs: never shown.
+      throw new SecretsError(
+        "E_SECRETS_KEY_INVALID",
+        `a secrets key is an { id, key } object, got ${kindOf(key)}; pass { id, key } objects, e.g. rotateSecretsKey({ id: "2026-02", key: generateSecretsKey() }) or createHost({ secrets: { keys: [{ id: "2026-01", key }] } })`,
+      );
+    }
+    if (typeof key.id !== "string" || !/^[A-Za-z0-9._:-]{1,64}$/.test(key.id)) {
       throw new SecretsError(
         "E_SECRETS_KEY_INVALID",
         "secrets key id must be 1 to 64 letters, digits or . _ : - (it is stored beside each ciphertext)",
@@ -221,4 +244,13 @@ function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(bytes.byteLength);
   out.set(bytes);
   return out;
+}
+
+/** What a value is, never what it holds (it may be key material). */
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Uint8Array) return "bytes";
+  if (typeof value === "string") return value === "" ? "an empty string" : "a string";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
