@@ -19,6 +19,18 @@ const message = (i: number): BusMessage => ({
   payload: { i },
 });
 
+/** A bus on the test's stream whose consumer records what it got, once a first message went through. */
+async function deliveringBus(nc: Parameters<typeof createNatsBus>[0]["nats"], nats: ReturnType<typeof testNats>) {
+  const bus = await createNatsBus({ nats: nc, stream: nats.stream, subject: nats.subject, sendTimeoutMs: 500 });
+  const got: string[] = [];
+  await bus.consume(async (m) => {
+    got.push(m.deliveryId);
+  });
+  await bus.send(message(1));
+  await expect.poll(() => got, { timeout: 5000 }).toContain("d-1");
+  return { bus, got };
+}
+
 describe.skipIf(!available)(`NATS JetStream bus while NATS is down ${available ? "" : SKIPPED}`, () => {
   it("refuses sends with E_BUS_UNAVAILABLE while NATS is away (the outbox keeps them), and carries on once it is back", async () => {
     const [host, port] = NATS_URL.replace(/^nats:\/\//, "").split(":");
@@ -27,13 +39,7 @@ describe.skipIf(!available)(`NATS JetStream bus while NATS is down ${available ?
     try {
       // Reconnects for ever, quickly: the outage is the proxy's, the server stays up.
       const nc = await nats.connection({ servers: `127.0.0.1:${proxy.port}`, reconnectTimeWait: 100, maxReconnectAttempts: -1, ignoreClusterUpdates: true });
-      const bus = await createNatsBus({ nats: nc, stream: nats.stream, subject: nats.subject, sendTimeoutMs: 500 });
-      const got: string[] = [];
-      await bus.consume(async (m) => {
-        got.push(m.deliveryId);
-      });
-      await bus.send(message(1));
-      await expect.poll(() => got, { timeout: 5000 }).toContain("d-1");
+      const { bus, got } = await deliveringBus(nc, nats);
 
       await proxy.down();
       await expect(bus.send(message(2))).rejects.toMatchObject({ code: "E_BUS_UNAVAILABLE" });
@@ -90,13 +96,7 @@ describe.skipIf(!available)(`NATS JetStream bus while NATS is down ${available ?
     const nats = testNats();
     try {
       const nc = await nats.connection();
-      const bus = await createNatsBus({ nats: nc, stream: nats.stream, subject: nats.subject, sendTimeoutMs: 500 });
-      const got: string[] = [];
-      await bus.consume(async (m) => {
-        got.push(m.deliveryId);
-      });
-      await bus.send(message(1));
-      await expect.poll(() => got, { timeout: 5000 }).toContain("d-1");
+      const { bus, got } = await deliveringBus(nc, nats);
 
       // The server is replaced by one without the stream (no replicas), or an operator deleted it. Before, every
       // send failed with "jetstream is not enabled" and nothing was delivered until each process restarted.

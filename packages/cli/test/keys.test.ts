@@ -149,25 +149,26 @@ describe("annex trust", () => {
     expect(await run(cwd, "trust", "list", "none.json")).toMatchObject({ code: 1, stderr: expect.stringMatching(/^E_FILE_NOT_FOUND/) });
   });
 
-  it("keeps a key's revoked flag when its class is updated", async () => {
+  /** A folder with a key of acme's, in trust.json as a partner key, then revoked there by hand. */
+  async function revokedKey() {
     const cwd = await tempDir();
     const a = await keygen(cwd, "--publisher", "acme");
     await run(cwd, "trust", "add", "trust.json", `${a.base}.pub`, "--class", "partner");
     const store = JSON.parse(await readFile(join(cwd, "trust.json"), "utf8")) as { keys: Record<string, unknown>[] };
     store.keys[0]!.revoked = true;
     await writeFile(join(cwd, "trust.json"), JSON.stringify(store));
+    return { cwd, a };
+  }
+
+  it("keeps a key's revoked flag when its class is updated", async () => {
+    const { cwd, a } = await revokedKey();
     await run(cwd, "trust", "add", "trust.json", `${a.base}.pub`, "--class", "first-party");
     const after = parseTrustStore(await readFile(join(cwd, "trust.json"), "utf8"));
     expect(after.keys[0]).toMatchObject({ trustClass: "first-party", revoked: true });
   });
 
   it("keeps a revoked public key revoked when a .pub file hands it in again under another key id", async () => {
-    const cwd = await tempDir();
-    const a = await keygen(cwd, "--publisher", "acme");
-    await run(cwd, "trust", "add", "trust.json", `${a.base}.pub`, "--class", "partner");
-    const store = JSON.parse(await readFile(join(cwd, "trust.json"), "utf8")) as { keys: Record<string, unknown>[] };
-    store.keys[0]!.revoked = true;
-    await writeFile(join(cwd, "trust.json"), JSON.stringify(store));
+    const { cwd, a } = await revokedKey();
     const renamed = { ...(JSON.parse(await readFile(join(cwd, `${a.base}.pub`), "utf8")) as Record<string, unknown>), keyId: "acme:rotated-2026" };
     await writeFile(join(cwd, "renamed.pub"), JSON.stringify(renamed));
 

@@ -211,15 +211,10 @@ export function busContract(name: string, world: () => Promise<BusContractWorld>
           const bus = await connect();
           const seen: BusMessage[] = [];
           // What a reader of the broker sees: the relay's messages.
-          const tapped: Bus = {
-            name: bus.name,
-            send: async (m) => {
-              seen.push(structuredClone(m));
-              await bus.send(m);
-            },
-            consume: (handler, consumeOptions) => bus.consume(handler, consumeOptions),
-            close: () => bus.close(),
-          };
+          const tapped = sendingThrough(bus, async (m) => {
+            seen.push(structuredClone(m));
+            await bus.send(m);
+          });
           const runs: Array<{ id: string; type: string; payload: string; tenant: string; installId: string }> = [];
           const entered = deferred();
           const gate = deferred();
@@ -302,14 +297,9 @@ export function busContract(name: string, world: () => Promise<BusContractWorld>
           const bus = await connect();
           const held: BusMessage[] = [];
           // The relay's sends are kept here; the test hands them to the bus when it chooses.
-          const holding: Bus = {
-            name: bus.name,
-            send: async (m) => {
-              held.push(structuredClone(m));
-            },
-            consume: (handler, consumeOptions) => bus.consume(handler, consumeOptions),
-            close: () => bus.close(),
-          };
+          const holding = sendingThrough(bus, async (m) => {
+            held.push(structuredClone(m));
+          });
           const runs: string[] = [];
           const record = defineHostCapability({
             name: "contract.record",
@@ -386,6 +376,11 @@ export function busContract(name: string, world: () => Promise<BusContractWorld>
 }
 
 let runId = 0;
+
+/** `bus`, its sends going through `send` instead: a tap of what the relay sends, or a holder of it. */
+function sendingThrough(bus: Bus, send: Bus["send"]): Bus {
+  return { name: bus.name, send, consume: (handler, consumeOptions) => bus.consume(handler, consumeOptions), close: () => bus.close() };
+}
 
 /** An extension that records what each of its event handler runs was given (the contract's host test). */
 function forgeBundle(): Promise<Uint8Array> {
