@@ -62,7 +62,7 @@ export { DatabaseError, MigrationError } from "./database/errors.js";
 export type { DatabaseErrorCode, MigrationErrorCode } from "./database/errors.js";
 export { ANNEX_MIGRATIONS } from "./database/migrations.js";
 export type { Migration } from "./database/migrations.js";
-export { migrate, migrationChecksum, readLedger } from "./database/migrate.js";
+export { checkMigrated, migrate, migrationChecksum, readLedger } from "./database/migrate.js";
 export type { LedgerEntry, MigrateOptions, MigrateResult } from "./database/migrate.js";
 export { openDatabase } from "./database/open.js";
 export { lockDataDir, type DataDirLock } from "./database/data-dir-lock.js";

@@ -109,6 +109,24 @@ describeBackends("migrations", (backend) => {
     expect(column.rows).toEqual([{ column_default: null }]);
   });
 
+  it("with migrate: false, refuses to start on a schema the migrations have not reached (E_MIGRATION_PENDING), and starts once they ran", async () => {
+    const database = await backend.connect();
+    const schema = backend.freshSchema("annex_unmigrated");
+    const refused = await createHost({ database, schema, migrate: false }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(MigrationError);
+    expect(refused).toMatchObject({ code: "E_MIGRATION_PENDING", details: { schema, pending: ANNEX_MIGRATIONS.length } });
+    expect((refused as Error).message).toContain(`run migrate(db, { schema: "${schema}" })`);
+    // Behind by one (a deploy of a newer Annex before its migration step ran).
+    await migrate(rootOf(database), { schema, migrations: ANNEX_MIGRATIONS.slice(0, -1) });
+    await expect(createHost({ database, schema, migrate: false })).rejects.toMatchObject({
+      code: "E_MIGRATION_PENDING",
+      details: { pending: 1, first: ANNEX_MIGRATIONS.at(-1)!.name },
+    });
+    await migrate(rootOf(database), { schema });
+    const host = await createHost({ database, schema, migrate: false });
+    await host.close();
+  });
+
   it("rolls back a failing migration entirely, ledger included", async () => {
     const db = rootOf(await backend.connect());
     const schema = backend.freshSchema();
@@ -351,6 +369,21 @@ describe("openDatabase", () => {
       await rm(lock, { force: true });
     }
   }, 120_000);
+
+  it("says which database it could not reach, without its password (E_DATABASE_UNREACHABLE)", async () => {
+    const refused = await createHost({ database: "postgres://annex:s3cret-pw@127.0.0.1:1/annex_app" }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(DatabaseError);
+    expect(refused).toMatchObject({ code: "E_DATABASE_UNREACHABLE", details: { field: "database", code: "ECONNREFUSED", where: "127.0.0.1:1/annex_app" } });
+    expect((refused as Error).message).toContain("check that PostgreSQL runs there");
+    expect(JSON.stringify({ message: (refused as Error).message, details: (refused as DatabaseError).details })).not.toContain("s3cret-pw");
+    const url = process.env["ANNEX_TEST_DATABASE_URL"];
+    if (url !== undefined && url !== "") {
+      // A server that answers, and a database that does not exist there.
+      const missing = new URL(url);
+      missing.pathname = "/annex_no_such_database";
+      await expect(createHost({ database: missing.toString() })).rejects.toMatchObject({ code: "E_DATABASE_UNREACHABLE", details: { code: "3D000" } });
+    }
+  });
 
   it("refuses a connection string that is not postgres://", async () => {
     const error = await openDatabase("mysql://localhost/db").catch((caught: unknown) => caught);

@@ -1,6 +1,6 @@
 import { AnnexError } from "@annex/manifest";
 
-export type DatabaseErrorCode = "E_DATABASE_CONFIG" | "E_DATABASE_SCHEMA" | "E_DATABASE_LOCKED" | "E_PGLITE_MISSING";
+export type DatabaseErrorCode = "E_DATABASE_CONFIG" | "E_DATABASE_SCHEMA" | "E_DATABASE_LOCKED" | "E_DATABASE_UNREACHABLE" | "E_PGLITE_MISSING";
 
 /** The database option given to the host cannot be used. */
 export class DatabaseError extends AnnexError {
@@ -11,7 +11,7 @@ export class DatabaseError extends AnnexError {
   }
 }
 
-export type MigrationErrorCode = "E_MIGRATION_CHECKSUM" | "E_MIGRATION_UNKNOWN" | "E_MIGRATION_FAILED";
+export type MigrationErrorCode = "E_MIGRATION_CHECKSUM" | "E_MIGRATION_UNKNOWN" | "E_MIGRATION_FAILED" | "E_MIGRATION_PENDING";
 
 /**
  * The migration ledger disagrees with the migrations this version of Annex

@@ -100,6 +100,35 @@ export async function migrate(db: Kysely<any>, options: MigrateOptions = {}): Pr
   });
 }
 
+/**
+ * With `migrate: false` a deploy step runs the migrations; a host started before it ran (or against the
+ * wrong schema) failed every call with raw "relation does not exist" errors, and its relay and scheduler
+ * logged them every second. Refuses to start instead, naming what is missing and how to apply it.
+ */
+export async function checkMigrated(db: Kysely<any>, options: Pick<MigrateOptions, "schema" | "migrations"> = {}): Promise<void> {
+  const migrations = options.migrations ?? ANNEX_MIGRATIONS;
+  const where = options.schema === undefined ? "the connection's search_path" : `schema ${options.schema}`;
+  const fix = `run migrate(db${options.schema === undefined ? "" : `, { schema: "${options.schema}" }`}) from @annex/host in a deploy step first, or leave createHost's migrate option on`;
+  let applied: Set<string>;
+  try {
+    applied = new Set((await readLedger(db, options.schema)).map((entry) => entry.name));
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "42P01") throw error;
+    throw new MigrationError("E_MIGRATION_PENDING", `migrate is false and ${where} holds no Annex tables (no annex_migrations): ${fix}`, {
+      schema: options.schema ?? null,
+      pending: migrations.length,
+    });
+  }
+  const pending = migrations.filter((migration) => !applied.has(migration.name));
+  if (pending.length > 0) {
+    throw new MigrationError(
+      "E_MIGRATION_PENDING",
+      `migrate is false and ${where} lacks ${pending.length} of this version's migrations (first: ${pending[0]!.name}): ${fix}`,
+      { schema: options.schema ?? null, pending: pending.length, first: pending[0]!.name },
+    );
+  }
+}
+
 /** What the ledger holds, oldest first. */
 export async function readLedger(db: Kysely<any>, schema?: string): Promise<LedgerEntry[]> {
   const scoped = (schema === undefined ? db : db.withSchema(schema)) as Kysely<{ annex_migrations: MigrationsTable }>;
