@@ -25,6 +25,12 @@ const host = await createReferenceHost({
   dev: env["ANNEX_DEV"] === "1",
   // A new demo starts with Hello 1.0.0 installed for Acme, so the console shows the upgrade to 1.1.0 and its consent.
   demoInstalls: true,
+}).catch((error: unknown) => {
+  // Annex's errors say what to do (a second demo on the same data folder: E_DATABASE_LOCKED); a stack would bury it.
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === "string" && code.startsWith("E_") && typeof message === "string") console.error(`reference host did not start: ${code}: ${message}`);
+  else console.error(error);
+  process.exit(1);
 });
 
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[22m` : text);
