@@ -147,18 +147,38 @@ export function compileBundle(parts: BundleParts): CompiledBundle {
   };
 }
 
-/** Rewrites `entry:line:col` positions of a QuickJS stack to the original sources named by the source map. */
+/** The most characters of a guest's stack an error answer carries: the bootstrap cuts it there too, before mapping. */
+export const MAX_STACK_CHARS = 16_000;
+/** The most characters of a source map's source name put in a stack: a path, not a payload. */
+const MAX_SOURCE_NAME = 256;
+
+/**
+ * Rewrites `entry:line:col` positions of a QuickJS stack to the original sources named by the source map,
+ * within MAX_STACK_CHARS. Both the stack and the map are the extension's: 800 frames of 20 characters mapped
+ * to a source name of 50,000 made a stack of 40 MB on the host, outside the guest's budgets (and past the
+ * remote runner's frame cap, which then looked down).
+ */
 export function mapStack(stack: string, bundle: CompiledBundle): string {
   const map = bundle.sourceMap;
-  if (map === undefined || stack === "") return stack;
+  if (map === undefined || stack === "") return stack.slice(0, MAX_STACK_CHARS);
   const escaped = bundle.entry.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return stack.replace(new RegExp(`${escaped}:(\\d+)(?::(\\d+))?`, "g"), (whole, line: string, column: string | undefined) => {
+  const position = new RegExp(`${escaped}:(\\d+)(?::(\\d+))?`, "g");
+  let out = "";
+  let from = 0;
+  for (let match = position.exec(stack); match !== null && out.length < MAX_STACK_CHARS; match = position.exec(stack)) {
+    const [whole, line, column] = match;
     const found = map.findEntry(Number(line) - 1, column === undefined ? 0 : Number(column) - 1) as {
       originalSource?: string;
       originalLine?: number;
       originalColumn?: number;
     };
-    if (found.originalSource === undefined || found.originalLine === undefined) return whole;
-    return `${found.originalSource}:${found.originalLine + 1}:${(found.originalColumn ?? 0) + 1}`;
-  });
+    const mapped =
+      found.originalSource === undefined || found.originalLine === undefined
+        ? whole
+        : `${found.originalSource.slice(0, MAX_SOURCE_NAME)}:${found.originalLine + 1}:${(found.originalColumn ?? 0) + 1}`;
+    out += stack.slice(from, match.index) + mapped;
+    from = match.index + whole.length;
+  }
+  if (out.length < MAX_STACK_CHARS) out += stack.slice(from);
+  return out.slice(0, MAX_STACK_CHARS);
 }

@@ -404,6 +404,22 @@ export function hostileSuite(
         await stillServes(r, bundle);
       });
 
+      it("keeps an error's stack within 16,000 characters after mapping it through the bundle's own source map", async () => {
+        // Both are the extension's: 800 frames of 20 characters, each mapped to a source name of 50,000, made a stack
+        // of 40 MB on the host (and a frame past the remote runner's cap, which then looked down).
+        const { runner: r, bundle } = await hostile({
+          source: `export function h() { const e = new Error("boom"); e.stack = "server/index.js:1:1\\n".repeat(800); throw e; }`,
+          handlers: ["h"],
+          files: { "server/index.js.map": JSON.stringify({ version: 3, file: "index.js", sources: [`src/${"a".repeat(50_000)}.ts`], names: [], mappings: "AAAA" }) },
+        });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.error?.code).toBe("E_HANDLER_ERROR");
+        expect(result.error?.stack?.length).toBe(16_000);
+        // Mapped all the same, each source name cut to a path's length.
+        expect(result.error?.stack).toMatch(/^src\/a{252}:1:1\n/);
+        await stillServes(r, bundle);
+      });
+
       it("answers every kind of out-of-memory E_MEMORY, whatever the guest throws or catches", async () => {
         const { runner: r, bundle } = await hostile(
           {
