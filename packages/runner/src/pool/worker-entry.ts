@@ -113,13 +113,20 @@ const cells = new Int32Array(data.claims);
 const waiting: { item: ExecuteItem; after: Promise<unknown> }[] = [];
 
 function startWaiting(): void {
+  let started = false;
   while (running < data.concurrency && waiting.length > 0) {
     const next = waiting.shift()!;
     // Lost claim: the pool took this one back to run it elsewhere.
     if (!claimToRun(cells, next.item.cell, next.item.token)) continue;
     running++;
     void run(next.item, next.after);
+    started = true;
   }
+  // What was just claimed starts its guest code before this turn ends, and a guest stuck in a native loop
+  // (new Array(2 ** 30).join("")) would keep the results waiting for the turn's end from ever leaving: the pool
+  // then timed out an execution that had finished, and never armed the stuck one's watchdog (it ran to the other's
+  // wall limit). They leave now, after the claims, so the pool reads both together.
+  if (started && outbox.length > 0) flushResults();
 }
 
 async function run({ id, envelope }: ExecuteItem, after: Promise<unknown>): Promise<void> {
@@ -147,9 +154,9 @@ async function run({ id, envelope }: ExecuteItem, after: Promise<unknown>): Prom
       }),
     );
   running--;
-  // Claim the next one before answering: when the pool reads this result, the claim is visible to it.
-  startWaiting();
   postResult(id, result);
+  // Claims the next one (and posts this result then if it did): when the pool reads this result, the claim is visible to it.
+  startWaiting();
 }
 
 port.on("message", (message: ToWorker) => {

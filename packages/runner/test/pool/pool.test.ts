@@ -102,6 +102,26 @@ describe("worker pool: executions sent ahead", () => {
     expect(p.stats().restarts.watchdog).toBe(1);
   });
 
+  // The worker posts results at the end of its turn, and the execution it claims as one ends starts within that turn:
+  // one stuck in a native loop kept the finished result from ever leaving. The innocent execution was answered
+  // E_TIMEOUT when its own watchdog fired, and the stuck one's watchdog was never armed.
+  it("answers the execution that finished before one sent ahead got stuck in a native loop, and stops that one at its own wall limit", async () => {
+    const bundle = await buildBundle({
+      source: `export function ping() { return "pong"; }
+               export function stall() { return new Array(2 ** 30).join("").length; }`,
+    });
+    const p = pool({ workers: 1, limits: { cpuMs: 1000, wallMs: 5000 }, watchdogGraceMs: 500 });
+    await p.load(bundle);
+    expect((await p.execute(envelopeFor(bundle, "ping"))).response?.body).toBe("pong");
+    const innocent = p.execute(envelopeFor(bundle, "ping", { install: { id: "inst-a", tenant: "tenant-a", config: {} } }));
+    const runaway = p.execute(envelopeFor(bundle, "stall", { install: { id: "inst-b", tenant: "tenant-b", config: {} }, limits: { cpuMs: 100, wallMs: 200 } }));
+    expect((await innocent).response?.body).toBe("pong");
+    const stopped = await runaway;
+    // Its own watchdog (its own 200 ms, not the innocent one's 5 s), blamed on it: before, E_SANDBOX_CRASHED at 5.5 s.
+    expect(stopped.error).toMatchObject({ code: "E_TIMEOUT", message: expect.stringContaining("wall limit of 200 ms") });
+    expect((await p.execute(envelopeFor(bundle, "ping"))).response?.body).toBe("pong");
+  });
+
   it("moves the executions waiting behind a worker that dies to another worker", async () => {
     const bundle = await anyBundle();
     const p = pool({ workers: 2, prefetch: 2, workerUrl: scripted, maxOldGenerationSizeMb: 32 });
