@@ -55,6 +55,20 @@ describe("resolveFramePolicy", () => {
     expect(error.message).toContain("host's own origin");
   });
 
+  it("refuses allow-same-origin on an origin of the host's own site: another port, scheme or subdomain sends the user's cookies to any host path", () => {
+    const host = "https://app.example.com";
+    for (const origin of ["https://app.example.com:8443", "http://app.example.com", "https://ext.example.com", "https://example.com", "https://ui.app.example.com"]) {
+      const error = errorOf(() => resolveFramePolicy({ src: `${origin}/ext-ui/a.b/h/index.html`, extensionOrigin: origin, sandboxExtras: ["allow-same-origin"], hostOrigin: host }));
+      expect(error, origin).toMatchObject({ code: "E_BRIDGE_ORIGIN", details: { field: "extensionOrigin" } });
+      expect(error.message).toContain("another registrable domain");
+    }
+    expect(errorOf(() => resolveFramePolicy({ src: "http://127.0.0.1:9/x.html", extensionOrigin: "http://127.0.0.1:9", sandboxExtras: ["allow-same-origin"], hostOrigin: "http://127.0.0.1:8" })).code).toBe("E_BRIDGE_ORIGIN");
+    // Another registrable domain, or another address, is another site.
+    for (const [origin, hostOrigin] of [["https://example-ext.com", host], ["http://localhost:9", "http://127.0.0.1:8"], ["http://127.0.0.2:9", "http://127.0.0.1:8"]] as const) {
+      expect(resolveFramePolicy({ src: `${origin}/x.html`, extensionOrigin: origin, sandboxExtras: ["allow-same-origin"], hostOrigin }).expectedOrigin).toBe(origin);
+    }
+  });
+
   it("refuses a real origin without allow-same-origin, a mismatch with src, and non-origins", () => {
     expect(errorOf(() => resolveFramePolicy({ src: SRC, extensionOrigin: "https://ext.example", hostOrigin: HOST })).code).toBe("E_BRIDGE_SANDBOX");
     expect(errorOf(() => resolveFramePolicy({ src: SRC, extensionOrigin: "https://other.example", sandboxExtras: ["allow-same-origin"], hostOrigin: HOST })).code).toBe("E_BRIDGE_ORIGIN");
@@ -100,6 +114,20 @@ describe("mountExtensionFrame in a DOM", () => {
     expect(iframe.getAttribute("allow")).toBe("");
     expect(iframe.src).toMatch(/^https:\/\/ext\.example\/ext-ui\/acme\.analytics\/sha256-x\/index\.html#annex-nonce=[A-Za-z0-9_-]{43}$/);
     expect(frame.state).toBe("connecting");
+  });
+
+  it("refuses a container that is not an element with E_BRIDGE_ARGS, and keeps nothing claimed", () => {
+    const text = document.createTextNode("not a container");
+    document.body.append(text);
+    const sameOrigin = (id: string, container: Element | Text) =>
+      options({ container: container as Element, extensionOrigin: "https://ext.example", sandboxExtras: ["allow-same-origin"], context: { ...CONTEXT, extension: { ...CONTEXT.extension, id } } });
+    expect(errorOf(() => mountExtensionFrame(sameOrigin("acme.analytics", text)))).toMatchObject({ code: "E_BRIDGE_ARGS", details: { field: "container" } });
+    // An element that refuses the frame when it is inserted (after the origin was claimed).
+    const refusing = { nodeType: 1, ownerDocument: document, appendChild: () => { throw new DOMException("cannot hold an iframe", "HierarchyRequestError"); } };
+    expect(errorOf(() => mountExtensionFrame(sameOrigin("acme.analytics", refusing as unknown as Element)))).toMatchObject({ code: "E_BRIDGE_ARGS", details: { field: "container" } });
+    // The origin is free for another extension: the refused mounts held nothing.
+    mounted.push(mountExtensionFrame(sameOrigin("other.ext", document.body)));
+    text.remove();
   });
 
   it("lets one extension at a time hold a real origin (allow-same-origin): frames of one origin can script each other", () => {

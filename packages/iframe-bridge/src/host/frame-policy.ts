@@ -125,5 +125,28 @@ export function resolveFramePolicy(input: FramePolicyInput): FramePolicy {
       { field: "sandboxExtras" },
     );
   }
+  if (sameSite(new URL(origin), new URL(input.hostOrigin))) {
+    throw new BridgeError(
+      "E_BRIDGE_ORIGIN",
+      `allow-same-origin on ${origin}, which is on the same site as the host (${input.hostOrigin}): a frame with a real origin on the host's site sends the user's cookies with its own requests to any of the host's paths, not only its /api/ext/<id>/ through the bridge; serve extension UIs from another registrable domain (not another port or subdomain of the host's), or use extensionOrigin: "opaque" without allow-same-origin`,
+      { field: "extensionOrigin" },
+    );
+  }
   return { sandbox, expectedOrigin: origin, targetOrigin: origin, src };
+}
+
+const IP = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:.]+\])$/i;
+
+/**
+ * Whether two origins may be one site, for cookies (the scheme and port do not split a site). The same host
+ * is; so are two names that share their last two labels (app.example.com and ext.example.com), which is
+ * what a registrable domain is unless the suffix is public (a.github.io and b.github.io are not one site,
+ * but without the Public Suffix List they count as one: refusing is the safe side, and opaque frames need
+ * none of this). IP addresses are one site only with themselves.
+ */
+function sameSite(a: URL, b: URL): boolean {
+  if (a.hostname === b.hostname) return true;
+  if (IP.test(a.hostname) || IP.test(b.hostname)) return false;
+  const tail = (host: string) => host.split(".").slice(-2).join(".");
+  return a.hostname.includes(".") && b.hostname.includes(".") && tail(a.hostname) === tail(b.hostname);
 }

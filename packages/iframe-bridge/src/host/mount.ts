@@ -87,7 +87,8 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
   const { container } = options;
   const doc = container?.ownerDocument;
   const win = doc?.defaultView;
-  if (!container || typeof container.appendChild !== "function" || !doc || !win) {
+  // An element: a text node also has appendChild and a document, and its appendChild throws a DOMException.
+  if (!container || container.nodeType !== 1 || typeof container.appendChild !== "function" || !doc || !win) {
     throw new BridgeError("E_BRIDGE_ARGS", "container must be an element attached to a document", { field: "container" });
   }
   if (typeof options.title !== "string" || options.title.trim() === "" || options.title.length > 200) {
@@ -164,7 +165,15 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
     release();
     throw error;
   }
-  container.appendChild(iframe);
+  try {
+    container.appendChild(iframe);
+  } catch (error) {
+    // Nothing was shown: nothing may stay held (the origin's claim would refuse the next mount on it for the page's life).
+    session.ready.catch(() => {});
+    session.dispose();
+    release();
+    throw new BridgeError("E_BRIDGE_ARGS", `container could not hold the frame: ${error instanceof Error ? error.message : String(error)}`, { field: "container" });
+  }
 
   const dispose = () => {
     session.dispose();

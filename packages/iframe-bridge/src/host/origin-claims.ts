@@ -10,10 +10,16 @@ import { BridgeError } from "../errors.js";
  */
 const claims = new WeakMap<Window, Map<string, { extensionId: string; frames: number }>>();
 
-/** Claims `origin` for `extensionId` in `win`; returns the release. Throws E_BRIDGE_ORIGIN when another extension holds it. */
+/**
+ * Claims `origin` for `extensionId` in the page `win` belongs to; returns the release. Throws E_BRIDGE_ORIGIN
+ * when another extension holds it. The page is the top window: frames of one origin reach each other
+ * through it (top.frames[…]) whatever document holds them, and claims kept per window let a second extension
+ * on the origin be mounted from a same-origin panel of the page, where the first one took its bridge over.
+ */
 export function claimOrigin(win: Window, origin: string, extensionId: string): () => void {
-  let byOrigin = claims.get(win);
-  if (byOrigin === undefined) claims.set(win, (byOrigin = new Map()));
+  const page = win.top ?? win;
+  let byOrigin = claims.get(page);
+  if (byOrigin === undefined) claims.set(page, (byOrigin = new Map()));
   const held = byOrigin.get(origin);
   if (held !== undefined && held.extensionId !== extensionId) {
     throw new BridgeError(
