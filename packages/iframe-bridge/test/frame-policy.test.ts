@@ -119,12 +119,12 @@ describe("mountExtensionFrame in a DOM", () => {
   it("refuses a container that is not an element with E_BRIDGE_ARGS, and keeps nothing claimed", () => {
     const text = document.createTextNode("not a container");
     document.body.append(text);
-    const sameOrigin = (id: string, container: Element | Text) =>
-      options({ container: container as Element, extensionOrigin: "https://ext.example", sandboxExtras: ["allow-same-origin"], context: { ...CONTEXT, extension: { ...CONTEXT.extension, id } } });
+    const sameOrigin = (id: string, container: unknown) =>
+      options({ container: container as HTMLElement, extensionOrigin: "https://ext.example", sandboxExtras: ["allow-same-origin"], context: { ...CONTEXT, extension: { ...CONTEXT.extension, id } } });
     expect(errorOf(() => mountExtensionFrame(sameOrigin("acme.analytics", text)))).toMatchObject({ code: "E_BRIDGE_ARGS", details: { field: "container" } });
     // An element that refuses the frame when it is inserted (after the origin was claimed).
     const refusing = { nodeType: 1, ownerDocument: document, appendChild: () => { throw new DOMException("cannot hold an iframe", "HierarchyRequestError"); } };
-    expect(errorOf(() => mountExtensionFrame(sameOrigin("acme.analytics", refusing as unknown as Element)))).toMatchObject({ code: "E_BRIDGE_ARGS", details: { field: "container" } });
+    expect(errorOf(() => mountExtensionFrame(sameOrigin("acme.analytics", refusing)))).toMatchObject({ code: "E_BRIDGE_ARGS", details: { field: "container" } });
     // The origin is free for another extension: the refused mounts held nothing.
     mounted.push(mountExtensionFrame(sameOrigin("other.ext", document.body)));
     text.remove();

@@ -3,28 +3,16 @@
  * extension pages served from http://localhost:B, built from src/ by esbuild.
  */
 import type { Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { buildBundles, CONTEXT, DARK, launchChromium, LIGHT, startServers, type Browser, type Servers } from "../support/browser-harness.js";
-import { eventually, extFrame, mount, mountOptions } from "./page-helpers.js";
+import { beforeEach, describe, expect, it } from "vitest";
+import { CONTEXT, DARK, LIGHT, type Browser, type Servers } from "../support/browser-harness.js";
+import { eventually, extFrame, mount, mountOptions, useHostPage } from "./page-helpers.js";
 
+const world = useHostPage();
 let browser: Browser;
 let servers: Servers;
 let page: Page;
-
-beforeAll(async () => {
-  servers = await startServers(await buildBundles());
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-  await servers?.close();
-});
-beforeEach(async () => {
-  page = await browser.context.newPage();
-  await page.goto(`${servers.hostOrigin}/host.html`);
-});
-afterEach(async () => {
-  await page.close();
+beforeEach(() => {
+  ({ browser, servers, page } = world);
 });
 
 describe("handshake", () => {

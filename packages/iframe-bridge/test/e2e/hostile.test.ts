@@ -4,28 +4,16 @@
  * comlink messages on the port, and api.fetch aimed at another extension.
  */
 import type { Frame, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { buildBundles, launchChromium, startServers, type Browser, type Servers } from "../support/browser-harness.js";
-import { eventually, extFrame, frameWhere, mount, mountOptions } from "./page-helpers.js";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { Browser, Servers } from "../support/browser-harness.js";
+import { eventually, extFrame, frameWhere, mount, mountOptions, useHostPage } from "./page-helpers.js";
 
+const world = useHostPage();
 let browser: Browser;
 let servers: Servers;
 let page: Page;
-
-beforeAll(async () => {
-  servers = await startServers(await buildBundles());
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-  await servers?.close();
-});
-beforeEach(async () => {
-  page = await browser.context.newPage();
-  await page.goto(`${servers.hostOrigin}/host.html`);
-});
-afterEach(async () => {
-  await page.close();
+beforeEach(() => {
+  ({ browser, servers, page } = world);
 });
 
 const rejections = () => page.evaluate(() => annexHost.log.rejected);

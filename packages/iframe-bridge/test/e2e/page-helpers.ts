@@ -1,5 +1,6 @@
 import type { Frame, Page } from "playwright-core";
-import { ALL_GRANTS, CONTEXT, LIGHT, type Servers } from "../support/browser-harness.js";
+import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
+import { ALL_GRANTS, buildBundles, CONTEXT, launchChromium, LIGHT, startServers, type Browser, type Servers } from "../support/browser-harness.js";
 import type { AnnexHostPage } from "./fixtures/host-app.js";
 
 type MountInput = Parameters<AnnexHostPage["mount"]>[1];
@@ -37,4 +38,43 @@ export async function eventually<T>(probe: () => Promise<T>, timeoutMs = 5_000):
     last = await probe();
   }
   return last;
+}
+
+/**
+ * The servers and Chromium of one test file, and a fresh page on the host page for each test (with `script`
+ * added to it, when given). Read them through the getters inside tests and hooks.
+ */
+export function useHostPage(options: { script?: () => Promise<string> } = {}): { readonly servers: Servers; readonly page: Page; readonly browser: Browser } {
+  let browser: Browser;
+  let servers: Servers;
+  let page: Page;
+  let script: string | undefined;
+  beforeAll(async () => {
+    servers = await startServers(await buildBundles());
+    browser = await launchChromium();
+    script = await options.script?.();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await servers?.close();
+  });
+  beforeEach(async () => {
+    page = await browser.context.newPage();
+    await page.goto(`${servers.hostOrigin}/host.html`);
+    if (script !== undefined) await page.addScriptTag({ content: script });
+  });
+  afterEach(async () => {
+    await page.close();
+  });
+  return {
+    get servers() {
+      return servers;
+    },
+    get page() {
+      return page;
+    },
+    get browser() {
+      return browser;
+    },
+  };
 }

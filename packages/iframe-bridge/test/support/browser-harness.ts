@@ -34,7 +34,8 @@ export interface Bundles {
   client: string;
 }
 
-async function bundle(entry: string): Promise<string> {
+/** A fixture of e2e/fixtures bundled for the browser (an IIFE). */
+export async function bundle(entry: string): Promise<string> {
   const result = await build({
     entryPoints: [join(FIXTURES, entry)],
     bundle: true,
