@@ -15,6 +15,7 @@ import { SqlStorageError } from "./storage/sql/errors.js";
 import type { SqlLimits } from "./storage/sql/sql-storage.js";
 import { KvError } from "./storage/kv/errors.js";
 import type { KvOptions } from "./storage/kv/storage.js";
+import { kindOf } from "./value-kind.js";
 
 export type HostOptionsErrorCode =
   /** `createHost(options)` was given an option it does not know, or one of a shape it cannot use (`details.field` names it). */
@@ -162,7 +163,7 @@ const BLOB_STORES = "createFilesystemBlobStore({ directory }) or createDatabaseB
 export function checkHostOptions(options: unknown): void {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw hostError(
-      `createHost(options): options must be an object such as createHost({ database: "postgres://…", trust: { store } }), got ${describe(options)}`,
+      `createHost(options): options must be an object such as createHost({ database: "postgres://…", trust: { store } }), got ${kindOf(options)}`,
       { field: "options" },
     );
   }
@@ -186,7 +187,7 @@ function checkTrust(trust: unknown): void {
     );
   }
   if (!isObject(trust) || Array.isArray(trust)) {
-    throw hostError(`createHost({ trust }): trust must be { store, mode?, policy? }, got ${describe(trust)}`, { field: "trust" });
+    throw hostError(`createHost({ trust }): trust must be { store, mode?, policy? }, got ${kindOf(trust)}`, { field: "trust" });
   }
   if ("trustStoreVersion" in trust && !("store" in trust)) {
     throw hostError("createHost({ trust }): this is a trust store; trust is { store, mode?, policy? }: pass trust: { store: trustStore }", { field: "trust" });
@@ -200,7 +201,7 @@ function checkTrust(trust: unknown): void {
   }
   if (mode !== undefined && mode !== "strict" && mode !== "dev") {
     throw hostError(
-      `createHost({ trust: { mode } }): mode must be "strict" (the default: only bundles signed by a key of the trust store) or "dev" (unsigned bundles too, recorded as unsigned), got ${typeof mode === "string" ? JSON.stringify(mode.slice(0, 40)) : describe(mode)}`,
+      `createHost({ trust: { mode } }): mode must be "strict" (the default: only bundles signed by a key of the trust store) or "dev" (unsigned bundles too, recorded as unsigned), got ${typeof mode === "string" ? JSON.stringify(mode.slice(0, 40)) : kindOf(mode)}`,
       { field: "trust.mode" },
     );
   }
@@ -210,7 +211,7 @@ function checkBlobs(blobs: unknown): void {
   if (blobs === undefined) return;
   const fix = `pass blobs: { directory: "<path>" } to keep bundles as files, a BlobStore (${BLOB_STORES}), or nothing to keep them in the database`;
   if (!isObject(blobs) || Array.isArray(blobs)) {
-    throw hostError(`createHost({ blobs }): got ${describe(blobs)}; ${fix}`, { field: "blobs" });
+    throw hostError(`createHost({ blobs }): got ${kindOf(blobs)}; ${fix}`, { field: "blobs" });
   }
   const missing = BLOB_STORE_METHODS.filter((method) => typeof blobs[method] !== "function");
   if (missing.length === 0) return;
@@ -222,7 +223,7 @@ function checkBlobs(blobs: unknown): void {
   }
   if ("directory" in blobs) {
     if (typeof blobs["directory"] !== "string" || blobs["directory"] === "") {
-      throw hostError(`createHost({ blobs: { directory } }): directory must be the path of a folder, got ${describe(blobs["directory"])}`, { field: "blobs.directory" });
+      throw hostError(`createHost({ blobs: { directory } }): directory must be the path of a folder, got ${kindOf(blobs["directory"])}`, { field: "blobs.directory" });
     }
     checkKeys(blobs, ["directory"], "blobs.", hostError);
     return;
@@ -296,13 +297,4 @@ export function editDistance(a: string, b: string, cap = Number.POSITIVE_INFINIT
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
-}
-
-/** A value's kind, never its content (an option may hold a secret). */
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return value === "" ? "an empty string" : "a string";
-  if (typeof value === "object") return "an object";
-  return typeof value === "undefined" ? "undefined" : `a ${typeof value}`;
 }

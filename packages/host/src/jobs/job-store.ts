@@ -285,6 +285,11 @@ export class JobStore {
     return sql`EXISTS (SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = ${alias}.install_id AND (i.state = 'active' OR (i.state = 'upgrading' AND i.resume_state = 'active')))`;
   }
 
+  /** How many jobs of the install of the job row `alias` run now (a live lease, any process's). */
+  #running(alias: RawBuilder<unknown>, now: Date): RawBuilder<unknown> {
+    return sql`(SELECT count(*) FROM ${this.table("annex_jobs")} l WHERE l.install_id = ${alias}.install_id AND l.lease IS NOT NULL AND l.lease_until > ${now})`;
+  }
+
   /**
    * The due jobs a claim of `limit` takes, ranked within their install by due time, rank first: every install's
    * earliest due job comes before any install's second. An install already running `perInstall` jobs (a live
@@ -297,7 +302,7 @@ export class JobStore {
     return sql`SELECT ranked.install_id, ranked.name FROM (
         SELECT d.install_id, d.name, d.next_run_at,
           row_number() OVER (PARTITION BY d.install_id ORDER BY d.next_run_at, d.name)
-            + (SELECT count(*) FROM ${j} l WHERE l.install_id = d.install_id AND l.lease IS NOT NULL AND l.lease_until > ${now}) AS place
+            + ${this.#running(sql`d`, now)} AS place
         FROM ${j} d
         WHERE d.next_run_at IS NOT NULL AND d.next_run_at <= ${now} AND (d.lease IS NULL OR d.lease_until <= ${now}) AND ${this.#serves(sql`d`)}
       ) ranked
@@ -345,7 +350,7 @@ export class JobStore {
     const result = await sql<{ at: Date | string | null }>`
       SELECT min(j.next_run_at) AS at FROM ${j} j
       WHERE j.next_run_at IS NOT NULL AND (j.lease IS NULL OR j.lease_until <= ${now}) AND ${this.#serves(sql`j`)}
-        AND (SELECT count(*) FROM ${j} l WHERE l.install_id = j.install_id AND l.lease IS NOT NULL AND l.lease_until > ${now}) < ${perInstall}`.execute(this.#db);
+        AND ${this.#running(sql`j`, now)} < ${perInstall}`.execute(this.#db);
     const at = result.rows[0]?.at ?? null;
     return at === null ? null : new Date(at);
   }

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import { SecretsError } from "./errors.js";
+import { kindOf } from "../value-kind.js";
 
 /** A host key for secrets at rest: AES-256, so 32 bytes (raw, or base64 of them). */
 export interface SecretsKey {
@@ -244,13 +245,4 @@ function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(bytes.byteLength);
   out.set(bytes);
   return out;
-}
-
-/** What a value is, never what it holds (it may be key material). */
-function kindOf(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (value instanceof Uint8Array) return "bytes";
-  if (typeof value === "string") return value === "" ? "an empty string" : "a string";
-  return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
