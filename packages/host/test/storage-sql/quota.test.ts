@@ -332,10 +332,12 @@ describePostgres("owned schema statements across installs", (backend) => {
     // At most the cap, ever (polling every 25 ms on a loaded machine can miss the moments all three run).
     expect(most).toBeGreaterThanOrEqual(1);
     expect(most).toBeLessThanOrEqual(3);
-    // 13 statements, 3 at a time: the lone one got the second round's place, not the last (global FIFO would give it the last).
-    const at = (label: string) => finished.findIndex((entry) => entry.startsWith(`${label}:`));
-    expect(at("lone")).toBeLessThan(at("flood4"));
-    expect(at("lone")).toBeLessThan(6);
+    // 13 statements, 3 at a time: the lone one got the second round's place, not the last (global FIFO would give it the
+    // last), and at least four of the flooding install's queue waited behind it (which four depends on the order the
+    // sends reached the lanes, not asserted).
+    const loneAt = finished.findIndex((entry) => entry.startsWith("lone:"));
+    expect(loneAt).toBeLessThan(6);
+    expect(finished.slice(loneAt + 1).filter((entry) => entry.startsWith("flood")).length).toBeGreaterThanOrEqual(4);
   }, 60_000);
 });
 

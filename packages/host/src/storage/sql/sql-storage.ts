@@ -273,9 +273,21 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
   const quota = createSchemaQuota(root, limits.maxSchemaBytes, options.quotaIntervalMs);
   const shapes = new WeakMap<Verdict, Shape>();
 
-  async function targetOf(installId: string): Promise<Target> {
+  /** Lookups in flight, one per install: a burst of statements after a restart reads the row once, and reaches the lanes in the order it was sent. */
+  const looking = new Map<string, Promise<Target>>();
+
+  function targetOf(installId: string): Promise<Target> | Target {
     const cached = targets.get(installId);
     if (cached !== undefined) return cached;
+    let lookup = looking.get(installId);
+    if (lookup === undefined) {
+      lookup = lookUpTarget(installId).finally(() => looking.delete(installId));
+      looking.set(installId, lookup);
+    }
+    return lookup;
+  }
+
+  async function lookUpTarget(installId: string): Promise<Target> {
     const row = await db.selectFrom("annex_sql_schemas").select(["schema_name", "role_name"]).where("install_id", "=", installId).executeTakeFirst();
     if (row === undefined) {
       throw new SqlStorageError("E_SQL_NO_SCHEMA", "this install has no owned schema: declare storage { kind: \"owned-schema\", migrations } and the storage.sql capability", { installId });
