@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { isAnnexError, type VerifiedBundle } from "@annex/manifest";
-import { HostCallError, type ExecuteErrorCode, type ExecuteResult, type ExecutionLimits, type HostCall, type HostCallScope, type HostDispatch, type HostDispatchContext, type Invocation, type Principal, type Runner } from "@annex/runner";
+import { capabilityOf, HostCallError, type ExecuteErrorCode, type ExecuteResult, type ExecutionLimits, type HostCall, type HostCallScope, type HostDispatch, type HostDispatchContext, type Invocation, type Principal, type Runner } from "@annex/runner";
 import { errorSummary } from "../errors.js";
 import type { ResolvedInstall } from "../installs/types.js";
 import { buildEnvelope } from "./envelope.js";
@@ -136,10 +136,36 @@ interface LiveExecution {
    * AbortSignal costs Node 20 ~15 µs to make, 4 % of a `SELECT` by key.
    */
   revoker: { follows: AbortSignal; controller: AbortController } | undefined;
+  /**
+   * The host calls this host dispatched for it, by capability, counted here:
+   * a result the executor makes itself (its deadline passed, the runner was
+   * lost) has no count from the runner, and the gateway's webhook replay
+   * protection must still know the handler may have had effects.
+   */
+  dispatched: Record<string, number>;
 }
 
-/** Host calls that may wait for a place before they act (statement lanes). */
-const WAITING_CALLS: ReadonlySet<string> = new Set(["sql.query"]);
+/**
+ * The result with its host-call counts raised to what this host dispatched for it: a result the executor made (its
+ * deadline, a lost runner) reports none, and a runner's own count never exceeds the host's for calls it sent.
+ */
+function withDispatched(result: ExecuteResult, dispatched: Record<string, number>): ExecuteResult {
+  const reported = result.usage.hostCalls;
+  let raised: Record<string, number> | undefined;
+  for (const [capability, count] of Object.entries(dispatched)) {
+    if ((reported[capability] ?? 0) >= count) continue;
+    raised ??= { ...reported };
+    raised[capability] = count;
+  }
+  return raised === undefined ? result : { ...result, usage: { ...result.usage, hostCalls: raised } };
+}
+
+/**
+ * Host calls that may wait before they act (sql.query in its install's statement lane, http.fetch for a place among
+ * the execution's fetches) or act for long: they get a signal this host aborts when it revokes the execution or stops
+ * waiting for it.
+ */
+const WAITING_CALLS: ReadonlySet<string> = new Set(["sql.query", "http.fetch"]);
 
 /**
  * How long after a change of an install a new execution of it still checks
@@ -265,7 +291,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   /** This execution's host calls: refused once its install changed under it, else the host's dispatch (no cost until a change). */
   function guarded(execution: LiveExecution): HostDispatch {
-    const send: HostDispatch = (call, context) => (WAITING_CALLS.has(call.method) ? revocable(execution, call, context) : dispatch(call, context));
+    const send: HostDispatch = (call, context) => {
+      const capability = capabilityOf(call);
+      execution.dispatched[capability] = (execution.dispatched[capability] ?? 0) + 1;
+      return WAITING_CALLS.has(call.method) ? revocable(execution, call, context) : dispatch(call, context);
+    };
     return (call, context) => {
       if (execution.refused !== undefined) return Promise.reject(execution.refused);
       if (!execution.stale && execution.checking === undefined) return send(call, context);
@@ -345,6 +375,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       refused: undefined,
       checking: undefined,
       revoker: undefined,
+      dispatched: {},
     };
     const executionDispatch = guarded(execution);
     const attempt = async (): Promise<ExecuteResult> => {
@@ -370,7 +401,13 @@ export function createExecutor(options: ExecutorOptions): Executor {
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<ExecuteResult>((resolve) => {
-      timer = setTimeout(() => resolve(failed("E_TIMEOUT", `no answer from the runner within ${request.timeoutMs} ms`)), request.timeoutMs);
+      timer = setTimeout(() => {
+        // The caller is answered now: whatever the runner still runs for it (it may not even have started, queued in a
+        // busy pool) may no longer act, and calls under way are cancelled, http.fetch included.
+        execution.refused ??= new HostCallError("E_TIMEOUT", `the host stopped waiting for this execution after ${request.timeoutMs} ms and answered for it: it may no longer act`);
+        execution.revoker?.controller.abort();
+        resolve(failed("E_TIMEOUT", `no answer from the runner within ${request.timeoutMs} ms`));
+      }, request.timeoutMs);
     });
     inFlight.set(requestId, execution);
     let result: ExecuteResult;
@@ -384,7 +421,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
     } finally {
       clearTimeout(timer);
       inFlight.delete(requestId);
+      // Answered: a call that still arrives for it (a runner that lost its connection may run on) acts for nobody.
+      execution.refused ??= new HostCallError("E_TIMEOUT", "this execution has already been answered: it may no longer act");
     }
+    result = withDispatched(result, execution.dispatched);
     if (settle !== undefined) result = await settle(requestId, trigger, result);
     const { install } = resolved;
     report({

@@ -95,6 +95,19 @@ function denied(message: string, details?: Record<string, unknown>): HostCallErr
 }
 
 /**
+ * A name that resolves to no address extensions may reach. Whether it did not resolve or resolved to a refused
+ * address, the guest gets the same code and text: two answers would let an extension granted `*.example.com` learn
+ * which internal names exist under it (split-horizon DNS) by asking, without ever opening a connection. Which one it
+ * was stays in `details.reason`, which the guest never sees (toGuestError), for the host's logs.
+ */
+function unreachableName(url: URL, reason: string): HostCallError {
+  return denied(
+    `http.fetch to ${url.host} is not allowed: the name does not resolve to an address on the public internet (it does not resolve, or it resolves to a private, loopback, link-local or reserved address, which extensions may not reach)`,
+    { host: url.host, reason },
+  );
+}
+
+/**
  * Checks one hop: scheme, host allowlist, then resolves the name and checks
  * every address it resolves to. Returns the address to connect to, so the
  * connection is pinned to what was checked (a second DNS answer — rebinding —
@@ -131,13 +144,10 @@ async function checkHop(
       addresses = await lookup(hostname, signal);
     } catch (error) {
       if (signal.aborted) throw fetchFailed(url, error as Error, signal);
-      throw new HostCallError("E_FETCH_FAILED", `http.fetch could not resolve ${hostname}`, {
-        host: hostname,
-        cause: (error as { code?: string }).code ?? "EAI_FAIL",
-      });
+      throw unreachableName(url, (error as { code?: string }).code ?? "EAI_FAIL");
     }
   }
-  if (addresses.length === 0) throw new HostCallError("E_FETCH_FAILED", `http.fetch could not resolve ${hostname}`, { host: hostname });
+  if (addresses.length === 0) throw unreachableName(url, "ENODATA");
   let first: { address: string; family: 4 | 6 } | undefined;
   for (const { address } of addresses) {
     const verdict = checkAddress(address, allowed);
@@ -145,7 +155,7 @@ async function checkHop(
       // An address the guest wrote is its own; one a name resolved to is the network's, and naming it would let an
       // extension granted *.example.com map the internal names under it (split-horizon DNS).
       if (literal) throw denied(`http.fetch to ${url.host} is not allowed: ${verdict.reason}`, { host: url.host, address });
-      throw denied(`http.fetch to ${url.host} is not allowed: the name resolves to an address outside the public internet (private, loopback, link-local or reserved), which extensions may not reach`, { host: url.host });
+      throw unreachableName(url, "refused-address");
     }
     first ??= { address: verdict.address, family: verdict.family };
   }

@@ -3,6 +3,7 @@ import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { checkAddress, parseCidrList } from "../../src/egress/address.js";
 import { egressFetch, type EgressLookup, type EgressRequest } from "../../src/egress/fetch.js";
+import { toGuestError } from "../../src/errors.js";
 import { createHostDispatch } from "../../src/host-apis.js";
 import { hostAllowed, hostMatchesPattern } from "../../src/egress/hosts.js";
 import { createInMemoryRunner } from "../../src/in-memory-runner.js";
@@ -160,13 +161,21 @@ describe("egressFetch against a local server", () => {
     expect(seen).toHaveLength(0);
   });
 
-  it("never tells the guest which address a name resolved to (a wildcard grant must not map internal DNS)", async () => {
-    const internal: EgressLookup = async (hostname) => [{ address: hostname === "db.corp.test" ? "10.20.30.40" : "169.254.169.254", family: 4 }];
-    for (const name of ["db.corp.test", "meta.corp.test"]) {
+  it("never tells the guest which address a name resolved to, nor whether it resolved at all (a wildcard grant must not map internal DNS)", async () => {
+    const internal: EgressLookup = async (hostname) => {
+      if (hostname === "nosuch.corp.test") throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
+      if (hostname === "empty.corp.test") return [];
+      return [{ address: hostname === "db.corp.test" ? "10.20.30.40" : "169.254.169.254", family: 4 }];
+    };
+    const seenByGuest = new Set<string>();
+    for (const name of ["db.corp.test", "meta.corp.test", "nosuch.corp.test", "empty.corp.test"]) {
       const error = await egressFetch(request(`http://${name}/`), [["*.corp.test"]], { lookup: internal }, signal()).catch((caught: unknown) => caught);
-      expect(error).toMatchObject({ code: "E_EGRESS_DENIED", message: expect.stringContaining("outside the public internet") });
+      expect(error).toMatchObject({ code: "E_EGRESS_DENIED", message: expect.stringContaining("does not resolve to an address on the public internet") });
       expect(JSON.stringify({ message: (error as Error).message, details: (error as { details?: unknown }).details })).not.toMatch(/10\.20\.30\.40|169\.254|private range|linkLocal/);
+      // What the guest is given (toGuestError): the code and the message, the name aside.
+      seenByGuest.add(JSON.stringify(toGuestError(error, "ctx.http.fetch")).split(name).join("<name>"));
     }
+    expect(seenByGuest.size).toBe(1);
     // An address the guest wrote itself is named back: it learns nothing it did not say.
     await expect(egressFetch(request("http://10.20.30.40/"), [["10.20.30.40"]], {}, signal())).rejects.toMatchObject({ message: expect.stringContaining("10.20.30.40 is in the private range") });
   });
