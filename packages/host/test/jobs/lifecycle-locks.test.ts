@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterEach, expect, it } from "vitest";
 import { createTestHost, type TestHost } from "../../src/testing/index.js";
-import { describePostgres } from "../support/backends.js";
+import { describeBackends, describePostgres } from "../support/backends.js";
 import { createLedger, manualClock, REPORT_JOBS, reportsBundle } from "./support.js";
 
 /**
@@ -98,5 +98,33 @@ describePostgres("jobs against lifecycle calls", (backend) => {
     expect(await purge).toEqual({ value: "purged" });
     expect(await tick).toEqual({ value: { ran: 1, ok: 1, failed: 0 } });
     expect((await admin.query(`SELECT id FROM ${schema}.annex_job_runs`)).rows).toEqual([]);
+  });
+});
+
+/**
+ * The same finish against a purge without a third session: on PGlite (one connection) the two take turns, on
+ * PostgreSQL they race for the rows. Either way both complete and the purge leaves no run behind. Also what keeps
+ * this file a suite on a machine without PostgreSQL.
+ */
+describeBackends("a job run finishing while its install is purged", (backend) => {
+  it("completes both: the purge removes the install, the run ends ok, and no run row is left", async () => {
+    const clock = manualClock();
+    const t: TestHost = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_job_purge"), capabilities: [createLedger({ delayMs: 500 }).capability], now: clock.now });
+    try {
+      const install = await t.install(await reportsBundle("1.0.0", { jobs: REPORT_JOBS.filter((job) => job.name === "hourly") }));
+      await t.jobs.tick();
+      clock.advance(3_600_000);
+      const tick = t.jobs.tick();
+      for (let i = 0; (await t.host.jobs.runs({ installId: install.id })).items.every((run) => run.outcome !== "running"); i++) {
+        if (i > 500) throw new Error("the run never started");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const purged = await t.uninstall("acme.reports", { purge: true });
+      expect(purged.purged).toBe(true);
+      expect(await tick).toEqual({ ran: 1, ok: 1, failed: 0 });
+      expect((await t.host.jobs.runs({ installId: install.id })).items).toEqual([]);
+    } finally {
+      await t.close();
+    }
   });
 });
