@@ -48,6 +48,19 @@ describe("annex lint", () => {
     expect(stderr).toMatch(/^E_LINT: \d+ problems in annex\.json \(listed above\): fix them and run annex lint again\.\n$/);
   });
 
+  it("lists the first problems of a manifest with thousands and says how many there are", async () => {
+    const cwd = await tempDir();
+    const manifest = JSON.parse(BAD.replace('"version": "1.0"', '"version": "1.0.0"')) as Record<string, unknown>;
+    for (let i = 0; i < 5000; i++) manifest[`extra${i}`] = i;
+    await writeFile(join(cwd, "annex.json"), JSON.stringify(manifest, null, 2));
+    const { code, stdout, stderr } = await run(cwd, "lint", ".");
+    expect(code).toBe(1);
+    const lines = stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(101);
+    expect(lines.at(-1)).toMatch(/^… and \d+ more$/);
+    expect(stderr).toMatch(/^E_LINT: 50\d\d problems in annex\.json \(the first 100 listed above\)/);
+  });
+
   it("prints `annex.json:` with no folder prefix when run inside the extension", async () => {
     const cwd = await tempDir();
     await writeFile(join(cwd, "annex.json"), BAD);

@@ -9,6 +9,7 @@ import type { HostOptions } from "./host.js";
 import { JobsError } from "./jobs/errors.js";
 import type { JobsOptions } from "./jobs/runtime.js";
 import type { HostMetricsOptions } from "./observability/metrics.js";
+import type { BundleLoadLimits } from "./registry/bundle-cache.js";
 import type { TrustOptions } from "./registry/registry.js";
 import type { SecretsKeyringOptions } from "./secrets/keyring.js";
 import { SqlStorageError } from "./storage/sql/errors.js";
@@ -50,6 +51,7 @@ const HOST_KEYS = keysOf<HostOptions>({
   blobs: true,
   bundleCacheSize: true,
   bundleCacheBytes: true,
+  bundleLoads: true,
   bundleLimits: true,
   kv: true,
   dataHooks: true,
@@ -145,6 +147,7 @@ const NESTED: Record<string, { keys: readonly string[]; error: MakeError }> = {
     }),
     error: hostError,
   },
+  bundleLoads: { keys: keysOf<BundleLoadLimits>({ concurrent: true, queued: true, retryAfterSeconds: true }), error: hostError },
   bundleLimits: {
     keys: keysOf<NonNullable<HostOptions["bundleLimits"]>>({ maxCompressedBytes: true, maxUncompressedBytes: true, maxFiles: true, maxFileBytes: true, maxPathLength: true }),
     error: hostError,
@@ -171,10 +174,28 @@ export function checkHostOptions(options: unknown): void {
   checkKeys(given, HOST_KEYS, "", hostError);
   checkTrust(given["trust"]);
   checkBlobs(given["blobs"]);
+  checkBundleLoads(given["bundleLoads"]);
   for (const [path, { keys, error }] of Object.entries(NESTED)) {
     const value = path.split(".").reduce<unknown>((at, key) => (isObject(at) ? at[key] : undefined), given);
     // Other shapes (false, a string) are each area's to refuse.
     if (isObject(value) && !Array.isArray(value)) checkKeys(value, keys, `${path}.`, error);
+  }
+}
+
+/** A limit of 0 concurrent loads would wait forever, and a fraction or NaN would make the gate count wrong: refused here, naming the field. */
+function checkBundleLoads(loads: unknown): void {
+  if (loads === undefined) return;
+  if (!isObject(loads) || Array.isArray(loads)) {
+    throw hostError(`createHost({ bundleLoads }): bundleLoads must be { concurrent?, queued?, retryAfterSeconds? }, got ${kindOf(loads)}`, { field: "bundleLoads" });
+  }
+  const minimum = { concurrent: 1, queued: 0, retryAfterSeconds: 1 } as const;
+  for (const [key, least] of Object.entries(minimum)) {
+    const value = loads[key];
+    if (value !== undefined && (typeof value !== "number" || !Number.isSafeInteger(value) || value < least)) {
+      throw hostError(`createHost({ bundleLoads }): bundleLoads.${key} must be a whole number of at least ${least}, got ${kindOf(value)}`, {
+        field: `bundleLoads.${key}`,
+      });
+    }
   }
 }
 

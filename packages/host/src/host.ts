@@ -27,6 +27,7 @@ import { INSTALL_MANAGER_METHODS, createInstallManager, type InstallManager } fr
 import { asyncMethods, createShutdownGate } from "./host-closed.js";
 import type { InstallDataHook } from "./installs/types.js";
 import { createRegistry, type ActorOptions, type Registry, type RegistryDeps, type TrustOptions } from "./registry/registry.js";
+import type { BundleLoadLimits } from "./registry/bundle-cache.js";
 import { errorSummary } from "./errors.js";
 import { checkHostOptions } from "./host-options.js";
 import { SecretsError } from "./secrets/errors.js";
@@ -62,6 +63,14 @@ export interface HostOptions {
   bundleCacheSize?: number | undefined;
   /** Bytes the verified bundles kept in memory may hold: files, archives and a per-file overhead (see bundleWeight). Default 512 MiB; a heavier bundle is served without being kept. */
   bundleCacheBytes?: number | undefined;
+  /**
+   * Bundles read and verified at once host-wide when not in the cache
+   * (`concurrent`, default 4), strangers' UI loads that may wait for a place
+   * (`queued`, default 64; one more is answered 503 with Retry-After
+   * `retryAfterSeconds`, default 1). Installs, upgrades and serving installs
+   * always wait and go first. See docs/gateway.md, UI assets.
+   */
+  bundleLoads?: BundleLoadLimits | undefined;
   bundleLimits?: RegistryDeps["bundleLimits"];
   /** `ctx.kv` (`storage.kv`): quotas per install and how often expired keys are swept. See docs/kv.md. */
   kv?: KvOptions | undefined;
@@ -297,6 +306,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     capabilities,
     bundleCacheSize: options.bundleCacheSize,
     bundleCacheBytes: options.bundleCacheBytes,
+    bundleLoads: options.bundleLoads,
     bundleLimits: options.bundleLimits,
   });
   let kv: KvStorage;

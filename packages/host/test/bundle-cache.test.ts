@@ -1,6 +1,7 @@
 import type { VerifiedBundle } from "@annex/manifest";
 import { describe, expect, it } from "vitest";
 import { BUNDLE_FILE_OVERHEAD, BundleCache, bundleWeight } from "../src/registry/bundle-cache.js";
+import { RegistryError } from "../src/registry/errors.js";
 
 /** A bundle that weighs `bytes`: an archive of that size, and no files. */
 const bundle = (hash: string, bytes = 1) => ({ contentHash: hash, bytes: new Uint8Array(bytes), files: new Map<string, Uint8Array>() }) as unknown as VerifiedBundle;
@@ -135,5 +136,78 @@ describe("BundleCache", () => {
       await cache.get(`empty${minor}`, async () => bundleOf(`empty${minor}`, 100_000, files), { promote: false });
     }
     expect([cache.size, cache.bytes]).toEqual([0, 0]);
+  });
+});
+
+describe("BundleCache cold loads", () => {
+  /** A load that counts how many run at once and ends when `release` is called. */
+  function gatedLoads() {
+    let running = 0;
+    let most = 0;
+    let started = 0;
+    const waiting: Array<() => void> = [];
+    const load = (hash: string) => async () => {
+      started += 1;
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      running -= 1;
+      return bundle(hash);
+    };
+    /** Lets every load started so far finish, and waits until the ones they let in have started too. */
+    const releaseAll = async () => {
+      while (waiting.length > 0) waiting.shift()!();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    };
+    return { load, releaseAll, stats: () => ({ running, most, started }) };
+  }
+
+  it("never runs more than `concurrent` cold loads of distinct bundles at once, and runs them all", async () => {
+    const cache = new BundleCache(64, Number.POSITIVE_INFINITY, { concurrent: 3, queued: 100 });
+    const { load, releaseAll, stats } = gatedLoads();
+    const all = Promise.all(Array.from({ length: 40 }, (_, i) => cache.get(`b${i}`, load(`b${i}`), { promote: false })));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(stats()).toMatchObject({ running: 3, started: 3 });
+    expect(cache.loads).toEqual({ running: 3, waiting: 37 });
+    while (stats().started < 40 || stats().running > 0) await releaseAll();
+    expect((await all).map((b) => b.contentHash)).toEqual(Array.from({ length: 40 }, (_, i) => `b${i}`));
+    expect(stats().most).toBe(3);
+    expect(cache.loads).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it("shares one load among concurrent uses of the same bundle, even while it waits for a place", async () => {
+    const cache = new BundleCache(64, Number.POSITIVE_INFINITY, { concurrent: 1, queued: 1 });
+    const { load, releaseAll, stats } = gatedLoads();
+    const first = cache.get("a", load("a"), { promote: false });
+    // "b" waits for the place "a" holds; 50 more uses of "b" join its load instead of queueing (or being refused).
+    const second = Array.from({ length: 50 }, () => cache.get("b", load("b"), { promote: false }));
+    expect(cache.holds("b")).toBe(true);
+    while (stats().started < 2 || stats().running > 0) await releaseAll();
+    await first;
+    expect(new Set((await Promise.all(second)).map((b) => b.contentHash))).toEqual(new Set(["b"]));
+    expect(stats().started).toBe(2);
+  });
+
+  it("refuses a stranger's load at once with E_BUNDLE_LOADS_BUSY when the queue is full, and never an install's", async () => {
+    const cache = new BundleCache(64, Number.POSITIVE_INFINITY, { concurrent: 2, queued: 3, retryAfterSeconds: 5 });
+    const { load, releaseAll, stats } = gatedLoads();
+    const settled = Array.from({ length: 10 }, (_, i) => cache.get(`s${i}`, load(`s${i}`), { promote: false }).then(() => "ok", (error: unknown) => error));
+    // Promoting uses (install, upgrade, serving an install) wait whatever the queue holds, and go first.
+    const installs = Array.from({ length: 4 }, (_, i) => cache.get(`i${i}`, load(`i${i}`)));
+    const refused = (await Promise.race([Promise.all(settled.slice(5)), new Promise((resolve) => setTimeout(resolve, 50, "timeout"))])) as unknown[];
+    expect(refused).toHaveLength(5);
+    for (const error of refused) {
+      expect(error).toBeInstanceOf(RegistryError);
+      expect(error).toMatchObject({ code: "E_BUNDLE_LOADS_BUSY", details: { concurrent: 2, queued: 3, retryAfterSeconds: 5 } });
+    }
+    expect(cache.loads).toEqual({ running: 2, waiting: 7 });
+    expect(cache.holds("s9")).toBe(false);
+    // Let the two running loads end: the two installs waiting first take their places, ahead of the strangers.
+    await releaseAll();
+    expect(stats().started).toBe(4);
+    while (stats().started < 9 || stats().running > 0) await releaseAll();
+    expect(await Promise.all(settled.slice(0, 5))).toEqual(["ok", "ok", "ok", "ok", "ok"]);
+    expect((await Promise.all(installs)).map((b) => b.contentHash)).toEqual(["i0", "i1", "i2", "i3"]);
+    expect(stats().most).toBe(2);
   });
 });

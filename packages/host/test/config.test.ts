@@ -21,6 +21,28 @@ function issues(input: unknown): Record<string, string> {
   throw new Error("expected invalid config");
 }
 
+describe("ConfigError size", () => {
+  it("lists the first issues of a config with 100,000 unknown keys and counts the rest", () => {
+    const input: Record<string, unknown> = { count: 1 };
+    for (let i = 0; i < 100_000; i++) input[`unknown${i}`] = i;
+    let caught: unknown;
+    try {
+      validateConfig("acme.x@1.0.0", settings, input);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const error = caught as ConfigError;
+    expect(error.message.length).toBeLessThan(5 * 1024);
+    expect(error.message).toMatch(/\(100000 problems\)/);
+    expect(error.message).toContain("  - config.unknown0: is not a setting of acme.x@1.0.0");
+    expect(error.message).toMatch(/\n… and 99980 more$/);
+    expect(error.issueCount).toBe(100_000);
+    expect(error.issues).toHaveLength(100);
+    expect(error.details).toMatchObject({ issueCount: 100_000 });
+  });
+});
+
 describe("validateConfig", () => {
   it("applies defaults and keeps optional settings without a default absent", () => {
     expect(validateConfig("acme.x@1.0.0", settings, { count: 3 })).toEqual({ ratio: 0.5, count: 3, on: false, mode: "a" });

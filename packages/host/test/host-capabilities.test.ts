@@ -51,6 +51,23 @@ describe("host capabilities", () => {
     expect(result.message).toContain("fix the implementation");
   });
 
+  it("bounds the error for arguments with thousands of bad items", async () => {
+    const bulk = defineHostCapability({
+      name: "crm.contacts.bulk",
+      args: z.object({ ids: z.array(z.string()) }),
+      result: z.object({}),
+      handler: () => ({}),
+    });
+    const host = new HostCapabilities([bulk]);
+    const ids = Array.from({ length: 50_000 }, (_, i) => i);
+    const error = await failure(host.invoke("crm.contacts.bulk", { ids }, { install, grants: [{ name: "host:crm.contacts.bulk" }] }));
+    expect(error.code).toBe("E_HOST_CAPABILITY_ARGS");
+    expect(error.message.length).toBeLessThan(4096);
+    expect(error.message).toContain("ids[0]: ");
+    expect(error.message).toMatch(/… and 49980 more$/);
+    expect((error.details as { issues: unknown[] }).issues).toHaveLength(100);
+  });
+
   it("does not echo argument values in errors", async () => {
     const error = await failure(capabilities.invoke("crm.contacts.read", { id: 12345678901 }, { install, grants }));
     expect(error.message).not.toContain("12345678901");

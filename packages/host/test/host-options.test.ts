@@ -134,6 +134,22 @@ describe("createHost checks the shape of trust, blobs, capabilities and secrets"
     expect(await refusal({ blobs: { directory: "./blobs", fsync: false } })).toMatchObject({ code: "E_HOST_OPTIONS", details: { field: "blobs.fsync" } });
   });
 
+  it("refuses bundleLoads with an unknown key or a limit that is not a whole number in range, naming the field", async () => {
+    expect(await refusal({ bundleLoads: { concurrency: 2 } })).toMatchObject({ code: "E_HOST_OPTIONS", details: { field: "bundleLoads.concurrency" } });
+    for (const [field, value] of [
+      ["concurrent", 0],
+      ["concurrent", 1.5],
+      ["queued", -1],
+      ["queued", Number.NaN],
+      ["retryAfterSeconds", "1"],
+    ] as const) {
+      const error = await refusal({ bundleLoads: { [field]: value } });
+      expect(error, field).toBeInstanceOf(HostOptionsError);
+      expect(error, field).toMatchObject({ code: "E_HOST_OPTIONS", details: { field: `bundleLoads.${field}` } });
+    }
+    expect(await refusal({ bundleLoads: 4 })).toMatchObject({ code: "E_HOST_OPTIONS", details: { field: "bundleLoads" } });
+  });
+
   it("refuses capabilities that are not an array", async () => {
     const error = await refusal({ capabilities: { "crm.contacts.read": {} } });
     expect(error).toBeInstanceOf(HostCapabilityError);

@@ -43,13 +43,17 @@ Example:
 
     const text = await readManifestText(file, shown);
     let issues: readonly ManifestIssue[];
+    let total: number;
     let manifest: Manifest | null = null;
     try {
       manifest = parseManifestText(text, { source: shown });
       issues = await missingFiles(dir, manifest);
+      total = issues.length;
     } catch (error) {
       if (!(error instanceof ManifestError)) throw error;
       issues = error.issues;
+      // The error keeps only the first issues of a manifest with thousands of them.
+      total = error.issueCount;
     }
 
     if (issues.length === 0) {
@@ -58,8 +62,10 @@ Example:
     }
     const located = locateIssues(text, issues).sort((a, b) => a.line - b.line || a.column - b.column);
     for (const issue of located) ctx.out(formatLocatedIssue(shown, issue));
-    const count = issues.length === 1 ? "1 problem" : `${issues.length} problems`;
-    throw new CliError("E_LINT", `${count} in ${basename(file)} (listed above): fix them and run annex lint again.`, { issues });
+    if (total > issues.length) ctx.out(`… and ${total - issues.length} more`);
+    const count = total === 1 ? "1 problem" : `${total} problems`;
+    const listed = total > issues.length ? `the first ${issues.length} listed above` : "listed above";
+    throw new CliError("E_LINT", `${count} in ${basename(file)} (${listed}): fix them and run annex lint again.`, { issues, issueCount: total });
   },
 };
 

@@ -9,7 +9,8 @@ export type AssetPath = { ok: true; contentHash: string; path: string } | { ok: 
  * The content hash and bundle path of an `/ext-ui/{id}/{hash}/{path}` request,
  * from the raw (still percent-encoded) URL parts. Anything that could name a
  * file other than the one spelled out is refused rather than normalised:
- * encoded or literal `.`/`..` segments, backslashes (raw or encoded), encoded
+ * encoded or literal `.`/`..` segments (with path parameters too: `..;x`),
+ * backslashes (raw or encoded), encoded
  * slashes, empty segments (`//`), NUL and other control characters, hidden
  * files. Bundle paths are NFC, so the result is too.
  */
@@ -26,11 +27,24 @@ export function parseAssetPath(rawHash: string, rawFile: string): AssetPath {
     if (segment === null) return { ok: false, reason: "bad percent-encoding" };
     if (segment.includes("/") || segment.includes("\\")) return { ok: false, reason: "encoded separator" };
     if (/[\u0000-\u001f\u007f]/.test(segment)) return { ok: false, reason: "control character" };
-    if (segment === "." || segment === "..") return { ok: false, reason: "dot segment" };
+    if (isDotSegment(segment)) return { ok: false, reason: "dot segment" };
     if (segment.startsWith(".")) return { ok: false, reason: "hidden file" };
     segments.push(segment.normalize("NFC"));
   }
   return { ok: true, contentHash, path: segments.join("/") };
+}
+
+/**
+ * A decoded path segment that is `.` or `..`, or becomes one once a `;…`
+ * suffix is removed: Tomcat, Spring and the proxies built on them strip such
+ * path parameters before they normalise, so `..;` and `.;jsessionid=x` are
+ * `..` and `.` to a proxy in front of the host, which would then send the
+ * request somewhere else than the host resolved it to.
+ */
+export function isDotSegment(segment: string): boolean {
+  const semicolon = segment.indexOf(";");
+  const bare = semicolon === -1 ? segment : segment.slice(0, semicolon);
+  return bare === "." || bare === "..";
 }
 
 function safeDecode(raw: string): string | null {

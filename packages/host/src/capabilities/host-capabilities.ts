@@ -1,4 +1,4 @@
-import { AnnexError, type CapabilityGrant } from "@annex/manifest";
+import { AnnexError, formatIssueLines, keepIssues, KEPT_ISSUE_LIMIT, type CapabilityGrant } from "@annex/manifest";
 import type { EnvelopePrincipal } from "@annex/runner";
 import type { z } from "zod";
 
@@ -172,15 +172,16 @@ function stripPrefix(name: string): string {
   return name.startsWith("host:") ? name.slice(5) : name;
 }
 
+/** At most KEPT_ISSUE_LIMIT of them: the arguments come from extension code, and an array of 100,000 bad items is one call. */
 function issuePaths(error: z.ZodError): Array<{ path: string; message: string }> {
-  return error.issues.map((issue) => ({
-    path: issue.path.map((part) => (typeof part === "number" ? `[${part}]` : `.${String(part)}`)).join("").replace(/^\./, ""),
-    message: issue.message,
-  }));
+  return keepIssues(
+    error.issues.slice(0, KEPT_ISSUE_LIMIT).map((issue) => ({
+      path: issue.path.map((part) => (typeof part === "number" ? `[${part}]` : `.${String(part)}`)).join("").replace(/^\./, ""),
+      message: issue.message,
+    })),
+  );
 }
 
 function describeIssues(error: z.ZodError): string {
-  return issuePaths(error)
-    .map((issue) => `${issue.path === "" ? "(value)" : issue.path}: ${issue.message}`)
-    .join("; ");
+  return formatIssueLines(issuePaths(error), (issue) => `${issue.path === "" ? "(value)" : issue.path}: ${issue.message}`, error.issues.length).join("; ");
 }

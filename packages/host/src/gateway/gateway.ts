@@ -18,7 +18,7 @@ import { ExecutionError } from "../execution/errors.js";
 import { GatewayError } from "./errors.js";
 import { HeaderPolicy } from "./headers.js";
 import { InstallCache } from "./install-cache.js";
-import { parseGatewayPath, resolvePrefixes, type EndpointFamily } from "./paths.js";
+import { hasDotSegment, parseGatewayPath, resolvePrefixes, type EndpointFamily } from "./paths.js";
 import { createInFlight } from "../in-flight.js";
 import { ANSWER, RawAnswer, toResponse, type Answer, type AnswerEntry } from "./answer.js";
 import { GatewayProblem, problem, problemAnswer } from "./problem.js";
@@ -227,6 +227,13 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
       bundle = await host.registry.loadBundle(parsed.contentHash, { promote: false });
     } catch (error) {
       if (isAnnexError(error, "E_VERSION_NOT_FOUND")) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: "unknown content hash" });
+      if (isAnnexError(error, "E_BUNDLE_LOADS_BUSY")) {
+        const seconds = error.details?.["retryAfterSeconds"];
+        throw problem(503, "E_BUNDLE_LOADS_BUSY", "too many extension bundles are being loaded right now; retry shortly", {
+          headers: { "retry-after": String(typeof seconds === "number" ? seconds : 1) },
+          reason: error.message,
+        });
+      }
       throw unreadable(error);
     }
     if (bundle.manifest.id !== trail.extensionId) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: `content hash belongs to ${bundle.manifest.id}` });
@@ -590,6 +597,7 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
         }
       }
       if (path.kind === "ui") return await serveUi(request, trail, path.hash, path.file);
+      if (hasDotSegment(path.route)) throw problem(404, "E_NOT_FOUND", "no such extension endpoint", { reason: "dot segment" });
       return await serveEndpoint(request, info, trail, url, path.kind, path.extensionId, path.route);
     } catch (error) {
       if (error instanceof UnauditedProblem) {

@@ -1,3 +1,4 @@
+import { isDotSegment } from "../assets/asset-path.js";
 import { GatewayError } from "./errors.js";
 
 /**
@@ -96,4 +97,17 @@ function validId(id: string): boolean {
 
 export function isExtensionId(id: string): boolean {
   return EXTENSION_ID.test(id);
+}
+
+/**
+ * Whether a raw endpoint route (still percent-encoded) has a segment that is
+ * `.` or `..` to a server that strips `;…` path parameters (`..;`,
+ * `%2e%2e;x`, `.;jsessionid=1`). The URL parser resolves plain `..` and
+ * `%2e%2e` before the gateway sees the path, but not these: a proxy in front
+ * that does would route the request elsewhere than the gateway, so they are
+ * refused as the asset paths refuse them. Only `%2e` and `%3b` are decoded,
+ * so a segment that is not valid percent-encoding otherwise is still looked at.
+ */
+export function hasDotSegment(route: string): boolean {
+  return route.split("/").some((raw) => isDotSegment(raw.replace(/%2e/gi, ".").replace(/%3b/gi, ";")));
 }

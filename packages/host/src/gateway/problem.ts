@@ -39,6 +39,7 @@ export type GatewayProblemCode =
   | "E_AUDIT_UNAVAILABLE"
   | "E_STORE_UNAVAILABLE"
   | "E_REGISTRY_UNAVAILABLE"
+  | "E_BUNDLE_LOADS_BUSY"
   | "E_HOST_CLOSED"
   | "E_INTERNAL";
 

@@ -1,6 +1,6 @@
 // isHttpUrl is the manifest's own rule for url defaults: what publishes also installs. The URL parser drops
 // tabs and line breaks and trims controls, so a stored URL holds none and means one thing.
-import { AnnexError, isHttpUrl, type Manifest } from "@annex/manifest";
+import { AnnexError, formatIssueLines, isHttpUrl, keepIssues, type Manifest } from "@annex/manifest";
 
 export type ConfigSetting = Manifest["config"][string];
 
@@ -15,15 +15,23 @@ export class ConfigError extends AnnexError {
   declare readonly code: "E_CONFIG_INVALID";
   readonly issues: readonly ConfigIssue[];
 
+  /** How many issues were found; more than `issues.length` when the list was cut. */
+  readonly issueCount: number;
+
   constructor(extension: string, issues: ConfigIssue[]) {
+    // The config comes from a request body: one with 100,000 unknown keys must not make a message of megabytes.
+    const kept = keepIssues(issues);
     super(
       "E_CONFIG_INVALID",
-      `config for ${extension} is not valid (${issues.length === 1 ? "1 problem" : `${issues.length} problems`}):\n${issues
-        .map((issue) => `  - ${issue.path}: ${issue.message}`)
-        .join("\n")}`,
-      { issues },
+      `config for ${extension} is not valid (${issues.length === 1 ? "1 problem" : `${issues.length} problems`}):\n${formatIssueLines(
+        kept,
+        (issue) => `  - ${issue.path}: ${issue.message}`,
+        issues.length,
+      ).join("\n")}`,
+      { issues: kept, issueCount: issues.length },
     );
-    this.issues = issues;
+    this.issues = kept;
+    this.issueCount = issues.length;
   }
 }
 

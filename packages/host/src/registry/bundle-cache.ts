@@ -1,4 +1,17 @@
 import type { VerifiedBundle } from "@annex/manifest";
+import { RegistryError } from "./errors.js";
+
+/** How many cold loads (read and verify a bundle the cache does not hold) may run at once, host-wide, and how many may wait. */
+export interface BundleLoadLimits {
+  /** Loads running at once. Default 4. */
+  concurrent?: number | undefined;
+  /** Loads of non-promoting uses (strangers asking for UI files) waiting for a place; one more is refused with E_BUNDLE_LOADS_BUSY. Default 64. */
+  queued?: number | undefined;
+  /** What a refusal tells the caller to wait (the gateway's Retry-After), in whole seconds. Default 1. */
+  retryAfterSeconds?: number | undefined;
+}
+
+export const DEFAULT_BUNDLE_LOAD_LIMITS: Readonly<Required<BundleLoadLimits>> = Object.freeze({ concurrent: 4, queued: 64, retryAfterSeconds: 1 });
 
 /**
  * Verified bundles by content hash. Content hashes are immutable, so an
@@ -26,6 +39,16 @@ import type { VerifiedBundle } from "@annex/manifest";
  * unpack to hundreds of megabytes (files of zeros compress well), so a count
  * alone would let 64 of them hold 12 GiB. A bundle heavier than `maxBytes` is
  * served without being kept.
+ *
+ * A cold load reads the whole archive and verifies it (gunzip, every file's
+ * hash, the signature), whatever one file of it was asked for, and anyone may
+ * ask for the UI files of any published version by hash. So loads run through
+ * a gate (`BundleLoadLimits`): at most `concurrent` at once host-wide, the rest
+ * wait in turn. Promoting uses (installs, upgrades, serving an install) always
+ * wait and go first; a non-promoting use finding `queued` others already
+ * waiting is refused at once with E_BUNDLE_LOADS_BUSY, which the gateway
+ * answers 503 with Retry-After. A use that joins a load in flight adds no
+ * load, so it is never refused.
  */
 export class BundleCache {
   /** Used once since it entered; least recently used first. */
@@ -42,10 +65,16 @@ export class BundleCache {
   readonly #maxBytes: number;
   readonly #protectedCapacity: number;
   #generation = 0;
+  readonly #gate: LoadGate;
 
-  constructor(capacity: number, maxBytes = Number.POSITIVE_INFINITY) {
+  constructor(capacity: number, maxBytes = Number.POSITIVE_INFINITY, loads: BundleLoadLimits = {}) {
     this.#capacity = Math.max(1, Math.floor(capacity));
     this.#maxBytes = Math.max(1, maxBytes);
+    this.#gate = new LoadGate({
+      concurrent: loads.concurrent ?? DEFAULT_BUNDLE_LOAD_LIMITS.concurrent,
+      queued: loads.queued ?? DEFAULT_BUNDLE_LOAD_LIMITS.queued,
+      retryAfterSeconds: loads.retryAfterSeconds ?? DEFAULT_BUNDLE_LOAD_LIMITS.retryAfterSeconds,
+    });
     // Most of the room for bundles in use; probation keeps at least one place.
     this.#protectedCapacity = Math.max(0, Math.min(this.#capacity - 1, Math.ceil(this.#capacity * 0.8)));
   }
@@ -58,6 +87,11 @@ export class BundleCache {
   /** Whether `get` would answer without a load of its own: held, or being loaded by another use. */
   holds(contentHash: string): boolean {
     return this.#probation.has(contentHash) || this.#protected.has(contentHash) || this.#pending.has(contentHash);
+  }
+
+  /** Cold loads running, and waiting for a place. */
+  get loads(): { running: number; waiting: number } {
+    return this.#gate.stats;
   }
 
   /** What the bundles held weigh (see `bundleWeight`). */
@@ -76,7 +110,7 @@ export class BundleCache {
       return shared;
     }
     const generation = this.#generation;
-    const pending = load().then(
+    const pending = this.#gate.run(load, promote).then(
       (bundle) => {
         if (this.#pending.get(contentHash) === pending) this.#pending.delete(contentHash);
         // A clear() while this load ran (trust changed) may have been about it: do not keep what it verified.
@@ -186,4 +220,48 @@ export function bundleWeight(bundle: VerifiedBundle): number {
   let weight = bundle.bytes.byteLength;
   for (const [path, bytes] of bundle.files) weight += bytes.byteLength + 2 * path.length + BUNDLE_FILE_OVERHEAD;
   return weight;
+}
+
+/** The gate of cold loads: see BundleCache. */
+class LoadGate {
+  #running = 0;
+  /** Promoting uses waiting: never refused, and let in first. */
+  readonly #urgent: Array<() => void> = [];
+  readonly #waiting: Array<() => void> = [];
+  readonly #limits: Required<BundleLoadLimits>;
+
+  constructor(limits: Required<BundleLoadLimits>) {
+    this.#limits = limits;
+  }
+
+  get stats(): { running: number; waiting: number } {
+    return { running: this.#running, waiting: this.#urgent.length + this.#waiting.length };
+  }
+
+  async run<T>(work: () => Promise<T>, urgent: boolean): Promise<T> {
+    if (this.#running < this.#limits.concurrent) this.#running += 1;
+    else {
+      if (!urgent && this.#waiting.length >= this.#limits.queued) {
+        const { concurrent, queued, retryAfterSeconds } = this.#limits;
+        throw new RegistryError(
+          "E_BUNDLE_LOADS_BUSY",
+          `${concurrent} bundle loads are running and ${queued} waiting, host-wide; retry in ${retryAfterSeconds} s (bundleLoads in createHost's options sets these limits)`,
+          { concurrent, queued, retryAfterSeconds },
+        );
+      }
+      // The place is handed over by the load that ends (#release), so #running already counts this one.
+      await new Promise<void>((resolve) => (urgent ? this.#urgent : this.#waiting).push(resolve));
+    }
+    try {
+      return await work();
+    } finally {
+      this.#release();
+    }
+  }
+
+  #release(): void {
+    const next = this.#urgent.shift() ?? this.#waiting.shift();
+    if (next === undefined) this.#running -= 1;
+    else next();
+  }
 }

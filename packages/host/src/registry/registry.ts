@@ -1,5 +1,6 @@
 import {
   assertTrustPolicy,
+  formatIssueLines,
   type BundleLimits,
   type BundleSignature,
   type Manifest,
@@ -16,7 +17,7 @@ import type { BlobStore } from "../blobs/blob-store.js";
 import type { HostCapabilities } from "../capabilities/host-capabilities.js";
 import type { AnnexTables, VersionRow } from "../database/tables.js";
 import { errorSummary } from "../errors.js";
-import { BundleCache } from "./bundle-cache.js";
+import { BundleCache, type BundleLoadLimits } from "./bundle-cache.js";
 import { RegistryError } from "./errors.js";
 import { compareVersions } from "./versions.js";
 
@@ -94,6 +95,8 @@ export interface RegistryDeps {
   bundleCacheSize?: number | undefined;
   /** Bytes the verified bundles kept in memory may hold: files, archives and a per-file overhead (see bundleWeight). Default 512 MiB. */
   bundleCacheBytes?: number | undefined;
+  /** Cold bundle loads running at once and waiting, host-wide (see BundleCache). */
+  bundleLoads?: BundleLoadLimits | undefined;
   bundleLimits?: Partial<BundleLimits> | undefined;
 }
 
@@ -106,7 +109,7 @@ function describeClaim(signature: unknown): string {
 
 export function createRegistry(deps: RegistryDeps): Registry {
   const { db, blobs, trust, capabilities } = deps;
-  const cache = new BundleCache(deps.bundleCacheSize ?? 64, deps.bundleCacheBytes ?? 512 * 1024 * 1024);
+  const cache = new BundleCache(deps.bundleCacheSize ?? 64, deps.bundleCacheBytes ?? 512 * 1024 * 1024, deps.bundleLoads);
   const mode = trust.mode ?? "strict";
   const hostCapabilities = capabilities.toManifestRegistry();
 
@@ -131,9 +134,10 @@ export function createRegistry(deps: RegistryDeps): Registry {
     if (unknown.length > 0) {
       throw new RegistryError(
         "E_HOST_CAPABILITY_UNKNOWN",
-        `${bundle.manifest.id}@${bundle.manifest.version} asks for host capabilities this host does not offer: ${unknown
-          .map(({ name, index }) => `capabilities[${index}] ${name}`)
-          .join(", ")}; register them with createHost({ capabilities }) or remove them from the manifest`,
+        `${bundle.manifest.id}@${bundle.manifest.version} asks for host capabilities this host does not offer: ${formatIssueLines(
+          unknown,
+          ({ name, index }) => `capabilities[${index}] ${name}`,
+        ).join(", ")}; register them with createHost({ capabilities }) or remove them from the manifest`,
         { capabilities: unknown.map(({ name }) => name), registered: capabilities.names().map((name) => `host:${name}`) },
       );
     }

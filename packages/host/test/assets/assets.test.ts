@@ -4,7 +4,7 @@ import { parseAssetPath } from "../../src/assets/asset-path.js";
 import { createAssetCsp } from "../../src/assets/csp.js";
 import { describeBackends } from "../support/backends.js";
 import { makeBundle, serviceManifest } from "../support/fixtures.js";
-import { gatewayWorld, INLINE_HASH, problemOf, req, UI_FILES, type GatewayWorld } from "../gateway/support.js";
+import { GW_SERVER, gatewayWorld, gwManifest, INLINE_HASH, problemOf, req, UI_FILES, type GatewayWorld } from "../gateway/support.js";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -174,6 +174,28 @@ describeBackends("ext-ui assets", (backend) => {
     expect(lines).toHaveLength(stillUi);
   });
 
+  it("answers 503 E_BUNDLE_LOADS_BUSY with Retry-After when more cold bundles are asked for at once than bundleLoads lets load and wait", async () => {
+    const hashes: string[] = [];
+    for (let i = 1; i <= 6; i++) {
+      const bytes = await makeBundle(gwManifest({ version: `2.0.${i}` }), { "server/index.js": GW_SERVER, ...UI_FILES });
+      hashes.push((await world.host.publish(bytes, await world.publisher.sign(bytes))).contentHash);
+    }
+    // Another host over the same database: its cache holds none of them.
+    const host = await world.hostWith({ bundleLoads: { concurrent: 1, queued: 1, retryAfterSeconds: 7 } });
+    const ask = (contentHash: string) => host.gateway!.handle(req("GET", `/ext-ui/acme.gw/${contentHash}/ui/app.js`));
+    const answers = await Promise.all(hashes.map(ask));
+    const statuses = answers.map((answer) => answer.status);
+    // One loads, one waits for its place; the others are refused at once rather than queued without bound.
+    expect(statuses.filter((status) => status === 200)).toHaveLength(2);
+    expect(statuses.filter((status) => status === 503)).toHaveLength(4);
+    for (const answer of answers.filter((a) => a.status === 503)) {
+      expect(answer.headers.get("retry-after")).toBe("7");
+      expect((await problemOf(answer)).code).toBe("E_BUNDLE_LOADS_BUSY");
+    }
+    // Nothing was kept from a refusal: asked again one at a time, every file is served.
+    for (const contentHash of hashes) expect((await ask(contentHash)).status).toBe(200);
+  });
+
   it("serves the same UI file for spellings the URL parser normalises inside ui.root (./ and %2e)", async () => {
     for (const path of ["ui/./app.js", "ui/%2e/app.js", "ui/img/../app.js"]) {
       const response = await world.gateway.handle(new Request(`http://t1.tenants.test/ext-ui/acme.gw/${hash}/${path}`));
@@ -199,6 +221,14 @@ describe("asset paths", () => {
     for (const raw of ["ui/%2e%2e/x", "ui/..", "ui/%2F", "ui\\x", "ui/%5Cx", "ui//x", "ui/%00", "ui/.env", "", "ui/%ZZ"]) {
       expect(parseAssetPath(HASH, raw).ok, raw).toBe(false);
     }
+  });
+
+  it("refuses . and .. segments carrying a ;… path parameter as dot segments, as it refuses .. itself", () => {
+    expect(parseAssetPath(HASH, "ui/../x")).toEqual({ ok: false, reason: "dot segment" });
+    for (const raw of ["ui/..;/x", "ui/..;x=1/x", "ui/%2e%2e;/x", "ui/%2E%2E%3B/x", "ui/.;jsessionid=x/x", "ui/.%2e;a;b/x", "..;/ui/x"]) {
+      expect(parseAssetPath(HASH, raw), raw).toEqual({ ok: false, reason: "dot segment" });
+    }
+    expect(parseAssetPath(HASH, "ui/a;b.js")).toEqual({ ok: true, contentHash: HASH, path: "ui/a;b.js" });
   });
 
   it("builds a CSP with the declared hashes only", () => {

@@ -74,6 +74,22 @@ describeBackends("gateway routing", (backend) => {
     expect((await problemOf(response)).code).toBe("E_BAD_REQUEST");
   });
 
+  it("refuses a segment that is . or .. once a ;… path parameter is stripped, as a proxy in front would read it", async () => {
+    // The URL parser leaves these alone; Tomcat- and Spring-style proxies strip ";…" and then resolve the dots.
+    for (const path of ["hello/..;", "hello/..;x=1", "hello/%2e%2e;", "hello/%2E.;jsessionid=1", "hello/.;jsessionid=x", "..;/hello/x", "hello/..%3b", "items/..;/7"]) {
+      const response = await world.gateway.handle(req("GET", `/api/ext/acme.gw/${path}`, { headers: auth }));
+      expect(response.status, path).toBe(404);
+      expect((await problemOf(response)).code, path).toBe("E_NOT_FOUND");
+    }
+    const [line] = await world.host.audit.list({ action: "gateway.request", decision: "deny", order: "desc", limit: 1 });
+    expect(line?.details).toMatchObject({ reason: "dot segment" });
+    // A semicolon elsewhere is just a character of the parameter.
+    const semicolon = await world.gateway.handle(req("GET", "/api/ext/acme.gw/hello/a;b", { headers: auth }));
+    expect(await semicolon.json()).toEqual({ hello: "a;b" });
+    const dots = await world.gateway.handle(req("GET", "/api/ext/acme.gw/hello/...;", { headers: auth }));
+    expect(await dots.json()).toEqual({ hello: "...;" });
+  });
+
   it("never routes to endpoints of another class: api paths under the public family are 404", async () => {
     const response = await world.gateway.handle(req("GET", "/ext/acme.gw/public/hello/x"));
     expect(response.status).toBe(404);

@@ -152,7 +152,7 @@ export function req(method: string, path: string, init: { tenant?: string; heade
 }
 
 /** Gateway options plus the host options a gateway test varies (all through createHost). */
-export type WorldOptions = Partial<GatewayOptions> & Pick<HostOptions, "runner" | "now" | "onExecute" | "egress" | "stores" | "notifications">;
+export type WorldOptions = Partial<GatewayOptions> & Pick<HostOptions, "runner" | "now" | "onExecute" | "egress" | "stores" | "notifications" | "bundleLoads">;
 
 export async function gatewayWorld(backend: TestDatabaseBackend, options: WorldOptions = {}): Promise<GatewayWorld> {
   sharedPublisher ??= await makePublisher("acme", "community");
@@ -168,7 +168,7 @@ export async function gatewayWorld(backend: TestDatabaseBackend, options: WorldO
     ...options,
   };
   const hostOptions = (more: WorldOptions, migrate: boolean): HostOptions => {
-    const { runner: ownRunner, now, onExecute, egress, stores, notifications, authenticate, ...gateway } = { ...base, ...more };
+    const { runner: ownRunner, now, onExecute, egress, stores, notifications, bundleLoads, authenticate, ...gateway } = { ...base, ...more };
     return {
       database,
       schema,
@@ -181,6 +181,7 @@ export async function gatewayWorld(backend: TestDatabaseBackend, options: WorldO
       egress,
       stores,
       notifications,
+      ...(bundleLoads === undefined ? {} : { bundleLoads }),
       gateway: { authenticate: authenticate ?? bearerPrincipal, ...gateway },
     };
   };

@@ -1,12 +1,24 @@
 import { z } from "zod";
 import { Cron, CronPattern } from "croner";
+import { AnnexError } from "../errors.js";
 import { handlerNameSchema } from "./primitives.js";
 
 /** Nicknames croner expands; anything else must be five fields. */
 const NICKNAMES = new Set(["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]);
 
-/** A fixed instant to look for a next run from, so validation does not depend on the clock. */
-const PROBE_FROM = new Date(Date.UTC(2025, 0, 1));
+/**
+ * Where to ask croner for a next run when validating. Croner searches by
+ * recursion, a few frames per month it rules out, and answers null once it
+ * reaches the year 3000: asked from 2025, a cron that never fires over several
+ * months a year ("0 0 31 2,4,6,9,11 *") ran out of stack before it could say
+ * so. From 2900 the search is short enough to end in croner's own answer, and
+ * loses nothing: 2904–2999 is leap every fourth year without a skipped
+ * century, so it holds every kind of year (each weekday a year can start on,
+ * leap or not) several times over, and with them every date, weekday and
+ * "nth weekday of the month" a cron can ask for. A fixed instant also keeps
+ * validation independent of the clock.
+ */
+const PROBE_FROM = new Date(Date.UTC(2900, 0, 1));
 
 const NEVER_FIRES = "cron never fires (e.g. February 30th); check the day and month fields";
 
@@ -44,21 +56,42 @@ function findCronProblem(expression: string, timezone: string | undefined): stri
   try {
     new CronPattern(trimmed);
   } catch (error) {
-    return `cron is not valid: ${(error as Error).message.replace(/^CronPattern: /, "")}`;
+    if (!isCronerError(error)) throw checkFailed(expression, error);
+    return `cron is not valid: ${error.message.replace(/^CronPattern: /, "")}`;
   }
+  let next: Date | null;
   try {
     // Without a callback croner schedules nothing; paused makes that explicit.
     const job = new Cron(trimmed, { paused: true, ...(timezone === undefined ? {} : { timezone }) });
-    const next = job.nextRun(PROBE_FROM);
+    next = job.nextRun(PROBE_FROM);
     job.stop();
-    if (next === null) return NEVER_FIRES;
   } catch (error) {
-    // Croner looks for the next run by recursion, a month or so a step, up to its year 3000: a cron that never fires
-    // over several months a year ("0 0 31 2,4,6,9,11 *") runs out of stack before it can answer null.
-    if (error instanceof RangeError) return NEVER_FIRES;
-    return `cron is not valid: ${(error as Error).message}`;
+    if (!isCronerError(error)) throw checkFailed(expression, error);
+    return `cron is not valid: ${error.message}`;
   }
-  return undefined;
+  // Croner's only way of saying "never": no run before its year 3000, which from PROBE_FROM means none ever.
+  return next === null ? NEVER_FIRES : undefined;
+}
+
+/**
+ * An error croner threw on purpose: each names its source ("CronPattern: …",
+ * "CronDate: …", "CronOptions: …", "Cron: …"). Anything else, such as the
+ * engine's "Maximum call stack size exceeded" when the check runs near the
+ * stack limit, says nothing about the cron.
+ */
+function isCronerError(error: unknown): error is Error {
+  return error instanceof Error && /^Cron(?:Pattern|Date|Options)?: /.test(error.message);
+}
+
+/** The check itself failed: not the manifest's fault, so not a manifest issue (and not cached, so a retry checks again). */
+function checkFailed(expression: string, cause: unknown): AnnexError {
+  const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+  return new AnnexError(
+    "E_INTERNAL",
+    `could not check the cron ${JSON.stringify(expression)} of jobs[].cron (${reason}); this says nothing about the manifest: retry, with more stack if it ran out`,
+    { field: "jobs[].cron", cron: expression, reason },
+    { cause },
+  );
 }
 
 const scheduleCache = new Map<string, Cron>();

@@ -47,13 +47,30 @@ export const versionSchema = z
   .string()
   .max(64, { message: "version must be at most 64 characters", abort: true })
   .superRefine((value, ctx) => {
-    if (semver.valid(value) === value) return;
+    const parsed = semverVerdict(() => new semver.SemVer(value).version);
+    if (parsed === value) return;
     const message =
-      semver.valid(value) !== null && value.includes("+")
+      parsed !== null && value.includes("+")
         ? "version must not carry build metadata (+…): versions compare without it; bump the version or use a prerelease tag such as 1.0.0-rc.1"
         : 'version must be a semantic version such as 1.0.0 or 1.2.0-beta.1 (no leading "v")';
     ctx.addIssue({ code: "custom", message, input: value });
   });
+
+/**
+ * What `check` returns, or null when semver refuses the value: it does so
+ * with a TypeError ("Invalid Version: …", "Invalid comparator: …").
+ * `semver.valid` and `semver.validRange` answer null for any error at all,
+ * so a stack that ran out while checking (a RangeError) made a good version
+ * look invalid; that is thrown on instead, as the failure it is.
+ */
+function semverVerdict<T>(check: () => T): T | null {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof TypeError) return null;
+    throw error;
+  }
+}
 
 const MAX_RANGE_LENGTH = 128;
 
@@ -62,7 +79,7 @@ export const semverRangeSchema = z
   .trim()
   .min(1, 'must be a semver range of the Annex host API, e.g. "^0.1.0"')
   .max(MAX_RANGE_LENGTH, { message: `must be at most ${MAX_RANGE_LENGTH} characters`, abort: true })
-  .refine((value) => semver.validRange(value) !== null, {
+  .refine((value) => semverVerdict(() => new semver.Range(value)) !== null, {
     message: 'must be a valid semver range, e.g. "^0.1.0" or ">=0.1.0 <0.3.0"',
   });
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AnnexError } from "../errors.js";
+import { formatIssueLines, keepIssues } from "../issue-list.js";
 import { ENDPOINT_CLASSES, type EndpointClass } from "./endpoints.js";
 import { fromZodIssues } from "./issues.js";
 import { pathToString } from "./paths.js";
@@ -32,9 +33,14 @@ export class PolicyError extends AnnexError {
   declare readonly code: "E_POLICY" | "E_POLICY_INVALID";
   readonly violations: readonly TrustPolicyViolation[];
 
+  /** How many violations were found; more than `violations.length` when the list was cut. */
+  readonly violationCount: number;
+
   constructor(code: "E_POLICY" | "E_POLICY_INVALID", message: string, violations: readonly TrustPolicyViolation[]) {
-    super(code, message, { violations: violations.map((v) => ({ ...v })) });
-    this.violations = Object.freeze(violations.map((v) => Object.freeze({ ...v })));
+    const kept = keepIssues(violations);
+    super(code, message, { violations: kept.map((v) => ({ ...v })), violationCount: violations.length });
+    this.violations = Object.freeze(kept.map((v) => Object.freeze(v)));
+    this.violationCount = violations.length;
   }
 }
 
@@ -58,7 +64,7 @@ export function parseTrustPolicy(json: unknown): TrustPolicy {
   const violations = [...protoKeys, ...(result.success ? [] : fromZodIssues(result.error.issues, json).map((issue) => ({ path: pathToString(issue.path), message: issue.message })))];
   throw new PolicyError(
     "E_POLICY_INVALID",
-    `the trust policy is malformed; fix it before checking manifests against it:\n${violations.map((v) => `  - ${v.path || "(policy)"}: ${v.message}`).join("\n")}`,
+    `the trust policy is malformed; fix it before checking manifests against it:\n${formatIssueLines(violations, (v) => `  - ${v.path || "(policy)"}: ${v.message}`).join("\n")}`,
     violations,
   );
 }
@@ -95,7 +101,7 @@ export function assertTrustPolicy(manifest: Manifest, trustClass: string, policy
   if (violations.length === 0) return;
   throw new PolicyError(
     "E_POLICY",
-    `${manifest.id}@${manifest.version} asks for more than trust class "${trustClass}" may be granted:\n${violations.map((v) => `  - ${v.path}: ${v.message}`).join("\n")}`,
+    `${manifest.id}@${manifest.version} asks for more than trust class "${trustClass}" may be granted:\n${formatIssueLines(violations, (v) => `  - ${v.path}: ${v.message}`).join("\n")}`,
     violations,
   );
 }

@@ -40,7 +40,47 @@ describe("ManifestError", () => {
     expect(error.issues.map((i) => i.path)).toEqual(["name", "version"]);
     expect(error.message).toMatch(/2 problems/);
     expect(error.message).toMatch(/- name: must be a string, not a number/);
-    expect(error.toJSON().details).toEqual({ issues: error.issues.map((i) => ({ ...i })) });
+    expect(error.toJSON().details).toEqual({ issues: error.issues.map((i) => ({ ...i })), issueCount: 2 });
+  });
+
+  it("bounds the message and the issue list, however many issues there are", () => {
+    // 50,000 host capabilities the registry lacks: one issue each, and each issue lists what the host offers.
+    const registry: HostCapabilityRegistry = Object.fromEntries(
+      Array.from({ length: 20 }, (_, i) => [`crm.contacts${i}.read`, { name: `crm.contacts${i}.read` }]),
+    );
+    const capabilities = Array.from({ length: 50_000 }, (_, i) => ({ name: `host:crm.nope${i}`, reason }));
+    let caught: unknown;
+    try {
+      parseManifest(service({ capabilities }), { hostCapabilities: registry });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ManifestError);
+    const error = caught as ManifestError;
+    expect(error.message.length).toBeLessThan(5 * 1024);
+    expect(error.message).toMatch(/\(50001 problems\)/);
+    expect(error.message).toContain("  - capabilities: at most 64 capabilities");
+    expect(error.message).toContain('  - capabilities[0].name: this host offers no capability "host:crm.nope0"');
+    expect(error.message).toContain("  - capabilities[18].name:");
+    expect(error.message).not.toContain("capabilities[19].name");
+    expect(error.message).toMatch(/\n… and 49981 more$/);
+    expect(error.issueCount).toBe(50_001);
+    expect(error.issues).toHaveLength(100);
+    expect(error.issues[1]).toMatchObject({ path: "capabilities[0].name" });
+    const details = error.toJSON().details!;
+    expect(details["issueCount"]).toBe(50_001);
+    expect(details["issues"]).toHaveLength(100);
+    expect(JSON.stringify(error.toJSON()).length).toBeLessThan(64 * 1024);
+  });
+
+  it("cuts one enormous issue in the message and in the list", () => {
+    const key = `k${"x".repeat(500_000)}`;
+    const error = textError(JSON.stringify({ ...SERVICE_EXAMPLE, [key]: 1 }));
+    expect(error.issueCount).toBe(1);
+    expect(error.message.length).toBeLessThan(1024);
+    expect(error.message).toMatch(/\n {2}- kx+…$/);
+    expect(error.issues[0]!.path.length).toBeLessThanOrEqual(2000);
+    expect(error.issues[0]!.message.length).toBeLessThanOrEqual(2000);
   });
 
   it("names the root when the input is not an object", () => {
@@ -163,14 +203,14 @@ describe("hostile structures", () => {
   }, 10_000);
 
   it("checks nothing but the length of a string over its field's maximum: engines.annex is not read as a range", () => {
-    const validRange = vi.spyOn(semver, "validRange");
+    const range = vi.spyOn(semver, "Range");
     try {
       expectIssue(service({ engines: { annex: "1 ".repeat(450_000) } }), "engines.annex", /at most 128 characters/);
-      expect(validRange).not.toHaveBeenCalled();
+      expect(range).not.toHaveBeenCalled();
       expectIssue(service({ engines: { annex: "not a range" } }), "engines.annex", /semver range/);
-      expect(validRange).toHaveBeenCalledTimes(1);
+      expect(range).toHaveBeenCalledTimes(1);
     } finally {
-      validRange.mockRestore();
+      range.mockRestore();
     }
   });
 

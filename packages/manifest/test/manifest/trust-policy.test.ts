@@ -82,6 +82,27 @@ describe("assertTrustPolicy", () => {
   });
 });
 
+describe("PolicyError size", () => {
+  it("lists the first violations of a huge malformed policy and counts the rest", () => {
+    const huge = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`class${i}`, { capabilities: ["BAD"], endpointClasses: [] }]));
+    let caught: unknown;
+    try {
+      parseTrustPolicy(huge);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(PolicyError);
+    const error = caught as PolicyError;
+    expect(error.code).toBe("E_POLICY_INVALID");
+    expect(error.message.length).toBeLessThan(5 * 1024);
+    expect(error.message).toContain("  - class0.capabilities[0]:");
+    expect(error.message).toMatch(/\n… and 4980 more$/);
+    expect(error.violationCount).toBe(5000);
+    expect(error.violations).toHaveLength(100);
+    expect(error.toJSON().details).toMatchObject({ violationCount: 5000 });
+  });
+});
+
 describe("parseTrustPolicy", () => {
   it("accepts a policy from JSON", () => {
     expect(parseTrustPolicy(JSON.parse(JSON.stringify(policy)))).toEqual(policy);
