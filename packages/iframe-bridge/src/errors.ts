@@ -10,7 +10,7 @@
 export const BRIDGE_ERROR_CODES = [
   /** A deadline passed: the handshake, a host API call, or a theme delivery. */
   "E_BRIDGE_TIMEOUT",
-  /** An origin was wrong: a declared origin, a hello from the wrong window or origin. */
+  /** An origin was wrong: a declared origin, one another extension holds on the page, a hello from the wrong window or origin. */
   "E_BRIDGE_ORIGIN",
   /** A path tried to leave its scope: `..`, encoded dots, backslashes, absolute URLs, another extension's API. */
   "E_BRIDGE_PATH",
@@ -32,7 +32,7 @@ export const BRIDGE_ERROR_CODES = [
   "E_BRIDGE_RATE_LIMITED",
   /** The install was not granted the capability the call needs (`toast` without `ui.toast`); `details.capability` names it. */
   "E_BRIDGE_CAPABILITY_DENIED",
-  /** A message on the bridge did not follow the protocol. */
+  /** A message on the bridge did not follow the protocol, or the page answered a theme delivery (setTheme) with an error. */
   "E_BRIDGE_PROTOCOL",
   /** The host failed while serving the call (network error, a handler threw); details stay on the host. */
   "E_BRIDGE_HOST",

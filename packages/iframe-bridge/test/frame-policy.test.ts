@@ -69,6 +69,14 @@ describe("resolveFramePolicy", () => {
     }
   });
 
+  // It threw a TypeError (new URL("null") in the same-site check) rather than a typed error.
+  it("refuses allow-same-origin from a host document with an opaque origin (E_BRIDGE_ORIGIN); opaque frames are not concerned", () => {
+    const error = errorOf(() => resolveFramePolicy({ src: SRC, extensionOrigin: "https://ext.example", sandboxExtras: ["allow-same-origin"], hostOrigin: "null" }));
+    expect(error.code).toBe("E_BRIDGE_ORIGIN");
+    expect(error.details).toMatchObject({ field: "extensionOrigin", reason: "opaque-host" });
+    expect(resolveFramePolicy({ src: SRC, extensionOrigin: "opaque", hostOrigin: "null" }).expectedOrigin).toBe("null");
+  });
+
   it("refuses a real origin without allow-same-origin, a mismatch with src, and non-origins", () => {
     expect(errorOf(() => resolveFramePolicy({ src: SRC, extensionOrigin: "https://ext.example", hostOrigin: HOST })).code).toBe("E_BRIDGE_SANDBOX");
     expect(errorOf(() => resolveFramePolicy({ src: SRC, extensionOrigin: "https://other.example", sandboxExtras: ["allow-same-origin"], hostOrigin: HOST })).code).toBe("E_BRIDGE_ORIGIN");

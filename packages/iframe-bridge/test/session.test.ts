@@ -1,4 +1,6 @@
 // @vitest-environment happy-dom
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BridgeError } from "../src/errors.js";
 import type { HostApi } from "../src/host/host-api.js";
@@ -288,6 +290,40 @@ describe("theme changes", () => {
     const client = await p.connect();
     client.onThemeChange(() => new Promise(() => undefined));
     await expect(p.session.setTheme(DARK)).rejects.toMatchObject({ code: "E_BRIDGE_TIMEOUT" });
+  });
+
+  // comlink revives a "throw" answer on the theme port into an error, error-shaped or not, built from what the page
+  // sent. It reached setTheme's callers as the cause of an E_BRIDGE_PROTOCOL that setTheme's documentation did not list.
+  it.each([
+    ["an error", { isError: true, value: { message: "chosen by the page", stack: "at evil (https://ext.example/x.js:1:1)", code: "E_BRIDGE_TIMEOUT", details: { leak: "chosen by the page" } } }],
+    ["a value that is no error", { isError: false, value: { code: "E_BRIDGE_DISPOSED", message: "chosen by the page" } }],
+  ])("setTheme rejects with E_BRIDGE_PROTOCOL, carrying nothing of the page's answer, when the page answers a delivery with %s", async (_label, thrown) => {
+    const p = pair();
+    const port = await rawHandshake(p);
+    const { port1, port2 } = new MessageChannel();
+    const subscribed = (await rawCall(port, { type: "APPLY", path: ["onThemeChange"], argumentList: [raw(port2)] }, 150, [port2])) as { value: { ok: boolean } };
+    expect(subscribed.value.ok).toBe(true);
+    port1.onmessage = (event) => port1.postMessage({ id: (event.data as { id: string }).id, type: "HANDLER", name: "throw", value: thrown });
+    const error = await p.session.setTheme(DARK).then(
+      () => null,
+      (failure: unknown) => failure,
+    );
+    expect(error).toBeInstanceOf(BridgeError);
+    expect(error).toMatchObject({ code: "E_BRIDGE_PROTOCOL", details: { operation: "theme delivery", reason: "refused" } });
+    expect((error as BridgeError).cause).toBeUndefined();
+    expect(JSON.stringify((error as BridgeError).toJSON())).not.toContain("chosen by the page");
+    // Stored all the same: the page is told again through getContext().
+    expect(p.session.theme).toEqual(DARK);
+    port1.close();
+    port.close();
+  });
+
+  it("setTheme's documented errors (README) are the ones it rejects with", async () => {
+    const readme = readFileSync(join(import.meta.dirname, "..", "README.md"), "utf8");
+    const entry = readme.slice(readme.indexOf("`setTheme(theme)`"), readme.indexOf("`dispose()`", readme.indexOf("`setTheme(theme)`")));
+    const documented = new Set(entry.match(/E_BRIDGE_[A-Z_]+/g));
+    // ARGS, TIMEOUT, DISPOSED and PROTOCOL: the tests of this block and of dispose make setTheme reject with each.
+    expect(documented).toEqual(new Set(["E_BRIDGE_ARGS", "E_BRIDGE_TIMEOUT", "E_BRIDGE_DISPOSED", "E_BRIDGE_PROTOCOL"]));
   });
 });
 

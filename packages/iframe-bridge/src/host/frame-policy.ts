@@ -118,6 +118,15 @@ export function resolveFramePolicy(input: FramePolicyInput): FramePolicy {
   if (origin !== src.origin) {
     throw new BridgeError("E_BRIDGE_ORIGIN", `extensionOrigin ${origin} is not the origin of src (${src.origin}); they must match`, { field: "extensionOrigin" });
   }
+  // A sandboxed host document: no same-site check can be made against "null", and its registry of claimed
+  // origins is cut off from the page's (origin-claims.ts), while its frames reach the page's through top.frames.
+  if (input.hostOrigin === "null") {
+    throw new BridgeError(
+      "E_BRIDGE_ORIGIN",
+      `allow-same-origin from a host document with an opaque origin (a sandboxed document): it cannot tell whether ${origin} is of the host's own site, nor count which extension holds ${origin} on the page; mount from a document of the host's origin, or use extensionOrigin: "opaque" without allow-same-origin`,
+      { field: "extensionOrigin", reason: "opaque-host" },
+    );
+  }
   if (origin === input.hostOrigin) {
     throw new BridgeError(
       "E_BRIDGE_ORIGIN",

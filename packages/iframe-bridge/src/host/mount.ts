@@ -12,7 +12,10 @@ import { resolveRateLimits } from "./rate-limit.js";
 import { HostSession, type BridgeConnection, type FrameState } from "./session.js";
 
 export interface MountOptions {
-  /** Where the iframe goes. */
+  /**
+   * Where the iframe goes: an element of the document of the window this code runs in. A same-origin panel or
+   * popup loads @annex/iframe-bridge/host itself and mounts its frames from there (E_BRIDGE_ARGS otherwise).
+   */
   container: HTMLElement;
   /** The page to load, usually from buildExtUiSrc() (without a nonce: one is minted per mount). */
   src: string;
@@ -72,7 +75,12 @@ export interface ExtensionFrame {
   /** Resolves when the extension connected; rejects (and the frame is disposed) on timeout or version mismatch. */
   readonly ready: Promise<BridgeConnection>;
   readonly state: FrameState;
-  /** Sends a new theme; resolves when the extension applied it. */
+  /**
+   * Validates, stores and sends a new theme; resolves when the extension applied it. Rejects with E_BRIDGE_ARGS
+   * (a bad theme, not stored), E_BRIDGE_TIMEOUT (no answer within callTimeoutMs), E_BRIDGE_DISPOSED, or
+   * E_BRIDGE_PROTOCOL (the page answered with an error: its client refused the theme, or the answer was forged;
+   * the theme stays stored). An extension that never applies themes can always make this reject.
+   */
   setTheme(theme: Theme): Promise<void>;
   /** Closes the port, removes listeners, rejects pending calls, releases proxies and removes the iframe. */
   dispose(): void;
@@ -91,6 +99,18 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
   if (!container || container.nodeType !== 1 || typeof container.appendChild !== "function" || !doc || !win) {
     throw new BridgeError("E_BRIDGE_ARGS", "container must be an element attached to a document", { field: "container" });
   }
+  // The browser names the window whose script posts a message as its source, whatever window is asked to
+  // post it: the welcome, posted by this code, would come from this window, and the frame, whose parent is
+  // the container's window, drops a welcome from anyone but its parent. Nothing can post it "from" the other
+  // window short of running code in that window's realm, so such a frame could never connect — while the
+  // host would report it ready. (Compared by document: DOM emulations for tests do not all make their window the global.)
+  if (doc !== (globalThis as { document?: unknown }).document) {
+    throw new BridgeError(
+      "E_BRIDGE_ARGS",
+      "container belongs to the document of another window (a same-origin frame or popup): a frame mounted there could never connect, since the browser marks this window, not its parent, as the sender of the welcome; load @annex/iframe-bridge/host in that document and mount the frame from there",
+      { field: "container", reason: "other-window" },
+    );
+  }
   if (typeof options.title !== "string" || options.title.trim() === "" || options.title.length > 200) {
     throw new BridgeError("E_BRIDGE_ARGS", "title must be a non-empty string of at most 200 characters: it names the frame for screen readers", { field: "title" });
   }
@@ -105,11 +125,13 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
   const maxConcurrentCalls = positiveInt(options.maxConcurrentCalls, "maxConcurrentCalls", 32, 1024);
   const { maxCallsPerSecond, maxCallBurst, maxReportsPerSecond } = resolveRateLimits(options);
 
-  const hostOrigin = win.location.origin;
-  const policy = resolveFramePolicy({ src: options.src, extensionOrigin: options.extensionOrigin, sandboxExtras: options.sandboxExtras, hostOrigin });
+  // The document's own origin, not its address's: a sandboxed document at the host's URL is "null" (location.origin
+  // would say the host's origin), and an about:blank one inherits its creator's (location.origin would say "null").
+  const documentOrigin = typeof win.origin === "string" ? win.origin : win.location.origin;
+  const policy = resolveFramePolicy({ src: options.src, extensionOrigin: options.extensionOrigin, sandboxExtras: options.sandboxExtras, hostOrigin: documentOrigin });
   let apiBase: URL;
   try {
-    apiBase = new URL(options.apiBase ?? hostOrigin);
+    apiBase = new URL(options.apiBase ?? win.location.origin);
   } catch {
     throw new BridgeError("E_BRIDGE_ARGS", `apiBase ${JSON.stringify(String(options.apiBase))} is not an absolute URL`, { field: "apiBase" });
   }

@@ -64,6 +64,28 @@ type ThemeCallback = (theme: Theme) => Promise<void>;
 const MAX_THEME_SUBSCRIBERS = 4;
 
 /**
+ * One theme delivery. An error the page answers with is comlink's revival of
+ * whatever the page sent (the client's own theme check refusing it, or a
+ * forged "throw" answer): data the page chose, error-shaped or not, which must
+ * not reach the host's callers and logs as the cause of a host error. The
+ * caller learns that the page did not apply the theme, in the bridge's own words.
+ */
+function deliverTheme(remote: Comlink.Remote<ThemeCallback>, theme: Theme): Promise<void> {
+  return Promise.resolve()
+    .then(() => remote(theme))
+    .then(
+      () => undefined,
+      () => {
+        throw new BridgeError(
+          "E_BRIDGE_PROTOCOL",
+          "the extension's page answered the theme delivery with an error instead of applying it (its client refused the theme, or the answer was forged); the host keeps the theme, and getContext() answers it",
+          { operation: "theme delivery", reason: "refused" },
+        );
+      },
+    );
+}
+
+/**
  * The host's half of one frame's bridge, independent of the DOM so it can be
  * driven in tests: it listens for the hello, checks it (handshake.ts), hands
  * over a private MessagePort, serves the host API on it through comlink
@@ -120,16 +142,18 @@ export class HostSession {
     return this.#theme;
   }
 
-  /** Validates and stores the theme, then delivers it to the extension; resolves once the extension applied it. */
+  /**
+   * Validates and stores the theme, then delivers it to the extension; resolves once the extension applied it.
+   * Rejects with E_BRIDGE_ARGS (a bad theme, not stored), E_BRIDGE_DISPOSED, E_BRIDGE_TIMEOUT (no answer within
+   * callTimeoutMs) or E_BRIDGE_PROTOCOL (the page answered the delivery with an error; the theme stays stored).
+   */
   async setTheme(theme: Theme): Promise<void> {
     if (this.#state === "disposed" || this.#state === "failed") {
       throw new BridgeError("E_BRIDGE_DISPOSED", "setTheme was called on a frame that is disposed or failed to connect", { state: this.#state });
     }
     const parsed = parseTheme(theme);
     this.#theme = parsed;
-    await Promise.all(
-      this.#themeCallbacks.map(({ remote }) => this.#pending.run(Promise.resolve(remote(parsed)), this.#options.callTimeoutMs, "theme delivery")),
-    );
+    await Promise.all(this.#themeCallbacks.map(({ remote }) => this.#pending.run(deliverTheme(remote, parsed), this.#options.callTimeoutMs, "theme delivery")));
   }
 
   dispose(reason?: BridgeError): void {

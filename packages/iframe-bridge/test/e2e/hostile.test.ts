@@ -5,7 +5,7 @@
  */
 import type { Frame, Page } from "playwright-core";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Browser, Servers } from "../support/browser-harness.js";
+import { DARK, type Browser, type Servers } from "../support/browser-harness.js";
 import { eventually, extFrame, frameWhere, mount, mountOptions, useHostPage } from "./page-helpers.js";
 
 const world = useHostPage();
@@ -187,6 +187,32 @@ describe("the port under attack", () => {
     expect(answers.context).toMatchObject({ type: "RAW", value: { ok: true, value: { tenant: "tenant-1" } } });
     expect(await page.evaluate(() => ({} as Record<string, unknown>).polluted)).toBeUndefined();
     expect((await eventually(async () => ((await rejections()).length >= 5 ? rejections() : null)))?.filter((r) => r.code === "E_BRIDGE_PROTOCOL")).toHaveLength(5);
+  });
+
+  it("a forged answer to a theme delivery rejects setTheme with E_BRIDGE_PROTOCOL, carrying nothing the page chose", async () => {
+    await mount(page, "a", mountOptions(servers, { src: servers.extPage("manual.html") }));
+    const frame = await extFrame(page, "manual.html");
+    const subscribed = await frame.evaluate(async () => {
+      const port = await annexExt.rawPort();
+      const theme = new MessageChannel();
+      // comlink revives a "throw" answer on the host's side into an error made of whatever the page sent.
+      theme.port1.onmessage = (event) =>
+        theme.port1.postMessage({
+          id: (event.data as { id: string }).id,
+          type: "HANDLER",
+          name: "throw",
+          value: { isError: true, value: { message: "chosen by the page", stack: "at evil (chosen by the page)", code: "E_BRIDGE_TIMEOUT" } },
+        });
+      (globalThis as unknown as { keep: unknown }).keep = theme;
+      return new Promise((resolve) => {
+        port.onmessage = (event) => resolve((event.data as { value?: { ok?: boolean } }).value?.ok);
+        port.postMessage({ type: "APPLY", id: "subscribe", path: ["onThemeChange"], argumentList: [{ type: "RAW", value: theme.port2 }] }, [theme.port2]);
+      });
+    });
+    expect(subscribed).toBe(true);
+    const outcome = await page.evaluate((theme) => annexHost.setTheme("a", theme), DARK);
+    expect(outcome).toMatchObject({ ok: false, name: "BridgeError", code: "E_BRIDGE_PROTOCOL", details: { operation: "theme delivery", reason: "refused" } });
+    expect(JSON.stringify(outcome)).not.toContain("chosen by the page");
   });
 
   it("a flood of calls on the port is cut to the frame's rate: refused at once, few reach a handler, reports capped", async () => {

@@ -166,6 +166,12 @@ export async function startServers(bundles: Bundles): Promise<Servers> {
     record("third", req);
     const url = new URL(req.url ?? "/", "http://third.invalid");
     if (url.pathname === "/client.js") return send(res, 200, "text/javascript", bundles.client);
+    // A portal of another origin that frames the host page (?src=…): the host's top window is out of its reach.
+    if (url.pathname === "/embed.html") {
+      const src = url.searchParams.get("src") ?? "";
+      if (!/^http:\/\/127\.0\.0\.1:\d+\/[\w./?=&-]*$/.test(src)) return send(res, 400, "text/plain", "bad src");
+      return send(res, 200, "text/html", html(`<p>Portal</p><iframe src="${src.replaceAll("&", "&amp;")}" style="width:100%;height:600px"></iframe>`));
+    }
     if (url.pathname === "/spoof.html") return send(res, 200, "text/html", html('<p>Spoofing page</p><script src="/client.js"></script>'));
     return send(res, 404, "text/plain", "not found");
   });
