@@ -13,7 +13,8 @@ import { Redis } from "ioredis";
 import { effectsCapability, jobRunsCapability, startCapability } from "./app.js";
 
 export interface ChildSettings {
-  database: string;
+  /** A PostgreSQL connection string, or a PGlite data directory (which one process at a time may open). */
+  database: string | { dataDir: string };
   schema: string;
   secretsKey: string;
   redis?: { url: string; prefix: string } | undefined;
@@ -23,7 +24,7 @@ export interface ChildSettings {
 }
 
 export type ToChild = { op: "disable" | "enable"; tenant: string; extensionId: string } | { op: "close" };
-export type FromChild = { op: "ready"; port: number; pid: number } | { op: "done"; of: string } | { op: "failed"; message: string };
+export type FromChild = { op: "ready"; port: number; pid: number } | { op: "done"; of: string } | { op: "failed"; message: string; code?: string | undefined };
 
 const settings = JSON.parse(process.env["ANNEX_SCALE_CHILD"] ?? "null") as ChildSettings;
 const send = (message: FromChild) => process.send!(message);
@@ -86,7 +87,8 @@ try {
   });
   send({ op: "ready", port: (server.address() as AddressInfo).port, pid: process.pid });
 } catch (error) {
-  send({ op: "failed", message: error instanceof Error ? `${error.message}\n${error.stack}` : String(error) });
+  const code = (error as { code?: unknown } | null)?.code;
+  send({ op: "failed", message: error instanceof Error ? `${error.message}\n${error.stack}` : String(error), code: typeof code === "string" ? code : undefined });
   process.exitCode = 1;
   process.disconnect();
 }
