@@ -74,6 +74,26 @@ describeBackends("install lifecycle", (backend) => {
     await host.close();
   });
 
+  it("refuses a grant that names no capability (a typo), naming the entry and the nearest capability; known capabilities beyond the requests are kept", async () => {
+    const { host } = await world(backend);
+    const typo = await rejection(host.install(T, EXT, { version: "1.0.0", grants: [{ name: "log" }, { name: "storge.kv" } as never], config: { region: "eu" } }));
+    expect(typo).toBeInstanceOf(InstallError);
+    expect(typo.code).toBe("E_INVALID_ARGUMENT");
+    expect(typo.message).toMatch(/^grants\[1\]\.name: "storge\.kv" is not a capability; did you mean "storage\.kv"\? Capabilities are log, storage\.kv, /);
+    expect(typo.details).toMatchObject({ field: "grants[1].name", index: 1, name: "storge.kv", suggestion: "storage.kv" });
+    const host_ = await rejection(host.install(T, EXT, { version: "1.0.0", grants: [{ name: "log" }, { name: "host:CRM" } as never], config: { region: "eu" } }));
+    expect(host_.message).toBe('grants[1].name: "host:CRM" is not a capability; host capabilities are named host:<namespace>.<name>, e.g. host:crm.contacts.read');
+    const far = await rejection(host.install(T, EXT, { version: "1.0.0", grants: [{ name: "everything" } as never], config: { region: "eu" } }));
+    expect(far.message).toMatch(/^grants\[0\]\.name: "everything" is not a capability; capabilities are log, /);
+    expect(await host.getInstall(T, EXT)).toBeNull();
+    // The same check for the grants of an upgrade.
+    await host.install(T, EXT, { version: "1.0.0", grants: [{ name: "log" }, { name: "storage.kv" }], config: { region: "eu" } });
+    expect((await host.getInstall(T, EXT))?.grants).toEqual([{ name: "log" }, { name: "storage.kv" }]);
+    const upgrade = await rejection(host.upgrade(T, EXT, { version: "1.1.0", grants: [{ name: "lgo" } as never] }));
+    expect(upgrade).toMatchObject({ code: "E_INVALID_ARGUMENT", details: { field: "grants[0].name", suggestion: "log" } });
+    await host.close();
+  });
+
   it("validates config against the manifest's settings and reports every problem at once", async () => {
     const { host } = await world(backend);
     const error = await rejection(

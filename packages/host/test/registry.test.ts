@@ -412,6 +412,19 @@ describeBackends("registry", (backend) => {
     await strict.close();
   });
 
+  it("publishes with the signature file parsed or as its text, and refuses its bytes (readFileSync without an encoding) saying to parse them", async () => {
+    const host = await hostFor();
+    const good = await signedBundle(acme, serviceManifest());
+    const fileText = JSON.stringify(good.signature, null, 2);
+    const error = await host.publish(good.bytes, Buffer.from(fileText) as never).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: "E_SIGNATURE_INVALID" });
+    expect((error as Error).message).toContain('JSON.parse(readFileSync("x.annex.sig", "utf8"))');
+    expect((error as Error).message).not.toContain("not a known field");
+    expect(await host.publish(good.bytes, fileText as never)).toMatchObject({ created: true });
+    expect(await host.publish(good.bytes, JSON.parse(fileText))).toMatchObject({ created: false });
+    await host.close();
+  });
+
   it("refuses a manifest holding NUL or an unpaired surrogate with E_MANIFEST, never a database error, and leaves the registry as it was", async () => {
     // Dev mode: the publisher's own tools refuse to sign such a manifest, so it arrives unsigned.
     const host = await hostFor({ trust: { store: (acme ??= await makePublisher("acme", "community")).trustStore, mode: "dev" } });

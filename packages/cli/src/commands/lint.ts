@@ -15,7 +15,8 @@ export const lintCommand: Command = {
   help: `Usage: annex lint <dir>
 
 Checks <dir>/annex.json (or the .json file given) against the manifest v2 schema and
-the rules across fields, all problems at once, and that the files it names exist.
+the rules across fields, all problems at once; once those pass, that the files it
+names exist (so missing files show up only after the schema problems are fixed).
 Each problem is printed as
 
   annex.json:<line>:<column> <field>: <message>

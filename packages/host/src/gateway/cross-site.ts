@@ -11,7 +11,23 @@ export type TrustedOrigins = readonly string[] | ((origin: string, request: Requ
 /** Methods that must not change state: never refused by the cross-site check. */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-export type CrossSiteVerdict = { ok: true } | { ok: false; reason: string };
+/** `reason` is the audit log's short line; `detail` the answer's, naming what was seen and what to do. */
+export type CrossSiteVerdict = { ok: true } | { ok: false; reason: string; detail: string };
+
+const OWN_PAGES = "State-changing requests must come from the host's own pages";
+/** Where the host's public origins are set: the usual cause of a refusal is a proxy or a custom domain left out. */
+const LIST_IT =
+  `${OWN_PAGES}. If that origin is one of them (the public origin behind a proxy, whose X-Forwarded-* headers and Express's ` +
+  `"trust proxy" this check does not read, or a tenant's custom domain), list it in createHost({ gateway: { origins } })`;
+
+/**
+ * A refusal whose detail names what the check saw (the caller's own headers,
+ * bounded) and the origin the host took the request to be on, the two a
+ * reader compares; the audit log keeps the short reason.
+ */
+function refusal(reason: string, saw: string, url: URL, next: string): CrossSiteVerdict {
+  return { ok: false, reason, detail: `this request comes from another site than the host's: ${saw}, and the host's origin for this request is ${url.origin}. ${next}` };
+}
 
 /**
  * Whether a state-changing `api` request may run: the session cookie that
@@ -47,11 +63,15 @@ export class CrossSiteCheck {
     if (origin !== null) {
       if (origin === url.origin || this.#origins.has(origin)) return { ok: true };
       if (this.#decide !== undefined && origin !== "null" && (await this.#decide(origin, request)) === true) return { ok: true };
-      return { ok: false, reason: `Origin ${origin.slice(0, 200)} is not one of the host's origins` };
+      const reason = `Origin ${origin.slice(0, 200)} is not one of the host's origins`;
+      if (origin === "null") {
+        return refusal(reason, 'its Origin is "null" (a sandboxed frame or a privacy context), which is never trusted', url, `${OWN_PAGES}: a framed extension page calls through the bridge (api.fetch)`);
+      }
+      return refusal(reason, `its Origin is ${JSON.stringify(origin.slice(0, 200))}`, url, LIST_IT);
     }
     const site = request.headers.get("sec-fetch-site");
     if (site === null || site === "same-origin" || site === "none") return { ok: true };
-    return { ok: false, reason: `Sec-Fetch-Site: ${site.slice(0, 40)} without an Origin header` };
+    return refusal(`Sec-Fetch-Site: ${site.slice(0, 40)} without an Origin header`, `it has no Origin header and Sec-Fetch-Site: ${JSON.stringify(site.slice(0, 40))}`, url, OWN_PAGES);
   }
 }
 

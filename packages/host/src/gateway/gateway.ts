@@ -265,9 +265,7 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
       // A browser sends the session cookie from any site: where the request comes from decides.
       const verdict = await callHook(() => crossSite.check(request, url), "origins");
       if (!verdict.ok) {
-        throw problem(403, "E_CROSS_SITE", "this request comes from another site than the host's; state-changing requests must come from the host's own pages", {
-          reason: verdict.reason,
-        });
+        throw problem(403, "E_CROSS_SITE", verdict.detail, { reason: verdict.reason });
       }
     } else {
       tenant = await callHook(() => tenantFor(request, extensionId, family), "resolveTenant");

@@ -1,6 +1,10 @@
 import {
+  BUILTIN_CAPABILITY_NAMES,
+  describeCapabilityVocabulary,
   diffUpgrade,
+  HOST_CAPABILITY_PATTERN,
   isAnnexError,
+  isBuiltinCapabilityName,
   missingGrants,
   type CapabilityGrant,
   type Manifest,
@@ -17,6 +21,7 @@ import { readVersion, type PublishedVersion, type Registry } from "../registry/r
 import { SecretsError } from "../secrets/errors.js";
 import type { SecretsKeyring } from "../secrets/keyring.js";
 import type { SecretsVault } from "../secrets/vault.js";
+import { editDistance } from "../host-options.js";
 import { validateConfig } from "./config.js";
 import { InstallError } from "./errors.js";
 import type {
@@ -665,9 +670,39 @@ function checkGrants(grants: unknown, field: string): CapabilityGrant[] {
     if (typeof grant !== "object" || grant === null || typeof (grant as { name?: unknown }).name !== "string") {
       throw new InstallError("E_INVALID_ARGUMENT", `${field}[${index}] must be an object with a capability "name"`, { index });
     }
+    checkGrantName((grant as { name: string }).name, `${field}[${index}].name`, index);
     // The reason belongs to the manifest's request, not to the admin's grant.
     const { reason: _reason, ...rest } = grant as CapabilityGrant & { reason?: unknown };
     return rest as CapabilityGrant;
+  });
+}
+
+/**
+ * A grant must name a capability that exists: one of another name (a typo,
+ * "storge.kv") grants nothing, yet would be stored and shown as consent.
+ * Known capabilities the manifest does not request are kept: a grant list
+ * carried over a rollback holds them, and they take effect only once a
+ * version requests them.
+ */
+function checkGrantName(name: string, field: string, index: number): void {
+  if (isBuiltinCapabilityName(name) || (name.length <= 128 && HOST_CAPABILITY_PATTERN.test(name))) return;
+  const shown = JSON.stringify(name.slice(0, 128));
+  let suggestion: string | undefined;
+  let best = 3;
+  for (const candidate of BUILTIN_CAPABILITY_NAMES) {
+    const distance = editDistance(name.slice(0, 64).toLowerCase(), candidate, best);
+    if (distance < best) [suggestion, best] = [candidate, distance];
+  }
+  const hint = name.startsWith("host:")
+    ? "host capabilities are named host:<namespace>.<name>, e.g. host:crm.contacts.read"
+    : suggestion !== undefined
+      ? `did you mean "${suggestion}"? Capabilities are ${describeCapabilityVocabulary()}`
+      : `capabilities are ${describeCapabilityVocabulary()}`;
+  throw new InstallError("E_INVALID_ARGUMENT", `${field}: ${shown} is not a capability; ${hint}`, {
+    field,
+    index,
+    name: name.slice(0, 128),
+    ...(suggestion === undefined ? {} : { suggestion }),
   });
 }
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { Manifest } from "@annex/manifest";
 import { loadBuild } from "./load-build.js";
-import { TestHostError, type TestHost, type TestRequestOptions } from "./test-host.js";
+import { TEST_HOST_ORIGIN, TestHostError, type TestHost, type TestRequestOptions } from "./test-host.js";
 
 export interface TestServerOptions {
   /** Port on 127.0.0.1; default any free one. */
@@ -185,6 +185,11 @@ export async function startTestServer(t: TestHost, defaultTenant: string, option
       if (value === undefined || HOP_HEADERS.has(name)) continue;
       headers[name] = Array.isArray(value) ? value.join(", ") : value;
     }
+    // t.request rebuilds the request on the test host's own origin, so the browser's account of where it
+    // comes from must move with it: the frame page's origin becomes the host's, as a product's page is on
+    // the host's origin. The gateway's cross-site check stays as in production, and still refuses an
+    // Origin from anywhere else.
+    if (headers.origin === url) headers.origin = TEST_HOST_ORIGIN;
     const body = req.method === "GET" || req.method === "HEAD" ? undefined : await readBody(req);
     const response = await t.request(req.method ?? "GET", req.url ?? "/", {
       as: session?.as,

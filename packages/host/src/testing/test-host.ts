@@ -38,6 +38,8 @@ export class TestHostError extends AnnexError {
 }
 
 export const TEST_TENANT = "test-tenant";
+/** The origin `t.request` builds its requests on. */
+export const TEST_HOST_ORIGIN = "http://annex.test";
 
 export interface TestHostOptions {
   /** Default: a fresh in-memory PGlite. Tests that share one database pass it with a fresh `schema`. */
@@ -337,7 +339,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       const principal = toPrincipal(requestOptions.as, defaultTenant);
       const headers = new Headers(requestOptions.headers);
       const body = encodeBody(requestOptions.body, headers);
-      const request = new Request(`http://annex.test${path}`, { method: method.toUpperCase(), headers, ...(body === undefined ? {} : { body }) });
+      const request = new Request(`${TEST_HOST_ORIGIN}${path}`, { method: method.toUpperCase(), headers, ...(body === undefined ? {} : { body }) });
       if (principal !== undefined) principals.set(request, principal);
       tenants.set(request, requestOptions.tenant ?? principal?.tenant ?? defaultTenant);
       return gateway.handle(request, { clientAddress: requestOptions.clientAddress ?? "127.0.0.1" });

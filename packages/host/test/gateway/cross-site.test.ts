@@ -28,6 +28,24 @@ describeBackends("gateway cross-site check", (backend) => {
     expect(line).toMatchObject({ decision: "deny", actor: "user:ada", details: { code: "E_CROSS_SITE", reason: expect.stringContaining("https://evil.test") } });
   });
 
+  it("says in the answer what it saw and what to do: the caller's Origin (bounded), the host's own origin, and where origins are set", async () => {
+    const refused = await problemOf(await post({ origin: "https://app.example.com" }));
+    expect(refused.code).toBe("E_CROSS_SITE");
+    expect(refused.detail).toBe(
+      'this request comes from another site than the host\'s: its Origin is "https://app.example.com", and the host\'s origin for this request is http://t1.tenants.test. ' +
+        "State-changing requests must come from the host's own pages. If that origin is one of them (the public origin behind a proxy, whose X-Forwarded-* headers " +
+        'and Express\'s "trust proxy" this check does not read, or a tenant\'s custom domain), list it in createHost({ gateway: { origins } })',
+    );
+    const long = await problemOf(await post({ origin: `https://${"a".repeat(5000)}.test` }));
+    expect(long.detail).toContain(`"https://${"a".repeat(192)}"`);
+    expect(String(long.detail).length).toBeLessThan(700);
+    const opaque = await problemOf(await post({ origin: "null" }));
+    expect(opaque.detail).toContain('its Origin is "null" (a sandboxed frame or a privacy context), which is never trusted');
+    expect(opaque.detail).toContain("through the bridge (api.fetch)");
+    const noOrigin = await problemOf(await post({ "sec-fetch-site": "cross-site" }));
+    expect(noOrigin.detail).toContain('it has no Origin header and Sec-Fetch-Site: "cross-site"');
+  });
+
   it("refuses the opaque origin of sandboxed frames and privacy contexts", async () => {
     expect((await post({ origin: "null" })).status).toBe(403);
   });

@@ -19,7 +19,9 @@ it("runs the example of docs/storage-sql.md", async () => {
     expect(rows).toEqual([{ body: "hello" }]);
     expect(install.sql).toMatchObject({ schema: expect.stringMatching(/^ext_acme_notes_[0-9a-f]{12}$/), version: "0001", status: "ready", lastError: null });
     const got = await t.request("GET", "/api/ext/acme.notes/notes/n1", { as: "u1" });
-    expect(await got.json()).toEqual({ id: "n1", body: "hello" });
+    expect(await got.json()).toEqual({ note: { id: "n1", body: "hello" } });
+    expect(await added.json()).toEqual({ note: { id: "n1", created_at: expect.any(String) } });
+    expect((await t.request("GET", "/api/ext/acme.notes/notes/nope", { as: "u1" })).status).toBe(404);
   } finally {
     await t.close();
   }

@@ -44,7 +44,10 @@ describe("SQL guard", () => {
   });
 
   it("allows DDL in migrations only", () => {
-    expect(refusal("CREATE TABLE t (a int)").message).toMatch(/not allowed in ctx\.sql\.query/);
+    expect(refusal("CREATE TABLE t (a int)").message).toMatch(/not allowed in ctx\.sql\.query; schema changes go in a migration file \(storage\.migrations in annex\.json/);
+    expect(refusal("ALTER TABLE t ADD COLUMN b int").message).toContain("schema changes go in a migration file");
+    // Statements no migration runs either get no such advice.
+    expect(refusal("VACUUM").message).not.toContain("migration file");
     expect(checkSql("CREATE TABLE t (a int)", migration)).toHaveLength(1);
     expect(refusal("CREATE TABLE t (a int) TABLESPACE pg_default", migration).code).toBe("E_SQL_REFUSED");
     expect(refusal("CREATE TABLE t (a int REFERENCES public.users (id))", migration).code).toBe("E_SQL_REFUSED");

@@ -76,6 +76,20 @@ describe("t.listen()", () => {
     expect(await asset.text()).toBe("<p>app</p>");
   });
 
+  it("takes a state-changing call from the frame page's own origin as from the host's own page; another origin is still refused", async () => {
+    const page = await fetch(server.framePage("acme.pages", { as: "u7" }));
+    const cookie = page.headers.get("set-cookie")!.split(";")[0]!;
+    // What a browser sends with the bridge's api.fetch, which runs in the frame page (same origin).
+    const post = (origin: string, site: string) =>
+      fetch(`${server.url}/api/ext/acme.pages/who`, { method: "POST", headers: { cookie, origin, "sec-fetch-site": site, "content-type": "application/json" }, body: "{}" });
+    const own = await post(server.url, "same-origin");
+    expect(own.status).toBe(200);
+    expect(await own.json()).toMatchObject({ user: "u7" });
+    const other = await post("https://evil.example", "cross-site");
+    expect(other.status).toBe(403);
+    expect(await other.json()).toMatchObject({ code: "E_CROSS_SITE" });
+  });
+
   it("says what to do for an extension that is not installed, a page the manifest lacks, or an unknown frame page", async () => {
     const missing = await fetch(server.framePage("acme.nothing"));
     expect(missing.status).toBe(404);

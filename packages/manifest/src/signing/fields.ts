@@ -25,6 +25,14 @@ export function base64Bytes(value: unknown, length: number): Uint8Array | null {
   return bytes !== null && bytes.length === length ? bytes : null;
 }
 
+/**
+ * Whether a JSON input is a file's bytes (readFileSync without an encoding gives a Buffer): read as an
+ * object, its indexes would be reported as unknown fields ("0 is not a known field"), which names no mistake.
+ */
+export function isBytes(value: unknown): boolean {
+  return ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
+}
+
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

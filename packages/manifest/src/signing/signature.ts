@@ -2,7 +2,7 @@ import type { BundleSignature, ContentHash } from "../bundle/types.js";
 import { toBase64 } from "../crypto/bytes.js";
 import { ed25519Sign } from "../crypto/ed25519.js";
 import { SignatureError } from "./errors.js";
-import { CONTENT_HASH_PATTERN, base64Bytes, isKeyId, isPublisher, isRecord, parseJsonInput, unknownKeys } from "./fields.js";
+import { CONTENT_HASH_PATTERN, base64Bytes, isBytes, isKeyId, isPublisher, isRecord, parseJsonInput, unknownKeys } from "./fields.js";
 import { type PrivateKey, privateKeyBytes } from "./keys.js";
 import { signedMessage } from "./message.js";
 
@@ -40,6 +40,13 @@ function invalid(field: string, message: string): never {
  * question. Throws SignatureError E_SIGNATURE_INVALID naming the field.
  */
 export function parseSignature(json: unknown): BundleSignature {
+  if (isBytes(json)) {
+    throw new SignatureError(
+      "E_SIGNATURE_INVALID",
+      'The signature is bytes (readFileSync(file) without an encoding gives a Buffer): pass the parsed signature file, JSON.parse(readFileSync("x.annex.sig", "utf8")), or its text.',
+      { field: "" },
+    );
+  }
   const parsed = parseJsonInput(json);
   if (!parsed.ok) {
     throw new SignatureError("E_SIGNATURE_INVALID", "The signature file is not valid JSON; sign the bundle again with `annex sign`.", { field: "" }, {

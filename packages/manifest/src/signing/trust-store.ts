@@ -1,7 +1,7 @@
 import { isUsableEd25519PublicKey } from "../crypto/ed25519.js";
 import { isIsoDate } from "./dates.js";
 import { TrustStoreError } from "./errors.js";
-import { TRUST_CLASS_PATTERN, base64Bytes, isKeyId, isPublisher, isRecord, parseJsonInput, unknownKeys } from "./fields.js";
+import { TRUST_CLASS_PATTERN, base64Bytes, isBytes, isKeyId, isPublisher, isRecord, parseJsonInput, unknownKeys } from "./fields.js";
 
 /** One key a host accepts, for one publisher, in one trust class. */
 export interface TrustedKey {
@@ -63,6 +63,7 @@ function parseKey(value: unknown, at: string): TrustedKey {
  */
 export function parseTrustStore(json: unknown): TrustStore {
   if (isRecord(json) && parsedStores.has(json)) return json as unknown as TrustStore;
+  if (isBytes(json)) fail("", 'is bytes (readFileSync(file) without an encoding gives a Buffer): pass the parsed file, JSON.parse(readFileSync("trust.json", "utf8")), or its text.');
   const parsed = parseJsonInput(json);
   if (!parsed.ok) {
     throw new TrustStoreError("The trust store is not valid JSON.", { field: "" }, { cause: parsed.error });

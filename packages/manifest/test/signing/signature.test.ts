@@ -47,6 +47,16 @@ describe("parseSignature", () => {
     expect(parseSignature(JSON.stringify(signature))).toEqual(signature);
   });
 
+  it("refuses the signature file's bytes (readFileSync without an encoding) saying to parse them, not naming byte 0 as a field", async () => {
+    const signature = await signBundle(contentHash, key);
+    for (const bytes of [Buffer.from(JSON.stringify(signature)), new TextEncoder().encode(JSON.stringify(signature)), new TextEncoder().encode("{}").buffer]) {
+      const error = throwsWith(() => parseSignature(bytes), "E_SIGNATURE_INVALID");
+      expect(error.message).toContain('JSON.parse(readFileSync("x.annex.sig", "utf8"))');
+      expect(error.message).not.toContain("not a known field");
+      expect(error.details).toMatchObject({ field: "" });
+    }
+  });
+
   it.each([
     ["not JSON", () => "{", ""],
     ["null", () => null, ""],

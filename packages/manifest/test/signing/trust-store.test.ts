@@ -18,6 +18,12 @@ describe("parseTrustStore", () => {
     expect(parseTrustStore({ trustStoreVersion: 1, keys: [] }).keys).toEqual([]);
   });
 
+  it("refuses the file's bytes (readFileSync without an encoding) saying to parse them", () => {
+    const error = throwsWith(() => parseTrustStore(Buffer.from(JSON.stringify(valid))), "E_TRUST_STORE");
+    expect(error.message).toContain('JSON.parse(readFileSync("trust.json", "utf8"))');
+    expect(error.details).toMatchObject({ field: "" });
+  });
+
   it.each([
     ["not JSON", "{", ""],
     ["not an object", [], ""],

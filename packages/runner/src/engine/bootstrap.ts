@@ -83,7 +83,7 @@ function copy(v, stack, depth) {
   switch (typeof v) {
     case "string": case "boolean": return v;
     case "number": return v === v && v !== 1 / 0 && v !== -1 / 0 ? v : null;
-    case "bigint": throw new TypeError("a BigInt cannot be copied out of the sandbox (JSON has no BigInt)");
+    case "bigint": throw new TypeError("a BigInt cannot be copied (JSON has no BigInt); convert it to a string or number");
     case "undefined": case "function": case "symbol": return SKIP;
   }
   if (v === null) return null;

@@ -155,6 +155,30 @@ export class Execution {
     this.logs.push({ level, message, at: new Date().toISOString() });
   }
 
+  /**
+   * Says, in one warning, that the handler ended while host calls it started
+   * were still pending: they end with the execution (the host must not work on
+   * for an execution that is over), which would otherwise go unnoticed, the
+   * handler having answered. Outside the log limit, as the log-limit notice is:
+   * it is the platform's, not the guest's, and bounded (at most five methods named).
+   */
+  notePendingHostCalls(methods: readonly string[]): void {
+    if (methods.length === 0) return;
+    const counts = new Map<string, number>();
+    for (const method of methods) counts.set(method, (counts.get(method) ?? 0) + 1);
+    const sorted = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    const named = sorted.slice(0, 5).map(([method, count]) => `ctx.${method.slice(0, 40)}${count > 1 ? ` ×${count}` : ""}`);
+    if (sorted.length > 5) named.push(`${sorted.length - 5} more kinds`);
+    const n = methods.length;
+    this.logs.push({
+      level: "warn",
+      message:
+        `[annex] ${n} host call${n === 1 ? " was" : "s were"} still pending when the handler returned and ${n === 1 ? "was" : "were"} cancelled ` +
+        `(${named.join(", ")}), so ${n === 1 ? "it" : "they"} may not have taken effect: await every ctx call before returning`,
+      at: new Date().toISOString(),
+    });
+  }
+
   finish(): void {
     this.finished = true;
     if (this.wallTimer !== undefined) clearTimeout(this.wallTimer);

@@ -60,6 +60,29 @@ function abortToError(reason: AbortReason): ExecuteError {
   return { code: reason.code, message: reason.message, ...(reason.details ? { details: reason.details } : {}) };
 }
 
+const NO_TIMERS = "there are no timers in the sandbox: await host calls instead, and schedule later work as a job (jobs in annex.json)";
+const NO_NETWORK = (name: string) => `the sandbox has no ${name}: use ctx.http.fetch (with the http.fetch capability)`;
+
+/** What to use instead of a Node or browser global that code brought into the sandbox expects (see the runner's README). */
+const MISSING_GLOBALS: ReadonlyMap<string, string> = new Map([
+  ["fetch", NO_NETWORK("fetch")],
+  ["XMLHttpRequest", NO_NETWORK("XMLHttpRequest")],
+  ["setTimeout", NO_TIMERS],
+  ["setInterval", NO_TIMERS],
+  ["setImmediate", NO_TIMERS],
+  ["clearTimeout", NO_TIMERS],
+  ["clearInterval", NO_TIMERS],
+  ["require", "the sandbox has no require: import modules, and let annex pack bundle dependencies into the server entry"],
+  ["process", "the sandbox has no process: read settings from ctx.install.config and secrets with ctx.secrets.get"],
+]);
+
+/** The hint for a ReferenceError of a missing global (QuickJS says "'fetch' is not defined"), if it is one authors meet. */
+function missingGlobalHint(info: GuestErrorInfo): string | undefined {
+  if (info.name !== "ReferenceError" || info.code !== undefined) return undefined;
+  const name = /^'([A-Za-z_$][\w$]*)' is not defined$/.exec(info.message)?.[1];
+  return name === undefined ? undefined : MISSING_GLOBALS.get(name);
+}
+
 function looksLikeStackOverflow(info: GuestErrorInfo): boolean {
   return info.message === "stack overflow" && (info.name === "InternalError" || info.name === "SyntaxError" || info.name === "RangeError");
 }
@@ -100,7 +123,8 @@ export class Sandbox implements RealmHost {
   private ownsHandles = true;
   private budget: Budget;
   private current: Execution | undefined;
-  private readonly pending = new Set<QuickJSDeferredPromise>();
+  /** Host calls the guest is waiting on, with their method (named in the warning when the handler returns without them). */
+  private readonly pending = new Map<QuickJSDeferredPromise, string>();
   private stackBytes = 0;
   private memoryBytes = 0;
   /** The install and principal JSON the guest's run() last received here (it keeps them). */
@@ -382,7 +406,7 @@ export class Sandbox implements RealmHost {
       return this.rejected(refused.code, refused.message);
     }
     const deferred = this.context.newPromise();
-    this.pending.add(deferred);
+    this.pending.set(deferred, method);
     execution.inFlightBytes += copied.bytes;
     let dispatched: Promise<unknown>;
     try {
@@ -610,7 +634,8 @@ export class Sandbox implements RealmHost {
     }
     // A host call's error keeps its code in the text (an author reading the log sees E_SQL_FAILED, not just "Error"),
     // and the platform's own frames (the bootstrap that made the error) are no lead to the author's line.
-    const shown = info.code === undefined ? message : `${info.name} (${String(info.code).slice(0, 64)}): ${info.message}`;
+    const hint = missingGlobalHint(info);
+    const shown = info.code === undefined ? (hint === undefined ? message : `${message} (${hint})`) : `${info.name} (${String(info.code).slice(0, 64)}): ${info.message}`;
     return {
       code: "E_HANDLER_ERROR",
       message: prefix === undefined ? shown : `${prefix}: ${shown}`,
@@ -633,6 +658,8 @@ export class Sandbox implements RealmHost {
     this.executions++;
     this.arm();
     let promise: QuickJSHandle | undefined;
+    // Whether the handler itself returned or threw (not stopped by a limit): host calls still pending then were left behind.
+    let handlerEnded = false;
     try {
       const fn = this.handlerFunction(handler);
       if (fn === undefined) {
@@ -662,7 +689,10 @@ export class Sandbox implements RealmHost {
       } else {
         this.lastInstall = this.lastPrincipal = undefined;
       }
-      if (invoked.error) return { ok: false, error: this.classifyError(invoked.error) };
+      if (invoked.error) {
+        handlerEnded = true;
+        return { ok: false, error: this.classifyError(invoked.error) };
+      }
       promise = invoked.value;
       for (;;) {
         this.runJobs();
@@ -671,6 +701,7 @@ export class Sandbox implements RealmHost {
         if (this.budget.abort !== undefined) return { ok: false, error: this.stateFailure()! };
         if (this.broken !== undefined) throw new SandboxBroken("E_SANDBOX_CRASHED", `the sandbox failed: ${this.broken}`);
         const state = this.context.getPromiseState(promise);
+        if (state.type !== "pending") handlerEnded = true;
         if (state.type === "fulfilled") {
           const copied = this.copyOut(state.value, execution.limits.responseBytes, "the handler's result");
           // A plain answer (no promise) is its own handle, disposed below with the others.
@@ -712,7 +743,8 @@ export class Sandbox implements RealmHost {
       try {
         promise?.dispose();
         this.sampleMemory(execution, true);
-        for (const deferred of this.pending) deferred.dispose();
+        if (handlerEnded && this.pending.size > 0) execution.notePendingHostCalls([...this.pending.values()]);
+        for (const deferred of this.pending.keys()) deferred.dispose();
         this.pending.clear();
         // Whatever happened, an out-of-memory during this execution means the instance is not reused.
         this.outOfMemory();

@@ -62,6 +62,42 @@ describe("handler results", () => {
     expect(result.error?.stack).toContain("server/index.js");
   });
 
+  it("adds what to use instead to a ReferenceError for a Node or browser global the sandbox does not have", async () => {
+    const source = `export async function h(request) { const name = request.body; return globalThis.eval(name + "()"); }
+      export function mine() { return notDeclaredAnywhere; }`;
+    const cases: Array<[string, string]> = [
+      ["fetch", "the sandbox has no fetch: use ctx.http.fetch (with the http.fetch capability)"],
+      ["XMLHttpRequest", "the sandbox has no XMLHttpRequest: use ctx.http.fetch (with the http.fetch capability)"],
+      ["setTimeout", "there are no timers in the sandbox: await host calls instead, and schedule later work as a job (jobs in annex.json)"],
+      ["setInterval", "there are no timers in the sandbox: await host calls instead, and schedule later work as a job (jobs in annex.json)"],
+      ["require", "the sandbox has no require: import modules, and let annex pack bundle dependencies into the server entry"],
+      ["process", "the sandbox has no process: read settings from ctx.install.config and secrets with ctx.secrets.get"],
+    ];
+    for (const [name, hint] of cases) {
+      const result = await run(source, "h", name);
+      expect(result.error?.code, name).toBe("E_HANDLER_ERROR");
+      expect(result.error?.message, name).toMatch(new RegExp(`^ReferenceError: '?${name}'? is not defined \\(${hint.replace(/[().]/g, "\\$&")}\\)$`));
+    }
+    // Any other name is the guest's own mistake: no hint.
+    expect((await run(source, "mine")).error?.message).toMatch(/^ReferenceError: '?notDeclaredAnywhere'? is not defined$/);
+  });
+
+  it("says to convert a BigInt in a result, whichever way it is copied out and whatever ran the handler (endpoint or job)", async () => {
+    // Beside a function, the result is copied by the bootstrap rather than natively: the same advice either way.
+    const source = `export function alone() { return { n: 1n }; } export function mixed() { return { f: () => 1, n: 1n }; }`;
+    runner = createInMemoryRunner();
+    const bundle = await buildBundle({ source });
+    await runner.load(bundle);
+    for (const handler of ["alone", "mixed"]) {
+      const job = { kind: "job", handler, job: { name: "nightly", scheduledAt: "2026-03-02T12:00:00.000Z" } } as const;
+      for (const envelope of [envelopeFor(bundle, handler), envelopeFor(bundle, handler, { invocation: job as never })]) {
+        const result = await runner.execute(envelope);
+        expect(result.error?.code, handler).toBe("E_HANDLER_ERROR");
+        expect(result.error?.message, handler).toMatch(/^the handler's result cannot be copied out of the sandbox: .*a BigInt cannot be copied \(JSON has no BigInt\); convert it to a string or number$/);
+      }
+    }
+  });
+
   it("maps the stack to the original source through the entry's source map", async () => {
     // A one-line entry whose map points column 1 of line 1 at src/hello.ts line 10.
     const source = `export function h() { throw new Error("mapped"); }\n//# sourceMappingURL=index.js.map`;

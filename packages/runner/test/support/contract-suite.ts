@@ -164,6 +164,13 @@ export async function badVersions(request, ctx) {
   }
   return out;
 }
+export function forgets(request, ctx) { ctx.kv.set("a", 1); ctx.kv.set("b", 2); ctx.events.publish("order.created", { n: 2 }); return { ok: true }; }
+export async function forgetsOne(request, ctx) { await ctx.kv.set("a", 1); ctx.kv.get("a"); throw new Error("after the call"); }
+export function forgetsMany(request, ctx) {
+  for (let i = 0; i < 100; i++) ctx.kv.get("k" + i);
+  ctx.kv.set("s", 1); ctx.kv.list({}); ctx.kv.getEntry("e"); ctx.kv.delete("d"); ctx.events.publish("order.created", {}); ctx.secrets.get("API_TOKEN");
+  return "left";
+}
 export function bytes(request) { return { status: 200, headers: { "content-type": "application/octet-stream" }, body: new Uint8Array([104, 105]) }; }
 export async function slow(request) { for (let i = 0; i < 3; i++) await null; return request.body; }
 let counter = 0;
@@ -317,6 +324,34 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect((await run("publish")).ok).toBe(true);
       expect(recorded.events).toHaveLength(1);
       expect(other.events).toHaveLength(1);
+    });
+
+    it("warns, in one log entry, of host calls the handler left pending when it returned or threw: they are cancelled with the execution", async () => {
+      const forgot = await run("forgets");
+      expect(forgot.ok).toBe(true);
+      expect(forgot.response?.body).toEqual({ ok: true });
+      const warnings = forgot.logs.filter((line) => line.level === "warn");
+      expect(warnings).toEqual([
+        {
+          level: "warn",
+          message:
+            "[annex] 3 host calls were still pending when the handler returned and were cancelled (ctx.kv.set ×2, ctx.events.publish), " +
+            "so they may not have taken effect: await every ctx call before returning",
+          at: expect.any(String),
+        },
+      ]);
+      const threw = await run("forgetsOne");
+      expect(threw.error?.code).toBe("E_HANDLER_ERROR");
+      expect(threw.logs.filter((line) => line.level === "warn").map((line) => line.message)).toEqual([
+        "[annex] 1 host call was still pending when the handler returned and was cancelled (ctx.kv.get), so it may not have taken effect: await every ctx call before returning",
+      ]);
+      // However many calls and kinds, one entry of bounded size.
+      const many = (await run("forgetsMany")).logs.filter((line) => line.level === "warn");
+      expect(many).toHaveLength(1);
+      expect(many[0]!.message).toMatch(/^\[annex\] 106 host calls were still pending .*\(ctx\.kv\.get ×100, ctx\.events\.publish, ctx\.kv\.delete, ctx\.kv\.getEntry, ctx\.kv\.list, 2 more kinds\)/);
+      expect(many[0]!.message.length).toBeLessThan(300);
+      // A handler that awaits its calls gets no such warning.
+      expect((await run("remember", { body: { a: 1 } })).logs.filter((line) => line.level === "warn")).toEqual([]);
     });
 
     it("answers a guest exception with E_HANDLER_ERROR and the guest's message", async () => {

@@ -97,7 +97,11 @@ export function checkSql(text: string, options: GuardOptions): CheckedStatement[
   return statements.map((entry) => {
     const [kind, node] = only(entry.stmt);
     const allowed = options.mode === "query" ? QUERY_STATEMENTS : MIGRATION_STATEMENTS;
-    if (!allowed.has(kind)) throw refused(`${describeKind(kind)} is not allowed ${options.mode === "query" ? "in ctx.sql.query" : "in a migration"}`, { statement: kind });
+    if (!allowed.has(kind)) {
+      // A schema change tried at run time is the usual first mistake with an owned schema: say where it belongs.
+      const where = options.mode === "query" && MIGRATION_STATEMENTS.has(kind) ? "; schema changes go in a migration file (storage.migrations in annex.json, e.g. migrations/0001_create_items.sql), which the host runs at install and upgrade" : "";
+      throw refused(`${describeKind(kind)} is not allowed ${options.mode === "query" ? "in ctx.sql.query" : "in a migration"}${where}`, { statement: kind });
+    }
     // First: the walks below recurse, and PGlite's planner would run out of stack on what they let through.
     checkNesting(node, kind);
     const checker = new Checker(options);
