@@ -27,7 +27,7 @@ import { principalOf, type SignedInUser } from "./auth/principal.js";
 import "./auth/middleware.js";
 import { currentUser } from "./auth/current-user.js";
 import { noStore, pageGuards } from "./auth/middleware.js";
-import { AddressBudget, DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from "./auth/sign-in-throttle.js";
+import { AddressBudget, clientAddressKey, DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from "./auth/sign-in-throttle.js";
 import { sessionUserReader } from "./auth/session-cookie.js";
 import { DatabaseSessionStore } from "./auth/session-store.js";
 import { openProductDatabase, type ProductDatabase } from "./data/database.js";
@@ -35,6 +35,8 @@ import { closeGracefully } from "./close-server.js";
 import { migrateAppSchema } from "./data/migrate.js";
 import { SEED_USERS, seedProduct } from "./data/seed.js";
 import { packageRoot } from "./package-root.js";
+import { allowedHosts } from "./web/allowed-hosts.js";
+import { holdsNul, refuseNulStrings } from "./web/nul-strings.js";
 import { buildClientBundles } from "./web/client-bundles.js";
 import { APP_CSS } from "./web/app-css.js";
 import { html } from "./web/html.js";
@@ -62,8 +64,14 @@ export interface ReferenceHostOptions {
   port?: number | undefined;
   /** Address to listen on. Default 127.0.0.1. */
   listenHost?: string | undefined;
-  /** The origin users reach the app at, when a proxy in front changes it (for Annex's cross-site check). */
+  /** The origin users reach the app at, when a proxy in front changes it (for Annex's cross-site check; its host is answered). */
   publicOrigin?: string | undefined;
+  /**
+   * Host names answered besides the listen address, localhost, 127.0.0.1 and [::1] at the listening port,
+   * and PUBLIC_ORIGIN's host (`ALLOWED_HOSTS` in main.ts): `name` at any port, `name:port` at that port.
+   * Any other `Host` gets 421 (a DNS-rebound page names its own site).
+   */
+  allowedHosts?: readonly string[] | undefined;
   /**
    * Dev trust mode, for an extension author's own machine (`ANNEX_DEV=1` in
    * main.ts): Annex accepts unsigned bundles, and admins may publish through
@@ -196,6 +204,16 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     app.disable("x-powered-by");
     if (options.trustProxy !== undefined) app.set("trust proxy", options.trustProxy);
 
+    // Before everything, Annex included: a page of another site rebound to this address must get nothing.
+    app.use(
+      allowedHosts({
+        listenHost: options.listenHost ?? "127.0.0.1",
+        publicOrigin: options.publicOrigin,
+        extra: options.allowedHosts,
+        onRefused: (host, path) => baseLogger.debug({ host, path }, "reference host: request for another host name refused (421)"),
+      }),
+    );
+
     // Annex first: its families (/api/ext, /ext, /ext-ui) read their own bodies and set their own headers (the UI assets' CSP).
     app.use(annexRouter(annex));
 
@@ -246,6 +264,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
 
     app.use(express.urlencoded({ extended: false, limit: "16kb" }));
     app.use(express.json({ limit: "256kb" }));
+    app.use(refuseNulStrings((req) => req.method === "POST" && req.path === "/login"));
 
     const csrf = csrfSync({
       getTokenFromRequest: (req) => (typeof req.body?._csrf === "string" ? req.body._csrf : req.get("x-csrf-token")),
@@ -306,11 +325,21 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       return { menu: menu.map((entry) => ({ ...entry, current: entry.href === current })), installs, serving };
     }
 
-    /** What a frame needs of an install: everything but its id and last error (its settings reach the page as context.config). */
-    const frameInstall = (install: InstallInfo) => {
-      const { id: _id, lastError: _error, ...rest } = install;
-      return rest;
-    };
+    /**
+     * What a frame needs of an install (what mountInstallFrame reads; the settings reach the page as
+     * context.config), and nothing else: public pages put it in the HTML for anyone. An allowlist, so that a
+     * field InstallInfo gains later (its id, last error and owned schema's status are already there) stays
+     * out of the page until someone decides the frame needs it.
+     */
+    const frameInstall = (install: InstallInfo) => ({
+      extensionId: install.extensionId,
+      tenant: install.tenant,
+      version: install.version,
+      contentHash: install.contentHash,
+      state: install.state,
+      grants: install.grants,
+      config: install.config,
+    });
 
     const signInLimits = { ...DEFAULT_SIGN_IN_LIMITS, ...options.signInLimits };
     const failedSignIns = new AddressBudget(signInLimits.failures);
@@ -321,9 +350,9 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     app.get("/login", noStore, (req, res) => {
       // The page's CSRF token is kept in a session: a visit without one makes a new session row.
       if (req.session.csrfToken === undefined) {
-        const wait = signInPages.retryAfter(req.ip ?? "");
+        const wait = signInPages.retryAfter(clientAddressKey(req.ip));
         if (wait > 0) return tooMany(res, wait, "Too many sign-in pages were opened from your address.");
-        signInPages.spend(req.ip ?? "");
+        signInPages.spend(clientAddressKey(req.ip));
       }
       res.type("html").send(loginPage({ nonce: nonceOf(res), csrfToken: csrfToken(req), next: safeNext(req.query["next"]) }));
     });
@@ -331,18 +360,19 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       // Counted as a failure before the password is checked (scrypt is slow): attempts under way count against the
       // address's budget, so that wrong passwords sent in parallel cannot all pass the check before the first one is
       // counted. A right password gives its attempt back; so does an attempt this server failed to check.
-      const attempt = failedSignIns.reserve(req.ip ?? "");
+      const attempt = failedSignIns.reserve(clientAddressKey(req.ip));
       if (attempt.wait > 0) return tooMany(res, attempt.wait, "Too many wrong passwords were tried from your address.");
       let wrong = false;
       try {
         const email = typeof req.body?.email === "string" ? req.body.email.trim().toLowerCase() : "";
         const given = typeof req.body?.password === "string" ? req.body.password : "";
-        const row = await database.app.selectFrom("users").selectAll().where("email", "=", email).executeTakeFirst();
+        // No account's email holds a NUL (the database refuses one in a query): a wrong sign-in, counted like any other.
+        const row = holdsNul(email) ? undefined : await database.app.selectFrom("users").selectAll().where("email", "=", email).executeTakeFirst();
         // An unknown email costs the same scrypt as a wrong password: the answer's timing must not say which emails have accounts.
         const verified = await verifyPassword(given, row?.password_hash ?? (await unknownUserHash));
         if (row === undefined || !verified) {
           wrong = true;
-          res.status(401).type("html").send(loginPage({ nonce: nonceOf(res), csrfToken: csrfToken(req), next: safeNext(req.body?.next), error: "Unknown email or wrong password.", email }));
+          res.status(401).type("html").send(loginPage({ nonce: nonceOf(res), csrfToken: csrfToken(req), next: safeNext(req.body?.next), error: "Unknown email or wrong password.", email: email.replaceAll("\u0000", "") }));
           return;
         }
         attempt.giveBack();
@@ -459,7 +489,11 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       const tenant = String(req.params["tenant"]);
       const path = `/${([] as string[]).concat(req.params["rest"] ?? []).join("/")}`;
       const found = /^[a-z0-9-]{1,64}$/.test(tenant) ? await pageOf(tenant, String(req.params["extensionId"]), "public", path) : null;
-      if (found === null) return void res.status(404).type("html").send(notFoundPage(nonceOf(res), null, [], tenant, undefined));
+      if (found === null) {
+        // The tenant's own name, and only of a tenant that exists: the URL's segment is anyone's text (a link saying "call this number").
+        const known = /^[a-z0-9-]{1,64}$/.test(tenant) ? await database.app.selectFrom("tenants").select("name").where("id", "=", tenant).executeTakeFirst() : undefined;
+        return void res.status(404).type("html").send(notFoundPage(nonceOf(res), null, [], known?.name, undefined));
+      }
       res.type("html").send(
         extensionPage({
           user: null,
@@ -537,8 +571,10 @@ function nonceOf(res: Response): string {
   return nonce;
 }
 
-function notFoundPage(nonce: string, user: SignedInUser | null, menu: MenuEntry[], tenantName: string, csrfToken: string | undefined): string {
-  return layout({ title: "Not found", nonce, user, tenantName, csrfToken, menu, body: html`<h1>Not found</h1><p>No such page here, or its extension is not installed and enabled for ${tenantName}.</p>` });
+/** `tenantName`: the name of a tenant that exists (never a segment of the URL), or undefined to name none. */
+function notFoundPage(nonce: string, user: SignedInUser | null, menu: MenuEntry[], tenantName: string | undefined, csrfToken: string | undefined): string {
+  const where = tenantName === undefined ? html`here` : html`for ${tenantName}`;
+  return layout({ title: "Not found", nonce, user, tenantName, csrfToken, menu, body: html`<h1>Not found</h1><p>No such page here, or its extension is not installed and enabled ${where}.</p>` });
 }
 
 /**

@@ -2,6 +2,7 @@
 // `npm run demo` ends here: starts the reference host on the data folder (or DATABASE_URL) and prints how to sign in.
 import { resolve } from "node:path";
 import { createReferenceHost } from "./app.js";
+import { parseTrustProxy } from "./config/trust-proxy.js";
 import { packageRoot } from "./package-root.js";
 
 const env = process.env;
@@ -9,6 +10,14 @@ const dataDir = resolve(env["ANNEX_DATA_DIR"] ?? `${packageRoot()}/data`);
 const port = env["PORT"] === undefined ? 3000 : Number(env["PORT"]);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`PORT must be a port number, got ${env["PORT"]}`);
+  process.exit(2);
+}
+
+let trustProxy: ReturnType<typeof parseTrustProxy>;
+try {
+  trustProxy = parseTrustProxy(env["TRUST_PROXY"]);
+} catch (error) {
+  console.error((error as Error).message);
   process.exit(2);
 }
 
@@ -21,7 +30,8 @@ const host = await createReferenceHost({
   port,
   listenHost: env["HOST"] ?? "127.0.0.1",
   publicOrigin: env["PUBLIC_ORIGIN"],
-  trustProxy: env["TRUST_PROXY"],
+  allowedHosts: env["ALLOWED_HOSTS"]?.split(",").map((name) => name.trim()).filter((name) => name !== ""),
+  trustProxy,
   dev: env["ANNEX_DEV"] === "1",
   // A new demo starts with Hello 1.0.0 installed for Acme, so the console shows the upgrade to 1.1.0 and its consent.
   demoInstalls: true,

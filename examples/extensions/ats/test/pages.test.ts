@@ -62,6 +62,8 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     if (req.url === "/host.html") return void res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(HOST_PAGE);
     if (req.url === "/host.js") return void res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" }).end(script);
+    // A page that frames a UI file without being a host (no bridge): the gateway serves UI files to frames only.
+    if (req.url?.startsWith("/frame.html?") === true) return void res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(`<!doctype html><iframe src="${new URL(req.url, "http://x").searchParams.get("src") ?? ""}"></iframe>`);
     gateway(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -162,13 +164,23 @@ describe("the dashboard widget (slot dashboard.widget)", () => {
 });
 
 describe("a page opened outside a host", () => {
-  it("says to open it from the application instead of failing", async () => {
+  it("says to open it from the application instead of failing, when framed by a page that is no host", async () => {
     page = await context.newPage();
     problems = [];
     page.on("pageerror", (error) => problems.push(error.message));
+    const file = `/ext-ui/acme.ats/${install.contentHash}/ui/careers.html`;
+    const served = page.waitForResponse((response) => response.url().endsWith(file));
+    await page.goto(`${origin}/frame.html?src=${encodeURIComponent(file)}`);
+    expect((await served).headers()["content-security-policy"]).toMatch(/script-src 'self'; style-src 'self'/);
+    const frame = (await (await page.waitForSelector("iframe")).contentFrame())!;
+    await frame.locator("annex-alert").waitFor({ timeout: 10_000 });
+    expect(await frame.locator("annex-alert").getAttribute("heading")).toBe("Open this page from the application");
+  });
+
+  it("is not served as a top-level page: the gateway refuses the navigation", async () => {
+    page = await context.newPage();
     const response = await page.goto(`${origin}/ext-ui/acme.ats/${install.contentHash}/ui/careers.html`);
-    expect(response?.headers()["content-security-policy"]).toMatch(/script-src 'self'; style-src 'self'/);
-    await page.locator("annex-alert").waitFor({ timeout: 10_000 });
-    expect(await page.locator("annex-alert").getAttribute("heading")).toBe("Open this page from the application");
+    expect(response?.status()).toBe(403);
+    expect(await response?.json()).toMatchObject({ code: "E_FORBIDDEN" });
   });
 });

@@ -5,6 +5,7 @@
  * names.
  */
 import type { Ctx, GuestRequest, GuestResponse, Json } from "@annex/runner/guest";
+import { refuseNonAdmin } from "./admin-only.js";
 import { IngestError } from "./errors.js";
 import { checkProject, readEnvelope } from "./ingest.js";
 import { getIssue, listIssues, recordEvent, setStatus, STATUSES, type IssueStatus } from "./store.js";
@@ -79,8 +80,10 @@ function issueId(request: GuestRequest): number | null {
   return Number.isInteger(id) && id > 0 && id < 2 ** 31 ? id : null;
 }
 
-/** GET /issues?status=unresolved&project=42&limit=50 */
-export async function issues(request: GuestRequest, ctx: Pick<Ctx, "sql">): Promise<GuestResponse> {
+/** GET /issues?status=unresolved&project=42&limit=50. Admins only (403 E_FORBIDDEN), as every api endpoint here. */
+export async function issues(request: GuestRequest, ctx: Pick<Ctx, "sql" | "principal">): Promise<GuestResponse> {
+  const refused = refuseNonAdmin(ctx);
+  if (refused !== null) return refused;
   const status = request.query.status;
   if (status !== undefined && !STATUSES.includes(status as IssueStatus)) return badRequest(`status must be one of ${STATUSES.join(", ")}`);
   const project = request.query.project;
@@ -91,7 +94,9 @@ export async function issues(request: GuestRequest, ctx: Pick<Ctx, "sql">): Prom
 }
 
 /** GET /issues/:id → the issue with its latest events. */
-export async function issue(request: GuestRequest, ctx: Pick<Ctx, "sql">): Promise<GuestResponse> {
+export async function issue(request: GuestRequest, ctx: Pick<Ctx, "sql" | "principal">): Promise<GuestResponse> {
+  const refused = refuseNonAdmin(ctx);
+  if (refused !== null) return refused;
   const id = issueId(request);
   if (id === null) return badRequest("the issue id must be a positive integer");
   const found = await getIssue(ctx.sql, id, 50);
@@ -99,7 +104,9 @@ export async function issue(request: GuestRequest, ctx: Pick<Ctx, "sql">): Promi
 }
 
 /** PUT /issues/:id/status with { "status": "resolved" | "unresolved" | "ignored" } */
-export async function updateStatus(request: GuestRequest, ctx: Pick<Ctx, "sql">): Promise<GuestResponse> {
+export async function updateStatus(request: GuestRequest, ctx: Pick<Ctx, "sql" | "principal">): Promise<GuestResponse> {
+  const refused = refuseNonAdmin(ctx);
+  if (refused !== null) return refused;
   const id = issueId(request);
   if (id === null) return badRequest("the issue id must be a positive integer");
   const body = request.body as { status?: unknown } | null;

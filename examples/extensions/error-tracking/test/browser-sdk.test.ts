@@ -71,7 +71,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const admin = { user: { id: "admin" } };
+const admin = { user: { id: "admin" }, roles: ["admin"] };
 
 async function issues(): Promise<Array<Record<string, unknown>>> {
   const response = await t.request("GET", "/api/ext/acme.error-tracking/issues", { as: admin });

@@ -32,7 +32,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const admin = { user: { id: "admin" } };
+const admin = { user: { id: "admin" }, roles: ["admin"] };
 
 async function issues(query = ""): Promise<Array<Record<string, unknown>>> {
   const response = await t.request("GET", `/api/ext/acme.error-tracking/issues${query}`, { as: admin });
@@ -115,6 +115,21 @@ describe("@sentry/node sending to the DSN", () => {
     const { rows } = await t.sql(install.id).query("SELECT tags FROM events WHERE issue_id = $1 ORDER BY occurred_at", [issue!.id as number]);
     // keepEventsPerIssue is 3: the two oldest are gone. Sorted: events captured in one millisecond tie on occurred_at.
     expect(rows.map((row) => (row.tags as Record<string, string>).attempt).sort()).toEqual(["2", "3", "4"]);
+  });
+
+  it("answers its api endpoints to the tenant's admins only (403 E_FORBIDDEN): the issues are the admin page's", async () => {
+    const [issue] = await issues();
+    const member = { user: { id: "max" }, roles: ["member"] };
+    const calls = [
+      t.request("GET", "/api/ext/acme.error-tracking/issues", { as: member }),
+      t.request("GET", `/api/ext/acme.error-tracking/issues/${String(issue!.id)}`, { as: member }),
+      t.request("PUT", `/api/ext/acme.error-tracking/issues/${String(issue!.id)}/status`, { as: member, body: { status: "ignored" } }),
+    ];
+    for (const response of await Promise.all(calls)) {
+      expect(response.status).toBe(403);
+      expect(await response.json()).toMatchObject({ error: { code: "E_FORBIDDEN" } });
+    }
+    expect((await issues()).find((candidate) => candidate.id === issue!.id)).toMatchObject({ status: issue!.status });
   });
 
   it("reopens a resolved issue when it happens again", async () => {

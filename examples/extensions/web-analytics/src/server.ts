@@ -5,6 +5,7 @@
  * Exports are the handlers annex.json names.
  */
 import type { Ctx, GuestJob, GuestRequest, GuestResponse } from "@annex/runner/guest";
+import { refuseNonAdmin } from "./admin-only.js";
 import { BOT, PageViewError, readPageView } from "./page-view.js";
 import { SNIPPET } from "./snippet.js";
 import { insertPageView, rollup as rollupViews, stats as readStats } from "./store.js";
@@ -34,8 +35,10 @@ export async function collect(request: GuestRequest, ctx: Pick<Ctx, "sql" | "ins
   return { status: 204 };
 }
 
-/** GET /stats?hours=24&top=10 → page views and sessions per hour, top pages, totals. */
-export async function stats(request: GuestRequest, ctx: Pick<Ctx, "sql">): Promise<GuestResponse> {
+/** GET /stats?hours=24&top=10 → page views and sessions per hour, top pages, totals. Admins only (403 E_FORBIDDEN). */
+export async function stats(request: GuestRequest, ctx: Pick<Ctx, "sql" | "principal">): Promise<GuestResponse> {
+  const refused = refuseNonAdmin(ctx);
+  if (refused !== null) return refused;
   const hours = request.query.hours === undefined ? 24 : Number(request.query.hours);
   if (!Number.isInteger(hours) || hours < 1 || hours > 24 * 90) {
     return { status: 400, body: { error: { code: "E_BAD_REQUEST", field: "hours", message: "hours must be an integer from 1 to 2160 (90 days)" } } };

@@ -2,7 +2,7 @@
  * The whole extension on the test host: its migrations make the owned schema,
  * the snippet and collect are public endpoints, the rollup job runs through
  * the same path as the scheduler's runs (t.jobs.run), and stats answers
- * signed-in users only.
+ * the tenant's admins only.
  */
 import { readFileSync } from "node:fs";
 import type { InstallInfo } from "@annex/host";
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as server from "../src/server.js";
 
 const BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
-const admin = { user: { id: "admin" } };
+const admin = { user: { id: "admin" }, roles: ["admin"] };
 let t: TestHost;
 let install: InstallInfo;
 
@@ -107,6 +107,14 @@ describe("POST /collect", () => {
 describe("GET /stats", () => {
   it("answers signed-in users only", async () => {
     expect((await t.request("GET", "/api/ext/acme.web-analytics/stats")).status).toBe(401);
+  });
+
+  it("refuses a signed-in user who is not an admin with 403 E_FORBIDDEN: the data is the admin page's", async () => {
+    for (const as of [{ user: { id: "max" }, roles: ["member"] }, { user: { id: "nobody" } }]) {
+      const response = await t.request("GET", "/api/ext/acme.web-analytics/stats", { as });
+      expect(response.status).toBe(403);
+      expect(await response.json()).toMatchObject({ error: { code: "E_FORBIDDEN" } });
+    }
   });
 
   it("counts the views not yet rolled up, per hour, with sessions and top pages", async () => {

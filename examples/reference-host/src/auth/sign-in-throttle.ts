@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+
 /**
  * Per client address, how often the sign-in page may be asked for and how
  * many wrong passwords may be tried, in fixed windows. Without it anyone
@@ -94,4 +96,39 @@ export class AddressBudget {
     }
     return window;
   }
+}
+
+/**
+ * The key a client's sign-in budgets count under: an IPv4 address as it is, an IPv6 address by its /64 (one
+ * client usually holds a whole /64 and may use any address in it, so a budget per address would give it 2^64
+ * budgets), an IPv4-mapped IPv6 address (a dual-stack socket's `::ffff:1.2.3.4`) by its IPv4 address. What
+ * Annex's gateway does for its per-client budgets (its clientKey is not exported). Anything else is kept,
+ * bounded; no address at all is "?".
+ */
+export function clientAddressKey(address: string | undefined): string {
+  if (address === undefined || address === "") return "?";
+  const bare = (address.startsWith("[") && address.endsWith("]") ? address.slice(1, -1) : address).split("%", 1)[0]!;
+  const family = isIP(bare);
+  if (family === 4) return bare;
+  if (family !== 6) return `label:${address.slice(0, 64)}`;
+  const groups = ipv6Groups(bare);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `${groups[6]! >> 8}.${groups[6]! & 255}.${groups[7]! >> 8}.${groups[7]! & 255}`;
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
+}
+
+/** The eight 16-bit groups of an address `isIP` accepted as IPv6 (with `::` and a dotted IPv4 tail). */
+function ipv6Groups(address: string): number[] {
+  const parse = (part: string): number[] =>
+    part === ""
+      ? []
+      : part.split(":").flatMap((group) => {
+          if (!group.includes(".")) return [parseInt(group, 16)];
+          const [a, b, c, d] = group.split(".").map(Number) as [number, number, number, number];
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const [head = "", tail] = address.split("::");
+  const start = parse(head);
+  if (tail === undefined) return start;
+  const end = parse(tail);
+  return [...start, ...new Array<number>(8 - start.length - end.length).fill(0), ...end];
 }

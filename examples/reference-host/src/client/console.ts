@@ -38,6 +38,7 @@ import {
 } from "@annex/admin";
 import { applyTheme, type Theme } from "@annex/ui-kit";
 import type { CapabilityDiff, Manifest } from "@annex/manifest";
+import { logLineText, type LogLine } from "./log-lines.js";
 
 interface PageData {
   theme: Theme;
@@ -145,8 +146,15 @@ async function showDetail(extensionId: string): Promise<void> {
   secretsForm.hidden = info.manifest.secrets.length === 0;
   $<HTMLElement>("secrets-empty").hidden = info.manifest.secrets.length > 0;
   usagePanel.summary = await api<UsageSummary>("GET", `/installs/${extensionId}/usage`);
-  const lines = await api<{ at: string; level: string; source: string; message: string; code?: string }[]>("GET", `/installs/${extensionId}/logs?limit=50`);
-  $<HTMLElement>("logs").textContent = lines.length === 0 ? "No log lines yet." : lines.map((l) => `${l.at} ${l.level.toUpperCase()} ${l.source === "runner" ? `[${l.code ?? "error"}] ` : ""}${l.message}`).join("\n");
+  const lines = await api<LogLine[]>("GET", `/installs/${extensionId}/logs?limit=50`);
+  // One element per entry, its controls written out: an extension's message cannot pass for a line of its own.
+  const entries = lines.map((line) => {
+    const entry = document.createElement("div");
+    entry.className = "log-line";
+    entry.textContent = logLineText(line);
+    return entry;
+  });
+  $<HTMLElement>("logs").replaceChildren(...(entries.length === 0 ? ["No log lines yet."] : entries));
   detail.hidden = false;
 }
 

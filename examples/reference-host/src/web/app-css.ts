@@ -27,4 +27,6 @@ form button[type=submit] { padding: .5rem 1rem; font: inherit; background: var(-
 .console-grid { display: grid; gap: 1rem; }
 .console-section[hidden] { display: none; }
 .log-lines { font-family: var(--annex-font-mono, monospace); font-size: .85rem; white-space: pre-wrap; max-height: 20rem; overflow: auto; }
+.log-line { padding-left: 2ch; text-indent: -2ch; }
+.log-line + .log-line { border-top: 1px dotted var(--annex-color-border, #d0d7de); }
 `;

@@ -212,6 +212,14 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     if (request.method !== "GET" && request.method !== "HEAD") {
       throw problem(405, "E_METHOD_NOT_ALLOWED", "UI assets are read with GET or HEAD", { headers: { allow: "GET, HEAD" } });
     }
+    // A UI file opened as a top-level page would be a page of the host's own URL built by any publisher (a
+    // sign-in look-alike, its scripts running), for any published bundle. Frames send `iframe`; a browser that
+    // sends no Fetch Metadata is let through, as everywhere else.
+    if (request.headers.get("sec-fetch-dest") === "document") {
+      throw problem(403, "E_FORBIDDEN", "extension UI files are served to the extension's frame in the host's page, not as a page of their own", {
+        reason: "top-level navigation (Sec-Fetch-Dest: document)",
+      });
+    }
     const parsed = parseAssetPath(rawHash, rawFile);
     if (!parsed.ok) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: parsed.reason });
     trail.details["contentHash"] = parsed.contentHash;
@@ -528,7 +536,8 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     const response = await answer(request, info, trail);
     // What the browser loaded an answer as decides whether it is served (hostPageLoad): a cache must not hand an
     // answer fetched as an image or by fetch() to a script tag of the host's page later.
-    if (!hostPageScripts) varyOnFetchMetadata(response.headers);
+    // UI files (cached a year) vary on it whatever the policy: a file first framed must not be served from the cache to a top-level navigation.
+    if (!hostPageScripts || trail.family === "ui") varyOnFetchMetadata(response.headers);
     report(trail, response.status, performance.now() - started);
     // Whatever produced it, a HEAD answer carries headers only.
     if (request.method !== "HEAD" || response.body === null) return response;

@@ -34,14 +34,14 @@ describeBackends("gateway: the host's own pages do not load extension content as
     expect(line).toMatchObject({ decision: "deny", details: { code: "E_HOST_PAGE_LOAD", reason: "Sec-Fetch-Dest: script from a same-site page" } });
   });
 
-  it("serves sandboxed frames (opaque origin: cross-site), other sites, documents, fetches and clients without Fetch Metadata", async () => {
+  it("serves sandboxed frames (opaque origin: cross-site), other sites, documents (UI files aside: ui-top-level.test.ts), fetches and clients without Fetch Metadata", async () => {
     for (const { path, headers } of paths()) {
       for (const meta of <Array<Record<string, string>>>[
         { "sec-fetch-dest": "script", "sec-fetch-site": "cross-site" },
         { "sec-fetch-dest": "style", "sec-fetch-site": "cross-site" },
         { "sec-fetch-dest": "empty", "sec-fetch-site": "same-origin" },
         { "sec-fetch-dest": "iframe", "sec-fetch-site": "same-origin" },
-        { "sec-fetch-dest": "document", "sec-fetch-site": "none" },
+        ...(path.startsWith("/ext-ui/") ? [] : [{ "sec-fetch-dest": "document", "sec-fetch-site": "none" }]),
         {},
       ]) {
         const response = await world.gateway.handle(req("GET", path, { headers: { ...headers, ...meta } }));
