@@ -8,21 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createReferenceHost, type ReferenceHost } from "../src/index.js";
 import { clientAddressKey } from "../src/auth/sign-in-throttle.js";
 import { backends } from "./support/backends.js";
-import { Client } from "./support/http-client.js";
-
-/** A client whose requests come from `address` (the host trusts X-Forwarded-For here, as behind a proxy). */
-class ClientAt extends Client {
-  constructor(
-    base: string,
-    private readonly address: string,
-  ) {
-    super(base);
-  }
-
-  override request(method: string, path: string, init: Parameters<Client["request"]>[2] = {}): Promise<Response> {
-    return super.request(method, path, { ...init, headers: { "x-forwarded-for": this.address, ...init.headers } });
-  }
-}
+import { ClientAt } from "./support/http-client.js";
 
 describe.each(backends().slice(0, 1))("sign-in throttle over IPv6 on $name", (backend) => {
   let host: ReferenceHost;

@@ -51,3 +51,17 @@ export class Client {
     return this.cookies.get(name);
   }
 }
+
+/** A client whose requests come from `address` (the host trusts X-Forwarded-For here, as behind a proxy). */
+export class ClientAt extends Client {
+  constructor(
+    base: string,
+    private readonly address: string,
+  ) {
+    super(base);
+  }
+
+  override request(method: string, path: string, init: Parameters<Client["request"]>[2] = {}): Promise<Response> {
+    return super.request(method, path, { ...init, headers: { "x-forwarded-for": this.address, ...init.headers } });
+  }
+}
