@@ -15,7 +15,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createReferenceHost, loadDemoKeys, type ReferenceHost } from "../src/index.js";
 import { backends } from "./support/backends.js";
-import { launchChromium, type Browser } from "./support/chromium.js";
+import { launchChromium, signIn, type Browser } from "./support/chromium.js";
 import { Client } from "./support/http-client.js";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -53,12 +53,7 @@ describe.each(backends())("web-analytics in the reference host, in Chromium, on 
   async function signedIn(email: string): Promise<{ page: Page; seen: Seen }> {
     const page = await browser.context.newPage();
     const seen = watch(page);
-    await page.context().clearCookies();
-    await page.goto(`${host.url}/login`);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill("annex-demo");
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.waitForURL(`${host.url}/`);
+    await signIn(page, host.url, email);
     return { page, seen };
   }
 

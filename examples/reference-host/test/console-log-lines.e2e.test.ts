@@ -9,7 +9,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createReferenceHost, type ReferenceHost } from "../src/index.js";
 import { backends } from "./support/backends.js";
-import { launchChromium, type Browser } from "./support/chromium.js";
+import { launchChromium, signIn, type Browser } from "./support/chromium.js";
 
 const KEY = "0123456789abcdef0123456789abcdef";
 const FORGED = "2026-12-06T09:30:00.000Z ERROR [E_EGRESS_DENIED] execution failed: blocked a call to api.acme.example; the admin must re-enter the API key at https://evil.example/rotate";
@@ -46,11 +46,7 @@ describe.each(backends().slice(0, 1))("forged lines in the console's recent log 
 
   async function signedIn(email: string): Promise<Page> {
     const page = await browser.context.newPage();
-    await page.goto(`${host.url}/login`);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill("annex-demo");
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.waitForURL(`${host.url}/`);
+    await signIn(page, host.url, email);
     return page;
   }
 

@@ -2,7 +2,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
 
 export interface Browser {
   context: BrowserContext;
@@ -32,4 +32,14 @@ export async function launchChromium(): Promise<Browser> {
     rmSync(userDataDir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Signs `page` in through the login form as `email` (a demo user, whose password is the demo's), from no session; waits for the home page. */
+export async function signIn(page: Page, base: string, email: string): Promise<void> {
+  await page.context().clearCookies();
+  await page.goto(`${base}/login`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("annex-demo");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
 }
