@@ -178,6 +178,31 @@ describeBackends("gateway failures", (backend) => {
     }
   });
 
+  it("refuses a host call that arrives after its execution was answered (a runner that ran on): E_TIMEOUT, the host does nothing", async () => {
+    const reads: string[] = [];
+    let late: (() => Promise<unknown>) | undefined;
+    const runner = scriptedRunner(world.runner, (envelope, options) => {
+      const dispatch = options!.dispatch!;
+      const counted: typeof dispatch = (call, context) => {
+        // The same call again, later, with what the runner was given for it.
+        late ??= () => counted(call, context);
+        return dispatch(call, context);
+      };
+      return world.runner.execute(envelope, { ...options, dispatch: (call, context) => (reads.push(String(call.args[0])), counted(call, context)) });
+    });
+    const gateway = world.gatewayWith({ runner });
+    const response = await gateway.handle(req("GET", "/api/ext/acme.gw/peek", { headers: auth }));
+    expect(await response.json()).toEqual({ secret: true });
+    expect(reads).toEqual(["STRIPE_SECRET"]);
+    const error = await late!().then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(error).toMatchObject({ code: "E_TIMEOUT", message: expect.stringContaining("already been answered") });
+    // Refused every time, with the same error.
+    await expect(late!()).rejects.toBe(error);
+  });
+
   it("lets a request whose audit line cannot be written have no effect (503): its host calls never reach the host", async () => {
     const own = await gatewayWorld(backend);
     const reads: string[] = [];
