@@ -35,6 +35,16 @@ export interface ExecuteOptions {
    * envelope and the verified manifest, never against anything the guest says.
    */
   dispatch?: HostDispatch | undefined;
+  /**
+   * Settles when the caller stops waiting for the result (its own deadline
+   * passed and it answered for the execution). An execution that has not
+   * started by then never starts: it resolves at once, failed with
+   * E_TIMEOUT, its host calls never made. One already running goes on to its
+   * own limits. A promise, not an AbortSignal: it is passed with every
+   * execution, and Node makes a signal about as slowly as a small execution
+   * runs.
+   */
+  abandoned?: Promise<unknown> | undefined;
 }
 
 export interface LoadedBundle {

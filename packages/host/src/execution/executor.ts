@@ -410,7 +410,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
         return failed("E_RUNNER_UNAVAILABLE", `the runner could not load the bundle: ${errorSummary(error).message}`);
       }
       try {
-        return await runner.execute(envelope, { dispatch: executionDispatch, hostCallsAfter: request.hostCallsAfter });
+        // At the deadline the runner is told too: still queued (a busy pool), the execution never starts.
+        return await runner.execute(envelope, { dispatch: executionDispatch, hostCallsAfter: request.hostCallsAfter, abandoned: deadline });
       } catch (error) {
         return failed("E_RUNNER_UNAVAILABLE", errorSummary(error).message);
       }

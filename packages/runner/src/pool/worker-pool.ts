@@ -765,7 +765,26 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       queue.push(pending);
       arrivals.push(pending);
       schedulePump();
+      if (options?.abandoned !== undefined) {
+        const abandon = () => giveUp(pending);
+        options.abandoned.then(abandon, abandon);
+      }
     });
+  }
+
+  /**
+   * The caller stopped waiting: an execution still in the queue, or sent
+   * ahead to a worker that has not claimed it, is answered now and never
+   * runs (work the caller has answered for would only delay the executions
+   * queued behind it). One its worker claimed runs on.
+   */
+  function giveUp(pending: Pending): void {
+    if (pending.finished || pending.started) return;
+    const slot = pending.slot;
+    if (slot !== undefined && !revoke(slot.claims, pending.cell, pending.token)) return;
+    finish(pending, failure(pending, "E_TIMEOUT", "the caller stopped waiting before the execution started: it never ran"));
+    // Its place in a worker is free for the next in the queue.
+    if (slot !== undefined) schedulePump();
   }
 
   /**

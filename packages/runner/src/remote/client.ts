@@ -76,20 +76,31 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
     nonce: string;
   }
 
-  function post(method: string, path: string, body: string, timeoutMs: number): Promise<Sent> {
+  /** `abandoned`: the caller stopped waiting before the answer began (the request is cut, rejecting with GaveUp). */
+  function post(method: string, path: string, body: string, timeoutMs: number, abandoned?: Promise<unknown>): Promise<Sent> {
     const fullPath = basePath + path;
     const headers = signRequest(key, method, fullPath, body);
     return new Promise((resolve, reject) => {
+      let answered = false;
       const req = send(
         { protocol: base.protocol, hostname: base.hostname, port: base.port, path: fullPath, method, agent, headers: {
           ...headers,
           "content-type": "application/json",
           "content-length": Buffer.byteLength(body),
         } },
-        (res) => resolve({ res, nonce: headers["x-annex-nonce"] }),
+        (res) => {
+          answered = true;
+          resolve({ res, nonce: headers["x-annex-nonce"] });
+        },
       );
       req.setTimeout(timeoutMs, () => req.destroy(new RemoteRunnerError("E_RUNNER_UNAVAILABLE", `no answer from the runner at ${base.origin} within ${timeoutMs} ms`)));
-      req.on("error", (error) => reject(unavailable(error)));
+      req.on("error", (error) => reject(error instanceof GaveUp ? error : unavailable(error)));
+      if (abandoned !== undefined) {
+        const cut = () => {
+          if (!answered) req.destroy(new GaveUp());
+        };
+        abandoned.then(cut, cut);
+      }
       req.end(body);
     });
   }
@@ -170,8 +181,9 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
     const body = stringifyWire(envelope);
     let sent: Sent;
     try {
-      sent = await post("POST", "/v1/execute", body, wallMs + timeoutGraceMs);
+      sent = await post("POST", "/v1/execute", body, wallMs + timeoutGraceMs, options?.abandoned);
     } catch (error) {
+      if (error instanceof GaveUp) return failure(envelope, "E_TIMEOUT", error.message);
       return failure(envelope, "E_RUNNER_UNAVAILABLE", unavailable(error).message);
     }
     const { res, nonce } = sent;
@@ -208,6 +220,9 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
       };
       const abort = () => finish(failure(envelope, "E_RUNNER_UNAVAILABLE", "the remote runner was closed during the execution"));
       inFlight.add(abort);
+      // The stream closes, and the server gives the execution up in turn: it never starts if it still waits there.
+      const giveUp = () => finish(failure(envelope, "E_TIMEOUT", new GaveUp().message));
+      options?.abandoned?.then(giveUp, giveUp);
       const timer = setTimeout(
         () => finish(failure(envelope, "E_RUNNER_UNAVAILABLE", `the runner did not answer within the wall limit plus ${timeoutGraceMs} ms`)),
         wallMs + timeoutGraceMs,
@@ -320,4 +335,11 @@ function checkResult(envelope: ExecuteEnvelope, value: unknown): ExecuteResult {
     };
   }
   return { ...result, logs: Array.isArray(result.logs) ? result.logs : [] } as ExecuteResult;
+}
+
+/** The caller stopped waiting for an execution; the stream to the runner server is cut, which tells the server. */
+class GaveUp extends Error {
+  constructor() {
+    super("the caller stopped waiting for the execution; the runner server was told (it never starts it if it has not yet)");
+  }
 }

@@ -241,10 +241,12 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
     executions.set(requestId, execution);
     // Headers leave with the first frame: one packet fewer per execution.
     res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
+    // The host closing the stream first has stopped waiting: an execution still queued here never starts.
+    const abandoned = new Promise<void>((resolve) => res.once("close", resolve));
     res.once("close", () => closeExecution(requestId, execution, "the host closed the execute stream"));
     let result: ExecuteResult;
     try {
-      result = await runner.execute(envelope);
+      result = await runner.execute(envelope, { abandoned });
     } catch (error) {
       result = crashed(requestId, error);
     }

@@ -288,6 +288,46 @@ describe("worker pool: queueing and limits", () => {
     expect(p.stats().queued).toBe(0);
   });
 
+  describe.each([
+    { where: "in the pool's queue", prefetch: 0 },
+    { where: "sent ahead to a busy worker", prefetch: 1 },
+  ])("an execution its caller abandoned while it waited $where", ({ prefetch }) => {
+    it("is answered E_TIMEOUT at once and never runs; the one running and the ones behind it are not disturbed", async () => {
+      const bundle = await anyBundle();
+      const p = pool({ workers: 1, workerUrl: scripted, prefetch });
+      await p.load(bundle);
+      const order: string[] = [];
+      let giveUp!: () => void;
+      const abandoned = new Promise<void>((resolve) => (giveUp = resolve));
+      const first = p.execute(scriptedEnvelope(bundle, "wait", 400)).then((r) => (order.push("first"), r));
+      const late = p.execute(scriptedEnvelope(bundle, "wait", 400), { abandoned }).then((r) => (order.push("abandoned"), r));
+      await until(() => p.stats().inFlight === 1 && p.stats().queued === 1);
+      giveUp();
+      const refused = await late;
+      expect(refused).toMatchObject({ ok: false, error: { code: "E_TIMEOUT", message: expect.stringContaining("never ran") } });
+      // Answered while the first still runs, not after it.
+      expect(order).toEqual(["abandoned"]);
+      expect(p.stats().queued).toBe(0);
+      expect((await first).ok).toBe(true);
+      // The worker started the first and this one: the abandoned execution never ran.
+      const next = await p.execute(scriptedEnvelope(bundle, "started"));
+      expect(next.response?.body).toBe(2);
+    });
+  });
+
+  it("lets an execution its worker already started run on when its caller gives up (the caller refuses its host calls)", async () => {
+    const bundle = await anyBundle();
+    const p = pool({ workers: 1, workerUrl: scripted });
+    await p.load(bundle);
+    let giveUp!: () => void;
+    const running = p.execute(scriptedEnvelope(bundle, "wait", 150), { abandoned: new Promise<void>((resolve) => (giveUp = resolve)) });
+    await until(() => p.stats().inFlight === 1);
+    giveUp();
+    expect(await running).toMatchObject({ ok: true, response: { body: "waited" } });
+    // Given up on before the pool took it (the promise settled in the caller's own turn): it never runs.
+    expect(await p.execute(scriptedEnvelope(bundle, "wait", 10), { abandoned: Promise.resolve() })).toMatchObject({ ok: false, error: { code: "E_TIMEOUT" } });
+  });
+
   it("refuses a requestId that is already executing", async () => {
     const bundle = await anyBundle();
     const p = pool({ workers: 2, workerUrl: scripted });

@@ -365,3 +365,47 @@ describe("closing the runner server", () => {
     expect(() => createRunnerServer({ runner: hostileFakeRunner, key: KEY, trustStore, shutdownGraceMs: -1 })).toThrow(/shutdownGraceMs/);
   });
 });
+
+describe("an execution its host stops waiting for", () => {
+  it("ends the execute stream: the client answers E_TIMEOUT at once and the server's runner is told, to drop it if it has not started", async () => {
+    let serverSide: Promise<unknown> | undefined;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const own = createRunnerServer({
+      key: KEY,
+      trustStore,
+      runner: () => ({
+        async load() {
+          throw new Error("not used");
+        },
+        async execute(env, options): Promise<ExecuteResult> {
+          serverSide = options?.abandoned;
+          await held;
+          return { requestId: env.requestId, ok: true, response: { status: 200, headers: {}, body: "late" }, usage: { cpuMs: 0, wallMs: 0, memoryPeakBytes: 0, hostCalls: {}, logBytes: 0 }, logs: [] };
+        },
+        async unload() {},
+        async close() {},
+      }),
+    });
+    const ownClient = createRemoteRunner({ url: await own.listen(0), key: KEY });
+    try {
+      let giveUp!: () => void;
+      const abandoned = new Promise<void>((resolve) => (giveUp = resolve));
+      const running = ownClient.execute(envelope("given-up"), { abandoned });
+      for (let i = 0; i < 200 && serverSide === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(serverSide).toBeInstanceOf(Promise);
+      let told = false;
+      void serverSide!.then(() => (told = true));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(told).toBe(false);
+      giveUp();
+      expect(await running).toMatchObject({ ok: false, error: { code: "E_TIMEOUT" } });
+      await serverSide;
+      expect(told).toBe(true);
+    } finally {
+      release();
+      await ownClient.close();
+      await own.close();
+    }
+  });
+});
