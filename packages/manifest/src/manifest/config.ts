@@ -88,7 +88,9 @@ export const configSchema = z
     z.string().regex(CONFIG_KEY_PATTERN, "setting keys start with a letter and use letters, digits and _ (at most 64 characters), e.g. apiBaseUrl"),
     configSettingSchema,
   )
-  .refine((record) => Object.keys(record).length <= MAX_CONFIG_SETTINGS, { message: `at most ${MAX_CONFIG_SETTINGS} settings` });
+  .refine((record) => Object.keys(record).length <= MAX_CONFIG_SETTINGS, { message: `at most ${MAX_CONFIG_SETTINGS} settings` })
+  // For editors (JSON Schema), and read by oversizedLists before the settings are parsed.
+  .meta({ maxProperties: MAX_CONFIG_SETTINGS });
 
 export type ConfigSetting = z.output<typeof configSettingSchema>;
 

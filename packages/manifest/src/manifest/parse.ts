@@ -2,6 +2,7 @@ import { ManifestError, type ManifestIssue } from "./errors.js";
 import { checkHostCapabilities, type HostCapabilityRegistry } from "./host-capabilities.js";
 import { fromZodIssues, manifestErrorMap, type RawIssue } from "./issues.js";
 import { locationOf, scanJson, type TextLocation } from "./json-text.js";
+import { oversizedLists } from "./list-bounds.js";
 import { pathToString } from "./paths.js";
 import { BIDI_CONTROLS, BIDI_CONTROLS_TEXT, STACKED_MARKS } from "./primitives.js";
 import { PROTO_KEY_MESSAGE, protoKeyPaths } from "./proto-keys.js";
@@ -74,6 +75,8 @@ function validate(input: unknown, options: ParseManifestOptions): Validation {
   if (shapeProblem !== undefined) return { ok: false, issues: [shapeProblem] };
   const textProblems = [...checkText(input), ...protoKeyPaths(input).map((path) => ({ path, message: PROTO_KEY_MESSAGE }))];
   if (textProblems.length > 0) return { ok: false, issues: textProblems };
+  const tooLong = oversizedLists(manifestSchema, input);
+  if (tooLong.length > 0) return { ok: false, issues: tooLong };
 
   const parsed = manifestSchema.safeParse(input, { error: manifestErrorMap, reportInput: true });
   const issues = parsed.success ? [] : fromZodIssues(parsed.error.issues, input);

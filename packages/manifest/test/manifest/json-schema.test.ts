@@ -60,6 +60,9 @@ function validate(root: Schema, schema: Schema, value: unknown, path = "$"): str
       case "maxItems":
         if (Array.isArray(value) && value.length > (arg as number)) errors.push(`${path}: too many items`);
         break;
+      case "maxProperties":
+        if (typeOf(value) === "object" && Object.keys(value as object).length > (arg as number)) errors.push(`${path}: too many properties`);
+        break;
       case "items":
         if (Array.isArray(value)) value.forEach((item, i) => errors.push(...validate(root, arg as Schema, item, `${path}[${i}]`)));
         break;
