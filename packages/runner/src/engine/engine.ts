@@ -250,6 +250,15 @@ export class Engine {
       logs: [],
     });
     if (this.closed) return fail({ code: "E_RUNNER_UNAVAILABLE", message: "the runner is closed" });
+    if (options.abandoned !== undefined) {
+      // This runner starts at once, so only a caller who gave up before calling is seen: one turn of the microtask
+      // queue lets an already settled promise say so. (The worker pool and the remote runner also drop what waits.)
+      let gaveUp = false;
+      const giveUp = () => (gaveUp = true);
+      options.abandoned.then(giveUp, giveUp);
+      await undefined;
+      if (gaveUp) return fail({ code: "E_TIMEOUT", message: "the caller stopped waiting before the execution started: it never ran" });
+    }
     // Memory of an instance dropped by an earlier execution is freed before this one can add to it.
     this.pool.collectDropped();
     const { invocation } = envelope;

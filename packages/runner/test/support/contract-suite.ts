@@ -307,6 +307,16 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect(recorded.scopes).toEqual([]);
     });
 
+    it("never runs an execution its caller gave up on before it started (abandoned): E_TIMEOUT, no host call", async () => {
+      const result = await runner.execute(envelopeFor(bundle, "publish"), { abandoned: Promise.resolve() });
+      expect(result).toMatchObject({ ok: false, error: { code: "E_TIMEOUT" } });
+      // One that is still pending changes nothing.
+      const served = await runner.execute(envelopeFor(bundle, "hello"), { abandoned: new Promise(() => {}) });
+      expect(served.response?.body).toMatchObject({ hello: "world" });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(recorded.events).toEqual([]);
+    });
+
     it("sends the host calls of an execution to its own dispatch, checked against the runner's grants first", async () => {
       const other: Recorded = { kv: new Map(), versions: new Map(), scopes: [], events: [] };
       const dispatch = createHostDispatch(fakeHostApis(other));
