@@ -437,7 +437,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     publish: registry.publish,
     // Copies: the gateway and the install manager hold the originals, and a request let finish by close() may still use them.
     registry: gate.guard({ ...registry }, REGISTRY_METHODS, "registry."),
-    audit: gate.guard({ ...audit }, asyncMethods<AuditLog>({ list: true }), "audit."),
+    audit: gate.guard({ ...audit }, asyncMethods<AuditLog>({ list: true, write: true }), "audit."),
     capabilities,
     database,
     sql: {

@@ -45,8 +45,8 @@ export { HostCapabilities, HostCapabilityError, defineHostCapability } from "./c
 export type { HostCapability, HostCapabilityContext, HostCapabilityErrorCode, InvokeHostCapability } from "./capabilities/host-capabilities.js";
 
 // Audit
-export { AuditError } from "./audit/audit-log.js";
-export type { AuditDecision, AuditEntry, AuditFilter, AuditLog } from "./audit/audit-log.js";
+export { ANNEX_AUDIT_NAMESPACES, AuditError } from "./audit/audit-log.js";
+export type { AuditDecision, AuditEntry, AuditFilter, AuditLog, NewAuditEntry } from "./audit/audit-log.js";
 
 // Blob stores
 export { HostClosedError } from "./host-closed.js";

@@ -55,4 +55,53 @@ describeBackends("audit log", (backend) => {
     }
     await host.close();
   });
+
+  it("writes the product's own lines beside Annex's, sanitised and bounded the same way", async () => {
+    const { host } = await world(backend);
+    await host.audit.write({
+      actor: "anonymous",
+      tenant: null,
+      action: "auth.sign-in",
+      target: `user:ev\u202eil\u0000${"x".repeat(1000)}`,
+      decision: "deny",
+      details: { client: "203.0.113.7", reason: "credentials", note: "line\nbreak" },
+    });
+    await host.audit.write({ actor: "user:ada", tenant: "t1", action: "auth.sign-in", target: "user:ada@acme.test", decision: "allow", details: {} });
+    const lines = await host.audit.list({ action: "auth." });
+    expect(lines.map((line) => [line.decision, line.tenant])).toEqual([
+      ["deny", null],
+      ["allow", "t1"],
+    ]);
+    const [denied] = lines;
+    expect(denied!.target.length).toBeLessThanOrEqual(512);
+    expect(denied!.target).not.toMatch(/[\u0000\u202e]/);
+    expect(denied!.details).toEqual({ client: "203.0.113.7", reason: "credentials", note: "line\ufffdbreak" });
+    // A tenant's admins see their tenant's lines.
+    expect((await host.audit.list({ tenant: "t1", action: "auth." })).map((line) => line.actor)).toEqual(["user:ada"]);
+    await host.close();
+  });
+
+  it("refuses a product line in Annex's namespaces or with a bad field, naming the field, and writes nothing", async () => {
+    const { host } = await world(backend);
+    const good = { actor: "user:ada", tenant: "t1", action: "auth.sign-in", target: "user:ada", decision: "allow" as const, details: {} };
+    const cases: [Record<string, unknown>, string][] = [
+      [{ action: "install.complete" }, "action"],
+      [{ action: "gateway.request" }, "action"],
+      [{ action: "registry.publish" }, "action"],
+      [{ action: "signin" }, "action"],
+      [{ action: "Auth.Sign-In" }, "action"],
+      [{ actor: "" }, "actor"],
+      [{ tenant: "" }, "tenant"],
+      [{ target: 7 }, "target"],
+      [{ decision: "maybe" }, "decision"],
+      [{ details: ["x"] }, "details"],
+    ];
+    for (const [change, field] of cases) {
+      const error = await host.audit.write({ ...good, ...change } as never).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(AuditError);
+      expect({ change, error }).toMatchObject({ change, error: { code: "E_AUDIT_ENTRY", details: { field } } });
+    }
+    expect(await host.audit.list({ actor: "user:ada" })).toEqual([]);
+    await host.close();
+  });
 });

@@ -42,14 +42,47 @@ export interface AuditFilter {
 
 export interface AuditLog {
   list(filter?: AuditFilter): Promise<AuditEntry[]>;
+  /**
+   * Appends a line of the product's own (a sign-in, an admin's change to the
+   * product's data) to the same append-only log, its text made storable and
+   * bounded as Annex's own lines are. `action` is a dotted verb
+   * (`auth.sign-in`) outside Annex's namespaces (`registry.`, `install.`,
+   * `gateway.` … see ANNEX_AUDIT_NAMESPACES): a product's line never passes
+   * for one of Annex's. E_AUDIT_ENTRY names the field that is wrong.
+   */
+  write(entry: NewAuditEntry): Promise<void>;
 }
 
-export class AuditError extends AnnexError {
-  declare readonly code: "E_AUDIT_FILTER";
+/** The first segments of the actions Annex writes itself; `audit.write` refuses them. */
+export const ANNEX_AUDIT_NAMESPACES: readonly string[] = Object.freeze(["registry", "install", "gateway", "secrets", "webhook", "event", "job", "annex"]);
 
-  constructor(message: string, details?: Record<string, unknown>) {
-    super("E_AUDIT_FILTER", message, details);
+const ACTION = /^[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+$/;
+const DECISIONS: readonly string[] = ["allow", "deny", "error"];
+
+export class AuditError extends AnnexError {
+  declare readonly code: "E_AUDIT_FILTER" | "E_AUDIT_ENTRY";
+
+  constructor(message: string, details?: Record<string, unknown>, code: "E_AUDIT_FILTER" | "E_AUDIT_ENTRY" = "E_AUDIT_FILTER") {
+    super(code, message, details);
   }
+}
+
+/** The product's line as `audit.write` takes it, or E_AUDIT_ENTRY naming the field. */
+function checkedEntry(entry: NewAuditEntry): NewAuditEntry {
+  const refuse = (field: string, message: string): never => {
+    throw new AuditError(`audit.write: ${field} ${message}`, { field }, "E_AUDIT_ENTRY");
+  };
+  if (entry === null || typeof entry !== "object") return refuse("entry", "must be an object { actor, tenant, action, target, decision, details }");
+  const { actor, tenant, action, target, decision, details } = entry;
+  if (typeof actor !== "string" || actor === "") refuse("actor", "must be a non-empty string (who acted, e.g. user:<id>)");
+  if (tenant !== null && (typeof tenant !== "string" || tenant === "")) refuse("tenant", "must be a non-empty string or null");
+  if (typeof action !== "string" || action.length > 128 || !ACTION.test(action)) refuse("action", "must be a dotted verb of lower-case words, e.g. auth.sign-in (at most 128 characters)");
+  const namespace = action.slice(0, action.indexOf("."));
+  if (ANNEX_AUDIT_NAMESPACES.includes(namespace)) refuse("action", `may not be in Annex's own namespace "${namespace}.": name the product's action in a namespace of its own`);
+  if (typeof target !== "string" || target === "") refuse("target", "must be a non-empty string (what was acted on)");
+  if (!DECISIONS.includes(decision)) refuse("decision", 'must be "allow", "deny" or "error"');
+  if (details === null || typeof details !== "object" || Array.isArray(details)) refuse("details", "must be a plain object (never a secret value)");
+  return { actor, tenant, action, target, decision, details };
 }
 
 /**
@@ -75,6 +108,9 @@ export async function writeAudit(db: Kysely<AnnexTables>, given: NewAuditEntry):
 
 export function createAuditLog(db: Kysely<AnnexTables>): AuditLog {
   return {
+    async write(entry) {
+      await writeAudit(db, checkedEntry(entry));
+    },
     async list(filter = {}) {
       const limit = filter.limit ?? 100;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
