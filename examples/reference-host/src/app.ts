@@ -20,7 +20,8 @@ import { seedDemoInstalls } from "./annex/demo-installs.js";
 import { InstallLogBuffer } from "./annex/install-logs.js";
 import { InstallUsage } from "./annex/install-usage.js";
 import { applyAutomaticUpgrades } from "./annex/upgrade-policy.js";
-import { adminApi, createApiToken } from "./admin/admin-api.js";
+import { adminApi } from "./admin/admin-api.js";
+import { createApiToken } from "./admin/api-tokens.js";
 import { consolePage, extensionPage } from "./web/console-page.js";
 import { hashPassword, verifyPassword } from "./auth/passwords.js";
 import { principalOf, type SignedInUser } from "./auth/principal.js";
@@ -28,11 +29,13 @@ import "./auth/middleware.js";
 import { currentUser } from "./auth/current-user.js";
 import { noStore, pageGuards } from "./auth/middleware.js";
 import { AddressBudget, clientAddressKey, DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from "./auth/sign-in-throttle.js";
-import { sessionUserReader } from "./auth/session-cookie.js";
+import { signInAudit } from "./auth/sign-in-audit.js";
+import { rememberScheme, sessionCookieName, sessionUserReader } from "./auth/session-cookie.js";
 import { DatabaseSessionStore } from "./auth/session-store.js";
 import { openProductDatabase, type ProductDatabase } from "./data/database.js";
 import { closeGracefully } from "./close-server.js";
 import { migrateAppSchema } from "./data/migrate.js";
+import { DEFAULT_API_TOKEN_DAYS, isApiTokenDays, MAX_API_TOKEN_DAYS } from "./config/api-token-lifetime.js";
 import { SEED_USERS, seedProduct } from "./data/seed.js";
 import { packageRoot } from "./package-root.js";
 import { allowedHosts } from "./web/allowed-hosts.js";
@@ -81,6 +84,11 @@ export interface ReferenceHostOptions {
   dev?: boolean | undefined;
   /** Express's "trust proxy" (set it behind a TLS-terminating proxy so that session cookies get Secure). */
   trustProxy?: boolean | number | string | undefined;
+  /**
+   * Days an admin API token works when its creator names no `expiresInDays` (`API_TOKEN_DAYS` in main.ts),
+   * 1 to 365. Default 90. Tokens from before expiries get created_at + this at the first start.
+   */
+  apiTokenDays?: number | undefined;
   /** Sign-in throttling per client address (wrong passwords; sign-in pages opened without a session). Default: DEFAULT_SIGN_IN_LIMITS. */
   signInLimits?: Partial<SignInLimits> | undefined;
   /** Schemas of the product's tables and of Annex's (tests on PostgreSQL use unique ones). */
@@ -122,13 +130,12 @@ export interface ReferenceHost {
    * widens nothing; otherwise it waits for an admin's consent in the console.
    */
   publish(bytes: Uint8Array, signature: BundleSignature, actor?: string): Promise<{ published: PublishResult; upgraded: { tenant: string; from: string; to: string; ok: boolean }[] }>;
-  /** A new admin API token for a user (what POST /admin/api/tokens does), e.g. for the CLI in tests. */
+  /** A new admin API token for a user (what POST /admin/api/tokens does, with the default lifetime), e.g. for the CLI in tests. */
   createApiToken(userId: string, label?: string): Promise<string>;
   /** Stops accepting, lets the requests under way answer (at most 10 s), then closes Annex and the databases. */
   close(): Promise<void>;
 }
 
-const SESSION_COOKIE = "refhost.sid";
 /** How long close() lets the requests under way run: longer than an execution's 5 s wall limit. */
 const SHUTDOWN_GRACE_MS = 10_000;
 const SESSION_HOURS = 8;
@@ -143,6 +150,8 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
   const ownDataDir = options.dataDir === undefined ? await mkdtemp(join(tmpdir(), "annex-refhost-")) : undefined;
   const dataDir = options.dataDir ?? ownDataDir!;
   const password = options.seedPassword ?? "annex-demo";
+  const apiTokenDays = options.apiTokenDays ?? DEFAULT_API_TOKEN_DAYS;
+  if (!isApiTokenDays(apiTokenDays)) throw new RangeError(`apiTokenDays must be a whole number of days from 1 to ${MAX_API_TOKEN_DAYS}; got ${String(apiTokenDays)}`);
   const baseLogger: Logger = options.logger ?? pino({ name: "refhost", level: process.env["ANNEX_LOG_LEVEL"] ?? "info" });
   const logs = new InstallLogBuffer(baseLogger);
   const usage = new InstallUsage();
@@ -155,7 +164,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
   try {
     const database = await openProductDatabase({ databaseUrl: options.databaseUrl, dataDir: options.databaseUrl ? undefined : dataDir, appSchema: options.schemas?.app, annexSchema: options.schemas?.annex });
     closers.push(() => database.close());
-    await migrateAppSchema(database.root, database.appSchema);
+    await migrateAppSchema(database.root, database.appSchema, { apiTokenDays });
     const newDatabase = await seedProduct(database.app, password);
 
     const examples = [...(await findExamples(options.extensionsDir ?? join(root, "../extensions"))), ...(await findExampleFolders(options.extraExtensions ?? []))];
@@ -169,7 +178,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     }
 
     const store = new DatabaseSessionStore(database.app);
-    const readUser = sessionUserReader({ cookieName: SESSION_COOKIE, secrets: [keys.sessionSecret], store, lookup: (id) => currentUser(database.app, id) });
+    const readUser = sessionUserReader({ secrets: [keys.sessionSecret], store, lookup: (id) => currentUser(database.app, id) });
     const { requireUser, requireAdminPage } = pageGuards(database.app);
 
     const annex = await createHost({
@@ -215,6 +224,8 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     );
 
     // Annex first: its families (/api/ext, /ext, /ext-ui) read their own bodies and set their own headers (the UI assets' CSP).
+    // rememberScheme: the gateway's authenticate reads the session cookie of the name this request's scheme gives it.
+    app.use(rememberScheme);
     app.use(annexRouter(annex));
 
     // A fresh nonce per response: the only scripts the product's pages run are those it rendered with it
@@ -246,18 +257,22 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
         },
       }),
     );
-    app.use(
+    // httpOnly; Secure, and named __Host-refhost.sid, whenever the request came over HTTPS (set trustProxy behind a
+    // proxy); SameSite=Lax plus CSRF tokens. express-session takes one cookie name, so one middleware per scheme, each
+    // with a store object of its own (it keeps per-middleware cookie options on the store): the same table behind both.
+    const sessionOver = (secure: boolean, sessionStore: DatabaseSessionStore) =>
       session({
-        name: SESSION_COOKIE,
+        name: sessionCookieName(secure),
         secret: [keys.sessionSecret],
-        store,
+        store: sessionStore,
         resave: false,
         saveUninitialized: false,
         rolling: true,
-        // httpOnly; Secure whenever the request came over HTTPS (set trustProxy behind a proxy); SameSite=Lax plus CSRF tokens.
-        cookie: { httpOnly: true, sameSite: "lax", secure: "auto", maxAge: SESSION_HOURS * 3_600_000 },
-      }),
-    );
+        cookie: { httpOnly: true, sameSite: "lax", secure, path: "/", maxAge: SESSION_HOURS * 3_600_000 },
+      });
+    const httpsSession = sessionOver(true, new DatabaseSessionStore(database.app));
+    const httpSession = sessionOver(false, store);
+    app.use((req, res, next) => (req.secure ? httpsSession : httpSession)(req, res, next));
     const prune = setInterval(() => void store.prune().catch(() => {}), 3_600_000);
     prune.unref();
     closers.push(async () => clearInterval(prune));
@@ -356,15 +371,25 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       }
       res.type("html").send(loginPage({ nonce: nonceOf(res), csrfToken: csrfToken(req), next: safeNext(req.query["next"]) }));
     });
+    const signIns = signInAudit(annex.audit);
+    // A refusal stands without its audit line: the log failing must not let a wrong password in, nor lift the throttle.
+    const auditDenial = (line: Promise<void>) =>
+      line.catch((error: unknown) => baseLogger.error({ err: error instanceof Error ? error.message : String(error) }, "reference host: a refused sign-in's audit line was not written"));
     app.post("/login", noStore, csrf.csrfSynchronisedProtection, async (req, res, next) => {
+      const client = clientAddressKey(req.ip);
+      const email = typeof req.body?.email === "string" ? req.body.email.trim().toLowerCase() : "";
       // Counted as a failure before the password is checked (scrypt is slow): attempts under way count against the
       // address's budget, so that wrong passwords sent in parallel cannot all pass the check before the first one is
       // counted. A right password gives its attempt back; so does an attempt this server failed to check.
-      const attempt = failedSignIns.reserve(clientAddressKey(req.ip));
-      if (attempt.wait > 0) return tooMany(res, attempt.wait, "Too many wrong passwords were tried from your address.");
+      const attempt = failedSignIns.reserve(client);
+      if (attempt.wait > 0) {
+        // Audited once per throttle window, not per refusal: a refusal costs the client nothing (no password is
+        // checked), so a line each would let anyone grow the append-only log as fast as they can send requests.
+        if (attempt.firstRefusal) await auditDenial(signIns.throttled(email, client, attempt.wait));
+        return tooMany(res, attempt.wait, "Too many wrong passwords were tried from your address.");
+      }
       let wrong = false;
       try {
-        const email = typeof req.body?.email === "string" ? req.body.email.trim().toLowerCase() : "";
         const given = typeof req.body?.password === "string" ? req.body.password : "";
         // No account's email holds a NUL (the database refuses one in a query): a wrong sign-in, counted like any other.
         const row = holdsNul(email) ? undefined : await database.app.selectFrom("users").selectAll().where("email", "=", email).executeTakeFirst();
@@ -372,11 +397,15 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
         const verified = await verifyPassword(given, row?.password_hash ?? (await unknownUserHash));
         if (row === undefined || !verified) {
           wrong = true;
+          // The same line for an unknown email and a wrong password (see sign-in-audit.ts); bounded by the throttle's budget.
+          await auditDenial(signIns.failed(email, client));
           res.status(401).type("html").send(loginPage({ nonce: nonceOf(res), csrfToken: csrfToken(req), next: safeNext(req.body?.next), error: "Unknown email or wrong password.", email: email.replaceAll("\u0000", "") }));
           return;
         }
         attempt.giveBack();
         const user: SignedInUser = { id: row.id, tenant: row.tenant, email: row.email, displayName: row.display_name, role: row.role };
+        // Audited before the session exists, as Annex audits an allowed action before its effects: no sign-in without its line.
+        await signIns.succeeded(user, client);
         // A new session id at sign-in (no fixation), with a new CSRF token.
         req.session.regenerate((error) => {
           if (error) return next(error);
@@ -392,7 +421,8 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
     app.post("/logout", noStore, csrf.csrfSynchronisedProtection, (req, res, next) => {
       req.session.destroy((error) => {
         if (error) return next(error);
-        res.clearCookie(SESSION_COOKIE).redirect(303, "/login");
+        // With the attributes it was set with: browsers ignore a __Host- cookie's removal without Secure and Path=/.
+        res.clearCookie(sessionCookieName(req.secure), { httpOnly: true, sameSite: "lax", secure: req.secure, path: "/" }).redirect(303, "/login");
       });
     });
 
@@ -420,7 +450,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       const { menu } = await menuFor(user, "/admin");
       res.type("html").send(consolePage({ user, tenantName: await tenantName(user.tenant), csrfToken: csrfToken(req), menu, theme: hostTheme, nonce: nonceOf(res) }));
     });
-    app.use("/admin/api", adminApi({ annex, app: database.app, logs, usage, csrfProtection: csrf.csrfSynchronisedProtection, csrfToken, dev: options.dev === true }));
+    app.use("/admin/api", adminApi({ annex, app: database.app, logs, usage, csrfProtection: csrf.csrfSynchronisedProtection, csrfToken, dev: options.dev === true, apiTokenDays }));
 
     /** The install's page for `slot` at `path`, when the tenant's install serves; what the frame needs of it (its settings reach the page as context.config). */
     async function pageOf(tenant: string, extensionId: string, slot: UiSlot, path: string) {
@@ -554,7 +584,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       },
       async createApiToken(userId, label = "cli") {
         const user = await database.app.selectFrom("users").select(["id", "tenant"]).where("id", "=", userId).executeTakeFirstOrThrow();
-        return (await createApiToken(database.app, user, label)).token;
+        return (await createApiToken(database.app, user, label, apiTokenDays)).token;
       },
       close: closeAll,
     };

@@ -2,6 +2,7 @@
 // `npm run demo` ends here: starts the reference host on the data folder (or DATABASE_URL) and prints how to sign in.
 import { resolve } from "node:path";
 import { createReferenceHost } from "./app.js";
+import { parseApiTokenDays } from "./config/api-token-lifetime.js";
 import { parseTrustProxy } from "./config/trust-proxy.js";
 import { packageRoot } from "./package-root.js";
 
@@ -14,8 +15,10 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 
 let trustProxy: ReturnType<typeof parseTrustProxy>;
+let apiTokenDays: number | undefined;
 try {
   trustProxy = parseTrustProxy(env["TRUST_PROXY"]);
+  apiTokenDays = parseApiTokenDays(env["API_TOKEN_DAYS"]);
 } catch (error) {
   console.error((error as Error).message);
   process.exit(2);
@@ -32,6 +35,7 @@ const host = await createReferenceHost({
   publicOrigin: env["PUBLIC_ORIGIN"],
   allowedHosts: env["ALLOWED_HOSTS"]?.split(",").map((name) => name.trim()).filter((name) => name !== ""),
   trustProxy,
+  apiTokenDays,
   dev: env["ANNEX_DEV"] === "1",
   // A new demo starts with Hello 1.0.0 installed for Acme, so the console shows the upgrade to 1.1.0 and its consent.
   demoInstalls: true,

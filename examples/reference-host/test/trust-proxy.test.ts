@@ -86,7 +86,8 @@ describe("TRUST_PROXY as main.ts reads it", () => {
     started.push(host);
     const page = await fetch(`${host.url}/login`, { headers: { "x-forwarded-proto": "https", "x-forwarded-for": "198.51.100.7" } });
     expect(page.status).toBe(200);
-    const cookie = page.headers.getSetCookie().find((line) => line.startsWith("refhost.sid="));
+    // Over HTTPS the session cookie carries the __Host- prefix (Secure, Path=/, no Domain): see session-cookie-prefix.test.ts.
+    const cookie = page.headers.getSetCookie().find((line) => line.startsWith("__Host-refhost.sid="));
     expect(cookie).toBeDefined();
     expect(cookie).toMatch(/;\s*Secure/i);
   }, 120_000);
@@ -103,6 +104,6 @@ describe("TRUST_PROXY as main.ts reads it", () => {
     const host = await startMain({ TRUST_PROXY: "true" });
     started.push(host);
     const page = await fetch(`${host.url}/login`, { headers: { "x-forwarded-proto": "https" } });
-    expect(page.headers.getSetCookie().find((line) => line.startsWith("refhost.sid="))).toMatch(/;\s*Secure/i);
+    expect(page.headers.getSetCookie().find((line) => line.startsWith("__Host-refhost.sid="))).toMatch(/;\s*Secure/i);
   }, 120_000);
 });

@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from "node:crypto";
 import type { AuditFilter, Host, InstallInfo, KvLimits, KvUsage, SqlSchemaStatus } from "@annex/host";
 import { parseSignature, type BundleSignature, type CapabilityGrant } from "@annex/manifest";
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from "express";
@@ -9,6 +8,7 @@ import { planUpgrade } from "../annex/upgrade-policy.js";
 import { noStore, sessionActor } from "../auth/middleware.js";
 import type { SignedInUser } from "../auth/principal.js";
 import type { AppTables } from "../data/tables.js";
+import { createApiToken, expiresInDaysOf, findApiTokenUser, listApiTokens } from "./api-tokens.js";
 import { AdminApiError, sendError } from "./errors.js";
 
 export interface AdminApiDeps {
@@ -21,21 +21,12 @@ export interface AdminApiDeps {
   csrfToken: (req: Request) => string;
   /** Dev trust mode: admins may publish bundles here (`POST /extensions`, for `annex dev`). */
   dev?: boolean | undefined;
+  /** Lifetime of a token made without `expiresInDays`. */
+  apiTokenDays: number;
 }
 
 /** Largest bundle `POST /extensions` reads (the bundle format's own limits apply after). */
 export const MAX_DEV_BUNDLE_BYTES = 32 * 1024 * 1024;
-
-/** sha256 of an API token: only the hash is stored. */
-export const tokenHash = (token: string): string => createHash("sha256").update(token).digest("hex");
-
-/** A new API token for an admin (shown once): `annex_<43 base64url chars>`. */
-export async function createApiToken(app: Kysely<AppTables>, user: { id: string; tenant: string }, label: string): Promise<{ id: string; token: string }> {
-  const token = `annex_${randomBytes(32).toString("base64url")}`;
-  const id = `tok_${randomBytes(8).toString("hex")}`;
-  await app.insertInto("api_tokens").values({ id, token_hash: tokenHash(token), tenant: user.tenant, user_id: user.id, label }).execute();
-  return { id, token };
-}
 
 const ID = /^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$/;
 
@@ -127,17 +118,10 @@ export function adminApi(deps: AdminApiDeps): Router {
       const header = req.get("authorization");
       if (header !== undefined) {
         const match = /^Bearer\s+(\S+)$/i.exec(header);
-        const row =
-          match === null
-            ? undefined
-            : await app
-                .selectFrom("api_tokens")
-                .innerJoin("users", "users.id", "api_tokens.user_id")
-                .select(["users.id", "users.tenant", "users.email", "users.display_name", "users.role"])
-                .where("api_tokens.token_hash", "=", tokenHash(match[1]!))
-                .executeTakeFirst();
-        if (row === undefined) return void res.status(401).json({ code: "E_UNAUTHENTICATED", message: "unknown or malformed API token (Authorization: Bearer annex_…)" });
-        req.actor = { id: row.id, tenant: row.tenant, email: row.email, displayName: row.display_name, role: row.role };
+        // An expired token gets the answer of an unknown one: the caller learns nothing of which tokens existed.
+        const user = match === null ? undefined : await findApiTokenUser(app, match[1]!);
+        if (user === undefined) return void res.status(401).json({ code: "E_UNAUTHENTICATED", message: "unknown, expired or malformed API token (Authorization: Bearer annex_…)" });
+        req.actor = user;
         req.authenticatedBy = "token";
       } else {
         const user = await sessionActor(app, req);
@@ -416,13 +400,16 @@ export function adminApi(deps: AdminApiDeps): Router {
     }),
   );
 
+  router.get("/tokens", route(async (_req, _res, user) => listApiTokens(app, user.tenant)));
   router.post(
     "/tokens",
     route(async (req, res, user) => {
-      const label = optionalString(objectBody(req)["label"], "label") ?? "cli";
+      const body = objectBody(req);
+      const label = optionalString(body["label"], "label") ?? "cli";
       if (label.length > 100) throw new AdminApiError(400, "E_BAD_REQUEST", "label: at most 100 characters", { field: "label" });
+      const days = expiresInDaysOf(body["expiresInDays"], deps.apiTokenDays);
       res.status(201);
-      return { ...(await createApiToken(app, user, label)), label, tenant: user.tenant };
+      return { ...(await createApiToken(app, user, label, days)), label, tenant: user.tenant };
     }),
   );
 

@@ -30,12 +30,25 @@ const MAX_ADDRESSES = 10_000;
 export interface Reservation {
   /** Seconds until the address may go on; 0 when the attempt was counted and may proceed. */
   wait: number;
+  /**
+   * Refused (`wait` > 0) for the first time in the address's current window. A refusal costs the client
+   * nothing, so it can be repeated without end: what is recorded of refusals (an audit line) is recorded
+   * once per window, which bounds it as the window bounds the failures.
+   */
+  firstRefusal: boolean;
   /** Uncounts the attempt (a right password is no failure); at most once, and only within the window it was counted in. */
   giveBack(): void;
 }
 
+/** One address's count in its current window; `refusals`: attempts refused in it (see Reservation.firstRefusal). */
+interface Window {
+  used: number;
+  refusals: number;
+  resetAt: number;
+}
+
 export class AddressBudget {
-  readonly #windows = new Map<string, { used: number; resetAt: number }>();
+  readonly #windows = new Map<string, Window>();
 
   constructor(
     private readonly limit: { count: number; windowMs: number },
@@ -44,8 +57,7 @@ export class AddressBudget {
 
   /** Seconds until `address` may go on, or 0 when it still has budget left (without spending any). */
   retryAfter(address: string): number {
-    const window = this.#current(address);
-    return window === undefined || window.used < this.limit.count ? 0 : Math.max(1, Math.ceil((window.resetAt - this.now()) / 1000));
+    return this.#waitOf(this.#current(address));
   }
 
   spend(address: string): void {
@@ -59,12 +71,17 @@ export class AddressBudget {
    * counted. A caller whose attempt turns out not to be a failure gives it back.
    */
   reserve(address: string): Reservation {
-    const wait = this.retryAfter(address);
-    if (wait > 0) return { wait, giveBack: () => {} };
+    const current = this.#current(address);
+    const wait = this.#waitOf(current);
+    if (wait > 0) {
+      current!.refusals += 1;
+      return { wait, firstRefusal: current!.refusals === 1, giveBack: () => {} };
+    }
     const window = this.#spend(address);
     let given = false;
     return {
       wait: 0,
+      firstRefusal: false,
       giveBack: () => {
         if (given) return;
         given = true;
@@ -77,18 +94,22 @@ export class AddressBudget {
     };
   }
 
-  #spend(address: string): { used: number; resetAt: number } {
+  #spend(address: string): Window {
     let window = this.#current(address);
     if (window === undefined) {
       if (this.#windows.size >= MAX_ADDRESSES) this.#windows.delete(this.#windows.keys().next().value as string);
-      window = { used: 0, resetAt: this.now() + this.limit.windowMs };
+      window = { used: 0, refusals: 0, resetAt: this.now() + this.limit.windowMs };
       this.#windows.set(address, window);
     }
     window.used += 1;
     return window;
   }
 
-  #current(address: string): { used: number; resetAt: number } | undefined {
+  #waitOf(window: Window | undefined): number {
+    return window === undefined || window.used < this.limit.count ? 0 : Math.max(1, Math.ceil((window.resetAt - this.now()) / 1000));
+  }
+
+  #current(address: string): Window | undefined {
     const window = this.#windows.get(address);
     if (window !== undefined && window.resetAt <= this.now()) {
       this.#windows.delete(address);

@@ -29,6 +29,8 @@ export interface ApiTokenRow {
   user_id: string;
   label: string;
   created_at: Generated<Date>;
+  /** After it the token authenticates nobody (see findApiTokenUser). */
+  expires_at: Date;
 }
 
 /** The product's own tables, in its own schema (never Annex's). */

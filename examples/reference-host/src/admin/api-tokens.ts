@@ -1,0 +1,74 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Kysely } from "kysely";
+import { apiTokenExpiry, isApiTokenDays, MAX_API_TOKEN_DAYS } from "../config/api-token-lifetime.js";
+import type { SignedInUser } from "../auth/principal.js";
+import type { AppTables } from "../data/tables.js";
+import { AdminApiError } from "./errors.js";
+
+/** sha256 of an API token: only the hash is stored. */
+export const tokenHash = (token: string): string => createHash("sha256").update(token).digest("hex");
+
+/** A new API token for an admin (shown once): `annex_<43 base64url chars>`, working for `days`. */
+export async function createApiToken(
+  app: Kysely<AppTables>,
+  user: { id: string; tenant: string },
+  label: string,
+  days: number,
+): Promise<{ id: string; token: string; expiresAt: Date }> {
+  const token = `annex_${randomBytes(32).toString("base64url")}`;
+  const id = `tok_${randomBytes(8).toString("hex")}`;
+  const expiresAt = apiTokenExpiry(days);
+  await app.insertInto("api_tokens").values({ id, token_hash: tokenHash(token), tenant: user.tenant, user_id: user.id, label, expires_at: expiresAt }).execute();
+  return { id, token, expiresAt };
+}
+
+/**
+ * The user a bearer token acts as, or undefined for an unknown or expired token. The expiry is part of the
+ * lookup itself, so that no caller can be handed the user of an expired token and forget to check it.
+ */
+export async function findApiTokenUser(app: Kysely<AppTables>, token: string, now: Date = new Date()): Promise<SignedInUser | undefined> {
+  const row = await app
+    .selectFrom("api_tokens")
+    .innerJoin("users", "users.id", "api_tokens.user_id")
+    .select(["users.id", "users.tenant", "users.email", "users.display_name", "users.role"])
+    .where("api_tokens.token_hash", "=", tokenHash(token))
+    .where("api_tokens.expires_at", ">", now)
+    .executeTakeFirst();
+  return row === undefined ? undefined : { id: row.id, tenant: row.tenant, email: row.email, displayName: row.display_name, role: row.role };
+}
+
+/** A token as `GET /admin/api/tokens` lists it: never the token or its hash. */
+export interface ApiTokenInfo {
+  id: string;
+  label: string;
+  /** The email of the admin it acts as. */
+  user: string;
+  createdAt: Date;
+  expiresAt: Date;
+  expired: boolean;
+}
+
+/** The tokens of `tenant`, newest first, expired ones included (marked) so that admins see what stopped working. */
+export async function listApiTokens(app: Kysely<AppTables>, tenant: string, now: Date = new Date()): Promise<ApiTokenInfo[]> {
+  const rows = await app
+    .selectFrom("api_tokens")
+    .innerJoin("users", "users.id", "api_tokens.user_id")
+    .select(["api_tokens.id", "api_tokens.label", "users.email", "api_tokens.created_at", "api_tokens.expires_at"])
+    .where("api_tokens.tenant", "=", tenant)
+    .orderBy("api_tokens.created_at", "desc")
+    .orderBy("api_tokens.id")
+    .execute();
+  return rows.map((row) => {
+    const expiresAt = new Date(row.expires_at);
+    return { id: row.id, label: row.label, user: row.email, createdAt: new Date(row.created_at), expiresAt, expired: expiresAt.getTime() <= now.getTime() };
+  });
+}
+
+/** `expiresInDays` of a `POST /tokens` body: absent means the host's default; anything else must be 1 to 365 whole days. */
+export function expiresInDaysOf(value: unknown, defaultDays: number): number {
+  if (value === undefined) return defaultDays;
+  if (!isApiTokenDays(value)) {
+    throw new AdminApiError(400, "E_BAD_REQUEST", `expiresInDays must be a whole number of days from 1 to ${MAX_API_TOKEN_DAYS}`, { field: "expiresInDays" });
+  }
+  return value;
+}

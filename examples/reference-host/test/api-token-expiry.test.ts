@@ -1,0 +1,121 @@
+/**
+ * API tokens expire: each is minted with an expiry (the host's default lifetime, or `expiresInDays` from 1
+ * to 365), the listing shows it, and a token past it authenticates nobody (401, the answer of an unknown
+ * token). A database from before expiries gets one for every token at start: created_at + the default.
+ * On PGlite, and on PostgreSQL when ANNEX_TEST_DATABASE_URL is set.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sql } from "kysely";
+import { createReferenceHost, type ReferenceHost } from "../src/index.js";
+import { parseApiTokenDays } from "../src/config/api-token-lifetime.js";
+import { backends } from "./support/backends.js";
+import { Client } from "./support/http-client.js";
+
+const DAY_MS = 86_400_000;
+
+describe.each(backends())("API token expiry on $name", (backend) => {
+  let host: ReferenceHost;
+  let ada: Client;
+  let csrf: string;
+
+  beforeAll(async () => {
+    host = await createReferenceHost({ ...(await backend.options()), apiTokenDays: 30 });
+    ada = new Client(host.url);
+    await ada.signIn("ada@acme.test");
+    csrf = (await (await ada.get("/admin/api/session")).json()).csrfToken as string;
+  }, 180_000);
+  afterAll(async () => {
+    await host?.close();
+    await backend.cleanup();
+  });
+
+  const call = (client: Client, method: string, path: string, json?: unknown, headers: Record<string, string> = {}) =>
+    client.request(method, `/admin/api${path}`, { json, headers: { accept: "application/json", ...headers } });
+  const mint = async (body: Record<string, unknown>) => call(ada, "POST", "/tokens", body, { "x-csrf-token": csrf });
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  /** Days from now to `iso`, to the nearest hour. */
+  const daysUntil = (iso: string) => Math.round((Date.parse(iso) - Date.now()) / 3_600_000) / 24;
+
+  it("mints a token that expires after the host's default lifetime, or after expiresInDays", async () => {
+    const before = Date.now();
+    const byDefault = await mint({ label: "default" });
+    expect(byDefault.status).toBe(201);
+    const made = (await byDefault.json()) as { expiresAt: string };
+    expect(daysUntil(made.expiresAt)).toBe(30);
+    expect(Date.parse(made.expiresAt)).toBeGreaterThanOrEqual(before + 30 * DAY_MS);
+
+    const week = (await (await mint({ label: "week", expiresInDays: 7 })).json()) as { expiresAt: string };
+    expect(daysUntil(week.expiresAt)).toBe(7);
+    const year = (await (await mint({ label: "year", expiresInDays: 365 })).json()) as { expiresAt: string };
+    expect(daysUntil(year.expiresAt)).toBe(365);
+  });
+
+  it.each([0, 366, -1, 1.5, "7", null, true])("refuses expiresInDays %j with 400 naming the field", async (value) => {
+    const refused = await mint({ label: "bad", expiresInDays: value });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ code: "E_BAD_REQUEST", message: expect.stringContaining("expiresInDays"), details: { field: "expiresInDays" } });
+  });
+
+  it("lists the tenant's tokens with their expiry, never the token or its hash", async () => {
+    const { id, token, expiresAt } = (await (await mint({ label: "listed", expiresInDays: 3 })).json()) as { id: string; token: string; expiresAt: string };
+    const listed = await call(ada, "GET", "/tokens");
+    expect(listed.status).toBe(200);
+    const text = await listed.text();
+    expect(text).not.toContain(token);
+    expect(text).not.toContain("hash");
+    const entry = (JSON.parse(text) as { id: string }[]).find((t) => t.id === id);
+    expect(entry).toEqual({ id, label: "listed", user: "ada@acme.test", createdAt: expect.any(String), expiresAt, expired: false });
+    // Another tenant's admin sees none of acme's tokens.
+    const gus = new Client(host.url);
+    await gus.signIn("gus@globex.test");
+    expect(((await (await call(gus, "GET", "/tokens")).json()) as { id: string }[]).map((t) => t.id)).not.toContain(id);
+  });
+
+  it("refuses an expired token with the answer of an unknown one, wherever it is used", async () => {
+    const { id, token } = (await (await mint({ label: "expiring", expiresInDays: 1 })).json()) as { id: string; token: string };
+    const cli = new Client(host.url);
+    expect((await call(cli, "GET", "/installs", undefined, bearer(token))).status).toBe(200);
+
+    await host.database.app.updateTable("api_tokens").set({ expires_at: new Date(Date.now() - 1000) }).where("id", "=", id).execute();
+    const expired = await call(cli, "GET", "/installs", undefined, bearer(token));
+    const unknown = await call(cli, "GET", "/installs", undefined, bearer("annex_not-a-token"));
+    expect(expired.status).toBe(401);
+    expect(await expired.json()).toEqual(await unknown.json());
+    expect((await call(cli, "POST", "/tokens", { label: "renew" }, bearer(token))).status).toBe(401);
+
+    const entry = ((await (await call(ada, "GET", "/tokens")).json()) as { id: string; expired: boolean }[]).find((t) => t.id === id);
+    expect(entry?.expired).toBe(true);
+  });
+
+  it("gives every token of a database from before expiries one at start: created_at + the default lifetime", async () => {
+    const token = await host.createApiToken("u-ada", "old");
+    const { root, appSchema } = host.database;
+    const s = sql.id(appSchema);
+    // What the table looked like before: no expires_at. One token made 100 days ago, one today.
+    await sql`ALTER TABLE ${s}.api_tokens DROP COLUMN expires_at`.execute(root);
+    await sql`UPDATE ${s}.api_tokens SET created_at = now() - interval '100 days' WHERE label = 'old'`.execute(root);
+    await host.close();
+    host = await createReferenceHost({ ...(await backend.options()), apiTokenDays: 30 });
+
+    const rows = await host.database.app.selectFrom("api_tokens").select(["label", "created_at", "expires_at"]).execute();
+    for (const row of rows) expect(new Date(row.expires_at).getTime() - new Date(row.created_at).getTime(), row.label).toBe(30 * DAY_MS);
+    // 100 days old with a 30-day lifetime: expired the moment expiries came.
+    expect((await call(new Client(host.url), "GET", "/installs", undefined, bearer(token))).status).toBe(401);
+  }, 180_000);
+});
+
+describe("parseApiTokenDays (API_TOKEN_DAYS)", () => {
+  it.each([
+    [undefined, undefined],
+    ["", undefined],
+    ["1", 1],
+    [" 90 ", 90],
+    ["365", 365],
+  ])("reads %j as %j", (raw, days) => {
+    expect(parseApiTokenDays(raw)).toBe(days);
+  });
+
+  it.each(["0", "366", "-5", "1.5", "90d", "ninety"])("refuses %j with a message naming the variable and the range", (raw) => {
+    expect(() => parseApiTokenDays(raw)).toThrow(/API_TOKEN_DAYS must be a whole number of days from 1 to 365/);
+  });
+});
