@@ -102,7 +102,11 @@ export interface ReferenceHostOptions {
    * upgrade to show: Hello 1.1.0, published beside it, widens a capability and waits for consent.
    */
   demoInstalls?: boolean | undefined;
-  /** Password of the seeded users on a new database. Default "annex-demo". */
+  /**
+   * Password of the seeded users on a new database. Default: "annex-demo" on the embedded database (the
+   * demo's data folder); on `databaseUrl` a random one, shown once by `npm run demo` when it seeds, so that a
+   * reference host pointed at a shared PostgreSQL never gets admins with a password from this README.
+   */
   seedPassword?: string | undefined;
   /** Annex's event delivery (attempts, backoff, poll interval); tests shorten the retries. Default: Annex's. */
   events?: EventsOptions | undefined;
@@ -120,7 +124,10 @@ export interface ReferenceHost {
   database: ProductDatabase;
   /** The seeded sign-ins (all with `password`). */
   signIns: readonly { email: string; tenant: string; role: string }[];
+  /** The seeded users' password as this start would have set it: theirs only when `seeded` (or it was passed, or is the demo's). */
   password: string;
+  /** Whether this start seeded the database (it was new): only then is `password` certainly the users' password. */
+  seeded: boolean;
   examples: PublishExamplesResult;
   logs: InstallLogBuffer;
   usage: InstallUsage;
@@ -138,6 +145,8 @@ export interface ReferenceHost {
 
 /** How long close() lets the requests under way run: longer than an execution's 5 s wall limit. */
 const SHUTDOWN_GRACE_MS = 10_000;
+/** The seeded users' password on the embedded database (the demo), as the README says. */
+export const DEMO_PASSWORD = "annex-demo";
 const SESSION_HOURS = 8;
 
 /**
@@ -149,7 +158,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
   const root = packageRoot();
   const ownDataDir = options.dataDir === undefined ? await mkdtemp(join(tmpdir(), "annex-refhost-")) : undefined;
   const dataDir = options.dataDir ?? ownDataDir!;
-  const password = options.seedPassword ?? "annex-demo";
+  const password = options.seedPassword ?? (options.databaseUrl ? randomBytes(18).toString("base64url") : DEMO_PASSWORD);
   const apiTokenDays = options.apiTokenDays ?? DEFAULT_API_TOKEN_DAYS;
   if (!isApiTokenDays(apiTokenDays)) throw new RangeError(`apiTokenDays must be a whole number of days from 1 to ${MAX_API_TOKEN_DAYS}; got ${String(apiTokenDays)}`);
   const baseLogger: Logger = options.logger ?? pino({ name: "refhost", level: process.env["ANNEX_LOG_LEVEL"] ?? "info" });
@@ -575,6 +584,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       database,
       signIns: SEED_USERS.map((u) => ({ email: u.email, tenant: u.tenant, role: u.role })),
       password,
+      seeded: newDatabase,
       examples: published,
       logs,
       usage,

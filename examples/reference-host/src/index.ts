@@ -1,4 +1,4 @@
-export { createReferenceHost, type ReferenceHost, type ReferenceHostOptions } from "./app.js";
+export { createReferenceHost, DEMO_PASSWORD, type ReferenceHost, type ReferenceHostOptions } from "./app.js";
 export { DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from "./auth/sign-in-throttle.js";
 export { loadDemoKeys, type DemoKeys } from "./annex/demo-keys.js";
 export { findExamples, publishExamples, type ExampleFolder, type PublishExamplesResult } from "./annex/example-extensions.js";

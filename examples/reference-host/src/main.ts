@@ -55,7 +55,10 @@ const lines = [
   ...(env["ANNEX_DEV"] === "1" ? ["  DEV MODE (ANNEX_DEV=1): unsigned bundles accepted, admins may publish with `annex dev`; never expose this host"] : []),
   `  extensions published now: ${host.examples.published.join(", ") || "none (already published)"}${host.examples.failed.length ? `; failed: ${host.examples.failed.map((f) => f.id).join(", ")}` : ""}`,
   "",
-  "  Sign in with (password for all: " + bold(host.password) + "):",
+  // On PostgreSQL the password is random and only this start knows it: shown when it seeded, never again.
+  host.seeded || !env["DATABASE_URL"]
+    ? "  Sign in with (password for all: " + bold(host.password) + (host.seeded && env["DATABASE_URL"] ? "; shown only now, keep it" : "") + "):"
+    : "  Sign in with (the password shown when this database was first seeded):",
   ...host.signIns.map((s) => `    ${s.email.padEnd(18)} ${s.role.padEnd(7)} tenant ${s.tenant}`),
   "",
   `  Ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Ctrl+C stops it; the data folder keeps its state.`,

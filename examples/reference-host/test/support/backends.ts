@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ReferenceHostOptions } from "../../src/index.js";
+import { DEMO_PASSWORD, type ReferenceHostOptions } from "../../src/index.js";
 
 /**
  * Where a suite starts the reference host: PGlite in a temporary data folder
@@ -25,7 +25,8 @@ function backend(name: Backend["name"], databaseUrl: string | undefined): Backen
     name,
     async options() {
       dataDir ??= await mkdtemp(join(tmpdir(), "annex-refhost-test-"));
-      return { dataDir, databaseUrl, schemas: databaseUrl === undefined ? undefined : schemas, logger: silentLogger };
+      // The demo's password on PostgreSQL too (where the host would pick a random one): the tests sign in with it.
+      return { dataDir, databaseUrl, schemas: databaseUrl === undefined ? undefined : schemas, logger: silentLogger, seedPassword: DEMO_PASSWORD };
     },
     async cleanup() {
       if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
