@@ -16,7 +16,8 @@ export async function openStorageBenchHost(backend: "pglite" | "postgres", name:
     pool = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: process.env["ANNEX_TEST_DATABASE_URL"], max: 4 }) }) });
     schema = `annex_bench_${name}_${process.pid}`;
   }
-  const runner = createWorkerPoolRunner({ workers: 1 });
+  // BENCH_SPIN_US sets the pool's hostCallSpinMicros (default: the pool's own, 1000 with a core to spare), to compare.
+  const runner = createWorkerPoolRunner({ workers: 1, ...(process.env["BENCH_SPIN_US"] === undefined ? {} : { hostCallSpinMicros: Number(process.env["BENCH_SPIN_US"]) }) });
   const t = await createTestHost({ runner, database: pool, schema, logger: (await import("pino")).pino({ level: "silent" }) });
   return {
     t,

@@ -19,6 +19,8 @@ export interface WorkerData {
   concurrency: number;
   /** The claim cells of the executions sent to this worker (claims.ts). */
   claims: SharedArrayBuffer;
+  /** How long the worker keeps running while host calls are pending, before it sleeps (WorkerPoolOptions.hostCallSpinMicros). */
+  spinMicros: number;
 }
 
 export function workerRunnerOptions(options: PoolRunnerOptions): PoolRunnerOptions {

@@ -328,6 +328,31 @@ describe("worker pool: queueing and limits", () => {
     expect(await p.execute(scriptedEnvelope(bundle, "wait", 10), { abandoned: Promise.resolve() })).toMatchObject({ ok: false, error: { code: "E_TIMEOUT" } });
   });
 
+  it("keeps a worker waiting on a host call running for hostCallSpinMicros at most, then lets it sleep", async () => {
+    const bundle = await buildBundle({
+      source: "export async function slow(request, ctx) { return { got: await ctx.kv.get(\"k\") }; }",
+      capabilities: [{ name: "storage.kv", reason: "Reads a note." }],
+      storage: { kind: "kv" },
+    });
+    // A host call that takes 600 ms: a worker spinning for it all along would burn ~600 ms of CPU.
+    const slowKv: HostApis = { kv: { ...kvApis([]).kv!, get: () => new Promise((resolve) => setTimeout(() => resolve("late"), 600)) } };
+    const p = pool({ workers: 1, hostCallSpinMicros: 5_000, hostApis: slowKv });
+    await p.load(bundle);
+    await p.execute(envelopeFor(bundle, "slow"));
+    const before = process.cpuUsage();
+    const result = await p.execute(envelopeFor(bundle, "slow"));
+    const used = process.cpuUsage(before);
+    expect(result.response?.body).toEqual({ got: "late" });
+    // Every thread of this process: the spin (5 ms), the execution and the messages, far from 600 ms.
+    expect((used.user + used.system) / 1000).toBeLessThan(300);
+  });
+
+  it("refuses a hostCallSpinMicros that is not 0 to 10,000 whole microseconds", () => {
+    for (const value of [-1, 10_001, 1.5, Number.NaN]) {
+      expect(() => createWorkerPoolRunner({ hostCallSpinMicros: value })).toThrow(expect.objectContaining({ code: "E_BAD_OPTIONS", details: { path: "hostCallSpinMicros" } }));
+    }
+  });
+
   it("refuses a requestId that is already executing", async () => {
     const bundle = await anyBundle();
     const p = pool({ workers: 2, workerUrl: scripted });
