@@ -101,6 +101,13 @@ describe.each(backends())("API token expiry on $name", (backend) => {
     for (const row of rows) expect(new Date(row.expires_at).getTime() - new Date(row.created_at).getTime(), row.label).toBe(30 * DAY_MS);
     // 100 days old with a 30-day lifetime: expired the moment expiries came.
     expect((await call(new Client(host.url), "GET", "/installs", undefined, bearer(token))).status).toBe(401);
+
+    // A process from before expiries, still running during a rolling upgrade, inserts a token without one: it gets the
+    // default lifetime (90 days) instead of failing.
+    const { root: now, appSchema: schema } = host.database;
+    await sql`INSERT INTO ${sql.id(schema)}.api_tokens (id, token_hash, tenant, user_id, label) VALUES ('tok_legacy', 'legacy-hash', 'acme', 'u-ada', 'legacy')`.execute(now);
+    const legacy = await host.database.app.selectFrom("api_tokens").select(["created_at", "expires_at"]).where("id", "=", "tok_legacy").executeTakeFirstOrThrow();
+    expect(Math.round((new Date(legacy.expires_at).getTime() - new Date(legacy.created_at).getTime()) / DAY_MS)).toBe(90);
   }, 180_000);
 });
 

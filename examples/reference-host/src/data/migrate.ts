@@ -29,7 +29,7 @@ export async function migrateAppSchema(root: Kysely<any>, schema: string, option
       user_id text NOT NULL REFERENCES ${s}.users(id),
       label text NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now(),
-      expires_at timestamptz NOT NULL
+      expires_at timestamptz NOT NULL DEFAULT now() + make_interval(days => ${sql.lit(DEFAULT_API_TOKEN_DAYS)})
     )`.execute(trx);
     // Added later: tokens used to live for ever. Those made before get created_at + the lifetime, so that a
     // token leaked long ago stops working at the upgrade instead of living on as the one kind without an end.
@@ -37,5 +37,7 @@ export async function migrateAppSchema(root: Kysely<any>, schema: string, option
     const days = options.apiTokenDays ?? DEFAULT_API_TOKEN_DAYS;
     await sql`UPDATE ${s}.api_tokens SET expires_at = created_at + make_interval(days => ${days}) WHERE expires_at IS NULL`.execute(trx);
     await sql`ALTER TABLE ${s}.api_tokens ALTER COLUMN expires_at SET NOT NULL`.execute(trx);
+    // A process from before expiries (a rolling upgrade) inserts no expires_at: its tokens get the default lifetime.
+    await sql`ALTER TABLE ${s}.api_tokens ALTER COLUMN expires_at SET DEFAULT now() + make_interval(days => ${sql.lit(DEFAULT_API_TOKEN_DAYS)})`.execute(trx);
   });
 }

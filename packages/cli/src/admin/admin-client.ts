@@ -67,7 +67,7 @@ export async function adminCall<T>(connection: AdminConnection, method: "GET" | 
   const code = typeof answer.code === "string" ? answer.code : undefined;
   const message = typeof answer.message === "string" ? answer.message : undefined;
   if (response.status === 401) {
-    throw new CliError("E_HOST_UNAUTHENTICATED", `${connection.host} refused the token (401${code ? ` ${code}` : ""}): it is unknown, mistyped or was deleted.`, { status: 401 });
+    throw new CliError("E_HOST_UNAUTHENTICATED", `${connection.host} refused the token (401${code ? ` ${code}` : ""}): it is unknown, mistyped, expired or was deleted.`, { status: 401 });
   }
   if (response.status === 403 && (code === undefined || code === "E_FORBIDDEN" || code === "E_CSRF")) {
     throw new CliError("E_HOST_FORBIDDEN", `${connection.host} refused the call (403${code ? ` ${code}` : ""}): the token's user is not an administrator of its tenant.`, { status: 403 });
