@@ -8,7 +8,7 @@ import { planUpgrade } from "../annex/upgrade-policy.js";
 import { noStore, sessionActor } from "../auth/middleware.js";
 import type { SignedInUser } from "../auth/principal.js";
 import type { AppTables } from "../data/tables.js";
-import { createApiToken, expiresInDaysOf, findApiTokenUser, listApiTokens } from "./api-tokens.js";
+import { createApiToken, expiresInDaysOf, findApiToken, findApiTokenUser, listApiTokens, revokeApiToken } from "./api-tokens.js";
 import { AdminApiError, sendError } from "./errors.js";
 
 export interface AdminApiDeps {
@@ -408,8 +408,31 @@ export function adminApi(deps: AdminApiDeps): Router {
       const label = optionalString(body["label"], "label") ?? "cli";
       if (label.length > 100) throw new AdminApiError(400, "E_BAD_REQUEST", "label: at most 100 characters", { field: "label" });
       const days = expiresInDaysOf(body["expiresInDays"], deps.apiTokenDays);
+      const made = await createApiToken(app, user, label, days);
+      // Written once the token exists (its id is the line's target); should the write fail, the token is taken back.
+      await annex.audit
+        .write({ actor: actorName(user), tenant: user.tenant, action: "auth.api-token.create", target: `token:${made.id}`, decision: "allow", details: { label, expiresAt: made.expiresAt.toISOString(), via: req.authenticatedBy } })
+        .catch(async (error: unknown) => {
+          await revokeApiToken(app, user.tenant, made.id);
+          throw error;
+        });
       res.status(201);
-      return { ...(await createApiToken(app, user, label, days)), label, tenant: user.tenant };
+      return { ...made, label, tenant: user.tenant };
+    }),
+  );
+  router.delete(
+    "/tokens/:tokenId",
+    route(async (req, res, user) => {
+      const id = String(req.params["tokenId"] ?? "");
+      const token = await findApiToken(app, user.tenant, id);
+      // Another tenant's token is answered as a missing one: an admin learns nothing of other tenants' tokens.
+      if (token === undefined) throw new AdminApiError(404, "E_TOKEN_NOT_FOUND", `no API token ${id.slice(0, 64)} in this tenant; GET /admin/api/tokens lists them`, { tokenId: id.slice(0, 64) });
+      // The line first: the revocation never happens unaudited.
+      await annex.audit.write({ actor: actorName(user), tenant: user.tenant, action: "auth.api-token.revoke", target: `token:${token.id}`, decision: "allow", details: { label: token.label, user: token.user, via: req.authenticatedBy } });
+      await revokeApiToken(app, user.tenant, token.id);
+      res.status(204);
+      res.end();
+      return undefined;
     }),
   );
 

@@ -49,12 +49,14 @@ export interface ApiTokenInfo {
 }
 
 /** The tokens of `tenant`, newest first, expired ones included (marked) so that admins see what stopped working. */
-export async function listApiTokens(app: Kysely<AppTables>, tenant: string, now: Date = new Date()): Promise<ApiTokenInfo[]> {
-  const rows = await app
+export async function listApiTokens(app: Kysely<AppTables>, tenant: string, now: Date = new Date(), id?: string): Promise<ApiTokenInfo[]> {
+  let query = app
     .selectFrom("api_tokens")
     .innerJoin("users", "users.id", "api_tokens.user_id")
     .select(["api_tokens.id", "api_tokens.label", "users.email", "api_tokens.created_at", "api_tokens.expires_at"])
-    .where("api_tokens.tenant", "=", tenant)
+    .where("api_tokens.tenant", "=", tenant);
+  if (id !== undefined) query = query.where("api_tokens.id", "=", id);
+  const rows = await query
     .orderBy("api_tokens.created_at", "desc")
     .orderBy("api_tokens.id")
     .execute();
@@ -62,6 +64,22 @@ export async function listApiTokens(app: Kysely<AppTables>, tenant: string, now:
     const expiresAt = new Date(row.expires_at);
     return { id: row.id, label: row.label, user: row.email, createdAt: new Date(row.created_at), expiresAt, expired: expiresAt.getTime() <= now.getTime() };
   });
+}
+
+/** How token ids look (`tok_` and 16 hex digits): anything else names no token. */
+const TOKEN_ID = /^tok_[0-9a-f]{16}$/;
+
+/** The tenant's token `id` as the listing shows it, or undefined: another tenant's token is not there. */
+export async function findApiToken(app: Kysely<AppTables>, tenant: string, id: string, now: Date = new Date()): Promise<ApiTokenInfo | undefined> {
+  if (!TOKEN_ID.test(id)) return undefined;
+  return (await listApiTokens(app, tenant, now, id))[0];
+}
+
+/** Deletes the tenant's token `id`: from the next request on it authenticates nobody. False when there was none. */
+export async function revokeApiToken(app: Kysely<AppTables>, tenant: string, id: string): Promise<boolean> {
+  if (!TOKEN_ID.test(id)) return false;
+  const deleted = await app.deleteFrom("api_tokens").where("id", "=", id).where("tenant", "=", tenant).executeTakeFirst();
+  return deleted.numDeletedRows > 0n;
 }
 
 /** `expiresInDays` of a `POST /tokens` body: absent means the host's default; anything else must be 1 to 365 whole days. */

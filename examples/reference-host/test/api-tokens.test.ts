@@ -1,5 +1,6 @@
 /**
- * API tokens expire: each is minted with an expiry (the host's default lifetime, or `expiresInDays` from 1
+ * API tokens are revoked with DELETE /admin/api/tokens/:id (audited, as their creation is; another tenant's
+ * token is a missing one) and expire: each is minted with an expiry (the host's default lifetime, or `expiresInDays` from 1
  * to 365), the listing shows it, and a token past it authenticates nobody (401, the answer of an unknown
  * token). A database from before expiries gets one for every token at start: created_at + the default.
  * On PGlite, and on PostgreSQL when ANNEX_TEST_DATABASE_URL is set.
@@ -85,6 +86,60 @@ describe.each(backends())("API token expiry on $name", (backend) => {
 
     const entry = ((await (await call(ada, "GET", "/tokens")).json()) as { id: string; expired: boolean }[]).find((t) => t.id === id);
     expect(entry?.expired).toBe(true);
+  });
+
+  const revoke = (client: Client, id: string, headers: Record<string, string>) => call(client, "DELETE", `/tokens/${id}`, undefined, headers);
+  const auditOf = async (action: string) => host.annex.audit.list({ tenant: "acme", action, order: "desc", limit: 10 });
+
+  it("revokes a token: from the next request on it authenticates nobody; creation and revocation are audited", async () => {
+    const { id, token } = (await (await mint({ label: "to revoke" })).json()) as { id: string; token: string };
+    const made = (await auditOf("auth.api-token.create")).find((line) => line.target === `token:${id}`);
+    expect(made).toMatchObject({ actor: "user:ada@acme.test", decision: "allow", details: { label: "to revoke", via: "session" } });
+    expect(JSON.stringify(made)).not.toContain(token);
+
+    const cli = new Client(host.url);
+    expect((await call(cli, "GET", "/installs", undefined, bearer(token))).status).toBe(200);
+    // A session call without the session's CSRF token changes nothing.
+    expect((await revoke(ada, id, {})).status).toBe(403);
+    expect((await call(cli, "GET", "/installs", undefined, bearer(token))).status).toBe(200);
+
+    const revoked = await revoke(ada, id, { "x-csrf-token": csrf });
+    expect(revoked.status).toBe(204);
+    expect(await revoked.text()).toBe("");
+    expect((await call(cli, "GET", "/installs", undefined, bearer(token))).status).toBe(401);
+    expect(((await (await call(ada, "GET", "/tokens")).json()) as { id: string }[]).map((t) => t.id)).not.toContain(id);
+    const line = (await auditOf("auth.api-token.revoke")).find((entry) => entry.target === `token:${id}`);
+    expect(line).toMatchObject({ actor: "user:ada@acme.test", tenant: "acme", decision: "allow", details: { label: "to revoke", user: "ada@acme.test", via: "session" } });
+
+    // Gone is gone: a second revocation is a 404, and writes no line.
+    const again = await revoke(ada, id, { "x-csrf-token": csrf });
+    expect(again.status).toBe(404);
+    expect(await again.json()).toMatchObject({ code: "E_TOKEN_NOT_FOUND", details: { tokenId: id } });
+    expect((await auditOf("auth.api-token.revoke")).filter((entry) => entry.target === `token:${id}`)).toHaveLength(1);
+  });
+
+  it("lets a token revoke itself, and no admin revoke another tenant's token", async () => {
+    const { id, token } = (await (await mint({ label: "self" })).json()) as { id: string; token: string };
+    const gus = new Client(host.url);
+    await gus.signIn("gus@globex.test");
+    const gusCsrf = (await (await call(gus, "GET", "/session")).json()).csrfToken as string;
+    const foreign = await revoke(gus, id, { "x-csrf-token": gusCsrf });
+    expect(foreign.status).toBe(404);
+    expect(await foreign.json()).toMatchObject({ code: "E_TOKEN_NOT_FOUND" });
+    const cli = new Client(host.url);
+    expect((await call(cli, "GET", "/installs", undefined, bearer(token))).status).toBe(200);
+
+    expect((await revoke(cli, id, bearer(token))).status).toBe(204);
+    expect((await call(cli, "GET", "/installs", undefined, bearer(token))).status).toBe(401);
+    expect((await auditOf("auth.api-token.revoke")).find((entry) => entry.target === `token:${id}`)?.details).toMatchObject({ via: "token" });
+  });
+
+  it.each(["tok_0000000000000000", "not-a-token-id", "tok_%27%20OR%201%3D1", "x".repeat(300)])("answers a token id that names no token (%s) 404 E_TOKEN_NOT_FOUND", async (id) => {
+    const answer = await revoke(ada, id, { "x-csrf-token": csrf });
+    expect(answer.status).toBe(404);
+    const body = (await answer.json()) as { code: string; details: { tokenId: string } };
+    expect(body.code).toBe("E_TOKEN_NOT_FOUND");
+    expect(body.details.tokenId.length).toBeLessThanOrEqual(64);
   });
 
   it("gives every token of a database from before expiries one at start: created_at + the default lifetime", async () => {
