@@ -142,6 +142,11 @@ describeBackends("install lifecycle", (backend) => {
     const { host } = await world(backend);
     await host.install(T, EXT, { ...BASE, version: "1.0.0" });
     expect((await rejection(host.install(T, EXT, { ...BASE, version: "1.1.0" }))).code).toBe("E_INSTALL_EXISTS");
+    // Without a version, the latest (2.1.0) asks for http.fetch, which BASE does not grant: the install that stands is
+    // still the answer, not grants that would only lead to it.
+    const again = await rejection(host.install(T, EXT, BASE));
+    expect(again.code).toBe("E_INSTALL_EXISTS");
+    expect(again.message).toContain("use upgrade");
     expect((await rejection(host.install(T, "acme.nothing", BASE))).code).toBe("E_EXTENSION_NOT_FOUND");
     expect((await rejection(host.install("tenant-b", EXT, { ...BASE, version: "9.9.9" }))).code).toBe("E_VERSION_NOT_FOUND");
     for (const tenant of ["", " spaced", "a/b", "x".repeat(200), 7 as unknown as string]) {

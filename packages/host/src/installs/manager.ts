@@ -300,6 +300,14 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
           throw new InstallError("E_INVALID_ARGUMENT", "install: options with grants are required, e.g. { grants: [{ name: \"log\" }] }");
         }
         const grants = checkGrants(options.grants, "grants");
+        // An install that stands is the answer before anything about the version to install: checked against the
+        // latest release's grants first, a repeated install would send the admin after grants it does not need.
+        // (Checked again under the row's lock below, for an install made meanwhile.)
+        const standing = await db.selectFrom("annex_installs").selectAll().where("tenant", "=", tenant).where("extension_id", "=", extensionId).executeTakeFirst();
+        if (standing !== undefined) {
+          checkRevision(standing, options);
+          assertInstallable(standing, tenant, extensionId);
+        }
         const published = await requireVersion(extensionId, options.version);
         const manifest = published.manifest;
         requireGrants(manifest, grants, `${extensionId}@${published.version}`);
