@@ -123,7 +123,7 @@ export function createHostEvents(deps: {
         actor,
         tenant: settled.tenant,
         action: `event.dead-letter.${action}`,
-        target: settled.extensionId === null ? `${settled.tenant}/install:${settled.installId}` : `${settled.tenant}/${settled.extensionId}`,
+        target: settled.extensionId ?? `install:${settled.installId}`,
         decision: "allow",
         details: { deliveryId, eventId: settled.eventId, type: settled.type, installId: settled.installId },
       });

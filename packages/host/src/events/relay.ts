@@ -45,7 +45,7 @@ export interface RelayDeps {
   now: () => number;
   random?: (() => number) | undefined;
   /** Records a delivery parked in the dead letters (audit). */
-  parked(delivery: LeasedDelivery, error: ErrorSummary): Promise<void>;
+  parked(delivery: LeasedDelivery, error: ErrorSummary, extensionId: string): Promise<void>;
   settings: RelaySettings;
 }
 
@@ -255,7 +255,7 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
     if (dead) {
       metrics?.eventDelivery("dead", error.code);
       logger.error({ ...fields, extensionId: resolved.install.extensionId, requestId, err: error }, "event delivery failed for the last time; parked in the dead letters");
-      await deps.parked(delivery, error).catch(() => {});
+      await deps.parked(delivery, error, resolved.install.extensionId).catch(() => {});
     } else {
       metrics?.eventDelivery("failed", error.code);
       logger.warn({ ...fields, extensionId: resolved.install.extensionId, requestId, err: error, retryAt: retryAt!.toISOString() }, "event delivery failed; will retry");

@@ -196,12 +196,12 @@ export function createEventsRuntime(deps: {
         metrics,
         now: deps.now,
         settings,
-        parked: (delivery, error) =>
+        parked: (delivery, error, extensionId) =>
           writeAudit(database.db, {
             actor: "system",
             tenant: delivery.tenant,
             action: "event.dead-letter.park",
-            target: `${delivery.tenant}/install:${delivery.installId}`,
+            target: extensionId,
             decision: "error",
             details: { deliveryId: delivery.deliveryId, eventId: delivery.eventId, type: delivery.type, attempts: delivery.attempt, error },
           }),

@@ -107,7 +107,7 @@ export function createHostJobs(deps: {
       // apart (its state, its jobs) and without an audit line in the other tenant's log.
       if (onlyTenant !== undefined && row?.tenant !== onlyTenant) throw notFound();
       const tenant = row?.tenant ?? null;
-      const target = row === undefined ? `install:${installId}` : `${row.tenant}/${row.extension_id}`;
+      const target = row === undefined ? `install:${installId}` : row.extension_id;
       const details = { installId, job: name, trigger: "manual" };
       if (standing.kind === "waiting") {
         return refuse(actor, tenant, target, details, new JobsError("E_JOB_INSTALL_NOT_ACTIVE", `jobs.runNow: the install ${installId} is ${standing.state}; enable it to run its jobs`, { installId, state: standing.state }));

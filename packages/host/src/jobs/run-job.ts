@@ -76,7 +76,7 @@ export async function runClaimedJob(deps: RunJobDeps, run: ClaimedRun): Promise<
       actor: run.actor,
       tenant: run.tenant,
       action: "job.run",
-      target: `${run.tenant}/${run.extensionId}`,
+      target: run.extensionId,
       decision: error === undefined ? "allow" : "error",
       details: {
         runId: run.runId,

@@ -108,6 +108,8 @@ describeBackends("event delivery", (backend) => {
     expect(dead[0]!.lastError!.message).toContain("cannot handle order 0");
     const parked = await t.audit.list({ action: "event.dead-letter.park" } as never);
     expect(parked.some((entry) => entry.action === "event.dead-letter.park" && (entry.details as { deliveryId: string }).deliveryId === dead[0]!.deliveryId)).toBe(true);
+    // Named like every other line about the install: its extension id, the tenant in its own column.
+    expect(parked.find((entry) => entry.action === "event.dead-letter.park")).toMatchObject({ tenant: "test-tenant", target: "acme.orders" });
     const metrics = await t.host.metrics!.text();
     expect(metrics).toMatch(/annex_event_deliveries_total\{outcome="dead",reason="E_HANDLER_ERROR"\} 1/);
     expect(metrics).toMatch(/annex_event_deliveries_total\{outcome="failed",reason="E_HANDLER_ERROR"\} 2/);
@@ -173,11 +175,11 @@ describeBackends("event delivery", (backend) => {
     await expect(t.host.events.deadLetters.replay(first!.deliveryId)).rejects.toMatchObject({ code: "E_DEAD_LETTER_NOT_FOUND" });
     await expect(t.host.events.deadLetters.discard("nope")).rejects.toMatchObject({ code: "E_DEAD_LETTER_NOT_FOUND" });
     const entries = await t.audit.list({ tenant: "test-tenant" });
-    const actions = entries.filter((e) => e.action.startsWith("event.dead-letter.")).map((e) => [e.action, e.actor]);
+    const actions = entries.filter((e) => e.action.startsWith("event.dead-letter.")).map((e) => [e.action, e.actor, e.target]);
     expect(actions).toEqual(
       expect.arrayContaining([
-        ["event.dead-letter.replay", "ops@example.com"],
-        ["event.dead-letter.discard", "ops@example.com"],
+        ["event.dead-letter.replay", "ops@example.com", "acme.orders"],
+        ["event.dead-letter.discard", "ops@example.com", "acme.orders"],
       ]),
     );
   });

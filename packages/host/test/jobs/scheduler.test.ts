@@ -54,7 +54,7 @@ describeBackends("jobs", (backend) => {
     expect(after!.lastRun).toMatchObject({ runId: execution.requestId, outcome: "ok", scheduledAt: new Date("2026-01-01T13:00:00.000Z"), startedAt: new Date(clock.now()) });
     const audit = await t.audit.list({ action: "job.run" });
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ actor: "system", tenant: "test-tenant", target: "test-tenant/acme.reports", decision: "allow" });
+    expect(audit[0]).toMatchObject({ actor: "system", tenant: "test-tenant", target: "acme.reports", decision: "allow" });
     expect(audit[0]!.details).toMatchObject({ runId: execution.requestId, job: "hourly", trigger: "schedule", outcome: "ok", version: "1.0.0", scheduledAt: "2026-01-01T13:00:00.000Z" });
     expect(typeof audit[0]!.details["durationMs"]).toBe("number");
     // Nothing more is due at 13:00.
@@ -161,7 +161,7 @@ describeBackends("jobs", (backend) => {
     expect(refused).toBeInstanceOf(JobsError);
     expect(refused).toMatchObject({ code: "E_JOB_INSTALL_NOT_ACTIVE", details: { state: "disabled" } });
     const denied = await t.audit.list({ action: "job.run", decision: "deny" });
-    expect(denied[0]).toMatchObject({ actor: "admin@acme", target: "test-tenant/acme.reports" });
+    expect(denied[0]).toMatchObject({ actor: "admin@acme", target: "acme.reports" });
     expect(ledger.calls).toEqual([]);
     await t.enable("acme.reports");
     expect((await t.jobs.tick()).ran).toBe(0);
