@@ -58,9 +58,12 @@ export function parseManifestText(text: string, options: ParseManifestTextOption
   }
   const duplicateIssues: ManifestIssue[] = scan.duplicates.map(({ path, key, location }) => ({
     path,
-    message: `duplicate key "${key}" at line ${location.line}, column ${location.column}; JSON keeps only the last one, so remove the other`,
+    message: `duplicate key ${quotedKey(key)} at line ${location.line}, column ${location.column}; JSON keeps only the last one, so remove the other`,
     ...location,
   }));
+  if (scan.duplicateCount > scan.duplicates.length) {
+    duplicateIssues.unshift({ path: "", message: `${scan.duplicateCount} duplicate keys; the first ${scan.duplicates.length} follow: remove every key repeated in its object` });
+  }
   const result = validate(JSON.parse(body) as unknown, options);
   const located = (issue: RawIssue): ManifestIssue => withLocation(finish(issue), locationOf(scan.locations, issue.path));
   if (result.ok && duplicateIssues.length === 0) return result.manifest;
@@ -175,6 +178,11 @@ function dedupe(issues: RawIssue[]): RawIssue[] {
 
 function finish(issue: RawIssue): ManifestIssue {
   return { path: pathToString(issue.path), message: issue.message };
+}
+
+/** A key as a message shows it: quoted, and cut when long (the path beside it names it in full). */
+function quotedKey(key: string): string {
+  return key.length > 64 ? `${JSON.stringify(key.slice(0, 64)).slice(0, -1)}…"` : JSON.stringify(key);
 }
 
 function withLocation(issue: ManifestIssue, location: TextLocation | undefined): ManifestIssue {

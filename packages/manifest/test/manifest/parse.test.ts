@@ -305,6 +305,25 @@ describe("parseManifestText", () => {
     expect(missing).toMatchObject({ line: 11, column: 3 }); // the "runtime" key: its parent
   });
 
+  it("scans deep long keys in time linear in the text (a value's path is never rebuilt whole)", () => {
+    // 30 levels of 8,000-character keys over 40,000 values: 0.7 MB, under the size limit. Keyed by whole-path
+    // strings, the scan built and hashed 240,000 characters per value and ran for minutes (the test times out).
+    const key = "k".repeat(8000);
+    const inner = `{${Array.from({ length: 40_000 }, (_, i) => `"s${i}":0`).join(",")}}`;
+    const nested = `${Array.from({ length: 30 }, (_, i) => `{"${key}${i}":`).join("")}${inner}${"}".repeat(30)}`;
+    const error = textError(text.replace('"name": "Hello",', `"name": "Hello", "junk": ${nested},`));
+    expect(error.issues.map((issue) => issue.path)).toContain("junk");
+    expect(error.issues.find((issue) => issue.path === "junk")?.line).toBe(4);
+  }, 20_000);
+
+  it("lists the first duplicate keys and counts the rest, however many there are", () => {
+    const repeated = `{${Array.from({ length: 100_000 }, () => '"same":0').join(",")}}`;
+    const error = textError(text.replace('"name": "Hello",', `"name": "Hello", "junk": ${repeated},`));
+    expect(error.issues[0]?.message).toMatch(/^99999 duplicate keys; the first 20 follow/);
+    expect(error.issues.filter((issue) => issue.path === "junk.same")).toHaveLength(20);
+    expect(error.message.length).toBeLessThan(8000);
+  }, 20_000);
+
   it("refuses nesting deeper than 64 levels while scanning", () => {
     const error = textError(`${"[".repeat(100)}${"]".repeat(100)}`);
     expect(error.issues[0]?.message).toMatch(/deeper than 64 levels/);
