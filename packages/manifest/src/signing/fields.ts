@@ -1,4 +1,5 @@
 import { fromBase64 } from "../crypto/bytes.js";
+import { cutText } from "../issue-list.js";
 import { publisherSchema } from "../manifest/primitives.js";
 
 /**
@@ -20,7 +21,8 @@ export function isKeyId(value: unknown): value is string {
 
 /** Raw bytes of a base64 field of exactly `length` bytes, or null. */
 export function base64Bytes(value: unknown, length: number): Uint8Array | null {
-  if (typeof value !== "string") return null;
+  // Longer text cannot be `length` bytes: it is refused before it is decoded.
+  if (typeof value !== "string" || value.length !== Math.ceil(length / 3) * 4) return null;
   const bytes = fromBase64(value);
   return bytes !== null && bytes.length === length ? bytes : null;
 }
@@ -37,9 +39,14 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** Keys of `value` that are not in `allowed`: unknown fields are errors, never silently dropped. */
+/**
+ * Keys of `value` that are not in `allowed`: unknown fields are errors, never silently dropped. Each is cut
+ * to 64 characters for the message that names it (a 10 MB key made a 10 MB error message).
+ */
 export function unknownKeys(value: Record<string, unknown>, allowed: readonly string[]): string[] {
-  return Object.keys(value).filter((key) => !allowed.includes(key));
+  return Object.keys(value)
+    .filter((key) => !allowed.includes(key))
+    .map((key) => cutText(key, 64));
 }
 
 /** JSON text or an already-parsed value. */

@@ -67,9 +67,18 @@ describe("parseSignature", () => {
     ["a short signature", (s: object) => ({ ...s, signature: Buffer.alloc(63).toString("base64") }), "signature"],
     ["a non-canonical base64 signature", (s: { signature: string }) => ({ ...s, signature: `${s.signature}\n` }), "signature"],
     ["an unknown field", (s: object) => ({ ...s, timestamp: 1 }), "timestamp"],
+    // A repeated group in the base64 check overflowed the regexp stack here: a RangeError, not a typed error.
+    ["a signature of 8 million base64 characters", (s: object) => ({ ...s, signature: "A".repeat(8_000_000) }), "signature"],
   ])("refuses %s with E_SIGNATURE_INVALID naming the field", async (_, change, field) => {
     const signature = await signBundle(contentHash, key);
     const error = throwsWith(() => parseSignature(change(signature as never)), "E_SIGNATURE_INVALID");
     expect(error.details).toMatchObject({ field });
+  });
+
+  it("names an unknown field of 10 million characters in a bounded message", async () => {
+    const signature = await signBundle(contentHash, key);
+    const error = throwsWith(() => parseSignature({ ...signature, ["x".repeat(10_000_000)]: 1 }), "E_SIGNATURE_INVALID");
+    expect(error.message).toMatch(/xxx… is not a known field/);
+    expect(error.message.length).toBeLessThan(300);
   });
 });

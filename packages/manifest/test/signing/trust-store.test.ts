@@ -35,6 +35,7 @@ describe("parseTrustStore", () => {
     ["a bad key id", { ...valid, keys: [{ ...entry, keyId: "a b" }] }, "keys[0].keyId"],
     ["a bad publisher", { ...valid, keys: [{ ...entry, publisher: "Acme" }] }, "keys[0].publisher"],
     ["a short public key", { ...valid, keys: [{ ...entry, publicKey: "AAAA" }] }, "keys[0].publicKey"],
+    ["a public key of 8 million base64 characters", { ...valid, keys: [{ ...entry, publicKey: "A".repeat(8_000_000) }] }, "keys[0].publicKey"],
     ["a public key off the curve", { ...valid, keys: [{ ...entry, publicKey: Buffer.alloc(32, 0xff).toString("base64") }] }, "keys[0].publicKey"],
     ["a missing trust class", { ...valid, keys: [{ ...entry, trustClass: undefined }] }, "keys[0].trustClass"],
     ["an impossible date", { ...valid, keys: [{ ...entry, notAfter: "2030-02-30" }] }, "keys[0].notAfter"],
