@@ -113,10 +113,17 @@ export class EntryChecker {
     return this.#limits;
   }
 
-  /** A directory entry: counted and path-checked, then forgotten (bundles list files only). */
+  /**
+   * A directory entry: counted, path-checked and recorded as a folder, so that no file may have its name
+   * (a folder `annex.json/` beside the file `annex.json` is two things at one path that tar readers and
+   * file systems settle differently). Bundles list files only; the folder is not kept.
+   */
   directory(name: string): void {
     this.#count(name);
-    checkBundlePath(name.endsWith("/") ? name.slice(0, -1) : name, this.#limits);
+    const path = name.endsWith("/") ? name.slice(0, -1) : name;
+    checkBundlePath(path, this.#limits);
+    const segments = collisionKey(path).split("/");
+    this.#folders(segments, segments.length, path);
   }
 
   file(path: string, size: number): void {
@@ -161,24 +168,7 @@ export class EntryChecker {
    */
   #admit(path: string): void {
     const segments = collisionKey(path).split("/");
-    let parent = 0;
-    for (let i = 0; i < segments.length - 1; i++) {
-      const key = `${parent}/${segments[i]}`;
-      const node = this.#nodes.get(key);
-      if (node === undefined) {
-        parent = this.#users.push(path);
-        this.#nodes.set(key, parent);
-      } else if (node < 0) {
-        const clash = this.#users[-node - 1]!;
-        throw new BundleError("E_BUNDLE_PATH", `Bundle path ${JSON.stringify(path)} needs ${JSON.stringify(clash)} to be a folder, but it is a file.`, {
-          reason: "file-folder-clash",
-          path,
-          other: clash,
-        });
-      } else {
-        parent = node;
-      }
-    }
+    const parent = this.#folders(segments, segments.length - 1, path);
     const key = `${parent}/${segments[segments.length - 1]}`;
     const node = this.#nodes.get(key);
     if (node !== undefined && node > 0) {
@@ -201,5 +191,28 @@ export class EntryChecker {
       );
     }
     this.#nodes.set(key, -this.#users.push(path));
+  }
+
+  /** Records the first `count` segments as folders (for `path`), refusing one that is a file; returns the last one's number. */
+  #folders(segments: readonly string[], count: number, path: string): number {
+    let parent = 0;
+    for (let i = 0; i < count; i++) {
+      const key = `${parent}/${segments[i]}`;
+      const node = this.#nodes.get(key);
+      if (node === undefined) {
+        parent = this.#users.push(path);
+        this.#nodes.set(key, parent);
+      } else if (node < 0) {
+        const clash = this.#users[-node - 1]!;
+        throw new BundleError("E_BUNDLE_PATH", `Bundle path ${JSON.stringify(path)} needs ${JSON.stringify(clash)} to be a folder, but it is a file.`, {
+          reason: "file-folder-clash",
+          path,
+          other: clash,
+        });
+      } else {
+        parent = node;
+      }
+    }
+    return parent;
   }
 }

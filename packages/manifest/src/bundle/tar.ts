@@ -45,6 +45,13 @@ const BLOCK = 512;
  */
 const REFUSED_TYPES = new Set(["1", "2", "3", "4", "6"]);
 const DIRECTORY_TYPE = "5";
+/**
+ * The type flags of a regular file: "0", NUL (old tars) and "7" (contiguous file, a regular file to every
+ * reader). Anything else (GNU dumpdir 'D', sparse 'S', volume label 'V', multi-volume 'M', Solaris ACL 'A',
+ * vendor letters) modern-tar reads as a file with a body, which GNU tar does not: the two would disagree on
+ * what the archive holds.
+ */
+const FILE_TYPES = new Set(["0", "\0", "7"]);
 /** The one PAX key a bundle needs: a path too long for ustar. Any other (size, linkpath, xattrs…) is refused. */
 const ALLOWED_PAX_KEYS = new Set(["path"]);
 const utf8 = new TextDecoder();
@@ -184,6 +191,14 @@ export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "ma
     // modern-tar stops here too: the filter refuses links, devices and FIFOs, and the
     // EntryChecker refuses the entry after maxFiles. Nothing past it is parsed.
     if (REFUSED_TYPES.has(type)) return;
+    if (type !== DIRECTORY_TYPE && !FILE_TYPES.has(type)) {
+      const name = pendingName ?? ustarName(block);
+      throw new BundleError(
+        "E_BUNDLE_PATH",
+        `Bundle entry ${JSON.stringify(name)} (at byte ${offset}) has tar type ${JSON.stringify(type)} (byte ${block[156]}); bundles hold regular files only. Repack the bundle with \`annex pack\`.`,
+        { reason: "entry-type", path: name, entryType: type, offset },
+      );
+    }
     entries += 1;
     if (entries > limits.maxFiles) return;
     const name = pendingName ?? ustarName(block);

@@ -75,6 +75,24 @@ describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
       expect(error.message).toContain(header.name);
     });
 
+    // modern-tar reads any other type flag as a file with a body; GNU tar does not (a dumpdir's body is a
+    // listing, a sparse file's a map, a volume label has none): the two would disagree on what the bundle holds.
+    it.each(["D", "S", "V", "M", "A", "K".toLowerCase(), "\u0001"])("a tar type flag %j that is not a regular file", async (typeflag) => {
+      const bundle = bundleWith({ beforeReadme: [rawEntry({ name: "ui/odd", typeflag }, text("body"))] });
+      const error = await rejectsWith(readBundle(bundle), "E_BUNDLE_PATH");
+      expect(error.details).toMatchObject({ reason: "entry-type", entryType: typeflag, path: "ui/odd" });
+    });
+
+    it("reads type flags 0, NUL and 7 (contiguous) as the regular files they are", async () => {
+      for (const typeflag of ["0", "\u0000", "7"]) {
+        const files = serviceFiles();
+        const pieces = [rawEntry({ name: "annex.index.json" }, canonicalIndex(indexEntries(files)))];
+        for (const [name, bytes] of files) pieces.push(rawEntry({ name, typeflag }, bytes));
+        const bundle = await readBundle(gzip(rawTar(...pieces)));
+        expect([...bundle.files.keys()].sort()).toEqual([...files.keys()].sort());
+      }
+    });
+
     it("a symlink that comes before the files it would shadow", async () => {
       const entries = bundleEntries();
       entries.splice(1, 0, { header: { name: "server", size: 0, type: "symlink", linkname: "/" } });
@@ -270,6 +288,28 @@ describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
       const entries = bundleEntries();
       entries.push(entries[0]!);
       await rejectsWith(readBundle(await tarGz(entries)), "E_BUNDLE_PATH");
+    });
+
+    it.each([
+      ["a folder entry, then a file of its name", ["annex.json/"], "after"],
+      ["a file, then a folder entry of its name", ["server/index.js/"], "after"],
+      ["a folder entry of a file's name, before it", ["README.md/"], "before"],
+    ])("%s: two things at one path (E_BUNDLE_PATH, file-folder-clash)", async (_, folders, where) => {
+      const files = serviceFiles();
+      const pieces = [rawEntry({ name: "annex.index.json" }, canonicalIndex(indexEntries(files)))];
+      const dirs = folders.map((name) => rawEntry({ name, typeflag: "5" }));
+      if (where === "before") pieces.push(...dirs);
+      for (const [name, bytes] of files) pieces.push(rawEntry({ name }, bytes));
+      if (where === "after") pieces.push(...dirs);
+      const error = await rejectsWith(readBundle(gzip(rawTar(...pieces))), "E_BUNDLE_PATH");
+      expect(error.details).toMatchObject({ reason: "file-folder-clash" });
+    });
+
+    it("folder entries for the folders the files are in", async () => {
+      const files = serviceFiles();
+      const pieces = [rawEntry({ name: "annex.index.json" }, canonicalIndex(indexEntries(files))), rawEntry({ name: "server/", typeflag: "5" }), rawEntry({ name: "ui/", typeflag: "5" })];
+      for (const [name, bytes] of files) pieces.push(rawEntry({ name }, bytes));
+      expect((await readBundle(gzip(rawTar(...pieces)))).files.size).toBe(files.size);
     });
 
     it("a file where another entry needs a folder", async () => {
