@@ -398,6 +398,8 @@ describeBackends("registry", (backend) => {
     await expect(dev.publish(null as never, null)).rejects.toMatchObject({ code: "E_BUNDLE_FORMAT", details: expect.objectContaining({ reason: "not-bytes" }) });
     await expect(dev.publish("not bytes" as never, undefined as never)).rejects.toMatchObject({ code: "E_BUNDLE_FORMAT", details: expect.objectContaining({ reason: "not-bytes" }) });
     await expect(dev.publish({ byteLength: 3 } as never, { contentHash: 42 } as never)).rejects.toMatchObject({ code: "E_SIGNATURE_INVALID" });
+    const hostile = Object.defineProperty({}, "contentHash", { enumerable: true, get: () => { throw new TypeError("a getter that throws"); } });
+    await expect(dev.publish(await makeBundle(serviceManifest()), hostile as never)).rejects.toMatchObject({ code: "E_SIGNATURE_INVALID" });
     const strict = await hostFor();
     await expect(strict.publish(await makeBundle(serviceManifest()), undefined as never)).rejects.toMatchObject({ code: "E_SIGNATURE_MISSING" });
     const denials = async (host: Host) =>
@@ -406,6 +408,7 @@ describeBackends("registry", (backend) => {
       ["unsigned bundle", "E_BUNDLE_FORMAT", null],
       ["unsigned bundle", "E_BUNDLE_FORMAT", null],
       ["bundle with an unreadable signature", "E_SIGNATURE_INVALID", null],
+      ["bundle with an unreadable signature", "E_SIGNATURE_INVALID", expect.any(Number)],
     ]);
     expect(await denials(strict)).toEqual([["unsigned bundle", "E_SIGNATURE_MISSING", expect.any(Number)]]);
     await dev.close();

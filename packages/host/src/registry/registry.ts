@@ -103,8 +103,14 @@ export interface RegistryDeps {
 /** The audit target of a publish: the content hash its signature claims, if it has a readable one. */
 function describeClaim(signature: unknown): string {
   if (signature === null || signature === undefined) return "unsigned bundle";
-  const contentHash = typeof signature === "object" ? (signature as { contentHash?: unknown }).contentHash : undefined;
-  return typeof contentHash === "string" ? `bundle ${contentHash}` : "bundle with an unreadable signature";
+  let contentHash: unknown;
+  try {
+    // A caller's object may be anything, a getter that throws included: the refusal is audited all the same.
+    contentHash = typeof signature === "object" ? (signature as { contentHash?: unknown }).contentHash : undefined;
+  } catch {
+    contentHash = undefined;
+  }
+  return typeof contentHash === "string" ? `bundle ${contentHash.slice(0, 80)}` : "bundle with an unreadable signature";
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {

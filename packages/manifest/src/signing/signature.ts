@@ -59,9 +59,16 @@ export function parseSignature(json: unknown): BundleSignature {
       field: "",
     });
   }
-  const extra = unknownKeys(value, SIGNATURE_FIELDS);
+  let fields: Record<string, unknown>;
+  try {
+    // A caller's object, not JSON: a getter or a proxy may throw. Read once, here, into plain values.
+    fields = Object.fromEntries(Object.keys(value).map((key) => [key, value[key]]));
+  } catch (error) {
+    throw new SignatureError("E_SIGNATURE_INVALID", "The signature object could not be read (a property threw); pass the parsed signature file.", { field: "" }, { cause: error });
+  }
+  const extra = unknownKeys(fields, SIGNATURE_FIELDS);
   if (extra.length > 0) invalid(extra[0]!, `is not a known field; a signature has ${SIGNATURE_FIELDS.join(", ")}.`);
-  const { algorithm, keyId, publisher, contentHash, signature } = value;
+  const { algorithm, keyId, publisher, contentHash, signature } = fields;
   if (algorithm !== "ed25519") invalid("algorithm", `must be "ed25519", got ${JSON.stringify(algorithm)}.`);
   if (!isKeyId(keyId)) invalid("keyId", "must be 1 to 128 characters of letters, digits and . _ : @ + -.");
   if (!isPublisher(publisher)) invalid("publisher", "must be a publisher id (lowercase letters, digits and single hyphens).");
