@@ -153,9 +153,10 @@ function checkPaxRecords(body: Uint8Array, entry: string, offset: number): strin
  * modern-tar takes for a folder, skipping its bytes unread (and so unsigned).
  * Stops, leaving the error to modern-tar, wherever
  * modern-tar (strict) would itself stop: a bad checksum or number, a zero
- * block, truncation. Costs one pass over the headers, no copy.
+ * block, truncation. Costs one pass over the headers, no copy. Returns the
+ * offset of the end-of-archive marker, or null where it stopped before it.
  */
-export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "maxPathLength" | "maxFiles">): void {
+export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "maxPathLength" | "maxFiles">): number | null {
   const max = maxMetadataBytes(limits);
   let entries = 0;
   let pending: { entry: string; type: string; offset: number } | null = null;
@@ -165,10 +166,13 @@ export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "ma
   let offset = 0;
   while (offset + BLOCK <= tar.length) {
     const block = tar.subarray(offset, offset + BLOCK);
-    if (block.every((byte) => byte === 0)) break;
-    if (!checksumIsValid(block)) return;
+    if (block.every((byte) => byte === 0)) {
+      if (pending !== null) throw metadataError(pending.entry, pending.type, pending.offset, "has no file after it.");
+      return offset;
+    }
+    if (!checksumIsValid(block)) return null;
     const size = readNumber(block, 124, 12);
-    if (size === null) return;
+    if (size === null) return null;
     const type = String.fromCharCode(block[156]!);
     const bodyAt = offset + BLOCK;
     if (type === "x" || type === "g" || type === "L" || type === "K") {
@@ -178,7 +182,7 @@ export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "ma
       if (size > max) {
         throw metadataError(entry, type, offset, `is ${size} bytes, over the limit of ${max} for tar metadata (maxPathLength + 1 KiB).`, { max, actual: size });
       }
-      if (bodyAt + size > tar.length) return;
+      if (bodyAt + size > tar.length) return null;
       if (pendingTypes.has(type)) throw metadataError(entry, type, offset, "follows another entry of its kind with no file between them.");
       const body = tar.subarray(bodyAt, bodyAt + size);
       const name = type === "x" ? checkPaxRecords(body, entry, offset) : longName(body);
@@ -190,7 +194,7 @@ export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "ma
     }
     // modern-tar stops here too: the filter refuses links, devices and FIFOs, and the
     // EntryChecker refuses the entry after maxFiles. Nothing past it is parsed.
-    if (REFUSED_TYPES.has(type)) return;
+    if (REFUSED_TYPES.has(type)) return null;
     if (type !== DIRECTORY_TYPE && !FILE_TYPES.has(type)) {
       const name = pendingName ?? ustarName(block);
       throw new BundleError(
@@ -200,7 +204,7 @@ export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "ma
       );
     }
     entries += 1;
-    if (entries > limits.maxFiles) return;
+    if (entries > limits.maxFiles) return null;
     const name = pendingName ?? ustarName(block);
     if (type !== DIRECTORY_TYPE && size > 0 && name.endsWith("/")) {
       throw new BundleError(
@@ -216,7 +220,16 @@ export function checkTarMetadata(tar: Uint8Array, limits: Pick<BundleLimits, "ma
     offset = bodyAt + Math.ceil(bodySize / BLOCK) * BLOCK;
   }
   if (pending !== null) throw metadataError(pending.entry, pending.type, pending.offset, "has no file after it.");
+  return null;
 }
+
+/**
+ * Zero bytes a tar may carry after its end-of-archive marker: tar writers pad
+ * the archive to a whole record (20 blocks by default, more with a larger
+ * blocking factor). More is not padding but a bomb's ballast (280 MB of zeros
+ * compress to 280 KB) that every later load of the bundle would inflate again.
+ */
+export const MAX_TAR_PADDING_BYTES = 1024 * 1024;
 
 /**
  * The regular files of a tar, by path. Tar metadata is bounded first
@@ -239,7 +252,14 @@ export async function readTar(tar: Uint8Array, checker: EntryChecker): Promise<M
         throw entryTypeError(header);
     }
   };
-  checkTarMetadata(tar, checker.limits);
+  const end = checkTarMetadata(tar, checker.limits);
+  if (end !== null && tar.length - end > MAX_TAR_PADDING_BYTES) {
+    throw new BundleError(
+      "E_BUNDLE_FORMAT",
+      `The bundle's tar archive ends at byte ${end} but ${tar.length - end} bytes follow it; tar pads an archive with at most ${MAX_TAR_PADDING_BYTES} (a record). Repack it with \`annex pack\`.`,
+      { reason: "bad-tar", end, padding: tar.length - end, max: MAX_TAR_PADDING_BYTES },
+    );
+  }
   let entries: Awaited<ReturnType<typeof unpackTar>>;
   try {
     entries = await unpackTar(tar, { strict: true, filter });

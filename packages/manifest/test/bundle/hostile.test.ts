@@ -6,6 +6,7 @@ import {
   SERVICE_MANIFEST,
   bundleEntries,
   canonicalIndex,
+  zeroBomb,
   concat,
   fileEntry,
   gunzip,
@@ -413,6 +414,15 @@ describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
     it("non-zero bytes after the end-of-archive marker", async () => {
       const tar = gunzip(await tarGz(bundleEntries()));
       await rejectsWith(readBundle(gzip(concat(tar, text("smuggled")))), "E_BUNDLE_FORMAT");
+    });
+
+    it("zeros after the end-of-archive marker: a record's padding is read, 16 MiB of ballast is refused", async () => {
+      const tar = gunzip(await tarGz(bundleEntries()));
+      // GNU tar pads to a 10 KiB record by default, more with a larger blocking factor.
+      expect((await readBundle(gzip(concat(tar, new Uint8Array(64 * 1024))))).files.size).toBe(serviceFiles().size);
+      const error = await rejectsWith(readBundle(zeroBomb(16 * 1024 * 1024, tar)), "E_BUNDLE_FORMAT");
+      expect(error.details).toMatchObject({ reason: "bad-tar", padding: 16 * 1024 * 1024 + tar.length - (error.details["end"] as number) });
+      expect(error.message).toMatch(/bytes follow it/);
     });
 
     it("an uncompressed tar", async () => {
