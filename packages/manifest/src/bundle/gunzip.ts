@@ -16,11 +16,17 @@ import { BundleError } from "./errors.js";
  *   (Checking the CRC-32 is optional: DecompressionStream does, the others
  *   leave integrity to the index's sha256 of every file.)
  *
+ * `watch`, when given, is called with the output in order, chunk by chunk,
+ * as it is produced (readBundle walks the tar's headers there, so that a
+ * bomb is refused at the first header that breaks a limit); whatever it
+ * throws, the decompressor stops and throws. A decompressor that inflates in
+ * one piece may leave it uncalled: readBundle checks the whole tar after.
+ *
  * readBundle checks what comes back (a Uint8Array within `maxBytes`) and
  * turns any other exception into E_BUNDLE_FORMAT. The default works in every
  * runtime; `@annex/manifest/node` exports a much faster node:zlib one.
  */
-export type Gunzip = (compressed: Uint8Array, maxBytes: number) => Uint8Array | Promise<Uint8Array>;
+export type Gunzip = (compressed: Uint8Array, maxBytes: number, watch?: (chunk: Uint8Array) => void) => Uint8Array | Promise<Uint8Array>;
 
 // Compressed bytes handed to the decompressor at a time. Deflate expands at
 // most ~1032:1, so one fflate step never produces more than ~8 MB even for a
@@ -121,18 +127,20 @@ export function readGzipHeader(bytes: Uint8Array): GzipHeader {
 }
 
 /**
- * Collects output chunks and stops at `maxBytes`. When the trailer's ISIZE
- * is plausible the output goes straight into one buffer of that size, saving
- * a copy of the whole tar.
+ * Collects output chunks and stops at `maxBytes`, showing each chunk to
+ * `watch` first. When the trailer's ISIZE is plausible the output goes
+ * straight into one buffer of that size, saving a copy of the whole tar.
  */
-class Sink {
+export class OutputSink {
   readonly #maxBytes: number;
+  readonly #watch: ((chunk: Uint8Array) => void) | undefined;
   #buffer: Uint8Array | null;
   #chunks: Uint8Array[] = [];
   #length = 0;
 
-  constructor(compressed: Uint8Array, maxBytes: number) {
+  constructor(compressed: Uint8Array, maxBytes: number, watch: ((chunk: Uint8Array) => void) | undefined) {
     this.#maxBytes = maxBytes;
+    this.#watch = watch;
     const hint = plausibleOutputSize(compressed, maxBytes);
     this.#buffer = hint === null ? null : new Uint8Array(hint);
   }
@@ -140,6 +148,7 @@ class Sink {
   push(chunk: Uint8Array): void {
     const end = this.#length + chunk.length;
     if (end > this.#maxBytes) throw gzipTooLarge(this.#maxBytes);
+    this.#watch?.(chunk);
     if (this.#buffer && end <= this.#buffer.length) {
       this.#buffer.set(chunk, this.#length);
     } else {
@@ -185,8 +194,8 @@ function checkSingleMember(compressed: Uint8Array, length: number): void {
 }
 
 /** The web-standard DecompressionStream, native in browsers and Node 18+. */
-export async function gunzipStream(compressed: Uint8Array, maxBytes: number): Promise<Uint8Array> {
-  const sink = new Sink(compressed, maxBytes);
+export async function gunzipStream(compressed: Uint8Array, maxBytes: number, watch?: (chunk: Uint8Array) => void): Promise<Uint8Array> {
+  const sink = new OutputSink(compressed, maxBytes, watch);
   const input = asBufferSource(compressed);
   const stream = new DecompressionStream("gzip");
   const writer = stream.writable.getWriter();
@@ -228,11 +237,11 @@ export async function gunzipStream(compressed: Uint8Array, maxBytes: number): Pr
  * checked: the index's sha256 of every file is the integrity check that
  * matters, and the tar parser checks every header's checksum.)
  */
-export function gunzipFflate(compressed: Uint8Array, maxBytes: number): Uint8Array {
+export function gunzipFflate(compressed: Uint8Array, maxBytes: number, watch?: (chunk: Uint8Array) => void): Uint8Array {
   if (compressed.length < MIN_GZIP_BYTES || compressed[0] !== 0x1f || compressed[1] !== 0x8b || compressed[2] !== 8) {
     throw gzipCorrupt(compressed.length < MIN_GZIP_BYTES ? "unexpected end of file" : "incorrect header check");
   }
-  const sink = new Sink(compressed, maxBytes);
+  const sink = new OutputSink(compressed, maxBytes, watch);
   let ended = false;
   const gunzip = new FflateGunzip((chunk, final) => {
     sink.push(chunk);
@@ -254,17 +263,17 @@ export function gunzipFflate(compressed: Uint8Array, maxBytes: number): Uint8Arr
 }
 
 /** The default decompressor: DecompressionStream where the runtime has it, fflate otherwise. */
-export const gunzipDefault: Gunzip = (compressed, maxBytes) =>
-  typeof globalThis.DecompressionStream === "function" ? gunzipStream(compressed, maxBytes) : gunzipFflate(compressed, maxBytes);
+export const gunzipDefault: Gunzip = (compressed, maxBytes, watch) =>
+  typeof globalThis.DecompressionStream === "function" ? gunzipStream(compressed, maxBytes, watch) : gunzipFflate(compressed, maxBytes, watch);
 
 /**
  * Runs a decompressor (the default, or the caller's) and holds it to the
  * Gunzip contract: typed errors only, bytes back, never more than `maxBytes`.
  */
-export async function gunzipWith(gunzip: Gunzip | undefined, compressed: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+export async function gunzipWith(gunzip: Gunzip | undefined, compressed: Uint8Array, maxBytes: number, watch?: (chunk: Uint8Array) => void): Promise<Uint8Array> {
   let tar: unknown;
   try {
-    tar = await (gunzip ?? gunzipDefault)(compressed, maxBytes);
+    tar = await (gunzip ?? gunzipDefault)(compressed, maxBytes, watch);
   } catch (error) {
     if (error instanceof BundleError) throw error;
     throw gzipCorrupt(error);

@@ -9,6 +9,7 @@ import { type BundleLimits, maxTarBytes, resolveLimits } from "./limits.js";
 import { type ParseManifestOptions, manifestFromFiles } from "./manifest-file.js";
 import { EntryChecker, INDEX_PATH } from "./paths.js";
 import { readTar } from "./tar.js";
+import { TarWalk } from "./tar-walk.js";
 import type { Bundle, BundleIndex } from "./types.js";
 
 /**
@@ -147,7 +148,10 @@ export async function readBundle(bytes: Uint8Array, options: ReadBundleOptions =
     throw invalidOption("decompress", "must be a function from gzip bytes and a size limit to the tar bytes (a Gunzip).");
   }
   const sha256 = await checkedSha256(options.sha256);
-  const tar = await gunzipWith(options.decompress, bytes, maxTarBytes(limits));
+  // The tar's headers are walked as it inflates: a bomb stops at its first header over a limit (or at the
+  // zeros after its end), not at the most bytes a bundle may inflate to (maxTarBytes: ~289 MB by default).
+  const walk = new TarWalk(limits, new EntryChecker(limits));
+  const tar = await gunzipWith(options.decompress, bytes, maxTarBytes(limits), (chunk) => walk.push(chunk));
   const entries = await readTar(tar, new EntryChecker(limits));
   const indexBytes = entries.get(INDEX_PATH);
   if (indexBytes === undefined) {

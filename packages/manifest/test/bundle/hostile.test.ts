@@ -421,7 +421,9 @@ describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
       // GNU tar pads to a 10 KiB record by default, more with a larger blocking factor.
       expect((await readBundle(gzip(concat(tar, new Uint8Array(64 * 1024))))).files.size).toBe(serviceFiles().size);
       const error = await rejectsWith(readBundle(zeroBomb(16 * 1024 * 1024, tar)), "E_BUNDLE_FORMAT");
-      expect(error.details).toMatchObject({ reason: "bad-tar", padding: 16 * 1024 * 1024 + tar.length - (error.details["end"] as number) });
+      expect(error.details).toMatchObject({ reason: "bad-tar" });
+      expect(error.details["padding"]).toBeGreaterThan(1024 * 1024);
+      expect(error.details["padding"]).toBeLessThanOrEqual(16 * 1024 * 1024 + tar.length - (error.details["end"] as number));
       expect(error.message).toMatch(/bytes follow it/);
     });
 

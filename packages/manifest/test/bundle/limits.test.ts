@@ -1,3 +1,4 @@
+import { constants, crc32, deflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_BUNDLE_LIMITS, packBundle, readBundle } from "../../src/bundle/index.js";
 import { READER_CASES, bundleEntries, fileEntry, rawHeader, rejectsWith, serviceFiles, tarGz, text, zeroBomb } from "./support.js";
@@ -88,23 +89,50 @@ describe("readBundle limits (E_BUNDLE_LIMIT, details naming the limit)", () => {
   });
 });
 
+// The tar's headers are walked as it inflates: each bomb is refused where it shows itself, after a few MiB at
+// most (one step of the decompressor), not at the most bytes a bundle may inflate to (~289 MB by default).
 describe.each(READER_CASES)("gzip bombs, read with %s", (_, read) => {
-  it("1 GiB of zeros in 1 MB is refused at the limit, without inflating it all", async () => {
+  it("1 GiB of zeros in 1 MB is refused once its zeros are more than a record's padding", async () => {
     const bomb = zeroBomb(1024 * MiB);
     expect(bomb.length).toBeLessThan(2 * MiB);
-    const error = await rejectsWith(read(bomb, { limits: { maxUncompressedBytes: 16 * MiB, maxFiles: 100 } }), "E_BUNDLE_LIMIT");
-    expect(error.details).toMatchObject({ reason: "too-many-bytes", limit: "maxUncompressedBytes" });
+    for (const limits of [{ maxUncompressedBytes: 16 * MiB, maxFiles: 100 }, {}]) {
+      const error = await rejectsWith(read(bomb, { limits }), "E_BUNDLE_FORMAT");
+      // Zeros from byte 0: the end-of-archive marker, then ballast.
+      expect(error.details).toMatchObject({ reason: "bad-tar", end: 0 });
+      expect(error.details["padding"]).toBeGreaterThan(MiB);
+      expect(error.details["padding"]).toBeLessThan(16 * MiB);
+    }
   });
 
-  it("1 GiB of zeros is refused with the default limits too", async () => {
-    const error = await rejectsWith(read(zeroBomb(1024 * MiB)), "E_BUNDLE_LIMIT");
-    expect(error.details).toMatchObject({ limit: "maxUncompressedBytes" });
-  });
-
-  it("a valid tar header for a 1 GiB file, followed by 1 GiB of zeros", async () => {
+  it("a valid tar header for a 1 GiB file, followed by 1 GiB of zeros, is refused at that header", async () => {
     const bomb = zeroBomb(1024 * MiB, rawHeader({ name: "ui/zeros.bin", size: 1024 * MiB }));
-    const error = await rejectsWith(read(bomb, { limits: { maxUncompressedBytes: 32 * MiB } }), "E_BUNDLE_LIMIT");
-    expect(error.details).toMatchObject({ limit: "maxUncompressedBytes" });
+    for (const limits of [{ maxUncompressedBytes: 32 * MiB }, {}]) {
+      const error = await rejectsWith(read(bomb, { limits }), "E_BUNDLE_LIMIT");
+      expect(error.details).toMatchObject({ reason: "file-too-large", limit: "maxFileBytes", path: "ui/zeros.bin", actual: 1024 * MiB });
+    }
+  });
+
+  it("files that add up past maxUncompressedBytes are refused at the header that passes it", async () => {
+    // 20 files of 48 MiB of zeros (960 MiB) in ~1 MB: each file's header, then its zeros.
+    const zeros = deflateRawSync(new Uint8Array(16 * MiB), { finishFlush: constants.Z_FULL_FLUSH, level: 9 });
+    const parts: Uint8Array[] = [];
+    let crc = 0;
+    let size = 0;
+    for (let i = 0; i < 20; i++) {
+      const header = rawHeader({ name: `ui/part-${i}.bin`, size: 48 * MiB });
+      parts.push(deflateRawSync(header, { finishFlush: constants.Z_FULL_FLUSH }), zeros, zeros, zeros);
+      crc = crc32(header, crc);
+      for (let j = 0; j < 3; j++) crc = crc32(new Uint8Array(16 * MiB), crc);
+      size += 512 + 48 * MiB;
+    }
+    const trailer = new Uint8Array(8);
+    new DataView(trailer.buffer).setUint32(0, crc >>> 0, true);
+    new DataView(trailer.buffer).setUint32(4, size % 2 ** 32, true);
+    const bomb = Buffer.concat([new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), ...parts, new Uint8Array([3, 0]), trailer]);
+    expect(bomb.length).toBeLessThan(2 * MiB);
+    const error = await rejectsWith(read(bomb, { limits: { maxUncompressedBytes: 100 * MiB } }), "E_BUNDLE_LIMIT");
+    // The third file passes 100 MiB: refused at its header, with ~96 MiB inflated rather than the limit's ~100 MiB and more.
+    expect(error.details).toMatchObject({ reason: "too-many-bytes", limit: "maxUncompressedBytes", path: "ui/part-2.bin", actual: 3 * 48 * MiB });
   });
 });
 
