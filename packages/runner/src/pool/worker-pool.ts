@@ -57,7 +57,10 @@ export interface WorkerPoolOptions extends PoolRunnerOptions {
    * 0 to 10,000.
    */
   hostCallSpinMicros?: number;
-  /** Added to an execution's wall limit before the watchdog kills its worker. Default 1000 ms. */
+  /**
+   * Added to an execution's wall limit before the watchdog kills its worker,
+   * and to its busy limit (see `busyLimitMs`). Default 1000 ms.
+   */
   watchdogGraceMs?: number;
   /** Executions waiting for a worker beyond this are refused with E_RUNNER_UNAVAILABLE. Default 10,000. */
   maxQueue?: number;
@@ -93,6 +96,12 @@ interface Pending {
   envelope: ExecuteEnvelope;
   gate: HostCallGate;
   wallMs: number;
+  cpuMs: number;
+  /** Time spent with a host call of it pending, finished calls only. */
+  hostWaitMs: number;
+  /** Its host calls pending now, and since when one has been. */
+  callsPending: number;
+  waitingSince: number;
   enqueuedAt: number;
   /** When its worker started it (as far as the main thread can tell), for usage and the watchdog. */
   startedAt: number;
@@ -301,12 +310,16 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       send(slot, { type: "host-result", callId: message.callId, ok: false, error: { code: "E_CAPABILITY_DENIED", message: "no execution of this worker owns that host call" } });
       return;
     }
+    // While a call is pending the worker waits: that time is not the execution's busy time (see busyLimitMs).
+    if (pending.callsPending++ === 0) pending.waitingSince = performance.now();
     try {
       const value = await pending.gate.call(message.method, Array.isArray(message.args) ? message.args : []);
       // Ended meanwhile: the worker dropped the call with its execution, and copying the answer over would be this thread's work for nobody.
       if (!pending.finished) send(slot, { type: "host-result", callId: message.callId, ok: true, value });
     } catch (error) {
       if (!pending.finished) send(slot, { type: "host-result", callId: message.callId, ok: false, error: toWireError(error) });
+    } finally {
+      if (--pending.callsPending === 0) pending.hostWaitMs += performance.now() - pending.waitingSince;
     }
   }
 
@@ -520,7 +533,41 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     pending.started = true;
     slot.running++;
     pending.startedAt = performance.now();
-    pending.timer = setTimeout(() => onWatchdog(slot, pending), pending.wallMs + watchdogGraceMs);
+    armWatchdog(slot, pending);
+  }
+
+  /**
+   * How long an execution may keep its worker busy with no host call pending.
+   * Its CPU limit stops JavaScript, not a built-in running in native code
+   * (`new Array(2 ** 30).join("")`): such a worker would otherwise hold out
+   * until the wall limit, with every execution queued behind it waiting (on
+   * the default pool of one worker, other tenants' requests timed out). Busy
+   * time is wall time less host-call waits, so on a loaded machine it runs
+   * ahead of CPU time: the limit allows twice the CPU limit, and at least
+   * the CPU limit plus a second, before the grace. Only with one execution
+   * per worker, where the worker's busy time is the execution's own.
+   */
+  function busyLimitMs(pending: Pending): number {
+    return Math.max(2 * pending.cpuMs, pending.cpuMs + 1000) + watchdogGraceMs;
+  }
+
+  /** Times the execution out at its wall limit, or earlier when it stays busy past busyLimitMs. */
+  function armWatchdog(slot: Slot, pending: Pending): void {
+    const now = performance.now();
+    const elapsed = now - pending.startedAt;
+    const wallLeft = pending.wallMs + watchdogGraceMs - elapsed;
+    if (wallLeft <= 0) return onWatchdog(slot, pending);
+    let next = wallLeft;
+    if (perWorker === 1) {
+      const busy = elapsed - pending.hostWaitMs - (pending.callsPending > 0 ? now - pending.waitingSince : 0);
+      const busyLeft = busyLimitMs(pending) - busy;
+      if (busyLeft <= 0 && pending.callsPending === 0) return onBusyWatchdog(slot, pending, busy);
+      // A call pending stops the busy clock: look again at least when the wall limit could pass.
+      next = Math.min(wallLeft, Math.max(busyLeft, 50));
+    }
+    pending.timer = setTimeout(() => {
+      if (slot.held.get(pending.id) === pending) armWatchdog(slot, pending);
+    }, next);
   }
 
   function startWaiting(slot: Slot): void {
@@ -557,6 +604,18 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       () => finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", `no worker became free within ${queueTimeoutMs} ms`)),
       Math.max(0, left),
     );
+  }
+
+  function onBusyWatchdog(slot: Slot, pending: Pending, busyMs: number): void {
+    restarts.watchdog++;
+    retire(slot, "E_SANDBOX_CRASHED", "its worker was terminated because another execution it held exceeded its CPU limit", {
+      pending,
+      result: failure(
+        pending,
+        "E_TIMEOUT",
+        `the execution exceeded its CPU limit of ${pending.cpuMs} ms: its worker was busy for ${Math.round(busyMs)} ms with no host call pending (a built-in running in native code, which the CPU limit cannot interrupt), and was terminated`,
+      ),
+    });
   }
 
   function onWatchdog(slot: Slot, pending: Pending): void {
@@ -765,6 +824,10 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
         envelope,
         gate: new HostCallGate(dispatchAfter(options?.dispatch ?? hostDispatch, options?.hostCallsAfter), envelope, entry.capabilities, limits),
         wallMs: limits.wallMs,
+        cpuMs: limits.cpuMs,
+        hostWaitMs: 0,
+        callsPending: 0,
+        waitingSince: 0,
         enqueuedAt: performance.now(),
         startedAt: 0,
         timer: undefined,

@@ -60,6 +60,43 @@ describe("worker pool: watchdog", () => {
     expect(after.map((r) => r.response?.body)).toEqual(["still here", "still here", "still here", "still here"]);
   });
 
+  // One worker (the default pool on two cores) stuck in a native built-in until its wall limit held every execution
+  // queued behind it that long: another tenant's request timed out at the gateway. The busy clock stops it sooner.
+  it("stops a built-in that never yields at its CPU limit (busy with no host call pending), not at its wall limit, and serves the queue behind it", async () => {
+    const p = pool({ workers: 1, watchdogGraceMs: 300 });
+    const bundle = await buildBundle({
+      source: `
+        export function native() { return new Array(2 ** 30).join("").length; }
+        export function hello() { return "still here"; }
+      `,
+    });
+    await p.load(bundle);
+    // Busy limit: max(2 × 100, 100 + 1000) + 300 = 1,400 ms; the wall limit is 60 s.
+    const stuck = p.execute(envelopeFor(bundle, "native", { limits: { wallMs: 60_000, cpuMs: 100 } }));
+    const behind = p.execute(envelopeFor(bundle, "hello"));
+    const result = await stuck;
+    expect(result.error?.code).toBe("E_TIMEOUT");
+    expect(result.error?.message).toMatch(/exceeded its CPU limit of 100 ms: its worker was busy for \d+ ms with no host call pending/);
+    expect(result.usage.wallMs).toBeLessThan(30_000);
+    expect((await behind).response?.body).toBe("still here");
+    expect(p.stats().restarts.watchdog).toBe(1);
+  });
+
+  it("does not count the time an execution waits for its host calls as busy", async () => {
+    const bundle = await buildBundle({
+      source: "export async function slow(request, ctx) { const a = await ctx.kv.get(\"a\"); const b = await ctx.kv.get(\"b\"); return { got: [a, b] }; }",
+      capabilities: [{ name: "storage.kv", reason: "Reads notes." }],
+      storage: { kind: "kv" },
+    });
+    // Two host calls of 900 ms each: 1.8 s waiting, past the busy limit of 1,400 ms, well within the wall limit.
+    const slowKv: HostApis = { kv: { ...kvApis([]).kv!, get: (key) => new Promise((resolve) => setTimeout(() => resolve(key), 900)) } };
+    const p = pool({ workers: 1, watchdogGraceMs: 300, hostApis: slowKv });
+    await p.load(bundle);
+    const result = await p.execute(envelopeFor(bundle, "slow", { limits: { wallMs: 10_000, cpuMs: 100 } }));
+    expect(result.response?.body).toEqual({ got: ["a", "b"] });
+    expect(p.stats().restarts.watchdog).toBe(0);
+  });
+
   it("a hung worker fails only its own execution when workers hold one execution each", async () => {
     const bundle = await anyBundle();
     const p = pool({ workers: 2, workerUrl: scripted, watchdogGraceMs: 200 });
