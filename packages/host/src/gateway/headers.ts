@@ -237,6 +237,7 @@ export class HeaderPolicy {
    */
   fromSandbox(headers: Record<string, unknown>, options: FromSandboxOptions): Record<string, string> {
     const out: Record<string, string> = {};
+    let size = 0;
     for (const [rawName, value] of Object.entries(headers)) {
       const name = rawName.toLowerCase();
       if (!this.#response.has(name) || neverFromSandbox(name) || this.isInternal(name)) continue;
@@ -256,11 +257,26 @@ export class HeaderPolicy {
           extra: { header: name },
         });
       }
+      // Clients refuse a response whose head passes 16 KiB (Node's and undici's default): the extension's share is half.
+      size += name.length + value.length + 4;
+      if (size > MAX_SANDBOX_HEADER_BYTES) {
+        throw problem(502, "E_BAD_RESPONSE_HEADER", `the extension answered with more than ${MAX_SANDBOX_HEADER_BYTES} bytes of headers`, {
+          reason: `response headers over ${MAX_SANDBOX_HEADER_BYTES} bytes at ${name}`,
+          extra: { header: name },
+        });
+      }
       out[name] = value;
     }
     return out;
   }
 }
+
+/**
+ * The most bytes (names, values and their separators) of the headers a sandbox's response may carry: clients
+ * refuse a response head over 16 KiB (Node's and undici's default), of which the gateway's own headers take a
+ * part. A longer one (a 4 MB ETag) broke the response for every client.
+ */
+export const MAX_SANDBOX_HEADER_BYTES = 8192;
 
 /**
  * The Location to send for `value`, or null when it leaves the request's

@@ -269,6 +269,20 @@ describeBackends("gateway against hostile input", (backend) => {
     expect(line?.details).toMatchObject({ code: "E_BAD_RESPONSE_HEADER", status: 502 });
   });
 
+  it("answers 502 E_BAD_RESPONSE_HEADER for response headers over 8 KiB, which clients refuse (a 4 MB ETag broke the response)", async () => {
+    for (const headers of [{ etag: "x".repeat(100_000) }, { vary: "a".repeat(5000), "content-language": "b".repeat(5000) }]) {
+      const response = await respond({ status: 200, headers, body: {} });
+      expect(response.status).toBe(502);
+      const problem = await problemOf(response);
+      expect(problem.code).toBe("E_BAD_RESPONSE_HEADER");
+      expect(problem.detail).toContain("more than 8192 bytes of headers");
+    }
+    // Right up to the bound they go out as given; numbers are sent as their text.
+    const fits = await respond({ status: 200, headers: { etag: `"${"e".repeat(8000)}"`, "x-count": 5 }, body: {} });
+    expect(fits.status).toBe(200);
+    expect(fits.headers.get("etag")).toHaveLength(8002);
+  });
+
   it("answers 400 E_JSON_TOO_DEEP for a small JSON body nested thousands deep", async () => {
     for (const depth of [5000, 129]) {
       const body = `${"[".repeat(depth)}${"]".repeat(depth)}`;
