@@ -1,6 +1,7 @@
 import { isAnnexError, parseTrustStore, type VerifiedBundle } from "@annex/manifest";
 import { createHostDispatch, type EgressOptions, type Runner } from "@annex/runner";
 import { createAuditLog, writeAudit, type AuditLog } from "./audit/audit-log.js";
+import { auditDeniedCalls } from "./audit/denied-calls.js";
 import type { BlobStore } from "./blobs/blob-store.js";
 import { createDatabaseBlobStore } from "./blobs/database-blob-store.js";
 import { createDatabaseWebhookSecrets, type DatabaseWebhookSecrets } from "./gateway/database-webhook-secrets.js";
@@ -399,6 +400,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     dispatch: createHostDispatch(hostApis),
     reporters: [
       logExecutions(logger),
+      auditDeniedCalls(db, logger),
       ...(metrics === null ? [] : [(event: ExecuteEvent) => metrics.observe(event)]),
       ...(options.onExecute === undefined ? [] : [options.onExecute]),
     ],

@@ -138,6 +138,11 @@ export interface Usage {
   memoryPeakBytes: number;
   hostCalls: Record<string, number>;
   logBytes: number;
+  /**
+   * Host calls refused for want of a grant (E_CAPABILITY_DENIED), by capability; absent when there were
+   * none. The guest may have caught them, so the outcome does not show them: the host audits them.
+   */
+  deniedCalls?: Record<string, number>;
 }
 
 export interface LogEntry {

@@ -27,6 +27,11 @@ export interface ExecuteEvent {
   /** For endpoints: the path family (`api`, `public`, `webhook`). */
   family?: string | undefined;
   result: ExecuteResult;
+  /**
+   * Host calls of the execution refused for want of a grant (E_CAPABILITY_DENIED), by capability; absent
+   * when there were none. The guest may have caught them: the result does not show them.
+   */
+  denied?: Record<string, number> | undefined;
 }
 
 export interface ExecutionRequest {
@@ -148,6 +153,8 @@ interface LiveExecution {
    * protection must still know the handler may have had effects.
    */
   dispatched: Record<string, number>;
+  /** Its host calls refused for want of a grant, by capability (made at the first). */
+  denied: Record<string, number> | undefined;
 }
 
 /** Why the execution's host calls are refused now, if they are. */
@@ -162,6 +169,20 @@ function refusalOf(execution: LiveExecution): HostCallError | undefined {
  * The result with its host-call counts raised to what this host dispatched for it: a result the executor made (its
  * deadline, a lost runner) reports none, and a runner's own count never exceeds the host's for calls it sent.
  */
+/** The calls refused for want of a grant: the runner's count (the sandbox checks grants first) and this host's own. */
+function deniedOf(result: ExecuteResult, here: Record<string, number> | undefined): { denied?: Record<string, number> } {
+  const reported = result.usage?.deniedCalls;
+  if (here === undefined && (reported === undefined || reported === null || typeof reported !== "object")) return {};
+  const denied: Record<string, number> = {};
+  for (const counts of [reported, here]) {
+    if (counts === undefined || counts === null || typeof counts !== "object") continue;
+    for (const [capability, count] of Object.entries(counts)) {
+      if (Number.isSafeInteger(count) && count > 0) denied[capability] = (denied[capability] ?? 0) + count;
+    }
+  }
+  return Object.keys(denied).length === 0 ? {} : { denied };
+}
+
 function withDispatched(result: ExecuteResult, dispatched: Record<string, number>): ExecuteResult {
   const reported = result.usage.hostCalls;
   let raised: Record<string, number> | undefined;
@@ -308,7 +329,15 @@ export function createExecutor(options: ExecutorOptions): Executor {
     const send: HostDispatch = (call, context) => {
       const capability = capabilityOf(call);
       execution.dispatched[capability] = (execution.dispatched[capability] ?? 0) + 1;
-      return WAITING_CALLS.has(call.method) ? revocable(execution, call, context) : dispatch(call, context);
+      const sent = WAITING_CALLS.has(call.method) ? revocable(execution, call, context) : dispatch(call, context);
+      return sent.catch((error: unknown) => {
+        // A refusal is a decision, audited even when the guest catches it (see ExecuteEvent.denied).
+        if ((error as { code?: unknown } | null)?.code === "E_CAPABILITY_DENIED") {
+          const denied = (execution.denied ??= {});
+          denied[capability] = (denied[capability] ?? 0) + 1;
+        }
+        throw error;
+      });
     };
     return (call, context) => {
       const refusal = refusalOf(execution);
@@ -392,6 +421,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       checking: undefined,
       revoker: undefined,
       dispatched: {},
+      denied: undefined,
     };
     const executionDispatch = guarded(execution);
     const attempt = async (): Promise<ExecuteResult> => {
@@ -453,6 +483,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       trigger,
       ...(request.family === undefined ? {} : { family: request.family }),
       result,
+      ...deniedOf(result, execution.denied),
     });
     return result;
   }

@@ -335,6 +335,7 @@ export class Engine {
       memoryPeakBytes: settled.ok || settled.error.code !== "E_MEMORY" ? execution.memoryPeakBytes : Math.max(execution.memoryPeakBytes, limits.memoryBytes),
       hostCalls: { ...execution.hostCalls },
       logBytes: execution.logBytes,
+      ...(execution.deniedCalls === undefined ? {} : { deniedCalls: { ...execution.deniedCalls } }),
     };
     if (!settled.ok) return { requestId: envelope.requestId, ok: false, error: settled.error, usage, logs: execution.logs };
     const normalised = normaliseResponse(settled.value);

@@ -33,6 +33,8 @@ export class Execution {
   logBytes = 0;
   private logsTruncated = false;
   readonly hostCalls: Record<string, number> = {};
+  /** Calls refused for want of a grant, by capability (made at the first). */
+  deniedCalls: Record<string, number> | undefined;
   hostCallCount = 0;
   /** Bytes of host-call arguments and results so far, and of arguments whose calls are not answered yet. */
   hostCallBytes = 0;

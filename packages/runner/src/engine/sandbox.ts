@@ -402,6 +402,7 @@ export class Sandbox implements RealmHost {
     execution.hostCalls[capability] = (execution.hostCalls[capability] ?? 0) + 1;
     const refused = authorize(call, execution.grants);
     if (refused !== undefined) {
+      if (refused.code === "E_CAPABILITY_DENIED") (execution.deniedCalls ??= {})[capability] = (execution.deniedCalls[capability] ?? 0) + 1;
       execution.raise(refused.code);
       return this.rejected(refused.code, refused.message);
     }
@@ -543,6 +544,7 @@ export class Sandbox implements RealmHost {
     if (limited !== undefined) return { error: this.newGuestError("E_HOST_CALL_LIMIT", limited) };
     execution.hostCalls["log"] = (execution.hostCalls["log"] ?? 0) + 1;
     if (!execution.logGranted) {
+      (execution.deniedCalls ??= {})["log"] = (execution.deniedCalls["log"] ?? 0) + 1;
       execution.raise("E_CAPABILITY_DENIED");
       return { error: this.newGuestError("E_CAPABILITY_DENIED", "ctx.log needs the log capability, which this install was not granted: request log in annex.json's capabilities, with a reason, and have an admin grant it (at install or upgrade)") };
     }

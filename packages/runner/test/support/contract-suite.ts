@@ -535,6 +535,10 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
         sql: { code: "E_CAPABILITY_DENIED" },
       });
       expect(recorded.scopes).toHaveLength(0);
+      // The guest caught every refusal: the usage still counts them, for the host to audit.
+      expect(result.usage.deniedCalls).toEqual({ "storage.kv": 1, "secrets.read": 1, "storage.sql": 1 });
+      const granted = await run("hello");
+      expect(granted.usage.deniedCalls).toBeUndefined();
     });
 
     it("runs many executions concurrently, each with its own answer", async () => {
