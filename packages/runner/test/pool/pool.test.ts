@@ -31,19 +31,23 @@ function scriptedEnvelope(bundle: VerifiedBundle, handler: string, body: unknown
   return envelopeFor(bundle, handler, { body, ...overrides });
 }
 
+/**
+ * Joining a sparse array of 2^30 holes runs for about a minute and a half inside one native call (measured on
+ * this machine), without allocating: only worker.terminate() stops it. (This QuickJS build's regex engine does
+ * poll the interrupt handler, so a catastrophic regex is stopped by the CPU limit even without the watchdog.)
+ */
+const nativeBundle = () =>
+  buildBundle({
+    source: `
+      export function native() { return new Array(2 ** 30).join("").length; }
+      export function hello() { return "still here"; }
+    `,
+  });
+
 describe("worker pool: watchdog", () => {
   it("stops a built-in that never reaches the interrupt handler, and keeps serving", async () => {
     const p = pool({ workers: 2, watchdogGraceMs: 300 });
-    // Joining a sparse array of 2^30 holes runs for about a minute and a half inside one
-    // native call (measured on this machine), without allocating: only worker.terminate() stops it.
-    // (This QuickJS build's regex engine does poll the interrupt handler, so a catastrophic
-    // regex is stopped by the CPU limit even without the watchdog.)
-    const bundle = await buildBundle({
-      source: `
-        export function native() { return new Array(2 ** 30).join("").length; }
-        export function hello() { return "still here"; }
-      `,
-    });
+    const bundle = await nativeBundle();
     await p.load(bundle);
     const stuck = p.execute(envelopeFor(bundle, "native", { limits: { wallMs: 800, cpuMs: 500 } }));
     // The other worker keeps answering while one is stuck.
@@ -64,12 +68,7 @@ describe("worker pool: watchdog", () => {
   // queued behind it that long: another tenant's request timed out at the gateway. The busy clock stops it sooner.
   it("stops a built-in that never yields at its CPU limit (busy with no host call pending), not at its wall limit, and serves the queue behind it", async () => {
     const p = pool({ workers: 1, watchdogGraceMs: 300 });
-    const bundle = await buildBundle({
-      source: `
-        export function native() { return new Array(2 ** 30).join("").length; }
-        export function hello() { return "still here"; }
-      `,
-    });
+    const bundle = await nativeBundle();
     await p.load(bundle);
     // Busy limit: max(2 × 100, 100 + 1000) + 300 = 1,400 ms; the wall limit is 60 s.
     const stuck = p.execute(envelopeFor(bundle, "native", { limits: { wallMs: 60_000, cpuMs: 100 } }));

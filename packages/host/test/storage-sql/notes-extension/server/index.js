@@ -4,6 +4,7 @@ export async function add(request, ctx) {
   return { note: rows[0] };
 }
 export async function get(request, ctx) {
-  const { rows } = await ctx.sql.query("SELECT id, body FROM notes WHERE id = $1", [request.params.id]);
+  // request.params.id is string | undefined to TypeScript (src/server.ts of `annex init`): say which.
+  const { rows } = await ctx.sql.query("SELECT id, body FROM notes WHERE id = $1", [request.params.id ?? null]);
   return rows[0] === undefined ? { status: 404 } : { note: rows[0] };
 }
