@@ -1,6 +1,5 @@
 import { type TarEntry, type TarHeader, packTar, unpackTar } from "modern-tar";
 import { BundleError } from "./errors.js";
-import type { BundleLimits } from "./limits.js";
 import type { EntryChecker } from "./paths.js";
 import { checkTarMetadata } from "./tar-walk.js";
 

@@ -133,7 +133,7 @@ export function scanJson(text: string, maxDepth = 64): JsonScanResult {
         skipSpace();
         if (text[pos] !== ":") fail("':' after a property name");
         pos++;
-        readValue(child, duplicateCount < MAX_REPORTED_DUPLICATES ? [...path, key] : path, depth + 1);
+        readValue(child, [...path, key], depth + 1);
         skipSpace();
         if (text[pos] === ",") {
           pos++;
@@ -156,7 +156,7 @@ export function scanJson(text: string, maxDepth = 64): JsonScanResult {
       for (let index = 0; ; index++) {
         skipSpace();
         const child = childOf(node, index, locate(pos));
-        readValue(child, duplicateCount < MAX_REPORTED_DUPLICATES ? [...path, index] : path, depth + 1);
+        readValue(child, [...path, index], depth + 1);
         skipSpace();
         if (text[pos] === ",") {
           pos++;
