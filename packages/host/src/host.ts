@@ -8,6 +8,7 @@ import { createDatabaseWebhookSecrets, type DatabaseWebhookSecrets } from "./gat
 import { lazyWorkerPool } from "./execution/default-runner.js";
 import { createExecutor, type ExecuteEvent, type Executor, type InstallRevocation } from "./execution/executor.js";
 import { createHostApis, executionOf } from "./execution/host-apis.js";
+import { hostCallArgBytes } from "./execution/host-call-arg-bytes.js";
 import { readInstallStanding } from "./execution/install-standing.js";
 import { logExecutions } from "./observability/extension-logs.js";
 import { defaultLogger, isLogger, type Logger } from "./observability/logger.js";
@@ -407,6 +408,12 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     settle: events.settle,
     // An execution that outlived a change of its install reads where it stands before its next host call.
     standing: (installId) => readInstallStanding(db, installId),
+    hostCallArgBytes: hostCallArgBytes({
+      kvValueBytes: kv.policy.valueBytes,
+      sqlTextLength: sqlStorage.argumentLimits.maxTextLength,
+      sqlParamBytes: sqlStorage.argumentLimits.maxParamBytes,
+      egress: options.egress,
+    }),
   });
   let hostEvents: HostEvents;
   let hostJobs: HostJobs;

@@ -1,4 +1,5 @@
 import type { CapabilityGrant } from "@annex/manifest";
+import type { HostCallArgBytes } from "./host-apis.js";
 
 /**
  * The execute envelope: everything one execution needs, sent by the host to a
@@ -25,6 +26,11 @@ export interface ExecuteEnvelope {
   principal?: EnvelopePrincipal | undefined;
   /** Host-chosen quotas for this execution; capped by the runner's own maximums. */
   limits?: Partial<ExecutionLimits> | undefined;
+  /**
+   * The host's own bound on one call's arguments, per host method (see
+   * HostCallArgBytes): lowers `responseBytes` for those calls, never raises it.
+   */
+  hostCallArgBytes?: HostCallArgBytes | undefined;
   /** Use a pooled warm context (only where the manifest allows it); default: a fresh context. */
   context?: "fresh" | "warm" | undefined;
 }

@@ -147,6 +147,34 @@ export function isHostMethod(value: unknown): value is HostMethod {
   return typeof value === "string" && HOST_METHODS.has(value);
 }
 
+/**
+ * Per host method, the most bytes (as JSON, UTF-8) one call's arguments may
+ * take. The host sets it from its own limits (a kv value's, an event
+ * payload's, a query's text and parameters), and the sandbox refuses a call
+ * over it before the arguments leave the sandbox: a guest cannot make the
+ * host's thread copy and walk megabytes that the host would refuse anyway.
+ * A method left out is bounded by `responseBytes` alone.
+ */
+export type HostCallArgBytes = Partial<Record<HostMethod, number>>;
+
+/**
+ * The code a call over its `HostCallArgBytes` is refused with: the code the
+ * host gives the same call when the value inside is over its limit, so that a
+ * guest sees one code for one mistake whichever side caught it.
+ */
+export const ARGUMENTS_TOO_LARGE: Readonly<Record<HostMethod, string>> = Object.freeze({
+  "kv.get": "E_INVALID_ARGUMENT",
+  "kv.getEntry": "E_INVALID_ARGUMENT",
+  "kv.set": "E_KV_QUOTA_EXCEEDED",
+  "kv.delete": "E_INVALID_ARGUMENT",
+  "kv.list": "E_INVALID_ARGUMENT",
+  "sql.query": "E_SQL_PARAMS",
+  "http.fetch": "E_PAYLOAD_TOO_LARGE",
+  "secrets.get": "E_INVALID_ARGUMENT",
+  "events.publish": "E_PAYLOAD_TOO_LARGE",
+  "host.call": "E_PAYLOAD_TOO_LARGE",
+});
+
 /** One call from a guest: the method and its arguments, already copied out of the sandbox. */
 export interface HostCall {
   method: HostMethod;
@@ -227,6 +255,25 @@ export function authorize(call: HostCall, grants: EffectiveGrants): HostCallErro
       if (typeof name === "string" && Object.prototype.hasOwnProperty.call(grants.host, name)) return undefined;
       return deny(`ctx.host.call(${JSON.stringify(String(name).slice(0, 128))}) is not allowed: host:${String(name).slice(0, 128)} was not granted; ${askFor(`host:${String(name).slice(0, 128)}`, "")}`);
     }
+  }
+}
+
+/**
+ * Whether any call of this method could pass the grants, whatever its
+ * arguments: what the sandbox checks of a call it refuses before copying its
+ * arguments, so that a call the install may not make at all is still refused
+ * (and audited) as such. `host.call` is decided by its name alone: undefined.
+ */
+export function authorizeMethod(method: HostMethod, grants: EffectiveGrants): HostCallError | undefined {
+  switch (method) {
+    case "events.publish":
+      return grants.publish.length > 0 ? undefined : authorize({ method, args: [] }, grants);
+    case "secrets.get":
+      return grants.secrets.length > 0 ? undefined : authorize({ method, args: [] }, grants);
+    case "host.call":
+      return undefined;
+    default:
+      return authorize({ method, args: [] }, grants);
   }
 }
 

@@ -7,6 +7,7 @@ export { createInMemoryRunner, type InMemoryRunner, type InMemoryRunnerOptions }
 export { RunnerError, HostCallError, isRunnerError, type RunnerErrorCode, type HostCallErrorCode } from "./errors.js";
 export { DEFAULT_LIMITS, effectiveLimits, type ManifestLimits } from "./limits.js";
 export {
+  ARGUMENTS_TOO_LARGE,
   authorize,
   capabilityOf,
   createHostDispatch,
@@ -14,6 +15,7 @@ export {
   type EventsApi,
   type HostApis,
   type HostCall,
+  type HostCallArgBytes,
   type HostCallScope,
   type HostCapability,
   type HostDispatch,

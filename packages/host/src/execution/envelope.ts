@@ -1,4 +1,4 @@
-import type { EnvelopePrincipal, ExecuteEnvelope, ExecutionLimits, Invocation, Principal } from "@annex/runner";
+import type { EnvelopePrincipal, ExecuteEnvelope, ExecutionLimits, HostCallArgBytes, Invocation, Principal } from "@annex/runner";
 import type { ResolvedInstall } from "../installs/types.js";
 
 /**
@@ -15,6 +15,8 @@ export function buildEnvelope(options: {
   principal: Principal | undefined;
   limits: Partial<ExecutionLimits> | undefined;
   warm: boolean;
+  /** The host's bounds on each host call's arguments (see hostCallArgBytes). */
+  hostCallArgBytes?: HostCallArgBytes | undefined;
 }): ExecuteEnvelope {
   const { install, manifest } = options.resolved;
   return {
@@ -25,6 +27,7 @@ export function buildEnvelope(options: {
     invocation: options.invocation,
     ...(options.principal === undefined ? {} : { principal: envelopePrincipal(options.principal, options.resolved) }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.hostCallArgBytes === undefined ? {} : { hostCallArgBytes: options.hostCallArgBytes }),
     context: options.warm && manifest.runtime.warmContext ? "warm" : "fresh",
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { isAnnexError, type VerifiedBundle } from "@annex/manifest";
-import { capabilityOf, HostCallError, type ExecuteErrorCode, type ExecuteResult, type ExecutionLimits, type HostCall, type HostCallScope, type HostDispatch, type HostDispatchContext, type Invocation, type Principal, type Runner } from "@annex/runner";
+import { capabilityOf, HostCallError, type ExecuteErrorCode, type ExecuteResult, type ExecutionLimits, type HostCall, type HostCallArgBytes, type HostCallScope, type HostDispatch, type HostDispatchContext, type Invocation, type Principal, type Runner } from "@annex/runner";
 import { errorSummary } from "../errors.js";
 import type { ResolvedInstall } from "../installs/types.js";
 import { buildEnvelope } from "./envelope.js";
@@ -121,6 +121,8 @@ export interface ExecutorOptions {
    * refuse nothing.
    */
   standing?: ((installId: string) => Promise<InstallStandingRow | null>) | undefined;
+  /** What each host call may carry, sent in every envelope (see `hostCallArgBytes`); none: the runner's own bounds. */
+  hostCallArgBytes?: HostCallArgBytes | undefined;
 }
 
 /** An execution between its start and its end, with what its host calls may still do. */
@@ -402,6 +404,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       principal: request.principal,
       limits: request.limits,
       warm: request.warm ?? false,
+      hostCallArgBytes: options.hostCallArgBytes,
     });
     const failed = (code: ExecuteErrorCode, message: string): ExecuteResult => ({
       requestId,

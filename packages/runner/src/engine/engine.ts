@@ -300,6 +300,7 @@ export class Engine {
       granted("log"),
       scope,
       dispatchAfter(options.dispatch ?? this.options.dispatch, options.hostCallsAfter),
+      envelope.hostCallArgBytes ?? {},
     );
     const meta: GuestMeta = {
       requestId: envelope.requestId,

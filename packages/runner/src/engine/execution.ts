@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import type { ExecutionLimits, LogEntry } from "../envelope.js";
-import type { HostCallScope, HostDispatch } from "../host-apis.js";
+import type { HostCallArgBytes, HostCallScope, HostDispatch } from "../host-apis.js";
 import { Budget, wallTimeout } from "./budget.js";
 import type { EffectiveGrants } from "./grants.js";
 
@@ -65,6 +65,8 @@ export class Execution {
     readonly logGranted: boolean,
     readonly scope: HostCallScope,
     readonly dispatch: HostDispatch,
+    /** The host's bound on one call's arguments, per method (the envelope's hostCallArgBytes). */
+    readonly argBytes: HostCallArgBytes = {},
   ) {
     this.budget = new Budget(limits.cpuMs, limits.wallMs);
   }

@@ -1,7 +1,7 @@
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle, QuickJSRuntime } from "quickjs-emscripten-core";
 import type { ExecuteError, ExecuteErrorCode, LogEntry } from "../envelope.js";
-import { capabilityOf, authorize, isHostMethod, type HostCall } from "../host-apis.js";
-import { toGuestError } from "../errors.js";
+import { ARGUMENTS_TOO_LARGE, authorize, authorizeMethod, capabilityOf, isHostMethod, type HostCall } from "../host-apis.js";
+import { toGuestError, type HostCallError } from "../errors.js";
 import type { AbortReason, Budget } from "./budget.js";
 import { mapStack, type CompiledBundle } from "./compiled.js";
 import type { Execution } from "./execution.js";
@@ -54,7 +54,7 @@ export interface SandboxOptions {
 }
 
 /** A value copied out of the sandbox, or why it could not be. */
-type CopiedOut = { ok: true; value: unknown; bytes: number } | { ok: false; tooLarge: number } | { ok: false; error: ExecuteError };
+type CopiedOut = { ok: true; value: unknown; bytes: number } | { ok: false; tooLarge: number; /** Its binary form was over the bound, not its JSON. */ binary?: boolean } | { ok: false; error: ExecuteError };
 
 function abortToError(reason: AbortReason): ExecuteError {
   return { code: reason.code, message: reason.message, ...(reason.details ? { details: reason.details } : {}) };
@@ -329,18 +329,20 @@ export class Sandbox implements RealmHost {
    * Copies a guest value out: QuickJS's native writer first (no guest code
    * runs), and for values it refuses (functions, accessors, Maps …) a plain
    * copy made by the bootstrap (still no accessor called), then written
-   * natively. Bounded by `limit` bytes. Runs inside the budget.
+   * natively. Bounded by `limit` bytes as JSON, and in its binary form by
+   * `binaryLimit` (default `limit`): a number takes 9 bytes there and may take
+   * 2 as JSON. Runs inside the budget.
    */
-  private copyOut(handle: QuickJSHandle, limit: number, what: string): CopiedOut {
-    let written = this.budget.run(() => writeNative(this.context, handle, limit));
+  private copyOut(handle: QuickJSHandle, limit: number, what: string, binaryLimit = limit): CopiedOut {
+    let written = this.budget.run(() => writeNative(this.context, handle, binaryLimit));
     if (!written.ok && "error" in written) {
       written.error.dispose();
       const copied = this.callHelper("plain", [handle]);
       if (copied.error !== undefined) return { ok: false, error: this.classifyError(copied.error, `${what} cannot be copied out of the sandbox`) };
-      written = copied.value.consume((h) => this.budget.run(() => writeNative(this.context, h, limit)));
+      written = copied.value.consume((h) => this.budget.run(() => writeNative(this.context, h, binaryLimit)));
       if (!written.ok && "error" in written) return { ok: false, error: this.classifyError(written.error, `${what} cannot be copied out of the sandbox`) };
     }
-    if (!written.ok) return { ok: false, tooLarge: written.tooLarge };
+    if (!written.ok) return { ok: false, tooLarge: written.tooLarge, binary: true };
     try {
       // Bounded again as JSON, which is how the value leaves the host: its binary form can be far smaller.
       const bytes = written.bytes;
@@ -383,10 +385,24 @@ export class Sandbox implements RealmHost {
     if (!isHostMethod(method)) return this.rejected("E_INVALID_ARGUMENT", `unknown host method ${method.slice(0, 64)}`);
     const limited = this.countHostCall(execution);
     if (limited !== undefined) return this.rejected("E_HOST_CALL_LIMIT", limited);
-    const copied = this.copyOut(argsHandle!, execution.limits.responseBytes, `ctx.${method} arguments`);
+    // The host's own bound for this method, where lower: what it would refuse is refused here, before the host's
+    // thread deserialises and walks it (a 4.5 MB array of empty objects cost it ~2 s to refuse).
+    const hostBound = execution.argBytes[method];
+    const argLimit = hostBound !== undefined && hostBound < execution.limits.responseBytes ? hostBound : execution.limits.responseBytes;
+    // Its binary form stays bounded by responseBytes, as before: numbers take more room there than as JSON.
+    const copied = this.copyOut(argsHandle!, argLimit, `ctx.${method} arguments`, execution.limits.responseBytes);
     if (!copied.ok) {
-      if ("tooLarge" in copied) return this.rejected("E_PAYLOAD_TOO_LARGE", `ctx.${method} arguments are larger than ${execution.limits.responseBytes} bytes`);
-      return this.rejected("E_INVALID_ARGUMENT", copied.error.message);
+      if (!("tooLarge" in copied)) return this.rejected("E_INVALID_ARGUMENT", copied.error.message);
+      if (argLimit === execution.limits.responseBytes || copied.binary === true) {
+        return this.rejected("E_PAYLOAD_TOO_LARGE", `ctx.${method} arguments are larger than ${execution.limits.responseBytes} bytes`);
+      }
+      // A call the install may not make at all is refused (and counted) as such, whatever its size.
+      const denied = authorizeMethod(method, execution.grants);
+      if (denied !== undefined) return this.refuse(execution, capabilityOf({ method, args: [] }), denied);
+      return this.rejected(
+        ARGUMENTS_TOO_LARGE[method],
+        `ctx.${method} arguments are larger than ${argLimit} bytes as JSON, the most this host accepts in one ${method} call; send less`,
+      );
     }
     const bytesRefused = this.chargeBytes(execution, copied.bytes);
     if (bytesRefused !== undefined) return this.rejected("E_HOST_CALL_LIMIT", bytesRefused);
@@ -401,11 +417,7 @@ export class Sandbox implements RealmHost {
     const capability = capabilityOf(call);
     execution.hostCalls[capability] = (execution.hostCalls[capability] ?? 0) + 1;
     const refused = authorize(call, execution.grants);
-    if (refused !== undefined) {
-      if (refused.code === "E_CAPABILITY_DENIED") (execution.deniedCalls ??= {})[capability] = (execution.deniedCalls[capability] ?? 0) + 1;
-      execution.raise(refused.code);
-      return this.rejected(refused.code, refused.message);
-    }
+    if (refused !== undefined) return this.refuse(execution, capability, refused);
     const deferred = this.context.newPromise();
     this.pending.set(deferred, method);
     execution.inFlightBytes += copied.bytes;
@@ -420,6 +432,13 @@ export class Sandbox implements RealmHost {
       (error: unknown) => this.settle(execution, deferred, copied.bytes, { ok: false, error }, method),
     );
     return deferred.handle;
+  }
+
+  /** A call the grants refuse: counted against its capability (the host audits refusals), raised, and rejected in the guest. */
+  private refuse(execution: Execution, capability: string, refused: HostCallError): QuickJSHandle {
+    if (refused.code === "E_CAPABILITY_DENIED") (execution.deniedCalls ??= {})[capability] = (execution.deniedCalls[capability] ?? 0) + 1;
+    execution.raise(refused.code);
+    return this.rejected(refused.code, refused.message);
   }
 
   /** Counts one host call (log calls included); past the limit the execution stops. Returns the refusal, if any. */

@@ -1,5 +1,6 @@
 import type { ExecuteEnvelope } from "../envelope.js";
 import { RunnerError } from "../errors.js";
+import { isHostMethod } from "../host-apis.js";
 import { LIMIT_KEYS } from "../limits.js";
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -80,6 +81,16 @@ export function validateEnvelope(envelope: unknown): asserts envelope is Execute
       if (!(LIMIT_KEYS as string[]).includes(key)) throw bad(`limits.${key}`, `one of ${LIMIT_KEYS.join(", ")}`);
       if (value !== undefined && !(typeof value === "number" && Number.isSafeInteger(value) && value > 0)) {
         throw bad(`limits.${key}`, "a positive integer");
+      }
+    }
+  }
+  const argBytes = envelope["hostCallArgBytes"];
+  if (argBytes !== undefined && argBytes !== null) {
+    if (!isRecord(argBytes)) throw bad("hostCallArgBytes", "an object of host method names to byte counts");
+    for (const [method, value] of Object.entries(argBytes)) {
+      if (!isHostMethod(method)) throw bad(`hostCallArgBytes.${method.slice(0, 64)}`, "a host method such as kv.set");
+      if (value !== undefined && !(typeof value === "number" && Number.isSafeInteger(value) && value > 0)) {
+        throw bad(`hostCallArgBytes.${method}`, "a positive integer");
       }
     }
   }

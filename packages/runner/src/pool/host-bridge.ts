@@ -3,7 +3,7 @@ import { isAnnexError, type AnnexError } from "@annex/manifest";
 import type { ExecuteEnvelope, ExecutionLimits } from "../envelope.js";
 import { computeEffectiveGrants, type EffectiveGrants } from "../engine/grants.js";
 import { HostCallError } from "../errors.js";
-import { capabilityOf, isHostMethod, type HostCall, type HostCallScope, type HostDispatch } from "../host-apis.js";
+import { ARGUMENTS_TOO_LARGE, capabilityOf, isHostMethod, type HostCall, type HostCallArgBytes, type HostCallScope, type HostDispatch } from "../host-apis.js";
 
 /**
  * Host calls that cross a boundary (worker thread → main thread, runner server
@@ -64,16 +64,23 @@ export class HostCallGate {
   readonly #counts: Record<string, number> = {};
   #total = 0;
 
+  readonly #argBytes: HostCallArgBytes;
+  readonly #measure: boolean;
+
   /**
    * @param requested the capabilities of the manifest this side verified; when
    *   unknown (a remote host that did not load the bundle itself) the envelope's
    *   grants alone bound the calls.
+   * @param options.measure whether to size the arguments here (default true): the worker pool's own workers
+   *   run the sandbox, which sized them before they left it; walking them again cost this thread as much as
+   *   copying them (over a second for a few MB of small values).
    */
   constructor(
     dispatch: HostDispatch,
     envelope: ExecuteEnvelope,
     requested: readonly unknown[] | undefined,
     limits: Pick<ExecutionLimits, "hostCalls" | "hostCallBytes">,
+    options: { measure?: boolean } = {},
   ) {
     this.#dispatch = dispatch;
     this.#scope = scopeFromEnvelope(envelope);
@@ -81,6 +88,8 @@ export class HostCallGate {
     this.#requested = requested ?? this.#granted;
     this.#limit = limits.hostCalls;
     this.#byteLimit = limits.hostCallBytes;
+    this.#argBytes = envelope.hostCallArgBytes ?? {};
+    this.#measure = options.measure ?? true;
   }
 
   async call(method: unknown, args: unknown[]): Promise<unknown> {
@@ -91,9 +100,16 @@ export class HostCallGate {
       throw new HostCallError("E_HOST_CALL_LIMIT", `the execution made more than ${this.#limit} host calls`, { limit: this.#limit });
     }
     // The sandbox bounds the bytes first; this holds if the asking side does not.
-    this.#bytes += valueBytes(call.args, this.#byteLimit - this.#bytes + 1);
-    if (this.#bytes > this.#byteLimit) {
-      throw new HostCallError("E_HOST_CALL_LIMIT", `the execution passed more than ${this.#byteLimit} bytes through host calls`, { limit: "hostCallBytes" });
+    if (this.#measure) {
+      const bound = this.#argBytes[method];
+      const bytes = valueBytes(call.args, Math.min(this.#byteLimit - this.#bytes, bound ?? Infinity) + 1);
+      if (bound !== undefined && bytes > bound) {
+        throw new HostCallError(ARGUMENTS_TOO_LARGE[method], `ctx.${method} arguments are larger than ${bound} bytes as JSON, the most this host accepts in one ${method} call; send less`);
+      }
+      this.#bytes += bytes;
+      if (this.#bytes > this.#byteLimit) {
+        throw new HostCallError("E_HOST_CALL_LIMIT", `the execution passed more than ${this.#byteLimit} bytes through host calls`, { limit: "hostCallBytes" });
+      }
     }
     const capability = capabilityOf(call);
     this.#counts[capability] = (this.#counts[capability] ?? 0) + 1;
@@ -122,7 +138,7 @@ export class HostCallGate {
   }
 }
 
-/** About how many bytes a value takes as JSON (bytes counted raw); stops counting past `cap`. */
+/** About how many bytes a value takes as JSON (bytes counted raw); stops counting past `cap` (and answers `cap + 1`). */
 export function valueBytes(value: unknown, cap: number): number {
   let total = 0;
   const stack: unknown[] = [value];
@@ -131,16 +147,19 @@ export function valueBytes(value: unknown, cap: number): number {
     if (typeof v === "string") total += v.length + 2;
     else if (v instanceof Uint8Array) total += v.byteLength;
     else if (Array.isArray(v)) {
-      total += 2;
+      // Brackets and a comma per item: an array of a million empty objects is megabytes, not nothing.
+      total += 2 + v.length;
       for (const item of v) stack.push(item);
     } else if (v !== null && typeof v === "object") {
+      total += 2;
       for (const [key, item] of Object.entries(v)) {
         total += key.length + 4;
         stack.push(item);
       }
-    } else total += 8;
+    } else if (typeof v === "number") total += Number.isFinite(v) ? String(v).length : 4;
+    else total += 4;
   }
-  return total;
+  return Math.min(total, cap + 1);
 }
 
 /** A dispatch that sends every call elsewhere and returns its answer: what a worker or a runner server hands its runner. */

@@ -198,6 +198,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   /** Executions that arrived in this turn of the event loop, for the pump at its end (schedulePump). */
   const arrivals: Pending[] = [];
   const workerUrl = options.workerUrl ? Promise.resolve(options.workerUrl) : resolveWorkerUrl();
+  const ownWorkers = options.workerUrl === undefined;
   // Spawning waits for the URL (a build from source, in tests); a failure there fails loads and executions.
   let startError: Error | undefined;
   const started = workerUrl.then((url) => {
@@ -822,7 +823,11 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       const pending: Pending = {
         id: ++nextId,
         envelope,
-        gate: new HostCallGate(dispatchAfter(options?.dispatch ?? hostDispatch, options?.hostCallsAfter), envelope, entry.capabilities, limits),
+        // The pool's own workers size each call's arguments in the sandbox before posting them (see HostCallGate);
+        // another worker script is sized here.
+        gate: new HostCallGate(dispatchAfter(options?.dispatch ?? hostDispatch, options?.hostCallsAfter), envelope, entry.capabilities, limits, {
+          measure: !ownWorkers,
+        }),
         wallMs: limits.wallMs,
         cpuMs: limits.cpuMs,
         hostWaitMs: 0,

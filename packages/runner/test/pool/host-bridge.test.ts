@@ -26,5 +26,23 @@ describe("the receiving side's host-call gate", () => {
     expect(valueBytes({ a: "xyz", b: [1, new Uint8Array(10)] }, 1000)).toBeGreaterThanOrEqual(JSON.stringify({ a: "xyz", b: [1] }).length);
     const huge = Array.from({ length: 100_000 }, () => "z".repeat(100));
     expect(valueBytes(huge, 1_000)).toBeLessThan(2_000);
+    // Empty objects shared a million times are megabytes of JSON, though they hold nothing.
+    const empty = new Array(1_000_000).fill({});
+    expect(valueBytes(empty, 10_000_000)).toBeGreaterThanOrEqual(JSON.stringify(empty).length);
+  });
+
+  it("refuses a call over the envelope's hostCallArgBytes with the host's code, before it reaches the dispatch", async () => {
+    const reached: string[] = [];
+    const dispatch: HostDispatch = async (call) => {
+      reached.push(call.method);
+      return null;
+    };
+    const bounded: ExecuteEnvelope = { ...envelope, hostCallArgBytes: { "kv.set": 1000, "sql.query": 1000 } };
+    const gate = new HostCallGate(dispatch, bounded, undefined, { hostCalls: 10, hostCallBytes: 1_000_000 });
+    await expect(gate.call("kv.set", ["k", new Array(2000).fill({})])).rejects.toMatchObject({ code: "E_KV_QUOTA_EXCEEDED", message: expect.stringContaining("larger than 1000 bytes as JSON") });
+    await expect(gate.call("sql.query", ["select $1", ["x".repeat(2000)]])).rejects.toMatchObject({ code: "E_SQL_PARAMS" });
+    await gate.call("kv.set", ["k", [1, 2]]);
+    await gate.call("kv.get", ["x".repeat(2000)]);
+    expect(reached).toEqual(["kv.set", "kv.get"]);
   });
 });

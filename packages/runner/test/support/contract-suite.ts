@@ -602,6 +602,60 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       }
     });
 
+    it("refuses a host call over the envelope's hostCallArgBytes inside the sandbox, with the host's code, before the host sees it", async () => {
+      const big = await buildBundle({
+        source: `
+          const codeOf = (p) => p.then(() => "ok", (e) => e.code + ": " + e.message);
+          export async function bigargs(request, ctx) {
+            const n = request.body.n;
+            return {
+              // Cheap to make, a million bytes as JSON: what cost the host's thread seconds to refuse.
+              kv: await codeOf(ctx.kv.set("k", new Array(n).fill({}))),
+              event: await codeOf(ctx.events.publish("order.created", { items: new Array(n).fill(0) })),
+              small: await codeOf(ctx.kv.set("small", [1, 2, 3])),
+            };
+          }`,
+        capabilities: [
+          { name: "storage.kv", reason: "Keeps notes between requests." },
+          { name: "events.publish", types: ["order.created"], reason: "Tells others about orders." },
+        ] as never,
+        storage: { kind: "kv" },
+        publishes: ["order.created"],
+      });
+      await runner.load(big);
+      const bounds = { "kv.set": 4000, "events.publish": 4000 };
+      const over = await run("bigargs", { body: { n: 1_000_000 }, hostCallArgBytes: bounds }, big);
+      expect(over.error).toBeUndefined();
+      expect(over.response?.body).toEqual({
+        kv: expect.stringMatching(/^E_KV_QUOTA_EXCEEDED: ctx\.kv\.set arguments are larger than 4000 bytes as JSON/),
+        event: expect.stringMatching(/^E_PAYLOAD_TOO_LARGE: ctx\.events\.publish arguments are larger than 4000 bytes as JSON/),
+        small: "ok",
+      });
+      // Only the small call reached the host.
+      expect([...recorded.kv.keys()].map((key) => key.split("/").pop())).toEqual(["small"]);
+      expect(recorded.events).toHaveLength(0);
+      // The bound is on JSON: numbers, 9 bytes each in QuickJS's binary form, count as the digits JSON writes.
+      const numbers = await run("bigargs", { body: { n: 1500 }, hostCallArgBytes: { "kv.set": 4000, "events.publish": 4000 } }, big);
+      expect(numbers.response?.body).toMatchObject({ event: "ok" });
+      // Under its bound the same call goes through; a bound never raises responseBytes.
+      const under = await run("bigargs", { body: { n: 100 }, hostCallArgBytes: bounds }, big);
+      expect(under.response?.body).toEqual({ kv: "ok", event: "ok", small: "ok" });
+      const capped = await run("bigargs", { body: { n: 1_000_000 }, hostCallArgBytes: { "kv.set": 50 * 1024 * 1024 }, limits: { responseBytes: 100_000 } }, big);
+      expect((capped.response?.body as { kv: string }).kv).toMatch(/^E_PAYLOAD_TOO_LARGE: ctx\.kv\.set arguments are larger than 100000 bytes/);
+      // Without the grant the call is refused for want of it, whatever its size, and counted for the audit.
+      const ungranted = await run("bigargs", { body: { n: 1_000_000 }, hostCallArgBytes: bounds, grants: [{ name: "log" }] as ExecuteEnvelope["grants"] }, big);
+      expect(ungranted.response?.body).toMatchObject({ kv: expect.stringMatching(/^E_CAPABILITY_DENIED/), event: expect.stringMatching(/^E_CAPABILITY_DENIED/) });
+      expect(ungranted.usage.deniedCalls).toEqual({ "storage.kv": 2, "events.publish": 1 });
+    });
+
+    it("refuses an envelope whose hostCallArgBytes is not host methods to positive integers", async () => {
+      for (const hostCallArgBytes of [{ "kv.sett": 10 }, { "kv.set": 0 }, { "kv.set": 1.5 }, [] as never]) {
+        const result = await run("hello", { hostCallArgBytes: hostCallArgBytes as never });
+        expect(result.error?.code, JSON.stringify(hostCallArgBytes)).toBe("E_BAD_ENVELOPE");
+        expect(result.error?.message).toMatch(/hostCallArgBytes/);
+      }
+    });
+
     it("bounds the result by responseBytes as JSON, not only in its binary form, which can be far smaller", async () => {
       // Each of these is a few KB in QuickJS's binary form and several times that as JSON, which is how a
       // result leaves the host (an HTTP body, the remote wire): a byte of an Int8Array is ~6 characters,

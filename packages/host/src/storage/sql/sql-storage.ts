@@ -150,6 +150,8 @@ export interface SqlStorage {
   status(installId: string): Promise<SqlSchemaStatus | null>;
   /** Export, purge, migrations at install and upgrade, and the listing's status. */
   hook: InstallDataHook;
+  /** The host's bounds on one query's text and parameters (what a call's arguments may carry). */
+  readonly argumentLimits: Readonly<{ maxTextLength: number; maxParamBytes: number }>;
 }
 
 interface Target {
@@ -808,7 +810,12 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
     },
   };
 
-  return { query, status: (installId) => status(installId), hook };
+  return {
+    query,
+    status: (installId) => status(installId),
+    hook,
+    argumentLimits: Object.freeze({ maxTextLength: limits.maxTextLength, maxParamBytes: limits.maxParamBytes }),
+  };
 }
 
 async function ensureRole(trx: Kysely<any>, role: string): Promise<void> {
