@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BridgeError } from "../src/errors.js";
 import type { HostApi } from "../src/host/host-api.js";
+import { bodyExceeds } from "../src/protocol/fetch.js";
 import { CONTEXT, pairTracker, DARK, HOST_ORIGIN, LIGHT, raw, rawCall, rawHandshake, tick } from "./support/bridge-pair.js";
 
 const { pair, closeAll } = pairTracker();
@@ -144,6 +145,21 @@ describe("host API", () => {
     await expect(client.api.fetch("x", { method: "POST", body: "a".repeat(600) })).resolves.toMatchObject({ status: 200 });
   });
 
+  it("api.fetch measures a Uint8Array body by the buffer a message copies, and the client sends a view's own bytes", async () => {
+    // A 16-byte view of a large buffer passed a byteLength check while the message copied the whole buffer
+    // into the host page (8 calls over 256 MiB buffers took its renderer to 2.4 GB in Chromium).
+    const view = new Uint8Array(new ArrayBuffer(5000), 100, 16).fill(7);
+    expect(bodyExceeds(view, 1000)).toBe(true);
+    expect(bodyExceeds(view.slice(), 1000)).toBe(false);
+    const fetch = vi.fn<NonNullable<HostApi["fetch"]>>(async () => jsonResponse({}));
+    const p = pair({ hostApi: { fetch }, session: { maxBodyBytes: 1000 } });
+    const client = await p.connect();
+    await expect(client.api.fetch("x", { method: "POST", body: view })).resolves.toMatchObject({ status: 200 });
+    const sent = fetch.mock.calls[0]![1]!.body as Uint8Array;
+    expect([sent.byteLength, sent.buffer.byteLength]).toEqual([16, 16]);
+    expect([...sent]).toEqual(new Array(16).fill(7));
+  });
+
   it("api.fetch turns a redirect into E_BRIDGE_DENIED and a network failure into a generic E_BRIDGE_HOST", async () => {
     let mode: "redirect" | "fail" = "redirect";
     const p = pair({
@@ -198,6 +214,10 @@ describe("host API", () => {
     await expect(client.toast({ kind: "info", message: "" })).rejects.toMatchObject({ code: "E_BRIDGE_ARGS" });
     // C1 controls too (U+009B is a terminal's CSI, should a host log toasts).
     await expect(client.toast({ kind: "info", message: "\u009b31m red \u0085" })).rejects.toMatchObject({ code: "E_BRIDGE_ARGS" });
+    // Bidirectional overrides: "Invoice paid \u202Egnp.exe" reads as "Invoice paid exe.png".
+    for (const message of ["Invoice paid \u202Egnp.exe", "a \u2066b\u2069", "\u202Dx"]) {
+      await expect(client.toast({ kind: "info", message })).rejects.toMatchObject({ code: "E_BRIDGE_ARGS", message: expect.stringContaining("bidirectional") });
+    }
     behaviour = "typed";
     await expect(client.toast({ kind: "info", message: "x" })).rejects.toMatchObject({ code: "E_BRIDGE_DENIED", message: "toasts are muted for this tenant" });
     behaviour = "crash";

@@ -229,7 +229,10 @@ export async function connectIn(env: ClientEnvironment, options: ConnectOptions 
     api: {
       fetch: async (path, init) => {
         if (init !== undefined) parseOrThrow(fetchInitSchema, init, "api.fetch init");
-        return call<BridgeResponse>("fetch", init === undefined ? [path] : [path, init], "api.fetch");
+        // A message copies a view's whole buffer, and the host measures that: send a view of part of one as its own bytes.
+        const body = init?.body;
+        const sent = body instanceof Uint8Array && body.byteLength !== body.buffer.byteLength ? { ...init, body: body.slice() } : init;
+        return call<BridgeResponse>("fetch", sent === undefined ? [path] : [path, sent], "api.fetch");
       },
     },
     navigate: async (path) => {

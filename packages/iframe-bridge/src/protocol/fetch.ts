@@ -76,8 +76,13 @@ export const fetchInitSchema = z.strictObject({
   responseType: z.optional(z.enum(["text", "arrayBuffer"], 'responseType must be "text" or "arrayBuffer"')),
 });
 
-/** True when the body's UTF-8 size exceeds `max`, encoding only when the length alone cannot tell. */
+/**
+ * True when the body's UTF-8 size exceeds `max`, encoding only when the length alone cannot tell. A
+ * Uint8Array is measured by the buffer under it: a message copies the whole buffer, so a 16-byte view of
+ * 256 MiB would otherwise pass a 10 MiB limit and hold 256 MiB of the host page for the call's duration.
+ */
 export function bodyExceeds(body: string | ArrayBuffer | Uint8Array, max: number): boolean {
+  if (body instanceof Uint8Array) return body.buffer.byteLength > max;
   if (typeof body !== "string") return body.byteLength > max;
   if (body.length > max) return true;
   if (body.length * 3 <= max) return false;
