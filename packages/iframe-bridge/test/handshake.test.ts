@@ -61,6 +61,14 @@ describe("checkHello", () => {
     expect(nonce.used).toBe(false);
   });
 
+  it("ignores, without a report, another window's hello with another nonce: the page's other frames say hello too", () => {
+    const nonce = new OneTimeNonce(createNonce());
+    expect(checkHello({ data: hello(createNonce()), origin: "null", source: otherWindow }, { source: frame, origin: "null", nonce }).kind).toBe("ignore");
+    // Malformed, from elsewhere: not this frame's either.
+    expect(checkHello({ data: { type: HELLO, nonce: 7 }, origin: "null", source: otherWindow }, { source: frame, origin: "null", nonce }).kind).toBe("ignore");
+    expect(nonce.used).toBe(false);
+  });
+
   it("refuses when the frame is not there yet (contentWindow null) even if source is null too", () => {
     const value = createNonce();
     const verdict = checkHello({ data: hello(value), origin: "null", source: null }, { source: null, origin: "null", nonce: new OneTimeNonce(value) });

@@ -262,6 +262,34 @@ describe("the per-frame rate limit on the bridge", () => {
     port.close();
   });
 
+  it("closes a flooding frame's connection after cutOffAfterRefusals refusals in a second: one report, the frame disposed, the rest never read", async () => {
+    const clock = manualClock();
+    const p = pair({ session: { maxCallsPerSecond: 10, maxCallBurst: 10, cutOffAfterRefusals: 50, maxConcurrentCalls: 1024, now: clock.now } });
+    const port = await rawHandshake(p);
+    // 10 served, 49 refused and answered; the 50th refusal cuts the frame off and nothing after it is answered.
+    expect(tally(await flood(port, 500, getContextCall))).toEqual({ ok: 10, E_BRIDGE_RATE_LIMITED: 49 });
+    expect(p.session.state).toBe("disposed");
+    const cutOff = p.rejected.filter((error) => error.details?.["cutOff"] === true);
+    expect(cutOff).toHaveLength(1);
+    expect(cutOff[0]).toMatchObject({ code: "E_BRIDGE_RATE_LIMITED", details: { maxCallBurst: 10 } });
+    expect(cutOff[0]!.message).toMatch(/sent 50 messages over its rate within a second .* its connection was closed; reload the frame/);
+    // Closed: what the frame sends now goes nowhere.
+    expect(await flood(port, 5, getContextCall)).toEqual([]);
+  });
+
+  it("counts refusals per second: a frame refused now and then, slowing down as told, keeps its connection", async () => {
+    const clock = manualClock();
+    const p = pair({ session: { maxCallsPerSecond: 10, maxCallBurst: 10, cutOffAfterRefusals: 50, maxConcurrentCalls: 1024, now: clock.now } });
+    const port = await rawHandshake(p);
+    for (let second = 0; second < 4; second++) {
+      // 40 refused a second, 160 in all: under 50 in each second.
+      expect(tally(await flood(port, 50, getContextCall, 60))).toEqual({ ok: 10, E_BRIDGE_RATE_LIMITED: 40 });
+      clock.t += 1_000;
+    }
+    expect(p.session.state).toBe("ready");
+    expect(p.rejected.some((error) => error.details?.["cutOff"] === true)).toBe(false);
+  });
+
   it("reports hellos at the page on an allowance of their own, so another frame's flood cannot hide this frame's own", async () => {
     const clock = manualClock();
     const p = pair({ session: { maxReportsPerSecond: 2, now: clock.now } });
@@ -279,17 +307,18 @@ describe("the per-frame rate limit on the bridge", () => {
 
 describe("rate-limit options", () => {
   it("default to 100 calls a second, bursts of twice the rate, and 10 reports a second", () => {
-    expect(resolveRateLimits({})).toEqual({ maxCallsPerSecond: 100, maxCallBurst: 200, maxReportsPerSecond: 10 });
+    expect(resolveRateLimits({})).toEqual({ maxCallsPerSecond: 100, maxCallBurst: 200, maxReportsPerSecond: 10, cutOffAfterRefusals: 1000 });
     expect(resolveRateLimits({})).toEqual(DEFAULT_RATE_LIMITS);
-    expect(resolveRateLimits({ maxCallsPerSecond: 30 })).toEqual({ maxCallsPerSecond: 30, maxCallBurst: 60, maxReportsPerSecond: 10 });
+    expect(resolveRateLimits({ maxCallsPerSecond: 30 })).toEqual({ maxCallsPerSecond: 30, maxCallBurst: 60, maxReportsPerSecond: 10, cutOffAfterRefusals: 300 });
     expect(resolveRateLimits({ maxCallsPerSecond: 80_000 }).maxCallBurst).toBe(100_000);
-    expect(resolveRateLimits({ maxCallsPerSecond: 30, maxCallBurst: 5, maxReportsPerSecond: 0 })).toEqual({ maxCallsPerSecond: 30, maxCallBurst: 5, maxReportsPerSecond: 0 });
+    expect(resolveRateLimits({ maxCallsPerSecond: 30, maxCallBurst: 5, maxReportsPerSecond: 0, cutOffAfterRefusals: 7 })).toEqual({ maxCallsPerSecond: 30, maxCallBurst: 5, maxReportsPerSecond: 0, cutOffAfterRefusals: 7 });
   });
 
   const bad: Array<[string, unknown]> = [
     ...[Number.NaN, Number.POSITIVE_INFINITY, -1, 0, 1.5, "100", 100_001].map((value): [string, unknown] => ["maxCallsPerSecond", value]),
     ...[Number.NaN, Number.NEGATIVE_INFINITY, -5, 0, 2.5, null, 100_001].map((value): [string, unknown] => ["maxCallBurst", value]),
     ...[Number.NaN, Number.POSITIVE_INFINITY, -1, 0.5, "10", 1_001].map((value): [string, unknown] => ["maxReportsPerSecond", value]),
+    ...[Number.NaN, 0, -3, 2.5, "1000", 1_000_001].map((value): [string, unknown] => ["cutOffAfterRefusals", value]),
   ];
 
   describe("through mountExtensionFrame", () => {

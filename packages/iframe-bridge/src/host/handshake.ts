@@ -26,17 +26,22 @@ export type HelloVerdict =
 
 /**
  * Decides what to do with one window message. The order matters: the window
- * and origin are checked before the nonce is even looked at, so a message
- * from anywhere else can neither burn the nonce nor learn whether it guessed
- * right; only a hello from the right window, with the right origin and the
- * right nonce, burns the nonce — so a replay, even from that same window,
- * fails.
+ * and origin are checked before the nonce is redeemed, so a message from
+ * anywhere else can neither burn the nonce nor learn whether it guessed right
+ * (whether it was reported is the host's to know); only a hello from the
+ * right window, with the right origin and the right nonce, burns the nonce —
+ * so a replay, even from that same window, fails.
  */
 export function checkHello(event: HelloEvent, expected: HelloExpectation): HelloVerdict {
   // Messages that are not hellos belong to someone else on the page.
   if (!isTyped(event.data, HELLO)) return { kind: "ignore" };
 
   if (expected.source === null || expected.source === undefined || event.source !== expected.source) {
+    // Every frame's hello reaches every mounted frame's listener on the page: one that does not carry this frame's
+    // nonce is another frame's business (reporting it blamed honest neighbours in each other's audit logs). One that
+    // does came from a window that must not have it: refused and reported, the nonce left unburnt.
+    const candidate = (event.data as { nonce?: unknown }).nonce;
+    if (typeof candidate !== "string" || !expected.nonce.matches(candidate)) return { kind: "ignore" };
     return {
       kind: "refuse",
       error: new BridgeError("E_BRIDGE_ORIGIN", "a hello came from a window other than the extension's iframe; it was ignored", { reason: "source", origin: event.origin }),

@@ -61,6 +61,12 @@ export interface MountOptions {
   maxCallBurst?: number;
   /** Refused messages reported to onRejectedMessage per second for one frame, then one summary; default 10. */
   maxReportsPerSecond?: number;
+  /**
+   * Messages over the rate refused within one second after which the frame's connection is closed (the
+   * frame is disposed and onRejectedMessage hears E_BRIDGE_RATE_LIMITED with `details.cutOff`); default
+   * 5 × maxCallBurst (1,000).
+   */
+  cutOffAfterRefusals?: number;
   /** Called after the iframe's height changed through resize(). */
   onResize?: (height: number) => void;
   /**
@@ -123,7 +129,7 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
   const maxHeight = positiveInt(options.maxHeight, "maxHeight", 10_000, 100_000, minHeight);
   const maxBodyBytes = positiveInt(options.maxBodyBytes, "maxBodyBytes", DEFAULT_MAX_BODY_BYTES, 256 * 1024 * 1024);
   const maxConcurrentCalls = positiveInt(options.maxConcurrentCalls, "maxConcurrentCalls", 32, 1024);
-  const { maxCallsPerSecond, maxCallBurst, maxReportsPerSecond } = resolveRateLimits(options);
+  const { maxCallsPerSecond, maxCallBurst, maxReportsPerSecond, cutOffAfterRefusals } = resolveRateLimits(options);
 
   // The document's own origin, not its address's: a sandboxed document at the host's URL is "null" (location.origin
   // would say the host's origin), and an about:blank one inherits its creator's (location.origin would say "null").
@@ -177,6 +183,7 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
       maxCallsPerSecond,
       maxCallBurst,
       maxReportsPerSecond,
+      cutOffAfterRefusals,
       onResize: (height) => {
         iframe.style.setProperty("height", `${height}px`);
         options.onResize?.(height);

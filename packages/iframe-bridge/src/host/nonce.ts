@@ -48,6 +48,11 @@ export class OneTimeNonce {
     return "accepted";
   }
 
+  /** Whether a candidate is this nonce, used or not, without redeeming it. */
+  matches(candidate: string): boolean {
+    return equalConstantTime(candidate, this.#value);
+  }
+
   /** Burns the nonce without a hello (dispose, handshake timeout). */
   burn(): void {
     this.#used = true;

@@ -17,17 +17,33 @@ export function resolveRateLimits(options: { [K in keyof BridgeRateLimits]?: unk
   const maxCallBurst = positiveInt(options.maxCallBurst, "maxCallBurst", Math.min(2 * maxCallsPerSecond, MAX_RATE), MAX_RATE);
   // 0 is allowed: only the once-a-second summaries are reported.
   const maxReportsPerSecond = positiveInt(options.maxReportsPerSecond, "maxReportsPerSecond", DEFAULT_RATE_LIMITS.maxReportsPerSecond, 1_000, 0);
-  return { maxCallsPerSecond, maxCallBurst, maxReportsPerSecond };
+  const cutOffAfterRefusals = positiveInt(options.cutOffAfterRefusals, "cutOffAfterRefusals", FLOOD_BURSTS * maxCallBurst, 10 * MAX_RATE);
+  return { maxCallsPerSecond, maxCallBurst, maxReportsPerSecond, cutOffAfterRefusals };
 }
 
+/**
+ * Refusals within one second, as a multiple of the burst, that make a frame's
+ * messages a flood rather than a burst (the default cutOffAfterRefusals): an
+ * honest page over its rate is refused a few times and slows down; one
+ * refused 5 × its burst in a second keeps posting whatever it is told.
+ */
+const FLOOD_BURSTS = 5;
+const FLOOD_WINDOW_MS = 1000;
+
 export interface CallRateGateOptions {
-  limits: Pick<BridgeRateLimits, "maxCallsPerSecond" | "maxCallBurst">;
+  limits: Pick<BridgeRateLimits, "maxCallsPerSecond" | "maxCallBurst" | "cutOffAfterRefusals">;
   /** Milliseconds from a monotonic clock. */
   now: () => number;
   /** Posts a comlink answer on the frame's port. */
   reply: (message: unknown) => void;
   /** Reports a refusal; `build` runs only when the report is actually sent (report-throttle.ts). */
   report: (code: BridgeErrorCode, build: () => BridgeError) => void;
+  /**
+   * The frame floods (cutOffAfterRefusals): refusing its messages one by one still
+   * cost the host page their delivery and decoding, seconds of a frozen page
+   * for a 10-second flood, so the session closes the frame's port.
+   */
+  flood: (error: BridgeError) => void;
 }
 
 /**
@@ -49,8 +65,29 @@ export function createCallRateGate(options: CallRateGateOptions): (data: unknown
   const message = `this frame called the host more than ${maxCallsPerSecond} times a second (bursts up to ${maxCallBurst}), so the call was refused: slow down, or batch the work into fewer calls`;
   const refusal: WireResult<never> = { ok: false, error: { code: "E_BRIDGE_RATE_LIMITED", message, details: { maxCallsPerSecond, maxCallBurst } } };
   const build = () => new BridgeError("E_BRIDGE_RATE_LIMITED", message, { maxCallsPerSecond, maxCallBurst });
+  const floodAt = options.limits.cutOffAfterRefusals;
+  let windowStart = -Infinity;
+  let refused = 0;
+  let flooded = false;
   return (data) => {
     if (bucket.take()) return true;
+    if (flooded) return false;
+    const now = options.now();
+    if (now - windowStart >= FLOOD_WINDOW_MS) {
+      windowStart = now;
+      refused = 0;
+    }
+    if (++refused >= floodAt) {
+      flooded = true;
+      options.flood(
+        new BridgeError(
+          "E_BRIDGE_RATE_LIMITED",
+          `this frame sent ${refused} messages over its rate within a second (its burst is ${maxCallBurst}): it floods the host page, so its connection was closed; reload the frame to reconnect`,
+          { maxCallsPerSecond, maxCallBurst, cutOff: true },
+        ),
+      );
+      return false;
+    }
     const id = callId(data);
     if (id !== null) options.reply({ type: "RAW", value: refusal, id });
     options.report("E_BRIDGE_RATE_LIMITED", build);

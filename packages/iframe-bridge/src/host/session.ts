@@ -45,6 +45,8 @@ export interface HostSessionOptions {
   maxCallBurst: number;
   /** Refused messages reported per second, for the port and for hellos each (report-throttle.ts). */
   maxReportsPerSecond: number;
+  /** Refused messages within a second after which the frame's port is closed (rate-limit.ts). */
+  cutOffAfterRefusals: number;
   onResize: (height: number) => void;
   onRejectedMessage?: ((error: BridgeError) => void) | undefined;
   /** Milliseconds from a monotonic clock, for the rate limit and the report cap; default performance.now. */
@@ -264,6 +266,11 @@ export class HostSession {
       now: this.#now,
       reply: (message) => port.postMessage(message),
       report: (code, build) => this.#portReports.report(code, build),
+      // Not throttled: it happens once, and is what an admin must see. The port closes with the session.
+      flood: (error) => {
+        this.#report(error);
+        this.dispose(error);
+      },
     });
     // expose() adds a single listener, so each message spends a single token.
     const endpoint = guardEndpoint(

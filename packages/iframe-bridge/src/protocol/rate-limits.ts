@@ -14,6 +14,13 @@ export interface BridgeRateLimits {
   maxCallBurst: number;
   /** Refused messages reported to onRejectedMessage per second for one frame; the rest are counted in one summary. */
   maxReportsPerSecond: number;
+  /**
+   * Messages over the rate refused within one second after which the frame's
+   * connection is closed: refusing a flood one message at a time still costs
+   * the host page each message's delivery and decoding (a 10-second flood
+   * froze it for seconds). Default 5 × maxCallBurst (1,000).
+   */
+  cutOffAfterRefusals: number;
 }
 
 /**
@@ -31,4 +38,5 @@ export const DEFAULT_RATE_LIMITS: Readonly<BridgeRateLimits> = Object.freeze({
   maxCallsPerSecond: 100,
   maxCallBurst: 200,
   maxReportsPerSecond: 10,
+  cutOffAfterRefusals: 1000,
 });

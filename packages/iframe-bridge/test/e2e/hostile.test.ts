@@ -29,6 +29,17 @@ async function connectedFrame(): Promise<Frame> {
 }
 
 describe("the handshake under attack", () => {
+  it("reports nothing when honest frames on one page say hello: each hello reaches every mounted frame's listener", async () => {
+    const first = await connectedFrame();
+    await mount(page, "b", mountOptions(servers, { src: servers.extPage("manual.html") }));
+    const second = await extFrame(page, "manual.html");
+    // The second frame's hello reaches the first one's listener too: it carries another nonce, so it is not the
+    // first frame's business (it was reported, blaming an honest neighbour in the first install's audit log).
+    expect(await second.evaluate(() => annexExt.connect({ timeoutMs: 4_000 }))).toMatchObject({ ok: true });
+    expect(await first.evaluate(() => connection)).toMatchObject({ ok: true });
+    expect(await rejections()).toEqual([]);
+  });
+
   it("refuses a hello from another window — a second frame, or the host page itself — even with the right nonce", async () => {
     await mount(page, "a", mountOptions(servers, { src: servers.extPage("manual.html") }));
     const real = await extFrame(page, "manual.html");
@@ -215,7 +226,7 @@ describe("the port under attack", () => {
     expect(JSON.stringify(outcome)).not.toContain("chosen by the page");
   });
 
-  it("a flood of calls on the port is cut to the frame's rate: refused at once, few reach a handler, reports capped", async () => {
+  it("a flood of calls on the port is refused past the frame's rate, then cut off: its connection closed, one report, few reach a handler", async () => {
     await mount(page, "a", mountOptions(servers, { src: servers.extPage("manual.html") }));
     const frame = await extFrame(page, "manual.html");
     const flood = await frame.evaluate(async () => {
@@ -228,26 +239,30 @@ describe("the port under attack", () => {
         const code = value?.ok === true ? "ok" : (value?.error?.code ?? "other");
         codes.set(code, (codes.get(code) ?? 0) + 1);
       };
-      const started = performance.now();
       for (let i = 0; i < 30_000; i++) {
         port.postMessage({ type: "APPLY", id: `flood-${i}`, path: ["toast"], argumentList: [{ type: "RAW", value: { kind: "info", message: `n${i}` } }] });
       }
-      const deadline = performance.now() + 20_000;
-      while (answers < 30_000 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      return { answers, seconds: (performance.now() - started) / 1000, codes: Object.fromEntries(codes) };
+      // Answers stop once the host closed the connection; wait until none came for a while.
+      let seen = -1;
+      while (seen !== answers) {
+        seen = answers;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      return { answers, codes: Object.fromEntries(codes) };
     });
-    // Every call is answered, nearly all of them refused for the rate; served ones stay within burst + rate × time.
-    expect(flood.answers).toBe(30_000);
+    // Refusing a flood one message at a time froze the host page for seconds (a 10-second flood: 16 s of stalls):
+    // after 1,000 refusals in a second (5 × the burst) the host closes the frame's port and reads nothing more.
     const served = flood.codes["ok"] ?? 0;
     expect(served).toBeGreaterThanOrEqual(200);
-    expect(served).toBeLessThanOrEqual(200 + Math.ceil(100 * flood.seconds) + 10);
-    expect(flood.codes["E_BRIDGE_RATE_LIMITED"]).toBe(30_000 - served);
-    const toasts = await page.evaluate(() => annexHost.log.toasts.length);
-    expect(toasts).toBe(served);
-    // Reports: at most 10 a second, plus one summary a second naming how many more were refused.
-    const summary = await eventually(async () => (await rejections()).find((r) => (r.details as { reason?: string }).reason === "summary") ?? null);
-    expect(summary).toMatchObject({ code: "E_BRIDGE_RATE_LIMITED", details: { reason: "summary" } });
-    expect((await rejections()).length).toBeLessThanOrEqual(11 * Math.ceil(flood.seconds + 2));
+    expect(served).toBeLessThan(400);
+    expect(flood.codes["E_BRIDGE_RATE_LIMITED"]).toBe(999);
+    expect(flood.answers).toBe(served + 999);
+    expect(await page.evaluate(() => annexHost.log.toasts.length)).toBe(served);
+    expect(await page.evaluate(() => annexHost.describe("a").state)).toBe("disposed");
+    const cutOff = await eventually(async () => (await rejections()).find((r) => (r.details as { cutOff?: boolean }).cutOff === true) ?? null);
+    expect(cutOff).toMatchObject({ code: "E_BRIDGE_RATE_LIMITED", details: { cutOff: true, maxCallBurst: 200 } });
+    // Reports stayed capped: at most 10 a second and the summaries, plus the one cut-off report.
+    expect((await rejections()).length).toBeLessThanOrEqual(30);
   });
 
   it("api.fetch cannot reach another extension's API by any spelling, nor by redirect", async () => {
