@@ -50,7 +50,7 @@ describe("annex init", () => {
       runtime: { class: "service", entry: "server/index.js", source: "src/server.ts" },
       endpoints: [{ method: "GET", path: "/hello/:name", handler: "hello" }],
     });
-    expect(await readFile(join(dir, "src/server.ts"), "utf8")).toContain('import type { Ctx, GuestRequest, GuestResponse } from "@annex/runner/guest";');
+    expect(await readFile(join(dir, "src/server.ts"), "utf8")).toContain('import type { Ctx, GuestRequest, HandlerResult } from "@annex/runner/guest";');
     expect(JSON.parse(await readFile(join(dir, "package.json"), "utf8"))).toMatchObject({ name: "hello", private: true, scripts: { test: "vitest run" } });
     expect(stdout).toContain("Created service extension acme.hello in hello:");
     expect(stdout).toContain("npm exec -- annex keygen --publisher acme");

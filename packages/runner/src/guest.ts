@@ -3,8 +3,11 @@
  * They describe what the sandbox passes to a handler; nothing here runs.
  */
 
-/** A JSON-like value as it crosses the sandbox boundary (copied, never shared). Bytes travel as Uint8Array. */
-export type Json = null | boolean | number | string | Uint8Array | Json[] | { [key: string]: Json };
+/**
+ * A JSON-like value as it crosses the sandbox boundary (copied, never shared). Bytes travel as Uint8Array.
+ * `undefined` follows JSON's rules: a property holding it is left out, an array element becomes null.
+ */
+export type Json = null | boolean | number | string | Uint8Array | (Json | undefined)[] | { [key: string]: Json | undefined };
 
 export interface GuestRequest {
   method: string;
@@ -173,6 +176,13 @@ export interface Ctx {
   };
 }
 
-export type Handler<Result = GuestResponse | Json> = (request: GuestRequest, ctx: Ctx) => Result | Promise<Result>;
-export type JobHandler = (job: GuestJob, ctx: Ctx) => unknown;
-export type EventHandler = (event: GuestEvent, ctx: Ctx) => unknown;
+/** What an endpoint's handler returns: a response, or any other JSON-like value (the body of a 200). */
+export type HandlerResult = GuestResponse | Json;
+
+export type Handler<Result = HandlerResult> = (request: GuestRequest, ctx: Ctx) => Result | Promise<Result>;
+/** The `ctx` of a job handler: `ctx.job` is always there. */
+export type JobCtx = Ctx & { job: NonNullable<Ctx["job"]> };
+/** The `ctx` of an event handler: `ctx.event` is always there. */
+export type EventCtx = Ctx & { event: NonNullable<Ctx["event"]> };
+export type JobHandler = (job: GuestJob, ctx: JobCtx) => unknown;
+export type EventHandler = (event: GuestEvent, ctx: EventCtx) => unknown;

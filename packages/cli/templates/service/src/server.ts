@@ -7,10 +7,10 @@
  * the bundle). A handler names the part of `ctx` it uses, so a test can hand
  * it just that.
  */
-import type { Ctx, GuestRequest, GuestResponse } from "@annex/runner/guest";
+import type { Ctx, GuestRequest, HandlerResult } from "@annex/runner/guest";
 
-/** GET /hello/:name */
-export function hello(request: GuestRequest, ctx: Pick<Ctx, "log">): GuestResponse {
+/** GET /hello/:name. A handler returns a response ({ status, headers, body }) or any JSON value, sent as a 200. */
+export function hello(request: GuestRequest, ctx: Pick<Ctx, "log">): HandlerResult {
   const name = request.params.name ?? "world";
   ctx.log.info(`saying hello to ${name}`);
   return { status: 200, body: { message: `Hello, ${name}!` } };
