@@ -23,7 +23,7 @@ export function checkHandlersExported(manifest: Manifest, exports: readonly stri
   }
 }
 
-/** Files annex.json points at (the UI pages, runtime.entry) must be among the packed files; the error names the field. */
+/** Files annex.json points at (the UI pages, runtime.entry, the migrations folder) must be among the packed files; the error names the field. */
 export function checkReferencedFiles(manifest: Manifest, files: ReadonlyMap<string, Uint8Array>): void {
   const referenced: { field: string; path: string; hint: string }[] = manifest.ui.pages.map((page, i) => ({
     field: `ui.pages[${i}].entry`,
@@ -37,6 +37,18 @@ export function checkReferencedFiles(manifest: Manifest, files: ReadonlyMap<stri
       path: entry,
       hint: source === undefined ? "build it first (or name its source in runtime.source, and packing builds it)" : "create it",
     });
+  }
+  // A folder: a typo in its name packed a bundle whose schema no migration ever created, and the install then
+  // reported "ready" with no table (its handlers failing with "relation does not exist").
+  if (manifest.storage.kind === "owned-schema") {
+    const folder = `${manifest.storage.migrations}/`;
+    if (![...files.keys()].some((path) => path.startsWith(folder) && path.endsWith(".sql"))) {
+      throw new BuildError(
+        "E_PACK_MISSING_FILE",
+        `storage.migrations names "${manifest.storage.migrations}", which holds no .sql migration among the packed files: create ${folder}0001_init.sql (files named NNNN_name.sql; the first creates the schema's tables), or fix storage.migrations in annex.json.`,
+        { field: "storage.migrations", path: manifest.storage.migrations },
+      );
+    }
   }
   for (const { field, path, hint } of referenced) {
     if (!files.has(path)) {

@@ -106,6 +106,20 @@ describe("packExtension", () => {
     await expect(packExtension(unbuilt)).rejects.toMatchObject({ code: "E_PACK_MISSING_FILE", message: expect.stringContaining("build it first (or name its source in runtime.source") });
   });
 
+  it("refuses an owned schema whose migrations folder holds no .sql file among the packed files (a typo in its name)", async () => {
+    const owned = { storage: { kind: "owned-schema", migrations: "migration" }, capabilities: [{ name: "storage.sql", reason: "Keeps its rows." }] };
+    const dir = await serviceFolder(await tempDir(), owned);
+    await writeTree(dir, { "migrations/0001_init.sql": "CREATE TABLE notes (id int PRIMARY KEY);\n" });
+    await expect(packExtension(dir)).rejects.toMatchObject({
+      code: "E_PACK_MISSING_FILE",
+      message: expect.stringMatching(/^storage\.migrations names "migration", which holds no \.sql migration among the packed files: create migration\/0001_init\.sql/),
+      details: { field: "storage.migrations", path: "migration" },
+    });
+    // Named right, it packs, migrations and all.
+    await writeFile(join(dir, "annex.json"), JSON.stringify(serviceManifest({ ...owned, storage: { kind: "owned-schema", migrations: "migrations" }, ui: { pages: [{ slot: "app", path: "/", entry: "ui/index.html", title: "Hello" }] } })));
+    expect([...(await packExtension(dir)).files.keys()]).toContain("migrations/0001_init.sql");
+  });
+
   it("says what is missing: the folder, or annex.json in it; an invalid manifest is E_MANIFEST naming the file", async () => {
     const dir = await tempDir();
     await expect(packExtension(join(dir, "nope"), { displayDir: "nope" })).rejects.toMatchObject({ code: "E_FILE_NOT_FOUND", message: "folder nope does not exist: check the path." });
