@@ -124,12 +124,16 @@ describe("annex init", () => {
     await expect(stat(join(cwd, "x"))).rejects.toThrow();
   });
 
-  it("refuses a bad --id with E_MANIFEST naming the field, and writes nothing", async () => {
+  it("refuses a bad --id or --name as a usage error naming the option, writes nothing, and does not send the user to lint a folder that is not there", async () => {
     const cwd = await tempDir();
     const { code, stderr } = await run(cwd, "init", "x", "--id", "Acme.X");
-    expect(code).toBe(1);
-    expect(stderr).toMatch(/^E_MANIFEST: .*\n[\s\S]*- id: /);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^E_USAGE: annex init wrote nothing: --id: id must be "<publisher>\.<name>"/);
+    expect(stderr).toContain("Run it again with a valid value.");
+    expect(stderr).not.toContain("annex lint");
     await expect(stat(join(cwd, "x"))).rejects.toThrow();
+    const named = await run(cwd, "init", "x", "--id", "acme.x", "--name", " ");
+    expect(named.stderr).toMatch(/^E_USAGE: annex init wrote nothing: --name: name must not be empty; --name: title must not be empty\./);
   });
 });
 

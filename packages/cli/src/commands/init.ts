@@ -1,6 +1,6 @@
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { parseManifest } from "@annex/manifest";
+import { isAnnexError, parseManifest } from "@annex/manifest";
 import { oneOf, parseCommandArgs } from "../args.js";
 import type { Command } from "../command.js";
 import { CliError, EXIT_OK } from "../errors.js";
@@ -61,8 +61,21 @@ Example:
 
     await ensureEmpty(dir, dirArg);
     const files = await renderTemplate(template, values);
-    // Check the manifest before writing anything: a bad --id or --name fails here, naming the field.
-    parseManifest(JSON.parse(files.get("annex.json")!));
+    // Check the manifest before writing anything: a bad --id or --name fails here, naming the option. (As E_MANIFEST
+    // its next step was `annex lint <dir>`, a folder nothing was written to.)
+    try {
+      parseManifest(JSON.parse(files.get("annex.json")!));
+    } catch (error) {
+      if (!isAnnexError(error, "E_MANIFEST")) throw error;
+      const issues = (error.details?.["issues"] ?? []) as { path?: unknown; message?: unknown }[];
+      // The page title is the name too.
+      const options: Record<string, string> = { id: "--id", publisher: "--id", name: "--name", description: "--description", ui: "--name" };
+      const lines = issues.map((issue) => {
+        const path = Array.isArray(issue.path) ? issue.path.join(".") : String(issue.path ?? "");
+        return `${options[path.split(/[.[]/)[0]!] ?? `annex.json ${path}`}: ${String(issue.message ?? "")}`;
+      });
+      throw new CliError("E_USAGE", `annex init wrote nothing: ${lines.join("; ")}. Run it again with a valid value.`, { issues });
+    }
 
     for (const [path, text] of files) {
       const target = join(dir, ...path.split("/"));
