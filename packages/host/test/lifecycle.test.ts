@@ -242,6 +242,8 @@ describeBackends("install lifecycle", (backend) => {
     const noConsent = await rejection(host.upgrade(T, EXT, { version: "1.2.0", actor: "system:upgrade-policy" }));
     expect(noConsent.code).toBe("E_CONSENT_REQUIRED");
     expect(noConsent.message).toContain("GET /hello/:name: api → public");
+    // No grant "covers" an exposure: passing grants, the current ones too, is the consent, and the message says so.
+    expect(noConsent.message).toMatch(/an admin must consent: upgrade again passing grants \(the current ones will do: giving grants is consenting to the wider exposure\)$/);
     expect(noConsent.details).toMatchObject({ from: "1.0.0", to: "1.2.0", added: [], widened: [], exposed: [expect.objectContaining({ kind: "endpoint", change: "class", from: "api", to: "public", path: "/hello/:name" })] });
     expect(await host.getInstall(T, EXT)).toMatchObject({ version: "1.0.0", state: "active" });
     expect((await host.resolve(T, EXT))?.manifest.endpoints[0]?.class).toBe("api");

@@ -429,7 +429,7 @@ export function createInstallManager(deps: InstallManagerDeps): InstallManager {
           if (offered === undefined && diff.requiresConsent) {
             throw new InstallError(
               "E_CONSENT_REQUIRED",
-              `${extensionId}@${target.version} asks for more than ${row.version} was granted (${describeDiff(diff)}); an admin must consent: upgrade again with grants covering it`,
+              `${extensionId}@${target.version} asks for more than ${row.version} was granted (${describeDiff(diff)}); an admin must consent: ${consentStep(diff)}`,
               { from: row.version, to: target.version, added: diff.added, widened: diff.widened, exposed: diff.exposure.widened },
             );
           }
@@ -772,6 +772,14 @@ function describeDiff(diff: UpgradeDiff): string {
     ...diff.exposure.widened.map((change) => `exposed: ${change.text}`),
   ];
   return parts.length === 0 ? "changed grants" : parts.join(", ");
+}
+
+/** How an admin consents: passing grants is the consent, to new capabilities and to wider exposure alike. */
+function consentStep(diff: UpgradeDiff): string {
+  const capabilities = diff.added.length + diff.widened.length > 0;
+  if (!capabilities) return "upgrade again passing grants (the current ones will do: giving grants is consenting to the wider exposure)";
+  if (diff.exposure.widened.length > 0) return "upgrade again with grants covering the new capabilities (giving them also consents to the wider exposure)";
+  return "upgrade again with grants covering it";
 }
 
 function grantNames(grants: readonly CapabilityGrant[]): string[] {
