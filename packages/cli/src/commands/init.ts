@@ -89,7 +89,8 @@ Example:
     ctx.out("");
     ctx.out("Next:");
     ctx.out(`  cd ${shown}`);
-    ctx.out("  npm install && npm test");
+    // Until @annex/* is on the npm registry, `npm install` answers E404 for them: say where the way round is.
+    ctx.out("  npm install && npm test      # @annex/* not on the registry yet? see 'Before the packages are published' in Annex's docs/authoring.md");
     // The project's own @annex/cli binary: an unscoped npx of the name would fetch an unrelated "annex" package from the registry.
     ctx.out("  npm run lint");
     ctx.out(`  npm exec -- annex keygen --publisher ${publisher} --out ../keys    # keep keys outside the extension`);
