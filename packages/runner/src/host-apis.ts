@@ -175,6 +175,14 @@ export const ARGUMENTS_TOO_LARGE: Readonly<Record<HostMethod, string>> = Object.
   "host.call": "E_PAYLOAD_TOO_LARGE",
 });
 
+/** The refusal of a call whose arguments are over the host's bound for its method, wherever it is caught. */
+export function argumentsTooLarge(method: HostMethod, bound: number): HostCallError {
+  return new HostCallError(
+    ARGUMENTS_TOO_LARGE[method],
+    `ctx.${method} arguments are larger than ${bound} bytes as JSON, the most this host accepts in one ${method} call; send less`,
+  );
+}
+
 /** One call from a guest: the method and its arguments, already copied out of the sandbox. */
 export interface HostCall {
   method: HostMethod;

@@ -1,6 +1,6 @@
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle, QuickJSRuntime } from "quickjs-emscripten-core";
 import type { ExecuteError, ExecuteErrorCode, LogEntry } from "../envelope.js";
-import { ARGUMENTS_TOO_LARGE, authorize, authorizeMethod, capabilityOf, isHostMethod, type HostCall } from "../host-apis.js";
+import { argumentsTooLarge, authorize, authorizeMethod, capabilityOf, isHostMethod, type HostCall } from "../host-apis.js";
 import { toGuestError, type HostCallError } from "../errors.js";
 import type { AbortReason, Budget } from "./budget.js";
 import { mapStack, type CompiledBundle } from "./compiled.js";
@@ -399,10 +399,8 @@ export class Sandbox implements RealmHost {
       // A call the install may not make at all is refused (and counted) as such, whatever its size.
       const denied = authorizeMethod(method, execution.grants);
       if (denied !== undefined) return this.refuse(execution, capabilityOf({ method, args: [] }), denied);
-      return this.rejected(
-        ARGUMENTS_TOO_LARGE[method],
-        `ctx.${method} arguments are larger than ${argLimit} bytes as JSON, the most this host accepts in one ${method} call; send less`,
-      );
+      const tooLarge = argumentsTooLarge(method, argLimit);
+      return this.rejected(tooLarge.code, tooLarge.message);
     }
     const bytesRefused = this.chargeBytes(execution, copied.bytes);
     if (bytesRefused !== undefined) return this.rejected("E_HOST_CALL_LIMIT", bytesRefused);

@@ -3,7 +3,7 @@ import { isAnnexError, type AnnexError } from "@annex/manifest";
 import type { ExecuteEnvelope, ExecutionLimits } from "../envelope.js";
 import { computeEffectiveGrants, type EffectiveGrants } from "../engine/grants.js";
 import { HostCallError } from "../errors.js";
-import { ARGUMENTS_TOO_LARGE, capabilityOf, isHostMethod, type HostCall, type HostCallArgBytes, type HostCallScope, type HostDispatch } from "../host-apis.js";
+import { argumentsTooLarge, capabilityOf, isHostMethod, type HostCall, type HostCallArgBytes, type HostCallScope, type HostDispatch } from "../host-apis.js";
 
 /**
  * Host calls that cross a boundary (worker thread → main thread, runner server
@@ -104,7 +104,7 @@ export class HostCallGate {
       const bound = this.#argBytes[method];
       const bytes = valueBytes(call.args, Math.min(this.#byteLimit - this.#bytes, bound ?? Infinity) + 1);
       if (bound !== undefined && bytes > bound) {
-        throw new HostCallError(ARGUMENTS_TOO_LARGE[method], `ctx.${method} arguments are larger than ${bound} bytes as JSON, the most this host accepts in one ${method} call; send less`);
+        throw argumentsTooLarge(method, bound);
       }
       this.#bytes += bytes;
       if (this.#bytes > this.#byteLimit) {
