@@ -14,40 +14,14 @@ export interface AssetCspOptions {
   sandbox?: readonly string[] | undefined;
 }
 
-/** Where one bundle's page may load from, as CSP sources (origin and path, each ending in "/"). */
-export interface AssetSources {
-  /** Where this bundle's UI files are served, e.g. "https://app.example.com/ext-ui/acme.x/sha256:…/". */
-  bundle: string;
-  /** The extension's own public endpoints, e.g. "https://app.example.com/ext/acme.x/public/": images, fonts and media only. */
-  publicEndpoints: string;
-}
-
 export interface AssetCsp {
-  /**
-   * The header for one bundle, given the manifest's declared inline-script
-   * hashes. With `sources`, scripts and styles come only from the bundle's
-   * own path, not from anything else the host's origin serves; without, from
-   * `'self'`.
-   */
-  header(scriptHashes: readonly string[], sources?: AssetSources): string;
-}
-
-/** An origin the gateway can put in a CSP as it is: scheme, a plain host name or address, a port. */
-const PLAIN_ORIGIN = /^https?:\/\/(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/;
-
-/**
- * The sources of one bundle's page on the origin a request came to: none
- * when that origin is not plain enough to write into a header (it is the
- * request's Host), and the page then loads from `'self'`.
- */
-export function assetSources(origin: string, uiPrefix: string, extPrefix: string, extensionId: string, contentHash: string): AssetSources | undefined {
-  if (!PLAIN_ORIGIN.test(origin)) return undefined;
-  return { bundle: `${origin}${uiPrefix}/${extensionId}/${contentHash}/`, publicEndpoints: `${origin}${extPrefix}/${extensionId}/public/` };
+  /** The header for one bundle, given the manifest's declared inline-script hashes. */
+  header(scriptHashes: readonly string[]): string;
 }
 
 /**
  * The Content-Security-Policy of extension UI files: nothing by default,
- * scripts and styles only from the bundle's own path (plus inline scripts the manifest
+ * scripts and styles only from the bundle (plus inline scripts the manifest
  * declares by hash), no network access at all (`connect-src 'none'`: data
  * comes through the bridge), no forms, no plugins, framed only by the host,
  * and sandboxed even when opened directly.
@@ -72,7 +46,11 @@ export function createAssetCsp(options: AssetCspOptions = {}): AssetCsp {
       });
     }
   }
-  const rest = [
+  const tail = [
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "font-src 'self'",
+    "media-src 'self'",
     "connect-src 'none'",
     "object-src 'none'",
     "frame-src 'none'",
@@ -84,21 +62,9 @@ export function createAssetCsp(options: AssetCspOptions = {}): AssetCsp {
     `sandbox ${sandbox.join(" ")}`.trim(),
   ].join("; ");
   return {
-    header(scriptHashes, sources) {
+    header(scriptHashes) {
       const hashes = scriptHashes.map((hash) => ` '${hash}'`).join("");
-      // 'self' is every route of the host's origin: another extension's public endpoint, any other bundle's
-      // files. A page's code is its own bundle's, which the admin consented to.
-      const own = sources?.bundle ?? "'self'";
-      const media = sources === undefined ? "'self'" : `${sources.bundle} ${sources.publicEndpoints}`;
-      return [
-        "default-src 'none'",
-        `script-src ${own}${hashes}`,
-        `style-src ${own}`,
-        `img-src ${media} data: blob:`,
-        `font-src ${media}`,
-        `media-src ${media}`,
-        rest,
-      ].join("; ");
+      return `default-src 'none'; script-src 'self'${hashes}; ${tail}`;
     },
   };
 }

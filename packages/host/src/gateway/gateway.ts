@@ -3,7 +3,7 @@ import { isAnnexError, type VerifiedBundle } from "@annex/manifest";
 import type { Principal, SandboxRequest } from "@annex/runner";
 import type { AuditDecision } from "../audit/audit-log.js";
 import { parseAssetPath } from "../assets/asset-path.js";
-import { assetSources, createAssetCsp } from "../assets/csp.js";
+import { createAssetCsp } from "../assets/csp.js";
 import { assetResponse, findAsset } from "../assets/serve-asset.js";
 import { errorSummary } from "../errors.js";
 import type { ResolvedInstall } from "../installs/types.js";
@@ -248,8 +248,7 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     const asset = findAsset(bundle, parsed.path);
     if (!asset.ok) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: asset.reason });
     await allow(trail, { version: bundle.manifest.version }, { effectFree: true });
-    const sources = assetSources(new URL(request.url).origin, prefixes.ui, prefixes.ext, bundle.manifest.id, parsed.contentHash);
-    return assetResponse(asset, request, csp, bundle.manifest.ui.csp?.scriptHashes ?? [], sources);
+    return assetResponse(asset, request, csp, bundle.manifest.ui.csp?.scriptHashes ?? []);
   }
 
   async function serveEndpoint(request: Request, info: RequestInfo, trail: Trail, url: URL, family: EndpointFamily, extensionId: string, route: string): Promise<Answer> {
