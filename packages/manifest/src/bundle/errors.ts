@@ -21,3 +21,12 @@ export class BundleError extends AnnexError {
     super(code, message, details, options);
   }
 }
+
+/** Files that disagree with the index (E_HASH_MISMATCH), with what to do about it. */
+export function hashMismatch(path: string, reason: string, message: string, extra: Record<string, unknown> = {}): BundleError {
+  return new BundleError("E_HASH_MISMATCH", `${message} Repack the bundle with \`annex pack\`; if you did not change it, it was altered after packing.`, {
+    reason,
+    path,
+    ...extra,
+  });
+}

@@ -63,6 +63,13 @@ function tooManyFiles(message: string, limits: Pick<BundleLimits, "maxFiles">, d
   });
 }
 
+/** Refuses an index longer than any index of as many files as a bundle may hold can be. */
+export function checkIndexSize(size: number, limits: Pick<BundleLimits, "maxFiles" | "maxPathLength">): void {
+  if (size > maxIndexBytes(limits.maxFiles - 1, limits.maxPathLength)) {
+    throw tooManyFiles(`is ${size} bytes, longer than an index of as many files as a bundle may hold can be`, limits, { actualBytes: size });
+  }
+}
+
 /**
  * Parses the index stored in a bundle and refuses any spelling other than
  * the canonical one: a reader that accepted two spellings of one index
@@ -76,9 +83,7 @@ function tooManyFiles(message: string, limits: Pick<BundleLimits, "maxFiles">, d
  */
 export function parseIndex(bytes: Uint8Array, limits?: Pick<BundleLimits, "maxFiles" | "maxPathLength">): BundleIndex {
   const maxEntries = limits === undefined ? Number.POSITIVE_INFINITY : limits.maxFiles - 1;
-  if (limits !== undefined && bytes.length > maxIndexBytes(maxEntries, limits.maxPathLength)) {
-    throw tooManyFiles(`is ${bytes.length} bytes, longer than an index of as many files as a bundle may hold can be`, limits, { actualBytes: bytes.length });
-  }
+  if (limits !== undefined) checkIndexSize(bytes.length, limits);
   let value: unknown;
   try {
     value = JSON.parse(decodeUtf8(bytes));

@@ -1,16 +1,16 @@
 import { toHex } from "../crypto/bytes.js";
 import { sha256HexAll } from "../crypto/hash-all.js";
 import { sha256Hex } from "../crypto/sha256.js";
-import { BundleError } from "./errors.js";
+import { BundleError, hashMismatch } from "./errors.js";
 import { FrozenMap, deepFreeze } from "./frozen.js";
 import { type Gunzip, gunzipWith } from "./gunzip.js";
-import { parseIndex } from "./index-file.js";
 import { type BundleLimits, maxTarBytes, resolveLimits } from "./limits.js";
 import { type ParseManifestOptions, manifestFromFiles } from "./manifest-file.js";
 import { EntryChecker, INDEX_PATH } from "./paths.js";
 import { readTar } from "./tar.js";
 import { TarWalk } from "./tar-walk.js";
-import type { Bundle, BundleIndex } from "./types.js";
+import type { Bundle, BundleIndex, ContentHash } from "./types.js";
+import { IndexWatch, contentHashMismatch, indexNotFirst } from "./index-watch.js";
 
 /**
  * SHA-256 for `readBundle` and `verifyBundle` (the `sha256` option): the
@@ -27,6 +27,13 @@ export interface ReadBundleOptions {
   decompress?: Gunzip;
   /** The SHA-256 of every file and of the index; see `Sha256`. */
   sha256?: Sha256;
+  /**
+   * The content hash the bundle must have (what a signature vouches for).
+   * Checked as soon as the index has inflated, so that other bytes offered
+   * under a known hash cost no more than their index: E_HASH_MISMATCH with
+   * `details.reason` "content-hash".
+   */
+  contentHash?: ContentHash;
 }
 
 function invalidOption(option: "decompress" | "sha256", message: string): BundleError {
@@ -74,14 +81,6 @@ async function hashAll(inputs: readonly Uint8Array[], sha256: Sha256 | undefined
   return out;
 }
 
-function mismatch(path: string, reason: string, message: string, extra: Record<string, unknown> = {}): BundleError {
-  return new BundleError("E_HASH_MISMATCH", `${message} Repack the bundle with \`annex pack\`; if you did not change it, it was altered after packing.`, {
-    reason,
-    path,
-    ...extra,
-  });
-}
-
 /** Checks that the archive's files and the index list exactly the same paths, sizes and hashes. */
 async function checkAgainstIndex(index: BundleIndex, files: ReadonlyMap<string, Uint8Array>, sha256: Sha256 | undefined): Promise<void> {
   const listed = new Set<string>();
@@ -101,23 +100,23 @@ async function checkAgainstIndex(index: BundleIndex, files: ReadonlyMap<string, 
     listed.add(entry.path);
     const bytes = files.get(entry.path);
     if (bytes === undefined) {
-      throw mismatch(entry.path, "missing-file", `${INDEX_PATH} lists ${JSON.stringify(entry.path)}, but the archive has no such file.`);
+      throw hashMismatch(entry.path, "missing-file", `${INDEX_PATH} lists ${JSON.stringify(entry.path)}, but the archive has no such file.`);
     }
     if (bytes.length !== entry.size) {
-      throw mismatch(entry.path, "size", `File ${JSON.stringify(entry.path)} is ${bytes.length} bytes; the index says ${entry.size}.`, {
+      throw hashMismatch(entry.path, "size", `File ${JSON.stringify(entry.path)} is ${bytes.length} bytes; the index says ${entry.size}.`, {
         expected: entry.size,
         actual: bytes.length,
       });
     }
   }
   for (const path of files.keys()) {
-    if (!listed.has(path)) throw mismatch(path, "not-in-index", `File ${JSON.stringify(path)} is in the archive but not in ${INDEX_PATH}.`);
+    if (!listed.has(path)) throw hashMismatch(path, "not-in-index", `File ${JSON.stringify(path)} is in the archive but not in ${INDEX_PATH}.`);
   }
   const digests = await hashAll(index.files.map((entry) => files.get(entry.path)!), sha256);
   index.files.forEach((entry, i) => {
     const actual = digests[i]!;
     if (actual !== entry.sha256) {
-      throw mismatch(entry.path, "sha256", `File ${JSON.stringify(entry.path)} does not match its sha256 in the index.`, {
+      throw hashMismatch(entry.path, "sha256", `File ${JSON.stringify(entry.path)} does not match its sha256 in the index.`, {
         expected: entry.sha256,
         actual,
       });
@@ -147,12 +146,25 @@ export async function readBundle(bytes: Uint8Array, options: ReadBundleOptions =
   if (options.decompress !== undefined && typeof options.decompress !== "function") {
     throw invalidOption("decompress", "must be a function from gzip bytes and a size limit to the tar bytes (a Gunzip).");
   }
+  const expected = options.contentHash;
+  if (expected !== undefined && (typeof expected !== "string" || !/^sha256:[0-9a-f]{64}$/.test(expected))) {
+    throw new BundleError("E_BUNDLE_FORMAT", "The contentHash option must be \"sha256:\" and 64 lowercase hex digits, as a signature's contentHash is.", {
+      reason: "invalid-option",
+      option: "contentHash",
+    });
+  }
   const sha256 = await checkedSha256(options.sha256);
   // The tar's headers are walked as it inflates: a bomb stops at its first header over a limit (or at the
-  // zeros after its end), not at the most bytes a bundle may inflate to (maxTarBytes: ~289 MB by default).
-  const walk = new TarWalk(limits, new EntryChecker(limits));
+  // zeros after its end), not at the most bytes a bundle may inflate to (maxTarBytes: ~289 MB by default);
+  // and, once the index (the first file) is in, at the first header it does not list as it is.
+  const indexWatch = new IndexWatch(limits, expected);
+  const walk = new TarWalk(limits, new EntryChecker(limits), indexWatch);
   const tar = await gunzipWith(options.decompress, bytes, maxTarBytes(limits), (chunk) => walk.push(chunk));
   const entries = await readTar(tar, new EntryChecker(limits));
+  // A decompressor may inflate small input whole without showing the walk (the contract allows it; nodeGunzip
+  // does): the index must come first all the same. Everything else the walk would check, the checks below do.
+  const first = entries.keys().next();
+  if (!first.done && first.value !== INDEX_PATH && entries.has(INDEX_PATH)) throw indexNotFirst(first.value);
   const indexBytes = entries.get(INDEX_PATH);
   if (indexBytes === undefined) {
     throw new BundleError("E_BUNDLE_FORMAT", `The bundle has no ${INDEX_PATH}; it was not made by \`annex pack\`.`, {
@@ -161,10 +173,11 @@ export async function readBundle(bytes: Uint8Array, options: ReadBundleOptions =
     });
   }
   entries.delete(INDEX_PATH);
-  const index = parseIndex(indexBytes, limits);
+  const index = indexWatch.parse(indexBytes);
   await checkAgainstIndex(index, entries, sha256);
   const manifest = manifestFromFiles(entries, { hostCapabilities: options.hostCapabilities });
   const contentHash = `sha256:${sha256 ? await digestHex(sha256, indexBytes) : await sha256Hex(indexBytes)}` as const;
+  if (expected !== undefined && contentHash !== expected) throw contentHashMismatch(expected, contentHash);
   const files = new FrozenMap(index.files.map((entry) => [entry.path, entries.get(entry.path)!] as const));
   return Object.freeze({
     manifest: deepFreeze(structuredClone(manifest)),

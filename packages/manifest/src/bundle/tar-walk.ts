@@ -132,6 +132,25 @@ function paddingError(end: number, padding: number): BundleError {
   );
 }
 
+/**
+ * Sees a tar's regular files while it inflates (`TarWalk`'s third argument):
+ * each file's header as it arrives and, when asked for, its body whole. What
+ * it throws stops the walk, and the inflating with it.
+ */
+export interface FileWatch {
+  /** A regular file's name and size, before any of its body; true asks for the body (`body`). */
+  file(name: string, size: number): boolean;
+  /** The body of a file `file` asked for, once it has all arrived. */
+  body(name: string, bytes: Uint8Array): void;
+}
+
+/** A watched file's body while it arrives. */
+interface WatchedBody {
+  name: string;
+  bytes: Uint8Array;
+  filled: number;
+}
+
 /** A metadata entry whose body is still arriving. */
 interface MetadataBody {
   entry: string;
@@ -164,6 +183,7 @@ interface MetadataBody {
 export class TarWalk {
   readonly #limits: Pick<BundleLimits, "maxPathLength" | "maxFiles">;
   readonly #checker: EntryChecker | undefined;
+  readonly #watch: FileWatch | undefined;
   readonly #maxMetadata: number;
   readonly #header = new Uint8Array(BLOCK);
   #headerFilled = 0;
@@ -180,11 +200,18 @@ export class TarWalk {
   readonly #pendingTypes = new Set<string>();
   /** The name the pending metadata gives the next entry (the last one wins, as in modern-tar). */
   #pendingName: string | undefined;
+  #body: WatchedBody | null = null;
 
-  constructor(limits: Pick<BundleLimits, "maxPathLength" | "maxFiles">, checker?: EntryChecker) {
+  constructor(limits: Pick<BundleLimits, "maxPathLength" | "maxFiles">, checker?: EntryChecker, watch?: FileWatch) {
     this.#limits = limits;
     this.#checker = checker;
+    this.#watch = watch;
     this.#maxMetadata = maxMetadataBytes(limits);
+  }
+
+  /** How many bytes of the tar have been pushed. */
+  get seen(): number {
+    return this.#seen;
   }
 
   /** The next bytes of the tar, in order. Throws the BundleError of the first thing refused. */
@@ -219,7 +246,15 @@ export class TarWalk {
         continue;
       }
       if (offset < this.#next) {
-        at += Math.min(this.#next - offset, chunk.length - at);
+        const skip = Math.min(this.#next - offset, chunk.length - at);
+        const body = this.#body;
+        if (body !== null) {
+          const take = Math.min(body.bytes.length - body.filled, skip);
+          body.bytes.set(chunk.subarray(at, at + take), body.filled);
+          body.filled += take;
+          if (body.filled === body.bytes.length) this.#bodyRead(body);
+        }
+        at += skip;
         continue;
       }
       const take = Math.min(BLOCK - this.#headerFilled, chunk.length - at);
@@ -291,12 +326,24 @@ export class TarWalk {
     }
     // An empty file named like a folder is one to modern-tar (and so to readTar's checker).
     if (type === DIRECTORY_TYPE || name.endsWith("/")) this.#checker?.directory(name);
-    else this.#checker?.file(name, size);
+    else {
+      this.#checker?.file(name, size);
+      if (this.#watch?.file(name, size) === true) {
+        const body: WatchedBody = { name, bytes: new Uint8Array(size), filled: 0 };
+        if (size === 0) this.#bodyRead(body);
+        else this.#body = body;
+      }
+    }
     this.#pending = null;
     this.#pendingName = undefined;
     this.#pendingTypes.clear();
     const bodySize = type === DIRECTORY_TYPE ? 0 : size;
     this.#next = bodyAt + Math.ceil(bodySize / BLOCK) * BLOCK;
+  }
+
+  #bodyRead(body: WatchedBody): void {
+    this.#body = null;
+    this.#watch!.body(body.name, body.bytes);
   }
 
   #metadataRead({ entry, type, offset, bytes }: MetadataBody): void {

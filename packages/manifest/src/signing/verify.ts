@@ -1,3 +1,4 @@
+import { BundleError } from "../bundle/errors.js";
 import { type ReadBundleOptions, readBundle } from "../bundle/read.js";
 import type { BundleSignature, Provenance, VerifiedBundle } from "../bundle/types.js";
 import { fromBase64 } from "../crypto/bytes.js";
@@ -22,6 +23,15 @@ const verified = new WeakSet<object>();
 /** True only for a bundle returned by verifyBundle in this JavaScript realm (copies, clones and hand-built objects are not). */
 export function isVerifiedBundle(value: unknown): value is VerifiedBundle {
   return typeof value === "object" && value !== null && verified.has(value);
+}
+
+/** The signature vouches for `signed`, and the bundle's content hash is `actual`. */
+function wrongBundle(signed: string, actual: string): SignatureError {
+  return new SignatureError(
+    "E_SIGNATURE_INVALID",
+    `The signature is for content hash ${signed}, but this bundle's is ${actual}; it belongs to another bundle, or the bundle changed.`,
+    { expected: actual, actual: signed },
+  );
 }
 
 function untrusted(message: string, details: Record<string, unknown>): SignatureError {
@@ -131,6 +141,14 @@ export async function verifyBundle(
     hostCapabilities: options.hostCapabilities,
     decompress: options.decompress,
     sha256: options.sha256,
+    contentHash: checkedSignature?.contentHash,
+  }).catch((error: unknown) => {
+    // Checked as the index inflates; said as a signature that is not this bundle's, as it always was.
+    const details = error instanceof BundleError ? error.details : undefined;
+    if (details?.["reason"] === "content-hash") {
+      throw wrongBundle(String(details["expected"]), String(details["actual"]));
+    }
+    throw error;
   });
 
   let provenance: Provenance;
@@ -145,13 +163,7 @@ export async function verifyBundle(
       verifiedAt: now.toISOString(),
     };
   } else {
-    if (checkedSignature.contentHash !== bundle.contentHash) {
-      throw new SignatureError(
-        "E_SIGNATURE_INVALID",
-        `The signature is for content hash ${checkedSignature.contentHash}, but this bundle's is ${bundle.contentHash}; it belongs to another bundle, or the bundle changed.`,
-        { expected: bundle.contentHash, actual: checkedSignature.contentHash },
-      );
-    }
+    if (checkedSignature.contentHash !== bundle.contentHash) throw wrongBundle(checkedSignature.contentHash, bundle.contentHash);
     if (checkedSignature.publisher !== bundle.manifest.publisher) {
       throw untrusted(
         `The signature is by publisher ${JSON.stringify(checkedSignature.publisher)}, but annex.json says ${JSON.stringify(bundle.manifest.publisher)}; a publisher signs only its own bundles.`,

@@ -1,7 +1,19 @@
 import { constants, crc32, deflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_BUNDLE_LIMITS, packBundle, readBundle } from "../../src/bundle/index.js";
-import { READER_CASES, bundleEntries, fileEntry, rawHeader, rejectsWith, serviceFiles, tarGz, text, zeroBomb } from "./support.js";
+import {
+  READER_CASES,
+  bundleEntries,
+  canonicalIndex,
+  fileEntry,
+  rawEntry,
+  rawHeader,
+  rejectsWith,
+  serviceFiles,
+  tarGz,
+  text,
+  zeroBomb,
+} from "./support.js";
 
 const MiB = 1024 * 1024;
 
@@ -118,6 +130,13 @@ describe.each(READER_CASES)("gzip bombs, read with %s", (_, read) => {
     const parts: Uint8Array[] = [];
     let crc = 0;
     let size = 0;
+    // An index that lists them, first, as `annex pack` writes it: only the byte limit can stop these files.
+    const listed = Array.from({ length: 20 }, (_, i) => ({ path: `ui/part-${i}.bin`, size: 48 * MiB, sha256: "0".repeat(64) }));
+    const indexBody = canonicalIndex(listed.sort((a, b) => (a.path < b.path ? -1 : 1)));
+    const index = rawEntry({ name: "annex.index.json" }, indexBody);
+    parts.push(deflateRawSync(index, { finishFlush: constants.Z_FULL_FLUSH }));
+    crc = crc32(index, crc);
+    size += index.length;
     for (let i = 0; i < 20; i++) {
       const header = rawHeader({ name: `ui/part-${i}.bin`, size: 48 * MiB });
       parts.push(deflateRawSync(header, { finishFlush: constants.Z_FULL_FLUSH }), zeros, zeros, zeros);
@@ -132,7 +151,7 @@ describe.each(READER_CASES)("gzip bombs, read with %s", (_, read) => {
     expect(bomb.length).toBeLessThan(2 * MiB);
     const error = await rejectsWith(read(bomb, { limits: { maxUncompressedBytes: 100 * MiB } }), "E_BUNDLE_LIMIT");
     // The third file passes 100 MiB: refused at its header, with ~96 MiB inflated rather than the limit's ~100 MiB and more.
-    expect(error.details).toMatchObject({ reason: "too-many-bytes", limit: "maxUncompressedBytes", path: "ui/part-2.bin", actual: 3 * 48 * MiB });
+    expect(error.details).toMatchObject({ reason: "too-many-bytes", limit: "maxUncompressedBytes", path: "ui/part-2.bin", actual: indexBody.length + 3 * 48 * MiB });
   });
 });
 

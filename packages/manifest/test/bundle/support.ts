@@ -205,6 +205,41 @@ export function zeroBomb(totalBytes: number, prefix: Uint8Array = new Uint8Array
   return concat(header, head, ...Array<Uint8Array>(count).fill(block), new Uint8Array([3, 0]), trailer);
 }
 
+/**
+ * A gzip stream of `prefix`, then each file's tar header and its zeros (sizes whole multiples of 16 MiB), then
+ * the end-of-archive marker: hundreds of MiB of valid-looking tar in about a MiB. Like `zeroBomb`, it never
+ * holds the zeros.
+ */
+export function filesBomb(prefix: Uint8Array, files: { name: string; size: number }[]): Uint8Array {
+  const chunk = 16 * 1024 * 1024;
+  const zeros = new Uint8Array(chunk);
+  const block = deflateRawSync(zeros, { finishFlush: constants.Z_FULL_FLUSH, level: 9 });
+  const flushed = (bytes: Uint8Array): Uint8Array => deflateRawSync(bytes, { finishFlush: constants.Z_FULL_FLUSH });
+  const parts: Uint8Array[] = [flushed(prefix)];
+  let crc = crc32(prefix);
+  let total = prefix.length;
+  for (const { name, size } of files) {
+    if (size % chunk !== 0) throw new Error("filesBomb sizes are whole multiples of 16 MiB");
+    const header = rawHeader({ name, size });
+    parts.push(flushed(header));
+    crc = crc32(header, crc);
+    for (let i = 0; i < size / chunk; i++) {
+      parts.push(block);
+      crc = crc32(zeros, crc);
+    }
+    total += header.length + size;
+  }
+  const end = new Uint8Array(1024);
+  parts.push(flushed(end));
+  crc = crc32(end, crc);
+  total += end.length;
+  const trailer = new Uint8Array(8);
+  const view = new DataView(trailer.buffer);
+  view.setUint32(0, crc >>> 0, true);
+  view.setUint32(4, total % 2 ** 32, true);
+  return concat(new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), ...parts, new Uint8Array([3, 0]), trailer);
+}
+
 /** Awaits `promise` and asserts that it rejected with an AnnexError of `code`; returns the error for further checks. */
 export async function rejectsWith(promise: Promise<unknown>, code: string): Promise<Record<string, unknown> & { code: string; message: string; details: Record<string, unknown> }> {
   let caught: unknown;

@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { readBundle } from "../../src/bundle/index.js";
 import { forceEd25519Backend } from "../../src/crypto/ed25519.js";
 import { generateKeyPair, isVerifiedBundle, signBundle, verifyBundle } from "../../src/signing/index.js";
-import { gunzip, gzip, rejectsWith } from "../bundle/support.js";
+import { type Gunzip } from "../../src/bundle/index.js";
+import { gunzipFflate } from "../../src/bundle/gunzip.js";
+import { canonicalIndex, filesBomb, gunzip, gzip, rawEntry, rejectsWith, sha256Hex } from "../bundle/support.js";
 import { acmeKey, packedService, storeOf, trusted } from "./support.js";
 
 const key = await acmeKey();
@@ -82,6 +84,23 @@ describe("verifyBundle refuses", () => {
     const tampered = await packedService("# Hello, with a backdoor\n");
     const error = await rejectsWith(verifyBundle(tampered.bytes, signature, store), "E_SIGNATURE_INVALID");
     expect(error.details).toMatchObject({ expected: tampered.contentHash, actual: contentHash });
+  });
+
+  it("a public signature replayed beside a gzip bomb: refused once the bomb's index is in, before the bomb inflates", async () => {
+    // Four files of 48 MiB of zeros, within every default limit, under an index that lists them as they are.
+    const parts = Array.from({ length: 4 }, (_, i) => ({ name: `ui/part-${i}.bin`, size: 48 * 1024 * 1024 }));
+    const index = canonicalIndex(parts.map(({ name, size }) => ({ path: name, size, sha256: sha256Hex(new Uint8Array(size)) })));
+    const bomb = filesBomb(rawEntry({ name: "annex.index.json" }, index), parts);
+    expect(bomb.length).toBeLessThan(2 * 1024 * 1024);
+    let inflated = 0;
+    const decompress: Gunzip = (compressed, maxBytes, watch) =>
+      gunzipFflate(compressed, maxBytes, (chunk) => {
+        inflated += chunk.length;
+        watch?.(chunk);
+      });
+    const error = await rejectsWith(verifyBundle(bomb, signature, store, { decompress }), "E_SIGNATURE_INVALID");
+    expect(error.details).toMatchObject({ actual: contentHash });
+    expect(inflated).toBeLessThan(32 * 1024 * 1024);
   });
 
   it("a tampered bundle: a file changed under the old index", async () => {
