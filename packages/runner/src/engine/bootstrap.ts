@@ -382,6 +382,13 @@ function run(fn, json, paths) {
   } catch (error) { return rejected(error); }
 }
 
+// The first argument of a host call when it is a short string (a secret's, event type's or host API's name),
+// read as own data without calling anything: what decides a call too large to copy is refused or denied.
+function firstName(args) {
+  const v = isArray(args) ? own(args, 0) : undefined;
+  return typeof v === "string" && v.length <= 128 ? v : undefined;
+}
+
 // Decodes a host value for a host call's answer.
 function value(json, paths) { return decode(json, paths, arguments, 2); }
 
@@ -392,5 +399,6 @@ return freeze({
   makeError: makeError,
   describeError: describeError,
   exportNames: exportNames,
+  firstName: firstName,
 });
 })`;

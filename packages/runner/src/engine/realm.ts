@@ -3,7 +3,7 @@ import type { ExecuteErrorCode } from "../envelope.js";
 import { BOOTSTRAP_SOURCE } from "./bootstrap.js";
 import { NativeCalls } from "./native.js";
 
-export const HELPERS = ["run", "value", "plain", "makeError", "describeError", "exportNames"] as const;
+export const HELPERS = ["run", "value", "plain", "makeError", "describeError", "exportNames", "firstName"] as const;
 export type HelperName = (typeof HELPERS)[number];
 
 /** Module specifiers the normaliser refused are renamed under this prefix so the loader can refuse them with a reason. */

@@ -1,6 +1,6 @@
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle, QuickJSRuntime } from "quickjs-emscripten-core";
 import type { ExecuteError, ExecuteErrorCode, LogEntry } from "../envelope.js";
-import { argumentsTooLarge, authorize, authorizeMethod, capabilityOf, isHostMethod, type HostCall } from "../host-apis.js";
+import { argumentsTooLarge, authorize, authorizeMethod, capabilityOf, isHostMethod, type HostCall, type HostMethod } from "../host-apis.js";
 import { toGuestError, type HostCallError } from "../errors.js";
 import type { AbortReason, Budget } from "./budget.js";
 import { mapStack, type CompiledBundle } from "./compiled.js";
@@ -393,12 +393,14 @@ export class Sandbox implements RealmHost {
     const copied = this.copyOut(argsHandle!, argLimit, `ctx.${method} arguments`, execution.limits.responseBytes);
     if (!copied.ok) {
       if (!("tooLarge" in copied)) return this.rejected("E_INVALID_ARGUMENT", copied.error.message);
+      // A call the install may not make is refused (and counted) as such, whatever its size: by its method, and
+      // where the grant names what it may be called with (a secret, an event type, a host API), by that name.
+      const byMethod = authorizeMethod(method, execution.grants);
+      const denied = byMethod !== undefined ? { capability: capabilityOf({ method, args: [] }), error: byMethod } : this.authorizeByName(method, argsHandle!, execution);
+      if (denied !== undefined) return this.refuse(execution, denied.capability, denied.error);
       if (argLimit === execution.limits.responseBytes || copied.binary === true) {
         return this.rejected("E_PAYLOAD_TOO_LARGE", `ctx.${method} arguments are larger than ${execution.limits.responseBytes} bytes`);
       }
-      // A call the install may not make at all is refused (and counted) as such, whatever its size.
-      const denied = authorizeMethod(method, execution.grants);
-      if (denied !== undefined) return this.refuse(execution, capabilityOf({ method, args: [] }), denied);
       const tooLarge = argumentsTooLarge(method, argLimit);
       return this.rejected(tooLarge.code, tooLarge.message);
     }
@@ -430,6 +432,23 @@ export class Sandbox implements RealmHost {
       (error: unknown) => this.settle(execution, deferred, copied.bytes, { ok: false, error }, method),
     );
     return deferred.handle;
+  }
+
+  /**
+   * For a call too large to copy: whether the grants refuse it by the name it
+   * was called with (its first argument, read without running guest code).
+   */
+  private authorizeByName(method: HostMethod, argsHandle: QuickJSHandle, execution: Execution): { capability: string; error: HostCallError } | undefined {
+    if (method !== "events.publish" && method !== "secrets.get" && method !== "host.call") return undefined;
+    const read = this.callHelper("firstName", [argsHandle]);
+    if (read.error !== undefined) {
+      read.error.dispose();
+      return undefined;
+    }
+    const name = read.value.consume((h) => (this.context.typeof(h) === "string" ? this.context.getString(h) : undefined));
+    const call: HostCall = { method, args: [name] };
+    const error = authorize(call, execution.grants);
+    return error === undefined ? undefined : { capability: capabilityOf(call), error };
   }
 
   /** A call the grants refuse: counted against its capability (the host audits refusals), raised, and rejected in the guest. */

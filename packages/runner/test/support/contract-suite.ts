@@ -648,6 +648,36 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect(ungranted.usage.deniedCalls).toEqual({ "storage.kv": 2, "events.publish": 1 });
     });
 
+    it("refuses a call too large to copy as denied when its name is not granted: event type, secret, host API", async () => {
+      const big = await buildBundle({
+        source: `
+          const codeOf = (p) => p.then(() => "ok", (e) => e.code);
+          export async function bigargs(request, ctx) {
+            const n = request.body.n;
+            const huge = new Array(n).fill(0);
+            return {
+              otherType: await codeOf(ctx.events.publish("user.deleted", { items: huge })),
+              grantedType: await codeOf(ctx.events.publish("order.created", { items: huge })),
+              secret: await codeOf(ctx.secrets.get("ADMIN_TOKEN", huge)),
+              host: await codeOf(ctx.host.call("users.delete", { ids: huge })),
+            };
+          }`,
+        capabilities: [
+          { name: "events.publish", types: ["order.created"], reason: "Tells others about orders." },
+          { name: "secrets.read", names: ["API_TOKEN"], reason: "Calls the partner API." },
+        ] as never,
+        secrets: ["API_TOKEN"],
+        publishes: ["order.created"],
+      });
+      await runner.load(big);
+      const result = await run("bigargs", { body: { n: 1_000_000 }, hostCallArgBytes: { "events.publish": 4000 }, limits: { responseBytes: 100_000 } }, big);
+      expect(result.error).toBeUndefined();
+      // The type, secret and API it was not granted: denied and counted for the audit, as a small call would be.
+      expect(result.response?.body).toEqual({ otherType: "E_CAPABILITY_DENIED", grantedType: "E_PAYLOAD_TOO_LARGE", secret: "E_CAPABILITY_DENIED", host: "E_CAPABILITY_DENIED" });
+      expect(result.usage.deniedCalls).toEqual({ "events.publish": 1, "secrets.read": 1, "host:users.delete": 1 });
+      expect(recorded.events).toHaveLength(0);
+    });
+
     it("refuses an envelope whose hostCallArgBytes is not host methods to positive integers", async () => {
       for (const hostCallArgBytes of [{ "kv.sett": 10 }, { "kv.set": 0 }, { "kv.set": 1.5 }, [] as never]) {
         const result = await run("hello", { hostCallArgBytes: hostCallArgBytes as never });
