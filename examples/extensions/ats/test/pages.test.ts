@@ -171,7 +171,8 @@ describe("a page opened outside a host", () => {
     const file = `/ext-ui/acme.ats/${install.contentHash}/ui/careers.html`;
     const served = page.waitForResponse((response) => response.url().endsWith(file));
     await page.goto(`${origin}/frame.html?src=${encodeURIComponent(file)}`);
-    expect((await served).headers()["content-security-policy"]).toMatch(/script-src 'self'; style-src 'self'/);
+    const bundle = `${origin}/ext-ui/acme.ats/${install.contentHash}/`;
+    expect((await served).headers()["content-security-policy"]).toContain(`script-src ${bundle}; style-src ${bundle};`);
     const frame = (await (await page.waitForSelector("iframe")).contentFrame())!;
     await frame.locator("annex-alert").waitFor({ timeout: 10_000 });
     expect(await frame.locator("annex-alert").getAttribute("heading")).toBe("Open this page from the application");

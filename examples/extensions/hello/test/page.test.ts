@@ -24,6 +24,8 @@ beforeAll(async () => {
   // A page that frames the UI file as a host's page does (the gateway serves UI files to frames only, never as top-level pages).
   server = createServer((req, res) => {
     if (req.url === "/favicon.ico") return void res.writeHead(204).end();
+    // A script the host's origin serves outside the bundle (as another extension's public endpoint could).
+    if (req.url === "/elsewhere.js") return void res.writeHead(200, { "content-type": "text/javascript" }).end("window.__elsewhere = true;");
     if (req.url === "/frame.html") return void res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(`<!doctype html><iframe src="${new URL(pageUrl).pathname}"></iframe>`);
     gateway(req, res);
   });
@@ -53,7 +55,8 @@ async function open(): Promise<{ page: Page; frame: Frame; problems: string[] }>
   await page.goto(pageUrl.replace(/\/ext-ui\/.*$/, "/frame.html"));
   const response = await served;
   expect(response.status()).toBe(200);
-  expect(response.headers()["content-security-policy"]).toMatch(/script-src 'self'; style-src 'self'/);
+  const bundle = pageUrl.replace(/ui\/index\.html$/, "");
+  expect(response.headers()["content-security-policy"]).toContain(`script-src ${bundle}; style-src ${bundle};`);
   const frame = await (await page.waitForSelector("iframe")).contentFrame();
   return { page, frame: frame!, problems };
 }
@@ -75,6 +78,26 @@ describe("the hello page in Chromium, under the host's CSP", () => {
     expect(looks).toEqual({ surface: "#ffffff", mainPadding: "16px", cardRendered: true, heading: true, scripts: ["main.js"] });
     // Nothing goes wrong but connect() finding no host (this test page mounts no bridge): in particular the CSP refuses nothing.
     expect(problems.filter((problem) => !/not mounted by an Annex host|no Annex host answered/.test(problem))).toEqual([]);
+    await page.close();
+  });
+
+  it("runs no script of the host's origin but its own bundle's: the CSP names the bundle's path, not 'self'", async () => {
+    const { page, frame } = await open();
+    await frame.waitForFunction(() => customElements.get("annex-card") !== undefined, undefined, { timeout: 10_000 });
+    const outcome = await frame.evaluate(
+      () =>
+        new Promise<{ loaded: boolean; ran: boolean; violation: string | null }>((resolve) => {
+          let violation: string | null = null;
+          document.addEventListener("securitypolicyviolation", (event) => (violation = `${event.effectiveDirective} ${event.blockedURI}`));
+          const script = document.createElement("script");
+          script.src = "/elsewhere.js";
+          const done = (loaded: boolean) => setTimeout(() => resolve({ loaded, ran: (window as { __elsewhere?: boolean }).__elsewhere === true, violation }), 50);
+          script.onload = () => done(true);
+          script.onerror = () => done(false);
+          document.head.append(script);
+        }),
+    );
+    expect(outcome).toEqual({ loaded: false, ran: false, violation: expect.stringMatching(/^script-src-elem http:\/\/127\.0\.0\.1:\d+\/elsewhere\.js$/) });
     await page.close();
   });
 });

@@ -14,14 +14,46 @@ export interface AssetCspOptions {
   sandbox?: readonly string[] | undefined;
 }
 
+/** Where one bundle's page may load from, as CSP sources (origin and path, each ending in "/"). */
+export interface AssetSources {
+  /** Where this bundle's UI files are served, on each origin, e.g. "https://app.example.com/ext-ui/acme.x/sha256:…/". */
+  bundle: readonly string[];
+  /** The extension's own public endpoints, e.g. "https://app.example.com/ext/acme.x/public/": images, fonts and media only. */
+  publicEndpoints: readonly string[];
+}
+
 export interface AssetCsp {
-  /** The header for one bundle, given the manifest's declared inline-script hashes. */
-  header(scriptHashes: readonly string[]): string;
+  /**
+   * The header for one bundle, given the manifest's declared inline-script
+   * hashes. With `sources`, scripts and styles come only from the bundle's
+   * own path, not from anything else the host's origin serves; without, from
+   * `'self'`.
+   */
+  header(scriptHashes: readonly string[], sources?: AssetSources): string;
+}
+
+/** An origin the gateway can put in a CSP as it is: scheme, a plain host name or address, a port. */
+const PLAIN_ORIGIN = /^https?:\/\/(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The sources of one bundle's page on each origin browsers may reach the host
+ * at: the request's own, and those the host names as its own (a proxy in
+ * front may rewrite the request's Host). An origin not plain enough to write
+ * into a header is left out (the request's is its Host); with none left,
+ * none, and the page loads from `'self'`.
+ */
+export function assetSources(origins: readonly string[], uiPrefix: string, extPrefix: string, extensionId: string, contentHash: string): AssetSources | undefined {
+  const plain = [...new Set(origins.filter((origin) => PLAIN_ORIGIN.test(origin)))];
+  if (plain.length === 0) return undefined;
+  return {
+    bundle: plain.map((origin) => `${origin}${uiPrefix}/${extensionId}/${contentHash}/`),
+    publicEndpoints: plain.map((origin) => `${origin}${extPrefix}/${extensionId}/public/`),
+  };
 }
 
 /**
  * The Content-Security-Policy of extension UI files: nothing by default,
- * scripts and styles only from the bundle (plus inline scripts the manifest
+ * scripts and styles only from the bundle's own path (plus inline scripts the manifest
  * declares by hash), no network access at all (`connect-src 'none'`: data
  * comes through the bridge), no forms, no plugins, framed only by the host,
  * and sandboxed even when opened directly.
@@ -46,11 +78,7 @@ export function createAssetCsp(options: AssetCspOptions = {}): AssetCsp {
       });
     }
   }
-  const tail = [
-    "style-src 'self'",
-    "img-src 'self' data: blob:",
-    "font-src 'self'",
-    "media-src 'self'",
+  const rest = [
     "connect-src 'none'",
     "object-src 'none'",
     "frame-src 'none'",
@@ -62,9 +90,21 @@ export function createAssetCsp(options: AssetCspOptions = {}): AssetCsp {
     `sandbox ${sandbox.join(" ")}`.trim(),
   ].join("; ");
   return {
-    header(scriptHashes) {
+    header(scriptHashes, sources) {
       const hashes = scriptHashes.map((hash) => ` '${hash}'`).join("");
-      return `default-src 'none'; script-src 'self'${hashes}; ${tail}`;
+      // 'self' is every route of the host's origin: another extension's public endpoint, any other bundle's
+      // files. A page's code is its own bundle's, which the admin consented to.
+      const own = sources === undefined ? "'self'" : sources.bundle.join(" ");
+      const media = sources === undefined ? "'self'" : [...sources.bundle, ...sources.publicEndpoints].join(" ");
+      return [
+        "default-src 'none'",
+        `script-src ${own}${hashes}`,
+        `style-src ${own}`,
+        `img-src ${media} data: blob:`,
+        `font-src ${media}`,
+        `media-src ${media}`,
+        rest,
+      ].join("; ");
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { VerifiedBundle } from "@annex/manifest";
 import { lookup } from "mrmime";
 import { bytesResponse } from "../gateway/body-bytes.js";
-import type { AssetCsp } from "./csp.js";
+import type { AssetCsp, AssetSources } from "./csp.js";
 
 const TEXT_TYPES = /^(?:text\/|application\/(?:json|javascript|xml|manifest\+json)|image\/svg\+xml)/;
 
@@ -34,13 +34,19 @@ export function findAsset(bundle: VerifiedBundle, path: string): AssetLookup {
  * a sandboxed frame has an opaque origin, and its module scripts are fetched
  * in CORS mode. They are public UI code, the same for every tenant.
  */
-export function assetResponse(asset: Extract<AssetLookup, { ok: true }>, request: Request, csp: AssetCsp, scriptHashes: readonly string[]): Response {
+export function assetResponse(
+  asset: Extract<AssetLookup, { ok: true }>,
+  request: Request,
+  csp: AssetCsp,
+  scriptHashes: readonly string[],
+  sources?: AssetSources,
+): Response {
   const etag = `"${asset.sha256}"`;
   const headers = new Headers({
     etag,
     "cache-control": IMMUTABLE,
     "x-content-type-options": "nosniff",
-    "content-security-policy": csp.header(scriptHashes),
+    "content-security-policy": csp.header(scriptHashes, sources),
     "referrer-policy": "no-referrer",
     "access-control-allow-origin": "*",
   });

@@ -3,7 +3,7 @@ import { isAnnexError, type VerifiedBundle } from "@annex/manifest";
 import type { Principal, SandboxRequest } from "@annex/runner";
 import type { AuditDecision } from "../audit/audit-log.js";
 import { parseAssetPath } from "../assets/asset-path.js";
-import { createAssetCsp } from "../assets/csp.js";
+import { assetSources, createAssetCsp } from "../assets/csp.js";
 import { assetResponse, findAsset } from "../assets/serve-asset.js";
 import { errorSummary } from "../errors.js";
 import type { ResolvedInstall } from "../installs/types.js";
@@ -108,6 +108,11 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
   const headers = new HeaderPolicy(policy);
   const crossSite = new CrossSiteCheck(options.origins);
   const csp = createAssetCsp(options.assets);
+  // Where else browsers may reach this host (behind a proxy that rewrites Host): the origins it names as its own.
+  const pageOrigins = [
+    ...(Array.isArray(options.origins) ? (options.origins as readonly string[]) : []),
+    ...(options.assets?.frameAncestors ?? []).filter((origin) => origin !== "'self'"),
+  ];
   const now = options.now ?? Date.now;
   // Buckets keyed by what the registry says (install, class, endpoint) apart from those keyed by what callers say
   // (their addresses): however many addresses a caller makes up, it cannot evict an install's bucket.
@@ -248,7 +253,8 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
     const asset = findAsset(bundle, parsed.path);
     if (!asset.ok) throw problem(404, "E_NOT_FOUND", "no such UI file", { reason: asset.reason });
     await allow(trail, { version: bundle.manifest.version }, { effectFree: true });
-    return assetResponse(asset, request, csp, bundle.manifest.ui.csp?.scriptHashes ?? []);
+    const sources = assetSources([new URL(request.url).origin, ...pageOrigins], prefixes.ui, prefixes.ext, bundle.manifest.id, parsed.contentHash);
+    return assetResponse(asset, request, csp, bundle.manifest.ui.csp?.scriptHashes ?? [], sources);
   }
 
   async function serveEndpoint(request: Request, info: RequestInfo, trail: Trail, url: URL, family: EndpointFamily, extensionId: string, route: string): Promise<Answer> {

@@ -202,6 +202,10 @@ export async function startTestServer(t: TestHost, defaultTenant: string, option
     response.headers.forEach((value, name) => {
       if (name !== "set-cookie") out[name] = value;
     });
+    // And back: a page's CSP names its bundle's folder on the origin the gateway saw, which is the test host's;
+    // the browser loads it from this server's. (In production the host's own origins are named: see `origins`.)
+    const csp = out["content-security-policy"];
+    if (typeof csp === "string") out["content-security-policy"] = csp.split(`${TEST_HOST_ORIGIN}/`).join(`${url}/`);
     const cookies = response.headers.getSetCookie();
     if (cookies.length > 0) out["set-cookie"] = cookies;
     res.writeHead(response.status, out);

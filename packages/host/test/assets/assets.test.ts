@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAssetPath } from "../../src/assets/asset-path.js";
-import { createAssetCsp } from "../../src/assets/csp.js";
+import { assetSources, createAssetCsp } from "../../src/assets/csp.js";
 import { describeBackends } from "../support/backends.js";
 import { makeBundle, serviceManifest } from "../support/fixtures.js";
 import { GW_SERVER, gatewayWorld, gwManifest, INLINE_HASH, problemOf, req, UI_FILES, type GatewayWorld } from "../gateway/support.js";
@@ -36,12 +36,18 @@ describeBackends("ext-ui assets", (backend) => {
     expect(response.headers.get("access-control-allow-credentials")).toBeNull();
   });
 
-  it("sends a strict CSP: nothing by default, scripts and styles from the bundle plus declared hashes, no network, framed by the host only, sandboxed", async () => {
-    const csp = (await get(`/ext-ui/acme.gw/${hash}/ui/index.html`)).headers.get("content-security-policy")!;
+  it("sends a strict CSP: nothing by default, scripts and styles from the bundle's own path plus declared hashes, no network, framed by the host only, sandboxed", async () => {
+    const page = req("GET", `/ext-ui/acme.gw/${hash}/ui/index.html`);
+    const origin = new URL(page.url).origin;
+    const csp = (await world.gateway.handle(page)).headers.get("content-security-policy")!;
     const directives = Object.fromEntries(csp.split("; ").map((part) => [part.split(" ")[0], part.split(" ").slice(1).join(" ")]));
     expect(directives["default-src"]).toBe("'none'");
-    expect(directives["script-src"]).toBe(`'self' '${INLINE_HASH}'`);
-    expect(directives["style-src"]).toBe("'self'");
+    // Not 'self': that is every route of the host's origin, another extension's public endpoint among them.
+    const bundle = `${origin}/ext-ui/acme.gw/${hash}/`;
+    expect(directives["script-src"]).toBe(`${bundle} '${INLINE_HASH}'`);
+    expect(directives["style-src"]).toBe(bundle);
+    expect(directives["img-src"]).toBe(`${bundle} ${origin}/ext/acme.gw/public/ data: blob:`);
+    expect(directives["font-src"]).toBe(`${bundle} ${origin}/ext/acme.gw/public/`);
     expect(directives["connect-src"]).toBe("'none'");
     expect(directives["frame-ancestors"]).toBe("'self'");
     expect(directives["sandbox"]).toBe("allow-scripts");
@@ -50,6 +56,19 @@ describeBackends("ext-ui assets", (backend) => {
     expect(csp).not.toContain("unsafe-inline");
     expect(csp).not.toContain("unsafe-eval");
     expect(csp).not.toContain("allow-same-origin");
+  });
+
+  it("names the bundle's path on the origins the host names as its own: behind a proxy that rewrites Host, pages still load", async () => {
+    // The proxy forwards https://app.example.com/… as http://localhost:3000/…: the gateway sees only the latter.
+    const gateway = world.gatewayWith({ origins: ["https://app.example.com"], assets: { frameAncestors: ["https://shell.example.com"] } });
+    const csp = (await gateway.handle(new Request(`http://localhost:3000/ext-ui/acme.gw/${hash}/ui/index.html`, { headers: { "sec-fetch-dest": "iframe" } }))).headers.get("content-security-policy")!;
+    const scripts = csp.split("; ").find((part) => part.startsWith("script-src "))!;
+    expect(scripts.split(" ").slice(1, -1)).toEqual([
+      `http://localhost:3000/ext-ui/acme.gw/${hash}/`,
+      `https://app.example.com/ext-ui/acme.gw/${hash}/`,
+      `https://shell.example.com/ext-ui/acme.gw/${hash}/`,
+    ]);
+    expect(csp).not.toContain("'self'; style-src");
   });
 
   it("names the host's origins as frame ancestors when configured", async () => {
@@ -234,5 +253,31 @@ describe("asset paths", () => {
   it("builds a CSP with the declared hashes only", () => {
     const csp = createAssetCsp().header(["sha256-abc="]);
     expect(csp).toMatch(/^default-src 'none'; script-src 'self' 'sha256-abc='; style-src 'self';/);
+  });
+
+  it("names the bundle's path on the request's origin, and falls back to 'self' for an origin it cannot write into a header as it is", () => {
+    const id = "acme.x";
+    const contentHash = `sha256:${"a".repeat(64)}`;
+    expect(assetSources(["https://app.example.com"], "/ext-ui", "/ext", id, contentHash)).toEqual({
+      bundle: [`https://app.example.com/ext-ui/acme.x/${contentHash}/`],
+      publicEndpoints: ["https://app.example.com/ext/acme.x/public/"],
+    });
+    expect(assetSources(["http://[::1]:3000"], "/ui", "/x", id, contentHash)?.bundle).toEqual([`http://[::1]:3000/ui/acme.x/${contentHash}/`]);
+    // The origin comes from the request's Host: one a header could be made to carry another directive with is not used.
+    for (const origin of ["http://a;script-src", "http://a b", "http://xn--a'", "null", "http://Caps.example"]) {
+      expect(assetSources([origin], "/ext-ui", "/ext", id, contentHash), origin).toBeUndefined();
+      // Beside a usable one it is only left out.
+      expect(assetSources([origin, "https://app.example.com"], "/ext-ui", "/ext", id, contentHash)?.bundle, origin).toEqual([`https://app.example.com/ext-ui/acme.x/${contentHash}/`]);
+    }
+    const sources = assetSources(["https://app.example.com"], "/ext-ui", "/ext", id, contentHash)!;
+    expect(createAssetCsp().header([], sources)).toMatch(/^default-src 'none'; script-src https:\/\/app\.example\.com\/ext-ui\/acme\.x\/sha256:a{64}\/; style-src https:/);
+  });
+
+  it("names the bundle's path on the host's own origins too, once each: a proxy in front may rewrite the Host it sees", async () => {
+    const contentHash = `sha256:${"a".repeat(64)}`;
+    const sources = assetSources(["http://localhost:3000", "https://app.example.com", "http://localhost:3000"], "/ext-ui", "/ext", "acme.x", contentHash)!;
+    const csp = createAssetCsp().header([], sources);
+    expect(csp).toContain(`script-src http://localhost:3000/ext-ui/acme.x/${contentHash}/ https://app.example.com/ext-ui/acme.x/${contentHash}/;`);
+    expect(csp).toContain(`img-src http://localhost:3000/ext-ui/acme.x/${contentHash}/ https://app.example.com/ext-ui/acme.x/${contentHash}/ http://localhost:3000/ext/acme.x/public/ https://app.example.com/ext/acme.x/public/ data: blob:;`);
   });
 });
