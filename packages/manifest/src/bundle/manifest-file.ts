@@ -43,4 +43,16 @@ function checkEntriesPresent(manifest: Manifest, files: ReadonlyMap<string, Uint
       );
     }
   }
+  // An owned schema no migration creates would install "ready" with no table (handlers failing with "relation
+  // does not exist"): `annex pack` refuses such a bundle, and so does every reader.
+  if (manifest.storage.kind === "owned-schema") {
+    const folder = `${manifest.storage.migrations}/`;
+    if (![...files.keys()].some((path) => path.startsWith(folder) && path.endsWith(".sql"))) {
+      throw new BundleError(
+        "E_BUNDLE_FORMAT",
+        `${MANIFEST_PATH} storage.migrations names ${JSON.stringify(manifest.storage.migrations)}, which holds no .sql migration in the bundle; add one (NNNN_name.sql) or fix the path.`,
+        { reason: "missing-entry", path: manifest.storage.migrations, field: "storage.migrations" },
+      );
+    }
+  }
 }

@@ -469,6 +469,23 @@ describe.each(READER_CASES)("hostile bundles read with %s", (_, readBundle) => {
       const error = await rejectsWith(readBundle(await tarGz(bundleEntries(files))), "E_BUNDLE_FORMAT");
       expect(error.details).toMatchObject({ reason: "missing-entry", field: "runtime.entry", path: "server/index.js" });
     });
+
+    it("an owned schema whose migrations folder holds no .sql file is E_BUNDLE_FORMAT naming storage.migrations", async () => {
+      const manifest = {
+        ...SERVICE_MANIFEST,
+        capabilities: [{ name: "storage.sql", reason: "Keeps orders in its own tables." }],
+        storage: { kind: "owned-schema", migrations: "migrations" },
+      };
+      const files = serviceFiles();
+      files.set("annex.json", json(manifest));
+      // A README in the folder, or a migration beside it: still nothing creates the schema's tables.
+      files.set("migrations/README.md", text("# Migrations\n"));
+      files.set("migrations-old/0001_init.sql", text("CREATE TABLE t (id int);\n"));
+      const error = await rejectsWith(readBundle(await tarGz(bundleEntries(files))), "E_BUNDLE_FORMAT");
+      expect(error.details).toMatchObject({ reason: "missing-entry", field: "storage.migrations", path: "migrations" });
+      files.set("migrations/0001_init.sql", text("CREATE TABLE t (id int);\n"));
+      expect((await readBundle(await tarGz(bundleEntries(files)))).manifest.storage).toMatchObject({ kind: "owned-schema" });
+    });
   });
 
   describe("what readBundle returns", () => {
