@@ -39,12 +39,14 @@ export type JsonScanResult =
       /** All duplicate keys, including those not in `duplicates`. */
       duplicateCount: number;
     }
-  | { ok: false; message: string; location: TextLocation };
+  /** `tooLarge`: the text is JSON as far as read, but holds more values than allowed. */
+  | { ok: false; message: string; location: TextLocation; tooLarge?: true };
 
 class JsonSyntaxError extends Error {
   constructor(
     message: string,
     readonly offset: number,
+    readonly tooLarge = false,
   ) {
     super(message);
   }
@@ -53,7 +55,25 @@ class JsonSyntaxError extends Error {
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 const STRING_BODY = /(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*/y;
 
-export function scanJson(text: string, maxDepth = 64): JsonScanResult {
+/** Where a value sits: its key and its parent's trail (an array is made only for a duplicate's message). */
+interface Trail {
+  up: Trail | null;
+  key: string | number;
+}
+
+function trailPath(trail: Trail | null): (string | number)[] {
+  const path: (string | number)[] = [];
+  for (let t = trail; t !== null; t = t.up) path.push(t.key);
+  return path.reverse();
+}
+
+/**
+ * Scans `text` as JSON (see above). Refuses values nested deeper than
+ * `maxDepth`, and more than `maxValues` values in all (primitives count:
+ * a megabyte of `0,` is half a million of them, each walked by every later
+ * check), where it gets to them, before anything else reads the text.
+ */
+export function scanJson(text: string, maxDepth = 64, maxValues = Number.POSITIVE_INFINITY): JsonScanResult {
   const lineStarts = [0];
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) lineStarts.push(i + 1);
   const locate = (offset: number): TextLocation => {
@@ -75,6 +95,7 @@ export function scanJson(text: string, maxDepth = 64): JsonScanResult {
     return child;
   };
   let pos = 0;
+  let values = 0;
 
   const skipSpace = () => {
     while (pos < text.length) {
@@ -103,10 +124,11 @@ export function scanJson(text: string, maxDepth = 64): JsonScanResult {
     return JSON.parse(text.slice(start, pos)) as string;
   };
 
-  // `path` is built only for a duplicate's message; `node` is where the value's location went.
-  const readValue = (node: LocationTree, path: readonly (string | number)[], depth: number): void => {
+  // `trail` is made a path only for a duplicate's message; `node` is where the value's location went.
+  const readValue = (node: LocationTree, trail: Trail | null, depth: number): void => {
     skipSpace();
     if (depth > maxDepth) throw new JsonSyntaxError(`values nest deeper than ${maxDepth} levels`, pos);
+    if (++values > maxValues) throw new JsonSyntaxError(`more than ${maxValues} values`, pos, true);
     const c = text[pos];
     if (c === "{") {
       pos++;
@@ -123,7 +145,7 @@ export function scanJson(text: string, maxDepth = 64): JsonScanResult {
         const key = readString();
         let child: LocationTree;
         if (keys.has(key)) {
-          if (++duplicateCount <= MAX_REPORTED_DUPLICATES) duplicates.push({ path: pathToString([...path, key]), key, location: locate(keyOffset) });
+          if (++duplicateCount <= MAX_REPORTED_DUPLICATES) duplicates.push({ path: pathToString([...trailPath(trail), key]), key, location: locate(keyOffset) });
           // The first occurrence keeps the location; the value is scanned all the same.
           child = { at: locate(keyOffset) };
         } else {
@@ -133,7 +155,7 @@ export function scanJson(text: string, maxDepth = 64): JsonScanResult {
         skipSpace();
         if (text[pos] !== ":") fail("':' after a property name");
         pos++;
-        readValue(child, [...path, key], depth + 1);
+        readValue(child, { up: trail, key }, depth + 1);
         skipSpace();
         if (text[pos] === ",") {
           pos++;
@@ -156,7 +178,7 @@ export function scanJson(text: string, maxDepth = 64): JsonScanResult {
       for (let index = 0; ; index++) {
         skipSpace();
         const child = childOf(node, index, locate(pos));
-        readValue(child, [...path, index], depth + 1);
+        readValue(child, { up: trail, key: index }, depth + 1);
         skipSpace();
         if (text[pos] === ",") {
           pos++;
@@ -189,13 +211,13 @@ export function scanJson(text: string, maxDepth = 64): JsonScanResult {
 
   try {
     const locations: LocationTree = { at: locate(0) };
-    readValue(locations, [], 0);
+    readValue(locations, null, 0);
     skipSpace();
     if (pos < text.length) fail("the end of the text after the JSON value");
     return { ok: true, locations, duplicates, duplicateCount };
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
-    return { ok: false, message: error.message, location: locate(error.offset) };
+    return { ok: false, message: error.message, location: locate(error.offset), ...(error.tooLarge ? { tooLarge: true } : {}) };
   }
 }
 

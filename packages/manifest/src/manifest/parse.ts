@@ -24,8 +24,13 @@ export interface ParseManifestTextOptions extends ParseManifestOptions {
 
 /** Deeper than any real manifest; keeps hostile input (or a cyclic object) from exhausting the stack. */
 const MAX_DEPTH = 32;
-/** Values visited before giving up: a shared-reference "billion laughs" object must not take forever. */
-const MAX_NODES = 100_000;
+/**
+ * Values a manifest may hold, strings, numbers, booleans and nulls included:
+ * every check after parsing walks each of them (a megabyte of zeros nested 30
+ * deep took seconds and 800 MB), and a shared-reference "billion laughs"
+ * object must not take forever.
+ */
+const MAX_VALUES = 100_000;
 /** annex.json text larger than this is refused before parsing. */
 export const MAX_MANIFEST_TEXT_LENGTH = 1024 * 1024;
 
@@ -51,10 +56,13 @@ export function parseManifestText(text: string, options: ParseManifestTextOption
   if (text.length > MAX_MANIFEST_TEXT_LENGTH)
     throw new ManifestError([{ path: "", message: `the manifest is larger than ${MAX_MANIFEST_TEXT_LENGTH} characters; it holds settings, not data` }], source);
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const scan = scanJson(body);
+  const scan = scanJson(body, 64, MAX_VALUES);
   if (!scan.ok) {
     const { line, column } = scan.location;
-    throw new ManifestError([{ path: "", message: `invalid JSON at line ${line}, column ${column}: ${scan.message}`, line, column }], source);
+    const message = scan.tooLarge === true
+      ? `the manifest has ${scan.message} (at line ${line}, column ${column}); it holds settings, not data`
+      : `invalid JSON at line ${line}, column ${column}: ${scan.message}`;
+    throw new ManifestError([{ path: "", message, line, column }], source);
   }
   const duplicateIssues: ManifestIssue[] = scan.duplicates.map(({ path, key, location }) => ({
     path,
@@ -110,8 +118,8 @@ function checkJsonShape(input: unknown): RawIssue | undefined {
   let nodes = 0;
   while (stack.length > 0) {
     const { value, depth } = stack.pop()!;
+    if (++nodes > MAX_VALUES) return { path: [], message: `the manifest has more than ${MAX_VALUES} values; it holds settings, not data` };
     if (typeof value !== "object" || value === null) continue;
-    if (++nodes > MAX_NODES) return { path: [], message: `the manifest has more than ${MAX_NODES} values; it holds settings, not data` };
     if (depth >= MAX_DEPTH) return { path: [], message: `the manifest nests deeper than ${MAX_DEPTH} levels (or refers to itself); flatten it` };
     const children = Array.isArray(value) ? value : Object.values(value);
     for (const child of children) stack.push({ value: child, depth: depth + 1 });

@@ -76,8 +76,8 @@ describe("ManifestError", () => {
   describe("a list longer than its bound", () => {
     const registry: HostCapabilityRegistry = { "crm.contacts.read": { name: "crm.contacts.read" } };
     const cases: [string, Record<string, unknown>, string][] = [
-      // 50,000 entries, each also wrong: none of them is parsed or looked up in the registry.
-      ["capabilities", { capabilities: Array.from({ length: 50_000 }, (_, i) => ({ name: `host:crm.nope${i}`, reason })) }, "capabilities: at most 64 capabilities (this list has 50000)"],
+      // 30,000 entries (90,000 values, under the 100,000 a manifest may hold), each also wrong: none of them is parsed or looked up in the registry.
+      ["capabilities", { capabilities: Array.from({ length: 30_000 }, (_, i) => ({ name: `host:crm.nope${i}`, reason })) }, "capabilities: at most 64 capabilities (this list has 30000)"],
       ["endpoints", { endpoints: Array.from({ length: 30_000 }, () => ({ class: "api", method: "FETCH" })) }, "endpoints: at most 128 endpoints (this list has 30000)"],
       [
         "a capability's hosts",
@@ -317,12 +317,25 @@ describe("parseManifestText", () => {
   }, 20_000);
 
   it("lists the first duplicate keys and counts the rest, however many there are", () => {
-    const repeated = `{${Array.from({ length: 100_000 }, () => '"same":0').join(",")}}`;
+    const repeated = `{${Array.from({ length: 90_000 }, () => '"same":0').join(",")}}`;
     const error = textError(text.replace('"name": "Hello",', `"name": "Hello", "junk": ${repeated},`));
-    expect(error.issues[0]?.message).toMatch(/^99999 duplicate keys; the first 20 follow/);
+    expect(error.issues[0]?.message).toMatch(/^89999 duplicate keys; the first 20 follow/);
     expect(error.issues.filter((issue) => issue.path === "junk.same")).toHaveLength(20);
     expect(error.message.length).toBeLessThan(8000);
   }, 20_000);
+
+  it("refuses more than 100,000 values while scanning, primitives counted, before any other check walks them", () => {
+    // A megabyte of zeros nested 30 deep, in a field the schema does not know: it took seconds and 800 MB to refuse.
+    const zeros = Array.from({ length: 200_000 }, () => "0").join(",");
+    const bomb = `${"[".repeat(30)}${zeros}${"]".repeat(30)}`;
+    const error = textError(text.replace('"name": "Hello",', `"name": "Hello", "junk": ${bomb},`));
+    expect(error.issueCount).toBe(1);
+    expect(error.issues[0]?.message).toMatch(/^the manifest has more than 100000 values \(at line \d+, column \d+\); it holds settings, not data$/);
+    // Where the scan stopped: at the 100,001st value (a few values before it in the manifest), not at the end.
+    const column = error.issues[0]!.column!;
+    expect(column).toBeGreaterThan(2 * 99_000);
+    expect(column).toBeLessThan(2 * 100_100);
+  });
 
   it("refuses nesting deeper than 64 levels while scanning", () => {
     const error = textError(`${"[".repeat(100)}${"]".repeat(100)}`);
