@@ -6,6 +6,7 @@ export * from "./remote/index.js";
 export { createInMemoryRunner, type InMemoryRunner, type InMemoryRunnerOptions } from "./in-memory-runner.js";
 export { RunnerError, HostCallError, isRunnerError, type RunnerErrorCode, type HostCallErrorCode } from "./errors.js";
 export { DEFAULT_LIMITS, effectiveLimits, type ManifestLimits } from "./limits.js";
+export { serializedBody } from "./json-body.js";
 export {
   ARGUMENTS_TOO_LARGE,
   authorize,

@@ -1,4 +1,4 @@
-import type { ExecuteError, SandboxResponse } from "@annex/runner";
+import { serializedBody, type ExecuteError, type SandboxResponse } from "@annex/runner";
 import { RawAnswer } from "./answer.js";
 import type { HeaderPolicy } from "./headers.js";
 import { BASE_SECURITY_HEADERS, problem, type GatewayProblem, type GatewayProblemCode } from "./problem.js";
@@ -74,8 +74,13 @@ export function sandboxResponse(
     }),
   );
   let body: Uint8Array | string | null;
-  const value = result.body;
-  if (value === null || value === undefined) body = null;
+  // Serialised already where it ran (a pool worker), off this thread: written as it is, never parsed here.
+  const text = serializedBody(result);
+  const value = text === undefined ? result.body : undefined;
+  if (text !== undefined) {
+    body = text;
+    if (!out.has("content-type")) out.set("content-type", "application/json");
+  } else if (value === null || value === undefined) body = null;
   else if (value instanceof Uint8Array) {
     body = value;
     if (!out.has("content-type")) out.set("content-type", "application/octet-stream");

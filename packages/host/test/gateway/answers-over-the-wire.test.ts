@@ -8,6 +8,7 @@ import { describeBackends } from "../support/backends.js";
 import { bearer } from "./support.js";
 import { rawRequest as raw } from "../adapters/servers.js";
 import { wireWorld, type WireWorld } from "./support-wire.js";
+import { createWorkerPoolRunner } from "@annex/runner";
 
 /**
  * What an extension's answer may do to the host's users, through both
@@ -125,5 +126,30 @@ describeBackends("answers over the wire", (backend) => {
       expect(typeof received).toBe("string");
       expect({ base, hex: Buffer.from(received as string, "utf8").toString("hex") }).toEqual({ base, hex: sent.toString("hex") });
     }
+  });
+
+  describe("on the worker pool, where a JSON body is serialised in the worker", () => {
+    let pooled: WireWorld;
+    const pool = createWorkerPoolRunner({ workers: 1 });
+    beforeAll(async () => {
+      pooled = await wireWorld(backend, { runner: pool });
+    });
+    afterAll(async () => {
+      await pooled.close();
+      await pool.close();
+    });
+
+    it("answers the same bytes and length, non-ASCII and large bodies included, through both adapters", async () => {
+      const large = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i % 7 === 0 ? "ünï ✓" : i]));
+      for (const body of [{ name: "Zoë", flag: "🇫🇷", note: "«ünïcode»", list: [1, null, true] }, large, [], ["a"]]) {
+        for (const base of [pooled.nodeBase, pooled.expressBase]) {
+          const answer = await raw(base, "POST", "/api/ext/acme.wire/respond", { ...bearer("ada", "t1"), "content-type": "application/json" }, JSON.stringify({ body }));
+          expect(answer.status).toBe(200);
+          expect(answer.headers["content-type"]).toBe("application/json");
+          expect(answer.headers["content-length"]).toBe(String(answer.body.byteLength));
+          expect(answer.body.toString("utf8")).toBe(JSON.stringify(body));
+        }
+      }
+    });
   });
 });

@@ -29,7 +29,8 @@ export type FromWorker =
   | { type: "loaded"; id: number; ok: true; loaded: LoadedBundle }
   | { type: "loaded"; id: number; ok: false; error: WireError }
   | { type: "unloaded"; id: number }
-  | { type: "result"; id: number; result: ExecuteResult }
+  /** `bodyText`: the response's object or array body as JSON, made in the worker (the result's own body is then null). */
+  | { type: "result"; id: number; result: ExecuteResult; bodyText?: string }
   /** Results finished in the same turn of the worker, in the order they finished: one message instead of several. */
-  | { type: "results"; results: { id: number; result: ExecuteResult }[] }
+  | { type: "results"; results: { id: number; result: ExecuteResult; bodyText?: string }[] }
   | { type: "host-call"; callId: number; requestId: string; method: string; args: unknown[] };

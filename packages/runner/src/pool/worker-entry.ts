@@ -4,6 +4,7 @@ import { HostCallError } from "../errors.js";
 import { createInMemoryRunnerWithDispatch, loadVerifiedParts } from "../in-memory-runner.js";
 import { forwardingDispatch, fromWireError, toWireError } from "./host-bridge.js";
 import { claimToRun } from "./claims.js";
+import { bodyText, withoutBody } from "../json-body.js";
 import type { ExecuteItem, FromWorker, ToWorker } from "./protocol.js";
 import type { WorkerBundleParts, WorkerData } from "./worker-data.js";
 
@@ -24,11 +25,13 @@ function post(message: FromWorker): void {
 // Results wait for the end of the worker's turn and leave together: a message costs more than a small
 // execution, and with executions sent ahead several finish in one turn. Nothing waits on a result longer
 // than that turn (the next one starts at once, claimed before the batch is posted).
-let outbox: { id: number; result: ExecuteResult }[] = [];
+let outbox: { id: number; result: ExecuteResult; bodyText?: string }[] = [];
 let flushing = false;
 
 function postResult(id: number, result: ExecuteResult): void {
-  outbox.push({ id, result });
+  // An object body crosses as JSON text, serialised here: see json-body.ts.
+  const text = bodyText(result);
+  outbox.push(text === undefined ? { id, result } : { id, result: withoutBody(result), bodyText: text });
   if (flushing) return;
   flushing = true;
   setImmediate(flushResults);
@@ -38,7 +41,7 @@ function flushResults(): void {
   flushing = false;
   const batch = outbox;
   outbox = [];
-  if (batch.length === 1) post({ type: "result", id: batch[0]!.id, result: batch[0]!.result });
+  if (batch.length === 1) post({ type: "result", ...batch[0]! });
   else if (batch.length > 1) post({ type: "results", results: batch });
 }
 

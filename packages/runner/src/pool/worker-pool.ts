@@ -8,6 +8,7 @@ import { effectiveLimits, manifestLimitsToExecutionLimits, resolveRunnerLimits, 
 import type { ExecuteOptions, LoadedBundle, Runner } from "../runner.js";
 import { isRunning, newClaimCells, offer, revoke, tokenOf, type ClaimCells } from "./claims.js";
 import { FairQueue } from "./fair-queue.js";
+import { withBodyText } from "../json-body.js";
 import { HostCallGate, fromWireError, toWireError } from "./host-bridge.js";
 import type { ExecuteItem, FromWorker, ToWorker } from "./protocol.js";
 import { bundleParts, workerRunnerOptions, type PoolRunnerOptions, type WorkerBundleParts, type WorkerData } from "./worker-data.js";
@@ -280,11 +281,11 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
         return;
       }
       case "result":
-        if (settle(slot, message.id, message.result)) pump();
+        if (settle(slot, message.id, message.result, message.bodyText)) pump();
         return;
       case "results": {
         let any = false;
-        for (const { id, result } of message.results) any = settle(slot, id, result) || any;
+        for (const { id, result, bodyText } of message.results) any = settle(slot, id, result, bodyText) || any;
         if (any) pump();
         return;
       }
@@ -294,11 +295,12 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     }
   }
 
-  function settle(slot: Slot, id: number, result: ExecuteResult): boolean {
+  function settle(slot: Slot, id: number, result: ExecuteResult, bodyText: string | undefined): boolean {
     const pending = slot.held.get(id);
     if (pending === undefined) return false;
+    const whole = bodyText !== undefined && result.ok && result.response !== undefined ? withBodyText(result, bodyText) : result;
     // The worker cannot answer for another execution: the result keeps the id the host sent.
-    finish(pending, { ...result, requestId: pending.envelope.requestId });
+    finish(pending, { ...whole, requestId: pending.envelope.requestId });
     return true;
   }
 
