@@ -7,6 +7,7 @@ import type { ExecuteOptions, LoadedBundle, Runner } from "../runner.js";
 import { HostCallGate, toWireError, type WireError } from "../pool/host-bridge.js";
 import { effectiveLimits, resolveRunnerLimits } from "../limits.js";
 import { RunnerError } from "../errors.js";
+import { withBodyText } from "../json-body.js";
 import { HEADER_SIGNATURE, signRequest, toKeyBytes, verifyFrame, verifyResponse, type SharedKey } from "./auth.js";
 import { RemoteRunnerError, RunnerServerError } from "./errors.js";
 import { isValidRequestId, type ExecuteFrame } from "./protocol.js";
@@ -242,7 +243,7 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
           return;
         }
         if (frame.type === "host-call") void answer(envelope.requestId, frame, gate);
-        else if (frame.type === "result") finish(checkResult(envelope, frame.result), true);
+        else if (frame.type === "result") finish(checkResult(envelope, frame.result, frame.bodyText), true);
       };
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => {
@@ -323,7 +324,7 @@ export function createRemoteRunner(options: RemoteRunnerOptions): RemoteRunner {
   };
 }
 
-function checkResult(envelope: ExecuteEnvelope, value: unknown): ExecuteResult {
+function checkResult(envelope: ExecuteEnvelope, value: unknown, bodyText?: unknown): ExecuteResult {
   const result = value as Partial<ExecuteResult> | null;
   if (result === null || typeof result !== "object" || typeof result.ok !== "boolean" || result.requestId !== envelope.requestId || typeof result.usage !== "object") {
     return {
@@ -334,7 +335,9 @@ function checkResult(envelope: ExecuteEnvelope, value: unknown): ExecuteResult {
       logs: [],
     };
   }
-  return { ...result, logs: Array.isArray(result.logs) ? result.logs : [] } as ExecuteResult;
+  const checked = { ...result, logs: Array.isArray(result.logs) ? result.logs : [] } as ExecuteResult;
+  const response = checked.response as unknown;
+  return typeof bodyText === "string" && checked.ok && response !== null && typeof response === "object" ? withBodyText(checked, bodyText) : checked;
 }
 
 /** The caller stopped waiting for an execution; the stream to the runner server is cut, which tells the server. */

@@ -19,7 +19,8 @@ export type HostCallAnswer = { ok: true; value: unknown } | { ok: false; error: 
 /** A frame of the execute stream, as the client reads it. */
 export type ExecuteFrame =
   | { type: "host-call"; callId: string; method: string; args: unknown[] }
-  | { type: "result"; result: unknown };
+  /** `bodyText`: the response's object or array body as JSON, as the server's pool made it (the result's own body is then null). */
+  | { type: "result"; result: unknown; bodyText?: unknown };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

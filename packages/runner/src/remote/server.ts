@@ -4,6 +4,7 @@ import { verifyBundleNode as verifyBundle } from "@annex/manifest/node";
 import { isAnnexError, type BundleSignature, type HostCapabilityRegistry, type TrustStore } from "@annex/manifest";
 import type { ExecuteEnvelope, ExecuteResult } from "../envelope.js";
 import { HostCallError } from "../errors.js";
+import { serializedBody, withoutBody } from "../json-body.js";
 import type { HostCall, HostDispatch } from "../host-apis.js";
 import type { Runner } from "../runner.js";
 import { forwardingDispatch, fromWireError } from "../pool/host-bridge.js";
@@ -252,7 +253,9 @@ export function createRunnerServer(options: RunnerServerOptions): RunnerServer {
     }
     metrics.recordExecution(envelope, result);
     if (!execution.closed) {
-      writeFrame(execution, { type: "result", result });
+      // A body its pool serialised travels as that text (see json-body.ts): the host need not parse it.
+      const text = result.ok && result.response !== undefined ? serializedBody(result.response) : undefined;
+      writeFrame(execution, text === undefined ? { type: "result", result } : { type: "result", result: withoutBody(result), bodyText: text });
       res.end();
     }
     closeExecution(requestId, execution, "the execution finished");

@@ -23,5 +23,6 @@ runnerContract("remote (server over loopback, worker pool inside)", async ({ hos
       await server.close();
     },
     live: () => (server.server.listening ? 1 : 0) + (pool?.stats().liveWorkers ?? 0),
+    serialisesBodies: true,
   };
 });

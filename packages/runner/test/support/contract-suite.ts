@@ -4,6 +4,7 @@ import type { ExecuteEnvelope, ExecutionLimits } from "../../src/envelope.js";
 import { HostCallError } from "../../src/errors.js";
 import { createHostDispatch, type HostApis, type HostCallScope } from "../../src/host-apis.js";
 import type { Runner } from "../../src/runner.js";
+import { serializedBody } from "../../src/json-body.js";
 import { buildBundle, envelopeFor } from "./fixtures.js";
 
 /**
@@ -17,6 +18,8 @@ export interface ContractSubject {
   dispose(): Promise<void>;
   /** Threads, sockets or servers still alive; must be 0 after dispose. */
   live?(): number;
+  /** Whether object bodies come back serialised already (`serializedBody`): where they ran in another thread. */
+  serialisesBodies?: boolean;
 }
 
 export type MakeRunner = (options: { hostApis: HostApis; limits?: Partial<ExecutionLimits> }) => Promise<ContractSubject>;
@@ -252,6 +255,15 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect(result.requestId).toBe(envelope.requestId);
       expect(result.ok).toBe(true);
       expect(result.response).toEqual({ status: 200, headers: expect.any(Object), body: { hello: "Ada", tenant: "tenant-a" } });
+    });
+
+    it("answers an object body as its value and, where it ran elsewhere, as its JSON text too", async () => {
+      const result = await run("hello", { body: { name: "Zoë ✓" } });
+      const body = { hello: "Zoë ✓", tenant: "tenant-a" };
+      expect(result.response?.body).toEqual(body);
+      const text = serializedBody(result.response!);
+      if (subject.serialisesBodies === true) expect(text).toBe(JSON.stringify(body));
+      else expect(text).toBeUndefined();
     });
 
     it("normalises handler results: full responses, async values, nothing, bytes", async () => {
