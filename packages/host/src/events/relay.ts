@@ -84,7 +84,15 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
   const owner = `relay-${process.pid}-${randomUUID().slice(0, 8)}`;
   const random = deps.random ?? Math.random;
   const now = () => new Date(deps.now());
-  let consumer: BusConsumer | undefined = await bus.consume((message) => consume(message), { concurrency: settings.concurrency });
+  // A delivery finished here may let the next one of its (install, type) queue be leased, which no round could
+  // while it ran (deliveries of one queue go in order): ask for a round now, not at the next poll. Through a
+  // broker, whose send returns before the run, a burst otherwise went one event per poll interval.
+  let consumer: BusConsumer | undefined = await bus.consume(
+    async (message) => {
+      if (await consume(message)) nudge();
+    },
+    { concurrency: settings.concurrency },
+  );
   let round: Promise<DrainResult> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running = false;
@@ -172,7 +180,8 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
    * past that lease (another relay may have leased the delivery again) or a second copy of one runs
    * nothing. A message that disagrees with the outbox is dropped without running anything.
    */
-  async function consume(message: BusMessage): Promise<void> {
+  /** Runs one message; true when its delivery left the queue's head (done, failed, dropped or given back). */
+  async function consume(message: BusMessage): Promise<boolean> {
     const at = deps.now();
     // Never on the bus, so neither a copy of the message nor anyone who read it there can take the run over;
     // its prefix says which lease it was taken from.
@@ -185,7 +194,7 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       const disagreeing = running === null ? [] : disagreement(message, running);
       if (running !== null && disagreeing.length > 0) forged(running, disagreeing);
       else metrics?.eventDelivery("stale", "");
-      return;
+      return false;
     }
     const { delivery } = taken;
     const disagreeing = disagreement(message, delivery);
@@ -194,7 +203,7 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       // count as an attempt; the relay's own message, or the lease running out, still delivers the delivery.
       await store.restore(delivery.deliveryId, lease, message.lease, taken.leasedUntil).catch(() => {});
       forged(delivery, disagreeing);
-      return;
+      return false;
     }
     const fields = { deliveryId: delivery.deliveryId, eventId: delivery.eventId, tenant: delivery.tenant, installId: delivery.installId, type: delivery.type, attempt: delivery.attempt };
     const standing = await deps.standing(delivery.installId);
@@ -202,11 +211,12 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       await store.drop(delivery.deliveryId, lease, now(), { code: "E_INSTALL_GONE", message: "the install was uninstalled before the event reached it" });
       metrics?.eventDelivery("dropped", "uninstalled");
       logger.info(fields, "event delivery dropped: the install is gone");
-      return;
+      return true;
     }
     if (standing.kind === "waiting") {
+      // Given back until the install serves again: nothing behind it can go first.
       await store.release(delivery.deliveryId, lease, now(), true);
-      return;
+      return false;
     }
     const { resolved } = standing;
     const handler = subscribedHandler(resolved.manifest, resolved.install.grants, delivery.type);
@@ -217,7 +227,7 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       });
       metrics?.eventDelivery("dropped", "unsubscribed");
       logger.info({ ...fields, extensionId: resolved.install.extensionId }, "event delivery dropped: the install no longer subscribes to this type");
-      return;
+      return true;
     }
     const requestId = randomUUID();
     pending.setDepth(requestId, delivery.depth);
@@ -246,12 +256,12 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
         metrics?.eventDelivery("stale", "");
         logger.warn({ ...fields, requestId }, "event delivered, but its lease had run out and another relay took it over; the handler may run again (ctx.event.id is the same)");
       }
-      return;
+      return acked;
     }
     const dead = delivery.attempt >= settings.maxAttempts;
     const retryAt = dead ? null : new Date(deps.now() + backoffDelay(delivery.attempt, settings.backoff, random));
     const recorded = await store.fail(delivery.deliveryId, lease, now(), error, retryAt);
-    if (!recorded) return;
+    if (!recorded) return false;
     if (dead) {
       metrics?.eventDelivery("dead", error.code);
       logger.error({ ...fields, extensionId: resolved.install.extensionId, requestId, err: error }, "event delivery failed for the last time; parked in the dead letters");
@@ -260,6 +270,7 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       metrics?.eventDelivery("failed", error.code);
       logger.warn({ ...fields, extensionId: resolved.install.extensionId, requestId, err: error, retryAt: retryAt!.toISOString() }, "event delivery failed; will retry");
     }
+    return true;
   }
 
   function forged(delivery: LeasedDelivery, fields: string[]): void {
@@ -299,6 +310,12 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
     schedule(again ? 0 : settings.pollIntervalMs);
   }
 
+  function nudge(): void {
+    if (!running || stopped) return;
+    if (timer !== undefined) schedule(0);
+    else again = true;
+  }
+
   return {
     owner,
     drain,
@@ -307,11 +324,7 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       running = true;
       schedule(0);
     },
-    nudge() {
-      if (!running || stopped) return;
-      if (timer !== undefined) schedule(0);
-      else again = true;
-    },
+    nudge,
     async stop() {
       stopped = true;
       running = false;

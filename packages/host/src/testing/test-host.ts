@@ -73,8 +73,9 @@ export interface TestHostOptions {
   logger?: Logger | undefined;
   /**
    * Event options as `createHost({ events })`. The test host runs no relay in
-   * the background (`relay: false`): `t.relay.drain()` delivers, so tests are
-   * deterministic. Default retries: 3 attempts, 1 s then 2 s (with jitter).
+   * the background unless `relay: true` is given: `t.relay.drain()` delivers,
+   * so tests are deterministic. Default retries: 3 attempts, 1 s then 2 s
+   * (with jitter).
    */
   events?: EventsOptions | undefined;
   /**
@@ -257,7 +258,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       logger,
       now: options.now,
       stores: options.stores,
-      events: { maxAttempts: 3, backoff: { baseMs: 1000, maxMs: 60_000 }, ...options.events, relay: false },
+      events: { maxAttempts: 3, backoff: { baseMs: 1000, maxMs: 60_000 }, ...options.events, relay: options.events?.relay === true },
       jobs: { ...options.jobs, scheduler: options.jobs?.scheduler === true },
       onExecute(event) {
         executions.push(event);
