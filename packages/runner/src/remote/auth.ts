@@ -31,6 +31,12 @@ export type SharedKey = string | Uint8Array;
 
 /** Normalises a shared key; refuses keys too short to resist guessing. */
 export function toKeyBytes(key: SharedKey): Uint8Array {
+  if (typeof key !== "string" && !(key instanceof Uint8Array)) {
+    throw new RemoteRunnerError(
+      "E_AUTH_INVALID",
+      `key: the shared runner key must be a string or bytes, got ${key === null ? "null" : typeof key}; is the variable or secret it is read from (e.g. ANNEX_RUNNER_KEY) set?`,
+    );
+  }
   const bytes = typeof key === "string" ? new TextEncoder().encode(key.trim()) : key;
   if (bytes.byteLength < MIN_KEY_BYTES) {
     throw new RemoteRunnerError(

@@ -10,6 +10,7 @@ import {
   verifyResponse,
 } from "../../src/remote/auth.js";
 import { RemoteRunnerError } from "../../src/remote/errors.js";
+import { createRemoteRunner, createRunnerServer } from "../../src/index.js";
 
 const key = toKeyBytes("k".repeat(40));
 const otherKey = toKeyBytes("o".repeat(40));
@@ -47,6 +48,15 @@ describe("request authentication", () => {
 
   it("refuses keys shorter than 32 bytes", () => {
     expect(codeOf(() => toKeyBytes("short"))).toBe("E_AUTH_INVALID");
+  });
+
+  it("refuses a key that is not there (an unset variable) with a typed error saying so, on both sides", () => {
+    for (const missing of [undefined, null, 42]) {
+      expect(codeOf(() => toKeyBytes(missing as never))).toBe("E_AUTH_INVALID");
+      expect(() => toKeyBytes(missing as never)).toThrow(/is the variable or secret it is read from \(e\.g\. ANNEX_RUNNER_KEY\) set\?/);
+      expect(() => createRemoteRunner({ url: "http://127.0.0.1:1", key: missing as never })).toThrow(RemoteRunnerError);
+      expect(() => createRunnerServer({ key: missing as never, trustStore: { trustStoreVersion: 1, keys: [] } })).toThrow(RemoteRunnerError);
+    }
   });
 
   it("refuses a request without authentication headers", () => {
