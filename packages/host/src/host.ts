@@ -284,6 +284,13 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   });
   ownLogger = options.logger === undefined ? defaultLogger() : undefined;
   logger = options.logger ?? ownLogger!.logger;
+  if (Object.prototype.hasOwnProperty.call(options, "database") && options.database === undefined) {
+    // Named but empty: `database: process.env.DATABASE_URL` with the variable unset is a host that forgets everything.
+    logger.warn(
+      { field: "database" },
+      "createHost({ database }): database is undefined (is the variable it is read from, e.g. DATABASE_URL, set?): running on an in-memory PGlite database, and nothing is kept when the process ends; leave database out to mean that",
+    );
+  }
   try {
     if (options.migrate !== false) await migrate(database.root, { schema: database.schema });
     else await checkMigrated(database.root, { schema: database.schema });

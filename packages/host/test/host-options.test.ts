@@ -210,6 +210,8 @@ describe("a host given well-formed options", () => {
       jobs: { scheduler: false },
     });
     try {
+      // No database named: in-memory PGlite, as documented, without a warning.
+      expect(logged.filter((entry) => entry.fields["field"] === "database")).toEqual([]);
       const key = generateSecretsKey();
       const rotation = await host.rotateSecretsKey(key as never).then(
         () => undefined,
@@ -271,3 +273,25 @@ describePostgres("createHost on the app's Kysely", (backend) => {
     expect(warnings()[0]!.message).toMatch(/createHost\(\{ notifications \}\).*notifications: "postgres:\/\/…".*notifications: false.*docs\/scale-out\.md/);
   });
 });
+
+it("warns when database is named but undefined (an unset DATABASE_URL): the host would forget everything", async () => {
+  const logged: Array<{ level: string; fields: Record<string, unknown>; message: string }> = [];
+  const log = (level: string) => (fields: Record<string, unknown>, message: string) => void logged.push({ level, fields, message });
+  const runner = createInMemoryRunner();
+  const host = await createHost({
+    database: process.env["ANNEX_TEST_SURELY_UNSET_DATABASE_URL"],
+    runner,
+    logger: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
+    events: { relay: false },
+    jobs: { scheduler: false },
+  });
+  try {
+    const warned = logged.filter((entry) => entry.fields["field"] === "database");
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatchObject({ level: "warn" });
+    expect(warned[0]!.message).toMatch(/database is undefined \(is the variable it is read from, e\.g\. DATABASE_URL, set\?\): running on an in-memory PGlite database/);
+  } finally {
+    await host.close();
+    await runner.close();
+  }
+}, 60_000);
