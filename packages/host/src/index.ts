@@ -22,6 +22,8 @@ export type {
   UninstallResult,
   UpgradeOptions,
 } from "./installs/types.js";
+/** What an install is granted (a list of them is `install`'s `grants`): from @annex/manifest, named here for apps that type a list ahead. */
+export type { CapabilityGrant } from "@annex/manifest";
 export { InstallError } from "./installs/errors.js";
 export type { InstallErrorCode } from "./installs/errors.js";
 export { ConfigError, validateConfig } from "./installs/config.js";

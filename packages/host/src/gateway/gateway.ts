@@ -283,7 +283,13 @@ export function createGateway(options: GatewayDeps): GatewayWithAnswer {
       }
     } else {
       tenant = await callHook(() => tenantFor(request, extensionId, family), "resolveTenant");
-      if (tenant === null) throw problem(404, "E_NOT_FOUND", "no such extension endpoint", { reason: "no tenant resolved for an anonymous request" });
+      // Said to the caller: which tenant a URL names is the app's public routing (resolveTenant), not a secret, and
+      // "no such endpoint" sent an author looking for a typo in a path that was right.
+      if (tenant === null) {
+        throw problem(404, "E_NOT_FOUND", "no such extension endpoint: no tenant was resolved for this request (the host's resolveTenant names one for requests without a signed-in user)", {
+          reason: "no tenant resolved for an anonymous request",
+        });
+      }
       trail.tenant = tenant;
     }
 

@@ -127,6 +127,14 @@ describeBackends("gateway routing", (backend) => {
     expect(await pub.json()).toEqual({ pong: true });
   });
 
+  it("answers a public request no tenant was resolved for with a 404 that says so, not as a missing endpoint", async () => {
+    const response = await world.gateway.handle(new Request("http://unknown-host.test/ext/acme.gw/public/ping"));
+    expect(response.status).toBe(404);
+    const problem = await problemOf(response);
+    expect(problem).toMatchObject({ code: "E_NOT_FOUND" });
+    expect(String(problem["detail"])).toMatch(/no tenant was resolved for this request \(the host's resolveTenant/);
+  });
+
   it("refuses prefixes that nest or are not absolute paths", async () => {
     await expect(world.hostWith({ prefixes: { api: "/x", ext: "/x/y" } })).rejects.toMatchObject({ code: "E_GATEWAY_OPTIONS" });
     await expect(world.hostWith({ prefixes: { api: "api/ext" } })).rejects.toMatchObject({ code: "E_GATEWAY_OPTIONS" });
