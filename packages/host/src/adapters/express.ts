@@ -4,6 +4,7 @@ import { serve } from "./node.js";
 import { answerOf, checkGateway, clientAddressOf, pathnameOf, writeWebResponse, type GatewayLike } from "./web.js";
 
 export type { GatewayLike } from "./web.js";
+export { incomingMessageOf } from "./web.js";
 
 export interface AnnexRouterOptions {
   /** The client's address for per-client rate limits. Default: `req.ip` (which honours Express's "trust proxy"). */

@@ -4,6 +4,7 @@ import type { AnswerFn } from "../gateway/answer.js";
 import { BadRequest, answerOf, bodyLeftUnread, checkGateway, clientAddressOf, pathnameOf, toWebRequest, writeAnswer, writeBadRequest, writeWebResponse, type GatewayLike } from "./web.js";
 
 export type { GatewayLike } from "./web.js";
+export { incomingMessageOf } from "./web.js";
 
 export interface NodeHandlerOptions {
   /** Called for requests outside the gateway's prefixes. Default: a 404 problem document. */

@@ -43,6 +43,27 @@ export function pathnameOf(url: string | undefined): string | null {
 
 export class BadRequest extends Error {}
 
+/** The Node request each web Request was made from (see `incomingMessageOf`). */
+const incoming = new WeakMap<Request, IncomingMessage>();
+
+/**
+ * The Node request (an Express `req`, with what your middleware put on it:
+ * `req.session`, `req.user`) that an adapter made this web Request from; for
+ * `authenticate`, which is handed the web Request. Undefined for a Request
+ * that did not come through `annexRouter` or `createNodeHandler`.
+ *
+ * ```ts
+ * authenticate: (request) => {
+ *   const req = incomingMessageOf(request) as express.Request | undefined;
+ *   const user = req?.session?.user; // express-session, mounted before annexRouter
+ *   return user ? { tenant: user.tenant, user: { id: user.id }, roles: user.roles } : null;
+ * }
+ * ```
+ */
+export function incomingMessageOf(request: Request): IncomingMessage | undefined {
+  return incoming.get(request);
+}
+
 /**
  * A web Request over a Node request, without copying the body: it streams
  * from the socket into the gateway, which reads it only after the cheap
@@ -88,11 +109,14 @@ export function toWebRequest(req: IncomingMessage, url: string, body?: Uint8Arra
   if (target.pathname !== pathnameOf(url)) {
     throw new BadRequest("the path is not in normal form (dot segments, encoded dots, backslashes or characters that must be percent-encoded): send the path it stands for");
   }
+  let request: Request;
   try {
-    return new Request(target, init);
+    request = new Request(target, init);
   } catch {
     throw new BadRequest("the request cannot be represented");
   }
+  incoming.set(request, req);
+  return request;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import express from "express";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { annexRouter } from "../../src/adapters/express.js";
+import { annexRouter, incomingMessageOf } from "../../src/adapters/express.js";
 import { signWebhook } from "../../src/gateway/webhook-signature.js";
 import { describeBackends } from "../support/backends.js";
 import { bearer, gatewayWorld, UI_FILES, type GatewayWorld } from "../gateway/support.js";
@@ -39,6 +39,31 @@ describeBackends("express adapter", (backend) => {
     created.post("/app/echo", (req, res) => void res.json(req.body));
     return created;
   }
+
+  it("hands authenticate the Express request its middleware prepared (a session's user), through incomingMessageOf", async () => {
+    // What express-session or passport would leave on req: here a middleware reading a made-up session cookie.
+    const gateway = world.gatewayWith({
+      authenticate: (request) => {
+        const req = incomingMessageOf(request) as (express.Request & { user?: { id: string; tenant: string } }) | undefined;
+        return req?.user === undefined ? null : { tenant: req.user.tenant, user: { id: req.user.id }, roles: [] };
+      },
+    });
+    const created = express();
+    created.use((req, _res, next) => {
+      const cookie = req.headers.cookie ?? "";
+      if (cookie.includes("session=ada")) (req as express.Request & { user?: unknown }).user = { id: "ada", tenant: "t1" };
+      next();
+    });
+    created.use(annexRouter(gateway));
+    const base = await serve(created);
+    const signedIn = await fetch(`${base}/api/ext/acme.gw/echo`, { headers: { cookie: "session=ada" } });
+    expect(signedIn.status).toBe(200);
+    expect(((await signedIn.json()) as { principal: unknown }).principal).toMatchObject({ tenant: "t1" });
+    const anonymous = await fetch(`${base}/api/ext/acme.gw/echo`);
+    expect(anonymous.status).toBe(401);
+    // A Request made elsewhere has none.
+    expect(incomingMessageOf(new Request("http://app.example.com/api/ext/acme.gw/echo"))).toBeUndefined();
+  });
 
   it("mounts the families and leaves the app's own routes (and their body parsers) alone", async () => {
     const base = await serve(app());
