@@ -266,6 +266,25 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       else expect(text).toBeUndefined();
     });
 
+    it("refuses a response with more than 100 headers or 16 KiB of them, where the handler ran", async () => {
+      const headers = await buildBundle({
+        source: `
+          export function many(request) {
+            const headers = {};
+            for (let i = 0; i < request.body.n; i++) headers["x-h" + i] = request.body.value;
+            return { status: 200, headers, body: "ok" };
+          }`,
+      });
+      await runner.load(headers);
+      const allowed = await run("many", { body: { n: 100, value: "v" } }, headers);
+      expect(allowed.ok).toBe(true);
+      expect(Object.keys(allowed.response!.headers)).toHaveLength(100);
+      const tooMany = await run("many", { body: { n: 5000, value: "" } }, headers);
+      expect(tooMany.error).toMatchObject({ code: "E_HANDLER_ERROR", message: expect.stringMatching(/response\.headers has 5000 headers; at most 100/) });
+      const tooLong = await run("many", { body: { n: 2, value: "x".repeat(9000) } }, headers);
+      expect(tooLong.error).toMatchObject({ code: "E_HANDLER_ERROR", message: expect.stringMatching(/more than 16384 bytes of names and values/) });
+    });
+
     it("normalises handler results: full responses, async values, nothing, bytes", async () => {
       const full = await run("full");
       expect(full.response?.status).toBe(201);
