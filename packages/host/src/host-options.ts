@@ -89,6 +89,7 @@ const NESTED: Record<string, { keys: readonly string[]; error: MakeError }> = {
       leaseMs: true,
       pollIntervalMs: true,
       concurrency: true,
+      perInstall: true,
       limits: true,
       timeoutMs: true,
       retentionMs: true,

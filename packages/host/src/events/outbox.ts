@@ -233,14 +233,14 @@ export class OutboxStore {
    * the serving installs' queues are looked up by index instead, so a claim
    * costs the number of queues, not of deliveries.
    */
-  async claim(owner: string, lease: string, now: Date, leaseUntil: Date, limit: number): Promise<LeasedDelivery[]> {
+  async claim(owner: string, lease: string, now: Date, leaseUntil: Date, limit: number, perInstall = 2): Promise<LeasedDelivery[]> {
     const d = this.table("annex_event_deliveries");
     const window = Math.max(CLAIM_WINDOW, limit * 4);
     // The window as a bound on seq (the window-th open delivery's), not a set to join: on a table whose statistics are
     // stale (PGlite runs no autovacuum) a join planned as a nested loop read the window once per open row.
     const first = await this.#claimFrom(
       sql`bound AS (SELECT coalesce((SELECT d.seq FROM ${d} d WHERE d.state IN ('pending', 'leased') ORDER BY d.seq OFFSET ${window - 1} LIMIT 1), ${MAX_SEQ}::bigint) AS seq)`,
-      false, owner, lease, now, leaseUntil, limit,
+      false, owner, lease, now, leaseUntil, limit, perInstall,
     );
     if (first.length >= limit) return first;
     const beyond = await sql`SELECT 1 FROM ${d} d WHERE d.state IN ('pending', 'leased') ORDER BY d.seq OFFSET ${window} LIMIT 1`.execute(this.#db);
@@ -258,7 +258,7 @@ export class OutboxStore {
         FROM queues q WHERE q.type IS NOT NULL),
       candidates AS (
         SELECT (${this.#queueHead(sql`q.install_id`, sql`q.type`)}) AS seq FROM queues q WHERE q.type IS NOT NULL)`,
-      true, owner, lease, now, leaseUntil, limit - first.length,
+      true, owner, lease, now, leaseUntil, limit - first.length, perInstall,
     );
     return [...first, ...rest];
   }
@@ -283,25 +283,33 @@ export class OutboxStore {
    * rows are few and in seq order). With `heads`, the seqs of `candidates(seq)`, queue heads found by index (the
    * fallback): due and serving first, then the head check by row comparison in the open index (see #queueHead).
    */
-  async #claimFrom(candidates: RawBuilder<unknown>, heads: boolean, owner: string, lease: string, now: Date, leaseUntil: Date, limit: number): Promise<LeasedDelivery[]> {
+  async #claimFrom(candidates: RawBuilder<unknown>, heads: boolean, owner: string, lease: string, now: Date, leaseUntil: Date, limit: number, perInstall: number): Promise<LeasedDelivery[]> {
     const d = this.table("annex_event_deliveries");
     const serving = sql`EXISTS (SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = d.install_id AND ${servingInstall("i")})`;
-    const ready = heads
+    // Fairness between installs: at most `perInstall` of one install's deliveries leased at once, and at most one
+    // more per round. Oldest first alone let one install's queue heads (128 types, each retried with its old seq
+    // after a timeout) hold every lease for minutes while other tenants' deliveries waited behind them.
+    const roomy = sql`(SELECT count(*) FROM ${d} f WHERE f.install_id = d.install_id AND f.state = 'leased' AND f.lease_until > ${now}) < ${perInstall}`;
+    const eligible = heads
       ? sql`due AS MATERIALIZED (
           SELECT d.seq FROM ${d} d JOIN ${this.table("annex_installs")} i ON i.id = d.install_id
           WHERE d.seq = ANY (ARRAY(SELECT seq FROM candidates)) AND ${dueDelivery("d", now)} AND ${servingInstall("i")}),
-        ready AS (
-          SELECT d.seq FROM ${d} d JOIN due c ON c.seq = d.seq
-          WHERE ${dueDelivery("d", now)} AND d.seq = (${this.#queueHead(sql`d.install_id`, sql`d.type`)}) AND ${serving}
-          ORDER BY d.seq LIMIT ${limit}
-          FOR UPDATE OF d SKIP LOCKED)`
-      : sql`ready AS (
-          SELECT d.seq FROM ${d} d
+        eligible AS (
+          SELECT d.seq, d.install_id FROM ${d} d JOIN due c ON c.seq = d.seq
+          WHERE ${dueDelivery("d", now)} AND d.seq = (${this.#queueHead(sql`d.install_id`, sql`d.type`)}) AND ${serving} AND ${roomy})`
+      : sql`eligible AS (
+          SELECT d.seq, d.install_id FROM ${d} d
           WHERE d.seq <= (SELECT seq FROM bound) AND ${dueDelivery("d", now)}
             AND NOT EXISTS (
               SELECT 1 FROM ${d} e
               WHERE e.install_id = d.install_id AND e.type = d.type AND e.state IN ('pending', 'leased') AND e.seq < d.seq)
-            AND ${serving}
+            AND ${serving} AND ${roomy})`;
+    // Locked (and its state checked again on the row it locks) only once picked: one per install, oldest first.
+    const ready = sql`${eligible},
+        picked AS (SELECT DISTINCT ON (install_id) seq FROM eligible ORDER BY install_id, seq),
+        ready AS (
+          SELECT d.seq FROM ${d} d JOIN picked p ON p.seq = d.seq
+          WHERE ${dueDelivery("d", now)}
           ORDER BY d.seq LIMIT ${limit}
           FOR UPDATE OF d SKIP LOCKED)`;
     const result = await sql<DeliveryRow>`

@@ -24,6 +24,8 @@ export interface RelaySettings {
   pollIntervalMs: number;
   /** Messages the consumer of this process runs at once. Default 8. */
   concurrency: number;
+  /** Deliveries of one install leased at once, across relays. Default 2. */
+  perInstall: number;
   /** Quotas of event executions (the manifest and the runner may lower them). */
   limits: Partial<ExecutionLimits> | undefined;
   /** An execution that does not answer within this is a failure. */
@@ -125,7 +127,7 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
       }
       const lease = `${owner}:${randomUUID()}`;
       const at = now();
-      const leased = await store.claim(owner, lease, at, new Date(at.getTime() + settings.leaseMs), settings.batchSize);
+      const leased = await store.claim(owner, lease, at, new Date(at.getTime() + settings.leaseMs), settings.batchSize, settings.perInstall);
       if (leased.length === 0) break;
       const handedOver = await Promise.all(leased.map((delivery) => send(delivery, lease)));
       result.sent += handedOver.filter(Boolean).length;

@@ -37,6 +37,8 @@ export interface EventsOptions {
   pollIntervalMs?: number | undefined;
   /** Deliveries this process runs at once. Default 8. */
   concurrency?: number | undefined;
+  /** Deliveries of one install leased at once, across processes (fairness between installs). Default 2. */
+  perInstall?: number | undefined;
   /** Quotas of event executions. Default: the gateway's `policy.limits`. */
   limits?: Partial<ExecutionLimits> | undefined;
   /** A delivery whose execution gives no answer within this fails, in ms. Default: limits.wallMs (or 5000) + 1000. */
@@ -136,6 +138,7 @@ export function createEventsRuntime(deps: {
     },
     pollIntervalMs: whole(options.pollIntervalMs, 1000, "pollIntervalMs", 1),
     concurrency: whole(options.concurrency, 8, "concurrency", 1),
+    perInstall: whole(options.perInstall, 2, "perInstall", 1),
     limits,
     timeoutMs,
     retentionMs: whole(options.retentionMs, 3_600_000, "retentionMs", 0),

@@ -1,0 +1,60 @@
+import { afterEach, expect, it } from "vitest";
+import { createTestHost, type TestHost } from "../../src/testing/index.js";
+import { describeBackends } from "../support/backends.js";
+import { makeBundle, serviceManifest } from "../support/fixtures.js";
+import { createLedger, ordersBundle } from "./support.js";
+
+const TYPES = Array.from({ length: 12 }, (_, i) => `noise.t${i}`);
+
+/** An install subscribed to 12 types, each its own queue: a burst of it is 12 queue heads at once. */
+function noisyBundle(): Promise<Uint8Array> {
+  return makeBundle(
+    serviceManifest({
+      id: "acme.noisy",
+      name: "Noisy",
+      endpoints: [],
+      capabilities: [
+        { name: "events.subscribe", types: ["noise.*"], reason: "Listens to everything." },
+        { name: "host:ledger.apply", reason: "Books what it heard." },
+      ],
+      events: { subscribes: TYPES.map((type, i) => ({ type, handler: `onNoise${i}` })) },
+    }),
+    {
+      "server/index.js": [
+        `async function onNoise(event, ctx) { await ctx.host.call("ledger.apply", { key: event.id, note: "noise:" + event.type }); }`,
+        ...TYPES.map((_, i) => `export const onNoise${i} = onNoise;`),
+      ].join("\n"),
+    },
+  );
+}
+
+describeBackends("leases shared fairly between installs", (backend) => {
+  let t: TestHost | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it("an install's burst of many queues does not hold every lease: another tenant's delivery goes in the first round", async () => {
+    const ledger = createLedger();
+    t = await createTestHost({
+      database: await backend.connect(),
+      schema: backend.freshSchema("annex_fair_lease"),
+      capabilities: [ledger.capability],
+      // Small rounds: before, a round leased the oldest heads, all the noisy install's, and the other tenant's
+      // delivery waited behind every one of them (and behind their retries).
+      events: { batchSize: 2 },
+    });
+    await t.install(await noisyBundle(), { tenant: "loud" });
+    await t.install(await ordersBundle(), { tenant: "quiet" });
+    for (const type of TYPES) await t.events.publish(type, {}, { tenant: "loud" });
+    await t.events.publish("order.refunded", { n: 1 }, { tenant: "quiet" });
+    await t.relay.drain();
+    const notes = ledger.calls.map((call) => call.note);
+    expect(notes).toHaveLength(TYPES.length + 1);
+    // Leased in the first round, beside one of the noisy install's: among the first two to run.
+    expect(notes.slice(0, 2)).toContain("refund:1");
+    // And the noisy install still gets everything, one queue head after another.
+    expect(notes.filter((note) => note.startsWith("noise:")).sort()).toEqual(TYPES.map((type) => `noise:${type}`).sort());
+  });
+});
