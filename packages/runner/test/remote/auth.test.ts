@@ -55,7 +55,7 @@ describe("request authentication", () => {
       expect(codeOf(() => toKeyBytes(missing as never))).toBe("E_AUTH_INVALID");
       expect(() => toKeyBytes(missing as never)).toThrow(/is the variable or secret it is read from \(e\.g\. ANNEX_RUNNER_KEY\) set\?/);
       expect(() => createRemoteRunner({ url: "http://127.0.0.1:1", key: missing as never })).toThrow(RemoteRunnerError);
-      expect(() => createRunnerServer({ key: missing as never, trustStore: { trustStoreVersion: 1, keys: [] } })).toThrow(RemoteRunnerError);
+      expect(() => createRunnerServer({ key: missing as never, trustStore: { trustStoreVersion: 1, keys: [] } } as never)).toThrow(RemoteRunnerError);
     }
   });
 
