@@ -266,7 +266,7 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       else expect(text).toBeUndefined();
     });
 
-    it("refuses a response with more than 100 headers or 16 KiB of them, where the handler ran", async () => {
+    it("refuses a response with more than 100 headers, where the handler ran", async () => {
       const headers = await buildBundle({
         source: `
           export function many(request) {
@@ -281,8 +281,9 @@ export function runnerContract(label: string, makeRunner: MakeRunner): void {
       expect(Object.keys(allowed.response!.headers)).toHaveLength(100);
       const tooMany = await run("many", { body: { n: 5000, value: "" } }, headers);
       expect(tooMany.error).toMatchObject({ code: "E_HANDLER_ERROR", message: expect.stringMatching(/response\.headers has 5000 headers; at most 100/) });
-      const tooLong = await run("many", { body: { n: 2, value: "x".repeat(9000) } }, headers);
-      expect(tooLong.error).toMatchObject({ code: "E_HANDLER_ERROR", message: expect.stringMatching(/more than 16384 bytes of names and values/) });
+      // Their bytes are the host's gateway's to bound (it answers E_BAD_RESPONSE_HEADER past 8 KiB).
+      const long = await run("many", { body: { n: 2, value: "x".repeat(9000) } }, headers);
+      expect(long.ok).toBe(true);
     });
 
     it("normalises handler results: full responses, async values, nothing, bytes", async () => {
