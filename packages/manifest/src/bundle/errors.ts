@@ -30,3 +30,13 @@ export function hashMismatch(path: string, reason: string, message: string, extr
     ...extra,
   });
 }
+
+/** A file the archive holds that the index does not list. */
+export function notInIndex(path: string): BundleError {
+  return hashMismatch(path, "not-in-index", `File ${JSON.stringify(path)} is in the archive but not in annex.index.json.`);
+}
+
+/** A file whose size is not the one the index lists. */
+export function sizeMismatch(path: string, actual: number, listed: number): BundleError {
+  return hashMismatch(path, "size", `File ${JSON.stringify(path)} is ${actual} bytes; the index says ${listed}.`, { expected: listed, actual });
+}

@@ -1,6 +1,6 @@
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { bytesEqual, toHex } from "../crypto/bytes.js";
-import { BundleError, hashMismatch } from "./errors.js";
+import { BundleError, hashMismatch, notInIndex, sizeMismatch } from "./errors.js";
 import { checkIndexSize, parseIndex } from "./index-file.js";
 import type { BundleLimits } from "./limits.js";
 import { INDEX_PATH } from "./paths.js";
@@ -42,12 +42,8 @@ export class IndexWatch implements FileWatch {
     // Not yet parsed only if the index's body never arrived before this header, which a tar cannot do.
     if (sizes === null) return false;
     const listed = sizes.get(name);
-    if (listed === undefined) {
-      throw hashMismatch(name, "not-in-index", `File ${JSON.stringify(name)} is in the archive but not in ${INDEX_PATH}.`);
-    }
-    if (listed !== size) {
-      throw hashMismatch(name, "size", `File ${JSON.stringify(name)} is ${size} bytes; the index says ${listed}.`, { expected: listed, actual: size });
-    }
+    if (listed === undefined) throw notInIndex(name);
+    if (listed !== size) throw sizeMismatch(name, size, listed);
     return false;
   }
 

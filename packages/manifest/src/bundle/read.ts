@@ -1,7 +1,7 @@
 import { toHex } from "../crypto/bytes.js";
 import { sha256HexAll } from "../crypto/hash-all.js";
 import { sha256Hex } from "../crypto/sha256.js";
-import { BundleError, hashMismatch } from "./errors.js";
+import { BundleError, hashMismatch, notInIndex, sizeMismatch } from "./errors.js";
 import { FrozenMap, deepFreeze } from "./frozen.js";
 import { type Gunzip, gunzipWith } from "./gunzip.js";
 import { type BundleLimits, maxTarBytes, resolveLimits } from "./limits.js";
@@ -103,14 +103,11 @@ async function checkAgainstIndex(index: BundleIndex, files: ReadonlyMap<string, 
       throw hashMismatch(entry.path, "missing-file", `${INDEX_PATH} lists ${JSON.stringify(entry.path)}, but the archive has no such file.`);
     }
     if (bytes.length !== entry.size) {
-      throw hashMismatch(entry.path, "size", `File ${JSON.stringify(entry.path)} is ${bytes.length} bytes; the index says ${entry.size}.`, {
-        expected: entry.size,
-        actual: bytes.length,
-      });
+      throw sizeMismatch(entry.path, bytes.length, entry.size);
     }
   }
   for (const path of files.keys()) {
-    if (!listed.has(path)) throw hashMismatch(path, "not-in-index", `File ${JSON.stringify(path)} is in the archive but not in ${INDEX_PATH}.`);
+    if (!listed.has(path)) throw notInIndex(path);
   }
   const digests = await hashAll(index.files.map((entry) => files.get(entry.path)!), sha256);
   index.files.forEach((entry, i) => {
