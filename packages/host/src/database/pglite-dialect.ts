@@ -113,8 +113,8 @@ export function pglitePipeline(pglite: PGlite): PGlitePipeline {
   const cache = pipelineStatementsOf(pglite);
   let wire: Wire | undefined;
   const run = async (queries: readonly CompiledQuery[], keys: readonly (string | undefined)[], naming: boolean): Promise<QueryResult<unknown>[]> => {
-    wire ??= await import("@electric-sql/pglite");
-    const { parse, protocol: { serialize } } = wire;
+    const current = (wire ??= await import("@electric-sql/pglite"));
+    const { parse, protocol: { serialize } } = current;
     const parts: Uint8Array[] = [];
     // Chosen inside the turn: the cache is the session's, shared with every other pipeline over this PGlite.
     const release = await takeTurn(turnstile);
@@ -149,7 +149,7 @@ export function pglitePipeline(pglite: PGlite): PGlitePipeline {
         parts.push(serialize.describe({ type: "P" }), serialize.execute({}));
       }
       parts.push(serialize.sync());
-      ({ messages } = await pglite.runExclusive(() => pglite.execProtocol(Buffer.concat(parts), { throwOnError: false })));
+      ({ messages } = await pglite.runExclusive(() => pglite.execProtocol(Buffer.concat(parts), exchangeOptions(pglite, current))));
       const at = messages.findIndex((message) => message.name === "error");
       if (at === -1) {
         for (const { key, name } of preparing) {
@@ -287,7 +287,32 @@ class PGliteDriver implements Driver {
   }
 }
 
-type Wire = Pick<typeof import("@electric-sql/pglite"), "parse" | "protocol">;
+type Wire = Pick<typeof import("@electric-sql/pglite"), "parse" | "protocol" | "MemoryFS">;
+
+interface ExchangeOptions {
+  throwOnError: false;
+  syncToFs: boolean;
+}
+
+const exchanges = new WeakMap<PGlite, ExchangeOptions>();
+
+/**
+ * After every exchange PGlite syncs its filesystem to storage, through a
+ * mutex and several awaits: ~12 µs a statement measured, for nothing on the
+ * filesystems Annex runs on in Node (in memory, a data directory), which
+ * inherit a sync that does nothing. It is skipped for those, recognised by
+ * that inherited method, and kept for every filesystem with a sync of its own
+ * (IndexedDB, OPFS, a custom one given to PGlite).
+ */
+function exchangeOptions(pglite: PGlite, wire: Wire): ExchangeOptions {
+  let options = exchanges.get(pglite);
+  if (options === undefined) {
+    const sync = pglite.fs?.syncToFs;
+    options = { throwOnError: false, syncToFs: sync === undefined || sync !== wire.MemoryFS.prototype.syncToFs };
+    exchanges.set(pglite, options);
+  }
+  return options;
+}
 
 class PGliteConnection implements DatabaseConnection {
   readonly pglite: PGlite;
@@ -403,7 +428,7 @@ async function oneTrip<R>(pglite: PGlite, wire: Wire, sql: string, values: (stri
   }
   // Sync in the same message: after an error the server skips to it, so the session is ready again either way.
   parts.push(serialize.describe({ type: "P" }), serialize.execute({}), serialize.sync());
-  const { messages } = await pglite.execProtocol(Buffer.concat(parts), { throwOnError: false });
+  const { messages } = await pglite.execProtocol(Buffer.concat(parts), exchangeOptions(pglite, wire));
   const ready = messages.findLast((message) => message.name === "readyForQuery") as { status?: string } | undefined;
   if (ready?.status !== undefined) cache.status = ready.status;
   if (preparing && messages.some((message) => message.name === "parseComplete")) {
