@@ -99,6 +99,16 @@ describe("SQL guard", () => {
     expect(checkSql("SELECT * FROM generate_series(1, 10)", query)).toHaveLength(1);
     expect(refusal("SELECT * FROM generate_series(1, 10)", pglite).message).toMatch(/PGlite/);
     expect(refusal("WITH RECURSIVE r(n) AS (SELECT 1) SELECT * FROM r", pglite).message).toMatch(/PGlite/);
+    const headline = "SELECT ts_headline('simple', $1, to_tsquery('simple', $2))";
+    expect(checkSql(headline, query)).toHaveLength(1);
+    expect(refusal(headline, pglite).message).toBe("function ts_headline is not allowed on PGlite, which cannot interrupt a statement that runs too long");
+  });
+
+  it("refuses gcd and lcm on every backend: their work is the square of a numeric's digits", () => {
+    const pglite = { ...query, interruptible: false };
+    for (const text of ["SELECT gcd($1::numeric, $2::numeric)", "SELECT pg_catalog.lcm(a, b) FROM items", "SELECT 1 FROM items WHERE gcd(n, 6) = 1"]) {
+      for (const options of [query, pglite]) expect(refusal(text, options).message).toMatch(/^function (gcd|lcm) is not on the allowlist/);
+    }
   });
 
   it("refuses format with a width, or with a format string that is not a literal: it pads to any size", () => {

@@ -270,6 +270,12 @@ describeBackends("owned schema boundary", (backend) => {
     expect(await runSql(t, "SELECT count(*) AS n FROM annex_audit")).toMatchObject({ ok: false, code: "E_SQL_FAILED" });
   });
 
+  it("refuses gcd and lcm, whose work is the square of a numeric's digits (two of 100,000 digits held PGlite's thread 74 s)", async () => {
+    const digits = (seed: number) => Array.from({ length: 100_000 }, (_, i) => String((i * 7 + seed) % 9 + 1)).join("");
+    refused(await runSql(t, "SELECT length(gcd($1::numeric, $2::numeric + 1)::text) AS n", [digits(1), digits(2)]));
+    refused(await runSql(t, "SELECT length(lcm($1::numeric, $2::numeric)::text) AS n", [digits(3), digits(4)]));
+  });
+
   it("refuses pg_sleep", async () => {
     refused(await runSql(t, "SELECT pg_sleep(30)"));
     refused(await runSql(t, "SELECT pg_catalog.pg_sleep_for('30 seconds')"));
@@ -318,9 +324,13 @@ describeBackends("owned schema boundary", (backend) => {
       expect(role.rows[0]).toEqual({ rolsuper: false, rolcanlogin: false, rolcreaterole: false, owner: schema, annex: false, theirs: false });
     });
   } else {
-    it("refuses on PGlite what it could not stop: generate_series and recursive queries", async () => {
+    it("refuses on PGlite what it could not stop: generate_series, recursive queries, ts_headline", async () => {
       refused(await runSql(t, "SELECT count(*) FROM generate_series(1, 1000000000)"));
       refused(await runSql(t, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"));
+      // 50,000 words and an 800-term phrase held the host's thread 13.7 s.
+      const words = Array.from({ length: 50_000 }, (_, i) => `w${i % 50}`).join(" ");
+      const phrase = Array.from({ length: 800 }, (_, i) => `w${i % 50}`).join(" <-> ");
+      refused(await runSql(t, "SELECT length(ts_headline('simple', $1, to_tsquery('simple', $2))) AS n", [words, phrase]));
     });
 
     it("refuses on PGlite a product of set-returning functions, however it is written", async () => {
