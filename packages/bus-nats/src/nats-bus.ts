@@ -15,6 +15,7 @@ import {
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsBusError } from "./errors.js";
+import { clearInterval, setInterval, setTimeout } from "node:timers";
 
 export interface NatsBusOptions {
   /** A connection from `connect()` of `@nats-io/transport-node`; the bus never closes it. */

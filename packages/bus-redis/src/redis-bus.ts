@@ -4,6 +4,7 @@ import { BusError, parseBusMessage, type Bus, type BusConsumer, type BusHandler,
 import type { Redis } from "ioredis";
 import { RedisStoreError } from "./errors.js";
 import { isRedisClient } from "./script.js";
+import { clearInterval, clearTimeout, setInterval, setTimeout } from "node:timers";
 
 export interface RedisBusOptions {
   /** An ioredis client for sends; each consumer opens its own connection with `redis.duplicate()` (it blocks). The bus never closes this one. */

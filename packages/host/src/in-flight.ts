@@ -1,3 +1,4 @@
+import { clearTimeout, setTimeout } from "node:timers";
 /**
  * Work under way, counted so that shutting down can wait for it: the
  * gateway's requests, the calls made on the host. A counter, not a set of

@@ -1,5 +1,6 @@
 import type { PGlite } from "@electric-sql/pglite";
 import type { Logger } from "../observability/logger.js";
+import { clearTimeout, setTimeout } from "node:timers";
 
 export interface ListenHandlers {
   onPayload(payload: string): void;

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { CompiledQuery, sql, type Kysely, type QueryResult } from "kysely";
+import { clearTimeout, setTimeout } from "node:timers";
 
 /**
  * Runs one statement in a transaction that a simple-protocol script opened

@@ -11,6 +11,7 @@ import type { PendingEvents } from "./pending-events.js";
 import type { InstallStanding } from "./resolve-install.js";
 import { subscribedHandler } from "./subscriptions.js";
 import type { CapabilityGrant } from "@annex/manifest";
+import { clearTimeout, setTimeout } from "node:timers";
 
 export interface RelaySettings {
   /** Deliveries leased per round. Default 32. */

@@ -7,6 +7,7 @@ import type { ResolvedInstall } from "../installs/types.js";
 import { buildEnvelope } from "./envelope.js";
 import { ExecutionError } from "./errors.js";
 import { installChangedError, installRevokedError, type InstallStandingRow } from "./install-standing.js";
+import { clearTimeout, setTimeout } from "node:timers";
 
 /** What started an execution. */
 export type ExecutionTrigger = "endpoint" | "job" | "event";

@@ -3,6 +3,7 @@ import type { NewAuditEntry } from "../audit/audit-log.js";
 import { auditEntry, auditText } from "../audit/audit-text.js";
 import type { AnnexTables } from "../database/tables.js";
 import { GatewayError } from "./errors.js";
+import { setImmediate } from "node:timers";
 
 export type InsertBatch = (entries: NewAuditEntry[]) => Promise<void>;
 

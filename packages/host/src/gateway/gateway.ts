@@ -34,6 +34,7 @@ import {
   deliveryKey,
   verifyWebhook,
 } from "./webhook-signature.js";
+import { clearTimeout, setTimeout } from "node:timers";
 
 const DEFAULT_RATE_LIMITS: Record<EndpointFamily, RateLimit> = {
   api: { requests: 6000, perSeconds: 60 },

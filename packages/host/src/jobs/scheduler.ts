@@ -3,6 +3,7 @@ import { errorSummary } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { ClaimedRun, JobStore } from "./job-store.js";
 import type { JobRunResult } from "./run-job.js";
+import { clearTimeout, setTimeout } from "node:timers";
 
 /** The shortest wait between two background rounds (unless a run finished or an install changed). */
 const RECHECK_MS = 5;

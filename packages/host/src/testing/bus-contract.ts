@@ -6,6 +6,7 @@ import { defineHostCapability } from "../capabilities/host-capabilities.js";
 import { BusError, type Bus, type BusHandler, type BusMessage } from "../events/bus.js";
 import { testDatabaseBackends } from "./databases.js";
 import { createTestHost } from "./test-host.js";
+import { clearTimeout, setTimeout } from "node:timers";
 
 /**
  * One test's world for a bus implementation: a fresh channel (a stream, a

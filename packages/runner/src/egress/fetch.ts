@@ -6,6 +6,7 @@ import { HostCallError } from "../errors.js";
 import { checkAddress, parseCidrList } from "./address.js";
 import { hostAllowed } from "./hosts.js";
 import { systemLookups, type Addresses } from "./system-lookups.js";
+import { clearTimeout, setTimeout } from "node:timers";
 
 /** Resolves a host name to every address it has. Injectable so tests can stage DNS answers (rebinding, loopback). */
 export type EgressLookup = (hostname: string) => Promise<Addresses>;

@@ -15,6 +15,7 @@ import { RealmImage } from "./realm-image.js";
 import { normaliseResponse } from "./response.js";
 import { Sandbox, type GuestMeta, type Settled } from "./sandbox.js";
 import { InstancePool, type EngineVariant, type InstancePoolStats, type WasmInstance } from "./wasm.js";
+import { setImmediate } from "node:timers";
 
 export interface EngineOptions {
   variant: EngineVariant;

@@ -4,6 +4,7 @@ import type { ExecutionLimits, LogEntry } from "../envelope.js";
 import type { HostCallArgBytes, HostCallScope, HostDispatch } from "../host-apis.js";
 import { Budget, wallTimeout } from "./budget.js";
 import type { EffectiveGrants } from "./grants.js";
+import { clearTimeout, setTimeout } from "node:timers";
 
 const TOKEN_BYTES = 12;
 let tokenPool = Buffer.alloc(0);

@@ -10,6 +10,7 @@ import {
 import { collectGarbage } from "./collect-garbage.js";
 import { InstanceWatch } from "./instance-watch.js";
 import { readMemoryLayout, type MemoryLayout } from "./memory-layout.js";
+import { setImmediate } from "node:timers";
 
 /**
  * Which QuickJS build runs guests. `release` is the production build.

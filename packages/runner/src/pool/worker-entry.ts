@@ -7,6 +7,7 @@ import { claimToRun } from "./claims.js";
 import { bodyText, withoutBody } from "../json-body.js";
 import type { ExecuteItem, FromWorker, ToWorker } from "./protocol.js";
 import type { WorkerBundleParts, WorkerData } from "./worker-data.js";
+import { setImmediate } from "node:timers";
 
 /**
  * One worker of the pool: an in-memory runner whose host calls go back to the

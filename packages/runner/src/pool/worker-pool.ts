@@ -13,6 +13,7 @@ import { HostCallGate, fromWireError, toWireError } from "./host-bridge.js";
 import type { ExecuteItem, FromWorker, ToWorker } from "./protocol.js";
 import { bundleParts, workerRunnerOptions, type PoolRunnerOptions, type WorkerBundleParts, type WorkerData } from "./worker-data.js";
 import { resolveWorkerUrl } from "./worker-url.js";
+import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 
 export interface WorkerPoolOptions extends PoolRunnerOptions {
   /**

@@ -12,6 +12,7 @@ import { HEADER_SIGNATURE, signRequest, toKeyBytes, verifyFrame, verifyResponse,
 import { RemoteRunnerError, RunnerServerError } from "./errors.js";
 import { isValidRequestId, type ExecuteFrame } from "./protocol.js";
 import { parseWire, stringifyWire } from "./wire.js";
+import { clearTimeout, setTimeout } from "node:timers";
 
 export interface RemoteRunnerOptions {
   /** Base URL of an `annex-runner` server, e.g. `http://127.0.0.1:8787`. */

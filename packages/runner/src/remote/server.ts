@@ -24,6 +24,7 @@ import { readBody } from "./http-body.js";
 import { RunnerMetrics } from "./metrics.js";
 import { isValidRequestId, parseLoadBody, parseHostCallAnswer } from "./protocol.js";
 import { parseWire, stringifyWire } from "./wire.js";
+import { clearTimeout, setTimeout } from "node:timers";
 
 export interface RunnerServerOptions {
   /**
