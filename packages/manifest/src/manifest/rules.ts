@@ -195,9 +195,14 @@ export function checkManifestRules(value: unknown, ctx: z.RefinementCtx): void {
     if (typeof type === "string" && !published.some((p) => eventTypeCovers(type, p)))
       issue(["capabilities", cap.index, "types", j], `events.publish type "${type}" matches nothing in events.publishes; declare the event there or remove the type`);
   const subscribeTypes = withName("events.subscribe").flatMap((cap) => strings(cap.entry["types"]));
+  const ownId = str(field(value, "id"));
   subscribes.forEach((entry, i) => {
     const type = str(field(entry, "type"));
-    if (type !== undefined && !subscribeTypes.some((granted) => eventTypeCovers(granted, type)))
+    if (type === undefined) return;
+    // The event goes out as ext.<id>.<type>: a subscription to the short name was accepted and never delivered.
+    if (published.includes(type))
+      issue(["events", "subscribes", i, "type"], `"${type}" is this extension's own event, which the core publishes as "ext.${ownId ?? "<id>"}.${type}": subscribe to that type (and name it in events.subscribe's types)`);
+    else if (!subscribeTypes.some((granted) => eventTypeCovers(granted, type)))
       issue(["events", "subscribes", i, "type"], `no events.subscribe capability covers "${type}"; add it to that capability's types`);
   });
 

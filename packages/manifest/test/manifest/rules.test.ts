@@ -180,6 +180,16 @@ describe("events", () => {
     expectIssue(service({ capabilities: [subscribe(["order.created"])], events: { subscribes: [{ type: "order.*", handler: "onAny" }] } }), "events.subscribes[0].type", /covers "order\.\*"/);
     expectIssue(service({ events: { subscribes: [{ type: "order.created", handler: "on" }] } }), "events.subscribes[0].type", /no events\.subscribe capability/);
   });
+
+  it("an extension hears its own event by its published name, not its short one (which is never delivered)", () => {
+    const events = (type: string) => ({ publishes: [{ type: "counted" }], subscribes: [{ type, handler: "onCounted" }] });
+    expectValid(service({ capabilities: [publish(["counted"]), subscribe(["ext.acme.hello.counted"])], events: events("ext.acme.hello.counted") }));
+    expectIssue(
+      service({ capabilities: [publish(["counted"]), subscribe(["counted"])], events: events("counted") }),
+      "events.subscribes[0].type",
+      /^"counted" is this extension's own event, which the core publishes as "ext\.acme\.hello\.counted": subscribe to that type/,
+    );
+  });
 });
 
 describe("capabilities", () => {
