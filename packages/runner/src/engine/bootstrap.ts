@@ -154,7 +154,10 @@ function describeError(e) {
   out.name = "Error"; out.message = ""; out.stack = "";
   try {
     if (e !== null && (typeof e === "object" || typeof e === "function")) {
-      out.name = str(dataProp(e, "name")); out.message = str(dataProp(e, "message"));
+      // A plain object thrown ({ code, message }) has no name: "Error", not "undefined".
+      const name = dataProp(e, "name"), message = dataProp(e, "message");
+      if (name !== undefined && name !== "") out.name = str(name);
+      if (message !== undefined) out.message = str(message);
       const stack = dataProp(e, "stack"), code = dataProp(e, "code");
       if (typeof stack === "string") out.stack = stack;
       if (typeof code === "string") out.code = code;

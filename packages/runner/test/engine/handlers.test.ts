@@ -113,6 +113,10 @@ describe("handler results", () => {
     expect(rejected.error).toMatchObject({ code: "E_HANDLER_ERROR", message: "Error: later" });
     const thrown = await run(`export function h() { throw "just a string"; }`, "h");
     expect(thrown.error).toMatchObject({ code: "E_HANDLER_ERROR", message: "Thrown: just a string" });
+    const coded = await run(`export function h() { throw { code: "MY_CODE", message: "custom" }; }`, "h");
+    expect(coded.error).toMatchObject({ code: "E_HANDLER_ERROR", message: "Error (MY_CODE): custom", details: { guestCode: "MY_CODE" } });
+    const bare = await run(`export function h() { throw {}; }`, "h");
+    expect(bare.error).toMatchObject({ code: "E_HANDLER_ERROR", message: "Error: " });
   });
 
   it("fails a handler whose promise can never settle instead of waiting for the wall clock", async () => {
