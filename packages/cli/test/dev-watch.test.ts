@@ -57,6 +57,59 @@ describe("annex dev (watching)", () => {
   }, 40_000);
 });
 
+describe("annex dev (unchanged builds)", () => {
+  it("publishes nothing when a change leaves the bundle as it is: a log the folder ignores, written at every round, does not loop", async () => {
+    const cwd = await tempDir();
+    const dir = await serviceFolder(join(cwd, "ext"));
+    await writeFile(join(dir, ".annexignore"), "*.log\n");
+    const published: string[] = [];
+    let installed: string | null = null;
+    const host = await fakeAdminHost(({ method, path, body }) => {
+      if (method === "GET" && path === "/installs/acme.hello") {
+        return installed === null
+          ? { status: 404, json: { code: "E_INSTALL_NOT_FOUND", message: "not installed" } }
+          : { status: 200, json: { install: { extensionId: "acme.hello", version: installed, state: "active", grants: [{ name: "log" }] }, manifest: null } };
+      }
+      if (method === "POST" && path === "/extensions") {
+        published.push(path);
+        return { status: 201, json: {} };
+      }
+      if (method === "POST" && (path === "/installs" || path === "/installs/acme.hello/upgrade")) {
+        installed = (JSON.parse(body.toString()) as { version: string }).version;
+        return { status: 201, json: { extensionId: "acme.hello", version: installed, state: "active", grants: [{ name: "log" }] } };
+      }
+      return undefined;
+    });
+    const controller = new AbortController();
+    let stdout = "";
+    let stderr = "";
+    // As `annex dev ext … > ext/dev.log` would: every line printed changes a file in the watched folder.
+    let log = "";
+    const done = main(["dev", "ext", "--host", host.url, "--token", "annex_t", "--yes"], {
+      cwd,
+      signal: controller.signal,
+      stdout: { write: (text: string) => ((stdout += text), (log += text), void writeFile(join(dir, "dev.log"), log)) },
+      stderr: { write: (text: string) => (stderr += text) },
+    });
+    try {
+      for (let i = 0; i < 200 && !stdout.includes("watching"); i++) await sleep(100);
+      expect(stdout, stderr).toContain("watching ext for changes");
+      await sleep(2000);
+      expect(published, stdout + stderr).toHaveLength(1);
+      // Said once: the line lands in the log too, and another round for it says nothing.
+      expect(stdout.match(/^unchanged: acme\.hello builds the same bundle as the version live; nothing published/gm)).toHaveLength(1);
+
+      await writeFile(join(dir, "src/greeting.ts"), "export const greeting = (name: string): string => `Hi, ${name}!`;\n");
+      for (let i = 0; i < 100 && published.length === 1; i++) await sleep(100);
+      await sleep(1500);
+      expect(published, stdout + stderr).toHaveLength(2);
+    } finally {
+      controller.abort();
+      await done;
+    }
+  }, 40_000);
+});
+
 describe("annex dev (consent to exposure)", () => {
   it("a change that turns an api endpoint public needs --accept exposure (or --yes) before anything is published", async () => {
     const cwd = await tempDir();

@@ -137,6 +137,9 @@ class DevLoop {
   /** The fingerprint of the sources the last round read (see VERIFY_MS). */
   private built: string | null = null;
   private stopped = false;
+  /** What the version that went live last holds apart from its version (DevBundle.sameness). */
+  private liveSameness: string | null = null;
+  private saidUnchanged = false;
   /** The last round failed (reported; the host keeps the version before). */
   failed = false;
 
@@ -211,6 +214,12 @@ class DevLoop {
     const built = await buildDevBundle(this.dir, stamp, this.key);
     const id = built.manifest.id;
     const afterBuild = performance.now();
+    if (reason === "change" && !this.failed && built.sameness === this.liveSameness) {
+      // Said once until something goes live: the line itself may land in a file of the folder (`> dev.log`).
+      if (!this.saidUnchanged) this.ctx.out(`unchanged: ${id} builds the same bundle as the version live; nothing published (build ${Math.round(afterBuild - since)} ms)`);
+      this.saidUnchanged = true;
+      return;
+    }
 
     // Consent before anything changes on the host: a refused round publishes nothing.
     const found = await this.currentInstall(id);
@@ -251,6 +260,8 @@ class DevLoop {
     }
     const done = performance.now();
     this.failed = false;
+    this.liveSameness = built.sameness;
+    this.saidUnchanged = false;
     const ms = (value: number) => `${Math.round(value)} ms`;
     this.ctx.out(
       `${reason === "start" ? "live" : "updated"}: ${id}@${built.version} for tenant ${this.session.user.tenant} (${install.state}) in ${ms(done - since)}` +

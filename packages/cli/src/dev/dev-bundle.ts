@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { packExtension } from "@annex/build";
@@ -10,6 +11,13 @@ export interface DevBundle {
   bytes: Uint8Array;
   contentHash: string;
   signature: BundleSignature | null;
+  /**
+   * What the bundle holds apart from its dev version: equal for two builds of
+   * the same sources, so a round that would publish the same code again is
+   * skipped (a file the bundle leaves out, such as a log written into the
+   * folder, changes on every round and would otherwise publish forever).
+   */
+  sameness: string;
 }
 
 /** `1.2.0` → `1.2.0-dev.<stamp>`; `1.2.0-beta.1` → `1.2.0-beta.1.dev.<stamp>`. */
@@ -35,5 +43,16 @@ export async function buildDevBundle(dir: string, stamp: number, key: PrivateKey
   const version = typeof base === "string" ? devVersion(base, stamp) : undefined;
   const packed = await packExtension(dir, { version, ...(onProgress === undefined ? {} : { onProgress }) });
   const signature = key === undefined ? null : await signBundle(packed.contentHash as `sha256:${string}`, key);
-  return { manifest: packed.manifest, version: packed.manifest.version, bytes: packed.bytes, contentHash: packed.contentHash, signature };
+  return { manifest: packed.manifest, version: packed.manifest.version, bytes: packed.bytes, contentHash: packed.contentHash, signature, sameness: samenessOf(packed.files, packed.manifest) };
+}
+
+function samenessOf(files: ReadonlyMap<string, Uint8Array>, manifest: Manifest): string {
+  const hash = createHash("sha256");
+  hash.update(JSON.stringify({ ...manifest, version: null }));
+  for (const [path, bytes] of files) {
+    if (path === "annex.json") continue;
+    hash.update(`\0${path}\0${bytes.byteLength}\0`);
+    hash.update(bytes);
+  }
+  return hash.digest("hex");
 }
