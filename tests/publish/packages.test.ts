@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { isBuiltin } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -235,6 +236,3 @@ function stripAnsi(text: string): string {
   return text.replace(/\u001b\[[0-9;]*m/g, "");
 }
 
-function isBuiltin(name: string): boolean {
-  return ["fs", "path", "url", "os", "crypto", "util", "stream", "events", "http", "https", "net", "zlib", "worker_threads", "child_process", "assert", "buffer", "module", "process", "tls", "dns", "perf_hooks", "async_hooks", "string_decoder", "readline", "tty", "v8", "vm"].includes(name);
-}
