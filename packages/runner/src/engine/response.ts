@@ -15,10 +15,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /**
  * A handler returns either a response object — a plain object whose keys are
- * only `status`, `headers` and `body`, with `status` (if present) an integer
- * from 100 to 599 — or any other JSON-like value, sent as the body of a 200.
- * So `{ status: 201, body: {...} }` is a response while `{ status: "ok" }` is
- * a body.
+ * only `status`, `headers` and `body`, with `status` (if present) a number —
+ * or any other JSON-like value, sent as the body of a 200. So
+ * `{ status: 201, body: {...} }` is a response while `{ status: "ok" }` is a
+ * body, and a response whose status is no integer from 100 to 599 is an error
+ * (a typo in a status is not sent as a 200).
  */
 export function normaliseResponse(value: unknown): { ok: true; response: SandboxResponse } | { ok: false; error: ExecuteError } {
   if (isRecord(value)) {
