@@ -305,11 +305,14 @@ export class OutboxStore {
               WHERE e.install_id = d.install_id AND e.type = d.type AND e.state IN ('pending', 'leased') AND e.seq < d.seq)
             AND ${serving} AND ${roomy})`;
     // Locked (and its state checked again on the row it locks) only once picked: one per install, oldest first.
+    // The picked seqs as one array, computed once: joined as a set, the planner put the picking on the inner side of
+    // a nested loop over every open row, and ran it (each candidate's ordering and room subqueries) once per row:
+    // one install's 256 pending deliveries made each claim 2-3 s, 512 made it 9 s, on PGlite the host's one thread.
     const ready = sql`${eligible},
-        picked AS (SELECT DISTINCT ON (install_id) seq FROM eligible ORDER BY install_id, seq),
+        picked AS MATERIALIZED (SELECT DISTINCT ON (install_id) seq FROM eligible ORDER BY install_id, seq),
         ready AS (
-          SELECT d.seq FROM ${d} d JOIN picked p ON p.seq = d.seq
-          WHERE ${dueDelivery("d", now)}
+          SELECT d.seq FROM ${d} d
+          WHERE d.seq = ANY (ARRAY(SELECT seq FROM picked)) AND ${dueDelivery("d", now)}
           ORDER BY d.seq LIMIT ${limit}
           FOR UPDATE OF d SKIP LOCKED)`;
     const result = await sql<DeliveryRow>`

@@ -57,4 +57,22 @@ describeBackends("leases shared fairly between installs", (backend) => {
     // And the noisy install still gets everything, one queue head after another.
     expect(notes.filter((note) => note.startsWith("noise:")).sort()).toEqual(TYPES.map((type) => `noise:${type}`).sort());
   });
+
+  it("a backlog in one queue, past the claim window, drains in order at one delivery a round beside another tenant's", async () => {
+    // Each claim once cost the backlog times the window (the picking was planned on the inner side of a nested
+    // loop over every open row): one install's 256 pending deliveries held the host 2-3 s a claim on PGlite.
+    const ledger = createLedger();
+    t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_fair_backlog"), capabilities: [ledger.capability] });
+    await t.install(await ordersBundle(), { tenant: "loud" });
+    await t.install(await ordersBundle(), { tenant: "quiet" });
+    const backlog = 160;
+    for (let n = 1; n <= backlog; n++) await t.events.publish("order.refunded", { n }, { tenant: "loud" });
+    await t.events.publish("order.refunded", { n: 0 }, { tenant: "quiet" });
+    await t.relay.drain();
+    const notes = ledger.calls.map((call) => call.note);
+    expect(notes).toHaveLength(backlog + 1);
+    expect(notes.slice(0, 2)).toContain("refund:0");
+    const loud = notes.filter((note) => note !== "refund:0");
+    expect(loud).toEqual(Array.from({ length: backlog }, (_, i) => `refund:${i + 1}`));
+  }, 120_000);
 });
