@@ -343,5 +343,13 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
         EXECUTE FUNCTION annex_install_jobs_follow()`,
     ],
   },
+  {
+    name: "0090_event_leases_per_install",
+    statements: [
+      // What a claim counts for fairness: an install's deliveries leased now. The open index held them among the
+      // install's whole backlog, so the count read every pending row of a busy install on each claim.
+      `CREATE INDEX annex_event_deliveries_leased ON annex_event_deliveries (install_id, lease_until) WHERE state = 'leased'`,
+    ],
+  },
 ];
 
