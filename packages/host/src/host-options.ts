@@ -57,6 +57,7 @@ const HOST_KEYS = keysOf<HostOptions>({
   dataHooks: true,
   sql: true,
   migrate: true,
+  maintenanceIntervalMs: true,
   runner: true,
   egress: true,
   onExecute: true,
@@ -176,10 +177,21 @@ export function checkHostOptions(options: unknown): void {
   checkTrust(given["trust"]);
   checkBlobs(given["blobs"]);
   checkBundleLoads(given["bundleLoads"]);
+  checkMaintenance(given["maintenanceIntervalMs"]);
   for (const [path, { keys, error }] of Object.entries(NESTED)) {
     const value = path.split(".").reduce<unknown>((at, key) => (isObject(at) ? at[key] : undefined), given);
     // Other shapes (false, a string) are each area's to refuse.
     if (isObject(value) && !Array.isArray(value)) checkKeys(value, keys, `${path}.`, error);
+  }
+}
+
+/** A PGlite host's maintenance interval: a pass every millisecond would hold the database's one thread. */
+function checkMaintenance(value: unknown): void {
+  if (value === undefined || value === false) return;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 100) {
+    throw hostError(`createHost({ maintenanceIntervalMs }): maintenanceIntervalMs must be false or a whole number of milliseconds of at least 100, got ${kindOf(value)}`, {
+      field: "maintenanceIntervalMs",
+    });
   }
 }
 

@@ -45,6 +45,7 @@ import type { HostJobs } from "./jobs/host-jobs.js";
 import { createKvApi } from "./storage/kv/host-kv.js";
 import { createHostKv, type HostKv, type InstallKv } from "./storage/kv/install-kv.js";
 import { createKvStorage, type KvOptions, type KvStorage } from "./storage/kv/storage.js";
+import { startPGliteMaintenance } from "./database/pglite-maintenance.js";
 
 export interface HostOptions {
   /** A Kysely instance, a postgres:// URL, a PGlite instance, `{ dataDir }`, or nothing for in-memory PGlite. */
@@ -86,6 +87,13 @@ export interface HostOptions {
   sql?: { limits?: SqlLimits | undefined; roles?: boolean | undefined } | undefined;
   /** Run Annex's migrations at start. Default true; turn off only when a deploy step runs `migrate` itself. */
   migrate?: boolean | undefined;
+  /**
+   * PGlite only (it runs no autovacuum): how often, in milliseconds, the host
+   * applies PostgreSQL's autovacuum rule to its own tables, running VACUUM and
+   * ANALYZE on those that changed enough. Default 10000; `false` leaves them
+   * to you. Ignored on PostgreSQL, whose autovacuum does this.
+   */
+  maintenanceIntervalMs?: number | false | undefined;
   /**
    * Where extension handlers run. Default: a worker pool (one worker per core
    * but one, at most 4), started on first use and closed by `host.close()`. A runner you
@@ -436,6 +444,11 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     throw error;
   }
 
+  const maintenance =
+    database.kind === "pglite" && options.maintenanceIntervalMs !== false
+      ? startPGliteMaintenance({ db: database.root, schema: database.schema, intervalMs: options.maintenanceIntervalMs ?? 10_000, logger })
+      : undefined;
+
   // Closed when close() begins: from then on the host's methods refuse with E_HOST_CLOSED and the gateway answers 503.
   const gate = createShutdownGate();
   let closing: Promise<void> | undefined;
@@ -550,6 +563,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
         // Jobs first: a run that ends writes what it published to the outbox.
         await jobs.stop();
         await events.stop();
+        await maintenance?.stop();
         if (ownRunner) await runner.close();
         await kv.close();
         await database.close();
@@ -600,6 +614,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     // Refused options leave nothing open behind them.
     await jobs.stop();
     await events.stop();
+    await maintenance?.stop();
     if (ownRunner) await runner.close();
     await database.close();
     await ownLogger?.close();

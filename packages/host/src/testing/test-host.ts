@@ -69,6 +69,8 @@ export interface TestHostOptions {
   now?: (() => number) | undefined;
   /** Owned-schema limits and roles, as `createHost({ sql })`. */
   sql?: HostOptions["sql"];
+  /** PGlite's stand-in for autovacuum, as `createHost({ maintenanceIntervalMs })`. */
+  maintenanceIntervalMs?: HostOptions["maintenanceIntervalMs"];
   /** Where the host logs. Default: a pino logger at "debug" that records into `t.logged` and prints nothing. */
   logger?: Logger | undefined;
   /**
@@ -255,6 +257,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
       egress: options.egress,
       sql: options.sql,
       kv: options.kv,
+      maintenanceIntervalMs: options.maintenanceIntervalMs,
       logger,
       now: options.now,
       stores: options.stores,
