@@ -8,6 +8,12 @@ import { RateLimiter, type RateLimit } from "../gateway/rate-limit.js";
 /** Events one execution may publish. */
 export const MAX_EVENTS_PER_EXECUTION = 256;
 
+/**
+ * What an event counts against `outboxBytes` at least: about what its rows weigh in the outbox (the event's, a
+ * delivery's, their indexes: ~1.3 KB measured on PGlite), whatever its payload.
+ */
+export const MIN_COUNTED_EVENT_BYTES = 1024;
+
 export interface PendingEventsOptions {
   now: () => number;
   /** Deepest chain of event → handler → event allowed; deeper publishes are refused with E_EVENT_DEPTH. */
@@ -21,8 +27,8 @@ export interface PendingEventsOptions {
    */
   publishRate: RateLimit | false;
   /**
-   * JSON bytes of payload one install's published events may hold in the
-   * outbox at once (what `heldBytes` reads, plus what this process's running
+   * JSON bytes of payload (at least MIN_COUNTED_EVENT_BYTES an event) one
+   * install's published events may hold in the outbox at once (what `heldBytes` reads, plus what this process's running
    * executions published and have not written yet). Past it a publish is
    * refused with E_EVENT_OUTBOX_FULL. false: no budget.
    */
@@ -91,6 +97,9 @@ export class PendingEvents {
           const message = error instanceof EventsError ? error.message : String(error);
           throw new HostCallError(/too large|at most/.test(message) ? "E_PAYLOAD_TOO_LARGE" : "E_INVALID_ARGUMENT", `ctx.events.publish: ${message}`);
         }
+        // Counted as at least what its rows weigh: 5,888 events of payload `0` held 5,888 bytes of the budget and
+        // 7.5 MB of the outbox, so tiny payloads made the budget bound nothing.
+        bytes = Math.max(bytes, MIN_COUNTED_EVENT_BYTES);
         const perExecution = () => {
           if ((this.#byRequest.get(scope.requestId)?.length ?? 0) >= MAX_EVENTS_PER_EXECUTION) {
             throw new HostCallError("E_HOST_CALL_LIMIT", `ctx.events.publish: at most ${MAX_EVENTS_PER_EXECUTION} events per execution`);
