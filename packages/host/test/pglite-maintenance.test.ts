@@ -47,6 +47,9 @@ describe("PGlite maintenance: the host's stand-in for autovacuum", () => {
     await sql`CREATE TABLE m1.annex_read (id int PRIMARY KEY, v int)`.execute(db);
     // An install's own table, as storage.sql makes them in their schemas: never the host's to vacuum.
     await sql`CREATE TABLE m1.notes (id int PRIMARY KEY, v int)`.execute(db);
+    // The audit log: append-only and ever growing; its ANALYZE read more of it on every pass.
+    await sql`CREATE TABLE m1.annex_audit (id int PRIMARY KEY, v int)`.execute(db);
+    await sql`INSERT INTO m1.annex_audit SELECT g, g FROM generate_series(1, 3000) g`.execute(db);
     for (const table of ["annex_churn", "notes"]) {
       await sql`INSERT INTO ${sql.id("m1", table)} SELECT g, g FROM generate_series(1, 500) g`.execute(db);
       await sql`UPDATE ${sql.id("m1", table)} SET v = v + 1`.execute(db);
@@ -58,7 +61,7 @@ describe("PGlite maintenance: the host's stand-in for autovacuum", () => {
     const maintenance = startPGliteMaintenance({ db, schema: "m1", intervalMs: 3_600_000, logger: quiet });
     try {
       const pass = await maintenance.run();
-      expect(pass).toEqual({ vacuumed: ["annex_churn"], analyzed: ["annex_read"] });
+      expect(pass).toEqual({ vacuumed: ["annex_churn"], analyzed: ["annex_read"], checkpoint: false });
       const stats = await statsOf(db, "m1");
       expect(stats.get("annex_churn")?.last_vacuum).toBeInstanceOf(Date);
       expect(stats.get("annex_churn")?.last_analyze).toBeInstanceOf(Date);
@@ -68,8 +71,41 @@ describe("PGlite maintenance: the host's stand-in for autovacuum", () => {
       expect(stats.get("annex_calm")?.last_analyze).toBeNull();
       expect(stats.get("notes")?.last_vacuum).toBeNull();
       expect(stats.get("notes")?.last_analyze).toBeNull();
+      expect(stats.get("annex_audit")?.last_analyze).toBeNull();
       // Done: the next pass finds nothing to do until the tables change again.
-      expect(await maintenance.run()).toEqual({ vacuumed: [], analyzed: [] });
+      expect(await maintenance.run()).toEqual({ vacuumed: [], analyzed: [], checkpoint: false });
+    } finally {
+      await maintenance.stop();
+    }
+  }, 60_000);
+
+  it("checkpoints once 32 MB of WAL were written since the last, so that PGlite recycles its WAL files", async () => {
+    const walBytes = async () => {
+      const fs = (pglite as unknown as { mod: { FS: { readdir(path: string): string[]; stat(path: string): { size: number; mode: number }; isFile(mode: number): boolean } } }).mod.FS;
+      let bytes = 0;
+      for (const name of fs.readdir("/pglite/data/pg_wal")) {
+        const stat = fs.stat(`/pglite/data/pg_wal/${name}`);
+        if (fs.isFile(stat.mode)) bytes += stat.size;
+      }
+      return bytes;
+    };
+    await sql`CREATE SCHEMA m6`.execute(db);
+    await sql`CREATE TABLE m6.annex_wal (id int, v text)`.execute(db);
+    const maintenance = startPGliteMaintenance({ db, schema: "m6", intervalMs: 3_600_000, logger: quiet });
+    try {
+      expect((await maintenance.run()).checkpoint).toBe(false);
+      const write = () => sql`INSERT INTO m6.annex_wal SELECT g, repeat('w', 1000) FROM generate_series(1, 20000) g`.execute(db);
+      // 40 MB of rows, and more of WAL.
+      await write();
+      await write();
+      const grown = await walBytes();
+      const pass = await maintenance.run();
+      expect(pass.checkpoint).toBe(true);
+      // Writing as much again after the checkpoint reuses the segments it recycled instead of adding as many.
+      await write();
+      await write();
+      expect((await maintenance.run()).checkpoint).toBe(true);
+      expect(await walBytes()).toBeLessThanOrEqual(grown);
     } finally {
       await maintenance.stop();
     }
