@@ -280,8 +280,8 @@ export class OutboxStore {
 
   /**
    * Leases due deliveries, oldest first: every rule of `claim` is checked here, whatever the candidates. Without
-   * `heads`, those up to `bound(seq)` (the window), the first of each queue among them (any earlier open
-   * delivery of a queue is in the window too). With `heads`, the seqs of `candidates(seq)`, queue heads found by index (the
+   * `heads`, those up to `bound(seq)` (the window), with an anti-join on an earlier open delivery of the queue (the
+   * rows are few and in seq order). With `heads`, the seqs of `candidates(seq)`, queue heads found by index (the
    * fallback): due and serving first, then the head check by row comparison in the open index (see #queueHead).
    */
   async #claimFrom(candidates: RawBuilder<unknown>, heads: boolean, owner: string, lease: string, now: Date, leaseUntil: Date, limit: number, perInstall: number): Promise<LeasedDelivery[]> {
