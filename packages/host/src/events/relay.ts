@@ -14,7 +14,7 @@ import type { CapabilityGrant } from "@annex/manifest";
 import { clearTimeout, setTimeout } from "node:timers";
 
 export interface RelaySettings {
-  /** Deliveries leased per round. Default 32. */
+  /** Deliveries leased per claim, and at most in flight from one relay. Default 32. */
   batchSize: number;
   /** How long a lease holds before another relay may take the delivery over, in ms. */
   leaseMs: number;
@@ -102,6 +102,9 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
   let stopped = false;
   let lastSweep = 0;
   let again = false;
+  // A round waiting for its sends is woken by a nudge (`wake`); one that came while it claimed is remembered (`woken`).
+  let wake: (() => void) | undefined;
+  let woken = false;
 
   function route(event: { tenant: string; type: string }, installs: readonly CandidateInstall[]): string[] {
     const out: string[] = [];
@@ -112,31 +115,76 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
     return out;
   }
 
+  /**
+   * One round: fans events out, drops orphans and hands due deliveries to the bus until none is due and none
+   * it handed over is still running. No barrier between batches: the in-process bus's send resolves when its
+   * run ends, and waiting for a whole batch made every tenant's next delivery wait for the slowest handler of
+   * the batch (one install's 5 s handler: 5 s a delivery for everyone else). After a full window the relay
+   * leases again once half of it has finished; else when a run of its ends or this process publishes (`nudge`).
+   */
   async function pass(): Promise<DrainResult> {
     const result: DrainResult = { fannedOut: 0, sent: 0, dropped: 0 };
+    const inFlight = new Set<Promise<void>>();
+    const lowWater = Math.floor(settings.batchSize / 2);
+    let refused = false;
+    // The last claim filled its window: more may be due than it took.
+    let full = true;
+    let settled: (() => void) | undefined;
+    const mayLease = () => !refused && !stopped && inFlight.size <= lowWater;
+    // Claim when there may be something to take: after a full window, or after a nudge (a run of this relay
+    // left its queue's head, or this process published). A send settling alone is no reason: in-process, the
+    // consumer's nudge came before it, and a second claim per delivery doubled a backlog's drain time.
+    const shouldLease = () => mayLease() && (full || woken);
     for (;;) {
-      for (;;) {
-        const n = await store.fanOut(now(), 256, route);
-        result.fannedOut += n;
-        if (n < 256) break;
+      if (shouldLease()) {
+        full = false;
+        woken = false;
+        for (;;) {
+          const n = await store.fanOut(now(), 256, route);
+          result.fannedOut += n;
+          if (n < 256) break;
+        }
+        const dropped = await store.dropOrphans(now());
+        result.dropped += dropped.length;
+        for (const d of dropped) {
+          metrics?.eventDelivery("dropped", "uninstalled");
+          logger.info({ tenant: d.tenant, installId: d.installId }, "event delivery dropped: the install is gone");
+        }
+        const lease = `${owner}:${randomUUID()}`;
+        const at = now();
+        const window = settings.batchSize - inFlight.size;
+        const leased = await store.claim(owner, lease, at, new Date(at.getTime() + settings.leaseMs), window, settings.perInstall);
+        for (const delivery of leased) {
+          const sending: Promise<void> = send(delivery, lease).then((handedOver) => {
+            inFlight.delete(sending);
+            settled?.();
+            if (handedOver) result.sent++;
+            // The bus refused (a broker outage): lease no more in this round rather than the same deliveries
+            // again at once; they wait in the outbox for the next poll.
+            else refused = true;
+          });
+          inFlight.add(sending);
+        }
+        await sweepIfDue();
+        full = leased.length === window;
+        if (shouldLease()) continue;
       }
-      const dropped = await store.dropOrphans(now());
-      result.dropped += dropped.length;
-      for (const d of dropped) {
-        metrics?.eventDelivery("dropped", "uninstalled");
-        logger.info({ tenant: d.tenant, installId: d.installId }, "event delivery dropped: the install is gone");
-      }
-      const lease = `${owner}:${randomUUID()}`;
-      const at = now();
-      const leased = await store.claim(owner, lease, at, new Date(at.getTime() + settings.leaseMs), settings.batchSize, settings.perInstall);
-      if (leased.length === 0) break;
-      const handedOver = await Promise.all(leased.map((delivery) => send(delivery, lease)));
-      result.sent += handedOver.filter(Boolean).length;
-      // The bus refused (a broker outage): end the round rather than lease the same deliveries again at
-      // once; they wait in the outbox for the next poll.
-      if (handedOver.includes(false)) break;
+      if (inFlight.size === 0 && !shouldLease()) break;
+      // Until a send settles (room in the window, or the end), or a nudge. One that came while the claim ran is
+      // not lost: `woken` holds it.
+      await new Promise<void>((resolve) => {
+        settled = resolve;
+        if (shouldLease()) resolve();
+        else wake = resolve;
+      });
+      settled = undefined;
+      wake = undefined;
     }
-    if (deps.now() - lastSweep > Math.min(settings.retentionMs, settings.deadLetterRetentionMs, 60_000)) {
+    return result;
+
+    // A round may go on for as long as deliveries keep coming: the sweep is checked in it, not after it.
+    async function sweepIfDue(): Promise<void> {
+      if (deps.now() - lastSweep <= Math.min(settings.retentionMs, settings.deadLetterRetentionMs, 60_000)) return;
       lastSweep = deps.now();
       try {
         const swept = await store.sweep(new Date(deps.now() - settings.retentionMs), new Date(deps.now() - settings.deadLetterRetentionMs));
@@ -147,7 +195,6 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
         logger.warn({ err: errorSummary(error) }, "event outbox sweep failed");
       }
     }
-    return result;
   }
 
   /** Hands one delivery to the bus; false when the bus refused it (the lease is given back). */
@@ -314,6 +361,8 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
   }
 
   function nudge(): void {
+    woken = true;
+    wake?.();
     if (!running || stopped) return;
     if (timer !== undefined) schedule(0);
     else again = true;
