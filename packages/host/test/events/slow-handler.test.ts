@@ -32,20 +32,25 @@ function createGate(holdMs = 4000) {
   return { capability, log, waiting, open };
 }
 
-/** An install whose handler of `slow.work` waits at the gate. */
+/** An install whose handler of `slow.work`, and endpoint `GET /wait`, wait at the gate. */
 function slowBundle(): Promise<Uint8Array> {
   return makeBundle(
     serviceManifest({
       id: "acme.slow",
       name: "Slow",
-      endpoints: [],
+      endpoints: [{ class: "api", method: "GET", path: "/wait", handler: "onWait" }],
       capabilities: [
         { name: "events.subscribe", types: ["slow.work"], reason: "Works slowly." },
         { name: "host:gate.wait", reason: "Waits." },
       ],
       events: { subscribes: [{ type: "slow.work", handler: "onWork" }] },
     }),
-    { "server/index.js": `export async function onWork(event, ctx) { await ctx.host.call("gate.wait", {}); }` },
+    {
+      "server/index.js": [
+        `export async function onWork(event, ctx) { await ctx.host.call("gate.wait", {}); }`,
+        `export async function onWait(request, ctx) { return await ctx.host.call("gate.wait", {}); }`,
+      ].join("\n"),
+    },
   );
 }
 
@@ -71,9 +76,9 @@ describeBackends("one install's slow handler does not hold up other installs' de
   it.each(["in-memory", "worker pool"])("a drain delivers another tenant's queue, one delivery a round, while the slow run goes on (%s runner)", async (kind) => {
     const gate = createGate();
     const ledger = createLedger();
-    // Two workers: a pool runs one execution per worker, so the slow run holds one of them for as long as it waits
-    // (the pool's own trade-off, docs/pool-and-remote.md), and the quiet tenant's deliveries run on the other.
-    runner = kind === "worker pool" ? createWorkerPoolRunner({ workers: 2 }) : undefined;
+    // The pool as createHost makes it (one worker on two cores, one execution per worker): the slow run holds
+    // that worker while it waits, and the quiet tenant's deliveries run on an extra one (`overflowWorkers`).
+    runner = kind === "worker pool" ? createWorkerPoolRunner() : undefined;
     t = await createTestHost({
       database: await backend.connect(),
       schema: backend.freshSchema("annex_slow_drain"),
@@ -121,5 +126,23 @@ describeBackends("one install's slow handler does not hold up other installs' de
     gate.open();
     expect(await until(() => gate.log.length === 1, 3000)).toBe(true);
     expect(gate.log).toEqual(["gate:opened"]);
+  });
+
+  it("through the gateway and the default pool: another tenant's request is answered while a slow one waits", async () => {
+    const gate = createGate();
+    runner = createWorkerPoolRunner();
+    t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_slow_request"), capabilities: [gate.capability], runner });
+    await t.install(await slowBundle(), { tenant: "slow" });
+    await t.install(await makeBundle(serviceManifest()), { tenant: "quick" });
+    const slow = t.request("GET", "/api/ext/acme.slow/wait", { as: { user: { id: "u-slow" }, tenant: "slow" } });
+    await gate.waiting;
+    const quick = await t.request("GET", "/api/ext/acme.hello/hello/ada", { as: { user: { id: "u-quick" }, tenant: "quick" } });
+    expect(quick.status).toBe(200);
+    expect(await quick.json()).toEqual({ hello: "ada" });
+    expect(gate.log).toEqual([]);
+    gate.open();
+    const answered = await slow;
+    expect(answered.status).toBe(200);
+    expect(await answered.json()).toEqual({ opened: true });
   });
 });

@@ -13,7 +13,7 @@ import { makeBundle, serviceManifest } from "../support/fixtures.js";
  * card, and is still running when the gateway answers 504: the executor's own E_TIMEOUT result must carry the host
  * calls it dispatched (the claim stays, a retry is 409), and the execution the host gave up on may no longer act
  * (http.fetch included, which does not go through the storage calls' live-execution lookup).
- * Worker pool with its defaults, one worker; wallMs 2000 only to keep the test short. (Found by a red-team pass.)
+ * Worker pool of one worker without extra ones; wallMs 2000 only to keep the test short. (Found by a red-team pass.)
  */
 const SERVER = `
 export async function block(request, ctx) { await ctx.http.fetch(request.body.slow); return "never"; }
@@ -43,8 +43,9 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => partner.listen(0, "127.0.0.1", resolve));
   partnerPort = (partner.address() as AddressInfo).port;
-  runner = // The pool's defaults (a worker, as a small host has per core).
-  createWorkerPoolRunner({ workers: 1 });
+  // One worker, as a small host has per core, and no extra one while it waits (`overflowWorkers` would run the
+  // delivery at once): the delivery must wait in the pool's queue past the gateway's deadline.
+  runner = createWorkerPoolRunner({ workers: 1, overflowWorkers: 0 });
   t = await createTestHost({
     runner,
     egress: { lookup: async () => [{ address: "127.0.0.1", family: 4 }], allowAddresses: ["127.0.0.1/32"] },

@@ -64,6 +64,21 @@ export interface WorkerPoolOptions extends PoolRunnerOptions {
    * and to its busy limit (see `busyLimitMs`). Default 1000 ms.
    */
   watchdogGraceMs?: number;
+  /**
+   * Extra worker threads the pool starts, one at a time, while every worker
+   * is held by executions that wait on host calls (a slow `http.fetch`, a
+   * slow host capability) and other executions wait for a worker. With one
+   * execution per worker, one install awaiting a slow API otherwise held the
+   * whole default pool of one worker, and every tenant's requests waited
+   * behind it. An extra worker takes one execution at a time like the
+   * others (a watchdog kill still fails only its own), and leaves after
+   * `overflowIdleMs` with nothing to run. Default 3; 0 turns this off.
+   */
+  overflowWorkers?: number;
+  /** How long every worker must have been waiting on host calls before an extra one starts. Default 50 ms. */
+  overflowAfterMs?: number;
+  /** How long an extra worker stays with nothing to run before it stops. Default 30,000 ms. */
+  overflowIdleMs?: number;
   /** Executions waiting for a worker beyond this are refused with E_RUNNER_UNAVAILABLE. Default 10,000. */
   maxQueue?: number;
   /** Longest wait for a free worker before E_RUNNER_UNAVAILABLE. Default 30 s. */
@@ -78,6 +93,8 @@ export interface WorkerPoolOptions extends PoolRunnerOptions {
 
 export interface WorkerPoolStats {
   workers: number;
+  /** Extra workers running now because every worker waited on host calls (see `overflowWorkers`). */
+  overflowWorkers: number;
   /** Worker threads started and not yet exited, including ones being replaced. */
   liveWorkers: number;
   busyWorkers: number;
@@ -147,6 +164,10 @@ interface Slot {
   drained: (() => void)[];
   /** The watchdog of the load the worker is evaluating. */
   loadTimer: NodeJS.Timeout | undefined;
+  /** Started beyond `workers` while every worker waited on host calls; stops when idle, is not replaced. */
+  overflow: boolean;
+  /** An idle overflow worker's countdown to stopping. */
+  idleTimer: NodeJS.Timeout | undefined;
 }
 
 interface LoadedEntry {
@@ -175,6 +196,9 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   if (spinMicros > 10_000) throw new RunnerError("E_BAD_OPTIONS", `hostCallSpinMicros must be at most 10000 (10 ms), got ${spinMicros}`, { path: "hostCallSpinMicros" });
   const maxQueue = positiveInteger(options.maxQueue ?? 10_000, "maxQueue");
   const queueTimeoutMs = positiveInteger(options.queueTimeoutMs ?? 30_000, "queueTimeoutMs");
+  const overflowWorkers = nonNegativeInteger(options.overflowWorkers ?? 3, "overflowWorkers");
+  const overflowAfterMs = nonNegativeInteger(options.overflowAfterMs ?? 50, "overflowAfterMs");
+  const overflowIdleMs = nonNegativeInteger(options.overflowIdleMs ?? 30_000, "overflowIdleMs");
   const runnerLimits = resolveRunnerLimits(options.limits);
   const hostDispatch = options.hostDispatch ?? createHostDispatch(options.hostApis ?? {});
   const runnerOptions = workerRunnerOptions(options);
@@ -197,6 +221,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   let dispatches = 0;
   let closed = false;
   let pumpScheduled = false;
+  let overflowTimer: NodeJS.Timeout | undefined;
+  let spawnUrl: URL | undefined;
   /** Executions that arrived in this turn of the event loop, for the pump at its end (schedulePump). */
   const arrivals: Pending[] = [];
   const workerUrl = options.workerUrl ? Promise.resolve(options.workerUrl) : resolveWorkerUrl();
@@ -204,6 +230,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   // Spawning waits for the URL (a build from source, in tests); a failure there fails loads and executions.
   let startError: Error | undefined;
   const started = workerUrl.then((url) => {
+    spawnUrl = url;
     for (let i = 0; i < size; i++) slots.push(spawn(url, 0));
   });
   started.catch((error: Error) => {
@@ -211,7 +238,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     for (const pending of queue.values()) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", `the pool could not start its workers: ${error.message}`));
   });
 
-  function spawn(url: URL, failuresBeforeReady: number): Slot {
+  function spawn(url: URL, failuresBeforeReady: number, overflow = false): Slot {
     const { buffer, cells } = newClaimCells(capacity);
     const data: WorkerData = { runnerOptions, bundles: [...bundles.values()].map((b) => b.parts), concurrency: perWorker, claims: buffer, spinMicros };
     const worker = new Worker(url, { workerData: data, resourceLimits, execArgv: workerExecArgv(), stdout: false, stderr: false });
@@ -232,6 +259,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       loading: 0,
       drained: [],
       loadTimer: undefined,
+      overflow,
+      idleTimer: undefined,
     };
     everyWorker.add(slot);
     worker.on("message", (message: FromWorker) => onMessage(slot, message));
@@ -263,6 +292,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
         slot.ready = true;
         slot.failuresBeforeReady = 0;
         pump();
+        idleOverflow(slot);
         return;
       case "load-started":
         clearTimeout(slot.loadTimer);
@@ -315,7 +345,10 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       return;
     }
     // While a call is pending the worker waits: that time is not the execution's busy time (see busyLimitMs).
-    if (pending.callsPending++ === 0) pending.waitingSince = performance.now();
+    if (pending.callsPending++ === 0) {
+      pending.waitingSince = performance.now();
+      if (workWaits()) scheduleOverflowCheck(overflowAfterMs);
+    }
     try {
       const value = await pending.gate.call(message.method, Array.isArray(message.args) ? message.args : []);
       // Ended meanwhile: the worker dropped the call with its execution, and copying the answer over would be this thread's work for nobody.
@@ -338,6 +371,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       refreshRef(slot);
       startWaiting(slot);
       checkDrained(slot);
+      idleOverflow(slot);
     } else {
       queue.remove(pending);
     }
@@ -410,6 +444,63 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     }
     if (queue.length === 0) steal(batches);
     for (const [slot, items] of batches) post(slot, items);
+    if (workWaits()) scheduleOverflowCheck(overflowAfterMs);
+  }
+
+  /** Something waits to start: in the queue, or sent ahead to a worker busy with another. */
+  function workWaits(): boolean {
+    if (queue.length > 0) return true;
+    for (const slot of slots) if (slot.held.size > slot.running) return true;
+    return false;
+  }
+
+  function scheduleOverflowCheck(delay: number): void {
+    if (overflowWorkers === 0 || closed || overflowTimer !== undefined) return;
+    overflowTimer = setTimeout(() => {
+      overflowTimer = undefined;
+      checkOverflow();
+    }, delay);
+    overflowTimer.unref();
+  }
+
+  /**
+   * Starts an extra worker when work waits and every worker has been held for
+   * `overflowAfterMs` by executions that all wait on host calls. Not when one
+   * runs guest code (more threads than cores would not make that go faster),
+   * nor while a worker is starting or loading (it takes work soon).
+   */
+  function checkOverflow(): void {
+    if (closed || spawnUrl === undefined || !workWaits()) return;
+    let extra = 0;
+    let blockedUntil = 0;
+    const now = performance.now();
+    for (const slot of slots) {
+      if (slot.retired) continue;
+      if (slot.overflow) extra++;
+      if (!slot.ready || slot.loading > 0 || slot.running < perWorker) return;
+      for (const pending of slot.held.values()) {
+        if (!pending.started) continue;
+        if (pending.callsPending === 0) return;
+        blockedUntil = Math.max(blockedUntil, pending.waitingSince + overflowAfterMs);
+      }
+    }
+    if (extra >= overflowWorkers) return;
+    if (blockedUntil > now) return scheduleOverflowCheck(Math.ceil(blockedUntil - now));
+    slots.push(spawn(spawnUrl, 0, true));
+  }
+
+  /** An overflow worker with nothing to run stops after `overflowIdleMs`, unless it was given work meanwhile. */
+  function idleOverflow(slot: Slot): void {
+    if (!slot.overflow || slot.retired || slot.held.size > 0 || slot.idleTimer !== undefined) return;
+    slot.idleTimer = setTimeout(() => {
+      slot.idleTimer = undefined;
+      if (slot.retired || slot.held.size > 0 || slot.loading > 0 || slot.acks.size > 0) return;
+      slot.retired = true;
+      const i = slots.indexOf(slot);
+      if (i >= 0) slots.splice(i, 1);
+      void slot.worker.terminate();
+    }, overflowIdleMs);
+    slot.idleTimer.unref();
   }
 
   /**
@@ -504,6 +595,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   }
 
   function attach(slot: Slot, pending: Pending): void {
+    clearTimeout(slot.idleTimer);
+    slot.idleTimer = undefined;
     clearTimeout(pending.timer);
     pending.timer = undefined;
     pending.slot = slot;
@@ -661,9 +754,24 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     checkDrained(slot);
     for (const ack of slot.acks.values()) ack.resolve(undefined);
     slot.acks.clear();
+    clearTimeout(slot.idleTimer);
     void slot.worker.terminate();
+    // An extra worker is not replaced: the next check starts one if every worker still waits.
+    if (slot.overflow) return void removeSlot(slot);
+    // Replaced where it stands (found again then: overflow workers come and go meanwhile).
+    if (slots.includes(slot) && !closed) void workerUrl.then((url) => replaceSlot(slot, spawn(url, 0)));
+  }
+
+  function removeSlot(slot: Slot): void {
     const i = slots.indexOf(slot);
-    if (i >= 0 && !closed) void workerUrl.then((url) => !closed && (slots[i] = spawn(url, 0)));
+    if (i >= 0) slots.splice(i, 1);
+    if (workWaits()) scheduleOverflowCheck(0);
+  }
+
+  function replaceSlot(old: Slot, next: Slot): void {
+    const i = slots.indexOf(old);
+    if (i >= 0 && !closed) slots[i] = next;
+    else void next.worker.terminate();
   }
 
   function onWorkerGone(slot: Slot, url: URL): void {
@@ -677,13 +785,14 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     checkDrained(slot);
     for (const ack of slot.acks.values()) ack.resolve(undefined);
     slot.acks.clear();
-    const i = slots.indexOf(slot);
-    if (i < 0) return;
+    clearTimeout(slot.idleTimer);
+    if (slot.overflow) return removeSlot(slot);
+    if (!slots.includes(slot)) return;
     // A worker that keeps dying before it is ready (a broken build, no memory) is restarted with backoff.
     const delay = failures === 0 ? 0 : Math.min(5_000, 100 * 2 ** (failures - 1));
     const timer = setTimeout(() => {
       respawnTimers.delete(timer);
-      if (!closed) slots[i] = spawn(url, failures);
+      if (!closed && slots.includes(slot)) replaceSlot(slot, spawn(url, failures));
     }, delay);
     timer.unref();
     respawnTimers.add(timer);
@@ -917,6 +1026,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
         return;
       }
       closed = true;
+      clearTimeout(overflowTimer);
+      overflowTimer = undefined;
       for (const timer of respawnTimers) clearTimeout(timer);
       respawnTimers.clear();
       for (const pending of queue.values()) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", "the worker pool was closed"));
@@ -925,6 +1036,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       for (const slot of [...everyWorker]) {
         slot.retired = true;
         clearTimeout(slot.loadTimer);
+        clearTimeout(slot.idleTimer);
         checkDrained(slot);
         for (const pending of [...slot.held.values()]) finish(pending, failure(pending, "E_RUNNER_UNAVAILABLE", "the worker pool was closed"));
         for (const ack of slot.acks.values()) ack.resolve(undefined);
@@ -946,6 +1058,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
       }
       return {
         workers: size,
+        overflowWorkers: slots.filter((slot) => slot.overflow && !slot.retired).length,
         liveWorkers: everyWorker.size,
         busyWorkers: busy,
         queued: waiting,
