@@ -91,6 +91,9 @@ export interface WorkerPoolOptions extends PoolRunnerOptions {
   workerUrl?: URL;
 }
 
+/** After an extra worker died before it was ready, the pool waits this long before it starts another. */
+const OVERFLOW_RETRY_MS = 1000;
+
 export interface WorkerPoolStats {
   workers: number;
   /** Extra workers running now because every worker waited on host calls (see `overflowWorkers`). */
@@ -765,7 +768,8 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
   function removeSlot(slot: Slot): void {
     const i = slots.indexOf(slot);
     if (i >= 0) slots.splice(i, 1);
-    if (workWaits()) scheduleOverflowCheck(0);
+    // One that died before it was ready (no memory for another thread, a broken build) is not tried again at once.
+    if (workWaits()) scheduleOverflowCheck(slot.ready ? 0 : OVERFLOW_RETRY_MS);
   }
 
   function replaceSlot(old: Slot, next: Slot): void {

@@ -134,4 +134,32 @@ describe("worker pool: extra workers while every worker waits on host calls", ()
       expect(thrown).toMatchObject({ code: "E_BAD_OPTIONS", details: { path } });
     }
   });
+
+  it("waits before starting another extra worker after one died before it was ready (no tight loop of spawns)", async () => {
+    const gate = gatedKv();
+    const p = pool({ workers: 1, overflowAfterMs: 0, workerUrl: new URL("./fixtures/failing-spawn-worker.mjs", import.meta.url), hostApis: { kv: gate.kv } });
+    const bundle = await noteBundle();
+    await p.load(bundle);
+    // The scripted worker's "steal" makes a kv.get in the name of the execution whose requestId is its body: its own.
+    const held = envelopeFor(bundle, "steal", install("slow"));
+    held.invocation = { ...held.invocation, request: { ...(held.invocation as { request: object }).request, body: held.requestId } } as ExecuteEnvelope["invocation"];
+    process.env["ANNEX_TEST_FAIL_NEW_WORKERS"] = "1";
+    try {
+      const slow = p.execute(held);
+      await until(() => p.stats().inFlight === 1);
+      const waiting = p.execute(envelopeFor(bundle, "echo", install("quick")));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Every extra worker dies before it is ready; one a second is tried, not one a turn of the event loop.
+      const crashes = p.stats().restarts.crash;
+      expect(crashes).toBeGreaterThanOrEqual(1);
+      expect(crashes).toBeLessThanOrEqual(3);
+      expect(p.stats()).toMatchObject({ liveWorkers: 1, inFlight: 1 });
+      process.env["ANNEX_TEST_FAIL_NEW_WORKERS"] = "0";
+      gate.open();
+      expect((await slow).ok).toBe(true);
+      expect((await waiting).ok).toBe(true);
+    } finally {
+      delete process.env["ANNEX_TEST_FAIL_NEW_WORKERS"];
+    }
+  });
 });
