@@ -18,6 +18,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // One PGlite snapshot for the run: each file's PGlite backend starts from it instead of running initdb.
+    globalSetup: ["tests/global-setup.ts"],
     // Vitest's default is one worker fewer than the cores: one worker on a two-core machine, which then idles
     // while a file waits on Chromium, child processes or PostgreSQL. Two workers there took the suite from
     // 1,811 s to 1,485 s (2-vCPU EPYC, 2026-12-07); larger machines keep the default.
