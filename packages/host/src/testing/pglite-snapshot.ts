@@ -7,21 +7,8 @@ import { importPGlite } from "../database/pglite-module.js";
  * A fresh PGlite spends most of its start (≈2.5–3.5 s on a 2-core machine) in
  * initdb; one started from the data folder of a cluster that has just been
  * initialised takes ≈1 s. A suite writes that folder once, in its global
- * setup, and every test file's PGlite backend starts from it:
- *
- * ```ts
- * // vitest.global-setup.ts (vitest.config.ts: test.globalSetup)
- * import { mkdtemp, rm } from "node:fs/promises";
- * import { tmpdir } from "node:os";
- * import { join } from "node:path";
- * import { writePGliteSnapshot } from "@annex/host/testing";
- *
- * export default async function setup() {
- *   const dir = await mkdtemp(join(tmpdir(), "pglite-snapshot-"));
- *   process.env.ANNEX_TEST_PGLITE_SNAPSHOT = await writePGliteSnapshot(join(dir, "fresh.tar"));
- *   return () => rm(dir, { recursive: true, force: true });
- * }
- * ```
+ * setup, and every test file's PGlite backend starts from it (the host
+ * README's test section shows the setup; its block runs in the docs test).
  *
  * The snapshot is a cluster nothing has touched, made by this very PGlite, so a
  * database started from it is the database `PGlite.create()` gives.
