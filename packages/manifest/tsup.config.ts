@@ -1,9 +1,9 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  // Two entries, one build: code splitting puts what they share in one chunk,
-  // so both see the same classes and the same isVerifiedBundle brand.
-  entry: ["src/index.ts", "src/node.ts"],
+  // Three entries, one build: code splitting puts what they share in chunks,
+  // so all see the same classes and the same isVerifiedBundle brand.
+  entry: ["src/index.ts", "src/node.ts", "src/runtime.ts"],
   format: ["esm"],
   dts: true,
   sourcemap: true,

@@ -1,4 +1,4 @@
-import { AnnexError, isAnnexError } from "@annex/manifest";
+import { AnnexError, isAnnexError } from "@annex/manifest/runtime";
 import type { ExecuteError, ExecuteErrorCode } from "./envelope.js";
 
 /**

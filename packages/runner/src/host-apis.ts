@@ -1,4 +1,4 @@
-import { EVENT_TYPE_PATTERN, eventTypeCovers } from "@annex/manifest";
+import { EVENT_TYPE_PATTERN, eventTypeCovers } from "@annex/manifest/runtime";
 import type { EnvelopePrincipal } from "./envelope.js";
 import { DEFAULT_EGRESS, egressFetch, forbiddenRequestHeader, type EgressOptions, type EgressResponse } from "./egress/index.js";
 import { InFlightLimit } from "./in-flight-limit.js";

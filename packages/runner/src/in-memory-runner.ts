@@ -1,4 +1,5 @@
-import { isVerifiedBundle, type VerifiedBundle } from "@annex/manifest";
+import type { VerifiedBundle } from "@annex/manifest";
+import { isVerifiedBundle } from "@annex/manifest/runtime";
 import type { ExecuteEnvelope, ExecuteResult, ExecutionLimits } from "./envelope.js";
 import { isRunnerError, RunnerError } from "./errors.js";
 import { createHostDispatch, type HostApis, type HostDispatch } from "./host-apis.js";

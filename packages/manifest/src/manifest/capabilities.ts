@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EVENT_TYPE_PATTERN, EVENT_TYPE_PATTERN_PATTERN } from "./event-types.js";
 import { BIDI_CONTROLS, BIDI_CONTROLS_TEXT, STACKED_MARKS } from "./primitives.js";
 
 /**
@@ -47,10 +48,7 @@ const hostPattern = z
     if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, input: host });
   });
 
-/** A concrete event type: dot-separated lowercase words. */
-export const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_-]*(?:\.[a-z][a-z0-9_-]*)*$/;
-/** An event type, or a prefix followed by `.*` covering every type below it (`order.*` covers `order.created`). */
-export const EVENT_TYPE_PATTERN_PATTERN = /^[a-z][a-z0-9_-]*(?:\.[a-z][a-z0-9_-]*)*(?:\.\*)?$/;
+export { EVENT_TYPE_PATTERN, EVENT_TYPE_PATTERN_PATTERN } from "./event-types.js";
 
 const eventType = z
   .string()

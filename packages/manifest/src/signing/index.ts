@@ -12,5 +12,6 @@ export {
 } from "./keys.js";
 export { signBundle, parseSignature } from "./signature.js";
 export { parseTrustStore, type TrustStore, type TrustedKey } from "./trust-store.js";
-export { verifyBundle, isVerifiedBundle, type VerifyBundleOptions } from "./verify.js";
+export { verifyBundle, type VerifyBundleOptions } from "./verify.js";
+export { isVerifiedBundle } from "./verified-brand.js";
 export { SIGNATURE_DOMAIN } from "./message.js";

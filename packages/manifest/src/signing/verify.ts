@@ -5,6 +5,7 @@ import { fromBase64 } from "../crypto/bytes.js";
 import { ed25519Verify } from "../crypto/ed25519.js";
 import { notAfterInstant } from "./dates.js";
 import { SignatureError } from "./errors.js";
+import { markVerified } from "./verified-brand.js";
 import { signedMessage } from "./message.js";
 import { parseSignature } from "./signature.js";
 import { type TrustStore, type TrustedKey, parseTrustStore } from "./trust-store.js";
@@ -16,14 +17,6 @@ export interface VerifyBundleOptions extends ReadBundleOptions {
   now?: Date;
 }
 
-// The brand: only verifyBundle adds to it, and the set is not exported, so no
-// object built or copied elsewhere passes isVerifiedBundle.
-const verified = new WeakSet<object>();
-
-/** True only for a bundle returned by verifyBundle in this JavaScript realm (copies, clones and hand-built objects are not). */
-export function isVerifiedBundle(value: unknown): value is VerifiedBundle {
-  return typeof value === "object" && value !== null && verified.has(value);
-}
 
 /** The signature vouches for `signed`, and the bundle's content hash is `actual`. */
 function wrongBundle(signed: string, actual: string): SignatureError {
@@ -186,6 +179,6 @@ export async function verifyBundle(
     bytes: own,
     signature: checkedSignature,
   });
-  verified.add(result);
+  markVerified(result);
   return result;
 }

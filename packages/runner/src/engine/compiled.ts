@@ -1,5 +1,5 @@
 import { SourceMap } from "node:module";
-import { isUiPath, uiRootOf } from "@annex/manifest";
+import { isUiPath, uiRootOf } from "@annex/manifest/runtime";
 import type { ExecutionLimits } from "../envelope.js";
 import { RunnerError } from "../errors.js";
 import { manifestLimitsToExecutionLimits, type ManifestLimits } from "../limits.js";

@@ -1,4 +1,5 @@
-import { eventTypeCovers, type CapabilityGrant } from "@annex/manifest";
+import type { CapabilityGrant } from "@annex/manifest";
+import { eventTypeCovers } from "@annex/manifest/runtime";
 
 /**
  * What one execution may actually use: the envelope's grants (the admin's

@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { isAnnexError, type AnnexError } from "@annex/manifest";
+import { isAnnexError, type AnnexError } from "@annex/manifest/runtime";
 import type { ExecuteEnvelope, ExecutionLimits } from "../envelope.js";
 import { computeEffectiveGrants, type EffectiveGrants } from "../engine/grants.js";
 import { HostCallError } from "../errors.js";

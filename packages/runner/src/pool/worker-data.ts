@@ -1,4 +1,5 @@
-import { isUiPath, type VerifiedBundle } from "@annex/manifest";
+import type { VerifiedBundle } from "@annex/manifest";
+import { isUiPath } from "@annex/manifest/runtime";
 import type { InMemoryRunnerOptions } from "../in-memory-runner.js";
 
 /** What each worker's in-memory runner is created with: everything but the host APIs, which stay on the main thread. */

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { isVerifiedBundle, type CapabilityRequest, type VerifiedBundle } from "@annex/manifest";
+import type { CapabilityRequest, VerifiedBundle } from "@annex/manifest";
+import { isVerifiedBundle } from "@annex/manifest/runtime";
 import type { ExecuteEnvelope, ExecuteErrorCode, ExecuteResult, ExecutionLimits } from "../envelope.js";
 import { RunnerError } from "../errors.js";
 import { createHostDispatch, dispatchAfter, type HostApis, type HostDispatch } from "../host-apis.js";

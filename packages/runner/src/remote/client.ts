@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { isVerifiedBundle, type CapabilityRequest, type VerifiedBundle } from "@annex/manifest";
+import type { CapabilityRequest, VerifiedBundle } from "@annex/manifest";
+import { isVerifiedBundle } from "@annex/manifest/runtime";
 import type { ExecuteEnvelope, ExecuteErrorCode, ExecuteResult, ExecutionLimits } from "../envelope.js";
 import { createHostDispatch, dispatchAfter, type HostApis } from "../host-apis.js";
 import type { ExecuteOptions, LoadedBundle, Runner } from "../runner.js";

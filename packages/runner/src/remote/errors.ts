@@ -1,4 +1,4 @@
-import { AnnexError } from "@annex/manifest";
+import { AnnexError } from "@annex/manifest/runtime";
 
 /**
  * Why the runner server refused a call, or why the client could not use its

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { verifyBundleNode as verifyBundle } from "@annex/manifest/node";
-import { isAnnexError, type BundleSignature, type HostCapabilityRegistry, type TrustStore } from "@annex/manifest";
+import type { BundleSignature, HostCapabilityRegistry, TrustStore } from "@annex/manifest";
+import { isAnnexError } from "@annex/manifest/runtime";
 import type { ExecuteEnvelope, ExecuteResult } from "../envelope.js";
 import { HostCallError } from "../errors.js";
 import { serializedBody, withoutBody } from "../json-body.js";

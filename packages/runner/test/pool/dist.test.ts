@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "tsup";
@@ -20,6 +20,8 @@ afterAll(() => {
  * then run a pool from the output under plain Node.
  */
 it("runs the worker pool from the built package under plain node", async () => {
+  // Its parent exists only once something has cached there (run alone on a fresh clone, nothing has).
+  mkdirSync(join(packageRoot, "node_modules", ".cache"), { recursive: true });
   outDir = mkdtempSync(join(cacheDir + "-", "")).replace(/\/$/, "");
   await build({
     config: false,
