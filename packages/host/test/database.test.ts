@@ -340,6 +340,24 @@ describe("openDatabase", () => {
     }
   }, 120_000);
 
+  it("an in-memory PGlite does not zero-fill new WAL segments (nothing to reserve); a data directory's does", async () => {
+    const inMemory = await openDatabase(undefined);
+    const dataDir = await mkdtemp(join(tmpdir(), "annex-pglite-wal-"));
+    try {
+      const onDisk = await openDatabase({ dataDir });
+      try {
+        const setting = async (db: Kysely<any>) => (await sql<{ wal_init_zero: string }>`SHOW wal_init_zero`.execute(db)).rows[0]?.wal_init_zero;
+        expect(await setting(inMemory.root)).toBe("off");
+        expect(await setting(onDisk.root)).toBe("on");
+      } finally {
+        await onDisk.close();
+      }
+    } finally {
+      await inMemory.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it("holds a PGlite data directory for one host at a time: a second one is refused until the first closes, a lock left by a dead process is taken over", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "annex-pglite-lock-"));
     const lock = `${dataDir}.lock`;
