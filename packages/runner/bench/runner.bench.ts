@@ -21,9 +21,17 @@
  * - memory bombs, 10 in a row, 64 MiB cap: cap + 32 MB of process RSS.
  *   Goal: the peak over the burst within it, and RSS back near where it
  *   started after every bomb.
+ *
+ * For scale, with no goal: how long a pool worker takes to start (a new pool
+ * of one worker, from its creation to the first result of a bundle it
+ * loaded), against a bare worker thread that posts one message, alternating;
+ * and a watchdog replacement (a guest stuck in a native loop, killed at its
+ * wall limit; from its E_TIMEOUT to the next result, which the replacement
+ * worker answers) with 1 and with 100 bundles loaded, which it loads anew.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
+import { Worker } from "node:worker_threads";
 import RELEASE_SYNC from "@jitl/quickjs-wasmfile-release-sync";
 import { newQuickJSWASMModuleFromVariant, type QuickJSWASMModule } from "quickjs-emscripten-core";
 import { packBundle, parseTrustStore, verifyBundle, type VerifiedBundle } from "@annex/manifest";
@@ -206,6 +214,46 @@ async function bombs(make: () => Runner): Promise<{ peak: number; left: number }
   return { peak, left };
 }
 
+/** A bare worker thread, from its creation to its first message: what any worker start costs at least. */
+async function bareThreadMs(): Promise<number> {
+  const t = performance.now();
+  const worker = new Worker("require('node:worker_threads').parentPort.postMessage(1)", { eval: true });
+  await new Promise((resolve) => worker.once("message", resolve));
+  const ms = performance.now() - t;
+  await worker.terminate();
+  return ms;
+}
+
+async function poolStartMs(bundle: VerifiedBundle): Promise<number> {
+  const t = performance.now();
+  const pool = createWorkerPoolRunner({ workers: 1 });
+  await pool.load(bundle);
+  check(await pool.execute(envelope(bundle, "fresh")));
+  const ms = performance.now() - t;
+  await pool.close();
+  return ms;
+}
+
+/** Milliseconds from a watchdog kill's E_TIMEOUT to the next result, once per kill, with `loaded` bundles in the pool. */
+async function replacementMs(loaded: number, kills: number): Promise<number[]> {
+  const stuck = await bundleOf(`acme.stuck${++seq}`, false, `${HANDLER}\nexport function native() { return new Array(2 ** 30).join("").length; }`, ["hello", "native"]);
+  const pool = createWorkerPoolRunner({ workers: 1, watchdogGraceMs: 100, overflowWorkers: 0 });
+  await pool.load(stuck);
+  let last = stuck;
+  for (let i = 1; i < loaded; i++) await pool.load((last = await bundleOf(`acme.loaded${++seq}`)));
+  const out: number[] = [];
+  for (let k = 0; k < kills; k++) {
+    const base = envelope(stuck, "fresh");
+    const killed = await pool.execute({ ...base, invocation: { ...base.invocation, handler: "native" }, limits: { wallMs: 200, cpuMs: 100 } });
+    if (killed.error?.code !== "E_TIMEOUT") throw new Error(`bench: expected a watchdog kill, got ${killed.error?.code ?? "a result"}`);
+    const t = performance.now();
+    check(await pool.execute(envelope(last, "fresh")));
+    out.push(performance.now() - t);
+  }
+  await pool.close();
+  return out;
+}
+
 async function memoryPerIdleExtension(make: () => Runner, count: number): Promise<number> {
   const bundles: VerifiedBundle[] = [];
   for (let i = 0; i < count; i++) bundles.push(await bundleOf(`acme.idle${++seq}`, false, `${HANDLER}\nexport const n${i} = ${i};`));
@@ -286,6 +334,20 @@ async function main(): Promise<void> {
   await server.close();
   floor.dispose();
 
+  // For scale: a worker's start, against a bare thread's, alternating; then watchdog replacements.
+  const starts = { bare: [] as number[], pool: [] as number[] };
+  for (let round = 0; round < 6; round++) {
+    if (round % 2 === 0) {
+      starts.bare.push(await bareThreadMs());
+      starts.pool.push(await poolStartMs(fresh));
+    } else {
+      starts.pool.push(await poolStartMs(fresh));
+      starts.bare.push(await bareThreadMs());
+    }
+  }
+  const replaced1 = await replacementMs(1, 3);
+  const replaced100 = await replacementMs(100, 3);
+
   // Row 4: memory bombs, 10 in a row, 64 MiB cap, through the default pool and the in-memory runner.
   const bombLimits = { memoryBytes: 64 * MiB, cpuMs: 5000, wallMs: 20_000 };
   const poolBombs = await bombs(() => createWorkerPoolRunner({ limits: bombLimits }));
@@ -335,6 +397,11 @@ async function main(): Promise<void> {
       ["worker pool, 2 workers, fresh", "32", perSec(twoWorkers.perSecond), us(twoWorkers.p50), twoWorkers.cpuUs.toFixed(0)],
       ["remote runner over loopback (default pool behind it), fresh", "32", perSec(remote32.perSecond), us(remote32.p50), remote32.cpuUs.toFixed(0)],
     ],
+  );
+  console.log(
+    `\nWorker start, medians of 6 alternating rounds: a pool of one worker, created to its first result ${median(starts.pool).toFixed(0)} ms; ` +
+      `a bare worker thread to its first message ${median(starts.bare).toFixed(0)} ms.\n` +
+      `Watchdog replacement (E_TIMEOUT to the next result, medians of 3): ${median(replaced1).toFixed(0)} ms with 1 bundle loaded, ${median(replaced100).toFixed(0)} ms with 100.`,
   );
   console.log(`\nMemory per loaded-but-idle extension (100 bundles, in-memory runner): ${(idle / 1024).toFixed(1)} KiB of RSS`);
   console.log(`\nbench: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
