@@ -85,9 +85,12 @@ describe("entry points", () => {
   });
 
   it("package.json exports ./node and ./runtime beside . and tsup builds the three entries", () => {
-    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, unknown> };
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, unknown>; publishConfig: { exports: Record<string, unknown> } };
     expect(pkg.exports["./node"]).toEqual({ source: "./src/node.ts", types: "./dist/node.d.ts", import: "./dist/node.js" });
     expect(pkg.exports["./runtime"]).toEqual({ source: "./src/runtime.ts", types: "./dist/runtime.d.ts", import: "./dist/runtime.js" });
+    // What the published package.json says (pack replaces exports with these): every entry but the source condition.
+    expect(pkg.publishConfig.exports["./runtime"]).toEqual({ types: "./dist/runtime.d.ts", import: "./dist/runtime.js" });
+    expect(pkg.publishConfig.exports["./node"]).toEqual({ types: "./dist/node.d.ts", import: "./dist/node.js" });
     expect(pkg.exports["."]).toEqual({ source: "./src/index.ts", types: "./dist/index.d.ts", import: "./dist/index.js" });
     expect(readFileSync(join(root, "tsup.config.ts"), "utf8")).toMatch(/entry:\s*\["src\/index\.ts",\s*"src\/node\.ts",\s*"src\/runtime\.ts"\]/);
   });
