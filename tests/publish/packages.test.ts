@@ -131,6 +131,13 @@ describe("packages as published", () => {
       for (const target of exportTargets(p.manifest.exports)) {
         if (!p.files.has(target.replace(/^\.\//, ""))) problems.push(`${name}: exports target ${target} is not in the tarball`);
       }
+      // pack replaces exports with publishConfig.exports: an entry the workspace has and the published package
+      // lacks resolves here and fails for every user (ERR_PACKAGE_PATH_NOT_EXPORTED).
+      const workspace = JSON.parse(readFileSync(join(packagesDir, p.dir, "package.json"), "utf8")) as { exports?: unknown };
+      if (workspace.exports !== null && typeof workspace.exports === "object" && p.manifest.exports !== null && typeof p.manifest.exports === "object") {
+        const published = new Set(Object.keys(p.manifest.exports as object));
+        for (const entry of Object.keys(workspace.exports)) if (!published.has(entry)) problems.push(`${name}: exports ${entry} is not in the published package.json (publishConfig.exports)`);
+      }
       for (const bin of Object.values<string>(typeof p.manifest.bin === "string" ? { bin: p.manifest.bin } : (p.manifest.bin ?? {}))) {
         if (!p.files.has(bin.replace(/^\.\//, ""))) problems.push(`${name}: bin ${bin} is not in the tarball`);
       }
