@@ -1,24 +1,8 @@
 import { afterEach, expect, it } from "vitest";
-import { createInProcessBus, type Bus } from "../../src/index.js";
+import type { Bus } from "../../src/index.js";
 import { createTestHost, type TestHost } from "../../src/testing/index.js";
 import { describeBackends } from "../support/backends.js";
-import { createLedger, ordersBundle } from "./support.js";
-
-/** The in-process bus, with the lease of each message sent: one lease per claim that sent something. */
-function leaseTap(): { bus: Bus; leases: string[] } {
-  const inner = createInProcessBus();
-  const leases: string[] = [];
-  const bus: Bus = {
-    name: inner.name,
-    send(message) {
-      leases.push(message.lease);
-      return inner.send(message);
-    },
-    consume: (handler, options) => inner.consume(handler, options),
-    close: () => inner.close(),
-  };
-  return { bus, leases };
-}
+import { createLedger, ordersBundle, tappedBus } from "./support.js";
 
 describeBackends("the relay's claims", (backend) => {
   let t: TestHost | undefined;
@@ -35,7 +19,7 @@ describeBackends("the relay's claims", (backend) => {
   // ms on PGlite) per delivery, and a many-tenant stream ran at 2.5× the time a delivery (events bench).
   it("follow one another's ended runs together: a stream of many tenants' queues takes far fewer claims than deliveries", async () => {
     const ledger = createLedger();
-    const tap = leaseTap();
+    const tap = tappedBus();
     bus = tap.bus;
     t = await createTestHost({
       database: await backend.connect(),
@@ -58,7 +42,7 @@ describeBackends("the relay's claims", (backend) => {
     }
     // The first claim takes every queue's head; each later one waits for half of what is in flight to finish (or
     // 50 ms). A claim per ended run made it 49 here.
-    const claims = new Set(tap.leases).size;
+    const claims = new Set(tap.sent.map((message) => message.lease)).size;
     expect(claims).toBeLessThan(deliveries / 2);
   });
 });

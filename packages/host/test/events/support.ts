@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineHostCapability } from "../../src/index.js";
+import { createInProcessBus, defineHostCapability, type Bus, type BusMessage } from "../../src/index.js";
 import { makeBundle, serviceManifest } from "../support/fixtures.js";
 
 /**
@@ -126,4 +126,25 @@ export function manualClock(start = Date.UTC(2026, 0, 1, 12, 0, 0)) {
       now += ms;
     },
   };
+}
+
+/**
+ * The in-process bus, with every message the relay sent, in the order it sent them. What a claim leased is sent
+ * in one go, so the first `batchSize` messages are the first claim, and each claim's messages carry its lease;
+ * the order the handlers finish in says nothing of it (the relay leases again as some of a batch finish, and a
+ * fresh install's first run compiles its bundle).
+ */
+export function tappedBus(): { bus: Bus; sent: BusMessage[] } {
+  const inner = createInProcessBus();
+  const sent: BusMessage[] = [];
+  const bus: Bus = {
+    name: inner.name,
+    send(message) {
+      sent.push(message);
+      return inner.send(message);
+    },
+    consume: (handler, options) => inner.consume(handler, options),
+    close: () => inner.close(),
+  };
+  return { bus, sent };
 }
