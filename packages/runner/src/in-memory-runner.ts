@@ -151,11 +151,22 @@ function build(options: InMemoryRunnerOptions, dispatch: HostDispatch): InMemory
     },
   };
   engines.set(runner, engine);
-  internals.set(runner, { loadParts });
+  internals.set(runner, {
+    loadParts,
+    adoptParts(parts, handlers) {
+      if (closed) throw unavailable();
+      return loaded(engine.adopt(parts, handlers));
+    },
+  });
   return runner;
 }
 
-const internals = new WeakMap<InMemoryRunner, { loadParts(parts: BundleParts): Promise<LoadedBundle> }>();
+interface RunnerInternals {
+  loadParts(parts: BundleParts): Promise<LoadedBundle>;
+  adoptParts(parts: BundleParts, handlers: readonly string[]): LoadedBundle;
+}
+
+const internals = new WeakMap<InMemoryRunner, RunnerInternals>();
 
 /**
  * Runs extensions in QuickJS sandboxes inside the current process. For tests,
@@ -201,4 +212,20 @@ export function loadVerifiedParts(
 /** Debug variant only: throws when an idle sandbox instance still holds QuickJS handles or allocations. */
 export function assertNoLeakedHandles(runner: InMemoryRunner): void {
   engines.get(runner)?.assertNoLeaks();
+}
+
+/**
+ * Takes parts that a runner of the same pool already loaded, with the
+ * handlers that load found, without running their top-level code (see
+ * Engine.adopt). The same trust rule as `loadVerifiedParts`: only for parts
+ * from the pool's main thread, which loaded them from a VerifiedBundle.
+ */
+export function adoptVerifiedParts(
+  runner: InMemoryRunner,
+  parts: { contentHash: string; manifest: unknown; files: ReadonlyMap<string, Uint8Array> | Readonly<Record<string, Uint8Array>> },
+  handlers: readonly string[],
+): LoadedBundle {
+  const internal = internals.get(runner);
+  if (internal === undefined) throw new RunnerError("E_BAD_OPTIONS", "adoptVerifiedParts needs a runner made by createInMemoryRunner");
+  return internal.adoptParts(parts, handlers);
 }

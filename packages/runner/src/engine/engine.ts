@@ -235,6 +235,25 @@ export class Engine {
     return bundle;
   }
 
+  /**
+   * Takes a bundle that an engine of the same runner already loaded, with the
+   * exports that load listed, without evaluating its entry: a worker the pool
+   * starts after bundles were loaded (a replacement, an overflow worker)
+   * adopts them, so that it is ready at once instead of after every bundle's
+   * top-level code has run again (~1 ms a bundle). The first execution of
+   * each then evaluates the entry, under that execution's own limits and the
+   * pool's watchdog, as every fresh execution does.
+   */
+  adopt(parts: BundleParts, exportedHandlers: readonly string[]): CompiledBundle {
+    this.assertOpen();
+    const cached = this.bundles.get(parts.contentHash);
+    if (cached !== undefined) return cached;
+    const bundle = compileBundle(parts);
+    bundle.exportedHandlers = [...exportedHandlers];
+    this.bundles.set(bundle.contentHash, bundle);
+    return bundle;
+  }
+
   unload(contentHash: string): boolean {
     this.dropWarm((key) => key.startsWith(`${contentHash}|`));
     return this.bundles.delete(contentHash);

@@ -12,10 +12,19 @@ export interface WorkerBundleParts {
   files: Map<string, Uint8Array>;
 }
 
+/** A bundle some worker of the pool loaded, as a worker started later takes it. */
+export interface InheritedBundle extends WorkerBundleParts {
+  handlers: readonly string[];
+}
+
 export interface WorkerData {
   runnerOptions: PoolRunnerOptions;
-  /** Bundles to load before the worker reports ready (a respawned worker replays every loaded bundle). */
-  bundles: WorkerBundleParts[];
+  /**
+   * The bundles the pool loaded before this worker started (a replacement, an
+   * overflow worker), with the handlers their load found: the worker adopts
+   * them without running their top-level code again (see Engine.adopt).
+   */
+  bundles: InheritedBundle[];
   /** Executions the worker runs at once; more wait in its queue. */
   concurrency: number;
   /** The claim cells of the executions sent to this worker (claims.ts). */

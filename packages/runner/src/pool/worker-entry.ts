@@ -1,7 +1,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { ExecuteResult } from "../envelope.js";
 import { HostCallError } from "../errors.js";
-import { createInMemoryRunnerWithDispatch, loadVerifiedParts } from "../in-memory-runner.js";
+import { adoptVerifiedParts, createInMemoryRunnerWithDispatch, loadVerifiedParts } from "../in-memory-runner.js";
 import { forwardingDispatch, fromWireError, toWireError } from "./host-bridge.js";
 import { claimToRun } from "./claims.js";
 import { bodyText, withoutBody } from "../json-body.js";
@@ -127,11 +127,20 @@ async function load(parts: WorkerBundleParts, id: number) {
   return loadVerifiedParts(runner, parts);
 }
 
+// What the pool loaded before this worker started is adopted, not loaded again: each bundle's top-level code ran
+// within its limits when it was loaded, and runs again here at its first execution, under that execution's limits
+// and the pool's watchdog. So a replacement is ready at once, however many bundles the pool holds.
+for (const bundle of data.bundles) {
+  try {
+    adoptVerifiedParts(runner, bundle, bundle.handlers);
+  } catch {
+    // Compiled once already on another worker; should it fail here, its executions fail with E_BUNDLE_NOT_LOADED.
+  }
+}
+post({ type: "ready" });
+
 // Loads and unloads run in order; an execution waits for the ones posted before it.
-let chain: Promise<unknown> = (async () => {
-  for (const parts of data.bundles) await load(parts, 0).catch(() => undefined);
-})();
-void chain.then(() => post({ type: "ready" }));
+let chain: Promise<unknown> = Promise.resolve();
 
 // Executions run `concurrency` at a time, in the order they came; the rest wait here.
 const cells = new Int32Array(data.claims);

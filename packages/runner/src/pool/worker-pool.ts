@@ -244,7 +244,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
 
   function spawn(url: URL, failuresBeforeReady: number, overflow = false): Slot {
     const { buffer, cells } = newClaimCells(capacity);
-    const data: WorkerData = { runnerOptions, bundles: [...bundles.values()].map((b) => b.parts), concurrency: perWorker, claims: buffer, spinMicros };
+    const data: WorkerData = { runnerOptions, bundles: [...bundles.values()].map((b) => ({ ...b.parts, handlers: b.loaded.handlers })), concurrency: perWorker, claims: buffer, spinMicros };
     const worker = new Worker(url, { workerData: data, resourceLimits, execArgv: workerExecArgv(), stdout: false, stderr: false });
     let markExited!: () => void;
     const slot: Slot = {
@@ -405,7 +405,7 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     if (slot.retired || slot.isExited) return;
     restarts.watchdog++;
     if (!slot.ready) {
-      // Replaying loads at start-up: the worker is stopped and restarted with backoff, as one that keeps dying.
+      // A load sent before the worker reported ready: it is stopped and restarted with backoff, as one that keeps dying.
       void slot.worker.terminate();
       return;
     }

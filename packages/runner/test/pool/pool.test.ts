@@ -64,6 +64,25 @@ describe("worker pool: watchdog", () => {
     expect(after.map((r) => r.response?.body)).toEqual(["still here", "still here", "still here", "still here"]);
   });
 
+  it("a replacement adopts the loaded bundles: their top-level code runs at their first execution there, not before it takes work", async () => {
+    const p = pool({ workers: 1, watchdogGraceMs: 200, overflowWorkers: 0 });
+    const stuck = await nativeBundle();
+    const clock = await buildBundle({ source: "const evaluatedAt = Date.now();\nexport function when() { return evaluatedAt; }" });
+    await p.load(stuck);
+    await p.load(clock);
+    const killed = await p.execute(envelopeFor(stuck, "native", { limits: { wallMs: 300, cpuMs: 200 } }));
+    expect(killed.error?.code).toBe("E_TIMEOUT");
+    // Time for the replacement to start (~0.2 s here): what it evaluates while starting, it has evaluated by then.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const asked = Date.now();
+    // A fresh execution starts from the image of the evaluated entry its worker took when it first evaluated it:
+    // when the replacement loaded every bundle while starting (as it did before), that image held the earlier
+    // time; adopted, the entry is evaluated by this execution, and the image taken then serves the next ones.
+    const first = await p.execute(envelopeFor(clock, "when"));
+    expect(first.response?.body).toBeGreaterThanOrEqual(asked);
+    expect((await p.execute(envelopeFor(clock, "when"))).response?.body).toBe(first.response?.body);
+  });
+
   // One worker (the default pool on two cores) stuck in a native built-in until its wall limit held every execution
   // queued behind it that long: another tenant's request timed out at the gateway. The busy clock stops it sooner.
   it("stops a built-in that never yields at its CPU limit (busy with no host call pending), not at its wall limit, and serves the queue behind it", async () => {
@@ -201,9 +220,13 @@ describe("worker pool: crash containment", () => {
       expect(alive.ok).toBe(true);
       expect(p.stats().restarts.crash).toBe(1);
       await until(() => p.stats().liveWorkers === 2);
-      // The replacement received the bundle loaded before it started.
+      // The replacement received the bundle loaded before it started, with the handlers its load found.
       const results = await Promise.all([1, 2, 3].map(() => p.execute(scriptedEnvelope(bundle, "echo"))));
-      for (const r of results) expect(r.response?.body).toMatchObject({ loaded: true });
+      for (const r of results) {
+        const body = r.response?.body as { loaded: boolean; thread: number; inherited: unknown };
+        expect(body.loaded).toBe(true);
+        expect(body.inherited).toEqual(body.thread > 0 ? ["echo", "wait"] : null);
+      }
     });
   }
 });
