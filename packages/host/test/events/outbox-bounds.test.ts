@@ -184,6 +184,28 @@ describeBackends("event outbox bounds", (backend) => {
     expect((await publish(3)).published).toBe(3);
   });
 
+  it("lets the sweep's deletes read an index of what they delete, not the whole tables (0100_event_sweep_indexes)", async () => {
+    const { t } = await world();
+    const schema = t.host.database.schema!;
+    const d = sql.table(`${schema}.annex_event_deliveries`);
+    const e = sql.table(`${schema}.annex_events`);
+    // The predicates of Outbox.sweep (outbox.ts). With sequential scans priced out, a plan still holds one only where
+    // no index serves the predicate; the sweep runs once a minute on PGlite's one session, on tables that grow.
+    const plans = await t.host.database.root.transaction().execute(async (trx) => {
+      await sql`SET LOCAL enable_seqscan = off`.execute(trx);
+      const explain = async (statement: ReturnType<typeof sql>) => JSON.stringify((await sql`EXPLAIN (FORMAT JSON) ${statement}`.execute(trx)).rows);
+      return [
+        await explain(sql`DELETE FROM ${d} WHERE state IN ('done', 'dropped') AND updated_at < now()`),
+        await explain(sql`DELETE FROM ${d} WHERE state = 'dead' AND updated_at < now()`),
+        await explain(sql`DELETE FROM ${e} ev WHERE ev.fanned_out_at IS NOT NULL AND ev.fanned_out_at < now()`),
+      ];
+    });
+    for (const plan of plans) {
+      expect(plan).toMatch(/Index|Bitmap/);
+      expect(plan).not.toContain("Seq Scan");
+    }
+  });
+
   it("keeps dead letters listable and replayable for 7 days by default, then sweeps them and their events", async () => {
     const { t, clock, ledger } = await world();
     await t.install(await ordersBundle());
