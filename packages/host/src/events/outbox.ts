@@ -490,23 +490,37 @@ export class OutboxStore {
    * events none of whose deliveries is left, and takes those events off what their publishers hold.
    */
   async sweep(before: Date, deadBefore: Date): Promise<SweepResult> {
-    const d = this.table("annex_event_deliveries");
-    const finished = await sql`DELETE FROM ${d} WHERE state IN ('done', 'dropped') AND updated_at < ${before}`.execute(this.#db);
-    const expired = await sql`DELETE FROM ${d} WHERE state = 'dead' AND updated_at < ${deadBefore}`.execute(this.#db);
-    const h = this.table("annex_event_holdings");
-    // One statement, as the insert: an event is gone from the outbox and from its publisher's holdings together.
-    await sql`
-      WITH gone AS (
-        DELETE FROM ${this.table("annex_events")} ev
-        WHERE ev.fanned_out_at IS NOT NULL AND ev.fanned_out_at < ${before}
-          AND NOT EXISTS (SELECT 1 FROM ${d} d WHERE d.event_id = ev.id)
-        RETURNING ev.source, ev.payload_bytes),
-      released AS (
-        SELECT source, count(*) AS events, sum(payload_bytes) AS bytes FROM gone WHERE payload_bytes IS NOT NULL GROUP BY source)
-      UPDATE ${h} h SET events = h.events - released.events, bytes = h.bytes - released.bytes
-      FROM released WHERE h.source = released.source`.execute(this.#db);
-    await sql`DELETE FROM ${h} WHERE events <= 0`.execute(this.#db);
+    const statements = this.sweepStatements(before, deadBefore);
+    const finished = await statements.finished.execute(this.#db);
+    const expired = await statements.expired.execute(this.#db);
+    await statements.events.execute(this.#db);
+    await statements.holdings.execute(this.#db);
     return { finished: Number(finished.numAffectedRows ?? 0), expired: Number(expired.numAffectedRows ?? 0) };
+  }
+
+  /**
+   * The statements of `sweep`, in the order it runs them; apart so that a test reads the plans of these very
+   * statements (each delete must find its rows through an index).
+   */
+  sweepStatements(before: Date, deadBefore: Date): Record<"finished" | "expired" | "events" | "holdings", RawBuilder<unknown>> {
+    const d = this.table("annex_event_deliveries");
+    const h = this.table("annex_event_holdings");
+    return {
+      finished: sql`DELETE FROM ${d} WHERE state IN ('done', 'dropped') AND updated_at < ${before}`,
+      expired: sql`DELETE FROM ${d} WHERE state = 'dead' AND updated_at < ${deadBefore}`,
+      // One statement, as the insert: an event is gone from the outbox and from its publisher's holdings together.
+      events: sql`
+        WITH gone AS (
+          DELETE FROM ${this.table("annex_events")} ev
+          WHERE ev.fanned_out_at IS NOT NULL AND ev.fanned_out_at < ${before}
+            AND NOT EXISTS (SELECT 1 FROM ${d} d WHERE d.event_id = ev.id)
+          RETURNING ev.source, ev.payload_bytes),
+        released AS (
+          SELECT source, count(*) AS events, sum(payload_bytes) AS bytes FROM gone WHERE payload_bytes IS NOT NULL GROUP BY source)
+        UPDATE ${h} h SET events = h.events - released.events, bytes = h.bytes - released.bytes
+        FROM released WHERE h.source = released.source`,
+      holdings: sql`DELETE FROM ${h} WHERE events <= 0`,
+    };
   }
 }
 
