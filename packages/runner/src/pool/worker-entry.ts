@@ -4,6 +4,7 @@ import { HostCallError } from "../errors.js";
 import { adoptVerifiedParts, createInMemoryRunnerWithDispatch, loadVerifiedParts } from "../in-memory-runner.js";
 import { forwardingDispatch, fromWireError, toWireError } from "./host-bridge.js";
 import { claimToRun } from "./claims.js";
+import { stayAwake } from "./stay-awake.js";
 import { bodyText, withoutBody } from "../json-body.js";
 import type { ExecuteItem, FromWorker, ToWorker } from "./protocol.js";
 import type { WorkerBundleParts, WorkerData } from "./worker-data.js";
@@ -83,30 +84,13 @@ const dispatch = forwardingDispatch(
         reject: (error) => (settle(), reject(error)),
       });
       post({ type: "host-call", callId, requestId, method: call.method, args: call.args });
-      stayAwake();
+      keepAwakeForAnswer();
     }),
 );
 
-/**
- * Spin, then sleep: for `spinMicros` after a host call is sent, while calls are pending, the event loop keeps
- * turning (a pending immediate makes it poll without blocking) instead of sleeping in the kernel. The main
- * thread's answer then finds this thread running: no wake-up, which on a virtual machine costs it more than
- * a small call itself (an IPI to the idle core). Bounded per call; 0 when the pool has no core to spare.
- */
-const spinMs = data.spinMicros / 1000;
-let spinUntil = 0;
-let spinning = false;
-function stayAwake(): void {
-  if (spinMs <= 0) return;
-  spinUntil = performance.now() + spinMs;
-  if (spinning) return;
-  spinning = true;
-  setImmediate(keepAwake);
-}
-function keepAwake(): void {
-  if (calls.size > 0 && performance.now() < spinUntil) setImmediate(keepAwake);
-  else spinning = false;
-}
+// The worker's side of hostCallSpinMicros: awake for the main thread's answer while its calls are pending
+// (bounded per call; 0 when the pool has no core to spare).
+const keepAwakeForAnswer = stayAwake(data.spinMicros / 1000, () => calls.size > 0);
 
 const runner = createInMemoryRunnerWithDispatch(data.runnerOptions, dispatch);
 

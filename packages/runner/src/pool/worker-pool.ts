@@ -14,6 +14,7 @@ import { HostCallGate, fromWireError, toWireError } from "./host-bridge.js";
 import type { ExecuteItem, FromWorker, ToWorker } from "./protocol.js";
 import { bundleParts, workerRunnerOptions, type PoolRunnerOptions, type WorkerBundleParts, type WorkerData } from "./worker-data.js";
 import { resolveWorkerUrl } from "./worker-url.js";
+import { stayAwake } from "./stay-awake.js";
 import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 
 export interface WorkerPoolOptions extends PoolRunnerOptions {
@@ -368,26 +369,11 @@ export function createWorkerPoolRunner(options: WorkerPoolOptions = {}): WorkerP
     }
   }
 
-  /**
-   * The main thread's side of `hostCallSpinMicros`: after it answers a host call, for that long while executions are
-   * still under way, its event loop keeps turning instead of sleeping, so the execution's next call or its result
-   * finds it awake. A guest making one call after another otherwise paid the main thread's wake-up on every call
-   * (measured: worker → main 100–200 µs a message asleep, ~50 µs awake). Off with the worker's spin: both need a
-   * core each, which the default pool leaves them.
-   */
-  let awakeUntil = 0;
-  let awake = false;
-  function awaitNextCall(): void {
-    if (spinMs <= 0) return;
-    awakeUntil = performance.now() + spinMs;
-    if (awake) return;
-    awake = true;
-    setImmediate(keepAwake);
-  }
-  function keepAwake(): void {
-    if (inFlightIds.size > 0 && performance.now() < awakeUntil) setImmediate(keepAwake);
-    else awake = false;
-  }
+  // The main thread's side of hostCallSpinMicros: awake, after it answers a call, for the execution's next call or its
+  // result, while executions are under way. A guest making one call after another otherwise paid this thread's wake-up
+  // on every call (measured: worker → main 100–200 µs a message asleep, ~50 µs awake). Off with the worker's spin:
+  // both need a core each, which the default pool leaves them.
+  const awaitNextCall = stayAwake(spinMs, () => inFlightIds.size > 0);
 
   function finish(pending: Pending, result: ExecuteResult): void {
     pending.finished = true;
