@@ -340,6 +340,43 @@ describe("openDatabase", () => {
     }
   }, 120_000);
 
+  it("starts an in-memory PGlite from a dumped data folder ({ loadDataDir }), owns it as its own in-memory one, and refuses what is not one", async () => {
+    const { PGlite } = await import("@electric-sql/pglite");
+    const seeded = await PGlite.create();
+    await seeded.exec("CREATE TABLE public.seeded_marker (x int); INSERT INTO public.seeded_marker VALUES (42)");
+    const image = await seeded.dumpDataDir("none");
+    await seeded.close();
+    for (const loadDataDir of [image, new Uint8Array(await image.arrayBuffer())]) {
+      const host = await createHost({ database: { loadDataDir } });
+      try {
+        expect(host.database.kind).toBe("pglite");
+        expect((await sql<{ x: number }>`SELECT x FROM public.seeded_marker`.execute(host.database.root)).rows).toEqual([{ x: 42 }]);
+        // Annex's schema went in on top, and the settings of an in-memory PGlite Annex opens itself are set.
+        expect(await host.getInstall("t", "acme.none")).toBeNull();
+        const shown = async (name: string) => Object.values((await sql.raw(`SHOW ${name}`).execute(host.database.root)).rows[0] as object)[0];
+        expect(await shown("wal_init_zero")).toBe("off");
+        expect(await shown("plan_cache_mode")).toBe("force_generic_plan");
+      } finally {
+        await host.close();
+      }
+      await expect(host.database.root.selectFrom("annex_extensions").selectAll().execute()).rejects.toThrow();
+    }
+    const refusals: Array<[unknown, string]> = [
+      ["./data.tar", "expected a Blob or a Uint8Array"],
+      [null, "expected a Blob or a Uint8Array"],
+      [new Uint8Array(4096), "not a tar archive"],
+      [new Blob(["not a tar at all ".repeat(100)]), "not a tar archive"],
+    ];
+    for (const [loadDataDir, message] of refusals) {
+      const error = await createHost({ database: { loadDataDir } as never }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(DatabaseError);
+      expect(error).toMatchObject({ code: "E_DATABASE_CONFIG", details: { field: "database.loadDataDir" } });
+      expect((error as Error).message).toContain(message);
+    }
+    await expect(createHost({ database: { loadDataDir: image, dataDir: "./x" } as never })).rejects.toMatchObject({ code: "E_DATABASE_CONFIG", details: { field: "database" } });
+    await expect(createHost({ database: null as never })).rejects.toMatchObject({ code: "E_DATABASE_CONFIG" });
+  }, 120_000);
+
   it("an in-memory PGlite does not zero-fill new WAL segments (nothing to reserve); a data directory's does", async () => {
     const inMemory = await openDatabase(undefined);
     const dataDir = await mkdtemp(join(tmpdir(), "annex-pglite-wal-"));

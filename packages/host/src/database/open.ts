@@ -17,9 +17,11 @@ import { pgliteNotifications, postgresNotifications, type NotificationSource } f
  * - a PGlite instance the caller owns (Annex makes a statement that runs out of
  *   stack fail alone on it, see pglite-overflow.ts), or `{ dataDir }` for a
  *   PGlite kept on disk;
+ * - `{ loadDataDir }`: PGlite in memory, started from a data folder a PGlite
+ *   dumped (`dumpDataDir`, `writePGliteSnapshot`) instead of running initdb;
  * - nothing: PGlite in memory.
  */
-export type DatabaseOption = Kysely<any> | string | PGlite | { dataDir: string } | undefined;
+export type DatabaseOption = Kysely<any> | string | PGlite | { dataDir: string } | { loadDataDir: Blob | Uint8Array } | undefined;
 
 export interface AnnexDatabase {
   /** Queries Annex's tables, qualified with the host's schema when one is set. */
@@ -111,17 +113,29 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
     return { db: scoped(root), root, schema, kind: "pglite", notifications: pgliteNotifications(option), pipeline: pglitePipeline(option), close: () => root.destroy() };
   }
 
-  if (option !== undefined && (typeof option !== "object" || typeof option.dataDir !== "string" || option.dataDir === "")) {
+  const fields = typeof option === "object" && option !== null ? (option as Record<string, unknown>) : undefined;
+  if (fields !== undefined && "loadDataDir" in fields && "dataDir" in fields) {
+    throw new DatabaseError("E_DATABASE_CONFIG", "database: give { dataDir } (PGlite on disk) or { loadDataDir } (in memory, from a dumped data folder), not both", { field: "database" });
+  }
+  const image = fields !== undefined && "loadDataDir" in fields ? await dataDirImage(fields["loadDataDir"]) : undefined;
+  const dataDir = fields !== undefined && typeof fields["dataDir"] === "string" && fields["dataDir"] !== "" ? fields["dataDir"] : undefined;
+  if (option !== undefined && image === undefined && dataDir === undefined) {
     throw new DatabaseError(
       "E_DATABASE_CONFIG",
-      "database: expected a Kysely instance, a postgres:// connection string, a PGlite instance, { dataDir: string } or nothing",
+      "database: expected a Kysely instance, a postgres:// connection string, a PGlite instance, { dataDir: string }, { loadDataDir: Blob | Uint8Array } or nothing",
     );
   }
+  const inMemory = dataDir === undefined;
   const { PGlite } = await importPGlite();
-  const lock = option === undefined ? undefined : await lockDataDir(option.dataDir);
+  const lock = dataDir === undefined ? undefined : await lockDataDir(dataDir);
   let pglite: PGlite;
   try {
-    pglite = await PGlite.create(option === undefined ? {} : { dataDir: option.dataDir });
+    try {
+      pglite = await PGlite.create(dataDir !== undefined ? { dataDir } : image !== undefined ? { loadDataDir: new Blob([new Uint8Array(image)], { type: "application/x-tar" }) } : {});
+    } catch (error) {
+      if (image === undefined) throw error;
+      throw new DatabaseError("E_DATABASE_CONFIG", `database.loadDataDir: PGlite could not start from it (${error instanceof Error ? error.message : String(error)}): pass a data folder this PGlite version dumped`, { field: "database.loadDataDir" }, { cause: error });
+    }
     // The dialect prepares the writes a host repeats (see pglite-dialect.ts); with PostgreSQL's default
     // it would still plan them anew each time, which is most of their cost. A PGlite the caller passes
     // in is left with its own settings.
@@ -130,7 +144,7 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
     // nothing, and PGlite's in-memory files grow by an eighth at a time, copying the whole file each time: the
     // audit log's inserts, which fill a segment every ~10k lines, ran ~14 % slower per line with it (median over
     // alternating rounds, fewer stalls too). A data directory keeps it: there it does reserve the space.
-    if (option === undefined) await pglite.exec("SET wal_init_zero = off");
+    if (inMemory) await pglite.exec("SET wal_init_zero = off");
   } catch (error) {
     await lock?.release();
     throw error;
@@ -153,6 +167,26 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
       }
     },
   };
+}
+
+/**
+ * The bytes of `{ loadDataDir }`, checked to be a tar before PGlite sees them: handed something else, PGlite tries it
+ * as gzip too and leaves that failure unhandled (it would end the process).
+ */
+async function dataDirImage(value: unknown): Promise<Uint8Array> {
+  const bytes = value instanceof Uint8Array ? value : value instanceof Blob ? new Uint8Array(await value.arrayBuffer()) : undefined;
+  if (bytes === undefined) {
+    throw new DatabaseError("E_DATABASE_CONFIG", "database.loadDataDir: expected a Blob or a Uint8Array of a data folder PGlite dumped (dumpDataDir, a tar)", { field: "database.loadDataDir" });
+  }
+  if (!isTar(bytes)) {
+    throw new DatabaseError("E_DATABASE_CONFIG", "database.loadDataDir: not a tar archive; pass the data folder PGlite's dumpDataDir (or writePGliteSnapshot) wrote", { field: "database.loadDataDir" });
+  }
+  return bytes;
+}
+
+/** A POSIX tar archive: "ustar" at offset 257 of its first header. */
+export function isTar(bytes: Uint8Array): boolean {
+  return bytes.length >= 512 && new TextDecoder().decode(bytes.subarray(257, 262)) === "ustar";
 }
 
 function isKysely(value: unknown): value is Kysely<any> {

@@ -2,6 +2,7 @@ import { readFile, rename, writeFile } from "node:fs/promises";
 import type { PGlite } from "@electric-sql/pglite";
 import { AnnexError } from "@annex/manifest";
 import { importPGlite } from "../database/pglite-module.js";
+import { isTar } from "../database/open.js";
 
 /**
  * A fresh PGlite spends most of its start (≈2.5–3.5 s on a 2-core machine) in
@@ -39,10 +40,11 @@ export async function writePGliteSnapshot(path: string): Promise<string> {
   }
 }
 
-/** A new PGlite, started from the snapshot at `path` when one is given. */
-export async function createPGliteFrom(path: string | undefined): Promise<PGlite> {
-  const { PGlite } = await importPGlite();
-  if (path === undefined || path === "") return PGlite.create();
+/**
+ * The snapshot at `path`, read and checked to be a tar (`E_PGLITE_SNAPSHOT` naming the path when it cannot be read
+ * or is not one).
+ */
+export async function readPGliteSnapshot(path: string): Promise<Uint8Array> {
   let image: Uint8Array;
   try {
     image = await readFile(path);
@@ -53,22 +55,27 @@ export async function createPGliteFrom(path: string | undefined): Promise<PGlite
       { cause: error },
     );
   }
-  const notASnapshot = (cause?: unknown) =>
-    new PGliteSnapshotError(
-      `PGlite could not start from the snapshot ${path} (${PGLITE_SNAPSHOT_ENV}): it is not a data folder written by writePGliteSnapshot with this PGlite version; write it again`,
-      { path },
-      cause === undefined ? undefined : { cause },
-    );
   // Checked here: PGlite, handed something else, tries it as gzip too and leaves that failure unhandled.
-  if (!isTar(image)) throw notASnapshot();
+  if (!isTar(image)) throw notASnapshot(path);
+  return image;
+}
+
+function notASnapshot(path: string, cause?: unknown): PGliteSnapshotError {
+  return new PGliteSnapshotError(
+    `PGlite could not start from the snapshot ${path} (${PGLITE_SNAPSHOT_ENV}): it is not a data folder written by writePGliteSnapshot with this PGlite version; write it again`,
+    { path },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** A new PGlite, started from the snapshot at `path` when one is given. */
+export async function createPGliteFrom(path: string | undefined): Promise<PGlite> {
+  const { PGlite } = await importPGlite();
+  if (path === undefined || path === "") return PGlite.create();
+  const image = await readPGliteSnapshot(path);
   try {
     return await PGlite.create({ loadDataDir: new Blob([new Uint8Array(image)], { type: "application/x-tar" }) });
   } catch (error) {
-    throw notASnapshot(error);
+    throw notASnapshot(path, error);
   }
-}
-
-/** A POSIX tar archive: "ustar" at offset 257 of its first header. */
-function isTar(bytes: Uint8Array): boolean {
-  return bytes.length >= 512 && new TextDecoder().decode(bytes.subarray(257, 262)) === "ustar";
 }

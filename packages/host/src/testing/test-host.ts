@@ -25,6 +25,7 @@ import type { InstallKv } from "../storage/kv/install-kv.js";
 import type { KvOptions } from "../storage/kv/storage.js";
 import { startTestServer, type TestServer, type TestServerOptions } from "./frame-server.js";
 import { loadBuild } from "./load-build.js";
+import { PGLITE_SNAPSHOT_ENV, readPGliteSnapshot } from "./pglite-snapshot.js";
 
 export type TestHostErrorCode = "E_TEST_HOST_SOURCE" | "E_TEST_HOST_REQUEST";
 
@@ -44,6 +45,13 @@ export const TEST_HOST_ORIGIN = "http://annex.test";
 export interface TestHostOptions {
   /** Default: a fresh in-memory PGlite. Tests that share one database pass it with a fresh `schema`. */
   database?: DatabaseOption;
+  /**
+   * Without `database`: a file `writePGliteSnapshot` wrote, which the in-memory
+   * PGlite starts from (`{ loadDataDir }`, ≈1 s) instead of running initdb
+   * (≈3 s). Default: `process.env.ANNEX_TEST_PGLITE_SNAPSHOT`; none: initdb.
+   * A file that is missing or not such a snapshot fails with `E_PGLITE_SNAPSHOT`.
+   */
+  pgliteSnapshot?: string | undefined;
   schema?: string | undefined;
   /** Host capabilities (fakes welcome): published manifests may ask for these. */
   capabilities?: readonly HostCapability[] | undefined;
@@ -246,8 +254,9 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
 
   let host: Host;
   try {
+    const snapshot = options.database === undefined ? (options.pgliteSnapshot ?? process.env[PGLITE_SNAPSHOT_ENV]) : undefined;
     host = await createHost({
-      database: options.database,
+      database: snapshot === undefined || snapshot === "" ? options.database : { loadDataDir: await readPGliteSnapshot(snapshot) },
       schema: options.schema,
       trust: { store: { trustStoreVersion: 1, keys: [] }, mode: "dev" },
       // A throwaway key: secrets given to installs under test are sealed as in production.

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createHost } from "../../src/index.js";
-import { createPGliteFrom, PGliteSnapshotError, testDatabaseBackends, writePGliteSnapshot } from "../../src/testing/index.js";
+import { sql } from "kysely";
+import { createPGliteFrom, createTestHost, PGLITE_SNAPSHOT_ENV, PGliteSnapshotError, testDatabaseBackends, writePGliteSnapshot } from "../../src/testing/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "annex-snapshot-test-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,6 +39,39 @@ describe("PGlite snapshots for test suites", () => {
       await backend!.cleanup();
     }
   });
+
+  it("starts createTestHost's own in-memory PGlite from the snapshot it is given (pgliteSnapshot, else ANNEX_TEST_PGLITE_SNAPSHOT)", async () => {
+    // A snapshot with something in it shows which cluster the host started on; writePGliteSnapshot's are untouched.
+    const { PGlite } = await import("@electric-sql/pglite");
+    const seeded = await PGlite.create();
+    await seeded.exec("CREATE TABLE public.seeded_marker (x int)");
+    const path = join(dir, "seeded.tar");
+    writeFileSync(path, new Uint8Array(await (await seeded.dumpDataDir("none")).arrayBuffer()));
+    await seeded.close();
+    const marked = async (t: Awaited<ReturnType<typeof createTestHost>>) =>
+      (await sql<{ t: string | null }>`SELECT to_regclass('public.seeded_marker')::text AS t`.execute(t.host.database.root)).rows[0]!.t;
+    const before = process.env[PGLITE_SNAPSHOT_ENV];
+    try {
+      const given = await createTestHost({ pgliteSnapshot: path });
+      try {
+        expect(await marked(given)).toBe("seeded_marker");
+      } finally {
+        await given.close();
+      }
+      process.env[PGLITE_SNAPSHOT_ENV] = path;
+      const fromEnv = await createTestHost();
+      try {
+        expect(await marked(fromEnv)).toBe("seeded_marker");
+      } finally {
+        await fromEnv.close();
+      }
+      const missing = join(dir, "gone.tar");
+      await expect(createTestHost({ pgliteSnapshot: missing })).rejects.toMatchObject({ code: "E_PGLITE_SNAPSHOT", details: { path: missing } });
+    } finally {
+      if (before === undefined) delete process.env[PGLITE_SNAPSHOT_ENV];
+      else process.env[PGLITE_SNAPSHOT_ENV] = before;
+    }
+  }, 120_000);
 
   it("says which snapshot it cannot read, and what to do", async () => {
     const missing = join(dir, "missing.tar");
