@@ -131,7 +131,7 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
   let pglite: PGlite;
   try {
     try {
-      pglite = await PGlite.create(dataDir !== undefined ? { dataDir } : image !== undefined ? { loadDataDir: new Blob([new Uint8Array(image)], { type: "application/x-tar" }) } : {});
+      pglite = await PGlite.create(dataDir !== undefined ? { dataDir } : image !== undefined ? { loadDataDir: image } : {});
     } catch (error) {
       if (image === undefined) throw error;
       throw new DatabaseError("E_DATABASE_CONFIG", `database.loadDataDir: PGlite could not start from it (${error instanceof Error ? error.message : String(error)}): pass a data folder this PGlite version dumped`, { field: "database.loadDataDir" }, { cause: error });
@@ -170,18 +170,18 @@ export async function openDatabase(option: DatabaseOption, options: OpenDatabase
 }
 
 /**
- * The bytes of `{ loadDataDir }`, checked to be a tar before PGlite sees them: handed something else, PGlite tries it
- * as gzip too and leaves that failure unhandled (it would end the process).
+ * `{ loadDataDir }` as the Blob PGlite reads, checked to be a tar before PGlite sees it (its first header is enough):
+ * handed something else, PGlite tries it as gzip too and leaves that failure unhandled (it would end the process).
  */
-async function dataDirImage(value: unknown): Promise<Uint8Array> {
-  const bytes = value instanceof Uint8Array ? value : value instanceof Blob ? new Uint8Array(await value.arrayBuffer()) : undefined;
-  if (bytes === undefined) {
+async function dataDirImage(value: unknown): Promise<Blob> {
+  const image = value instanceof Uint8Array ? new Blob([value as Uint8Array<ArrayBuffer>], { type: "application/x-tar" }) : value instanceof Blob ? value : undefined;
+  if (image === undefined) {
     throw new DatabaseError("E_DATABASE_CONFIG", "database.loadDataDir: expected a Blob or a Uint8Array of a data folder PGlite dumped (dumpDataDir, a tar)", { field: "database.loadDataDir" });
   }
-  if (!isTar(bytes)) {
+  if (!isTar(new Uint8Array(await image.slice(0, 512).arrayBuffer()))) {
     throw new DatabaseError("E_DATABASE_CONFIG", "database.loadDataDir: not a tar archive; pass the data folder PGlite's dumpDataDir (or writePGliteSnapshot) wrote", { field: "database.loadDataDir" });
   }
-  return bytes;
+  return image;
 }
 
 /** A POSIX tar archive: "ustar" at offset 257 of its first header. */

@@ -8,6 +8,13 @@ function counted(answer: () => boolean) {
   return { state, waiting: () => (state.turns++, answer()) };
 }
 
+/** The spin has stopped: 20 ms more pass without a turn. */
+async function expectStopped(state: { turns: number }): Promise<void> {
+  const stopped = state.turns;
+  await sleep(20);
+  expect(state.turns).toBe(stopped);
+}
+
 describe("stayAwake (the pool's spin, both sides of hostCallSpinMicros)", () => {
   it("keeps the event loop turning while waiting() holds, for spinMs from the last call, then stops", async () => {
     const { state, waiting } = counted(() => true);
@@ -16,9 +23,7 @@ describe("stayAwake (the pool's spin, both sides of hostCallSpinMicros)", () => 
     await sleep(5);
     expect(state.turns).toBeGreaterThan(1);
     await sleep(60);
-    const stopped = state.turns;
-    await sleep(20);
-    expect(state.turns).toBe(stopped);
+    await expectStopped(state);
   });
 
   it("stops at the first turn where waiting() no longer holds, however long the window", async () => {
@@ -28,9 +33,7 @@ describe("stayAwake (the pool's spin, both sides of hostCallSpinMicros)", () => 
     await sleep(5);
     busy = false;
     await sleep(5);
-    const stopped = state.turns;
-    await sleep(20);
-    expect(state.turns).toBe(stopped);
+    await expectStopped(state);
   });
 
   it("moves the end of the spin each time it is armed", async () => {
@@ -45,9 +48,7 @@ describe("stayAwake (the pool's spin, both sides of hostCallSpinMicros)", () => 
     await sleep(10);
     expect(state.turns).toBeGreaterThan(at220);
     await sleep(150);
-    const stopped = state.turns;
-    await sleep(20);
-    expect(state.turns).toBe(stopped);
+    await expectStopped(state);
   });
 
   it("does nothing at 0", async () => {
