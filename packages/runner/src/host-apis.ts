@@ -384,11 +384,47 @@ function describeIssue(error: unknown): string {
 }
 
 /**
- * ctx.kv calls of one execution the host works on at once; the rest wait
- * their turn and are dropped when the execution ends (see InFlightLimit).
- * Each waits for the database anyway (PGlite is one connection).
+ * Host calls of one execution the host works on at once, per lane (see
+ * inFlightLane); the rest wait their turn and are dropped when the execution
+ * ends (see InFlightLimit). Each waits for the database anyway (PGlite is one
+ * connection).
  */
 export const KV_CALLS_IN_FLIGHT = 8;
+
+/**
+ * Which calls share a KV_CALLS_IN_FLIGHT limit: kv calls and secret reads
+ * (the host's database, one or two statements each), and host capability
+ * calls (the product's own code). A guest can start a thousand of them
+ * without awaiting any and return; without a lane each would run, one
+ * install's request queueing thousands of statements ahead of every other
+ * tenant's. `sql.query` has its own lanes per install (host), `http.fetch`
+ * its `maxConcurrent`, `events.publish` its per-execution cap.
+ */
+export function inFlightLane(method: HostMethod): "storage" | "host" | undefined {
+  if (method.startsWith("kv.") || method === "secrets.get") return "storage";
+  if (method === "host.call") return "host";
+  return undefined;
+}
+
+/**
+ * `dispatch` with the lanes of inFlightLane. Applied where calls are served
+ * (createHostDispatch) and again where they are sent on (a pool's worker, a
+ * remote runner's server): there a call waits in the sender until its turn,
+ * so that the calls an execution left behind are dropped with it rather than
+ * queued as messages the receiver works through before it hears the
+ * execution ended.
+ */
+export function laneLimited(dispatch: HostDispatch): HostDispatch {
+  const lanes = { storage: new InFlightLimit(KV_CALLS_IN_FLIGHT), host: new InFlightLimit(KV_CALLS_IN_FLIGHT) };
+  return (call, context) => {
+    const lane = inFlightLane(call.method);
+    if (lane === undefined) return dispatch(call, context);
+    return lanes[lane].run(context.scope.requestId, context.signal, () => dispatch(call, context)).catch((error: unknown) => {
+      if (error instanceof HostCallError || !context.signal.aborted) throw error;
+      throw new HostCallError("E_TIMEOUT", `the execution ended before this ctx.${call.method} call's turn`);
+    });
+  };
+}
 
 /**
  * Builds the host side of host calls from the embedding app's implementations:
@@ -403,14 +439,7 @@ export function createHostDispatch(apis: HostApis): HostDispatch {
     throw new RunnerError("E_BAD_OPTIONS", `hostApis.fetch.maxConcurrent must be a positive integer (fetches one execution may have in flight), got ${String(maxFetches)}`);
   }
   const fetches = new InFlightLimit(maxFetches);
-  const storageCalls = new InFlightLimit(KV_CALLS_IN_FLIGHT);
-  const dispatch: HostDispatch = (call, context) => {
-    if (!call.method.startsWith("kv.")) return perform(call, context);
-    return storageCalls.run(context.scope.requestId, context.signal, () => perform(call, context)).catch((error: unknown) => {
-      throw error instanceof HostCallError ? error : new HostCallError("E_TIMEOUT", "the execution ended before this kv call's turn");
-    });
-  };
-  return dispatch;
+  return laneLimited(perform);
 
   async function perform(call: HostCall, { scope, grants, signal }: HostDispatchContext): Promise<unknown> {
     const refused = authorize(call, grants);

@@ -3,7 +3,7 @@ import { isAnnexError, type AnnexError } from "@annex/manifest/runtime";
 import type { ExecuteEnvelope, ExecutionLimits } from "../envelope.js";
 import { computeEffectiveGrants, type EffectiveGrants } from "../engine/grants.js";
 import { HostCallError } from "../errors.js";
-import { argumentsTooLarge, capabilityOf, isHostMethod, type HostCall, type HostCallArgBytes, type HostCallScope, type HostDispatch } from "../host-apis.js";
+import { argumentsTooLarge, capabilityOf, isHostMethod, laneLimited, type HostCall, type HostCallArgBytes, type HostCallScope, type HostDispatch } from "../host-apis.js";
 
 /**
  * Host calls that cross a boundary (worker thread → main thread, runner server
@@ -166,5 +166,6 @@ export function valueBytes(value: unknown, cap: number): number {
 export function forwardingDispatch(
   forward: (requestId: string, call: HostCall, signal: AbortSignal) => Promise<unknown>,
 ): HostDispatch {
-  return (call, { scope, signal }) => forward(scope.requestId, { method: call.method, args: call.args }, signal);
+  // Lanes here too (see laneLimited): a call waits in the sender for its turn, and is dropped with its execution.
+  return laneLimited((call, { scope, signal }) => forward(scope.requestId, { method: call.method, args: call.args }, signal));
 }

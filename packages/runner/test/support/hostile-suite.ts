@@ -48,6 +48,8 @@ export function hostileSuite(
     };
     // kv reads as a host sees them: how many it started, each taking `delayMs` (a database read).
     const kvReads = { started: 0, delayMs: 0 };
+    // Calls of the product's host capability (notes.touch) that reached it.
+    const productCalls = { started: 0 };
     const hostApis: HostApis = {
       kv: {
         ...kv,
@@ -64,6 +66,13 @@ export function hostileSuite(
         },
       },
       fetch: { lookup, allowAddresses: ["127.0.0.2/32"], timeoutMs: 2000 },
+      hostCapabilities: {
+        "notes.touch": {
+          args: { safeParse: (v: unknown) => ({ success: true, data: v }) },
+          result: { safeParse: (v: unknown) => ({ success: true, data: v }) },
+          handler: () => ++productCalls.started,
+        },
+      },
     };
     let baselineTimers = 0;
 
@@ -703,6 +712,31 @@ export function hostileSuite(
         } finally {
           kvReads.delayMs = 0;
         }
+        await stillServes(r, bundle);
+      });
+
+      it("does no host work for the kv calls, secret reads and host capability calls an execution left behind, however fast the host answers them", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export function kv(req, ctx) { for (let i = 0; i < 500; i++) ctx.kv.get("k" + i).catch(() => null); return "left"; }
+            export function secrets(req, ctx) { for (let i = 0; i < 500; i++) ctx.secrets.get("API_KEY").catch(() => null); return "left"; }
+            export function product(req, ctx) { for (let i = 0; i < 500; i++) ctx.host.call("notes.touch", {}).catch(() => null); return "left"; }`,
+          handlers: ["kv", "secrets", "product"],
+          storage: { kind: "kv" },
+          secrets: ["API_KEY"],
+          capabilities: [logCap, kvCap, { name: "secrets.read", names: ["API_KEY"], reason: "Calls the partner API." }, { name: "host:notes.touch", reason: "Marks notes read." }],
+        });
+        // Reads answered at once: a runner that sends every call on (a pool's worker, a remote server) would see each
+        // answered, its turn freed, before the host heard the execution ended, and all 500 would run.
+        kvReads.started = 0;
+        expect((await exec(r, envelopeFor(bundle, "kv"))).response?.body).toBe("left");
+        expect((await exec(r, envelopeFor(bundle, "secrets"))).response?.body).toBe("left");
+        productCalls.started = 0;
+        expect((await exec(r, envelopeFor(bundle, "product"))).response?.body).toBe("left");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        // A lane's first calls, and perhaps a second round freed by answers that came before the execution's end.
+        expect(kvReads.started).toBeLessThanOrEqual(2 * KV_CALLS_IN_FLIGHT);
+        expect(secretsSeen.length).toBeLessThanOrEqual(2 * KV_CALLS_IN_FLIGHT);
+        expect(productCalls.started).toBeLessThanOrEqual(2 * KV_CALLS_IN_FLIGHT);
         await stillServes(r, bundle);
       });
 
