@@ -281,7 +281,7 @@ function schemaRelationsFrom(schema: string) {
 
 /** On-disk bytes of a schema's relations with their indexes and TOAST (see the header). */
 export async function schemaBytes(executor: Executor, schema: string): Promise<number> {
-  const { rows } = await sql<{ bytes: number | string }>`SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::float8 AS bytes
+  const { rows } = await sql<{ bytes: number | string }>`SELECT coalesce(pg_catalog.sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::pg_catalog.float8 AS bytes
     ${schemaRelationsFrom(schema)} AND c.relkind IN ('r', 'm', 'p')`.execute(executor);
   return Number(rows[0]?.bytes ?? 0);
 }

@@ -782,7 +782,7 @@ export function createSqlStorage(options: SqlStorageOptions): SqlStorage {
         // text, named in jsonAsText for whoever reads the export.
         const columns = await sql<{ column_name: string; udt_name: string }>`SELECT column_name, udt_name FROM information_schema.columns WHERE table_schema = ${current.schema} AND table_name = ${table_name} ORDER BY ordinal_position`.execute(reader);
         const json = columns.rows.filter((column) => JSON_TYPES.has(column.udt_name)).map((column) => column.column_name);
-        const list = columns.rows.map(({ column_name }) => (json.includes(column_name) ? `${quoteIdent(column_name)}::text AS ${quoteIdent(column_name)}` : quoteIdent(column_name)));
+        const list = columns.rows.map(({ column_name }) => (json.includes(column_name) ? `${quoteIdent(column_name)}::pg_catalog.text AS ${quoteIdent(column_name)}` : quoteIdent(column_name)));
         const text = await sql.raw(`SELECT ${list.join(", ")} FROM ${table}`).execute(reader);
         data[table_name] = text.rows.map((row) => toGuestValue(row));
         jsonAsText[table_name] = json;
@@ -998,10 +998,11 @@ function boundRows(verdict: Verdict, schema: string, maxRows: number, interrupti
     }
     // A write's rows are all made before the first is read (a data-modifying CTE runs to its end): their count and
     // their bytes as text are taken first, and either past its bound fails the statement, rolling the write back.
-    const size = `(SELECT pg_catalog.sum(pg_catalog.octet_length(CAST(annex_rows.* AS text))) FROM annex_rows)`;
+    // Types named with their schema, as boundedSelect's are: the install's own types come first on its search_path.
+    const size = `(SELECT pg_catalog.sum(pg_catalog.octet_length(CAST(annex_rows.* AS pg_catalog.text))) FROM annex_rows)`;
     wrapped =
-      `WITH annex_rows AS (\n${run}\n) SELECT annex_rows.* FROM annex_rows WHERE ((SELECT count(*) FROM annex_rows) <= ${maxRows} ` +
-      `OR CAST('${TOO_MANY_MARK}' || (SELECT count(*) FROM annex_rows) AS integer) IS NULL) ` +
+      `WITH annex_rows AS (\n${run}\n) SELECT annex_rows.* FROM annex_rows WHERE ((SELECT pg_catalog.count(*) FROM annex_rows) <= ${maxRows} ` +
+      `OR CAST('${TOO_MANY_MARK}' || (SELECT pg_catalog.count(*) FROM annex_rows) AS integer) IS NULL) ` +
       `AND (${size} <= ${maxResultText} OR CAST('${RESULT_TOO_LARGE_MARK}' || ${size} AS integer) IS NULL) LIMIT ${cap}`;
     // Its rows are checked before it commits (atomic), so a result past maxBytes rolls the write back rather than
     // failing after it was kept.

@@ -97,6 +97,11 @@ export function toGuestValue(value: unknown, depth = 0): unknown {
     return out;
   }
   const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value as Record<string, unknown>)) out[key] = toGuestValue(item, depth + 1);
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    const copy = toGuestValue(item, depth + 1);
+    // A json key "__proto__" is data: assigned, it would set the copy's prototype and the key would be gone.
+    if (key === "__proto__") Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
+    else out[key] = copy;
+  }
   return out;
 }

@@ -148,12 +148,16 @@ export const RESULT_TOO_LARGE_MARK = "annex_result_too_large:";
  * names and types again through `(r).*`). A subquery in `from` sits behind
  * `OFFSET 0`: PostgreSQL would otherwise fold the user's query into this one
  * and evaluate its output expressions twice, once for the sum.
+ *
+ * Every type the host's text names is pg_catalog's: it runs on the install's
+ * search_path, where the install's schema comes first, and a migration may
+ * create a type (an enum, a table's row type) named `text` or `record`.
  */
 export function boundedSelect(prefix: string, from: string, alias: string, maxText: number, cap: number): string {
   const fail = (bytes: string) => `CASE WHEN ${bytes} <= ${maxText} THEN true ELSE CAST('${RESULT_TOO_LARGE_MARK}' || ${bytes} AS integer) IS NULL END`;
   return (
     `${prefix}SELECT (annex_w.r).* FROM (SELECT ${ROW_SIZE_ALIAS}.r, pg_catalog.sum(${ROW_SIZE_ALIAS}.annex_size) OVER (ROWS UNBOUNDED PRECEDING) AS annex_total ` +
-    `FROM (SELECT CAST(${alias}.* AS record) AS r, pg_catalog.octet_length(CAST(${alias}.* AS text)) AS annex_size FROM ${from} OFFSET 0) AS ${ROW_SIZE_ALIAS} ` +
+    `FROM (SELECT CAST(${alias}.* AS pg_catalog.record) AS r, pg_catalog.octet_length(CAST(${alias}.* AS pg_catalog.text)) AS annex_size FROM ${from} OFFSET 0) AS ${ROW_SIZE_ALIAS} ` +
     `WHERE ${fail(`${ROW_SIZE_ALIAS}.annex_size`)}) AS annex_w WHERE ${fail("annex_total")} LIMIT ${cap}`
   );
 }
