@@ -50,6 +50,9 @@ export function assetResponse(
     "referrer-policy": "no-referrer",
     "access-control-allow-origin": "*",
   });
+  // The CSP names the origin the request came to (its Host): a shared cache must keep one copy per Host, or one
+  // request with a made-up Host would leave a year-long copy whose policy refuses the page's own scripts.
+  if (sources !== undefined) headers.set("vary", "Host");
   if (matchesEtag(request.headers.get("if-none-match"), etag)) return new Response(null, { status: 304, headers });
   headers.set("content-type", asset.contentType);
   headers.set("content-length", String(asset.bytes.byteLength));

@@ -6,7 +6,7 @@ import ipaddr from "ipaddr.js";
  * keyed by their /64; IPv4-mapped IPv6 (`::ffff:1.2.3.4`, what a dual-stack
  * socket reports) by the IPv4 address. Anything that is not an IP address
  * (an adapter's own label) is kept, bounded; no address at all is "?": every
- * caller without one shares that key.
+ * caller without one shares that key. A port after the address is dropped.
  */
 export function clientKey(address: string | undefined): string {
   if (address === undefined || address === "") return "?";
@@ -22,8 +22,14 @@ export function clientKey(address: string | undefined): string {
 const MEMO_SIZE = 1024;
 const memo = new Map<string, string>();
 
+/** `1.2.3.4:port` or `[v6]:port`: what some proxies write into X-Forwarded-For (Azure's), and Express's `req.ip` then passes on. */
+const WITH_PORT = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([^\]]+)\]):\d{1,5}$/;
+
 function keyOf(address: string): string {
-  const bare = address.startsWith("[") && address.endsWith("]") ? address.slice(1, -1) : address;
+  // The source port is the client's to pick: counted, every request would be a new client.
+  const ported = WITH_PORT.exec(address);
+  const host = ported === null ? address : (ported[1] ?? ported[2]!);
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
   let parsed: ipaddr.IPv4 | ipaddr.IPv6;
   try {
     parsed = ipaddr.process(bare.split("%", 1)[0]!);

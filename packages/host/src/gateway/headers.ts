@@ -1,6 +1,7 @@
 import { HOST_HEADER_PREFIX, NEVER_FORWARDED_REQUEST_HEADERS } from "@annex/manifest";
 import { GatewayError } from "./errors.js";
 import { problem } from "./problem.js";
+import { hasDotSegment } from "./paths.js";
 
 /** Request headers an extension sees by default. Everything else is dropped. */
 export const DEFAULT_REQUEST_HEADERS: readonly string[] = Object.freeze([
@@ -297,11 +298,17 @@ export function sameOriginLocation(value: string, requestUrl: URL): string | nul
   return path.startsWith("/") && !path.startsWith("//") ? path : null;
 }
 
-/** Whether a path `sameOriginLocation` made lies under one of `prefixes` (each ending in "/"), by its path alone. */
+/**
+ * Whether a path `sameOriginLocation` made lies under one of `prefixes` (each
+ * ending in "/"), by its path alone. A segment that a proxy stripping `;…`
+ * path parameters reads as `.` or `..` (`..;`, `%2e%2e;x`) would take the
+ * resent request out of the prefix there: such a path is outside, as the
+ * gateway refuses it inbound (hasDotSegment).
+ */
 function insideOwnPaths(location: string, prefixes: readonly string[]): boolean {
   const end = location.search(/[?#]/);
   const path = end === -1 ? location : location.slice(0, end);
-  return prefixes.some((prefix) => path.startsWith(prefix));
+  return prefixes.some((prefix) => path.startsWith(prefix) && !hasDotSegment(path.slice(prefix.length)));
 }
 
 function neverFromSandbox(name: string): boolean {

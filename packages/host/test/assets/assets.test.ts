@@ -71,6 +71,21 @@ describeBackends("ext-ui assets", (backend) => {
     expect(csp).not.toContain("'self'; style-src");
   });
 
+  it("varies on Host, which its CSP names: a cache keyed without it must not hand one caller's policy to another", async () => {
+    const path = `/ext-ui/acme.gw/${hash}/ui/index.html`;
+    const asked = (host: string) => world.gateway.handle(new Request(`http://${host}${path}`, { headers: { "sec-fetch-dest": "iframe" } }));
+    const [own, made] = [await asked("app.example.com"), await asked("attacker.example")];
+    expect(made.headers.get("content-security-policy")).toContain("http://attacker.example/ext-ui/");
+    expect(own.headers.get("content-security-policy")).not.toContain("attacker.example");
+    for (const response of [own, made]) {
+      expect(response.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+      expect(response.headers.get("vary")?.split(",").map((name) => name.trim().toLowerCase())).toEqual(["host", "sec-fetch-dest", "sec-fetch-site"]);
+    }
+    const revalidated = await world.gateway.handle(new Request(`http://app.example.com${path}`, { headers: { "if-none-match": own.headers.get("etag")! } }));
+    expect(revalidated.status).toBe(304);
+    expect(revalidated.headers.get("vary")?.toLowerCase()).toContain("host");
+  });
+
   it("names the host's origins as frame ancestors when configured", async () => {
     const gateway = world.gatewayWith({ assets: { frameAncestors: ["https://app.example.com", "https://admin.example.com"] } });
     const csp = (await gateway.handle(req("GET", `/ext-ui/acme.gw/${hash}/ui/index.html`))).headers.get("content-security-policy")!;

@@ -13,6 +13,12 @@ describe("client keys", () => {
     ["2001:db8:1:2::1", "2001:db8:1:2::/64"],
     ["2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"],
     ["[2001:db8:1:2::9]", "2001:db8:1:2::/64"],
+    // With the source port, as some proxies write X-Forwarded-For: the port is the client's to pick, not a new client.
+    ["192.0.2.1:40000", "192.0.2.1"],
+    ["192.0.2.1:40001", "192.0.2.1"],
+    ["[2001:db8:1:2::9]:443", "2001:db8:1:2::/64"],
+    ["[::ffff:192.0.2.1]:8080", "192.0.2.1"],
+    ["host.example:80", "label:host.example:80"],
     ["fe80::1%eth0", "fe80:0:0:0::/64"],
     [undefined, "?"],
     ["", "?"],

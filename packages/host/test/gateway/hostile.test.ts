@@ -194,6 +194,12 @@ describeBackends("gateway against hostile input", (backend) => {
       ["/api/ext/acme.other/x", null],
       ["/api/ext/acme.hostile/../acme.other/x", null],
       ["/api/ext/acme.hostile%2F..%2Facme.other/x", null],
+      // Inside by their text, outside once a proxy that strips ;parameters resolves them (as inbound, see hasDotSegment).
+      ["/api/ext/acme.hostile/..;/..;/..;/app/account/transfer", null],
+      ["/api/ext/acme.hostile/%2e%2e;/%2E%2E;x/../app/account/transfer", null],
+      ["/ext/acme.hostile/..;x/..;x/app/account/transfer", null],
+      ["/api/ext/acme.hostile/.;jsessionid=1/next", null],
+      ["/api/ext/acme.hostile/next;v=1", "/api/ext/acme.hostile/next;v=1"],
       ["/api/ext/acme.hostile", null],
       ["/api/ext/acme.hostile-2/x", null],
       ["/ext-ui/acme.hostile/x", null],
