@@ -371,5 +371,26 @@ export const ANNEX_MIGRATIONS: readonly Migration[] = [
       `DROP INDEX IF EXISTS annex_event_deliveries_finished`,
     ],
   },
+  {
+    name: "0110_deliveries_follow_reinstalls",
+    statements: [
+      // An uninstalled install's open deliveries are dropped by the relay's next round (dropOrphans). A reinstall keeps
+      // the install's id, so one that came before that round took them over, and the new install ran events sent to
+      // the old one: whether it did depended on timing. An install that serves again after being gone (uninstalled,
+      // failed) now drops what is still open for it in the same transaction, by whatever path it came back. Stamped
+      // with the install row's own time, as the host writes it. The schema is the changed table's (see 0080).
+      `CREATE FUNCTION annex_install_deliveries_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        EXECUTE format('UPDATE %I.annex_event_deliveries SET state = ''dropped'', lease = NULL, lease_until = NULL, updated_at = $2, last_error = $3
+          WHERE install_id = $1 AND state IN (''pending'', ''leased'')', TG_TABLE_SCHEMA)
+          USING NEW.id, NEW.updated_at, '{"code": "E_INSTALL_GONE", "message": "the install was uninstalled before the event reached it; it was installed again since"}'::jsonb;
+        RETURN NULL;
+      END
+      $$`,
+      `CREATE TRIGGER annex_installs_deliveries AFTER UPDATE OF state ON annex_installs
+        FOR EACH ROW WHEN (OLD.state NOT IN ('active', 'disabled', 'upgrading', 'installing') AND NEW.state IN ('active', 'disabled', 'upgrading', 'installing'))
+        EXECUTE FUNCTION annex_install_deliveries_follow()`,
+    ],
+  },
 ];
 

@@ -187,6 +187,8 @@ export class OutboxStore {
    * purged) as dropped, and says whose they were.
    */
   async dropOrphans(now: Date): Promise<Array<{ tenant: string; installId: string }>> {
+    // Leased ones too once their lease ran out (their relay died, or the bus lost their message): claim leases only
+    // serving installs' deliveries, so nothing else would ever end them, and their events and bytes stay held.
     // Per install with open deliveries, not per delivery: a parked backlog (a disabled install's) is
     // one index probe here, not a scan of its rows on every drain. The gone installs as an array, looked up
     // once: joined as a set, the planner (statistics stale, PGlite runs no autovacuum) read every open row
@@ -199,7 +201,8 @@ export class OutboxStore {
           SELECT 1 FROM ${this.table("annex_installs")} i WHERE i.id = o.install_id AND i.state IN (${sql.join(KEEPING_STATES)})))
       UPDATE ${this.table("annex_event_deliveries")} d SET state = 'dropped', lease = NULL, updated_at = ${now},
         last_error = cast(${JSON.stringify({ code: "E_INSTALL_GONE", message: "the install was uninstalled before the event reached it" })} as jsonb)
-      WHERE d.install_id = ANY (ARRAY(SELECT install_id FROM gone)) AND d.state = 'pending'
+      WHERE d.install_id = ANY (ARRAY(SELECT install_id FROM gone))
+        AND (d.state = 'pending' OR (d.state = 'leased' AND d.lease_until <= ${now}))
       RETURNING d.tenant, d.install_id`.execute(this.#db);
     return result.rows.map((r) => ({ tenant: r.tenant, installId: r.install_id }));
   }
