@@ -98,6 +98,8 @@ export class BusError extends AnnexError {
 }
 
 /** Checks that a value received from a broker is a BusMessage; throws E_BUS_MESSAGE naming the field. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 export function parseBusMessage(value: unknown): BusMessage {
   const bad = (field: string, what: string) => new BusError("E_BUS_MESSAGE", `bus message ${field} must be ${what}`, { field });
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw bad("(root)", "an object");
@@ -105,6 +107,9 @@ export function parseBusMessage(value: unknown): BusMessage {
   for (const field of ["deliveryId", "lease", "eventId", "tenant", "type", "installId", "occurredAt"] as const) {
     const v = record[field];
     if (typeof v !== "string" || v === "" || v.length > 1024) throw bad(field, "a non-empty string of at most 1024 characters");
+    // What the relay looks up in the outbox: PostgreSQL refuses NUL in text, and the lookup's error would leave the
+    // message unacknowledged, handed out again and again. A relay never sends one, so it is not a relay's message.
+    if (UNSTORABLE.test(v)) throw bad(field, "text without NUL or unpaired surrogates");
   }
   const depthOf = (v: unknown): number => {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw bad("depth", "a whole number of at least 0");

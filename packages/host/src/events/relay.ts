@@ -265,7 +265,17 @@ export async function createRelay(deps: RelayDeps): Promise<Relay> {
     // Never on the bus, so neither a copy of the message nor anyone who read it there can take the run over;
     // its prefix says which lease it was taken from.
     const lease = `${message.lease}/run:${randomUUID()}`;
-    const taken = await store.take(message.deliveryId, message.lease, lease, new Date(at), new Date(at + settings.leaseMs));
+    let taken: Awaited<ReturnType<typeof store.take>>;
+    try {
+      taken = await store.take(message.deliveryId, message.lease, lease, new Date(at), new Date(at + settings.leaseMs));
+    } catch (error) {
+      // A value the database refuses to compare (SQLSTATE class 22) was never sent by a relay: dropped like any
+      // message that is not a relay's. Thrown, it would stay unacknowledged and come back for ever.
+      if (!isDataException(error)) throw error;
+      metrics?.eventDelivery("stale", "mismatch");
+      logger.warn({ deliveryId: message.deliveryId.slice(0, 64), bus: bus.name, err: error }, "event bus message names no delivery the outbox can look up; dropped without running it (check who can write to the bus)");
+      return false;
+    }
     if (taken === null) {
       // Done, taken over by another relay after the lease ran out, or taken by another copy of this message: nothing
       // to run. A copy that also disagrees with the delivery its lease's run holds is a forgery, and is reported so.
@@ -469,4 +479,9 @@ function sameJson(a: unknown, b: unknown): boolean {
     }
   }
   return true;
+}
+
+function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code);
 }

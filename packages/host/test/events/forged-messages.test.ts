@@ -1,5 +1,5 @@
-import { afterEach, expect, it } from "vitest";
-import { createInProcessBus, type Bus, type BusMessage } from "../../src/index.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { BusError, createInProcessBus, parseBusMessage, type Bus, type BusMessage } from "../../src/index.js";
 import { createTestHost, type TestHost } from "../../src/testing/index.js";
 import { describeBackends } from "../support/backends.js";
 import { createLedger, ordersBundle } from "./support.js";
@@ -75,5 +75,34 @@ describeBackends("a relay given forged bus messages", (backend) => {
     // A copy that comes after the ack is stale: nothing runs.
     await broker.write(legit);
     expect(ledger.calls).toHaveLength(1);
+  });
+
+  it("drops a message whose delivery the database cannot even look up (NUL in its id) instead of failing it back to the bus for ever", async () => {
+    const ledger = createLedger();
+    const broker = brokerLikeBus();
+    close = () => broker.bus.close();
+    t = await createTestHost({ database: await backend.connect(), schema: backend.freshSchema("annex_forged_nul"), capabilities: [ledger.capability], events: { bus: broker.bus } });
+    await t.install(await ordersBundle(), { tenant: "ta" });
+    await t.host.events.publish("ta", "order.created", { n: 1 });
+    await t.relay.drain();
+    const legit = broker.held[0]!;
+    // Thrown, the consumer's error left a Redis entry unacknowledged and handed out again every claimIdleMs.
+    await broker.write({ ...legit, deliveryId: "d\u0000x" });
+    expect(await t.host.metrics!.text()).toMatch(/annex_event_deliveries_total\{outcome="stale",reason="mismatch"\} 1/);
+    expect(t.logged.some((line) => /names no delivery the outbox can look up/.test(String(line.msg)))).toBe(true);
+    await broker.write(legit);
+    expect(ledger.notes()).toEqual(["order:1"]);
+  });
+});
+
+describe("parseBusMessage", () => {
+  const message = { deliveryId: "d", lease: "l", eventId: "e", tenant: "t", type: "order.created", installId: "i", attempt: 1, occurredAt: "2026-01-01T00:00:00.000Z", payload: null };
+
+  it("refuses text the outbox cannot look up (NUL, unpaired surrogates), naming the field: a relay never sends it", () => {
+    for (const [field, value] of [["deliveryId", "d\u0000x"], ["lease", "l\uD800"], ["installId", "\uDC00i"]] as const) {
+      expect(() => parseBusMessage({ ...message, [field]: value })).toThrow(BusError);
+      expect(() => parseBusMessage({ ...message, [field]: value })).toThrow(new RegExp(`bus message ${field} must be text without NUL`));
+    }
+    expect(parseBusMessage({ ...message, tenant: "t-\uD83D\uDE00" }).tenant).toBe("t-\uD83D\uDE00");
   });
 });
