@@ -67,18 +67,25 @@ function rawArguments(list: unknown, max: number): boolean {
   return Array.isArray(list) && list.length <= max && list.every((arg) => isRecord(arg) && arg.type === "RAW" && "value" in arg);
 }
 
-/** Accepts APPLY of one of `methods` (own names, path of length 1) with at most `maxArgs` RAW arguments. */
-export function methodCallFilter(methods: readonly string[], maxArgs: number): Filter {
-  const allowed = new Set(methods);
+/**
+ * Accepts APPLY of one of the methods `maxArgs` names (path of length 1) with at most as many RAW arguments
+ * as it gives that method: each method its own count, so no call carries data its method never reads.
+ */
+export function methodCallFilter(maxArgs: Readonly<Record<string, number>>): Filter {
+  // A Map of the own entries: "constructor" or "toString" must not be found on Object.prototype.
+  const allowed = new Map(Object.entries(maxArgs));
   return (data) => {
     if (!isRecord(data)) return "not an object";
     if (!validId(data.id)) return "missing or malformed id";
     if (data.type !== "APPLY") return `message type ${JSON.stringify(String(data.type)).slice(0, 40)} is not allowed; only method calls are`;
     const path = data.path;
-    if (!Array.isArray(path) || path.length !== 1 || typeof path[0] !== "string" || !allowed.has(path[0])) {
-      return "the call names no method of the host API";
+    const method: unknown = Array.isArray(path) && path.length === 1 ? path[0] : undefined;
+    const max = typeof method === "string" ? allowed.get(method) : undefined;
+    if (max === undefined) return "the call names no method of the host API";
+    if (Array.isArray(data.argumentList) && data.argumentList.length > max) {
+      return `${String(method)} takes at most ${max} argument${max === 1 ? "" : "s"}; the call carried ${data.argumentList.length}`;
     }
-    if (!rawArguments(data.argumentList, maxArgs)) return "arguments must be plain data";
+    if (!rawArguments(data.argumentList, max)) return "arguments must be plain data";
     return null;
   };
 }
@@ -93,5 +100,33 @@ export function callbackFilter(maxArgs: number): Filter {
     if (!Array.isArray(data.path) || data.path.length !== 0) return "only the callback itself can be called";
     if (!rawArguments(data.argumentList, maxArgs)) return "arguments must be plain data";
     return null;
+  };
+}
+
+/**
+ * The guard for a port this side only calls through (comlink's wrap(): the host's end of a frame's theme
+ * callback). The other side may answer, and nothing else: accepted is a RAW answer, or a "throw" one (how
+ * comlink sends a rejection), to a call made through this endpoint and not answered yet. Refused: calls,
+ * a "proxy" answer (comlink would wrap a port of the sender's choosing), an answer to no call, a second answer.
+ */
+export function guardCallerEndpoint(port: MessagePort, onRefused: (reason: string, data: unknown) => void, admit?: Admit): Endpoint {
+  const awaited = new Set<string>();
+  const filter: Filter = (data) => {
+    if (!isRecord(data)) return "not an object";
+    if (!validId(data.id)) return "missing or malformed id";
+    const answer = data.type === "RAW" || (data.type === "HANDLER" && data.name === "throw");
+    if (!answer) return `message type ${JSON.stringify(String(data.type)).slice(0, 40)} is not allowed; only answers are`;
+    if (!("value" in data)) return "an answer without a value";
+    if (!awaited.delete(data.id as string)) return "an answer to no call that is waiting for one";
+    return null;
+  };
+  const guarded = guardEndpoint(port, filter, onRefused, admit);
+  return {
+    ...guarded,
+    postMessage(message: unknown, transfer?: Transferable[]) {
+      const id = isRecord(message) ? message.id : undefined;
+      if (validId(id)) awaited.add(id as string);
+      guarded.postMessage(message, transfer);
+    },
   };
 }

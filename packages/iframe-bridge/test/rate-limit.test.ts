@@ -7,7 +7,7 @@ import { resolveRateLimits } from "../src/host/rate-limit.js";
 import { ReportThrottle } from "../src/host/report-throttle.js";
 import { TokenBucket } from "../src/host/token-bucket.js";
 import { DEFAULT_RATE_LIMITS } from "../src/protocol/rate-limits.js";
-import { CONTEXT, pairTracker, LIGHT, raw, rawHandshake, tick } from "./support/bridge-pair.js";
+import { CONTEXT, DARK, pairTracker, LIGHT, raw, rawCall, rawHandshake, tick } from "./support/bridge-pair.js";
 import { serveIframesLocally } from "./support/happy-dom.js";
 
 const { pair, closeAll } = pairTracker();
@@ -272,7 +272,7 @@ describe("the per-frame rate limit on the bridge", () => {
     const cutOff = p.rejected.filter((error) => error.details?.["cutOff"] === true);
     expect(cutOff).toHaveLength(1);
     expect(cutOff[0]).toMatchObject({ code: "E_BRIDGE_RATE_LIMITED", details: { maxCallBurst: 10 } });
-    expect(cutOff[0]!.message).toMatch(/sent 50 messages over its rate within a second .* its connection was closed; reload the frame/);
+    expect(cutOff[0]!.message).toMatch(/sent 50 messages the host refused \(over its rate, or malformed\) within a second .* its connection was closed; mount the frame again/);
     // Closed: what the frame sends now goes nowhere.
     expect(await flood(port, 5, getContextCall)).toEqual([]);
   });
@@ -288,6 +288,98 @@ describe("the per-frame rate limit on the bridge", () => {
     }
     expect(p.session.state).toBe("ready");
     expect(p.rejected.some((error) => error.details?.["cutOff"] === true)).toBe(false);
+  });
+
+  it("counts what the guard drops toward the cut-off: a frame within even a raised rate cannot post garbage without end", async () => {
+    const clock = manualClock();
+    const p = pair({ session: { maxCallsPerSecond: 10_000, maxCallBurst: 10_000, cutOffAfterRefusals: 20, maxReportsPerSecond: 100, now: clock.now } });
+    const port = await rawHandshake(p);
+    // Every message fits the rate; each is dropped by the guard (GET), and the 20th drop within the second cuts the frame off.
+    expect(await flood(port, 100, () => ({ type: "GET", path: ["constructor"] }))).toEqual([]);
+    expect(p.session.state).toBe("disposed");
+    expect(p.rejected.filter((error) => error.code === "E_BRIDGE_PROTOCOL")).toHaveLength(20);
+    expect(p.rejected.filter((error) => error.details?.["cutOff"] === true)).toEqual([expect.objectContaining({ code: "E_BRIDGE_RATE_LIMITED" })]);
+    expect(await flood(port, 1, getContextCall, 20)).toEqual([]);
+  });
+
+  it("a few dropped messages a second are reported, not cut off", async () => {
+    const clock = manualClock();
+    const p = pair({ session: { maxCallsPerSecond: 10_000, maxCallBurst: 10_000, cutOffAfterRefusals: 20, maxReportsPerSecond: 100, now: clock.now } });
+    const port = await rawHandshake(p);
+    for (let second = 0; second < 3; second++) {
+      await flood(port, 15, () => ({ type: "GET", path: ["constructor"] }), 20);
+      clock.t += 1_000;
+    }
+    expect(p.session.state).toBe("ready");
+    expect(tally(await flood(port, 1, getContextCall, 50))).toEqual({ ok: 1 });
+  });
+
+  /** Subscribes a theme port of the test's own on a raw connection, and answers the host's deliveries on it. */
+  async function rawThemePort(p: ReturnType<typeof pair>, port: MessagePort): Promise<MessagePort> {
+    const { port1, port2 } = new MessageChannel();
+    const answer = (await rawCall(port, { type: "APPLY", path: ["onThemeChange"], argumentList: [raw(port2)] }, 150, [port2])) as Answer;
+    expect(answer.value.ok).toBe(true);
+    port1.onmessage = (event) => port1.postMessage({ id: (event.data as { id: string }).id, type: "RAW", value: undefined });
+    // comlink starts the host's end on the first delivery.
+    await p.session.setTheme(DARK);
+    port1.onmessage = null;
+    return port1;
+  }
+
+  it("a theme port the frame handed over spends the same budget: a flood on it is refused and cut off like one on the bridge port", async () => {
+    // A frame's theme port was read without any limit: 118,000 messages in 6 s, the host page frozen 1.5 s at a time.
+    const clock = manualClock();
+    const p = pair({ session: { maxCallsPerSecond: 10, maxCallBurst: 10, cutOffAfterRefusals: 50, maxConcurrentCalls: 1024, now: clock.now } });
+    const port = await rawHandshake(p);
+    const theme = await rawThemePort(p, port); // spent 2: the subscription and the delivery's answer
+    await flood(theme, 500, (i) => ({ type: "RAW", value: `junk ${i}` }));
+    expect(p.session.state).toBe("disposed");
+    expect(p.rejected.filter((error) => error.details?.["cutOff"] === true)).toEqual([expect.objectContaining({ code: "E_BRIDGE_RATE_LIMITED" })]);
+    expect(await flood(port, 1, getContextCall, 20)).toEqual([]);
+    theme.close();
+  });
+
+  it("messages on a theme port spend tokens the frame's calls then lack", async () => {
+    const clock = manualClock();
+    const p = pair({ session: { maxCallsPerSecond: 10, maxCallBurst: 6, maxReportsPerSecond: 100, now: clock.now } });
+    const port = await rawHandshake(p);
+    const theme = await rawThemePort(p, port); // 2 of 6
+    await flood(theme, 3, (i) => ({ type: "RAW", value: i }), 20);
+    expect(tally(await flood(port, 3, getContextCall))).toEqual({ ok: 1, E_BRIDGE_RATE_LIMITED: 2 });
+    theme.close();
+    port.close();
+  });
+
+  it("a theme port passes only answers to deliveries the host is waiting for; anything else is dropped, reported and counted", async () => {
+    const clock = manualClock();
+    const p = pair({ session: { maxReportsPerSecond: 100, now: clock.now } });
+    const port = await rawHandshake(p);
+    const theme = await rawThemePort(p, port);
+    const junk = [
+      { id: "never-asked", type: "RAW", value: 1 },
+      { id: "x1", type: "APPLY", path: [], argumentList: [] },
+      { id: "x2", type: "GET", path: ["constructor"] },
+      { id: "x3", type: "HANDLER", name: "proxy", value: null },
+      { type: "RAW", value: 1 },
+      "not an object",
+    ];
+    for (const message of junk) theme.postMessage(message);
+    await tick(30);
+    const dropped = p.rejected.filter((error) => error.code === "E_BRIDGE_PROTOCOL");
+    expect(dropped).toHaveLength(junk.length);
+    expect(dropped[0]!.message).toContain("theme port");
+    expect(dropped[0]!.details).toMatchObject({ reason: expect.stringContaining("no call") });
+    // A real delivery still goes through, and a second answer to it is dropped.
+    theme.onmessage = (event) => {
+      const { id } = event.data as { id: string };
+      theme.postMessage({ id, type: "RAW", value: undefined });
+      theme.postMessage({ id, type: "RAW", value: undefined });
+    };
+    await expect(p.session.setTheme(LIGHT)).resolves.toBeUndefined();
+    await tick(30);
+    expect(p.rejected.filter((error) => error.code === "E_BRIDGE_PROTOCOL")).toHaveLength(junk.length + 1);
+    theme.close();
+    port.close();
   });
 
   it("reports hellos at the page on an allowance of their own, so another frame's flood cannot hide this frame's own", async () => {

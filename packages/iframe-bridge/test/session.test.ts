@@ -394,6 +394,48 @@ describe("timeouts and dispose", () => {
     await expect(p.session.setTheme(LIGHT)).rejects.toMatchObject({ code: "E_BRIDGE_DISPOSED" });
   });
 
+  it("tells its owner once when it ends, however it ends: dispose(), a failed handshake, or cutting a flooding frame off", async () => {
+    const closed: Array<[string, BridgeError]> = [];
+    const disposed = pair({ session: { onClosed: (reason) => void closed.push(["disposed", reason]) } });
+    await disposed.connect();
+    disposed.session.dispose();
+    disposed.session.dispose();
+
+    const timedOut = pair({ session: { timeoutMs: 20, onClosed: (reason) => void closed.push(["timed out", reason]) } });
+    await expect(timedOut.session.ready).rejects.toMatchObject({ code: "E_BRIDGE_TIMEOUT" });
+    timedOut.session.dispose();
+
+    // The session ends itself here: without the hook, its owner (mount.ts) left the iframe running and its origin claimed.
+    const flooding = pair({ session: { maxCallsPerSecond: 10, maxCallBurst: 10, cutOffAfterRefusals: 20, onClosed: (reason) => void closed.push(["cut off", reason]) } });
+    const port = await rawHandshake(flooding);
+    port.start();
+    for (let i = 0; i < 100; i++) port.postMessage({ id: `f${i}`, type: "APPLY", path: ["getContext"], argumentList: [] });
+    await tick(100);
+    expect(flooding.session.state).toBe("disposed");
+    flooding.session.dispose();
+
+    expect(closed.map(([how, reason]) => [how, reason.code])).toEqual([
+      ["disposed", "E_BRIDGE_DISPOSED"],
+      ["timed out", "E_BRIDGE_TIMEOUT"],
+      ["cut off", "E_BRIDGE_RATE_LIMITED"],
+    ]);
+    expect(closed[2]![1].details).toMatchObject({ cutOff: true });
+    port.close();
+  });
+
+  it("a throwing onClosed hook does not keep the session from ending", async () => {
+    const p = pair({
+      session: {
+        onClosed: () => {
+          throw new Error("owner bug");
+        },
+      },
+    });
+    await p.connect();
+    expect(() => p.session.dispose()).not.toThrow();
+    expect(p.session.state).toBe("disposed");
+  });
+
   it("client.disconnect rejects its pending calls and refuses new ones with E_BRIDGE_DISPOSED", async () => {
     const p = pair({ hostApi: { toast: () => new Promise<void>(() => undefined) } });
     const client = await p.connect();
@@ -439,6 +481,38 @@ describe("a hostile frame on the port", () => {
     // The port survived RELEASE and the API is intact.
     const answer = (await rawCall(port, { type: "APPLY", path: ["getContext"], argumentList: [] })) as { value: { ok: boolean; value: unknown } };
     expect(answer.value).toEqual({ ok: true, value: { ...CONTEXT, theme: LIGHT } });
+    port.close();
+  });
+
+  it("refuses a call with more arguments than its method takes, and reports it: no data its method ignores reaches the host", async () => {
+    const p = pair({ session: { maxReportsPerSecond: 100 } });
+    const port = await rawHandshake(p);
+    // One over each method's count (WIRE_MAX_ARGS); a huge ignored argument on getContext was answered ok.
+    const overlong: Array<[string, unknown[]]> = [
+      ["getContext", [raw(Array.from({ length: 1000 }, (_, i) => ({ i })))]],
+      ["resize", [raw(100), raw(1)]],
+      ["navigate", [raw("reports"), raw({})]],
+      ["toast", [raw({ kind: "info", message: "x" }), raw(1)]],
+      ["onThemeChange", [raw(null), raw(null)]],
+      ["fetch", [raw("x"), raw({}), raw(1)]],
+    ];
+    for (const [method, argumentList] of overlong) {
+      await expect(rawCall(port, { type: "APPLY", path: [method], argumentList }, 30)).resolves.toBe("no answer");
+    }
+    const reports = p.rejected.filter((error) => error.code === "E_BRIDGE_PROTOCOL");
+    expect(reports.map((error) => error.details?.["reason"])).toEqual([
+      "getContext takes at most 0 arguments; the call carried 1",
+      "resize takes at most 1 argument; the call carried 2",
+      "navigate takes at most 1 argument; the call carried 2",
+      "toast takes at most 1 argument; the call carried 2",
+      "onThemeChange takes at most 1 argument; the call carried 2",
+      "fetch takes at most 2 arguments; the call carried 3",
+    ]);
+    // Each method's own count still passes.
+    const context = (await rawCall(port, { type: "APPLY", path: ["getContext"], argumentList: [] })) as { value: { ok: boolean } };
+    expect(context.value.ok).toBe(true);
+    const resized = (await rawCall(port, { type: "APPLY", path: ["resize"], argumentList: [raw(100)] })) as { value: { ok: boolean; value: number } };
+    expect(resized.value).toEqual({ ok: true, value: 100 });
     port.close();
   });
 

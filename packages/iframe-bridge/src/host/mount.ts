@@ -62,9 +62,9 @@ export interface MountOptions {
   /** Refused messages reported to onRejectedMessage per second for one frame, then one summary; default 10. */
   maxReportsPerSecond?: number;
   /**
-   * Messages over the rate refused within one second after which the frame's connection is closed (the
-   * frame is disposed and onRejectedMessage hears E_BRIDGE_RATE_LIMITED with `details.cutOff`); default
-   * 5 × maxCallBurst (1,000).
+   * Messages refused within one second (over the rate, or dropped by the guard as malformed) after which
+   * the frame is cut off: disposed, its iframe removed, and onRejectedMessage hears E_BRIDGE_RATE_LIMITED
+   * with `details.cutOff`; default 5 × maxCallBurst (1,000).
    */
   cutOffAfterRefusals?: number;
   /** Called after the iframe's height changed through resize(). */
@@ -88,7 +88,11 @@ export interface ExtensionFrame {
    * the theme stays stored). An extension that never applies themes can always make this reject.
    */
   setTheme(theme: Theme): Promise<void>;
-  /** Closes the port, removes listeners, rejects pending calls, releases proxies and removes the iframe. */
+  /**
+   * Closes the port, removes listeners, rejects pending calls, releases proxies and removes the iframe. The
+   * bridge does the same on its own when the handshake fails or it cuts a flooding frame off (`state` then
+   * says "failed" or "disposed"); calling it again does nothing.
+   */
   dispose(): void;
 }
 
@@ -161,6 +165,14 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
   if (minHeight > 0) iframe.style.setProperty("height", `${minHeight}px`);
   iframe.src = withNonce(policy.src.href, nonce);
 
+  // Whenever the session ends — dispose(), a failed handshake, or the session cutting a flooding frame off
+  // on its own — the frame goes with it: a page left mounted keeps running (and can keep posting window
+  // messages, which no port's rate limit sees), and a real origin would stay claimed for the page's life.
+  const takeDown = () => {
+    iframe.remove();
+    release();
+  };
+
   let session: HostSession;
   try {
     session = new HostSession({
@@ -189,6 +201,7 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
         options.onResize?.(height);
       },
       onRejectedMessage: options.onRejectedMessage,
+      onClosed: takeDown,
     });
   } catch (error) {
     release();
@@ -206,11 +219,9 @@ export function mountExtensionFrame(options: MountOptions): ExtensionFrame {
 
   const dispose = () => {
     session.dispose();
-    iframe.remove();
-    release();
+    // The session ended before (failed, cut off) and took the frame down then; idempotent all the same.
+    takeDown();
   };
-  // A frame that could not connect has nothing to show: take it down.
-  session.ready.catch(dispose);
 
   return {
     iframe,

@@ -2,17 +2,17 @@ import * as Comlink from "comlink";
 import { BridgeError } from "../errors.js";
 import type { ExtensionContext, HostContext } from "../context.js";
 import type { BridgeCapability } from "../grants.js";
-import { guardEndpoint, methodCallFilter } from "../guard.js";
+import { guardCallerEndpoint, guardEndpoint, methodCallFilter } from "../guard.js";
 import { PendingCalls } from "../pending.js";
 import { REJECT, WELCOME, type RejectMessage, type WelcomeMessage } from "../protocol/messages.js";
-import { WIRE_METHODS } from "../protocol/wire.js";
+import { WIRE_MAX_ARGS } from "../protocol/wire.js";
 import { parseTheme, type Theme } from "../theme.js";
 import type { ApiScope } from "./api-url.js";
 import { frameContext } from "./frame-context.js";
 import { checkHello, type HelloEvent } from "./handshake.js";
 import { createWireHostApi, type HostApi } from "./host-api.js";
 import { OneTimeNonce } from "./nonce.js";
-import { createCallRateGate } from "./rate-limit.js";
+import { createFrameRateGate, type FrameRateGate } from "./rate-limit.js";
 import { ReportThrottle } from "./report-throttle.js";
 
 /** What the host needs from the frame's window: a place to post the welcome. */
@@ -45,10 +45,17 @@ export interface HostSessionOptions {
   maxCallBurst: number;
   /** Refused messages reported per second, for the port and for hellos each (report-throttle.ts). */
   maxReportsPerSecond: number;
-  /** Refused messages within a second after which the frame's port is closed (rate-limit.ts). */
+  /** Refused messages within a second after which the frame's ports are closed (rate-limit.ts). */
   cutOffAfterRefusals: number;
   onResize: (height: number) => void;
   onRejectedMessage?: ((error: BridgeError) => void) | undefined;
+  /**
+   * Called once when the session ends for good, whoever ended it: the handshake failed, the session cut a
+   * flooding frame off, or dispose() was called. The session can end on its own; this is how its owner
+   * learns to take down what it holds for the frame (mount.ts: the iframe, whose page would otherwise keep
+   * running, and the origin's claim).
+   */
+  onClosed?: ((reason: BridgeError) => void) | undefined;
   /** Milliseconds from a monotonic clock, for the rate limit and the report cap; default performance.now. */
   now?: (() => number) | undefined;
 }
@@ -102,6 +109,7 @@ export class HostSession {
   readonly #themeCallbacks: Array<{ remote: Comlink.Remote<ThemeCallback>; port: MessagePort }> = [];
   #theme: Theme;
   #port: MessagePort | null = null;
+  #gate: FrameRateGate | null = null;
   #abortAll: () => void = () => undefined;
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #settle: { resolve: (connection: BridgeConnection) => void; reject: (error: BridgeError) => void } | null = null;
@@ -163,9 +171,11 @@ export class HostSession {
     if (this.#state === "disposed" || this.#state === "failed") return;
     const wasConnecting = this.#state === "connecting";
     this.#state = "disposed";
-    this.#teardown(reason ?? new BridgeError("E_BRIDGE_DISPOSED", "the frame was disposed"));
+    const error = reason ?? new BridgeError("E_BRIDGE_DISPOSED", "the frame was disposed");
+    this.#teardown(error);
     if (wasConnecting) this.#settle?.reject(reason ?? new BridgeError("E_BRIDGE_DISPOSED", "the frame was disposed before the extension connected"));
     this.#settle = null;
+    this.#closed(error);
   }
 
   #report(error: BridgeError): void {
@@ -176,12 +186,30 @@ export class HostSession {
     }
   }
 
+  #closed(reason: BridgeError): void {
+    try {
+      this.#options.onClosed?.(reason);
+    } catch {
+      // The session is torn down already; a faulty owner's hook cannot undo that.
+    }
+  }
+
+  /** A message on one of the frame's ports that the guard dropped: reported, and counted toward the cut-off. */
+  #refusedOnPort(reason: string, what: string): void {
+    this.#portReports.report(
+      "E_BRIDGE_PROTOCOL",
+      () => new BridgeError("E_BRIDGE_PROTOCOL", `the extension sent a message ${what} (${reason}); it was dropped`, { reason }),
+    );
+    this.#gate?.refused();
+  }
+
   #fail(error: BridgeError): void {
     if (this.#state !== "connecting") return;
     this.#state = "failed";
     this.#teardown(error);
     this.#settle?.reject(error);
     this.#settle = null;
+    this.#closed(error);
   }
 
   #teardown(error: BridgeError): void {
@@ -201,6 +229,7 @@ export class HostSession {
     }
     this.#port?.close();
     this.#port = null;
+    this.#gate = null;
     // What a flood left uncounted reaches the audit log before the frame goes.
     this.#windowReports.flush();
     this.#portReports.flush();
@@ -234,9 +263,14 @@ export class HostSession {
    * carried) that the document in it is the one the host loaded, and no one
    * else can navigate that frame in between — the host page is trusted, and
    * every other extension frame is sandboxed without top or sibling
-   * navigation. A document the extension itself navigates to and hands its
-   * nonce can receive the port; that is the extension acting for itself,
-   * not an escalation. With a real extension origin the exact origin is used.
+   * navigation. That holds only while no page of another origin frames the
+   * host page: a framing page may navigate any frame below it (the HTML
+   * standard lets a frame's top navigate its descendants), so the host's
+   * pages must refuse to be framed by other origins (CSP frame-ancestors
+   * 'none', or the host's own origins, as the reference host sends). A
+   * document the extension itself navigates to and hands its nonce can
+   * receive the port; that is the extension acting for itself, not an
+   * escalation. With a real extension origin the exact origin is used.
    */
   #connect(frame: FrameWindow, nonce: string, version: number): void {
     const options = this.#options;
@@ -261,27 +295,23 @@ export class HostSession {
     const channel = new MessageChannel();
     const port = channel.port1;
     this.#port = port;
-    const admit = createCallRateGate({
+    const gate = createFrameRateGate({
       limits: options,
       now: this.#now,
-      reply: (message) => port.postMessage(message),
       report: (code, build) => this.#portReports.report(code, build),
-      // Not throttled: it happens once, and is what an admin must see. The port closes with the session.
+      // Not throttled: it happens once, and is what an admin must see. The ports close with the session.
       flood: (error) => {
         this.#report(error);
         this.dispose(error);
       },
     });
+    this.#gate = gate;
     // expose() adds a single listener, so each message spends a single token.
     const endpoint = guardEndpoint(
       port,
-      methodCallFilter(WIRE_METHODS, 2),
-      (reason) =>
-        this.#portReports.report(
-          "E_BRIDGE_PROTOCOL",
-          () => new BridgeError("E_BRIDGE_PROTOCOL", `the extension sent a message the host API does not answer (${reason}); it was dropped`, { reason }),
-        ),
-      admit,
+      methodCallFilter(WIRE_MAX_ARGS),
+      (reason) => this.#refusedOnPort(reason, "the host API does not answer"),
+      gate.admit((message) => port.postMessage(message)),
     );
     Comlink.expose(api, endpoint);
     const welcome: WelcomeMessage = { type: WELCOME, nonce, version };
@@ -296,7 +326,16 @@ export class HostSession {
       port.close();
       throw new BridgeError("E_BRIDGE_DENIED", `a frame may register at most ${MAX_THEME_SUBSCRIBERS} theme callbacks`, { operation: "onThemeChange" });
     }
-    this.#themeCallbacks.push({ remote: Comlink.wrap<ThemeCallback>(port), port });
+    // The frame holds the other end: what it posts here is as much its traffic as its calls on the bridge
+    // port, so it spends the same budget, behind a guard that lets through only answers to deliveries.
+    // wrap() adds a single listener, so each message spends a single token.
+    const gate = this.#gate;
+    if (gate === null) {
+      port.close();
+      throw new BridgeError("E_BRIDGE_DISPOSED", "onThemeChange arrived after the frame was disposed", { operation: "onThemeChange" });
+    }
+    const endpoint = guardCallerEndpoint(port, (reason) => this.#refusedOnPort(reason, "on its theme port that is no answer the host waits for"), gate.admit());
+    this.#themeCallbacks.push({ remote: Comlink.wrap<ThemeCallback>(endpoint), port });
   }
 }
 

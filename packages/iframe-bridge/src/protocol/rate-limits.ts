@@ -15,10 +15,11 @@ export interface BridgeRateLimits {
   /** Refused messages reported to onRejectedMessage per second for one frame; the rest are counted in one summary. */
   maxReportsPerSecond: number;
   /**
-   * Messages over the rate refused within one second after which the frame's
-   * connection is closed: refusing a flood one message at a time still costs
-   * the host page each message's delivery and decoding (a 10-second flood
-   * froze it for seconds). Default 5 × maxCallBurst (1,000).
+   * Messages refused within one second (over the rate, or dropped by the
+   * host's guard) after which the frame's connection is closed and the frame
+   * disposed: refusing a flood one message at a time still costs the host
+   * page each message's delivery and decoding (a 10-second flood froze it for
+   * seconds). Default 5 × maxCallBurst (1,000).
    */
   cutOffAfterRefusals: number;
 }

@@ -26,6 +26,22 @@ export type WireMethod = keyof WireHostApi;
 /** The only property paths the host's comlink endpoint answers; see guard.ts. */
 export const WIRE_METHODS: readonly WireMethod[] = Object.freeze(["fetch", "navigate", "toast", "resize", "getContext", "onThemeChange"]);
 
+/**
+ * The most arguments each method takes, which the host's guard holds calls to: an argument a method
+ * ignores still costs the host page its decoding (a getContext call carrying a 60,000-object array,
+ * 80 times a second, stalled it for over half a second at a time), so a call with one more is refused
+ * and reported like any other malformed call. Checked against WireHostApi: a new method, or a new
+ * parameter, does not compile until its count here is right.
+ */
+export const WIRE_MAX_ARGS = Object.freeze({
+  fetch: 2,
+  navigate: 1,
+  toast: 1,
+  resize: 1,
+  getContext: 0,
+  onThemeChange: 1,
+} as const satisfies { readonly [M in WireMethod]: Required<Parameters<WireHostApi[M]>>["length"] });
+
 /** Strips anything that does not survive JSON, so details stay plain data. */
 function plainDetails(details: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> | undefined {
   if (details === undefined) return undefined;
