@@ -35,7 +35,7 @@ const U8 = Uint8Array, AB = ArrayBuffer, isView = AB.isView, abSlice = AB.protot
 const abLength = getOwnDesc(AB.prototype, "byteLength").get;
 const TA = getProto(U8.prototype), taTag = getOwnDesc(TA, Symbol.toStringTag).get;
 const P = Promise, promiseResolve = P.resolve, promiseReject = P.reject, promiseThen = P.prototype.then;
-const ErrorCtor = Error, StringCtor = String;
+const ErrorCtor = Error, StringCtor = String, strSlice = StringCtor.prototype.slice;
 const dateTime = Date.prototype.getTime, dateIso = Date.prototype.toISOString;
 const numberValue = Number.prototype.valueOf, stringValue = String.prototype.valueOf, booleanValue = Boolean.prototype.valueOf;
 const WM = WeakMap, wmGet = WM.prototype.get, wmSet = WM.prototype.set, bind = Function.prototype.bind;
@@ -143,6 +143,10 @@ function makeError(code, message) {
   return error;
 }
 
+// The first n characters of s, through the slice captured at boot: the guest may replace String.prototype.slice
+// (to return an object, or the whole text) before it throws or logs.
+function cut(s, n) { return s.length > n ? apply(strSlice, s, [0, n]) : s; }
+
 function str(v) {
   if (typeof v === "string") return v;
   if (v === null || (typeof v !== "object" && typeof v !== "function" && typeof v !== "symbol")) return StringCtor(v);
@@ -163,8 +167,8 @@ function describeError(e) {
       if (typeof code === "string") out.code = code;
     } else { out.name = "Thrown"; out.message = str(e); }
   } catch (inner) { out.message = "[error could not be read]"; }
-  out.name = out.name.slice(0, 200); out.message = out.message.slice(0, 4000); out.stack = out.stack.slice(0, 16000);
-  if (out.code !== undefined) out.code = out.code.slice(0, 100);
+  out.name = cut(out.name, 200); out.message = cut(out.message, 4000); out.stack = cut(out.stack, 16000);
+  if (out.code !== undefined) out.code = cut(out.code, 100);
   return JSONstringify(out);
 }
 
@@ -233,7 +237,7 @@ function formatLogArgs(args) {
   let text = "";
   for (let i = 0; i < args.length && text.length <= logCap; i++) text += (i === 0 ? "" : " ") + formatOne(args[i], logCap - text.length);
   // Cap before crossing: the host would otherwise copy whatever the guest built only to drop it.
-  return text.length > logCap ? text.slice(0, logCap) : text;
+  return cut(text, logCap);
 }
 
 // The execution's log state, shared by ctx.log and console: logMode 0 not granted, 1 granted, 2 granted but full.

@@ -321,6 +321,7 @@ export class Engine {
       scope,
       dispatchAfter(options.dispatch ?? this.options.dispatch, options.hostCallsAfter),
       envelope.hostCallArgBytes ?? {},
+      bundle.requested,
     );
     const meta: GuestMeta = {
       requestId: envelope.requestId,

@@ -68,8 +68,20 @@ export class Execution {
     readonly dispatch: HostDispatch,
     /** The host's bound on one call's arguments, per method (the envelope's hostCallArgBytes). */
     readonly argBytes: HostCallArgBytes = {},
+    /** The capabilities the bundle's manifest requests, by name (`host:crm.read` …): the only names usage may carry. */
+    readonly requested: ReadonlySet<string> = new Set(),
   ) {
     this.budget = new Budget(limits.cpuMs, limits.wallMs);
+  }
+
+  /**
+   * The key a call counts under in `usage.hostCalls` and `deniedCalls` (and so in the host's metrics and audit): its
+   * capability, with a host API named only when the manifest requests it. The name of `ctx.host.call` is the
+   * guest's to choose: a thousand made-up names of 15 KB each made 30 MB of usage and a thousand metric series
+   * that never went away, per execution. Any other name counts as `host:?`.
+   */
+  usageKey(capability: string): string {
+    return capability.startsWith("host:") && !this.requested.has(capability) ? "host:?" : capability;
   }
 
   get grants(): EffectiveGrants {

@@ -414,7 +414,7 @@ export class Sandbox implements RealmHost {
       );
     }
     const call: HostCall = { method, args: Array.isArray(copied.value) ? copied.value : [] };
-    const capability = capabilityOf(call);
+    const capability = execution.usageKey(capabilityOf(call));
     execution.hostCalls[capability] = (execution.hostCalls[capability] ?? 0) + 1;
     const refused = authorize(call, execution.grants);
     if (refused !== undefined) return this.refuse(execution, capability, refused);
@@ -448,7 +448,7 @@ export class Sandbox implements RealmHost {
     const name = read.value.consume((h) => (this.context.typeof(h) === "string" ? this.context.getString(h) : undefined));
     const call: HostCall = { method, args: [name] };
     const error = authorize(call, execution.grants);
-    return error === undefined ? undefined : { capability: capabilityOf(call), error };
+    return error === undefined ? undefined : { capability: execution.usageKey(capabilityOf(call)), error };
   }
 
   /** A call the grants refuse: counted against its capability (the host audits refusals), raised, and rejected in the guest. */
@@ -650,7 +650,7 @@ export class Sandbox implements RealmHost {
       described.error.dispose();
       info = { name: "Error", message: "the guest threw a value that could not be described", stack: "" };
     } else {
-      info = JSON.parse(described.value.consume((h) => this.context.getString(h))) as GuestErrorInfo;
+      info = guestErrorInfo(described.value.consume((h) => this.context.getString(h)));
     }
     // Describing may itself have run guest code (a Proxy trap) that hit a limit.
     const after = this.stateFailure();
@@ -879,6 +879,35 @@ function callMeta(call: GuestMeta["call"]): string {
 }
 
 /** A guest stack without the lines of the platform's bootstrap script (`annex:bootstrap`), which only made the error. */
+/**
+ * What describeError answered, as the host uses it: strings within the
+ * bootstrap's caps, whatever the guest changed in its realm before throwing.
+ * The bootstrap holds its own copies of what it calls; this is the second
+ * line, so that a guest that got past the first can neither hand the host a
+ * stack that is not a string (which failed here as E_SANDBOX_CRASHED, an
+ * engine code) nor megabytes of message past responseBytes.
+ */
+function guestErrorInfo(text: string): GuestErrorInfo {
+  const unreadable: GuestErrorInfo = { name: "Error", message: "the guest threw a value that could not be described", stack: "" };
+  // The caps' worth of text, each character escaped as \uXXXX, and the keys.
+  if (text.length > 6 * (200 + 4000 + 16000 + 100) + 200) return unreadable;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return unreadable;
+  }
+  if (value === null || typeof value !== "object") return unreadable;
+  const { name, message, stack, code } = value as Record<string, unknown>;
+  const capped = (v: unknown, max: number, fallback: string) => (typeof v === "string" ? v.slice(0, max) : fallback);
+  return {
+    name: capped(name, 200, "Error"),
+    message: capped(message, 4000, ""),
+    stack: capped(stack, 16000, ""),
+    ...(typeof code === "string" ? { code: code.slice(0, 100) } : {}),
+  };
+}
+
 function withoutPlatformFrames(stack: string): string {
   return stack
     .split("\n")

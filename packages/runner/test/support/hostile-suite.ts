@@ -162,6 +162,60 @@ export function hostileSuite(
         expect(result.response?.body).toEqual(["undefined", "undefined", "undefined", "object"]);
       });
 
+      it("keeps its error reports the runner's own when the guest replaces String.prototype.slice before it throws", async () => {
+        const { runner: r, bundle } = await hostile(
+          {
+            source: `export function object() { String.prototype.slice = function () { return { not: "a string" }; }; throw new Error("plain"); }
+              export function huge() {
+                const big = "A".repeat(2 * 1024 * 1024);
+                String.prototype.slice = function () { return big; };
+                const e = new Error("x"); e.code = "E_MINE"; throw e;
+              }
+              export async function copy(req, ctx) {
+                const real = String.prototype.slice;
+                String.prototype.slice = function () { return {}; };
+                const v = { f() {} }; v.self = v;
+                let caught = null;
+                try { await ctx.kv.set("k", v); } catch (e) { caught = e; }
+                String.prototype.slice = real;
+                return { code: caught && caught.code, message: caught && caught.message };
+              }`,
+            handlers: ["object", "huge", "copy"],
+            storage: { kind: "kv" },
+            capabilities: [logCap, kvCap],
+          },
+          { responseBytes: 64 * 1024 },
+        );
+        // Before: the host's stack.split threw on the object, and the result was E_SANDBOX_CRASHED, an engine code.
+        const object = await exec(r, envelopeFor(bundle, "object"));
+        expect(object.error).toMatchObject({ code: "E_HANDLER_ERROR", message: expect.stringContaining("plain") });
+        // Before: 2 MiB of message and an object as details.guestCode, far past responseBytes.
+        const huge = await exec(r, envelopeFor(bundle, "huge"));
+        expect(huge.error?.code).toBe("E_HANDLER_ERROR");
+        expect(JSON.stringify(huge.error).length).toBeLessThan(40_000);
+        expect(huge.error?.details?.["guestCode"] ?? "E_MINE").toEqual(expect.any(String));
+        // Before: the host's TypeError reached the guest as the call's exception, and the sandbox went on.
+        const copy = await exec(r, envelopeFor(bundle, "copy"));
+        expect(copy.response?.body).toMatchObject({ code: "E_INVALID_ARGUMENT" });
+        expect((copy.response?.body as { message: string }).message).not.toMatch(/split is not a function/);
+        await stillServes(r, bundle);
+      });
+
+      it("counts ctx.host.call names its manifest does not request under one key: they are the guest's to make up", async () => {
+        const { runner: r, bundle } = await hostile({
+          source: `export async function h(req, ctx) {
+            const codes = new Set();
+            for (let i = 0; i < 200; i++) await ctx.host.call("made." + i + "x".repeat(2000), {}).catch((e) => codes.add(e.code));
+            return [...codes];
+          }`,
+        });
+        const result = await exec(r, envelopeFor(bundle, "h"));
+        expect(result.response?.body).toEqual(["E_CAPABILITY_DENIED"]);
+        // Before: 200 keys of 2 KB each in usage (and as many metric series on the host, never dropped).
+        expect(result.usage.hostCalls).toEqual({ "host:?": 200 });
+        expect(result.usage.deniedCalls).toEqual({ "host:?": 200 });
+      });
+
       it("cannot pollute the host through the values it is given or returns", async () => {
         const { runner: r, bundle } = await hostile({
           source: `export function h(req) {
