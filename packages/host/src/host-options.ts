@@ -23,7 +23,7 @@ export type HostOptionsErrorCode =
   "E_HOST_OPTIONS";
 
 /**
- * `createHost` refused its options before opening anything. The message
+ * `createHost` (or `createTestHost`) refused its options before opening anything. The message
  * names the option (`details.field`, a dotted path such as `trust.mode`) and
  * what to pass instead. Options of one area keep that area's code
  * (`E_GATEWAY_OPTIONS`, `E_EVENTS_OPTIONS`, `E_JOBS_OPTIONS`, `E_KV_OPTIONS`,
@@ -38,8 +38,8 @@ export class HostOptionsError extends AnnexError {
 }
 
 /** Every key of T, once: the compiler refuses a list that misses an option or names one T does not have. */
-type KeySet<T> = { readonly [K in keyof Required<T>]: true };
-const keysOf = <T>(set: KeySet<T>): readonly string[] => Object.freeze(Object.keys(set));
+export type KeySet<T> = { readonly [K in keyof Required<T>]: true };
+export const keysOf = <T>(set: KeySet<T>): readonly string[] => Object.freeze(Object.keys(set));
 
 const HOST_KEYS = keysOf<HostOptions>({
   database: true,
@@ -183,6 +183,42 @@ export function checkHostOptions(options: unknown): void {
     // Other shapes (false, a string) are each area's to refuse.
     if (isObject(value) && !Array.isArray(value)) checkKeys(value, keys, `${path}.`, error);
   }
+  checkBundleLimits(given["bundleLimits"]);
+}
+
+/**
+ * Another function's options, refused the way createHost refuses its own:
+ * `createTestHost` passes most of its options through, and one it does not
+ * know (`databse`) would otherwise leave the test on an in-memory database.
+ * Nested objects it passes through are createHost's to check.
+ */
+export function checkOptionNames(options: unknown, known: readonly string[], fn: string): void {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw hostError(`${fn}(options): options must be an object, got ${kindOf(options)}`, { field: "options" });
+  }
+  checkKeys(options as Record<string, unknown>, known, "", hostError, fn);
+}
+
+/**
+ * Bundle limits are only read at publish and load, where a bad one would fail
+ * every bundle with E_BUNDLE_LIMIT long after start: refused here, naming the field.
+ */
+function checkBundleLimits(limits: unknown): void {
+  if (limits === undefined) return;
+  if (!isObject(limits) || Array.isArray(limits)) {
+    throw hostError(
+      `createHost({ bundleLimits }): bundleLimits must be { maxCompressedBytes?, maxUncompressedBytes?, maxFiles?, maxFileBytes?, maxPathLength? }, got ${kindOf(limits)}`,
+      { field: "bundleLimits" },
+    );
+  }
+  // Unknown names were refused by the nested check, with a did-you-mean. The values are numbers, never secrets: shown.
+  for (const [key, value] of Object.entries(limits)) {
+    if (value !== undefined && (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1)) {
+      throw hostError(`createHost({ bundleLimits }): bundleLimits.${key} must be a whole number of at least 1 (or left out for the default), got ${typeof value === "number" ? String(value) : kindOf(value)}`, {
+        field: `bundleLimits.${key}`,
+      });
+    }
+  }
 }
 
 /** A PGlite host's maintenance interval: a pass every millisecond would hold the database's one thread. */
@@ -272,7 +308,7 @@ function checkBlobs(blobs: unknown): void {
 }
 
 /** Refuses keys not in `known`, suggesting the known key within two edits of each. */
-function checkKeys(value: Record<string, unknown>, known: readonly string[], prefix: string, error: MakeError): void {
+function checkKeys(value: Record<string, unknown>, known: readonly string[], prefix: string, error: MakeError, fn = "createHost"): void {
   const unknown = Object.keys(value).filter((key) => !known.includes(key));
   if (unknown.length === 0) return;
   const suggestions: Record<string, string> = {};
@@ -282,7 +318,7 @@ function checkKeys(value: Record<string, unknown>, known: readonly string[], pre
     return `"${prefix}${key}"${suggestion === undefined ? "" : ` (did you mean "${prefix}${suggestion}"?)`}`;
   });
   // "sql.limits." → createHost({ sql: { limits } })
-  const where = prefix === "" ? "createHost" : `createHost(${prefix.slice(0, -1).split(".").reduceRight((inner, key) => `{ ${key}${inner === "" ? "" : `: ${inner}`} }`, "")})`;
+  const where = prefix === "" ? fn : `${fn}(${prefix.slice(0, -1).split(".").reduceRight((inner, key) => `{ ${key}${inner === "" ? "" : `: ${inner}`} }`, "")})`;
   const list = Object.keys(suggestions).length === unknown.length ? "" : `; ${where} knows: ${known.join(", ")}`;
   throw error(
     `${where}: unknown option${unknown.length === 1 ? "" : "s"} ${named.join(", ")}: an option Annex does not know would be ignored; correct its name or remove it${list}`,

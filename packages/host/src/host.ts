@@ -663,7 +663,8 @@ function invalidatingLifecycle(installs: InstallManager, invalidate: (tenant: st
 function gatewayNotConfigured(): Response {
   return new Response(
     JSON.stringify({
-      type: "about:blank",
+      // The URN every gateway problem carries (problem.ts), so clients branch on one scheme.
+      type: "urn:annex:problem:E_GATEWAY_NOT_CONFIGURED",
       title: "Extension gateway not configured",
       status: 503,
       code: "E_GATEWAY_NOT_CONFIGURED",

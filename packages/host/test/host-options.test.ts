@@ -150,6 +150,24 @@ describe("createHost checks the shape of trust, blobs, capabilities and secrets"
     expect(await refusal({ bundleLoads: 4 })).toMatchObject({ code: "E_HOST_OPTIONS", details: { field: "bundleLoads" } });
   });
 
+  it("refuses bundleLimits values that are not a whole number of at least 1, naming the field, instead of failing every publish later", async () => {
+    for (const [field, value, shown] of [
+      ["maxFiles", -1, "-1"],
+      ["maxFileBytes", 1.5, "1.5"],
+      ["maxCompressedBytes", 0, "0"],
+      ["maxPathLength", "255", "a string"],
+      ["maxUncompressedBytes", Number.NaN, "NaN"],
+    ] as const) {
+      const error = await refusal({ bundleLimits: { [field]: value } });
+      expect(error, field).toBeInstanceOf(HostOptionsError);
+      expect(error, field).toMatchObject({ code: "E_HOST_OPTIONS", details: { field: `bundleLimits.${field}` } });
+      expect(error.message, field).toContain(`bundleLimits.${field} must be a whole number of at least 1 (or left out for the default), got ${shown}`);
+    }
+    expect(await refusal({ bundleLimits: 1024 })).toMatchObject({ code: "E_HOST_OPTIONS", details: { field: "bundleLimits" } });
+    // An unknown name is refused first, with its did-you-mean, whatever its value.
+    expect(await refusal({ bundleLimits: { maxFile: -1 } })).toMatchObject({ details: { field: "bundleLimits.maxFile", suggestions: { "bundleLimits.maxFile": "bundleLimits.maxFiles" } } });
+  });
+
   it("refuses capabilities that are not an array", async () => {
     const error = await refusal({ capabilities: { "crm.contacts.read": {} } });
     expect(error).toBeInstanceOf(HostCapabilityError);

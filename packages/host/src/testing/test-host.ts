@@ -8,6 +8,7 @@ import type { ExecuteEvent } from "../execution/executor.js";
 import type { DatabaseWebhookSecrets } from "../gateway/database-webhook-secrets.js";
 import type { Gateway, GatewayPolicy, Authorize, HostStores } from "../gateway/types.js";
 import { createHost, type Host, type HostOptions } from "../host.js";
+import { checkOptionNames, keysOf } from "../host-options.js";
 import type { Logger } from "../observability/logger.js";
 import { sql } from "kysely";
 import { pino } from "pino";
@@ -53,6 +54,14 @@ export interface TestHostOptions {
    */
   pgliteSnapshot?: string | undefined;
   schema?: string | undefined;
+  /**
+   * Trust store, mode and policy, as `createHost({ trust })` and passed through
+   * as given (so `mode` defaults to "strict" there: add `mode: "dev"` to accept
+   * unsigned bundles too). Needed to install a bundle signed by `annex sign`:
+   * its key must be in `store`. Default: an empty store in "dev" mode, which
+   * accepts unsigned bundles only.
+   */
+  trust?: HostOptions["trust"];
   /** Host capabilities (fakes welcome): published manifests may ask for these. */
   capabilities?: readonly HostCapability[] | undefined;
   /** kv quotas and sweeping, as `createHost({ kv })`. */
@@ -96,6 +105,29 @@ export interface TestHostOptions {
   jobs?: JobsOptions | undefined;
 }
 
+/** Every option of createTestHost, once (the compiler checks the list): any other is refused, as createHost refuses its own. */
+const TEST_HOST_KEYS = keysOf<TestHostOptions>({
+  database: true,
+  pgliteSnapshot: true,
+  schema: true,
+  trust: true,
+  capabilities: true,
+  kv: true,
+  egress: true,
+  runner: true,
+  stores: true,
+  policy: true,
+  authorize: true,
+  tenant: true,
+  frameAncestors: true,
+  now: true,
+  sql: true,
+  maintenanceIntervalMs: true,
+  logger: true,
+  events: true,
+  jobs: true,
+});
+
 /** One line the host's logger wrote, as pino's JSON: `level` (number), `msg`, and the fields. */
 export type LoggedRecord = Record<string, unknown> & { level: number; msg: string };
 
@@ -112,7 +144,7 @@ export interface TestInstallOptions {
   config?: Record<string, unknown> | undefined;
   secrets?: Record<string, string> | undefined;
   tenant?: string | undefined;
-  /** A detached signature; unsigned bundles are accepted (dev trust). */
+  /** A detached signature (`annex sign`'s .sig file, parsed); its key must be in `createTestHost({ trust })`. Unsigned bundles are accepted under the default dev trust. */
   signature?: BundleSignature | null | undefined;
 }
 
@@ -229,7 +261,7 @@ export interface TestHost {
 /**
  * A whole Annex host in one call, for an extension's own tests and the
  * host's: `createHost` with PGlite in memory, the in-memory runner, dev trust
- * (unsigned bundles are accepted), a throwaway secrets key, and the gateway
+ * (unsigned bundles are accepted; `trust` for signed ones), a throwaway secrets key, and the gateway
  * without a server. It is the production host with conveniences: the same
  * wiring of host APIs, gateway and audit; only the defaults differ.
  *
@@ -242,6 +274,8 @@ export interface TestHost {
  * ```
  */
 export async function createTestHost(options: TestHostOptions = {}): Promise<TestHost> {
+  // Before the runner starts: `{ databse: url }` would otherwise quietly run the test on PGlite.
+  checkOptionNames(options, TEST_HOST_KEYS, "createTestHost");
   const defaultTenant = options.tenant ?? TEST_TENANT;
   const ownRunner = options.runner === undefined;
   const runner = options.runner ?? createInMemoryRunner();
@@ -258,7 +292,7 @@ export async function createTestHost(options: TestHostOptions = {}): Promise<Tes
     host = await createHost({
       database: snapshot === undefined || snapshot === "" ? options.database : { loadDataDir: await readPGliteSnapshot(snapshot) },
       schema: options.schema,
-      trust: { store: { trustStoreVersion: 1, keys: [] }, mode: "dev" },
+      trust: options.trust ?? { store: { trustStoreVersion: 1, keys: [] }, mode: "dev" },
       // A throwaway key: secrets given to installs under test are sealed as in production.
       secrets: { keys: [{ id: "test", key: generateSecretsKey() }] },
       capabilities: options.capabilities,

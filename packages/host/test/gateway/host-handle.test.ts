@@ -74,7 +74,8 @@ describeBackends("host.handle", (backend) => {
     expect(bare.gateway).toBeNull();
     const response = await bare.handle(req("GET", "/api/ext/acme.gw/hello/ada", { headers: bearer("ada", "t1") }));
     expect(response.status).toBe(503);
-    expect((await problemOf(response)).code).toBe("E_GATEWAY_NOT_CONFIGURED");
+    // The same URN scheme as every other problem the host answers.
+    expect(await problemOf(response)).toMatchObject({ code: "E_GATEWAY_NOT_CONFIGURED", type: "urn:annex:problem:E_GATEWAY_NOT_CONFIGURED" });
   });
 
   it("runs handlers in a worker pool of its own when given no runner, and closes it with itself", async () => {

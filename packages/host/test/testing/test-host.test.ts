@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { defineHostCapability } from "../../src/index.js";
+import { defineHostCapability, HostOptionsError } from "../../src/index.js";
 import { signWebhook } from "../../src/gateway/webhook-signature.js";
 import { createTestHost, packFolder, type TestHost } from "../../src/testing/test-host.js";
 import { createLedger, ordersBundle } from "../events/support.js";
 import { describeBackends } from "../support/backends.js";
-import { makeBundle, serviceManifest } from "../support/fixtures.js";
+import { makeBundle, makePublisher, serviceManifest, signedBundle } from "../support/fixtures.js";
 
 const SERVER = `
 export async function hello(request, ctx) {
@@ -249,5 +249,48 @@ describe("createTestHost with no options", () => {
       await t.close();
     }
     await expect(t.runner.execute({} as never)).resolves.toMatchObject({ ok: false, error: { code: "E_RUNNER_UNAVAILABLE" } });
+  });
+});
+
+describe("createTestHost({ trust })", () => {
+  it("installs a signed bundle when the publisher's key is trusted, and refuses it under the default empty store", async () => {
+    const publisher = await makePublisher("acme");
+    const { bytes, signature } = await signedBundle(publisher, serviceManifest({ id: "acme.signed" }));
+    const untrusting = await createTestHost();
+    try {
+      await expect(untrusting.install(bytes, { signature })).rejects.toMatchObject({ code: "E_SIGNATURE_UNTRUSTED", message: expect.stringMatching(/not in the trust store/) });
+    } finally {
+      await untrusting.close();
+    }
+    const t = await createTestHost({ trust: { store: publisher.trustStore } });
+    try {
+      const install = await t.install(bytes, { signature });
+      expect(install).toMatchObject({ extensionId: "acme.signed", state: "active" });
+      expect(await (await t.request("GET", "/api/ext/acme.signed/hello/you", { as: "u" })).json()).toEqual({ hello: "you" });
+      // Passed through as given: strict by default, as in createHost.
+      await expect(t.install(await makeBundle(serviceManifest({ id: "acme.unsigned" })))).rejects.toMatchObject({ code: "E_SIGNATURE_MISSING" });
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe("createTestHost refuses options it does not know", () => {
+  it("names a misspelt option with a did-you-mean, as createHost does, before starting anything", async () => {
+    const error = await createTestHost({ databse: "postgres://annex@db/app", tenat: "x" } as never).then(
+      async (t) => {
+        await t.close();
+        return undefined;
+      },
+      (failure: unknown) => failure,
+    );
+    expect(error).toBeInstanceOf(HostOptionsError);
+    expect(error).toMatchObject({
+      code: "E_HOST_OPTIONS",
+      details: { field: "databse", unknown: ["databse", "tenat"], suggestions: { databse: "database", tenat: "tenant" } },
+    });
+    expect((error as Error).message).toMatch(/^createTestHost: unknown options "databse" \(did you mean "database"\?\), "tenat" \(did you mean "tenant"\?\)/);
+    // Nothing near: the message lists what createTestHost knows, its own options and those it passes through.
+    await expect(createTestHost({ verbose: true } as never)).rejects.toThrow(/createTestHost knows: database, pgliteSnapshot, schema, trust/);
   });
 });
