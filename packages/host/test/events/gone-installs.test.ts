@@ -1,33 +1,13 @@
 import { sql, type Kysely } from "kysely";
 import type { PGlite } from "@electric-sql/pglite";
 import { afterEach, expect, it } from "vitest";
-import { createInProcessBus, type Bus, type BusMessage } from "../../src/index.js";
 import { createTestHost, type TestHost } from "../../src/testing/index.js";
 import { describeBackends } from "../support/backends.js";
-import { createLedger, manualClock, ordersBundle, shippingBundle } from "./support.js";
+import { createLedger, lossyBus, manualClock, ordersBundle, shippingBundle } from "./support.js";
 
 async function rows<T>(db: PGlite | Kysely<any>, text: string): Promise<T[]> {
   if ("selectFrom" in (db as object)) return (await sql.raw<T>(text).execute(db as Kysely<any>)).rows;
   return (await (db as PGlite).query<T>(text)).rows;
-}
-
-/** The in-process bus, losing the messages `lose` picks, as a broker may: the delivery's lease runs out and it goes again. */
-function lossyBus(lose: (message: BusMessage) => boolean): { bus: Bus; lost: BusMessage[] } {
-  const inner = createInProcessBus();
-  const lost: BusMessage[] = [];
-  const bus: Bus = {
-    name: "lossy",
-    async send(message) {
-      if (lose(message)) {
-        lost.push(message);
-        return;
-      }
-      return inner.send(message);
-    },
-    consume: (handler, options) => inner.consume(handler, options),
-    close: () => inner.close(),
-  };
-  return { bus, lost };
 }
 
 /** docs/events.md: the deliveries of an install that is gone are dropped (counted), then swept with their events. */

@@ -148,3 +148,22 @@ export function tappedBus(): { bus: Bus; sent: BusMessage[] } {
   };
   return { bus, sent };
 }
+
+/** The in-process bus, losing the messages `lose` picks, as a broker may: the delivery's lease runs out and it goes again. */
+export function lossyBus(lose: (message: BusMessage) => boolean): { bus: Bus; lost: BusMessage[] } {
+  const inner = createInProcessBus();
+  const lost: BusMessage[] = [];
+  const bus: Bus = {
+    name: "lossy",
+    async send(message) {
+      if (lose(message)) {
+        lost.push(message);
+        return;
+      }
+      return inner.send(message);
+    },
+    consume: (handler, options) => inner.consume(handler, options),
+    close: () => inner.close(),
+  };
+  return { bus, lost };
+}
