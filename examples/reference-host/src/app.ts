@@ -29,6 +29,7 @@ import "./auth/middleware.js";
 import { currentUser } from "./auth/current-user.js";
 import { noStore, pageGuards } from "./auth/middleware.js";
 import { AddressBudget, clientAddressKey, DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from "./auth/sign-in-throttle.js";
+import { AccountBudget } from "./auth/account-budget.js";
 import { signInAudit } from "./auth/sign-in-audit.js";
 import { rememberScheme, sessionCookieName, sessionUserReader } from "./auth/session-cookie.js";
 import { DatabaseSessionStore } from "./auth/session-store.js";
@@ -36,6 +37,7 @@ import { openProductDatabase, type ProductDatabase } from "./data/database.js";
 import { closeGracefully } from "./close-server.js";
 import { migrateAppSchema } from "./data/migrate.js";
 import { DEFAULT_API_TOKEN_DAYS, isApiTokenDays, MAX_API_TOKEN_DAYS } from "./config/api-token-lifetime.js";
+import { checkTrustProxy } from "./config/trust-proxy.js";
 import { SEED_USERS, seedProduct } from "./data/seed.js";
 import { packageRoot } from "./package-root.js";
 import { allowedHosts } from "./web/allowed-hosts.js";
@@ -82,14 +84,23 @@ export interface ReferenceHostOptions {
    * Off by default; never for a host others use.
    */
   dev?: boolean | undefined;
-  /** Express's "trust proxy" (set it behind a TLS-terminating proxy so that session cookies get Secure). */
-  trustProxy?: boolean | number | string | undefined;
+  /**
+   * Express's "trust proxy" (set it behind a TLS-terminating proxy so that session cookies get Secure and sign-ins
+   * are counted per client): the number of proxy hops in front (1 for one proxy) or the proxies' addresses and
+   * subnets. `true` (or a subnet of every address) is refused with E_TRUST_PROXY_ALL: it trusts every
+   * X-Forwarded-For entry, and the client writes the left-most one (see src/config/trust-proxy.ts).
+   */
+  trustProxy?: false | number | string | undefined;
   /**
    * Days an admin API token works when its creator names no `expiresInDays` (`API_TOKEN_DAYS` in main.ts),
    * 1 to 365. Default 90. Tokens from before expiries get created_at + this at the first start.
    */
   apiTokenDays?: number | undefined;
-  /** Sign-in throttling per client address (wrong passwords; sign-in pages opened without a session). Default: DEFAULT_SIGN_IN_LIMITS. */
+  /**
+   * Sign-in throttling: wrong passwords per client address (`failures`) and per account from all addresses
+   * (`accounts`), sign-in pages opened without a session per address (`pages`). Each given replaces its
+   * default in DEFAULT_SIGN_IN_LIMITS.
+   */
   signInLimits?: Partial<SignInLimits> | undefined;
   /** Schemas of the product's tables and of Annex's (tests on PostgreSQL use unique ones). */
   schemas?: { app?: string; annex?: string } | undefined;
@@ -155,12 +166,14 @@ const SESSION_HOURS = 8;
  * extensions published, and the Express app listening.
  */
 export async function createReferenceHost(options: ReferenceHostOptions = {}): Promise<ReferenceHost> {
+  // Options checked before anything is made: a refused start leaves no folder or database behind.
+  const apiTokenDays = options.apiTokenDays ?? DEFAULT_API_TOKEN_DAYS;
+  if (!isApiTokenDays(apiTokenDays)) throw new RangeError(`apiTokenDays must be a whole number of days from 1 to ${MAX_API_TOKEN_DAYS}; got ${String(apiTokenDays)}`);
+  const trustProxy = checkTrustProxy(options.trustProxy);
   const root = packageRoot();
   const ownDataDir = options.dataDir === undefined ? await mkdtemp(join(tmpdir(), "annex-refhost-")) : undefined;
   const dataDir = options.dataDir ?? ownDataDir!;
   const password = options.seedPassword ?? (options.databaseUrl ? randomBytes(18).toString("base64url") : DEMO_PASSWORD);
-  const apiTokenDays = options.apiTokenDays ?? DEFAULT_API_TOKEN_DAYS;
-  if (!isApiTokenDays(apiTokenDays)) throw new RangeError(`apiTokenDays must be a whole number of days from 1 to ${MAX_API_TOKEN_DAYS}; got ${String(apiTokenDays)}`);
   const baseLogger: Logger = options.logger ?? pino({ name: "refhost", level: process.env["ANNEX_LOG_LEVEL"] ?? "info" });
   const logs = new InstallLogBuffer(baseLogger);
   const usage = new InstallUsage();
@@ -220,7 +233,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
 
     const app = express();
     app.disable("x-powered-by");
-    if (options.trustProxy !== undefined) app.set("trust proxy", options.trustProxy);
+    if (trustProxy !== undefined) app.set("trust proxy", trustProxy);
 
     // Before everything, Annex included: a page of another site rebound to this address must get nothing.
     app.use(
@@ -367,6 +380,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
 
     const signInLimits = { ...DEFAULT_SIGN_IN_LIMITS, ...options.signInLimits };
     const failedSignIns = new AddressBudget(signInLimits.failures);
+    const failedForAccount = new AccountBudget(signInLimits.accounts);
     const signInPages = new AddressBudget(signInLimits.pages);
     const tooMany = (res: Response, seconds: number, what: string) =>
       void res.status(429).set("retry-after", String(seconds)).type("html").send(`<!doctype html><title>Too many requests</title><p>${what} Try again in ${Math.ceil(seconds / 60)} minute(s).</p>`);
@@ -394,8 +408,18 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
       if (attempt.wait > 0) {
         // Audited once per throttle window, not per refusal: a refusal costs the client nothing (no password is
         // checked), so a line each would let anyone grow the append-only log as fast as they can send requests.
-        if (attempt.firstRefusal) await auditDenial(signIns.throttled(email, client, attempt.wait));
+        if (attempt.firstRefusal) await auditDenial(signIns.throttled(email, client, attempt.wait, "address"));
         return tooMany(res, attempt.wait, "Too many wrong passwords were tried from your address.");
+      }
+      // The account's budget, counted from every address together (an attacker with many addresses would otherwise
+      // aim all their budgets at one account), for any email, whether an account has it or not: a refusal says
+      // nothing about which emails have accounts. Past it the right password waits too, or it would bound nothing.
+      const forAccount = failedForAccount.reserve(email);
+      if (forAccount.wait > 0) {
+        // Nothing was checked: the address spent nothing.
+        attempt.giveBack();
+        if (forAccount.firstRefusal) await auditDenial(signIns.throttled(email, client, forAccount.wait, "account"));
+        return tooMany(res, forAccount.wait, "Too many wrong passwords were tried for this email address.");
       }
       let wrong = false;
       try {
@@ -412,6 +436,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
           return;
         }
         attempt.giveBack();
+        forAccount.giveBack();
         const user: SignedInUser = { id: row.id, tenant: row.tenant, email: row.email, displayName: row.display_name, role: row.role };
         // Audited before the session exists, as Annex audits an allowed action before its effects: no sign-in without its line.
         await signIns.succeeded(user, client);
@@ -423,7 +448,10 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
           req.session.save((saveError) => (saveError ? next(saveError) : res.redirect(303, safeNext(req.body?.next))));
         });
       } catch (error) {
-        if (!wrong) attempt.giveBack();
+        if (!wrong) {
+          attempt.giveBack();
+          forAccount.giveBack();
+        }
         next(error);
       }
     });
@@ -593,7 +621,7 @@ export async function createReferenceHost(options: ReferenceHostOptions = {}): P
         return { published: result, upgraded: await applyAutomaticUpgrades(annex, await tenantIds(), result.extensionId) };
       },
       async createApiToken(userId, label = "cli") {
-        const user = await database.app.selectFrom("users").select(["id", "tenant"]).where("id", "=", userId).executeTakeFirstOrThrow();
+        const user = await database.app.selectFrom("users").select(["id", "tenant", "email"]).where("id", "=", userId).executeTakeFirstOrThrow();
         return (await createApiToken(database.app, user, label, apiTokenDays)).token;
       },
       close: closeAll,

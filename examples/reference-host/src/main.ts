@@ -17,6 +17,8 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 let trustProxy: ReturnType<typeof parseTrustProxy>;
 let apiTokenDays: number | undefined;
 try {
+  // TRUST_PROXY: the number of proxy hops in front (1 for one proxy) or the proxies' addresses and subnets; never
+  // true (every X-Forwarded-For entry, the client's own included, would be trusted): see src/config/trust-proxy.ts.
   trustProxy = parseTrustProxy(env["TRUST_PROXY"]);
   apiTokenDays = parseApiTokenDays(env["API_TOKEN_DAYS"]);
 } catch (error) {

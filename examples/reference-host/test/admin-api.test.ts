@@ -78,6 +78,42 @@ describe.each(backends())("admin API on $name", (backend) => {
     expect(line?.actor).toBe("user:ada@acme.test");
   });
 
+  it("refuses other sites' requests and every navigation with 403 E_CROSS_SITE (Fetch Metadata), before anything runs; same-origin fetches and callers without Fetch Metadata pass", async () => {
+    const exports = async () => (await host.annex.audit.list({ tenant: "acme", action: "install.export" })).length;
+    const before = await exports();
+    const browser = (site: string, mode: string, dest: string) => ({ "sec-fetch-site": site, "sec-fetch-mode": mode, "sec-fetch-dest": dest });
+    for (const headers of [
+      // Another site sends the admin's browser to the URL (the SameSite=Lax cookie goes along), or loads it as an image.
+      browser("cross-site", "navigate", "document"),
+      browser("cross-site", "no-cors", "image"),
+      // A sibling subdomain is another party too.
+      browser("same-site", "navigate", "document"),
+      browser("same-site", "cors", "empty"),
+      // /login?next=/admin/api/…: after sign-in this site's own redirect, so same-origin, but a navigation.
+      browser("same-origin", "navigate", "document"),
+      browser("none", "navigate", "document"),
+    ]) {
+      // Through node:http: fetch would send its own Sec-Fetch-Mode.
+      const refused = await ada.raw("GET", "/admin/api/installs/acme.greeter/export", { accept: "application/json", ...headers });
+      expect(refused.status, JSON.stringify(headers)).toBe(403);
+      expect(refused.headers["cache-control"]).toBe("no-store");
+      expect(JSON.parse(refused.text)).toMatchObject({ code: "E_CROSS_SITE", message: expect.any(String) });
+    }
+    // A state-changing call from another site is refused even with the session's CSRF token.
+    const disable = await ada.raw("POST", "/admin/api/installs/acme.greeter/disable", { ...browser("cross-site", "cors", "empty"), "x-csrf-token": csrf, accept: "application/json" });
+    expect(disable.status).toBe(403);
+    expect((await host.annex.getInstall("acme", "acme.greeter"))?.state).toBe("active");
+    // None of them exported anything.
+    expect(await exports()).toBe(before);
+
+    // The console's own calls: fetch from this origin.
+    expect((await ada.raw("GET", "/admin/api/installs/acme.greeter/export", { accept: "application/json", ...browser("same-origin", "cors", "empty") })).status).toBe(200);
+    // No Fetch Metadata at all (the CLI with a bearer token, curl): as before.
+    const { token } = (await (await call(ada, "POST", "/tokens", { label: "no metadata" }, { "x-csrf-token": csrf })).json()) as { token: string };
+    expect((await new Client(host.url).raw("GET", "/admin/api/installs/acme.greeter/export", { authorization: `Bearer ${token}`, accept: "application/json" })).status).toBe(200);
+    expect(await exports()).toBe(before + 2);
+  });
+
   it("never shows or changes another tenant's installs or audit lines", async () => {
     const gus = new Client(host.url);
     await gus.signIn("gus@globex.test");

@@ -3,12 +3,15 @@
  * token is a missing one) and expire: each is minted with an expiry (the host's default lifetime, or `expiresInDays` from 1
  * to 365), the listing shows it, and a token past it authenticates nobody (401, the answer of an unknown
  * token). A database from before expiries gets one for every token at start: created_at + the default.
+ * Tokens are made only by a signed-in admin (a token cannot mint a successor that outlives its revocation),
+ * and a user holds at most MAX_LIVE_API_TOKENS live ones.
  * On PGlite, and on PostgreSQL when ANNEX_TEST_DATABASE_URL is set.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "kysely";
 import { createReferenceHost, type ReferenceHost } from "../src/index.js";
 import { parseApiTokenDays } from "../src/config/api-token-lifetime.js";
+import { MAX_LIVE_API_TOKENS } from "../src/admin/api-tokens.js";
 import { backends } from "./support/backends.js";
 import { Client } from "./support/http-client.js";
 
@@ -140,6 +143,56 @@ describe.each(backends())("API token expiry on $name", (backend) => {
     const body = (await answer.json()) as { code: string; details: { tokenId: string } };
     expect(body.code).toBe("E_TOKEN_NOT_FOUND");
     expect(body.details.tokenId.length).toBeLessThanOrEqual(64);
+  });
+
+  it("makes tokens only for a signed-in session: a token cannot mint a token that would outlive its revocation", async () => {
+    const { id, token } = (await (await mint({ label: "parent", expiresInDays: 1 })).json()) as { id: string; token: string };
+    const cli = new Client(host.url);
+    const before = ((await (await call(ada, "GET", "/tokens")).json()) as unknown[]).length;
+    const child = await call(cli, "POST", "/tokens", { label: "child", expiresInDays: 365 }, bearer(token));
+    expect(child.status).toBe(403);
+    const body = (await child.json()) as { code: string; message: string; token?: unknown };
+    expect(body).toMatchObject({ code: "E_SESSION_REQUIRED", message: expect.stringMatching(/signed-in admin/) });
+    expect(body.token).toBeUndefined();
+    expect(((await (await call(ada, "GET", "/tokens")).json()) as unknown[]).length).toBe(before);
+    expect((await auditOf("auth.api-token.create")).filter((line) => (line.details as { via?: string }).via === "token")).toEqual([]);
+    // The token itself still works for everything else, and revoking it leaves nothing of it behind.
+    expect((await call(cli, "GET", "/installs", undefined, bearer(token))).status).toBe(200);
+    expect((await revoke(ada, id, { "x-csrf-token": csrf })).status).toBe(204);
+    expect((await call(cli, "GET", "/installs", undefined, bearer(token))).status).toBe(401);
+  });
+
+  it(`caps a user's live tokens at ${MAX_LIVE_API_TOKENS}, naming the cap and how to revoke; expired and revoked ones do not count`, async () => {
+    const gus = new Client(host.url);
+    await gus.signIn("gus@globex.test");
+    const gusCsrf = (await (await call(gus, "GET", "/session")).json()).csrfToken as string;
+    const mintAsGus = (label: string) => call(gus, "POST", "/tokens", { label }, { "x-csrf-token": gusCsrf });
+    const live = async () => ((await (await call(gus, "GET", "/tokens")).json()) as { id: string; user: string; expired: boolean }[]).filter((t) => t.user === "gus@globex.test" && !t.expired);
+    const ids: string[] = [];
+    for (let i = (await live()).length; i < MAX_LIVE_API_TOKENS; i += 1) {
+      const made = await mintAsGus(`t${i}`);
+      expect(made.status).toBe(201);
+      ids.push(((await made.json()) as { id: string }).id);
+    }
+    const refused = await mintAsGus("one too many");
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ code: "E_TOKEN_LIMIT", message: expect.stringMatching(new RegExp(`${MAX_LIVE_API_TOKENS} live API tokens.*DELETE /admin/api/tokens/:id`)), details: { limit: MAX_LIVE_API_TOKENS } });
+    expect(await live()).toHaveLength(MAX_LIVE_API_TOKENS);
+    // The cap is per user: ada's tokens are not gus's.
+    expect((await mint({ label: "ada is not gus" })).status).toBe(201);
+
+    // Sent at once, as many as the cap allows and no more: the count and the insert are one step per user.
+    await host.database.app.deleteFrom("api_tokens").where("id", "in", ids.slice(0, 2)).execute();
+    const burst = await Promise.all(Array.from({ length: 6 }, (_, i) => mintAsGus(`burst-${i}`)));
+    expect(burst.map((answer) => answer.status).sort()).toEqual([201, 201, 409, 409, 409, 409]);
+    expect(await live()).toHaveLength(MAX_LIVE_API_TOKENS);
+
+    // An expired token does not count; a revoked one is gone.
+    await host.database.app.updateTable("api_tokens").set({ expires_at: new Date(Date.now() - 1000) }).where("id", "=", ids[2]!).execute();
+    expect((await mintAsGus("after expiry")).status).toBe(201);
+    expect((await mintAsGus("over again")).status).toBe(409);
+    expect((await revoke(gus, ids[3]!, { "x-csrf-token": gusCsrf })).status).toBe(204);
+    expect((await mintAsGus("after revocation")).status).toBe(201);
   });
 
   it("gives every token of a database from before expiries one at start: created_at + the default lifetime", async () => {

@@ -4,10 +4,12 @@
  * percent-escape are the caller's 4xx (never a 500 with a stack in the error
  * log), paths that name no extension are 404, a user's role is read on every
  * request (a demoted admin loses the console at once), and sign-in is
- * throttled per client address, parallel bursts included. On PGlite, and on
- * PostgreSQL when ANNEX_TEST_DATABASE_URL is set.
+ * throttled per client address and per account (from all addresses
+ * together), parallel bursts included. On PGlite, and on PostgreSQL when
+ * ANNEX_TEST_DATABASE_URL is set.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AccountBudget } from "../src/auth/account-budget.js";
 import { AddressBudget } from "../src/auth/sign-in-throttle.js";
 import { createReferenceHost, type ReferenceHost } from "../src/index.js";
 import { backends } from "./support/backends.js";
@@ -28,7 +30,7 @@ describe.each(backends())("reference host hardening on $name", (backend) => {
       ...(await backend.options()),
       logger,
       demoInstalls: true,
-      trustProxy: true,
+      trustProxy: 1,
       signInLimits: { failures: { count: 3, windowMs: 60_000 }, pages: { count: 5, windowMs: 60_000 } },
     });
   }, 120_000);
@@ -166,6 +168,109 @@ describe.each(backends())("reference host hardening on $name", (backend) => {
     // The visitor's own session has its token: a reload costs nothing and is served, and it can still sign in.
     expect((await visitor.get("/login")).status).toBe(200);
     expect((await visitor.signIn("max@acme.test")).status).toBe(303);
+  });
+});
+
+describe.each(backends().slice(0, 1))("sign-in throttled per account on $name", (backend) => {
+  let host: ReferenceHost;
+  let addresses = 0;
+  /** A client from an address of its own, each with a fresh budget of its address's: what an attacker with many addresses has. */
+  const client = () => new ClientAt(host.url, `198.51.100.${(addresses += 1)}`);
+
+  beforeAll(async () => {
+    host = await createReferenceHost({
+      ...(await backend.options()),
+      trustProxy: 1,
+      signInLimits: { failures: { count: 3, windowMs: 60_000 }, accounts: { count: 5, windowMs: 60_000 } },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await host?.close();
+    await backend.cleanup();
+  });
+
+  it("checks at most the account's budget of wrong passwords from many addresses; past it even the right one waits, other accounts do not", async () => {
+    const statuses: number[] = [];
+    // 4 addresses, 2 wrong passwords each: within every address's budget (3), past the account's (5).
+    for (let i = 0; i < 4; i += 1) {
+      const guesser = client();
+      for (let j = 0; j < 2; j += 1) statuses.push((await guesser.signIn("ada@acme.test", `guess-${i}-${j}`)).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    const blocked = await client().signIn("ada@acme.test");
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(Number(blocked.headers.get("retry-after"))).toBeLessThanOrEqual(60);
+    // The email as the sign-in reads it (trimmed, any case) is the same account.
+    expect((await client().signIn("  ADA@acme.test ")).status).toBe(429);
+    expect((await client().signIn("max@acme.test")).status).toBe(303);
+  });
+
+  it("does not charge the address for an attempt the account's budget refused: it still signs in elsewhere", async () => {
+    const guesser = client();
+    // ada's budget is spent (above): these cost guesser's address nothing, nothing is checked.
+    for (let i = 0; i < 4; i += 1) expect((await guesser.signIn("ada@acme.test", `more-${i}`)).status).toBe(429);
+    expect((await guesser.signIn("gus@globex.test")).status).toBe(303);
+  });
+
+  it("counts an email no account has the same way: the refusals say nothing about which emails have accounts", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      const guesser = client();
+      for (let j = 0; j < 2; j += 1) statuses.push((await guesser.signIn("nobody@acme.test", `guess-${i}-${j}`)).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+  });
+
+  it("counts wrong passwords sent at once from many addresses before checking them", async () => {
+    const guessers = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const guesser = client();
+        return { guesser, token: await guesser.csrfFrom("/login") };
+      }),
+    );
+    const answers = await Promise.all(
+      guessers.flatMap(({ guesser, token }, i) =>
+        [0, 1].map((j) => guesser.request("POST", "/login", { form: { _csrf: token, email: "gus@globex.test", password: `burst-${i}-${j}`, next: "/" } })),
+      ),
+    );
+    expect(answers.map((answer) => answer.status).sort()).toEqual([...Array<number>(5).fill(401), ...Array<number>(7).fill(429)]);
+  });
+
+  it("gives a right password's attempt back: the account's own sign-ins never use up its budget", async () => {
+    for (let i = 0; i < 8; i += 1) expect((await client().signIn("max@acme.test")).status).toBe(303);
+  });
+});
+
+describe("AccountBudget", () => {
+  it("counts failures per normalised email in a sliding window; a reservation given back is not spent", () => {
+    let now = 1_000;
+    const budget = new AccountBudget({ count: 3, windowMs: 60_000 }, () => now);
+    const first = budget.reserve("ada@acme.test");
+    now += 20_000;
+    budget.reserve("ADA@acme.test ");
+    now += 20_000;
+    const third = budget.reserve(" ada@ACME.test");
+    expect(budget.reserve("ada@acme.test")).toMatchObject({ wait: 20, firstRefusal: true });
+    expect(budget.reserve("ada@acme.test")).toMatchObject({ wait: 20, firstRefusal: false });
+    expect(budget.reserve("gus@globex.test").wait).toBe(0);
+    third.giveBack();
+    third.giveBack(); // twice is once
+    expect(budget.retryAfter("ada@acme.test")).toBe(0);
+    const again = budget.reserve("ada@acme.test");
+    expect(again.wait).toBe(0);
+    expect(budget.retryAfter("ada@acme.test")).toBe(20);
+    // Sliding: the first failure leaves the window 60 s after it was counted, the others stay (a fixed window
+    // would forget them all at once, and allow twice the budget across its boundary).
+    now = 1_000 + 60_000;
+    expect(budget.retryAfter("ada@acme.test")).toBe(0);
+    expect(budget.reserve("ada@acme.test")).toMatchObject({ wait: 0, firstRefusal: false });
+    expect(budget.reserve("ada@acme.test")).toMatchObject({ wait: 20, firstRefusal: true });
+    // A reservation whose failure already left the window takes nothing back from the others.
+    first.giveBack();
+    expect(budget.reserve("ada@acme.test").wait).toBe(20);
+    again.giveBack();
+    expect(budget.reserve("ada@acme.test").wait).toBe(0);
   });
 });
 

@@ -25,7 +25,7 @@ describe.each(backends().slice(0, 1))("session cookie name on $name", (backend) 
   let host: ReferenceHost;
 
   beforeAll(async () => {
-    host = await createReferenceHost({ ...(await backend.options()), demoInstalls: true, trustProxy: true, publicOrigin: "https://app.example.test" });
+    host = await createReferenceHost({ ...(await backend.options()), demoInstalls: true, trustProxy: 1, publicOrigin: "https://app.example.test" });
   }, 120_000);
   afterAll(async () => {
     await host?.close();

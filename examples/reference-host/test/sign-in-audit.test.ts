@@ -1,8 +1,8 @@
 /**
  * Sign-ins are audited in Annex's audit log (action `auth.sign-in`): a wrong password and an unknown email
  * write the same line (decision deny, no tenant, the submitted email made storable and bounded, the client's
- * address key), a throttled address one line per window, a sign-in that succeeds an allow line in the user's
- * tenant. No line ever holds the password. On PGlite, and on PostgreSQL when ANNEX_TEST_DATABASE_URL is set.
+ * address key), a throttled address one line per window, a throttled account (refused by its budget across
+ * addresses) one line per spell of refusals, a sign-in that succeeds an allow line in the user's tenant. No line ever holds the password. On PGlite, and on PostgreSQL when ANNEX_TEST_DATABASE_URL is set.
  */
 import type { AuditEntry } from "@annex/host";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,7 +17,7 @@ describe.each(backends())("sign-in audit on $name", (backend) => {
   let host: ReferenceHost;
 
   beforeAll(async () => {
-    host = await createReferenceHost({ ...(await backend.options()), trustProxy: true, signInLimits: { failures: { count: 3, windowMs: 60_000 } } });
+    host = await createReferenceHost({ ...(await backend.options()), trustProxy: 1, signInLimits: { failures: { count: 3, windowMs: 60_000 }, accounts: { count: 5, windowMs: 60_000 } } });
   }, 120_000);
   afterAll(async () => {
     await host?.close();
@@ -81,7 +81,26 @@ describe.each(backends())("sign-in audit on $name", (backend) => {
       ["deny", "credentials"],
       ["deny", "throttled"],
     ]);
-    expect(lines[3]).toMatchObject({ actor: "anonymous", tenant: null, target: "user:ada@acme.test", details: { client: "198.51.100.13", retryAfter: expect.any(Number) } });
+    expect(lines[3]).toMatchObject({ actor: "anonymous", tenant: null, target: "user:ada@acme.test", details: { client: "198.51.100.13", budget: "address", retryAfter: expect.any(Number) } });
+    expect(JSON.stringify(lines)).not.toContain(PASSWORD_MARK);
+  });
+
+  it("writes one line when an account's budget refuses it, not one per refused attempt, whichever address sends them", async () => {
+    const email = "target@globex.test";
+    const statuses: number[] = [];
+    for (const [address, attempts] of [["198.51.100.20", 3], ["198.51.100.21", 3], ["198.51.100.22", 2]] as const) {
+      const client = new ClientAt(host.url, address);
+      for (let i = 0; i < attempts; i += 1) statuses.push((await client.signIn(email, `${PASSWORD_MARK}-${address}-${i}`)).status);
+    }
+    // The account's budget (5) spent from two addresses, each within its own (3).
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    const lines = (await host.annex.audit.list({ action: "auth.sign-in", target: `user:${email}`, limit: 100, order: "asc" })) as AuditEntry[];
+    expect(lines.map((line) => [(line.details as { client: string }).client, (line.details as { reason: string }).reason])).toEqual([
+      ...Array<[string, string]>(3).fill(["198.51.100.20", "credentials"]),
+      ...Array<[string, string]>(2).fill(["198.51.100.21", "credentials"]),
+      ["198.51.100.21", "throttled"],
+    ]);
+    expect(lines[5]).toMatchObject({ actor: "anonymous", tenant: null, decision: "deny", details: { budget: "account", retryAfter: expect.any(Number) } });
     expect(JSON.stringify(lines)).not.toContain(PASSWORD_MARK);
   });
 });

@@ -16,7 +16,7 @@ describe.each(backends().slice(0, 1))("sign-in throttle over IPv6 on $name", (ba
   beforeAll(async () => {
     host = await createReferenceHost({
       ...(await backend.options()),
-      trustProxy: true,
+      trustProxy: 1,
       signInLimits: { failures: { count: 3, windowMs: 60_000 }, pages: { count: 12, windowMs: 60_000 } },
     });
   }, 120_000);

@@ -10,6 +10,7 @@ import type { SignedInUser } from "../auth/principal.js";
 import type { AppTables } from "../data/tables.js";
 import { createApiToken, expiresInDaysOf, findApiToken, findApiTokenUser, listApiTokens, revokeApiToken } from "./api-tokens.js";
 import { AdminApiError, sendError } from "./errors.js";
+import { refuseCrossSiteRequests } from "./fetch-metadata.js";
 
 export interface AdminApiDeps {
   annex: Host;
@@ -111,6 +112,8 @@ export function adminApi(deps: AdminApiDeps): Router {
 
   // Every answer is the caller's (their tenant's data, their session's CSRF token): never kept by a cache.
   router.use(noStore);
+  // Before anything reads the session: another site's request, and any navigation, get nothing (see fetch-metadata.ts).
+  router.use(refuseCrossSiteRequests);
 
   // Who calls: a bearer token, else the session; admins only.
   router.use(async (req: Request, res: Response, next: NextFunction) => {
@@ -404,6 +407,15 @@ export function adminApi(deps: AdminApiDeps): Router {
   router.post(
     "/tokens",
     route(async (req, res, user) => {
+      // Only a signed-in admin makes tokens: a token that could make tokens would let whoever holds a leaked one mint
+      // itself a successor, with a longer lifetime, that outlives the leaked one's revocation.
+      if (req.authenticatedBy !== "session") {
+        throw new AdminApiError(
+          403,
+          "E_SESSION_REQUIRED",
+          "API tokens are made by a signed-in admin (the session cookie and its CSRF token), never with another API token; sign in and make it there",
+        );
+      }
       const body = objectBody(req);
       const label = optionalString(body["label"], "label") ?? "cli";
       if (label.length > 100) throw new AdminApiError(400, "E_BAD_REQUEST", "label: at most 100 characters", { field: "label" });

@@ -8,17 +8,43 @@ import { AdminApiError } from "./errors.js";
 /** sha256 of an API token: only the hash is stored. */
 export const tokenHash = (token: string): string => createHash("sha256").update(token).digest("hex");
 
-/** A new API token for an admin (shown once): `annex_<43 base64url chars>`, working for `days`. */
+/**
+ * Live (unexpired) API tokens one user may hold at once. Each is a credential that works until it expires or is
+ * revoked, kept wherever it was pasted: a cap keeps the set an admin has to review and revoke short, and bounds
+ * what a script run in a signed-in console could leave behind. Generous for a person with a few machines and CI jobs.
+ */
+export const MAX_LIVE_API_TOKENS = 20;
+
+/** A new API token for an admin (shown once): `annex_<43 base64url chars>`, working for `days`. Refused past MAX_LIVE_API_TOKENS. */
 export async function createApiToken(
   app: Kysely<AppTables>,
-  user: { id: string; tenant: string },
+  user: { id: string; tenant: string; email?: string },
   label: string,
   days: number,
 ): Promise<{ id: string; token: string; expiresAt: Date }> {
   const token = `annex_${randomBytes(32).toString("base64url")}`;
   const id = `tok_${randomBytes(8).toString("hex")}`;
-  const expiresAt = apiTokenExpiry(days);
-  await app.insertInto("api_tokens").values({ id, token_hash: tokenHash(token), tenant: user.tenant, user_id: user.id, label, expires_at: expiresAt }).execute();
+  const now = new Date();
+  const expiresAt = apiTokenExpiry(days, now);
+  await app.transaction().execute(async (trx) => {
+    // The user's row locked: two tokens made at once for one user are counted one after the other, never both under the cap.
+    await trx.selectFrom("users").select("id").where("id", "=", user.id).forUpdate().executeTakeFirst();
+    const { live } = await trx
+      .selectFrom("api_tokens")
+      .select((eb) => eb.fn.countAll<string>().as("live"))
+      .where("user_id", "=", user.id)
+      .where("expires_at", ">", now)
+      .executeTakeFirstOrThrow();
+    if (Number(live) >= MAX_LIVE_API_TOKENS) {
+      throw new AdminApiError(
+        409,
+        "E_TOKEN_LIMIT",
+        `${user.email ?? user.id} already holds ${MAX_LIVE_API_TOKENS} live API tokens, the most one user may; revoke one no longer used (GET /admin/api/tokens lists them, DELETE /admin/api/tokens/:id revokes one) and try again`,
+        { limit: MAX_LIVE_API_TOKENS },
+      );
+    }
+    await trx.insertInto("api_tokens").values({ id, token_hash: tokenHash(token), tenant: user.tenant, user_id: user.id, label, expires_at: expiresAt }).execute();
+  });
   return { id, token, expiresAt };
 }
 

@@ -17,8 +17,8 @@ export interface SignInAudit {
   succeeded(user: SignedInUser, client: string): Promise<void>;
   /** A wrong password, or an email no account has. */
   failed(email: string, client: string): Promise<void>;
-  /** An attempt refused by the address's throttle before anything was checked. */
-  throttled(email: string, client: string, retryAfter: number): Promise<void>;
+  /** An attempt refused before anything was checked, by the address's budget or the account's (`budget`). */
+  throttled(email: string, client: string, retryAfter: number, budget: "address" | "account"): Promise<void>;
 }
 
 export const SIGN_IN_ACTION = "auth.sign-in";
@@ -35,6 +35,6 @@ export function signInAudit(audit: Pick<AuditLog, "write">): SignInAudit {
   return {
     succeeded: (user, client) => write({ actor: `user:${bounded(user.email)}`, tenant: user.tenant, email: user.email, decision: "allow", details: { client } }),
     failed: (email, client) => write({ actor: "anonymous", tenant: null, email, decision: "deny", details: { client, reason: "credentials" } }),
-    throttled: (email, client, retryAfter) => write({ actor: "anonymous", tenant: null, email, decision: "deny", details: { client, reason: "throttled", retryAfter } }),
+    throttled: (email, client, retryAfter, budget) => write({ actor: "anonymous", tenant: null, email, decision: "deny", details: { client, reason: "throttled", budget, retryAfter } }),
   };
 }

@@ -2,24 +2,36 @@ import { isIP } from "node:net";
 
 /**
  * Per client address, how often the sign-in page may be asked for and how
- * many wrong passwords may be tried, in fixed windows. Without it anyone
- * could try passwords as fast as scrypt allows, and every anonymous visit
- * to /login (which keeps its CSRF token in a new session row) grew the
- * database without bound. A sign-in counts from the moment it arrives
- * (`reserve`, given back when the password was right), so that a parallel
- * burst cannot pass the check before its first wrong password is counted.
- * In memory, per process: behind a proxy set
- * `trustProxy`, or every client is the proxy's one address.
+ * many wrong passwords may be tried, in fixed windows; per account (the
+ * submitted email), how many wrong passwords may be tried from all addresses
+ * together, in a sliding window (AccountBudget, account-budget.ts). Without
+ * them anyone could try passwords as fast as scrypt allows, an attacker with
+ * many addresses could aim all their budgets at one account, and every
+ * anonymous visit to /login (which keeps its CSRF token in a new session row)
+ * grew the database without bound. A sign-in counts from the moment it
+ * arrives (`reserve`, given back when the password was right), so that a
+ * parallel burst cannot pass the check before its first wrong password is
+ * counted. In memory, per process: behind a proxy set `trustProxy`, or every
+ * client is the proxy's one address.
  */
 export interface SignInLimits {
   /** Wrong passwords per address per window. Default 10 per 15 minutes. */
   failures: { count: number; windowMs: number };
+  /**
+   * Wrong passwords per account (normalised email, whether or not an account has it) from all addresses, in a
+   * sliding window. Default 50 per hour: more than one address's budget can spend in any hour (at most 40 at
+   * the default 10 per 15 minutes), so a single address cannot lock an account out, while guessing at one
+   * account is bounded to 1,200 passwords a day however many addresses take part. Past it even the right
+   * password waits: anyone with a few addresses can delay a known account's sign-in for the window.
+   */
+  accounts: { count: number; windowMs: number };
   /** Sign-in pages opened without a session (each makes one) per address per window. Default 60 per minute. */
   pages: { count: number; windowMs: number };
 }
 
 export const DEFAULT_SIGN_IN_LIMITS: SignInLimits = {
   failures: { count: 10, windowMs: 15 * 60_000 },
+  accounts: { count: 50, windowMs: 60 * 60_000 },
   pages: { count: 60, windowMs: 60_000 },
 };
 

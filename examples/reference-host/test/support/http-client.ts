@@ -1,3 +1,5 @@
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+
 /**
  * A small cookie-keeping HTTP client for the reference host's tests: what a
  * browser would send, without the browser (the Chromium tests cover that).
@@ -30,6 +32,26 @@ export class Client {
     return response;
   }
 
+  /**
+   * A request through node:http with exactly `headers` (and the cookies): fetch sets `Sec-Fetch-Mode` itself, so a
+   * browser's navigation (`Sec-Fetch-Mode: navigate`) can only be sent this way. Cookies it answers are not kept.
+   */
+  raw(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+    const url = new URL(path, this.base);
+    const all: Record<string, string> = { ...headers };
+    if (this.cookies.size > 0) all["cookie"] = [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, method, path: url.pathname + url.search, headers: all }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
   get(path: string, headers?: Record<string, string>): Promise<Response> {
     return this.request("GET", path, { headers });
   }
@@ -52,7 +74,11 @@ export class Client {
   }
 }
 
-/** A client whose requests come from `address` (the host trusts X-Forwarded-For here, as behind a proxy). */
+/**
+ * A client whose requests come from `address`: what the one proxy in front of a host started with `trustProxy: 1`
+ * forwards as X-Forwarded-For. `address` may also be a list, as an appending proxy forwards it (the client's own
+ * header, then the client's address): with one hop trusted, only the last entry counts.
+ */
 export class ClientAt extends Client {
   constructor(
     base: string,
