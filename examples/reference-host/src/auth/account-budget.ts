@@ -50,8 +50,8 @@ export class AccountBudget {
     const key = accountKey(email);
     const now = this.now();
     const failures = this.#current(key, now);
-    if (failures !== undefined && failures.at.length >= this.limit.count) {
-      const wait = Math.max(1, Math.ceil((failures.at[0]! + this.limit.windowMs - now) / 1000));
+    const wait = this.#waitOf(failures, now);
+    if (failures !== undefined && wait > 0) {
       const firstRefusal = !failures.refused;
       failures.refused = true;
       return { wait, firstRefusal, giveBack: () => {} };
@@ -82,7 +82,11 @@ export class AccountBudget {
   /** Seconds until `email` may be tried again, or 0 (without spending anything). */
   retryAfter(email: string): number {
     const now = this.now();
-    const failures = this.#current(accountKey(email), now);
+    return this.#waitOf(this.#current(accountKey(email), now), now);
+  }
+
+  /** Seconds until the oldest failure leaves the window once the budget is spent, else 0. */
+  #waitOf(failures: Failures | undefined, now: number): number {
     return failures === undefined || failures.at.length < this.limit.count ? 0 : Math.max(1, Math.ceil((failures.at[0]! + this.limit.windowMs - now) / 1000));
   }
 
